@@ -1,0 +1,434 @@
+//! Label selectors (equality and set-based, as `kubectl -l` takes them and as
+//! `metav1.LabelSelector` holds them) and field selectors (`--field-selector`).
+use std::collections::BTreeMap;
+
+use crate::kinds::{Kind, Object};
+use crate::v1;
+use crate::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    NotEq,
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+    Gt,
+    Lt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub key: String,
+    pub op: Op,
+    pub values: Vec<String>,
+}
+
+impl Requirement {
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let v = labels.get(&self.key);
+        match self.op {
+            Op::Eq | Op::In => v.is_some_and(|v| self.values.iter().any(|x| x == v)),
+            Op::NotEq | Op::NotIn => v.is_none_or(|v| !self.values.iter().any(|x| x == v)),
+            Op::Exists => v.is_some(),
+            Op::DoesNotExist => v.is_none(),
+            Op::Gt | Op::Lt => {
+                let (Some(v), Some(bound)) = (v, self.values.first()) else { return false };
+                match (v.parse::<i64>(), bound.parse::<i64>()) {
+                    (Ok(v), Ok(b)) => (self.op == Op::Gt && v > b) || (self.op == Op::Lt && v < b),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// A label selector. `Everything` matches all objects, `Nothing` none (a nil selector in
+/// Kubernetes' LabelSelectorAsSelector).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LabelSelector {
+    pub requirements: Vec<Requirement>,
+    pub nothing: bool,
+}
+
+impl LabelSelector {
+    pub fn everything() -> Self {
+        LabelSelector::default()
+    }
+
+    pub fn nothing() -> Self {
+        LabelSelector { requirements: vec![], nothing: true }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        !self.nothing && self.requirements.is_empty()
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// From a `metav1.LabelSelector`: matchLabels and matchExpressions ANDed; an empty selector
+    /// matches everything; a missing one (None) nothing.
+    pub fn from_proto(sel: Option<&v1::LabelSelector>) -> Result<Self, Error> {
+        let Some(sel) = sel else { return Ok(LabelSelector::nothing()) };
+        let mut requirements = Vec::new();
+        for (k, v) in &sel.match_labels {
+            requirements.push(Requirement { key: k.clone(), op: Op::Eq, values: vec![v.clone()] });
+        }
+        for e in &sel.match_expressions {
+            let op = match e.operator.as_str() {
+                "In" => Op::In,
+                "NotIn" => Op::NotIn,
+                "Exists" => Op::Exists,
+                "DoesNotExist" => Op::DoesNotExist,
+                other => return Err(Error::Selector(format!("operator {other:?} is not valid"))),
+            };
+            requirements.push(Requirement { key: e.key.clone(), op, values: e.values.clone() });
+        }
+        Ok(LabelSelector { requirements, nothing: false })
+    }
+
+    /// Parse kubectl's string form: `app=x,env!=dev,tier in (a,b),tier notin (c),!k,k`.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let mut p = Parser { s: s.as_bytes(), i: 0, src: s };
+        let mut requirements = Vec::new();
+        p.skip_ws();
+        if p.eof() {
+            return Ok(LabelSelector::everything());
+        }
+        loop {
+            requirements.push(p.requirement()?);
+            p.skip_ws();
+            if p.eof() {
+                break;
+            }
+            p.expect(b',')?;
+        }
+        Ok(LabelSelector { requirements, nothing: false })
+    }
+}
+
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .requirements
+            .iter()
+            .map(|r| match r.op {
+                Op::Eq => format!("{}={}", r.key, r.values.join(",")),
+                Op::NotEq => format!("{}!={}", r.key, r.values.join(",")),
+                Op::In => format!("{} in ({})", r.key, r.values.join(",")),
+                Op::NotIn => format!("{} notin ({})", r.key, r.values.join(",")),
+                Op::Exists => r.key.clone(),
+                Op::DoesNotExist => format!("!{}", r.key),
+                Op::Gt => format!("{}>{}", r.key, r.values.join(",")),
+                Op::Lt => format!("{}<{}", r.key, r.values.join(",")),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    src: &'a str,
+}
+
+impl Parser<'_> {
+    fn eof(&self) -> bool {
+        self.i >= self.s.len()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+    fn err(&self, what: &str) -> Error {
+        Error::Selector(format!("{:?}: {what} at position {}", self.src, self.i))
+    }
+    fn expect(&mut self, c: u8) -> Result<(), Error> {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected '{}'", c as char)))
+        }
+    }
+    fn word(&mut self) -> String {
+        self.skip_ws();
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'/') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        self.src[start..self.i].to_string()
+    }
+    fn requirement(&mut self) -> Result<Requirement, Error> {
+        self.skip_ws();
+        if self.peek() == Some(b'!') {
+            self.i += 1;
+            let key = self.word();
+            if key.is_empty() {
+                return Err(self.err("expected a key after '!'"));
+            }
+            return Ok(Requirement { key, op: Op::DoesNotExist, values: vec![] });
+        }
+        let key = self.word();
+        if key.is_empty() {
+            return Err(self.err("expected a key"));
+        }
+        self.skip_ws();
+        let rest = &self.s[self.i..];
+        let (op, len) = if rest.starts_with(b"==") {
+            (Op::Eq, 2)
+        } else if rest.starts_with(b"!=") {
+            (Op::NotEq, 2)
+        } else if rest.starts_with(b"=") {
+            (Op::Eq, 1)
+        } else if rest.starts_with(b">") {
+            (Op::Gt, 1)
+        } else if rest.starts_with(b"<") {
+            (Op::Lt, 1)
+        } else if rest.is_empty() || rest.starts_with(b",") {
+            return Ok(Requirement { key, op: Op::Exists, values: vec![] });
+        } else {
+            let save = self.i;
+            let w = self.word();
+            match w.as_str() {
+                "in" => return self.set(key, Op::In),
+                "notin" => return self.set(key, Op::NotIn),
+                _ => {
+                    self.i = save;
+                    return Err(self.err("expected an operator (=, ==, !=, in, notin)"));
+                }
+            }
+        };
+        self.i += len;
+        let value = self.word();
+        if matches!(op, Op::Gt | Op::Lt) && value.parse::<i64>().is_err() {
+            return Err(self.err("expected an integer"));
+        }
+        Ok(Requirement { key, op, values: vec![value] })
+    }
+    fn set(&mut self, key: String, op: Op) -> Result<Requirement, Error> {
+        self.expect(b'(')?;
+        let mut values = Vec::new();
+        loop {
+            let v = self.word();
+            values.push(v);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b')') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return Err(self.err("expected ',' or ')'")),
+            }
+        }
+        Ok(Requirement { key, op, values })
+    }
+}
+
+/// A field selector: `metadata.name=x,status.phase!=Running`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldSelector {
+    /// (field, equal?, value)
+    pub terms: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let mut terms = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, eq, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once("==") {
+                (f, true, v)
+            } else if let Some((f, v)) = part.split_once('=') {
+                (f, true, v)
+            } else {
+                return Err(Error::Selector(format!("{s:?}: invalid field selector {part:?}")));
+            };
+            terms.push((field.trim().to_string(), eq, value.trim().to_string()));
+        }
+        Ok(FieldSelector { terms })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Check every field is one `kind` supports, as the API server does ("field label not
+    /// supported").
+    pub fn check_supported(&self, kind: Kind) -> Result<(), Error> {
+        for (f, _, _) in &self.terms {
+            if !supported_fields(kind).contains(&f.as_str()) {
+                return Err(Error::Selector(format!(
+                    "field label not supported: {f} (for {kind}: {})",
+                    supported_fields(kind).join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, obj: &Object) -> bool {
+        self.terms.iter().all(|(f, eq, v)| {
+            let actual = field_value(obj, f).unwrap_or_default();
+            (actual == *v) == *eq
+        })
+    }
+}
+
+/// The fields a kind can be selected by.
+pub fn supported_fields(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Pod => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.schedulerName",
+            "spec.restartPolicy",
+            "status.phase",
+            "status.podIP",
+        ],
+        Kind::Event => &[
+            "metadata.name",
+            "metadata.namespace",
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "reason",
+            "type",
+            "source",
+        ],
+        Kind::Node => &["metadata.name", "spec.unschedulable"],
+        Kind::Namespace => &["metadata.name", "status.phase"],
+        Kind::Job => &["metadata.name", "metadata.namespace", "status.successful"],
+        _ => &["metadata.name", "metadata.namespace"],
+    }
+}
+
+/// The value of a selectable field of an object (None when the kind has no such field).
+pub fn field_value(obj: &Object, field: &str) -> Option<String> {
+    match field {
+        "metadata.name" => return Some(obj.name().to_string()),
+        "metadata.namespace" => return Some(obj.namespace().to_string()),
+        _ => {}
+    }
+    match obj {
+        Object::Pod(p) => {
+            let spec = p.spec.as_ref();
+            let status = p.status.as_ref();
+            match field {
+                "spec.nodeName" => Some(spec.map(|s| s.node_name.clone()).unwrap_or_default()),
+                "spec.schedulerName" => {
+                    Some(spec.map(|s| s.scheduler_name.clone()).unwrap_or_default())
+                }
+                "spec.restartPolicy" => {
+                    Some(spec.map(|s| s.restart_policy.clone()).unwrap_or_default())
+                }
+                "status.phase" => Some(status.map(|s| s.phase.clone()).unwrap_or_default()),
+                "status.podIP" => Some(status.map(|s| s.pod_ip.clone()).unwrap_or_default()),
+                _ => None,
+            }
+        }
+        Object::Event(e) => {
+            let io = e.involved_object.clone().unwrap_or_default();
+            match field {
+                "involvedObject.kind" => Some(io.kind),
+                "involvedObject.namespace" => Some(io.namespace),
+                "involvedObject.name" => Some(io.name),
+                "involvedObject.uid" => Some(io.uid),
+                "reason" => Some(e.reason.clone()),
+                "type" => Some(e.r#type.clone()),
+                "source" => Some(e.source.clone().unwrap_or_default().component),
+                _ => None,
+            }
+        }
+        Object::Node(n) => match field {
+            "spec.unschedulable" => {
+                Some(n.spec.as_ref().is_some_and(|s| s.unschedulable).to_string())
+            }
+            _ => None,
+        },
+        Object::Namespace(n) => match field {
+            "status.phase" => Some(n.status.as_ref().map(|s| s.phase.clone()).unwrap_or_default()),
+            _ => None,
+        },
+        Object::Job(j) => match field {
+            "status.successful" => {
+                Some(j.status.as_ref().map(|s| s.succeeded).unwrap_or_default().to_string())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn equality_and_set_based_selectors() {
+        let s = LabelSelector::parse("app=x,env!=dev,tier in (a,b),!k,j").expect("parses");
+        assert!(s.matches(&labels(&[("app", "x"), ("tier", "a"), ("j", "")])));
+        assert!(s.matches(&labels(&[("app", "x"), ("tier", "b"), ("env", "prod"), ("j", "1")])));
+        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a"), ("j", ""), ("k", "1")])));
+        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "c"), ("j", "")])));
+        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a"), ("env", "dev"), ("j", "")])));
+        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a")])));
+    }
+
+    #[test]
+    fn notin_and_not_equal_match_absent_keys() {
+        let s = LabelSelector::parse("tier notin (a), env != dev").expect("parses");
+        assert!(s.matches(&labels(&[])));
+        assert!(!s.matches(&labels(&[("tier", "a")])));
+    }
+
+    #[test]
+    fn empty_selector_matches_everything_and_nil_nothing() {
+        assert!(LabelSelector::parse("").expect("parses").matches(&labels(&[("a", "b")])));
+        let empty = v1::LabelSelector::default();
+        assert!(LabelSelector::from_proto(Some(&empty)).expect("ok").matches(&labels(&[])));
+        assert!(!LabelSelector::from_proto(None).expect("ok").matches(&labels(&[])));
+    }
+
+    #[test]
+    fn bad_selectors_are_errors() {
+        assert!(LabelSelector::parse("a in (b").is_err());
+        assert!(LabelSelector::parse("a ~ b").is_err());
+        assert!(LabelSelector::parse("=b").is_err());
+        assert!(LabelSelector::parse("a>b").is_err());
+    }
+
+    #[test]
+    fn field_selectors() {
+        let mut p = v1::Pod::default();
+        p.metadata = Some(v1::ObjectMeta { name: "p1".into(), ..Default::default() });
+        p.spec = Some(v1::PodSpec { node_name: "node1".into(), ..Default::default() });
+        let o = Object::Pod(p);
+        let fs = FieldSelector::parse("spec.nodeName=node1,metadata.name!=p2").expect("parses");
+        assert!(fs.check_supported(Kind::Pod).is_ok());
+        assert!(fs.matches(&o));
+        assert!(!FieldSelector::parse("spec.nodeName==node2").expect("parses").matches(&o));
+        assert!(FieldSelector::parse("spec.foo=1").expect("parses").check_supported(Kind::Pod).is_err());
+    }
+}
