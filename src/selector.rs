@@ -27,7 +27,12 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let v = labels.get(&self.key);
+        self.matches_with(&|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Match against labels looked up by `get`.
+    pub fn matches_with<'a>(&self, get: &dyn Fn(&str) -> Option<&'a str>) -> bool {
+        let v = get(&self.key);
         match self.op {
             Op::Eq | Op::In => v.is_some_and(|v| self.values.iter().any(|x| x == v)),
             Op::NotEq | Op::NotIn => v.is_none_or(|v| !self.values.iter().any(|x| x == v)),
@@ -66,7 +71,12 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
+        self.matches_with(&|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Match against labels looked up by `get`.
+    pub fn matches_with<'a>(&self, get: &dyn Fn(&str) -> Option<&'a str>) -> bool {
+        !self.nothing && self.requirements.iter().all(|r| r.matches_with(get))
     }
 
     /// From a `metav1.LabelSelector`: matchLabels and matchExpressions ANDed; an empty selector
@@ -283,8 +293,13 @@ impl FieldSelector {
     }
 
     pub fn matches(&self, obj: &Object) -> bool {
+        self.matches_with(&|f| field_value(obj, f))
+    }
+
+    /// Match against field values looked up by `get`.
+    pub fn matches_with(&self, get: &dyn Fn(&str) -> Option<String>) -> bool {
         self.terms.iter().all(|(f, eq, v)| {
-            let actual = field_value(obj, f).unwrap_or_default();
+            let actual = get(f).unwrap_or_default();
             (actual == *v) == *eq
         })
     }

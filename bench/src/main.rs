@@ -1,0 +1,310 @@
+//! `coxswain-bench`: throughput, latency and memory of the object store, measured over gRPC,
+//! and the same load against etcd for a same-session ratio. See BENCHMARKS.md and bench/run.sh.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use coxswain_api::v1::object_store_client::ObjectStoreClient;
+use coxswain_api::v1::{self, CreateRequest, GetRequest, WatchRequest};
+use coxswain_api::Object;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(name = "coxswain-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Creates/s then gets/s of typical pods, at each client count.
+    Store {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        /// Operations per client count.
+        #[arg(long, default_value_t = 20_000)]
+        ops: usize,
+        /// Namespace to create into (must exist).
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+    /// Puts/s to etcd of values the size of the encoded typical pod, at each client count.
+    #[cfg(feature = "etcd")]
+    Etcd {
+        #[arg(long, default_value = "127.0.0.1:2379")]
+        endpoint: String,
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        clients: Vec<usize>,
+        #[arg(long, default_value_t = 20_000)]
+        ops: usize,
+    },
+    /// Watch delivery latency: W open watches, writes at R/s for D seconds; each write carries
+    /// its send time and matches one watch's label selector (as a kubelet's pod watch matches
+    /// its node's pods); `--broad` more watches see every write.
+    Watch {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, default_value_t = 1000)]
+        watches: usize,
+        #[arg(long, default_value_t = 0)]
+        broad: usize,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Memory per stored pod: RSS of the coxswain process (by pid) before and after creating N
+    /// pods.
+    Memory {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 100_000)]
+        pods: usize,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
+}
+
+/// A typical pod, as a Deployment's ReplicaSet creates it.
+fn typical_pod(ns: &str, i: usize) -> Object {
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"web-7d4b9c8f6d-{i:07}","namespace":"{ns}",
+        "labels":{{"app":"web","pod-template-hash":"7d4b9c8f6d"}},
+        "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d4b9c8f6d","uid":"6a1f3c1e-4d7b-4a8e-9a0e-2f1b1c9d3e5a","controller":true,"blockOwnerDeletion":true}}]}},
+        "spec":{{"containers":[{{"name":"nginx","image":"nginx:1.17.9","ports":[{{"containerPort":80,"protocol":"TCP"}}],
+        "resources":{{"requests":{{"cpu":"100m","memory":"128Mi"}},"limits":{{"cpu":"500m","memory":"256Mi"}}}}}}]}}}}"#
+    );
+    let value: serde_json::Value = serde_json::from_str(&manifest).unwrap_or_default();
+    coxswain_api::Kind::Pod.from_json_value(value).unwrap_or_else(|_| coxswain_api::Kind::Pod.empty())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn connect(server: &str) -> anyhow::Result<ObjectStoreClient<Channel>> {
+    Ok(ObjectStoreClient::connect(server.to_string()).await.context("connecting")?)
+}
+
+/// Run `total` operations over `clients` concurrent workers; returns ops/s.
+async fn drive<F, Fut>(clients: usize, total: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let next = next.clone();
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                op(i).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS not found")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Store { server, clients, ops, namespace } => {
+            let size = typical_pod(&namespace, 0).encode_to_vec().len();
+            println!("payload: typical pod, {size} bytes encoded");
+            println!("{:>8} {:>12} {:>12}", "clients", "creates/s", "gets/s");
+            let mut round = 0usize;
+            for c in clients {
+                round += 1;
+                let mut pool = Vec::new();
+                for _ in 0..c.clamp(1, 8) {
+                    pool.push(connect(&server).await?);
+                }
+                let pool = Arc::new(pool);
+                let ns = namespace.clone();
+                let p = pool.clone();
+                let creates = drive(c, ops, move |i| {
+                    let mut client = p[i % p.len()].clone();
+                    let mut pod = typical_pod(&ns, round * 10_000_000 + i);
+                    pod.meta_mut().name = format!("bench-{round}-{i}");
+                    async move {
+                        client.create(CreateRequest { object: Some(pod.to_any()), dry_run: false }).await?;
+                        Ok(())
+                    }
+                })
+                .await?;
+                let ns = namespace.clone();
+                let p = pool.clone();
+                let gets = drive(c, ops, move |i| {
+                    let mut client = p[i % p.len()].clone();
+                    let req = GetRequest { kind: "Pod".into(), namespace: ns.clone(), name: format!("bench-{round}-{i}") };
+                    async move {
+                        client.get(req).await?;
+                        Ok(())
+                    }
+                })
+                .await?;
+                println!("{c:>8} {creates:>12.0} {gets:>12.0}");
+            }
+        }
+        #[cfg(feature = "etcd")]
+        Cmd::Etcd { endpoint, clients, ops } => {
+            let value = typical_pod("default", 0).encode_to_vec();
+            println!("payload: {} bytes", value.len());
+            println!("{:>8} {:>12}", "clients", "puts/s");
+            let mut round = 0usize;
+            for c in clients {
+                round += 1;
+                let mut pool = Vec::new();
+                for _ in 0..c.clamp(1, 8) {
+                    pool.push(etcd_client::Client::connect([endpoint.as_str()], None).await?);
+                }
+                let pool = Arc::new(pool);
+                let v = Arc::new(value.clone());
+                let puts = drive(c, ops, move |i| {
+                    let mut client = pool[i % pool.len()].clone();
+                    let v = v.clone();
+                    async move {
+                        client.put(format!("/registry/pods/default/bench-{round}-{i}"), v.as_slice(), None).await?;
+                        Ok(())
+                    }
+                })
+                .await?;
+                println!("{c:>8} {puts:>12.0}");
+            }
+        }
+        Cmd::Watch { server, watches, broad, rate, seconds } => {
+            let client = connect(&server).await?;
+            let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+            let start_rv = {
+                let mut c = client.clone();
+                c.list(v1::ListRequest { kind: "ConfigMap".into(), limit: 1, ..Default::default() })
+                    .await?
+                    .into_inner()
+                    .resource_version
+            };
+            let total_watches = watches + broad;
+            let opened = Arc::new(AtomicUsize::new(0));
+            for w in 0..total_watches {
+                let mut c = client.clone();
+                let lat = latencies.clone();
+                let opened = opened.clone();
+                let selector = if w < watches { format!("w={w}") } else { String::new() };
+                let rv = start_rv.clone();
+                tokio::spawn(async move {
+                    let req = WatchRequest { kind: "ConfigMap".into(), namespace: "default".into(), label_selector: selector, resource_version: rv, ..Default::default() };
+                    let Ok(resp) = c.watch(req).await else { return };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let mut stream = resp.into_inner();
+                    while let Ok(Some(ev)) = stream.message().await {
+                        let Some(any) = ev.object else { continue };
+                        let Ok(obj) = Object::from_any(&any) else { continue };
+                        if let Some(t) = obj.meta().annotations.get("sent") {
+                            if let Ok(t) = t.parse::<u128>() {
+                                let ms = (now_nanos().saturating_sub(t)) as f64 / 1e6;
+                                lat.lock().unwrap_or_else(|p| p.into_inner()).push(ms);
+                            }
+                        }
+                    }
+                });
+            }
+            while opened.load(Ordering::Relaxed) < total_watches {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            println!("{total_watches} watches open ({watches} selective, {broad} broad); writing {rate}/s for {seconds}s");
+            let total = (rate * seconds) as usize;
+            let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut inflight = tokio::task::JoinSet::new();
+            let started = Instant::now();
+            for i in 0..total {
+                tick.tick().await;
+                let mut c = client.clone();
+                let mut cm = coxswain_api::Kind::ConfigMap.empty();
+                cm.meta_mut().name = format!("w-{}-{i}", std::process::id());
+                cm.meta_mut().namespace = "default".into();
+                cm.meta_mut().labels.insert("w".into(), (i % watches.max(1)).to_string());
+                cm.meta_mut().annotations.insert("sent".into(), now_nanos().to_string());
+                inflight.spawn(async move { c.create(CreateRequest { object: Some(cm.to_any()), dry_run: false }).await });
+                while inflight.len() > 512 {
+                    inflight.join_next().await;
+                }
+            }
+            while inflight.join_next().await.is_some() {}
+            let achieved = total as f64 / started.elapsed().as_secs_f64();
+            let expect = total * if watches > 0 { 1 } else { 0 } + total * broad;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while latencies.lock().unwrap_or_else(|p| p.into_inner()).len() < expect && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let mut l = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            l.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "writes/s achieved {achieved:.0}; events delivered {} of {expect}; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+                l.len(),
+                percentile(&l, 0.5),
+                percentile(&l, 0.9),
+                percentile(&l, 0.99),
+                l.last().copied().unwrap_or(f64::NAN)
+            );
+        }
+        Cmd::Memory { server, pid, pods, clients } => {
+            let before = rss_kib(pid)?;
+            let mut pool = Vec::new();
+            for _ in 0..8 {
+                pool.push(connect(&server).await?);
+            }
+            let pool = Arc::new(pool);
+            let p = pool.clone();
+            let rate = drive(clients, pods, move |i| {
+                let mut client = p[i % p.len()].clone();
+                let pod = typical_pod("default", i);
+                async move {
+                    client.create(CreateRequest { object: Some(pod.to_any()), dry_run: false }).await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            let after = rss_kib(pid)?;
+            let per_pod = (after.saturating_sub(before) as f64 * 1024.0) / pods as f64;
+            println!(
+                "{pods} pods created at {rate:.0}/s; RSS {before} KiB -> {after} KiB; {per_pod:.0} bytes per pod; {:.0} bytes per pod of total RSS",
+                after as f64 * 1024.0 / pods as f64
+            );
+        }
+    }
+    Ok(())
+}

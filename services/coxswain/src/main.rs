@@ -1,0 +1,165 @@
+//! `coxswain`: the control-plane daemon.
+//!
+//! - `coxswain up`: the all-in-one cluster (the store and every service that exists) in one
+//!   process, on the embedded store.
+//! - `coxswain store`: the object store alone.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use coxswain_store::backend::{Backend, EmbeddedBackend, EmbeddedOptions};
+use coxswain_store::server::{ObjectStoreServer, ObjectStoreService};
+use coxswain_store::{gc, Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+mod duration;
+mod metrics_http;
+
+#[derive(Parser)]
+#[command(name = "coxswain", version, about = "A Kubernetes-style control plane, on one machine in seconds")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the all-in-one cluster: the object store and every control-plane service.
+    Up(StoreArgs),
+    /// Run the object store alone.
+    Store(StoreArgs),
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// gRPC listen address (port 0: any free port; the address chosen is printed).
+    #[arg(long, env = "COXSWAIN_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Prometheus metrics listen address (served at /metrics).
+    #[arg(long, env = "COXSWAIN_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: SocketAddr,
+    /// Directory of the embedded store's data file.
+    #[arg(long, env = "COXSWAIN_DATA_DIR", default_value = "coxswain-data")]
+    data_dir: PathBuf,
+    /// Keep everything in memory: nothing survives a restart.
+    #[arg(long, env = "COXSWAIN_IN_MEMORY")]
+    in_memory: bool,
+    /// Page cache of the embedded store, MiB.
+    #[arg(long, env = "COXSWAIN_CACHE_MIB", default_value_t = 16)]
+    cache_mib: usize,
+    /// Change events kept for watch resumption; a watch from an older resourceVersion gets
+    /// OUT_OF_RANGE ("too old") and relists.
+    #[arg(long, env = "COXSWAIN_WATCH_HISTORY", default_value_t = 100_000)]
+    watch_history: usize,
+    /// Interval of BOOKMARK events on watches that allow them (e.g. 10s, 500ms).
+    #[arg(long, env = "COXSWAIN_BOOKMARK_INTERVAL", default_value = "10s", value_parser = duration::parse)]
+    bookmark_interval: Duration,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Up(args) => serve(args, "up").await,
+            Command::Store(args) => serve(args, "store").await,
+        }
+    })
+}
+
+async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .context("metrics buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+
+    let backend: Arc<dyn Backend> = Arc::new(
+        EmbeddedBackend::open(EmbeddedOptions {
+            data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
+            cache_bytes: args.cache_mib << 20,
+        })
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
+    );
+    let config = StoreConfig {
+        watch_history: args.watch_history,
+        bookmark_interval: args.bookmark_interval,
+        ..Default::default()
+    };
+    let store = Store::open(backend, config).await.context("opening the store")?;
+    tokio::spawn(gc::run(store.clone()));
+
+    let grpc = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let grpc_addr = grpc.local_addr()?;
+    let metrics = TcpListener::bind(args.metrics_listen)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_listen))?;
+    let metrics_addr = metrics.local_addr()?;
+    tokio::spawn(metrics_http::serve(metrics, prometheus));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ObjectStoreServer<ObjectStoreService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    tracing::info!(
+        mode,
+        grpc = %grpc_addr,
+        metrics = %metrics_addr,
+        backend = store.backend_name(),
+        data_dir = %args.data_dir.display(),
+        "coxswain is serving"
+    );
+    // A line for scripts and tests that start coxswain on port 0.
+    println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
+
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ObjectStoreService::new(store).into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), shutdown_signal())
+        .await
+        .context("serving gRPC")?;
+    tracing::info!("coxswain stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,97 @@
+//! Storage backends: where objects live durably. One trait, the shape of etcd's KV API
+//! (revisions, compare-and-swap transactions, a change feed), so the embedded backends here and
+//! an etcd backend are interchangeable; one conformance suite (tests/backend_conformance.rs)
+//! runs against every implementation.
+//!
+//! Backends know keys and bytes only; objects, validation and watch filtering live above them.
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+mod embedded;
+
+pub use embedded::{EmbeddedBackend, EmbeddedOptions};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One stored key with the revision of its last write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Bytes,
+    pub mod_revision: i64,
+}
+
+/// Everything stored, read at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub revision: i64,
+    pub kvs: Vec<KeyValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put { key: String, value: Bytes },
+    Delete { key: String },
+}
+
+/// A compare-and-swap transaction, as etcd's Txn: every compare must hold (the key's
+/// mod_revision equals the given one; 0 means "absent"), then every op is applied atomically at
+/// one new revision.
+#[derive(Debug, Clone, Default)]
+pub struct Txn {
+    pub compares: Vec<(String, i64)>,
+    pub ops: Vec<Op>,
+}
+
+impl Txn {
+    pub fn put_if(key: String, mod_revision: i64, value: Bytes) -> Txn {
+        Txn { compares: vec![(key.clone(), mod_revision)], ops: vec![Op::Put { key, value }] }
+    }
+
+    pub fn delete_if(key: String, mod_revision: i64) -> Txn {
+        Txn { compares: vec![(key.clone(), mod_revision)], ops: vec![Op::Delete { key }] }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnResult {
+    /// Applied and durable at this revision.
+    Committed { revision: i64 },
+    /// A compare failed: the key is at this mod_revision (0: absent). Nothing was written.
+    Conflict { key: String, mod_revision: i64 },
+}
+
+/// One committed change. `value` None: the key was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub revision: i64,
+    pub key: String,
+    pub value: Option<Bytes>,
+}
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum BackendError {
+    #[error("storage I/O: {0}")]
+    Io(String),
+    #[error("storage backend stopped")]
+    Stopped,
+    #[error("storage backend failed earlier and refuses writes: {0}")]
+    Failed(String),
+}
+
+/// A storage backend.
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs and metrics ("redb", "memory", "etcd").
+    fn name(&self) -> &'static str;
+
+    /// The current contents and a feed of every change committed after them, in revision order,
+    /// in batches. Called once by the store that owns the backend.
+    fn start(&self) -> BoxFuture<'_, Result<(Snapshot, mpsc::UnboundedReceiver<Vec<Change>>), BackendError>>;
+
+    /// Apply a transaction. Returns once the result is durable; the change reaches the feed
+    /// before this returns.
+    fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnResult, BackendError>>;
+}

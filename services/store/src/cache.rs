@@ -1,0 +1,436 @@
+//! The watch cache: every object in memory as its encoded bytes plus the few fields selectors and
+//! the garbage collector need, the retained window of change events, and indexes by uid and
+//! owner. It has one writer, the task that applies the backend's change feed; everything else
+//! reads it.
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use coxswain_api::selector::{supported_fields, FieldSelector, LabelSelector};
+use coxswain_api::v1::ObjectMeta;
+use coxswain_api::{Kind, Object};
+use prost::Message;
+
+use crate::backend::{Change, KeyValue};
+
+/// The backend key of an object: "/registry/pods/default/web-1", "/registry/nodes/node1".
+pub fn backend_key(kind: Kind, namespace: &str, name: &str) -> String {
+    format!("/registry/{}/{}", kind.plural(), map_key(kind, namespace, name))
+}
+
+/// The key of an object within its kind: "namespace/name", or "name" when cluster-scoped.
+pub fn map_key(kind: Kind, namespace: &str, name: &str) -> String {
+    if kind.namespaced() {
+        format!("{namespace}/{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+fn parse_backend_key(key: &str) -> Option<(Kind, &str)> {
+    let rest = key.strip_prefix("/registry/")?;
+    let (plural, mkey) = rest.split_once('/')?;
+    let kind = Kind::ALL.iter().copied().find(|k| k.plural() == plural)?;
+    Some((kind, mkey))
+}
+
+/// Protobuf bytes that, appended to an encoded object, set its metadata.resourceVersion: a
+/// message field that occurs twice is merged, and a scalar's last occurrence wins. Every kind
+/// message has metadata at field 3.
+fn resource_version_suffix(revision: i64) -> Vec<u8> {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct MetaOnly {
+        #[prost(message, optional, tag = "3")]
+        metadata: Option<ObjectMeta>,
+    }
+    MetaOnly {
+        metadata: Some(ObjectMeta { resource_version: revision.to_string(), ..Default::default() }),
+    }
+    .encode_to_vec()
+}
+
+/// Append the resourceVersion to encoded object bytes.
+pub fn with_resource_version(raw: &[u8], revision: i64) -> Bytes {
+    let suffix = resource_version_suffix(revision);
+    let mut v = Vec::with_capacity(raw.len() + suffix.len());
+    v.extend_from_slice(raw);
+    v.extend_from_slice(&suffix);
+    Bytes::from(v)
+}
+
+/// One object as the cache holds it.
+#[derive(Debug)]
+pub struct Stored {
+    pub kind: Kind,
+    pub namespace: Box<str>,
+    pub name: Box<str>,
+    /// The revision of the object's last write (its resourceVersion).
+    pub revision: i64,
+    /// The full protobuf encoding, resourceVersion included.
+    pub bytes: Bytes,
+    pub labels: Box<[(Box<str>, Box<str>)]>,
+    /// Values of the kind's selectable fields beyond metadata.*, in `supported_fields` order.
+    fields: Box<[Box<str>]>,
+    pub uid: Box<str>,
+    /// uids of the owners in metadata.ownerReferences.
+    pub owners: Box<[Box<str>]>,
+    /// metadata.deletionTimestamp is set.
+    pub deleting: bool,
+}
+
+impl Stored {
+    fn build(kind: Kind, revision: i64, raw: &[u8]) -> Result<Stored, prost::DecodeError> {
+        let obj = kind.decode(raw)?;
+        Ok(Stored::from_object(&obj, revision, with_resource_version(raw, revision)))
+    }
+
+    fn from_object(obj: &Object, revision: i64, bytes: Bytes) -> Stored {
+        let meta = obj.meta();
+        let kind = obj.kind();
+        let fields = supported_fields(kind)
+            .iter()
+            .filter(|f| !f.starts_with("metadata."))
+            .map(|f| {
+                coxswain_api::selector::field_value(obj, f).unwrap_or_default().into_boxed_str()
+            })
+            .collect();
+        Stored {
+            kind,
+            namespace: meta.namespace.as_str().into(),
+            name: meta.name.as_str().into(),
+            revision,
+            bytes,
+            labels: meta.labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect(),
+            fields,
+            uid: meta.uid.as_str().into(),
+            owners: meta.owner_references.iter().map(|r| r.uid.as_str().into()).collect(),
+            deleting: !meta.deletion_timestamp.is_empty(),
+        }
+    }
+
+    /// The object, decoded.
+    pub fn decode(&self) -> Object {
+        // The bytes were produced from a decodable object; a failure here is a bug, and the
+        // empty object of the kind is the least harmful answer.
+        self.kind.decode(&self.bytes).unwrap_or_else(|_| self.kind.empty())
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+    }
+
+    pub fn field(&self, field: &str) -> Option<String> {
+        match field {
+            "metadata.name" => return Some(self.name.to_string()),
+            "metadata.namespace" => return Some(self.namespace.to_string()),
+            _ => {}
+        }
+        supported_fields(self.kind)
+            .iter()
+            .filter(|f| !f.starts_with("metadata."))
+            .position(|f| *f == field)
+            .and_then(|i| self.fields.get(i))
+            .map(|v| v.to_string())
+    }
+
+    pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
+        (labels.is_everything() || labels.matches_with(&|k| self.label(k)))
+            && (fields.is_empty() || fields.matches_with(&|f| self.field(f)))
+    }
+
+    /// The object as a google.protobuf.Any, without decoding it.
+    pub fn to_any(&self) -> prost_types::Any {
+        prost_types::Any { type_url: self.kind.type_url(), value: self.bytes.to_vec() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watchers see it.
+#[derive(Debug)]
+pub struct Event {
+    pub revision: i64,
+    pub typ: EventType,
+    /// The object after the change; for a deletion its last state at the deletion's revision.
+    pub object: Arc<Stored>,
+    /// The object before the change (None for ADDED).
+    pub prev: Option<Arc<Stored>>,
+}
+
+pub struct Cache {
+    /// The revision of the last change applied.
+    pub revision: i64,
+    /// Events with revision <= compacted are no longer retained.
+    pub compacted: i64,
+    objects: HashMap<Kind, BTreeMap<String, Arc<Stored>>>,
+    history: VecDeque<Arc<Event>>,
+    history_limit: usize,
+    /// uid → (kind, map key)
+    uids: HashMap<Box<str>, (Kind, String)>,
+    /// owner uid → dependents (kind, map key)
+    dependents: HashMap<Box<str>, BTreeSet<(Kind, String)>>,
+}
+
+impl Cache {
+    /// A cache holding `kvs` at `revision`, retaining at most `history_limit` events.
+    pub fn new(revision: i64, kvs: Vec<KeyValue>, history_limit: usize) -> Cache {
+        let mut c = Cache {
+            revision,
+            compacted: revision,
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            uids: HashMap::new(),
+            dependents: HashMap::new(),
+        };
+        for kv in kvs {
+            let Some((kind, mkey)) = parse_backend_key(&kv.key) else {
+                tracing::warn!(key = %kv.key, "ignoring a stored key of no known kind");
+                continue;
+            };
+            match Stored::build(kind, kv.mod_revision, &kv.value) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    c.index(kind, mkey, &s);
+                    c.objects.entry(kind).or_default().insert(mkey.to_string(), s);
+                }
+                Err(e) => tracing::error!(key = %kv.key, error = %e, "undecodable stored object skipped"),
+            }
+        }
+        c
+    }
+
+    fn index(&mut self, kind: Kind, mkey: &str, s: &Stored) {
+        if !s.uid.is_empty() {
+            self.uids.insert(s.uid.clone(), (kind, mkey.to_string()));
+        }
+        for o in s.owners.iter() {
+            self.dependents.entry(o.clone()).or_default().insert((kind, mkey.to_string()));
+        }
+    }
+
+    fn unindex(&mut self, kind: Kind, mkey: &str, s: &Stored) {
+        if self.uids.get(&s.uid).is_some_and(|(k, m)| *k == kind && m == mkey) {
+            self.uids.remove(&s.uid);
+        }
+        for o in s.owners.iter() {
+            if let Some(set) = self.dependents.get_mut(o) {
+                set.remove(&(kind, mkey.to_string()));
+                if set.is_empty() {
+                    self.dependents.remove(o);
+                }
+            }
+        }
+    }
+
+    /// Apply one committed change from the backend's feed.
+    pub fn apply(&mut self, change: Change) -> Option<Arc<Event>> {
+        self.revision = self.revision.max(change.revision);
+        let Some((kind, mkey)) = parse_backend_key(&change.key) else {
+            tracing::warn!(key = %change.key, "ignoring a change to a key of no known kind");
+            return None;
+        };
+        let prev = self.objects.get(&kind).and_then(|m| m.get(mkey)).cloned();
+        if let Some(p) = &prev {
+            self.unindex(kind, mkey, p);
+        }
+        let event = match change.value {
+            Some(raw) => {
+                let stored = match Stored::build(kind, change.revision, &raw) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        tracing::error!(key = %change.key, error = %e, "undecodable object in feed");
+                        return None;
+                    }
+                };
+                self.index(kind, mkey, &stored);
+                self.objects.entry(kind).or_default().insert(mkey.to_string(), stored.clone());
+                let typ = if prev.is_some() { EventType::Modified } else { EventType::Added };
+                Event { revision: change.revision, typ, object: stored, prev }
+            }
+            None => {
+                let Some(prev) = prev else { return None };
+                if let Some(m) = self.objects.get_mut(&kind) {
+                    m.remove(mkey);
+                }
+                let last = Stored {
+                    bytes: with_resource_version(&prev.bytes, change.revision),
+                    revision: change.revision,
+                    kind: prev.kind,
+                    namespace: prev.namespace.clone(),
+                    name: prev.name.clone(),
+                    labels: prev.labels.clone(),
+                    fields: prev.fields.clone(),
+                    uid: prev.uid.clone(),
+                    owners: prev.owners.clone(),
+                    deleting: prev.deleting,
+                };
+                Event { revision: change.revision, typ: EventType::Deleted, object: Arc::new(last), prev: Some(prev) }
+            }
+        };
+        let event = Arc::new(event);
+        self.history.push_back(event.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(e) = self.history.pop_front() {
+                self.compacted = e.revision;
+            }
+        }
+        Some(event)
+    }
+
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
+        self.objects.get(&kind)?.get(&map_key(kind, namespace, name)).cloned()
+    }
+
+    pub fn get_by_key(&self, kind: Kind, mkey: &str) -> Option<Arc<Stored>> {
+        self.objects.get(&kind)?.get(mkey).cloned()
+    }
+
+    pub fn get_by_uid(&self, uid: &str) -> Option<Arc<Stored>> {
+        let (kind, mkey) = self.uids.get(uid)?;
+        self.get_by_key(*kind, mkey)
+    }
+
+    /// Dependents of an owner uid.
+    pub fn dependents_of(&self, uid: &str) -> Vec<Arc<Stored>> {
+        self.dependents
+            .get(uid)
+            .map(|set| set.iter().filter_map(|(k, m)| self.get_by_key(*k, m)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Objects of a kind in key order, optionally in one namespace, starting after `after`
+    /// (a map key).
+    pub fn range<'a>(
+        &'a self,
+        kind: Kind,
+        namespace: Option<&'a str>,
+        after: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = &'a Arc<Stored>> + 'a> {
+        use std::ops::Bound;
+        let Some(m) = self.objects.get(&kind) else { return Box::new(std::iter::empty()) };
+        let prefix = match namespace {
+            Some(ns) if kind.namespaced() => Some(format!("{ns}/")),
+            _ => None,
+        };
+        let start = match (after, &prefix) {
+            (Some(a), _) => Bound::Excluded(a.to_string()),
+            (None, Some(p)) => Bound::Included(p.clone()),
+            (None, None) => Bound::Unbounded,
+        };
+        let iter = m.range((start, Bound::Unbounded));
+        match prefix {
+            Some(p) => Box::new(iter.take_while(move |(k, _)| k.starts_with(&p)).map(|(_, v)| v)),
+            None => Box::new(iter.map(|(_, v)| v)),
+        }
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.objects.get(&kind).map_or(0, |m| m.len())
+    }
+
+    /// Retained events after `revision`, or Err(oldest retained) when some are gone.
+    pub fn events_after(&self, revision: i64) -> Result<impl Iterator<Item = &Arc<Event>>, i64> {
+        if revision < self.compacted {
+            return Err(self.compacted + 1);
+        }
+        let start = self.history.partition_point(|e| e.revision <= revision);
+        Ok(self.history.range(start..))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coxswain_api::v1;
+
+    fn pod(name: &str, labels: &[(&str, &str)]) -> Bytes {
+        let p = v1::Pod {
+            metadata: Some(ObjectMeta {
+                name: name.into(),
+                namespace: "default".into(),
+                uid: format!("uid-{name}"),
+                labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ..Default::default()
+            }),
+            spec: Some(v1::PodSpec { node_name: "node1".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        Bytes::from(p.encode_to_vec())
+    }
+
+    #[test]
+    fn appended_resource_version_wins_and_keeps_the_rest() {
+        let raw = pod("a", &[("app", "x")]);
+        let twice = with_resource_version(&with_resource_version(&raw, 5), 9);
+        let obj = Kind::Pod.decode(&twice).expect("decodes");
+        assert_eq!(obj.meta().resource_version, "9");
+        assert_eq!(obj.meta().name, "a");
+        assert_eq!(obj.meta().labels.get("app").map(String::as_str), Some("x"));
+    }
+
+    #[test]
+    fn history_window_and_too_old() {
+        let mut c = Cache::new(0, vec![], 2);
+        for (i, n) in ["a", "b", "c"].iter().enumerate() {
+            let key = backend_key(Kind::Pod, "default", n);
+            c.apply(Change { revision: i as i64 + 1, key, value: Some(pod(n, &[])) });
+        }
+        assert_eq!(c.revision, 3);
+        assert_eq!(c.compacted, 1);
+        assert_eq!(c.events_after(1).map(|i| i.count()), Ok(2));
+        assert_eq!(c.events_after(2).map(|i| i.count()), Ok(1));
+        assert!(c.events_after(0).is_err());
+        let s = c.get(Kind::Pod, "default", "b").expect("stored");
+        assert_eq!(s.field("spec.nodeName").as_deref(), Some("node1"));
+        assert_eq!(s.decode().meta().resource_version, "2");
+    }
+
+    #[test]
+    fn owner_index_follows_changes() {
+        let mut c = Cache::new(0, vec![], 100);
+        let mut p = v1::Pod::decode(pod("a", &[]).as_ref()).expect("decodes");
+        p.metadata.as_mut().expect("meta").owner_references.push(v1::OwnerReference {
+            uid: "owner".into(),
+            ..Default::default()
+        });
+        let key = backend_key(Kind::Pod, "default", "a");
+        c.apply(Change { revision: 1, key: key.clone(), value: Some(Bytes::from(p.encode_to_vec())) });
+        assert_eq!(c.dependents_of("owner").len(), 1);
+        assert!(c.get_by_uid("uid-a").is_some());
+        let ev = c.apply(Change { revision: 2, key, value: None }).expect("event");
+        assert_eq!(ev.typ, EventType::Deleted);
+        assert_eq!(ev.object.decode().meta().resource_version, "2");
+        assert!(c.dependents_of("owner").is_empty());
+        assert!(c.get_by_uid("uid-a").is_none());
+    }
+
+    #[test]
+    fn range_by_namespace_prefix() {
+        let mut c = Cache::new(0, vec![], 100);
+        for (i, (ns, n)) in [("a", "x"), ("a-b", "y"), ("a", "z"), ("b", "w")].iter().enumerate() {
+            let mut p = v1::Pod::decode(pod(n, &[]).as_ref()).expect("decodes");
+            p.metadata.as_mut().expect("meta").namespace = ns.to_string();
+            let key = backend_key(Kind::Pod, ns, n);
+            c.apply(Change { revision: i as i64 + 1, key, value: Some(Bytes::from(p.encode_to_vec())) });
+        }
+        let names: Vec<_> = c.range(Kind::Pod, Some("a"), None).map(|s| s.name.to_string()).collect();
+        assert_eq!(names, vec!["x", "z"]);
+        assert_eq!(c.range(Kind::Pod, None, None).count(), 4);
+    }
+}

@@ -1,0 +1,19 @@
+//! The coxswain object store.
+//!
+//! - [`backend`]: where bytes live (the embedded redb file or memory; etcd later), behind one
+//!   trait shaped like etcd's KV API.
+//! - [`cache`]: the in-memory watch cache fed by the backend's change feed.
+//! - [`store`]: Kubernetes API-server semantics (admission, optimistic concurrency,
+//!   finalizers, apply, watch).
+//! - [`gc`]: the garbage collector (ownerReferences, propagation policies) and namespace deleter.
+//! - [`server`]: the `coxswain.v1.ObjectStore` gRPC service.
+pub mod backend;
+pub mod cache;
+pub mod error;
+pub mod gc;
+pub mod server;
+pub mod store;
+pub mod util;
+
+pub use error::StoreError;
+pub use store::{Store, StoreConfig};

@@ -1,0 +1,283 @@
+//! The `coxswain.v1.ObjectStore` gRPC service: request decoding, metrics, and the mapping of
+//! store errors to status codes. All semantics live in [`Store`].
+use std::pin::Pin;
+use std::time::Instant;
+
+use coxswain_api::selector::{FieldSelector, LabelSelector};
+use coxswain_api::v1::object_store_server::ObjectStore;
+use coxswain_api::v1::{
+    ApplyRequest, ApplyResponse, ApplyResult, CreateRequest, DeleteRequest, GetRequest, ListRequest, ListResponse,
+    ObjectResponse, PatchRequest, UpdateRequest, WatchEvent as PbWatchEvent, WatchRequest,
+};
+use coxswain_api::{Kind, Object};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::error::StoreError;
+use crate::store::{DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions};
+
+pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
+
+/// The gRPC service over a store.
+#[derive(Clone)]
+pub struct ObjectStoreService {
+    store: Store,
+}
+
+impl ObjectStoreService {
+    pub fn new(store: Store) -> Self {
+        ObjectStoreService { store }
+    }
+
+    pub fn into_server(self) -> ObjectStoreServer<Self> {
+        ObjectStoreServer::new(self).max_decoding_message_size(64 << 20).max_encoding_message_size(256 << 20)
+    }
+}
+
+/// Count and time one RPC, by method and status code.
+fn observe<T>(method: &'static str, start: Instant, r: &Result<T, Status>) {
+    let code = match r {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    };
+    let code = format!("{code:?}");
+    metrics::counter!("coxswain_grpc_requests_total", "service" => "ObjectStore", "method" => method, "code" => code)
+        .increment(1);
+    metrics::histogram!("coxswain_grpc_request_duration_seconds", "service" => "ObjectStore", "method" => method)
+        .record(start.elapsed().as_secs_f64());
+}
+
+fn parse_kind(name: &str) -> Result<Kind, Status> {
+    if name.is_empty() {
+        return Err(Status::invalid_argument("kind: Required value"));
+    }
+    Kind::parse(name).ok_or_else(|| {
+        Status::invalid_argument(format!("the server doesn't have a resource type \"{name}\""))
+    })
+}
+
+fn object_of(any: Option<&prost_types::Any>) -> Result<Object, Status> {
+    let any = any.ok_or_else(|| Status::invalid_argument("object: Required value"))?;
+    Object::from_any(any).map_err(|e| Status::invalid_argument(format!("object: {e}")))
+}
+
+fn selectors(labels: &str, fields: &str) -> Result<(LabelSelector, FieldSelector), Status> {
+    let l = LabelSelector::parse(labels).map_err(|e| Status::invalid_argument(format!("labelSelector: {e}")))?;
+    let f = FieldSelector::parse(fields).map_err(|e| Status::invalid_argument(format!("fieldSelector: {e}")))?;
+    Ok((l, f))
+}
+
+fn parse_rv(rv: &str) -> Result<Option<i64>, Status> {
+    match rv {
+        "" | "0" => Ok(None),
+        s => s
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Status::invalid_argument(format!("resourceVersion: Invalid value: {s:?}: must be an integer"))),
+    }
+}
+
+fn respond(obj: Object) -> Response<ObjectResponse> {
+    Response::new(ObjectResponse { object: Some(obj.to_any()), warnings: vec![] })
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ObjectStore for ObjectStoreService {
+    async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let req = req.into_inner();
+            let (applied, warnings) =
+                self.store.apply(&req.manifest, &req.namespace, req.create_only, req.dry_run).await?;
+            let results = applied
+                .into_iter()
+                .map(|a| ApplyResult {
+                    kind: a.object.kind().as_str().to_string(),
+                    namespace: a.object.namespace().to_string(),
+                    name: a.object.name().to_string(),
+                    action: a.action.to_string(),
+                    object: Some(a.object.to_any()),
+                })
+                .collect();
+            Ok::<_, StoreError>(Response::new(ApplyResponse { results, warnings }))
+        }
+        .await
+        .map_err(Status::from);
+        observe("Apply", start, &r);
+        r
+    }
+
+    async fn create(&self, req: Request<CreateRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let req = req.into_inner();
+            let obj = object_of(req.object.as_ref())?;
+            Ok(respond(self.store.create(obj, req.dry_run).await?))
+        }
+        .await;
+        observe("Create", start, &r);
+        r
+    }
+
+    async fn get(&self, req: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = (|| {
+            let req = req.get_ref();
+            let kind = parse_kind(&req.kind)?;
+            let s = self.store.get_stored(kind, &req.namespace, &req.name)?;
+            Ok(Response::new(ObjectResponse { object: Some(s.to_any()), warnings: vec![] }))
+        })();
+        observe("Get", start, &r);
+        r
+    }
+
+    async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
+        let start = Instant::now();
+        let r = (|| {
+            let req = req.get_ref();
+            let kind = parse_kind(&req.kind)?;
+            let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
+            let opts = ListOptions {
+                namespace: Some(req.namespace.clone()),
+                labels,
+                fields,
+                limit: req.limit.max(0) as usize,
+                continue_token: Some(req.r#continue.clone()),
+            };
+            let l = self.store.list(kind, &opts)?;
+            Ok(Response::new(ListResponse {
+                items: l.items.iter().map(|s| s.to_any()).collect(),
+                resource_version: l.revision.to_string(),
+                r#continue: l.continue_token.unwrap_or_default(),
+                remaining_item_count: l.remaining,
+            }))
+        })();
+        observe("List", start, &r);
+        r
+    }
+
+    async fn update(&self, req: Request<UpdateRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let obj = object_of(req.get_ref().object.as_ref())?;
+            Ok(respond(self.store.update(obj).await?))
+        }
+        .await;
+        observe("Update", start, &r);
+        r
+    }
+
+    async fn update_status(&self, req: Request<UpdateRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let obj = object_of(req.get_ref().object.as_ref())?;
+            Ok(respond(self.store.update_status(obj).await?))
+        }
+        .await;
+        observe("UpdateStatus", start, &r);
+        r
+    }
+
+    async fn patch(&self, req: Request<PatchRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let req = req.into_inner();
+            let kind = parse_kind(&req.kind)?;
+            match req.patch_type.as_str() {
+                "" | "merge" | "application/merge-patch+json" => {}
+                other => {
+                    return Err(Status::invalid_argument(format!(
+                        "patchType: Unsupported value: {other:?}: supported values: \"merge\""
+                    )))
+                }
+            }
+            let status = match req.subresource.as_str() {
+                "" => false,
+                "status" => true,
+                other => return Err(Status::invalid_argument(format!("subresource {other:?} is not supported"))),
+            };
+            Ok(respond(self.store.patch(kind, &req.namespace, &req.name, &req.patch, status).await?))
+        }
+        .await;
+        observe("Patch", start, &r);
+        r
+    }
+
+    async fn delete(&self, req: Request<DeleteRequest>) -> Result<Response<ObjectResponse>, Status> {
+        let start = Instant::now();
+        let r = async {
+            let req = req.into_inner();
+            let kind = parse_kind(&req.kind)?;
+            let opts = DeleteOptions {
+                propagation: Propagation::parse(&req.propagation_policy)?,
+                precondition_uid: Some(req.uid.clone()).filter(|s| !s.is_empty()),
+                precondition_resource_version: Some(req.resource_version.clone()).filter(|s| !s.is_empty()),
+            };
+            Ok(respond(self.store.delete(kind, &req.namespace, &req.name, &opts).await?))
+        }
+        .await;
+        observe("Delete", start, &r);
+        r
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, req: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let start = Instant::now();
+        let r = (|| {
+            let req = req.get_ref();
+            let kind = if req.kind.is_empty() { None } else { Some(parse_kind(&req.kind)?) };
+            let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
+            let opts = WatchOptions {
+                kind,
+                namespace: Some(req.namespace.clone()),
+                labels,
+                fields,
+                resource_version: parse_rv(&req.resource_version)?,
+                bookmarks: req.allow_bookmarks,
+            };
+            let mut rx = self.store.watch(opts)?;
+            let stream = async_stream(move |tx| async move {
+                while let Some(ev) = rx.recv().await {
+                    let out = match ev {
+                        Ok(WatchEvent::Change { typ, object }) => Ok(PbWatchEvent {
+                            r#type: typ.as_str().to_string(),
+                            resource_version: object.revision.to_string(),
+                            object: Some(object.to_any()),
+                        }),
+                        Ok(WatchEvent::Bookmark { kind, revision }) => Ok(PbWatchEvent {
+                            r#type: "BOOKMARK".to_string(),
+                            resource_version: revision.to_string(),
+                            object: kind.map(|k| {
+                                let mut o = k.empty();
+                                o.meta_mut().resource_version = revision.to_string();
+                                o.to_any()
+                            }),
+                        }),
+                        Err(e) => Err(Status::from(e)),
+                    };
+                    let end = out.is_err();
+                    if tx.send(out).await.is_err() || end {
+                        return;
+                    }
+                }
+            });
+            Ok(Response::new(stream))
+        })();
+        observe("Watch", start, &r);
+        r
+    }
+}
+
+/// A stream fed by a producer task through a bounded channel (tonic's streaming pattern).
+fn async_stream<F, Fut>(producer: F) -> WatchStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<PbWatchEvent, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(producer(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,951 @@
+//! The store: Kubernetes API-server semantics over a backend and the watch cache.
+//!
+//! Writes: admission (namespace exists, defaults, validation, immutability), identity (uid,
+//! generateName, creationTimestamp, generation), then one compare-and-swap transaction against
+//! the object's last revision. Reads (get, list, watch) are served from the cache, which the
+//! backend's change feed keeps current; a write returns once the cache has applied it, so a
+//! client reads its own writes.
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use coxswain_api::selector::{FieldSelector, LabelSelector};
+use coxswain_api::{defaults, manifest, validation, Kind, Object};
+use tokio::sync::{mpsc, watch};
+
+use crate::backend::{Backend, Txn, TxnResult};
+use crate::cache::{backend_key, map_key, Cache, Event, EventType, Stored};
+use crate::error::{resource_name, Result, StoreError};
+use crate::util::{now_rfc3339, random_suffix};
+
+/// Namespaces that exist from the start, as in Kubernetes.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Finalizers the garbage collector acts on.
+pub const FINALIZER_ORPHAN: &str = "orphan";
+pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
+/// The namespace finalizer (in Namespace spec.finalizers), removed once the namespace is empty.
+pub const FINALIZER_NAMESPACE: &str = "kubernetes";
+/// The annotation apply keeps the last applied manifest in, as kubectl does.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Change events retained for watch resumption.
+    pub watch_history: usize,
+    /// Interval of BOOKMARK events on watches that ask for them.
+    pub bookmark_interval: Duration,
+    /// Buffered events per watch before the producer waits for the client.
+    pub watch_buffer: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            watch_history: 100_000,
+            bookmark_interval: Duration::from_secs(10),
+            watch_buffer: 1024,
+        }
+    }
+}
+
+/// How a deletion treats the object's dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Propagation {
+    #[default]
+    Background,
+    Foreground,
+    Orphan,
+}
+
+impl Propagation {
+    pub fn parse(s: &str) -> Result<Propagation> {
+        match s {
+            "" | "Background" | "background" => Ok(Propagation::Background),
+            "Foreground" | "foreground" => Ok(Propagation::Foreground),
+            "Orphan" | "orphan" => Ok(Propagation::Orphan),
+            other => Err(StoreError::BadRequest(format!(
+                "propagationPolicy: Unsupported value: {other:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub propagation: Propagation,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    /// 0: everything.
+    pub limit: usize,
+    pub continue_token: Option<String>,
+}
+
+pub struct ListResult {
+    pub items: Vec<Arc<Stored>>,
+    pub revision: i64,
+    pub continue_token: Option<String>,
+    pub remaining: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    pub kind: Option<Kind>,
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    /// None: first an ADDED event for every matching object, then changes.
+    pub resource_version: Option<i64>,
+    pub bookmarks: bool,
+}
+
+/// One event delivered to a watcher.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    Change { typ: EventType, object: Arc<Stored> },
+    Bookmark { kind: Option<Kind>, revision: i64 },
+}
+
+/// The outcome of applying one manifest document.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub object: Object,
+    /// "created", "configured" or "unchanged".
+    pub action: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdateMode {
+    Spec,
+    Status,
+}
+
+/// A handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    cache: RwLock<Cache>,
+    revision: watch::Sender<i64>,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// Open the store over `backend`: load everything, follow the change feed, make sure the
+    /// system namespaces exist.
+    pub async fn open(backend: Arc<dyn Backend>, config: StoreConfig) -> Result<Store> {
+        let (snapshot, mut feed) = backend.start().await?;
+        let revision = snapshot.revision;
+        let cache = Cache::new(revision, snapshot.kvs, config.watch_history);
+        let (rev_tx, _) = watch::channel(revision);
+        let store = Store { inner: Arc::new(Inner { backend, cache: RwLock::new(cache), revision: rev_tx, config }) };
+        store.publish_gauges();
+        let weak = Arc::downgrade(&store.inner);
+        tokio::spawn(async move {
+            while let Some(batch) = feed.recv().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let rev = {
+                    let mut c = inner.cache.write().unwrap_or_else(|p| p.into_inner());
+                    for change in batch {
+                        if let Some(ev) = c.apply(change) {
+                            let n = c.count(ev.object.kind) as f64;
+                            metrics::gauge!("coxswain_objects", "kind" => ev.object.kind.as_str()).set(n);
+                        }
+                    }
+                    c.revision
+                };
+                metrics::gauge!("coxswain_store_revision").set(rev as f64);
+                inner.revision.send_replace(rev);
+            }
+        });
+        for ns in SYSTEM_NAMESPACES {
+            if store.get(Kind::Namespace, "", ns).is_err() {
+                let mut o = Kind::Namespace.empty();
+                o.meta_mut().name = ns.to_string();
+                match store.create(o, false).await {
+                    Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn publish_gauges(&self) {
+        let c = self.cache();
+        for k in Kind::ALL {
+            metrics::gauge!("coxswain_objects", "kind" => k.as_str()).set(c.count(*k) as f64);
+        }
+        metrics::gauge!("coxswain_store_revision").set(c.revision as f64);
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    fn cache(&self) -> RwLockReadGuard<'_, Cache> {
+        self.inner.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The revision of the last change the cache has applied.
+    pub fn revision(&self) -> i64 {
+        self.cache().revision
+    }
+
+    /// Wait until the cache has applied `revision`.
+    async fn caught_up(&self, revision: i64) {
+        let mut rx = self.inner.revision.subscribe();
+        // The sender lives as long as the store; wait_for only fails if it is dropped.
+        let _ = rx.wait_for(|r| *r >= revision).await;
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<TxnResult> {
+        let r = self.inner.backend.txn(txn).await?;
+        if let TxnResult::Committed { revision } = r {
+            self.caught_up(revision).await;
+        }
+        Ok(r)
+    }
+
+    // === reads ===
+
+    pub fn get_stored(&self, kind: Kind, namespace: &str, name: &str) -> Result<Arc<Stored>> {
+        self.cache().get(kind, ns_for(kind, namespace), name).ok_or_else(|| StoreError::not_found(kind, name))
+    }
+
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Object> {
+        Ok(self.get_stored(kind, namespace, name)?.decode())
+    }
+
+    pub fn get_by_uid(&self, uid: &str) -> Option<Arc<Stored>> {
+        self.cache().get_by_uid(uid)
+    }
+
+    pub fn dependents_of(&self, uid: &str) -> Vec<Arc<Stored>> {
+        self.cache().dependents_of(uid)
+    }
+
+    pub fn list(&self, kind: Kind, opts: &ListOptions) -> Result<ListResult> {
+        opts.fields.check_supported(kind).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        let after = match &opts.continue_token {
+            Some(t) if !t.is_empty() => Some(decode_continue(t)?),
+            _ => None,
+        };
+        let c = self.cache();
+        let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
+        let mut items = Vec::new();
+        let mut remaining = 0i64;
+        let mut last_key = None;
+        for s in c.range(kind, ns, after.as_deref()) {
+            if !s.matches(&opts.labels, &opts.fields) {
+                continue;
+            }
+            if opts.limit > 0 && items.len() >= opts.limit {
+                remaining += 1;
+                continue;
+            }
+            last_key = Some(map_key(kind, &s.namespace, &s.name));
+            items.push(s.clone());
+        }
+        let continue_token = (remaining > 0).then(|| last_key.map(|k| encode_continue(&k))).flatten();
+        Ok(ListResult { items, revision: c.revision, continue_token, remaining })
+    }
+
+    // === writes ===
+
+    fn check_namespace(&self, obj: &Object) -> Result<()> {
+        let kind = obj.kind();
+        if !kind.namespaced() {
+            return Ok(());
+        }
+        let ns = obj.namespace();
+        let s = self.cache().get(Kind::Namespace, "", ns);
+        match s {
+            None => Err(StoreError::NotFound { resource: "namespaces".into(), name: ns.to_string() }),
+            Some(s) if s.deleting => Err(StoreError::Forbidden(format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                resource_name(kind),
+                obj.name()
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn invalid(obj: &Object, errs: Vec<coxswain_api::error::FieldError>) -> StoreError {
+        StoreError::Invalid {
+            kind: obj.kind(),
+            name: obj.name().to_string(),
+            source: coxswain_api::Error::Invalid(errs),
+        }
+    }
+
+    /// Defaults and validation of a new object, without side effects.
+    pub fn admit_new(&self, obj: &mut Object) -> Result<()> {
+        let kind = obj.kind();
+        if kind.namespaced() {
+            if obj.meta().namespace.is_empty() {
+                obj.meta_mut().namespace = "default".into();
+            }
+        } else {
+            obj.meta_mut().namespace.clear();
+        }
+        obj.set_type_meta();
+        defaults::apply_defaults(obj);
+        let mut errs = validation::validate(obj);
+        if obj.meta().name.is_empty() && obj.meta().generate_name.is_empty() {
+            if !errs.iter().any(|e| e.path == "metadata.name") {
+                errs.insert(
+                    0,
+                    coxswain_api::error::FieldError::new(
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    ),
+                );
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Self::invalid(obj, errs));
+        }
+        Ok(())
+    }
+
+    /// Create an object. `dry_run`: admit it and return what would be stored.
+    pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
+        self.admit_new(&mut obj)?;
+        self.check_namespace(&obj)?;
+        let kind = obj.kind();
+        let generated = obj.meta().name.is_empty();
+        {
+            let m = obj.meta_mut();
+            m.uid = uuid::Uuid::new_v4().to_string();
+            m.creation_timestamp = now_rfc3339();
+            m.resource_version.clear();
+            m.deletion_timestamp.clear();
+            m.deletion_grace_period_seconds = None;
+            m.generation = if kind_has_spec(kind) { 1 } else { 0 };
+        }
+        prepare_for_create(&mut obj);
+        let mut attempts = 0;
+        loop {
+            if generated {
+                let base = obj.meta().generate_name.clone();
+                obj.meta_mut().name = format!("{base}{}", random_suffix());
+            }
+            if dry_run {
+                return Ok(obj);
+            }
+            let key = backend_key(kind, obj.namespace(), obj.name());
+            match self.commit(Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec()))).await? {
+                TxnResult::Committed { revision } => {
+                    obj.meta_mut().resource_version = revision.to_string();
+                    return Ok(obj);
+                }
+                TxnResult::Conflict { .. } if generated && attempts < 8 => attempts += 1,
+                TxnResult::Conflict { .. } => {
+                    return Err(StoreError::AlreadyExists {
+                        resource: resource_name(kind),
+                        name: obj.name().to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Replace an object's spec and metadata (status is kept).
+    pub async fn update(&self, obj: Object) -> Result<Object> {
+        self.write(obj, UpdateMode::Spec, false).await
+    }
+
+    /// Replace an object's status (spec and metadata are kept).
+    pub async fn update_status(&self, obj: Object) -> Result<Object> {
+        self.write(obj, UpdateMode::Status, false).await
+    }
+
+    /// Update by re-reading and applying `f` until the write does not conflict (a
+    /// "guaranteed update"). `f` returns None to leave the object as it is.
+    pub async fn update_with<F>(&self, kind: Kind, namespace: &str, name: &str, status: bool, mut f: F) -> Result<Object>
+    where
+        F: FnMut(&mut Object) -> Result<Option<()>>,
+    {
+        loop {
+            let cur = self.get_stored(kind, namespace, name)?;
+            let mut obj = cur.decode();
+            if f(&mut obj)?.is_none() {
+                return Ok(obj);
+            }
+            let mode = if status { UpdateMode::Status } else { UpdateMode::Spec };
+            match self.write(obj, mode, false).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn write(&self, new: Object, mode: UpdateMode, dry_run: bool) -> Result<Object> {
+        let kind = new.kind();
+        let namespace = ns_for(kind, new.namespace()).to_string();
+        let name = new.name().to_string();
+        if name.is_empty() {
+            return Err(Self::invalid(&new, vec![coxswain_api::error::FieldError::new("metadata.name", "Required value")]));
+        }
+        let user_rv = new.meta().resource_version.clone();
+        loop {
+            let cur = self.get_stored(kind, &namespace, &name)?;
+            if !user_rv.is_empty() && user_rv != cur.revision.to_string() {
+                return Err(StoreError::Conflict {
+                    resource: resource_name(kind),
+                    name,
+                    message: format!(
+                        "the object has been modified; please apply your changes to the latest version and try again (resourceVersion {user_rv} given, {} stored)",
+                        cur.revision
+                    ),
+                });
+            }
+            let mut old = cur.decode();
+            old.meta_mut().resource_version.clear();
+            let mut next = match mode {
+                UpdateMode::Spec => {
+                    let mut m = new.clone();
+                    m.meta_mut().namespace = namespace.clone();
+                    m.set_type_meta();
+                    m.copy_status_from(&old);
+                    keep_system_metadata(&mut m, &old);
+                    defaults::apply_defaults(&mut m);
+                    let mut errs = validation::validate(&m);
+                    errs.extend(validation::validate_update(&old, &m));
+                    if !errs.is_empty() {
+                        return Err(Self::invalid(&m, errs));
+                    }
+                    if m.spec_bytes() != old.spec_bytes() && kind_has_spec(kind) {
+                        m.meta_mut().generation = old.meta().generation + 1;
+                    }
+                    m
+                }
+                UpdateMode::Status => {
+                    if !kind.has_status() {
+                        return Err(StoreError::BadRequest(format!("{kind} has no status")));
+                    }
+                    let mut m = old.clone();
+                    m.copy_status_from(&new);
+                    m
+                }
+            };
+            next.meta_mut().resource_version.clear();
+            if next == old {
+                let mut same = old;
+                same.meta_mut().resource_version = cur.revision.to_string();
+                return Ok(same);
+            }
+            if dry_run {
+                return Ok(next);
+            }
+            let key = backend_key(kind, &namespace, &name);
+            let finished = ready_to_delete(&next);
+            let txn = if finished {
+                Txn::delete_if(key, cur.revision)
+            } else {
+                Txn::put_if(key, cur.revision, Bytes::from(next.encode_to_vec()))
+            };
+            match self.commit(txn).await? {
+                TxnResult::Committed { revision } => {
+                    next.meta_mut().resource_version = revision.to_string();
+                    return Ok(next);
+                }
+                TxnResult::Conflict { .. } if user_rv.is_empty() => continue,
+                TxnResult::Conflict { mod_revision, .. } => {
+                    return Err(StoreError::Conflict {
+                        resource: resource_name(kind),
+                        name,
+                        message: format!(
+                            "the object has been modified; please apply your changes to the latest version and try again (resourceVersion {user_rv} given, {mod_revision} stored)"
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Apply a JSON merge patch (RFC 7386) to an object, or to its status.
+    pub async fn patch(&self, kind: Kind, namespace: &str, name: &str, patch: &str, status: bool) -> Result<Object> {
+        let patch: serde_json::Value = serde_json::from_str(patch)
+            .map_err(|e| StoreError::BadRequest(format!("patch is not valid JSON: {e}")))?;
+        if !patch.is_object() {
+            return Err(StoreError::BadRequest("a merge patch must be a JSON object".into()));
+        }
+        loop {
+            let cur = self.get_stored(kind, namespace, name)?;
+            let obj = cur.decode();
+            let mut json = obj.to_json_value();
+            merge_patch(&mut json, &patch);
+            let mut patched = kind.from_json_value(json).map_err(|e| {
+                StoreError::Invalid { kind, name: name.to_string(), source: manifest::path_error(&e) }
+            })?;
+            patched.meta_mut().resource_version = cur.revision.to_string();
+            let mode = if status { UpdateMode::Status } else { UpdateMode::Spec };
+            match self.write(patched, mode, false).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Delete an object. With finalizers (or a propagation policy that needs the garbage
+    /// collector) the object gets a deletionTimestamp and stays until they are removed.
+    /// Returns the object as it was deleted or marked.
+    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<Object> {
+        let namespace = ns_for(kind, namespace);
+        if kind == Kind::Namespace && SYSTEM_NAMESPACES.contains(&name) && name != "kube-node-lease" {
+            return Err(StoreError::Forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
+        }
+        loop {
+            let cur = self.get_stored(kind, namespace, name)?;
+            if let Some(uid) = &opts.precondition_uid {
+                if !uid.is_empty() && *uid != *cur.uid {
+                    return Err(StoreError::Conflict {
+                        resource: resource_name(kind),
+                        name: name.to_string(),
+                        message: format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", cur.uid),
+                    });
+                }
+            }
+            if let Some(rv) = &opts.precondition_resource_version {
+                if !rv.is_empty() && *rv != cur.revision.to_string() {
+                    return Err(StoreError::Conflict {
+                        resource: resource_name(kind),
+                        name: name.to_string(),
+                        message: format!(
+                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                            cur.revision
+                        ),
+                    });
+                }
+            }
+            let mut obj = cur.decode();
+            obj.meta_mut().resource_version.clear();
+            let before = obj.clone();
+            let finalizer = match opts.propagation {
+                Propagation::Orphan => Some(FINALIZER_ORPHAN),
+                Propagation::Foreground => Some(FINALIZER_FOREGROUND),
+                Propagation::Background => None,
+            };
+            if let Some(f) = finalizer {
+                // The last policy asked for wins, as in Kubernetes.
+                let fins = &mut obj.meta_mut().finalizers;
+                fins.retain(|x| x != FINALIZER_ORPHAN && x != FINALIZER_FOREGROUND);
+                fins.push(f.to_string());
+            }
+            if obj.meta().deletion_timestamp.is_empty() {
+                obj.meta_mut().deletion_timestamp = now_rfc3339();
+                obj.meta_mut().deletion_grace_period_seconds = Some(0);
+                if let Object::Namespace(n) = &mut obj {
+                    n.status.get_or_insert_with(Default::default).phase = "Terminating".into();
+                    // A namespace always goes through the namespace deleter, which empties it
+                    // and then removes this finalizer.
+                    let spec = n.spec.get_or_insert_with(Default::default);
+                    if !spec.finalizers.iter().any(|f| f == FINALIZER_NAMESPACE) {
+                        spec.finalizers.push(FINALIZER_NAMESPACE.into());
+                    }
+                }
+            }
+            let key = backend_key(kind, namespace, name);
+            let txn = if ready_to_delete(&obj) {
+                Txn::delete_if(key, cur.revision)
+            } else if obj == before {
+                // Already being deleted the same way.
+                let mut o = obj;
+                o.meta_mut().resource_version = cur.revision.to_string();
+                return Ok(o);
+            } else {
+                Txn::put_if(key, cur.revision, Bytes::from(obj.encode_to_vec()))
+            };
+            match self.commit(txn).await? {
+                TxnResult::Committed { revision } => {
+                    obj.meta_mut().resource_version = revision.to_string();
+                    return Ok(obj);
+                }
+                TxnResult::Conflict { .. } => continue,
+            }
+        }
+    }
+
+    /// Apply manifest text: every document is parsed, defaulted and validated before anything is
+    /// written; then each is created, or updated as `kubectl apply` does (a three-way merge
+    /// against the last applied configuration, kept in an annotation).
+    pub async fn apply(&self, text: &str, default_namespace: &str, create_only: bool, dry_run: bool) -> Result<(Vec<Applied>, Vec<String>)> {
+        let parsed = manifest::parse_manifests(text).map_err(|e| match e {
+            coxswain_api::Error::Invalid(errs) => StoreError::Invalid {
+                kind: Kind::Pod,
+                name: String::new(),
+                source: coxswain_api::Error::Invalid(errs),
+            },
+            other => StoreError::BadRequest(other.to_string()),
+        })?;
+        let mut warnings = Vec::new();
+        let mut docs = Vec::new();
+        // Admission of every document first: nothing is written if any is invalid.
+        for p in parsed {
+            warnings.extend(p.warnings);
+            let mut obj = p.object;
+            if obj.kind().namespaced() && obj.meta().namespace.is_empty() {
+                obj.meta_mut().namespace =
+                    if default_namespace.is_empty() { "default".into() } else { default_namespace.into() };
+            }
+            if obj.meta().name.is_empty() && (!create_only || obj.meta().generate_name.is_empty()) {
+                return Err(Self::invalid(&obj, vec![coxswain_api::error::FieldError::new("metadata.name", "Required value: name is required")]));
+            }
+            let desired = obj.to_json_value();
+            let mut admitted = obj.clone();
+            self.admit_new(&mut admitted)?;
+            docs.push((obj, desired));
+        }
+        let mut out = Vec::new();
+        for (obj, desired) in docs {
+            let kind = obj.kind();
+            let existing = if obj.meta().name.is_empty() { None } else { self.cache().get(kind, obj.namespace(), obj.name()) };
+            match existing {
+                Some(_) if create_only => {
+                    return Err(StoreError::AlreadyExists { resource: resource_name(kind), name: obj.name().to_string() })
+                }
+                None => {
+                    let mut o = obj;
+                    if !create_only {
+                        let last = serde_json::to_string(&desired).unwrap_or_default();
+                        o.meta_mut().annotations.insert(LAST_APPLIED.into(), last);
+                    }
+                    self.check_namespace(&o)?;
+                    let created = self.create(o, dry_run).await?;
+                    out.push(Applied { object: created, action: "created" });
+                }
+                Some(_) => {
+                    let (object, changed) = self.apply_update(&obj, &desired, dry_run).await?;
+                    out.push(Applied { object, action: if changed { "configured" } else { "unchanged" } });
+                }
+            }
+        }
+        Ok((out, warnings))
+    }
+
+    async fn apply_update(&self, obj: &Object, desired: &serde_json::Value, dry_run: bool) -> Result<(Object, bool)> {
+        let kind = obj.kind();
+        let last_applied = serde_json::to_string(desired).unwrap_or_default();
+        loop {
+            let cur = self.get_stored(kind, obj.namespace(), obj.name())?;
+            let current = cur.decode();
+            let last: Option<serde_json::Value> = current
+                .meta()
+                .annotations
+                .get(LAST_APPLIED)
+                .and_then(|s| serde_json::from_str(s).ok());
+            let mut json = current.to_json_value();
+            let mut desired = desired.clone();
+            if let Some(d) = desired.as_object_mut() {
+                d.remove("status");
+            }
+            three_way_merge(&mut json, last.as_ref(), &desired);
+            if let Some(m) = json.pointer_mut("/metadata/annotations").and_then(|a| a.as_object_mut()) {
+                m.insert(LAST_APPLIED.into(), serde_json::Value::String(last_applied.clone()));
+            } else if let Some(m) = json.pointer_mut("/metadata").and_then(|a| a.as_object_mut()) {
+                m.insert("annotations".into(), serde_json::json!({ LAST_APPLIED: last_applied }));
+            }
+            let mut merged = kind.from_json_value(json).map_err(|e| StoreError::Invalid {
+                kind,
+                name: obj.name().to_string(),
+                source: manifest::path_error(&e),
+            })?;
+            merged.meta_mut().resource_version = cur.revision.to_string();
+            match self.write(merged, UpdateMode::Spec, dry_run).await {
+                Ok(o) => {
+                    let changed = o.meta().resource_version != cur.revision.to_string();
+                    return Ok((o, changed));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    // === watch ===
+
+    /// Start a watch. Events arrive on the returned channel until the receiver is dropped; an
+    /// `Err` (TooOld when the watcher fell out of the retained window) ends the stream.
+    pub fn watch(&self, opts: WatchOptions) -> Result<mpsc::Receiver<Result<WatchEvent>>> {
+        if let Some(kind) = opts.kind {
+            opts.fields.check_supported(kind).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        }
+        let (tx, rx) = mpsc::channel(self.inner.config.watch_buffer.max(1));
+        let mut initial = Vec::new();
+        let start = {
+            let c = self.cache();
+            match opts.resource_version {
+                Some(rv) => {
+                    if rv < c.compacted {
+                        return Err(StoreError::TooOld { requested: rv, oldest: c.compacted + 1 });
+                    }
+                    rv
+                }
+                None => {
+                    let kinds: Vec<Kind> = match opts.kind {
+                        Some(k) => vec![k],
+                        None => Kind::ALL.to_vec(),
+                    };
+                    for k in kinds {
+                        let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
+                        for s in c.range(k, ns, None) {
+                            if s.matches(&opts.labels, &opts.fields) {
+                                initial.push(WatchEvent::Change { typ: EventType::Added, object: s.clone() });
+                            }
+                        }
+                    }
+                    c.revision
+                }
+            }
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            metrics::gauge!("coxswain_watches_open").increment(1.0);
+            store.run_watch(opts, start, initial, tx).await;
+            metrics::gauge!("coxswain_watches_open").decrement(1.0);
+        });
+        Ok(rx)
+    }
+
+    async fn run_watch(&self, opts: WatchOptions, start: i64, initial: Vec<WatchEvent>, tx: mpsc::Sender<Result<WatchEvent>>) {
+        for e in initial {
+            if tx.send(Ok(e)).await.is_err() {
+                return;
+            }
+        }
+        let mut rev_rx = self.inner.revision.subscribe();
+        let mut last = start;
+        let bookmark_every = self.inner.config.bookmark_interval;
+        loop {
+            let batch: Result<Vec<WatchEvent>> = {
+                let c = self.cache();
+                let r = match c.events_after(last) {
+                    Err(oldest) => Err(StoreError::TooOld { requested: last, oldest }),
+                    Ok(events) => Ok(events.filter_map(|e| filter_event(&opts, e)).collect()),
+                };
+                last = c.revision;
+                r
+            };
+            match batch {
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                Ok(events) => {
+                    for e in events {
+                        if tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                changed = rev_rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(bookmark_every), if opts.bookmarks => {
+                    if tx.send(Ok(WatchEvent::Bookmark { kind: opts.kind, revision: last })).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    }
+}
+
+/// What a watcher with `opts` sees of event `e`: label/field filtering turns a change that
+/// moves an object into (out of) the selection into ADDED (DELETED), as Kubernetes does.
+fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
+    let s = &e.object;
+    if opts.kind.is_some_and(|k| k != s.kind) {
+        return None;
+    }
+    if let Some(ns) = opts.namespace.as_deref().filter(|n| !n.is_empty()) {
+        if *s.namespace != *ns {
+            return None;
+        }
+    }
+    let now = s.matches(&opts.labels, &opts.fields);
+    let before = e.prev.as_ref().is_some_and(|p| p.matches(&opts.labels, &opts.fields));
+    let typ = match (e.typ, before, now) {
+        (EventType::Deleted, true, _) => EventType::Deleted,
+        (EventType::Deleted, false, _) => return None,
+        (EventType::Added, _, true) => EventType::Added,
+        (EventType::Modified, true, true) => EventType::Modified,
+        (EventType::Modified, false, true) => EventType::Added,
+        (EventType::Modified, true, false) => EventType::Deleted,
+        _ => return None,
+    };
+    Some(WatchEvent::Change { typ, object: s.clone() })
+}
+
+fn ns_for(kind: Kind, namespace: &str) -> &str {
+    if kind.namespaced() {
+        if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        }
+    } else {
+        ""
+    }
+}
+
+fn kind_has_spec(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Endpoints | Kind::ServiceAccount | Kind::ConfigMap | Kind::Secret | Kind::Event | Kind::ControllerRevision
+    )
+}
+
+/// Status a new object starts with, and identity-derived defaults.
+fn prepare_for_create(obj: &mut Object) {
+    let uid = obj.meta().uid.clone();
+    match obj {
+        Object::Pod(p) => {
+            let st = p.status.get_or_insert_with(Default::default);
+            if st.phase.is_empty() {
+                st.phase = "Pending".into();
+            }
+        }
+        Object::Namespace(n) => {
+            n.status.get_or_insert_with(Default::default).phase = "Active".into();
+        }
+        Object::Job(j) => defaults::job_selector_for_uid(j, &uid),
+        _ => {}
+    }
+}
+
+/// Carry over what a client may not change through an update: identity, creation time, the
+/// deletion mark, generation.
+fn keep_system_metadata(new: &mut Object, old: &Object) {
+    let o = old.meta().clone();
+    let m = new.meta_mut();
+    m.uid = o.uid;
+    m.creation_timestamp = o.creation_timestamp;
+    m.generation = o.generation;
+    m.generate_name = o.generate_name;
+    if !o.deletion_timestamp.is_empty() {
+        m.deletion_timestamp = o.deletion_timestamp;
+        m.deletion_grace_period_seconds = o.deletion_grace_period_seconds;
+    } else {
+        m.deletion_timestamp.clear();
+        m.deletion_grace_period_seconds = None;
+    }
+}
+
+/// An object marked for deletion whose finalizers are all gone is removed.
+fn ready_to_delete(obj: &Object) -> bool {
+    if obj.meta().deletion_timestamp.is_empty() || !obj.meta().finalizers.is_empty() {
+        return false;
+    }
+    match obj {
+        Object::Namespace(n) => n.spec.as_ref().is_none_or(|s| s.finalizers.is_empty()),
+        _ => true,
+    }
+}
+
+fn encode_continue(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+fn decode_continue(token: &str) -> Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| StoreError::BadRequest(format!("continue token {token:?} is not valid")))
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            if let Value::Object(t) = target {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// kubectl apply's three-way merge on JSON: fields in `desired` are set (objects merged
+/// recursively, lists and scalars replaced); fields in the last applied configuration that
+/// `desired` no longer has are removed; everything else (set by controllers) is kept.
+pub fn three_way_merge(current: &mut serde_json::Value, last: Option<&serde_json::Value>, desired: &serde_json::Value) {
+    use serde_json::Value;
+    let (Value::Object(cur), Value::Object(want)) = (current, desired) else { return };
+    if let Some(Value::Object(last)) = last {
+        for k in last.keys() {
+            if !want.contains_key(k) {
+                cur.remove(k);
+            }
+        }
+    }
+    for (k, v) in want {
+        let last_k = last.and_then(|l| l.get(k));
+        match (cur.get_mut(k), v) {
+            (Some(c @ Value::Object(_)), Value::Object(_)) => three_way_merge(c, last_k, v),
+            _ => {
+                cur.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+        let mut t = json!({"a": [1, 2]});
+        merge_patch(&mut t, &json!({"a": [3]}));
+        assert_eq!(t, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn three_way_merge_keeps_controller_fields_and_drops_removed_ones() {
+        let mut cur = json!({"metadata": {"labels": {"a": "1", "b": "2"}, "annotations": {"deployment.kubernetes.io/revision": "3"}},
+                             "spec": {"replicas": 5, "paused": true}});
+        let last = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"paused": true}});
+        let want = json!({"metadata": {"labels": {"a": "1"}}, "spec": {}});
+        three_way_merge(&mut cur, Some(&last), &want);
+        assert_eq!(
+            cur,
+            json!({"metadata": {"labels": {"a": "1"}, "annotations": {"deployment.kubernetes.io/revision": "3"}}, "spec": {"replicas": 5}})
+        );
+    }
+}

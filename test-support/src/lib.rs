@@ -1,0 +1,254 @@
+//! Test support: start the real `coxswain` binary on free loopback ports, talk to it over real
+//! gRPC, run `coxctl` against it, and wait for conditions with deadlines (never bare sleeps).
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use coxswain_api::v1::object_store_client::ObjectStoreClient;
+use tonic::transport::Channel;
+
+/// The directory holding the workspace's binaries (target/debug), found from the running test
+/// executable (target/debug/deps/test-xxxx). `COXSWAIN_BIN_DIR` overrides it.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("COXSWAIN_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of a workspace binary ("coxswain", "coxctl").
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// The shared scenario manifests (`../shared/scenarios` beside the repository).
+pub fn scenarios_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/scenarios")
+}
+
+/// A running `coxswain` process with its own data directory; killed on drop.
+pub struct Coxswain {
+    child: Option<Child>,
+    pub grpc: String,
+    pub metrics: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl Coxswain {
+    /// `coxswain store` on free ports with a fresh data directory.
+    pub fn start() -> anyhow::Result<Coxswain> {
+        Self::start_with(&["store"], &[])
+    }
+
+    /// `coxswain <mode> <extra args…>` on free ports with a fresh data directory.
+    pub fn start_with(mode: &[&str], extra: &[&str]) -> anyhow::Result<Coxswain> {
+        let tmp = tempfile::tempdir()?;
+        let data_dir = tmp.path().join("data");
+        let mut args: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = tmp.path().join("coxswain.log");
+        let mut c = Coxswain {
+            child: None,
+            grpc: String::new(),
+            metrics: String::new(),
+            data_dir,
+            _tmp: Some(tmp),
+            args,
+            log,
+        };
+        c.spawn()?;
+        Ok(c)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let mut child = Command::new(bin("coxswain"))
+            .args(&self.args)
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data_dir)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting {}", bin("coxswain").display()))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if line.starts_with("coxswain ready ") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("coxswain did not become ready; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+            }
+        };
+        for part in line.split_whitespace() {
+            if let Some(a) = part.strip_prefix("grpc=") {
+                self.grpc = a.to_string();
+            } else if let Some(a) = part.strip_prefix("metrics=") {
+                self.metrics = a.to_string();
+            }
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The server URL for clients: "http://127.0.0.1:PORT".
+    pub fn url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    pub async fn client(&self) -> anyhow::Result<ObjectStoreClient<Channel>> {
+        Ok(ObjectStoreClient::connect(self.url()).await?.max_decoding_message_size(256 << 20))
+    }
+
+    /// The process log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL the process and wait for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM the process and wait (up to 10 s) for a graceful exit; returns its success.
+    pub fn terminate(&mut self) -> anyhow::Result<bool> {
+        let Some(mut c) = self.child.take() else { return Ok(false) };
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = c.try_wait()? {
+                return Ok(st.success());
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("coxswain did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again on the same data directory (new ports).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9();
+        self.spawn()
+    }
+
+    /// Run `coxctl` against this server; returns (exit success, stdout, stderr).
+    pub fn coxctl(&self, args: &[&str]) -> CmdOutput {
+        self.coxctl_in(args, None, None)
+    }
+
+    /// Run `coxctl` with an optional working directory and stdin.
+    pub fn coxctl_in(&self, args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> CmdOutput {
+        use std::io::Write;
+        let mut cmd = Command::new(bin("coxctl"));
+        cmd.args(args).env("COXSWAIN_SERVER", self.url()).env_remove("COXSWAIN_NAMESPACE");
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => return CmdOutput { ok: false, stdout: String::new(), stderr: format!("spawn coxctl: {e}") },
+        };
+        if let (Some(input), Some(mut s)) = (stdin, child.stdin.take()) {
+            let _ = s.write_all(input.as_bytes());
+        }
+        match child.wait_with_output() {
+            Ok(o) => CmdOutput {
+                ok: o.status.success(),
+                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            },
+            Err(e) => CmdOutput { ok: false, stdout: String::new(), stderr: e.to_string() },
+        }
+    }
+}
+
+impl Drop for Coxswain {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CmdOutput {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CmdOutput {
+    /// Panics with both streams when the command failed.
+    #[track_caller]
+    pub fn success(self) -> CmdOutput {
+        assert!(self.ok, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Panics with both streams when the command succeeded.
+    #[track_caller]
+    pub fn failure(self) -> CmdOutput {
+        assert!(!self.ok, "command unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Poll `cond` every 20 ms until it returns Some or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut cond: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Blocking variant of [`wait_for`] for tests that drive processes synchronously.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = cond() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
