@@ -1,0 +1,178 @@
+//! Command line: kubectl's verbs and flags.
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "coxctl", version, about = "coxctl controls the coxswain cluster (kubectl's verbs and flags)")]
+pub struct Cli {
+    /// The address of the coxswain server (http://host:port or host:port).
+    #[arg(long, short = 's', global = true, env = "COXSWAIN_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// The namespace scope for this request.
+    #[arg(long, short = 'n', global = true, env = "COXSWAIN_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply a configuration to a resource by file name or stdin.
+    Apply(ApplyArgs),
+    /// Create a resource from a file or from stdin, or a namespace.
+    Create(CreateArgs),
+    /// Display one or many resources.
+    Get(GetArgs),
+    /// Show details of a specific resource or group of resources.
+    Describe(DescribeArgs),
+    /// Delete resources by file names, stdin, resources and names, or by label selector.
+    Delete(DeleteArgs),
+    /// Update the labels on a resource.
+    Label(LabelArgs),
+    /// Update the annotations on a resource.
+    Annotate(LabelArgs),
+    /// Print the client and server version information.
+    Version,
+    /// Print the supported API resources on the server.
+    #[command(name = "api-resources")]
+    ApiResources,
+    /// Print the supported API versions on the server, in the form of "group/version".
+    #[command(name = "api-versions")]
+    ApiVersions,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The files (or directories, or "-" for stdin) that contain the configuration to apply.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+    /// "none", "client" or "server": only show what would be done.
+    #[arg(long, num_args = 0..=1, default_missing_value = "client", default_value = "none")]
+    pub dry_run: String,
+    /// Accepted for compatibility (ignored).
+    #[arg(long, hide = true)]
+    pub record: bool,
+    /// Accepted for compatibility (ignored).
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub validate: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CreateArgs {
+    /// The files (or directories, or "-" for stdin) that contain the configuration to create.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<String>,
+    /// "none", "client" or "server": only show what would be done.
+    #[arg(long, num_args = 0..=1, default_missing_value = "client", default_value = "none")]
+    pub dry_run: String,
+    /// Accepted for compatibility (ignored).
+    #[arg(long, hide = true)]
+    pub record: bool,
+    /// Accepted for compatibility (ignored).
+    #[arg(long, hide = true)]
+    pub save_config: bool,
+    #[command(subcommand)]
+    pub what: Option<CreateWhat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateWhat {
+    /// Create a namespace with the specified name.
+    #[command(alias = "ns")]
+    Namespace { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// KIND[,KIND...] [NAME...] or KIND/NAME...
+    pub resources: Vec<String>,
+    /// List the requested object(s) across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector ("app=x,env!=dev,tier in (a,b)").
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Field selector ("status.phase=Running").
+    #[arg(long)]
+    pub field_selector: Option<String>,
+    /// Output format: wide, yaml, json, name.
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+    /// After listing/getting the requested objects, watch for changes.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Watch for changes to the requested object(s), without listing/getting first.
+    #[arg(long)]
+    pub watch_only: bool,
+    /// When printing, show all labels as the last column.
+    #[arg(long)]
+    pub show_labels: bool,
+    /// Don't print headers.
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Accepted for compatibility (completed pods are always shown).
+    #[arg(short = 'a', long, hide = true)]
+    pub show_all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// KIND [NAME...] or KIND/NAME...
+    #[arg(required = true)]
+    pub resources: Vec<String>,
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// KIND NAME... or KIND/NAME...
+    pub resources: Vec<String>,
+    /// Files (or directories, or "-") naming the objects to delete.
+    #[arg(short = 'f', long = "filename")]
+    pub files: Vec<String>,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Delete all objects of the kind in the namespace.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// background, foreground or orphan (true = background, false = orphan).
+    #[arg(long, num_args = 0..=1, default_missing_value = "background", default_value = "background")]
+    pub cascade: String,
+    /// Seconds given to the object to terminate gracefully (-1: the object's default).
+    #[arg(long, default_value_t = -1)]
+    pub grace_period: i32,
+    /// Treat "resource not found" as a successful delete.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    /// Accepted for compatibility (ignored).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", hide = true)]
+    pub wait: Option<String>,
+    /// Immediate deletion (grace period 1).
+    #[arg(long)]
+    pub now: bool,
+    /// Immediate deletion (with --grace-period=0).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// KIND NAME KEY=VAL... KEY-... (or KIND/NAME)
+    #[arg(required = true)]
+    pub args: Vec<String>,
+    /// Allow changing the value of an existing key.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Select all objects of the kind in the namespace.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}

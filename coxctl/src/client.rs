@@ -1,0 +1,286 @@
+//! The gRPC connection to the object store, and kubectl-style errors.
+use std::time::Duration;
+
+use coxswain_api::v1::object_store_client::ObjectStoreClient;
+use coxswain_api::v1::{
+    ApplyRequest, ApplyResponse, CreateRequest, DeleteRequest, GetRequest, ListRequest,
+    PatchRequest, WatchEvent, WatchRequest,
+};
+use coxswain_api::{Kind, Object};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use crate::printers::plural_name;
+
+/// An error as kubectl prints it.
+#[derive(Debug)]
+pub enum CliError {
+    /// "Error from server (Reason): message".
+    Server { reason: &'static str, message: String },
+    /// "Unable to connect to the server: ...".
+    Connect(String),
+    /// "error: ...".
+    Other(String),
+    /// Errors were already printed; exit with status 1.
+    Reported,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Server { reason, message } => write!(f, "Error from server ({reason}): {message}"),
+            CliError::Connect(m) => write!(f, "Unable to connect to the server: {m}"),
+            CliError::Other(m) => write!(f, "error: {m}"),
+            CliError::Reported => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+pub fn other(msg: impl Into<String>) -> CliError {
+    CliError::Other(msg.into())
+}
+
+/// The kubectl reason of a gRPC status code.
+pub fn reason_of(code: Code) -> &'static str {
+    match code {
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::InvalidArgument => "Invalid",
+        Code::Aborted | Code::FailedPrecondition => "Conflict",
+        Code::PermissionDenied => "Forbidden",
+        Code::Unauthenticated => "Unauthorized",
+        Code::OutOfRange => "Expired",
+        Code::DeadlineExceeded => "Timeout",
+        Code::ResourceExhausted => "TooManyRequests",
+        Code::Unimplemented => "MethodNotAllowed",
+        _ => "InternalError",
+    }
+}
+
+/// Map a gRPC status to a kubectl error.
+pub fn from_status(st: tonic::Status) -> CliError {
+    if st.code() == Code::Unavailable {
+        let mut msg = st.message().to_string();
+        let mut src = std::error::Error::source(&st);
+        while let Some(e) = src {
+            let s = e.to_string();
+            if !msg.contains(&s) {
+                msg = if msg.is_empty() { s } else { format!("{msg}: {s}") };
+            }
+            src = e.source();
+        }
+        return CliError::Connect(msg);
+    }
+    CliError::Server { reason: reason_of(st.code()), message: st.message().to_string() }
+}
+
+/// A NotFound error worded as kubectl's: `pods "x" not found`.
+pub fn not_found(kind: Kind, name: &str) -> CliError {
+    CliError::Server { reason: "NotFound", message: format!("{} \"{name}\" not found", plural_name(kind)) }
+}
+
+/// Map an error of a call about one named object; NotFound gets kubectl's wording.
+fn named_status(kind: Kind, name: &str, st: tonic::Status) -> CliError {
+    if st.code() == Code::NotFound {
+        not_found(kind, name)
+    } else {
+        from_status(st)
+    }
+}
+
+/// "http://host:port" for "host:port" (a scheme is optional).
+pub fn server_url(server: &str) -> String {
+    if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        src = s.source();
+    }
+    msg
+}
+
+fn decode(any: Option<prost_types::Any>) -> Result<Object> {
+    let any = any.ok_or_else(|| other("the server returned no object"))?;
+    Object::from_any(&any).map_err(|e| other(e.to_string()))
+}
+
+/// The object store client with kubectl-style errors.
+#[derive(Clone)]
+pub struct Client {
+    inner: ObjectStoreClient<Channel>,
+}
+
+impl Client {
+    pub async fn connect(server: &str) -> Result<Client> {
+        let url = server_url(server);
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| CliError::Connect(format!("invalid server address {server:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(5));
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| CliError::Connect(format!("{url}: {}", error_chain(&e))))?;
+        let inner = ObjectStoreClient::new(channel)
+            .max_decoding_message_size(256 * 1024 * 1024);
+        Ok(Client { inner })
+    }
+
+    pub async fn get(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<Object> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let req = GetRequest { kind: kind.as_str().into(), namespace: ns.into(), name: name.into() };
+        let resp = self.inner.get(req).await.map_err(|st| named_status(kind, name, st))?;
+        decode(resp.into_inner().object)
+    }
+
+    /// Every object of a kind (all pages). `namespace` "" = all namespaces.
+    pub async fn list(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        label_selector: &str,
+        field_selector: &str,
+    ) -> Result<(Vec<Object>, String)> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let mut items = Vec::new();
+        let mut cont = String::new();
+        loop {
+            let req = ListRequest {
+                kind: kind.as_str().into(),
+                namespace: ns.into(),
+                label_selector: label_selector.into(),
+                field_selector: field_selector.into(),
+                limit: 500,
+                r#continue: cont.clone(),
+            };
+            let resp = self.inner.list(req).await.map_err(from_status)?.into_inner();
+            for any in &resp.items {
+                items.push(Object::from_any(any).map_err(|e| other(e.to_string()))?);
+            }
+            if resp.r#continue.is_empty() {
+                return Ok((items, resp.resource_version));
+            }
+            cont = resp.r#continue;
+        }
+    }
+
+    pub async fn apply(
+        &mut self,
+        manifest: String,
+        namespace: &str,
+        create_only: bool,
+        dry_run: bool,
+    ) -> Result<ApplyResponse> {
+        let req = ApplyRequest { manifest, namespace: namespace.into(), create_only, dry_run };
+        Ok(self.inner.apply(req).await.map_err(from_status)?.into_inner())
+    }
+
+    pub async fn create(&mut self, obj: &Object) -> Result<Object> {
+        let req = CreateRequest { object: Some(obj.to_any()), dry_run: false };
+        let resp = self.inner.create(req).await.map_err(from_status)?;
+        decode(resp.into_inner().object)
+    }
+
+    /// JSON merge patch of an object.
+    pub async fn patch(&mut self, kind: Kind, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Object> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let req = PatchRequest {
+            kind: kind.as_str().into(),
+            namespace: ns.into(),
+            name: name.into(),
+            patch_type: "merge".into(),
+            patch: patch.to_string(),
+            subresource: String::new(),
+        };
+        let resp = self.inner.patch(req).await.map_err(|st| named_status(kind, name, st))?;
+        decode(resp.into_inner().object)
+    }
+
+    pub async fn delete(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        propagation_policy: &str,
+        grace_period_seconds: Option<i32>,
+    ) -> Result<()> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let req = DeleteRequest {
+            kind: kind.as_str().into(),
+            namespace: ns.into(),
+            name: name.into(),
+            propagation_policy: propagation_policy.into(),
+            resource_version: String::new(),
+            uid: String::new(),
+            grace_period_seconds,
+        };
+        self.inner.delete(req).await.map_err(|st| named_status(kind, name, st))?;
+        Ok(())
+    }
+
+    pub async fn watch(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        label_selector: &str,
+        field_selector: &str,
+        resource_version: &str,
+    ) -> Result<tonic::Streaming<WatchEvent>> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let req = WatchRequest {
+            kind: kind.as_str().into(),
+            namespace: ns.into(),
+            label_selector: label_selector.into(),
+            field_selector: field_selector.into(),
+            resource_version: resource_version.into(),
+            allow_bookmarks: false,
+        };
+        Ok(self.inner.watch(req).await.map_err(from_status)?.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_get_a_scheme() {
+        assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(server_url("http://127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(server_url("https://x:1"), "https://x:1");
+    }
+
+    #[test]
+    fn errors_print_like_kubectl() {
+        assert_eq!(
+            not_found(Kind::Pod, "x").to_string(),
+            "Error from server (NotFound): pods \"x\" not found"
+        );
+        assert_eq!(
+            not_found(Kind::Deployment, "x").to_string(),
+            "Error from server (NotFound): deployments.apps \"x\" not found"
+        );
+        let e = from_status(tonic::Status::already_exists("deployments.apps \"x\" already exists"));
+        assert_eq!(e.to_string(), "Error from server (AlreadyExists): deployments.apps \"x\" already exists");
+        let e = from_status(tonic::Status::invalid_argument("spec.replicas: unknown field"));
+        assert_eq!(e.to_string(), "Error from server (Invalid): spec.replicas: unknown field");
+        let e = from_status(tonic::Status::aborted("conflict"));
+        assert_eq!(e.to_string(), "Error from server (Conflict): conflict");
+        let e = from_status(tonic::Status::unavailable("connection refused"));
+        assert_eq!(e.to_string(), "Unable to connect to the server: connection refused");
+    }
+}

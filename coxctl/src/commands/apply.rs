@@ -1,0 +1,172 @@
+//! `coxctl apply -f`, `create -f`, `create namespace`, and reading manifest sources.
+use std::io::Read;
+use std::path::Path;
+
+use coxswain_api::{Kind, Object};
+
+use crate::cli::{ApplyArgs, CreateArgs, CreateWhat};
+use crate::client::{other, CliError, Client, Result};
+use crate::printers::resource_name;
+
+/// One manifest source: a file, or stdin.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+fn is_manifest_file(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
+
+/// Read `-f` arguments: "-" is stdin, a directory gives its .yaml/.yml/.json files (sorted).
+pub fn read_sources(files: &[String]) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for f in files {
+        if f == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| other(format!("reading stdin: {e}")))?;
+            out.push(Source { name: "STDIN".into(), text });
+            continue;
+        }
+        let path = Path::new(f);
+        if !path.exists() {
+            return Err(other(format!("the path \"{f}\" does not exist")));
+        }
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| other(format!("reading {f}: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && is_manifest_file(p))
+                .collect();
+            entries.sort();
+            for p in entries {
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| other(format!("reading {}: {e}", p.display())))?;
+                out.push(Source { name: p.display().to_string(), text });
+            }
+        } else {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| other(format!("reading {f}: {e}")))?;
+            out.push(Source { name: f.clone(), text });
+        }
+    }
+    Ok(out)
+}
+
+/// The kind a result of Apply names ("Deployment").
+pub fn result_kind(kind: &str) -> Option<Kind> {
+    Kind::from_manifest_kind(kind).or_else(|| Kind::parse(kind))
+}
+
+fn dry_run_flag(s: &str) -> Result<(bool, &'static str)> {
+    match s {
+        "none" | "false" | "" => Ok((false, "")),
+        "client" | "true" => Ok((true, " (dry run)")),
+        "server" => Ok((true, " (server dry run)")),
+        x => Err(other(format!("Invalid dry-run value ({x}). Must be \"none\", \"server\", or \"client\"."))),
+    }
+}
+
+async fn apply_sources(
+    client: &mut Client,
+    files: &[String],
+    namespace: &str,
+    create_only: bool,
+    dry_run: &str,
+) -> Result<()> {
+    let (dry, suffix) = dry_run_flag(dry_run)?;
+    let sources = read_sources(files)?;
+    let mut failed = false;
+    let mut any = false;
+    for src in sources {
+        if src.text.trim().is_empty() {
+            continue;
+        }
+        match client.apply(src.text, namespace, create_only, dry).await {
+            Ok(resp) => {
+                for w in &resp.warnings {
+                    eprintln!("Warning: {w}");
+                }
+                for r in &resp.results {
+                    any = true;
+                    let res = result_kind(&r.kind)
+                        .map(resource_name)
+                        .unwrap_or_else(|| r.kind.to_ascii_lowercase());
+                    println!("{res}/{} {}{suffix}", r.name, r.action);
+                }
+            }
+            Err(e @ CliError::Connect(_)) => return Err(e),
+            Err(CliError::Server { reason, message }) => {
+                any = true;
+                let verb = if create_only { "creating" } else { "applying" };
+                let e = CliError::Server { reason, message: format!("error when {verb} \"{}\": {message}", src.name) };
+                eprintln!("{e}");
+                failed = true;
+            }
+            Err(e) => {
+                any = true;
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if !any {
+        return Err(other(if create_only { "no objects passed to create" } else { "no objects passed to apply" }));
+    }
+    if failed {
+        return Err(CliError::Reported);
+    }
+    Ok(())
+}
+
+pub async fn apply(client: &mut Client, args: &ApplyArgs, namespace: &str) -> Result<()> {
+    apply_sources(client, &args.files, namespace, false, &args.dry_run).await
+}
+
+pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> Result<()> {
+    match &args.what {
+        Some(CreateWhat::Namespace { name }) => {
+            let mut obj: Object = Kind::Namespace.empty();
+            obj.meta_mut().name = name.clone();
+            let (dry, suffix) = dry_run_flag(&args.dry_run)?;
+            if !dry {
+                client.create(&obj).await?;
+            }
+            println!("namespace/{name} created{suffix}");
+            Ok(())
+        }
+        None => {
+            if args.files.is_empty() {
+                return Err(other("must specify one of -f and -k"));
+            }
+            apply_sources(client, &args.files, namespace, true, &args.dry_run).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_give_manifest_files_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "b").unwrap();
+        std::fs::write(dir.path().join("a.yml"), "a").unwrap();
+        std::fs::write(dir.path().join("c.json"), "c").unwrap();
+        std::fs::write(dir.path().join("README.md"), "no").unwrap();
+        let s = read_sources(&[dir.path().display().to_string()]).unwrap();
+        assert_eq!(s.iter().map(|x| x.text.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        let e = read_sources(&["/no/such/file.yaml".into()]).unwrap_err();
+        assert_eq!(e.to_string(), "error: the path \"/no/such/file.yaml\" does not exist");
+    }
+
+    #[test]
+    fn result_kinds_resolve() {
+        assert_eq!(result_kind("Deployment"), Some(Kind::Deployment));
+        assert_eq!(result_kind("HorizontalPodAutoscaler"), Some(Kind::HorizontalPodAutoscaler));
+    }
+}

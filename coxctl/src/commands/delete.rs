@@ -1,0 +1,121 @@
+//! `coxctl delete`.
+use coxswain_api::Kind;
+
+use crate::cli::DeleteArgs;
+use crate::client::{other, CliError, Client, Result};
+use crate::commands::apply::{read_sources, result_kind};
+use crate::printers::resource_name;
+use crate::resources::parse_targets;
+
+/// The propagation policy of a `--cascade` value.
+pub fn propagation_policy(cascade: &str) -> Result<&'static str> {
+    match cascade.to_ascii_lowercase().as_str() {
+        "background" | "true" | "" => Ok("Background"),
+        "foreground" => Ok("Foreground"),
+        "orphan" | "false" => Ok("Orphan"),
+        x => Err(other(format!(
+            "invalid cascade value ({x}). Must be \"background\", \"foreground\", or \"orphan\""
+        ))),
+    }
+}
+
+/// The objects to delete: (kind, namespace, name).
+async fn collect(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Result<Vec<(Kind, String, String)>> {
+    let mut out = Vec::new();
+    if !args.files.is_empty() {
+        if !args.resources.is_empty() {
+            return Err(other("resource(s) cannot be given together with -f"));
+        }
+        for src in read_sources(&args.files)? {
+            if src.text.trim().is_empty() {
+                continue;
+            }
+            // The server parses the manifest (dry run) and names the objects it holds.
+            let resp = client.apply(src.text, namespace, false, true).await?;
+            for r in resp.results {
+                let kind = result_kind(&r.kind).ok_or_else(|| other(format!("unknown kind {}", r.kind)))?;
+                let ns = if r.namespace.is_empty() { namespace.to_string() } else { r.namespace };
+                out.push((kind, ns, r.name));
+            }
+        }
+        return Ok(out);
+    }
+    let targets = parse_targets(&args.resources)?;
+    for (kind, names) in &targets.groups {
+        if names.is_empty() {
+            if !args.all && args.selector.is_none() {
+                return Err(other(format!(
+                    "resource(s) were provided, but no name was specified (use --all to delete all {})",
+                    kind.plural()
+                )));
+            }
+            let ns = if args.all_namespaces { "" } else { namespace };
+            let sel = args.selector.clone().unwrap_or_default();
+            let (items, _) = client.list(*kind, ns, &sel, "").await?;
+            for o in items {
+                out.push((*kind, o.namespace().to_string(), o.name().to_string()));
+            }
+        } else {
+            for n in names {
+                out.push((*kind, namespace.to_string(), n.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Result<()> {
+    if args.resources.is_empty() && args.files.is_empty() {
+        return Err(other(
+            "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'",
+        ));
+    }
+    let policy = propagation_policy(&args.cascade)?;
+    let grace = if args.force && args.grace_period <= 0 {
+        Some(0)
+    } else if args.now {
+        Some(1)
+    } else if args.grace_period >= 0 {
+        Some(args.grace_period)
+    } else {
+        None
+    };
+    let targets = collect(client, args, namespace).await?;
+    if targets.is_empty() {
+        if !args.ignore_not_found {
+            eprintln!("No resources found");
+        }
+        return Ok(());
+    }
+    let mut failed = false;
+    for (kind, ns, name) in targets {
+        match client.delete(kind, &ns, &name, policy, grace).await {
+            Ok(()) => println!("{} \"{name}\" deleted", resource_name(kind)),
+            Err(CliError::Server { reason: "NotFound", .. }) if args.ignore_not_found => {}
+            Err(e @ CliError::Server { .. }) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if failed {
+        return Err(CliError::Reported);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cascade_values() {
+        assert_eq!(propagation_policy("background").unwrap(), "Background");
+        assert_eq!(propagation_policy("true").unwrap(), "Background");
+        assert_eq!(propagation_policy("foreground").unwrap(), "Foreground");
+        assert_eq!(propagation_policy("orphan").unwrap(), "Orphan");
+        assert_eq!(propagation_policy("false").unwrap(), "Orphan");
+        assert!(propagation_policy("sideways").is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per verb.
+pub mod apply;
+pub mod delete;
+pub mod get;
+pub mod label;
+pub mod misc;

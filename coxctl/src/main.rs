@@ -1,0 +1,64 @@
+//! coxctl: kubectl for coxswain. Thin entry point: parse the command line, connect, dispatch.
+mod age;
+mod cli;
+mod client;
+mod commands;
+mod describe;
+mod jv;
+mod output;
+mod printers;
+mod resources;
+mod table;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use client::{CliError, Client};
+use commands::label::Field;
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let ns = cli.namespace.as_str();
+    match &cli.command {
+        Command::Version => {
+            print!("{}", commands::misc::version());
+            return Ok(());
+        }
+        Command::ApiResources => {
+            print!("{}", commands::misc::api_resources());
+            return Ok(());
+        }
+        Command::ApiVersions => {
+            print!("{}", commands::misc::api_versions());
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut client = Client::connect(&cli.server).await?;
+    match &cli.command {
+        Command::Apply(a) => commands::apply::apply(&mut client, a, ns).await,
+        Command::Create(a) => commands::apply::create(&mut client, a, ns).await,
+        Command::Get(a) => commands::get::run(&mut client, a, ns).await,
+        Command::Describe(a) => describe::run(&mut client, a, ns).await,
+        Command::Delete(a) => commands::delete::run(&mut client, a, ns).await,
+        Command::Label(a) => commands::label::run(&mut client, a, ns, Field::Labels).await,
+        Command::Annotate(a) => commands::label::run(&mut client, a, ns, Field::Annotations).await,
+        Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        if !matches!(e, CliError::Reported) {
+            eprintln!("{e}");
+        }
+        std::process::exit(1);
+    }
+}
