@@ -6,11 +6,19 @@ use crate::v1::IntOrString;
 
 impl IntOrString {
     pub fn int(v: i32) -> Self {
-        IntOrString { int_val: v, str_val: String::new(), is_string: false }
+        IntOrString {
+            int_val: v,
+            str_val: String::new(),
+            is_string: false,
+        }
     }
 
     pub fn string(s: impl Into<String>) -> Self {
-        IntOrString { int_val: 0, str_val: s.into(), is_string: true }
+        IntOrString {
+            int_val: 0,
+            str_val: s.into(),
+            is_string: true,
+        }
     }
 
     /// Resolve against `total` as Kubernetes' GetScaledValueFromIntOrPercent: an int is itself,
@@ -23,9 +31,18 @@ impl IntOrString {
             .str_val
             .strip_suffix('%')
             .and_then(|p| p.parse::<i64>().ok())
-            .ok_or_else(|| format!("invalid value for IntOrString: invalid value {:?}", self.str_val))?;
+            .ok_or_else(|| {
+                format!(
+                    "invalid value for IntOrString: invalid value {:?}",
+                    self.str_val
+                )
+            })?;
         let num = pct * i64::from(total);
-        let v = if round_up { (num + 99).div_euclid(100) } else { num.div_euclid(100) };
+        let v = if round_up {
+            (num + 99).div_euclid(100)
+        } else {
+            num.div_euclid(100)
+        };
         Ok(v as i32)
     }
 }

@@ -304,13 +304,17 @@ impl std::fmt::Display for Kind {
 impl Object {
     /// Pack into a `google.protobuf.Any`.
     pub fn to_any(&self) -> prost_types::Any {
-        prost_types::Any { type_url: self.kind().type_url(), value: self.encode_to_vec() }
+        prost_types::Any {
+            type_url: self.kind().type_url(),
+            value: self.encode_to_vec(),
+        }
     }
 
     /// Unpack from a `google.protobuf.Any` holding one of the kind messages.
     pub fn from_any(any: &prost_types::Any) -> Result<Object, crate::Error> {
         let kind = kind_of_type_url(&any.type_url)?;
-        kind.decode(&any.value).map_err(|e| crate::Error::Decode(e.to_string()))
+        kind.decode(&any.value)
+            .map_err(|e| crate::Error::Decode(e.to_string()))
     }
 
     pub fn name(&self) -> &str {
@@ -373,10 +377,19 @@ mod tests {
 
     #[test]
     fn old_api_versions_are_deprecated_not_rejected() {
-        assert_eq!(Kind::CronJob.serves("batch/v1beta1"), Some(Served::Deprecated));
-        assert_eq!(Kind::CronJob.serves("batch/v2alpha1"), Some(Served::Deprecated));
+        assert_eq!(
+            Kind::CronJob.serves("batch/v1beta1"),
+            Some(Served::Deprecated)
+        );
+        assert_eq!(
+            Kind::CronJob.serves("batch/v2alpha1"),
+            Some(Served::Deprecated)
+        );
         assert_eq!(Kind::CronJob.serves("batch/v1"), Some(Served::Current));
         assert_eq!(Kind::CronJob.serves("apps/v1"), None);
-        assert_eq!(Kind::HorizontalPodAutoscaler.serves("autoscaling/v1"), Some(Served::Current));
+        assert_eq!(
+            Kind::HorizontalPodAutoscaler.serves("autoscaling/v1"),
+            Some(Served::Current)
+        );
     }
 }

@@ -10,10 +10,14 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/coxswain.v1.serde.rs"));
 }
 
+pub mod defaults;
 pub mod error;
 pub mod intstr;
 pub mod kinds;
+pub mod manifest;
+pub mod quantity;
 pub mod selector;
+pub mod validation;
 
 pub use error::Error;
 pub use kinds::{Kind, Object, Resource};

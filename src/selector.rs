@@ -39,7 +39,9 @@ impl Requirement {
             Op::Exists => v.is_some(),
             Op::DoesNotExist => v.is_none(),
             Op::Gt | Op::Lt => {
-                let (Some(v), Some(bound)) = (v, self.values.first()) else { return false };
+                let (Some(v), Some(bound)) = (v, self.values.first()) else {
+                    return false;
+                };
                 match (v.parse::<i64>(), bound.parse::<i64>()) {
                     (Ok(v), Ok(b)) => (self.op == Op::Gt && v > b) || (self.op == Op::Lt && v < b),
                     _ => false,
@@ -63,7 +65,10 @@ impl LabelSelector {
     }
 
     pub fn nothing() -> Self {
-        LabelSelector { requirements: vec![], nothing: true }
+        LabelSelector {
+            requirements: vec![],
+            nothing: true,
+        }
     }
 
     pub fn is_everything(&self) -> bool {
@@ -82,10 +87,16 @@ impl LabelSelector {
     /// From a `metav1.LabelSelector`: matchLabels and matchExpressions ANDed; an empty selector
     /// matches everything; a missing one (None) nothing.
     pub fn from_proto(sel: Option<&v1::LabelSelector>) -> Result<Self, Error> {
-        let Some(sel) = sel else { return Ok(LabelSelector::nothing()) };
+        let Some(sel) = sel else {
+            return Ok(LabelSelector::nothing());
+        };
         let mut requirements = Vec::new();
         for (k, v) in &sel.match_labels {
-            requirements.push(Requirement { key: k.clone(), op: Op::Eq, values: vec![v.clone()] });
+            requirements.push(Requirement {
+                key: k.clone(),
+                op: Op::Eq,
+                values: vec![v.clone()],
+            });
         }
         for e in &sel.match_expressions {
             let op = match e.operator.as_str() {
@@ -95,14 +106,25 @@ impl LabelSelector {
                 "DoesNotExist" => Op::DoesNotExist,
                 other => return Err(Error::Selector(format!("operator {other:?} is not valid"))),
             };
-            requirements.push(Requirement { key: e.key.clone(), op, values: e.values.clone() });
+            requirements.push(Requirement {
+                key: e.key.clone(),
+                op,
+                values: e.values.clone(),
+            });
         }
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// Parse kubectl's string form: `app=x,env!=dev,tier in (a,b),tier notin (c),!k,k`.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        let mut p = Parser { s: s.as_bytes(), i: 0, src: s };
+        let mut p = Parser {
+            s: s.as_bytes(),
+            i: 0,
+            src: s,
+        };
         let mut requirements = Vec::new();
         p.skip_ws();
         if p.eof() {
@@ -116,7 +138,10 @@ impl LabelSelector {
             }
             p.expect(b',')?;
         }
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 }
 
@@ -190,7 +215,11 @@ impl Parser<'_> {
             if key.is_empty() {
                 return Err(self.err("expected a key after '!'"));
             }
-            return Ok(Requirement { key, op: Op::DoesNotExist, values: vec![] });
+            return Ok(Requirement {
+                key,
+                op: Op::DoesNotExist,
+                values: vec![],
+            });
         }
         let key = self.word();
         if key.is_empty() {
@@ -209,7 +238,11 @@ impl Parser<'_> {
         } else if rest.starts_with(b"<") {
             (Op::Lt, 1)
         } else if rest.is_empty() || rest.starts_with(b",") {
-            return Ok(Requirement { key, op: Op::Exists, values: vec![] });
+            return Ok(Requirement {
+                key,
+                op: Op::Exists,
+                values: vec![],
+            });
         } else {
             let save = self.i;
             let w = self.word();
@@ -227,7 +260,11 @@ impl Parser<'_> {
         if matches!(op, Op::Gt | Op::Lt) && value.parse::<i64>().is_err() {
             return Err(self.err("expected an integer"));
         }
-        Ok(Requirement { key, op, values: vec![value] })
+        Ok(Requirement {
+            key,
+            op,
+            values: vec![value],
+        })
     }
     fn set(&mut self, key: String, op: Op) -> Result<Requirement, Error> {
         self.expect(b'(')?;
@@ -267,7 +304,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(Error::Selector(format!("{s:?}: invalid field selector {part:?}")));
+                return Err(Error::Selector(format!(
+                    "{s:?}: invalid field selector {part:?}"
+                )));
             };
             terms.push((field.trim().to_string(), eq, value.trim().to_string()));
         }
@@ -379,13 +418,22 @@ pub fn field_value(obj: &Object, field: &str) -> Option<String> {
             _ => None,
         },
         Object::Namespace(n) => match field {
-            "status.phase" => Some(n.status.as_ref().map(|s| s.phase.clone()).unwrap_or_default()),
+            "status.phase" => Some(
+                n.status
+                    .as_ref()
+                    .map(|s| s.phase.clone())
+                    .unwrap_or_default(),
+            ),
             _ => None,
         },
         Object::Job(j) => match field {
-            "status.successful" => {
-                Some(j.status.as_ref().map(|s| s.succeeded).unwrap_or_default().to_string())
-            }
+            "status.successful" => Some(
+                j.status
+                    .as_ref()
+                    .map(|s| s.succeeded)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
             _ => None,
         },
         _ => None,
@@ -397,17 +445,35 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn equality_and_set_based_selectors() {
         let s = LabelSelector::parse("app=x,env!=dev,tier in (a,b),!k,j").expect("parses");
         assert!(s.matches(&labels(&[("app", "x"), ("tier", "a"), ("j", "")])));
-        assert!(s.matches(&labels(&[("app", "x"), ("tier", "b"), ("env", "prod"), ("j", "1")])));
-        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a"), ("j", ""), ("k", "1")])));
+        assert!(s.matches(&labels(&[
+            ("app", "x"),
+            ("tier", "b"),
+            ("env", "prod"),
+            ("j", "1")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("app", "x"),
+            ("tier", "a"),
+            ("j", ""),
+            ("k", "1")
+        ])));
         assert!(!s.matches(&labels(&[("app", "x"), ("tier", "c"), ("j", "")])));
-        assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a"), ("env", "dev"), ("j", "")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "x"),
+            ("tier", "a"),
+            ("env", "dev"),
+            ("j", "")
+        ])));
         assert!(!s.matches(&labels(&[("app", "x"), ("tier", "a")])));
     }
 
@@ -420,10 +486,16 @@ mod tests {
 
     #[test]
     fn empty_selector_matches_everything_and_nil_nothing() {
-        assert!(LabelSelector::parse("").expect("parses").matches(&labels(&[("a", "b")])));
+        assert!(LabelSelector::parse("")
+            .expect("parses")
+            .matches(&labels(&[("a", "b")])));
         let empty = v1::LabelSelector::default();
-        assert!(LabelSelector::from_proto(Some(&empty)).expect("ok").matches(&labels(&[])));
-        assert!(!LabelSelector::from_proto(None).expect("ok").matches(&labels(&[])));
+        assert!(LabelSelector::from_proto(Some(&empty))
+            .expect("ok")
+            .matches(&labels(&[])));
+        assert!(!LabelSelector::from_proto(None)
+            .expect("ok")
+            .matches(&labels(&[])));
     }
 
     #[test]
@@ -436,14 +508,27 @@ mod tests {
 
     #[test]
     fn field_selectors() {
-        let mut p = v1::Pod::default();
-        p.metadata = Some(v1::ObjectMeta { name: "p1".into(), ..Default::default() });
-        p.spec = Some(v1::PodSpec { node_name: "node1".into(), ..Default::default() });
+        let p = v1::Pod {
+            metadata: Some(v1::ObjectMeta {
+                name: "p1".into(),
+                ..Default::default()
+            }),
+            spec: Some(v1::PodSpec {
+                node_name: "node1".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let o = Object::Pod(p);
         let fs = FieldSelector::parse("spec.nodeName=node1,metadata.name!=p2").expect("parses");
         assert!(fs.check_supported(Kind::Pod).is_ok());
         assert!(fs.matches(&o));
-        assert!(!FieldSelector::parse("spec.nodeName==node2").expect("parses").matches(&o));
-        assert!(FieldSelector::parse("spec.foo=1").expect("parses").check_supported(Kind::Pod).is_err());
+        assert!(!FieldSelector::parse("spec.nodeName==node2")
+            .expect("parses")
+            .matches(&o));
+        assert!(FieldSelector::parse("spec.foo=1")
+            .expect("parses")
+            .check_supported(Kind::Pod)
+            .is_err());
     }
 }

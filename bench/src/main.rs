@@ -82,7 +82,9 @@ fn typical_pod(ns: &str, i: usize) -> Object {
         "resources":{{"requests":{{"cpu":"100m","memory":"128Mi"}},"limits":{{"cpu":"500m","memory":"256Mi"}}}}}}]}}}}"#
     );
     let value: serde_json::Value = serde_json::from_str(&manifest).unwrap_or_default();
-    coxswain_api::Kind::Pod.from_json_value(value).unwrap_or_else(|_| coxswain_api::Kind::Pod.empty())
+    coxswain_api::Kind::Pod
+        .from_json_value(value)
+        .unwrap_or_else(|_| coxswain_api::Kind::Pod.empty())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -94,7 +96,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn connect(server: &str) -> anyhow::Result<ObjectStoreClient<Channel>> {
-    Ok(ObjectStoreClient::connect(server.to_string()).await.context("connecting")?)
+    ObjectStoreClient::connect(server.to_string())
+        .await
+        .context("connecting")
 }
 
 /// Run `total` operations over `clients` concurrent workers; returns ops/s.
@@ -127,7 +131,10 @@ where
 }
 
 fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
@@ -142,13 +149,16 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Cmd::Store { server, clients, ops, namespace } => {
+        Cmd::Store {
+            server,
+            clients,
+            ops,
+            namespace,
+        } => {
             let size = typical_pod(&namespace, 0).encode_to_vec().len();
             println!("payload: typical pod, {size} bytes encoded");
             println!("{:>8} {:>12} {:>12}", "clients", "creates/s", "gets/s");
-            let mut round = 0usize;
-            for c in clients {
-                round += 1;
+            for (round, c) in clients.into_iter().enumerate() {
                 let mut pool = Vec::new();
                 for _ in 0..c.clamp(1, 8) {
                     pool.push(connect(&server).await?);
@@ -161,7 +171,12 @@ async fn main() -> anyhow::Result<()> {
                     let mut pod = typical_pod(&ns, round * 10_000_000 + i);
                     pod.meta_mut().name = format!("bench-{round}-{i}");
                     async move {
-                        client.create(CreateRequest { object: Some(pod.to_any()), dry_run: false }).await?;
+                        client
+                            .create(CreateRequest {
+                                object: Some(pod.to_any()),
+                                dry_run: false,
+                            })
+                            .await?;
                         Ok(())
                     }
                 })
@@ -170,7 +185,11 @@ async fn main() -> anyhow::Result<()> {
                 let p = pool.clone();
                 let gets = drive(c, ops, move |i| {
                     let mut client = p[i % p.len()].clone();
-                    let req = GetRequest { kind: "Pod".into(), namespace: ns.clone(), name: format!("bench-{round}-{i}") };
+                    let req = GetRequest {
+                        kind: "Pod".into(),
+                        namespace: ns.clone(),
+                        name: format!("bench-{round}-{i}"),
+                    };
                     async move {
                         client.get(req).await?;
                         Ok(())
@@ -181,13 +200,15 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         #[cfg(feature = "etcd")]
-        Cmd::Etcd { endpoint, clients, ops } => {
+        Cmd::Etcd {
+            endpoint,
+            clients,
+            ops,
+        } => {
             let value = typical_pod("default", 0).encode_to_vec();
             println!("payload: {} bytes", value.len());
             println!("{:>8} {:>12}", "clients", "puts/s");
-            let mut round = 0usize;
-            for c in clients {
-                round += 1;
+            for (round, c) in clients.into_iter().enumerate() {
                 let mut pool = Vec::new();
                 for _ in 0..c.clamp(1, 8) {
                     pool.push(etcd_client::Client::connect([endpoint.as_str()], None).await?);
@@ -198,7 +219,13 @@ async fn main() -> anyhow::Result<()> {
                     let mut client = pool[i % pool.len()].clone();
                     let v = v.clone();
                     async move {
-                        client.put(format!("/registry/pods/default/bench-{round}-{i}"), v.as_slice(), None).await?;
+                        client
+                            .put(
+                                format!("/registry/pods/default/bench-{round}-{i}"),
+                                v.as_slice(),
+                                None,
+                            )
+                            .await?;
                         Ok(())
                     }
                 })
@@ -206,15 +233,25 @@ async fn main() -> anyhow::Result<()> {
                 println!("{c:>8} {puts:>12.0}");
             }
         }
-        Cmd::Watch { server, watches, broad, rate, seconds } => {
+        Cmd::Watch {
+            server,
+            watches,
+            broad,
+            rate,
+            seconds,
+        } => {
             let client = connect(&server).await?;
             let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
             let start_rv = {
                 let mut c = client.clone();
-                c.list(v1::ListRequest { kind: "ConfigMap".into(), limit: 1, ..Default::default() })
-                    .await?
-                    .into_inner()
-                    .resource_version
+                c.list(v1::ListRequest {
+                    kind: "ConfigMap".into(),
+                    limit: 1,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .resource_version
             };
             let total_watches = watches + broad;
             let opened = Arc::new(AtomicUsize::new(0));
@@ -222,16 +259,28 @@ async fn main() -> anyhow::Result<()> {
                 let mut c = client.clone();
                 let lat = latencies.clone();
                 let opened = opened.clone();
-                let selector = if w < watches { format!("w={w}") } else { String::new() };
+                let selector = if w < watches {
+                    format!("w={w}")
+                } else {
+                    String::new()
+                };
                 let rv = start_rv.clone();
                 tokio::spawn(async move {
-                    let req = WatchRequest { kind: "ConfigMap".into(), namespace: "default".into(), label_selector: selector, resource_version: rv, ..Default::default() };
+                    let req = WatchRequest {
+                        kind: "ConfigMap".into(),
+                        namespace: "default".into(),
+                        label_selector: selector,
+                        resource_version: rv,
+                        ..Default::default()
+                    };
                     let Ok(resp) = c.watch(req).await else { return };
                     opened.fetch_add(1, Ordering::Relaxed);
                     let mut stream = resp.into_inner();
                     while let Ok(Some(ev)) = stream.message().await {
                         let Some(any) = ev.object else { continue };
-                        let Ok(obj) = Object::from_any(&any) else { continue };
+                        let Ok(obj) = Object::from_any(&any) else {
+                            continue;
+                        };
                         if let Some(t) = obj.meta().annotations.get("sent") {
                             if let Ok(t) = t.parse::<u128>() {
                                 let ms = (now_nanos().saturating_sub(t)) as f64 / 1e6;
@@ -256,9 +305,19 @@ async fn main() -> anyhow::Result<()> {
                 let mut cm = coxswain_api::Kind::ConfigMap.empty();
                 cm.meta_mut().name = format!("w-{}-{i}", std::process::id());
                 cm.meta_mut().namespace = "default".into();
-                cm.meta_mut().labels.insert("w".into(), (i % watches.max(1)).to_string());
-                cm.meta_mut().annotations.insert("sent".into(), now_nanos().to_string());
-                inflight.spawn(async move { c.create(CreateRequest { object: Some(cm.to_any()), dry_run: false }).await });
+                cm.meta_mut()
+                    .labels
+                    .insert("w".into(), (i % watches.max(1)).to_string());
+                cm.meta_mut()
+                    .annotations
+                    .insert("sent".into(), now_nanos().to_string());
+                inflight.spawn(async move {
+                    c.create(CreateRequest {
+                        object: Some(cm.to_any()),
+                        dry_run: false,
+                    })
+                    .await
+                });
                 while inflight.len() > 512 {
                     inflight.join_next().await;
                 }
@@ -267,7 +326,9 @@ async fn main() -> anyhow::Result<()> {
             let achieved = total as f64 / started.elapsed().as_secs_f64();
             let expect = total * if watches > 0 { 1 } else { 0 } + total * broad;
             let deadline = Instant::now() + Duration::from_secs(10);
-            while latencies.lock().unwrap_or_else(|p| p.into_inner()).len() < expect && Instant::now() < deadline {
+            while latencies.lock().unwrap_or_else(|p| p.into_inner()).len() < expect
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             let mut l = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -281,7 +342,12 @@ async fn main() -> anyhow::Result<()> {
                 l.last().copied().unwrap_or(f64::NAN)
             );
         }
-        Cmd::Memory { server, pid, pods, clients } => {
+        Cmd::Memory {
+            server,
+            pid,
+            pods,
+            clients,
+        } => {
             let before = rss_kib(pid)?;
             let mut pool = Vec::new();
             for _ in 0..8 {
@@ -293,7 +359,12 @@ async fn main() -> anyhow::Result<()> {
                 let mut client = p[i % p.len()].clone();
                 let pod = typical_pod("default", i);
                 async move {
-                    client.create(CreateRequest { object: Some(pod.to_any()), dry_run: false }).await?;
+                    client
+                        .create(CreateRequest {
+                            object: Some(pod.to_any()),
+                            dry_run: false,
+                        })
+                        .await?;
                     Ok(())
                 }
             })

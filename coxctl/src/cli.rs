@@ -2,13 +2,29 @@
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "coxctl", version, about = "coxctl controls the coxswain cluster (kubectl's verbs and flags)")]
+#[command(
+    name = "coxctl",
+    version,
+    about = "coxctl controls the coxswain cluster (kubectl's verbs and flags)"
+)]
 pub struct Cli {
     /// The address of the coxswain server (http://host:port or host:port).
-    #[arg(long, short = 's', global = true, env = "COXSWAIN_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "COXSWAIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// The namespace scope for this request.
-    #[arg(long, short = 'n', global = true, env = "COXSWAIN_NAMESPACE", default_value = "default")]
+    #[arg(
+        long,
+        short = 'n',
+        global = true,
+        env = "COXSWAIN_NAMESPACE",
+        default_value = "default"
+    )]
     pub namespace: String,
     #[command(subcommand)]
     pub command: Command,

@@ -16,7 +16,10 @@ use crate::printers::plural_name;
 #[derive(Debug)]
 pub enum CliError {
     /// "Error from server (Reason): message".
-    Server { reason: &'static str, message: String },
+    Server {
+        reason: &'static str,
+        message: String,
+    },
     /// "Unable to connect to the server: ...".
     Connect(String),
     /// "error: ...".
@@ -28,7 +31,9 @@ pub enum CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Server { reason, message } => write!(f, "Error from server ({reason}): {message}"),
+            CliError::Server { reason, message } => {
+                write!(f, "Error from server ({reason}): {message}")
+            }
             CliError::Connect(m) => write!(f, "Unable to connect to the server: {m}"),
             CliError::Other(m) => write!(f, "error: {m}"),
             CliError::Reported => Ok(()),
@@ -69,18 +74,28 @@ pub fn from_status(st: tonic::Status) -> CliError {
         while let Some(e) = src {
             let s = e.to_string();
             if !msg.contains(&s) {
-                msg = if msg.is_empty() { s } else { format!("{msg}: {s}") };
+                msg = if msg.is_empty() {
+                    s
+                } else {
+                    format!("{msg}: {s}")
+                };
             }
             src = e.source();
         }
         return CliError::Connect(msg);
     }
-    CliError::Server { reason: reason_of(st.code()), message: st.message().to_string() }
+    CliError::Server {
+        reason: reason_of(st.code()),
+        message: st.message().to_string(),
+    }
 }
 
 /// A NotFound error worded as kubectl's: `pods "x" not found`.
 pub fn not_found(kind: Kind, name: &str) -> CliError {
-    CliError::Server { reason: "NotFound", message: format!("{} \"{name}\" not found", plural_name(kind)) }
+    CliError::Server {
+        reason: "NotFound",
+        message: format!("{} \"{name}\" not found", plural_name(kind)),
+    }
 }
 
 /// Map an error of a call about one named object; NotFound gets kubectl's wording.
@@ -135,15 +150,22 @@ impl Client {
             .connect()
             .await
             .map_err(|e| CliError::Connect(format!("{url}: {}", error_chain(&e))))?;
-        let inner = ObjectStoreClient::new(channel)
-            .max_decoding_message_size(256 * 1024 * 1024);
+        let inner = ObjectStoreClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
         Ok(Client { inner })
     }
 
     pub async fn get(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<Object> {
         let ns = if kind.namespaced() { namespace } else { "" };
-        let req = GetRequest { kind: kind.as_str().into(), namespace: ns.into(), name: name.into() };
-        let resp = self.inner.get(req).await.map_err(|st| named_status(kind, name, st))?;
+        let req = GetRequest {
+            kind: kind.as_str().into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let resp = self
+            .inner
+            .get(req)
+            .await
+            .map_err(|st| named_status(kind, name, st))?;
         decode(resp.into_inner().object)
     }
 
@@ -167,7 +189,12 @@ impl Client {
                 limit: 500,
                 r#continue: cont.clone(),
             };
-            let resp = self.inner.list(req).await.map_err(from_status)?.into_inner();
+            let resp = self
+                .inner
+                .list(req)
+                .await
+                .map_err(from_status)?
+                .into_inner();
             for any in &resp.items {
                 items.push(Object::from_any(any).map_err(|e| other(e.to_string()))?);
             }
@@ -185,18 +212,37 @@ impl Client {
         create_only: bool,
         dry_run: bool,
     ) -> Result<ApplyResponse> {
-        let req = ApplyRequest { manifest, namespace: namespace.into(), create_only, dry_run };
-        Ok(self.inner.apply(req).await.map_err(from_status)?.into_inner())
+        let req = ApplyRequest {
+            manifest,
+            namespace: namespace.into(),
+            create_only,
+            dry_run,
+        };
+        Ok(self
+            .inner
+            .apply(req)
+            .await
+            .map_err(from_status)?
+            .into_inner())
     }
 
     pub async fn create(&mut self, obj: &Object) -> Result<Object> {
-        let req = CreateRequest { object: Some(obj.to_any()), dry_run: false };
+        let req = CreateRequest {
+            object: Some(obj.to_any()),
+            dry_run: false,
+        };
         let resp = self.inner.create(req).await.map_err(from_status)?;
         decode(resp.into_inner().object)
     }
 
     /// JSON merge patch of an object.
-    pub async fn patch(&mut self, kind: Kind, namespace: &str, name: &str, patch: &serde_json::Value) -> Result<Object> {
+    pub async fn patch(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<Object> {
         let ns = if kind.namespaced() { namespace } else { "" };
         let req = PatchRequest {
             kind: kind.as_str().into(),
@@ -206,7 +252,11 @@ impl Client {
             patch: patch.to_string(),
             subresource: String::new(),
         };
-        let resp = self.inner.patch(req).await.map_err(|st| named_status(kind, name, st))?;
+        let resp = self
+            .inner
+            .patch(req)
+            .await
+            .map_err(|st| named_status(kind, name, st))?;
         decode(resp.into_inner().object)
     }
 
@@ -228,7 +278,10 @@ impl Client {
             uid: String::new(),
             grace_period_seconds,
         };
-        self.inner.delete(req).await.map_err(|st| named_status(kind, name, st))?;
+        self.inner
+            .delete(req)
+            .await
+            .map_err(|st| named_status(kind, name, st))?;
         Ok(())
     }
 
@@ -249,7 +302,12 @@ impl Client {
             resource_version: resource_version.into(),
             allow_bookmarks: false,
         };
-        Ok(self.inner.watch(req).await.map_err(from_status)?.into_inner())
+        Ok(self
+            .inner
+            .watch(req)
+            .await
+            .map_err(from_status)?
+            .into_inner())
     }
 }
 
@@ -260,7 +318,10 @@ mod tests {
     #[test]
     fn server_urls_get_a_scheme() {
         assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
-        assert_eq!(server_url("http://127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(
+            server_url("http://127.0.0.1:50051"),
+            "http://127.0.0.1:50051"
+        );
         assert_eq!(server_url("https://x:1"), "https://x:1");
     }
 
@@ -274,13 +335,26 @@ mod tests {
             not_found(Kind::Deployment, "x").to_string(),
             "Error from server (NotFound): deployments.apps \"x\" not found"
         );
-        let e = from_status(tonic::Status::already_exists("deployments.apps \"x\" already exists"));
-        assert_eq!(e.to_string(), "Error from server (AlreadyExists): deployments.apps \"x\" already exists");
-        let e = from_status(tonic::Status::invalid_argument("spec.replicas: unknown field"));
-        assert_eq!(e.to_string(), "Error from server (Invalid): spec.replicas: unknown field");
+        let e = from_status(tonic::Status::already_exists(
+            "deployments.apps \"x\" already exists",
+        ));
+        assert_eq!(
+            e.to_string(),
+            "Error from server (AlreadyExists): deployments.apps \"x\" already exists"
+        );
+        let e = from_status(tonic::Status::invalid_argument(
+            "spec.replicas: unknown field",
+        ));
+        assert_eq!(
+            e.to_string(),
+            "Error from server (Invalid): spec.replicas: unknown field"
+        );
         let e = from_status(tonic::Status::aborted("conflict"));
         assert_eq!(e.to_string(), "Error from server (Conflict): conflict");
         let e = from_status(tonic::Status::unavailable("connection refused"));
-        assert_eq!(e.to_string(), "Unable to connect to the server: connection refused");
+        assert_eq!(
+            e.to_string(),
+            "Unable to connect to the server: connection refused"
+        );
     }
 }

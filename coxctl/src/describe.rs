@@ -58,7 +58,10 @@ impl W {
 }
 
 fn pairs(v: &Value, path: &str) -> Vec<String> {
-    map(v, path).into_iter().map(|(k, x)| format!("{k}={x}")).collect()
+    map(v, path)
+        .into_iter()
+        .map(|(k, x)| format!("{k}={x}"))
+        .collect()
 }
 
 fn ts(v: &Value, path: &str) -> String {
@@ -81,7 +84,13 @@ fn header(w: &mut W, o: &Value, namespaced: bool, with_created: bool) {
         w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
     }
     if with_created {
-        w.line(0, format!("CreationTimestamp:\t{}", ts(o, "metadata.creationTimestamp")));
+        w.line(
+            0,
+            format!(
+                "CreationTimestamp:\t{}",
+                ts(o, "metadata.creationTimestamp")
+            ),
+        );
     }
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
@@ -98,22 +107,44 @@ pub fn probe(p: &Value) -> String {
         opt_i(p, "failureThreshold").unwrap_or(3),
     );
     if !at(p, "exec").is_null() {
-        let cmd: Vec<String> = arr(p, "exec.command").iter().map(|c| c.as_str().unwrap_or("").to_string()).collect();
+        let cmd: Vec<String> = arr(p, "exec.command")
+            .iter()
+            .map(|c| c.as_str().unwrap_or("").to_string())
+            .collect();
         return format!("exec [{}] {attrs}", cmd.join(" "));
     }
     if !at(p, "httpGet").is_null() {
         let scheme = s(p, "httpGet.scheme").to_ascii_lowercase();
-        let scheme = if scheme.is_empty() { "http".to_string() } else { scheme };
+        let scheme = if scheme.is_empty() {
+            "http".to_string()
+        } else {
+            scheme
+        };
         let port = s(p, "httpGet.port");
         let host = s(p, "httpGet.host");
-        let hostport = if port.is_empty() { host.into_owned() } else { format!("{host}:{port}") };
-        return format!("http-get {scheme}://{hostport}{} {attrs}", s(p, "httpGet.path"));
+        let hostport = if port.is_empty() {
+            host.into_owned()
+        } else {
+            format!("{host}:{port}")
+        };
+        return format!(
+            "http-get {scheme}://{hostport}{} {attrs}",
+            s(p, "httpGet.path")
+        );
     }
     if !at(p, "tcpSocket").is_null() {
-        return format!("tcp-socket {}:{} {attrs}", s(p, "tcpSocket.host"), s(p, "tcpSocket.port"));
+        return format!(
+            "tcp-socket {}:{} {attrs}",
+            s(p, "tcpSocket.host"),
+            s(p, "tcpSocket.port")
+        );
     }
     if !at(p, "grpc").is_null() {
-        return format!("grpc <pod>:{} {} {attrs}", i(p, "grpc.port"), s(p, "grpc.service"));
+        return format!(
+            "grpc <pod>:{} {} {attrs}",
+            i(p, "grpc.port"),
+            s(p, "grpc.service")
+        );
     }
     format!("unknown {attrs}")
 }
@@ -155,7 +186,10 @@ fn container_state(w: &mut W, label: &str, st: &Value) {
 }
 
 fn strs(v: &Value, path: &str) -> Vec<String> {
-    arr(v, path).iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()
+    arr(v, path)
+        .iter()
+        .map(|x| x.as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// Containers of a pod spec (with their statuses when given).
@@ -179,22 +213,53 @@ fn containers(w: &mut W, level: usize, list: &[Value], statuses: &[Value], name_
             .iter()
             .map(|p| {
                 let proto = s(p, "protocol");
-                format!("{}/{}", i(p, "containerPort"), if proto.is_empty() { "TCP".into() } else { proto })
+                format!(
+                    "{}/{}",
+                    i(p, "containerPort"),
+                    if proto.is_empty() {
+                        "TCP".into()
+                    } else {
+                        proto
+                    }
+                )
             })
             .collect();
         let host_ports: Vec<String> = arr(c, "ports")
             .iter()
             .map(|p| {
                 let proto = s(p, "protocol");
-                format!("{}/{}", i(p, "hostPort"), if proto.is_empty() { "TCP".into() } else { proto })
+                format!(
+                    "{}/{}",
+                    i(p, "hostPort"),
+                    if proto.is_empty() {
+                        "TCP".into()
+                    } else {
+                        proto
+                    }
+                )
             })
             .collect();
         if ports.len() > 1 {
             w.line(l, format!("Ports:\t{}", ports.join(", ")));
             w.line(l, format!("Host Ports:\t{}", host_ports.join(", ")));
         } else {
-            w.line(l, format!("Port:\t{}", ports.first().cloned().unwrap_or_else(|| "<none>".into())));
-            w.line(l, format!("Host Port:\t{}", host_ports.first().cloned().unwrap_or_else(|| "<none>".into())));
+            w.line(
+                l,
+                format!(
+                    "Port:\t{}",
+                    ports.first().cloned().unwrap_or_else(|| "<none>".into())
+                ),
+            );
+            w.line(
+                l,
+                format!(
+                    "Host Port:\t{}",
+                    host_ports
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "<none>".into())
+                ),
+            );
         }
         for (label, path) in [("Command", "command"), ("Args", "args")] {
             let items = strs(c, path);
@@ -211,10 +276,16 @@ fn containers(w: &mut W, level: usize, list: &[Value], statuses: &[Value], name_
             if last.as_object().is_some_and(|m| !m.is_empty()) {
                 container_state(w, "Last State", last);
             }
-            w.line(l, format!("Ready:\t{}", if b(st, "ready") { "True" } else { "False" }));
+            w.line(
+                l,
+                format!("Ready:\t{}", if b(st, "ready") { "True" } else { "False" }),
+            );
             w.line(l, format!("Restart Count:\t{}", i(st, "restartCount")));
         }
-        for (label, path) in [("Limits", "resources.limits"), ("Requests", "resources.requests")] {
+        for (label, path) in [
+            ("Limits", "resources.limits"),
+            ("Requests", "resources.requests"),
+        ] {
             let m = map(c, path);
             if !m.is_empty() {
                 w.line(l, format!("{label}:"));
@@ -223,7 +294,11 @@ fn containers(w: &mut W, level: usize, list: &[Value], statuses: &[Value], name_
                 }
             }
         }
-        for (label, path) in [("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"), ("Startup", "startupProbe")] {
+        for (label, path) in [
+            ("Liveness", "livenessProbe"),
+            ("Readiness", "readinessProbe"),
+            ("Startup", "startupProbe"),
+        ] {
             let p = at(c, path);
             if !p.is_null() {
                 w.line(l, format!("{label}:\t{}", probe(p)));
@@ -251,8 +326,15 @@ fn containers(w: &mut W, level: usize, list: &[Value], statuses: &[Value], name_
             for m in mounts {
                 let mode = if b(m, "readOnly") { "ro" } else { "rw" };
                 let sub = s(m, "subPath");
-                let sub = if sub.is_empty() { String::new() } else { format!(",path=\"{sub}\"") };
-                w.line(l + 1, format!("{} from {} ({mode}{sub})", s(m, "mountPath"), s(m, "name")));
+                let sub = if sub.is_empty() {
+                    String::new()
+                } else {
+                    format!(",path=\"{sub}\"")
+                };
+                w.line(
+                    l + 1,
+                    format!("{} from {} ({mode}{sub})", s(m, "mountPath"), s(m, "name")),
+                );
             }
         }
     }
@@ -272,14 +354,33 @@ fn volumes(w: &mut W, level: usize, vols: &[Value]) {
             w.line(l, format!("Path:\t{}", s(v, "hostPath.path")));
             w.line(l, format!("HostPathType:\t{}", s(v, "hostPath.type")));
         } else if !at(v, "emptyDir").is_null() {
-            w.line(l, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)");
+            w.line(
+                l,
+                "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)",
+            );
             w.line(l, format!("Medium:\t{}", s(v, "emptyDir.medium")));
             let sl = s(v, "emptyDir.sizeLimit");
-            w.line(l, format!("SizeLimit:\t{}", if sl.is_empty() { "<unset>".into() } else { sl.into_owned() }));
+            w.line(
+                l,
+                format!(
+                    "SizeLimit:\t{}",
+                    if sl.is_empty() {
+                        "<unset>".into()
+                    } else {
+                        sl.into_owned()
+                    }
+                ),
+            );
         } else if !at(v, "persistentVolumeClaim").is_null() {
             w.line(l, "Type:\tPersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)");
-            w.line(l, format!("ClaimName:\t{}", s(v, "persistentVolumeClaim.claimName")));
-            w.line(l, format!("ReadOnly:\t{}", b(v, "persistentVolumeClaim.readOnly")));
+            w.line(
+                l,
+                format!("ClaimName:\t{}", s(v, "persistentVolumeClaim.claimName")),
+            );
+            w.line(
+                l,
+                format!("ReadOnly:\t{}", b(v, "persistentVolumeClaim.readOnly")),
+            );
         } else if !at(v, "configMap").is_null() {
             w.line(l, "Type:\tConfigMap (a volume populated by a ConfigMap)");
             w.line(l, format!("Name:\t{}", s(v, "configMap.name")));
@@ -310,7 +411,11 @@ pub fn toleration(t: &Value) -> String {
         out.push_str(&effect);
     }
     if s(t, "operator") == "Exists" && value.is_empty() {
-        out.push_str(if key.is_empty() { "op=Exists" } else { " op=Exists" });
+        out.push_str(if key.is_empty() {
+            "op=Exists"
+        } else {
+            " op=Exists"
+        });
     }
     if let Some(sec) = opt_i(t, "tolerationSeconds") {
         out.push_str(&format!(" for {sec}s"));
@@ -361,7 +466,10 @@ fn conditions(w: &mut W, o: &Value, with_reason: bool) {
         w.line(1, "Type\tStatus\tReason");
         w.line(1, "----\t------\t------");
         for c in conds {
-            w.line(1, format!("{} \t{}\t{}", s(c, "type"), s(c, "status"), s(c, "reason")));
+            w.line(
+                1,
+                format!("{} \t{}\t{}", s(c, "type"), s(c, "status"), s(c, "reason")),
+            );
         }
     } else {
         w.line(1, "Type\tStatus");
@@ -386,11 +494,18 @@ fn events(w: &mut W, evs: &[Value], now: i64) {
     for e in &sorted {
         let first = {
             let et = s(e, "eventTime");
-            if et.is_empty() { age::since(&s(e, "firstTimestamp"), now) } else { age::since(&et, now) }
+            if et.is_empty() {
+                age::since(&s(e, "firstTimestamp"), now)
+            } else {
+                age::since(&et, now)
+            }
         };
         let count = i(e, "count");
         let interval = if count > 1 {
-            format!("{} (x{count} over {first})", age::since(&s(e, "lastTimestamp"), now))
+            format!(
+                "{} (x{count} over {first})",
+                age::since(&s(e, "lastTimestamp"), now)
+            )
         } else {
             first
         };
@@ -398,7 +513,15 @@ fn events(w: &mut W, evs: &[Value], now: i64) {
         if source.is_empty() {
             source = s(e, "reportingComponent").into_owned();
         }
-        ev.line(1, format!("{}\t{}\t{interval}\t{source}\t{}", s(e, "type"), s(e, "reason"), s(e, "message").trim()));
+        ev.line(
+            1,
+            format!(
+                "{}\t{}\t{interval}\t{source}\t{}",
+                s(e, "type"),
+                s(e, "reason"),
+                s(e, "message").trim()
+            ),
+        );
     }
     let text = w.out.clone();
     w.out = format!("{}{}", tabwrite(&text, 0, 2), ev.finish());
@@ -411,7 +534,17 @@ fn describe_pod(w: &mut W, o: &Value) {
         w.line(0, format!("Priority:\t{p}"));
     }
     let sa = s(o, "spec.serviceAccountName");
-    w.line(0, format!("Service Account:\t{}", if sa.is_empty() { "default".into() } else { sa.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "Service Account:\t{}",
+            if sa.is_empty() {
+                "default".into()
+            } else {
+                sa.into_owned()
+            }
+        ),
+    );
     let node = s(o, "spec.nodeName");
     if node.is_empty() {
         w.line(0, "Node:\t<none>");
@@ -424,13 +557,29 @@ fn describe_pod(w: &mut W, o: &Value) {
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
     if !s(o, "metadata.deletionTimestamp").is_empty() {
-        w.line(0, format!("Status:\tTerminating (lasts {})", age::since(&s(o, "metadata.deletionTimestamp"), age::now())));
+        w.line(
+            0,
+            format!(
+                "Status:\tTerminating (lasts {})",
+                age::since(&s(o, "metadata.deletionTimestamp"), age::now())
+            ),
+        );
         if let Some(g) = opt_i(o, "metadata.deletionGracePeriodSeconds") {
             w.line(0, format!("Termination Grace Period:\t{g}s"));
         }
     } else {
         let phase = s(o, "status.phase");
-        w.line(0, format!("Status:\t{}", if phase.is_empty() { "Pending".into() } else { phase.into_owned() }));
+        w.line(
+            0,
+            format!(
+                "Status:\t{}",
+                if phase.is_empty() {
+                    "Pending".into()
+                } else {
+                    phase.into_owned()
+                }
+            ),
+        );
     }
     let reason = s(o, "status.reason");
     if !reason.is_empty() {
@@ -442,8 +591,15 @@ fn describe_pod(w: &mut W, o: &Value) {
     }
     let ip = s(o, "status.podIP");
     w.line(0, format!("IP:\t{ip}"));
-    let ips: Vec<String> = arr(o, "status.podIPs").iter().map(|p| s(p, "ip").into_owned()).collect();
-    let ips = if ips.is_empty() && !ip.is_empty() { vec![ip.into_owned()] } else { ips };
+    let ips: Vec<String> = arr(o, "status.podIPs")
+        .iter()
+        .map(|p| s(p, "ip").into_owned())
+        .collect();
+    let ips = if ips.is_empty() && !ip.is_empty() {
+        vec![ip.into_owned()]
+    } else {
+        ips
+    };
     if ips.is_empty() {
         w.line(0, "IPs:\t<none>");
     } else {
@@ -461,7 +617,13 @@ fn describe_pod(w: &mut W, o: &Value) {
         containers(w, 1, init, arr(o, "status.initContainerStatuses"), "");
     }
     w.line(0, "Containers:");
-    containers(w, 1, arr(o, "spec.containers"), arr(o, "status.containerStatuses"), "");
+    containers(
+        w,
+        1,
+        arr(o, "spec.containers"),
+        arr(o, "status.containerStatuses"),
+        "",
+    );
     conditions(w, o, false);
     volumes(w, 0, arr(o, "spec.volumes"));
     let qos = s(o, "status.qosClass");
@@ -484,7 +646,11 @@ fn rs_summary(rs: &Value) -> String {
 
 fn template_without_hash(v: &Value) -> Value {
     let mut t = at(v, "spec.template").clone();
-    if let Some(labels) = t.get_mut("metadata").and_then(|m| m.get_mut("labels")).and_then(Value::as_object_mut) {
+    if let Some(labels) = t
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("labels"))
+        .and_then(Value::as_object_mut)
+    {
         labels.remove("pod-template-hash");
     }
     t
@@ -493,7 +659,10 @@ fn template_without_hash(v: &Value) -> Value {
 fn describe_deployment(w: &mut W, o: &Value, rel: &Related) {
     header(w, o, true, true);
     let replicas = opt_i(o, "spec.replicas").unwrap_or(1);
-    w.line(0, format!("Selector:\t{}", format_selector(at(o, "spec.selector"))));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
+    );
     w.line(
         0,
         format!(
@@ -505,9 +674,16 @@ fn describe_deployment(w: &mut W, o: &Value, rel: &Related) {
         ),
     );
     let ty = s(o, "spec.strategy.type");
-    let ty = if ty.is_empty() { "RollingUpdate".into() } else { ty.into_owned() };
+    let ty = if ty.is_empty() {
+        "RollingUpdate".into()
+    } else {
+        ty.into_owned()
+    };
     w.line(0, format!("StrategyType:\t{ty}"));
-    w.line(0, format!("MinReadySeconds:\t{}", i(o, "spec.minReadySeconds")));
+    w.line(
+        0,
+        format!("MinReadySeconds:\t{}", i(o, "spec.minReadySeconds")),
+    );
     if ty == "RollingUpdate" {
         let mu = s(o, "spec.strategy.rollingUpdate.maxUnavailable");
         let ms = s(o, "spec.strategy.rollingUpdate.maxSurge");
@@ -515,42 +691,89 @@ fn describe_deployment(w: &mut W, o: &Value, rel: &Related) {
             0,
             format!(
                 "RollingUpdateStrategy:\t{} max unavailable, {} max surge",
-                if mu.is_empty() { "25%".into() } else { mu.into_owned() },
-                if ms.is_empty() { "25%".into() } else { ms.into_owned() }
+                if mu.is_empty() {
+                    "25%".into()
+                } else {
+                    mu.into_owned()
+                },
+                if ms.is_empty() {
+                    "25%".into()
+                } else {
+                    ms.into_owned()
+                }
             ),
         );
     }
     pod_template(w, at(o, "spec.template"));
     conditions(w, o, true);
     let tpl = template_without_hash(o);
-    let new = rel.replicasets.iter().find(|rs| template_without_hash(rs) == tpl);
+    let new = rel
+        .replicasets
+        .iter()
+        .find(|rs| template_without_hash(rs) == tpl);
     let old: Vec<String> = rel
         .replicasets
         .iter()
-        .filter(|rs| Some(*rs) != new && (i(rs, "spec.replicas") > 0 || i(rs, "status.replicas") > 0))
+        .filter(|rs| {
+            Some(*rs) != new && (i(rs, "spec.replicas") > 0 || i(rs, "status.replicas") > 0)
+        })
         .map(rs_summary)
         .collect();
-    w.line(0, format!("OldReplicaSets:\t{}", if old.is_empty() { "<none>".into() } else { old.join(", ") }));
-    w.line(0, format!("NewReplicaSet:\t{}", new.map(rs_summary).unwrap_or_else(|| "<none>".into())));
+    w.line(
+        0,
+        format!(
+            "OldReplicaSets:\t{}",
+            if old.is_empty() {
+                "<none>".into()
+            } else {
+                old.join(", ")
+            }
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "NewReplicaSet:\t{}",
+            new.map(rs_summary).unwrap_or_else(|| "<none>".into())
+        ),
+    );
 }
 
 fn pod_counts(pods: &[Value]) -> (usize, usize, usize, usize) {
     let count = |p: &str| pods.iter().filter(|x| s(x, "status.phase") == p).count();
-    (count("Running"), count("Pending"), count("Succeeded"), count("Failed"))
+    (
+        count("Running"),
+        count("Pending"),
+        count("Succeeded"),
+        count("Failed"),
+    )
 }
 
 fn describe_replicaset(w: &mut W, o: &Value, rel: &Related) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
-    w.line(0, format!("Selector:\t{}", format_selector(at(o, "spec.selector"))));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
+    );
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
     if let Some(c) = controller_of(o) {
         w.line(0, format!("Controlled By:\t{c}"));
     }
-    w.line(0, format!("Replicas:\t{} current / {} desired", i(o, "status.replicas"), opt_i(o, "spec.replicas").unwrap_or(1)));
+    w.line(
+        0,
+        format!(
+            "Replicas:\t{} current / {} desired",
+            i(o, "status.replicas"),
+            opt_i(o, "spec.replicas").unwrap_or(1)
+        ),
+    );
     let (r, p, su, f) = pod_counts(&rel.pods);
-    w.line(0, format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"));
+    w.line(
+        0,
+        format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"),
+    );
     pod_template(w, at(o, "spec.template"));
     conditions(w, o, true);
 }
@@ -558,28 +781,93 @@ fn describe_replicaset(w: &mut W, o: &Value, rel: &Related) {
 fn describe_daemonset(w: &mut W, o: &Value, rel: &Related) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
-    w.line(0, format!("Selector:\t{}", format_selector(at(o, "spec.selector"))));
-    w.line(0, format!("Node-Selector:\t{}", format_labels(&map(o, "spec.template.spec.nodeSelector"))));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
+    );
+    w.line(
+        0,
+        format!(
+            "Node-Selector:\t{}",
+            format_labels(&map(o, "spec.template.spec.nodeSelector"))
+        ),
+    );
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
-    w.line(0, format!("Desired Number of Nodes Scheduled: {}", i(o, "status.desiredNumberScheduled")));
-    w.line(0, format!("Current Number of Nodes Scheduled: {}", i(o, "status.currentNumberScheduled")));
-    w.line(0, format!("Number of Nodes Scheduled with Up-to-date Pods: {}", i(o, "status.updatedNumberScheduled")));
-    w.line(0, format!("Number of Nodes Scheduled with Available Pods: {}", i(o, "status.numberAvailable")));
-    w.line(0, format!("Number of Nodes Misscheduled: {}", i(o, "status.numberMisscheduled")));
+    w.line(
+        0,
+        format!(
+            "Desired Number of Nodes Scheduled: {}",
+            i(o, "status.desiredNumberScheduled")
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Current Number of Nodes Scheduled: {}",
+            i(o, "status.currentNumberScheduled")
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Number of Nodes Scheduled with Up-to-date Pods: {}",
+            i(o, "status.updatedNumberScheduled")
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Number of Nodes Scheduled with Available Pods: {}",
+            i(o, "status.numberAvailable")
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Number of Nodes Misscheduled: {}",
+            i(o, "status.numberMisscheduled")
+        ),
+    );
     let (r, p, su, f) = pod_counts(&rel.pods);
-    w.line(0, format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"));
+    w.line(
+        0,
+        format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"),
+    );
     pod_template(w, at(o, "spec.template"));
 }
 
 fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
     header(w, o, true, true);
-    w.line(0, format!("Selector:\t{}", format_selector(at(o, "spec.selector"))));
-    w.line(0, format!("Replicas:\t{} desired | {} total", opt_i(o, "spec.replicas").unwrap_or(1), i(o, "status.replicas")));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
+    );
+    w.line(
+        0,
+        format!(
+            "Replicas:\t{} desired | {} total",
+            opt_i(o, "spec.replicas").unwrap_or(1),
+            i(o, "status.replicas")
+        ),
+    );
     let ty = s(o, "spec.updateStrategy.type");
-    w.line(0, format!("Update Strategy:\t{}", if ty.is_empty() { "RollingUpdate".into() } else { ty.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "Update Strategy:\t{}",
+            if ty.is_empty() {
+                "RollingUpdate".into()
+            } else {
+                ty.into_owned()
+            }
+        ),
+    );
     let (r, p, su, f) = pod_counts(&rel.pods);
-    w.line(0, format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"));
+    w.line(
+        0,
+        format!("Pods Status:\t{r} Running / {p} Waiting / {su} Succeeded / {f} Failed"),
+    );
     pod_template(w, at(o, "spec.template"));
     let vcts = arr(o, "spec.volumeClaimTemplates");
     if vcts.is_empty() {
@@ -588,8 +876,14 @@ fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
         w.line(0, "Volume Claims:");
         for v in vcts {
             w.line(1, format!("Name:\t{}", s(v, "metadata.name")));
-            w.line(1, format!("StorageClass:\t{}", s(v, "spec.storageClassName")));
-            w.line(1, format!("Capacity:\t{}", s(v, "spec.resources.requests.storage")));
+            w.line(
+                1,
+                format!("StorageClass:\t{}", s(v, "spec.storageClassName")),
+            );
+            w.line(
+                1,
+                format!("Capacity:\t{}", s(v, "spec.resources.requests.storage")),
+            );
             let modes: Vec<String> = strs(v, "spec.accessModes");
             w.line(1, format!("Access Modes:\t{}", modes.join(", ")));
         }
@@ -599,21 +893,46 @@ fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
 fn describe_job(w: &mut W, o: &Value, now: i64) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
-    w.line(0, format!("Selector:\t{}", format_selector(at(o, "spec.selector"))));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
+    );
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
     if let Some(c) = controller_of(o) {
         w.line(0, format!("Controlled By:\t{c}"));
     }
-    w.line(0, format!("Parallelism:\t{}", opt_i(o, "spec.parallelism").unwrap_or(1)));
+    w.line(
+        0,
+        format!(
+            "Parallelism:\t{}",
+            opt_i(o, "spec.parallelism").unwrap_or(1)
+        ),
+    );
     match opt_i(o, "spec.completions") {
         Some(c) => w.line(0, format!("Completions:\t{c}")),
         None => w.line(0, "Completions:\t<unset>"),
     }
     let mode = s(o, "spec.completionMode");
-    w.line(0, format!("Completion Mode:\t{}", if mode.is_empty() { "NonIndexed".into() } else { mode.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "Completion Mode:\t{}",
+            if mode.is_empty() {
+                "NonIndexed".into()
+            } else {
+                mode.into_owned()
+            }
+        ),
+    );
     w.line(0, format!("Suspend:\t{}", b(o, "spec.suspend")));
-    w.line(0, format!("Backoff Limit:\t{}", opt_i(o, "spec.backoffLimit").unwrap_or(6)));
+    w.line(
+        0,
+        format!(
+            "Backoff Limit:\t{}",
+            opt_i(o, "spec.backoffLimit").unwrap_or(6)
+        ),
+    );
     if let Some(t) = opt_i(o, "spec.ttlSecondsAfterFinished") {
         w.line(0, format!("TTL Seconds After Finished:\t{t}"));
     }
@@ -623,7 +942,10 @@ fn describe_job(w: &mut W, o: &Value, now: i64) {
     }
     let end = age::parse_rfc3339(&s(o, "status.completionTime"));
     if let Some(e) = end {
-        w.line(0, format!("Completed At:\t{}", ts(o, "status.completionTime")));
+        w.line(
+            0,
+            format!("Completed At:\t{}", ts(o, "status.completionTime")),
+        );
         if let Some(st) = start {
             w.line(0, format!("Duration:\t{}", age::human_duration(e - st)));
         }
@@ -652,15 +974,27 @@ fn describe_node(w: &mut W, o: &Value) {
     w.line(0, format!("Roles:\t{}", pcore::node_roles(o)));
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
-    w.line(0, format!("CreationTimestamp:\t{}", ts(o, "metadata.creationTimestamp")));
+    w.line(
+        0,
+        format!(
+            "CreationTimestamp:\t{}",
+            ts(o, "metadata.creationTimestamp")
+        ),
+    );
     let taints: Vec<String> = arr(o, "spec.taints").iter().map(taint).collect();
     w.multiline(0, "Taints", &taints);
     w.line(0, format!("Unschedulable:\t{}", b(o, "spec.unschedulable")));
     let conds = arr(o, "status.conditions");
     if !conds.is_empty() {
         w.line(0, "Conditions:");
-        w.line(1, "Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage");
-        w.line(1, "----\t------\t-----------------\t------------------\t------\t-------");
+        w.line(
+            1,
+            "Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage",
+        );
+        w.line(
+            1,
+            "----\t------\t-----------------\t------------------\t------\t-------",
+        );
         for c in conds {
             w.line(
                 1,
@@ -680,7 +1014,10 @@ fn describe_node(w: &mut W, o: &Value) {
     for a in arr(o, "status.addresses") {
         w.line(1, format!("{}:\t{}", s(a, "type"), s(a, "address")));
     }
-    for (label, path) in [("Capacity", "status.capacity"), ("Allocatable", "status.allocatable")] {
+    for (label, path) in [
+        ("Capacity", "status.capacity"),
+        ("Allocatable", "status.allocatable"),
+    ] {
         let m = map(o, path);
         if !m.is_empty() {
             w.line(0, format!("{label}:"));
@@ -714,34 +1051,86 @@ fn describe_node(w: &mut W, o: &Value) {
 
 fn describe_service(w: &mut W, o: &Value, rel: &Related) {
     header(w, o, true, false);
-    w.line(0, format!("Selector:\t{}", format_labels(&map(o, "spec.selector"))));
+    w.line(
+        0,
+        format!("Selector:\t{}", format_labels(&map(o, "spec.selector"))),
+    );
     let ty = s(o, "spec.type");
-    w.line(0, format!("Type:\t{}", if ty.is_empty() { "ClusterIP".into() } else { ty.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "Type:\t{}",
+            if ty.is_empty() {
+                "ClusterIP".into()
+            } else {
+                ty.into_owned()
+            }
+        ),
+    );
     let ip = s(o, "spec.clusterIP");
-    w.line(0, format!("IP:\t{}", if ip.is_empty() { "<none>".into() } else { ip.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "IP:\t{}",
+            if ip.is_empty() {
+                "<none>".into()
+            } else {
+                ip.into_owned()
+            }
+        ),
+    );
     let eps = rel.endpoints.as_ref();
     let ports = arr(o, "spec.ports");
     for p in ports {
         let name = s(p, "name");
-        let name = if name.is_empty() { "<unset>".into() } else { name.into_owned() };
+        let name = if name.is_empty() {
+            "<unset>".into()
+        } else {
+            name.into_owned()
+        };
         let proto = s(p, "protocol");
-        let proto = if proto.is_empty() { "TCP".into() } else { proto.into_owned() };
+        let proto = if proto.is_empty() {
+            "TCP".into()
+        } else {
+            proto.into_owned()
+        };
         w.line(0, format!("Port:\t{name}\t{}/{proto}", i(p, "port")));
         let tp = s(p, "targetPort");
-        let tp = if tp.is_empty() { i(p, "port").to_string() } else { tp.into_owned() };
+        let tp = if tp.is_empty() {
+            i(p, "port").to_string()
+        } else {
+            tp.into_owned()
+        };
         w.line(0, format!("TargetPort:\t{tp}/{proto}"));
         if i(p, "nodePort") > 0 {
-            w.line(0, format!("NodePort:\t{name}\t{}/{proto}", i(p, "nodePort")));
+            w.line(
+                0,
+                format!("NodePort:\t{name}\t{}/{proto}", i(p, "nodePort")),
+            );
         }
-        let list = eps.map(pcore::endpoints_list).unwrap_or_else(|| "<none>".into());
+        let list = eps
+            .map(pcore::endpoints_list)
+            .unwrap_or_else(|| "<none>".into());
         w.line(0, format!("Endpoints:\t{list}"));
     }
     if ports.is_empty() {
-        let list = eps.map(pcore::endpoints_list).unwrap_or_else(|| "<none>".into());
+        let list = eps
+            .map(pcore::endpoints_list)
+            .unwrap_or_else(|| "<none>".into());
         w.line(0, format!("Endpoints:\t{list}"));
     }
     let sa = s(o, "spec.sessionAffinity");
-    w.line(0, format!("Session Affinity:\t{}", if sa.is_empty() { "None".into() } else { sa.into_owned() }));
+    w.line(
+        0,
+        format!(
+            "Session Affinity:\t{}",
+            if sa.is_empty() {
+                "None".into()
+            } else {
+                sa.into_owned()
+            }
+        ),
+    );
 }
 
 fn yaml_block(w: &mut W, label: &str, v: &Value) {
@@ -772,7 +1161,10 @@ fn describe_generic(w: &mut W, kind: Kind, o: &Value) {
             }
             match v {
                 Value::Object(_) | Value::Array(_) => yaml_block(w, &label, v),
-                other => w.line(0, format!("{label}:\t{}", s(&serde_json::json!({"x": other}), "x"))),
+                other => w.line(
+                    0,
+                    format!("{label}:\t{}", s(&serde_json::json!({"x": other}), "x")),
+                ),
             }
         }
     }
@@ -817,24 +1209,42 @@ async fn related(client: &mut Client, kind: Kind, obj: &Object) -> Result<Relate
             .filter(|e| {
                 let k = s(e, "involvedObject.kind");
                 let u = s(e, "involvedObject.uid");
-                (k.is_empty() || k == kind.as_str()) && (u.is_empty() || uid.is_empty() || u == uid.as_str())
+                (k.is_empty() || k == kind.as_str())
+                    && (u.is_empty() || uid.is_empty() || u == uid.as_str())
             })
             .collect();
     }
-    let owned = |o: &Object| o.meta().owner_references.iter().any(|r| r.uid == uid && r.controller == Some(true));
+    let owned = |o: &Object| {
+        o.meta()
+            .owner_references
+            .iter()
+            .any(|r| r.uid == uid && r.controller == Some(true))
+    };
     match kind {
         Kind::Deployment => {
             if let Ok((items, _)) = client.list(Kind::ReplicaSet, &ns, "", "").await {
-                rel.replicasets = items.iter().filter(|o| owned(o)).map(Object::to_json_value).collect();
+                rel.replicasets = items
+                    .iter()
+                    .filter(|o| owned(o))
+                    .map(Object::to_json_value)
+                    .collect();
             }
         }
         Kind::ReplicaSet | Kind::DaemonSet | Kind::StatefulSet | Kind::Job => {
             if let Ok((items, _)) = client.list(Kind::Pod, &ns, "", "").await {
-                rel.pods = items.iter().filter(|o| owned(o)).map(Object::to_json_value).collect();
+                rel.pods = items
+                    .iter()
+                    .filter(|o| owned(o))
+                    .map(Object::to_json_value)
+                    .collect();
             }
         }
         Kind::Service => {
-            rel.endpoints = client.get(Kind::Endpoints, &ns, obj.name()).await.ok().map(|o| o.to_json_value());
+            rel.endpoints = client
+                .get(Kind::Endpoints, &ns, obj.name())
+                .await
+                .ok()
+                .map(|o| o.to_json_value());
         }
         _ => {}
     }
@@ -844,8 +1254,15 @@ async fn related(client: &mut Client, kind: Kind, obj: &Object) -> Result<Relate
 pub async fn run(client: &mut Client, args: &DescribeArgs, namespace: &str) -> Result<()> {
     let targets = parse_targets(&args.resources)?;
     let selector = args.selector.clone().unwrap_or_default();
-    let (groups, failed) =
-        crate::commands::get::fetch(client, &targets, namespace, args.all_namespaces, &selector, "").await?;
+    let (groups, failed) = crate::commands::get::fetch(
+        client,
+        &targets,
+        namespace,
+        args.all_namespaces,
+        &selector,
+        "",
+    )
+    .await?;
     let now = age::now();
     let mut first = true;
     let mut total = 0;
@@ -865,7 +1282,10 @@ pub async fn run(client: &mut Client, args: &DescribeArgs, namespace: &str) -> R
     }
     if total == 0 && !failed {
         let kinds: Vec<Kind> = targets.groups.iter().map(|(k, _)| *k).collect();
-        eprintln!("{}", crate::commands::get::no_resources_message(namespace, args.all_namespaces, &kinds));
+        eprintln!(
+            "{}",
+            crate::commands::get::no_resources_message(namespace, args.all_namespaces, &kinds)
+        );
     }
     if failed {
         return Err(CliError::Reported);
@@ -883,20 +1303,36 @@ mod tests {
     #[test]
     fn probes_print_like_kubectl() {
         let p = json!({"httpGet": {"path": "/mayikt", "port": 80}, "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3});
-        assert_eq!(probe(&p), "http-get http://:80/mayikt delay=0s timeout=1s period=10s #success=1 #failure=3");
+        assert_eq!(
+            probe(&p),
+            "http-get http://:80/mayikt delay=0s timeout=1s period=10s #success=1 #failure=3"
+        );
         let p = json!({"exec": {"command": ["/bin/cat", "/tmp/mayikt.txt"]}, "initialDelaySeconds": 10, "failureThreshold": 2});
-        assert_eq!(probe(&p), "exec [/bin/cat /tmp/mayikt.txt] delay=10s timeout=1s period=10s #success=1 #failure=2");
+        assert_eq!(
+            probe(&p),
+            "exec [/bin/cat /tmp/mayikt.txt] delay=10s timeout=1s period=10s #success=1 #failure=2"
+        );
         let p = json!({"tcpSocket": {"port": 8080}});
-        assert_eq!(probe(&p), "tcp-socket :8080 delay=0s timeout=1s period=10s #success=1 #failure=3");
+        assert_eq!(
+            probe(&p),
+            "tcp-socket :8080 delay=0s timeout=1s period=10s #success=1 #failure=3"
+        );
     }
 
     #[test]
     fn tolerations_print_like_kubectl() {
         assert_eq!(
-            toleration(&json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})),
+            toleration(
+                &json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+            ),
             "node.kubernetes.io/not-ready:NoExecute op=Exists for 300s"
         );
-        assert_eq!(toleration(&json!({"key": "tag", "operator": "Equal", "value": "mayikt", "effect": "NoSchedule"})), "tag=mayikt:NoSchedule");
+        assert_eq!(
+            toleration(
+                &json!({"key": "tag", "operator": "Equal", "value": "mayikt", "effect": "NoSchedule"})
+            ),
+            "tag=mayikt:NoSchedule"
+        );
         assert_eq!(toleration(&json!({"operator": "Exists"})), "op=Exists");
     }
 
@@ -915,16 +1351,39 @@ mod tests {
         let ev = json!({"type": "Normal", "reason": "Scheduled", "message": "Successfully assigned default/nginx-abc-x to node1",
             "source": {"component": "default-scheduler"}, "firstTimestamp": "2024-01-02T03:04:05Z",
             "lastTimestamp": "2024-01-02T03:04:05Z", "count": 1, "involvedObject": {"kind": "Pod", "name": "nginx-abc-x"}});
-        let rel = Related { events: vec![ev], ..Default::default() };
+        let rel = Related {
+            events: vec![ev],
+            ..Default::default()
+        };
         let out = describe_object(Kind::Pod, &pod, &rel, NOW);
         assert!(out.starts_with("Name:"), "{out}");
-        assert!(out.contains("Controlled By:  ReplicaSet/nginx-abc\n"), "{out}");
-        assert!(out.contains("Node:             node1/192.168.1.2\n") || out.contains("node1/192.168.1.2"), "{out}");
-        assert!(out.contains("Labels:") && out.contains("app=nginx") && out.contains("pod-template-hash=abc"), "{out}");
-        assert!(out.contains("http-get http://:80/mayikt delay=0s timeout=1s period=10s #success=1 #failure=3"), "{out}");
+        assert!(
+            out.contains("Controlled By:  ReplicaSet/nginx-abc\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Node:             node1/192.168.1.2\n")
+                || out.contains("node1/192.168.1.2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Labels:")
+                && out.contains("app=nginx")
+                && out.contains("pod-template-hash=abc"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "http-get http://:80/mayikt delay=0s timeout=1s period=10s #success=1 #failure=3"
+            ),
+            "{out}"
+        );
         assert!(out.contains("State:          Running"), "{out}");
         assert!(out.contains("Restart Count:  0"), "{out}");
-        assert!(out.contains("Events:\n  Type    Reason     Age   From               Message\n"), "{out}");
+        assert!(
+            out.contains("Events:\n  Type    Reason     Age   From               Message\n"),
+            "{out}"
+        );
         assert!(out.contains("  Normal  Scheduled  60s   default-scheduler  Successfully assigned default/nginx-abc-x to node1\n"), "{out}");
         assert!(!out.contains('\t'));
     }
@@ -939,14 +1398,29 @@ mod tests {
         let mut rs_tpl = tpl.clone();
         rs_tpl["metadata"]["labels"]["pod-template-hash"] = json!("5c689d88bb");
         let rs = json!({"metadata": {"name": "nginx-deployment-5c689d88bb"}, "spec": {"replicas": 2, "template": rs_tpl}, "status": {"replicas": 2}});
-        let rel = Related { replicasets: vec![rs], ..Default::default() };
+        let rel = Related {
+            replicasets: vec![rs],
+            ..Default::default()
+        };
         let out = describe_object(Kind::Deployment, &d, &rel, NOW);
-        assert!(out.contains("2 desired | 2 updated | 2 total | 2 available | 0 unavailable"), "{out}");
-        assert!(out.contains("StrategyType:") && out.contains("RollingUpdate\n"), "{out}");
+        assert!(
+            out.contains("2 desired | 2 updated | 2 total | 2 available | 0 unavailable"),
+            "{out}"
+        );
+        assert!(
+            out.contains("StrategyType:") && out.contains("RollingUpdate\n"),
+            "{out}"
+        );
         assert!(out.contains("25% max unavailable, 25% max surge"), "{out}");
-        assert!(out.contains("NewReplicaSet:     nginx-deployment-5c689d88bb (2/2 replicas created)\n"), "{out}");
+        assert!(
+            out.contains("NewReplicaSet:     nginx-deployment-5c689d88bb (2/2 replicas created)\n"),
+            "{out}"
+        );
         assert!(out.contains("OldReplicaSets:    <none>\n"), "{out}");
-        assert!(out.contains("Pod Template:\n  Labels:  app=nginx\n  Containers:\n   nginx:\n"), "{out}");
+        assert!(
+            out.contains("Pod Template:\n  Labels:  app=nginx\n  Containers:\n   nginx:\n"),
+            "{out}"
+        );
         assert!(out.ends_with("Events:            <none>\n"), "{out}");
     }
 
@@ -955,18 +1429,41 @@ mod tests {
         let rs = json!({"metadata": {"name": "r", "namespace": "default",
                 "ownerReferences": [{"kind": "Deployment", "name": "nginx-deployment", "controller": true}]},
             "spec": {"replicas": 2}, "status": {"replicas": 2}});
-        let pods = vec![json!({"status": {"phase": "Running"}}), json!({"status": {"phase": "Pending"}})];
-        let out = describe_object(Kind::ReplicaSet, &rs, &Related { pods, ..Default::default() }, NOW);
-        assert!(out.contains("Controlled By:  Deployment/nginx-deployment"), "{out}");
-        assert!(out.contains("Replicas:       2 current / 2 desired"), "{out}");
-        assert!(out.contains("Pods Status:    1 Running / 1 Waiting / 0 Succeeded / 0 Failed"), "{out}");
+        let pods = vec![
+            json!({"status": {"phase": "Running"}}),
+            json!({"status": {"phase": "Pending"}}),
+        ];
+        let out = describe_object(
+            Kind::ReplicaSet,
+            &rs,
+            &Related {
+                pods,
+                ..Default::default()
+            },
+            NOW,
+        );
+        assert!(
+            out.contains("Controlled By:  Deployment/nginx-deployment"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Replicas:       2 current / 2 desired"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Pods Status:    1 Running / 1 Waiting / 0 Succeeded / 0 Failed"),
+            "{out}"
+        );
         let node = json!({"metadata": {"name": "k8s-master", "labels": {"node-role.kubernetes.io/master": ""}},
             "spec": {"taints": [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                        "capacity": {"cpu": "2"}}});
         let out = describe_object(Kind::Node, &node, &Related::default(), NOW);
         assert!(out.contains("Roles:              master"), "{out}");
-        assert!(out.contains("Taints:             node-role.kubernetes.io/master:NoSchedule"), "{out}");
+        assert!(
+            out.contains("Taints:             node-role.kubernetes.io/master:NoSchedule"),
+            "{out}"
+        );
         assert!(out.contains("Unschedulable:      false"), "{out}");
         let node2 = json!({"metadata": {"name": "n"}});
         let out = describe_object(Kind::Node, &node2, &Related::default(), NOW);

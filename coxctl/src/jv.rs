@@ -85,7 +85,11 @@ pub fn format_labels(pairs: &[(String, String)]) -> String {
     if pairs.is_empty() {
         return "<none>".into();
     }
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A label selector (matchLabels + matchExpressions, JSON) as kubectl prints it
@@ -97,8 +101,10 @@ pub fn format_selector(sel: &Value) -> String {
     }
     for e in arr(sel, "matchExpressions") {
         let key = s(e, "key").into_owned();
-        let mut values: Vec<String> =
-            arr(e, "values").iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+        let mut values: Vec<String> = arr(e, "values")
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
         values.sort();
         values.dedup();
         let text = match s(e, "operator").as_ref() {
@@ -111,7 +117,10 @@ pub fn format_selector(sel: &Value) -> String {
         reqs.push((key, text));
     }
     reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    reqs.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(",")
+    reqs.into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// "<none>" for an empty string.
@@ -131,7 +140,8 @@ mod tests {
 
     #[test]
     fn accessors_read_paths_and_defaults() {
-        let v = json!({"spec": {"replicas": 3, "x": "7", "paused": true, "sel": {"b": "2", "a": "1"}}});
+        let v =
+            json!({"spec": {"replicas": 3, "x": "7", "paused": true, "sel": {"b": "2", "a": "1"}}});
         assert_eq!(i(&v, "spec.replicas"), 3);
         assert_eq!(i(&v, "spec.x"), 7);
         assert_eq!(i(&v, "spec.missing"), 0);

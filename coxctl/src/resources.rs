@@ -29,8 +29,11 @@ pub struct Targets {
 }
 
 pub fn parse_kind(name: &str) -> Result<Kind> {
-    Kind::parse(name)
-        .ok_or_else(|| other(format!("the server doesn't have a resource type \"{name}\"")))
+    Kind::parse(name).ok_or_else(|| {
+        other(format!(
+            "the server doesn't have a resource type \"{name}\""
+        ))
+    })
 }
 
 /// Parse resource arguments as kubectl does.
@@ -48,7 +51,9 @@ pub fn parse_targets(args: &[String]) -> Result<Targets> {
             })?;
             let kind = parse_kind(k)?;
             if n.is_empty() {
-                return Err(other(format!("arguments in resource/name form must have a single resource and name: {a}")));
+                return Err(other(format!(
+                    "arguments in resource/name form must have a single resource and name: {a}"
+                )));
             }
             match groups.iter_mut().find(|(gk, _)| *gk == kind) {
                 Some((_, names)) => names.push(n.to_string()),
@@ -57,7 +62,11 @@ pub fn parse_targets(args: &[String]) -> Result<Targets> {
         }
         let multi = groups.len() > 1;
         let single = args.len() == 1;
-        return Ok(Targets { groups, multi, single });
+        return Ok(Targets {
+            groups,
+            multi,
+            single,
+        });
     }
     let mut kinds: Vec<Kind> = Vec::new();
     let mut multi = false;
@@ -77,7 +86,9 @@ pub fn parse_targets(args: &[String]) -> Result<Targets> {
         }
     }
     if kinds.is_empty() {
-        return Err(other(format!("the server doesn't have a resource type \"{first}\"")));
+        return Err(other(format!(
+            "the server doesn't have a resource type \"{first}\""
+        )));
     }
     multi |= kinds.len() > 1;
     let names: Vec<String> = args[1..].to_vec();
@@ -85,7 +96,11 @@ pub fn parse_targets(args: &[String]) -> Result<Targets> {
         return Err(other(format!("there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'coxctl get resource/<resource_name>' instead of 'coxctl get resource resource/<resource_name>'): {n}")));
     }
     let single = kinds.len() == 1 && names.len() == 1;
-    Ok(Targets { groups: kinds.into_iter().map(|k| (k, names.clone())).collect(), multi, single })
+    Ok(Targets {
+        groups: kinds.into_iter().map(|k| (k, names.clone())).collect(),
+        multi,
+        single,
+    })
 }
 
 /// One change of a label or annotation argument.
@@ -131,7 +146,10 @@ pub fn parse_key_changes(args: &[String], what: &str) -> Result<Vec<KeyChange>> 
     }
     for (i, c) in out.iter().enumerate() {
         if out[..i].iter().any(|p| p.key() == c.key()) {
-            return Err(other(format!("can not both modify and remove the same {what} in the same command: {}", c.key())));
+            return Err(other(format!(
+                "can not both modify and remove the same {what} in the same command: {}",
+                c.key()
+            )));
         }
     }
     Ok(out)
@@ -140,7 +158,8 @@ pub fn parse_key_changes(args: &[String], what: &str) -> Result<Vec<KeyChange>> 
 fn valid_name_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -194,7 +213,9 @@ pub fn key_patch(
                 match current.get(k) {
                     Some(old) if old == v => continue,
                     Some(old) if !overwrite => {
-                        return Err(other(format!("'{k}' already has a value ({old}), and --overwrite is false")));
+                        return Err(other(format!(
+                            "'{k}' already has a value ({old}), and --overwrite is false"
+                        )));
                     }
                     _ => {}
                 }
@@ -223,7 +244,10 @@ mod tests {
     #[test]
     fn comma_separated_kinds_resolve() {
         let t = parse_targets(&v(&["deploy,rs"])).unwrap();
-        assert_eq!(t.groups, vec![(Kind::Deployment, vec![]), (Kind::ReplicaSet, vec![])]);
+        assert_eq!(
+            t.groups,
+            vec![(Kind::Deployment, vec![]), (Kind::ReplicaSet, vec![])]
+        );
         assert!(t.multi);
         assert!(!t.single);
         let t = parse_targets(&v(&["po", "a"])).unwrap();
@@ -236,10 +260,16 @@ mod tests {
     #[test]
     fn kind_slash_name_and_all() {
         let t = parse_targets(&v(&["pod/a", "deploy/b", "pod/c"])).unwrap();
-        assert_eq!(t.groups, vec![(Kind::Pod, v(&["a", "c"])), (Kind::Deployment, v(&["b"]))]);
+        assert_eq!(
+            t.groups,
+            vec![(Kind::Pod, v(&["a", "c"])), (Kind::Deployment, v(&["b"]))]
+        );
         assert!(t.multi);
         let t = parse_targets(&v(&["all"])).unwrap();
-        assert_eq!(t.groups.iter().map(|g| g.0).collect::<Vec<_>>(), ALL_CATEGORY.to_vec());
+        assert_eq!(
+            t.groups.iter().map(|g| g.0).collect::<Vec<_>>(),
+            ALL_CATEGORY.to_vec()
+        );
         assert!(t.multi);
         assert!(parse_targets(&v(&["nope"])).is_err());
         assert!(parse_targets(&v(&[])).is_err());
@@ -254,7 +284,13 @@ mod tests {
         let (res, ch) = split_label_args(&v(&["node", "k8s-node1", "disktype=ssd", "old-"]));
         assert_eq!(res, v(&["node", "k8s-node1"]));
         let ch = parse_key_changes(&ch, "label").unwrap();
-        assert_eq!(ch, vec![KeyChange::Set("disktype".into(), "ssd".into()), KeyChange::Remove("old".into())]);
+        assert_eq!(
+            ch,
+            vec![
+                KeyChange::Set("disktype".into(), "ssd".into()),
+                KeyChange::Remove("old".into())
+            ]
+        );
         let (res, ch) = split_label_args(&v(&["node/minikube", "disk=hdd"]));
         assert_eq!(res, v(&["node/minikube"]));
         assert_eq!(ch, v(&["disk=hdd"]));
@@ -271,9 +307,15 @@ mod tests {
         cur.insert("nodev".to_string(), "v2".to_string());
         let ch = vec![KeyChange::Set("nodev".into(), "v3".into())];
         let e = key_patch(&cur, &ch, false, "label").unwrap_err();
-        assert_eq!(e.to_string(), "error: 'nodev' already has a value (v2), and --overwrite is false");
+        assert_eq!(
+            e.to_string(),
+            "error: 'nodev' already has a value (v2), and --overwrite is false"
+        );
         let p = key_patch(&cur, &ch, true, "label").unwrap().unwrap();
-        assert_eq!(serde_json::Value::Object(p), serde_json::json!({"nodev": "v3"}));
+        assert_eq!(
+            serde_json::Value::Object(p),
+            serde_json::json!({"nodev": "v3"})
+        );
         let same = vec![KeyChange::Set("nodev".into(), "v2".into())];
         assert!(key_patch(&cur, &same, false, "label").unwrap().is_none());
         let rm = vec![KeyChange::Remove("nodev".into())];

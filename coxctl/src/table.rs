@@ -31,7 +31,11 @@ pub fn line(row: &[String], widths: &[usize]) -> String {
     for (i, cell) in row.iter().enumerate() {
         out.push_str(cell);
         if i + 1 < row.len() {
-            let w = widths.get(i).copied().unwrap_or(0).max((width(cell) + PADDING).max(MIN_WIDTH));
+            let w = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .max((width(cell) + PADDING).max(MIN_WIDTH));
             out.extend(std::iter::repeat_n(' ', w - width(cell)));
         }
     }
@@ -50,7 +54,6 @@ pub fn render(rows: &[Vec<String>]) -> String {
     out
 }
 
-
 /// Go's text/tabwriter (left-aligned, space padding, no flags): cells end with '\t', a column
 /// block is a run of consecutive lines that have that column, and each block is as wide as its
 /// widest cell plus `padding` (at least `min_width`). kubectl describe uses (0, 2).
@@ -58,7 +61,15 @@ pub fn tabwrite(text: &str, min_width: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut out = String::new();
     let mut widths = Vec::new();
-    format_block(&lines, 0, lines.len(), &mut widths, min_width, padding, &mut out);
+    format_block(
+        &lines,
+        0,
+        lines.len(),
+        &mut widths,
+        min_width,
+        padding,
+        &mut out,
+    );
     out
 }
 
@@ -98,7 +109,10 @@ fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], ou
         for (j, cell) in line.iter().enumerate() {
             out.push_str(cell);
             if j < widths.len() && j + 1 < line.len() {
-                out.extend(std::iter::repeat_n(' ', widths[j].saturating_sub(width(cell))));
+                out.extend(std::iter::repeat_n(
+                    ' ',
+                    widths[j].saturating_sub(width(cell)),
+                ));
             }
         }
         if i + 1 < lines.len() {
@@ -119,7 +133,13 @@ mod tests {
     fn pads_columns_with_three_spaces_like_kubectl() {
         let rows = vec![
             row(&["NAME", "READY", "STATUS", "RESTARTS", "AGE"]),
-            row(&["nginx-deployment-5c689d88bb-7hx6l", "1/1", "Running", "0", "45s"]),
+            row(&[
+                "nginx-deployment-5c689d88bb-7hx6l",
+                "1/1",
+                "Running",
+                "0",
+                "45s",
+            ]),
         ];
         let out = render(&rows);
         assert_eq!(
@@ -149,6 +169,9 @@ mod tests {
     #[test]
     fn line_widens_for_wider_cells() {
         let w = widths(&[row(&["NAME", "AGE"])]);
-        assert_eq!(line(&row(&["a-much-longer-name", "1s"]), &w), "a-much-longer-name   1s");
+        assert_eq!(
+            line(&row(&["a-much-longer-name", "1s"]), &w),
+            "a-much-longer-name   1s"
+        );
     }
 }

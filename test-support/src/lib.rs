@@ -71,12 +71,24 @@ impl Coxswain {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let mut child = Command::new(bin("coxswain"))
             .args(&self.args)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(&self.data_dir)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -96,7 +108,10 @@ impl Coxswain {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
-                bail!("coxswain did not become ready; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+                bail!(
+                    "coxswain did not become ready; log:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                )
             }
         };
         for part in line.split_whitespace() {
@@ -116,7 +131,9 @@ impl Coxswain {
     }
 
     pub async fn client(&self) -> anyhow::Result<ObjectStoreClient<Channel>> {
-        Ok(ObjectStoreClient::connect(self.url()).await?.max_decoding_message_size(256 << 20))
+        Ok(ObjectStoreClient::connect(self.url())
+            .await?
+            .max_decoding_message_size(256 << 20))
     }
 
     /// The process log so far (stderr).
@@ -138,8 +155,13 @@ impl Coxswain {
 
     /// SIGTERM the process and wait (up to 10 s) for a graceful exit; returns its success.
     pub fn terminate(&mut self) -> anyhow::Result<bool> {
-        let Some(mut c) = self.child.take() else { return Ok(false) };
-        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status()?;
+        let Some(mut c) = self.child.take() else {
+            return Ok(false);
+        };
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(st) = c.try_wait()? {
@@ -168,15 +190,27 @@ impl Coxswain {
     pub fn coxctl_in(&self, args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> CmdOutput {
         use std::io::Write;
         let mut cmd = Command::new(bin("coxctl"));
-        cmd.args(args).env("COXSWAIN_SERVER", self.url()).env_remove("COXSWAIN_NAMESPACE");
+        cmd.args(args)
+            .env("COXSWAIN_SERVER", self.url())
+            .env_remove("COXSWAIN_NAMESPACE");
         if let Some(d) = cwd {
             cmd.current_dir(d);
         }
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return CmdOutput { ok: false, stdout: String::new(), stderr: format!("spawn coxctl: {e}") },
+            Err(e) => {
+                return CmdOutput {
+                    ok: false,
+                    stdout: String::new(),
+                    stderr: format!("spawn coxctl: {e}"),
+                }
+            }
         };
         if let (Some(input), Some(mut s)) = (stdin, child.stdin.take()) {
             let _ = s.write_all(input.as_bytes());
@@ -187,7 +221,11 @@ impl Coxswain {
                 stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
                 stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
             },
-            Err(e) => CmdOutput { ok: false, stdout: String::new(), stderr: e.to_string() },
+            Err(e) => CmdOutput {
+                ok: false,
+                stdout: String::new(),
+                stderr: e.to_string(),
+            },
         }
     }
 }
@@ -209,14 +247,22 @@ impl CmdOutput {
     /// Panics with both streams when the command failed.
     #[track_caller]
     pub fn success(self) -> CmdOutput {
-        assert!(self.ok, "command failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            self.ok,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Panics with both streams when the command succeeded.
     #[track_caller]
     pub fn failure(self) -> CmdOutput {
-        assert!(!self.ok, "command unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            !self.ok,
+            "command unexpectedly succeeded\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -240,7 +286,11 @@ where
 }
 
 /// Blocking variant of [`wait_for`] for tests that drive processes synchronously.
-pub fn wait_until<T>(what: &str, timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = cond() {

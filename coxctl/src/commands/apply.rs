@@ -16,7 +16,10 @@ pub struct Source {
 }
 
 fn is_manifest_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// Read `-f` arguments: "-" is stdin, a directory gives its .yaml/.yml/.json files (sorted).
@@ -28,7 +31,10 @@ pub fn read_sources(files: &[String]) -> Result<Vec<Source>> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| other(format!("reading stdin: {e}")))?;
-            out.push(Source { name: "STDIN".into(), text });
+            out.push(Source {
+                name: "STDIN".into(),
+                text,
+            });
             continue;
         }
         let path = Path::new(f);
@@ -45,12 +51,18 @@ pub fn read_sources(files: &[String]) -> Result<Vec<Source>> {
             for p in entries {
                 let text = std::fs::read_to_string(&p)
                     .map_err(|e| other(format!("reading {}: {e}", p.display())))?;
-                out.push(Source { name: p.display().to_string(), text });
+                out.push(Source {
+                    name: p.display().to_string(),
+                    text,
+                });
             }
         } else {
             let text =
                 std::fs::read_to_string(path).map_err(|e| other(format!("reading {f}: {e}")))?;
-            out.push(Source { name: f.clone(), text });
+            out.push(Source {
+                name: f.clone(),
+                text,
+            });
         }
     }
     Ok(out)
@@ -66,7 +78,9 @@ fn dry_run_flag(s: &str) -> Result<(bool, &'static str)> {
         "none" | "false" | "" => Ok((false, "")),
         "client" | "true" => Ok((true, " (dry run)")),
         "server" => Ok((true, " (server dry run)")),
-        x => Err(other(format!("Invalid dry-run value ({x}). Must be \"none\", \"server\", or \"client\"."))),
+        x => Err(other(format!(
+            "Invalid dry-run value ({x}). Must be \"none\", \"server\", or \"client\"."
+        ))),
     }
 }
 
@@ -102,7 +116,10 @@ async fn apply_sources(
             Err(CliError::Server { reason, message }) => {
                 any = true;
                 let verb = if create_only { "creating" } else { "applying" };
-                let e = CliError::Server { reason, message: format!("error when {verb} \"{}\": {message}", src.name) };
+                let e = CliError::Server {
+                    reason,
+                    message: format!("error when {verb} \"{}\": {message}", src.name),
+                };
                 eprintln!("{e}");
                 failed = true;
             }
@@ -114,7 +131,11 @@ async fn apply_sources(
         }
     }
     if !any {
-        return Err(other(if create_only { "no objects passed to create" } else { "no objects passed to apply" }));
+        return Err(other(if create_only {
+            "no objects passed to create"
+        } else {
+            "no objects passed to apply"
+        }));
     }
     if failed {
         return Err(CliError::Reported);
@@ -159,14 +180,23 @@ mod tests {
         std::fs::write(dir.path().join("c.json"), "c").unwrap();
         std::fs::write(dir.path().join("README.md"), "no").unwrap();
         let s = read_sources(&[dir.path().display().to_string()]).unwrap();
-        assert_eq!(s.iter().map(|x| x.text.as_str()).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(
+            s.iter().map(|x| x.text.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b", "c"]
+        );
         let e = read_sources(&["/no/such/file.yaml".into()]).unwrap_err();
-        assert_eq!(e.to_string(), "error: the path \"/no/such/file.yaml\" does not exist");
+        assert_eq!(
+            e.to_string(),
+            "error: the path \"/no/such/file.yaml\" does not exist"
+        );
     }
 
     #[test]
     fn result_kinds_resolve() {
         assert_eq!(result_kind("Deployment"), Some(Kind::Deployment));
-        assert_eq!(result_kind("HorizontalPodAutoscaler"), Some(Kind::HorizontalPodAutoscaler));
+        assert_eq!(
+            result_kind("HorizontalPodAutoscaler"),
+            Some(Kind::HorizontalPodAutoscaler)
+        );
     }
 }

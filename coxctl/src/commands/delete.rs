@@ -20,7 +20,11 @@ pub fn propagation_policy(cascade: &str) -> Result<&'static str> {
 }
 
 /// The objects to delete: (kind, namespace, name).
-async fn collect(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Result<Vec<(Kind, String, String)>> {
+async fn collect(
+    client: &mut Client,
+    args: &DeleteArgs,
+    namespace: &str,
+) -> Result<Vec<(Kind, String, String)>> {
     let mut out = Vec::new();
     if !args.files.is_empty() {
         if !args.resources.is_empty() {
@@ -33,8 +37,13 @@ async fn collect(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Res
             // The server parses the manifest (dry run) and names the objects it holds.
             let resp = client.apply(src.text, namespace, false, true).await?;
             for r in resp.results {
-                let kind = result_kind(&r.kind).ok_or_else(|| other(format!("unknown kind {}", r.kind)))?;
-                let ns = if r.namespace.is_empty() { namespace.to_string() } else { r.namespace };
+                let kind = result_kind(&r.kind)
+                    .ok_or_else(|| other(format!("unknown kind {}", r.kind)))?;
+                let ns = if r.namespace.is_empty() {
+                    namespace.to_string()
+                } else {
+                    r.namespace
+                };
                 out.push((kind, ns, r.name));
             }
         }
@@ -91,7 +100,9 @@ pub async fn run(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Res
     for (kind, ns, name) in targets {
         match client.delete(kind, &ns, &name, policy, grace).await {
             Ok(()) => println!("{} \"{name}\" deleted", resource_name(kind)),
-            Err(CliError::Server { reason: "NotFound", .. }) if args.ignore_not_found => {}
+            Err(CliError::Server {
+                reason: "NotFound", ..
+            }) if args.ignore_not_found => {}
             Err(e @ CliError::Server { .. }) => {
                 eprintln!("{e}");
                 failed = true;

@@ -37,7 +37,9 @@ pub async fn fetch(
     for (kind, names) in &targets.groups {
         let mut objs = Vec::new();
         if names.is_empty() {
-            let (items, _) = client.list(*kind, list_ns, selector, field_selector).await?;
+            let (items, _) = client
+                .list(*kind, list_ns, selector, field_selector)
+                .await?;
             objs = items;
         } else {
             for name in names {
@@ -80,12 +82,23 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
     let mut failed = false;
     let mut groups: Vec<(Kind, Vec<Value>)> = Vec::new();
     if !args.watch_only {
-        let (fetched, f) =
-            fetch(client, &targets, namespace, args.all_namespaces, &selector, &field_selector).await?;
+        let (fetched, f) = fetch(
+            client,
+            &targets,
+            namespace,
+            args.all_namespaces,
+            &selector,
+            &field_selector,
+        )
+        .await?;
         failed = f;
         for (kind, objs) in fetched {
             let mut vals: Vec<Value> = objs.iter().map(Object::to_json_value).collect();
-            if targets.groups.iter().any(|(k, n)| *k == kind && n.is_empty()) {
+            if targets
+                .groups
+                .iter()
+                .any(|(k, n)| *k == kind && n.is_empty())
+            {
                 printers::sort_objects(kind, &mut vals);
             }
             groups.push((kind, vals));
@@ -126,7 +139,11 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
                     output::list(all)
                 };
                 if !doc.is_null() {
-                    let text = if format == Format::Json { output::to_json(&doc) } else { output::to_yaml(&doc) };
+                    let text = if format == Format::Json {
+                        output::to_json(&doc)
+                    } else {
+                        output::to_yaml(&doc)
+                    };
                     write!(stdout, "{text}").ok();
                 }
             }
@@ -134,7 +151,12 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
         Format::Name => {
             for (kind, vals) in &groups {
                 for v in vals {
-                    writeln!(stdout, "{}", output::name_line(*kind, &crate::jv::s(v, "metadata.name"))).ok();
+                    writeln!(
+                        stdout,
+                        "{}",
+                        output::name_line(*kind, &crate::jv::s(v, "metadata.name"))
+                    )
+                    .ok();
                 }
             }
         }
@@ -142,16 +164,35 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
     stdout.flush().ok();
     drop(stdout);
 
-    if total == 0 && !any_named && !watching && matches!(format, Format::Table | Format::Wide | Format::Name) {
+    if total == 0
+        && !any_named
+        && !watching
+        && matches!(format, Format::Table | Format::Wide | Format::Name)
+    {
         let kinds: Vec<Kind> = targets.groups.iter().map(|(k, _)| *k).collect();
-        eprintln!("{}", no_resources_message(namespace, args.all_namespaces, &kinds));
+        eprintln!(
+            "{}",
+            no_resources_message(namespace, args.all_namespaces, &kinds)
+        );
     }
 
     if watching {
         let (kind, names) = targets.groups[0].clone();
         let opts = table_options(args, format, targets.multi);
-        watch(client, kind, &names, args, namespace, &selector, &field_selector, format, &opts, widths, header_printed)
-            .await?;
+        watch(
+            client,
+            kind,
+            &names,
+            args,
+            namespace,
+            &selector,
+            &field_selector,
+            format,
+            &opts,
+            widths,
+            header_printed,
+        )
+        .await?;
     }
     if failed {
         return Err(CliError::Reported);
@@ -205,7 +246,9 @@ async fn watch(
                 rv = ev.resource_version.clone();
             }
             let Some(any) = ev.object else { continue };
-            let Ok(obj) = Object::from_any(&any) else { continue };
+            let Ok(obj) = Object::from_any(&any) else {
+                continue;
+            };
             if names.len() > 1 && !names.iter().any(|n| n == obj.name()) {
                 continue;
             }
@@ -250,8 +293,17 @@ mod tests {
 
     #[test]
     fn no_resources_wording() {
-        assert_eq!(no_resources_message("default", false, &[Kind::Pod]), "No resources found in default namespace.");
-        assert_eq!(no_resources_message("default", true, &[Kind::Pod]), "No resources found");
-        assert_eq!(no_resources_message("default", false, &[Kind::Node]), "No resources found");
+        assert_eq!(
+            no_resources_message("default", false, &[Kind::Pod]),
+            "No resources found in default namespace."
+        );
+        assert_eq!(
+            no_resources_message("default", true, &[Kind::Pod]),
+            "No resources found"
+        );
+        assert_eq!(
+            no_resources_message("default", false, &[Kind::Node]),
+            "No resources found"
+        );
     }
 }

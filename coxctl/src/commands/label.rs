@@ -35,10 +35,18 @@ impl Field {
     }
 }
 
-pub async fn run(client: &mut Client, args: &LabelArgs, namespace: &str, field: Field) -> Result<()> {
+pub async fn run(
+    client: &mut Client,
+    args: &LabelArgs,
+    namespace: &str,
+    field: Field,
+) -> Result<()> {
     let (res_args, change_args) = split_label_args(&args.args);
     if change_args.is_empty() {
-        return Err(other(format!("at least one {} update is required", field.what())));
+        return Err(other(format!(
+            "at least one {} update is required",
+            field.what()
+        )));
     }
     let changes = parse_key_changes(&change_args, field.what())?;
     let targets = parse_targets(&res_args)?;
@@ -47,7 +55,9 @@ pub async fn run(client: &mut Client, args: &LabelArgs, namespace: &str, field: 
     for (kind, names) in &targets.groups {
         if names.is_empty() {
             if !args.all && args.selector.is_none() {
-                return Err(other("resource(s) were provided, but no name was specified"));
+                return Err(other(
+                    "resource(s) were provided, but no name was specified",
+                ));
             }
             let ns = if args.all_namespaces { "" } else { namespace };
             let sel = args.selector.clone().unwrap_or_default();

@@ -49,7 +49,10 @@ mod tests {
         let out = api_resources();
         assert!(out.starts_with("NAME"));
         assert!(out.contains("deployments"));
-        assert!(out.lines().any(|l| l.starts_with("pods ") && l.contains(" po ") && l.contains("true") && l.ends_with("Pod")));
+        assert!(out.lines().any(|l| l.starts_with("pods ")
+            && l.contains(" po ")
+            && l.contains("true")
+            && l.ends_with("Pod")));
         assert_eq!(out.lines().count(), Kind::ALL.len() + 1);
         assert!(api_versions().lines().any(|l| l == "apps/v1"));
         assert!(api_versions().lines().any(|l| l == "v1"));

@@ -19,7 +19,11 @@ pub fn service_ports(svc: &Value) -> String {
         .iter()
         .map(|p| {
             let proto = s(p, "protocol");
-            let proto = if proto.is_empty() { "TCP".into() } else { proto };
+            let proto = if proto.is_empty() {
+                "TCP".into()
+            } else {
+                proto
+            };
             let node_port = i(p, "nodePort");
             if node_port > 0 {
                 format!("{}:{node_port}/{proto}", i(p, "port"))
@@ -32,7 +36,10 @@ pub fn service_ports(svc: &Value) -> String {
 }
 
 fn strings(v: &Value, path: &str) -> Vec<String> {
-    arr(v, path).iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+    arr(v, path)
+        .iter()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Service EXTERNAL-IP, as kubectl's getServiceExternalIP.
@@ -65,18 +72,32 @@ pub fn service_external_ip(svc: &Value) -> String {
     }
 }
 
-pub const SERVICE: &[&str] = &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"];
+pub const SERVICE: &[&str] = &[
+    "NAME",
+    "TYPE",
+    "CLUSTER-IP",
+    "EXTERNAL-IP",
+    "PORT(S)",
+    "AGE",
+];
 pub const SERVICE_WIDE: &[&str] = &["SELECTOR"];
 
 pub fn service(o: &Value, now: i64, wide: bool) -> Vec<String> {
-    let mut cluster_ip = strings(o, "spec.clusterIPs").into_iter().next().unwrap_or_default();
+    let mut cluster_ip = strings(o, "spec.clusterIPs")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     if cluster_ip.is_empty() {
         cluster_ip = s(o, "spec.clusterIP").into_owned();
     }
     let ty = s(o, "spec.type");
     let mut row = vec![
         name(o),
-        if ty.is_empty() { "ClusterIP".into() } else { ty.into_owned() },
+        if ty.is_empty() {
+            "ClusterIP".into()
+        } else {
+            ty.into_owned()
+        },
         or_none(cluster_ip),
         service_external_ip(o),
         service_ports(o),
@@ -147,8 +168,16 @@ pub fn endpoints(o: &Value, now: i64, _wide: bool) -> Vec<String> {
 /// ",SchedulingDisabled" when unschedulable.
 pub fn node_status(o: &Value) -> String {
     let mut status: Vec<&str> = Vec::new();
-    if let Some(c) = arr(o, "status.conditions").iter().rev().find(|c| s(c, "type") == "Ready") {
-        status.push(if s(c, "status") == "True" { "Ready" } else { "NotReady" });
+    if let Some(c) = arr(o, "status.conditions")
+        .iter()
+        .rev()
+        .find(|c| s(c, "type") == "Ready")
+    {
+        status.push(if s(c, "status") == "True" {
+            "Ready"
+        } else {
+            "NotReady"
+        });
     }
     if status.is_empty() {
         status.push("Unknown");
@@ -183,8 +212,13 @@ fn node_address(o: &Value, ty: &str) -> String {
 }
 
 pub const NODE: &[&str] = &["NAME", "STATUS", "ROLES", "AGE", "VERSION"];
-pub const NODE_WIDE: &[&str] =
-    &["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"];
+pub const NODE_WIDE: &[&str] = &[
+    "INTERNAL-IP",
+    "EXTERNAL-IP",
+    "OS-IMAGE",
+    "KERNEL-VERSION",
+    "CONTAINER-RUNTIME",
+];
 
 pub fn node(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let mut row = vec![
@@ -217,7 +251,11 @@ pub const NAMESPACE: &[&str] = &["NAME", "STATUS", "AGE"];
 pub fn namespace(o: &Value, now: i64, _wide: bool) -> Vec<String> {
     let phase = s(o, "status.phase");
     let phase = if phase.is_empty() {
-        if s(o, "metadata.deletionTimestamp").is_empty() { "Active".into() } else { "Terminating".into() }
+        if s(o, "metadata.deletionTimestamp").is_empty() {
+            "Active".into()
+        } else {
+            "Terminating".into()
+        }
     } else {
         phase.into_owned()
     };
@@ -241,8 +279,15 @@ fn access_modes(modes: &[Value]) -> String {
     out.join(",")
 }
 
-pub const PVC: &[&str] =
-    &["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS", "AGE"];
+pub const PVC: &[&str] = &[
+    "NAME",
+    "STATUS",
+    "VOLUME",
+    "CAPACITY",
+    "ACCESS MODES",
+    "STORAGECLASS",
+    "AGE",
+];
 pub const PVC_WIDE: &[&str] = &["VOLUMEMODE"];
 
 pub fn pvc(o: &Value, now: i64, wide: bool) -> Vec<String> {
@@ -254,7 +299,10 @@ pub fn pvc(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
     } else {
-        (s(o, "status.capacity.storage").into_owned(), access_modes(arr(o, "status.accessModes")))
+        (
+            s(o, "status.capacity.storage").into_owned(),
+            access_modes(arr(o, "status.accessModes")),
+        )
     };
     let mut class = s(o, "spec.storageClassName").into_owned();
     if class.is_empty() {
@@ -264,17 +312,34 @@ pub fn pvc(o: &Value, now: i64, wide: bool) -> Vec<String> {
             .unwrap_or("")
             .to_string();
     }
-    let mut row = vec![name(o), phase, volume, capacity, modes, class, age_of(o, now)];
+    let mut row = vec![
+        name(o),
+        phase,
+        volume,
+        capacity,
+        modes,
+        class,
+        age_of(o, now),
+    ];
     if wide {
         let vm = s(o, "spec.volumeMode");
-        row.push(if vm.is_empty() { "<unset>".into() } else { vm.into_owned() });
+        row.push(if vm.is_empty() {
+            "<unset>".into()
+        } else {
+            vm.into_owned()
+        });
     }
     row
 }
 
 /// The time an event was last seen (for sorting and LAST SEEN).
 pub fn event_last_seen(o: &Value) -> Option<i64> {
-    for p in ["lastTimestamp", "eventTime", "firstTimestamp", "metadata.creationTimestamp"] {
+    for p in [
+        "lastTimestamp",
+        "eventTime",
+        "firstTimestamp",
+        "metadata.creationTimestamp",
+    ] {
         if let Some(t) = age::parse_rfc3339(&s(o, p)) {
             return Some(t);
         }
@@ -284,13 +349,25 @@ pub fn event_last_seen(o: &Value) -> Option<i64> {
 
 pub const EVENT: &[&str] = &["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"];
 pub const EVENT_WIDE_ALL: &[&str] = &[
-    "LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN",
-    "COUNT", "NAME",
+    "LAST SEEN",
+    "TYPE",
+    "REASON",
+    "OBJECT",
+    "SUBOBJECT",
+    "SOURCE",
+    "MESSAGE",
+    "FIRST SEEN",
+    "COUNT",
+    "NAME",
 ];
 
 pub fn event_source(o: &Value) -> String {
     let comp = s(o, "source.component");
-    let comp = if comp.is_empty() { s(o, "reportingComponent") } else { comp };
+    let comp = if comp.is_empty() {
+        s(o, "reportingComponent")
+    } else {
+        comp
+    };
     let host = s(o, "source.host");
     if host.is_empty() {
         comp.into_owned()
@@ -302,15 +379,27 @@ pub fn event_source(o: &Value) -> String {
 pub fn event(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let first = {
         let f = s(o, "firstTimestamp");
-        if f.is_empty() { age::since(&s(o, "eventTime"), now) } else { age::since(&f, now) }
+        if f.is_empty() {
+            age::since(&s(o, "eventTime"), now)
+        } else {
+            age::since(&f, now)
+        }
     };
     let last = {
         let l = s(o, "lastTimestamp");
-        if l.is_empty() { first.clone() } else { age::since(&l, now) }
+        if l.is_empty() {
+            first.clone()
+        } else {
+            age::since(&l, now)
+        }
     };
     let kind = s(o, "involvedObject.kind").to_ascii_lowercase();
     let iname = s(o, "involvedObject.name");
-    let target = if iname.is_empty() { kind } else { format!("{kind}/{iname}") };
+    let target = if iname.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{iname}")
+    };
     if wide {
         vec![
             last,
@@ -346,7 +435,11 @@ pub const SECRET: &[&str] = &["NAME", "TYPE", "DATA", "AGE"];
 
 pub fn secret(o: &Value, now: i64, _wide: bool) -> Vec<String> {
     let ty = s(o, "type");
-    let ty = if ty.is_empty() { "Opaque".into() } else { ty.into_owned() };
+    let ty = if ty.is_empty() {
+        "Opaque".into()
+    } else {
+        ty.into_owned()
+    };
     vec![name(o), ty, len_obj(o, "data").to_string(), age_of(o, now)]
 }
 
@@ -359,7 +452,11 @@ pub fn service_account(o: &Value, now: i64, _wide: bool) -> Vec<String> {
 pub const LEASE: &[&str] = &["NAME", "HOLDER", "AGE"];
 
 pub fn lease(o: &Value, now: i64, _wide: bool) -> Vec<String> {
-    vec![name(o), s(o, "spec.holderIdentity").into_owned(), age_of(o, now)]
+    vec![
+        name(o),
+        s(o, "spec.holderIdentity").into_owned(),
+        age_of(o, now),
+    ]
 }
 
 #[cfg(test)]
@@ -381,13 +478,28 @@ mod tests {
         assert_eq!(service_ports(&svc), "80:31503/TCP,53/UDP");
         assert_eq!(
             service(&svc, NOW, false),
-            vec!["x", "NodePort", "10.96.0.12", "<none>", "80:31503/TCP,53/UDP", "45s"]
+            vec![
+                "x",
+                "NodePort",
+                "10.96.0.12",
+                "<none>",
+                "80:31503/TCP,53/UDP",
+                "45s"
+            ]
         );
         let headless = json!({"metadata": meta(), "spec": {"type": "ClusterIP", "clusterIP": "None",
             "ports": [{"port": 80}], "selector": {"app": "nginx"}}});
         assert_eq!(
             service(&headless, NOW, true),
-            vec!["x", "ClusterIP", "None", "<none>", "80/TCP", "45s", "app=nginx"]
+            vec![
+                "x",
+                "ClusterIP",
+                "None",
+                "<none>",
+                "80/TCP",
+                "45s",
+                "app=nginx"
+            ]
         );
         let lb = json!({"spec": {"type": "LoadBalancer"}});
         assert_eq!(service_external_ip(&lb), "<pending>");
@@ -398,9 +510,17 @@ mod tests {
     fn endpoints_list_like_kubectl() {
         let ep = json!({"subsets": [{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}, {"ip": "10.0.0.3"}, {"ip": "10.0.0.4"}],
             "ports": [{"port": 80}]}]});
-        assert_eq!(endpoints_list(&ep), "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 1 more...");
+        assert_eq!(
+            endpoints_list(&ep),
+            "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 1 more..."
+        );
         assert_eq!(endpoints_list(&json!({})), "<none>");
-        assert_eq!(endpoints_list(&json!({"subsets": [{"notReadyAddresses": [{"ip": "1.1.1.1"}], "ports": [{"port": 80}]}]})), "<none>");
+        assert_eq!(
+            endpoints_list(
+                &json!({"subsets": [{"notReadyAddresses": [{"ip": "1.1.1.1"}], "ports": [{"port": 80}]}]})
+            ),
+            "<none>"
+        );
     }
 
     #[test]
@@ -415,8 +535,18 @@ mod tests {
         assert_eq!(node_roles(&n), "control-plane,master");
         assert_eq!(
             node(&n, NOW, true),
-            vec!["k8s-master", "Ready,SchedulingDisabled", "control-plane,master", "45s", "v1.30.0",
-                 "192.168.1.10", "<none>", "<unknown>", "<unknown>", "<unknown>"]
+            vec![
+                "k8s-master",
+                "Ready,SchedulingDisabled",
+                "control-plane,master",
+                "45s",
+                "v1.30.0",
+                "192.168.1.10",
+                "<none>",
+                "<unknown>",
+                "<unknown>",
+                "<unknown>"
+            ]
         );
         let n = json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}});
         assert_eq!(node_status(&n), "NotReady");
@@ -429,13 +559,25 @@ mod tests {
         let e = json!({"metadata": meta(), "type": "Normal", "reason": "Scheduled",
             "involvedObject": {"kind": "Pod", "name": "p"}, "message": "Successfully assigned default/p to node1",
             "lastTimestamp": "2024-01-02T03:04:05Z"});
-        assert_eq!(event(&e, NOW, false), vec!["45s", "Normal", "Scheduled", "pod/p", "Successfully assigned default/p to node1"]);
+        assert_eq!(
+            event(&e, NOW, false),
+            vec![
+                "45s",
+                "Normal",
+                "Scheduled",
+                "pod/p",
+                "Successfully assigned default/p to node1"
+            ]
+        );
         let cm = json!({"metadata": meta(), "data": {"a": "1", "b": "2"}});
         assert_eq!(configmap(&cm, NOW, false), vec!["x", "2", "45s"]);
         let sec = json!({"metadata": meta(), "data": {"a": "MQ=="}});
         assert_eq!(secret(&sec, NOW, false), vec!["x", "Opaque", "1", "45s"]);
         let pvc_o = json!({"metadata": meta(), "spec": {"volumeName": "pv-1", "storageClassName": "standard"},
             "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}});
-        assert_eq!(pvc(&pvc_o, NOW, false), vec!["x", "Bound", "pv-1", "1Gi", "RWO", "standard", "45s"]);
+        assert_eq!(
+            pvc(&pvc_o, NOW, false),
+            vec!["x", "Bound", "pv-1", "1Gi", "RWO", "standard", "45s"]
+        );
     }
 }

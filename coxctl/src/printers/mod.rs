@@ -119,7 +119,12 @@ pub fn row(kind: Kind, obj: &Value, now: i64, opts: &TableOptions) -> Vec<String
 /// Sort objects as kubectl lists them: by namespace then name; events by time.
 pub fn sort_objects(kind: Kind, objs: &mut [Value]) {
     if kind == Kind::Event {
-        objs.sort_by_key(|o| (core::event_last_seen(o).unwrap_or(i64::MIN), jv::s(o, "metadata.name").into_owned()));
+        objs.sort_by_key(|o| {
+            (
+                core::event_last_seen(o).unwrap_or(i64::MIN),
+                jv::s(o, "metadata.name").into_owned(),
+            )
+        });
     } else {
         objs.sort_by(|a, b| {
             (jv::s(a, "metadata.namespace"), jv::s(a, "metadata.name"))
@@ -129,7 +134,13 @@ pub fn sort_objects(kind: Kind, objs: &mut [Value]) {
 }
 
 /// All rows of a table (header first unless `no_headers`).
-pub fn table(kind: Kind, objs: &[Value], now: i64, opts: &TableOptions, no_headers: bool) -> Vec<Vec<String>> {
+pub fn table(
+    kind: Kind,
+    objs: &[Value],
+    now: i64,
+    opts: &TableOptions,
+    no_headers: bool,
+) -> Vec<Vec<String>> {
     let mut rows = Vec::with_capacity(objs.len() + 1);
     if !no_headers {
         rows.push(header(kind, opts));
@@ -147,7 +158,10 @@ mod tests {
     fn resource_names() {
         assert_eq!(resource_name(Kind::Deployment), "deployment.apps");
         assert_eq!(resource_name(Kind::CronJob), "cronjob.batch");
-        assert_eq!(resource_name(Kind::HorizontalPodAutoscaler), "horizontalpodautoscaler.autoscaling");
+        assert_eq!(
+            resource_name(Kind::HorizontalPodAutoscaler),
+            "horizontalpodautoscaler.autoscaling"
+        );
         assert_eq!(resource_name(Kind::Pod), "pod");
         assert_eq!(plural_name(Kind::Deployment), "deployments.apps");
         assert_eq!(plural_name(Kind::Pod), "pods");
@@ -158,10 +172,29 @@ mod tests {
         let p = json!({"metadata": {"name": "p", "namespace": "ns1", "labels": {"app": "x"},
             "creationTimestamp": "2024-01-02T03:04:05Z"}, "spec": {"containers": [{"name": "c"}]},
             "status": {"phase": "Pending"}});
-        let opts = TableOptions { all_namespaces: true, show_labels: true, with_kind: true, wide: false };
+        let opts = TableOptions {
+            all_namespaces: true,
+            show_labels: true,
+            with_kind: true,
+            wide: false,
+        };
         let t = table(Kind::Pod, &[p], 1_704_164_650, &opts, false);
-        assert_eq!(t[0], vec!["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "LABELS"]);
-        assert_eq!(t[1], vec!["ns1", "pod/p", "0/1", "Pending", "0", "5s", "app=x"]);
+        assert_eq!(
+            t[0],
+            vec![
+                "NAMESPACE",
+                "NAME",
+                "READY",
+                "STATUS",
+                "RESTARTS",
+                "AGE",
+                "LABELS"
+            ]
+        );
+        assert_eq!(
+            t[1],
+            vec!["ns1", "pod/p", "0/1", "Pending", "0", "5s", "app=x"]
+        );
     }
 
     #[test]
@@ -174,7 +207,10 @@ mod tests {
                 ..Default::default()
             }),
             spec: Some(v1::PodSpec {
-                containers: vec![v1::Container { name: "c".into(), ..Default::default() }],
+                containers: vec![v1::Container {
+                    name: "c".into(),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }),
             status: Some(v1::PodStatus {
@@ -210,7 +246,10 @@ mod tests {
     fn every_kind_row_matches_its_header() {
         for &k in Kind::ALL {
             for wide in [false, true] {
-                let opts = TableOptions { wide, ..Default::default() };
+                let opts = TableOptions {
+                    wide,
+                    ..Default::default()
+                };
                 let h = header(k, &opts);
                 let r = row(k, &json!({"metadata": {"name": "x"}}), 0, &opts);
                 assert_eq!(h.len(), r.len(), "{k} wide={wide}");

@@ -31,13 +31,18 @@ fn last_terminated(cs: &Value) -> Option<i64> {
 }
 
 fn has_condition_true(pod: &Value, ty: &str) -> bool {
-    arr(pod, "status.conditions").iter().any(|c| s(c, "type") == ty && s(c, "status") == "True")
+    arr(pod, "status.conditions")
+        .iter()
+        .any(|c| s(c, "type") == ty && s(c, "status") == "True")
 }
 
 pub fn summarize(pod: &Value, now: i64) -> PodSummary {
     let init_specs = arr(pod, "spec.initContainers");
     let mut total = arr(pod, "spec.containers").len();
-    total += init_specs.iter().filter(|c| s(c, "restartPolicy") == "Always").count();
+    total += init_specs
+        .iter()
+        .filter(|c| s(c, "restartPolicy") == "Always")
+        .count();
     let mut ready = 0;
     let mut restarts: i64 = 0;
     let mut restartable_init_restarts: i64 = 0;
@@ -64,7 +69,8 @@ pub fn summarize(pod: &Value, now: i64) -> PodSummary {
         last_restart = later(last_restart, last_terminated(cs));
         if restartable {
             restartable_init_restarts += i(cs, "restartCount");
-            last_restartable_init_restart = later(last_restartable_init_restart, last_terminated(cs));
+            last_restartable_init_restart =
+                later(last_restartable_init_restart, last_terminated(cs));
         }
         let terminated = at(cs, "state.terminated");
         let waiting_reason = s(cs, "state.waiting.reason");
@@ -122,7 +128,11 @@ pub fn summarize(pod: &Value, now: i64) -> PodSummary {
             }
         }
         if reason == "Completed" && has_running {
-            reason = if has_condition_true(pod, "Ready") { "Running".into() } else { "NotReady".into() };
+            reason = if has_condition_true(pod, "Ready") {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
         }
     }
 
@@ -140,7 +150,11 @@ pub fn summarize(pod: &Value, now: i64) -> PodSummary {
         Some(t) if restarts != 0 => format!("{restarts} ({} ago)", age::human_duration(now - t)),
         _ => restarts.to_string(),
     };
-    PodSummary { ready: format!("{ready}/{total}"), status: reason, restarts: restarts_str }
+    PodSummary {
+        ready: format!("{ready}/{total}"),
+        status: reason,
+        restarts: restarts_str,
+    }
 }
 
 pub const COLUMNS: &[&str] = &["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
@@ -215,9 +229,19 @@ mod tests {
             ]}),
         );
         let s = summarize(&p, NOW);
-        assert_eq!(s, PodSummary { ready: "1/1".into(), status: "Running".into(), restarts: "0".into() });
+        assert_eq!(
+            s,
+            PodSummary {
+                ready: "1/1".into(),
+                status: "Running".into(),
+                restarts: "0".into()
+            }
+        );
         let r = row(&p, NOW, true);
-        assert_eq!(r, vec!["p", "1/1", "Running", "0", "60m", "<none>", "<none>", "<none>", "<none>"]);
+        assert_eq!(
+            r,
+            vec!["p", "1/1", "Running", "0", "60m", "<none>", "<none>", "<none>", "<none>"]
+        );
     }
 
     #[test]
@@ -231,7 +255,12 @@ mod tests {
 
     #[test]
     fn waiting_reasons_show() {
-        for reason in ["ContainerCreating", "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"] {
+        for reason in [
+            "ContainerCreating",
+            "CrashLoopBackOff",
+            "ImagePullBackOff",
+            "ErrImagePull",
+        ] {
             let p = pod(
                 one_container(),
                 json!({"phase": "Pending", "containerStatuses": [
@@ -250,7 +279,14 @@ mod tests {
                 {"name": "c", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
             ]}),
         );
-        assert_eq!(summarize(&p, NOW), PodSummary { ready: "0/1".into(), status: "Completed".into(), restarts: "0".into() });
+        assert_eq!(
+            summarize(&p, NOW),
+            PodSummary {
+                ready: "0/1".into(),
+                status: "Completed".into(),
+                restarts: "0".into()
+            }
+        );
         let p = pod(
             one_container(),
             json!({"phase": "Failed", "containerStatuses": [
@@ -304,26 +340,26 @@ mod tests {
         let p = pod(
             spec.clone(),
             json!({"phase": "Pending",
-                "initContainerStatuses": [
-                    {"name": "i1", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
-                    {"name": "i2", "state": {"running": {}}}
-                ]}),
+            "initContainerStatuses": [
+                {"name": "i1", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"name": "i2", "state": {"running": {}}}
+            ]}),
         );
         assert_eq!(summarize(&p, NOW).status, "Init:1/2");
         let p = pod(
             spec.clone(),
             json!({"phase": "Failed",
-                "initContainerStatuses": [
-                    {"name": "i1", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
-                ]}),
+            "initContainerStatuses": [
+                {"name": "i1", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+            ]}),
         );
         assert_eq!(summarize(&p, NOW).status, "Init:Error");
         let p = pod(
             spec,
             json!({"phase": "Pending",
-                "initContainerStatuses": [
-                    {"name": "i1", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
-                ]}),
+            "initContainerStatuses": [
+                {"name": "i1", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+            ]}),
         );
         let s = summarize(&p, NOW);
         assert_eq!(s.status, "Init:CrashLoopBackOff");

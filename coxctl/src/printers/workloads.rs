@@ -16,8 +16,16 @@ fn age_of(o: &Value, now: i64) -> String {
 /// CONTAINERS and IMAGES of a pod template spec.
 fn containers_images(pod_spec: &Value) -> (String, String) {
     let cs = arr(pod_spec, "containers");
-    let names = cs.iter().map(|c| s(c, "name").into_owned()).collect::<Vec<_>>().join(",");
-    let images = cs.iter().map(|c| s(c, "image").into_owned()).collect::<Vec<_>>().join(",");
+    let names = cs
+        .iter()
+        .map(|c| s(c, "name").into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let images = cs
+        .iter()
+        .map(|c| s(c, "image").into_owned())
+        .collect::<Vec<_>>()
+        .join(",");
     (names, images)
 }
 
@@ -63,8 +71,16 @@ pub fn replicaset(o: &Value, now: i64, wide: bool) -> Vec<String> {
     row
 }
 
-pub const DAEMONSET: &[&str] =
-    &["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"];
+pub const DAEMONSET: &[&str] = &[
+    "NAME",
+    "DESIRED",
+    "CURRENT",
+    "READY",
+    "UP-TO-DATE",
+    "AVAILABLE",
+    "NODE SELECTOR",
+    "AGE",
+];
 pub const DAEMONSET_WIDE: &[&str] = &["CONTAINERS", "IMAGES", "SELECTOR"];
 
 pub fn daemonset(o: &Value, now: i64, wide: bool) -> Vec<String> {
@@ -90,7 +106,11 @@ pub const STATEFULSET_WIDE: &[&str] = &["CONTAINERS", "IMAGES"];
 pub fn statefulset(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let mut row = vec![
         name(o),
-        format!("{}/{}", i(o, "status.readyReplicas"), opt_i(o, "spec.replicas").unwrap_or(1)),
+        format!(
+            "{}/{}",
+            i(o, "status.readyReplicas"),
+            opt_i(o, "spec.replicas").unwrap_or(1)
+        ),
         age_of(o, now),
     ];
     if wide {
@@ -102,7 +122,9 @@ pub fn statefulset(o: &Value, now: i64, wide: bool) -> Vec<String> {
 }
 
 fn has_condition(o: &Value, ty: &str) -> bool {
-    arr(o, "status.conditions").iter().any(|c| s(c, "type") == ty && s(c, "status") == "True")
+    arr(o, "status.conditions")
+        .iter()
+        .any(|c| s(c, "type") == ty && s(c, "status") == "True")
 }
 
 /// The STATUS of a Job as kubectl 1.30 prints it.
@@ -141,20 +163,37 @@ pub fn job(o: &Value, now: i64, wide: bool) -> Vec<String> {
         (Some(st), None) => age::human_duration(now - st),
         (Some(st), Some(en)) => age::human_duration(en - st),
     };
-    let mut row = vec![name(o), job_status(o).to_string(), completions, duration, age_of(o, now)];
+    let mut row = vec![
+        name(o),
+        job_status(o).to_string(),
+        completions,
+        duration,
+        age_of(o, now),
+    ];
     if wide {
         wide_template(&mut row, o, "spec.template.spec", "spec.selector");
     }
     row
 }
 
-pub const CRONJOB: &[&str] =
-    &["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"];
+pub const CRONJOB: &[&str] = &[
+    "NAME",
+    "SCHEDULE",
+    "TIMEZONE",
+    "SUSPEND",
+    "ACTIVE",
+    "LAST SCHEDULE",
+    "AGE",
+];
 pub const CRONJOB_WIDE: &[&str] = &["CONTAINERS", "IMAGES", "SELECTOR"];
 
 pub fn cronjob(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let last = s(o, "status.lastScheduleTime");
-    let last = if last.is_empty() { "<none>".to_string() } else { age::since(&last, now) };
+    let last = if last.is_empty() {
+        "<none>".to_string()
+    } else {
+        age::since(&last, now)
+    };
     let tz = s(o, "spec.timeZone");
     let suspend = match opt_b(o, "spec.suspend") {
         Some(true) => "True",
@@ -164,7 +203,11 @@ pub fn cronjob(o: &Value, now: i64, wide: bool) -> Vec<String> {
     let mut row = vec![
         name(o),
         s(o, "spec.schedule").into_owned(),
-        if tz.is_empty() { "<none>".into() } else { tz.into_owned() },
+        if tz.is_empty() {
+            "<none>".into()
+        } else {
+            tz.into_owned()
+        },
         suspend.to_string(),
         arr(o, "status.active").len().to_string(),
         last,
@@ -188,12 +231,16 @@ pub fn hpa_targets(o: &Value) -> String {
     // autoscaling/v1 form: targetCPUUtilizationPercentage / currentCPUUtilizationPercentage.
     if specs.is_empty() {
         if let Some(t) = opt_i(o, "spec.targetCPUUtilizationPercentage") {
-            specs.push(serde_json::json!({"type": "Resource", "resource": {"name": "cpu",
-                "target": {"type": "Utilization", "averageUtilization": t}}}));
+            specs.push(
+                serde_json::json!({"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": t}}}),
+            );
             if statuses.is_empty() {
                 if let Some(c) = opt_i(o, "status.currentCPUUtilizationPercentage") {
-                    statuses.push(serde_json::json!({"type": "Resource", "resource": {"name": "cpu",
-                        "current": {"averageUtilization": c}}}));
+                    statuses.push(
+                        serde_json::json!({"type": "Resource", "resource": {"name": "cpu",
+                        "current": {"averageUtilization": c}}}),
+                    );
                 }
             }
         }
@@ -215,7 +262,11 @@ pub fn hpa_targets(o: &Value) -> String {
         };
         let text = match s(spec, "type").as_ref() {
             "Resource" | "ContainerResource" => {
-                let section = if s(spec, "type") == "Resource" { "resource" } else { "containerResource" };
+                let section = if s(spec, "type") == "Resource" {
+                    "resource"
+                } else {
+                    "containerResource"
+                };
                 let src = at(spec, section);
                 let avg_value = s(src, "target.averageValue");
                 if !avg_value.is_empty() {
@@ -269,13 +320,25 @@ pub fn hpa_targets(o: &Value) -> String {
     }
 }
 
-pub const HPA: &[&str] =
-    &["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"];
+pub const HPA: &[&str] = &[
+    "NAME",
+    "REFERENCE",
+    "TARGETS",
+    "MINPODS",
+    "MAXPODS",
+    "REPLICAS",
+    "AGE",
+];
 
 pub fn hpa(o: &Value, now: i64, _wide: bool) -> Vec<String> {
-    let reference =
-        format!("{}/{}", s(o, "spec.scaleTargetRef.kind"), s(o, "spec.scaleTargetRef.name"));
-    let min = opt_i(o, "spec.minReplicas").map(|m| m.to_string()).unwrap_or_else(|| "<unset>".into());
+    let reference = format!(
+        "{}/{}",
+        s(o, "spec.scaleTargetRef.kind"),
+        s(o, "spec.scaleTargetRef.name")
+    );
+    let min = opt_i(o, "spec.minReplicas")
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "<unset>".into());
     vec![
         name(o),
         reference,
@@ -307,7 +370,12 @@ pub fn controller_revision(o: &Value, now: i64, _wide: bool) -> Vec<String> {
         .find(|r| opt_b(r, "controller") == Some(true))
         .map(owner_resource_name)
         .unwrap_or_else(|| "<none>".into());
-    vec![name(o), controller, i(o, "revision").to_string(), age_of(o, now)]
+    vec![
+        name(o),
+        controller,
+        i(o, "revision").to_string(),
+        age_of(o, now),
+    ]
 }
 
 #[cfg(test)]
@@ -329,7 +397,16 @@ mod tests {
             "status": {"readyReplicas": 3, "updatedReplicas": 3, "availableReplicas": 3}});
         assert_eq!(
             deployment(&d, NOW, true),
-            vec!["x", "3/3", "3", "3", "5m", "nginx", "nginx:1.17.9", "app=nginx-pod"]
+            vec![
+                "x",
+                "3/3",
+                "3",
+                "3",
+                "5m",
+                "nginx",
+                "nginx:1.17.9",
+                "app=nginx-pod"
+            ]
         );
         let d = json!({"metadata": meta(), "spec": {"replicas": 2}});
         assert_eq!(deployment(&d, NOW, false), vec!["x", "0/2", "0", "0", "5m"]);
@@ -339,7 +416,10 @@ mod tests {
     fn daemonset_shows_node_selector() {
         let d = json!({"metadata": meta(),
             "spec": {"template": {"spec": {"nodeSelector": {"disk": "ssd"}}}}});
-        assert_eq!(daemonset(&d, NOW, false), vec!["x", "0", "0", "0", "0", "0", "disk=ssd", "5m"]);
+        assert_eq!(
+            daemonset(&d, NOW, false),
+            vec!["x", "0", "0", "0", "0", "0", "disk=ssd", "5m"]
+        );
         let d = json!({"metadata": meta()});
         assert_eq!(daemonset(&d, NOW, false)[6], "<none>");
     }
@@ -350,10 +430,16 @@ mod tests {
             "status": {"succeeded": 6, "startTime": "2024-01-02T03:04:05Z",
                        "completionTime": "2024-01-02T03:04:50Z",
                        "conditions": [{"type": "Complete", "status": "True"}]}});
-        assert_eq!(job(&j, NOW, false), vec!["x", "Complete", "6/6", "45s", "5m"]);
+        assert_eq!(
+            job(&j, NOW, false),
+            vec!["x", "Complete", "6/6", "45s", "5m"]
+        );
         let j = json!({"metadata": meta(), "spec": {"parallelism": 2},
             "status": {"startTime": "2024-01-02T03:04:05Z"}});
-        assert_eq!(job(&j, NOW, false), vec!["x", "Running", "0/1 of 2", "5m", "5m"]);
+        assert_eq!(
+            job(&j, NOW, false),
+            vec!["x", "Running", "0/1 of 2", "5m", "5m"]
+        );
         let j = json!({"metadata": meta(), "status": {"conditions": [
             {"type": "FailureTarget", "status": "True"}, {"type": "Failed", "status": "True"}]}});
         assert_eq!(job_status(&j), "Failed");
@@ -365,7 +451,10 @@ mod tests {
     fn cronjob_columns() {
         let c = json!({"metadata": meta(), "spec": {"schedule": "*/1 * * * *", "suspend": false},
             "status": {"active": [{"name": "a"}], "lastScheduleTime": "2024-01-02T03:08:05Z"}});
-        assert_eq!(cronjob(&c, NOW, false), vec!["x", "*/1 * * * *", "<none>", "False", "1", "60s", "5m"]);
+        assert_eq!(
+            cronjob(&c, NOW, false),
+            vec!["x", "*/1 * * * *", "<none>", "False", "1", "60s", "5m"]
+        );
     }
 
     #[test]
@@ -375,7 +464,18 @@ mod tests {
             "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]},
             "status": {"currentReplicas": 1}});
         assert_eq!(hpa_targets(&h), "cpu: <unknown>/50%");
-        assert_eq!(hpa(&h, NOW, false), vec!["x", "Deployment/nginx", "cpu: <unknown>/50%", "1", "10", "1", "5m"]);
+        assert_eq!(
+            hpa(&h, NOW, false),
+            vec![
+                "x",
+                "Deployment/nginx",
+                "cpu: <unknown>/50%",
+                "1",
+                "10",
+                "1",
+                "5m"
+            ]
+        );
         let mut h2 = h.clone();
         h2["status"]["currentMetrics"] = json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 10, "averageValue": "20m"}}}]);
         assert_eq!(hpa_targets(&h2), "cpu: 10%/50%");
@@ -388,7 +488,10 @@ mod tests {
             {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}},
             {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 50}}},
             {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 60}}}]}});
-        assert_eq!(hpa_targets(&av), "<unknown>/100Mi, cpu: <unknown>/50% + 1 more...");
+        assert_eq!(
+            hpa_targets(&av),
+            "<unknown>/100Mi, cpu: <unknown>/50% + 1 more..."
+        );
     }
 
     #[test]
@@ -396,6 +499,9 @@ mod tests {
         let c = json!({"metadata": {"name": "ds-abc", "creationTimestamp": "2024-01-02T03:04:05Z",
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "controller": true}]},
             "revision": "2"});
-        assert_eq!(controller_revision(&c, NOW, false), vec!["ds-abc", "daemonset.apps/ds", "2", "5m"]);
+        assert_eq!(
+            controller_revision(&c, NOW, false),
+            vec!["ds-abc", "daemonset.apps/ds", "2", "5m"]
+        );
     }
 }

@@ -20,7 +20,11 @@ mod duration;
 mod metrics_http;
 
 #[derive(Parser)]
-#[command(name = "coxswain", version, about = "A Kubernetes-style control plane, on one machine in seconds")]
+#[command(
+    name = "coxswain",
+    version,
+    about = "A Kubernetes-style control plane, on one machine in seconds"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,11 @@ struct StoreArgs {
     #[arg(long, env = "COXSWAIN_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
     /// Prometheus metrics listen address (served at /metrics).
-    #[arg(long, env = "COXSWAIN_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    #[arg(
+        long,
+        env = "COXSWAIN_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
     metrics_listen: SocketAddr,
     /// Directory of the embedded store's data file.
     #[arg(long, env = "COXSWAIN_DATA_DIR", default_value = "coxswain-data")]
@@ -69,7 +77,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Up(args) => serve(args, "up").await,
@@ -80,7 +90,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])
         .context("metrics buckets")?
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -97,10 +109,14 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         bookmark_interval: args.bookmark_interval,
         ..Default::default()
     };
-    let store = Store::open(backend, config).await.context("opening the store")?;
+    let store = Store::open(backend, config)
+        .await
+        .context("opening the store")?;
     tokio::spawn(gc::run(store.clone()));
 
-    let grpc = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let grpc = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     let grpc_addr = grpc.local_addr()?;
     let metrics = TcpListener::bind(args.metrics_listen)
         .await
@@ -109,7 +125,9 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     tokio::spawn(metrics_http::serve(metrics, prometheus));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ObjectStoreServer<ObjectStoreService>>().await;
+    health
+        .set_serving::<ObjectStoreServer<ObjectStoreService>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -5,7 +5,9 @@ use tokio::net::TcpListener;
 
 pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
         let handle = handle.clone();
         tokio::spawn(async move {
             let mut buf = Vec::with_capacity(1024);
@@ -23,7 +25,11 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
                 handle.run_upkeep();
                 ("200 OK", "text/plain; version=0.0.4", handle.render())
             } else {
-                ("404 Not Found", "text/plain", "not found; metrics are at /metrics\n".to_string())
+                (
+                    "404 Not Found",
+                    "text/plain",
+                    "not found; metrics are at /metrics\n".to_string(),
+                )
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

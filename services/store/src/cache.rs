@@ -15,7 +15,11 @@ use crate::backend::{Change, KeyValue};
 
 /// The backend key of an object: "/registry/pods/default/web-1", "/registry/nodes/node1".
 pub fn backend_key(kind: Kind, namespace: &str, name: &str) -> String {
-    format!("/registry/{}/{}", kind.plural(), map_key(kind, namespace, name))
+    format!(
+        "/registry/{}/{}",
+        kind.plural(),
+        map_key(kind, namespace, name)
+    )
 }
 
 /// The key of an object within its kind: "namespace/name", or "name" when cluster-scoped.
@@ -44,7 +48,10 @@ fn resource_version_suffix(revision: i64) -> Vec<u8> {
         metadata: Option<ObjectMeta>,
     }
     MetaOnly {
-        metadata: Some(ObjectMeta { resource_version: revision.to_string(), ..Default::default() }),
+        metadata: Some(ObjectMeta {
+            resource_version: revision.to_string(),
+            ..Default::default()
+        }),
     }
     .encode_to_vec()
 }
@@ -81,7 +88,11 @@ pub struct Stored {
 impl Stored {
     fn build(kind: Kind, revision: i64, raw: &[u8]) -> Result<Stored, prost::DecodeError> {
         let obj = kind.decode(raw)?;
-        Ok(Stored::from_object(&obj, revision, with_resource_version(raw, revision)))
+        Ok(Stored::from_object(
+            &obj,
+            revision,
+            with_resource_version(raw, revision),
+        ))
     }
 
     fn from_object(obj: &Object, revision: i64, bytes: Bytes) -> Stored {
@@ -91,7 +102,9 @@ impl Stored {
             .iter()
             .filter(|f| !f.starts_with("metadata."))
             .map(|f| {
-                coxswain_api::selector::field_value(obj, f).unwrap_or_default().into_boxed_str()
+                coxswain_api::selector::field_value(obj, f)
+                    .unwrap_or_default()
+                    .into_boxed_str()
             })
             .collect();
         Stored {
@@ -100,10 +113,18 @@ impl Stored {
             name: meta.name.as_str().into(),
             revision,
             bytes,
-            labels: meta.labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())).collect(),
+            labels: meta
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
             fields,
             uid: meta.uid.as_str().into(),
-            owners: meta.owner_references.iter().map(|r| r.uid.as_str().into()).collect(),
+            owners: meta
+                .owner_references
+                .iter()
+                .map(|r| r.uid.as_str().into())
+                .collect(),
             deleting: !meta.deletion_timestamp.is_empty(),
         }
     }
@@ -112,11 +133,16 @@ impl Stored {
     pub fn decode(&self) -> Object {
         // The bytes were produced from a decodable object; a failure here is a bug, and the
         // empty object of the kind is the least harmful answer.
-        self.kind.decode(&self.bytes).unwrap_or_else(|_| self.kind.empty())
+        self.kind
+            .decode(&self.bytes)
+            .unwrap_or_else(|_| self.kind.empty())
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
     }
 
     pub fn field(&self, field: &str) -> Option<String> {
@@ -140,7 +166,10 @@ impl Stored {
 
     /// The object as a google.protobuf.Any, without decoding it.
     pub fn to_any(&self) -> prost_types::Any {
-        prost_types::Any { type_url: self.kind.type_url(), value: self.bytes.to_vec() }
+        prost_types::Any {
+            type_url: self.kind.type_url(),
+            value: self.bytes.to_vec(),
+        }
     }
 }
 
@@ -207,9 +236,14 @@ impl Cache {
                 Ok(s) => {
                     let s = Arc::new(s);
                     c.index(kind, mkey, &s);
-                    c.objects.entry(kind).or_default().insert(mkey.to_string(), s);
+                    c.objects
+                        .entry(kind)
+                        .or_default()
+                        .insert(mkey.to_string(), s);
                 }
-                Err(e) => tracing::error!(key = %kv.key, error = %e, "undecodable stored object skipped"),
+                Err(e) => {
+                    tracing::error!(key = %kv.key, error = %e, "undecodable stored object skipped")
+                }
             }
         }
         c
@@ -220,12 +254,19 @@ impl Cache {
             self.uids.insert(s.uid.clone(), (kind, mkey.to_string()));
         }
         for o in s.owners.iter() {
-            self.dependents.entry(o.clone()).or_default().insert((kind, mkey.to_string()));
+            self.dependents
+                .entry(o.clone())
+                .or_default()
+                .insert((kind, mkey.to_string()));
         }
     }
 
     fn unindex(&mut self, kind: Kind, mkey: &str, s: &Stored) {
-        if self.uids.get(&s.uid).is_some_and(|(k, m)| *k == kind && m == mkey) {
+        if self
+            .uids
+            .get(&s.uid)
+            .is_some_and(|(k, m)| *k == kind && m == mkey)
+        {
             self.uids.remove(&s.uid);
         }
         for o in s.owners.iter() {
@@ -259,12 +300,24 @@ impl Cache {
                     }
                 };
                 self.index(kind, mkey, &stored);
-                self.objects.entry(kind).or_default().insert(mkey.to_string(), stored.clone());
-                let typ = if prev.is_some() { EventType::Modified } else { EventType::Added };
-                Event { revision: change.revision, typ, object: stored, prev }
+                self.objects
+                    .entry(kind)
+                    .or_default()
+                    .insert(mkey.to_string(), stored.clone());
+                let typ = if prev.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                Event {
+                    revision: change.revision,
+                    typ,
+                    object: stored,
+                    prev,
+                }
             }
             None => {
-                let Some(prev) = prev else { return None };
+                let prev = prev?;
                 if let Some(m) = self.objects.get_mut(&kind) {
                     m.remove(mkey);
                 }
@@ -280,7 +333,12 @@ impl Cache {
                     owners: prev.owners.clone(),
                     deleting: prev.deleting,
                 };
-                Event { revision: change.revision, typ: EventType::Deleted, object: Arc::new(last), prev: Some(prev) }
+                Event {
+                    revision: change.revision,
+                    typ: EventType::Deleted,
+                    object: Arc::new(last),
+                    prev: Some(prev),
+                }
             }
         };
         let event = Arc::new(event);
@@ -294,7 +352,10 @@ impl Cache {
     }
 
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<Stored>> {
-        self.objects.get(&kind)?.get(&map_key(kind, namespace, name)).cloned()
+        self.objects
+            .get(&kind)?
+            .get(&map_key(kind, namespace, name))
+            .cloned()
     }
 
     pub fn get_by_key(&self, kind: Kind, mkey: &str) -> Option<Arc<Stored>> {
@@ -310,7 +371,11 @@ impl Cache {
     pub fn dependents_of(&self, uid: &str) -> Vec<Arc<Stored>> {
         self.dependents
             .get(uid)
-            .map(|set| set.iter().filter_map(|(k, m)| self.get_by_key(*k, m)).collect())
+            .map(|set| {
+                set.iter()
+                    .filter_map(|(k, m)| self.get_by_key(*k, m))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -323,7 +388,9 @@ impl Cache {
         after: Option<&'a str>,
     ) -> Box<dyn Iterator<Item = &'a Arc<Stored>> + 'a> {
         use std::ops::Bound;
-        let Some(m) = self.objects.get(&kind) else { return Box::new(std::iter::empty()) };
+        let Some(m) = self.objects.get(&kind) else {
+            return Box::new(std::iter::empty());
+        };
         let prefix = match namespace {
             Some(ns) if kind.namespaced() => Some(format!("{ns}/")),
             _ => None,
@@ -335,7 +402,10 @@ impl Cache {
         };
         let iter = m.range((start, Bound::Unbounded));
         match prefix {
-            Some(p) => Box::new(iter.take_while(move |(k, _)| k.starts_with(&p)).map(|(_, v)| v)),
+            Some(p) => Box::new(
+                iter.take_while(move |(k, _)| k.starts_with(&p))
+                    .map(|(_, v)| v),
+            ),
             None => Box::new(iter.map(|(_, v)| v)),
         }
     }
@@ -365,10 +435,16 @@ mod tests {
                 name: name.into(),
                 namespace: "default".into(),
                 uid: format!("uid-{name}"),
-                labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 ..Default::default()
             }),
-            spec: Some(v1::PodSpec { node_name: "node1".into(), ..Default::default() }),
+            spec: Some(v1::PodSpec {
+                node_name: "node1".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         Bytes::from(p.encode_to_vec())
@@ -389,7 +465,11 @@ mod tests {
         let mut c = Cache::new(0, vec![], 2);
         for (i, n) in ["a", "b", "c"].iter().enumerate() {
             let key = backend_key(Kind::Pod, "default", n);
-            c.apply(Change { revision: i as i64 + 1, key, value: Some(pod(n, &[])) });
+            c.apply(Change {
+                revision: i as i64 + 1,
+                key,
+                value: Some(pod(n, &[])),
+            });
         }
         assert_eq!(c.revision, 3);
         assert_eq!(c.compacted, 1);
@@ -405,15 +485,29 @@ mod tests {
     fn owner_index_follows_changes() {
         let mut c = Cache::new(0, vec![], 100);
         let mut p = v1::Pod::decode(pod("a", &[]).as_ref()).expect("decodes");
-        p.metadata.as_mut().expect("meta").owner_references.push(v1::OwnerReference {
-            uid: "owner".into(),
-            ..Default::default()
-        });
+        p.metadata
+            .as_mut()
+            .expect("meta")
+            .owner_references
+            .push(v1::OwnerReference {
+                uid: "owner".into(),
+                ..Default::default()
+            });
         let key = backend_key(Kind::Pod, "default", "a");
-        c.apply(Change { revision: 1, key: key.clone(), value: Some(Bytes::from(p.encode_to_vec())) });
+        c.apply(Change {
+            revision: 1,
+            key: key.clone(),
+            value: Some(Bytes::from(p.encode_to_vec())),
+        });
         assert_eq!(c.dependents_of("owner").len(), 1);
         assert!(c.get_by_uid("uid-a").is_some());
-        let ev = c.apply(Change { revision: 2, key, value: None }).expect("event");
+        let ev = c
+            .apply(Change {
+                revision: 2,
+                key,
+                value: None,
+            })
+            .expect("event");
         assert_eq!(ev.typ, EventType::Deleted);
         assert_eq!(ev.object.decode().meta().resource_version, "2");
         assert!(c.dependents_of("owner").is_empty());
@@ -423,13 +517,23 @@ mod tests {
     #[test]
     fn range_by_namespace_prefix() {
         let mut c = Cache::new(0, vec![], 100);
-        for (i, (ns, n)) in [("a", "x"), ("a-b", "y"), ("a", "z"), ("b", "w")].iter().enumerate() {
+        for (i, (ns, n)) in [("a", "x"), ("a-b", "y"), ("a", "z"), ("b", "w")]
+            .iter()
+            .enumerate()
+        {
             let mut p = v1::Pod::decode(pod(n, &[]).as_ref()).expect("decodes");
             p.metadata.as_mut().expect("meta").namespace = ns.to_string();
             let key = backend_key(Kind::Pod, ns, n);
-            c.apply(Change { revision: i as i64 + 1, key, value: Some(Bytes::from(p.encode_to_vec())) });
+            c.apply(Change {
+                revision: i as i64 + 1,
+                key,
+                value: Some(Bytes::from(p.encode_to_vec())),
+            });
         }
-        let names: Vec<_> = c.range(Kind::Pod, Some("a"), None).map(|s| s.name.to_string()).collect();
+        let names: Vec<_> = c
+            .range(Kind::Pod, Some("a"), None)
+            .map(|s| s.name.to_string())
+            .collect();
         assert_eq!(names, vec!["x", "z"]);
         assert_eq!(c.range(Kind::Pod, None, None).count(), 4);
     }

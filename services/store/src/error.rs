@@ -11,9 +11,20 @@ pub enum StoreError {
     AlreadyExists { resource: String, name: String },
     /// A write lost a race or named a stale resourceVersion.
     #[error("Operation cannot be fulfilled on {resource} \"{name}\": {message}")]
-    Conflict { resource: String, name: String, message: String },
+    Conflict {
+        resource: String,
+        name: String,
+        message: String,
+    },
     #[error("{kind} \"{name}\" is invalid: {source}")]
-    Invalid { kind: Kind, name: String, source: coxswain_api::Error },
+    Invalid {
+        kind: Kind,
+        name: String,
+        source: coxswain_api::Error,
+    },
+    /// Manifest text that does not parse, or names no known kind, or has fields no kind has.
+    #[error("{0}")]
+    InvalidManifest(coxswain_api::Error),
     /// The request itself is malformed (bad selector, unknown kind, undecodable object).
     #[error("{0}")]
     BadRequest(String),
@@ -30,7 +41,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn not_found(kind: Kind, name: &str) -> StoreError {
-        StoreError::NotFound { resource: resource_name(kind), name: name.to_string() }
+        StoreError::NotFound {
+            resource: resource_name(kind),
+            name: name.to_string(),
+        }
     }
 
     /// A label for metrics.
@@ -39,7 +53,9 @@ impl StoreError {
             StoreError::NotFound { .. } => tonic::Code::NotFound,
             StoreError::AlreadyExists { .. } => tonic::Code::AlreadyExists,
             StoreError::Conflict { .. } => tonic::Code::Aborted,
-            StoreError::Invalid { .. } | StoreError::BadRequest(_) => tonic::Code::InvalidArgument,
+            StoreError::Invalid { .. }
+            | StoreError::InvalidManifest(_)
+            | StoreError::BadRequest(_) => tonic::Code::InvalidArgument,
             StoreError::Forbidden(_) => tonic::Code::FailedPrecondition,
             StoreError::TooOld { .. } => tonic::Code::OutOfRange,
             StoreError::Backend(BackendError::Io(_)) => tonic::Code::Internal,

@@ -58,7 +58,10 @@ pub async fn run(store: Store) {
         let mut queue = Queue::default();
         let from = store.revision();
         sweep(&store, &mut queue);
-        let mut rx = match store.watch(WatchOptions { resource_version: Some(from), ..Default::default() }) {
+        let mut rx = match store.watch(WatchOptions {
+            resource_version: Some(from),
+            ..Default::default()
+        }) {
             Ok(rx) => rx,
             Err(e) => {
                 tracing::error!(error = %e, "garbage collector cannot watch; retrying");
@@ -102,7 +105,9 @@ pub async fn run(store: Store) {
 /// Everything that may need collecting now (at start, and after falling behind).
 fn sweep(store: &Store, queue: &mut Queue) {
     for kind in Kind::ALL {
-        let Ok(list) = store.list(*kind, &ListOptions::default()) else { continue };
+        let Ok(list) = store.list(*kind, &ListOptions::default()) else {
+            continue;
+        };
         for s in list.items {
             enqueue_for_object(queue, &s);
         }
@@ -111,7 +116,11 @@ fn sweep(store: &Store, queue: &mut Queue) {
 
 fn enqueue_for_object(queue: &mut Queue, s: &Stored) {
     if !s.owners.is_empty() {
-        queue.push(Item::Dependent(s.kind, s.namespace.to_string(), s.name.to_string()));
+        queue.push(Item::Dependent(
+            s.kind,
+            s.namespace.to_string(),
+            s.name.to_string(),
+        ));
     }
     if s.deleting {
         if s.kind == Kind::Namespace {
@@ -123,12 +132,18 @@ fn enqueue_for_object(queue: &mut Queue, s: &Stored) {
 }
 
 fn enqueue_for_event(store: &Store, queue: &mut Queue, ev: &WatchEvent) {
-    let WatchEvent::Change { typ, object } = ev else { return };
+    let WatchEvent::Change { typ, object } = ev else {
+        return;
+    };
     match typ {
         EventType::Added | EventType::Modified => enqueue_for_object(queue, object),
         EventType::Deleted => {
             for dep in store.dependents_of(&object.uid) {
-                queue.push(Item::Dependent(dep.kind, dep.namespace.to_string(), dep.name.to_string()));
+                queue.push(Item::Dependent(
+                    dep.kind,
+                    dep.namespace.to_string(),
+                    dep.name.to_string(),
+                ));
             }
             for owner in object.owners.iter() {
                 queue.push(Item::Owner(owner.to_string()));
@@ -149,7 +164,11 @@ fn has_finalizer(obj: &Object, f: &str) -> bool {
 }
 
 async fn delete(store: &Store, s: &Stored, propagation: Propagation) -> Result<(), StoreError> {
-    let opts = DeleteOptions { propagation, precondition_uid: Some(s.uid.to_string()), ..Default::default() };
+    let opts = DeleteOptions {
+        propagation,
+        precondition_uid: Some(s.uid.to_string()),
+        ..Default::default()
+    };
     match store.delete(s.kind, &s.namespace, &s.name, &opts).await {
         Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
         // The uid changed: another object of the same name now; not ours to collect.
@@ -178,7 +197,9 @@ async fn remove_finalizer(store: &Store, s: &Stored, finalizer: &str) -> Result<
 async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
     match item {
         Item::Dependent(kind, ns, name) => {
-            let Ok(s) = store.get_stored(kind, &ns, &name) else { return Ok(()) };
+            let Ok(s) = store.get_stored(kind, &ns, &name) else {
+                return Ok(());
+            };
             let obj = s.decode();
             let mut dangling = Vec::new();
             let mut live = 0;
@@ -209,7 +230,9 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
                 let r = store
                     .update_with(kind, &ns, &name, false, |o| {
                         let before = o.meta().owner_references.len();
-                        o.meta_mut().owner_references.retain(|r| !dangling.contains(&r.uid));
+                        o.meta_mut()
+                            .owner_references
+                            .retain(|r| !dangling.contains(&r.uid));
                         Ok((o.meta().owner_references.len() != before).then_some(()))
                     })
                     .await;
@@ -222,7 +245,9 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             Ok(())
         }
         Item::Owner(uid) => {
-            let Some(s) = store.get_by_uid(&uid) else { return Ok(()) };
+            let Some(s) = store.get_by_uid(&uid) else {
+                return Ok(());
+            };
             if !s.deleting {
                 return Ok(());
             }
@@ -260,14 +285,22 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             }
         }
         Item::Namespace(name) => {
-            let Ok(ns) = store.get_stored(Kind::Namespace, "", &name) else { return Ok(()) };
+            let Ok(ns) = store.get_stored(Kind::Namespace, "", &name) else {
+                return Ok(());
+            };
             if !ns.deleting {
                 return Ok(());
             }
             let mut remaining = 0usize;
             let mut set = JoinSet::new();
             for kind in Kind::ALL.iter().filter(|k| k.namespaced()) {
-                let list = store.list(*kind, &ListOptions { namespace: Some(name.clone()), ..Default::default() })?;
+                let list = store.list(
+                    *kind,
+                    &ListOptions {
+                        namespace: Some(name.clone()),
+                        ..Default::default()
+                    },
+                )?;
                 for s in list.items {
                     remaining += 1;
                     if !s.deleting {
@@ -291,8 +324,12 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             }
             let r = store
                 .update_with(Kind::Namespace, "", &name, false, |o| {
-                    let Object::Namespace(n) = o else { return Ok(None) };
-                    let Some(spec) = n.spec.as_mut() else { return Ok(None) };
+                    let Object::Namespace(n) = o else {
+                        return Ok(None);
+                    };
+                    let Some(spec) = n.spec.as_mut() else {
+                        return Ok(None);
+                    };
                     let before = spec.finalizers.len();
                     spec.finalizers.retain(|f| f != FINALIZER_NAMESPACE);
                     Ok((spec.finalizers.len() != before).then_some(()))

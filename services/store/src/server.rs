@@ -6,8 +6,9 @@ use std::time::Instant;
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1::object_store_server::ObjectStore;
 use coxswain_api::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, CreateRequest, DeleteRequest, GetRequest, ListRequest, ListResponse,
-    ObjectResponse, PatchRequest, UpdateRequest, WatchEvent as PbWatchEvent, WatchRequest,
+    ApplyRequest, ApplyResponse, ApplyResult, CreateRequest, DeleteRequest, GetRequest,
+    ListRequest, ListResponse, ObjectResponse, PatchRequest, UpdateRequest,
+    WatchEvent as PbWatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};
 use tokio_stream::Stream;
@@ -30,7 +31,9 @@ impl ObjectStoreService {
     }
 
     pub fn into_server(self) -> ObjectStoreServer<Self> {
-        ObjectStoreServer::new(self).max_decoding_message_size(64 << 20).max_encoding_message_size(256 << 20)
+        ObjectStoreServer::new(self)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(256 << 20)
     }
 }
 
@@ -52,7 +55,9 @@ fn parse_kind(name: &str) -> Result<Kind, Status> {
         return Err(Status::invalid_argument("kind: Required value"));
     }
     Kind::parse(name).ok_or_else(|| {
-        Status::invalid_argument(format!("the server doesn't have a resource type \"{name}\""))
+        Status::invalid_argument(format!(
+            "the server doesn't have a resource type \"{name}\""
+        ))
     })
 }
 
@@ -62,23 +67,29 @@ fn object_of(any: Option<&prost_types::Any>) -> Result<Object, Status> {
 }
 
 fn selectors(labels: &str, fields: &str) -> Result<(LabelSelector, FieldSelector), Status> {
-    let l = LabelSelector::parse(labels).map_err(|e| Status::invalid_argument(format!("labelSelector: {e}")))?;
-    let f = FieldSelector::parse(fields).map_err(|e| Status::invalid_argument(format!("fieldSelector: {e}")))?;
+    let l = LabelSelector::parse(labels)
+        .map_err(|e| Status::invalid_argument(format!("labelSelector: {e}")))?;
+    let f = FieldSelector::parse(fields)
+        .map_err(|e| Status::invalid_argument(format!("fieldSelector: {e}")))?;
     Ok((l, f))
 }
 
 fn parse_rv(rv: &str) -> Result<Option<i64>, Status> {
     match rv {
         "" | "0" => Ok(None),
-        s => s
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| Status::invalid_argument(format!("resourceVersion: Invalid value: {s:?}: must be an integer"))),
+        s => s.parse::<i64>().map(Some).map_err(|_| {
+            Status::invalid_argument(format!(
+                "resourceVersion: Invalid value: {s:?}: must be an integer"
+            ))
+        }),
     }
 }
 
 fn respond(obj: Object) -> Response<ObjectResponse> {
-    Response::new(ObjectResponse { object: Some(obj.to_any()), warnings: vec![] })
+    Response::new(ObjectResponse {
+        object: Some(obj.to_any()),
+        warnings: vec![],
+    })
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Send>>;
@@ -89,8 +100,10 @@ impl ObjectStore for ObjectStoreService {
         let start = Instant::now();
         let r = async {
             let req = req.into_inner();
-            let (applied, warnings) =
-                self.store.apply(&req.manifest, &req.namespace, req.create_only, req.dry_run).await?;
+            let (applied, warnings) = self
+                .store
+                .apply(&req.manifest, &req.namespace, req.create_only, req.dry_run)
+                .await?;
             let results = applied
                 .into_iter()
                 .map(|a| ApplyResult {
@@ -109,7 +122,10 @@ impl ObjectStore for ObjectStoreService {
         r
     }
 
-    async fn create(&self, req: Request<CreateRequest>) -> Result<Response<ObjectResponse>, Status> {
+    async fn create(
+        &self,
+        req: Request<CreateRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
         let start = Instant::now();
         let r = async {
             let req = req.into_inner();
@@ -127,7 +143,10 @@ impl ObjectStore for ObjectStoreService {
             let req = req.get_ref();
             let kind = parse_kind(&req.kind)?;
             let s = self.store.get_stored(kind, &req.namespace, &req.name)?;
-            Ok(Response::new(ObjectResponse { object: Some(s.to_any()), warnings: vec![] }))
+            Ok(Response::new(ObjectResponse {
+                object: Some(s.to_any()),
+                warnings: vec![],
+            }))
         })();
         observe("Get", start, &r);
         r
@@ -158,7 +177,10 @@ impl ObjectStore for ObjectStoreService {
         r
     }
 
-    async fn update(&self, req: Request<UpdateRequest>) -> Result<Response<ObjectResponse>, Status> {
+    async fn update(
+        &self,
+        req: Request<UpdateRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
         let start = Instant::now();
         let r = async {
             let obj = object_of(req.get_ref().object.as_ref())?;
@@ -169,7 +191,10 @@ impl ObjectStore for ObjectStoreService {
         r
     }
 
-    async fn update_status(&self, req: Request<UpdateRequest>) -> Result<Response<ObjectResponse>, Status> {
+    async fn update_status(
+        &self,
+        req: Request<UpdateRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
         let start = Instant::now();
         let r = async {
             let obj = object_of(req.get_ref().object.as_ref())?;
@@ -196,16 +221,27 @@ impl ObjectStore for ObjectStoreService {
             let status = match req.subresource.as_str() {
                 "" => false,
                 "status" => true,
-                other => return Err(Status::invalid_argument(format!("subresource {other:?} is not supported"))),
+                other => {
+                    return Err(Status::invalid_argument(format!(
+                        "subresource {other:?} is not supported"
+                    )))
+                }
             };
-            Ok(respond(self.store.patch(kind, &req.namespace, &req.name, &req.patch, status).await?))
+            Ok(respond(
+                self.store
+                    .patch(kind, &req.namespace, &req.name, &req.patch, status)
+                    .await?,
+            ))
         }
         .await;
         observe("Patch", start, &r);
         r
     }
 
-    async fn delete(&self, req: Request<DeleteRequest>) -> Result<Response<ObjectResponse>, Status> {
+    async fn delete(
+        &self,
+        req: Request<DeleteRequest>,
+    ) -> Result<Response<ObjectResponse>, Status> {
         let start = Instant::now();
         let r = async {
             let req = req.into_inner();
@@ -213,9 +249,14 @@ impl ObjectStore for ObjectStoreService {
             let opts = DeleteOptions {
                 propagation: Propagation::parse(&req.propagation_policy)?,
                 precondition_uid: Some(req.uid.clone()).filter(|s| !s.is_empty()),
-                precondition_resource_version: Some(req.resource_version.clone()).filter(|s| !s.is_empty()),
+                precondition_resource_version: Some(req.resource_version.clone())
+                    .filter(|s| !s.is_empty()),
             };
-            Ok(respond(self.store.delete(kind, &req.namespace, &req.name, &opts).await?))
+            Ok(respond(
+                self.store
+                    .delete(kind, &req.namespace, &req.name, &opts)
+                    .await?,
+            ))
         }
         .await;
         observe("Delete", start, &r);
@@ -224,11 +265,18 @@ impl ObjectStore for ObjectStoreService {
 
     type WatchStream = WatchStream;
 
-    async fn watch(&self, req: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let start = Instant::now();
         let r = (|| {
             let req = req.get_ref();
-            let kind = if req.kind.is_empty() { None } else { Some(parse_kind(&req.kind)?) };
+            let kind = if req.kind.is_empty() {
+                None
+            } else {
+                Some(parse_kind(&req.kind)?)
+            };
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
             let opts = WatchOptions {
                 kind,
@@ -240,6 +288,7 @@ impl ObjectStore for ObjectStoreService {
             };
             let mut rx = self.store.watch(opts)?;
             let stream = async_stream(move |tx| async move {
+                let _open = OpenWatch::new();
                 while let Some(ev) = rx.recv().await {
                     let out = match ev {
                         Ok(WatchEvent::Change { typ, object }) => Ok(PbWatchEvent {
@@ -268,6 +317,22 @@ impl ObjectStore for ObjectStoreService {
         })();
         observe("Watch", start, &r);
         r
+    }
+}
+
+/// Counts a client watch in `coxswain_watches_open` while it lives.
+struct OpenWatch;
+
+impl OpenWatch {
+    fn new() -> OpenWatch {
+        metrics::gauge!("coxswain_watches_open").increment(1.0);
+        OpenWatch
+    }
+}
+
+impl Drop for OpenWatch {
+    fn drop(&mut self) {
+        metrics::gauge!("coxswain_watches_open").decrement(1.0);
     }
 }
 

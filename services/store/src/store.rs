@@ -20,7 +20,8 @@ use crate::error::{resource_name, Result, StoreError};
 use crate::util::{now_rfc3339, random_suffix};
 
 /// Namespaces that exist from the start, as in Kubernetes.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Finalizers the garbage collector acts on.
 pub const FINALIZER_ORPHAN: &str = "orphan";
@@ -149,7 +150,14 @@ impl Store {
         let revision = snapshot.revision;
         let cache = Cache::new(revision, snapshot.kvs, config.watch_history);
         let (rev_tx, _) = watch::channel(revision);
-        let store = Store { inner: Arc::new(Inner { backend, cache: RwLock::new(cache), revision: rev_tx, config }) };
+        let store = Store {
+            inner: Arc::new(Inner {
+                backend,
+                cache: RwLock::new(cache),
+                revision: rev_tx,
+                config,
+            }),
+        };
         store.publish_gauges();
         let weak = Arc::downgrade(&store.inner);
         tokio::spawn(async move {
@@ -160,7 +168,8 @@ impl Store {
                     for change in batch {
                         if let Some(ev) = c.apply(change) {
                             let n = c.count(ev.object.kind) as f64;
-                            metrics::gauge!("coxswain_objects", "kind" => ev.object.kind.as_str()).set(n);
+                            metrics::gauge!("coxswain_objects", "kind" => ev.object.kind.as_str())
+                                .set(n);
                         }
                     }
                     c.revision
@@ -221,7 +230,9 @@ impl Store {
     // === reads ===
 
     pub fn get_stored(&self, kind: Kind, namespace: &str, name: &str) -> Result<Arc<Stored>> {
-        self.cache().get(kind, ns_for(kind, namespace), name).ok_or_else(|| StoreError::not_found(kind, name))
+        self.cache()
+            .get(kind, ns_for(kind, namespace), name)
+            .ok_or_else(|| StoreError::not_found(kind, name))
     }
 
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Object> {
@@ -237,7 +248,9 @@ impl Store {
     }
 
     pub fn list(&self, kind: Kind, opts: &ListOptions) -> Result<ListResult> {
-        opts.fields.check_supported(kind).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+        opts.fields
+            .check_supported(kind)
+            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
         let after = match &opts.continue_token {
             Some(t) if !t.is_empty() => Some(decode_continue(t)?),
             _ => None,
@@ -258,8 +271,15 @@ impl Store {
             last_key = Some(map_key(kind, &s.namespace, &s.name));
             items.push(s.clone());
         }
-        let continue_token = (remaining > 0).then(|| last_key.map(|k| encode_continue(&k))).flatten();
-        Ok(ListResult { items, revision: c.revision, continue_token, remaining })
+        let continue_token = (remaining > 0)
+            .then(|| last_key.map(|k| encode_continue(&k)))
+            .flatten();
+        Ok(ListResult {
+            items,
+            revision: c.revision,
+            continue_token,
+            remaining,
+        })
     }
 
     // === writes ===
@@ -303,8 +323,11 @@ impl Store {
         obj.set_type_meta();
         defaults::apply_defaults(obj);
         let mut errs = validation::validate(obj);
-        if obj.meta().name.is_empty() && obj.meta().generate_name.is_empty() {
-            if !errs.iter().any(|e| e.path == "metadata.name") {
+        if obj.meta().name.is_empty()
+            && obj.meta().generate_name.is_empty()
+            && !errs.iter().any(|e| e.path == "metadata.name")
+        {
+            {
                 errs.insert(
                     0,
                     coxswain_api::error::FieldError::new(
@@ -346,7 +369,10 @@ impl Store {
                 return Ok(obj);
             }
             let key = backend_key(kind, obj.namespace(), obj.name());
-            match self.commit(Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec()))).await? {
+            match self
+                .commit(Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec())))
+                .await?
+            {
                 TxnResult::Committed { revision } => {
                     obj.meta_mut().resource_version = revision.to_string();
                     return Ok(obj);
@@ -374,7 +400,14 @@ impl Store {
 
     /// Update by re-reading and applying `f` until the write does not conflict (a
     /// "guaranteed update"). `f` returns None to leave the object as it is.
-    pub async fn update_with<F>(&self, kind: Kind, namespace: &str, name: &str, status: bool, mut f: F) -> Result<Object>
+    pub async fn update_with<F>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        status: bool,
+        mut f: F,
+    ) -> Result<Object>
     where
         F: FnMut(&mut Object) -> Result<Option<()>>,
     {
@@ -384,7 +417,11 @@ impl Store {
             if f(&mut obj)?.is_none() {
                 return Ok(obj);
             }
-            let mode = if status { UpdateMode::Status } else { UpdateMode::Spec };
+            let mode = if status {
+                UpdateMode::Status
+            } else {
+                UpdateMode::Spec
+            };
             match self.write(obj, mode, false).await {
                 Err(StoreError::Conflict { .. }) => continue,
                 r => return r,
@@ -397,7 +434,13 @@ impl Store {
         let namespace = ns_for(kind, new.namespace()).to_string();
         let name = new.name().to_string();
         if name.is_empty() {
-            return Err(Self::invalid(&new, vec![coxswain_api::error::FieldError::new("metadata.name", "Required value")]));
+            return Err(Self::invalid(
+                &new,
+                vec![coxswain_api::error::FieldError::new(
+                    "metadata.name",
+                    "Required value",
+                )],
+            ));
         }
         let user_rv = new.meta().resource_version.clone();
         loop {
@@ -477,22 +520,39 @@ impl Store {
     }
 
     /// Apply a JSON merge patch (RFC 7386) to an object, or to its status.
-    pub async fn patch(&self, kind: Kind, namespace: &str, name: &str, patch: &str, status: bool) -> Result<Object> {
+    pub async fn patch(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        patch: &str,
+        status: bool,
+    ) -> Result<Object> {
         let patch: serde_json::Value = serde_json::from_str(patch)
             .map_err(|e| StoreError::BadRequest(format!("patch is not valid JSON: {e}")))?;
         if !patch.is_object() {
-            return Err(StoreError::BadRequest("a merge patch must be a JSON object".into()));
+            return Err(StoreError::BadRequest(
+                "a merge patch must be a JSON object".into(),
+            ));
         }
         loop {
             let cur = self.get_stored(kind, namespace, name)?;
             let obj = cur.decode();
             let mut json = obj.to_json_value();
             merge_patch(&mut json, &patch);
-            let mut patched = kind.from_json_value(json).map_err(|e| {
-                StoreError::Invalid { kind, name: name.to_string(), source: manifest::path_error(&e) }
-            })?;
+            let mut patched = kind
+                .from_json_value(json)
+                .map_err(|e| StoreError::Invalid {
+                    kind,
+                    name: name.to_string(),
+                    source: manifest::path_error(&e),
+                })?;
             patched.meta_mut().resource_version = cur.revision.to_string();
-            let mode = if status { UpdateMode::Status } else { UpdateMode::Spec };
+            let mode = if status {
+                UpdateMode::Status
+            } else {
+                UpdateMode::Spec
+            };
             match self.write(patched, mode, false).await {
                 Err(StoreError::Conflict { .. }) => continue,
                 r => return r,
@@ -503,9 +563,16 @@ impl Store {
     /// Delete an object. With finalizers (or a propagation policy that needs the garbage
     /// collector) the object gets a deletionTimestamp and stays until they are removed.
     /// Returns the object as it was deleted or marked.
-    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<Object> {
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Object> {
         let namespace = ns_for(kind, namespace);
-        if kind == Kind::Namespace && SYSTEM_NAMESPACES.contains(&name) && name != "kube-node-lease" {
+        if kind == Kind::Namespace && SYSTEM_NAMESPACES.contains(&name) && name != "kube-node-lease"
+        {
             return Err(StoreError::Forbidden(format!(
                 "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
             )));
@@ -584,15 +651,14 @@ impl Store {
     /// Apply manifest text: every document is parsed, defaulted and validated before anything is
     /// written; then each is created, or updated as `kubectl apply` does (a three-way merge
     /// against the last applied configuration, kept in an annotation).
-    pub async fn apply(&self, text: &str, default_namespace: &str, create_only: bool, dry_run: bool) -> Result<(Vec<Applied>, Vec<String>)> {
-        let parsed = manifest::parse_manifests(text).map_err(|e| match e {
-            coxswain_api::Error::Invalid(errs) => StoreError::Invalid {
-                kind: Kind::Pod,
-                name: String::new(),
-                source: coxswain_api::Error::Invalid(errs),
-            },
-            other => StoreError::BadRequest(other.to_string()),
-        })?;
+    pub async fn apply(
+        &self,
+        text: &str,
+        default_namespace: &str,
+        create_only: bool,
+        dry_run: bool,
+    ) -> Result<(Vec<Applied>, Vec<String>)> {
+        let parsed = manifest::parse_manifests(text).map_err(StoreError::InvalidManifest)?;
         let mut warnings = Vec::new();
         let mut docs = Vec::new();
         // Admission of every document first: nothing is written if any is invalid.
@@ -600,11 +666,20 @@ impl Store {
             warnings.extend(p.warnings);
             let mut obj = p.object;
             if obj.kind().namespaced() && obj.meta().namespace.is_empty() {
-                obj.meta_mut().namespace =
-                    if default_namespace.is_empty() { "default".into() } else { default_namespace.into() };
+                obj.meta_mut().namespace = if default_namespace.is_empty() {
+                    "default".into()
+                } else {
+                    default_namespace.into()
+                };
             }
             if obj.meta().name.is_empty() && (!create_only || obj.meta().generate_name.is_empty()) {
-                return Err(Self::invalid(&obj, vec![coxswain_api::error::FieldError::new("metadata.name", "Required value: name is required")]));
+                return Err(Self::invalid(
+                    &obj,
+                    vec![coxswain_api::error::FieldError::new(
+                        "metadata.name",
+                        "Required value: name is required",
+                    )],
+                ));
             }
             let desired = obj.to_json_value();
             let mut admitted = obj.clone();
@@ -614,10 +689,17 @@ impl Store {
         let mut out = Vec::new();
         for (obj, desired) in docs {
             let kind = obj.kind();
-            let existing = if obj.meta().name.is_empty() { None } else { self.cache().get(kind, obj.namespace(), obj.name()) };
+            let existing = if obj.meta().name.is_empty() {
+                None
+            } else {
+                self.cache().get(kind, obj.namespace(), obj.name())
+            };
             match existing {
                 Some(_) if create_only => {
-                    return Err(StoreError::AlreadyExists { resource: resource_name(kind), name: obj.name().to_string() })
+                    return Err(StoreError::AlreadyExists {
+                        resource: resource_name(kind),
+                        name: obj.name().to_string(),
+                    })
                 }
                 None => {
                     let mut o = obj;
@@ -627,18 +709,29 @@ impl Store {
                     }
                     self.check_namespace(&o)?;
                     let created = self.create(o, dry_run).await?;
-                    out.push(Applied { object: created, action: "created" });
+                    out.push(Applied {
+                        object: created,
+                        action: "created",
+                    });
                 }
                 Some(_) => {
                     let (object, changed) = self.apply_update(&obj, &desired, dry_run).await?;
-                    out.push(Applied { object, action: if changed { "configured" } else { "unchanged" } });
+                    out.push(Applied {
+                        object,
+                        action: if changed { "configured" } else { "unchanged" },
+                    });
                 }
             }
         }
         Ok((out, warnings))
     }
 
-    async fn apply_update(&self, obj: &Object, desired: &serde_json::Value, dry_run: bool) -> Result<(Object, bool)> {
+    async fn apply_update(
+        &self,
+        obj: &Object,
+        desired: &serde_json::Value,
+        dry_run: bool,
+    ) -> Result<(Object, bool)> {
         let kind = obj.kind();
         let last_applied = serde_json::to_string(desired).unwrap_or_default();
         loop {
@@ -655,16 +748,30 @@ impl Store {
                 d.remove("status");
             }
             three_way_merge(&mut json, last.as_ref(), &desired);
-            if let Some(m) = json.pointer_mut("/metadata/annotations").and_then(|a| a.as_object_mut()) {
-                m.insert(LAST_APPLIED.into(), serde_json::Value::String(last_applied.clone()));
-            } else if let Some(m) = json.pointer_mut("/metadata").and_then(|a| a.as_object_mut()) {
-                m.insert("annotations".into(), serde_json::json!({ LAST_APPLIED: last_applied }));
+            if let Some(m) = json
+                .pointer_mut("/metadata/annotations")
+                .and_then(|a| a.as_object_mut())
+            {
+                m.insert(
+                    LAST_APPLIED.into(),
+                    serde_json::Value::String(last_applied.clone()),
+                );
+            } else if let Some(m) = json
+                .pointer_mut("/metadata")
+                .and_then(|a| a.as_object_mut())
+            {
+                m.insert(
+                    "annotations".into(),
+                    serde_json::json!({ LAST_APPLIED: last_applied }),
+                );
             }
-            let mut merged = kind.from_json_value(json).map_err(|e| StoreError::Invalid {
-                kind,
-                name: obj.name().to_string(),
-                source: manifest::path_error(&e),
-            })?;
+            let mut merged = kind
+                .from_json_value(json)
+                .map_err(|e| StoreError::Invalid {
+                    kind,
+                    name: obj.name().to_string(),
+                    source: manifest::path_error(&e),
+                })?;
             merged.meta_mut().resource_version = cur.revision.to_string();
             match self.write(merged, UpdateMode::Spec, dry_run).await {
                 Ok(o) => {
@@ -683,7 +790,9 @@ impl Store {
     /// `Err` (TooOld when the watcher fell out of the retained window) ends the stream.
     pub fn watch(&self, opts: WatchOptions) -> Result<mpsc::Receiver<Result<WatchEvent>>> {
         if let Some(kind) = opts.kind {
-            opts.fields.check_supported(kind).map_err(|e| StoreError::BadRequest(e.to_string()))?;
+            opts.fields
+                .check_supported(kind)
+                .map_err(|e| StoreError::BadRequest(e.to_string()))?;
         }
         let (tx, rx) = mpsc::channel(self.inner.config.watch_buffer.max(1));
         let mut initial = Vec::new();
@@ -692,7 +801,10 @@ impl Store {
             match opts.resource_version {
                 Some(rv) => {
                     if rv < c.compacted {
-                        return Err(StoreError::TooOld { requested: rv, oldest: c.compacted + 1 });
+                        return Err(StoreError::TooOld {
+                            requested: rv,
+                            oldest: c.compacted + 1,
+                        });
                     }
                     rv
                 }
@@ -705,7 +817,10 @@ impl Store {
                         let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
                         for s in c.range(k, ns, None) {
                             if s.matches(&opts.labels, &opts.fields) {
-                                initial.push(WatchEvent::Change { typ: EventType::Added, object: s.clone() });
+                                initial.push(WatchEvent::Change {
+                                    typ: EventType::Added,
+                                    object: s.clone(),
+                                });
                             }
                         }
                     }
@@ -714,15 +829,17 @@ impl Store {
             }
         };
         let store = self.clone();
-        tokio::spawn(async move {
-            metrics::gauge!("coxswain_watches_open").increment(1.0);
-            store.run_watch(opts, start, initial, tx).await;
-            metrics::gauge!("coxswain_watches_open").decrement(1.0);
-        });
+        tokio::spawn(async move { store.run_watch(opts, start, initial, tx).await });
         Ok(rx)
     }
 
-    async fn run_watch(&self, opts: WatchOptions, start: i64, initial: Vec<WatchEvent>, tx: mpsc::Sender<Result<WatchEvent>>) {
+    async fn run_watch(
+        &self,
+        opts: WatchOptions,
+        start: i64,
+        initial: Vec<WatchEvent>,
+        tx: mpsc::Sender<Result<WatchEvent>>,
+    ) {
         for e in initial {
             if tx.send(Ok(e)).await.is_err() {
                 return;
@@ -735,7 +852,10 @@ impl Store {
             let batch: Result<Vec<WatchEvent>> = {
                 let c = self.cache();
                 let r = match c.events_after(last) {
-                    Err(oldest) => Err(StoreError::TooOld { requested: last, oldest }),
+                    Err(oldest) => Err(StoreError::TooOld {
+                        requested: last,
+                        oldest,
+                    }),
                     Ok(events) => Ok(events.filter_map(|e| filter_event(&opts, e)).collect()),
                 };
                 last = c.revision;
@@ -784,7 +904,10 @@ fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
         }
     }
     let now = s.matches(&opts.labels, &opts.fields);
-    let before = e.prev.as_ref().is_some_and(|p| p.matches(&opts.labels, &opts.fields));
+    let before = e
+        .prev
+        .as_ref()
+        .is_some_and(|p| p.matches(&opts.labels, &opts.fields));
     let typ = match (e.typ, before, now) {
         (EventType::Deleted, true, _) => EventType::Deleted,
         (EventType::Deleted, false, _) => return None,
@@ -794,7 +917,10 @@ fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
         (EventType::Modified, true, false) => EventType::Deleted,
         _ => return None,
     };
-    Some(WatchEvent::Change { typ, object: s.clone() })
+    Some(WatchEvent::Change {
+        typ,
+        object: s.clone(),
+    })
 }
 
 fn ns_for(kind: Kind, namespace: &str) -> &str {
@@ -812,7 +938,12 @@ fn ns_for(kind: Kind, namespace: &str) -> &str {
 fn kind_has_spec(kind: Kind) -> bool {
     !matches!(
         kind,
-        Kind::Endpoints | Kind::ServiceAccount | Kind::ConfigMap | Kind::Secret | Kind::Event | Kind::ControllerRevision
+        Kind::Endpoints
+            | Kind::ServiceAccount
+            | Kind::ConfigMap
+            | Kind::Secret
+            | Kind::Event
+            | Kind::ControllerRevision
     )
 }
 
@@ -828,10 +959,25 @@ fn prepare_for_create(obj: &mut Object) {
         }
         Object::Namespace(n) => {
             n.status.get_or_insert_with(Default::default).phase = "Active".into();
+            let spec = n.spec.get_or_insert_with(Default::default);
+            if !spec.finalizers.iter().any(|f| f == FINALIZER_NAMESPACE) {
+                spec.finalizers.push(FINALIZER_NAMESPACE.into());
+            }
+            let name = n
+                .metadata
+                .as_ref()
+                .map(|m| m.name.clone())
+                .unwrap_or_default();
+            n.metadata
+                .get_or_insert_with(Default::default)
+                .labels
+                .insert("kubernetes.io/metadata.name".into(), name);
         }
         Object::Job(j) => defaults::job_selector_for_uid(j, &uid),
         _ => {}
     }
+    // Defaults that depend on what was just set (a Job's labels follow its template's).
+    defaults::apply_defaults(obj);
 }
 
 /// Carry over what a client may not change through an update: identity, creation time, the
@@ -900,9 +1046,15 @@ pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// kubectl apply's three-way merge on JSON: fields in `desired` are set (objects merged
 /// recursively, lists and scalars replaced); fields in the last applied configuration that
 /// `desired` no longer has are removed; everything else (set by controllers) is kept.
-pub fn three_way_merge(current: &mut serde_json::Value, last: Option<&serde_json::Value>, desired: &serde_json::Value) {
+pub fn three_way_merge(
+    current: &mut serde_json::Value,
+    last: Option<&serde_json::Value>,
+    desired: &serde_json::Value,
+) {
     use serde_json::Value;
-    let (Value::Object(cur), Value::Object(want)) = (current, desired) else { return };
+    let (Value::Object(cur), Value::Object(want)) = (current, desired) else {
+        return;
+    };
     if let Some(Value::Object(last)) = last {
         for k in last.keys() {
             if !want.contains_key(k) {

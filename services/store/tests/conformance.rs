@@ -19,13 +19,19 @@ struct Harness {
 async fn open(durable: bool, history: usize) -> Harness {
     let (backend, dir): (Arc<dyn Backend>, _) = if durable {
         let dir = tempfile::tempdir().expect("tempdir");
-        let b = EmbeddedBackend::open(EmbeddedOptions { data_dir: Some(dir.path().to_path_buf()), cache_bytes: 1 << 20 })
-            .expect("open redb");
+        let b = EmbeddedBackend::open(EmbeddedOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            cache_bytes: 1 << 20,
+        })
+        .expect("open redb");
         (Arc::new(b), Some(dir))
     } else {
         (Arc::new(EmbeddedBackend::memory()), None)
     };
-    let config = StoreConfig { watch_history: history, ..Default::default() };
+    let config = StoreConfig {
+        watch_history: history,
+        ..Default::default()
+    };
     let store = Store::open(backend, config).await.expect("open store");
     tokio::spawn(gc::run(store.clone()));
     Harness { store, _dir: dir }
@@ -35,7 +41,10 @@ fn meta(ns: &str, name: &str, labels: &[(&str, &str)]) -> Option<v1::ObjectMeta>
     Some(v1::ObjectMeta {
         name: name.into(),
         namespace: ns.into(),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     })
 }
@@ -44,7 +53,11 @@ fn pod(ns: &str, name: &str, labels: &[(&str, &str)]) -> Object {
     Object::Pod(v1::Pod {
         metadata: meta(ns, name, labels),
         spec: Some(v1::PodSpec {
-            containers: vec![v1::Container { name: "c".into(), image: "nginx:1.17.9".into(), ..Default::default() }],
+            containers: vec![v1::Container {
+                name: "c".into(),
+                image: "nginx:1.17.9".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         }),
         ..Default::default()
@@ -52,11 +65,17 @@ fn pod(ns: &str, name: &str, labels: &[(&str, &str)]) -> Object {
 }
 
 fn configmap(ns: &str, name: &str) -> Object {
-    Object::ConfigMap(v1::ConfigMap { metadata: meta(ns, name, &[]), ..Default::default() })
+    Object::ConfigMap(v1::ConfigMap {
+        metadata: meta(ns, name, &[]),
+        ..Default::default()
+    })
 }
 
 fn namespace(name: &str) -> Object {
-    Object::Namespace(v1::Namespace { metadata: meta("", name, &[]), ..Default::default() })
+    Object::Namespace(v1::Namespace {
+        metadata: meta("", name, &[]),
+        ..Default::default()
+    })
 }
 
 fn owned_by(mut o: Object, owner: &Object) -> Object {
@@ -72,18 +91,26 @@ fn owned_by(mut o: Object, owner: &Object) -> Object {
 }
 
 fn rv(o: &Object) -> i64 {
-    o.meta().resource_version.parse().expect("numeric resourceVersion")
+    o.meta()
+        .resource_version
+        .parse()
+        .expect("numeric resourceVersion")
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
-async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Result<WatchEvent, StoreError>>) -> (EventType, Object) {
+async fn next_change(
+    rx: &mut tokio::sync::mpsc::Receiver<Result<WatchEvent, StoreError>>,
+) -> (EventType, Object) {
     loop {
         let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
@@ -99,9 +126,15 @@ async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Result<WatchEvent, Sto
 async fn crud_and_metadata(h: Harness) {
     let s = &h.store;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(s.get(Kind::Namespace, "", ns).is_ok(), "system namespace {ns} exists");
+        assert!(
+            s.get(Kind::Namespace, "", ns).is_ok(),
+            "system namespace {ns} exists"
+        );
     }
-    let created = s.create(pod("default", "web", &[("app", "web")]), false).await.expect("create");
+    let created = s
+        .create(pod("default", "web", &[("app", "web")]), false)
+        .await
+        .expect("create");
     let m = created.meta();
     assert!(!m.uid.is_empty());
     assert!(!m.creation_timestamp.is_empty());
@@ -112,7 +145,10 @@ async fn crud_and_metadata(h: Harness) {
 
     // A label change is not a spec change: generation stays.
     let mut relabeled = got.clone();
-    relabeled.meta_mut().labels.insert("tier".into(), "front".into());
+    relabeled
+        .meta_mut()
+        .labels
+        .insert("tier".into(), "front".into());
     let relabeled = s.update(relabeled).await.expect("update labels");
     assert_eq!(relabeled.meta().generation, 1);
     assert!(rv(&relabeled) > rv(&created));
@@ -132,9 +168,14 @@ async fn crud_and_metadata(h: Harness) {
         p.spec.as_mut().expect("spec").containers[0].image = "nginx:9".into();
     }
     let after = s.update_status(with_status).await.expect("update status");
-    let Object::Pod(p) = &after else { panic!("pod") };
+    let Object::Pod(p) = &after else {
+        panic!("pod")
+    };
     assert_eq!(p.status.as_ref().expect("status").phase, "Running");
-    assert_eq!(p.spec.as_ref().expect("spec").containers[0].image, "nginx:1.19");
+    assert_eq!(
+        p.spec.as_ref().expect("spec").containers[0].image,
+        "nginx:1.19"
+    );
     assert_eq!(after.meta().generation, 2);
 
     // An update that changes nothing writes nothing.
@@ -143,19 +184,36 @@ async fn crud_and_metadata(h: Harness) {
 
     // Patch (JSON merge patch).
     let patched = s
-        .patch(Kind::Pod, "default", "web", r#"{"metadata":{"labels":{"tier":null,"x":"y"}}}"#, false)
+        .patch(
+            Kind::Pod,
+            "default",
+            "web",
+            r#"{"metadata":{"labels":{"tier":null,"x":"y"}}}"#,
+            false,
+        )
         .await
         .expect("patch");
-    assert_eq!(patched.meta().labels.get("x").map(String::as_str), Some("y"));
+    assert_eq!(
+        patched.meta().labels.get("x").map(String::as_str),
+        Some("y")
+    );
     assert!(!patched.meta().labels.contains_key("tier"));
 
-    s.delete(Kind::Pod, "default", "web", &DeleteOptions::default()).await.expect("delete");
-    assert!(matches!(s.get(Kind::Pod, "default", "web"), Err(StoreError::NotFound { .. })));
+    s.delete(Kind::Pod, "default", "web", &DeleteOptions::default())
+        .await
+        .expect("delete");
+    assert!(matches!(
+        s.get(Kind::Pod, "default", "web"),
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn conflicts_and_errors(h: Harness) {
     let s = &h.store;
-    let a = s.create(configmap("default", "cfg"), false).await.expect("create");
+    let a = s
+        .create(configmap("default", "cfg"), false)
+        .await
+        .expect("create");
     match s.create(configmap("default", "cfg"), false).await {
         Err(StoreError::AlreadyExists { .. }) => {}
         other => panic!("expected AlreadyExists, got {other:?}"),
@@ -168,11 +226,17 @@ async fn conflicts_and_errors(h: Harness) {
     match s.update(stale).await {
         Err(e @ StoreError::Conflict { .. }) => {
             assert_eq!(e.code(), tonic::Code::Aborted);
-            assert!(e.to_string().contains(&a.meta().resource_version), "names the stale version: {e}");
+            assert!(
+                e.to_string().contains(&a.meta().resource_version),
+                "names the stale version: {e}"
+            );
         }
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert!(matches!(s.get(Kind::ConfigMap, "default", "nope"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        s.get(Kind::ConfigMap, "default", "nope"),
+        Err(StoreError::NotFound { .. })
+    ));
     match s.create(configmap("missing-ns", "cfg"), false).await {
         Err(e @ StoreError::NotFound { .. }) => assert!(e.to_string().contains("missing-ns")),
         other => panic!("expected NotFound naming the namespace, got {other:?}"),
@@ -193,9 +257,16 @@ async fn conflicts_and_errors(h: Harness) {
     let mut g = configmap("default", "");
     g.meta_mut().generate_name = "gen-".into();
     let g = s.create(g, false).await.expect("generateName");
-    assert!(g.name().starts_with("gen-") && g.name().len() == 9, "{}", g.name());
+    assert!(
+        g.name().starts_with("gen-") && g.name().len() == 9,
+        "{}",
+        g.name()
+    );
     // A pod's spec is immutable apart from the fields Kubernetes lets change.
-    let p = s.create(pod("default", "imm", &[]), false).await.expect("create pod");
+    let p = s
+        .create(pod("default", "imm", &[]), false)
+        .await
+        .expect("create pod");
     let mut changed = p.clone();
     if let Object::Pod(x) = &mut changed {
         x.spec.as_mut().expect("spec").restart_policy = "Never".into();
@@ -206,7 +277,8 @@ async fn conflicts_and_errors(h: Harness) {
     }
     // Deleting a system namespace is refused.
     assert!(matches!(
-        s.delete(Kind::Namespace, "", "default", &DeleteOptions::default()).await,
+        s.delete(Kind::Namespace, "", "default", &DeleteOptions::default())
+            .await,
         Err(StoreError::Forbidden(_))
     ));
 }
@@ -217,9 +289,20 @@ async fn selectors_and_pagination(h: Harness) {
     for i in 0..25 {
         let env = if i % 2 == 0 { "prod" } else { "dev" };
         let tier = ["a", "b", "c"][i % 3];
-        s.create(pod("default", &format!("p{i:02}"), &[("env", env), ("tier", tier)]), false).await.expect("create");
+        s.create(
+            pod(
+                "default",
+                &format!("p{i:02}"),
+                &[("env", env), ("tier", tier)],
+            ),
+            false,
+        )
+        .await
+        .expect("create");
     }
-    s.create(pod("other", "x", &[("env", "prod")]), false).await.expect("create");
+    s.create(pod("other", "x", &[("env", "prod")]), false)
+        .await
+        .expect("create");
     let list = |sel: &str, ns: Option<&str>| {
         let opts = ListOptions {
             namespace: ns.map(String::from),
@@ -240,17 +323,31 @@ async fn selectors_and_pagination(h: Harness) {
         ..Default::default()
     };
     assert_eq!(s.list(Kind::Pod, &fs).expect("list").items.len(), 1);
-    let bad = ListOptions { fields: FieldSelector::parse("spec.bogus=1").expect("parses"), ..Default::default() };
-    assert!(matches!(s.list(Kind::Pod, &bad), Err(StoreError::BadRequest(_))));
+    let bad = ListOptions {
+        fields: FieldSelector::parse("spec.bogus=1").expect("parses"),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.list(Kind::Pod, &bad),
+        Err(StoreError::BadRequest(_))
+    ));
 
     // Pagination visits every item exactly once.
     let mut seen = Vec::new();
     let mut token = None;
     loop {
-        let opts = ListOptions { limit: 7, continue_token: token.clone(), ..Default::default() };
+        let opts = ListOptions {
+            limit: 7,
+            continue_token: token.clone(),
+            ..Default::default()
+        };
         let page = s.list(Kind::Pod, &opts).expect("page");
         assert!(page.items.len() <= 7);
-        seen.extend(page.items.iter().map(|i| format!("{}/{}", i.namespace, i.name)));
+        seen.extend(
+            page.items
+                .iter()
+                .map(|i| format!("{}/{}", i.namespace, i.name)),
+        );
         match page.continue_token {
             Some(t) => {
                 assert!(page.remaining > 0);
@@ -269,14 +366,24 @@ async fn selectors_and_pagination(h: Harness) {
 async fn watch_resume_and_too_old(h: Harness) {
     let s = &h.store;
     let start = s.revision();
-    let mut rx = s.watch(WatchOptions { kind: Some(Kind::ConfigMap), resource_version: Some(start), ..Default::default() })
+    let mut rx = s
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            resource_version: Some(start),
+            ..Default::default()
+        })
         .expect("watch");
     let mut revs = Vec::new();
     for i in 0..10 {
-        let o = s.create(configmap("default", &format!("c{i}")), false).await.expect("create");
+        let o = s
+            .create(configmap("default", &format!("c{i}")), false)
+            .await
+            .expect("create");
         revs.push(rv(&o));
     }
-    s.delete(Kind::ConfigMap, "default", "c0", &DeleteOptions::default()).await.expect("delete");
+    s.delete(Kind::ConfigMap, "default", "c0", &DeleteOptions::default())
+        .await
+        .expect("delete");
     for (i, want) in revs.iter().enumerate() {
         let (typ, o) = next_change(&mut rx).await;
         assert_eq!(typ, EventType::Added);
@@ -288,7 +395,11 @@ async fn watch_resume_and_too_old(h: Harness) {
 
     // Resume from the middle: exactly the later events, no gap, no duplicate.
     let mut rx2 = s
-        .watch(WatchOptions { kind: Some(Kind::ConfigMap), resource_version: Some(revs[4]), ..Default::default() })
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            resource_version: Some(revs[4]),
+            ..Default::default()
+        })
         .expect("watch from middle");
     for want in &revs[5..] {
         let (_, o) = next_change(&mut rx2).await;
@@ -298,7 +409,12 @@ async fn watch_resume_and_too_old(h: Harness) {
     assert_eq!(typ, EventType::Deleted);
 
     // Without a resourceVersion: ADDED for everything there, then changes.
-    let mut rx3 = s.watch(WatchOptions { kind: Some(Kind::ConfigMap), ..Default::default() }).expect("watch");
+    let mut rx3 = s
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            ..Default::default()
+        })
+        .expect("watch");
     for _ in 0..9 {
         assert_eq!(next_change(&mut rx3).await.0, EventType::Added);
     }
@@ -312,9 +428,35 @@ async fn watch_resume_and_too_old(h: Harness) {
             ..Default::default()
         })
         .expect("watch");
-    let c1 = s.patch(Kind::ConfigMap, "default", "c1", r#"{"metadata":{"labels":{"sel":"yes"}}}"#, false).await.expect("patch");
-    let _ = s.patch(Kind::ConfigMap, "default", "c2", r#"{"metadata":{"labels":{"other":"x"}}}"#, false).await.expect("patch");
-    s.patch(Kind::ConfigMap, "default", "c1", r#"{"metadata":{"labels":{"sel":"no"}}}"#, false).await.expect("patch");
+    let c1 = s
+        .patch(
+            Kind::ConfigMap,
+            "default",
+            "c1",
+            r#"{"metadata":{"labels":{"sel":"yes"}}}"#,
+            false,
+        )
+        .await
+        .expect("patch");
+    let _ = s
+        .patch(
+            Kind::ConfigMap,
+            "default",
+            "c2",
+            r#"{"metadata":{"labels":{"other":"x"}}}"#,
+            false,
+        )
+        .await
+        .expect("patch");
+    s.patch(
+        Kind::ConfigMap,
+        "default",
+        "c1",
+        r#"{"metadata":{"labels":{"sel":"no"}}}"#,
+        false,
+    )
+    .await
+    .expect("patch");
     let (t1, o1) = next_change(&mut rx4).await;
     assert_eq!((t1, o1.name(), rv(&o1)), (EventType::Added, "c1", rv(&c1)));
     let (t2, o2) = next_change(&mut rx4).await;
@@ -325,15 +467,25 @@ async fn watch_too_old(h: Harness) {
     let s = &h.store;
     let start = s.revision();
     for i in 0..20 {
-        s.create(configmap("default", &format!("c{i}")), false).await.expect("create");
+        s.create(configmap("default", &format!("c{i}")), false)
+            .await
+            .expect("create");
     }
-    match s.watch(WatchOptions { resource_version: Some(start), ..Default::default() }) {
+    match s.watch(WatchOptions {
+        resource_version: Some(start),
+        ..Default::default()
+    }) {
         Err(e @ StoreError::TooOld { .. }) => assert_eq!(e.code(), tonic::Code::OutOfRange),
         Err(e) => panic!("expected TooOld, got {e:?}"),
         Ok(_) => panic!("expected TooOld, got a watch"),
     }
     // Within the window it works.
-    assert!(s.watch(WatchOptions { resource_version: Some(s.revision() - 3), ..Default::default() }).is_ok());
+    assert!(s
+        .watch(WatchOptions {
+            resource_version: Some(s.revision() - 3),
+            ..Default::default()
+        })
+        .is_ok());
 }
 
 async fn finalizers(h: Harness) {
@@ -341,12 +493,20 @@ async fn finalizers(h: Harness) {
     let mut c = configmap("default", "fin");
     c.meta_mut().finalizers.push("example.com/hold".into());
     s.create(c, false).await.expect("create");
-    let marked = s.delete(Kind::ConfigMap, "default", "fin", &DeleteOptions::default()).await.expect("delete");
+    let marked = s
+        .delete(Kind::ConfigMap, "default", "fin", &DeleteOptions::default())
+        .await
+        .expect("delete");
     assert!(!marked.meta().deletion_timestamp.is_empty());
-    let still = s.get(Kind::ConfigMap, "default", "fin").expect("still there");
+    let still = s
+        .get(Kind::ConfigMap, "default", "fin")
+        .expect("still there");
     assert!(!still.meta().deletion_timestamp.is_empty());
     // Deleting again changes nothing.
-    let again = s.delete(Kind::ConfigMap, "default", "fin", &DeleteOptions::default()).await.expect("delete again");
+    let again = s
+        .delete(Kind::ConfigMap, "default", "fin", &DeleteOptions::default())
+        .await
+        .expect("delete again");
     assert_eq!(again.meta().resource_version, still.meta().resource_version);
     s.update_with(Kind::ConfigMap, "default", "fin", false, |o| {
         o.meta_mut().finalizers.clear();
@@ -354,29 +514,73 @@ async fn finalizers(h: Harness) {
     })
     .await
     .expect("remove finalizer");
-    assert!(matches!(s.get(Kind::ConfigMap, "default", "fin"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        s.get(Kind::ConfigMap, "default", "fin"),
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn gc_background(h: Harness) {
     let s = &h.store;
-    let owner = s.create(configmap("default", "owner"), false).await.expect("owner");
+    let owner = s
+        .create(configmap("default", "owner"), false)
+        .await
+        .expect("owner");
     for i in 0..3 {
-        s.create(owned_by(pod("default", &format!("dep{i}"), &[]), &owner), false).await.expect("dependent");
+        s.create(
+            owned_by(pod("default", &format!("dep{i}"), &[]), &owner),
+            false,
+        )
+        .await
+        .expect("dependent");
     }
-    s.delete(Kind::ConfigMap, "default", "owner", &DeleteOptions::default()).await.expect("delete owner");
-    assert!(s.get(Kind::ConfigMap, "default", "owner").is_err(), "background: owner goes at once");
-    eventually("dependents collected", || s.list(Kind::Pod, &ListOptions::default()).expect("list").items.is_empty())
-        .await;
+    s.delete(
+        Kind::ConfigMap,
+        "default",
+        "owner",
+        &DeleteOptions::default(),
+    )
+    .await
+    .expect("delete owner");
+    assert!(
+        s.get(Kind::ConfigMap, "default", "owner").is_err(),
+        "background: owner goes at once"
+    );
+    eventually("dependents collected", || {
+        s.list(Kind::Pod, &ListOptions::default())
+            .expect("list")
+            .items
+            .is_empty()
+    })
+    .await;
 }
 
 async fn gc_foreground(h: Harness) {
     let s = &h.store;
-    let owner = s.create(configmap("default", "owner"), false).await.expect("owner");
-    let mid = s.create(owned_by(configmap("default", "mid"), &owner), false).await.expect("mid");
-    s.create(owned_by(pod("default", "leaf", &[]), &mid), false).await.expect("leaf");
-    let opts = DeleteOptions { propagation: Propagation::Foreground, ..Default::default() };
-    let marked = s.delete(Kind::ConfigMap, "default", "owner", &opts).await.expect("delete");
-    assert!(marked.meta().finalizers.iter().any(|f| f == "foregroundDeletion"));
+    let owner = s
+        .create(configmap("default", "owner"), false)
+        .await
+        .expect("owner");
+    let mid = s
+        .create(owned_by(configmap("default", "mid"), &owner), false)
+        .await
+        .expect("mid");
+    s.create(owned_by(pod("default", "leaf", &[]), &mid), false)
+        .await
+        .expect("leaf");
+    let opts = DeleteOptions {
+        propagation: Propagation::Foreground,
+        ..Default::default()
+    };
+    let marked = s
+        .delete(Kind::ConfigMap, "default", "owner", &opts)
+        .await
+        .expect("delete");
+    assert!(marked
+        .meta()
+        .finalizers
+        .iter()
+        .any(|f| f == "foregroundDeletion"));
     eventually("the whole chain is gone", || {
         s.get(Kind::ConfigMap, "default", "owner").is_err()
             && s.get(Kind::ConfigMap, "default", "mid").is_err()
@@ -387,36 +591,76 @@ async fn gc_foreground(h: Harness) {
 
 async fn gc_orphan(h: Harness) {
     let s = &h.store;
-    let owner = s.create(configmap("default", "owner"), false).await.expect("owner");
-    s.create(owned_by(pod("default", "kept", &[]), &owner), false).await.expect("dep");
-    let opts = DeleteOptions { propagation: Propagation::Orphan, ..Default::default() };
-    s.delete(Kind::ConfigMap, "default", "owner", &opts).await.expect("delete");
-    eventually("owner gone", || s.get(Kind::ConfigMap, "default", "owner").is_err()).await;
+    let owner = s
+        .create(configmap("default", "owner"), false)
+        .await
+        .expect("owner");
+    s.create(owned_by(pod("default", "kept", &[]), &owner), false)
+        .await
+        .expect("dep");
+    let opts = DeleteOptions {
+        propagation: Propagation::Orphan,
+        ..Default::default()
+    };
+    s.delete(Kind::ConfigMap, "default", "owner", &opts)
+        .await
+        .expect("delete");
+    eventually("owner gone", || {
+        s.get(Kind::ConfigMap, "default", "owner").is_err()
+    })
+    .await;
     let kept = s.get(Kind::Pod, "default", "kept").expect("dependent kept");
-    assert!(kept.meta().owner_references.is_empty(), "orphaned: no owner reference left");
+    assert!(
+        kept.meta().owner_references.is_empty(),
+        "orphaned: no owner reference left"
+    );
 }
 
 async fn namespace_deletion(h: Harness) {
     let s = &h.store;
     s.create(namespace("doomed"), false).await.expect("ns");
     for i in 0..5 {
-        s.create(pod("doomed", &format!("p{i}"), &[]), false).await.expect("pod");
-        s.create(configmap("doomed", &format!("c{i}")), false).await.expect("cm");
+        s.create(pod("doomed", &format!("p{i}"), &[]), false)
+            .await
+            .expect("pod");
+        s.create(configmap("doomed", &format!("c{i}")), false)
+            .await
+            .expect("cm");
     }
-    let marked = s.delete(Kind::Namespace, "", "doomed", &DeleteOptions::default()).await.expect("delete ns");
-    let Object::Namespace(n) = &marked else { panic!("namespace") };
-    assert_eq!(n.status.as_ref().map(|s| s.phase.as_str()), Some("Terminating"));
+    let marked = s
+        .delete(Kind::Namespace, "", "doomed", &DeleteOptions::default())
+        .await
+        .expect("delete ns");
+    let Object::Namespace(n) = &marked else {
+        panic!("namespace")
+    };
+    assert_eq!(
+        n.status.as_ref().map(|s| s.phase.as_str()),
+        Some("Terminating")
+    );
     match s.create(configmap("doomed", "late"), false).await {
         Err(StoreError::Forbidden(m)) => assert!(m.contains("being terminated"), "{m}"),
         Err(StoreError::NotFound { .. }) => {}
         other => panic!("expected Forbidden, got {other:?}"),
     }
-    eventually("namespace and contents gone", || s.get(Kind::Namespace, "", "doomed").is_err()).await;
-    let opts = ListOptions { namespace: Some("doomed".into()), ..Default::default() };
+    eventually("namespace and contents gone", || {
+        s.get(Kind::Namespace, "", "doomed").is_err()
+    })
+    .await;
+    let opts = ListOptions {
+        namespace: Some("doomed".into()),
+        ..Default::default()
+    };
     assert!(s.list(Kind::Pod, &opts).expect("list").items.is_empty());
-    assert!(s.list(Kind::ConfigMap, &opts).expect("list").items.is_empty());
+    assert!(s
+        .list(Kind::ConfigMap, &opts)
+        .expect("list")
+        .items
+        .is_empty());
     // The namespace can be created again.
-    s.create(namespace("doomed"), false).await.expect("recreate");
+    s.create(namespace("doomed"), false)
+        .await
+        .expect("recreate");
 }
 
 async fn apply_creates_updates_and_keeps_controller_fields(h: Harness) {
@@ -428,17 +672,32 @@ async fn apply_creates_updates_and_keeps_controller_fields(h: Harness) {
     assert_eq!(r[0].action, "unchanged");
     // Something else adds an annotation; re-applying a changed manifest keeps it and drops
     // the label the manifest no longer has.
-    s.patch(Kind::ConfigMap, "default", "app", r#"{"metadata":{"annotations":{"ctrl":"x"}}}"#, false)
-        .await
-        .expect("patch");
+    s.patch(
+        Kind::ConfigMap,
+        "default",
+        "app",
+        r#"{"metadata":{"annotations":{"ctrl":"x"}}}"#,
+        false,
+    )
+    .await
+    .expect("patch");
     let m2 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  labels: {a: \"1\"}\ndata:\n  k: w\n";
-    let (r, _) = s.apply(m2, "default", false, false).await.expect("apply changed");
+    let (r, _) = s
+        .apply(m2, "default", false, false)
+        .await
+        .expect("apply changed");
     assert_eq!(r[0].action, "configured");
     let o = s.get(Kind::ConfigMap, "default", "app").expect("get");
-    assert_eq!(o.meta().annotations.get("ctrl").map(String::as_str), Some("x"));
+    assert_eq!(
+        o.meta().annotations.get("ctrl").map(String::as_str),
+        Some("x")
+    );
     assert!(!o.meta().labels.contains_key("b"));
     // create-only refuses an existing object.
-    assert!(matches!(s.apply(m2, "default", true, false).await, Err(StoreError::AlreadyExists { .. })));
+    assert!(matches!(
+        s.apply(m2, "default", true, false).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
     // A multi-document manifest with one bad document stores nothing.
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: broken\nspec:\n  containers:\n  - name: c\n";
     assert!(s.apply(bad, "default", false, false).await.is_err());
@@ -483,11 +742,17 @@ backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redb_restart_keeps_data_and_revision() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = EmbeddedOptions { data_dir: Some(dir.path().to_path_buf()), cache_bytes: 1 << 20 };
+    let opts = EmbeddedOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        cache_bytes: 1 << 20,
+    };
     let (uid, rev) = {
         let b: Arc<dyn Backend> = Arc::new(EmbeddedBackend::open(opts.clone()).expect("open"));
         let s = Store::open(b, StoreConfig::default()).await.expect("store");
-        let o = s.create(configmap("default", "kept"), false).await.expect("create");
+        let o = s
+            .create(configmap("default", "kept"), false)
+            .await
+            .expect("create");
         (o.meta().uid.clone(), s.revision())
     };
     // The writer thread of the first backend exits once its store is dropped; redb allows one
@@ -498,10 +763,17 @@ async fn redb_restart_keeps_data_and_revision() {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    let s = Store::open(b, StoreConfig::default()).await.expect("reopen");
-    let o = s.get(Kind::ConfigMap, "default", "kept").expect("survived restart");
+    let s = Store::open(b, StoreConfig::default())
+        .await
+        .expect("reopen");
+    let o = s
+        .get(Kind::ConfigMap, "default", "kept")
+        .expect("survived restart");
     assert_eq!(o.meta().uid, uid);
     assert_eq!(s.revision(), rev, "revision continues from the stored one");
-    let next = s.create(configmap("default", "after"), false).await.expect("create");
+    let next = s
+        .create(configmap("default", "after"), false)
+        .await
+        .expect("create");
     assert!(rv(&next) > rev);
 }

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, BackendError, BoxFuture, Change, KeyValue, Op, Snapshot, Txn, TxnResult};
+use super::{
+    Backend, BackendError, BoxFuture, Change, KeyValue, Op, Snapshot, Started, Txn, TxnResult,
+};
 
 /// key → (mod_revision, value)
 const OBJECTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("objects");
@@ -32,13 +34,16 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { data_dir: None, cache_bytes: 16 << 20 }
+        EmbeddedOptions {
+            data_dir: None,
+            cache_bytes: 16 << 20,
+        }
     }
 }
 
 enum Request {
     Txn(Txn, oneshot::Sender<Result<TxnResult, BackendError>>),
-    Start(oneshot::Sender<Result<(Snapshot, mpsc::UnboundedReceiver<Vec<Change>>), BackendError>>),
+    Start(oneshot::Sender<Result<Started, BackendError>>),
 }
 
 /// The embedded backend (redb file or memory).
@@ -61,13 +66,20 @@ impl Persist for MemoryPersist {
     fn snapshot(&self) -> Result<Snapshot, BackendError> {
         let mut kvs: Vec<KeyValue> = self.kvs.values().cloned().collect();
         kvs.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Snapshot { revision: self.revision, kvs })
+        Ok(Snapshot {
+            revision: self.revision,
+            kvs,
+        })
     }
     fn write(&mut self, revision: i64, changes: &[Change]) -> Result<(), BackendError> {
         for c in changes {
             match &c.value {
                 Some(v) => {
-                    let kv = KeyValue { key: c.key.clone(), value: v.clone(), mod_revision: c.revision };
+                    let kv = KeyValue {
+                        key: c.key.clone(),
+                        value: v.clone(),
+                        mod_revision: c.revision,
+                    };
                     self.kvs.insert(c.key.clone(), kv);
                 }
                 None => {
@@ -110,7 +122,11 @@ impl Persist for RedbPersist {
     fn snapshot(&self) -> Result<Snapshot, BackendError> {
         let r = self.db.begin_read().map_err(io)?;
         let meta = r.open_table(META).map_err(io)?;
-        let revision = meta.get(REVISION_KEY).map_err(io)?.map(|v| v.value()).unwrap_or(0) as i64;
+        let revision = meta
+            .get(REVISION_KEY)
+            .map_err(io)?
+            .map(|v| v.value())
+            .unwrap_or(0) as i64;
         let objects = r.open_table(OBJECTS).map_err(io)?;
         let mut kvs = Vec::new();
         for row in objects.iter().map_err(io)? {
@@ -132,7 +148,9 @@ impl Persist for RedbPersist {
             for c in changes {
                 match &c.value {
                     Some(v) => {
-                        objects.insert(c.key.as_str(), (c.revision as u64, v.as_ref())).map_err(io)?;
+                        objects
+                            .insert(c.key.as_str(), (c.revision as u64, v.as_ref()))
+                            .map_err(io)?;
                     }
                     None => {
                         objects.remove(c.key.as_str()).map_err(io)?;
@@ -152,13 +170,23 @@ impl EmbeddedBackend {
     pub fn open(opts: EmbeddedOptions) -> Result<EmbeddedBackend, BackendError> {
         let (persist, name): (Box<dyn Persist>, &'static str) = match &opts.data_dir {
             Some(dir) => (Box::new(RedbPersist::open(dir, opts.cache_bytes)?), "redb"),
-            None => (Box::new(MemoryPersist { kvs: HashMap::new(), revision: 0 }), "memory"),
+            None => (
+                Box::new(MemoryPersist {
+                    kvs: HashMap::new(),
+                    revision: 0,
+                }),
+                "memory",
+            ),
         };
         let snapshot = persist.snapshot()?;
         let mut writer = Writer {
             persist,
             revision: snapshot.revision,
-            mod_revisions: snapshot.kvs.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect(),
+            mod_revisions: snapshot
+                .kvs
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.mod_revision))
+                .collect(),
             feeds: Vec::new(),
             failed: None,
         };
@@ -210,7 +238,7 @@ impl Writer {
         }
     }
 
-    fn start(&mut self) -> Result<(Snapshot, mpsc::UnboundedReceiver<Vec<Change>>), BackendError> {
+    fn start(&mut self) -> Result<Started, BackendError> {
         let snap = self.persist.snapshot()?;
         let (tx, rx) = mpsc::unbounded_channel();
         self.feeds.push(tx);
@@ -232,14 +260,22 @@ impl Writer {
         for (txn, reply) in txns {
             let conflict = txn.compares.iter().find_map(|(key, want)| {
                 let have = self.mod_revisions.get(key).copied().unwrap_or(0);
-                (have != *want).then(|| TxnResult::Conflict { key: key.clone(), mod_revision: have })
+                (have != *want).then(|| TxnResult::Conflict {
+                    key: key.clone(),
+                    mod_revision: have,
+                })
             });
             if let Some(c) = conflict {
                 results.push((reply, c));
                 continue;
             }
             if txn.ops.is_empty() {
-                results.push((reply, TxnResult::Committed { revision: self.revision }));
+                results.push((
+                    reply,
+                    TxnResult::Committed {
+                        revision: self.revision,
+                    },
+                ));
                 continue;
             }
             self.revision += 1;
@@ -248,11 +284,19 @@ impl Writer {
                 match op {
                     Op::Put { key, value } => {
                         self.mod_revisions.insert(key.clone(), revision);
-                        changes.push(Change { revision, key, value: Some(value) });
+                        changes.push(Change {
+                            revision,
+                            key,
+                            value: Some(value),
+                        });
                     }
                     Op::Delete { key } => {
                         if self.mod_revisions.remove(&key).is_some() {
-                            changes.push(Change { revision, key, value: None });
+                            changes.push(Change {
+                                revision,
+                                key,
+                                value: None,
+                            });
                         }
                     }
                 }
@@ -268,7 +312,9 @@ impl Writer {
                 self.failed = Some(why.clone());
                 for (reply, r) in results {
                     let _ = match r {
-                        TxnResult::Committed { .. } => reply.send(Err(BackendError::Failed(why.clone()))),
+                        TxnResult::Committed { .. } => {
+                            reply.send(Err(BackendError::Failed(why.clone())))
+                        }
                         c => reply.send(Ok(c)),
                     };
                 }
@@ -287,10 +333,12 @@ impl Backend for EmbeddedBackend {
         self.name
     }
 
-    fn start(&self) -> BoxFuture<'_, Result<(Snapshot, mpsc::UnboundedReceiver<Vec<Change>>), BackendError>> {
+    fn start(&self) -> BoxFuture<'_, Result<Started, BackendError>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
-            self.tx.send(Request::Start(tx)).map_err(|_| BackendError::Stopped)?;
+            self.tx
+                .send(Request::Start(tx))
+                .map_err(|_| BackendError::Stopped)?;
             rx.await.map_err(|_| BackendError::Stopped)?
         })
     }
@@ -298,7 +346,9 @@ impl Backend for EmbeddedBackend {
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnResult, BackendError>> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
-            self.tx.send(Request::Txn(txn, tx)).map_err(|_| BackendError::Stopped)?;
+            self.tx
+                .send(Request::Txn(txn, tx))
+                .map_err(|_| BackendError::Stopped)?;
             rx.await.map_err(|_| BackendError::Stopped)?
         })
     }

@@ -48,11 +48,17 @@ pub struct Txn {
 
 impl Txn {
     pub fn put_if(key: String, mod_revision: i64, value: Bytes) -> Txn {
-        Txn { compares: vec![(key.clone(), mod_revision)], ops: vec![Op::Put { key, value }] }
+        Txn {
+            compares: vec![(key.clone(), mod_revision)],
+            ops: vec![Op::Put { key, value }],
+        }
     }
 
     pub fn delete_if(key: String, mod_revision: i64) -> Txn {
-        Txn { compares: vec![(key.clone(), mod_revision)], ops: vec![Op::Delete { key }] }
+        Txn {
+            compares: vec![(key.clone(), mod_revision)],
+            ops: vec![Op::Delete { key }],
+        }
     }
 }
 
@@ -82,6 +88,9 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// What `Backend::start` yields: the contents, and the feed of later changes.
+pub type Started = (Snapshot, mpsc::UnboundedReceiver<Vec<Change>>);
+
 /// A storage backend.
 pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and metrics ("redb", "memory", "etcd").
@@ -89,7 +98,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The current contents and a feed of every change committed after them, in revision order,
     /// in batches. Called once by the store that owns the backend.
-    fn start(&self) -> BoxFuture<'_, Result<(Snapshot, mpsc::UnboundedReceiver<Vec<Change>>), BackendError>>;
+    fn start(&self) -> BoxFuture<'_, Result<Started, BackendError>>;
 
     /// Apply a transaction. Returns once the result is durable; the change reaches the feed
     /// before this returns.
