@@ -72,12 +72,14 @@ enum Cmd {
     },
 }
 
-/// A typical pod, as a Deployment's ReplicaSet creates it.
-fn typical_pod(ns: &str, i: usize) -> Object {
+const OWNER_RS: &str = "web-7d4b9c8f6d";
+
+/// A typical pod, as a Deployment's ReplicaSet creates it (owned by `owner_uid`).
+fn typical_pod(ns: &str, i: usize, owner_uid: &str) -> Object {
     let manifest = format!(
         r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"web-7d4b9c8f6d-{i:07}","namespace":"{ns}",
         "labels":{{"app":"web","pod-template-hash":"7d4b9c8f6d"}},
-        "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"web-7d4b9c8f6d","uid":"6a1f3c1e-4d7b-4a8e-9a0e-2f1b1c9d3e5a","controller":true,"blockOwnerDeletion":true}}]}},
+        "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"{OWNER_RS}","uid":"{owner_uid}","controller":true,"blockOwnerDeletion":true}}]}},
         "spec":{{"containers":[{{"name":"nginx","image":"nginx:1.17.9","ports":[{{"containerPort":80,"protocol":"TCP"}}],
         "resources":{{"requests":{{"cpu":"100m","memory":"128Mi"}},"limits":{{"cpu":"500m","memory":"256Mi"}}}}}}]}}}}"#
     );
@@ -85,6 +87,38 @@ fn typical_pod(ns: &str, i: usize) -> Object {
     coxswain_api::Kind::Pod
         .from_json_value(value)
         .unwrap_or_else(|_| coxswain_api::Kind::Pod.empty())
+}
+
+/// The stored size of a typical pod: defaults applied, identity set, as the store keeps it.
+fn stored_pod_bytes() -> Vec<u8> {
+    let mut pod = typical_pod("default", 0, "6a1f3c1e-4d7b-4a8e-9a0e-2f1b1c9d3e5a");
+    coxswain_api::defaults::apply_defaults(&mut pod);
+    let m = pod.meta_mut();
+    m.uid = "0b7f9b0e-8a3c-4c1e-9a57-3d2f6c1b7e44".into();
+    m.creation_timestamp = "2026-11-22T12:00:00Z".into();
+    m.resource_version = "123456".into();
+    pod.encode_to_vec()
+}
+
+/// Make sure the pods' owner ReplicaSet exists (so the garbage collector keeps them); its uid.
+async fn ensure_owner(server: &str, ns: &str) -> anyhow::Result<String> {
+    let mut c = connect(server).await?;
+    let rs = format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: {OWNER_RS}\n  namespace: {ns}\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {{app: web}}\n  template:\n    metadata:\n      labels: {{app: web}}\n    spec:\n      containers:\n      - name: nginx\n        image: nginx:1.17.9\n"
+    );
+    let r = c
+        .apply(v1::ApplyRequest {
+            manifest: rs,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let obj = r
+        .results
+        .first()
+        .and_then(|r| r.object.as_ref())
+        .context("apply returned the ReplicaSet")?;
+    Ok(Object::from_any(obj)?.meta().uid.clone())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -155,8 +189,11 @@ async fn main() -> anyhow::Result<()> {
             ops,
             namespace,
         } => {
-            let size = typical_pod(&namespace, 0).encode_to_vec().len();
-            println!("payload: typical pod, {size} bytes encoded");
+            let owner = ensure_owner(&server, &namespace).await?;
+            println!(
+                "payload: typical pod, {} bytes as stored",
+                stored_pod_bytes().len()
+            );
             println!("{:>8} {:>12} {:>12}", "clients", "creates/s", "gets/s");
             for (round, c) in clients.into_iter().enumerate() {
                 let mut pool = Vec::new();
@@ -164,11 +201,12 @@ async fn main() -> anyhow::Result<()> {
                     pool.push(connect(&server).await?);
                 }
                 let pool = Arc::new(pool);
-                let ns = namespace.clone();
                 let p = pool.clone();
+                // Built once: the client's own work per request stays small, as etcd's does.
+                let template = typical_pod(&namespace, 0, &owner);
                 let creates = drive(c, ops, move |i| {
                     let mut client = p[i % p.len()].clone();
-                    let mut pod = typical_pod(&ns, round * 10_000_000 + i);
+                    let mut pod = template.clone();
                     pod.meta_mut().name = format!("bench-{round}-{i}");
                     async move {
                         client
@@ -205,8 +243,11 @@ async fn main() -> anyhow::Result<()> {
             clients,
             ops,
         } => {
-            let value = typical_pod("default", 0).encode_to_vec();
-            println!("payload: {} bytes", value.len());
+            let value = stored_pod_bytes();
+            println!(
+                "payload: {} bytes (a typical pod as coxswain stores it)",
+                value.len()
+            );
             println!("{:>8} {:>12}", "clients", "puts/s");
             for (round, c) in clients.into_iter().enumerate() {
                 let mut pool = Vec::new();
@@ -348,6 +389,7 @@ async fn main() -> anyhow::Result<()> {
             pods,
             clients,
         } => {
+            let owner = ensure_owner(&server, "default").await?;
             let before = rss_kib(pid)?;
             let mut pool = Vec::new();
             for _ in 0..8 {
@@ -355,9 +397,11 @@ async fn main() -> anyhow::Result<()> {
             }
             let pool = Arc::new(pool);
             let p = pool.clone();
+            let template = typical_pod("default", 0, &owner);
             let rate = drive(clients, pods, move |i| {
                 let mut client = p[i % p.len()].clone();
-                let pod = typical_pod("default", i);
+                let mut pod = template.clone();
+                pod.meta_mut().name = format!("web-7d4b9c8f6d-{i:07}");
                 async move {
                     client
                         .create(CreateRequest {

@@ -14,7 +14,6 @@ use coxswain_store::backend::{Backend, EmbeddedBackend, EmbeddedOptions};
 use coxswain_store::server::{ObjectStoreServer, ObjectStoreService};
 use coxswain_store::{gc, Store, StoreConfig};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 mod duration;
 mod metrics_http;
@@ -153,7 +152,10 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ObjectStoreService::new(store).into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), shutdown_signal())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+            shutdown_signal(),
+        )
         .await
         .context("serving gRPC")?;
     tracing::info!("coxswain stopped");

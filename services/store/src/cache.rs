@@ -65,22 +65,51 @@ pub fn with_resource_version(raw: &[u8], revision: i64) -> Bytes {
     Bytes::from(v)
 }
 
+/// Strings packed into one allocation, separated by NUL, which no label, name, uid or field
+/// value contains. Keeps the per-object overhead of the cache to a few allocations.
+#[derive(Debug, Clone, Default)]
+pub struct Packed(Box<str>);
+
+impl Packed {
+    fn new<'a>(parts: impl IntoIterator<Item = &'a str>) -> Packed {
+        let mut s = String::new();
+        for (i, p) in parts.into_iter().enumerate() {
+            if i > 0 {
+                s.push('\0');
+            }
+            s.push_str(p);
+        }
+        Packed(s.into_boxed_str())
+    }
+
+    /// The parts; none for an empty pack (so packs must not hold a single empty part).
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let empty = self.0.is_empty();
+        self.0.split('\0').filter(move |_| !empty)
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        self.0.split('\0').nth(i)
+    }
+}
+
 /// One object as the cache holds it.
 #[derive(Debug)]
 pub struct Stored {
     pub kind: Kind,
-    pub namespace: Box<str>,
-    pub name: Box<str>,
+    /// The key within its kind, "namespace/name" or "name" (see [`map_key`]).
+    key: Box<str>,
     /// The revision of the object's last write (its resourceVersion).
     pub revision: i64,
     /// The full protobuf encoding, resourceVersion included.
     pub bytes: Bytes,
-    pub labels: Box<[(Box<str>, Box<str>)]>,
+    /// Labels as key, value, key, value, …
+    labels: Packed,
     /// Values of the kind's selectable fields beyond metadata.*, in `supported_fields` order.
-    fields: Box<[Box<str>]>,
+    fields: Packed,
     pub uid: Box<str>,
     /// uids of the owners in metadata.ownerReferences.
-    pub owners: Box<[Box<str>]>,
+    owners: Packed,
     /// metadata.deletionTimestamp is set.
     pub deleting: bool,
 }
@@ -98,35 +127,61 @@ impl Stored {
     fn from_object(obj: &Object, revision: i64, bytes: Bytes) -> Stored {
         let meta = obj.meta();
         let kind = obj.kind();
-        let fields = supported_fields(kind)
+        let values: Vec<String> = supported_fields(kind)
             .iter()
             .filter(|f| !f.starts_with("metadata."))
-            .map(|f| {
-                coxswain_api::selector::field_value(obj, f)
-                    .unwrap_or_default()
-                    .into_boxed_str()
-            })
+            .map(|f| coxswain_api::selector::field_value(obj, f).unwrap_or_default())
             .collect();
         Stored {
             kind,
-            namespace: meta.namespace.as_str().into(),
-            name: meta.name.as_str().into(),
+            key: map_key(kind, &meta.namespace, &meta.name).into_boxed_str(),
             revision,
             bytes,
-            labels: meta
-                .labels
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                .collect(),
-            fields,
+            labels: Packed::new(
+                meta.labels
+                    .iter()
+                    .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
+            ),
+            fields: Packed::new(values.iter().map(String::as_str)),
             uid: meta.uid.as_str().into(),
-            owners: meta
-                .owner_references
-                .iter()
-                .map(|r| r.uid.as_str().into())
-                .collect(),
+            owners: Packed::new(
+                meta.owner_references
+                    .iter()
+                    .map(|r| r.uid.as_str())
+                    .filter(|u| !u.is_empty()),
+            ),
             deleting: !meta.deletion_timestamp.is_empty(),
         }
+    }
+
+    /// The key within its kind: "namespace/name", or "name" when cluster-scoped.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn namespace(&self) -> &str {
+        if self.kind.namespaced() {
+            self.key.split_once('/').map_or("", |(ns, _)| ns)
+        } else {
+            ""
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        if self.kind.namespaced() {
+            self.key.split_once('/').map_or(&self.key, |(_, n)| n)
+        } else {
+            &self.key
+        }
+    }
+
+    /// uids of the owners in metadata.ownerReferences.
+    pub fn owners(&self) -> impl Iterator<Item = &str> {
+        self.owners.iter()
+    }
+
+    pub fn has_owners(&self) -> bool {
+        self.owners.iter().next().is_some()
     }
 
     /// The object, decoded.
@@ -139,16 +194,19 @@ impl Stored {
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| &**k == key)
-            .map(|(_, v)| &**v)
+        let mut it = self.labels.iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if k == key {
+                return Some(v);
+            }
+        }
+        None
     }
 
     pub fn field(&self, field: &str) -> Option<String> {
         match field {
-            "metadata.name" => return Some(self.name.to_string()),
-            "metadata.namespace" => return Some(self.namespace.to_string()),
+            "metadata.name" => return Some(self.name().to_string()),
+            "metadata.namespace" => return Some(self.namespace().to_string()),
             _ => {}
         }
         supported_fields(self.kind)
@@ -156,7 +214,7 @@ impl Stored {
             .filter(|f| !f.starts_with("metadata."))
             .position(|f| *f == field)
             .and_then(|i| self.fields.get(i))
-            .map(|v| v.to_string())
+            .map(str::to_string)
     }
 
     pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
@@ -255,7 +313,7 @@ impl Cache {
         }
         for o in s.owners.iter() {
             self.dependents
-                .entry(o.clone())
+                .entry(o.into())
                 .or_default()
                 .insert((kind, mkey.to_string()));
         }
@@ -325,8 +383,7 @@ impl Cache {
                     bytes: with_resource_version(&prev.bytes, change.revision),
                     revision: change.revision,
                     kind: prev.kind,
-                    namespace: prev.namespace.clone(),
-                    name: prev.name.clone(),
+                    key: prev.key.clone(),
                     labels: prev.labels.clone(),
                     fields: prev.fields.clone(),
                     uid: prev.uid.clone(),
@@ -482,6 +539,20 @@ mod tests {
     }
 
     #[test]
+    fn packed_strings_round_trip() {
+        assert_eq!(Packed::new([]).iter().count(), 0);
+        let p = Packed::new(["a", "", "c"]);
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec!["a", "", "c"]);
+        assert_eq!(p.get(1), Some(""));
+        let mut c = Cache::new(0, vec![], 10);
+        let key = backend_key(Kind::Pod, "default", "l");
+        c.apply(Change { revision: 1, key, value: Some(pod("l", &[("app", "x"), ("tier", "")])) });
+        let s = c.get(Kind::Pod, "default", "l").expect("stored");
+        assert_eq!((s.label("app"), s.label("tier"), s.label("nope")), (Some("x"), Some(""), None));
+        assert_eq!((s.namespace(), s.name(), s.key()), ("default", "l", "default/l"));
+    }
+
+    #[test]
     fn owner_index_follows_changes() {
         let mut c = Cache::new(0, vec![], 100);
         let mut p = v1::Pod::decode(pod("a", &[]).as_ref()).expect("decodes");
@@ -532,7 +603,7 @@ mod tests {
         }
         let names: Vec<_> = c
             .range(Kind::Pod, Some("a"), None)
-            .map(|s| s.name.to_string())
+            .map(|s| s.name().to_string())
             .collect();
         assert_eq!(names, vec!["x", "z"]);
         assert_eq!(c.range(Kind::Pod, None, None).count(), 4);

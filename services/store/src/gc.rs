@@ -115,16 +115,16 @@ fn sweep(store: &Store, queue: &mut Queue) {
 }
 
 fn enqueue_for_object(queue: &mut Queue, s: &Stored) {
-    if !s.owners.is_empty() {
+    if s.has_owners() {
         queue.push(Item::Dependent(
             s.kind,
-            s.namespace.to_string(),
-            s.name.to_string(),
+            s.namespace().to_string(),
+            s.name().to_string(),
         ));
     }
     if s.deleting {
         if s.kind == Kind::Namespace {
-            queue.push(Item::Namespace(s.name.to_string()));
+            queue.push(Item::Namespace(s.name().to_string()));
         } else {
             queue.push(Item::Owner(s.uid.to_string()));
         }
@@ -141,17 +141,17 @@ fn enqueue_for_event(store: &Store, queue: &mut Queue, ev: &WatchEvent) {
             for dep in store.dependents_of(&object.uid) {
                 queue.push(Item::Dependent(
                     dep.kind,
-                    dep.namespace.to_string(),
-                    dep.name.to_string(),
+                    dep.namespace().to_string(),
+                    dep.name().to_string(),
                 ));
             }
-            for owner in object.owners.iter() {
+            for owner in object.owners() {
                 queue.push(Item::Owner(owner.to_string()));
             }
             if object.kind.namespaced() {
-                if let Ok(ns) = store.get_stored(Kind::Namespace, "", &object.namespace) {
+                if let Ok(ns) = store.get_stored(Kind::Namespace, "", &object.namespace()) {
                     if ns.deleting {
-                        queue.push(Item::Namespace(object.namespace.to_string()));
+                        queue.push(Item::Namespace(object.namespace().to_string()));
                     }
                 }
             }
@@ -169,7 +169,7 @@ async fn delete(store: &Store, s: &Stored, propagation: Propagation) -> Result<(
         precondition_uid: Some(s.uid.to_string()),
         ..Default::default()
     };
-    match store.delete(s.kind, &s.namespace, &s.name, &opts).await {
+    match store.delete(s.kind, &s.namespace(), &s.name(), &opts).await {
         Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
         // The uid changed: another object of the same name now; not ours to collect.
         Err(StoreError::Conflict { .. }) => Ok(()),
@@ -180,7 +180,7 @@ async fn delete(store: &Store, s: &Stored, propagation: Propagation) -> Result<(
 async fn remove_finalizer(store: &Store, s: &Stored, finalizer: &str) -> Result<(), StoreError> {
     let uid = s.uid.to_string();
     let r = store
-        .update_with(s.kind, &s.namespace, &s.name, false, |o| {
+        .update_with(s.kind, &s.namespace(), &s.name(), false, |o| {
             if o.meta().uid != uid || !has_finalizer(o, finalizer) {
                 return Ok(None);
             }
@@ -200,6 +200,14 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             let Ok(s) = store.get_stored(kind, &ns, &name) else {
                 return Ok(());
             };
+            // Fast path, the common case (a controller's new object): every owner exists and
+            // none is being deleted. Decided from the cache's indexes, without decoding.
+            if !s.deleting
+                && s.owners()
+                    .all(|uid| store.get_by_uid(uid).is_some_and(|o| !o.deleting))
+            {
+                return Ok(());
+            }
             let obj = s.decode();
             let mut dangling = Vec::new();
             let mut live = 0;
@@ -255,7 +263,7 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             if has_finalizer(&obj, FINALIZER_ORPHAN) {
                 for dep in store.dependents_of(&uid) {
                     let r = store
-                        .update_with(dep.kind, &dep.namespace, &dep.name, false, |o| {
+                        .update_with(dep.kind, &dep.namespace(), &dep.name(), false, |o| {
                             let before = o.meta().owner_references.len();
                             o.meta_mut().owner_references.retain(|r| r.uid != uid);
                             Ok((o.meta().owner_references.len() != before).then_some(()))

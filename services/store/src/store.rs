@@ -268,7 +268,7 @@ impl Store {
                 remaining += 1;
                 continue;
             }
-            last_key = Some(map_key(kind, &s.namespace, &s.name));
+            last_key = Some(map_key(kind, &s.namespace(), &s.name()));
             items.push(s.clone());
         }
         let continue_token = (remaining > 0)
@@ -898,8 +898,12 @@ fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
     if opts.kind.is_some_and(|k| k != s.kind) {
         return None;
     }
-    if let Some(ns) = opts.namespace.as_deref().filter(|n| !n.is_empty()) {
-        if *s.namespace != *ns {
+    if let Some(ns) = opts
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty() && s.kind.namespaced())
+    {
+        if *s.namespace() != *ns {
             return None;
         }
     }

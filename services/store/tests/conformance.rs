@@ -346,7 +346,7 @@ async fn selectors_and_pagination(h: Harness) {
         seen.extend(
             page.items
                 .iter()
-                .map(|i| format!("{}/{}", i.namespace, i.name)),
+                .map(|i| format!("{}/{}", i.namespace(), i.name())),
         );
         match page.continue_token {
             Some(t) => {
@@ -776,4 +776,115 @@ async fn redb_restart_keeps_data_and_revision() {
         .await
         .expect("create");
     assert!(rv(&next) > rev);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_bookmarks_carry_the_current_revision() {
+    let backend: Arc<dyn Backend> = Arc::new(EmbeddedBackend::memory());
+    let config = StoreConfig {
+        bookmark_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let s = Store::open(backend, config).await.expect("store");
+    s.create(configmap("default", "a"), false)
+        .await
+        .expect("create");
+    let mut rx = s
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            resource_version: Some(s.revision()),
+            bookmarks: true,
+            ..Default::default()
+        })
+        .expect("watch");
+    let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("ok");
+    match ev {
+        WatchEvent::Bookmark { kind, revision } => {
+            assert_eq!(kind, Some(Kind::ConfigMap));
+            assert_eq!(revision, s.revision());
+        }
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+}
+
+/// The backend contract itself, as etcd's: compare-and-swap, one revision per transaction,
+/// the feed in revision order.
+async fn backend_contract(b: Arc<dyn Backend>) {
+    use bytes::Bytes;
+    use coxswain_store::backend::{Op, Txn, TxnResult};
+    let (snap, mut feed) = b.start().await.expect("start");
+    let base = snap.revision;
+    let r1 = b
+        .txn(Txn::put_if("/k/a".into(), 0, Bytes::from_static(b"1")))
+        .await
+        .expect("txn");
+    assert_eq!(r1, TxnResult::Committed { revision: base + 1 });
+    // Create of an existing key conflicts and names its revision.
+    let c = b
+        .txn(Txn::put_if("/k/a".into(), 0, Bytes::from_static(b"x")))
+        .await
+        .expect("txn");
+    assert_eq!(
+        c,
+        TxnResult::Conflict {
+            key: "/k/a".into(),
+            mod_revision: base + 1
+        }
+    );
+    // A multi-op transaction commits at one revision.
+    let t = Txn {
+        compares: vec![("/k/a".into(), base + 1), ("/k/b".into(), 0)],
+        ops: vec![
+            Op::Put {
+                key: "/k/b".into(),
+                value: Bytes::from_static(b"2"),
+            },
+            Op::Delete { key: "/k/a".into() },
+        ],
+    };
+    assert_eq!(
+        b.txn(t).await.expect("txn"),
+        TxnResult::Committed { revision: base + 2 }
+    );
+    let mut changes = Vec::new();
+    while changes.len() < 3 {
+        changes.extend(
+            tokio::time::timeout(Duration::from_secs(5), feed.recv())
+                .await
+                .expect("feed")
+                .expect("open"),
+        );
+    }
+    let seen: Vec<(i64, &str, bool)> = changes
+        .iter()
+        .map(|c| (c.revision, c.key.as_str(), c.value.is_some()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (base + 1, "/k/a", true),
+            (base + 2, "/k/b", true),
+            (base + 2, "/k/a", false)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_contract_memory() {
+    backend_contract(Arc::new(EmbeddedBackend::memory())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_contract_redb() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = EmbeddedBackend::open(EmbeddedOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        cache_bytes: 1 << 20,
+    })
+    .expect("open");
+    backend_contract(Arc::new(b)).await;
 }
