@@ -169,65 +169,64 @@ macro_rules! kinds {
 }
 
 macro_rules! impl_resource {
-    ($kind:ident, spec_status) => {
-        impl_resource!(@common $kind);
+    ($kind:ident, $layout:ident) => {
         impl Resource for v1::$kind {
             const KIND: Kind = Kind::$kind;
-            impl_resource!(@meta);
-            fn into_object(self) -> Object { Object::$kind(self) }
+            fn metadata(&self) -> &ObjectMeta {
+                self.metadata.as_ref().unwrap_or(&EMPTY_META)
+            }
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                self.metadata.get_or_insert_with(Default::default)
+            }
+            fn into_object(self) -> Object {
+                Object::$kind(self)
+            }
             fn from_object(obj: Object) -> Option<Self> {
-                match obj { Object::$kind(o) => Some(o), #[allow(unreachable_patterns)] _ => None }
+                match obj {
+                    Object::$kind(o) => Some(o),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
             }
-            fn spec_bytes(&self) -> Vec<u8> {
-                self.spec.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default()
-            }
-            fn copy_status_from(&mut self, from: &Self) { self.status = from.status.clone(); }
-            fn has_status() -> bool { true }
+            impl_resource!(@$layout);
         }
     };
-    ($kind:ident, spec_only) => {
-        impl_resource!(@common $kind);
-        impl Resource for v1::$kind {
-            const KIND: Kind = Kind::$kind;
-            impl_resource!(@meta);
-            fn into_object(self) -> Object { Object::$kind(self) }
-            fn from_object(obj: Object) -> Option<Self> {
-                match obj { Object::$kind(o) => Some(o), #[allow(unreachable_patterns)] _ => None }
-            }
-            fn spec_bytes(&self) -> Vec<u8> {
-                self.spec.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default()
-            }
-            fn copy_status_from(&mut self, _from: &Self) {}
-            fn has_status() -> bool { false }
+    // spec and status: Update keeps status, generation follows spec.
+    (@spec_status) => {
+        fn spec_bytes(&self) -> Vec<u8> {
+            self.spec.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default()
+        }
+        fn copy_status_from(&mut self, from: &Self) {
+            self.status = from.status.clone();
+        }
+        fn has_status() -> bool {
+            true
         }
     };
-    ($kind:ident, data) => {
-        impl_resource!(@common $kind);
-        impl Resource for v1::$kind {
-            const KIND: Kind = Kind::$kind;
-            impl_resource!(@meta);
-            fn into_object(self) -> Object { Object::$kind(self) }
-            fn from_object(obj: Object) -> Option<Self> {
-                match obj { Object::$kind(o) => Some(o), #[allow(unreachable_patterns)] _ => None }
-            }
-            fn spec_bytes(&self) -> Vec<u8> {
-                let mut c = self.clone();
-                c.metadata = None;
-                c.api_version.clear();
-                c.kind.clear();
-                c.encode_to_vec()
-            }
-            fn copy_status_from(&mut self, _from: &Self) {}
-            fn has_status() -> bool { false }
+    // spec only (Lease).
+    (@spec_only) => {
+        fn spec_bytes(&self) -> Vec<u8> {
+            self.spec.as_ref().map(|s| s.encode_to_vec()).unwrap_or_default()
+        }
+        fn copy_status_from(&mut self, _from: &Self) {}
+        fn has_status() -> bool {
+            false
         }
     };
-    (@meta) => {
-        fn metadata(&self) -> &ObjectMeta { self.metadata.as_ref().unwrap_or(&EMPTY_META) }
-        fn metadata_mut(&mut self) -> &mut ObjectMeta {
-            self.metadata.get_or_insert_with(Default::default)
+    // data kinds (ConfigMap, Secret, Event, …): everything but metadata is the "spec".
+    (@data) => {
+        fn spec_bytes(&self) -> Vec<u8> {
+            let mut c = self.clone();
+            c.metadata = None;
+            c.api_version.clear();
+            c.kind.clear();
+            c.encode_to_vec()
+        }
+        fn copy_status_from(&mut self, _from: &Self) {}
+        fn has_status() -> bool {
+            false
         }
     };
-    (@common $kind:ident) => {};
 }
 
 kinds! {

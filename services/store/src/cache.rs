@@ -546,10 +546,20 @@ mod tests {
         assert_eq!(p.get(1), Some(""));
         let mut c = Cache::new(0, vec![], 10);
         let key = backend_key(Kind::Pod, "default", "l");
-        c.apply(Change { revision: 1, key, value: Some(pod("l", &[("app", "x"), ("tier", "")])) });
+        c.apply(Change {
+            revision: 1,
+            key,
+            value: Some(pod("l", &[("app", "x"), ("tier", "")])),
+        });
         let s = c.get(Kind::Pod, "default", "l").expect("stored");
-        assert_eq!((s.label("app"), s.label("tier"), s.label("nope")), (Some("x"), Some(""), None));
-        assert_eq!((s.namespace(), s.name(), s.key()), ("default", "l", "default/l"));
+        assert_eq!(
+            (s.label("app"), s.label("tier"), s.label("nope")),
+            (Some("x"), Some(""), None)
+        );
+        assert_eq!(
+            (s.namespace(), s.name(), s.key()),
+            ("default", "l", "default/l")
+        );
     }
 
     #[test]

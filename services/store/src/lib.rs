@@ -5,8 +5,10 @@
 //! - [`cache`]: the in-memory watch cache fed by the backend's change feed.
 //! - [`store`]: Kubernetes API-server semantics (admission, optimistic concurrency,
 //!   finalizers, apply, watch).
+//! - [`alloc`]: Service ClusterIP and NodePort allocation.
 //! - [`gc`]: the garbage collector (ownerReferences, propagation policies) and namespace deleter.
 //! - [`server`]: the `coxswain.v1.ObjectStore` gRPC service.
+pub mod alloc;
 pub mod backend;
 pub mod cache;
 pub mod error;

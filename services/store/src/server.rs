@@ -14,7 +14,6 @@ use coxswain_api::{Kind, Object};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::error::StoreError;
 use crate::store::{DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions};
 
 pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
@@ -37,7 +36,17 @@ impl ObjectStoreService {
     }
 }
 
-/// Count and time one RPC, by method and status code.
+/// Run one RPC's handler, counting and timing it by method and status code.
+async fn observed<T>(
+    method: &'static str,
+    handler: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let start = Instant::now();
+    let r = handler.await;
+    observe(method, start, &r);
+    r
+}
+
 fn observe<T>(method: &'static str, start: Instant, r: &Result<T, Status>) {
     let code = match r {
         Ok(_) => tonic::Code::Ok,
@@ -97,8 +106,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Sen
 #[tonic::async_trait]
 impl ObjectStore for ObjectStoreService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("Apply", async {
             let req = req.into_inner();
             let (applied, warnings) = self
                 .store
@@ -114,32 +122,25 @@ impl ObjectStore for ObjectStoreService {
                     object: Some(a.object.to_any()),
                 })
                 .collect();
-            Ok::<_, StoreError>(Response::new(ApplyResponse { results, warnings }))
-        }
+            Ok(Response::new(ApplyResponse { results, warnings }))
+        })
         .await
-        .map_err(Status::from);
-        observe("Apply", start, &r);
-        r
     }
 
     async fn create(
         &self,
         req: Request<CreateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("Create", async {
             let req = req.into_inner();
             let obj = object_of(req.object.as_ref())?;
             Ok(respond(self.store.create(obj, req.dry_run).await?))
-        }
-        .await;
-        observe("Create", start, &r);
-        r
+        })
+        .await
     }
 
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = (|| {
+        observed("Get", async {
             let req = req.get_ref();
             let kind = parse_kind(&req.kind)?;
             let s = self.store.get_stored(kind, &req.namespace, &req.name)?;
@@ -147,14 +148,12 @@ impl ObjectStore for ObjectStoreService {
                 object: Some(s.to_any()),
                 warnings: vec![],
             }))
-        })();
-        observe("Get", start, &r);
-        r
+        })
+        .await
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
-        let start = Instant::now();
-        let r = (|| {
+        observed("List", async {
             let req = req.get_ref();
             let kind = parse_kind(&req.kind)?;
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
@@ -172,42 +171,34 @@ impl ObjectStore for ObjectStoreService {
                 r#continue: l.continue_token.unwrap_or_default(),
                 remaining_item_count: l.remaining,
             }))
-        })();
-        observe("List", start, &r);
-        r
+        })
+        .await
     }
 
     async fn update(
         &self,
         req: Request<UpdateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("Update", async {
             let obj = object_of(req.get_ref().object.as_ref())?;
             Ok(respond(self.store.update(obj).await?))
-        }
-        .await;
-        observe("Update", start, &r);
-        r
+        })
+        .await
     }
 
     async fn update_status(
         &self,
         req: Request<UpdateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("UpdateStatus", async {
             let obj = object_of(req.get_ref().object.as_ref())?;
             Ok(respond(self.store.update_status(obj).await?))
-        }
-        .await;
-        observe("UpdateStatus", start, &r);
-        r
+        })
+        .await
     }
 
     async fn patch(&self, req: Request<PatchRequest>) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("Patch", async {
             let req = req.into_inner();
             let kind = parse_kind(&req.kind)?;
             match req.patch_type.as_str() {
@@ -232,18 +223,15 @@ impl ObjectStore for ObjectStoreService {
                     .patch(kind, &req.namespace, &req.name, &req.patch, status)
                     .await?,
             ))
-        }
-        .await;
-        observe("Patch", start, &r);
-        r
+        })
+        .await
     }
 
     async fn delete(
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        let start = Instant::now();
-        let r = async {
+        observed("Delete", async {
             let req = req.into_inner();
             let kind = parse_kind(&req.kind)?;
             let opts = DeleteOptions {
@@ -257,10 +245,8 @@ impl ObjectStore for ObjectStoreService {
                     .delete(kind, &req.namespace, &req.name, &opts)
                     .await?,
             ))
-        }
-        .await;
-        observe("Delete", start, &r);
-        r
+        })
+        .await
     }
 
     type WatchStream = WatchStream;
@@ -269,8 +255,7 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let start = Instant::now();
-        let r = (|| {
+        observed("Watch", async {
             let req = req.get_ref();
             let kind = if req.kind.is_empty() {
                 None
@@ -314,9 +299,8 @@ impl ObjectStore for ObjectStoreService {
                 }
             });
             Ok(Response::new(stream))
-        })();
-        observe("Watch", start, &r);
-        r
+        })
+        .await
     }
 }
 

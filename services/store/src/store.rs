@@ -136,6 +136,8 @@ pub struct Store {
 }
 
 struct Inner {
+    /// Held from allocating a Service's ClusterIP/NodePorts until its write commits.
+    service_lock: tokio::sync::Mutex<()>,
     backend: Arc<dyn Backend>,
     cache: RwLock<Cache>,
     revision: watch::Sender<i64>,
@@ -152,6 +154,7 @@ impl Store {
         let (rev_tx, _) = watch::channel(revision);
         let store = Store {
             inner: Arc::new(Inner {
+                service_lock: tokio::sync::Mutex::new(()),
                 backend,
                 cache: RwLock::new(cache),
                 revision: rev_tx,
@@ -343,6 +346,35 @@ impl Store {
         Ok(())
     }
 
+    /// Give a Service its ClusterIP and NodePorts (kept from `old` on update). Callers hold
+    /// `service_lock` until the write commits, so no two services get the same address.
+    fn allocate_service(&self, obj: &mut Object, old: Option<&Object>) -> Result<()> {
+        let key = map_key(obj.kind(), obj.namespace(), obj.name());
+        let name = obj.name().to_string();
+        let Object::Service(svc) = obj else {
+            return Ok(());
+        };
+        let mut taken = crate::alloc::Taken::default();
+        for s in self.cache().range(Kind::Service, None, None) {
+            if s.key() != key {
+                if let Object::Service(other) = s.decode() {
+                    taken.add(&other);
+                }
+            }
+        }
+        let old = match old {
+            Some(Object::Service(o)) => Some(o),
+            _ => None,
+        };
+        crate::alloc::allocate(svc, old, &taken, rand::random()).map_err(|errs| {
+            StoreError::Invalid {
+                kind: Kind::Service,
+                name,
+                source: coxswain_api::Error::Invalid(errs),
+            }
+        })
+    }
+
     /// Create an object. `dry_run`: admit it and return what would be stored.
     pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
         self.admit_new(&mut obj)?;
@@ -359,6 +391,11 @@ impl Store {
             m.generation = if kind_has_spec(kind) { 1 } else { 0 };
         }
         prepare_for_create(&mut obj);
+        let _allocating = match kind {
+            Kind::Service => Some(self.inner.service_lock.lock().await),
+            _ => None,
+        };
+        self.allocate_service(&mut obj, None)?;
         let mut attempts = 0;
         loop {
             if generated {
@@ -443,6 +480,10 @@ impl Store {
             ));
         }
         let user_rv = new.meta().resource_version.clone();
+        let _allocating = match (kind, mode) {
+            (Kind::Service, UpdateMode::Spec) => Some(self.inner.service_lock.lock().await),
+            _ => None,
+        };
         loop {
             let cur = self.get_stored(kind, &namespace, &name)?;
             if !user_rv.is_empty() && user_rv != cur.revision.to_string() {
@@ -470,6 +511,7 @@ impl Store {
                     if !errs.is_empty() {
                         return Err(Self::invalid(&m, errs));
                     }
+                    self.allocate_service(&mut m, Some(&old))?;
                     if m.spec_bytes() != old.spec_bytes() && kind_has_spec(kind) {
                         m.meta_mut().generation = old.meta().generation + 1;
                     }

@@ -888,3 +888,57 @@ async fn backend_contract_redb() {
     .expect("open");
     backend_contract(Arc::new(b)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_get_unique_cluster_ips_and_node_ports() {
+    let backend: Arc<dyn Backend> = Arc::new(EmbeddedBackend::memory());
+    let s = Store::open(backend, StoreConfig::default())
+        .await
+        .expect("store");
+    let svc = |name: &str, typ: &str| {
+        format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: {typ}\n  selector: {{app: x}}\n  ports:\n  - port: 80\n")
+    };
+    let mut ips = std::collections::HashSet::new();
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..20 {
+        let (r, _) = s
+            .apply(&svc(&format!("s{i}"), "NodePort"), "default", false, false)
+            .await
+            .expect("apply");
+        let Object::Service(v) = &r[0].object else {
+            panic!("service")
+        };
+        let spec = v.spec.as_ref().expect("spec");
+        assert!(spec.cluster_ip.starts_with("10."), "{}", spec.cluster_ip);
+        assert!((30000..=32767).contains(&spec.ports[0].node_port));
+        assert!(ips.insert(spec.cluster_ip.clone()), "unique ClusterIP");
+        assert!(ports.insert(spec.ports[0].node_port), "unique NodePort");
+    }
+    // Re-applying keeps what was allocated.
+    let before = s.get(Kind::Service, "default", "s0").expect("get");
+    let (r, _) = s
+        .apply(&svc("s0", "NodePort"), "default", false, false)
+        .await
+        .expect("re-apply");
+    assert_eq!(r[0].action, "unchanged");
+    assert_eq!(r[0].object, before);
+    // A requested NodePort that is taken is refused, naming the field.
+    let Object::Service(v) = &before else {
+        panic!("service")
+    };
+    let taken = v.spec.as_ref().expect("spec").ports[0].node_port;
+    let m = format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: clash\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n    nodePort: {taken}\n");
+    match s.apply(&m, "default", false, false).await {
+        Err(e @ StoreError::Invalid { .. }) => {
+            assert!(e.to_string().contains("spec.ports[0].nodePort"), "{e}")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    // Headless stays headless.
+    let h = "apiVersion: v1\nkind: Service\nmetadata:\n  name: h\nspec:\n  clusterIP: None\n  ports:\n  - port: 80\n";
+    let (r, _) = s.apply(h, "default", false, false).await.expect("apply");
+    let Object::Service(v) = &r[0].object else {
+        panic!("service")
+    };
+    assert_eq!(v.spec.as_ref().expect("spec").cluster_ip, "None");
+}
