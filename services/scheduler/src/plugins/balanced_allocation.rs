@@ -1,0 +1,109 @@
+//! NodeResourcesBalancedAllocation: favors nodes whose cpu and memory would be used in equal
+//! fractions after placing the pod: `(1 - std) * 100`, where `std` is the standard deviation of
+//! the requested/allocatable fractions (each capped at 1; for two resources `|a - b| / 2`).
+//! Uses actual requests (not the non-zero defaults); a best-effort pod skips this plugin.
+use coxswain_api::v1;
+
+use crate::framework::{CycleState, Plugin, PreScore, Score, Status, MAX_NODE_SCORE};
+use crate::snapshot::{pod_spec, NodeInfo, Resources, Snapshot};
+
+pub const NAME: &str = "NodeResourcesBalancedAllocation";
+
+pub struct BalancedAllocation;
+
+impl Plugin for BalancedAllocation {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScore> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn Score> {
+        Some(self)
+    }
+}
+
+impl PreScore for BalancedAllocation {
+    fn pre_score(
+        &self,
+        _: &mut CycleState,
+        pod: &v1::Pod,
+        _: &Snapshot,
+        _: &[&NodeInfo],
+    ) -> Status {
+        let r = Resources::for_pod(pod_spec(pod));
+        if r.milli_cpu == 0 && r.memory == 0 {
+            return Status::skip();
+        }
+        Status::success()
+    }
+}
+
+/// The score for (requested, allocatable) pairs; pairs with nothing allocatable are ignored.
+pub fn balanced_score(pairs: &[(i64, i64)]) -> i64 {
+    let fractions: Vec<f64> = pairs
+        .iter()
+        .filter(|(_, alloc)| *alloc != 0)
+        .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
+        .collect();
+    let std = match fractions.len() {
+        0 | 1 => 0.0,
+        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        n => {
+            let mean = fractions.iter().sum::<f64>() / n as f64;
+            (fractions
+                .iter()
+                .map(|f| (f - mean) * (f - mean))
+                .sum::<f64>()
+                / n as f64)
+                .sqrt()
+        }
+    };
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+impl Score for BalancedAllocation {
+    fn score(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
+        let req = Resources::for_pod(pod_spec(pod));
+        balanced_score(&[
+            (
+                node.requested.milli_cpu + req.milli_cpu,
+                node.allocatable.milli_cpu,
+            ),
+            (node.requested.memory + req.memory, node.allocatable.memory),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::*;
+
+    #[test]
+    fn table() {
+        for (pairs, want) in [
+            (vec![(3000, 4000), (5000, 10000)], 87), // |0.75 - 0.5| / 2 = 0.125
+            (vec![(2000, 4000), (5000, 10000)], 100),
+            (vec![(4000, 4000), (0, 10000)], 50),
+            (vec![(8000, 4000), (0, 10000)], 50),  // capped at 1
+            (vec![(1000, 0), (5000, 10000)], 100), // nothing allocatable: ignored
+        ] {
+            assert_eq!(balanced_score(&pairs), want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn best_effort_pods_skip() {
+        let snap = snapshot(vec![], vec![]);
+        let p = pod("p", &[]);
+        assert!(BalancedAllocation
+            .pre_score(&mut CycleState::new(), &p, &snap, &[])
+            .is_skip());
+        let mut p2 = pod("p", &[]);
+        spec(&mut p2).containers = vec![container(&[("cpu", "1")])];
+        assert!(BalancedAllocation
+            .pre_score(&mut CycleState::new(), &p2, &snap, &[])
+            .is_success());
+    }
+}

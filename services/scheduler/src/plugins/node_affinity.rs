@@ -1,0 +1,358 @@
+//! NodeAffinity: the pod's `nodeSelector` (every label equal) AND its required node affinity
+//! (`nodeSelectorTerms` ORed; within a term `matchExpressions` and `matchFields` ANDed).
+//!
+//! Operators: `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`. `NotIn` and `DoesNotExist`
+//! match a node without the key; `Gt`/`Lt` compare integers (an absent or non-integer label
+//! does not match). `matchFields` supports `metadata.name` with `In`/`NotIn` and one value. A
+//! term with neither expressions nor fields matches nothing, as does an empty terms list; an
+//! invalid requirement (unknown operator, wrong number of values) makes its term match nothing.
+//!
+//! Score: the summed weights of the matching preferred terms, normalized to 0..=100 over the
+//! feasible nodes.
+use std::collections::BTreeMap;
+
+use coxswain_api::v1;
+
+use crate::framework::{
+    default_normalize_score, CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score,
+    ScoreExtensions, Status, MAX_NODE_SCORE,
+};
+use crate::snapshot::{node_labels, node_name, pod_spec, NodeInfo, Snapshot};
+
+pub const NAME: &str = "NodeAffinity";
+pub const ERR_REASON: &str = "node(s) didn't match Pod's node affinity/selector";
+
+/// Does one requirement match the value found (None: key absent)?
+pub fn requirement_matches(r: &v1::NodeSelectorRequirement, value: Option<&str>) -> bool {
+    let values = &r.values;
+    match r.operator.as_str() {
+        "In" => !values.is_empty() && value.is_some_and(|v| values.iter().any(|x| x == v)),
+        "NotIn" => !values.is_empty() && value.is_none_or(|v| !values.iter().any(|x| x == v)),
+        "Exists" => values.is_empty() && value.is_some(),
+        "DoesNotExist" => values.is_empty() && value.is_none(),
+        op @ ("Gt" | "Lt") => {
+            let [bound] = values.as_slice() else {
+                return false;
+            };
+            let (Ok(bound), Some(Ok(v))) = (bound.parse::<i64>(), value.map(str::parse::<i64>))
+            else {
+                return false;
+            };
+            if op == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Does a node selector term match the node?
+pub fn term_matches(term: &v1::NodeSelectorTerm, node: &v1::Node) -> bool {
+    if term.match_expressions.is_empty() && term.match_fields.is_empty() {
+        return false;
+    }
+    let labels = node_labels(node);
+    term.match_expressions
+        .iter()
+        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
+        && term.match_fields.iter().all(|r| {
+            r.key == "metadata.name"
+                && matches!(r.operator.as_str(), "In" | "NotIn")
+                && r.values.len() == 1
+                && requirement_matches(r, Some(node_name(node)))
+        })
+}
+
+/// Does the required node selector (terms ORed) match the node?
+pub fn node_selector_matches(sel: &v1::NodeSelector, node: &v1::Node) -> bool {
+    sel.node_selector_terms
+        .iter()
+        .any(|t| term_matches(t, node))
+}
+
+fn required(pod: &v1::Pod) -> Option<&v1::NodeSelector> {
+    pod_spec(pod)
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()
+}
+
+fn preferred(pod: &v1::Pod) -> &[v1::PreferredSchedulingTerm] {
+    pod_spec(pod)
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .map_or(&[], |na| {
+            &na.preferred_during_scheduling_ignored_during_execution
+        })
+}
+
+fn selector_matches(sel: &BTreeMap<String, String>, node: &v1::Node) -> bool {
+    let labels = node_labels(node);
+    sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The pod's `nodeSelector` and required node affinity both match the node.
+pub fn pod_matches_node_selector_and_affinity(pod: &v1::Pod, node: &v1::Node) -> bool {
+    selector_matches(&pod_spec(pod).node_selector, node)
+        && required(pod).is_none_or(|r| node_selector_matches(r, node))
+}
+
+pub struct NodeAffinity;
+
+impl Plugin for NodeAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
+        Some(self)
+    }
+    fn as_filter(&self) -> Option<&dyn Filter> {
+        Some(self)
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScore> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn Score> {
+        Some(self)
+    }
+}
+
+impl PreFilter for NodeAffinity {
+    fn pre_filter(&self, _: &mut CycleState, pod: &v1::Pod, _: &Snapshot) -> Status {
+        if pod_spec(pod).node_selector.is_empty() && required(pod).is_none() {
+            return Status::skip();
+        }
+        Status::success()
+    }
+}
+
+impl Filter for NodeAffinity {
+    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        if pod_matches_node_selector_and_affinity(pod, &node.node) {
+            Status::success()
+        } else {
+            Status::unresolvable(ERR_REASON)
+        }
+    }
+}
+
+impl PreScore for NodeAffinity {
+    fn pre_score(
+        &self,
+        _: &mut CycleState,
+        pod: &v1::Pod,
+        _: &Snapshot,
+        _: &[&NodeInfo],
+    ) -> Status {
+        if preferred(pod).is_empty() {
+            return Status::skip();
+        }
+        Status::success()
+    }
+}
+
+impl Score for NodeAffinity {
+    fn score(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
+        preferred(pod)
+            .iter()
+            .filter(|t| t.weight != 0)
+            .filter(|t| {
+                t.preference
+                    .as_ref()
+                    .is_some_and(|p| term_matches(p, &node.node))
+            })
+            .map(|t| i64::from(t.weight))
+            .sum()
+    }
+    fn score_extensions(&self) -> Option<&dyn ScoreExtensions> {
+        Some(self)
+    }
+}
+
+impl ScoreExtensions for NodeAffinity {
+    fn normalize(&self, _: &CycleState, _: &v1::Pod, scores: &mut [NodeScore]) {
+        default_normalize_score(MAX_NODE_SCORE, false, scores);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::Code;
+    use crate::plugins::testutil::*;
+
+    #[test]
+    fn operators() {
+        for (op, values, label, want) in [
+            ("In", vec!["a", "b"], Some("a"), true),
+            ("In", vec!["a", "b"], Some("c"), false),
+            ("In", vec!["a"], None, false),
+            ("In", vec![], Some("a"), false),
+            ("NotIn", vec!["a"], Some("b"), true),
+            ("NotIn", vec!["a"], Some("a"), false),
+            ("NotIn", vec!["a"], None, true),
+            ("Exists", vec![], Some(""), true),
+            ("Exists", vec![], None, false),
+            ("Exists", vec!["a"], Some("a"), false),
+            ("DoesNotExist", vec![], None, true),
+            ("DoesNotExist", vec![], Some("x"), false),
+            ("Gt", vec!["5"], Some("6"), true),
+            ("Gt", vec!["5"], Some("5"), false),
+            ("Gt", vec!["5"], Some("abc"), false),
+            ("Gt", vec!["5"], None, false),
+            ("Gt", vec!["x"], Some("6"), false),
+            ("Gt", vec!["1", "2"], Some("6"), false),
+            ("Lt", vec!["5"], Some("4"), true),
+            ("Lt", vec!["5"], Some("-10"), true),
+            ("Lt", vec!["5"], Some("5"), false),
+            ("Bogus", vec!["a"], Some("a"), false),
+        ] {
+            assert_eq!(
+                requirement_matches(&req("k", op, &values), label),
+                want,
+                "{op} {values:?} {label:?}"
+            );
+        }
+    }
+
+    fn affinity_pod(terms: Vec<v1::NodeSelectorTerm>) -> v1::Pod {
+        let mut p = pod("p", &[]);
+        affinity(&mut p).node_affinity = Some(v1::NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(v1::NodeSelector {
+                node_selector_terms: terms,
+            }),
+            ..Default::default()
+        });
+        p
+    }
+
+    fn term(exprs: Vec<v1::NodeSelectorRequirement>) -> v1::NodeSelectorTerm {
+        v1::NodeSelectorTerm {
+            match_expressions: exprs,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn required_terms() {
+        let n = node("node1", &[("zone", "a"), ("disk", "ssd")]);
+        let fields = |op: &str, v: &[&str]| v1::NodeSelectorTerm {
+            match_fields: vec![req("metadata.name", op, v)],
+            ..Default::default()
+        };
+        for (terms, want) in [
+            (vec![], false),
+            (vec![term(vec![])], false),
+            (vec![term(vec![req("zone", "In", &["a"])])], true),
+            // ANDed within a term.
+            (
+                vec![term(vec![
+                    req("zone", "In", &["a"]),
+                    req("disk", "In", &["hdd"]),
+                ])],
+                false,
+            ),
+            // ORed across terms.
+            (
+                vec![
+                    term(vec![req("zone", "In", &["b"])]),
+                    term(vec![req("disk", "Exists", &[])]),
+                ],
+                true,
+            ),
+            (
+                vec![term(vec![]), term(vec![req("zone", "In", &["a"])])],
+                true,
+            ),
+            (vec![fields("In", &["node1"])], true),
+            (vec![fields("In", &["node2"])], false),
+            (vec![fields("NotIn", &["node2"])], true),
+            (vec![fields("Exists", &[])], false),
+            (
+                vec![v1::NodeSelectorTerm {
+                    match_expressions: vec![req("zone", "In", &["a"])],
+                    match_fields: vec![req("metadata.name", "In", &["node2"])],
+                }],
+                false,
+            ),
+        ] {
+            let p = affinity_pod(terms.clone());
+            let s = NodeAffinity.filter(&CycleState::new(), &p, &info(n.clone(), vec![]));
+            assert_eq!(s.is_success(), want, "{terms:?}");
+            if !want {
+                assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
+                assert_eq!(s.message(), ERR_REASON);
+            }
+        }
+    }
+
+    #[test]
+    fn node_selector_and_affinity_are_anded() {
+        let n = node("n", &[("zone", "a"), ("disk", "ssd")]);
+        let mut p = affinity_pod(vec![term(vec![req("zone", "In", &["a"])])]);
+        spec(&mut p).node_selector = labels(&[("disk", "ssd")]);
+        assert!(pod_matches_node_selector_and_affinity(&p, &n));
+        spec(&mut p).node_selector = labels(&[("disk", "hdd")]);
+        assert!(!pod_matches_node_selector_and_affinity(&p, &n));
+        let mut plain = pod("p", &[]);
+        spec(&mut plain).node_selector = labels(&[("zone", "a")]);
+        assert!(pod_matches_node_selector_and_affinity(&plain, &n));
+        assert!(NodeAffinity
+            .pre_filter(
+                &mut CycleState::new(),
+                &pod("q", &[]),
+                &snapshot(vec![], vec![])
+            )
+            .is_skip());
+    }
+
+    #[test]
+    fn preferred_score() {
+        let mut p = pod("p", &[]);
+        affinity(&mut p).node_affinity = Some(v1::NodeAffinity {
+            preferred_during_scheduling_ignored_during_execution: vec![
+                v1::PreferredSchedulingTerm {
+                    weight: 2,
+                    preference: Some(term(vec![req("zone", "In", &["a"])])),
+                },
+                v1::PreferredSchedulingTerm {
+                    weight: 5,
+                    preference: Some(term(vec![req("disk", "In", &["ssd"])])),
+                },
+                v1::PreferredSchedulingTerm {
+                    weight: 9,
+                    preference: Some(term(vec![])),
+                },
+            ],
+            ..Default::default()
+        });
+        let nodes = [
+            node("n1", &[("zone", "a")]),
+            node("n2", &[("zone", "a"), ("disk", "ssd")]),
+            node("n3", &[]),
+        ];
+        let st = CycleState::new();
+        let mut scores: Vec<NodeScore> = nodes
+            .iter()
+            .map(|n| NodeScore {
+                name: node_name(n).into(),
+                score: NodeAffinity.score(&st, &p, &info(n.clone(), vec![])),
+            })
+            .collect();
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            [2, 7, 0]
+        );
+        NodeAffinity.normalize(&st, &p, &mut scores);
+        assert_eq!(
+            scores.iter().map(|s| s.score).collect::<Vec<_>>(),
+            [28, 100, 0]
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! NodeUnschedulable: a cordoned node (`spec.unschedulable`) takes only pods that tolerate
+//! the `node.kubernetes.io/unschedulable:NoSchedule` taint.
+use coxswain_api::v1;
+
+use super::taint_toleration::tolerates;
+use crate::framework::{CycleState, Filter, Plugin, Status};
+use crate::snapshot::{pod_spec, NodeInfo};
+
+pub const NAME: &str = "NodeUnschedulable";
+pub const ERR_REASON: &str = "node(s) were unschedulable";
+pub const TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
+
+pub struct NodeUnschedulable;
+
+impl Plugin for NodeUnschedulable {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_filter(&self) -> Option<&dyn Filter> {
+        Some(self)
+    }
+}
+
+impl Filter for NodeUnschedulable {
+    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        let cordoned = node.node.spec.as_ref().is_some_and(|s| s.unschedulable);
+        if !cordoned {
+            return Status::success();
+        }
+        let taint = v1::Taint {
+            key: TAINT_KEY.into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        };
+        if pod_spec(pod)
+            .tolerations
+            .iter()
+            .any(|t| tolerates(t, &taint))
+        {
+            Status::success()
+        } else {
+            Status::unresolvable(ERR_REASON)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::Code;
+    use crate::plugins::testutil::*;
+
+    #[test]
+    fn table() {
+        let tol = |key: &str, op: &str, effect: &str| v1::Toleration {
+            key: key.into(),
+            operator: op.into(),
+            effect: effect.into(),
+            ..Default::default()
+        };
+        for (cordoned, tolerations, code) in [
+            (false, vec![], Code::Success),
+            (true, vec![], Code::UnschedulableAndUnresolvable),
+            (
+                true,
+                vec![tol(TAINT_KEY, "Exists", "NoSchedule")],
+                Code::Success,
+            ),
+            (true, vec![tol("", "Exists", "")], Code::Success),
+            (
+                true,
+                vec![tol(TAINT_KEY, "Exists", "NoExecute")],
+                Code::UnschedulableAndUnresolvable,
+            ),
+        ] {
+            let mut n = node("n", &[]);
+            n.spec.as_mut().unwrap().unschedulable = cordoned;
+            let mut p = pod("p", &[]);
+            spec(&mut p).tolerations = tolerations.clone();
+            let s = NodeUnschedulable.filter(&CycleState::new(), &p, &info(n, vec![]));
+            assert_eq!(s.code, code, "{cordoned} {tolerations:?}");
+        }
+    }
+}

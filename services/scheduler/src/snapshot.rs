@@ -1,0 +1,390 @@
+//! The scheduler's view of the cluster for one cycle: every node with the pods bound (or
+//! assumed) on it, the sum of their requests, and the host ports they use.
+//!
+//! Requests follow Kubernetes' rule (`resourcehelper.PodRequests`): per resource, the larger of
+//! the sum over containers (plus restartable "sidecar" init containers, which keep running) and
+//! the largest single init container (plus the sidecars started before it), then the pod
+//! overhead added on top. Quantities are exact ([`Quantity`]): cpu in millicores
+//! (`MilliValue`), everything else in whole units (`Value`).
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use coxswain_api::quantity::Quantity;
+use coxswain_api::v1;
+
+/// Millicores a container without a cpu request counts as when scoring (kube-scheduler's
+/// `DefaultMilliCPURequest`).
+pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
+/// Bytes a container without a memory request counts as when scoring (`DefaultMemoryRequest`).
+pub const DEFAULT_MEMORY_REQUEST: i64 = 200 * 1024 * 1024;
+
+/// An amount of each schedulable resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: i64,
+    /// Bytes.
+    pub memory: i64,
+    /// Bytes.
+    pub ephemeral_storage: i64,
+    /// As allocatable: how many pods the node takes. As a request: unused (0).
+    pub allowed_pods: i64,
+    /// Extended (`vendor/name`) and `hugepages-*` resources, in whole units.
+    pub scalar: BTreeMap<String, i64>,
+}
+
+/// True for extended resources (`example.com/gpu`) and hugepages: the resources beyond cpu,
+/// memory and ephemeral-storage that the scheduler counts.
+pub fn is_scalar_resource(name: &str) -> bool {
+    name.starts_with("hugepages-") || (name.contains('/') && !name.starts_with("kubernetes.io/"))
+}
+
+impl Resources {
+    /// From a resource list (`requests`, `allocatable`, `overhead`). Unparsable quantities
+    /// count as zero (validation rejects them before they get here).
+    pub fn from_list(list: &BTreeMap<String, String>) -> Resources {
+        let mut r = Resources::default();
+        for (name, q) in list {
+            let Ok(q) = Quantity::parse(q) else { continue };
+            match name.as_str() {
+                "cpu" => r.milli_cpu = q.milli_value(),
+                "memory" => r.memory = q.value(),
+                "ephemeral-storage" => r.ephemeral_storage = q.value(),
+                "pods" => r.allowed_pods = q.value(),
+                other if is_scalar_resource(other) => {
+                    r.scalar.insert(other.to_string(), q.value());
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// Add `o` to `self`, per resource.
+    pub fn add(&mut self, o: &Resources) {
+        self.milli_cpu += o.milli_cpu;
+        self.memory += o.memory;
+        self.ephemeral_storage += o.ephemeral_storage;
+        self.allowed_pods += o.allowed_pods;
+        for (k, v) in &o.scalar {
+            *self.scalar.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Raise each resource of `self` to at least `o`'s.
+    pub fn max_with(&mut self, o: &Resources) {
+        self.milli_cpu = self.milli_cpu.max(o.milli_cpu);
+        self.memory = self.memory.max(o.memory);
+        self.ephemeral_storage = self.ephemeral_storage.max(o.ephemeral_storage);
+        self.allowed_pods = self.allowed_pods.max(o.allowed_pods);
+        for (k, v) in &o.scalar {
+            let e = self.scalar.entry(k.clone()).or_default();
+            *e = (*e).max(*v);
+        }
+    }
+
+    /// True when nothing is requested (a best-effort pod).
+    pub fn is_zero(&self) -> bool {
+        self.milli_cpu == 0
+            && self.memory == 0
+            && self.ephemeral_storage == 0
+            && self.scalar.values().all(|v| *v == 0)
+    }
+
+    /// The pod's effective requests (Kubernetes' rule; see the module docs).
+    pub fn for_pod(spec: &v1::PodSpec) -> Resources {
+        aggregate(spec, false)
+    }
+
+    /// As [`Resources::for_pod`], but a container that omits its cpu or memory request counts
+    /// as [`DEFAULT_MILLI_CPU_REQUEST`] / [`DEFAULT_MEMORY_REQUEST`] (scoring's "non-zero"
+    /// requests, so best-effort pods still spread).
+    pub fn non_zero_for_pod(spec: &v1::PodSpec) -> Resources {
+        aggregate(spec, true)
+    }
+}
+
+fn container_requests(c: &v1::Container, non_zero: bool) -> Resources {
+    let empty = BTreeMap::new();
+    let list = c.resources.as_ref().map_or(&empty, |r| &r.requests);
+    let mut r = Resources::from_list(list);
+    r.allowed_pods = 0;
+    if non_zero {
+        if !list.contains_key("cpu") {
+            r.milli_cpu = DEFAULT_MILLI_CPU_REQUEST;
+        }
+        if !list.contains_key("memory") {
+            r.memory = DEFAULT_MEMORY_REQUEST;
+        }
+    }
+    r
+}
+
+fn is_sidecar(c: &v1::Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+fn aggregate(spec: &v1::PodSpec, non_zero: bool) -> Resources {
+    let mut reqs = Resources::default();
+    for c in &spec.containers {
+        reqs.add(&container_requests(c, non_zero));
+    }
+    let mut sidecars = Resources::default();
+    let mut init_max = Resources::default();
+    for c in &spec.init_containers {
+        let mut r = container_requests(c, non_zero);
+        if is_sidecar(c) {
+            // A sidecar runs for the pod's whole life: it adds to the steady state, and every
+            // later init container runs next to it.
+            reqs.add(&r);
+            sidecars.add(&r);
+            r = sidecars.clone();
+        } else {
+            r.add(&sidecars);
+        }
+        init_max.max_with(&r);
+    }
+    reqs.max_with(&init_max);
+    let mut overhead = Resources::from_list(&spec.overhead);
+    overhead.allowed_pods = 0;
+    reqs.add(&overhead);
+    reqs
+}
+
+/// A host port a pod uses: `ip` defaults to `0.0.0.0` (every address), `protocol` to TCP.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostPort {
+    pub ip: String,
+    pub protocol: String,
+    pub port: i32,
+}
+
+impl HostPort {
+    /// Two uses conflict on the same protocol and port when their IPs are equal or either is
+    /// the wildcard `0.0.0.0`.
+    pub fn conflicts(&self, o: &HostPort) -> bool {
+        self.port == o.port
+            && self.protocol == o.protocol
+            && (self.ip == o.ip || self.ip == "0.0.0.0" || o.ip == "0.0.0.0")
+    }
+
+    /// The host ports of a pod's containers (and sidecar init containers).
+    pub fn for_pod(spec: &v1::PodSpec) -> Vec<HostPort> {
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().filter(|c| is_sidecar(c)))
+            .flat_map(|c| &c.ports)
+            .filter(|p| p.host_port > 0)
+            .map(|p| HostPort {
+                ip: if p.host_ip.is_empty() {
+                    "0.0.0.0".into()
+                } else {
+                    p.host_ip.clone()
+                },
+                protocol: if p.protocol.is_empty() {
+                    "TCP".into()
+                } else {
+                    p.protocol.clone()
+                },
+                port: p.host_port,
+            })
+            .collect()
+    }
+}
+
+fn empty_spec() -> &'static v1::PodSpec {
+    static EMPTY: std::sync::OnceLock<v1::PodSpec> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(v1::PodSpec::default)
+}
+
+static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+/// A pod's spec, or an empty one.
+pub fn pod_spec(pod: &v1::Pod) -> &v1::PodSpec {
+    pod.spec.as_ref().unwrap_or_else(|| empty_spec())
+}
+
+/// A pod's labels (empty when it has no metadata).
+pub fn pod_labels(pod: &v1::Pod) -> &BTreeMap<String, String> {
+    pod.metadata.as_ref().map_or(&EMPTY_LABELS, |m| &m.labels)
+}
+
+/// A pod's namespace, `default` when unset.
+pub fn pod_namespace(pod: &v1::Pod) -> &str {
+    match pod.metadata.as_ref().map(|m| m.namespace.as_str()) {
+        Some(ns) if !ns.is_empty() => ns,
+        _ => "default",
+    }
+}
+
+/// A pod's name.
+pub fn pod_name(pod: &v1::Pod) -> &str {
+    pod.metadata.as_ref().map_or("", |m| m.name.as_str())
+}
+
+/// A node's labels.
+pub fn node_labels(node: &v1::Node) -> &BTreeMap<String, String> {
+    node.metadata.as_ref().map_or(&EMPTY_LABELS, |m| &m.labels)
+}
+
+/// A node's name.
+pub fn node_name(node: &v1::Node) -> &str {
+    node.metadata.as_ref().map_or("", |m| m.name.as_str())
+}
+
+fn has_affinity(pod: &v1::Pod) -> bool {
+    pod_spec(pod)
+        .affinity
+        .as_ref()
+        .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
+}
+
+/// One node and what is placed on it.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node: Arc<v1::Node>,
+    pub pods: Vec<Arc<v1::Pod>>,
+    /// Sum of the pods' requests ([`Resources::for_pod`]).
+    pub requested: Resources,
+    /// Sum of the pods' non-zero requests ([`Resources::non_zero_for_pod`]), for scoring.
+    pub non_zero_requested: Resources,
+    /// The node's `status.allocatable`.
+    pub allocatable: Resources,
+    /// Host ports in use by the pods.
+    pub used_ports: Vec<HostPort>,
+}
+
+impl NodeInfo {
+    pub fn new(node: Arc<v1::Node>) -> NodeInfo {
+        let allocatable = node
+            .status
+            .as_ref()
+            .map(|s| Resources::from_list(&s.allocatable))
+            .unwrap_or_default();
+        NodeInfo {
+            node,
+            pods: Vec::new(),
+            requested: Resources::default(),
+            non_zero_requested: Resources::default(),
+            allocatable,
+            used_ports: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        node_name(&self.node)
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        node_labels(&self.node)
+    }
+
+    /// Account a pod to this node.
+    pub fn add_pod(&mut self, pod: Arc<v1::Pod>) {
+        let spec = pod_spec(&pod);
+        self.requested.add(&Resources::for_pod(spec));
+        self.non_zero_requested
+            .add(&Resources::non_zero_for_pod(spec));
+        self.used_ports.extend(HostPort::for_pod(spec));
+        self.pods.push(pod);
+    }
+
+    /// Remove the pod `namespace/name`; false when it is not here.
+    pub fn remove_pod(&mut self, namespace: &str, name: &str) -> bool {
+        let Some(i) = self
+            .pods
+            .iter()
+            .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)
+        else {
+            return false;
+        };
+        self.pods.remove(i);
+        let pods = std::mem::take(&mut self.pods);
+        self.requested = Resources::default();
+        self.non_zero_requested = Resources::default();
+        self.used_ports.clear();
+        for p in pods {
+            self.add_pod(p);
+        }
+        true
+    }
+
+    /// The pods here with pod affinity or anti-affinity of any kind.
+    pub fn pods_with_affinity(&self) -> impl Iterator<Item = &Arc<v1::Pod>> {
+        self.pods.iter().filter(|p| has_affinity(p))
+    }
+}
+
+/// Every node, with an index by name, and the namespaces' labels (for affinity terms'
+/// `namespaceSelector`).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub nodes: Vec<NodeInfo>,
+    index: HashMap<String, usize>,
+    pub namespace_labels: HashMap<String, BTreeMap<String, String>>,
+}
+
+fn is_terminal(pod: &v1::Pod) -> bool {
+    matches!(
+        pod.status.as_ref().map(|s| s.phase.as_str()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+impl Snapshot {
+    /// Nodes in the given order (the scheduler's evaluation order), and the pods bound to them
+    /// (by `spec.nodeName`; pods on unknown nodes, unbound and terminal pods are skipped).
+    pub fn new(
+        nodes: impl IntoIterator<Item = Arc<v1::Node>>,
+        pods: impl IntoIterator<Item = Arc<v1::Pod>>,
+    ) -> Snapshot {
+        let mut s = Snapshot::default();
+        for n in nodes {
+            s.index.insert(node_name(&n).to_string(), s.nodes.len());
+            s.nodes.push(NodeInfo::new(n));
+        }
+        for p in pods {
+            s.add_pod(p);
+        }
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn get(&self, node: &str) -> Option<&NodeInfo> {
+        self.index.get(node).map(|i| &self.nodes[*i])
+    }
+
+    /// Account a pod to the node in its `spec.nodeName`; false when unbound, terminal, or the
+    /// node is unknown.
+    pub fn add_pod(&mut self, pod: Arc<v1::Pod>) -> bool {
+        if is_terminal(&pod) {
+            return false;
+        }
+        let Some(&i) = self.index.get(pod_spec(&pod).node_name.as_str()) else {
+            return false;
+        };
+        self.nodes[i].add_pod(pod);
+        true
+    }
+
+    /// The scheduler's "assume": account `pod` to `node` as if bound there.
+    pub fn assume(&mut self, pod: &v1::Pod, node: &str) -> bool {
+        let mut p = pod.clone();
+        p.spec.get_or_insert_with(Default::default).node_name = node.to_string();
+        self.add_pod(Arc::new(p))
+    }
+
+    /// Remove a pod from the node in its `spec.nodeName` (undo an assume, or a deletion).
+    pub fn remove_pod(&mut self, pod: &v1::Pod) -> bool {
+        let Some(&i) = self.index.get(pod_spec(pod).node_name.as_str()) else {
+            return false;
+        };
+        self.nodes[i].remove_pod(pod_namespace(pod), pod_name(pod))
+    }
+}
