@@ -44,7 +44,10 @@ async fn kill9_during_concurrent_writes_loses_no_acknowledged_write() {
         let _ = t.await;
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() < 16 * 2000, "the kill landed while writers were still writing");
+    assert!(
+        acked.len() < 16 * 2000,
+        "the kill landed while writers were still writing"
+    );
     c.restart().expect("restart on the same data");
     let mut client = c.client().await.expect("client");
     let list = client
