@@ -149,7 +149,7 @@ fn enqueue_for_event(store: &Store, queue: &mut Queue, ev: &WatchEvent) {
                 queue.push(Item::Owner(owner.to_string()));
             }
             if object.kind.namespaced() {
-                if let Ok(ns) = store.get_stored(Kind::Namespace, "", &object.namespace()) {
+                if let Ok(ns) = store.get_stored(Kind::Namespace, "", object.namespace()) {
                     if ns.deleting {
                         queue.push(Item::Namespace(object.namespace().to_string()));
                     }
@@ -169,7 +169,7 @@ async fn delete(store: &Store, s: &Stored, propagation: Propagation) -> Result<(
         precondition_uid: Some(s.uid.to_string()),
         ..Default::default()
     };
-    match store.delete(s.kind, &s.namespace(), &s.name(), &opts).await {
+    match store.delete(s.kind, s.namespace(), s.name(), &opts).await {
         Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
         // The uid changed: another object of the same name now; not ours to collect.
         Err(StoreError::Conflict { .. }) => Ok(()),
@@ -180,7 +180,7 @@ async fn delete(store: &Store, s: &Stored, propagation: Propagation) -> Result<(
 async fn remove_finalizer(store: &Store, s: &Stored, finalizer: &str) -> Result<(), StoreError> {
     let uid = s.uid.to_string();
     let r = store
-        .update_with(s.kind, &s.namespace(), &s.name(), false, |o| {
+        .update_with(s.kind, s.namespace(), s.name(), false, |o| {
             if o.meta().uid != uid || !has_finalizer(o, finalizer) {
                 return Ok(None);
             }
@@ -263,7 +263,7 @@ async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
             if has_finalizer(&obj, FINALIZER_ORPHAN) {
                 for dep in store.dependents_of(&uid) {
                     let r = store
-                        .update_with(dep.kind, &dep.namespace(), &dep.name(), false, |o| {
+                        .update_with(dep.kind, dep.namespace(), dep.name(), false, |o| {
                             let before = o.meta().owner_references.len();
                             o.meta_mut().owner_references.retain(|r| r.uid != uid);
                             Ok((o.meta().owner_references.len() != before).then_some(()))

@@ -271,7 +271,7 @@ impl Store {
                 remaining += 1;
                 continue;
             }
-            last_key = Some(map_key(kind, &s.namespace(), &s.name()));
+            last_key = Some(map_key(kind, s.namespace(), s.name()));
             items.push(s.clone());
         }
         let continue_token = (remaining > 0)
