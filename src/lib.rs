@@ -17,6 +17,7 @@ pub mod kinds;
 pub mod manifest;
 pub mod quantity;
 pub mod selector;
+pub mod time;
 pub mod validation;
 
 pub use error::Error;

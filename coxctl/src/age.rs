@@ -1,96 +1,8 @@
-//! Time: a tiny RFC 3339 parser/formatter and kubectl's human durations (AGE columns).
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Time for display: kubectl's human durations (AGE columns) and describe's RFC 1123 format.
+//! RFC 3339 parsing is `coxswain_api::time`'s.
 
-/// Seconds since the Unix epoch, now.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-/// The civil date (y, m, d) of days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Parse an RFC 3339 timestamp ("2024-01-02T03:04:05Z", with optional fraction and offset)
-/// into seconds since the epoch. None for anything else (including "").
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let off = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if *c == b'+' {
-                off
-            } else {
-                -off
-            }
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset)
-}
-
-/// Format seconds since the epoch as RFC 3339 in UTC ("2024-01-02T03:04:05Z").
-#[cfg_attr(not(test), allow(dead_code))]
-pub fn format_rfc3339(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
+use coxswain_api::time::civil_from_days;
+pub use coxswain_api::time::{now_secs as now, parse_rfc3339};
 
 /// Format as kubectl describe does (RFC 1123 with numeric zone), in UTC:
 /// "Tue, 02 Jan 2024 03:04:05 +0000".
@@ -182,29 +94,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_rfc3339() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2024-01-02T03:04:05Z"), Some(1704164645));
-        assert_eq!(
-            parse_rfc3339("2024-01-02T03:04:05.123456789Z"),
-            Some(1704164645)
-        );
-        assert_eq!(parse_rfc3339("2024-01-02T11:04:05+08:00"), Some(1704164645));
-        assert_eq!(parse_rfc3339("2024-01-01T22:04:05-05:00"), Some(1704164645));
-        assert_eq!(parse_rfc3339(""), None);
-        assert_eq!(parse_rfc3339("2024-01-02"), None);
-        assert_eq!(parse_rfc3339("2024-13-02T03:04:05Z"), None);
-    }
-
-    #[test]
-    fn formats_rfc3339_and_rfc1123() {
-        assert_eq!(format_rfc3339(1704164645), "2024-01-02T03:04:05Z");
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+    fn formats_rfc1123() {
         assert_eq!(
             format_rfc1123z(1704164645),
             "Tue, 02 Jan 2024 03:04:05 +0000"
         );
-        assert_eq!(parse_rfc3339(&format_rfc3339(951782400)), Some(951782400)); // 2000-02-29
     }
 
     #[test]

@@ -209,36 +209,23 @@ fn containers(w: &mut W, level: usize, list: &[Value], statuses: &[Value], name_
         if let Some(st) = st {
             w.line(l, format!("Image ID:\t{}", s(st, "imageID")));
         }
-        let ports: Vec<String> = arr(c, "ports")
-            .iter()
-            .map(|p| {
-                let proto = s(p, "protocol");
-                format!(
-                    "{}/{}",
-                    i(p, "containerPort"),
-                    if proto.is_empty() {
-                        "TCP".into()
+        // "80/TCP" for each port's container (or host) port.
+        let port_list = |field: &str| -> Vec<String> {
+            arr(c, "ports")
+                .iter()
+                .map(|p| {
+                    let proto = s(p, "protocol");
+                    let proto = if proto.is_empty() {
+                        "TCP".to_string()
                     } else {
-                        proto
-                    }
-                )
-            })
-            .collect();
-        let host_ports: Vec<String> = arr(c, "ports")
-            .iter()
-            .map(|p| {
-                let proto = s(p, "protocol");
-                format!(
-                    "{}/{}",
-                    i(p, "hostPort"),
-                    if proto.is_empty() {
-                        "TCP".into()
-                    } else {
-                        proto
-                    }
-                )
-            })
-            .collect();
+                        proto.to_string()
+                    };
+                    format!("{}/{proto}", i(p, field))
+                })
+                .collect()
+        };
+        let ports = port_list("containerPort");
+        let host_ports = port_list("hostPort");
         if ports.len() > 1 {
             w.line(l, format!("Ports:\t{}", ports.join(", ")));
             w.line(l, format!("Host Ports:\t{}", host_ports.join(", ")));

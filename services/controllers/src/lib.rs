@@ -9,4 +9,4 @@ pub mod cron;
 pub mod job;
 pub mod replicaset;
 pub mod rollout;
-pub mod time;
+pub use coxswain_api::time;

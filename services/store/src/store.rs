@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, watch};
 use crate::backend::{Backend, Txn, TxnResult};
 use crate::cache::{backend_key, map_key, Cache, Event, EventType, Stored};
 use crate::error::{resource_name, Result, StoreError};
-use crate::util::{now_rfc3339, random_suffix};
+use crate::util::random_suffix;
+use coxswain_api::time::now_rfc3339;
 
 /// Namespaces that exist from the start, as in Kubernetes.
 pub const SYSTEM_NAMESPACES: &[&str] =

@@ -1,6 +1,20 @@
 //! Timestamps as the API stores them (RFC 3339 strings such as `2026-11-22T16:01:38Z`) to and
 //! from plain seconds since the Unix epoch, plus the civil-calendar arithmetic the cron engine
-//! uses. No clock is read here.
+//! uses. The one shared implementation: the store, the controllers and coxctl all use it.
+//! Only [`now_secs`] and [`now_rfc3339`] read the clock.
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Now as RFC 3339 UTC with second precision, as Kubernetes' metav1.Time.
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_secs())
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (`month` 1–12, `day` 1–31).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
