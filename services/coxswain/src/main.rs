@@ -65,6 +65,21 @@ struct StoreArgs {
     /// Interval of BOOKMARK events on watches that allow them (e.g. 10s, 500ms).
     #[arg(long, env = "COXSWAIN_BOOKMARK_INTERVAL", default_value = "10s", value_parser = duration::parse)]
     bookmark_interval: Duration,
+    /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
+    /// unless it tolerates that taint already.
+    #[arg(
+        long,
+        env = "COXSWAIN_DEFAULT_NOT_READY_TOLERATION_SECONDS",
+        default_value_t = 300
+    )]
+    default_not_ready_toleration_seconds: i32,
+    /// The same for the unreachable:NoExecute taint.
+    #[arg(
+        long,
+        env = "COXSWAIN_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
+        default_value_t = 300
+    )]
+    default_unreachable_toleration_seconds: i32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -106,6 +121,8 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let config = StoreConfig {
         watch_history: args.watch_history,
         bookmark_interval: args.bookmark_interval,
+        default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
         ..Default::default()
     };
     let store = Store::open(backend, config)

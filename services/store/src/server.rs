@@ -6,7 +6,7 @@ use std::time::Instant;
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1::object_store_server::ObjectStore;
 use coxswain_api::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, CreateRequest, DeleteRequest, GetRequest,
+    ApplyRequest, ApplyResponse, ApplyResult, BindRequest, CreateRequest, DeleteRequest, GetRequest,
     ListRequest, ListResponse, ObjectResponse, PatchRequest, UpdateRequest,
     WatchEvent as PbWatchEvent, WatchRequest,
 };
@@ -239,10 +239,28 @@ impl ObjectStore for ObjectStoreService {
                 precondition_uid: Some(req.uid.clone()).filter(|s| !s.is_empty()),
                 precondition_resource_version: Some(req.resource_version.clone())
                     .filter(|s| !s.is_empty()),
+                grace_period_seconds: req.grace_period_seconds,
             };
+            if req.grace_period_seconds.is_some_and(|g| g < 0) {
+                return Err(Status::invalid_argument(
+                    "gracePeriodSeconds: Invalid value: must be >= 0",
+                ));
+            }
             Ok(respond(
                 self.store
                     .delete(kind, &req.namespace, &req.name, &opts)
+                    .await?,
+            ))
+        })
+        .await
+    }
+
+    async fn bind(&self, req: Request<BindRequest>) -> Result<Response<ObjectResponse>, Status> {
+        observed("Bind", async {
+            let req = req.into_inner();
+            Ok(respond(
+                self.store
+                    .bind(&req.namespace, &req.name, &req.uid, &req.node_name)
                     .await?,
             ))
         })

@@ -40,6 +40,11 @@ pub struct StoreConfig {
     pub bookmark_interval: Duration,
     /// Buffered events per watch before the producer waits for the client.
     pub watch_buffer: usize,
+    /// tolerationSeconds of the `node.kubernetes.io/not-ready:NoExecute` toleration added to
+    /// every pod that has none (Kubernetes' DefaultTolerationSeconds admission plugin).
+    pub default_not_ready_toleration_seconds: i32,
+    /// The same for `node.kubernetes.io/unreachable:NoExecute`.
+    pub default_unreachable_toleration_seconds: i32,
 }
 
 impl Default for StoreConfig {
@@ -48,6 +53,8 @@ impl Default for StoreConfig {
             watch_history: 100_000,
             bookmark_interval: Duration::from_secs(10),
             watch_buffer: 1024,
+            default_not_ready_toleration_seconds: 300,
+            default_unreachable_toleration_seconds: 300,
         }
     }
 }
@@ -77,6 +84,9 @@ impl Propagation {
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub propagation: Propagation,
+    /// For pods bound to a node: how long the node agent has to stop the pod (None: the pod's
+    /// terminationGracePeriodSeconds). 0 removes the pod at once.
+    pub grace_period_seconds: Option<i32>,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
 }
@@ -326,6 +336,13 @@ impl Store {
         }
         obj.set_type_meta();
         defaults::apply_defaults(obj);
+        if let Object::Pod(pod) = obj {
+            add_default_tolerations(
+                pod,
+                self.inner.config.default_not_ready_toleration_seconds,
+                self.inner.config.default_unreachable_toleration_seconds,
+            );
+        }
         let mut errs = validation::validate(obj);
         if obj.meta().name.is_empty()
             && obj.meta().generate_name.is_empty()
@@ -657,6 +674,27 @@ impl Store {
                 fins.retain(|x| x != FINALIZER_ORPHAN && x != FINALIZER_FOREGROUND);
                 fins.push(f.to_string());
             }
+            // Graceful deletion: a pod that may be running on a node stays, marked, until the
+            // node's agent has stopped it and deletes it with grace 0.
+            let grace = match &obj {
+                Object::Pod(p) => self.pod_grace_period(p, opts.grace_period_seconds),
+                _ => 0,
+            };
+            let shorter = obj
+                .meta()
+                .deletion_grace_period_seconds
+                .is_some_and(|g| grace < g);
+            if grace > 0 && (obj.meta().deletion_timestamp.is_empty() || shorter) {
+                let now = coxswain_api::time::now_secs();
+                obj.meta_mut().deletion_timestamp =
+                    coxswain_api::time::format_rfc3339(now + i64::from(grace));
+                obj.meta_mut().deletion_grace_period_seconds = Some(grace);
+            } else if grace == 0
+                && matches!(obj, Object::Pod(_))
+                && obj.meta().deletion_grace_period_seconds.is_some_and(|g| g > 0)
+            {
+                obj.meta_mut().deletion_grace_period_seconds = Some(0);
+            }
             if obj.meta().deletion_timestamp.is_empty() {
                 obj.meta_mut().deletion_timestamp = now_rfc3339();
                 obj.meta_mut().deletion_grace_period_seconds = Some(0);
@@ -682,6 +720,86 @@ impl Store {
                 Txn::put_if(key, cur.revision, Bytes::from(obj.encode_to_vec()))
             };
             match self.commit(txn).await? {
+                TxnResult::Committed { revision } => {
+                    obj.meta_mut().resource_version = revision.to_string();
+                    return Ok(obj);
+                }
+                TxnResult::Conflict { .. } => continue,
+            }
+        }
+    }
+
+    /// The grace period a pod deletion gets: 0 (remove at once) for a pod no agent runs — not
+    /// bound, bound to a node that does not exist (as Kubernetes' pod GC force-deletes such
+    /// orphans), or already finished — else the requested period or the pod's
+    /// terminationGracePeriodSeconds (default 30).
+    fn pod_grace_period(&self, pod: &coxswain_api::v1::Pod, requested: Option<i32>) -> i32 {
+        let spec = pod.spec.as_ref();
+        let node = spec.map(|s| s.node_name.as_str()).unwrap_or("");
+        let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
+        if node.is_empty()
+            || matches!(phase, "Succeeded" | "Failed")
+            || self.get_stored(Kind::Node, "", node).is_err()
+        {
+            return 0;
+        }
+        requested
+            .or_else(|| spec.and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30)
+            .max(0)
+    }
+
+    /// The pods/binding subresource: assign an unbound pod to `node` and mark it scheduled.
+    pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<Object> {
+        if node.is_empty() {
+            return Err(StoreError::BadRequest(
+                "target.name: Required value: the node to bind to".into(),
+            ));
+        }
+        loop {
+            let cur = self.get_stored(Kind::Pod, namespace, name)?;
+            let Object::Pod(mut pod) = cur.decode() else {
+                return Err(StoreError::BadRequest(format!("{name} is not a pod")));
+            };
+            let conflict = |message: String| StoreError::Conflict {
+                resource: resource_name(Kind::Pod),
+                name: name.to_string(),
+                message,
+            };
+            let meta = pod.metadata.get_or_insert_with(Default::default);
+            if !uid.is_empty() && meta.uid != uid {
+                return Err(conflict(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta.uid
+                )));
+            }
+            if !meta.deletion_timestamp.is_empty() {
+                return Err(conflict(format!("pod {name} is being deleted, cannot be assigned to a host")));
+            }
+            meta.resource_version.clear();
+            let spec = pod.spec.get_or_insert_with(Default::default);
+            if !spec.node_name.is_empty() {
+                return Err(conflict(format!(
+                    "pod {name} is already assigned to node \"{}\"",
+                    spec.node_name
+                )));
+            }
+            spec.node_name = node.to_string();
+            let status = pod.status.get_or_insert_with(Default::default);
+            let now = now_rfc3339();
+            status.conditions.retain(|c| c.r#type != "PodScheduled");
+            status.conditions.push(coxswain_api::v1::Condition {
+                r#type: "PodScheduled".into(),
+                status: "True".into(),
+                last_transition_time: now,
+                ..Default::default()
+            });
+            let mut obj = Object::Pod(pod);
+            let key = backend_key(Kind::Pod, namespace, name);
+            match self
+                .commit(Txn::put_if(key, cur.revision, Bytes::from(obj.encode_to_vec())))
+                .await?
+            {
                 TxnResult::Committed { revision } => {
                     obj.meta_mut().resource_version = revision.to_string();
                     return Ok(obj);
@@ -1047,7 +1165,11 @@ fn keep_system_metadata(new: &mut Object, old: &Object) {
 
 /// An object marked for deletion whose finalizers are all gone is removed.
 fn ready_to_delete(obj: &Object) -> bool {
-    if obj.meta().deletion_timestamp.is_empty() || !obj.meta().finalizers.is_empty() {
+    let m = obj.meta();
+    if m.deletion_timestamp.is_empty()
+        || !m.finalizers.is_empty()
+        || m.deletion_grace_period_seconds.unwrap_or(0) > 0
+    {
         return false;
     }
     match obj {
@@ -1146,5 +1268,34 @@ mod tests {
             cur,
             json!({"metadata": {"labels": {"a": "1"}, "annotations": {"deployment.kubernetes.io/revision": "3"}}, "spec": {"replicas": 5}})
         );
+    }
+}
+
+/// Kubernetes' DefaultTolerationSeconds admission: a pod that does not already tolerate the
+/// not-ready / unreachable NoExecute taints gets tolerations for them with a time limit, so it
+/// is evicted from a failed node after that long.
+fn add_default_tolerations(pod: &mut coxswain_api::v1::Pod, not_ready: i32, unreachable: i32) {
+    const NOT_READY: &str = "node.kubernetes.io/not-ready";
+    const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    let tolerates = |key: &str| {
+        spec.tolerations.iter().any(|t| {
+            (t.key == key || t.key.is_empty()) && (t.effect == "NoExecute" || t.effect.is_empty())
+        })
+    };
+    let (has_not_ready, has_unreachable) = (tolerates(NOT_READY), tolerates(UNREACHABLE));
+    for (has, key, secs) in [
+        (has_not_ready, NOT_READY, not_ready),
+        (has_unreachable, UNREACHABLE, unreachable),
+    ] {
+        if !has {
+            spec.tolerations.push(coxswain_api::v1::Toleration {
+                key: key.into(),
+                operator: "Exists".into(),
+                effect: "NoExecute".into(),
+                toleration_seconds: Some(secs),
+                ..Default::default()
+            });
+        }
     }
 }
