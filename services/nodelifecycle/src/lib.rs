@@ -1,0 +1,7 @@
+//! Node lifecycle, the control-plane side (Kubernetes' node lifecycle controller and its
+//! NoExecute taint-eviction controller):
+//!
+//! - `health`: heartbeat tracking, Unknown conditions, condition/unschedulable taints (pure);
+//! - `taints`: toleration matching and the eviction decision (pure);
+pub mod health;
+pub mod taints;
