@@ -6,8 +6,8 @@ use std::time::Instant;
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1::object_store_server::ObjectStore;
 use coxswain_api::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, BindRequest, CreateRequest, DeleteRequest, GetRequest,
-    ListRequest, ListResponse, ObjectResponse, PatchRequest, UpdateRequest,
+    ApplyRequest, ApplyResponse, ApplyResult, BindRequest, CreateRequest, DeleteRequest,
+    GetRequest, ListRequest, ListResponse, ObjectResponse, PatchRequest, UpdateRequest,
     WatchEvent as PbWatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};

@@ -691,7 +691,10 @@ impl Store {
                 obj.meta_mut().deletion_grace_period_seconds = Some(grace);
             } else if grace == 0
                 && matches!(obj, Object::Pod(_))
-                && obj.meta().deletion_grace_period_seconds.is_some_and(|g| g > 0)
+                && obj
+                    .meta()
+                    .deletion_grace_period_seconds
+                    .is_some_and(|g| g > 0)
             {
                 obj.meta_mut().deletion_grace_period_seconds = Some(0);
             }
@@ -774,7 +777,9 @@ impl Store {
                 )));
             }
             if !meta.deletion_timestamp.is_empty() {
-                return Err(conflict(format!("pod {name} is being deleted, cannot be assigned to a host")));
+                return Err(conflict(format!(
+                    "pod {name} is being deleted, cannot be assigned to a host"
+                )));
             }
             meta.resource_version.clear();
             let spec = pod.spec.get_or_insert_with(Default::default);
@@ -797,7 +802,11 @@ impl Store {
             let mut obj = Object::Pod(pod);
             let key = backend_key(Kind::Pod, namespace, name);
             match self
-                .commit(Txn::put_if(key, cur.revision, Bytes::from(obj.encode_to_vec())))
+                .commit(Txn::put_if(
+                    key,
+                    cur.revision,
+                    Bytes::from(obj.encode_to_vec()),
+                ))
                 .await?
             {
                 TxnResult::Committed { revision } => {
@@ -1242,35 +1251,6 @@ pub fn three_way_merge(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc7386() {
-        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
-        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
-        let mut t = json!({"a": [1, 2]});
-        merge_patch(&mut t, &json!({"a": [3]}));
-        assert_eq!(t, json!({"a": [3]}));
-    }
-
-    #[test]
-    fn three_way_merge_keeps_controller_fields_and_drops_removed_ones() {
-        let mut cur = json!({"metadata": {"labels": {"a": "1", "b": "2"}, "annotations": {"deployment.kubernetes.io/revision": "3"}},
-                             "spec": {"replicas": 5, "paused": true}});
-        let last = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"paused": true}});
-        let want = json!({"metadata": {"labels": {"a": "1"}}, "spec": {}});
-        three_way_merge(&mut cur, Some(&last), &want);
-        assert_eq!(
-            cur,
-            json!({"metadata": {"labels": {"a": "1"}, "annotations": {"deployment.kubernetes.io/revision": "3"}}, "spec": {"replicas": 5}})
-        );
-    }
-}
-
 /// Kubernetes' DefaultTolerationSeconds admission: a pod that does not already tolerate the
 /// not-ready / unreachable NoExecute taints gets tolerations for them with a time limit, so it
 /// is evicted from a failed node after that long.
@@ -1297,5 +1277,34 @@ fn add_default_tolerations(pod: &mut coxswain_api::v1::Pod, not_ready: i32, unre
                 ..Default::default()
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7386() {
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut t, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+        let mut t = json!({"a": [1, 2]});
+        merge_patch(&mut t, &json!({"a": [3]}));
+        assert_eq!(t, json!({"a": [3]}));
+    }
+
+    #[test]
+    fn three_way_merge_keeps_controller_fields_and_drops_removed_ones() {
+        let mut cur = json!({"metadata": {"labels": {"a": "1", "b": "2"}, "annotations": {"deployment.kubernetes.io/revision": "3"}},
+                             "spec": {"replicas": 5, "paused": true}});
+        let last = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"paused": true}});
+        let want = json!({"metadata": {"labels": {"a": "1"}}, "spec": {}});
+        three_way_merge(&mut cur, Some(&last), &want);
+        assert_eq!(
+            cur,
+            json!({"metadata": {"labels": {"a": "1"}, "annotations": {"deployment.kubernetes.io/revision": "3"}}, "spec": {"replicas": 5}})
+        );
     }
 }

@@ -1,0 +1,339 @@
+//! A typed client over the ObjectStore gRPC service.
+use std::time::Duration;
+
+use coxswain_api::v1::object_store_client::ObjectStoreClient;
+use coxswain_api::v1::{
+    BindRequest, CreateRequest, DeleteRequest, GetRequest, ListRequest, PatchRequest,
+    UpdateRequest, WatchRequest,
+};
+use coxswain_api::{Object, Resource};
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{Error, Result};
+
+/// Label and field selectors for lists and watches (the store's syntax, as kubectl's).
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub label_selector: String,
+    pub field_selector: String,
+}
+
+impl ListParams {
+    pub fn labels(selector: impl Into<String>) -> Self {
+        ListParams {
+            label_selector: selector.into(),
+            ..Default::default()
+        }
+    }
+    pub fn fields(selector: impl Into<String>) -> Self {
+        ListParams {
+            field_selector: selector.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteParams {
+    /// "Background" (default), "Foreground" or "Orphan".
+    pub propagation: Option<String>,
+    /// For pods bound to a node: the grace period (None: the pod's own; 0: at once).
+    pub grace_period_seconds: Option<i32>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+}
+
+impl DeleteParams {
+    pub fn background() -> Self {
+        Self::default()
+    }
+    pub fn foreground() -> Self {
+        DeleteParams {
+            propagation: Some("Foreground".into()),
+            ..Default::default()
+        }
+    }
+    pub fn orphan() -> Self {
+        DeleteParams {
+            propagation: Some("Orphan".into()),
+            ..Default::default()
+        }
+    }
+    /// Remove at once, without graceful termination.
+    pub fn now() -> Self {
+        DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        }
+    }
+}
+
+/// One change seen by a watch.
+#[derive(Debug, Clone)]
+pub enum WatchEvent<R> {
+    Added(R),
+    Modified(R),
+    Deleted(R),
+    /// The store has reached this resourceVersion.
+    Bookmark(String),
+}
+
+/// "ns/name", or "name" for cluster-scoped objects: the key caches and queues use.
+pub fn object_key(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+/// A typed client of the object store. Cheap to clone: clones share one HTTP/2 connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: ObjectStoreClient<Channel>,
+}
+
+impl Client {
+    /// Connect now (fails when the store is not there).
+    pub async fn connect(url: &str) -> Result<Client> {
+        let ch = endpoint(url)?
+            .connect()
+            .await
+            .map_err(|e| Error::Transport(tonic::Status::unavailable(e.to_string())))?;
+        Ok(Client::from_channel(ch))
+    }
+
+    /// Connect on first use, and reconnect after failures (for components started beside the
+    /// store in one process).
+    pub fn lazy(url: &str) -> Result<Client> {
+        Ok(Client::from_channel(endpoint(url)?.connect_lazy()))
+    }
+
+    pub fn from_channel(ch: Channel) -> Client {
+        Client {
+            inner: ObjectStoreClient::new(ch)
+                .max_decoding_message_size(256 << 20)
+                .max_encoding_message_size(64 << 20),
+        }
+    }
+
+    /// The raw generated client, for RPCs this wrapper does not cover.
+    pub fn raw(&self) -> ObjectStoreClient<Channel> {
+        self.inner.clone()
+    }
+
+    /// Get an object; None when it does not exist.
+    pub async fn get<R: Resource>(&self, namespace: &str, name: &str) -> Result<Option<R>> {
+        let r = self
+            .raw()
+            .get(GetRequest {
+                kind: R::KIND.as_str().into(),
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .await;
+        match r {
+            Ok(resp) => Ok(Some(typed(resp.into_inner().object)?)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    /// List objects ("" namespace: all); returns the items and the list's resourceVersion.
+    pub async fn list<R: Resource>(
+        &self,
+        namespace: &str,
+        lp: &ListParams,
+    ) -> Result<(Vec<R>, String)> {
+        let resp = self
+            .raw()
+            .list(ListRequest {
+                kind: R::KIND.as_str().into(),
+                namespace: namespace.into(),
+                label_selector: lp.label_selector.clone(),
+                field_selector: lp.field_selector.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let items = resp
+            .items
+            .into_iter()
+            .map(|a| typed(Some(a)))
+            .collect::<Result<Vec<R>>>()?;
+        Ok((items, resp.resource_version))
+    }
+
+    pub async fn create<R: Resource>(&self, obj: &R) -> Result<R> {
+        let resp = self
+            .raw()
+            .create(CreateRequest {
+                object: Some(any_of(obj)),
+                dry_run: false,
+            })
+            .await?;
+        typed(resp.into_inner().object)
+    }
+
+    /// Replace spec and metadata; a non-empty resourceVersion must match (Conflict otherwise).
+    pub async fn update<R: Resource>(&self, obj: &R) -> Result<R> {
+        let resp = self
+            .raw()
+            .update(UpdateRequest {
+                object: Some(any_of(obj)),
+                dry_run: false,
+            })
+            .await?;
+        typed(resp.into_inner().object)
+    }
+
+    /// Replace status only.
+    pub async fn update_status<R: Resource>(&self, obj: &R) -> Result<R> {
+        let resp = self
+            .raw()
+            .update_status(UpdateRequest {
+                object: Some(any_of(obj)),
+                dry_run: false,
+            })
+            .await?;
+        typed(resp.into_inner().object)
+    }
+
+    /// JSON merge patch of spec/metadata.
+    pub async fn patch<R: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<R> {
+        self.patch_sub(namespace, name, patch, "").await
+    }
+
+    /// JSON merge patch of status.
+    pub async fn patch_status<R: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<R> {
+        self.patch_sub(namespace, name, patch, "status").await
+    }
+
+    async fn patch_sub<R: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+        subresource: &str,
+    ) -> Result<R> {
+        let resp = self
+            .raw()
+            .patch(PatchRequest {
+                kind: R::KIND.as_str().into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                patch_type: "merge".into(),
+                patch: patch.to_string(),
+                subresource: subresource.into(),
+            })
+            .await?;
+        typed(resp.into_inner().object)
+    }
+
+    /// Delete (or mark for deletion: finalizers, graceful pod termination). NotFound is an error.
+    pub async fn delete<R: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        dp: &DeleteParams,
+    ) -> Result<()> {
+        self.raw()
+            .delete(DeleteRequest {
+                kind: R::KIND.as_str().into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                propagation_policy: dp.propagation.clone().unwrap_or_default(),
+                resource_version: dp.precondition_resource_version.clone().unwrap_or_default(),
+                uid: dp.precondition_uid.clone().unwrap_or_default(),
+                grace_period_seconds: dp.grace_period_seconds,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Bind a pod to a node (the pods/binding subresource).
+    pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<()> {
+        self.raw()
+            .bind(BindRequest {
+                namespace: namespace.into(),
+                name: name.into(),
+                uid: uid.into(),
+                node_name: node.into(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Watch changes after `resource_version` ("" or "0": every current object as Added first).
+    /// The stream ends when the server closes it; `Error::Gone` means relist.
+    pub async fn watch<R: Resource>(
+        &self,
+        namespace: &str,
+        lp: &ListParams,
+        resource_version: &str,
+    ) -> Result<impl Stream<Item = Result<WatchEvent<R>>> + Send + 'static> {
+        let stream = self
+            .raw()
+            .watch(WatchRequest {
+                kind: R::KIND.as_str().into(),
+                namespace: namespace.into(),
+                label_selector: lp.label_selector.clone(),
+                field_selector: lp.field_selector.clone(),
+                resource_version: resource_version.into(),
+                allow_bookmarks: true,
+            })
+            .await?
+            .into_inner();
+        Ok(stream.map(|ev| {
+            let ev = ev?;
+            Ok(match ev.r#type.as_str() {
+                "ADDED" => WatchEvent::Added(typed(ev.object)?),
+                "MODIFIED" => WatchEvent::Modified(typed(ev.object)?),
+                "DELETED" => WatchEvent::Deleted(typed(ev.object)?),
+                "BOOKMARK" => WatchEvent::Bookmark(ev.resource_version),
+                other => return Err(Error::Decode(format!("unknown watch event type {other:?}"))),
+            })
+        }))
+    }
+}
+
+fn endpoint(url: &str) -> Result<Endpoint> {
+    let url = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    Ok(Endpoint::from_shared(url)
+        .map_err(|e| Error::Invalid(format!("server URL: {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true))
+}
+
+fn any_of<R: Resource>(obj: &R) -> prost_types::Any {
+    prost_types::Any {
+        type_url: R::KIND.type_url(),
+        value: obj.encode_to_vec(),
+    }
+}
+
+fn typed<R: Resource>(any: Option<prost_types::Any>) -> Result<R> {
+    let any = any.ok_or_else(|| Error::Decode("response carries no object".into()))?;
+    let obj = Object::from_any(&any)?;
+    let kind = obj.kind();
+    R::from_object(obj)
+        .ok_or_else(|| Error::Decode(format!("expected a {}, got a {kind}", R::KIND)))
+}

@@ -1,0 +1,71 @@
+//! Client errors, by the gRPC status the store returned.
+use tonic::Code;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// A stale resourceVersion or a failed precondition (ABORTED / FAILED_PRECONDITION).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The requested resourceVersion has left the store's watch window (OUT_OF_RANGE).
+    #[error("gone: {0}")]
+    Gone(String),
+    #[error("transport: {0}")]
+    Transport(tonic::Status),
+    #[error("decode: {0}")]
+    Decode(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound(_))
+    }
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Error::AlreadyExists(_))
+    }
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict(_))
+    }
+    pub fn is_gone(&self) -> bool {
+        matches!(self, Error::Gone(_))
+    }
+    /// A label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "not_found",
+            Error::AlreadyExists(_) => "already_exists",
+            Error::Conflict(_) => "conflict",
+            Error::Invalid(_) => "invalid",
+            Error::Gone(_) => "gone",
+            Error::Transport(_) => "transport",
+            Error::Decode(_) => "decode",
+        }
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(s: tonic::Status) -> Self {
+        let m = s.message().to_string();
+        match s.code() {
+            Code::NotFound => Error::NotFound(m),
+            Code::AlreadyExists => Error::AlreadyExists(m),
+            Code::Aborted | Code::FailedPrecondition => Error::Conflict(m),
+            Code::InvalidArgument => Error::Invalid(m),
+            Code::OutOfRange => Error::Gone(m),
+            _ => Error::Transport(s),
+        }
+    }
+}
+
+impl From<coxswain_api::Error> for Error {
+    fn from(e: coxswain_api::Error) -> Self {
+        Error::Decode(e.to_string())
+    }
+}

@@ -1,0 +1,585 @@
+//! Shared informers: one list + watch per kind (and selector) into an indexed in-memory cache,
+//! with event handlers called after each change is applied.
+//!
+//! The reflector is an explicit state machine: List (then replace the cache, emitting the
+//! differences and `Synced`), Watch from the list's resourceVersion, and back to List when the
+//! store says the version is too old (`Gone`). Transport failures retry with capped back-off and
+//! resume the watch from the last version seen, so no event is lost or replayed.
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use coxswain_api::Resource;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+
+use crate::client::{object_key, Client, ListParams, WatchEvent};
+use crate::error::Error;
+
+/// What an informer's handlers see, after the cache has applied it.
+#[derive(Debug)]
+pub enum Event<R> {
+    Added(Arc<R>),
+    Modified {
+        old: Arc<R>,
+        new: Arc<R>,
+    },
+    Deleted(Arc<R>),
+    /// The cache holds a complete list (after the first list, and after every relist).
+    Synced,
+}
+
+impl<R> Event<R> {
+    /// The object the event is about (the new state for Modified); None for Synced.
+    pub fn object(&self) -> Option<&Arc<R>> {
+        match self {
+            Event::Added(o) | Event::Deleted(o) => Some(o),
+            Event::Modified { new, .. } => Some(new),
+            Event::Synced => None,
+        }
+    }
+}
+
+type IndexFn<R> = Arc<dyn Fn(&R) -> Vec<String> + Send + Sync>;
+type Handler<R> = Arc<dyn Fn(&Event<R>) + Send + Sync>;
+
+/// The name of the built-in index over ownerReferences' uids.
+pub const OWNER_INDEX: &str = "owner";
+/// The name of the built-in index over namespaces.
+pub const NAMESPACE_INDEX: &str = "namespace";
+
+/// Builds and starts an informer.
+pub struct Informer<R: Resource> {
+    client: Option<Client>,
+    namespace: String,
+    params: ListParams,
+    indexes: Vec<(String, IndexFn<R>)>,
+    handlers: Vec<Handler<R>>,
+    backoff: (Duration, Duration),
+}
+
+impl<R: Resource + Send + Sync + 'static> Informer<R> {
+    pub fn new(client: Client) -> Self {
+        Self::with_client(Some(client))
+    }
+
+    fn with_client(client: Option<Client>) -> Self {
+        let i = Informer {
+            client,
+            namespace: String::new(),
+            params: ListParams::default(),
+            indexes: Vec::new(),
+            handlers: Vec::new(),
+            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+        };
+        i.index(OWNER_INDEX, |o: &R| {
+            o.metadata()
+                .owner_references
+                .iter()
+                .map(|r| r.uid.clone())
+                .collect()
+        })
+        .index(NAMESPACE_INDEX, |o: &R| {
+            vec![o.metadata().namespace.clone()]
+        })
+    }
+    /// A cache with this informer's indexes and handlers that no reflector feeds: tests and
+    /// fakes fill it with [`Cache::apply`].
+    pub fn detached() -> Self {
+        Self::with_client(None)
+    }
+
+    /// Only objects in this namespace ("" = all).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+
+    pub fn label_selector(mut self, s: impl Into<String>) -> Self {
+        self.params.label_selector = s.into();
+        self
+    }
+
+    pub fn field_selector(mut self, s: impl Into<String>) -> Self {
+        self.params.field_selector = s.into();
+        self
+    }
+
+    /// Add an index: `f` gives the values an object is found under.
+    pub fn index(
+        mut self,
+        name: impl Into<String>,
+        f: impl Fn(&R) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.indexes.push((name.into(), Arc::new(f)));
+        self
+    }
+
+    /// Call `f` after every change the cache applies, in order, from the reflector task. Keep
+    /// it cheap (enqueue a key); it must not block.
+    pub fn on_event(mut self, f: impl Fn(&Event<R>) + Send + Sync + 'static) -> Self {
+        self.handlers.push(Arc::new(f));
+        self
+    }
+
+    /// Retry back-off after transport errors (base, cap).
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff = (base, max);
+        self
+    }
+
+    /// Start the reflector on the current tokio runtime; the cache fills in the background
+    /// (see [`Cache::wait_synced`]). A detached informer starts nothing.
+    pub fn start(self) -> Cache<R> {
+        let (synced, _) = watch::channel(false);
+        let cache = Cache {
+            inner: Arc::new(CacheInner {
+                state: RwLock::new(State::default()),
+                index_fns: self.indexes,
+                handlers: self.handlers,
+                synced,
+                task: Mutex::new(None),
+            }),
+        };
+        if let Some(client) = self.client {
+            let c = cache.clone();
+            let task = tokio::spawn(reflect(
+                client,
+                self.namespace,
+                self.params,
+                c,
+                self.backoff,
+            ));
+            if let Ok(mut t) = cache.inner.task.lock() {
+                *t = Some(task.abort_handle());
+            }
+        }
+        cache
+    }
+}
+
+struct State<R> {
+    objects: HashMap<String, Arc<R>>,
+    /// index name → value → keys.
+    indexes: HashMap<String, HashMap<String, HashSet<String>>>,
+    resource_version: String,
+}
+
+impl<R> Default for State<R> {
+    fn default() -> Self {
+        State {
+            objects: HashMap::new(),
+            indexes: HashMap::new(),
+            resource_version: String::new(),
+        }
+    }
+}
+
+struct CacheInner<R> {
+    state: RwLock<State<R>>,
+    index_fns: Vec<(String, IndexFn<R>)>,
+    handlers: Vec<Handler<R>>,
+    synced: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// A read handle on an informer's cache. Cheap to clone.
+pub struct Cache<R> {
+    inner: Arc<CacheInner<R>>,
+}
+
+impl<R> Clone for Cache<R> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn key_of<R: Resource>(o: &R) -> String {
+    let m = o.metadata();
+    object_key(&m.namespace, &m.name)
+}
+
+impl<R: Resource + Send + Sync + 'static> Cache<R> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State<R>> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State<R>> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<R>> {
+        self.read()
+            .objects
+            .get(&object_key(namespace, name))
+            .cloned()
+    }
+
+    /// By cache key ("ns/name" or "name").
+    pub fn get_key(&self, key: &str) -> Option<Arc<R>> {
+        self.read().objects.get(key).cloned()
+    }
+
+    /// Every object (in no particular order).
+    pub fn list(&self) -> Vec<Arc<R>> {
+        self.read().objects.values().cloned().collect()
+    }
+
+    pub fn list_namespace(&self, namespace: &str) -> Vec<Arc<R>> {
+        self.by_index(NAMESPACE_INDEX, namespace)
+    }
+
+    /// Objects found under `value` in index `index` (empty for an unknown index).
+    pub fn by_index(&self, index: &str, value: &str) -> Vec<Arc<R>> {
+        let st = self.read();
+        let Some(keys) = st.indexes.get(index).and_then(|m| m.get(value)) else {
+            return Vec::new();
+        };
+        keys.iter()
+            .filter_map(|k| st.objects.get(k).cloned())
+            .collect()
+    }
+
+    /// How many objects `by_index` would return, without cloning them.
+    pub fn count_index(&self, index: &str, value: &str) -> usize {
+        self.read()
+            .indexes
+            .get(index)
+            .and_then(|m| m.get(value))
+            .map_or(0, |k| k.len())
+    }
+
+    /// Objects with an ownerReference to `uid`.
+    pub fn by_owner(&self, uid: &str) -> Vec<Arc<R>> {
+        self.by_index(OWNER_INDEX, uid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The resourceVersion the cache is at.
+    pub fn resource_version(&self) -> String {
+        self.read().resource_version.clone()
+    }
+
+    pub fn is_synced(&self) -> bool {
+        *self.inner.synced.borrow()
+    }
+
+    /// Wait until the first complete list is in.
+    pub async fn wait_synced(&self) {
+        let mut rx = self.inner.synced.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Stop the reflector (the cache keeps its contents).
+    pub fn stop(&self) {
+        if let Ok(mut t) = self.inner.task.lock() {
+            if let Some(t) = t.take() {
+                t.abort();
+            }
+        }
+    }
+
+    /// Apply one change and call the handlers; what the reflector does for each watch event.
+    /// Public for tests and fakes (detached informers).
+    pub fn apply(&self, ev: WatchEvent<R>) {
+        let event = {
+            let mut st = self.write();
+            match ev {
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                    let rv = o.metadata().resource_version.clone();
+                    let new = Arc::new(o);
+                    let old = self.insert(&mut st, new.clone());
+                    if !rv.is_empty() {
+                        st.resource_version = rv;
+                    }
+                    Some(match old {
+                        Some(old) => Event::Modified { old, new },
+                        None => Event::Added(new),
+                    })
+                }
+                WatchEvent::Deleted(o) => {
+                    let rv = o.metadata().resource_version.clone();
+                    if !rv.is_empty() {
+                        st.resource_version = rv;
+                    }
+                    let key = key_of(&o);
+                    self.remove(&mut st, &key)
+                        .map(|old| Event::Deleted(Arc::new(o).max_by_rv(old)))
+                }
+                WatchEvent::Bookmark(rv) => {
+                    st.resource_version = rv;
+                    None
+                }
+            }
+        };
+        if let Some(e) = event {
+            self.notify(&e);
+        }
+    }
+
+    /// Replace the whole contents with a fresh list, emitting the differences, then Synced.
+    pub fn replace(&self, items: Vec<R>, resource_version: String) {
+        let mut events = Vec::new();
+        {
+            let mut st = self.write();
+            let mut seen = HashSet::with_capacity(items.len());
+            for o in items {
+                let key = key_of(&o);
+                seen.insert(key.clone());
+                let unchanged = st.objects.get(&key).is_some_and(|old| {
+                    old.metadata().resource_version == o.metadata().resource_version
+                        && !o.metadata().resource_version.is_empty()
+                });
+                if unchanged {
+                    continue;
+                }
+                let new = Arc::new(o);
+                match self.insert(&mut st, new.clone()) {
+                    Some(old) => events.push(Event::Modified { old, new }),
+                    None => events.push(Event::Added(new)),
+                }
+            }
+            let gone: Vec<String> = st
+                .objects
+                .keys()
+                .filter(|k| !seen.contains(*k))
+                .cloned()
+                .collect();
+            for k in gone {
+                if let Some(old) = self.remove(&mut st, &k) {
+                    events.push(Event::Deleted(old));
+                }
+            }
+            st.resource_version = resource_version;
+        }
+        for e in &events {
+            self.notify(e);
+        }
+        self.inner.synced.send_replace(true);
+        self.notify(&Event::Synced);
+    }
+
+    fn insert(&self, st: &mut State<R>, new: Arc<R>) -> Option<Arc<R>> {
+        let key = key_of(&*new);
+        let old = st.objects.insert(key.clone(), new.clone());
+        for (name, f) in &self.inner.index_fns {
+            let idx = st.indexes.entry(name.clone()).or_default();
+            let before = old.as_ref().map(|o| f(o)).unwrap_or_default();
+            let after = f(&new);
+            for v in &before {
+                if !after.contains(v) {
+                    if let Some(set) = idx.get_mut(v) {
+                        set.remove(&key);
+                        if set.is_empty() {
+                            idx.remove(v);
+                        }
+                    }
+                }
+            }
+            for v in after {
+                idx.entry(v).or_default().insert(key.clone());
+            }
+        }
+        old
+    }
+
+    fn remove(&self, st: &mut State<R>, key: &str) -> Option<Arc<R>> {
+        let old = st.objects.remove(key)?;
+        for (name, f) in &self.inner.index_fns {
+            if let Some(idx) = st.indexes.get_mut(name) {
+                for v in f(&old) {
+                    if let Some(set) = idx.get_mut(&v) {
+                        set.remove(key);
+                        if set.is_empty() {
+                            idx.remove(&v);
+                        }
+                    }
+                }
+            }
+        }
+        Some(old)
+    }
+
+    fn notify(&self, e: &Event<R>) {
+        for h in &self.inner.handlers {
+            h(e);
+        }
+    }
+}
+
+trait MaxByRv {
+    fn max_by_rv(self, other: Self) -> Self;
+}
+
+impl<R: Resource> MaxByRv for Arc<R> {
+    /// The DELETED event's object is the last state; fall back to the cached one if the event
+    /// carries an empty object.
+    fn max_by_rv(self, other: Self) -> Self {
+        if self.metadata().name.is_empty() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// The reflector: list, watch, relist when too old.
+async fn reflect<R: Resource + Send + Sync + 'static>(
+    client: Client,
+    namespace: String,
+    params: ListParams,
+    cache: Cache<R>,
+    (base, max): (Duration, Duration),
+) {
+    let mut delay = base;
+    let kind = R::KIND.as_str();
+    'list: loop {
+        let (items, rv) = match client.list::<R>(&namespace, &params).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(kind, error = %e, "informer list failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(max);
+                continue;
+            }
+        };
+        cache.replace(items, rv);
+        loop {
+            let rv = cache.resource_version();
+            let mut stream = match client.watch::<R>(&namespace, &params, &rv).await {
+                Ok(s) => s,
+                Err(Error::Gone(_)) => continue 'list,
+                Err(e) => {
+                    tracing::debug!(kind, error = %e, "informer watch failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(max);
+                    continue;
+                }
+            };
+            delay = base;
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(ev) => cache.apply(ev),
+                    Err(Error::Gone(_)) => continue 'list,
+                    Err(e) => {
+                        tracing::debug!(kind, error = %e, "informer watch broke; resuming");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(max);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coxswain_api::v1::{ObjectMeta, OwnerReference, Pod, PodSpec};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn pod(name: &str, node: &str, owner: &str, rv: &str) -> Pod {
+        Pod {
+            metadata: Some(ObjectMeta {
+                name: name.into(),
+                namespace: "default".into(),
+                resource_version: rv.into(),
+                owner_references: vec![OwnerReference {
+                    uid: owner.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            spec: Some(PodSpec {
+                node_name: node.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn node_of(p: &Pod) -> Vec<String> {
+        vec![p
+            .spec
+            .as_ref()
+            .map(|s| s.node_name.clone())
+            .unwrap_or_default()]
+    }
+
+    #[tokio::test]
+    async fn indexes_follow_updates_and_deletes() {
+        let cache = Informer::<Pod>::detached().index("node", node_of).start();
+        cache.apply(WatchEvent::Added(pod("a", "n1", "rs1", "1")));
+        cache.apply(WatchEvent::Added(pod("b", "n1", "rs2", "2")));
+        assert_eq!(cache.by_index("node", "n1").len(), 2);
+        assert_eq!(cache.by_owner("rs1").len(), 1);
+        cache.apply(WatchEvent::Modified(pod("a", "n2", "rs1", "3")));
+        assert_eq!(cache.by_index("node", "n1").len(), 1);
+        assert_eq!(cache.by_index("node", "n2").len(), 1);
+        cache.apply(WatchEvent::Deleted(pod("b", "n1", "rs2", "4")));
+        assert_eq!(cache.count_index("node", "n1"), 0);
+        assert!(cache.by_owner("rs2").is_empty());
+        assert_eq!(cache.list_namespace("default").len(), 1);
+        assert_eq!(cache.resource_version(), "4");
+    }
+
+    #[tokio::test]
+    async fn relist_emits_only_the_differences_then_synced() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let cache = Informer::<Pod>::detached()
+            .on_event(move |e: &Event<Pod>| {
+                let tag = match e {
+                    Event::Added(p) => format!("+{}", p.metadata().name),
+                    Event::Modified { new, .. } => format!("~{}", new.metadata().name),
+                    Event::Deleted(p) => format!("-{}", p.metadata().name),
+                    Event::Synced => "synced".into(),
+                };
+                s.lock().unwrap().push(tag);
+            })
+            .start();
+        assert!(!cache.is_synced());
+        cache.replace(
+            vec![pod("a", "", "", "1"), pod("b", "", "", "2")],
+            "2".into(),
+        );
+        assert!(cache.is_synced());
+        cache.replace(
+            vec![pod("a", "", "", "1"), pod("c", "", "", "5")],
+            "5".into(),
+        );
+        let mut got = seen.lock().unwrap().clone();
+        got[..2].sort();
+        got[3..5].sort();
+        assert_eq!(got, ["+a", "+b", "synced", "+c", "-b", "synced"]);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn handlers_run_after_the_cache_changed() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let cache_slot: Arc<Mutex<Option<Cache<Pod>>>> = Arc::new(Mutex::new(None));
+        let (h, slot) = (hits.clone(), cache_slot.clone());
+        let cache = Informer::<Pod>::detached()
+            .on_event(move |e: &Event<Pod>| {
+                if let (Event::Added(p), Some(c)) = (e, slot.lock().unwrap().as_ref()) {
+                    assert!(c.get("default", &p.metadata().name).is_some());
+                    h.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .start();
+        *cache_slot.lock().unwrap() = Some(cache.clone());
+        cache.apply(WatchEvent::Added(pod("a", "", "", "1")));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,289 @@
+//! A work queue with client-go's semantics: a key queued many times is handed out once; a key
+//! is never handed to two workers at once (added again while being processed, it is queued
+//! again when the worker calls `done`); failed keys come back after a per-key exponential
+//! back-off; delayed adds for "requeue after". Time is tokio's, so tests can pause it.
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Per-key exponential back-off: `base * 2^failures`, capped at `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RateLimit {
+    /// client-go's default per-item limiter: 5 ms doubling to 1000 s.
+    fn default() -> Self {
+        RateLimit {
+            base: Duration::from_millis(5),
+            max: Duration::from_secs(1000),
+        }
+    }
+}
+
+impl RateLimit {
+    /// The delay after `failures` earlier failures.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+struct State<K> {
+    queue: VecDeque<K>,
+    dirty: HashSet<K>,
+    processing: HashSet<K>,
+    failures: HashMap<K, u32>,
+    /// Keys with a delayed add pending, and when it fires.
+    waiting: HashMap<K, Instant>,
+    shutdown: bool,
+}
+
+struct Inner<K> {
+    state: Mutex<State<K>>,
+    notify: Notify,
+    limit: RateLimit,
+}
+
+/// A de-duplicating, rate-limited work queue. Cheap to clone.
+pub struct WorkQueue<K> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K> Clone for WorkQueue<K> {
+    fn clone(&self) -> Self {
+        WorkQueue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
+    pub fn new(limit: RateLimit) -> Self {
+        WorkQueue {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    dirty: HashSet::new(),
+                    processing: HashSet::new(),
+                    failures: HashMap::new(),
+                    waiting: HashMap::new(),
+                    shutdown: false,
+                }),
+                notify: Notify::new(),
+                limit,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<K>> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queue a key (no-op when it is queued already).
+    pub fn add(&self, key: K) {
+        let mut st = self.lock();
+        if st.shutdown || st.dirty.contains(&key) {
+            return;
+        }
+        st.dirty.insert(key.clone());
+        if st.processing.contains(&key) {
+            return;
+        }
+        st.queue.push_back(key);
+        drop(st);
+        self.inner.notify.notify_one();
+    }
+
+    /// Queue a key after `delay` (an earlier pending add of the same key wins).
+    pub fn add_after(&self, key: K, delay: Duration) {
+        if delay.is_zero() {
+            self.add(key);
+            return;
+        }
+        let at = Instant::now() + delay;
+        {
+            let mut st = self.lock();
+            if st.shutdown {
+                return;
+            }
+            match st.waiting.get(&key) {
+                Some(t) if *t <= at => return,
+                _ => {
+                    st.waiting.insert(key.clone(), at);
+                }
+            }
+        }
+        let q = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            {
+                let mut st = q.lock();
+                if st.waiting.get(&key) == Some(&at) {
+                    st.waiting.remove(&key);
+                } else if st.waiting.get(&key).is_some_and(|t| *t < at) {
+                    // An earlier add replaced this one and has not fired yet: it will add.
+                    return;
+                }
+            }
+            q.add(key);
+        });
+    }
+
+    /// Queue a key after its back-off, and count a failure for it.
+    pub fn add_rate_limited(&self, key: K) {
+        let delay = {
+            let mut st = self.lock();
+            let n = st.failures.entry(key.clone()).or_insert(0);
+            let d = self.inner.limit.delay(*n);
+            *n = n.saturating_add(1);
+            d
+        };
+        self.add_after(key, delay);
+    }
+
+    /// Failures counted for a key since the last `forget`.
+    pub fn failures(&self, key: &K) -> u32 {
+        self.lock().failures.get(key).copied().unwrap_or(0)
+    }
+
+    /// Reset a key's back-off (after it was processed successfully).
+    pub fn forget(&self, key: &K) {
+        self.lock().failures.remove(key);
+    }
+
+    /// The next key to process; None once the queue is shut down. Call `done` when finished.
+    pub async fn next(&self) -> Option<K> {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.lock();
+                if st.shutdown {
+                    return None;
+                }
+                if let Some(k) = st.queue.pop_front() {
+                    st.dirty.remove(&k);
+                    st.processing.insert(k.clone());
+                    let more = !st.queue.is_empty();
+                    drop(st);
+                    if more {
+                        // Wake another worker for the rest.
+                        self.inner.notify.notify_one();
+                    }
+                    return Some(k);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Finish processing a key; if it was added meanwhile, it is queued again.
+    pub fn done(&self, key: &K) {
+        let mut st = self.lock();
+        st.processing.remove(key);
+        if st.dirty.contains(key) {
+            st.queue.push_back(key.clone());
+            drop(st);
+            self.inner.notify.notify_one();
+        }
+    }
+
+    /// Keys waiting to be handed out.
+    pub fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stop handing out keys: every `next` returns None.
+    pub fn shutdown(&self) {
+        self.lock().shutdown = true;
+        self.inner.notify.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q() -> WorkQueue<String> {
+        WorkQueue::new(RateLimit {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(8),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_queued_twice_is_handed_out_once() {
+        let q = q();
+        q.add("a".into());
+        q.add("a".into());
+        q.add("b".into());
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+        assert_eq!(q.next().await.as_deref(), Some("b"));
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_added_while_processing_waits_for_done() {
+        let q = q();
+        q.add("a".into());
+        let k = q.next().await.unwrap();
+        q.add("a".into());
+        assert!(q.is_empty(), "not handed out twice at once");
+        q.done(&k);
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_requeues_back_off_exponentially_until_forgotten() {
+        let q = q();
+        for expect in [1u64, 2, 4, 8, 8] {
+            let t0 = Instant::now();
+            q.add_rate_limited("a".into());
+            let k = q.next().await.unwrap();
+            q.done(&k);
+            assert_eq!(Instant::now() - t0, Duration::from_secs(expect));
+        }
+        assert_eq!(q.failures(&"a".to_string()), 5);
+        q.forget(&"a".to_string());
+        let t0 = Instant::now();
+        q.add_rate_limited("a".into());
+        q.next().await.unwrap();
+        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn add_after_delivers_no_earlier_than_asked() {
+        let q = q();
+        let t0 = Instant::now();
+        q.add_after("a".into(), Duration::from_secs(5));
+        q.add_after("a".into(), Duration::from_secs(9));
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+        assert!(Instant::now() - t0 >= Duration::from_secs(5));
+        assert!(Instant::now() - t0 < Duration::from_secs(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_releases_waiting_workers() {
+        let q = q();
+        let w = {
+            let q = q.clone();
+            tokio::spawn(async move { q.next().await })
+        };
+        tokio::task::yield_now().await;
+        q.shutdown();
+        assert_eq!(w.await.unwrap(), None);
+    }
+}
