@@ -131,9 +131,47 @@ impl CycleState {
     }
 }
 
+/// A change in the cluster that may make unschedulable pods schedulable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClusterEvent {
+    NodeAdd,
+    /// A node's labels changed.
+    NodeLabel,
+    /// A node's taints changed.
+    NodeTaint,
+    /// A node's allocatable changed.
+    NodeAllocatable,
+    /// A node's `spec.unschedulable` changed.
+    NodeSchedulable,
+    /// A pod was bound (or assumed) to a node.
+    AssignedPodAdd,
+    /// A bound pod's labels changed.
+    AssignedPodUpdate,
+    /// A bound pod was deleted (or finished).
+    AssignedPodDelete,
+}
+
+impl ClusterEvent {
+    pub const ALL: &'static [ClusterEvent] = &[
+        ClusterEvent::NodeAdd,
+        ClusterEvent::NodeLabel,
+        ClusterEvent::NodeTaint,
+        ClusterEvent::NodeAllocatable,
+        ClusterEvent::NodeSchedulable,
+        ClusterEvent::AssignedPodAdd,
+        ClusterEvent::AssignedPodUpdate,
+        ClusterEvent::AssignedPodDelete,
+    ];
+}
+
 /// A plugin: a name, and the extension points it implements.
 pub trait Plugin: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The cluster events that may make a pod this plugin rejected schedulable (upstream's
+    /// `EventsToRegister`); such an event moves the pod out of the unschedulable queue.
+    fn events(&self) -> &'static [ClusterEvent] {
+        ClusterEvent::ALL
+    }
     fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
         None
     }
@@ -200,7 +238,7 @@ pub trait PreScore {
 /// A node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeScore {
-    pub name: String,
+    pub name: Arc<str>,
     pub score: i64,
 }
 
@@ -247,8 +285,11 @@ pub fn default_normalize_score(max_priority: i64, reverse: bool, scores: &mut [N
     }
 }
 
-/// Builds a plugin.
-pub type PluginFactory = fn() -> Arc<dyn Plugin>;
+/// A plugin's arguments from `pluginConfig[].args` (JSON; `Null` when none are given).
+pub type PluginArgs = serde_json::Value;
+
+/// Builds a plugin from its arguments; an error message names the bad argument.
+pub type PluginFactory = fn(&PluginArgs) -> Result<Arc<dyn Plugin>, String>;
 
 /// Plugin names to constructors.
 #[derive(Default, Clone)]
@@ -267,23 +308,78 @@ impl Registry {
         }
         Ok(())
     }
+    /// Build with default arguments; None when the name is unknown.
     pub fn build(&self, name: &str) -> Option<Arc<dyn Plugin>> {
-        self.factories.get(name).map(|f| f())
+        self.build_with(name, &PluginArgs::Null)?.ok()
+    }
+    /// Build with arguments; None when the name is unknown.
+    pub fn build_with(
+        &self,
+        name: &str,
+        args: &PluginArgs,
+    ) -> Option<Result<Arc<dyn Plugin>, String>> {
+        self.factories.get(name).map(|f| f(args))
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.factories.contains_key(name)
     }
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.factories.keys().copied()
     }
 }
 
-/// A scheduling profile: the plugins that filter, in order, and those that score, with weights.
+/// An out-of-process extender (`coxswain.v1.SchedulerExtender`) as a profile lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtenderConfig {
+    /// gRPC URL, e.g. `http://127.0.0.1:7070`.
+    pub address: String,
+    /// Multiplies the extender's 0..=10 scores (scaled to 0..=100); 0 means it does not score.
+    pub weight: i64,
+    pub timeout: std::time::Duration,
+    /// A failing or slow extender is skipped (the cycle goes on) instead of failing the pod.
+    pub ignorable: bool,
+    /// The extender binds pods instead of the store's Bind.
+    pub bind: bool,
+    /// Filter is called (`filterVerb` set).
+    pub filter: bool,
+    /// Prioritize is called (`prioritizeVerb` set and weight > 0).
+    pub prioritize: bool,
+    /// Send node names only, not whole Node objects.
+    pub node_cache_capable: bool,
+    /// Only pods requesting one of these resources go to the extender (empty: every pod).
+    pub managed_resources: Vec<String>,
+}
+
+impl ExtenderConfig {
+    /// Is the extender interested in this pod (upstream's `IsInterested`)?
+    pub fn is_interested(&self, pod: &v1::Pod) -> bool {
+        if self.managed_resources.is_empty() {
+            return true;
+        }
+        let spec = crate::snapshot::pod_spec(pod);
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter())
+            .filter_map(|c| c.resources.as_ref())
+            .any(|r| {
+                self.managed_resources
+                    .iter()
+                    .any(|m| r.requests.contains_key(m) || r.limits.contains_key(m))
+            })
+    }
+}
+
+/// A scheduling profile: the plugins per extension point, in order, with score weights.
 /// A plugin's PreFilter runs when it is in `filters`, its PreScore when it is in `scores`.
 #[derive(Clone)]
 pub struct Profile {
     pub scheduler_name: String,
     pub filters: Vec<Arc<dyn Plugin>>,
+    pub post_filters: Vec<Arc<dyn Plugin>>,
     pub scores: Vec<(Arc<dyn Plugin>, i64)>,
     /// `percentageOfNodesToScore`; None or 0 is adaptive.
     pub percentage_of_nodes_to_score: Option<i64>,
+    pub extenders: Vec<ExtenderConfig>,
 }
 
 impl fmt::Debug for Profile {
@@ -295,6 +391,14 @@ impl fmt::Debug for Profile {
                 &self.filters.iter().map(|p| p.name()).collect::<Vec<_>>(),
             )
             .field(
+                "post_filters",
+                &self
+                    .post_filters
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
                 "scores",
                 &self
                     .scores
@@ -302,30 +406,56 @@ impl fmt::Debug for Profile {
                     .map(|(p, w)| (p.name(), *w))
                     .collect::<Vec<_>>(),
             )
+            .field("extenders", &self.extenders)
             .finish()
     }
 }
 
 impl Profile {
-    /// Build from plugin names; one instance per name, shared between filters and scores.
+    /// Build from plugin names with default arguments; one instance per name, shared between
+    /// extension points.
     pub fn new(
         scheduler_name: &str,
         registry: &Registry,
         filters: &[&str],
         scores: &[(&str, i64)],
     ) -> Result<Profile, String> {
+        Profile::build(
+            scheduler_name,
+            registry,
+            filters,
+            &[],
+            scores,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// Build from plugin names and per-plugin arguments.
+    pub fn build(
+        scheduler_name: &str,
+        registry: &Registry,
+        filters: &[&str],
+        post_filters: &[&str],
+        scores: &[(&str, i64)],
+        args: &BTreeMap<String, PluginArgs>,
+    ) -> Result<Profile, String> {
         let mut built: BTreeMap<&str, Arc<dyn Plugin>> = BTreeMap::new();
+        let null = PluginArgs::Null;
         let mut get = |name| -> Result<Arc<dyn Plugin>, String> {
             if let Some(p) = built.get(name) {
                 return Ok(Arc::clone(p));
             }
             let p = registry
-                .build(name)
-                .ok_or_else(|| format!("plugin {name:?} is not registered"))?;
+                .build_with(name, args.get(name).unwrap_or(&null))
+                .ok_or_else(|| format!("plugin {name:?} is not registered"))??;
             built.insert(name, Arc::clone(&p));
             Ok(p)
         };
         let filters = filters.iter().map(|n| get(n)).collect::<Result<_, _>>()?;
+        let post_filters = post_filters
+            .iter()
+            .map(|n| get(n))
+            .collect::<Result<_, _>>()?;
         let scores = scores
             .iter()
             .map(|(n, w)| {
@@ -338,20 +468,41 @@ impl Profile {
         Ok(Profile {
             scheduler_name: scheduler_name.to_string(),
             filters,
+            post_filters,
             scores,
             percentage_of_nodes_to_score: None,
+            extenders: vec![],
         })
     }
 
     /// `default-scheduler`: kube-scheduler's default plugins (those coxswain has) and weights.
     pub fn default_profile() -> Profile {
-        Profile::new(
+        Profile::build(
             DEFAULT_SCHEDULER_NAME,
             &crate::plugins::in_tree_registry(),
             crate::plugins::DEFAULT_FILTERS,
+            crate::plugins::DEFAULT_POST_FILTERS,
             crate::plugins::DEFAULT_SCORES,
+            &BTreeMap::new(),
         )
         .expect("the default profile names registered plugins")
+    }
+
+    /// The cluster events that may help a pod rejected by `plugins` (every event when an
+    /// extender took part or a plugin is unknown).
+    pub fn events_for(&self, plugins: &BTreeSet<String>) -> BTreeSet<ClusterEvent> {
+        let mut out = BTreeSet::new();
+        if !self.extenders.is_empty() {
+            out.extend(ClusterEvent::ALL.iter().copied());
+            return out;
+        }
+        for name in plugins {
+            match self.filters.iter().find(|p| p.name() == name) {
+                Some(p) => out.extend(p.events().iter().copied()),
+                None => out.extend(ClusterEvent::ALL.iter().copied()),
+            }
+        }
+        out
     }
 }
 
@@ -376,9 +527,11 @@ pub fn num_feasible_nodes_to_find(num_all_nodes: usize, percentage: Option<i64>)
 /// One plugin's contribution to a node's score.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginScore {
-    pub plugin: &'static str,
+    /// A plugin's name, or `extender <name>` for an extender's Prioritize.
+    pub plugin: String,
     pub raw: i64,
     pub normalized: i64,
+    pub weight: i64,
     pub weighted: i64,
 }
 
@@ -399,7 +552,7 @@ pub struct ScheduleResult {
     pub feasible: Vec<String>,
     /// Nodes filtered (feasible or not).
     pub evaluated: usize,
-    /// Every evaluated node's filter status.
+    /// The evaluated nodes that were rejected, with the rejecting plugin's status.
     pub per_node_filter_status: BTreeMap<String, Status>,
     /// Per feasible node (evaluation order); empty when only one node was feasible.
     pub scores: Vec<NodeScores>,
@@ -446,7 +599,7 @@ impl fmt::Display for FitError {
             }
         }
         if !self.post_filter_msg.is_empty() {
-            write!(f, " {}", self.post_filter_msg)?;
+            write!(f, " {}.", self.post_filter_msg)?;
         }
         Ok(())
     }
@@ -454,7 +607,44 @@ impl fmt::Display for FitError {
 
 impl std::error::Error for FitError {}
 
-fn run_filters(profile: &Profile, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+/// Why a cycle did not produce a node.
+#[derive(Debug, Clone)]
+pub enum ScheduleError {
+    /// No node fits (the pod goes to the unschedulable queue).
+    Unschedulable(Box<FitError>),
+    /// A plugin returned an `Error` status: the cycle is aborted (upstream's
+    /// `status.AsError()`), the pod is retried with back-off.
+    Error(String),
+}
+
+impl ScheduleError {
+    /// The [`FitError`] when no node fits.
+    pub fn fit(&self) -> Option<&FitError> {
+        match self {
+            ScheduleError::Unschedulable(f) => Some(f),
+            ScheduleError::Error(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScheduleError::Unschedulable(e) => e.fmt(f),
+            ScheduleError::Error(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ScheduleError {}
+
+/// Runs every filter plugin of the profile on the node, stopping at the first non-success.
+pub fn run_filters(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &v1::Pod,
+    node: &NodeInfo,
+) -> Status {
     for p in &profile.filters {
         if state.skip_filter.contains(p.name()) {
             continue;
@@ -474,34 +664,47 @@ pub fn schedule_one(
     profile: &Profile,
     snapshot: &Snapshot,
     pod: &v1::Pod,
-) -> Result<ScheduleResult, Box<FitError>> {
+) -> Result<ScheduleResult, ScheduleError> {
     schedule_one_at(profile, snapshot, pod, &mut 0)
 }
 
-/// One scheduling cycle whose filtering starts at `*next_start_node_index`, which is advanced
-/// past the nodes evaluated (kube-scheduler's `nextStartNodeIndex`, so successive cycles over
-/// large clusters spread their evaluation).
-pub fn schedule_one_at(
-    profile: &Profile,
-    snapshot: &Snapshot,
-    pod: &v1::Pod,
-    next_start_node_index: &mut usize,
-) -> Result<ScheduleResult, Box<FitError>> {
-    let n = snapshot.len();
-    let mut err = FitError {
+/// The outcome of PreFilter + Filter: the cycle state, the feasible nodes (indices into
+/// `snapshot.nodes`, in evaluation order) and the rejected nodes' statuses.
+pub struct Filtered {
+    pub state: CycleState,
+    pub feasible: Vec<usize>,
+    pub evaluated: usize,
+    /// Rejected nodes, with the pre-filter message and the plugins that rejected.
+    pub fit_error: FitError,
+}
+
+fn new_fit_error(pod: &v1::Pod, n: usize) -> FitError {
+    FitError {
         pod: format!("{}/{}", pod_namespace(pod), pod_name(pod)),
         num_all_nodes: n,
         diagnosis: BTreeMap::new(),
         pre_filter_msg: String::new(),
         post_filter_msg: String::new(),
         unschedulable_plugins: BTreeSet::new(),
-    };
+    }
+}
+
+/// PreFilter, then Filter from `*next_start_node_index` until enough nodes are feasible
+/// ([`num_feasible_nodes_to_find`]); the index is advanced past the nodes evaluated. An `Error`
+/// status from any plugin aborts the cycle. `Err(Unschedulable)` only for a PreFilter
+/// rejection or an empty cluster; "no feasible node" is `Ok` with an empty `feasible`.
+pub fn find_feasible(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+) -> Result<Filtered, ScheduleError> {
+    let n = snapshot.len();
+    let mut err = new_fit_error(pod, n);
     if n == 0 {
-        return Err(Box::new(err));
+        return Err(ScheduleError::Unschedulable(Box::new(err)));
     }
     let mut state = CycleState::new();
-
-    // PreFilter.
     for p in &profile.filters {
         let Some(pf) = p.as_pre_filter() else {
             continue;
@@ -512,129 +715,193 @@ pub fn schedule_one_at(
             Code::Skip => {
                 state.skip_filter.insert(p.name());
             }
-            _ => {
+            Code::Error => {
+                return Err(ScheduleError::Error(format!(
+                    "running PreFilter plugin {:?}: {}",
+                    p.name(),
+                    s.message()
+                )))
+            }
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable => {
                 let s = s.with_plugin(p.name());
                 err.pre_filter_msg = s.message();
                 err.unschedulable_plugins.insert(p.name().to_string());
                 for ni in &snapshot.nodes {
                     err.diagnosis.insert(ni.name().to_string(), s.clone());
                 }
-                return Err(Box::new(err));
+                return Err(ScheduleError::Unschedulable(Box::new(err)));
             }
         }
     }
-
-    // Filter, from the rotating start index, until enough nodes are feasible.
     let to_find = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
-    let mut feasible: Vec<&NodeInfo> = Vec::new();
-    let mut statuses = BTreeMap::new();
+    let mut feasible = Vec::with_capacity(to_find.min(n));
     let mut evaluated = 0;
     let start = *next_start_node_index % n;
     for i in 0..n {
         if feasible.len() >= to_find {
             break;
         }
-        let ni = &snapshot.nodes[(start + i) % n];
+        let idx = (start + i) % n;
+        let ni = &snapshot.nodes[idx];
         evaluated += 1;
         let s = run_filters(profile, &state, pod, ni);
-        if s.is_success() {
-            feasible.push(ni);
-        } else {
-            err.unschedulable_plugins.insert(s.plugin.clone());
-            err.diagnosis.insert(ni.name().to_string(), s.clone());
-        }
-        statuses.insert(ni.name().to_string(), s);
-    }
-    *next_start_node_index = (start + evaluated) % n;
-
-    if feasible.is_empty() {
-        let mut msgs = Vec::new();
-        for p in &profile.filters {
-            if let Some(pf) = p.as_post_filter() {
-                let r = pf.post_filter(&state, pod, snapshot, &err.diagnosis);
-                if !r.status.reasons.is_empty() {
-                    msgs.push(r.status.message());
-                }
+        match s.code {
+            Code::Success => feasible.push(idx),
+            Code::Error => {
+                return Err(ScheduleError::Error(format!(
+                    "running Filter plugin {:?} on node {:?}: {}",
+                    s.plugin,
+                    ni.name(),
+                    s.message()
+                )))
+            }
+            _ => {
+                err.unschedulable_plugins.insert(s.plugin.clone());
+                err.diagnosis.insert(ni.name().to_string(), s);
             }
         }
-        err.post_filter_msg = msgs.join(" ");
-        return Err(Box::new(err));
     }
+    *next_start_node_index = (start + evaluated) % n;
+    Ok(Filtered {
+        state,
+        feasible,
+        evaluated,
+        fit_error: err,
+    })
+}
 
-    let feasible_names: Vec<String> = feasible.iter().map(|n| n.name().to_string()).collect();
-    if feasible.len() == 1 {
-        return Ok(ScheduleResult {
-            node: feasible_names[0].clone(),
-            feasible: feasible_names,
-            evaluated,
-            per_node_filter_status: statuses,
-            scores: vec![],
-        });
+/// Runs the PostFilter plugins over a cycle with no feasible node and fills in their message
+/// (upstream: the first plugin that does not return Unschedulable ends the chain).
+pub fn run_post_filters(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    err: &mut FitError,
+) {
+    for p in &profile.post_filters {
+        if let Some(pf) = p.as_post_filter() {
+            let r = pf.post_filter(state, pod, snapshot, &err.diagnosis);
+            err.post_filter_msg = r.status.message();
+            if r.status.code != Code::Unschedulable {
+                break;
+            }
+        }
     }
+}
 
-    // PreScore.
+/// PreScore, Score, normalize and weigh over the feasible nodes (indices into
+/// `snapshot.nodes`).
+pub fn score_nodes(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+) -> Vec<NodeScores> {
+    let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
     for (p, _) in &profile.scores {
         if let Some(ps) = p.as_pre_score() {
-            let s = ps.pre_score(&mut state, pod, snapshot, &feasible);
+            let s = ps.pre_score(state, pod, snapshot, &infos);
             if s.is_skip() {
                 state.skip_score.insert(p.name());
             }
         }
     }
-
-    // Score, normalize, weigh.
-    let mut scores: Vec<NodeScores> = feasible_names
+    let mut scores: Vec<NodeScores> = infos
         .iter()
-        .map(|n| NodeScores {
-            node: n.clone(),
+        .map(|ni| NodeScores {
+            node: ni.name().to_string(),
             total: 0,
-            plugins: vec![],
+            plugins: Vec::with_capacity(profile.scores.len()),
         })
         .collect();
+    let mut raw: Vec<NodeScore> = Vec::with_capacity(infos.len());
+    let mut normalized: Vec<NodeScore> = Vec::with_capacity(infos.len());
     for (p, weight) in &profile.scores {
         let Some(sp) = p.as_score() else { continue };
         let skipped = state.skip_score.contains(p.name());
-        let raw: Vec<NodeScore> = feasible
-            .iter()
-            .map(|ni| NodeScore {
-                name: ni.name().to_string(),
-                score: if skipped {
-                    0
-                } else {
-                    sp.score(&state, pod, ni)
-                },
-            })
-            .collect();
-        let mut normalized = raw.clone();
+        raw.clear();
+        raw.extend(infos.iter().map(|ni| NodeScore {
+            name: ni.name_arc(),
+            score: if skipped {
+                0
+            } else {
+                sp.score(state, pod, ni)
+            },
+        }));
+        normalized.clear();
+        normalized.extend(raw.iter().cloned());
         if !skipped {
             if let Some(ext) = sp.score_extensions() {
-                ext.normalize(&state, pod, &mut normalized);
+                ext.normalize(state, pod, &mut normalized);
             }
         }
         for (i, ns) in scores.iter_mut().enumerate() {
             let norm = normalized[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
             ns.plugins.push(PluginScore {
-                plugin: p.name(),
+                plugin: p.name().to_string(),
                 raw: raw[i].score,
                 normalized: norm,
+                weight: *weight,
                 weighted: norm * weight,
             });
             ns.total += norm * weight;
         }
     }
+    scores
+}
 
-    // Select: the highest total, first in evaluation order on ties.
+/// The highest total; the first in evaluation order on ties.
+pub fn select_host(scores: &[NodeScores]) -> usize {
     let mut best = 0;
     for (i, s) in scores.iter().enumerate() {
         if s.total > scores[best].total {
             best = i;
         }
     }
+    best
+}
+
+/// One scheduling cycle whose filtering starts at `*next_start_node_index`, which is advanced
+/// past the nodes evaluated (kube-scheduler's `nextStartNodeIndex`, so successive cycles over
+/// large clusters spread their evaluation).
+pub fn schedule_one_at(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+) -> Result<ScheduleResult, ScheduleError> {
+    let Filtered {
+        mut state,
+        feasible,
+        evaluated,
+        fit_error: mut err,
+    } = find_feasible(profile, snapshot, pod, next_start_node_index)?;
+    if feasible.is_empty() {
+        run_post_filters(profile, &state, pod, snapshot, &mut err);
+        return Err(ScheduleError::Unschedulable(Box::new(err)));
+    }
+    let feasible_names: Vec<String> = feasible
+        .iter()
+        .map(|&i| snapshot.nodes[i].name().to_string())
+        .collect();
+    if feasible.len() == 1 {
+        return Ok(ScheduleResult {
+            node: feasible_names[0].clone(),
+            feasible: feasible_names,
+            evaluated,
+            per_node_filter_status: err.diagnosis,
+            scores: vec![],
+        });
+    }
+    let scores = score_nodes(profile, &mut state, pod, snapshot, &feasible);
+    let best = select_host(&scores);
     Ok(ScheduleResult {
         node: scores[best].node.clone(),
         feasible: feasible_names,
         evaluated,
-        per_node_filter_status: statuses,
+        per_node_filter_status: err.diagnosis,
         scores,
     })
 }

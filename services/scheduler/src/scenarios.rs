@@ -66,8 +66,10 @@ fn required_affinity_with_no_matching_node_reports_the_aggregate() {
     assert_eq!(
         err.to_string(),
         "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, \
-         2 node(s) didn't match Pod's node affinity/selector."
+         2 node(s) didn't match Pod's node affinity/selector. \
+         preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
     );
+    let err = err.fit().unwrap();
     assert_eq!(err.num_all_nodes, 3);
     assert_eq!(err.diagnosis["node1"].plugin, "NodeAffinity");
     assert_eq!(err.diagnosis["control-plane"].plugin, "TaintToleration");
@@ -197,7 +199,8 @@ fn control_plane_taint_keeps_pods_off() {
     assert_eq!(
         err.to_string(),
         "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, \
-         2 node(s) didn't match Pod's node affinity/selector."
+         2 node(s) didn't match Pod's node affinity/selector. \
+         preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.."
     );
     // Tolerating it lets the pod in.
     spec(&mut p).tolerations = vec![v1::Toleration {
@@ -231,7 +234,9 @@ fn resources_steer_placement_and_reject() {
     let err = schedule_one(&Profile::default_profile(), &snap, &p).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "0/2 nodes are available: 2 Insufficient cpu."
+        // As kube-scheduler prints it, double period included.
+        "0/2 nodes are available: 2 Insufficient cpu. \
+         preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.."
     );
 }
 
@@ -279,7 +284,7 @@ fn fit_error_counts_and_sorts_reasons_as_strings() {
     };
     assert_eq!(
         pre.to_string(),
-        "0/13 nodes are available: pod has unbound PVCs. preemption: not eligible"
+        "0/13 nodes are available: pod has unbound PVCs. preemption: not eligible."
     );
 }
 
@@ -400,12 +405,12 @@ fn snapshot_assume_and_remove() {
 #[test]
 fn registry_and_profiles() {
     let r = crate::plugins::in_tree_registry();
-    assert_eq!(r.names().count(), 9);
+    assert_eq!(r.names().count(), 10);
     assert!(Profile::new("x", &r, &["Nope"], &[]).is_err());
     assert!(Profile::new("x", &r, &[], &[("NodeAffinity", 0)]).is_err());
     let mut r2 = r.clone();
     assert!(r2
-        .register("NodeName", || Arc::new(crate::plugins::node_name::NodeName))
+        .register("NodeName", |_| Ok(Arc::new(crate::plugins::node_name::NodeName)))
         .is_err());
     let p = Profile::default_profile();
     assert_eq!(p.scheduler_name, DEFAULT_SCHEDULER_NAME);
@@ -441,9 +446,10 @@ impl PreFilter for RejectAll {
 #[test]
 fn a_pre_filter_rejection_fails_every_node_and_is_reported_once() {
     let mut r = crate::plugins::in_tree_registry();
-    r.register("RejectAll", || Arc::new(RejectAll)).unwrap();
+    r.register("RejectAll", |_| Ok(Arc::new(RejectAll))).unwrap();
     let profile = Profile::new("x", &r, &["NodeName", "RejectAll"], &[]).unwrap();
     let err = schedule_one(&profile, &cluster(vec![]), &pod("p", &[])).unwrap_err();
+    let err = err.fit().unwrap();
     assert_eq!(err.diagnosis.len(), 3);
     assert!(err.diagnosis.values().all(|s| s.plugin == "RejectAll"));
     assert_eq!(
@@ -453,7 +459,7 @@ fn a_pre_filter_rejection_fails_every_node_and_is_reported_once() {
     let quiet = FitError {
         pre_filter_msg: String::new(),
         diagnosis: BTreeMap::new(),
-        ..*err
+        ..err.clone()
     };
     assert_eq!(quiet.to_string(), "0/3 nodes are available:");
 }

@@ -70,6 +70,22 @@ impl Resources {
         }
     }
 
+    /// Subtract `o` from `self`, per resource (undoes [`Resources::add`]).
+    pub fn sub(&mut self, o: &Resources) {
+        self.milli_cpu -= o.milli_cpu;
+        self.memory -= o.memory;
+        self.ephemeral_storage -= o.ephemeral_storage;
+        self.allowed_pods -= o.allowed_pods;
+        for (k, v) in &o.scalar {
+            if let Some(e) = self.scalar.get_mut(k) {
+                *e -= v;
+                if *e == 0 {
+                    self.scalar.remove(k);
+                }
+            }
+        }
+    }
+
     /// Raise each resource of `self` to at least `o`'s.
     pub fn max_with(&mut self, o: &Resources) {
         self.milli_cpu = self.milli_cpu.max(o.milli_cpu);
@@ -242,6 +258,7 @@ fn has_affinity(pod: &v1::Pod) -> bool {
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub node: Arc<v1::Node>,
+    name: Arc<str>,
     pub pods: Vec<Arc<v1::Pod>>,
     /// Sum of the pods' requests ([`Resources::for_pod`]).
     pub requested: Resources,
@@ -261,6 +278,7 @@ impl NodeInfo {
             .map(|s| Resources::from_list(&s.allocatable))
             .unwrap_or_default();
         NodeInfo {
+            name: node_name(&node).into(),
             node,
             pods: Vec::new(),
             requested: Resources::default(),
@@ -271,7 +289,22 @@ impl NodeInfo {
     }
 
     pub fn name(&self) -> &str {
-        node_name(&self.node)
+        &self.name
+    }
+
+    /// The name, shared.
+    pub fn name_arc(&self) -> Arc<str> {
+        Arc::clone(&self.name)
+    }
+
+    /// Replace the node object (labels, taints, allocatable changed), keeping its pods.
+    pub fn set_node(&mut self, node: Arc<v1::Node>) {
+        self.allocatable = node
+            .status
+            .as_ref()
+            .map(|s| Resources::from_list(&s.allocatable))
+            .unwrap_or_default();
+        self.node = node;
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {
@@ -297,13 +330,15 @@ impl NodeInfo {
         else {
             return false;
         };
-        self.pods.remove(i);
-        let pods = std::mem::take(&mut self.pods);
-        self.requested = Resources::default();
-        self.non_zero_requested = Resources::default();
-        self.used_ports.clear();
-        for p in pods {
-            self.add_pod(p);
+        let pod = self.pods.swap_remove(i);
+        let spec = pod_spec(&pod);
+        self.requested.sub(&Resources::for_pod(spec));
+        self.non_zero_requested
+            .sub(&Resources::non_zero_for_pod(spec));
+        for hp in HostPort::for_pod(spec) {
+            if let Some(j) = self.used_ports.iter().position(|u| *u == hp) {
+                self.used_ports.swap_remove(j);
+            }
         }
         true
     }
@@ -378,6 +413,34 @@ impl Snapshot {
         let mut p = pod.clone();
         p.spec.get_or_insert_with(Default::default).node_name = node.to_string();
         self.add_pod(Arc::new(p))
+    }
+
+    /// Add a node, or replace the node object of a known one (keeping its pods). True when new.
+    pub fn upsert_node(&mut self, node: Arc<v1::Node>) -> bool {
+        let name = node_name(&node);
+        if let Some(&i) = self.index.get(name) {
+            self.nodes[i].set_node(node);
+            return false;
+        }
+        self.index.insert(name.to_string(), self.nodes.len());
+        self.nodes.push(NodeInfo::new(node));
+        true
+    }
+
+    /// Remove a node; returns its NodeInfo (with the pods that were on it).
+    pub fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
+        let i = self.index.remove(name)?;
+        let ni = self.nodes.swap_remove(i);
+        if i < self.nodes.len() {
+            let moved = self.nodes[i].name().to_string();
+            self.index.insert(moved, i);
+        }
+        Some(ni)
+    }
+
+    /// The node's index in `nodes`.
+    pub fn index_of(&self, node: &str) -> Option<usize> {
+        self.index.get(node).copied()
     }
 
     /// Remove a pod from the node in its `spec.nodeName` (undo an assume, or a deletion).

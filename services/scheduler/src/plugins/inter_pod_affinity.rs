@@ -46,6 +46,24 @@ pub struct InterPodAffinity {
     pub hard_pod_affinity_weight: i64,
 }
 
+impl InterPodAffinity {
+    /// From `pluginConfig` args: `hardPodAffinityWeight` (0..=100, default 1).
+    pub fn from_args(args: &serde_json::Value) -> Result<InterPodAffinity, String> {
+        let mut p = InterPodAffinity::default();
+        if let Some(w) = args.get("hardPodAffinityWeight") {
+            match w.as_i64() {
+                Some(w @ 0..=100) => p.hard_pod_affinity_weight = w,
+                _ => {
+                    return Err(format!(
+                        "hardPodAffinityWeight: Invalid value: {w}: not in valid range [0, 100]"
+                    ))
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
 impl Default for InterPodAffinity {
     fn default() -> Self {
         InterPodAffinity {

@@ -1,9 +1,10 @@
 //! The in-tree plugins, one module each, and [`in_tree_registry`] (one line per plugin).
 use std::sync::Arc;
 
-use crate::framework::Registry;
+use crate::framework::{Plugin, PluginArgs, Registry};
 
 pub mod balanced_allocation;
+pub mod default_preemption;
 pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_name;
@@ -16,32 +17,42 @@ pub mod taint_toleration;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+/// For plugins without arguments: accept none (or `{}`), reject anything else.
+pub fn no_args(p: impl Plugin + 'static, args: &PluginArgs) -> Result<Arc<dyn Plugin>, String> {
+    match args {
+        PluginArgs::Null => Ok(Arc::new(p)),
+        PluginArgs::Object(m) if m.is_empty() => Ok(Arc::new(p)),
+        _ => Err(format!("plugin {} takes no args", p.name())),
+    }
+}
+
 /// Every in-tree plugin by name.
 pub fn in_tree_registry() -> Registry {
     let mut r = Registry::new();
-    let reg = |r: &mut Registry, name, f| r.register(name, f).expect("unique plugin names");
-    reg(&mut r, node_name::NAME, || Arc::new(node_name::NodeName));
-    reg(&mut r, node_unschedulable::NAME, || {
-        Arc::new(node_unschedulable::NodeUnschedulable)
+    let mut reg = |name, f| r.register(name, f).expect("unique plugin names");
+    reg(node_name::NAME, |a| no_args(node_name::NodeName, a));
+    reg(node_unschedulable::NAME, |a| {
+        no_args(node_unschedulable::NodeUnschedulable, a)
     });
-    reg(&mut r, node_resources_fit::NAME, || {
-        Arc::new(node_resources_fit::NodeResourcesFit)
+    reg(node_resources_fit::NAME, |a| {
+        Ok(Arc::new(node_resources_fit::NodeResourcesFit::from_args(a)?))
     });
-    reg(&mut r, balanced_allocation::NAME, || {
-        Arc::new(balanced_allocation::BalancedAllocation)
+    reg(balanced_allocation::NAME, |a| {
+        no_args(balanced_allocation::BalancedAllocation, a)
     });
-    reg(&mut r, node_ports::NAME, || Arc::new(node_ports::NodePorts));
-    reg(&mut r, node_affinity::NAME, || {
-        Arc::new(node_affinity::NodeAffinity)
+    reg(node_ports::NAME, |a| no_args(node_ports::NodePorts, a));
+    reg(node_affinity::NAME, |a| no_args(node_affinity::NodeAffinity, a));
+    reg(taint_toleration::NAME, |a| {
+        no_args(taint_toleration::TaintToleration, a)
     });
-    reg(&mut r, taint_toleration::NAME, || {
-        Arc::new(taint_toleration::TaintToleration)
+    reg(inter_pod_affinity::NAME, |a| {
+        Ok(Arc::new(inter_pod_affinity::InterPodAffinity::from_args(a)?))
     });
-    reg(&mut r, inter_pod_affinity::NAME, || {
-        Arc::new(inter_pod_affinity::InterPodAffinity::default())
+    reg(pod_topology_spread::NAME, |a| {
+        no_args(pod_topology_spread::PodTopologySpread, a)
     });
-    reg(&mut r, pod_topology_spread::NAME, || {
-        Arc::new(pod_topology_spread::PodTopologySpread)
+    reg(default_preemption::NAME, |a| {
+        no_args(default_preemption::DefaultPreemption, a)
     });
     r
 }
@@ -57,6 +68,9 @@ pub const DEFAULT_FILTERS: &[&str] = &[
     pod_topology_spread::NAME,
     inter_pod_affinity::NAME,
 ];
+
+/// kube-scheduler's default PostFilter plugins.
+pub const DEFAULT_POST_FILTERS: &[&str] = &[default_preemption::NAME];
 
 /// kube-scheduler's default score plugins and weights (ImageLocality omitted).
 pub const DEFAULT_SCORES: &[(&str, i64)] = &[

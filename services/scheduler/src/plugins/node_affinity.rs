@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use coxswain_api::v1;
 
-use crate::framework::{
+use crate::framework::{ClusterEvent, 
     default_normalize_score, CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score,
     ScoreExtensions, Status, MAX_NODE_SCORE,
 };
@@ -108,6 +108,9 @@ pub struct NodeAffinity;
 impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::NodeLabel]
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
         Some(self)

@@ -1,7 +1,7 @@
 //! NodeName: a pod with `spec.nodeName` set fits only that node.
 use coxswain_api::v1;
 
-use crate::framework::{CycleState, Filter, Plugin, Status};
+use crate::framework::{ClusterEvent, CycleState, Filter, Plugin, Status};
 use crate::snapshot::{pod_spec, NodeInfo};
 
 pub const NAME: &str = "NodeName";
@@ -12,6 +12,9 @@ pub struct NodeName;
 impl Plugin for NodeName {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd]
     }
     fn as_filter(&self) -> Option<&dyn Filter> {
         Some(self)

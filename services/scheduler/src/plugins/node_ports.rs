@@ -2,7 +2,7 @@
 //! when the host IPs are equal or either is the wildcard `0.0.0.0`).
 use coxswain_api::v1;
 
-use crate::framework::{CycleState, Filter, Plugin, PreFilter, Status};
+use crate::framework::{ClusterEvent, CycleState, Filter, Plugin, PreFilter, Status};
 use crate::snapshot::{pod_spec, HostPort, NodeInfo, Snapshot};
 
 pub const NAME: &str = "NodePorts";
@@ -15,6 +15,9 @@ struct PreFilterState(Vec<HostPort>);
 impl Plugin for NodePorts {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::AssignedPodDelete]
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
         Some(self)

@@ -4,25 +4,159 @@
 //! `Insufficient cpu`, `Insufficient memory`, `Insufficient ephemeral-storage`,
 //! `Insufficient <extended resource>`; all that apply are reported.
 //!
-//! Score: the `LeastAllocated` strategy (the default): per resource (cpu and memory, weight 1
-//! each) `(allocatable - requested) * 100 / allocatable` after placing the pod, using
-//! non-zero requests (a container without a cpu/memory request counts as 100m / 200Mi),
-//! averaged by weight.
+//! Score (`scoringStrategy`, from `pluginConfig` args): per resource (default cpu and memory,
+//! weight 1 each) after placing the pod, using non-zero requests for cpu and memory (a
+//! container without a cpu/memory request counts as 100m / 200Mi), averaged by weight over the
+//! resources the node has (allocatable 0 is skipped):
+//! - `LeastAllocated` (default): `(allocatable - requested) * 100 / allocatable`;
+//! - `MostAllocated`: `min(requested, allocatable) * 100 / allocatable`;
+//! - `RequestedToCapacityRatio`: the utilization mapped through `shape` (points of
+//!   utilization 0..=100 → score 0..=10, linear between them, scaled to 0..=100).
 use coxswain_api::v1;
 
-use crate::framework::{CycleState, Filter, Plugin, PreFilter, PreScore, Score, Status};
+use crate::framework::{ClusterEvent, CycleState, Filter, Plugin, PreFilter, PreScore, Score, Status};
 use crate::snapshot::{pod_spec, NodeInfo, Resources, Snapshot};
 
 pub const NAME: &str = "NodeResourcesFit";
 
-pub struct NodeResourcesFit;
+/// How NodeResourcesFit scores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    LeastAllocated,
+    MostAllocated,
+    /// `(utilization, score)` points, utilization ascending.
+    RequestedToCapacityRatio(Vec<(i64, i64)>),
+}
+
+#[derive(Debug)]
+pub struct NodeResourcesFit {
+    pub strategy: Strategy,
+    /// Resource name and weight.
+    pub resources: Vec<(String, i64)>,
+}
+
+impl Default for NodeResourcesFit {
+    fn default() -> Self {
+        NodeResourcesFit {
+            strategy: Strategy::LeastAllocated,
+            resources: vec![("cpu".into(), 1), ("memory".into(), 1)],
+        }
+    }
+}
+
+impl NodeResourcesFit {
+    /// From `pluginConfig` args: `scoringStrategy: {type, resources: [{name, weight}],
+    /// requestedToCapacityRatio: {shape: [{utilization, score}]}}`.
+    pub fn from_args(args: &serde_json::Value) -> Result<NodeResourcesFit, String> {
+        let mut p = NodeResourcesFit::default();
+        let Some(ss) = args.get("scoringStrategy") else {
+            return Ok(p);
+        };
+        let kind = ss.get("type").and_then(|t| t.as_str()).unwrap_or("LeastAllocated");
+        p.strategy = match kind {
+            "LeastAllocated" => Strategy::LeastAllocated,
+            "MostAllocated" => Strategy::MostAllocated,
+            "RequestedToCapacityRatio" => {
+                let shape = ss
+                    .pointer("/requestedToCapacityRatio/shape")
+                    .and_then(|s| s.as_array())
+                    .ok_or("scoringStrategy.requestedToCapacityRatio.shape: required")?;
+                let mut pts = Vec::new();
+                for (i, pt) in shape.iter().enumerate() {
+                    let u = pt.get("utilization").and_then(|v| v.as_i64());
+                    let sc = pt.get("score").and_then(|v| v.as_i64());
+                    match (u, sc) {
+                        (Some(u @ 0..=100), Some(sc @ 0..=10)) => pts.push((u, sc)),
+                        _ => {
+                            return Err(format!(
+                                "scoringStrategy.requestedToCapacityRatio.shape[{i}]: utilization must be 0..100 and score 0..10"
+                            ))
+                        }
+                    }
+                }
+                if pts.is_empty() || pts.windows(2).any(|w| w[0].0 >= w[1].0) {
+                    return Err("scoringStrategy.requestedToCapacityRatio.shape: utilization values must be non-empty and strictly increasing".into());
+                }
+                Strategy::RequestedToCapacityRatio(pts)
+            }
+            other => {
+                return Err(format!(
+                    "scoringStrategy.type: Unsupported value: {other:?}: supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\""
+                ))
+            }
+        };
+        if let Some(rs) = ss.get("resources") {
+            let rs = rs.as_array().ok_or("scoringStrategy.resources: must be a list")?;
+            p.resources.clear();
+            for (i, r) in rs.iter().enumerate() {
+                let name = r
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .filter(|n| !n.is_empty())
+                    .ok_or(format!("scoringStrategy.resources[{i}].name: Required value"))?;
+                let w = r.get("weight").and_then(|w| w.as_i64()).unwrap_or(1);
+                if !(1..=100).contains(&w) {
+                    return Err(format!(
+                        "scoringStrategy.resources[{i}].weight: Invalid value: {w}: resource weight of {name} should be in range [1, 100]"
+                    ));
+                }
+                p.resources.push((name.to_string(), w));
+            }
+        }
+        Ok(p)
+    }
+}
+
+fn resource_amount(r: &Resources, name: &str) -> i64 {
+    match name {
+        "cpu" => r.milli_cpu,
+        "memory" => r.memory,
+        "ephemeral-storage" => r.ephemeral_storage,
+        "pods" => r.allowed_pods,
+        other => r.scalar.get(other).copied().unwrap_or(0),
+    }
+}
+
+/// `MostAllocated` for one resource.
+pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 {
+        return 0;
+    }
+    requested.min(capacity) * crate::framework::MAX_NODE_SCORE / capacity
+}
+
+/// `RequestedToCapacityRatio` for one resource: the broken-linear shape (scores 0..=10 scaled
+/// by 10) at utilization `requested * 100 / capacity`.
+pub fn ratio_score(shape: &[(i64, i64)], requested: i64, capacity: i64) -> i64 {
+    if capacity == 0 || requested > capacity {
+        return shape.last().map_or(0, |p| p.1 * 10);
+    }
+    let u = requested * 100 / capacity;
+    let pts: Vec<(i64, i64)> = shape.iter().map(|(x, y)| (*x, y * 10)).collect();
+    if u <= pts[0].0 {
+        return pts[0].1;
+    }
+    for w in pts.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if u <= x1 {
+            return y0 + (y1 - y0) * (u - x0) / (x1 - x0);
+        }
+    }
+    pts[pts.len() - 1].1
+}
 
 struct PreFilterState(Resources);
-struct PreScoreState(Resources);
+struct PreScoreState {
+    non_zero: Resources,
+    actual: Resources,
+}
 
 impl Plugin for NodeResourcesFit {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::NodeAllocatable, ClusterEvent::AssignedPodDelete]
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
         Some(self)
@@ -109,7 +243,10 @@ impl PreScore for NodeResourcesFit {
         _: &Snapshot,
         _: &[&NodeInfo],
     ) -> Status {
-        state.write(PreScoreState(Resources::non_zero_for_pod(pod_spec(pod))));
+        state.write(PreScoreState {
+            non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
+            actual: Resources::for_pod(pod_spec(pod)),
+        });
         Status::success()
     }
 }
@@ -125,17 +262,40 @@ pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
 impl Score for NodeResourcesFit {
     fn score(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
         let computed;
-        let req = match state.read::<PreScoreState>() {
-            Some(s) => &s.0,
+        let s = match state.read::<PreScoreState>() {
+            Some(s) => s,
             None => {
-                computed = Resources::non_zero_for_pod(pod_spec(pod));
+                computed = PreScoreState {
+                    non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
+                    actual: Resources::for_pod(pod_spec(pod)),
+                };
                 &computed
             }
         };
-        let nz = &node.non_zero_requested;
-        let cpu = least_requested_score(nz.milli_cpu + req.milli_cpu, node.allocatable.milli_cpu);
-        let mem = least_requested_score(nz.memory + req.memory, node.allocatable.memory);
-        (cpu + mem) / 2
+        let (mut total, mut weights) = (0, 0);
+        for (name, w) in &self.resources {
+            let alloc = resource_amount(&node.allocatable, name);
+            if alloc == 0 {
+                continue;
+            }
+            let req = if name == "cpu" || name == "memory" {
+                resource_amount(&node.non_zero_requested, name) + resource_amount(&s.non_zero, name)
+            } else {
+                resource_amount(&node.requested, name) + resource_amount(&s.actual, name)
+            };
+            let score = match &self.strategy {
+                Strategy::LeastAllocated => least_requested_score(req, alloc),
+                Strategy::MostAllocated => most_requested_score(req, alloc),
+                Strategy::RequestedToCapacityRatio(shape) => ratio_score(shape, req, alloc),
+            };
+            total += score * w;
+            weights += w;
+        }
+        if weights == 0 {
+            0
+        } else {
+            total / weights
+        }
     }
 }
 
@@ -302,7 +462,7 @@ mod tests {
             ),
         ] {
             let ni = info(n(), existing);
-            let s = NodeResourcesFit.filter(&CycleState::new(), &incoming, &ni);
+            let s = NodeResourcesFit::default().filter(&CycleState::new(), &incoming, &ni);
             assert_eq!(s.code, code, "{incoming:?}");
             assert_eq!(s.reasons, reasons);
         }
@@ -327,6 +487,26 @@ mod tests {
             )],
         );
         let p = pod_with(vec![container(&[("cpu", "1"), ("memory", "2500")])], vec![]);
-        assert_eq!(NodeResourcesFit.score(&CycleState::new(), &p, &ni), 37);
+        assert_eq!(NodeResourcesFit::default().score(&CycleState::new(), &p, &ni), 37);
+        // MostAllocated: (75 + 50) / 2 = 62; weights 3:1 → (75*3 + 50) / 4 = 68.
+        let most = NodeResourcesFit::from_args(&serde_json::json!({
+            "scoringStrategy": {"type": "MostAllocated"}
+        }))
+        .unwrap();
+        assert_eq!(most.score(&CycleState::new(), &p, &ni), 62);
+        let weighted = NodeResourcesFit::from_args(&serde_json::json!({
+            "scoringStrategy": {"type": "MostAllocated", "resources": [
+                {"name": "cpu", "weight": 3}, {"name": "memory", "weight": 1}]}
+        }))
+        .unwrap();
+        assert_eq!(weighted.score(&CycleState::new(), &p, &ni), 68);
+        // Shape 0→10, 100→0 is LeastAllocated.
+        assert_eq!(ratio_score(&[(0, 10), (100, 0)], 3000, 4000), 25);
+        assert_eq!(ratio_score(&[(0, 0), (100, 10)], 3000, 4000), 75);
+        assert!(NodeResourcesFit::from_args(&serde_json::json!({
+            "scoringStrategy": {"type": "Bogus"}
+        }))
+        .unwrap_err()
+        .starts_with("scoringStrategy.type: Unsupported value: \"Bogus\""));
     }
 }

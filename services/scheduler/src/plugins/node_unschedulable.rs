@@ -3,7 +3,7 @@
 use coxswain_api::v1;
 
 use super::taint_toleration::tolerates;
-use crate::framework::{CycleState, Filter, Plugin, Status};
+use crate::framework::{ClusterEvent, CycleState, Filter, Plugin, Status};
 use crate::snapshot::{pod_spec, NodeInfo};
 
 pub const NAME: &str = "NodeUnschedulable";
@@ -15,6 +15,9 @@ pub struct NodeUnschedulable;
 impl Plugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::NodeSchedulable, ClusterEvent::NodeTaint]
     }
     fn as_filter(&self) -> Option<&dyn Filter> {
         Some(self)

@@ -280,11 +280,11 @@ impl ScoreExtensions for PodTopologySpread {
         let Some(s) = state.read::<PreScoreState>() else {
             return;
         };
-        let live = || scores.iter().filter(|n| !s.ignored.contains(&n.name));
+        let live = || scores.iter().filter(|n| !s.ignored.contains(&*n.name));
         let min = live().map(|n| n.score).min().unwrap_or(0);
         let max = live().map(|n| n.score).max().unwrap_or(0).max(0);
         for n in scores.iter_mut() {
-            n.score = if s.ignored.contains(&n.name) {
+            n.score = if s.ignored.contains(&*n.name) {
                 0
             } else if max == 0 {
                 MAX_NODE_SCORE

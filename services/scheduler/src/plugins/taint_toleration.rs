@@ -7,7 +7,7 @@
 //! value, `Equal` (or empty) only an equal value.
 use coxswain_api::v1;
 
-use crate::framework::{
+use crate::framework::{ClusterEvent, 
     default_normalize_score, CycleState, Filter, NodeScore, Plugin, PreScore, Score,
     ScoreExtensions, Status, MAX_NODE_SCORE,
 };
@@ -50,6 +50,9 @@ pub struct TaintToleration;
 impl Plugin for TaintToleration {
     fn name(&self) -> &'static str {
         NAME
+    }
+    fn events(&self) -> &'static [ClusterEvent] {
+        &[ClusterEvent::NodeAdd, ClusterEvent::NodeTaint]
     }
     fn as_filter(&self) -> Option<&dyn Filter> {
         Some(self)
