@@ -1,12 +1,23 @@
-//! Pure logic of coxswain's workload controllers (Deployment, ReplicaSet, Job, CronJob).
+//! coxswain's workload controllers.
 //!
-//! Nothing here touches the store, gRPC or a clock: every function takes the objects and the
-//! current time (plain seconds since the Unix epoch, UTC) as arguments and returns a decision.
-//! The reconcile loops that read and write objects live elsewhere and call into this crate.
-//! Kubernetes' upstream controllers are the reference for the behaviour.
+//! - Pure logic (no store, no gRPC, no clock: objects and "now" in, decisions out), table
+//!   tested: [`rollout`] (Deployment), [`replicaset`], [`job`], [`cron`], [`daemonset`],
+//!   [`statefulset`]. Kubernetes' upstream controllers are the reference for the behaviour.
+//! - The runtime ([`runtime`]: reconcile runner, expectations, owner references) and the
+//!   [`manager`] (shared informers, queues, event routing).
+//! - The reconcile loops: [`replicaset_ctrl`], [`deployment_ctrl`], [`job_ctrl`],
+//!   [`daemonset_ctrl`], [`statefulset_ctrl`], [`cronjob_ctrl`].
+//! - [`workloads`]: the `coxswain.v1.Workloads` gRPC service (scale, set image, rollout verbs).
 
 pub mod cron;
 pub mod job;
 pub mod replicaset;
 pub mod rollout;
 pub use coxswain_api::time;
+
+pub mod deployment_ctrl;
+pub mod job_ctrl;
+pub mod manager;
+pub mod podctl;
+pub mod replicaset_ctrl;
+pub mod runtime;

@@ -15,6 +15,7 @@ use coxswain_store::server::{ObjectStoreServer, ObjectStoreService};
 use coxswain_store::{gc, Store, StoreConfig};
 use tokio::net::TcpListener;
 
+mod controllers;
 mod duration;
 mod metrics_http;
 
@@ -35,6 +36,8 @@ enum Command {
     Up(StoreArgs),
     /// Run the object store alone.
     Store(StoreArgs),
+    /// Run the workload controllers against a store (`--server`).
+    Controllers(controllers::ControllersArgs),
 }
 
 #[derive(Args, Clone)]
@@ -65,6 +68,8 @@ struct StoreArgs {
     /// Interval of BOOKMARK events on watches that allow them (e.g. 10s, 500ms).
     #[arg(long, env = "COXSWAIN_BOOKMARK_INTERVAL", default_value = "10s", value_parser = duration::parse)]
     bookmark_interval: Duration,
+    #[command(flatten)]
+    controllers: controllers::ControllerOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -98,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => serve(args, "up").await,
             Command::Store(args) => serve(args, "store").await,
+            Command::Controllers(args) => controllers::run(args).await,
         }
     })
 }
@@ -162,6 +168,9 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         "coxswain is serving"
     );
     // A line for scripts and tests that start coxswain on port 0.
+    if mode == "up" {
+        controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
+    }
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
     tonic::transport::Server::builder()
@@ -179,7 +188,7 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

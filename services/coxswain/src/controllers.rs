@@ -1,0 +1,94 @@
+//! The workload controllers in the daemon: `coxswain controllers --server URL` (their own
+//! process) and in-process in `coxswain up`. Every period and back-off is a flag.
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use coxswain_controllers::manager::{self, Config};
+
+use crate::duration;
+
+/// Flags of the controllers (shared by `coxswain controllers` and `coxswain up`).
+#[derive(Args, Clone, Debug)]
+pub struct ControllerOpts {
+    /// Reconcile workers per controller.
+    #[arg(long, env = "COXSWAIN_CONTROLLER_WORKERS", default_value_t = 4)]
+    pub controller_workers: usize,
+    /// How long a controller waits for its own pod creations/deletions to appear in its cache.
+    #[arg(long, default_value = "5m", value_parser = duration::parse)]
+    pub expectations_ttl: Duration,
+    /// First retry delay after a failed reconcile (doubling per failure).
+    #[arg(long, default_value = "5ms", value_parser = duration::parse)]
+    pub controller_retry_base: Duration,
+    /// Longest retry delay after failed reconciles.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    pub controller_retry_max: Duration,
+    /// Job: delay before re-creating a pod after the first failure (doubles per failure).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    pub job_backoff_base: Duration,
+    /// Job: longest re-creation delay.
+    #[arg(long, default_value = "6m", value_parser = duration::parse)]
+    pub job_backoff_max: Duration,
+    /// CronJob: added to the wall clock (tests only: start the clock just before a minute
+    /// boundary so a `* * * * *` schedule fires within seconds).
+    #[arg(long, default_value = "0s", value_parser = duration::parse)]
+    pub cron_clock_offset: Duration,
+    /// CronJob: how often every CronJob is looked at (it also wakes at its next start time).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    pub cron_resync: Duration,
+    /// Do not run the workload controllers in `coxswain up`.
+    #[arg(long)]
+    pub no_controllers: bool,
+}
+
+impl ControllerOpts {
+    pub fn config(&self) -> Config {
+        Config {
+            workers: self.controller_workers,
+            expectations_ttl: self.expectations_ttl,
+            retry_base: self.controller_retry_base,
+            retry_max: self.controller_retry_max,
+            job_backoff_base: self.job_backoff_base,
+            job_backoff_max: self.job_backoff_max,
+            cron_clock_offset: self.cron_clock_offset,
+            cron_resync: self.cron_resync,
+            component: "controller-manager".into(),
+        }
+    }
+}
+
+/// `coxswain controllers`.
+#[derive(Args, Clone, Debug)]
+pub struct ControllersArgs {
+    /// The object store (a `coxswain up` or `coxswain store`).
+    #[arg(
+        long,
+        env = "COXSWAIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    #[command(flatten)]
+    pub opts: ControllerOpts,
+}
+
+/// Start the controllers in this process against `url` (returns at once).
+pub fn spawn(url: &str, opts: &ControllerOpts) -> anyhow::Result<()> {
+    if opts.no_controllers {
+        return Ok(());
+    }
+    let client = coxswain_client::Client::lazy(url).context("controllers: client")?;
+    manager::start(client, opts.config());
+    Ok(())
+}
+
+/// `coxswain controllers --server URL`: run until SIGINT/SIGTERM.
+pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
+    let client = coxswain_client::Client::connect(&args.server)
+        .await
+        .with_context(|| format!("connecting to {}", args.server))?;
+    let ctx = manager::start(client, args.opts.config());
+    ctx.wait_synced().await;
+    println!("coxswain controllers ready server={}", args.server);
+    crate::shutdown_signal().await;
+    Ok(())
+}
