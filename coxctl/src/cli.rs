@@ -46,6 +46,14 @@ pub enum Command {
     Label(LabelArgs),
     /// Update the annotations on a resource.
     Annotate(LabelArgs),
+    /// Update the taints on one or more nodes.
+    Taint(crate::commands::node::TaintArgs),
+    /// Mark node as unschedulable.
+    Cordon(crate::commands::node::CordonArgs),
+    /// Mark node as schedulable.
+    Uncordon(crate::commands::node::CordonArgs),
+    /// Drain node in preparation for maintenance.
+    Drain(crate::commands::node::DrainArgs),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.

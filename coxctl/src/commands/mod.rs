@@ -4,3 +4,4 @@ pub mod delete;
 pub mod get;
 pub mod label;
 pub mod misc;
+pub mod node;

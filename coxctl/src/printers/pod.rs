@@ -137,7 +137,7 @@ pub fn summarize(pod: &Value, now: i64) -> PodSummary {
     }
 
     let deleting = !s(pod, "metadata.deletionTimestamp").is_empty();
-    if status_reason == "NodeLost" {
+    if deleting && status_reason == "NodeLost" {
         reason = "Unknown".into();
     } else if deleting && phase != "Succeeded" && phase != "Failed" {
         reason = "Terminating".into();
@@ -376,12 +376,16 @@ mod tests {
         );
         p["metadata"]["deletionTimestamp"] = json!("2024-01-02T04:00:00Z");
         assert_eq!(summarize(&p, NOW).status, "Terminating");
-        let p = pod(
+        // kubectl: Unknown only for a pod being deleted whose reason is NodeLost (evicted
+        // from an unreachable node); without a deletionTimestamp the reason shows as is.
+        let mut p = pod(
             one_container(),
             json!({"phase": "Running", "reason": "NodeLost", "containerStatuses": [
                 {"name": "c", "ready": true, "state": {"running": {}}}
             ]}),
         );
+        assert_eq!(summarize(&p, NOW).status, "NodeLost");
+        p["metadata"]["deletionTimestamp"] = json!("2024-01-02T04:00:00Z");
         assert_eq!(summarize(&p, NOW).status, "Unknown");
         let mut p = pod(one_container(), json!({"phase": "Succeeded"}));
         p["metadata"]["deletionTimestamp"] = json!("2024-01-02T04:00:00Z");
