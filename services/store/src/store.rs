@@ -1244,6 +1244,9 @@ pub fn three_way_merge(
         let last_k = last.and_then(|l| l.get(k));
         match (cur.get_mut(k), v) {
             (Some(c @ Value::Object(_)), Value::Object(_)) => three_way_merge(c, last_k, v),
+            // Unchanged since the last apply: what is live stays (it may hold what admission
+            // or controllers added, like default tolerations).
+            (Some(_), _) if last_k == Some(v) => {}
             _ => {
                 cur.insert(k.clone(), v.clone());
             }
@@ -1305,6 +1308,19 @@ mod tests {
         assert_eq!(
             cur,
             json!({"metadata": {"labels": {"a": "1"}, "annotations": {"deployment.kubernetes.io/revision": "3"}}, "spec": {"replicas": 5}})
+        );
+    }
+
+    #[test]
+    fn three_way_merge_leaves_lists_the_user_did_not_change() {
+        let mut cur =
+            json!({"spec": {"tolerations": [{"key": "a"}, {"key": "not-ready"}], "x": [1]}});
+        let last = json!({"spec": {"tolerations": [{"key": "a"}], "x": [1]}});
+        let want = json!({"spec": {"tolerations": [{"key": "a"}], "x": [2]}});
+        three_way_merge(&mut cur, Some(&last), &want);
+        assert_eq!(
+            cur,
+            json!({"spec": {"tolerations": [{"key": "a"}, {"key": "not-ready"}], "x": [2]}})
         );
     }
 }
