@@ -138,6 +138,7 @@ fn decode(any: Option<prost_types::Any>) -> Result<Object> {
 #[derive(Clone)]
 pub struct Client {
     inner: ObjectStoreClient<Channel>,
+    channel: Channel,
 }
 
 impl Client {
@@ -150,8 +151,14 @@ impl Client {
             .connect()
             .await
             .map_err(|e| CliError::Connect(format!("{url}: {}", error_chain(&e))))?;
-        let inner = ObjectStoreClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
-        Ok(Client { inner })
+        let inner =
+            ObjectStoreClient::new(channel.clone()).max_decoding_message_size(256 * 1024 * 1024);
+        Ok(Client { inner, channel })
+    }
+
+    /// The connection, for the other services (Workloads).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     pub async fn get(&mut self, kind: Kind, namespace: &str, name: &str) -> Result<Object> {

@@ -90,6 +90,7 @@ async fn apply_sources(
     namespace: &str,
     create_only: bool,
     dry_run: &str,
+    record: bool,
 ) -> Result<()> {
     let (dry, suffix) = dry_run_flag(dry_run)?;
     let sources = read_sources(files)?;
@@ -110,6 +111,9 @@ async fn apply_sources(
                         .map(resource_name)
                         .unwrap_or_else(|| r.kind.to_ascii_lowercase());
                     println!("{res}/{} {}{suffix}", r.name, r.action);
+                }
+                if record && !dry {
+                    record_change_cause(client, &resp.results).await?;
                 }
             }
             Err(e @ CliError::Connect(_)) => return Err(e),
@@ -144,7 +148,39 @@ async fn apply_sources(
 }
 
 pub async fn apply(client: &mut Client, args: &ApplyArgs, namespace: &str) -> Result<()> {
-    apply_sources(client, &args.files, namespace, false, &args.dry_run).await
+    apply_sources(
+        client,
+        &args.files,
+        namespace,
+        false,
+        &args.dry_run,
+        args.record,
+    )
+    .await
+}
+
+/// `--record`: the command line becomes the kubernetes.io/change-cause annotation of the
+/// workloads just applied (the rollout history's CHANGE-CAUSE).
+async fn record_change_cause(
+    client: &mut Client,
+    results: &[coxswain_api::v1::ApplyResult],
+) -> Result<()> {
+    let cause = std::iter::once("coxctl".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for r in results {
+        let Some(kind) = result_kind(&r.kind) else {
+            continue;
+        };
+        if !matches!(kind, Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet) {
+            continue;
+        }
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"kubernetes.io/change-cause": cause}}});
+        client.patch(kind, &r.namespace, &r.name, &patch).await?;
+    }
+    Ok(())
 }
 
 pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> Result<()> {
@@ -159,11 +195,22 @@ pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> 
             println!("namespace/{name} created{suffix}");
             Ok(())
         }
+        Some(CreateWhat::Job { name, from }) => {
+            crate::commands::workloads::create_job_from(client, name, from, namespace).await
+        }
         None => {
             if args.files.is_empty() {
                 return Err(other("must specify one of -f and -k"));
             }
-            apply_sources(client, &args.files, namespace, true, &args.dry_run).await
+            apply_sources(
+                client,
+                &args.files,
+                namespace,
+                true,
+                &args.dry_run,
+                args.record,
+            )
+            .await
         }
     }
 }

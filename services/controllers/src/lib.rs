@@ -21,3 +21,5 @@ pub mod manager;
 pub mod podctl;
 pub mod replicaset_ctrl;
 pub mod runtime;
+pub mod statefulset;
+pub mod workloads;

@@ -92,3 +92,15 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     crate::shutdown_signal().await;
     Ok(())
 }
+
+/// The `coxswain.v1.Workloads` service for the main gRPC server: it talks to the store at `url`.
+pub fn workloads_service(
+    url: &str,
+) -> anyhow::Result<
+    coxswain_api::v1::workloads_server::WorkloadsServer<
+        coxswain_controllers::workloads::WorkloadsService,
+    >,
+> {
+    let client = coxswain_client::Client::lazy(url).context("workloads: client")?;
+    Ok(coxswain_controllers::workloads::WorkloadsService::new(client).into_server())
+}

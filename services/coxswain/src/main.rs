@@ -178,6 +178,9 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ObjectStoreService::new(store).into_server())
+        .add_service(controllers::workloads_service(&format!(
+            "http://{grpc_addr}"
+        ))?)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             shutdown_signal(),
