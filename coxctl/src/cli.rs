@@ -54,6 +54,14 @@ pub enum Command {
     Uncordon(crate::commands::node::CordonArgs),
     /// Drain node in preparation for maintenance.
     Drain(crate::commands::node::DrainArgs),
+    /// Set a new size for a deployment, replica set or stateful set.
+    Scale(crate::commands::workloads::ScaleArgs),
+    /// Set specific features on objects (`set image`).
+    #[command(subcommand)]
+    Set(crate::commands::workloads::SetWhat),
+    /// Manage the rollout of a resource (status, history, undo, pause, resume, restart).
+    #[command(subcommand)]
+    Rollout(crate::commands::workloads::RolloutWhat),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.
@@ -72,8 +80,8 @@ pub struct ApplyArgs {
     /// "none", "client" or "server": only show what would be done.
     #[arg(long, num_args = 0..=1, default_missing_value = "client", default_value = "none")]
     pub dry_run: String,
-    /// Accepted for compatibility (ignored).
-    #[arg(long, hide = true)]
+    /// Record the command as the kubernetes.io/change-cause annotation of workloads.
+    #[arg(long)]
     pub record: bool,
     /// Accepted for compatibility (ignored).
     #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
@@ -89,8 +97,8 @@ pub struct CreateArgs {
     /// "none", "client" or "server": only show what would be done.
     #[arg(long, num_args = 0..=1, default_missing_value = "client", default_value = "none")]
     pub dry_run: String,
-    /// Accepted for compatibility (ignored).
-    #[arg(long, hide = true)]
+    /// Record the command as the kubernetes.io/change-cause annotation of workloads.
+    #[arg(long)]
     pub record: bool,
     /// Accepted for compatibility (ignored).
     #[arg(long, hide = true)]
@@ -104,6 +112,13 @@ pub enum CreateWhat {
     /// Create a namespace with the specified name.
     #[command(alias = "ns")]
     Namespace { name: String },
+    /// Create a job with the specified name (from a cron job: --from=cronjob/NAME).
+    Job {
+        name: String,
+        /// The cron job to take the job template from (cronjob/NAME).
+        #[arg(long)]
+        from: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,3 +5,4 @@ pub mod get;
 pub mod label;
 pub mod misc;
 pub mod node;
+pub mod workloads;
