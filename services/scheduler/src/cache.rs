@@ -1,0 +1,283 @@
+//! The scheduler cache: a [`Snapshot`] kept current by node and pod events, one change at a
+//! time (no rebuild per cycle), plus the pods the scheduler has *assumed* (decided, binding in
+//! flight). A pod is accounted to its node as soon as it is assumed, so the next cycle sees it
+//! without waiting for the watch; the informer's copy of the bound pod later confirms it, a
+//! failed binding forgets it.
+//!
+//! Every change returns the [`ClusterEvent`]s it amounts to, for the scheduling queue.
+//! Pods bound to a node the cache does not know (yet) are kept aside and accounted when the
+//! node appears. Terminal pods (Succeeded/Failed) hold nothing.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use coxswain_api::v1;
+
+use crate::framework::ClusterEvent;
+use crate::queue::pod_key;
+use crate::snapshot::{node_name, pod_labels, pod_name, pod_namespace, pod_spec, Snapshot};
+
+#[derive(Debug, Clone)]
+struct PodState {
+    node: String,
+    assumed: bool,
+    pod: Arc<v1::Pod>,
+}
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct SchedulerCache {
+    snapshot: Snapshot,
+    pods: HashMap<String, PodState>,
+    /// Pods bound to nodes not in the snapshot, by node name.
+    orphans: HashMap<String, Vec<Arc<v1::Pod>>>,
+}
+
+fn is_terminal(pod: &v1::Pod) -> bool {
+    matches!(
+        pod.status.as_ref().map(|s| s.phase.as_str()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+impl SchedulerCache {
+    pub fn new() -> SchedulerCache {
+        SchedulerCache::default()
+    }
+
+    /// The current snapshot (what a scheduling cycle reads).
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.snapshot.len()
+    }
+
+    /// Pods accounted or assumed.
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn is_assumed(&self, key: &str) -> bool {
+        self.pods.get(key).is_some_and(|p| p.assumed)
+    }
+
+    /// Add or update a node.
+    pub fn upsert_node(&mut self, node: Arc<v1::Node>) -> Vec<ClusterEvent> {
+        let name = node_name(&node).to_string();
+        let old = self.snapshot.get(&name).map(|ni| Arc::clone(&ni.node));
+        self.snapshot.upsert_node(Arc::clone(&node));
+        let Some(old) = old else {
+            for p in self.orphans.remove(&name).unwrap_or_default() {
+                self.snapshot.add_pod(p);
+            }
+            return vec![ClusterEvent::NodeAdd];
+        };
+        let mut evs = Vec::new();
+        if old.metadata.as_ref().map(|m| &m.labels) != node.metadata.as_ref().map(|m| &m.labels)
+        {
+            evs.push(ClusterEvent::NodeLabel);
+        }
+        let spec = |n: &v1::Node| n.spec.clone().unwrap_or_default();
+        let (os, ns) = (spec(&old), spec(&node));
+        if os.taints != ns.taints {
+            evs.push(ClusterEvent::NodeTaint);
+        }
+        if os.unschedulable != ns.unschedulable {
+            evs.push(ClusterEvent::NodeSchedulable);
+        }
+        let alloc = |n: &v1::Node| n.status.as_ref().map(|s| s.allocatable.clone());
+        if alloc(&old) != alloc(&node) {
+            evs.push(ClusterEvent::NodeAllocatable);
+        }
+        evs
+    }
+
+    /// Remove a node; its pods wait for it to come back.
+    pub fn remove_node(&mut self, name: &str) {
+        if let Some(ni) = self.snapshot.remove_node(name) {
+            if !ni.pods.is_empty() {
+                self.orphans.insert(name.to_string(), ni.pods);
+            }
+        }
+    }
+
+    fn unaccount(&mut self, key: &str) -> Option<PodState> {
+        let st = self.pods.remove(key)?;
+        let (ns, name) = (pod_namespace(&st.pod), pod_name(&st.pod));
+        match self.snapshot.index_of(&st.node) {
+            Some(i) => {
+                self.snapshot.nodes[i].remove_pod(ns, name);
+            }
+            None => {
+                if let Some(v) = self.orphans.get_mut(&st.node) {
+                    v.retain(|p| !(pod_namespace(p) == ns && pod_name(p) == name));
+                }
+            }
+        }
+        Some(st)
+    }
+
+    fn account(&mut self, key: String, pod: Arc<v1::Pod>, assumed: bool) {
+        let node = pod_spec(&pod).node_name.clone();
+        if !self.snapshot.add_pod(Arc::clone(&pod)) {
+            self.orphans
+                .entry(node.clone())
+                .or_default()
+                .push(Arc::clone(&pod));
+        }
+        self.pods.insert(
+            key,
+            PodState {
+                node,
+                assumed,
+                pod,
+            },
+        );
+    }
+
+    /// Account `pod` to `node` before the binding is confirmed.
+    pub fn assume(&mut self, pod: &v1::Pod, node: &str) {
+        let mut p = pod.clone();
+        p.spec.get_or_insert_with(Default::default).node_name = node.to_string();
+        let key = pod_key(&p);
+        self.unaccount(&key);
+        self.account(key, Arc::new(p), true);
+    }
+
+    /// Undo an assume (the binding failed). No-op when the pod was confirmed meanwhile.
+    pub fn forget(&mut self, key: &str) -> bool {
+        if self.is_assumed(key) {
+            self.unaccount(key);
+            return true;
+        }
+        false
+    }
+
+    /// A pod from the informer (added or modified). Bound, non-terminal pods are accounted
+    /// (confirming an assumed one); others are removed.
+    pub fn upsert_pod(&mut self, pod: Arc<v1::Pod>) -> Vec<ClusterEvent> {
+        let key = pod_key(&pod);
+        if pod_spec(&pod).node_name.is_empty() {
+            // Not bound (yet): an assumed copy stays until the binding is confirmed or fails.
+            return vec![];
+        }
+        if is_terminal(&pod) {
+            return match self.unaccount(&key) {
+                Some(_) => vec![ClusterEvent::AssignedPodDelete],
+                None => vec![],
+            };
+        }
+        let old = self.unaccount(&key);
+        let ev = match &old {
+            Some(o) if !o.assumed => {
+                if pod_labels(&o.pod) != pod_labels(&pod) {
+                    vec![ClusterEvent::AssignedPodUpdate]
+                } else {
+                    vec![]
+                }
+            }
+            _ => vec![ClusterEvent::AssignedPodAdd],
+        };
+        self.account(key, pod, false);
+        ev
+    }
+
+    /// A pod was deleted.
+    pub fn remove_pod(&mut self, pod: &v1::Pod) -> Vec<ClusterEvent> {
+        match self.unaccount(&pod_key(pod)) {
+            Some(_) => vec![ClusterEvent::AssignedPodDelete],
+            None => vec![],
+        }
+    }
+
+    /// A namespace's labels (for affinity terms' `namespaceSelector`).
+    pub fn upsert_namespace(&mut self, ns: &v1::Namespace) {
+        if let Some(m) = &ns.metadata {
+            self.snapshot
+                .namespace_labels
+                .insert(m.name.clone(), m.labels.clone());
+        }
+    }
+
+    pub fn remove_namespace(&mut self, name: &str) {
+        self.snapshot.namespace_labels.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::*;
+
+    #[test]
+    fn assume_confirm_forget_and_orphans() {
+        let mut c = SchedulerCache::new();
+        assert_eq!(
+            c.upsert_node(Arc::new(node("n1", &[]))),
+            [ClusterEvent::NodeAdd]
+        );
+        let mut p = pod("p", &[]);
+        spec(&mut p).containers = vec![container(&[("cpu", "1")])];
+        c.assume(&p, "n1");
+        assert!(c.is_assumed("default/p"));
+        assert_eq!(c.snapshot().get("n1").unwrap().requested.milli_cpu, 1000);
+        // Confirmed by the informer.
+        let bound = Arc::new(on(p.clone(), "n1"));
+        assert_eq!(c.upsert_pod(Arc::clone(&bound)), [ClusterEvent::AssignedPodAdd]);
+        assert!(!c.is_assumed("default/p"));
+        assert!(!c.forget("default/p"), "confirmed pods are not forgotten");
+        assert_eq!(c.snapshot().get("n1").unwrap().pods.len(), 1);
+        // A label change.
+        let mut relabelled = (*bound).clone();
+        relabelled.metadata.as_mut().unwrap().labels = labels(&[("a", "b")]);
+        assert_eq!(
+            c.upsert_pod(Arc::new(relabelled.clone())),
+            [ClusterEvent::AssignedPodUpdate]
+        );
+        // Finished pods free their node.
+        relabelled.status = Some(v1::PodStatus {
+            phase: "Succeeded".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            c.upsert_pod(Arc::new(relabelled)),
+            [ClusterEvent::AssignedPodDelete]
+        );
+        assert_eq!(c.snapshot().get("n1").unwrap().requested.milli_cpu, 0);
+        // Assume then forget.
+        let q = pod("q", &[]);
+        c.assume(&q, "n1");
+        assert!(c.forget("default/q"));
+        assert!(c.snapshot().get("n1").unwrap().pods.is_empty());
+        // A pod on an unknown node waits for it.
+        c.upsert_pod(Arc::new(on(pod("r", &[]), "n2")));
+        assert!(c.snapshot().get("n2").is_none());
+        c.upsert_node(Arc::new(node("n2", &[])));
+        assert_eq!(c.snapshot().get("n2").unwrap().pods.len(), 1);
+        c.remove_node("n2");
+        c.upsert_node(Arc::new(node("n2", &[])));
+        assert_eq!(c.snapshot().get("n2").unwrap().pods.len(), 1);
+        assert_eq!(
+            c.remove_pod(&on(pod("r", &[]), "n2")),
+            [ClusterEvent::AssignedPodDelete]
+        );
+        assert!(c.snapshot().get("n2").unwrap().pods.is_empty());
+    }
+
+    #[test]
+    fn node_updates_name_what_changed() {
+        let mut c = SchedulerCache::new();
+        c.upsert_node(Arc::new(node("n", &[])));
+        assert!(c.upsert_node(Arc::new(node("n", &[]))).is_empty());
+        assert_eq!(
+            c.upsert_node(Arc::new(node("n", &[("a", "1")]))),
+            [ClusterEvent::NodeLabel]
+        );
+        let tainted = with_taints(node("n", &[("a", "1")]), vec![taint("k", "", "NoSchedule")]);
+        assert_eq!(
+            c.upsert_node(Arc::new(tainted)),
+            [ClusterEvent::NodeTaint]
+        );
+    }
+}

@@ -1,0 +1,748 @@
+//! The scheduling loop. One task owns the [`SchedulerCache`] and the [`SchedulingQueue`];
+//! informers (nodes, pods, namespaces) feed it events over a channel, so there is one writer
+//! and no locks:
+//!
+//! 1. apply every pending event (bound pods and nodes to the cache — each change re-queues
+//!    the unschedulable pods it may help; pending pods of our profiles to the queue);
+//! 2. pop the best pod and run one cycle with its profile (`spec.schedulerName`), in-tree
+//!    filters, extenders' Filter, scores, extenders' Prioritize;
+//! 3. on success *assume* the pod on the node (the next cycle sees it at once) and bind
+//!    asynchronously (the store's Bind, or the binding extender); the outcome comes back as
+//!    an event: success records `Scheduled`, failure forgets the assumed pod and retries with
+//!    back-off;
+//! 4. on failure record `FailedScheduling`, set the PodScheduled=False condition (reason
+//!    Unschedulable, or SchedulerError for errors) and park the pod until a relevant event.
+//!
+//! Pods naming a scheduler this process does not serve, pods with a nodeName and pods being
+//! deleted are never touched.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+use coxswain_api::v1;
+use coxswain_client::{Client, Event, Informer, ObjectRef, Recorder};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::cache::SchedulerCache;
+use crate::config::SchedulerConfig;
+use crate::explain::{explain, Explanation, Verdict};
+use crate::extender::Extender;
+use crate::framework::{
+    find_feasible, run_post_filters, score_nodes, select_host, Filtered, PluginScore, Profile,
+    ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
+};
+use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
+use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
+
+/// Loop options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub queue: QueueConfig,
+}
+
+/// The profile name a pod asks for (`default-scheduler` when unset).
+pub fn scheduler_name(pod: &v1::Pod) -> &str {
+    let n = pod_spec(pod).scheduler_name.as_str();
+    if n.is_empty() {
+        DEFAULT_SCHEDULER_NAME
+    } else {
+        n
+    }
+}
+
+fn deleting(pod: &v1::Pod) -> bool {
+    pod.metadata
+        .as_ref()
+        .is_some_and(|m| !m.deletion_timestamp.is_empty())
+}
+
+fn terminal(pod: &v1::Pod) -> bool {
+    matches!(
+        pod.status.as_ref().map(|s| s.phase.as_str()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+enum Msg {
+    Node(Event<v1::Node>),
+    Pod(Event<v1::Pod>),
+    Namespace(Event<v1::Namespace>),
+    Bound {
+        key: String,
+        pod: Arc<v1::Pod>,
+        node: String,
+        attempts: u32,
+        profile: usize,
+        result: Result<(), BindError>,
+    },
+    Explain {
+        pod: Arc<v1::Pod>,
+        reply: oneshot::Sender<Result<Explanation, String>>,
+    },
+}
+
+fn forward<R>(ev: &Event<R>) -> Event<R> {
+    match ev {
+        Event::Added(o) => Event::Added(Arc::clone(o)),
+        Event::Modified { old, new } => Event::Modified {
+            old: Arc::clone(old),
+            new: Arc::clone(new),
+        },
+        Event::Deleted(o) => Event::Deleted(Arc::clone(o)),
+        Event::Synced => Event::Synced,
+    }
+}
+
+#[derive(Debug)]
+enum BindError {
+    /// The pod is gone or bound already: nothing to retry.
+    Gone(String),
+    Failed(String),
+}
+
+/// A handle on a running scheduler: its profiles, Explain, and the pod cache.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    pub profiles: Arc<Vec<Profile>>,
+    pods: coxswain_client::Cache<v1::Pod>,
+}
+
+impl SchedulerHandle {
+    /// Explain a pod against the live cache (never binds).
+    pub async fn explain(&self, pod: Arc<v1::Pod>) -> Result<Explanation, String> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Explain { pod, reply })
+            .map_err(|_| "the scheduler has stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the scheduler has stopped".to_string())?
+    }
+
+    /// A pod from the scheduler's informer cache.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<v1::Pod>> {
+        self.pods.get(namespace, name)
+    }
+}
+
+struct Loop {
+    client: Client,
+    profiles: Arc<Vec<Profile>>,
+    extenders: Vec<Vec<Extender>>,
+    recorders: Vec<Recorder>,
+    by_name: HashMap<String, usize>,
+    cache: SchedulerCache,
+    queue: SchedulingQueue,
+    tx: mpsc::UnboundedSender<Msg>,
+    next_start: usize,
+    nodes_synced: bool,
+    pods_synced: bool,
+}
+
+/// Start the scheduler: informers and the loop, on the current tokio runtime.
+pub fn start(
+    client: Client,
+    config: SchedulerConfig,
+    opts: Options,
+) -> Result<SchedulerHandle, String> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut extenders = Vec::new();
+    for p in &config.profiles {
+        extenders.push(
+            p.extenders
+                .iter()
+                .cloned()
+                .map(Extender::new)
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    let profiles = Arc::new(config.profiles);
+    let t = tx.clone();
+    let _nodes = Informer::<v1::Node>::new(client.clone())
+        .on_event(move |ev| {
+            let _ = t.send(Msg::Node(forward(ev)));
+        })
+        .start();
+    let t = tx.clone();
+    let pods = Informer::<v1::Pod>::new(client.clone())
+        .on_event(move |ev| {
+            let _ = t.send(Msg::Pod(forward(ev)));
+        })
+        .start();
+    let t = tx.clone();
+    let _namespaces = Informer::<v1::Namespace>::new(client.clone())
+        .on_event(move |ev| {
+            let _ = t.send(Msg::Namespace(forward(ev)));
+        })
+        .start();
+    let recorders = profiles
+        .iter()
+        .map(|p| Recorder::new(client.clone(), &p.scheduler_name, ""))
+        .collect();
+    let by_name = profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.scheduler_name.clone(), i))
+        .collect();
+    let l = Loop {
+        client,
+        profiles: Arc::clone(&profiles),
+        extenders,
+        recorders,
+        by_name,
+        cache: SchedulerCache::new(),
+        queue: SchedulingQueue::new(opts.queue),
+        tx: tx.clone(),
+        next_start: 0,
+        nodes_synced: false,
+        pods_synced: false,
+    };
+    tokio::spawn(l.run(rx));
+    tracing::info!(
+        profiles = ?profiles.iter().map(|p| p.scheduler_name.as_str()).collect::<Vec<_>>(),
+        "scheduler started"
+    );
+    Ok(SchedulerHandle { tx, profiles, pods })
+}
+
+fn condition_patch(pod: &v1::Pod, reason: &str, message: &str) -> Option<serde_json::Value> {
+    let conds = pod
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    if let Some(c) = conds.iter().find(|c| c.r#type == "PodScheduled") {
+        if c.status == "False" && c.reason == reason && c.message == message {
+            return None;
+        }
+    }
+    let now = coxswain_api::time::now_rfc3339();
+    let mut out: Vec<serde_json::Value> = Vec::new();
+    let mut replaced = false;
+    for c in &conds {
+        if c.r#type == "PodScheduled" {
+            let since = if c.status == "False" && !c.last_transition_time.is_empty() {
+                c.last_transition_time.clone()
+            } else {
+                now.clone()
+            };
+            out.push(serde_json::json!({
+                "type": "PodScheduled", "status": "False", "reason": reason,
+                "message": message, "lastTransitionTime": since,
+            }));
+            replaced = true;
+        } else {
+            out.push(serde_json::to_value(c).unwrap_or_default());
+        }
+    }
+    if !replaced {
+        out.push(serde_json::json!({
+            "type": "PodScheduled", "status": "False", "reason": reason,
+            "message": message, "lastTransitionTime": now,
+        }));
+    }
+    Some(serde_json::json!({ "status": { "conditions": out } }))
+}
+
+impl Loop {
+    fn responsible(&self, pod: &v1::Pod) -> bool {
+        self.by_name.contains_key(scheduler_name(pod))
+    }
+
+    fn on_events(&mut self, evs: Vec<crate::framework::ClusterEvent>) {
+        let now = Instant::now();
+        for e in evs {
+            self.queue.on_event(e, now);
+        }
+    }
+
+    fn pod_changed(&mut self, pod: Arc<v1::Pod>) {
+        let key = pod_key(&pod);
+        if !pod_spec(&pod).node_name.is_empty() {
+            self.queue.delete(&key);
+            let evs = self.cache.upsert_pod(pod);
+            self.on_events(evs);
+            return;
+        }
+        if deleting(&pod) || terminal(&pod) || !self.responsible(&pod) {
+            self.queue.delete(&key);
+            return;
+        }
+        if self.cache.is_assumed(&key) {
+            // Decided; the binding is in flight.
+            return;
+        }
+        self.queue.add(pod, Instant::now());
+    }
+
+    fn handle(&mut self, m: Msg) -> Option<PendingExplain> {
+        match m {
+            Msg::Node(ev) => match ev {
+                Event::Added(n) | Event::Modified { new: n, .. } => {
+                    let evs = self.cache.upsert_node(n);
+                    self.on_events(evs);
+                }
+                Event::Deleted(n) => {
+                    self.cache
+                        .remove_node(crate::snapshot::node_name(&n));
+                }
+                Event::Synced => self.nodes_synced = true,
+            },
+            Msg::Pod(ev) => match ev {
+                Event::Added(p) | Event::Modified { new: p, .. } => self.pod_changed(p),
+                Event::Deleted(p) => {
+                    let key = pod_key(&p);
+                    self.queue.delete(&key);
+                    let evs = self.cache.remove_pod(&p);
+                    self.on_events(evs);
+                }
+                Event::Synced => self.pods_synced = true,
+            },
+            Msg::Namespace(ev) => match ev {
+                Event::Added(n) | Event::Modified { new: n, .. } => {
+                    self.cache.upsert_namespace(&n)
+                }
+                Event::Deleted(n) => {
+                    if let Some(m) = &n.metadata {
+                        self.cache.remove_namespace(&m.name);
+                    }
+                }
+                Event::Synced => {}
+            },
+            Msg::Bound {
+                key,
+                pod,
+                node,
+                attempts,
+                profile,
+                result,
+            } => self.bound(key, pod, node, attempts, profile, result),
+            Msg::Explain { pod, reply } => return Some(PendingExplain { pod, reply }),
+        }
+        None
+    }
+
+    fn bound(
+        &mut self,
+        key: String,
+        pod: Arc<v1::Pod>,
+        node: String,
+        attempts: u32,
+        profile: usize,
+        result: Result<(), BindError>,
+    ) {
+        let obj = ObjectRef::from(&*pod);
+        match result {
+            Ok(()) => {
+                metrics::counter!("coxswain_scheduler_binds_total", "result" => "ok").increment(1);
+                self.recorders[profile].normal(
+                    &obj,
+                    "Scheduled",
+                    format!(
+                        "Successfully assigned {}/{} to {node}",
+                        pod_namespace(&pod),
+                        pod_name(&pod)
+                    ),
+                );
+            }
+            Err(e) => {
+                metrics::counter!("coxswain_scheduler_binds_total", "result" => "error")
+                    .increment(1);
+                self.cache.forget(&key);
+                self.on_events(vec![crate::framework::ClusterEvent::AssignedPodDelete]);
+                match e {
+                    BindError::Gone(msg) => {
+                        tracing::debug!(pod = %key, %msg, "binding found the pod gone or bound");
+                    }
+                    BindError::Failed(msg) => {
+                        tracing::warn!(pod = %key, node, %msg, "binding failed");
+                        let msg = format!("Binding rejected: {msg}");
+                        self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
+                        self.set_condition(&pod, "SchedulerError", &msg);
+                        self.queue
+                            .add_failed_binding(pod, attempts, Instant::now());
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_condition(&self, pod: &v1::Pod, reason: &str, message: &str) {
+        let Some(patch) = condition_patch(pod, reason, message) else {
+            return;
+        };
+        let client = self.client.clone();
+        let (ns, name) = (pod_namespace(pod).to_string(), pod_name(pod).to_string());
+        tokio::spawn(async move {
+            if let Err(e) = client.patch_status::<v1::Pod>(&ns, &name, &patch).await {
+                if !e.is_not_found() {
+                    tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "setting PodScheduled=False");
+                }
+            }
+        });
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        loop {
+            let mut explains = Vec::new();
+            while let Ok(m) = rx.try_recv() {
+                if let Some(e) = self.handle(m) {
+                    explains.push(e);
+                }
+            }
+            for e in explains {
+                self.explain(e).await;
+            }
+            if self.nodes_synced && self.pods_synced {
+                self.queue.flush(Instant::now());
+                if let Some(qp) = self.queue.pop() {
+                    self.schedule(qp).await;
+                    continue;
+                }
+            }
+            let wake = if self.nodes_synced && self.pods_synced {
+                self.queue.next_wakeup()
+            } else {
+                None
+            };
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => {
+                        if let Some(e) = self.handle(m) {
+                            self.explain(e).await;
+                        }
+                    }
+                    None => return,
+                },
+                _ = sleep => {}
+            }
+        }
+    }
+
+    /// One cycle with extenders: in-tree filters, extenders' Filter, scores, extenders'
+    /// Prioritize, select.
+    async fn decide(
+        &mut self,
+        profile_idx: usize,
+        pod: &v1::Pod,
+    ) -> Result<String, ScheduleError> {
+        let profile = &self.profiles[profile_idx];
+        let snapshot = self.cache.snapshot();
+        let Filtered {
+            mut state,
+            mut feasible,
+            fit_error: mut err,
+            ..
+        } = find_feasible(profile, snapshot, pod, &mut self.next_start)?;
+        let exts: Vec<&Extender> = self.extenders[profile_idx]
+            .iter()
+            .filter(|e| e.config.is_interested(pod))
+            .collect();
+        for ext in exts.iter().filter(|e| e.config.filter) {
+            if feasible.is_empty() {
+                break;
+            }
+            let infos: Vec<_> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+            match ext.filter(pod, &infos).await {
+                Ok(r) => {
+                    for (n, reason) in &r.failed {
+                        err.diagnosis
+                            .insert(n.clone(), Status::unschedulable(reason.clone()).with_plugin(&ext.name()));
+                    }
+                    for (n, reason) in &r.unresolvable {
+                        err.diagnosis
+                            .insert(n.clone(), Status::unresolvable(reason.clone()).with_plugin(&ext.name()));
+                    }
+                    if !r.failed.is_empty() || !r.unresolvable.is_empty() {
+                        err.unschedulable_plugins.insert(ext.name());
+                    }
+                    feasible.retain(|&i| r.feasible.iter().any(|n| n == snapshot.nodes[i].name()));
+                }
+                Err(e) if ext.config.ignorable => {
+                    tracing::warn!(error = %e, "ignorable extender failed; skipping it");
+                    metrics::counter!("coxswain_scheduler_extender_errors_total", "ignored" => "true").increment(1);
+                }
+                Err(e) => {
+                    metrics::counter!("coxswain_scheduler_extender_errors_total", "ignored" => "false").increment(1);
+                    return Err(ScheduleError::Error(e));
+                }
+            }
+        }
+        if feasible.is_empty() {
+            run_post_filters(profile, &state, pod, snapshot, &mut err);
+            return Err(ScheduleError::Unschedulable(Box::new(err)));
+        }
+        let prioritizers: Vec<&&Extender> =
+            exts.iter().filter(|e| e.config.prioritize).collect();
+        if feasible.len() == 1 && prioritizers.is_empty() {
+            return Ok(snapshot.nodes[feasible[0]].name().to_string());
+        }
+        let mut scores = score_nodes(profile, &mut state, pod, snapshot, &feasible);
+        for ext in prioritizers {
+            let infos: Vec<_> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+            match ext.prioritize(pod, &infos).await {
+                Ok(m) => {
+                    for s in scores.iter_mut() {
+                        let raw = m.get(&s.node).copied().unwrap_or(0);
+                        let (normalized, weighted) = ext.weigh(raw);
+                        s.total += weighted;
+                        s.plugins.push(PluginScore {
+                            plugin: ext.name(),
+                            raw,
+                            normalized,
+                            weight: ext.config.weight,
+                            weighted,
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "extender Prioritize failed; ignored"),
+            }
+        }
+        Ok(scores[select_host(&scores)].node.clone())
+    }
+
+    async fn schedule(&mut self, qp: QueuedPod) {
+        let pod = Arc::clone(&qp.pod);
+        let Some(&profile) = self.by_name.get(scheduler_name(&pod)) else {
+            self.queue.done(&qp.key);
+            return;
+        };
+        let started = StdInstant::now();
+        let result = self.decide(profile, &pod).await;
+        metrics::histogram!("coxswain_scheduler_cycle_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let obj = ObjectRef::from(&*pod);
+        match result {
+            Ok(node) => {
+                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "scheduled")
+                    .increment(1);
+                self.cache.assume(&pod, &node);
+                self.queue.done(&qp.key);
+                self.spawn_bind(qp, profile, node);
+            }
+            Err(ScheduleError::Unschedulable(fit)) => {
+                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "unschedulable")
+                    .increment(1);
+                let msg = fit.to_string();
+                tracing::debug!(pod = %qp.key, %msg, "unschedulable");
+                self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
+                self.set_condition(&pod, "Unschedulable", &msg);
+                let events = self.profiles[profile].events_for(&fit.unschedulable_plugins);
+                self.queue.unschedulable(&qp, events, Instant::now());
+            }
+            Err(ScheduleError::Error(msg)) => {
+                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "error")
+                    .increment(1);
+                tracing::warn!(pod = %qp.key, %msg, "scheduling error");
+                self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
+                self.set_condition(&pod, "SchedulerError", &msg);
+                self.queue.error(&qp, Instant::now());
+            }
+        }
+    }
+
+    fn spawn_bind(&self, qp: QueuedPod, profile: usize, node: String) {
+        let binder = self.extenders[profile]
+            .iter()
+            .find(|e| e.config.bind && e.config.is_interested(&qp.pod))
+            .cloned();
+        let client = self.client.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let pod = qp.pod;
+            let (ns, name) = (pod_namespace(&pod).to_string(), pod_name(&pod).to_string());
+            let uid = pod
+                .metadata
+                .as_ref()
+                .map(|m| m.uid.clone())
+                .unwrap_or_default();
+            let result = match binder {
+                Some(ext) => ext
+                    .bind(&ns, &name, &uid, &node)
+                    .await
+                    .map_err(BindError::Failed),
+                None => match client.bind(&ns, &name, &uid, &node).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
+                    Err(coxswain_client::Error::Transport(s))
+                        if s.code() == tonic::Code::FailedPrecondition =>
+                    {
+                        Err(BindError::Gone(s.message().to_string()))
+                    }
+                    Err(e) => Err(BindError::Failed(e.to_string())),
+                },
+            };
+            let _ = tx.send(Msg::Bound {
+                key: qp.key,
+                pod,
+                node,
+                attempts: qp.attempts,
+                profile,
+                result,
+            });
+        });
+    }
+
+    async fn explain(&mut self, req: PendingExplain) {
+        let r = self.explain_inner(&req.pod).await;
+        let _ = req.reply.send(r);
+    }
+
+    async fn explain_inner(&mut self, pod: &v1::Pod) -> Result<Explanation, String> {
+        let name = scheduler_name(pod);
+        let Some(&idx) = self.by_name.get(name) else {
+            return Err(format!(
+                "this scheduler has no profile {name:?} (it serves {})",
+                self.profiles
+                    .iter()
+                    .map(|p| p.scheduler_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        let profile = &self.profiles[idx];
+        // A pod already placed is explained as if it were not there yet.
+        let owned: Snapshot;
+        let key = pod_key(pod);
+        let snapshot = if !pod_spec(pod).node_name.is_empty() || self.cache.is_assumed(&key) {
+            let mut s = self.cache.snapshot().clone();
+            for ni in s.nodes.iter_mut() {
+                ni.remove_pod(pod_namespace(pod), pod_name(pod));
+            }
+            owned = s;
+            &owned
+        } else {
+            self.cache.snapshot()
+        };
+        let mut unbound = pod.clone();
+        if let Some(s) = unbound.spec.as_mut() {
+            s.node_name.clear();
+        }
+        let mut e = explain(profile, snapshot, &unbound);
+        let exts: Vec<&Extender> = self.extenders[idx]
+            .iter()
+            .filter(|x| x.config.is_interested(pod))
+            .collect();
+        if exts.is_empty() {
+            return Ok(e);
+        }
+        let feasible_infos = |e: &Explanation| {
+            e.nodes
+                .iter()
+                .filter(|n| n.feasible)
+                .filter_map(|n| snapshot.get(&n.node))
+                .collect::<Vec<_>>()
+        };
+        for ext in exts.iter().filter(|x| x.config.filter) {
+            let infos = feasible_infos(&e);
+            if infos.is_empty() {
+                break;
+            }
+            let verdicts: BTreeMap<String, Verdict> = match ext.filter(&unbound, &infos).await {
+                Ok(r) => infos
+                    .iter()
+                    .map(|ni| {
+                        let n = ni.name().to_string();
+                        let v = if let Some(reason) = r.failed.get(&n) {
+                            ("Unschedulable", reason.clone())
+                        } else if let Some(reason) = r.unresolvable.get(&n) {
+                            ("UnschedulableAndUnresolvable", reason.clone())
+                        } else if r.feasible.contains(&n) {
+                            ("Success", String::new())
+                        } else {
+                            ("Unschedulable", "not returned by the extender".to_string())
+                        };
+                        (
+                            n,
+                            Verdict {
+                                plugin: ext.name(),
+                                code: v.0.into(),
+                                reason: v.1,
+                            },
+                        )
+                    })
+                    .collect(),
+                Err(msg) => infos
+                    .iter()
+                    .map(|ni| {
+                        (
+                            ni.name().to_string(),
+                            Verdict {
+                                plugin: ext.name(),
+                                code: if ext.config.ignorable { "Skip" } else { "Error" }.into(),
+                                reason: if ext.config.ignorable {
+                                    format!("ignorable, skipped: {msg}")
+                                } else {
+                                    msg.clone()
+                                },
+                            },
+                        )
+                    })
+                    .collect(),
+            };
+            for n in e.nodes.iter_mut() {
+                if let Some(v) = verdicts.get(&n.node) {
+                    if !matches!(v.code.as_str(), "Success" | "Skip") {
+                        n.feasible = false;
+                        n.scores.clear();
+                        n.total = 0;
+                        n.rank = 0;
+                    }
+                    n.filters.push(v.clone());
+                }
+            }
+        }
+        let infos = feasible_infos(&e);
+        for ext in exts.iter().filter(|x| x.config.prioritize) {
+            if infos.is_empty() {
+                break;
+            }
+            if let Ok(m) = ext.prioritize(&unbound, &infos).await {
+                for n in e.nodes.iter_mut().filter(|n| n.feasible) {
+                    let raw = m.get(&n.node).copied().unwrap_or(0);
+                    let (normalized, weighted) = ext.weigh(raw);
+                    n.total += weighted;
+                    n.scores.push(PluginScore {
+                        plugin: ext.name(),
+                        raw,
+                        normalized,
+                        weight: ext.config.weight,
+                        weighted,
+                    });
+                }
+            }
+        }
+        // Re-rank (stable: ties keep node order).
+        let mut order: Vec<usize> = (0..e.nodes.len()).filter(|&i| e.nodes[i].feasible).collect();
+        order.sort_by(|a, b| e.nodes[*b].total.cmp(&e.nodes[*a].total));
+        e.ranking.clear();
+        for n in e.nodes.iter_mut() {
+            n.rank = 0;
+        }
+        for (r, &i) in order.iter().enumerate() {
+            e.nodes[i].rank = r + 1;
+            e.ranking.push(e.nodes[i].node.clone());
+        }
+        e.chosen = e.ranking.first().cloned();
+        if e.chosen.is_none() && e.message.is_empty() {
+            e.message = format!(
+                "0/{} nodes are available: no node passed the extenders' filters.",
+                snapshot.len()
+            );
+        }
+        Ok(e)
+    }
+}
+
+struct PendingExplain {
+    pod: Arc<v1::Pod>,
+    reply: oneshot::Sender<Result<Explanation, String>>,
+}
+
