@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 mod controllers;
 mod duration;
 mod metrics_http;
+mod scheduler;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,8 @@ enum Command {
     Store(StoreArgs),
     /// Run the workload controllers against a store (`--server`).
     Controllers(controllers::ControllersArgs),
+    /// Run a scheduler against a store (`--server`, `--config`, `--listen`).
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 #[derive(Args, Clone)]
@@ -70,6 +73,8 @@ struct StoreArgs {
     bookmark_interval: Duration,
     #[command(flatten)]
     controllers: controllers::ControllerOpts,
+    #[command(flatten)]
+    scheduler: scheduler::SchedulerOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -104,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => serve(args, "up").await,
             Command::Store(args) => serve(args, "store").await,
             Command::Controllers(args) => controllers::run(args).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
         }
     })
 }
@@ -168,6 +174,10 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         "coxswain is serving"
     );
     // A line for scripts and tests that start coxswain on port 0.
+    let scheduler_service = match mode {
+        "up" => scheduler::spawn(&format!("http://{grpc_addr}"), &args.scheduler)?,
+        _ => None,
+    };
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
     }
@@ -178,6 +188,7 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ObjectStoreService::new(store).into_server())
+        .add_optional_service(scheduler_service)
         .add_service(controllers::workloads_service(&format!(
             "http://{grpc_addr}"
         ))?)

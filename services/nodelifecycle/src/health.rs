@@ -116,6 +116,11 @@ impl HealthTracker {
     }
 
     /// Names of the nodes tracked.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// How many nodes are tracked.
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

@@ -3,5 +3,9 @@
 //!
 //! - `health`: heartbeat tracking, Unknown conditions, condition/unschedulable taints (pure);
 //! - `taints`: toleration matching and the eviction decision (pure);
+//! - `controller`: the informers, the node monitor loop and the eviction worker.
+pub mod controller;
 pub mod health;
 pub mod taints;
+
+pub use controller::{start, Config, Handle};

@@ -1,0 +1,79 @@
+//! The node lifecycle controller in the daemon: `coxswain node-lifecycle --server URL` (its
+//! own process) and in-process in `coxswain up`. Every period and grace is a flag, named as
+//! kube-controller-manager names them.
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use coxswain_client::RateLimit;
+use coxswain_nodelifecycle::Config;
+
+use crate::duration;
+
+/// Flags of the node lifecycle controller (shared by `coxswain node-lifecycle` and `up`).
+#[derive(Args, Clone, Debug)]
+pub struct NodeLifecycleOpts {
+    /// How often every node's heartbeat is checked.
+    #[arg(long, env = "COXSWAIN_NODE_MONITOR_PERIOD", default_value = "5s", value_parser = duration::parse)]
+    pub node_monitor_period: Duration,
+    /// A node with no heartbeat (Lease renewal or status update) for this long becomes
+    /// Ready=Unknown and gets the unreachable taints.
+    #[arg(long, env = "COXSWAIN_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = duration::parse)]
+    pub node_monitor_grace_period: Duration,
+    /// The same for a node that has never posted a Ready condition.
+    #[arg(long, env = "COXSWAIN_NODE_STARTUP_GRACE_PERIOD", default_value = "60s", value_parser = duration::parse)]
+    pub node_startup_grace_period: Duration,
+    /// Do not run the node lifecycle controller in `coxswain up`.
+    #[arg(long)]
+    pub no_node_lifecycle: bool,
+}
+
+impl NodeLifecycleOpts {
+    pub fn config(&self) -> Config {
+        Config {
+            monitor_period: self.node_monitor_period,
+            monitor_grace: self.node_monitor_grace_period,
+            startup_grace: self.node_startup_grace_period,
+            retry: RateLimit {
+                base: Duration::from_millis(5),
+                max: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// `coxswain node-lifecycle`.
+#[derive(Args, Clone, Debug)]
+pub struct NodeLifecycleArgs {
+    /// The object store (a `coxswain up` or `coxswain store`).
+    #[arg(
+        long,
+        env = "COXSWAIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    #[command(flatten)]
+    pub opts: NodeLifecycleOpts,
+}
+
+/// Start the controller in this process against `url` (returns at once).
+pub fn spawn(url: &str, opts: &NodeLifecycleOpts) -> anyhow::Result<()> {
+    if opts.no_node_lifecycle {
+        return Ok(());
+    }
+    let client = coxswain_client::Client::lazy(url).context("node lifecycle: client")?;
+    coxswain_nodelifecycle::start(client, opts.config());
+    Ok(())
+}
+
+/// `coxswain node-lifecycle --server URL`: run until SIGINT/SIGTERM.
+pub async fn run(args: NodeLifecycleArgs) -> anyhow::Result<()> {
+    let client = coxswain_client::Client::connect(&args.server)
+        .await
+        .with_context(|| format!("connecting to {}", args.server))?;
+    let handle = coxswain_nodelifecycle::start(client, args.opts.config());
+    handle.wait_synced().await;
+    println!("coxswain node-lifecycle ready server={}", args.server);
+    crate::shutdown_signal().await;
+    Ok(())
+}

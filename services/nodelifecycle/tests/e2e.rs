@@ -1,0 +1,618 @@
+//! The node lifecycle controller in the real `coxswain up` over real gRPC, with shortened
+//! timers, and the node verbs of the real `coxctl`. The nodes here are Node objects the test
+//! creates; a fake kubelet in the test renews their Leases, posts Ready, and finishes graceful
+//! pod deletions, and can be stopped per node.
+//!
+//! Needs the `coxswain` and `coxctl` binaries built (`cargo build -p coxswain -p coxctl`;
+//! `cargo test --workspace` builds them).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coxswain_api::v1::{
+    Condition, Container, DaemonSet, Lease, LeaseSpec, Namespace, Node, NodeStatus, ObjectMeta,
+    OwnerReference, Pod, PodSpec, PodStatus, ReplicaSet, Toleration,
+};
+use coxswain_client::{Client, DeleteParams, ListParams, Resource};
+use coxswain_test_support::{bin, wait_for, Coxswain};
+
+const T: Duration = Duration::from_secs(15);
+const LEASE_NS: &str = "kube-node-lease";
+
+fn now_micro() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let base = coxswain_api::time::format_rfc3339(d.as_secs() as i64);
+    format!("{}.{:06}Z", base.trim_end_matches('Z'), d.subsec_micros())
+}
+
+fn meta(ns: &str, name: &str) -> Option<ObjectMeta> {
+    Some(ObjectMeta {
+        name: name.into(),
+        namespace: ns.into(),
+        ..Default::default()
+    })
+}
+
+fn ready(status: &str) -> Condition {
+    Condition {
+        r#type: "Ready".into(),
+        status: status.into(),
+        reason: "KubeletReady".into(),
+        message: "kubelet is posting ready status".into(),
+        last_heartbeat_time: now_micro(),
+        last_transition_time: now_micro(),
+        ..Default::default()
+    }
+}
+
+fn pod(name: &str, node: &str, tolerations: Vec<Toleration>) -> Pod {
+    Pod {
+        metadata: meta("default", name),
+        spec: Some(PodSpec {
+            node_name: node.into(),
+            containers: vec![Container {
+                name: "c".into(),
+                image: "nginx".into(),
+                ..Default::default()
+            }],
+            tolerations,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A fake kubelet for a set of nodes: registers them Ready, renews their Leases, and deletes
+/// (grace 0) pods being deleted on them — while the node is "up".
+struct FakeKubelet {
+    up: Arc<Mutex<HashMap<String, bool>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeKubelet {
+    async fn start(client: &Client, nodes: &[&str]) -> anyhow::Result<FakeKubelet> {
+        match client
+            .create(&Namespace {
+                metadata: meta("", LEASE_NS),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_already_exists() => {}
+            Err(e) => return Err(e.into()),
+        }
+        for n in nodes {
+            let node = client
+                .create(&Node {
+                    metadata: meta("", n),
+                    ..Default::default()
+                })
+                .await?;
+            let mut node = node;
+            node.status = Some(NodeStatus {
+                conditions: vec![ready("True")],
+                ..Default::default()
+            });
+            client.update_status(&node).await?;
+            client
+                .create(&Lease {
+                    metadata: meta(LEASE_NS, n),
+                    spec: Some(LeaseSpec {
+                        holder_identity: Some(n.to_string()),
+                        lease_duration_seconds: Some(40),
+                        renew_time: now_micro(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await?;
+        }
+        let up: Arc<Mutex<HashMap<String, bool>>> = Arc::new(Mutex::new(
+            nodes.iter().map(|n| (n.to_string(), true)).collect(),
+        ));
+        let (c, u) = (client.clone(), up.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let alive: Vec<String> = u
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, up)| **up)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for n in alive {
+                    if let Ok(Some(mut l)) = c.get::<Lease>(LEASE_NS, &n).await {
+                        l.spec.get_or_insert_with(Default::default).renew_time = now_micro();
+                        let _ = c.update(&l).await;
+                    }
+                    let field = format!("spec.nodeName={n}");
+                    if let Ok((pods, _)) = c.list::<Pod>("", &ListParams::fields(field)).await {
+                        for p in pods {
+                            let m = p.metadata();
+                            if !m.deletion_timestamp.is_empty() {
+                                let _ = c
+                                    .delete::<Pod>(&m.namespace, &m.name, &DeleteParams::now())
+                                    .await;
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Ok(FakeKubelet { up, task })
+    }
+
+    fn stop(&self, node: &str) {
+        self.up.lock().unwrap().insert(node.to_string(), false);
+    }
+
+    /// The node comes back: Ready=True with a new heartbeat, renewals resume.
+    async fn resume(&self, client: &Client, node: &str) -> anyhow::Result<()> {
+        for _ in 0..5 {
+            let mut n = client.get::<Node>("", node).await?.expect("node");
+            n.status.get_or_insert_with(Default::default).conditions = vec![ready("True")];
+            match client.update_status(&n).await {
+                Ok(_) => break,
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.up.lock().unwrap().insert(node.to_string(), true);
+        Ok(())
+    }
+}
+
+impl Drop for FakeKubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn start_up() -> Coxswain {
+    for b in ["coxswain", "coxctl"] {
+        assert!(
+            bin(b).exists(),
+            "{} is not built: run `cargo build -p coxswain -p coxctl` first",
+            bin(b).display()
+        );
+    }
+    Coxswain::start_with(
+        &["up"],
+        &[
+            "--in-memory",
+            "--no-controllers",
+            "--node-monitor-period",
+            "200ms",
+            "--node-monitor-grace-period",
+            "2s",
+            "--default-unreachable-toleration-seconds",
+            "3",
+            "--default-not-ready-toleration-seconds",
+            "3",
+        ],
+    )
+    .expect("start coxswain up")
+}
+
+fn taints(n: &Node) -> Vec<(String, String, String)> {
+    n.spec
+        .as_ref()
+        .map(|s| {
+            s.taints
+                .iter()
+                .map(|t| (t.key.clone(), t.effect.clone(), t.time_added.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ready_of(n: &Node) -> (String, String) {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.r#type == "Ready"))
+        .map(|c| (c.status.clone(), c.reason.clone()))
+        .unwrap_or_default()
+}
+
+fn deleting(p: &Pod) -> bool {
+    !p.metadata().deletion_timestamp.is_empty()
+}
+
+fn pod_ready(p: &Pod) -> String {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.r#type == "Ready"))
+        .map(|c| c.status.clone())
+        .unwrap_or_default()
+}
+
+/// The agent's part: the pod runs and is Ready.
+async fn set_running(client: &Client, name: &str) -> anyhow::Result<()> {
+    let mut p = client.get::<Pod>("default", name).await?.expect("pod");
+    p.status = Some(PodStatus {
+        phase: "Running".into(),
+        conditions: vec![Condition {
+            r#type: "Ready".into(),
+            status: "True".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    client.update_status(&p).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean(
+) -> anyhow::Result<()> {
+    let cx = start_up();
+    let client = Client::connect(&cx.url()).await?;
+    let kubelet = FakeKubelet::start(&client, &["fake-a", "fake-b"]).await?;
+
+    // Default tolerations (3 s here) from admission; one pod tolerates unreachable forever.
+    client.create(&pod("web", "fake-a", vec![])).await?;
+    let forever = Toleration {
+        key: "node.kubernetes.io/unreachable".into(),
+        operator: "Exists".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    client.create(&pod("stays", "fake-a", vec![forever])).await?;
+    client.create(&pod("elsewhere", "fake-b", vec![])).await?;
+    for p in ["web", "stays", "elsewhere"] {
+        set_running(&client, p).await?;
+    }
+    let web = client.get::<Pod>("default", "web").await?.expect("web");
+    let secs: Vec<Option<i32>> = web
+        .spec
+        .as_ref()
+        .unwrap()
+        .tolerations
+        .iter()
+        .map(|t| t.toleration_seconds)
+        .collect();
+    assert_eq!(secs, vec![Some(3), Some(3)], "default tolerations from admission");
+
+    // Healthy for longer than the grace period: nothing happens.
+    tokio::time::sleep(Duration::from_millis(2500)).await; // observation window, not sync
+    let a = client.get::<Node>("", "fake-a").await?.expect("node");
+    assert_eq!(ready_of(&a).0, "True");
+    assert!(taints(&a).is_empty(), "{:?}", taints(&a));
+
+    // fake-a goes silent.
+    kubelet.stop("fake-a");
+    let a = wait_for("fake-a Ready=Unknown with the unreachable taints", T, || async {
+        let n = client.get::<Node>("", "fake-a").await.ok()??;
+        let t = taints(&n);
+        (ready_of(&n) == ("Unknown".into(), "NodeStatusUnknown".into())
+            && t.iter()
+                .any(|(k, e, _)| k == "node.kubernetes.io/unreachable" && e == "NoExecute"))
+        .then_some(n)
+    })
+    .await?;
+    let t = taints(&a);
+    assert!(t.contains(&(
+        "node.kubernetes.io/unreachable".into(),
+        "NoSchedule".into(),
+        t.iter().find(|x| x.1 == "NoSchedule").unwrap().2.clone()
+    )));
+    let added = coxswain_api::time::parse_rfc3339(
+        &t.iter().find(|x| x.1 == "NoExecute").unwrap().2,
+    )
+    .expect("timeAdded set");
+    let cond = a
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.r#type == "Ready")
+        .unwrap();
+    assert_eq!(cond.message, "Kubelet stopped posting node status.");
+    // The other node is untouched.
+    let b = client.get::<Node>("", "fake-b").await?.expect("node");
+    assert_eq!(ready_of(&b).0, "True");
+    assert!(taints(&b).is_empty());
+
+    // Its pods are marked not ready; web is not evicted before its 3 s run out.
+    let web = wait_for("web Ready=False", T, || async {
+        let p = client.get::<Pod>("default", "web").await.ok()??;
+        (pod_ready(&p) == "False").then_some(p)
+    })
+    .await?;
+    let web = wait_for("web evicted (deletionTimestamp)", T, || async {
+        let p = client.get::<Pod>("default", "web").await.ok()??;
+        deleting(&p).then_some(p)
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; last seen {web:?}"))?;
+    let deleted_at =
+        coxswain_api::time::parse_rfc3339(&web.metadata().deletion_timestamp).unwrap();
+    assert!(
+        deleted_at - added >= 2,
+        "evicted {}s after the taint, tolerationSeconds 3",
+        deleted_at - added
+    );
+    let st = web.status.as_ref().unwrap();
+    assert_eq!(st.reason, "NodeLost");
+    assert_eq!(
+        st.message,
+        "Node fake-a which was running pod web is unresponsive"
+    );
+    // coxctl shows such a pod as Unknown, as kubectl does.
+    let out = cx.coxctl(&["get", "pods"]).success().stdout;
+    let line = out.lines().find(|l| l.starts_with("web ")).unwrap_or("");
+    assert!(line.contains(" Unknown "), "{out}");
+    let out = cx.coxctl(&["get", "nodes"]).success().stdout;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("fake-a ") && l.contains(" NotReady ")),
+        "{out}"
+    );
+    // Events: TaintManagerEviction on the pod.
+    let out = cx.coxctl(&["describe", "pod", "web"]).success().stdout;
+    assert!(
+        out.contains("TaintManagerEviction") && out.contains("Marking for deletion Pod default/web"),
+        "{out}"
+    );
+
+    // The pod tolerating forever stays (not ready); the pod elsewhere is untouched.
+    let stays = client.get::<Pod>("default", "stays").await?.expect("stays");
+    assert!(!deleting(&stays));
+    assert_eq!(pod_ready(&stays), "False");
+    let elsewhere = client.get::<Pod>("default", "elsewhere").await?.expect("pod");
+    assert!(!deleting(&elsewhere));
+    assert_eq!(pod_ready(&elsewhere), "True");
+
+    // The node comes back: taints lifted, the evicted pod finished by its kubelet, nothing
+    // moves back.
+    kubelet.resume(&client, "fake-a").await?;
+    wait_for("fake-a Ready without taints", T, || async {
+        let n = client.get::<Node>("", "fake-a").await.ok()??;
+        (ready_of(&n).0 == "True" && taints(&n).is_empty()).then_some(())
+    })
+    .await?;
+    wait_for("web removed by the returning kubelet", T, || async {
+        client
+            .get::<Pod>("default", "web")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    let stays = client.get::<Pod>("default", "stays").await?.expect("stays");
+    assert!(!deleting(&stays));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coxctl_taint_no_execute_evicts_the_non_tolerating_pod_at_once() -> anyhow::Result<()> {
+    let cx = start_up();
+    let client = Client::connect(&cx.url()).await?;
+    let _kubelet = FakeKubelet::start(&client, &["node1"]).await?;
+    let tolerate = Toleration {
+        key: "tag".into(),
+        operator: "Equal".into(),
+        value: "mayikt".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    client.create(&pod("mayikt-pod-plain", "node1", vec![])).await?;
+    client
+        .create(&pod("mayikt-pod-tolerate", "node1", vec![tolerate]))
+        .await?;
+
+    let out = cx
+        .coxctl(&["taint", "nodes", "node1", "tag=mayikt:NoExecute"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 tainted\n");
+    let started = std::time::Instant::now();
+    // Evicted promptly (well under the default tolerations' 3 s: they do not match tag).
+    wait_for("plain pod gone", T, || async {
+        client
+            .get::<Pod>("default", "mayikt-pod-plain")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let tol = client
+        .get::<Pod>("default", "mayikt-pod-tolerate")
+        .await?
+        .expect("tolerating pod stays");
+    assert!(!deleting(&tol));
+
+    // kubectl's errors and removal forms.
+    let out = cx
+        .coxctl(&["taint", "nodes", "node1", "tag=other:NoExecute"])
+        .failure();
+    assert_eq!(
+        out.stderr,
+        "error: node node1 already has tag taint(s) with same effect(s) and --overwrite is false\n"
+    );
+    let out = cx
+        .coxctl(&["taint", "node", "node1", "tag=mayikt:NoSchedule"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 tainted\n");
+    let out = cx
+        .coxctl(&["taint", "nodes", "node1", "tag=mayikt:NoExecute-"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 untainted\n");
+    let out = cx.coxctl(&["taint", "nodes/node1", "tag-"]).success();
+    assert_eq!(out.stdout, "node/node1 untainted\n");
+    let out = cx.coxctl(&["taint", "nodes", "node1", "tag-"]).failure();
+    assert_eq!(out.stderr, "error: taint \"tag\" not found\n");
+    let out = cx.coxctl(&["describe", "node", "node1"]).success().stdout;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Taints:") && l.trim_end().ends_with("<none>")),
+        "{out}"
+    );
+    // S03: the control-plane taint, removed and restored with an empty value.
+    cx.coxctl(&[
+        "taint",
+        "node",
+        "node1",
+        "node-role.kubernetes.io/master=:NoSchedule",
+    ])
+    .success();
+    let out = cx.coxctl(&["describe", "node", "node1"]).success().stdout;
+    assert!(
+        out.contains("node-role.kubernetes.io/master:NoSchedule"),
+        "{out}"
+    );
+    let out = cx
+        .coxctl(&["taint", "node", "node1", "node-role.kubernetes.io/master-"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 untainted\n");
+    Ok(())
+}
+
+fn owner(kind: &str, name: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: kind.into(),
+        name: name.into(),
+        uid: uid.into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cordon_uncordon_and_drain_as_kubectl() -> anyhow::Result<()> {
+    let cx = start_up();
+    let client = Client::connect(&cx.url()).await?;
+    let _kubelet = FakeKubelet::start(&client, &["node1", "node2"]).await?;
+
+    // cordon / uncordon
+    let out = cx.coxctl(&["cordon", "node1"]).success();
+    assert_eq!(out.stdout, "node/node1 cordoned\n");
+    let out = cx.coxctl(&["cordon", "node1"]).success();
+    assert_eq!(out.stdout, "node/node1 already cordoned\n");
+    let out = cx.coxctl(&["get", "nodes"]).success().stdout;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("node1 ") && l.contains(" Ready,SchedulingDisabled ")),
+        "{out}"
+    );
+    wait_for("the unschedulable taint", T, || async {
+        let n = client.get::<Node>("", "node1").await.ok()??;
+        taints(&n)
+            .iter()
+            .any(|(k, e, _)| k == "node.kubernetes.io/unschedulable" && e == "NoSchedule")
+            .then_some(())
+    })
+    .await?;
+    let out = cx.coxctl(&["uncordon", "node1"]).success();
+    assert_eq!(out.stdout, "node/node1 uncordoned\n");
+    wait_for("the unschedulable taint lifted", T, || async {
+        let n = client.get::<Node>("", "node1").await.ok()??;
+        taints(&n).is_empty().then_some(())
+    })
+    .await?;
+
+    // drain: an RS pod, a DaemonSet pod and a bare pod on node2 (no controllers run here, so
+    // the owners are plain objects).
+    let rs = client
+        .create(&ReplicaSet {
+            metadata: meta("default", "web-rs"),
+            ..serde_json::from_value(serde_json::json!({
+                "spec": {"selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+            }))?
+        })
+        .await?;
+    let ds = client
+        .create(&DaemonSet {
+            metadata: meta("default", "agent-ds"),
+            ..serde_json::from_value(serde_json::json!({
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+            }))?
+        })
+        .await?;
+    let mut p = pod("web-1", "node2", vec![]);
+    p.metadata.as_mut().unwrap().owner_references =
+        vec![owner("ReplicaSet", "web-rs", &rs.metadata().uid)];
+    client.create(&p).await?;
+    let mut p = pod("agent-1", "node2", vec![]);
+    p.metadata.as_mut().unwrap().owner_references =
+        vec![owner("DaemonSet", "agent-ds", &ds.metadata().uid)];
+    client.create(&p).await?;
+    client.create(&pod("bare", "node2", vec![])).await?;
+
+    let out = cx.coxctl(&["drain", "node2"]).failure();
+    assert_eq!(out.stdout, "node/node2 cordoned\n");
+    assert_eq!(
+        out.stderr,
+        "error: unable to drain node \"node2\" due to error: [cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/agent-1, cannot delete Pods that declare no controller (use --force to override): default/bare], continuing command...\n\
+         There are pending nodes to be drained:\n node2\n\
+         cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/agent-1\n\
+         cannot delete Pods that declare no controller (use --force to override): default/bare\n"
+    );
+    // Nothing was evicted.
+    assert!(!deleting(&client.get::<Pod>("default", "web-1").await?.expect("web-1")));
+
+    let out = cx
+        .coxctl(&["drain", "node2", "--ignore-daemonsets", "--force", "--timeout", "20s"])
+        .success();
+    assert_eq!(
+        out.stderr,
+        "Warning: ignoring DaemonSet-managed Pods: default/agent-1; deleting Pods that declare no controller: default/bare\n"
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"node/node2 already cordoned"));
+    assert_eq!(lines.last(), Some(&"node/node2 drained"));
+    for l in [
+        "evicting pod default/web-1",
+        "evicting pod default/bare",
+        "pod/web-1 evicted",
+        "pod/bare evicted",
+    ] {
+        assert!(lines.contains(&l), "{}", out.stdout);
+    }
+    assert!(client.get::<Pod>("default", "web-1").await?.is_none());
+    assert!(client.get::<Pod>("default", "bare").await?.is_none());
+    assert!(client.get::<Pod>("default", "agent-1").await?.is_some());
+    let out = cx.coxctl(&["get", "nodes"]).success().stdout;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("node2 ") && l.contains(" Ready,SchedulingDisabled ")),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_times_out_when_the_node_does_not_finish_its_pods() -> anyhow::Result<()> {
+    let cx = start_up();
+    let client = Client::connect(&cx.url()).await?;
+    let kubelet = FakeKubelet::start(&client, &["node1", "node2"]).await?;
+    client.create(&pod("bare", "node1", vec![])).await?;
+    // The kubelet is gone but the node not yet Unknown: the pod stays Terminating.
+    kubelet.stop("node1");
+    let out = cx
+        .coxctl(&["drain", "node1", "--force", "--timeout", "1s"])
+        .failure();
+    assert!(
+        out.stderr.starts_with(
+            "Warning: deleting Pods that declare no controller: default/bare\n\
+             error: unable to drain node \"node1\" due to error: drain did not complete within 1s, continuing command...\n"
+        ),
+        "{}",
+        out.stderr
+    );
+    let p = client.get::<Pod>("default", "bare").await?.expect("bare");
+    assert!(deleting(&p));
+    Ok(())
+}
