@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 mod controllers;
 mod duration;
 mod metrics_http;
+mod nodelifecycle;
 mod scheduler;
 
 #[derive(Parser)]
@@ -39,6 +40,9 @@ enum Command {
     Store(StoreArgs),
     /// Run the workload controllers against a store (`--server`).
     Controllers(controllers::ControllersArgs),
+    /// Run the node lifecycle controller (heartbeats, node taints, NoExecute eviction) against a
+    /// store (`--server`).
+    NodeLifecycle(nodelifecycle::NodeLifecycleArgs),
     /// Run a scheduler against a store (`--server`, `--config`, `--listen`).
     Scheduler(scheduler::SchedulerArgs),
 }
@@ -73,6 +77,8 @@ struct StoreArgs {
     bookmark_interval: Duration,
     #[command(flatten)]
     controllers: controllers::ControllerOpts,
+    #[command(flatten)]
+    node_lifecycle: nodelifecycle::NodeLifecycleOpts,
     #[command(flatten)]
     scheduler: scheduler::SchedulerOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
@@ -109,6 +115,7 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => serve(args, "up").await,
             Command::Store(args) => serve(args, "store").await,
             Command::Controllers(args) => controllers::run(args).await,
+            Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
         }
     })
@@ -180,6 +187,7 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     };
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
+        nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
     }
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
