@@ -62,6 +62,9 @@ pub enum Command {
     /// Manage the rollout of a resource (status, history, undo, pause, resume, restart).
     #[command(subcommand)]
     Rollout(crate::commands::workloads::RolloutWhat),
+    /// Ask the scheduler: `schedule explain POD | -f MANIFEST`, `schedule profiles`.
+    #[command(subcommand)]
+    Schedule(crate::commands::schedule::ScheduleWhat),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.

@@ -49,6 +49,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scale(a) => commands::workloads::scale(&mut client, a, ns).await,
         Command::Set(a) => commands::workloads::set(&mut client, a, ns).await,
         Command::Rollout(a) => commands::workloads::rollout(&mut client, a, ns).await,
+        Command::Schedule(a) => commands::schedule::run(&mut client, a, ns).await,
         Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
     }
 }

@@ -5,4 +5,5 @@ pub mod get;
 pub mod label;
 pub mod misc;
 pub mod node;
+pub mod schedule;
 pub mod workloads;
