@@ -96,9 +96,7 @@ pub fn start(client: Client, config: Config) -> Handle {
         .on_event(move |ev: &Event<Node>| match ev {
             Event::Added(n) => nq.add(n.metadata().name.clone()),
             Event::Modified { old, new } => {
-                if node_taints(old) != node_taints(new)
-                    || ready_status(old) != ready_status(new)
-                {
+                if node_taints(old) != node_taints(new) || ready_status(old) != ready_status(new) {
                     nq.add(new.metadata().name.clone());
                 }
             }
@@ -226,7 +224,10 @@ impl Monitor {
             if overdue {
                 if let Some(conditions) = unknown_conditions(&node, &now_rfc) {
                     let mut updated = node.clone();
-                    updated.status.get_or_insert_with(Default::default).conditions = conditions;
+                    updated
+                        .status
+                        .get_or_insert_with(Default::default)
+                        .conditions = conditions;
                     match self.client.update_status(&updated).await {
                         Ok(n) => {
                             tracing::info!(node = %name, "node stopped posting status: Ready=Unknown");
@@ -305,11 +306,10 @@ impl Monitor {
                 continue;
             };
             match self.client.update_status(&updated).await {
-                Ok(p) => self.recorder.warning(
-                    &ObjectRef::from(&p),
-                    "NodeNotReady",
-                    "Node is not ready",
-                ),
+                Ok(p) => {
+                    self.recorder
+                        .warning(&ObjectRef::from(&p), "NodeNotReady", "Node is not ready")
+                }
                 Err(e) => tracing::debug!(error = %e, "marking pod not ready; retrying next pass"),
             }
         }
@@ -546,7 +546,10 @@ mod tests {
     fn pods_on_a_not_ready_node_are_marked_not_ready() {
         let p = pod_marked_not_ready(&pod(Some("True")), "t").expect("changed");
         let c = &p.status.as_ref().unwrap().conditions[0];
-        assert_eq!((c.status.as_str(), c.last_transition_time.as_str()), ("False", "t"));
+        assert_eq!(
+            (c.status.as_str(), c.last_transition_time.as_str()),
+            ("False", "t")
+        );
         assert!(pod_marked_not_ready(&pod(Some("False")), "t").is_none());
         assert!(pod_marked_not_ready(&pod(None), "t").is_none());
     }
@@ -556,7 +559,10 @@ mod tests {
         let p = pod_marked_for_eviction(&pod(None), "node2", true).expect("changed");
         let s = p.status.as_ref().unwrap();
         assert_eq!(s.reason, "NodeLost");
-        assert_eq!(s.message, "Node node2 which was running pod web is unresponsive");
+        assert_eq!(
+            s.message,
+            "Node node2 which was running pod web is unresponsive"
+        );
         assert!(s
             .conditions
             .iter()

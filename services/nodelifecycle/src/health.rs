@@ -24,7 +24,8 @@ use crate::taints::{
 
 /// The conditions the controller turns Unknown when a node stops posting status
 /// (NetworkUnavailable is left alone, as upstream does).
-pub const MONITORED_CONDITIONS: &[&str] = &["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+pub const MONITORED_CONDITIONS: &[&str] =
+    &["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
 
 pub const REASON_UNKNOWN: &str = "NodeStatusUnknown";
 pub const MESSAGE_UNKNOWN: &str = "Kubelet stopped posting node status.";
@@ -212,22 +213,28 @@ pub fn wanted_taints(node: &Node, no_execute: bool) -> Vec<Taint> {
 fn managed(t: &Taint) -> bool {
     matches!(
         (t.key.as_str(), t.effect.as_str()),
-        (TAINT_NOT_READY | TAINT_UNREACHABLE, NO_SCHEDULE | NO_EXECUTE)
-            | (
-                TAINT_MEMORY_PRESSURE
-                    | TAINT_DISK_PRESSURE
-                    | TAINT_PID_PRESSURE
-                    | TAINT_NETWORK_UNAVAILABLE
-                    | TAINT_UNSCHEDULABLE,
-                NO_SCHEDULE
-            )
+        (
+            TAINT_NOT_READY | TAINT_UNREACHABLE,
+            NO_SCHEDULE | NO_EXECUTE
+        ) | (
+            TAINT_MEMORY_PRESSURE
+                | TAINT_DISK_PRESSURE
+                | TAINT_PID_PRESSURE
+                | TAINT_NETWORK_UNAVAILABLE
+                | TAINT_UNSCHEDULABLE,
+            NO_SCHEDULE
+        )
     )
 }
 
 /// The node's taints with the managed ones reconciled against `want`: other taints are kept
 /// as they are, in order; managed taints no longer wanted are removed; wanted ones missing are
 /// appended with `timeAdded = now`. `None` when nothing changes.
-pub fn reconcile_taints(current: &[Taint], want: &[Taint], now_rfc3339: &str) -> Option<Vec<Taint>> {
+pub fn reconcile_taints(
+    current: &[Taint],
+    want: &[Taint],
+    now_rfc3339: &str,
+) -> Option<Vec<Taint>> {
     let mut out: Vec<Taint> = current
         .iter()
         .filter(|t| !managed(t) || want.iter().any(|w| same_taint(w, t)))
@@ -373,7 +380,9 @@ mod tests {
         let want = wanted_taints(&unknown, true);
         let t = reconcile_taints(&[], &want, now).expect("changed");
         assert_eq!(t.len(), 2);
-        assert!(t.iter().all(|t| t.key == TAINT_UNREACHABLE && t.time_added == now));
+        assert!(t
+            .iter()
+            .all(|t| t.key == TAINT_UNREACHABLE && t.time_added == now));
         assert!(t.iter().any(|t| t.effect == NO_EXECUTE));
         // Stable once present (timeAdded kept).
         assert_eq!(reconcile_taints(&t, &want, "2026-01-01T00:05:00Z"), None);

@@ -151,12 +151,21 @@ mod tests {
     #[test]
     fn toleration_matching_follows_kubernetes() {
         let taint = t("tag", "mayikt", NO_EXECUTE, None);
-        assert!(tolerates(&tol("tag", "Equal", "mayikt", NO_EXECUTE, None), &taint));
+        assert!(tolerates(
+            &tol("tag", "Equal", "mayikt", NO_EXECUTE, None),
+            &taint
+        ));
         assert!(tolerates(&tol("tag", "", "mayikt", "", None), &taint));
         assert!(tolerates(&tol("tag", "Exists", "", "", None), &taint));
         assert!(tolerates(&tol("", "Exists", "", "", None), &taint));
-        assert!(!tolerates(&tol("tag", "Equal", "other", NO_EXECUTE, None), &taint));
-        assert!(!tolerates(&tol("tag", "Equal", "mayikt", NO_SCHEDULE, None), &taint));
+        assert!(!tolerates(
+            &tol("tag", "Equal", "other", NO_EXECUTE, None),
+            &taint
+        ));
+        assert!(!tolerates(
+            &tol("tag", "Equal", "mayikt", NO_SCHEDULE, None),
+            &taint
+        ));
         assert!(!tolerates(&tol("other", "Exists", "", "", None), &taint));
         assert!(!tolerates(&tol("tag", "Bogus", "mayikt", "", None), &taint));
     }
@@ -192,7 +201,13 @@ mod tests {
     #[test]
     fn toleration_seconds_count_from_the_taints_time_added() {
         let taints = [t(TAINT_UNREACHABLE, "", NO_EXECUTE, Some(1000))];
-        let p = pod(vec![tol(TAINT_UNREACHABLE, "Exists", "", NO_EXECUTE, Some(300))]);
+        let p = pod(vec![tol(
+            TAINT_UNREACHABLE,
+            "Exists",
+            "",
+            NO_EXECUTE,
+            Some(300),
+        )]);
         assert_eq!(decide(&p, &taints, 0, 5000), Eviction::At(1300));
         // A pod bound after the taint was added gets its full time from binding.
         assert_eq!(decide(&p, &taints, 2000, 5000), Eviction::At(2300));
@@ -235,7 +250,13 @@ mod tests {
     fn zero_or_negative_seconds_evict_at_once() {
         let taints = [t(TAINT_UNREACHABLE, "", NO_EXECUTE, Some(1000))];
         for secs in [0, -5] {
-            let p = pod(vec![tol(TAINT_UNREACHABLE, "Exists", "", NO_EXECUTE, Some(secs))]);
+            let p = pod(vec![tol(
+                TAINT_UNREACHABLE,
+                "Exists",
+                "",
+                NO_EXECUTE,
+                Some(secs),
+            )]);
             assert_eq!(decide(&p, &taints, 0, 0), Eviction::Now);
         }
     }

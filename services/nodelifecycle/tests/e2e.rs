@@ -261,7 +261,9 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
         effect: "NoExecute".into(),
         ..Default::default()
     };
-    client.create(&pod("stays", "fake-a", vec![forever])).await?;
+    client
+        .create(&pod("stays", "fake-a", vec![forever]))
+        .await?;
     client.create(&pod("elsewhere", "fake-b", vec![])).await?;
     for p in ["web", "stays", "elsewhere"] {
         set_running(&client, p).await?;
@@ -275,7 +277,11 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
         .iter()
         .map(|t| t.toleration_seconds)
         .collect();
-    assert_eq!(secs, vec![Some(3), Some(3)], "default tolerations from admission");
+    assert_eq!(
+        secs,
+        vec![Some(3), Some(3)],
+        "default tolerations from admission"
+    );
 
     // Healthy for longer than the grace period: nothing happens.
     tokio::time::sleep(Duration::from_millis(2500)).await; // observation window, not sync
@@ -285,14 +291,18 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
 
     // fake-a goes silent.
     kubelet.stop("fake-a");
-    let a = wait_for("fake-a Ready=Unknown with the unreachable taints", T, || async {
-        let n = client.get::<Node>("", "fake-a").await.ok()??;
-        let t = taints(&n);
-        (ready_of(&n) == ("Unknown".into(), "NodeStatusUnknown".into())
-            && t.iter()
-                .any(|(k, e, _)| k == "node.kubernetes.io/unreachable" && e == "NoExecute"))
-        .then_some(n)
-    })
+    let a = wait_for(
+        "fake-a Ready=Unknown with the unreachable taints",
+        T,
+        || async {
+            let n = client.get::<Node>("", "fake-a").await.ok()??;
+            let t = taints(&n);
+            (ready_of(&n) == ("Unknown".into(), "NodeStatusUnknown".into())
+                && t.iter()
+                    .any(|(k, e, _)| k == "node.kubernetes.io/unreachable" && e == "NoExecute"))
+            .then_some(n)
+        },
+    )
     .await?;
     let t = taints(&a);
     assert!(t.contains(&(
@@ -300,10 +310,9 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
         "NoSchedule".into(),
         t.iter().find(|x| x.1 == "NoSchedule").unwrap().2.clone()
     )));
-    let added = coxswain_api::time::parse_rfc3339(
-        &t.iter().find(|x| x.1 == "NoExecute").unwrap().2,
-    )
-    .expect("timeAdded set");
+    let added =
+        coxswain_api::time::parse_rfc3339(&t.iter().find(|x| x.1 == "NoExecute").unwrap().2)
+            .expect("timeAdded set");
     let cond = a
         .status
         .as_ref()
@@ -330,8 +339,7 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}; last seen {web:?}"))?;
-    let deleted_at =
-        coxswain_api::time::parse_rfc3339(&web.metadata().deletion_timestamp).unwrap();
+    let deleted_at = coxswain_api::time::parse_rfc3339(&web.metadata().deletion_timestamp).unwrap();
     assert!(
         deleted_at - added >= 2,
         "evicted {}s after the taint, tolerationSeconds 3",
@@ -356,7 +364,8 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
     // Events: TaintManagerEviction on the pod.
     let out = cx.coxctl(&["describe", "pod", "web"]).success().stdout;
     assert!(
-        out.contains("TaintManagerEviction") && out.contains("Marking for deletion Pod default/web"),
+        out.contains("TaintManagerEviction")
+            && out.contains("Marking for deletion Pod default/web"),
         "{out}"
     );
 
@@ -364,7 +373,10 @@ async fn a_silent_node_goes_unknown_its_pods_are_evicted_and_it_comes_back_clean
     let stays = client.get::<Pod>("default", "stays").await?.expect("stays");
     assert!(!deleting(&stays));
     assert_eq!(pod_ready(&stays), "False");
-    let elsewhere = client.get::<Pod>("default", "elsewhere").await?.expect("pod");
+    let elsewhere = client
+        .get::<Pod>("default", "elsewhere")
+        .await?
+        .expect("pod");
     assert!(!deleting(&elsewhere));
     assert_eq!(pod_ready(&elsewhere), "True");
 
@@ -402,7 +414,9 @@ async fn coxctl_taint_no_execute_evicts_the_non_tolerating_pod_at_once() -> anyh
         effect: "NoExecute".into(),
         ..Default::default()
     };
-    client.create(&pod("mayikt-pod-plain", "node1", vec![])).await?;
+    client
+        .create(&pod("mayikt-pod-plain", "node1", vec![]))
+        .await?;
     client
         .create(&pod("mayikt-pod-tolerate", "node1", vec![tolerate]))
         .await?;
@@ -422,7 +436,11 @@ async fn coxctl_taint_no_execute_evicts_the_non_tolerating_pod_at_once() -> anyh
             .then_some(())
     })
     .await?;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let tol = client
         .get::<Pod>("default", "mayikt-pod-tolerate")
         .await?
@@ -561,10 +579,19 @@ async fn cordon_uncordon_and_drain_as_kubectl() -> anyhow::Result<()> {
          cannot delete Pods that declare no controller (use --force to override): default/bare\n"
     );
     // Nothing was evicted.
-    assert!(!deleting(&client.get::<Pod>("default", "web-1").await?.expect("web-1")));
+    assert!(!deleting(
+        &client.get::<Pod>("default", "web-1").await?.expect("web-1")
+    ));
 
     let out = cx
-        .coxctl(&["drain", "node2", "--ignore-daemonsets", "--force", "--timeout", "20s"])
+        .coxctl(&[
+            "drain",
+            "node2",
+            "--ignore-daemonsets",
+            "--force",
+            "--timeout",
+            "20s",
+        ])
         .success();
     assert_eq!(
         out.stderr,

@@ -1,0 +1,999 @@
+//! The agent proper: node registration, Lease heartbeats, node status, one pod worker per pod
+//! bound to the node, status writes, graceful deletion, usage sampling.
+//!
+//! A [`Host`] runs one or many nodes in one process (`coxswain up --nodes N`,
+//! `coxswain agent --sim-nodes 1000`) over one shared pod informer.
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use coxswain_api::time::now_rfc3339;
+use coxswain_api::v1::{
+    Condition, DaemonEndpoint, Lease, LeaseSpec, Node, NodeAddress, NodeDaemonEndpoints, NodeSpec,
+    NodeStatus, NodeSystemInfo, ObjectMeta, OwnerReference, Pod, PodStatus, Taint,
+};
+use coxswain_client::{Client, DeleteParams, Event, Informer, ObjectRef, Recorder};
+use tokio::sync::{mpsc, watch};
+
+use crate::pod::{self, Instances, NodeCtx, PodSink};
+use crate::runtime::{PodInfo, Runtime, Usage};
+
+/// Annotation on the Node naming the agent's gRPC endpoint (NodeAgent service).
+pub const ENDPOINT_ANNOTATION: &str = "coxswain.io/agent-endpoint";
+
+/// One node's settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+    /// capacity (cpu, memory, pods, ephemeral-storage); allocatable is the same.
+    pub capacity: BTreeMap<String, String>,
+    pub lease_duration_seconds: i32,
+    pub lease_renew_interval: Duration,
+    /// How often the node status is checked and written when it changed.
+    pub status_update_frequency: Duration,
+    /// How often the node status is written even when unchanged.
+    pub status_report_frequency: Duration,
+    pub metrics_resolution: Duration,
+    /// First address of the node's /24 pod range inside 127.0.0.0/8 (x.y.z.0).
+    pub pod_range: Ipv4Addr,
+    /// The URL coxctl uses to reach this node's NodeAgent service.
+    pub endpoint: String,
+    /// Record events (sim benchmarks turn them off).
+    pub events: bool,
+}
+
+impl NodeConfig {
+    pub fn new(name: &str) -> NodeConfig {
+        NodeConfig {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            taints: vec![],
+            capacity: [
+                ("cpu", "4"),
+                ("memory", "8Gi"),
+                ("pods", "110"),
+                ("ephemeral-storage", "100Gi"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            lease_duration_seconds: 40,
+            lease_renew_interval: Duration::from_secs(10),
+            status_update_frequency: Duration::from_secs(10),
+            status_report_frequency: Duration::from_secs(300),
+            metrics_resolution: Duration::from_secs(15),
+            pod_range: default_pod_range(name),
+            endpoint: String::new(),
+            events: true,
+        }
+    }
+
+    pub fn internal_ip(&self) -> Ipv4Addr {
+        let o = self.pod_range.octets();
+        Ipv4Addr::new(o[0], o[1], o[2], 1)
+    }
+}
+
+/// The /24 pod range of a node: `nodeN` → 127.(1 + N/256).(N%256).0; other names hash into
+/// 127.200.0.0–127.254.255.0.
+pub fn default_pod_range(name: &str) -> Ipv4Addr {
+    let digits: String = name
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if let Ok(n) = digits.parse::<u32>() {
+        if n < 256 * 190 {
+            return Ipv4Addr::new(127, (1 + n / 256) as u8, (n % 256) as u8, 0);
+        }
+    }
+    let h = name
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    Ipv4Addr::new(127, 200 + (h % 55) as u8, ((h >> 8) % 256) as u8, 0)
+}
+
+/// Usage of one container over the last window.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerUsage {
+    pub name: String,
+    pub cpu_nano_cores: u64,
+    pub cpu_core_nanos: u64,
+    pub memory_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PodUsage {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub time: String,
+    pub window: Duration,
+    pub containers: Vec<ContainerUsage>,
+}
+
+struct Worker {
+    pod: Arc<Pod>,
+    info: PodInfo,
+    term: watch::Sender<Option<Duration>>,
+    status: watch::Sender<Option<PodStatus>>,
+    instances: Arc<Mutex<Instances>>,
+}
+
+/// Sends pod status to per-pod writers and events to the recorder.
+struct Sink {
+    writers: RwLock<HashMap<String, watch::Sender<Option<PodStatus>>>>,
+    recorder: Option<Recorder>,
+}
+
+impl PodSink for Sink {
+    fn status(&self, pod: &Pod, status: &PodStatus) {
+        let uid = pod.metadata.as_ref().map(|m| m.uid.as_str()).unwrap_or("");
+        if let Ok(w) = self.writers.read() {
+            if let Some(tx) = w.get(uid) {
+                tx.send_replace(Some(status.clone()));
+            }
+        }
+    }
+
+    fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String) {
+        if let Some(r) = &self.recorder {
+            let o = ObjectRef::from_resource(pod).with_field_path(field_path);
+            if warning {
+                r.warning(&o, reason, message);
+            } else {
+                r.normal(&o, reason, message);
+            }
+        }
+    }
+}
+
+/// One node: registration, heartbeats, pod workers.
+pub struct NodeAgent<R: Runtime> {
+    pub config: NodeConfig,
+    client: Client,
+    ctx: Arc<NodeCtx<R>>,
+    sink: Arc<Sink>,
+    workers: Mutex<HashMap<String, Worker>>,
+    /// ns/name → uid
+    names: Mutex<HashMap<String, String>>,
+    ips: Mutex<[bool; 256]>,
+    usage: Mutex<HashMap<String, PodUsage>>,
+    last_samples: Mutex<HashMap<String, (tokio::time::Instant, Usage)>>,
+}
+
+impl<R: Runtime> NodeAgent<R> {
+    pub fn new(
+        config: NodeConfig,
+        client: Client,
+        runtime: Arc<R>,
+        pod_config: pod::Config,
+    ) -> Arc<NodeAgent<R>> {
+        let recorder = config
+            .events
+            .then(|| Recorder::new(client.clone(), "kubelet", &config.name));
+        let sink = Arc::new(Sink {
+            writers: RwLock::new(HashMap::new()),
+            recorder,
+        });
+        let ctx = Arc::new(NodeCtx {
+            runtime,
+            config: pod_config,
+            sink: sink.clone(),
+            images: Mutex::new(Default::default()),
+        });
+        let mut ips = [false; 256];
+        ips[0] = true;
+        ips[1] = true;
+        ips[255] = true;
+        Arc::new(NodeAgent {
+            config,
+            client,
+            ctx,
+            sink,
+            workers: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
+            ips: Mutex::new(ips),
+            usage: Mutex::new(HashMap::new()),
+            last_samples: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<R> {
+        &self.ctx.runtime
+    }
+
+    fn node_object(&self) -> Node {
+        let c = &self.config;
+        let mut labels = c.labels.clone();
+        labels.insert("kubernetes.io/hostname".into(), c.name.clone());
+        labels.insert("kubernetes.io/os".into(), std::env::consts::OS.into());
+        labels.insert("kubernetes.io/arch".into(), arch().into());
+        labels.insert("beta.kubernetes.io/os".into(), std::env::consts::OS.into());
+        labels.insert("beta.kubernetes.io/arch".into(), arch().into());
+        let mut annotations = std::collections::HashMap::new();
+        annotations.insert(ENDPOINT_ANNOTATION.to_string(), c.endpoint.clone());
+        annotations.insert("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string());
+        Node {
+            metadata: Some(ObjectMeta {
+                name: c.name.clone(),
+                labels: labels.into_iter().collect(),
+                annotations: annotations.into_iter().collect(),
+                ..Default::default()
+            }),
+            spec: Some(NodeSpec {
+                pod_cidr: format!("{}/24", c.pod_range),
+                pod_cidrs: vec![format!("{}/24", c.pod_range)],
+                taints: c.taints.clone(),
+                ..Default::default()
+            }),
+            status: Some(self.node_status(None)),
+            ..Default::default()
+        }
+    }
+
+    fn node_status(&self, previous: Option<&NodeStatus>) -> NodeStatus {
+        let c = &self.config;
+        let now = now_rfc3339();
+        let cond = |ty: &str, status: &str, reason: &str, message: &str| {
+            let transition = previous
+                .and_then(|p| p.conditions.iter().find(|x| x.r#type == ty))
+                .filter(|x| x.status == status)
+                .map(|x| x.last_transition_time.clone())
+                .unwrap_or_else(|| now.clone());
+            Condition {
+                r#type: ty.into(),
+                status: status.into(),
+                reason: reason.into(),
+                message: message.into(),
+                last_heartbeat_time: now.clone(),
+                last_transition_time: transition,
+                ..Default::default()
+            }
+        };
+        let port = c
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or(0);
+        NodeStatus {
+            capacity: c.capacity.clone().into_iter().collect(),
+            allocatable: c.capacity.clone().into_iter().collect(),
+            phase: String::new(),
+            conditions: vec![
+                cond(
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                ),
+                cond(
+                    "DiskPressure",
+                    "False",
+                    "KubeletHasNoDiskPressure",
+                    "kubelet has no disk pressure",
+                ),
+                cond(
+                    "PIDPressure",
+                    "False",
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                ),
+                cond(
+                    "Ready",
+                    "True",
+                    "KubeletReady",
+                    "kubelet is posting ready status",
+                ),
+            ],
+            addresses: vec![
+                NodeAddress {
+                    r#type: "InternalIP".into(),
+                    address: c.internal_ip().to_string(),
+                },
+                NodeAddress {
+                    r#type: "Hostname".into(),
+                    address: c.name.clone(),
+                },
+            ],
+            node_info: Some(NodeSystemInfo {
+                machine_id: c.name.clone(),
+                system_uuid: c.name.clone(),
+                boot_id: String::new(),
+                kernel_version: kernel_version(),
+                os_image: os_image(),
+                container_runtime_version: self.ctx.runtime.version(),
+                kubelet_version: format!("v{}-coxswain", env!("CARGO_PKG_VERSION")),
+                kube_proxy_version: String::new(),
+                operating_system: std::env::consts::OS.into(),
+                architecture: arch().into(),
+            }),
+            daemon_endpoints: Some(NodeDaemonEndpoints {
+                kubelet_endpoint: Some(DaemonEndpoint { port }),
+            }),
+        }
+    }
+
+    /// Registers the Node (or takes over an existing one: labels merged, status replaced).
+    pub async fn register(&self) -> anyhow::Result<()> {
+        let node = self.node_object();
+        match self.client.create(&node).await {
+            Ok(_) => {}
+            Err(e) if e.is_already_exists() => {
+                let Some(mut existing) = self.client.get::<Node>("", &self.config.name).await?
+                else {
+                    anyhow::bail!("node {} vanished during registration", self.config.name);
+                };
+                let want = node.metadata.clone().unwrap_or_default();
+                let m = existing.metadata.get_or_insert_with(Default::default);
+                for (k, v) in want.labels {
+                    m.labels.insert(k, v);
+                }
+                for (k, v) in want.annotations {
+                    m.annotations.insert(k, v);
+                }
+                m.resource_version.clear();
+                self.client.update(&existing).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let mut n = node.clone();
+        n.metadata
+            .get_or_insert_with(Default::default)
+            .resource_version
+            .clear();
+        self.client.update_status(&n).await?;
+        Ok(())
+    }
+
+    async fn renew_lease(&self, node_uid: &str) -> Result<(), coxswain_client::Error> {
+        let lease = Lease {
+            metadata: Some(ObjectMeta {
+                name: self.config.name.clone(),
+                namespace: "kube-node-lease".into(),
+                owner_references: if node_uid.is_empty() {
+                    vec![]
+                } else {
+                    vec![OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Node".into(),
+                        name: self.config.name.clone(),
+                        uid: node_uid.into(),
+                        ..Default::default()
+                    }]
+                },
+                ..Default::default()
+            }),
+            spec: Some(LeaseSpec {
+                holder_identity: Some(self.config.name.clone()),
+                lease_duration_seconds: Some(self.config.lease_duration_seconds),
+                renew_time: coxswain_api::time::now_rfc3339(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match self.client.update(&lease).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => self.client.create(&lease).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Heartbeats: the Lease every lease_renew_interval; the node status when it changed (or
+    /// the node lifecycle controller changed it) and at least every status_report_frequency.
+    pub async fn heartbeat(self: Arc<Self>) {
+        let mut node_uid = String::new();
+        let mut lease_tick = tokio::time::interval(self.config.lease_renew_interval);
+        let mut status_tick = tokio::time::interval(self.config.status_update_frequency);
+        lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_report = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = lease_tick.tick() => {
+                    if node_uid.is_empty() {
+                        if let Ok(Some(n)) = self.client.get::<Node>("", &self.config.name).await {
+                            node_uid = n.metadata.map(|m| m.uid).unwrap_or_default();
+                        }
+                    }
+                    if let Err(e) = self.renew_lease(&node_uid).await {
+                        tracing::warn!(node = %self.config.name, error = %e, "lease renewal failed");
+                    }
+                }
+                _ = status_tick.tick() => {
+                    let current = match self.client.get::<Node>("", &self.config.name).await {
+                        Ok(Some(n)) => n,
+                        Ok(None) => {
+                            // Deleted: register again, as the kubelet does.
+                            node_uid.clear();
+                            if let Err(e) = self.register().await {
+                                tracing::warn!(node = %self.config.name, error = %e, "re-registration failed");
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(node = %self.config.name, error = %e, "node get failed");
+                            continue;
+                        }
+                    };
+                    let prev = current.status.clone().unwrap_or_default();
+                    let ours = self.node_status(Some(&prev));
+                    let differs = ours.conditions.iter().any(|c| {
+                        !prev.conditions.iter().any(|p| p.r#type == c.r#type && p.status == c.status)
+                    }) || prev.capacity != ours.capacity
+                        || prev.addresses != ours.addresses;
+                    if differs || last_report.elapsed() >= self.config.status_report_frequency {
+                        let mut n = current;
+                        n.status = Some(ours);
+                        if let Some(m) = n.metadata.as_mut() {
+                            m.resource_version.clear();
+                        }
+                        match self.client.update_status(&n).await {
+                            Ok(_) => last_report = tokio::time::Instant::now(),
+                            Err(e) => tracing::warn!(node = %self.config.name, error = %e, "node status update failed"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn allocate_ip(&self, preferred: &str) -> Option<Ipv4Addr> {
+        let base = self.config.pod_range.octets();
+        let mut ips = self.ips.lock().ok()?;
+        if let Ok(p) = preferred.parse::<Ipv4Addr>() {
+            let o = p.octets();
+            if o[..3] == base[..3] && !ips[o[3] as usize] {
+                ips[o[3] as usize] = true;
+                return Some(p);
+            }
+        }
+        let i = ips.iter().position(|used| !used)?;
+        ips[i] = true;
+        Some(Ipv4Addr::new(base[0], base[1], base[2], i as u8))
+    }
+
+    fn release_ip(&self, ip: Ipv4Addr) {
+        let base = self.config.pod_range.octets();
+        let o = ip.octets();
+        if o[..3] == base[..3] && o[3] > 1 && o[3] < 255 {
+            if let Ok(mut ips) = self.ips.lock() {
+                ips[o[3] as usize] = false;
+            }
+        }
+    }
+
+    /// Reacts to a pod bound to this node (added, changed or deleted).
+    pub fn handle(self: &Arc<Self>, pod: Arc<Pod>, deleted: bool) {
+        let meta = pod.metadata.clone().unwrap_or_default();
+        let uid = meta.uid.clone();
+        let key = format!("{}/{}", meta.namespace, meta.name);
+        if deleted {
+            let w = self.workers.lock().ok().and_then(|mut w| w.remove(&uid));
+            if let Some(w) = w {
+                w.term.send_replace(Some(Duration::ZERO));
+            }
+            return;
+        }
+        if !meta.deletion_timestamp.is_empty() {
+            let has_worker = self
+                .workers
+                .lock()
+                .map(|w| {
+                    if let Some(w) = w.get(&uid) {
+                        if w.term.borrow().is_none() {
+                            let grace = self
+                                .ctx
+                                .config
+                                .secs(meta.deletion_grace_period_seconds.unwrap_or(30) as i64);
+                            w.term.send_replace(Some(grace));
+                        }
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .unwrap_or(false);
+            if !has_worker {
+                // Nothing runs here (an agent restart, or a pod that never started): finish
+                // the deletion.
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.ctx.runtime.remove_pod(&uid);
+                    this.delete_now(&meta.namespace, &meta.name, &uid).await;
+                });
+            }
+            return;
+        }
+        let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
+        if let Ok(w) = self.workers.lock() {
+            if w.contains_key(&uid) {
+                return;
+            }
+        }
+        if phase == "Succeeded" || phase == "Failed" {
+            return;
+        }
+        let preferred = pod
+            .status
+            .as_ref()
+            .map(|s| s.pod_ip.clone())
+            .unwrap_or_default();
+        let Some(ip) = self.allocate_ip(&preferred) else {
+            tracing::warn!(node = %self.config.name, pod = %key, "no free pod IP in the node's range");
+            return;
+        };
+        let spec = pod.spec.clone().unwrap_or_default();
+        let info = PodInfo {
+            uid: uid.clone(),
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone(),
+            node_name: self.config.name.clone(),
+            ip: if spec.host_network {
+                self.config.internal_ip()
+            } else {
+                ip
+            },
+            host_ip: self.config.internal_ip().to_string(),
+            annotations: meta.annotations.clone().into_iter().collect(),
+            labels: meta.labels.clone().into_iter().collect(),
+            service_account: spec.service_account_name.clone(),
+        };
+        let (term_tx, term_rx) = watch::channel(None);
+        let (status_tx, status_rx) = watch::channel(None);
+        let instances = Arc::new(Mutex::new(Instances::default()));
+        if let Ok(mut w) = self.sink.writers.write() {
+            w.insert(uid.clone(), status_tx.clone());
+        }
+        if let Ok(mut w) = self.workers.lock() {
+            w.insert(
+                uid.clone(),
+                Worker {
+                    pod: pod.clone(),
+                    info: info.clone(),
+                    term: term_tx,
+                    status: status_tx,
+                    instances: instances.clone(),
+                },
+            );
+        }
+        if let Ok(mut n) = self.names.lock() {
+            n.insert(key, uid.clone());
+        }
+        tokio::spawn(status_writer(
+            self.client.clone(),
+            meta.namespace.clone(),
+            meta.name.clone(),
+            uid.clone(),
+            status_rx,
+        ));
+        let this = self.clone();
+        tokio::spawn(async move {
+            pod::run_pod(this.ctx.clone(), pod, info, instances, term_rx).await;
+            // Containers are stopped: remove the pod object (grace 0), then forget it.
+            let still_ours = this
+                .workers
+                .lock()
+                .map(|w| w.contains_key(&uid))
+                .unwrap_or(false);
+            if still_ours {
+                this.delete_now(&meta.namespace, &meta.name, &uid).await;
+            }
+            this.forget(&uid, &format!("{}/{}", meta.namespace, meta.name), ip);
+        });
+    }
+
+    fn forget(&self, uid: &str, key: &str, ip: Ipv4Addr) {
+        if let Ok(mut w) = self.workers.lock() {
+            w.remove(uid);
+        }
+        if let Ok(mut w) = self.sink.writers.write() {
+            w.remove(uid);
+        }
+        if let Ok(mut n) = self.names.lock() {
+            if n.get(key).is_some_and(|u| u == uid) {
+                n.remove(key);
+            }
+        }
+        if let Ok(mut u) = self.usage.lock() {
+            u.remove(uid);
+        }
+        self.release_ip(ip);
+    }
+
+    async fn delete_now(&self, namespace: &str, name: &str, uid: &str) {
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            precondition_uid: Some(uid.to_string()),
+            ..Default::default()
+        };
+        for attempt in 0..5u32 {
+            match self.client.delete::<Pod>(namespace, name, &dp).await {
+                Ok(()) => return,
+                Err(e) if e.is_not_found() || e.is_conflict() => return,
+                Err(e) => {
+                    tracing::warn!(pod = %name, error = %e, "deleting the pod failed");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// Samples container usage every metrics_resolution.
+    pub async fn sample_usage(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.metrics_resolution);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.sample_once();
+        }
+    }
+
+    pub fn sample_once(&self) {
+        let workers: Vec<(PodInfo, Arc<Pod>, Vec<(String, u32, String)>)> =
+            match self.workers.lock() {
+                Ok(w) => w
+                    .values()
+                    .map(|w| {
+                        (
+                            w.info.clone(),
+                            w.pod.clone(),
+                            w.instances
+                                .lock()
+                                .map(|i| i.current.clone())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+                Err(_) => return,
+            };
+        let now = tokio::time::Instant::now();
+        let mut samples = match self.last_samples.lock() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let mut out = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (info, pod, instances) in workers {
+            let spec = pod.spec.clone().unwrap_or_default();
+            let mut pu = PodUsage {
+                namespace: info.namespace.clone(),
+                name: info.name.clone(),
+                uid: info.uid.clone(),
+                time: now_rfc3339(),
+                window: self.config.metrics_resolution,
+                containers: vec![],
+            };
+            for (name, _attempt, id) in instances {
+                let Some(c) = spec.containers.iter().find(|c| c.name == name) else {
+                    continue;
+                };
+                let Some(u) = self.ctx.runtime.usage(&info, c, &id) else {
+                    continue;
+                };
+                seen.insert(id.clone());
+                let nano_cores = match samples.get(&id) {
+                    Some((t, prev)) if now > *t => {
+                        let dt = (now - *t).as_nanos().max(1);
+                        ((u.cpu_nanos.saturating_sub(prev.cpu_nanos)) as u128 * 1_000_000_000 / dt)
+                            as u64
+                    }
+                    _ => 0,
+                };
+                samples.insert(id, (now, u));
+                pu.containers.push(ContainerUsage {
+                    name,
+                    cpu_nano_cores: nano_cores,
+                    cpu_core_nanos: u.cpu_nanos,
+                    memory_bytes: u.memory_bytes,
+                });
+            }
+            out.insert(info.uid.clone(), pu);
+        }
+        samples.retain(|id, _| seen.contains(id));
+        if let Ok(mut u) = self.usage.lock() {
+            *u = out;
+        }
+    }
+
+    /// The latest usage sample of every pod.
+    pub fn usage(&self) -> Vec<PodUsage> {
+        self.usage
+            .lock()
+            .map(|u| u.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Where the log of a container lives, and whether that instance is still running.
+    pub fn log_target(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<LogTarget, tonic::Status> {
+        let uid = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|n| n.get(&format!("{namespace}/{pod}")).cloned())
+            .ok_or_else(|| {
+                tonic::Status::not_found(format!(
+                    "pods \"{pod}\" not found on node {}",
+                    self.config.name
+                ))
+            })?;
+        let w = self
+            .workers
+            .lock()
+            .map_err(|_| tonic::Status::internal("poisoned"))?;
+        let w = w
+            .get(&uid)
+            .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
+        let spec = w.pod.spec.clone().unwrap_or_default();
+        let all: Vec<String> = spec
+            .init_containers
+            .iter()
+            .chain(spec.containers.iter())
+            .map(|c| c.name.clone())
+            .collect();
+        let container = if container.is_empty() {
+            if spec.containers.len() == 1 {
+                spec.containers[0].name.clone()
+            } else {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "a container name must be specified for pod {pod}, choose one of: [{}]",
+                    spec.containers
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )));
+            }
+        } else if all.iter().any(|c| c == container) {
+            container.to_string()
+        } else {
+            return Err(tonic::Status::invalid_argument(format!(
+                "container {container} is not valid for pod {pod}"
+            )));
+        };
+        let status = w.status.borrow().clone().unwrap_or_default();
+        let cs = status
+            .container_statuses
+            .iter()
+            .chain(status.init_container_statuses.iter())
+            .find(|c| c.name == container)
+            .cloned()
+            .unwrap_or_default();
+        let current = w
+            .instances
+            .lock()
+            .ok()
+            .and_then(|i| i.current.iter().find(|(n, _, _)| n == &container).cloned());
+        let Some((_, attempt, _)) = current else {
+            let reason = cs
+                .state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .map(|w| w.reason.clone())
+                .unwrap_or_else(|| "ContainerCreating".into());
+            return Err(tonic::Status::failed_precondition(format!(
+                "container \"{container}\" in pod \"{pod}\" is waiting to start: {}",
+                if reason == "ErrImagePull" || reason == "ImagePullBackOff" {
+                    format!("trying and failing to pull image")
+                } else {
+                    reason
+                }
+            )));
+        };
+        let attempt = if previous {
+            if attempt == 0 {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+                )));
+            }
+            attempt - 1
+        } else {
+            attempt
+        };
+        let path = self
+            .ctx
+            .runtime
+            .log_path(&uid, &container, attempt)
+            .ok_or_else(|| tonic::Status::unimplemented("this runtime keeps no logs"))?;
+        let running_id = format!("{uid}-{container}-{attempt}");
+        let status_rx = w.status.subscribe();
+        let term = w.term.subscribe();
+        Ok(LogTarget {
+            path,
+            live: Box::new(move || {
+                if previous {
+                    return false;
+                }
+                if term.has_changed().is_err() {
+                    return false;
+                }
+                let st = status_rx.borrow().clone().unwrap_or_default();
+                st.container_statuses
+                    .iter()
+                    .chain(st.init_container_statuses.iter())
+                    .any(|c| {
+                        c.name == container
+                            && c.container_id == format!("coxswain://{running_id}")
+                            && c.state.as_ref().is_some_and(|s| s.running.is_some())
+                    })
+            }),
+        })
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.workers.lock().map(|w| w.len()).unwrap_or(0)
+    }
+}
+
+/// A container log file and a check whether more may come.
+pub struct LogTarget {
+    pub path: PathBuf,
+    pub live: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+async fn status_writer(
+    client: Client,
+    namespace: String,
+    name: String,
+    uid: String,
+    mut rx: watch::Receiver<Option<PodStatus>>,
+) {
+    while rx.changed().await.is_ok() {
+        let Some(status) = rx.borrow_and_update().clone() else {
+            continue;
+        };
+        let pod = Pod {
+            metadata: Some(ObjectMeta {
+                name: name.clone(),
+                namespace: namespace.clone(),
+                uid: uid.clone(),
+                ..Default::default()
+            }),
+            status: Some(status),
+            ..Default::default()
+        };
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match client.update_status(&pod).await {
+                Ok(_) => break,
+                Err(e) if e.is_not_found() => return,
+                Err(e) => {
+                    tracing::debug!(pod = %name, error = %e, "status update failed");
+                    if rx.has_changed().unwrap_or(true) {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn os_image() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string())
+}
+
+/// Several nodes in one process over one pod informer.
+pub struct Host<R: Runtime> {
+    pub nodes: HashMap<String, Arc<NodeAgent<R>>>,
+    pub client: Client,
+}
+
+impl<R: Runtime> Host<R> {
+    /// Registers every node, starts heartbeats and usage sampling, and runs their pods.
+    /// `field_selector`: for one node, `spec.nodeName=NAME`; for many, None (all pods,
+    /// dispatched by spec.nodeName).
+    pub async fn start(
+        client: Client,
+        runtime: Arc<R>,
+        configs: Vec<NodeConfig>,
+        pod_config: pod::Config,
+    ) -> anyhow::Result<Arc<Host<R>>> {
+        let mut nodes = HashMap::new();
+        for c in configs {
+            let n = NodeAgent::new(c, client.clone(), runtime.clone(), pod_config.clone());
+            nodes.insert(n.config.name.clone(), n);
+        }
+        // Register (bounded concurrency).
+        let sem = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut set = tokio::task::JoinSet::new();
+        for n in nodes.values() {
+            let n = n.clone();
+            let sem = sem.clone();
+            set.spawn(async move {
+                let _p = sem.acquire().await;
+                let mut delay = Duration::from_millis(100);
+                loop {
+                    match n.register().await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::warn!(node = %n.config.name, error = %e, "registration failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+        for n in nodes.values() {
+            tokio::spawn(n.clone().heartbeat());
+            tokio::spawn(n.clone().sample_usage());
+        }
+        let host = Arc::new(Host {
+            nodes,
+            client: client.clone(),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Arc<Pod>, bool)>();
+        let mut informer = Informer::<Pod>::new(client.clone());
+        if host.nodes.len() == 1 {
+            if let Some(name) = host.nodes.keys().next() {
+                informer = informer.field_selector(format!("spec.nodeName={name}"));
+            }
+        } else {
+            informer = informer.field_selector("spec.nodeName!=");
+        }
+        let cache = informer
+            .on_event(move |ev: &Event<Pod>| {
+                let _ = match ev {
+                    Event::Added(p) => tx.send((p.clone(), false)),
+                    Event::Modified { new, .. } => tx.send((new.clone(), false)),
+                    Event::Deleted(p) => tx.send((p.clone(), true)),
+                    Event::Synced => Ok(()),
+                };
+            })
+            .start();
+        let h = host.clone();
+        tokio::spawn(async move {
+            let _cache = cache;
+            while let Some((pod, deleted)) = rx.recv().await {
+                let node = pod
+                    .spec
+                    .as_ref()
+                    .map(|s| s.node_name.as_str())
+                    .unwrap_or("");
+                if let Some(n) = h.nodes.get(node) {
+                    n.handle(pod, deleted);
+                }
+            }
+        });
+        Ok(host)
+    }
+}

@@ -1,0 +1,240 @@
+//! The built-in workloads the process runtime runs for catalog images (served by the coxswain
+//! binary itself: `coxswain builtin …`), and the supervisor that wraps user commands.
+//!
+//! Every one of them dies with the agent (Linux parent-death signal), so a killed agent never
+//! leaves servers holding pod addresses.
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Asks the kernel to send `SIGKILL` (or `SIGUSR1` for the supervisor) when the parent exits;
+/// exits at once when the parent is already gone.
+pub fn die_with_parent(kill: bool) {
+    let sig = if kill {
+        rustix::process::Signal::KILL
+    } else {
+        rustix::process::Signal::USR1
+    };
+    let _ = rustix::process::set_parent_process_death_signal(Some(sig));
+    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
+        std::process::exit(137);
+    }
+}
+
+async fn term_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    let mut quit = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = quit.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+fn now_log() -> String {
+    coxswain_api::time::now_rfc3339()
+}
+
+/// What the web server answers.
+#[derive(Clone)]
+pub enum WebKind {
+    /// Files of a docroot: `/` is index.html; missing files are 404.
+    Static(PathBuf),
+    /// Burns `millis` of CPU per request and answers "OK!".
+    CpuBurner(u64),
+}
+
+/// Serves HTTP on addr:port for every port until SIGTERM/SIGQUIT; then exits 0 like nginx.
+pub async fn serve_web(addr: IpAddr, ports: &[u16], kind: WebKind) -> anyhow::Result<()> {
+    die_with_parent(true);
+    let mut listeners = vec![];
+    for p in ports {
+        let sa = SocketAddr::new(addr, *p);
+        let l = TcpListener::bind(sa)
+            .await
+            .with_context(|| format!("bind() to {sa} failed"))?;
+        println!("{} coxswain builtin web: listening on {sa}", now_log());
+        listeners.push(l);
+    }
+    for l in listeners {
+        let kind = kind.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, peer)) = l.accept().await else {
+                    continue;
+                };
+                let kind = kind.clone();
+                tokio::spawn(async move {
+                    let _ = handle(s, peer, &kind).await;
+                });
+            }
+        });
+    }
+    term_signal().await;
+    println!("{} coxswain builtin web: exiting", now_log());
+    Ok(())
+}
+
+const NOT_FOUND: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    if path.split('/').any(|seg| seg == "..") {
+        return None;
+    }
+    let mut p = root.join(path.trim_start_matches('/'));
+    if path.ends_with('/') || p.is_dir() {
+        p = p.join("index.html");
+    }
+    p.is_file().then_some(p)
+}
+
+async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::Result<()> {
+    let _ = s.set_nodelay(true);
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
+            break;
+        }
+        if buf.len() > 64 * 1024 {
+            return Ok(());
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let line = head.lines().next().unwrap_or("").to_string();
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("/").to_string();
+    let agent = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "-".into());
+    let (code, reason, body) = match kind {
+        WebKind::Static(root) => match file_for(root, &path) {
+            Some(f) => match tokio::fs::read(&f).await {
+                Ok(b) => (200, "OK", b),
+                Err(_) => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
+            },
+            None => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
+        },
+        WebKind::CpuBurner(ms) => {
+            let ms = *ms;
+            let _ = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms))).await;
+            (200, "OK", b"OK!".to_vec())
+        }
+    };
+    let mut resp = format!(
+        "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        resp.extend_from_slice(&body);
+    }
+    s.write_all(&resp).await?;
+    s.shutdown().await?;
+    println!(
+        "{} - - [{}] \"{line}\" {code} {} \"-\" \"{agent}\"",
+        peer.ip(),
+        now_log(),
+        body.len()
+    );
+    Ok(())
+}
+
+/// Spins on the CPU for `d` of this thread's CPU time (wall time as the bound when CPU time is
+/// unavailable).
+fn burn(d: Duration) {
+    let t0 = Instant::now();
+    let cpu0 = thread_cpu();
+    let mut x: u64 = 1;
+    loop {
+        for _ in 0..10_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+        }
+        std::hint::black_box(x);
+        let spent = match (cpu0, thread_cpu()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => t0.elapsed(),
+        };
+        if spent >= d || t0.elapsed() >= d * 20 {
+            break;
+        }
+    }
+}
+
+fn thread_cpu() -> Option<Duration> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+}
+
+/// A long-running process that does nothing until SIGTERM (exit 0).
+pub async fn idle() {
+    die_with_parent(true);
+    term_signal().await;
+}
+
+/// Runs `argv` as the container's process, dies with the agent (killing the whole process
+/// group), and exits with the child's status (128+signal when it was killed).
+pub async fn supervise(argv: &[String]) -> i32 {
+    die_with_parent(false);
+    let Some(first) = argv.first() else {
+        eprintln!("supervise: no command");
+        return 127;
+    };
+    let mut child = match tokio::process::Command::new(first).args(&argv[1..]).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("exec: \"{first}\": {e}");
+            return 127;
+        }
+    };
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    // SIGTERM reaches the child through the process group; the supervisor outlives it.
+    let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let parent_died = async {
+        match usr1.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        st = child.wait() => {
+            use std::os::unix::process::ExitStatusExt;
+            match st {
+                Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+                Err(_) => 128,
+            }
+        }
+        _ = parent_died => {
+            let me = rustix::process::getpid();
+            let _ = rustix::process::kill_process_group(me, rustix::process::Signal::KILL);
+            137
+        }
+    }
+}

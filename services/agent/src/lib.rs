@@ -1,0 +1,12 @@
+//! coxswain's node agent (the kubelet): registers a Node, heartbeats through a Lease, runs the
+//! pods bound to it over a [`runtime::Runtime`] (real processes or simulated), and serves their
+//! logs and usage over the `coxswain.v1.NodeAgent` gRPC service.
+pub mod agent;
+pub mod builtin;
+pub mod catalog;
+pub mod duration;
+pub mod net;
+pub mod pod;
+pub mod runtime;
+pub mod service;
+pub mod status;

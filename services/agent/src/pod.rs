@@ -1,0 +1,999 @@
+//! The pod state machine: one async worker per pod drives init containers, containers, hooks,
+//! probes, restarts with back-off and graceful termination over a [`Runtime`], and reports
+//! status and events through a [`PodSink`]. It only uses tokio time, so it is tested with a
+//! paused clock over the sim runtime.
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coxswain_api::time::now_rfc3339;
+use coxswain_api::v1::{
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, HostIp, IntOrString, LifecycleHandler, Pod, PodIp,
+    PodStatus, Probe,
+};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::runtime::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started};
+use crate::status::{recompute, restart_policy, Backoff};
+
+/// Timing of the state machine (flags of the agent).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Container restart and image pull back-off: initial delay and cap.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A container that ran this long has its back-off reset.
+    pub backoff_reset: Duration,
+    /// Multiplies every duration taken from a pod spec (probe delays/periods/timeouts, grace
+    /// periods, sleep hooks); 1.0 in production, smaller in tests.
+    pub time_scale: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            backoff_reset: Duration::from_secs(600),
+            time_scale: 1.0,
+        }
+    }
+}
+
+impl Config {
+    pub fn secs(&self, s: i64) -> Duration {
+        Duration::from_secs_f64((s.max(0) as f64) * self.time_scale)
+    }
+}
+
+/// Where a pod worker reports.
+pub trait PodSink: Send + Sync + 'static {
+    /// The pod's full status, after every change (the sink may coalesce).
+    fn status(&self, pod: &Pod, status: &PodStatus);
+    /// An event about the pod (`field_path` like `spec.containers{nginx}`).
+    fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String);
+}
+
+/// Per-node state shared by the workers.
+pub struct NodeCtx<R: Runtime> {
+    pub runtime: Arc<R>,
+    pub config: Config,
+    pub sink: Arc<dyn PodSink>,
+    /// Images pulled on this node (for IfNotPresent "already present on machine").
+    pub images: Mutex<HashSet<String>>,
+}
+
+/// Live record of a container instance, for logs and stats.
+#[derive(Clone, Debug, Default)]
+pub struct Instances {
+    /// (container, attempt, runtime id)
+    pub current: Vec<(String, u32, String)>,
+}
+
+struct Shared<R: Runtime> {
+    ctx: Arc<NodeCtx<R>>,
+    pod: Arc<Pod>,
+    info: PodInfo,
+    status: Mutex<PodStatus>,
+    instances: Arc<Mutex<Instances>>,
+}
+
+/// Asks a worker to stop its pod: `Some(grace)`.
+pub type Termination = watch::Receiver<Option<Duration>>;
+
+/// How a worker ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Termination was requested and every container is stopped.
+    Terminated,
+}
+
+fn key_of(pod: &Pod) -> String {
+    let m = pod.metadata.clone().unwrap_or_default();
+    format!("{}_{}({})", m.name, m.namespace, m.uid)
+}
+
+fn waiting(reason: &str, message: &str) -> Option<ContainerState> {
+    Some(ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: reason.into(),
+            message: message.into(),
+        }),
+        ..Default::default()
+    })
+}
+
+impl<R: Runtime> Shared<R> {
+    fn spec(&self) -> &coxswain_api::v1::PodSpec {
+        static EMPTY: std::sync::OnceLock<coxswain_api::v1::PodSpec> = std::sync::OnceLock::new();
+        self.pod
+            .spec
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PodStatus)) {
+        let snapshot = {
+            let Ok(mut st) = self.status.lock() else {
+                return;
+            };
+            f(&mut st);
+            recompute(self.spec(), &mut st);
+            st.clone()
+        };
+        self.ctx.sink.status(&self.pod, &snapshot);
+    }
+
+    fn container<'a>(
+        st: &'a mut PodStatus,
+        init: bool,
+        name: &str,
+    ) -> Option<&'a mut ContainerStatus> {
+        let list = if init {
+            &mut st.init_container_statuses
+        } else {
+            &mut st.container_statuses
+        };
+        list.iter_mut().find(|c| c.name == name)
+    }
+
+    fn update_container(&self, init: bool, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
+        self.update(|st| {
+            if let Some(c) = Self::container(st, init, name) {
+                f(c);
+            }
+        });
+    }
+
+    fn event(&self, c: Option<(&Container, bool)>, warning: bool, reason: &str, message: String) {
+        let path = match c {
+            Some((c, true)) => format!("spec.initContainers{{{}}}", c.name),
+            Some((c, false)) => format!("spec.containers{{{}}}", c.name),
+            None => String::new(),
+        };
+        self.ctx
+            .sink
+            .event(&self.pod, &path, warning, reason, message);
+    }
+
+    fn grace(&self) -> Duration {
+        self.ctx
+            .config
+            .secs(self.spec().termination_grace_period_seconds.unwrap_or(30) as i64)
+    }
+}
+
+fn is_terminating(term: &Termination) -> Option<Duration> {
+    *term.borrow()
+}
+
+/// Waits until termination is requested; returns the grace period.
+async fn terminated(term: &mut Termination) -> Duration {
+    loop {
+        if let Some(g) = *term.borrow_and_update() {
+            return g;
+        }
+        if term.changed().await.is_err() {
+            // The agent dropped the pod: stop at once.
+            return Duration::ZERO;
+        }
+    }
+}
+
+/// Runs a pod until termination is requested and its containers are stopped.
+pub async fn run_pod<R: Runtime>(
+    ctx: Arc<NodeCtx<R>>,
+    pod: Arc<Pod>,
+    info: PodInfo,
+    instances: Arc<Mutex<Instances>>,
+    mut term: Termination,
+) -> Ended {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let has_init = !spec.init_containers.is_empty();
+    let initial = {
+        let mut st = pod.status.clone().unwrap_or_default();
+        st.host_ip = info.host_ip.clone();
+        st.host_ips = vec![HostIp {
+            ip: info.host_ip.clone(),
+        }];
+        st.pod_ip = info.ip.to_string();
+        st.pod_ips = vec![PodIp {
+            ip: info.ip.to_string(),
+        }];
+        if st.start_time.is_empty() {
+            st.start_time = now_rfc3339();
+        }
+        st.reason.clear();
+        st.message.clear();
+        let mk = |c: &Container, reason: &str| ContainerStatus {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            state: waiting(reason, ""),
+            ready: false,
+            restart_count: 0,
+            started: Some(false),
+            ..Default::default()
+        };
+        st.init_container_statuses = spec
+            .init_containers
+            .iter()
+            .map(|c| mk(c, "PodInitializing"))
+            .collect();
+        st.container_statuses = spec
+            .containers
+            .iter()
+            .map(|c| {
+                mk(
+                    c,
+                    if has_init {
+                        "PodInitializing"
+                    } else {
+                        "ContainerCreating"
+                    },
+                )
+            })
+            .collect();
+        st
+    };
+    let sh = Arc::new(Shared {
+        ctx,
+        pod,
+        info,
+        status: Mutex::new(initial),
+        instances,
+    });
+    sh.update(|_| {});
+
+    // Init containers, one at a time, in order.
+    for c in &spec.init_containers {
+        let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
+        let mut attempt = 0u32;
+        loop {
+            if is_terminating(&term).is_some() {
+                return finish(&sh, &mut term).await;
+            }
+            match run_once(&sh, c, true, attempt, &mut term).await {
+                RunResult::Exited(exit) if exit.code == 0 => break,
+                RunResult::Stopped => return finish(&sh, &mut term).await,
+                RunResult::Exited(_) | RunResult::Failed => {
+                    if restart_policy(&spec) == "Never" {
+                        // The pod fails; nothing else runs.
+                        sh.update(|_| {});
+                        terminated(&mut term).await;
+                        return finish(&sh, &mut term).await;
+                    }
+                    attempt += 1;
+                    let delay = backoff.next();
+                    if !crash_backoff(&sh, c, true, delay, attempt, &mut term).await {
+                        return finish(&sh, &mut term).await;
+                    }
+                }
+                RunResult::PullFailed => {
+                    if !pull_backoff(&sh, c, true, &mut backoff, &mut term).await {
+                        return finish(&sh, &mut term).await;
+                    }
+                }
+            }
+        }
+    }
+    if has_init {
+        for c in &spec.containers {
+            sh.update_container(false, &c.name, |s| {
+                s.state = waiting("ContainerCreating", "");
+            });
+        }
+    }
+
+    // Containers, each in its own task.
+    let mut set = JoinSet::new();
+    for c in spec.containers.clone() {
+        let sh = sh.clone();
+        let term = term.clone();
+        set.spawn(async move { container_loop(sh, c, term).await });
+    }
+    while set.join_next().await.is_some() {}
+    if is_terminating(&term).is_none() {
+        // Every container is done for good: the pod is in a terminal phase. Wait for deletion.
+        sh.update(|_| {});
+        terminated(&mut term).await;
+    }
+    finish(&sh, &mut term).await
+}
+
+async fn finish<R: Runtime>(sh: &Arc<Shared<R>>, _term: &mut Termination) -> Ended {
+    // Containers that never ran stay as they are; the pod object is deleted next.
+    sh.ctx.runtime.remove_pod(&sh.info.uid);
+    Ended::Terminated
+}
+
+enum RunResult {
+    /// The container ran and exited (or was killed by a probe / failed hook).
+    Exited(Exit),
+    /// It could not start (start error already recorded as terminated StartError).
+    Failed,
+    /// The image could not be pulled (ErrImagePull recorded).
+    PullFailed,
+    /// Pod termination: the container was stopped.
+    Stopped,
+}
+
+/// One container's life under the restart policy.
+async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: Termination) {
+    let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
+    let mut pull_backoff_state =
+        Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
+    let policy = restart_policy(sh.spec()).to_string();
+    let mut attempt = 0u32;
+    loop {
+        if is_terminating(&term).is_some() {
+            return;
+        }
+        let started = Instant::now();
+        let result = run_once(&sh, &c, false, attempt, &mut term).await;
+        let exit_code = match result {
+            RunResult::Stopped => return,
+            RunResult::PullFailed => {
+                if !pull_backoff(&sh, &c, false, &mut pull_backoff_state, &mut term).await {
+                    return;
+                }
+                continue;
+            }
+            RunResult::Exited(e) => e.code,
+            RunResult::Failed => 128,
+        };
+        let restart = match policy.as_str() {
+            "Never" => false,
+            "OnFailure" => exit_code != 0,
+            _ => true,
+        };
+        if !restart {
+            return;
+        }
+        if started.elapsed() >= sh.ctx.config.backoff_reset {
+            backoff.reset();
+        }
+        attempt += 1;
+        let delay = backoff.next();
+        if !crash_backoff(&sh, &c, false, delay, attempt, &mut term).await {
+            return;
+        }
+    }
+}
+
+/// Waits out a crash back-off (CrashLoopBackOff). Returns false on termination.
+async fn crash_backoff<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    delay: Duration,
+    _attempt: u32,
+    term: &mut Termination,
+) -> bool {
+    if delay > Duration::ZERO {
+        let msg = format!(
+            "back-off {} restarting failed container={} pod={}",
+            human(delay),
+            c.name,
+            key_of(&sh.pod)
+        );
+        sh.update_container(init, &c.name, |s| {
+            if let Some(st) = s.state.take() {
+                if st.terminated.is_some() {
+                    s.last_state = Some(st);
+                }
+            }
+            s.state = waiting("CrashLoopBackOff", &msg);
+            s.ready = false;
+        });
+        sh.event(
+            Some((c, init)),
+            true,
+            "BackOff",
+            format!(
+                "Back-off restarting failed container {} in pod {}",
+                c.name,
+                key_of(&sh.pod)
+            ),
+        );
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = terminated(term) => false,
+    }
+}
+
+/// Waits out an image pull back-off (ImagePullBackOff). Returns false on termination.
+async fn pull_backoff<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    backoff: &mut Backoff,
+    term: &mut Termination,
+) -> bool {
+    let delay = backoff.next_from_base();
+    let msg = format!("Back-off pulling image \"{}\"", c.image);
+    sh.update_container(init, &c.name, |s| {
+        s.state = waiting("ImagePullBackOff", &msg);
+    });
+    sh.event(Some((c, init)), false, "BackOff", msg);
+    sh.event(
+        Some((c, init)),
+        true,
+        "Failed",
+        "Error: ImagePullBackOff".into(),
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = terminated(term) => false,
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s % 60 == 0 {
+        format!("{}m0s", s / 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else if s > 0 {
+        format!("{s}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Resolves a probe's or hook's action: named ports, default host (the pod IP), scaled sleep.
+fn action_of<R: Runtime>(
+    sh: &Shared<R>,
+    c: &Container,
+    exec: Option<&coxswain_api::v1::ExecAction>,
+    http: Option<&coxswain_api::v1::HttpGetAction>,
+    tcp: Option<&coxswain_api::v1::TcpSocketAction>,
+    sleep: Option<i32>,
+) -> Option<Action> {
+    let port = |p: &Option<IntOrString>| -> Option<u16> {
+        let p = p.as_ref()?;
+        if p.is_string {
+            c.ports
+                .iter()
+                .find(|cp| cp.name == p.str_val)
+                .map(|cp| cp.container_port as u16)
+                .or_else(|| p.str_val.parse().ok())
+        } else {
+            u16::try_from(p.int_val).ok()
+        }
+    };
+    let host = |h: &str| {
+        if h.is_empty() {
+            sh.info.ip.to_string()
+        } else {
+            h.to_string()
+        }
+    };
+    if let Some(e) = exec {
+        return Some(Action::Exec(e.command.clone()));
+    }
+    if let Some(h) = http {
+        return Some(Action::Http {
+            host: host(&h.host),
+            port: port(&h.port)?,
+            path: h.path.clone(),
+            scheme: h.scheme.clone(),
+            headers: h
+                .http_headers
+                .iter()
+                .map(|x| (x.name.clone(), x.value.clone()))
+                .collect(),
+        });
+    }
+    if let Some(t) = tcp {
+        return Some(Action::Tcp {
+            host: host(&t.host),
+            port: port(&t.port)?,
+        });
+    }
+    sleep.map(|s| Action::Sleep(sh.ctx.config.secs(s as i64)))
+}
+
+fn hook_action<R: Runtime>(sh: &Shared<R>, c: &Container, h: &LifecycleHandler) -> Option<Action> {
+    action_of(
+        sh,
+        c,
+        h.exec.as_ref(),
+        h.http_get.as_ref(),
+        h.tcp_socket.as_ref(),
+        h.sleep.as_ref().map(|s| s.seconds),
+    )
+}
+
+fn probe_action<R: Runtime>(sh: &Shared<R>, c: &Container, p: &Probe) -> Option<Action> {
+    action_of(
+        sh,
+        c,
+        p.exec.as_ref(),
+        p.http_get.as_ref(),
+        p.tcp_socket.as_ref(),
+        None,
+    )
+}
+
+/// Kubernetes' hook failure message.
+fn hook_failure(sh_key: &str, c: &Container, action: &Action, msg: &str) -> String {
+    match action {
+        Action::Exec(cmd) => format!(
+            "Exec lifecycle hook ({cmd:?}) for Container \"{}\" in Pod \"{sh_key}\" failed - error: {msg}, message: \"\"",
+            c.name
+        ),
+        Action::Http { path, .. } => format!(
+            "HTTP lifecycle hook ({path}) for Container \"{}\" in Pod \"{sh_key}\" failed - error: {msg}",
+            c.name
+        ),
+        Action::Tcp { .. } => format!(
+            "TCP lifecycle hook for Container \"{}\" in Pod \"{sh_key}\" failed - error: {msg}",
+            c.name
+        ),
+        Action::Sleep(_) => msg.to_string(),
+    }
+}
+
+/// Why a running container is being stopped.
+enum StopCause {
+    Exited(Exit),
+    Probe(&'static str, String),
+    Terminate(Duration),
+}
+
+/// Pulls, starts and supervises one container instance until it ends.
+async fn run_once<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    attempt: u32,
+    term: &mut Termination,
+) -> RunResult {
+    let rt = sh.ctx.runtime.clone();
+    let who = Some((c, init));
+    // Pull.
+    let present = sh
+        .ctx
+        .images
+        .lock()
+        .map(|i| i.contains(&c.image))
+        .unwrap_or(false);
+    let policy = if c.image_pull_policy.is_empty() {
+        "IfNotPresent"
+    } else {
+        c.image_pull_policy.as_str()
+    };
+    let image_id = if present && policy != "Always" {
+        if attempt == 0 {
+            sh.event(
+                who,
+                false,
+                "Pulled",
+                format!("Container image \"{}\" already present on machine", c.image),
+            );
+        }
+        rt.pull(&sh.info, &c.image).await.unwrap_or_default()
+    } else {
+        sh.event(
+            who,
+            false,
+            "Pulling",
+            format!("Pulling image \"{}\"", c.image),
+        );
+        let t0 = Instant::now();
+        match rt.pull(&sh.info, &c.image).await {
+            Ok(id) => {
+                if let Ok(mut i) = sh.ctx.images.lock() {
+                    i.insert(c.image.clone());
+                }
+                let took = t0.elapsed();
+                sh.event(
+                    who,
+                    false,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image \"{}\" in {:?} ({:?} including waiting)",
+                        c.image, took, took
+                    ),
+                );
+                id
+            }
+            Err(msg) => {
+                sh.event(
+                    who,
+                    true,
+                    "Failed",
+                    format!("Failed to pull image \"{}\": {msg}", c.image),
+                );
+                sh.event(who, true, "Failed", "Error: ErrImagePull".into());
+                sh.update_container(init, &c.name, |s| {
+                    s.state = waiting("ErrImagePull", &msg);
+                });
+                return RunResult::PullFailed;
+            }
+        }
+    };
+
+    // Create and start.
+    let started: Started = match rt.start(&sh.info, c, attempt, init).await {
+        Ok(s) => s,
+        Err(msg) => {
+            sh.event(who, true, "Failed", format!("Error: {msg}"));
+            let now = now_rfc3339();
+            sh.update_container(init, &c.name, |s| {
+                if let Some(st) = s.state.take() {
+                    if st.terminated.is_some() {
+                        s.last_state = Some(st);
+                    }
+                }
+                s.state = Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: 128,
+                        reason: "StartError".into(),
+                        message: msg.clone(),
+                        started_at: now.clone(),
+                        finished_at: now.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+                s.restart_count = attempt as i32;
+            });
+            return RunResult::Failed;
+        }
+    };
+    if let Ok(mut i) = sh.instances.lock() {
+        i.current.retain(|(n, _, _)| n != &c.name);
+        i.current
+            .push((c.name.clone(), attempt, started.id.clone()));
+    }
+    sh.event(
+        who,
+        false,
+        "Created",
+        format!("Created container: {}", c.name),
+    );
+    sh.event(
+        who,
+        false,
+        "Started",
+        format!("Started container {}", c.name),
+    );
+    let started_at = now_rfc3339();
+    let container_id = format!("coxswain://{}", started.id);
+    let has_startup = !init && c.startup_probe.is_some();
+    let has_readiness = !init && c.readiness_probe.is_some();
+    let implicit_ready_delay = if init || has_readiness {
+        None
+    } else {
+        rt.readiness_delay(&sh.info, c)
+    };
+    {
+        let started_at = started_at.clone();
+        let container_id = container_id.clone();
+        sh.update_container(init, &c.name, move |s| {
+            if let Some(st) = s.state.take() {
+                if st.terminated.is_some() {
+                    s.last_state = Some(st);
+                }
+            }
+            s.state = Some(ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: started_at.clone(),
+                }),
+                ..Default::default()
+            });
+            s.restart_count = attempt as i32;
+            s.container_id = container_id;
+            s.image_id = image_id;
+            s.started = Some(!has_startup);
+            s.ready = !init && !has_startup && !has_readiness && implicit_ready_delay.is_none();
+        });
+    }
+
+    let cause = supervise(sh, c, init, &started, term, implicit_ready_delay).await;
+    let exit = match cause {
+        StopCause::Exited(e) => e,
+        StopCause::Probe(which, message) => {
+            sh.event(who, false, "Killing", message);
+            let _ = which;
+            let grace = c
+                .liveness_probe
+                .as_ref()
+                .and_then(|p| p.termination_grace_period_seconds)
+                .map(|g| sh.ctx.config.secs(g as i64))
+                .unwrap_or_else(|| sh.grace());
+            stop_container(sh, c, &started, grace).await
+        }
+        StopCause::Terminate(grace) => {
+            sh.event(
+                who,
+                false,
+                "Killing",
+                format!("Stopping container {}", c.name),
+            );
+            let e = stop_container(sh, c, &started, grace).await;
+            record_exit(sh, c, init, &started_at, &container_id, &e);
+            return RunResult::Stopped;
+        }
+    };
+    record_exit(sh, c, init, &started_at, &container_id, &exit);
+    RunResult::Exited(exit)
+}
+
+fn record_exit<R: Runtime>(
+    sh: &Shared<R>,
+    c: &Container,
+    init: bool,
+    started_at: &str,
+    container_id: &str,
+    exit: &Exit,
+) {
+    let reason = exit.reason.clone().unwrap_or_else(|| {
+        if exit.code == 0 {
+            "Completed".into()
+        } else {
+            "Error".into()
+        }
+    });
+    let finished = now_rfc3339();
+    sh.update_container(init, &c.name, |s| {
+        s.state = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: exit.code,
+                signal: exit.signal,
+                reason,
+                started_at: started_at.into(),
+                finished_at: finished,
+                container_id: container_id.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        s.ready = false;
+        s.started = Some(false);
+    });
+}
+
+/// preStop (bounded by the grace period), SIGTERM, then SIGKILL when the grace period is over.
+async fn stop_container<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    started: &Started,
+    grace: Duration,
+) -> Exit {
+    let deadline = Instant::now() + grace;
+    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+        if let Some(action) = hook_action(sh, c, h) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let run = sh.ctx.runtime.run(
+                &sh.info,
+                c,
+                &started.id,
+                ActionKind::PreStop,
+                &action,
+                remaining,
+            );
+            let outcome = tokio::select! {
+                o = run => Some(o),
+                _ = tokio::time::sleep(remaining) => None,
+                e = started.wait() => { return e; }
+            };
+            let failure = match outcome {
+                Some(Outcome::Failure(m)) => Some(m),
+                None => Some(format!("PreStopHook timed out after {}", human(grace))),
+                Some(Outcome::Success) => None,
+            };
+            if let Some(m) = failure {
+                sh.event(
+                    Some((c, false)),
+                    true,
+                    "FailedPreStopHook",
+                    hook_failure(&key_of(&sh.pod), c, &action, &m),
+                );
+            }
+        }
+    }
+    sh.ctx.runtime.signal(&started.id, false);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    tokio::select! {
+        e = started.wait() => e,
+        _ = tokio::time::sleep(remaining) => {
+            sh.ctx.runtime.signal(&started.id, true);
+            started.wait().await
+        }
+    }
+}
+
+/// Watches a running container: postStart, probes, its exit and pod termination.
+async fn supervise<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    started: &Started,
+    term: &mut Termination,
+    implicit_ready_delay: Option<Duration>,
+) -> StopCause {
+    // postStart runs right after start; the container is killed if it fails.
+    if let Some(h) = (!init)
+        .then(|| c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
+        .flatten()
+    {
+        if let Some(action) = hook_action(sh, c, h) {
+            let timeout = sh.grace().max(Duration::from_secs(1));
+            let run = sh.ctx.runtime.run(
+                &sh.info,
+                c,
+                &started.id,
+                ActionKind::PostStart,
+                &action,
+                timeout,
+            );
+            let outcome = tokio::select! {
+                o = run => o,
+                e = started.wait() => return StopCause::Exited(e),
+                g = terminated(term) => return StopCause::Terminate(g),
+            };
+            if let Outcome::Failure(m) = outcome {
+                let msg = hook_failure(&key_of(&sh.pod), c, &action, &m);
+                sh.event(Some((c, false)), true, "FailedPostStartHook", msg);
+                return StopCause::Probe("postStart", "FailedPostStartHook".into());
+            }
+        }
+    }
+    if init {
+        return tokio::select! {
+            e = started.wait() => StopCause::Exited(e),
+            g = terminated(term) => StopCause::Terminate(g),
+        };
+    }
+    let probes = probe_all(sh, c, started, implicit_ready_delay);
+    tokio::select! {
+        e = started.wait() => StopCause::Exited(e),
+        g = terminated(term) => StopCause::Terminate(g),
+        (which, msg) = probes => StopCause::Probe(which, msg),
+    }
+}
+
+/// Probe results with thresholds. Returns on a liveness or startup failure.
+async fn probe_all<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    started: &Started,
+    implicit_ready_delay: Option<Duration>,
+) -> (&'static str, String) {
+    if let Some(p) = &c.startup_probe {
+        if probe_loop(sh, c, started, ActionKind::Startup, p, |_| {})
+            .await
+            .is_err()
+        {
+            return (
+                "startup",
+                format!(
+                    "Container {} failed startup probe, will be restarted",
+                    c.name
+                ),
+            );
+        }
+        sh.update_container(false, &c.name, |s| {
+            s.started = Some(true);
+            if c.readiness_probe.is_none() {
+                s.ready = true;
+            }
+        });
+    }
+    let readiness = async {
+        if let Some(p) = &c.readiness_probe {
+            let name = c.name.clone();
+            let _ = probe_loop(sh, c, started, ActionKind::Readiness, p, |ok| {
+                sh.update_container(false, &name, |s| {
+                    if s.ready != ok {
+                        s.ready = ok;
+                    }
+                });
+            })
+            .await;
+        } else if let Some(d) = implicit_ready_delay {
+            tokio::time::sleep(d).await;
+            sh.update_container(false, &c.name, |s| s.ready = true);
+        }
+        std::future::pending::<()>().await
+    };
+    let liveness = async {
+        if let Some(p) = &c.liveness_probe {
+            if probe_loop(sh, c, started, ActionKind::Liveness, p, |_| {})
+                .await
+                .is_err()
+            {
+                return (
+                    "liveness",
+                    format!(
+                        "Container {} failed liveness probe, will be restarted",
+                        c.name
+                    ),
+                );
+            }
+        }
+        std::future::pending().await
+    };
+    tokio::select! {
+        r = liveness => r,
+        _ = readiness => unreachable_pending(),
+    }
+}
+
+fn unreachable_pending() -> (&'static str, String) {
+    ("", String::new())
+}
+
+/// One probe's loop: initial delay, then every period, with timeout and thresholds.
+/// Readiness never returns Err (it reports through `on_change`); startup returns Ok on success;
+/// liveness and startup return Err after failureThreshold consecutive failures.
+async fn probe_loop<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    started: &Started,
+    kind: ActionKind,
+    p: &Probe,
+    mut on_change: impl FnMut(bool),
+) -> Result<(), String> {
+    let cfg = &sh.ctx.config;
+    let Some(action) = probe_action(sh, c, p) else {
+        return Ok(());
+    };
+    let period = cfg.secs(p.period_seconds.unwrap_or(10).max(1) as i64);
+    let timeout = cfg.secs(p.timeout_seconds.unwrap_or(1).max(1) as i64);
+    let success_threshold = p.success_threshold.unwrap_or(1).max(1) as u32;
+    let failure_threshold = p.failure_threshold.unwrap_or(3).max(1) as u32;
+    tokio::time::sleep(cfg.secs(p.initial_delay_seconds.unwrap_or(0) as i64)).await;
+    let (mut ok_run, mut fail_run) = (0u32, 0u32);
+    let mut last: Option<bool> = None;
+    loop {
+        let t0 = Instant::now();
+        let outcome = sh
+            .ctx
+            .runtime
+            .run(&sh.info, c, &started.id, kind, &action, timeout)
+            .await;
+        match outcome {
+            Outcome::Success => {
+                ok_run += 1;
+                fail_run = 0;
+                if ok_run >= success_threshold {
+                    if kind == ActionKind::Startup {
+                        return Ok(());
+                    }
+                    if last != Some(true) {
+                        last = Some(true);
+                        on_change(true);
+                    }
+                }
+            }
+            Outcome::Failure(m) => {
+                fail_run += 1;
+                ok_run = 0;
+                sh.event(
+                    Some((c, false)),
+                    true,
+                    "Unhealthy",
+                    format!("{} probe failed: {m}", kind.probe_name()),
+                );
+                if fail_run >= failure_threshold {
+                    if kind != ActionKind::Readiness {
+                        return Err(m);
+                    }
+                    if last != Some(false) {
+                        last = Some(false);
+                        on_change(false);
+                    }
+                }
+            }
+        }
+        let spent = t0.elapsed();
+        tokio::time::sleep(period.saturating_sub(spent)).await;
+    }
+}

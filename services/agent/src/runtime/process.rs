@@ -1,0 +1,489 @@
+//! The process runtime: every container is a real child process in its own process group.
+//!
+//! - `command`/`args` run as given on the host (`/bin/sh -c "…"` works as in busybox).
+//! - An image without a command runs what the [`Catalog`] says, served by the coxswain binary
+//!   itself: `coxswain builtin web|cpu-burner|idle …`.
+//! - Each container gets a directory `ROOT/<pod uid>/<container>/` holding its log files
+//!   (`<attempt>.log`) and the in-image directories the catalog maps (nginx's
+//!   `/usr/share/nginx/html` is `html/`); those in-image paths are rewritten to the container's
+//!   directory in the container's command, args, exec probes and exec hooks, so a postStart
+//!   `echo mayikt > /usr/share/nginx/html/index.html` changes the page the container serves.
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use coxswain_api::v1::Container;
+use tokio::process::Command;
+use tokio::sync::watch;
+
+use super::{
+    container_env, expand, Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started, Usage,
+};
+use crate::catalog::{Catalog, Resolved, Workload};
+use crate::net;
+
+struct Proc {
+    pgid: i32,
+    pod_uid: String,
+}
+
+pub struct ProcessRuntime {
+    root: PathBuf,
+    exe: PathBuf,
+    catalog: Catalog,
+    procs: Mutex<HashMap<String, Proc>>,
+}
+
+impl ProcessRuntime {
+    /// `root`: where container directories and logs go; `exe`: the coxswain binary serving the
+    /// built-in workloads.
+    pub fn new(root: PathBuf, exe: PathBuf, catalog: Catalog) -> ProcessRuntime {
+        ProcessRuntime {
+            root,
+            exe,
+            catalog,
+            procs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn container_dir(&self, pod_uid: &str, container: &str) -> PathBuf {
+        self.root.join(pod_uid).join(container)
+    }
+
+    fn rewrite(&self, resolved: Option<&Resolved>, dir: &Path, s: &str) -> String {
+        let mut s = s.to_string();
+        if let Some(r) = resolved {
+            // Longest in-image paths first so nested ones win.
+            let mut paths: Vec<_> = r.paths.iter().collect();
+            paths.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+            for (from, to) in paths {
+                let target = dir.join(to);
+                s = s.replace(from.as_str(), &target.to_string_lossy());
+            }
+        }
+        s
+    }
+
+    /// The argv of a container: command+args as given, else the catalog's built-in workload.
+    fn argv(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        resolved: &Resolved,
+        dir: &Path,
+        env: &[(String, String)],
+    ) -> Vec<String> {
+        let map = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|a| self.rewrite(Some(resolved), dir, &expand(a, env)))
+                .collect()
+        };
+        let exe = self.exe.to_string_lossy().to_string();
+        let user = if !c.command.is_empty() {
+            let mut argv = map(&c.command);
+            argv.extend(map(&c.args));
+            Some(argv)
+        } else if resolved.workload == Workload::Idle && !c.args.is_empty() {
+            Some(map(&c.args))
+        } else {
+            None
+        };
+        if let Some(user) = user {
+            let mut argv = vec![exe, "builtin".into(), "supervise".into(), "--".into()];
+            argv.extend(user);
+            return argv;
+        }
+        let mut ports: Vec<i32> = c
+            .ports
+            .iter()
+            .filter(|p| p.protocol.is_empty() || p.protocol.eq_ignore_ascii_case("TCP"))
+            .map(|p| p.container_port)
+            .collect();
+        if ports.is_empty() {
+            ports.push(80);
+        }
+        let mut argv = vec![exe, "builtin".into()];
+        match resolved.workload {
+            Workload::Web => {
+                argv.push("web".into());
+                let docroot = resolved
+                    .paths
+                    .values()
+                    .next()
+                    .map(|d| dir.join(d))
+                    .unwrap_or_else(|| dir.join("html"));
+                argv.extend(["--root".into(), docroot.to_string_lossy().into()]);
+            }
+            Workload::CpuBurner => {
+                argv.push("cpu-burner".into());
+                let ms = pod
+                    .annotations
+                    .get("coxswain.io/burn-millis")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(resolved.burn_millis);
+                argv.extend(["--burn-millis".into(), ms.to_string()]);
+            }
+            Workload::Idle => {
+                argv.push("idle".into());
+                return argv;
+            }
+        }
+        argv.extend(["--addr".into(), pod.ip.to_string()]);
+        for p in ports {
+            argv.extend(["--port".into(), p.to_string()]);
+        }
+        argv
+    }
+
+    async fn exec(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Outcome {
+        let Some(first) = cmd.first() else {
+            return Outcome::Failure("exec: no command".into());
+        };
+        let resolved = self.catalog.resolve(&c.image).ok();
+        let dir = self.container_dir(&pod.uid, &c.name);
+        let env = container_env(pod, c);
+        let argv: Vec<String> = cmd
+            .iter()
+            .map(|a| self.rewrite(resolved.as_ref(), &dir, &expand(a, &env)))
+            .collect();
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(workdir(c, &dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = match command.spawn() {
+            Ok(ch) => ch,
+            Err(e) => {
+                return Outcome::Failure(format!(
+                    "exec: \"{first}\": stat {first}: {}",
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        "no such file or directory".to_string()
+                    } else {
+                        e.to_string()
+                    }
+                ))
+            }
+        };
+        let pid = child.id();
+        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => {
+                if out.status.success() {
+                    Outcome::Success
+                } else {
+                    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+                    text.push_str(&String::from_utf8_lossy(&out.stderr));
+                    let text = text.trim().to_string();
+                    let code = out
+                        .status
+                        .code()
+                        .unwrap_or(128 + out.status.signal().unwrap_or(0));
+                    if text.is_empty() {
+                        Outcome::Failure(format!("command '{}' exited with {code}", cmd.join(" ")))
+                    } else {
+                        Outcome::Failure(text)
+                    }
+                }
+            }
+            Ok(Err(e)) => Outcome::Failure(e.to_string()),
+            Err(_) => {
+                if let Some(pid) = pid {
+                    kill_group(pid as i32, true);
+                }
+                Outcome::Failure(format!(
+                    "command '{}' timed out after {}s",
+                    cmd.join(" "),
+                    timeout.as_secs_f64()
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a command resolves to an executable (through PATH when it has no slash).
+fn resolvable(cmd: &str, cwd: &Path) -> bool {
+    if cmd.contains('/') {
+        let p = Path::new(cmd);
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        };
+        return p.is_file();
+    }
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        .split(':')
+        .any(|d| Path::new(d).join(cmd).is_file())
+}
+
+/// Kills container process groups a previous agent left under `root` (their pgid files), and
+/// clears the directory.
+pub fn kill_leftovers(root: &Path) {
+    let Ok(pods) = std::fs::read_dir(root) else {
+        return;
+    };
+    for pod in pods.flatten() {
+        let Ok(containers) = std::fs::read_dir(pod.path()) else {
+            continue;
+        };
+        for c in containers.flatten() {
+            let Some(pgid) = std::fs::read_to_string(c.path().join("pgid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // Only if that process still lives in this container's directory.
+            let cwd = std::fs::read_link(format!("/proc/{pgid}/cwd")).ok();
+            if cwd.as_deref() == Some(c.path().as_path()) {
+                kill_group(pgid, true);
+            }
+        }
+        let _ = std::fs::remove_dir_all(pod.path());
+    }
+}
+
+fn workdir(c: &Container, dir: &Path) -> PathBuf {
+    if !c.working_dir.is_empty() && Path::new(&c.working_dir).is_dir() {
+        PathBuf::from(&c.working_dir)
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn kill_group(pgid: i32, kill: bool) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
+        let sig = if kill {
+            rustix::process::Signal::KILL
+        } else {
+            rustix::process::Signal::TERM
+        };
+        let _ = rustix::process::kill_process_group(pid, sig);
+    }
+}
+
+impl Drop for ProcessRuntime {
+    fn drop(&mut self) {
+        if let Ok(procs) = self.procs.lock() {
+            for p in procs.values() {
+                kill_group(p.pgid, true);
+            }
+        }
+    }
+}
+
+impl Runtime for ProcessRuntime {
+    fn version(&self) -> String {
+        format!("coxswain-process://{}", env!("CARGO_PKG_VERSION"))
+    }
+
+    async fn pull(&self, _pod: &PodInfo, image: &str) -> Result<String, String> {
+        self.catalog.resolve(image).map(|r| r.image_id)
+    }
+
+    async fn start(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        attempt: u32,
+        _init: bool,
+    ) -> Result<Started, String> {
+        let resolved = self.catalog.resolve(&c.image)?;
+        let dir = self.container_dir(&pod.uid, &c.name);
+        // A fresh "image filesystem" per start, as a restarted container gets.
+        for (_, sub) in &resolved.paths {
+            let d = dir.join(sub);
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+            if let Some(index) = &resolved.index {
+                std::fs::write(d.join("index.html"), index)
+                    .map_err(|e| format!("writing {}: {e}", d.display()))?;
+            }
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let log_path = dir.join(format!("{attempt}.log"));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+        let env = container_env(pod, c);
+        let argv = self.argv(pod, c, &resolved, &dir, &env);
+        if let Some(pos) = argv.iter().position(|a| a == "--") {
+            if let Some(cmd) = argv.get(pos + 1) {
+                if !resolvable(cmd, &workdir(c, &dir)) {
+                    return Err(format!(
+                        "failed to create containerd task: failed to create shim task: OCI runtime \
+                         create failed: runc create failed: unable to start container process: \
+                         exec: \"{cmd}\": {}",
+                        if cmd.contains('/') {
+                            format!("stat {cmd}: no such file or directory")
+                        } else {
+                            "executable file not found in $PATH".to_string()
+                        }
+                    ));
+                }
+            }
+        }
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(workdir(c, &dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .process_group(0);
+        let mut child = command.spawn().map_err(|e| {
+            format!(
+                "failed to create containerd task: failed to create shim task: OCI runtime create \
+                 failed: exec: \"{}\": {}",
+                argv[0],
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    "executable file not found in $PATH".to_string()
+                } else {
+                    e.to_string()
+                }
+            )
+        })?;
+        let pid = child.id().unwrap_or(0) as i32;
+        let _ = std::fs::write(dir.join("pgid"), pid.to_string());
+        let id = format!("{}-{}-{attempt}", pod.uid, c.name);
+        self.procs.lock().map_err(|e| e.to_string())?.insert(
+            id.clone(),
+            Proc {
+                pgid: pid,
+                pod_uid: pod.uid.clone(),
+            },
+        );
+        let (tx, rx) = watch::channel(None);
+        tokio::spawn(async move {
+            let exit = match child.wait().await {
+                Ok(st) => Exit {
+                    code: st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+                    signal: st.signal().unwrap_or(0),
+                    reason: None,
+                },
+                Err(_) => Exit {
+                    code: 128,
+                    signal: 0,
+                    reason: None,
+                },
+            };
+            // The container is its process group: leftovers (a shell's children) go with it.
+            kill_group(pid, true);
+            let _ = tx.send(Some(exit));
+        });
+        Ok(Started { id, exit: rx })
+    }
+
+    async fn run(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        _id: &str,
+        _kind: ActionKind,
+        action: &Action,
+        timeout: Duration,
+    ) -> Outcome {
+        match action {
+            Action::Exec(cmd) => self.exec(pod, c, cmd, timeout).await,
+            Action::Http {
+                host,
+                port,
+                path,
+                scheme,
+                headers,
+            } => net::http_get(scheme, host, *port, path, headers, timeout).await,
+            Action::Tcp { host, port } => net::tcp_check(host, *port, timeout).await,
+            Action::Sleep(d) => {
+                tokio::time::sleep(*d).await;
+                Outcome::Success
+            }
+        }
+    }
+
+    fn signal(&self, id: &str, kill: bool) {
+        let pgid = self
+            .procs
+            .lock()
+            .ok()
+            .and_then(|p| p.get(id).map(|p| p.pgid));
+        if let Some(pgid) = pgid {
+            kill_group(pgid, kill);
+        }
+    }
+
+    fn remove_pod(&self, pod_uid: &str) {
+        if let Ok(mut procs) = self.procs.lock() {
+            procs.retain(|_, p| {
+                if p.pod_uid == pod_uid {
+                    kill_group(p.pgid, true);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        let _ = std::fs::remove_dir_all(self.root.join(pod_uid));
+    }
+
+    fn usage(&self, _pod: &PodInfo, _c: &Container, id: &str) -> Option<Usage> {
+        let pgid = self.procs.lock().ok()?.get(id)?.pgid;
+        group_usage(pgid)
+    }
+
+    fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf> {
+        Some(
+            self.container_dir(pod_uid, container)
+                .join(format!("{attempt}.log")),
+        )
+    }
+}
+
+/// CPU time and RSS of every process in a process group, from /proc.
+pub fn group_usage(pgid: i32) -> Option<Usage> {
+    const TICK_NANOS: u64 = 10_000_000; // USER_HZ is 100 on Linux
+    const PAGE: u64 = 4096;
+    let mut usage = Usage::default();
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] = state (field 3); pgrp is field 5 → f[2]; utime 14 → f[11]; stime 15 → f[12]; rss 24 → f[21].
+        if f.len() < 22 || f[2].parse::<i32>().ok() != Some(pgid) {
+            continue;
+        }
+        found = true;
+        let ticks = f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+        usage.cpu_nanos += ticks * TICK_NANOS;
+        usage.memory_bytes += f[21].parse::<u64>().unwrap_or(0) * PAGE;
+    }
+    found.then_some(usage)
+}

@@ -1,0 +1,276 @@
+//! Pure pod-status computations, as the kubelet does them: the phase from container states
+//! (`getPhase`), the pod conditions, and the restart back-off.
+use std::time::Duration;
+
+use coxswain_api::time::now_rfc3339;
+use coxswain_api::v1::{Condition, ContainerStatus, PodSpec, PodStatus};
+
+/// The pod phase from its container statuses (kubelet's getPhase).
+pub fn phase(spec: &PodSpec, status: &PodStatus) -> &'static str {
+    let init_done = spec.init_containers.iter().all(|c| {
+        status.init_container_statuses.iter().any(|s| {
+            s.name == c.name
+                && s.state
+                    .as_ref()
+                    .and_then(|st| st.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code == 0)
+        })
+    });
+    let policy = restart_policy(spec);
+    // A failed init container that will not be retried fails the pod.
+    if !init_done && policy == "Never" {
+        let failed = status.init_container_statuses.iter().any(|s| {
+            s.state
+                .as_ref()
+                .and_then(|st| st.terminated.as_ref())
+                .is_some_and(|t| t.exit_code != 0)
+        });
+        if failed {
+            return "Failed";
+        }
+    }
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for c in &spec.containers {
+        let Some(cs) = status.container_statuses.iter().find(|s| s.name == c.name) else {
+            waiting += 1;
+            continue;
+        };
+        let st = cs.state.clone().unwrap_or_default();
+        if st.running.is_some() {
+            running += 1;
+        } else if let Some(t) = st.terminated {
+            stopped += 1;
+            if t.exit_code == 0 {
+                succeeded += 1;
+            }
+        } else if cs
+            .last_state
+            .as_ref()
+            .is_some_and(|l| l.terminated.is_some())
+        {
+            stopped += 1;
+        } else {
+            waiting += 1;
+        }
+    }
+    if !init_done || waiting > 0 {
+        return "Pending";
+    }
+    if running > 0 {
+        return "Running";
+    }
+    if stopped > 0 {
+        if policy == "Always" {
+            return "Running";
+        }
+        if stopped == succeeded {
+            return "Succeeded";
+        }
+        if policy == "Never" {
+            return "Failed";
+        }
+        return "Running";
+    }
+    "Pending"
+}
+
+pub fn restart_policy(spec: &PodSpec) -> &str {
+    if spec.restart_policy.is_empty() {
+        "Always"
+    } else {
+        &spec.restart_policy
+    }
+}
+
+fn set_condition(conds: &mut Vec<Condition>, ty: &str, ok: bool, reason: &str, message: &str) {
+    let status = if ok { "True" } else { "False" };
+    if let Some(c) = conds.iter_mut().find(|c| c.r#type == ty) {
+        if c.status != status {
+            c.last_transition_time = now_rfc3339();
+        }
+        c.status = status.into();
+        c.reason = reason.into();
+        c.message = message.into();
+    } else {
+        conds.push(Condition {
+            r#type: ty.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: now_rfc3339(),
+            ..Default::default()
+        });
+    }
+}
+
+fn unready(statuses: &[ContainerStatus], spec: &PodSpec) -> Vec<String> {
+    spec.containers
+        .iter()
+        .filter(|c| !statuses.iter().any(|s| s.name == c.name && s.ready))
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// Recomputes phase and conditions (PodScheduled, Initialized, ContainersReady, Ready).
+pub fn recompute(spec: &PodSpec, status: &mut PodStatus) {
+    let phase = phase(spec, status);
+    status.phase = phase.into();
+    let conds = &mut status.conditions;
+    // PodReadyToStartContainers (kubelet ≥ 1.29) once the sandbox exists.
+    set_condition(conds, "PodReadyToStartContainers", true, "", "");
+    let pending_init: Vec<String> = spec
+        .init_containers
+        .iter()
+        .filter(|c| {
+            !status.init_container_statuses.iter().any(|s| {
+                s.name == c.name
+                    && s.state
+                        .as_ref()
+                        .and_then(|st| st.terminated.as_ref())
+                        .is_some_and(|t| t.exit_code == 0)
+            })
+        })
+        .map(|c| c.name.clone())
+        .collect();
+    if pending_init.is_empty() {
+        set_condition(conds, "Initialized", true, "", "");
+    } else {
+        set_condition(
+            conds,
+            "Initialized",
+            false,
+            "ContainersNotInitialized",
+            &format!(
+                "containers with incomplete status: [{}]",
+                pending_init.join(" ")
+            ),
+        );
+    }
+    let unready = unready(&status.container_statuses, spec);
+    let terminal = phase == "Succeeded" || phase == "Failed";
+    let (ok, reason, msg) = if terminal && phase == "Succeeded" {
+        (false, "PodCompleted", String::new())
+    } else if unready.is_empty() {
+        (true, "", String::new())
+    } else {
+        (
+            false,
+            "ContainersNotReady",
+            format!("containers with unready status: [{}]", unready.join(" ")),
+        )
+    };
+    set_condition(conds, "ContainersReady", ok, reason, &msg);
+    set_condition(conds, "Ready", ok, reason, &msg);
+    set_condition(conds, "PodScheduled", true, "", "");
+    let order = |t: &str| match t {
+        "PodReadyToStartContainers" => 0,
+        "Initialized" => 1,
+        "Ready" => 2,
+        "ContainersReady" => 3,
+        "PodScheduled" => 4,
+        _ => 5,
+    };
+    conds.sort_by_key(|c| order(&c.r#type));
+}
+
+/// Container restart back-off: the first restart is immediate, then `base`, doubling up to
+/// `max` (kubelet: 10 s doubling to 5 min).
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Backoff {
+        Backoff {
+            base,
+            max,
+            failures: 0,
+        }
+    }
+
+    /// The delay before the next restart, counting this failure.
+    pub fn next(&mut self) -> Duration {
+        self.failures += 1;
+        if self.failures == 1 {
+            return Duration::ZERO;
+        }
+        let exp = (self.failures - 2).min(20);
+        self.base.saturating_mul(1 << exp).min(self.max)
+    }
+
+    /// The delay before the next attempt when even the first one waits (image pulls).
+    pub fn next_from_base(&mut self) -> Duration {
+        self.failures += 1;
+        let exp = (self.failures - 1).min(20);
+        self.base.saturating_mul(1 << exp).min(self.max)
+    }
+
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coxswain_api::v1::{
+        Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    };
+
+    fn spec(policy: &str) -> PodSpec {
+        PodSpec {
+            restart_policy: policy.into(),
+            containers: vec![Container {
+                name: "a".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn term(code: i32) -> ContainerStatus {
+        ContainerStatus {
+            name: "a".into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: code,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn phases_like_kubelet() {
+        let mut st = PodStatus::default();
+        assert_eq!(phase(&spec("Always"), &st), "Pending");
+        st.container_statuses = vec![ContainerStatus {
+            name: "a".into(),
+            state: Some(ContainerState {
+                running: Some(ContainerStateRunning::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }];
+        assert_eq!(phase(&spec("Always"), &st), "Running");
+        st.container_statuses = vec![term(0)];
+        assert_eq!(phase(&spec("Never"), &st), "Succeeded");
+        assert_eq!(phase(&spec("OnFailure"), &st), "Succeeded");
+        assert_eq!(phase(&spec("Always"), &st), "Running");
+        st.container_statuses = vec![term(1)];
+        assert_eq!(phase(&spec("Never"), &st), "Failed");
+        assert_eq!(phase(&spec("OnFailure"), &st), "Running");
+    }
+
+    #[test]
+    fn backoff_doubles_to_max() {
+        let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
+        let d: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
+        assert_eq!(d, vec![0, 10, 20, 40, 80, 160, 300, 300]);
+    }
+}

@@ -1,0 +1,63 @@
+//! `coxswain builtin …` (hidden): the workloads the process runtime runs for catalog images, and
+//! the supervisor wrapping user commands. Not meant to be run by hand.
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use coxswain_agent::builtin::{self, WebKind};
+
+#[derive(Args, Clone, Debug)]
+pub struct BuiltinArgs {
+    #[command(subcommand)]
+    pub workload: Workload,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum Workload {
+    /// A static web server (nginx/httpd images): the docroot's files, 404 elsewhere.
+    Web {
+        #[arg(long)]
+        addr: IpAddr,
+        #[arg(long = "port", required = true)]
+        ports: Vec<u16>,
+        #[arg(long)]
+        root: PathBuf,
+    },
+    /// An HTTP server burning CPU per request (hpa-example).
+    CpuBurner {
+        #[arg(long)]
+        addr: IpAddr,
+        #[arg(long = "port", required = true)]
+        ports: Vec<u16>,
+        #[arg(long, default_value_t = 50)]
+        burn_millis: u64,
+    },
+    /// A process that idles until SIGTERM.
+    Idle,
+    /// Runs a user command as a container's process.
+    Supervise {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
+    match args.workload {
+        Workload::Web { addr, ports, root } => {
+            builtin::serve_web(addr, &ports, WebKind::Static(root)).await
+        }
+        Workload::CpuBurner {
+            addr,
+            ports,
+            burn_millis,
+        } => builtin::serve_web(addr, &ports, WebKind::CpuBurner(burn_millis)).await,
+        Workload::Idle => {
+            builtin::idle().await;
+            Ok(())
+        }
+        Workload::Supervise { argv } => {
+            let code = builtin::supervise(&argv).await;
+            std::process::exit(code);
+        }
+    }
+}
