@@ -15,11 +15,13 @@ use coxswain_store::server::{ObjectStoreServer, ObjectStoreService};
 use coxswain_store::{gc, Store, StoreConfig};
 use tokio::net::TcpListener;
 
+mod agent;
+mod builtin;
 mod controllers;
 mod duration;
 mod metrics_http;
-mod nodelifecycle;
 mod scheduler;
+mod nodelifecycle;
 
 #[derive(Parser)]
 #[command(
@@ -40,11 +42,17 @@ enum Command {
     Store(StoreArgs),
     /// Run the workload controllers against a store (`--server`).
     Controllers(controllers::ControllersArgs),
+    /// Run a scheduler against a store (`--server`, `--config`, `--listen`).
+    Scheduler(scheduler::SchedulerArgs),
     /// Run the node lifecycle controller (heartbeats, node taints, NoExecute eviction) against a
     /// store (`--server`).
     NodeLifecycle(nodelifecycle::NodeLifecycleArgs),
-    /// Run a scheduler against a store (`--server`, `--config`, `--listen`).
-    Scheduler(scheduler::SchedulerArgs),
+    /// Run a node agent (the kubelet) against a store (`--server`): one node, or
+    /// `--sim-nodes N` simulated ones.
+    Agent(agent::AgentArgs),
+    /// Built-in container workloads of the process runtime (internal).
+    #[command(hide = true)]
+    Builtin(builtin::BuiltinArgs),
 }
 
 #[derive(Args, Clone)]
@@ -78,9 +86,11 @@ struct StoreArgs {
     #[command(flatten)]
     controllers: controllers::ControllerOpts,
     #[command(flatten)]
+    scheduler: scheduler::SchedulerOpts,
+    #[command(flatten)]
     node_lifecycle: nodelifecycle::NodeLifecycleOpts,
     #[command(flatten)]
-    scheduler: scheduler::SchedulerOpts,
+    agents: agent::UpAgentOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -115,8 +125,10 @@ fn main() -> anyhow::Result<()> {
             Command::Up(args) => serve(args, "up").await,
             Command::Store(args) => serve(args, "store").await,
             Command::Controllers(args) => controllers::run(args).await,
-            Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
+            Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
+            Command::Builtin(args) => builtin::run(args).await,
         }
     })
 }
@@ -185,13 +197,16 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         "up" => scheduler::spawn(&format!("http://{grpc_addr}"), &args.scheduler)?,
         _ => None,
     };
+    let agents = coxswain_agent::service::Registry::default();
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
+        agent::spawn_up(&format!("http://{grpc_addr}"), &args.data_dir, &args.agents, &agents)?;
     }
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
     tonic::transport::Server::builder()
+        .add_service(agents.into_server())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
