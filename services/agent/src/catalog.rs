@@ -32,6 +32,9 @@ pub enum Workload {
     CpuBurner,
     /// A long-running process that does nothing.
     Idle,
+    /// A base OS image whose default command is a shell: with no terminal attached it exits 0
+    /// at once (busybox, alpine, ubuntu, …); `args` run as the command.
+    Shell,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,8 +105,29 @@ impl Default for Catalog {
             tags: vec![],
             burn_millis: Some(50),
         };
+        let shell = |name: &str| ImageEntry {
+            name: name.into(),
+            workload: Workload::Shell,
+            paths: BTreeMap::new(),
+            index: None,
+            tags: vec![
+                "musl".into(),
+                "glibc".into(),
+                "uclibc".into(),
+                "jammy".into(),
+                "noble".into(),
+                "bookworm".into(),
+                "bullseye".into(),
+            ],
+            burn_millis: None,
+        };
         Catalog {
             images: vec![
+                shell("busybox"),
+                shell("alpine"),
+                shell("ubuntu"),
+                shell("debian"),
+                shell("centos"),
                 web("nginx", "/usr/share/nginx/html", NGINX_INDEX),
                 web(
                     "httpd",
@@ -239,7 +263,8 @@ mod tests {
             c.resolve("registry.k8s.io/hpa-example").unwrap().workload,
             Workload::CpuBurner
         );
-        assert_eq!(c.resolve("busybox:1.30").unwrap().workload, Workload::Idle);
+        assert_eq!(c.resolve("busybox:1.30").unwrap().workload, Workload::Shell);
+        assert_eq!(c.resolve("redis:7").unwrap().workload, Workload::Idle);
         let err = c.resolve("nginx:no-such-tag").unwrap_err();
         assert!(err.contains("docker.io/library/nginx:no-such-tag"), "{err}");
         assert!(c.resolve("").is_err());

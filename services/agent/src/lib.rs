@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod duration;
 pub mod net;
 pub mod pod;
+#[cfg(test)]
+mod pod_tests;
 pub mod runtime;
 pub mod service;
 pub mod status;

@@ -414,6 +414,13 @@ async fn pull_backoff<R: Runtime>(
     term: &mut Termination,
 ) -> bool {
     let delay = backoff.next_from_base();
+    // ErrImagePull stays visible until the next sync (about a second), then ImagePullBackOff.
+    let first = delay.min(Duration::from_secs(1)) / 2;
+    tokio::select! {
+        _ = tokio::time::sleep(first) => {}
+        _ = terminated(term) => return false,
+    }
+    let delay = delay - first;
     let msg = format!("Back-off pulling image \"{}\"", c.image);
     sh.update_container(init, &c.name, |s| {
         s.state = waiting("ImagePullBackOff", &msg);

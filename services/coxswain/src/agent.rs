@@ -101,7 +101,11 @@ pub struct UpAgentOpts {
 #[derive(Args, Clone, Debug)]
 pub struct AgentArgs {
     /// The object store (a `coxswain up` or `coxswain store`).
-    #[arg(long, env = "COXSWAIN_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "COXSWAIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// This node's name.
     #[arg(long, env = "COXSWAIN_NODE_NAME")]
@@ -243,8 +247,10 @@ pub fn spawn_up(
             effect: "NoSchedule".into(),
             time_added: String::new(),
         });
-        c.labels
-            .insert("node-role.kubernetes.io/control-plane".into(), String::new());
+        c.labels.insert(
+            "node-role.kubernetes.io/control-plane".into(),
+            String::new(),
+        );
         c.pod_range = default_pod_range("node0");
         configs.push(c);
     }
@@ -279,13 +285,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             opts.runtime = RuntimeKind::Sim;
             (1..=n)
                 .map(|i| {
-                    let mut c = opts.node_config(&format!("{}-{i}", args.sim_node_prefix), &endpoint)?;
-                    c.pod_range = std::net::Ipv4Addr::new(
-                        127,
-                        (64 + i / 256) as u8,
-                        (i % 256) as u8,
-                        0,
-                    );
+                    let mut c =
+                        opts.node_config(&format!("{}-{i}", args.sim_node_prefix), &endpoint)?;
+                    c.pod_range =
+                        std::net::Ipv4Addr::new(127, (64 + i / 256) as u8, (i % 256) as u8, 0);
                     Ok(c)
                 })
                 .collect::<anyhow::Result<_>>()?

@@ -86,8 +86,12 @@ impl ProcessRuntime {
             let mut argv = map(&c.command);
             argv.extend(map(&c.args));
             Some(argv)
-        } else if resolved.workload == Workload::Idle && !c.args.is_empty() {
+        } else if matches!(resolved.workload, Workload::Idle | Workload::Shell)
+            && !c.args.is_empty()
+        {
             Some(map(&c.args))
+        } else if resolved.workload == Workload::Shell {
+            Some(vec!["/bin/sh".into()])
         } else {
             None
         };
@@ -126,7 +130,7 @@ impl ProcessRuntime {
                     .unwrap_or(resolved.burn_millis);
                 argv.extend(["--burn-millis".into(), ms.to_string()]);
             }
-            Workload::Idle => {
+            Workload::Idle | Workload::Shell => {
                 argv.push("idle".into());
                 return argv;
             }
@@ -372,6 +376,15 @@ impl Runtime for ProcessRuntime {
             },
         );
         let (tx, rx) = watch::channel(None);
+        let serves = matches!(resolved.workload, Workload::Web | Workload::CpuBurner)
+            && c.command.is_empty();
+        let first_port = c
+            .ports
+            .iter()
+            .find(|p| p.protocol.is_empty() || p.protocol.eq_ignore_ascii_case("TCP"))
+            .map(|p| p.container_port as u16)
+            .unwrap_or(80);
+        let mut rx_wait = rx.clone();
         tokio::spawn(async move {
             let exit = match child.wait().await {
                 Ok(st) => Exit {
@@ -389,6 +402,20 @@ impl Runtime for ProcessRuntime {
             kill_group(pid, true);
             let _ = tx.send(Some(exit));
         });
+        if serves {
+            // "Started" for a built-in server means listening, as nginx is within milliseconds.
+            let addr = std::net::SocketAddr::new(pod.ip.into(), first_port);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while tokio::time::Instant::now() < deadline {
+                if rx_wait.borrow_and_update().is_some() {
+                    break;
+                }
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
         Ok(Started { id, exit: rx })
     }
 

@@ -102,7 +102,11 @@ impl Runtime for SimRuntime {
             duration_of(pod, &c.name, "run-duration")
         };
         let code = if is_init {
-            0
+            // Init containers exit 0 unless their own exit-code is given.
+            pod.annotations
+                .get(&format!("{PREFIX}{}.exit-code", c.name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
         } else {
             annotation(pod, &c.name, "exit-code")
                 .and_then(|v| v.parse().ok())
