@@ -39,4 +39,6 @@ pub use framework::{
 pub use snapshot::{HostPort, NodeInfo, Resources, Snapshot};
 
 #[cfg(test)]
+mod property;
+#[cfg(test)]
 mod scenarios;
