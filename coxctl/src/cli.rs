@@ -46,6 +46,8 @@ pub enum Command {
     Label(LabelArgs),
     /// Update the annotations on a resource.
     Annotate(LabelArgs),
+    /// Print the logs of a container in a pod.
+    Logs(crate::commands::logs::LogsArgs),
     /// Update the taints on one or more nodes.
     Taint(crate::commands::node::TaintArgs),
     /// Mark node as unschedulable.

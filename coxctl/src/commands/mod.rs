@@ -3,6 +3,7 @@ pub mod apply;
 pub mod delete;
 pub mod get;
 pub mod label;
+pub mod logs;
 pub mod misc;
 pub mod node;
 pub mod schedule;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use coxswain_agent::agent::{default_pod_range, Host, NodeConfig};
+use coxswain_agent::agent::{Host, NodeConfig};
 use coxswain_agent::catalog::Catalog;
 use coxswain_agent::pod;
 use coxswain_agent::runtime::process::ProcessRuntime;
@@ -93,6 +93,10 @@ pub struct UpAgentOpts {
     /// An extra node tainted node-role.kubernetes.io/control-plane:NoSchedule (as kubeadm).
     #[arg(long)]
     pub control_plane_node: Option<String>,
+    /// Second octet of the pod network: node i gets pod IPs 127.OCTET.i.0/24 (the control-plane
+    /// node i=0). Default: 10 + (gRPC port mod 190), so clusters on one machine rarely collide.
+    #[arg(long)]
+    pub pod_network_octet: Option<u8>,
     #[command(flatten)]
     pub node: NodeOpts,
 }
@@ -239,6 +243,16 @@ pub fn spawn_up(
     registry: &Registry,
 ) -> anyhow::Result<()> {
     let mut configs = vec![];
+    let port: u32 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or(0);
+    let octet = opts.pod_network_octet.unwrap_or((10 + port % 190) as u8);
+    if octet == 0 {
+        bail!("--pod-network-octet must be 1..255");
+    }
+    let range = |i: u32| std::net::Ipv4Addr::new(127, octet, (i % 256) as u8, 0);
     if let Some(cp) = &opts.control_plane_node {
         let mut c = opts.node.node_config(cp, url)?;
         c.taints.push(Taint {
@@ -251,11 +265,16 @@ pub fn spawn_up(
             "node-role.kubernetes.io/control-plane".into(),
             String::new(),
         );
-        c.pod_range = default_pod_range("node0");
+        c.pod_range = range(0);
         configs.push(c);
     }
+    if opts.nodes > 255 {
+        bail!("--nodes: at most 255 in-process nodes (use `coxswain agent --sim-nodes` for more)");
+    }
     for i in 1..=opts.nodes {
-        configs.push(opts.node.node_config(&format!("node{i}"), url)?);
+        let mut c = opts.node.node_config(&format!("node{i}"), url)?;
+        c.pod_range = range(i);
+        configs.push(c);
     }
     if configs.is_empty() {
         return Ok(());
