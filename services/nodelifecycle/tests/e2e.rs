@@ -184,6 +184,8 @@ fn start_up() -> Coxswain {
         &["up"],
         &[
             "--in-memory",
+            "--nodes",
+            "0",
             "--no-controllers",
             "--node-monitor-period",
             "200ms",
@@ -641,5 +643,167 @@ async fn drain_times_out_when_the_node_does_not_finish_its_pods() -> anyhow::Res
     );
     let p = client.get::<Pod>("default", "bare").await?.expect("bare");
     assert!(deleting(&p));
+    Ok(())
+}
+
+/// A `coxswain agent` process for one node (sim runtime), killable with SIGKILL.
+struct AgentProcess {
+    child: std::process::Child,
+}
+
+impl AgentProcess {
+    fn start(server: &str, node: &str) -> AgentProcess {
+        let child = std::process::Command::new(bin("coxswain"))
+            .args([
+                "agent",
+                "--server",
+                server,
+                "--node-name",
+                node,
+                "--runtime",
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--lease-renew-interval",
+                "200ms",
+                "--node-status-update-frequency",
+                "500ms",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start coxswain agent");
+        AgentProcess { child }
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn pods_by_node(pods: &[Pod]) -> HashMap<String, (usize, usize)> {
+    // node → (live, being deleted)
+    let mut m: HashMap<String, (usize, usize)> = HashMap::new();
+    for p in pods {
+        let e = m.entry(pod_node(p)).or_default();
+        if deleting(p) {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+        }
+    }
+    m
+}
+
+fn pod_node(p: &Pod) -> String {
+    p.spec
+        .as_ref()
+        .map(|s| s.node_name.clone())
+        .unwrap_or_default()
+}
+
+fn running(p: &Pod) -> bool {
+    p.status.as_ref().is_some_and(|s| s.phase == "Running")
+}
+
+/// S04 with a real agent process: its pods go Unknown and are replaced on the other node; the
+/// agent comes back and the stale pods are removed; nothing moves back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_returns(
+) -> anyhow::Result<()> {
+    let cx = Coxswain::start_with(
+        &["up"],
+        &[
+            "--in-memory",
+            "--nodes",
+            "1",
+            "--runtime",
+            "sim",
+            "--lease-renew-interval",
+            "200ms",
+            "--node-status-update-frequency",
+            "500ms",
+            "--node-monitor-period",
+            "200ms",
+            "--node-monitor-grace-period",
+            "2s",
+            "--default-unreachable-toleration-seconds",
+            "2",
+            "--default-not-ready-toleration-seconds",
+            "2",
+        ],
+    )?;
+    let client = Client::connect(&cx.url()).await?;
+    let mut agent = AgentProcess::start(&cx.url(), "node2");
+    for n in ["node1", "node2"] {
+        wait_for(&format!("{n} Ready"), T, || async {
+            let node = client.get::<Node>("", n).await.ok()??;
+            (ready_of(&node).0 == "True").then_some(())
+        })
+        .await?;
+    }
+    // Place all three replicas on node2 (node1 cordoned while they are scheduled).
+    cx.coxctl(&["cordon", "node1"]).success();
+    let manifest =
+        coxswain_test_support::scenarios_dir().join("04-deployment-nginx-replicas3.yaml");
+    cx.coxctl(&["apply", "-f", manifest.to_str().unwrap()])
+        .success();
+    let sel = ListParams::labels("app=web_server");
+    wait_for("3 pods Running on node2", T, || async {
+        let (pods, _) = client.list::<Pod>("default", &sel).await.ok()?;
+        (pods.len() == 3 && pods.iter().all(|p| pod_node(p) == "node2" && running(p))).then_some(())
+    })
+    .await?;
+    cx.coxctl(&["uncordon", "node1"]).success();
+
+    // The agent process dies.
+    agent.kill9();
+    wait_for("node2 NotReady", T, || async {
+        let out = cx.coxctl(&["get", "nodes"]);
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("node2 ") && l.contains(" NotReady "))
+            .then_some(())
+    })
+    .await?;
+    // Its pods show Unknown (and stay listed), three new ones run on node1.
+    let pods = wait_for("3 Unknown on node2 and 3 Running on node1", T, || async {
+        let (pods, _) = client.list::<Pod>("default", &sel).await.ok()?;
+        let m = pods_by_node(&pods);
+        let on1 = pods
+            .iter()
+            .filter(|p| pod_node(p) == "node1" && running(p) && !deleting(p))
+            .count();
+        (m.get("node2") == Some(&(0, 3)) && on1 == 3).then_some(pods)
+    })
+    .await?;
+    assert_eq!(pods.len(), 6);
+    let out = cx.coxctl(&["get", "pods", "-o", "wide"]).success().stdout;
+    let unknown = out
+        .lines()
+        .filter(|l| l.contains(" Unknown ") && l.contains(" node2 "))
+        .count();
+    assert_eq!(unknown, 3, "{out}");
+
+    // The agent comes back: the stale pods are removed, nothing moves back.
+    let _agent = AgentProcess::start(&cx.url(), "node2");
+    wait_for("node2 Ready without taints", T, || async {
+        let n = client.get::<Node>("", "node2").await.ok()??;
+        (ready_of(&n).0 == "True" && taints(&n).is_empty()).then_some(())
+    })
+    .await?;
+    wait_for("only the 3 pods on node1 remain", T, || async {
+        let (pods, _) = client.list::<Pod>("default", &sel).await.ok()?;
+        (pods.len() == 3 && pods.iter().all(|p| pod_node(p) == "node1")).then_some(())
+    })
+    .await?;
     Ok(())
 }
