@@ -158,6 +158,7 @@ pub fn start(client: Client, config: Config) -> Handle {
             startup: config.startup_grace,
         },
         tracker: HealthTracker::new(),
+        marked: HashMap::new(),
     };
     tokio::spawn(monitor.run(config.monitor_period, handle_synced(&handle)));
 
@@ -192,6 +193,10 @@ struct Monitor {
     recorder: Recorder,
     graces: Graces,
     tracker: HealthTracker,
+    /// Per not-ready node, the uids of the pods already marked not ready in this episode:
+    /// as upstream, a pod is marked once (on the node's transition, or when it lands on the
+    /// node), so an agent that is alive but NotReady is not fought every period.
+    marked: HashMap<String, HashSet<String>>,
 }
 
 impl Monitor {
@@ -247,13 +252,19 @@ impl Monitor {
             current.push(node);
         }
         self.tracker_retain(&names);
+        self.marked.retain(|n, _| names.contains(n));
 
         let disrupted = fully_disrupted(current.iter().map(ready_status));
         for node in &current {
             self.reconcile_node_taints(node, !disrupted, &now_rfc).await;
             let ready = ready_status(node);
+            let name = &node.metadata().name;
             if !ready.is_empty() && ready != "True" {
-                self.mark_pods_not_ready(node, &now_rfc).await;
+                let mut done = self.marked.remove(name).unwrap_or_default();
+                self.mark_pods_not_ready(node, &now_rfc, &mut done).await;
+                self.marked.insert(name.clone(), done);
+            } else {
+                self.marked.remove(name);
             }
         }
     }
@@ -295,18 +306,22 @@ impl Monitor {
         }
     }
 
-    /// `MarkPodsNotReady`: the Ready condition of every pod on the node becomes False.
-    async fn mark_pods_not_ready(&self, node: &Node, now_rfc: &str) {
+    /// `MarkPodsNotReady`: the Ready condition of every pod on the node not yet in `done`
+    /// becomes False.
+    async fn mark_pods_not_ready(&self, node: &Node, now_rfc: &str, done: &mut HashSet<String>) {
         let name = &node.metadata().name;
         for pod in self.pods.by_index(NODE_INDEX, name) {
-            if pod_node(&pod) != name.as_str() {
+            let uid = &pod.metadata().uid;
+            if pod_node(&pod) != name.as_str() || done.contains(uid) {
                 continue;
             }
             let Some(updated) = pod_marked_not_ready(&pod, now_rfc) else {
+                done.insert(uid.clone());
                 continue;
             };
             match self.client.update_status(&updated).await {
                 Ok(p) => {
+                    done.insert(uid.clone());
                     self.recorder
                         .warning(&ObjectRef::from(&p), "NodeNotReady", "Node is not ready")
                 }
