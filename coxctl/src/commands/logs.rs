@@ -8,9 +8,9 @@ use clap::Args;
 use coxswain_api::v1::node_agent_client::NodeAgentClient;
 use coxswain_api::v1::LogsRequest;
 use coxswain_api::{Kind, Object};
+use tokio_stream::StreamExt;
 use tonic::transport::Endpoint;
 use tonic::Code;
-use tokio_stream::StreamExt;
 
 use crate::client::{from_status, other, server_url, CliError, Client, Result};
 
@@ -58,13 +58,18 @@ pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> R
     let container = a.container.clone().unwrap_or_default();
     if spec.node_name.is_empty() {
         let c = if container.is_empty() {
-            spec.containers.first().map(|c| c.name.clone()).unwrap_or_default()
+            spec.containers
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_default()
         } else {
             container.clone()
         };
         return Err(CliError::Server {
             reason: "BadRequest",
-            message: format!("container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating"),
+            message: format!(
+                "container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+            ),
         });
     }
     let endpoint = match client.get(Kind::Node, "", &spec.node_name).await {
