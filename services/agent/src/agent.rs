@@ -638,7 +638,8 @@ impl<R: Runtime> NodeAgent<R> {
     }
 
     pub fn sample_once(&self) {
-        let workers: Vec<(PodInfo, Arc<Pod>, Vec<(String, u32, String)>)> =
+        type Snapshot = (PodInfo, Arc<Pod>, Vec<(String, u32, String)>);
+        let workers: Vec<Snapshot> =
             match self.workers.lock() {
                 Ok(w) => w
                     .values()
@@ -788,7 +789,7 @@ impl<R: Runtime> NodeAgent<R> {
             return Err(tonic::Status::failed_precondition(format!(
                 "container \"{container}\" in pod \"{pod}\" is waiting to start: {}",
                 if reason == "ErrImagePull" || reason == "ImagePullBackOff" {
-                    format!("trying and failing to pull image")
+                    "trying and failing to pull image".to_string()
                 } else {
                     reason
                 }

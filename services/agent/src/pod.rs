@@ -266,7 +266,7 @@ pub async fn run_pod<R: Runtime>(
                         return finish(&sh, &mut term).await;
                     }
                     attempt += 1;
-                    let delay = backoff.next();
+                    let delay = backoff.next_delay();
                     if !crash_backoff(&sh, c, true, delay, attempt, &mut term).await {
                         return finish(&sh, &mut term).await;
                     }
@@ -356,7 +356,7 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
             backoff.reset();
         }
         attempt += 1;
-        let delay = backoff.next();
+        let delay = backoff.next_delay();
         if !crash_backoff(&sh, &c, false, delay, attempt, &mut term).await {
             return;
         }
@@ -440,10 +440,9 @@ async fn pull_backoff<R: Runtime>(
 
 fn human(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
-        format!("{}m0s", s / 60)
-    } else if s >= 60 {
-        format!("{}m{}s", s / 60, s % 60)
+    let (m, r) = (s / 60, s % 60);
+    if m > 0 {
+        format!("{m}m{r}s")
     } else if s > 0 {
         format!("{s}s")
     } else {

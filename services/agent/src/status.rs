@@ -192,7 +192,7 @@ impl Backoff {
     }
 
     /// The delay before the next restart, counting this failure.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         self.failures += 1;
         if self.failures == 1 {
             return Duration::ZERO;
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn backoff_doubles_to_max() {
         let mut b = Backoff::new(Duration::from_secs(10), Duration::from_secs(300));
-        let d: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
+        let d: Vec<u64> = (0..8).map(|_| b.next_delay().as_secs()).collect();
         assert_eq!(d, vec![0, 10, 20, 40, 80, 160, 300, 300]);
     }
 }

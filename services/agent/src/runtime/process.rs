@@ -309,7 +309,7 @@ impl Runtime for ProcessRuntime {
         let resolved = self.catalog.resolve(&c.image)?;
         let dir = self.container_dir(&pod.uid, &c.name);
         // A fresh "image filesystem" per start, as a restarted container gets.
-        for (_, sub) in &resolved.paths {
+        for sub in resolved.paths.values() {
             let d = dir.join(sub);
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).map_err(|e| format!("creating {}: {e}", d.display()))?;
