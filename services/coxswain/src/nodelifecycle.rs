@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use coxswain_client::RateLimit;
+use coxswain_nodelifecycle::disruption::Rates;
 use coxswain_nodelifecycle::Config;
 
 use crate::duration;
@@ -23,6 +24,18 @@ pub struct NodeLifecycleOpts {
     /// The same for a node that has never posted a Ready condition.
     #[arg(long, env = "COXSWAIN_NODE_STARTUP_GRACE_PERIOD", default_value = "60s", value_parser = duration::parse)]
     pub node_startup_grace_period: Duration,
+    /// Nodes per second that get NoExecute (unreachable/not-ready) taints in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f64,
+    /// The same in a partially disrupted zone larger than --large-cluster-size-threshold.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f64,
+    /// Share of not-Ready nodes (more than 2) at which a zone is partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f64,
+    /// Partially disrupted zones up to this many nodes stop evicting altogether.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: usize,
     /// Do not run the node lifecycle controller in `coxswain up`.
     #[arg(long)]
     pub no_node_lifecycle: bool,
@@ -37,6 +50,12 @@ impl NodeLifecycleOpts {
             retry: RateLimit {
                 base: Duration::from_millis(5),
                 max: Duration::from_secs(30),
+            },
+            rates: Rates {
+                healthy: self.node_eviction_rate,
+                secondary: self.secondary_node_eviction_rate,
+                unhealthy_zone_threshold: self.unhealthy_zone_threshold,
+                large_cluster_size_threshold: self.large_cluster_size_threshold,
             },
         }
     }

@@ -20,11 +20,13 @@ use coxswain_client::{
 };
 use tokio::time::Instant;
 
+use crate::disruption::{zone_key, Rates, Zones};
 use crate::health::{
-    fully_disrupted, ready_status, reconcile_taints, unknown_conditions, wanted_taints, Graces,
-    HealthTracker,
+    ready_status, reconcile_taints, unknown_conditions, wanted_taints, Graces, HealthTracker,
 };
-use crate::taints::{bound_at, decide, no_execute, Eviction};
+use crate::taints::{
+    bound_at, decide, no_execute, Eviction, NO_EXECUTE, TAINT_NOT_READY, TAINT_UNREACHABLE,
+};
 
 /// The namespace of node heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -42,6 +44,8 @@ pub struct Config {
     pub startup_grace: Duration,
     /// Retry back-off of failed evictions.
     pub retry: RateLimit,
+    /// NoExecute tainting rates per zone state.
+    pub rates: Rates,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
                 base: Duration::from_millis(5),
                 max: Duration::from_secs(30),
             },
+            rates: Rates::default(),
         }
     }
 }
@@ -159,6 +164,8 @@ pub fn start(client: Client, config: Config) -> Handle {
         },
         tracker: HealthTracker::new(),
         marked: HashMap::new(),
+        zones: Zones::new(),
+        rates: config.rates,
     };
     tokio::spawn(monitor.run(config.monitor_period, handle_synced(&handle)));
 
@@ -197,6 +204,9 @@ struct Monitor {
     /// as upstream, a pod is marked once (on the node's transition, or when it lands on the
     /// node), so an agent that is alive but NotReady is not fought every period.
     marked: HashMap<String, HashSet<String>>,
+    /// Zone states and the per-zone NoExecute tainting rate.
+    zones: Zones,
+    rates: Rates,
 }
 
 impl Monitor {
@@ -254,9 +264,19 @@ impl Monitor {
         self.tracker_retain(&names);
         self.marked.retain(|n, _| names.contains(n));
 
-        let disrupted = fully_disrupted(current.iter().map(ready_status));
+        let disruption = self.zones.update(
+            current.iter().map(|n| (zone_key(n), ready_status(n))),
+            &self.rates,
+            now,
+        );
+        if disruption.exited_full_disruption {
+            tracing::info!("some nodes are Ready again: leaving full-disruption mode");
+            self.tracker.reset_probes(now);
+        }
         for node in &current {
-            self.reconcile_node_taints(node, !disrupted, &now_rfc).await;
+            let no_execute = !disruption.all_fully_disrupted;
+            self.reconcile_node_taints(node, no_execute, now, &now_rfc)
+                .await;
             let ready = ready_status(node);
             let name = &node.metadata().name;
             if !ready.is_empty() && ready != "True" {
@@ -277,11 +297,29 @@ impl Monitor {
         }
     }
 
-    /// Bring the controller-managed taints up to date; on a conflict, re-read and retry.
-    async fn reconcile_node_taints(&self, node: &Node, no_execute: bool, now_rfc: &str) {
+    /// Bring the controller-managed taints up to date; on a conflict, re-read and retry. A new
+    /// not-ready/unreachable NoExecute taint takes a token of the node's zone (swapping one
+    /// for the other does not); without one it waits for a later pass.
+    async fn reconcile_node_taints(
+        &mut self,
+        node: &Node,
+        no_execute: bool,
+        now: Instant,
+        now_rfc: &str,
+    ) {
         let mut node = node.clone();
+        let mut token: Option<bool> = None;
         for _ in 0..3 {
-            let want = wanted_taints(&node, no_execute);
+            let mut want = wanted_taints(&node, no_execute);
+            let has_lifecycle_no_execute = node_taints(&node).iter().any(|t| {
+                t.effect == NO_EXECUTE && (t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
+            });
+            if !has_lifecycle_no_execute && want.iter().any(|t| t.effect == NO_EXECUTE) {
+                let ok = *token.get_or_insert_with(|| self.zones.try_taint(&zone_key(&node), now));
+                if !ok {
+                    want.retain(|t| t.effect != NO_EXECUTE);
+                }
+            }
             let Some(taints) = reconcile_taints(node_taints(&node), &want, now_rfc) else {
                 return;
             };

@@ -111,6 +111,14 @@ impl HealthTracker {
         now > seen.probe + grace
     }
 
+    /// Every node's heartbeat counts as seen `now` (upstream does this when leaving full
+    /// disruption, so nodes are not evicted the moment the control plane is back).
+    pub fn reset_probes(&mut self, now: Instant) {
+        for s in self.nodes.values_mut() {
+            s.probe = now;
+        }
+    }
+
     /// Forget a deleted node.
     pub fn forget(&mut self, name: &str) {
         self.nodes.remove(name);
@@ -250,19 +258,6 @@ pub fn reconcile_taints(
         }
     }
     changed.then_some(out)
-}
-
-/// Full disruption: there are nodes and none is Ready. Upstream then stops NoExecute tainting
-/// (and removes such taints), assuming the control plane, not the nodes, lost connectivity.
-pub fn fully_disrupted<'a>(ready: impl IntoIterator<Item = &'a str>) -> bool {
-    let mut any = false;
-    for r in ready {
-        if r == "True" {
-            return false;
-        }
-        any = true;
-    }
-    any
 }
 
 #[cfg(test)]
@@ -406,9 +401,6 @@ mod tests {
         let unknown = node(Some(("Unknown", "x")));
         let want = wanted_taints(&unknown, false);
         assert_eq!(want, vec![taint(TAINT_UNREACHABLE, NO_SCHEDULE)]);
-        assert!(fully_disrupted(["Unknown", "False"]));
-        assert!(!fully_disrupted(["Unknown", "True"]));
-        assert!(!fully_disrupted(Vec::<&str>::new()));
     }
 
     #[test]

@@ -807,3 +807,102 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
     .await?;
     Ok(())
 }
+
+fn has_unreachable_no_execute(n: &Node) -> bool {
+    taints(n)
+        .iter()
+        .any(|(k, e, _)| k == "node.kubernetes.io/unreachable" && e == "NoExecute")
+}
+
+/// Upstream's disruption rules: 3 of 4 nodes silent is a partial disruption of a small zone,
+/// so none gets the NoExecute taint (only NoSchedule); when one returns the zone is normal
+/// again and the others are tainted one at a time at --node-eviction-rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_disruption_stops_no_execute_tainting_and_the_rate_limits_it_after(
+) -> anyhow::Result<()> {
+    let cx = Coxswain::start_with(
+        &["up"],
+        &[
+            "--in-memory",
+            "--nodes",
+            "0",
+            "--no-controllers",
+            "--node-monitor-period",
+            "100ms",
+            "--node-monitor-grace-period",
+            "2s",
+            "--node-eviction-rate",
+            "0.5",
+        ],
+    )?;
+    let client = Client::connect(&cx.url()).await?;
+    let nodes = ["zone-a", "zone-b", "zone-c", "zone-d"];
+    let kubelet = FakeKubelet::start(&client, &nodes).await?;
+    for n in &nodes[1..] {
+        kubelet.stop(n);
+    }
+    wait_for("b, c, d Unknown with unreachable:NoSchedule", T, || async {
+        for n in &nodes[1..] {
+            let node = client.get::<Node>("", n).await.ok()??;
+            let t = taints(&node);
+            if ready_of(&node).0 != "Unknown"
+                || !t
+                    .iter()
+                    .any(|(k, e, _)| k == "node.kubernetes.io/unreachable" && e == "NoSchedule")
+            {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await?;
+    // Partial disruption: no NoExecute taint for a while (an observation window).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in &nodes[1..] {
+        let node = client.get::<Node>("", n).await?.expect("node");
+        assert!(
+            !has_unreachable_no_execute(&node),
+            "{n}: {:?}",
+            taints(&node)
+        );
+    }
+    // zone-b returns: 2 of 4 not ready is normal; c and d get NoExecute one per 2 s.
+    kubelet.resume(&client, "zone-b").await?;
+    let back = std::time::Instant::now();
+    let first = wait_for("one of c, d tainted NoExecute", T, || async {
+        let mut hit = None;
+        for n in ["zone-c", "zone-d"] {
+            let node = client.get::<Node>("", n).await.ok()??;
+            if has_unreachable_no_execute(&node) {
+                hit = Some(n);
+            }
+        }
+        hit
+    })
+    .await?;
+    let t1 = back.elapsed();
+    // The limiter was stopped (rate 0) and restarts drained, as upstream's SwapLimiter.
+    assert!(
+        t1 >= Duration::from_millis(1500),
+        "first taint after {t1:?}"
+    );
+    let other = if first == "zone-c" {
+        "zone-d"
+    } else {
+        "zone-c"
+    };
+    let node = client.get::<Node>("", other).await?.expect("node");
+    assert!(!has_unreachable_no_execute(&node), "both tainted at once");
+    wait_for("the other tainted NoExecute", T, || async {
+        let node = client.get::<Node>("", other).await.ok()??;
+        has_unreachable_no_execute(&node).then_some(())
+    })
+    .await?;
+    let t2 = back.elapsed();
+    assert!(
+        t2 - t1 >= Duration::from_millis(1500),
+        "second taint {:?} after the first, rate 0.5/s",
+        t2 - t1
+    );
+    Ok(())
+}
