@@ -710,3 +710,131 @@ spec:
     });
     assert!(cpu > 50_000_000, "{cpu}");
 }
+
+/// A `coxswain agent` process; SIGKILLed on drop.
+struct AgentProc {
+    child: std::process::Child,
+    grpc: String,
+}
+
+impl AgentProc {
+    fn start(server: &str, node: &str, root: &std::path::Path) -> AgentProc {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+            .args([
+                "agent",
+                "--node-name",
+                node,
+                "--server",
+                server,
+                "--listen",
+                "127.0.0.1:0",
+                "--pod-cidr",
+                "127.209.1.0",
+                "--root-dir",
+            ])
+            .arg(root)
+            .args(["--pod-time-scale", "0.1", "--lease-renew-interval", "300ms"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn coxswain agent");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(T).expect("agent ready line");
+        assert!(line.starts_with("coxswain agent ready"), "{line}");
+        let grpc = line
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("grpc="))
+            .unwrap()
+            .to_string();
+        AgentProc { child, grpc }
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_separate_agent_serves_logs_and_finishes_deletions_after_a_restart() {
+    let c = cluster(209, &["--nodes", "0"]);
+    let root = tempfile::tempdir().unwrap();
+    let agent = AgentProc::start(&c.url(), "edge1", root.path());
+    wait_until("edge1 Ready", T, || {
+        c.coxctl(&["get", "node", "edge1"])
+            .stdout
+            .contains(" Ready ")
+            .then_some(())
+    })
+    .unwrap();
+    let n: Value =
+        serde_json::from_str(&c.coxctl(&["get", "node", "edge1", "-o", "json"]).stdout).unwrap();
+    assert_eq!(
+        n["metadata"]["annotations"]["coxswain.io/agent-endpoint"],
+        format!("http://{}", agent.grpc)
+    );
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  nodeName: edge1
+  terminationGracePeriodSeconds: 600
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "trap '' TERM; echo started; while true; do sleep 0.2; done"]
+"#,
+    );
+    wait_status(&c, "default", "stubborn", "Running");
+    let p = pod(&c, "default", "stubborn").unwrap();
+    assert!(s(&p, "status.podIP")
+        .as_str()
+        .unwrap()
+        .starts_with("127.209.1."));
+    wait_until("log", T, || {
+        let out = c.coxctl(&["logs", "stubborn"]);
+        (out.stdout == "started\n").then_some(())
+    })
+    .unwrap();
+    // Deleting: the container ignores SIGTERM and the grace period is long: Terminating.
+    c.coxctl(&["delete", "pod", "stubborn", "--wait=false"])
+        .success();
+    wait_status(&c, "default", "stubborn", "Terminating");
+    // The agent dies mid-deletion; a new one finishes it, and runs a pod bound meanwhile.
+    drop(agent);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: later}
+spec:
+  nodeName: edge1
+  containers: [{name: web, image: nginx}]
+"#,
+    );
+    let _agent = AgentProc::start(&c.url(), "edge1", root.path());
+    wait_until("stubborn removed", T, || {
+        pod(&c, "default", "stubborn").is_none().then_some(())
+    })
+    .unwrap();
+    wait_status(&c, "default", "later", "Running");
+    let p = pod(&c, "default", "later").unwrap();
+    let ip = s(&p, "status.podIP").as_str().unwrap().to_string();
+    assert_eq!(http_get(&ip, 80, "/").unwrap().0, 200);
+}
