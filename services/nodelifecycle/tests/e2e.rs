@@ -763,6 +763,19 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
     })
     .await?;
     cx.coxctl(&["uncordon", "node1"]).success();
+    // A pod that tolerates unreachable forever (as DaemonSet pods do) stays through it all.
+    let forever = Toleration {
+        key: "node.kubernetes.io/unreachable".into(),
+        operator: "Exists".into(),
+        effect: "NoExecute".into(),
+        ..Default::default()
+    };
+    client.create(&pod("stays", "node2", vec![forever])).await?;
+    wait_for("stays Ready", T, || async {
+        let p = client.get::<Pod>("default", "stays").await.ok()??;
+        (pod_ready(&p) == "True").then_some(())
+    })
+    .await?;
 
     // The agent process dies.
     agent.kill9();
@@ -792,6 +805,9 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
         .filter(|l| l.contains(" Unknown ") && l.contains(" node2 "))
         .count();
     assert_eq!(unknown, 3, "{out}");
+    let stays = client.get::<Pod>("default", "stays").await?.expect("stays");
+    assert!(!deleting(&stays));
+    assert_eq!(pod_ready(&stays), "False");
 
     // The agent comes back: the stale pods are removed, nothing moves back.
     let _agent = AgentProcess::start(&cx.url(), "node2");
@@ -803,6 +819,11 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
     wait_for("only the 3 pods on node1 remain", T, || async {
         let (pods, _) = client.list::<Pod>("default", &sel).await.ok()?;
         (pods.len() == 3 && pods.iter().all(|p| pod_node(p) == "node1")).then_some(())
+    })
+    .await?;
+    wait_for("stays Ready again on node2", T, || async {
+        let p = client.get::<Pod>("default", "stays").await.ok()??;
+        (pod_ready(&p) == "True" && !deleting(&p)).then_some(())
     })
     .await?;
     Ok(())
