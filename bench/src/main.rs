@@ -11,6 +11,9 @@ use coxswain_api::v1::{self, CreateRequest, GetRequest, WatchRequest};
 use coxswain_api::Object;
 use tonic::transport::Channel;
 
+mod agent;
+mod scheduler;
+
 #[derive(Parser)]
 #[command(name = "coxswain-bench")]
 struct Cli {
@@ -20,6 +23,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Node agent, sim runtime: one `coxswain agent --sim-nodes N` process (pid given): RSS
+    /// per node, idle heartbeat load on the store, pods bound at a fixed rate → Running latency,
+    /// RSS per pod.
+    AgentSim {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// The store's metrics address (host:port).
+        #[arg(long)]
+        metrics: String,
+        #[arg(long)]
+        agent_pid: u32,
+        #[arg(long, default_value_t = 1000)]
+        nodes: usize,
+        #[arg(long, default_value = "sim-node")]
+        prefix: String,
+        #[arg(long, default_value_t = 10_000)]
+        pods: usize,
+        /// Pod creates per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Seconds of idle heartbeat measurement.
+        #[arg(long, default_value_t = 20)]
+        idle_secs: u64,
+    },
+    /// Node agent, process runtime: built-in web server pods created one at a time on NODE;
+    /// create → Running latency.
+    AgentProcess {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, default_value = "node1")]
+        node: String,
+        #[arg(long, default_value_t = 50)]
+        pods: usize,
+    },
     /// Creates/s then gets/s of typical pods, at each client count.
     Store {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -67,6 +104,27 @@ enum Cmd {
         pid: u32,
         #[arg(long, default_value_t = 100_000)]
         pods: usize,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
+    /// Scheduler throughput (scheduler_perf-like): pods/s in-process (framework + cache +
+    /// queue) or end to end through a running `coxswain up` (`--mode e2e --server URL`).
+    Scheduler {
+        #[arg(long, default_value = "in-process")]
+        mode: String,
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, default_value_t = 5000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 10_000)]
+        pods: usize,
+        /// basic, node-affinity, taint, anti-affinity, affinity, preferred.
+        #[arg(long, value_delimiter = ',', default_value = "basic,node-affinity,taint,anti-affinity,affinity,preferred")]
+        workloads: Vec<String>,
+        /// Repetitions per workload (in-process); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// e2e: concurrent pod creators.
         #[arg(long, default_value_t = 64)]
         clients: usize,
     },
@@ -183,6 +241,29 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::AgentSim {
+            server,
+            metrics,
+            agent_pid,
+            nodes,
+            prefix,
+            pods,
+            rate,
+            idle_secs,
+        } => {
+            agent::sim(
+                &server,
+                &metrics,
+                agent_pid,
+                nodes,
+                &prefix,
+                pods,
+                rate,
+                Duration::from_secs(idle_secs),
+            )
+            .await?
+        }
+        Cmd::AgentProcess { server, node, pods } => agent::process(&server, &node, pods).await?,
         Cmd::Store {
             server,
             clients,
@@ -382,6 +463,44 @@ async fn main() -> anyhow::Result<()> {
                 percentile(&l, 0.99),
                 l.last().copied().unwrap_or(f64::NAN)
             );
+        }
+        Cmd::Scheduler {
+            mode,
+            server,
+            nodes,
+            pods,
+            workloads,
+            runs,
+            clients,
+        } => {
+            println!("{:>14} {:>8} {:>8} {:>10} {:>12}", "workload", "nodes", "pods", "placed", "pods/s");
+            for w in &workloads {
+                anyhow::ensure!(
+                    scheduler::WORKLOADS.contains(&w.as_str()),
+                    "--workloads: unknown {w:?} (known: {})",
+                    scheduler::WORKLOADS.join(", ")
+                );
+                let mut rates = Vec::new();
+                let mut placed = 0;
+                for _ in 0..runs.max(1) {
+                    let (n, secs) = match mode.as_str() {
+                        "in-process" => scheduler::in_process(w, nodes, pods),
+                        "e2e" => scheduler::e2e(&server, w, nodes, pods, clients, true).await?,
+                        other => anyhow::bail!("--mode: {other:?}: in-process or e2e"),
+                    };
+                    placed = n;
+                    rates.push(n as f64 / secs);
+                    if mode == "e2e" {
+                        break;
+                    }
+                }
+                rates.sort_by(|a, b| a.total_cmp(b));
+                let median = rates[rates.len() / 2];
+                println!(
+                    "{w:>14} {nodes:>8} {pods:>8} {placed:>10} {median:>12.0}   runs: {}",
+                    rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" ")
+                );
+            }
         }
         Cmd::Memory {
             server,

@@ -166,6 +166,7 @@ pub struct NodeAgent<R: Runtime> {
     names: Mutex<HashMap<String, String>>,
     ips: Mutex<[bool; 256]>,
     usage: Mutex<HashMap<String, PodUsage>>,
+    node_uid: Mutex<String>,
     last_samples: Mutex<HashMap<String, (tokio::time::Instant, Usage)>>,
 }
 
@@ -202,6 +203,7 @@ impl<R: Runtime> NodeAgent<R> {
             names: Mutex::new(HashMap::new()),
             ips: Mutex::new(ips),
             usage: Mutex::new(HashMap::new()),
+            node_uid: Mutex::new(String::new()),
             last_samples: Mutex::new(HashMap::new()),
         })
     }
@@ -325,8 +327,8 @@ impl<R: Runtime> NodeAgent<R> {
     /// Registers the Node (or takes over an existing one: labels merged, status replaced).
     pub async fn register(&self) -> anyhow::Result<()> {
         let node = self.node_object();
-        match self.client.create(&node).await {
-            Ok(_) => {}
+        let uid = match self.client.create(&node).await {
+            Ok(n) => n.metadata.map(|m| m.uid).unwrap_or_default(),
             Err(e) if e.is_already_exists() => {
                 let Some(mut existing) = self.client.get::<Node>("", &self.config.name).await?
                 else {
@@ -341,16 +343,23 @@ impl<R: Runtime> NodeAgent<R> {
                     m.annotations.insert(k, v);
                 }
                 m.resource_version.clear();
+                let uid = m.uid.clone();
                 self.client.update(&existing).await?;
+                uid
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         let mut n = node.clone();
         n.metadata
             .get_or_insert_with(Default::default)
             .resource_version
             .clear();
         self.client.update_status(&n).await?;
+        // The first heartbeat right away; later ones on the lease interval.
+        self.renew_lease(&uid).await?;
+        if let Ok(mut u) = self.node_uid.lock() {
+            *u = uid;
+        }
         Ok(())
     }
 
@@ -390,9 +399,23 @@ impl<R: Runtime> NodeAgent<R> {
     /// Heartbeats: the Lease every lease_renew_interval; the node status when it changed (or
     /// the node lifecycle controller changed it) and at least every status_report_frequency.
     pub async fn heartbeat(self: Arc<Self>) {
-        let mut node_uid = String::new();
-        let mut lease_tick = tokio::time::interval(self.config.lease_renew_interval);
-        let mut status_tick = tokio::time::interval(self.config.status_update_frequency);
+        let mut node_uid = self.node_uid.lock().map(|u| u.clone()).unwrap_or_default();
+        // Nodes started together spread their heartbeats over the interval (by name).
+        let h = self
+            .config
+            .name
+            .bytes()
+            .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+        let phase = |every: Duration| every.mul_f64((h % 1000) as f64 / 1000.0);
+        let now = tokio::time::Instant::now();
+        let mut lease_tick = tokio::time::interval_at(
+            now + phase(self.config.lease_renew_interval),
+            self.config.lease_renew_interval,
+        );
+        let mut status_tick = tokio::time::interval_at(
+            now + phase(self.config.status_update_frequency),
+            self.config.status_update_frequency,
+        );
         lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_report = tokio::time::Instant::now();
@@ -639,23 +662,22 @@ impl<R: Runtime> NodeAgent<R> {
 
     pub fn sample_once(&self) {
         type Snapshot = (PodInfo, Arc<Pod>, Vec<(String, u32, String)>);
-        let workers: Vec<Snapshot> =
-            match self.workers.lock() {
-                Ok(w) => w
-                    .values()
-                    .map(|w| {
-                        (
-                            w.info.clone(),
-                            w.pod.clone(),
-                            w.instances
-                                .lock()
-                                .map(|i| i.current.clone())
-                                .unwrap_or_default(),
-                        )
-                    })
-                    .collect(),
-                Err(_) => return,
-            };
+        let workers: Vec<Snapshot> = match self.workers.lock() {
+            Ok(w) => w
+                .values()
+                .map(|w| {
+                    (
+                        w.info.clone(),
+                        w.pod.clone(),
+                        w.instances
+                            .lock()
+                            .map(|i| i.current.clone())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+            Err(_) => return,
+        };
         let now = tokio::time::Instant::now();
         let mut samples = match self.last_samples.lock() {
             Ok(s) => s,

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Node agent benchmarks (BENCHMARKS.md, "Node agents"):
+#   sim:     one `coxswain agent --sim-nodes NODES` process against `coxswain store`; PODS pods
+#            bound round-robin at RATE/s; plus a 1-node agent for the baseline RSS.
+#   process: `coxswain up --nodes 1` and built-in web server pods one at a time.
+# Usage: bench/agent.sh [NODES] [PODS] [RATE] [PROCESS_PODS]   (ROUNDS=3, PROFILE=release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NODES=${1:-1000}
+PODS=${2:-10000}
+RATE=${3:-1000}
+PPODS=${4:-50}
+ROUNDS=${ROUNDS:-3}
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release -q -p coxswain --bin coxswain
+  cargo build --release -q -p coxswain-bench
+fi
+BIN=target/$PROFILE
+WORK=$(mktemp -d)
+cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start_store() {
+  rm -rf "$WORK/cx"; : > "$WORK/cx.out"
+  $BIN/coxswain store --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    --data-dir "$WORK/cx" > "$WORK/cx.out" 2> "$WORK/cx.err" &
+  CX_PID=$!
+  for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
+  CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
+  MX=$(grep -o 'metrics=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
+}
+
+start_agent() { # nodes
+  : > "$WORK/agent.out"
+  $BIN/coxswain agent --sim-nodes "$1" --server "$CX" --listen 127.0.0.1:0 --no-events \
+    > "$WORK/agent.out" 2> "$WORK/agent.err" &
+  AG_PID=$!
+  for _ in $(seq 600); do grep -q "coxswain agent ready" "$WORK/agent.out" && break; sleep 0.1; done
+}
+
+rss() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+
+echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}')"
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round: baseline, 1 sim node"
+  start_store; start_agent 1; sleep 2
+  echo "agent RSS with 1 sim node: $(rss $AG_PID) KiB"
+  kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
+  echo "== round $round: $NODES sim nodes, $PODS pods at $RATE/s"
+  start_store; start_agent "$NODES"
+  $BIN/coxswain-bench agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
+    --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs "${IDLE:-30}"
+  kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
+  echo "== round $round: process runtime, $PPODS built-in web server pods"
+  rm -rf "$WORK/up"; : > "$WORK/up.out"
+  $BIN/coxswain up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    --data-dir "$WORK/up" > "$WORK/up.out" 2> "$WORK/up.err" &
+  UP_PID=$!
+  for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/up.out" && break; sleep 0.1; done
+  UP=http://$(grep -o 'grpc=[^ ]*' "$WORK/up.out" | cut -d= -f2)
+  sleep 1
+  $BIN/coxswain-bench agent-process --server "$UP" --node node1 --pods "$PPODS"
+  kill -9 $UP_PID; wait 2>/dev/null || true
+done
