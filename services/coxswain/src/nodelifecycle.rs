@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use coxswain_client::RateLimit;
 use coxswain_nodelifecycle::disruption::Rates;
+use coxswain_nodelifecycle::podgc::GcConfig;
 use coxswain_nodelifecycle::Config;
 
 use crate::duration;
@@ -36,6 +37,15 @@ pub struct NodeLifecycleOpts {
     /// Partially disrupted zones up to this many nodes stop evicting altogether.
     #[arg(long, default_value_t = 50)]
     pub large_cluster_size_threshold: usize,
+    /// Terminated pods kept before the oldest are garbage collected (0: never).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
+    /// How often the pod garbage collector runs.
+    #[arg(long, default_value = "20s", value_parser = duration::parse)]
+    pub pod_gc_period: Duration,
+    /// How long a pod's node must be missing before the pod is garbage collected.
+    #[arg(long, default_value = "40s", value_parser = duration::parse)]
+    pub pod_gc_quarantine: Duration,
     /// Do not run the node lifecycle controller in `coxswain up`.
     #[arg(long)]
     pub no_node_lifecycle: bool,
@@ -56,6 +66,11 @@ impl NodeLifecycleOpts {
                 secondary: self.secondary_node_eviction_rate,
                 unhealthy_zone_threshold: self.unhealthy_zone_threshold,
                 large_cluster_size_threshold: self.large_cluster_size_threshold,
+            },
+            gc: GcConfig {
+                period: self.pod_gc_period,
+                quarantine: self.pod_gc_quarantine,
+                terminated_threshold: self.terminated_pod_gc_threshold,
             },
         }
     }

@@ -24,6 +24,7 @@ use crate::disruption::{zone_key, Rates, Zones};
 use crate::health::{
     ready_status, reconcile_taints, unknown_conditions, wanted_taints, Graces, HealthTracker,
 };
+use crate::podgc::GcConfig;
 use crate::taints::{
     bound_at, decide, no_execute, Eviction, NO_EXECUTE, TAINT_NOT_READY, TAINT_UNREACHABLE,
 };
@@ -46,6 +47,8 @@ pub struct Config {
     pub retry: RateLimit,
     /// NoExecute tainting rates per zone state.
     pub rates: Rates,
+    /// The pod garbage collector.
+    pub gc: GcConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
                 max: Duration::from_secs(30),
             },
             rates: Rates::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -168,6 +172,13 @@ pub fn start(client: Client, config: Config) -> Handle {
         rates: config.rates,
     };
     tokio::spawn(monitor.run(config.monitor_period, handle_synced(&handle)));
+
+    tokio::spawn(crate::podgc::run(
+        client.clone(),
+        pods.clone(),
+        nodes.clone(),
+        config.gc,
+    ));
 
     let evictor = Arc::new(Evictor {
         client,

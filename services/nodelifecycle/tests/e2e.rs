@@ -195,6 +195,12 @@ fn start_up() -> Coxswain {
             "3",
             "--default-not-ready-toleration-seconds",
             "3",
+            "--pod-gc-period",
+            "200ms",
+            "--pod-gc-quarantine",
+            "1s",
+            "--node-eviction-rate",
+            "100",
         ],
     )
     .expect("start coxswain up")
@@ -925,5 +931,60 @@ async fn a_partial_disruption_stops_no_execute_tainting_and_the_rate_limits_it_a
         "second taint {:?} after the first, rate 0.5/s",
         t2 - t1
     );
+    Ok(())
+}
+
+/// A node that does not come back: deleting it lets the pod GC remove its Unknown pods; a
+/// down node tainted out-of-service (non-graceful shutdown) has its terminating pods removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_gc_removes_the_pods_of_deleted_and_out_of_service_nodes() -> anyhow::Result<()> {
+    let cx = start_up();
+    let client = Client::connect(&cx.url()).await?;
+    let kubelet = FakeKubelet::start(&client, &["gone", "shut", "alive"]).await?;
+    client.create(&pod("on-gone", "gone", vec![])).await?;
+    client.create(&pod("on-shut", "shut", vec![])).await?;
+    kubelet.stop("gone");
+    kubelet.stop("shut");
+    wait_for("both pods evicted and left Unknown", T, || async {
+        for name in ["on-gone", "on-shut"] {
+            let p = client.get::<Pod>("default", name).await.ok()??;
+            if !deleting(&p) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await?;
+
+    let out = cx.coxctl(&["delete", "node", "gone"]).success();
+    assert_eq!(out.stdout, "node \"gone\" deleted\n");
+    wait_for("on-gone garbage collected", T, || async {
+        client
+            .get::<Pod>("default", "on-gone")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+
+    // Still there: the node is only down.
+    assert!(client.get::<Pod>("default", "on-shut").await?.is_some());
+    cx.coxctl(&[
+        "taint",
+        "node",
+        "shut",
+        "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute",
+    ])
+    .success();
+    wait_for("on-shut garbage collected", T, || async {
+        client
+            .get::<Pod>("default", "on-shut")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
     Ok(())
 }
