@@ -125,6 +125,57 @@ struct Worker {
     term: watch::Sender<Option<Duration>>,
     status: watch::Sender<Option<PodStatus>>,
     instances: Arc<Mutex<Instances>>,
+    sync: Arc<WriterState>,
+}
+
+/// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
+const OWN_CONDITIONS: &[&str] = &[
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
+/// What the status writer shares with the event handler: digests of the statuses it wrote
+/// recently (so our own writes coming back are recognised) and the conditions other components
+/// set on the pod (kept in every write).
+#[derive(Default)]
+struct WriterState {
+    recent: Mutex<std::collections::VecDeque<u64>>,
+    foreign: Mutex<Vec<Condition>>,
+}
+
+fn digest(st: &PodStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    st.phase.hash(&mut h);
+    st.reason.hash(&mut h);
+    let mut conds: Vec<(&str, &str)> = st
+        .conditions
+        .iter()
+        .map(|c| (c.r#type.as_str(), c.status.as_str()))
+        .collect();
+    conds.sort();
+    conds.hash(&mut h);
+    for c in st
+        .container_statuses
+        .iter()
+        .chain(&st.init_container_statuses)
+    {
+        c.name.hash(&mut h);
+        c.ready.hash(&mut h);
+        c.restart_count.hash(&mut h);
+        c.container_id.hash(&mut h);
+        let s = c.state.clone().unwrap_or_default();
+        (
+            s.waiting.map(|w| w.reason),
+            s.running.is_some(),
+            s.terminated.map(|t| t.exit_code),
+        )
+            .hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Sends pod status to per-pod writers and events to the recorder.
@@ -538,7 +589,32 @@ impl<R: Runtime> NodeAgent<R> {
         }
         let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
         if let Ok(w) = self.workers.lock() {
-            if w.contains_key(&uid) {
+            if let Some(w) = w.get(&uid) {
+                // The stored status changed under us (another component, or an agent that was
+                // away): keep foreign conditions, and rewrite ours when it is not one we wrote.
+                let stored = pod.status.clone().unwrap_or_default();
+                let foreign: Vec<Condition> = stored
+                    .conditions
+                    .iter()
+                    .filter(|c| !OWN_CONDITIONS.contains(&c.r#type.as_str()))
+                    .cloned()
+                    .collect();
+                let mut rewrite = false;
+                if let Ok(mut f) = w.sync.foreign.lock() {
+                    if *f != foreign {
+                        *f = foreign;
+                        rewrite = true;
+                    }
+                }
+                let d = digest(&stored);
+                if let Ok(r) = w.sync.recent.lock() {
+                    if !r.is_empty() && !r.contains(&d) {
+                        rewrite = true;
+                    }
+                }
+                if rewrite && w.status.borrow().is_some() {
+                    w.status.send_modify(|_| {});
+                }
                 return;
             }
         }
@@ -573,6 +649,15 @@ impl<R: Runtime> NodeAgent<R> {
         let (term_tx, term_rx) = watch::channel(None);
         let (status_tx, status_rx) = watch::channel(None);
         let instances = Arc::new(Mutex::new(Instances::default()));
+        let sync = Arc::new(WriterState::default());
+        if let (Some(st), Ok(mut f)) = (pod.status.as_ref(), sync.foreign.lock()) {
+            *f = st
+                .conditions
+                .iter()
+                .filter(|c| !OWN_CONDITIONS.contains(&c.r#type.as_str()))
+                .cloned()
+                .collect();
+        }
         if let Ok(mut w) = self.sink.writers.write() {
             w.insert(uid.clone(), status_tx.clone());
         }
@@ -585,6 +670,7 @@ impl<R: Runtime> NodeAgent<R> {
                     term: term_tx,
                     status: status_tx,
                     instances: instances.clone(),
+                    sync: sync.clone(),
                 },
             );
         }
@@ -597,6 +683,7 @@ impl<R: Runtime> NodeAgent<R> {
             meta.name.clone(),
             uid.clone(),
             status_rx,
+            sync,
         ));
         let this = self.clone();
         tokio::spawn(async move {
@@ -874,11 +961,24 @@ async fn status_writer(
     name: String,
     uid: String,
     mut rx: watch::Receiver<Option<PodStatus>>,
+    sync: Arc<WriterState>,
 ) {
     while rx.changed().await.is_ok() {
-        let Some(status) = rx.borrow_and_update().clone() else {
+        let Some(mut status) = rx.borrow_and_update().clone() else {
             continue;
         };
+        if let Ok(f) = sync.foreign.lock() {
+            status
+                .conditions
+                .retain(|c| OWN_CONDITIONS.contains(&c.r#type.as_str()));
+            status.conditions.extend(f.iter().cloned());
+        }
+        if let Ok(mut r) = sync.recent.lock() {
+            r.push_back(digest(&status));
+            if r.len() > 8 {
+                r.pop_front();
+            }
+        }
         let pod = Pod {
             metadata: Some(ObjectMeta {
                 name: name.clone(),

@@ -639,6 +639,40 @@ spec:
         .unwrap()
     });
     assert!((200_000_000..=300_000_000).contains(&cpu), "{cpu}");
+
+    // Another component marks the pod not ready and adds its own condition (as the node
+    // lifecycle controller does): the agent restores its Ready and keeps the other condition.
+    let url = c.url();
+    rt.block_on(async move {
+        use coxswain_api::v1::{Condition, Pod};
+        let client = coxswain_client::Client::connect(&url).await.unwrap();
+        let mut p: Pod = client.get("default", "busy").await.unwrap().unwrap();
+        let st = p.status.as_mut().unwrap();
+        for c in st.conditions.iter_mut().filter(|c| c.r#type == "Ready") {
+            c.status = "False".into();
+        }
+        st.conditions.push(Condition {
+            r#type: "DisruptionTarget".into(),
+            status: "True".into(),
+            reason: "Test".into(),
+            ..Default::default()
+        });
+        client.update_status(&p).await.unwrap();
+        coxswain_test_support::wait_for("Ready restored, foreign condition kept", T, || {
+            let client = client.clone();
+            async move {
+                let p: Pod = client.get("default", "busy").await.ok()??;
+                let conds = p.status?.conditions;
+                let ready = conds
+                    .iter()
+                    .any(|c| c.r#type == "Ready" && c.status == "True");
+                let kept = conds.iter().any(|c| c.r#type == "DisruptionTarget");
+                (ready && kept).then_some(())
+            }
+        })
+        .await
+        .unwrap();
+    });
     assert_eq!(mem, 64 << 20);
 }
 
