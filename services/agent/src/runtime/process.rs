@@ -319,6 +319,10 @@ impl Runtime for ProcessRuntime {
             }
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        // Logs of the current and the previous instance are kept, as the kubelet keeps them.
+        if attempt >= 2 {
+            let _ = std::fs::remove_file(dir.join(format!("{}.log", attempt - 2)));
+        }
         let log_path = dir.join(format!("{attempt}.log"));
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
