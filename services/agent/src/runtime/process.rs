@@ -54,17 +54,13 @@ impl ProcessRuntime {
     }
 
     fn rewrite(&self, resolved: Option<&Resolved>, dir: &Path, s: &str) -> String {
-        let mut s = s.to_string();
+        // Every container has its own /tmp; the catalog adds the image's own directories.
+        let mut map: Vec<(String, PathBuf)> = vec![("/tmp".into(), dir.join("tmp"))];
         if let Some(r) = resolved {
-            // Longest in-image paths first so nested ones win.
-            let mut paths: Vec<_> = r.paths.iter().collect();
-            paths.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
-            for (from, to) in paths {
-                let target = dir.join(to);
-                s = s.replace(from.as_str(), &target.to_string_lossy());
-            }
+            map.extend(r.paths.iter().map(|(k, v)| (k.clone(), dir.join(v))));
         }
-        s
+        let _ = std::fs::create_dir_all(dir.join("tmp"));
+        rewrite_paths(s, &map)
     }
 
     /// The argv of a container: command+args as given, else the catalog's built-in workload.
@@ -216,6 +212,43 @@ impl ProcessRuntime {
             }
         }
     }
+}
+
+/// Replaces in-image path prefixes by host directories in one pass. A prefix matches only as a
+/// whole path: at the start of the text or after a space, quote, `=`, `:`, `<`, `>` or `(`, and
+/// followed by `/`, the end, or a non-path character.
+pub fn rewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
+    let mut map: Vec<&(String, PathBuf)> = map.iter().collect();
+    map.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    'outer: while i < s.len() {
+        let at_boundary = i == 0
+            || matches!(
+                b[i - 1],
+                b' ' | b'"' | b'\'' | b'=' | b':' | b'<' | b'>' | b'(' | b'\t' | b';' | b'|' | b'&'
+            );
+        if at_boundary && b[i] == b'/' {
+            for (from, to) in &map {
+                if s[i..].starts_with(from.as_str()) {
+                    let end = i + from.len();
+                    let ok_end = end == s.len()
+                        || !(b[end].is_ascii_alphanumeric()
+                            || matches!(b[end], b'-' | b'_' | b'.'));
+                    if ok_end {
+                        out.push_str(&to.to_string_lossy());
+                        i = end;
+                        continue 'outer;
+                    }
+                }
+            }
+        }
+        let ch = s[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
 }
 
 /// Whether a command resolves to an executable (through PATH when it has no slash).
@@ -517,4 +550,36 @@ pub fn group_usage(pgid: i32) -> Option<Usage> {
         usage.memory_bytes += f[21].parse::<u64>().unwrap_or(0) * PAGE;
     }
     found.then_some(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_whole_paths_once() {
+        let map = vec![
+            ("/tmp".to_string(), PathBuf::from("/tmp/x/c/tmp")),
+            (
+                "/usr/share/nginx/html".to_string(),
+                PathBuf::from("/tmp/x/c/html"),
+            ),
+        ];
+        assert_eq!(
+            rewrite_paths("echo mayikt > /usr/share/nginx/html/index.html", &map),
+            "echo mayikt > /tmp/x/c/html/index.html"
+        );
+        assert_eq!(
+            rewrite_paths("/tmp/mayikt.txt", &map),
+            "/tmp/x/c/tmp/mayikt.txt"
+        );
+        assert_eq!(
+            rewrite_paths("/var/tmp/a /tmpfoo", &map),
+            "/var/tmp/a /tmpfoo"
+        );
+        assert_eq!(
+            rewrite_paths("touch /tmp; x=/tmp/a", &map),
+            "touch /tmp/x/c/tmp; x=/tmp/x/c/tmp/a"
+        );
+    }
 }
