@@ -454,6 +454,29 @@ spec:
         "{ev}"
     );
 
+    // Follow: the stream ends when the container does.
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: counter, namespace: mayikt-sit}
+spec:
+  nodeName: node1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done"]
+"#,
+    );
+    let followed = wait_until("logs -f", T, || {
+        let out = c.coxctl(&["logs", "-f", "counter", "-n", "mayikt-sit"]);
+        out.ok.then_some(out.stdout)
+    })
+    .unwrap();
+    assert_eq!(followed, "1\n2\n3\n");
+
     // Never + failing liveness (23): killed once, not restarted, terminal phase.
     namespace(&c, "timing");
     apply(
