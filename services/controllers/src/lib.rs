@@ -15,11 +15,16 @@ pub mod replicaset;
 pub mod rollout;
 pub use coxswain_api::time;
 
+pub mod cronjob_ctrl;
+pub mod daemonset;
+pub mod daemonset_ctrl;
 pub mod deployment_ctrl;
 pub mod job_ctrl;
 pub mod manager;
 pub mod podctl;
 pub mod replicaset_ctrl;
+pub mod revisions;
 pub mod runtime;
 pub mod statefulset;
+pub mod statefulset_ctrl;
 pub mod workloads;

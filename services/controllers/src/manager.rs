@@ -39,6 +39,8 @@ pub struct Config {
     /// Added to the wall clock by the CronJob controller (tests start "in the future" to see a
     /// minute boundary at once); 0 in production.
     pub cron_clock_offset: Duration,
+    /// How fast the CronJob controller's clock runs (1.0 = real time; tests use e.g. 30).
+    pub cron_clock_rate: f64,
     /// How often every CronJob is looked at at least (it also wakes at its next start time).
     pub cron_resync: Duration,
     /// Component name on Events.
@@ -55,6 +57,7 @@ impl Default for Config {
             job_backoff_base: crate::job::DEFAULT_BACKOFF_BASE,
             job_backoff_max: crate::job::DEFAULT_BACKOFF_MAX,
             cron_clock_offset: Duration::ZERO,
+            cron_clock_rate: 1.0,
             cron_resync: Duration::from_secs(10),
             component: "controller-manager".into(),
         }
@@ -367,9 +370,9 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         spawn_ctrl!("replicaset", c.q.rs, crate::replicaset_ctrl::reconcile);
         spawn_ctrl!("deployment", c.q.deploy, crate::deployment_ctrl::reconcile);
         spawn_ctrl!("job", c.q.job, crate::job_ctrl::reconcile);
-        // spawn_ctrl!("daemonset", c.q.ds, crate::daemonset_ctrl::reconcile);
-        // spawn_ctrl!("statefulset", c.q.sts, crate::statefulset_ctrl::reconcile);
-        // spawn_ctrl!("cronjob", c.q.cron, crate::cronjob_ctrl::reconcile);
+        spawn_ctrl!("daemonset", c.q.ds, crate::daemonset_ctrl::reconcile);
+        spawn_ctrl!("statefulset", c.q.sts, crate::statefulset_ctrl::reconcile);
+        spawn_ctrl!("cronjob", c.q.cron, crate::cronjob_ctrl::reconcile);
         // Enqueue everything once the caches are complete (events before sync were queued too).
         for o in c.rs.list() {
             c.q.rs.add(key_of(o.metadata()));
