@@ -776,22 +776,28 @@ struct AgentProc {
 
 impl AgentProc {
     fn start(server: &str, node: &str, root: &std::path::Path) -> AgentProc {
+        let root = root.to_string_lossy().to_string();
+        Self::start_args(&[
+            "--node-name",
+            node,
+            "--server",
+            server,
+            "--pod-cidr",
+            "127.209.1.0",
+            "--root-dir",
+            &root,
+            "--pod-time-scale",
+            "0.1",
+            "--lease-renew-interval",
+            "300ms",
+        ])
+    }
+
+    fn start_args(args: &[&str]) -> AgentProc {
         use std::io::BufRead;
         let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
-            .args([
-                "agent",
-                "--node-name",
-                node,
-                "--server",
-                server,
-                "--listen",
-                "127.0.0.1:0",
-                "--pod-cidr",
-                "127.209.1.0",
-                "--root-dir",
-            ])
-            .arg(root)
-            .args(["--pod-time-scale", "0.1", "--lease-renew-interval", "300ms"])
+            .args(["agent", "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -894,4 +900,45 @@ spec:
     let p = pod(&c, "default", "later").unwrap();
     let ip = s(&p, "status.podIP").as_str().unwrap().to_string();
     assert_eq!(http_get(&ip, 80, "/").unwrap().0, 200);
+}
+
+#[test]
+fn one_agent_process_hosts_many_sim_nodes() {
+    let c = cluster(210, &["--nodes", "0"]);
+    let url = c.url();
+    let _agent = AgentProc::start_args(&[
+        "--sim-nodes",
+        "50",
+        "--server",
+        &url,
+        "--sim-node-prefix",
+        "kwok",
+        "--no-events",
+    ]);
+    wait_until("50 Ready sim nodes", T, || {
+        let out = c.coxctl(&["get", "nodes", "--no-headers"]).stdout;
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 50).then_some(())
+    })
+    .unwrap();
+    let mut yaml = String::new();
+    for i in 0..200 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, annotations: {{sim.coxswain.io/run-duration: 1s}}}}\nspec:\n  nodeName: kwok-{}\n  restartPolicy: Never\n  containers: [{{name: c, image: busybox}}]\n",
+            i % 50 + 1
+        ));
+    }
+    apply(&c, &yaml);
+    wait_until("200 pods Succeeded", T, || {
+        let out = c.coxctl(&["get", "pods", "--no-headers"]).stdout;
+        (out.lines().filter(|l| l.contains("Completed")).count() == 200).then_some(())
+    })
+    .unwrap();
+    let wide = c
+        .coxctl(&["get", "pods", "-o", "wide", "--no-headers"])
+        .stdout;
+    assert!(
+        wide.lines()
+            .any(|l| l.starts_with("p49 ") && l.contains("kwok-50")),
+        "{wide}"
+    );
 }
