@@ -414,6 +414,22 @@ async fn pull_backoff<R: Runtime>(
     term: &mut Termination,
 ) -> bool {
     let delay = backoff.next_from_base();
+    let never = sh
+        .status
+        .lock()
+        .ok()
+        .and_then(|mut st| {
+            Shared::<R>::container(&mut st, init, &c.name)
+                .and_then(|s| s.state.clone())
+                .and_then(|s| s.waiting)
+        })
+        .is_some_and(|w| w.reason == "ErrImageNeverPull");
+    if never {
+        return tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = terminated(term) => false,
+        };
+    }
     // ErrImagePull stays visible until the next sync (about a second), then ImagePullBackOff.
     let first = delay.min(Duration::from_secs(1)) / 2;
     tokio::select! {
@@ -573,7 +589,23 @@ async fn run_once<R: Runtime>(
     } else {
         c.image_pull_policy.as_str()
     };
-    let image_id = if present && policy != "Always" {
+    let image_id = if policy == "Never" && !present {
+        // Built-in catalog images count as present; anything else cannot be pulled.
+        match rt.pull(&sh.info, &c.image).await {
+            Ok(id) => id,
+            Err(_) => {
+                let msg = format!(
+                    "Container image \"{}\" is not present with pull policy of Never",
+                    c.image
+                );
+                sh.event(who, true, "ErrImageNeverPull", msg.clone());
+                sh.update_container(init, &c.name, |s| {
+                    s.state = waiting("ErrImageNeverPull", &msg);
+                });
+                return RunResult::PullFailed;
+            }
+        }
+    } else if present && policy != "Always" {
         if attempt == 0 {
             sh.event(
                 who,

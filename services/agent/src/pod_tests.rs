@@ -394,3 +394,21 @@ async fn termination_during_back_off_ends_at_once() {
     let ended = tokio::time::timeout(Duration::from_secs(1), h.task).await;
     assert_eq!(ended.unwrap().unwrap(), Ended::Terminated);
 }
+
+#[tokio::test(start_paused = true)]
+async fn pull_policy_never_accepts_catalog_images_only() {
+    let h = Harness::start(pod(
+        json!({}),
+        json!({"containers": [
+            {"name": "ok", "image": "nginx:1.17.9", "imagePullPolicy": "Never"},
+            {"name": "bad", "image": "nginx:no-such-tag", "imagePullPolicy": "Never"}]}),
+    ));
+    at(30.0).await;
+    assert_eq!(h.state("ok"), "running");
+    assert_eq!(h.state("bad"), "waiting:ErrImageNeverPull");
+    assert!(h.events("Pulling").is_empty());
+    assert_eq!(
+        h.events("ErrImageNeverPull")[0],
+        "Container image \"nginx:no-such-tag\" is not present with pull policy of Never"
+    );
+}
