@@ -69,12 +69,20 @@ async fn claim_replica_sets(
             }
         }
     }
-    if m.deletion_timestamp.is_empty() {
-        for rs in ctx.rs.by_index(ORPHAN_INDEX, &m.namespace) {
+    let candidates: Vec<Arc<ReplicaSet>> = ctx
+        .rs
+        .by_index(ORPHAN_INDEX, &m.namespace)
+        .into_iter()
+        .filter(|rs| {
             let rm = rs.metadata();
-            if !rm.deletion_timestamp.is_empty() || !selector.matches(&rm.labels) {
-                continue;
-            }
+            rm.deletion_timestamp.is_empty() && selector.matches(&rm.labels)
+        })
+        .collect();
+    if m.deletion_timestamp.is_empty()
+        && !candidates.is_empty()
+        && crate::replicaset_ctrl::can_adopt(ctx, d).await?
+    {
+        for rs in candidates {
             match adopt(ctx, rs.as_ref(), controller_ref("apps/v1", "Deployment", m)).await {
                 Ok(n) => out.push(n),
                 Err(e) if e.is_not_found() => {}

@@ -43,12 +43,17 @@ pub async fn claim_pods<O: Resource>(
         }
     }
     // Adopt orphans, unless the owner is being deleted.
-    if m.deletion_timestamp.is_empty() {
-        for p in ctx.pods.by_index(ORPHAN_INDEX, &m.namespace) {
+    let candidates: Vec<Arc<Pod>> = ctx
+        .pods
+        .by_index(ORPHAN_INDEX, &m.namespace)
+        .into_iter()
+        .filter(|p| {
             let pm = p.metadata();
-            if !pm.deletion_timestamp.is_empty() || !selector.matches(&pm.labels) {
-                continue;
-            }
+            pm.deletion_timestamp.is_empty() && selector.matches(&pm.labels)
+        })
+        .collect();
+    if m.deletion_timestamp.is_empty() && !candidates.is_empty() && can_adopt(ctx, owner).await? {
+        for p in candidates {
             match adopt(ctx, p.as_ref(), controller_ref(api_version, kind, m)).await {
                 Ok(np) => out.push(Arc::new(np)),
                 Err(e) if e.is_not_found() => {}
@@ -57,6 +62,18 @@ pub async fn claim_pods<O: Resource>(
         }
     }
     Ok(out)
+}
+
+/// Kubernetes' `RecheckDeletionTimestamp`: before adopting, read the owner from the store (not
+/// the cache) and adopt only if it is the same object and not being deleted. (The cache may lag:
+/// an orphaning delete first marks the owner, then strips the references of its dependents.)
+pub async fn can_adopt<O: Resource>(ctx: &Arc<Ctx>, owner: &O) -> Result<bool> {
+    let m = owner.metadata();
+    Ok(ctx
+        .client
+        .get::<O>(&m.namespace, &m.name)
+        .await?
+        .is_some_and(|o| o.metadata().uid == m.uid && o.metadata().deletion_timestamp.is_empty()))
 }
 
 pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {

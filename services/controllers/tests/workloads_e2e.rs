@@ -20,6 +20,10 @@ fn up() -> Coxswain {
         &["up"],
         &[
             "--in-memory",
+            // No node agents and no scheduler: the test's fake kubelet owns pod status.
+            "--nodes",
+            "0",
+            "--no-scheduler",
             "--job-backoff-base",
             "100ms",
             "--job-backoff-max",
