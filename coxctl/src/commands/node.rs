@@ -20,7 +20,7 @@ const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
 #[derive(Debug, Args)]
 pub struct TaintArgs {
     /// node NAME... KEY_1=VAL_1:TAINT_EFFECT_1 ... (or node/NAME); KEY[:EFFECT]- removes.
-    #[arg(required = true, allow_hyphen_values = true)]
+    #[arg(required = true)]
     pub args: Vec<String>,
     /// If true, allow taints to be overwritten, otherwise reject taint updates that overwrite
     /// existing taints.
@@ -1025,5 +1025,40 @@ mod tests {
             ]),
             vec!["m1: ns/a, ns/c", "m2: ns/b"]
         );
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn taint_flags_parse_after_the_taint_arguments() {
+        let cli = Cli::try_parse_from([
+            "coxctl",
+            "taint",
+            "nodes",
+            "node1",
+            "tag=mayikt:NoExecute",
+            "key-",
+            "--overwrite",
+        ])
+        .unwrap();
+        let Command::Taint(a) = cli.command else {
+            panic!("not taint")
+        };
+        assert!(a.overwrite);
+        assert_eq!(
+            a.args,
+            vec!["nodes", "node1", "tag=mayikt:NoExecute", "key-"]
+        );
+        let cli =
+            Cli::try_parse_from(["coxctl", "drain", "node2", "--grace-period", "-1"]).unwrap();
+        let Command::Drain(d) = cli.command else {
+            panic!("not drain")
+        };
+        assert_eq!(d.grace_period, -1);
     }
 }
