@@ -988,3 +988,103 @@ async fn pod_gc_removes_the_pods_of_deleted_and_out_of_service_nodes() -> anyhow
     .await?;
     Ok(())
 }
+
+/// S38's NoExecute part with the real scheduler and agents: the plain pod is evicted from
+/// node1 promptly (terminated and deleted), the tolerating one keeps running, a recreated plain
+/// pod is not placed on node1; removing the taint leaves `Taints: <none>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s38_no_execute_with_the_real_scheduler_and_agents() -> anyhow::Result<()> {
+    let cx = Coxswain::start_with(
+        &["up"],
+        &["--in-memory", "--nodes", "2", "--runtime", "sim"],
+    )?;
+    let client = Client::connect(&cx.url()).await?;
+    let dir = coxswain_test_support::scenarios_dir();
+    let f = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    cx.coxctl(&["apply", "-f", &f("00-namespace-mayikt-sit.yaml")])
+        .success();
+    cx.coxctl(&["create", "-f", &f("37-pod-taint-toleration.yaml")])
+        .success();
+    let both_running = || async {
+        let (pods, _) = client
+            .list::<Pod>("mayikt-sit", &ListParams::default())
+            .await
+            .ok()?;
+        (pods.len() == 2 && pods.iter().all(|p| pod_node(p) == "node1" && running(p))).then_some(())
+    };
+    wait_for("both pods Running on node1", T, both_running).await?;
+
+    let out = cx
+        .coxctl(&["taint", "nodes", "node1", "tag=mayikt:NoExecute"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 tainted\n");
+    let started = std::time::Instant::now();
+    wait_for("mayikt-pod-plain evicted and deleted", T, || async {
+        client
+            .get::<Pod>("mayikt-sit", "mayikt-pod-plain")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await?;
+    let took = started.elapsed();
+    let tol = client
+        .get::<Pod>("mayikt-sit", "mayikt-pod-tolerate")
+        .await?
+        .expect("tolerating pod");
+    assert!(running(&tol) && !deleting(&tol));
+    let out = cx
+        .coxctl(&["describe", "pod", "mayikt-pod-tolerate", "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert!(!out.contains("TaintManagerEviction"), "{out}");
+
+    // Recreated: the tolerating pod goes to node1 again, the plain one is not placed there.
+    cx.coxctl(&["delete", "pod", "mayikt-pod-tolerate", "-n", "mayikt-sit"])
+        .success();
+    wait_for("both pods gone", T, || async {
+        let (pods, _) = client
+            .list::<Pod>("mayikt-sit", &ListParams::default())
+            .await
+            .ok()?;
+        pods.is_empty().then_some(())
+    })
+    .await?;
+    cx.coxctl(&["create", "-f", &f("37-pod-taint-toleration.yaml")])
+        .success();
+    wait_for("tolerating pod Running on node1", T, || async {
+        let p = client
+            .get::<Pod>("mayikt-sit", "mayikt-pod-tolerate")
+            .await
+            .ok()??;
+        (pod_node(&p) == "node1" && running(&p)).then_some(())
+    })
+    .await?;
+    let out = wait_for("plain pod FailedScheduling on the taint", T, || async {
+        let out = cx
+            .coxctl(&["describe", "pod", "mayikt-pod-plain", "-n", "mayikt-sit"])
+            .stdout;
+        out.contains("FailedScheduling").then_some(out)
+    })
+    .await?;
+    assert!(out.contains("untolerated taint"), "{out}");
+    let plain = client
+        .get::<Pod>("mayikt-sit", "mayikt-pod-plain")
+        .await?
+        .expect("plain");
+    assert_eq!(pod_node(&plain), "");
+
+    let out = cx
+        .coxctl(&["taint", "nodes", "node1", "tag=mayikt:NoExecute-"])
+        .success();
+    assert_eq!(out.stdout, "node/node1 untainted\n");
+    let out = cx.coxctl(&["describe", "node", "node1"]).success().stdout;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Taints:") && l.trim_end().ends_with("<none>")),
+        "{out}"
+    );
+    eprintln!("S38: NoExecute taint to plain pod gone: {took:?}");
+    Ok(())
+}
