@@ -253,6 +253,9 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
         tokio::spawn(async move {
             let mut seen: BTreeSet<String> = BTreeSet::new();
             let mut prev: BTreeMap<String, (String, bool)> = BTreeMap::new();
+            // Entries are "<poll> term|gone <name>": two changes seen by the same poll are
+            // simultaneous as far as the test can tell.
+            let mut poll: u64 = 0;
             loop {
                 let ps = pods(&c, "default", "app=ss-nginx").await;
                 let by: BTreeMap<String, &Pod> =
@@ -283,18 +286,19 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
                     .collect();
                 for (uid, (name, term)) in &now {
                     if *term && !prev.get(uid).is_some_and(|x| x.1) {
-                        order.lock().unwrap().push(format!("term {name}"));
+                        order.lock().unwrap().push(format!("{poll} term {name}"));
                     }
                 }
                 for (uid, (name, _)) in &prev {
                     if !now.contains_key(uid) {
-                        order.lock().unwrap().push(format!("gone {name}"));
+                        order.lock().unwrap().push(format!("{poll} gone {name}"));
                         if !by.contains_key(name) {
                             seen.remove(name);
                         }
                     }
                 }
                 prev = now;
+                poll += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -399,7 +403,7 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|e| e.starts_with("gone"))
+                .filter(|e| e.contains(" gone "))
                 .count()
                 >= 2)
             .then_some(())
@@ -408,12 +412,16 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
     .unwrap();
     {
         let log = deleted_order.lock().unwrap().clone();
-        let pos = |e: &str| log.iter().position(|x| x == e);
-        let gone2 = pos("gone stateful-nginx-2").expect("-2 gone");
-        let first1 = pos("term stateful-nginx-1")
-            .or(pos("gone stateful-nginx-1"))
+        let at = |e: &str| {
+            log.iter()
+                .find(|x| x.ends_with(e))
+                .and_then(|x| x.split(' ').next()?.parse::<u64>().ok())
+        };
+        let gone2 = at("gone stateful-nginx-2").expect("-2 gone");
+        let first1 = at("term stateful-nginx-1")
+            .or(at("gone stateful-nginx-1"))
             .expect("-1 gone");
-        assert!(gone2 < first1, "-1 terminated before -2 was gone: {log:?}");
+        assert!(gone2 <= first1, "-1 terminated before -2 was gone: {log:?}");
     }
     for i in 0..3 {
         assert!(c
@@ -450,7 +458,7 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|e| e.starts_with("gone"))
+                .filter(|e| e.contains(" gone "))
                 .count()
                 >= 3
             && ps.iter().all(|p| {
@@ -462,15 +470,25 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
     .unwrap();
     {
         let log = deleted_order.lock().unwrap().clone();
-        let gone: Vec<&String> = log.iter().filter(|e| e.starts_with("gone")).collect();
+        // Replaced one at a time (the next only after the previous is back and Ready), so
+        // each disappearance is seen by a later poll than the one before.
+        let gone: Vec<(u64, &str)> = log
+            .iter()
+            .filter_map(|e| {
+                let mut it = e.split(' ');
+                let n = it.next()?.parse().ok()?;
+                (it.next()? == "gone").then_some((n, it.next()?))
+            })
+            .collect();
+        let names: Vec<&str> = gone.iter().map(|g| g.1).collect();
         assert_eq!(
-            gone,
-            vec![
-                "gone stateful-nginx-2",
-                "gone stateful-nginx-1",
-                "gone stateful-nginx-0"
-            ],
+            names,
+            vec!["stateful-nginx-2", "stateful-nginx-1", "stateful-nginx-0"],
             "rolling update in reverse ordinal order: {log:?}"
+        );
+        assert!(
+            gone.windows(2).all(|w| w[0].0 < w[1].0),
+            "not one at a time: {log:?}"
         );
     }
     let sts = c
