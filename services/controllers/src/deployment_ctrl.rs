@@ -112,7 +112,7 @@ async fn scale_rs(ctx: &Arc<Ctx>, d: &Deployment, rs: &mut ReplicaSet, to: i32) 
         ctx.recorder.normal(
             &ObjectRef::from(d),
             "ScalingReplicaSet",
-            &format!(
+            format!(
                 "Scaled {dir} replica set {} from {from} to {to}",
                 rs.metadata().name
             ),
@@ -236,7 +236,7 @@ async fn new_replica_set(
                 ctx.recorder.normal(
                     &ObjectRef::from(&*d),
                     "ScalingReplicaSet",
-                    &format!("Scaled up replica set {name} from 0 to {replicas}"),
+                    format!("Scaled up replica set {name} from 0 to {replicas}"),
                 );
             }
             rss.push(created);

@@ -63,14 +63,14 @@ pub async fn create_pods<O: Resource>(
                     ctx.recorder.normal(
                         &oref,
                         "SuccessfulCreate",
-                        &format!("Created pod: {}", p.metadata().name),
+                        format!("Created pod: {}", p.metadata().name),
                     );
                 }
                 Ok(Err(e)) => {
                     failed = true;
                     ctx.exp.creation_observed(exp_key);
                     ctx.recorder
-                        .warning(&oref, "FailedCreate", &format!("Error creating: {e}"));
+                        .warning(&oref, "FailedCreate", format!("Error creating: {e}"));
                     first_err.get_or_insert(e);
                 }
                 Err(_) => {
@@ -130,13 +130,13 @@ pub async fn delete_pods<O: Resource>(
             Ok(()) => ctx.recorder.normal(
                 &oref,
                 "SuccessfulDelete",
-                &format!("Deleted pod: {}", m.name),
+                format!("Deleted pod: {}", m.name),
             ),
             Err(e) if e.is_not_found() => ctx.exp.deletion_observed(exp_key, &m.uid),
             Err(e) => {
                 ctx.exp.deletion_observed(exp_key, &m.uid);
                 ctx.recorder
-                    .warning(&oref, "FailedDelete", &format!("Error deleting: {e}"));
+                    .warning(&oref, "FailedDelete", format!("Error deleting: {e}"));
                 first_err.get_or_insert(e);
             }
         }

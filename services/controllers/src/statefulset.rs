@@ -121,7 +121,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
         .iter()
         .filter(|p| p.ordinal >= input.replicas)
         .collect();
-    condemned.sort_by(|a, b| b.ordinal.cmp(&a.ordinal));
+    condemned.sort_by_key(|p| std::cmp::Reverse(p.ordinal));
     for p in condemned {
         if p.terminating {
             if monotonic {

@@ -528,7 +528,7 @@ async fn deployment_recreate_removes_old_pods_first() {
             let old = ps.iter().any(|p| image_of(p) == "nginx:1.17.9");
             let new = ps.iter().any(|p| image_of(p) == "nginx:1.17.8");
             o.fetch_or(old && new, Ordering::SeqCst);
-            (!old && ps.len() == 3 && ps.iter().all(|p| ready(p))).then_some(())
+            (!old && ps.len() == 3 && ps.iter().all(ready)).then_some(())
         }
     })
     .await
