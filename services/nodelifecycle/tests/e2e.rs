@@ -1088,3 +1088,57 @@ async fn s38_no_execute_with_the_real_scheduler_and_agents() -> anyhow::Result<(
     eprintln!("S38: NoExecute taint to plain pod gone: {took:?}");
     Ok(())
 }
+
+/// `coxswain node-lifecycle --server URL` as its own process does the same job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_process_marks_a_silent_node_unknown() -> anyhow::Result<()> {
+    let cx = Coxswain::start_with(
+        &["up"],
+        &["--in-memory", "--nodes", "0", "--no-node-lifecycle"],
+    )?;
+    let client = Client::connect(&cx.url()).await?;
+    let kubelet = FakeKubelet::start(&client, &["solo-a", "solo-b"]).await?;
+    let mut child = std::process::Command::new(bin("coxswain"))
+        .args([
+            "node-lifecycle",
+            "--server",
+            &cx.url(),
+            "--node-monitor-period",
+            "200ms",
+            "--node-monitor-grace-period",
+            "2s",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.ok())
+    });
+    let line = tokio::time::timeout(T, ready).await??.unwrap_or_default();
+    assert!(
+        line.starts_with("coxswain node-lifecycle ready server="),
+        "{line}"
+    );
+    kubelet.stop("solo-a");
+    let result = wait_for(
+        "solo-a Unknown and tainted by the standalone process",
+        T,
+        || async {
+            let n = client.get::<Node>("", "solo-a").await.ok()??;
+            (ready_of(&n).0 == "Unknown" && has_unreachable_no_execute(&n)).then_some(())
+        },
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result?;
+    let b = client.get::<Node>("", "solo-b").await?.expect("solo-b");
+    assert_eq!(ready_of(&b).0, "True");
+    Ok(())
+}
