@@ -487,3 +487,35 @@ fn get_watch_streams_changes() {
     let _ = child.wait();
     assert!(seen, "coxctl get -w printed a row for an applied ConfigMap");
 }
+
+#[test]
+fn delete_f_names_objects_from_the_file_even_when_the_store_holds_more() {
+    // S38: a pod made with `create -f` carries the default tolerations admission added; the
+    // file does not. `delete -f` must still find and delete it.
+    let c = Coxswain::start().expect("start coxswain");
+    let dir = scenarios_dir();
+    c.coxctl_in(
+        &["apply", "-f", "00-namespace-mayikt-sit.yaml"],
+        Some(&dir),
+        None,
+    )
+    .success();
+    c.coxctl_in(
+        &["create", "-f", "37-pod-taint-toleration.yaml"],
+        Some(&dir),
+        None,
+    )
+    .success();
+    let out = c
+        .coxctl_in(
+            &["delete", "-f", "37-pod-taint-toleration.yaml"],
+            Some(&dir),
+            None,
+        )
+        .success();
+    assert!(out.stdout.contains("deleted"), "{}", out.stdout);
+    let left = c
+        .coxctl(&["get", "pods", "-n", "mayikt-sit", "-o", "name"])
+        .success();
+    assert_eq!(left.stdout.trim(), "", "{}", left.stdout);
+}

@@ -3,7 +3,7 @@ use coxswain_api::Kind;
 
 use crate::cli::DeleteArgs;
 use crate::client::{other, CliError, Client, Result};
-use crate::commands::apply::{read_sources, result_kind};
+use crate::commands::apply::read_sources;
 use crate::printers::resource_name;
 use crate::resources::parse_targets;
 
@@ -34,17 +34,20 @@ async fn collect(
             if src.text.trim().is_empty() {
                 continue;
             }
-            // The server parses the manifest (dry run) and names the objects it holds.
-            let resp = client.apply(src.text, namespace, false, true).await?;
-            for r in resp.results {
-                let kind = result_kind(&r.kind)
-                    .ok_or_else(|| other(format!("unknown kind {}", r.kind)))?;
-                let ns = if r.namespace.is_empty() {
+            // The objects are named from the manifest itself, as kubectl does: what the store
+            // holds now may differ from the file (admission adds fields), and must not matter.
+            let parsed = coxswain_api::manifest::parse_manifests(&src.text)
+                .map_err(|e| other(format!("error parsing {}: {e}", src.name)))?;
+            for p in parsed {
+                let kind = p.object.kind();
+                let ns = if !kind.namespaced() {
+                    String::new()
+                } else if p.object.namespace().is_empty() {
                     namespace.to_string()
                 } else {
-                    r.namespace
+                    p.object.namespace().to_string()
                 };
-                out.push((kind, ns, r.name));
+                out.push((kind, ns, p.object.name().to_string()));
             }
         }
         return Ok(out);
