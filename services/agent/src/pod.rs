@@ -258,7 +258,7 @@ pub async fn run_pod<R: Runtime>(
             match run_once(&sh, c, true, attempt, &mut term).await {
                 RunResult::Exited(exit) if exit.code == 0 => break,
                 RunResult::Stopped => return finish(&sh, &mut term).await,
-                RunResult::Exited(_) | RunResult::Failed => {
+                RunResult::Exited(_) | RunResult::Killed | RunResult::Failed => {
                     if restart_policy(&spec) == "Never" {
                         // The pod fails; nothing else runs.
                         sh.update(|_| {});
@@ -310,8 +310,10 @@ async fn finish<R: Runtime>(sh: &Arc<Shared<R>>, _term: &mut Termination) -> End
 }
 
 enum RunResult {
-    /// The container ran and exited (or was killed by a probe / failed hook).
+    /// The container ran and exited.
     Exited(Exit),
+    /// The agent killed it: failed liveness/startup probe or postStart hook.
+    Killed,
     /// It could not start (start error already recorded as terminated StartError).
     Failed,
     /// The image could not be pulled (ErrImagePull recorded).
@@ -341,12 +343,14 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
                 }
                 continue;
             }
-            RunResult::Exited(e) => e.code,
-            RunResult::Failed => 128,
+            RunResult::Exited(e) => Some(e.code),
+            // Killed by the agent: restarted unless the policy is Never (kubelet).
+            RunResult::Killed => None,
+            RunResult::Failed => Some(128),
         };
         let restart = match policy.as_str() {
             "Never" => false,
-            "OnFailure" => exit_code != 0,
+            "OnFailure" => exit_code != Some(0),
             _ => true,
         };
         if !restart {
@@ -738,14 +742,19 @@ async fn run_once<R: Runtime>(
         StopCause::Exited(e) => e,
         StopCause::Probe(which, message) => {
             sh.event(who, false, "Killing", message);
-            let _ = which;
-            let grace = c
-                .liveness_probe
-                .as_ref()
+            let probe = match which {
+                "startup" => c.startup_probe.as_ref(),
+                _ => c.liveness_probe.as_ref(),
+            };
+            let grace = probe
                 .and_then(|p| p.termination_grace_period_seconds)
                 .map(|g| sh.ctx.config.secs(g as i64))
                 .unwrap_or_else(|| sh.grace());
-            stop_container(sh, c, &started, grace).await
+            let e = stop_container(sh, c, &started, grace).await;
+            // It will be restarted (unless Never): it must not look Succeeded meanwhile.
+            let restarting = restart_policy(sh.spec()) != "Never";
+            record_exit(sh, c, init, &started_at, &container_id, &e, restarting);
+            return RunResult::Killed;
         }
         StopCause::Terminate(grace) => {
             sh.event(
@@ -755,11 +764,11 @@ async fn run_once<R: Runtime>(
                 format!("Stopping container {}", c.name),
             );
             let e = stop_container(sh, c, &started, grace).await;
-            record_exit(sh, c, init, &started_at, &container_id, &e);
+            record_exit(sh, c, init, &started_at, &container_id, &e, false);
             return RunResult::Stopped;
         }
     };
-    record_exit(sh, c, init, &started_at, &container_id, &exit);
+    record_exit(sh, c, init, &started_at, &container_id, &exit, false);
     RunResult::Exited(exit)
 }
 
@@ -770,6 +779,7 @@ fn record_exit<R: Runtime>(
     started_at: &str,
     container_id: &str,
     exit: &Exit,
+    restarting: bool,
 ) {
     let reason = exit.reason.clone().unwrap_or_else(|| {
         if exit.code == 0 {
@@ -780,7 +790,7 @@ fn record_exit<R: Runtime>(
     });
     let finished = now_rfc3339();
     sh.update_container(init, &c.name, |s| {
-        s.state = Some(ContainerState {
+        let terminated = Some(ContainerState {
             terminated: Some(ContainerStateTerminated {
                 exit_code: exit.code,
                 signal: exit.signal,
@@ -792,6 +802,12 @@ fn record_exit<R: Runtime>(
             }),
             ..Default::default()
         });
+        if restarting {
+            s.last_state = terminated;
+            s.state = waiting("ContainerCreating", "");
+        } else {
+            s.state = terminated;
+        }
         s.ready = false;
         s.started = Some(false);
     });

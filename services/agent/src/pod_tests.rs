@@ -15,12 +15,14 @@ use crate::runtime::PodInfo;
 #[derive(Default)]
 struct Recorded {
     status: Mutex<PodStatus>,
+    phases: Mutex<Vec<String>>,
     events: Mutex<Vec<(bool, String, String)>>,
 }
 
 impl PodSink for Recorded {
     fn status(&self, _pod: &Pod, status: &PodStatus) {
         *self.status.lock().unwrap() = status.clone();
+        self.phases.lock().unwrap().push(status.phase.clone());
     }
     fn event(&self, _pod: &Pod, _path: &str, warning: bool, reason: &str, message: String) {
         self.events
@@ -411,4 +413,24 @@ async fn pull_policy_never_accepts_catalog_images_only() {
         h.events("ErrImageNeverPull")[0],
         "Container image \"nginx:no-such-tag\" is not present with pull policy of Never"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_failure_restarts_a_container_killed_by_liveness_even_with_exit_zero() {
+    let h = Harness::start(pod(
+        json!({"sim.coxswain.io/fail-liveness-after": "0s"}),
+        json!({"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "nginx",
+            "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1, "failureThreshold": 1}}]}),
+    ));
+    // Sim containers exit 0 on SIGTERM; the kill still counts as a failure to restart, and the
+    // pod never looks Succeeded in between.
+    at(1.5).await;
+    let phases = h.sink.phases.lock().unwrap().clone();
+    assert!(!phases.iter().any(|p| p == "Succeeded"), "{phases:?}");
+    assert!(
+        h.container("c").restart_count >= 1,
+        "{:?}",
+        h.container("c")
+    );
+    assert_eq!(h.status().phase, "Running");
 }
