@@ -190,6 +190,22 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
 }
 
+/// Prints `message` at once and then every `interval` until SIGTERM (exit 0).
+pub async fn print(message: &str, interval: Duration) {
+    die_with_parent(true);
+    let tick = async {
+        let mut t = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        loop {
+            t.tick().await;
+            println!("{message}");
+        }
+    };
+    tokio::select! {
+        _ = tick => {},
+        _ = term_signal() => {},
+    }
+}
+
 /// A long-running process that does nothing until SIGTERM (exit 0).
 pub async fn idle() {
     die_with_parent(true);

@@ -7,7 +7,7 @@
 //! ```yaml
 //! images:
 //!   - name: nginx            # repository, matched on its last path segment (library/nginx, docker.io/nginx)
-//!     workload: web          # web | cpu-burner | idle
+//!     workload: web          # web | cpu-burner | print | shell | idle
 //!     paths:                 # in-image directories mapped into each container's own directory
 //!       /usr/share/nginx/html: html
 //!     index: "<h1>Welcome to nginx!</h1>"
@@ -15,6 +15,10 @@
 //!   - name: hpa-example
 //!     workload: cpu-burner
 //!     burnMillis: 50         # CPU time burnt per request
+//!   - name: ssd-monitor
+//!     workload: print        # prints message every intervalMillis
+//!     message: SSD OK
+//!     intervalMillis: 5000
 //! unknownImages: idle        # idle | reject — what other repositories do
 //! ```
 use std::collections::BTreeMap;
@@ -32,6 +36,8 @@ pub enum Workload {
     CpuBurner,
     /// A long-running process that does nothing.
     Idle,
+    /// Prints `message` every `intervalMillis` (a log-producing image such as ssd-monitor).
+    Print,
     /// A base OS image whose default command is a shell: with no terminal attached it exits 0
     /// at once (busybox, alpine, ubuntu, …); `args` run as the command.
     Shell,
@@ -50,6 +56,10 @@ pub struct ImageEntry {
     pub tags: Vec<String>,
     #[serde(default)]
     pub burn_millis: Option<u64>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub interval_millis: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +89,8 @@ pub struct Resolved {
     pub paths: BTreeMap<String, String>,
     pub index: Option<String>,
     pub burn_millis: u64,
+    pub message: Option<String>,
+    pub interval_millis: u64,
     /// The image ID reported in containerStatuses.
     pub image_id: String,
 }
@@ -96,6 +108,8 @@ impl Default for Catalog {
             index: Some(index.into()),
             tags: vec!["stable".into(), "mainline".into(), "alpine".into()],
             burn_millis: None,
+            message: None,
+            interval_millis: None,
         };
         let burner = |name: &str| ImageEntry {
             name: name.into(),
@@ -104,6 +118,8 @@ impl Default for Catalog {
             index: None,
             tags: vec![],
             burn_millis: Some(50),
+            message: None,
+            interval_millis: None,
         };
         let shell = |name: &str| ImageEntry {
             name: name.into(),
@@ -120,6 +136,8 @@ impl Default for Catalog {
                 "bullseye".into(),
             ],
             burn_millis: None,
+            message: None,
+            interval_millis: None,
         };
         Catalog {
             images: vec![
@@ -139,6 +157,16 @@ impl Default for Catalog {
                     "/usr/local/tomcat/webapps/ROOT",
                     "Apache Tomcat\n",
                 ),
+                ImageEntry {
+                    name: "ssd-monitor".into(),
+                    workload: Workload::Print,
+                    paths: BTreeMap::new(),
+                    index: None,
+                    tags: vec![],
+                    burn_millis: None,
+                    message: Some("SSD OK".into()),
+                    interval_millis: Some(5000),
+                },
                 burner("hpa-example"),
                 burner("php-apache"),
             ],
@@ -211,6 +239,8 @@ impl Catalog {
                 paths: e.paths.clone(),
                 index: e.index.clone(),
                 burn_millis: e.burn_millis.unwrap_or(50),
+                message: e.message.clone(),
+                interval_millis: e.interval_millis.unwrap_or(5000),
                 image_id,
             }),
             None if self.unknown_images == UnknownImages::Idle => Ok(Resolved {
@@ -218,6 +248,8 @@ impl Catalog {
                 paths: BTreeMap::new(),
                 index: None,
                 burn_millis: 0,
+                message: None,
+                interval_millis: 5000,
                 image_id,
             }),
             None => Err(not_found()),

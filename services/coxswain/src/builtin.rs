@@ -34,6 +34,13 @@ pub enum Workload {
     },
     /// A process that idles until SIGTERM.
     Idle,
+    /// Prints a message at an interval (log-producing images).
+    Print {
+        #[arg(long)]
+        message: String,
+        #[arg(long, default_value_t = 5000)]
+        interval_millis: u64,
+    },
     /// Runs a user command as a container's process.
     Supervise {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -51,6 +58,13 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             ports,
             burn_millis,
         } => builtin::serve_web(addr, &ports, WebKind::CpuBurner(burn_millis)).await,
+        Workload::Print {
+            message,
+            interval_millis,
+        } => {
+            builtin::print(&message, std::time::Duration::from_millis(interval_millis)).await;
+            Ok(())
+        }
         Workload::Idle => {
             builtin::idle().await;
             Ok(())

@@ -942,3 +942,105 @@ fn one_agent_process_hosts_many_sim_nodes() {
         "{wide}"
     );
 }
+
+#[test]
+fn images_run_what_the_catalog_says_and_a_job_runs_through_the_scheduler() {
+    let c = cluster(211, &[]);
+    namespace(&c, "mayikt-sit");
+    // Seed 46: a Job (scheduled and run by the controllers of `up`) whose command is the
+    // relative "bin/sh" (relative to the container's "/").
+    let job = std::fs::read_to_string(scenarios_dir().join("46-job-mayikt-busybox-pod.yaml"))
+        .unwrap()
+        .replace("sleep 5 ;", "sleep 0.05 ;");
+    apply(&c, &job);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ssd-monitor, namespace: mayikt-sit}
+spec:
+  nodeName: node1
+  containers: [{name: main, image: registry.cn-shanghai.aliyuncs.com/boogoo-ns/ssd-monitor:1.0}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: exporter, namespace: mayikt-sit}
+spec:
+  nodeName: node2
+  hostNetwork: true
+  containers:
+  - name: node-exporter
+    image: prom/node-exporter
+    command: [/bin/node_exporter, --path.procfs, /host/proc]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: metrics, namespace: mayikt-sit}
+spec:
+  nodeName: node2
+  containers:
+  - name: metrics-server
+    image: registry.cn-hangzhou.aliyuncs.com/google_containers/metrics-server-amd64:v0.3.6
+    args: [--kubelet-insecure-tls]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nginx-cmd, namespace: mayikt-sit}
+spec:
+  nodeName: node1
+  containers:
+  - name: nginx
+    image: nginx:1.17.9
+    command: [nginx, -g, "daemon off;"]
+    ports: [{containerPort: 8080}]
+"#,
+    );
+    for p in ["exporter", "metrics", "nginx-cmd", "ssd-monitor"] {
+        wait_status(&c, "mayikt-sit", p, "Running");
+    }
+    let exporter = pod(&c, "mayikt-sit", "exporter").unwrap();
+    assert_eq!(
+        s(&exporter, "status.podIP"),
+        "127.211.2.1",
+        "hostNetwork: the node's IP"
+    );
+    let ip = s(&pod(&c, "mayikt-sit", "nginx-cmd").unwrap(), "status.podIP")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(http_get(&ip, 8080, "/").unwrap().0, 200);
+    wait_until("SSD OK logged", T, || {
+        c.coxctl(&["logs", "ssd-monitor", "-n", "mayikt-sit"])
+            .stdout
+            .starts_with("SSD OK\n")
+            .then_some(())
+    })
+    .unwrap();
+    // The Job's four pods complete, each with the countdown in its log.
+    let pods = wait_until("4 job pods Completed", Duration::from_secs(60), || {
+        let out = c
+            .coxctl(&[
+                "get",
+                "pods",
+                "-n",
+                "mayikt-sit",
+                "-l",
+                "app=busybox-pod",
+                "--no-headers",
+            ])
+            .stdout;
+        let done: Vec<String> = out
+            .lines()
+            .filter(|l| l.contains("Completed"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect();
+        (done.len() >= 4).then_some(done)
+    })
+    .unwrap();
+    let log = c
+        .coxctl(&["logs", &pods[0], "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert_eq!(log, "9\n8\n7\n6\n5\n");
+}

@@ -78,19 +78,30 @@ impl ProcessRuntime {
                 .collect()
         };
         let exe = self.exe.to_string_lossy().to_string();
+        let cwd = workdir_in_image(c);
         let user = if !c.command.is_empty() {
             let mut argv = map(&c.command);
             argv.extend(map(&c.args));
-            Some(argv)
-        } else if matches!(resolved.workload, Workload::Idle | Workload::Shell)
-            && !c.args.is_empty()
-        {
+            // A command the host does not have is the image's own program (nginx's `nginx`,
+            // node-exporter's `/bin/node_exporter`): its catalog workload stands in for it.
+            // Base OS images must name host programs.
+            (resolved.workload == Workload::Shell || resolvable(&argv[0], &cwd)).then_some(argv)
+        } else if resolved.workload == Workload::Shell && !c.args.is_empty() {
+            // busybox & co. have no entrypoint: args are the command.
             Some(map(&c.args))
         } else if resolved.workload == Workload::Shell {
             Some(vec!["/bin/sh".into()])
         } else {
+            // Other images' args go to their (simulated) entrypoint.
             None
         };
+        let user = user.map(|mut argv| {
+            // A relative program path is relative to the container's working directory ("/").
+            if argv[0].contains('/') && !argv[0].starts_with('/') {
+                argv[0] = cwd.join(&argv[0]).to_string_lossy().to_string();
+            }
+            argv
+        });
         if let Some(user) = user {
             let mut argv = vec![exe, "builtin".into(), "supervise".into(), "--".into()];
             argv.extend(user);
@@ -128,6 +139,16 @@ impl ProcessRuntime {
             }
             Workload::Idle | Workload::Shell => {
                 argv.push("idle".into());
+                return argv;
+            }
+            Workload::Print => {
+                argv.push("print".into());
+                argv.extend([
+                    "--message".into(),
+                    resolved.message.clone().unwrap_or_default(),
+                    "--interval-millis".into(),
+                    resolved.interval_millis.to_string(),
+                ]);
                 return argv;
             }
         }
@@ -251,6 +272,15 @@ pub fn rewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
     out
 }
 
+/// The working directory a relative program path is taken from: workingDir, else "/".
+fn workdir_in_image(c: &Container) -> PathBuf {
+    if c.working_dir.starts_with('/') {
+        PathBuf::from(&c.working_dir)
+    } else {
+        PathBuf::from("/")
+    }
+}
+
 /// Whether a command resolves to an executable (through PATH when it has no slash).
 fn resolvable(cmd: &str, cwd: &Path) -> bool {
     if cmd.contains('/') {
@@ -366,7 +396,7 @@ impl Runtime for ProcessRuntime {
         let argv = self.argv(pod, c, &resolved, &dir, &env);
         if let Some(pos) = argv.iter().position(|a| a == "--") {
             if let Some(cmd) = argv.get(pos + 1) {
-                if !resolvable(cmd, &workdir(c, &dir)) {
+                if !resolvable(cmd, &workdir_in_image(c)) {
                     return Err(format!(
                         "failed to create containerd task: failed to create shim task: OCI runtime \
                          create failed: runc create failed: unable to start container process: \
