@@ -645,6 +645,7 @@ impl<R: Runtime> NodeAgent<R> {
             annotations: meta.annotations.clone().into_iter().collect(),
             labels: meta.labels.clone().into_iter().collect(),
             service_account: spec.service_account_name.clone(),
+            volumes: spec.volumes.clone(),
         };
         let (term_tx, term_rx) = watch::channel(None);
         let (status_tx, status_rx) = watch::channel(None);

@@ -59,6 +59,7 @@ impl Harness {
             annotations: m.annotations.clone().into_iter().collect(),
             labels: Default::default(),
             service_account: String::new(),
+            volumes: vec![],
         };
         let (term, rx) = watch::channel(None);
         let task = tokio::spawn(run_pod(

@@ -1044,3 +1044,50 @@ spec:
         .stdout;
     assert_eq!(log, "9\n8\n7\n6\n5\n");
 }
+
+#[test]
+fn containers_of_a_pod_share_an_empty_dir_and_nginx_serves_a_mounted_docroot() {
+    let c = cluster(212, &[]);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: shared}
+spec:
+  nodeName: node1
+  volumes: [{name: html, emptyDir: {}}]
+  containers:
+  - name: nginx
+    image: nginx
+    volumeMounts: [{name: html, mountPath: /usr/share/nginx/html}]
+  - name: writer
+    image: busybox
+    command: ["/bin/sh", "-c", "echo from-the-sidecar > /pages/index.html; echo written; sleep 3600"]
+    volumeMounts: [{name: html, mountPath: /pages}]
+"#,
+    );
+    wait_status(&c, "default", "shared", "Running");
+    let ip = s(&pod(&c, "default", "shared").unwrap(), "status.podIP")
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until("the sidecar's page served", T, || {
+        http_get(&ip, 80, "/")
+            .filter(|(code, body)| *code == 200 && body.trim() == "from-the-sidecar")
+            .map(|_| ())
+    })
+    .unwrap();
+    let log = c
+        .coxctl(&["logs", "shared", "-c", "writer"])
+        .success()
+        .stdout;
+    assert_eq!(log, "written\n");
+    let err = c.coxctl(&["logs", "shared"]).failure().stderr;
+    assert!(
+        err.contains(
+            "a container name must be specified for pod shared, choose one of: [nginx writer]"
+        ),
+        "{err}"
+    );
+}

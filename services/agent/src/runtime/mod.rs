@@ -25,6 +25,8 @@ pub struct PodInfo {
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub service_account: String,
+    /// The pod's volumes (emptyDir, hostPath, … as the process runtime maps them).
+    pub volumes: Vec<coxswain_api::v1::Volume>,
 }
 
 /// A probe or lifecycle-hook action with its port already resolved.

@@ -53,14 +53,56 @@ impl ProcessRuntime {
         self.root.join(pod_uid).join(container)
     }
 
-    fn rewrite(&self, resolved: Option<&Resolved>, dir: &Path, s: &str) -> String {
-        // Every container has its own /tmp; the catalog adds the image's own directories.
-        let mut map: Vec<(String, PathBuf)> = vec![("/tmp".into(), dir.join("tmp"))];
+    /// In-container paths and the host directories they are: the container's volume mounts,
+    /// its own /tmp, and the image's directories from the catalog.
+    fn path_map(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        resolved: Option<&Resolved>,
+        dir: &Path,
+    ) -> Vec<(String, PathBuf)> {
+        let mut map: Vec<(String, PathBuf)> = vec![];
+        for m in &c.volume_mounts {
+            let Some(v) = pod.volumes.iter().find(|v| v.name == m.name) else {
+                continue;
+            };
+            let base = if let Some(h) = &v.host_path {
+                PathBuf::from(&h.path)
+            } else if let Some(pvc) = &v.persistent_volume_claim {
+                // Node-local storage per claim, kept across pods (local-path style).
+                self.root
+                    .join("pvc")
+                    .join(&pod.namespace)
+                    .join(&pvc.claim_name)
+            } else {
+                // emptyDir (and configMap/secret, whose files are not materialised): one
+                // directory per pod, shared by its containers.
+                self.root.join(&pod.uid).join("volumes").join(&v.name)
+            };
+            let target = if m.sub_path.is_empty() {
+                base
+            } else {
+                base.join(&m.sub_path)
+            };
+            if v.host_path.is_none() {
+                let _ = std::fs::create_dir_all(&target);
+            }
+            let mount = m.mount_path.trim_end_matches('/');
+            if mount.starts_with('/') && mount.len() > 1 {
+                map.push((mount.to_string(), target));
+            }
+        }
+        map.push(("/tmp".into(), dir.join("tmp")));
         if let Some(r) = resolved {
             map.extend(r.paths.iter().map(|(k, v)| (k.clone(), dir.join(v))));
         }
         let _ = std::fs::create_dir_all(dir.join("tmp"));
-        rewrite_paths(s, &map)
+        map
+    }
+
+    fn rewrite(&self, map: &[(String, PathBuf)], s: &str) -> String {
+        rewrite_paths(s, map)
     }
 
     /// The argv of a container: command+args as given, else the catalog's built-in workload.
@@ -72,9 +114,10 @@ impl ProcessRuntime {
         dir: &Path,
         env: &[(String, String)],
     ) -> Vec<String> {
+        let paths = self.path_map(pod, c, Some(resolved), dir);
         let map = |v: &[String]| -> Vec<String> {
             v.iter()
-                .map(|a| self.rewrite(Some(resolved), dir, &expand(a, env)))
+                .map(|a| self.rewrite(&paths, &expand(a, env)))
                 .collect()
         };
         let exe = self.exe.to_string_lossy().to_string();
@@ -120,11 +163,12 @@ impl ProcessRuntime {
         match resolved.workload {
             Workload::Web => {
                 argv.push("web".into());
+                // The image's docroot, or the volume mounted over it.
                 let docroot = resolved
                     .paths
-                    .values()
+                    .keys()
                     .next()
-                    .map(|d| dir.join(d))
+                    .map(|p| PathBuf::from(rewrite_paths(p, &paths)))
                     .unwrap_or_else(|| dir.join("html"));
                 argv.extend(["--root".into(), docroot.to_string_lossy().into()]);
             }
@@ -171,10 +215,11 @@ impl ProcessRuntime {
         };
         let resolved = self.catalog.resolve(&c.image).ok();
         let dir = self.container_dir(&pod.uid, &c.name);
+        let paths = self.path_map(pod, c, resolved.as_ref(), &dir);
         let env = container_env(pod, c);
         let argv: Vec<String> = cmd
             .iter()
-            .map(|a| self.rewrite(resolved.as_ref(), &dir, &expand(a, &env)))
+            .map(|a| self.rewrite(&paths, &expand(a, &env)))
             .collect();
         let mut command = Command::new(&argv[0]);
         command
