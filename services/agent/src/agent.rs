@@ -206,6 +206,57 @@ impl PodSink for Sink {
     }
 }
 
+/// ConfigMaps and Secrets from the store.
+struct StoreObjects {
+    client: Client,
+}
+
+impl pod::ObjectSource for StoreObjects {
+    fn data<'a>(
+        &'a self,
+        kind: &'static str,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> pod::DataFuture<'a> {
+        Box::pin(async move {
+            let err = |e: coxswain_client::Error| e.to_string();
+            if kind == "ConfigMap" {
+                let Some(cm) = self
+                    .client
+                    .get::<coxswain_api::v1::ConfigMap>(namespace, name)
+                    .await
+                    .map_err(err)?
+                else {
+                    return Ok(None);
+                };
+                let mut d: pod::Data = cm
+                    .data
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect();
+                d.extend(cm.binary_data);
+                Ok(Some(d))
+            } else {
+                let Some(sec) = self
+                    .client
+                    .get::<coxswain_api::v1::Secret>(namespace, name)
+                    .await
+                    .map_err(err)?
+                else {
+                    return Ok(None);
+                };
+                let mut d: pod::Data = sec.data.into_iter().collect();
+                d.extend(
+                    sec.string_data
+                        .into_iter()
+                        .map(|(k, v)| (k, v.into_bytes())),
+                );
+                Ok(Some(d))
+            }
+        })
+    }
+}
+
 /// One node: registration, heartbeats, pod workers.
 pub struct NodeAgent<R: Runtime> {
     pub config: NodeConfig,
@@ -239,6 +290,9 @@ impl<R: Runtime> NodeAgent<R> {
             runtime,
             config: pod_config,
             sink: sink.clone(),
+            objects: Some(Arc::new(StoreObjects {
+                client: client.clone(),
+            })),
             images: Mutex::new(Default::default()),
         });
         let mut ips = [false; 256];

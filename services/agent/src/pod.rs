@@ -57,11 +57,26 @@ pub trait PodSink: Send + Sync + 'static {
     fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String);
 }
 
+/// The data of a ConfigMap or Secret, by key.
+pub type Data = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Boxed future of an [`ObjectSource`] lookup.
+pub type DataFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Data>, String>> + Send + 'a>>;
+
+/// Where ConfigMaps and Secrets come from (the store), for env and volumes.
+pub trait ObjectSource: Send + Sync + 'static {
+    /// `kind` is "ConfigMap" or "Secret"; Ok(None) when it does not exist.
+    fn data<'a>(&'a self, kind: &'static str, namespace: &'a str, name: &'a str) -> DataFuture<'a>;
+}
+
 /// Per-node state shared by the workers.
 pub struct NodeCtx<R: Runtime> {
     pub runtime: Arc<R>,
     pub config: Config,
     pub sink: Arc<dyn PodSink>,
+    /// ConfigMaps and Secrets for env and volumes (None: left unresolved).
+    pub objects: Option<Arc<dyn ObjectSource>>,
     /// Images pulled on this node (for IfNotPresent "already present on machine").
     pub images: Mutex<HashSet<String>>,
 }
@@ -316,7 +331,8 @@ enum RunResult {
     Killed,
     /// It could not start (start error already recorded as terminated StartError).
     Failed,
-    /// The image could not be pulled (ErrImagePull recorded).
+    /// The image could not be pulled (ErrImagePull recorded), or the container's config
+    /// (env from ConfigMaps/Secrets, volumes) could not be prepared.
     PullFailed,
     /// Pod termination: the container was stopped.
     Stopped,
@@ -418,6 +434,7 @@ async fn pull_backoff<R: Runtime>(
     term: &mut Termination,
 ) -> bool {
     let delay = backoff.next_from_base();
+    // Errors other than pull errors keep their reason while waiting for the retry.
     let never = sh
         .status
         .lock()
@@ -427,7 +444,12 @@ async fn pull_backoff<R: Runtime>(
                 .and_then(|s| s.state.clone())
                 .and_then(|s| s.waiting)
         })
-        .is_some_and(|w| w.reason == "ErrImageNeverPull");
+        .is_some_and(|w| {
+            matches!(
+                w.reason.as_str(),
+                "ErrImageNeverPull" | "CreateContainerConfigError" | "ContainerCreating"
+            )
+        });
     if never {
         return tokio::select! {
             _ = tokio::time::sleep(delay) => true,
@@ -659,6 +681,24 @@ async fn run_once<R: Runtime>(
             }
         }
     };
+
+    // Env from ConfigMaps/Secrets, and configMap/secret volume files.
+    let resolved_c = match prepare(sh, c).await {
+        Ok(c2) => c2,
+        Err((reason, msg)) => {
+            if reason == "CreateContainerConfigError" {
+                sh.event(who, true, "Failed", format!("Error: {msg}"));
+            } else {
+                sh.event(None, true, "FailedMount", msg.clone());
+            }
+            sh.update_container(init, &c.name, |s| {
+                s.state = waiting(reason, &msg);
+            });
+            return RunResult::PullFailed;
+        }
+    };
+    let c = &resolved_c;
+    let who = Some((c, init));
 
     // Create and start.
     let started: Started = match rt.start(&sh.info, c, attempt, init).await {
@@ -1050,4 +1090,155 @@ async fn probe_loop<R: Runtime>(
         let spent = t0.elapsed();
         tokio::time::sleep(period.saturating_sub(spent)).await;
     }
+}
+
+/// The container with env values from ConfigMaps/Secrets filled in (envFrom expanded, env
+/// entries winning), after writing the pod's configMap/secret volume files. Err: the waiting
+/// reason and message (CreateContainerConfigError, or ContainerCreating for a missing volume
+/// source).
+async fn prepare<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+) -> Result<Container, (&'static str, String)> {
+    let Some(src) = sh.ctx.objects.clone() else {
+        return Ok(c.clone());
+    };
+    let ns = sh.info.namespace.clone();
+    let lower = |k: &str| {
+        if k == "ConfigMap" {
+            "configmap"
+        } else {
+            "secret"
+        }
+    };
+    let fetch = |kind: &'static str, name: String, optional: bool| {
+        let src = src.clone();
+        let ns = ns.clone();
+        async move {
+            match src.data(kind, &ns, &name).await {
+                Ok(Some(d)) => Ok(Some(d)),
+                Ok(None) if optional => Ok(None),
+                Ok(None) => Err(format!("{} \"{name}\" not found", lower(kind))),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    // Volumes first: a missing source keeps the pod in ContainerCreating.
+    for v in sh.spec().volumes.clone() {
+        let (kind, name, optional, items) = if let Some(cm) = &v.config_map {
+            (
+                "ConfigMap",
+                cm.name.clone(),
+                cm.optional.unwrap_or(false),
+                cm.items.clone(),
+            )
+        } else if let Some(sec) = &v.secret {
+            (
+                "Secret",
+                sec.secret_name.clone(),
+                sec.optional.unwrap_or(false),
+                sec.items.clone(),
+            )
+        } else {
+            continue;
+        };
+        let data = fetch(kind, name.clone(), optional).await.map_err(|e| {
+            (
+                "ContainerCreating",
+                format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name),
+            )
+        })?;
+        let data = data.unwrap_or_default();
+        let files: Data = if items.is_empty() {
+            data
+        } else {
+            items
+                .iter()
+                .filter_map(|i| data.get(&i.key).map(|d| (i.path.clone(), d.clone())))
+                .collect()
+        };
+        sh.ctx
+            .runtime
+            .write_volume(&sh.info, &v.name, &files)
+            .map_err(|e| ("ContainerCreating", e))?;
+    }
+    if c.env_from.is_empty()
+        && !c.env.iter().any(|e| {
+            e.value_from
+                .as_ref()
+                .is_some_and(|f| f.config_map_key_ref.is_some() || f.secret_key_ref.is_some())
+        })
+    {
+        return Ok(c.clone());
+    }
+    let cfg = |e: String| ("CreateContainerConfigError", e);
+    let mut env: Vec<coxswain_api::v1::EnvVar> = vec![];
+    for from in &c.env_from {
+        let (kind, name, optional) = if let Some(cm) = &from.config_map_ref {
+            ("ConfigMap", cm.name.clone(), cm.optional.unwrap_or(false))
+        } else if let Some(sec) = &from.secret_ref {
+            ("Secret", sec.name.clone(), sec.optional.unwrap_or(false))
+        } else {
+            continue;
+        };
+        if let Some(d) = fetch(kind, name, optional).await.map_err(cfg)? {
+            for (k, v) in d {
+                env.push(coxswain_api::v1::EnvVar {
+                    name: format!("{}{k}", from.prefix),
+                    value: String::from_utf8_lossy(&v).into_owned(),
+                    value_from: None,
+                });
+            }
+        }
+    }
+    for e in &c.env {
+        let key_ref = e.value_from.as_ref().and_then(|f| {
+            f.config_map_key_ref
+                .as_ref()
+                .map(|r| {
+                    (
+                        "ConfigMap",
+                        r.name.clone(),
+                        r.key.clone(),
+                        r.optional.unwrap_or(false),
+                    )
+                })
+                .or_else(|| {
+                    f.secret_key_ref.as_ref().map(|r| {
+                        (
+                            "Secret",
+                            r.name.clone(),
+                            r.key.clone(),
+                            r.optional.unwrap_or(false),
+                        )
+                    })
+                })
+        });
+        let Some((kind, name, key, optional)) = key_ref else {
+            env.retain(|x| x.name != e.name);
+            env.push(e.clone());
+            continue;
+        };
+        let data = fetch(kind, name.clone(), optional).await.map_err(cfg)?;
+        let value = match data.as_ref().and_then(|d| d.get(&key)) {
+            Some(v) => String::from_utf8_lossy(v).into_owned(),
+            None if optional => continue,
+            None => {
+                return Err(cfg(format!(
+                    "couldn't find key {key} in {kind} {}/{name}",
+                    sh.info.namespace
+                )))
+            }
+        };
+        env.retain(|x| x.name != e.name);
+        env.push(coxswain_api::v1::EnvVar {
+            name: e.name.clone(),
+            value,
+            value_from: None,
+        });
+    }
+    let mut c2 = c.clone();
+    c2.env = env;
+    c2.env_from.clear();
+    Ok(c2)
 }

@@ -46,6 +46,7 @@ impl Harness {
             runtime: Arc::new(SimRuntime::new(Catalog::default())),
             config: Config::default(),
             sink: sink.clone(),
+            objects: None,
             images: Mutex::new(Default::default()),
         });
         let m = pod.metadata.clone().unwrap_or_default();

@@ -1091,3 +1091,67 @@ spec:
         "{err}"
     );
 }
+
+#[test]
+fn env_and_volumes_from_config_maps_and_secrets() {
+    let c = cluster(213, &[]);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: cfg}
+spec:
+  nodeName: node2
+  restartPolicy: Never
+  volumes:
+  - name: conf
+    configMap: {name: app-config}
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "echo $GREETING $PASSWORD $APP_mode; cat /etc/app/mode"]
+    env:
+    - name: GREETING
+      valueFrom: {configMapKeyRef: {name: app-config, key: greeting}}
+    - name: PASSWORD
+      valueFrom: {secretKeyRef: {name: app-secret, key: password}}
+    envFrom:
+    - prefix: APP_
+      configMapRef: {name: app-config}
+    volumeMounts: [{name: conf, mountPath: /etc/app}]
+"#,
+    );
+    // Nothing exists yet: the volume cannot be set up.
+    wait_until("FailedMount", T, || {
+        events_of(&c, "default", "cfg")
+            .contains(
+                "MountVolume.SetUp failed for volume \"conf\" : configmap \"app-config\" not found",
+            )
+            .then_some(())
+    })
+    .unwrap();
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {greeting: hello, mode: fast}
+"#,
+    );
+    // The secret is still missing: CreateContainerConfigError.
+    wait_status(&c, "default", "cfg", "CreateContainerConfigError");
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+stringData: {password: s3cret}
+"#,
+    );
+    wait_status(&c, "default", "cfg", "Completed");
+    let log = c.coxctl(&["logs", "cfg"]).success().stdout;
+    assert_eq!(log, "hello s3cret fast\nfast");
+}

@@ -163,6 +163,16 @@ pub trait Runtime: Send + Sync + 'static {
     /// The log file of one container attempt, if the runtime keeps logs.
     fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf>;
 
+    /// Writes the files of a configMap/secret volume (key or item path → content).
+    fn write_volume(
+        &self,
+        _pod: &PodInfo,
+        _volume: &str,
+        _files: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Delay before a container without a readiness probe reports ready (sim annotations).
     fn readiness_delay(&self, _pod: &PodInfo, _c: &Container) -> Option<Duration> {
         None

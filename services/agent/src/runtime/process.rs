@@ -587,6 +587,27 @@ impl Runtime for ProcessRuntime {
         group_usage(pgid)
     }
 
+    fn write_volume(
+        &self,
+        pod: &PodInfo,
+        volume: &str,
+        files: &std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), String> {
+        let dir = self.root.join(&pod.uid).join("volumes").join(volume);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        for (path, content) in files {
+            if path.split('/').any(|seg| seg == "..") || path.starts_with('/') {
+                continue;
+            }
+            let f = dir.join(path);
+            if let Some(parent) = f.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            std::fs::write(&f, content).map_err(|e| format!("writing {}: {e}", f.display()))?;
+        }
+        Ok(())
+    }
+
     fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf> {
         Some(
             self.container_dir(pod_uid, container)
