@@ -20,8 +20,8 @@ mod builtin;
 mod controllers;
 mod duration;
 mod metrics_http;
-mod scheduler;
 mod nodelifecycle;
+mod scheduler;
 
 #[derive(Parser)]
 #[command(
@@ -201,7 +201,12 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
-        agent::spawn_up(&format!("http://{grpc_addr}"), &args.data_dir, &args.agents, &agents)?;
+        agent::spawn_up(
+            &format!("http://{grpc_addr}"),
+            &args.data_dir,
+            &args.agents,
+            &agents,
+        )?;
     }
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
