@@ -94,7 +94,11 @@ struct Shared<R: Runtime> {
     info: PodInfo,
     status: Mutex<PodStatus>,
     instances: Arc<Mutex<Instances>>,
+    /// Set once activeDeadlineSeconds ran out: the pod is Failed (DeadlineExceeded).
+    deadline_exceeded: std::sync::atomic::AtomicBool,
 }
+
+const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// Asks a worker to stop its pod: `Some(grace)`.
 pub type Termination = watch::Receiver<Option<Duration>>;
@@ -137,6 +141,14 @@ impl<R: Runtime> Shared<R> {
             };
             f(&mut st);
             recompute(self.spec(), &mut st);
+            if self
+                .deadline_exceeded
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                st.phase = "Failed".into();
+                st.reason = "DeadlineExceeded".into();
+                st.message = DEADLINE_MESSAGE.into();
+            }
             st.clone()
         };
         self.ctx.sink.status(&self.pod, &snapshot);
@@ -204,9 +216,14 @@ pub async fn run_pod<R: Runtime>(
     pod: Arc<Pod>,
     info: PodInfo,
     instances: Arc<Mutex<Instances>>,
-    mut term: Termination,
+    mut external: Termination,
 ) -> Ended {
     let spec = pod.spec.clone().unwrap_or_default();
+    // Containers stop on deletion, or when activeDeadlineSeconds runs out (the pod then stays,
+    // Failed, until it is deleted).
+    let deadline = spec
+        .active_deadline_seconds
+        .map(|s| ctx.config.secs(s as i64));
     let has_init = !spec.init_containers.is_empty();
     let initial = {
         let mut st = pod.status.clone().unwrap_or_default();
@@ -259,8 +276,35 @@ pub async fn run_pod<R: Runtime>(
         info,
         status: Mutex::new(initial),
         instances,
+        deadline_exceeded: Default::default(),
     });
     sh.update(|_| {});
+    let (stop_tx, mut term) = watch::channel(None);
+    {
+        let sh = sh.clone();
+        let mut ext = external.clone();
+        tokio::spawn(async move {
+            let expire = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                g = terminated(&mut ext) => {
+                    stop_tx.send_replace(Some(g));
+                }
+                _ = expire => {
+                    sh.deadline_exceeded.store(true, std::sync::atomic::Ordering::SeqCst);
+                    sh.event(None, true, "DeadlineExceeded", DEADLINE_MESSAGE.into());
+                    stop_tx.send_replace(Some(sh.grace()));
+                    sh.update(|_| {});
+                    let g = terminated(&mut ext).await;
+                    stop_tx.send_replace(Some(g));
+                }
+            }
+        });
+    }
 
     // Init containers, one at a time, in order.
     for c in &spec.init_containers {
@@ -268,27 +312,27 @@ pub async fn run_pod<R: Runtime>(
         let mut attempt = 0u32;
         loop {
             if is_terminating(&term).is_some() {
-                return finish(&sh, &mut term).await;
+                return finish(&sh, &mut external).await;
             }
             match run_once(&sh, c, true, attempt, &mut term).await {
                 RunResult::Exited(exit) if exit.code == 0 => break,
-                RunResult::Stopped => return finish(&sh, &mut term).await,
+                RunResult::Stopped => return finish(&sh, &mut external).await,
                 RunResult::Exited(_) | RunResult::Killed | RunResult::Failed => {
                     if restart_policy(&spec) == "Never" {
                         // The pod fails; nothing else runs.
                         sh.update(|_| {});
                         terminated(&mut term).await;
-                        return finish(&sh, &mut term).await;
+                        return finish(&sh, &mut external).await;
                     }
                     attempt += 1;
                     let delay = backoff.next_delay();
                     if !crash_backoff(&sh, c, true, delay, attempt, &mut term).await {
-                        return finish(&sh, &mut term).await;
+                        return finish(&sh, &mut external).await;
                     }
                 }
                 RunResult::PullFailed => {
                     if !pull_backoff(&sh, c, true, &mut backoff, &mut term).await {
-                        return finish(&sh, &mut term).await;
+                        return finish(&sh, &mut external).await;
                     }
                 }
             }
@@ -310,15 +354,16 @@ pub async fn run_pod<R: Runtime>(
         set.spawn(async move { container_loop(sh, c, term).await });
     }
     while set.join_next().await.is_some() {}
-    if is_terminating(&term).is_none() {
-        // Every container is done for good: the pod is in a terminal phase. Wait for deletion.
-        sh.update(|_| {});
-        terminated(&mut term).await;
-    }
-    finish(&sh, &mut term).await
+    // Every container is done for good (a terminal phase) or was stopped (deletion, deadline).
+    finish(&sh, &mut external).await
 }
 
-async fn finish<R: Runtime>(sh: &Arc<Shared<R>>, _term: &mut Termination) -> Ended {
+/// Waits for the pod's deletion (at once when it is being deleted), then forgets its containers.
+async fn finish<R: Runtime>(sh: &Arc<Shared<R>>, external: &mut Termination) -> Ended {
+    if is_terminating(external).is_none() {
+        sh.update(|_| {});
+        terminated(external).await;
+    }
     // Containers that never ran stay as they are; the pod object is deleted next.
     sh.ctx.runtime.remove_pod(&sh.info.uid);
     Ended::Terminated

@@ -436,3 +436,30 @@ async fn on_failure_restarts_a_container_killed_by_liveness_even_with_exit_zero(
     );
     assert_eq!(h.status().phase, "Running");
 }
+
+#[tokio::test(start_paused = true)]
+async fn active_deadline_fails_the_pod_and_stops_its_containers() {
+    let h = Harness::start(pod(
+        json!({}),
+        json!({"activeDeadlineSeconds": 5, "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": "nginx"}]}),
+    ));
+    at(4.0).await;
+    assert_eq!(h.status().phase, "Running");
+    at(2.0).await;
+    let st = h.status();
+    assert_eq!(st.phase, "Failed");
+    assert_eq!(st.reason, "DeadlineExceeded");
+    assert!(h.state("c").starts_with("terminated:"), "{}", h.state("c"));
+    assert_eq!(
+        h.events("DeadlineExceeded"),
+        vec!["Pod was active on the node longer than the specified deadline".to_string()]
+    );
+    // The pod object stays until it is deleted.
+    at(60.0).await;
+    assert!(!h.task.is_finished());
+    assert_eq!(h.container("c").restart_count, 0);
+    h.term.send_replace(Some(Duration::from_secs(30)));
+    let ended = tokio::time::timeout(Duration::from_secs(1), h.task).await;
+    assert_eq!(ended.unwrap().unwrap(), Ended::Terminated);
+}
