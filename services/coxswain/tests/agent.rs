@@ -1155,3 +1155,50 @@ stringData: {password: s3cret}
     let log = c.coxctl(&["logs", "cfg"]).success().stdout;
     assert_eq!(log, "hello s3cret fast\nfast");
 }
+
+#[test]
+fn failing_init_containers_show_init_error_and_init_crash_loop_back_off() {
+    let c = cluster(214, &[]);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: init-never}
+spec:
+  nodeName: node1
+  restartPolicy: Never
+  initContainers:
+  - {name: ok, image: busybox, command: ["/bin/sh", "-c", "exit 0"]}
+  - {name: bad, image: busybox, command: ["/bin/sh", "-c", "echo init failed; exit 1"]}
+  containers: [{name: main, image: nginx}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: init-always}
+spec:
+  nodeName: node2
+  initContainers:
+  - {name: bad, image: busybox, command: ["/bin/sh", "-c", "exit 2"]}
+  containers: [{name: main, image: nginx}]
+"#,
+    );
+    wait_status(&c, "default", "init-never", "Init:Error");
+    let p = pod(&c, "default", "init-never").unwrap();
+    assert_eq!(s(&p, "status.phase"), "Failed");
+    assert!(s(&p, "status.containerStatuses.0.state.waiting").is_object());
+    let log = c
+        .coxctl(&["logs", "init-never", "-c", "bad"])
+        .success()
+        .stdout;
+    assert_eq!(log, "init failed\n");
+    wait_status(&c, "default", "init-always", "Init:CrashLoopBackOff");
+    let p = pod(&c, "default", "init-always").unwrap();
+    assert_eq!(s(&p, "status.phase"), "Pending");
+    assert!(
+        s(&p, "status.initContainerStatuses.0.restartCount")
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    );
+}
