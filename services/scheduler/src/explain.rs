@@ -135,7 +135,7 @@ pub fn explain(profile: &Profile, snapshot: &Snapshot, pod: &v1::Pod) -> Explana
         } else if pre_reject.is_none() {
             // As the real cycle records it: the first rejecting plugin's status.
             let s = run_filters(profile, &state, pod, ni);
-            fit.unschedulable_plugins.insert(s.plugin.clone());
+            fit.unschedulable_plugins.insert(s.plugin.to_string());
             fit.diagnosis.insert(ni.name().to_string(), s);
         }
         nodes.push(NodeExplanation {

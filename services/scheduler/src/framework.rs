@@ -14,7 +14,8 @@
 //! 6. The highest total wins. Kubernetes breaks ties at random (reservoir sampling); here the
 //!    first tied node in evaluation order wins, so results are deterministic.
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -52,8 +53,9 @@ pub enum Code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub code: Code,
-    pub reasons: Vec<String>,
-    pub plugin: String,
+    /// Static reasons are borrowed: a rejection costs no string copies.
+    pub reasons: Vec<Cow<'static, str>>,
+    pub plugin: Cow<'static, str>,
 }
 
 impl Default for Status {
@@ -66,8 +68,15 @@ impl Status {
     pub fn new(code: Code, reasons: Vec<String>) -> Status {
         Status {
             code,
-            reasons,
-            plugin: String::new(),
+            reasons: reasons.into_iter().map(Cow::Owned).collect(),
+            plugin: Cow::Borrowed(""),
+        }
+    }
+    fn one(code: Code, reason: Cow<'static, str>) -> Status {
+        Status {
+            code,
+            reasons: vec![reason],
+            plugin: Cow::Borrowed(""),
         }
     }
     pub fn success() -> Status {
@@ -76,17 +85,17 @@ impl Status {
     pub fn skip() -> Status {
         Status::new(Code::Skip, vec![])
     }
-    pub fn unschedulable(reason: impl Into<String>) -> Status {
-        Status::new(Code::Unschedulable, vec![reason.into()])
+    pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Status {
+        Status::one(Code::Unschedulable, reason.into())
     }
-    pub fn unresolvable(reason: impl Into<String>) -> Status {
-        Status::new(Code::UnschedulableAndUnresolvable, vec![reason.into()])
+    pub fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Status {
+        Status::one(Code::UnschedulableAndUnresolvable, reason.into())
     }
-    pub fn error(msg: impl Into<String>) -> Status {
-        Status::new(Code::Error, vec![msg.into()])
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Status {
+        Status::one(Code::Error, msg.into())
     }
-    pub fn with_plugin(mut self, plugin: &str) -> Status {
-        self.plugin = plugin.to_string();
+    pub fn with_plugin(mut self, plugin: impl Into<Cow<'static, str>>) -> Status {
+        self.plugin = plugin.into();
         self
     }
     pub fn is_success(&self) -> bool {
@@ -112,7 +121,8 @@ impl Status {
 /// reads), keyed by type: each plugin stores its own state type.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+    /// A handful of entries: a linear scan beats hashing.
+    data: Vec<(TypeId, Box<dyn Any + Send + Sync>)>,
     /// Plugins whose PreFilter returned Skip: their Filter does not run.
     pub skip_filter: HashSet<&'static str>,
     /// Plugins whose PreScore returned Skip: their Score does not run (scores 0).
@@ -124,10 +134,19 @@ impl CycleState {
         CycleState::default()
     }
     pub fn write<T: Any + Send + Sync>(&mut self, v: T) {
-        self.data.insert(TypeId::of::<T>(), Box::new(v));
+        let id = TypeId::of::<T>();
+        match self.data.iter_mut().find(|(t, _)| *t == id) {
+            Some(e) => e.1 = Box::new(v),
+            None => self.data.push((id, Box::new(v))),
+        }
     }
     pub fn read<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.data.get(&TypeId::of::<T>())?.downcast_ref()
+        let id = TypeId::of::<T>();
+        self.data
+            .iter()
+            .find(|(t, _)| *t == id)?
+            .1
+            .downcast_ref()
     }
 }
 
@@ -528,7 +547,7 @@ pub fn num_feasible_nodes_to_find(num_all_nodes: usize, percentage: Option<i64>)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginScore {
     /// A plugin's name, or `extender <name>` for an extender's Prioritize.
-    pub plugin: String,
+    pub plugin: std::borrow::Cow<'static, str>,
     pub raw: i64,
     pub normalized: i64,
     pub weight: i64,
@@ -538,7 +557,7 @@ pub struct PluginScore {
 /// A feasible node's scores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeScores {
-    pub node: String,
+    pub node: Arc<str>,
     pub total: i64,
     pub plugins: Vec<PluginScore>,
 }
@@ -549,11 +568,12 @@ pub struct ScheduleResult {
     /// The chosen node.
     pub node: String,
     /// Feasible nodes, in evaluation order.
-    pub feasible: Vec<String>,
+    pub feasible: Vec<Arc<str>>,
     /// Nodes filtered (feasible or not).
     pub evaluated: usize,
-    /// The evaluated nodes that were rejected, with the rejecting plugin's status.
-    pub per_node_filter_status: BTreeMap<String, Status>,
+    /// The evaluated nodes that were rejected (indices into the snapshot's nodes), with the
+    /// rejecting plugin's status.
+    pub rejected: Vec<(usize, Status)>,
     /// Per feasible node (evaluation order); empty when only one node was feasible.
     pub scores: Vec<NodeScores>,
 }
@@ -589,7 +609,7 @@ impl fmt::Display for FitError {
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
             for s in self.diagnosis.values() {
                 for r in &s.reasons {
-                    *counts.entry(r).or_default() += 1;
+                    *counts.entry(&**r).or_default() += 1;
                 }
             }
             let mut lines: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -674,8 +694,22 @@ pub struct Filtered {
     pub state: CycleState,
     pub feasible: Vec<usize>,
     pub evaluated: usize,
-    /// Rejected nodes, with the pre-filter message and the plugins that rejected.
+    /// The plugins that rejected some node (diagnosis filled by [`Filtered::diagnose`]).
     pub fit_error: FitError,
+    /// Rejected nodes (indices into the snapshot's nodes) and why; kept as a list and only
+    /// turned into the FitError's map when the pod turns out unschedulable.
+    pub rejected: Vec<(usize, Status)>,
+}
+
+impl Filtered {
+    /// Move the rejected nodes into `fit_error.diagnosis` (by node name).
+    pub fn diagnose(&mut self, snapshot: &Snapshot) {
+        for (i, s) in self.rejected.drain(..) {
+            self.fit_error
+                .diagnosis
+                .insert(snapshot.nodes[i].name().to_string(), s);
+        }
+    }
 }
 
 fn new_fit_error(pod: &v1::Pod, n: usize) -> FitError {
@@ -735,8 +769,16 @@ pub fn find_feasible(
     }
     let to_find = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let mut feasible = Vec::with_capacity(to_find.min(n));
+    let mut rejected = Vec::new();
     let mut evaluated = 0;
     let start = *next_start_node_index % n;
+    // The filters that run this cycle, resolved once.
+    let active: Vec<(&'static str, &dyn Filter)> = profile
+        .filters
+        .iter()
+        .filter(|p| !state.skip_filter.contains(p.name()))
+        .filter_map(|p| Some((p.name(), p.as_filter()?)))
+        .collect();
     for i in 0..n {
         if feasible.len() >= to_find {
             break;
@@ -744,7 +786,14 @@ pub fn find_feasible(
         let idx = (start + i) % n;
         let ni = &snapshot.nodes[idx];
         evaluated += 1;
-        let s = run_filters(profile, &state, pod, ni);
+        let mut s = Status::success();
+        for (name, f) in &active {
+            let r = f.filter(&state, pod, ni);
+            if !r.is_success() {
+                s = r.with_plugin(*name);
+                break;
+            }
+        }
         match s.code {
             Code::Success => feasible.push(idx),
             Code::Error => {
@@ -756,8 +805,10 @@ pub fn find_feasible(
                 )))
             }
             _ => {
-                err.unschedulable_plugins.insert(s.plugin.clone());
-                err.diagnosis.insert(ni.name().to_string(), s);
+                if !err.unschedulable_plugins.contains(&*s.plugin) {
+                    err.unschedulable_plugins.insert(s.plugin.to_string());
+                }
+                rejected.push((idx, s));
             }
         }
     }
@@ -767,6 +818,7 @@ pub fn find_feasible(
         feasible,
         evaluated,
         fit_error: err,
+        rejected,
     })
 }
 
@@ -811,7 +863,7 @@ pub fn score_nodes(
     let mut scores: Vec<NodeScores> = infos
         .iter()
         .map(|ni| NodeScores {
-            node: ni.name().to_string(),
+            node: ni.name_arc(),
             total: 0,
             plugins: Vec::with_capacity(profile.scores.len()),
         })
@@ -830,17 +882,24 @@ pub fn score_nodes(
                 sp.score(state, pod, ni)
             },
         }));
-        normalized.clear();
-        normalized.extend(raw.iter().cloned());
-        if !skipped {
-            if let Some(ext) = sp.score_extensions() {
+        let ext = if skipped {
+            None
+        } else {
+            sp.score_extensions()
+        };
+        let norms: &[NodeScore] = match ext {
+            Some(ext) => {
+                normalized.clear();
+                normalized.extend(raw.iter().cloned());
                 ext.normalize(state, pod, &mut normalized);
+                &normalized
             }
-        }
+            None => &raw,
+        };
         for (i, ns) in scores.iter_mut().enumerate() {
-            let norm = normalized[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
+            let norm = norms[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
             ns.plugins.push(PluginScore {
-                plugin: p.name().to_string(),
+                plugin: std::borrow::Cow::Borrowed(p.name()),
                 raw: raw[i].score,
                 normalized: norm,
                 weight: *weight,
@@ -872,36 +931,40 @@ pub fn schedule_one_at(
     pod: &v1::Pod,
     next_start_node_index: &mut usize,
 ) -> Result<ScheduleResult, ScheduleError> {
+    let mut f = find_feasible(profile, snapshot, pod, next_start_node_index)?;
+    if f.feasible.is_empty() {
+        f.diagnose(snapshot);
+        let mut err = f.fit_error;
+        run_post_filters(profile, &f.state, pod, snapshot, &mut err);
+        return Err(ScheduleError::Unschedulable(Box::new(err)));
+    }
     let Filtered {
         mut state,
         feasible,
         evaluated,
-        fit_error: mut err,
-    } = find_feasible(profile, snapshot, pod, next_start_node_index)?;
-    if feasible.is_empty() {
-        run_post_filters(profile, &state, pod, snapshot, &mut err);
-        return Err(ScheduleError::Unschedulable(Box::new(err)));
-    }
-    let feasible_names: Vec<String> = feasible
+        rejected,
+        ..
+    } = f;
+    let feasible_names: Vec<Arc<str>> = feasible
         .iter()
-        .map(|&i| snapshot.nodes[i].name().to_string())
+        .map(|&i| snapshot.nodes[i].name_arc())
         .collect();
     if feasible.len() == 1 {
         return Ok(ScheduleResult {
-            node: feasible_names[0].clone(),
+            node: feasible_names[0].to_string(),
             feasible: feasible_names,
             evaluated,
-            per_node_filter_status: err.diagnosis,
+            rejected,
             scores: vec![],
         });
     }
     let scores = score_nodes(profile, &mut state, pod, snapshot, &feasible);
     let best = select_host(&scores);
     Ok(ScheduleResult {
-        node: scores[best].node.clone(),
+        node: scores[best].node.to_string(),
         feasible: feasible_names,
         evaluated,
-        per_node_filter_status: err.diagnosis,
+        rejected,
         scores,
     })
 }

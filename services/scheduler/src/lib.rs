@@ -19,6 +19,7 @@
 //! - [`runner`]: the scheduling loop (informers, queue, cycles, bind, events).
 //! - [`service`]: the `coxswain.v1.Scheduler` gRPC service (Explain, ListProfiles).
 
+pub mod affinity;
 pub mod cache;
 pub mod config;
 pub mod explain;

@@ -439,6 +439,7 @@ impl Loop {
             mut state,
             mut feasible,
             fit_error: mut err,
+            rejected,
             ..
         } = find_feasible(profile, snapshot, pod, &mut self.next_start)?;
         let exts: Vec<&Extender> = self.extenders[profile_idx]
@@ -454,11 +455,11 @@ impl Loop {
                 Ok(r) => {
                     for (n, reason) in &r.failed {
                         err.diagnosis
-                            .insert(n.clone(), Status::unschedulable(reason.clone()).with_plugin(&ext.name()));
+                            .insert(n.clone(), Status::unschedulable(reason.clone()).with_plugin(ext.name()));
                     }
                     for (n, reason) in &r.unresolvable {
                         err.diagnosis
-                            .insert(n.clone(), Status::unresolvable(reason.clone()).with_plugin(&ext.name()));
+                            .insert(n.clone(), Status::unresolvable(reason.clone()).with_plugin(ext.name()));
                     }
                     if !r.failed.is_empty() || !r.unresolvable.is_empty() {
                         err.unschedulable_plugins.insert(ext.name());
@@ -476,6 +477,10 @@ impl Loop {
             }
         }
         if feasible.is_empty() {
+            for (i, s) in rejected {
+                err.diagnosis
+                    .insert(snapshot.nodes[i].name().to_string(), s);
+            }
             run_post_filters(profile, &state, pod, snapshot, &mut err);
             return Err(ScheduleError::Unschedulable(Box::new(err)));
         }
@@ -490,11 +495,11 @@ impl Loop {
             match ext.prioritize(pod, &infos).await {
                 Ok(m) => {
                     for s in scores.iter_mut() {
-                        let raw = m.get(&s.node).copied().unwrap_or(0);
+                        let raw = m.get(&*s.node).copied().unwrap_or(0);
                         let (normalized, weighted) = ext.weigh(raw);
                         s.total += weighted;
                         s.plugins.push(PluginScore {
-                            plugin: ext.name(),
+                            plugin: ext.name().into(),
                             raw,
                             normalized,
                             weight: ext.config.weight,
@@ -505,7 +510,7 @@ impl Loop {
                 Err(e) => tracing::warn!(error = %e, "extender Prioritize failed; ignored"),
             }
         }
-        Ok(scores[select_host(&scores)].node.clone())
+        Ok(scores[select_host(&scores)].node.to_string())
     }
 
     async fn schedule(&mut self, qp: QueuedPod) {
@@ -662,7 +667,7 @@ impl Loop {
                         (
                             n,
                             Verdict {
-                                plugin: ext.name(),
+                                plugin: ext.name().into(),
                                 code: v.0.into(),
                                 reason: v.1,
                             },
@@ -675,7 +680,7 @@ impl Loop {
                         (
                             ni.name().to_string(),
                             Verdict {
-                                plugin: ext.name(),
+                                plugin: ext.name().into(),
                                 code: if ext.config.ignorable { "Skip" } else { "Error" }.into(),
                                 reason: if ext.config.ignorable {
                                     format!("ignorable, skipped: {msg}")
@@ -710,7 +715,7 @@ impl Loop {
                     let (normalized, weighted) = ext.weigh(raw);
                     n.total += weighted;
                     n.scores.push(PluginScore {
-                        plugin: ext.name(),
+                        plugin: ext.name().into(),
                         raw,
                         normalized,
                         weight: ext.config.weight,

@@ -105,7 +105,7 @@ fn preferred_affinity_matching_nothing_still_schedules() {
     });
     let r = schedule_one(&Profile::default_profile(), &cluster(vec![]), &p).unwrap();
     assert!(r.node == "node1" || r.node == "node2");
-    assert_eq!(r.feasible, ["node1", "node2"]);
+    assert_eq!(r.feasible, ["node1".into(), "node2".into()]);
 }
 
 #[test]
@@ -175,7 +175,12 @@ fn pod_anti_affinity_avoids_pod01() {
     let r = schedule_one(&Profile::default_profile(), &cluster(vec![pod01()]), &p).unwrap();
     assert_eq!(r.node, "node1");
     assert_eq!(
-        r.per_node_filter_status["node2"].message(),
+        r.rejected
+            .iter()
+            .find(|(i, _)| cluster(vec![]).nodes[*i].name() == "node2")
+            .unwrap()
+            .1
+            .message(),
         "node(s) didn't match pod anti-affinity rules"
     );
 }
@@ -336,9 +341,9 @@ fn evaluation_stops_early_and_rotates() {
     let mut next = 0;
     let r = schedule_one_at(&profile, &snap, &pod("p", &[]), &mut next).unwrap();
     assert_eq!((r.evaluated, r.feasible.len(), next), (100, 100, 100));
-    assert_eq!(r.feasible[0], "n000");
+    assert_eq!(&*r.feasible[0], "n000");
     let r = schedule_one_at(&profile, &snap, &pod("q", &[]), &mut next).unwrap();
-    assert_eq!(r.feasible[0], "n100");
+    assert_eq!(&*r.feasible[0], "n100");
     assert_eq!(next, 0);
     // Ties go to the first node in evaluation order.
     assert_eq!(r.node, "n100");

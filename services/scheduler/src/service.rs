@@ -89,7 +89,7 @@ pub fn to_proto(e: &Explanation, bound_node: &str) -> v1::ExplainResponse {
                     .scores
                     .iter()
                     .map(|s| v1::ScoreDetail {
-                        plugin: s.plugin.clone(),
+                        plugin: s.plugin.to_string(),
                         raw: s.raw,
                         normalized: s.normalized,
                         weight: s.weight,

@@ -260,6 +260,8 @@ pub struct NodeInfo {
     pub node: Arc<v1::Node>,
     name: Arc<str>,
     pub pods: Vec<Arc<v1::Pod>>,
+    /// Each pod's label class (parallel to `pods`).
+    pub classes: Vec<crate::affinity::Class>,
     /// Sum of the pods' requests ([`Resources::for_pod`]).
     pub requested: Resources,
     /// Sum of the pods' non-zero requests ([`Resources::non_zero_for_pod`]), for scoring.
@@ -268,6 +270,9 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     /// Host ports in use by the pods.
     pub used_ports: Vec<HostPort>,
+    /// The pods with pod affinity or anti-affinity, with their terms parsed once (and shared
+    /// between pods with the same affinity).
+    pub affinity: Vec<(Arc<v1::Pod>, crate::affinity::SharedTerms)>,
 }
 
 impl NodeInfo {
@@ -281,10 +286,12 @@ impl NodeInfo {
             name: node_name(&node).into(),
             node,
             pods: Vec::new(),
+            classes: Vec::new(),
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             allocatable,
             used_ports: Vec::new(),
+            affinity: Vec::new(),
         }
     }
 
@@ -318,6 +325,11 @@ impl NodeInfo {
         self.non_zero_requested
             .add(&Resources::non_zero_for_pod(spec));
         self.used_ports.extend(HostPort::for_pod(spec));
+        if has_affinity(&pod) {
+            self.affinity
+                .push((Arc::clone(&pod), crate::affinity::terms_of(&pod)));
+        }
+        self.classes.push(crate::affinity::class_of(&pod));
         self.pods.push(pod);
     }
 
@@ -331,6 +343,12 @@ impl NodeInfo {
             return false;
         };
         let pod = self.pods.swap_remove(i);
+        self.classes.swap_remove(i);
+        if has_affinity(&pod) {
+            if let Some(j) = self.affinity.iter().position(|(p, _)| Arc::ptr_eq(p, &pod)) {
+                self.affinity.swap_remove(j);
+            }
+        }
         let spec = pod_spec(&pod);
         self.requested.sub(&Resources::for_pod(spec));
         self.non_zero_requested
@@ -345,7 +363,7 @@ impl NodeInfo {
 
     /// The pods here with pod affinity or anti-affinity of any kind.
     pub fn pods_with_affinity(&self) -> impl Iterator<Item = &Arc<v1::Pod>> {
-        self.pods.iter().filter(|p| has_affinity(p))
+        self.affinity.iter().map(|(p, _)| p)
     }
 }
 

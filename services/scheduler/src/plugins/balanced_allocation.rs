@@ -23,10 +23,13 @@ impl Plugin for BalancedAllocation {
     }
 }
 
+/// The pod's (cpu millis, memory bytes) requests, computed once per cycle.
+struct PreScoreState(i64, i64);
+
 impl PreScore for BalancedAllocation {
     fn pre_score(
         &self,
-        _: &mut CycleState,
+        state: &mut CycleState,
         pod: &v1::Pod,
         _: &Snapshot,
         _: &[&NodeInfo],
@@ -35,6 +38,7 @@ impl PreScore for BalancedAllocation {
         if r.milli_cpu == 0 && r.memory == 0 {
             return Status::skip();
         }
+        state.write(PreScoreState(r.milli_cpu, r.memory));
         Status::success()
     }
 }
@@ -63,14 +67,17 @@ pub fn balanced_score(pairs: &[(i64, i64)]) -> i64 {
 }
 
 impl Score for BalancedAllocation {
-    fn score(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
-        let req = Resources::for_pod(pod_spec(pod));
+    fn score(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
+        let (cpu, mem) = match state.read::<PreScoreState>() {
+            Some(s) => (s.0, s.1),
+            None => {
+                let r = Resources::for_pod(pod_spec(pod));
+                (r.milli_cpu, r.memory)
+            }
+        };
         balanced_score(&[
-            (
-                node.requested.milli_cpu + req.milli_cpu,
-                node.allocatable.milli_cpu,
-            ),
-            (node.requested.memory + req.memory, node.allocatable.memory),
+            (node.requested.milli_cpu + cpu, node.allocatable.milli_cpu),
+            (node.requested.memory + mem, node.allocatable.memory),
         ])
     }
 }

@@ -23,16 +23,17 @@
 //! terms that match the incoming pod (required affinity at `hard_pod_affinity_weight`,
 //! preferred affinity +weight, preferred anti-affinity -weight). A node scores the sum over its
 //! domains; normalized by min-max to 0..=100.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use coxswain_api::selector::LabelSelector;
 use coxswain_api::v1;
 
 use crate::framework::{
     CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score, ScoreExtensions, Status,
     MAX_NODE_SCORE,
 };
-use crate::snapshot::{pod_labels, pod_namespace, pod_spec, NodeInfo, Snapshot};
+use crate::affinity::{
+    class_id_bound, match_mask, terms, terms_id_bound, DomainCounts, Memo, Term,
+};
+use crate::snapshot::{NodeInfo, Snapshot};
 
 pub const NAME: &str = "InterPodAffinity";
 pub const ERR_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -72,94 +73,10 @@ impl Default for InterPodAffinity {
     }
 }
 
-/// A parsed affinity term.
-#[derive(Debug, Clone)]
-struct Term {
-    namespaces: BTreeSet<String>,
-    namespace_selector: Option<LabelSelector>,
-    selector: LabelSelector,
-    topology_key: String,
-    weight: i64,
-}
-
-impl Term {
-    fn new(t: &v1::PodAffinityTerm, owner: &v1::Pod, weight: i64) -> Term {
-        let mut namespaces: BTreeSet<String> = t.namespaces.iter().cloned().collect();
-        if namespaces.is_empty() && t.namespace_selector.is_none() {
-            namespaces.insert(pod_namespace(owner).to_string());
-        }
-        Term {
-            namespaces,
-            namespace_selector: t.namespace_selector.as_ref().map(|s| {
-                LabelSelector::from_proto(Some(s)).unwrap_or_else(|_| LabelSelector::nothing())
-            }),
-            selector: LabelSelector::from_proto(t.label_selector.as_ref())
-                .unwrap_or_else(|_| LabelSelector::nothing()),
-            topology_key: t.topology_key.clone(),
-            weight,
-        }
-    }
-
-    fn matches(&self, pod: &v1::Pod, snapshot: Option<&Snapshot>) -> bool {
-        let ns = pod_namespace(pod);
-        let empty = BTreeMap::new();
-        let ns_ok = self.namespaces.contains(ns)
-            || self.namespace_selector.as_ref().is_some_and(|s| {
-                s.matches(
-                    snapshot
-                        .and_then(|s| s.namespace_labels.get(ns))
-                        .unwrap_or(&empty),
-                )
-            });
-        ns_ok && self.selector.matches(pod_labels(pod))
-    }
-}
-
-struct Terms {
-    required_affinity: Vec<Term>,
-    required_anti: Vec<Term>,
-    preferred_affinity: Vec<Term>,
-    preferred_anti: Vec<Term>,
-}
-
-fn terms(pod: &v1::Pod) -> Terms {
-    let a = pod_spec(pod).affinity.as_ref();
-    let pa = a.and_then(|a| a.pod_affinity.as_ref());
-    let paa = a.and_then(|a| a.pod_anti_affinity.as_ref());
-    let req = |ts: &[v1::PodAffinityTerm]| ts.iter().map(|t| Term::new(t, pod, 1)).collect();
-    let pref = |ts: &[v1::WeightedPodAffinityTerm]| {
-        ts.iter()
-            .filter_map(|w| {
-                Some(Term::new(
-                    w.pod_affinity_term.as_ref()?,
-                    pod,
-                    i64::from(w.weight),
-                ))
-            })
-            .collect()
-    };
-    Terms {
-        required_affinity: pa.map_or(vec![], |p| {
-            req(&p.required_during_scheduling_ignored_during_execution)
-        }),
-        required_anti: paa.map_or(vec![], |p| {
-            req(&p.required_during_scheduling_ignored_during_execution)
-        }),
-        preferred_affinity: pa.map_or(vec![], |p| {
-            pref(&p.preferred_during_scheduling_ignored_during_execution)
-        }),
-        preferred_anti: paa.map_or(vec![], |p| {
-            pref(&p.preferred_during_scheduling_ignored_during_execution)
-        }),
-    }
-}
-
-type Counts = HashMap<(String, String), i64>;
+type Counts = DomainCounts;
 
 fn bump(counts: &mut Counts, node: &NodeInfo, key: &str, by: i64) {
-    if let Some(v) = node.labels().get(key) {
-        *counts.entry((key.to_string(), v.clone())).or_default() += by;
-    }
+    counts.add_for(node.labels(), key, by);
 }
 
 fn matches_all(terms: &[Term], pod: &v1::Pod, snapshot: Option<&Snapshot>) -> bool {
@@ -196,28 +113,60 @@ impl Plugin for InterPodAffinity {
 impl PreFilter for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, snapshot: &Snapshot) -> Status {
         let t = terms(pod);
-        let mut existing_anti_counts = Counts::new();
-        let mut affinity_counts = Counts::new();
-        let mut anti_counts = Counts::new();
+        let mut existing_anti_counts = Counts::default();
+        let mut affinity_counts = Counts::default();
+        let mut anti_counts = Counts::default();
+        // Matching depends only on an existing pod's (namespace, labels) class, or on its
+        // shared term set: each distinct one is matched once per cycle.
+        let mut existing_memo = Memo::new(terms_id_bound());
+        let mut class_memo = Memo::new(class_id_bound());
+        let own = !t.required_affinity.is_empty() || !t.required_anti.is_empty();
+        let memo_ok = t.required_anti.len() < 63;
         for node in &snapshot.nodes {
-            for existing in node.pods_with_affinity() {
-                for term in terms(existing).required_anti {
-                    if term.matches(pod, Some(snapshot)) {
+            for (_, et) in &node.affinity {
+                let anti = &et.value.required_anti;
+                if anti.is_empty() {
+                    continue;
+                }
+                let mask = if anti.len() < 64 {
+                    existing_memo.get(et.id, || match_mask(anti, pod, Some(snapshot)))
+                } else {
+                    match_mask(anti, pod, Some(snapshot))
+                };
+                for (i, term) in anti.iter().enumerate() {
+                    if mask & (1 << i.min(63)) != 0 && (i < 63 || term.matches(pod, Some(snapshot))) {
                         bump(&mut existing_anti_counts, node, &term.topology_key, 1);
                     }
                 }
             }
-            if t.required_affinity.is_empty() && t.required_anti.is_empty() {
+            if !own {
                 continue;
             }
-            for existing in &node.pods {
-                if matches_all(&t.required_affinity, existing, Some(snapshot)) {
+            for (existing, class) in node.pods.iter().zip(&node.classes) {
+                let compute = || {
+                    let mut m = match_mask(&t.required_anti, existing, Some(snapshot));
+                    if matches_all(&t.required_affinity, existing, Some(snapshot)) {
+                        m |= 1 << 63;
+                    }
+                    m
+                };
+                let mask = if memo_ok {
+                    class_memo.get(class.id, compute)
+                } else {
+                    compute()
+                };
+                if mask & (1 << 63) != 0 {
                     for term in &t.required_affinity {
                         bump(&mut affinity_counts, node, &term.topology_key, 1);
                     }
                 }
-                for term in &t.required_anti {
-                    if term.matches(existing, Some(snapshot)) {
+                for (i, term) in t.required_anti.iter().enumerate() {
+                    let hit = if memo_ok {
+                        mask & (1 << i) != 0
+                    } else {
+                        term.matches(existing, Some(snapshot))
+                    };
+                    if hit {
                         bump(&mut anti_counts, node, &term.topology_key, 1);
                     }
                 }
@@ -241,18 +190,17 @@ impl PreFilter for InterPodAffinity {
     }
 }
 
-fn pair(node: &NodeInfo, key: &str) -> Option<(String, String)> {
-    node.labels().get(key).map(|v| (key.to_string(), v.clone()))
-}
-
 impl PreFilterState {
     fn satisfies_affinity(&self, node: &NodeInfo) -> bool {
         let mut pods_exist = true;
         for term in &self.required_affinity {
-            let Some(p) = pair(node, &term.topology_key) else {
+            let Some(c) = self
+                .affinity_counts
+                .get_for(node.labels(), &term.topology_key)
+            else {
                 return false;
             };
-            if self.affinity_counts.get(&p).copied().unwrap_or(0) <= 0 {
+            if c <= 0 {
                 pods_exist = false;
             }
         }
@@ -261,20 +209,14 @@ impl PreFilterState {
 
     fn satisfies_anti_affinity(&self, node: &NodeInfo) -> bool {
         self.required_anti.iter().all(|term| {
-            pair(node, &term.topology_key)
-                .is_none_or(|p| self.anti_counts.get(&p).copied().unwrap_or(0) <= 0)
+            self.anti_counts
+                .get_for(node.labels(), &term.topology_key)
+                .is_none_or(|c| c <= 0)
         })
     }
 
     fn satisfies_existing_anti_affinity(&self, node: &NodeInfo) -> bool {
-        self.existing_anti_counts.is_empty()
-            || node.labels().iter().all(|(k, v)| {
-                self.existing_anti_counts
-                    .get(&(k.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    <= 0
-            })
+        !self.existing_anti_counts.any_positive(node.labels())
     }
 }
 
@@ -297,7 +239,7 @@ impl Filter for InterPodAffinity {
 }
 
 /// topologyKey → topology value → score.
-struct PreScoreState(HashMap<String, HashMap<String, i64>>);
+struct PreScoreState(DomainCounts);
 
 impl PreScore for InterPodAffinity {
     fn pre_score(
@@ -309,50 +251,87 @@ impl PreScore for InterPodAffinity {
     ) -> Status {
         let t = terms(pod);
         let has_constraints = !t.preferred_affinity.is_empty() || !t.preferred_anti.is_empty();
-        let mut scores: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        let mut scores = DomainCounts::default();
         let mut add = |node: &NodeInfo, term: &Term, by: i64| {
-            if let Some(v) = node.labels().get(&term.topology_key) {
-                *scores
-                    .entry(term.topology_key.clone())
-                    .or_default()
-                    .entry(v.clone())
-                    .or_default() += by;
-            }
+            scores.add_for(node.labels(), &term.topology_key, by);
         };
         let mut any = false;
+        // As in PreFilter: match each distinct label class / term set once per cycle.
+        let mut class_memo = Memo::new(class_id_bound());
+        let mut terms_memo = Memo::new(terms_id_bound());
+        let small = |ts: &[Term]| ts.len() < 32;
+        let own_small = small(&t.preferred_affinity) && small(&t.preferred_anti);
         for node in &snapshot.nodes {
-            let pods: Vec<_> = if has_constraints {
-                node.pods.iter().collect()
-            } else {
-                node.pods_with_affinity().collect()
-            };
-            for existing in pods {
+            if has_constraints {
+                for (existing, class) in node.pods.iter().zip(&node.classes) {
+                    any = true;
+                    let compute = || {
+                        match_mask(&t.preferred_affinity, existing, Some(snapshot))
+                            | (match_mask(&t.preferred_anti, existing, Some(snapshot)) << 32)
+                    };
+                    if own_small {
+                        let mask = class_memo.get(class.id, compute);
+                        for (i, term) in t.preferred_affinity.iter().enumerate() {
+                            if mask & (1 << i) != 0 {
+                                add(node, term, term.weight);
+                            }
+                        }
+                        for (i, term) in t.preferred_anti.iter().enumerate() {
+                            if mask & (1 << (i + 32)) != 0 {
+                                add(node, term, -term.weight);
+                            }
+                        }
+                    } else {
+                        for term in &t.preferred_affinity {
+                            if term.matches(existing, Some(snapshot)) {
+                                add(node, term, term.weight);
+                            }
+                        }
+                        for term in &t.preferred_anti {
+                            if term.matches(existing, Some(snapshot)) {
+                                add(node, term, -term.weight);
+                            }
+                        }
+                    }
+                }
+            }
+            for (_, et) in &node.affinity {
                 any = true;
-                for term in &t.preferred_affinity {
-                    if term.matches(existing, Some(snapshot)) {
-                        add(node, term, term.weight);
+                let e = &et.value;
+                let memo_ok = e.required_affinity.len() < 21
+                    && e.preferred_affinity.len() < 21
+                    && e.preferred_anti.len() < 21;
+                let compute = || {
+                    match_mask(&e.required_affinity, pod, Some(snapshot))
+                        | (match_mask(&e.preferred_affinity, pod, Some(snapshot)) << 21)
+                        | (match_mask(&e.preferred_anti, pod, Some(snapshot)) << 42)
+                };
+                let mask = if memo_ok {
+                    terms_memo.get(et.id, compute)
+                } else {
+                    0
+                };
+                let hit = |i: usize, shift: usize, term: &Term| {
+                    if memo_ok {
+                        mask & (1 << (i + shift)) != 0
+                    } else {
+                        term.matches(pod, Some(snapshot))
                     }
-                }
-                for term in &t.preferred_anti {
-                    if term.matches(existing, Some(snapshot)) {
-                        add(node, term, -term.weight);
-                    }
-                }
-                let et = terms(existing);
+                };
                 if self.hard_pod_affinity_weight > 0 {
-                    for term in &et.required_affinity {
-                        if term.matches(pod, Some(snapshot)) {
+                    for (i, term) in e.required_affinity.iter().enumerate() {
+                        if hit(i, 0, term) {
                             add(node, term, self.hard_pod_affinity_weight);
                         }
                     }
                 }
-                for term in &et.preferred_affinity {
-                    if term.matches(pod, Some(snapshot)) {
+                for (i, term) in e.preferred_affinity.iter().enumerate() {
+                    if hit(i, 21, term) {
                         add(node, term, term.weight);
                     }
                 }
-                for term in &et.preferred_anti {
-                    if term.matches(pod, Some(snapshot)) {
+                for (i, term) in e.preferred_anti.iter().enumerate() {
+                    if hit(i, 42, term) {
                         add(node, term, -term.weight);
                     }
                 }
@@ -371,9 +350,7 @@ impl Score for InterPodAffinity {
         let Some(s) = state.read::<PreScoreState>() else {
             return 0;
         };
-        s.0.iter()
-            .filter_map(|(k, values)| values.get(node.labels().get(k)?))
-            .sum()
+        s.0.sum_for(node.labels())
     }
     fn score_extensions(&self) -> Option<&dyn ScoreExtensions> {
         Some(self)

@@ -1,0 +1,347 @@
+//! `coxswain-bench scheduler`: a scheduler_perf-like benchmark. N nodes, P pods per workload:
+//! - `basic`: requests 100m/500Mi (scheduler_perf's SchedulingBasic pod);
+//! - `node-affinity`: required node affinity zone In [zone1, zone2] (half the zones match);
+//! - `taint`: a third of the nodes tainted NoSchedule, a third PreferNoSchedule; half the pods
+//!   tolerate the NoSchedule taint;
+//! - `anti-affinity`: required pod anti-affinity on kubernetes.io/hostname within 4 groups
+//!   (every pod fits: P/4 ≤ N per group);
+//! - `affinity`: required pod affinity on the zone against its own group (10 groups);
+//! - `preferred`: preferred pod affinity (zone) and preferred node affinity.
+//!
+//! `--mode in-process`: the framework, the incremental cache with assume and the queue, no I/O
+//! (pods/s from the first pod queued to the last assumed). `--mode e2e`: against a running
+//! `coxswain up` (`--server`): create the nodes, then the pods through the store with many
+//! clients, and time from the first create to the last pod seen bound on a watch.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use coxswain_api::v1;
+use coxswain_client::{Client, ListParams, WatchEvent};
+use coxswain_scheduler::cache::SchedulerCache;
+use coxswain_scheduler::framework::{schedule_one_at, Profile};
+use coxswain_scheduler::queue::{QueueConfig, SchedulingQueue};
+use tokio_stream::StreamExt;
+
+pub const WORKLOADS: &[&str] = &[
+    "basic",
+    "node-affinity",
+    "taint",
+    "anti-affinity",
+    "affinity",
+    "preferred",
+];
+
+const ZONES: usize = 10;
+const HOST: &str = "kubernetes.io/hostname";
+const ZONE: &str = "topology.kubernetes.io/zone";
+
+fn map(kv: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The cluster's nodes for a workload.
+pub fn nodes(workload: &str, n: usize) -> Vec<v1::Node> {
+    (0..n)
+        .map(|i| {
+            let name = format!("node-{i:05}");
+            let zone = format!("zone{}", i % ZONES + 1);
+            let mut taints = vec![];
+            if workload == "taint" {
+                match i % 3 {
+                    0 => taints.push(v1::Taint {
+                        key: "dedicated".into(),
+                        value: "infra".into(),
+                        effect: "NoSchedule".into(),
+                        ..Default::default()
+                    }),
+                    1 => taints.push(v1::Taint {
+                        key: "spot".into(),
+                        effect: "PreferNoSchedule".into(),
+                        ..Default::default()
+                    }),
+                    _ => {}
+                }
+            }
+            v1::Node {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                metadata: Some(v1::ObjectMeta {
+                    name: name.clone(),
+                    labels: map(&[(HOST, &name), (ZONE, &zone)]),
+                    ..Default::default()
+                }),
+                spec: Some(v1::NodeSpec {
+                    taints,
+                    ..Default::default()
+                }),
+                status: Some(v1::NodeStatus {
+                    capacity: map(&[("cpu", "4"), ("memory", "32Gi"), ("pods", "110")]),
+                    allocatable: map(&[("cpu", "4"), ("memory", "32Gi"), ("pods", "110")]),
+                    conditions: vec![v1::Condition {
+                        r#type: "Ready".into(),
+                        status: "True".into(),
+                        last_heartbeat_time: coxswain_api::time::now_rfc3339(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            }
+        })
+        .collect()
+}
+
+fn term(labels: &[(&str, &str)], key: &str) -> v1::PodAffinityTerm {
+    v1::PodAffinityTerm {
+        label_selector: Some(v1::LabelSelector {
+            match_labels: map(labels),
+            ..Default::default()
+        }),
+        topology_key: key.into(),
+        ..Default::default()
+    }
+}
+
+/// Pod `i` of a workload.
+pub fn pod(workload: &str, ns: &str, i: usize) -> v1::Pod {
+    let mut labels = vec![("app".to_string(), "bench".to_string())];
+    let mut spec = v1::PodSpec {
+        containers: vec![v1::Container {
+            name: "c".into(),
+            image: "registry.k8s.io/pause:3.9".into(),
+            resources: Some(v1::ResourceRequirements {
+                requests: map(&[("cpu", "100m"), ("memory", "500Mi")]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut aff = v1::Affinity::default();
+    match workload {
+        "node-affinity" => {
+            aff.node_affinity = Some(v1::NodeAffinity {
+                required_during_scheduling_ignored_during_execution: Some(v1::NodeSelector {
+                    node_selector_terms: vec![v1::NodeSelectorTerm {
+                        match_expressions: vec![v1::NodeSelectorRequirement {
+                            key: ZONE.into(),
+                            operator: "In".into(),
+                            values: vec!["zone1".into(), "zone2".into()],
+                        }],
+                        ..Default::default()
+                    }],
+                }),
+                ..Default::default()
+            });
+        }
+        "taint" => {
+            if i % 2 == 0 {
+                spec.tolerations = vec![v1::Toleration {
+                    key: "dedicated".into(),
+                    operator: "Equal".into(),
+                    value: "infra".into(),
+                    effect: "NoSchedule".into(),
+                    ..Default::default()
+                }];
+            }
+        }
+        "anti-affinity" => {
+            let g = format!("g{}", i % 4);
+            labels.push(("group".into(), g.clone()));
+            aff.pod_anti_affinity = Some(v1::PodAntiAffinity {
+                required_during_scheduling_ignored_during_execution: vec![term(
+                    &[("group", &g)],
+                    HOST,
+                )],
+                ..Default::default()
+            });
+        }
+        "affinity" => {
+            let g = format!("g{}", i % 10);
+            labels.push(("group".into(), g.clone()));
+            aff.pod_affinity = Some(v1::PodAffinity {
+                required_during_scheduling_ignored_during_execution: vec![term(
+                    &[("group", &g)],
+                    ZONE,
+                )],
+                ..Default::default()
+            });
+        }
+        "preferred" => {
+            let g = format!("g{}", i % 10);
+            labels.push(("group".into(), g.clone()));
+            aff.pod_affinity = Some(v1::PodAffinity {
+                preferred_during_scheduling_ignored_during_execution: vec![
+                    v1::WeightedPodAffinityTerm {
+                        weight: 10,
+                        pod_affinity_term: Some(term(&[("group", &g)], ZONE)),
+                    },
+                ],
+                ..Default::default()
+            });
+            aff.node_affinity = Some(v1::NodeAffinity {
+                preferred_during_scheduling_ignored_during_execution: vec![
+                    v1::PreferredSchedulingTerm {
+                        weight: 5,
+                        preference: Some(v1::NodeSelectorTerm {
+                            match_expressions: vec![v1::NodeSelectorRequirement {
+                                key: ZONE.into(),
+                                operator: "In".into(),
+                                values: vec![format!("zone{}", i % ZONES + 1)],
+                            }],
+                            ..Default::default()
+                        }),
+                    },
+                ],
+                ..Default::default()
+            });
+        }
+        _ => {}
+    }
+    if aff != v1::Affinity::default() {
+        spec.affinity = Some(aff);
+    }
+    spec.scheduler_name = "default-scheduler".into();
+    v1::Pod {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        metadata: Some(v1::ObjectMeta {
+            name: format!("{workload}-{i:06}"),
+            namespace: ns.into(),
+            labels: labels.into_iter().collect(),
+            ..Default::default()
+        }),
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+/// In-process: (pods placed, seconds).
+pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
+    let profile = Profile::default_profile();
+    let mut cache = SchedulerCache::new();
+    for node in nodes(workload, n) {
+        cache.upsert_node(Arc::new(node));
+    }
+    let pods: Vec<Arc<v1::Pod>> = (0..p).map(|i| Arc::new(pod(workload, "bench", i))).collect();
+    let mut queue = SchedulingQueue::new(QueueConfig::default());
+    let start = Instant::now();
+    let now = tokio::time::Instant::now();
+    for pd in pods {
+        queue.add(pd, now);
+    }
+    let mut next = 0;
+    let mut placed = 0;
+    while let Some(qp) = queue.pop() {
+        match schedule_one_at(&profile, cache.snapshot(), &qp.pod, &mut next) {
+            Ok(r) => {
+                cache.assume(&qp.pod, &r.node);
+                queue.done(&qp.key);
+                placed += 1;
+            }
+            Err(_) => queue.done(&qp.key),
+        }
+    }
+    (placed, start.elapsed().as_secs_f64())
+}
+
+/// End to end through a running `coxswain up`: (pods bound, seconds).
+pub async fn e2e(
+    server: &str,
+    workload: &str,
+    n: usize,
+    p: usize,
+    clients: usize,
+    create_nodes: bool,
+) -> anyhow::Result<(usize, f64)> {
+    let client = Client::connect(server).await.context("connecting")?;
+    if create_nodes {
+        let ns = nodes(workload, n);
+        let chunks: Vec<Vec<v1::Node>> = ns.chunks(n.div_ceil(16).max(1)).map(|c| c.to_vec()).collect();
+        let mut tasks = Vec::new();
+        for chunk in chunks {
+            let c = client.clone();
+            tasks.push(tokio::spawn(async move {
+                for node in chunk {
+                    match c.create(&node).await {
+                        Ok(_) => {}
+                        Err(e) if e.is_already_exists() => {
+                            let mut cur = c
+                                .get::<v1::Node>("", node.metadata.as_ref().unwrap().name.as_str())
+                                .await?
+                                .context("node vanished")?;
+                            cur.spec = node.spec.clone();
+                            c.update(&cur).await?;
+                        }
+                        Err(e) => return Err(anyhow::Error::from(e)),
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+    }
+    let ns = format!("bench-{workload}");
+    let nsobj = v1::Namespace {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        metadata: Some(v1::ObjectMeta {
+            name: ns.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    match client.create(&nsobj).await {
+        Ok(_) => {}
+        Err(e) if e.is_already_exists() => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Watch the namespace's pods from now on; count first-seen bindings.
+    let (_, rv) = client
+        .list::<v1::Pod>(&ns, &ListParams::default())
+        .await?;
+    let mut stream = client
+        .watch::<v1::Pod>(&ns, &ListParams::default(), &rv)
+        .await?;
+    let pods: Vec<v1::Pod> = (0..p).map(|i| pod(workload, &ns, i)).collect();
+    let per = p.div_ceil(clients.max(1)).max(1);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in pods.chunks(per) {
+        let c = client.clone();
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for pd in chunk {
+                c.create(&pd).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let mut bound = std::collections::HashSet::new();
+    let deadline = start + Duration::from_secs(600);
+    while bound.len() < p {
+        let ev = tokio::time::timeout_at(deadline.into(), stream.next())
+            .await
+            .context("timed out waiting for bindings")?;
+        let Some(ev) = ev else {
+            anyhow::bail!("watch ended");
+        };
+        match ev? {
+            WatchEvent::Added(pd) | WatchEvent::Modified(pd) => {
+                if pd.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) {
+                    bound.insert(pd.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default());
+                }
+            }
+            _ => {}
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    for t in tasks {
+        t.await??;
+    }
+    Ok((bound.len(), secs))
+}

@@ -1,0 +1,344 @@
+//! Parsed pod-affinity terms. A pod's terms are parsed once, when the pod is added to a
+//! [`NodeInfo`](crate::snapshot::NodeInfo) (as kube-scheduler's `PodInfo`), not per cycle.
+//!
+//! A term's namespaces default to its owner pod's namespace; a `namespaceSelector` matches
+//! namespaces by the snapshot's namespace labels (`{}` matches every namespace); a missing or
+//! invalid `labelSelector` matches no pod.
+use std::collections::{BTreeMap, BTreeSet};
+
+use coxswain_api::selector::LabelSelector;
+use coxswain_api::v1;
+
+use crate::snapshot::{pod_labels, pod_namespace, pod_spec, Snapshot};
+
+/// A parsed affinity term.
+#[derive(Debug, Clone)]
+pub struct Term {
+    pub namespaces: BTreeSet<String>,
+    pub namespace_selector: Option<LabelSelector>,
+    pub selector: LabelSelector,
+    pub topology_key: String,
+    pub weight: i64,
+}
+
+impl Term {
+    pub fn new(t: &v1::PodAffinityTerm, owner: &v1::Pod, weight: i64) -> Term {
+        let mut namespaces: BTreeSet<String> = t.namespaces.iter().cloned().collect();
+        if namespaces.is_empty() && t.namespace_selector.is_none() {
+            namespaces.insert(pod_namespace(owner).to_string());
+        }
+        Term {
+            namespaces,
+            namespace_selector: t.namespace_selector.as_ref().map(|s| {
+                LabelSelector::from_proto(Some(s)).unwrap_or_else(|_| LabelSelector::nothing())
+            }),
+            selector: LabelSelector::from_proto(t.label_selector.as_ref())
+                .unwrap_or_else(|_| LabelSelector::nothing()),
+            topology_key: t.topology_key.clone(),
+            weight,
+        }
+    }
+
+    pub fn matches(&self, pod: &v1::Pod, snapshot: Option<&Snapshot>) -> bool {
+        let ns = pod_namespace(pod);
+        let empty = BTreeMap::new();
+        let ns_ok = self.namespaces.contains(ns)
+            || self.namespace_selector.as_ref().is_some_and(|s| {
+                s.matches(
+                    snapshot
+                        .and_then(|s| s.namespace_labels.get(ns))
+                        .unwrap_or(&empty),
+                )
+            });
+        ns_ok && self.selector.matches(pod_labels(pod))
+    }
+}
+
+/// A pod's parsed pod-affinity terms.
+#[derive(Debug, Clone, Default)]
+pub struct Terms {
+    pub required_affinity: Vec<Term>,
+    pub required_anti: Vec<Term>,
+    pub preferred_affinity: Vec<Term>,
+    pub preferred_anti: Vec<Term>,
+}
+
+/// Parse a pod's pod-affinity and anti-affinity terms.
+pub fn terms(pod: &v1::Pod) -> Terms {
+    let a = pod_spec(pod).affinity.as_ref();
+    let pa = a.and_then(|a| a.pod_affinity.as_ref());
+    let paa = a.and_then(|a| a.pod_anti_affinity.as_ref());
+    let req = |ts: &[v1::PodAffinityTerm]| ts.iter().map(|t| Term::new(t, pod, 1)).collect();
+    let pref = |ts: &[v1::WeightedPodAffinityTerm]| {
+        ts.iter()
+            .filter_map(|w| {
+                Some(Term::new(
+                    w.pod_affinity_term.as_ref()?,
+                    pod,
+                    i64::from(w.weight),
+                ))
+            })
+            .collect()
+    };
+    Terms {
+        required_affinity: pa.map_or(vec![], |p| {
+            req(&p.required_during_scheduling_ignored_during_execution)
+        }),
+        required_anti: paa.map_or(vec![], |p| {
+            req(&p.required_during_scheduling_ignored_during_execution)
+        }),
+        preferred_affinity: pa.map_or(vec![], |p| {
+            pref(&p.preferred_during_scheduling_ignored_during_execution)
+        }),
+        preferred_anti: paa.map_or(vec![], |p| {
+            pref(&p.preferred_during_scheduling_ignored_during_execution)
+        }),
+    }
+}
+
+
+/// FNV-1a: a fast hasher for the short string keys of per-cycle maps (topology keys and
+/// values). Not DoS-resistant; the keys come from the cluster's own labels.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A HashMap with [`Fnv`].
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Counts per topology domain: topology key → value → count. Lookups by `&str` without
+/// allocating; a key or value is copied only the first time it is seen.
+#[derive(Debug, Default, Clone)]
+pub struct DomainCounts(FastMap<String, FastMap<String, i64>>);
+
+impl DomainCounts {
+    pub fn add(&mut self, key: &str, value: &str, by: i64) {
+        let values = match self.0.get_mut(key) {
+            Some(v) => v,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(c) => *c += by,
+            None => {
+                values.insert(value.to_string(), by);
+            }
+        }
+    }
+
+    /// Add `by` for the node's value of `key` (nothing when the node lacks the key).
+    pub fn add_for(&mut self, labels: &BTreeMap<String, String>, key: &str, by: i64) {
+        if let Some(v) = labels.get(key) {
+            self.add(key, v, by);
+        }
+    }
+
+    pub fn get(&self, key: &str, value: &str) -> i64 {
+        self.0
+            .get(key)
+            .and_then(|m| m.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The count for the node's value of `key`; None when the node lacks the key.
+    pub fn get_for(&self, labels: &BTreeMap<String, String>, key: &str) -> Option<i64> {
+        labels.get(key).map(|v| self.get(key, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(|m| m.is_empty())
+    }
+
+    /// Does any of the node's (key, value) labels have a positive count?
+    pub fn any_positive(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().any(|(k, values)| {
+            labels
+                .get(k)
+                .and_then(|v| values.get(v.as_str()))
+                .is_some_and(|c| *c > 0)
+        })
+    }
+
+    /// Sum over the node's labels of the counts (for scores).
+    pub fn sum_for(&self, labels: &BTreeMap<String, String>) -> i64 {
+        self.0
+            .iter()
+            .filter_map(|(k, values)| values.get(labels.get(k)?.as_str()))
+            .sum()
+    }
+}
+
+/// Interned ids for what affinity matching depends on, so a cycle matches each distinct
+/// label set (or term set) once instead of once per pod. An id lives as long as some
+/// [`Interned`] handle to it (ids are reused after that).
+struct Interner<T> {
+    ids: std::collections::HashMap<String, u32>,
+    slots: Vec<Option<(String, std::sync::Weak<Interned<T>>)>>,
+    free: Vec<u32>,
+}
+
+/// A handle on an interned value; the id is released when the last handle drops.
+#[derive(Debug)]
+pub struct Interned<T> {
+    pub id: u32,
+    pub value: T,
+    release: fn(u32),
+}
+
+impl<T> Drop for Interned<T> {
+    fn drop(&mut self) {
+        (self.release)(self.id);
+    }
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Interner<T> {
+        Interner {
+            ids: std::collections::HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Interner<T> {
+    fn intern(
+        &mut self,
+        key: String,
+        make: impl FnOnce() -> T,
+        release: fn(u32),
+    ) -> std::sync::Arc<Interned<T>> {
+        if let Some(&id) = self.ids.get(&key) {
+            if let Some(Some((_, w))) = self.slots.get(id as usize) {
+                if let Some(a) = w.upgrade() {
+                    return a;
+                }
+            }
+        }
+        let id = self.free.pop().unwrap_or(self.slots.len() as u32);
+        if id as usize == self.slots.len() {
+            self.slots.push(None);
+        }
+        let a = std::sync::Arc::new(Interned {
+            id,
+            value: make(),
+            release,
+        });
+        self.slots[id as usize] = Some((key.clone(), std::sync::Arc::downgrade(&a)));
+        self.ids.insert(key, id);
+        a
+    }
+
+    fn release(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            if slot.as_ref().is_some_and(|(_, w)| w.strong_count() == 0) {
+                let (k, _) = slot.take().expect("checked");
+                if self.ids.get(&k) == Some(&id) {
+                    self.ids.remove(&k);
+                }
+                self.free.push(id);
+            }
+        }
+    }
+}
+
+type Global<T> = std::sync::LazyLock<std::sync::Mutex<Interner<T>>>;
+static CLASSES: Global<()> = std::sync::LazyLock::new(Default::default);
+static TERM_SETS: Global<Terms> = std::sync::LazyLock::new(Default::default);
+
+fn release_class(id: u32) {
+    if let Ok(mut i) = CLASSES.lock() {
+        i.release(id);
+    }
+}
+
+fn release_terms(id: u32) {
+    if let Ok(mut i) = TERM_SETS.lock() {
+        i.release(id);
+    }
+}
+
+/// A pod's label class: pods with the same namespace and labels share it (affinity terms
+/// match them alike).
+pub type Class = std::sync::Arc<Interned<()>>;
+/// A pod's parsed terms, shared by pods with identical affinity in the same namespace.
+pub type SharedTerms = std::sync::Arc<Interned<Terms>>;
+
+pub fn class_of(pod: &v1::Pod) -> Class {
+    let mut key = pod_namespace(pod).to_string();
+    for (k, v) in pod_labels(pod) {
+        key.push('\0');
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    CLASSES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .intern(key, || (), release_class)
+}
+
+pub fn terms_of(pod: &v1::Pod) -> SharedTerms {
+    use prost::Message;
+    let mut key = pod_namespace(pod).to_string();
+    key.push('\0');
+    if let Some(a) = pod_spec(pod).affinity.as_ref() {
+        for b in a.encode_to_vec() {
+            key.push_str(&format!("{b:02x}"));
+        }
+    }
+    TERM_SETS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .intern(key, || terms(pod), release_terms)
+}
+
+/// Upper bound of class ids in use (size per-cycle memo tables with it).
+pub fn class_id_bound() -> usize {
+    CLASSES.lock().map(|i| i.slots.len()).unwrap_or(0)
+}
+
+/// Upper bound of term-set ids in use.
+pub fn terms_id_bound() -> usize {
+    TERM_SETS.lock().map(|i| i.slots.len()).unwrap_or(0)
+}
+
+/// Per-cycle memo of a bit mask per id (bit i: term i matched).
+pub struct Memo(Vec<Option<u64>>);
+
+impl Memo {
+    pub fn new(bound: usize) -> Memo {
+        Memo(vec![None; bound])
+    }
+    pub fn get(&mut self, id: u32, f: impl FnOnce() -> u64) -> u64 {
+        let i = id as usize;
+        if i >= self.0.len() {
+            self.0.resize(i + 1, None);
+        }
+        *self.0[i].get_or_insert_with(f)
+    }
+}
+
+/// Bit mask of `terms` matching `pod` (bit i for term i; terms beyond 63 share bit 63).
+pub fn match_mask(terms: &[Term], pod: &v1::Pod, snapshot: Option<&Snapshot>) -> u64 {
+    let mut m = 0u64;
+    for (i, t) in terms.iter().enumerate() {
+        if t.matches(pod, snapshot) {
+            m |= 1 << i.min(63);
+        }
+    }
+    m
+}
