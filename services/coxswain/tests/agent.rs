@@ -1202,3 +1202,49 @@ spec:
             >= 1
     );
 }
+
+#[test]
+fn admission_rejects_pods_beyond_the_node_capacity() {
+    let c = cluster(215, &["--max-pods", "2", "--node-cpu", "2"]);
+    let mut yaml = String::new();
+    for name in ["a", "b"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: node1\n  containers: [{{name: c, image: nginx}}]\n"
+        ));
+    }
+    apply(&c, &yaml);
+    wait_status(&c, "default", "a", "Running");
+    wait_status(&c, "default", "b", "Running");
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: third}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: nginx}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: big}
+spec:
+  nodeName: node2
+  containers:
+  - {name: c, image: nginx, resources: {requests: {cpu: "3"}}}
+"#,
+    );
+    wait_status(&c, "default", "third", "OutOfpods");
+    let p = pod(&c, "default", "third").unwrap();
+    assert_eq!(s(&p, "status.phase"), "Failed");
+    assert_eq!(
+        s(&p, "status.message"),
+        "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"
+    );
+    wait_status(&c, "default", "big", "OutOfcpu");
+    let p = pod(&c, "default", "big").unwrap();
+    assert_eq!(
+        s(&p, "status.message"),
+        "Node didn't have enough resource: cpu, requested: 3000, used: 0, capacity: 2000"
+    );
+}
