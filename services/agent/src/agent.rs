@@ -126,6 +126,8 @@ struct Worker {
     status: watch::Sender<Option<PodStatus>>,
     instances: Arc<Mutex<Instances>>,
     sync: Arc<WriterState>,
+    /// The latest pod object, for in-place image changes.
+    latest: watch::Sender<Arc<Pod>>,
 }
 
 /// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
@@ -644,6 +646,20 @@ impl<R: Runtime> NodeAgent<R> {
         let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
         if let Ok(w) = self.workers.lock() {
             if let Some(w) = w.get(&uid) {
+                let images = |p: &Pod| -> Vec<(String, String)> {
+                    p.spec
+                        .as_ref()
+                        .map(|s| {
+                            s.containers
+                                .iter()
+                                .map(|c| (c.name.clone(), c.image.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                if images(&w.latest.borrow()) != images(&pod) {
+                    w.latest.send_replace(pod.clone());
+                }
                 // The stored status changed under us (another component, or an agent that was
                 // away): keep foreign conditions, and rewrite ours when it is not one we wrote.
                 let stored = pod.status.clone().unwrap_or_default();
@@ -728,6 +744,7 @@ impl<R: Runtime> NodeAgent<R> {
             volumes: spec.volumes.clone(),
         };
         let (term_tx, term_rx) = watch::channel(None);
+        let (latest_tx, latest_rx) = watch::channel(pod.clone());
         let (status_tx, status_rx) = watch::channel(None);
         let instances = Arc::new(Mutex::new(Instances::default()));
         let sync = Arc::new(WriterState::default());
@@ -752,6 +769,7 @@ impl<R: Runtime> NodeAgent<R> {
                     status: status_tx,
                     instances: instances.clone(),
                     sync: sync.clone(),
+                    latest: latest_tx,
                 },
             );
         }
@@ -768,7 +786,7 @@ impl<R: Runtime> NodeAgent<R> {
         ));
         let this = self.clone();
         tokio::spawn(async move {
-            pod::run_pod(this.ctx.clone(), pod, info, instances, term_rx).await;
+            pod::run_pod(this.ctx.clone(), pod, info, instances, latest_rx, term_rx).await;
             // Containers are stopped: remove the pod object (grace 0), then forget it.
             let still_ours = this
                 .workers

@@ -94,6 +94,8 @@ struct Shared<R: Runtime> {
     info: PodInfo,
     status: Mutex<PodStatus>,
     instances: Arc<Mutex<Instances>>,
+    /// The latest version of the pod object (container images may change in place).
+    latest: watch::Receiver<Arc<Pod>>,
     /// Set once activeDeadlineSeconds ran out: the pod is Failed (DeadlineExceeded).
     deadline_exceeded: std::sync::atomic::AtomicBool,
 }
@@ -216,6 +218,7 @@ pub async fn run_pod<R: Runtime>(
     pod: Arc<Pod>,
     info: PodInfo,
     instances: Arc<Mutex<Instances>>,
+    latest: watch::Receiver<Arc<Pod>>,
     mut external: Termination,
 ) -> Ended {
     let spec = pod.spec.clone().unwrap_or_default();
@@ -276,6 +279,7 @@ pub async fn run_pod<R: Runtime>(
         info,
         status: Mutex::new(initial),
         instances,
+        latest,
         deadline_exceeded: Default::default(),
     });
     sh.update(|_| {});
@@ -317,7 +321,10 @@ pub async fn run_pod<R: Runtime>(
             match run_once(&sh, c, true, attempt, &mut term).await {
                 RunResult::Exited(exit) if exit.code == 0 => break,
                 RunResult::Stopped => return finish(&sh, &mut external).await,
-                RunResult::Exited(_) | RunResult::Killed | RunResult::Failed => {
+                RunResult::Exited(_)
+                | RunResult::Killed
+                | RunResult::Changed
+                | RunResult::Failed => {
                     if restart_policy(&spec) == "Never" {
                         // The pod fails; nothing else runs.
                         sh.update(|_| {});
@@ -374,6 +381,8 @@ enum RunResult {
     Exited(Exit),
     /// The agent killed it: failed liveness/startup probe or postStart hook.
     Killed,
+    /// Its image changed in the pod spec: restarted at once, whatever the policy.
+    Changed,
     /// It could not start (start error already recorded as terminated StartError).
     Failed,
     /// The image could not be pulled (ErrImagePull recorded), or the container's config
@@ -390,14 +399,23 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
         Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
     let policy = restart_policy(sh.spec()).to_string();
     let mut attempt = 0u32;
+    let mut c = c;
     loop {
         if is_terminating(&term).is_some() {
             return;
+        }
+        // The image may have been changed in place.
+        if let Some(latest) = latest_container(&sh, &c.name) {
+            c.image = latest.image;
         }
         let started = Instant::now();
         let result = run_once(&sh, &c, false, attempt, &mut term).await;
         let exit_code = match result {
             RunResult::Stopped => return,
+            RunResult::Changed => {
+                attempt += 1;
+                continue;
+            }
             RunResult::PullFailed => {
                 if !pull_backoff(&sh, &c, false, &mut pull_backoff_state, &mut term).await {
                     return;
@@ -631,8 +649,40 @@ fn hook_failure(sh_key: &str, c: &Container, action: &Action, msg: &str) -> Stri
     }
 }
 
+fn latest_container<R: Runtime>(sh: &Shared<R>, name: &str) -> Option<Container> {
+    sh.latest
+        .borrow()
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+}
+
+/// Resolves when the pod's spec gives this container another image.
+async fn definition_changed<R: Runtime>(sh: &Shared<R>, c: &Container) {
+    let mut rx = sh.latest.clone();
+    loop {
+        let changed = {
+            let pod = rx.borrow_and_update();
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.containers.iter().find(|x| x.name == c.name))
+                .is_some_and(|x| x.image != c.image)
+        };
+        if changed {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
 /// Why a running container is being stopped.
 enum StopCause {
+    Changed,
     Exited(Exit),
     Probe(&'static str, String),
     Terminate(Duration),
@@ -802,6 +852,7 @@ async fn run_once<R: Runtime>(
     {
         let started_at = started_at.clone();
         let container_id = container_id.clone();
+        let image = c.image.clone();
         sh.update_container(init, &c.name, move |s| {
             if let Some(st) = s.state.take() {
                 if st.terminated.is_some() {
@@ -815,6 +866,7 @@ async fn run_once<R: Runtime>(
                 ..Default::default()
             });
             s.restart_count = attempt as i32;
+            s.image = image.clone();
             s.container_id = container_id;
             s.image_id = image_id;
             s.started = Some(!has_startup);
@@ -825,6 +877,17 @@ async fn run_once<R: Runtime>(
     let cause = supervise(sh, c, init, &started, term, implicit_ready_delay).await;
     let exit = match cause {
         StopCause::Exited(e) => e,
+        StopCause::Changed => {
+            sh.event(
+                who,
+                false,
+                "Killing",
+                format!("Container {} definition changed, will be restarted", c.name),
+            );
+            let e = stop_container(sh, c, &started, sh.grace()).await;
+            record_exit(sh, c, init, &started_at, &container_id, &e, true);
+            return RunResult::Changed;
+        }
         StopCause::Probe(which, message) => {
             sh.event(who, false, "Killing", message);
             let probe = match which {
@@ -995,6 +1058,7 @@ async fn supervise<R: Runtime>(
         e = started.wait() => StopCause::Exited(e),
         g = terminated(term) => StopCause::Terminate(g),
         (which, msg) = probes => StopCause::Probe(which, msg),
+        _ = definition_changed(sh, c) => StopCause::Changed,
     }
 }
 

@@ -35,6 +35,7 @@ impl PodSink for Recorded {
 struct Harness {
     sink: Arc<Recorded>,
     term: watch::Sender<Option<Duration>>,
+    latest: watch::Sender<Arc<Pod>>,
     task: tokio::task::JoinHandle<Ended>,
 }
 
@@ -63,14 +64,22 @@ impl Harness {
             volumes: vec![],
         };
         let (term, rx) = watch::channel(None);
+        let pod = Arc::new(pod);
+        let (latest, latest_rx) = watch::channel(pod.clone());
         let task = tokio::spawn(run_pod(
             ctx,
-            Arc::new(pod),
+            pod,
             info,
             Arc::new(Mutex::new(Instances::default())),
+            latest_rx,
             rx,
         ));
-        Harness { sink, term, task }
+        Harness {
+            sink,
+            term,
+            latest,
+            task,
+        }
     }
 
     fn status(&self) -> PodStatus {
@@ -462,4 +471,27 @@ async fn active_deadline_fails_the_pod_and_stops_its_containers() {
     h.term.send_replace(Some(Duration::from_secs(30)));
     let ended = tokio::time::timeout(Duration::from_secs(1), h.task).await;
     assert_eq!(ended.unwrap().unwrap(), Ended::Terminated);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_image_changed_in_place_restarts_the_container_whatever_the_policy() {
+    let spec =
+        json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "nginx:1.17.9"}]});
+    let h = Harness::start(pod(json!({}), spec.clone()));
+    at(1.0).await;
+    assert_eq!(h.state("c"), "running");
+    let mut newer = spec.clone();
+    newer["containers"][0]["image"] = json!("nginx:1.19");
+    let p: Pod = serde_json::from_value(pod(json!({}), newer)).unwrap();
+    h.latest.send_replace(Arc::new(p));
+    at(1.0).await;
+    let c = h.container("c");
+    assert_eq!(h.state("c"), "running");
+    assert_eq!(c.restart_count, 1);
+    assert_eq!(c.image, "nginx:1.19");
+    assert!(c.image_id.ends_with("nginx:1.19"), "{}", c.image_id);
+    assert!(h
+        .events("Killing")
+        .contains(&"Container c definition changed, will be restarted".to_string()));
+    assert_eq!(h.status().phase, "Running");
 }

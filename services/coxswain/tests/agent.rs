@@ -1248,3 +1248,44 @@ spec:
         "Node didn't have enough resource: cpu, requested: 3000, used: 0, capacity: 2000"
     );
 }
+
+#[test]
+fn an_image_changed_in_place_restarts_the_container() {
+    let c = cluster(216, &[]);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: node1
+  containers: [{name: nginx, image: "nginx:1.17.9", ports: [{containerPort: 80}]}]
+"#,
+    );
+    wait_status(&c, "default", "web", "Running");
+    let url = c.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        use coxswain_api::v1::Pod;
+        let client = coxswain_client::Client::connect(&url).await.unwrap();
+        let mut p: Pod = client.get("default", "web").await.unwrap().unwrap();
+        p.spec.as_mut().unwrap().containers[0].image = "nginx:1.19".into();
+        client.update(&p).await.unwrap();
+    });
+    let p = wait_until("restarted with the new image", T, || {
+        pod(&c, "default", "web").filter(|p| {
+            restarts(p) == 1
+                && s(p, "status.containerStatuses.0.image") == "nginx:1.19"
+                && s(p, "status.containerStatuses.0.ready") == true
+        })
+    })
+    .unwrap();
+    let ip = s(&p, "status.podIP").as_str().unwrap();
+    assert_eq!(http_get(ip, 80, "/").unwrap().0, 200);
+    assert!(events_of(&c, "default", "web")
+        .contains("Container nginx definition changed, will be restarted"));
+}
