@@ -722,21 +722,22 @@ impl<R: Runtime> NodeAgent<R> {
             .as_ref()
             .map(|s| s.pod_ip.clone())
             .unwrap_or_default();
-        let Some(ip) = self.allocate_ip(&preferred) else {
+        let spec = pod.spec.clone().unwrap_or_default();
+        // hostNetwork pods use the node's address and take none from the pod range.
+        let ip = if spec.host_network {
+            self.config.internal_ip()
+        } else if let Some(ip) = self.allocate_ip(&preferred) {
+            ip
+        } else {
             tracing::warn!(node = %self.config.name, pod = %key, "no free pod IP in the node's range");
             return;
         };
-        let spec = pod.spec.clone().unwrap_or_default();
         let info = PodInfo {
             uid: uid.clone(),
             namespace: meta.namespace.clone(),
             name: meta.name.clone(),
             node_name: self.config.name.clone(),
-            ip: if spec.host_network {
-                self.config.internal_ip()
-            } else {
-                ip
-            },
+            ip,
             host_ip: self.config.internal_ip().to_string(),
             annotations: meta.annotations.clone().into_iter().collect(),
             labels: meta.labels.clone().into_iter().collect(),
