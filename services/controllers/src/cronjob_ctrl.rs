@@ -74,7 +74,7 @@ async fn delete_job(ctx: &Arc<Ctx>, cj: &CronJob, j: &Job) -> Result<()> {
         .await
     {
         Ok(()) => {
-            ctx.recorder.normal(
+            ctx.rec(coxswain_api::Kind::CronJob).normal(
                 &ObjectRef::from(cj),
                 "SuccessfulDelete",
                 format!("Deleted job {}", m.name),
@@ -122,7 +122,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
             Some(t) => {
                 let was_active = prev.active.iter().any(|r| r.uid == j.metadata().uid);
                 if was_active {
-                    ctx.recorder.normal(
+                    ctx.rec(coxswain_api::Kind::CronJob).normal(
                         &oref,
                         "SawCompletedJob",
                         format!("Saw completed job: {}, status: {t}", j.metadata().name),
@@ -161,7 +161,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     let schedule = match Schedule::parse_in(&spec.schedule, spec.time_zone.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            ctx.recorder.warning(
+            ctx.rec(coxswain_api::Kind::CronJob).warning(
                 &oref,
                 "UnparseableSchedule",
                 format!("unparseable schedule: {:?} : {e}", spec.schedule),
@@ -186,7 +186,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         active.len(),
     );
     if decision.missed.too_many {
-        ctx.recorder.warning(
+        ctx.rec(coxswain_api::Kind::CronJob).warning(
             &oref,
             "TooManyMissedTimes",
             "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew",
@@ -195,7 +195,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     match decision.action {
         CronAction::Nothing => {}
         CronAction::Forbidden { .. } => {
-            ctx.recorder.normal(
+            ctx.rec(coxswain_api::Kind::CronJob).normal(
                 &oref,
                 "JobAlreadyActive",
                 "Not starting job because prior execution is running and concurrency policy is Forbid",
@@ -239,7 +239,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
                 };
                 match ctx.client.create(&job).await {
                     Ok(j) => {
-                        ctx.recorder.normal(
+                        ctx.rec(coxswain_api::Kind::CronJob).normal(
                             &oref,
                             "SuccessfulCreate",
                             format!("Created job {jname}"),
@@ -248,7 +248,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
                     }
                     Err(e) if e.is_already_exists() => {}
                     Err(e) => {
-                        ctx.recorder.warning(
+                        ctx.rec(coxswain_api::Kind::CronJob).warning(
                             &oref,
                             "FailedCreate",
                             format!("Error creating job: {e}"),

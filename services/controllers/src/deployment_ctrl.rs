@@ -109,7 +109,7 @@ async fn scale_rs(ctx: &Arc<Ctx>, d: &Deployment, rs: &mut ReplicaSet, to: i32) 
     *rs = ctx.client.update(rs).await?;
     if from != to {
         let dir = if to > from { "up" } else { "down" };
-        ctx.recorder.normal(
+        ctx.rec(coxswain_api::Kind::Deployment).normal(
             &ObjectRef::from(d),
             "ScalingReplicaSet",
             format!(
@@ -233,7 +233,7 @@ async fn new_replica_set(
         Ok(created) => {
             let name = created.metadata().name.clone();
             if replicas > 0 {
-                ctx.recorder.normal(
+                ctx.rec(coxswain_api::Kind::Deployment).normal(
                     &ObjectRef::from(&*d),
                     "ScalingReplicaSet",
                     format!("Scaled up replica set {name} from 0 to {replicas}"),
@@ -299,7 +299,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         return Ok(Action::Await);
     };
     if selector.is_everything() {
-        ctx.recorder.warning(
+        ctx.rec(coxswain_api::Kind::Deployment).warning(
             &ObjectRef::from(&d),
             "SelectingAll",
             "This deployment is selecting all pods. A non-empty selector is required.",
@@ -338,15 +338,9 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
             .filter(|(i, _)| Some(*i) != new_idx)
             .map(|(_, r)| r.clone())
             .collect();
-        let old_pods_running = old.iter().any(|rs| {
-            crate::rollout::old_pods_running(
-                &ctx.pods
-                    .by_owner(&rs.metadata().uid)
-                    .iter()
-                    .map(|p| (**p).clone())
-                    .collect::<Vec<_>>(),
-            )
-        });
+        let old_pods_running = old
+            .iter()
+            .any(|rs| crate::rollout::old_pods_running(&ctx.pods.by_owner(&rs.metadata().uid)));
         let new_rs = new_idx.map(|i| rss[i].clone());
         match recreate_step(&d, &old, old_pods_running, new_rs.as_ref()) {
             RecreateStep::ScaleDownOld(names) => {

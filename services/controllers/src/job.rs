@@ -53,9 +53,9 @@ fn phase(p: &Pod) -> &str {
 }
 
 /// Count `pods` (the Job's pods currently present).
-pub fn count_pods(pods: &[Pod]) -> JobCounts {
+pub fn count_pods<P: std::borrow::Borrow<Pod>>(pods: &[P]) -> JobCounts {
     let mut c = JobCounts::default();
-    for p in pods {
+    for p in pods.iter().map(std::borrow::Borrow::borrow) {
         match phase(p) {
             "Succeeded" => c.succeeded += 1,
             "Failed" => c.failed += 1,

@@ -99,8 +99,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         return Ok(Action::Await);
     }
 
-    let owned: Vec<Pod> = pods.iter().map(|p| (**p).clone()).collect();
-    let present = count_pods(&owned);
+    let present = count_pods(&pods);
     let prev = job.status.clone().unwrap_or_default();
     let mut counts = present;
     counts.succeeded = present.succeeded.max(prev.succeeded);
@@ -123,7 +122,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     let mut completed = parse_indexes(&prev.completed_indexes);
     if is_indexed(&job) {
         let total = completions(&job).unwrap_or(0);
-        for p in &owned {
+        for p in &pods {
             if phase(p) == "Succeeded" {
                 if let Some(i) = completion_index(p).filter(|i| *i < total) {
                     completed.insert(i);
@@ -151,10 +150,12 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         match &f {
             Finish::Complete => {
                 status.completion_time = format_rfc3339(now);
-                ctx.recorder.normal(&oref, "Completed", "Job completed");
+                ctx.rec(coxswain_api::Kind::Job)
+                    .normal(&oref, "Completed", "Job completed");
             }
             Finish::Failed { reason, message } => {
-                ctx.recorder.warning(&oref, reason, message);
+                ctx.rec(coxswain_api::Kind::Job)
+                    .warning(&oref, reason, message);
             }
         }
         counts.active = 0;
@@ -238,8 +239,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
             }
         } else if delta < 0 {
             let active: Vec<Arc<Pod>> = pods.iter().filter(|p| is_pod_active(p)).cloned().collect();
-            let plain: Vec<Pod> = active.iter().map(|p| (**p).clone()).collect();
-            let victims: Vec<Arc<Pod>> = pods_to_delete(&plain, (-delta) as usize)
+            let victims: Vec<Arc<Pod>> = pods_to_delete(&active, (-delta) as usize)
                 .into_iter()
                 .map(|i| active[i].clone())
                 .collect();

@@ -79,6 +79,10 @@ pub struct Queues {
 pub struct Ctx {
     pub client: Client,
     pub cfg: Config,
+    /// One event recorder per controller ("replicaset-controller", …), as Kubernetes names
+    /// the source of its Events.
+    pub recorders: std::collections::HashMap<coxswain_api::Kind, Recorder>,
+    /// For kinds without their own recorder.
     pub recorder: Recorder,
     pub pods: Cache<Pod>,
     pub nodes: Cache<Node>,
@@ -97,6 +101,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The recorder of the controller of `kind`.
+    pub fn rec(&self, kind: coxswain_api::Kind) -> &Recorder {
+        self.recorders.get(&kind).unwrap_or(&self.recorder)
+    }
+
     /// Every cache has its initial list.
     pub async fn wait_synced(&self) {
         self.pods.wait_synced().await;
@@ -329,9 +338,22 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     };
 
     let recorder = Recorder::new(client.clone(), &cfg.component, "");
+    use coxswain_api::Kind;
+    let recorders = [
+        (Kind::ReplicaSet, "replicaset-controller"),
+        (Kind::Deployment, "deployment-controller"),
+        (Kind::DaemonSet, "daemonset-controller"),
+        (Kind::StatefulSet, "statefulset-controller"),
+        (Kind::Job, "job-controller"),
+        (Kind::CronJob, "cronjob-controller"),
+    ]
+    .into_iter()
+    .map(|(k, name)| (k, Recorder::new(client.clone(), name, "")))
+    .collect();
     let ctx = Arc::new(Ctx {
         client,
         cfg,
+        recorders,
         recorder,
         pods,
         nodes,

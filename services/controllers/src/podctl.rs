@@ -60,7 +60,7 @@ pub async fn create_pods<O: Resource>(
             match res {
                 Ok(Ok(p)) => {
                     created += 1;
-                    ctx.recorder.normal(
+                    ctx.rec(O::KIND).normal(
                         &oref,
                         "SuccessfulCreate",
                         format!("Created pod: {}", p.metadata().name),
@@ -69,7 +69,7 @@ pub async fn create_pods<O: Resource>(
                 Ok(Err(e)) => {
                     failed = true;
                     ctx.exp.creation_observed(exp_key);
-                    ctx.recorder
+                    ctx.rec(O::KIND)
                         .warning(&oref, "FailedCreate", format!("Error creating: {e}"));
                     first_err.get_or_insert(e);
                 }
@@ -127,7 +127,7 @@ pub async fn delete_pods<O: Resource>(
         let Ok((pod, res)) = res else { continue };
         let m = pod.metadata();
         match res {
-            Ok(()) => ctx.recorder.normal(
+            Ok(()) => ctx.rec(O::KIND).normal(
                 &oref,
                 "SuccessfulDelete",
                 format!("Deleted pod: {}", m.name),
@@ -135,7 +135,7 @@ pub async fn delete_pods<O: Resource>(
             Err(e) if e.is_not_found() => ctx.exp.deletion_observed(exp_key, &m.uid),
             Err(e) => {
                 ctx.exp.deletion_observed(exp_key, &m.uid);
-                ctx.recorder
+                ctx.rec(O::KIND)
                     .warning(&oref, "FailedDelete", format!("Error deleting: {e}"));
                 first_err.get_or_insert(e);
             }

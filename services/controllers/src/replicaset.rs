@@ -8,6 +8,7 @@
 //! - [`rank_for_deletion`] / [`pods_to_delete`]: which pods go first when scaling down
 //!   (Kubernetes' `ActivePodsWithRanks` ordering, without the co-location rank).
 //! - [`is_pod_active`], [`is_pod_ready`], [`is_pod_available`] and [`replica_set_status`].
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 use coxswain_api::v1::{Pod, ReplicaSet, ReplicaSetStatus};
@@ -180,14 +181,14 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
 }
 
 /// Indices into `pods`, the first to delete first (a stable sort by [`deletion_order`]).
-pub fn rank_for_deletion(pods: &[Pod]) -> Vec<usize> {
+pub fn rank_for_deletion<P: Borrow<Pod>>(pods: &[P]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..pods.len()).collect();
-    idx.sort_by(|&i, &j| deletion_order(&pods[i], &pods[j]));
+    idx.sort_by(|&i, &j| deletion_order(pods[i].borrow(), pods[j].borrow()));
     idx
 }
 
 /// The indices of the `n` pods to delete when scaling down (all of them if `n >= pods.len()`).
-pub fn pods_to_delete(pods: &[Pod], n: usize) -> Vec<usize> {
+pub fn pods_to_delete<P: Borrow<Pod>>(pods: &[P], n: usize) -> Vec<usize> {
     let mut idx = rank_for_deletion(pods);
     idx.truncate(n);
     idx
@@ -196,7 +197,11 @@ pub fn pods_to_delete(pods: &[Pod], n: usize) -> Vec<usize> {
 /// The ReplicaSet's status from the pods it owns (Kubernetes' `calculateStatus`). `pods` are the
 /// owned pods; inactive ones are skipped here. fullyLabeledReplicas counts pods carrying every
 /// label of the template; conditions are kept from the current status.
-pub fn replica_set_status(rs: &ReplicaSet, pods: &[Pod], now: i64) -> ReplicaSetStatus {
+pub fn replica_set_status<P: Borrow<Pod>>(
+    rs: &ReplicaSet,
+    pods: &[P],
+    now: i64,
+) -> ReplicaSetStatus {
     let template_labels = rs
         .spec
         .as_ref()
@@ -213,7 +218,7 @@ pub fn replica_set_status(rs: &ReplicaSet, pods: &[Pod], now: i64) -> ReplicaSet
             .unwrap_or_default(),
         ..Default::default()
     };
-    for pod in pods.iter().filter(|p| is_pod_active(p)) {
+    for pod in pods.iter().map(Borrow::borrow).filter(|p| is_pod_active(p)) {
         st.replicas += 1;
         let labels = pod.metadata.as_ref().map(|m| &m.labels);
         let fully = template_labels.is_none_or(|want| {

@@ -106,8 +106,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
                 err = create_pods(&ctx, rs.as_ref(), &ek, new).await.1;
             }
             ReplicaDiff::Delete(n) => {
-                let owned: Vec<Pod> = active.iter().map(|p| (**p).clone()).collect();
-                let victims: Vec<Arc<Pod>> = pods_to_delete(&owned, n)
+                let victims: Vec<Arc<Pod>> = pods_to_delete(&active, n)
                     .into_iter()
                     .map(|i| active[i].clone())
                     .collect();
@@ -118,9 +117,8 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
 
     // Status from the cache (the pods just created show up through the watch and trigger
     // another sync).
-    let owned: Vec<Pod> = pods.iter().map(|p| (**p).clone()).collect();
     let now = now();
-    let status = replica_set_status(&rs, &owned, now);
+    let status = replica_set_status(&rs, &pods, now);
     if rs.status.as_ref() != Some(&status) {
         let mut new = (*rs).clone();
         new.status = Some(status.clone());

@@ -113,8 +113,15 @@ pub fn rs_replicas(rs: &ReplicaSet) -> i32 {
     rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
+/// A ReplicaSet's available pods for rollout math: status.availableReplicas, but never more than
+/// spec.replicas. Right after the Deployment scales an old ReplicaSet down, its status still
+/// counts the pods it is about to delete; trusting it would let the next sync scale down again
+/// and drop below replicas − maxUnavailable (seen in the 10,000-pod benchmark).
 fn rs_available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().map_or(0, |s| s.available_replicas)
+    rs.status
+        .as_ref()
+        .map_or(0, |s| s.available_replicas)
+        .min(rs_replicas(rs))
 }
 
 fn rs_name(rs: &ReplicaSet) -> &str {
@@ -428,13 +435,16 @@ pub enum RecreateStep {
 }
 
 /// Some old pod is still running: any pod not Succeeded/Failed counts (Unknown included).
-pub fn old_pods_running(old_pods: &[Pod]) -> bool {
-    old_pods.iter().any(|p| {
-        !matches!(
-            p.status.as_ref().map_or("", |s| s.phase.as_str()),
-            "Succeeded" | "Failed"
-        )
-    })
+pub fn old_pods_running<P: std::borrow::Borrow<Pod>>(old_pods: &[P]) -> bool {
+    old_pods
+        .iter()
+        .map(std::borrow::Borrow::borrow)
+        .any(|p: &Pod| {
+            !matches!(
+                p.status.as_ref().map_or("", |s| s.phase.as_str()),
+                "Succeeded" | "Failed"
+            )
+        })
 }
 
 /// Recreate: every old ReplicaSet goes to 0 and every old pod is gone before the new
@@ -792,6 +802,9 @@ mod tests {
     fn old_scale_down() {
         let d3 = deploy(3, "25%", "25%");
         let d4 = deploy(4, "1", "1");
+        let d10k = deploy(10_000, "25%", "25%");
+        let mut stale_old = rs("old", 10, 7500, 10_000);
+        stale_old.status.as_mut().unwrap().replicas = 10_000;
         type Case<'a> = (
             &'a Deployment,
             ReplicaSet,
@@ -826,6 +839,14 @@ mod tests {
             ),
             // nothing old left
             (&d3, rs("new", 20, 3, 3), vec![rs("old", 10, 0, 0)], vec![]),
+            // the old ReplicaSet was just scaled 10000 → 7500 and its status still counts
+            // 10000 available: with 300 new pods available only 300 more may go, not 2800
+            (
+                &d10k,
+                rs("new", 20, 2500, 300),
+                vec![stale_old.clone()],
+                vec![("old".into(), 7200)],
+            ),
         ];
         for (d, new, old, want) in cases {
             assert_eq!(plan_old_scale_down(d, Some(&new), &old), want);

@@ -105,7 +105,7 @@ async fn ensure_claims(ctx: &Arc<Ctx>, set: &StatefulSet, pod: &str) -> Result<(
             ..Default::default()
         };
         match ctx.client.create(&pvc).await {
-            Ok(_) => ctx.recorder.normal(
+            Ok(_) => ctx.rec(coxswain_api::Kind::StatefulSet).normal(
                 &ObjectRef::from(set),
                 "SuccessfulCreate",
                 format!(
@@ -115,7 +115,7 @@ async fn ensure_claims(ctx: &Arc<Ctx>, set: &StatefulSet, pod: &str) -> Result<(
             ),
             Err(e) if e.is_already_exists() => {}
             Err(e) => {
-                ctx.recorder.warning(
+                ctx.rec(coxswain_api::Kind::StatefulSet).warning(
                     &ObjectRef::from(set),
                     "FailedCreate",
                     format!(

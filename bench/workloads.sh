@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Workload controller benchmark (BENCHMARKS.md, "Workload controllers"):
+#   `coxswain up --runtime sim --nodes 0` (store, scheduler, controllers in one process) plus one
+#   `coxswain agent --sim-nodes NODES` process (in-process `up` is limited to 255 nodes), then
+#   the rollout_bench example: a REPLICAS Deployment from create to every pod Running+Ready, and
+#   a rolling update with its surge/unavailable bounds checked continuously.
+# Usage: bench/workloads.sh [REPLICAS] [NODES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPLICAS=${1:-10000}
+NODES=${2:-1000}
+if [ -z "${NO_BUILD:-}" ]; then
+  cargo build --release -q -p coxswain --bin coxswain
+  cargo build --release -q -p coxswain-controllers --example rollout_bench
+fi
+BIN=target/release
+WORK=$(mktemp -d)
+cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+$BIN/coxswain up --in-memory --runtime sim --nodes 0 --listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --data-dir "$WORK/cx" > "$WORK/cx.out" 2> "$WORK/cx.err" &
+for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
+CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
+$BIN/coxswain agent --sim-nodes "$NODES" --server "$CX" --listen 127.0.0.1:0 --no-events \
+  > "$WORK/agent.out" 2> "$WORK/agent.err" &
+for _ in $(seq 600); do grep -q "coxswain agent ready" "$WORK/agent.out" && break; sleep 0.1; done
+$BIN/examples/rollout_bench "$CX" "$REPLICAS" "$NODES"
