@@ -136,16 +136,14 @@ pub fn pod(workload: &str, ns: &str, i: usize) -> v1::Pod {
                 ..Default::default()
             });
         }
-        "taint" => {
-            if i % 2 == 0 {
-                spec.tolerations = vec![v1::Toleration {
-                    key: "dedicated".into(),
-                    operator: "Equal".into(),
-                    value: "infra".into(),
-                    effect: "NoSchedule".into(),
-                    ..Default::default()
-                }];
-            }
+        "taint" if i.is_multiple_of(2) => {
+            spec.tolerations = vec![v1::Toleration {
+                key: "dedicated".into(),
+                operator: "Equal".into(),
+                value: "infra".into(),
+                effect: "NoSchedule".into(),
+                ..Default::default()
+            }];
         }
         "anti-affinity" => {
             let g = format!("g{}", i % 4);
@@ -225,7 +223,9 @@ pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
     for node in nodes(workload, n) {
         cache.upsert_node(Arc::new(node));
     }
-    let pods: Vec<Arc<v1::Pod>> = (0..p).map(|i| Arc::new(pod(workload, "bench", i))).collect();
+    let pods: Vec<Arc<v1::Pod>> = (0..p)
+        .map(|i| Arc::new(pod(workload, "bench", i)))
+        .collect();
     let mut queue = SchedulingQueue::new(QueueConfig::default());
     let start = Instant::now();
     let now = tokio::time::Instant::now();
@@ -259,7 +259,10 @@ pub async fn e2e(
     let client = Client::connect(server).await.context("connecting")?;
     if create_nodes {
         let ns = nodes(workload, n);
-        let chunks: Vec<Vec<v1::Node>> = ns.chunks(n.div_ceil(16).max(1)).map(|c| c.to_vec()).collect();
+        let chunks: Vec<Vec<v1::Node>> = ns
+            .chunks(n.div_ceil(16).max(1))
+            .map(|c| c.to_vec())
+            .collect();
         let mut tasks = Vec::new();
         for chunk in chunks {
             let c = client.clone();
@@ -301,9 +304,7 @@ pub async fn e2e(
         Err(e) => return Err(e.into()),
     }
     // Watch the namespace's pods from now on; count first-seen bindings.
-    let (_, rv) = client
-        .list::<v1::Pod>(&ns, &ListParams::default())
-        .await?;
+    let (_, rv) = client.list::<v1::Pod>(&ns, &ListParams::default()).await?;
     let mut stream = client
         .watch::<v1::Pod>(&ns, &ListParams::default(), &rv)
         .await?;
@@ -331,10 +332,15 @@ pub async fn e2e(
             anyhow::bail!("watch ended");
         };
         match ev? {
-            WatchEvent::Added(pd) | WatchEvent::Modified(pd) => {
-                if pd.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) {
-                    bound.insert(pd.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default());
-                }
+            WatchEvent::Added(pd) | WatchEvent::Modified(pd)
+                if pd.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) =>
+            {
+                bound.insert(
+                    pd.metadata
+                        .as_ref()
+                        .map(|m| m.name.clone())
+                        .unwrap_or_default(),
+                );
             }
             _ => {}
         }

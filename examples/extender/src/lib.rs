@@ -83,7 +83,10 @@ impl SchedulerExtender for Example {
                 Some(kv) if !has(labels.get(&n), kv) => {
                     out.failed_nodes.insert(
                         n,
-                        format!("node(s) didn't have label {}={} (example extender)", kv.0, kv.1),
+                        format!(
+                            "node(s) didn't have label {}={} (example extender)",
+                            kv.0, kv.1
+                        ),
                     );
                 }
                 _ => out.node_names.push(n),

@@ -96,7 +96,6 @@ pub fn terms(pod: &v1::Pod) -> Terms {
     }
 }
 
-
 /// FNV-1a: a fast hasher for the short string keys of per-cycle maps (topology keys and
 /// values). Not DoS-resistant; the keys come from the cluster's own labels.
 #[derive(Default, Clone, Copy)]
@@ -107,7 +106,11 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for b in bytes {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);

@@ -74,8 +74,7 @@ impl SchedulerCache {
             return vec![ClusterEvent::NodeAdd];
         };
         let mut evs = Vec::new();
-        if old.metadata.as_ref().map(|m| &m.labels) != node.metadata.as_ref().map(|m| &m.labels)
-        {
+        if old.metadata.as_ref().map(|m| &m.labels) != node.metadata.as_ref().map(|m| &m.labels) {
             evs.push(ClusterEvent::NodeLabel);
         }
         let spec = |n: &v1::Node| n.spec.clone().unwrap_or_default();
@@ -126,14 +125,7 @@ impl SchedulerCache {
                 .or_default()
                 .push(Arc::clone(&pod));
         }
-        self.pods.insert(
-            key,
-            PodState {
-                node,
-                assumed,
-                pod,
-            },
-        );
+        self.pods.insert(key, PodState { node, assumed, pod });
     }
 
     /// Account `pod` to `node` before the binding is confirmed.
@@ -224,7 +216,10 @@ mod tests {
         assert_eq!(c.snapshot().get("n1").unwrap().requested.milli_cpu, 1000);
         // Confirmed by the informer.
         let bound = Arc::new(on(p.clone(), "n1"));
-        assert_eq!(c.upsert_pod(Arc::clone(&bound)), [ClusterEvent::AssignedPodAdd]);
+        assert_eq!(
+            c.upsert_pod(Arc::clone(&bound)),
+            [ClusterEvent::AssignedPodAdd]
+        );
         assert!(!c.is_assumed("default/p"));
         assert!(!c.forget("default/p"), "confirmed pods are not forgotten");
         assert_eq!(c.snapshot().get("n1").unwrap().pods.len(), 1);
@@ -275,9 +270,6 @@ mod tests {
             [ClusterEvent::NodeLabel]
         );
         let tainted = with_taints(node("n", &[("a", "1")]), vec![taint("k", "", "NoSchedule")]);
-        assert_eq!(
-            c.upsert_node(Arc::new(tainted)),
-            [ClusterEvent::NodeTaint]
-        );
+        assert_eq!(c.upsert_node(Arc::new(tainted)), [ClusterEvent::NodeTaint]);
     }
 }

@@ -23,9 +23,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::framework::{
-    ExtenderConfig, PluginArgs, Profile, Registry, DEFAULT_SCHEDULER_NAME,
-};
+use crate::framework::{ExtenderConfig, PluginArgs, Profile, Registry, DEFAULT_SCHEDULER_NAME};
 use crate::plugins::{DEFAULT_FILTERS, DEFAULT_POST_FILTERS, DEFAULT_SCORES};
 
 /// A configuration error, naming the field.
@@ -289,11 +287,7 @@ fn extender(path: &str, e: &RawExtender) -> Result<ExtenderConfig, ConfigError> 
         filter: if any_verb { verb(&e.filter_verb) } else { true },
         prioritize,
         node_cache_capable: e.node_cache_capable,
-        managed_resources: e
-            .managed_resources
-            .iter()
-            .map(|m| m.name.clone())
-            .collect(),
+        managed_resources: e.managed_resources.iter().map(|m| m.name.clone()).collect(),
     })
 }
 
@@ -484,10 +478,7 @@ fn build_profile(
             ));
         }
         if args
-            .insert(
-                pc.name.clone(),
-                pc.args.clone().unwrap_or(PluginArgs::Null),
-            )
+            .insert(pc.name.clone(), pc.args.clone().unwrap_or(PluginArgs::Null))
             .is_some()
         {
             return Err(err(
@@ -551,9 +542,11 @@ impl SchedulerConfig {
                 // serde_yaml's message already names the path ("profiles[0]: unknown field").
                 let path = e.path().to_string();
                 let inner = e.into_inner().to_string();
-                return Err(if path == "." || path.is_empty() || inner.starts_with(&path) {
-                    ConfigError(inner)
-                } else if inner.contains(": ") && !inner.starts_with("invalid type") {
+                let named = path == "."
+                    || path.is_empty()
+                    || inner.starts_with(&path)
+                    || (inner.contains(": ") && !inner.starts_with("invalid type"));
+                return Err(if named {
                     ConfigError(inner)
                 } else {
                     err(path, inner)
@@ -603,7 +596,10 @@ impl SchedulerConfig {
         let mut profiles: Vec<Profile> = Vec::new();
         for (i, rp) in raws.iter().enumerate() {
             let p = build_profile(i, rp, registry, pct, &extenders)?;
-            if profiles.iter().any(|q| q.scheduler_name == p.scheduler_name) {
+            if profiles
+                .iter()
+                .any(|q| q.scheduler_name == p.scheduler_name)
+            {
                 return Err(err(
                     format!("profiles[{i}].schedulerName"),
                     format!("Duplicate value: {:?}", p.scheduler_name),
@@ -618,7 +614,8 @@ impl SchedulerConfig {
     pub fn from_file(path: &std::path::Path) -> Result<SchedulerConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("reading {}: {e}", path.display())))?;
-        SchedulerConfig::from_yaml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+        SchedulerConfig::from_yaml(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))
     }
 
     pub fn profile(&self, scheduler_name: &str) -> Option<&Profile> {

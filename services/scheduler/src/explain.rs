@@ -6,8 +6,7 @@
 use coxswain_api::v1;
 
 use crate::framework::{
-    run_filters, run_post_filters, score_nodes, Code, CycleState, FitError, PluginScore,
-    Profile,
+    run_filters, run_post_filters, score_nodes, Code, CycleState, FitError, PluginScore, Profile,
 };
 use crate::snapshot::{pod_name, pod_namespace, Snapshot};
 
@@ -193,7 +192,10 @@ mod tests {
     fn every_filter_verdict_and_score_is_reported() {
         let snap = snapshot(
             vec![
-                with_taints(node("cp", &[("nodev", "v1")]), vec![taint(CP, "", "NoSchedule")]),
+                with_taints(
+                    node("cp", &[("nodev", "v1")]),
+                    vec![taint(CP, "", "NoSchedule")],
+                ),
                 node("node1", &[("nodev", "v1")]),
                 node("node2", &[("nodev", "v2")]),
             ],
@@ -213,7 +215,10 @@ mod tests {
                 .unwrap()
                 .clone()
         };
-        assert_eq!(v(cp, "TaintToleration").code, "UnschedulableAndUnresolvable");
+        assert_eq!(
+            v(cp, "TaintToleration").code,
+            "UnschedulableAndUnresolvable"
+        );
         assert_eq!(
             v(cp, "TaintToleration").reason,
             "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"
@@ -228,10 +233,7 @@ mod tests {
         let n1 = &e.nodes[1];
         assert_eq!(n1.rank, 1);
         assert_eq!(n1.scores.len(), 6);
-        assert_eq!(
-            n1.total,
-            n1.scores.iter().map(|s| s.weighted).sum::<i64>()
-        );
+        assert_eq!(n1.total, n1.scores.iter().map(|s| s.weighted).sum::<i64>());
 
         // Nothing fits: the FailedScheduling message, as the cycle would write it.
         spec(&mut p).node_selector = labels(&[("nodev", "v9")]);

@@ -122,8 +122,7 @@ impl Extender {
                 }),
             )
             .await?;
-        Ok(r
-            .priorities
+        Ok(r.priorities
             .into_iter()
             .map(|h| (h.host, h.score.clamp(0, MAX_EXTENDER_PRIORITY)))
             .collect())
@@ -135,7 +134,13 @@ impl Extender {
         (normalized, normalized * self.config.weight)
     }
 
-    pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<(), String> {
+    pub async fn bind(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+    ) -> Result<(), String> {
         let mut c = self.client.clone();
         let r = self
             .timed(

@@ -142,11 +142,7 @@ impl CycleState {
     }
     pub fn read<T: Any + Send + Sync>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
-        self.data
-            .iter()
-            .find(|(t, _)| *t == id)?
-            .1
-            .downcast_ref()
+        self.data.iter().find(|(t, _)| *t == id)?.1.downcast_ref()
     }
 }
 
@@ -876,17 +872,9 @@ pub fn score_nodes(
         raw.clear();
         raw.extend(infos.iter().map(|ni| NodeScore {
             name: ni.name_arc(),
-            score: if skipped {
-                0
-            } else {
-                sp.score(state, pod, ni)
-            },
+            score: if skipped { 0 } else { sp.score(state, pod, ni) },
         }));
-        let ext = if skipped {
-            None
-        } else {
-            sp.score_extensions()
-        };
+        let ext = if skipped { None } else { sp.score_extensions() };
         let norms: &[NodeScore] = match ext {
             Some(ext) => {
                 normalized.clear();

@@ -159,12 +159,17 @@ fn independent_checks(snap: &Snapshot, pod: &v1::Pod, node: &str) {
     let want = Resources::for_pod(pod_spec(pod));
     assert!(ni.requested.milli_cpu + want.milli_cpu <= ni.allocatable.milli_cpu);
     assert!(ni.requested.memory + want.memory <= ni.allocatable.memory);
-    assert!(ni.pods.len() as i64 + 1 <= ni.allocatable.allowed_pods);
+    assert!((ni.pods.len() as i64) < ni.allocatable.allowed_pods);
     for hp in HostPort::for_pod(pod_spec(pod)) {
         assert!(!ni.used_ports.iter().any(|u| u.conflicts(&hp)));
     }
     let taints = &ni.node.spec.as_ref().unwrap().taints;
-    assert!(first_untolerated(taints, &pod_spec(pod).tolerations, &["NoSchedule", "NoExecute"]).is_none());
+    assert!(first_untolerated(
+        taints,
+        &pod_spec(pod).tolerations,
+        &["NoSchedule", "NoExecute"]
+    )
+    .is_none());
     for (k, v) in &pod_spec(pod).node_selector {
         assert_eq!(ni.labels().get(k), Some(v));
     }
@@ -237,7 +242,11 @@ fn every_bound_pod_passed_every_filter_in_the_snapshot_it_was_bound_in() {
                 }
                 Err(ScheduleError::Unschedulable(_)) => {
                     let e = explain(&profile, &snap, &p);
-                    assert!(e.chosen.is_none(), "seed {seed} pod {i}: explain found {:?}", e.chosen);
+                    assert!(
+                        e.chosen.is_none(),
+                        "seed {seed} pod {i}: explain found {:?}",
+                        e.chosen
+                    );
                     rejected += 1;
                 }
                 Err(ScheduleError::Error(e)) => panic!("seed {seed} pod {i}: {e}"),
@@ -246,5 +255,8 @@ fn every_bound_pod_passed_every_filter_in_the_snapshot_it_was_bound_in() {
         anti_affinity_holds(&snap);
     }
     // The generator exercises both outcomes.
-    assert!(placed > 300 && rejected > 50, "placed {placed} rejected {rejected}");
+    assert!(
+        placed > 300 && rejected > 50,
+        "placed {placed} rejected {rejected}"
+    );
 }

@@ -343,12 +343,7 @@ impl SchedulingQueue {
 
     /// No node fit; `events` are those that may help. If such an event (any event) arrived
     /// while the pod was in flight, or the pod changed, it goes to back-off instead.
-    pub fn unschedulable(
-        &mut self,
-        qp: &QueuedPod,
-        events: BTreeSet<ClusterEvent>,
-        now: Instant,
-    ) {
+    pub fn unschedulable(&mut self, qp: &QueuedPod, events: BTreeSet<ClusterEvent>, now: Instant) {
         let moved = self.move_request_cycle >= qp.cycle;
         let Some(e) = self.entries.get_mut(&qp.key) else {
             return;
@@ -474,7 +469,10 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1999)).await;
         q.flush(Instant::now());
         assert!(q.pop().is_none());
-        assert_eq!(q.next_wakeup(), Some(Instant::now() + Duration::from_millis(1)));
+        assert_eq!(
+            q.next_wakeup(),
+            Some(Instant::now() + Duration::from_millis(1))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -549,7 +547,10 @@ mod tests {
         assert!(q.pop().is_none());
         // A spec change does.
         q.add(pod("a", 5), Instant::now());
-        assert_eq!(q.pop().unwrap().pod.spec.as_ref().unwrap().priority, Some(5));
+        assert_eq!(
+            q.pop().unwrap().pod.spec.as_ref().unwrap().priority,
+            Some(5)
+        );
         q.add(pod("b", 0), Instant::now());
         q.delete("default/b");
         assert!(q.pop().is_none());

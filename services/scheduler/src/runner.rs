@@ -284,8 +284,7 @@ impl Loop {
                     self.on_events(evs);
                 }
                 Event::Deleted(n) => {
-                    self.cache
-                        .remove_node(crate::snapshot::node_name(&n));
+                    self.cache.remove_node(crate::snapshot::node_name(&n));
                 }
                 Event::Synced => self.nodes_synced = true,
             },
@@ -300,9 +299,7 @@ impl Loop {
                 Event::Synced => self.pods_synced = true,
             },
             Msg::Namespace(ev) => match ev {
-                Event::Added(n) | Event::Modified { new: n, .. } => {
-                    self.cache.upsert_namespace(&n)
-                }
+                Event::Added(n) | Event::Modified { new: n, .. } => self.cache.upsert_namespace(&n),
                 Event::Deleted(n) => {
                     if let Some(m) = &n.metadata {
                         self.cache.remove_namespace(&m.name);
@@ -360,8 +357,7 @@ impl Loop {
                         let msg = format!("Binding rejected: {msg}");
                         self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
                         self.set_condition(&pod, "SchedulerError", &msg);
-                        self.queue
-                            .add_failed_binding(pod, attempts, Instant::now());
+                        self.queue.add_failed_binding(pod, attempts, Instant::now());
                     }
                 }
             }
@@ -428,11 +424,7 @@ impl Loop {
 
     /// One cycle with extenders: in-tree filters, extenders' Filter, scores, extenders'
     /// Prioritize, select.
-    async fn decide(
-        &mut self,
-        profile_idx: usize,
-        pod: &v1::Pod,
-    ) -> Result<String, ScheduleError> {
+    async fn decide(&mut self, profile_idx: usize, pod: &v1::Pod) -> Result<String, ScheduleError> {
         let profile = &self.profiles[profile_idx];
         let snapshot = self.cache.snapshot();
         let Filtered {
@@ -454,12 +446,16 @@ impl Loop {
             match ext.filter(pod, &infos).await {
                 Ok(r) => {
                     for (n, reason) in &r.failed {
-                        err.diagnosis
-                            .insert(n.clone(), Status::unschedulable(reason.clone()).with_plugin(ext.name()));
+                        err.diagnosis.insert(
+                            n.clone(),
+                            Status::unschedulable(reason.clone()).with_plugin(ext.name()),
+                        );
                     }
                     for (n, reason) in &r.unresolvable {
-                        err.diagnosis
-                            .insert(n.clone(), Status::unresolvable(reason.clone()).with_plugin(ext.name()));
+                        err.diagnosis.insert(
+                            n.clone(),
+                            Status::unresolvable(reason.clone()).with_plugin(ext.name()),
+                        );
                     }
                     if !r.failed.is_empty() || !r.unresolvable.is_empty() {
                         err.unschedulable_plugins.insert(ext.name());
@@ -484,8 +480,7 @@ impl Loop {
             run_post_filters(profile, &state, pod, snapshot, &mut err);
             return Err(ScheduleError::Unschedulable(Box::new(err)));
         }
-        let prioritizers: Vec<&&Extender> =
-            exts.iter().filter(|e| e.config.prioritize).collect();
+        let prioritizers: Vec<&&Extender> = exts.iter().filter(|e| e.config.prioritize).collect();
         if feasible.len() == 1 && prioritizers.is_empty() {
             return Ok(snapshot.nodes[feasible[0]].name().to_string());
         }
@@ -667,7 +662,7 @@ impl Loop {
                         (
                             n,
                             Verdict {
-                                plugin: ext.name().into(),
+                                plugin: ext.name(),
                                 code: v.0.into(),
                                 reason: v.1,
                             },
@@ -680,8 +675,13 @@ impl Loop {
                         (
                             ni.name().to_string(),
                             Verdict {
-                                plugin: ext.name().into(),
-                                code: if ext.config.ignorable { "Skip" } else { "Error" }.into(),
+                                plugin: ext.name(),
+                                code: if ext.config.ignorable {
+                                    "Skip"
+                                } else {
+                                    "Error"
+                                }
+                                .into(),
                                 reason: if ext.config.ignorable {
                                     format!("ignorable, skipped: {msg}")
                                 } else {
@@ -725,7 +725,9 @@ impl Loop {
             }
         }
         // Re-rank (stable: ties keep node order).
-        let mut order: Vec<usize> = (0..e.nodes.len()).filter(|&i| e.nodes[i].feasible).collect();
+        let mut order: Vec<usize> = (0..e.nodes.len())
+            .filter(|&i| e.nodes[i].feasible)
+            .collect();
         order.sort_by(|a, b| e.nodes[*b].total.cmp(&e.nodes[*a].total));
         e.ranking.clear();
         for n in e.nodes.iter_mut() {
@@ -750,4 +752,3 @@ struct PendingExplain {
     pod: Arc<v1::Pod>,
     reply: oneshot::Sender<Result<Explanation, String>>,
 }
-

@@ -415,7 +415,9 @@ fn registry_and_profiles() {
     assert!(Profile::new("x", &r, &[], &[("NodeAffinity", 0)]).is_err());
     let mut r2 = r.clone();
     assert!(r2
-        .register("NodeName", |_| Ok(Arc::new(crate::plugins::node_name::NodeName)))
+        .register("NodeName", |_| Ok(Arc::new(
+            crate::plugins::node_name::NodeName
+        )))
         .is_err());
     let p = Profile::default_profile();
     assert_eq!(p.scheduler_name, DEFAULT_SCHEDULER_NAME);
@@ -451,7 +453,8 @@ impl PreFilter for RejectAll {
 #[test]
 fn a_pre_filter_rejection_fails_every_node_and_is_reported_once() {
     let mut r = crate::plugins::in_tree_registry();
-    r.register("RejectAll", |_| Ok(Arc::new(RejectAll))).unwrap();
+    r.register("RejectAll", |_| Ok(Arc::new(RejectAll)))
+        .unwrap();
     let profile = Profile::new("x", &r, &["NodeName", "RejectAll"], &[]).unwrap();
     let err = schedule_one(&profile, &cluster(vec![]), &pod("p", &[])).unwrap_err();
     let err = err.fit().unwrap();

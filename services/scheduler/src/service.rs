@@ -123,46 +123,51 @@ pub fn profile_info(p: &Profile) -> v1::ProfileInfo {
         extension_points: vec![
             point(
                 "preFilter",
-                refs(p
-                    .filters
-                    .iter()
-                    .filter(|x| x.as_pre_filter().is_some())
-                    .map(|x| (x.name().to_string(), 0))
-                    .collect()),
+                refs(
+                    p.filters
+                        .iter()
+                        .filter(|x| x.as_pre_filter().is_some())
+                        .map(|x| (x.name().to_string(), 0))
+                        .collect(),
+                ),
             ),
             point(
                 "filter",
-                refs(p
-                    .filters
-                    .iter()
-                    .filter(|x| x.as_filter().is_some())
-                    .map(|x| (x.name().to_string(), 0))
-                    .collect()),
+                refs(
+                    p.filters
+                        .iter()
+                        .filter(|x| x.as_filter().is_some())
+                        .map(|x| (x.name().to_string(), 0))
+                        .collect(),
+                ),
             ),
             point(
                 "postFilter",
-                refs(p
-                    .post_filters
-                    .iter()
-                    .map(|x| (x.name().to_string(), 0))
-                    .collect()),
+                refs(
+                    p.post_filters
+                        .iter()
+                        .map(|x| (x.name().to_string(), 0))
+                        .collect(),
+                ),
             ),
             point(
                 "preScore",
-                refs(p
-                    .scores
-                    .iter()
-                    .filter(|(x, _)| x.as_pre_score().is_some())
-                    .map(|(x, _)| (x.name().to_string(), 0))
-                    .collect()),
+                refs(
+                    p.scores
+                        .iter()
+                        .filter(|(x, _)| x.as_pre_score().is_some())
+                        .map(|(x, _)| (x.name().to_string(), 0))
+                        .collect(),
+                ),
             ),
             point(
                 "score",
-                refs(p
-                    .scores
-                    .iter()
-                    .map(|(x, w)| (x.name().to_string(), *w))
-                    .collect()),
+                refs(
+                    p.scores
+                        .iter()
+                        .map(|(x, w)| (x.name().to_string(), *w))
+                        .collect(),
+                ),
             ),
         ],
         extenders: p

@@ -116,7 +116,8 @@ fn scenario(file: &str, ns: &str) -> String {
 
 fn create(c: &Coxswain, ns: &str, text: &str) {
     c.coxctl(&["create", "namespace", ns]).success();
-    c.coxctl_in(&["create", "-f", "-"], None, Some(text)).success();
+    c.coxctl_in(&["create", "-f", "-"], None, Some(text))
+        .success();
 }
 
 async fn pod(client: &Client, ns: &str, name: &str) -> Pod {
@@ -193,7 +194,10 @@ async fn seed_placement_scenarios_s32_to_s38() {
         Some("default-scheduler")
     );
     let p = pod(&client, "s33", "mayikt-pod").await;
-    assert_eq!(scheduled_condition(&p).map(|c| c.status), Some("True".into()));
+    assert_eq!(
+        scheduled_condition(&p).map(|c| c.status),
+        Some("True".into())
+    );
 
     // S32: nodeName bypasses the scheduler: on node2, no Scheduled event.
     create(&c, "s32", &scenario("27-pod-nodename.yaml", "s32"));
@@ -276,7 +280,8 @@ async fn seed_placement_scenarios_s32_to_s38() {
     );
     let ev = wait_event(&client, "s36a", "mayikt-pod02", "FailedScheduling").await;
     assert!(
-        ev.message.contains("node(s) didn't match pod affinity rules"),
+        ev.message
+            .contains("node(s) didn't match pod affinity rules"),
         "{}",
         ev.message
     );
@@ -380,7 +385,10 @@ async fn seed_placement_scenarios_s32_to_s38() {
         .coxctl(&["schedule", "explain", "mayikt-pod", "-n", "s34a"])
         .success()
         .stdout;
-    assert!(out.contains("Result:     no node fits: 0/4 nodes are available"), "{out}");
+    assert!(
+        out.contains("Result:     no node fits: 0/4 nodes are available"),
+        "{out}"
+    );
     assert!(
         out.contains("NodeAffinity: node(s) didn't match Pod's node affinity/selector"),
         "{out}"
@@ -390,7 +398,10 @@ async fn seed_placement_scenarios_s32_to_s38() {
         .coxctl(&["schedule", "explain", "-f", f.to_str().unwrap()])
         .success()
         .stdout;
-    assert!(out.contains("Result:     would be scheduled on node2"), "{out}");
+    assert!(
+        out.contains("Result:     would be scheduled on node2"),
+        "{out}"
+    );
     assert!(out.contains("Node node2: feasible, rank 1"), "{out}");
     assert!(out.contains("  NodeResourcesFit"), "{out}");
     assert!(out.contains("WEIGHTED"), "{out}");
@@ -430,13 +441,12 @@ async fn seed_placement_scenarios_s32_to_s38() {
         .unwrap()
         .iter()
         .any(|f| f["plugin"] == "NodeAffinity" && f["code"] == "UnschedulableAndUnresolvable"));
-    let (ok, out, err) = grpcurl(&[
-        "-plaintext",
-        &c.grpc,
-        "coxswain.v1.Scheduler/ListProfiles",
-    ]);
+    let (ok, out, err) = grpcurl(&["-plaintext", &c.grpc, "coxswain.v1.Scheduler/ListProfiles"]);
     assert!(ok, "{err}");
-    assert!(out.contains("\"schedulerName\": \"default-scheduler\""), "{out}");
+    assert!(
+        out.contains("\"schedulerName\": \"default-scheduler\""),
+        "{out}"
+    );
 }
 
 fn grpcurl(args: &[&str]) -> (bool, String, String) {
@@ -543,7 +553,15 @@ async fn two_schedulers_side_by_side_and_unknown_scheduler_names() {
     assert!(out.contains("Profile: my-scheduler"), "{out}");
     assert!(out.contains("score: -"), "{out}");
     let out = c
-        .coxctl(&["schedule", "explain", "mine", "-n", "two", "--scheduler", &addr])
+        .coxctl(&[
+            "schedule",
+            "explain",
+            "mine",
+            "-n",
+            "two",
+            "--scheduler",
+            &addr,
+        ])
         .success()
         .stdout;
     assert!(out.contains("Scheduler:  my-scheduler"), "{out}");
@@ -551,7 +569,11 @@ async fn two_schedulers_side_by_side_and_unknown_scheduler_names() {
     let out = c
         .coxctl(&["schedule", "explain", "mine", "-n", "two"])
         .failure();
-    assert!(out.stderr.contains("no profile \"my-scheduler\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no profile \"my-scheduler\""),
+        "{}",
+        out.stderr
+    );
     drop(second);
 }
 
@@ -659,11 +681,20 @@ profiles:
     );
     assert!(out.contains(&format!("extender {steer}")), "{out}");
     let out = c.coxctl(&["schedule", "profiles"]).success().stdout;
-    assert!(out.contains(&format!("extender: {steer} verbs=filter,prioritize weight=10")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "extender: {steer} verbs=filter,prioritize weight=10"
+        )),
+        "{out}"
+    );
 
     // A failing, non-ignorable extender: FailedScheduling naming it; the pod stays Pending.
-    c.coxctl_in(&["create", "-f", "-"], None, Some(&bare_pod("ext", "strict", "strict")))
-        .success();
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&bare_pod("ext", "strict", "strict")),
+    )
+    .success();
     let ev = wait_event(&client, "ext", "strict", "FailedScheduling").await;
     assert!(
         ev.message.contains(&format!("extender {failing} Filter"))
@@ -678,13 +709,25 @@ profiles:
     .unwrap();
     assert_eq!(cond.reason, "SchedulerError");
     // A slow, non-ignorable one: the timeout is the reason.
-    c.coxctl_in(&["create", "-f", "-"], None, Some(&bare_pod("ext", "slow", "too-slow")))
-        .success();
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&bare_pod("ext", "slow", "too-slow")),
+    )
+    .success();
     let ev = wait_event(&client, "ext", "slow", "FailedScheduling").await;
-    assert!(ev.message.contains("no answer within 200ms"), "{}", ev.message);
+    assert!(
+        ev.message.contains("no answer within 200ms"),
+        "{}",
+        ev.message
+    );
     // Ignorable failing and slow extenders are skipped.
-    c.coxctl_in(&["create", "-f", "-"], None, Some(&bare_pod("ext", "lenient", "lenient")))
-        .success();
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&bare_pod("ext", "lenient", "lenient")),
+    )
+    .success();
     wait_bound(&client, "ext", "lenient").await;
     assert!(node_of(&pod(&client, "ext", "strict").await).is_empty());
 }

@@ -16,9 +16,7 @@ use std::collections::BTreeMap;
 
 use coxswain_api::v1;
 
-use crate::framework::{
-    Code, CycleState, FitError, Plugin, PostFilter, PostFilterResult, Status,
-};
+use crate::framework::{Code, CycleState, FitError, Plugin, PostFilter, PostFilterResult, Status};
 use crate::snapshot::{pod_spec, Snapshot};
 
 pub const NAME: &str = "DefaultPreemption";

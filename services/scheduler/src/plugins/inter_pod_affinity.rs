@@ -26,12 +26,12 @@
 
 use coxswain_api::v1;
 
+use crate::affinity::{
+    class_id_bound, match_mask, terms, terms_id_bound, DomainCounts, Memo, Term,
+};
 use crate::framework::{
     CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score, ScoreExtensions, Status,
     MAX_NODE_SCORE,
-};
-use crate::affinity::{
-    class_id_bound, match_mask, terms, terms_id_bound, DomainCounts, Memo, Term,
 };
 use crate::snapshot::{NodeInfo, Snapshot};
 
@@ -134,7 +134,8 @@ impl PreFilter for InterPodAffinity {
                     match_mask(anti, pod, Some(snapshot))
                 };
                 for (i, term) in anti.iter().enumerate() {
-                    if mask & (1 << i.min(63)) != 0 && (i < 63 || term.matches(pod, Some(snapshot))) {
+                    if mask & (1 << i.min(63)) != 0 && (i < 63 || term.matches(pod, Some(snapshot)))
+                    {
                         bump(&mut existing_anti_counts, node, &term.topology_key, 1);
                     }
                 }

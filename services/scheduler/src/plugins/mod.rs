@@ -35,18 +35,24 @@ pub fn in_tree_registry() -> Registry {
         no_args(node_unschedulable::NodeUnschedulable, a)
     });
     reg(node_resources_fit::NAME, |a| {
-        Ok(Arc::new(node_resources_fit::NodeResourcesFit::from_args(a)?))
+        Ok(Arc::new(node_resources_fit::NodeResourcesFit::from_args(
+            a,
+        )?))
     });
     reg(balanced_allocation::NAME, |a| {
         no_args(balanced_allocation::BalancedAllocation, a)
     });
     reg(node_ports::NAME, |a| no_args(node_ports::NodePorts, a));
-    reg(node_affinity::NAME, |a| no_args(node_affinity::NodeAffinity, a));
+    reg(node_affinity::NAME, |a| {
+        no_args(node_affinity::NodeAffinity, a)
+    });
     reg(taint_toleration::NAME, |a| {
         no_args(taint_toleration::TaintToleration, a)
     });
     reg(inter_pod_affinity::NAME, |a| {
-        Ok(Arc::new(inter_pod_affinity::InterPodAffinity::from_args(a)?))
+        Ok(Arc::new(inter_pod_affinity::InterPodAffinity::from_args(
+            a,
+        )?))
     });
     reg(pod_topology_spread::NAME, |a| {
         no_args(pod_topology_spread::PodTopologySpread, a)

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 use coxswain_api::v1;
 
-use crate::framework::{ClusterEvent, 
-    default_normalize_score, CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score,
-    ScoreExtensions, Status, MAX_NODE_SCORE,
+use crate::framework::{
+    default_normalize_score, ClusterEvent, CycleState, Filter, NodeScore, Plugin, PreFilter,
+    PreScore, Score, ScoreExtensions, Status, MAX_NODE_SCORE,
 };
 use crate::snapshot::{node_labels, node_name, pod_spec, NodeInfo, Snapshot};
 

@@ -14,7 +14,9 @@
 //!   utilization 0..=100 → score 0..=10, linear between them, scaled to 0..=100).
 use coxswain_api::v1;
 
-use crate::framework::{ClusterEvent, CycleState, Filter, Plugin, PreFilter, PreScore, Score, Status};
+use crate::framework::{
+    ClusterEvent, CycleState, Filter, Plugin, PreFilter, PreScore, Score, Status,
+};
 use crate::snapshot::{pod_spec, NodeInfo, Resources, Snapshot};
 
 pub const NAME: &str = "NodeResourcesFit";
@@ -52,7 +54,10 @@ impl NodeResourcesFit {
         let Some(ss) = args.get("scoringStrategy") else {
             return Ok(p);
         };
-        let kind = ss.get("type").and_then(|t| t.as_str()).unwrap_or("LeastAllocated");
+        let kind = ss
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("LeastAllocated");
         p.strategy = match kind {
             "LeastAllocated" => Strategy::LeastAllocated,
             "MostAllocated" => Strategy::MostAllocated,
@@ -86,14 +91,18 @@ impl NodeResourcesFit {
             }
         };
         if let Some(rs) = ss.get("resources") {
-            let rs = rs.as_array().ok_or("scoringStrategy.resources: must be a list")?;
+            let rs = rs
+                .as_array()
+                .ok_or("scoringStrategy.resources: must be a list")?;
             p.resources.clear();
             for (i, r) in rs.iter().enumerate() {
                 let name = r
                     .get("name")
                     .and_then(|n| n.as_str())
                     .filter(|n| !n.is_empty())
-                    .ok_or(format!("scoringStrategy.resources[{i}].name: Required value"))?;
+                    .ok_or(format!(
+                        "scoringStrategy.resources[{i}].name: Required value"
+                    ))?;
                 let w = r.get("weight").and_then(|w| w.as_i64()).unwrap_or(1);
                 if !(1..=100).contains(&w) {
                     return Err(format!(
@@ -156,7 +165,11 @@ impl Plugin for NodeResourcesFit {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeAllocatable, ClusterEvent::AssignedPodDelete]
+        &[
+            ClusterEvent::NodeAdd,
+            ClusterEvent::NodeAllocatable,
+            ClusterEvent::AssignedPodDelete,
+        ]
     }
     fn as_pre_filter(&self) -> Option<&dyn PreFilter> {
         Some(self)
@@ -487,7 +500,10 @@ mod tests {
             )],
         );
         let p = pod_with(vec![container(&[("cpu", "1"), ("memory", "2500")])], vec![]);
-        assert_eq!(NodeResourcesFit::default().score(&CycleState::new(), &p, &ni), 37);
+        assert_eq!(
+            NodeResourcesFit::default().score(&CycleState::new(), &p, &ni),
+            37
+        );
         // MostAllocated: (75 + 50) / 2 = 62; weights 3:1 → (75*3 + 50) / 4 = 68.
         let most = NodeResourcesFit::from_args(&serde_json::json!({
             "scoringStrategy": {"type": "MostAllocated"}

@@ -17,7 +17,11 @@ impl Plugin for NodeUnschedulable {
         NAME
     }
     fn events(&self) -> &'static [ClusterEvent] {
-        &[ClusterEvent::NodeAdd, ClusterEvent::NodeSchedulable, ClusterEvent::NodeTaint]
+        &[
+            ClusterEvent::NodeAdd,
+            ClusterEvent::NodeSchedulable,
+            ClusterEvent::NodeTaint,
+        ]
     }
     fn as_filter(&self) -> Option<&dyn Filter> {
         Some(self)

@@ -7,8 +7,8 @@
 //! value, `Equal` (or empty) only an equal value.
 use coxswain_api::v1;
 
-use crate::framework::{ClusterEvent, 
-    default_normalize_score, CycleState, Filter, NodeScore, Plugin, PreScore, Score,
+use crate::framework::{
+    default_normalize_score, ClusterEvent, CycleState, Filter, NodeScore, Plugin, PreScore, Score,
     ScoreExtensions, Status, MAX_NODE_SCORE,
 };
 use crate::snapshot::{pod_spec, NodeInfo, Snapshot};
