@@ -98,6 +98,8 @@ struct Shared<R: Runtime> {
     latest: watch::Receiver<Arc<Pod>>,
     /// Set once activeDeadlineSeconds ran out: the pod is Failed (DeadlineExceeded).
     deadline_exceeded: std::sync::atomic::AtomicBool,
+    /// Notified after every status change.
+    changed: tokio::sync::Notify,
 }
 
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
@@ -154,6 +156,7 @@ impl<R: Runtime> Shared<R> {
             st.clone()
         };
         self.ctx.sink.status(&self.pod, &snapshot);
+        self.changed.notify_waiters();
     }
 
     fn container<'a>(
@@ -281,6 +284,7 @@ pub async fn run_pod<R: Runtime>(
         instances,
         latest,
         deadline_exceeded: Default::default(),
+        changed: tokio::sync::Notify::new(),
     });
     sh.update(|_| {});
     let (stop_tx, mut term) = watch::channel(None);
@@ -310,8 +314,47 @@ pub async fn run_pod<R: Runtime>(
         });
     }
 
+    // Sidecars stop on termination, or after the containers are done for good.
+    let (side_tx, side_rx) = watch::channel(None);
+    {
+        let mut t = term.clone();
+        let side_tx = side_tx.clone();
+        tokio::spawn(async move {
+            let g = terminated(&mut t).await;
+            side_tx.send_replace(Some(g));
+        });
+    }
+    let mut sidecars = JoinSet::new();
+
     // Init containers, one at a time, in order.
     for c in &spec.init_containers {
+        if is_sidecar(c) {
+            // Runs for the pod's life; the next one starts once it has started.
+            let (sh2, c2, rx) = (sh.clone(), c.clone(), side_rx.clone());
+            sidecars.spawn(async move { container_loop(sh2, c2, true, rx).await });
+            loop {
+                let notified = sh.changed.notified();
+                let started = sh
+                    .status
+                    .lock()
+                    .ok()
+                    .and_then(|mut st| {
+                        Shared::<R>::container(&mut st, true, &c.name).map(|s| {
+                            s.started == Some(true)
+                                && s.state.as_ref().is_some_and(|x| x.running.is_some())
+                        })
+                    })
+                    .unwrap_or(false);
+                if started {
+                    break;
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = terminated(&mut term) => return finish(&sh, &mut external).await,
+                }
+            }
+            continue;
+        }
         let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
         let mut attempt = 0u32;
         loop {
@@ -358,9 +401,12 @@ pub async fn run_pod<R: Runtime>(
     for c in spec.containers.clone() {
         let sh = sh.clone();
         let term = term.clone();
-        set.spawn(async move { container_loop(sh, c, term).await });
+        set.spawn(async move { container_loop(sh, c, false, term).await });
     }
     while set.join_next().await.is_some() {}
+    // Then the sidecars, which would run forever.
+    side_tx.send_replace(Some(sh.grace()));
+    while sidecars.join_next().await.is_some() {}
     // Every container is done for good (a terminal phase) or was stopped (deletion, deadline).
     finish(&sh, &mut external).await
 }
@@ -393,11 +439,21 @@ enum RunResult {
 }
 
 /// One container's life under the restart policy.
-async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: Termination) {
+async fn container_loop<R: Runtime>(
+    sh: Arc<Shared<R>>,
+    c: Container,
+    init: bool,
+    mut term: Termination,
+) {
     let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
     let mut pull_backoff_state =
         Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
-    let policy = restart_policy(sh.spec()).to_string();
+    // Sidecars (restartable init containers) always restart.
+    let policy = if init {
+        "Always".to_string()
+    } else {
+        restart_policy(sh.spec()).to_string()
+    };
     let mut attempt = 0u32;
     let mut c = c;
     loop {
@@ -405,11 +461,11 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
             return;
         }
         // The image may have been changed in place.
-        if let Some(latest) = latest_container(&sh, &c.name) {
+        if let Some(latest) = latest_container(&sh, &c.name).filter(|_| !init) {
             c.image = latest.image;
         }
         let started = Instant::now();
-        let result = run_once(&sh, &c, false, attempt, &mut term).await;
+        let result = run_once(&sh, &c, init, attempt, &mut term).await;
         let exit_code = match result {
             RunResult::Stopped => return,
             RunResult::Changed => {
@@ -417,7 +473,7 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
                 continue;
             }
             RunResult::PullFailed => {
-                if !pull_backoff(&sh, &c, false, &mut pull_backoff_state, &mut term).await {
+                if !pull_backoff(&sh, &c, init, &mut pull_backoff_state, &mut term).await {
                     return;
                 }
                 continue;
@@ -440,7 +496,7 @@ async fn container_loop<R: Runtime>(sh: Arc<Shared<R>>, c: Container, mut term: 
         }
         attempt += 1;
         let delay = backoff.next_delay();
-        if !crash_backoff(&sh, &c, false, delay, attempt, &mut term).await {
+        if !crash_backoff(&sh, &c, init, delay, attempt, &mut term).await {
             return;
         }
     }
@@ -649,6 +705,11 @@ fn hook_failure(sh_key: &str, c: &Container, action: &Action, msg: &str) -> Stri
     }
 }
 
+/// A restartable init container (a sidecar): `restartPolicy: Always` on an init container.
+pub fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
 fn latest_container<R: Runtime>(sh: &Shared<R>, name: &str) -> Option<Container> {
     sh.latest
         .borrow()
@@ -796,7 +857,7 @@ async fn run_once<R: Runtime>(
     let who = Some((c, init));
 
     // Create and start.
-    let started: Started = match rt.start(&sh.info, c, attempt, init).await {
+    let started: Started = match rt.start(&sh.info, c, attempt, init && !is_sidecar(c)).await {
         Ok(s) => s,
         Err(msg) => {
             sh.event(who, true, "Failed", format!("Error: {msg}"));
@@ -842,9 +903,11 @@ async fn run_once<R: Runtime>(
     );
     let started_at = now_rfc3339();
     let container_id = format!("coxswain://{}", started.id);
-    let has_startup = !init && c.startup_probe.is_some();
-    let has_readiness = !init && c.readiness_probe.is_some();
-    let implicit_ready_delay = if init || has_readiness {
+    // Sidecars get probes and hooks like containers; plain init containers do not.
+    let plain_init = init && !is_sidecar(c);
+    let has_startup = !plain_init && c.startup_probe.is_some();
+    let has_readiness = !plain_init && c.readiness_probe.is_some();
+    let implicit_ready_delay = if plain_init || has_readiness {
         None
     } else {
         rt.readiness_delay(&sh.info, c)
@@ -870,7 +933,8 @@ async fn run_once<R: Runtime>(
             s.container_id = container_id;
             s.image_id = image_id;
             s.started = Some(!has_startup);
-            s.ready = !init && !has_startup && !has_readiness && implicit_ready_delay.is_none();
+            s.ready =
+                !plain_init && !has_startup && !has_readiness && implicit_ready_delay.is_none();
         });
     }
 
@@ -1020,8 +1084,9 @@ async fn supervise<R: Runtime>(
     term: &mut Termination,
     implicit_ready_delay: Option<Duration>,
 ) -> StopCause {
+    let plain_init = init && !is_sidecar(c);
     // postStart runs right after start; the container is killed if it fails.
-    if let Some(h) = (!init)
+    if let Some(h) = (!plain_init)
         .then(|| c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
         .flatten()
     {
@@ -1047,13 +1112,13 @@ async fn supervise<R: Runtime>(
             }
         }
     }
-    if init {
+    if plain_init {
         return tokio::select! {
             e = started.wait() => StopCause::Exited(e),
             g = terminated(term) => StopCause::Terminate(g),
         };
     }
-    let probes = probe_all(sh, c, started, implicit_ready_delay);
+    let probes = probe_all(sh, c, init, started, implicit_ready_delay);
     tokio::select! {
         e = started.wait() => StopCause::Exited(e),
         g = terminated(term) => StopCause::Terminate(g),
@@ -1066,6 +1131,7 @@ async fn supervise<R: Runtime>(
 async fn probe_all<R: Runtime>(
     sh: &Arc<Shared<R>>,
     c: &Container,
+    init: bool,
     started: &Started,
     implicit_ready_delay: Option<Duration>,
 ) -> (&'static str, String) {
@@ -1082,7 +1148,7 @@ async fn probe_all<R: Runtime>(
                 ),
             );
         }
-        sh.update_container(false, &c.name, |s| {
+        sh.update_container(init, &c.name, |s| {
             s.started = Some(true);
             if c.readiness_probe.is_none() {
                 s.ready = true;
@@ -1093,7 +1159,7 @@ async fn probe_all<R: Runtime>(
         if let Some(p) = &c.readiness_probe {
             let name = c.name.clone();
             let _ = probe_loop(sh, c, started, ActionKind::Readiness, p, |ok| {
-                sh.update_container(false, &name, |s| {
+                sh.update_container(init, &name, |s| {
                     if s.ready != ok {
                         s.ready = ok;
                     }
@@ -1102,7 +1168,7 @@ async fn probe_all<R: Runtime>(
             .await;
         } else if let Some(d) = implicit_ready_delay {
             tokio::time::sleep(d).await;
-            sh.update_container(false, &c.name, |s| s.ready = true);
+            sh.update_container(init, &c.name, |s| s.ready = true);
         }
         std::future::pending::<()>().await
     };

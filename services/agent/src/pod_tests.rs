@@ -495,3 +495,33 @@ async fn an_image_changed_in_place_restarts_the_container_whatever_the_policy() 
         .contains(&"Container c definition changed, will be restarted".to_string()));
     assert_eq!(h.status().phase, "Running");
 }
+
+#[tokio::test(start_paused = true)]
+async fn sidecars_start_before_the_next_init_container_and_stop_after_the_containers() {
+    let h = Harness::start(pod(
+        json!({"sim.coxswain.io/main.run-duration": "10s", "sim.coxswain.io/init-duration": "2s"}),
+        json!({"restartPolicy": "Never",
+            "initContainers": [
+                {"name": "proxy", "image": "envoy", "restartPolicy": "Always",
+                 "startupProbe": {"tcpSocket": {"port": 9901}, "initialDelaySeconds": 3, "periodSeconds": 1}},
+                {"name": "setup", "image": "busybox"}],
+            "containers": [{"name": "main", "image": "busybox"}]}),
+    ));
+    at(1.0).await;
+    assert_eq!(h.state("proxy"), "running");
+    assert_eq!(h.state("setup"), "waiting:PodInitializing");
+    at(3.0).await; // proxy started at 3 s; setup runs 2 s
+    assert_eq!(h.state("setup"), "running");
+    at(2.5).await;
+    assert_eq!(h.state("main"), "running");
+    assert_eq!(h.state("proxy"), "running");
+    assert_eq!(h.status().phase, "Running");
+    at(11.0).await; // main exits 0 at about 16.5 s; then the sidecar is stopped
+    assert_eq!(h.state("main"), "terminated:Completed:0");
+    assert!(
+        h.state("proxy").starts_with("terminated:"),
+        "{}",
+        h.state("proxy")
+    );
+    assert_eq!(h.status().phase, "Succeeded");
+}

@@ -5,17 +5,29 @@ use std::time::Duration;
 use coxswain_api::time::now_rfc3339;
 use coxswain_api::v1::{Condition, ContainerStatus, PodSpec, PodStatus};
 
+/// Whether an init container is done: exited 0, or — a sidecar (restartPolicy Always) — started
+/// (or stopped after the containers).
+fn init_complete(c: &coxswain_api::v1::Container, status: &PodStatus) -> bool {
+    status.init_container_statuses.iter().any(|s| {
+        if s.name != c.name {
+            return false;
+        }
+        let st = s.state.clone().unwrap_or_default();
+        if c.restart_policy.as_deref() == Some("Always") {
+            return (st.running.is_some() && s.started == Some(true))
+                || st.terminated.is_some()
+                || s.restart_count > 0;
+        }
+        st.terminated.is_some_and(|t| t.exit_code == 0)
+    })
+}
+
 /// The pod phase from its container statuses (kubelet's getPhase).
 pub fn phase(spec: &PodSpec, status: &PodStatus) -> &'static str {
-    let init_done = spec.init_containers.iter().all(|c| {
-        status.init_container_statuses.iter().any(|s| {
-            s.name == c.name
-                && s.state
-                    .as_ref()
-                    .and_then(|st| st.terminated.as_ref())
-                    .is_some_and(|t| t.exit_code == 0)
-        })
-    });
+    let init_done = spec
+        .init_containers
+        .iter()
+        .all(|c| init_complete(c, status));
     let policy = restart_policy(spec);
     // A failed init container that will not be retried fails the pod.
     if !init_done && policy == "Never" {
@@ -115,23 +127,15 @@ fn unready(statuses: &[ContainerStatus], spec: &PodSpec) -> Vec<String> {
 pub fn recompute(spec: &PodSpec, status: &mut PodStatus) {
     let phase = phase(spec, status);
     status.phase = phase.into();
-    let conds = &mut status.conditions;
-    // PodReadyToStartContainers (kubelet ≥ 1.29) once the sandbox exists.
-    set_condition(conds, "PodReadyToStartContainers", true, "", "");
     let pending_init: Vec<String> = spec
         .init_containers
         .iter()
-        .filter(|c| {
-            !status.init_container_statuses.iter().any(|s| {
-                s.name == c.name
-                    && s.state
-                        .as_ref()
-                        .and_then(|st| st.terminated.as_ref())
-                        .is_some_and(|t| t.exit_code == 0)
-            })
-        })
+        .filter(|c| !init_complete(c, status))
         .map(|c| c.name.clone())
         .collect();
+    let conds = &mut status.conditions;
+    // PodReadyToStartContainers (kubelet ≥ 1.29) once the sandbox exists.
+    set_condition(conds, "PodReadyToStartContainers", true, "", "");
     if pending_init.is_empty() {
         set_condition(conds, "Initialized", true, "", "");
     } else {
