@@ -956,6 +956,118 @@ fn describe_job(w: &mut W, o: &Value, now: i64) {
     conditions(w, o, true);
 }
 
+fn describe_cronjob(w: &mut W, o: &Value) {
+    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
+    w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
+    w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
+    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.line(0, format!("Schedule:\t{}", s(o, "spec.schedule")));
+    let tz = s(o, "spec.timeZone");
+    if !tz.is_empty() {
+        w.line(0, format!("Time Zone:\t{tz}"));
+    }
+    let policy = s(o, "spec.concurrencyPolicy");
+    w.line(
+        0,
+        format!(
+            "Concurrency Policy:\t{}",
+            if policy.is_empty() {
+                "Allow".into()
+            } else {
+                policy.into_owned()
+            }
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Suspend:\t{}",
+            if b(o, "spec.suspend") {
+                "True"
+            } else {
+                "False"
+            }
+        ),
+    );
+    let unset = |v: Option<i64>| v.map_or("<unset>".to_string(), |v| v.to_string());
+    w.line(
+        0,
+        format!(
+            "Successful Job History Limit:\t{}",
+            opt_i(o, "spec.successfulJobsHistoryLimit").unwrap_or(3)
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Failed Job History Limit:\t{}",
+            opt_i(o, "spec.failedJobsHistoryLimit").unwrap_or(1)
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Starting Deadline Seconds:\t{}",
+            opt_i(o, "spec.startingDeadlineSeconds")
+                .map_or("<unset>".to_string(), |v| format!("{v}s"))
+        ),
+    );
+    let sel = at(o, "spec.jobTemplate.spec.selector");
+    w.line(
+        0,
+        format!(
+            "Selector:\t{}",
+            if sel.is_null() {
+                "<unset>".into()
+            } else {
+                format_selector(sel)
+            }
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Parallelism:\t{}",
+            unset(opt_i(o, "spec.jobTemplate.spec.parallelism"))
+        ),
+    );
+    w.line(
+        0,
+        format!(
+            "Completions:\t{}",
+            unset(opt_i(o, "spec.jobTemplate.spec.completions"))
+        ),
+    );
+    pod_template(w, at(o, "spec.jobTemplate.spec.template"));
+    let last = s(o, "status.lastScheduleTime");
+    w.line(
+        0,
+        format!(
+            "Last Schedule Time:\t{}",
+            if last.is_empty() {
+                "<unset>".into()
+            } else {
+                ts(o, "status.lastScheduleTime")
+            }
+        ),
+    );
+    let active: Vec<String> = arr(o, "status.active")
+        .iter()
+        .map(|r| s(r, "name").into_owned())
+        .collect();
+    w.line(
+        0,
+        format!(
+            "Active Jobs:\t{}",
+            if active.is_empty() {
+                "<none>".into()
+            } else {
+                active.join(", ")
+            }
+        ),
+    );
+}
+
 fn describe_node(w: &mut W, o: &Value) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Roles:\t{}", pcore::node_roles(o)));
@@ -1167,6 +1279,7 @@ pub fn describe_object(kind: Kind, o: &Value, rel: &Related, now: i64) -> String
         Kind::DaemonSet => describe_daemonset(&mut w, o, rel),
         Kind::StatefulSet => describe_statefulset(&mut w, o, rel),
         Kind::Job => describe_job(&mut w, o, now),
+        Kind::CronJob => describe_cronjob(&mut w, o),
         Kind::Node => describe_node(&mut w, o),
         Kind::Service => describe_service(&mut w, o, rel),
         _ => describe_generic(&mut w, kind, o),

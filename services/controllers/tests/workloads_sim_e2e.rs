@@ -555,6 +555,21 @@ async fn cronjob_schedules_with_a_fast_clock() {
         out.contains("*/1 * * * *") && out.contains("False"),
         "{out}"
     );
+    let desc = cx
+        .coxctl(&["describe", "cronjob", "hello"])
+        .success()
+        .stdout;
+    for want in [
+        "Schedule:",
+        "*/1 * * * *",
+        "Concurrency Policy:",
+        "Allow",
+        "Last Schedule Time:",
+        "SuccessfulCreate",
+        "SawCompletedJob",
+    ] {
+        assert!(desc.contains(want), "{want:?} missing in\n{desc}");
+    }
     // create job --from
     let out = cx
         .coxctl(&["create", "job", "manual-1", "--from=cronjob/hello"])
