@@ -615,3 +615,36 @@ async fn jobs_complete_within_parallelism_and_fail_at_backoff_limit() {
         .iter()
         .any(|e| e.reason == "BackoffLimitExceeded"));
 }
+
+/// progressDeadlineSeconds: pods that never become ready make the rollout fail with
+/// Progressing=False/ProgressDeadlineExceeded, and `rollout status` exits non-zero saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_progress_deadline_exceeded() {
+    let cx = up();
+    let c = Client::connect(&cx.url()).await.unwrap();
+    let m = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\nspec:\n  replicas: 2\n  progressDeadlineSeconds: 1\n  selector:\n    matchLabels:\n      app: stuck\n  template:\n    metadata:\n      labels:\n        app: stuck\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
+    cx.coxctl_in(&["apply", "-f", "-"], None, Some(m)).success();
+    wait_for("ProgressDeadlineExceeded", T, || async {
+        let d = c.get::<Deployment>("default", "stuck").await.ok()??;
+        d.status?
+            .conditions
+            .iter()
+            .any(|c| {
+                c.r#type == "Progressing"
+                    && c.status == "False"
+                    && c.reason == "ProgressDeadlineExceeded"
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    let out = cx
+        .coxctl(&["rollout", "status", "deploy", "stuck"])
+        .failure();
+    assert!(
+        out.stderr
+            .contains("deployment \"stuck\" exceeded its progress deadline"),
+        "{}",
+        out.stderr
+    );
+}
