@@ -250,6 +250,10 @@ pub fn backoff_limit_exceeded(job: &Job, counts: &JobCounts) -> bool {
 
 /// `status.startTime` + activeDeadlineSeconds has been reached at `now`.
 pub fn past_active_deadline(job: &Job, now: i64) -> bool {
+    if suspended(job) {
+        // Kubernetes: a suspended Job's deadline does not run (startTime restarts on resume).
+        return false;
+    }
     let Some(deadline) = job.spec.as_ref().and_then(|s| s.active_deadline_seconds) else {
         return false;
     };

@@ -115,6 +115,37 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         terminating: prev.terminating,
         ..Default::default()
     };
+    // suspend: condition Suspended=True (JobSuspended) and the active pods go (pods_delta wants
+    // none); on resume Suspended=False (JobResumed) and the start time restarts, so
+    // activeDeadlineSeconds counts from the resume (Kubernetes' behaviour).
+    let was_suspended = prev
+        .conditions
+        .iter()
+        .any(|c| c.r#type == "Suspended" && c.status == "True");
+    if suspended != was_suspended
+        && (suspended || prev.conditions.iter().any(|c| c.r#type == "Suspended"))
+    {
+        let (st, reason, message, event) = if suspended {
+            ("True", "JobSuspended", "Job suspended", "Suspended")
+        } else {
+            ("False", "JobResumed", "Job resumed", "Resumed")
+        };
+        status.conditions.retain(|c| c.r#type != "Suspended");
+        status.conditions.push(coxswain_api::v1::Condition {
+            r#type: "Suspended".into(),
+            status: st.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: format_rfc3339(now),
+            last_probe_time: format_rfc3339(now),
+            ..Default::default()
+        });
+        ctx.rec(coxswain_api::Kind::Job)
+            .normal(&ObjectRef::from(&job), event, message);
+        if !suspended {
+            status.start_time = format_rfc3339(now);
+        }
+    }
     if status.start_time.is_empty() && !suspended {
         status.start_time = format_rfc3339(now);
     }

@@ -648,3 +648,43 @@ async fn deployment_progress_deadline_exceeded() {
         out.stderr
     );
 }
+
+/// suspend: a suspended Job has no pods and condition Suspended=True; resuming starts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_suspend_and_resume() {
+    let cx = up();
+    let c = Client::connect(&cx.url()).await.unwrap();
+    let m = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: later\nspec:\n  suspend: true\n  parallelism: 2\n  completions: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n";
+    cx.coxctl_in(&["apply", "-f", "-"], None, Some(m)).success();
+    wait_for("Suspended condition", T, || async {
+        let j = c.get::<Job>("default", "later").await.ok()??;
+        j.status?
+            .conditions
+            .iter()
+            .any(|c| c.r#type == "Suspended" && c.status == "True" && c.reason == "JobSuspended")
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        pods(&c, "default").await.is_empty(),
+        "a suspended Job runs no pods"
+    );
+    c.patch::<Job>(
+        "default",
+        "later",
+        &serde_json::json!({"spec": {"suspend": false}}),
+    )
+    .await
+    .unwrap();
+    wait_for("resumed with 2 pods", T, || async {
+        let j = c.get::<Job>("default", "later").await.ok()??;
+        let resumed =
+            j.status?.conditions.iter().any(|c| {
+                c.r#type == "Suspended" && c.status == "False" && c.reason == "JobResumed"
+            });
+        (resumed && pods(&c, "default").await.len() == 2).then_some(())
+    })
+    .await
+    .unwrap();
+}
