@@ -17,7 +17,7 @@ use crate::deployment_ctrl::CHANGE_CAUSE_ANNOTATION;
 use crate::manager::{exp_key, Ctx};
 use crate::podctl::{create_pods, delete_pods, now, pod_from_template};
 use crate::replicaset::{is_pod_available, is_pod_ready, ready_since};
-use crate::runtime::{controller_of, controller_ref, key_of, split_key, Action, Result};
+use crate::runtime::{controller_ref, key_of, split_key, Action, Result};
 use crate::statefulset::REVISION_LABEL;
 use crate::time::parse_rfc3339;
 
@@ -53,12 +53,14 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         crate::revisions::ensure(&ctx, ds.as_ref(), "DaemonSet", &template, cause.as_ref()).await?;
 
     let uid = ds.metadata().uid.clone();
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .by_owner(&uid)
-        .into_iter()
-        .filter(|p| controller_of(p.metadata()).is_some_and(|r| r.uid == uid))
-        .collect();
+    // Owned pods, after adopting matching orphans and releasing pods that no longer match.
+    let Ok(selector) = coxswain_api::selector::LabelSelector::from_proto(spec.selector.as_ref())
+    else {
+        return Ok(Action::Await);
+    };
+    let pods: Vec<Arc<Pod>> =
+        crate::replicaset_ctrl::claim_pods(&ctx, ds.as_ref(), "apps/v1", "DaemonSet", &selector)
+            .await?;
     let mut by_node: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();
     let mut homeless: Vec<Arc<Pod>> = Vec::new();
     for p in &pods {

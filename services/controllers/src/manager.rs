@@ -159,7 +159,13 @@ fn enqueue_owner(q: &Queues, exp: &Expectations, pod: &Pod, created: bool, delet
     queue.add(format!("{}/{}", m.namespace, owner.name));
 }
 
-fn orphan_pod_changed(q: &Queues, rs: &Cache<ReplicaSet>, sts: &Cache<StatefulSet>, pod: &Pod) {
+fn orphan_pod_changed(
+    q: &Queues,
+    rs: &Cache<ReplicaSet>,
+    sts: &Cache<StatefulSet>,
+    ds: &Cache<DaemonSet>,
+    pod: &Pod,
+) {
     let Some(m) = pod.metadata.as_ref() else {
         return;
     };
@@ -174,6 +180,11 @@ fn orphan_pod_changed(q: &Queues, rs: &Cache<ReplicaSet>, sts: &Cache<StatefulSe
     for s in sts.list_namespace(&m.namespace) {
         if selector_matches(s.spec.as_ref().and_then(|s| s.selector.as_ref()), &m.labels) {
             q.sts.add(key_of(s.metadata()));
+        }
+    }
+    for d in ds.list_namespace(&m.namespace) {
+        if selector_matches(d.spec.as_ref().and_then(|s| s.selector.as_ref()), &m.labels) {
+            q.ds.add(key_of(d.metadata()));
         }
     }
 }
@@ -238,11 +249,22 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
             })
             .start()
     };
+    let ds: Cache<DaemonSet> = {
+        let q = q.clone();
+        Informer::<DaemonSet>::new(client.clone())
+            .on_event(move |ev: &Event<DaemonSet>| {
+                if let Some(o) = obj_of(ev) {
+                    q.ds.add(key_of(o.metadata()));
+                }
+            })
+            .start()
+    };
     let pods: Cache<Pod> = {
         let q = q.clone();
         let exp = exp.clone();
         let rs = rs.clone();
         let sts = sts.clone();
+        let ds = ds.clone();
         Informer::<Pod>::new(client.clone())
             .index(NODE_INDEX, |p: &Pod| {
                 p.spec
@@ -256,7 +278,7 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
             .on_event(move |ev: &Event<Pod>| match ev {
                 Event::Added(p) => {
                     enqueue_owner(&q, &exp, p, true, false);
-                    orphan_pod_changed(&q, &rs, &sts, p);
+                    orphan_pod_changed(&q, &rs, &sts, &ds, p);
                 }
                 Event::Modified { old, new } => {
                     let deleting = new
@@ -269,7 +291,7 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
                     {
                         enqueue_owner(&q, &exp, old, false, false);
                     }
-                    orphan_pod_changed(&q, &rs, &sts, new);
+                    orphan_pod_changed(&q, &rs, &sts, &ds, new);
                 }
                 Event::Deleted(p) => enqueue_owner(&q, &exp, p, false, true),
                 _ => {}
@@ -294,16 +316,6 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
             .on_event(move |ev: &Event<Deployment>| {
                 if let Some(o) = obj_of(ev) {
                     q.deploy.add(key_of(o.metadata()));
-                }
-            })
-            .start()
-    };
-    let ds: Cache<DaemonSet> = {
-        let q = q.clone();
-        Informer::<DaemonSet>::new(client.clone())
-            .on_event(move |ev: &Event<DaemonSet>| {
-                if let Some(o) = obj_of(ev) {
-                    q.ds.add(key_of(o.metadata()));
                 }
             })
             .start()
