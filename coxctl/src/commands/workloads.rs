@@ -234,7 +234,7 @@ pub async fn rollout(client: &mut Client, w: &RolloutWhat, ns: &str) -> Result<(
             }
             let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
             for r in rows {
-                println!("{:<w$}   {}", r[0], r[1], w = w0.max(8));
+                println!("{:<w$}  {}", r[0], r[1], w = w0.max(8));
             }
             println!();
             Ok(())
