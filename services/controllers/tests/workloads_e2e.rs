@@ -717,3 +717,42 @@ async fn controllers_run_as_their_own_process() {
     let _ = child.wait();
     res.unwrap();
 }
+
+/// Indexed Job: one pod per completion index (annotation and label
+/// batch.kubernetes.io/job-completion-index, hostname `<job>-<index>`), completedIndexes
+/// "0-2" at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_job_runs_each_index_once() {
+    let cx = up();
+    let c = Client::connect(&cx.url()).await.unwrap();
+    let _k = fake_kubelet(c.clone(), "default", Fate::Succeed);
+    let m = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: idx\nspec:\n  completionMode: Indexed\n  completions: 3\n  parallelism: 3\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n";
+    cx.coxctl_in(&["apply", "-f", "-"], None, Some(m)).success();
+    let j = wait_for("indexed job complete", T, || async {
+        let j = c.get::<Job>("default", "idx").await.ok()??;
+        j.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .any(|c| c.r#type == "Complete" && c.status == "True")
+            .then_some(j)
+    })
+    .await
+    .unwrap();
+    let st = j.status.unwrap();
+    assert_eq!((st.succeeded, st.completed_indexes.as_str()), (3, "0-2"));
+    let ps = pods(&c, "default").await;
+    assert_eq!(ps.len(), 3);
+    let mut idx: Vec<String> = ps
+        .iter()
+        .map(|p| {
+            let m = p.metadata();
+            let i = m.annotations["batch.kubernetes.io/job-completion-index"].clone();
+            assert!(m.name.starts_with(&format!("idx-{i}-")), "{}", m.name);
+            assert_eq!(p.spec.as_ref().unwrap().hostname, format!("idx-{i}"));
+            i
+        })
+        .collect();
+    idx.sort();
+    assert_eq!(idx, vec!["0", "1", "2"]);
+}
