@@ -89,11 +89,23 @@ async fn ensure_claims(ctx: &Arc<Ctx>, set: &StatefulSet, pod: &str) -> Result<(
             .map(|m| m.labels.clone())
             .unwrap_or_default();
         labels.extend(sel_labels.clone());
+        // persistentVolumeClaimRetentionPolicy.whenDeleted: Delete → the set owns its claims
+        // (a plain, non-controller reference, as upstream), so the GC deletes them with it.
+        let owner_references = if spec
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .is_some_and(|p| p.when_deleted == "Delete")
+        {
+            vec![plain_ref("StatefulSet", m)]
+        } else {
+            vec![]
+        };
         let pvc = PersistentVolumeClaim {
             metadata: Some(ObjectMeta {
                 name: cname.clone(),
                 namespace: m.namespace.clone(),
                 labels,
+                owner_references,
                 annotations: tpl
                     .metadata
                     .as_ref()
@@ -125,6 +137,58 @@ async fn ensure_claims(ctx: &Arc<Ctx>, set: &StatefulSet, pod: &str) -> Result<(
                 );
                 return Err(e.into());
             }
+        }
+    }
+    Ok(())
+}
+
+fn plain_ref(kind: &str, m: &ObjectMeta) -> coxswain_api::v1::OwnerReference {
+    coxswain_api::v1::OwnerReference {
+        api_version: if kind == "Pod" { "v1" } else { "apps/v1" }.into(),
+        kind: kind.into(),
+        name: m.name.clone(),
+        uid: m.uid.clone(),
+        controller: None,
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// persistentVolumeClaimRetentionPolicy.whenScaled: Delete → before a condemned pod goes, its
+/// claims get a reference to it, so the GC deletes them after the pod.
+async fn own_claims_by_pod(ctx: &Arc<Ctx>, set: &StatefulSet, pod: &Pod) -> Result<()> {
+    let spec = set.spec.clone().unwrap_or_default();
+    let pm = pod.metadata();
+    for tpl in &spec.volume_claim_templates {
+        let tname = tpl.metadata.as_ref().map_or("", |m| m.name.as_str());
+        let Some(pvc) = ctx.pvcs.get(&pm.namespace, &claim_name(tname, &pm.name)) else {
+            continue;
+        };
+        if pvc
+            .metadata()
+            .owner_references
+            .iter()
+            .any(|r| r.uid == pm.uid)
+        {
+            continue;
+        }
+        // As upstream: the set's reference goes (the GC deletes an object only when all its
+        // owners are gone) and the pod's comes.
+        let set_uid = &set.metadata().uid;
+        let mut refs = pvc.metadata().owner_references.clone();
+        refs.retain(|r| r.uid != *set_uid);
+        refs.push(plain_ref("Pod", pm));
+        match ctx
+            .client
+            .patch::<PersistentVolumeClaim>(
+                &pm.namespace,
+                &pvc.metadata().name,
+                &serde_json::json!({"metadata": {"ownerReferences": refs}}),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -194,6 +258,10 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         .as_ref()
         .and_then(|r| r.partition)
         .unwrap_or(0);
+    let when_scaled_delete = spec
+        .persistent_volume_claim_retention_policy
+        .as_ref()
+        .is_some_and(|p| p.when_scaled == "Delete");
     let steps = plan(&PlanInput {
         replicas,
         parallel: spec.pod_management_policy == "Parallel",
@@ -225,6 +293,9 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
                         .iter()
                         .find(|p| ordinal_of(name, &p.metadata().name) == Some(o))
                     {
+                        if o >= replicas && when_scaled_delete {
+                            own_claims_by_pod(&ctx, &set, p).await?;
+                        }
                         deletes.push(p.clone());
                     }
                 }
