@@ -16,6 +16,12 @@ const NS: &str = "mayikt-sit";
 const T: Duration = Duration::from_secs(30);
 
 fn up() -> Coxswain {
+    for b in ["coxswain", "coxctl"] {
+        assert!(
+            coxswain_test_support::bin(b).exists(),
+            "{b} is not built: run `cargo build -p coxswain -p coxctl` first"
+        );
+    }
     Coxswain::start_with(
         &["up"],
         &[

@@ -15,6 +15,12 @@ use coxswain_test_support::{scenarios_dir, wait_for, Coxswain};
 const T: Duration = Duration::from_secs(40);
 
 fn up(extra: &[&str]) -> Coxswain {
+    for b in ["coxswain", "coxctl"] {
+        assert!(
+            coxswain_test_support::bin(b).exists(),
+            "{b} is not built: run `cargo build -p coxswain -p coxctl` first"
+        );
+    }
     let mut args = vec!["--in-memory", "--runtime", "sim", "--nodes", "3"];
     args.extend_from_slice(extra);
     Coxswain::start_with(&["up"], &args).expect("coxswain up")
