@@ -544,6 +544,28 @@ async fn deployment_recreate_removes_old_pods_first() {
         "old and new pods coexisted under Recreate"
     );
     assert_eq!(rss(&c, NS).await.len(), 2);
+
+    // rollout restart: a new ReplicaSet (restartedAt in the template) replaces every pod.
+    let before = names(&pods(&c, NS).await);
+    let out = cx
+        .coxctl(&[
+            "rollout",
+            "restart",
+            "deploy",
+            "mayikt-deployment",
+            "-n",
+            NS,
+        ])
+        .success()
+        .stdout;
+    assert_eq!(out.trim(), "deployment.apps/mayikt-deployment restarted");
+    wait_for("restarted pods", T, || async {
+        let ps = pods(&c, NS).await;
+        (ps.len() == 3 && ps.iter().all(ready) && names(&ps).is_disjoint(&before)).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(rss(&c, NS).await.len(), 3);
 }
 
 /// S15: completions 6 / parallelism 2 never has more than 2 active pods; completes 6/6.
