@@ -106,6 +106,31 @@ impl Ctx {
         self.recorders.get(&kind).unwrap_or(&self.recorder)
     }
 
+    /// Stop: end every informer's watch (so a server shutting down gracefully is not held
+    /// open by them) and shut the queues down (workers finish their current key and exit).
+    pub fn stop(&self) {
+        self.pods.stop();
+        self.nodes.stop();
+        self.rs.stop();
+        self.deploys.stop();
+        self.ds.stop();
+        self.sts.stop();
+        self.revisions.stop();
+        self.pvcs.stop();
+        self.jobs.stop();
+        self.cronjobs.stop();
+        for q in [
+            &self.q.rs,
+            &self.q.deploy,
+            &self.q.ds,
+            &self.q.sts,
+            &self.q.job,
+            &self.q.cron,
+        ] {
+            q.shutdown();
+        }
+    }
+
     /// Every cache has its initial list.
     pub async fn wait_synced(&self) {
         self.pods.wait_synced().await;

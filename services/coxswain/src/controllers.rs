@@ -81,7 +81,13 @@ pub fn spawn(url: &str, opts: &ControllerOpts) -> anyhow::Result<()> {
         return Ok(());
     }
     let client = coxswain_client::Client::lazy(url).context("controllers: client")?;
-    manager::start(client, opts.config());
+    let ctx = manager::start(client, opts.config());
+    // On SIGINT/SIGTERM end the informers' watches: the gRPC server's graceful shutdown waits
+    // for open streams, and these would never end on their own.
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        ctx.stop();
+    });
     Ok(())
 }
 
@@ -94,6 +100,7 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     ctx.wait_synced().await;
     println!("coxswain controllers ready server={}", args.server);
     crate::shutdown_signal().await;
+    ctx.stop();
     Ok(())
 }
 
