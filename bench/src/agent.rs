@@ -124,16 +124,29 @@ fn running_watch(
     })
 }
 
-pub async fn sim(
-    server: &str,
-    metrics: &str,
-    agent_pid: u32,
-    nodes: usize,
-    prefix: &str,
-    pods: usize,
-    rate: u64,
-    idle: Duration,
-) -> anyhow::Result<()> {
+/// What `agent-sim` measures against.
+pub struct SimOpts {
+    pub server: String,
+    pub metrics: String,
+    pub agent_pid: u32,
+    pub nodes: usize,
+    pub prefix: String,
+    pub pods: usize,
+    pub rate: u64,
+    pub idle: Duration,
+}
+
+pub async fn sim(o: &SimOpts) -> anyhow::Result<()> {
+    let (server, metrics, agent_pid, nodes, prefix, pods, rate, idle) = (
+        o.server.as_str(),
+        o.metrics.as_str(),
+        o.agent_pid,
+        o.nodes,
+        o.prefix.as_str(),
+        o.pods,
+        o.rate,
+        o.idle,
+    );
     let client = Client::connect(server).await?;
     // Every node registered and Ready.
     let t0 = Instant::now();

@@ -251,16 +251,16 @@ async fn main() -> anyhow::Result<()> {
             rate,
             idle_secs,
         } => {
-            agent::sim(
-                &server,
-                &metrics,
+            agent::sim(&agent::SimOpts {
+                server,
+                metrics,
                 agent_pid,
                 nodes,
-                &prefix,
+                prefix,
                 pods,
                 rate,
-                Duration::from_secs(idle_secs),
-            )
+                idle: Duration::from_secs(idle_secs),
+            })
             .await?
         }
         Cmd::AgentProcess { server, node, pods } => agent::process(&server, &node, pods).await?,
