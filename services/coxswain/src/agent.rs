@@ -94,7 +94,8 @@ pub struct UpAgentOpts {
     #[arg(long)]
     pub control_plane_node: Option<String>,
     /// Second octet of the pod network: node i gets pod IPs 127.OCTET.i.0/24 (the control-plane
-    /// node i=0). Default: 10 + (gRPC port mod 190), so clusters on one machine rarely collide.
+    /// node i=0). Default: the first octet from 10 + (gRPC port mod 190) on that no other
+    /// `coxswain up` on this machine holds (each holds 127.O.255.254:65535 while it runs).
     #[arg(long)]
     pub pod_network_octet: Option<u8>,
     #[command(flatten)]
@@ -234,6 +235,23 @@ async fn start_hosts(
     Ok(())
 }
 
+/// Picks the pod network octet O (pods on 127.O.N.x) no other `coxswain up` on this machine
+/// uses: each claims its octet by listening on 127.O.255.254:65535 for its lifetime (node 255
+/// never exists), starting from `first` and moving on while the claim is taken.
+fn claim_pod_network(first: u8) -> u8 {
+    for i in 0..190u16 {
+        let o = (10 + (first as u16 - 10 + i) % 190) as u8;
+        if let Ok(l) =
+            std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, o, 255, 254), 65535))
+        {
+            // Held until the process exits.
+            std::mem::forget(l);
+            return o;
+        }
+    }
+    first
+}
+
 /// In `coxswain up`: start node1..nodeN (and the control-plane node) against `url`; their
 /// NodeAgent service is the main server's (`registry`). Returns at once.
 pub fn spawn_up(
@@ -248,10 +266,11 @@ pub fn spawn_up(
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or(0);
-    let octet = opts.pod_network_octet.unwrap_or((10 + port % 190) as u8);
-    if octet == 0 {
-        bail!("--pod-network-octet must be 1..255");
-    }
+    let octet = match opts.pod_network_octet {
+        Some(0) => bail!("--pod-network-octet must be 1..255"),
+        Some(o) => o,
+        None => claim_pod_network((10 + port % 190) as u8),
+    };
     let range = |i: u32| std::net::Ipv4Addr::new(127, octet, (i % 256) as u8, 0);
     if let Some(cp) = &opts.control_plane_node {
         let mut c = opts.node.node_config(cp, url)?;
@@ -268,8 +287,8 @@ pub fn spawn_up(
         c.pod_range = range(0);
         configs.push(c);
     }
-    if opts.nodes > 255 {
-        bail!("--nodes: at most 255 in-process nodes (use `coxswain agent --sim-nodes` for more)");
+    if opts.nodes > 254 {
+        bail!("--nodes: at most 254 in-process nodes (use `coxswain agent --sim-nodes` for more)");
     }
     for i in 1..=opts.nodes {
         let mut c = opts.node.node_config(&format!("node{i}"), url)?;
@@ -357,6 +376,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clusters_claim_distinct_pod_networks() {
+        let a = claim_pod_network(150);
+        let b = claim_pod_network(150);
+        assert!(a >= 150 && b > a, "{a} {b}");
+        assert!((10..200).contains(&b));
+    }
 
     #[test]
     fn parses_labels_and_taints() {
