@@ -192,7 +192,6 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         data_dir = %args.data_dir.display(),
         "coxswain is serving"
     );
-    // A line for scripts and tests that start coxswain on port 0.
     let scheduler_service = match mode {
         "up" => scheduler::spawn(&format!("http://{grpc_addr}"), &args.scheduler)?,
         _ => None,
@@ -208,9 +207,11 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
             &agents,
         )?;
     }
+    // A line for scripts and tests that start coxswain on port 0.
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
-    tonic::transport::Server::builder()
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
         .add_service(agents.into_server())
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -222,13 +223,29 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         ))?)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
-            shutdown_signal(),
-        )
-        .await
-        .context("serving gRPC")?;
+            async {
+                let _ = stop_rx.await;
+            },
+        );
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r.context("serving gRPC")?,
+        _ = shutdown_signal() => {
+            let _ = stop_tx.send(());
+            // The server drains its connections; open watches (the in-process components'
+            // among them) never end by themselves, so they get a short grace and are then cut.
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(r) => r.context("serving gRPC")?,
+                Err(_) => tracing::info!("closing the watches still open"),
+            }
+        }
+    }
     tracing::info!("coxswain stopped");
     Ok(())
 }
+
+/// How long open streams may take to finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
