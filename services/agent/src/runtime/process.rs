@@ -349,6 +349,10 @@ pub fn kill_leftovers(root: &Path) {
         return;
     };
     for pod in pods.flatten() {
+        // Per-claim volume data outlives pods and agents.
+        if pod.file_name() == "pvc" {
+            continue;
+        }
         let Ok(containers) = std::fs::read_dir(pod.path()) else {
             continue;
         };
