@@ -98,7 +98,30 @@ pub fn spawn(
     let client = coxswain_client::Client::lazy(url).context("scheduler: client")?;
     let handle =
         runner::start(client, config, opts.queue.options()).map_err(|e| anyhow::anyhow!(e))?;
+    // On SIGINT/SIGTERM end the scheduler's watches, so the server's graceful shutdown is not
+    // held open by them.
+    let h = handle.clone();
+    tokio::spawn(async move {
+        if shutdown_signal().await.is_ok() {
+            h.stop();
+        }
+    });
     Ok(Some(SchedulerService::new(handle).into_server()))
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    Ok(())
 }
 
 /// `coxswain scheduler`: run until SIGINT/SIGTERM.
@@ -107,20 +130,11 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let client = coxswain_client::Client::lazy(&args.server).context("scheduler: client")?;
     let handle =
         runner::start(client, config, args.queue.options()).map_err(|e| anyhow::anyhow!(e))?;
-    let stop = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        anyhow::Ok(())
+    let h = handle.clone();
+    let stop = async move {
+        let r = shutdown_signal().await;
+        h.stop();
+        r
     };
     match args.listen {
         None => {

@@ -107,6 +107,9 @@ pub struct SchedulerHandle {
     tx: mpsc::UnboundedSender<Msg>,
     pub profiles: Arc<Vec<Profile>>,
     pods: coxswain_client::Cache<v1::Pod>,
+    nodes: coxswain_client::Cache<v1::Node>,
+    namespaces: coxswain_client::Cache<v1::Namespace>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl SchedulerHandle {
@@ -118,6 +121,15 @@ impl SchedulerHandle {
             .map_err(|_| "the scheduler has stopped".to_string())?;
         rx.await
             .map_err(|_| "the scheduler has stopped".to_string())?
+    }
+
+    /// Stop the informers (their watches end, so a server shutting down gracefully is not
+    /// held open by them) and the loop.
+    pub fn stop(&self) {
+        self.pods.stop();
+        self.nodes.stop();
+        self.namespaces.stop();
+        self.stop.notify_one();
     }
 
     /// A pod from the scheduler's informer cache.
@@ -159,7 +171,7 @@ pub fn start(
     }
     let profiles = Arc::new(config.profiles);
     let t = tx.clone();
-    let _nodes = Informer::<v1::Node>::new(client.clone())
+    let nodes = Informer::<v1::Node>::new(client.clone())
         .on_event(move |ev| {
             let _ = t.send(Msg::Node(forward(ev)));
         })
@@ -171,7 +183,7 @@ pub fn start(
         })
         .start();
     let t = tx.clone();
-    let _namespaces = Informer::<v1::Namespace>::new(client.clone())
+    let namespaces = Informer::<v1::Namespace>::new(client.clone())
         .on_event(move |ev| {
             let _ = t.send(Msg::Namespace(forward(ev)));
         })
@@ -198,12 +210,26 @@ pub fn start(
         nodes_synced: false,
         pods_synced: false,
     };
-    tokio::spawn(l.run(rx));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::clone(&stop);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = l.run(rx) => {}
+            _ = stopped.notified() => {}
+        }
+    });
     tracing::info!(
         profiles = ?profiles.iter().map(|p| p.scheduler_name.as_str()).collect::<Vec<_>>(),
         "scheduler started"
     );
-    Ok(SchedulerHandle { tx, profiles, pods })
+    Ok(SchedulerHandle {
+        tx,
+        profiles,
+        pods,
+        nodes,
+        namespaces,
+        stop,
+    })
 }
 
 fn condition_patch(pod: &v1::Pod, reason: &str, message: &str) -> Option<serde_json::Value> {
