@@ -447,6 +447,10 @@ async fn seed_placement_scenarios_s32_to_s38() {
         out.contains("\"schedulerName\": \"default-scheduler\""),
         "{out}"
     );
+
+    // The scheduler's watches do not hold a graceful shutdown open.
+    let mut c = c;
+    assert!(c.terminate().expect("SIGTERM"), "exited cleanly");
 }
 
 fn grpcurl(args: &[&str]) -> (bool, String, String) {
