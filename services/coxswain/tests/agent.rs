@@ -103,8 +103,10 @@ fn wait_status(c: &Coxswain, ns: &str, name: &str, want: &str) {
     })
     .unwrap_or_else(|e| {
         panic!(
-            "{e}\n{}",
-            c.coxctl(&["describe", "pod", name, "-n", ns]).stdout
+            "{e}\n{}\n{}",
+            c.coxctl(&["get", "pod", name, "-n", ns]).stdout,
+            c.coxctl(&["get", "pod", name, "-n", ns, "-o", "yaml"])
+                .stdout
         )
     });
 }
@@ -1288,4 +1290,44 @@ spec:
     assert_eq!(http_get(ip, 80, "/").unwrap().0, 200);
     assert!(events_of(&c, "default", "web")
         .contains("Container nginx definition changed, will be restarted"));
+}
+
+#[test]
+fn deletion_runs_pre_stop_before_sigterm_and_waits_for_it() {
+    let c = cluster(217, &[]);
+    let marker = tempfile::tempdir().unwrap();
+    let dir = marker.path().to_string_lossy().to_string();
+    apply(
+        &c,
+        &format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: graceful}}
+spec:
+  nodeName: node2
+  terminationGracePeriodSeconds: 100
+  volumes: [{{name: out, hostPath: {{path: "{dir}"}}}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 0.1; done"]
+    volumeMounts: [{{name: out, mountPath: /out}}]
+    lifecycle:
+      preStop:
+        exec: {{command: ["/bin/sh", "-c", "echo prestop-start >> /out/log; sleep 1; echo prestop-end >> /out/log"]}}
+"#
+        ),
+    );
+    wait_status(&c, "default", "graceful", "Running");
+    let t0 = std::time::Instant::now();
+    c.coxctl(&["delete", "pod", "graceful", "--wait=false"])
+        .success();
+    wait_until("pod removed", T, || {
+        pod(&c, "default", "graceful").is_none().then_some(())
+    })
+    .unwrap();
+    assert!(t0.elapsed() >= Duration::from_secs(1), "{:?}", t0.elapsed());
+    let log = std::fs::read_to_string(marker.path().join("log")).unwrap();
+    assert_eq!(log, "prestop-start\nprestop-end\nterm\n");
 }
