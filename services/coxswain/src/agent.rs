@@ -212,7 +212,15 @@ async fn start_hosts(
     let catalog = opts.catalog()?;
     match opts.runtime {
         RuntimeKind::Process => {
-            let exe = std::env::current_exe().context("locating the coxswain binary")?;
+            // /proc/self/exe (resolved in the child, which is a fork of this process) still
+            // names this binary after a rebuild replaced the file on disk; current_exe() would
+            // then point at a deleted path.
+            let proc_exe = PathBuf::from("/proc/self/exe");
+            let exe = if proc_exe.exists() {
+                proc_exe
+            } else {
+                std::env::current_exe().context("locating the coxswain binary")?
+            };
             std::fs::create_dir_all(root)
                 .with_context(|| format!("creating {}", root.display()))?;
             coxswain_agent::runtime::process::kill_leftovers(root);

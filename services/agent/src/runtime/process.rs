@@ -460,6 +460,9 @@ impl Runtime for ProcessRuntime {
             }
         }
         let mut command = Command::new(&argv[0]);
+        if argv[0] == "/proc/self/exe" {
+            command.arg0("coxswain");
+        }
         command
             .args(&argv[1..])
             .env_clear()
