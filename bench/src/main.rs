@@ -119,7 +119,11 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000)]
         pods: usize,
         /// basic, node-affinity, taint, anti-affinity, affinity, preferred.
-        #[arg(long, value_delimiter = ',', default_value = "basic,node-affinity,taint,anti-affinity,affinity,preferred")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "basic,node-affinity,taint,anti-affinity,affinity,preferred"
+        )]
         workloads: Vec<String>,
         /// Repetitions per workload (in-process); the median is reported.
         #[arg(long, default_value_t = 3)]
@@ -473,7 +477,10 @@ async fn main() -> anyhow::Result<()> {
             runs,
             clients,
         } => {
-            println!("{:>14} {:>8} {:>8} {:>10} {:>12}", "workload", "nodes", "pods", "placed", "pods/s");
+            println!(
+                "{:>14} {:>8} {:>8} {:>10} {:>12}",
+                "workload", "nodes", "pods", "placed", "pods/s"
+            );
             for w in &workloads {
                 anyhow::ensure!(
                     scheduler::WORKLOADS.contains(&w.as_str()),
@@ -498,7 +505,11 @@ async fn main() -> anyhow::Result<()> {
                 let median = rates[rates.len() / 2];
                 println!(
                     "{w:>14} {nodes:>8} {pods:>8} {placed:>10} {median:>12.0}   runs: {}",
-                    rates.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" ")
+                    rates
+                        .iter()
+                        .map(|r| format!("{r:.0}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
         }
