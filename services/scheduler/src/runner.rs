@@ -35,6 +35,11 @@ use crate::framework::{
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
 use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
 
+/// The reason of the Warning event a pod gets when an extender's failure is skipped (an
+/// ignorable extender's Filter, or any extender's Prioritize) and the cycle goes on.
+/// kube-scheduler only logs these; the event makes them visible on the pod.
+pub const EXTENDER_IGNORED: &str = "SchedulerExtenderIgnored";
+
 /// Loop options.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -464,6 +469,9 @@ impl Loop {
             .iter()
             .filter(|e| e.config.is_interested(pod))
             .collect();
+        // Failures of ignorable extenders: the cycle goes on without them, and the pod gets
+        // one Warning event per cycle saying which were skipped and why.
+        let mut ignored: Vec<String> = Vec::new();
         for ext in exts.iter().filter(|e| e.config.filter) {
             if feasible.is_empty() {
                 break;
@@ -491,12 +499,23 @@ impl Loop {
                 Err(e) if ext.config.ignorable => {
                     tracing::warn!(error = %e, "ignorable extender failed; skipping it");
                     metrics::counter!("coxswain_scheduler_extender_errors_total", "ignored" => "true").increment(1);
+                    ignored.push(e);
                 }
                 Err(e) => {
                     metrics::counter!("coxswain_scheduler_extender_errors_total", "ignored" => "false").increment(1);
                     return Err(ScheduleError::Error(e));
                 }
             }
+        }
+        if !ignored.is_empty() {
+            self.recorders[profile_idx].warning(
+                &ObjectRef::from(pod),
+                EXTENDER_IGNORED,
+                format!(
+                    "Skipped ignorable extender(s) that failed: {}",
+                    ignored.join("; ")
+                ),
+            );
         }
         if feasible.is_empty() {
             for (i, s) in rejected {
@@ -528,7 +547,15 @@ impl Loop {
                         });
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "extender Prioritize failed; ignored"),
+                Err(e) => {
+                    // As upstream: a failing Prioritize only loses that extender's scores.
+                    tracing::warn!(error = %e, "extender Prioritize failed; ignored");
+                    self.recorders[profile_idx].warning(
+                        &ObjectRef::from(pod),
+                        EXTENDER_IGNORED,
+                        format!("Ignored the scores of an extender that failed: {e}"),
+                    );
+                }
             }
         }
         Ok(scores[select_host(&scores)].node.to_string())

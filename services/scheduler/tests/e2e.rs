@@ -733,5 +733,24 @@ profiles:
     )
     .success();
     wait_bound(&client, "ext", "lenient").await;
+    // ... and the pod carries a Warning event naming each skipped extender and why.
+    let ev = wait_event(&client, "ext", "lenient", "SchedulerExtenderIgnored").await;
+    assert_eq!(ev.r#type, "Warning");
+    assert!(
+        ev.message.contains(&format!("extender {failing} Filter"))
+            && ev.message.contains("failing on purpose")
+            && ev.message.contains(&format!("extender {slow} Filter"))
+            && ev.message.contains("no answer within 200ms"),
+        "{}",
+        ev.message
+    );
+    // The pod was scheduled despite them: no FailedScheduling for it.
+    assert!(
+        !events(&client, "ext", "lenient")
+            .await
+            .iter()
+            .any(|e| e.reason == "FailedScheduling"),
+        "lenient got FailedScheduling"
+    );
     assert!(node_of(&pod(&client, "ext", "strict").await).is_empty());
 }
