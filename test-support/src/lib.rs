@@ -42,6 +42,8 @@ pub struct Coxswain {
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
     log: PathBuf,
+    /// Run in the temporary directory with `--data-dir data` (relative), as a user runs it.
+    relative: bool,
 }
 
 impl Coxswain {
@@ -52,6 +54,16 @@ impl Coxswain {
 
     /// `coxswain <mode> <extra args…>` on free ports with a fresh data directory.
     pub fn start_with(mode: &[&str], extra: &[&str]) -> anyhow::Result<Coxswain> {
+        Self::start_opts(mode, extra, false)
+    }
+
+    /// Like [`Coxswain::start_with`], but with the working directory in the temporary
+    /// directory and a relative `--data-dir data`, the way the README runs it.
+    pub fn start_relative(mode: &[&str], extra: &[&str]) -> anyhow::Result<Coxswain> {
+        Self::start_opts(mode, extra, true)
+    }
+
+    fn start_opts(mode: &[&str], extra: &[&str], relative: bool) -> anyhow::Result<Coxswain> {
         let tmp = tempfile::tempdir()?;
         let data_dir = tmp.path().join("data");
         let mut args: Vec<String> = mode.iter().map(|s| s.to_string()).collect();
@@ -65,6 +77,7 @@ impl Coxswain {
             _tmp: Some(tmp),
             args,
             log,
+            relative,
         };
         c.spawn()?;
         Ok(c)
@@ -75,16 +88,19 @@ impl Coxswain {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let mut child = Command::new(bin("coxswain"))
-            .args(&self.args)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(&self.data_dir)
+        let mut cmd = Command::new(bin("coxswain"));
+        cmd.args(&self.args).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ]);
+        match (self.relative, self.data_dir.parent()) {
+            (true, Some(dir)) => cmd.arg("data").current_dir(dir),
+            _ => cmd.arg(&self.data_dir),
+        };
+        let mut child = cmd
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

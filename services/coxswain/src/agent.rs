@@ -308,7 +308,9 @@ pub fn spawn_up(
     }
     let client = Client::lazy(url)?;
     let opts = opts.node.clone();
-    let root = data_dir.join("agent");
+    // Absolute: containers run with their own working directory, and docroots, logs and
+    // volumes are handed to them as paths under this root.
+    let root = std::path::absolute(data_dir.join("agent"))?;
     let registry = registry.clone();
     tokio::spawn(async move {
         if let Err(e) = start_hosts(client, &opts, configs, &root, &registry).await {
@@ -355,12 +357,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("--node-name or --sim-nodes is required"),
     };
-    let root = args.root_dir.clone().unwrap_or_else(|| {
+    let root = std::path::absolute(args.root_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "coxswain-agent-{}",
             args.node_name.clone().unwrap_or_else(|| "sim".into())
         ))
-    });
+    }))?;
     let registry = Registry::default();
     let client = Client::lazy(&args.server)?;
     let nodes = configs.len();

@@ -1331,3 +1331,28 @@ spec:
     let log = std::fs::read_to_string(marker.path().join("log")).unwrap();
     assert_eq!(log, "prestop-start\nprestop-end\nterm\n");
 }
+
+#[test]
+fn a_relative_data_dir_still_serves_the_nginx_page() {
+    // The README runs `coxswain up` with the default, relative `--data-dir coxswain-data`;
+    // containers run in their own directories, so every path handed to them must be absolute.
+    let c = Coxswain::start_relative(
+        &["up"],
+        &["--in-memory", "--nodes", "1", "--pod-network-octet", "231"],
+    )
+    .expect("start coxswain up");
+    namespace(&c, "rel");
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: rel\nspec:\n  nodeName: node1\n  containers:\n  - name: nginx\n    image: nginx\n    ports:\n    - containerPort: 80\n",
+    );
+    let ip = wait_until("the pod running with an IP", T, || {
+        let p = pod(&c, "rel", "web")?;
+        let ip = s(&p, "status.podIP").as_str()?.to_string();
+        (s(&p, "status.phase") == "Running" && !ip.is_empty()).then_some(ip)
+    })
+    .expect("running");
+    let (code, body) =
+        wait_until("GET / answered", T, || http_get(&ip, 80, "/")).expect("answered");
+    assert_eq!(code, 200, "{body}");
+}
