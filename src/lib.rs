@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod quantity;
 pub mod selector;
 pub mod time;
+pub mod tz;
 pub mod validation;
 
 pub use error::Error;

@@ -1857,20 +1857,23 @@ fn validate_job_spec(e: &mut Errs, path: &str, spec: &v1::JobSpec, is_job: bool)
 fn validate_cronjob_spec(e: &mut Errs, spec: &v1::CronJobSpec) {
     if spec.schedule.is_empty() {
         required(e, "spec.schedule", "");
-    } else if spec.schedule.contains("TZ") {
-        invalid_str(
-            e,
-            "spec.schedule",
-            &spec.schedule,
-            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
-        );
-    } else if let Err(err) = validate_cron_schedule(&spec.schedule) {
-        invalid_str(e, "spec.schedule", &spec.schedule, &err);
+    } else {
+        // As Kubernetes' validateScheduleFormat: the cron parser's verdict (which accepts a
+        // `TZ=`/`CRON_TZ=` prefix), then the ban on TZ in the schedule.
+        if let Err(err) = validate_cron_with_tz(&spec.schedule) {
+            invalid_str(e, "spec.schedule", &spec.schedule, &err);
+        }
+        if spec.schedule.contains("TZ") {
+            invalid_str(
+                e,
+                "spec.schedule",
+                &spec.schedule,
+                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+            );
+        }
     }
     if let Some(tz) = &spec.time_zone {
-        if !is_valid_time_zone(tz) {
-            invalid_str(e, "spec.timeZone", tz, "unknown time zone");
-        }
+        validate_time_zone(e, "spec.timeZone", tz);
     }
     one_of(
         e,
@@ -1897,20 +1900,56 @@ fn validate_cronjob_spec(e: &mut Errs, spec: &v1::CronJobSpec) {
     }
 }
 
-/// A time zone name as the IANA database spells them ("UTC", "Europe/Berlin"); "Local" is not
-/// allowed, as in Kubernetes.
-fn is_valid_time_zone(tz: &str) -> bool {
-    if tz.is_empty() || tz.eq_ignore_ascii_case("local") || tz.starts_with('/') || tz.ends_with('/')
-    {
-        return false;
+/// robfig/cron's `ParseStandard`, including its `TZ=`/`CRON_TZ=` prefix (whose location must
+/// load).
+fn validate_cron_with_tz(schedule: &str) -> Result<(), String> {
+    let s = schedule.trim();
+    if s.starts_with("TZ=") || s.starts_with("CRON_TZ=") {
+        let (prefix, rest) = s.split_once(' ').unwrap_or((s, ""));
+        let loc = prefix.split_once('=').map_or("", |(_, l)| l);
+        if let Err(err) = crate::tz::load(loc) {
+            return Err(format!("provided bad location {loc}: {err}"));
+        }
+        return validate_cron_schedule(rest);
     }
-    tz.split('/').all(|part| {
-        !part.is_empty()
-            && part != ".."
-            && part
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+'))
-    })
+    validate_cron_schedule(s)
+}
+
+/// Kubernetes' `validateTimeZone`: each `/`-separated part is 1–14 of `[A-Za-z.\-_0-9+]`, not
+/// `.`/`..` and not starting with `-`; `Local` is refused; and the zone must load from the tz
+/// database ([`crate::tz::load`], Go's `time.LoadLocation`).
+fn validate_time_zone(e: &mut Errs, path: &str, tz: &str) {
+    if tz.is_empty() {
+        invalid_str(e, path, tz, "timeZone must be nil or non-empty string");
+        return;
+    }
+    let part_ok = |p: &str| {
+        p != "."
+            && p != ".."
+            && !p.starts_with('-')
+            && (1..=14).contains(&p.len())
+            && p.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'+'))
+    };
+    if !tz.split('/').all(part_ok) {
+        invalid_str(e, path, tz, &format!("unknown time zone {tz}"));
+        return;
+    }
+    if tz.eq_ignore_ascii_case("Local") {
+        invalid_str(
+            e,
+            path,
+            tz,
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        );
+        if tz == "Local" {
+            // Go's LoadLocation("Local") succeeds.
+            return;
+        }
+    }
+    if let Err(err) = crate::tz::load(tz) {
+        invalid_str(e, path, tz, &err);
+    }
 }
 
 /// Check a standard 5-field cron schedule (minute hour day-of-month month day-of-week) or a
@@ -3122,16 +3161,53 @@ mod tests {
         assert!(
             has(
                 &e,
-                "spec.timeZone: Invalid value: \"Local\": unknown time zone"
+                "spec.timeZone: Invalid value: \"Local\": timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
             ),
             "{e:?}"
         );
-        assert!(cj("* * * * *", "  timeZone: Asia/Shanghai\n").is_empty());
-        let e = cj("TZ=UTC * * * * *", "");
         assert!(
-            e.iter().any(|x| x.contains("cannot use TZ or CRON_TZ")),
-            "{e:?}"
+            crate::tz::database_present(),
+            "the tz database is missing (install tzdata or set ZONEINFO): timeZone validation needs it"
         );
+        for ok in [
+            "Asia/Shanghai",
+            "America/New_York",
+            "Etc/UTC",
+            "UTC",
+            "Europe/London",
+            "Etc/GMT+5",
+        ] {
+            let e = cj("* * * * *", &format!("  timeZone: {ok}\n"));
+            assert!(e.is_empty(), "{ok}: {e:?}");
+        }
+        for (tz, msg) in [
+            ("Nope/Zone", "unknown time zone Nope/Zone"),
+            ("America/Nowhere", "unknown time zone America/Nowhere"),
+            ("../etc/passwd", "unknown time zone ../etc/passwd"),
+            ("Europe/Berlin:x", "unknown time zone Europe/Berlin:x"),
+            (
+                "America/Argentina/ComodRivadavia1",
+                "unknown time zone America/Argentina/ComodRivadavia1",
+            ),
+            ("+05:30", "unknown time zone +05:30"),
+            ("", "timeZone must be nil or non-empty string"),
+        ] {
+            let e = cj("* * * * *", &format!("  timeZone: '{tz}'\n"));
+            let want = format!("spec.timeZone: Invalid value: {tz:?}: {msg}");
+            assert!(has(&e, &want), "{tz}: {e:?}");
+            assert_eq!(e.len(), 1, "{tz}: {e:?}");
+        }
+        for sched in ["TZ=UTC * * * * *", "CRON_TZ=Asia/Shanghai 0 9 * * *"] {
+            let e = cj(sched, "");
+            assert_eq!(
+                e,
+                vec![format!("spec.schedule: Invalid value: {sched:?}: cannot use TZ or CRON_TZ in schedule, use timeZone field instead")],
+                "{sched}"
+            );
+        }
+        let e = cj("CRON_TZ=Nope/Zone 0 9 * * *", "");
+        assert!(has(&e, "spec.schedule: Invalid value: \"CRON_TZ=Nope/Zone 0 9 * * *\": provided bad location Nope/Zone: unknown time zone Nope/Zone"), "{e:?}");
+        assert!(has(&e, "spec.schedule: Invalid value: \"CRON_TZ=Nope/Zone 0 9 * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead"), "{e:?}");
     }
 
     #[test]
