@@ -11,18 +11,26 @@
 //! Not supported (rejected by [`Schedule::parse`]): `@every`, `TZ=`/`CRON_TZ=` prefixes (the
 //! API's `timeZone` field is the way), seconds fields.
 //!
-//! Time zones: [`parse_time_zone`] accepts unset, `UTC`, `Etc/UTC`, `GMT`, `Etc/GMT`, `Z` and
-//! fixed offsets (`+05:30`, `-0800`, `+09`); named zones such as `Europe/Berlin` need the tz
-//! database (with its daylight-saving rules) and are rejected for now.
-use crate::time::{civil_from_days, days_in_month, weekday};
+//! Time zones: `spec.timeZone` is an IANA name loaded from the system tz database
+//! ([`coxswain_api::tz`], as Go's `time.LoadLocation`); unset is UTC. Matching happens in the
+//! zone's local time with robfig/cron's `SpecSchedule.Next` algorithm, ported step by step, so
+//! daylight-saving changes behave as in Kubernetes: a wall time that does not exist (in the
+//! spring-forward gap) is skipped that day, and a wall time that happens twice (in the fall-back
+//! overlap) fires twice, once per instant (robfig's own tests: "1am nightly job (runs twice)").
+//! Fixed offsets such as `+05:30` are not zone names (Kubernetes rejects them too); `Etc/GMT-5`
+//! style names are the way to get one.
+use crate::time::{civil_from_days, days_from_civil, weekday};
+use coxswain_api::tz::Zone;
+use std::sync::Arc;
 
 /// Kubernetes gives up counting missed start times beyond this many.
 pub const MAX_MISSED: u32 = 100;
-/// How far ahead [`Schedule::next_after`] searches (like robfig: five years).
-const SEARCH_DAYS: i64 = 5 * 366 + 1;
+/// How far back [`Schedule::prev_at_or_before`] searches (five years, as far as `next_after`
+/// looks ahead).
+const SEARCH_SECS: i64 = (5 * 366 + 1) * 86_400;
 
 /// A parsed schedule. Times are seconds since the epoch (UTC); matching happens in the
-/// schedule's fixed zone offset.
+/// schedule's time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     minute: u64,
@@ -32,7 +40,20 @@ pub struct Schedule {
     dow: u64,
     dom_star: bool,
     dow_star: bool,
-    offset: i64,
+    zone: Arc<Zone>,
+}
+
+/// Local calendar fields of an instant in a zone.
+#[derive(Debug, Clone, Copy)]
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    /// Days since the epoch of the local date.
+    days: i64,
 }
 
 const MONTHS: [&str; 12] = [
@@ -150,43 +171,10 @@ fn field(b: &Bounds, expr: &str) -> Result<(u64, bool), String> {
     Ok((bits, star))
 }
 
-/// Parse a time zone into a fixed offset from UTC in seconds (east positive). See the module
-/// docs for what is accepted.
-pub fn parse_time_zone(tz: Option<&str>) -> Result<i64, String> {
-    let tz = tz.unwrap_or("").trim();
-    if matches!(
-        tz,
-        "" | "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Z" | "Etc/Zulu" | "Zulu"
-    ) {
-        return Ok(0);
-    }
-    let bad = || {
-        format!(
-            "unknown time zone {tz:?}: only UTC and fixed offsets such as +05:30 are supported (named zones need tz data)"
-        )
-    };
-    let (sign, rest) = match tz.as_bytes().first() {
-        Some(b'+') => (1, &tz[1..]),
-        Some(b'-') => (-1, &tz[1..]),
-        _ => return Err(bad()),
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if !digits.bytes().all(|c| c.is_ascii_digit())
-        || !matches!(digits.len(), 2 | 4)
-        || (rest.contains(':') && rest.len() != 5)
-    {
-        return Err(bad());
-    }
-    let h: i64 = digits[..2].parse().map_err(|_| bad())?;
-    let m: i64 = if digits.len() == 4 {
-        digits[2..].parse().map_err(|_| bad())?
-    } else {
-        0
-    };
-    if h > 14 || m > 59 {
-        return Err(bad());
-    }
-    Ok(sign * (h * 3600 + m * 60))
+/// Load `spec.timeZone` (unset or empty: UTC) from the tz database. The error is Go's
+/// `unknown time zone NAME`.
+pub fn time_zone(tz: Option<&str>) -> Result<Arc<Zone>, String> {
+    coxswain_api::tz::load(tz.unwrap_or(""))
 }
 
 impl Schedule {
@@ -230,32 +218,52 @@ impl Schedule {
             dow,
             dom_star,
             dow_star,
-            offset: 0,
+            zone: Arc::new(Zone::utc()),
         })
     }
 
-    /// Parse a schedule evaluated in `time_zone` (see [`parse_time_zone`]).
+    /// Parse a schedule evaluated in the named `time_zone` (see [`time_zone`]).
     pub fn parse_in(expr: &str, time_zone: Option<&str>) -> Result<Schedule, String> {
-        let offset = parse_time_zone(time_zone)?;
+        let schedule = Schedule::parse(expr)?;
         Ok(Schedule {
-            offset,
-            ..Schedule::parse(expr)?
+            zone: self::time_zone(time_zone)?,
+            ..schedule
         })
     }
 
-    /// The zone offset in seconds.
-    pub fn offset(&self) -> i64 {
-        self.offset
+    /// The schedule's zone.
+    pub fn zone(&self) -> &Zone {
+        &self.zone
     }
 
-    fn day_matches(&self, days: i64) -> bool {
-        let (y, m, d) = civil_from_days(days);
-        if self.month & (1 << m) == 0 {
-            return false;
+    fn civil(&self, t: i64) -> Civil {
+        let local = t + self.zone.offset_at(t);
+        let days = local.div_euclid(86_400);
+        let secs = local.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hour: secs / 3600,
+            minute: secs % 3600 / 60,
+            second: secs % 60,
+            days,
         }
-        debug_assert!(d <= days_in_month(y, m));
-        let dom = self.dom & (1 << d) != 0;
-        let dow = self.dow & (1 << weekday(days)) != 0;
+    }
+
+    /// Go's `time.Date(year, month, day, hour, min, sec, 0, loc)`, month and day normalised.
+    fn date(&self, year: i64, month: i64, day: i64, hour: i64, minute: i64, second: i64) -> i64 {
+        let y = year + (month - 1).div_euclid(12);
+        let m = (month - 1).rem_euclid(12) as u32 + 1;
+        let days = days_from_civil(y, m, 1) + day - 1;
+        self.zone
+            .from_local(days * 86_400 + hour * 3600 + minute * 60 + second)
+    }
+
+    fn day_matches(&self, c: &Civil) -> bool {
+        let dom = self.dom & (1 << c.day) != 0;
+        let dow = self.dow & (1 << weekday(c.days)) != 0;
         if self.dom_star || self.dow_star {
             dom && dow
         } else {
@@ -263,59 +271,135 @@ impl Schedule {
         }
     }
 
-    /// First matching minute of day `days` at or after minute-of-day `from` (or at or before,
-    /// searching down, when `down`).
-    fn minute_in_day(&self, from: i64, down: bool) -> Option<i64> {
-        let ok = |mod_: i64| {
-            self.hour & (1 << (mod_ / 60)) != 0 && self.minute & (1 << (mod_ % 60)) != 0
-        };
-        if down {
-            (0..=from).rev().find(|m| ok(*m))
-        } else {
-            (from..1440).find(|m| ok(*m))
-        }
-    }
-
-    /// The minute `t` (rounded down to the minute) matches.
+    /// The minute `t` (rounded down to the minute) matches, in local time.
     pub fn matches(&self, t: i64) -> bool {
-        let local = t + self.offset;
-        let days = local.div_euclid(86_400);
-        let mod_ = local.rem_euclid(86_400) / 60;
-        self.day_matches(days) && self.minute_in_day(mod_, false) == Some(mod_)
+        let c = self.civil(t);
+        self.month & (1 << c.month) != 0
+            && self.day_matches(&c)
+            && self.hour & (1 << c.hour) != 0
+            && self.minute & (1 << c.minute) != 0
     }
 
-    /// The first matching time strictly after `t` (a whole minute), or `None` if nothing
-    /// matches within five years (e.g. `0 0 30 2 *`).
+    /// The next activation strictly after `t`: robfig/cron's `SpecSchedule.Next`, step by
+    /// step (seconds field 0), in the schedule's zone; `None` if nothing matches within five
+    /// years (e.g. `0 0 30 2 *`).
     pub fn next_after(&self, t: i64) -> Option<i64> {
-        let local = (t + self.offset).div_euclid(60) * 60 + 60;
-        let first = local.div_euclid(86_400);
-        let mut from = local.rem_euclid(86_400) / 60;
-        for days in first..first + SEARCH_DAYS {
-            if self.day_matches(days) {
-                if let Some(m) = self.minute_in_day(from, false) {
-                    return Some(days * 86_400 + m * 60 - self.offset);
+        // Start at the earliest possible time (the upcoming second).
+        let mut t = t + 1;
+        let mut added = false;
+        let year_limit = self.civil(t).year + 5;
+        'wrap: loop {
+            if self.civil(t).year > year_limit {
+                return None;
+            }
+            while self.month & (1 << self.civil(t).month) == 0 {
+                let c = self.civil(t);
+                if !added {
+                    added = true;
+                    t = self.date(c.year, c.month.into(), 1, 0, 0, 0);
+                }
+                // t.AddDate(0, 1, 0)
+                let c = self.civil(t);
+                t = self.date(
+                    c.year,
+                    i64::from(c.month) + 1,
+                    c.day.into(),
+                    c.hour,
+                    c.minute,
+                    c.second,
+                );
+                if self.civil(t).month == 1 {
+                    continue 'wrap;
                 }
             }
-            from = 0;
+            while !self.day_matches(&self.civil(t)) {
+                if !added {
+                    added = true;
+                    let c = self.civil(t);
+                    t = self.date(c.year, c.month.into(), c.day.into(), 0, 0, 0);
+                }
+                // t.AddDate(0, 0, 1)
+                let c = self.civil(t);
+                t = self.date(
+                    c.year,
+                    c.month.into(),
+                    i64::from(c.day) + 1,
+                    c.hour,
+                    c.minute,
+                    c.second,
+                );
+                // Where midnight does not exist the hour may not be 0: robfig moves to the
+                // nearest midnight-ish hour.
+                let h = self.civil(t).hour;
+                if h != 0 {
+                    if h > 12 {
+                        t += (24 - h) * 3600;
+                    } else {
+                        t -= h * 3600;
+                    }
+                }
+                if self.civil(t).day == 1 {
+                    continue 'wrap;
+                }
+            }
+            while self.hour & (1 << self.civil(t).hour) == 0 {
+                if !added {
+                    added = true;
+                    let c = self.civil(t);
+                    t = self.date(c.year, c.month.into(), c.day.into(), c.hour, 0, 0);
+                }
+                t += 3600;
+                if self.civil(t).hour == 0 {
+                    continue 'wrap;
+                }
+            }
+            while self.minute & (1 << self.civil(t).minute) == 0 {
+                if !added {
+                    added = true;
+                    t -= t.rem_euclid(60);
+                }
+                t += 60;
+                if self.civil(t).minute == 0 {
+                    continue 'wrap;
+                }
+            }
+            while self.civil(t).second != 0 {
+                added = true;
+                t += 1;
+                if self.civil(t).second == 0 {
+                    continue 'wrap;
+                }
+            }
+            return Some(t);
         }
-        None
     }
 
-    /// The last matching time at or before `t` (within five years).
+    /// The last activation at or before `t` (within five years): the latest [`next_after`]
+    /// result not after `t`, found by widening a window back from `t`.
+    ///
+    /// [`next_after`]: Schedule::next_after
     pub fn prev_at_or_before(&self, t: i64) -> Option<i64> {
-        let local = (t + self.offset).div_euclid(60) * 60;
-        let mut days = local.div_euclid(86_400);
-        let mut from = local.rem_euclid(86_400) / 60;
-        for _ in 0..SEARCH_DAYS {
-            if self.day_matches(days) {
-                if let Some(m) = self.minute_in_day(from, true) {
-                    return Some(days * 86_400 + m * 60 - self.offset);
+        let floor = t - SEARCH_SECS;
+        let mut w = 60;
+        loop {
+            let start = (t - w).max(floor);
+            let mut x = self.next_after(start)?;
+            if x <= t {
+                let mut last = x;
+                while let Some(n) = self.next_after(x) {
+                    if n > t {
+                        break;
+                    }
+                    last = n;
+                    x = n;
                 }
+                return Some(last);
             }
-            days -= 1;
-            from = 1439;
+            if start == floor {
+                return None;
+            }
+            w *= 2;
         }
-        None
     }
 }
 
@@ -358,6 +442,8 @@ pub fn most_recent_missed(
     }
     let most_recent = if count == 0 {
         None
+    } else if count <= MAX_MISSED {
+        Some(t)
     } else {
         schedule.prev_at_or_before(now).filter(|t| *t > earliest)
     };
@@ -640,35 +726,266 @@ mod tests {
         }
     }
 
+    /// Zone tests need the tz database; they fail (never skip) without it.
+    fn in_zone(expr: &str, tz: &str) -> Schedule {
+        assert!(
+            coxswain_api::tz::database_present(),
+            "the tz database is missing (no America/New_York under {:?}): install tzdata (apt-get install -y tzdata) or set ZONEINFO",
+            coxswain_api::tz::search_dirs()
+        );
+        Schedule::parse_in(expr, Some(tz)).unwrap_or_else(|e| panic!("{expr} in {tz}: {e}"))
+    }
+
     #[test]
-    fn zones() {
+    fn zone_names() {
+        let utc = Schedule::parse_in("0 9 * * *", None).unwrap();
+        assert_eq!(utc.zone().name(), "UTC");
+        assert_eq!(in_zone("0 9 * * *", "Etc/UTC").zone().name(), "Etc/UTC");
+        for bad in ["Nope/Zone", "+05:30", "Local", "../zoneinfo/UTC"] {
+            assert_eq!(
+                Schedule::parse_in("0 9 * * *", Some(bad)).err(),
+                Some(format!("unknown time zone {bad}")),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Next activations in real zones around daylight-saving changes, computed by hand from
+    /// robfig/cron's `Next` (a skipped wall time does not run that day; a repeated one runs at
+    /// both instants). 2026: New York springs forward on Mar 8 at 02:00 EST (07:00Z) and falls
+    /// back on Nov 1 at 02:00 EDT (06:00Z); London on Mar 29 at 01:00Z and Oct 25 at 01:00Z.
+    #[test]
+    fn next_times_in_zones() {
+        let ny = "America/New_York";
         let cases = [
-            (None, Ok(0)),
-            (Some("UTC"), Ok(0)),
-            (Some("Etc/UTC"), Ok(0)),
-            (Some("+05:30"), Ok(19_800)),
-            (Some("-0800"), Ok(-28_800)),
-            (Some("+09"), Ok(32_400)),
+            // spring forward: 02:30 does not exist on Mar 8 -> next is Mar 9 02:30 EDT
+            (
+                "30 2 * * *",
+                ny,
+                "2026-03-07T12:00:00Z",
+                "2026-03-09T06:30:00Z",
+            ),
+            // hourly: 01:00 EST, then 03:00 EDT
+            (
+                "0 * * * *",
+                ny,
+                "2026-03-08T06:00:00Z",
+                "2026-03-08T07:00:00Z",
+            ),
+            (
+                "0 1 * * *",
+                ny,
+                "2026-03-08T06:00:00Z",
+                "2026-03-09T05:00:00Z",
+            ),
+            (
+                "30 3 * * *",
+                ny,
+                "2026-03-08T05:00:00Z",
+                "2026-03-08T07:30:00Z",
+            ),
+            // robfig's own: "TZ=America/New_York 0 30 2 11 Mar ?" from 2012-03-11T00:00-0500
+            (
+                "30 2 11 Mar *",
+                ny,
+                "2012-03-11T05:00:00Z",
+                "2013-03-11T06:30:00Z",
+            ),
+            // fall back: 01:30 happens twice and runs twice (EDT then EST)
+            (
+                "30 1 * * *",
+                ny,
+                "2026-11-01T04:00:00Z",
+                "2026-11-01T05:30:00Z",
+            ),
+            (
+                "30 1 * * *",
+                ny,
+                "2026-11-01T05:30:00Z",
+                "2026-11-01T06:30:00Z",
+            ),
+            (
+                "30 1 * * *",
+                ny,
+                "2026-11-01T06:30:00Z",
+                "2026-11-02T06:30:00Z",
+            ),
+            (
+                "0 * * * *",
+                ny,
+                "2026-11-01T05:00:00Z",
+                "2026-11-01T06:00:00Z",
+            ),
+            (
+                "0 * * * *",
+                ny,
+                "2026-11-01T06:00:00Z",
+                "2026-11-01T07:00:00Z",
+            ),
+            (
+                "0 2 * * *",
+                ny,
+                "2026-11-01T04:00:00Z",
+                "2026-11-01T07:00:00Z",
+            ),
+            // robfig's own: "0 30 1 04 Nov ?" from 2012-11-04T01:45:00-0400
+            (
+                "30 1 4 Nov *",
+                ny,
+                "2012-11-04T05:45:00Z",
+                "2012-11-04T06:30:00Z",
+            ),
+            // far future: only the TZif footer rule (EST5EDT,M3.2.0,M11.1.0) covers it;
+            // 2040: Mar 11 spring forward, so 02:30 is skipped that day
+            (
+                "30 2 * * *",
+                ny,
+                "2040-03-10T12:00:00Z",
+                "2040-03-12T06:30:00Z",
+            ),
+            (
+                "0 9 * * *",
+                ny,
+                "2040-07-01T00:00:00Z",
+                "2040-07-01T13:00:00Z",
+            ),
+            // Asia/Shanghai: UTC+8 all year; local days and weekdays
+            (
+                "0 9 * * *",
+                "Asia/Shanghai",
+                "2026-11-22T00:00:00Z",
+                "2026-11-22T01:00:00Z",
+            ),
+            (
+                "0 9 * * *",
+                "Asia/Shanghai",
+                "2026-11-22T01:00:00Z",
+                "2026-11-23T01:00:00Z",
+            ),
+            (
+                "@daily",
+                "Asia/Shanghai",
+                "2026-11-22T16:30:00Z",
+                "2026-11-23T16:00:00Z",
+            ),
+            (
+                "0 0 * * MON",
+                "Asia/Shanghai",
+                "2026-11-22T15:00:00Z",
+                "2026-11-22T16:00:00Z",
+            ),
+            (
+                "0 0 1 * *",
+                "Asia/Shanghai",
+                "2026-11-22T00:00:00Z",
+                "2026-11-30T16:00:00Z",
+            ),
+            // Europe/London
+            (
+                "30 1 * * *",
+                "Europe/London",
+                "2026-03-28T12:00:00Z",
+                "2026-03-30T00:30:00Z",
+            ),
+            (
+                "0 9 * * *",
+                "Europe/London",
+                "2026-03-29T00:00:00Z",
+                "2026-03-29T08:00:00Z",
+            ),
+            (
+                "0 12 * * *",
+                "Europe/London",
+                "2026-07-01T00:00:00Z",
+                "2026-07-01T11:00:00Z",
+            ),
+            (
+                "30 1 * * *",
+                "Europe/London",
+                "2026-10-25T00:00:00Z",
+                "2026-10-25T00:30:00Z",
+            ),
+            (
+                "30 1 * * *",
+                "Europe/London",
+                "2026-10-25T00:30:00Z",
+                "2026-10-25T01:30:00Z",
+            ),
+            (
+                "0 12 * * *",
+                "Europe/London",
+                "2026-12-01T00:00:00Z",
+                "2026-12-01T12:00:00Z",
+            ),
+            // Etc/UTC is UTC
+            (
+                "0 9 * * *",
+                "Etc/UTC",
+                "2026-11-22T00:00:00Z",
+                "2026-11-22T09:00:00Z",
+            ),
         ];
-        for (tz, want) in cases {
-            assert_eq!(parse_time_zone(tz), want, "{tz:?}");
+        for (expr, tz, from, want) in cases {
+            let s = in_zone(expr, tz);
+            let got = s.next_after(t(from)).map(format_rfc3339);
+            assert_eq!(got.as_deref(), Some(want), "{expr} in {tz} after {from}");
+            assert!(s.matches(t(want)), "{expr} in {tz} matches {want}");
         }
-        for bad in ["Europe/Berlin", "+5", "+25:00", "+05:3", "local"] {
-            assert!(parse_time_zone(Some(bad)).is_err(), "{bad}");
-        }
-        // 09:00 at +02:00 is 07:00 UTC
-        let s = Schedule::parse_in("0 9 * * *", Some("+02:00")).unwrap();
+        // 02:30 on the spring-forward day does not match (it is 03:30 EDT then)
+        assert!(!in_zone("30 2 * * *", ny).matches(t("2026-03-08T07:30:00Z")));
+        assert_eq!(in_zone("0 0 30 2 *", ny).next_after(0), None);
+    }
+
+    #[test]
+    fn prev_and_missed_in_zones() {
+        let ny = in_zone("30 2 * * *", "America/New_York");
+        // The run of Mar 8 never existed: the one before Mar 9 is Mar 7 02:30 EST.
         assert_eq!(
-            s.next_after(t("2026-11-22T08:00:00Z"))
+            ny.prev_at_or_before(t("2026-03-09T00:00:00Z"))
                 .map(format_rfc3339)
                 .as_deref(),
-            Some("2026-11-23T07:00:00Z")
+            Some("2026-03-07T07:30:00Z")
+        );
+        let twice = in_zone("30 1 * * *", "America/New_York");
+        assert_eq!(
+            twice
+                .prev_at_or_before(t("2026-11-01T07:00:00Z"))
+                .map(format_rfc3339)
+                .as_deref(),
+            Some("2026-11-01T06:30:00Z")
+        );
+        // Both fall-back runs are due between 00:00 EDT and 02:00 EST; the latest is started,
+        // and it gets its own Job name.
+        let m = most_recent_missed(
+            &twice,
+            t("2026-11-01T04:00:00Z"),
+            t("2026-11-01T07:00:00Z"),
+            None,
         );
         assert_eq!(
-            s.next_after(t("2026-11-22T06:00:00Z"))
-                .map(format_rfc3339)
-                .as_deref(),
-            Some("2026-11-22T07:00:00Z")
+            (m.most_recent.map(format_rfc3339).as_deref(), m.count),
+            (Some("2026-11-01T06:30:00Z"), 2)
+        );
+        assert_eq!(
+            job_name("nightly", t("2026-11-01T05:30:00Z")),
+            "nightly-29891850"
+        );
+        assert_eq!(
+            job_name("nightly", t("2026-11-01T06:30:00Z")),
+            "nightly-29891910"
+        );
+        // More than 100 missed in Shanghai: the most recent is still found.
+        let sh = in_zone("0 * * * *", "Asia/Shanghai");
+        let m = most_recent_missed(
+            &sh,
+            t("2026-11-01T00:00:00Z"),
+            t("2026-11-22T10:20:00Z"),
+            None,
+        );
+        assert!(m.too_many);
+        assert_eq!(
+            m.most_recent.map(format_rfc3339).as_deref(),
+            Some("2026-11-22T10:00:00Z")
         );
     }
 

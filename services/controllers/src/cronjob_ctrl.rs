@@ -158,6 +158,20 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     }
 
     let suspended = spec.suspend.unwrap_or(false);
+    // As Kubernetes: an unloadable spec.timeZone (the tz database changed since admission, or
+    // the object predates validation) is an UnknownTimeZone warning and nothing starts.
+    if let Some(tz) = spec.time_zone.as_deref() {
+        if let Err(e) = crate::cron::time_zone(Some(tz)) {
+            ctx.rec(coxswain_api::Kind::CronJob).warning(
+                &oref,
+                "UnknownTimeZone",
+                format!("invalid timeZone: {tz:?}: {e}"),
+            );
+            status.active = active.iter().map(|j| job_ref(j)).collect();
+            write_status(&ctx, &cj, status).await?;
+            return Ok(Action::Await);
+        }
+    }
     let schedule = match Schedule::parse_in(&spec.schedule, spec.time_zone.as_deref()) {
         Ok(s) => s,
         Err(e) => {

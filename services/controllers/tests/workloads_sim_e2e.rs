@@ -754,3 +754,73 @@ async fn job_onfailure_deadline_and_ttl() {
     let desc = cx.coxctl(&["describe", "job", "deadline"]).success().stdout;
     assert!(desc.contains("DeadlineExceeded"), "{desc}");
 }
+
+/// spec.timeZone: an unknown zone is refused at admission with Kubernetes' message, and a named
+/// zone's schedule runs in its local time: `30 9 * * *` in Asia/Kolkata (+05:30) is 04:00 UTC.
+/// The controller's clock is started a minute before the next 04:00Z and runs at 10×.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjob_runs_in_its_time_zone() {
+    assert!(
+        coxswain_api::tz::database_present(),
+        "the tz database is missing (no America/New_York under {:?}): install tzdata or set ZONEINFO",
+        coxswain_api::tz::search_dirs()
+    );
+    let now = coxswain_api::time::now_secs();
+    let day = 86_400;
+    let four = 4 * 3600;
+    // The next 04:00Z at least a minute away.
+    let target = (now + 60 - four).div_euclid(day) * day + day + four;
+    let offset = format!("{}s", target - now - 60);
+    let cx = up(&[
+        "--cron-clock-offset",
+        &offset,
+        "--cron-clock-rate",
+        "10",
+        "--cron-resync",
+        "200ms",
+    ]);
+    let c = Client::connect(&cx.url()).await.unwrap();
+    let cj = |name: &str, tz: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n  schedule: \"30 9 * * *\"\n  timeZone: {tz}\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            image: busybox\n"
+        )
+    };
+    let out = cx
+        .coxctl_in(&["apply", "-f", "-"], None, Some(&cj("bad", "Nope/Zone")))
+        .failure();
+    assert!(
+        out.stderr
+            .contains("spec.timeZone: Invalid value: \"Nope/Zone\": unknown time zone Nope/Zone"),
+        "{}",
+        out.stderr
+    );
+    cx.coxctl_in(&["apply", "-f", "-"], None, Some(&cj("tz", "Asia/Kolkata")))
+        .success();
+    let want = format!("tz-{}", target / 60);
+    wait_for("the 09:30 IST run", T, || async {
+        let (jobs, _) = c
+            .list::<Job>("default", &ListParams::default())
+            .await
+            .ok()?;
+        jobs.iter().any(|j| j.metadata().name == want).then_some(())
+    })
+    .await
+    .unwrap();
+    let st = c
+        .get::<CronJob>("default", "tz")
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        st.last_schedule_time,
+        coxswain_api::time::format_rfc3339(target)
+    );
+    let (jobs, _) = c
+        .list::<Job>("default", &ListParams::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.metadata().name.as_str()).collect();
+    assert_eq!(names, vec![want.as_str()], "exactly one run");
+}
