@@ -1,16 +1,27 @@
-//! Events, recorded as Kubernetes' components record them: an Event object in the involved
-//! object's namespace ("default" for cluster-scoped objects), named `<object>.<hex time>`; a
-//! repeat of the same (object, type, reason, message) bumps `count` and `lastTimestamp` of the
-//! same Event instead of creating another. Recording never blocks the caller: events go
-//! through a bounded channel to a background task and are dropped (and counted) when it is
-//! full.
-use std::collections::HashMap;
+//! Events, recorded as Kubernetes' components record them (client-go's EventCorrelator): an
+//! Event object in the involved object's namespace ("default" for cluster-scoped objects),
+//! named `<object>.<hex time>`.
+//!
+//! - A repeat of the same (object, type, reason, message) bumps `count` and `lastTimestamp` of
+//!   the same Event instead of creating another.
+//! - Similar events (same object, type and reason, different messages) are aggregated once 10
+//!   distinct messages arrive within 10 minutes: further ones fold into one Event whose message
+//!   starts with "(combined from similar events): ".
+//! - A spam filter allows each source+object a burst of 25 writes, refilled at one per 5
+//!   minutes; writes beyond it are dropped (a ReplicaSet creating 10,000 pods writes 25
+//!   events, not 10,000).
+//!
+//! Recording never blocks the caller: events go through a bounded channel to a background task
+//! and are dropped (and counted) when it is full.
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use coxswain_api::time::now_rfc3339;
 use coxswain_api::v1::{Event, EventSource, ObjectMeta, ObjectReference};
 use coxswain_api::Resource;
 use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
 
 use crate::client::Client;
 
@@ -99,60 +110,181 @@ struct Seen {
     count: i32,
 }
 
+/// Distinct messages are aggregated from the 10th within this window (client-go's defaults).
+const AGGREGATE_MAX_EVENTS: usize = 10;
+const AGGREGATE_WINDOW: Duration = Duration::from_secs(600);
+/// Spam filter: burst per source+object, and its refill rate (one per 5 minutes).
+const SPAM_BURST: f64 = 25.0;
+const SPAM_REFILL_PER_SEC: f64 = 1.0 / 300.0;
+
+struct Aggregate {
+    messages: HashSet<String>,
+    last: Instant,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// client-go's EventCorrelator: aggregation, de-duplication and the spam filter.
+#[derive(Default)]
+struct Correlator {
+    aggregates: HashMap<String, Aggregate>,
+    seen: HashMap<String, Seen>,
+    buckets: HashMap<String, Bucket>,
+}
+
+/// What to write for one recorded event.
+#[derive(Debug, PartialEq)]
+enum Write {
+    Create {
+        name: String,
+        namespace: String,
+        message: String,
+    },
+    Patch {
+        name: String,
+        namespace: String,
+        count: i32,
+    },
+    Skip,
+}
+
+impl Correlator {
+    fn correlate(&mut self, r: &Record, now: Instant, nanos: u128) -> Write {
+        if self.seen.len() >= REMEMBERED {
+            self.seen.clear();
+        }
+        if self.aggregates.len() >= REMEMBERED {
+            self.aggregates.clear();
+        }
+        if self.buckets.len() >= REMEMBERED {
+            self.buckets.clear();
+        }
+        let o = &r.object.0;
+        let object = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            o.kind, o.namespace, o.name, o.uid, o.api_version
+        );
+        let aggregate_key = format!("{object}\u{0}{}\u{0}{}", r.type_, r.reason);
+        let agg = self
+            .aggregates
+            .entry(aggregate_key.clone())
+            .or_insert_with(|| Aggregate {
+                messages: HashSet::new(),
+                last: now,
+            });
+        if now.saturating_duration_since(agg.last) > AGGREGATE_WINDOW {
+            agg.messages.clear();
+        }
+        agg.messages.insert(r.message.clone());
+        agg.last = now;
+        let (key, message) = if agg.messages.len() < AGGREGATE_MAX_EVENTS {
+            (
+                format!("{aggregate_key}\u{0}{}\u{0}{}", o.field_path, r.message),
+                r.message.clone(),
+            )
+        } else {
+            // Keep the set from growing; every further similar event is the aggregate.
+            if let Some(m) = agg.messages.iter().next().cloned() {
+                agg.messages.remove(&m);
+            }
+            (
+                aggregate_key,
+                format!("(combined from similar events): {}", r.message),
+            )
+        };
+        let write = match self.seen.get_mut(&key) {
+            Some(s) => {
+                s.count += 1;
+                Write::Patch {
+                    name: s.name.clone(),
+                    namespace: s.namespace.clone(),
+                    count: s.count,
+                }
+            }
+            None => {
+                let namespace = if o.namespace.is_empty() {
+                    "default".to_string()
+                } else {
+                    o.namespace.clone()
+                };
+                let name = format!("{}.{:x}", o.name, nanos);
+                self.seen.insert(
+                    key,
+                    Seen {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        count: 1,
+                    },
+                );
+                Write::Create {
+                    name,
+                    namespace,
+                    message,
+                }
+            }
+        };
+        // The spam filter, per source (this recorder) and object, on every write.
+        let b = self.buckets.entry(object).or_insert(Bucket {
+            tokens: SPAM_BURST,
+            last: now,
+        });
+        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * SPAM_REFILL_PER_SEC).min(SPAM_BURST);
+        b.last = now;
+        if b.tokens < 1.0 {
+            return Write::Skip;
+        }
+        b.tokens -= 1.0;
+        write
+    }
+}
+
 async fn run(client: Client, component: String, host: String, mut rx: mpsc::Receiver<Record>) {
-    let mut seen: HashMap<(String, String, &'static str, String, String), Seen> = HashMap::new();
+    let mut correlator = Correlator::default();
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(r) = rx.recv().await {
-        let o = &r.object.0;
-        let key = (
-            if o.uid.is_empty() {
-                format!("{}/{}/{}", o.kind, o.namespace, o.name)
-            } else {
-                o.uid.clone()
-            },
-            o.field_path.clone(),
-            r.type_,
-            r.reason.clone(),
-            r.message.clone(),
-        );
-        let now = now_rfc3339();
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let client = client.clone();
-        if let Some(s) = seen.get_mut(&key) {
-            s.count += 1;
-            let (ns, name, count) = (s.namespace.clone(), s.name.clone(), s.count);
-            tokio::spawn(async move {
-                let patch = serde_json::json!({"count": count, "lastTimestamp": now});
-                if let Err(e) = client.patch::<Event>(&ns, &name, &patch).await {
-                    tracing::debug!(error = %e, "event update failed");
-                }
-                drop(permit);
-            });
-            continue;
-        }
-        if seen.len() >= REMEMBERED {
-            seen.clear();
-        }
-        let namespace = if o.namespace.is_empty() {
-            "default".to_string()
-        } else {
-            o.namespace.clone()
-        };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let name = format!("{}.{:x}", o.name, nanos);
-        seen.insert(
-            key,
-            Seen {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                count: 1,
-            },
-        );
+        let write = correlator.correlate(&r, Instant::now(), nanos);
+        let now = now_rfc3339();
+        let (namespace, name, message) = match write {
+            Write::Skip => {
+                metrics::counter!("coxswain_events_filtered_total").increment(1);
+                continue;
+            }
+            Write::Patch {
+                name,
+                namespace,
+                count,
+            } => {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let patch = serde_json::json!({"count": count, "lastTimestamp": now});
+                    if let Err(e) = client.patch::<Event>(&namespace, &name, &patch).await {
+                        tracing::debug!(error = %e, "event update failed");
+                    }
+                    drop(permit);
+                });
+                continue;
+            }
+            Write::Create {
+                name,
+                namespace,
+                message,
+            } => (namespace, name, message),
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let client = client.clone();
         let event = Event {
             metadata: Some(ObjectMeta {
                 name,
@@ -161,7 +293,7 @@ async fn run(client: Client, component: String, host: String, mut rx: mpsc::Rece
             }),
             involved_object: Some(r.object.0),
             reason: r.reason,
-            message: r.message,
+            message,
             source: Some(EventSource {
                 component: component.clone(),
                 host: host.clone(),
@@ -180,5 +312,114 @@ async fn run(client: Client, component: String, host: String, mut rx: mpsc::Rece
             }
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, reason: &str, message: &str) -> Record {
+        Record {
+            object: ObjectRef(ObjectReference {
+                kind: "ReplicaSet".into(),
+                namespace: "default".into(),
+                name: name.into(),
+                uid: format!("uid-{name}"),
+                api_version: "apps/v1".into(),
+                ..Default::default()
+            }),
+            type_: "Normal",
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn creates_and_patches(ws: &[Write]) -> (usize, usize, usize) {
+        ws.iter().fold((0, 0, 0), |(c, p, s), w| match w {
+            Write::Create { .. } => (c + 1, p, s),
+            Write::Patch { .. } => (c, p + 1, s),
+            Write::Skip => (c, p, s + 1),
+        })
+    }
+
+    #[test]
+    fn repeats_fold_into_one_event_with_a_count() {
+        let mut c = Correlator::default();
+        let t = Instant::now();
+        let a = c.correlate(&rec("rs", "BackOff", "same"), t, 1);
+        let b = c.correlate(&rec("rs", "BackOff", "same"), t, 2);
+        let Write::Create { name, .. } = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            b,
+            Write::Patch {
+                name,
+                namespace: "default".into(),
+                count: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_tenth_distinct_message_starts_one_combined_event() {
+        let mut c = Correlator::default();
+        let t = Instant::now();
+        let ws: Vec<Write> = (0..12)
+            .map(|i| {
+                c.correlate(
+                    &rec("rs", "SuccessfulCreate", &format!("Created pod: p{i}")),
+                    t,
+                    i,
+                )
+            })
+            .collect();
+        assert_eq!(creates_and_patches(&ws), (10, 2, 0));
+        match &ws[9] {
+            Write::Create { message, .. } => {
+                assert_eq!(message, "(combined from similar events): Created pod: p9")
+            }
+            w => panic!("{w:?}"),
+        }
+        assert!(matches!(ws[11], Write::Patch { count: 3, .. }));
+    }
+
+    #[test]
+    fn one_object_gets_a_burst_of_25_writes_then_one_per_five_minutes() {
+        let mut c = Correlator::default();
+        let t = Instant::now();
+        let ws: Vec<Write> = (0..1000)
+            .map(|i| {
+                c.correlate(
+                    &rec("rs", "SuccessfulCreate", &format!("Created pod: p{i}")),
+                    t,
+                    i,
+                )
+            })
+            .collect();
+        assert_eq!(creates_and_patches(&ws), (10, 15, 975));
+        // Other objects have their own budget.
+        assert!(matches!(
+            c.correlate(&rec("other", "SuccessfulCreate", "x"), t, 5000),
+            Write::Create { .. }
+        ));
+        let later = t + Duration::from_secs(300);
+        assert!(matches!(
+            c.correlate(
+                &rec("rs", "SuccessfulCreate", "Created pod: late"),
+                later,
+                6000
+            ),
+            Write::Patch { .. }
+        ));
+        assert_eq!(
+            c.correlate(
+                &rec("rs", "SuccessfulCreate", "Created pod: later"),
+                later,
+                6001
+            ),
+            Write::Skip
+        );
     }
 }
