@@ -363,12 +363,21 @@ impl Schedule {
                     continue 'wrap;
                 }
             }
-            while self.civil(t).second != 0 {
+            let second = self.civil(t).second;
+            if second != 0 {
+                // robfig adds one second at a time until the second is 0, then wraps; while the
+                // zone's offset stays the same that is exactly the next local minute.
                 added = true;
-                t += 1;
-                if self.civil(t).second == 0 {
-                    continue 'wrap;
+                let p = self.zone.lookup(t);
+                if p.end > t + (60 - second) {
+                    t += 60 - second;
+                } else {
+                    t += 1;
+                    while self.civil(t).second != 0 {
+                        t += 1;
+                    }
                 }
+                continue 'wrap;
             }
             return Some(t);
         }
@@ -917,6 +926,26 @@ mod tests {
                 "2026-12-01T00:00:00Z",
                 "2026-12-01T12:00:00Z",
             ),
+            // America/Santiago: midnight of Sun 2026-09-06 does not exist (Sat 24:00 -04 is
+            // 01:00 -03); a midnight job skips that day, as robfig (Sao Paulo note in spec.go)
+            (
+                "0 0 * * *",
+                "America/Santiago",
+                "2026-09-05T16:00:00Z",
+                "2026-09-07T03:00:00Z",
+            ),
+            (
+                "0 0 * * 0",
+                "America/Santiago",
+                "2026-09-01T12:00:00Z",
+                "2026-09-13T03:00:00Z",
+            ),
+            (
+                "0 1 * * *",
+                "America/Santiago",
+                "2026-09-05T16:00:00Z",
+                "2026-09-06T04:00:00Z",
+            ),
             // Etc/UTC is UTC
             (
                 "0 9 * * *",
@@ -986,6 +1015,27 @@ mod tests {
         assert_eq!(
             m.most_recent.map(format_rfc3339).as_deref(),
             Some("2026-11-22T10:00:00Z")
+        );
+        // Every minute in New York in 2050 (footer rules only), across the spring-forward hour:
+        // 01:59 EST is followed by 03:00 EDT, one minute later.
+        let every = in_zone("* * * * *", "America/New_York");
+        assert_eq!(
+            every
+                .next_after(t("2050-03-13T06:59:00Z"))
+                .map(format_rfc3339)
+                .as_deref(),
+            Some("2050-03-13T07:00:00Z")
+        );
+        let m = most_recent_missed(
+            &every,
+            t("2050-03-13T05:00:00Z"),
+            t("2050-03-13T09:00:30Z"),
+            None,
+        );
+        assert!(m.too_many);
+        assert_eq!(
+            m.most_recent.map(format_rfc3339).as_deref(),
+            Some("2050-03-13T09:00:00Z")
         );
     }
 
