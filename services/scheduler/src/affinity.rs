@@ -18,6 +18,8 @@ pub struct Term {
     pub namespace_selector: Option<LabelSelector>,
     pub selector: LabelSelector,
     pub topology_key: String,
+    /// [`label_id`] of `topology_key`.
+    pub topology_key_id: u32,
     pub weight: i64,
 }
 
@@ -35,6 +37,7 @@ impl Term {
             selector: LabelSelector::from_proto(t.label_selector.as_ref())
                 .unwrap_or_else(|_| LabelSelector::nothing()),
             topology_key: t.topology_key.clone(),
+            topology_key_id: label_id(&t.topology_key),
             weight,
         }
     }
@@ -122,71 +125,94 @@ impl std::hash::Hasher for Fnv {
 /// A HashMap with [`Fnv`].
 pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
-/// Counts per topology domain: topology key → value → count. Lookups by `&str` without
-/// allocating; a key or value is copied only the first time it is seen.
+/// Label strings (node label keys and values) interned to ids, so per-node topology lookups
+/// and per-domain counts compare integers instead of strings. Ids are never released: the
+/// table grows with the distinct node label keys and values the process has seen.
+static LABEL_IDS: std::sync::LazyLock<std::sync::Mutex<FastMap<String, u32>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The id of a label key or value (interned on first sight).
+pub fn label_id(s: &str) -> u32 {
+    let mut m = LABEL_IDS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&id) = m.get(s) {
+        return id;
+    }
+    let id = m.len() as u32;
+    m.insert(s.to_string(), id);
+    id
+}
+
+/// The id of a label key or value if any node label ever had it (no node can have a string
+/// that was never interned).
+pub fn lookup_label_id(s: &str) -> Option<u32> {
+    LABEL_IDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(s)
+        .copied()
+}
+
+/// A node's labels as (key id, value id), sorted by key id.
+pub fn label_ids(labels: &BTreeMap<String, String>) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = labels
+        .iter()
+        .map(|(k, val)| (label_id(k), label_id(val)))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Counts per topology domain, keyed by (topology key id, node's value id) (see
+/// [`label_id`]): no strings hashed or copied per pod counted or node looked up.
 #[derive(Debug, Default, Clone)]
-pub struct DomainCounts(FastMap<String, FastMap<String, i64>>);
+pub struct DomainCounts {
+    counts: FastMap<u64, i64>,
+    /// The distinct topology keys counted.
+    keys: Vec<u32>,
+}
+
+fn domain(key: u32, value: u32) -> u64 {
+    (u64::from(key) << 32) | u64::from(value)
+}
 
 impl DomainCounts {
-    pub fn add(&mut self, key: &str, value: &str, by: i64) {
-        let values = match self.0.get_mut(key) {
-            Some(v) => v,
-            None => self.0.entry(key.to_string()).or_default(),
-        };
-        match values.get_mut(value) {
-            Some(c) => *c += by,
-            None => {
-                values.insert(value.to_string(), by);
-            }
-        }
-    }
-
     /// Add `by` for the node's value of `key` (nothing when the node lacks the key).
-    pub fn add_for(&mut self, labels: &BTreeMap<String, String>, key: &str, by: i64) {
-        if let Some(v) = labels.get(key) {
-            self.add(key, v, by);
+    pub fn add_for(&mut self, node: &crate::snapshot::NodeInfo, key: u32, by: i64) {
+        if let Some(v) = node.label_value_id(key) {
+            if !self.keys.contains(&key) {
+                self.keys.push(key);
+            }
+            *self.counts.entry(domain(key, v)).or_default() += by;
         }
-    }
-
-    pub fn get(&self, key: &str, value: &str) -> i64 {
-        self.0
-            .get(key)
-            .and_then(|m| m.get(value))
-            .copied()
-            .unwrap_or(0)
     }
 
     /// The count for the node's value of `key`; None when the node lacks the key.
-    pub fn get_for(&self, labels: &BTreeMap<String, String>, key: &str) -> Option<i64> {
-        labels.get(key).map(|v| self.get(key, v))
+    pub fn get_for(&self, node: &crate::snapshot::NodeInfo, key: u32) -> Option<i64> {
+        let v = node.label_value_id(key)?;
+        Some(self.counts.get(&domain(key, v)).copied().unwrap_or(0))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.values().all(|m| m.is_empty())
+        self.counts.is_empty()
     }
 
     /// Does any of the node's (key, value) labels have a positive count?
-    pub fn any_positive(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.0.iter().any(|(k, values)| {
-            labels
-                .get(k)
-                .and_then(|v| values.get(v.as_str()))
+    pub fn any_positive(&self, node: &crate::snapshot::NodeInfo) -> bool {
+        self.keys.iter().any(|&k| {
+            node.label_value_id(k)
+                .and_then(|v| self.counts.get(&domain(k, v)))
                 .is_some_and(|c| *c > 0)
         })
     }
 
-    /// Sum over the node's labels of the counts (for scores).
-    pub fn sum_for(&self, labels: &BTreeMap<String, String>) -> i64 {
-        self.0
+    pub fn sum_for(&self, node: &crate::snapshot::NodeInfo) -> i64 {
+        self.keys
             .iter()
-            .filter_map(|(k, values)| values.get(labels.get(k)?.as_str()))
+            .filter_map(|&k| self.counts.get(&domain(k, node.label_value_id(k)?)))
             .sum()
     }
 }
 
-/// Interned ids for what affinity matching depends on, so a cycle matches each distinct
-/// label set (or term set) once instead of once per pod. An id lives as long as some
-/// [`Interned`] handle to it (ids are reused after that).
 struct Interner<T> {
     ids: std::collections::HashMap<String, u32>,
     slots: Vec<Option<(String, std::sync::Weak<Interned<T>>)>>,

@@ -53,9 +53,44 @@ pub enum Code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub code: Code,
-    /// Static reasons are borrowed: a rejection costs no string copies.
-    pub reasons: Vec<Cow<'static, str>>,
+    /// Static reasons are borrowed and a single reason is stored inline: a rejection costs
+    /// no allocation.
+    pub reasons: Reasons,
     pub plugin: Cow<'static, str>,
+}
+
+/// A status's reasons: one inline (the common case: no heap allocation per rejected node),
+/// or several. Derefs to a slice.
+#[derive(Debug, Clone)]
+pub enum Reasons {
+    One(Cow<'static, str>),
+    Many(Vec<Cow<'static, str>>),
+}
+
+impl std::ops::Deref for Reasons {
+    type Target = [Cow<'static, str>];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Reasons::One(r) => std::slice::from_ref(r),
+            Reasons::Many(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Reasons {
+    fn eq(&self, o: &Reasons) -> bool {
+        **self == **o
+    }
+}
+
+impl Eq for Reasons {}
+
+impl<'a> IntoIterator for &'a Reasons {
+    type Item = &'a Cow<'static, str>;
+    type IntoIter = std::slice::Iter<'a, Cow<'static, str>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 impl Default for Status {
@@ -68,14 +103,14 @@ impl Status {
     pub fn new(code: Code, reasons: Vec<String>) -> Status {
         Status {
             code,
-            reasons: reasons.into_iter().map(Cow::Owned).collect(),
+            reasons: Reasons::Many(reasons.into_iter().map(Cow::Owned).collect()),
             plugin: Cow::Borrowed(""),
         }
     }
     fn one(code: Code, reason: Cow<'static, str>) -> Status {
         Status {
             code,
-            reasons: vec![reason],
+            reasons: Reasons::One(reason),
             plugin: Cow::Borrowed(""),
         }
     }
@@ -766,6 +801,7 @@ pub fn find_feasible(
     let to_find = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let mut feasible = Vec::with_capacity(to_find.min(n));
     let mut rejected = Vec::new();
+    let mut seen: Vec<&'static str> = Vec::new();
     let mut evaluated = 0;
     let start = *next_start_node_index % n;
     // The filters that run this cycle, resolved once.
@@ -801,8 +837,21 @@ pub fn find_feasible(
                 )))
             }
             _ => {
-                if !err.unschedulable_plugins.contains(&*s.plugin) {
-                    err.unschedulable_plugins.insert(s.plugin.to_string());
+                // Plugin names are static: remember the ones recorded by pointer rather than
+                // comparing strings in the set for every rejected node.
+                let known = match &s.plugin {
+                    std::borrow::Cow::Borrowed(p) => {
+                        seen.iter().any(|k: &&'static str| std::ptr::eq(*k, *p))
+                    }
+                    std::borrow::Cow::Owned(_) => false,
+                };
+                if !known {
+                    if let std::borrow::Cow::Borrowed(p) = &s.plugin {
+                        seen.push(p);
+                    }
+                    if !err.unschedulable_plugins.contains(&*s.plugin) {
+                        err.unschedulable_plugins.insert(s.plugin.to_string());
+                    }
                 }
                 rejected.push((idx, s));
             }
@@ -864,21 +913,28 @@ pub fn score_nodes(
             plugins: Vec::with_capacity(profile.scores.len()),
         })
         .collect();
-    let mut raw: Vec<NodeScore> = Vec::with_capacity(infos.len());
-    let mut normalized: Vec<NodeScore> = Vec::with_capacity(infos.len());
+    // The per-plugin score lists are built once (names shared with `scores`) and only their
+    // scores are rewritten per plugin: no name clones per plugin and node.
+    let mut raw: Vec<NodeScore> = scores
+        .iter()
+        .map(|ns| NodeScore {
+            name: Arc::clone(&ns.node),
+            score: 0,
+        })
+        .collect();
+    let mut normalized: Vec<NodeScore> = raw.clone();
     for (p, weight) in &profile.scores {
         let Some(sp) = p.as_score() else { continue };
         let skipped = state.skip_score.contains(p.name());
-        raw.clear();
-        raw.extend(infos.iter().map(|ni| NodeScore {
-            name: ni.name_arc(),
-            score: if skipped { 0 } else { sp.score(state, pod, ni) },
-        }));
+        for (r, ni) in raw.iter_mut().zip(&infos) {
+            r.score = if skipped { 0 } else { sp.score(state, pod, ni) };
+        }
         let ext = if skipped { None } else { sp.score_extensions() };
         let norms: &[NodeScore] = match ext {
             Some(ext) => {
-                normalized.clear();
-                normalized.extend(raw.iter().cloned());
+                for (n, r) in normalized.iter_mut().zip(&raw) {
+                    n.score = r.score;
+                }
                 ext.normalize(state, pod, &mut normalized);
                 &normalized
             }

@@ -273,6 +273,8 @@ pub struct NodeInfo {
     /// The pods with pod affinity or anti-affinity, with their terms parsed once (and shared
     /// between pods with the same affinity).
     pub affinity: Vec<(Arc<v1::Pod>, crate::affinity::SharedTerms)>,
+    /// The node's labels interned ([`crate::affinity::label_ids`]), sorted by key id.
+    label_ids: Vec<(u32, u32)>,
 }
 
 impl NodeInfo {
@@ -283,6 +285,7 @@ impl NodeInfo {
             .map(|s| Resources::from_list(&s.allocatable))
             .unwrap_or_default();
         NodeInfo {
+            label_ids: crate::affinity::label_ids(node_labels(&node)),
             name: node_name(&node).into(),
             node,
             pods: Vec::new(),
@@ -311,7 +314,17 @@ impl NodeInfo {
             .as_ref()
             .map(|s| Resources::from_list(&s.allocatable))
             .unwrap_or_default();
+        self.label_ids = crate::affinity::label_ids(node_labels(&node));
         self.node = node;
+    }
+
+    /// The interned value of the node's label with interned key `key`.
+    #[inline]
+    pub fn label_value_id(&self, key: u32) -> Option<u32> {
+        self.label_ids
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
     }
 
     pub fn labels(&self) -> &BTreeMap<String, String> {

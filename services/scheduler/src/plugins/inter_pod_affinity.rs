@@ -75,8 +75,8 @@ impl Default for InterPodAffinity {
 
 type Counts = DomainCounts;
 
-fn bump(counts: &mut Counts, node: &NodeInfo, key: &str, by: i64) {
-    counts.add_for(node.labels(), key, by);
+fn bump(counts: &mut Counts, node: &NodeInfo, key: u32, by: i64) {
+    counts.add_for(node, key, by);
 }
 
 fn matches_all(terms: &[Term], pod: &v1::Pod, snapshot: Option<&Snapshot>) -> bool {
@@ -136,7 +136,7 @@ impl PreFilter for InterPodAffinity {
                 for (i, term) in anti.iter().enumerate() {
                     if mask & (1 << i.min(63)) != 0 && (i < 63 || term.matches(pod, Some(snapshot)))
                     {
-                        bump(&mut existing_anti_counts, node, &term.topology_key, 1);
+                        bump(&mut existing_anti_counts, node, term.topology_key_id, 1);
                     }
                 }
             }
@@ -158,7 +158,7 @@ impl PreFilter for InterPodAffinity {
                 };
                 if mask & (1 << 63) != 0 {
                     for term in &t.required_affinity {
-                        bump(&mut affinity_counts, node, &term.topology_key, 1);
+                        bump(&mut affinity_counts, node, term.topology_key_id, 1);
                     }
                 }
                 for (i, term) in t.required_anti.iter().enumerate() {
@@ -168,7 +168,7 @@ impl PreFilter for InterPodAffinity {
                         term.matches(existing, Some(snapshot))
                     };
                     if hit {
-                        bump(&mut anti_counts, node, &term.topology_key, 1);
+                        bump(&mut anti_counts, node, term.topology_key_id, 1);
                     }
                 }
             }
@@ -195,10 +195,7 @@ impl PreFilterState {
     fn satisfies_affinity(&self, node: &NodeInfo) -> bool {
         let mut pods_exist = true;
         for term in &self.required_affinity {
-            let Some(c) = self
-                .affinity_counts
-                .get_for(node.labels(), &term.topology_key)
-            else {
+            let Some(c) = self.affinity_counts.get_for(node, term.topology_key_id) else {
                 return false;
             };
             if c <= 0 {
@@ -211,13 +208,13 @@ impl PreFilterState {
     fn satisfies_anti_affinity(&self, node: &NodeInfo) -> bool {
         self.required_anti.iter().all(|term| {
             self.anti_counts
-                .get_for(node.labels(), &term.topology_key)
+                .get_for(node, term.topology_key_id)
                 .is_none_or(|c| c <= 0)
         })
     }
 
     fn satisfies_existing_anti_affinity(&self, node: &NodeInfo) -> bool {
-        !self.existing_anti_counts.any_positive(node.labels())
+        !self.existing_anti_counts.any_positive(node)
     }
 }
 
@@ -254,7 +251,7 @@ impl PreScore for InterPodAffinity {
         let has_constraints = !t.preferred_affinity.is_empty() || !t.preferred_anti.is_empty();
         let mut scores = DomainCounts::default();
         let mut add = |node: &NodeInfo, term: &Term, by: i64| {
-            scores.add_for(node.labels(), &term.topology_key, by);
+            scores.add_for(node, term.topology_key_id, by);
         };
         let mut any = false;
         // As in PreFilter: match each distinct label class / term set once per cycle.
@@ -351,7 +348,7 @@ impl Score for InterPodAffinity {
         let Some(s) = state.read::<PreScoreState>() else {
             return 0;
         };
-        s.0.sum_for(node.labels())
+        s.0.sum_for(node)
     }
     fn score_extensions(&self) -> Option<&dyn ScoreExtensions> {
         Some(self)

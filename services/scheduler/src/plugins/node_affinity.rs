@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use coxswain_api::v1;
 
+use crate::affinity::lookup_label_id;
 use crate::framework::{
     default_normalize_score, ClusterEvent, CycleState, Filter, NodeScore, Plugin, PreFilter,
     PreScore, Score, ScoreExtensions, Status, MAX_NODE_SCORE,
@@ -103,6 +104,160 @@ pub fn pod_matches_node_selector_and_affinity(pod: &v1::Pod, node: &v1::Node) ->
         && required(pod).is_none_or(|r| node_selector_matches(r, node))
 }
 
+/// A requirement's operator, checked once per cycle ([`Compiled`]); `Never` for an invalid
+/// requirement (its term matches nothing).
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+    Gt(i64),
+    Lt(i64),
+    Never,
+}
+
+#[derive(Debug, Clone)]
+struct Req {
+    key: String,
+    /// The interned key and values ([`crate::affinity::label_id`]); None when no node label
+    /// ever had that string (so no node can have it).
+    key_id: Option<u32>,
+    value_ids: Vec<u32>,
+    op: Op,
+    values: Vec<String>,
+}
+
+impl Req {
+    /// Same rules as [`requirement_matches`], validated once.
+    fn new(r: &v1::NodeSelectorRequirement) -> Req {
+        let v = &r.values;
+        let int = || match v.as_slice() {
+            [b] => b.parse::<i64>().ok(),
+            _ => None,
+        };
+        let op = match r.operator.as_str() {
+            "In" if !v.is_empty() => Op::In,
+            "NotIn" if !v.is_empty() => Op::NotIn,
+            "Exists" if v.is_empty() => Op::Exists,
+            "DoesNotExist" if v.is_empty() => Op::DoesNotExist,
+            "Gt" => int().map_or(Op::Never, Op::Gt),
+            "Lt" => int().map_or(Op::Never, Op::Lt),
+            _ => Op::Never,
+        };
+        Req {
+            key: r.key.clone(),
+            key_id: lookup_label_id(&r.key),
+            value_ids: r.values.iter().filter_map(|v| lookup_label_id(v)).collect(),
+            op,
+            values: r.values.clone(),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, value: Option<&str>) -> bool {
+        match self.op {
+            Op::In => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
+            Op::NotIn => value.is_none_or(|v| !self.values.iter().any(|x| x == v)),
+            Op::Exists => value.is_some(),
+            Op::DoesNotExist => value.is_none(),
+            Op::Gt(b) => value
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > b),
+            Op::Lt(b) => value
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v < b),
+            Op::Never => false,
+        }
+    }
+
+    /// Against a node's labels, by interned ids (Gt/Lt parse the value).
+    #[inline]
+    fn matches_node(&self, node: &NodeInfo) -> bool {
+        let id = self.key_id.and_then(|k| node.label_value_id(k));
+        match self.op {
+            Op::In => id.is_some_and(|v| self.value_ids.contains(&v)),
+            Op::NotIn => id.is_none_or(|v| !self.value_ids.contains(&v)),
+            Op::Exists => id.is_some(),
+            Op::DoesNotExist => id.is_none(),
+            Op::Gt(_) | Op::Lt(_) => self.matches(node.labels().get(&self.key).map(String::as_str)),
+            Op::Never => false,
+        }
+    }
+}
+
+/// A node selector term compiled once per cycle: operators parsed and checked, so matching a
+/// node is label lookups and comparisons only, with no allocation.
+#[derive(Debug, Clone)]
+struct CompiledTerm {
+    exprs: Vec<Req>,
+    /// `matchFields` on `metadata.name` (anything else makes the term match nothing).
+    fields: Vec<Req>,
+    never: bool,
+}
+
+impl CompiledTerm {
+    fn new(t: &v1::NodeSelectorTerm) -> CompiledTerm {
+        let fields_ok = t.match_fields.iter().all(|r| {
+            r.key == "metadata.name"
+                && matches!(r.operator.as_str(), "In" | "NotIn")
+                && r.values.len() == 1
+        });
+        CompiledTerm {
+            exprs: t.match_expressions.iter().map(Req::new).collect(),
+            fields: t.match_fields.iter().map(Req::new).collect(),
+            never: (t.match_expressions.is_empty() && t.match_fields.is_empty()) || !fields_ok,
+        }
+    }
+
+    fn matches(&self, node: &NodeInfo) -> bool {
+        if self.never {
+            return false;
+        }
+        self.exprs.iter().all(|r| r.matches_node(node))
+            && self.fields.iter().all(|r| r.matches(Some(node.name())))
+    }
+}
+
+/// The pod's `nodeSelector` and required node affinity, compiled in PreFilter.
+struct Compiled {
+    /// Interned (key, value) pairs; None when a pair can match no node.
+    selector: Option<Vec<(u32, u32)>>,
+    /// None: no required node affinity.
+    required: Option<Vec<CompiledTerm>>,
+}
+
+impl Compiled {
+    fn new(pod: &v1::Pod) -> Compiled {
+        Compiled {
+            selector: pod_spec(pod)
+                .node_selector
+                .iter()
+                .map(|(k, v)| Some((lookup_label_id(k)?, lookup_label_id(v)?)))
+                .collect(),
+            required: required(pod).map(|r| {
+                r.node_selector_terms
+                    .iter()
+                    .map(CompiledTerm::new)
+                    .collect()
+            }),
+        }
+    }
+
+    fn matches(&self, node: &NodeInfo) -> bool {
+        self.selector
+            .as_ref()
+            .is_some_and(|sel| sel.iter().all(|(k, v)| node.label_value_id(*k) == Some(*v)))
+            && self
+                .required
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|t| t.matches(node)))
+    }
+}
+
+/// The pod's preferred terms, compiled in PreScore.
+struct PreferredCompiled(Vec<(i64, CompiledTerm)>);
+
 pub struct NodeAffinity;
 
 impl Plugin for NodeAffinity {
@@ -127,17 +282,23 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilter for NodeAffinity {
-    fn pre_filter(&self, _: &mut CycleState, pod: &v1::Pod, _: &Snapshot) -> Status {
+    fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, _: &Snapshot) -> Status {
         if pod_spec(pod).node_selector.is_empty() && required(pod).is_none() {
             return Status::skip();
         }
+        state.write(Compiled::new(pod));
         Status::success()
     }
 }
 
 impl Filter for NodeAffinity {
-    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        if pod_matches_node_selector_and_affinity(pod, &node.node) {
+    fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        let ok = match state.read::<Compiled>() {
+            Some(c) => c.matches(node),
+            // Called without PreFilter (as a single check): match directly.
+            None => pod_matches_node_selector_and_affinity(pod, &node.node),
+        };
+        if ok {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON)
@@ -148,7 +309,7 @@ impl Filter for NodeAffinity {
 impl PreScore for NodeAffinity {
     fn pre_score(
         &self,
-        _: &mut CycleState,
+        state: &mut CycleState,
         pod: &v1::Pod,
         _: &Snapshot,
         _: &[&NodeInfo],
@@ -156,12 +317,32 @@ impl PreScore for NodeAffinity {
         if preferred(pod).is_empty() {
             return Status::skip();
         }
+        state.write(PreferredCompiled(
+            preferred(pod)
+                .iter()
+                .filter(|t| t.weight != 0)
+                .filter_map(|t| {
+                    Some((
+                        i64::from(t.weight),
+                        CompiledTerm::new(t.preference.as_ref()?),
+                    ))
+                })
+                .collect(),
+        ));
         Status::success()
     }
 }
 
 impl Score for NodeAffinity {
-    fn score(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
+    fn score(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
+        if let Some(c) = state.read::<PreferredCompiled>() {
+            return c
+                .0
+                .iter()
+                .filter(|(_, t)| t.matches(node))
+                .map(|(w, _)| w)
+                .sum();
+        }
         preferred(pod)
             .iter()
             .filter(|t| t.weight != 0)

@@ -477,7 +477,7 @@ mod tests {
             let ni = info(n(), existing);
             let s = NodeResourcesFit::default().filter(&CycleState::new(), &incoming, &ni);
             assert_eq!(s.code, code, "{incoming:?}");
-            assert_eq!(s.reasons, reasons);
+            assert_eq!(s.reasons.to_vec(), reasons);
         }
     }
 
