@@ -14,6 +14,8 @@ pub mod job;
 pub mod replicaset;
 pub mod rollout;
 pub use coxswain_api::time;
+/// The tz database loader CronJob `spec.timeZone` uses (shared with admission).
+pub use coxswain_api::tz;
 
 pub mod cronjob_ctrl;
 pub mod daemonset;
