@@ -480,7 +480,8 @@ pub fn search_dirs() -> Vec<String> {
     dirs
 }
 
-/// Whether a tz database is installed (a directory among [`search_dirs`] holds `UTC`).
+/// Whether a tz database is installed (a directory among [`search_dirs`] holds
+/// `America/New_York`; CI checks the same file).
 pub fn database_present() -> bool {
     search_dirs()
         .iter()
@@ -493,9 +494,9 @@ fn cache() -> &'static Mutex<HashMap<String, Arc<Zone>>> {
 }
 
 /// Load a zone as Go's `time.LoadLocation`: `""` and `"UTC"` are UTC; otherwise the TZif file
-/// of that name in `$ZONEINFO` or a system directory. `"Local"` is not supported (the
-/// controller has no notion of a machine zone). The error is Go's text,
-/// `unknown time zone NAME`.
+/// of that name in `$ZONEINFO` (a directory; Go also accepts a zip file there, this does not)
+/// or a system directory. `"Local"` is refused here (Go would give the machine's zone;
+/// admission rejects it anyway). The error is Go's text, `unknown time zone NAME`.
 pub fn load(name: &str) -> Result<Arc<Zone>, String> {
     if name.is_empty() || name == "UTC" {
         return Ok(Arc::new(Zone::utc()));
