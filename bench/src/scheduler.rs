@@ -19,7 +19,7 @@ use anyhow::Context;
 use coxswain_api::v1;
 use coxswain_client::{Client, ListParams, WatchEvent};
 use coxswain_scheduler::cache::SchedulerCache;
-use coxswain_scheduler::framework::{schedule_one_at, Profile};
+use coxswain_scheduler::framework::{schedule_one_at_with, Profile};
 use coxswain_scheduler::queue::{QueueConfig, SchedulingQueue};
 use tokio_stream::StreamExt;
 
@@ -235,7 +235,8 @@ pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
     let mut next = 0;
     let mut placed = 0;
     while let Some(qp) = queue.pop() {
-        match schedule_one_at(&profile, cache.snapshot(), &qp.pod, &mut next) {
+        // As the scheduler's loop runs a cycle: totals only, no per-plugin score breakdown.
+        match schedule_one_at_with(&profile, cache.snapshot(), &qp.pod, &mut next, false) {
             Ok(r) => {
                 cache.assume(&qp.pod, &r.node);
                 queue.done(&qp.key);

@@ -888,13 +888,26 @@ pub fn run_post_filters(
 }
 
 /// PreScore, Score, normalize and weigh over the feasible nodes (indices into
-/// `snapshot.nodes`).
+/// `snapshot.nodes`), with each plugin's contribution per node.
 pub fn score_nodes(
     profile: &Profile,
     state: &mut CycleState,
     pod: &v1::Pod,
     snapshot: &Snapshot,
     feasible: &[usize],
+) -> Vec<NodeScores> {
+    score_nodes_with(profile, state, pod, snapshot, feasible, true)
+}
+
+/// As [`score_nodes`]; with `breakdown` false only the totals are kept (`plugins` stays
+/// empty), which is all a scheduling cycle needs to select a host: no per-node allocation.
+pub fn score_nodes_with(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+    breakdown: bool,
 ) -> Vec<NodeScores> {
     let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
     for (p, _) in &profile.scores {
@@ -910,7 +923,11 @@ pub fn score_nodes(
         .map(|ni| NodeScores {
             node: ni.name_arc(),
             total: 0,
-            plugins: Vec::with_capacity(profile.scores.len()),
+            plugins: if breakdown {
+                Vec::with_capacity(profile.scores.len())
+            } else {
+                Vec::new()
+            },
         })
         .collect();
     // The per-plugin score lists are built once (names shared with `scores`) and only their
@@ -942,13 +959,15 @@ pub fn score_nodes(
         };
         for (i, ns) in scores.iter_mut().enumerate() {
             let norm = norms[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
-            ns.plugins.push(PluginScore {
-                plugin: std::borrow::Cow::Borrowed(p.name()),
-                raw: raw[i].score,
-                normalized: norm,
-                weight: *weight,
-                weighted: norm * weight,
-            });
+            if breakdown {
+                ns.plugins.push(PluginScore {
+                    plugin: std::borrow::Cow::Borrowed(p.name()),
+                    raw: raw[i].score,
+                    normalized: norm,
+                    weight: *weight,
+                    weighted: norm * weight,
+                });
+            }
             ns.total += norm * weight;
         }
     }
@@ -975,6 +994,18 @@ pub fn schedule_one_at(
     pod: &v1::Pod,
     next_start_node_index: &mut usize,
 ) -> Result<ScheduleResult, ScheduleError> {
+    schedule_one_at_with(profile, snapshot, pod, next_start_node_index, true)
+}
+
+/// As [`schedule_one_at`]; with `breakdown` false the result carries only what binding needs
+/// (the node; `feasible` empty, `scores` with totals only), as the scheduler's loop runs it.
+pub fn schedule_one_at_with(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+    breakdown: bool,
+) -> Result<ScheduleResult, ScheduleError> {
     let mut f = find_feasible(profile, snapshot, pod, next_start_node_index)?;
     if f.feasible.is_empty() {
         f.diagnose(snapshot);
@@ -989,20 +1020,24 @@ pub fn schedule_one_at(
         rejected,
         ..
     } = f;
-    let feasible_names: Vec<Arc<str>> = feasible
-        .iter()
-        .map(|&i| snapshot.nodes[i].name_arc())
-        .collect();
+    let feasible_names: Vec<Arc<str>> = if breakdown {
+        feasible
+            .iter()
+            .map(|&i| snapshot.nodes[i].name_arc())
+            .collect()
+    } else {
+        vec![]
+    };
     if feasible.len() == 1 {
         return Ok(ScheduleResult {
-            node: feasible_names[0].to_string(),
+            node: snapshot.nodes[feasible[0]].name().to_string(),
             feasible: feasible_names,
             evaluated,
             rejected,
             scores: vec![],
         });
     }
-    let scores = score_nodes(profile, &mut state, pod, snapshot, &feasible);
+    let scores = score_nodes_with(profile, &mut state, pod, snapshot, &feasible, breakdown);
     let best = select_host(&scores);
     Ok(ScheduleResult {
         node: scores[best].node.to_string(),

@@ -29,7 +29,7 @@ use crate::config::SchedulerConfig;
 use crate::explain::{explain, Explanation, Verdict};
 use crate::extender::Extender;
 use crate::framework::{
-    find_feasible, run_post_filters, score_nodes, select_host, Filtered, PluginScore, Profile,
+    find_feasible, run_post_filters, score_nodes_with, select_host, Filtered, PluginScore, Profile,
     ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
 };
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
@@ -529,7 +529,7 @@ impl Loop {
         if feasible.len() == 1 && prioritizers.is_empty() {
             return Ok(snapshot.nodes[feasible[0]].name().to_string());
         }
-        let mut scores = score_nodes(profile, &mut state, pod, snapshot, &feasible);
+        let mut scores = score_nodes_with(profile, &mut state, pod, snapshot, &feasible, false);
         for ext in prioritizers {
             let infos: Vec<_> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
             match ext.prioritize(pod, &infos).await {
