@@ -114,11 +114,20 @@ impl Status {
             plugin: Cow::Borrowed(""),
         }
     }
+    #[inline]
+    fn bare(code: Code) -> Status {
+        Status {
+            code,
+            reasons: Reasons::Many(Vec::new()),
+            plugin: Cow::Borrowed(""),
+        }
+    }
+    #[inline]
     pub fn success() -> Status {
-        Status::new(Code::Success, vec![])
+        Status::bare(Code::Success)
     }
     pub fn skip() -> Status {
-        Status::new(Code::Skip, vec![])
+        Status::bare(Code::Skip)
     }
     pub fn unschedulable(reason: impl Into<Cow<'static, str>>) -> Status {
         Status::one(Code::Unschedulable, reason.into())

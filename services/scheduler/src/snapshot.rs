@@ -275,6 +275,10 @@ pub struct NodeInfo {
     pub affinity: Vec<(Arc<v1::Pod>, crate::affinity::SharedTerms)>,
     /// The node's labels interned ([`crate::affinity::label_ids`]), sorted by key id.
     label_ids: Vec<(u32, u32)>,
+    /// Copies of `spec.unschedulable` and "has taints", kept next to the rest of the node's
+    /// hot data so filtering a node that has neither does not touch the Node object.
+    cordoned: bool,
+    tainted: bool,
 }
 
 impl NodeInfo {
@@ -286,6 +290,8 @@ impl NodeInfo {
             .unwrap_or_default();
         NodeInfo {
             label_ids: crate::affinity::label_ids(node_labels(&node)),
+            cordoned: node.spec.as_ref().is_some_and(|s| s.unschedulable),
+            tainted: node.spec.as_ref().is_some_and(|s| !s.taints.is_empty()),
             name: node_name(&node).into(),
             node,
             pods: Vec::new(),
@@ -315,7 +321,21 @@ impl NodeInfo {
             .map(|s| Resources::from_list(&s.allocatable))
             .unwrap_or_default();
         self.label_ids = crate::affinity::label_ids(node_labels(&node));
+        self.cordoned = node.spec.as_ref().is_some_and(|s| s.unschedulable);
+        self.tainted = node.spec.as_ref().is_some_and(|s| !s.taints.is_empty());
         self.node = node;
+    }
+
+    /// `spec.unschedulable`.
+    #[inline]
+    pub fn cordoned(&self) -> bool {
+        self.cordoned
+    }
+
+    /// True when the node has any taint.
+    #[inline]
+    pub fn tainted(&self) -> bool {
+        self.tainted
     }
 
     /// The interned value of the node's label with interned key `key`.

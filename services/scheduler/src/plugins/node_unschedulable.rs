@@ -30,7 +30,7 @@ impl Plugin for NodeUnschedulable {
 
 impl Filter for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        let cordoned = node.node.spec.as_ref().is_some_and(|s| s.unschedulable);
+        let cordoned = node.cordoned();
         if !cordoned {
             return Status::success();
         }

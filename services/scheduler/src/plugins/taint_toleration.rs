@@ -42,6 +42,9 @@ pub fn first_untolerated<'a>(
 }
 
 fn taints(node: &NodeInfo) -> &[v1::Taint] {
+    if !node.tainted() {
+        return &[];
+    }
     node.node.spec.as_ref().map_or(&[], |s| &s.taints)
 }
 
