@@ -612,7 +612,7 @@ pub struct ScheduleResult {
     /// Nodes filtered (feasible or not).
     pub evaluated: usize,
     /// The evaluated nodes that were rejected (indices into the snapshot's nodes), with the
-    /// rejecting plugin's status.
+    /// rejecting plugin's status (empty without `breakdown`).
     pub rejected: Vec<(usize, Status)>,
     /// Per feasible node (evaluation order); empty when only one node was feasible.
     pub scores: Vec<NodeScores>,
@@ -736,19 +736,58 @@ pub struct Filtered {
     pub evaluated: usize,
     /// The plugins that rejected some node (diagnosis filled by [`Filtered::diagnose`]).
     pub fit_error: FitError,
-    /// Rejected nodes (indices into the snapshot's nodes) and why; kept as a list and only
-    /// turned into the FitError's map when the pod turns out unschedulable.
-    pub rejected: Vec<(usize, Status)>,
+    /// Rejected nodes (indices into the snapshot's nodes) and the filter that rejected each.
+    /// Only that much is kept per node in the hot loop; the statuses are rebuilt by
+    /// [`Filtered::rejected`] when needed (the pod turns out unschedulable, or a caller wants
+    /// them): filters are pure functions of the cycle state, the pod and the node, so
+    /// running the rejecting filter again gives the same status.
+    pub(crate) rejections: Vec<(usize, &'static str)>,
+}
+
+/// The statuses of rejected nodes, rebuilt by running each node's rejecting filter again
+/// (see [`Filtered::rejected`]).
+pub(crate) fn rejected_statuses(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    rejections: &[(usize, &'static str)],
+) -> Vec<(usize, Status)> {
+    rejections
+        .iter()
+        .map(|&(i, plugin)| {
+            let s = profile
+                .filters
+                .iter()
+                .find(|p| p.name() == plugin)
+                .and_then(|p| p.as_filter())
+                .map(|f| f.filter(state, pod, &snapshot.nodes[i]))
+                .unwrap_or_else(|| Status::error("filter plugin vanished"));
+            (i, s.with_plugin(plugin))
+        })
+        .collect()
 }
 
 impl Filtered {
-    /// Move the rejected nodes into `fit_error.diagnosis` (by node name).
-    pub fn diagnose(&mut self, snapshot: &Snapshot) {
-        for (i, s) in self.rejected.drain(..) {
+    /// The rejected nodes (indices into the snapshot's nodes) and why, in evaluation order.
+    /// Call before scoring (PreScore may add to the cycle state).
+    pub fn rejected(
+        &self,
+        profile: &Profile,
+        pod: &v1::Pod,
+        snapshot: &Snapshot,
+    ) -> Vec<(usize, Status)> {
+        rejected_statuses(profile, &self.state, pod, snapshot, &self.rejections)
+    }
+
+    /// Put the rejected nodes into `fit_error.diagnosis` (by node name).
+    pub fn diagnose(&mut self, profile: &Profile, pod: &v1::Pod, snapshot: &Snapshot) {
+        for (i, s) in self.rejected(profile, pod, snapshot) {
             self.fit_error
                 .diagnosis
                 .insert(snapshot.nodes[i].name().to_string(), s);
         }
+        self.rejections.clear();
     }
 }
 
@@ -809,7 +848,7 @@ pub fn find_feasible(
     }
     let to_find = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let mut feasible = Vec::with_capacity(to_find.min(n));
-    let mut rejected = Vec::new();
+    let mut rejections = Vec::new();
     let mut seen: Vec<&'static str> = Vec::new();
     let mut evaluated = 0;
     let start = *next_start_node_index % n;
@@ -828,10 +867,12 @@ pub fn find_feasible(
         let ni = &snapshot.nodes[idx];
         evaluated += 1;
         let mut s = Status::success();
+        let mut rejecter: Option<&'static str> = None;
         for (name, f) in &active {
             let r = f.filter(&state, pod, ni);
             if !r.is_success() {
                 s = r.with_plugin(*name);
+                rejecter = Some(name);
                 break;
             }
         }
@@ -846,23 +887,16 @@ pub fn find_feasible(
                 )))
             }
             _ => {
+                let plugin = rejecter.expect("set with the status");
                 // Plugin names are static: remember the ones recorded by pointer rather than
                 // comparing strings in the set for every rejected node.
-                let known = match &s.plugin {
-                    std::borrow::Cow::Borrowed(p) => {
-                        seen.iter().any(|k: &&'static str| std::ptr::eq(*k, *p))
-                    }
-                    std::borrow::Cow::Owned(_) => false,
-                };
-                if !known {
-                    if let std::borrow::Cow::Borrowed(p) = &s.plugin {
-                        seen.push(p);
-                    }
-                    if !err.unschedulable_plugins.contains(&*s.plugin) {
-                        err.unschedulable_plugins.insert(s.plugin.to_string());
+                if !seen.iter().any(|k| std::ptr::eq(*k, plugin)) {
+                    seen.push(plugin);
+                    if !err.unschedulable_plugins.contains(plugin) {
+                        err.unschedulable_plugins.insert(plugin.to_string());
                     }
                 }
-                rejected.push((idx, s));
+                rejections.push((idx, plugin));
             }
         }
     }
@@ -872,7 +906,7 @@ pub fn find_feasible(
         feasible,
         evaluated,
         fit_error: err,
-        rejected,
+        rejections,
     })
 }
 
@@ -1017,16 +1051,20 @@ pub fn schedule_one_at_with(
 ) -> Result<ScheduleResult, ScheduleError> {
     let mut f = find_feasible(profile, snapshot, pod, next_start_node_index)?;
     if f.feasible.is_empty() {
-        f.diagnose(snapshot);
+        f.diagnose(profile, pod, snapshot);
         let mut err = f.fit_error;
         run_post_filters(profile, &f.state, pod, snapshot, &mut err);
         return Err(ScheduleError::Unschedulable(Box::new(err)));
     }
+    let rejected = if breakdown {
+        f.rejected(profile, pod, snapshot)
+    } else {
+        vec![]
+    };
     let Filtered {
         mut state,
         feasible,
         evaluated,
-        rejected,
         ..
     } = f;
     let feasible_names: Vec<Arc<str>> = if breakdown {

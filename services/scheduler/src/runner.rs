@@ -29,8 +29,8 @@ use crate::config::SchedulerConfig;
 use crate::explain::{explain, Explanation, Verdict};
 use crate::extender::Extender;
 use crate::framework::{
-    find_feasible, run_post_filters, score_nodes_with, select_host, Filtered, PluginScore, Profile,
-    ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
+    find_feasible, rejected_statuses, run_post_filters, score_nodes_with, select_host, Filtered,
+    PluginScore, Profile, ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
 };
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
 use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
@@ -462,7 +462,7 @@ impl Loop {
             mut state,
             mut feasible,
             fit_error: mut err,
-            rejected,
+            rejections,
             ..
         } = find_feasible(profile, snapshot, pod, &mut self.next_start)?;
         let exts: Vec<&Extender> = self.extenders[profile_idx]
@@ -518,6 +518,7 @@ impl Loop {
             );
         }
         if feasible.is_empty() {
+            let rejected = rejected_statuses(profile, &state, pod, snapshot, &rejections);
             for (i, s) in rejected {
                 err.diagnosis
                     .insert(snapshot.nodes[i].name().to_string(), s);
