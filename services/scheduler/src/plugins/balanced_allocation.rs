@@ -45,22 +45,24 @@ impl PreScore for BalancedAllocation {
 
 /// The score for (requested, allocatable) pairs; pairs with nothing allocatable are ignored.
 pub fn balanced_score(pairs: &[(i64, i64)]) -> i64 {
-    let fractions: Vec<f64> = pairs
-        .iter()
-        .filter(|(_, alloc)| *alloc != 0)
-        .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+    // Iterated rather than collected: no allocation per node scored (same arithmetic, same
+    // order).
+    let fractions = || {
+        pairs
+            .iter()
+            .filter(|(_, alloc)| *alloc != 0)
+            .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
+    };
+    let std = match fractions().count() {
         0 | 1 => 0.0,
-        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        2 => {
+            let mut f = fractions();
+            let (a, b) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+            ((a - b) / 2.0).abs()
+        }
         n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions
-                .iter()
-                .map(|f| (f - mean) * (f - mean))
-                .sum::<f64>()
-                / n as f64)
-                .sqrt()
+            let mean = fractions().sum::<f64>() / n as f64;
+            (fractions().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
         }
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
