@@ -106,7 +106,7 @@ impl SchedulerCache {
         let (ns, name) = (pod_namespace(&st.pod), pod_name(&st.pod));
         match self.snapshot.index_of(&st.node) {
             Some(i) => {
-                self.snapshot.nodes[i].remove_pod(ns, name);
+                self.snapshot.remove_pod_at(i, ns, name);
             }
             None => {
                 if let Some(v) = self.orphans.get_mut(&st.node) {
@@ -258,6 +258,33 @@ mod tests {
             [ClusterEvent::AssignedPodDelete]
         );
         assert!(c.snapshot().get("n2").unwrap().pods.is_empty());
+    }
+
+    #[test]
+    fn affinity_pod_count_follows_assume_confirm_forget_and_node_removal() {
+        let mut c = SchedulerCache::new();
+        c.upsert_node(Arc::new(node("n1", &[])));
+        assert!(!c.snapshot().may_have_affinity_pods());
+        c.assume(&pod("plain", &[]), "n1");
+        assert!(!c.snapshot().may_have_affinity_pods());
+        let mut a = pod("a", &[]);
+        spec(&mut a).affinity = Some(v1::Affinity {
+            pod_anti_affinity: Some(v1::PodAntiAffinity::default()),
+            ..Default::default()
+        });
+        c.assume(&a, "n1");
+        assert!(c.snapshot().may_have_affinity_pods());
+        assert!(c.forget("default/a"));
+        assert!(!c.snapshot().may_have_affinity_pods());
+        // Confirmed, then its node goes away and comes back.
+        c.upsert_pod(Arc::new(on(a.clone(), "n1")));
+        assert!(c.snapshot().may_have_affinity_pods());
+        c.remove_node("n1");
+        assert!(!c.snapshot().may_have_affinity_pods());
+        c.upsert_node(Arc::new(node("n1", &[])));
+        assert!(c.snapshot().may_have_affinity_pods());
+        c.remove_pod(&on(a, "n1"));
+        assert!(!c.snapshot().may_have_affinity_pods());
     }
 
     #[test]

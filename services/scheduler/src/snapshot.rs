@@ -368,12 +368,17 @@ impl NodeInfo {
 
     /// Remove the pod `namespace/name`; false when it is not here.
     pub fn remove_pod(&mut self, namespace: &str, name: &str) -> bool {
+        self.take_pod(namespace, name).is_some()
+    }
+
+    /// Remove the pod `namespace/name` and return it; None when it is not here.
+    pub fn take_pod(&mut self, namespace: &str, name: &str) -> Option<Arc<v1::Pod>> {
         let Some(i) = self
             .pods
             .iter()
             .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)
         else {
-            return false;
+            return None;
         };
         let pod = self.pods.swap_remove(i);
         self.classes.swap_remove(i);
@@ -391,7 +396,7 @@ impl NodeInfo {
                 self.used_ports.swap_remove(j);
             }
         }
-        true
+        Some(pod)
     }
 
     /// The pods here with pod affinity or anti-affinity of any kind.
@@ -407,6 +412,11 @@ pub struct Snapshot {
     pub nodes: Vec<NodeInfo>,
     index: HashMap<String, usize>,
     pub namespace_labels: HashMap<String, BTreeMap<String, String>>,
+    /// Pods with pod affinity or anti-affinity accounted through the snapshot's methods, minus
+    /// those removed through them: an upper bound (a pod removed directly from a `NodeInfo`
+    /// still counts), so zero means no node holds such a pod (upstream's empty
+    /// `HavePodsWithAffinityList`). Add pods through [`Snapshot::add_pod`] only.
+    affinity_pods: usize,
 }
 
 fn is_terminal(pod: &v1::Pod) -> bool {
@@ -455,8 +465,29 @@ impl Snapshot {
         let Some(&i) = self.index.get(pod_spec(&pod).node_name.as_str()) else {
             return false;
         };
+        if has_affinity(&pod) {
+            self.affinity_pods += 1;
+        }
         self.nodes[i].add_pod(pod);
         true
+    }
+
+    /// False when no node holds a pod with pod affinity or anti-affinity (see the field).
+    pub fn may_have_affinity_pods(&self) -> bool {
+        self.affinity_pods > 0
+    }
+
+    /// Remove the pod `namespace/name` from node `i` (an index into `nodes`).
+    pub fn remove_pod_at(&mut self, i: usize, namespace: &str, name: &str) -> bool {
+        match self.nodes[i].take_pod(namespace, name) {
+            Some(p) => {
+                if has_affinity(&p) {
+                    self.affinity_pods = self.affinity_pods.saturating_sub(1);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// The scheduler's "assume": account `pod` to `node` as if bound there.
@@ -482,6 +513,7 @@ impl Snapshot {
     pub fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
         let i = self.index.remove(name)?;
         let ni = self.nodes.swap_remove(i);
+        self.affinity_pods = self.affinity_pods.saturating_sub(ni.affinity.len());
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_string();
             self.index.insert(moved, i);
@@ -499,6 +531,6 @@ impl Snapshot {
         let Some(&i) = self.index.get(pod_spec(pod).node_name.as_str()) else {
             return false;
         };
-        self.nodes[i].remove_pod(pod_namespace(pod), pod_name(pod))
+        self.remove_pod_at(i, pod_namespace(pod), pod_name(pod))
     }
 }

@@ -113,6 +113,13 @@ impl Plugin for InterPodAffinity {
 impl PreFilter for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, snapshot: &Snapshot) -> Status {
         let t = terms(pod);
+        if t.required_affinity.is_empty()
+            && t.required_anti.is_empty()
+            && !snapshot.may_have_affinity_pods()
+        {
+            // Nothing to count: no own required terms and no existing pod's terms.
+            return Status::skip();
+        }
         let mut existing_anti_counts = Counts::default();
         let mut affinity_counts = Counts::default();
         let mut anti_counts = Counts::default();
@@ -249,6 +256,10 @@ impl PreScore for InterPodAffinity {
     ) -> Status {
         let t = terms(pod);
         let has_constraints = !t.preferred_affinity.is_empty() || !t.preferred_anti.is_empty();
+        if !has_constraints && !snapshot.may_have_affinity_pods() {
+            // No own preferred terms and no existing pod's terms: nothing scores.
+            return Status::skip();
+        }
         let mut scores = DomainCounts::default();
         let mut add = |node: &NodeInfo, term: &Term, by: i64| {
             scores.add_for(node, term.topology_key_id, by);

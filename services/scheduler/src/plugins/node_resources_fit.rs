@@ -116,16 +116,6 @@ impl NodeResourcesFit {
     }
 }
 
-fn resource_amount(r: &Resources, name: &str) -> i64 {
-    match name {
-        "cpu" => r.milli_cpu,
-        "memory" => r.memory,
-        "ephemeral-storage" => r.ephemeral_storage,
-        "pods" => r.allowed_pods,
-        other => r.scalar.get(other).copied().unwrap_or(0),
-    }
-}
-
 /// `MostAllocated` for one resource.
 pub fn most_requested_score(requested: i64, capacity: i64) -> i64 {
     if capacity == 0 {
@@ -158,6 +148,41 @@ struct PreFilterState(Resources);
 struct PreScoreState {
     non_zero: Resources,
     actual: Resources,
+    /// The scored resources with their names resolved once per cycle.
+    kinds: Vec<(ResKind, i64)>,
+}
+
+/// A scored resource's name resolved to its field of [`Resources`].
+enum ResKind {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Pods,
+    Scalar(String),
+}
+
+impl ResKind {
+    fn of(name: &str) -> ResKind {
+        match name {
+            "cpu" => ResKind::Cpu,
+            "memory" => ResKind::Memory,
+            "ephemeral-storage" => ResKind::EphemeralStorage,
+            "pods" => ResKind::Pods,
+            other => ResKind::Scalar(other.to_string()),
+        }
+    }
+
+    /// The amount of this resource in `r` (extended resources: 0 when absent).
+    #[inline]
+    fn amount(&self, r: &Resources) -> i64 {
+        match self {
+            ResKind::Cpu => r.milli_cpu,
+            ResKind::Memory => r.memory,
+            ResKind::EphemeralStorage => r.ephemeral_storage,
+            ResKind::Pods => r.allowed_pods,
+            ResKind::Scalar(n) => r.scalar.get(n).copied().unwrap_or(0),
+        }
+    }
 }
 
 impl Plugin for NodeResourcesFit {
@@ -256,10 +281,7 @@ impl PreScore for NodeResourcesFit {
         _: &Snapshot,
         _: &[&NodeInfo],
     ) -> Status {
-        state.write(PreScoreState {
-            non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
-            actual: Resources::for_pod(pod_spec(pod)),
-        });
+        state.write(self.pre_score_state(pod));
         Status::success()
     }
 }
@@ -272,29 +294,40 @@ pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
     (capacity - requested) * crate::framework::MAX_NODE_SCORE / capacity
 }
 
+impl NodeResourcesFit {
+    fn pre_score_state(&self, pod: &v1::Pod) -> PreScoreState {
+        PreScoreState {
+            non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
+            actual: Resources::for_pod(pod_spec(pod)),
+            kinds: self
+                .resources
+                .iter()
+                .map(|(n, w)| (ResKind::of(n), *w))
+                .collect(),
+        }
+    }
+}
+
 impl Score for NodeResourcesFit {
     fn score(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64 {
         let computed;
         let s = match state.read::<PreScoreState>() {
             Some(s) => s,
             None => {
-                computed = PreScoreState {
-                    non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
-                    actual: Resources::for_pod(pod_spec(pod)),
-                };
+                computed = self.pre_score_state(pod);
                 &computed
             }
         };
         let (mut total, mut weights) = (0, 0);
-        for (name, w) in &self.resources {
-            let alloc = resource_amount(&node.allocatable, name);
+        for (kind, w) in &s.kinds {
+            let alloc = kind.amount(&node.allocatable);
             if alloc == 0 {
                 continue;
             }
-            let req = if name == "cpu" || name == "memory" {
-                resource_amount(&node.non_zero_requested, name) + resource_amount(&s.non_zero, name)
+            let req = if matches!(kind, ResKind::Cpu | ResKind::Memory) {
+                kind.amount(&node.non_zero_requested) + kind.amount(&s.non_zero)
             } else {
-                resource_amount(&node.requested, name) + resource_amount(&s.actual, name)
+                kind.amount(&node.requested) + kind.amount(&s.actual)
             };
             let score = match &self.strategy {
                 Strategy::LeastAllocated => least_requested_score(req, alloc),
