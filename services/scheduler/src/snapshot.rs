@@ -373,13 +373,10 @@ impl NodeInfo {
 
     /// Remove the pod `namespace/name` and return it; None when it is not here.
     pub fn take_pod(&mut self, namespace: &str, name: &str) -> Option<Arc<v1::Pod>> {
-        let Some(i) = self
+        let i = self
             .pods
             .iter()
-            .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)
-        else {
-            return None;
-        };
+            .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)?;
         let pod = self.pods.swap_remove(i);
         self.classes.swap_remove(i);
         if has_affinity(&pod) {
