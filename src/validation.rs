@@ -1027,32 +1027,45 @@ fn validate_resources(
     }
 }
 
-fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_like: bool) {
-    let handlers = [
-        pr.exec.is_some(),
-        pr.http_get.is_some(),
-        pr.tcp_socket.is_some(),
-        pr.grpc.is_some(),
-    ]
-    .into_iter()
-    .filter(|x| *x)
-    .count();
-    match handlers {
+/// What probes and lifecycle hooks share: exactly one handler (`others` counts the kind's own
+/// extra handlers: grpc for probes, sleep for hooks), and the exec/httpGet/tcpSocket fields.
+fn validate_handler(
+    e: &mut Errs,
+    p: &str,
+    exec: Option<&v1::ExecAction>,
+    http_get: Option<&v1::HttpGetAction>,
+    tcp_socket: Option<&v1::TcpSocketAction>,
+    others: usize,
+) {
+    let n = usize::from(exec.is_some())
+        + usize::from(http_get.is_some())
+        + usize::from(tcp_socket.is_some())
+        + others;
+    match n {
         0 => required(e, p, "must specify a handler type"),
         1 => {}
         _ => forbidden(e, p, "may not specify more than 1 handler type"),
     }
-    if let Some(x) = &pr.exec {
-        if x.command.is_empty() {
-            required(e, format!("{p}.exec.command"), "");
-        }
+    if exec.is_some_and(|x| x.command.is_empty()) {
+        required(e, format!("{p}.exec.command"), "");
     }
-    if let Some(h) = &pr.http_get {
+    if let Some(h) = http_get {
         validate_http_get(e, &format!("{p}.httpGet"), h);
     }
-    if let Some(t) = &pr.tcp_socket {
+    if let Some(t) = tcp_socket {
         validate_int_or_port_name(e, &format!("{p}.tcpSocket.port"), t.port.as_ref());
     }
+}
+
+fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_like: bool) {
+    validate_handler(
+        e,
+        p,
+        pr.exec.as_ref(),
+        pr.http_get.as_ref(),
+        pr.tcp_socket.as_ref(),
+        usize::from(pr.grpc.is_some()),
+    );
     if let Some(g) = &pr.grpc {
         validate_port_number(e, &format!("{p}.grpc.port"), g.port);
     }
@@ -1111,31 +1124,14 @@ fn validate_http_get(e: &mut Errs, p: &str, h: &v1::HttpGetAction) {
 }
 
 fn validate_lifecycle_handler(e: &mut Errs, p: &str, h: &v1::LifecycleHandler) {
-    let n = [
-        h.exec.is_some(),
-        h.http_get.is_some(),
-        h.tcp_socket.is_some(),
-        h.sleep.is_some(),
-    ]
-    .into_iter()
-    .filter(|x| *x)
-    .count();
-    match n {
-        0 => required(e, p, "must specify a handler type"),
-        1 => {}
-        _ => forbidden(e, p, "may not specify more than 1 handler type"),
-    }
-    if let Some(x) = &h.exec {
-        if x.command.is_empty() {
-            required(e, format!("{p}.exec.command"), "");
-        }
-    }
-    if let Some(g) = &h.http_get {
-        validate_http_get(e, &format!("{p}.httpGet"), g);
-    }
-    if let Some(t) = &h.tcp_socket {
-        validate_int_or_port_name(e, &format!("{p}.tcpSocket.port"), t.port.as_ref());
-    }
+    validate_handler(
+        e,
+        p,
+        h.exec.as_ref(),
+        h.http_get.as_ref(),
+        h.tcp_socket.as_ref(),
+        usize::from(h.sleep.is_some()),
+    );
     if let Some(s) = &h.sleep {
         if s.seconds < 0 {
             invalid(

@@ -312,8 +312,15 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
                         st.resource_version = rv;
                     }
                     let key = key_of(&o);
-                    self.remove(&mut st, &key)
-                        .map(|old| Event::Deleted(Arc::new(o).max_by_rv(old)))
+                    // The event carries the last state; the cached copy stands in for an
+                    // event without one.
+                    self.remove(&mut st, &key).map(|old| {
+                        Event::Deleted(if o.metadata().name.is_empty() {
+                            old
+                        } else {
+                            Arc::new(o)
+                        })
+                    })
                 }
                 WatchEvent::Bookmark(rv) => {
                     st.resource_version = rv;
@@ -412,22 +419,6 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
     fn notify(&self, e: &Event<R>) {
         for h in &self.inner.handlers {
             h(e);
-        }
-    }
-}
-
-trait MaxByRv {
-    fn max_by_rv(self, other: Self) -> Self;
-}
-
-impl<R: Resource> MaxByRv for Arc<R> {
-    /// The DELETED event's object is the last state; fall back to the cached one if the event
-    /// carries an empty object.
-    fn max_by_rv(self, other: Self) -> Self {
-        if self.metadata().name.is_empty() {
-            other
-        } else {
-            self
         }
     }
 }

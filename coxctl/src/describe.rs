@@ -646,10 +646,7 @@ fn template_without_hash(v: &Value) -> Value {
 fn describe_deployment(w: &mut W, o: &Value, rel: &Related) {
     header(w, o, true, true);
     let replicas = opt_i(o, "spec.replicas").unwrap_or(1);
-    w.line(
-        0,
-        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
-    );
+    selector_line(w, o);
     w.line(
         0,
         format!(
@@ -736,18 +733,29 @@ fn pod_counts(pods: &[Value]) -> (usize, usize, usize, usize) {
     )
 }
 
-fn describe_replicaset(w: &mut W, o: &Value, rel: &Related) {
-    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
-    w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
+/// `Selector:` from spec.selector.
+fn selector_line(w: &mut W, o: &Value) {
     w.line(
         0,
         format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
     );
+}
+
+/// The head kubectl prints for ReplicaSets and Jobs: name, namespace, selector, labels,
+/// annotations and the controller.
+fn selector_head(w: &mut W, o: &Value) {
+    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
+    w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
+    selector_line(w, o);
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
     w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
     if let Some(c) = controller_of(o) {
         w.line(0, format!("Controlled By:\t{c}"));
     }
+}
+
+fn describe_replicaset(w: &mut W, o: &Value, rel: &Related) {
+    selector_head(w, o);
     w.line(
         0,
         format!(
@@ -768,10 +776,7 @@ fn describe_replicaset(w: &mut W, o: &Value, rel: &Related) {
 fn describe_daemonset(w: &mut W, o: &Value, rel: &Related) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
-    w.line(
-        0,
-        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
-    );
+    selector_line(w, o);
     w.line(
         0,
         format!(
@@ -826,10 +831,7 @@ fn describe_daemonset(w: &mut W, o: &Value, rel: &Related) {
 
 fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
     header(w, o, true, true);
-    w.line(
-        0,
-        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
-    );
+    selector_line(w, o);
     w.line(
         0,
         format!(
@@ -878,17 +880,7 @@ fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
 }
 
 fn describe_job(w: &mut W, o: &Value, now: i64) {
-    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
-    w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
-    w.line(
-        0,
-        format!("Selector:\t{}", format_selector(at(o, "spec.selector"))),
-    );
-    w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
-    if let Some(c) = controller_of(o) {
-        w.line(0, format!("Controlled By:\t{c}"));
-    }
+    selector_head(w, o);
     w.line(
         0,
         format!(

@@ -187,6 +187,39 @@ impl WorkloadsService {
     }
 
     /// Read, change, write; retried on conflicts. `f` returns the message or an error.
+    /// Pause or resume a Deployment (`kubectl rollout pause|resume`).
+    async fn set_paused(
+        &self,
+        r: WorkloadRef,
+        paused: bool,
+    ) -> Result<Response<WorkloadResponse>, Status> {
+        let (verb, already) = if paused {
+            ("paused", "already paused")
+        } else {
+            ("resumed", "not paused")
+        };
+        let message = self
+            .mutate(Some(&r), |w| match w {
+                W::Deploy(d) => {
+                    let spec = d.spec.get_or_insert_with(Default::default);
+                    let name = d.metadata.as_ref().map_or("", |m| &m.name).to_string();
+                    if spec.paused == paused {
+                        return Err(Status::failed_precondition(format!(
+                            "deployments.apps {name:?} is {already}"
+                        )));
+                    }
+                    spec.paused = paused;
+                    Ok(Some(format!("deployment.apps/{name} {verb}")))
+                }
+                other => Err(Status::invalid_argument(format!(
+                    "target.kind: {} cannot be {verb}",
+                    other.kind_name()
+                ))),
+            })
+            .await?;
+        Ok(Response::new(WorkloadResponse { message }))
+    }
+
     async fn mutate<F>(&self, target: Option<&WorkloadRef>, f: F) -> Result<String, Status>
     where
         F: Fn(&mut W) -> Result<Option<String>, Status>,
@@ -668,54 +701,14 @@ impl Workloads for WorkloadsService {
     }
 
     async fn pause(&self, req: Request<WorkloadRef>) -> Result<Response<WorkloadResponse>, Status> {
-        let r = req.into_inner();
-        let message = self
-            .mutate(Some(&r), |w| match w {
-                W::Deploy(d) => {
-                    let spec = d.spec.get_or_insert_with(Default::default);
-                    let name = d.metadata.as_ref().map_or("", |m| &m.name).to_string();
-                    if spec.paused {
-                        return Err(Status::failed_precondition(format!(
-                            "deployments.apps {name:?} is already paused"
-                        )));
-                    }
-                    spec.paused = true;
-                    Ok(Some(format!("deployment.apps/{name} paused")))
-                }
-                other => Err(Status::invalid_argument(format!(
-                    "target.kind: {} cannot be paused",
-                    other.kind_name()
-                ))),
-            })
-            .await?;
-        Ok(Response::new(WorkloadResponse { message }))
+        self.set_paused(req.into_inner(), true).await
     }
 
     async fn resume(
         &self,
         req: Request<WorkloadRef>,
     ) -> Result<Response<WorkloadResponse>, Status> {
-        let r = req.into_inner();
-        let message = self
-            .mutate(Some(&r), |w| match w {
-                W::Deploy(d) => {
-                    let spec = d.spec.get_or_insert_with(Default::default);
-                    let name = d.metadata.as_ref().map_or("", |m| &m.name).to_string();
-                    if !spec.paused {
-                        return Err(Status::failed_precondition(format!(
-                            "deployments.apps {name:?} is not paused"
-                        )));
-                    }
-                    spec.paused = false;
-                    Ok(Some(format!("deployment.apps/{name} resumed")))
-                }
-                other => Err(Status::invalid_argument(format!(
-                    "target.kind: {} cannot be resumed",
-                    other.kind_name()
-                ))),
-            })
-            .await?;
-        Ok(Response::new(WorkloadResponse { message }))
+        self.set_paused(req.into_inner(), false).await
     }
 
     async fn restart(

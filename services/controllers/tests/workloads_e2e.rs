@@ -434,8 +434,24 @@ async fn deployment_rolling_update_respects_bounds_history_undo_pause() {
     assert_eq!(revs, vec!["2", "3"], "{hist}");
 
     // Pause: a template change makes no new ReplicaSet until resume.
-    cx.coxctl(&["rollout", "pause", "deploy", "mayikt-deployment", "-n", NS])
+    let paused = cx
+        .coxctl(&["rollout", "pause", "deploy", "mayikt-deployment", "-n", NS])
         .success();
+    assert!(
+        paused
+            .stdout
+            .contains("deployment.apps/mayikt-deployment paused"),
+        "{}",
+        paused.stdout
+    );
+    let again = cx
+        .coxctl(&["rollout", "pause", "deploy", "mayikt-deployment", "-n", NS])
+        .failure();
+    assert!(
+        again.stderr.contains("is already paused"),
+        "{}",
+        again.stderr
+    );
     cx.coxctl(&[
         "set",
         "image",
@@ -456,8 +472,20 @@ async fn deployment_rolling_update_respects_bounds_history_undo_pause() {
     .await
     .unwrap();
     assert_eq!(rss(&c, NS).await.len(), 2, "paused: no new ReplicaSet");
-    cx.coxctl(&["rollout", "resume", "deploy", "mayikt-deployment", "-n", NS])
+    let resumed = cx
+        .coxctl(&["rollout", "resume", "deploy", "mayikt-deployment", "-n", NS])
         .success();
+    assert!(
+        resumed
+            .stdout
+            .contains("deployment.apps/mayikt-deployment resumed"),
+        "{}",
+        resumed.stdout
+    );
+    let again = cx
+        .coxctl(&["rollout", "resume", "deploy", "mayikt-deployment", "-n", NS])
+        .failure();
+    assert!(again.stderr.contains("is not paused"), "{}", again.stderr);
     cx.coxctl(&["rollout", "status", "deploy", "mayikt-deployment", "-n", NS])
         .success();
     wait_for("rolled to 1.17.7", T, || async {
