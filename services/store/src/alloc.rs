@@ -1,14 +1,92 @@
 //! Service address allocation, as the API server's registry does it: a ClusterIP from the
-//! service range (10.96.0.0/12, 10.96.0.1 reserved for the API service) and NodePorts from
-//! 30000–32767, both unique across the cluster. Pure functions; the store serializes their use.
+//! service range (`--service-cluster-ip-range`, 10.96.0.0/12 by default; its first address
+//! reserved for the `kubernetes` Service) and NodePorts from 30000–32767, both unique across the
+//! cluster. Pure functions; the store serializes their use.
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use coxswain_api::error::FieldError;
 use coxswain_api::v1;
 
-const RANGE_BASE: u32 = u32::from_be_bytes([10, 96, 0, 0]);
-const RANGE_SIZE: u32 = 1 << 20; // /12
+/// An IPv4 service range (`--service-cluster-ip-range`), e.g. 10.96.0.0/12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceRange {
+    base: u32,
+    prefix: u8,
+}
+
+impl ServiceRange {
+    /// Kubernetes' usual default, 10.96.0.0/12.
+    pub const DEFAULT: ServiceRange = ServiceRange {
+        base: u32::from_be_bytes([10, 96, 0, 0]),
+        prefix: 12,
+    };
+
+    /// `a.b.c.d/n` with 8 <= n <= 30 and no host bits set.
+    pub fn parse(s: &str) -> Result<ServiceRange, String> {
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (a.b.c.d/n)"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("{s:?}: {ip:?} is not an IPv4 address"))?;
+        let prefix: u8 = len
+            .parse()
+            .map_err(|_| format!("{s:?}: {len:?} is not a prefix length"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(format!("{s:?}: the prefix length must be 8..30"));
+        }
+        let r = ServiceRange {
+            base: u32::from(ip),
+            prefix,
+        };
+        if r.base & (r.size() - 1) != 0 {
+            return Err(format!(
+                "{s:?} has host bits set (the network is {}/{prefix})",
+                Ipv4Addr::from(r.base & !(r.size() - 1))
+            ));
+        }
+        Ok(r)
+    }
+
+    fn size(&self) -> u32 {
+        1u32 << (32 - self.prefix)
+    }
+
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base)
+    }
+
+    /// The first usable address: the `kubernetes` Service's ClusterIP.
+    pub fn first(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + 1)
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (self.base..self.base + self.size()).contains(&u32::from(ip))
+    }
+}
+
+impl Default for ServiceRange {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::fmt::Display for ServiceRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network(), self.prefix)
+    }
+}
+
+impl std::str::FromStr for ServiceRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
 const NODE_PORTS: std::ops::RangeInclusive<i32> = 30000..=32767;
 
 /// Addresses and ports already in use by other services.
@@ -32,11 +110,6 @@ impl Taken {
     }
 }
 
-fn in_range(ip: Ipv4Addr) -> bool {
-    let n = u32::from(ip);
-    (RANGE_BASE..RANGE_BASE + RANGE_SIZE).contains(&n)
-}
-
 fn wants_cluster_ip(spec: &v1::ServiceSpec) -> bool {
     spec.r#type != "ExternalName" && spec.cluster_ip != "None"
 }
@@ -52,6 +125,7 @@ pub fn allocate(
     svc: &mut v1::Service,
     old: Option<&v1::Service>,
     taken: &Taken,
+    range: &ServiceRange,
     start: u32,
 ) -> Result<(), Vec<FieldError>> {
     let Some(spec) = svc.spec.as_mut() else {
@@ -67,10 +141,11 @@ pub fn allocate(
         }
         let unchanged = old_spec.is_some_and(|o| o.cluster_ip == spec.cluster_ip);
         if spec.cluster_ip.is_empty() {
-            // 0 is the network address, 1 the API service's; search the rest from `start`.
-            let usable = RANGE_SIZE - 3;
+            // 0 is the network address, 1 the API service's, the last the broadcast address;
+            // search the rest from `start`.
+            let usable = range.size() - 3;
             let found = (0..usable)
-                .map(|i| Ipv4Addr::from(RANGE_BASE + 2 + (start.wrapping_add(i)) % usable))
+                .map(|i| Ipv4Addr::from(range.base + 2 + (start.wrapping_add(i)) % usable))
                 .find(|ip| !taken.ips.contains(ip));
             match found {
                 Some(ip) => spec.cluster_ip = ip.to_string(),
@@ -81,10 +156,10 @@ pub fn allocate(
             }
         } else if !unchanged {
             match spec.cluster_ip.parse::<Ipv4Addr>() {
-                Ok(ip) if !in_range(ip) => errs.push(FieldError::new(
+                Ok(ip) if !range.contains(ip) => errs.push(FieldError::new(
                     "spec.clusterIP",
                     format!(
-                        "Invalid value: {:?}: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12",
+                        "Invalid value: {:?}: provided IP is not in the valid range. The range of valid IPs is {range}",
                         spec.cluster_ip
                     ),
                 )),
@@ -180,7 +255,7 @@ mod tests {
         taken.add(&svc("ClusterIP", "10.96.0.2", &[]));
         taken.add(&svc("NodePort", "10.96.0.3", &[30000]));
         let mut s = svc("NodePort", "", &[0]);
-        allocate(&mut s, None, &taken, 0).expect("allocates");
+        allocate(&mut s, None, &taken, &ServiceRange::DEFAULT, 0).expect("allocates");
         let spec = s.spec.expect("spec");
         assert_eq!(spec.cluster_ip, "10.96.0.4");
         assert_eq!(spec.cluster_ips, vec!["10.96.0.4"]);
@@ -190,10 +265,10 @@ mod tests {
     #[test]
     fn headless_and_external_name_get_no_ip() {
         let mut h = svc("ClusterIP", "None", &[]);
-        allocate(&mut h, None, &Taken::default(), 7).expect("ok");
+        allocate(&mut h, None, &Taken::default(), &ServiceRange::DEFAULT, 7).expect("ok");
         assert_eq!(h.spec.expect("spec").cluster_ip, "None");
         let mut e = svc("ExternalName", "", &[]);
-        allocate(&mut e, None, &Taken::default(), 7).expect("ok");
+        allocate(&mut e, None, &Taken::default(), &ServiceRange::DEFAULT, 7).expect("ok");
         assert_eq!(e.spec.expect("spec").cluster_ip, "");
     }
 
@@ -202,7 +277,7 @@ mod tests {
         let mut taken = Taken::default();
         taken.add(&svc("NodePort", "10.96.0.10", &[31503]));
         let mut dup = svc("NodePort", "10.96.0.10", &[31503]);
-        let errs = allocate(&mut dup, None, &taken, 0).expect_err("conflicts");
+        let errs = allocate(&mut dup, None, &taken, &ServiceRange::DEFAULT, 0).expect_err("conflicts");
         assert!(errs
             .iter()
             .any(|e| e.path == "spec.clusterIP" && e.message.contains("already allocated")));
@@ -212,7 +287,7 @@ mod tests {
                     && e.message.contains("already allocated"))
         );
         let mut out = svc("ClusterIP", "192.168.0.1", &[]);
-        assert!(allocate(&mut out, None, &Taken::default(), 0).is_err());
+        assert!(allocate(&mut out, None, &Taken::default(), &ServiceRange::DEFAULT, 0).is_err());
     }
 
     #[test]
@@ -221,11 +296,38 @@ mod tests {
         let mut new = svc("NodePort", "", &[0]);
         let mut taken = Taken::default();
         taken.add(&svc("ClusterIP", "10.96.0.11", &[]));
-        allocate(&mut new, Some(&old), &taken, 0).expect("ok");
+        allocate(&mut new, Some(&old), &taken, &ServiceRange::DEFAULT, 0).expect("ok");
         let spec = new.spec.expect("spec");
         assert_eq!(
             (spec.cluster_ip.as_str(), spec.ports[0].node_port),
             ("10.96.0.9", 31000)
         );
+    }
+
+    #[test]
+    fn configurable_ranges() {
+        let r = ServiceRange::parse("127.255.42.0/24").expect("parses");
+        assert_eq!(r.first(), Ipv4Addr::new(127, 255, 42, 1));
+        assert_eq!(r.to_string(), "127.255.42.0/24");
+        let mut taken = Taken::default();
+        let mut seen = HashSet::new();
+        // 256 addresses: network, .1 (kubernetes), broadcast are never handed out.
+        for i in 0..253u32 {
+            let mut s = svc("ClusterIP", "", &[]);
+            allocate(&mut s, None, &taken, &r, i * 7).expect("allocates");
+            let ip: Ipv4Addr = s.spec.as_ref().expect("spec").cluster_ip.parse().expect("ip");
+            assert!(r.contains(ip) && ip.octets()[3] >= 2 && ip.octets()[3] <= 254, "{ip}");
+            assert!(seen.insert(ip));
+            taken.add(&s);
+        }
+        let mut full = svc("ClusterIP", "", &[]);
+        let errs = allocate(&mut full, None, &taken, &r, 0).expect_err("full");
+        assert!(errs[0].message.contains("range is full"));
+        let mut out = svc("ClusterIP", "10.96.0.5", &[]);
+        let errs = allocate(&mut out, None, &Taken::default(), &r, 0).expect_err("outside");
+        assert!(errs[0].message.contains("127.255.42.0/24"), "{}", errs[0].message);
+        assert!(ServiceRange::parse("127.255.42.1/24").is_err());
+        assert!(ServiceRange::parse("127.255.42.0/31").is_err());
+        assert!(ServiceRange::parse("nope").is_err());
     }
 }

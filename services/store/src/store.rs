@@ -45,6 +45,8 @@ pub struct StoreConfig {
     pub default_not_ready_toleration_seconds: i32,
     /// The same for `node.kubernetes.io/unreachable:NoExecute`.
     pub default_unreachable_toleration_seconds: i32,
+    /// Where Services' ClusterIPs come from (`--service-cluster-ip-range`).
+    pub service_cluster_ip_range: crate::alloc::ServiceRange,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +57,7 @@ impl Default for StoreConfig {
             watch_buffer: 1024,
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
+            service_cluster_ip_range: crate::alloc::ServiceRange::DEFAULT,
         }
     }
 }
@@ -384,7 +387,13 @@ impl Store {
             Some(Object::Service(o)) => Some(o),
             _ => None,
         };
-        crate::alloc::allocate(svc, old, &taken, rand::random()).map_err(|errs| {
+        crate::alloc::allocate(
+            svc,
+            old,
+            &taken,
+            &self.inner.config.service_cluster_ip_range,
+            rand::random(),
+        ).map_err(|errs| {
             StoreError::Invalid {
                 kind: Kind::Service,
                 name,
