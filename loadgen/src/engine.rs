@@ -1,0 +1,543 @@
+//! The engine: worker threads that issue requests and record what happened.
+//!
+//! As wrk: `--threads` OS threads, each with its own single-threaded tokio runtime owning its
+//! share of the connections, so a connection's requests and its statistics never leave one
+//! thread and recording needs no locks. Each thread has one [`Recorder`] (an HDR histogram per
+//! thread), merged into a [`Summary`] when the run ends; the threads also publish running
+//! counters ([`Live`]) for the progress line.
+//!
+//! Loops:
+//! - closed (`-c`, `-n`, `-z`, as hey): each of `-c` workers sends its next request when the
+//!   previous one finished; `-n` is a shared countdown, `-z` a deadline that cuts off requests
+//!   in flight (counted as cancelled, not as requests);
+//! - open ([`Schedule`]: `--rate`, `--stages`): request k is due at the schedule's time t(k);
+//!   whichever worker is free takes the next k, waits until t(k) and sends. Latency counts from
+//!   t(k), so time spent queued behind a slow server is measured (wrk2's coordinated-omission
+//!   correction) — except the timer's own lateness (≤ [`TIMER_SLOP`]) when the worker was idle
+//!   waiting. In-flight requests finish (bounded by the timeout) when the schedule ends.
+//!
+//! HTTP is hyper's client connection (HTTP/1.1, or HTTP/2 with prior knowledge): no hand-written
+//! protocol code. Per request the hot path allocates only what hyper's `Request` needs (the
+//! cloned header map); bodies are shared `Bytes`.
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST, USER_AGENT};
+use http::{Method, Request, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::schedule::Schedule;
+use crate::stats::{self, Counts, ErrorKind, Live, Recorder, Summary};
+use crate::target::Target;
+
+/// A wake-up this late after a request's due time is the timer's, not the server's.
+pub const TIMER_SLOP: Duration = Duration::from_millis(2);
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub target: Target,
+    pub method: Method,
+    /// Extra request headers (Host and User-Agent are added unless given).
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub http2: bool,
+    pub keepalive: bool,
+    /// Concurrent requests (closed loop: workers; open loop: the most in flight).
+    pub concurrency: usize,
+    /// HTTP/2: connections shared by the workers (at least one per thread).
+    pub connections: usize,
+    pub threads: usize,
+    pub requests: Option<u64>,
+    pub duration: Option<Duration>,
+    pub schedule: Option<Schedule>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+struct Shared {
+    cfg: Config,
+    start: Instant,
+    end: Option<Instant>,
+    remaining: AtomicI64,
+    tickets: AtomicU64,
+    stop: AtomicBool,
+    live: Vec<Live>,
+    uri: Uri,
+    headers: HeaderMap,
+    finished: watch::Sender<usize>,
+}
+
+/// A run in progress.
+pub struct Run {
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<Recorder>>,
+    finished: watch::Receiver<usize>,
+}
+
+impl Run {
+    /// Starts the worker threads; the run begins at once.
+    pub fn start(cfg: Config) -> Result<Run, String> {
+        if cfg.requests.is_none() && cfg.duration.is_none() && cfg.schedule.is_none() {
+            return Err("a run needs a bound: a request count, a duration or stages".into());
+        }
+        let mut concurrency = cfg.concurrency.max(1);
+        if let Some(n) = cfg.requests {
+            concurrency = concurrency.min(n.max(1) as usize);
+        }
+        let threads = cfg.threads.clamp(1, concurrency);
+        let (uri, headers) = request_parts(&cfg)?;
+        let runtimes = (0..threads)
+            .map(|_| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("starting a worker runtime: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (finished_tx, finished) = watch::channel(0usize);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let start = Instant::now();
+        let end = match (&cfg.schedule, cfg.duration) {
+            (Some(s), _) => Some(start + s.duration()),
+            (None, Some(d)) => Some(start + d),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            remaining: AtomicI64::new(cfg.requests.map(|n| n.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX)),
+            tickets: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            live: (0..threads).map(|_| Live::default()).collect(),
+            uri,
+            headers,
+            finished: finished_tx,
+            start,
+            end,
+            cfg,
+        });
+        let h2_conns = shared.cfg.connections.max(threads);
+        let mut handles = vec![];
+        for (t, rt) in runtimes.into_iter().enumerate() {
+            // Spread workers and HTTP/2 connections evenly over the threads.
+            let workers = concurrency / threads + usize::from(t < concurrency % threads);
+            let conns = h2_conns / threads + usize::from(t < h2_conns % threads);
+            let sh = shared.clone();
+            let stop = stop_rx.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("loadgen-{t}"))
+                .spawn(move || thread_main(sh, t, workers, conns, rt, stop))
+                .map_err(|e| format!("starting a worker thread: {e}"))?;
+            handles.push(h);
+        }
+        Ok(Run {
+            shared,
+            stop_tx,
+            threads: handles,
+            finished,
+        })
+    }
+
+    pub fn started(&self) -> Instant {
+        self.shared.start
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.shared.start.elapsed()
+    }
+
+    /// The planned length (None for a run bounded by a request count only).
+    pub fn planned(&self) -> Option<Duration> {
+        self.shared.end.map(|e| e - self.shared.start)
+    }
+
+    pub fn counts(&self) -> Counts {
+        stats::counts(&self.shared.live)
+    }
+
+    /// Latencies recorded since the last call, added into `into`.
+    pub fn take_interval(&self, into: &mut Histogram<u64>) {
+        for l in &self.shared.live {
+            l.take_interval(into);
+        }
+    }
+
+    /// Open loop: requests due by now (capped by `-n`).
+    pub fn due(&self) -> Option<f64> {
+        let s = self.shared.cfg.schedule.as_ref()?;
+        let n = s.expected(self.elapsed());
+        Some(match self.shared.cfg.requests {
+            Some(cap) => n.min(cap as f64),
+            None => n,
+        })
+    }
+
+    /// Open loop: the rate the schedule asks for now.
+    pub fn asked_rate(&self) -> Option<f64> {
+        let s = self.shared.cfg.schedule.as_ref()?;
+        Some(s.rate_at(self.elapsed()))
+    }
+
+    /// Asks the workers to stop after their current request (Ctrl-C).
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop_tx.send(true);
+    }
+
+    /// Waits until every worker thread has finished.
+    pub async fn finished(&mut self) {
+        let n = self.threads.len();
+        let _ = self.finished.wait_for(|f| *f >= n).await;
+    }
+
+    /// Merges the threads' recorders (call after [`Run::finished`]).
+    pub fn join(self) -> Summary {
+        let elapsed = self.shared.start.elapsed();
+        let recorders = self
+            .threads
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        let scheduled = self.shared.cfg.schedule.as_ref().map(|s| {
+            let n = s.total().ceil() as u64;
+            self.shared.cfg.requests.map_or(n, |cap| n.min(cap))
+        });
+        Summary::merge(recorders, elapsed, scheduled)
+    }
+}
+
+fn request_parts(cfg: &Config) -> Result<(Uri, HeaderMap), String> {
+    let t = &cfg.target;
+    let uri: Uri = if cfg.http2 {
+        format!("http://{}{}", t.authority, t.path)
+    } else {
+        t.path.clone()
+    }
+    .parse()
+    .map_err(|e| format!("request URI {:?}: {e}", t.path))?;
+    let mut headers = cfg.headers.clone();
+    if !cfg.http2 && !headers.contains_key(HOST) {
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(&t.authority).map_err(|e| format!("Host header: {e}"))?,
+        );
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    if !cfg.keepalive && !cfg.http2 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    Ok((uri, headers))
+}
+
+fn thread_main(
+    sh: Arc<Shared>,
+    t: usize,
+    workers: usize,
+    conns: usize,
+    rt: tokio::runtime::Runtime,
+    stop: watch::Receiver<bool>,
+) -> Recorder {
+    let rec = Rc::new(RefCell::new(Recorder::default()));
+    let local = tokio::task::LocalSet::new();
+    let slots: Vec<H2Slot> = (0..conns.max(1)).map(|_| Rc::new(RefCell::new(None))).collect();
+    local.block_on(&rt, async {
+        let mut hs = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let mut wk = Worker {
+                sh: sh.clone(),
+                t,
+                rec: rec.clone(),
+                h1: None,
+                h2: slots[w % slots.len()].clone(),
+                stop: stop.clone(),
+            };
+            hs.push(tokio::task::spawn_local(async move { wk.run().await }));
+        }
+        for h in hs {
+            let _ = h.await;
+        }
+    });
+    drop(local);
+    drop(rt);
+    let r = std::mem::take(&mut *rec.borrow_mut());
+    sh.finished.send_modify(|n| *n += 1);
+    r
+}
+
+type Body = Full<Bytes>;
+type H2Slot = Rc<RefCell<Option<http2::SendRequest<Body>>>>;
+
+/// Why a request failed, kept as the source error until a message is needed.
+enum Failure {
+    Io(ErrorKind, std::io::Error),
+    Hyper(hyper::Error),
+    Timeout(ErrorKind),
+}
+
+impl Failure {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Failure::Io(k, _) | Failure::Timeout(k) => *k,
+            Failure::Hyper(e) => classify(e),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::Io(_, e) => e.to_string(),
+            Failure::Hyper(e) => {
+                let mut s = e.to_string();
+                let mut src = std::error::Error::source(e);
+                while let Some(c) = src {
+                    s.push_str(": ");
+                    s.push_str(&c.to_string());
+                    src = c.source();
+                }
+                s
+            }
+            Failure::Timeout(k) => k.name().to_string(),
+        }
+    }
+}
+
+fn classify(e: &hyper::Error) -> ErrorKind {
+    if e.is_incomplete_message() {
+        return ErrorKind::ClosedMidResponse;
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return ErrorKind::InvalidResponse;
+    }
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                    ErrorKind::Reset
+                }
+                std::io::ErrorKind::UnexpectedEof => ErrorKind::ClosedMidResponse,
+                _ => ErrorKind::Other,
+            };
+        }
+        src = c.source();
+    }
+    if e.is_canceled() || e.is_closed() {
+        return ErrorKind::ClosedMidResponse;
+    }
+    ErrorKind::Other
+}
+
+struct Worker {
+    sh: Arc<Shared>,
+    t: usize,
+    rec: Rc<RefCell<Recorder>>,
+    h1: Option<http1::SendRequest<Body>>,
+    h2: H2Slot,
+    stop: watch::Receiver<bool>,
+}
+
+/// Whether a request may go, and the time its latency counts from.
+enum Next {
+    Go(Instant),
+    Done,
+}
+
+impl Worker {
+    async fn run(&mut self) {
+        loop {
+            let from = match self.next().await {
+                Next::Go(from) => from,
+                Next::Done => return,
+            };
+            let sent = Instant::now();
+            let mut deadline = sent + self.sh.cfg.timeout;
+            // Closed loop with a duration: the end cuts off what is in flight.
+            let cut = self.sh.cfg.schedule.is_none() && self.sh.end.is_some_and(|e| e < deadline);
+            if cut {
+                deadline = self.sh.end.unwrap_or(deadline);
+            }
+            let out = tokio::time::timeout_at(deadline, self.exchange()).await;
+            let done = Instant::now();
+            let live = &self.sh.live[self.t];
+            match out {
+                Ok(Ok((status, bytes))) => {
+                    let lat = done.saturating_duration_since(from);
+                    self.rec.borrow_mut().response(status, lat, bytes);
+                    live.response(lat, bytes);
+                }
+                Err(_) if cut => {
+                    self.rec.borrow_mut().cancelled += 1;
+                    return;
+                }
+                Ok(Err(f)) => {
+                    self.h1 = None;
+                    self.rec.borrow_mut().error(f.kind(), || f.message());
+                    live.error();
+                }
+                Err(_) => {
+                    self.h1 = None;
+                    let timeout = self.sh.cfg.timeout;
+                    self.rec.borrow_mut().error(ErrorKind::Timeout, || {
+                        format!("no complete response within {timeout:?}")
+                    });
+                    live.error();
+                }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Next {
+        let sh = &*self.sh;
+        if sh.stop.load(Ordering::Relaxed) {
+            return Next::Done;
+        }
+        let Some(schedule) = &sh.cfg.schedule else {
+            let now = Instant::now();
+            if sh.end.is_some_and(|e| now >= e) {
+                return Next::Done;
+            }
+            if sh.remaining.fetch_sub(1, Ordering::Relaxed) <= 0 {
+                return Next::Done;
+            }
+            return Next::Go(now);
+        };
+        let k = sh.tickets.fetch_add(1, Ordering::Relaxed);
+        if sh.cfg.requests.is_some_and(|n| k >= n) {
+            return Next::Done;
+        }
+        let Some(at) = schedule.time_of(k) else {
+            return Next::Done;
+        };
+        let due = sh.start + at;
+        if due <= Instant::now() {
+            return Next::Go(due);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = self.stop.wait_for(|s| *s) => return Next::Done,
+        }
+        let now = Instant::now();
+        if now.saturating_duration_since(due) <= TIMER_SLOP {
+            Next::Go(now)
+        } else {
+            Next::Go(due)
+        }
+    }
+
+    fn request(&self) -> Request<Body> {
+        let sh = &*self.sh;
+        let mut r = Request::new(Full::new(sh.cfg.body.clone()));
+        *r.method_mut() = sh.cfg.method.clone();
+        *r.uri_mut() = sh.uri.clone();
+        *r.headers_mut() = sh.headers.clone();
+        if sh.cfg.http2 {
+            *r.version_mut() = Version::HTTP_2;
+        }
+        r
+    }
+
+    async fn exchange(&mut self) -> Result<(u16, u64), Failure> {
+        let resp = if self.sh.cfg.http2 {
+            let mut s = self.h2_sender().await?;
+            s.ready().await.map_err(Failure::Hyper)?;
+            s.send_request(self.request()).await.map_err(Failure::Hyper)?
+        } else {
+            let keep = self.sh.cfg.keepalive;
+            let mut s = match self.h1.take() {
+                Some(s) if !s.is_closed() => s,
+                _ => self.h1_connect().await?,
+            };
+            if s.ready().await.is_err() {
+                // The server closed the idle connection: that is not this request's failure.
+                s = self.h1_connect().await?;
+                s.ready().await.map_err(Failure::Hyper)?;
+            }
+            let resp = s.send_request(self.request()).await.map_err(Failure::Hyper)?;
+            let close = resp.version() == Version::HTTP_10
+                || resp
+                    .headers()
+                    .get(CONNECTION)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            if keep && !close {
+                self.h1 = Some(s);
+            }
+            resp
+        };
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(Failure::Hyper)?;
+            if let Some(d) = frame.data_ref() {
+                n += d.len() as u64;
+            }
+        }
+        Ok((status, n))
+    }
+
+    async fn tcp(&self) -> Result<TcpStream, Failure> {
+        let addr: SocketAddr = self.sh.cfg.target.addr;
+        match tokio::time::timeout(self.sh.cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
+            Ok(Err(e)) => Err(Failure::Io(
+                if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                    ErrorKind::ConnectRefused
+                } else {
+                    ErrorKind::Connect
+                },
+                e,
+            )),
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                Ok(s)
+            }
+        }
+    }
+
+    async fn h1_connect(&self) -> Result<http1::SendRequest<Body>, Failure> {
+        let io = TokioIo::new(self.tcp().await?);
+        let (sender, conn) = http1::handshake(io).await.map_err(Failure::Hyper)?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    async fn h2_sender(&self) -> Result<http2::SendRequest<Body>, Failure> {
+        if self.sh.cfg.keepalive {
+            let existing = self.h2.borrow().as_ref().filter(|s| !s.is_closed()).cloned();
+            if let Some(s) = existing {
+                return Ok(s);
+            }
+        }
+        let io = TokioIo::new(self.tcp().await?);
+        let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(Failure::Hyper)?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        if self.sh.cfg.keepalive {
+            *self.h2.borrow_mut() = Some(sender.clone());
+        }
+        Ok(sender)
+    }
+}

@@ -1,0 +1,31 @@
+//! `loadgen`: an HTTP load generator for coxswain — closed loop as hey, constant arrival rate
+//! with coordinated-omission correction as wrk2, ramping arrival rates as k6 — against a URL or a
+//! Service resolved through the object store.
+//!
+//! - [`engine`]: worker threads issuing requests and recording into per-thread histograms;
+//! - [`schedule`]: the open-loop arrival schedules (pure);
+//! - [`stats`], [`report`], [`threshold`]: what was measured, how it is shown, pass/fail;
+//! - [`target`]: URL parsing and Service resolution;
+//! - [`cli`]: the command line over all of them.
+pub mod cli;
+pub mod engine;
+pub mod report;
+pub mod schedule;
+pub mod stats;
+pub mod target;
+pub mod threshold;
+
+use std::time::Duration;
+
+/// Durations on the command line: Go-style (`500ms`, `1m30s`, coxswain-agent's parser); a bare
+/// number is seconds (as hey's `-t 5`).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<f64>() {
+        if !n.is_finite() || n < 0.0 {
+            return Err(format!("invalid duration {s:?}"));
+        }
+        return Ok(Duration::from_secs_f64(n));
+    }
+    coxswain_agent::duration::parse_duration(t)
+}
