@@ -455,6 +455,15 @@ fn http_get_defaults(h: &mut v1::HttpGetAction) {
 
 fn service_defaults(spec: &mut v1::ServiceSpec) {
     default_str(&mut spec.session_affinity, "None");
+    if spec.session_affinity == "ClientIP" {
+        // DefaultClientIPServiceAffinitySeconds.
+        spec.session_affinity_config
+            .get_or_insert_with(Default::default)
+            .client_ip
+            .get_or_insert_with(Default::default)
+            .timeout_seconds
+            .get_or_insert(10800);
+    }
     default_str(&mut spec.r#type, "ClusterIP");
     for p in &mut spec.ports {
         default_str(&mut p.protocol, "TCP");

@@ -2125,6 +2125,27 @@ fn validate_service_spec(e: &mut Errs, spec: &v1::ServiceSpec) {
         &["ClientIP", "None"],
         true,
     );
+    if let Some(c) = &spec.session_affinity_config {
+        if spec.session_affinity != "ClientIP" {
+            forbidden(
+                e,
+                "spec.sessionAffinityConfig".to_string(),
+                &format!(
+                    "must not be set when sessionAffinity is {}",
+                    spec.session_affinity
+                ),
+            );
+        } else if let Some(t) = c.client_ip.as_ref().and_then(|c| c.timeout_seconds) {
+            if !(1..=86400).contains(&t) {
+                invalid(
+                    e,
+                    "spec.sessionAffinityConfig.clientIP.timeoutSeconds".to_string(),
+                    t,
+                    "must be greater than 0 and less than 86400",
+                );
+            }
+        }
+    }
     let mut names = BTreeSet::new();
     let mut port_protocols = BTreeSet::new();
     for (i, port) in spec.ports.iter().enumerate() {
