@@ -423,18 +423,23 @@ mod tests {
 
     #[test]
     fn service_views() {
-        let mut s = v1::Service::default();
-        s.spec = Some(v1::ServiceSpec {
-            cluster_ip: "None".into(),
+        let mut s = v1::Service {
+            spec: Some(v1::ServiceSpec {
+                cluster_ip: "None".into(),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         assert_eq!(svc_from(&s).kind, SvcKind::Headless);
         s.spec = Some(v1::ServiceSpec {
             r#type: "ExternalName".into(),
             external_name: "db.example.com".into(),
             ..Default::default()
         });
-        assert_eq!(svc_from(&s).kind, SvcKind::ExternalName("db.example.com".into()));
+        assert_eq!(
+            svc_from(&s).kind,
+            SvcKind::ExternalName("db.example.com".into())
+        );
         s.spec = Some(v1::ServiceSpec {
             cluster_ip: "127.1.0.1".into(),
             cluster_ips: vec!["127.1.0.1".into()],

@@ -79,9 +79,7 @@ impl Zone {
         Record::from_rdata(
             self.name.clone(),
             self.ttl.min(300),
-            RData::SOA(SOA::new(
-                mname, rname, serial, 7200, 1800, 86400, self.ttl,
-            )),
+            RData::SOA(SOA::new(mname, rname, serial, 7200, 1800, 86400, self.ttl)),
         )
     }
 }
@@ -299,8 +297,15 @@ impl<'a> Resolver<'a> {
         let result: Lookup<Vec<Record>> = match qtype {
             RecordType::A | RecordType::AAAA => {
                 let mut out = Vec::new();
-                self.address(qname, rel, qtype == RecordType::AAAA, 0, &mut out, &mut chase)
-                    .map(|_| out)
+                self.address(
+                    qname,
+                    rel,
+                    qtype == RecordType::AAAA,
+                    0,
+                    &mut out,
+                    &mut chase,
+                )
+                .map(|_| out)
             }
             RecordType::SRV => self.srv(qname, rel, &mut additionals),
             RecordType::CNAME => self.records(rel).map(|items| {
@@ -437,8 +442,7 @@ impl<'a> Resolver<'a> {
                                 continue;
                             }
                             for p in &ss.ports {
-                                if !(matches(r.port, &p.name) && matches(r.protocol, &p.protocol))
-                                {
+                                if !(matches(r.port, &p.name) && matches(r.protocol, &p.protocol)) {
                                     continue;
                                 }
                                 found = true;
@@ -570,7 +574,12 @@ impl<'a> Resolver<'a> {
                 seen_srv.push((target.clone(), it.port));
                 out.push(self.rec(
                     owner,
-                    RData::SRV(SRV::new(0, weight, it.port.clamp(0, 65535) as u16, target.clone())),
+                    RData::SRV(SRV::new(
+                        0,
+                        weight,
+                        it.port.clamp(0, 65535) as u16,
+                        target.clone(),
+                    )),
                 ));
             }
             if !seen_addr.iter().any(|(t, a)| *t == target && *a == ip) {
@@ -641,3 +650,7 @@ fn fqdn(s: &str) -> Option<Name> {
     let s = s.trim_end_matches('.');
     Name::from_ascii(format!("{s}.")).ok()
 }
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;

@@ -70,7 +70,14 @@ struct Pending {
 }
 
 /// Answer one packet without waiting. `out` is cleared and reused.
-fn respond(dns: &Dns, cfg: &ServerConfig, packet: &[u8], udp: bool, scratch: &mut String, out: &mut Vec<u8>) -> Step {
+fn respond(
+    dns: &Dns,
+    cfg: &ServerConfig,
+    packet: &[u8],
+    udp: bool,
+    scratch: &mut String,
+    out: &mut Vec<u8>,
+) -> Step {
     out.clear();
     let req = match Message::from_vec(packet) {
         Ok(m) => m,
@@ -165,7 +172,8 @@ fn encode(m: &Message, max: u16, out: &mut Vec<u8>) {
     if let Err(e) = m.emit(&mut enc) {
         tracing::warn!(error = %e, "encoding a DNS answer");
         out.clear();
-        let mut fail = Message::error_msg(m.metadata.id, m.metadata.op_code, ResponseCode::ServFail);
+        let mut fail =
+            Message::error_msg(m.metadata.id, m.metadata.op_code, ResponseCode::ServFail);
         fail.queries = m.queries.clone();
         let mut enc = BinEncoder::new(out);
         let _ = fail.emit(&mut enc);
@@ -175,7 +183,11 @@ fn encode(m: &Message, max: u16, out: &mut Vec<u8>) {
 fn servfail(packet: &[u8], out: &mut Vec<u8>) {
     match Message::from_vec(packet) {
         Ok(req) => {
-            let mut m = Message::error_msg(req.metadata.id, req.metadata.op_code, ResponseCode::ServFail);
+            let mut m = Message::error_msg(
+                req.metadata.id,
+                req.metadata.op_code,
+                ResponseCode::ServFail,
+            );
             m.metadata.recursion_desired = req.metadata.recursion_desired;
             m.metadata.recursion_available = true;
             m.queries = req.queries;
@@ -222,13 +234,19 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, dns: Arc<Dns>, cfg: Arc<ServerCon
     let forwards = Arc::new(Semaphore::new(cfg.max_forwards.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..cfg.udp_workers.max(1) {
-        let (socket, dns, cfg, forwards) = (socket.clone(), dns.clone(), cfg.clone(), forwards.clone());
+        let (socket, dns, cfg, forwards) =
+            (socket.clone(), dns.clone(), cfg.clone(), forwards.clone());
         tasks.spawn(async move { udp_loop(socket, dns, cfg, forwards).await });
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn udp_loop(socket: Arc<UdpSocket>, dns: Arc<Dns>, cfg: Arc<ServerConfig>, forwards: Arc<Semaphore>) {
+async fn udp_loop(
+    socket: Arc<UdpSocket>,
+    dns: Arc<Dns>,
+    cfg: Arc<ServerConfig>,
+    forwards: Arc<Semaphore>,
+) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(UDP_MAX as usize);
     let mut scratch = String::with_capacity(256);
@@ -262,7 +280,8 @@ async fn spawn_slow(
     forwards: &Arc<Semaphore>,
     out: &mut Vec<u8>,
 ) {
-    let (Some(upstream), Ok(permit)) = (cfg.upstream.clone(), forwards.clone().try_acquire_owned()) else {
+    let (Some(upstream), Ok(permit)) = (cfg.upstream.clone(), forwards.clone().try_acquire_owned())
+    else {
         servfail(packet, out);
         let _ = socket.send_to(out, peer).await;
         return;

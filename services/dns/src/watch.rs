@@ -29,7 +29,11 @@ fn pod_ips(p: &v1::Pod) -> Vec<IpAddr> {
     let Some(st) = &p.status else {
         return Vec::new();
     };
-    let mut ips: Vec<IpAddr> = st.pod_ips.iter().filter_map(|i| i.ip.parse().ok()).collect();
+    let mut ips: Vec<IpAddr> = st
+        .pod_ips
+        .iter()
+        .filter_map(|i| i.ip.parse().ok())
+        .collect();
     if let Ok(ip) = st.pod_ip.parse() {
         if !ips.contains(&ip) {
             ips.push(ip);
