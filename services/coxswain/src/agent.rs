@@ -260,6 +260,16 @@ fn claim_pod_network(first: u8) -> u8 {
     first
 }
 
+/// The pod network octet of `coxswain up` on gRPC port `grpc_port`: `--pod-network-octet`, or
+/// one claimed now (see [`claim_pod_network`]). The service proxy derives its ranges from it.
+pub(crate) fn pod_network_octet(opts: &UpAgentOpts, grpc_port: u16) -> anyhow::Result<u8> {
+    match opts.pod_network_octet {
+        Some(0) => bail!("--pod-network-octet must be 1..255"),
+        Some(o) => Ok(o),
+        None => Ok(claim_pod_network((10 + grpc_port as u32 % 190) as u8)),
+    }
+}
+
 /// In `coxswain up`: start node1..nodeN (and the control-plane node) against `url`; their
 /// NodeAgent service is the main server's (`registry`). Returns at once.
 pub fn spawn_up(

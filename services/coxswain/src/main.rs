@@ -21,6 +21,7 @@ mod controllers;
 mod duration;
 mod metrics_http;
 mod nodelifecycle;
+mod proxy;
 mod scheduler;
 
 #[derive(Parser)]
@@ -50,6 +51,9 @@ enum Command {
     /// Run a node agent (the kubelet) against a store (`--server`): one node, or
     /// `--sim-nodes N` simulated ones.
     Agent(agent::AgentArgs),
+    /// Run the service proxy (ClusterIP, NodePort and LoadBalancer traffic to ready endpoints)
+    /// against a store (`--server`).
+    Proxy(proxy::ProxyArgs),
     /// Built-in container workloads of the process runtime (internal).
     #[command(hide = true)]
     Builtin(builtin::BuiltinArgs),
@@ -91,6 +95,8 @@ struct StoreArgs {
     node_lifecycle: nodelifecycle::NodeLifecycleOpts,
     #[command(flatten)]
     agents: agent::UpAgentOpts,
+    #[command(flatten)]
+    service_net: proxy::ServiceNetOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -128,12 +134,13 @@ fn main() -> anyhow::Result<()> {
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
             Command::Agent(args) => agent::run(args).await,
+            Command::Proxy(args) => proxy::run(args).await,
             Command::Builtin(args) => builtin::run(args).await,
         }
     })
 }
 
-async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
+async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -149,7 +156,18 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         })
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
     );
+    // Bound before the store opens: `up` derives its service ranges from the port.
+    let grpc = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let service_net = proxy::resolve(
+        &args.service_net,
+        &mut args.agents,
+        grpc.local_addr()?.port(),
+        mode,
+    )?;
     let config = StoreConfig {
+        service_cluster_ip_range: service_net.range,
         watch_history: args.watch_history,
         bookmark_interval: args.bookmark_interval,
         default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
@@ -161,9 +179,6 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .context("opening the store")?;
     tokio::spawn(gc::run(store.clone()));
 
-    let grpc = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
     let grpc_addr = grpc.local_addr()?;
     let metrics = TcpListener::bind(args.metrics_listen)
         .await
@@ -200,6 +215,7 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
+        proxy::spawn_up(&format!("http://{grpc_addr}"), &args.service_net, &service_net)?;
         agent::spawn_up(
             &format!("http://{grpc_addr}"),
             &args.data_dir,
@@ -207,6 +223,7 @@ async fn serve(args: StoreArgs, mode: &str) -> anyhow::Result<()> {
             &agents,
         )?;
     }
+    proxy::ensure_kubernetes_service(&store, &service_net, grpc_addr).await;
     // A line for scripts and tests that start coxswain on port 0.
     println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
 
