@@ -242,17 +242,147 @@ impl Correlator {
     }
 }
 
-async fn run(client: Client, component: String, host: String, mut rx: mpsc::Receiver<Record>) {
+/// Where the recorder's writes go: the store in production, a recorder of calls in tests.
+trait Sink: Clone + Send + Sync + 'static {
+    fn create(&self, event: Event) -> impl std::future::Future<Output = ()> + Send;
+    fn patch(
+        &self,
+        namespace: String,
+        name: String,
+        count: i32,
+        last_timestamp: String,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Sink for Client {
+    async fn create(&self, event: Event) {
+        if let Err(e) = Client::create(self, &event).await {
+            tracing::debug!(error = %e, "event create failed");
+        }
+    }
+
+    async fn patch(&self, namespace: String, name: String, count: i32, last_timestamp: String) {
+        let patch = serde_json::json!({"count": count, "lastTimestamp": last_timestamp});
+        if let Err(e) = Client::patch::<Event>(self, &namespace, &name, &patch).await {
+            tracing::debug!(error = %e, "event update failed");
+        }
+    }
+}
+
+/// One write of one Event.
+enum Op {
+    Create(Box<Event>),
+    Patch { count: i32, last_timestamp: String },
+}
+
+type EventKey = (String, String);
+
+/// Issues the writes, at most one in flight per Event (by namespace/name). Of the writes that
+/// arrive for an Event while one is in flight only the newest waits, so a patch never overtakes
+/// the create it patches nor a later patch, and the stored count only moves forward.
+struct Writer<S> {
+    sink: S,
+    permits: Arc<Semaphore>,
+    /// Events with a write in flight, and the write waiting behind it.
+    busy: HashMap<EventKey, Option<Op>>,
+    done_tx: mpsc::UnboundedSender<EventKey>,
+}
+
+impl<S: Sink> Writer<S> {
+    fn new(sink: S) -> (Writer<S>, mpsc::UnboundedReceiver<EventKey>) {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let w = Writer {
+            sink,
+            permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+            busy: HashMap::new(),
+            done_tx,
+        };
+        (w, done_rx)
+    }
+
+    async fn submit(&mut self, key: EventKey, op: Op) {
+        match self.busy.get_mut(&key) {
+            Some(waiting) => {
+                *waiting = match (waiting.take(), op) {
+                    // Only if a create is still waiting (never in practice: names are unique
+                    // per create): it takes the newer count.
+                    (
+                        Some(Op::Create(mut event)),
+                        Op::Patch {
+                            count,
+                            last_timestamp,
+                        },
+                    ) => {
+                        event.count = count;
+                        event.last_timestamp = last_timestamp;
+                        Some(Op::Create(event))
+                    }
+                    (_, op) => Some(op),
+                }
+            }
+            None => {
+                self.busy.insert(key.clone(), None);
+                self.start(key, op).await;
+            }
+        }
+    }
+
+    /// A write of `key` finished: start the one waiting behind it, if any.
+    async fn finished(&mut self, key: EventKey) {
+        match self.busy.get_mut(&key).and_then(Option::take) {
+            Some(op) => self.start(key, op).await,
+            None => {
+                self.busy.remove(&key);
+            }
+        }
+    }
+
+    async fn start(&self, key: EventKey, op: Op) {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let sink = self.sink.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            match op {
+                Op::Create(event) => sink.create(*event).await,
+                Op::Patch {
+                    count,
+                    last_timestamp,
+                } => {
+                    sink.patch(key.0.clone(), key.1.clone(), count, last_timestamp)
+                        .await
+                }
+            }
+            drop(permit);
+            let _ = done.send(key);
+        });
+    }
+}
+
+async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Receiver<Record>) {
     let mut correlator = Correlator::default();
-    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(r) = rx.recv().await {
+    let (mut writer, mut done_rx) = Writer::new(sink);
+    loop {
+        let r = tokio::select! {
+            // Finished writes first, so a waiting write starts as soon as its turn comes.
+            biased;
+            Some(key) = done_rx.recv() => {
+                writer.finished(key).await;
+                continue;
+            }
+            r = rx.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+        };
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let write = correlator.correlate(&r, Instant::now(), nanos);
         let now = now_rfc3339();
-        let (namespace, name, message) = match write {
+        let (key, op) = match write {
             Write::Skip => {
                 metrics::counter!("coxswain_events_filtered_total").increment(1);
                 continue;
@@ -261,57 +391,50 @@ async fn run(client: Client, component: String, host: String, mut rx: mpsc::Rece
                 name,
                 namespace,
                 count,
-            } => {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    return;
-                };
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let patch = serde_json::json!({"count": count, "lastTimestamp": now});
-                    if let Err(e) = client.patch::<Event>(&namespace, &name, &patch).await {
-                        tracing::debug!(error = %e, "event update failed");
-                    }
-                    drop(permit);
-                });
-                continue;
-            }
+            } => (
+                (namespace, name),
+                Op::Patch {
+                    count,
+                    last_timestamp: now,
+                },
+            ),
             Write::Create {
                 name,
                 namespace,
                 message,
-            } => (namespace, name, message),
-        };
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let client = client.clone();
-        let event = Event {
-            metadata: Some(ObjectMeta {
-                name,
-                namespace,
-                ..Default::default()
-            }),
-            involved_object: Some(r.object.0),
-            reason: r.reason,
-            message,
-            source: Some(EventSource {
-                component: component.clone(),
-                host: host.clone(),
-            }),
-            first_timestamp: now.clone(),
-            last_timestamp: now,
-            count: 1,
-            r#type: r.type_.into(),
-            reporting_component: component.clone(),
-            reporting_instance: host.clone(),
-            ..Default::default()
-        };
-        tokio::spawn(async move {
-            if let Err(e) = client.create(&event).await {
-                tracing::debug!(error = %e, "event create failed");
+            } => {
+                let event = Event {
+                    metadata: Some(ObjectMeta {
+                        name: name.clone(),
+                        namespace: namespace.clone(),
+                        ..Default::default()
+                    }),
+                    involved_object: Some(r.object.0),
+                    reason: r.reason,
+                    message,
+                    source: Some(EventSource {
+                        component: component.clone(),
+                        host: host.clone(),
+                    }),
+                    first_timestamp: now.clone(),
+                    last_timestamp: now,
+                    count: 1,
+                    r#type: r.type_.into(),
+                    reporting_component: component.clone(),
+                    reporting_instance: host.clone(),
+                    ..Default::default()
+                };
+                ((namespace, name), Op::Create(Box::new(event)))
             }
-            drop(permit);
-        });
+        };
+        writer.submit(key, op).await;
+    }
+    // Every recorder is gone: let the writes already accepted finish, in order.
+    while !writer.busy.is_empty() {
+        let Some(key) = done_rx.recv().await else {
+            break;
+        };
+        writer.finished(key).await;
     }
 }
 
@@ -341,6 +464,80 @@ mod tests {
             Write::Patch { .. } => (c, p + 1, s),
             Write::Skip => (c, p, s + 1),
         })
+    }
+
+    /// Applies writes after a random delay each, as a store under concurrent load may, and
+    /// keeps what it applied in the order it applied it.
+    #[derive(Clone)]
+    struct Jittery {
+        applied: Arc<std::sync::Mutex<Vec<(String, i32, bool)>>>,
+        rng: Arc<std::sync::Mutex<rand::rngs::StdRng>>,
+    }
+
+    impl Jittery {
+        fn new(seed: u64) -> Jittery {
+            use rand::SeedableRng;
+            Jittery {
+                applied: Default::default(),
+                rng: Arc::new(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(
+                    seed,
+                ))),
+            }
+        }
+
+        async fn delay(&self) {
+            use rand::Rng;
+            let ms = self.rng.lock().unwrap().random_range(0..20);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    impl Sink for Jittery {
+        async fn create(&self, event: Event) {
+            self.delay().await;
+            let name = event.metadata.unwrap().name;
+            self.applied.lock().unwrap().push((name, event.count, true));
+        }
+
+        async fn patch(&self, _: String, name: String, count: i32, _: String) {
+            self.delay().await;
+            self.applied.lock().unwrap().push((name, count, false));
+        }
+    }
+
+    /// The regression test for writes racing: with writes that take random times, every Event's
+    /// create lands first, its counts only grow, and the last count is the number recorded.
+    #[tokio::test(start_paused = true)]
+    async fn writes_of_one_event_apply_in_order_and_the_latest_count_wins() {
+        for seed in 0..20 {
+            let sink = Jittery::new(seed);
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let task = tokio::spawn(run(sink.clone(), "c".into(), String::new(), rx));
+            // 25 repeats (the spam filter's burst) on each of four objects, interleaved.
+            for _ in 0..25 {
+                for o in ["a", "b", "c", "d"] {
+                    tx.send(rec(o, "BackOff", "Back-off restarting failed container"))
+                        .await
+                        .unwrap();
+                }
+            }
+            drop(tx);
+            task.await.unwrap();
+            let applied = sink.applied.lock().unwrap().clone();
+            let mut last: HashMap<String, i32> = HashMap::new();
+            for (name, count, create) in applied {
+                match last.get(&name) {
+                    None => assert!(create, "seed {seed}: {name} patched before its create"),
+                    Some(&prev) => assert!(
+                        !create && count > prev,
+                        "seed {seed}: {name} went from {prev} to {count}"
+                    ),
+                }
+                last.insert(name, count);
+            }
+            assert_eq!(last.len(), 4);
+            assert!(last.values().all(|&c| c == 25), "seed {seed}: {last:?}");
+        }
     }
 
     #[test]

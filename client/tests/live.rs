@@ -210,6 +210,31 @@ async fn repeated_events_fold_into_one_with_a_count() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The regression test for racing event writes against a real store: a burst of 25 identical
+/// events (the spam filter's burst) must end as one Event with count 25. When every patch was
+/// its own task the stored count often went backwards and stayed lower.
+#[tokio::test]
+async fn a_burst_of_repeats_ends_with_the_full_count() -> anyhow::Result<()> {
+    let cx = Coxswain::start()?;
+    let client = Client::connect(&cx.url()).await?;
+    let p = client.create(&pod("burst", "")).await?;
+    let rec = Recorder::new(client.clone(), "test-component", "");
+    let r = ObjectRef::from(&p);
+    for _ in 0..25 {
+        rec.warning(&r, "BackOff", "Back-off restarting failed container");
+    }
+    let evs = wait_for("one Event with count 25", T, || async {
+        let (evs, _) = client
+            .list::<KEvent>("default", &Default::default())
+            .await
+            .ok()?;
+        (evs.len() == 1 && evs[0].count == 25).then_some(evs)
+    })
+    .await?;
+    assert_eq!(evs[0].reason, "BackOff");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_watch_from_a_compacted_version_is_gone() -> anyhow::Result<()> {
     let cx = Coxswain::start_with(&["store"], &["--watch-history", "4"])?;
