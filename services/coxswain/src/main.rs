@@ -20,6 +20,7 @@ mod builtin;
 mod controllers;
 mod duration;
 mod metrics_http;
+mod metrics_server;
 mod nodelifecycle;
 mod proxy;
 mod scheduler;
@@ -51,6 +52,9 @@ enum Command {
     /// Run a node agent (the kubelet) against a store (`--server`): one node, or
     /// `--sim-nodes N` simulated ones.
     Agent(agent::AgentArgs),
+    /// Run the metrics pipeline (coxswain.v1.Metrics: resource metrics scraped from the node
+    /// agents, pushed custom/external metrics) against a store (`--server`, `--listen`).
+    MetricsServer(metrics_server::MetricsServerArgs),
     /// Run the service proxy (ClusterIP, NodePort and LoadBalancer traffic to ready endpoints)
     /// against a store (`--server`).
     Proxy(proxy::ProxyArgs),
@@ -96,6 +100,8 @@ struct StoreArgs {
     #[command(flatten)]
     agents: agent::UpAgentOpts,
     #[command(flatten)]
+    metrics: metrics_server::MetricsOpts,
+    #[command(flatten)]
     service_net: proxy::ServiceNetOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
@@ -134,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             Command::Scheduler(args) => scheduler::run(args).await,
             Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
             Command::Agent(args) => agent::run(args).await,
+            Command::MetricsServer(args) => metrics_server::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
             Command::Builtin(args) => builtin::run(args).await,
         }
@@ -212,6 +219,16 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         _ => None,
     };
     let agents = coxswain_agent::service::Registry::default();
+    let metrics_service = match mode {
+        "up" => metrics_server::spawn(&format!("http://{grpc_addr}"), &args.metrics)?,
+        _ => None,
+    };
+    let mut args = args;
+    if metrics_service.is_some() {
+        // The in-process agents sample at least as often as the pipeline scrapes.
+        let r = &mut args.agents.node.metrics_resolution;
+        *r = (*r).min(args.metrics.metric_resolution);
+    }
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
@@ -235,6 +252,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(ObjectStoreService::new(store).into_server())
         .add_optional_service(scheduler_service)
+        .add_optional_service(metrics_service)
         .add_service(controllers::workloads_service(&format!(
             "http://{grpc_addr}"
         ))?)
