@@ -1,0 +1,147 @@
+//! The HPA controller loop: an HPA informer and a pod informer, a work queue that brings every
+//! HPA back each `--horizontal-pod-autoscaler-sync-period`, and per key: gather the inputs,
+//! [`decide`], write the scale, record the Events, write the status when it changed, and keep
+//! the decision for `Autoscaler.History`.
+use std::sync::Arc;
+
+use coxswain_api::v1::{HorizontalPodAutoscaler, Pod};
+use coxswain_client::{Cache, Client, Event, Informer, ObjectRef, Recorder, WorkQueue};
+
+use crate::decide::{decide, fail_rescale, record_rescale};
+use crate::engine::{key, Config, Engine};
+use crate::metrics::MetricsClient;
+
+/// The running controller.
+pub struct Controller {
+    pub engine: Arc<Engine>,
+    pub hpas: Cache<HorizontalPodAutoscaler>,
+    queue: WorkQueue<String>,
+}
+
+impl Controller {
+    /// Wait until both caches hold a complete list.
+    pub async fn wait_synced(&self) {
+        self.hpas.wait_synced().await;
+        self.engine.pods.wait_synced().await;
+    }
+
+    /// End the watches and the workers.
+    pub fn stop(&self) {
+        self.queue.shutdown();
+        self.hpas.stop();
+        self.engine.pods.stop();
+    }
+}
+
+/// Start the informers and workers (returns at once).
+pub fn start(client: Client, metrics: Arc<dyn MetricsClient>, config: Config) -> Controller {
+    let pods = Informer::<Pod>::new(client.clone()).start();
+    let engine = Arc::new(Engine::new(client.clone(), metrics, pods, config.clone()));
+    let queue: WorkQueue<String> = WorkQueue::new(Default::default());
+    let q = queue.clone();
+    let e = engine.clone();
+    let hpas = Informer::<HorizontalPodAutoscaler>::new(client.clone())
+        .on_event(move |ev| match ev {
+            Event::Added(h) => q.add(hpa_key(h)),
+            Event::Modified { old, new } => {
+                let gen = |h: &HorizontalPodAutoscaler| h.metadata.as_ref().map(|m| m.generation);
+                if gen(old) != gen(new) {
+                    q.add(hpa_key(new));
+                }
+            }
+            Event::Deleted(h) => e.forget(&hpa_key(h)),
+            Event::Synced => {}
+        })
+        .start();
+    let recorder = Recorder::new(client, &config.component, "");
+    for _ in 0..config.workers.max(1) {
+        let (engine, hpas, queue, recorder) = (
+            engine.clone(),
+            hpas.clone(),
+            queue.clone(),
+            recorder.clone(),
+        );
+        tokio::spawn(async move {
+            while let Some(k) = queue.next().await {
+                let exists = reconcile(&engine, &hpas, &recorder, &k).await;
+                queue.done(&k);
+                if exists {
+                    queue.add_after(k, engine.config.sync_period);
+                }
+            }
+        });
+    }
+    Controller {
+        engine,
+        hpas,
+        queue,
+    }
+}
+
+fn hpa_key(h: &HorizontalPodAutoscaler) -> String {
+    let m = h.metadata.clone().unwrap_or_default();
+    key(&m.namespace, &m.name)
+}
+
+/// One reconcile; false when the HPA is gone.
+async fn reconcile(
+    engine: &Engine,
+    hpas: &Cache<HorizontalPodAutoscaler>,
+    recorder: &Recorder,
+    k: &str,
+) -> bool {
+    let Some(hpa) = hpas.get_key(k) else {
+        engine.forget(k);
+        return false;
+    };
+    let inputs = engine.gather(&hpa).await;
+    let cfg = engine.config.decide;
+    let mut d = engine.with_memory(k, |mem| decide(&hpa, &inputs, mem, &cfg));
+    let ns = hpa
+        .metadata
+        .as_ref()
+        .map(|m| m.namespace.clone())
+        .unwrap_or_default();
+    if d.rescale {
+        let target = hpa
+            .spec
+            .as_ref()
+            .and_then(|s| s.scale_target_ref.clone())
+            .unwrap_or_default();
+        match engine.write_scale(&ns, &target, d.desired_replicas).await {
+            Ok(()) => {
+                let now = engine.clock.now_ms();
+                engine.with_memory(k, |mem| record_rescale(&hpa, &d, mem, &cfg, now));
+                tracing::info!(hpa = k, from = d.current_replicas, to = d.desired_replicas, reason = %d.rescale_reason, "rescaled");
+            }
+            Err(e) => {
+                let now = coxswain_api::time::now_rfc3339();
+                fail_rescale(&mut d, &e, &now);
+            }
+        }
+    }
+    let obj = ObjectRef::from_resource(&*hpa);
+    for e in &d.events {
+        if e.r#type == "Warning" {
+            recorder.warning(&obj, &e.reason, e.message.clone());
+        } else {
+            recorder.normal(&obj, &e.reason, e.message.clone());
+        }
+    }
+    if !d.error.is_empty() {
+        tracing::debug!(hpa = k, error = %d.error, "reconcile");
+    }
+    if d.status.is_some() && d.status != hpa.status {
+        let mut updated = (*hpa).clone();
+        updated.status = d.status.clone();
+        // The controller is the status' only writer; the cache may lag its last write.
+        if let Some(m) = updated.metadata.as_mut() {
+            m.resource_version.clear();
+        }
+        if let Err(e) = engine.client.update_status(&updated).await {
+            tracing::debug!(hpa = k, error = %e, "status update");
+        }
+    }
+    engine.push_history(k, d);
+    true
+}
