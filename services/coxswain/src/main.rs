@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 mod agent;
 mod builtin;
 mod controllers;
+mod dns;
 mod duration;
 mod metrics_http;
 mod metrics_server;
@@ -58,6 +59,9 @@ enum Command {
     /// Run the service proxy (ClusterIP, NodePort and LoadBalancer traffic to ready endpoints)
     /// against a store (`--server`).
     Proxy(proxy::ProxyArgs),
+    /// Run the cluster DNS (CoreDNS' kubernetes plugin rules over UDP and TCP) against a store
+    /// (`--server`).
+    Dns(dns::DnsArgs),
     /// Built-in container workloads of the process runtime (internal).
     #[command(hide = true)]
     Builtin(builtin::BuiltinArgs),
@@ -103,6 +107,8 @@ struct StoreArgs {
     metrics: metrics_server::MetricsOpts,
     #[command(flatten)]
     service_net: proxy::ServiceNetOpts,
+    #[command(flatten)]
+    dns: dns::DnsOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -142,6 +148,7 @@ fn main() -> anyhow::Result<()> {
             Command::Agent(args) => agent::run(args).await,
             Command::MetricsServer(args) => metrics_server::run(args).await,
             Command::Proxy(args) => proxy::run(args).await,
+            Command::Dns(args) => dns::run(args).await,
             Command::Builtin(args) => builtin::run(args).await,
         }
     })
@@ -241,8 +248,15 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         )?;
     }
     proxy::ensure_kubernetes_service(&store, &service_net, grpc_addr).await;
+    let dns_addr = match mode {
+        "up" => dns::spawn(&format!("http://{grpc_addr}"), &args.dns).await?,
+        _ => None,
+    };
     // A line for scripts and tests that start coxswain on port 0.
-    println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}");
+    match dns_addr {
+        Some(dns) => println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr} dns={dns}"),
+        None => println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}"),
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
