@@ -62,6 +62,13 @@ pub fn apply_defaults(obj: &mut Object) {
                 }
             }
         }
+        Object::EndpointSlice(es) => {
+            // discovery/v1 SetDefaults_EndpointPort: name "" and protocol TCP.
+            for p in &mut es.ports {
+                p.name.get_or_insert_with(String::new);
+                p.protocol.get_or_insert_with(|| "TCP".to_string());
+            }
+        }
         Object::PersistentVolumeClaim(pvc) => pvc_defaults(pvc),
         Object::Secret(s) => default_str(&mut s.r#type, "Opaque"),
         Object::ServiceAccount(_)

@@ -235,6 +235,7 @@ kinds! {
     Pod { group_version: "v1", also: [], plural: "pods", short: ["po"], namespaced: true, layout: spec_status },
     Service { group_version: "v1", also: [], plural: "services", short: ["svc"], namespaced: true, layout: spec_status },
     Endpoints { group_version: "v1", also: [], plural: "endpoints", short: ["ep"], namespaced: true, layout: data },
+    EndpointSlice { group_version: "discovery.k8s.io/v1", also: ["discovery.k8s.io/v1beta1"], plural: "endpointslices", short: [], namespaced: true, layout: data },
     PersistentVolumeClaim { group_version: "v1", also: [], plural: "persistentvolumeclaims", short: ["pvc"], namespaced: true, layout: spec_status },
     ServiceAccount { group_version: "v1", also: [], plural: "serviceaccounts", short: ["sa"], namespaced: true, layout: data },
     ConfigMap { group_version: "v1", also: [], plural: "configmaps", short: ["cm"], namespaced: true, layout: data },
@@ -361,6 +362,12 @@ mod tests {
         assert_eq!(Kind::parse("hpa"), Some(Kind::HorizontalPodAutoscaler));
         assert_eq!(Kind::parse("ep"), Some(Kind::Endpoints));
         assert_eq!(Kind::parse("endpoints"), Some(Kind::Endpoints));
+        assert_eq!(Kind::parse("endpointslices"), Some(Kind::EndpointSlice));
+        assert_eq!(
+            Kind::parse("endpointslices.discovery.k8s.io"),
+            Some(Kind::EndpointSlice)
+        );
+        assert_eq!(Kind::EndpointSlice.group(), "discovery.k8s.io");
         assert_eq!(Kind::parse("cj"), Some(Kind::CronJob));
         assert_eq!(Kind::parse("nope"), None);
     }

@@ -14,6 +14,8 @@ use crate::selector::LabelSelector;
 use crate::v1;
 use crate::v1::IntOrString;
 
+mod discovery;
+
 type Errs = Vec<FieldError>;
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +428,7 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
                 }
             }
         }
+        Object::EndpointSlice(es) => discovery::validate_endpoint_slice(e, es),
         Object::PersistentVolumeClaim(pvc) => match &pvc.spec {
             Some(spec) => validate_pvc_spec(e, "spec", spec),
             None => required(e, "spec", ""),
@@ -2131,7 +2134,7 @@ fn validate_service_spec(e: &mut Errs, spec: &v1::ServiceSpec) {
                 e,
                 "spec.sessionAffinityConfig".to_string(),
                 &format!(
-                    "must not be set when sessionAffinity is {}",
+                    "must not be set when session affinity is {}",
                     spec.session_affinity
                 ),
             );
@@ -2601,6 +2604,11 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
         immutable(e, "metadata.uid", format!("{:?}", new.meta().uid));
     }
     match (old, new) {
+        (Object::EndpointSlice(a), Object::EndpointSlice(b))
+            if a.address_type != b.address_type =>
+        {
+            immutable(e, "addressType", format!("{:?}", b.address_type));
+        }
         (Object::Pod(a), Object::Pod(b)) => validate_pod_update(
             e,
             a.spec.clone().unwrap_or_default(),

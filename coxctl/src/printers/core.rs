@@ -1,5 +1,5 @@
-//! Rows of the core kinds: Service, Endpoints, Node, Namespace, PersistentVolumeClaim, Event,
-//! ConfigMap, Secret, ServiceAccount, Lease.
+//! Rows of the core kinds: Service, Endpoints, EndpointSlice, Node, Namespace,
+//! PersistentVolumeClaim, Event, ConfigMap, Secret, ServiceAccount, Lease.
 use serde_json::Value;
 
 use crate::age;
@@ -162,6 +162,55 @@ pub const ENDPOINTS: &[&str] = &["NAME", "ENDPOINTS", "AGE"];
 
 pub fn endpoints(o: &Value, now: i64, _wide: bool) -> Vec<String> {
     vec![name(o), endpoints_list(o), age_of(o, now)]
+}
+
+pub const ENDPOINT_SLICE: &[&str] = &["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"];
+
+/// kubectl's listWithMoreString: up to three items, then " + N more..."; "<unset>" when empty.
+fn list_with_more(items: impl Iterator<Item = String>) -> String {
+    let max = 3;
+    let mut list = Vec::new();
+    let mut count = 0;
+    for x in items {
+        if list.len() < max {
+            list.push(x);
+        }
+        count += 1;
+    }
+    let ret = list.join(",");
+    if count > max {
+        format!("{ret} + {} more...", count - max)
+    } else if ret.is_empty() {
+        "<unset>".into()
+    } else {
+        ret
+    }
+}
+
+/// EndpointSlice NAME ADDRESSTYPE PORTS ENDPOINTS AGE (kubectl's printEndpointSlice).
+pub fn endpoint_slice(o: &Value, now: i64, _wide: bool) -> Vec<String> {
+    let ports = list_with_more(
+        arr(o, "ports")
+            .iter()
+            .map(|p| match crate::jv::opt_i(p, "port") {
+                Some(n) => n.to_string(),
+                None if p.get("name").is_some() => s(p, "name").into_owned(),
+                None => "*".into(),
+            }),
+    );
+    let endpoints = list_with_more(arr(o, "endpoints").iter().flat_map(|e| {
+        arr(e, "addresses")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    }));
+    vec![
+        name(o),
+        s(o, "addressType").into_owned(),
+        ports,
+        endpoints,
+        age_of(o, now),
+    ]
 }
 
 /// Node STATUS: Ready/NotReady from the Ready condition ("Unknown" without one), plus

@@ -52,6 +52,7 @@ fn spec(kind: Kind) -> (&'static [&'static str], &'static [&'static str], RowFn)
         Kind::ControllerRevision => (w::CONTROLLER_REVISION, &[], w::controller_revision),
         Kind::Service => (c::SERVICE, c::SERVICE_WIDE, c::service),
         Kind::Endpoints => (c::ENDPOINTS, &[], c::endpoints),
+        Kind::EndpointSlice => (c::ENDPOINT_SLICE, &[], c::endpoint_slice),
         Kind::Node => (c::NODE, c::NODE_WIDE, c::node),
         Kind::Namespace => (c::NAMESPACE, &[], c::namespace),
         Kind::PersistentVolumeClaim => (c::PVC, c::PVC_WIDE, c::pvc),
