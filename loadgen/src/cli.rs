@@ -107,7 +107,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
     /// The object store, for svc/NAME targets.
-    #[arg(long, env = "COXSWAIN_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "COXSWAIN_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// How a Service is reached.
     #[arg(long, value_enum, default_value = "cluster-ip")]
@@ -166,7 +170,11 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
     if threads == 0 || threads > 1024 {
         return Err(format!("--threads {threads}: want 1..=1024"));
     }
-    let duration = a.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+    let duration = a
+        .duration
+        .as_deref()
+        .map(|d| dur("duration", d))
+        .transpose()?;
     if duration == Some(Duration::ZERO) {
         return Err("-z: the duration must be above 0".into());
     }
@@ -182,7 +190,7 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
     let schedule = match (a.rate, &a.stages) {
         (Some(_), Some(_)) => return Err("--rate and --stages are exclusive".into()),
         (Some(r), None) => {
-            if !(r > 0.0) {
+            if r.is_nan() || r <= 0.0 {
                 return Err(format!("--rate {r}: must be above 0"));
             }
             let len = match (duration, requests) {
@@ -200,7 +208,10 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
         }
         (None, None) => None,
     };
-    if schedule.as_ref().is_some_and(|s| s.duration() > MAX_DURATION) {
+    if schedule
+        .as_ref()
+        .is_some_and(|s| s.duration() > MAX_DURATION)
+    {
         return Err("the schedule is longer than a week".into());
     }
     if schedule.is_none() && requests.is_none() && duration.is_none() {
@@ -215,7 +226,8 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
             .ok_or_else(|| format!("-H {h:?}: want \"Name: value\""))?;
         let k = HeaderName::from_bytes(k.trim().as_bytes())
             .map_err(|_| format!("-H {h:?}: bad header name"))?;
-        let v = HeaderValue::from_str(v.trim()).map_err(|_| format!("-H {h:?}: bad header value"))?;
+        let v =
+            HeaderValue::from_str(v.trim()).map_err(|_| format!("-H {h:?}: bad header value"))?;
         headers.append(k, v);
     }
     if let Some(ct) = &a.content_type {
@@ -227,9 +239,9 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
     let body = match (&a.body, &a.body_file) {
         (Some(_), Some(_)) => return Err("-d and -D are exclusive".into()),
         (Some(b), None) => Bytes::from(b.clone().into_bytes()),
-        (None, Some(f)) => Bytes::from(
-            std::fs::read(f).map_err(|e| format!("-D {}: {e}", f.display()))?,
-        ),
+        (None, Some(f)) => {
+            Bytes::from(std::fs::read(f).map_err(|e| format!("-D {}: {e}", f.display()))?)
+        }
         (None, None) => Bytes::new(),
     };
     if a.connections == Some(0) {
@@ -246,7 +258,11 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
     };
     let mode = match (&schedule, a.rate) {
         (Some(s), Some(r)) => format!("constant rate {r}/s for {:?}", s.duration()),
-        (Some(s), None) => format!("stages {} ({:?})", a.stages.clone().unwrap_or_default(), s.duration()),
+        (Some(s), None) => format!(
+            "stages {} ({:?})",
+            a.stages.clone().unwrap_or_default(),
+            s.duration()
+        ),
         (None, _) => match (requests, duration) {
             (Some(n), Some(d)) => format!("closed loop, {n} requests within {d:?}"),
             (Some(n), None) => format!("closed loop, {n} requests"),
@@ -312,7 +328,12 @@ pub fn main(argv: Vec<String>) -> i32 {
     };
     let output = args.output;
     let quiet = args.quiet;
-    let (server, via, port, path) = (args.server.clone(), args.via, args.port.clone(), args.path.clone());
+    let (server, via, port, path) = (
+        args.server.clone(),
+        args.via,
+        args.port.clone(),
+        args.path.clone(),
+    );
     let plan = match plan(args) {
         Ok(p) => p,
         Err(e) => {
@@ -320,7 +341,10 @@ pub fn main(argv: Vec<String>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -440,7 +464,11 @@ pub async fn execute(
         return EXIT_FAILED;
     }
     if verdicts.iter().any(|v| !v.ok) {
-        let failed: Vec<&str> = verdicts.iter().filter(|v| !v.ok).map(|v| v.threshold.as_str()).collect();
+        let failed: Vec<&str> = verdicts
+            .iter()
+            .filter(|v| !v.ok)
+            .map(|v| v.threshold.as_str())
+            .collect();
         eprintln!("error: thresholds failed: {}", failed.join(", "));
         return EXIT_THRESHOLDS;
     }

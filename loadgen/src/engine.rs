@@ -116,7 +116,11 @@ impl Run {
             _ => None,
         };
         let shared = Arc::new(Shared {
-            remaining: AtomicI64::new(cfg.requests.map(|n| n.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX)),
+            remaining: AtomicI64::new(
+                cfg.requests
+                    .map(|n| n.min(i64::MAX as u64) as i64)
+                    .unwrap_or(i64::MAX),
+            ),
             tickets: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             live: (0..threads).map(|_| Live::default()).collect(),
@@ -213,6 +217,12 @@ impl Run {
             let n = s.total().ceil() as u64;
             self.shared.cfg.requests.map_or(n, |cap| n.min(cap))
         });
+        // Open loop: arrivals were asked over the whole schedule, even when the last one was due
+        // (and done) before its end.
+        let elapsed = match &self.shared.cfg.schedule {
+            Some(s) if !self.shared.stop.load(Ordering::Relaxed) => elapsed.max(s.duration()),
+            _ => elapsed,
+        };
         Summary::merge(recorders, elapsed, scheduled)
     }
 }
@@ -255,7 +265,9 @@ fn thread_main(
 ) -> Recorder {
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let local = tokio::task::LocalSet::new();
-    let slots: Vec<H2Slot> = (0..conns.max(1)).map(|_| Rc::new(RefCell::new(None))).collect();
+    let slots: Vec<H2Slot> = (0..conns.max(1))
+        .map(|_| Rc::new(tokio::sync::Mutex::new(None)))
+        .collect();
     local.block_on(&rt, async {
         let mut hs = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -281,7 +293,9 @@ fn thread_main(
 }
 
 type Body = Full<Bytes>;
-type H2Slot = Rc<RefCell<Option<http2::SendRequest<Body>>>>;
+/// One HTTP/2 connection shared by a thread's workers; the lock keeps them from all dialing
+/// at once when it is (re)established.
+type H2Slot = Rc<tokio::sync::Mutex<Option<http2::SendRequest<Body>>>>;
 
 /// Why a request failed, kept as the source error until a message is needed.
 enum Failure {
@@ -458,7 +472,9 @@ impl Worker {
         let resp = if self.sh.cfg.http2 {
             let mut s = self.h2_sender().await?;
             s.ready().await.map_err(Failure::Hyper)?;
-            s.send_request(self.request()).await.map_err(Failure::Hyper)?
+            s.send_request(self.request())
+                .await
+                .map_err(Failure::Hyper)?
         } else {
             let keep = self.sh.cfg.keepalive;
             let mut s = match self.h1.take() {
@@ -470,7 +486,10 @@ impl Worker {
                 s = self.h1_connect().await?;
                 s.ready().await.map_err(Failure::Hyper)?;
             }
-            let resp = s.send_request(self.request()).await.map_err(Failure::Hyper)?;
+            let resp = s
+                .send_request(self.request())
+                .await
+                .map_err(Failure::Hyper)?;
             let close = resp.version() == Version::HTTP_10
                 || resp
                     .headers()
@@ -522,12 +541,19 @@ impl Worker {
     }
 
     async fn h2_sender(&self) -> Result<http2::SendRequest<Body>, Failure> {
-        if self.sh.cfg.keepalive {
-            let existing = self.h2.borrow().as_ref().filter(|s| !s.is_closed()).cloned();
-            if let Some(s) = existing {
-                return Ok(s);
-            }
+        if !self.sh.cfg.keepalive {
+            return self.h2_connect().await;
         }
+        let mut slot = self.h2.lock().await;
+        if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(s.clone());
+        }
+        let s = self.h2_connect().await?;
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    async fn h2_connect(&self) -> Result<http2::SendRequest<Body>, Failure> {
         let io = TokioIo::new(self.tcp().await?);
         let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
             .await
@@ -535,9 +561,6 @@ impl Worker {
         tokio::task::spawn_local(async move {
             let _ = conn.await;
         });
-        if self.sh.cfg.keepalive {
-            *self.h2.borrow_mut() = Some(sender.clone());
-        }
         Ok(sender)
     }
 }

@@ -130,11 +130,24 @@ impl Report<'_> {
         let s = self.summary;
         let i = self.info;
         let mut o = String::new();
-        let _ = writeln!(o, "Target: {} ({} {}, {})", i.target, i.method, i.protocol, i.mode);
-        let _ = writeln!(o, "        {} threads, {} connections\n", i.threads, i.concurrency);
+        let _ = writeln!(
+            o,
+            "Target: {} ({} {}, {})",
+            i.target, i.method, i.protocol, i.mode
+        );
+        let _ = writeln!(
+            o,
+            "        {} threads, {} connections\n",
+            i.threads, i.concurrency
+        );
         let _ = writeln!(o, "Summary:");
         let _ = writeln!(o, "  Total:\t{:.4} secs", s.elapsed.as_secs_f64());
-        let _ = writeln!(o, "  Requests:\t{} ({} errors)", s.requests(), s.error_count());
+        let _ = writeln!(
+            o,
+            "  Requests:\t{} ({} errors)",
+            s.requests(),
+            s.error_count()
+        );
         let _ = writeln!(o, "  Slowest:\t{:.4} secs", secs(s.max_ms()));
         let _ = writeln!(o, "  Fastest:\t{:.4} secs", secs(s.min_ms()));
         let _ = writeln!(o, "  Average:\t{:.4} secs", secs(s.mean_ms()));

@@ -144,7 +144,8 @@ impl Schedule {
     pub fn total(&self) -> f64 {
         let last = self.stages.len() - 1;
         let r0 = self.rate_before(last);
-        self.starts[last] + (r0 + self.stages[last].target) / 2.0 * self.stages[last].duration.as_secs_f64()
+        self.starts[last]
+            + (r0 + self.stages[last].target) / 2.0 * self.stages[last].duration.as_secs_f64()
     }
 
     /// When request `k` (0-based) is due: the time t with N(t) = k; None when the schedule ends
@@ -177,7 +178,8 @@ impl Schedule {
         }
         if tau >= d {
             // Rounding at a stage's end: due at that end unless it was the last stage.
-            return (i + 1 < self.stages.len()).then(|| Duration::from_secs_f64(self.offsets[i] + d));
+            return (i + 1 < self.stages.len())
+                .then(|| Duration::from_secs_f64(self.offsets[i] + d));
         }
         Some(Duration::from_secs_f64(self.offsets[i] + tau))
     }

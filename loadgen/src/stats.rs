@@ -318,7 +318,11 @@ mod tests {
         assert_eq!(s.errors, vec![(ErrorKind::Timeout, 2, "t1".into())]);
         assert_eq!(s.bytes, 1005);
         assert!((s.rps() - 51.5).abs() < 1e-9);
-        assert!((s.quantile_ms(0.5) - 51.0).abs() < 0.1, "{}", s.quantile_ms(0.5));
+        assert!(
+            (s.quantile_ms(0.5) - 51.0).abs() < 0.1,
+            "{}",
+            s.quantile_ms(0.5)
+        );
         assert!((s.max_ms() - 500.0).abs() < 0.5);
     }
 }

@@ -73,7 +73,10 @@ pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
         .host()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| bad("missing host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(80);
     if port == 0 {
         return Err(bad("port 0"));
@@ -163,7 +166,11 @@ pub async fn resolve_service(
             if port.node_port <= 0 {
                 return Err(format!(
                     "service {namespace}/{name} (type {}) has no nodePort on port {}",
-                    if spec.r#type.is_empty() { "ClusterIP" } else { &spec.r#type },
+                    if spec.r#type.is_empty() {
+                        "ClusterIP"
+                    } else {
+                        &spec.r#type
+                    },
                     port.port
                 ));
             }
@@ -205,10 +212,17 @@ pub async fn resolve_service(
     })
 }
 
-fn pick_port<'a>(ports: &'a [v1::ServicePort], want: Option<&str>) -> Result<&'a v1::ServicePort, String> {
-    let tcp = |p: &&v1::ServicePort| p.protocol.is_empty() || p.protocol.eq_ignore_ascii_case("TCP");
+fn pick_port<'a>(
+    ports: &'a [v1::ServicePort],
+    want: Option<&str>,
+) -> Result<&'a v1::ServicePort, String> {
+    let tcp =
+        |p: &&v1::ServicePort| p.protocol.is_empty() || p.protocol.eq_ignore_ascii_case("TCP");
     match want {
-        None => ports.iter().find(tcp).ok_or_else(|| "has no TCP port".to_string()),
+        None => ports
+            .iter()
+            .find(tcp)
+            .ok_or_else(|| "has no TCP port".to_string()),
         Some(w) => ports
             .iter()
             .filter(tcp)
@@ -260,7 +274,15 @@ mod tests {
             ("localhost".into(), 80, "/".into())
         );
         assert_eq!(parse_url("http://[::1]:81/").unwrap().0, "::1");
-        for bad in ["127.0.0.1:80", "https://x/", "ftp://x/", "http://", "http://x:0/", "not a url", ""] {
+        for bad in [
+            "127.0.0.1:80",
+            "https://x/",
+            "ftp://x/",
+            "http://",
+            "http://x:0/",
+            "not a url",
+            "",
+        ] {
             let e = parse_url(bad).unwrap_err();
             assert!(e.starts_with("invalid URL"), "{bad}: {e}");
         }
@@ -275,7 +297,10 @@ mod tests {
                 namespace: "ns".into()
             }
         );
-        assert_eq!(Spec::parse("http://x/", "ns"), Spec::Url("http://x/".into()));
+        assert_eq!(
+            Spec::parse("http://x/", "ns"),
+            Spec::Url("http://x/".into())
+        );
     }
 
     #[test]

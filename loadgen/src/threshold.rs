@@ -109,8 +109,8 @@ impl Threshold {
             }
             m => {
                 return Err(bad(&format!(
-                    "unknown metric {m:?} (p50, p90, p99, p99.9, min, avg, max, errors, rps, requests)"
-                )))
+                "unknown metric {m:?} (p50, p90, p99, p99.9, min, avg, max, errors, rps, requests)"
+            )))
             }
         };
         Ok(Threshold {
@@ -188,7 +188,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_thresholds() {
-        for t in ["p99", "p99<", "p99<fast", "p0<1s", "p101<1s", "latency<1s", "errors<x%", "p99!1s"] {
+        for t in [
+            "p99",
+            "p99<",
+            "p99<fast",
+            "p0<1s",
+            "p101<1s",
+            "latency<1s",
+            "errors<x%",
+            "p99!1s",
+        ] {
             let e = Threshold::parse(t).unwrap_err();
             assert!(e.contains("threshold"), "{t}: {e}");
         }

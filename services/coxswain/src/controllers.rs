@@ -73,6 +73,8 @@ pub struct ControllersArgs {
     pub server: String,
     #[command(flatten)]
     pub opts: ControllerOpts,
+    #[command(flatten)]
+    pub autoscaler: crate::autoscaler::AutoscalerOpts,
 }
 
 /// Start the controllers in this process against `url` (returns at once).
@@ -97,6 +99,7 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
     let ctx = manager::start(client, args.opts.config());
+    crate::autoscaler::spawn_controller(&args.server, &args.autoscaler)?;
     ctx.wait_synced().await;
     println!("coxswain controllers ready server={}", args.server);
     crate::shutdown_signal().await;

@@ -16,6 +16,7 @@ use coxswain_store::{gc, Store, StoreConfig};
 use tokio::net::TcpListener;
 
 mod agent;
+mod autoscaler;
 mod builtin;
 mod controllers;
 mod dns;
@@ -101,6 +102,8 @@ struct StoreArgs {
     scheduler: scheduler::SchedulerOpts,
     #[command(flatten)]
     node_lifecycle: nodelifecycle::NodeLifecycleOpts,
+    #[command(flatten)]
+    autoscaler: autoscaler::AutoscalerOpts,
     #[command(flatten)]
     agents: agent::UpAgentOpts,
     #[command(flatten)]
@@ -226,6 +229,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         _ => None,
     };
     let agents = coxswain_agent::service::Registry::default();
+    let mut autoscaler_service = None;
     let metrics_service = match mode {
         "up" => metrics_server::spawn(&format!("http://{grpc_addr}"), &args.metrics)?,
         _ => None,
@@ -238,6 +242,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     }
     if mode == "up" {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
+        autoscaler_service = autoscaler::spawn(&format!("http://{grpc_addr}"), &args.autoscaler)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
         proxy::spawn_up(&format!("http://{grpc_addr}"), &args.service_net, &service_net)?;
         agent::spawn_up(
@@ -266,6 +271,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(reflection_v1alpha)
         .add_service(ObjectStoreService::new(store).into_server())
         .add_optional_service(scheduler_service)
+        .add_optional_service(autoscaler_service)
         .add_optional_service(metrics_service)
         .add_service(controllers::workloads_service(&format!(
             "http://{grpc_addr}"
