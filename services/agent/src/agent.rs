@@ -78,6 +78,15 @@ impl NodeConfig {
     }
 }
 
+/// The wall clock as RFC 3339 with nanoseconds.
+fn now_rfc3339_nanos() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = coxswain_api::time::format_rfc3339(d.as_secs() as i64);
+    format!("{}.{:09}Z", secs.trim_end_matches('Z'), d.subsec_nanos())
+}
+
 /// The /24 pod range of a node: `nodeN` → 127.(1 + N/256).(N%256).0; other names hash into
 /// 127.200.0.0–127.254.255.0.
 pub fn default_pod_range(name: &str) -> Ipv4Addr {
@@ -644,8 +653,12 @@ impl<R: Runtime> NodeAgent<R> {
             return;
         }
         let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
-        if let Ok(w) = self.workers.lock() {
-            if let Some(w) = w.get(&uid) {
+        if let Ok(mut w) = self.workers.lock() {
+            if let Some(w) = w.get_mut(&uid) {
+                // Annotations script the sim runtime's usage: sampling reads the latest ones.
+                if w.info.annotations != meta.annotations {
+                    w.info.annotations = meta.annotations.clone();
+                }
                 let images = |p: &Pod| -> Vec<(String, String)> {
                     p.spec
                         .as_ref()
@@ -895,6 +908,8 @@ impl<R: Runtime> NodeAgent<R> {
     }
 
     /// Samples container usage every metrics_resolution.
+    ///
+    /// (The sample time carries nanoseconds: the metrics pipeline divides by it.)
     pub async fn sample_usage(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.metrics_resolution);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -923,6 +938,7 @@ impl<R: Runtime> NodeAgent<R> {
             Err(_) => return,
         };
         let now = tokio::time::Instant::now();
+        let sample_time = now_rfc3339_nanos();
         let mut samples = match self.last_samples.lock() {
             Ok(s) => s,
             Err(_) => return,
@@ -935,7 +951,7 @@ impl<R: Runtime> NodeAgent<R> {
                 namespace: info.namespace.clone(),
                 name: info.name.clone(),
                 uid: info.uid.clone(),
-                time: now_rfc3339(),
+                time: sample_time.clone(),
                 window: self.config.metrics_resolution,
                 containers: vec![],
             };

@@ -9,7 +9,7 @@
 //! | `init-duration` | init containers exit 0 after this (default: at once) |
 //! | `ready-after` | readiness (probe or not) succeeds only this long after start |
 //! | `fail-liveness-after` | liveness probes fail from this long after start |
-//! | `cpu` (`250m`), `memory` (`64Mi`) | the usage reported for each container |
+//! | `cpu` (`250m`), `memory` (`64Mi`) | the usage reported for each container (a patch applies from the next sample) |
 //!
 //! Image references resolve through the same catalog as the process runtime, so
 //! `nginx:no-such-tag` gives ErrImagePull here too.
@@ -33,6 +33,10 @@ struct SimContainer {
     pod_uid: String,
     started: Instant,
     tx: watch::Sender<Option<Exit>>,
+    /// The cumulative CPU counter (core-nanoseconds) and when it was last advanced: each
+    /// interval counts at the `cpu` annotation's value at its end, so a patched annotation
+    /// changes the rate from then on and the counter never jumps or goes back.
+    cpu: (Instant, u64),
 }
 
 pub struct SimRuntime {
@@ -136,6 +140,7 @@ impl Runtime for SimRuntime {
                 pod_uid: pod.uid.clone(),
                 started: Instant::now(),
                 tx,
+                cpu: (Instant::now(), 0),
             },
         );
         Ok(Started { id, exit: rx })
@@ -211,7 +216,6 @@ impl Runtime for SimRuntime {
     }
 
     fn usage(&self, pod: &PodInfo, c: &Container, id: &str) -> Option<Usage> {
-        let elapsed = self.elapsed(id)?;
         let milli = annotation(pod, &c.name, "cpu")
             .and_then(|v| Quantity::parse(v).ok())
             .map(|q| q.milli_value().max(0) as u64)
@@ -220,8 +224,18 @@ impl Runtime for SimRuntime {
             .and_then(|v| Quantity::parse(v).ok())
             .map(|q| q.value().max(0) as u64)
             .unwrap_or(0);
+        let mut containers = self.containers.lock().ok()?;
+        let sc = containers.get_mut(id)?;
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(sc.cpu.0);
+        sc.cpu = (
+            now,
+            sc.cpu
+                .1
+                .saturating_add((milli as u128 * dt.as_nanos() / 1000) as u64),
+        );
         Some(Usage {
-            cpu_nanos: (milli as u128 * elapsed.as_nanos() / 1000) as u64,
+            cpu_nanos: sc.cpu.1,
             memory_bytes: memory,
         })
     }
