@@ -1,5 +1,6 @@
 //! The controller manager: one shared informer per kind (pods, nodes, ReplicaSets, Deployments,
-//! DaemonSets, StatefulSets, ControllerRevisions, PVCs, Jobs, CronJobs), one work queue per
+//! DaemonSets, StatefulSets, ControllerRevisions, PVCs, Jobs, CronJobs; Services, Endpoints and
+//! EndpointSlices in [`crate::endpoints_ctrl`]), one work queue per
 //! controller, event handlers that route changes to the owning controller's queue, and the
 //! workers. [`start`] spawns everything and returns at once.
 //!
@@ -45,6 +46,8 @@ pub struct Config {
     pub cron_resync: Duration,
     /// Component name on Events.
     pub component: String,
+    /// Most endpoints in one EndpointSlice (`--max-endpoints-per-slice`).
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             cron_clock_rate: 1.0,
             cron_resync: Duration::from_secs(10),
             component: "controller-manager".into(),
+            max_endpoints_per_slice: crate::endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE,
         }
     }
 }
@@ -98,6 +102,8 @@ pub struct Ctx {
     /// Pod creations/deletions in flight, keyed `Kind/namespace/name` of the owner.
     pub exp: Expectations,
     pub job_failures: crate::job_ctrl::FailureClock,
+    /// The Endpoints and EndpointSlice controllers.
+    pub svc: Arc<crate::endpoints_ctrl::SvcCtx>,
 }
 
 impl Ctx {
@@ -119,6 +125,7 @@ impl Ctx {
         self.pvcs.stop();
         self.jobs.stop();
         self.cronjobs.stop();
+        self.svc.stop();
         for q in [
             &self.q.rs,
             &self.q.deploy,
@@ -143,6 +150,7 @@ impl Ctx {
         self.pvcs.wait_synced().await;
         self.jobs.wait_synced().await;
         self.cronjobs.wait_synced().await;
+        self.svc.wait_synced().await;
     }
 }
 
@@ -284,6 +292,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
             })
             .start()
     };
+    // Services, Endpoints and EndpointSlices: the pod handler routes to their queues too.
+    let svc_parts = crate::endpoints_ctrl::Parts::start(&client, rl);
     let pods: Cache<Pod> = {
         let q = q.clone();
         let exp = exp.clone();
@@ -300,6 +310,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
                     .collect()
             })
             .index(ORPHAN_INDEX, orphan_ns)
+            .index(crate::endpoints_ctrl::LABEL_INDEX, crate::endpoints_ctrl::label_pairs)
+            .on_event(svc_parts.pod_handler())
             .on_event(move |ev: &Event<Pod>| match ev {
                 Event::Added(p) => {
                     enqueue_owner(&q, &exp, p, true, false);
@@ -387,6 +399,13 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     .into_iter()
     .map(|(k, name)| (k, Recorder::new(client.clone(), name, "")))
     .collect();
+    let svc = Arc::new(crate::endpoints_ctrl::SvcCtx {
+        client: client.clone(),
+        parts: svc_parts,
+        pods: pods.clone(),
+        nodes: nodes.clone(),
+        max_endpoints_per_slice: cfg.max_endpoints_per_slice,
+    });
     let ctx = Arc::new(Ctx {
         client,
         cfg,
@@ -405,6 +424,7 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         q,
         exp,
         job_failures: Default::default(),
+        svc,
     });
 
     let workers = ctx.cfg.workers;
@@ -432,6 +452,7 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         spawn_ctrl!("daemonset", c.q.ds, crate::daemonset_ctrl::reconcile);
         spawn_ctrl!("statefulset", c.q.sts, crate::statefulset_ctrl::reconcile);
         spawn_ctrl!("cronjob", c.q.cron, crate::cronjob_ctrl::reconcile);
+        c.svc.spawn(workers);
         // Enqueue everything once the caches are complete (events before sync were queued too).
         for o in c.rs.list() {
             c.q.rs.add(key_of(o.metadata()));

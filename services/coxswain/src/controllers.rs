@@ -39,6 +39,9 @@ pub struct ControllerOpts {
     /// CronJob: how often every CronJob is looked at (it also wakes at its next start time).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
     pub cron_resync: Duration,
+    /// EndpointSlice: most endpoints in one slice (kube-controller-manager's flag).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_endpoints_per_slice: u64,
     /// Do not run the workload controllers in `coxswain up`.
     #[arg(long)]
     pub no_controllers: bool,
@@ -57,6 +60,7 @@ impl ControllerOpts {
             cron_clock_rate: self.cron_clock_rate,
             cron_resync: self.cron_resync,
             component: "controller-manager".into(),
+            max_endpoints_per_slice: self.max_endpoints_per_slice as usize,
         }
     }
 }
