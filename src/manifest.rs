@@ -14,9 +14,104 @@ pub struct Parsed {
     pub warnings: Vec<String>,
 }
 
+/// The deepest nesting of collections a manifest or patch may have. Kubernetes' decoders stop
+/// deeply nested input before decoding it; so do we, with a linear scan, because the YAML
+/// parser's cost grows with the square of the depth.
+pub const MAX_NESTING_DEPTH: usize = 100;
+
+/// Reject text (YAML or JSON) whose flow collections (`[`, `{`) nest deeper than `max`, in one
+/// linear pass and before any parsing. Brackets inside quoted scalars and comments do not count;
+/// block collections nest by indentation, whose depth the size limit already bounds to
+/// √(2·size).
+pub fn check_nesting(text: &str, max: usize) -> Result<(), Error> {
+    let mut depth = 0usize;
+    // The last byte that is not a space or tab: a quote opens a quoted scalar only where a
+    // scalar may start (a line start, or after `:`, `-`, `?`, `,`, `[`, `{`).
+    let mut last = b'\n';
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    let mut comment = false;
+    // The byte just before (a `#` starts a comment only after white space or at a line start).
+    let mut prev = b'\n';
+    for &b in text.as_bytes() {
+        let before = std::mem::replace(&mut prev, b);
+        if comment {
+            if b == b'\n' {
+                comment = false;
+                last = b;
+            }
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == b'"' && b == b'\\' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+                last = b;
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'\'' if matches!(last, b'\n' | b':' | b'-' | b'?' | b',' | b'[' | b'{') => {
+                quote = Some(b)
+            }
+            b'#' if matches!(before, b'\n' | b' ' | b'\t') => comment = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Err(Error::Parse(format!(
+                        "the document nests deeper than {max} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if b != b' ' && b != b'\t' && b != b'\r' {
+            last = b;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    #[test]
+    fn deep_flow_nesting_is_rejected_before_parsing() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(check_nesting(&deep, MAX_NESTING_DEPTH).is_err());
+        let err = parse_manifests(&format!("a: {deep}")).unwrap_err();
+        assert!(err.to_string().contains("deeper than 100"), "{err}");
+        let json = format!(
+            "{}{}",
+            "{\"a\":".repeat(101),
+            "1".to_string() + &"}".repeat(101)
+        );
+        assert!(check_nesting(&json, MAX_NESTING_DEPTH).is_err());
+    }
+
+    #[test]
+    fn brackets_in_quotes_comments_and_shallow_documents_pass() {
+        let ok = format!(
+            "a: \"{}\"\nb: '{}'\n# {}\nc: [[1], {{d: [2]}}]\ne: it's [x]\n",
+            "[".repeat(500),
+            "{".repeat(500),
+            "[".repeat(500)
+        );
+        assert!(check_nesting(&ok, MAX_NESTING_DEPTH).is_ok());
+        let at_limit = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(check_nesting(&at_limit, MAX_NESTING_DEPTH).is_ok());
+    }
+}
+
 /// Parse manifest text: YAML documents separated by `---` (empty ones skipped) or JSON. A
 /// `kind: List` expands into its `items`. The first failing document fails the whole call.
 pub fn parse_manifests(text: &str) -> Result<Vec<Parsed>, Error> {
+    check_nesting(text, MAX_NESTING_DEPTH)?;
     let multi = is_multi_document(text);
     let label = |n: usize| {
         if multi {

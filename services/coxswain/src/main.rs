@@ -127,6 +127,17 @@ struct StoreArgs {
         default_value_t = 300
     )]
     default_unreachable_toleration_seconds: i32,
+    /// Requests one client connection may have in flight at once; more wait (kube-apiserver's
+    /// max-requests-inflight, per connection).
+    #[arg(long, env = "COXSWAIN_MAX_REQUESTS_INFLIGHT", default_value_t = 400)]
+    max_requests_inflight: usize,
+    /// HTTP/2 streams (requests and open watches) one connection may hold at once.
+    #[arg(long, env = "COXSWAIN_MAX_STREAMS_PER_CONNECTION", default_value_t = 1000)]
+    max_streams_per_connection: u32,
+    /// A unary request that has not answered by then ends with DEADLINE_EXCEEDED (kube-apiserver's
+    /// --request-timeout); watches and other streams are not cut by it.
+    #[arg(long, env = "COXSWAIN_REQUEST_TIMEOUT", default_value = "60s", value_parser = duration::parse)]
+    request_timeout: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -265,6 +276,9 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(args.max_requests_inflight.max(1))
+        .max_concurrent_streams(Some(args.max_streams_per_connection.max(1)))
+        .timeout(args.request_timeout)
         .add_service(agents.into_server())
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -18,6 +18,10 @@ use crate::store::{DeleteOptions, ListOptions, Propagation, Store, WatchEvent, W
 
 pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
 
+/// The largest request accepted: Kubernetes' 3 MiB request body (an object itself is limited to
+/// 1.5 MiB by admission).
+pub const MAX_REQUEST_BYTES: usize = 3 << 20;
+
 /// The gRPC service over a store.
 #[derive(Clone)]
 pub struct ObjectStoreService {
@@ -31,7 +35,7 @@ impl ObjectStoreService {
 
     pub fn into_server(self) -> ObjectStoreServer<Self> {
         ObjectStoreServer::new(self)
-            .max_decoding_message_size(64 << 20)
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
             .max_encoding_message_size(256 << 20)
     }
 }

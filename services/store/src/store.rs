@@ -238,8 +238,11 @@ impl Store {
 
     async fn commit(&self, txn: Txn) -> Result<TxnResult> {
         let r = self.inner.backend.txn(txn).await?;
-        if let TxnResult::Committed { revision } = r {
-            self.caught_up(revision).await;
+        match r {
+            TxnResult::Committed { revision } => self.caught_up(revision).await,
+            // A lost race: let the cache see the write that won, so a retry reads it rather
+            // than the same stale object again.
+            TxnResult::Conflict { mod_revision, .. } => self.caught_up(mod_revision).await,
         }
         Ok(r)
     }
@@ -393,12 +396,11 @@ impl Store {
             &taken,
             &self.inner.config.service_cluster_ip_range,
             rand::random(),
-        ).map_err(|errs| {
-            StoreError::Invalid {
-                kind: Kind::Service,
-                name,
-                source: coxswain_api::Error::Invalid(errs),
-            }
+        )
+        .map_err(|errs| StoreError::Invalid {
+            kind: Kind::Service,
+            name,
+            source: coxswain_api::Error::Invalid(errs),
         })
     }
 
@@ -513,6 +515,18 @@ impl Store {
         };
         loop {
             let cur = self.get_stored(kind, &namespace, &name)?;
+            let user_uid = &new.meta().uid;
+            if !user_uid.is_empty() && **user_uid != *cur.uid {
+                return Err(StoreError::Conflict {
+                    resource: resource_name(kind),
+                    name,
+                    message: format!(
+                        "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                        truncate_for_message(user_uid),
+                        cur.uid
+                    ),
+                });
+            }
             if !user_rv.is_empty() && user_rv != cur.revision.to_string() {
                 return Err(StoreError::Conflict {
                     resource: resource_name(kind),
@@ -589,6 +603,13 @@ impl Store {
     }
 
     /// Apply a JSON merge patch (RFC 7386) to an object, or to its status.
+    ///
+    /// As kube-apiserver's patch handler: the patched object must keep the name and namespace of
+    /// the request (a BadRequest otherwise), a `metadata.resourceVersion` in the patch is a
+    /// precondition (a Conflict when stale, never retried), and a `metadata.uid` naming another
+    /// incarnation is a Conflict. Without a resourceVersion a write that lost a race is re-applied
+    /// to the newer object, at most [`PATCH_RETRIES`] times, and only while the object really
+    /// changed in between — a conflict that would repeat is returned, never spun on.
     pub async fn patch(
         &self,
         kind: Kind,
@@ -597,33 +618,76 @@ impl Store {
         patch: &str,
         status: bool,
     ) -> Result<Object> {
-        let patch: serde_json::Value = serde_json::from_str(patch)
-            .map_err(|e| StoreError::BadRequest(format!("patch is not valid JSON: {e}")))?;
+        let text = patch.to_owned();
+        let patch: serde_json::Value = off_reactor(move || {
+            manifest::check_nesting(&text, manifest::MAX_NESTING_DEPTH)
+                .map_err(|e| StoreError::BadRequest(format!("patch: {e}")))?;
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::BadRequest(format!("patch is not valid JSON: {e}")))
+        })
+        .await??;
+        let patch = Arc::new(patch);
         if !patch.is_object() {
             return Err(StoreError::BadRequest(
                 "a merge patch must be a JSON object".into(),
             ));
         }
+        // A resourceVersion in the patch is a precondition (null: none, as upstream).
+        let precondition_rv = match patch.pointer("/metadata/resourceVersion") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(rv)) if !rv.is_empty() => Some(rv.clone()),
+            Some(serde_json::Value::String(_)) => None,
+            Some(v) => {
+                return Err(StoreError::BadRequest(format!(
+                    "metadata.resourceVersion: Invalid value: {v}: must be a string"
+                )))
+            }
+        };
+        let want_namespace = ns_for(kind, namespace);
+        let mut attempts = 0;
         loop {
             let cur = self.get_stored(kind, namespace, name)?;
-            let obj = cur.decode();
-            let mut json = obj.to_json_value();
-            merge_patch(&mut json, &patch);
-            let mut patched = kind
-                .from_json_value(json)
-                .map_err(|e| StoreError::Invalid {
+            let (stored, merge, owned_name) = (cur.clone(), patch.clone(), name.to_string());
+            let mut patched = off_reactor(move || {
+                let mut json = stored.decode().to_json_value();
+                merge_patch(&mut json, &merge);
+                kind.from_json_value(json).map_err(|e| StoreError::Invalid {
                     kind,
-                    name: name.to_string(),
+                    name: owned_name,
                     source: manifest::path_error(&e),
-                })?;
-            patched.meta_mut().resource_version = cur.revision.to_string();
+                })
+            })
+            .await??;
+            if patched.name() != name {
+                return Err(StoreError::BadRequest(format!(
+                    "metadata.name: the name of the object ({}) does not match the name on the URL ({name})",
+                    truncate_for_message(patched.name())
+                )));
+            }
+            if ns_for(kind, patched.namespace()) != want_namespace {
+                return Err(StoreError::BadRequest(format!(
+                    "metadata.namespace: the namespace of the object ({}) does not match the namespace on the URL ({want_namespace})",
+                    truncate_for_message(patched.namespace())
+                )));
+            }
+            patched.meta_mut().resource_version = precondition_rv
+                .clone()
+                .unwrap_or_else(|| cur.revision.to_string());
             let mode = if status {
                 UpdateMode::Status
             } else {
                 UpdateMode::Spec
             };
             match self.write(patched, mode, false).await {
-                Err(StoreError::Conflict { .. }) => continue,
+                Err(e @ StoreError::Conflict { .. }) if precondition_rv.is_none() => {
+                    attempts += 1;
+                    let changed = self
+                        .get_stored(kind, namespace, name)
+                        .is_ok_and(|now| now.revision != cur.revision);
+                    if !changed || attempts >= PATCH_RETRIES {
+                        return Err(e);
+                    }
+                }
                 r => return r,
             }
         }
@@ -837,7 +901,10 @@ impl Store {
         create_only: bool,
         dry_run: bool,
     ) -> Result<(Vec<Applied>, Vec<String>)> {
-        let parsed = manifest::parse_manifests(text).map_err(StoreError::InvalidManifest)?;
+        let text_owned = text.to_owned();
+        let parsed = off_reactor(move || manifest::parse_manifests(&text_owned))
+            .await?
+            .map_err(StoreError::InvalidManifest)?;
         let mut warnings = Vec::new();
         let mut docs = Vec::new();
         // Admission of every document first: nothing is written if any is invalid.
@@ -1104,6 +1171,51 @@ fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
         typ,
         object: s.clone(),
     })
+}
+
+/// Run CPU-heavy decoding (manifests, patches) on the blocking pool, at most one job per core at
+/// a time, so that a large or hostile request never stalls the reactor that serves every other
+/// client. Jobs are bounded by the request size and [`manifest::MAX_NESTING_DEPTH`].
+pub(crate) async fn off_reactor<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    static POOL: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(tokio::sync::Semaphore::new(cores))
+    });
+    let permit = pool
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| StoreError::BadRequest("decoding pool closed".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(|e| StoreError::BadRequest(format!("decoding failed: {e}")))
+}
+
+/// How often a patch without a resourceVersion is re-applied after losing a race (each retry
+/// means another write landed in between, so the loop always makes progress).
+pub const PATCH_RETRIES: usize = 64;
+
+/// Input echoed in an error message, cut as Kubernetes cuts long values.
+pub(crate) fn truncate_for_message(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 256;
+    if s.len() <= MAX {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!(
+        "{}...(truncated {} bytes)",
+        &s[..end],
+        s.len() - end
+    ))
 }
 
 fn ns_for(kind: Kind, namespace: &str) -> &str {

@@ -725,7 +725,141 @@ macro_rules! backends {
     (@h) => { 10_000 };
 }
 
+/// Hardening regressions: a patch may not rename its object (it used to retry its conflict
+/// forever and wedge the server), a stale resourceVersion in a patch and a uid of another
+/// incarnation in an update or patch are Conflicts, and a concurrent storm of patches without a
+/// resourceVersion all land.
+async fn patch_and_update_preconditions(h: Harness) {
+    let s = &h.store;
+    let fix = s
+        .create(configmap("default", "fix"), false)
+        .await
+        .expect("create");
+    s.create(configmap("default", "victim"), false)
+        .await
+        .expect("create");
+    let renamed = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.patch(
+            Kind::ConfigMap,
+            "default",
+            "fix",
+            r#"{"metadata":{"name":"victim"}}"#,
+            false,
+        ),
+    )
+    .await
+    .expect("a renaming patch must answer at once");
+    match renamed {
+        Err(StoreError::BadRequest(m)) => assert!(
+            m.contains("metadata.name") && m.contains("does not match the name on the URL"),
+            "{m}"
+        ),
+        other => panic!("expected BadRequest, got {other:?}"),
+    }
+    match s
+        .patch(
+            Kind::ConfigMap,
+            "default",
+            "fix",
+            r#"{"metadata":{"namespace":"kube-system"}}"#,
+            false,
+        )
+        .await
+    {
+        Err(StoreError::BadRequest(m)) => assert!(m.contains("metadata.namespace"), "{m}"),
+        other => panic!("expected BadRequest, got {other:?}"),
+    }
+    // The store still serves, and nothing changed.
+    let got = s.get(Kind::ConfigMap, "default", "fix").expect("get");
+    assert_eq!(rv(&got), rv(&fix));
+
+    // A stale resourceVersion in a patch is a precondition that fails.
+    s.patch(
+        Kind::ConfigMap,
+        "default",
+        "fix",
+        r#"{"data":{"a":"1"}}"#,
+        false,
+    )
+    .await
+    .expect("patch");
+    let stale = format!(
+        r#"{{"metadata":{{"resourceVersion":"{}"}},"data":{{"a":"2"}}}}"#,
+        rv(&fix)
+    );
+    match s
+        .patch(Kind::ConfigMap, "default", "fix", &stale, false)
+        .await
+    {
+        Err(StoreError::Conflict { message, .. }) => {
+            assert!(message.contains(&rv(&fix).to_string()), "{message}")
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    // A current one passes.
+    let cur = s.get(Kind::ConfigMap, "default", "fix").expect("get");
+    let fresh = format!(
+        r#"{{"metadata":{{"resourceVersion":"{}"}},"data":{{"a":"3"}}}}"#,
+        rv(&cur)
+    );
+    s.patch(Kind::ConfigMap, "default", "fix", &fresh, false)
+        .await
+        .expect("patch with the current resourceVersion");
+
+    // A uid of another incarnation: Conflict, in a patch and in an update.
+    let other_uid = r#"{"metadata":{"uid":"00000000-0000-0000-0000-000000000000"}}"#;
+    match s
+        .patch(Kind::ConfigMap, "default", "fix", other_uid, false)
+        .await
+    {
+        Err(StoreError::Conflict { message, .. }) => assert!(
+            message.starts_with("Precondition failed: UID in precondition: 00000000"),
+            "{message}"
+        ),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let mut upd = s.get(Kind::ConfigMap, "default", "fix").expect("get");
+    upd.meta_mut().uid = "11111111-0000-0000-0000-000000000000".into();
+    assert!(matches!(
+        s.update(upd).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // 32 concurrent patches without a resourceVersion: every one lands.
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.patch(
+                Kind::ConfigMap,
+                "default",
+                "victim",
+                &format!(r#"{{"data":{{"k{i}":"v"}}}}"#),
+                false,
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("patch");
+    }
+    let Object::ConfigMap(v) = s.get(Kind::ConfigMap, "default", "victim").expect("get") else {
+        panic!("kind")
+    };
+    assert_eq!(v.data.len(), 32);
+
+    // Deeply nested patches are refused before parsing.
+    let deep = format!("{}1{}", r#"{"a":"#.repeat(5000), "}".repeat(5000));
+    assert!(matches!(
+        s.patch(Kind::ConfigMap, "default", "victim", &deep, false)
+            .await,
+        Err(StoreError::BadRequest(_))
+    ));
+}
+
 backends! {
+    patch_and_update_preconditions,
     crud_and_metadata,
     conflicts_and_errors,
     selectors_and_pagination,
