@@ -56,6 +56,8 @@ pub enum Command {
     Uncordon(crate::commands::node::CordonArgs),
     /// Drain node in preparation for maintenance.
     Drain(crate::commands::node::DrainArgs),
+    /// Expose a deployment, replica set, pod or service as a new Service.
+    Expose(crate::commands::expose::ExposeArgs),
     /// Set a new size for a deployment, replica set or stateful set.
     Scale(crate::commands::workloads::ScaleArgs),
     /// Set specific features on objects (`set image`).
