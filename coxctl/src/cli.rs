@@ -69,6 +69,9 @@ pub enum Command {
     /// Ask the scheduler: `schedule explain POD | -f MANIFEST`, `schedule profiles`.
     #[command(subcommand)]
     Schedule(crate::commands::schedule::ScheduleWhat),
+    /// Display resource (CPU/memory) usage of nodes or pods.
+    #[command(subcommand)]
+    Top(crate::commands::top::TopWhat),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.

@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Set(a) => commands::workloads::set(&mut client, a, ns).await,
         Command::Rollout(a) => commands::workloads::rollout(&mut client, a, ns).await,
         Command::Schedule(a) => commands::schedule::run(&mut client, a, ns).await,
+        Command::Top(a) => commands::top::run(&mut client, a, ns).await,
         Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
     }
 }

@@ -7,4 +7,5 @@ pub mod logs;
 pub mod misc;
 pub mod node;
 pub mod schedule;
+pub mod top;
 pub mod workloads;
