@@ -1,6 +1,7 @@
 //! One module per verb.
 pub mod apply;
 pub mod delete;
+pub mod expose;
 pub mod get;
 pub mod label;
 pub mod logs;
