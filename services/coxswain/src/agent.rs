@@ -265,7 +265,17 @@ fn claim_pod_network(first: u8) -> u8 {
 pub(crate) fn pod_network_octet(opts: &UpAgentOpts, grpc_port: u16) -> anyhow::Result<u8> {
     match opts.pod_network_octet {
         Some(0) => bail!("--pod-network-octet must be 1..255"),
-        Some(o) => Ok(o),
+        Some(o) => {
+            // Claimed too (when free), so that clusters choosing theirs skip it.
+            match std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, o, 255, 254), 65535)) {
+                Ok(l) => std::mem::forget(l),
+                Err(_) => tracing::warn!(
+                    octet = o,
+                    "--pod-network-octet: another coxswain up on this machine uses this octet; pod and Service addresses will collide"
+                ),
+            }
+            Ok(o)
+        }
         None => Ok(claim_pod_network((10 + grpc_port as u32 % 190) as u8)),
     }
 }

@@ -122,8 +122,9 @@ pub fn resolve(
     agents.pod_network_octet = Some(octet);
     let range = match opts.service_cluster_ip_range {
         Some(r) => r,
-        None => ServiceRange::parse(&format!("127.255.{octet}.0/24"))
-            .map_err(anyhow::Error::msg)?,
+        None => {
+            ServiceRange::parse(&format!("127.255.{octet}.0/24")).map_err(anyhow::Error::msg)?
+        }
     };
     let pool = match opts.load_balancer_ip_range {
         Some(p) => p,
@@ -172,7 +173,12 @@ async fn ensure(store: &Store, net: &ServiceNet, grpc: SocketAddr) -> anyhow::Re
     });
     if spec.is_some_and(|s| s.cluster_ip != first) {
         store
-            .delete(Kind::Service, "default", "kubernetes", &DeleteOptions::default())
+            .delete(
+                Kind::Service,
+                "default",
+                "kubernetes",
+                &DeleteOptions::default(),
+            )
             .await
             .context("deleting the kubernetes Service of another range")?;
     }

@@ -1,0 +1,666 @@
+//! The service proxy end to end on the real binary: `coxswain up` (proxy in-process) and
+//! `coxswain proxy` against a remote store. Real HTTP GETs to ClusterIPs, NodePorts and
+//! LoadBalancer IPs; nginx pods of the process runtime, and, for the routing rules, selectorless
+//! Services whose hand-made Endpoints point at small HTTP/UDP servers of this test process (each
+//! answers its own name, so every request shows which endpoint served it).
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use coxswain_test_support::{bin, wait_until, Coxswain};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(30);
+
+fn cluster(extra: &[&str]) -> Coxswain {
+    let mut args = vec![
+        "--in-memory",
+        "--nodes",
+        "2",
+        "--pod-time-scale",
+        "0.1",
+        "--lease-renew-interval",
+        "300ms",
+        "--node-status-update-frequency",
+        "500ms",
+    ];
+    args.extend_from_slice(extra);
+    Coxswain::start_with(&["up"], &args).expect("start coxswain up")
+}
+
+fn apply(c: &Coxswain, yaml: &str) {
+    c.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
+        .success();
+}
+
+fn json(c: &Coxswain, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["-o", "json"]);
+    serde_json::from_str(&c.coxctl(&a).success().stdout).expect("json")
+}
+
+fn cluster_ip(c: &Coxswain, svc: &str) -> String {
+    json(c, &["get", "svc", svc])["spec"]["clusterIP"]
+        .as_str()
+        .expect("clusterIP")
+        .to_string()
+}
+
+fn node_port(c: &Coxswain, svc: &str) -> u16 {
+    json(c, &["get", "svc", svc])["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .expect("nodePort") as u16
+}
+
+fn internal_ip(c: &Coxswain, node: &str) -> String {
+    json(c, &["get", "node", node])["status"]["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .expect("InternalIP")
+        .to_string()
+}
+
+/// An HTTP server on 127.0.0.1 answering its own name; runs until the test process ends.
+fn backend(name: &str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+                    name.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+/// A UDP server on 127.0.0.1 answering every datagram with its name and the datagram.
+fn udp_backend(name: &str) -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = s.local_addr().expect("addr").port();
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            let mut reply = name.as_bytes().to_vec();
+            reply.push(b':');
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, from);
+        }
+    });
+    port
+}
+
+/// GET / over HTTP/1.0; the body, or the error.
+fn get(addr: &str) -> std::io::Result<String> {
+    let sa: SocketAddr = addr.parse().expect("socket address");
+    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    match out.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+            Ok(body.to_string())
+        }
+        _ => Err(std::io::Error::other(format!("bad response: {out:?}"))),
+    }
+}
+
+fn wait_get(addr: &str, want: impl Fn(&str) -> bool) -> String {
+    wait_until(&format!("GET {addr}"), T, || {
+        get(addr).ok().filter(|b| want(b))
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A selectorless Service with hand-made Endpoints: (name, port, nodeName) per endpoint.
+fn selectorless(name: &str, spec: &str, endpoints: &[(&str, u16, &str)]) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{spec}\n---\n{}",
+        endpoints_yaml(name, endpoints, &[])
+    )
+}
+
+/// Endpoints: ready (name, port, node) and not-ready ones, port name "http".
+fn endpoints_yaml(
+    name: &str,
+    ready: &[(&str, u16, &str)],
+    not_ready: &[(&str, u16, &str)],
+) -> String {
+    let mut subsets = String::new();
+    for (list, eps) in [("addresses", ready), ("notReadyAddresses", not_ready)] {
+        for (_, port, node) in eps {
+            subsets.push_str(&format!(
+                "- {list}: [{{ip: 127.0.0.1, nodeName: {node}}}]\n  ports: [{{name: http, port: {port}, protocol: TCP}}]\n"
+            ));
+        }
+    }
+    if subsets.is_empty() {
+        format!("apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: {name}\nsubsets: []\n")
+    } else {
+        format!("apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: {name}\nsubsets:\n{subsets}")
+    }
+}
+
+fn served_by(addr: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| get(addr).unwrap_or_else(|e| panic!("GET {addr}: {e}")))
+        .collect()
+}
+
+fn refused(addr: &str) -> bool {
+    let sa: SocketAddr = addr.parse().expect("addr");
+    matches!(
+        TcpStream::connect_timeout(&sa, Duration::from_secs(2)),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused
+    )
+}
+
+fn metrics(c: &Coxswain) -> String {
+    let mut s = TcpStream::connect(&c.metrics).expect("metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+const NGINX: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - port: 80
+    targetPort: 80
+";
+
+fn ready_pod_ips(c: &Coxswain) -> BTreeSet<String> {
+    json(c, &["get", "pods", "-l", "app=web"])["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .filter_map(|p| p["status"]["podIP"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
+    let c = cluster(&["--nodeport-addresses", "127.0.0.1"]);
+    // The kubernetes Service: the range's first address, port 443, fronting the gRPC API.
+    let api_ip = cluster_ip(&c, "kubernetes");
+    assert!(
+        api_ip.starts_with("127.255.") && api_ip.ends_with(".1"),
+        "{api_ip}"
+    );
+    let via = format!("http://{api_ip}:443");
+    let ns = wait_until("coxctl through the kubernetes Service", T, || {
+        let out = c.coxctl(&["--server", &via, "get", "ns", "default"]);
+        out.ok.then_some(out.stdout)
+    })
+    .expect("API through the proxy");
+    assert!(ns.contains("Active"), "{ns}");
+
+    apply(&c, NGINX);
+    let ip = cluster_ip(&c, "web");
+    assert!(
+        ip.starts_with("127.255."),
+        "ClusterIP from up's loopback range: {ip}"
+    );
+    let body = wait_get(&format!("{ip}:80"), |b| b.contains("Welcome to nginx!"));
+    assert!(body.contains("<h1>Welcome to nginx!</h1>"));
+    let np = node_port(&c, "web");
+    for node in ["node1", "node2"] {
+        let addr = format!("{}:{np}", internal_ip(&c, node));
+        wait_get(&addr, |b| b.contains("Welcome to nginx!"));
+    }
+    wait_get(&format!("127.0.0.1:{np}"), |b| {
+        b.contains("Welcome to nginx!")
+    });
+    let m = metrics(&c);
+    let line = m
+        .lines()
+        .find(|l| {
+            l.starts_with("coxswain_proxy_connections_total{")
+                && l.contains("service=\"web\"")
+                && l.contains("namespace=\"default\"")
+        })
+        .unwrap_or_else(|| panic!("per-Service counter: {m}"));
+    let n: f64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("value");
+    assert!(n >= 4.0, "{line}");
+}
+
+#[test]
+fn s47_cluster_ip_stays_while_pod_ips_change() {
+    let c = cluster(&[]);
+    apply(&c, NGINX);
+    let ip = cluster_ip(&c, "web");
+    let addr = format!("{ip}:80");
+    wait_get(&addr, |b| b.contains("Welcome to nginx!"));
+    let before = wait_until("2 ready pods", T, || {
+        Some(ready_pod_ips(&c)).filter(|s| s.len() == 2)
+    })
+    .expect("pods");
+    // A rollout replaces both pods (new pod IPs); requests keep being served meanwhile.
+    c.coxctl(&["set", "image", "deployment/web", "nginx=nginx:1.17.9"])
+        .success();
+    let mut served = 0;
+    let mut failures = vec![];
+    let after = wait_until("the rollout to new pod IPs", T, || {
+        match get(&addr) {
+            Ok(b) if b.contains("Welcome to nginx!") => served += 1,
+            other => failures.push(format!("{other:?}")),
+        }
+        let now = ready_pod_ips(&c);
+        (now.len() == 2 && now.is_disjoint(&before)).then_some(now)
+    })
+    .expect("rollout");
+    assert!(
+        failures.is_empty(),
+        "every request served during the rollout: {failures:?}"
+    );
+    assert!(served > 0);
+    assert_eq!(cluster_ip(&c, "web"), ip, "the ClusterIP stays");
+    // The Endpoints name the new pods and traffic reaches them.
+    wait_until("Endpoints with the new pods", T, || {
+        let eps = json(&c, &["get", "ep", "web"]);
+        let ips: BTreeSet<String> = eps["subsets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["ip"].as_str().map(String::from))
+            .collect();
+        (ips == after).then_some(())
+    })
+    .expect("endpoints");
+    for _ in 0..10 {
+        assert!(get(&addr).expect("GET").contains("Welcome to nginx!"));
+    }
+}
+
+#[test]
+fn round_robin_readiness_and_refusal() {
+    let c = cluster(&[]);
+    let (a, b, d) = (backend("a"), backend("b"), backend("d"));
+    apply(
+        &c,
+        &selectorless(
+            "rr",
+            "  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &[("a", a, "node1"), ("b", b, "node1"), ("d", d, "node2")],
+        ),
+    );
+    let addr = format!("{}:8080", cluster_ip(&c, "rr"));
+    wait_get(&addr, |_| true);
+    let got = served_by(&addr, 9);
+    let counts = got.iter().fold(BTreeMap::new(), |mut m, n| {
+        *m.entry(n.clone()).or_insert(0) += 1;
+        m
+    });
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("a".to_string(), 3),
+            ("b".to_string(), 3),
+            ("d".to_string(), 3)
+        ]),
+        "round-robin: {got:?}"
+    );
+    // b turns not ready: out of rotation within one watch event.
+    apply(
+        &c,
+        &endpoints_yaml(
+            "rr",
+            &[("a", a, "node1"), ("d", d, "node2")],
+            &[("b", b, "node1")],
+        ),
+    );
+    wait_until("b out of rotation", T, || {
+        (!served_by(&addr, 4).contains(&"b".to_string())).then_some(())
+    })
+    .expect("b leaves");
+    let got: BTreeSet<String> = served_by(&addr, 10).into_iter().collect();
+    assert_eq!(got, BTreeSet::from(["a".to_string(), "d".to_string()]));
+    // A dead endpoint (nothing listens): the connection goes to the next one.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    apply(
+        &c,
+        &endpoints_yaml("rr", &[("a", a, "node1"), ("x", dead, "node1")], &[]),
+    );
+    wait_until("dead endpoint in the table", T, || {
+        let m = metrics(&c);
+        m.lines()
+            .any(|l| {
+                l.starts_with("coxswain_proxy_endpoint_dial_errors_total{")
+                    && l.contains("service=\"rr\"")
+                    && !l.ends_with(" 0")
+            })
+            .then_some(())
+            .or_else(|| {
+                let _ = get(&addr);
+                None
+            })
+    })
+    .expect("a dial error is counted");
+    assert_eq!(
+        served_by(&addr, 6),
+        vec!["a"; 6],
+        "every request served by a"
+    );
+    // No endpoints: connections are refused; they come back with an endpoint.
+    apply(&c, &endpoints_yaml("rr", &[], &[("a", a, "node1")]));
+    wait_until("refused", T, || refused(&addr).then_some(())).expect("refused");
+    apply(&c, &endpoints_yaml("rr", &[("d", d, "node2")], &[]));
+    assert_eq!(wait_get(&addr, |_| true), "d");
+    // A Service that never had endpoints refuses too.
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: none\nspec:\n  ports:\n  - {port: 8081}\n",
+    );
+    assert!(refused(&format!("{}:8081", cluster_ip(&c, "none"))));
+}
+
+#[test]
+fn session_affinity_client_ip() {
+    let c = cluster(&[]);
+    let eps = [
+        ("a", backend("a"), "node1"),
+        ("b", backend("b"), "node1"),
+        ("d", backend("d"), "node2"),
+    ];
+    apply(
+        &c,
+        &selectorless(
+            "sticky",
+            "  sessionAffinity: ClientIP\n  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &eps,
+        ),
+    );
+    let svc = json(&c, &["get", "svc", "sticky"]);
+    assert_eq!(
+        svc["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"], 10800,
+        "defaulted: {svc}"
+    );
+    let addr = format!("{}:8080", cluster_ip(&c, "sticky"));
+    let first = wait_get(&addr, |_| true);
+    assert_eq!(
+        served_by(&addr, 10),
+        vec![first.clone(); 10],
+        "one client, one endpoint"
+    );
+    // Turned off (recreated: apply keeps the defaulted sessionAffinityConfig, which Kubernetes
+    // forbids with None, just as kubectl apply would): round-robin again.
+    c.coxctl(&["delete", "svc", "sticky"]).success();
+    apply(
+        &c,
+        &selectorless(
+            "sticky",
+            "  sessionAffinity: None\n  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &eps,
+        ),
+    );
+    let addr = format!("{}:8080", cluster_ip(&c, "sticky"));
+    wait_until("round-robin again", T, || {
+        (served_by(&addr, 3)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 3)
+            .then_some(())
+    })
+    .expect("spread");
+    // Bad input: a timeout outside (0, 86400].
+    let bad = c.coxctl_in(
+        &["apply", "-f", "-"],
+        None,
+        Some("apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n  ports:\n  - {port: 80}\n"),
+    );
+    assert!(
+        !bad.ok
+            && bad
+                .stderr
+                .contains("spec.sessionAffinityConfig.clientIP.timeoutSeconds"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn external_traffic_policy_local_and_load_balancer() {
+    let c = cluster(&[]);
+    let (a, b) = (backend("on-node1"), backend("on-node2"));
+    apply(
+        &c,
+        &selectorless(
+            "local",
+            "  type: LoadBalancer\n  externalTrafficPolicy: Local\n  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &[("a", a, "node1"), ("b", b, "node2")],
+        ),
+    );
+    let np = node_port(&c, "local");
+    let n1 = format!("{}:{np}", internal_ip(&c, "node1"));
+    let n2 = format!("{}:{np}", internal_ip(&c, "node2"));
+    wait_get(&n1, |_| true);
+    assert_eq!(served_by(&n1, 4), vec!["on-node1"; 4]);
+    assert_eq!(served_by(&n2, 4), vec!["on-node2"; 4]);
+    // The ClusterIP is not external traffic: both.
+    let ip = format!("{}:8080", cluster_ip(&c, "local"));
+    assert_eq!(
+        served_by(&ip, 4).into_iter().collect::<BTreeSet<_>>().len(),
+        2
+    );
+    // The LoadBalancer ingress IP from up's loopback pool carries traffic.
+    let lb = wait_until("ingress IP", T, || {
+        json(&c, &["get", "svc", "local"])["status"]["loadBalancer"]["ingress"][0]["ip"]
+            .as_str()
+            .map(String::from)
+    })
+    .expect("ingress");
+    assert!(lb.starts_with("127.0.") && lb != "127.0.0.1", "{lb}");
+    wait_get(&format!("{lb}:8080"), |_| true);
+    // Cluster: every node's NodePort uses every endpoint.
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: local\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: Cluster\n  ports:\n  - {name: http, port: 8080, protocol: TCP}\n",
+    );
+    wait_until("Cluster policy", T, || {
+        (served_by(&n1, 4).into_iter().collect::<BTreeSet<_>>().len() == 2).then_some(())
+    })
+    .expect("both endpoints via node1");
+    // Deleted: every listener closes.
+    c.coxctl(&["delete", "svc", "local"]).success();
+    wait_until("listeners closed", T, || {
+        (refused(&n1) && refused(&n2) && refused(&ip) && refused(&format!("{lb}:8080")))
+            .then_some(())
+    })
+    .expect("closed");
+}
+
+#[test]
+fn udp_is_carried_per_client() {
+    let c = cluster(&[]);
+    let port = udp_backend("dns1");
+    apply(
+        &c,
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: udp\nspec:\n  ports:\n  - {{name: dns, port: 53, protocol: UDP}}\n---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: udp\nsubsets:\n- addresses: [{{ip: 127.0.0.1}}]\n  ports: [{{name: dns, port: {port}, protocol: UDP}}]\n"
+        ),
+    );
+    let target = format!("{}:53", cluster_ip(&c, "udp"));
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    let reply = wait_until("a UDP reply through the ClusterIP", T, || {
+        s.send_to(b"query", &target).ok()?;
+        let (n, from) = s.recv_from(&mut buf).ok()?;
+        Some((String::from_utf8_lossy(&buf[..n]).to_string(), from))
+    })
+    .expect("reply");
+    assert_eq!(reply.0, "dns1:query");
+    assert_eq!(
+        reply.1.to_string(),
+        target,
+        "the reply comes from the Service address"
+    );
+    for i in 0..20 {
+        let q = format!("q{i}");
+        s.send_to(q.as_bytes(), &target).expect("send");
+        let (n, _) = s.recv_from(&mut buf).expect("reply");
+        assert_eq!(&buf[..n], format!("dns1:{q}").as_bytes());
+    }
+}
+
+#[test]
+fn two_clusters_side_by_side() {
+    let one = cluster(&[]);
+    let two = cluster(&[]);
+    let (a, b) = (backend("one"), backend("two"));
+    let svc = "  ports:\n  - {name: http, port: 8080, protocol: TCP}";
+    apply(&one, &selectorless("same", svc, &[("a", a, "node1")]));
+    apply(&two, &selectorless("same", svc, &[("b", b, "node1")]));
+    let (ip1, ip2) = (cluster_ip(&one, "same"), cluster_ip(&two, "same"));
+    let (k1, k2) = (
+        cluster_ip(&one, "kubernetes"),
+        cluster_ip(&two, "kubernetes"),
+    );
+    assert_ne!(k1, k2, "each cluster has its own service range");
+    assert_eq!(wait_get(&format!("{ip1}:8080"), |_| true), "one");
+    assert_eq!(wait_get(&format!("{ip2}:8080"), |_| true), "two");
+    for (c, k) in [(&one, &k1), (&two, &k2)] {
+        let via = format!("http://{k}:443");
+        wait_until("API via its own kubernetes Service", T, || {
+            let out = c.coxctl(&["--server", &via, "get", "svc", "same", "-o", "json"]);
+            out.ok.then_some(out.stdout)
+        })
+        .expect("api");
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn proxy_runs_as_its_own_process() {
+    let c = cluster(&["--no-proxy"]);
+    let a = backend("remote");
+    apply(
+        &c,
+        &selectorless(
+            "apart",
+            "  type: NodePort\n  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &[("a", a, "node1")],
+        ),
+    );
+    let addr = format!("{}:8080", cluster_ip(&c, "apart"));
+    assert!(refused(&addr), "no proxy yet");
+    let mut child = Command::new(bin("coxswain"))
+        .args([
+            "proxy",
+            "--server",
+            &c.url(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("coxswain proxy");
+    let mut line = String::new();
+    let mut out = child.stdout.take().expect("stdout");
+    let _proc = Proc(child);
+    let mut byte = [0u8; 1];
+    while !line.ends_with('\n') && line.len() < 512 {
+        if out.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        line.push(byte[0] as char);
+    }
+    let metrics_addr = line
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("metrics="))
+        .unwrap_or_else(|| panic!("ready line: {line:?}"))
+        .to_string();
+    assert_eq!(wait_get(&addr, |_| true), "remote");
+    let np = node_port(&c, "apart");
+    assert_eq!(
+        wait_get(&format!("{}:{np}", internal_ip(&c, "node2")), |_| true),
+        "remote"
+    );
+    let mut s = TcpStream::connect(&metrics_addr).expect("metrics");
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .expect("write");
+    let mut m = String::new();
+    s.read_to_string(&mut m).expect("read");
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("coxswain_proxy_connections_total{")
+                && l.contains("service=\"apart\"")),
+        "{m}"
+    );
+}
