@@ -7,7 +7,7 @@
 //! ```yaml
 //! images:
 //!   - name: nginx            # repository, matched on its last path segment (library/nginx, docker.io/nginx)
-//!     workload: web          # web | cpu-burner | print | shell | idle
+//!     workload: web          # web | cpu-burner | print | shell | idle | loadgen
 //!     paths:                 # in-image directories mapped into each container's own directory
 //!       /usr/share/nginx/html: html
 //!     index: "<h1>Welcome to nginx!</h1>"
@@ -41,6 +41,9 @@ pub enum Workload {
     /// A base OS image whose default command is a shell: with no terminal attached it exits 0
     /// at once (busybox, alpine, ubuntu, …); `args` run as the command.
     Shell,
+    /// The `loadgen` binary installed beside coxswain, with the container's `args`
+    /// (`coxswain/loadgen`).
+    Loadgen,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -169,6 +172,16 @@ impl Default for Catalog {
                 },
                 burner("hpa-example"),
                 burner("php-apache"),
+                ImageEntry {
+                    name: "loadgen".into(),
+                    workload: Workload::Loadgen,
+                    paths: BTreeMap::new(),
+                    index: None,
+                    tags: vec![],
+                    burn_millis: None,
+                    message: None,
+                    interval_millis: None,
+                },
             ],
             unknown_images: UnknownImages::Idle,
         }
@@ -296,6 +309,10 @@ mod tests {
             Workload::CpuBurner
         );
         assert_eq!(c.resolve("busybox:1.30").unwrap().workload, Workload::Shell);
+        assert_eq!(
+            c.resolve("coxswain/loadgen").unwrap().workload,
+            Workload::Loadgen
+        );
         assert_eq!(c.resolve("redis:7").unwrap().workload, Workload::Idle);
         let err = c.resolve("nginx:no-such-tag").unwrap_err();
         assert!(err.contains("docker.io/library/nginx:no-such-tag"), "{err}");

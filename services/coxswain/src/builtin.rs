@@ -41,6 +41,11 @@ pub enum Workload {
         #[arg(long, default_value_t = 5000)]
         interval_millis: u64,
     },
+    /// The `loadgen` binary beside this one, with these args (the coxswain/loadgen image).
+    Loadgen {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Runs a user command as a container's process.
     Supervise {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -68,6 +73,13 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
         Workload::Idle => {
             builtin::idle().await;
             Ok(())
+        }
+        Workload::Loadgen { args } => {
+            use std::os::unix::process::CommandExt;
+            builtin::die_with_parent(true);
+            let exe = std::env::current_exe()?.with_file_name("loadgen");
+            let err = std::process::Command::new(&exe).args(&args).exec();
+            anyhow::bail!("running {}: {err} (build it with cargo build -p loadgen)", exe.display())
         }
         Workload::Supervise { argv } => {
             let code = builtin::supervise(&argv).await;

@@ -185,6 +185,12 @@ impl ProcessRuntime {
                 argv.push("idle".into());
                 return argv;
             }
+            Workload::Loadgen => {
+                // The image's entrypoint is loadgen; the container's args are its flags.
+                argv.push("loadgen".into());
+                argv.extend(map(&c.args));
+                return argv;
+            }
             Workload::Print => {
                 argv.push("print".into());
                 argv.extend([
