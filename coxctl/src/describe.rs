@@ -13,6 +13,8 @@ use crate::printers::core as pcore;
 use crate::resources::parse_targets;
 use crate::table::tabwrite;
 
+mod hpa;
+
 /// Objects related to the described one (fetched by `run`; empty in tests as needed).
 #[derive(Debug, Default)]
 pub struct Related {
@@ -1274,6 +1276,7 @@ pub fn describe_object(kind: Kind, o: &Value, rel: &Related, now: i64) -> String
         Kind::CronJob => describe_cronjob(&mut w, o),
         Kind::Node => describe_node(&mut w, o),
         Kind::Service => describe_service(&mut w, o, rel),
+        Kind::HorizontalPodAutoscaler => hpa::describe_hpa(&mut w, o),
         _ => describe_generic(&mut w, kind, o),
     }
     events(&mut w, &rel.events, now);
