@@ -60,6 +60,8 @@ pub enum Command {
     Expose(crate::commands::expose::ExposeArgs),
     /// Set a new size for a deployment, replica set or stateful set.
     Scale(crate::commands::workloads::ScaleArgs),
+    /// Auto-scale a deployment, replica set or stateful set (`autoscale explain HPA`: why).
+    Autoscale(crate::commands::autoscale::AutoscaleArgs),
     /// Set specific features on objects (`set image`).
     #[command(subcommand)]
     Set(crate::commands::workloads::SetWhat),

@@ -49,6 +49,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Drain(a) => commands::node::drain(&mut client, a).await,
         Command::Expose(a) => commands::expose::run(&mut client, a, ns).await,
         Command::Scale(a) => commands::workloads::scale(&mut client, a, ns).await,
+        Command::Autoscale(a) => commands::autoscale::run(&mut client, a, ns).await,
         Command::Set(a) => commands::workloads::set(&mut client, a, ns).await,
         Command::Rollout(a) => commands::workloads::rollout(&mut client, a, ns).await,
         Command::Schedule(a) => commands::schedule::run(&mut client, a, ns).await,

@@ -1,5 +1,6 @@
 //! One module per verb.
 pub mod apply;
+pub mod autoscale;
 pub mod delete;
 pub mod expose;
 pub mod get;

@@ -358,3 +358,7 @@ async fn tcp_conn(mut stream: TcpStream, dns: &Dns, cfg: &ServerConfig) -> std::
         out = resp;
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
