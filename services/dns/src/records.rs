@@ -295,6 +295,8 @@ impl<'a> Resolver<'a> {
         let mut chase = None;
         let mut additionals = Vec::new();
         let result: Lookup<Vec<Record>> = match qtype {
+            // `ns.dns.<zone>` (the SOA's name server) is the DNS Service itself.
+            _ if rel == "ns.dns" => Ok(self.dns_addresses(qname, qtype)),
             RecordType::A | RecordType::AAAA => {
                 let mut out = Vec::new();
                 self.address(
@@ -621,6 +623,24 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter_map(|n| Name::from_ascii(n).ok())
             .map(|n| self.rec(owner, RData::PTR(PTR(n))))
+            .collect()
+    }
+
+    /// The kube-dns Service's ClusterIPs of the asked family, owned by `owner`.
+    fn dns_addresses(&self, owner: &Name, qtype: RecordType) -> Vec<Record> {
+        let Some(svc) = self.index.service("kube-system", "kube-dns") else {
+            return Vec::new();
+        };
+        let SvcKind::ClusterIp(ips) = &svc.kind else {
+            return Vec::new();
+        };
+        ips.iter()
+            .filter_map(|ip| match (ip, qtype) {
+                (IpAddr::V4(a), RecordType::A) => Some(RData::A(A(*a))),
+                (IpAddr::V6(a), RecordType::AAAA) => Some(RData::AAAA(AAAA(*a))),
+                _ => None,
+            })
+            .map(|d| self.rec(owner, d))
             .collect()
     }
 

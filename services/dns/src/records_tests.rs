@@ -479,3 +479,47 @@ fn request_parsing() {
     assert!(parse("a.b.c.d.e.f.svc").is_err());
     let _ = RData::A(hickory_proto::rr::rdata::A("1.2.3.4".parse().unwrap()));
 }
+
+#[test]
+fn ns_dns_names_the_kube_dns_service() {
+    let mut ix = index();
+    ix.set_service(
+        "kube-system",
+        "kube-dns",
+        Some(Svc {
+            kind: SvcKind::ClusterIp(vec!["127.1.0.53".parse().unwrap()]),
+            ports: vec![port("dns", "UDP", 53)],
+        }),
+    );
+    let Outcome::Answer(a) = ask(
+        &ix,
+        PodMode::Insecure,
+        true,
+        "ns.dns.cluster.local.",
+        RecordType::A,
+    ) else {
+        panic!()
+    };
+    assert_eq!(data(&a), ["A 127.1.0.53"]);
+    let Outcome::Answer(a) = ask(
+        &ix,
+        PodMode::Insecure,
+        true,
+        "cluster.local.",
+        RecordType::NS,
+    ) else {
+        panic!()
+    };
+    assert_eq!(data(&a), ["NS ns.dns.cluster.local."]);
+    assert_eq!(a.additionals.len(), 1);
+    let Outcome::Answer(a) = ask(
+        &ix,
+        PodMode::Insecure,
+        true,
+        "ns.dns.cluster.local.",
+        RecordType::MX,
+    ) else {
+        panic!()
+    };
+    assert_eq!((a.rcode, a.answers.len()), (ResponseCode::NoError, 0));
+}
