@@ -1202,7 +1202,7 @@ fn describe_service(w: &mut W, o: &Value, rel: &Related) {
             );
         }
         let list = eps
-            .map(pcore::endpoints_list)
+            .map(|e| pcore::endpoints_list_for(e, Some(&s(p, "name"))))
             .unwrap_or_else(|| "<none>".into());
         w.line(0, format!("Endpoints:\t{list}"));
     }

@@ -111,6 +111,12 @@ pub fn service(o: &Value, now: i64, wide: bool) -> Vec<String> {
 
 /// Endpoints ENDPOINTS: up to three "ip:port", then " + N more...".
 pub fn endpoints_list(o: &Value) -> String {
+    endpoints_list_for(o, None)
+}
+
+/// kubectl's formatEndpoints: like [`endpoints_list`], counting only the ports named `port`
+/// when given (`describe svc` lists each Service port's own endpoints).
+pub fn endpoints_list_for(o: &Value, port: Option<&str>) -> String {
     let subsets = arr(o, "subsets");
     if subsets.is_empty() {
         return "<none>".into();
@@ -133,7 +139,10 @@ pub fn endpoints_list(o: &Value) -> String {
             }
             continue;
         }
-        for p in ports {
+        for p in ports
+            .iter()
+            .filter(|p| port.is_none_or(|n| s(p, "name") == n))
+        {
             count += addrs.len();
             for a in addrs {
                 if list.len() == max {
@@ -564,6 +573,11 @@ mod tests {
             "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 1 more..."
         );
         assert_eq!(endpoints_list(&json!({})), "<none>");
+        let two = json!({"subsets": [{"addresses": [{"ip": "10.0.0.1"}],
+            "ports": [{"name": "http", "port": 80}, {"name": "metrics", "port": 9100}]}]});
+        assert_eq!(endpoints_list(&two), "10.0.0.1:80,10.0.0.1:9100");
+        assert_eq!(endpoints_list_for(&two, Some("metrics")), "10.0.0.1:9100");
+        assert_eq!(endpoints_list_for(&two, Some("other")), "<none>");
         assert_eq!(
             endpoints_list(
                 &json!({"subsets": [{"notReadyAddresses": [{"ip": "1.1.1.1"}], "ports": [{"port": 80}]}]})
