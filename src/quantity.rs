@@ -187,7 +187,9 @@ impl Quantity {
             }
             _ => return Err("unable to parse quantity's suffix".to_string()),
         };
-        let magnitude = exact_nano(int_digits, frac_digits, exp10, exp2);
+        // Kubernetes' quantities hold int64 units: more is refused rather than clamped.
+        let magnitude = exact_nano(int_digits, frac_digits, exp10, exp2)
+            .ok_or_else(|| format!("quantity too large: more than {} units", i64::MAX))?;
         Ok(Quantity {
             nano: if negative { -magnitude } else { magnitude },
             format,
@@ -326,9 +328,9 @@ fn scaled(nano: i128, unit: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
-/// |digits| * 10^exp10 * 2^exp2 in nano-units, rounded up to a whole nano-unit (when non-zero)
-/// and capped at MAX_NANO, computed exactly on decimal digit vectors.
-fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> i128 {
+/// |digits| * 10^exp10 * 2^exp2 in nano-units, rounded up to a whole nano-unit (when non-zero),
+/// computed exactly on decimal digit vectors; None above MAX_NANO.
+fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> Option<i128> {
     // Significant digits, most significant first, and the power of ten they are scaled by.
     let mut digits: Vec<u8> = int_digits
         .bytes()
@@ -339,7 +341,7 @@ fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> i12
         .saturating_sub(frac_digits.len() as i64)
         .saturating_add(9);
     let first = digits.iter().position(|&d| d != 0);
-    let Some(first) = first else { return 0 };
+    let Some(first) = first else { return Some(0) };
     digits.drain(..first);
     while digits.last() == Some(&0) {
         digits.pop();
@@ -360,7 +362,7 @@ fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> i12
     // 29 digits exceed MAX_NANO (about 9.2e27).
     let (int_part, round_up): (Vec<u8>, bool) = if scale >= 0 {
         if digits.len() as i64 + scale > 29 {
-            return MAX_NANO;
+            return None;
         }
         let mut v = digits.clone();
         v.extend(std::iter::repeat_n(0, scale as usize));
@@ -376,7 +378,7 @@ fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> i12
         }
     };
     if int_part.len() > 29 {
-        return MAX_NANO;
+        return None;
     }
     let mut v: i128 = 0;
     for d in int_part {
@@ -385,7 +387,7 @@ fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> i12
     if round_up {
         v += 1;
     }
-    v.min(MAX_NANO)
+    (v <= MAX_NANO).then_some(v)
 }
 
 #[cfg(test)]
@@ -485,14 +487,9 @@ mod tests {
             ("1.5e3", "1500"),
             ("10e3", "10e3"),
             ("0.5e0", "500e-3"),
-            // The cap at 2^63-1.
+            // The largest quantity (2^63-1 units; more is refused, see below).
             ("9223372036854775807", "9223372036854775807"),
-            ("9223372036854775808", "9223372036854775807"),
-            ("1e100", "9223372036854775807"),
-            (
-                "100000000000000000000000000000000000000000000000Ei",
-                "9223372036854775807",
-            ),
+            ("9223372036854775807000m", "9223372036854775807"),
         ];
         for (input, want) in table {
             assert_eq!(canon(input), want, "canonical form of {input:?}");
@@ -530,6 +527,16 @@ mod tests {
     }
 
     #[test]
+    fn quantities_beyond_int64_units_are_refused_not_clamped() {
+        for s in ["1e400", "9223372036854775808", "10E", "8Ei", "-1e30"] {
+            let e = Quantity::parse(s).expect_err(s);
+            assert!(e.contains("too large"), "{s}: {e}");
+        }
+        assert!(Quantity::parse("9223372036854775807").is_ok());
+        assert!(Quantity::parse("7Ei").is_ok());
+    }
+
+    #[test]
     fn ordering_and_equality_are_by_value() {
         let q = |s: &str| Quantity::parse(s).expect("parses");
         assert_eq!(q("1Gi"), q("1073741824"));
@@ -559,5 +566,33 @@ mod tests {
             "2Ki"
         );
         assert_eq!(canonicalize("0.5").as_deref(), Ok("500m"));
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    /// A quantity beyond int64 units in a manifest is an invalid field, named by its path.
+    #[test]
+    fn an_overflowing_request_is_an_invalid_field() {
+        for cpu in ["1e400", "\"1e400\"", "99999999999999999999"] {
+            let text = format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: nginx\n    resources:\n      requests:\n        cpu: {cpu}\n"
+            );
+            let errs = match crate::manifest::parse_manifests(&text) {
+                Err(e) => e.to_string(),
+                Ok(mut parsed) => crate::validation::validate(&parsed.remove(0).object)
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            // A number too big for YAML's integers fails in the decoder, also with its path.
+            assert!(
+                (errs.contains("spec.containers[0].resources.requests[cpu]")
+                    && errs.contains("too large"))
+                    || errs.contains("spec.containers[0].resources.requests.cpu"),
+                "{cpu}: {errs}"
+            );
+        }
     }
 }

@@ -55,8 +55,10 @@ pub fn reason_of(code: Code) -> &'static str {
         Code::NotFound => "NotFound",
         Code::AlreadyExists => "AlreadyExists",
         Code::InvalidArgument => "Invalid",
-        Code::Aborted | Code::FailedPrecondition => "Conflict",
-        Code::PermissionDenied => "Forbidden",
+        Code::Aborted => "Conflict",
+        // The store's "well-formed but not allowed" (deleting kube-system, creating in a
+        // terminating namespace) is kube-apiserver's 403 Forbidden.
+        Code::FailedPrecondition | Code::PermissionDenied => "Forbidden",
         Code::Unauthenticated => "Unauthorized",
         Code::OutOfRange => "Expired",
         Code::DeadlineExceeded => "Timeout",

@@ -190,6 +190,17 @@ fn invalid_manifests_are_rejected_naming_the_field_and_nothing_is_stored() {
 }
 
 #[test]
+fn deleting_a_system_namespace_is_forbidden() {
+    let c = Coxswain::start().expect("start coxswain");
+    let out = c.coxctl(&["delete", "ns", "kube-system"]).failure();
+    assert_eq!(
+        out.stderr.trim(),
+        "Error from server (Forbidden): namespaces \"kube-system\" is forbidden: this namespace may not be deleted",
+    );
+    c.coxctl(&["get", "ns", "kube-system"]).success();
+}
+
+#[test]
 fn create_twice_fails_with_already_exists_and_changes_nothing() {
     let c = Coxswain::start().expect("start coxswain");
     let dir = scenarios_dir();

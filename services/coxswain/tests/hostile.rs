@@ -165,3 +165,31 @@ async fn deep_and_oversized_requests_are_refused_without_stalling_others() {
         .await
         .expect("the server still serves");
 }
+
+/// A 200 KB selector is refused with a message short enough for any client's header limit.
+#[tokio::test]
+async fn error_messages_do_not_echo_huge_input() {
+    let c = Coxswain::start().expect("start coxswain");
+    let mut client = c.client().await.expect("client");
+    let selector = format!("a in ({}", "x,".repeat(100_000));
+    let err = client
+        .list(coxswain_api::v1::ListRequest {
+            kind: "pods".into(),
+            label_selector: selector,
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad selector");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(err.message().starts_with("labelSelector: "), "{err}");
+    assert!(err.message().len() < 1024, "{} bytes", err.message().len());
+    let err = client
+        .get(GetRequest {
+            kind: "k".repeat(200_000),
+            name: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown kind");
+    assert!(err.message().len() < 1024, "{} bytes", err.message().len());
+}

@@ -35,6 +35,10 @@ pub enum StoreError {
     /// A watch asked for a resourceVersion that left the retained window.
     #[error("too old resource version: {requested} (oldest retained: {oldest})")]
     TooOld { requested: i64, oldest: i64 },
+    /// A watch asked for a resourceVersion the store has not reached (it waited for it first).
+    /// Like TooOld, the client relists.
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLarge { requested: i64, current: i64 },
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -57,7 +61,7 @@ impl StoreError {
             | StoreError::InvalidManifest(_)
             | StoreError::BadRequest(_) => tonic::Code::InvalidArgument,
             StoreError::Forbidden(_) => tonic::Code::FailedPrecondition,
-            StoreError::TooOld { .. } => tonic::Code::OutOfRange,
+            StoreError::TooOld { .. } | StoreError::TooLarge { .. } => tonic::Code::OutOfRange,
             StoreError::Backend(BackendError::Io(_)) => tonic::Code::Internal,
             StoreError::Backend(_) => tonic::Code::Unavailable,
         }
@@ -72,10 +76,28 @@ pub fn resource_name(kind: Kind) -> String {
     }
 }
 
+/// The longest status message sent: it travels in a header, and clients refuse large headers
+/// (many at 8–16 KiB in all). Longer messages — some echo their input — are cut.
+pub const MAX_STATUS_MESSAGE: usize = 4096;
+
 impl From<StoreError> for tonic::Status {
     fn from(e: StoreError) -> tonic::Status {
-        tonic::Status::new(e.code(), e.to_string())
+        tonic::Status::new(e.code(), cap_message(e.to_string()))
     }
+}
+
+/// Cut a message to [`MAX_STATUS_MESSAGE`] bytes, saying how much was cut.
+pub fn cap_message(mut m: String) -> String {
+    if m.len() > MAX_STATUS_MESSAGE {
+        let mut end = MAX_STATUS_MESSAGE;
+        while !m.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = m.len() - end;
+        m.truncate(end);
+        m.push_str(&format!("...(truncated {cut} bytes)"));
+    }
+    m
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

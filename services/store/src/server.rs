@@ -14,7 +14,10 @@ use coxswain_api::{Kind, Object};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::store::{DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions};
+use crate::error::cap_message;
+use crate::store::{
+    truncate_for_message, DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions,
+};
 
 pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
 
@@ -69,7 +72,8 @@ fn parse_kind(name: &str) -> Result<Kind, Status> {
     }
     Kind::parse(name).ok_or_else(|| {
         Status::invalid_argument(format!(
-            "the server doesn't have a resource type \"{name}\""
+            "the server doesn't have a resource type \"{}\"",
+            truncate_for_message(name)
         ))
     })
 }
@@ -80,10 +84,18 @@ fn object_of(any: Option<&prost_types::Any>) -> Result<Object, Status> {
 }
 
 fn selectors(labels: &str, fields: &str) -> Result<(LabelSelector, FieldSelector), Status> {
-    let l = LabelSelector::parse(labels)
-        .map_err(|e| Status::invalid_argument(format!("labelSelector: {e}")))?;
-    let f = FieldSelector::parse(fields)
-        .map_err(|e| Status::invalid_argument(format!("fieldSelector: {e}")))?;
+    let l = LabelSelector::parse(labels).map_err(|e| {
+        Status::invalid_argument(cap_message(format!(
+            "labelSelector: {}",
+            truncate_for_message(&e.to_string())
+        )))
+    })?;
+    let f = FieldSelector::parse(fields).map_err(|e| {
+        Status::invalid_argument(cap_message(format!(
+            "fieldSelector: {}",
+            truncate_for_message(&e.to_string())
+        )))
+    })?;
     Ok((l, f))
 }
 

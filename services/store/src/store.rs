@@ -45,6 +45,9 @@ pub struct StoreConfig {
     pub default_not_ready_toleration_seconds: i32,
     /// The same for `node.kubernetes.io/unreachable:NoExecute`.
     pub default_unreachable_toleration_seconds: i32,
+    /// How long a watch from a resourceVersion above the current revision waits for the store
+    /// to reach it before it fails with "Too large resource version" (Kubernetes waits 3 s).
+    pub too_large_resource_version_wait: Duration,
     /// Where Services' ClusterIPs come from (`--service-cluster-ip-range`).
     pub service_cluster_ip_range: crate::alloc::ServiceRange,
 }
@@ -57,6 +60,7 @@ impl Default for StoreConfig {
             watch_buffer: 1024,
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
+            too_large_resource_version_wait: Duration::from_secs(3),
             service_cluster_ip_range: crate::alloc::ServiceRange::DEFAULT,
         }
     }
@@ -1092,6 +1096,25 @@ impl Store {
             }
         }
         let mut rev_rx = self.inner.revision.subscribe();
+        // A resourceVersion from the future (a client that saw a store since restarted without
+        // its data, or a made-up one): wait a little for the store to reach it, as
+        // kube-apiserver does, then refuse rather than serve older revisions as newer ones.
+        if start > *rev_rx.borrow() {
+            let wait = self.inner.config.too_large_resource_version_wait;
+            let reached = tokio::time::timeout(wait, rev_rx.wait_for(|r| *r >= start))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !reached {
+                let current = *rev_rx.borrow();
+                let _ = tx
+                    .send(Err(StoreError::TooLarge {
+                        requested: start,
+                        current,
+                    }))
+                    .await;
+                return;
+            }
+        }
         let mut last = start;
         let bookmark_every = self.inner.config.bookmark_interval;
         loop {
@@ -1202,7 +1225,7 @@ pub(crate) async fn off_reactor<T: Send + 'static>(
 pub const PATCH_RETRIES: usize = 64;
 
 /// Input echoed in an error message, cut as Kubernetes cuts long values.
-pub(crate) fn truncate_for_message(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn truncate_for_message(s: &str) -> std::borrow::Cow<'_, str> {
     const MAX: usize = 256;
     if s.len() <= MAX {
         return std::borrow::Cow::Borrowed(s);

@@ -858,7 +858,58 @@ async fn patch_and_update_preconditions(h: Harness) {
     ));
 }
 
+/// A watch from a resourceVersion the store has not reached waits for it (and then serves from
+/// exactly there), or fails with "Too large resource version" — never serving older revisions.
+async fn watch_from_the_future(h: Harness) {
+    let s = &h.store;
+    let now = s.revision();
+    let mut rx = s
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            resource_version: Some(now + 2),
+            ..Default::default()
+        })
+        .expect("watch");
+    for i in 0..3 {
+        s.create(configmap("default", &format!("f{i}")), false)
+            .await
+            .expect("create");
+    }
+    // Revision now+2 was reached: the watch serves what came after it, the third create.
+    let (t, o) = next_change(&mut rx).await;
+    assert_eq!((t, o.name()), (EventType::Added, "f2"));
+
+    let far = s.revision() + 1000;
+    let mut rx = s
+        .watch(WatchOptions {
+            kind: Some(Kind::ConfigMap),
+            resource_version: Some(far),
+            ..Default::default()
+        })
+        .expect("watch");
+    s.create(configmap("default", "meanwhile"), false)
+        .await
+        .expect("create");
+    let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an answer within the wait")
+        .expect("watch open");
+    match ev {
+        Err(e @ StoreError::TooLarge { .. }) => {
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("Too large resource version: {far}, current: ")),
+                "{e}"
+            );
+            assert_eq!(tonic::Status::from(e).code(), tonic::Code::OutOfRange);
+        }
+        Err(e) => panic!("expected TooLarge, got {e}"),
+        Ok(_) => panic!("a watch from the future delivered an older event"),
+    }
+}
+
 backends! {
+    watch_from_the_future,
     patch_and_update_preconditions,
     crud_and_metadata,
     conflicts_and_errors,
