@@ -6,9 +6,12 @@
 //! - [`schedule`]: the open-loop arrival schedules (pure);
 //! - [`stats`], [`report`], [`threshold`]: what was measured, how it is shown, pass/fail;
 //! - [`target`]: URL parsing and Service resolution;
-//! - [`cli`]: the command line over all of them.
+//! - [`cli`]: the command line over all of them;
+//! - [`hpa`], [`plot`]: `loadgen hpa`, the load with the HPA sampled beside it, and its plot.
 pub mod cli;
 pub mod engine;
+pub mod hpa;
+pub mod plot;
 pub mod report;
 pub mod schedule;
 pub mod stats;

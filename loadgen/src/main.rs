@@ -1,4 +1,12 @@
-//! `loadgen [run] TARGET [flags]` — see `loadgen --help` and the README.
+//! `loadgen [run] TARGET [flags]` and `loadgen hpa TARGET --hpa NAME ...` — see `--help` and
+//! the README.
 fn main() {
-    std::process::exit(loadgen::cli::main(std::env::args().collect()));
+    let mut argv: Vec<String> = std::env::args().collect();
+    let code = if argv.get(1).map(String::as_str) == Some("hpa") {
+        argv.remove(1);
+        loadgen::hpa::main(argv)
+    } else {
+        loadgen::cli::main(argv)
+    };
+    std::process::exit(code);
 }
