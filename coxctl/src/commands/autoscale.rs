@@ -287,3 +287,52 @@ async fn explain(client: &mut Client, name: &str, ns: &str) -> Result<()> {
     print!("{}", explain_text(&d));
     Ok(())
 }
+
+/// The object as the API server serves it at autoscaling/v2 (what `get -o yaml|json` shows):
+/// an autoscaling/v1-shaped spec's targetCPUUtilizationPercentage becomes the cpu Utilization
+/// metric (80% when unset), and the v1-only status field goes.
+pub fn served_as_v2(v: &mut serde_json::Value) {
+    if v["kind"] != "HorizontalPodAutoscaler" || v["apiVersion"] == "autoscaling/v1" {
+        return;
+    }
+    let Some(spec) = v.get_mut("spec").and_then(|s| s.as_object_mut()) else {
+        return;
+    };
+    let target = spec.remove("targetCPUUtilizationPercentage");
+    let has_metrics = spec
+        .get("metrics")
+        .and_then(|m| m.as_array())
+        .is_some_and(|m| !m.is_empty());
+    if !has_metrics {
+        let pct = target.and_then(|t| t.as_i64()).unwrap_or(80);
+        spec.insert(
+            "metrics".into(),
+            serde_json::json!([{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": pct}}}]),
+        );
+    }
+    if let Some(st) = v.get_mut("status").and_then(|s| s.as_object_mut()) {
+        st.remove("currentCPUUtilizationPercentage");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_shape_is_served_as_v2() {
+        let mut v = serde_json::json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "spec": {"maxReplicas": 10, "targetCPUUtilizationPercentage": 2},
+            "status": {"currentCPUUtilizationPercentage": 55, "currentReplicas": 1}});
+        served_as_v2(&mut v);
+        assert_eq!(
+            v["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            2
+        );
+        assert!(v["spec"].get("targetCPUUtilizationPercentage").is_none());
+        assert!(v["status"].get("currentCPUUtilizationPercentage").is_none());
+        let d = Decision::default();
+        assert!(explain_text(&d).contains("Desired replicas: 0 -> no change"));
+    }
+}

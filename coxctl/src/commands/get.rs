@@ -94,6 +94,7 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
         failed = f;
         for (kind, objs) in fetched {
             let mut vals: Vec<Value> = objs.iter().map(Object::to_json_value).collect();
+            vals.iter_mut().for_each(crate::commands::autoscale::served_as_v2);
             if targets
                 .groups
                 .iter()
@@ -252,7 +253,8 @@ async fn watch(
             if names.len() > 1 && !names.iter().any(|n| n == obj.name()) {
                 continue;
             }
-            let v = obj.to_json_value();
+            let mut v = obj.to_json_value();
+            crate::commands::autoscale::served_as_v2(&mut v);
             let mut out = std::io::stdout().lock();
             match format {
                 Format::Table | Format::Wide => {

@@ -217,7 +217,8 @@ spec:
     targetPort: 80
 ";
 
-fn ready_pod_ips(c: &Coxswain) -> BTreeSet<String> {
+/// Ready, not terminating web pods: name → pod IP.
+fn ready_pods(c: &Coxswain) -> BTreeMap<String, String> {
     json(c, &["get", "pods", "-l", "app=web"])["items"]
         .as_array()
         .expect("items")
@@ -229,7 +230,12 @@ fn ready_pod_ips(c: &Coxswain) -> BTreeSet<String> {
                     .any(|c| c["type"] == "Ready" && c["status"] == "True")
             })
         })
-        .filter_map(|p| p["status"]["podIP"].as_str().map(String::from))
+        .filter_map(|p| {
+            Some((
+                p["metadata"]["name"].as_str()?.to_string(),
+                p["status"]["podIP"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -291,7 +297,7 @@ fn s47_cluster_ip_stays_while_pod_ips_change() {
     let addr = format!("{ip}:80");
     wait_get(&addr, |b| b.contains("Welcome to nginx!"));
     let before = wait_until("2 ready pods", T, || {
-        Some(ready_pod_ips(&c)).filter(|s| s.len() == 2)
+        Some(ready_pods(&c)).filter(|s| s.len() == 2)
     })
     .expect("pods");
     // A rollout replaces both pods (new pod IPs); requests keep being served meanwhile.
@@ -304,8 +310,8 @@ fn s47_cluster_ip_stays_while_pod_ips_change() {
             Ok(b) if b.contains("Welcome to nginx!") => served += 1,
             other => failures.push(format!("{other:?}")),
         }
-        let now = ready_pod_ips(&c);
-        (now.len() == 2 && now.is_disjoint(&before)).then_some(now)
+        let now = ready_pods(&c);
+        (now.len() == 2 && now.keys().all(|k| !before.contains_key(k))).then_some(now)
     })
     .expect("rollout");
     assert!(
@@ -313,6 +319,13 @@ fn s47_cluster_ip_stays_while_pod_ips_change() {
         "every request served during the rollout: {failures:?}"
     );
     assert!(served > 0);
+    // The surge pod took an address no old pod had (old ones may be reused afterwards).
+    let after: BTreeSet<String> = after.into_values().collect();
+    assert_ne!(
+        after,
+        before.into_values().collect::<BTreeSet<_>>(),
+        "pod IPs changed"
+    );
     assert_eq!(cluster_ip(&c, "web"), ip, "the ClusterIP stays");
     // The Endpoints name the new pods and traffic reaches them.
     wait_until("Endpoints with the new pods", T, || {
