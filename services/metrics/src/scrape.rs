@@ -155,7 +155,7 @@ pub async fn scrape(
 /// Add the nodes of one agent answer that were asked for.
 pub fn add_summary(batch: &mut Batch, asked: &[String], summary: StatsSummary, received: i128) {
     for node in summary.nodes {
-        if !asked.iter().any(|n| *n == node.node_name) {
+        if !asked.contains(&node.node_name) {
             continue;
         }
         for pod in node.pods {
@@ -193,6 +193,51 @@ mod tests {
     use coxswain_api::v1::{
         DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeStatus, ObjectMeta,
     };
+
+    #[test]
+    fn a_summary_adds_only_the_nodes_asked_for_with_sample_times() {
+        use coxswain_api::v1::{ContainerStats, NodeStats, PodStats};
+        let pod = |name: &str, time: &str| PodStats {
+            namespace: "default".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            time: time.into(),
+            containers: vec![ContainerStats {
+                name: "app".into(),
+                cpu_usage_core_nano_seconds: 7,
+                memory_working_set_bytes: 9,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let summary = StatsSummary {
+            nodes: vec![
+                NodeStats {
+                    node_name: "a".into(),
+                    pods: vec![pod("p1", "2030-01-01T00:00:00.5Z"), pod("p2", "")],
+                },
+                NodeStats {
+                    node_name: "b".into(),
+                    pods: vec![pod("p3", "")],
+                },
+            ],
+        };
+        let mut b = Batch::default();
+        add_summary(&mut b, &["a".to_string()], summary, 42);
+        assert_eq!(b.nodes.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(b.pods.len(), 2);
+        let p1 = &b.pods[&("default".to_string(), "p1".to_string())];
+        assert_eq!(p1.node, "a");
+        assert_eq!(
+            p1.containers["app"].timestamp,
+            parse_nanos("2030-01-01T00:00:00.5Z").unwrap()
+        );
+        // No sample time: the answer's arrival.
+        assert_eq!(
+            b.pods[&("default".to_string(), "p2".to_string())].containers["app"].timestamp,
+            42
+        );
+    }
 
     #[test]
     fn endpoints_come_from_the_annotation_then_the_daemon_endpoint() {
