@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Through the service proxy vs straight to the pod, in one run: `coxswain up` (release build) with
+# one nginx pod (the process runtime's built-in web server) behind a ClusterIP Service; wrk with
+# 64 connections against the pod IP and the ClusterIP, alternating, ROUNDS times each.
+#   bash services/proxy/bench/wrk.sh            # DURATION=10s ROUNDS=3 THREADS=2 CONNS=64
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+DURATION=${DURATION:-10s}; ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}; CONNS=${CONNS:-64}
+BIN=${BIN:-target/release}
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+tmp=$(mktemp -d)
+"$BIN/coxswain" up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  --data-dir "$tmp/data" >"$tmp/out" 2>"$tmp/log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 100); do grep -q "coxswain ready" "$tmp/out" && break; sleep 0.1; done
+export COXSWAIN_SERVER="http://$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$tmp/out")"
+"$BIN/coxctl" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: nginx, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+YAML
+cip=$("$BIN/coxctl" get svc web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
+for _ in $(seq 300); do curl -sf -o /dev/null "http://$cip/" && break; sleep 0.1; done
+pod=$("$BIN/coxctl" get pods -l app=web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])')
+echo "pod $pod  ClusterIP $cip  wrk -t$THREADS -c$CONNS -d$DURATION --latency"
+run() { wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://$1/" | awk -v what="$2" '
+  /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx|Socket errors/ {err=err" "$0}
+  END {printf "%-6s req/s %10s  p50 %8s  p99 %8s %s\n", what, rps, p50, p99, err}'; }
+for r in $(seq "$ROUNDS"); do run "$pod" direct; run "$cip" proxy; done
