@@ -2090,6 +2090,22 @@ fn validate_service_spec(e: &mut Errs, spec: &v1::ServiceSpec) {
     );
     let headless = spec.cluster_ip == "None";
     if ty == "ExternalName" {
+        // ValidateServiceCreate: no IP family fields on an ExternalName Service (its selector,
+        // if any, is allowed and ignored: the endpoint controllers skip ExternalName).
+        if !spec.ip_families.is_empty() {
+            forbidden(
+                e,
+                "spec.ipFamilies",
+                "may not be set for ExternalName services",
+            );
+        }
+        if spec.ip_family_policy.is_some() {
+            forbidden(
+                e,
+                "spec.ipFamilyPolicy",
+                "may not be set for ExternalName services",
+            );
+        }
         if spec.external_name.is_empty() {
             required(e, "spec.externalName", "");
         } else {
@@ -3282,6 +3298,15 @@ mod tests {
             &svc("  type: ExternalName\n"),
             "spec.externalName: Required value"
         ));
+        let e = svc("  type: ExternalName\n  externalName: example.com\n  selector: {app: web}\n  ipFamilies: [IPv4]\n  ipFamilyPolicy: SingleStack\n");
+        assert_eq!(
+            e,
+            [
+                "spec.ipFamilies: Forbidden: may not be set for ExternalName services",
+                "spec.ipFamilyPolicy: Forbidden: may not be set for ExternalName services"
+            ],
+            "a selector is allowed"
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ fn s30_readiness_probes_decide_addresses_and_not_ready_addresses() {
         "mayikt-sit",
         "mayikt-readiness-svc",
         "only the ready pod under addresses",
-        |(r, n, p)| r == &[ready_ip.clone()] && n == &[other_ip.clone()] && p == &[80],
+        |(r, n, p)| *r == [ready_ip.as_str()] && *n == [other_ip.as_str()] && p == &[80],
     );
     let ss = &arr(&ep, "subsets")[0];
     let a = &arr(ss, "addresses")[0];
@@ -232,7 +232,7 @@ fn s30_readiness_probes_decide_addresses_and_not_ready_addresses() {
         "mayikt-sit",
         "mayikt-readiness-svc",
         "no ready address left",
-        |(r, n, _)| r.is_empty() && n == &[other_ip.clone()],
+        |(r, n, _)| r.is_empty() && *n == [other_ip.as_str()],
     );
     let out = c
         .coxctl(&["get", "ep", "mayikt-readiness-svc", "-n", "mayikt-sit"])
@@ -302,7 +302,7 @@ spec:
         "default",
         "web",
         "a not ready yet, b ready",
-        |(r, n, _)| r == &[b.clone()] && n == &[a.clone()],
+        |(r, n, _)| *r == [b.as_str()] && *n == [a.as_str()],
     );
     // Each pod's own number for the name "http"; pod c has no such port and is left out.
     let mut by_ip: Vec<(String, i64)> = arr(&ep, "subsets")
@@ -565,7 +565,7 @@ fn s49_expose_a_deployment_as_a_node_port_service() {
         "mayikt-sit",
         "nginx",
         "the pod on port 80",
-        |(r, _, p)| r == &[ip.clone()] && p == &[80],
+        |(r, _, p)| *r == [ip.as_str()] && p == &[80],
     );
     let out = c
         .coxctl(&["get", "ep", "-n", "mayikt-sit"])
@@ -643,6 +643,12 @@ fn bad_service_and_slice_input_names_the_field_and_stores_nothing() {
         "apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec:\n  selector: {a: b}\n  ports: [{port: 80, nodePort: 30080}]\n",
         &["spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"],
         "np",
+        "svc",
+    );
+    bad(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: en}\nspec: {type: ExternalName, externalName: example.com, ipFamilyPolicy: SingleStack}\n",
+        &["spec.ipFamilyPolicy: Forbidden: may not be set for ExternalName services"],
+        "en",
         "svc",
     );
     bad(
