@@ -104,14 +104,18 @@ mod tests {
         assert_eq!(up.exchange(&q).await.unwrap(), q.to_vec());
     }
 
-    #[tokio::test]
-    async fn exchange_gives_up_after_the_timeout() {
+    #[tokio::test(start_paused = true)]
+    async fn exchange_gives_up_after_the_timeout_per_server() {
         let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let silent2 = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let up = Upstream {
-            servers: vec![silent.local_addr().unwrap()],
-            timeout: Duration::from_millis(50),
+            servers: vec![silent.local_addr().unwrap(), silent2.local_addr().unwrap()],
+            timeout: Duration::from_secs(2),
         };
         let q = [0x12, 0x34, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let start = tokio::time::Instant::now();
         assert!(up.exchange(&q).await.is_none());
+        // Each server had its 2 s, no more.
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
 }
