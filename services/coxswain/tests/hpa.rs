@@ -1,0 +1,308 @@
+//! The HorizontalPodAutoscaler end to end on the real binary with sim nodes whose CPU use the
+//! pods' `sim.coxswain.io/cpu` annotation scripts (S49 with short windows): scale out under
+//! load without ever exceeding maxReplicas, back in to exactly minReplicas once the load is
+//! gone; `coxctl autoscale`, `get hpa`, `describe hpa`, `autoscale explain`; bad input.
+use std::time::Duration;
+
+use coxswain_test_support::{scenarios_dir, wait_until, Coxswain};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(60);
+
+fn cluster() -> Coxswain {
+    Coxswain::start_with(
+        &["up"],
+        &[
+            "--in-memory",
+            "--nodes",
+            "2",
+            "--runtime",
+            "sim",
+            "--metrics-resolution",
+            "300ms",
+            "--metric-resolution",
+            "1s",
+            "--horizontal-pod-autoscaler-sync-period",
+            "1s",
+            "--horizontal-pod-autoscaler-downscale-stabilization",
+            "3s",
+            "--horizontal-pod-autoscaler-cpu-initialization-period",
+            "10s",
+        ],
+    )
+    .expect("start coxswain up")
+}
+
+fn json(c: &Coxswain, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["-o", "json"]);
+    let out = c.coxctl(&a).success();
+    serde_json::from_str(&out.stdout).expect("json")
+}
+
+fn num(v: &Value, path: &[&str]) -> i64 {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_i64().unwrap_or(0)
+}
+
+/// The seed's Deployment (44) with every pod burning `cpu`.
+fn deployment(cpu: &str) -> String {
+    let text = std::fs::read_to_string(scenarios_dir().join("44-deployment-nginx-hpa-target.yaml"))
+        .expect("scenario 44");
+    text.replace(
+        "    metadata:\n      labels:\n        run: nginx\n",
+        &format!("    metadata:\n      labels:\n        run: nginx\n      annotations:\n        sim.coxswain.io/cpu: {cpu}\n"),
+    )
+}
+
+#[test]
+fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
+    let c = cluster();
+    c.coxctl(&["create", "ns", "mayikt-sit"]).success();
+    c.coxctl_in(&["apply", "-f", "-"], None, Some(&deployment("110m")))
+        .success();
+    let hpa_file = scenarios_dir().join("45-hpa-mayikt.yaml");
+    let out = c
+        .coxctl(&["create", "-f", hpa_file.to_str().expect("path")])
+        .success();
+    assert!(
+        out.stdout
+            .contains("horizontalpodautoscaler.autoscaling/mayikt-hpa created"),
+        "{}",
+        out.stdout
+    );
+
+    // 110m of 200m is 55% against 2%: the controller wants far more than 10 and stops at 10.
+    let mut max_seen = 0;
+    wait_until("scale-out to maxReplicas", T, || {
+        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        let h = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+        let replicas = num(&d, &["spec", "replicas"]);
+        max_seen = max_seen
+            .max(replicas)
+            .max(num(&h, &["status", "desiredReplicas"]));
+        (num(&h, &["status", "currentReplicas"]) == 10).then_some(())
+    })
+    .expect("scaled out");
+    assert!(max_seen <= 10, "went above maxReplicas: {max_seen}");
+    let table = c
+        .coxctl(&["get", "hpa", "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("Deployment/nginx"), "{table}");
+    let row = table.lines().nth(1).expect("row");
+    assert!(row.contains("%/2%"), "{table}");
+    let describe = c
+        .coxctl(&["describe", "hpa", "mayikt-hpa", "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert!(describe.contains("Reference:"), "{describe}");
+    assert!(
+        describe.contains("resource cpu on pods  (as a percentage of request):"),
+        "{describe}"
+    );
+    assert!(describe.contains("Max replicas:"), "{describe}");
+    assert!(describe.contains("SuccessfulRescale"), "{describe}");
+    assert!(describe.contains("above target"), "{describe}");
+    let explain = c
+        .coxctl(&["autoscale", "explain", "mayikt-hpa", "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert!(
+        explain.contains("cpu resource utilization (percentage of request)"),
+        "{explain}"
+    );
+    assert!(explain.contains("Desired replicas: 10"), "{explain}");
+
+    // The load stops: every pod down to 1m (0.5%).
+    c.coxctl(&[
+        "annotate",
+        "pods",
+        "-l",
+        "run=nginx",
+        "-n",
+        "mayikt-sit",
+        "sim.coxswain.io/cpu=1m",
+        "--overwrite",
+    ])
+    .success();
+    let mut min_seen = i64::MAX;
+    wait_until("scale-in to minReplicas", T, || {
+        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        let replicas = num(&d, &["spec", "replicas"]);
+        min_seen = min_seen.min(replicas);
+        (replicas == 1).then_some(())
+    })
+    .expect("scaled in");
+    assert_eq!(min_seen, 1, "went below minReplicas");
+    // It stays at exactly 1: the controller keeps deciding 1 (TooFewReplicas or within range).
+    wait_until("steady at minReplicas", T, || {
+        let h = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        assert_eq!(num(&d, &["spec", "replicas"]), 1, "left minReplicas");
+        let conds = h["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let ok = num(&h, &["status", "currentReplicas"]) == 1
+            && num(&h, &["status", "desiredReplicas"]) == 1
+            && conds
+                .iter()
+                .any(|c| c["type"] == "ScalingActive" && c["status"] == "True");
+        ok.then_some(())
+    })
+    .expect("steady");
+    let events = c
+        .coxctl(&["get", "events", "-n", "mayikt-sit"])
+        .success()
+        .stdout;
+    assert!(events.contains("All metrics below target"), "{events}");
+}
+
+#[test]
+fn autoscale_command_and_bad_input() {
+    let c = cluster();
+    c.coxctl_in(
+        &["apply", "-f", "-"],
+        None,
+        Some(&deployment("0m").replace("namespace: mayikt-sit", "namespace: default")),
+    )
+    .success();
+    let out = c
+        .coxctl(&[
+            "autoscale",
+            "deployment",
+            "nginx",
+            "--min=1",
+            "--max=10",
+            "--cpu-percent=2",
+        ])
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "horizontalpodautoscaler.autoscaling/nginx autoscaled"
+    );
+    wait_until("TARGETS with a value", T, || {
+        let t = c.coxctl(&["get", "hpa", "nginx"]).success().stdout;
+        t.lines()
+            .nth(1)
+            .is_some_and(|r| r.contains("cpu: 0%/2%"))
+            .then_some(())
+    })
+    .expect("targets");
+
+    // kubectl's flag checks.
+    let e = c.coxctl(&["autoscale", "deployment", "nginx"]).failure();
+    assert!(
+        e.stderr
+            .contains("--max=MAXPODS is required and must be at least 1, max: -1"),
+        "{}",
+        e.stderr
+    );
+    let e = c
+        .coxctl(&["autoscale", "deployment", "nginx", "--min=5", "--max=3"])
+        .failure();
+    assert!(
+        e.stderr
+            .contains("--max=MAXPODS must be larger or equal to --min=MINPODS, max: 3, min: 5"),
+        "{}",
+        e.stderr
+    );
+    let e = c
+        .coxctl(&["autoscale", "deployment", "nope", "--max=3"])
+        .failure();
+    assert!(e.stderr.contains("not found"), "{}", e.stderr);
+
+    // Invalid specs are refused with the field path.
+    let bad = |spec: &str| {
+        format!("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: bad\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: nginx\n{spec}")
+    };
+    let e = c
+        .coxctl_in(
+            &["create", "-f", "-"],
+            None,
+            Some(&bad("  minReplicas: 5\n  maxReplicas: 3\n")),
+        )
+        .failure();
+    assert!(
+        e.stderr.contains(
+            "spec.maxReplicas: Invalid value: 3: must be greater than or equal to `minReplicas`"
+        ),
+        "{}",
+        e.stderr
+    );
+    let e = c
+        .coxctl_in(
+            &["create", "-f", "-"],
+            None,
+            Some(&bad("  maxReplicas: 0\n")),
+        )
+        .failure();
+    assert!(
+        e.stderr
+            .contains("spec.maxReplicas: Invalid value: 0: must be greater than 0"),
+        "{}",
+        e.stderr
+    );
+    let e = c
+        .coxctl_in(
+            &["create", "-f", "-"],
+            None,
+            Some(&bad("  maxReplicas: 3\n  metrics:\n  - type: Magic\n")),
+        )
+        .failure();
+    assert!(
+        e.stderr
+            .contains("spec.metrics[0].type: Unsupported value: \"Magic\""),
+        "{}",
+        e.stderr
+    );
+
+    // Targets that cannot be scaled: the condition and Event upstream writes.
+    let target = |name: &str, kind: &str, api: &str, target: &str| {
+        format!("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {name}\nspec:\n  scaleTargetRef:\n    apiVersion: {api}\n    kind: {kind}\n    name: {target}\n  maxReplicas: 3\n")
+    };
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&target("missing", "Deployment", "apps/v1", "nope")),
+    )
+    .success();
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&target("unknown", "Widget", "example.com/v1", "w")),
+    )
+    .success();
+    for (name, msg) in [
+        ("missing", "deployments.apps \"nope\" not found"),
+        (
+            "unknown",
+            "no matches for kind \"Widget\" in group \"example.com\"",
+        ),
+    ] {
+        wait_until("FailedGetScale", T, || {
+            let h = json(&c, &["get", "hpa", name]);
+            let conds = h["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            conds
+                .iter()
+                .any(|c| {
+                    c["type"] == "AbleToScale"
+                        && c["status"] == "False"
+                        && c["reason"] == "FailedGetScale"
+                        && c["message"].as_str().is_some_and(|m| m.ends_with(msg))
+                })
+                .then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let events = c.coxctl(&["get", "events"]).success().stdout;
+    assert!(events.contains("FailedGetScale"), "{events}");
+}
