@@ -198,10 +198,10 @@ fn servfail(packet: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The slow path: forward, or complete a CNAME with the upstream's records.
-async fn slow(step: Step, packet: Vec<u8>, upstream: &Upstream) -> Vec<u8> {
+async fn slow(step: Step, packet: Vec<u8>, upstream: &Upstream, tcp: bool) -> Vec<u8> {
     let mut out = Vec::new();
     match step {
-        Step::Forward => match upstream.exchange(&packet).await {
+        Step::Forward => match upstream.exchange(&packet, tcp).await {
             Some(resp) => out = resp,
             None => servfail(&packet, &mut out),
         },
@@ -216,7 +216,7 @@ async fn slow(step: Step, packet: Vec<u8>, upstream: &Upstream) -> Vec<u8> {
             q.metadata.recursion_desired = true;
             q.add_query(Query::query(chase, qtype));
             if let Ok(bytes) = q.to_vec() {
-                if let Some(resp) = upstream.exchange(&bytes).await {
+                if let Some(resp) = upstream.exchange(&bytes, tcp).await {
                     if let Ok(m) = Message::from_vec(&resp) {
                         reply.answers.extend(m.answers);
                     }
@@ -289,7 +289,7 @@ async fn spawn_slow(
     let socket = socket.clone();
     let packet = packet.to_vec();
     tokio::spawn(async move {
-        let resp = slow(step, packet, &upstream).await;
+        let resp = slow(step, packet, &upstream, false).await;
         if !resp.is_empty() {
             let _ = socket.send_to(&resp, peer).await;
         }
@@ -342,7 +342,7 @@ async fn tcp_conn(mut stream: TcpStream, dns: &Dns, cfg: &ServerConfig) -> std::
             Step::Reply => std::mem::take(&mut out),
             Step::Drop => continue,
             step => match &cfg.upstream {
-                Some(up) => slow(step, buf.clone(), up).await,
+                Some(up) => slow(step, buf.clone(), up, true).await,
                 None => {
                     servfail(&buf, &mut out);
                     std::mem::take(&mut out)

@@ -1,9 +1,11 @@
 //! Forwarding to the host's resolver: the `nameserver` lines of /etc/resolv.conf, tried in
-//! order over UDP, each with a bounded timeout. Never blocks: every wait is a tokio timeout.
+//! order, each with a bounded timeout, over the protocol the client used (as CoreDNS' forward
+//! plugin does). Never blocks: every wait is a tokio timeout.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -28,15 +30,22 @@ pub fn parse_resolv_conf(text: &str, exclude: &[SocketAddr]) -> Vec<SocketAddr> 
 }
 
 impl Upstream {
-    /// Send `packet` (a whole DNS message) to each server in turn until one answers with the
-    /// same id; None when none does in time.
-    pub async fn exchange(&self, packet: &[u8]) -> Option<Vec<u8>> {
+    /// Send `packet` (a whole DNS message) to each server in turn, over TCP when `tcp`, until
+    /// one answers with the same id; None when none does in time.
+    pub async fn exchange(&self, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
         if packet.len() < 2 {
             return None;
         }
         let id = [packet[0], packet[1]];
         for server in &self.servers {
-            match tokio::time::timeout(self.timeout, exchange_one(*server, packet, id)).await {
+            let attempt = async {
+                if tcp {
+                    exchange_tcp(*server, packet, id).await
+                } else {
+                    exchange_one(*server, packet, id).await
+                }
+            };
+            match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(resp)) => return Some(resp),
                 Ok(Err(e)) => tracing::debug!(%server, error = %e, "upstream failed"),
                 Err(_) => tracing::debug!(%server, "upstream timed out"),
@@ -64,6 +73,21 @@ async fn exchange_one(server: SocketAddr, packet: &[u8], id: [u8; 2]) -> std::io
             return Ok(buf);
         }
     }
+}
+
+async fn exchange_tcp(server: SocketAddr, packet: &[u8], id: [u8; 2]) -> std::io::Result<Vec<u8>> {
+    let len = u16::try_from(packet.len()).map_err(std::io::Error::other)?;
+    let mut s = TcpStream::connect(server).await?;
+    s.write_all(&len.to_be_bytes()).await?;
+    s.write_all(packet).await?;
+    let mut n = [0u8; 2];
+    s.read_exact(&mut n).await?;
+    let mut buf = vec![0u8; u16::from_be_bytes(n) as usize];
+    s.read_exact(&mut buf).await?;
+    if buf.len() < 12 || buf[..2] != id {
+        return Err(std::io::Error::other("an answer to another query"));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -101,7 +125,7 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let q = [0x12, 0x34, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(up.exchange(&q).await.unwrap(), q.to_vec());
+        assert_eq!(up.exchange(&q, false).await.unwrap(), q.to_vec());
     }
 
     #[tokio::test(start_paused = true)]
@@ -114,7 +138,7 @@ mod tests {
         };
         let q = [0x12, 0x34, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let start = tokio::time::Instant::now();
-        assert!(up.exchange(&q).await.is_none());
+        assert!(up.exchange(&q, false).await.is_none());
         // Each server had its 2 s, no more.
         assert_eq!(start.elapsed(), Duration::from_secs(4));
     }
