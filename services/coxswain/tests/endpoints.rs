@@ -495,6 +495,62 @@ spec:
 }
 
 #[test]
+fn a_readiness_flip_rewrites_only_the_slice_holding_the_pod() {
+    let c = cluster(&["--runtime", "sim", "--max-endpoints-per-slice", "3"]);
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n",
+    );
+    for i in 0..5 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, labels: {{app: web}}}}\nspec:\n  containers: [{{name: c, image: nginx}}]\n"
+        ));
+    }
+    yaml.push_str("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: late\n  labels: {app: web}\n  annotations: {sim.coxswain.io/ready-after: 8s}\nspec:\n  containers: [{name: c, image: nginx}]\n");
+    apply(&c, &yaml);
+    let late = pod_ip(&c, "default", "late");
+    // Steady state: six endpoints in two slices, only `late` not ready.
+    let holds_late = |s: &Value| {
+        arr(s, "endpoints")
+            .iter()
+            .any(|e| at(e, "addresses.0").as_str() == Some(late.as_str()))
+    };
+    let before = wait_until("five ready endpoints and late not ready", T, || {
+        let sl = slices(&c, "default", "web");
+        let eps = slice_endpoints(&sl);
+        let ok = sl.len() == 2 && eps.len() == 6 && eps.iter().all(|e| e.1 == (e.0 != late));
+        ok.then_some(sl)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", slices(&c, "default", "web")));
+    let rv = |s: &Value| {
+        at(s, "metadata.resourceVersion")
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let name = |s: &Value| at(s, "metadata.name").as_str().unwrap_or("").to_string();
+    let other = before
+        .iter()
+        .find(|s| !holds_late(s))
+        .expect("a slice without late");
+    let (other_name, other_rv) = (name(other), rv(other));
+    let with_late = before.iter().find(|s| holds_late(s)).expect("late's slice");
+    let (late_slice, late_rv) = (name(with_late), rv(with_late));
+    let after = wait_until("late turned ready", T, || {
+        let sl = slices(&c, "default", "web");
+        let eps = slice_endpoints(&sl);
+        (eps.len() == 6 && eps.iter().all(|e| e.1)).then_some(sl)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", slices(&c, "default", "web")));
+    let find = |n: &str| after.iter().find(|s| name(s) == n).expect("slice kept");
+    assert_eq!(
+        rv(find(&other_name)),
+        other_rv,
+        "the other slice was not rewritten"
+    );
+    assert_ne!(rv(find(&late_slice)), late_rv, "late's slice was rewritten");
+}
+
+#[test]
 fn s49_expose_a_deployment_as_a_node_port_service() {
     let c = cluster(&["--runtime", "sim"]);
     c.coxctl(&["create", "namespace", "mayikt-sit"]).success();
