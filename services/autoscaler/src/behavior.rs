@@ -316,6 +316,7 @@ fn rate_limit(
 }
 
 /// convertDesiredReplicasWithBehaviorRate.
+#[allow(clippy::too_many_arguments)]
 pub fn limit_with_behaviors(
     mem: &Memory,
     current: i32,

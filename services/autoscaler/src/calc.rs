@@ -581,3 +581,29 @@ pub fn per_pod_replicas(
         (usage as f64 / f64::from(status_replicas)).ceil() as i64,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations() {
+        assert_eq!(parse_time_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_time_ms("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_time_ms("nope"), None);
+        assert_eq!(format_time_ms(1500), "1970-01-01T00:00:01.500Z");
+        assert_eq!(format_time_ms(1000), "1970-01-01T00:00:01Z");
+        assert_eq!(parse_duration_ms("15s"), Some(15_000));
+        assert_eq!(parse_duration_ms("1.5s"), Some(1_500));
+        assert_eq!(parse_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("x"), None);
+    }
+
+    #[test]
+    fn tolerance_bounds_are_inclusive() {
+        let t = Tolerances { down: 0.1, up: 0.1 };
+        assert!(t.is_within(1.1) && t.is_within(0.9) && t.is_within(1.0));
+        assert!(!t.is_within(1.11) && !t.is_within(0.89));
+    }
+}

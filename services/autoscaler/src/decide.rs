@@ -45,6 +45,7 @@ pub struct Scale {
 /// What was fetched for one metric (aligned with the evaluated metric list). `Err` holds the
 /// metrics client's error.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum MetricInput {
     Resource(Result<Vec<PodMetrics>, String>),
     Pods(Result<Vec<MetricValue>, String>),
@@ -137,7 +138,7 @@ pub fn decide(
     };
     let reference = format!("{}/{}/{}", target.kind, meta.namespace, target.name);
     let mut status = HorizontalPodAutoscalerStatus {
-        observed_generation: (meta.generation != 0).then_some(meta.generation as i32),
+        observed_generation: (meta.generation != 0).then_some(meta.generation),
         last_scale_time: status_in.last_scale_time.clone(),
         current_replicas: status_in.current_replicas,
         desired_replicas: status_in.desired_replicas,
@@ -316,7 +317,6 @@ pub fn fail_rescale(d: &mut Decision, error: &str, now: &str) {
     d.conditions = conds.list;
     if let Some(st) = d.status.as_mut() {
         st.conditions = d.conditions.clone();
-        st.desired_replicas = st.desired_replicas.min(i32::MAX);
     }
     d.error = format!("failed to rescale {}: {error}", d.reference);
 }

@@ -3,7 +3,7 @@
 //!
 //! - [`calc`]: the replica calculator (pure).
 //! - [`behavior`]: stabilization windows and scaling policies over the controller's memory (pure).
-//! - [`spec`]: the HPA of any apiVersion as the controller reads it; v1 ⇄ v2 conversion.
+//! - [`spec`]: the HPA of any apiVersion as the controller reads it.
 //! - [`decide`]: one reconcile as a pure function from inputs to a [`v1::Decision`].
 //! - [`metrics`]: the metrics client trait (gRPC `coxswain.v1.Metrics` in production).
 //! - [`controller`]: the loop (informers, work queue, scale writes, status, Events).

@@ -1,11 +1,9 @@
 //! The HPA as the controller reads it: the metric list of any apiVersion (autoscaling/v1's
 //! targetCPUUtilizationPercentage, or none at all, is cpu Utilization, 80% by default), min
-//! replicas, the behavior rules with their defaults, and the tolerances. Also the conversions
-//! between the v1 and v2 shapes the API server does on read.
+//! replicas, the behavior rules with their defaults, and the tolerances.
 use coxswain_api::quantity::Quantity;
 use coxswain_api::v1::{
-    HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, LabelSelector, MetricSpec, MetricTarget,
-    ResourceMetricSource,
+    HorizontalPodAutoscalerSpec, LabelSelector, MetricSpec, MetricTarget, ResourceMetricSource,
 };
 
 use crate::behavior::Rules;
@@ -105,57 +103,4 @@ pub fn go_selector(sel: Option<&LabelSelector>) -> String {
     format!(
         "&LabelSelector{{MatchLabels:map[string]string{{{labels}}},MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}"
     )
-}
-
-/// The object as the API server serves it at `api_version`: autoscaling/v1 shows
-/// targetCPUUtilizationPercentage / currentCPUUtilizationPercentage (and keeps the rest in
-/// annotations, as upstream); v2, v2beta2 and v2beta1 show metrics and behavior.
-pub fn convert(hpa: &HorizontalPodAutoscaler, api_version: &str) -> HorizontalPodAutoscaler {
-    let mut out = hpa.clone();
-    out.api_version = api_version.to_string();
-    let Some(spec) = out.spec.as_mut() else {
-        return out;
-    };
-    if api_version == "autoscaling/v1" {
-        let ms = metrics(spec);
-        let cpu = ms.iter().find_map(|m| {
-            let r = m.resource.as_ref()?;
-            let t = r.target.as_ref()?;
-            (m.r#type == "Resource" && r.name == "cpu" && t.r#type == "Utilization")
-                .then_some(t.average_utilization)
-                .flatten()
-        });
-        let others: Vec<MetricSpec> = ms
-            .iter()
-            .filter(|m| {
-                !(m.r#type == "Resource"
-                    && m.resource.as_ref().is_some_and(|r| {
-                        r.name == "cpu"
-                            && r.target.as_ref().is_some_and(|t| t.r#type == "Utilization")
-                    }))
-            })
-            .cloned()
-            .collect();
-        spec.target_cpu_utilization_percentage = cpu;
-        spec.metrics.clear();
-        spec.behavior = None;
-        let _ = others;
-        if let Some(st) = out.status.as_mut() {
-            st.current_cpu_utilization_percentage = st.current_metrics.iter().find_map(|m| {
-                let r = m.resource.as_ref()?;
-                (r.name == "cpu").then(|| r.current.as_ref()?.average_utilization)?
-            });
-            st.current_metrics.clear();
-            st.conditions.clear();
-        }
-    } else {
-        if spec.metrics.is_empty() {
-            spec.metrics = metrics(spec);
-        }
-        spec.target_cpu_utilization_percentage = None;
-        if let Some(st) = out.status.as_mut() {
-            st.current_cpu_utilization_percentage = None;
-        }
-    }
-    out
 }

@@ -418,6 +418,7 @@ fn pods_metric(target_milli: i64) -> String {
 }
 
 #[tokio::test]
+#[allow(clippy::type_complexity)]
 async fn custom_metric_tables() {
     // (name, current, readiness/start, levels, target, expected replicas, expected average)
     let cases: Vec<(&str, i32, Vec<P>, Vec<i64>, i64, i32, &str)> = vec![
