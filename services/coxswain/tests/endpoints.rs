@@ -550,6 +550,48 @@ fn a_readiness_flip_rewrites_only_the_slice_holding_the_pod() {
     assert_ne!(rv(find(&late_slice)), late_rv, "late's slice was rewritten");
 }
 
+/// `coxswain controllers --server URL --max-endpoints-per-slice N` keeps Endpoints and slices
+/// as its own process (here next to a `coxswain up --no-controllers`).
+#[test]
+fn the_controllers_process_keeps_endpoints_and_slices() {
+    let c = cluster(&["--runtime", "sim", "--no-controllers"]);
+    let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+        .args([
+            "controllers",
+            "--server",
+            &c.url(),
+            "--max-endpoints-per-slice",
+            "2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("coxswain controllers");
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n",
+    );
+    for i in 0..5 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, labels: {{app: web}}}}\nspec:\n  containers: [{{name: c, image: nginx}}]\n"
+        ));
+    }
+    apply(&c, &yaml);
+    let res = wait_until("5 ready endpoints in 3 slices of ≤ 2", T, || {
+        let sl = slices(&c, "default", "web");
+        let eps = slice_endpoints(&sl);
+        let ep = get_json(&c, &["endpoints", "web"])?;
+        (sl.len() == 3
+            && eps.len() == 5
+            && eps.iter().all(|e| e.1)
+            && sl.iter().all(|s| arr(s, "endpoints").len() <= 2)
+            && ep_ips(&ep).0.len() == 5)
+            .then_some(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    res.unwrap_or_else(|e| panic!("{e}: {:#?}", slices(&c, "default", "web")));
+}
+
 #[test]
 fn s49_expose_a_deployment_as_a_node_port_service() {
     let c = cluster(&["--runtime", "sim"]);
