@@ -529,8 +529,11 @@ fn job_spec_defaults(spec: &mut v1::JobSpec) {
 }
 
 fn scaling_rules_defaults(r: &mut v1::HpaScalingRules, up: bool) {
-    r.stabilization_window_seconds
-        .get_or_insert(if up { 0 } else { 300 });
+    // Scale-down keeps an unset window: the controller fills in its
+    // --horizontal-pod-autoscaler-downscale-stabilization (upstream's GenerateHPAScaleDownRules).
+    if up {
+        r.stabilization_window_seconds.get_or_insert(0);
+    }
     r.select_policy.get_or_insert_with(|| "Max".to_string());
     if r.policies.is_empty() {
         let policy = |t: &str, value| v1::HpaScalingPolicy {
@@ -881,5 +884,14 @@ mod tests {
         let spec = h.spec.expect("spec");
         assert!(spec.metrics.is_empty());
         assert_eq!(spec.target_cpu_utilization_percentage, None);
+
+        let Object::HorizontalPodAutoscaler(h) = defaulted(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\nspec:\n  maxReplicas: 3\n  behavior:\n    scaleUp:\n      selectPolicy: Min\n",
+        ) else {
+            panic!()
+        };
+        let b = h.spec.and_then(|s| s.behavior).expect("behavior");
+        assert_eq!(b.scale_down.expect("down").stabilization_window_seconds, None);
+        assert_eq!(b.scale_up.expect("up").stabilization_window_seconds, Some(0));
     }
 }
