@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DURATION=${DURATION:-10s}; ROUNDS=${ROUNDS:-3}; THREADS=${THREADS:-2}; CONNS=${CONNS:-64}
 BIN=${BIN:-target/release}
+COXCTL=${COXCTL:-$BIN/coxctl}; [ -x "$COXCTL" ] || COXCTL=target/debug/coxctl
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 tmp=$(mktemp -d)
 "$BIN/coxswain" up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
@@ -15,7 +16,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do grep -q "coxswain ready" "$tmp/out" && break; sleep 0.1; done
 export COXSWAIN_SERVER="http://$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$tmp/out")"
-"$BIN/coxctl" apply -f - >/dev/null <<'YAML'
+"$COXCTL" apply -f - >/dev/null <<'YAML'
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -34,11 +35,13 @@ spec:
   selector: {app: web}
   ports: [{port: 80}]
 YAML
-cip=$("$BIN/coxctl" get svc web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
+cip=$("$COXCTL" get svc web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["clusterIP"])')
 for _ in $(seq 300); do curl -sf -o /dev/null "http://$cip/" && break; sleep 0.1; done
-pod=$("$BIN/coxctl" get pods -l app=web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])')
+pod=$("$COXCTL" get pods -l app=web -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["status"]["podIP"])')
 echo "pod $pod  ClusterIP $cip  wrk -t$THREADS -c$CONNS -d$DURATION --latency"
-run() { wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://$1/" | awk -v what="$2" '
+run() { local t=$THREADS; [ "$3" -lt "$t" ] && t=$3; wrk -t"$t" -c"$3" -d"$DURATION" --latency "http://$1/" | awk -v what="$2 c=$3" '
   /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx|Socket errors/ {err=err" "$0}
-  END {printf "%-6s req/s %10s  p50 %8s  p99 %8s %s\n", what, rps, p50, p99, err}'; }
-for r in $(seq "$ROUNDS"); do run "$pod" direct; run "$cip" proxy; done
+  END {printf "%-12s req/s %10s  p50 %8s  p99 %8s %s\n", what, rps, p50, p99, err}'; }
+for r in $(seq "$ROUNDS"); do run "$pod" direct "$CONNS"; run "$cip" proxy "$CONNS"; done
+# Unloaded latency: one connection.
+for r in $(seq "$ROUNDS"); do run "$pod" direct 1; run "$cip" proxy 1; done
