@@ -64,6 +64,9 @@ pub struct Inputs {
     pub pods: Vec<PodInfo>,
     pub metrics: Vec<MetricInput>,
     pub now_ms: i64,
+    /// The HPAs ("ns/name") whose targets' selectors select any of these pods, this one
+    /// included; more than one is upstream's AmbiguousSelector. Empty: not checked.
+    pub controlling: Vec<String>,
 }
 
 /// The conditions as the controller edits them (setCondition).
@@ -515,6 +518,17 @@ fn compute_for_metrics(
         d.events
             .push(event("Warning", "InvalidSelector", msg.clone()));
         conds.set("ScalingActive", false, "InvalidSelector", msg.clone());
+        return (-1, String::new(), vec![], Some(msg));
+    }
+    if inputs.controlling.len() > 1 {
+        let msg = format!(
+            "pods by selector {} are controlled by multiple HPAs: [{}]",
+            scale.selector,
+            inputs.controlling.join(" ")
+        );
+        d.events
+            .push(event("Warning", "AmbiguousSelector", msg.clone()));
+        conds.set("ScalingActive", false, "AmbiguousSelector", msg.clone());
         return (-1, String::new(), vec![], Some(msg));
     }
     let mut statuses = vec![MetricStatus::default(); specs.len()];

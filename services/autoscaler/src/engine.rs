@@ -88,6 +88,8 @@ pub struct Engine {
     pub clock: Clock,
     memory: Mutex<HashMap<String, Memory>>,
     history: Mutex<HashMap<String, VecDeque<Decision>>>,
+    /// Each evaluated HPA's target selector (namespace, selector), for AmbiguousSelector.
+    selectors: Mutex<HashMap<String, (String, LabelSelector)>>,
 }
 
 /// "ns/name".
@@ -110,6 +112,7 @@ impl Engine {
             clock: Clock::new(),
             memory: Mutex::new(HashMap::new()),
             history: Mutex::new(HashMap::new()),
+            selectors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,6 +135,35 @@ impl Engine {
     pub fn forget(&self, key: &str) {
         self.memory.lock().expect("memory").remove(key);
         self.history.lock().expect("history").remove(key);
+        self.selectors.lock().expect("selectors").remove(key);
+    }
+
+    /// Remember `key`'s target selector and return the HPAs whose selectors select any pod
+    /// this selector selects (sorted; `key` included), as upstream's
+    /// hpasControllingPodsUnderSelector.
+    pub fn controlling(&self, key: &str, namespace: &str, selector: &str) -> Vec<String> {
+        let Ok(sel) = LabelSelector::parse(selector) else {
+            return vec![];
+        };
+        if selector.is_empty() {
+            return vec![];
+        }
+        let mut sels = self.selectors.lock().expect("selectors");
+        sels.insert(key.to_string(), (namespace.to_string(), sel.clone()));
+        let pods = self.pods.list_namespace(namespace);
+        let mut out: Vec<String> = sels
+            .iter()
+            .filter(|(_, (ns, _))| ns == namespace)
+            .filter(|(_, (_, other))| {
+                pods.iter().any(|p| {
+                    let l = p.metadata.as_ref().map(|m| &m.labels);
+                    l.is_some_and(|l| sel.matches(l) && other.matches(l))
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     pub fn push_history(&self, key: &str, d: Decision) {
@@ -371,18 +403,25 @@ impl Engine {
             .and_then(|s| s.scale_target_ref.clone())
             .unwrap_or_default();
         let scale = self.get_scale(&ns, &target).await;
-        let (pods, metrics) = match &scale {
+        let name = hpa
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let (pods, metrics, controlling) = match &scale {
             Ok(s) => (
                 self.selected_pods(&ns, &s.selector),
                 self.gather_metrics(hpa, &s.selector).await,
+                self.controlling(&key(&ns, &name), &ns, &s.selector),
             ),
-            Err(_) => (vec![], vec![]),
+            Err(_) => (vec![], vec![], vec![]),
         };
         Inputs {
             scale,
             pods,
             metrics,
             now_ms: self.clock.now_ms(),
+            controlling,
         }
     }
 }

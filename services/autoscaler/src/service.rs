@@ -240,6 +240,7 @@ impl Autoscaler for AutoscalerService {
             pods,
             metrics,
             now_ms,
+            controlling: vec![],
         };
         let cfg = self.engine.config.decide;
         Ok(Response::new(decide(&hpa, &inputs, &mut mem, &cfg)))

@@ -69,6 +69,7 @@ impl Sim {
                 ..Default::default()
             }]))],
             now_ms,
+            controlling: vec![],
         };
         let d = decide(&self.hpa, &inputs, &mut self.mem, &self.cfg);
         if d.rescale {

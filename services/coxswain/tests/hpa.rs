@@ -305,4 +305,25 @@ fn autoscale_command_and_bad_input() {
     }
     let events = c.coxctl(&["get", "events"]).success().stdout;
     assert!(events.contains("FailedGetScale"), "{events}");
+
+    // A second HPA on the same pods: both are ambiguous, as upstream.
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&target("nginx-2", "Deployment", "apps/v1", "nginx")),
+    )
+    .success();
+    wait_until("AmbiguousSelector", T, || {
+        let h = json(&c, &["get", "hpa", "nginx-2"]);
+        let conds = h["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        conds
+            .iter()
+            .any(|c| {
+                c["type"] == "ScalingActive"
+                    && c["reason"] == "AmbiguousSelector"
+                    && c["message"] == "pods by selector run=nginx are controlled by multiple HPAs: [default/nginx default/nginx-2]"
+            })
+            .then_some(())
+    })
+    .expect("ambiguous");
 }
