@@ -277,7 +277,8 @@ mod tests {
         let mut taken = Taken::default();
         taken.add(&svc("NodePort", "10.96.0.10", &[31503]));
         let mut dup = svc("NodePort", "10.96.0.10", &[31503]);
-        let errs = allocate(&mut dup, None, &taken, &ServiceRange::DEFAULT, 0).expect_err("conflicts");
+        let errs =
+            allocate(&mut dup, None, &taken, &ServiceRange::DEFAULT, 0).expect_err("conflicts");
         assert!(errs
             .iter()
             .any(|e| e.path == "spec.clusterIP" && e.message.contains("already allocated")));
@@ -315,8 +316,17 @@ mod tests {
         for i in 0..253u32 {
             let mut s = svc("ClusterIP", "", &[]);
             allocate(&mut s, None, &taken, &r, i * 7).expect("allocates");
-            let ip: Ipv4Addr = s.spec.as_ref().expect("spec").cluster_ip.parse().expect("ip");
-            assert!(r.contains(ip) && ip.octets()[3] >= 2 && ip.octets()[3] <= 254, "{ip}");
+            let ip: Ipv4Addr = s
+                .spec
+                .as_ref()
+                .expect("spec")
+                .cluster_ip
+                .parse()
+                .expect("ip");
+            assert!(
+                r.contains(ip) && ip.octets()[3] >= 2 && ip.octets()[3] <= 254,
+                "{ip}"
+            );
             assert!(seen.insert(ip));
             taken.add(&s);
         }
@@ -325,7 +335,11 @@ mod tests {
         assert!(errs[0].message.contains("range is full"));
         let mut out = svc("ClusterIP", "10.96.0.5", &[]);
         let errs = allocate(&mut out, None, &Taken::default(), &r, 0).expect_err("outside");
-        assert!(errs[0].message.contains("127.255.42.0/24"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("127.255.42.0/24"),
+            "{}",
+            errs[0].message
+        );
         assert!(ServiceRange::parse("127.255.42.1/24").is_err());
         assert!(ServiceRange::parse("127.255.42.0/31").is_err());
         assert!(ServiceRange::parse("nope").is_err());
