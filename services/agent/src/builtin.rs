@@ -99,67 +99,105 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// Serves one connection: HTTP/1.1 keep-alive (as nginx), several requests in turn, until the
+/// client closes, asks `Connection: close`, speaks HTTP/1.0 without keep-alive, or sends a head
+/// over 64 KiB.
 async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::Result<()> {
     let _ = s.set_nodelay(true);
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
     loop {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
+        // Read until a whole head is buffered (bytes after it belong to the next request).
+        let head_len = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+                break i + 2;
+            }
+            if buf.len() > 64 * 1024 {
+                return Ok(());
+            }
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_len]).to_string();
+        buf.drain(..head_len);
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        };
+        // A request body (rare for this server) is read and dropped.
+        let mut body_left: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while body_left > 0 {
+            if buf.is_empty() {
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let take = body_left.min(buf.len());
+            buf.drain(..take);
+            body_left -= take;
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
-            break;
-        }
-        if buf.len() > 64 * 1024 {
-            return Ok(());
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).to_string();
-    let line = head.lines().next().unwrap_or("").to_string();
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("/").to_string();
-    let agent = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "-".into());
-    let (code, reason, body) = match kind {
-        WebKind::Static(root) => match file_for(root, &path) {
-            Some(f) => match tokio::fs::read(&f).await {
-                Ok(b) => (200, "OK", b),
-                Err(_) => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
+        let line = head.lines().next().unwrap_or("").to_string();
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("/").to_string();
+        let version = parts.next().unwrap_or("HTTP/1.0");
+        let connection = header("connection")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let keep_alive = if version == "HTTP/1.1" {
+            !connection.contains("close")
+        } else {
+            connection.contains("keep-alive")
+        };
+        let agent = header("user-agent").unwrap_or_else(|| "-".into());
+        let (code, reason, body) = match kind {
+            WebKind::Static(root) => match file_for(root, &path) {
+                Some(f) => match tokio::fs::read(&f).await {
+                    Ok(b) => (200, "OK", b),
+                    Err(_) => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
+                },
+                None => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
             },
-            None => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
-        },
-        WebKind::CpuBurner(ms) => {
-            let ms = *ms;
-            let _ = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms))).await;
-            (200, "OK", b"OK!".to_vec())
+            WebKind::CpuBurner(ms) => {
+                let ms = *ms;
+                let _ = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms))).await;
+                (200, "OK", b"OK!".to_vec())
+            }
+        };
+        let mut resp = format!(
+            "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+            body.len(),
+            if keep_alive { "keep-alive" } else { "close" }
+        )
+        .into_bytes();
+        if method != "HEAD" {
+            resp.extend_from_slice(&body);
         }
-    };
-    let mut resp = format!(
-        "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        resp.extend_from_slice(&body);
+        s.write_all(&resp).await?;
+        println!(
+            "{} - - [{}] \"{line}\" {code} {} \"-\" \"{agent}\"",
+            peer.ip(),
+            now_log(),
+            body.len()
+        );
+        if !keep_alive {
+            s.shutdown().await?;
+            return Ok(());
+        }
     }
-    s.write_all(&resp).await?;
-    s.shutdown().await?;
-    println!(
-        "{} - - [{}] \"{line}\" {code} {} \"-\" \"{agent}\"",
-        peer.ip(),
-        now_log(),
-        body.len()
-    );
-    Ok(())
 }
 
 /// Spins on the CPU for `d` of this thread's CPU time (wall time as the bound when CPU time is
