@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# loadgen vs wrk, hey (and oha when installed), in the same run, against the same target:
+# coxswain's built-in web server (`coxswain builtin web`, what the nginx image runs) on loopback.
+#
+#   cargo build --release -p loadgen -p coxswain
+#   apt-get install -y wrk hey          # oha: cargo install oha (optional)
+#   bash bench/loadgen.sh               # ROUNDS=3 DUR=5 CONNS=64 THREADS=2 RATES="1000 4000 8000"
+#
+# Rounds interleave the tools (so drift on a shared machine hits all of them alike); the table
+# gives each configuration's median req/s and the ratio to wrk's median. Then: loadgen's memory
+# (max RSS) at 1,000 connections, its constant-rate accuracy, and the statistics' cost per request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DUR=${DUR:-5}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+RATES=${RATES:-"1000 4000 8000"}
+BIN=${BIN:-target/release}
+OUT=${OUT:-$(mktemp -d)}
+
+for t in wrk hey python3 /usr/bin/time; do
+  command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y wrk hey time python3)"; exit 1; }
+done
+have_oha=0; command -v oha >/dev/null && have_oha=1
+
+root=$(mktemp -d)
+printf '<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n</body>\n</html>\n' >"$root/index.html"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN/coxswain" builtin web --addr 127.0.0.1 --port "$port" --root "$root" >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$root"' EXIT
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+URL="http://127.0.0.1:$port/"
+echo "target: coxswain builtin web at $URL (pid $server); results in $OUT"
+
+# tool mode → command; every command prints its own report to $OUT/<tool>-<mode>-<round>.
+run() {
+  local tool=$1 mode=$2 round=$3 f="$OUT/$1-$2-$3"
+  local ka=() ; local c=$CONNS
+  case $tool in
+    wrk)
+      [ "$mode" = close ] && ka=(-H "Connection: close")
+      wrk -t"$THREADS" -c"$c" -d"${DUR}s" "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+    hey)
+      [ "$mode" = close ] && ka=(-disable-keepalive)
+      hey -z "${DUR}s" -c "$c" -cpus "$THREADS" "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+    oha)
+      [ "$mode" = close ] && ka=(--disable-keepalive)
+      oha -z "${DUR}s" -c "$c" --no-tui --output-format json "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+    loadgen)
+      [ "$mode" = close ] && ka=(--disable-keepalive)
+      "$BIN/loadgen" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet >"$f" 2>&1 ;;
+  esac
+}
+
+tools="loadgen wrk hey"
+[ $have_oha = 1 ] && tools="$tools oha"
+[ "${SKIP_COMPARE:-0}" = 1 ] && ROUNDS=0
+for mode in keepalive close; do
+  for r in $(seq "$ROUNDS"); do
+    for t in $tools; do run "$t" "$mode" "$r"; done
+  done
+done
+
+[ "$ROUNDS" -gt 0 ] && python3 - "$OUT" "$ROUNDS" "$tools" "$CONNS" "$THREADS" "$DUR" <<'PY'
+import json, re, statistics, sys
+out, rounds, tools = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+conns, threads, dur = sys.argv[4:7]
+def rps(tool, mode, r):
+    text = open(f"{out}/{tool}-{mode}-{r}").read()
+    if tool == "loadgen":
+        return json.loads(text)["rps"]
+    if tool == "oha":
+        return json.loads(text)["summary"]["requestsPerSec"]
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    return float(m.group(1)) if m else float("nan")
+print(f"\n| mode ({conns} connections, {threads} threads, {dur} s) | tool | req/s per round | median | × wrk |")
+print("|---|---|---|---|---|")
+for mode in ["keepalive", "close"]:
+    med = {t: statistics.median([rps(t, mode, r) for r in range(1, rounds + 1)]) for t in tools}
+    for t in tools:
+        rounds_s = " / ".join(f"{rps(t, mode, r):,.0f}" for r in range(1, rounds + 1))
+        print(f"| {mode} | {t} | {rounds_s} | {med[t]:,.0f} | {med[t] / med['wrk']:.2f} |")
+PY
+
+echo
+echo "loadgen memory at 1,000 connections (max RSS, KiB), keep-alive and not:"
+for ka in "" "--disable-keepalive"; do
+  /usr/bin/time -f "%M KiB max RSS" "$BIN/loadgen" "$URL" -z "${DUR}s" -c 1000 --threads "$THREADS" $ka -o json --quiet \
+    >"$OUT/rss$ka.json" 2>"$OUT/rss$ka.err" || true
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r=j["rps"]; e=j["errors"]; p=j["latency_ms"]["p99"]; m=open(sys.argv[2]).read().strip().splitlines()[-1]; print(f"  -c 1000 {sys.argv[3]}: {r:,.0f} req/s, errors {e}, p99 {p:.1f} ms, {m}")' \
+    "$OUT/rss$ka.json" "$OUT/rss$ka.err" "${ka:-keep-alive}"
+done
+
+echo
+echo "constant-rate accuracy (--rate R -z ${DUR}s -c $CONNS):"
+for r in $RATES; do
+  "$BIN/loadgen" "$URL" --rate "$r" -z "${DUR}s" -c "$CONNS" --threads "$THREADS" -o json --quiet >"$OUT/rate-$r.json" || true
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r=float(sys.argv[2]); a=j["rps"]; n=j["requests"]; s=j["scheduled"]; e=j["errors"]; l=j["latency_ms"]; p50=l["p50"]; p99=l["p99"]; print(f"  asked {r:,.0f}/s: achieved {a:,.1f}/s ({(a/r-1)*100:+.2f}%), sent {n}/{s}, errors {e}, p50 {p50:.2f} ms, p99 {p99:.2f} ms")' "$OUT/rate-$r.json" "$r"
+done
+
+if [ -x "$BIN/examples/stats_cost" ]; then
+  echo; echo "statistics cost:"; "$BIN/examples/stats_cost"
+fi
