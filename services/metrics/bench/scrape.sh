@@ -5,7 +5,7 @@
 # process for SCRAPES scrapes. Reports every scrape's wall time and size (its debug log), the
 # metrics-server's CPU per scrape and RSS, the agent's CPU per scrape above its idle baseline,
 # and how many pods `coxctl top pods -A` lists.
-# Usage: services/metrics/bench/scrape.sh [NODES] [PODS]   (RES=15s SCRAPES=4 PROFILE=release)
+# Usage: services/metrics/bench/scrape.sh [NODES] [PODS]   (RES=15 SCRAPES=4 PROFILE=release SKIP_BUILD=)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 NODES=${1:-1000}
@@ -13,8 +13,8 @@ PODS=${2:-10000}
 RES=${RES:-15}
 SCRAPES=${SCRAPES:-4}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then
-  cargo build --release -q -p coxswain --bin coxswain -p coxctl -p coxswain-bench
+if [ "$PROFILE" = release ] && [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release -q -p coxswain -p coxctl -p coxswain-bench
 fi
 BIN=target/$PROFILE
 WORK=$(mktemp -d)
@@ -53,7 +53,7 @@ m0=$(cpu $MS_PID); a2=$(cpu $AG_PID)
 for _ in $(seq $((SCRAPES * RES * 20 + 600))); do [ "$(count)" -ge $((SCRAPES + 1)) ] && break; sleep 0.1; done
 m1=$(cpu $MS_PID); a3=$(cpu $AG_PID)
 echo "== $SCRAPES scrapes of $NODES nodes / $PODS pods at --metric-resolution ${RES}s"
-grep "scraped the agents" "$WORK/ms.err" | sed 's/^.*scraped the agents */  /'
+grep "scraped the agents" "$WORK/ms.err" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^.*scraped the agents */  /'
 echo "metrics-server CPU: $(secs $((m1 - m0))) s over $SCRAPES periods ($(secs $(((m1 - m0) / SCRAPES))) s per scrape)"
 echo "agent CPU: $(secs $((a3 - a2))) s over $SCRAPES periods (idle baseline $(secs $(((a1 - a0) * SCRAPES))) s)"
 echo "metrics-server RSS: $(rss $MS_PID) KiB"
