@@ -247,7 +247,10 @@ mod tests {
 
     const S: Nanos = NANOS_PER_SEC;
 
-    fn batch(node_ts: Nanos, pods: &[(&str, &str, &[(&str, Nanos, u64, u64)])]) -> Batch {
+    /// (container, timestamp, cumulative cpu, memory)
+    type C<'a> = (&'a str, Nanos, u64, u64);
+
+    fn batch(node_ts: Nanos, pods: &[(&str, &str, &[C])]) -> Batch {
         let mut b = Batch::default();
         b.nodes.insert("node1".into(), node_ts);
         for (name, uid, cs) in pods {
@@ -306,7 +309,7 @@ mod tests {
     #[test]
     fn an_unchanged_sample_keeps_the_previous_point() {
         let mut st = Storage::default();
-        st.store(batch(1 * S, &[("web", "u1", &[("app", 10 * S, 0, 1)])]));
+        st.store(batch(S, &[("web", "u1", &[("app", 10 * S, 0, 1)])]));
         st.store(batch(
             2 * S,
             &[("web", "u1", &[("app", 12 * S, 1_000_000_000, 1)])],
@@ -324,7 +327,7 @@ mod tests {
     #[test]
     fn missing_pods_and_nodes_drop_out_and_restarts_reset() {
         let mut st = Storage::default();
-        st.store(batch(1 * S, &[("web", "u1", &[("app", S, 100, 1)])]));
+        st.store(batch(S, &[("web", "u1", &[("app", S, 100, 1)])]));
         st.store(batch(2 * S, &[("web", "u1", &[("app", 2 * S, 200, 1)])]));
         assert!(st.pod("default", "web").is_some());
         // The counter went backwards (restart): no rate until the next scrape.
