@@ -15,7 +15,13 @@ async fn a_loadgen_pod_sends_load_and_succeeds() {
     let s = server().await;
     let cx = Coxswain::start_with(
         &["up"],
-        &["--in-memory", "--nodes", "1", "--node-status-update-frequency", "500ms"],
+        &[
+            "--in-memory",
+            "--nodes",
+            "1",
+            "--node-status-update-frequency",
+            "500ms",
+        ],
     )
     .expect("coxswain up");
     let c = Client::connect(&cx.url()).await.unwrap();
@@ -30,11 +36,15 @@ async fn a_loadgen_pod_sends_load_and_succeeds() {
         })
         .await
         .unwrap();
-    let phase = wait_for("the loadgen pod to finish", Duration::from_secs(60), || async {
-        let p: v1::Pod = c.get("default", "lg").await.ok()??;
-        let ph = p.status?.phase;
-        (ph == "Succeeded" || ph == "Failed").then_some(ph)
-    })
+    let phase = wait_for(
+        "the loadgen pod to finish",
+        Duration::from_secs(60),
+        || async {
+            let p: v1::Pod = c.get("default", "lg").await.ok()??;
+            let ph = p.status?.phase;
+            (ph == "Succeeded" || ph == "Failed").then_some(ph)
+        },
+    )
     .await
     .unwrap();
     assert_eq!(phase, "Succeeded", "{}", cx.log());
