@@ -891,7 +891,13 @@ mod tests {
             panic!()
         };
         let b = h.spec.and_then(|s| s.behavior).expect("behavior");
-        assert_eq!(b.scale_down.expect("down").stabilization_window_seconds, None);
-        assert_eq!(b.scale_up.expect("up").stabilization_window_seconds, Some(0));
+        assert_eq!(
+            b.scale_down.expect("down").stabilization_window_seconds,
+            None
+        );
+        assert_eq!(
+            b.scale_up.expect("up").stabilization_window_seconds,
+            Some(0)
+        );
     }
 }

@@ -94,7 +94,8 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
         failed = f;
         for (kind, objs) in fetched {
             let mut vals: Vec<Value> = objs.iter().map(Object::to_json_value).collect();
-            vals.iter_mut().for_each(crate::commands::autoscale::served_as_v2);
+            vals.iter_mut()
+                .for_each(crate::commands::autoscale::served_as_v2);
             if targets
                 .groups
                 .iter()

@@ -310,7 +310,10 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
                     .collect()
             })
             .index(ORPHAN_INDEX, orphan_ns)
-            .index(crate::endpoints_ctrl::LABEL_INDEX, crate::endpoints_ctrl::label_pairs)
+            .index(
+                crate::endpoints_ctrl::LABEL_INDEX,
+                crate::endpoints_ctrl::label_pairs,
+            )
             .on_event(svc_parts.pod_handler())
             .on_event(move |ev: &Event<Pod>| match ev {
                 Event::Added(p) => {

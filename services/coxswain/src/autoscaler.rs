@@ -59,14 +59,14 @@ impl AutoscalerOpts {
                 tolerance: self.horizontal_pod_autoscaler_tolerance,
                 calc: CalcConfig {
                     cpu_initialization_period_ms: ms(
-                        self.horizontal_pod_autoscaler_cpu_initialization_period,
+                        self.horizontal_pod_autoscaler_cpu_initialization_period
                     ),
                     initial_readiness_delay_ms: ms(
-                        self.horizontal_pod_autoscaler_initial_readiness_delay,
+                        self.horizontal_pod_autoscaler_initial_readiness_delay
                     ),
                 },
                 downscale_stabilization_ms: ms(
-                    self.horizontal_pod_autoscaler_downscale_stabilization,
+                    self.horizontal_pod_autoscaler_downscale_stabilization
                 ),
             },
             workers: self.concurrent_horizontal_pod_autoscaler_syncs,
@@ -76,7 +76,10 @@ impl AutoscalerOpts {
     }
 }
 
-fn start(url: &str, opts: &AutoscalerOpts) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
+fn start(
+    url: &str,
+    opts: &AutoscalerOpts,
+) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
     let client = coxswain_client::Client::lazy(url).context("autoscaler: client")?;
     let metrics = GrpcMetrics::lazy(opts.metrics_api.as_deref().unwrap_or(url))
         .context("autoscaler: metrics client")?;

@@ -79,7 +79,10 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             builtin::die_with_parent(true);
             let exe = std::env::current_exe()?.with_file_name("loadgen");
             let err = std::process::Command::new(&exe).args(&args).exec();
-            anyhow::bail!("running {}: {err} (build it with cargo build -p loadgen)", exe.display())
+            anyhow::bail!(
+                "running {}: {err} (build it with cargo build -p loadgen)",
+                exe.display()
+            )
         }
         Workload::Supervise { argv } => {
             let code = builtin::supervise(&argv).await;

@@ -132,7 +132,11 @@ struct StoreArgs {
     #[arg(long, env = "COXSWAIN_MAX_REQUESTS_INFLIGHT", default_value_t = 400)]
     max_requests_inflight: usize,
     /// HTTP/2 streams (requests and open watches) one connection may hold at once.
-    #[arg(long, env = "COXSWAIN_MAX_STREAMS_PER_CONNECTION", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "COXSWAIN_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 1000
+    )]
     max_streams_per_connection: u32,
     /// A unary request that has not answered by then ends with DEADLINE_EXCEEDED (kube-apiserver's
     /// --request-timeout); watches and other streams are not cut by it.
@@ -255,7 +259,11 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         autoscaler_service = autoscaler::spawn(&format!("http://{grpc_addr}"), &args.autoscaler)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
-        proxy::spawn_up(&format!("http://{grpc_addr}"), &args.service_net, &service_net)?;
+        proxy::spawn_up(
+            &format!("http://{grpc_addr}"),
+            &args.service_net,
+            &service_net,
+        )?;
         agent::spawn_up(
             &format!("http://{grpc_addr}"),
             &args.data_dir,

@@ -80,7 +80,6 @@ async fn a_patch_renaming_its_object_is_rejected_and_wedges_nothing() {
                 kind: "cm".into(),
                 namespace: "default".into(),
                 name: name.into(),
-                ..Default::default()
             })
             .await
             .expect("get");
@@ -150,7 +149,6 @@ async fn deep_and_oversized_requests_are_refused_without_stalling_others() {
                 kind: "cm".into(),
                 namespace: "default".into(),
                 name: name.into(),
-                ..Default::default()
             })
             .await
             .expect_err("nothing stored");
