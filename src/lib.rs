@@ -11,6 +11,7 @@ pub mod v1 {
 }
 
 pub mod defaults;
+pub mod duration;
 pub mod error;
 pub mod intstr;
 pub mod kinds;

@@ -20,15 +20,8 @@ pub mod threshold;
 
 use std::time::Duration;
 
-/// Durations on the command line: Go-style (`500ms`, `1m30s`, coxswain-agent's parser); a bare
-/// number is seconds (as hey's `-t 5`).
+/// Durations on the command line: Go-style (`500ms`, `1m30s`) or a bare number of seconds (as
+/// hey's `-t 5`): the project's one parser, `coxswain_api::duration::parse_flag`.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<f64>() {
-        if !n.is_finite() || n < 0.0 {
-            return Err(format!("invalid duration {s:?}"));
-        }
-        return Ok(Duration::from_secs_f64(n));
-    }
-    coxswain_agent::duration::parse_duration(t)
+    coxswain_api::duration::parse_flag(s)
 }

@@ -122,34 +122,8 @@ pub fn format_time_ms(ms: i64) -> String {
 
 /// A Go-style duration ("15s", "1.5s", "500ms", "1m30s") → milliseconds.
 pub fn parse_duration_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1e-6,
-            "us" | "µs" => 1e-3,
-            "ms" => 1.0,
-            "s" => 1000.0,
-            "m" => 60_000.0,
-            "h" => 3_600_000.0,
-            _ => return None,
-        };
-        rest = &rest[u..];
-        total += num * mult;
-    }
-    Some(total.round() as i64)
+    let d = coxswain_api::duration::parse(s).ok()?;
+    i64::try_from(d.as_millis()).ok()
 }
 
 /// The tolerances around a ratio of 1.0 within which nothing changes.

@@ -89,29 +89,14 @@ fn frac_str(n: u128, scale: u128) -> String {
     format!("{whole}.{}", f.trim_end_matches('0'))
 }
 
-/// A duration as pushed by clients ("60s", "1.5m", "500ms", "2h"; bare numbers are seconds).
+/// A duration as pushed by clients ("60s", "1.5m", "500ms", "1m30s"; bare numbers are seconds),
+/// at most 10^9 s.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {s:?}: unit must be ms, s, m or h"
-            ))
-        }
-    };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(format!("invalid duration {s:?}"));
+    let d = coxswain_api::duration::parse_flag(s)?;
+    if d > Duration::from_secs(1_000_000_000) {
+        return Err(format!("invalid duration {s:?}: too long"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
