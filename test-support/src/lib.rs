@@ -52,6 +52,32 @@ impl Coxswain {
         Self::start_with(&["store"], &[])
     }
 
+    /// `coxswain up` with the timings e2e tests use — in memory, 2 nodes, pod time ×0.1, leases
+    /// every 300 ms, node status every 500 ms — plus `extra`; a flag given in `extra` replaces
+    /// its default here.
+    pub fn start_fast_up(extra: &[&str]) -> anyhow::Result<Coxswain> {
+        let mut args = vec![
+            "--in-memory",
+            "--nodes",
+            "2",
+            "--pod-time-scale",
+            "0.1",
+            "--lease-renew-interval",
+            "300ms",
+            "--node-status-update-frequency",
+            "500ms",
+        ];
+        for flag in extra.iter().filter(|f| f.starts_with("--")) {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                // Every default but --in-memory takes a value.
+                let len = if *flag == "--in-memory" { 1 } else { 2 };
+                args.drain(i..i + len);
+            }
+        }
+        args.extend_from_slice(extra);
+        Self::start_with(&["up"], &args)
+    }
+
     /// `coxswain <mode> <extra args…>` on free ports with a fresh data directory.
     pub fn start_with(mode: &[&str], extra: &[&str]) -> anyhow::Result<Coxswain> {
         Self::start_opts(mode, extra, false)
@@ -200,6 +226,12 @@ impl Coxswain {
     /// Run `coxctl` against this server; returns (exit success, stdout, stderr).
     pub fn coxctl(&self, args: &[&str]) -> CmdOutput {
         self.coxctl_in(args, None, None)
+    }
+
+    /// `coxctl apply -f -` with `yaml` on stdin; it must succeed.
+    pub fn apply(&self, yaml: &str) -> CmdOutput {
+        self.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
+            .success()
     }
 
     /// Run `coxctl` with an optional working directory and stdin.

@@ -60,8 +60,7 @@ fn manifest(file: &str, node: &str, ns: &str) -> String {
 }
 
 fn apply(c: &Coxswain, yaml: &str) {
-    c.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
-        .success();
+    c.apply(yaml);
 }
 
 fn namespace(c: &Coxswain, ns: &str) {

@@ -53,8 +53,7 @@ fn set(v: &[&str]) -> BTreeSet<String> {
 }
 
 fn apply(c: &Coxswain, yaml: &str) {
-    c.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
-        .success();
+    c.apply(yaml);
 }
 
 fn json(c: &Coxswain, args: &[&str]) -> Option<Value> {

@@ -11,30 +11,11 @@ use serde_json::Value;
 const T: Duration = Duration::from_secs(40);
 
 fn cluster(extra: &[&str]) -> Coxswain {
-    let mut args = vec![
-        "--in-memory",
-        "--nodes",
-        "2",
-        "--pod-time-scale",
-        "0.1",
-        "--lease-renew-interval",
-        "300ms",
-        "--node-status-update-frequency",
-        "500ms",
-    ];
-    // A flag given in `extra` replaces the default.
-    for flag in extra.iter().filter(|f| f.starts_with("--")) {
-        if let Some(i) = args.iter().position(|a| a == flag) {
-            args.drain(i..i + 2);
-        }
-    }
-    args.extend_from_slice(extra);
-    Coxswain::start_with(&["up"], &args).expect("start coxswain up")
+    Coxswain::start_fast_up(extra).expect("start coxswain up")
 }
 
 fn apply(c: &Coxswain, yaml: &str) {
-    c.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
-        .success();
+    c.apply(yaml);
 }
 
 fn scenario(file: &str) -> String {

@@ -21,26 +21,13 @@ use serde_json::Value;
 const T: Duration = Duration::from_secs(40);
 
 fn cluster(extra: &[&str]) -> Coxswain {
-    let mut args = vec![
-        "--in-memory",
-        "--nodes",
-        "2",
-        "--pod-time-scale",
-        "0.1",
-        "--lease-renew-interval",
-        "300ms",
-        "--node-status-update-frequency",
-        "500ms",
-        "--metric-resolution",
-        "1s",
-    ];
+    let mut args = vec!["--metric-resolution", "1s"];
     args.extend_from_slice(extra);
-    Coxswain::start_with(&["up"], &args).expect("start coxswain up")
+    Coxswain::start_fast_up(&args).expect("start coxswain up")
 }
 
 fn apply(c: &Coxswain, yaml: &str) {
-    c.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
-        .success();
+    c.apply(yaml);
 }
 
 fn pod_json(c: &Coxswain, ns: &str, name: &str) -> Option<Value> {
