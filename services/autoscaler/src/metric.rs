@@ -13,7 +13,8 @@ use coxswain_api::v1::{
 };
 
 use crate::calc::{
-    self, parse_duration_ms, parse_time_ms, PodMetric, PodMetricsInfo, Proposal, Tolerances, Trace,
+    self, parse_duration_ms, parse_time_ms, PodInfo, PodMetric, PodMetricsInfo, Proposal,
+    Tolerances, Trace,
 };
 use crate::decide::{DecideConfig, Inputs, MetricInput, Scale};
 use crate::spec;
@@ -92,6 +93,31 @@ fn fail(
     wrap: String,
 ) -> Result<(Proposal, String), (Failure, String)> {
     Err((Failure { reason, error }, wrap))
+}
+
+/// A Value target of an Object or External metric: the measured (usage, timestamp) against the
+/// target, as upstream's usage ratio over the spec replicas.
+fn value_proposal(
+    (usage, ts): (i64, i64),
+    target_milli: i64,
+    spec_replicas: i32,
+    tol: Tolerances,
+    pods: &[PodInfo],
+    trace: &mut Trace,
+) -> Result<Proposal, String> {
+    calc::usage_ratio_replicas(
+        spec_replicas,
+        usage as f64 / target_milli as f64,
+        tol,
+        pods,
+        trace,
+    )
+    .map(|n| Proposal {
+        replicas: n,
+        utilization: None,
+        value: usage,
+        timestamp_ms: ts,
+    })
 }
 
 fn target_of(m: &MetricSpec) -> MetricTarget {
@@ -340,21 +366,8 @@ pub fn compute_for_metric(
             });
             if target.r#type == "Value" && !target.value.is_empty() {
                 let tv = target_milli(&target.value).unwrap_or(0);
-                let r = value.and_then(|(usage, ts)| {
-                    calc::usage_ratio_replicas(
-                        spec_replicas,
-                        usage as f64 / tv as f64,
-                        tol,
-                        &inputs.pods,
-                        trace,
-                    )
-                    .map(|n| Proposal {
-                        replicas: n,
-                        utilization: None,
-                        value: usage,
-                        timestamp_ms: ts,
-                    })
-                });
+                let r = value
+                    .and_then(|m| value_proposal(m, tv, spec_replicas, tol, &inputs.pods, trace));
                 match r {
                     Ok(p) => {
                         *status = MetricStatus {
@@ -490,21 +503,8 @@ pub fn compute_for_metric(
                     }
                 }
             } else if let Some(tv) = target_milli(&target.value) {
-                let r = sum.and_then(|(usage, ts)| {
-                    calc::usage_ratio_replicas(
-                        spec_replicas,
-                        usage as f64 / tv as f64,
-                        tol,
-                        &inputs.pods,
-                        trace,
-                    )
-                    .map(|n| Proposal {
-                        replicas: n,
-                        utilization: None,
-                        value: usage,
-                        timestamp_ms: ts,
-                    })
-                });
+                let r = sum
+                    .and_then(|m| value_proposal(m, tv, spec_replicas, tol, &inputs.pods, trace));
                 match r {
                     Ok(p) => {
                         *status = MetricStatus {
