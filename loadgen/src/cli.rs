@@ -106,6 +106,13 @@ pub struct RunArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub service: ServiceOpts,
+}
+
+/// How a `svc/NAME` target is found and reached (`run` and `hpa` alike).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServiceOpts {
     /// The object store, for svc/NAME targets.
     #[arg(
         long,
@@ -329,10 +336,10 @@ pub fn main(argv: Vec<String>) -> i32 {
     let output = args.output;
     let quiet = args.quiet;
     let (server, via, port, path) = (
-        args.server.clone(),
-        args.via,
-        args.port.clone(),
-        args.path.clone(),
+        args.service.server.clone(),
+        args.service.via,
+        args.service.port.clone(),
+        args.service.path.clone(),
     );
     let plan = match plan(args) {
         Ok(p) => p,

@@ -17,7 +17,7 @@ use coxswain_client::{v1, Client};
 use crate::cli::{self, Plan, RunArgs, EXIT_FAILED, EXIT_USAGE};
 use crate::engine::Run;
 use crate::stats::new_histogram;
-use crate::target::{self, Spec, Via};
+use crate::target::{self, Spec};
 
 /// Reproduce an HPA scale-out and scale-in: load by stages, the HPA sampled every second.
 #[derive(Parser, Debug)]
@@ -47,18 +47,8 @@ pub struct HpaArgs {
     /// After the load: how long to wait for the HPA to settle back at minReplicas.
     #[arg(long, default_value = "10m")]
     pub settle_timeout: String,
-    #[arg(
-        long,
-        env = "COXSWAIN_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub server: String,
-    #[arg(long, value_enum, default_value = "cluster-ip")]
-    pub via: Via,
-    #[arg(long)]
-    pub port: Option<String>,
-    #[arg(long, default_value = "/")]
-    pub path: String,
+    #[command(flatten)]
+    pub service: crate::cli::ServiceOpts,
 }
 
 /// One sample of the timeline.
@@ -210,7 +200,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         "-t".into(),
         a.timeout.clone(),
         "--path".into(),
-        a.path.clone(),
+        a.service.path.clone(),
     ];
     if let Some(t) = a.threads {
         run_argv.extend(["--threads".into(), t.to_string()]);
@@ -239,10 +229,13 @@ pub fn main(argv: Vec<String>) -> i32 {
 }
 
 async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -> i32 {
-    let client = match Client::connect(&a.server).await {
+    let client = match Client::connect(&a.service.server).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: connecting to the store at {}: {e}", a.server);
+            eprintln!(
+                "error: connecting to the store at {}: {e}",
+                a.service.server
+            );
             return EXIT_USAGE;
         }
     };
@@ -267,10 +260,10 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
         Spec::Url(u) => target::resolve_url(u).await,
         Spec::Service { name, namespace } => {
             let opts = target::ServiceOpts {
-                port: a.port.clone(),
-                path: a.path.clone(),
+                port: a.service.port.clone(),
+                path: a.service.path.clone(),
             };
-            target::resolve_service(&a.server, name, namespace, a.via, &opts).await
+            target::resolve_service(&a.service.server, name, namespace, a.service.via, &opts).await
         }
     };
     let target = match target {
@@ -285,7 +278,7 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
         return EXIT_USAGE;
     }
     let mut autoscaler = AutoscalerClient::new(
-        match tonic::transport::Endpoint::from_shared(a.server.clone()) {
+        match tonic::transport::Endpoint::from_shared(a.service.server.clone()) {
             Ok(e) => e.connect_lazy(),
             Err(e) => {
                 eprintln!("error: --server: {e}");
