@@ -150,16 +150,18 @@ impl Engine {
         }
         let mut sels = self.selectors.lock().expect("selectors");
         sels.insert(key.to_string(), (namespace.to_string(), sel.clone()));
+        // The pods this HPA selects, once; every other HPA of the namespace is then checked
+        // against those only (not against every pod of the namespace).
         let pods = self.pods.list_namespace(namespace);
+        let selected: Vec<_> = pods
+            .iter()
+            .filter_map(|p| p.metadata.as_ref().map(|m| &m.labels))
+            .filter(|l| sel.matches(l))
+            .collect();
         let mut out: Vec<String> = sels
             .iter()
             .filter(|(_, (ns, _))| ns == namespace)
-            .filter(|(_, (_, other))| {
-                pods.iter().any(|p| {
-                    let l = p.metadata.as_ref().map(|m| &m.labels);
-                    l.is_some_and(|l| sel.matches(l) && other.matches(l))
-                })
-            })
+            .filter(|(_, (_, other))| selected.iter().any(|l| other.matches(l)))
             .map(|(k, _)| k.clone())
             .collect();
         out.sort();
