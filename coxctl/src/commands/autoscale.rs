@@ -36,20 +36,20 @@ pub async fn run(client: &mut Client, a: &AutoscaleArgs, ns: &str) -> Result<()>
         let name = a
             .resource
             .get(1)
-            .ok_or_else(|| other("error: autoscale explain needs the HPA's name"))?;
+            .ok_or_else(|| other("autoscale explain needs the HPA's name"))?;
         return explain(client, name, ns).await;
     }
     let (kind, name) = match a.resource.as_slice() {
         [one] => one
             .split_once('/')
             .map(|(k, n)| (k.to_string(), n.to_string()))
-            .ok_or_else(|| other(format!("error: you must specify a name: {one}")))?,
+            .ok_or_else(|| other(format!("you must specify a name: {one}")))?,
         [k, n] => (k.clone(), n.clone()),
-        _ => return Err(other("error: one resource is required")),
+        _ => return Err(other("one resource is required")),
     };
     let kind = Kind::parse(&kind).ok_or_else(|| {
         other(format!(
-            "error: the server doesn't have a resource type \"{kind}\""
+            "the server doesn't have a resource type \"{kind}\""
         ))
     })?;
     if !matches!(
@@ -57,19 +57,19 @@ pub async fn run(client: &mut Client, a: &AutoscaleArgs, ns: &str) -> Result<()>
         Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet
     ) {
         return Err(other(format!(
-            "error: cannot autoscale a {}: not scalable",
+            "cannot autoscale a {}: not scalable",
             kind.as_str()
         )));
     }
     if a.max < 1 {
         return Err(other(format!(
-            "error: --max=MAXPODS is required and must be at least 1, max: {}",
+            "--max=MAXPODS is required and must be at least 1, max: {}",
             a.max
         )));
     }
     if a.max < a.min {
         return Err(other(format!(
-            "error: --max=MAXPODS must be larger or equal to --min=MINPODS, max: {}, min: {}",
+            "--max=MAXPODS must be larger or equal to --min=MINPODS, max: {}, min: {}",
             a.max, a.min
         )));
     }

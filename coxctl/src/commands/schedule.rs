@@ -41,10 +41,10 @@ async fn scheduler(client: &Client, addr: &Option<String>) -> Result<SchedulerCl
         None => Ok(SchedulerClient::new(client.channel())),
         Some(a) => {
             let ch = Channel::from_shared(server_url(a))
-                .map_err(|e| other(format!("error: --scheduler {a:?}: {e}")))?
+                .map_err(|e| other(format!("--scheduler {a:?}: {e}")))?
                 .connect()
                 .await
-                .map_err(|e| other(format!("error: connecting to the scheduler at {a}: {e}")))?;
+                .map_err(|e| other(format!("connecting to the scheduler at {a}: {e}")))?;
             Ok(SchedulerClient::new(ch))
         }
     }
@@ -79,7 +79,7 @@ async fn explain(client: &Client, a: &ExplainArgs, ns: &str) -> Result<()> {
         }
         _ => {
             return Err(other(
-                "error: give a pod name or -f MANIFEST (see coxctl schedule explain --help)",
+                "give a pod name or -f MANIFEST (see coxctl schedule explain --help)",
             ))
         }
     };

@@ -98,9 +98,9 @@ fn target(resource: &[String], ns: &str) -> Result<WorkloadRef> {
         [one] => one
             .split_once('/')
             .map(|(k, n)| (k.to_string(), n.to_string()))
-            .ok_or_else(|| other(format!("error: you must specify a name: {one}")))?,
+            .ok_or_else(|| other(format!("you must specify a name: {one}")))?,
         [k, n] => (k.clone(), n.clone()),
-        _ => return Err(other("error: one resource is required")),
+        _ => return Err(other("one resource is required")),
     };
     if Kind::parse(&kind).is_none() {
         return Err(other(format!(
@@ -138,14 +138,14 @@ pub async fn set(client: &mut Client, w: &SetWhat, ns: &str) -> Result<()> {
             .args
             .iter()
             .position(|s| s.contains('='))
-            .ok_or_else(|| other("error: at least one image update is required"))?;
+            .ok_or_else(|| other("at least one image update is required"))?;
         (a.args[..split].to_vec(), a.args[split..].to_vec())
     };
     let mut images = std::collections::HashMap::new();
     for p in pairs {
         let (c, i) = p
             .split_once('=')
-            .ok_or_else(|| other(format!("error: invalid image update {p:?}")))?;
+            .ok_or_else(|| other(format!("invalid image update {p:?}")))?;
         images.insert(c.to_string(), i.to_string());
     }
     let change_cause = if a.record {
@@ -183,7 +183,7 @@ pub async fn rollout(client: &mut Client, w: &RolloutWhat, ns: &str) -> Result<(
                 .into_inner();
             while let Some(m) = stream.message().await.map_err(from_status)? {
                 if m.failed {
-                    return Err(other(format!("error: {}", m.message)));
+                    return Err(other(format!("{}", m.message)));
                 }
                 println!("{}", m.message);
             }
@@ -282,7 +282,7 @@ pub async fn rollout(client: &mut Client, w: &RolloutWhat, ns: &str) -> Result<(
 pub async fn create_job_from(client: &mut Client, name: &str, from: &str, ns: &str) -> Result<()> {
     let (k, cj_name) = from
         .split_once('/')
-        .ok_or_else(|| other(format!("error: --from must be cronjob/NAME, not {from:?}")))?;
+        .ok_or_else(|| other(format!("--from must be cronjob/NAME, not {from:?}")))?;
     if Kind::parse(k) != Some(Kind::CronJob) {
         return Err(other(format!(
             "error: from must be an existing cronjob: {from}"
@@ -290,7 +290,7 @@ pub async fn create_job_from(client: &mut Client, name: &str, from: &str, ns: &s
     }
     let obj = client.get(Kind::CronJob, ns, cj_name).await?;
     let Object::CronJob(cj) = obj else {
-        return Err(other("error: not a cronjob"));
+        return Err(other("not a cronjob"));
     };
     let cj: CronJob = cj;
     let cm = cj.metadata.clone().unwrap_or_default();

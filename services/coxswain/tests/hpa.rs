@@ -206,11 +206,9 @@ fn autoscale_command_and_bad_input() {
     let e = c
         .coxctl(&["autoscale", "deployment", "nginx", "--min=5", "--max=3"])
         .failure();
-    assert!(
-        e.stderr
-            .contains("--max=MAXPODS must be larger or equal to --min=MINPODS, max: 3, min: 5"),
-        "{}",
-        e.stderr
+    assert_eq!(
+        e.stderr.trim(),
+        "error: --max=MAXPODS must be larger or equal to --min=MINPODS, max: 3, min: 5"
     );
     let e = c
         .coxctl(&["autoscale", "deployment", "nope", "--max=3"])
