@@ -95,35 +95,19 @@ pub struct DnsArgs {
     pub opts: DnsOpts,
 }
 
-/// Bind UDP and TCP on one port. Port 0: a free port both protocols can have.
-async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
-    let mut last = None;
-    for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await?;
-        let port = udp.local_addr()?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
-            Ok(tcp) => return Ok((udp, tcp)),
-            // A free UDP port whose TCP twin is taken: try another (only for port 0).
-            Err(e) if addr.port() == 0 => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free port")))
-}
-
 async fn bind(opts: &DnsOpts) -> anyhow::Result<(UdpSocket, TcpListener)> {
     if let Some(addr) = opts.dns_listen {
-        return bind_pair(addr)
+        return server::bind_pair(addr)
             .await
             .with_context(|| format!("binding DNS on {addr}"));
     }
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    match bind_pair(SocketAddr::new(lo, 53)).await {
+    match server::bind_pair(SocketAddr::new(lo, 53)).await {
         Ok(p) => Ok(p),
         Err(e) => {
             tracing::info!(error = %e, port = opts.dns_port, "DNS cannot bind port 53; using --dns-port");
             let addr = SocketAddr::new(lo, opts.dns_port);
-            bind_pair(addr)
+            server::bind_pair(addr)
                 .await
                 .with_context(|| format!("binding DNS on {addr}"))
         }

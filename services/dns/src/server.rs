@@ -19,6 +19,22 @@ use crate::records::{Answer, Outcome};
 use crate::upstream::Upstream;
 use crate::Dns;
 
+/// Bind UDP and TCP on one port. Port 0: a free port both protocols can have.
+pub async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            // A free UDP port whose TCP twin is taken: try another (only for port 0).
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port")))
+}
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

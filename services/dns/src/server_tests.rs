@@ -7,7 +7,7 @@ use std::time::Duration;
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 
 use super::*;
 use crate::index::{endpoint_hostname, Addr, Eps, Port, Subset, Svc, SvcKind};
@@ -58,9 +58,8 @@ fn dns(n: u8) -> Arc<Dns> {
 }
 
 async fn start(dns: Arc<Dns>, cfg: ServerConfig) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (udp, tcp) = bind_pair("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
     let cfg = Arc::new(cfg);
     tokio::spawn(serve_udp(Arc::new(udp), dns.clone(), cfg.clone()));
     tokio::spawn(serve_tcp(tcp, dns, cfg));
