@@ -1,3 +1,3 @@
-//! Durations on the command line: Go-style ("500ms", "10s", "1m30s") or bare seconds — the
-//! project's one parser, in `coxswain_api::duration`.
-pub use coxswain_api::duration::parse_flag as parse;
+//! Durations on the command line: Go's `time.ParseDuration` ("500ms", "10s", "1m30s"), as
+//! Kubernetes' flags take them — the project's one parser, in `coxswain_api::duration`.
+pub use coxswain_api::duration::parse;
