@@ -158,8 +158,21 @@ async fn main() -> anyhow::Result<()> {
     {
         c.image = "nginx:1.17.8".into();
     }
+    // A merge patch, not an Update: the controllers write the Deployment's status meanwhile, so an
+    // Update carrying the resourceVersion read above would race them and fail with a conflict.
+    let containers = cur
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| serde_json::to_value(&s.containers))
+        .transpose()?
+        .unwrap_or_default();
+    let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}});
     let start = Instant::now();
-    client.update(&cur).await?;
+    client
+        .patch::<Deployment>("default", "bench", &patch)
+        .await?;
     let (ma, mr, p2) = (max_active.clone(), min_ready.clone(), pods.clone());
     wait("rollout", Duration::from_secs(300), || {
         let all = p2.list();
