@@ -528,8 +528,13 @@ fn compute_for_metrics(
         );
         d.events
             .push(event("Warning", "AmbiguousSelector", msg.clone()));
-        conds.set("ScalingActive", false, "AmbiguousSelector", msg.clone());
-        return (-1, String::new(), vec![], Some(msg));
+        conds.set("ScalingActive", false, "AmbiguousSelector", msg);
+        return (
+            -1,
+            String::new(),
+            vec![],
+            Some("selector is ambiguous".into()),
+        );
     }
     let mut statuses = vec![MetricStatus::default(); specs.len()];
     let mut replicas = 0;

@@ -13,11 +13,13 @@ use coxswain_api::v1::{
 };
 use coxswain_api::Kind;
 use coxswain_client::{Cache, Client, Error as ClientError};
+use coxswain_metrics::select::select;
 
 use crate::behavior::Memory;
 use crate::calc::PodInfo;
 use crate::decide::{DecideConfig, Inputs, MetricInput, Scale};
 use crate::metrics::MetricsClient;
+use crate::selectors::SelectorIndex;
 use crate::spec;
 
 /// Every flag of the controller.
@@ -88,8 +90,8 @@ pub struct Engine {
     pub clock: Clock,
     memory: Mutex<HashMap<String, Memory>>,
     history: Mutex<HashMap<String, VecDeque<Decision>>>,
-    /// Each evaluated HPA's target selector (namespace, selector), for AmbiguousSelector.
-    selectors: Mutex<HashMap<String, (String, LabelSelector)>>,
+    /// Each evaluated HPA's target selector, for AmbiguousSelector.
+    selectors: Mutex<SelectorIndex>,
 }
 
 /// "ns/name".
@@ -112,7 +114,7 @@ impl Engine {
             clock: Clock::new(),
             memory: Mutex::new(HashMap::new()),
             history: Mutex::new(HashMap::new()),
-            selectors: Mutex::new(HashMap::new()),
+            selectors: Mutex::new(SelectorIndex::default()),
         }
     }
 
@@ -138,34 +140,52 @@ impl Engine {
         self.selectors.lock().expect("selectors").remove(key);
     }
 
-    /// Remember `key`'s target selector and return the HPAs whose selectors select any pod
-    /// this selector selects (sorted; `key` included), as upstream's
-    /// hpasControllingPodsUnderSelector.
-    pub fn controlling(&self, key: &str, namespace: &str, selector: &str) -> Vec<String> {
+    /// Remember `key`'s target selector and return the HPAs whose selectors select any of
+    /// `pods` (the pods this selector selects; sorted, `key` included), as upstream's
+    /// validateAndParseSelector and hpasControllingPodsUnderSelector.
+    pub fn controlling(
+        &self,
+        key: &str,
+        namespace: &str,
+        selector: &str,
+        pods: &[Arc<Pod>],
+    ) -> Vec<String> {
         let Ok(sel) = LabelSelector::parse(selector) else {
             return vec![];
         };
         if selector.is_empty() {
             return vec![];
         }
-        let mut sels = self.selectors.lock().expect("selectors");
-        sels.insert(key.to_string(), (namespace.to_string(), sel.clone()));
-        // The pods this HPA selects, once; every other HPA of the namespace is then checked
-        // against those only (not against every pod of the namespace).
-        let pods = self.pods.list_namespace(namespace);
-        let selected: Vec<_> = pods
-            .iter()
-            .filter_map(|p| p.metadata.as_ref().map(|m| &m.labels))
-            .filter(|l| sel.matches(l))
-            .collect();
-        let mut out: Vec<String> = sels
-            .iter()
-            .filter(|(_, (ns, _))| ns == namespace)
-            .filter(|(_, (_, other))| selected.iter().any(|l| other.matches(l)))
-            .map(|(k, _)| k.clone())
-            .collect();
-        out.sort();
-        out
+        let mut ix = self.selectors.lock().expect("selectors");
+        ix.put(key, namespace, sel);
+        ix.selecting(namespace, pods.iter().filter_map(|p| labels_of(p)))
+            .into_iter()
+            .collect()
+    }
+
+    /// The same check for a what-if, without remembering anything: the controller's filed
+    /// selectors (`key`'s own replaced by `selector`) against these pods' labels.
+    pub fn controlling_peek<'a>(
+        &self,
+        key: &str,
+        namespace: &str,
+        selector: &str,
+        pods: impl IntoIterator<Item = &'a BTreeMap<String, String>>,
+    ) -> Vec<String> {
+        let Ok(sel) = LabelSelector::parse(selector) else {
+            return vec![];
+        };
+        if selector.is_empty() {
+            return vec![];
+        }
+        let pods: Vec<_> = pods.into_iter().collect();
+        let ix = self.selectors.lock().expect("selectors");
+        let mut out = ix.selecting(namespace, pods.iter().copied());
+        out.remove(key);
+        if pods.iter().any(|l| sel.matches(l)) {
+            out.insert(key.to_string());
+        }
+        out.into_iter().collect()
     }
 
     pub fn push_history(&self, key: &str, d: Decision) {
@@ -297,21 +317,21 @@ impl Engine {
         res.map_err(client_error)
     }
 
-    /// The pods of `namespace` the selector matches, from the cache.
-    pub fn selected_pods(&self, namespace: &str, selector: &str) -> Vec<PodInfo> {
-        let Ok(sel) = LabelSelector::parse(selector) else {
-            return vec![];
-        };
+    /// The pods of `namespace` the selector matches, from the cache (through its label index).
+    pub fn selected(&self, namespace: &str, selector: &str) -> Vec<Arc<Pod>> {
         if selector.is_empty() {
             return vec![];
         }
-        self.pods
-            .list_namespace(namespace)
+        match LabelSelector::parse(selector) {
+            Ok(sel) => select(&self.pods, namespace, &sel),
+            Err(_) => vec![],
+        }
+    }
+
+    /// [`Engine::selected`] as the replica calculator reads them.
+    pub fn selected_pods(&self, namespace: &str, selector: &str) -> Vec<PodInfo> {
+        self.selected(namespace, selector)
             .iter()
-            .filter(|p| {
-                let labels = p.metadata.as_ref().map(|m| &m.labels);
-                labels.is_some_and(|l| sel.matches(l))
-            })
             .map(|p| PodInfo::from_pod(p))
             .collect()
     }
@@ -411,11 +431,15 @@ impl Engine {
             .map(|m| m.name.clone())
             .unwrap_or_default();
         let (pods, metrics, controlling) = match &scale {
-            Ok(s) => (
-                self.selected_pods(&ns, &s.selector),
-                self.gather_metrics(hpa, &s.selector).await,
-                self.controlling(&key(&ns, &name), &ns, &s.selector),
-            ),
+            Ok(s) => {
+                let selected = self.selected(&ns, &s.selector);
+                let controlling = self.controlling(&key(&ns, &name), &ns, &s.selector, &selected);
+                (
+                    selected.iter().map(|p| PodInfo::from_pod(p)).collect(),
+                    self.gather_metrics(hpa, &s.selector).await,
+                    controlling,
+                )
+            }
             Err(_) => (vec![], vec![], vec![]),
         };
         Inputs {
@@ -426,6 +450,10 @@ impl Engine {
             controlling,
         }
     }
+}
+
+fn labels_of(p: &Pod) -> Option<&BTreeMap<String, String>> {
+    p.metadata.as_ref().map(|m| &m.labels)
 }
 
 fn client_error(e: ClientError) -> String {

@@ -6,6 +6,7 @@
 //! - [`spec`]: the HPA of any apiVersion as the controller reads it.
 //! - [`decide`]: one reconcile as a pure function from inputs to a [`v1::Decision`].
 //! - [`metrics`]: the metrics client trait (gRPC `coxswain.v1.Metrics` in production).
+//! - [`selectors`]: the HPAs' target selectors, indexed for the AmbiguousSelector check.
 //! - [`controller`]: the loop (informers, work queue, scale writes, status, Events).
 //! - [`service`]: the `coxswain.v1.Autoscaler` gRPC service (Recommend, History).
 pub mod behavior;
@@ -15,6 +16,7 @@ pub mod decide;
 pub mod engine;
 pub mod metric;
 pub mod metrics;
+pub mod selectors;
 pub mod service;
 pub mod spec;
 

@@ -217,9 +217,34 @@ impl Autoscaler for AutoscalerService {
             .as_ref()
             .map(|s| s.selector.clone())
             .unwrap_or_default();
-        let pods: Vec<PodInfo> = match &s.pods {
-            Some(p) => p.items.iter().map(PodInfo::from_pod).collect(),
-            None => self.engine.selected_pods(&ns, &selector),
+        // The pods, and the HPAs whose selectors select any of them (AmbiguousSelector), as
+        // the controller would find them; nothing is remembered.
+        let (pods, controlling): (Vec<PodInfo>, Vec<String>) = match &s.pods {
+            Some(p) => (
+                p.items.iter().map(PodInfo::from_pod).collect(),
+                self.engine.controlling_peek(
+                    &k,
+                    &ns,
+                    &selector,
+                    p.items
+                        .iter()
+                        .filter_map(|p| p.metadata.as_ref().map(|m| &m.labels)),
+                ),
+            ),
+            None => {
+                let live = self.engine.selected(&ns, &selector);
+                let controlling = self.engine.controlling_peek(
+                    &k,
+                    &ns,
+                    &selector,
+                    live.iter()
+                        .filter_map(|p| p.metadata.as_ref().map(|m| &m.labels)),
+                );
+                (
+                    live.iter().map(|p| PodInfo::from_pod(p)).collect(),
+                    controlling,
+                )
+            }
         };
         let mut metrics = Vec::new();
         let mut resource = None;
@@ -240,7 +265,7 @@ impl Autoscaler for AutoscalerService {
             pods,
             metrics,
             now_ms,
-            controlling: vec![],
+            controlling,
         };
         let cfg = self.engine.config.decide;
         Ok(Response::new(decide(&hpa, &inputs, &mut mem, &cfg)))

@@ -42,7 +42,8 @@ pub struct ControllerOpts {
     /// EndpointSlice: most endpoints in one slice (kube-controller-manager's flag).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_endpoints_per_slice: u64,
-    /// Do not run the workload controllers in `coxswain up`.
+    /// Do not run the workload controllers (in `coxswain up`, or in `coxswain controllers`,
+    /// which then runs the HPA controller alone).
     #[arg(long)]
     pub no_controllers: bool,
 }
@@ -102,12 +103,17 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     let client = coxswain_client::Client::connect(&args.server)
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
-    let ctx = manager::start(client, args.opts.config());
+    // --no-controllers here leaves the HPA controller alone in the process.
+    let ctx = (!args.opts.no_controllers).then(|| manager::start(client, args.opts.config()));
     crate::autoscaler::spawn_controller(&args.server, &args.autoscaler)?;
-    ctx.wait_synced().await;
+    if let Some(ctx) = &ctx {
+        ctx.wait_synced().await;
+    }
     println!("coxswain controllers ready server={}", args.server);
     crate::shutdown_signal().await;
-    ctx.stop();
+    if let Some(ctx) = &ctx {
+        ctx.stop();
+    }
     Ok(())
 }
 

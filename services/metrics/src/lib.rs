@@ -16,6 +16,7 @@ use coxswain_client::{Cache, Client, Informer};
 
 pub mod pushed;
 pub mod scrape;
+pub mod select;
 pub mod service;
 pub mod storage;
 pub mod time;
@@ -93,7 +94,7 @@ impl Handle {
 /// Start the informers and the scrape loop (returns at once).
 pub fn start(client: Client, config: Config) -> Handle {
     let nodes = Informer::<Node>::new(client.clone()).start();
-    let pods = Informer::<Pod>::new(client).start();
+    let pods = select::with_label_index(Informer::<Pod>::new(client)).start();
     let state = Arc::new(State {
         storage: RwLock::new(storage::Storage::default()),
         pushed: Mutex::new(pushed::Pushed::new(config.max_pushed_series)),

@@ -215,19 +215,12 @@ impl Metrics for Service {
         let r = req.into_inner();
         let sel = selector(&r.label_selector, "labelSelector")?;
         let now = format_nanos(now_nanos());
-        let pods = if r.namespace.is_empty() {
-            self.pods.list()
-        } else {
-            self.pods.list_namespace(&r.namespace)
-        };
+        let pods = crate::select::select(&self.pods, &r.namespace, &sel);
         let storage = self.storage()?;
         let mut items: Vec<PodMetrics> = pods
             .iter()
             .filter_map(|p| {
                 let m = p.metadata.as_ref()?;
-                if !sel.matches(&m.labels) {
-                    return None;
-                }
                 storage
                     .pod(&m.namespace, &m.name)
                     .map(|u| pod_metrics(p, u, &now))
@@ -270,11 +263,10 @@ impl Metrics for Service {
         let ns = namespace_or_default(&r.namespace);
         let sel = selector(&r.label_selector, "labelSelector")?;
         let msel = selector(&r.metric_selector, "metricSelector")?;
-        let pods = self.pods.list_namespace(ns);
+        let pods = crate::select::select(&self.pods, ns, &sel);
         let names: Vec<&str> = pods
             .iter()
             .filter_map(|p| p.metadata.as_ref())
-            .filter(|m| sel.matches(&m.labels))
             .map(|m| m.name.as_str())
             .collect();
         let pushed = self

@@ -132,6 +132,11 @@ pub fn pod_metrics(resource: &str, levels: &[i64], ts: &str) -> PodMetricsList {
 /// The service over an engine with no store behind it (every input comes from the scenario)
 /// and upstream's testing periods (2m CPU initialization, 10s readiness delay).
 pub fn service() -> AutoscalerService {
+    AutoscalerService::new(engine())
+}
+
+/// The engine behind [`service`].
+pub fn engine() -> Arc<Engine> {
     let client = Client::lazy("http://127.0.0.1:9").expect("client");
     let mut config = Config::default();
     config.decide.calc.cpu_initialization_period_ms = 120_000;
@@ -139,10 +144,10 @@ pub fn service() -> AutoscalerService {
     let engine = Engine::new(
         client,
         Arc::new(FakeMetrics::default()),
-        Informer::<Pod>::detached().start(),
+        coxswain_metrics::select::with_label_index(Informer::<Pod>::detached()).start(),
         config,
     );
-    AutoscalerService::new(Arc::new(engine))
+    Arc::new(engine)
 }
 
 pub fn hpa(metrics_yaml: &str, min: i32, max: i32, behavior_yaml: &str) -> String {
@@ -168,12 +173,19 @@ pub fn scenario(current: i32, pods: Vec<Pod>, metrics: Option<PodMetricsList>) -
 }
 
 pub async fn recommend(manifest: String, s: Scenario) -> Result<Decision, tonic::Status> {
-    service()
-        .recommend(tonic::Request::new(RecommendRequest {
-            manifest,
-            scenario: Some(s),
-            ..Default::default()
-        }))
-        .await
-        .map(|r| r.into_inner())
+    recommend_with(&service(), manifest, s).await
+}
+
+pub async fn recommend_with(
+    svc: &AutoscalerService,
+    manifest: String,
+    s: Scenario,
+) -> Result<Decision, tonic::Status> {
+    svc.recommend(tonic::Request::new(RecommendRequest {
+        manifest,
+        scenario: Some(s),
+        ..Default::default()
+    }))
+    .await
+    .map(|r| r.into_inner())
 }
