@@ -32,18 +32,25 @@ async fn scrape(metrics: &str) -> anyhow::Result<HashMap<String, f64>> {
     s.read_to_string(&mut body).await?;
     let mut out = HashMap::new();
     for line in body.lines() {
-        if !line.starts_with("coxswain_grpc_requests_total{") {
+        if !line.starts_with("apiserver_request_total{") {
             continue;
         }
         let Some((labels, v)) = line.rsplit_once(' ') else {
             continue;
         };
-        let method = labels
-            .split("method=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("")
-            .to_string();
+        let label = |name: &str| {
+            labels
+                .split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        // VERB or VERB/subresource (UPDATE/status), as apiserver_request_total counts them.
+        let method = match label("subresource").as_str() {
+            "" => label("verb"),
+            sub => format!("{}/{sub}", label("verb")),
+        };
         *out.entry(method).or_insert(0.0) += v.parse::<f64>().unwrap_or(0.0);
     }
     Ok(out)
@@ -188,7 +195,8 @@ pub async fn sim(o: &SimOpts) -> anyhow::Result<()> {
         let d = v - before.get(m).copied().unwrap_or(0.0);
         if d > 0.0 {
             line.push_str(&format!(" {m}={:.1}/s", d / idle.as_secs_f64()));
-            if ["Create", "Update", "UpdateStatus", "Patch", "Delete"].contains(&m.as_str()) {
+            let verb = m.split('/').next().unwrap_or("");
+            if ["CREATE", "UPDATE", "PATCH", "DELETE"].contains(&verb) {
                 writes += d;
             }
         }

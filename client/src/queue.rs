@@ -2,6 +2,11 @@
 //! is never handed to two workers at once (added again while being processed, it is queued
 //! again when the worker calls `done`); failed keys come back after a per-key exponential
 //! back-off; delayed adds for "requeue after". Time is tokio's, so tests can pause it.
+//!
+//! A queue made with [`WorkQueue::named`] records client-go's workqueue metrics under its name:
+//! `workqueue_depth`, `workqueue_adds_total`, `workqueue_retries_total`,
+//! `workqueue_queue_duration_seconds` (add → handed out) and `workqueue_work_duration_seconds`
+//! (handed out → done).
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -42,6 +47,10 @@ struct State<K> {
     failures: HashMap<K, u32>,
     /// Keys with a delayed add pending, and when it fires.
     waiting: HashMap<K, Instant>,
+    /// When each queued key was added, and when each processing key was handed out (named
+    /// queues only: the metrics).
+    added_at: HashMap<K, Instant>,
+    started_at: HashMap<K, Instant>,
     shutdown: bool,
 }
 
@@ -49,6 +58,28 @@ struct Inner<K> {
     state: Mutex<State<K>>,
     notify: Notify,
     limit: RateLimit,
+    metrics: Option<QueueMetrics>,
+}
+
+/// client-go's workqueue metrics of one named queue.
+struct QueueMetrics {
+    depth: metrics::Gauge,
+    adds: metrics::Counter,
+    retries: metrics::Counter,
+    queue_duration: metrics::Histogram,
+    work_duration: metrics::Histogram,
+}
+
+impl QueueMetrics {
+    fn new(name: &'static str) -> QueueMetrics {
+        QueueMetrics {
+            depth: metrics::gauge!("workqueue_depth", "name" => name),
+            adds: metrics::counter!("workqueue_adds_total", "name" => name),
+            retries: metrics::counter!("workqueue_retries_total", "name" => name),
+            queue_duration: metrics::histogram!("workqueue_queue_duration_seconds", "name" => name),
+            work_duration: metrics::histogram!("workqueue_work_duration_seconds", "name" => name),
+        }
+    }
 }
 
 /// A de-duplicating, rate-limited work queue. Cheap to clone.
@@ -66,6 +97,15 @@ impl<K> Clone for WorkQueue<K> {
 
 impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
     pub fn new(limit: RateLimit) -> Self {
+        Self::build(limit, None)
+    }
+
+    /// A queue recording the workqueue metrics under `name` (bounded: one per controller).
+    pub fn named(limit: RateLimit, name: &'static str) -> Self {
+        Self::build(limit, Some(QueueMetrics::new(name)))
+    }
+
+    fn build(limit: RateLimit, metrics: Option<QueueMetrics>) -> Self {
         WorkQueue {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -74,10 +114,13 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
                     processing: HashSet::new(),
                     failures: HashMap::new(),
                     waiting: HashMap::new(),
+                    added_at: HashMap::new(),
+                    started_at: HashMap::new(),
                     shutdown: false,
                 }),
                 notify: Notify::new(),
                 limit,
+                metrics,
             }),
         }
     }
@@ -93,10 +136,17 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
             return;
         }
         st.dirty.insert(key.clone());
+        if let Some(m) = &self.inner.metrics {
+            m.adds.increment(1);
+            st.added_at.entry(key.clone()).or_insert_with(Instant::now);
+        }
         if st.processing.contains(&key) {
             return;
         }
         st.queue.push_back(key);
+        if let Some(m) = &self.inner.metrics {
+            m.depth.set(st.queue.len() as f64);
+        }
         drop(st);
         self.inner.notify.notify_one();
     }
@@ -143,6 +193,9 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
             let n = st.failures.entry(key.clone()).or_insert(0);
             let d = self.inner.limit.delay(*n);
             *n = n.saturating_add(1);
+            if let Some(m) = &self.inner.metrics {
+                m.retries.increment(1);
+            }
             d
         };
         self.add_after(key, delay);
@@ -172,6 +225,14 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
                 if let Some(k) = st.queue.pop_front() {
                     st.dirty.remove(&k);
                     st.processing.insert(k.clone());
+                    if let Some(m) = &self.inner.metrics {
+                        let now = Instant::now();
+                        if let Some(t) = st.added_at.remove(&k) {
+                            m.queue_duration.record((now - t).as_secs_f64());
+                        }
+                        st.started_at.insert(k.clone(), now);
+                        m.depth.set(st.queue.len() as f64);
+                    }
                     let more = !st.queue.is_empty();
                     drop(st);
                     if more {
@@ -189,8 +250,16 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
     pub fn done(&self, key: &K) {
         let mut st = self.lock();
         st.processing.remove(key);
+        if let Some(m) = &self.inner.metrics {
+            if let Some(t) = st.started_at.remove(key) {
+                m.work_duration.record(t.elapsed().as_secs_f64());
+            }
+        }
         if st.dirty.contains(key) {
             st.queue.push_back(key.clone());
+            if let Some(m) = &self.inner.metrics {
+                m.depth.set(st.queue.len() as f64);
+            }
             drop(st);
             self.inner.notify.notify_one();
         }

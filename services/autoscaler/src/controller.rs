@@ -39,7 +39,7 @@ pub fn start(client: Client, metrics: Arc<dyn MetricsClient>, config: Config) ->
     let pods =
         coxswain_metrics::select::with_label_index(Informer::<Pod>::new(client.clone())).start();
     let engine = Arc::new(Engine::new(client.clone(), metrics, pods, config.clone()));
-    let queue: WorkQueue<String> = WorkQueue::new(Default::default());
+    let queue: WorkQueue<String> = WorkQueue::named(Default::default(), "horizontalpodautoscaler");
     let q = queue.clone();
     let e = engine.clone();
     let period = config.sync_period;

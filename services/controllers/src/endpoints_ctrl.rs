@@ -61,8 +61,8 @@ pub struct Parts {
 
 impl Parts {
     pub fn start(client: &Client, rl: RateLimit) -> Parts {
-        let q_ep = WorkQueue::new(rl);
-        let q_slice = WorkQueue::new(rl);
+        let q_ep = WorkQueue::named(rl, "endpoint");
+        let q_slice = WorkQueue::named(rl, "endpoint_slice");
         let tracker = Tracker::default();
         let services = {
             let (a, b) = (q_ep.clone(), q_slice.clone());

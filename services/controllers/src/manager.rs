@@ -239,12 +239,12 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         max: cfg.retry_max,
     };
     let q = Queues {
-        rs: WorkQueue::new(rl),
-        deploy: WorkQueue::new(rl),
-        ds: WorkQueue::new(rl),
-        sts: WorkQueue::new(rl),
-        job: WorkQueue::new(rl),
-        cron: WorkQueue::new(rl),
+        rs: WorkQueue::named(rl, "replicaset"),
+        deploy: WorkQueue::named(rl, "deployment"),
+        ds: WorkQueue::named(rl, "daemonset"),
+        sts: WorkQueue::named(rl, "statefulset"),
+        job: WorkQueue::named(rl, "job"),
+        cron: WorkQueue::named(rl, "cronjob"),
     };
     let exp = Expectations::new(cfg.expectations_ttl);
 

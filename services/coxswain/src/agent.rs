@@ -387,7 +387,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let client = Client::lazy(&args.server)?;
     let nodes = configs.len();
     start_hosts(client, &opts, configs, &root, &registry).await?;
-    println!("coxswain agent ready nodes={nodes} grpc={addr}");
+    println!(
+        "coxswain agent ready nodes={nodes} grpc={addr}{}",
+        crate::telemetry::ready_suffix()
+    );
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
         .build_v1()?;

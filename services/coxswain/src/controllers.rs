@@ -109,7 +109,11 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     if let Some(ctx) = &ctx {
         ctx.wait_synced().await;
     }
-    println!("coxswain controllers ready server={}", args.server);
+    println!(
+        "coxswain controllers ready server={}{}",
+        args.server,
+        crate::telemetry::ready_suffix()
+    );
     crate::shutdown_signal().await;
     if let Some(ctx) = &ctx {
         ctx.stop();

@@ -178,7 +178,11 @@ pub async fn run(args: DnsArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
     let addr = start(client, &args.opts).await?;
-    println!("coxswain dns ready server={} dns={addr}", args.server);
+    println!(
+        "coxswain dns ready server={} dns={addr}{}",
+        args.server,
+        crate::telemetry::ready_suffix()
+    );
     crate::shutdown_signal().await;
     Ok(())
 }

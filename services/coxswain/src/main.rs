@@ -26,6 +26,7 @@ mod metrics_server;
 mod nodelifecycle;
 mod proxy;
 mod scheduler;
+mod telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -45,24 +46,24 @@ enum Command {
     /// Run the object store alone.
     Store(StoreArgs),
     /// Run the workload controllers against a store (`--server`).
-    Controllers(controllers::ControllersArgs),
+    Controllers(telemetry::WithMetrics<controllers::ControllersArgs>),
     /// Run a scheduler against a store (`--server`, `--config`, `--listen`).
-    Scheduler(scheduler::SchedulerArgs),
+    Scheduler(telemetry::WithMetrics<scheduler::SchedulerArgs>),
     /// Run the node lifecycle controller (heartbeats, node taints, NoExecute eviction) against a
     /// store (`--server`).
-    NodeLifecycle(nodelifecycle::NodeLifecycleArgs),
+    NodeLifecycle(telemetry::WithMetrics<nodelifecycle::NodeLifecycleArgs>),
     /// Run a node agent (the kubelet) against a store (`--server`): one node, or
     /// `--sim-nodes N` simulated ones.
-    Agent(agent::AgentArgs),
+    Agent(telemetry::WithMetrics<agent::AgentArgs>),
     /// Run the metrics pipeline (coxswain.v1.Metrics: resource metrics scraped from the node
     /// agents, pushed custom/external metrics) against a store (`--server`, `--listen`).
-    MetricsServer(metrics_server::MetricsServerArgs),
+    MetricsServer(telemetry::WithMetrics<metrics_server::MetricsServerArgs>),
     /// Run the service proxy (ClusterIP, NodePort and LoadBalancer traffic to ready endpoints)
     /// against a store (`--server`).
     Proxy(proxy::ProxyArgs),
     /// Run the cluster DNS (CoreDNS' kubernetes plugin rules over UDP and TCP) against a store
     /// (`--server`).
-    Dns(dns::DnsArgs),
+    Dns(telemetry::WithMetrics<dns::DnsArgs>),
     /// Built-in container workloads of the process runtime (internal).
     #[command(hide = true)]
     Builtin(builtin::BuiltinArgs),
@@ -160,26 +161,23 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Up(args) => serve(args, "up").await,
             Command::Store(args) => serve(args, "store").await,
-            Command::Controllers(args) => controllers::run(args).await,
-            Command::Scheduler(args) => scheduler::run(args).await,
-            Command::NodeLifecycle(args) => nodelifecycle::run(args).await,
-            Command::Agent(args) => agent::run(args).await,
-            Command::MetricsServer(args) => metrics_server::run(args).await,
+            Command::Controllers(a) => controllers::run(a.start("controllers").await?).await,
+            Command::Scheduler(a) => scheduler::run(a.start("scheduler").await?).await,
+            Command::NodeLifecycle(a) => nodelifecycle::run(a.start("node-lifecycle").await?).await,
+            Command::Agent(a) => agent::run(a.start("agent").await?).await,
+            Command::MetricsServer(a) => {
+                metrics_server::run(a.start("metrics-server").await?).await
+            }
             Command::Proxy(args) => proxy::run(args).await,
-            Command::Dns(args) => dns::run(args).await,
+            Command::Dns(a) => dns::run(a.start("dns").await?).await,
             Command::Builtin(args) => builtin::run(args).await,
         }
     })
 }
 
 async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ])
-        .context("metrics buckets")?
-        .install_recorder()
-        .context("installing the metrics recorder")?;
+    let prometheus = coxswain_telemetry::install(if mode == "up" { "up" } else { "store" })
+        .map_err(|e| anyhow::anyhow!(e))?;
 
     let backend: Arc<dyn Backend> = Arc::new(
         EmbeddedBackend::open(EmbeddedOptions {
@@ -216,7 +214,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.metrics_listen))?;
     let metrics_addr = metrics.local_addr()?;
-    tokio::spawn(metrics_http::serve(metrics, prometheus));
+    tokio::spawn(coxswain_telemetry::serve(metrics, prometheus));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -284,6 +282,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
+        .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .concurrency_limit_per_connection(args.max_requests_inflight.max(1))
         .max_concurrent_streams(Some(args.max_streams_per_connection.max(1)))
         .timeout(args.request_timeout)

@@ -93,8 +93,9 @@ pub async fn run(args: MetricsServerArgs) -> anyhow::Result<()> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     println!(
-        "coxswain metrics-server ready grpc={local} server={}",
-        args.server
+        "coxswain metrics-server ready grpc={local} server={}{}",
+        args.server,
+        crate::telemetry::ready_suffix()
     );
     let h = handle.clone();
     tonic::transport::Server::builder()

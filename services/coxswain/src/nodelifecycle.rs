@@ -107,7 +107,11 @@ pub async fn run(args: NodeLifecycleArgs) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}", args.server))?;
     let handle = coxswain_nodelifecycle::start(client, args.opts.config());
     handle.wait_synced().await;
-    println!("coxswain node-lifecycle ready server={}", args.server);
+    println!(
+        "coxswain node-lifecycle ready server={}{}",
+        args.server,
+        crate::telemetry::ready_suffix()
+    );
     crate::shutdown_signal().await;
     Ok(())
 }

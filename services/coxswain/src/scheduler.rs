@@ -138,7 +138,10 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     };
     match args.listen {
         None => {
-            println!("coxswain scheduler ready");
+            println!(
+                "coxswain scheduler ready{}",
+                crate::telemetry::ready_suffix()
+            );
             stop.await?;
         }
         Some(addr) => {
@@ -158,7 +161,10 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
                 .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
                 .build_v1alpha()?;
-            println!("coxswain scheduler ready grpc={local}");
+            println!(
+                "coxswain scheduler ready grpc={local}{}",
+                crate::telemetry::ready_suffix()
+            );
             tonic::transport::Server::builder()
                 .add_service(health_service)
                 .add_service(reflection)

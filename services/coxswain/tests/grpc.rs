@@ -289,14 +289,24 @@ async fn typed_client_watch_and_metrics() {
     );
 
     let body = reqwest_free_get(&c.metrics, "/metrics");
-    assert!(body.contains("coxswain_grpc_requests_total"), "{body}");
-    assert!(body.contains("method=\"Apply\""), "{body}");
     assert!(
-        body.contains("coxswain_grpc_request_duration_seconds_bucket"),
+        body.contains(
+            "apiserver_request_total{verb=\"APPLY\",resource=\"pods\",subresource=\"\",code=\"200\"} 1"
+        ),
         "{body}"
     );
-    assert!(body.contains("coxswain_objects{kind=\"Pod\"} 1"), "{body}");
-    assert!(body.contains("coxswain_watches_open 1"), "{body}");
+    assert!(
+        body.contains(
+            "apiserver_request_total{verb=\"GET\",resource=\"pods\",subresource=\"\",code=\"200\"}"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",resource=\"pods\""),
+        "{body}"
+    );
+    assert!(body.contains("apiserver_storage_objects{resource=\"pods\"} 1"), "{body}");
+    assert!(body.contains("apiserver_registered_watchers{resource=\"pods\"}"), "{body}");
     assert!(body.contains("coxswain_store_revision"), "{body}");
 }
 

@@ -97,8 +97,8 @@ fn node_taints(n: &Node) -> &[coxswain_api::v1::Taint] {
 
 /// Start the informers, the monitor and the eviction worker (returns at once).
 pub fn start(client: Client, config: Config) -> Handle {
-    let evict_queue: WorkQueue<String> = WorkQueue::new(config.retry);
-    let node_queue: WorkQueue<String> = WorkQueue::new(config.retry);
+    let evict_queue: WorkQueue<String> = WorkQueue::named(config.retry, "node_lifecycle_eviction");
+    let node_queue: WorkQueue<String> = WorkQueue::named(config.retry, "node_lifecycle_controller");
 
     let nq = node_queue.clone();
     let nodes = Informer::<Node>::new(client.clone())
@@ -339,6 +339,11 @@ impl Monitor {
             match self.client.update(&updated).await {
                 Ok(_) => {
                     tracing::info!(node = %node.metadata().name, "node taints updated");
+                    if token == Some(true) {
+                        // A new NoExecute taint: kube-controller-manager counts it as an eviction.
+                        metrics::counter!("node_collector_evictions_total", "zone" => zone_key(&node))
+                            .increment(1);
+                    }
                     return;
                 }
                 Err(e) if e.is_conflict() => {

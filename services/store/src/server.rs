@@ -1,7 +1,6 @@
 //! The `coxswain.v1.ObjectStore` gRPC service: request decoding, metrics, and the mapping of
 //! store errors to status codes. All semantics live in [`Store`].
 use std::pin::Pin;
-use std::time::Instant;
 
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1::object_store_server::ObjectStore;
@@ -11,6 +10,7 @@ use coxswain_api::v1::{
     WatchEvent as PbWatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};
+use coxswain_telemetry::grpc::ResourceSlot;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -43,27 +43,24 @@ impl ObjectStoreService {
     }
 }
 
-/// Run one RPC's handler, counting and timing it by method and status code.
-async fn observed<T>(
-    method: &'static str,
-    handler: impl std::future::Future<Output = Result<T, Status>>,
-) -> Result<T, Status> {
-    let start = Instant::now();
-    let r = handler.await;
-    observe(method, start, &r);
-    r
+/// The slot in which the request-metrics layer (`coxswain_telemetry::grpc`, counting every
+/// RPC in `apiserver_request_total`) takes the request's resource; a detached one outside it.
+fn slot<T>(req: &Request<T>) -> ResourceSlot {
+    req.extensions()
+        .get::<ResourceSlot>()
+        .cloned()
+        .unwrap_or_default()
 }
 
-fn observe<T>(method: &'static str, start: Instant, r: &Result<T, Status>) {
-    let code = match r {
-        Ok(_) => tonic::Code::Ok,
-        Err(s) => s.code(),
-    };
-    let code = format!("{code:?}");
-    metrics::counter!("coxswain_grpc_requests_total", "service" => "ObjectStore", "method" => method, "code" => code)
-        .increment(1);
-    metrics::histogram!("coxswain_grpc_request_duration_seconds", "service" => "ObjectStore", "method" => method)
-        .record(start.elapsed().as_secs_f64());
+/// The resource label of a kind name: its plural, or "unknown" (bounded).
+fn resource_of(kind: &str) -> &'static str {
+    Kind::parse(kind).map_or("unknown", Kind::plural)
+}
+
+/// The resource label of an object in an Any.
+fn resource_of_any(any: Option<&prost_types::Any>) -> &'static str {
+    any.and_then(|a| coxswain_api::kinds::kind_of_type_url(&a.type_url).ok())
+        .map_or("unknown", Kind::plural)
 }
 
 fn parse_kind(name: &str) -> Result<Kind, Status> {
@@ -122,12 +119,16 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Sen
 #[tonic::async_trait]
 impl ObjectStore for ObjectStoreService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
-        observed("Apply", async {
+        let slot = slot(&req);
+        async {
             let req = req.into_inner();
             let (applied, warnings) = self
                 .store
                 .apply(&req.manifest, &req.namespace, req.create_only, req.dry_run)
                 .await?;
+            if let Some(a) = applied.first() {
+                slot.set(a.object.kind().plural());
+            }
             let results = applied
                 .into_iter()
                 .map(|a| ApplyResult {
@@ -139,7 +140,7 @@ impl ObjectStore for ObjectStoreService {
                 })
                 .collect();
             Ok(Response::new(ApplyResponse { results, warnings }))
-        })
+        }
         .await
     }
 
@@ -147,16 +148,18 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<CreateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        observed("Create", async {
+        slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
+        async {
             let req = req.into_inner();
             let obj = object_of(req.object.as_ref())?;
             Ok(respond(self.store.create(obj, req.dry_run).await?))
-        })
+        }
         .await
     }
 
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
-        observed("Get", async {
+        slot(&req).set(resource_of(&req.get_ref().kind));
+        async {
             let req = req.get_ref();
             let kind = parse_kind(&req.kind)?;
             let s = self.store.get_stored(kind, &req.namespace, &req.name)?;
@@ -164,12 +167,13 @@ impl ObjectStore for ObjectStoreService {
                 object: Some(s.to_any()),
                 warnings: vec![],
             }))
-        })
+        }
         .await
     }
 
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
-        observed("List", async {
+        slot(&req).set(resource_of(&req.get_ref().kind));
+        async {
             let req = req.get_ref();
             let kind = parse_kind(&req.kind)?;
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
@@ -187,7 +191,7 @@ impl ObjectStore for ObjectStoreService {
                 r#continue: l.continue_token.unwrap_or_default(),
                 remaining_item_count: l.remaining,
             }))
-        })
+        }
         .await
     }
 
@@ -195,10 +199,11 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<UpdateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        observed("Update", async {
+        slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
+        async {
             let obj = object_of(req.get_ref().object.as_ref())?;
             Ok(respond(self.store.update(obj).await?))
-        })
+        }
         .await
     }
 
@@ -206,15 +211,18 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<UpdateRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        observed("UpdateStatus", async {
+        slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
+        async {
             let obj = object_of(req.get_ref().object.as_ref())?;
             Ok(respond(self.store.update_status(obj).await?))
-        })
+        }
         .await
     }
 
     async fn patch(&self, req: Request<PatchRequest>) -> Result<Response<ObjectResponse>, Status> {
-        observed("Patch", async {
+        let slot = slot(&req);
+        slot.set(resource_of(&req.get_ref().kind));
+        async {
             let req = req.into_inner();
             let kind = parse_kind(&req.kind)?;
             match req.patch_type.as_str() {
@@ -227,7 +235,10 @@ impl ObjectStore for ObjectStoreService {
             }
             let status = match req.subresource.as_str() {
                 "" => false,
-                "status" => true,
+                "status" => {
+                    slot.set_subresource("status");
+                    true
+                }
                 other => {
                     return Err(Status::invalid_argument(format!(
                         "subresource {other:?} is not supported"
@@ -239,7 +250,7 @@ impl ObjectStore for ObjectStoreService {
                     .patch(kind, &req.namespace, &req.name, &req.patch, status)
                     .await?,
             ))
-        })
+        }
         .await
     }
 
@@ -247,7 +258,8 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<ObjectResponse>, Status> {
-        observed("Delete", async {
+        slot(&req).set(resource_of(&req.get_ref().kind));
+        async {
             let req = req.into_inner();
             let kind = parse_kind(&req.kind)?;
             let opts = DeleteOptions {
@@ -267,19 +279,20 @@ impl ObjectStore for ObjectStoreService {
                     .delete(kind, &req.namespace, &req.name, &opts)
                     .await?,
             ))
-        })
+        }
         .await
     }
 
     async fn bind(&self, req: Request<BindRequest>) -> Result<Response<ObjectResponse>, Status> {
-        observed("Bind", async {
+        slot(&req).set("pods");
+        async {
             let req = req.into_inner();
             Ok(respond(
                 self.store
                     .bind(&req.namespace, &req.name, &req.uid, &req.node_name)
                     .await?,
             ))
-        })
+        }
         .await
     }
 
@@ -289,7 +302,12 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        observed("Watch", async {
+        let resource = match req.get_ref().kind.as_str() {
+            "" => "all",
+            k => resource_of(k),
+        };
+        slot(&req).set(resource);
+        async {
             let req = req.get_ref();
             let kind = if req.kind.is_empty() {
                 None
@@ -307,7 +325,8 @@ impl ObjectStore for ObjectStoreService {
             };
             let mut rx = self.store.watch(opts)?;
             let stream = async_stream(move |tx| async move {
-                let _open = OpenWatch::new();
+                let _open = OpenWatch::new(resource);
+                let sent = metrics::counter!("apiserver_watch_events_total", "resource" => resource);
                 while let Some(ev) = rx.recv().await {
                     let out = match ev {
                         Ok(WatchEvent::Change { typ, object }) => Ok(PbWatchEvent {
@@ -330,27 +349,29 @@ impl ObjectStore for ObjectStoreService {
                     if tx.send(out).await.is_err() || end {
                         return;
                     }
+                    sent.increment(1);
                 }
             });
             Ok(Response::new(stream))
-        })
+        }
         .await
     }
 }
 
-/// Counts a client watch in `coxswain_watches_open` while it lives.
-struct OpenWatch;
+/// Counts a client watch in `apiserver_registered_watchers{resource}` while it lives.
+struct OpenWatch(metrics::Gauge);
 
 impl OpenWatch {
-    fn new() -> OpenWatch {
-        metrics::gauge!("coxswain_watches_open").increment(1.0);
-        OpenWatch
+    fn new(resource: &'static str) -> OpenWatch {
+        let g = metrics::gauge!("apiserver_registered_watchers", "resource" => resource);
+        g.increment(1.0);
+        OpenWatch(g)
     }
 }
 
 impl Drop for OpenWatch {
     fn drop(&mut self) {
-        metrics::gauge!("coxswain_watches_open").decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 

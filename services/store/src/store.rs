@@ -189,7 +189,7 @@ impl Store {
                     for change in batch {
                         if let Some(ev) = c.apply(change) {
                             let n = c.count(ev.object.kind) as f64;
-                            metrics::gauge!("coxswain_objects", "kind" => ev.object.kind.as_str())
+                            metrics::gauge!("apiserver_storage_objects", "resource" => ev.object.kind.plural())
                                 .set(n);
                         }
                     }
@@ -215,7 +215,8 @@ impl Store {
     fn publish_gauges(&self) {
         let c = self.cache();
         for k in Kind::ALL {
-            metrics::gauge!("coxswain_objects", "kind" => k.as_str()).set(c.count(*k) as f64);
+            metrics::gauge!("apiserver_storage_objects", "resource" => k.plural())
+                .set(c.count(*k) as f64);
         }
         metrics::gauge!("coxswain_store_revision").set(c.revision as f64);
     }

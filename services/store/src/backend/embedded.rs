@@ -304,7 +304,12 @@ impl Writer {
             results.push((reply, TxnResult::Committed { revision }));
         }
         if !changes.is_empty() {
-            if let Err(e) = self.persist.write(self.revision, &changes) {
+            let start = std::time::Instant::now();
+            let written = self.persist.write(self.revision, &changes);
+            metrics::histogram!("coxswain_storage_commit_duration_seconds")
+                .record(start.elapsed().as_secs_f64());
+            metrics::histogram!("coxswain_storage_commit_batch_size").record(results.len() as f64);
+            if let Err(e) = written {
                 // The sequenced state no longer matches what is durable: refuse all further
                 // writes rather than acknowledge anything that may be lost. Restart recovers
                 // from the durable state.

@@ -1,0 +1,232 @@
+//! The gRPC request metrics of every coxswain server, in one tower layer:
+//! `apiserver_request_total{verb,resource,subresource,code}` and
+//! `apiserver_request_duration_seconds{verb,resource,subresource}`, as kube-apiserver names
+//! them (`subresource` is "status", "binding" or empty).
+//!
+//! - `verb` and `resource` come from a fixed table of the RPCs in `proto/`; any other path is
+//!   `OTHER`/`other`, so a client cannot grow the label set.
+//! - The ObjectStore's handlers know the kind only after decoding; they put it in the
+//!   [`ResourceSlot`] this layer adds to each request's extensions ([`set_resource`]).
+//! - `code` is the HTTP status kube-apiserver would answer with for the gRPC status (NotFound
+//!   404, Conflict/AlreadyExists 409, too-old watch 410, ...), so `code=~"5.."` queries carry
+//!   over. A unary success carries its status in the trailers; an error is trailers-only, its
+//!   `grpc-status` in the response headers, which is what this layer reads.
+//! - A stream (watch) is counted and timed when its response starts.
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use pin_project_lite::pin_project;
+
+/// Filled by a handler with the resource (plural, lowercase) its request is about, and the
+/// subresource when the path does not say it.
+#[derive(Clone, Default, Debug)]
+pub struct ResourceSlot(Arc<(OnceLock<&'static str>, OnceLock<&'static str>)>);
+
+impl ResourceSlot {
+    pub fn set(&self, resource: &'static str) {
+        let _ = self.0 .0.set(resource);
+    }
+    pub fn set_subresource(&self, subresource: &'static str) {
+        let _ = self.0 .1.set(subresource);
+    }
+    fn get(&self) -> (Option<&'static str>, Option<&'static str>) {
+        (self.0 .0.get().copied(), self.0 .1.get().copied())
+    }
+}
+
+/// Name the resource of the request whose extensions these are (no-op outside the layer).
+pub fn set_resource(extensions: &http::Extensions, resource: &'static str) {
+    if let Some(slot) = extensions.get::<ResourceSlot>() {
+        slot.set(resource);
+    }
+}
+
+/// (gRPC path, verb, resource[/subresource] when the handler does not name one).
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("/coxswain.v1.ObjectStore/Apply", "APPLY", "unknown"),
+    ("/coxswain.v1.ObjectStore/Create", "CREATE", "unknown"),
+    ("/coxswain.v1.ObjectStore/Get", "GET", "unknown"),
+    ("/coxswain.v1.ObjectStore/List", "LIST", "unknown"),
+    ("/coxswain.v1.ObjectStore/Update", "UPDATE", "unknown"),
+    ("/coxswain.v1.ObjectStore/UpdateStatus", "UPDATE", "unknown/status"),
+    ("/coxswain.v1.ObjectStore/Patch", "PATCH", "unknown"),
+    ("/coxswain.v1.ObjectStore/Delete", "DELETE", "unknown"),
+    ("/coxswain.v1.ObjectStore/Watch", "WATCH", "unknown"),
+    ("/coxswain.v1.ObjectStore/Bind", "CREATE", "pods/binding"),
+    ("/coxswain.v1.Workloads/Scale", "SCALE", "workloads"),
+    ("/coxswain.v1.Workloads/SetImage", "SETIMAGE", "workloads"),
+    ("/coxswain.v1.Workloads/RolloutStatus", "ROLLOUTSTATUS", "workloads"),
+    ("/coxswain.v1.Workloads/RolloutHistory", "ROLLOUTHISTORY", "workloads"),
+    ("/coxswain.v1.Workloads/RolloutUndo", "ROLLOUTUNDO", "workloads"),
+    ("/coxswain.v1.Workloads/Pause", "PAUSE", "workloads"),
+    ("/coxswain.v1.Workloads/Resume", "RESUME", "workloads"),
+    ("/coxswain.v1.Workloads/Restart", "RESTART", "workloads"),
+    ("/coxswain.v1.Scheduler/Explain", "EXPLAIN", "scheduler"),
+    ("/coxswain.v1.Scheduler/ListProfiles", "LISTPROFILES", "scheduler"),
+    ("/coxswain.v1.Autoscaler/Recommend", "RECOMMEND", "autoscaler"),
+    ("/coxswain.v1.Autoscaler/History", "HISTORY", "autoscaler"),
+    ("/coxswain.v1.NodeAgent/Logs", "LOGS", "nodeagent"),
+    ("/coxswain.v1.NodeAgent/Stats", "STATS", "nodeagent"),
+    ("/coxswain.v1.Metrics/GetNodeMetrics", "GET", "nodemetrics"),
+    ("/coxswain.v1.Metrics/ListNodeMetrics", "LIST", "nodemetrics"),
+    ("/coxswain.v1.Metrics/GetPodMetrics", "GET", "podmetrics"),
+    ("/coxswain.v1.Metrics/ListPodMetrics", "LIST", "podmetrics"),
+    ("/coxswain.v1.Metrics/PushMetrics", "CREATE", "custommetrics"),
+    ("/coxswain.v1.Metrics/GetPodsMetric", "GET", "custommetrics"),
+    ("/coxswain.v1.Metrics/GetObjectMetric", "GET", "custommetrics"),
+    ("/coxswain.v1.Metrics/GetExternalMetric", "GET", "externalmetrics"),
+    ("/grpc.health.v1.Health/Check", "GET", "health"),
+    ("/grpc.health.v1.Health/Watch", "WATCH", "health"),
+];
+
+/// The verb, default resource and subresource of a gRPC path.
+pub fn route(path: &str) -> (&'static str, &'static str, &'static str) {
+    if let Some((_, v, r)) = ROUTES.iter().find(|(p, _, _)| *p == path) {
+        let (r, sub) = r.split_once('/').unwrap_or((r, ""));
+        return (v, r, sub);
+    }
+    if path.starts_with("/grpc.reflection.") {
+        return ("WATCH", "reflection", "");
+    }
+    ("OTHER", "other", "")
+}
+
+/// The HTTP status kube-apiserver answers with for what this gRPC status means.
+pub fn http_code(grpc: i32) -> &'static str {
+    match grpc {
+        0 => "200",
+        1 => "499",  // Cancelled (the client went away)
+        2 => "500",  // Unknown
+        3 => "400",  // InvalidArgument (Invalid: 422 upstream; 400 for malformed)
+        4 => "504",  // DeadlineExceeded
+        5 => "404",  // NotFound
+        6 => "409",  // AlreadyExists
+        7 => "403",  // PermissionDenied
+        8 => "429",  // ResourceExhausted
+        9 => "400",  // FailedPrecondition
+        10 => "409", // Aborted (Conflict)
+        11 => "410", // OutOfRange (a watch that is too old: 410 Gone)
+        12 => "501", // Unimplemented
+        13 => "500", // Internal
+        14 => "503", // Unavailable
+        15 => "500", // DataLoss
+        16 => "401", // Unauthenticated
+        _ => "500",
+    }
+}
+
+/// The layer: `Server::builder().layer(RequestMetricsLayer)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestMetricsLayer;
+
+impl<S> tower_layer::Layer<S> for RequestMetricsLayer {
+    type Service = RequestMetrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestMetrics { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestMetrics<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower_service::Service<http::Request<B>> for RequestMetrics<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let (verb, resource, subresource) = route(req.uri().path());
+        let slot = ResourceSlot::default();
+        req.extensions_mut().insert(slot.clone());
+        Observed {
+            inner: self.inner.call(req),
+            start: Instant::now(),
+            verb,
+            resource,
+            subresource,
+            slot,
+        }
+    }
+}
+
+pin_project! {
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        start: Instant,
+        verb: &'static str,
+        resource: &'static str,
+        subresource: &'static str,
+        slot: ResourceSlot,
+    }
+}
+
+impl<F, RB, E> Future for Observed<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        let code = match &out {
+            Ok(resp) => resp
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i32>().ok())
+                .map_or("200", http_code),
+            Err(_) => "500",
+        };
+        let (resource, subresource) = this.slot.get();
+        let resource = resource.unwrap_or(this.resource);
+        let subresource = subresource.unwrap_or(this.subresource);
+        let verb: &'static str = this.verb;
+        metrics::counter!("apiserver_request_total", "verb" => verb, "resource" => resource, "subresource" => subresource, "code" => code)
+            .increment(1);
+        metrics::histogram!("apiserver_request_duration_seconds", "verb" => verb, "resource" => resource, "subresource" => subresource)
+            .record(this.start.elapsed().as_secs_f64());
+        Poll::Ready(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_paths_fall_into_one_bounded_label_pair() {
+        assert_eq!(
+            route("/coxswain.v1.ObjectStore/Create"),
+            ("CREATE", "unknown", "")
+        );
+        assert_eq!(
+            route("/coxswain.v1.ObjectStore/UpdateStatus"),
+            ("UPDATE", "unknown", "status")
+        );
+        assert_eq!(route("/evil/aaaa"), ("OTHER", "other", ""));
+        assert_eq!(route("/coxswain.v1.ObjectStore/Nope"), ("OTHER", "other", ""));
+    }
+
+    #[test]
+    fn grpc_codes_map_to_the_apiservers_http_codes() {
+        assert_eq!(http_code(0), "200");
+        assert_eq!(http_code(5), "404");
+        assert_eq!(http_code(10), "409");
+        assert_eq!(http_code(11), "410");
+        assert_eq!(http_code(99), "500");
+    }
+}
