@@ -841,7 +841,7 @@ mod tests {
         );
 
         let Object::Namespace(ns) =
-            defaulted("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n")
+            defaulted("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: 'n'\n")
         else {
             panic!()
         };

@@ -21,6 +21,7 @@ pub mod selector;
 pub mod time;
 pub mod tz;
 pub mod validation;
+pub mod yaml;
 
 pub use error::Error;
 pub use kinds::{Kind, Object, Resource};

@@ -1,8 +1,7 @@
 //! Manifest text (YAML, multi-document, or JSON) to typed objects, strictly, as the Kubernetes
 //! API server decodes a request body: apiVersion and kind checked against the kinds registry,
 //! deprecated versions warned about, unknown and duplicate fields rejected with their paths.
-use serde::Deserialize;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::error::{Error, FieldError};
 use crate::kinds::{Kind, Object, Served};
@@ -120,22 +119,14 @@ pub fn parse_manifests(text: &str) -> Result<Vec<Parsed>, Error> {
             String::new()
         }
     };
+    let docs = crate::yaml::documents(text, MAX_NESTING_DEPTH)
+        .map_err(|e| yaml_error(&e.error, &label(e.document)))?;
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let n = i + 1;
-        // On a syntax error the deserializer yields the same error forever: stop at the first.
-        let mut value = match serde_yaml::Value::deserialize(doc) {
-            Ok(v) => v,
-            Err(e) => return Err(yaml_error(text, &e, &label(n))),
-        };
-        if let Err(e) = value.apply_merge() {
-            return Err(Error::Parse(format!("{}{e}", label(n))));
-        }
-        if value.is_null() {
+    for (i, json) in docs.into_iter().enumerate() {
+        if json.is_null() {
             continue;
         }
-        let json = yaml_to_json(value).map_err(|e| Error::Parse(format!("{}{e}", label(n))))?;
-        parse_document(json, &label(n), &mut out)?;
+        parse_document(json, &label(i + 1), &mut out)?;
     }
     Ok(out)
 }
@@ -376,113 +367,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// A YAML error as Error::Parse with its line and column; a duplicate key as Error::Invalid
-/// naming the key's path and the line of the repeated key.
-fn yaml_error(text: &str, e: &serde_yaml::Error, label: &str) -> Error {
-    let msg = e.to_string();
-    if let Some(idx) = msg.find("duplicate entry with key \"") {
-        let parent = msg[..idx].trim_end_matches(": ").trim();
-        let parent = if parent == "." { "" } else { parent };
-        let rest = &msg[idx + "duplicate entry with key \"".len()..];
-        let key = rest.split('"').next().unwrap_or_default().to_string();
-        let path = if parent.is_empty() {
-            key.clone()
-        } else {
-            format!("{parent}.{key}")
-        };
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        let lines = duplicate_key_lines(text, &key, line, col);
-        let message = match lines.as_slice() {
-            [first, second, ..] => format!(
-                "Duplicate value: line {second}: key {key:?} already set in map (first at line {first})"
-            ),
-            _ => format!("Duplicate value: line {line}: key {key:?} already set in map"),
-        };
-        return Error::Invalid(with_label(vec![FieldError::new(path, message)], label));
-    }
-    match e.location() {
-        Some(l) if !msg.contains(" at line ") => Error::Parse(format!(
-            "{label}yaml: line {} column {}: {msg}",
-            l.line(),
-            l.column()
+/// naming the key's path and the lines of both definitions.
+fn yaml_error(e: &crate::yaml::YamlError, label: &str) -> Error {
+    use crate::yaml::YamlError;
+    match e {
+        YamlError::DuplicateKey {
+            path,
+            key,
+            line,
+            first_line,
+        } => Error::Invalid(with_label(
+            vec![FieldError::new(
+                path.clone(),
+                format!(
+                    "Duplicate value: line {line}: key {key:?} already set in map (first at line {first_line})"
+                ),
+            )],
+            label,
         )),
-        _ => Error::Parse(format!("{label}yaml: {msg}")),
+        other => Error::Parse(format!("{label}{other}")),
     }
-}
-
-/// The lines (1-based) where `key` is defined in the block mapping starting at (line, col).
-fn duplicate_key_lines(text: &str, key: &str, line: usize, col: usize) -> Vec<usize> {
-    let mut found = Vec::new();
-    if line == 0 || col == 0 {
-        return found;
-    }
-    let indent = col - 1;
-    for (i, l) in text.lines().enumerate().skip(line - 1) {
-        let trimmed = l.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let lead = l.len() - trimmed.len();
-        // A "- " sequence marker may precede the first key of a mapping in a list.
-        let at = if l.len() > indent { &l[indent..] } else { "" };
-        if i + 1 > line && lead < indent && !l[..indent.min(l.len())].contains('-') {
-            break;
-        }
-        for quoted in [key.to_string(), format!("{key:?}"), format!("'{key}'")] {
-            if let Some(rest) = at.strip_prefix(quoted.as_str()) {
-                if rest.trim_start().starts_with(':') {
-                    found.push(i + 1);
-                }
-            }
-        }
-    }
-    found
-}
-
-/// YAML value to JSON value as sigs.k8s.io/yaml does: keys become strings, tags are dropped.
-fn yaml_to_json(v: serde_yaml::Value) -> Result<Json, String> {
-    use serde_yaml::Value as Y;
-    Ok(match v {
-        Y::Null => Json::Null,
-        Y::Bool(b) => Json::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Json::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Json::from(u)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f)
-                    .map(Json::Number)
-                    .ok_or_else(|| format!("invalid number {n}: not representable in JSON"))?
-            }
-        }
-        Y::String(s) => Json::String(s),
-        Y::Sequence(seq) => Json::Array(
-            seq.into_iter()
-                .map(yaml_to_json)
-                .collect::<Result<_, _>>()?,
-        ),
-        Y::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Bool(b) => b.to_string(),
-                    Y::Number(n) => n.to_string(),
-                    Y::Null => "null".to_string(),
-                    other => {
-                        return Err(format!("mapping keys must be scalars, found {other:?}"));
-                    }
-                };
-                out.insert(key, yaml_to_json(v)?);
-            }
-            Json::Object(out)
-        }
-        Y::Tagged(t) => yaml_to_json(t.value)?,
-    })
 }
 
 /// Drop `key: null` entries: Kubernetes treats an explicit null as unset.
@@ -629,7 +533,7 @@ mod tests {
     fn unknown_fields_carry_their_full_path() {
         let cases = [
             (
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: x\n  - name: b\n    image: y\n    livenessProbe:\n      initialDelaySecands: 3\n",
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: x\n  - name: b\n    image: z\n    livenessProbe:\n      initialDelaySecands: 3\n",
                 "spec.containers[1].livenessProbe.initialDelaySecands",
                 "initialDelaySeconds",
             ),
@@ -726,8 +630,7 @@ mod tests {
         let Error::Parse(msg) = e else {
             panic!("{e:?}")
         };
-        assert!(msg.contains("line 4"), "{msg}");
-        assert!(msg.contains("line 3 column 1"), "{msg}");
+        assert!(msg.starts_with("yaml: line 4 column "), "{msg}");
     }
 
     #[test]
@@ -744,6 +647,45 @@ mod tests {
             parse_manifests("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\nb: [\n")
                 .unwrap_err();
         assert!(e.to_string().starts_with("document 2: "), "{e}");
+    }
+
+    #[test]
+    fn yaml_reads_as_kubernetes_reads_it() {
+        // `defaultMode: 0644` is octal (YAML 1.1), as Kubernetes stores it: 420.
+        let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: x\n  volumes:\n  - name: v\n    configMap:\n      name: c\n      defaultMode: 0644\n";
+        let p = parse_manifests(text).expect("parses");
+        let Object::Pod(pod) = &p[0].object else {
+            panic!()
+        };
+        let v = &pod.spec.as_ref().expect("spec").volumes[0];
+        let mode = v.config_map.as_ref().and_then(|c| c.default_mode);
+        assert_eq!(mode, Some(420));
+        // `yes` is a boolean, so a string field given it is rejected at its path, as the API
+        // server rejects it ("cannot unmarshal bool into ... of type string").
+        let errs =
+            invalid("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  debug: yes\n");
+        assert_eq!(errs[0].path, "data.debug");
+        assert!(errs[0].message.contains("boolean"), "{}", errs[0].message);
+        // Quoted, it is the string.
+        let p = parse_manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  debug: 'yes'\n",
+        )
+        .expect("parses");
+        let Object::ConfigMap(cm) = &p[0].object else {
+            panic!()
+        };
+        assert_eq!(cm.data.get("debug").map(String::as_str), Some("yes"));
+        // Anchors and merge keys work in manifests.
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: &l {app: web}\n  annotations:\n    <<: *l\n    extra: x\n";
+        let p = parse_manifests(text).expect("parses");
+        assert_eq!(
+            p[0].object
+                .meta()
+                .annotations
+                .get("app")
+                .map(String::as_str),
+            Some("web")
+        );
     }
 
     #[test]

@@ -2942,7 +2942,7 @@ mod tests {
             e[0].starts_with("metadata.name: Invalid value: \"1abc\": a DNS-1035 label"),
             "{e:?}"
         );
-        let e = errors("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: n\n  namespace: x\n");
+        let e = errors("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: 'n'\n  namespace: x\n");
         assert!(
             has(
                 &e,
@@ -3342,7 +3342,7 @@ mod tests {
             "{e:?}"
         );
 
-        let e = errors("apiVersion: v1\nkind: Node\nmetadata:\n  name: n\nspec:\n  taints:\n  - key: k\n    effect: Sometimes\n  - key: k2\n");
+        let e = errors("apiVersion: v1\nkind: Node\nmetadata:\n  name: 'n'\nspec:\n  taints:\n  - key: k\n    effect: Sometimes\n  - key: k2\n");
         assert!(
             e.iter()
                 .any(|x| x.starts_with("spec.taints[0].effect: Unsupported value: \"Sometimes\"")),
@@ -3439,7 +3439,7 @@ mod tests {
         let sts = obj(sts_text);
         let scaled = obj(&sts_text
             .replace("replicas: 3", "replicas: 5")
-            .replace("image: x", "image: y"));
+            .replace("image: x", "image: 'y'"));
         assert!(validate_update(&sts, &scaled).is_empty());
         let renamed = obj(&sts_text.replace("serviceName: nginx", "serviceName: other"));
         let e = validate_update(&sts, &renamed);
@@ -3454,7 +3454,7 @@ mod tests {
             &job,
             &obj(&job_text
                 .replace("completions: 2", "completions: 3")
-                .replace("image: x", "image: y")),
+                .replace("image: x", "image: 'y'")),
         );
         let paths: Vec<&str> = e.iter().map(|x| x.path.as_str()).collect();
         assert_eq!(paths, vec!["spec.template", "spec.completions"]);

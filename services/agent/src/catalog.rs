@@ -220,7 +220,7 @@ pub fn split_reference(image: &str) -> (String, String, bool) {
 impl Catalog {
     pub fn load(path: &Path) -> anyhow::Result<Catalog> {
         let text = std::fs::read_to_string(path)?;
-        Ok(serde_yaml::from_str(&text)?)
+        coxswain_api::yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
     /// Resolves an image reference the way a registry would: unknown tags and empty references

@@ -502,18 +502,27 @@ impl SchedulerConfig {
 
     /// Parse YAML (or JSON) text with a registry (in-tree plus out-of-tree plugins).
     pub fn from_yaml_with(text: &str, registry: &Registry) -> Result<SchedulerConfig, ConfigError> {
-        let de = serde_yaml::Deserializer::from_str(text);
-        let raw: RawConfig = match serde_path_to_error::deserialize(de) {
+        // As sigs.k8s.io/yaml: YAML to JSON (YAML 1.1 scalars, duplicate keys refused), then a
+        // strict decode whose errors name the field path.
+        let json = coxswain_api::yaml::to_json(text).map_err(|e| ConfigError(e.to_string()))?;
+        let json = if json.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            json
+        };
+        let raw: RawConfig = match serde_path_to_error::deserialize(json) {
             Ok(r) => r,
             Err(e) => {
-                // serde_yaml's message already names the path ("profiles[0]: unknown field").
-                let path = e.path().to_string();
+                let mut path = e.path().to_string();
                 let inner = e.into_inner().to_string();
-                let named = path == "."
-                    || path.is_empty()
-                    || inner.starts_with(&path)
-                    || (inner.contains(": ") && !inner.starts_with("invalid type"));
-                return Err(if named {
+                // An unknown field is reported at its parent ("profiles[0]: unknown field").
+                if inner.starts_with("unknown field") {
+                    path = match path.rfind('.') {
+                        Some(i) => path[..i].to_string(),
+                        None => String::new(),
+                    };
+                }
+                return Err(if path == "." || path.is_empty() {
                     ConfigError(inner)
                 } else {
                     err(path, inner)
