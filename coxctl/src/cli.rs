@@ -74,6 +74,8 @@ pub enum Command {
     /// Display resource (CPU/memory) usage of nodes or pods.
     #[command(subcommand)]
     Top(crate::commands::top::TopWhat),
+    /// Wait for a specific condition on one or many resources.
+    Wait(crate::commands::wait::WaitArgs),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.
@@ -146,7 +148,7 @@ pub struct GetArgs {
     /// Field selector ("status.phase=Running").
     #[arg(long)]
     pub field_selector: Option<String>,
-    /// Output format: wide, yaml, json, name.
+    /// Output format: wide, yaml, json, name, jsonpath=…, custom-columns=….
     #[arg(short = 'o', long)]
     pub output: Option<String>,
     /// After listing/getting the requested objects, watch for changes.
@@ -161,6 +163,12 @@ pub struct GetArgs {
     /// Don't print headers.
     #[arg(long)]
     pub no_headers: bool,
+    /// Labels to print as columns (-L app -L tier, or -L app,tier).
+    #[arg(short = 'L', long = "label-columns", value_delimiter = ',')]
+    pub label_columns: Vec<String>,
+    /// Sort list types by this JSONPath ('{.metadata.name}' or .metadata.name).
+    #[arg(long)]
+    pub sort_by: Option<String>,
     /// Accepted for compatibility (completed pods are always shown).
     #[arg(short = 'a', long, hide = true)]
     pub show_all: bool,
@@ -200,9 +208,12 @@ pub struct DeleteArgs {
     /// Treat "resource not found" as a successful delete.
     #[arg(long)]
     pub ignore_not_found: bool,
-    /// Accepted for compatibility (ignored).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", hide = true)]
-    pub wait: Option<String>,
+    /// Wait for resources to be gone before returning (--wait=false: return at once).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "true", action = clap::ArgAction::Set)]
+    pub wait: String,
+    /// How long to wait before giving up on a delete (0: a week).
+    #[arg(long, default_value = "0s")]
+    pub timeout: String,
     /// Immediate deletion (grace period 1).
     #[arg(long)]
     pub now: bool,

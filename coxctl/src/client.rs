@@ -276,7 +276,7 @@ impl Client {
         name: &str,
         propagation_policy: &str,
         grace_period_seconds: Option<i32>,
-    ) -> Result<()> {
+    ) -> Result<Option<Object>> {
         let ns = if kind.namespaced() { namespace } else { "" };
         let req = DeleteRequest {
             kind: kind.as_str().into(),
@@ -287,11 +287,15 @@ impl Client {
             uid: String::new(),
             grace_period_seconds,
         };
-        self.inner
+        let resp = self
+            .inner
             .delete(req)
             .await
             .map_err(|st| named_status(kind, name, st))?;
-        Ok(())
+        Ok(resp
+            .into_inner()
+            .object
+            .and_then(|a| Object::from_any(&a).ok()))
     }
 
     pub async fn watch(

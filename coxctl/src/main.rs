@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod commands;
 mod describe;
+mod jsonpath;
 mod jv;
 mod output;
 mod printers;
@@ -54,6 +55,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rollout(a) => commands::workloads::rollout(&mut client, a, ns).await,
         Command::Schedule(a) => commands::schedule::run(&mut client, a, ns).await,
         Command::Top(a) => commands::top::run(&mut client, a, ns).await,
+        Command::Wait(a) => commands::wait::run(&mut client, a, ns).await,
         Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
     }
 }

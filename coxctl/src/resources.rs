@@ -118,9 +118,10 @@ impl KeyChange {
     }
 }
 
-/// Whether `arg` is a `k=v` or `k-` argument rather than a resource.
+/// Whether `arg` is a `k=v` or `k-` argument rather than a resource (as kubectl: a trailing
+/// '-' always removes, also for prefixed keys such as `deployment.kubernetes.io/x-`).
 pub fn is_key_change(arg: &str) -> bool {
-    arg.contains('=') || (arg.ends_with('-') && !arg.contains('/'))
+    arg.contains('=') || arg.ends_with('-')
 }
 
 /// Parse `k=v` / `k-` arguments (`what` is "label" or "annotation", for messages).
@@ -290,6 +291,12 @@ mod tests {
                 KeyChange::Set("disktype".into(), "ssd".into()),
                 KeyChange::Remove("old".into())
             ]
+        );
+        let (res, ch) = split_label_args(&v(&["rs", "x", "deployment.kubernetes.io/max-replicas-"]));
+        assert_eq!(res, v(&["rs", "x"]));
+        assert_eq!(
+            parse_key_changes(&ch, "annotation").unwrap(),
+            vec![KeyChange::Remove("deployment.kubernetes.io/max-replicas".into())]
         );
         let (res, ch) = split_label_args(&v(&["node/minikube", "disk=hdd"]));
         assert_eq!(res, v(&["node/minikube"]));

@@ -68,6 +68,40 @@ pub fn read_sources(files: &[String]) -> Result<Vec<Source>> {
     Ok(out)
 }
 
+/// The documents of a YAML stream, each padded with the blank lines before it so that line
+/// numbers in errors stay those of the file. Documents with nothing but comments are dropped;
+/// JSON (or a single document) comes back whole.
+pub fn split_documents(text: &str) -> Vec<String> {
+    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t");
+    if text.trim_start().starts_with('{') || !text.lines().any(is_marker) {
+        return vec![text.to_string()];
+    }
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    let mut has_content = false;
+    for (i, line) in text.lines().enumerate() {
+        if is_marker(line.trim_end_matches('\r')) {
+            if has_content {
+                docs.push(std::mem::take(&mut cur));
+            }
+            // The marker line itself becomes a blank line of the next document.
+            cur = "\n".repeat(i + 1);
+            has_content = false;
+            continue;
+        }
+        let t = line.trim();
+        if !t.is_empty() && !t.starts_with('#') {
+            has_content = true;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    if has_content {
+        docs.push(cur);
+    }
+    docs
+}
+
 /// The kind a result of Apply names ("Deployment").
 pub fn result_kind(kind: &str) -> Option<Kind> {
     Kind::from_manifest_kind(kind).or_else(|| Kind::parse(kind))
@@ -100,37 +134,57 @@ async fn apply_sources(
         if src.text.trim().is_empty() {
             continue;
         }
-        match client.apply(src.text, namespace, create_only, dry).await {
-            Ok(resp) => {
-                for w in &resp.warnings {
-                    eprintln!("Warning: {w}");
-                }
-                for r in &resp.results {
-                    any = true;
-                    let res = result_kind(&r.kind)
-                        .map(resource_name)
-                        .unwrap_or_else(|| r.kind.to_ascii_lowercase());
-                    println!("{res}/{} {}{suffix}", r.name, r.action);
-                }
-                if record && !dry {
-                    record_change_cause(client, &resp.results).await?;
-                }
-            }
-            Err(e @ CliError::Connect(_)) => return Err(e),
-            Err(CliError::Server { reason, message }) => {
+        // kubectl takes each document on its own: an error is reported and the rest go on.
+        // YAML syntax errors are found here, client-side, as kubectl's decoder finds them.
+        let docs = split_documents(&src.text);
+        let multi = docs.len() > 1;
+        for (n, doc) in docs.into_iter().enumerate() {
+            if let Err(coxswain_api::error::Error::Parse(msg)) =
+                coxswain_api::manifest::parse_manifests(&doc)
+            {
                 any = true;
-                let verb = if create_only { "creating" } else { "applying" };
-                let e = CliError::Server {
-                    reason,
-                    message: format!("error when {verb} \"{}\": {message}", src.name),
+                failed = true;
+                let label = if multi && !msg.starts_with("document ") {
+                    format!("document {}: ", n + 1)
+                } else {
+                    String::new()
                 };
-                eprintln!("{e}");
-                failed = true;
+                eprintln!("error: error parsing {}: {label}{msg}", src.name);
+                // The stream cannot be read past a syntax error.
+                break;
             }
-            Err(e) => {
-                any = true;
-                eprintln!("{e}");
-                failed = true;
+            match client.apply(doc, namespace, create_only, dry).await {
+                Ok(resp) => {
+                    for w in &resp.warnings {
+                        eprintln!("Warning: {w}");
+                    }
+                    for r in &resp.results {
+                        any = true;
+                        let res = result_kind(&r.kind)
+                            .map(resource_name)
+                            .unwrap_or_else(|| r.kind.to_ascii_lowercase());
+                        println!("{res}/{} {}{suffix}", r.name, r.action);
+                    }
+                    if record && !dry {
+                        record_change_cause(client, &resp.results).await?;
+                    }
+                }
+                Err(e @ CliError::Connect(_)) => return Err(e),
+                Err(CliError::Server { reason, message }) => {
+                    any = true;
+                    let verb = if create_only { "creating" } else { "applying" };
+                    let e = CliError::Server {
+                        reason,
+                        message: format!("error when {verb} \"{}\": {message}", src.name),
+                    };
+                    eprintln!("{e}");
+                    failed = true;
+                }
+                Err(e) => {
+                    any = true;
+                    eprintln!("{e}");
+                    failed = true;
+                }
             }
         }
     }
@@ -236,6 +290,18 @@ mod tests {
             e.to_string(),
             "error: the path \"/no/such/file.yaml\" does not exist"
         );
+    }
+
+    #[test]
+    fn documents_split_keeping_line_numbers() {
+        let text = "a: 1\n---\n# only a comment\n---\nb: 2\nc: |\n  x\n--- # next\nd: 3\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0], "a: 1\n");
+        assert_eq!(docs[1], "\n\n\n\nb: 2\nc: |\n  x\n");
+        assert_eq!(docs[2].lines().count(), 9);
+        assert_eq!(split_documents("{\"a\": 1}").len(), 1);
+        assert_eq!(split_documents("a: 1\n").len(), 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use coxswain_api::Kind;
 use crate::cli::DeleteArgs;
 use crate::client::{other, CliError, Client, Result};
 use crate::commands::apply::read_sources;
+use crate::commands::wait::{parse_timeout, wait_deleted, Target};
 use crate::printers::resource_name;
 use crate::resources::parse_targets;
 
@@ -92,6 +93,9 @@ pub async fn run(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Res
     } else {
         None
     };
+    if args.force && grace == Some(0) {
+        eprintln!("Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.");
+    }
     let targets = collect(client, args, namespace).await?;
     if targets.is_empty() {
         if !args.ignore_not_found {
@@ -99,10 +103,32 @@ pub async fn run(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Res
         }
         return Ok(());
     }
+    let wait = match args.wait.as_str() {
+        "true" => true,
+        "false" => false,
+        x => {
+            return Err(other(format!(
+                "invalid argument \"{x}\" for \"--wait\" flag: strconv.ParseBool: parsing \"{x}\": invalid syntax"
+            )))
+        }
+    };
+    let timeout = match parse_timeout(&args.timeout)? {
+        t if t.is_zero() => std::time::Duration::from_secs(7 * 24 * 3600),
+        t => t,
+    };
     let mut failed = false;
+    let mut deleted: Vec<Target> = Vec::new();
     for (kind, ns, name) in targets {
         match client.delete(kind, &ns, &name, policy, grace).await {
-            Ok(()) => println!("{} \"{name}\" deleted", resource_name(kind)),
+            Ok(obj) => {
+                println!("{} \"{name}\" deleted", resource_name(kind));
+                deleted.push(Target {
+                    kind,
+                    namespace: ns,
+                    name,
+                    uid: obj.map(|o| o.meta().uid.clone()).unwrap_or_default(),
+                });
+            }
             Err(CliError::Server {
                 reason: "NotFound", ..
             }) if args.ignore_not_found => {}
@@ -111,6 +137,14 @@ pub async fn run(client: &mut Client, args: &DeleteArgs, namespace: &str) -> Res
                 failed = true;
             }
             Err(e) => return Err(e),
+        }
+    }
+    // kubectl waits for the objects to be gone (finalizers, graceful termination), so that
+    // `delete -f x; create -f x` works. Orphaning deletes wait too.
+    if wait {
+        if let Err(e) = wait_deleted(client, &deleted, timeout).await {
+            eprintln!("{e}");
+            failed = true;
         }
     }
     if failed {

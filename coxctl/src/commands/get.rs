@@ -58,9 +58,9 @@ pub async fn fetch(
     Ok((out, failed))
 }
 
-fn table_options(args: &GetArgs, format: Format, with_kind: bool) -> TableOptions {
+fn table_options(args: &GetArgs, format: &Format, with_kind: bool) -> TableOptions {
     TableOptions {
-        wide: format == Format::Wide,
+        wide: *format == Format::Wide,
         all_namespaces: args.all_namespaces,
         show_labels: args.show_labels,
         with_kind,
@@ -76,6 +76,10 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
     if watching && targets.groups.len() > 1 {
         return Err(other("you may only specify a single resource type"));
     }
+    let sort_by = match &args.sort_by {
+        Some(p) if !p.is_empty() => Some(output::relaxed_path(p)?),
+        _ => None,
+    };
 
     let mut stdout = std::io::stdout().lock();
     let now = age::now();
@@ -95,13 +99,16 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
         for (kind, objs) in fetched {
             let mut vals: Vec<Value> = objs.iter().map(Object::to_json_value).collect();
             vals.iter_mut()
-                .for_each(crate::commands::autoscale::served_as_v2);
+                .for_each(|v| crate::commands::autoscale::served_as(v, &args.resources));
             if targets
                 .groups
                 .iter()
                 .any(|(k, n)| *k == kind && n.is_empty())
             {
                 printers::sort_objects(kind, &mut vals);
+            }
+            if let Some(sort) = &sort_by {
+                sort_by_path(&mut vals, sort)?;
             }
             groups.push((kind, vals));
         }
@@ -111,15 +118,16 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
     let mut widths: Vec<usize> = Vec::new();
     let mut header_printed = false;
 
-    match format {
+    match &format {
         Format::Table | Format::Wide => {
             let mut first = true;
             for (kind, vals) in &groups {
                 if vals.is_empty() {
                     continue;
                 }
-                let opts = table_options(args, format, targets.multi);
-                let rows = printers::table(*kind, vals, now, &opts, args.no_headers);
+                let opts = table_options(args, &format, targets.multi);
+                let mut rows = printers::table(*kind, vals, now, &opts, args.no_headers);
+                add_label_columns(&mut rows, vals, &args.label_columns, &opts, args.no_headers);
                 if !first {
                     writeln!(stdout).ok();
                 }
@@ -129,7 +137,21 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
                 header_printed = true;
             }
         }
-        Format::Json | Format::Yaml => {
+        Format::CustomColumns(cols) => {
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            if !args.no_headers {
+                rows.push(cols.iter().map(|(h, _)| h.clone()).collect());
+            }
+            for (_, vals) in &groups {
+                rows.extend(vals.iter().map(|v| output::custom_row(cols, v)));
+            }
+            if rows.len() > usize::from(!args.no_headers) {
+                widths = table::widths(&rows);
+                write!(stdout, "{}", table::render(&rows)).ok();
+                header_printed = true;
+            }
+        }
+        Format::Json | Format::Yaml | Format::JsonPath(_) => {
             let all: Vec<Value> = groups.into_iter().flat_map(|(_, v)| v).collect();
             if !watching || !all.is_empty() {
                 let doc = if targets.single && all.len() == 1 {
@@ -141,10 +163,10 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
                     output::list(all)
                 };
                 if !doc.is_null() {
-                    let text = if format == Format::Json {
-                        output::to_json(&doc)
-                    } else {
-                        output::to_yaml(&doc)
+                    let text = match &format {
+                        Format::Json => output::to_json(&doc),
+                        Format::JsonPath(t) => t.render(&doc).map_err(other)?,
+                        _ => output::to_yaml(&doc),
                     };
                     write!(stdout, "{text}").ok();
                 }
@@ -169,7 +191,10 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
     if total == 0
         && !any_named
         && !watching
-        && matches!(format, Format::Table | Format::Wide | Format::Name)
+        && matches!(
+            format,
+            Format::Table | Format::Wide | Format::Name | Format::CustomColumns(_)
+        )
     {
         let kinds: Vec<Kind> = targets.groups.iter().map(|(k, _)| *k).collect();
         eprintln!(
@@ -178,9 +203,10 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
         );
     }
 
-    if watching {
+    // kubectl does not watch what it could not get.
+    if watching && !(failed && args.watch) {
         let (kind, names) = targets.groups[0].clone();
-        let opts = table_options(args, format, targets.multi);
+        let opts = table_options(args, &format, targets.multi);
         watch(
             client,
             kind,
@@ -189,7 +215,7 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
             namespace,
             &selector,
             &field_selector,
-            format,
+            &format,
             &opts,
             widths,
             header_printed,
@@ -211,7 +237,7 @@ async fn watch(
     namespace: &str,
     selector: &str,
     field_selector: &str,
-    format: Format,
+    format: &Format,
     opts: &TableOptions,
     mut widths: Vec<usize>,
     mut header_printed: bool,
@@ -255,13 +281,32 @@ async fn watch(
                 continue;
             }
             let mut v = obj.to_json_value();
-            crate::commands::autoscale::served_as_v2(&mut v);
+            crate::commands::autoscale::served_as(&mut v, &args.resources);
             let mut out = std::io::stdout().lock();
             match format {
-                Format::Table | Format::Wide => {
-                    let row = printers::row(kind, &v, age::now(), opts);
+                Format::Table | Format::Wide | Format::CustomColumns(_) => {
+                    let (h, row) = match format {
+                        Format::CustomColumns(cols) => (
+                            cols.iter().map(|(h, _)| h.clone()).collect(),
+                            output::custom_row(cols, &v),
+                        ),
+                        _ => {
+                            let mut rows = vec![
+                                printers::header(kind, opts),
+                                printers::row(kind, &v, age::now(), opts),
+                            ];
+                            add_label_columns(
+                                &mut rows,
+                                std::slice::from_ref(&v),
+                                &args.label_columns,
+                                opts,
+                                false,
+                            );
+                            let row = rows.pop().unwrap_or_default();
+                            (rows.pop().unwrap_or_default(), row)
+                        }
+                    };
                     if !header_printed && !args.no_headers {
-                        let h = printers::header(kind, opts);
                         widths = table::widths(&[h.clone(), row.clone()]);
                         writeln!(out, "{}", table::line(&h, &widths)).ok();
                     }
@@ -273,6 +318,9 @@ async fn watch(
                 }
                 Format::Json => {
                     write!(out, "{}", output::to_json(&v)).ok();
+                }
+                Format::JsonPath(t) => {
+                    write!(out, "{}", t.render(&v).unwrap_or_default()).ok();
                 }
                 Format::Yaml => {
                     if !first_yaml {
@@ -290,9 +338,152 @@ async fn watch(
     }
 }
 
+/// kubectl's `-L`: one column per label, headed by the key's last path segment in upper case,
+/// placed before `--show-labels`' LABELS column.
+fn add_label_columns(
+    rows: &mut [Vec<String>],
+    objs: &[Value],
+    keys: &[String],
+    opts: &TableOptions,
+    no_headers: bool,
+) {
+    if keys.is_empty() {
+        return;
+    }
+    let skip = usize::from(!no_headers);
+    let at = |row: &Vec<String>| row.len() - usize::from(opts.show_labels);
+    if !no_headers {
+        if let Some(h) = rows.first_mut() {
+            let pos = at(h);
+            for (i, k) in keys.iter().enumerate() {
+                let last = k.rsplit('/').next().unwrap_or(k);
+                h.insert(pos + i, last.to_ascii_uppercase());
+            }
+        }
+    }
+    for (row, obj) in rows.iter_mut().skip(skip).zip(objs) {
+        let pos = at(row);
+        for (i, k) in keys.iter().enumerate() {
+            let v = obj["metadata"]["labels"][k.as_str()]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            row.insert(pos + i, v);
+        }
+    }
+}
+
+/// kubectl's `--sort-by`: numbers numerically, quantities by value, other text in natural
+/// order; objects without the field first. The sort is stable.
+fn sort_by_path(vals: &mut [Value], t: &crate::jsonpath::Template) -> Result<()> {
+    let key = |v: &Value| t.values(v).unwrap_or_default().into_iter().next();
+    vals.sort_by(|a, b| compare_values(key(a).as_ref(), key(b).as_ref()));
+    Ok(())
+}
+
+fn compare_values(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let num = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => coxswain_api::quantity::Quantity::parse(s)
+            .ok()
+            .map(|q| q.nano_value() as f64),
+        _ => None,
+    };
+    match (a, b) {
+        (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
+        (None | Some(Value::Null), _) => Ordering::Less,
+        (_, None | Some(Value::Null)) => Ordering::Greater,
+        (Some(x), Some(y)) => match (num(x), num(y)) {
+            (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(Ordering::Equal),
+            _ => natural_cmp(
+                &crate::jsonpath::scalar_text(x).unwrap_or_default(),
+                &crate::jsonpath::scalar_text(y).unwrap_or_default(),
+            ),
+        },
+    }
+}
+
+/// Natural order: runs of digits compare by value ("pod-2" < "pod-10").
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(cb.iter()) {
+        let o = match (x, y) {
+            ((true, p), (true, q)) => {
+                let (p, q) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then(p.cmp(q))
+            }
+            ((_, p), (_, q)) => p.cmp(q),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_by_orders_numbers_quantities_and_names_naturally() {
+        let t = crate::output::relaxed_path(".v").unwrap();
+        let mut vals = vec![
+            serde_json::json!({"v": "pod-10"}),
+            serde_json::json!({"v": "pod-2"}),
+            serde_json::json!({}),
+            serde_json::json!({"v": "pod-1"}),
+        ];
+        sort_by_path(&mut vals, &t).unwrap();
+        let got: Vec<String> = vals
+            .iter()
+            .map(|v| crate::jv::s(v, "v").into_owned())
+            .collect();
+        assert_eq!(got, vec!["", "pod-1", "pod-2", "pod-10"]);
+        let mut q = vec![
+            serde_json::json!({"v": "1Gi"}),
+            serde_json::json!({"v": "500Mi"}),
+            serde_json::json!({"v": 3}),
+        ];
+        sort_by_path(&mut q, &t).unwrap();
+        assert_eq!(q[0]["v"], 3);
+        assert_eq!(q[1]["v"], "500Mi");
+    }
+
+    #[test]
+    fn label_columns_go_before_labels() {
+        let opts = TableOptions {
+            show_labels: true,
+            ..Default::default()
+        };
+        let mut rows = vec![
+            vec!["NAME".to_string(), "LABELS".to_string()],
+            vec!["a".to_string(), "app=x".to_string()],
+        ];
+        let objs = vec![serde_json::json!({"metadata": {"labels": {"app": "x"}}})];
+        add_label_columns(
+            &mut rows,
+            &objs,
+            &["app".to_string(), "example.com/tier".to_string()],
+            &opts,
+            false,
+        );
+        assert_eq!(rows[0], vec!["NAME", "APP", "TIER", "LABELS"]);
+        assert_eq!(rows[1], vec!["a", "x", "", "app=x"]);
+    }
 
     #[test]
     fn no_resources_wording() {

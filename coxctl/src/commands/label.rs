@@ -27,12 +27,6 @@ impl Field {
             Field::Annotations => "annotations",
         }
     }
-    fn done(self) -> &'static str {
-        match self {
-            Field::Labels => "labeled",
-            Field::Annotations => "annotated",
-        }
-    }
 }
 
 pub async fn run(
@@ -80,8 +74,7 @@ pub async fn run(
     for (kind, ns, name) in objects {
         let r = label_one(client, kind, &ns, &name, &changes, args.overwrite, field).await;
         match r {
-            Ok(true) => println!("{}/{name} {}", resource_name(kind), field.done()),
-            Ok(false) => println!("{}/{name} not {}", resource_name(kind), field.done()),
+            Ok(msg) => println!("{}/{name} {msg}", resource_name(kind)),
             Err(e @ (CliError::Server { .. } | CliError::Other(_))) => {
                 eprintln!("{e}");
                 failed = true;
@@ -103,7 +96,7 @@ async fn label_one(
     changes: &[crate::resources::KeyChange],
     overwrite: bool,
     field: Field,
-) -> Result<bool> {
+) -> Result<&'static str> {
     let obj = client.get(kind, ns, name).await?;
     let current = match field {
         Field::Labels => obj.meta().labels.clone(),
@@ -111,11 +104,78 @@ async fn label_one(
     };
     let current: std::collections::BTreeMap<String, String> = current.into_iter().collect();
     let Some(patch) = key_patch(&current, changes, overwrite, field.what())? else {
-        return Ok(false);
+        return Ok(unchanged_message(field));
     };
+    let mut after = current.clone();
+    for (k, v) in &patch {
+        match v.as_str() {
+            Some(v) => after.insert(k.clone(), v.to_string()),
+            None => after.remove(k),
+        };
+    }
     let mut meta = serde_json::Map::new();
     meta.insert(field.key().to_string(), Value::Object(patch));
     let body = json!({ "metadata": Value::Object(meta) });
     client.patch(kind, ns, name, &body).await?;
-    Ok(true)
+    Ok(changed_message(field, &current, &after, overwrite))
+}
+
+/// kubectl annotate always says "annotated"; label says "not labeled" when nothing changed.
+fn unchanged_message(field: Field) -> &'static str {
+    match field {
+        Field::Labels => "not labeled",
+        Field::Annotations => "annotated",
+    }
+}
+
+/// kubectl label's message: "unlabeled" when the object got shorter without --overwrite
+/// (its `updateDataChangeMsg`), else "labeled".
+fn changed_message(
+    field: Field,
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+    overwrite: bool,
+) -> &'static str {
+    let len = |m: &std::collections::BTreeMap<String, String>| {
+        serde_json::to_string(m).map(|s| s.len()).unwrap_or(0)
+    };
+    match field {
+        Field::Annotations => "annotated",
+        Field::Labels if !overwrite && len(after) < len(before) => "unlabeled",
+        Field::Labels => "labeled",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_kubectl() {
+        let m = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let before = m(&[("a", "1"), ("disktype", "ssd")]);
+        let removed = m(&[("a", "1")]);
+        assert_eq!(
+            changed_message(Field::Labels, &before, &removed, false),
+            "unlabeled"
+        );
+        assert_eq!(
+            changed_message(Field::Labels, &before, &removed, true),
+            "labeled"
+        );
+        assert_eq!(
+            changed_message(Field::Labels, &removed, &before, false),
+            "labeled"
+        );
+        assert_eq!(
+            changed_message(Field::Annotations, &before, &removed, false),
+            "annotated"
+        );
+        assert_eq!(unchanged_message(Field::Labels), "not labeled");
+    }
 }

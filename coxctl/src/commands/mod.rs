@@ -10,4 +10,5 @@ pub mod misc;
 pub mod node;
 pub mod schedule;
 pub mod top;
+pub mod wait;
 pub mod workloads;

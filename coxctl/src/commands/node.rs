@@ -756,7 +756,7 @@ async fn drain_one(
         let (ns, name) = pod_key(p);
         println!("evicting pod {ns}/{name}");
         match client.delete(Kind::Pod, &ns, &name, "", grace).await {
-            Ok(())
+            Ok(_)
             | Err(CliError::Server {
                 reason: "NotFound", ..
             }) => {}

@@ -183,7 +183,7 @@ pub async fn rollout(client: &mut Client, w: &RolloutWhat, ns: &str) -> Result<(
                 .into_inner();
             while let Some(m) = stream.message().await.map_err(from_status)? {
                 if m.failed {
-                    return Err(other(format!("{}", m.message)));
+                    return Err(other(m.message));
                 }
                 println!("{}", m.message);
             }
@@ -213,7 +213,7 @@ pub async fn rollout(client: &mut Client, w: &RolloutWhat, ns: &str) -> Result<(
                 println!("Pod Template:");
                 if let Some(tpl) = resp.template {
                     let v = serde_json::to_value(&tpl).unwrap_or_default();
-                    let y = serde_yaml::to_string(&v).unwrap_or_default();
+                    let y = coxswain_api::yaml::to_string(&v);
                     for l in y.lines() {
                         println!("  {l}");
                     }
