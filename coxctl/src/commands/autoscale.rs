@@ -12,6 +12,8 @@ use coxswain_api::{Kind, Object};
 
 use crate::client::{from_status, other, Client, Result};
 
+pub mod versions;
+
 #[derive(Debug, Args)]
 pub struct AutoscaleArgs {
     /// TYPE NAME or TYPE/NAME (deployment, replicaset, statefulset); or `explain HPA`.
@@ -286,6 +288,13 @@ async fn explain(client: &mut Client, name: &str, ns: &str) -> Result<()> {
     };
     print!("{}", explain_text(&d));
     Ok(())
+}
+
+/// The object as the API server serves it at the autoscaling version `get` asks for (see
+/// [`versions`]).
+pub fn served_as(v: &mut serde_json::Value, resources: &[String]) {
+    served_as_v2(v);
+    versions::convert(v, versions::requested_version(resources));
 }
 
 /// The object as the API server serves it at autoscaling/v2 (what `get -o yaml|json` shows):

@@ -17,7 +17,8 @@ RES=${RES:-15s}
 AGENT_RES=${AGENT_RES:-15s}
 PROFILE=${PROFILE:-release}
 if [ "$PROFILE" = release ] && [ -z "${SKIP_BUILD:-}" ]; then
-  cargo build --release -q -p coxswain -p coxswain-autoscaler --example hpa_bench
+  cargo build --release -q -p coxswain
+  cargo build --release -q -p coxswain-autoscaler --example hpa_bench
 fi
 BIN=target/$PROFILE
 WORK=$(mktemp -d)

@@ -118,6 +118,67 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
     );
     assert!(explain.contains("Desired replicas: 10"), "{explain}");
 
+    // -o json|yaml at the version asked for: autoscaling/v2 by default; autoscaling/v1 keeps
+    // its two cpu fields and carries the rest in upstream's round-trip annotations.
+    let v2 = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+    assert_eq!(v2["apiVersion"], "autoscaling/v2");
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        2
+    );
+    assert!(v2["metadata"]["annotations"]
+        .get("autoscaling.alpha.kubernetes.io/conditions")
+        .is_none());
+    let v1 = json(
+        &c,
+        &[
+            "get",
+            "hpa.v1.autoscaling",
+            "mayikt-hpa",
+            "-n",
+            "mayikt-sit",
+        ],
+    );
+    assert_eq!(v1["apiVersion"], "autoscaling/v1");
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 2);
+    assert!(v1["spec"].get("metrics").is_none(), "{v1}");
+    assert!(
+        v1["status"]["currentCPUUtilizationPercentage"].as_i64() > Some(2),
+        "{v1}"
+    );
+    assert!(v1["status"].get("conditions").is_none(), "{v1}");
+    let ann = |k: &str| -> Value {
+        let text = v1["metadata"]["annotations"][k].as_str().unwrap_or("null");
+        serde_json::from_str(text).expect("annotation JSON")
+    };
+    let conds = ann("autoscaling.alpha.kubernetes.io/conditions");
+    assert!(
+        conds
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["type"] == "AbleToScale")),
+        "{v1}"
+    );
+    let current = ann("autoscaling.alpha.kubernetes.io/current-metrics");
+    assert_eq!(current[0]["resource"]["name"], "cpu", "{v1}");
+    assert_eq!(
+        current[0]["resource"]["currentAverageUtilization"],
+        v1["status"]["currentCPUUtilizationPercentage"]
+    );
+    let yaml = c
+        .coxctl(&[
+            "get",
+            "hpa.v1.autoscaling",
+            "mayikt-hpa",
+            "-n",
+            "mayikt-sit",
+            "-o",
+            "yaml",
+        ])
+        .success()
+        .stdout;
+    assert!(yaml.starts_with("apiVersion: autoscaling/v1"), "{yaml}");
+    assert!(yaml.contains("targetCPUUtilizationPercentage: 2"), "{yaml}");
+
     // The load stops: every pod down to 1m (0.5%).
     c.coxctl(&[
         "annotate",
