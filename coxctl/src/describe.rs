@@ -1231,7 +1231,7 @@ fn yaml_block(w: &mut W, label: &str, v: &Value) {
         return;
     }
     w.line(0, format!("{label}:"));
-    let text = serde_yaml::to_string(v).unwrap_or_default();
+    let text = coxswain_api::yaml::to_string(v);
     for l in text.lines() {
         // No tabs here: keep the YAML as it is.
         w.line(1, l.replace('\t', "  "));

@@ -15,9 +15,18 @@ fn json(out: &str) -> serde_json::Value {
 fn objects_of(path: &std::path::Path) -> Vec<(String, String, String)> {
     let text = std::fs::read_to_string(path).expect("read manifest");
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
-        // A broken document ends the walk (serde_yaml repeats its error otherwise).
-        let v: serde_yaml::Value = match serde::Deserialize::deserialize(doc) {
+    // Document by document: a broken one ends the walk.
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with("---") {
+            docs.push(String::new());
+        } else if let Some(d) = docs.last_mut() {
+            d.push_str(line);
+            d.push('\n');
+        }
+    }
+    for doc in docs {
+        let v = match coxswain_api::yaml::to_json(&doc) {
             Ok(v) => v,
             Err(_) => break,
         };
