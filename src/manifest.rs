@@ -283,6 +283,12 @@ fn parse_document(json: Json, label: &str, out: &mut Vec<Parsed>) -> Result<(), 
     let mut json = json;
     strip_nulls(&mut json);
     quantities_to_strings(&mut json, None);
+    if kind == Kind::HorizontalPodAutoscaler {
+        crate::hpa_convert::to_v2(&mut json, &api_version).map_err(|e| match e {
+            Error::Invalid(errs) => Error::Invalid(with_label(errs, label)),
+            other => other,
+        })?;
+    }
     let object = kind
         .from_json_value(json)
         .map_err(|e| match path_error(&e) {
