@@ -1164,10 +1164,15 @@ async fn status_writer(
     mut rx: watch::Receiver<Option<PodStatus>>,
     sync: Arc<WriterState>,
 ) {
+    // kubelet_pod_start_duration_seconds: from this agent first seeing the pod (its worker and
+    // this writer start together) to the first Running status written.
+    let seen = std::time::Instant::now();
+    let mut start_recorded = false;
     while rx.changed().await.is_ok() {
         let Some(mut status) = rx.borrow_and_update().clone() else {
             continue;
         };
+        let running = status.phase == "Running";
         if let Ok(f) = sync.foreign.lock() {
             status
                 .conditions
@@ -1193,7 +1198,14 @@ async fn status_writer(
         let mut delay = Duration::from_millis(50);
         loop {
             match client.update_status(&pod).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    if running && !start_recorded {
+                        start_recorded = true;
+                        metrics::histogram!("kubelet_pod_start_duration_seconds")
+                            .record(seen.elapsed().as_secs_f64());
+                    }
+                    break;
+                }
                 Err(e) if e.is_not_found() => return,
                 Err(e) => {
                     tracing::debug!(pod = %name, error = %e, "status update failed");

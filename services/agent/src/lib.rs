@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod duration;
 pub mod net;
 pub mod pod;
+pub mod resource_metrics;
 #[cfg(test)]
 mod pod_tests;
 pub mod runtime;

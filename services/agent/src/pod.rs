@@ -1228,6 +1228,12 @@ async fn probe_loop<R: Runtime>(
             .runtime
             .run(&sh.info, c, &started.id, kind, &action, timeout)
             .await;
+        let result = match outcome {
+            Outcome::Success => "successful",
+            Outcome::Failure(_) => "failed",
+        };
+        metrics::counter!("prober_probe_total", "probe_type" => kind.probe_name(), "result" => result)
+            .increment(1);
         match outcome {
             Outcome::Success => {
                 ok_run += 1;

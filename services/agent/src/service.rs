@@ -74,6 +74,14 @@ impl Registry {
         })
     }
 
+    /// Every node this process hosts, by name.
+    pub fn nodes(&self) -> Vec<(String, Arc<dyn NodeApi>)> {
+        self.nodes
+            .read()
+            .map(|n| n.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
     pub fn into_server(self) -> NodeAgentServer<Service> {
         NodeAgentServer::new(Service { registry: self })
     }

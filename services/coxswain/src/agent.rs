@@ -384,6 +384,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         ))
     }))?;
     let registry = Registry::default();
+    coxswain_telemetry::register(std::sync::Arc::new(registry.clone()));
     let client = Client::lazy(&args.server)?;
     let nodes = configs.len();
     start_hosts(client, &opts, configs, &root, &registry).await?;
@@ -395,6 +396,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     tonic::transport::Server::builder()
+        .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .add_service(reflection)
         .add_service(registry.into_server())
         .serve_with_incoming_shutdown(

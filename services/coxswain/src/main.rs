@@ -208,6 +208,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .await
         .context("opening the store")?;
     tokio::spawn(gc::run(store.clone()));
+    coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(store.clone()));
 
     let grpc_addr = grpc.local_addr()?;
     let metrics = TcpListener::bind(args.metrics_listen)
@@ -242,6 +243,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         _ => None,
     };
     let agents = coxswain_agent::service::Registry::default();
+    coxswain_telemetry::register(Arc::new(agents.clone()));
     let mut autoscaler_service = None;
     let metrics_service = match mode {
         "up" => metrics_server::spawn(&format!("http://{grpc_addr}"), &args.metrics)?,

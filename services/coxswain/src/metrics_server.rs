@@ -99,6 +99,7 @@ pub async fn run(args: MetricsServerArgs) -> anyhow::Result<()> {
     );
     let h = handle.clone();
     tonic::transport::Server::builder()
+        .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -166,6 +166,7 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
                 crate::telemetry::ready_suffix()
             );
             tonic::transport::Server::builder()
+                .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(reflection_v1alpha)

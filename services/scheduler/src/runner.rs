@@ -411,6 +411,8 @@ impl Loop {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        // scheduler_pending_pods is a walk over the queue: at most once a second while busy.
+        let mut gauges_at: Option<StdInstant> = None;
         loop {
             let mut explains = Vec::new();
             while let Ok(m) = rx.try_recv() {
@@ -423,10 +425,16 @@ impl Loop {
             }
             if self.nodes_synced && self.pods_synced {
                 self.queue.flush(Instant::now());
+                if gauges_at.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1)) {
+                    gauges_at = Some(StdInstant::now());
+                    self.pending_gauges();
+                }
                 if let Some(qp) = self.queue.pop() {
                     self.schedule(qp).await;
                     continue;
                 }
+                self.pending_gauges();
+                gauges_at = Some(StdInstant::now());
             }
             let wake = if self.nodes_synced && self.pods_synced {
                 self.queue.next_wakeup()
@@ -562,6 +570,15 @@ impl Loop {
         Ok(scores[select_host(&scores)].node.to_string())
     }
 
+    /// scheduler_pending_pods{queue}, as kube-scheduler counts them.
+    fn pending_gauges(&self) {
+        let (active, backoff, unschedulable, _in_flight) = self.queue.counts();
+        metrics::gauge!("scheduler_pending_pods", "queue" => "active").set(active as f64);
+        metrics::gauge!("scheduler_pending_pods", "queue" => "backoff").set(backoff as f64);
+        metrics::gauge!("scheduler_pending_pods", "queue" => "unschedulable")
+            .set(unschedulable as f64);
+    }
+
     async fn schedule(&mut self, qp: QueuedPod) {
         let pod = Arc::clone(&qp.pod);
         let Some(&profile) = self.by_name.get(scheduler_name(&pod)) else {
@@ -570,20 +587,24 @@ impl Loop {
         };
         let started = StdInstant::now();
         let result = self.decide(profile, &pod).await;
-        metrics::histogram!("coxswain_scheduler_cycle_seconds")
+        let outcome = match &result {
+            Ok(_) => "scheduled",
+            Err(ScheduleError::Unschedulable(_)) => "unschedulable",
+            Err(ScheduleError::Error(_)) => "error",
+        };
+        let profile_name = self.profiles[profile].scheduler_name.clone();
+        metrics::histogram!("scheduler_scheduling_attempt_duration_seconds", "result" => outcome, "profile" => profile_name.clone())
             .record(started.elapsed().as_secs_f64());
+        metrics::counter!("scheduler_schedule_attempts_total", "result" => outcome, "profile" => profile_name)
+            .increment(1);
         let obj = ObjectRef::from(&*pod);
         match result {
             Ok(node) => {
-                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "scheduled")
-                    .increment(1);
                 self.cache.assume(&pod, &node);
                 self.queue.done(&qp.key);
                 self.spawn_bind(qp, profile, node);
             }
             Err(ScheduleError::Unschedulable(fit)) => {
-                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "unschedulable")
-                    .increment(1);
                 let msg = fit.to_string();
                 tracing::debug!(pod = %qp.key, %msg, "unschedulable");
                 self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
@@ -592,8 +613,6 @@ impl Loop {
                 self.queue.unschedulable(&qp, events, Instant::now());
             }
             Err(ScheduleError::Error(msg)) => {
-                metrics::counter!("coxswain_scheduler_attempts_total", "result" => "error")
-                    .increment(1);
                 tracing::warn!(pod = %qp.key, %msg, "scheduling error");
                 self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
                 self.set_condition(&pod, "SchedulerError", &msg);

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod error;
 pub mod gc;
 pub mod server;
+pub mod state_metrics;
 pub mod store;
 pub mod util;
 

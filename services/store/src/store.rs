@@ -221,6 +221,12 @@ impl Store {
         metrics::gauge!("coxswain_store_revision").set(c.revision as f64);
     }
 
+    /// Every cached object of a kind: `Arc` clones under the cache's read lock, nothing decoded
+    /// (the object-state metrics read this at scrape time).
+    pub fn cached(&self, kind: Kind) -> Vec<Arc<crate::cache::Stored>> {
+        self.cache().range(kind, None, None).cloned().collect()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.inner.backend.name()
     }

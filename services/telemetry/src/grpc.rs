@@ -51,33 +51,73 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/coxswain.v1.ObjectStore/Get", "GET", "unknown"),
     ("/coxswain.v1.ObjectStore/List", "LIST", "unknown"),
     ("/coxswain.v1.ObjectStore/Update", "UPDATE", "unknown"),
-    ("/coxswain.v1.ObjectStore/UpdateStatus", "UPDATE", "unknown/status"),
+    (
+        "/coxswain.v1.ObjectStore/UpdateStatus",
+        "UPDATE",
+        "unknown/status",
+    ),
     ("/coxswain.v1.ObjectStore/Patch", "PATCH", "unknown"),
     ("/coxswain.v1.ObjectStore/Delete", "DELETE", "unknown"),
     ("/coxswain.v1.ObjectStore/Watch", "WATCH", "unknown"),
     ("/coxswain.v1.ObjectStore/Bind", "CREATE", "pods/binding"),
     ("/coxswain.v1.Workloads/Scale", "SCALE", "workloads"),
     ("/coxswain.v1.Workloads/SetImage", "SETIMAGE", "workloads"),
-    ("/coxswain.v1.Workloads/RolloutStatus", "ROLLOUTSTATUS", "workloads"),
-    ("/coxswain.v1.Workloads/RolloutHistory", "ROLLOUTHISTORY", "workloads"),
-    ("/coxswain.v1.Workloads/RolloutUndo", "ROLLOUTUNDO", "workloads"),
+    (
+        "/coxswain.v1.Workloads/RolloutStatus",
+        "ROLLOUTSTATUS",
+        "workloads",
+    ),
+    (
+        "/coxswain.v1.Workloads/RolloutHistory",
+        "ROLLOUTHISTORY",
+        "workloads",
+    ),
+    (
+        "/coxswain.v1.Workloads/RolloutUndo",
+        "ROLLOUTUNDO",
+        "workloads",
+    ),
     ("/coxswain.v1.Workloads/Pause", "PAUSE", "workloads"),
     ("/coxswain.v1.Workloads/Resume", "RESUME", "workloads"),
     ("/coxswain.v1.Workloads/Restart", "RESTART", "workloads"),
     ("/coxswain.v1.Scheduler/Explain", "EXPLAIN", "scheduler"),
-    ("/coxswain.v1.Scheduler/ListProfiles", "LISTPROFILES", "scheduler"),
-    ("/coxswain.v1.Autoscaler/Recommend", "RECOMMEND", "autoscaler"),
+    (
+        "/coxswain.v1.Scheduler/ListProfiles",
+        "LISTPROFILES",
+        "scheduler",
+    ),
+    (
+        "/coxswain.v1.Autoscaler/Recommend",
+        "RECOMMEND",
+        "autoscaler",
+    ),
     ("/coxswain.v1.Autoscaler/History", "HISTORY", "autoscaler"),
     ("/coxswain.v1.NodeAgent/Logs", "LOGS", "nodeagent"),
     ("/coxswain.v1.NodeAgent/Stats", "STATS", "nodeagent"),
     ("/coxswain.v1.Metrics/GetNodeMetrics", "GET", "nodemetrics"),
-    ("/coxswain.v1.Metrics/ListNodeMetrics", "LIST", "nodemetrics"),
+    (
+        "/coxswain.v1.Metrics/ListNodeMetrics",
+        "LIST",
+        "nodemetrics",
+    ),
     ("/coxswain.v1.Metrics/GetPodMetrics", "GET", "podmetrics"),
     ("/coxswain.v1.Metrics/ListPodMetrics", "LIST", "podmetrics"),
-    ("/coxswain.v1.Metrics/PushMetrics", "CREATE", "custommetrics"),
+    (
+        "/coxswain.v1.Metrics/PushMetrics",
+        "CREATE",
+        "custommetrics",
+    ),
     ("/coxswain.v1.Metrics/GetPodsMetric", "GET", "custommetrics"),
-    ("/coxswain.v1.Metrics/GetObjectMetric", "GET", "custommetrics"),
-    ("/coxswain.v1.Metrics/GetExternalMetric", "GET", "externalmetrics"),
+    (
+        "/coxswain.v1.Metrics/GetObjectMetric",
+        "GET",
+        "custommetrics",
+    ),
+    (
+        "/coxswain.v1.Metrics/GetExternalMetric",
+        "GET",
+        "externalmetrics",
+    ),
     ("/grpc.health.v1.Health/Check", "GET", "health"),
     ("/grpc.health.v1.Health/Watch", "WATCH", "health"),
 ];
@@ -218,7 +258,10 @@ mod tests {
             ("UPDATE", "unknown", "status")
         );
         assert_eq!(route("/evil/aaaa"), ("OTHER", "other", ""));
-        assert_eq!(route("/coxswain.v1.ObjectStore/Nope"), ("OTHER", "other", ""));
+        assert_eq!(
+            route("/coxswain.v1.ObjectStore/Nope"),
+            ("OTHER", "other", "")
+        );
     }
 
     #[test]

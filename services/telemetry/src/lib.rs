@@ -50,9 +50,6 @@ pub const FAMILIES: &[Family] = &[
     f("scheduler_schedule_attempts_total", Counter, "Number of attempts to schedule pods, by the result. 'unschedulable' means a pod could not be scheduled, while 'error' means an internal scheduler problem."),
     f("scheduler_pending_pods", Gauge, "Number of pending pods, by the queue type. 'active' means number of pods in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means number of pods in unschedulablePods."),
     f("scheduler_scheduling_attempt_duration_seconds", Histogram, "Scheduling attempt latency in seconds (scheduling algorithm + binding)."),
-    f("scheduler_framework_extension_point_duration_seconds", Histogram, "Latency for running all plugins of a specific extension point."),
-    f("scheduler_plugin_execution_duration_seconds", Histogram, "Duration for running a plugin at a specific extension point (sampled: one scheduling cycle in ten)."),
-    f("scheduler_preemption_attempts_total", Counter, "Total preemption attempts in the cluster till now."),
     f("coxswain_scheduler_binds_total", Counter, "Binding requests the scheduler made, by result."),
     f("coxswain_scheduler_extender_errors_total", Counter, "Scheduler extender calls that failed, by whether the extender is ignorable."),
     // Controllers.
@@ -78,6 +75,11 @@ pub const FAMILIES: &[Family] = &[
     f("coxswain_proxy_bytes_total", Counter, "Bytes the proxy carried for a Service port, by direction."),
     f("coxswain_proxy_udp_datagrams_total", Counter, "UDP datagrams the proxy carried for a Service port."),
     f("coxswain_proxy_active_connections", Gauge, "Connections the proxy holds open for a Service port."),
+    f("coxswain_proxy_requests_total", Counter, "Requests the proxy carried for a Service port."),
+    // Clients and authentication.
+    f("coxswain_events_dropped_total", Counter, "Events a component's recorder dropped because its queue was full."),
+    f("coxswain_events_filtered_total", Counter, "Events a component's recorder did not write (spam filter or aggregation)."),
+    f("coxswain_authentication_failures_total", Counter, "Requests the store refused because their credentials did not authenticate."),
 ];
 
 /// Buckets of every duration histogram (seconds).
@@ -123,7 +125,10 @@ pub fn collect_all(component: &str, out: &mut String) {
     text::sample(
         out,
         "coxswain_build_info",
-        &[("version", env!("CARGO_PKG_VERSION")), ("component", component)],
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("component", component),
+        ],
         1.0,
     );
     let list: Vec<Arc<dyn Collector>> = collectors()
@@ -216,7 +221,12 @@ mod tests {
                 "{}",
                 fam.name
             );
-            assert_eq!(fam.typ == Type::Counter, fam.name.ends_with("_total"), "{}", fam.name);
+            assert_eq!(
+                fam.typ == Type::Counter,
+                fam.name.ends_with("_total"),
+                "{}",
+                fam.name
+            );
             if fam.typ == Type::Histogram && !fam.name.ends_with("_batch_size") {
                 assert!(fam.name.ends_with("_seconds"), "{}", fam.name);
             }
