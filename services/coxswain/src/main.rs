@@ -81,6 +81,10 @@ struct StoreArgs {
         default_value = "127.0.0.1:9464"
     )]
     metrics_listen: SocketAddr,
+    /// Record no metrics (no recorder, no /metrics listener; the ready line says
+    /// `metrics=off`): the baseline of the instrumentation-cost benchmark.
+    #[arg(long, env = "COXSWAIN_NO_METRICS")]
+    no_metrics: bool,
     /// Directory of the embedded store's data file.
     #[arg(long, env = "COXSWAIN_DATA_DIR", default_value = "coxswain-data")]
     data_dir: PathBuf,
@@ -176,8 +180,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
-    let prometheus = coxswain_telemetry::install(if mode == "up" { "up" } else { "store" })
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let prometheus = match args.no_metrics {
+        true => None,
+        false => Some(
+            coxswain_telemetry::install(if mode == "up" { "up" } else { "store" })
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+    };
 
     let backend: Arc<dyn Backend> = Arc::new(
         EmbeddedBackend::open(EmbeddedOptions {
@@ -211,11 +220,17 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(store.clone()));
 
     let grpc_addr = grpc.local_addr()?;
-    let metrics = TcpListener::bind(args.metrics_listen)
-        .await
-        .with_context(|| format!("binding {}", args.metrics_listen))?;
-    let metrics_addr = metrics.local_addr()?;
-    tokio::spawn(coxswain_telemetry::serve(metrics, prometheus));
+    let metrics_addr = match prometheus {
+        Some(prometheus) => {
+            let metrics = TcpListener::bind(args.metrics_listen)
+                .await
+                .with_context(|| format!("binding {}", args.metrics_listen))?;
+            let addr = metrics.local_addr()?;
+            tokio::spawn(coxswain_telemetry::serve(metrics, prometheus));
+            addr.to_string()
+        }
+        None => "off".to_string(),
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
