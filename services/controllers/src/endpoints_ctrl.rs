@@ -22,12 +22,15 @@ use tokio::time::Instant;
 
 use crate::endpoints::{self, is_managed, selector_matches};
 use crate::endpointslice::{self, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
+use crate::endpointslice_mirroring as mirroring;
 use crate::runtime::{key_of, split_key, Action, Result};
 
 /// Index of pods by `namespace/key=value`, one entry per label.
 pub const LABEL_INDEX: &str = "label";
 /// Index of managed EndpointSlices by their Service's `namespace/name`.
 pub const SERVICE_INDEX: &str = "service";
+/// Index of mirrored EndpointSlices by their Service's `namespace/name`.
+pub const MIRROR_INDEX: &str = "mirror";
 
 /// The pod cache's [`LABEL_INDEX`] function.
 pub fn label_pairs(p: &Pod) -> Vec<String> {
@@ -39,8 +42,16 @@ pub fn label_pairs(p: &Pod) -> Vec<String> {
 }
 
 fn managed_slice_service(s: &EndpointSlice) -> Option<String> {
+    slice_service_of(s, endpointslice::CONTROLLER_NAME)
+}
+
+fn mirrored_slice_service(s: &EndpointSlice) -> Option<String> {
+    slice_service_of(s, mirroring::CONTROLLER_NAME)
+}
+
+fn slice_service_of(s: &EndpointSlice, manager: &str) -> Option<String> {
     let m = s.metadata();
-    if m.labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(endpointslice::CONTROLLER_NAME) {
+    if m.labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(manager) {
         return None;
     }
     m.labels
@@ -57,29 +68,38 @@ pub struct Parts {
     pub q_ep: WorkQueue<String>,
     pub q_slice: WorkQueue<String>,
     pub tracker: Tracker,
+    /// The EndpointSliceMirroring controller's queue (Service keys) and write tracker.
+    pub q_mirror: WorkQueue<String>,
+    pub mirror_tracker: Tracker,
 }
 
 impl Parts {
     pub fn start(client: &Client, rl: RateLimit) -> Parts {
         let q_ep = WorkQueue::named(rl, "endpoint");
         let q_slice = WorkQueue::named(rl, "endpoint_slice");
+        let q_mirror = WorkQueue::named(rl, "endpoint_slice_mirroring");
         let tracker = Tracker::default();
+        let mirror_tracker = Tracker::default();
         let services = {
-            let (a, b) = (q_ep.clone(), q_slice.clone());
+            let (a, b, c) = (q_ep.clone(), q_slice.clone(), q_mirror.clone());
             Informer::<Service>::new(client.clone())
                 .on_event(move |ev: &Event<Service>| {
                     if let Some(o) = ev.object() {
                         let k = key_of(o.metadata());
                         a.add(k.clone());
-                        b.add(k);
+                        b.add(k.clone());
+                        c.add(k);
                     }
                 })
                 .start()
         };
         let endpoints = {
-            let (q, svcs) = (q_ep.clone(), services.clone());
+            let (q, svcs, qm) = (q_ep.clone(), services.clone(), q_mirror.clone());
             Informer::<Endpoints>::new(client.clone())
                 .on_event(move |ev: &Event<Endpoints>| {
+                    if let Some(o) = ev.object() {
+                        qm.add(key_of(o.metadata()));
+                    }
                     // Recreate Endpoints deleted under a Service that selects pods.
                     if let Event::Deleted(o) = ev {
                         let m = o.metadata();
@@ -95,12 +115,23 @@ impl Parts {
         };
         let slices = {
             let (q, t) = (q_slice.clone(), tracker.clone());
+            let (qm, tm) = (q_mirror.clone(), mirror_tracker.clone());
             Informer::<EndpointSlice>::new(client.clone())
                 .index(SERVICE_INDEX, |s: &EndpointSlice| {
                     managed_slice_service(s).into_iter().collect()
                 })
+                .index(MIRROR_INDEX, |s: &EndpointSlice| {
+                    mirrored_slice_service(s).into_iter().collect()
+                })
                 .on_event(move |ev: &Event<EndpointSlice>| {
                     let Some(o) = ev.object() else { return };
+                    if let Some(svc) = mirrored_slice_service(o) {
+                        if let Event::Deleted(_) = ev {
+                            tm.deleted_observed(&svc, &o.metadata().name);
+                        }
+                        qm.add(svc);
+                        return;
+                    }
                     let Some(svc) = managed_slice_service(o) else {
                         return;
                     };
@@ -118,6 +149,8 @@ impl Parts {
             q_ep,
             q_slice,
             tracker,
+            q_mirror,
+            mirror_tracker,
         }
     }
 
@@ -252,6 +285,7 @@ impl SvcCtx {
         self.parts.slices.stop();
         self.parts.q_ep.shutdown();
         self.parts.q_slice.shutdown();
+        self.parts.q_mirror.shutdown();
     }
 
     pub async fn wait_synced(&self) {
@@ -303,10 +337,21 @@ impl SvcCtx {
                 async move { reconcile_slices(&c, k).await }
             },
         ));
+        let c = self.clone();
+        tokio::spawn(crate::runtime::run(
+            "endpointslicemirroring",
+            self.parts.q_mirror.clone(),
+            workers,
+            move |k| {
+                let c = c.clone();
+                async move { reconcile_mirror(&c, k).await }
+            },
+        ));
         for s in self.parts.services.list() {
             let k = key_of(s.metadata());
             self.parts.q_ep.add(k.clone());
-            self.parts.q_slice.add(k);
+            self.parts.q_slice.add(k.clone());
+            self.parts.q_mirror.add(k);
         }
     }
 }
@@ -386,7 +431,40 @@ pub async fn reconcile_slices(ctx: &SvcCtx, key: String) -> Result<Action> {
         })
         .collect();
     let plan = endpointslice::reconcile(&svc, desired, &existing, ctx.max_endpoints_per_slice);
-    let t = &ctx.parts.tracker;
+    write_plan(ctx, &ctx.parts.tracker, &key, plan).await
+}
+
+/// Upstream's `EndpointSliceMirroringController.syncEndpoints`: the slices of a selectorless
+/// Service mirror its Endpoints; otherwise it has no mirrored slices.
+pub async fn reconcile_mirror(ctx: &SvcCtx, key: String) -> Result<Action> {
+    let (ns, name) = split_key(&key);
+    let svc = ctx.parts.services.get(ns, name);
+    let eps = ctx.parts.endpoints.get(ns, name);
+    let mirror = match (&svc, &eps) {
+        (Some(s), Some(e)) => mirroring::should_mirror(s, e),
+        _ => false,
+    };
+    let t = &ctx.parts.mirror_tracker;
+    if t.stale(&key, &ctx.parts.slices) {
+        return Ok(Action::Requeue(Duration::from_millis(50)));
+    }
+    let existing = ctx.parts.slices.by_index(MIRROR_INDEX, &key);
+    if existing.is_empty() && !mirror {
+        t.forget(&key);
+        return Ok(Action::Await);
+    }
+    let existing: Vec<&EndpointSlice> = existing.iter().map(|s| s.as_ref()).collect();
+    let plan = mirroring::reconcile(eps.as_deref().filter(|_| mirror), &existing);
+    write_plan(ctx, t, &key, plan).await
+}
+
+async fn write_plan(
+    ctx: &SvcCtx,
+    t: &Tracker,
+    key: &str,
+    plan: endpointslice::Plan,
+) -> Result<Action> {
+    let (ns, _) = split_key(key);
     for s in &plan.delete {
         let n = &s.metadata().name;
         match ctx
@@ -394,7 +472,7 @@ pub async fn reconcile_slices(ctx: &SvcCtx, key: String) -> Result<Action> {
             .delete::<EndpointSlice>(ns, n, &DeleteParams::background())
             .await
         {
-            Ok(()) => t.expect(&key, n, Expect::Deleted),
+            Ok(()) => t.expect(key, n, Expect::Deleted),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
@@ -402,7 +480,7 @@ pub async fn reconcile_slices(ctx: &SvcCtx, key: String) -> Result<Action> {
     for s in &plan.update {
         let w = ctx.client.update(s).await?;
         t.expect(
-            &key,
+            key,
             &w.metadata().name,
             Expect::Generation(i64::from(w.metadata().generation)),
         );
@@ -410,7 +488,7 @@ pub async fn reconcile_slices(ctx: &SvcCtx, key: String) -> Result<Action> {
     for s in &plan.create {
         let w = ctx.client.create(s).await?;
         t.expect(
-            &key,
+            key,
             &w.metadata().name,
             Expect::Generation(i64::from(w.metadata().generation)),
         );

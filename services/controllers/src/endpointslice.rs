@@ -43,7 +43,7 @@ pub struct PortMapKey {
 }
 
 impl PortMapKey {
-    fn of_ports(address_type: &str, ports: &[EndpointSlicePort]) -> PortMapKey {
+    pub(crate) fn of_ports(address_type: &str, ports: &[EndpointSlicePort]) -> PortMapKey {
         let mut ports: Vec<_> = ports
             .iter()
             .map(|p| {

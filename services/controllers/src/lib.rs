@@ -14,6 +14,7 @@
 pub mod cron;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod job;
 pub mod replicaset;
 pub mod rollout;

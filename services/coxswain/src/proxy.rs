@@ -55,6 +55,7 @@ impl ProxyOpts {
                 udp_max_sessions: self.udp_max_sessions.max(1),
             },
             sync_period: self.proxy_sync_period,
+            observer: None,
         }
     }
 }
@@ -137,8 +138,9 @@ pub fn resolve(
 }
 
 /// The `kubernetes` Service in `default`: the range's first address, port 443, fronting the API
-/// (gRPC) through the proxy; its Endpoints name this daemon's address, as the API server's
-/// endpoint reconciler keeps them. Recreated when the range changed since it was stored.
+/// (gRPC) through the proxy; its Endpoints (labelled skip-mirror) and its EndpointSlice name
+/// this daemon's address, as the API server's endpoint reconciler keeps them. Recreated when
+/// the range changed since it was stored.
 pub async fn ensure_kubernetes_service(store: &Store, net: &ServiceNet, grpc: SocketAddr) {
     if let Err(e) = ensure(store, net, grpc).await {
         tracing::warn!(error = %e, "could not write the kubernetes Service");
@@ -160,6 +162,13 @@ async fn ensure(store: &Store, net: &ServiceNet, grpc: SocketAddr) -> anyhow::Re
             .collect(),
         ..Default::default()
     };
+    let labelled = |extra: &[(&str, &str)]| {
+        let mut m = meta();
+        m.labels
+            .extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        m
+    };
+    let eps_meta = labelled(&[("endpointslice.kubernetes.io/skip-mirror", "true")]);
     let current = match store.get(Kind::Service, "default", "kubernetes") {
         Ok(Object::Service(s)) => Some(s),
         Ok(_) | Err(StoreError::NotFound { .. }) => None,
@@ -236,8 +245,10 @@ async fn ensure(store: &Store, net: &ServiceNet, grpc: SocketAddr) -> anyhow::Re
     }];
     match store.get(Kind::Endpoints, "default", "kubernetes") {
         Ok(Object::Endpoints(mut e)) => {
-            if e.subsets != subsets {
+            let labels = &eps_meta.labels;
+            if e.subsets != subsets || e.metadata.as_ref().map(|m| &m.labels) != Some(labels) {
                 e.subsets = subsets;
+                e.metadata.get_or_insert_with(Default::default).labels = labels.clone();
                 store
                     .update(Object::Endpoints(e))
                     .await
@@ -248,13 +259,75 @@ async fn ensure(store: &Store, net: &ServiceNet, grpc: SocketAddr) -> anyhow::Re
             let e = v1::Endpoints {
                 api_version: "v1".into(),
                 kind: "Endpoints".into(),
-                metadata: Some(meta()),
+                metadata: Some(eps_meta),
                 subsets,
             };
             store
                 .create(Object::Endpoints(e), false)
                 .await
                 .context("creating the kubernetes Endpoints")?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // The slice the proxy reads.
+    let slice_meta = labelled(&[("kubernetes.io/service-name", "kubernetes")]);
+    let endpoints = vec![v1::Endpoint {
+        addresses: vec![ip.to_string()],
+        conditions: Some(v1::EndpointConditions {
+            ready: Some(true),
+            serving: Some(true),
+            terminating: Some(false),
+        }),
+        ..Default::default()
+    }];
+    let ports = vec![v1::EndpointSlicePort {
+        name: Some("grpc".into()),
+        port: Some(grpc.port() as i32),
+        protocol: Some("TCP".into()),
+        app_protocol: None,
+    }];
+    let address_type = if ip.is_ipv6() { "IPv6" } else { "IPv4" };
+    match store.get(Kind::EndpointSlice, "default", "kubernetes") {
+        Ok(Object::EndpointSlice(mut s)) => {
+            let labels = &slice_meta.labels;
+            if s.endpoints != endpoints
+                || s.ports != ports
+                || s.metadata.as_ref().map(|m| &m.labels) != Some(labels)
+            {
+                if s.address_type != address_type {
+                    store
+                        .delete(
+                            Kind::EndpointSlice,
+                            "default",
+                            "kubernetes",
+                            &DeleteOptions::default(),
+                        )
+                        .await
+                        .context("deleting the kubernetes EndpointSlice")?;
+                    return Box::pin(ensure(store, net, grpc)).await;
+                }
+                s.endpoints = endpoints;
+                s.ports = ports;
+                s.metadata.get_or_insert_with(Default::default).labels = labels.clone();
+                store
+                    .update(Object::EndpointSlice(s))
+                    .await
+                    .context("updating the kubernetes EndpointSlice")?;
+            }
+        }
+        Ok(_) | Err(StoreError::NotFound { .. }) => {
+            let s = v1::EndpointSlice {
+                api_version: "discovery.k8s.io/v1".into(),
+                kind: "EndpointSlice".into(),
+                metadata: Some(slice_meta),
+                address_type: address_type.into(),
+                endpoints,
+                ports,
+            };
+            store
+                .create(Object::EndpointSlice(s), false)
+                .await
+                .context("creating the kubernetes EndpointSlice")?;
         }
         Err(e) => return Err(e.into()),
     }

@@ -783,7 +783,8 @@ fn bad_service_and_slice_input_names_the_field_and_stores_nothing() {
     );
 
     // An ExternalName Service with a selector is accepted (as upstream) but gets no Endpoints
-    // or slices; a selectorless Service keeps the Endpoints its user writes.
+    // or slices; a selectorless Service keeps the Endpoints its user writes, and the
+    // EndpointSliceMirroring controller mirrors them into a slice of its own.
     apply(
         &c,
         "apiVersion: v1
@@ -830,7 +831,26 @@ spec:
     .expect("slice");
     assert!(get_json(&c, &["endpoints", "ext"]).is_none());
     assert!(slices(&c, "default", "ext").is_empty());
-    assert!(slices(&c, "default", "manual").is_empty());
     let ep = get_json(&c, &["endpoints", "manual"]).expect("manual endpoints");
     assert_eq!(ep_ips(&ep).0, ["127.9.9.9"]);
+    let mirrored = wait_until("the mirrored slice", T, || {
+        let sl = slices(&c, "default", "manual");
+        (!sl.is_empty()).then_some(sl)
+    })
+    .expect("mirrored");
+    assert_eq!(mirrored.len(), 1);
+    assert_eq!(
+        mirrored[0]["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
+    assert_eq!(
+        arr(&mirrored[0], "endpoints")
+            .iter()
+            .map(|e| (
+                e["addresses"][0].as_str(),
+                e["conditions"]["ready"].as_bool()
+            ))
+            .collect::<Vec<_>>(),
+        vec![(Some("127.9.9.9"), Some(true))]
+    );
 }

@@ -102,7 +102,29 @@ fn udp_backend(name: &str) -> u16 {
 /// GET / over HTTP/1.0; the body, or the error.
 fn get(addr: &str) -> std::io::Result<String> {
     let sa: SocketAddr = addr.parse().expect("socket address");
-    let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(2))?;
+    get_on(TcpStream::connect_timeout(&sa, Duration::from_secs(2))?)
+}
+
+/// GET / from source address `from` (as a pod with that IP would).
+fn get_from(from: &str, addr: &str) -> std::io::Result<String> {
+    let src: SocketAddr = format!("{from}:0").parse().expect("source address");
+    let dst: SocketAddr = addr.parse().expect("socket address");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let s = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.bind(src)?;
+        tokio::time::timeout(Duration::from_secs(2), s.connect(dst))
+            .await
+            .map_err(|_| std::io::Error::other("connect timed out"))??
+            .into_std()
+    })?;
+    s.set_nonblocking(false)?;
+    get_on(s)
+}
+
+fn get_on(mut s: TcpStream) -> std::io::Result<String> {
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
     let mut out = String::new();
@@ -274,6 +296,62 @@ fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
         .and_then(|v| v.parse().ok())
         .expect("value");
     assert!(n >= 4.0, "{line}");
+
+    // Requests, not only connections: 5 keep-alive requests on one connection count 5.
+    let counter = |name: &str| -> f64 {
+        metrics(&c)
+            .lines()
+            .filter(|l| {
+                l.starts_with(&format!("{name}{{"))
+                    && l.contains("service=\"web\"")
+                    && l.contains("namespace=\"default\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (conns0, reqs0) = (
+        counter("coxswain_proxy_connections_total"),
+        counter("coxswain_proxy_requests_total"),
+    );
+    let mut s = TcpStream::connect(format!("{ip}:80")).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    for i in 0..5 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+            .expect("write");
+        // Read one whole response (its Content-Length) before the next request.
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).expect("read");
+            assert!(n > 0, "response {i} cut short");
+            got.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_string())
+                    })
+                    .and_then(|v| v.parse().ok())
+                    .expect("content-length");
+                if body.len() >= len {
+                    break;
+                }
+            }
+        }
+    }
+    drop(s);
+    wait_until("5 requests on 1 connection counted", T, || {
+        let (conns, reqs) = (
+            counter("coxswain_proxy_connections_total"),
+            counter("coxswain_proxy_requests_total"),
+        );
+        (conns - conns0 == 1.0 && reqs - reqs0 == 5.0).then_some(())
+    })
+    .expect("requests counted");
 }
 
 #[test]
@@ -532,6 +610,66 @@ fn external_traffic_policy_local_and_load_balancer() {
             .then_some(())
     })
     .expect("closed");
+}
+
+/// An address in `node`'s pod range (a pod there would have it).
+fn pod_address_on(c: &Coxswain, node: &str) -> String {
+    let cidr = json(c, &["get", "node", node])["spec"]["podCIDR"]
+        .as_str()
+        .expect("podCIDR")
+        .to_string();
+    let net: std::net::Ipv4Addr = cidr
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("network");
+    std::net::Ipv4Addr::from(u32::from(net) + 250).to_string()
+}
+
+#[test]
+fn internal_traffic_policy_local_keeps_pod_traffic_on_its_node() {
+    let c = cluster(&["--nodes", "3"]);
+    let (a, b) = (backend("on-node1"), backend("on-node2"));
+    apply(
+        &c,
+        &selectorless(
+            "itp",
+            "  internalTrafficPolicy: Local\n  ports:\n  - {name: http, port: 8080, protocol: TCP}",
+            &[("a", a, "node1"), ("b", b, "node2")],
+        ),
+    );
+    let ip = format!("{}:8080", cluster_ip(&c, "itp"));
+    let (p1, p2, p3) = (
+        pod_address_on(&c, "node1"),
+        pod_address_on(&c, "node2"),
+        pod_address_on(&c, "node3"),
+    );
+    wait_until("the ClusterIP from a pod on node1", T, || {
+        get_from(&p1, &ip).ok()
+    })
+    .expect("served");
+    for _ in 0..6 {
+        assert_eq!(get_from(&p1, &ip).expect("from node1"), "on-node1");
+        assert_eq!(get_from(&p2, &ip).expect("from node2"), "on-node2");
+    }
+    // node3 has no endpoint of the Service: its pods' connections are not served.
+    assert!(get_from(&p3, &ip).is_err(), "no local endpoint on node3");
+    // From the host (on no node's range): every endpoint.
+    assert_eq!(
+        served_by(&ip, 4).into_iter().collect::<BTreeSet<_>>().len(),
+        2
+    );
+    // Cluster: a pod on node1 reaches both endpoints.
+    apply(
+        &c,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: itp\nspec:\n  internalTrafficPolicy: Cluster\n  ports:\n  - {name: http, port: 8080, protocol: TCP}\n",
+    );
+    wait_until("Cluster policy from node1", T, || {
+        let seen: BTreeSet<String> = (0..4).filter_map(|_| get_from(&p1, &ip).ok()).collect();
+        (seen.len() == 2).then_some(())
+    })
+    .expect("both endpoints from node1");
+    assert_eq!(get_from(&p3, &ip).map(|_| ()).ok(), Some(()), "node3 too");
 }
 
 #[test]

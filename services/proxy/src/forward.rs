@@ -1,7 +1,7 @@
-//! The data path: a listener per Service address, TCP connections spliced with
-//! `copy_bidirectional` (nodelay on both sides), UDP carried over per-client sessions that end
-//! after an idle timeout. Routing per connection is one balancer lookup; nothing else runs per
-//! packet.
+//! The data path: a listener per Service address, TCP connections spliced both ways (nodelay on
+//! both sides; the client's bytes pass an HTTP/1 request counter on the way, see
+//! [`crate::http`]), UDP carried over per-client sessions that end after an idle timeout.
+//! Routing per connection is one balancer lookup.
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -44,6 +45,8 @@ const MAX_DIALS: usize = 8;
 /// Prometheus counters of one Service port.
 pub struct PortMetrics {
     connections: Counter,
+    /// HTTP/1 requests (TCP) and client datagrams (UDP).
+    requests: Counter,
     rejected: Counter,
     dial_errors: Counter,
     bytes_in: Counter,
@@ -62,6 +65,7 @@ impl PortMetrics {
         ];
         PortMetrics {
             connections: metrics::counter!("coxswain_proxy_connections_total", &labels),
+            requests: metrics::counter!("coxswain_proxy_requests_total", &labels),
             rejected: metrics::counter!("coxswain_proxy_rejected_total", &labels),
             dial_errors: metrics::counter!("coxswain_proxy_endpoint_dial_errors_total", &labels),
             bytes_in: metrics::counter!(
@@ -178,7 +182,7 @@ pub fn spawn_tcp(listener: TcpListener, route: RouteCell, shared: Arc<Shared>) -
 }
 
 async fn tcp_connection(
-    mut inbound: TcpStream,
+    inbound: TcpStream,
     peer: SocketAddr,
     route: Arc<Route>,
     shared: Arc<Shared>,
@@ -207,7 +211,7 @@ async fn tcp_connection(
             }
         }
     }
-    let Some(mut outbound) = outbound else {
+    let Some(outbound) = outbound else {
         // No (reachable) endpoint: reset the connection, as kube-proxy's REJECT does.
         port.metrics.rejected.increment(1);
         let _ = inbound.set_zero_linger();
@@ -217,12 +221,48 @@ async fn tcp_connection(
     let _ = outbound.set_nodelay(true);
     port.metrics.connections.increment(1);
     port.metrics.active.increment(1.0);
-    let r = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    let r = splice(inbound, outbound, &port.metrics.requests).await;
     port.metrics.active.decrement(1.0);
     if let Ok((to_endpoint, to_client)) = r {
         port.metrics.bytes_in.increment(to_endpoint);
         port.metrics.bytes_out.increment(to_client);
     }
+}
+
+/// Copy both ways until both sides are done (each EOF is passed on as a write shutdown), or
+/// either fails; the client's bytes are counted as HTTP/1 requests on the way.
+async fn splice(
+    inbound: TcpStream,
+    outbound: TcpStream,
+    requests: &Counter,
+) -> io::Result<(u64, u64)> {
+    let (mut from_client, mut to_client) = inbound.into_split();
+    let (mut from_endpoint, mut to_endpoint) = outbound.into_split();
+    let up = async {
+        let mut counter = crate::http::RequestCounter::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = from_client.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let r = counter.feed(&buf[..n]);
+            if r > 0 {
+                requests.increment(r);
+            }
+            to_endpoint.write_all(&buf[..n]).await?;
+            total += n as u64;
+        }
+        to_endpoint.shutdown().await?;
+        Ok::<u64, io::Error>(total)
+    };
+    let down = async {
+        let n = tokio::io::copy(&mut from_endpoint, &mut to_client).await?;
+        to_client.shutdown().await?;
+        Ok::<u64, io::Error>(n)
+    };
+    tokio::try_join!(up, down)
 }
 
 struct Session {
@@ -309,6 +349,7 @@ pub fn spawn_udp(sock: UdpSocket, route: RouteCell, shared: Arc<Shared>) -> Join
             if session.upstream.send(&buf[..n]).await.is_ok() {
                 if let Some(r) = current(&route) {
                     r.port.metrics.datagrams.increment(1);
+                    r.port.metrics.requests.increment(1);
                     r.port.metrics.bytes_in.increment(n as u64);
                 }
             }

@@ -5,14 +5,17 @@
 //! per-client sessions.
 //!
 //! - [`routing`]: the balancer and the traffic-policy rules (pure).
-//! - [`table`]: Services/Endpoints/Nodes → listeners and balancers; LoadBalancer IPs (pure).
+//! - [`table`]: a Service, its EndpointSlices and the Nodes → listeners and balancers;
+//!   LoadBalancer IPs (pure).
 //! - [`forward`]: the TCP and UDP data path.
-//! - [`sync`]: informers and the loop applying the table.
+//! - [`http`]: counting HTTP/1 requests in a client stream (the per-Service request counter).
+//! - [`sync`]: informers and the incremental loop applying the table per changed Service.
 pub mod forward;
+pub mod http;
 pub mod routing;
 pub mod sync;
 pub mod table;
 
 pub use forward::ForwardConfig;
-pub use sync::{run, Config, Proxy};
+pub use sync::{run, Config, Observer, Proxy};
 pub use table::Pool;

@@ -1,19 +1,24 @@
 //! Which endpoint a new connection goes to: the userspace kube-proxy's round-robin load
-//! balancer with ClientIP session affinity, restricted by the traffic policies. Pure logic over
-//! an injectable clock (tokio's `Instant`, so tests run on a paused clock).
-use std::collections::HashMap;
+//! balancer with ClientIP session affinity, restricted by the traffic policies, over the
+//! endpoints of a Service port merged from its EndpointSlices as kube-proxy's
+//! EndpointSliceCache merges them. Pure logic over an injectable clock (tokio's `Instant`, so
+//! tests run on a paused clock).
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use coxswain_api::v1;
 use tokio::time::Instant;
 
-/// A ready endpoint of one Service port.
+/// A usable endpoint of one Service port: ready, or serving while terminating (the fallback
+/// when no ready endpoint is in scope, KEP-1669).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Backend {
     pub addr: SocketAddr,
-    /// The node the endpoint runs on ("" when the Endpoints do not say).
+    /// The node the endpoint runs on ("" when the slice does not say).
     pub node: String,
+    /// Ready (else it is serving and terminating).
+    pub ready: bool,
 }
 
 /// Which endpoints a connection may use.
@@ -81,10 +86,12 @@ impl Balancer {
 
     /// New endpoints (any order) and affinity timeout (None: sessionAffinity None). Clients
     /// stuck to an endpoint that is gone lose their affinity; the others keep it.
-    pub fn update(&mut self, mut backends: Vec<Backend>, affinity: Option<Duration>) {
+    /// Returns whether the endpoints changed.
+    pub fn update(&mut self, mut backends: Vec<Backend>, affinity: Option<Duration>) -> bool {
         backends.sort();
         backends.dedup_by(|a, b| a.addr == b.addr);
-        if backends != self.backends {
+        let changed = backends != self.backends;
+        if changed {
             self.backends = backends;
             if !self.backends.is_empty() {
                 self.next %= self.backends.len();
@@ -98,6 +105,7 @@ impl Balancer {
                 .retain(|_, (a, _)| live.iter().any(|b| b.addr == *a));
         }
         self.affinity = affinity;
+        changed
     }
 
     pub fn backends(&self) -> &[Backend] {
@@ -111,11 +119,20 @@ impl Balancer {
     /// The endpoints to try for a new connection from `client`, in order: the first is the
     /// choice (the client's sticky endpoint, else the next in round-robin order), the others
     /// are the fallbacks when a connect fails. Empty: reject the connection.
+    ///
+    /// As kube-proxy's CategorizeEndpoints: the ready endpoints in scope; when there are none,
+    /// the serving-and-terminating ones in scope.
     pub fn pick(&mut self, client: IpAddr, scope: Scope<'_>, now: Instant) -> Vec<SocketAddr> {
         let n = self.backends.len();
-        let eligible: Vec<usize> = (0..n)
-            .filter(|&i| scope.admits(&self.backends[i]))
-            .collect();
+        let in_scope = |ready: bool| -> Vec<usize> {
+            (0..n)
+                .filter(|&i| self.backends[i].ready == ready && scope.admits(&self.backends[i]))
+                .collect()
+        };
+        let mut eligible = in_scope(true);
+        if eligible.is_empty() {
+            eligible = in_scope(false);
+        }
         if eligible.is_empty() {
             return vec![];
         }
@@ -188,33 +205,67 @@ pub fn affinity(spec: &v1::ServiceSpec) -> Option<Duration> {
     })
 }
 
-/// The ready endpoints of Service port `port` in `eps`: addresses (not notReadyAddresses) with
-/// the Endpoints port of the same name and protocol, as kube-proxy matches them.
-pub fn backends_for(port: &v1::ServicePort, eps: &v1::Endpoints) -> Vec<Backend> {
+/// The usable endpoints of Service port `port` in the Service's EndpointSlices, merged as
+/// kube-proxy's EndpointSliceCache merges them: slice ports match by name and protocol (a port
+/// without a name or number is ignored), an endpoint's first address counts, conditions are
+/// read with their defaults (ready and serving unless false, terminating only if true), and an
+/// address:port seen in several slices counts once. Endpoints neither ready nor
+/// serving-and-terminating are left out. Only IP slices of the ClusterIP's family are used.
+pub fn backends_from_slices(
+    port: &v1::ServicePort,
+    slices: &[&v1::EndpointSlice],
+    ipv6: bool,
+) -> Vec<Backend> {
     let protocol = if port.protocol.is_empty() {
         "TCP"
     } else {
         port.protocol.as_str()
     };
+    let family = if ipv6 { "IPv6" } else { "IPv4" };
+    let mut sorted: Vec<&v1::EndpointSlice> = slices.to_vec();
+    sorted.sort_by(|a, b| {
+        let name = |s: &v1::EndpointSlice| s.metadata.as_ref().map(|m| m.name.clone());
+        name(a).cmp(&name(b))
+    });
+    let mut seen: HashSet<SocketAddr> = HashSet::new();
     let mut out = vec![];
-    for subset in &eps.subsets {
-        let Some(ep) = subset.ports.iter().find(|p| {
-            p.name == port.name
-                && (p.protocol == protocol || (p.protocol.is_empty() && protocol == "TCP"))
-        }) else {
-            continue;
-        };
-        let Ok(number) = u16::try_from(ep.port) else {
-            continue;
-        };
-        if number == 0 {
+    for slice in sorted {
+        if slice.address_type != family {
             continue;
         }
-        for a in &subset.addresses {
-            if let Ok(ip) = a.ip.parse::<IpAddr>() {
+        let Some(number) = slice
+            .ports
+            .iter()
+            .find(|p| {
+                p.name.as_deref() == Some(port.name.as_str())
+                    && p.protocol.as_deref().unwrap_or("TCP") == protocol
+            })
+            .and_then(|p| p.port)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n != 0)
+        else {
+            continue;
+        };
+        for e in &slice.endpoints {
+            let Some(ip) = e.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+                continue;
+            };
+            if ip.is_ipv6() != ipv6 {
+                continue;
+            }
+            let c = e.conditions.unwrap_or_default();
+            let ready = c.ready.unwrap_or(true);
+            let serving = c.serving.unwrap_or(true);
+            let terminating = c.terminating.unwrap_or(false);
+            if !(ready || serving && terminating) {
+                continue;
+            }
+            let addr = SocketAddr::new(ip, number);
+            if seen.insert(addr) {
                 out.push(Backend {
-                    addr: SocketAddr::new(ip, number),
-                    node: a.node_name.clone().unwrap_or_default(),
+                    addr,
+                    node: e.node_name.clone().unwrap_or_default(),
+                    ready,
                 });
             }
         }
@@ -289,6 +340,14 @@ mod tests {
         Backend {
             addr: SocketAddr::from(([127, 9, 0, last], 80)),
             node: node.into(),
+            ready: true,
+        }
+    }
+
+    fn terminating(last: u8, node: &str) -> Backend {
+        Backend {
+            ready: false,
+            ..b(last, node)
         }
     }
 
@@ -417,42 +476,111 @@ mod tests {
         assert_eq!(scope(&Entry::External, Some("n1")), Scope::All);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn serving_terminating_endpoints_are_used_only_when_none_is_ready() {
+        let mut lb = Balancer::new();
+        lb.update(
+            vec![b(1, "n1"), terminating(2, "n1"), terminating(3, "n2")],
+            None,
+        );
+        let now = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(lb.pick(client(1), Scope::All, now), vec![b(1, "").addr]);
+        }
+        // Local on n2: no ready endpoint there, so n2's serving-terminating one.
+        assert_eq!(
+            lb.pick(client(1), Scope::Node("n2"), now),
+            vec![b(3, "").addr]
+        );
+        // No ready endpoint anywhere: every serving-terminating one.
+        lb.update(vec![terminating(2, "n1"), terminating(3, "n2")], None);
+        assert_eq!(lb.pick(client(1), Scope::All, now).len(), 2);
+        assert!(lb.pick(client(1), Scope::Node("n3"), now).is_empty());
+    }
+
+    fn slice(v: serde_json::Value) -> v1::EndpointSlice {
+        serde_json::from_value(v).expect("slice")
+    }
+
     #[test]
-    fn endpoints_ports_match_by_name_and_protocol() {
-        let eps: v1::Endpoints = serde_json::from_value(serde_json::json!({
-            "subsets": [
-                {"addresses": [{"ip": "127.10.1.5", "nodeName": "node1"}],
-                 "notReadyAddresses": [{"ip": "127.10.1.6"}],
-                 "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
-                           {"name": "dns", "port": 53, "protocol": "UDP"}]},
-                {"addresses": [{"ip": "127.10.2.5", "nodeName": "node2"}],
-                 "ports": [{"name": "http", "port": 9090, "protocol": "TCP"}]}
+    fn slices_merge_by_port_name_and_protocol_with_conditions_and_dedupe() {
+        let a = slice(serde_json::json!({
+            "metadata": {"name": "web-a"},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
+                      {"name": "dns", "port": 53, "protocol": "UDP"}],
+            "endpoints": [
+                {"addresses": ["127.10.1.5"], "nodeName": "node1", "conditions": {"ready": true}},
+                {"addresses": ["127.10.1.6"], "conditions": {"ready": false}},
+                {"addresses": ["127.10.1.7"], "nodeName": "node1",
+                 "conditions": {"ready": false, "serving": true, "terminating": true}},
+                {"addresses": ["127.10.1.8"],
+                 "conditions": {"ready": false, "serving": false, "terminating": true}},
+                {"addresses": ["127.10.1.9"], "conditions": {}},
+                {"addresses": []}
             ]
-        }))
-        .expect("endpoints");
+        }));
+        let b2 = slice(serde_json::json!({
+            "metadata": {"name": "web-b"},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [
+                {"addresses": ["127.10.2.5"], "nodeName": "node2", "conditions": {"ready": true}},
+                {"addresses": ["127.10.1.5"], "nodeName": "node1", "conditions": {"ready": true}}
+            ]
+        }));
+        let other_port = slice(serde_json::json!({
+            "metadata": {"name": "web-c"},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 9090, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["127.10.3.5"]}]
+        }));
+        let v6 = slice(serde_json::json!({
+            "metadata": {"name": "web-d"},
+            "addressType": "IPv6",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["::1"]}]
+        }));
+        let nameless = slice(serde_json::json!({
+            "metadata": {"name": "web-e"},
+            "addressType": "IPv4",
+            "ports": [{"port": 8080, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["127.10.4.5"]}]
+        }));
         let port = |name: &str, proto: &str| v1::ServicePort {
             name: name.into(),
             protocol: proto.into(),
             port: 80,
             ..Default::default()
         };
-        let http = backends_for(&port("http", "TCP"), &eps);
+        let all = [&a, &b2, &other_port, &v6, &nameless];
+        let http = backends_from_slices(&port("http", "TCP"), &all, false);
+        let got: Vec<(String, &str, bool)> = http
+            .iter()
+            .map(|b| (b.addr.to_string(), b.node.as_str(), b.ready))
+            .collect();
         assert_eq!(
-            http,
+            got,
             vec![
-                Backend {
-                    addr: "127.10.1.5:8080".parse().unwrap(),
-                    node: "node1".into()
-                },
-                Backend {
-                    addr: "127.10.2.5:9090".parse().unwrap(),
-                    node: "node2".into()
-                },
-            ]
+                ("127.10.1.5:8080".into(), "node1", true),
+                ("127.10.1.7:8080".into(), "node1", false),
+                ("127.10.1.9:8080".into(), "", true),
+                ("127.10.2.5:8080".into(), "node2", true),
+                ("127.10.3.5:9090".into(), "", true),
+            ],
+            "not-ready and non-serving terminating endpoints are out, 127.10.1.5 once, \
+             absent conditions mean ready, the IPv6 and nameless-port slices are ignored"
         );
-        assert_eq!(backends_for(&port("dns", "UDP"), &eps).len(), 1);
-        assert!(backends_for(&port("dns", "TCP"), &eps).is_empty());
-        assert!(backends_for(&port("", "TCP"), &eps).is_empty());
+        assert_eq!(
+            backends_from_slices(&port("dns", "UDP"), &all, false).len(),
+            3
+        );
+        assert!(backends_from_slices(&port("dns", "TCP"), &all, false).is_empty());
+        assert!(backends_from_slices(&port("", "TCP"), &all, false).is_empty());
+        assert_eq!(
+            backends_from_slices(&port("http", "TCP"), &all, true).len(),
+            1
+        );
     }
 
     #[test]

@@ -1,19 +1,43 @@
-//! The control loop: informers over Services, Endpoints and Nodes; after every change (and every
-//! resync period) the plan is recomputed and applied: balancers get their new endpoints in
-//! place, listeners are opened and closed, LoadBalancer Services get their ingress IPs.
-use std::collections::{BTreeMap, HashMap};
+//! The control loop, incremental as kube-proxy's change trackers are: informers over Services,
+//! EndpointSlices and Nodes record which Services changed (a slice names its Service with the
+//! `kubernetes.io/service-name` label); each pass re-plans only those Services, so the cost of
+//! an endpoint change does not grow with the number of Services. A Service's balancers get
+//! their new endpoints in place (open connections are untouched), its listeners are opened and
+//! closed, LoadBalancer Services get their ingress IPs. A node change that moves a node's
+//! address or pod range, and a relist, re-plan every Service; the resync period retries failed
+//! listens and expires idle affinities.
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use coxswain_client::{v1, Cache, Client, Informer};
+use coxswain_client::{v1, Cache, Client, Event, Informer};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::forward::{self, ForwardConfig, Port, Route, RouteCell, Shared};
-use crate::routing::NodeInfo;
+use crate::routing::{Backend, NodeInfo};
 use crate::table::{self, FrontendPlan, Pool, PortKey, Protocol};
+
+/// The label naming an EndpointSlice's Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The slice cache's index of slices by their Service's `namespace/name`.
+const SERVICE_INDEX: &str = "service";
+
+/// Called after a Service port's endpoints changed in its balancer (benchmarks and tests
+/// observe the routing with it). Must be cheap: it runs on the sync loop.
+#[derive(Clone)]
+pub struct Observer(pub Arc<ObserverFn>);
+
+/// What an [`Observer`] calls: the Service port and its endpoints now.
+pub type ObserverFn = dyn Fn(&PortKey, &[Backend]) + Send + Sync;
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
 
 /// The proxy's settings.
 #[derive(Clone, Debug)]
@@ -23,8 +47,10 @@ pub struct Config {
     /// Where LoadBalancer ingress IPs come from; None: LoadBalancer Services stay pending.
     pub load_balancer_pool: Option<Pool>,
     pub forward: ForwardConfig,
-    /// How often the whole state is re-applied even without changes (retries failed binds).
+    /// How often failed listens are retried, affinities expired and LoadBalancer ingress
+    /// writes retried, without a change.
     pub sync_period: Duration,
+    pub observer: Option<Observer>,
 }
 
 impl Default for Config {
@@ -34,14 +60,41 @@ impl Default for Config {
             load_balancer_pool: None,
             forward: ForwardConfig::default(),
             sync_period: Duration::from_secs(5),
+            observer: None,
         }
     }
+}
+
+type SvcKey = (String, String);
+type Addr = (SocketAddr, Protocol);
+type Age = (String, String, String);
+
+/// What changed since the last pass.
+#[derive(Debug, Default)]
+struct Dirty {
+    services: HashSet<SvcKey>,
+    /// Every Service (a relist).
+    all: bool,
+    /// A node's address or pod range.
+    nodes: bool,
+    /// The LoadBalancer allocation may have to change.
+    lb: bool,
 }
 
 struct Frontend {
     route: RouteCell,
     key: PortKey,
+    owner: SvcKey,
+    age: Age,
     task: JoinHandle<()>,
+}
+
+/// What one Service holds.
+#[derive(Debug, Default)]
+struct SvcState {
+    ports: Vec<PortKey>,
+    /// The addresses it wants (held, failed or held by an older Service).
+    wants: Vec<Addr>,
 }
 
 /// The proxy's live state.
@@ -50,36 +103,130 @@ pub struct Proxy {
     config: Config,
     shared: Arc<Shared>,
     ports: HashMap<PortKey, Arc<Port>>,
-    frontends: HashMap<(SocketAddr, Protocol), Frontend>,
-    /// Listeners that could not be opened, with the error last logged.
-    failed: HashMap<(SocketAddr, Protocol), String>,
+    frontends: HashMap<Addr, Frontend>,
+    services: HashMap<SvcKey, SvcState>,
+    /// Services that want an address an older Service holds: woken when it is released.
+    blocked: HashMap<Addr, BTreeSet<SvcKey>>,
+    /// Listeners that could not be opened: the Service and the error last logged.
+    failed: HashMap<Addr, (SvcKey, String)>,
+    nodes: Vec<NodeInfo>,
     in_flight: Arc<Mutex<BTreeMap<(String, String), Ipv4Addr>>>,
+}
+
+fn key_of(m: Option<&v1::ObjectMeta>) -> SvcKey {
+    m.map(|m| (m.namespace.clone(), m.name.clone()))
+        .unwrap_or_default()
+}
+
+fn slice_service(s: &v1::EndpointSlice) -> Option<SvcKey> {
+    let m = s.metadata.as_ref()?;
+    let name = m.labels.get(SERVICE_NAME_LABEL).filter(|n| !n.is_empty())?;
+    Some((m.namespace.clone(), name.clone()))
+}
+
+/// A Service whose change may move the LoadBalancer allocation.
+fn lb_relevant(s: &v1::Service) -> bool {
+    s.spec
+        .as_ref()
+        .is_some_and(|sp| sp.r#type == "LoadBalancer")
+        || !table::ingress_ips(s).is_empty()
+}
+
+fn with<T>(d: &Mutex<Dirty>, n: &Notify, f: impl FnOnce(&mut Dirty) -> T) {
+    if let Ok(mut d) = d.lock() {
+        f(&mut d);
+    }
+    n.notify_one();
 }
 
 /// Run the proxy against the store behind `client` until the task is dropped.
 pub async fn run(client: Client, config: Config) {
+    let dirty = Arc::new(Mutex::new(Dirty::default()));
     let notify = Arc::new(Notify::new());
-    let (n1, n2, n3) = (notify.clone(), notify.clone(), notify.clone());
-    let services = Informer::<v1::Service>::new(client.clone())
-        .on_event(move |_| n1.notify_one())
-        .start();
-    let endpoints = Informer::<v1::Endpoints>::new(client.clone())
-        .on_event(move |_| n2.notify_one())
-        .start();
-    let nodes = Informer::<v1::Node>::new(client.clone())
-        .on_event(move |_| n3.notify_one())
-        .start();
+    let services = {
+        let (d, n) = (dirty.clone(), notify.clone());
+        Informer::<v1::Service>::new(client.clone())
+            .on_event(move |ev: &Event<v1::Service>| {
+                with(&d, &n, |d| match ev {
+                    Event::Synced => {
+                        d.all = true;
+                        d.lb = true;
+                    }
+                    Event::Modified { old, new } => {
+                        d.services.insert(key_of(new.metadata.as_ref()));
+                        d.lb |= lb_relevant(old) || lb_relevant(new);
+                    }
+                    Event::Added(o) | Event::Deleted(o) => {
+                        d.services.insert(key_of(o.metadata.as_ref()));
+                        d.lb |= lb_relevant(o);
+                    }
+                })
+            })
+            .start()
+    };
+    let slices = {
+        let (d, n) = (dirty.clone(), notify.clone());
+        Informer::<v1::EndpointSlice>::new(client.clone())
+            .index(SERVICE_INDEX, |s: &v1::EndpointSlice| {
+                slice_service(s)
+                    .map(|(ns, name)| format!("{ns}/{name}"))
+                    .into_iter()
+                    .collect()
+            })
+            .on_event(move |ev: &Event<v1::EndpointSlice>| {
+                with(&d, &n, |d| match ev {
+                    Event::Synced => d.all = true,
+                    Event::Modified { old, new } => {
+                        d.services.extend(slice_service(old));
+                        d.services.extend(slice_service(new));
+                    }
+                    Event::Added(o) | Event::Deleted(o) => d.services.extend(slice_service(o)),
+                })
+            })
+            .start()
+    };
+    let nodes = {
+        let (d, n) = (dirty.clone(), notify.clone());
+        Informer::<v1::Node>::new(client.clone())
+            .on_event(move |ev: &Event<v1::Node>| {
+                // Heartbeats change nothing the proxy uses: ignored.
+                if let Event::Modified { old, new } = ev {
+                    if NodeInfo::from_node(old) == NodeInfo::from_node(new) {
+                        return;
+                    }
+                }
+                with(&d, &n, |d| d.nodes = true)
+            })
+            .start()
+    };
     services.wait_synced().await;
-    endpoints.wait_synced().await;
+    slices.wait_synced().await;
     nodes.wait_synced().await;
     let mut proxy = Proxy::new(client, config);
     tracing::info!("service proxy synced");
+    with(&dirty, &notify, |d| {
+        d.all = true;
+        d.lb = true;
+    });
+    let mut resync_at = Instant::now() + proxy.config.sync_period;
     loop {
-        proxy.sync(&services, &endpoints, &nodes).await;
         tokio::select! {
             _ = notify.notified() => {}
-            _ = tokio::time::sleep(proxy.config.sync_period) => {}
+            _ = tokio::time::sleep_until(resync_at) => {}
         }
+        let mut batch = dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        if Instant::now() >= resync_at {
+            resync_at = Instant::now() + proxy.config.sync_period;
+            proxy.expire_affinities();
+            batch
+                .services
+                .extend(proxy.failed.values().map(|(k, _)| k.clone()));
+            batch.lb = true;
+        }
+        proxy.apply(batch, &services, &slices, &nodes).await;
     }
 }
 
@@ -91,70 +238,124 @@ impl Proxy {
             config,
             ports: HashMap::new(),
             frontends: HashMap::new(),
+            services: HashMap::new(),
+            blocked: HashMap::new(),
             failed: HashMap::new(),
+            nodes: vec![],
             in_flight: Arc::default(),
         }
     }
 
-    /// Apply the current objects.
-    pub async fn sync(
+    /// Apply one batch of changes.
+    async fn apply(
         &mut self,
+        batch: Dirty,
         services: &Cache<v1::Service>,
-        endpoints: &Cache<v1::Endpoints>,
+        slices: &Cache<v1::EndpointSlice>,
         nodes: &Cache<v1::Node>,
     ) {
-        let node_infos: Vec<NodeInfo> = nodes
-            .list()
-            .iter()
-            .map(|n| NodeInfo::from_node(n))
-            .collect();
-        let all = services.list();
-        let plan = table::plan(
-            &all,
-            |ns, name| endpoints.get(ns, name),
-            &node_infos,
-            &self.config.node_port_addresses,
-        );
-        self.shared.set_nodes(node_infos);
+        let mut all = batch.all;
+        if batch.nodes || batch.all {
+            let infos: Vec<NodeInfo> = nodes
+                .list()
+                .iter()
+                .map(|n| NodeInfo::from_node(n))
+                .collect();
+            if infos != self.nodes {
+                self.nodes = infos.clone();
+                self.shared.set_nodes(infos);
+                all = true;
+            }
+        }
+        let mut queue: VecDeque<SvcKey> = if all {
+            let mut keys: BTreeSet<SvcKey> = self.services.keys().cloned().collect();
+            keys.extend(services.list().iter().map(|s| key_of(s.metadata.as_ref())));
+            keys.extend(batch.services);
+            keys.into_iter().collect()
+        } else {
+            let mut keys: Vec<SvcKey> = batch.services.into_iter().collect();
+            keys.sort();
+            keys.into()
+        };
+        // A Service taking an address over, or releasing one, re-plans the others involved;
+        // the older always wins, so this ends; bounded anyway.
+        let mut budget = queue.len() * 4 + 16;
+        while let Some(k) = queue.pop_front() {
+            let svc = services.get(&k.0, &k.1);
+            let own = slices.by_index(SERVICE_INDEX, &format!("{}/{}", k.0, k.1));
+            let refs: Vec<&v1::EndpointSlice> = own.iter().map(|s| s.as_ref()).collect();
+            let wake = self.sync_service(&k, svc.as_deref(), &refs).await;
+            for w in wake {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+                queue.push_back(w);
+            }
+        }
+        if batch.lb || batch.all {
+            if let Some(pool) = self.config.load_balancer_pool {
+                self.assign_load_balancers(&services.list(), &pool);
+            }
+        }
+    }
+
+    /// Re-plan one Service (None: it is gone). Returns the Services to re-plan because of it.
+    async fn sync_service(
+        &mut self,
+        k: &SvcKey,
+        svc: Option<&v1::Service>,
+        slices: &[&v1::EndpointSlice],
+    ) -> Vec<SvcKey> {
+        let plan = match svc {
+            Some(s) => table::plan(s, slices, &self.nodes, &self.config.node_port_addresses),
+            None => table::Plan::default(),
+        };
+        let age = svc.map(table::age).unwrap_or_default();
+        let old = self.services.remove(k).unwrap_or_default();
+        let now = Instant::now();
 
         // Balancers: new endpoints in place (open connections are untouched).
-        let now = Instant::now();
-        let mut live = HashMap::with_capacity(plan.ports.len());
+        let mut ports = Vec::with_capacity(plan.ports.len());
         for p in plan.ports {
             let port = self
                 .ports
-                .remove(&p.key)
-                .unwrap_or_else(|| Arc::new(Port::new(p.key.clone())));
+                .entry(p.key.clone())
+                .or_insert_with(|| Arc::new(Port::new(p.key.clone())))
+                .clone();
             if let Ok(mut b) = port.balancer.lock() {
-                b.update(p.backends, p.affinity);
+                let changed = b.update(p.backends, p.affinity);
                 b.expire(now);
+                if changed {
+                    if let Some(o) = &self.config.observer {
+                        (o.0)(&p.key, b.backends());
+                    }
+                }
             }
-            live.insert(p.key, port);
+            ports.push(p.key);
         }
-        self.ports = live;
+        for pk in &old.ports {
+            if !ports.contains(pk) {
+                self.ports.remove(pk);
+            }
+        }
 
         // Listeners.
-        let mut wanted: HashMap<(SocketAddr, Protocol), FrontendPlan> = plan
+        let wanted: HashMap<Addr, FrontendPlan> = plan
             .frontends
             .into_iter()
             .map(|f| ((f.listen, f.protocol), f))
             .collect();
-        let gone: Vec<_> = self
-            .frontends
-            .keys()
-            .filter(|k| !wanted.contains_key(k))
-            .copied()
-            .collect();
-        for k in gone {
-            if let Some(f) = self.frontends.remove(&k) {
-                tracing::debug!(listen = %k.0, service = %f.key, "closing");
-                f.task.abort();
-                // Wait until the socket is closed, so that it can be opened again at once.
-                let _ = f.task.await;
+        let mut wake = vec![];
+        for a in &old.wants {
+            if !wanted.contains_key(a) {
+                self.release(a, k, &mut wake).await;
             }
         }
-        self.failed.retain(|k, _| wanted.contains_key(k));
-        for (k, f) in wanted.drain() {
+        let mut wants: Vec<Addr> = wanted.keys().copied().collect();
+        wants.sort();
+        for a in &wants {
+            let f = &wanted[a];
             let Some(port) = self.ports.get(&f.key).cloned() else {
                 continue;
             };
@@ -162,7 +363,21 @@ impl Proxy {
                 port,
                 entry: f.entry.clone(),
             });
-            if let Some(existing) = self.frontends.get_mut(&k) {
+            if let Some(existing) = self.frontends.get_mut(a) {
+                if existing.owner != *k {
+                    if existing.age < age {
+                        // An older Service holds it.
+                        self.blocked.entry(*a).or_default().insert(k.clone());
+                        continue;
+                    }
+                    tracing::warn!(listen = %a.0, from = %existing.key, to = %f.key, "an older Service takes this address over");
+                    wake.push(existing.owner.clone());
+                    existing.owner = k.clone();
+                    existing.age = age.clone();
+                }
+                if let Some(b) = self.blocked.get_mut(a) {
+                    b.remove(k);
+                }
                 let same = existing
                     .route
                     .read()
@@ -172,7 +387,7 @@ impl Proxy {
                     if let Ok(mut r) = existing.route.write() {
                         *r = route;
                     }
-                    existing.key = f.key;
+                    existing.key = f.key.clone();
                 }
                 continue;
             }
@@ -188,21 +403,23 @@ impl Proxy {
             match task {
                 Ok(task) => {
                     tracing::debug!(listen = %f.listen, service = %f.key, "listening");
-                    if self.failed.remove(&k).is_some() {
+                    if self.failed.remove(a).is_some() {
                         tracing::info!(listen = %f.listen, service = %f.key, "listening now");
                     }
                     self.frontends.insert(
-                        k,
+                        *a,
                         Frontend {
                             route: cell,
-                            key: f.key,
+                            key: f.key.clone(),
+                            owner: k.clone(),
+                            age: age.clone(),
                             task,
                         },
                     );
                 }
                 Err(e) => {
                     let msg = e.to_string();
-                    if self.failed.get(&k) != Some(&msg) {
+                    if self.failed.get(a).map(|(_, m)| m) != Some(&msg) {
                         tracing::error!(
                             listen = %f.listen,
                             protocol = f.protocol.as_str(),
@@ -211,13 +428,44 @@ impl Proxy {
                             "cannot listen for this Service address (is another cluster on this machine using the same --service-cluster-ip-range, or another process this port?); retrying every sync period"
                         );
                     }
-                    self.failed.insert(k, msg);
+                    self.failed.insert(*a, (k.clone(), msg));
                 }
             }
         }
+        if svc.is_some() || !ports.is_empty() || !wants.is_empty() {
+            self.services.insert(k.clone(), SvcState { ports, wants });
+        }
+        wake
+    }
 
-        if let Some(pool) = self.config.load_balancer_pool {
-            self.assign_load_balancers(&all, &pool);
+    /// `k` no longer wants address `a`: close it if `k` holds it, and wake the Services that
+    /// were waiting for it.
+    async fn release(&mut self, a: &Addr, k: &SvcKey, wake: &mut Vec<SvcKey>) {
+        if let Some(b) = self.blocked.get_mut(a) {
+            b.remove(k);
+        }
+        if self.failed.get(a).is_some_and(|(o, _)| o == k) {
+            self.failed.remove(a);
+        }
+        if self.frontends.get(a).is_some_and(|f| &f.owner == k) {
+            if let Some(f) = self.frontends.remove(a) {
+                tracing::debug!(listen = %a.0, service = %f.key, "closing");
+                f.task.abort();
+                // Wait until the socket is closed, so that it can be opened again at once.
+                let _ = f.task.await;
+            }
+            if let Some(waiting) = self.blocked.remove(a) {
+                wake.extend(waiting);
+            }
+        }
+    }
+
+    fn expire_affinities(&self) {
+        let now = Instant::now();
+        for p in self.ports.values() {
+            if let Ok(mut b) = p.balancer.lock() {
+                b.expire(now);
+            }
         }
     }
 

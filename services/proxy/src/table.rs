@@ -1,6 +1,7 @@
-//! What the proxy should be doing, computed from the Services, Endpoints and Nodes: one entry
-//! per Service port (its ready endpoints and affinity) and one listener per address it is
-//! reached on (ClusterIP, NodePorts, LoadBalancer ingress and external IPs). Pure functions.
+//! What the proxy should be doing for one Service, computed from it, its EndpointSlices and the
+//! Nodes: one entry per Service port (its usable endpoints and affinity) and one listener per
+//! address it is reached on (ClusterIP, NodePorts, LoadBalancer ingress and external IPs); and
+//! the LoadBalancer ingress allocation. Pure functions.
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use coxswain_api::v1;
 
-use crate::routing::{affinity, backends_for, Backend, Entry, NodeInfo};
+use crate::routing::{affinity, backends_from_slices, Backend, Entry, NodeInfo};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -70,16 +71,32 @@ pub struct FrontendPlan {
     pub entry: Entry,
 }
 
+/// One Service's ports and listeners.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub ports: Vec<PortPlan>,
     pub frontends: Vec<FrontendPlan>,
 }
 
-fn meta(svc: &v1::Service) -> (String, String) {
+pub fn meta(svc: &v1::Service) -> (String, String) {
     svc.metadata
         .as_ref()
         .map(|m| (m.namespace.clone(), m.name.clone()))
+        .unwrap_or_default()
+}
+
+/// How two Services claiming one address are ordered: the older (then the smaller
+/// namespace/name) keeps it.
+pub fn age(svc: &v1::Service) -> (String, String, String) {
+    svc.metadata
+        .as_ref()
+        .map(|m| {
+            (
+                m.creation_timestamp.clone(),
+                m.namespace.clone(),
+                m.name.clone(),
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -97,114 +114,97 @@ pub fn ingress_ips(svc: &v1::Service) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// The plan for these objects. `endpoints(ns, name)` looks up a Service's Endpoints;
-/// `extra_node_port_addresses` are `--nodeport-addresses`. A Service port without ready
+/// The plan for one Service and its EndpointSlices (those labelled with its name);
+/// `extra_node_port_addresses` are `--nodeport-addresses`. A Service port without usable
 /// endpoints gets no listener, so connections to it are refused (kube-proxy's REJECT).
+/// ExternalName and headless Services get nothing (DNS only).
 pub fn plan(
-    services: &[Arc<v1::Service>],
-    endpoints: impl Fn(&str, &str) -> Option<Arc<v1::Endpoints>>,
+    svc: &v1::Service,
+    slices: &[&v1::EndpointSlice],
     nodes: &[NodeInfo],
     extra_node_port_addresses: &[IpAddr],
 ) -> Plan {
     let mut out = Plan::default();
+    let Some(spec) = &svc.spec else {
+        return out;
+    };
+    if spec.r#type == "ExternalName" {
+        return out;
+    }
+    let Ok(cluster_ip) = spec.cluster_ip.parse::<IpAddr>() else {
+        return out;
+    };
+    let (namespace, service) = meta(svc);
+    let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
+    let external_local = spec.external_traffic_policy == "Local";
+    let lb_ips = if spec.r#type == "LoadBalancer" {
+        ingress_ips(svc)
+    } else {
+        vec![]
+    };
+    let external_ips: Vec<IpAddr> = spec
+        .external_ips
+        .iter()
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
     let mut taken: HashSet<(SocketAddr, Protocol)> = HashSet::new();
-    let mut sorted: Vec<&Arc<v1::Service>> = services.iter().collect();
-    // Oldest first, so when two Services claim one address the older keeps it.
-    sorted.sort_by(|a, b| {
-        let ka = a
-            .metadata
-            .as_ref()
-            .map(|m| (m.creation_timestamp.as_str(), m.name.as_str()));
-        let kb = b
-            .metadata
-            .as_ref()
-            .map(|m| (m.creation_timestamp.as_str(), m.name.as_str()));
-        ka.cmp(&kb)
-    });
-    for svc in sorted {
-        let Some(spec) = &svc.spec else { continue };
-        if spec.r#type == "ExternalName" {
+    for port in &spec.ports {
+        let Some(protocol) = Protocol::parse(&port.protocol) else {
+            continue;
+        };
+        let Ok(number) = u16::try_from(port.port) else {
+            continue;
+        };
+        let key = PortKey {
+            namespace: namespace.clone(),
+            service: service.clone(),
+            port: port.name.clone(),
+            protocol,
+        };
+        let backends = backends_from_slices(port, slices, cluster_ip.is_ipv6());
+        let serving = !backends.is_empty();
+        out.ports.push(PortPlan {
+            key: key.clone(),
+            backends,
+            affinity: affinity(spec),
+        });
+        if !serving {
             continue;
         }
-        let Ok(cluster_ip) = spec.cluster_ip.parse::<IpAddr>() else {
-            // Headless: DNS only.
-            continue;
-        };
-        let (namespace, service) = meta(svc);
-        let eps = endpoints(&namespace, &service);
-        let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
-        let external_local = spec.external_traffic_policy == "Local";
-        let lb_ips = if spec.r#type == "LoadBalancer" {
-            ingress_ips(svc)
-        } else {
-            vec![]
-        };
-        let external_ips: Vec<IpAddr> = spec
-            .external_ips
-            .iter()
-            .filter_map(|ip| ip.parse().ok())
-            .collect();
-        for port in &spec.ports {
-            let Some(protocol) = Protocol::parse(&port.protocol) else {
-                continue;
-            };
-            let Ok(number) = u16::try_from(port.port) else {
-                continue;
-            };
-            let key = PortKey {
-                namespace: namespace.clone(),
-                service: service.clone(),
-                port: port.name.clone(),
-                protocol,
-            };
-            let backends = eps
-                .as_ref()
-                .map(|e| backends_for(port, e))
-                .unwrap_or_default();
-            let serving = !backends.is_empty();
-            out.ports.push(PortPlan {
-                key: key.clone(),
-                backends,
-                affinity: affinity(spec),
-            });
-            if !serving {
-                continue;
+        let mut add = |listen: SocketAddr, entry: Entry| {
+            if taken.insert((listen, protocol)) {
+                out.frontends.push(FrontendPlan {
+                    listen,
+                    protocol,
+                    key: key.clone(),
+                    entry,
+                });
             }
-            let mut add = |listen: SocketAddr, entry: Entry| {
-                if taken.insert((listen, protocol)) {
-                    out.frontends.push(FrontendPlan {
-                        listen,
-                        protocol,
-                        key: key.clone(),
-                        entry,
-                    });
-                }
-            };
-            add(
-                SocketAddr::new(cluster_ip, number),
-                Entry::ClusterIp { internal_local },
-            );
-            if let Ok(np) = u16::try_from(port.node_port) {
-                if np != 0 {
-                    for n in nodes {
-                        if let Some(ip) = n.internal_ip {
-                            add(
-                                SocketAddr::new(ip, np),
-                                Entry::NodePort {
-                                    node: n.name.clone(),
-                                    external_local,
-                                },
-                            );
-                        }
-                    }
-                    for ip in extra_node_port_addresses {
-                        add(SocketAddr::new(*ip, np), Entry::External);
+        };
+        add(
+            SocketAddr::new(cluster_ip, number),
+            Entry::ClusterIp { internal_local },
+        );
+        if let Ok(np) = u16::try_from(port.node_port) {
+            if np != 0 {
+                for n in nodes {
+                    if let Some(ip) = n.internal_ip {
+                        add(
+                            SocketAddr::new(ip, np),
+                            Entry::NodePort {
+                                node: n.name.clone(),
+                                external_local,
+                            },
+                        );
                     }
                 }
+                for ip in extra_node_port_addresses {
+                    add(SocketAddr::new(*ip, np), Entry::External);
+                }
             }
-            for ip in lb_ips.iter().chain(&external_ips) {
-                add(SocketAddr::new(*ip, number), Entry::External);
-            }
+        }
+        for ip in lb_ips.iter().chain(&external_ips) {
+            add(SocketAddr::new(*ip, number), Entry::External);
         }
     }
     out
@@ -317,14 +317,13 @@ pub fn lb_assignments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn svc(v: serde_json::Value) -> Arc<v1::Service> {
         Arc::new(serde_json::from_value(v).expect("service"))
     }
 
-    fn eps(v: serde_json::Value) -> Arc<v1::Endpoints> {
-        Arc::new(serde_json::from_value(v).expect("endpoints"))
+    fn slice(v: serde_json::Value) -> v1::EndpointSlice {
+        serde_json::from_value(v).expect("slice")
     }
 
     fn nodes() -> Vec<NodeInfo> {
@@ -341,39 +340,24 @@ mod tests {
 
     #[test]
     fn listeners_for_cluster_ip_node_ports_and_load_balancers() {
-        let services = vec![
-            svc(serde_json::json!({
-                "metadata": {"name": "web", "namespace": "default"},
-                "spec": {"type": "LoadBalancer", "clusterIP": "127.255.10.5",
-                         "externalTrafficPolicy": "Local",
-                         "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080},
-                                   {"name": "dns", "port": 53, "protocol": "UDP"}]},
-                "status": {"loadBalancer": {"ingress": [{"ip": "127.0.10.1"}]}}
-            })),
-            svc(serde_json::json!({
-                "metadata": {"name": "empty", "namespace": "default"},
-                "spec": {"clusterIP": "127.255.10.6", "ports": [{"port": 80, "protocol": "TCP"}]}
-            })),
-            svc(serde_json::json!({
-                "metadata": {"name": "headless", "namespace": "default"},
-                "spec": {"clusterIP": "None", "ports": [{"port": 80}]}
-            })),
-        ];
-        let mut all: HashMap<(String, String), Arc<v1::Endpoints>> = HashMap::new();
-        all.insert(
-            ("default".into(), "web".into()),
-            eps(serde_json::json!({"subsets": [{
-                "addresses": [{"ip": "127.10.1.5", "nodeName": "node1"}],
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
-                          {"name": "dns", "port": 5353, "protocol": "UDP"}]}]})),
-        );
+        let web = svc(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "127.255.10.5",
+                     "externalTrafficPolicy": "Local",
+                     "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080},
+                               {"name": "dns", "port": 53, "protocol": "UDP"},
+                               {"name": "none", "port": 81, "protocol": "TCP"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "127.0.10.1"}]}}
+        }));
+        let s = slice(serde_json::json!({
+            "metadata": {"name": "web-abc", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["127.10.1.5"], "nodeName": "node1"}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
+                      {"name": "dns", "port": 5353, "protocol": "UDP"}]}));
         let extra = vec![IpAddr::from([127, 0, 0, 1])];
-        let p = plan(
-            &services,
-            |ns, n| all.get(&(ns.into(), n.into())).cloned(),
-            &nodes(),
-            &extra,
-        );
+        let p = plan(&web, &[&s], &nodes(), &extra);
         let listens: Vec<(String, Protocol)> = p
             .frontends
             .iter()
@@ -399,14 +383,16 @@ mod tests {
             }
         );
         assert_eq!(p.frontends[3].entry, Entry::External);
-        // The service without endpoints has a port entry but no listener (refused).
+        // The port without endpoints has an entry but no listener (refused).
         assert_eq!(p.ports.len(), 3);
-        let empty = p
-            .ports
-            .iter()
-            .find(|p| p.key.service == "empty")
-            .expect("port");
-        assert!(empty.backends.is_empty());
+        assert!(p.ports[2].backends.is_empty());
+        // No slices: no listener at all; headless and ExternalName: nothing.
+        assert!(plan(&web, &[], &nodes(), &extra).frontends.is_empty());
+        let headless = svc(serde_json::json!({
+            "metadata": {"name": "headless", "namespace": "default"},
+            "spec": {"clusterIP": "None", "ports": [{"port": 80}]}
+        }));
+        assert!(plan(&headless, &[&s], &nodes(), &extra).ports.is_empty());
     }
 
     #[test]
