@@ -70,6 +70,19 @@ pub fn apply_defaults(obj: &mut Object) {
             }
         }
         Object::PersistentVolumeClaim(pvc) => pvc_defaults(pvc),
+        Object::PersistentVolume(pv) => {
+            let spec = pv.spec.get_or_insert_with(Default::default);
+            default_str(&mut spec.persistent_volume_reclaim_policy, "Retain");
+            spec.volume_mode.get_or_insert_with(|| "Filesystem".to_string());
+            canonicalize_map(&mut spec.capacity);
+            let status = pv.status.get_or_insert_with(Default::default);
+            default_str(&mut status.phase, "Pending");
+        }
+        Object::StorageClass(sc) => {
+            sc.reclaim_policy.get_or_insert_with(|| "Delete".to_string());
+            sc.volume_binding_mode
+                .get_or_insert_with(|| "Immediate".to_string());
+        }
         Object::Secret(s) => default_str(&mut s.r#type, "Opaque"),
         Object::ServiceAccount(_)
         | Object::ConfigMap(_)

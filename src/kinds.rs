@@ -237,6 +237,8 @@ kinds! {
     Endpoints { group_version: "v1", also: [], plural: "endpoints", short: ["ep"], namespaced: true, layout: data },
     EndpointSlice { group_version: "discovery.k8s.io/v1", also: ["discovery.k8s.io/v1beta1"], plural: "endpointslices", short: [], namespaced: true, layout: data },
     PersistentVolumeClaim { group_version: "v1", also: [], plural: "persistentvolumeclaims", short: ["pvc"], namespaced: true, layout: spec_status },
+    PersistentVolume { group_version: "v1", also: [], plural: "persistentvolumes", short: ["pv"], namespaced: false, layout: spec_status },
+    StorageClass { group_version: "storage.k8s.io/v1", also: ["storage.k8s.io/v1beta1"], plural: "storageclasses", short: ["sc"], namespaced: false, layout: data },
     ServiceAccount { group_version: "v1", also: [], plural: "serviceaccounts", short: ["sa"], namespaced: true, layout: data },
     ConfigMap { group_version: "v1", also: [], plural: "configmaps", short: ["cm"], namespaced: true, layout: data },
     Secret { group_version: "v1", also: [], plural: "secrets", short: [], namespaced: true, layout: data },

@@ -433,6 +433,23 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
             Some(spec) => validate_pvc_spec(e, "spec", spec),
             None => required(e, "spec", ""),
         },
+        Object::PersistentVolume(pv) => match &pv.spec {
+            Some(spec) => validate_pv_spec(e, spec),
+            None => required(e, "spec", ""),
+        },
+        Object::StorageClass(sc) => {
+            if sc.provisioner.is_empty() {
+                required(e, "provisioner", "");
+            } else {
+                check(e, "provisioner", &sc.provisioner, is_qualified_name(&sc.provisioner));
+            }
+            if let Some(r) = &sc.reclaim_policy {
+                one_of(e, "reclaimPolicy", r, &["Delete", "Retain"], false);
+            }
+            if let Some(m) = &sc.volume_binding_mode {
+                one_of(e, "volumeBindingMode", m, &["Immediate", "WaitForFirstConsumer"], false);
+            }
+        }
         Object::ServiceAccount(_)
         | Object::Event(_)
         | Object::ControllerRevision(_)
@@ -2253,6 +2270,48 @@ const ACCESS_MODES: &[&str] = &[
     "ReadWriteOncePod",
 ];
 
+/// ValidatePersistentVolumeSpec: capacity, access modes, reclaim policy, exactly one source.
+fn validate_pv_spec(e: &mut Errs, spec: &v1::PersistentVolumeSpec) {
+    if spec.access_modes.is_empty() {
+        required(e, "spec.accessModes", "");
+    }
+    for m in &spec.access_modes {
+        if !ACCESS_MODES.contains(&m.as_str()) {
+            unsupported(e, "spec.accessModes", m, ACCESS_MODES);
+        }
+    }
+    match spec.capacity.get("storage") {
+        None => required(e, "spec.capacity", ""),
+        Some(v) => {
+            validate_quantity(e, "spec.capacity[storage]", v);
+        }
+    }
+    for k in spec.capacity.keys().filter(|k| k.as_str() != "storage") {
+        unsupported(e, format!("spec.capacity"), k, &["storage"]);
+    }
+    one_of(
+        e,
+        "spec.persistentVolumeReclaimPolicy",
+        &spec.persistent_volume_reclaim_policy,
+        &["Delete", "Recycle", "Retain"],
+        true,
+    );
+    match (&spec.host_path, &spec.local) {
+        (None, None) => required(e, "spec", "must specify a volume type"),
+        (Some(_), Some(_)) => forbidden(e, "spec.local", "may not specify more than 1 volume type"),
+        (Some(h), None) if h.path.is_empty() => required(e, "spec.hostPath.path", ""),
+        (None, Some(l)) => {
+            if l.path.is_empty() {
+                required(e, "spec.local.path", "");
+            }
+            if spec.node_affinity.as_ref().and_then(|n| n.required.as_ref()).is_none() {
+                required(e, "spec.nodeAffinity", "Local volume requires node affinity");
+            }
+        }
+        _ => {}
+    }
+}
+
 fn validate_pvc_spec(e: &mut Errs, p: &str, spec: &v1::PersistentVolumeClaimSpec) {
     if spec.access_modes.is_empty() {
         required(
@@ -2762,6 +2821,11 @@ pub fn validate_update(old: &Object, new: &Object) -> Vec<FieldError> {
             }
             if x.volume_name.is_empty() {
                 y.volume_name.clear();
+                // The PV controller gives an unbound claim without a class the default class
+                // (retroactive default StorageClass assignment).
+                if x.storage_class_name.is_none() {
+                    y.storage_class_name = None;
+                }
             }
             let mut x2 = x.clone();
             x2.volume_name = if x.volume_name.is_empty() {

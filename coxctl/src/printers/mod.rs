@@ -7,6 +7,7 @@ use crate::jv;
 
 pub mod core;
 pub mod pod;
+pub mod storage;
 pub mod workloads;
 
 /// kubectl's resource name of a kind: "pod", "deployment.apps", "cronjob.batch".
@@ -56,6 +57,8 @@ fn spec(kind: Kind) -> (&'static [&'static str], &'static [&'static str], RowFn)
         Kind::Node => (c::NODE, c::NODE_WIDE, c::node),
         Kind::Namespace => (c::NAMESPACE, &[], c::namespace),
         Kind::PersistentVolumeClaim => (c::PVC, c::PVC_WIDE, c::pvc),
+        Kind::PersistentVolume => (storage::PV, storage::PV_WIDE, storage::pv),
+        Kind::StorageClass => (storage::STORAGE_CLASS, &[], storage::storage_class),
         Kind::Event => (c::EVENT, &[], c::event),
         Kind::ConfigMap => (c::CONFIGMAP, &[], c::configmap),
         Kind::Secret => (c::SECRET, &[], c::secret),

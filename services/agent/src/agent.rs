@@ -800,6 +800,8 @@ impl<R: Runtime> NodeAgent<R> {
         ));
         let this = self.clone();
         tokio::spawn(async move {
+            let mut info = info;
+            crate::volumes::mount_claims(&this.client, &mut info, Duration::from_secs(30)).await;
             pod::run_pod(this.ctx.clone(), pod, info, instances, latest_rx, term_rx).await;
             // Containers are stopped: remove the pod object (grace 0), then forget it.
             let still_ours = this

@@ -13,3 +13,4 @@ mod pod_tests;
 pub mod runtime;
 pub mod service;
 pub mod status;
+pub mod volumes;

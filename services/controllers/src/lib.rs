@@ -35,4 +35,5 @@ pub mod revisions;
 pub mod runtime;
 pub mod statefulset;
 pub mod statefulset_ctrl;
+pub mod volume_ctrl;
 pub mod workloads;

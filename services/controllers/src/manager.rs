@@ -48,6 +48,8 @@ pub struct Config {
     pub component: String,
     /// Most endpoints in one EndpointSlice (`--max-endpoints-per-slice`).
     pub max_endpoints_per_slice: usize,
+    /// Where the local-path provisioner of the default StorageClass makes volume directories.
+    pub local_path_dir: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -64,6 +66,7 @@ impl Default for Config {
             cron_resync: Duration::from_secs(10),
             component: "controller-manager".into(),
             max_endpoints_per_slice: crate::endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE,
+            local_path_dir: std::env::temp_dir().join("coxswain-local-path"),
         }
     }
 }
@@ -389,6 +392,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
             .start()
     };
 
+    // PersistentVolumes: binding, the local-path provisioner, the default StorageClass.
+    crate::volume_ctrl::start(client.clone(), rl, cfg.local_path_dir.clone(), cfg.workers);
     let recorder = Recorder::new(client.clone(), &cfg.component, "");
     use coxswain_api::Kind;
     let recorders = [

@@ -42,6 +42,10 @@ pub struct ControllerOpts {
     /// EndpointSlice: most endpoints in one slice (kube-controller-manager's flag).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_endpoints_per_slice: u64,
+    /// Where the default StorageClass's local-path provisioner makes one directory per volume
+    /// (in `coxswain up`: DATA_DIR/local-path).
+    #[arg(long)]
+    pub local_path_dir: Option<std::path::PathBuf>,
     /// Do not run the workload controllers (in `coxswain up`, or in `coxswain controllers`,
     /// which then runs the HPA controller alone).
     #[arg(long)]
@@ -62,6 +66,10 @@ impl ControllerOpts {
             cron_resync: self.cron_resync,
             component: "controller-manager".into(),
             max_endpoints_per_slice: self.max_endpoints_per_slice as usize,
+            local_path_dir: self
+                .local_path_dir
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("coxswain-local-path")),
         }
     }
 }

@@ -271,6 +271,9 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         *r = (*r).min(args.metrics.metric_resolution);
     }
     if mode == "up" {
+        args.controllers
+            .local_path_dir
+            .get_or_insert_with(|| args.data_dir.join("local-path"));
         controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
         autoscaler_service = autoscaler::spawn(&format!("http://{grpc_addr}"), &args.autoscaler)?;
         nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
