@@ -21,6 +21,7 @@ mod builtin;
 mod controllers;
 mod dns;
 mod duration;
+mod logging;
 mod metrics_http;
 mod metrics_server;
 mod nodelifecycle;
@@ -37,6 +38,10 @@ mod telemetry;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (for people) or JSON, one object per line (for machines); RUST_LOG
+    /// filters either way.
+    #[arg(long, global = true, env = "COXSWAIN_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -150,14 +155,8 @@ struct StoreArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -436,3 +436,26 @@ fn shipped_prometheus_config_and_rules_pass_promtool() {
         );
     }
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let mut c = Coxswain::start_with(&["store", "--log-format", "json"], &[]).unwrap();
+    c.coxctl(&["get", "pods", "nope"]).failure();
+    c.terminate().unwrap();
+    let log = c.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    for l in &lines {
+        assert!(l["ts"].as_str().is_some_and(|t| t.ends_with('Z')), "{l}");
+        assert!(l["level"].is_string() && l["message"].is_string(), "{l}");
+    }
+    let serving = lines
+        .iter()
+        .find(|l| l["message"] == "coxswain is serving")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(serving["fields"]["grpc"], c.grpc.as_str(), "{serving}");
+    assert_eq!(serving["level"], "INFO");
+}
