@@ -76,6 +76,21 @@ pub enum Command {
     Top(crate::commands::top::TopWhat),
     /// Wait for a specific condition on one or many resources.
     Wait(crate::commands::wait::WaitArgs),
+    /// Run a particular image on the cluster (a Pod; the old --requests form: a Deployment).
+    Run(crate::commands::run::RunArgs),
+    /// Update fields of a resource (strategic merge, JSON merge or JSON patch).
+    Patch(crate::commands::patch::PatchArgs),
+    /// Replace a resource by file name or stdin.
+    Replace(crate::commands::edit::ReplaceArgs),
+    /// Edit a resource on the server with $KUBE_EDITOR or $EDITOR.
+    Edit(crate::commands::edit::EditArgs),
+    /// Diff the live version against the would-be applied version.
+    Diff(crate::commands::edit::DiffArgs),
+    /// List events.
+    Events(crate::commands::cluster::EventsArgs),
+    /// Display cluster information.
+    #[command(name = "cluster-info")]
+    ClusterInfo(crate::commands::cluster::ClusterInfoArgs),
     /// Print the client and server version information.
     Version,
     /// Print the supported API resources on the server.

@@ -4,7 +4,7 @@ use std::time::Duration;
 use coxswain_api::v1::object_store_client::ObjectStoreClient;
 use coxswain_api::v1::{
     ApplyRequest, ApplyResponse, CreateRequest, DeleteRequest, GetRequest, ListRequest,
-    PatchRequest, WatchEvent, WatchRequest,
+    PatchRequest, UpdateRequest, WatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};
 use tonic::transport::{Channel, Endpoint};
@@ -241,6 +241,20 @@ impl Client {
             dry_run: false,
         };
         let resp = self.inner.create(req).await.map_err(from_status)?;
+        decode(resp.into_inner().object)
+    }
+
+    /// Replace an object (its resourceVersion, when set, must be the stored one).
+    pub async fn update(&mut self, obj: &Object) -> Result<Object> {
+        let req = UpdateRequest {
+            object: Some(obj.to_any()),
+            dry_run: false,
+        };
+        let resp = self
+            .inner
+            .update(req)
+            .await
+            .map_err(|st| named_status(obj.kind(), obj.name(), st))?;
         decode(resp.into_inner().object)
     }
 

@@ -10,6 +10,7 @@ mod output;
 mod printers;
 mod resources;
 mod table;
+mod zero;
 
 use clap::Parser;
 
@@ -56,6 +57,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Schedule(a) => commands::schedule::run(&mut client, a, ns).await,
         Command::Top(a) => commands::top::run(&mut client, a, ns).await,
         Command::Wait(a) => commands::wait::run(&mut client, a, ns).await,
+        Command::Run(a) => commands::run::run(&mut client, a, ns).await,
+        Command::Patch(a) => commands::patch::run(&mut client, a, ns).await,
+        Command::Replace(a) => commands::edit::replace(&mut client, a, ns).await,
+        Command::Edit(a) => commands::edit::edit(&mut client, a, ns).await,
+        Command::Diff(a) => {
+            let code = commands::edit::diff(&mut client, a, ns).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Command::Events(a) => commands::cluster::events(&mut client, a, ns).await,
+        Command::ClusterInfo(a) => {
+            commands::cluster::cluster_info(&mut client, a, ns, &cli.server).await
+        }
         Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
     }
 }

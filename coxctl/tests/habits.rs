@@ -53,21 +53,6 @@ fn delete_waits_until_the_object_is_gone_so_create_again_works() {
     let out = c
         .coxctl(&[
             "wait",
-            "--for=condition=Ready=false",
-            "pod/web",
-            "--timeout=1s",
-        ])
-        .failure();
-    // (It may still be starting; then the condition is met — retry once it is Ready.)
-    if out.stdout.is_empty() {
-        assert_eq!(
-            out.stderr,
-            "error: timed out waiting for the condition on pods/web\n"
-        );
-    }
-    let out = c
-        .coxctl(&[
-            "wait",
             "--for=jsonpath={.status.phase}=Running",
             "pod/web",
             "--timeout=30s",
@@ -284,4 +269,395 @@ fn jsonpath_custom_columns_sort_by_and_label_columns() {
         out.stderr,
         "error: unexpected custom-columns spec: NAME, expected <header>:<json-path-expr>\n"
     );
+}
+
+#[test]
+fn zero_values_and_quoting_in_yaml_and_json_are_kubectl_s() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
+    c.apply(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: once
+  labels:
+    version: \"1\"
+  annotations:
+    sim.coxswain.io/run-duration: 1s
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+",
+    );
+    c.coxctl(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "pod/once",
+        "--timeout=60s",
+    ])
+    .success();
+    let exit = c
+        .coxctl(&[
+            "get",
+            "pod",
+            "once",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.terminated.exitCode} {.status.containerStatuses[0].restartCount}",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(exit, "0 0");
+    let v: serde_json::Value = serde_json::from_str(
+        &c.coxctl(&["get", "pod", "once", "-o", "json"])
+            .success()
+            .stdout,
+    )
+    .expect("json");
+    let cs = &v["status"]["containerStatuses"][0];
+    assert_eq!(cs["state"]["terminated"]["exitCode"], 0, "{v}");
+    assert_eq!(cs["restartCount"], 0, "{v}");
+    assert_eq!(cs["ready"], false, "{v}");
+    assert_eq!(cs["lastState"], serde_json::json!({}), "{v}");
+    let yaml = c
+        .coxctl(&["get", "pod", "once", "-o", "yaml"])
+        .success()
+        .stdout;
+    assert!(yaml.contains("\n  creationTimestamp: \""), "{yaml}");
+    assert!(yaml.contains("\n    version: \"1\"\n"), "{yaml}");
+    assert!(yaml.contains("exitCode: 0\n"), "{yaml}");
+    assert!(yaml.contains("restartCount: 0\n"), "{yaml}");
+    // Single quotes only where go-yaml uses them (a JSON annotation starting with '{').
+    assert!(
+        yaml.lines()
+            .all(|l| !l.contains('\'') || l.contains(": '{")),
+        "{yaml}"
+    );
+}
+
+const DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        env:
+        - name: A
+          value: \"1\"
+      - name: side
+        image: busybox
+";
+
+fn get_json(c: &Coxswain, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend(["-o", "json"]);
+    serde_json::from_str(&c.coxctl(&a).success().stdout).expect("json")
+}
+
+#[test]
+fn patch_replace_edit_and_diff_as_kubectl() {
+    let c = Coxswain::start().expect("start coxswain");
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = write(&dir, "deploy.yaml", DEPLOY);
+    c.coxctl(&["create", "-f", &f]).success();
+
+    // Strategic merge (the default): containers merge by name.
+    let out = c
+        .coxctl(&[
+            "patch",
+            "deploy",
+            "web",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.25","env":[{"name":"B","value":"2"}]}]}}}}"#,
+        ])
+        .success();
+    assert_eq!(out.stdout, "deployment.apps/web patched\n");
+    let v = get_json(&c, &["get", "deploy", "web"]);
+    let cs = &v["spec"]["template"]["spec"]["containers"];
+    assert_eq!(cs.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(cs[0]["image"], "nginx:1.25");
+    assert_eq!(cs[0]["env"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(cs[1]["name"], "side");
+    // The same patch again changes nothing.
+    let out = c
+        .coxctl(&[
+            "patch",
+            "deploy/web",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.25"}]}}}}"#,
+        ])
+        .success();
+    assert_eq!(out.stdout, "deployment.apps/web patched (no change)\n");
+    // A merge patch replaces the list.
+    c.coxctl(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=merge",
+        "-p",
+        "spec:\n  replicas: 3\n",
+    ])
+    .success();
+    assert_eq!(
+        get_json(&c, &["get", "deploy", "web"])["spec"]["replicas"],
+        3
+    );
+    // JSON patch.
+    let out = c
+        .coxctl(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":2},{"op":"remove","path":"/spec/template/spec/containers/1"}]"#,
+        ])
+        .success();
+    assert_eq!(out.stdout, "deployment.apps/web patched\n");
+    let v = get_json(&c, &["get", "deploy", "web"]);
+    assert_eq!(v["spec"]["replicas"], 2);
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let out = c
+        .coxctl(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/nope"}]"#,
+        ])
+        .failure();
+    assert!(
+        out.stderr.starts_with("Error from server (Invalid): "),
+        "{}",
+        out.stderr
+    );
+    let out = c.coxctl(&["patch", "deploy", "nope", "-p", "{}"]).failure();
+    assert_eq!(
+        out.stderr,
+        "Error from server (NotFound): deployments.apps \"nope\" not found\n"
+    );
+
+    // diff: differences exit 1 and show the change; none exit 0.
+    let out = c.coxctl(&["diff", "-f", &f]);
+    assert!(!out.ok);
+    assert!(out.stdout.contains("-  replicas: 2"), "{}", out.stdout);
+    assert!(out.stdout.contains("+  replicas: 1"), "{}", out.stdout);
+
+    // replace puts the file back.
+    let out = c.coxctl(&["replace", "-f", &f]).success();
+    assert_eq!(out.stdout, "deployment.apps/web replaced\n");
+    let v = get_json(&c, &["get", "deploy", "web"]);
+    assert_eq!(v["spec"]["replicas"], 1);
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    // Only the last-applied annotation differs now (replace, like kubectl's, drops it).
+    let out = c.coxctl(&["diff", "-f", &f]);
+    assert!(!out.stdout.contains("replicas:"), "{}", out.stdout);
+    c.coxctl(&["apply", "-f", &f]).success();
+    let out = c.coxctl(&["diff", "-f", &f]).success();
+    assert_eq!(out.stdout, "");
+    let gone = write(
+        &dir,
+        "gone.yaml",
+        &DEPLOY.replace("name: web\nspec", "name: gone\nspec"),
+    );
+    let out = c.coxctl(&["replace", "-f", &gone]).failure();
+    assert_eq!(
+        out.stderr,
+        format!("Error from server (NotFound): error when replacing \"{gone}\": deployments.apps \"gone\" not found\n")
+    );
+
+    // edit with an editor script: a change is saved; an invalid one re-opens the file with
+    // the error, and an unchanged re-save gives up.
+    let script = dir.path().join("ed.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsed -i 's/replicas: 1/replicas: 4/' \"$1\"\n",
+    )
+    .expect("script");
+    let bad = dir.path().join("bad.sh");
+    std::fs::write(
+        &bad,
+        format!(
+            "#!/bin/sh\ncat \"$1\" >> {}\nsed -i 's/replicas: 4/replicas: many/' \"$1\"\n",
+            dir.path().join("seen.txt").display()
+        ),
+    )
+    .expect("script");
+    for s in [&script, &bad] {
+        Command::new("chmod")
+            .arg("+x")
+            .arg(s)
+            .status()
+            .expect("chmod");
+    }
+    let out = Command::new(bin("coxctl"))
+        .args(["edit", "deploy", "web"])
+        .env("COXSWAIN_SERVER", c.url())
+        .env("EDITOR", &script)
+        .env_remove("KUBE_EDITOR")
+        .output()
+        .expect("edit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deployment.apps/web edited\n"
+    );
+    assert_eq!(
+        get_json(&c, &["get", "deploy", "web"])["spec"]["replicas"],
+        4
+    );
+    let out = Command::new(bin("coxctl"))
+        .args(["edit", "deploy/web"])
+        .env("COXSWAIN_SERVER", c.url())
+        .env("KUBE_EDITOR", &bad)
+        .env("EDITOR", "false")
+        .output()
+        .expect("edit");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: Edit cancelled, no valid changes were saved."),
+        "{err}"
+    );
+    let seen = std::fs::read_to_string(dir.path().join("seen.txt")).expect("seen");
+    // The second opening shows why the first save failed.
+    assert!(
+        seen.contains("# deployments \"web\" was not valid:"),
+        "{seen}"
+    );
+    assert!(seen.contains("spec.replicas"), "{seen}");
+    assert_eq!(
+        get_json(&c, &["get", "deploy", "web"])["spec"]["replicas"],
+        4
+    );
+}
+
+#[test]
+fn run_events_cluster_info_and_logs_of_a_workload() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
+    let out = c
+        .coxctl(&["run", "nginx", "--image=nginx", "--port=80"])
+        .success();
+    assert_eq!(out.stdout, "pod/nginx created\n");
+    let v = get_json(&c, &["get", "pod", "nginx"]);
+    assert_eq!(v["metadata"]["labels"]["run"], "nginx");
+    assert_eq!(v["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
+    let out = c
+        .coxctl(&[
+            "run",
+            "hpa",
+            "--image=nginx:1.17.9",
+            "--requests=cpu=200m",
+            "--expose",
+            "--port=80",
+        ])
+        .success();
+    assert_eq!(
+        out.stdout,
+        "service/hpa created\ndeployment.apps/hpa created\n"
+    );
+    let v = get_json(&c, &["get", "deploy", "hpa"]);
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "200m"
+    );
+    let out = c
+        .coxctl(&[
+            "run",
+            "x",
+            "--image=nginx",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ])
+        .success();
+    assert!(out.stdout.contains("kind: Pod\n"), "{}", out.stdout);
+    c.coxctl(&["get", "pod", "x"]).failure();
+
+    c.coxctl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/nginx",
+        "--timeout=30s",
+    ])
+    .success();
+    let ev = wait_until("events of pod/nginx", Duration::from_secs(20), || {
+        let out = c.coxctl(&["events", "--for", "pod/nginx"]).success();
+        out.stdout.contains("Scheduled").then_some(out.stdout)
+    })
+    .expect("events");
+    let lines: Vec<&str> = ev.lines().collect();
+    assert!(lines[0].starts_with("LAST SEEN"), "{ev}");
+    assert!(
+        lines[0].contains("TYPE") && lines[0].contains("OBJECT"),
+        "{ev}"
+    );
+    assert!(lines[1..].iter().all(|l| l.contains("Pod/nginx")), "{ev}");
+    let out = c
+        .coxctl(&["events", "--types=Warning", "--for=pod/nginx"])
+        .success();
+    assert!(!out.stdout.contains("Scheduled"), "{}", out.stdout);
+
+    let out = c.coxctl(&["cluster-info"]).success();
+    assert!(
+        out.stdout.starts_with(&format!(
+            "\x1b[0;32mKubernetes control plane\x1b[0m is running at \x1b[0;33m{}\x1b[0m\n",
+            c.url()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.ends_with("use 'coxctl cluster-info dump'.\n"));
+    let dump = c.coxctl(&["cluster-info", "dump"]).success();
+    assert!(
+        dump.stdout.contains("\"kind\": \"Node\""),
+        "{}",
+        &dump.stdout[..200.min(dump.stdout.len())]
+    );
+
+    // logs of a workload and by selector reach its pods.
+    c.coxctl(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/hpa",
+        "--timeout=30s",
+    ])
+    .success();
+    let out = c.coxctl(&["logs", "deploy/hpa"]);
+    assert!(out.ok, "{}", out.stderr);
+    let out = c.coxctl(&["logs", "-l", "run=hpa", "--prefix"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.lines().all(|l| l.starts_with("[pod/hpa-")),
+        "{}",
+        out.stdout
+    );
+    let out = c.coxctl(&["logs", "-l", "run=none"]).success();
+    assert_eq!(out.stderr, "No resources found in default namespace.\n");
 }

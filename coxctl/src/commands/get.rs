@@ -100,6 +100,9 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
             let mut vals: Vec<Value> = objs.iter().map(Object::to_json_value).collect();
             vals.iter_mut()
                 .for_each(|v| crate::commands::autoscale::served_as(v, &args.resources));
+            if prints_fields(&format) {
+                vals.iter_mut().for_each(|v| crate::zero::fill(kind, v));
+            }
             if targets
                 .groups
                 .iter()
@@ -282,6 +285,9 @@ async fn watch(
             }
             let mut v = obj.to_json_value();
             crate::commands::autoscale::served_as(&mut v, &args.resources);
+            if prints_fields(format) {
+                crate::zero::fill(kind, &mut v);
+            }
             let mut out = std::io::stdout().lock();
             match format {
                 Format::Table | Format::Wide | Format::CustomColumns(_) => {
@@ -336,6 +342,12 @@ async fn watch(
             out.flush().ok();
         }
     }
+}
+
+/// Whether the output shows the object's fields (then zero values kubectl always writes are
+/// put back); tables read missing fields as zero anyway.
+fn prints_fields(format: &Format) -> bool {
+    !matches!(format, Format::Table | Format::Wide | Format::Name)
 }
 
 /// kubectl's `-L`: one column per label, headed by the key's last path segment in upper case,

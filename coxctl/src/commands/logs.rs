@@ -19,8 +19,18 @@ const ENDPOINT_ANNOTATION: &str = "coxswain.io/agent-endpoint";
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The pod (NAME or pod/NAME).
-    pub pod: String,
+    /// The pod (NAME or pod/NAME), or a workload (deploy/NAME, rs/, sts/, ds/, job/, svc/)
+    /// whose first pod is read.
+    pub pod: Option<String>,
+    /// Read the logs of every pod matching this label selector.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Prefix each line with its source (pod/NAME/CONTAINER).
+    #[arg(long)]
+    pub prefix: bool,
+    /// With -l, the most pods read at once.
+    #[arg(long, default_value_t = 5)]
+    pub max_log_requests: usize,
     /// The container (may be omitted when the pod has one container).
     #[arg(short = 'c', long)]
     pub container: Option<String>,
@@ -45,12 +55,109 @@ fn bad_request(st: tonic::Status) -> CliError {
     }
 }
 
+/// The selector of a workload or service whose pods `logs KIND/NAME` reads.
+async fn selector_of(client: &mut Client, kind: Kind, ns: &str, name: &str) -> Result<String> {
+    let v = client.get(kind, ns, name).await?.to_json_value();
+    let sel = if kind == Kind::Service {
+        crate::jv::format_labels(&crate::jv::map(&v, "spec.selector"))
+    } else {
+        crate::jv::format_selector(&v["spec"]["selector"])
+    };
+    if sel.is_empty() || sel == "<none>" {
+        return Err(other(format!(
+            "cannot attach to {}/{name}: selector is empty",
+            crate::printers::resource_name(kind)
+        )));
+    }
+    Ok(sel)
+}
+
+/// Pods of a selector, running ones first, then by name.
+async fn pods_of(client: &mut Client, ns: &str, sel: &str) -> Result<Vec<Object>> {
+    let (mut pods, _) = client.list(Kind::Pod, ns, sel, "").await?;
+    pods.sort_by_key(|p| {
+        let v = p.to_json_value();
+        (
+            crate::jv::s(&v, "status.phase") != "Running",
+            p.name().to_string(),
+        )
+    });
+    Ok(pods)
+}
+
 pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> Result<()> {
-    let name = a
-        .pod
-        .strip_prefix("pod/")
-        .or_else(|| a.pod.strip_prefix("pods/"))
-        .unwrap_or(&a.pod);
+    let names: Vec<String> = match (&a.pod, &a.selector) {
+        (Some(_), Some(_)) => return Err(other("only a selector (-l) or a POD name is allowed")),
+        (None, None) => return Err(other("expected POD, TYPE/NAME, or a selector (-l)")),
+        (None, Some(sel)) => {
+            let pods = pods_of(client, ns, sel).await?;
+            if pods.is_empty() {
+                eprintln!("No resources found in {ns} namespace.");
+                return Ok(());
+            }
+            if a.follow && pods.len() > a.max_log_requests {
+                return Err(other(format!(
+                    "you are attempting to follow {} log streams, but maximum allowed concurrency is {}, use --max-log-requests to increase the limit",
+                    pods.len(),
+                    a.max_log_requests
+                )));
+            }
+            pods.iter().map(|p| p.name().to_string()).collect()
+        }
+        (Some(p), None) => match p.split_once('/') {
+            Some((k, n)) if !matches!(k, "pod" | "pods" | "po") => {
+                let kind = crate::resources::parse_kind(k)?;
+                let sel = selector_of(client, kind, ns, n).await?;
+                let pods = pods_of(client, ns, &sel).await?;
+                let Some(first) = pods.first() else {
+                    return Err(other("timed out waiting for the condition"));
+                };
+                if pods.len() > 1 {
+                    eprintln!("Found {} pods, using pod/{}", pods.len(), first.name());
+                }
+                vec![first.name().to_string()]
+            }
+            Some((_, n)) => vec![n.to_string()],
+            None => vec![p.clone()],
+        },
+    };
+    let prefix = a.prefix;
+    if a.follow && names.len() > 1 {
+        let mut set = tokio::task::JoinSet::new();
+        for n in names {
+            let mut c = client.clone();
+            let (ns, server) = (ns.to_string(), server.to_string());
+            let args = LogsArgs {
+                pod: None,
+                selector: None,
+                prefix,
+                max_log_requests: a.max_log_requests,
+                container: a.container.clone(),
+                follow: true,
+                previous: a.previous,
+                tail: a.tail,
+            };
+            set.spawn(async move { pod_logs(&mut c, &args, &ns, &server, &n, prefix).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| other(e.to_string()))??;
+        }
+        return Ok(());
+    }
+    for n in names {
+        pod_logs(client, a, ns, server, &n, prefix).await?;
+    }
+    Ok(())
+}
+
+async fn pod_logs(
+    client: &mut Client,
+    a: &LogsArgs,
+    ns: &str,
+    server: &str,
+    name: &str,
+    prefix: bool,
+) -> Result<()> {
     let Object::Pod(pod) = client.get(Kind::Pod, ns, name).await? else {
         return Err(other("not a pod"));
     };
@@ -100,13 +207,47 @@ pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> R
         previous: a.previous,
         tail_lines: (a.tail >= 0).then_some(a.tail),
     };
+    let label = format!("[pod/{name}/{}] ", req_container(&spec, &req.container));
     let mut stream = agent.logs(req).await.map_err(bad_request)?.into_inner();
     let mut out = std::io::stdout();
+    // With --prefix, whole lines only: a partial line waits for the rest.
+    let mut pending: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(bad_request)?;
-        out.write_all(&chunk.data)
+        let data = if prefix {
+            pending.extend_from_slice(&chunk.data);
+            let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
+                continue;
+            };
+            let rest = pending.split_off(end + 1);
+            let whole = std::mem::replace(&mut pending, rest);
+            let mut buf = Vec::new();
+            for line in whole.split_inclusive(|b| *b == b'\n') {
+                buf.extend_from_slice(label.as_bytes());
+                buf.extend_from_slice(line);
+            }
+            buf
+        } else {
+            chunk.data
+        };
+        out.write_all(&data)
             .and_then(|_| out.flush())
             .map_err(|e| other(format!("writing the log: {e}")))?;
     }
+    if prefix && !pending.is_empty() {
+        let _ = out.write_all(label.as_bytes());
+        let _ = out.write_all(&pending);
+        let _ = out.write_all(b"\n");
+    }
     Ok(())
+}
+
+fn req_container(spec: &coxswain_api::v1::PodSpec, c: &str) -> String {
+    if !c.is_empty() {
+        return c.to_string();
+    }
+    spec.containers
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
 }
