@@ -514,6 +514,7 @@ async fn two_schedulers_side_by_side_and_unknown_scheduler_names() {
     let addr = line
         .trim()
         .strip_prefix("coxswain scheduler ready grpc=")
+        .and_then(|rest| rest.split_whitespace().next())
         .expect("ready line")
         .to_string();
 
