@@ -7,6 +7,9 @@ use coxswain_telemetry::text::{header, sample, Type};
 use crate::agent::PodUsage;
 use crate::service::Registry;
 
+/// A pod family: name, type, HELP and its value of a pod.
+type PodFamily = (&'static str, Type, &'static str, fn(&PodUsage) -> f64);
+
 /// (node name, its pods' usage), rendered in the text format.
 pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
     header(
@@ -47,7 +50,7 @@ pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
             bytes as f64,
         );
     }
-    let pod_families: [(&str, Type, &str, fn(&PodUsage) -> f64); 2] = [
+    let pod_families: [PodFamily; 2] = [
         (
             "pod_cpu_usage_seconds_total",
             Type::Counter,
