@@ -315,12 +315,13 @@ fn endpoint(url: &str) -> Result<Endpoint> {
     } else {
         format!("http://{url}")
     };
-    Ok(Endpoint::from_shared(url)
+    let ep = Endpoint::from_shared(url.clone())
         .map_err(|e| Error::Invalid(format!("server URL: {e}")))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true);
+    crate::config::secure(ep, &url).map_err(|e| Error::Invalid(format!("TLS: {e}")))
 }
 
 fn any_of<R: Resource>(obj: &R) -> prost_types::Any {

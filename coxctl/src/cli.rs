@@ -14,9 +14,17 @@ pub struct Cli {
         short = 's',
         global = true,
         env = "COXSWAIN_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "",
+        hide_default_value = true
     )]
     pub server: String,
+    /// The client configuration file (default: $COXCONFIG, else ~/.coxswain/config); its
+    /// current context names the server (else http://127.0.0.1:50051) and the credentials.
+    #[arg(long, global = true, env = "COXCONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The context of the configuration file to use.
+    #[arg(long, global = true)]
+    pub context: Option<String>,
     /// The namespace scope for this request.
     #[arg(
         long,
@@ -93,6 +101,8 @@ pub enum Command {
     ClusterInfo(crate::commands::cluster::ClusterInfoArgs),
     /// Print the client and server version information.
     Version,
+    /// Modify or view the client configuration (contexts and credentials).
+    Config(crate::commands::config::ConfigArgs),
     /// Print the supported API resources on the server.
     #[command(name = "api-resources")]
     ApiResources,

@@ -149,6 +149,8 @@ impl Client {
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| CliError::Connect(format!("invalid server address {server:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5));
+        let endpoint = coxswain_client::config::secure(endpoint, &url)
+            .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?;
         let channel = endpoint
             .connect()
             .await

@@ -18,7 +18,11 @@ use cli::{Cli, Command};
 use client::{CliError, Client};
 use commands::label::Field;
 
-async fn run(cli: Cli) -> Result<(), CliError> {
+async fn run(mut cli: Cli) -> Result<(), CliError> {
+    if let Command::Config(a) = &cli.command {
+        return commands::config::run(a, &cli.kubeconfig, &cli.context);
+    }
+    commands::config::resolve(&mut cli.server, &cli.kubeconfig, &cli.context)?;
     let ns = cli.namespace.as_str();
     match &cli.command {
         Command::Version => {
@@ -72,7 +76,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ClusterInfo(a) => {
             commands::cluster::cluster_info(&mut client, a, ns, &cli.server).await
         }
-        Command::Version | Command::ApiResources | Command::ApiVersions => Ok(()),
+        Command::Version | Command::ApiResources | Command::ApiVersions | Command::Config(_) => {
+            Ok(())
+        }
     }
 }
 

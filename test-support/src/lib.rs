@@ -217,6 +217,11 @@ impl Coxswain {
         }
     }
 
+    /// Replace the arguments (the mode and extra flags) used by the next [`Coxswain::restart`].
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Start again on the same data directory (new ports).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();

@@ -1,6 +1,7 @@
 //! One module per verb.
 pub mod apply;
 pub mod autoscale;
+pub mod config;
 pub mod cluster;
 pub mod delete;
 pub mod edit;

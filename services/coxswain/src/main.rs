@@ -27,6 +27,7 @@ mod metrics_server;
 mod nodelifecycle;
 mod proxy;
 mod scheduler;
+mod security;
 mod telemetry;
 
 #[derive(Parser)]
@@ -96,6 +97,10 @@ struct StoreArgs {
     /// Keep everything in memory: nothing survives a restart.
     #[arg(long, env = "COXSWAIN_IN_MEMORY")]
     in_memory: bool,
+    /// An EncryptionConfiguration (kube-apiserver's format: aescbc, aesgcm, identity) whose
+    /// providers encrypt the named resources, e.g. Secrets, at rest.
+    #[arg(long, env = "COXSWAIN_ENCRYPTION_PROVIDER_CONFIG")]
+    encryption_provider_config: Option<PathBuf>,
     /// Page cache of the embedded store, MiB.
     #[arg(long, env = "COXSWAIN_CACHE_MIB", default_value_t = 16)]
     cache_mib: usize,
@@ -122,6 +127,8 @@ struct StoreArgs {
     service_net: proxy::ServiceNetOpts,
     #[command(flatten)]
     dns: dns::DnsOpts,
+    #[command(flatten)]
+    security: security::SecurityOpts,
     /// tolerationSeconds of the not-ready:NoExecute toleration every pod gets at admission
     /// unless it tolerates that taint already.
     #[arg(
@@ -187,13 +194,21 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         ),
     };
 
-    let backend: Arc<dyn Backend> = Arc::new(
+    let mut backend: Arc<dyn Backend> = Arc::new(
         EmbeddedBackend::open(EmbeddedOptions {
             data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
             cache_bytes: args.cache_mib << 20,
         })
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
     );
+    if let Some(path) = &args.encryption_provider_config {
+        let config = coxswain_store::encryption::EncryptionConfig::load(path)
+            .with_context(|| format!("--encryption-provider-config {}", path.display()))?;
+        backend = Arc::new(coxswain_store::encryption::EncryptedBackend::new(
+            backend, config,
+        ));
+    }
+    security::check_bind(&args.security, args.listen)?;
     // Bound before the store opens: `up` derives its service ranges from the port.
     let grpc = TcpListener::bind(args.listen)
         .await
@@ -219,6 +234,23 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(store.clone()));
 
     let grpc_addr = grpc.local_addr()?;
+    // Under --auth: the PKI, admin.conf, and the components' credentials; they dial https.
+    let secured = match args.security.auth {
+        true => Some(security::prepare(
+            &args.security,
+            &args.data_dir,
+            args.listen,
+            grpc_addr,
+        )?),
+        false => None,
+    };
+    let url = match &secured {
+        Some(s) => {
+            coxswain_client::config::install(s.components.clone());
+            format!("https://{grpc_addr}")
+        }
+        None => format!("http://{grpc_addr}"),
+    };
     let metrics_addr = match prometheus {
         Some(prometheus) => {
             let metrics = TcpListener::bind(args.metrics_listen)
@@ -253,14 +285,14 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         "coxswain is serving"
     );
     let scheduler_service = match mode {
-        "up" => scheduler::spawn(&format!("http://{grpc_addr}"), &args.scheduler)?,
+        "up" => scheduler::spawn(&url, &args.scheduler)?,
         _ => None,
     };
     let agents = coxswain_agent::service::Registry::default();
     coxswain_telemetry::register(Arc::new(agents.clone()));
     let mut autoscaler_service = None;
     let metrics_service = match mode {
-        "up" => metrics_server::spawn(&format!("http://{grpc_addr}"), &args.metrics)?,
+        "up" => metrics_server::spawn(&url, &args.metrics)?,
         _ => None,
     };
     let mut args = args;
@@ -273,16 +305,16 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         args.controllers
             .local_path_dir
             .get_or_insert_with(|| args.data_dir.join("local-path"));
-        controllers::spawn(&format!("http://{grpc_addr}"), &args.controllers)?;
-        autoscaler_service = autoscaler::spawn(&format!("http://{grpc_addr}"), &args.autoscaler)?;
-        nodelifecycle::spawn(&format!("http://{grpc_addr}"), &args.node_lifecycle)?;
+        controllers::spawn(&url, &args.controllers)?;
+        autoscaler_service = autoscaler::spawn(&url, &args.autoscaler)?;
+        nodelifecycle::spawn(&url, &args.node_lifecycle)?;
         proxy::spawn_up(
-            &format!("http://{grpc_addr}"),
+            &url,
             &args.service_net,
             &service_net,
         )?;
         agent::spawn_up(
-            &format!("http://{grpc_addr}"),
+            &url,
             &args.data_dir,
             &args.agents,
             &agents,
@@ -290,7 +322,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     }
     proxy::ensure_kubernetes_service(&store, &service_net, grpc_addr).await;
     let dns_addr = match mode {
-        "up" => dns::spawn(&format!("http://{grpc_addr}"), &args.dns).await?,
+        "up" => dns::spawn(&url, &args.dns).await?,
         _ => None,
     };
     // A line for scripts and tests that start coxswain on port 0.
@@ -300,7 +332,16 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(s) = &secured {
+        builder = builder.tls_config(s.tls.clone()).context("TLS")?;
+    }
+    let authn = secured.as_ref().map_or_else(
+        coxswain_store::authn::AuthnLayer::disabled,
+        |s| s.layer.clone(),
+    );
+    let server = builder
+        .layer(authn)
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .concurrency_limit_per_connection(args.max_requests_inflight.max(1))
         .max_concurrent_streams(Some(args.max_streams_per_connection.max(1)))
@@ -313,9 +354,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_optional_service(scheduler_service)
         .add_optional_service(autoscaler_service)
         .add_optional_service(metrics_service)
-        .add_service(controllers::workloads_service(&format!(
-            "http://{grpc_addr}"
-        ))?)
+        .add_service(controllers::workloads_service(&url)?)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             async {

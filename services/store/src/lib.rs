@@ -6,11 +6,14 @@
 //! - [`store`]: Kubernetes API-server semantics (admission, optimistic concurrency,
 //!   finalizers, apply, watch).
 //! - [`alloc`]: Service ClusterIP and NodePort allocation.
+//! - [`encryption`]: encryption at rest (`EncryptionConfiguration`), a backend wrapper.
 //! - [`gc`]: the garbage collector (ownerReferences, propagation policies) and namespace deleter.
 //! - [`server`]: the `coxswain.v1.ObjectStore` gRPC service.
 pub mod alloc;
+pub mod authn;
 pub mod backend;
 pub mod cache;
+pub mod encryption;
 pub mod error;
 pub mod gc;
 pub mod server;

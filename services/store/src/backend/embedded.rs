@@ -102,11 +102,13 @@ fn io<E: std::fmt::Display>(e: E) -> BackendError {
 
 impl RedbPersist {
     fn open(dir: &std::path::Path, cache_bytes: usize) -> Result<Self, BackendError> {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::util::create_private_dir(dir).map_err(io)?;
+        let file = dir.join("coxswain.redb");
         let db = Database::builder()
             .set_cache_size(cache_bytes)
-            .create(dir.join("coxswain.redb"))
+            .create(&file)
             .map_err(io)?;
+        crate::util::make_private(&file, 0o600).map_err(io)?;
         // Make sure the tables exist so readers never see "table does not exist".
         let w = db.begin_write().map_err(io)?;
         {

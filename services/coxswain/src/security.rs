@@ -1,0 +1,349 @@
+//! Serving securely: TLS (rustls) on gRPC, authentication (bearer tokens, client certificates,
+//! `--anonymous-auth`), the cluster PKI `coxswain up --auth` generates, the admin kubeconfig it
+//! writes, and the refusal to serve a non-loopback address in the clear.
+//!
+//! The PKI lives in `<data-dir>/pki/` (0700, files 0600) and is reused across restarts:
+//! - `ca.crt`/`ca.key`: the cluster CA (rcgen, ECDSA P-256);
+//! - `server.crt`/`server.key`: the serving certificate (localhost, 127.0.0.1, ::1 and the
+//!   listen address);
+//! - `admin.crt`/`admin.key`: `kubernetes-admin`, group `system:masters`;
+//! - `components.crt`/`components.key`: the in-process components' identity;
+//! - `tokens.csv`: the admin's bearer token, in kube-apiserver's token-file format.
+//!
+//! `<data-dir>/admin.conf` (0600) is the admin's kubeconfig; `up` also merges it into
+//! `$COXCONFIG` or `~/.coxswain/config` (`--merge-kubeconfig` overrides that path).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use coxswain_client::config::{Credentials, Kubeconfig};
+use coxswain_store::authn::{Authenticator, AuthnLayer};
+use coxswain_store::util::{create_private_dir, write_private};
+use rand::RngCore;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+#[derive(Args, Clone, Debug, Default)]
+pub struct SecurityOpts {
+    /// Serve gRPC over TLS and authenticate every request (health and reflection stay open).
+    /// `up` generates a cluster CA, a serving certificate and an admin credential in
+    /// `<data-dir>/pki`, and writes `<data-dir>/admin.conf`.
+    #[arg(long, env = "COXSWAIN_AUTH", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub auth: bool,
+    /// Let requests without credentials in as `system:anonymous` (group
+    /// `system:unauthenticated`), as kube-apiserver's flag.
+    #[arg(long, env = "COXSWAIN_ANONYMOUS_AUTH", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+    /// More bearer tokens, kube-apiserver's CSV format: `token,user,uid,"group1,group2"`.
+    #[arg(long, env = "COXSWAIN_TOKEN_AUTH_FILE")]
+    pub token_auth_file: Option<PathBuf>,
+    /// Where `up --auth` merges its context (default: `$COXCONFIG`, else
+    /// `~/.coxswain/config`).
+    #[arg(long, env = "COXSWAIN_MERGE_KUBECONFIG")]
+    pub merge_kubeconfig: Option<PathBuf>,
+    /// Serve a non-loopback address without TLS and authentication (refused otherwise).
+    #[arg(long, env = "COXSWAIN_INSECURE_ALLOW_REMOTE")]
+    pub insecure_allow_remote: bool,
+}
+
+/// Refuse a non-loopback bind in the clear unless explicitly allowed.
+pub fn check_bind(opts: &SecurityOpts, listen: SocketAddr) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() || opts.auth || opts.insecure_allow_remote {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve {listen} without TLS and authentication: anyone who reaches it could \
+         read every Secret and run commands on this host. Use --auth, a loopback address, or \
+         --insecure-allow-remote"
+    )
+}
+
+/// What the server and its in-process components need.
+pub struct Secured {
+    pub tls: ServerTlsConfig,
+    pub layer: AuthnLayer,
+    /// The in-process components' credentials (installed process-wide).
+    pub components: Credentials,
+    /// The admin's kubeconfig path.
+    #[allow(dead_code)]
+    pub admin_conf: PathBuf,
+}
+
+struct Pair {
+    cert: String,
+    key: String,
+}
+
+fn read_pair(dir: &Path, name: &str) -> anyhow::Result<Pair> {
+    let read =
+        |f: String| std::fs::read_to_string(dir.join(&f)).with_context(|| format!("reading {f}"));
+    Ok(Pair {
+        cert: read(format!("{name}.crt"))?,
+        key: read(format!("{name}.key"))?,
+    })
+}
+
+fn write_pair(dir: &Path, name: &str, p: &Pair) -> anyhow::Result<()> {
+    write_private(&dir.join(format!("{name}.crt")), p.cert.as_bytes())?;
+    write_private(&dir.join(format!("{name}.key")), p.key.as_bytes())?;
+    Ok(())
+}
+
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    cn: &str,
+    orgs: &[&str],
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> anyhow::Result<Pair> {
+    let mut params = CertificateParams::new(sans)?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    for o in orgs {
+        params.distinguished_name.push(DnType::OrganizationName, *o);
+    }
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![usage];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(Pair {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    })
+}
+
+/// The files of a new cluster PKI.
+fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "coxswain-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let ca_pair = Pair {
+        cert: ca_cert.pem(),
+        key: ca_key.serialize_pem(),
+    };
+    let issuer = Issuer::new(ca, ca_key);
+    let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if !listen.ip().is_unspecified() && !sans.contains(&listen.ip().to_string()) {
+        sans.push(listen.ip().to_string());
+    }
+    let server = leaf(
+        &issuer,
+        "coxswain",
+        &[],
+        sans,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )?;
+    let admin = leaf(
+        &issuer,
+        "kubernetes-admin",
+        &["system:masters"],
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )?;
+    let components = leaf(
+        &issuer,
+        "system:coxswain-components",
+        &["system:masters"],
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )?;
+    let mut token = [0u8; 32];
+    rand::rng().fill_bytes(&mut token);
+    let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+    write_pair(dir, "server", &server)?;
+    write_pair(dir, "admin", &admin)?;
+    write_pair(dir, "components", &components)?;
+    write_private(
+        &dir.join("tokens.csv"),
+        format!("{token},kubernetes-admin,kubernetes-admin,\"system:masters\"\n").as_bytes(),
+    )?;
+    // The CA last: its presence means the set is complete.
+    write_pair(dir, "ca", &ca_pair)?;
+    Ok(())
+}
+
+/// Set up TLS and authentication for `up`/`store --auth`: the PKI (generated once), the admin
+/// kubeconfig, the merge into the user's config.
+pub fn prepare(
+    opts: &SecurityOpts,
+    data_dir: &Path,
+    listen: SocketAddr,
+    bound: SocketAddr,
+) -> anyhow::Result<Secured> {
+    create_private_dir(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let dir = data_dir.join("pki");
+    create_private_dir(&dir)?;
+    if !dir.join("ca.crt").exists() {
+        generate(&dir, listen).context("generating the cluster PKI")?;
+    }
+    let ca = read_pair(&dir, "ca")?;
+    let server = read_pair(&dir, "server")?;
+    let admin = read_pair(&dir, "admin")?;
+    let components = read_pair(&dir, "components")?;
+    let tokens = std::fs::read_to_string(dir.join("tokens.csv")).context("reading tokens.csv")?;
+    let admin_token = tokens
+        .lines()
+        .next()
+        .and_then(|l| l.split(',').next())
+        .unwrap_or_default()
+        .to_string();
+
+    let mut auth = Authenticator::new(opts.anonymous_auth);
+    auth.load_token_csv(&tokens)?;
+    if let Some(f) = &opts.token_auth_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        auth.load_token_csv(&text)
+            .with_context(|| format!("--token-auth-file {}", f.display()))?;
+    }
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&server.cert, &server.key))
+        .client_ca_root(Certificate::from_pem(&ca.cert))
+        .client_auth_optional(true);
+
+    // The admin's kubeconfig, with the address clients should dial.
+    let host = if bound.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+    } else {
+        bound
+    };
+    let admin_creds = Credentials {
+        ca_pem: ca.cert.clone(),
+        cert_pem: admin.cert,
+        key_pem: admin.key,
+        token: admin_token,
+    };
+    let conf = Kubeconfig::single(
+        "coxswain",
+        &format!("https://{host}"),
+        "coxswain-admin",
+        &admin_creds,
+    );
+    let admin_conf = data_dir.join("admin.conf");
+    write_private(&admin_conf, conf.to_yaml().as_bytes())?;
+    tracing::info!(path = %admin_conf.display(), "wrote the admin kubeconfig");
+    let merge = opts
+        .merge_kubeconfig
+        .clone()
+        .or_else(coxswain_client::config::default_path);
+    if let Some(path) = merge {
+        let mut home = Kubeconfig::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        home.merge(&conf);
+        match home.save(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "merged the context \"coxswain\""),
+            Err(e) => tracing::warn!(error = %e, "could not merge the admin kubeconfig"),
+        }
+    }
+    Ok(Secured {
+        tls,
+        layer: AuthnLayer::new(auth),
+        components: Credentials {
+            ca_pem: ca.cert,
+            cert_pem: components.cert,
+            key_pem: components.key,
+            token: String::new(),
+        },
+        admin_conf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_loopback_bind_in_the_clear_is_refused() {
+        let remote: SocketAddr = "0.0.0.0:50051".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:50051".parse().unwrap();
+        let opts = SecurityOpts::default();
+        assert!(check_bind(&opts, local).is_ok());
+        let e = check_bind(&opts, remote).unwrap_err().to_string();
+        assert!(e.contains("--insecure-allow-remote"), "{e}");
+        let allowed = SecurityOpts {
+            insecure_allow_remote: true,
+            ..Default::default()
+        };
+        assert!(check_bind(&allowed, remote).is_ok());
+        let auth = SecurityOpts {
+            auth: true,
+            ..Default::default()
+        };
+        assert!(check_bind(&auth, remote).is_ok());
+    }
+
+    #[test]
+    fn the_pki_is_generated_once_and_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let bound: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+        let opts = SecurityOpts {
+            auth: true,
+            merge_kubeconfig: Some(tmp.path().join("home/config")),
+            ..Default::default()
+        };
+        let data = tmp.path().join("data");
+        let a = prepare(&opts, &data, listen, bound).unwrap();
+        let b = prepare(&opts, &data, listen, bound).unwrap();
+        assert_eq!(a.components, b.components);
+        let conf = Kubeconfig::load(&a.admin_conf).unwrap();
+        let r = conf.resolve(None).unwrap();
+        assert_eq!(r.server, "https://127.0.0.1:4321");
+        assert_eq!(r.credentials.token.len(), 64);
+        let (cn, orgs) =
+            coxswain_store::authn::subject_of(&rustls_pem(&r.credentials.cert_pem)).unwrap();
+        assert_eq!(
+            (cn.as_str(), orgs),
+            ("kubernetes-admin", vec!["system:masters".to_string()])
+        );
+        let home = Kubeconfig::load(&tmp.path().join("home/config")).unwrap();
+        assert_eq!(home.current_context, "coxswain");
+        use std::os::unix::fs::PermissionsExt;
+        for f in [
+            "admin.conf",
+            "pki/ca.key",
+            "pki/admin.key",
+            "pki/tokens.csv",
+        ] {
+            let m = std::fs::metadata(data.join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(m, 0o600, "{f}");
+        }
+    }
+
+    /// The DER of the first PEM block.
+    fn rustls_pem(pem: &str) -> Vec<u8> {
+        use base64::Engine;
+        let body: String = pem
+            .lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    }
+}

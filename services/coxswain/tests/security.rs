@@ -1,0 +1,323 @@
+//! Security defaults, end to end on a real `coxswain`: the data directory's permissions and
+//! encryption at rest.
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use coxswain_test_support::Coxswain;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+const MANIFEST: &str = "apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: default}
+data: {password: czNjcjN0LWF0LXJlc3QtNDcxMQ==}  # s3cr3t-at-rest-4711
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: plain, namespace: default}
+data: {note: visible-at-rest-4711}
+";
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn the_data_directory_is_0700_and_the_store_file_0600() {
+    let c = Coxswain::start().expect("start coxswain");
+    assert_eq!(mode(&c.data_dir), 0o700);
+    assert_eq!(mode(&c.data_dir.join("coxswain.redb")), 0o600);
+}
+
+#[test]
+fn secrets_are_encrypted_at_rest_and_keys_rotate_as_upstream() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, providers: &str| {
+        let p = keys.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets]\n    providers:\n{providers}"
+            ),
+        )
+        .expect("write config");
+        p.to_string_lossy().into_owned()
+    };
+    let gcm = "      - aesgcm:\n          keys:\n            - {name: key1, secret: c2VjcmV0IGlzIHNlY3VyZSwgSSB0aGluaywgaXQgaXM=}\n";
+    let cbc = "      - aescbc:\n          keys:\n            - {name: key2, secret: MDEyMzQ1Njc4OWFiY2RlZg==}\n";
+    let first = write("first.yaml", &format!("{gcm}      - identity: {{}}\n"));
+    let mut c = Coxswain::start_with(&["store", "--encryption-provider-config", &first], &[])
+        .expect("start coxswain");
+    c.apply(MANIFEST);
+    let file = c.data_dir.join("coxswain.redb");
+    let on_disk = std::fs::read(&file).expect("read the store file");
+    assert!(
+        contains(&on_disk, "visible-at-rest-4711"),
+        "control: ConfigMaps are not encrypted"
+    );
+    assert!(
+        !contains(&on_disk, "s3cr3t-at-rest-4711"),
+        "the Secret is on disk in plain text"
+    );
+    assert!(
+        !contains(&on_disk, "czNjcjN0LWF0LXJlc3QtNDcxMQ"),
+        "the Secret is on disk in plain text"
+    );
+    assert!(contains(&on_disk, "k8s:enc:aesgcm:v1:key1:"));
+    let got = c.coxctl(&["get", "secret", "db", "-o", "json"]).success();
+    // base64("s3cr3t-at-rest-4711")
+    assert!(
+        got.stdout.contains("czNjcjN0LWF0LXJlc3QtNDcxMQ=="),
+        "{}",
+        got.stdout
+    );
+
+    // Rotation: a new aescbc key first, the old aesgcm key kept for reading.
+    c.kill9();
+    let rotated = write("rotated.yaml", &format!("{cbc}{gcm}"));
+    c = restart_with(c, &rotated);
+    let got = c.coxctl(&["get", "secret", "db", "-o", "json"]).success();
+    assert!(
+        got.stdout.contains("czNjcjN0LWF0LXJlc3QtNDcxMQ=="),
+        "{}",
+        got.stdout
+    );
+    c.apply(&MANIFEST.replace("name: db", "name: db2"));
+    let on_disk = std::fs::read(&file).expect("read the store file");
+    assert!(
+        contains(&on_disk, "k8s:enc:aescbc:v1:key2:"),
+        "new writes use the first provider"
+    );
+
+    // Without the key that wrote them, the data cannot be read: the server refuses to start.
+    c.kill9();
+    let only_cbc = write("cbc.yaml", cbc);
+    c.set_args(&["store", "--encryption-provider-config", &only_cbc]);
+    let e = c
+        .restart()
+        .expect_err("started without the key of the stored data");
+    assert!(e.to_string().contains("no matching prefix found"), "{e}");
+}
+
+/// A coxswain on `old`'s data directory with another encryption config.
+fn restart_with(mut old: Coxswain, config: &str) -> Coxswain {
+    old.set_args(&["store", "--encryption-provider-config", config]);
+    old.restart().expect("restart");
+    old
+}
+
+/// grpcurl against `c` with the cluster CA; returns (success, stdout+stderr).
+fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
+    let ca = c.data_dir.join("pki/ca.crt");
+    let out = std::process::Command::new("grpcurl")
+        .args(["-cacert", ca.to_str().expect("utf-8")])
+        .args(extra)
+        .args(["-d", body, &c.grpc, method])
+        .output()
+        .expect("run grpcurl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_calls_need_a_token_or_a_client_certificate_and_health_stays_open() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let merged = tmp.path().join("home-config");
+    let tokens = tmp.path().join("tokens.csv");
+    std::fs::write(&tokens, "dev-token-1,alice,u-1,\"dev\"\n").expect("write tokens");
+    let c = Coxswain::start_fast_up(&[
+        "--auth",
+        "--merge-kubeconfig",
+        merged.to_str().expect("utf-8"),
+        "--token-auth-file",
+        tokens.to_str().expect("utf-8"),
+    ])
+    .expect("start coxswain up --auth");
+    let conf = c.data_dir.join("admin.conf");
+    assert_eq!(mode(&conf), 0o600);
+    let admin = coxswain_client::config::Kubeconfig::load(&conf).expect("admin.conf");
+    let resolved = admin.resolve(None).expect("current context");
+    assert_eq!(resolved.server, format!("https://{}", c.grpc));
+    let home = coxswain_client::config::Kubeconfig::load(&merged).expect("merged config");
+    assert_eq!(home.current_context, "coxswain");
+
+    // No credentials: UNAUTHENTICATED. Health and reflection: open.
+    let (ok, out) = grpcurl(
+        &c,
+        &[],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"secrets"}"#,
+    );
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+    let (ok, out) = grpcurl(&c, &[], "grpc.health.v1.Health/Check", "{}");
+    assert!(ok && out.contains("SERVING"), "{out}");
+    let (ok, out) = grpcurl(&c, &[], "list", "");
+    assert!(ok || out.contains("coxswain.v1.ObjectStore"), "{out}");
+    // A wrong token is refused; the admin's and the token file's are accepted.
+    let bad = "authorization: Bearer nope";
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", bad],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"pods"}"#,
+    );
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+    for token in [resolved.credentials.token.as_str(), "dev-token-1"] {
+        let h = format!("authorization: Bearer {token}");
+        let (ok, out) = grpcurl(
+            &c,
+            &["-H", &h],
+            "coxswain.v1.ObjectStore/List",
+            r#"{"kind":"namespaces"}"#,
+        );
+        assert!(ok && out.contains("kube-system"), "{out}");
+    }
+    // Plain text is not served at all.
+    let (ok, out) = {
+        let o = std::process::Command::new("grpcurl")
+            .args([
+                "-plaintext",
+                "-d",
+                "{}",
+                &c.grpc,
+                "grpc.health.v1.Health/Check",
+            ])
+            .output()
+            .expect("grpcurl");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert!(!ok, "{out}");
+
+    // coxctl reads the configuration: --kubeconfig, COXCONFIG, else ~/.coxswain/config.
+    let coxctl = |args: &[&str], env: &[(&str, &str)]| {
+        let o = std::process::Command::new(coxswain_test_support::bin("coxctl"))
+            .args(args)
+            .env_remove("COXSWAIN_SERVER")
+            .env_remove("COXCONFIG")
+            .env("HOME", tmp.path())
+            .envs(env.iter().copied())
+            .output()
+            .expect("coxctl");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text)
+    };
+    let conf_s = conf.to_str().expect("utf-8");
+    let (ok, out) = coxctl(&["--kubeconfig", conf_s, "get", "ns", "kube-system"], &[]);
+    assert!(ok && out.contains("kube-system"), "{out}");
+    let (ok, out) = coxctl(&["get", "ns", "kube-system"], &[("COXCONFIG", conf_s)]);
+    assert!(ok && out.contains("kube-system"), "{out}");
+    std::fs::create_dir_all(tmp.path().join(".coxswain")).expect("mkdir");
+    std::fs::copy(&merged, tmp.path().join(".coxswain/config")).expect("copy");
+    let (ok, out) = coxctl(&["get", "ns", "kube-system"], &[]);
+    assert!(
+        ok && out.contains("kube-system"),
+        "~/.coxswain/config: {out}"
+    );
+    // An explicit plain-text --server to a TLS server fails: no silent downgrade.
+    let plain = format!("http://{}", c.grpc);
+    let (ok, _) = coxctl(
+        &["--kubeconfig", conf_s, "--server", &plain, "get", "ns"],
+        &[],
+    );
+    assert!(!ok);
+    let (ok, out) = coxctl(&["--kubeconfig", conf_s, "config", "get-contexts"], &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("CURRENT   NAME       CLUSTER    AUTHINFO"),
+        "{out}"
+    );
+    assert!(
+        out.contains("*         coxswain   coxswain   coxswain-admin"),
+        "{out}"
+    );
+    let (ok, out) = coxctl(&["--kubeconfig", conf_s, "config", "view"], &[]);
+    assert!(
+        ok && out.contains("DATA+OMITTED") && out.contains("REDACTED"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&resolved.credentials.token),
+        "view leaks the token: {out}"
+    );
+    let (ok, out) = coxctl(
+        &["--kubeconfig", conf_s, "config", "use-context", "nope"],
+        &[],
+    );
+    assert!(
+        !ok && out.contains("no context exists with the name: \"nope\""),
+        "{out}"
+    );
+    let (ok, out) = coxctl(
+        &["--kubeconfig", conf_s, "--context", "nope", "get", "ns"],
+        &[],
+    );
+    assert!(
+        !ok && out.contains("context was not found for specified context: nope"),
+        "{out}"
+    );
+    let (ok, out) = coxctl(&["--kubeconfig", conf_s, "config", "current-context"], &[]);
+    assert!(ok && out.trim() == "coxswain", "{out}");
+
+    // The client crate with the admin's client certificate: the in-process components work
+    // (nodes registered through the same path), and so does a client of this process.
+    coxswain_client::config::install(resolved.credentials.clone());
+    let client = coxswain_client::Client::connect(&resolved.server)
+        .await
+        .expect("connect with the admin certificate");
+    coxswain_test_support::wait_for(
+        "2 nodes registered",
+        std::time::Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let nodes = client
+                    .list::<coxswain_client::v1::Node>("", &Default::default())
+                    .await
+                    .ok()?;
+                (nodes.0.len() == 2).then_some(())
+            }
+        },
+    )
+    .await
+    .expect("nodes");
+}
+
+#[test]
+fn a_non_loopback_address_in_the_clear_is_refused() {
+    let out = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+        .args([
+            "store",
+            "--in-memory",
+            "--listen",
+            "0.0.0.0:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("run coxswain");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to serve 0.0.0.0:0 without TLS and authentication"),
+        "{err}"
+    );
+}

@@ -1,0 +1,403 @@
+//! Authentication, as kube-apiserver's: every request is either authenticated as a user (name and
+//! groups), let in as `system:anonymous` when anonymous requests are allowed, or answered
+//! UNAUTHENTICATED. Health (`grpc.health.v1`) and reflection stay open, as `/healthz` does.
+//!
+//! Authenticators, tried in order:
+//! - bearer tokens (`authorization: Bearer <token>`) from a static token file in
+//!   kube-apiserver's `--token-auth-file` CSV format: `token,user,uid,"group1,group2"`;
+//! - client certificates verified by the TLS layer against the client CA: the subject's
+//!   CommonName is the user and its Organizations the groups. The certificate's subject is read
+//!   with `yasna` (DER); the chain itself was verified by rustls.
+//!
+//! The user is put in the request's extensions ([`UserInfo`]) for authorization.
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+/// An authenticated (or anonymous) user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserInfo {
+    pub name: String,
+    pub uid: String,
+    pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    pub fn anonymous() -> UserInfo {
+        UserInfo {
+            name: "system:anonymous".into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+}
+
+/// Who may come in.
+#[derive(Debug, Clone, Default)]
+pub struct Authenticator {
+    tokens: HashMap<String, UserInfo>,
+    /// Let unauthenticated requests in as `system:anonymous` (`--anonymous-auth`).
+    pub anonymous: bool,
+}
+
+/// Errors of the token file, with its line number.
+#[derive(Debug, thiserror::Error)]
+#[error("token file line {line}: {message}")]
+pub struct TokenFileError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Split one CSV record (double quotes group, `""` is a quote).
+fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cur.is_empty() => quoted = true,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+impl Authenticator {
+    pub fn new(anonymous: bool) -> Authenticator {
+        Authenticator {
+            tokens: HashMap::new(),
+            anonymous,
+        }
+    }
+
+    /// Add a token.
+    pub fn add_token(&mut self, token: &str, user: UserInfo) {
+        self.tokens.insert(token.to_string(), user);
+    }
+
+    /// Load kube-apiserver's token file: `token,user,uid[,"group1,group2"]` per line.
+    pub fn load_token_csv(&mut self, text: &str) -> Result<(), TokenFileError> {
+        for (i, line) in text.lines().enumerate() {
+            let err = |message: String| TokenFileError {
+                line: i + 1,
+                message,
+            };
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let f = csv_fields(line).map_err(err)?;
+            if f.len() < 3 {
+                return Err(err(format!(
+                    "expected at least 3 fields (token,user,uid), got {}",
+                    f.len()
+                )));
+            }
+            if f[0].is_empty() || f[1].is_empty() {
+                return Err(err("token and user must not be empty".into()));
+            }
+            let groups = f
+                .get(3)
+                .map(|g| {
+                    g.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.add_token(
+                &f[0],
+                UserInfo {
+                    name: f[1].clone(),
+                    uid: f[2].clone(),
+                    groups,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The user of a request with these headers and this peer certificate (the first of the
+    /// chain). Err: the status to answer with.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        peer_cert: Option<&[u8]>,
+    ) -> Result<UserInfo, tonic::Status> {
+        if let Some(h) = authorization {
+            let token = std::str::from_utf8(h)
+                .ok()
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .map(str::trim);
+            return match token.and_then(|t| self.tokens.get(t)) {
+                Some(u) => Ok(with_authenticated(u.clone())),
+                // A wrong token is not anonymous: upstream answers 401.
+                None => Err(tonic::Status::unauthenticated("invalid bearer token")),
+            };
+        }
+        if let Some(der) = peer_cert {
+            return match subject_of(der) {
+                Some((cn, orgs)) if !cn.is_empty() => Ok(with_authenticated(UserInfo {
+                    name: cn,
+                    uid: String::new(),
+                    groups: orgs,
+                })),
+                _ => Err(tonic::Status::unauthenticated(
+                    "client certificate has no subject CommonName",
+                )),
+            };
+        }
+        if self.anonymous {
+            return Ok(UserInfo::anonymous());
+        }
+        Err(tonic::Status::unauthenticated(
+            "Unauthorized: no credentials (a bearer token or a client certificate) were given",
+        ))
+    }
+}
+
+fn with_authenticated(mut u: UserInfo) -> UserInfo {
+    if !u.groups.iter().any(|g| g == "system:authenticated") {
+        u.groups.push("system:authenticated".into());
+    }
+    u
+}
+
+const OID_CN: &[u64] = &[2, 5, 4, 3];
+const OID_O: &[u64] = &[2, 5, 4, 10];
+
+/// The subject's CommonName and Organizations of a DER certificate.
+pub fn subject_of(der: &[u8]) -> Option<(String, Vec<String>)> {
+    yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let subject = r.next().read_sequence(|r| {
+                // version [0] EXPLICIT, optional
+                r.read_optional(|r| r.read_tagged(yasna::Tag::context(0), |r| r.read_der()))?;
+                r.next().read_der()?; // serialNumber
+                r.next().read_der()?; // signature
+                r.next().read_der()?; // issuer
+                r.next().read_der()?; // validity
+                let subject = r.next().read_der()?;
+                // The rest (key, extensions) is not needed.
+                while r.read_optional(|r| r.read_der())?.is_some() {}
+                Ok(subject)
+            })?;
+            r.next().read_der()?; // signatureAlgorithm
+            r.next().read_der()?; // signatureValue
+            Ok(subject)
+        })
+    })
+    .ok()
+    .and_then(|subject| parse_name(&subject))
+}
+
+fn parse_name(der: &[u8]) -> Option<(String, Vec<String>)> {
+    let mut cn = String::new();
+    let mut orgs = Vec::new();
+    yasna::parse_der(der, |r| {
+        r.read_sequence_of(|r| {
+            r.read_set_of(|r| {
+                r.read_sequence(|r| {
+                    let oid = r.next().read_oid()?;
+                    let value = r.next().read_der()?;
+                    let text = yasna::parse_der(&value, |r| {
+                        r.read_utf8string().or_else(|_| Ok(String::new()))
+                    })
+                    .unwrap_or_default();
+                    let text = if text.is_empty() {
+                        yasna::parse_der(&value, |r| r.read_printable_string()).unwrap_or_default()
+                    } else {
+                        text
+                    };
+                    if oid.components().as_slice() == OID_CN {
+                        cn = text;
+                    } else if oid.components().as_slice() == OID_O {
+                        orgs.push(text);
+                    }
+                    Ok(())
+                })
+            })
+        })
+    })
+    .ok()?;
+    Some((cn, orgs))
+}
+
+fn open_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
+}
+
+/// The tower layer authenticating every request but health and reflection; a disabled one
+/// passes everything through (authentication off).
+#[derive(Clone)]
+pub struct AuthnLayer {
+    auth: Option<Arc<Authenticator>>,
+}
+
+impl AuthnLayer {
+    pub fn new(auth: Authenticator) -> AuthnLayer {
+        AuthnLayer {
+            auth: Some(Arc::new(auth)),
+        }
+    }
+
+    pub fn disabled() -> AuthnLayer {
+        AuthnLayer { auth: None }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthnLayer {
+    type Service = Authn<S>;
+    fn layer(&self, inner: S) -> Authn<S> {
+        Authn {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authn<S> {
+    inner: S,
+    auth: Option<Arc<Authenticator>>,
+}
+
+type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for Authn<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFut<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let Some(auth) = self.auth.clone() else {
+            return Box::pin(self.inner.call(req));
+        };
+        if open_path(req.uri().path()) {
+            return Box::pin(self.inner.call(req));
+        }
+        let cert = req
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|i| i.peer_certs())
+            .and_then(|c| c.first().map(|c| c.as_ref().to_vec()));
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|h| h.as_bytes());
+        match auth.authenticate(header, cert.as_deref()) {
+            Ok(user) => {
+                req.extensions_mut().insert(user);
+                Box::pin(self.inner.call(req))
+            }
+            Err(status) => {
+                metrics::counter!("coxswain_authentication_failures_total").increment(1);
+                let resp = status.into_http();
+                Box::pin(async move { Ok(resp) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_from_the_upstream_csv_format() {
+        let mut a = Authenticator::new(false);
+        a.load_token_csv("# comment\nt1,alice,u1,\"dev,ops\"\nt2,bob,u2\n")
+            .unwrap();
+        let u = a.authenticate(Some(b"Bearer t1"), None).unwrap();
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.groups, ["dev", "ops", "system:authenticated"]);
+        assert_eq!(
+            a.authenticate(Some(b"Bearer t2"), None).unwrap().name,
+            "bob"
+        );
+        let e = a.authenticate(Some(b"Bearer nope"), None).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        let e = a.load_token_csv("x,y\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(a.load_token_csv("a,\"b,c\n").is_err());
+    }
+
+    #[test]
+    fn no_credentials_is_unauthenticated_unless_anonymous_is_allowed() {
+        let a = Authenticator::new(false);
+        assert_eq!(
+            a.authenticate(None, None).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        let a = Authenticator::new(true);
+        let u = a.authenticate(None, None).unwrap();
+        assert_eq!(u.name, "system:anonymous");
+        assert_eq!(u.groups, ["system:unauthenticated"]);
+        // A bad token is refused even with anonymous allowed.
+        assert!(a.authenticate(Some(b"Bearer bad"), None).is_err());
+    }
+
+    #[test]
+    fn health_and_reflection_are_open() {
+        assert!(open_path("/grpc.health.v1.Health/Check"));
+        assert!(open_path(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        ));
+        assert!(!open_path("/coxswain.v1.ObjectStore/Get"));
+    }
+}
+
+#[cfg(test)]
+mod cert_tests {
+    use super::*;
+
+    #[test]
+    fn a_client_certificate_names_the_user_and_its_groups() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kubernetes-admin");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:masters");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (cn, orgs) = subject_of(cert.der()).unwrap();
+        assert_eq!(cn, "kubernetes-admin");
+        assert_eq!(orgs, ["system:masters"]);
+        let a = Authenticator::new(false);
+        let u = a.authenticate(None, Some(cert.der())).unwrap();
+        assert_eq!(u.groups, ["system:masters", "system:authenticated"]);
+        assert!(subject_of(b"not a certificate").is_none());
+    }
+}
