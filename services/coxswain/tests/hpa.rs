@@ -337,8 +337,18 @@ fn autoscale_command_and_bad_input() {
         Some(&target("unknown", "Widget", "example.com/v1", "w")),
     )
     .success();
+    c.coxctl_in(
+        &["create", "-f", "-"],
+        None,
+        Some(&target("unscalable", "DaemonSet", "apps/v1", "ds")),
+    )
+    .success();
     for (name, msg) in [
         ("missing", "deployments.apps \"nope\" not found"),
+        (
+            "unscalable",
+            "the server could not find the requested resource",
+        ),
         (
             "unknown",
             "no matches for kind \"Widget\" in group \"example.com\"",
@@ -364,6 +374,31 @@ fn autoscale_command_and_bad_input() {
     }
     let events = c.coxctl(&["get", "events"]).success().stdout;
     assert!(events.contains("FailedGetScale"), "{events}");
+
+    // autoscaling/v2beta1 is read as the API server converts it, and served as v2.
+    let out = c
+        .coxctl_in(
+            &["create", "-f", "-"],
+            None,
+            Some("apiVersion: autoscaling/v2beta1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: old\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: nope}\n  maxReplicas: 3\n  metrics:\n  - type: Resource\n    resource: {name: cpu, targetAverageUtilization: 40}\n"),
+        )
+        .success();
+    assert!(
+        out.stderr
+            .contains("autoscaling/v2beta1 HorizontalPodAutoscaler is deprecated"),
+        "{}",
+        out.stderr
+    );
+    let old = json(&c, &["get", "hpa", "old"]);
+    assert_eq!(
+        old["spec"]["metrics"][0]["resource"]["target"],
+        serde_json::json!({"type": "Utilization", "averageUtilization": 40})
+    );
+    let old = json(&c, &["get", "hpa.v2beta1.autoscaling", "old"]);
+    assert_eq!(
+        old["spec"]["metrics"][0]["resource"]["targetAverageUtilization"],
+        40
+    );
 
     // A second HPA on the same pods: both are ambiguous, as upstream.
     c.coxctl_in(
