@@ -2287,7 +2287,7 @@ fn validate_pv_spec(e: &mut Errs, spec: &v1::PersistentVolumeSpec) {
         }
     }
     for k in spec.capacity.keys().filter(|k| k.as_str() != "storage") {
-        unsupported(e, format!("spec.capacity"), k, &["storage"]);
+        unsupported(e, "spec.capacity", k, &["storage"]);
     }
     one_of(
         e,

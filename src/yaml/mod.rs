@@ -506,15 +506,14 @@ fn scalar(
         }),
         (Some(_), Some(want @ ("int" | "float" | "bool" | "null" | "timestamp"))) => {
             let (kind, value) = resolve_plain(text);
-            let ok = match (want, kind) {
+            let ok = matches!(
+                (want, kind),
                 ("int", Resolved::Int)
-                | ("bool", Resolved::Bool)
-                | ("null", Resolved::Null)
-                | ("timestamp", Resolved::Timestamp)
-                | ("float", Resolved::Float) => true,
-                ("float", Resolved::Int) => true,
-                _ => false,
-            };
+                    | ("bool", Resolved::Bool)
+                    | ("null", Resolved::Null)
+                    | ("timestamp", Resolved::Timestamp)
+                    | ("float", Resolved::Float | Resolved::Int)
+            );
             if !ok {
                 return Err(YamlError::Invalid {
                     line,

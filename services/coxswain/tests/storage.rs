@@ -1,0 +1,237 @@
+//! Storage that binds, end to end on the real binary (issue 16 §4, scenario S54): the default
+//! StorageClass `standard` provisions a directory per claim when the claim's first pod is
+//! scheduled, claims and volumes show Bound in `coxctl get pvc|pv`, a replacement pod gets the
+//! same claim, and reclaimPolicy Delete/Retain hold when a claim is deleted.
+use std::time::Duration;
+
+use coxswain_test_support::{scenarios_dir, wait_until, Coxswain};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(60);
+
+fn json(c: &Coxswain, args: &[&str]) -> Value {
+    let out = c.coxctl(args).success();
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout))
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    // The default class is made once the controllers' caches are synced.
+    let sc = wait_until("the default StorageClass", T, || {
+        let out = c.coxctl(&["get", "storageclass"]).stdout;
+        out.contains("standard").then_some(out)
+    })
+    .expect("default class");
+    assert!(
+        sc.contains("standard (default)") && sc.contains("WaitForFirstConsumer"),
+        "{sc}"
+    );
+    let manifest = scenarios_dir().join("53-statefulset-nginx-storage.yaml");
+    c.coxctl(&["apply", "-f", manifest.to_str().expect("utf8")])
+        .success();
+
+    // Every claim is Bound to its own provisioned volume.
+    let claims = wait_until("three Bound claims", T, || {
+        let list = items(&json(&c, &["get", "pvc", "-o", "json"]));
+        (list.len() == 3 && list.iter().all(|p| p["status"]["phase"] == "Bound")).then_some(list)
+    })
+    .expect("claims bind");
+    for p in &claims {
+        assert_eq!(p["spec"]["storageClassName"], "standard", "{p}");
+        assert_eq!(p["status"]["capacity"]["storage"], "1Gi", "{p}");
+        assert_eq!(p["status"]["accessModes"][0], "ReadWriteOnce", "{p}");
+        let volume = p["spec"]["volumeName"].as_str().expect("volumeName");
+        assert_eq!(
+            volume,
+            format!("pvc-{}", p["metadata"]["uid"].as_str().unwrap_or(""))
+        );
+    }
+    let table = c.coxctl(&["get", "pvc"]).success().stdout;
+    let header = table.lines().next().unwrap_or_default();
+    for col in [
+        "NAME",
+        "STATUS",
+        "VOLUME",
+        "CAPACITY",
+        "ACCESS MODES",
+        "STORAGECLASS",
+        "AGE",
+    ] {
+        assert!(header.contains(col), "{table}");
+    }
+    assert!(
+        table.contains("www-stateful-nginx-0")
+            && table.contains("RWO")
+            && table.contains("standard"),
+        "{table}"
+    );
+
+    // The volumes: Bound, claimed, pinned to the node of the claim's first pod, a directory.
+    let pvs = items(&json(&c, &["get", "pv", "-o", "json"]));
+    assert_eq!(pvs.len(), 3);
+    for pv in &pvs {
+        assert_eq!(pv["status"]["phase"], "Bound", "{pv}");
+        assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Delete");
+        let claim = pv["spec"]["claimRef"]["name"].as_str().expect("claimRef");
+        let pod = claim.trim_start_matches("www-");
+        let node = json(&c, &["get", "pod", pod, "-o", "json"])["spec"]["nodeName"].clone();
+        assert_eq!(
+            pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+                ["values"][0],
+            node,
+            "{pv}"
+        );
+        let dir = pv["spec"]["hostPath"]["path"].as_str().expect("path");
+        assert!(std::path::Path::new(dir).is_dir(), "{dir}");
+        assert!(dir.starts_with(c.data_dir.join("local-path").to_str().unwrap_or("")));
+    }
+    let pv_table = c.coxctl(&["get", "pv"]).success().stdout;
+    assert!(
+        pv_table.starts_with("NAME ")
+            && pv_table.contains("RECLAIM POLICY")
+            && pv_table.contains("default/www-stateful-nginx-1"),
+        "{pv_table}"
+    );
+
+    // A replacement pod mounts the same claim.
+    let claim1 = json(&c, &["get", "pvc", "www-stateful-nginx-1", "-o", "json"]);
+    let old_pod = json(&c, &["get", "pod", "stateful-nginx-1", "-o", "json"]);
+    c.coxctl(&["delete", "pod", "stateful-nginx-1"]).success();
+    let new_pod = wait_until("a replacement stateful-nginx-1", T, || {
+        let out = c.coxctl(&["get", "pod", "stateful-nginx-1", "-o", "json"]);
+        let p: Value = serde_json::from_str(&out.stdout).ok()?;
+        (p["metadata"]["uid"] != old_pod["metadata"]["uid"] && p["status"]["phase"] == "Running")
+            .then_some(p)
+    })
+    .expect("replacement runs");
+    let vols = new_pod["spec"]["volumes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        vols.iter()
+            .any(|v| v["persistentVolumeClaim"]["claimName"] == "www-stateful-nginx-1"),
+        "{new_pod}"
+    );
+    let again = json(&c, &["get", "pvc", "www-stateful-nginx-1", "-o", "json"]);
+    assert_eq!(again["metadata"]["uid"], claim1["metadata"]["uid"]);
+    assert_eq!(again["spec"]["volumeName"], claim1["spec"]["volumeName"]);
+
+    // Scale down: claims stay. Delete one: reclaimPolicy Delete removes its volume and directory.
+    c.coxctl(&["scale", "statefulset", "stateful-nginx", "--replicas=1"])
+        .success();
+    wait_until("pod -2 gone", T, || {
+        c.coxctl(&["get", "pod", "stateful-nginx-2"])
+            .stderr
+            .contains("NotFound")
+            .then_some(())
+    })
+    .expect("scaled down");
+    assert_eq!(items(&json(&c, &["get", "pvc", "-o", "json"])).len(), 3);
+    let claim2 = json(&c, &["get", "pvc", "www-stateful-nginx-2", "-o", "json"]);
+    let pv2 = claim2["spec"]["volumeName"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let pv2_obj = json(&c, &["get", "pv", &pv2, "-o", "json"]);
+    let dir2 = pv2_obj["spec"]["hostPath"]["path"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    c.coxctl(&["delete", "pvc", "www-stateful-nginx-2"])
+        .success();
+    wait_until("the Delete volume goes", T, || {
+        c.coxctl(&["get", "pv", &pv2])
+            .stderr
+            .contains("NotFound")
+            .then_some(())
+    })
+    .expect("volume deleted");
+    assert!(!std::path::Path::new(&dir2).exists(), "{dir2} removed");
+}
+
+#[test]
+fn volumes_made_by_hand_bind_and_retain_holds() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    let dir = c.data_dir.join("manual-volume");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let manifest = format!(
+        "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: manual-big
+spec:
+  capacity: {{storage: 5Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: manual
+  hostPath: {{path: {dir}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: manual-small
+spec:
+  capacity: {{storage: 2Gi}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: manual
+  hostPath: {{path: {dir}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  storageClassName: manual
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+",
+        dir = dir.display()
+    );
+    c.apply(&manifest).success();
+    // Both made by hand default to Retain; the smallest that fits is bound at once (no
+    // WaitForFirstConsumer class).
+    let pv = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    let claim = wait_until("the claim binds", T, || {
+        let p = json(&c, &["get", "pvc", "data", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("binds");
+    assert_eq!(claim["spec"]["volumeName"], "manual-small");
+    assert_eq!(claim["status"]["capacity"]["storage"], "2Gi");
+    wait_until("the volume is Bound", T, || {
+        let v = json(&c, &["get", "pv", "manual-small", "-o", "json"]);
+        (v["status"]["phase"] == "Bound").then_some(())
+    })
+    .expect("pv bound");
+    let other = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+    assert_eq!(other["status"]["phase"], "Available");
+    // Retain: the claim goes, the volume stays, Released.
+    c.coxctl(&["delete", "pvc", "data"]).success();
+    wait_until("the Retain volume is Released", T, || {
+        let v = json(&c, &["get", "pv", "manual-small", "-o", "json"]);
+        (v["status"]["phase"] == "Released").then_some(())
+    })
+    .expect("released");
+    assert!(dir.is_dir());
+    // Invalid volumes are refused naming the field.
+    let bad = c
+        .coxctl_in(
+            &["apply", "-f", "-"],
+            None,
+            Some("apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: bad\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteSometimes]\n"),
+        )
+        .failure();
+    assert!(
+        bad.stderr.contains("must specify a volume type"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("spec.accessModes"), "{}", bad.stderr);
+}
