@@ -331,6 +331,34 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         None => println!("coxswain ready grpc={grpc_addr} metrics={metrics_addr}"),
     }
 
+    // grpc.health.v1 answers SERVING for every service this process serves.
+    {
+        use coxswain_api::v1::{
+            autoscaler_server, metrics_server as metrics_pb, node_agent_server, scheduler_server,
+            workloads_server,
+        };
+        let mut served = vec![
+            node_agent_server::SERVICE_NAME,
+            workloads_server::SERVICE_NAME,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        for (on, name) in [
+            (scheduler_service.is_some(), scheduler_server::SERVICE_NAME),
+            (autoscaler_service.is_some(), autoscaler_server::SERVICE_NAME),
+            (metrics_service.is_some(), metrics_pb::SERVICE_NAME),
+        ] {
+            if on {
+                served.push(name);
+            }
+        }
+        for name in served {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut builder = tonic::transport::Server::builder();
     if let Some(s) = &secured {
