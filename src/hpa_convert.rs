@@ -218,7 +218,6 @@ pub fn to_v2(json: &mut Value, api_version: &str) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::manifest::parse_manifests;
     use crate::Object;
 

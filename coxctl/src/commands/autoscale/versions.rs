@@ -391,7 +391,7 @@ fn to_v1(v: &mut Value) {
             let u = &m["resource"]["current"]["averageUtilization"];
             (!u.is_null()).then(|| u.clone())
         })
-        .last();
+        .next_back();
     if let Some(st) = v["status"].as_object_mut() {
         st.remove("currentMetrics");
         st.remove("conditions");
