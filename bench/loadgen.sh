@@ -4,20 +4,24 @@
 #
 #   cargo build --release -p loadgen -p coxswain
 #   apt-get install -y wrk hey          # oha: cargo install oha (optional)
-#   bash bench/loadgen.sh               # ROUNDS=3 DUR=5 CONNS=64 THREADS=2 RATES="1000 4000 8000"
+#   bash bench/loadgen.sh    # ROUNDS=5 DUR=5 CONNS=64 CLOSE_CONNS=1000 THREADS=2 RATES="1000 4000 8000"
 #
-# Rounds interleave the tools (so drift on a shared machine hits all of them alike); the table
-# gives each configuration's median req/s and the ratio to wrk's median. Then: loadgen's memory
+# Modes (issue 14 §3): keep-alive with CONNS connections, and no keep-alive with CLOSE_CONNS
+# connections (the seed's `ab -c 1000`). loadgen runs twice per round: its default HTTP/1.1 path
+# and `--engine hyper`. Rounds interleave the tools, the order reversed every other round (so
+# drift on a shared machine hits all of them alike); the table gives each configuration's median
+# req/s and the ratio to wrk's median. Then: loadgen's memory
 # (max RSS) at 1,000 connections, its constant-rate accuracy, and the statistics' cost per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DUR=${DUR:-5}
 CONNS=${CONNS:-64}
+CLOSE_CONNS=${CLOSE_CONNS:-1000}
 THREADS=${THREADS:-2}
 RATES=${RATES:-"1000 4000 8000"}
 BIN=${BIN:-target/release}
-OUT=${OUT:-$(mktemp -d)}
+OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
 
 for t in wrk hey python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y wrk hey time python3)"; exit 1; }
@@ -38,6 +42,7 @@ echo "target: coxswain builtin web at $URL (pid $server); results in $OUT"
 run() {
   local tool=$1 mode=$2 round=$3 f="$OUT/$1-$2-$3"
   local ka=() ; local c=$CONNS
+  [ "$mode" = close ] && c=$CLOSE_CONNS
   case $tool in
     wrk)
       [ "$mode" = close ] && ka=(-H "Connection: close")
@@ -48,40 +53,45 @@ run() {
     oha)
       [ "$mode" = close ] && ka=(--disable-keepalive)
       oha -z "${DUR}s" -c "$c" --no-tui --output-format json "${ka[@]}" "$URL" >"$f" 2>&1 ;;
-    loadgen)
+    loadgen|loadgen-hyper)
       [ "$mode" = close ] && ka=(--disable-keepalive)
+      [ "$tool" = loadgen-hyper ] && ka+=(--engine hyper)
       "$BIN/loadgen" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet >"$f" 2>&1 ;;
   esac
 }
 
-tools="loadgen wrk hey"
+tools="${TOOLS:-loadgen wrk loadgen-hyper hey}"
 [ $have_oha = 1 ] && tools="$tools oha"
+reversed=$(echo $tools | tr ' ' '\n' | tac | tr '\n' ' ')
 [ "${SKIP_COMPARE:-0}" = 1 ] && ROUNDS=0
 for mode in keepalive close; do
   for r in $(seq "$ROUNDS"); do
-    for t in $tools; do run "$t" "$mode" "$r"; done
+    order=$tools; [ $((r % 2)) = 0 ] && order=$reversed
+    for t in $order; do run "$t" "$mode" "$r"; done
   done
 done
 
-[ "$ROUNDS" -gt 0 ] && python3 - "$OUT" "$ROUNDS" "$tools" "$CONNS" "$THREADS" "$DUR" <<'PY'
+[ "$ROUNDS" -gt 0 ] && python3 - "$OUT" "$ROUNDS" "$tools" "$CONNS" "$CLOSE_CONNS" "$THREADS" "$DUR" <<'PY'
 import json, re, statistics, sys
 out, rounds, tools = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
-conns, threads, dur = sys.argv[4:7]
+conns, close_conns, threads, dur = sys.argv[4:8]
 def rps(tool, mode, r):
     text = open(f"{out}/{tool}-{mode}-{r}").read()
-    if tool == "loadgen":
+    if tool.startswith("loadgen"):
         return json.loads(text)["rps"]
     if tool == "oha":
         return json.loads(text)["summary"]["requestsPerSec"]
     m = re.search(r"Requests/sec:\s*([\d.]+)", text)
     return float(m.group(1)) if m else float("nan")
-print(f"\n| mode ({conns} connections, {threads} threads, {dur} s) | tool | req/s per round | median | × wrk |")
-print("|---|---|---|---|---|")
-for mode in ["keepalive", "close"]:
+print(f"\n| mode ({threads} threads, {dur} s) | tool | req/s per round | median | × wrk | per-round × wrk (min–max) |")
+print("|---|---|---|---|---|---|")
+for mode, c in [("keepalive", conns), ("close", close_conns)]:
     med = {t: statistics.median([rps(t, mode, r) for r in range(1, rounds + 1)]) for t in tools}
     for t in tools:
         rounds_s = " / ".join(f"{rps(t, mode, r):,.0f}" for r in range(1, rounds + 1))
-        print(f"| {mode} | {t} | {rounds_s} | {med[t]:,.0f} | {med[t] / med['wrk']:.2f} |")
+        ratios = [rps(t, mode, r) / rps("wrk", mode, r) for r in range(1, rounds + 1)]
+        label = "keep-alive" if mode == "keepalive" else "no keep-alive"
+        print(f"| {label}, {c} connections | {t} | {rounds_s} | {med[t]:,.0f} | {med[t] / med['wrk']:.2f} | {min(ratios):.2f}–{max(ratios):.2f} |")
 PY
 
 echo

@@ -2,7 +2,7 @@
 # Seed S49 in one command: a fresh `coxswain up` with shortened HPA windows (1 s sync and metric
 # resolution, 30 s downscale stabilization), nginx requesting cpu=200m behind a NodePort Service,
 # an HPA at 2% CPU (min 1, max 10), then `loadgen hpa` drives the load and draws the scale-out
-# and the scale-in. Finishes in under 3 minutes; the plot is OUT/timeline.svg.
+# and the scale-in. Finishes in under 3 minutes; the plot is OUT/timeline.svg and OUT/timeline.png.
 #
 #   bash examples/hpa-demo.sh            # BIN=target/release OUT=hpa-demo STAGES=10s:200,50s:200
 set -euo pipefail

@@ -12,7 +12,7 @@ use clap::Parser;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::Method;
 
-use crate::engine::{Config, Run};
+use crate::engine::{Config, Engine, Run};
 use crate::report::{Report, RunInfo, Sample};
 use crate::schedule::Schedule;
 use crate::stats::new_histogram;
@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// HTTP/2 over plain TCP (prior knowledge, h2c).
     #[arg(long)]
     pub http2: bool,
+    /// The HTTP/1.1 client: loadgen's own keep-alive loop, or hyper's (HTTP/2 is always hyper).
+    #[arg(long, value_enum, default_value = "fast")]
+    pub engine: Engine,
     /// HTTP/2: connections the requests are multiplexed over (default: one per thread).
     #[arg(long)]
     pub connections: Option<usize>,
@@ -283,6 +286,10 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
         (false, false) => "HTTP/1.1 keep-alive".to_string(),
         (false, true) => "HTTP/1.1 no keep-alive".to_string(),
     };
+    let protocol = match (a.http2, a.engine) {
+        (false, Engine::Hyper) => format!("{protocol} (hyper)"),
+        _ => protocol,
+    };
     let info = RunInfo {
         target: a.target.clone(),
         method: method.to_string(),
@@ -291,7 +298,8 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
         concurrency,
         mode,
     };
-    let (http2, keepalive, connections) = (a.http2, !a.disable_keepalive, a.connections);
+    let (http2, keepalive, connections, engine) =
+        (a.http2, !a.disable_keepalive, a.connections, a.engine);
     Ok(Plan {
         spec,
         cfg_without_target: Box::new(move |target| Config {
@@ -301,6 +309,7 @@ pub fn plan(a: RunArgs) -> Result<Plan, String> {
             body,
             http2,
             keepalive,
+            engine,
             concurrency,
             connections: connections.unwrap_or(threads),
             threads,

@@ -16,9 +16,11 @@
 //!   correction) — except the timer's own lateness (≤ [`TIMER_SLOP`]) when the worker was idle
 //!   waiting. In-flight requests finish (bounded by the timeout) when the schedule ends.
 //!
-//! HTTP is hyper's client connection (HTTP/1.1, or HTTP/2 with prior knowledge): no hand-written
-//! protocol code. Per request the hot path allocates only what hyper's `Request` needs (the
-//! cloned header map); bodies are shared `Bytes`.
+//! HTTP/1.1 goes through [`h1`](crate::h1), a keep-alive loop that writes a request serialized
+//! once and frames responses in place (why it is not hyper: see that module); HTTP/2 (prior
+//! knowledge), requests with a user-given Transfer-Encoding, and `--engine hyper` go through
+//! hyper's client connection, which per request allocates what its `Request` needs (the cloned
+//! header map); bodies are shared `Bytes`.
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -37,12 +39,23 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::h1;
 use crate::schedule::Schedule;
 use crate::stats::{self, Counts, ErrorKind, Live, Recorder, Summary};
 use crate::target::Target;
 
 /// A wake-up this late after a request's due time is the timer's, not the server's.
 pub const TIMER_SLOP: Duration = Duration::from_millis(2);
+
+/// The HTTP/1.1 client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// loadgen's own keep-alive loop ([`h1`]).
+    #[default]
+    Fast,
+    /// hyper's client connection.
+    Hyper,
+}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -54,6 +67,8 @@ pub struct Config {
     pub body: Bytes,
     pub http2: bool,
     pub keepalive: bool,
+    /// The HTTP/1.1 client (HTTP/2 is always hyper's).
+    pub engine: Engine,
     /// Concurrent requests (closed loop: workers; open loop: the most in flight).
     pub concurrency: usize,
     /// HTTP/2: connections shared by the workers (at least one per thread).
@@ -76,6 +91,8 @@ struct Shared {
     live: Vec<Live>,
     uri: Uri,
     headers: HeaderMap,
+    /// The request as the fast HTTP/1.1 path writes it (None: hyper's path).
+    wire: Option<h1::Wire>,
     finished: watch::Sender<usize>,
 }
 
@@ -99,10 +116,18 @@ impl Run {
         }
         let threads = cfg.threads.clamp(1, concurrency);
         let (uri, headers) = request_parts(&cfg)?;
+        let wire = if cfg.http2 || cfg.engine == Engine::Hyper {
+            None
+        } else {
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            h1::Wire::new(&cfg.method, path, &headers, &cfg.body)
+        };
         let runtimes = (0..threads)
             .map(|_| {
+                // I/O and timers only: no signal or child-process driver polled on every turn.
                 tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
+                    .enable_io()
+                    .enable_time()
                     .build()
                     .map_err(|e| format!("starting a worker runtime: {e}"))
             })
@@ -126,6 +151,7 @@ impl Run {
             live: (0..threads).map(|_| Live::default()).collect(),
             uri,
             headers,
+            wire,
             finished: finished_tx,
             start,
             end,
@@ -276,6 +302,7 @@ fn thread_main(
                 t,
                 rec: rec.clone(),
                 h1: None,
+                fast: None,
                 h2: slots[w % slots.len()].clone(),
                 stop: stop.clone(),
             };
@@ -302,6 +329,7 @@ enum Failure {
     Io(ErrorKind, std::io::Error),
     Hyper(hyper::Error),
     Timeout(ErrorKind),
+    Fast(h1::Error),
 }
 
 impl Failure {
@@ -309,6 +337,9 @@ impl Failure {
         match self {
             Failure::Io(k, _) | Failure::Timeout(k) => *k,
             Failure::Hyper(e) => classify(e),
+            Failure::Fast(h1::Error::Io(e)) => io_kind(e),
+            Failure::Fast(h1::Error::Closed) => ErrorKind::ClosedMidResponse,
+            Failure::Fast(h1::Error::Invalid(_)) => ErrorKind::InvalidResponse,
         }
     }
 
@@ -326,6 +357,9 @@ impl Failure {
                 s
             }
             Failure::Timeout(k) => k.name().to_string(),
+            Failure::Fast(h1::Error::Io(e)) => e.to_string(),
+            Failure::Fast(h1::Error::Closed) => ErrorKind::ClosedMidResponse.name().to_string(),
+            Failure::Fast(h1::Error::Invalid(m)) => m.clone(),
         }
     }
 }
@@ -343,13 +377,7 @@ fn classify(e: &hyper::Error) -> ErrorKind {
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
-                    ErrorKind::Reset
-                }
-                std::io::ErrorKind::UnexpectedEof => ErrorKind::ClosedMidResponse,
-                _ => ErrorKind::Other,
-            };
+            return io_kind(io);
         }
         src = c.source();
     }
@@ -359,11 +387,21 @@ fn classify(e: &hyper::Error) -> ErrorKind {
     ErrorKind::Other
 }
 
+fn io_kind(e: &std::io::Error) -> ErrorKind {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => ErrorKind::Reset,
+        std::io::ErrorKind::UnexpectedEof => ErrorKind::ClosedMidResponse,
+        _ => ErrorKind::Other,
+    }
+}
+
 struct Worker {
     sh: Arc<Shared>,
     t: usize,
     rec: Rc<RefCell<Recorder>>,
     h1: Option<http1::SendRequest<Body>>,
+    /// The fast path's kept-alive connection.
+    fast: Option<h1::Conn>,
     h2: H2Slot,
     stop: watch::Receiver<bool>,
 }
@@ -376,19 +414,31 @@ enum Next {
 
 impl Worker {
     async fn run(&mut self) {
+        // One timer for all of this worker's requests, moved forward per request: a later
+        // deadline only updates the registered entry (no timer-wheel insert and removal per
+        // request, as `tokio::time::timeout` would do).
+        let timer = tokio::time::sleep_until(Instant::now() + self.sh.cfg.timeout);
+        tokio::pin!(timer);
+        let closed = self.sh.cfg.schedule.is_none();
         loop {
             let from = match self.next().await {
                 Next::Go(from) => from,
                 Next::Done => return,
             };
-            let sent = Instant::now();
+            // Closed loop: `from` was read just now.
+            let sent = if closed { from } else { Instant::now() };
             let mut deadline = sent + self.sh.cfg.timeout;
             // Closed loop with a duration: the end cuts off what is in flight.
-            let cut = self.sh.cfg.schedule.is_none() && self.sh.end.is_some_and(|e| e < deadline);
+            let cut = closed && self.sh.end.is_some_and(|e| e < deadline);
             if cut {
                 deadline = self.sh.end.unwrap_or(deadline);
             }
-            let out = tokio::time::timeout_at(deadline, self.exchange()).await;
+            timer.as_mut().reset(deadline);
+            let out = tokio::select! {
+                biased;
+                r = self.exchange() => Ok(r),
+                _ = timer.as_mut() => Err(()),
+            };
             let done = Instant::now();
             let live = &self.sh.live[self.t];
             match out {
@@ -403,11 +453,13 @@ impl Worker {
                 }
                 Ok(Err(f)) => {
                     self.h1 = None;
+                    self.fast = None;
                     self.rec.borrow_mut().error(f.kind(), || f.message());
                     live.error();
                 }
                 Err(_) => {
                     self.h1 = None;
+                    self.fast = None;
                     let timeout = self.sh.cfg.timeout;
                     self.rec.borrow_mut().error(ErrorKind::Timeout, || {
                         format!("no complete response within {timeout:?}")
@@ -469,6 +521,9 @@ impl Worker {
     }
 
     async fn exchange(&mut self) -> Result<(u16, u64), Failure> {
+        if let Some(w) = &self.sh.wire {
+            return fast_exchange(&mut self.fast, &self.sh.cfg, w).await;
+        }
         let resp = if self.sh.cfg.http2 {
             let mut s = self.h2_sender().await?;
             s.ready().await.map_err(Failure::Hyper)?;
@@ -513,22 +568,7 @@ impl Worker {
     }
 
     async fn tcp(&self) -> Result<TcpStream, Failure> {
-        let addr: SocketAddr = self.sh.cfg.target.addr;
-        match tokio::time::timeout(self.sh.cfg.connect_timeout, TcpStream::connect(addr)).await {
-            Err(_) => Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
-            Ok(Err(e)) => Err(Failure::Io(
-                if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    ErrorKind::ConnectRefused
-                } else {
-                    ErrorKind::Connect
-                },
-                e,
-            )),
-            Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
-                Ok(s)
-            }
-        }
+        tcp(&self.sh.cfg).await
     }
 
     async fn h1_connect(&self) -> Result<http1::SendRequest<Body>, Failure> {
@@ -563,4 +603,49 @@ impl Worker {
         });
         Ok(sender)
     }
+}
+
+async fn tcp(cfg: &Config) -> Result<TcpStream, Failure> {
+    let addr: SocketAddr = cfg.target.addr;
+    match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
+        Ok(Err(e)) => Err(Failure::Io(
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                ErrorKind::ConnectRefused
+            } else {
+                ErrorKind::Connect
+            },
+            e,
+        )),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// One request on the fast HTTP/1.1 path, over the kept-alive connection when there is one.
+async fn fast_exchange(
+    kept: &mut Option<h1::Conn>,
+    cfg: &Config,
+    w: &h1::Wire,
+) -> Result<(u16, u64), Failure> {
+    let (mut c, reused) = match kept.take() {
+        Some(c) => (c, true),
+        None => (h1::Conn::new(tcp(cfg).await?), false),
+    };
+    let r = match c.exchange(w).await {
+        // A kept-alive connection that fails before any byte of the response came back was
+        // closed by the server while idle: not this request's failure; it goes on a new one.
+        Err(h1::Error::Closed | h1::Error::Io(_)) if reused && c.nothing_received() => {
+            c = h1::Conn::new(tcp(cfg).await?);
+            c.exchange(w).await
+        }
+        r => r,
+    }
+    .map_err(Failure::Fast)?;
+    if cfg.keepalive && r.reusable {
+        *kept = Some(c);
+    }
+    Ok((r.status, r.bytes))
 }

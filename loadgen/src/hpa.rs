@@ -2,8 +2,8 @@
 //! every `--sample` (1 s), the achieved rate and latency, the HPA's current/desired replicas and
 //! current/target utilization, the target Deployment's ready replicas and the HPA's decisions
 //! (`coxswain.v1.Autoscaler/History`). After the load it keeps sampling until the HPA is back at
-//! minReplicas (bounded by `--settle-timeout`). Writes `DIR/timeline.csv` and `DIR/timeline.svg`
-//! and prints a summary: time to the first scale-up after the load started, peak replicas, time
+//! minReplicas (bounded by `--settle-timeout`). Writes `DIR/timeline.csv`, `DIR/timeline.svg` and
+//! `DIR/timeline.png` and prints a summary: time to the first scale-up after the load started, peak replicas, time
 //! to settle back at minReplicas after the load stopped.
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub struct HpaArgs {
     pub timeout: String,
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Where timeline.csv and timeline.svg go.
+    /// Where timeline.csv, timeline.svg and timeline.png go.
     #[arg(long, default_value = "loadgen-hpa")]
     pub out: PathBuf,
     #[arg(long, default_value = "1s")]
@@ -417,6 +417,7 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
     let outcome = summarize(&samples, min);
     let csv_path = a.out.join("timeline.csv");
     let svg_path = a.out.join("timeline.svg");
+    let png_path = a.out.join("timeline.png");
     if let Err(e) = std::fs::write(&csv_path, csv(&samples)) {
         eprintln!("error: writing {}: {e}", csv_path.display());
         return EXIT_FAILED;
@@ -425,16 +426,20 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
         "loadgen hpa {}/{} — stages {}",
         a.namespace, a.hpa, a.stages
     );
-    if let Err(e) = crate::plot::svg(&svg_path, &title, &samples, min, spec.max_replicas) {
-        eprintln!("error: writing {}: {e}", svg_path.display());
-        return EXIT_FAILED;
+    let plots: [(&PathBuf, crate::plot::Plot); 2] =
+        [(&svg_path, crate::plot::svg), (&png_path, crate::plot::png)];
+    for (path, draw) in plots {
+        if let Err(e) = draw(path, &title, &samples, min, spec.max_replicas) {
+            eprintln!("error: writing {}: {e}", path.display());
+            return EXIT_FAILED;
+        }
     }
     let fmt = |v: Option<f64>| {
         v.map(|v| format!("{v:.1}s"))
             .unwrap_or_else(|| "never".into())
     };
     println!(
-        "requests {} ({} errors, {:.1} req/s)\nfirst scale-up after {}\npeak replicas {} (max {})\nback at minReplicas {min} {} after the load stopped\ntimeline: {} {}",
+        "requests {} ({} errors, {:.1} req/s)\nfirst scale-up after {}\npeak replicas {} (max {})\nback at minReplicas {min} {} after the load stopped\ntimeline: {} {} {}",
         summary.requests(),
         summary.error_count(),
         summary.rps(),
@@ -443,7 +448,8 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
         spec.max_replicas,
         fmt(outcome.settled_after_load),
         csv_path.display(),
-        svg_path.display()
+        svg_path.display(),
+        png_path.display()
     );
     0
 }

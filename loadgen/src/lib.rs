@@ -3,6 +3,7 @@
 //! Service resolved through the object store.
 //!
 //! - [`engine`]: worker threads issuing requests and recording into per-thread histograms;
+//! - [`h1`]: the HTTP/1.1 fast path (a request serialized once, responses framed in place);
 //! - [`schedule`]: the open-loop arrival schedules (pure);
 //! - [`stats`], [`report`], [`threshold`]: what was measured, how it is shown, pass/fail;
 //! - [`target`]: URL parsing and Service resolution;
@@ -10,6 +11,7 @@
 //! - [`hpa`], [`plot`]: `loadgen hpa`, the load with the HPA sampled beside it, and its plot.
 pub mod cli;
 pub mod engine;
+pub mod h1;
 pub mod hpa;
 pub mod plot;
 pub mod report;

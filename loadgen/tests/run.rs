@@ -450,3 +450,37 @@ async fn slow_responses_time_out() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert_eq!(o.json()["errors_by_kind"]["request timeout"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_http1_engines_count_the_same() {
+    let s = server().await;
+    for engine in ["fast", "hyper"] {
+        for (path, code) in [("/", "200"), ("/status/404", "404")] {
+            let o = loadgen(&[
+                &s.url(path),
+                "-n",
+                "50",
+                "-c",
+                "5",
+                "-m",
+                "POST",
+                "-d",
+                "payload",
+                "--engine",
+                engine,
+                "-o",
+                "json",
+                "--quiet",
+            ])
+            .await;
+            assert_eq!(o.code, 0, "{engine}: {}", o.stderr);
+            let j = o.json();
+            assert_eq!(j["status"][code], 50, "{engine} {path}: {j}");
+            assert_eq!(j["errors"], 0, "{engine}: {j}");
+            assert_eq!(j["bytes"], 50 * BODY.len() as u64, "{engine}: {j}");
+        }
+    }
+    assert_eq!(s.hits.load(Ordering::SeqCst), 200);
+    // Keep-alive on both: one connection per worker per run.
+    assert_eq!(s.accepts.load(Ordering::SeqCst), 4 * 5);
+}
