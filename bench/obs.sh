@@ -17,7 +17,7 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release -q -p coxswain --bin coxswain
   cargo build --release -q -p coxswain-bench
 fi
-BIN=target/release
+BIN=${BIN:-target/release}
 WORK=$(mktemp -d)
 cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
