@@ -166,7 +166,7 @@ fn is_label_value_syntax(s: &str) -> bool {
             && b[b.len() - 1].is_ascii_alphanumeric())
 }
 
-fn is_valid_label_value(s: &str) -> Vec<String> {
+pub fn is_valid_label_value(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     if s.len() > 63 {
         out.push("must be no more than 63 characters".to_string());
@@ -178,7 +178,7 @@ fn is_valid_label_value(s: &str) -> Vec<String> {
 }
 
 /// A qualified name (label or annotation key): `[prefix/]name`.
-fn is_qualified_name(s: &str) -> Vec<String> {
+pub fn is_qualified_name(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let (prefix, name) = match s.split_once('/') {
         Some((p, n)) => (Some(p), n),
@@ -1307,7 +1307,22 @@ fn validate_affinity(e: &mut Errs, p: &str, a: &v1::Affinity) {
                 );
             }
             for (i, t) in req.node_selector_terms.iter().enumerate() {
-                validate_node_selector_term(e, &format!("{rp}.nodeSelectorTerms[{i}]"), t);
+                let tp = format!("{rp}.nodeSelectorTerms[{i}]");
+                validate_node_selector_term(e, &tp, t);
+                // Required terms of new pods: In/NotIn values must be label values
+                // (upstream's AllowInvalidLabelValueInRequiredNodeAffinity is false on create).
+                for (j, r) in t.match_expressions.iter().enumerate() {
+                    if matches!(r.operator.as_str(), "In" | "NotIn") {
+                        for (k, v) in r.values.iter().enumerate() {
+                            check(
+                                e,
+                                &format!("{tp}.matchExpressions[{j}].values[{k}]"),
+                                v,
+                                is_valid_label_value(v),
+                            );
+                        }
+                    }
+                }
             }
         }
         for (i, pref) in na
@@ -3554,5 +3569,21 @@ mod tests {
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\ndata:\n  a: b\n";
         let e = validate_update(&obj(cm), &obj(&cm.replace("a: b", "a: c")));
         assert_eq!(e[0].path, "data");
+    }
+
+    #[test]
+    fn required_node_affinity_values_must_be_label_values() {
+        let pod = |section: &str| {
+            format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    image: x\n  affinity:\n    nodeAffinity:\n{section}")
+        };
+        let required = "      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions:\n          - key: zone\n            operator: In\n            values: [a, -bad-]\n";
+        let e = errors(&pod(required));
+        assert!(
+            e.iter().any(|m| m.starts_with("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values[1]: Invalid value: \"-bad-\"")),
+            "{e:?}"
+        );
+        // Preferred terms keep accepting them, as upstream does.
+        let preferred = "      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 1\n        preference:\n          matchExpressions:\n          - key: zone\n            operator: In\n            values: [-bad-]\n";
+        assert!(errors(&pod(preferred)).is_empty(), "{:?}", errors(&pod(preferred)));
     }
 }

@@ -23,6 +23,15 @@ use crate::snapshot::{node_labels, node_name, pod_spec, NodeInfo, Snapshot};
 pub const NAME: &str = "NodeAffinity";
 pub const ERR_REASON: &str = "node(s) didn't match Pod's node affinity/selector";
 
+/// Can the requirement be parsed as upstream's labels.NewRequirement parses it: a valid label
+/// key, and label values for `In`/`NotIn`? A term with one that cannot matches nothing.
+pub fn parsable(r: &v1::NodeSelectorRequirement) -> bool {
+    use coxswain_api::validation::{is_qualified_name, is_valid_label_value};
+    is_qualified_name(&r.key).is_empty()
+        && (!matches!(r.operator.as_str(), "In" | "NotIn")
+            || r.values.iter().all(|v| is_valid_label_value(v).is_empty()))
+}
+
 /// Does one requirement match the value found (None: key absent)?
 pub fn requirement_matches(r: &v1::NodeSelectorRequirement, value: Option<&str>) -> bool {
     let values = &r.values;
@@ -57,7 +66,7 @@ pub fn term_matches(term: &v1::NodeSelectorTerm, node: &v1::Node) -> bool {
     let labels = node_labels(node);
     term.match_expressions
         .iter()
-        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
+        .all(|r| parsable(r) && requirement_matches(r, labels.get(&r.key).map(String::as_str)))
         && term.match_fields.iter().all(|r| {
             r.key == "metadata.name"
                 && matches!(r.operator.as_str(), "In" | "NotIn")
@@ -204,7 +213,17 @@ impl CompiledTerm {
                 && r.values.len() == 1
         });
         CompiledTerm {
-            exprs: t.match_expressions.iter().map(Req::new).collect(),
+            exprs: t
+                .match_expressions
+                .iter()
+                .map(|r| {
+                    let mut q = Req::new(r);
+                    if !parsable(r) {
+                        q.op = Op::Never;
+                    }
+                    q
+                })
+                .collect(),
             fields: t.match_fields.iter().map(Req::new).collect(),
             never: (t.match_expressions.is_empty() && t.match_fields.is_empty()) || !fields_ok,
         }
@@ -368,6 +387,40 @@ impl ScoreExtensions for NodeAffinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_term_that_cannot_be_parsed_matches_nothing() {
+        let node = v1::Node {
+            metadata: Some(v1::ObjectMeta {
+                name: "n1".into(),
+                labels: [("zone".to_string(), "a".to_string())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let term = |key: &str, op: &str, values: &[&str]| v1::NodeSelectorTerm {
+            match_expressions: vec![v1::NodeSelectorRequirement {
+                key: key.into(),
+                operator: op.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            }],
+            ..Default::default()
+        };
+        assert!(term_matches(&term("zone", "In", &["a"]), &node));
+        // An invalid label value in the term: it cannot be parsed, so it matches nothing, even
+        // with NotIn (which would otherwise match).
+        assert!(!term_matches(&term("zone", "In", &["a", "-bad-"]), &node));
+        assert!(!term_matches(&term("zone", "NotIn", &["b!"]), &node));
+        assert!(!term_matches(&term("bad key!", "Exists", &[]), &node));
+        assert!(!term_matches(&term("bad key!", "DoesNotExist", &[]), &node));
+        let sel = v1::NodeSelector {
+            node_selector_terms: vec![term("zone", "NotIn", &["b!"]), term("zone", "In", &["a"])],
+        };
+        assert!(
+            node_selector_matches(&sel, &node),
+            "the other term still matches"
+        );
+    }
     use crate::framework::Code;
     use crate::plugins::testutil::*;
 
