@@ -673,6 +673,29 @@ fn internal_traffic_policy_local_keeps_pod_traffic_on_its_node() {
 }
 
 #[test]
+fn an_open_connection_outlives_its_endpoint_leaving() {
+    let c = cluster(&[]);
+    let a = backend("a");
+    let svc = "  ports:\n  - {name: http, port: 8080, protocol: TCP}";
+    apply(&c, &selectorless("keep", svc, &[("a", a, "node1")]));
+    let addr = format!("{}:8080", cluster_ip(&c, "keep"));
+    assert_eq!(wait_get(&addr, |_| true), "a");
+    // A connection spliced to the endpoint, its request not sent yet.
+    let mut open = TcpStream::connect(&addr).expect("connect");
+    open.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // The endpoint leaves: new connections are refused (no endpoints, no listener)…
+    apply(&c, &endpoints_yaml("keep", &[], &[]));
+    wait_until("no endpoints: refused", T, || refused(&addr).then_some(())).expect("refused");
+    // …and the open one still carries its request and answer.
+    open.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    open.read_to_string(&mut out).expect("read");
+    assert!(out.ends_with("\r\n\r\na"), "{out:?}");
+}
+
+#[test]
 fn udp_is_carried_per_client() {
     let c = cluster(&[]);
     let port = udp_backend("dns1");
