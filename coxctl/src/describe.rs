@@ -14,6 +14,7 @@ use crate::resources::parse_targets;
 use crate::table::tabwrite;
 
 mod hpa;
+mod pvc;
 
 /// Objects related to the described one (fetched by `run`; empty in tests as needed).
 #[derive(Debug, Default)]
@@ -479,7 +480,7 @@ fn events(w: &mut W, evs: &[Value], now: i64) {
     ev.line(1, "Type\tReason\tAge\tFrom\tMessage");
     ev.line(1, "----\t------\t----\t----\t-------");
     let mut sorted = evs.to_vec();
-    sorted.sort_by_key(|e| pcore::event_last_seen(e).unwrap_or(i64::MIN));
+    sorted.sort_by_key(pcore::event_order);
     for e in &sorted {
         let first = {
             let et = s(e, "eventTime");
@@ -1277,6 +1278,14 @@ pub fn describe_object(kind: Kind, o: &Value, rel: &Related, now: i64) -> String
         Kind::Node => describe_node(&mut w, o),
         Kind::Service => describe_service(&mut w, o, rel),
         Kind::HorizontalPodAutoscaler => hpa::describe_hpa(&mut w, o),
+        Kind::PersistentVolumeClaim => {
+            let used_by: Vec<String> = rel
+                .pods
+                .iter()
+                .map(|p| s(p, "metadata.name").into_owned())
+                .collect();
+            pvc::describe_pvc(&mut w, o, &used_by)
+        }
         _ => describe_generic(&mut w, kind, o),
     }
     events(&mut w, &rel.events, now);
@@ -1332,6 +1341,23 @@ async fn related(client: &mut Client, kind: Kind, obj: &Object) -> Result<Relate
                     .filter(|o| owned(o))
                     .map(Object::to_json_value)
                     .collect();
+            }
+        }
+        Kind::PersistentVolumeClaim => {
+            // "Used By": the pods whose volumes name the claim.
+            if let Ok((items, _)) = client.list(Kind::Pod, &ns, "", "").await {
+                let claim = obj.name().to_string();
+                let mut pods: Vec<Value> = items
+                    .iter()
+                    .map(Object::to_json_value)
+                    .filter(|p| {
+                        arr(p, "spec.volumes")
+                            .iter()
+                            .any(|v| s(v, "persistentVolumeClaim.claimName") == claim)
+                    })
+                    .collect();
+                pods.sort_by_key(|p| s(p, "metadata.name").into_owned());
+                rel.pods = pods;
             }
         }
         Kind::Service => {

@@ -619,6 +619,19 @@ fn run_events_cluster_info_and_logs_of_a_workload() {
         "{ev}"
     );
     assert!(lines[1..].iter().all(|l| l.contains("Pod/nginx")), "{ev}");
+    // describe lists the events in the order they happened: Scheduled first.
+    let d = wait_until("describe shows Started", Duration::from_secs(20), || {
+        let out = c.coxctl(&["describe", "pod", "nginx"]).success().stdout;
+        out.contains(" Started ").then_some(out)
+    })
+    .expect("describe");
+    let pos = |r: &str| {
+        d.find(&format!(" {r} "))
+            .unwrap_or_else(|| panic!("{r}: {d}"))
+    };
+    assert!(pos("Scheduled") < pos("Pulled"), "{d}");
+    assert!(pos("Pulled") < pos("Created"), "{d}");
+    assert!(pos("Created") < pos("Started"), "{d}");
     let out = c
         .coxctl(&["events", "--types=Warning", "--for=pod/nginx"])
         .success();
@@ -660,4 +673,53 @@ fn run_events_cluster_info_and_logs_of_a_workload() {
     );
     let out = c.coxctl(&["logs", "-l", "run=none"]).success();
     assert_eq!(out.stderr, "No resources found in default namespace.\n");
+}
+
+#[test]
+fn describe_pvc_has_kubectl_s_layout() {
+    let c = Coxswain::start().expect("start coxswain");
+    c.apply(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+  labels:
+    app: db
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources:
+    requests:
+      storage: 1Gi
+",
+    );
+    let out = c.coxctl(&["describe", "pvc", "data"]).success().stdout;
+    let keys: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "Name",
+            "Namespace",
+            "StorageClass",
+            "Status",
+            "Volume",
+            "Labels",
+            "Annotations",
+            "Finalizers",
+            "Capacity",
+            "Access Modes",
+            "VolumeMode",
+            "Used By",
+            "Events"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("StorageClass:  standard\n"), "{out}");
+    assert!(out.contains("Labels:        app=db\n"), "{out}");
+    assert!(out.contains("Used By:       <none>\n"), "{out}");
+    assert!(!out.contains("Spec:"), "{out}");
 }

@@ -69,12 +69,7 @@ pub async fn events(client: &mut Client, args: &EventsArgs, namespace: &str) -> 
                 .any(|t| t.eq_ignore_ascii_case(&s(e, "type")))
         });
     }
-    evs.sort_by_key(|e| {
-        (
-            event_last_seen(e).unwrap_or(i64::MIN),
-            s(e, "metadata.name").into_owned(),
-        )
-    });
+    evs.sort_by_key(crate::printers::core::event_order);
     match args.output.as_deref() {
         Some("json") => {
             print!("{}", output::to_json(&output::list(evs)));

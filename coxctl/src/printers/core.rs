@@ -390,6 +390,22 @@ pub fn pvc(o: &Value, now: i64, wide: bool) -> Vec<String> {
     row
 }
 
+/// The order events are listed in: last seen, then (within the same second) the time the
+/// recorder made them — the hex nanoseconds ending their name, `pod.17f0a…` — then the order
+/// the store wrote them, so Scheduled comes before Pulled as it happened.
+pub fn event_order(o: &Value) -> (i64, u64, u64) {
+    let name = s(o, "metadata.name");
+    let nanos = name
+        .rsplit_once('.')
+        .and_then(|(_, x)| u64::from_str_radix(x, 16).ok())
+        .unwrap_or(0);
+    (
+        event_last_seen(o).unwrap_or(i64::MIN),
+        nanos,
+        s(o, "metadata.resourceVersion").parse().unwrap_or(0),
+    )
+}
+
 /// The time an event was last seen (for sorting and LAST SEEN).
 pub fn event_last_seen(o: &Value) -> Option<i64> {
     for p in [

@@ -123,12 +123,7 @@ pub fn row(kind: Kind, obj: &Value, now: i64, opts: &TableOptions) -> Vec<String
 /// Sort objects as kubectl lists them: by namespace then name; events by time.
 pub fn sort_objects(kind: Kind, objs: &mut [Value]) {
     if kind == Kind::Event {
-        objs.sort_by_key(|o| {
-            (
-                core::event_last_seen(o).unwrap_or(i64::MIN),
-                jv::s(o, "metadata.name").into_owned(),
-            )
-        });
+        objs.sort_by_key(core::event_order);
     } else {
         objs.sort_by(|a, b| {
             (jv::s(a, "metadata.namespace"), jv::s(a, "metadata.name"))
