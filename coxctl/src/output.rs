@@ -169,7 +169,7 @@ pub fn to_json(v: &Value) -> String {
     s
 }
 
-/// YAML, with a trailing newline.
+/// YAML as kubectl writes it (go-yaml's quoting and styles), with a trailing newline.
 pub fn to_yaml(v: &Value) -> String {
     let mut s = coxswain_api::yaml::to_string(v);
     if !s.ends_with('\n') {
@@ -196,6 +196,11 @@ mod tests {
         );
         assert_eq!(to_json(&json!({"a": 1})), "{\n    \"a\": 1\n}\n");
         assert_eq!(to_yaml(&json!({"a": "25%", "b": [1]})), "a: 25%\nb:\n- 1\n");
+        // kubectl's quoting: strings that would read back as another type are double-quoted.
+        assert_eq!(
+            to_yaml(&json!({"creationTimestamp": "2024-01-02T03:04:05Z", "v": "1", "e": ""})),
+            "creationTimestamp: \"2024-01-02T03:04:05Z\"\ne: \"\"\nv: \"1\"\n"
+        );
         assert_eq!(name_line(Kind::Deployment, "x"), "deployment.apps/x");
         assert_eq!(Format::parse(Some("wide")).unwrap(), Format::Wide);
         assert!(Format::parse(Some("xml")).is_err());
