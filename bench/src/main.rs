@@ -192,9 +192,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn connect(server: &str) -> anyhow::Result<ObjectStoreClient<Channel>> {
-    ObjectStoreClient::connect(server.to_string())
-        .await
-        .context("connecting")
+    use coxswain_client::config;
+    // An https server (`up --auth`): the CA and client certificate of the current context of
+    // $COXCONFIG, else ~/.coxswain/config.
+    if server.starts_with("https://") && config::installed().is_none() {
+        if let Some(p) = config::default_path() {
+            let conf = config::Kubeconfig::load(&p).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = conf.resolve(None).map_err(|e| anyhow::anyhow!("{e}"))?;
+            config::install(r.credentials);
+        }
+    }
+    let ep = config::secure(tonic::transport::Endpoint::from_shared(server.to_string())?, server)?;
+    Ok(ObjectStoreClient::new(
+        ep.connect().await.context("connecting")?,
+    ))
 }
 
 /// Run `total` operations over `clients` concurrent workers; returns ops/s.

@@ -321,3 +321,35 @@ fn a_non_loopback_address_in_the_clear_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn anonymous_auth_lets_calls_without_credentials_in_but_not_wrong_tokens() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let merged = tmp.path().join("config");
+    let c = Coxswain::start_with(
+        &[
+            "store",
+            "--auth",
+            "--anonymous-auth",
+            "--merge-kubeconfig",
+            merged.to_str().expect("utf-8"),
+        ],
+        &[],
+    )
+    .expect("start coxswain store --auth --anonymous-auth");
+    let (ok, out) = grpcurl(
+        &c,
+        &[],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(ok && out.contains("kube-system"), "{out}");
+    let bad = "authorization: Bearer wrong";
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", bad],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+}
