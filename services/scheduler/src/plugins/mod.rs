@@ -44,7 +44,7 @@ pub fn in_tree_registry() -> Registry {
     });
     reg(node_ports::NAME, |a| no_args(node_ports::NodePorts, a));
     reg(node_affinity::NAME, |a| {
-        no_args(node_affinity::NodeAffinity, a)
+        Ok(Arc::new(node_affinity::NodeAffinity::from_args(a)?))
     });
     reg(taint_toleration::NAME, |a| {
         no_args(taint_toleration::TaintToleration, a)

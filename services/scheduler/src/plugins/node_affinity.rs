@@ -244,11 +244,19 @@ struct Compiled {
     selector: Option<Vec<(u32, u32)>>,
     /// None: no required node affinity.
     required: Option<Vec<CompiledTerm>>,
+    /// The plugin's `addedAffinity` required terms (None: none).
+    added: Option<Vec<CompiledTerm>>,
 }
 
 impl Compiled {
-    fn new(pod: &v1::Pod) -> Compiled {
+    fn new(pod: &v1::Pod, added: Option<&v1::NodeSelector>) -> Compiled {
         Compiled {
+            added: added.map(|r| {
+                r.node_selector_terms
+                    .iter()
+                    .map(CompiledTerm::new)
+                    .collect()
+            }),
             selector: pod_spec(pod)
                 .node_selector
                 .iter()
@@ -271,13 +279,61 @@ impl Compiled {
                 .required
                 .as_ref()
                 .is_none_or(|ts| ts.iter().any(|t| t.matches(node)))
+            && self
+                .added
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|t| t.matches(node)))
     }
 }
 
 /// The pod's preferred terms, compiled in PreScore.
 struct PreferredCompiled(Vec<(i64, CompiledTerm)>);
 
-pub struct NodeAffinity;
+/// The plugin, with its args (NodeAffinityArgs): `addedAffinity` applies to every pod of the
+/// profile, its required terms ANDed with the pod's, its preferred terms added to the score.
+#[derive(Default)]
+pub struct NodeAffinity {
+    added: Option<v1::NodeAffinity>,
+}
+
+impl NodeAffinity {
+    /// NodeAffinityArgs: `{addedAffinity: <NodeAffinity>}` (or none).
+    pub fn from_args(args: &serde_json::Value) -> Result<NodeAffinity, String> {
+        let mut p = NodeAffinity::default();
+        let m = match args {
+            serde_json::Value::Null => return Ok(p),
+            serde_json::Value::Object(m) => m,
+            _ => return Err("NodeAffinityArgs: must be an object".into()),
+        };
+        if let Some(k) = m.keys().find(|k| k.as_str() != "addedAffinity") {
+            return Err(format!("{k}: unknown field {k:?}"));
+        }
+        if let Some(a) = m.get("addedAffinity") {
+            let na: v1::NodeAffinity = serde_path_to_error::deserialize(a.clone())
+                .map_err(|e| format!("addedAffinity.{}: {}", e.path(), e.inner()))?;
+            if let Some(r) = &na.required_during_scheduling_ignored_during_execution {
+                if r.node_selector_terms.is_empty() {
+                    return Err("addedAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term".into());
+                }
+            }
+            p.added = Some(na);
+        }
+        Ok(p)
+    }
+
+    fn added_required(&self) -> Option<&v1::NodeSelector> {
+        self.added
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }
+
+    fn added_preferred(&self) -> &[v1::PreferredSchedulingTerm] {
+        self.added.as_ref().map_or(&[], |a| {
+            &a.preferred_during_scheduling_ignored_during_execution
+        })
+    }
+}
 
 impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
@@ -302,10 +358,13 @@ impl Plugin for NodeAffinity {
 
 impl PreFilter for NodeAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, _: &Snapshot) -> Status {
-        if pod_spec(pod).node_selector.is_empty() && required(pod).is_none() {
+        if pod_spec(pod).node_selector.is_empty()
+            && required(pod).is_none()
+            && self.added_required().is_none()
+        {
             return Status::skip();
         }
-        state.write(Compiled::new(pod));
+        state.write(Compiled::new(pod, self.added_required()));
         Status::success()
     }
 }
@@ -315,7 +374,12 @@ impl Filter for NodeAffinity {
         let ok = match state.read::<Compiled>() {
             Some(c) => c.matches(node),
             // Called without PreFilter (as a single check): match directly.
-            None => pod_matches_node_selector_and_affinity(pod, &node.node),
+            None => {
+                pod_matches_node_selector_and_affinity(pod, &node.node)
+                    && self
+                        .added_required()
+                        .is_none_or(|r| node_selector_matches(r, &node.node))
+            }
         };
         if ok {
             Status::success()
@@ -333,12 +397,13 @@ impl PreScore for NodeAffinity {
         _: &Snapshot,
         _: &[&NodeInfo],
     ) -> Status {
-        if preferred(pod).is_empty() {
+        if preferred(pod).is_empty() && self.added_preferred().is_empty() {
             return Status::skip();
         }
         state.write(PreferredCompiled(
             preferred(pod)
                 .iter()
+                .chain(self.added_preferred())
                 .filter(|t| t.weight != 0)
                 .filter_map(|t| {
                     Some((
@@ -364,6 +429,7 @@ impl Score for NodeAffinity {
         }
         preferred(pod)
             .iter()
+            .chain(self.added_preferred())
             .filter(|t| t.weight != 0)
             .filter(|t| {
                 t.preference
@@ -520,13 +586,62 @@ mod tests {
             ),
         ] {
             let p = affinity_pod(terms.clone());
-            let s = NodeAffinity.filter(&CycleState::new(), &p, &info(n.clone(), vec![]));
+            let s =
+                NodeAffinity::default().filter(&CycleState::new(), &p, &info(n.clone(), vec![]));
             assert_eq!(s.is_success(), want, "{terms:?}");
             if !want {
                 assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
                 assert_eq!(s.message(), ERR_REASON);
             }
         }
+    }
+
+    #[test]
+    fn added_affinity_args_apply_to_every_pod() {
+        let plugin = NodeAffinity::from_args(&serde_json::json!({"addedAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]},
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 5, "preference": {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}}]
+        }}))
+        .expect("args");
+        let pod = affinity_pod(vec![term(vec![req("kind", "Exists", &[])])]);
+        let ok = node("ok", &[("zone", "a"), ("kind", "x"), ("disk", "ssd")]);
+        let other_zone = node("b", &[("zone", "b"), ("kind", "x")]);
+        let no_kind = node("c", &[("zone", "a")]);
+        for (n, want) in [(&ok, true), (&other_zone, false), (&no_kind, false)] {
+            // With PreFilter's compiled state (labels interned first, as the cache does) and
+            // without.
+            let ni = info(n.clone(), vec![]);
+            let mut st = CycleState::new();
+            let _ = plugin.pre_filter(&mut st, &pod, &Snapshot::default());
+            assert_eq!(plugin.filter(&st, &pod, &ni).is_success(), want);
+            assert_eq!(
+                plugin
+                    .filter(&CycleState::new(), &pod, &info(n.clone(), vec![]))
+                    .is_success(),
+                want
+            );
+        }
+        assert_eq!(
+            plugin.score(&CycleState::new(), &pod, &info(ok.clone(), vec![])),
+            5
+        );
+        // A pod with no affinity of its own is still held to the added terms.
+        let plain = v1::Pod::default();
+        assert!(!plugin
+            .filter(
+                &CycleState::new(),
+                &plain,
+                &info(other_zone.clone(), vec![])
+            )
+            .is_success());
+        assert!(NodeAffinity::from_args(&serde_json::json!({"bogus": 1})).is_err());
+        assert!(
+            NodeAffinity::from_args(&serde_json::json!({"addedAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}))
+            .is_err()
+        );
     }
 
     #[test]
@@ -540,7 +655,7 @@ mod tests {
         let mut plain = pod("p", &[]);
         spec(&mut plain).node_selector = labels(&[("zone", "a")]);
         assert!(pod_matches_node_selector_and_affinity(&plain, &n));
-        assert!(NodeAffinity
+        assert!(NodeAffinity::default()
             .pre_filter(
                 &mut CycleState::new(),
                 &pod("q", &[]),
@@ -579,14 +694,14 @@ mod tests {
             .iter()
             .map(|n| NodeScore {
                 name: node_name(n).into(),
-                score: NodeAffinity.score(&st, &p, &info(n.clone(), vec![])),
+                score: NodeAffinity::default().score(&st, &p, &info(n.clone(), vec![])),
             })
             .collect();
         assert_eq!(
             scores.iter().map(|s| s.score).collect::<Vec<_>>(),
             [2, 7, 0]
         );
-        NodeAffinity.normalize(&st, &p, &mut scores);
+        NodeAffinity::default().normalize(&st, &p, &mut scores);
         assert_eq!(
             scores.iter().map(|s| s.score).collect::<Vec<_>>(),
             [28, 100, 0]
