@@ -578,38 +578,9 @@ fn grouped(items: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// A Go duration (`30s`, `2m`, `1h30m`, `500ms`, `0`).
+/// A Go duration (`30s`, `2m`, `1h30m`, `500ms`, `0`): the one parser, Go's `time.ParseDuration`.
 fn parse_go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "us" | "µs" => 0.000_001,
-            "ns" => 0.000_000_001,
-            _ => return None,
-        };
-        total += num * mult;
-        rest = &rest[u..];
-    }
-    Some(Duration::from_secs_f64(total))
+    coxswain_api::duration::parse(s).ok()
 }
 
 /// A duration as Go prints it (`30s`, `2m0s`, `1h0m0s`, `1.5s`).

@@ -3,6 +3,7 @@
 //!
 //! Every one of them dies with the agent (Linux parent-death signal), so a killed agent never
 //! leaves servers holding pod addresses.
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -187,7 +188,10 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::
             resp.extend_from_slice(&body);
         }
         s.write_all(&resp).await?;
-        println!(
+        // The access log, as nginx writes it. A closed stdout must not kill the connection
+        // (println! panics on a broken pipe), so a failed write is ignored.
+        let _ = writeln!(
+            std::io::stdout().lock(),
             "{} - - [{}] \"{line}\" {code} {} \"-\" \"{agent}\"",
             peer.ip(),
             now_log(),

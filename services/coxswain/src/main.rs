@@ -22,7 +22,6 @@ mod controllers;
 mod dns;
 mod duration;
 mod logging;
-mod metrics_http;
 mod metrics_server;
 mod nodelifecycle;
 mod proxy;

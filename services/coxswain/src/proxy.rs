@@ -351,14 +351,10 @@ pub fn spawn_up(url: &str, opts: &ServiceNetOpts, net: &ServiceNet) -> anyhow::R
 
 /// `coxswain proxy`.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    let metrics = tokio::net::TcpListener::bind(args.metrics_listen)
+    // The one metrics setup every process has (HELP for every family, process_*, build info).
+    let metrics_addr = coxswain_telemetry::start("proxy", args.metrics_listen)
         .await
-        .with_context(|| format!("binding {}", args.metrics_listen))?;
-    let metrics_addr = metrics.local_addr()?;
-    tokio::spawn(crate::metrics_http::serve(metrics, prometheus));
+        .map_err(|e| anyhow::anyhow!("--metrics-listen: {e}"))?;
     let client = coxswain_client::Client::lazy(&args.server)?;
     let proxy = tokio::spawn(coxswain_proxy::run(
         client,

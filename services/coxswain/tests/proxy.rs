@@ -824,4 +824,11 @@ fn proxy_runs_as_its_own_process() {
                 && l.contains("service=\"apart\"")),
         "{m}"
     );
+    // The one telemetry setup every process has: HELP text and the process_* families.
+    assert!(
+        m.contains("# HELP coxswain_proxy_connections_total ")
+            && m.contains("process_resident_memory_bytes")
+            && m.contains("coxswain_build_info{"),
+        "{m}"
+    );
 }
