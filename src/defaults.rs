@@ -83,7 +83,14 @@ pub fn apply_defaults(obj: &mut Object) {
             sc.volume_binding_mode
                 .get_or_insert_with(|| "Immediate".to_string());
         }
-        Object::Secret(s) => default_str(&mut s.r#type, "Opaque"),
+        Object::Secret(s) => {
+            default_str(&mut s.r#type, "Opaque");
+            // stringData is write-only: merged into data, its keys winning, and never stored
+            // (upstream's v1 → internal conversion does the same).
+            for (k, v) in std::mem::take(&mut s.string_data) {
+                s.data.insert(k, v.into_bytes().into());
+            }
+        }
         Object::ServiceAccount(_)
         | Object::ConfigMap(_)
         | Object::Event(_)
@@ -866,6 +873,15 @@ mod tests {
             panic!()
         };
         assert_eq!(s.r#type, "Opaque");
+
+        let Object::Secret(s) = defaulted(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: b2xk\n  b: Yg==\nstringData:\n  a: new\n  c: see\n",
+        ) else {
+            panic!()
+        };
+        assert!(s.string_data.is_empty(), "stringData is never stored");
+        let data: Vec<(&str, &[u8])> = s.data.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
+        assert_eq!(data, [("a", &b"new"[..]), ("b", b"b"), ("c", b"see")]);
 
         let Object::HorizontalPodAutoscaler(h) = defaulted(
             "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\nspec:\n  maxReplicas: 3\n  behavior:\n    scaleDown:\n      stabilizationWindowSeconds: 60\n",
