@@ -73,13 +73,15 @@ pub fn apply_defaults(obj: &mut Object) {
         Object::PersistentVolume(pv) => {
             let spec = pv.spec.get_or_insert_with(Default::default);
             default_str(&mut spec.persistent_volume_reclaim_policy, "Retain");
-            spec.volume_mode.get_or_insert_with(|| "Filesystem".to_string());
+            spec.volume_mode
+                .get_or_insert_with(|| "Filesystem".to_string());
             canonicalize_map(&mut spec.capacity);
             let status = pv.status.get_or_insert_with(Default::default);
             default_str(&mut status.phase, "Pending");
         }
         Object::StorageClass(sc) => {
-            sc.reclaim_policy.get_or_insert_with(|| "Delete".to_string());
+            sc.reclaim_policy
+                .get_or_insert_with(|| "Delete".to_string());
             sc.volume_binding_mode
                 .get_or_insert_with(|| "Immediate".to_string());
         }
@@ -88,7 +90,7 @@ pub fn apply_defaults(obj: &mut Object) {
             // stringData is write-only: merged into data, its keys winning, and never stored
             // (upstream's v1 → internal conversion does the same).
             for (k, v) in std::mem::take(&mut s.string_data) {
-                s.data.insert(k, v.into_bytes().into());
+                s.data.insert(k, v.into_bytes());
             }
         }
         Object::ServiceAccount(_)

@@ -441,13 +441,24 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
             if sc.provisioner.is_empty() {
                 required(e, "provisioner", "");
             } else {
-                check(e, "provisioner", &sc.provisioner, is_qualified_name(&sc.provisioner));
+                check(
+                    e,
+                    "provisioner",
+                    &sc.provisioner,
+                    is_qualified_name(&sc.provisioner),
+                );
             }
             if let Some(r) = &sc.reclaim_policy {
                 one_of(e, "reclaimPolicy", r, &["Delete", "Retain"], false);
             }
             if let Some(m) = &sc.volume_binding_mode {
-                one_of(e, "volumeBindingMode", m, &["Immediate", "WaitForFirstConsumer"], false);
+                one_of(
+                    e,
+                    "volumeBindingMode",
+                    m,
+                    &["Immediate", "WaitForFirstConsumer"],
+                    false,
+                );
             }
         }
         Object::ServiceAccount(_)
@@ -2319,8 +2330,17 @@ fn validate_pv_spec(e: &mut Errs, spec: &v1::PersistentVolumeSpec) {
             if l.path.is_empty() {
                 required(e, "spec.local.path", "");
             }
-            if spec.node_affinity.as_ref().and_then(|n| n.required.as_ref()).is_none() {
-                required(e, "spec.nodeAffinity", "Local volume requires node affinity");
+            if spec
+                .node_affinity
+                .as_ref()
+                .and_then(|n| n.required.as_ref())
+                .is_none()
+            {
+                required(
+                    e,
+                    "spec.nodeAffinity",
+                    "Local volume requires node affinity",
+                );
             }
         }
         _ => {}
@@ -3584,6 +3604,10 @@ mod tests {
         );
         // Preferred terms keep accepting them, as upstream does.
         let preferred = "      preferredDuringSchedulingIgnoredDuringExecution:\n      - weight: 1\n        preference:\n          matchExpressions:\n          - key: zone\n            operator: In\n            values: [-bad-]\n";
-        assert!(errors(&pod(preferred)).is_empty(), "{:?}", errors(&pod(preferred)));
+        assert!(
+            errors(&pod(preferred)).is_empty(),
+            "{:?}",
+            errors(&pod(preferred))
+        );
     }
 }

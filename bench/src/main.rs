@@ -202,7 +202,10 @@ async fn connect(server: &str) -> anyhow::Result<ObjectStoreClient<Channel>> {
             config::install(r.credentials);
         }
     }
-    let ep = config::secure(tonic::transport::Endpoint::from_shared(server.to_string())?, server)?;
+    let ep = config::secure(
+        tonic::transport::Endpoint::from_shared(server.to_string())?,
+        server,
+    )?;
     Ok(ObjectStoreClient::new(
         ep.connect().await.context("connecting")?,
     ))

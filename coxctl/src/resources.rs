@@ -292,11 +292,14 @@ mod tests {
                 KeyChange::Remove("old".into())
             ]
         );
-        let (res, ch) = split_label_args(&v(&["rs", "x", "deployment.kubernetes.io/max-replicas-"]));
+        let (res, ch) =
+            split_label_args(&v(&["rs", "x", "deployment.kubernetes.io/max-replicas-"]));
         assert_eq!(res, v(&["rs", "x"]));
         assert_eq!(
             parse_key_changes(&ch, "annotation").unwrap(),
-            vec![KeyChange::Remove("deployment.kubernetes.io/max-replicas".into())]
+            vec![KeyChange::Remove(
+                "deployment.kubernetes.io/max-replicas".into()
+            )]
         );
         let (res, ch) = split_label_args(&v(&["node/minikube", "disk=hdd"]));
         assert_eq!(res, v(&["node/minikube"]));

@@ -1,8 +1,8 @@
 //! One module per verb.
 pub mod apply;
 pub mod autoscale;
-pub mod config;
 pub mod cluster;
+pub mod config;
 pub mod delete;
 pub mod edit;
 pub mod expose;

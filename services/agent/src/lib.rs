@@ -7,9 +7,9 @@ pub mod catalog;
 pub mod duration;
 pub mod net;
 pub mod pod;
-pub mod resource_metrics;
 #[cfg(test)]
 mod pod_tests;
+pub mod resource_metrics;
 pub mod runtime;
 pub mod service;
 pub mod status;

@@ -40,7 +40,13 @@ struct Cli {
     command: Command,
     /// Log lines as text (for people) or JSON, one object per line (for machines); RUST_LOG
     /// filters either way.
-    #[arg(long, global = true, env = "COXSWAIN_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "COXSWAIN_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     log_format: logging::LogFormat,
 }
 
@@ -230,7 +236,9 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .await
         .context("opening the store")?;
     tokio::spawn(gc::run(store.clone()));
-    coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(store.clone()));
+    coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(
+        store.clone(),
+    ));
 
     let grpc_addr = grpc.local_addr()?;
     // Under --auth: the PKI, admin.conf, and the components' credentials; they dial https.
@@ -307,17 +315,8 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         controllers::spawn(&url, &args.controllers)?;
         autoscaler_service = autoscaler::spawn(&url, &args.autoscaler)?;
         nodelifecycle::spawn(&url, &args.node_lifecycle)?;
-        proxy::spawn_up(
-            &url,
-            &args.service_net,
-            &service_net,
-        )?;
-        agent::spawn_up(
-            &url,
-            &args.data_dir,
-            &args.agents,
-            &agents,
-        )?;
+        proxy::spawn_up(&url, &args.service_net, &service_net)?;
+        agent::spawn_up(&url, &args.data_dir, &args.agents, &agents)?;
     }
     proxy::ensure_kubernetes_service(&store, &service_net, grpc_addr).await;
     let dns_addr = match mode {
@@ -345,7 +344,10 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         ];
         for (on, name) in [
             (scheduler_service.is_some(), scheduler_server::SERVICE_NAME),
-            (autoscaler_service.is_some(), autoscaler_server::SERVICE_NAME),
+            (
+                autoscaler_service.is_some(),
+                autoscaler_server::SERVICE_NAME,
+            ),
             (metrics_service.is_some(), metrics_pb::SERVICE_NAME),
         ] {
             if on {
@@ -363,10 +365,11 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     if let Some(s) = &secured {
         builder = builder.tls_config(s.tls.clone()).context("TLS")?;
     }
-    let authn = secured.as_ref().map_or_else(
-        coxswain_store::authn::AuthnLayer::disabled,
-        |s| s.layer.clone(),
-    );
+    let authn = secured
+        .as_ref()
+        .map_or_else(coxswain_store::authn::AuthnLayer::disabled, |s| {
+            s.layer.clone()
+        });
     let server = builder
         .layer(authn)
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)

@@ -305,8 +305,14 @@ async fn typed_client_watch_and_metrics() {
         body.contains("apiserver_request_duration_seconds_bucket{verb=\"GET\",resource=\"pods\""),
         "{body}"
     );
-    assert!(body.contains("apiserver_storage_objects{resource=\"pods\"} 1"), "{body}");
-    assert!(body.contains("apiserver_registered_watchers{resource=\"pods\"}"), "{body}");
+    assert!(
+        body.contains("apiserver_storage_objects{resource=\"pods\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("apiserver_registered_watchers{resource=\"pods\"}"),
+        "{body}"
+    );
     assert!(body.contains("coxswain_store_revision"), "{body}");
 }
 

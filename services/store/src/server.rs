@@ -326,7 +326,8 @@ impl ObjectStore for ObjectStoreService {
             let mut rx = self.store.watch(opts)?;
             let stream = async_stream(move |tx| async move {
                 let _open = OpenWatch::new(resource);
-                let sent = metrics::counter!("apiserver_watch_events_total", "resource" => resource);
+                let sent =
+                    metrics::counter!("apiserver_watch_events_total", "resource" => resource);
                 while let Some(ev) = rx.recv().await {
                     let out = match ev {
                         Ok(WatchEvent::Change { typ, object }) => Ok(PbWatchEvent {
