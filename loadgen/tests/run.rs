@@ -481,6 +481,11 @@ async fn both_http1_engines_count_the_same() {
         }
     }
     assert_eq!(s.hits.load(Ordering::SeqCst), 200);
-    // Keep-alive on both: one connection per worker per run.
-    assert_eq!(s.accepts.load(Ordering::SeqCst), 4 * 5);
+    // Keep-alive on both: at most one connection per worker per run (a worker that starts after
+    // the others took all 50 requests opens none), never one per request.
+    let accepts = s.accepts.load(Ordering::SeqCst);
+    assert!(
+        (4..=4 * 5).contains(&accepts),
+        "{accepts} connections for 200 requests"
+    );
 }
