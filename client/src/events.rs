@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coxswain_api::time::now_rfc3339;
+use coxswain_api::time::format_rfc3339;
 use coxswain_api::v1::{Event, EventSource, ObjectMeta, ObjectReference};
 use coxswain_api::Resource;
 use tokio::sync::{mpsc, Semaphore};
@@ -61,6 +61,9 @@ struct Record {
     type_: &'static str,
     reason: String,
     message: String,
+    /// When it happened: taken at the call, as client-go's recorder does, not when the queue
+    /// reaches it — the Event's name and timestamps come from it.
+    at: std::time::SystemTime,
 }
 
 /// Records events for one component. Cheap to clone.
@@ -90,12 +93,37 @@ impl Recorder {
         self.record(object, "Warning", reason, message.into());
     }
 
+    /// A Normal event that happened at `at` (earlier than the call): the scheduler's Scheduled
+    /// event carries the moment the binding was issued, so it sorts before anything the node
+    /// did with the bound pod.
+    pub fn normal_at(
+        &self,
+        object: &ObjectRef,
+        reason: &str,
+        message: impl Into<String>,
+        at: std::time::SystemTime,
+    ) {
+        self.record_at(object, "Normal", reason, message.into(), at);
+    }
+
     fn record(&self, object: &ObjectRef, type_: &'static str, reason: &str, message: String) {
+        self.record_at(object, type_, reason, message, std::time::SystemTime::now());
+    }
+
+    fn record_at(
+        &self,
+        object: &ObjectRef,
+        type_: &'static str,
+        reason: &str,
+        message: String,
+        at: std::time::SystemTime,
+    ) {
         let r = Record {
             object: object.clone(),
             type_,
             reason: reason.to_string(),
             message,
+            at,
         };
         if self.tx.try_send(r).is_err() {
             metrics::counter!("coxswain_events_dropped_total").increment(1);
@@ -376,12 +404,12 @@ async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Re
                 None => break,
             },
         };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let since_epoch =
+            r.at.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+        let nanos = since_epoch.as_nanos();
         let write = correlator.correlate(&r, Instant::now(), nanos);
-        let now = now_rfc3339();
+        let now = format_rfc3339(since_epoch.as_secs() as i64);
         let (key, op) = match write {
             Write::Skip => {
                 metrics::counter!("coxswain_events_filtered_total").increment(1);
@@ -455,6 +483,7 @@ mod tests {
             type_: "Normal",
             reason: reason.into(),
             message: message.into(),
+            at: std::time::SystemTime::now(),
         }
     }
 

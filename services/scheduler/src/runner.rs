@@ -77,6 +77,8 @@ enum Msg {
         key: String,
         pod: Arc<v1::Pod>,
         node: String,
+        /// When the binding was issued: the Scheduled event's time.
+        issued: std::time::SystemTime,
         attempts: u32,
         profile: usize,
         result: Result<(), BindError>,
@@ -342,10 +344,11 @@ impl Loop {
                 key,
                 pod,
                 node,
+                issued,
                 attempts,
                 profile,
                 result,
-            } => self.bound(key, pod, node, attempts, profile, result),
+            } => self.bound(key, pod, (node, issued), attempts, profile, result),
             Msg::Explain { pod, reply } => return Some(PendingExplain { pod, reply }),
         }
         None
@@ -355,7 +358,7 @@ impl Loop {
         &mut self,
         key: String,
         pod: Arc<v1::Pod>,
-        node: String,
+        (node, issued): (String, std::time::SystemTime),
         attempts: u32,
         profile: usize,
         result: Result<(), BindError>,
@@ -364,7 +367,10 @@ impl Loop {
         match result {
             Ok(()) => {
                 metrics::counter!("coxswain_scheduler_binds_total", "result" => "ok").increment(1);
-                self.recorders[profile].normal(
+                // Stamped with the moment the binding was issued, not when this loop got the
+                // answer: the node may already have acted on the bound pod (Pulling, ...), and
+                // describe orders events by time.
+                self.recorders[profile].normal_at(
                     &obj,
                     "Scheduled",
                     format!(
@@ -372,6 +378,7 @@ impl Loop {
                         pod_namespace(&pod),
                         pod_name(&pod)
                     ),
+                    issued,
                 );
             }
             Err(e) => {
@@ -636,6 +643,7 @@ impl Loop {
                 .as_ref()
                 .map(|m| m.uid.clone())
                 .unwrap_or_default();
+            let issued = std::time::SystemTime::now();
             let result = match binder {
                 Some(ext) => ext
                     .bind(&ns, &name, &uid, &node)
@@ -656,6 +664,7 @@ impl Loop {
                 key: qp.key,
                 pod,
                 node,
+                issued,
                 attempts: qp.attempts,
                 profile,
                 result,
