@@ -58,6 +58,10 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     else {
         return Ok(Action::Await);
     };
+    // Expectations first, then the cache, as upstream's syncs do: read the other way round, a
+    // pod created by the previous sync can land in the cache (satisfying the expectations)
+    // after this sync read the cache without it, and this sync would create it twice.
+    let needs_sync = ctx.exp.satisfied(&ek);
     let pods: Vec<Arc<Pod>> =
         crate::replicaset_ctrl::claim_pods(&ctx, ds.as_ref(), "apps/v1", "DaemonSet", &selector)
             .await?;
@@ -192,7 +196,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     }
 
     let mut err = None;
-    if ctx.exp.satisfied(&ek) {
+    if needs_sync {
         if !to_delete.is_empty() {
             err = delete_pods(&ctx, ds.as_ref(), &ek, to_delete).await;
         } else if !to_create.is_empty() {

@@ -60,6 +60,10 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     let mut job = (*job).clone();
     let now = now();
     let uid = job.metadata().uid.clone();
+    // Expectations first, then the cache, as upstream's syncs do: read the other way round, a
+    // pod created by the previous sync can land in the cache (satisfying the expectations)
+    // after this sync read the cache without it, and this sync would create it twice.
+    let needs_sync = ctx.exp.satisfied(&ek);
     let pods: Vec<Arc<Pod>> = ctx
         .pods
         .by_owner(&uid)
@@ -194,7 +198,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         if let Some(ttl) = job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished) {
             action = Action::Requeue(Duration::from_secs(u64::try_from(ttl).unwrap_or(0)));
         }
-    } else if ctx.exp.satisfied(&ek) {
+    } else if needs_sync {
         let delta = pods_delta(&job, &counts);
         if delta > 0 {
             // Back-off after failures: 10 s doubling (configurable), from the latest failure.

@@ -87,12 +87,16 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     let Ok(selector) = LabelSelector::from_proto(spec.selector.as_ref()) else {
         return Ok(Action::Await);
     };
+    // Expectations first, then the cache, as upstream's syncs do: read the other way round, a
+    // pod created by the previous sync can land in the cache (satisfying the expectations)
+    // after this sync read the cache without it, and this sync would create it twice.
+    let needs_sync = ctx.exp.satisfied(&ek);
     let pods = claim_pods(&ctx, rs.as_ref(), "apps/v1", "ReplicaSet", &selector).await?;
     let active: Vec<Arc<Pod>> = pods.iter().filter(|p| is_pod_active(p)).cloned().collect();
 
     let mut err = None;
     let deleting = !rs.metadata().deletion_timestamp.is_empty();
-    if ctx.exp.satisfied(&ek) && !deleting {
+    if needs_sync && !deleting {
         let desired = spec.replicas.unwrap_or(1);
         match replica_diff(desired, active.len()) {
             ReplicaDiff::InSync => {}

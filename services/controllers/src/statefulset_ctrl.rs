@@ -229,6 +229,10 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         .and_then(|r| template_from_revision(&r))
         .unwrap_or_else(|| template.clone());
 
+    // Expectations first, then the cache, as upstream's syncs do: read the other way round, a
+    // pod created by the previous sync can land in the cache (satisfying the expectations)
+    // after this sync read the cache without it, and this sync would create it twice.
+    let needs_sync = ctx.exp.satisfied(&ek);
     let pods: Vec<Arc<Pod>> = claim_pods(&ctx, set.as_ref(), "apps/v1", "StatefulSet", &selector)
         .await?
         .into_iter()
@@ -272,7 +276,7 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     });
 
     let mut err = None;
-    if ctx.exp.satisfied(&ek) && !steps.is_empty() {
+    if needs_sync && !steps.is_empty() {
         let mut creates = Vec::new();
         let mut deletes = Vec::new();
         for s in steps {
