@@ -67,6 +67,41 @@ fn pairs(v: &Value, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// kubectl's printAnnotationsMultiline: `key: value` sorted by key, without the last-applied
+/// configuration; a value longer than 140 characters with its key, or spanning lines, goes on
+/// lines of its own under `key:`, each cut at 138 bytes with "...".
+fn annotations(v: &Value, path: &str) -> Vec<String> {
+    const MAX_ANNOTATION_LEN: usize = 140;
+    let mut out = Vec::new();
+    for (k, x) in map(v, path) {
+        if k == "kubectl.kubernetes.io/last-applied-configuration" {
+            continue;
+        }
+        let value = x.strip_suffix('\n').unwrap_or(&x);
+        if value.len() + k.len() + 2 > MAX_ANNOTATION_LEN || value.contains('\n') {
+            out.push(format!("{k}:"));
+            for line in value.split('\n') {
+                out.push(format!("  {}", shorten(line, MAX_ANNOTATION_LEN - 2)));
+            }
+        } else {
+            out.push(format!("{k}: {value}"));
+        }
+    }
+    out
+}
+
+/// The first `max` bytes of `s` (at a character boundary) and "...", when it is longer.
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
 fn ts(v: &Value, path: &str) -> String {
     match age::parse_rfc3339(&s(v, path)) {
         Some(t) => age::format_rfc1123z(t),
@@ -96,7 +131,7 @@ fn header(w: &mut W, o: &Value, namespaced: bool, with_created: bool) {
         );
     }
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
 }
 
 /// kubectl's DescribeProbe.
@@ -426,7 +461,7 @@ fn pod_template(w: &mut W, tpl: &Value) {
     w.line(0, "Pod Template:");
     w.multiline(1, "Labels", &pairs(tpl, "metadata.labels"));
     if !map(tpl, "metadata.annotations").is_empty() {
-        w.multiline(1, "Annotations", &pairs(tpl, "metadata.annotations"));
+        w.multiline(1, "Annotations", &annotations(tpl, "metadata.annotations"));
     }
     let spec = at(tpl, "spec");
     let sa = s(spec, "serviceAccountName");
@@ -545,7 +580,7 @@ fn describe_pod(w: &mut W, o: &Value) {
         w.line(0, format!("Start Time:\t{}", ts(o, "status.startTime")));
     }
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     if !s(o, "metadata.deletionTimestamp").is_empty() {
         w.line(
             0,
@@ -751,7 +786,7 @@ fn selector_head(w: &mut W, o: &Value) {
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
     selector_line(w, o);
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     if let Some(c) = controller_of(o) {
         w.line(0, format!("Controlled By:\t{c}"));
     }
@@ -788,7 +823,7 @@ fn describe_daemonset(w: &mut W, o: &Value, rel: &Related) {
         ),
     );
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     w.line(
         0,
         format!(
@@ -955,7 +990,7 @@ fn describe_cronjob(w: &mut W, o: &Value) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     w.line(0, format!("Schedule:\t{}", s(o, "spec.schedule")));
     let tz = s(o, "spec.timeZone");
     if !tz.is_empty() {
@@ -1067,7 +1102,7 @@ fn describe_node(w: &mut W, o: &Value) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
     w.line(0, format!("Roles:\t{}", pcore::node_roles(o)));
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     w.line(
         0,
         format!(
@@ -1420,6 +1455,36 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_704_164_645 + 60;
+
+    #[test]
+    fn annotations_print_like_kubectl() {
+        let long = "x".repeat(150);
+        let o = json!({"metadata": {"annotations": {
+            "deployment.kubernetes.io/revision": "2",
+            "kubectl.kubernetes.io/last-applied-configuration": "{}\n",
+            "a/multi": "one\ntwo\n",
+            "z/long": long,
+        }}});
+        let mut w = W::new();
+        w.multiline(0, "Annotations", &annotations(&o, "metadata.annotations"));
+        let cut = format!("{}...", "x".repeat(138));
+        assert_eq!(
+            w.finish(),
+            format!(
+                "Annotations:  a/multi:\n                one\n                two\n              \
+                 deployment.kubernetes.io/revision: 2\n              z/long:\n                {cut}\n"
+            )
+        );
+        let only_last_applied = json!({"metadata": {"annotations": {
+            "kubectl.kubernetes.io/last-applied-configuration": "{}"}}});
+        let mut w = W::new();
+        w.multiline(
+            0,
+            "Annotations",
+            &annotations(&only_last_applied, "metadata.annotations"),
+        );
+        assert_eq!(w.finish(), "Annotations:  <none>\n");
+    }
 
     #[test]
     fn probes_print_like_kubectl() {

@@ -3,7 +3,7 @@
 //! VolumeMode, Used By.
 use serde_json::Value;
 
-use super::{pairs, W};
+use super::{annotations, pairs, W};
 use crate::jv::{arr, s};
 
 /// kubectl's GetAccessModesAsString: RWO,ROX,RWX,RWOP in that order.
@@ -47,7 +47,7 @@ pub fn describe_pvc(w: &mut W, o: &Value, used_by: &[String]) {
     let volume = s(o, "spec.volumeName");
     w.line(0, format!("Volume:\t{volume}"));
     w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &pairs(o, "metadata.annotations"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     let finalizers: Vec<&str> = arr(o, "metadata.finalizers")
         .iter()
         .filter_map(Value::as_str)
