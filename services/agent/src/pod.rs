@@ -100,6 +100,9 @@ struct Shared<R: Runtime> {
     deadline_exceeded: std::sync::atomic::AtomicBool,
     /// Notified after every status change.
     changed: tokio::sync::Notify,
+    /// The attempt number each container (init?, name) starts from: 0, or after a stored
+    /// status was adopted, the count it had reached.
+    first_attempt: std::collections::HashMap<(bool, String), u32>,
 }
 
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
@@ -130,6 +133,13 @@ fn waiting(reason: &str, message: &str) -> Option<ContainerState> {
 }
 
 impl<R: Runtime> Shared<R> {
+    fn first_attempt(&self, init: bool, name: &str) -> u32 {
+        self.first_attempt
+            .get(&(init, name.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn spec(&self) -> &coxswain_api::v1::PodSpec {
         static EMPTY: std::sync::OnceLock<coxswain_api::v1::PodSpec> = std::sync::OnceLock::new();
         self.pod
@@ -231,6 +241,7 @@ pub async fn run_pod<R: Runtime>(
         .active_deadline_seconds
         .map(|s| ctx.config.secs(s as i64));
     let has_init = !spec.init_containers.is_empty();
+    let mut first_attempt = std::collections::HashMap::new();
     let initial = {
         let mut st = pod.status.clone().unwrap_or_default();
         st.host_ip = info.host_ip.clone();
@@ -246,19 +257,30 @@ pub async fn run_pod<R: Runtime>(
         }
         st.reason.clear();
         st.message.clear();
-        let mk = |c: &Container, reason: &str| ContainerStatus {
-            name: c.name.clone(),
-            image: c.image.clone(),
-            state: waiting(reason, ""),
-            ready: false,
-            restart_count: 0,
-            started: Some(false),
-            ..Default::default()
+        // A pod this agent takes over (it restarted) keeps its restart counts.
+        let old = (
+            st.init_container_statuses.clone(),
+            st.container_statuses.clone(),
+        );
+        let mut mk = |c: &Container, reason: &str, init: bool| {
+            let fresh = ContainerStatus {
+                name: c.name.clone(),
+                image: c.image.clone(),
+                state: waiting(reason, ""),
+                ready: false,
+                restart_count: 0,
+                started: Some(false),
+                ..Default::default()
+            };
+            let olds = if init { &old.0 } else { &old.1 };
+            let (s, next) = crate::status::adopt(fresh, olds.iter().find(|o| o.name == c.name));
+            first_attempt.insert((init, c.name.clone()), next);
+            s
         };
         st.init_container_statuses = spec
             .init_containers
             .iter()
-            .map(|c| mk(c, "PodInitializing"))
+            .map(|c| mk(c, "PodInitializing", true))
             .collect();
         st.container_statuses = spec
             .containers
@@ -271,6 +293,7 @@ pub async fn run_pod<R: Runtime>(
                     } else {
                         "ContainerCreating"
                     },
+                    false,
                 )
             })
             .collect();
@@ -285,6 +308,7 @@ pub async fn run_pod<R: Runtime>(
         latest,
         deadline_exceeded: Default::default(),
         changed: tokio::sync::Notify::new(),
+        first_attempt,
     });
     sh.update(|_| {});
     let (stop_tx, mut term) = watch::channel(None);
@@ -356,7 +380,7 @@ pub async fn run_pod<R: Runtime>(
             continue;
         }
         let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
-        let mut attempt = 0u32;
+        let mut attempt = sh.first_attempt(true, &c.name);
         loop {
             if is_terminating(&term).is_some() {
                 return finish(&sh, &mut external).await;
@@ -454,7 +478,7 @@ async fn container_loop<R: Runtime>(
     } else {
         restart_policy(sh.spec()).to_string()
     };
-    let mut attempt = 0u32;
+    let mut attempt = sh.first_attempt(init, &c.name);
     let mut c = c;
     loop {
         if is_terminating(&term).is_some() {

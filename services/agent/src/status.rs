@@ -22,6 +22,67 @@ fn init_complete(c: &coxswain_api::v1::Container, status: &PodStatus) -> bool {
     })
 }
 
+/// The lastState upstream's kubelet writes for a container that was Running and is gone.
+pub const STATUS_UNKNOWN_MESSAGE: &str =
+    "The container could not be located when the pod was deleted.  The container used to be Running";
+
+/// What an agent keeps of a container's stored status when it takes over a pod whose
+/// containers are gone (the agent restarted): kubelet's convertToAPIContainerStatuses carries
+/// restartCount and lastState over from the old status, and a container that used to be Running
+/// gets lastState terminated ContainerStatusUnknown (exit code 137) and one more restart. So the
+/// count never goes backwards, and Job back-off, which counts on it, sees every restart.
+///
+/// `fresh` is the status the agent would start from (waiting); returns it with the old values
+/// applied, and the attempt number of the container's next instance.
+pub fn adopt(mut fresh: ContainerStatus, old: Option<&ContainerStatus>) -> (ContainerStatus, u32) {
+    use coxswain_api::v1::{ContainerState, ContainerStateTerminated};
+    let Some(old) = old else {
+        return (fresh, 0);
+    };
+    let count = old.restart_count.max(0);
+    let state = old.state.clone().unwrap_or_default();
+    let had_last = old
+        .last_state
+        .as_ref()
+        .is_some_and(|l| l.terminated.is_some());
+    fresh.restart_count = count;
+    fresh.last_state = old.last_state.clone().filter(|_| had_last);
+    let next = if let Some(t) = state.terminated {
+        // The instance `count` ended; the next one is a restart.
+        fresh.last_state = Some(ContainerState {
+            terminated: Some(t),
+            ..Default::default()
+        });
+        count + 1
+    } else if state.running.is_some() {
+        if !had_last {
+            fresh.last_state = Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 137,
+                    reason: "ContainerStatusUnknown".into(),
+                    message: STATUS_UNKNOWN_MESSAGE.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            fresh.restart_count = count + 1;
+        }
+        count + 1
+    } else {
+        let reason = state.waiting.map(|w| w.reason).unwrap_or_default();
+        if reason == "ContainerCreating" || reason == "PodInitializing" || reason.is_empty() {
+            // Not started since the count was taken (or never ran).
+            count
+        } else if had_last {
+            // CrashLoopBackOff and the like: the instance `count` ended.
+            count + 1
+        } else {
+            count
+        }
+    };
+    (fresh, next as u32)
+}
+
 /// The pod phase from its container statuses (kubelet's getPhase).
 pub fn phase(spec: &PodSpec, status: &PodStatus) -> &'static str {
     let init_done = spec
@@ -269,6 +330,95 @@ mod tests {
         st.container_statuses = vec![term(1)];
         assert_eq!(phase(&spec("Never"), &st), "Failed");
         assert_eq!(phase(&spec("OnFailure"), &st), "Running");
+    }
+
+    #[test]
+    fn adopting_a_stored_status_never_counts_backwards() {
+        let waiting = |reason: &str| ContainerState {
+            waiting: Some(coxswain_api::v1::ContainerStateWaiting {
+                reason: reason.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let fresh = ContainerStatus {
+            name: "a".into(),
+            state: Some(waiting("ContainerCreating")),
+            ..Default::default()
+        };
+        let with =
+            |state: ContainerState, count: i32, last: Option<ContainerStatus>| ContainerStatus {
+                name: "a".into(),
+                state: Some(state),
+                restart_count: count,
+                last_state: last.and_then(|l| l.state),
+                ..Default::default()
+            };
+        let running = ContainerState {
+            running: Some(ContainerStateRunning::default()),
+            ..Default::default()
+        };
+        // (old status, restartCount shown, lastState reason/exit code, next attempt)
+        let cases: Vec<(Option<ContainerStatus>, i32, Option<(&str, i32)>, u32)> = vec![
+            (None, 0, None, 0),
+            (
+                Some(with(waiting("ContainerCreating"), 0, None)),
+                0,
+                None,
+                0,
+            ),
+            // Running, never restarted: upstream's ContainerStatusUnknown and +1.
+            (
+                Some(with(running.clone(), 4, None)),
+                5,
+                Some(("ContainerStatusUnknown", 137)),
+                5,
+            ),
+            // Running with a previous termination: kept; the next instance is a restart.
+            (Some(with(running, 4, Some(term(2)))), 4, Some(("", 2)), 5),
+            // Crash-looping: instance 3 ended with 1.
+            (
+                Some(with(waiting("CrashLoopBackOff"), 3, Some(term(1)))),
+                3,
+                Some(("", 1)),
+                4,
+            ),
+            // Terminated: it becomes lastState.
+            (term(7).state.map(|s| with(s, 2, None)), 2, Some(("", 7)), 3),
+            // Already adopted once (the agent restarted twice before the container started).
+            (
+                Some(ContainerStatus {
+                    last_state: adopt(
+                        fresh.clone(),
+                        Some(&with(
+                            ContainerState {
+                                running: Some(ContainerStateRunning::default()),
+                                ..Default::default()
+                            },
+                            1,
+                            None,
+                        )),
+                    )
+                    .0
+                    .last_state,
+                    ..with(waiting("ContainerCreating"), 2, None)
+                }),
+                2,
+                Some(("ContainerStatusUnknown", 137)),
+                2,
+            ),
+        ];
+        for (i, (old, count, last, next)) in cases.into_iter().enumerate() {
+            let (st, n) = adopt(fresh.clone(), old.as_ref());
+            assert_eq!(st.restart_count, count, "case {i}");
+            assert_eq!(n, next, "case {i}");
+            let got = st
+                .last_state
+                .and_then(|l| l.terminated)
+                .map(|t| (t.reason, t.exit_code));
+            assert_eq!(got, last.map(|(r, c)| (r.to_string(), c)), "case {i}");
+            assert_eq!(st.state, fresh.state, "case {i}: the state stays waiting");
+        }
     }
 
     #[test]

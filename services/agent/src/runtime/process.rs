@@ -259,7 +259,8 @@ impl ProcessRuntime {
                 } else {
                     let mut text = String::from_utf8_lossy(&out.stdout).to_string();
                     text.push_str(&String::from_utf8_lossy(&out.stderr));
-                    let text = text.trim().to_string();
+                    // The container's paths, as the program inside it would print them.
+                    let text = unrewrite_paths(text.trim(), &paths);
                     let code = out
                         .status
                         .code()
@@ -313,6 +314,38 @@ pub fn rewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
                         i = end;
                         continue 'outer;
                     }
+                }
+            }
+        }
+        let ch = s[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The inverse of [`rewrite_paths`] for what a container prints: host directories back to the
+/// in-container paths they stand for (the longest host path first), so a probe's message names
+/// `/tmp/mayikt.txt`, not the agent's directory.
+pub fn unrewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
+    let mut map: Vec<(String, &str)> = map
+        .iter()
+        .map(|(k, v)| (v.to_string_lossy().to_string(), k.as_str()))
+        .collect();
+    map.sort_by_key(|(host, _)| std::cmp::Reverse(host.len()));
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    'outer: while i < s.len() {
+        for (host, inner) in &map {
+            if !host.is_empty() && s[i..].starts_with(host.as_str()) {
+                let end = i + host.len();
+                let ok_end = end == s.len()
+                    || !s.as_bytes()[end].is_ascii_alphanumeric()
+                        && !matches!(s.as_bytes()[end], b'-' | b'_' | b'.');
+                if ok_end {
+                    out.push_str(inner);
+                    i = end;
+                    continue 'outer;
                 }
             }
         }
@@ -690,5 +723,36 @@ mod tests {
             rewrite_paths("touch /tmp; x=/tmp/a", &map),
             "touch /tmp/x/c/tmp; x=/tmp/x/c/tmp/a"
         );
+    }
+
+    #[test]
+    fn output_names_container_paths_not_host_ones() {
+        let map = vec![
+            (
+                "/tmp".to_string(),
+                PathBuf::from("/data/agent/u1/nginx/tmp"),
+            ),
+            (
+                "/data".to_string(),
+                PathBuf::from("/data/agent/u1/volumes/d"),
+            ),
+        ];
+        assert_eq!(
+            unrewrite_paths(
+                "cat: can't open '/data/agent/u1/nginx/tmp/mayikt.txt': No such file or directory",
+                &map
+            ),
+            "cat: can't open '/tmp/mayikt.txt': No such file or directory"
+        );
+        assert_eq!(
+            unrewrite_paths(
+                "/data/agent/u1/volumes/d/x and /data/agent/u1/nginx/tmpx",
+                &map
+            ),
+            "/data/x and /data/agent/u1/nginx/tmpx"
+        );
+        // A round trip through rewrite_paths gives the text back.
+        let cmd = "test -f /tmp/a.txt && ls /data";
+        assert_eq!(unrewrite_paths(&rewrite_paths(cmd, &map), &map), cmd);
     }
 }
