@@ -9,6 +9,8 @@ use anyhow::{bail, Context};
 use coxswain_api::v1::object_store_client::ObjectStoreClient;
 use tonic::transport::Channel;
 
+pub mod etcd;
+
 /// The directory holding the workspace's binaries (target/debug), found from the running test
 /// executable (target/debug/deps/test-xxxx). `COXSWAIN_BIN_DIR` overrides it.
 pub fn bin_dir() -> PathBuf {

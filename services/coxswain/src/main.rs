@@ -21,6 +21,7 @@ mod builtin;
 mod controllers;
 mod dns;
 mod duration;
+mod etcd;
 mod logging;
 mod metrics_server;
 mod nodelifecycle;
@@ -99,6 +100,8 @@ struct StoreArgs {
     /// Directory of the embedded store's data file.
     #[arg(long, env = "COXSWAIN_DATA_DIR", default_value = "coxswain-data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    etcd: etcd::EtcdOpts,
     /// Keep everything in memory: nothing survives a restart.
     #[arg(long, env = "COXSWAIN_IN_MEMORY")]
     in_memory: bool,
@@ -199,13 +202,16 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         ),
     };
 
-    let mut backend: Arc<dyn Backend> = Arc::new(
-        EmbeddedBackend::open(EmbeddedOptions {
-            data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
-            cache_bytes: args.cache_mib << 20,
-        })
-        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
-    );
+    let mut backend: Arc<dyn Backend> = match etcd::open(&args.etcd).await? {
+        Some(b) => b,
+        None => Arc::new(
+            EmbeddedBackend::open(EmbeddedOptions {
+                data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
+                cache_bytes: args.cache_mib << 20,
+            })
+            .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
+        ),
+    };
     if let Some(path) = &args.encryption_provider_config {
         let config = coxswain_store::encryption::EncryptionConfig::load(path)
             .with_context(|| format!("--encryption-provider-config {}", path.display()))?;

@@ -1,19 +1,24 @@
 //! The store conformance suite: Kubernetes API semantics, run against every backend
-//! (in-memory and the durable redb file). A new backend adds one line to `backends!`.
+//! (in-memory, the durable redb file, and etcd: a real etcd per test, started on free loopback
+//! ports by `coxswain_test_support::etcd`). A new backend adds one module to `backends!`.
 use std::sync::Arc;
 use std::time::Duration;
 
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1;
 use coxswain_api::{Kind, Object};
-use coxswain_store::backend::{Backend, EmbeddedBackend, EmbeddedOptions};
+use coxswain_store::backend::{
+    Backend, EmbeddedBackend, EmbeddedOptions, EtcdBackend, EtcdOptions,
+};
 use coxswain_store::cache::EventType;
 use coxswain_store::store::{DeleteOptions, ListOptions, Propagation, WatchEvent, WatchOptions};
 use coxswain_store::{gc, Store, StoreConfig, StoreError};
+use coxswain_test_support::etcd::Etcd;
 
 struct Harness {
     store: Store,
     _dir: Option<tempfile::TempDir>,
+    _etcd: Option<Etcd>,
 }
 
 async fn open(durable: bool, history: usize) -> Harness {
@@ -34,7 +39,44 @@ async fn open(durable: bool, history: usize) -> Harness {
     };
     let store = Store::open(backend, config).await.expect("open store");
     tokio::spawn(gc::run(store.clone()));
-    Harness { store, _dir: dir }
+    Harness {
+        store,
+        _dir: dir,
+        _etcd: None,
+    }
+}
+
+/// A fresh etcd and an etcd backend on it, under a prefix other than the default so the key
+/// mapping is exercised too.
+async fn etcd_backend(prefix: &str) -> (Etcd, EtcdBackend) {
+    let etcd = tokio::task::spawn_blocking(Etcd::start)
+        .await
+        .expect("join")
+        .expect("start etcd");
+    let b = EtcdBackend::connect(EtcdOptions {
+        servers: vec![etcd.url.clone()],
+        prefix: prefix.into(),
+        compaction_interval: Duration::ZERO,
+        ..Default::default()
+    })
+    .await
+    .expect("connect to etcd");
+    (etcd, b)
+}
+
+async fn open_etcd(history: usize) -> Harness {
+    let (etcd, b) = etcd_backend("/conformance").await;
+    let config = StoreConfig {
+        watch_history: history,
+        ..Default::default()
+    };
+    let store = Store::open(Arc::new(b), config).await.expect("open store");
+    tokio::spawn(gc::run(store.clone()));
+    Harness {
+        store,
+        _dir: None,
+        _etcd: Some(etcd),
+    }
 }
 
 fn meta(ns: &str, name: &str, labels: &[(&str, &str)]) -> Option<v1::ObjectMeta> {
@@ -720,6 +762,13 @@ macro_rules! backends {
                 async fn $test() { super::$test(open(true, backends!(@h $($history)?)).await).await }
             )*
         }
+        mod etcd {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() { super::$test(open_etcd(backends!(@h $($history)?)).await).await }
+            )*
+        }
     };
     (@h $h:expr) => { $h };
     (@h) => { 10_000 };
@@ -997,38 +1046,51 @@ async fn watch_bookmarks_carry_the_current_revision() {
 }
 
 /// The backend contract itself, as etcd's: compare-and-swap, one revision per transaction,
-/// the feed in revision order.
+/// the feed in revision order. Keys are under `/registry/`, the store's root.
 async fn backend_contract(b: Arc<dyn Backend>) {
     use bytes::Bytes;
     use coxswain_store::backend::{Op, Txn, TxnResult};
     let (snap, mut feed) = b.start().await.expect("start");
     let base = snap.revision;
     let r1 = b
-        .txn(Txn::put_if("/k/a".into(), 0, Bytes::from_static(b"1")))
+        .txn(Txn::put_if(
+            "/registry/k/a".into(),
+            0,
+            Bytes::from_static(b"1"),
+        ))
         .await
         .expect("txn");
     assert_eq!(r1, TxnResult::Committed { revision: base + 1 });
     // Create of an existing key conflicts and names its revision.
     let c = b
-        .txn(Txn::put_if("/k/a".into(), 0, Bytes::from_static(b"x")))
+        .txn(Txn::put_if(
+            "/registry/k/a".into(),
+            0,
+            Bytes::from_static(b"x"),
+        ))
         .await
         .expect("txn");
     assert_eq!(
         c,
         TxnResult::Conflict {
-            key: "/k/a".into(),
+            key: "/registry/k/a".into(),
             mod_revision: base + 1
         }
     );
     // A multi-op transaction commits at one revision.
     let t = Txn {
-        compares: vec![("/k/a".into(), base + 1), ("/k/b".into(), 0)],
+        compares: vec![
+            ("/registry/k/a".into(), base + 1),
+            ("/registry/k/b".into(), 0),
+        ],
         ops: vec![
             Op::Put {
-                key: "/k/b".into(),
+                key: "/registry/k/b".into(),
                 value: Bytes::from_static(b"2"),
             },
-            Op::Delete { key: "/k/a".into() },
+            Op::Delete {
+                key: "/registry/k/a".into(),
+            },
         ],
     };
     assert_eq!(
@@ -1051,9 +1113,9 @@ async fn backend_contract(b: Arc<dyn Backend>) {
     assert_eq!(
         seen,
         vec![
-            (base + 1, "/k/a", true),
-            (base + 2, "/k/b", true),
-            (base + 2, "/k/a", false)
+            (base + 1, "/registry/k/a", true),
+            (base + 2, "/registry/k/b", true),
+            (base + 2, "/registry/k/a", false)
         ]
     );
 }
@@ -1071,6 +1133,12 @@ async fn backend_contract_redb() {
         cache_bytes: 1 << 20,
     })
     .expect("open");
+    backend_contract(Arc::new(b)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_contract_etcd() {
+    let (_etcd, b) = etcd_backend("/registry").await;
     backend_contract(Arc::new(b)).await;
 }
 

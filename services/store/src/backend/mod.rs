@@ -1,9 +1,12 @@
 //! Storage backends: where objects live durably. One trait, the shape of etcd's KV API
-//! (revisions, compare-and-swap transactions, a change feed), so the embedded backends here and
-//! an etcd backend are interchangeable; one conformance suite (tests/backend_conformance.rs)
-//! runs against every implementation.
+//! (revisions, compare-and-swap transactions, a change feed), so the embedded backends (redb
+//! file, memory) and the etcd backend are interchangeable; one conformance suite
+//! (`tests/conformance.rs`: the backend contract and the store's API semantics) runs against
+//! every implementation.
 //!
 //! Backends know keys and bytes only; objects, validation and watch filtering live above them.
+//! Every key is under `/registry/` (Kubernetes' layout); the etcd backend maps that root to its
+//! `--etcd-prefix`.
 use std::future::Future;
 use std::pin::Pin;
 
@@ -11,8 +14,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 mod embedded;
+mod etcd;
 
 pub use embedded::{EmbeddedBackend, EmbeddedOptions};
+pub use etcd::{EtcdBackend, EtcdOptions};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -86,6 +91,9 @@ pub enum BackendError {
     Stopped,
     #[error("storage backend failed earlier and refuses writes: {0}")]
     Failed(String),
+    /// The backend cannot be reached now (etcd down or unreachable); the request may be retried.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What `Backend::start` yields: the contents, and the feed of later changes.
