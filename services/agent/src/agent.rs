@@ -118,6 +118,18 @@ pub struct ContainerUsage {
     pub memory_bytes: u64,
 }
 
+/// The node's own usage at one sample (kubelet's node summary: the whole machine).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeUsage {
+    /// When it was sampled (RFC 3339 with nanoseconds).
+    pub time: String,
+    /// Average over the last sampling window.
+    pub cpu_nano_cores: u64,
+    /// Cumulative CPU time of the machine.
+    pub cpu_core_nanos: u64,
+    pub memory_bytes: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PodUsage {
     pub namespace: String,
@@ -281,6 +293,8 @@ pub struct NodeAgent<R: Runtime> {
     usage: Mutex<HashMap<String, PodUsage>>,
     node_uid: Mutex<String>,
     last_samples: Mutex<HashMap<String, (tokio::time::Instant, Usage)>>,
+    /// The node's own last sample (runtimes whose nodes are real machines).
+    node_usage: Mutex<Option<(tokio::time::Instant, NodeUsage)>>,
 }
 
 impl<R: Runtime> NodeAgent<R> {
@@ -321,6 +335,7 @@ impl<R: Runtime> NodeAgent<R> {
             usage: Mutex::new(HashMap::new()),
             node_uid: Mutex::new(String::new()),
             last_samples: Mutex::new(HashMap::new()),
+            node_usage: Mutex::new(None),
         })
     }
 
@@ -941,6 +956,7 @@ impl<R: Runtime> NodeAgent<R> {
         };
         let now = tokio::time::Instant::now();
         let sample_time = now_rfc3339_nanos();
+        self.sample_node(now, &sample_time);
         let mut samples = match self.last_samples.lock() {
             Ok(s) => s,
             Err(_) => return,
@@ -987,6 +1003,41 @@ impl<R: Runtime> NodeAgent<R> {
         if let Ok(mut u) = self.usage.lock() {
             *u = out;
         }
+    }
+
+    /// Samples the node's own usage, when the runtime reports one.
+    fn sample_node(&self, now: tokio::time::Instant, time: &str) {
+        let Some(u) = self.ctx.runtime.node_usage() else {
+            return;
+        };
+        let Ok(mut last) = self.node_usage.lock() else {
+            return;
+        };
+        let nano_cores = match last.as_ref() {
+            Some((t, prev)) if now > *t => {
+                let dt = (now - *t).as_nanos().max(1);
+                (u.cpu_nanos.saturating_sub(prev.cpu_core_nanos) as u128 * 1_000_000_000 / dt)
+                    as u64
+            }
+            _ => 0,
+        };
+        *last = Some((
+            now,
+            NodeUsage {
+                time: time.to_string(),
+                cpu_nano_cores: nano_cores,
+                cpu_core_nanos: u.cpu_nanos,
+                memory_bytes: u.memory_bytes,
+            },
+        ));
+    }
+
+    /// The node's own latest usage sample (None on simulated nodes).
+    pub fn node_usage(&self) -> Option<NodeUsage> {
+        self.node_usage
+            .lock()
+            .ok()
+            .and_then(|u| u.as_ref().map(|(_, n)| n.clone()))
     }
 
     /// The latest usage sample of every pod.

@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod duration;
 pub mod net;
+pub mod node_stats;
 pub mod pod;
 #[cfg(test)]
 mod pod_tests;

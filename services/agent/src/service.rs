@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::agent::{LogTarget, NodeAgent as Agent, PodUsage};
+use crate::agent::{LogTarget, NodeAgent as Agent, NodeUsage, PodUsage};
 use crate::runtime::Runtime;
 
 /// What the service needs of a node (object-safe over the runtime type).
@@ -26,6 +26,8 @@ pub trait NodeApi: Send + Sync {
         previous: bool,
     ) -> Result<LogTarget, Status>;
     fn usage(&self) -> Vec<PodUsage>;
+    /// The node's own usage (None: report the sum of its pods).
+    fn node_usage(&self) -> Option<NodeUsage>;
 }
 
 impl<R: Runtime> NodeApi for Agent<R> {
@@ -41,6 +43,10 @@ impl<R: Runtime> NodeApi for Agent<R> {
 
     fn usage(&self) -> Vec<PodUsage> {
         Agent::usage(self)
+    }
+
+    fn node_usage(&self) -> Option<NodeUsage> {
+        Agent::node_usage(self)
     }
 }
 
@@ -225,9 +231,14 @@ impl NodeAgent for Service {
                 })
                 .collect();
             pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+            let own = n.node_usage().unwrap_or_default();
             out.nodes.push(NodeStats {
                 node_name: name,
                 pods,
+                time: own.time,
+                cpu_usage_nano_cores: own.cpu_nano_cores,
+                cpu_usage_core_nano_seconds: own.cpu_core_nanos,
+                memory_working_set_bytes: own.memory_bytes,
             });
         }
         out.nodes.sort_by(|a, b| a.node_name.cmp(&b.node_name));

@@ -11,7 +11,7 @@ use coxswain_api::v1::{Node, StatsRequest, StatsSummary};
 use tokio::sync::Semaphore;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::storage::{Batch, PodSample, Point};
+use crate::storage::{Batch, NodeSample, PodSample, Point};
 use crate::time::{now_nanos, parse_nanos};
 
 /// The Node annotation naming its agent's gRPC endpoint.
@@ -60,6 +60,7 @@ impl Agents {
             .ok()?
             .connect_timeout(timeout)
             .tcp_nodelay(true);
+        let ep = coxswain_client::config::secure(ep, url).ok()?;
         let client = NodeAgentClient::new(ep.connect_lazy()).max_decoding_message_size(512 << 20);
         c.insert(url.to_string(), client.clone());
         Some(client)
@@ -183,7 +184,19 @@ pub fn add_summary(batch: &mut Batch, asked: &[String], summary: StatsSummary, r
                 },
             );
         }
-        batch.nodes.insert(node.node_name, received);
+        // The machine's own usage when the agent reports it (kubelet's node summary).
+        let own = parse_nanos(&node.time).map(|ts| Point {
+            timestamp: ts,
+            cpu_core_nanos: node.cpu_usage_core_nano_seconds,
+            memory_bytes: node.memory_working_set_bytes,
+        });
+        batch.nodes.insert(
+            node.node_name,
+            NodeSample {
+                timestamp: own.map_or(received, |p| p.timestamp),
+                own,
+            },
+        );
     }
 }
 
@@ -215,16 +228,33 @@ mod tests {
                 NodeStats {
                     node_name: "a".into(),
                     pods: vec![pod("p1", "2030-01-01T00:00:00.5Z"), pod("p2", "")],
+                    time: "2030-01-01T00:00:01Z".into(),
+                    cpu_usage_core_nano_seconds: 11,
+                    memory_working_set_bytes: 12,
+                    ..Default::default()
                 },
                 NodeStats {
                     node_name: "b".into(),
                     pods: vec![pod("p3", "")],
+                    ..Default::default()
                 },
             ],
         };
         let mut b = Batch::default();
         add_summary(&mut b, &["a".to_string()], summary, 42);
         assert_eq!(b.nodes.keys().collect::<Vec<_>>(), ["a"]);
+        let t = parse_nanos("2030-01-01T00:00:01Z").unwrap();
+        assert_eq!(
+            b.nodes["a"],
+            NodeSample {
+                timestamp: t,
+                own: Some(Point {
+                    timestamp: t,
+                    cpu_core_nanos: 11,
+                    memory_bytes: 12
+                })
+            }
+        );
         assert_eq!(b.pods.len(), 2);
         let p1 = &b.pods[&("default".to_string(), "p1".to_string())];
         assert_eq!(p1.node, "a");

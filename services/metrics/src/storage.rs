@@ -3,7 +3,8 @@
 //! computed at read time: CPU is the counter's rate between the two points, memory the last
 //! working set. A pod (or node) is served only once it has two points, i.e. after two scrapes;
 //! whatever is missing from the newest scrape (its agent did not answer, the pod is gone) drops
-//! out at once.
+//! out at once. A node whose agent reports the machine's own usage (kubelet's node summary) is
+//! served from that; a node without one (sim nodes) as the sum of its pods.
 use std::collections::{BTreeMap, HashMap};
 
 use crate::time::{Nanos, NANOS_PER_SEC};
@@ -27,11 +28,30 @@ pub struct PodSample {
     pub containers: BTreeMap<String, Point>,
 }
 
+/// One node as a scrape saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSample {
+    /// The node's own sample time, else when its agent's answer arrived.
+    pub timestamp: Nanos,
+    /// The machine's cumulative CPU and working set, when its agent reports them.
+    pub own: Option<Point>,
+}
+
+impl NodeSample {
+    /// A node whose agent reports no usage of its own: the sum of its pods is served.
+    pub fn pods_only(received: Nanos) -> NodeSample {
+        NodeSample {
+            timestamp: received,
+            own: None,
+        }
+    }
+}
+
 /// The result of one scrape of every node.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
-    /// Every node that answered, with the time its answer arrived.
-    pub nodes: BTreeMap<String, Nanos>,
+    /// Every node that answered.
+    pub nodes: BTreeMap<String, NodeSample>,
     pub pods: HashMap<PodKey, PodSample>,
 }
 
@@ -57,7 +77,7 @@ pub struct PodUsage {
     pub containers: Vec<(String, Usage)>,
 }
 
-/// A node's usage as served: the sum over its pods.
+/// A node's usage as served: its own, or the sum over its pods.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeUsage {
     pub timestamp: Nanos,
@@ -76,8 +96,8 @@ struct PodEntry {
 /// The last two points of everything scraped.
 #[derive(Debug, Default)]
 pub struct Storage {
-    node_last: HashMap<String, Nanos>,
-    node_prev: HashMap<String, Nanos>,
+    node_last: HashMap<String, NodeSample>,
+    node_prev: HashMap<String, NodeSample>,
     pods: HashMap<PodKey, PodEntry>,
     by_node: HashMap<String, Vec<PodKey>>,
 }
@@ -103,16 +123,21 @@ impl Storage {
     pub fn store(&mut self, batch: Batch) {
         let mut node_last = HashMap::with_capacity(batch.nodes.len());
         let mut node_prev = HashMap::with_capacity(batch.nodes.len());
-        for (node, ts) in batch.nodes {
+        for (node, sample) in batch.nodes {
             let prev = previous(
-                ts,
-                self.node_last.get(&node).map(|t| (*t, ())),
-                self.node_prev.get(&node).map(|t| (*t, ())),
+                sample.timestamp,
+                self.node_last.get(&node).map(|p| (p.timestamp, *p)),
+                self.node_prev.get(&node).map(|p| (p.timestamp, *p)),
             );
-            if let Some((p, ())) = prev {
+            // A machine counter that went backwards (a reboot): no rate until the next scrape.
+            let reset = |p: &NodeSample| match (sample.own, p.own) {
+                (Some(new), Some(old)) => new.cpu_core_nanos < old.cpu_core_nanos,
+                _ => false,
+            };
+            if let Some((_, p)) = prev.filter(|(_, p)| !reset(p)) {
                 node_prev.insert(node.clone(), p);
             }
-            node_last.insert(node, ts);
+            node_last.insert(node, sample);
         }
         let mut pods = HashMap::with_capacity(batch.pods.len());
         let mut by_node: HashMap<String, Vec<PodKey>> = HashMap::new();
@@ -172,11 +197,34 @@ impl Storage {
             .map(|e| e.node.as_str())
     }
 
-    /// A node's usage once it has been scraped twice: the CPU of its pods that have a rate and
-    /// the working set of all of them.
+    /// A node's usage once it has been scraped twice: the machine's own (the rate of its CPU
+    /// counter, its last working set) when its agent reports it, else the CPU of its pods that
+    /// have a rate and the working set of all of them.
     pub fn node(&self, name: &str) -> Option<NodeUsage> {
         let last = *self.node_last.get(name)?;
         let prev = *self.node_prev.get(name)?;
+        match (last.own, prev.own) {
+            (Some(l), Some(p)) => {
+                let window = l.timestamp - p.timestamp;
+                if window <= 0 || l.cpu_core_nanos < p.cpu_core_nanos {
+                    return None;
+                }
+                let delta = i128::from(l.cpu_core_nanos - p.cpu_core_nanos);
+                return Some(NodeUsage {
+                    timestamp: l.timestamp,
+                    window,
+                    usage: Usage {
+                        cpu_nano_cores: (delta * NANOS_PER_SEC / window).min(i128::from(u64::MAX))
+                            as u64,
+                        memory_bytes: l.memory_bytes,
+                    },
+                });
+            }
+            // Its own usage has one point so far.
+            (Some(_), None) => return None,
+            _ => {}
+        }
+        let (last, prev) = (last.timestamp, prev.timestamp);
         let mut usage = Usage::default();
         for key in self.by_node.get(name).into_iter().flatten() {
             let Some(e) = self.pods.get(key) else {
@@ -252,7 +300,8 @@ mod tests {
 
     fn batch(node_ts: Nanos, pods: &[(&str, &str, &[C])]) -> Batch {
         let mut b = Batch::default();
-        b.nodes.insert("node1".into(), node_ts);
+        b.nodes
+            .insert("node1".into(), NodeSample::pods_only(node_ts));
         for (name, uid, cs) in pods {
             let mut s = PodSample {
                 node: "node1".into(),
@@ -355,5 +404,66 @@ mod tests {
         assert!(st.pod("default", "web").is_none());
         // The node still counts the pod's memory.
         assert_eq!(st.node("node1").unwrap().usage.memory_bytes, 2);
+    }
+
+    fn own(ts: Nanos, cpu: u64, mem: u64) -> Batch {
+        let mut b = batch(ts, &[("web", "u1", &[("app", ts, ts as u64 / 10, 7)])]);
+        b.nodes.insert(
+            "node1".into(),
+            NodeSample {
+                timestamp: ts,
+                own: Some(Point {
+                    timestamp: ts,
+                    cpu_core_nanos: cpu,
+                    memory_bytes: mem,
+                }),
+            },
+        );
+        b
+    }
+
+    #[test]
+    fn a_node_reporting_its_own_usage_is_served_from_it_not_its_pods() {
+        let mut st = Storage::default();
+        st.store(own(10 * S, 50 * S as u64, 1 << 30));
+        assert_eq!(st.node("node1"), None);
+        // 3 core-seconds over 2 s: 1500m for the machine; its one pod uses 100m.
+        st.store(own(12 * S, 53 * S as u64, 2 << 30));
+        let n = st.node("node1").unwrap();
+        assert_eq!(n.timestamp, 12 * S);
+        assert_eq!(n.window, 2 * S);
+        assert_eq!(
+            n.usage,
+            Usage {
+                cpu_nano_cores: 1_500_000_000,
+                memory_bytes: 2 << 30
+            }
+        );
+        assert_eq!(
+            st.pod("default", "web").unwrap().containers[0]
+                .1
+                .cpu_nano_cores,
+            100_000_000
+        );
+        // The same sample again (the agent has not sampled since): the rate stays.
+        st.store(own(12 * S, 53 * S as u64, 2 << 30));
+        assert_eq!(
+            st.node("node1").unwrap().usage.cpu_nano_cores,
+            1_500_000_000
+        );
+        // The machine rebooted (counter back near zero): nothing until two points again.
+        st.store(own(14 * S, S as u64, 1 << 30));
+        assert_eq!(st.node("node1"), None);
+        st.store(own(15 * S, 2 * S as u64, 1 << 30));
+        assert_eq!(
+            st.node("node1").unwrap().usage.cpu_nano_cores,
+            1_000_000_000
+        );
+        // The agent stops reporting its own usage: back to the sum of the pods.
+        st.store(batch(
+            16 * S,
+            &[("web", "u1", &[("app", 16 * S, 16 * S as u64 / 10, 7)])],
+        ));
+        assert_eq!(st.node("node1").unwrap().usage.cpu_nano_cores, 100_000_000);
     }
 }

@@ -160,6 +160,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// Usage of a running container.
     fn usage(&self, pod: &PodInfo, c: &Container, id: &str) -> Option<Usage>;
 
+    /// The node's own usage (the whole machine, as kubelet's node summary), if the runtime's
+    /// nodes are real machines; None (the default) for simulated nodes, whose usage is the sum
+    /// of their pods'.
+    fn node_usage(&self) -> Option<Usage> {
+        None
+    }
+
     /// The log file of one container attempt, if the runtime keeps logs.
     fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf>;
 

@@ -633,6 +633,10 @@ impl Runtime for ProcessRuntime {
         group_usage(pgid)
     }
 
+    fn node_usage(&self) -> Option<Usage> {
+        crate::node_stats::read()
+    }
+
     fn write_volume(
         &self,
         pod: &PodInfo,
