@@ -305,7 +305,13 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     coxswain_telemetry::register(Arc::new(agents.clone()));
     let mut autoscaler_service = None;
     let metrics_service = match mode {
-        "up" => metrics_server::spawn(&url, &args.metrics)?,
+        "up" => metrics_server::spawn(
+            &url,
+            &args.metrics,
+            // The in-process proxy's request counters: each Service's requests-per-second.
+            (!args.service_net.no_proxy && metrics_addr != "off")
+                .then(|| format!("http://{metrics_addr}/metrics")),
+        )?,
         _ => None,
     };
     let mut args = args;

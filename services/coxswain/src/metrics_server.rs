@@ -26,6 +26,11 @@ pub struct MetricsOpts {
     /// At most this many pushed custom/external series are kept.
     #[arg(long, default_value_t = 100_000)]
     pub max_pushed_series: usize,
+    /// Prometheus endpoints of service proxies (`http://127.0.0.1:9465/metrics`, repeatable or
+    /// comma-separated): their per-Service request counters become each Service's
+    /// `requests-per-second` Object metric. In `up` the in-process proxy's is used by default.
+    #[arg(long, value_delimiter = ',')]
+    pub proxy_metrics_url: Vec<String>,
     /// Do not run the metrics pipeline in `coxswain up` (`coxctl top`: Metrics API not
     /// available).
     #[arg(long)]
@@ -37,12 +42,17 @@ impl MetricsOpts {
         if self.metric_resolution < Duration::from_millis(100) {
             anyhow::bail!("--metric-resolution must be at least 100ms");
         }
+        for u in &self.proxy_metrics_url {
+            coxswain_metrics::requests::check_url(u)
+                .map_err(|e| anyhow::anyhow!("--proxy-metrics-url: {e}"))?;
+        }
         Ok(Config {
             resolution: self.metric_resolution,
             concurrency: self.metric_scrape_concurrency.max(1),
             request_timeout: self.kubelet_request_timeout,
             fallback_endpoint: server.to_string(),
             max_pushed_series: self.max_pushed_series,
+            proxy_metrics: self.proxy_metrics_url.clone(),
         })
     }
 }
@@ -65,12 +75,22 @@ pub struct MetricsServerArgs {
 }
 
 /// Start the pipeline in this process against `url`; None with --no-metrics-server.
-pub fn spawn(url: &str, opts: &MetricsOpts) -> anyhow::Result<Option<MetricsServer<Service>>> {
+/// `local_proxy`: the in-process proxy's /metrics URL, scraped unless --proxy-metrics-url names
+/// others.
+pub fn spawn(
+    url: &str,
+    opts: &MetricsOpts,
+    local_proxy: Option<String>,
+) -> anyhow::Result<Option<MetricsServer<Service>>> {
     if opts.no_metrics_server {
         return Ok(None);
     }
     let client = coxswain_client::Client::lazy(url).context("metrics: client")?;
-    let handle = coxswain_metrics::start(client, opts.config(url)?);
+    let mut config = opts.config(url)?;
+    if config.proxy_metrics.is_empty() {
+        config.proxy_metrics.extend(local_proxy);
+    }
+    let handle = coxswain_metrics::start(client, config);
     Ok(Some(handle.server()))
 }
 

@@ -421,3 +421,163 @@ fn autoscale_command_and_bad_input() {
     })
     .expect("ambiguous");
 }
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - name: http
+    port: 80
+    targetPort: 80
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Object
+    object:
+      describedObject: {apiVersion: v1, kind: Service, name: web}
+      metric: {name: requests-per-second}
+      target: {type: Value, value: \"10\"}
+";
+
+/// One HTTP/1.0 GET through `addr`; true on a 200.
+fn get_ok(addr: &std::net::SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(addr, Duration::from_secs(2)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).is_ok() && out.starts_with("HTTP/1.") && out.contains(" 200 ")
+}
+
+/// The `requests-per-second` Object metric of Service default/web as the HPA last read it
+/// (status.currentMetrics), in thousandths.
+fn service_rps(c: &Coxswain) -> Option<i64> {
+    let h = json(c, &["get", "hpa", "web"]);
+    let m = h["status"]["currentMetrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["type"] == "Object")?
+        .clone();
+    assert_eq!(m["object"]["describedObject"]["kind"], "Service", "{h}");
+    assert_eq!(m["object"]["metric"]["name"], "requests-per-second", "{h}");
+    let v = m["object"]["current"]["value"].as_str()?;
+    coxswain_api::quantity::Quantity::parse(v)
+        .ok()
+        .map(|q| q.milli_value())
+}
+
+/// The service proxy's per-Service request rate is the Service's `requests-per-second` Object
+/// metric: load through the ClusterIP (real pods, real proxy) scales the Deployment out to
+/// maxReplicas and never past it; when the load stops the rate falls to 0 and it scales back
+/// to exactly minReplicas.
+#[test]
+fn service_request_rate_as_an_object_metric_scales_out_and_in() {
+    let c = Coxswain::start_fast_up(&[
+        "--metric-resolution",
+        "1s",
+        "--horizontal-pod-autoscaler-sync-period",
+        "1s",
+        "--horizontal-pod-autoscaler-downscale-stabilization",
+        "2s",
+    ])
+    .expect("start coxswain up");
+    c.apply(WEB);
+    let ip = json(&c, &["get", "svc", "web"])["spec"]["clusterIP"]
+        .as_str()
+        .expect("clusterIP")
+        .to_string();
+    let addr: std::net::SocketAddr = format!("{ip}:80").parse().expect("address");
+    wait_until("web answers through its ClusterIP", T, || {
+        get_ok(&addr).then_some(())
+    })
+    .expect("web up");
+
+    // About 40 requests a second, for at most 60 s or 3,000 requests: 4x the target of 10.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let end = std::time::Instant::now() + Duration::from_secs(60);
+            let mut n = 0;
+            while n < 3000
+                && std::time::Instant::now() < end
+                && !stop.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let next = std::time::Instant::now() + Duration::from_millis(25);
+                get_ok(&addr);
+                n += 1;
+                std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+            }
+        })
+    };
+    let rps = wait_until("the HPA reads the Service's request rate", T, || {
+        service_rps(&c).filter(|m| *m > 10_000)
+    })
+    .expect("requests-per-second above target");
+    assert!(rps < 200_000, "{rps}m requests per second");
+    let mut max_seen = 0;
+    wait_until("scale-out to maxReplicas on the request rate", T, || {
+        let d = json(&c, &["get", "deploy", "web"]);
+        let h = json(&c, &["get", "hpa", "web"]);
+        max_seen = max_seen
+            .max(num(&d, &["spec", "replicas"]))
+            .max(num(&h, &["status", "desiredReplicas"]));
+        (num(&h, &["status", "currentReplicas"]) == 3).then_some(())
+    })
+    .expect("scaled out");
+    assert!(max_seen <= 3, "went above maxReplicas: {max_seen}");
+    let describe = c.coxctl(&["describe", "hpa", "web"]).success().stdout;
+    assert!(
+        describe.contains("\"requests-per-second\" on Service/web"),
+        "{describe}"
+    );
+    assert!(describe.contains("above target"), "{describe}");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().expect("load thread");
+    wait_until("the rate the HPA reads falls to 0", T, || {
+        (service_rps(&c) == Some(0)).then_some(())
+    })
+    .expect("rate 0");
+    let mut min_seen = i64::MAX;
+    wait_until("scale-in to minReplicas", T, || {
+        let d = json(&c, &["get", "deploy", "web"]);
+        let replicas = num(&d, &["spec", "replicas"]);
+        min_seen = min_seen.min(replicas);
+        (replicas == 1).then_some(())
+    })
+    .expect("scaled in");
+    assert_eq!(min_seen, 1, "went below minReplicas");
+}

@@ -5,6 +5,7 @@
 //!
 //! - [`storage`], [`pushed`], [`time`]: pure logic, unit-tested.
 //! - [`scrape`]: one concurrent, bounded scrape of every agent.
+//! - [`requests`]: the service proxies' per-Service request rate as an Object metric.
 //! - [`service`]: the gRPC service over the informer caches and the state.
 //! - [`start`]: the informers and the scrape loop.
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +16,7 @@ use coxswain_api::v1::{Node, Pod};
 use coxswain_client::{Cache, Client, Informer};
 
 pub mod pushed;
+pub mod requests;
 pub mod scrape;
 pub mod select;
 pub mod service;
@@ -36,6 +38,9 @@ pub struct Config {
     pub fallback_endpoint: String,
     /// At most this many pushed series are kept.
     pub max_pushed_series: usize,
+    /// The service proxies' Prometheus endpoints (`http://host:port/metrics`) whose request
+    /// counters become the `requests-per-second` Object metric of each Service; empty: none.
+    pub proxy_metrics: Vec<String>,
 }
 
 impl Default for Config {
@@ -46,6 +51,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             fallback_endpoint: String::new(),
             max_pushed_series: 100_000,
+            proxy_metrics: vec![],
         }
     }
 }
@@ -100,7 +106,27 @@ pub fn start(client: Client, config: Config) -> Handle {
         pushed: Mutex::new(pushed::Pushed::new(config.max_pushed_series)),
         last_scrape: Mutex::new(scrape::Report::default()),
     });
-    let task = tokio::spawn(run(state.clone(), nodes.clone(), config));
+    let rates = (!config.proxy_metrics.is_empty()).then(|| {
+        requests::run(
+            state.clone(),
+            config.proxy_metrics.clone(),
+            config.resolution,
+            config
+                .request_timeout
+                .min(config.resolution.max(Duration::from_secs(1))),
+            // A proxy gone silent ages out after three missed scrapes.
+            config.resolution * 3,
+        )
+    });
+    let scrape = run(state.clone(), nodes.clone(), config);
+    let task = tokio::spawn(async move {
+        match rates {
+            Some(rates) => {
+                tokio::join!(scrape, rates);
+            }
+            None => scrape.await,
+        }
+    });
     Handle {
         service: Service { state, nodes, pods },
         task: Arc::new(task.abort_handle()),
