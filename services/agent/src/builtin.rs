@@ -55,33 +55,88 @@ pub enum WebKind {
     CpuBurner(u64),
 }
 
-/// Serves HTTP on addr:port for every port until SIGTERM/SIGQUIT; then exits 0 like nginx.
+/// Serves HTTP on addr:port for every port until SIGTERM/SIGQUIT, then shuts down gracefully as
+/// nginx's graceful quit does (the official image stops nginx with SIGQUIT): the listening sockets
+/// close, but every connection the kernel already completed is still accepted and answered, a
+/// request being read or served is finished, and idle keep-alive connections are closed; the
+/// process exits 0 once no connection is left (the agent's SIGKILL after the grace period bounds
+/// a slow client).
+///
+/// Closing a listener with connections still in its accept queue would reset them: a client (or
+/// the service proxy, which chose this pod a moment before its endpoint left) would see its
+/// request vanish with no answer. A connection refused at connect time, after the close, is one
+/// the proxy retries on the next endpoint.
 pub async fn serve_web(addr: IpAddr, ports: &[u16], kind: WebKind) -> anyhow::Result<()> {
     die_with_parent(true);
-    let mut listeners = vec![];
+    serve_web_until(addr, ports, kind, |_| {}, term_signal()).await
+}
+
+/// [`serve_web`]'s server: `ready` gets the bound addresses; `shutdown` starts the graceful exit.
+async fn serve_web_until(
+    addr: IpAddr,
+    ports: &[u16],
+    kind: WebKind,
+    ready: impl FnOnce(Vec<SocketAddr>),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (mut listeners, mut bound) = (vec![], vec![]);
     for p in ports {
         let sa = SocketAddr::new(addr, *p);
         let l = TcpListener::bind(sa)
             .await
             .with_context(|| format!("bind() to {sa} failed"))?;
         println!("{} coxswain builtin web: listening on {sa}", now_log());
+        bound.push(l.local_addr()?);
         listeners.push(l);
     }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    // Every connection task holds a clone of `alive`; `drained` ends once all are dropped.
+    let (alive, mut drained) = tokio::sync::mpsc::channel::<()>(1);
+    let mut acceptors = vec![];
     for l in listeners {
         let kind = kind.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((s, peer)) = l.accept().await else {
-                    continue;
-                };
-                let kind = kind.clone();
+        let stop = stop.clone();
+        let mut stopped = stop.clone();
+        let alive = alive.clone();
+        acceptors.push(tokio::spawn(async move {
+            let serve = |s: TcpStream, peer: SocketAddr| {
+                let (kind, stop, alive) = (kind.clone(), stop.clone(), alive.clone());
                 tokio::spawn(async move {
-                    let _ = handle(s, peer, &kind).await;
+                    let _ = handle(s, peer, &kind, stop).await;
+                    drop(alive);
                 });
+            };
+            loop {
+                tokio::select! {
+                    r = l.accept() => {
+                        if let Ok((s, peer)) = r {
+                            serve(s, peer);
+                        }
+                    }
+                    _ = stopped.changed() => break,
+                }
             }
-        });
+            // Take what the kernel has already queued, then close the listener.
+            let Ok(l) = l.into_std() else { return };
+            while let Ok((s, peer)) = l.accept() {
+                if let Ok(s) = TcpStream::from_std(s) {
+                    serve(s, peer);
+                }
+            }
+        }));
     }
-    term_signal().await;
+    drop(alive);
+    ready(bound);
+    shutdown.await;
+    println!(
+        "{} coxswain builtin web: gracefully shutting down",
+        now_log()
+    );
+    let _ = stop_tx.send(true);
+    for a in acceptors {
+        let _ = a.await;
+    }
+    let _ = drained.recv().await;
     println!("{} coxswain builtin web: exiting", now_log());
     Ok(())
 }
@@ -102,11 +157,19 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
 
 /// Serves one connection: HTTP/1.1 keep-alive (as nginx), several requests in turn, until the
 /// client closes, asks `Connection: close`, speaks HTTP/1.0 without keep-alive, or sends a head
-/// over 64 KiB.
-async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::Result<()> {
+/// over 64 KiB. Once `stop` turns true (graceful shutdown) the request under way, or a new
+/// connection's first request, is finished and answered with `Connection: close`, and a
+/// keep-alive connection idle between requests is closed.
+async fn handle(
+    mut s: TcpStream,
+    peer: SocketAddr,
+    kind: &WebKind,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let _ = s.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    let mut served = 0u64;
     loop {
         // Read until a whole head is buffered (bytes after it belong to the next request).
         let head_len = loop {
@@ -119,7 +182,29 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::
             if buf.len() > 64 * 1024 {
                 return Ok(());
             }
-            let n = s.read(&mut chunk).await?;
+            let n = if buf.is_empty() && served > 0 {
+                // Idle between requests: a graceful shutdown closes the connection here, unless
+                // the next request has already arrived. (A new connection is always given its
+                // first request: its client connected before the listener closed.)
+                if *stop.borrow() {
+                    match s.try_read(&mut chunk) {
+                        Ok(n) if n > 0 => n,
+                        _ => return Ok(()),
+                    }
+                } else {
+                    tokio::select! {
+                        r = s.read(&mut chunk) => r?,
+                        r = stop.changed() => {
+                            if r.is_err() {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
+                }
+            } else {
+                s.read(&mut chunk).await?
+            };
             if n == 0 {
                 return Ok(());
             }
@@ -158,11 +243,12 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::
         let connection = header("connection")
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let keep_alive = if version == "HTTP/1.1" {
-            !connection.contains("close")
-        } else {
-            connection.contains("keep-alive")
-        };
+        let keep_alive = !*stop.borrow()
+            && if version == "HTTP/1.1" {
+                !connection.contains("close")
+            } else {
+                connection.contains("keep-alive")
+            };
         let agent = header("user-agent").unwrap_or_else(|| "-".into());
         let (code, reason, body) = match kind {
             WebKind::Static(root) => match file_for(root, &path) {
@@ -188,6 +274,7 @@ async fn handle(mut s: TcpStream, peer: SocketAddr, kind: &WebKind) -> std::io::
             resp.extend_from_slice(&body);
         }
         s.write_all(&resp).await?;
+        served += 1;
         // The access log, as nginx writes it. A closed stdout must not kill the connection
         // (println! panics on a broken pipe), so a failed write is ignored.
         let _ = writeln!(
@@ -294,5 +381,92 @@ pub async fn supervise(argv: &[String]) -> i32 {
             let _ = rustix::process::kill_process_group(me, rustix::process::Signal::KILL);
             137
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn start(
+        dir: &Path,
+    ) -> (
+        SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        std::fs::write(dir.join("index.html"), "hello").expect("index");
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let root = dir.to_path_buf();
+        let server = tokio::spawn(async move {
+            serve_web_until(
+                IpAddr::from([127, 0, 0, 1]),
+                &[0],
+                WebKind::Static(root),
+                move |a| {
+                    let _ = addr_tx.send(a[0]);
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
+            .await
+        });
+        (addr_rx.await.expect("bound"), stop_tx, server)
+    }
+
+    async fn read_all(s: &mut TcpStream) -> String {
+        let mut out = vec![];
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_answers_connections_already_made() {
+        let dir = std::env::temp_dir().join(format!("coxswain-web-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let (addr, stop, server) = start(&dir).await;
+        // Connected but silent when the shutdown starts (a proxy that chose this pod a moment
+        // before its endpoint left): its request is still answered.
+        let mut early = TcpStream::connect(addr).await.expect("connect");
+        // A keep-alive connection that already had its answer and is idle: closed.
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut first = [0u8; 512];
+        let n = idle.read(&mut first).await.expect("read");
+        assert!(String::from_utf8_lossy(&first[..n]).contains("keep-alive"));
+        stop.send(()).expect("stop");
+        // The listener closes: a new connection is refused (the proxy then dials the next
+        // endpoint).
+        let refused = async {
+            loop {
+                if TcpStream::connect(addr).await.is_err() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), refused)
+            .await
+            .expect("the listener closes");
+        assert_eq!(read_all(&mut idle).await, "", "idle keep-alive closed");
+        assert!(!server.is_finished(), "waits for the early connection");
+        early
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let answer = read_all(&mut early).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+        assert!(answer.ends_with("hello"), "{answer}");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("exits once drained")
+            .expect("join")
+            .expect("serve");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
