@@ -16,6 +16,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     files.sort();
     println!("cargo:rerun-if-changed=proto");
+    // The compiler's version for `version` (goVersion's place); a new toolchain rebuilds anyway.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let rustc_version = std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default();
+    println!("cargo:rustc-env=COXSWAIN_RUSTC_VERSION={rustc_version}");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

@@ -22,6 +22,7 @@ pub mod selector;
 pub mod time;
 pub mod tz;
 pub mod validation;
+pub mod version;
 pub mod yaml;
 
 pub use error::Error;

@@ -100,9 +100,11 @@ pub enum Command {
     #[command(name = "cluster-info")]
     ClusterInfo(crate::commands::cluster::ClusterInfoArgs),
     /// Print the client and server version information.
-    Version,
+    Version(crate::commands::misc::VersionArgs),
     /// Modify or view the client configuration (contexts and credentials).
     Config(crate::commands::config::ConfigArgs),
+    /// Output shell completion code for the specified shell (bash, zsh, fish or powershell).
+    Completion(crate::commands::completion::CompletionArgs),
     /// Print the supported API resources on the server.
     #[command(name = "api-resources")]
     ApiResources,

@@ -4,7 +4,7 @@ use std::time::Duration;
 use coxswain_api::v1::object_store_client::ObjectStoreClient;
 use coxswain_api::v1::{
     ApplyRequest, ApplyResponse, CreateRequest, DeleteRequest, GetRequest, ListRequest,
-    PatchRequest, UpdateRequest, WatchEvent, WatchRequest,
+    PatchRequest, UpdateRequest, VersionInfo, VersionRequest, WatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};
 use tonic::transport::{Channel, Endpoint};
@@ -87,9 +87,39 @@ pub fn from_status(st: tonic::Status) -> CliError {
         return CliError::Connect(msg);
     }
     CliError::Server {
-        reason: reason_of(st.code()),
+        reason: detail_reason(&st).unwrap_or_else(|| reason_of(st.code())),
         message: st.message().to_string(),
     }
+}
+
+/// The StatusReason the server sent in the status' ErrorInfo, when it is one kubectl knows.
+pub fn detail_reason(st: &tonic::Status) -> Option<&'static str> {
+    use tonic_types::StatusExt;
+    let details = st.get_error_details();
+    let reason = details.error_info()?.reason.as_str();
+    // metav1.StatusReason's values.
+    const REASONS: &[&str] = &[
+        "Unauthorized",
+        "Forbidden",
+        "NotFound",
+        "AlreadyExists",
+        "Conflict",
+        "Gone",
+        "Invalid",
+        "ServerTimeout",
+        "StoreReadError",
+        "Timeout",
+        "TooManyRequests",
+        "BadRequest",
+        "MethodNotAllowed",
+        "NotAcceptable",
+        "RequestEntityTooLarge",
+        "UnsupportedMediaType",
+        "InternalError",
+        "Expired",
+        "ServiceUnavailable",
+    ];
+    REASONS.iter().copied().find(|r| *r == reason)
 }
 
 /// A NotFound error worded as kubectl's: `pods "x" not found`.
@@ -158,6 +188,16 @@ impl Client {
         let inner =
             ObjectStoreClient::new(channel.clone()).max_decoding_message_size(256 * 1024 * 1024);
         Ok(Client { inner, channel })
+    }
+
+    /// The server's version.Info.
+    pub async fn version(&mut self) -> Result<VersionInfo> {
+        let resp = self
+            .inner
+            .version(VersionRequest {})
+            .await
+            .map_err(from_status)?;
+        Ok(resp.into_inner())
     }
 
     /// The connection, for the other services (Workloads).

@@ -25,10 +25,8 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
     commands::config::resolve(&mut cli.server, &cli.kubeconfig, &cli.context)?;
     let ns = cli.namespace.as_str();
     match &cli.command {
-        Command::Version => {
-            print!("{}", commands::misc::version());
-            return Ok(());
-        }
+        Command::Version(a) => return commands::misc::version(a, &cli.server).await,
+        Command::Completion(a) => return commands::completion::run(a),
         Command::ApiResources => {
             print!("{}", commands::misc::api_resources());
             return Ok(());
@@ -76,9 +74,11 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::ClusterInfo(a) => {
             commands::cluster::cluster_info(&mut client, a, ns, &cli.server).await
         }
-        Command::Version | Command::ApiResources | Command::ApiVersions | Command::Config(_) => {
-            Ok(())
-        }
+        Command::Version(_)
+        | Command::Completion(_)
+        | Command::ApiResources
+        | Command::ApiVersions
+        | Command::Config(_) => Ok(()),
     }
 }
 

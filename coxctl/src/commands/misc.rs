@@ -1,10 +1,119 @@
 //! `version`, `api-resources`, `api-versions`.
+use coxswain_api::v1::VersionInfo;
 use coxswain_api::Kind;
+use serde::Serialize;
 
+use crate::client::{other, CliError, Client, Result};
 use crate::table;
 
-pub fn version() -> String {
-    format!("Client Version: v{}\n", env!("CARGO_PKG_VERSION"))
+#[derive(Debug, clap::Args)]
+pub struct VersionArgs {
+    /// If true, shows client version only (no server required).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = clap::ArgAction::Set)]
+    pub client: bool,
+    /// One of 'yaml' or 'json'.
+    #[arg(short = 'o', long)]
+    pub output: Option<String>,
+}
+
+/// version.Info in its JSON field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    major: String,
+    minor: String,
+    git_version: String,
+    git_commit: String,
+    git_tree_state: String,
+    build_date: String,
+    go_version: String,
+    compiler: String,
+    platform: String,
+}
+
+impl From<VersionInfo> for Info {
+    fn from(v: VersionInfo) -> Info {
+        Info {
+            major: v.major,
+            minor: v.minor,
+            git_version: v.git_version,
+            git_commit: v.git_commit,
+            git_tree_state: v.git_tree_state,
+            build_date: v.build_date,
+            go_version: v.go_version,
+            compiler: v.compiler,
+            platform: v.platform,
+        }
+    }
+}
+
+/// kubectl's version.Version: the client's, and the server's when it answered.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Versions {
+    client_version: Info,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_version: Option<Info>,
+}
+
+/// `coxctl version`: "Client Version: v0.1.0" and "Server Version: v0.1.0", or with
+/// `-o json|yaml` both version.Info objects. Without a server the client's is printed, then the
+/// error (as kubectl does).
+pub async fn version(a: &VersionArgs, server: &str) -> Result<()> {
+    let format = match a.output.as_deref() {
+        None | Some("") => None,
+        Some(f @ ("json" | "yaml")) => Some(f),
+        Some(f) => {
+            return Err(other(format!(
+                "--output must be 'yaml' or 'json', got {f:?}"
+            )))
+        }
+    };
+    let mut server_err: Option<CliError> = None;
+    let server_version = if a.client {
+        None
+    } else {
+        match Client::connect(server).await {
+            Ok(mut c) => match c.version().await {
+                Ok(v) => Some(Info::from(v)),
+                Err(e) => {
+                    server_err = Some(e);
+                    None
+                }
+            },
+            Err(e) => {
+                server_err = Some(e);
+                None
+            }
+        }
+    };
+    let v = Versions {
+        client_version: Info::from(coxswain_api::version::info()),
+        server_version,
+    };
+    print!("{}", render(&v, format));
+    match server_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn render(v: &Versions, format: Option<&str>) -> String {
+    match format {
+        Some("json") => {
+            let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Some(_) => crate::output::to_yaml(&serde_json::to_value(v).unwrap_or_default()),
+        None => {
+            let mut s = format!("Client Version: {}\n", v.client_version.git_version);
+            if let Some(sv) = &v.server_version {
+                s.push_str(&format!("Server Version: {}\n", sv.git_version));
+            }
+            s
+        }
+    }
 }
 
 pub fn api_resources() -> String {
@@ -43,6 +152,30 @@ pub fn api_versions() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_prints_like_kubectl() {
+        let v = Versions {
+            client_version: Info::from(coxswain_api::version::info()),
+            server_version: None,
+        };
+        let gv = format!("v{}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(render(&v, None), format!("Client Version: {gv}\n"));
+        let json = render(&v, Some("json"));
+        assert!(
+            json.starts_with(
+                "{\n  \"clientVersion\": {\n    \"major\": \"0\",\n    \"minor\": \"1\",\n"
+            ),
+            "{json}"
+        );
+        assert!(!json.contains("serverVersion"), "{json}");
+        let yaml = render(&v, Some("yaml"));
+        assert!(
+            yaml.starts_with("clientVersion:\n  buildDate: \"\"\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("\n  major: \"0\"\n"), "{yaml}");
+    }
 
     #[test]
     fn api_resources_lists_every_kind() {

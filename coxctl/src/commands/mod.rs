@@ -2,6 +2,7 @@
 pub mod apply;
 pub mod autoscale;
 pub mod cluster;
+pub mod completion;
 pub mod config;
 pub mod delete;
 pub mod edit;

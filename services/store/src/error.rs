@@ -80,9 +80,77 @@ pub fn resource_name(kind: Kind) -> String {
 /// (many at 8–16 KiB in all). Longer messages — some echo their input — are cut.
 pub const MAX_STATUS_MESSAGE: usize = 4096;
 
+/// The most bytes of field paths and descriptions sent as BadRequest violations.
+pub const MAX_VIOLATION_BYTES: usize = 1024;
+
+/// The `domain` of the ErrorInfo every store error carries.
+pub const ERROR_DOMAIN: &str = "coxswain.io";
+
+impl StoreError {
+    /// Kubernetes' StatusReason (`metav1.StatusReason`) of this error, as kubectl prints it in
+    /// "Error from server (Reason)".
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StoreError::NotFound { .. } => "NotFound",
+            StoreError::AlreadyExists { .. } => "AlreadyExists",
+            StoreError::Conflict { .. } => "Conflict",
+            StoreError::Invalid { .. } | StoreError::InvalidManifest(_) => "Invalid",
+            StoreError::BadRequest(_) => "BadRequest",
+            StoreError::Forbidden(_) => "Forbidden",
+            StoreError::TooOld { .. } => "Expired",
+            StoreError::TooLarge { .. } => "Timeout",
+            StoreError::Backend(BackendError::Io(_)) => "InternalError",
+            StoreError::Backend(_) => "ServiceUnavailable",
+        }
+    }
+
+    /// The structured details: an ErrorInfo (reason, domain, and the StatusDetails' name,
+    /// group and kind when the error is about one object) and, for invalid objects, a BadRequest
+    /// field violation per field error.
+    pub fn details(&self) -> tonic_types::ErrorDetails {
+        let mut meta = std::collections::HashMap::new();
+        let mut violations: &[coxswain_api::error::FieldError] = &[];
+        match self {
+            StoreError::NotFound { resource, name }
+            | StoreError::AlreadyExists { resource, name }
+            | StoreError::Conflict { resource, name, .. } => {
+                let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+                meta.insert("name".to_string(), name.clone());
+                meta.insert("kind".to_string(), kind.to_string());
+                meta.insert("group".to_string(), group.to_string());
+            }
+            StoreError::Invalid { kind, name, source } => {
+                meta.insert("name".to_string(), name.clone());
+                meta.insert("kind".to_string(), kind.as_str().to_string());
+                meta.insert("group".to_string(), kind.group().to_string());
+                if let coxswain_api::Error::Invalid(errs) = source {
+                    violations = errs;
+                }
+            }
+            StoreError::InvalidManifest(coxswain_api::Error::Invalid(errs)) => violations = errs,
+            _ => {}
+        }
+        let mut d = tonic_types::ErrorDetails::new();
+        d.set_error_info(self.reason(), ERROR_DOMAIN, meta);
+        // Details travel in a header too (base64, beside the message): as many violations as
+        // fit in MAX_VIOLATION_BYTES; the message names every one anyway.
+        let mut budget = MAX_VIOLATION_BYTES;
+        for v in violations {
+            let cost = v.path.len() + v.message.len();
+            if cost > budget {
+                break;
+            }
+            budget -= cost;
+            d.add_bad_request_violation(v.path.clone(), v.message.clone());
+        }
+        d
+    }
+}
+
 impl From<StoreError> for tonic::Status {
     fn from(e: StoreError) -> tonic::Status {
-        tonic::Status::new(e.code(), cap_message(e.to_string()))
+        use tonic_types::StatusExt;
+        tonic::Status::with_error_details(e.code(), cap_message(e.to_string()), e.details())
     }
 }
 
@@ -101,3 +169,77 @@ pub fn cap_message(mut m: String) -> String {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coxswain_api::error::FieldError;
+    use tonic_types::StatusExt;
+
+    #[test]
+    fn statuses_carry_the_reason_and_field_violations() {
+        let st = tonic::Status::from(StoreError::AlreadyExists {
+            resource: "deployments.apps".into(),
+            name: "web".into(),
+        });
+        assert_eq!(st.code(), tonic::Code::AlreadyExists);
+        let d = st.get_error_details();
+        let info = d.error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "AlreadyExists");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata["kind"], "deployments");
+        assert_eq!(info.metadata["group"], "apps");
+        assert_eq!(info.metadata["name"], "web");
+        assert!(d.bad_request().is_none());
+
+        let st = tonic::Status::from(StoreError::Invalid {
+            kind: Kind::Pod,
+            name: "p".into(),
+            source: coxswain_api::Error::Invalid(vec![
+                FieldError::new("spec.containers[0].image", "Required value"),
+                FieldError::new("metadata.name", "Invalid value: \"A\""),
+            ]),
+        });
+        assert_eq!(st.code(), tonic::Code::InvalidArgument);
+        let d = st.get_error_details();
+        assert_eq!(d.error_info().map(|i| i.reason.as_str()), Some("Invalid"));
+        let v = &d.bad_request().expect("BadRequest").field_violations;
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].field, "spec.containers[0].image");
+        assert_eq!(v[0].description, "Required value");
+
+        // Many long violations stay within the header budget.
+        let many = (0..1000)
+            .map(|i| FieldError::new(format!("spec.f{i}"), "x".repeat(100)))
+            .collect();
+        let st = tonic::Status::from(StoreError::InvalidManifest(coxswain_api::Error::Invalid(
+            many,
+        )));
+        let n = st
+            .get_error_details()
+            .bad_request()
+            .map_or(0, |b| b.field_violations.len());
+        assert!(n > 0 && n < 11, "{n}");
+        assert!(st.details().len() < MAX_STATUS_MESSAGE + MAX_VIOLATION_BYTES + 512);
+
+        for (e, reason) in [
+            (StoreError::Forbidden("no".into()), "Forbidden"),
+            (
+                StoreError::TooOld {
+                    requested: 1,
+                    oldest: 5,
+                },
+                "Expired",
+            ),
+            (StoreError::BadRequest("bad".into()), "BadRequest"),
+        ] {
+            let st = tonic::Status::from(e);
+            assert_eq!(
+                st.get_error_details()
+                    .error_info()
+                    .map(|i| i.reason.clone()),
+                Some(reason.to_string())
+            );
+        }
+    }
+}

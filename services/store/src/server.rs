@@ -296,6 +296,13 @@ impl ObjectStore for ObjectStoreService {
         .await
     }
 
+    async fn version(
+        &self,
+        _req: Request<coxswain_api::v1::VersionRequest>,
+    ) -> Result<Response<coxswain_api::v1::VersionInfo>, Status> {
+        Ok(Response::new(coxswain_api::version::info()))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(

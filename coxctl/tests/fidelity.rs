@@ -1,0 +1,225 @@
+//! kubectl fidelity against the real `coxswain` binary (issue 16 §1, §2, §5): `version` with the
+//! server's version, `completion`, `explain`, and gRPC errors that carry a `google.rpc.Status`
+//! with ErrorInfo and BadRequest field violations.
+use std::process::Command;
+
+use coxswain_api::v1::{ApplyRequest, VersionRequest};
+use coxswain_test_support::{bin, Coxswain};
+use tonic_types::StatusExt;
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn version_prints_the_client_and_the_server() {
+    let c = Coxswain::start().expect("start coxswain");
+    let gv = format!("v{}", env!("CARGO_PKG_VERSION"));
+    let out = c.coxctl(&["version"]).success();
+    assert_eq!(
+        out.stdout,
+        format!("Client Version: {gv}\nServer Version: {gv}\n")
+    );
+    let v = json(&c.coxctl(&["version", "-o", "json"]).success().stdout);
+    for side in ["clientVersion", "serverVersion"] {
+        assert_eq!(v[side]["gitVersion"], gv.as_str(), "{v}");
+        assert_eq!(v[side]["major"], "0", "{v}");
+        assert_eq!(v[side]["minor"], "1", "{v}");
+        assert_eq!(v[side]["compiler"], "rustc", "{v}");
+        assert!(
+            v[side]["goVersion"]
+                .as_str()
+                .is_some_and(|g| g.starts_with("rustc ")),
+            "{v}"
+        );
+        assert!(
+            v[side]["platform"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("linux/")),
+            "{v}"
+        );
+    }
+    let y = c.coxctl(&["version", "-o", "yaml"]).success().stdout;
+    assert!(y.starts_with("clientVersion:\n  buildDate: \"\"\n"), "{y}");
+    assert!(y.contains("\nserverVersion:\n"), "{y}");
+    assert!(y.contains(&format!("\n  gitVersion: {gv}\n")), "{y}");
+    // --client needs no server.
+    let out = Command::new(bin("coxctl"))
+        .args(["version", "--client", "-s", "127.0.0.1:1"])
+        .output()
+        .expect("coxctl");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Client Version: {gv}\n")
+    );
+    // No server: the client's version, then the error.
+    let out = Command::new(bin("coxctl"))
+        .args(["version", "-s", "127.0.0.1:1"])
+        .env_remove("COXCONFIG")
+        .output()
+        .expect("coxctl");
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Client Version: {gv}\n")
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("Unable to connect to the server: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = c.coxctl(&["version", "-o", "wide"]).failure();
+    assert!(
+        bad.stderr.starts_with("error: --output must be"),
+        "{}",
+        bad.stderr
+    );
+
+    // The RPC itself, as grpcurl or any program reads it.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let info = rt
+        .block_on(async {
+            let mut client = c.client().await.expect("client");
+            client.version(VersionRequest {}).await
+        })
+        .expect("version")
+        .into_inner();
+    assert_eq!(info.git_version, gv);
+}
+
+#[test]
+fn completion_scripts_load_and_complete_verbs() {
+    let out = Command::new(bin("coxctl"))
+        .args(["completion", "bash"])
+        .output()
+        .expect("coxctl");
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("coxctl.bash");
+    std::fs::write(&script, &out.stdout).expect("write");
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("bash");
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    // Source it and ask for completions as bash's programmable completion does.
+    let complete = |words: &str, cword: usize| -> Vec<String> {
+        let prog = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE=\"{words}\"; \
+             COMP_POINT=${{#COMP_LINE}}; _coxctl coxctl \"${{COMP_WORDS[$COMP_CWORD]}}\" \
+             \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &prog])
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    assert_eq!(complete("coxctl ge", 1), vec!["get"]);
+    let verbs = complete("coxctl ex", 1);
+    assert!(verbs.contains(&"expose".to_string()), "{verbs:?}");
+    let flags = complete("coxctl get --show-l", 2);
+    assert_eq!(flags, vec!["--show-labels"]);
+    for sh in ["zsh", "fish"] {
+        let out = Command::new(bin("coxctl"))
+            .args(["completion", sh])
+            .output()
+            .expect("coxctl");
+        assert!(out.status.success(), "{sh}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("coxctl"),
+            "{sh}"
+        );
+    }
+    let out = Command::new(bin("coxctl"))
+        .args(["completion", "tcsh"])
+        .output()
+        .expect("coxctl");
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: Unsupported shell type \"tcsh\".\n"
+    );
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  k: v\n";
+const BAD_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: c\n    image: \"\"\n  restartPolicy: Sometimes\n";
+
+#[test]
+fn errors_carry_structured_details() {
+    let c = Coxswain::start().expect("start coxswain");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut client = c.client().await.expect("client");
+        let create = |m: &str| ApplyRequest {
+            manifest: m.to_string(),
+            create_only: true,
+            ..Default::default()
+        };
+        client.apply(create(CM)).await.expect("first create");
+        let st = client.apply(create(CM)).await.expect_err("second create");
+        assert_eq!(st.code(), tonic::Code::AlreadyExists);
+        let d = st.get_error_details();
+        let info = d.error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "AlreadyExists");
+        assert_eq!(info.domain, "coxswain.io");
+        assert_eq!(info.metadata.get("name").map(String::as_str), Some("cfg"));
+        assert_eq!(
+            info.metadata.get("kind").map(String::as_str),
+            Some("configmaps")
+        );
+
+        let st = client
+            .apply(create(BAD_POD))
+            .await
+            .expect_err("invalid pod");
+        assert_eq!(st.code(), tonic::Code::InvalidArgument);
+        let d = st.get_error_details();
+        assert_eq!(
+            d.error_info().map(|i| i.reason.as_str()),
+            Some("Invalid"),
+            "{st:?}"
+        );
+        let fields: Vec<&str> = d
+            .bad_request()
+            .expect("BadRequest")
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert!(fields.contains(&"spec.containers[0].image"), "{fields:?}");
+        assert!(fields.contains(&"spec.restartPolicy"), "{fields:?}");
+    });
+    // coxctl prints the reason the details name.
+    let out = c
+        .coxctl_in(&["create", "-f", "-"], None, Some(CM))
+        .failure();
+    assert_eq!(
+        out.stderr,
+        "Error from server (AlreadyExists): error when creating \"STDIN\": configmaps \"cfg\" already exists\n"
+    );
+    let out = c
+        .coxctl(&["get", "pods", "--field-selector", "spec.bogus=x"])
+        .failure();
+    assert!(
+        out.stderr.starts_with("Error from server (BadRequest): "),
+        "{}",
+        out.stderr
+    );
+}
