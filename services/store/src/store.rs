@@ -1298,11 +1298,15 @@ fn prepare_for_create(obj: &mut Object) {
                 .labels
                 .insert("kubernetes.io/metadata.name".into(), name);
         }
-        Object::Job(j) => defaults::job_selector_for_uid(j, &uid),
+        Object::Job(j) => {
+            defaults::job_selector_for_uid(j, &uid);
+            // The one default that depends on what was just set: a Job without labels takes
+            // its template's, now with the generated ones. Other kinds were defaulted once, at
+            // admission.
+            defaults::apply_defaults(obj);
+        }
         _ => {}
     }
-    // Defaults that depend on what was just set (a Job's labels follow its template's).
-    defaults::apply_defaults(obj);
 }
 
 /// Carry over what a client may not change through an update: identity, creation time, the
