@@ -23,6 +23,7 @@
 //! header map); bodies are shared `Bytes`.
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::h1;
 use crate::schedule::Schedule;
@@ -303,6 +304,8 @@ fn thread_main(
                 rec: rec.clone(),
                 h1: None,
                 fast: None,
+                spare: None,
+                connect_timer: Box::pin(tokio::time::sleep(sh.cfg.connect_timeout)),
                 h2: slots[w % slots.len()].clone(),
                 stop: stop.clone(),
             };
@@ -402,6 +405,12 @@ struct Worker {
     h1: Option<http1::SendRequest<Body>>,
     /// The fast path's kept-alive connection.
     fast: Option<h1::Conn>,
+    /// The read buffer of the fast path's last closed connection, for the next one.
+    spare: Option<Box<[u8]>>,
+    /// The fast path's connect timeout, one timer moved forward per connection (as the request
+    /// timer in [`Worker::run`]; `tokio::time::timeout` would register and remove a timer per
+    /// connection, a tenth of a request's cost without keep-alive).
+    connect_timer: Pin<Box<Sleep>>,
     h2: H2Slot,
     stop: watch::Receiver<bool>,
 }
@@ -480,7 +489,8 @@ impl Worker {
             if sh.end.is_some_and(|e| now >= e) {
                 return Next::Done;
             }
-            if sh.remaining.fetch_sub(1, Ordering::Relaxed) <= 0 {
+            // Only with `-n`: a shared counter is a cache line both threads write.
+            if sh.cfg.requests.is_some() && sh.remaining.fetch_sub(1, Ordering::Relaxed) <= 0 {
                 return Next::Done;
             }
             return Next::Go(now);
@@ -522,7 +532,14 @@ impl Worker {
 
     async fn exchange(&mut self) -> Result<(u16, u64), Failure> {
         if let Some(w) = &self.sh.wire {
-            return fast_exchange(&mut self.fast, &self.sh.cfg, w).await;
+            return fast_exchange(
+                &mut self.fast,
+                &mut self.spare,
+                self.connect_timer.as_mut(),
+                &self.sh.cfg,
+                w,
+            )
+            .await;
         }
         let resp = if self.sh.cfg.http2 {
             let mut s = self.h2_sender().await?;
@@ -607,7 +624,22 @@ impl Worker {
 
 async fn tcp(cfg: &Config) -> Result<TcpStream, Failure> {
     let addr: SocketAddr = cfg.target.addr;
-    match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+    connected(tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await)
+}
+
+/// [`tcp`] on a timer the caller keeps.
+async fn tcp_on(cfg: &Config, mut timer: Pin<&mut Sleep>) -> Result<TcpStream, Failure> {
+    timer.as_mut().reset(Instant::now() + cfg.connect_timeout);
+    let r = tokio::select! {
+        biased;
+        r = TcpStream::connect(cfg.target.addr) => Ok(r),
+        _ = timer => Err(()),
+    };
+    connected(r)
+}
+
+fn connected<E>(r: Result<std::io::Result<TcpStream>, E>) -> Result<TcpStream, Failure> {
+    match r {
         Err(_) => Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
         Ok(Err(e)) => Err(Failure::Io(
             if e.kind() == std::io::ErrorKind::ConnectionRefused {
@@ -627,18 +659,23 @@ async fn tcp(cfg: &Config) -> Result<TcpStream, Failure> {
 /// One request on the fast HTTP/1.1 path, over the kept-alive connection when there is one.
 async fn fast_exchange(
     kept: &mut Option<h1::Conn>,
+    spare: &mut Option<Box<[u8]>>,
+    mut timer: Pin<&mut Sleep>,
     cfg: &Config,
     w: &h1::Wire,
 ) -> Result<(u16, u64), Failure> {
     let (mut c, reused) = match kept.take() {
         Some(c) => (c, true),
-        None => (h1::Conn::new(tcp(cfg).await?), false),
+        None => (
+            h1::Conn::new(tcp_on(cfg, timer.as_mut()).await?, spare.take()),
+            false,
+        ),
     };
     let r = match c.exchange(w).await {
         // A kept-alive connection that fails before any byte of the response came back was
         // closed by the server while idle: not this request's failure; it goes on a new one.
         Err(h1::Error::Closed | h1::Error::Io(_)) if reused && c.nothing_received() => {
-            c = h1::Conn::new(tcp(cfg).await?);
+            c = h1::Conn::new(tcp_on(cfg, timer).await?, Some(c.into_buf()));
             c.exchange(w).await
         }
         r => r,
@@ -646,6 +683,8 @@ async fn fast_exchange(
     .map_err(Failure::Fast)?;
     if cfg.keepalive && r.reusable {
         *kept = Some(c);
+    } else {
+        *spare = Some(c.into_buf());
     }
     Ok((r.status, r.bytes))
 }

@@ -117,14 +117,22 @@ enum Framing {
 }
 
 impl Conn {
-    pub fn new(s: TcpStream) -> Conn {
+    /// A connection reading into `buf` (a previous connection's, see [`Conn::into_buf`]) or a
+    /// new buffer.
+    pub fn new(s: TcpStream, buf: Option<Box<[u8]>>) -> Conn {
         Conn {
             s,
-            buf: vec![0u8; BUF].into_boxed_slice(),
+            buf: buf.unwrap_or_else(|| vec![0u8; BUF].into_boxed_slice()),
             start: 0,
             end: 0,
             received: false,
         }
+    }
+
+    /// Closes the connection, keeping its buffer for the next one (without keep-alive every
+    /// request has a new connection: no allocation and zeroing per request).
+    pub fn into_buf(self) -> Box<[u8]> {
+        self.buf
     }
 
     /// Nothing of the last exchange's response arrived.
@@ -200,6 +208,13 @@ impl Conn {
     /// Parses a response head: (status, body framing, whether the connection stays open).
     async fn head(&mut self, head_request: bool) -> Result<(u16, Framing, bool), Error> {
         loop {
+            // Nothing to parse yet (as right after the request went out).
+            if self.start == self.end {
+                if !self.fill().await? {
+                    return Err(Error::Closed);
+                }
+                continue;
+            }
             // Uninitialized: zeroing 100 headers per response cost more than parsing them.
             let mut hs = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
             let mut r = httparse::Response::new(&mut []);
@@ -345,23 +360,42 @@ fn framing(
     let mut length: Option<u64> = None;
     for h in headers {
         let name = h.name;
-        // The length first: most headers are none of the three.
-        if name.len() == 14 && name.eq_ignore_ascii_case("content-length") {
+        // The length first: most headers are none of the three. The spellings servers send
+        // are compared as is before ignoring case, byte by byte.
+        if name.len() == 14
+            && (name == "Content-Length"
+                || name == "content-length"
+                || name.eq_ignore_ascii_case("content-length"))
+        {
             let v = content_length(h.value)
                 .ok_or_else(|| Error::Invalid("invalid Content-Length".into()))?;
             if length.is_some_and(|l| l != v) {
                 return Err(Error::Invalid("conflicting Content-Length values".into()));
             }
             length = Some(v);
-        } else if name.len() == 17 && name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if name.len() == 17
+            && (name == "Transfer-Encoding"
+                || name == "transfer-encoding"
+                || name.eq_ignore_ascii_case("transfer-encoding"))
+        {
             // The final coding decides: chunked, or a body delimited by the close.
             let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.len() == 10 && name.eq_ignore_ascii_case("connection") {
-            for t in h.value.split(|b| *b == b',') {
-                let t = t.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+        } else if name.len() == 10
+            && (name == "Connection"
+                || name == "connection"
+                || name.eq_ignore_ascii_case("connection"))
+        {
+            match h.value {
+                b"keep-alive" => keep_alive = true,
+                b"close" => close = true,
+                v => {
+                    for t in v.split(|b| *b == b',') {
+                        let t = t.trim_ascii();
+                        close |= t.eq_ignore_ascii_case(b"close");
+                        keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    }
+                }
             }
         }
     }
@@ -473,7 +507,7 @@ mod tests {
                 }
             }
         });
-        Conn::new(TcpStream::connect(addr).await.unwrap())
+        Conn::new(TcpStream::connect(addr).await.unwrap(), None)
     }
 
     #[tokio::test]

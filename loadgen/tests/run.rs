@@ -489,3 +489,39 @@ async fn both_http1_engines_count_the_same() {
         "{accepts} connections for 200 requests"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_time_out_on_both_engines() {
+    // A listener that never accepts, its queue (backlog 0) taken by one connection: the kernel
+    // drops the next SYNs, so every connect hangs until --connect-timeout.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(0).unwrap();
+    let addr = l.local_addr().unwrap();
+    let _held = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for engine in ["fast", "hyper"] {
+        let url = format!("http://{addr}/");
+        let o = loadgen(&[
+            &url,
+            "-n",
+            "4",
+            "-c",
+            "2",
+            "--connect-timeout",
+            "300ms",
+            "--engine",
+            engine,
+            "-o",
+            "json",
+            "--quiet",
+        ])
+        .await;
+        assert_eq!(o.code, 1, "{engine}: {}", o.stderr);
+        let j = o.json();
+        assert_eq!(j["requests"], 4, "{engine}: {j}");
+        assert_eq!(j["errors_by_kind"]["connect timeout"], 4, "{engine}: {j}");
+        // Each request waited for its own connect timeout, not the request timeout (20 s).
+        assert!(f(&j["duration_s"]) < 5.0, "{engine}: {j}");
+    }
+    drop(l);
+}
