@@ -19,7 +19,8 @@ use anyhow::Context;
 use coxswain_api::v1;
 use coxswain_client::{Client, ListParams, WatchEvent};
 use coxswain_scheduler::cache::SchedulerCache;
-use coxswain_scheduler::framework::{schedule_one_at_with, Profile};
+use coxswain_scheduler::framework::{schedule_one_observed, Profile};
+use coxswain_scheduler::metrics::Observer;
 use coxswain_scheduler::queue::{QueueConfig, SchedulingQueue};
 use tokio_stream::StreamExt;
 
@@ -216,9 +217,21 @@ pub fn pod(workload: &str, ns: &str, i: usize) -> v1::Pod {
     }
 }
 
-/// In-process: (pods placed, seconds).
+/// In-process: (pods placed, seconds). With `BENCH_FRAMEWORK_METRICS=PERCENT` in the
+/// environment the cycles record the framework metrics as the scheduler's loop does (a real
+/// Prometheus recorder, plugin calls timed in PERCENT % of the cycles); without it, none.
 pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
     let profile = Profile::default_profile();
+    let mut obs = match std::env::var("BENCH_FRAMEWORK_METRICS") {
+        Ok(pct) => {
+            static INSTALL: std::sync::Once = std::sync::Once::new();
+            INSTALL.call_once(|| {
+                let _ = coxswain_telemetry::install("bench");
+            });
+            Observer::new(&profile.scheduler_name, pct.parse().unwrap_or(10))
+        }
+        Err(_) => Observer::off(),
+    };
     let mut cache = SchedulerCache::new();
     for node in nodes(workload, n) {
         cache.upsert_node(Arc::new(node));
@@ -236,7 +249,14 @@ pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
     let mut placed = 0;
     while let Some(qp) = queue.pop() {
         // As the scheduler's loop runs a cycle: totals only, no per-plugin score breakdown.
-        match schedule_one_at_with(&profile, cache.snapshot(), &qp.pod, &mut next, false) {
+        match schedule_one_observed(
+            &profile,
+            cache.snapshot(),
+            &qp.pod,
+            &mut next,
+            false,
+            &mut obs,
+        ) {
             Ok(r) => {
                 cache.assume(&qp.pod, &r.node);
                 queue.done(&qp.key);

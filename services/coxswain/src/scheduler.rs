@@ -29,6 +29,11 @@ pub struct QueueOpts {
     /// (kube-scheduler's podMaxInUnschedulablePodsDuration).
     #[arg(long, default_value = "5m", value_parser = duration::parse)]
     pub pod_max_in_unschedulable: Duration,
+    /// Percentage of scheduling cycles whose plugin calls are timed
+    /// (scheduler_plugin_execution_duration_seconds; kube-scheduler samples 10).
+    #[arg(long, default_value_t = coxswain_scheduler::metrics::DEFAULT_PLUGIN_METRICS_SAMPLE_PERCENT,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub plugin_metrics_sample_percent: u32,
 }
 
 impl QueueOpts {
@@ -39,6 +44,7 @@ impl QueueOpts {
                 max_backoff: self.pod_max_backoff,
                 unschedulable_timeout: self.pod_max_in_unschedulable,
             },
+            plugin_metrics_sample_percent: self.plugin_metrics_sample_percent,
         }
     }
 }

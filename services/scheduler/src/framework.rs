@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use coxswain_api::v1;
 
+use crate::metrics::{Observer, Point};
 use crate::snapshot::{pod_name, pod_namespace, NodeInfo, Snapshot};
 
 /// The highest score a plugin may give after normalization.
@@ -812,17 +813,41 @@ pub fn find_feasible(
     pod: &v1::Pod,
     next_start_node_index: &mut usize,
 ) -> Result<Filtered, ScheduleError> {
+    find_feasible_observed(
+        profile,
+        snapshot,
+        pod,
+        next_start_node_index,
+        &mut Observer::off(),
+    )
+}
+
+/// As [`find_feasible`], recording the PreFilter extension point and (sampled) each
+/// PreFilter and Filter call into `obs`.
+pub fn find_feasible_observed(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+    obs: &mut Observer,
+) -> Result<Filtered, ScheduleError> {
     let n = snapshot.len();
     let mut err = new_fit_error(pod, n);
     if n == 0 {
         return Err(ScheduleError::Unschedulable(Box::new(err)));
     }
     let mut state = CycleState::new();
+    let pre_filter_start = obs.start();
     for p in &profile.filters {
         let Some(pf) = p.as_pre_filter() else {
             continue;
         };
+        let t = obs.plugin_start();
         let s = pf.pre_filter(&mut state, pod, snapshot);
+        obs.plugin(p.name(), Point::PreFilter, s.code, t);
+        if !matches!(s.code, Code::Success | Code::Skip) {
+            obs.point(Point::PreFilter, s.code, pre_filter_start);
+        }
         match s.code {
             Code::Success => {}
             Code::Skip => {
@@ -846,6 +871,7 @@ pub fn find_feasible(
             }
         }
     }
+    obs.point(Point::PreFilter, Code::Success, pre_filter_start);
     let to_find = num_feasible_nodes_to_find(n, profile.percentage_of_nodes_to_score);
     let mut feasible = Vec::with_capacity(to_find.min(n));
     let mut rejections = Vec::new();
@@ -868,8 +894,11 @@ pub fn find_feasible(
         evaluated += 1;
         let mut s = Status::success();
         let mut rejecter: Option<&'static str> = None;
+        let timed = obs.node_sampled(i);
         for (name, f) in &active {
+            let t = if timed { obs.plugin_start() } else { None };
             let r = f.filter(&state, pod, ni);
+            obs.plugin(name, Point::Filter, r.code, t);
             if !r.is_success() {
                 s = r.with_plugin(*name);
                 rejecter = Some(name);
@@ -919,15 +948,40 @@ pub fn run_post_filters(
     snapshot: &Snapshot,
     err: &mut FitError,
 ) {
+    run_post_filters_observed(profile, state, pod, snapshot, err, &mut Observer::off())
+}
+
+/// As [`run_post_filters`], recording the PostFilter extension point (its status: the last
+/// plugin's code), each call when sampled, and DefaultPreemption's runs as preemption attempts.
+pub fn run_post_filters_observed(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    err: &mut FitError,
+    obs: &mut Observer,
+) {
+    if profile.post_filters.is_empty() {
+        return;
+    }
+    let start = obs.start();
+    let mut code = Code::Unschedulable;
     for p in &profile.post_filters {
         if let Some(pf) = p.as_post_filter() {
+            let t = obs.plugin_start();
             let r = pf.post_filter(state, pod, snapshot, &err.diagnosis);
+            obs.plugin(p.name(), Point::PostFilter, r.status.code, t);
+            if p.name() == crate::plugins::default_preemption::NAME {
+                obs.preemption_attempt();
+            }
             err.post_filter_msg = r.status.message();
+            code = r.status.code;
             if r.status.code != Code::Unschedulable {
                 break;
             }
         }
     }
+    obs.point(Point::PostFilter, code, start);
 }
 
 /// PreScore, Score, normalize and weigh over the feasible nodes (indices into
@@ -952,15 +1006,42 @@ pub fn score_nodes_with(
     feasible: &[usize],
     breakdown: bool,
 ) -> Vec<NodeScores> {
+    score_nodes_observed(
+        profile,
+        state,
+        pod,
+        snapshot,
+        feasible,
+        breakdown,
+        &mut Observer::off(),
+    )
+}
+
+/// As [`score_nodes_with`], recording the PreScore and Score extension points and, when
+/// sampled, each PreScore, Score and normalize call.
+pub fn score_nodes_observed(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+    breakdown: bool,
+    obs: &mut Observer,
+) -> Vec<NodeScores> {
     let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+    let pre_score_start = obs.start();
     for (p, _) in &profile.scores {
         if let Some(ps) = p.as_pre_score() {
+            let t = obs.plugin_start();
             let s = ps.pre_score(state, pod, snapshot, &infos);
+            obs.plugin(p.name(), Point::PreScore, s.code, t);
             if s.is_skip() {
                 state.skip_score.insert(p.name());
             }
         }
     }
+    obs.point(Point::PreScore, Code::Success, pre_score_start);
+    let score_start = obs.start();
     let mut scores: Vec<NodeScores> = infos
         .iter()
         .map(|ni| NodeScores {
@@ -986,7 +1067,16 @@ pub fn score_nodes_with(
     for (p, weight) in &profile.scores {
         let Some(sp) = p.as_score() else { continue };
         let skipped = state.skip_score.contains(p.name());
-        for (r, ni) in raw.iter_mut().zip(&infos) {
+        let mut timed = 0;
+        if !skipped {
+            while obs.node_sampled(timed) && timed < raw.len() {
+                let t = obs.plugin_start();
+                raw[timed].score = sp.score(state, pod, infos[timed]);
+                obs.plugin(p.name(), Point::Score, Code::Success, t);
+                timed += 1;
+            }
+        }
+        for (r, ni) in raw.iter_mut().zip(&infos).skip(timed) {
             r.score = if skipped { 0 } else { sp.score(state, pod, ni) };
         }
         let ext = if skipped { None } else { sp.score_extensions() };
@@ -995,7 +1085,9 @@ pub fn score_nodes_with(
                 for (n, r) in normalized.iter_mut().zip(&raw) {
                     n.score = r.score;
                 }
+                let t = obs.plugin_start();
                 ext.normalize(state, pod, &mut normalized);
+                obs.plugin(p.name(), Point::ScoreExtensionNormalize, Code::Success, t);
                 &normalized
             }
             None => &raw,
@@ -1014,6 +1106,7 @@ pub fn score_nodes_with(
             ns.total += norm * weight;
         }
     }
+    obs.point(Point::Score, Code::Success, score_start);
     scores
 }
 
@@ -1049,11 +1142,32 @@ pub fn schedule_one_at_with(
     next_start_node_index: &mut usize,
     breakdown: bool,
 ) -> Result<ScheduleResult, ScheduleError> {
-    let mut f = find_feasible(profile, snapshot, pod, next_start_node_index)?;
+    schedule_one_observed(
+        profile,
+        snapshot,
+        pod,
+        next_start_node_index,
+        breakdown,
+        &mut Observer::off(),
+    )
+}
+
+/// As [`schedule_one_at_with`], recording the framework metrics into `obs` (a new cycle:
+/// [`Observer::begin_cycle`] is called here).
+pub fn schedule_one_observed(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+    breakdown: bool,
+    obs: &mut Observer,
+) -> Result<ScheduleResult, ScheduleError> {
+    obs.begin_cycle();
+    let mut f = find_feasible_observed(profile, snapshot, pod, next_start_node_index, obs)?;
     if f.feasible.is_empty() {
         f.diagnose(profile, pod, snapshot);
         let mut err = f.fit_error;
-        run_post_filters(profile, &f.state, pod, snapshot, &mut err);
+        run_post_filters_observed(profile, &f.state, pod, snapshot, &mut err, obs);
         return Err(ScheduleError::Unschedulable(Box::new(err)));
     }
     let rejected = if breakdown {
@@ -1084,7 +1198,9 @@ pub fn schedule_one_at_with(
             scores: vec![],
         });
     }
-    let scores = score_nodes_with(profile, &mut state, pod, snapshot, &feasible, breakdown);
+    let scores = score_nodes_observed(
+        profile, &mut state, pod, snapshot, &feasible, breakdown, obs,
+    );
     let best = select_host(&scores);
     Ok(ScheduleResult {
         node: scores[best].node.to_string(),

@@ -13,6 +13,7 @@
 //! - [`queue`]: the active / back-off / unschedulable queues.
 //! - [`cache`]: the snapshot kept current by events, with assumed pods.
 //! - [`explain`]: a dry run that keeps every plugin's verdict and score.
+//! - [`metrics`]: the framework's extension-point, plugin (sampled) and preemption metrics.
 //!
 //! I/O:
 //! - [`extender`]: calls to out-of-process `coxswain.v1.SchedulerExtender`s.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod explain;
 pub mod extender;
 pub mod framework;
+pub mod metrics;
 pub mod plugins;
 pub mod queue;
 pub mod runner;

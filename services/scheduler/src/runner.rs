@@ -29,9 +29,10 @@ use crate::config::SchedulerConfig;
 use crate::explain::{explain, Explanation, Verdict};
 use crate::extender::Extender;
 use crate::framework::{
-    find_feasible, rejected_statuses, run_post_filters, score_nodes_with, select_host, Filtered,
-    PluginScore, Profile, ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
+    find_feasible_observed, rejected_statuses, run_post_filters_observed, score_nodes_observed,
+    select_host, Filtered, PluginScore, Profile, ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
 };
+use crate::metrics::Observer;
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
 use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
 
@@ -41,9 +42,21 @@ use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
 pub const EXTENDER_IGNORED: &str = "SchedulerExtenderIgnored";
 
 /// Loop options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub queue: QueueConfig,
+    /// Percentage of cycles whose plugin calls are timed
+    /// (`scheduler_plugin_execution_duration_seconds`; upstream's 10).
+    pub plugin_metrics_sample_percent: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            queue: QueueConfig::default(),
+            plugin_metrics_sample_percent: crate::metrics::DEFAULT_PLUGIN_METRICS_SAMPLE_PERCENT,
+        }
+    }
 }
 
 /// The profile name a pod asks for (`default-scheduler` when unset).
@@ -151,6 +164,8 @@ struct Loop {
     extenders: Vec<Vec<Extender>>,
     recorders: Vec<Recorder>,
     by_name: HashMap<String, usize>,
+    /// The framework metrics, one per profile.
+    observers: Vec<Observer>,
     cache: SchedulerCache,
     queue: SchedulingQueue,
     tx: mpsc::UnboundedSender<Msg>,
@@ -210,6 +225,10 @@ pub fn start(
         extenders,
         recorders,
         by_name,
+        observers: profiles
+            .iter()
+            .map(|p| Observer::new(&p.scheduler_name, opts.plugin_metrics_sample_percent))
+            .collect(),
         cache: SchedulerCache::new(),
         queue: SchedulingQueue::new(opts.queue),
         tx: tx.clone(),
@@ -473,13 +492,15 @@ impl Loop {
     async fn decide(&mut self, profile_idx: usize, pod: &v1::Pod) -> Result<String, ScheduleError> {
         let profile = &self.profiles[profile_idx];
         let snapshot = self.cache.snapshot();
+        let obs = &mut self.observers[profile_idx];
+        obs.begin_cycle();
         let Filtered {
             mut state,
             mut feasible,
             fit_error: mut err,
             rejections,
             ..
-        } = find_feasible(profile, snapshot, pod, &mut self.next_start)?;
+        } = find_feasible_observed(profile, snapshot, pod, &mut self.next_start, obs)?;
         let exts: Vec<&Extender> = self.extenders[profile_idx]
             .iter()
             .filter(|e| e.config.is_interested(pod))
@@ -538,14 +559,17 @@ impl Loop {
                 err.diagnosis
                     .insert(snapshot.nodes[i].name().to_string(), s);
             }
-            run_post_filters(profile, &state, pod, snapshot, &mut err);
+            let obs = &mut self.observers[profile_idx];
+            run_post_filters_observed(profile, &state, pod, snapshot, &mut err, obs);
             return Err(ScheduleError::Unschedulable(Box::new(err)));
         }
         let prioritizers: Vec<&&Extender> = exts.iter().filter(|e| e.config.prioritize).collect();
         if feasible.len() == 1 && prioritizers.is_empty() {
             return Ok(snapshot.nodes[feasible[0]].name().to_string());
         }
-        let mut scores = score_nodes_with(profile, &mut state, pod, snapshot, &feasible, false);
+        let obs = &mut self.observers[profile_idx];
+        let mut scores =
+            score_nodes_observed(profile, &mut state, pod, snapshot, &feasible, false, obs);
         for ext in prioritizers {
             let infos: Vec<_> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
             match ext.prioritize(pod, &infos).await {
@@ -635,6 +659,9 @@ impl Loop {
             .cloned();
         let client = self.client.clone();
         let tx = self.tx.clone();
+        let profile_name = self.profiles[profile].scheduler_name.clone();
+        // The binder's plugin series only in a sampled cycle, as the other plugins'.
+        let sampled = self.observers[profile].sampled() && binder.is_none();
         tokio::spawn(async move {
             let pod = qp.pod;
             let (ns, name) = (pod_namespace(&pod).to_string(), pod_name(&pod).to_string());
@@ -644,6 +671,7 @@ impl Loop {
                 .map(|m| m.uid.clone())
                 .unwrap_or_default();
             let issued = std::time::SystemTime::now();
+            let started = StdInstant::now();
             let result = match binder {
                 Some(ext) => ext
                     .bind(&ns, &name, &uid, &node)
@@ -660,6 +688,12 @@ impl Loop {
                     Err(e) => Err(BindError::Failed(e.to_string())),
                 },
             };
+            crate::metrics::record_bind(
+                &profile_name,
+                sampled.then_some("DefaultBinder"),
+                result.is_ok(),
+                started.elapsed().as_secs_f64(),
+            );
             let _ = tx.send(Msg::Bound {
                 key: qp.key,
                 pod,

@@ -50,6 +50,9 @@ pub const FAMILIES: &[Family] = &[
     f("scheduler_schedule_attempts_total", Counter, "Number of attempts to schedule pods, by the result. 'unschedulable' means a pod could not be scheduled, while 'error' means an internal scheduler problem."),
     f("scheduler_pending_pods", Gauge, "Number of pending pods, by the queue type. 'active' means number of pods in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means number of pods in unschedulablePods."),
     f("scheduler_scheduling_attempt_duration_seconds", Histogram, "Scheduling attempt latency in seconds (scheduling algorithm + binding)."),
+    f("scheduler_framework_extension_point_duration_seconds", Histogram, "Latency for running all plugins of a specific extension point."),
+    f("scheduler_plugin_execution_duration_seconds", Histogram, "Duration for running a plugin at a specific extension point."),
+    f("scheduler_preemption_attempts_total", Counter, "Total preemption attempts in the cluster till now"),
     f("coxswain_scheduler_binds_total", Counter, "Binding requests the scheduler made, by result."),
     f("coxswain_scheduler_extender_errors_total", Counter, "Scheduler extender calls that failed, by whether the extender is ignorable."),
     // Controllers.
@@ -86,6 +89,32 @@ pub const FAMILIES: &[Family] = &[
 const DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+/// Upstream's `metrics.ExponentialBuckets(start, factor, count)`.
+fn exponential(start: f64, factor: f64, count: i32) -> Vec<f64> {
+    (0..count).map(|i| start * factor.powi(i)).collect()
+}
+
+/// Families whose buckets are kube-scheduler's (metrics.go), not [`DURATION_BUCKETS`].
+fn upstream_buckets() -> Vec<(&'static str, Vec<f64>)> {
+    vec![
+        // Start with 1ms, the last bucket [~16s, Inf).
+        (
+            "scheduler_scheduling_attempt_duration_seconds",
+            exponential(0.001, 2.0, 15),
+        ),
+        // Start with 0.1ms, the last bucket [~200ms, Inf).
+        (
+            "scheduler_framework_extension_point_duration_seconds",
+            exponential(0.0001, 2.0, 12),
+        ),
+        // Start with 0.01ms, the last bucket [~22ms, Inf): plugin latency is sensitive.
+        (
+            "scheduler_plugin_execution_duration_seconds",
+            exponential(0.00001, 1.5, 20),
+        ),
+    ]
+}
+
 /// Buckets of the commit batch size.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
@@ -162,7 +191,7 @@ impl Telemetry {
 
 /// Install the global recorder with every family's HELP text (once per process).
 pub fn install(component: &'static str) -> Result<Telemetry, String> {
-    let handle = PrometheusBuilder::new()
+    let mut builder = PrometheusBuilder::new()
         .set_buckets(DURATION_BUCKETS)
         .and_then(|b| {
             b.set_buckets_for_metric(
@@ -170,7 +199,13 @@ pub fn install(component: &'static str) -> Result<Telemetry, String> {
                 BATCH_BUCKETS,
             )
         })
-        .map_err(|e| format!("metrics buckets: {e}"))?
+        .map_err(|e| format!("metrics buckets: {e}"))?;
+    for (name, buckets) in upstream_buckets() {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.into()), &buckets)
+            .map_err(|e| format!("metrics buckets of {name}: {e}"))?;
+    }
+    let handle = builder
         .install_recorder()
         .map_err(|e| format!("installing the metrics recorder: {e}"))?;
     describe();
