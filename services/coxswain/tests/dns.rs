@@ -392,9 +392,13 @@ fn dns_process(store: &Coxswain, extra: &[&str]) -> DnsProcess {
     DnsProcess(child, addr)
 }
 
+/// As a user runs it: `coxswain up --no-dns` (store, controllers — whose EndpointSlice
+/// mirroring turns hand-made Endpoints into the slices DNS reads — and the proxy) and
+/// `coxswain dns --server URL` beside it, published as kube-dns and reached through its
+/// ClusterIP too.
 #[test]
 fn dns_runs_as_its_own_process_against_a_remote_store() {
-    let store = Coxswain::start_with(&["store"], &["--in-memory"]).expect("start store");
+    let store = up(&["--no-dns"]);
     let p = dns_process(
         &store,
         &[
@@ -422,6 +426,15 @@ fn dns_runs_as_its_own_process_against_a_remote_store() {
     .unwrap();
     let (st, _) = status(p.1, &["web.default.svc.cluster.local", "A"]);
     assert_eq!(st, "REFUSED", "cluster.local is not this cluster's domain");
+    // up's proxy carries the kube-dns ClusterIP to this process.
+    let via_svc: SocketAddr = format!("{}:53", cluster_ip(&store, "kube-system", "kube-dns"))
+        .parse()
+        .unwrap();
+    wait_until("an answer through the kube-dns ClusterIP", T, || {
+        (short(via_svc, "web-1.nginx.default.svc.corp.example", "A") == set(&["10.77.0.11"]))
+            .then_some(())
+    })
+    .unwrap();
 }
 
 #[test]
@@ -501,4 +514,154 @@ fn s51_s52_statefulset_pods_resolve_by_name() {
         .then_some(())
     })
     .unwrap();
+}
+
+/// A pod whose readiness probe never passes (nginx serves port 80; the probe asks port 81)
+/// behind Services that publish not-ready addresses and Services that do not.
+const NOT_READY: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: nr
+  labels: {app: nr}
+spec:
+  containers:
+  - name: nginx
+    image: nginx
+    ports: [{containerPort: 80}]
+    readinessProbe: {httpGet: {path: /, port: 81}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pub}
+spec:
+  publishNotReadyAddresses: true
+  selector: {app: nr}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hidden}
+spec:
+  selector: {app: nr}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pub-hl}
+spec:
+  clusterIP: None
+  publishNotReadyAddresses: true
+  selector: {app: nr}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hidden-hl}
+spec:
+  clusterIP: None
+  selector: {app: nr}
+  ports: [{name: http, port: 80}]
+";
+
+/// GET / over HTTP/1.0: the response, or the error.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let sa: SocketAddr = addr.parse().expect("socket address");
+    let mut s = std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn is_empty_list(v: &Value) -> bool {
+    v.as_array().is_none_or(|a| a.is_empty())
+}
+
+/// The ready condition of `svc`'s slice endpoint with address `ip`.
+fn slice_ready(c: &Coxswain, svc: &str, ip: &str) -> Option<bool> {
+    let label = format!("kubernetes.io/service-name={svc}");
+    let list = json(c, &["get", "endpointslices", "-l", &label])?;
+    list["items"].as_array()?.iter().find_map(|s| {
+        s["endpoints"].as_array()?.iter().find_map(|e| {
+            (e["addresses"][0] == ip).then(|| e["conditions"]["ready"].as_bool().unwrap_or(true))
+        })
+    })
+}
+
+/// publishNotReadyAddresses: true puts a not-ready pod under `addresses` (ready in its slice),
+/// so the proxy carries traffic to it and DNS answers with it; the Services over the same pod
+/// that do not publish keep it under notReadyAddresses: connection refused, NXDOMAIN.
+#[test]
+fn publish_not_ready_addresses_are_served_by_the_proxy_and_dns() {
+    let c = Coxswain::start_fast_up(&["--dns-listen", "127.0.0.1:0", "--dns-outside", "refuse"])
+        .expect("start coxswain up");
+    let server = kube_dns(&c);
+    apply(&c, NOT_READY);
+    let ip = wait_until("nr running with an IP, not ready", T, || {
+        let p = json(&c, &["get", "pod", "nr"])?;
+        let ip = p["status"]["podIP"].as_str().filter(|s| !s.is_empty())?;
+        let ready = p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?;
+        (p["status"]["phase"] == "Running" && ready["status"] == "False").then(|| ip.to_string())
+    })
+    .unwrap();
+    let published = wait_until("pub's Endpoints list nr as an address", T, || {
+        let e = json(&c, &["get", "endpoints", "pub"])?;
+        let ss = &e["subsets"][0];
+        (ss["addresses"][0]["ip"] == ip.as_str() && is_empty_list(&ss["notReadyAddresses"]))
+            .then_some(e)
+    })
+    .unwrap();
+    assert_eq!(published["subsets"][0]["ports"][0]["port"], 80);
+    wait_until("hidden's Endpoints list nr as not ready", T, || {
+        let e = json(&c, &["get", "endpoints", "hidden"])?;
+        let ss = &e["subsets"][0];
+        (ss["notReadyAddresses"][0]["ip"] == ip.as_str() && is_empty_list(&ss["addresses"]))
+            .then_some(())
+    })
+    .unwrap();
+    wait_until("the slices: ready for pub, not for hidden", T, || {
+        (slice_ready(&c, "pub", &ip)? && !slice_ready(&c, "hidden", &ip)?).then_some(())
+    })
+    .unwrap();
+    // The proxy serves the published pod; the other Service has no ready endpoint: refused.
+    let pub_addr = format!("{}:80", cluster_ip(&c, "default", "pub"));
+    let body = wait_until("nginx through pub's ClusterIP", T, || {
+        http_get(&pub_addr)
+            .ok()
+            .filter(|b| b.contains("Welcome to nginx!"))
+    })
+    .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let hidden_addr = format!("{}:80", cluster_ip(&c, "default", "hidden"));
+    let e = http_get(&hidden_addr).expect_err("no endpoint: refused");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    // DNS: the headless Service that publishes answers with the pod; the other has no ready
+    // endpoint: NXDOMAIN.
+    wait_until("pub-hl's A record", T, || {
+        (short(server, "pub-hl.default.svc.cluster.local", "A") == set(&[&ip])).then_some(())
+    })
+    .unwrap();
+    let srv = short(server, "_http._tcp.pub-hl.default.svc.cluster.local", "SRV");
+    let dashed = ip.replace('.', "-");
+    assert_eq!(
+        srv,
+        set(&[&format!(
+            "0 100 80 {dashed}.pub-hl.default.svc.cluster.local."
+        )])
+    );
+    let (st, out) = status(server, &["hidden-hl.default.svc.cluster.local", "A"]);
+    assert_eq!(st, "NXDOMAIN", "{out}");
+    // Still not ready at the end: what was served was a not-ready pod.
+    let p = json(&c, &["get", "pod", "nr"]).expect("pod");
+    assert!(
+        p["status"]["conditions"].as_array().is_some_and(|cs| cs
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "False")),
+        "{p}"
+    );
 }

@@ -1,6 +1,6 @@
-//! Cluster DNS: CoreDNS' kubernetes plugin over coxswain's Services, Endpoints and pods.
+//! Cluster DNS: CoreDNS' kubernetes plugin over coxswain's Services, EndpointSlices and pods.
 //!
-//! - [`index`]: the in-memory view (namespaces, Services, Endpoints, pod IPs), updated one
+//! - [`index`]: the in-memory view (namespaces, Services, EndpointSlices, pod IPs), updated one
 //!   informer event at a time.
 //! - [`records`]: the pure rules — a question in, an answer (or "not ours") out.
 //! - [`server`]: the UDP and TCP loops (wire format by hickory-proto), truncation, EDNS.

@@ -435,25 +435,23 @@ impl<'a> Resolver<'a> {
                 }
             }
             kind if *kind == SvcKind::Headless || !r.endpoint.is_empty() => {
-                if let Some(eps) = ix.endpoints(ns, name) {
-                    for ss in &eps.subsets {
-                        for addr in &ss.addresses {
-                            if !r.endpoint.is_empty()
-                                && !r.endpoint.eq_ignore_ascii_case(&addr.hostname)
-                            {
+                for ss in ix.endpoint_subsets(ns, name) {
+                    for addr in &ss.addresses {
+                        if !r.endpoint.is_empty()
+                            && !r.endpoint.eq_ignore_ascii_case(&addr.hostname)
+                        {
+                            continue;
+                        }
+                        for p in &ss.ports {
+                            if !(matches(r.port, &p.name) && matches(r.protocol, &p.protocol)) {
                                 continue;
                             }
-                            for p in &ss.ports {
-                                if !(matches(r.port, &p.name) && matches(r.protocol, &p.protocol)) {
-                                    continue;
-                                }
-                                found = true;
-                                items.push(Item {
-                                    host: Host::Ip(addr.ip),
-                                    port: p.port,
-                                    key: Key::Endpoint(ns, name, &addr.hostname),
-                                });
-                            }
+                            found = true;
+                            items.push(Item {
+                                host: Host::Ip(addr.ip),
+                                port: p.port,
+                                key: Key::Endpoint(ns, name, &addr.hostname),
+                            });
                         }
                     }
                 }
@@ -605,8 +603,8 @@ impl<'a> Resolver<'a> {
         if let Some((ns, name)) = self.index.services_by_ip(ip).first() {
             names.push(format!("{name}.{ns}.svc.{d}."));
         } else {
-            for (ns, name) in self.index.endpoints_by_ip(ip) {
-                let Some(eps) = self.index.endpoints(ns, name) else {
+            for (ns, name, slice) in self.index.endpoints_by_ip(ip) {
+                let Some(eps) = self.index.slice(ns, name, slice) else {
                     continue;
                 };
                 for ss in &eps.subsets {

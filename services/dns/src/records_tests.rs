@@ -48,19 +48,22 @@ fn index() -> Index {
             ports: vec![port("web", "TCP", 80)],
         }),
     );
-    ix.set_endpoints(
+    ix.set_slice(
         "default",
-        "nginx",
-        Some(Eps {
-            subsets: vec![Subset {
-                addresses: vec![
-                    addr("10.0.1.1", "web-0"),
-                    addr("10.0.1.2", "web-1"),
-                    addr("10.0.1.3", ""),
-                ],
-                ports: vec![port("web", "TCP", 80)],
-            }],
-        }),
+        "nginx-abcde",
+        Some((
+            "nginx",
+            Eps {
+                subsets: vec![Subset {
+                    addresses: vec![
+                        addr("10.0.1.1", "web-0"),
+                        addr("10.0.1.2", "web-1"),
+                        addr("10.0.1.3", ""),
+                    ],
+                    ports: vec![port("web", "TCP", 80)],
+                }],
+            },
+        )),
     );
     ix.set_service(
         "default",
@@ -403,15 +406,18 @@ fn before_the_first_sync_a_name_error_is_servfail() {
 #[test]
 fn a_change_is_answered_at_once() {
     let mut ix = index();
-    ix.set_endpoints(
+    ix.set_slice(
         "default",
-        "nginx",
-        Some(Eps {
-            subsets: vec![Subset {
-                addresses: vec![addr("10.0.1.7", "web-1")],
-                ports: vec![port("web", "TCP", 80)],
-            }],
-        }),
+        "nginx-abcde",
+        Some((
+            "nginx",
+            Eps {
+                subsets: vec![Subset {
+                    addresses: vec![addr("10.0.1.7", "web-1")],
+                    ports: vec![port("web", "TCP", 80)],
+                }],
+            },
+        )),
     );
     let Outcome::Answer(a) = ask(
         &ix,
@@ -442,15 +448,18 @@ fn a_change_is_answered_at_once() {
 #[test]
 fn endpoints_without_ports_answer_a_but_not_srv() {
     let mut ix = index();
-    ix.set_endpoints(
+    ix.set_slice(
         "default",
-        "empty",
-        Some(Eps {
-            subsets: vec![Subset {
-                addresses: vec![addr("10.0.2.1", "")],
-                ports: vec![port("", "", -1)],
-            }],
-        }),
+        "empty-abcde",
+        Some((
+            "empty",
+            Eps {
+                subsets: vec![Subset {
+                    addresses: vec![addr("10.0.2.1", "")],
+                    ports: vec![port("", "", -1)],
+                }],
+            },
+        )),
     );
     let q = "empty.default.svc.cluster.local.";
     let Outcome::Answer(a) = ask(&ix, PodMode::Insecure, true, q, RecordType::A) else {
@@ -522,4 +531,58 @@ fn ns_dns_names_the_kube_dns_service() {
         panic!()
     };
     assert_eq!((a.rcode, a.answers.len()), (ResponseCode::NoError, 0));
+}
+
+#[test]
+fn a_headless_service_answers_from_all_its_slices() {
+    let mut ix = index();
+    // A second slice of nginx: one new endpoint, one already in the first slice (a pod moving
+    // between slices is briefly in both): answered once.
+    ix.set_slice(
+        "default",
+        "nginx-fghij",
+        Some((
+            "nginx",
+            Eps {
+                subsets: vec![Subset {
+                    addresses: vec![addr("10.0.1.4", "web-3"), addr("10.0.1.2", "web-1")],
+                    ports: vec![port("web", "TCP", 80)],
+                }],
+            },
+        )),
+    );
+    let q = "nginx.default.svc.cluster.local.";
+    let Outcome::Answer(a) = ask(&ix, PodMode::Insecure, true, q, RecordType::A) else {
+        panic!()
+    };
+    assert_eq!(
+        data(&a),
+        ["A 10.0.1.1", "A 10.0.1.2", "A 10.0.1.3", "A 10.0.1.4"]
+    );
+    let Outcome::Answer(a) = ask(
+        &ix,
+        PodMode::Insecure,
+        true,
+        "web-3.nginx.default.svc.cluster.local.",
+        RecordType::A,
+    ) else {
+        panic!()
+    };
+    assert_eq!(data(&a), ["A 10.0.1.4"]);
+    let Outcome::Answer(a) = ask(
+        &ix,
+        PodMode::Insecure,
+        true,
+        "4.1.0.10.in-addr.arpa.",
+        RecordType::PTR,
+    ) else {
+        panic!()
+    };
+    assert_eq!(data(&a), ["PTR web-3.nginx.default.svc.cluster.local."]);
+    // The first slice goes: its endpoints leave the answer, the second slice's stay.
+    ix.set_slice("default", "nginx-abcde", None);
+    let Outcome::Answer(a) = ask(&ix, PodMode::Insecure, true, q, RecordType::A) else {
+        panic!()
+    };
+    assert_eq!(data(&a), ["A 10.0.1.4", "A 10.0.1.2"]);
 }

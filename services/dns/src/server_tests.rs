@@ -38,19 +38,22 @@ fn dns(n: u8) -> Arc<Dns> {
                 }
             })
             .collect();
-        ix.set_endpoints(
+        ix.set_slice(
             "default",
-            "big",
-            Some(Eps {
-                subsets: vec![Subset {
-                    addresses,
-                    ports: vec![Port {
-                        name: "".into(),
-                        protocol: "".into(),
-                        port: -1,
+            "big-abcde",
+            Some((
+                "big",
+                Eps {
+                    subsets: vec![Subset {
+                        addresses,
+                        ports: vec![Port {
+                            name: "".into(),
+                            protocol: "".into(),
+                            port: -1,
+                        }],
                     }],
-                }],
-            }),
+                },
+            )),
         );
     }
     d.set_synced(true);

@@ -1,4 +1,4 @@
-//! Informers (Namespaces, Services, Endpoints, and Pods in `verified` pod mode) that keep the
+//! Informers (Namespaces, Services, EndpointSlices, and Pods in `verified` pod mode) that keep the
 //! [`Index`](crate::Index) current: each event updates one object's entry, so an answer reflects
 //! a change as soon as its watch event arrives.
 use std::net::IpAddr;
@@ -15,7 +15,7 @@ use crate::{Dns, PodMode};
 pub struct Watch {
     namespaces: Cache<v1::Namespace>,
     services: Cache<v1::Service>,
-    endpoints: Cache<v1::Endpoints>,
+    endpoints: Cache<v1::EndpointSlice>,
     pods: Option<Cache<v1::Pod>>,
 }
 
@@ -73,16 +73,19 @@ pub fn start(client: Client, dns: Arc<Dns>) -> Watch {
         })
         .start();
     let d = dns.clone();
-    let endpoints = Informer::<v1::Endpoints>::new(client.clone())
+    let endpoints = Informer::<v1::EndpointSlice>::new(client.clone())
         .on_event(move |e| {
             let (o, new) = match e {
-                Event::Added(o) | Event::Modified { new: o, .. } => (o, Some(eps_from(o))),
+                Event::Added(o) | Event::Modified { new: o, .. } => (o, eps_from(o)),
                 Event::Deleted(o) => (o, None),
                 Event::Synced => return,
             };
             let m = o.metadata();
             let mut ix = d.write();
-            ix.set_endpoints(&m.namespace, &m.name, new);
+            match new {
+                Some((svc, eps)) => ix.set_slice(&m.namespace, &m.name, Some((&svc, eps))),
+                None => ix.set_slice(&m.namespace, &m.name, None),
+            }
             ix.serial = now_serial();
         })
         .start();

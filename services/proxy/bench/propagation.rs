@@ -6,7 +6,10 @@
 //!
 //! - the Endpoints showing the change (a watch of Endpoints),
 //! - the EndpointSlice showing it (a watch of EndpointSlices),
-//! - the proxy's balancer for that Service port holding it (the proxy's observer hook)
+//! - the proxy's balancer for that Service port holding it (the proxy's observer hook),
+//! - with `--dns ADDR` (a running `coxswain dns`), for the first `--headless` Services: the A
+//!   answer of a headless Service over the same pods (`hl-N`, clusterIP None) gaining or losing
+//!   the pod's IP, seen by real UDP queries repeated every `--dns-poll-ms`
 //!
 //! is measured per flip. Prints percentiles, and the process RSS before the proxy started and
 //! once it had programmed every endpoint (memory per endpoint). Everything is bounded: each
@@ -14,12 +17,16 @@
 //!
 //!   cargo run --release -p coxswain-proxy --example propagation -- --server URL
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use coxswain_client::{v1, Client, Event, Informer};
 use coxswain_proxy::{Config, Observer};
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RData, RecordType};
+use tokio::net::UdpSocket;
 use tokio::sync::{Notify, Semaphore};
 
 struct Args {
@@ -31,6 +38,10 @@ struct Args {
     nodes: usize,
     flip_timeout: Duration,
     setup_timeout: Duration,
+    dns: Option<SocketAddr>,
+    headless: usize,
+    cluster_domain: String,
+    dns_poll: Duration,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -43,6 +54,10 @@ fn parse_args() -> anyhow::Result<Args> {
         nodes: 100,
         flip_timeout: Duration::from_secs(5),
         setup_timeout: Duration::from_secs(600),
+        dns: None,
+        headless: 100,
+        cluster_domain: "cluster.local".into(),
+        dns_poll: Duration::from_millis(1),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,12 +71,17 @@ fn parse_args() -> anyhow::Result<Args> {
             "--nodes" => a.nodes = v.parse()?,
             "--flip-timeout-ms" => a.flip_timeout = Duration::from_millis(v.parse()?),
             "--setup-timeout-s" => a.setup_timeout = Duration::from_secs(v.parse()?),
+            "--dns" => a.dns = Some(v.parse()?),
+            "--headless" => a.headless = v.parse()?,
+            "--cluster-domain" => a.cluster_domain = v,
+            "--dns-poll-ms" => a.dns_poll = Duration::from_millis(v.parse()?),
             _ => bail!("unknown flag {flag}"),
         }
     }
     if a.services == 0 || a.pods < a.services {
         bail!("--pods must be at least --services, and --services at least 1");
     }
+    a.headless = a.headless.min(a.services);
     Ok(a)
 }
 
@@ -85,6 +105,17 @@ struct Pending {
     endpoints: Option<Duration>,
     slice: Option<Duration>,
     proxy: Option<Duration>,
+    /// Some(None) while a DNS answer is awaited.
+    dns: Option<Option<Duration>>,
+}
+
+impl Pending {
+    fn complete(&self) -> bool {
+        self.endpoints.is_some()
+            && self.slice.is_some()
+            && self.proxy.is_some()
+            && !matches!(self.dns, Some(None))
+    }
 }
 
 #[derive(Default)]
@@ -109,6 +140,50 @@ impl Shared {
 
 fn svc_name(i: usize) -> String {
     format!("svc-{i}")
+}
+
+/// The headless Service over Service i's pods.
+fn headless_name(i: usize) -> String {
+    format!("hl-{i}")
+}
+
+/// One real DNS query: the A records of `name` (None: no answer within the timeout).
+async fn resolve_a(sock: &UdpSocket, server: SocketAddr, name: &Name) -> Option<Vec<IpAddr>> {
+    let mut m = Message::query();
+    m.metadata.id = rand_id();
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name.clone(), RecordType::A));
+    let packet = m.to_vec().ok()?;
+    sock.send_to(&packet, server).await.ok()?;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let n = tokio::time::timeout_at(deadline, sock.recv(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        let Ok(r) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        if r.metadata.id != m.metadata.id {
+            continue; // a late answer to an earlier query
+        }
+        return Some(
+            r.answers
+                .iter()
+                .filter_map(|rr| match &rr.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+}
+
+fn rand_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn pod_ip(i: usize) -> String {
@@ -209,6 +284,20 @@ async fn main() -> anyhow::Result<()> {
             r.map_err(coxswain_client::Error::Invalid)
         }));
     }
+    for i in 0..a.headless {
+        let svc: v1::Service = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": headless_name(i), "namespace": ns},
+            "spec": {"clusterIP": "None", "selector": {"app": svc_name(i)},
+                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+        }))?;
+        let (c, permit) = (client.clone(), sem.clone().acquire_owned().await?);
+        tasks.push(tokio::spawn(async move {
+            let r = c.create(&svc).await.map(drop);
+            drop(permit);
+            r
+        }));
+    }
     for t in tasks {
         if let Err(e) = t.await? {
             if !e.to_string().contains("already exists") {
@@ -217,8 +306,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "created {} Services and {} ready pods in {:.1} s",
+        "created {} Services (+{} headless over the first ones' pods) and {} ready pods in {:.1} s",
         a.services,
+        a.headless,
         a.pods,
         t.elapsed().as_secs_f64()
     );
@@ -337,8 +427,41 @@ async fn main() -> anyhow::Result<()> {
         a.services
     );
 
+    // DNS: every headless Service answers with all its pods before the flips start.
+    let dns_names: Vec<Name> = (0..a.headless)
+        .map(|i| {
+            Name::from_ascii(format!(
+                "{}.{ns}.svc.{}.",
+                headless_name(i),
+                a.cluster_domain
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    let dns_sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    if let Some(server) = a.dns {
+        let t = Instant::now();
+        for (i, name) in dns_names.iter().enumerate() {
+            loop {
+                let n = resolve_a(&dns_sock, server, name)
+                    .await
+                    .map_or(0, |v| v.len());
+                if n >= per {
+                    break;
+                }
+                if t.elapsed() > a.setup_timeout {
+                    bail!("DNS: {name} has {n} of {per} addresses (headless Service {i})");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        println!(
+            "DNS answers every headless Service with its {per} pods ({:.1} s)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+
     // The flips, one at a time.
-    let (mut ep, mut sl, mut px, mut missed) = (vec![], vec![], vec![], 0usize);
+    let (mut ep, mut sl, mut px, mut dn, mut missed) = (vec![], vec![], vec![], vec![], 0usize);
     for k in 0..a.flips {
         let svc = k % a.services;
         let pod = svc; // the Service's first pod (pod i belongs to Service i % services)
@@ -352,19 +475,41 @@ async fn main() -> anyhow::Result<()> {
                 endpoints: None,
                 slice: None,
                 proxy: None,
+                dns: (a.dns.is_some() && svc < a.headless).then_some(None),
             });
         }
         set_ready(&client, &ns, pod, ready).await?;
+        // Real queries until the headless Service's answer shows the flip (bounded by the
+        // flip's deadline: the task is aborted with it).
+        let poller = a.dns.filter(|_| svc < a.headless).map(|server| {
+            let (sock, name, sh, poll) = (
+                dns_sock.clone(),
+                dns_names[svc].clone(),
+                shared.clone(),
+                a.dns_poll,
+            );
+            let ip: IpAddr = pod_ip(pod).parse().expect("pod IP");
+            tokio::spawn(async move {
+                loop {
+                    if let Some(ips) = resolve_a(&sock, server, &name).await {
+                        if ips.contains(&ip) == ready {
+                            sh.mark(&svc_name(svc), |p| {
+                                p.dns = Some(Some(p.t0.elapsed()));
+                                true
+                            });
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(poll).await;
+                }
+            })
+        });
         let deadline = tokio::time::Instant::now() + a.flip_timeout;
         loop {
             let complete = shared
                 .pending
                 .lock()
-                .map(|p| {
-                    p.as_ref().is_some_and(|p| {
-                        p.endpoints.is_some() && p.slice.is_some() && p.proxy.is_some()
-                    })
-                })
+                .map(|p| p.as_ref().is_some_and(Pending::complete))
                 .unwrap_or(false);
             if complete {
                 break;
@@ -376,13 +521,17 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
         }
+        if let Some(t) = poller {
+            t.abort();
+        }
         let p = shared.pending.lock().ok().and_then(|mut p| p.take());
         if let Some(p) = p {
-            match (p.endpoints, p.slice, p.proxy) {
-                (Some(e), Some(s), Some(x)) => {
+            match (p.endpoints, p.slice, p.proxy, p.dns) {
+                (Some(e), Some(s), Some(x), d) if !matches!(d, Some(None)) => {
                     ep.push(e);
                     sl.push(s);
                     px.push(x);
+                    dn.extend(d.flatten());
                 }
                 _ => missed += 1,
             }
@@ -395,6 +544,9 @@ async fn main() -> anyhow::Result<()> {
     report("Endpoints", ep);
     report("EndpointSlice", sl);
     report("proxy routing", px);
+    if a.dns.is_some() {
+        report("DNS (headless)", dn);
+    }
     proxy.abort();
     Ok(())
 }
