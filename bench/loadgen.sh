@@ -2,9 +2,11 @@
 # loadgen vs wrk, hey (and oha when installed), in the same run, against the same target:
 # coxswain's built-in web server (`coxswain builtin web`, what the nginx image runs) on loopback.
 #
-#   cargo build --release -p loadgen -p coxswain
-#   apt-get install -y wrk hey          # oha: cargo install oha (optional)
+#   apt-get install -y wrk hey time     # oha: cargo install oha (optional)
 #   bash bench/loadgen.sh    # ROUNDS=5 DUR=5 CONNS=64 CLOSE_CONNS=1000 THREADS=2 RATES="1000 4000 8000"
+#
+# One command: it first builds what it runs (`cargo build --release -p loadgen -p coxswain
+# --examples`, a no-op when up to date; BUILD=0 skips it, BIN=DIR runs prebuilt binaries).
 #
 # Modes (issue 14 §3): keep-alive with CONNS connections, and no keep-alive with CLOSE_CONNS
 # connections (the seed's `ab -c 1000`). loadgen runs twice per round: its default HTTP/1.1 path
@@ -22,6 +24,9 @@ THREADS=${THREADS:-2}
 RATES=${RATES:-"1000 4000 8000"}
 BIN=${BIN:-target/release}
 OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
+if [ "${BUILD:-1}" = 1 ] && [ "$BIN" = target/release ]; then
+  cargo build --release -p loadgen -p coxswain --examples
+fi
 
 for t in wrk hey python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y wrk hey time python3)"; exit 1; }
