@@ -13,12 +13,21 @@ use anyhow::{bail, Context};
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Etcd {
-    /// The client URL, `http://127.0.0.1:PORT`.
+    /// The client URL, `http://127.0.0.1:PORT` (`https://` with TLS).
     pub url: String,
     client_port: u16,
     peer_port: u16,
     dir: tempfile::TempDir,
+    tls: Option<Tls>,
     child: Option<Child>,
+}
+
+/// PEM files for a member that serves TLS and requires client certificates signed by `ca`.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn etcd_bin() -> PathBuf {
@@ -36,15 +45,26 @@ fn free_ports() -> anyhow::Result<(u16, u16)> {
 impl Etcd {
     /// Start a fresh single-member etcd on free loopback ports.
     pub fn start() -> anyhow::Result<Etcd> {
+        Self::start_with(None)
+    }
+
+    /// The same, serving clients over TLS with client-certificate authentication.
+    pub fn start_tls(tls: Tls) -> anyhow::Result<Etcd> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<Tls>) -> anyhow::Result<Etcd> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut last = None;
         // Another process may take a port between choosing and binding it: try new ones.
         for _ in 0..3 {
             let (client_port, peer_port) = free_ports()?;
             let mut e = Etcd {
-                url: format!("http://127.0.0.1:{client_port}"),
+                url: format!("{scheme}://127.0.0.1:{client_port}"),
                 client_port,
                 peer_port,
                 dir: tempfile::tempdir()?,
+                tls: tls.clone(),
                 child: None,
             };
             match e.spawn() {
@@ -66,7 +86,17 @@ impl Etcd {
             .append(true)
             .open(self.log_path())?;
         let start_len = log.metadata()?.len() as usize;
-        let child = Command::new(etcd_bin())
+        let mut cmd = Command::new(etcd_bin());
+        if let Some(t) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&t.cert)
+                .arg("--key-file")
+                .arg(&t.key)
+                .arg("--trusted-ca-file")
+                .arg(&t.ca)
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .args(["--name", "test"])
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
@@ -122,6 +152,24 @@ impl Etcd {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill9();
         self.spawn()
+    }
+
+    /// Run `etcdctl` (API v3, from Debian's etcd-client) against this member; its stdout.
+    pub fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .context("running etcdctl (Debian: apt-get install etcd-client)")?;
+        if !out.status.success() {
+            bail!(
+                "etcdctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// What the member logged so far.
