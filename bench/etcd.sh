@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Same-session benchmark of `coxswain store` on etcd against etcd's own puts (issue 18 §5):
+# creates/s of typical pods through the store (gRPC → admission → etcd Txn with a
+# mod_revision compare → etcd watch → watch cache → answer) against raw puts/s of values the
+# size of the encoded pod straight into etcd, at 1, 16 and 64 clients, on a fresh etcd each time.
+# The embedded store is measured in the same run for reference.
+# Usage: bench/etcd.sh [ops-per-client-count]   (ROUNDS=3 by default)
+# Installs etcd (Debian etcd-server) and protoc (the bench's etcd-client crate needs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OPS=${1:-20000}
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-1,16,64}
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq etcd-server protobuf-compiler >/dev/null
+fi
+cargo build --release -q -p coxswain --bin coxswain
+cargo build --release -q -p coxswain-bench --features etcd
+BENCH=target/release/coxswain-bench
+WORK=$(mktemp -d)
+cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_etcd() {
+  rm -rf "$WORK/etcd"
+  EP=$(free_port); PP=$(free_port)
+  etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$EP" \
+    --advertise-client-urls "http://127.0.0.1:$EP" --listen-peer-urls "http://127.0.0.1:$PP" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$PP" --initial-cluster "bench=http://127.0.0.1:$PP" \
+    --quota-backend-bytes 8589934592 > "$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  for _ in $(seq 200); do grep -q "ready to serve client requests" "$WORK/etcd.log" && break; sleep 0.05; done
+}
+stop_etcd() { kill $ETCD_PID; wait $ETCD_PID 2>/dev/null || true; }
+
+start_coxswain() {
+  rm -rf "$WORK/cx"; : > "$WORK/cx.out"
+  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+    --data-dir "$WORK/cx" "$@" > "$WORK/cx.out" 2> "$WORK/cx.err" &
+  CX_PID=$!
+  for _ in $(seq 200); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.05; done
+  CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
+}
+stop_coxswain() { kill $CX_PID; wait $CX_PID 2>/dev/null || true; }
+
+echo "== machine: $(nproc) cores; etcd $(etcd --version | head -1 | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round: etcd's own puts"
+  start_etcd
+  $BENCH etcd --endpoint "127.0.0.1:$EP" --clients "$CLIENTS" --ops "$OPS"
+  stop_etcd
+
+  echo "== round $round: creates through coxswain store --etcd-servers"
+  start_etcd
+  start_coxswain --etcd-servers "http://127.0.0.1:$EP"
+  $BENCH store --server "$CX" --clients "$CLIENTS" --ops "$OPS"
+  stop_coxswain
+  stop_etcd
+
+  echo "== round $round: creates through coxswain store (embedded redb, for reference)"
+  start_coxswain
+  $BENCH store --server "$CX" --clients "$CLIENTS" --ops "$OPS"
+  stop_coxswain
+done
