@@ -5,6 +5,8 @@
 #   process: `coxswain up --nodes 1` and built-in web server pods one at a time.
 # Usage: bench/agent.sh [NODES] [PODS] [RATE] [PROCESS_PODS]   (ROUNDS=3, PROFILE=release)
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 NODES=${1:-1000}
 PODS=${2:-10000}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 11 §5: the cost of TLS + authentication on store creates/s, on and off in the same run.
 # usage: bash bench/auth.sh [OPS per client count] ; ROUNDS=3 by default; SKIP_BUILD=1 to reuse
-# target/release. Each round runs the plain store, then `store --auth` (TLS, client
+# target/release. Each round runs the plain store (`--auth=false`), then `store --auth` (TLS, client
 # certificate verified and mapped to a user on every request), on fresh durable data dirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ for round in $(seq "$ROUNDS"); do
   for mode in off on; do
     echo "== round $round: auth $mode ($OPS creates per client count, durable)"
     if [ $mode = off ]; then
-      start_store
+      start_store --auth=false
       $BIN/coxswain-bench store --server "http://$ADDR" --ops "$OPS" --clients 1,16,64
     else
       start_store --auth --merge-kubeconfig "$WORK/config"

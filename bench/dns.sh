@@ -13,6 +13,8 @@
 #
 #   cargo build --release -p coxswain && bash bench/dns.sh
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 
 SERVICES=${SERVICES:-1000}

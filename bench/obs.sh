@@ -7,6 +7,8 @@
 #           size, and `promtool check metrics` on each.
 # Usage: bench/obs.sh [OPS] [NODES] [PODS]   (ROUNDS=3, SCRAPES=5, SKIP_BUILD=1 to reuse binaries)
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 OPS=${1:-20000}
 NODES=${2:-1000}

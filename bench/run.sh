@@ -3,6 +3,8 @@
 # Usage: bench/run.sh [ops-per-client-count] [pods-for-memory]
 # Installs etcd (Debian etcd-server) and protoc (the etcd-client crate needs it) if missing.
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 OPS=${1:-20000}
 PODS=${2:-100000}

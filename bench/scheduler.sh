@@ -3,6 +3,8 @@
 # to end with one fresh in-memory `coxswain up` per workload (so no workload sees another's
 # pods). Usage: bash bench/scheduler.sh [NODES] [PODS]
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 NODES=${1:-5000}
 PODS=${2:-10000}

@@ -8,6 +8,8 @@
 #   SEPARATE=1: store, scheduler, controllers and node lifecycle as separate processes.
 #   EVENTS=1: the simulated kubelets record their events too.
 set -euo pipefail
+# Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
+export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 REPLICAS=${1:-10000}
 NODES=${2:-1000}

@@ -97,7 +97,11 @@ pub fn apply_defaults(obj: &mut Object) {
         | Object::ConfigMap(_)
         | Object::Event(_)
         | Object::ControllerRevision(_)
-        | Object::Lease(_) => {}
+        | Object::Lease(_)
+        | Object::Role(_)
+        | Object::ClusterRole(_)
+        | Object::RoleBinding(_)
+        | Object::ClusterRoleBinding(_) => {}
         Object::ReplicaSet(rs) => {
             let spec = rs.spec.get_or_insert_with(Default::default);
             spec.replicas.get_or_insert(1);

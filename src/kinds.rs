@@ -252,6 +252,10 @@ kinds! {
     CronJob { group_version: "batch/v1", also: ["batch/v1beta1", "batch/v2alpha1"], plural: "cronjobs", short: ["cj"], namespaced: true, layout: spec_status },
     HorizontalPodAutoscaler { group_version: "autoscaling/v2", also: ["autoscaling/v1", "autoscaling/v2beta2", "autoscaling/v2beta1"], plural: "horizontalpodautoscalers", short: ["hpa"], namespaced: true, layout: spec_status },
     Lease { group_version: "coordination.k8s.io/v1", also: [], plural: "leases", short: [], namespaced: true, layout: spec_only },
+    Role { group_version: "rbac.authorization.k8s.io/v1", also: ["rbac.authorization.k8s.io/v1beta1"], plural: "roles", short: [], namespaced: true, layout: data },
+    ClusterRole { group_version: "rbac.authorization.k8s.io/v1", also: ["rbac.authorization.k8s.io/v1beta1"], plural: "clusterroles", short: [], namespaced: false, layout: data },
+    RoleBinding { group_version: "rbac.authorization.k8s.io/v1", also: ["rbac.authorization.k8s.io/v1beta1"], plural: "rolebindings", short: [], namespaced: true, layout: data },
+    ClusterRoleBinding { group_version: "rbac.authorization.k8s.io/v1", also: ["rbac.authorization.k8s.io/v1beta1"], plural: "clusterrolebindings", short: [], namespaced: false, layout: data },
 }
 
 impl Kind {

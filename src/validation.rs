@@ -464,7 +464,11 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
         Object::ServiceAccount(_)
         | Object::Event(_)
         | Object::ControllerRevision(_)
-        | Object::Lease(_) => {}
+        | Object::Lease(_)
+        | Object::Role(_)
+        | Object::ClusterRole(_)
+        | Object::RoleBinding(_)
+        | Object::ClusterRoleBinding(_) => {}
         Object::ConfigMap(cm) => {
             let mut size = 0;
             for k in cm.data.keys().chain(cm.binary_data.keys()) {

@@ -312,6 +312,36 @@ pub fn installed() -> Option<Credentials> {
     INSTALLED.read().ok().and_then(|g| g.clone())
 }
 
+/// Install the credentials of `context` (None: the current one) of `kubeconfig` (None:
+/// [`default_path`]). A missing default file, or one without contexts, installs nothing (plain
+/// `http://` servers need no credentials); a missing explicit file is an error.
+pub fn install_from(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<(), ConfigError> {
+    let path = match kubeconfig {
+        Some(p) if !p.exists() => {
+            return Err(ConfigError::Io(format!(
+                "stat {}: no such file or directory",
+                p.display()
+            )))
+        }
+        Some(p) => p.to_path_buf(),
+        None => match default_path() {
+            Some(p) => p,
+            None => return Ok(()),
+        },
+    };
+    let conf = Kubeconfig::load(&path)?;
+    if conf.contexts.is_empty() || (context.is_none() && conf.current_context.is_empty()) {
+        return match context {
+            Some(c) => Err(ConfigError::Invalid(format!(
+                "context was not found for specified context: {c}"
+            ))),
+            None => Ok(()),
+        };
+    }
+    install(conf.resolve(context)?.credentials);
+    Ok(())
+}
+
 /// `endpoint` with TLS (the CA, the client certificate) when the URL is https and credentials
 /// are installed.
 pub fn secure(

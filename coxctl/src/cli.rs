@@ -103,6 +103,8 @@ pub enum Command {
     Version(crate::commands::misc::VersionArgs),
     /// Modify or view the client configuration (contexts and credentials).
     Config(crate::commands::config::ConfigArgs),
+    /// Inspect authorization: `auth can-i VERB RESOURCE [NAME]`.
+    Auth(crate::commands::auth::AuthArgs),
     /// Output shell completion code for the specified shell (bash, zsh, fish or powershell).
     Completion(crate::commands::completion::CompletionArgs),
     /// Print the supported API resources on the server.

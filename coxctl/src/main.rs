@@ -71,6 +71,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Events(a) => commands::cluster::events(&mut client, a, ns).await,
+        Command::Auth(a) => commands::auth::run(&mut client, a, ns).await,
         Command::ClusterInfo(a) => {
             commands::cluster::cluster_info(&mut client, a, ns, &cli.server).await
         }

@@ -278,7 +278,11 @@ async fn experiment(a: HpaArgs, plan: Plan, every: Duration, settle: Duration) -
         return EXIT_USAGE;
     }
     let mut autoscaler = AutoscalerClient::new(
-        match tonic::transport::Endpoint::from_shared(a.service.server.clone()) {
+        match tonic::transport::Endpoint::from_shared(a.service.server.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|e| {
+                coxswain_client::config::secure(e, &a.service.server).map_err(|e| e.to_string())
+            }) {
             Ok(e) => e.connect_lazy(),
             Err(e) => {
                 eprintln!("error: --server: {e}");

@@ -1,13 +1,21 @@
 //! Test support: start the real `coxswain` binary on free loopback ports, talk to it over real
 //! gRPC, run `coxctl` against it, and wait for conditions with deadlines (never bare sleeps).
+//!
+//! Authentication is on by default, so every cluster a test process starts shares one test PKI
+//! ([`pki`]: a CA and the admin's certificate and token, made once by `coxswain pki` and copied
+//! into each data directory's `pki/`). Its kubeconfig is `$COXCONFIG` for the whole test
+//! process, so `coxctl`, loadgen and the components a test starts itself authenticate as the
+//! admin; in-process clients get the same credentials installed ([`coxswain_client::config`]).
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use coxswain_api::v1::object_store_client::ObjectStoreClient;
-use tonic::transport::Channel;
+use coxswain_client::config::{Credentials, Kubeconfig};
+use tonic::transport::{Channel, Endpoint};
 
 pub mod etcd;
 
@@ -33,6 +41,92 @@ pub fn bin(name: &str) -> PathBuf {
 /// The shared scenario manifests (`../shared/scenarios` beside the repository).
 pub fn scenarios_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/scenarios")
+}
+
+/// The test process's PKI: what `coxswain pki` wrote, the admin's credentials and a kubeconfig
+/// naming them.
+pub struct TestPki {
+    pub dir: PathBuf,
+    pub admin: Credentials,
+    /// A kubeconfig with the admin's credentials (its server is a placeholder: tests always
+    /// name the server).
+    pub kubeconfig: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+const PKI_FILES: [&str; 7] = [
+    "ca.crt",
+    "ca.key",
+    "admin.crt",
+    "admin.key",
+    "components.crt",
+    "components.key",
+    "tokens.csv",
+];
+
+/// The PKI every cluster of this test process shares, made on first use; it also sets
+/// `$COXCONFIG` for this process (inherited by every process a test starts) and installs the
+/// admin's credentials for in-process clients.
+pub fn pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| make_pki().expect("the test PKI (coxswain pki)"))
+}
+
+fn make_pki() -> anyhow::Result<TestPki> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("pki");
+    let out = Command::new(bin("coxswain"))
+        .args(["pki", "--dir"])
+        .arg(&dir)
+        .output()
+        .with_context(|| format!("starting {}", bin("coxswain").display()))?;
+    if !out.status.success() {
+        bail!("coxswain pki: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| f.to_string());
+    let token = read("tokens.csv")?
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let admin = Credentials {
+        ca_pem: read("ca.crt")?,
+        cert_pem: read("admin.crt")?,
+        key_pem: read("admin.key")?,
+        token,
+    };
+    let kubeconfig = tmp.path().join("config");
+    Kubeconfig::single(
+        "coxswain",
+        "https://127.0.0.1:50051",
+        "coxswain-admin",
+        &admin,
+    )
+    .save(&kubeconfig)
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::env::set_var("COXCONFIG", &kubeconfig);
+    coxswain_client::config::install(admin.clone());
+    Ok(TestPki {
+        dir,
+        admin,
+        kubeconfig,
+        _tmp: tmp,
+    })
+}
+
+/// Whether these arguments turn authentication (and TLS) off.
+fn auth_off(args: &[String]) -> bool {
+    let env_off = std::env::var("COXSWAIN_AUTH").is_ok_and(|v| v == "false");
+    let mut off = env_off;
+    for (i, a) in args.iter().enumerate() {
+        match a.as_str() {
+            "--auth=false" => off = true,
+            "--auth=true" => off = false,
+            "--auth" => off = args.get(i + 1).is_some_and(|v| v == "false"),
+            _ => {}
+        }
+    }
+    off
 }
 
 /// A running `coxswain` process with its own data directory; killed on drop.
@@ -111,7 +205,33 @@ impl Coxswain {
         Ok(c)
     }
 
+    /// Whether this cluster serves TLS and authenticates (the default).
+    pub fn auth(&self) -> bool {
+        !auth_off(&self.args)
+    }
+
+    /// Give the data directory the test PKI (unless it has one).
+    fn seed_pki(&self) -> anyhow::Result<()> {
+        let dst = self.data_dir.join("pki");
+        if !self.auth() || dst.join("ca.crt").exists() {
+            return Ok(());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        for d in [&self.data_dir, &dst] {
+            std::fs::create_dir_all(d)?;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+        }
+        // The CA last: its presence means the set is complete.
+        for f in PKI_FILES.iter().rev() {
+            std::fs::copy(pki().dir.join(f), dst.join(f))?;
+            std::fs::set_permissions(dst.join(f), std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
+        let pki = pki();
+        self.seed_pki()?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -128,7 +248,11 @@ impl Coxswain {
             (true, Some(dir)) => cmd.arg("data").current_dir(dir),
             _ => cmd.arg(&self.data_dir),
         };
+        // `up` merges its context into a file of this cluster's, not the user's config.
+        let merged = self.log.with_file_name("merged-config");
         let mut child = cmd
+            .env("COXSWAIN_MERGE_KUBECONFIG", merged)
+            .env("COXCONFIG", &pki.kubeconfig)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
@@ -169,15 +293,38 @@ impl Coxswain {
         Ok(())
     }
 
-    /// The server URL for clients: "http://127.0.0.1:PORT".
+    /// The server URL for clients: "https://127.0.0.1:PORT" ("http://" with `--auth=false`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.grpc)
+        match self.auth() {
+            true => format!("https://{}", self.grpc),
+            false => format!("http://{}", self.grpc),
+        }
+    }
+
+    /// A connection to this server with the test admin's credentials (TLS when on).
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        channel(&self.url()).await
     }
 
     pub async fn client(&self) -> anyhow::Result<ObjectStoreClient<Channel>> {
-        Ok(ObjectStoreClient::connect(self.url())
-            .await?
-            .max_decoding_message_size(256 << 20))
+        Ok(ObjectStoreClient::new(self.channel().await?).max_decoding_message_size(256 << 20))
+    }
+
+    /// grpcurl's connection flags for this server: the CA and the admin's bearer token (the
+    /// header the README shows), or `-plaintext` with `--auth=false`.
+    pub fn grpcurl_flags(&self) -> Vec<String> {
+        match self.auth() {
+            true => vec![
+                "-cacert".into(),
+                self.data_dir
+                    .join("pki/ca.crt")
+                    .to_string_lossy()
+                    .into_owned(),
+                "-H".into(),
+                format!("authorization: Bearer {}", pki().admin.token),
+            ],
+            false => vec!["-plaintext".into()],
+        }
     }
 
     /// The process log so far (stderr).
@@ -247,6 +394,7 @@ impl Coxswain {
         let mut cmd = Command::new(bin("coxctl"));
         cmd.args(args)
             .env("COXSWAIN_SERVER", self.url())
+            .env("COXCONFIG", &pki().kubeconfig)
             .env_remove("COXSWAIN_NAMESPACE");
         if let Some(d) = cwd {
             cmd.current_dir(d);
@@ -320,6 +468,19 @@ impl CmdOutput {
         );
         self
     }
+}
+
+/// A connection to `url` with the test admin's credentials when it is `https://`.
+pub async fn channel(url: &str) -> anyhow::Result<Channel> {
+    let ep = Endpoint::from_shared(url.to_string())?;
+    let ep = match url.starts_with("https://") {
+        true => {
+            pki();
+            coxswain_client::config::secure(ep, url)?
+        }
+        false => ep,
+    };
+    Ok(ep.connect().await?)
 }
 
 /// Poll `cond` every 20 ms until it returns Some or `timeout` passes.

@@ -193,7 +193,9 @@ async fn pod_logs(
     };
     let channel = Endpoint::from_shared(url.clone())
         .map_err(|e| CliError::Connect(format!("invalid agent address {url:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5));
+    let channel = coxswain_client::config::secure(channel, &url)
+        .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?
         .connect()
         .await
         .map_err(|e| CliError::Connect(format!("{url}: {e}")))?;

@@ -1,5 +1,6 @@
 //! One module per verb.
 pub mod apply;
+pub mod auth;
 pub mod autoscale;
 pub mod cluster;
 pub mod completion;

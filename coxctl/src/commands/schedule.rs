@@ -40,8 +40,11 @@ async fn scheduler(client: &Client, addr: &Option<String>) -> Result<SchedulerCl
     match addr {
         None => Ok(SchedulerClient::new(client.channel())),
         Some(a) => {
-            let ch = Channel::from_shared(server_url(a))
-                .map_err(|e| other(format!("--scheduler {a:?}: {e}")))?
+            let url = server_url(a);
+            let ch = Channel::from_shared(url.clone())
+                .map_err(|e| other(format!("--scheduler {a:?}: {e}")))?;
+            let ch = coxswain_client::config::secure(ch, &url)
+                .map_err(|e| other(format!("--scheduler {a:?}: TLS: {e}")))?
                 .connect()
                 .await
                 .map_err(|e| other(format!("connecting to the scheduler at {a}: {e}")))?;

@@ -54,10 +54,10 @@ pub struct GrpcMetrics {
 impl GrpcMetrics {
     /// Connects on first use (and reconnects), like the store client.
     pub fn lazy(url: &str) -> anyhow::Result<GrpcMetrics> {
-        let ch = tonic::transport::Endpoint::from_shared(url.to_string())?
+        let ep = tonic::transport::Endpoint::from_shared(url.to_string())?
             .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(30))
-            .connect_lazy();
+            .timeout(std::time::Duration::from_secs(30));
+        let ch = coxswain_client::config::secure(ep, url)?.connect_lazy();
         Ok(GrpcMetrics {
             inner: MetricsGrpc::new(ch).max_decoding_message_size(256 << 20),
         })

@@ -49,6 +49,13 @@ struct Cli {
         default_value = "text"
     )]
     log_format: logging::LogFormat,
+    /// The client configuration the components run as their own processes read their
+    /// credentials from (default: $COXCONFIG, else ~/.coxswain/config).
+    #[arg(long, global = true, env = "COXCONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The context of that configuration (default: its current-context).
+    #[arg(long, global = true)]
+    context: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +83,9 @@ enum Command {
     /// Run the cluster DNS (CoreDNS' kubernetes plugin rules over UDP and TCP) against a store
     /// (`--server`).
     Dns(telemetry::WithMetrics<dns::DnsArgs>),
+    /// Generate a cluster PKI (CA, admin and component credentials) into a directory: the files
+    /// `up` writes to `<data-dir>/pki` on first start.
+    Pki(security::PkiArgs),
     /// Built-in container workloads of the process runtime (internal).
     #[command(hide = true)]
     Builtin(builtin::BuiltinArgs),
@@ -175,6 +185,12 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if !matches!(
+        cli.command,
+        Command::Up(_) | Command::Store(_) | Command::Pki(_) | Command::Builtin(_)
+    ) {
+        security::install_client_credentials(cli.kubeconfig.as_deref(), cli.context.as_deref())?;
+    }
     rt.block_on(async move {
         match cli.command {
             Command::Up(args) => serve(args, "up").await,
@@ -188,6 +204,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Proxy(args) => proxy::run(args).await,
             Command::Dns(a) => dns::run(a.start("dns").await?).await,
+            Command::Pki(args) => security::run_pki(&args),
             Command::Builtin(args) => builtin::run(args).await,
         }
     })
@@ -254,6 +271,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
             &args.data_dir,
             args.listen,
             grpc_addr,
+            &[service_net.range.first().into()],
         )?),
         false => None,
     };

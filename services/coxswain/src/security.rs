@@ -4,15 +4,16 @@
 //!
 //! The PKI lives in `<data-dir>/pki/` (0700, files 0600) and is reused across restarts:
 //! - `ca.crt`/`ca.key`: the cluster CA (rcgen, ECDSA P-256);
-//! - `server.crt`/`server.key`: the serving certificate (localhost, 127.0.0.1, ::1 and the
-//!   listen address);
+//! - `server.crt`/`server.key`: the serving certificate, re-issued by the CA at every start for
+//!   localhost, 127.0.0.1, ::1, the listen address, the `kubernetes` Service's ClusterIP and
+//!   its DNS names (as kubeadm's apiserver certificate);
 //! - `admin.crt`/`admin.key`: `kubernetes-admin`, group `system:masters`;
 //! - `components.crt`/`components.key`: the in-process components' identity;
 //! - `tokens.csv`: the admin's bearer token, in kube-apiserver's token-file format.
 //!
 //! `<data-dir>/admin.conf` (0600) is the admin's kubeconfig; `up` also merges it into
 //! `$COXCONFIG` or `~/.coxswain/config` (`--merge-kubeconfig` overrides that path).
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -29,10 +30,11 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct SecurityOpts {
-    /// Serve gRPC over TLS and authenticate every request (health and reflection stay open).
-    /// `up` generates a cluster CA, a serving certificate and an admin credential in
-    /// `<data-dir>/pki`, and writes `<data-dir>/admin.conf`.
-    #[arg(long, env = "COXSWAIN_AUTH", default_value_t = false, num_args = 0..=1,
+    /// Serve gRPC over TLS and authenticate every request (health and reflection stay open);
+    /// on by default. `up` generates a cluster CA, a serving certificate and an admin credential
+    /// in `<data-dir>/pki`, and writes `<data-dir>/admin.conf`. `--auth=false`: plain gRPC,
+    /// anyone who reaches the port may do anything (loopback only).
+    #[arg(long, env = "COXSWAIN_AUTH", default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub auth: bool,
     /// Let requests without credentials in as `system:anonymous` (group
@@ -59,9 +61,38 @@ pub fn check_bind(opts: &SecurityOpts, listen: SocketAddr) -> anyhow::Result<()>
     }
     bail!(
         "refusing to serve {listen} without TLS and authentication: anyone who reaches it could \
-         read every Secret and run commands on this host. Use --auth, a loopback address, or \
-         --insecure-allow-remote"
+         read every Secret and run commands on this host. Drop --auth=false, use a loopback \
+         address, or --insecure-allow-remote"
     )
+}
+
+/// `coxswain pki`: a cluster PKI in a directory, the same files `up` generates in
+/// `<data-dir>/pki` on first start; copied there, several clusters share one CA and admin.
+#[derive(Args, Clone, Debug)]
+pub struct PkiArgs {
+    /// The directory to write (created 0700; files 0600).
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+pub fn run_pki(a: &PkiArgs) -> anyhow::Result<()> {
+    if a.dir.join("ca.crt").exists() {
+        bail!("{} already holds a cluster CA", a.dir.display());
+    }
+    generate(&a.dir)?;
+    println!("wrote the cluster PKI to {}", a.dir.display());
+    Ok(())
+}
+
+/// For the components run as their own processes (scheduler, controllers, agent, ...): install
+/// the credentials of the client configuration's current context (`--kubeconfig`, else
+/// `$COXCONFIG`, else `~/.coxswain/config`), used for every `https://` server they dial. A
+/// missing default file is no error: plain `http://` servers need none.
+pub fn install_client_credentials(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> anyhow::Result<()> {
+    coxswain_client::config::install_from(kubeconfig, context).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// What the server and its in-process components need.
@@ -122,8 +153,9 @@ fn leaf(
     })
 }
 
-/// The files of a new cluster PKI.
-fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+/// The cluster CA's parameters: the same at generation and when signing later (the issuer's
+/// name and key identifier come from them and the key).
+fn ca_params() -> anyhow::Result<CertificateParams> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name
         .push(DnType::CommonName, "coxswain-ca");
@@ -135,6 +167,13 @@ fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     ];
     ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
     ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    Ok(ca)
+}
+
+/// The files of a new cluster PKI (all but the serving certificate, issued at every start).
+pub fn generate(dir: &Path) -> anyhow::Result<()> {
+    create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = ca_params()?;
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca.self_signed(&ca_key)?;
     let ca_pair = Pair {
@@ -142,17 +181,6 @@ fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         key: ca_key.serialize_pem(),
     };
     let issuer = Issuer::new(ca, ca_key);
-    let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-    if !listen.ip().is_unspecified() && !sans.contains(&listen.ip().to_string()) {
-        sans.push(listen.ip().to_string());
-    }
-    let server = leaf(
-        &issuer,
-        "coxswain",
-        &[],
-        sans,
-        ExtendedKeyUsagePurpose::ServerAuth,
-    )?;
     let admin = leaf(
         &issuer,
         "kubernetes-admin",
@@ -170,7 +198,6 @@ fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     let mut token = [0u8; 32];
     rand::rng().fill_bytes(&mut token);
     let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
-    write_pair(dir, "server", &server)?;
     write_pair(dir, "admin", &admin)?;
     write_pair(dir, "components", &components)?;
     write_private(
@@ -182,6 +209,40 @@ fn generate(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The serving certificate for this start: loopback, the listen address, the `kubernetes`
+/// Service's addresses and names (kubeadm's apiserver SANs).
+fn serving(ca: &Pair, listen: SocketAddr, service_ips: &[IpAddr]) -> anyhow::Result<Pair> {
+    let issuer = Issuer::new(
+        ca_params()?,
+        KeyPair::from_pem(&ca.key).context("the CA key")?,
+    );
+    let mut sans: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "127.0.0.1",
+        "::1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let ips = std::iter::once(listen.ip()).chain(service_ips.iter().copied());
+    for ip in ips.filter(|ip| !ip.is_unspecified()) {
+        if !sans.contains(&ip.to_string()) {
+            sans.push(ip.to_string());
+        }
+    }
+    leaf(
+        &issuer,
+        "coxswain",
+        &[],
+        sans,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )
+}
+
 /// Set up TLS and authentication for `up`/`store --auth`: the PKI (generated once), the admin
 /// kubeconfig, the merge into the user's config.
 pub fn prepare(
@@ -189,15 +250,17 @@ pub fn prepare(
     data_dir: &Path,
     listen: SocketAddr,
     bound: SocketAddr,
+    service_ips: &[IpAddr],
 ) -> anyhow::Result<Secured> {
     create_private_dir(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let dir = data_dir.join("pki");
     create_private_dir(&dir)?;
     if !dir.join("ca.crt").exists() {
-        generate(&dir, listen).context("generating the cluster PKI")?;
+        generate(&dir).context("generating the cluster PKI")?;
     }
     let ca = read_pair(&dir, "ca")?;
-    let server = read_pair(&dir, "server")?;
+    let server = serving(&ca, listen, service_ips).context("issuing the serving certificate")?;
+    write_pair(&dir, "server", &server)?;
     let admin = read_pair(&dir, "admin")?;
     let components = read_pair(&dir, "components")?;
     let tokens = std::fs::read_to_string(dir.join("tokens.csv")).context("reading tokens.csv")?;
@@ -302,8 +365,8 @@ mod tests {
             ..Default::default()
         };
         let data = tmp.path().join("data");
-        let a = prepare(&opts, &data, listen, bound).unwrap();
-        let b = prepare(&opts, &data, listen, bound).unwrap();
+        let a = prepare(&opts, &data, listen, bound, &[]).unwrap();
+        let b = prepare(&opts, &data, listen, bound, &[]).unwrap();
         assert_eq!(a.components, b.components);
         let conf = Kubeconfig::load(&a.admin_conf).unwrap();
         let r = conf.resolve(None).unwrap();

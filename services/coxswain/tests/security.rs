@@ -174,16 +174,23 @@ async fn with_auth_calls_need_a_token_or_a_client_certificate_and_health_stays_o
         r#"{"kind":"pods"}"#,
     );
     assert!(!ok && out.contains("Unauthenticated"), "{out}");
-    for token in [resolved.credentials.token.as_str(), "dev-token-1"] {
-        let h = format!("authorization: Bearer {token}");
-        let (ok, out) = grpcurl(
-            &c,
-            &["-H", &h],
-            "coxswain.v1.ObjectStore/List",
-            r#"{"kind":"namespaces"}"#,
-        );
-        assert!(ok && out.contains("kube-system"), "{out}");
-    }
+    let h = format!("authorization: Bearer {}", resolved.credentials.token);
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", &h],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(ok && out.contains("kube-system"), "{out}");
+    // The token file's user is authenticated, and RBAC (no binding for alice) says no.
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", "authorization: Bearer dev-token-1"],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+    assert!(out.contains("alice"), "{out}");
     // Plain text is not served at all.
     let (ok, out) = {
         let o = std::process::Command::new("grpcurl")
@@ -303,15 +310,11 @@ async fn with_auth_calls_need_a_token_or_a_client_certificate_and_health_stays_o
 
 #[test]
 fn a_non_loopback_address_in_the_clear_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
     let out = std::process::Command::new(coxswain_test_support::bin("coxswain"))
-        .args([
-            "store",
-            "--in-memory",
-            "--listen",
-            "0.0.0.0:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["store", "--auth=false", "--in-memory", "--data-dir"])
+        .arg(tmp.path())
+        .args(["--listen", "0.0.0.0:0", "--metrics-listen", "127.0.0.1:0"])
         .output()
         .expect("run coxswain");
     assert!(!out.status.success());
@@ -337,12 +340,33 @@ fn anonymous_auth_lets_calls_without_credentials_in_but_not_wrong_tokens() {
         &[],
     )
     .expect("start coxswain store --auth --anonymous-auth");
-    let (ok, out) = grpcurl(
-        &c,
-        &[],
-        "coxswain.v1.ObjectStore/List",
-        r#"{"kind":"namespaces"}"#,
+    let list = || {
+        grpcurl(
+            &c,
+            &[],
+            "coxswain.v1.ObjectStore/List",
+            r#"{"kind":"namespaces"}"#,
+        )
+    };
+    // In as system:anonymous, whom RBAC grants nothing by default...
+    let (ok, out) = list();
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+    assert!(out.contains("system:anonymous"), "{out}");
+    // ...until a binding to its group does.
+    c.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ns-lister}
+rules: [{apiGroups: [\"\"], resources: [namespaces], verbs: [list]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: anonymous-ns-lister}
+subjects: [{kind: Group, name: \"system:unauthenticated\"}]
+roleRef: {kind: ClusterRole, name: ns-lister, apiGroup: rbac.authorization.k8s.io}
+",
     );
+    let (ok, out) = list();
     assert!(ok && out.contains("kube-system"), "{out}");
     let bad = "authorization: Bearer wrong";
     let (ok, out) = grpcurl(
@@ -352,4 +376,198 @@ fn anonymous_auth_lets_calls_without_credentials_in_but_not_wrong_tokens() {
         r#"{"kind":"namespaces"}"#,
     );
     assert!(!ok && out.contains("Unauthenticated"), "{out}");
+}
+
+/// A client certificate for `cn` in `groups`, signed by `c`'s cluster CA (as an admin issues
+/// one with `openssl x509 -req -CA ca.crt -CAkey ca.key`).
+fn user_cert(c: &Coxswain, cn: &str, groups: &[&str]) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = std::fs::read_to_string(c.data_dir.join("pki/ca.key")).expect("ca.key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "coxswain-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let issuer = Issuer::new(ca, KeyPair::from_pem(&ca_key).expect("CA key"));
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    for g in groups {
+        p.distinguished_name.push(DnType::OrganizationName, *g);
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().expect("key");
+    let cert = p.signed_by(&key, &issuer).expect("sign");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// A kubeconfig for a user with a client certificate; returns its path.
+fn user_kubeconfig(c: &Coxswain, dir: &Path, cn: &str, groups: &[&str]) -> String {
+    use coxswain_client::config::{Credentials, Kubeconfig};
+    let (cert_pem, key_pem) = user_cert(c, cn, groups);
+    let creds = Credentials {
+        ca_pem: std::fs::read_to_string(c.data_dir.join("pki/ca.crt")).expect("ca.crt"),
+        cert_pem,
+        key_pem,
+        token: String::new(),
+    };
+    let path = dir.join(format!("{cn}.conf"));
+    Kubeconfig::single(cn, &c.url(), cn, &creds)
+        .save(&path)
+        .expect("save kubeconfig");
+    path.to_string_lossy().into_owned()
+}
+
+const POD_READER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: default}
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read-pods, namespace: default}
+subjects:
+- {kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}
+roleRef: {kind: Role, name: pod-reader, apiGroup: rbac.authorization.k8s.io}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: node-reader}
+rules:
+- apiGroups: [\"\"]
+  resources: [nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ops-read-nodes}
+subjects:
+- {kind: Group, name: ops, apiGroup: rbac.authorization.k8s.io}
+roleRef: {kind: ClusterRole, name: node-reader, apiGroup: rbac.authorization.k8s.io}
+";
+
+#[test]
+fn rbac_roles_and_bindings_decide_what_a_user_may_do_with_kubectls_forbidden() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tokens = tmp.path().join("tokens.csv");
+    std::fs::write(&tokens, "tok-bob,bob,u-bob\n").expect("write tokens");
+    let c = Coxswain::start_with(
+        &[
+            "store",
+            "--token-auth-file",
+            tokens.to_str().expect("utf-8"),
+        ],
+        &[],
+    )
+    .expect("start coxswain");
+    let jane = user_kubeconfig(&c, tmp.path(), "jane", &[]);
+    let olga = user_kubeconfig(&c, tmp.path(), "olga", &["ops"]);
+    let as_user = |conf: &str, args: &[&str]| {
+        let mut all = vec!["--kubeconfig", conf];
+        all.extend_from_slice(args);
+        c.coxctl(&all)
+    };
+
+    // No binding yet: kubectl's Forbidden, with the user, verb, resource, group and scope.
+    let out = as_user(&jane, &["get", "pods"]).failure();
+    assert!(
+        out.stderr.contains(
+            r#"Error from server (Forbidden): pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "default""#
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = as_user(&jane, &["auth", "can-i", "list", "pods"]).failure();
+    assert_eq!(out.stdout.trim(), "no");
+
+    c.apply(POD_READER);
+    let out = as_user(&jane, &["get", "pods"]).success();
+    assert!(out.stderr.contains("No resources found"), "{out:?}");
+    assert_eq!(
+        as_user(&jane, &["auth", "can-i", "watch", "pods"])
+            .success()
+            .stdout
+            .trim(),
+        "yes"
+    );
+    for denied in [
+        vec!["auth", "can-i", "delete", "pods", "web"],
+        vec!["auth", "can-i", "list", "pods", "-n", "kube-system"],
+        vec!["auth", "can-i", "list", "pods", "-A"],
+        vec!["auth", "can-i", "get", "pods/log"],
+        vec!["auth", "can-i", "list", "secrets"],
+    ] {
+        let out = as_user(&jane, &denied).failure();
+        assert_eq!(out.stdout.trim(), "no", "{denied:?}");
+    }
+    let out = as_user(&jane, &["get", "nodes"]).failure();
+    assert!(
+        out.stderr.contains(
+            r#"nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope"#
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = as_user(&jane, &["delete", "pod", "web"]).failure();
+    assert!(
+        out.stderr
+            .contains(r#"pods "web" is forbidden: User "jane" cannot delete resource "pods""#),
+        "{}",
+        out.stderr
+    );
+
+    // A ClusterRoleBinding to a group (the certificate's O): every namespace and cluster scope.
+    as_user(&olga, &["get", "nodes"]).success();
+    assert_eq!(
+        as_user(&olga, &["auth", "can-i", "list", "nodes"])
+            .success()
+            .stdout
+            .trim(),
+        "yes"
+    );
+    as_user(&olga, &["get", "pods"]).failure();
+
+    // A bearer token's user is authorized the same way.
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", "authorization: Bearer tok-bob"],
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"secrets","namespace":"default"}"#,
+    );
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+    assert!(
+        out.contains(r#"User \"bob\" cannot list resource \"secrets\""#)
+            || out.contains(r#"User "bob" cannot list resource "secrets""#),
+        "{out}"
+    );
+
+    // The admin (system:masters) may do everything, the RBAC kinds included.
+    let out = c.coxctl(&["get", "roles,rolebindings"]).success();
+    assert!(
+        out.stdout.contains("pod-reader") && out.stdout.contains("read-pods"),
+        "{}",
+        out.stdout
+    );
+    let out = c.coxctl(&["get", "clusterrolebindings"]).success();
+    assert!(out.stdout.contains("ops-read-nodes"), "{}", out.stdout);
+    assert_eq!(
+        c.coxctl(&["auth", "can-i", "delete", "namespaces"])
+            .success()
+            .stdout
+            .trim(),
+        "yes"
+    );
+
+    // Removing the binding takes the access away again.
+    c.coxctl(&["delete", "rolebinding", "read-pods"]).success();
+    as_user(&jane, &["get", "pods"]).failure();
 }

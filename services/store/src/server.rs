@@ -29,11 +29,97 @@ pub const MAX_REQUEST_BYTES: usize = 3 << 20;
 #[derive(Clone)]
 pub struct ObjectStoreService {
     store: Store,
+    rbac: std::sync::Arc<crate::rbac::Cache>,
 }
 
 impl ObjectStoreService {
     pub fn new(store: Store) -> Self {
-        ObjectStoreService { store }
+        ObjectStoreService {
+            store,
+            rbac: Default::default(),
+        }
+    }
+
+    /// RBAC for a call ([`crate::rbac`]): allowed when authentication is off (no user in the
+    /// request), for `system:masters`, or when a bound role's rule allows it; otherwise
+    /// PERMISSION_DENIED with kubectl's Forbidden message.
+    fn authorize<T>(
+        &self,
+        req: &Request<T>,
+        verb: &str,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        subresource: &str,
+    ) -> Result<(), Status> {
+        let a = crate::rbac::Attributes {
+            verb: verb.to_string(),
+            api_group: kind.group().to_string(),
+            resource: kind.plural().to_string(),
+            subresource: subresource.to_string(),
+            namespace: match kind.namespaced() {
+                true => namespace.to_string(),
+                false => String::new(),
+            },
+            name: name.to_string(),
+        };
+        self.authorize_attrs(req, a)
+    }
+
+    fn authorize_attrs<T>(
+        &self,
+        req: &Request<T>,
+        a: crate::rbac::Attributes,
+    ) -> Result<(), Status> {
+        let Some(user) = req.extensions().get::<crate::authn::UserInfo>() else {
+            return Ok(());
+        };
+        if user.groups.iter().any(|g| g == crate::rbac::MASTERS) {
+            return Ok(());
+        }
+        if self.rbac.snapshot(&self.store).allows(user, &a) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(crate::rbac::forbidden_message(
+            user, &a,
+        )))
+    }
+
+    /// Apply for a user who is not a master: every document authorized first (`create` when
+    /// the object does not exist, else `patch`, as kubectl apply's requests are).
+    async fn authorize_apply(&self, req: &Request<ApplyRequest>) -> Result<(), Status> {
+        let Some(user) = req.extensions().get::<crate::authn::UserInfo>() else {
+            return Ok(());
+        };
+        if user.groups.iter().any(|g| g == crate::rbac::MASTERS) {
+            return Ok(());
+        }
+        let text = req.get_ref().manifest.clone();
+        let parsed =
+            tokio::task::spawn_blocking(move || coxswain_api::manifest::parse_manifests(&text))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+        let Ok(parsed) = parsed else {
+            // Invalid manifests are answered by the store with their field errors.
+            return Ok(());
+        };
+        let default_ns = match req.get_ref().namespace.as_str() {
+            "" => "default",
+            ns => ns,
+        };
+        for p in parsed {
+            let o = &p.object;
+            let ns = match o.namespace() {
+                "" => default_ns,
+                ns => ns,
+            };
+            let verb = match self.store.get_stored(o.kind(), ns, o.name()) {
+                Ok(_) => "patch",
+                Err(_) => "create",
+            };
+            self.authorize(req, verb, o.kind(), ns, o.name(), "")?;
+        }
+        Ok(())
     }
 
     pub fn into_server(self) -> ObjectStoreServer<Self> {
@@ -120,6 +206,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Sen
 impl ObjectStore for ObjectStoreService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let slot = slot(&req);
+        self.authorize_apply(&req).await?;
         async {
             let req = req.into_inner();
             let (applied, warnings) = self
@@ -150,8 +237,13 @@ impl ObjectStore for ObjectStoreService {
     ) -> Result<Response<ObjectResponse>, Status> {
         slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
         async {
+            let obj = object_of(req.get_ref().object.as_ref())?;
+            let ns = match obj.namespace() {
+                "" if obj.kind().namespaced() => "default",
+                ns => ns,
+            };
+            self.authorize(&req, "create", obj.kind(), ns, "", "")?;
             let req = req.into_inner();
-            let obj = object_of(req.object.as_ref())?;
             Ok(respond(self.store.create(obj, req.dry_run).await?))
         }
         .await
@@ -160,8 +252,10 @@ impl ObjectStore for ObjectStoreService {
     async fn get(&self, req: Request<GetRequest>) -> Result<Response<ObjectResponse>, Status> {
         slot(&req).set(resource_of(&req.get_ref().kind));
         async {
+            let kind = parse_kind(&req.get_ref().kind)?;
+            let r = req.get_ref();
+            self.authorize(&req, "get", kind, &r.namespace, &r.name, "")?;
             let req = req.get_ref();
-            let kind = parse_kind(&req.kind)?;
             let s = self.store.get_stored(kind, &req.namespace, &req.name)?;
             Ok(Response::new(ObjectResponse {
                 object: Some(s.to_any()),
@@ -174,8 +268,9 @@ impl ObjectStore for ObjectStoreService {
     async fn list(&self, req: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
         slot(&req).set(resource_of(&req.get_ref().kind));
         async {
+            let kind = parse_kind(&req.get_ref().kind)?;
+            self.authorize(&req, "list", kind, &req.get_ref().namespace, "", "")?;
             let req = req.get_ref();
-            let kind = parse_kind(&req.kind)?;
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
             let opts = ListOptions {
                 namespace: Some(req.namespace.clone()),
@@ -202,6 +297,7 @@ impl ObjectStore for ObjectStoreService {
         slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
         async {
             let obj = object_of(req.get_ref().object.as_ref())?;
+            self.authorize(&req, "update", obj.kind(), obj.namespace(), obj.name(), "")?;
             Ok(respond(self.store.update(obj).await?))
         }
         .await
@@ -214,6 +310,8 @@ impl ObjectStore for ObjectStoreService {
         slot(&req).set(resource_of_any(req.get_ref().object.as_ref()));
         async {
             let obj = object_of(req.get_ref().object.as_ref())?;
+            let (k, ns, name) = (obj.kind(), obj.namespace(), obj.name());
+            self.authorize(&req, "update", k, ns, name, "status")?;
             Ok(respond(self.store.update_status(obj).await?))
         }
         .await
@@ -223,8 +321,14 @@ impl ObjectStore for ObjectStoreService {
         let slot = slot(&req);
         slot.set(resource_of(&req.get_ref().kind));
         async {
+            let kind = parse_kind(&req.get_ref().kind)?;
+            let r = req.get_ref();
+            let sub = match r.subresource.as_str() {
+                "status" => "status",
+                _ => "",
+            };
+            self.authorize(&req, "patch", kind, &r.namespace, &r.name, sub)?;
             let req = req.into_inner();
-            let kind = parse_kind(&req.kind)?;
             match req.patch_type.as_str() {
                 "" | "merge" | "application/merge-patch+json" => {}
                 other => {
@@ -260,8 +364,10 @@ impl ObjectStore for ObjectStoreService {
     ) -> Result<Response<ObjectResponse>, Status> {
         slot(&req).set(resource_of(&req.get_ref().kind));
         async {
+            let kind = parse_kind(&req.get_ref().kind)?;
+            let r = req.get_ref();
+            self.authorize(&req, "delete", kind, &r.namespace, &r.name, "")?;
             let req = req.into_inner();
-            let kind = parse_kind(&req.kind)?;
             let opts = DeleteOptions {
                 propagation: Propagation::parse(&req.propagation_policy)?,
                 precondition_uid: Some(req.uid.clone()).filter(|s| !s.is_empty()),
@@ -286,6 +392,8 @@ impl ObjectStore for ObjectStoreService {
     async fn bind(&self, req: Request<BindRequest>) -> Result<Response<ObjectResponse>, Status> {
         slot(&req).set("pods");
         async {
+            let r = req.get_ref();
+            self.authorize(&req, "create", Kind::Pod, &r.namespace, &r.name, "binding")?;
             let req = req.into_inner();
             Ok(respond(
                 self.store
@@ -303,6 +411,24 @@ impl ObjectStore for ObjectStoreService {
         Ok(Response::new(coxswain_api::version::info()))
     }
 
+    async fn access_review(
+        &self,
+        req: Request<coxswain_api::v1::AccessReviewRequest>,
+    ) -> Result<Response<coxswain_api::v1::AccessReviewResponse>, Status> {
+        let r = req.get_ref();
+        if r.verb.is_empty() {
+            return Err(Status::invalid_argument("verb: Required value"));
+        }
+        let kind = parse_kind(&r.resource)?;
+        let allowed = self
+            .authorize(&req, &r.verb, kind, &r.namespace, &r.name, &r.subresource)
+            .is_ok();
+        Ok(Response::new(coxswain_api::v1::AccessReviewResponse {
+            allowed,
+            reason: String::new(),
+        }))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(
@@ -315,12 +441,26 @@ impl ObjectStore for ObjectStoreService {
         };
         slot(&req).set(resource);
         async {
+            let req_outer = &req;
             let req = req.get_ref();
             let kind = if req.kind.is_empty() {
                 None
             } else {
                 Some(parse_kind(&req.kind)?)
             };
+            match kind {
+                Some(k) => self.authorize(req_outer, "watch", k, &req.namespace, "", "")?,
+                // A watch of every kind: only for those who may watch everything.
+                None => self.authorize_attrs(
+                    req_outer,
+                    crate::rbac::Attributes {
+                        verb: "watch".into(),
+                        api_group: "*".into(),
+                        resource: "*".into(),
+                        ..Default::default()
+                    },
+                )?,
+            }
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
             let opts = WatchOptions {
                 kind,

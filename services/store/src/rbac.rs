@@ -1,0 +1,415 @@
+//! Authorization by RBAC, as kube-apiserver's `--authorization-mode=RBAC` (upstream's
+//! `plugin/pkg/auth/authorizer/rbac`): a request (user, verb, API group, resource,
+//! subresource, namespace, name) is allowed when a rule of a role bound to the user allows it.
+//! Members of `system:masters` are allowed everything, as upstream's privileged-group
+//! authorizer does before RBAC is asked.
+//!
+//! Pure logic over a snapshot of the four RBAC kinds; the gRPC edge (`server.rs`) gathers the
+//! attributes of each call and the snapshot from the store's cache.
+use coxswain_api::{v1, Kind, Object};
+
+use crate::authn::UserInfo;
+
+/// What a request does to what (upstream's `authorizer.Attributes` for resource requests).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attributes {
+    pub verb: String,
+    pub api_group: String,
+    pub resource: String,
+    pub subresource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The RBAC objects a decision reads.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub roles: Vec<v1::Role>,
+    pub cluster_roles: Vec<v1::ClusterRole>,
+    pub role_bindings: Vec<v1::RoleBinding>,
+    pub cluster_role_bindings: Vec<v1::ClusterRoleBinding>,
+}
+
+pub const MASTERS: &str = "system:masters";
+
+fn has(list: &[String], want: &str) -> bool {
+    list.iter().any(|x| x == "*" || x == want)
+}
+
+/// Upstream's `RuleAllows` for resource requests.
+pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
+    if !has(&rule.verbs, &a.verb) || !has(&rule.api_groups, &a.api_group) {
+        return false;
+    }
+    let combined = match a.subresource.is_empty() {
+        true => a.resource.clone(),
+        false => format!("{}/{}", a.resource, a.subresource),
+    };
+    let resource = rule.resources.iter().any(|r| {
+        r == "*"
+            || *r == combined
+            || (!a.subresource.is_empty() && r.strip_prefix("*/") == Some(a.subresource.as_str()))
+    });
+    if !resource {
+        return false;
+    }
+    rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| *n == a.name)
+}
+
+/// Upstream's `appliesToUser`: a User by name, a Group by membership, a ServiceAccount by its
+/// user name `system:serviceaccount:<namespace>:<name>` (the namespace defaults to the
+/// binding's).
+fn applies(user: &UserInfo, s: &v1::Subject, binding_ns: &str) -> bool {
+    match s.kind.as_str() {
+        "User" => user.name == s.name,
+        "Group" => user.groups.iter().any(|g| *g == s.name),
+        "ServiceAccount" => {
+            let ns = if s.namespace.is_empty() {
+                binding_ns
+            } else {
+                &s.namespace
+            };
+            user.name == format!("system:serviceaccount:{ns}:{}", s.name)
+        }
+        _ => false,
+    }
+}
+
+impl Snapshot {
+    fn cluster_role(&self, name: &str) -> Option<&v1::ClusterRole> {
+        self.cluster_roles
+            .iter()
+            .find(|r| meta_name(&r.metadata) == name)
+    }
+
+    fn role(&self, ns: &str, name: &str) -> Option<&v1::Role> {
+        self.roles
+            .iter()
+            .find(|r| meta_name(&r.metadata) == name && meta_ns(&r.metadata) == ns)
+    }
+
+    /// The rules of a binding's roleRef (None: it names a role that does not exist).
+    fn rules_of(&self, ns: &str, r: &v1::RoleRef) -> Option<&[v1::PolicyRule]> {
+        match r.kind.as_str() {
+            "ClusterRole" => self.cluster_role(&r.name).map(|c| c.rules.as_slice()),
+            "Role" if !ns.is_empty() => self.role(ns, &r.name).map(|c| c.rules.as_slice()),
+            _ => None,
+        }
+    }
+
+    /// Whether `user` may do `a`: cluster role bindings first, then the role bindings of the
+    /// request's namespace (upstream's `VisitRulesFor` order).
+    pub fn allows(&self, user: &UserInfo, a: &Attributes) -> bool {
+        if user.groups.iter().any(|g| g == MASTERS) {
+            return true;
+        }
+        let granted = |ns: &str, subjects: &[v1::Subject], r: &Option<v1::RoleRef>| {
+            subjects.iter().any(|s| applies(user, s, ns))
+                && r.as_ref()
+                    .and_then(|r| self.rules_of(ns, r))
+                    .is_some_and(|rules| rules.iter().any(|rule| rule_allows(rule, a)))
+        };
+        if self
+            .cluster_role_bindings
+            .iter()
+            .any(|b| granted("", &b.subjects, &b.role_ref))
+        {
+            return true;
+        }
+        if a.namespace.is_empty() {
+            return false;
+        }
+        self.role_bindings
+            .iter()
+            .filter(|b| meta_ns(&b.metadata) == a.namespace)
+            .any(|b| granted(&a.namespace, &b.subjects, &b.role_ref))
+    }
+}
+
+fn meta_name(m: &Option<v1::ObjectMeta>) -> &str {
+    m.as_ref().map_or("", |m| m.name.as_str())
+}
+
+fn meta_ns(m: &Option<v1::ObjectMeta>) -> &str {
+    m.as_ref().map_or("", |m| m.namespace.as_str())
+}
+
+/// Upstream's Forbidden message: `pods is forbidden: User "x" cannot list resource "pods" in
+/// API group "" in the namespace "default"` (`pods "web" is forbidden: …` with a name,
+/// `… at the cluster scope` without a namespace; the resource is `deployments.apps` outside
+/// the core group).
+pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
+    let gr = match a.api_group.is_empty() {
+        true => a.resource.clone(),
+        false => format!("{}.{}", a.resource, a.api_group),
+    };
+    let head = match a.name.is_empty() {
+        true => format!("{gr} is forbidden"),
+        false => format!("{gr} {:?} is forbidden", a.name),
+    };
+    let resource = match a.subresource.is_empty() {
+        true => a.resource.clone(),
+        false => format!("{}/{}", a.resource, a.subresource),
+    };
+    let scope = match a.namespace.is_empty() {
+        true => "at the cluster scope".to_string(),
+        false => format!("in the namespace {:?}", a.namespace),
+    };
+    format!(
+        "{head}: User {:?} cannot {} resource {resource:?} in API group {:?} {scope}",
+        user.name, a.verb, a.api_group
+    )
+}
+
+/// The decoded RBAC objects of a store, re-read only when one of them changed (a create or
+/// update raises a kind's highest revision, a delete lowers its count).
+#[derive(Default)]
+pub struct Cache {
+    inner: std::sync::Mutex<(Vec<(usize, i64)>, std::sync::Arc<Snapshot>)>,
+}
+
+const KINDS: [Kind; 4] = [
+    Kind::Role,
+    Kind::ClusterRole,
+    Kind::RoleBinding,
+    Kind::ClusterRoleBinding,
+];
+
+impl Cache {
+    pub fn snapshot(&self, store: &crate::Store) -> std::sync::Arc<Snapshot> {
+        let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
+        let print: Vec<(usize, i64)> = stored
+            .iter()
+            .map(|v| (v.len(), v.iter().map(|s| s.revision).max().unwrap_or(0)))
+            .collect();
+        let Ok(mut g) = self.inner.lock() else {
+            return std::sync::Arc::new(decode(&stored));
+        };
+        if g.0 != print || g.0.is_empty() {
+            *g = (print, std::sync::Arc::new(decode(&stored)));
+        }
+        g.1.clone()
+    }
+}
+
+fn decode(stored: &[Vec<std::sync::Arc<crate::cache::Stored>>]) -> Snapshot {
+    let mut snap = Snapshot::default();
+    for s in stored.iter().flatten() {
+        match s.decode() {
+            Object::Role(r) => snap.roles.push(r),
+            Object::ClusterRole(r) => snap.cluster_roles.push(r),
+            Object::RoleBinding(b) => snap.role_bindings.push(b),
+            Object::ClusterRoleBinding(b) => snap.cluster_role_bindings.push(b),
+            _ => {}
+        }
+    }
+    snap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> v1::PolicyRule {
+        let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+        v1::PolicyRule {
+            verbs: s(verbs),
+            api_groups: s(groups),
+            resources: s(resources),
+            resource_names: s(names),
+            non_resource_urls: vec![],
+        }
+    }
+
+    fn attrs(verb: &str, group: &str, res: &str, sub: &str, ns: &str, name: &str) -> Attributes {
+        Attributes {
+            verb: verb.into(),
+            api_group: group.into(),
+            resource: res.into(),
+            subresource: sub.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    fn meta(ns: &str, name: &str) -> Option<v1::ObjectMeta> {
+        Some(v1::ObjectMeta {
+            name: name.into(),
+            namespace: ns.into(),
+            ..Default::default()
+        })
+    }
+
+    fn user(name: &str, groups: &[&str]) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            uid: String::new(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn subject(kind: &str, name: &str, ns: &str) -> v1::Subject {
+        v1::Subject {
+            kind: kind.into(),
+            api_group: String::new(),
+            name: name.into(),
+            namespace: ns.into(),
+        }
+    }
+
+    fn role_ref(kind: &str, name: &str) -> Option<v1::RoleRef> {
+        Some(v1::RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: kind.into(),
+            name: name.into(),
+        })
+    }
+
+    #[test]
+    fn rules_match_verbs_groups_resources_subresources_and_names_as_upstream() {
+        let cases = [
+            // (rule, request, allowed)
+            (
+                rule(&["get"], &[""], &["pods"], &[]),
+                attrs("get", "", "pods", "", "d", "p"),
+                true,
+            ),
+            (
+                rule(&["get"], &[""], &["pods"], &[]),
+                attrs("list", "", "pods", "", "d", ""),
+                false,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &[]),
+                attrs("delete", "apps", "deployments", "", "d", "x"),
+                true,
+            ),
+            (
+                rule(&["get"], &["apps"], &["pods"], &[]),
+                attrs("get", "", "pods", "", "d", "p"),
+                false,
+            ),
+            // A subresource is its own resource: pods does not grant pods/log.
+            (
+                rule(&["get"], &[""], &["pods"], &[]),
+                attrs("get", "", "pods", "log", "d", "p"),
+                false,
+            ),
+            (
+                rule(&["get"], &[""], &["pods/log"], &[]),
+                attrs("get", "", "pods", "log", "d", "p"),
+                true,
+            ),
+            (
+                rule(&["update"], &[""], &["*/status"], &[]),
+                attrs("update", "", "nodes", "status", "", "n"),
+                true,
+            ),
+            (
+                rule(&["update"], &[""], &["*/status"], &[]),
+                attrs("update", "", "nodes", "", "", "n"),
+                false,
+            ),
+            // resourceNames limit to the named objects; a list has no name.
+            (
+                rule(&["get", "list"], &[""], &["configmaps"], &["a"]),
+                attrs("get", "", "configmaps", "", "d", "a"),
+                true,
+            ),
+            (
+                rule(&["get", "list"], &[""], &["configmaps"], &["a"]),
+                attrs("get", "", "configmaps", "", "d", "b"),
+                false,
+            ),
+            (
+                rule(&["get", "list"], &[""], &["configmaps"], &["a"]),
+                attrs("list", "", "configmaps", "", "d", ""),
+                false,
+            ),
+        ];
+        for (i, (r, a, want)) in cases.iter().enumerate() {
+            assert_eq!(rule_allows(r, a), *want, "case {i}: {r:?} {a:?}");
+        }
+    }
+
+    #[test]
+    fn bindings_grant_roles_to_users_groups_and_service_accounts_in_their_scope() {
+        let snap = Snapshot {
+            roles: vec![v1::Role {
+                metadata: meta("dev", "pod-reader"),
+                rules: vec![rule(&["get", "list", "watch"], &[""], &["pods"], &[])],
+                ..Default::default()
+            }],
+            cluster_roles: vec![v1::ClusterRole {
+                metadata: meta("", "node-viewer"),
+                rules: vec![rule(&["get", "list"], &[""], &["nodes", "secrets"], &[])],
+                ..Default::default()
+            }],
+            role_bindings: vec![
+                v1::RoleBinding {
+                    metadata: meta("dev", "read-pods"),
+                    subjects: vec![
+                        subject("User", "jane", ""),
+                        subject("ServiceAccount", "bot", ""),
+                    ],
+                    role_ref: role_ref("Role", "pod-reader"),
+                    ..Default::default()
+                },
+                // A ClusterRole granted in one namespace only.
+                v1::RoleBinding {
+                    metadata: meta("dev", "view-secrets"),
+                    subjects: vec![subject("Group", "auditors", "")],
+                    role_ref: role_ref("ClusterRole", "node-viewer"),
+                    ..Default::default()
+                },
+            ],
+            cluster_role_bindings: vec![v1::ClusterRoleBinding {
+                metadata: meta("", "ops-nodes"),
+                subjects: vec![subject("Group", "ops", "")],
+                role_ref: role_ref("ClusterRole", "node-viewer"),
+                ..Default::default()
+            }],
+        };
+        let jane = user("jane", &["system:authenticated"]);
+        let bot = user("system:serviceaccount:dev:bot", &[]);
+        let auditor = user("al", &["auditors"]);
+        let ops = user("olga", &["ops"]);
+        let admin = user("kubernetes-admin", &[MASTERS]);
+        let list_pods_dev = attrs("list", "", "pods", "", "dev", "");
+        assert!(snap.allows(&jane, &list_pods_dev));
+        assert!(snap.allows(&bot, &list_pods_dev));
+        assert!(!snap.allows(&jane, &attrs("list", "", "pods", "", "prod", "")));
+        assert!(!snap.allows(&jane, &attrs("delete", "", "pods", "", "dev", "p")));
+        assert!(!snap.allows(&jane, &attrs("list", "", "pods", "", "", "")));
+        assert!(snap.allows(&auditor, &attrs("get", "", "secrets", "", "dev", "s")));
+        assert!(!snap.allows(&auditor, &attrs("get", "", "secrets", "", "prod", "s")));
+        assert!(!snap.allows(&auditor, &attrs("list", "", "nodes", "", "", "")));
+        assert!(snap.allows(&ops, &attrs("list", "", "nodes", "", "", "")));
+        assert!(snap.allows(&ops, &attrs("get", "", "secrets", "", "prod", "s")));
+        assert!(snap.allows(
+            &admin,
+            &attrs("delete", "", "namespaces", "", "", "kube-system")
+        ));
+        // A binding to a role that does not exist grants nothing.
+        let mut dangling = snap.clone();
+        dangling.roles.clear();
+        assert!(!dangling.allows(&jane, &list_pods_dev));
+    }
+
+    #[test]
+    fn the_forbidden_message_is_kubectls() {
+        let u = user("x", &[]);
+        assert_eq!(
+            forbidden_message(&u, &attrs("list", "", "pods", "", "default", "")),
+            r#"pods is forbidden: User "x" cannot list resource "pods" in API group "" in the namespace "default""#
+        );
+        assert_eq!(
+            forbidden_message(&u, &attrs("get", "apps", "deployments", "", "d", "web")),
+            r#"deployments.apps "web" is forbidden: User "x" cannot get resource "deployments" in API group "apps" in the namespace "d""#
+        );
+        assert_eq!(
+            forbidden_message(&u, &attrs("list", "", "nodes", "", "", "")),
+            r#"nodes is forbidden: User "x" cannot list resource "nodes" in API group "" at the cluster scope"#
+        );
+    }
+}
