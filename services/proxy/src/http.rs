@@ -7,6 +7,8 @@
 
 /// Longest request head looked at.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most headers a counted request may have (more: the stream stops being counted).
+const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line looked at.
 const MAX_LINE: usize = 4096;
 
@@ -74,6 +76,24 @@ impl RequestCounter {
                             }
                             Some(_) => {}
                         }
+                        // Fast path: a whole head in this read (the usual case) is parsed in
+                        // place, with no copy and no separate search for its end.
+                        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                        let mut req = httparse::Request::new(&mut headers);
+                        match req.parse(data) {
+                            Ok(httparse::Status::Complete(n)) => {
+                                count += 1;
+                                self.state = Self::framing(&req);
+                                data = &data[n..];
+                                continue;
+                            }
+                            // The rest comes in later reads: buffered below.
+                            Ok(httparse::Status::Partial) => {}
+                            Err(_) => {
+                                self.state = State::Off;
+                                continue;
+                            }
+                        }
                     }
                     let (used, done) = self.fill_head(data, MAX_HEAD, b"\r\n\r\n");
                     data = &data[used..];
@@ -139,7 +159,7 @@ impl RequestCounter {
 
     /// Whether the complete head in `head` is an HTTP/1.x request, and the state after it.
     fn after_head(&self) -> (bool, State) {
-        let mut headers = [httparse::EMPTY_HEADER; 100];
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&self.head) {
             Ok(httparse::Status::Complete(_)) => {}
