@@ -90,8 +90,13 @@ pub async fn run(store: Store) {
             let mut set = JoinSet::new();
             while set.len() < PARALLEL {
                 let Some(item) = queue.pop() else { break };
+                // The common case (a controller's new object whose owners all live) is decided
+                // here, without a task: spawning moves the whole `process` state machine.
+                if settled(&store, &item) {
+                    continue;
+                }
                 let s = store.clone();
-                set.spawn(async move { process(&s, item).await });
+                set.spawn(Box::pin(async move { process(&s, item).await }));
             }
             while let Some(r) = set.join_next().await {
                 if let Ok(Err(e)) = r {
@@ -194,20 +199,27 @@ async fn remove_finalizer(store: &Store, s: &Stored, finalizer: &str) -> Result<
     }
 }
 
+/// A dependent that is gone, or not being deleted and all of whose owners exist and are not
+/// being deleted, needs nothing: decided from the cache's indexes, without decoding.
+fn settled(store: &Store, item: &Item) -> bool {
+    let Item::Dependent(kind, ns, name) = item else {
+        return false;
+    };
+    let Ok(s) = store.get_stored(*kind, ns, name) else {
+        return true;
+    };
+    !s.deleting
+        && s.owners()
+            .all(|uid| store.get_by_uid(uid).is_some_and(|o| !o.deleting))
+}
+
+/// One work item that is not [`settled`].
 async fn process(store: &Store, item: Item) -> Result<(), StoreError> {
     match item {
         Item::Dependent(kind, ns, name) => {
             let Ok(s) = store.get_stored(kind, &ns, &name) else {
                 return Ok(());
             };
-            // Fast path, the common case (a controller's new object): every owner exists and
-            // none is being deleted. Decided from the cache's indexes, without decoding.
-            if !s.deleting
-                && s.owners()
-                    .all(|uid| store.get_by_uid(uid).is_some_and(|o| !o.deleting))
-            {
-                return Ok(());
-            }
             let obj = s.decode();
             let mut dangling = Vec::new();
             let mut live = 0;
