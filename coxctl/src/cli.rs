@@ -105,6 +105,8 @@ pub enum Command {
     Config(crate::commands::config::ConfigArgs),
     /// Inspect authorization: `auth can-i VERB RESOURCE [NAME]`.
     Auth(crate::commands::auth::AuthArgs),
+    /// Get the documentation of a resource and its fields (TYPE[.FIELD...], --recursive).
+    Explain(crate::commands::explain::ExplainArgs),
     /// Output shell completion code for the specified shell (bash, zsh, fish or powershell).
     Completion(crate::commands::completion::CompletionArgs),
     /// Print the supported API resources on the server.

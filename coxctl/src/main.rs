@@ -27,6 +27,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Version(a) => return commands::misc::version(a, &cli.server).await,
         Command::Completion(a) => return commands::completion::run(a),
+        Command::Explain(a) => return commands::explain::run(a),
         Command::ApiResources => {
             print!("{}", commands::misc::api_resources());
             return Ok(());
@@ -77,6 +78,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
         }
         Command::Version(_)
         | Command::Completion(_)
+        | Command::Explain(_)
         | Command::ApiResources
         | Command::ApiVersions
         | Command::Config(_) => Ok(()),

@@ -134,6 +134,7 @@ fn completion_scripts_load_and_complete_verbs() {
     assert_eq!(complete("coxctl ge", 1), vec!["get"]);
     let verbs = complete("coxctl ex", 1);
     assert!(verbs.contains(&"expose".to_string()), "{verbs:?}");
+    assert!(verbs.contains(&"explain".to_string()), "{verbs:?}");
     let flags = complete("coxctl get --show-l", 2);
     assert_eq!(flags, vec!["--show-labels"]);
     for sh in ["zsh", "fish"] {
@@ -221,5 +222,56 @@ fn errors_carry_structured_details() {
         out.stderr.starts_with("Error from server (BadRequest): "),
         "{}",
         out.stderr
+    );
+}
+
+/// Seed 000: `kubectl explain ds.spec`, as kubectl prints it (no server needed: the schema is
+/// the client's).
+#[test]
+fn explain_prints_the_schema_with_upstream_docs() {
+    let run = |args: &[&str]| {
+        let out = Command::new(bin("coxctl"))
+            .args(args)
+            .env("COXSWAIN_SERVER", "127.0.0.1:1")
+            .output()
+            .expect("coxctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["explain", "ds.spec"]);
+    assert!(ok, "{err}");
+    let want = "GROUP:      apps\nKIND:       DaemonSet\nVERSION:    v1\n\nFIELD: spec <DaemonSetSpec>\n\n\n\
+DESCRIPTION:\n    The desired behavior of this daemon set. More info:\n    \
+https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status\n    \
+DaemonSetSpec is the specification of a daemon set.\n    \nFIELDS:\n  minReadySeconds\t<integer>\n    \
+The minimum number of seconds for which a newly created DaemonSet pod should\n    be ready without any of \
+its container crashing, for it to be considered\n    available. Defaults to 0 (pod will be considered \
+available as soon as it is\n    ready).\n\n  revisionHistoryLimit\t<integer>\n";
+    assert!(out.starts_with(want), "{out}");
+    assert!(
+        out.contains("\n  selector\t<LabelSelector> -required-\n    A label query over pods"),
+        "{out}"
+    );
+    assert!(out.ends_with("\n  updateStrategy\t<DaemonSetUpdateStrategy>\n    An update strategy to replace existing DaemonSet pods with new pods.\n\n"), "{out}");
+    let (ok, out, _) = run(&["explain", "pods", "--recursive"]);
+    assert!(ok);
+    assert!(
+        out.contains(
+            "\n  spec\t<PodSpec>\n    activeDeadlineSeconds\t<integer>\n    affinity\t<Affinity>\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("The minimum number"), "{out}");
+    let (ok, _, err) = run(&["explain", "pods.spec.bogus"]);
+    assert!(!ok);
+    assert_eq!(err, "error: field \"bogus\" does not exist\n");
+    let (ok, _, err) = run(&["explain", "widgets"]);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: the server doesn't have a resource type \"widgets\"\n"
     );
 }
