@@ -83,7 +83,16 @@ pub struct Outcome {
 /// Pure: time to the first scale-up after t=0, the peak, and the time after the load ended at
 /// which the HPA was back at `min` (current and ready) and stayed there.
 pub fn summarize(samples: &[Sample], min: i32) -> Outcome {
-    let start = samples.first().map(|s| s.current_replicas).unwrap_or(min);
+    // The replicas before the load: the HPA's current count, or before its first sync (when
+    // it reports 0) the Deployment's ready replicas.
+    let start = samples
+        .first()
+        .map(|s| match (s.current_replicas, s.ready_replicas) {
+            (0, 0) => min,
+            (0, r) => r,
+            (c, _) => c,
+        })
+        .unwrap_or(min);
     let first_scale_up = samples
         .iter()
         .find(|s| s.desired_replicas > start || s.current_replicas > start)
@@ -491,6 +500,11 @@ mod tests {
         assert_eq!(o.settled_after_load, Some(3.0));
         let never = summarize(&tl[..6], 1);
         assert_eq!(never.settled_after_load, None);
+        // Before the HPA's first sync it reports 0 current and desired replicas: reporting
+        // them is not a scale-up.
+        let mut unsynced = vec![s(0.0, true, 0, 0, 1), s(0.5, true, 1, 0, 1)];
+        unsynced.extend(tl.iter().cloned());
+        assert_eq!(summarize(&unsynced, 1).first_scale_up, Some(2.0));
         let c = csv(&tl);
         assert!(c.starts_with(CSV_HEADER));
         assert_eq!(c.lines().count(), 9);
