@@ -53,7 +53,7 @@ pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
     if !resource {
         return false;
     }
-    rule.resource_names.is_empty() || rule.resource_names.iter().any(|n| *n == a.name)
+    rule.resource_names.is_empty() || rule.resource_names.contains(&a.name)
 }
 
 /// Upstream's `appliesToUser`: a User by name, a Group by membership, a ServiceAccount by its
@@ -62,7 +62,7 @@ pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
 fn applies(user: &UserInfo, s: &v1::Subject, binding_ns: &str) -> bool {
     match s.kind.as_str() {
         "User" => user.name == s.name,
-        "Group" => user.groups.iter().any(|g| *g == s.name),
+        "Group" => user.groups.contains(&s.name),
         "ServiceAccount" => {
             let ns = if s.namespace.is_empty() {
                 binding_ns
@@ -165,8 +165,11 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
 /// update raises a kind's highest revision, a delete lowers its count).
 #[derive(Default)]
 pub struct Cache {
-    inner: std::sync::Mutex<(Vec<(usize, i64)>, std::sync::Arc<Snapshot>)>,
+    inner: std::sync::Mutex<(Fingerprint, std::sync::Arc<Snapshot>)>,
 }
+
+/// Per RBAC kind: how many objects, and the highest revision among them.
+type Fingerprint = Vec<(usize, i64)>;
 
 const KINDS: [Kind; 4] = [
     Kind::Role,
@@ -178,7 +181,7 @@ const KINDS: [Kind; 4] = [
 impl Cache {
     pub fn snapshot(&self, store: &crate::Store) -> std::sync::Arc<Snapshot> {
         let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
-        let print: Vec<(usize, i64)> = stored
+        let print: Fingerprint = stored
             .iter()
             .map(|v| (v.len(), v.iter().map(|s| s.revision).max().unwrap_or(0)))
             .collect();
