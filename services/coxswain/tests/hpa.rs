@@ -4,7 +4,7 @@
 //! gone; `coxctl autoscale`, `get hpa`, `describe hpa`, `autoscale explain`; bad input.
 use std::time::Duration;
 
-use coxswain_test_support::{scenarios_dir, wait_until, Coxswain};
+use coxswain_test_support::{bin, scenarios_dir, wait_until, Coxswain};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
@@ -524,6 +524,30 @@ fn service_request_rate_as_an_object_metric_scales_out_and_in() {
     })
     .expect("web up");
 
+    // `get hpa -w` streams a row per change of the HPA.
+    let mut watch = std::process::Command::new(bin("coxctl"))
+        .args(["get", "hpa", "web", "-w", "--server", &c.url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("coxctl get hpa -w");
+    let rows = {
+        use std::io::BufRead;
+        let stdout = watch.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    };
+
     // About 40 requests a second, for at most 60 s or 3,000 requests: 4x the target of 10.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
@@ -558,6 +582,32 @@ fn service_request_rate_as_an_object_metric_scales_out_and_in() {
     })
     .expect("scaled out");
     assert!(max_seen <= 3, "went above maxReplicas: {max_seen}");
+    // The watch printed the header, then rows up to 3 replicas with the rate in TARGETS.
+    let mut lines = vec![];
+    let scaled_row = wait_until("get hpa -w shows 3 replicas", T, || {
+        while let Ok(l) = rows.try_recv() {
+            lines.push(l);
+        }
+        lines
+            .iter()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|r| r.len() == 7 && r[0] == "web" && r[5] == "3")
+            .map(|r| r.join(" "))
+    })
+    .unwrap_or_else(|e| panic!("{e}: {lines:?}"));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(lines[0].starts_with("NAME"), "{lines:?}");
+    let cells: Vec<&str> = scaled_row.split(' ').collect();
+    assert_eq!(
+        &cells[1..5],
+        ["Deployment/web", cells[2], "1", "3"],
+        "{lines:?}"
+    );
+    assert!(
+        cells[2].ends_with("/10") && cells[2] != "<unknown>/10",
+        "{lines:?}"
+    );
     let describe = c.coxctl(&["describe", "hpa", "web"]).success().stdout;
     assert!(
         describe.contains("\"requests-per-second\" on Service/web"),

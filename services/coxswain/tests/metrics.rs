@@ -498,7 +498,7 @@ struct MetricsServerProcess {
 }
 
 impl MetricsServerProcess {
-    fn start(server: &str) -> MetricsServerProcess {
+    fn start(server: &str, extra: &[&str]) -> MetricsServerProcess {
         let mut child = Command::new(bin("coxswain"))
             .args([
                 "metrics-server",
@@ -509,6 +509,7 @@ impl MetricsServerProcess {
                 "--metric-resolution",
                 "1s",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -558,7 +559,26 @@ metadata:
 spec: {containers: [{name: app, image: nginx}]}
 "#,
     );
-    let ms = MetricsServerProcess::start(&c.url());
+    // A bad proxy metrics URL is refused at start.
+    let out = Command::new(bin("coxswain"))
+        .args([
+            "metrics-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--proxy-metrics-url",
+            "ftp://127.0.0.1/metrics",
+        ])
+        .output()
+        .expect("run coxswain metrics-server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--proxy-metrics-url: invalid value \"ftp://127.0.0.1/metrics\""),
+        "{err}"
+    );
+    // It scrapes the cluster's proxy (in `up`, on its metrics address) for request rates.
+    let proxy_metrics = format!("http://{}/metrics", c.metrics);
+    let ms = MetricsServerProcess::start(&c.url(), &["--proxy-metrics-url", &proxy_metrics]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -599,6 +619,30 @@ spec: {containers: [{name: app, image: nginx}]}
             .into_inner()
             .items;
         assert_eq!(nodes.len(), 2, "{nodes:?}");
+        // The `kubernetes` Service carries gRPC (not HTTP/1): its request rate is 0, served
+        // once the proxy's counters have been scraped twice.
+        let rps = wait_for("the kubernetes Service's requests-per-second", T, || {
+            let mut m = m.clone();
+            async move {
+                m.get_object_metric(GetObjectMetricRequest {
+                    described_object: Some(ObjectReference {
+                        kind: "Service".into(),
+                        namespace: "default".into(),
+                        name: "kubernetes".into(),
+                        ..Default::default()
+                    }),
+                    metric_name: "requests-per-second".into(),
+                    metric_selector: String::new(),
+                })
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(rps.value, "0", "{rps:?}");
+        assert_eq!(rps.described_object.unwrap_or_default().kind, "Service");
         drop(ms);
     });
 }
