@@ -38,7 +38,8 @@ stop_etcd() { kill $ETCD_PID; wait $ETCD_PID 2>/dev/null || true; }
 
 start_coxswain() {
   rm -rf "$WORK/cx"; : > "$WORK/cx.out"
-  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  # --auth=false: this measures the storage path; bench/auth.sh measures authentication's cost.
+  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
     --data-dir "$WORK/cx" "$@" > "$WORK/cx.out" 2> "$WORK/cx.err" &
   CX_PID=$!
   for _ in $(seq 200); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.05; done
