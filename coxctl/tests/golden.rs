@@ -1,0 +1,134 @@
+//! Golden outputs (issue 16 §6): coxctl's tables, `describe` and `-o yaml` for fixed objects,
+//! compared byte for byte with checked-in files under `tests/golden/`. The files follow
+//! kubectl's printers (columns, order, `<none>`/`<unknown>` markers, describe layouts); the store
+//! runs alone, so no controller changes the objects between runs. Ages, timestamps, uids,
+//! resourceVersions are normalised; the Service asks for a fixed cluster IP. `UPDATE_GOLDEN=1` rewrites the files.
+use std::path::PathBuf;
+
+use coxswain_test_support::Coxswain;
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// A word that is an age as kubectl prints it (0s, 5m, 2m3s, 3h4m, 4d).
+fn is_age(w: &str) -> bool {
+    let mut units = 0;
+    let mut digits = 0;
+    for c in w.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if "smhdy".contains(c) && digits > 0 {
+            units += 1;
+            digits = 0;
+        } else {
+            return false;
+        }
+    }
+    units > 0 && digits == 0 && units <= 2
+}
+
+/// Replace what changes from run to run, keeping the layout (column widths may shift, so
+/// runs of spaces after a replaced word are kept as they are).
+fn normalise(text: &str) -> String {
+    let mut out = String::new();
+    'lines: for line in text.lines() {
+        let trimmed = line.trim_start();
+        for key in [
+            "creationTimestamp:",
+            "uid:",
+            "resourceVersion:",
+            "Start Time:",
+            "CreationTimestamp:",
+        ] {
+            if trimmed.starts_with(key) {
+                let indent = &line[..line.len() - trimmed.len()];
+                out.push_str(&format!("{indent}{key} <normalised>\n"));
+                continue 'lines;
+            }
+        }
+        let mut l = String::new();
+        for (i, w) in line.split(' ').enumerate() {
+            if i > 0 {
+                l.push(' ');
+            }
+            if is_age(w) {
+                l.push_str("<age>");
+            } else {
+                l.push_str(w);
+            }
+        }
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn outputs_match_the_golden_files() {
+    let c = Coxswain::start().expect("start coxswain");
+    let objects = std::fs::read_to_string(golden_dir().join("objects.yaml")).expect("objects");
+    c.apply(&objects);
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("get-pods", vec!["get", "pods", "-n", "mayikt-sit"]),
+        (
+            "get-pods-wide",
+            vec!["get", "pods", "-n", "mayikt-sit", "-o", "wide"],
+        ),
+        ("get-deploy", vec!["get", "deploy", "-n", "mayikt-sit"]),
+        ("get-rs", vec!["get", "rs", "-n", "mayikt-sit"]),
+        ("get-svc", vec!["get", "svc", "-n", "mayikt-sit"]),
+        ("get-ep", vec!["get", "ep", "-n", "mayikt-sit"]),
+        ("get-nodes", vec!["get", "nodes"]),
+        ("get-hpa", vec!["get", "hpa", "-n", "mayikt-sit"]),
+        ("get-job", vec!["get", "job", "-n", "mayikt-sit"]),
+        ("get-cronjob", vec!["get", "cronjob", "-n", "mayikt-sit"]),
+        ("get-sts", vec!["get", "sts", "-n", "mayikt-sit"]),
+        ("get-pvc", vec!["get", "pvc", "-n", "mayikt-sit"]),
+        ("get-pv", vec!["get", "pv"]),
+        (
+            "describe-pod",
+            vec!["describe", "pod", "mayikt-pod", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-deploy",
+            vec!["describe", "deploy", "mayikt-deploy", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-svc",
+            vec!["describe", "svc", "mayikt-svc", "-n", "mayikt-sit"],
+        ),
+        ("describe-node", vec!["describe", "node", "node9"]),
+        (
+            "yaml-pod",
+            vec!["get", "pod", "mayikt-pod", "-n", "mayikt-sit", "-o", "yaml"],
+        ),
+    ];
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let mut diffs = Vec::new();
+    for (name, args) in cases {
+        let out = c.coxctl(&args).success();
+        let got = normalise(&out.stdout);
+        let path = golden_dir().join(format!("{name}.txt"));
+        if update {
+            std::fs::write(&path, &got).expect("write golden");
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if got != want {
+            diffs.push(format!("--- {name} (want)\n{want}--- {name} (got)\n{got}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn normalise_hides_only_what_changes() {
+    assert_eq!(
+        normalise("NAME  AGE\nweb   12s\nx     2m3s\n"),
+        "NAME  AGE\nweb   <age>\nx     <age>\n"
+    );
+    assert_eq!(normalise("  uid: 1234-abcd\n"), "  uid: <normalised>\n");
+    // A CPU quantity in millis reads as minutes: normalised too (both sides alike).
+    assert_eq!(normalise("cpu 200m 64Mi\n"), "cpu <age> 64Mi\n");
+}
