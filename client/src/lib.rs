@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod informer;
 pub mod queue;
+pub mod request_id;
 
 pub use client::{object_key, Client, DeleteParams, ListParams, WatchEvent};
 pub use coxswain_api::{v1, Kind, Object, Resource};

@@ -34,6 +34,10 @@ pub struct Cli {
         default_value = "default"
     )]
     pub namespace: String,
+    /// The x-request-id every request carries (1 to 64 of A-Z a-z 0-9 . _ : -); the store logs
+    /// it with each request. Default: a random UUID per invocation.
+    #[arg(long, global = true, env = "COXCTL_REQUEST_ID")]
+    pub request_id: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -166,6 +166,39 @@ fn decode(any: Option<prost_types::Any>) -> Result<Object> {
     Object::from_any(&any).map_err(|e| other(e.to_string()))
 }
 
+/// The `x-request-id` every request of this invocation carries (kube-apiserver's Audit-ID
+/// idea): the store logs it with the request, so one `coxctl apply` can be found in its log.
+static REQUEST_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Use `id` (`--request-id`; checked as the store checks it: 1 to 64 of `A-Za-z0-9._:-`), or a
+/// random UUID when None.
+pub fn set_request_id(id: Option<&str>) -> Result<()> {
+    let id = match id {
+        Some(id) => {
+            if !coxswain_client::request_id::valid(id) {
+                return Err(CliError::Other(format!(
+                    "--request-id {id:?}: must be 1 to {} characters of A-Z a-z 0-9 . _ : -",
+                    coxswain_client::request_id::MAX_LEN
+                )));
+            }
+            id.to_string()
+        }
+        None => coxswain_client::request_id::generate(),
+    };
+    let _ = REQUEST_ID.set(id);
+    Ok(())
+}
+
+/// `req` with this invocation's `x-request-id`.
+fn with_request_id<T>(req: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(req);
+    if let Some(v) = REQUEST_ID.get().and_then(|id| id.parse().ok()) {
+        r.metadata_mut()
+            .insert(coxswain_client::request_id::HEADER, v);
+    }
+    r
+}
+
 /// The object store client with kubectl-style errors.
 #[derive(Clone)]
 pub struct Client {
@@ -214,7 +247,7 @@ impl Client {
         };
         let resp = self
             .inner
-            .get(req)
+            .get(with_request_id(req))
             .await
             .map_err(|st| named_status(kind, name, st))?;
         decode(resp.into_inner().object)
@@ -242,7 +275,7 @@ impl Client {
             };
             let resp = self
                 .inner
-                .list(req)
+                .list(with_request_id(req))
                 .await
                 .map_err(from_status)?
                 .into_inner();
@@ -271,7 +304,7 @@ impl Client {
         };
         Ok(self
             .inner
-            .apply(req)
+            .apply(with_request_id(req))
             .await
             .map_err(from_status)?
             .into_inner())
@@ -282,7 +315,11 @@ impl Client {
             object: Some(obj.to_any()),
             dry_run: false,
         };
-        let resp = self.inner.create(req).await.map_err(from_status)?;
+        let resp = self
+            .inner
+            .create(with_request_id(req))
+            .await
+            .map_err(from_status)?;
         decode(resp.into_inner().object)
     }
 
@@ -294,7 +331,7 @@ impl Client {
         };
         let resp = self
             .inner
-            .update(req)
+            .update(with_request_id(req))
             .await
             .map_err(|st| named_status(obj.kind(), obj.name(), st))?;
         decode(resp.into_inner().object)
@@ -319,7 +356,7 @@ impl Client {
         };
         let resp = self
             .inner
-            .patch(req)
+            .patch(with_request_id(req))
             .await
             .map_err(|st| named_status(kind, name, st))?;
         decode(resp.into_inner().object)
@@ -345,7 +382,7 @@ impl Client {
         };
         let resp = self
             .inner
-            .delete(req)
+            .delete(with_request_id(req))
             .await
             .map_err(|st| named_status(kind, name, st))?;
         Ok(resp
@@ -373,7 +410,7 @@ impl Client {
         };
         Ok(self
             .inner
-            .watch(req)
+            .watch(with_request_id(req))
             .await
             .map_err(from_status)?
             .into_inner())

@@ -38,6 +38,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
         }
         _ => {}
     }
+    client::set_request_id(cli.request_id.as_deref())?;
     let mut client = Client::connect(&cli.server).await?;
     match &cli.command {
         Command::Apply(a) => commands::apply::apply(&mut client, a, ns).await,

@@ -347,6 +347,12 @@ fn the_scheduler_times_extension_points_and_sampled_plugins_and_counts_preemptio
         "100",
     ])
     .unwrap();
+    // Both nodes first: with one feasible node a cycle picks it without scoring.
+    wait_until("two Ready nodes", T, || {
+        let out = c.coxctl(&["get", "nodes"]).stdout;
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 2).then_some(())
+    })
+    .unwrap();
     c.apply(
         "apiVersion: v1
 kind: Pod
@@ -441,4 +447,74 @@ spec:
         assert!(body.contains(&format!("# TYPE {f} histogram")), "{f}");
     }
     assert!(body.contains("# TYPE scheduler_preemption_attempts_total counter"));
+}
+
+/// The JSON log lines of `c` whose message is `message`.
+fn log_lines(c: &Coxswain, message: &str) -> Vec<serde_json::Value> {
+    c.log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == message)
+        .collect()
+}
+
+#[test]
+fn a_coxctl_request_id_is_in_the_stores_log_line_for_its_write() {
+    let c = Coxswain::start_fast_up(&["--log-format", "json", "--nodes", "1", "--runtime", "sim"])
+        .unwrap();
+    c.coxctl_in(
+        &["--request-id", "apply-web-42", "apply", "-f", "-"],
+        None,
+        Some(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+",
+        ),
+    )
+    .success();
+    let line = wait_until("the store's line for the apply", T, || {
+        log_lines(&c, "request").into_iter().find(|l| {
+            l["fields"]["request_id"] == "apply-web-42" && l["fields"]["resource"] == "deployments"
+        })
+    })
+    .unwrap();
+    let f = &line["fields"];
+    assert!(
+        f["verb"] == "APPLY" || f["verb"] == "CREATE" || f["verb"] == "PATCH",
+        "{line}"
+    );
+    assert_eq!(f["code"], "200", "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
+    // Every line of that kind names an id: requests without one (the components' own) are
+    // not logged.
+    for l in log_lines(&c, "request") {
+        assert!(l["fields"]["request_id"].is_string(), "{l}");
+    }
+    // Without --request-id, coxctl sends a random UUID of its own per invocation.
+    c.coxctl(&["get", "deployment", "web"]).success();
+    wait_until("a generated id", T, || {
+        log_lines(&c, "request").into_iter().find(|l| {
+            l["fields"]["verb"] == "GET"
+                && l["fields"]["request_id"]
+                    .as_str()
+                    .is_some_and(|id| id.len() == 36 && id != "apply-web-42")
+        })
+    })
+    .unwrap();
+    // A malformed id is refused by coxctl before anything is sent.
+    let e = c
+        .coxctl(&["--request-id", "has spaces", "get", "pods"])
+        .failure();
+    assert!(e.stderr.contains("--request-id"), "{}", e.stderr);
+    let e = c
+        .coxctl(&["--request-id", &"x".repeat(65), "get", "pods"])
+        .failure();
+    assert!(e.stderr.contains("64"), "{}", e.stderr);
 }

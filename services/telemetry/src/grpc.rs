@@ -12,6 +12,10 @@
 //!   over. A unary success carries its status in the trailers; an error is trailers-only, its
 //!   `grpc-status` in the response headers, which is what this layer reads.
 //! - A stream (watch) is counted and timed when its response starts.
+//! - A request carrying a well-formed `x-request-id` ([`coxswain_client::request_id`]) runs in
+//!   a `request{request_id=..}` span (so the handler's own log lines carry the id), is logged
+//!   once at INFO when it completes (verb, resource, code, latency, id), and gets the id back
+//!   in its response headers. Requests without an id are not logged: no cost on the hot path.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -190,16 +194,43 @@ where
         let (verb, resource, subresource) = route(req.uri().path());
         let slot = ResourceSlot::default();
         req.extensions_mut().insert(slot.clone());
+        let request_id = request_id_of(req.headers());
+        let span = request_id
+            .as_ref()
+            .map(|id| tracing::info_span!("request", request_id = %id.0));
+        let inner = {
+            let _entered = span.as_ref().map(|s| s.enter());
+            self.inner.call(req)
+        };
         Observed {
-            inner: self.inner.call(req),
+            inner,
             start: Instant::now(),
             verb,
             resource,
             subresource,
             slot,
+            request_id,
+            span,
         }
     }
 }
+
+/// The request's well-formed `x-request-id` (None when absent or malformed: ignored).
+fn request_id_of(headers: &http::HeaderMap) -> Option<RequestId> {
+    let v = headers.get(coxswain_client::request_id::HEADER)?;
+    match v.to_str() {
+        Ok(id) if coxswain_client::request_id::valid(id) => {
+            Some(RequestId(id.to_string(), v.clone()))
+        }
+        _ => {
+            tracing::debug!("ignoring a malformed x-request-id");
+            None
+        }
+    }
+}
+
+/// A request id and its header value (echoed in the response).
+pub struct RequestId(String, http::HeaderValue);
 
 pin_project! {
     pub struct Observed<F> {
@@ -210,6 +241,8 @@ pin_project! {
         resource: &'static str,
         subresource: &'static str,
         slot: ResourceSlot,
+        request_id: Option<RequestId>,
+        span: Option<tracing::Span>,
     }
 }
 
@@ -221,7 +254,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = std::task::ready!(this.inner.poll(cx));
+        let out = {
+            let _entered = this.span.as_ref().map(|s| s.enter());
+            std::task::ready!(this.inner.poll(cx))
+        };
         let code = match &out {
             Ok(resp) => resp
                 .headers()
@@ -237,8 +273,25 @@ where
         let verb: &'static str = this.verb;
         metrics::counter!("apiserver_request_total", "verb" => verb, "resource" => resource, "subresource" => subresource, "code" => code)
             .increment(1);
+        let elapsed = this.start.elapsed();
         metrics::histogram!("apiserver_request_duration_seconds", "verb" => verb, "resource" => resource, "subresource" => subresource)
-            .record(this.start.elapsed().as_secs_f64());
+            .record(elapsed.as_secs_f64());
+        let mut out = out;
+        if let Some(RequestId(id, value)) = this.request_id.take() {
+            tracing::info!(
+                request_id = %id,
+                verb,
+                resource,
+                subresource,
+                code,
+                latency_ms = elapsed.as_secs_f64() * 1e3,
+                "request"
+            );
+            if let Ok(resp) = &mut out {
+                resp.headers_mut()
+                    .insert(coxswain_client::request_id::HEADER, value);
+            }
+        }
         Poll::Ready(out)
     }
 }
