@@ -27,7 +27,7 @@ rss() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 ready() { for _ in $(seq 300); do grep -q "ready" "$1" && return; sleep 0.1; done; echo "no ready line in $1" >&2; exit 1; }
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-$BIN/coxswain store --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+$BIN/coxswain store --auth=false --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   --service-cluster-ip-range "$RANGE" --data-dir "$WORK/cx" >"$WORK/cx.out" 2>"$WORK/cx.err" &
 PIDS+=($!)
 ready "$WORK/cx.out"

@@ -16,7 +16,7 @@ BIN=${BIN:-target/release}
 COXCTL=${COXCTL:-$BIN/coxctl}; [ -x "$COXCTL" ] || COXCTL=target/debug/coxctl
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 tmp=$(mktemp -d)
-"$BIN/coxswain" up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+"$BIN/coxswain" up --auth=false --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   --data-dir "$tmp/data" >"$tmp/out" 2>"$tmp/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
