@@ -39,9 +39,15 @@ for round in $(seq "$ROUNDS"); do
   for mode in off on; do
     echo "== round $round: metrics $mode, creates then gets ($OPS per client count, durable)"
     if [ $mode = off ]; then start_store --no-metrics; else start_store; fi
-    $BIN/coxswain-bench store --server "$CX" --ops "$OPS" --clients 16,64
+    $BIN/coxswain-bench store --server "$CX" --ops "$OPS" --clients 16,64 | tee -a "$WORK/cost.$mode"
     kill $CX_PID; wait $CX_PID 2>/dev/null || true
   done
+done
+# Median creates/s per client count, metrics on ÷ off (the issue's budget: at least 0.97).
+for c in 16 64; do
+  med() { awk -v c="$c" '$1 == c { print $2 }' "$WORK/cost.$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  off=$(med off); on=$(med on)
+  echo "creates/s at $c clients, median of $ROUNDS: off $off, on $on, on/off $(awk -v a="$on" -v b="$off" 'BEGIN { printf "%.3f", a / b }')"
 done
 
 echo "== scrape: $NODES sim nodes, $PODS pods"
