@@ -60,6 +60,8 @@ pub enum Command {
     Annotate(LabelArgs),
     /// Print the logs of a container in a pod.
     Logs(crate::commands::logs::LogsArgs),
+    /// Execute a command in a container.
+    Exec(crate::commands::exec::ExecArgs),
     /// Update the taints on one or more nodes.
     Taint(crate::commands::node::TaintArgs),
     /// Mark node as unschedulable.

@@ -49,6 +49,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
         Command::Label(a) => commands::label::run(&mut client, a, ns, Field::Labels).await,
         Command::Annotate(a) => commands::label::run(&mut client, a, ns, Field::Annotations).await,
         Command::Logs(a) => commands::logs::run(&mut client, a, ns, &cli.server).await,
+        Command::Exec(a) => commands::exec::run(&mut client, a, ns, &cli.server).await,
         Command::Taint(a) => commands::node::taint(&mut client, a).await,
         Command::Cordon(a) => commands::node::cordon(&mut client, a, true).await,
         Command::Uncordon(a) => commands::node::cordon(&mut client, a, false).await,

@@ -1,4 +1,5 @@
-//! `coxctl logs POD [-c CONTAINER] [-f] [--previous] [--tail N]`: kubectl's logs. The pod's
+//! `coxctl logs POD [-c CONTAINER] [-f] [--previous] [--tail N] [--timestamps] [--since D |
+//! --since-time T]`: kubectl's logs. The pod's
 //! node names its agent's endpoint (annotation `coxswain.io/agent-endpoint`); the agent's
 //! `coxswain.v1.NodeAgent/Logs` streams the container's log.
 use std::io::Write;
@@ -43,6 +44,40 @@ pub struct LogsArgs {
     /// Only the last N lines (-1: all).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub tail: i64,
+    /// Include timestamps on each line in the log output.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Only return logs newer than a relative duration like 5s, 2m, or 3h. Defaults to all
+    /// logs. Only one of since-time / since may be used.
+    #[arg(long, default_value = "0s")]
+    pub since: String,
+    /// Only return logs after a specific date (RFC3339). Defaults to all logs. Only one of
+    /// since-time / since may be used.
+    #[arg(long, default_value = "")]
+    pub since_time: String,
+}
+
+/// kubectl's --since and --since-time as the request's sinceSeconds and sinceTime: a Go
+/// duration rounded up to whole seconds (0: not set), an RFC 3339 time.
+fn since_of(a: &LogsArgs) -> Result<(Option<i64>, String)> {
+    let d = coxswain_api::duration::parse_signed(&a.since).map_err(other)?;
+    if d < 0 {
+        return Err(other("--since must be greater than 0"));
+    }
+    let secs = (d as u64).div_ceil(1_000_000_000) as i64;
+    let since = (secs > 0).then_some(secs);
+    if since.is_some() && !a.since_time.is_empty() {
+        return Err(other(
+            "at most one of `sinceTime` or `sinceSeconds` may be specified",
+        ));
+    }
+    if !a.since_time.is_empty() && coxswain_api::time::parse_rfc3339(&a.since_time).is_none() {
+        return Err(other(format!(
+            "parsing time \"{}\" as \"2006-01-02T15:04:05Z07:00\": cannot parse \"{}\" as RFC3339",
+            a.since_time, a.since_time
+        )));
+    }
+    Ok((since, a.since_time.clone()))
 }
 
 fn bad_request(st: tonic::Status) -> CliError {
@@ -86,6 +121,7 @@ async fn pods_of(client: &mut Client, ns: &str, sel: &str) -> Result<Vec<Object>
 }
 
 pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> Result<()> {
+    since_of(a)?;
     let names: Vec<String> = match (&a.pod, &a.selector) {
         (Some(_), Some(_)) => return Err(other("only a selector (-l) or a POD name is allowed")),
         (None, None) => return Err(other("expected POD, TYPE/NAME, or a selector (-l)")),
@@ -136,6 +172,9 @@ pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> R
                 follow: true,
                 previous: a.previous,
                 tail: a.tail,
+                timestamps: a.timestamps,
+                since: a.since.clone(),
+                since_time: a.since_time.clone(),
             };
             set.spawn(async move { pod_logs(&mut c, &args, &ns, &server, &n, prefix).await });
         }
@@ -200,6 +239,7 @@ async fn pod_logs(
         .await
         .map_err(|e| CliError::Connect(format!("{url}: {e}")))?;
     let mut agent = NodeAgentClient::new(channel);
+    let (since_seconds, since_time) = since_of(a)?;
     let req = LogsRequest {
         node_name: spec.node_name.clone(),
         namespace: ns.to_string(),
@@ -208,6 +248,9 @@ async fn pod_logs(
         follow: a.follow,
         previous: a.previous,
         tail_lines: (a.tail >= 0).then_some(a.tail),
+        timestamps: a.timestamps,
+        since_seconds,
+        since_time,
     };
     let label = format!("[pod/{name}/{}] ", req_container(&spec, &req.container));
     let mut stream = agent.logs(req).await.map_err(bad_request)?.into_inner();

@@ -7,6 +7,7 @@ pub mod completion;
 pub mod config;
 pub mod delete;
 pub mod edit;
+pub mod exec;
 pub mod explain;
 pub mod expose;
 pub mod get;

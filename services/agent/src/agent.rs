@@ -1170,6 +1170,66 @@ impl<R: Runtime> NodeAgent<R> {
         })
     }
 
+    /// What `exec` runs in a running container of a pod on this node (kubelet's exec lookup:
+    /// an unknown or stopped container is "container not found").
+    pub fn exec_command(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        cmd: &[String],
+    ) -> Result<crate::runtime::ExecCommand, tonic::Status> {
+        let uid = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|n| n.get(&format!("{namespace}/{pod}")).cloned())
+            .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
+        let (info, spec, status) = {
+            let w = self
+                .workers
+                .lock()
+                .map_err(|_| tonic::Status::internal("poisoned"))?;
+            let w = w
+                .get(&uid)
+                .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
+            let status = w.status.borrow().clone().unwrap_or_default();
+            (w.info.clone(), w.pod.spec.clone().unwrap_or_default(), status)
+        };
+        let name = if container.is_empty() {
+            match spec.containers.as_slice() {
+                [c] => c.name.clone(),
+                cs => {
+                    return Err(tonic::Status::invalid_argument(format!(
+                        "a container name must be specified for pod {pod}, choose one of: [{}]",
+                        cs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(" ")
+                    )))
+                }
+            }
+        } else {
+            container.to_string()
+        };
+        let not_found = || tonic::Status::failed_precondition(format!("container not found (\"{name}\")"));
+        let c = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter())
+            .find(|c| c.name == name)
+            .ok_or_else(not_found)?;
+        let running = status
+            .container_statuses
+            .iter()
+            .chain(status.init_container_statuses.iter())
+            .any(|s| s.name == name && s.state.as_ref().is_some_and(|s| s.running.is_some()));
+        if !running {
+            return Err(not_found());
+        }
+        self.ctx
+            .runtime
+            .exec_command(&info, c, cmd)
+            .map_err(tonic::Status::internal)
+    }
+
     pub fn pod_count(&self) -> usize {
         self.workers.lock().map(|w| w.len()).unwrap_or(0)
     }

@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod builtin;
 pub mod catalog;
+pub mod crilog;
 pub mod duration;
+pub mod exec;
 pub mod net;
 pub mod node_stats;
 pub mod pod;

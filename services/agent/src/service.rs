@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use coxswain_api::v1::node_agent_server::{NodeAgent, NodeAgentServer};
 use coxswain_api::v1::{
-    ContainerStats, LogChunk, LogsRequest, NodeStats, PodStats, StatsRequest, StatsSummary,
+    ContainerStats, ExecRequest, LogChunk, LogsRequest, NodeStats, PodStats, StatsRequest, StatsSummary,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::Stream;
@@ -26,6 +26,14 @@ pub trait NodeApi: Send + Sync {
         previous: bool,
     ) -> Result<LogTarget, Status>;
     fn usage(&self) -> Vec<PodUsage>;
+    /// What `exec` runs in a running container.
+    fn exec_command(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        cmd: &[String],
+    ) -> Result<crate::runtime::ExecCommand, Status>;
     /// The node's own usage (None: report the sum of its pods).
     fn node_usage(&self) -> Option<NodeUsage>;
 }
@@ -43,6 +51,16 @@ impl<R: Runtime> NodeApi for Agent<R> {
 
     fn usage(&self) -> Vec<PodUsage> {
         Agent::usage(self)
+    }
+
+    fn exec_command(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        cmd: &[String],
+    ) -> Result<crate::runtime::ExecCommand, Status> {
+        Agent::exec_command(self, namespace, pod, container, cmd)
     }
 
     fn node_usage(&self) -> Option<NodeUsage> {
@@ -119,6 +137,7 @@ impl NodeAgent for Service {
         } else {
             r.namespace.clone()
         };
+        let view = log_view(&r, crate::crilog::now_nanos())?;
         let target = node.log_target(&namespace, &r.pod, &r.container, r.previous)?;
         let mut file = tokio::fs::File::open(&target.path)
             .await
@@ -127,19 +146,35 @@ impl NodeAgent for Service {
         let follow = r.follow;
         let tail = r.tail_lines;
         tokio::spawn(async move {
-            // Initial content (optionally the last N lines).
+            // The file holds CRI records; complete record lines are rendered, a record still
+            // being written waits in `pending`.
             let mut pos: u64 = 0;
+            let mut pending: Vec<u8> = Vec::new();
+            let mut at_line_start = true;
+            let send = |data: Vec<u8>| {
+                let tx = tx.clone();
+                async move {
+                    for c in data.chunks(CHUNK) {
+                        if tx.send(Ok(LogChunk { data: c.to_vec() })).await.is_err() {
+                            return false;
+                        }
+                    }
+                    true
+                }
+            };
             if let Some(n) = tail {
                 let mut all = Vec::new();
                 if file.read_to_end(&mut all).await.is_err() {
                     return;
                 }
                 pos = all.len() as u64;
-                let text = tail_lines(&all, n as usize);
-                for c in text.chunks(CHUNK) {
-                    if tx.send(Ok(LogChunk { data: c.to_vec() })).await.is_err() {
-                        return;
-                    }
+                let end = all.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                let from = crate::crilog::tail_offset(&all[..end], n as usize);
+                let mut out = Vec::new();
+                crate::crilog::render(&all[from..end], view, &mut at_line_start, &mut out);
+                pending = all.split_off(end);
+                if !send(out).await {
+                    return;
                 }
             }
             let mut buf = vec![0u8; CHUNK];
@@ -155,19 +190,26 @@ impl NodeAgent for Service {
                         Ok(n) => {
                             got = true;
                             pos += n as u64;
-                            if tx
-                                .send(Ok(LogChunk {
-                                    data: buf[..n].to_vec(),
-                                }))
-                                .await
-                                .is_err()
-                            {
+                            pending.extend_from_slice(&buf[..n]);
+                            let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
+                                continue;
+                            };
+                            let rest = pending.split_off(end + 1);
+                            let whole = std::mem::replace(&mut pending, rest);
+                            let mut out = Vec::new();
+                            crate::crilog::render(&whole, view, &mut at_line_start, &mut out);
+                            if !out.is_empty() && !send(out).await {
                                 return;
                             }
                         }
                     }
                 }
                 if !live {
+                    if !pending.is_empty() {
+                        let mut out = Vec::new();
+                        crate::crilog::render(&pending, view, &mut at_line_start, &mut out);
+                        send(out).await;
+                    }
                     return;
                 }
                 if !got {
@@ -181,6 +223,36 @@ impl NodeAgent for Service {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+
+    type ExecStream = crate::exec::ExecStream;
+
+    async fn exec(
+        &self,
+        req: Request<tonic::Streaming<ExecRequest>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let mut inbound = req.into_inner();
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("start: Required value"))?;
+        let start = first
+            .start
+            .ok_or_else(|| Status::invalid_argument("start: Required value"))?;
+        if start.pod.is_empty() {
+            return Err(Status::invalid_argument("start.pod: Required value"));
+        }
+        if start.command.is_empty() {
+            return Err(Status::invalid_argument("start.command: Required value"));
+        }
+        let node = self.registry.get(&start.node_name)?;
+        let namespace = if start.namespace.is_empty() {
+            "default"
+        } else {
+            start.namespace.as_str()
+        };
+        let cmd = node.exec_command(namespace, &start.pod, &start.container, &start.command)?;
+        crate::exec::start(cmd, &start, inbound).map(Response::new)
     }
 
     async fn stats(&self, req: Request<StatsRequest>) -> Result<Response<StatsSummary>, Status> {
@@ -246,35 +318,59 @@ impl NodeAgent for Service {
     }
 }
 
-fn tail_lines(all: &[u8], n: usize) -> &[u8] {
-    if n == 0 {
-        return &[];
-    }
-    let mut count = 0;
-    let end = if all.ends_with(b"\n") {
-        all.len() - 1
-    } else {
-        all.len()
-    };
-    for i in (0..end).rev() {
-        if all[i] == b'\n' {
-            count += 1;
-            if count == n {
-                return &all[i + 1..];
-            }
+/// How a Logs request wants the records shown: kubelet's validation of the log options
+/// (sinceSeconds > 0, at most one of sinceSeconds and sinceTime), with `now` for sinceSeconds.
+fn log_view(r: &LogsRequest, now: i128) -> Result<crate::crilog::View, Status> {
+    let since = match (r.since_seconds, r.since_time.is_empty()) {
+        (Some(_), false) => {
+            return Err(Status::invalid_argument(
+                "at most one of `sinceTime` or `sinceSeconds` may be specified",
+            ))
         }
-    }
-    all
+        (Some(s), true) if s <= 0 => {
+            return Err(Status::invalid_argument(format!(
+                "sinceSeconds: Invalid value: {s}: must be greater than 0"
+            )))
+        }
+        (Some(s), true) => Some(now - s as i128 * 1_000_000_000),
+        (None, false) => Some(crate::crilog::parse_nanos(&r.since_time).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "sinceTime: Invalid value: {:?}: must be an RFC 3339 time",
+                r.since_time
+            ))
+        })?),
+        (None, true) => None,
+    };
+    Ok(crate::crilog::View {
+        timestamps: r.timestamps,
+        since,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tail_lines;
+    use super::*;
 
     #[test]
-    fn tails() {
-        assert_eq!(tail_lines(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(tail_lines(b"a\nb\nc", 5), b"a\nb\nc");
-        assert_eq!(tail_lines(b"a\nb\n", 0), b"");
+    fn log_options_are_validated_as_kubelet_does() {
+        let sec = 1_000_000_000i128;
+        let req = |since_seconds: Option<i64>, since_time: &str| LogsRequest {
+            since_seconds,
+            since_time: since_time.into(),
+            timestamps: true,
+            ..Default::default()
+        };
+        let v = log_view(&req(Some(10), ""), 100 * sec).unwrap();
+        assert_eq!(v.since, Some(90 * sec));
+        assert!(v.timestamps);
+        let v = log_view(&req(None, "1970-01-01T00:01:00Z"), 100 * sec).unwrap();
+        assert_eq!(v.since, Some(60 * sec));
+        assert_eq!(log_view(&req(None, ""), 0).unwrap().since, None);
+        let e = log_view(&req(Some(0), ""), 0).unwrap_err();
+        assert!(e.message().starts_with("sinceSeconds: Invalid value: 0"), "{e}");
+        let e = log_view(&req(Some(1), "1970-01-01T00:01:00Z"), 0).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let e = log_view(&req(None, "soon"), 0).unwrap_err();
+        assert!(e.message().starts_with("sinceTime: Invalid value"), "{e}");
     }
 }

@@ -359,7 +359,8 @@ mod tests {
             ..Default::default()
         };
         // (old status, restartCount shown, lastState reason/exit code, next attempt)
-        let cases: Vec<(Option<ContainerStatus>, i32, Option<(&str, i32)>, u32)> = vec![
+        type Case<'a> = (Option<ContainerStatus>, i32, Option<(&'a str, i32)>, u32);
+        let cases: Vec<Case> = vec![
             (None, 0, None, 0),
             (
                 Some(with(waiting("ContainerCreating"), 0, None)),

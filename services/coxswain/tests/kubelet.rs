@@ -11,6 +11,8 @@ use serde_json::Value;
 const T: Duration = Duration::from_secs(30);
 
 fn cluster(octet: u8, extra: &[&str]) -> Coxswain {
+    // These tests are about the agent, not authentication: plain gRPC, whatever the default.
+    std::env::set_var("COXSWAIN_AUTH", "false");
     let octet = octet.to_string();
     let mut args = vec![
         "--in-memory",
@@ -132,10 +134,7 @@ spec:
         pod(&c, "crasher").filter(|p| restarts(p) >= 3)
     })
     .unwrap();
-    wait_until("steady running", T, || {
-        pod(&c, "steady").filter(|p| running(p))
-    })
-    .unwrap();
+    wait_until("steady running", T, || pod(&c, "steady").filter(running)).unwrap();
     drop(agent);
     let before = restarts(&pod(&c, "crasher").unwrap());
     assert_eq!(restarts(&pod(&c, "steady").unwrap()), 0);
@@ -210,4 +209,338 @@ spec:
         !msg.contains(&data_dir) && !msg.contains("/agent/"),
         "a host path in {msg}"
     );
+}
+
+/// An RFC 3339 time with nine fraction digits as nanoseconds since the epoch.
+fn nanos(ts: &str) -> i128 {
+    assert_eq!(ts.len(), 30, "{ts}");
+    assert!(ts.ends_with('Z') && &ts[19..20] == ".", "{ts}");
+    let secs = coxswain_api::time::parse_rfc3339(ts).unwrap_or_else(|| panic!("{ts}"));
+    secs as i128 * 1_000_000_000 + ts[20..29].parse::<i128>().unwrap()
+}
+
+#[test]
+fn logs_with_timestamps_and_since() {
+    let c = cluster(223, &[]);
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: talker}
+spec:
+  nodeName: node1
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "echo first; sleep 3; echo second >&2; while true; do sleep 1; done"]
+"#,
+    );
+    wait_until("second line", T, || {
+        let out = c.coxctl(&["logs", "talker"]);
+        (out.stdout == "first\nsecond\n").then_some(())
+    })
+    .unwrap();
+    let out = c
+        .coxctl(&["logs", "talker", "--timestamps"])
+        .success()
+        .stdout;
+    let lines: Vec<(&str, &str)> = out
+        .lines()
+        .map(|l| l.split_once(' ').expect("timestamp prefix"))
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l.1).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    let (t1, t2) = (nanos(lines[0].0), nanos(lines[1].0));
+    assert!(t2 - t1 >= 2_500_000_000, "{out}");
+    // --since-time: lines at or after it.
+    let out = c
+        .coxctl(&["logs", "talker", "--since-time", lines[1].0])
+        .success()
+        .stdout;
+    assert_eq!(out, "second\n");
+    let out = c
+        .coxctl(&["logs", "talker", "--since-time", "2000-01-01T00:00:00Z"])
+        .success()
+        .stdout;
+    assert_eq!(out, "first\nsecond\n");
+    // --since: a window that holds the second line but not the first.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    let secs = (now - t2) / 1_000_000_000 + 2;
+    assert!(
+        now - t1 > secs * 1_000_000_000 + 500_000_000,
+        "too slow to test"
+    );
+    let out = c
+        .coxctl(&["logs", "talker", &format!("--since={secs}s")])
+        .success()
+        .stdout;
+    assert_eq!(out, "second\n");
+    let out = c
+        .coxctl(&["logs", "talker", "--since=1h", "--timestamps", "--tail=1"])
+        .success()
+        .stdout;
+    assert_eq!(out, format!("{} second\n", lines[1].0));
+    // kubectl's client-side checks.
+    let err = c
+        .coxctl(&["logs", "talker", "--since=1h", "--since-time", lines[1].0])
+        .failure()
+        .stderr;
+    assert!(
+        err.contains("at most one of `sinceTime` or `sinceSeconds` may be specified"),
+        "{err}"
+    );
+    let err = c
+        .coxctl(&["logs", "talker", "--since-time", "yesterday"])
+        .failure()
+        .stderr;
+    assert!(err.contains("parsing time \"yesterday\""), "{err}");
+}
+
+/// `coxctl ARGS` against `c` with `stdin`: (exit code, stdout, stderr).
+fn coxctl_status(c: &Coxswain, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(coxswain_test_support::bin("coxctl"))
+        .args(args)
+        .env("COXSWAIN_SERVER", c.url())
+        .env_remove("COXSWAIN_NAMESPACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn coxctl");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+const EXEC_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: shell}
+spec:
+  nodeName: node1
+  containers:
+  - name: main
+    image: busybox
+    workingDir: /tmp
+    env: [{name: GREETING, value: mayikt}]
+    command: ["/bin/sh", "-c", "echo $GREETING > /tmp/mayikt.txt; while true; do sleep 1; done"]
+  - name: side
+    image: nginx
+"#;
+
+fn exec_pod(c: &Coxswain) {
+    c.apply(EXEC_POD);
+    wait_until("shell running", T, || {
+        pod(c, "shell").filter(|p| {
+            p["status"]["containerStatuses"]
+                .as_array()
+                .is_some_and(|a| {
+                    a.len() == 2 && a.iter().all(|s| s["state"]["running"].is_object())
+                })
+        })
+    })
+    .unwrap();
+    wait_until("the file the container wrote", T, || {
+        let (code, out, _) = coxctl_status(
+            c,
+            &[
+                "exec",
+                "shell",
+                "-c",
+                "main",
+                "--",
+                "cat",
+                "/tmp/mayikt.txt",
+            ],
+            "",
+        );
+        (code == 0 && out == "mayikt\n").then_some(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn exec_runs_in_the_container_and_propagates_the_exit_code() {
+    let c = cluster(224, &[]);
+    exec_pod(&c);
+    // The container's environment and mapped paths; the default container is the first one.
+    let (code, out, err) = coxctl_status(
+        &c,
+        &[
+            "exec",
+            "shell",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo $GREETING $POD_NAME; ls /tmp; echo oops >&2",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "mayikt shell\nmayikt.txt\n");
+    assert_eq!(
+        err,
+        "Defaulted container \"main\" out of: main, side\noops\n"
+    );
+    // Exit codes as kubectl shows them.
+    let (code, out, err) = coxctl_status(
+        &c,
+        &[
+            "exec",
+            "shell",
+            "-c",
+            "main",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo bye; exit 3",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (3, "bye\n"), "{err}");
+    assert_eq!(err, "command terminated with exit code 3\n");
+    // stdin with -i.
+    let (code, out, err) = coxctl_status(
+        &c,
+        &[
+            "exec",
+            "-i",
+            "shell",
+            "-c",
+            "main",
+            "--",
+            "/bin/sh",
+            "-c",
+            "tr a-z A-Z > /tmp/up; cat /tmp/up",
+        ],
+        "hello\nworld\n",
+    );
+    assert_eq!((code, out.as_str()), (0, "HELLO\nWORLD\n"), "{err}");
+    // Without -i the command's stdin is empty.
+    let (code, out, _) =
+        coxctl_status(&c, &["exec", "shell", "-c", "main", "--", "cat"], "ignored");
+    assert_eq!((code, out.as_str()), (0, ""));
+    // -t without a terminal: kubectl's warning, and no tty.
+    let (code, out, err) = coxctl_status(
+        &c,
+        &[
+            "exec",
+            "-it",
+            "shell",
+            "-c",
+            "main",
+            "--",
+            "/bin/sh",
+            "-c",
+            "test -t 0 || echo no tty",
+        ],
+        "",
+    );
+    assert_eq!((code, out.as_str()), (0, "no tty\n"), "{err}");
+    assert!(
+        err.starts_with("Unable to use a TTY - input is not a terminal"),
+        "{err}"
+    );
+    // Errors.
+    let (code, _, err) = coxctl_status(&c, &["exec", "shell", "-c", "nope", "--", "true"], "");
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: unable to upgrade connection: container not found (\"nope\")\n"
+    );
+    let (code, _, err) = coxctl_status(
+        &c,
+        &["exec", "shell", "-c", "main", "--", "no-such-tool"],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("exec: \"no-such-tool\": executable file not found in $PATH"),
+        "{err}"
+    );
+    let (code, _, err) = coxctl_status(&c, &["exec", "shell"], "");
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "error: you must specify at least one command for the container\n"
+    );
+    let (_, _, err) = coxctl_status(&c, &["exec", "ghost", "--", "true"], "");
+    assert_eq!(
+        err,
+        "Error from server (NotFound): pods \"ghost\" not found\n"
+    );
+}
+
+#[test]
+fn exec_it_runs_a_shell_on_a_terminal() {
+    if !std::path::Path::new("/usr/bin/script").is_file() {
+        panic!("util-linux `script` is needed to give coxctl a terminal");
+    }
+    let c = cluster(225, &[]);
+    exec_pod(&c);
+    // `script` runs coxctl on a pseudo-terminal; what is typed goes to the remote shell.
+    let coxctl = coxswain_test_support::bin("coxctl");
+    let cmdline = format!(
+        "{} exec -it shell -c main -- /bin/sh",
+        coxctl.to_string_lossy()
+    );
+    use std::io::Write;
+    let mut child = std::process::Command::new("/usr/bin/script")
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .env("COXSWAIN_SERVER", c.url())
+        .env_remove("COXSWAIN_NAMESPACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut input = child.stdin.take().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&all).to_string();
+            if text.contains("ANSWER=42") {
+                let _ = done_tx.send(());
+            }
+        }
+        String::from_utf8_lossy(&all).to_string()
+    });
+    input
+        .write_all(b"tty; test -t 1 && echo ANSWER=$((6*7)) $GREETING\n")
+        .unwrap();
+    done_rx.recv_timeout(T).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("no answer from the remote shell");
+    });
+    input.write_all(b"exit 5\n").unwrap();
+    let status = child.wait().unwrap();
+    drop(input);
+    let out = reader.join().unwrap();
+    assert!(
+        out.contains("/dev/pts/"),
+        "the remote shell has a terminal: {out}"
+    );
+    assert!(out.contains("ANSWER=42 mayikt"), "{out}");
+    assert!(out.contains("command terminated with exit code 5"), "{out}");
+    assert_eq!(status.code(), Some(5), "{out}");
 }

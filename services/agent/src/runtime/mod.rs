@@ -110,6 +110,14 @@ impl Started {
     }
 }
 
+/// A command to run in a container: what `exec` starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecCommand {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
 /// Cumulative usage of one container.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Usage {
@@ -165,6 +173,17 @@ pub trait Runtime: Send + Sync + 'static {
     /// of their pods'.
     fn node_usage(&self) -> Option<Usage> {
         None
+    }
+
+    /// How to run `cmd` inside a running container (`kubectl exec`): the argv, environment and
+    /// working directory as the container sees them. Err: the runtime's message.
+    fn exec_command(
+        &self,
+        _pod: &PodInfo,
+        _c: &Container,
+        _cmd: &[String],
+    ) -> Result<ExecCommand, String> {
+        Err("exec is not supported by this container runtime".into())
     }
 
     /// The log file of one container attempt, if the runtime keeps logs.

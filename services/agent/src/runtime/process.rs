@@ -4,7 +4,7 @@
 //! - An image without a command runs what the [`Catalog`] says, served by the coxswain binary
 //!   itself: `coxswain builtin web|cpu-burner|idle …`.
 //! - Each container gets a directory `ROOT/<pod uid>/<container>/` holding its log files
-//!   (`<attempt>.log`) and the in-image directories the catalog maps (nginx's
+//!   (`<attempt>.log`, CRI records: see [`crate::crilog`]) and the in-image directories the catalog maps (nginx's
 //!   `/usr/share/nginx/html` is `html/`); those in-image paths are rewritten to the container's
 //!   directory in the container's command, args, exec probes and exec hooks, so a postStart
 //!   `echo mayikt > /usr/share/nginx/html/index.html` changes the page the container serves.
@@ -20,7 +20,8 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use super::{
-    container_env, expand, Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started, Usage,
+    container_env, expand, Action, ActionKind, ExecCommand, Exit, Outcome, PodInfo, Runtime,
+    Started, Usage,
 };
 use crate::catalog::{Catalog, Resolved, Workload};
 use crate::net;
@@ -477,9 +478,6 @@ impl Runtime for ProcessRuntime {
         let log_path = dir.join(format!("{attempt}.log"));
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
         let env = container_env(pod, c);
         let argv = self.argv(pod, c, &resolved, &dir, &env);
         if let Some(pos) = argv.iter().position(|a| a == "--") {
@@ -508,8 +506,8 @@ impl Runtime for ProcessRuntime {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(workdir(c, &dir))
             .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0);
         let mut child = command.spawn().map_err(|e| {
             format!(
@@ -525,6 +523,15 @@ impl Runtime for ProcessRuntime {
         })?;
         let pid = child.id().unwrap_or(0) as i32;
         let _ = std::fs::write(dir.join("pgid"), pid.to_string());
+        // The output goes to the log file as CRI records, each line stamped as it arrives.
+        let log = std::sync::Arc::new(Mutex::new(log));
+        let mut pumps = tokio::task::JoinSet::new();
+        if let Some(out) = child.stdout.take() {
+            pumps.spawn(crate::crilog::pump(out, "stdout", log.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            pumps.spawn(crate::crilog::pump(err, "stderr", log));
+        }
         let id = format!("{}-{}-{attempt}", pod.uid, c.name);
         self.procs.lock().map_err(|e| e.to_string())?.insert(
             id.clone(),
@@ -558,6 +565,12 @@ impl Runtime for ProcessRuntime {
             };
             // The container is its process group: leftovers (a shell's children) go with it.
             kill_group(pid, true);
+            // Its last output is in the log before the exit is known (bounded: a process that
+            // left the group may hold the pipe).
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while pumps.join_next().await.is_some() {}
+            })
+            .await;
             let _ = tx.send(Some(exit));
         });
         if serves {
@@ -656,6 +669,41 @@ impl Runtime for ProcessRuntime {
             std::fs::write(&f, content).map_err(|e| format!("writing {}: {e}", f.display()))?;
         }
         Ok(())
+    }
+
+    fn exec_command(
+        &self,
+        pod: &PodInfo,
+        c: &Container,
+        cmd: &[String],
+    ) -> Result<ExecCommand, String> {
+        let first = cmd.first().ok_or("exec: no command")?;
+        let resolved = self.catalog.resolve(&c.image).ok();
+        let dir = self.container_dir(&pod.uid, &c.name);
+        let paths = self.path_map(pod, c, resolved.as_ref(), &dir);
+        let env = container_env(pod, c);
+        // The container's paths mapped as in its command (no $(VAR) expansion: exec's argv is
+        // taken as it is, as the runtime's exec does).
+        let mut argv: Vec<String> = cmd.iter().map(|a| self.rewrite(&paths, a)).collect();
+        let cwd = workdir_in_image(c);
+        if argv[0].contains('/') && !argv[0].starts_with('/') {
+            argv[0] = self.rewrite(&paths, &cwd.join(&argv[0]).to_string_lossy());
+        }
+        if !resolvable(&argv[0], &cwd) {
+            return Err(format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{first}\": {}: unknown",
+                if first.contains('/') {
+                    format!("stat {first}: no such file or directory")
+                } else {
+                    "executable file not found in $PATH".to_string()
+                }
+            ));
+        }
+        Ok(ExecCommand {
+            argv,
+            env,
+            cwd: workdir(c, &dir),
+        })
     }
 
     fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf> {
