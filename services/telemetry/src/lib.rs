@@ -189,6 +189,26 @@ impl Telemetry {
     }
 }
 
+/// How often histogram samples are folded into their buckets between scrapes (the exporter's
+/// own default `upkeep_timeout`).
+pub const UPKEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder keeps every histogram sample until upkeep folds it into the buckets; a scrape
+/// runs upkeep, but a process nobody scrapes would hold every sample it ever recorded. This
+/// thread runs it every `period` (`install_recorder`, unlike the exporter's own HTTP listener,
+/// spawns none).
+fn spawn_upkeep(handle: PrometheusHandle, period: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no metrics upkeep thread: histograms fold only at scrapes");
+    }
+}
+
 /// Install the global recorder with every family's HELP text (once per process).
 pub fn install(component: &'static str) -> Result<Telemetry, String> {
     let mut builder = PrometheusBuilder::new()
@@ -209,6 +229,7 @@ pub fn install(component: &'static str) -> Result<Telemetry, String> {
         .install_recorder()
         .map_err(|e| format!("installing the metrics recorder: {e}"))?;
     describe();
+    spawn_upkeep(handle.clone(), UPKEEP_PERIOD);
     Ok(Telemetry { handle, component })
 }
 
