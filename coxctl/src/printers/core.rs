@@ -344,6 +344,7 @@ pub const PVC: &[&str] = &[
     "CAPACITY",
     "ACCESS MODES",
     "STORAGECLASS",
+    "VOLUMEATTRIBUTESCLASS",
     "AGE",
 ];
 pub const PVC_WIDE: &[&str] = &["VOLUMEMODE"];
@@ -377,6 +378,8 @@ pub fn pvc(o: &Value, now: i64, wide: bool) -> Vec<String> {
         capacity,
         modes,
         class,
+        // spec.volumeAttributesClassName, which coxswain's claims do not have.
+        "<unset>".into(),
         age_of(o, now),
     ];
     if wide {
@@ -656,7 +659,7 @@ mod tests {
             "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}});
         assert_eq!(
             pvc(&pvc_o, NOW, false),
-            vec!["x", "Bound", "pv-1", "1Gi", "RWO", "standard", "45s"]
+            vec!["x", "Bound", "pv-1", "1Gi", "RWO", "standard", "<unset>", "45s"]
         );
     }
 }
