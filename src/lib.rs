@@ -17,6 +17,7 @@ pub mod hpa_convert;
 pub mod intstr;
 pub mod kinds;
 pub mod manifest;
+pub mod qos;
 pub mod quantity;
 pub mod selector;
 pub mod time;

@@ -557,6 +557,7 @@ impl Store {
                     m.set_type_meta();
                     m.copy_status_from(&old);
                     keep_system_metadata(&mut m, &old);
+                    keep_admitted_priority(&mut m, &old);
                     defaults::apply_defaults(&mut m);
                     let mut errs = validation::validate(&m);
                     errs.extend(validation::validate_update(&old, &m));
@@ -575,6 +576,16 @@ impl Store {
                     }
                     let mut m = old.clone();
                     m.copy_status_from(&new);
+                    // A pod's QoS class is the API server's (set at create): a status write that
+                    // leaves it out does not clear it.
+                    if let (Object::Pod(p), Object::Pod(o)) = (&mut m, &old) {
+                        let kept = o.status.as_ref().map(|s| s.qos_class.clone());
+                        if let (Some(st), Some(q)) = (p.status.as_mut(), kept) {
+                            if st.qos_class.is_empty() {
+                                st.qos_class = q;
+                            }
+                        }
+                    }
                     m
                 }
             };
@@ -1277,10 +1288,27 @@ fn prepare_for_create(obj: &mut Object) {
     let uid = obj.meta().uid.clone();
     match obj {
         Object::Pod(p) => {
+            let spec = p.spec.get_or_insert_with(Default::default);
+            // The Priority admission plugin: the built-in classes' values, 0 without a class
+            // (no PriorityClass objects here), and the default preemption policy.
+            if spec.priority.is_none() {
+                spec.priority = match spec.priority_class_name.as_str() {
+                    "system-node-critical" => Some(2_000_001_000),
+                    "system-cluster-critical" => Some(2_000_000_000),
+                    "" => Some(0),
+                    _ => None,
+                };
+            }
+            if spec.priority.is_some() && spec.preemption_policy.is_none() {
+                spec.preemption_policy = Some("PreemptLowerPriority".into());
+            }
+            let qos = coxswain_api::qos::pod_qos(spec);
             let st = p.status.get_or_insert_with(Default::default);
             if st.phase.is_empty() {
                 st.phase = "Pending".into();
             }
+            // The pod strategy's PrepareForCreate.
+            st.qos_class = qos.into();
         }
         Object::Namespace(n) => {
             n.status.get_or_insert_with(Default::default).phase = "Active".into();
@@ -1306,6 +1334,23 @@ fn prepare_for_create(obj: &mut Object) {
             defaults::apply_defaults(obj);
         }
         _ => {}
+    }
+}
+
+/// A pod's priority and preemption policy are set by admission at create; an update that
+/// leaves them out keeps them (the spec of a pod may not change them).
+fn keep_admitted_priority(new: &mut Object, old: &Object) {
+    let (Object::Pod(n), Object::Pod(o)) = (new, old) else {
+        return;
+    };
+    let (Some(ns), Some(os)) = (n.spec.as_mut(), o.spec.as_ref()) else {
+        return;
+    };
+    if ns.priority.is_none() {
+        ns.priority = os.priority;
+    }
+    if ns.preemption_policy.is_none() {
+        ns.preemption_policy = os.preemption_policy.clone();
     }
 }
 
