@@ -1194,7 +1194,11 @@ impl<R: Runtime> NodeAgent<R> {
                 .get(&uid)
                 .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
             let status = w.status.borrow().clone().unwrap_or_default();
-            (w.info.clone(), w.pod.spec.clone().unwrap_or_default(), status)
+            (
+                w.info.clone(),
+                w.pod.spec.clone().unwrap_or_default(),
+                status,
+            )
         };
         let name = if container.is_empty() {
             match spec.containers.as_slice() {
@@ -1202,14 +1206,18 @@ impl<R: Runtime> NodeAgent<R> {
                 cs => {
                     return Err(tonic::Status::invalid_argument(format!(
                         "a container name must be specified for pod {pod}, choose one of: [{}]",
-                        cs.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(" ")
+                        cs.iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
                     )))
                 }
             }
         } else {
             container.to_string()
         };
-        let not_found = || tonic::Status::failed_precondition(format!("container not found (\"{name}\")"));
+        let not_found =
+            || tonic::Status::failed_precondition(format!("container not found (\"{name}\")"));
         let c = spec
             .containers
             .iter()

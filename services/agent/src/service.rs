@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use coxswain_api::v1::node_agent_server::{NodeAgent, NodeAgentServer};
 use coxswain_api::v1::{
-    ContainerStats, ExecRequest, LogChunk, LogsRequest, NodeStats, PodStats, StatsRequest, StatsSummary,
+    ContainerStats, ExecRequest, LogChunk, LogsRequest, NodeStats, PodStats, StatsRequest,
+    StatsSummary,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::Stream;
@@ -367,7 +368,10 @@ mod tests {
         assert_eq!(v.since, Some(60 * sec));
         assert_eq!(log_view(&req(None, ""), 0).unwrap().since, None);
         let e = log_view(&req(Some(0), ""), 0).unwrap_err();
-        assert!(e.message().starts_with("sinceSeconds: Invalid value: 0"), "{e}");
+        assert!(
+            e.message().starts_with("sinceSeconds: Invalid value: 0"),
+            "{e}"
+        );
         let e = log_view(&req(Some(1), "1970-01-01T00:01:00Z"), 0).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         let e = log_view(&req(None, "soon"), 0).unwrap_err();

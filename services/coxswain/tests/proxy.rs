@@ -884,7 +884,7 @@ fn load_balancer_pending_until_the_pool_has_an_address() {
         .expect("octet")
         .to_string();
     let pool = format!("127.0.{o}.200/30");
-    let mut child = Command::new(bin("coxswain"))
+    let child = Command::new(bin("coxswain"))
         .args([
             "proxy",
             "--server",
