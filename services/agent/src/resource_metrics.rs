@@ -1,54 +1,67 @@
 //! kubelet's resource metrics (`/metrics/resource`) for the nodes this process hosts, rendered
 //! at scrape time from the agents' last usage samples: node, pod and container CPU (cumulative
 //! seconds) and memory working set. One process can host many nodes (`--sim-nodes`), so every
-//! series carries a `node` label; a node's usage is the sum over its pods.
+//! series carries a `node` label; a node's usage is the machine's own (/proc/stat, /proc/meminfo)
+//! on the process runtime, and the sum over its pods on simulated nodes.
 use coxswain_telemetry::text::{header, sample, Type};
 
-use crate::agent::PodUsage;
+use crate::agent::{NodeUsage, PodUsage};
 use crate::service::Registry;
 
 /// A pod family: name, type, HELP and its value of a pod.
 type PodFamily = (&'static str, Type, &'static str, fn(&PodUsage) -> f64);
 
-/// (node name, its pods' usage), rendered in the text format.
-pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
-    header(
-        out,
-        "node_cpu_usage_seconds_total",
-        Type::Counter,
-        "Cumulative cpu time consumed by the node in core-seconds",
-    );
-    for (node, pods) in nodes {
-        let nanos: u64 = pods
+/// One node as rendered: its name, its own usage when the runtime reports the machine's (the
+/// process runtime, as kubelet's node summary), and its pods' usage.
+pub struct NodeSample {
+    pub name: String,
+    pub own: Option<NodeUsage>,
+    pub pods: Vec<PodUsage>,
+}
+
+impl NodeSample {
+    /// (cumulative CPU nanoseconds, working set bytes): the machine's own when reported, else
+    /// the sum over the node's pods (simulated nodes).
+    fn usage(&self) -> (u64, u64) {
+        if let Some(u) = &self.own {
+            return (u.cpu_core_nanos, u.memory_bytes);
+        }
+        self.pods
             .iter()
             .flat_map(|p| &p.containers)
-            .map(|c| c.cpu_core_nanos)
-            .sum();
-        sample(
-            out,
-            "node_cpu_usage_seconds_total",
-            &[("node", node)],
-            nanos as f64 / 1e9,
-        );
+            .fold((0, 0), |(c, m), x| {
+                (c + x.cpu_core_nanos, m + x.memory_bytes)
+            })
     }
-    header(
-        out,
-        "node_memory_working_set_bytes",
-        Type::Gauge,
-        "Current working set of the node in bytes",
-    );
-    for (node, pods) in nodes {
-        let bytes: u64 = pods
-            .iter()
-            .flat_map(|p| &p.containers)
-            .map(|c| c.memory_bytes)
-            .sum();
-        sample(
-            out,
+}
+
+/// Every node's series, in the text format.
+pub fn render(nodes: &[NodeSample], out: &mut String) {
+    let node_families: [(&str, Type, &str, bool); 2] = [
+        (
+            "node_cpu_usage_seconds_total",
+            Type::Counter,
+            "Cumulative cpu time consumed by the node in core-seconds",
+            true,
+        ),
+        (
             "node_memory_working_set_bytes",
-            &[("node", node)],
-            bytes as f64,
-        );
+            Type::Gauge,
+            "Current working set of the node in bytes",
+            false,
+        ),
+    ];
+    for (name, typ, help, cpu) in node_families {
+        header(out, name, typ, help);
+        for n in nodes {
+            let (cpu_nanos, bytes) = n.usage();
+            let v = if cpu {
+                cpu_nanos as f64 / 1e9
+            } else {
+                bytes as f64
+            };
+            sample(out, name, &[("node", &n.name)], v);
+        }
     }
     let pod_families: [PodFamily; 2] = [
         (
@@ -66,8 +79,9 @@ pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
     ];
     for (name, typ, help, value) in pod_families {
         header(out, name, typ, help);
-        for (node, pods) in nodes {
-            for p in pods {
+        for n in nodes {
+            let node = &n.name;
+            for p in &n.pods {
                 sample(
                     out,
                     name,
@@ -97,8 +111,9 @@ pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
     ];
     for (name, typ, help, cpu) in container_families {
         header(out, name, typ, help);
-        for (node, pods) in nodes {
-            for p in pods {
+        for n in nodes {
+            let node = &n.name;
+            for p in &n.pods {
                 for c in &p.containers {
                     let v = if cpu {
                         c.cpu_core_nanos as f64 / 1e9
@@ -124,12 +139,16 @@ pub fn render(nodes: &[(String, Vec<PodUsage>)], out: &mut String) {
 
 impl coxswain_telemetry::Collector for Registry {
     fn collect(&self, out: &mut String) {
-        let mut nodes: Vec<(String, Vec<PodUsage>)> = self
+        let mut nodes: Vec<NodeSample> = self
             .nodes()
             .into_iter()
-            .map(|(name, n)| (name, n.usage()))
+            .map(|(name, n)| NodeSample {
+                name,
+                own: n.node_usage(),
+                pods: n.usage(),
+            })
             .collect();
-        nodes.sort_by(|a, b| a.0.cmp(&b.0));
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
         render(&nodes, out);
     }
 }
@@ -140,7 +159,7 @@ mod tests {
     use crate::agent::ContainerUsage;
 
     #[test]
-    fn node_and_pod_usage_are_sums_of_their_containers() {
+    fn node_usage_is_the_machines_or_the_sum_of_its_pods() {
         let pod = PodUsage {
             namespace: "default".into(),
             name: "web-1".into(),
@@ -161,7 +180,12 @@ mod tests {
             ..Default::default()
         };
         let mut out = String::new();
-        render(&[("n1".into(), vec![pod])], &mut out);
+        let n1 = NodeSample {
+            name: "n1".into(),
+            own: None,
+            pods: vec![pod.clone()],
+        };
+        render(&[n1], &mut out);
         assert!(
             out.contains("node_cpu_usage_seconds_total{node=\"n1\"} 2\n"),
             "{out}"
@@ -175,5 +199,30 @@ mod tests {
         ));
         assert!(out.contains("container_memory_working_set_bytes{node=\"n1\",namespace=\"default\",pod=\"web-1\",container=\"b\"} 24\n"));
         assert_eq!(out.matches("# HELP").count(), 6);
+
+        // A node whose runtime reports the machine's usage shows that, not its pods' sum.
+        let mut out = String::new();
+        let n2 = NodeSample {
+            name: "n2".into(),
+            own: Some(NodeUsage {
+                time: String::new(),
+                cpu_nano_cores: 0,
+                cpu_core_nanos: 7_250_000_000,
+                memory_bytes: 4096,
+            }),
+            pods: vec![pod],
+        };
+        render(&[n2], &mut out);
+        assert!(
+            out.contains("node_cpu_usage_seconds_total{node=\"n2\"} 7.25\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("node_memory_working_set_bytes{node=\"n2\"} 4096\n"),
+            "{out}"
+        );
+        assert!(out.contains(
+            "pod_cpu_usage_seconds_total{node=\"n2\",namespace=\"default\",pod=\"web-1\"} 2\n"
+        ));
     }
 }
