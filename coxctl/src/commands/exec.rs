@@ -4,20 +4,16 @@
 //! terminal on stdin, the local terminal is put in raw mode for the session and its size
 //! follows SIGWINCH.
 use std::io::Write;
-use std::time::Duration;
 
 use clap::Args;
-use coxswain_api::v1::node_agent_client::NodeAgentClient;
 use coxswain_api::v1::{ExecRequest, ExecStart, TerminalSize};
 use coxswain_api::{Kind, Object};
 use tokio_stream::StreamExt;
-use tonic::transport::Endpoint;
 use tonic::Code;
 
-use crate::client::{from_status, other, server_url, CliError, Client, Result};
+use crate::client::{from_status, other, CliError, Client, Result};
 
 /// The Node annotation naming the agent's gRPC endpoint.
-const ENDPOINT_ANNOTATION: &str = "coxswain.io/agent-endpoint";
 /// The Pod annotation naming the container kubectl picks by default.
 const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
@@ -81,34 +77,6 @@ fn terminal_size() -> Option<TerminalSize> {
         width: ws.ws_col.into(),
         height: ws.ws_row.into(),
     })
-}
-
-async fn agent(
-    client: &mut Client,
-    server: &str,
-    node: &str,
-) -> Result<NodeAgentClient<tonic::transport::Channel>> {
-    let endpoint = match client.get(Kind::Node, "", node).await {
-        Ok(Object::Node(n)) => n
-            .metadata
-            .and_then(|m| m.annotations.get(ENDPOINT_ANNOTATION).cloned())
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    let url = if endpoint.is_empty() {
-        server_url(server)
-    } else {
-        endpoint
-    };
-    let channel = Endpoint::from_shared(url.clone())
-        .map_err(|e| CliError::Connect(format!("invalid agent address {url:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(5));
-    let channel = coxswain_client::config::secure(channel, &url)
-        .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect(format!("{url}: {e}")))?;
-    Ok(NodeAgentClient::new(channel))
 }
 
 fn exec_error(st: tonic::Status) -> CliError {
@@ -196,7 +164,7 @@ pub async fn run(client: &mut Client, a: &ExecArgs, ns: &str, server: &str) -> R
         }
         tty = false;
     }
-    let mut agent = agent(client, server, &spec.node_name).await?;
+    let mut agent = super::logs::node_agent(client, server, &spec.node_name).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<ExecRequest>(16);
     let start = ExecStart {
         node_name: spec.node_name.clone(),

@@ -189,6 +189,36 @@ pub async fn run(client: &mut Client, a: &LogsArgs, ns: &str, server: &str) -> R
     Ok(())
 }
 
+/// A NodeAgent client for `node`: the agent's endpoint annotation on the Node, else the server
+/// (in `up`, the agents serve on the store's address), over TLS when the config says so.
+pub(super) async fn node_agent(
+    client: &mut Client,
+    server: &str,
+    node: &str,
+) -> Result<NodeAgentClient<tonic::transport::Channel>> {
+    let endpoint = match client.get(Kind::Node, "", node).await {
+        Ok(Object::Node(n)) => n
+            .metadata
+            .and_then(|m| m.annotations.get(ENDPOINT_ANNOTATION).cloned())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let url = if endpoint.is_empty() {
+        server_url(server)
+    } else {
+        endpoint
+    };
+    let channel = Endpoint::from_shared(url.clone())
+        .map_err(|e| CliError::Connect(format!("invalid agent address {url:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5));
+    let channel = coxswain_client::config::secure(channel, &url)
+        .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?
+        .connect()
+        .await
+        .map_err(|e| CliError::Connect(format!("{url}: {e}")))?;
+    Ok(NodeAgentClient::new(channel))
+}
+
 async fn pod_logs(
     client: &mut Client,
     a: &LogsArgs,
@@ -218,27 +248,7 @@ async fn pod_logs(
             ),
         });
     }
-    let endpoint = match client.get(Kind::Node, "", &spec.node_name).await {
-        Ok(Object::Node(n)) => n
-            .metadata
-            .and_then(|m| m.annotations.get(ENDPOINT_ANNOTATION).cloned())
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    let url = if endpoint.is_empty() {
-        server_url(server)
-    } else {
-        endpoint
-    };
-    let channel = Endpoint::from_shared(url.clone())
-        .map_err(|e| CliError::Connect(format!("invalid agent address {url:?}: {e}")))?
-        .connect_timeout(Duration::from_secs(5));
-    let channel = coxswain_client::config::secure(channel, &url)
-        .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect(format!("{url}: {e}")))?;
-    let mut agent = NodeAgentClient::new(channel);
+    let mut agent = node_agent(client, server, &spec.node_name).await?;
     let (since_seconds, since_time) = since_of(a)?;
     let req = LogsRequest {
         node_name: spec.node_name.clone(),
