@@ -423,7 +423,14 @@ fn round_robin_readiness_and_refusal() {
         ),
     );
     let addr = format!("{}:8080", cluster_ip(&c, "rr"));
-    wait_get(&addr, |_| true);
+    // The mirroring controller writes a slice per subset, so the proxy's table fills in steps:
+    // wait until it holds all three (three picks in a row reach three backends only then).
+    let all: BTreeSet<String> = ["a", "b", "d"].map(String::from).into();
+    wait_until("all three endpoints in rotation", T, || {
+        let three: Result<BTreeSet<String>, _> = (0..3).map(|_| get(&addr)).collect();
+        three.ok().filter(|got| *got == all)
+    })
+    .expect("three endpoints");
     let got = served_by(&addr, 9);
     let counts = got.iter().fold(BTreeMap::new(), |mut m, n| {
         *m.entry(n.clone()).or_insert(0) += 1;
@@ -536,13 +543,10 @@ fn session_affinity_client_ip() {
         ),
     );
     let addr = format!("{}:8080", cluster_ip(&c, "sticky"));
+    // Until the proxy has the recreated Service's slices a connection may be refused.
     wait_until("round-robin again", T, || {
-        (served_by(&addr, 3)
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .len()
-            == 3)
-            .then_some(())
+        let three: Result<BTreeSet<String>, _> = (0..3).map(|_| get(&addr)).collect();
+        three.ok().filter(|got| got.len() == 3)
     })
     .expect("spread");
     // Bad input: a timeout outside (0, 86400].
