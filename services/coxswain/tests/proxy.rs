@@ -470,19 +470,16 @@ fn round_robin_readiness_and_refusal() {
         &c,
         &endpoints_yaml("rr", &[("a", a, "node1"), ("x", dead, "node1")], &[]),
     );
-    wait_until("dead endpoint in the table", T, || {
-        let m = metrics(&c);
-        m.lines()
-            .any(|l| {
-                l.starts_with("coxswain_proxy_endpoint_dial_errors_total{")
-                    && l.contains("service=\"rr\"")
-                    && !l.ends_with(" 0")
-            })
-            .then_some(())
-            .or_else(|| {
-                let _ = get(&addr);
-                None
-            })
+    // The slices change one by one: wait until x is in the proxy's table (a dial error is
+    // counted) and d has left it (four requests in a row all reach a).
+    wait_until("dead endpoint in the table, d gone", T, || {
+        let only_a = (0..4).all(|_| get(&addr).is_ok_and(|b| b == "a"));
+        let dialed_x = metrics(&c).lines().any(|l| {
+            l.starts_with("coxswain_proxy_endpoint_dial_errors_total{")
+                && l.contains("service=\"rr\"")
+                && !l.ends_with(" 0")
+        });
+        (only_a && dialed_x).then_some(())
     })
     .expect("a dial error is counted");
     assert_eq!(
