@@ -210,8 +210,13 @@ spec:
         (v["status"]["phase"] == "Bound").then_some(())
     })
     .expect("pv bound");
-    let other = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
-    assert_eq!(other["status"]["phase"], "Available");
+    // The other volume is synced on its own (its status may still be Pending a moment after
+    // the claim bound): it ends Available, not Bound.
+    wait_until("the other volume is Available", T, || {
+        let v = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+        (v["status"]["phase"] == "Available").then_some(())
+    })
+    .expect("manual-big Available");
     // Retain: the claim goes, the volume stays, Released.
     c.coxctl(&["delete", "pvc", "data"]).success();
     wait_until("the Retain volume is Released", T, || {
