@@ -370,12 +370,17 @@ fn liveness_probes_of_each_kind_fail_then_pass() {
     assert!(ev.contains(":8080: connect: connection refused"), "{ev}");
     let ev = events_of(&c, "exec-bad", "mayikt-pod");
     assert!(ev.contains("Liveness probe failed: "), "{ev}");
-    // The passing probes ran as long as the failing ones needed to restart: no restarts.
+    // The passing probes ran as long as the failing ones needed to restart: no restarts, and
+    // never failureThreshold failures in a row. (A single Unhealthy event is possible, as on a
+    // real kubelet: the first probe runs at once (initialDelaySeconds 0) and may beat the
+    // server's bind on a loaded machine, and a scaled 1 s timeout is 100 ms here.)
     for ns in ["exec-ok", "tcp-ok", "http-ok"] {
         let p = pod(&c, ns, "mayikt-pod").unwrap();
-        assert_eq!(restarts(&p), 0, "{ns}: {}", events_of(&c, ns, "mayikt-pod"));
-        assert_eq!(status_column(&c, ns, "mayikt-pod"), "Running");
-        assert!(!events_of(&c, ns, "mayikt-pod").contains("Unhealthy"));
+        let ev = events_of(&c, ns, "mayikt-pod");
+        assert_eq!(restarts(&p), 0, "{ns}: {ev}");
+        assert_eq!(status_column(&c, ns, "mayikt-pod"), "Running", "{ns}: {ev}");
+        assert!(!ev.contains("will be restarted"), "{ns}: {ev}");
+        assert!(!ev.contains("Killing"), "{ns}: {ev}");
     }
 }
 
