@@ -2,9 +2,10 @@
 //!
 //! As wrk: `--threads` OS threads, each with its own single-threaded tokio runtime owning its
 //! share of the connections, so a connection's requests and its statistics never leave one
-//! thread and recording needs no locks. Each thread has one [`Recorder`] (an HDR histogram per
-//! thread), merged into a [`Summary`] when the run ends; the threads also publish running
-//! counters ([`Live`]) for the progress line.
+//! thread. Each thread has one [`Recorder`] (status codes, errors, bytes), merged into a
+//! [`Summary`] when the run ends; latencies and running counts go to the thread's [`Live`] (one
+//! uncontended lock per response), which the progress line reads and which hands its latencies
+//! to the recorder at the end.
 //!
 //! Loops:
 //! - closed (`-c`, `-n`, `-z`, as hey): each of `-c` workers sends its next request when the
@@ -317,7 +318,8 @@ fn thread_main(
     });
     drop(local);
     drop(rt);
-    let r = std::mem::take(&mut *rec.borrow_mut());
+    let mut r = std::mem::take(&mut *rec.borrow_mut());
+    sh.live[t].drain_latency(&mut r.latency);
     sh.finished.send_modify(|n| *n += 1);
     r
 }
@@ -405,8 +407,8 @@ struct Worker {
     h1: Option<http1::SendRequest<Body>>,
     /// The fast path's kept-alive connection.
     fast: Option<h1::Conn>,
-    /// The read buffer of the fast path's last closed connection, for the next one.
-    spare: Option<Box<[u8]>>,
+    /// The read buffer and head memo of the fast path's last closed connection, for the next.
+    spare: Option<h1::Spare>,
     /// The fast path's connect timeout, one timer moved forward per connection (as the request
     /// timer in [`Worker::run`]; `tokio::time::timeout` would register and remove a timer per
     /// connection, a tenth of a request's cost without keep-alive).
@@ -453,7 +455,7 @@ impl Worker {
             match out {
                 Ok(Ok((status, bytes))) => {
                     let lat = done.saturating_duration_since(from);
-                    self.rec.borrow_mut().response(status, lat, bytes);
+                    self.rec.borrow_mut().tally(status, bytes);
                     live.response(lat, bytes);
                 }
                 Err(_) if cut => {
@@ -627,15 +629,65 @@ async fn tcp(cfg: &Config) -> Result<TcpStream, Failure> {
     connected(tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await)
 }
 
-/// [`tcp`] on a timer the caller keeps.
-async fn tcp_on(cfg: &Config, mut timer: Pin<&mut Sleep>) -> Result<TcpStream, Failure> {
+/// A new connection for the fast path, with the request already written when it could be.
+///
+/// A non-blocking connect, then the request written at once: on loopback the kernel has done the
+/// handshake by the time `connect` returns, so the write goes out without a turn of the event
+/// loop to learn that the socket became writable (tokio's `TcpStream::connect` and wrk both wait
+/// for that event). When the handshake is not done yet the write finds nothing to write to
+/// (EAGAIN) and this waits for the connection as `TcpStream::connect` does, on the caller's timer
+/// (one per worker, moved forward: no timer registered and removed per connection). Returns the
+/// stream and how many bytes of the request went out.
+async fn dial(
+    cfg: &Config,
+    mut timer: Pin<&mut Sleep>,
+    w: &h1::Wire,
+) -> Result<(TcpStream, usize), Failure> {
+    use std::io::Write;
+    let addr = cfg.target.addr;
+    let connect_err = |e: std::io::Error| {
+        let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            ErrorKind::ConnectRefused
+        } else {
+            ErrorKind::Connect
+        };
+        Failure::Io(kind, e)
+    };
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM.nonblocking(),
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(connect_err)?;
+    let _ = sock.set_tcp_nodelay(true);
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(connect_err(e)),
+    }
+    let std: std::net::TcpStream = sock.into();
+    let sent = match (&std).write(w.as_bytes()) {
+        Ok(n) => Some(n),
+        // Still connecting.
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        // A write can only fail here because the connection was not made (refused...).
+        Err(e) => return Err(connect_err(e)),
+    };
+    let s = TcpStream::from_std(std).map_err(connect_err)?;
+    if let Some(n) = sent {
+        return Ok((s, n));
+    }
     timer.as_mut().reset(Instant::now() + cfg.connect_timeout);
     let r = tokio::select! {
         biased;
-        r = TcpStream::connect(cfg.target.addr) => Ok(r),
-        _ = timer => Err(()),
+        r = s.writable() => r,
+        _ = timer => return Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
     };
-    connected(r)
+    r.map_err(connect_err)?;
+    if let Some(e) = s.take_error().map_err(connect_err)? {
+        return Err(connect_err(e));
+    }
+    Ok((s, 0))
 }
 
 fn connected<E>(r: Result<std::io::Result<TcpStream>, E>) -> Result<TcpStream, Failure> {
@@ -659,32 +711,35 @@ fn connected<E>(r: Result<std::io::Result<TcpStream>, E>) -> Result<TcpStream, F
 /// One request on the fast HTTP/1.1 path, over the kept-alive connection when there is one.
 async fn fast_exchange(
     kept: &mut Option<h1::Conn>,
-    spare: &mut Option<Box<[u8]>>,
+    spare: &mut Option<h1::Spare>,
     mut timer: Pin<&mut Sleep>,
     cfg: &Config,
     w: &h1::Wire,
 ) -> Result<(u16, u64), Failure> {
-    let (mut c, reused) = match kept.take() {
-        Some(c) => (c, true),
-        None => (
-            h1::Conn::new(tcp_on(cfg, timer.as_mut()).await?, spare.take()),
-            false,
-        ),
-    };
-    let r = match c.exchange(w).await {
-        // A kept-alive connection that fails before any byte of the response came back was
-        // closed by the server while idle: not this request's failure; it goes on a new one.
-        Err(h1::Error::Closed | h1::Error::Io(_)) if reused && c.nothing_received() => {
-            c = h1::Conn::new(tcp_on(cfg, timer).await?, Some(c.into_buf()));
-            c.exchange(w).await
+    let r = match kept.take() {
+        Some(mut c) => match c.exchange(w).await {
+            // A kept-alive connection that fails before any byte of the response came back was
+            // closed by the server while idle: not this request's failure; it goes on a new one.
+            Err(h1::Error::Closed | h1::Error::Io(_)) if c.nothing_received() => {
+                let (s, sent) = dial(cfg, timer, w).await?;
+                c = h1::Conn::new(s, Some(c.into_spare()));
+                let r = c.exchange_after(w, sent).await;
+                r.map(|r| (r, c))
+            }
+            r => r.map(|r| (r, c)),
+        },
+        None => {
+            let (s, sent) = dial(cfg, timer.as_mut(), w).await?;
+            let mut c = h1::Conn::new(s, spare.take());
+            let r = c.exchange_after(w, sent).await;
+            r.map(|r| (r, c))
         }
-        r => r,
-    }
-    .map_err(Failure::Fast)?;
+    };
+    let (r, c) = r.map_err(Failure::Fast)?;
     if cfg.keepalive && r.reusable {
         *kept = Some(c);
     } else {
-        *spare = Some(c.into_buf());
+        *spare = Some(c.into_spare());
     }
     Ok((r.status, r.bytes))
 }

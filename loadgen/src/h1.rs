@@ -98,10 +98,11 @@ pub enum Error {
     Invalid(String),
 }
 
-/// One connection and its read buffer.
+/// One connection, its read buffer and the last response head it parsed.
 pub struct Conn {
     s: TcpStream,
     buf: Box<[u8]>,
+    memo: Memo,
     start: usize,
     end: usize,
     /// Some byte of the current response arrived (a failure before that on a reused
@@ -109,6 +110,28 @@ pub struct Conn {
     received: bool,
 }
 
+/// What a closed connection leaves to the next one: its read buffer and its [`Memo`] (without
+/// keep-alive every request has a new connection: no allocation, zeroing or parse per request).
+pub struct Spare {
+    buf: Box<[u8]>,
+    memo: Memo,
+}
+
+/// The last final response head parsed, byte for byte, and what it parsed to. A server answers
+/// the same request with the same head (a Date header changes it once a second), so a head that
+/// starts with exactly these bytes — which end with the empty line that ends a head — parses to
+/// the same status, framing and connection decision without running the parser again.
+#[derive(Default)]
+struct Memo {
+    head: Vec<u8>,
+    /// (status, framing, keep-alive, for a HEAD request); None: nothing memoized.
+    parsed: Option<(u16, Framing, bool, bool)>,
+}
+
+/// Heads longer than this are parsed every time (copying them would cost more than it saves).
+const MEMO_MAX: usize = 1024;
+
+#[derive(Clone, Copy)]
 enum Framing {
     None,
     Length(u64),
@@ -117,22 +140,29 @@ enum Framing {
 }
 
 impl Conn {
-    /// A connection reading into `buf` (a previous connection's, see [`Conn::into_buf`]) or a
-    /// new buffer.
-    pub fn new(s: TcpStream, buf: Option<Box<[u8]>>) -> Conn {
+    /// A connection reading into a previous connection's buffer (see [`Conn::into_spare`]) or a
+    /// new one.
+    pub fn new(s: TcpStream, spare: Option<Spare>) -> Conn {
+        let Spare { buf, memo } = spare.unwrap_or_else(|| Spare {
+            buf: vec![0u8; BUF].into_boxed_slice(),
+            memo: Memo::default(),
+        });
         Conn {
             s,
-            buf: buf.unwrap_or_else(|| vec![0u8; BUF].into_boxed_slice()),
+            buf,
+            memo,
             start: 0,
             end: 0,
             received: false,
         }
     }
 
-    /// Closes the connection, keeping its buffer for the next one (without keep-alive every
-    /// request has a new connection: no allocation and zeroing per request).
-    pub fn into_buf(self) -> Box<[u8]> {
-        self.buf
+    /// Closes the connection, keeping its buffer and memo for the next one.
+    pub fn into_spare(self) -> Spare {
+        Spare {
+            buf: self.buf,
+            memo: self.memo,
+        }
     }
 
     /// Nothing of the last exchange's response arrived.
@@ -142,6 +172,12 @@ impl Conn {
 
     /// Sends the request and reads its whole response.
     pub async fn exchange(&mut self, w: &Wire) -> Result<Response, Error> {
+        self.exchange_after(w, 0).await
+    }
+
+    /// [`Conn::exchange`] when the first `sent` bytes of the request were already written on
+    /// this connection's socket.
+    pub async fn exchange_after(&mut self, w: &Wire, sent: usize) -> Result<Response, Error> {
         self.received = false;
         // Leftover bytes from a previous response mean the server sent more than it framed.
         if self.start != self.end {
@@ -151,7 +187,12 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
-        self.s.write_all(&w.bytes).await.map_err(Error::Io)?;
+        if sent < w.bytes.len() {
+            self.s
+                .write_all(&w.bytes[sent..])
+                .await
+                .map_err(Error::Io)?;
+        }
         loop {
             let (status, framing, keep) = self.head(w.head).await?;
             if status == 101 {
@@ -215,6 +256,14 @@ impl Conn {
                 }
                 continue;
             }
+            let avail = &self.buf[self.start..self.end];
+            if let Some((status, framing, keep, head)) = self.memo.parsed {
+                let n = self.memo.head.len();
+                if head == head_request && avail.len() >= n && avail[..n] == self.memo.head[..] {
+                    self.start += n;
+                    return Ok((status, framing, keep));
+                }
+            }
             // Uninitialized: zeroing 100 headers per response cost more than parsing them.
             let mut hs = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
             let mut r = httparse::Response::new(&mut []);
@@ -226,6 +275,11 @@ impl Conn {
                     let status = r.code.unwrap_or(0);
                     let v11 = r.version == Some(1);
                     let (framing, keep) = framing(status, v11, head_request, r.headers)?;
+                    if status >= 200 && len <= MEMO_MAX {
+                        self.memo.head.clear();
+                        self.memo.head.extend_from_slice(&buf[..len]);
+                        self.memo.parsed = Some((status, framing, keep, head_request));
+                    }
                     self.start += len;
                     return Ok((status, framing, keep));
                 }
@@ -485,6 +539,11 @@ mod tests {
     /// Serves `replies` in order on one connection (each after a request head arrives), then
     /// closes; returns the client's connection.
     async fn serve(replies: Vec<&'static [u8]>) -> Conn {
+        serve_as(replies, true).await
+    }
+
+    /// [`serve`], writing each reply byte by byte or in one write.
+    async fn serve_as(replies: Vec<&'static [u8]>, byte_by_byte: bool) -> Conn {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
@@ -500,6 +559,12 @@ mod tests {
                 }
                 // Byte by byte: every partial state of the parser is exercised.
                 let _ = s.set_nodelay(true);
+                if !byte_by_byte {
+                    if s.write_all(r).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 for b in r {
                     if s.write_all(&[*b]).await.is_err() {
                         return;
@@ -539,6 +604,40 @@ mod tests {
             Err(Error::Closed | Error::Io(_))
         ));
         assert!(c.nothing_received());
+    }
+
+    #[tokio::test]
+    async fn a_repeated_head_comes_from_the_memo_and_any_other_is_parsed() {
+        const A: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        // The same head but for one digit of the length, and a head A's is a prefix of.
+        const B: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhello!!";
+        const C: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n01234567890123456789012345678901234567890123456789";
+        const HEAD_A: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        const CLOSE: &[u8] =
+            b"HTTP/1.1 503 Busy\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        let mut c = serve_as(vec![A, A, B, A, C, HEAD_A, A], false).await;
+        let (get, head) = (wire(Method::GET, b""), wire(Method::HEAD, b""));
+        let r = |status, bytes, reusable| Response {
+            status,
+            bytes,
+            reusable,
+        };
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
+        assert_eq!(c.memo.head, HEAD_A);
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 7, true));
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 50, true));
+        // The same head for a HEAD request: no body, whatever the memo says for a GET.
+        assert_eq!(c.exchange(&head).await.unwrap(), r(200, 0, true));
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
+        // The memo goes with the buffer to the next connection.
+        let spare = c.into_spare();
+        assert_eq!(spare.memo.head, HEAD_A);
+        let mut c = serve_as(vec![A, CLOSE], false).await;
+        c.memo = spare.memo;
+        assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
+        assert_eq!(c.exchange(&get).await.unwrap(), r(503, 5, false));
     }
 
     #[tokio::test]

@@ -2,9 +2,11 @@
 //! microseconds, status codes, errors by kind, bytes) merged into a [`Summary`] at the end, and
 //! the live counters the progress line and the timeline read while the run goes on.
 //!
-//! Recording never allocates: the histogram's buckets, the status table and the error table are
-//! sized up front. Only the first message of each error kind is kept (one allocation per kind).
-use std::sync::atomic::{AtomicU64, Ordering};
+//! A latency is recorded once: into its thread's [`Live`] interval histogram, which the reader
+//! (progress line, timeline) folds into the thread's running total as it takes each interval;
+//! at the end the total and the last interval become the [`Recorder`]'s histogram. Recording
+//! never allocates: the histograms' buckets, the status table and the error table are sized up
+//! front. Only the first message of each error kind is kept (one allocation per kind).
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -92,8 +94,12 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn response(&mut self, status: u16, latency: Duration, bytes: u64) {
-        self.latency
-            .saturating_record((latency.as_micros() as u64).clamp(1, MAX_LATENCY_US));
+        self.latency.saturating_record(micros(latency));
+        self.tally(status, bytes);
+    }
+
+    /// A response whose latency went to the thread's [`Live`] (see [`Live::drain_latency`]).
+    pub fn tally(&mut self, status: u16, bytes: u64) {
         self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
         self.bytes += bytes;
     }
@@ -107,45 +113,73 @@ impl Recorder {
     }
 }
 
-/// Counters a thread publishes while running, read by the progress line and the timeline.
-pub struct Live {
-    pub responses: AtomicU64,
-    pub errors: AtomicU64,
-    pub bytes: AtomicU64,
-    /// Latencies since the last [`Live::take_interval`].
-    pub interval: Mutex<Histogram<u64>>,
+fn micros(latency: Duration) -> u64 {
+    (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US)
 }
 
-impl Default for Live {
+/// What a thread publishes while running, read by the progress line and the timeline: one
+/// uncontended lock per response (the reader takes it once per interval).
+#[derive(Default)]
+pub struct Live {
+    inner: Mutex<LiveInner>,
+}
+
+struct LiveInner {
+    counts: Counts,
+    /// Latencies since the last [`Live::take_interval`].
+    interval: Histogram<u64>,
+    /// Latencies of the intervals taken so far.
+    taken: Histogram<u64>,
+}
+
+impl Default for LiveInner {
     fn default() -> Self {
-        Live {
-            responses: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            interval: Mutex::new(new_histogram()),
+        LiveInner {
+            counts: Counts::default(),
+            interval: new_histogram(),
+            taken: new_histogram(),
         }
     }
 }
 
 impl Live {
     pub fn response(&self, latency: Duration, bytes: u64) {
-        self.responses.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        if let Ok(mut h) = self.interval.lock() {
-            h.saturating_record((latency.as_micros() as u64).clamp(1, MAX_LATENCY_US));
+        if let Ok(mut l) = self.inner.lock() {
+            l.interval.saturating_record(micros(latency));
+            l.counts.responses += 1;
+            l.counts.bytes += bytes;
         }
     }
 
     pub fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut l) = self.inner.lock() {
+            l.counts.errors += 1;
+        }
     }
 
     /// Adds this thread's interval latencies into `into` and starts a new interval.
     pub fn take_interval(&self, into: &mut Histogram<u64>) {
-        if let Ok(mut h) = self.interval.lock() {
-            let _ = into.add(&*h);
-            h.reset();
+        if let Ok(mut l) = self.inner.lock() {
+            let l = &mut *l;
+            let _ = into.add(&l.interval);
+            let _ = l.taken.add(&l.interval);
+            l.interval.reset();
         }
+    }
+
+    /// Adds every latency this thread recorded into `into` (at the end of the run).
+    pub fn drain_latency(&self, into: &mut Histogram<u64>) {
+        if let Ok(mut l) = self.inner.lock() {
+            let l = &mut *l;
+            let _ = into.add(&l.taken);
+            let _ = into.add(&l.interval);
+            l.taken.reset();
+            l.interval.reset();
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.inner.lock().map(|l| l.counts).unwrap_or_default()
     }
 }
 
@@ -165,10 +199,10 @@ impl Counts {
 
 pub fn counts(lives: &[Live]) -> Counts {
     let mut c = Counts::default();
-    for l in lives {
-        c.responses += l.responses.load(Ordering::Relaxed);
-        c.errors += l.errors.load(Ordering::Relaxed);
-        c.bytes += l.bytes.load(Ordering::Relaxed);
+    for l in lives.iter().map(Live::counts) {
+        c.responses += l.responses;
+        c.errors += l.errors;
+        c.bytes += l.bytes;
     }
     c
 }
@@ -324,5 +358,34 @@ mod tests {
             s.quantile_ms(0.5)
         );
         assert!((s.max_ms() - 500.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn live_latencies_reach_the_intervals_and_the_total_once() {
+        let live = Live::default();
+        for i in 1..=10 {
+            live.response(Duration::from_millis(i), 100);
+        }
+        live.error();
+        let mut first = new_histogram();
+        live.take_interval(&mut first);
+        assert_eq!(first.len(), 10);
+        for _ in 0..5 {
+            live.response(Duration::from_millis(50), 1);
+        }
+        let mut second = new_histogram();
+        live.take_interval(&mut second);
+        assert_eq!(second.len(), 5);
+        assert!(second.min().abs_diff(50_000) < 100, "{}", second.min());
+        live.response(Duration::from_millis(70), 1);
+        let c = live.counts();
+        assert_eq!((c.responses, c.errors, c.bytes), (16, 1, 1006));
+        let mut total = new_histogram();
+        live.drain_latency(&mut total);
+        assert_eq!(total.len(), 16);
+        assert!(total.max().abs_diff(70_000) < 100, "{}", total.max());
+        let mut again = new_histogram();
+        live.drain_latency(&mut again);
+        assert_eq!(again.len(), 0);
     }
 }
