@@ -14,6 +14,11 @@
 # drift on a shared machine hits all of them alike); the table gives each configuration's median
 # req/s and the ratio to wrk's median. Then: loadgen's memory
 # (max RSS) at 1,000 connections, its constant-rate accuracy, and the statistics' cost per request.
+#
+# INSTR=1 adds what a loaded machine cannot blur: user-space instructions per request of loadgen
+# and wrk in both modes under callgrind (valgrind), the marginal cost between a short and a long
+# run (loadgen: -n INSTR_N1 / INSTR_N2; wrk, which has no request count: -d3s / -d9s, divided by
+# the requests it reports), so start-up is not counted. About two minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -117,4 +122,31 @@ done
 
 if [ -x "$BIN/examples/stats_cost" ]; then
   echo; echo "statistics cost:"; "$BIN/examples/stats_cost"
+fi
+
+if [ "${INSTR:-0}" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "INSTR=1 needs valgrind (apt-get install -y valgrind)"; exit 1; }
+  N1=${INSTR_N1:-10000}; N2=${INSTR_N2:-30000}
+  echo
+  echo "user-space instructions per request (callgrind, marginal between two run lengths):"
+  # Total instructions of one run under callgrind, and its request count.
+  instr() {
+    local f=$OUT/callgrind.$1; shift
+    valgrind --tool=callgrind --callgrind-out-file="$f" "$@" >"$f.out" 2>/dev/null || true
+    grep -E '^(summary|totals):' "$f" | head -1 | awk '{print $2}'
+  }
+  for mode in keepalive close; do
+    la=(-c "$CONNS"); wa=(-c"$CONNS")
+    if [ "$mode" = close ]; then
+      la=(-c "$CLOSE_CONNS" --disable-keepalive); wa=(-c"$CLOSE_CONNS" -H "Connection: close")
+    fi
+    a=$(instr "lg-$mode-1" "$BIN/loadgen" "$URL" -n "$N1" "${la[@]}" --threads "$THREADS" -o json --quiet)
+    b=$(instr "lg-$mode-2" "$BIN/loadgen" "$URL" -n "$N2" "${la[@]}" --threads "$THREADS" -o json --quiet)
+    wa1=$(instr "wrk-$mode-1" wrk -t"$THREADS" "${wa[@]}" -d3s "$URL")
+    wb1=$(instr "wrk-$mode-2" wrk -t"$THREADS" "${wa[@]}" -d9s "$URL")
+    wn1=$(grep -oE '^ *[0-9]+ requests' "$OUT/callgrind.wrk-$mode-1.out" | awk '{print $1}')
+    wn2=$(grep -oE '^ *[0-9]+ requests' "$OUT/callgrind.wrk-$mode-2.out" | awk '{print $1}')
+    python3 -c 'import sys; a,b,n1,n2,wa,wb,w1,w2=map(int,sys.argv[2:]); l=(b-a)/(n2-n1); w=(wb-wa)/(w2-w1); print(f"  {sys.argv[1]}: loadgen {l:,.0f}, wrk {w:,.0f} ({l/w:.2f}x wrk)")' \
+      "$mode" "$a" "$b" "$N1" "$N2" "$wa1" "$wb1" "$wn1" "$wn2"
+  done
 fi
