@@ -6,6 +6,7 @@
 //! Needs the `coxswain` and `coxctl` binaries built (`cargo build -p coxswain -p coxctl`;
 //! `cargo test --workspace` builds them).
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ fn pod(name: &str, node: &str, tolerations: Vec<Toleration>) -> Pod {
 /// (grace 0) pods being deleted on them — while the node is "up".
 struct FakeKubelet {
     up: Arc<Mutex<HashMap<String, bool>>>,
+    /// Renewal rounds begun (see `settled`).
+    rounds: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -113,9 +116,11 @@ impl FakeKubelet {
         let up: Arc<Mutex<HashMap<String, bool>>> = Arc::new(Mutex::new(
             nodes.iter().map(|n| (n.to_string(), true)).collect(),
         ));
-        let (c, u) = (client.clone(), up.clone());
+        let rounds = Arc::new(AtomicU64::new(0));
+        let (c, u, r) = (client.clone(), up.clone(), rounds.clone());
         let task = tokio::spawn(async move {
             loop {
+                r.fetch_add(1, Ordering::SeqCst);
                 let alive: Vec<String> = u
                     .lock()
                     .unwrap()
@@ -143,7 +148,17 @@ impl FakeKubelet {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Ok(FakeKubelet { up, task })
+        Ok(FakeKubelet { up, rounds, task })
+    }
+
+    /// Returns once a renewal round has begun after this call, so the round under way when a
+    /// node was stopped (which may still renew it) is over.
+    async fn settled(&self) -> anyhow::Result<()> {
+        let from = self.rounds.load(Ordering::SeqCst);
+        wait_for("a renewal round after the stop", T, || async {
+            (self.rounds.load(Ordering::SeqCst) >= from + 2).then_some(())
+        })
+        .await
     }
 
     fn stop(&self, node: &str) {
@@ -652,6 +667,46 @@ async fn drain_times_out_when_the_node_does_not_finish_its_pods() -> anyhow::Res
     Ok(())
 }
 
+/// A `coxswain node-lifecycle` process against `server`, killed when dropped.
+struct LifecycleProcess {
+    child: std::process::Child,
+}
+
+impl LifecycleProcess {
+    /// Starts it with `flags` and waits for its ready line.
+    async fn start(server: &str, flags: &[&str]) -> anyhow::Result<LifecycleProcess> {
+        let mut child = std::process::Command::new(bin("coxswain"))
+            .args(["node-lifecycle", "--server", server])
+            .args(flags)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("stdout");
+        let this = LifecycleProcess { child };
+        let ready = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(stdout)
+                .lines()
+                .next()
+                .and_then(|l| l.ok())
+        });
+        let line = tokio::time::timeout(T, ready).await??.unwrap_or_default();
+        anyhow::ensure!(
+            line.starts_with("coxswain node-lifecycle ready server="),
+            "{line}"
+        );
+        Ok(this)
+    }
+}
+
+impl Drop for LifecycleProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A `coxswain agent` process for one node (sim runtime), killable with SIGKILL.
 struct AgentProcess {
     child: std::process::Child,
@@ -847,6 +902,10 @@ fn has_unreachable_no_execute(n: &Node) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_disruption_stops_no_execute_tainting_and_the_rate_limits_it_after(
 ) -> anyhow::Result<()> {
+    // b, c and d must go silent in the same monitor pass: were one seen overdue a pass before
+    // the others, the zone would still be Normal then and it would be tainted at once (as
+    // upstream would). So they are stopped before the controller runs: its first pass sees the
+    // same leases for all four, and b, c and d are never renewed afterwards.
     let cx = Coxswain::start_with(
         &["up"],
         &[
@@ -854,12 +913,7 @@ async fn a_partial_disruption_stops_no_execute_tainting_and_the_rate_limits_it_a
             "--nodes",
             "0",
             "--no-controllers",
-            "--node-monitor-period",
-            "100ms",
-            "--node-monitor-grace-period",
-            "2s",
-            "--node-eviction-rate",
-            "0.5",
+            "--no-node-lifecycle",
         ],
     )?;
     let client = Client::connect(&cx.url()).await?;
@@ -868,6 +922,19 @@ async fn a_partial_disruption_stops_no_execute_tainting_and_the_rate_limits_it_a
     for n in &nodes[1..] {
         kubelet.stop(n);
     }
+    kubelet.settled().await?;
+    let _lifecycle = LifecycleProcess::start(
+        &cx.url(),
+        &[
+            "--node-monitor-period",
+            "100ms",
+            "--node-monitor-grace-period",
+            "2s",
+            "--node-eviction-rate",
+            "0.5",
+        ],
+    )
+    .await?;
     wait_for("b, c, d Unknown with unreachable:NoSchedule", T, || async {
         for n in &nodes[1..] {
             let node = client.get::<Node>("", n).await.ok()??;
@@ -1098,35 +1165,18 @@ async fn the_standalone_process_marks_a_silent_node_unknown() -> anyhow::Result<
     )?;
     let client = Client::connect(&cx.url()).await?;
     let kubelet = FakeKubelet::start(&client, &["solo-a", "solo-b"]).await?;
-    let mut child = std::process::Command::new(bin("coxswain"))
-        .args([
-            "node-lifecycle",
-            "--server",
-            &cx.url(),
+    let _lifecycle = LifecycleProcess::start(
+        &cx.url(),
+        &[
             "--node-monitor-period",
             "200ms",
             "--node-monitor-grace-period",
             "2s",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout");
-    let ready = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.ok())
-    });
-    let line = tokio::time::timeout(T, ready).await??.unwrap_or_default();
-    assert!(
-        line.starts_with("coxswain node-lifecycle ready server="),
-        "{line}"
-    );
+        ],
+    )
+    .await?;
     kubelet.stop("solo-a");
-    let result = wait_for(
+    wait_for(
         "solo-a Unknown and tainted by the standalone process",
         T,
         || async {
@@ -1134,10 +1184,7 @@ async fn the_standalone_process_marks_a_silent_node_unknown() -> anyhow::Result<
             (ready_of(&n).0 == "Unknown" && has_unreachable_no_execute(&n)).then_some(())
         },
     )
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result?;
+    .await?;
     let b = client.get::<Node>("", "solo-b").await?.expect("solo-b");
     assert_eq!(ready_of(&b).0, "True");
     Ok(())
