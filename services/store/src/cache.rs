@@ -271,6 +271,9 @@ pub struct Cache {
     uids: HashMap<Box<str>, (Kind, String)>,
     /// owner uid → dependents (kind, map key)
     dependents: HashMap<Box<str>, BTreeSet<(Kind, String)>>,
+    /// The allocators' RangeAllocation records (`/registry/ranges/...`): key → (bytes,
+    /// mod_revision). Not objects: no events, no watch.
+    ranges: HashMap<String, (Bytes, i64)>,
 }
 
 impl Cache {
@@ -284,8 +287,13 @@ impl Cache {
             history_limit: history_limit.max(1),
             uids: HashMap::new(),
             dependents: HashMap::new(),
+            ranges: HashMap::new(),
         };
         for kv in kvs {
+            if kv.key.starts_with(crate::alloc::RANGES_PREFIX) {
+                c.ranges.insert(kv.key, (kv.value, kv.mod_revision));
+                continue;
+            }
             let Some((kind, mkey)) = parse_backend_key(&kv.key) else {
                 tracing::warn!(key = %kv.key, "ignoring a stored key of no known kind");
                 continue;
@@ -340,6 +348,13 @@ impl Cache {
     /// Apply one committed change from the backend's feed.
     pub fn apply(&mut self, change: Change) -> Option<Arc<Event>> {
         self.revision = self.revision.max(change.revision);
+        if change.key.starts_with(crate::alloc::RANGES_PREFIX) {
+            match change.value {
+                Some(v) => self.ranges.insert(change.key, (v, change.revision)),
+                None => self.ranges.remove(&change.key),
+            };
+            return None;
+        }
         let Some((kind, mkey)) = parse_backend_key(&change.key) else {
             tracing::warn!(key = %change.key, "ignoring a change to a key of no known kind");
             return None;
@@ -413,6 +428,11 @@ impl Cache {
             .get(&kind)?
             .get(&map_key(kind, namespace, name))
             .cloned()
+    }
+
+    /// A RangeAllocation record and its mod_revision.
+    pub fn range_allocation(&self, key: &str) -> Option<(Bytes, i64)> {
+        self.ranges.get(key).cloned()
     }
 
     pub fn get_by_key(&self, kind: Kind, mkey: &str) -> Option<Arc<Stored>> {

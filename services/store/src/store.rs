@@ -14,7 +14,8 @@ use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::{defaults, manifest, validation, Kind, Object};
 use tokio::sync::{mpsc, watch};
 
-use crate::backend::{Backend, Txn, TxnResult};
+use crate::alloc::{Taken, NODE_PORTS_KEY, RANGES_PREFIX, SERVICE_IPS_KEY};
+use crate::backend::{Backend, BackendError, Op, Txn, TxnResult};
 use crate::cache::{backend_key, map_key, Cache, Event, EventType, Stored};
 use crate::error::{resource_name, Result, StoreError};
 use crate::util::random_suffix;
@@ -147,6 +148,16 @@ enum UpdateMode {
     Status,
 }
 
+/// How many times in a row a Service write re-allocates after losing a race on the bitmaps.
+const RANGE_ATTEMPTS: u32 = 64;
+
+/// The allocators' bitmaps and their stored records (bytes, mod_revision; None: not stored).
+struct Ranges {
+    taken: Taken,
+    ips: Option<(Bytes, i64)>,
+    ports: Option<(Bytes, i64)>,
+}
+
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -154,7 +165,9 @@ pub struct Store {
 }
 
 struct Inner {
-    /// Held from allocating a Service's ClusterIP/NodePorts until its write commits.
+    /// Held from allocating a Service's ClusterIP/NodePorts until its write commits, so this
+    /// replica's own Service writes do not race each other on the bitmaps (the bitmaps' CAS
+    /// keeps replicas apart).
     service_lock: tokio::sync::Mutex<()>,
     backend: Arc<dyn Backend>,
     cache: RwLock<Cache>,
@@ -381,22 +394,89 @@ impl Store {
         Ok(())
     }
 
-    /// Give a Service its ClusterIP and NodePorts (kept from `old` on update). Callers hold
-    /// `service_lock` until the write commits, so no two services get the same address.
-    fn allocate_service(&self, obj: &mut Object, old: Option<&Object>) -> Result<()> {
-        let key = map_key(obj.kind(), obj.namespace(), obj.name());
+    /// The allocators' bitmaps as this replica's cache holds them, with the mod_revisions a
+    /// write of them compares against. A record that is missing (first start) or covers another
+    /// range is rebuilt from the cached Services, as upstream's repair controller does; its
+    /// write then compares against the revision it was read at, so only one replica's rebuild
+    /// lands.
+    fn service_ranges(&self) -> Ranges {
+        let range = self.inner.config.service_cluster_ip_range;
+        let c = self.cache();
+        let ips = c.range_allocation(SERVICE_IPS_KEY);
+        let ports = c.range_allocation(NODE_PORTS_KEY);
+        let ips_map = Taken::decode_ips(range, ips.as_ref().map(|(b, _)| &b[..]));
+        let ports_map = Taken::decode_node_ports(ports.as_ref().map(|(b, _)| &b[..]));
+        let mut taken = Taken::new(range);
+        if ips_map.is_none() || ports_map.is_none() {
+            for s in c.range(Kind::Service, None, None) {
+                if let Object::Service(svc) = s.decode() {
+                    taken.add(&svc);
+                }
+            }
+        }
+        if let Some(b) = ips_map {
+            taken.ips = b;
+        }
+        if let Some(b) = ports_map {
+            taken.node_ports = b;
+        }
+        Ranges { taken, ips, ports }
+    }
+
+    /// Add to `txn` the bitmap writes that replacing `old` by `new` (None: absent) makes, each
+    /// guarded by the revision the bitmap was read at. Nothing for bitmaps that stay the same.
+    fn add_range_ops(ranges: &Ranges, txn: &mut Txn, old: Option<&Object>, new: Option<&Object>) {
+        let mut t = ranges.taken.clone();
+        if let Some(Object::Service(o)) = old {
+            t.remove(o);
+        }
+        if let Some(Object::Service(n)) = new {
+            t.add(n);
+        }
+        for (key, bytes, stored) in [
+            (SERVICE_IPS_KEY, t.encode_ips(), &ranges.ips),
+            (NODE_PORTS_KEY, t.encode_node_ports(), &ranges.ports),
+        ] {
+            if stored.as_ref().map(|(b, _)| b) != Some(&bytes) {
+                txn.compares
+                    .push((key.to_string(), stored.as_ref().map_or(0, |(_, r)| *r)));
+                txn.ops.push(Op::Put {
+                    key: key.to_string(),
+                    value: bytes,
+                });
+            }
+        }
+    }
+
+    /// Another writer (this or another replica) changed an allocator's bitmap first: allocate
+    /// again from the new one, a bounded number of times.
+    fn range_conflict(r: &TxnResult, attempts: &mut u32) -> Result<bool> {
+        match r {
+            TxnResult::Conflict { key, .. } if key.starts_with(RANGES_PREFIX) => {
+                *attempts += 1;
+                if *attempts > RANGE_ATTEMPTS {
+                    return Err(StoreError::Backend(BackendError::Unavailable(format!(
+                        "the Service address allocators changed under {RANGE_ATTEMPTS} attempts in a row; retry"
+                    ))));
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Give a Service its ClusterIP and NodePorts (kept from `old` on update) from the
+    /// bitmaps in `ranges`.
+    fn allocate_service(
+        &self,
+        obj: &mut Object,
+        old: Option<&Object>,
+        taken: &Taken,
+    ) -> Result<()> {
         let name = obj.name().to_string();
         let Object::Service(svc) = obj else {
             return Ok(());
         };
-        let mut taken = crate::alloc::Taken::default();
-        for s in self.cache().range(Kind::Service, None, None) {
-            if s.key() != key {
-                if let Object::Service(other) = s.decode() {
-                    taken.add(&other);
-                }
-            }
-        }
         let old = match old {
             Some(Object::Service(o)) => Some(o),
             _ => None,
@@ -404,7 +484,7 @@ impl Store {
         crate::alloc::allocate(
             svc,
             old,
-            &taken,
+            taken,
             &self.inner.config.service_cluster_ip_range,
             rand::random(),
         )
@@ -435,9 +515,19 @@ impl Store {
             Kind::Service => Some(self.inner.service_lock.lock().await),
             _ => None,
         };
-        self.allocate_service(&mut obj, None)?;
-        let mut attempts = 0;
+        // A Service is allocated afresh from the bitmaps on every attempt.
+        let template = (kind == Kind::Service).then(|| obj.clone());
+        let (mut attempts, mut range_attempts) = (0, 0);
         loop {
+            let ranges = match &template {
+                Some(t) => {
+                    obj = t.clone();
+                    let r = self.service_ranges();
+                    self.allocate_service(&mut obj, None, &r.taken)?;
+                    Some(r)
+                }
+                None => None,
+            };
             if generated {
                 let base = obj.meta().generate_name.clone();
                 obj.meta_mut().name = format!("{base}{}", random_suffix());
@@ -446,10 +536,15 @@ impl Store {
                 return Ok(obj);
             }
             let key = backend_key(kind, obj.namespace(), obj.name());
-            match self
-                .commit(Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec())))
-                .await?
-            {
+            let mut txn = Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec()));
+            if let Some(r) = &ranges {
+                Self::add_range_ops(r, &mut txn, None, Some(&obj));
+            }
+            let result = self.commit(txn).await?;
+            if Self::range_conflict(&result, &mut range_attempts)? {
+                continue;
+            }
+            match result {
                 TxnResult::Committed { revision } => {
                     obj.meta_mut().resource_version = revision.to_string();
                     return Ok(obj);
@@ -524,7 +619,10 @@ impl Store {
             (Kind::Service, UpdateMode::Spec) => Some(self.inner.service_lock.lock().await),
             _ => None,
         };
+        let mut range_attempts = 0;
         loop {
+            let ranges =
+                (kind == Kind::Service && mode == UpdateMode::Spec).then(|| self.service_ranges());
             let cur = self.get_stored(kind, &namespace, &name)?;
             let user_uid = &new.meta().uid;
             if !user_uid.is_empty() && **user_uid != *cur.uid {
@@ -564,7 +662,9 @@ impl Store {
                     if !errs.is_empty() {
                         return Err(Self::invalid(&m, errs));
                     }
-                    self.allocate_service(&mut m, Some(&old))?;
+                    if let Some(r) = &ranges {
+                        self.allocate_service(&mut m, Some(&old), &r.taken)?;
+                    }
                     if m.spec_bytes() != old.spec_bytes() && kind_has_spec(kind) {
                         m.meta_mut().generation = old.meta().generation + 1;
                     }
@@ -600,12 +700,19 @@ impl Store {
             }
             let key = backend_key(kind, &namespace, &name);
             let finished = ready_to_delete(&next);
-            let txn = if finished {
+            let mut txn = if finished {
                 Txn::delete_if(key, cur.revision)
             } else {
                 Txn::put_if(key, cur.revision, Bytes::from(next.encode_to_vec()))
             };
-            match self.commit(txn).await? {
+            if let Some(r) = &ranges {
+                Self::add_range_ops(r, &mut txn, Some(&old), (!finished).then_some(&next));
+            }
+            let result = self.commit(txn).await?;
+            if Self::range_conflict(&result, &mut range_attempts)? {
+                continue;
+            }
+            match result {
                 TxnResult::Committed { revision } => {
                     next.meta_mut().resource_version = revision.to_string();
                     return Ok(next);
@@ -732,6 +839,10 @@ impl Store {
                 "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
             )));
         }
+        let _allocating = match kind {
+            Kind::Service => Some(self.inner.service_lock.lock().await),
+            _ => None,
+        };
         loop {
             let cur = self.get_stored(kind, namespace, name)?;
             if let Some(uid) = &opts.precondition_uid {
@@ -808,7 +919,12 @@ impl Store {
             }
             let key = backend_key(kind, namespace, name);
             let txn = if ready_to_delete(&obj) {
-                Txn::delete_if(key, cur.revision)
+                // A Service frees its ClusterIP and NodePorts in the same transaction.
+                let mut txn = Txn::delete_if(key, cur.revision);
+                if kind == Kind::Service {
+                    Self::add_range_ops(&self.service_ranges(), &mut txn, Some(&before), None);
+                }
+                txn
             } else if obj == before {
                 // Already being deleted the same way.
                 let mut o = obj;

@@ -386,3 +386,84 @@ async fn tls_with_client_certificates() {
     anonymous.request_timeout = Duration::from_secs(3);
     assert!(EtcdBackend::connect(anonymous).await.is_err());
 }
+
+fn node_port_service(name: &str) -> Object {
+    Object::Service(v1::Service {
+        metadata: Some(v1::ObjectMeta {
+            name: name.into(),
+            namespace: "default".into(),
+            ..Default::default()
+        }),
+        spec: Some(v1::ServiceSpec {
+            r#type: "NodePort".into(),
+            ports: vec![v1::ServicePort {
+                port: 80,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn addresses(o: &Object) -> (String, i32) {
+    let Object::Service(s) = o else {
+        panic!("not a Service: {o:?}")
+    };
+    let spec = s.spec.as_ref().expect("spec");
+    (spec.cluster_ip.clone(), spec.ports[0].node_port)
+}
+
+/// Two replicas allocating at once from one small range: every ClusterIP and NodePort is
+/// handed out once (the bitmaps in etcd are CAS-guarded), a full range is refused on both, and
+/// a deletion through one replica frees its address for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_never_hand_out_one_address_twice() {
+    let etcd = start_etcd().await;
+    let config = StoreConfig {
+        // 16 addresses: the network, .1 and the broadcast address are never handed out.
+        service_cluster_ip_range: "10.0.0.0/28".parse().expect("range"),
+        ..Default::default()
+    };
+    let open = || async {
+        let b = EtcdBackend::connect(options(&etcd, "/registry"))
+            .await
+            .expect("connect");
+        Store::open(Arc::new(b), config.clone())
+            .await
+            .expect("open")
+    };
+    let (a, b) = (open().await, open().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..13 {
+        let via = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move { via.create(node_port_service(&format!("s{i}")), false).await });
+    }
+    let mut seen_ips = std::collections::HashSet::new();
+    let mut seen_ports = std::collections::HashSet::new();
+    while let Some(r) = tasks.join_next().await {
+        let (ip, port) = addresses(&r.expect("join").expect("create"));
+        assert!(seen_ips.insert(ip.clone()), "{ip} handed out twice");
+        assert!(seen_ports.insert(port), "{port} handed out twice");
+    }
+    assert_eq!(seen_ips.len(), 13);
+    // The bitmaps are etcd keys, as upstream's RangeAllocations.
+    assert!(etcd_mod_revision(&etcd, "/registry/ranges/serviceips").is_some());
+    assert!(etcd_mod_revision(&etcd, "/registry/ranges/servicenodeports").is_some());
+    for via in [&a, &b] {
+        let err = via
+            .create(node_port_service("one-too-many"), false)
+            .await
+            .expect_err("the range is full");
+        assert!(err.to_string().contains("range is full"), "{err}");
+    }
+    let freed = addresses(&a.get(Kind::Service, "default", "s3").expect("get")).0;
+    a.delete(Kind::Service, "default", "s3", &Default::default())
+        .await
+        .expect("delete");
+    let again = b
+        .create(node_port_service("after"), false)
+        .await
+        .expect("the freed address is handed out again");
+    assert_eq!(addresses(&again).0, freed);
+}
