@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod informer;
+pub mod leaderelection;
 pub mod queue;
 pub mod request_id;
 

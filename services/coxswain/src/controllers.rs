@@ -88,6 +88,8 @@ pub struct ControllersArgs {
     pub opts: ControllerOpts,
     #[command(flatten)]
     pub autoscaler: crate::autoscaler::AutoscalerOpts,
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderElectOpts,
 }
 
 /// Start the controllers in this process against `url` (returns at once).
@@ -111,6 +113,12 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     let client = coxswain_client::Client::connect(&args.server)
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
+    // With --leader-elect, act only once this replica holds the kube-controller-manager Lease
+    // (the HPA controller with them, as in kube-controller-manager).
+    let leading = args
+        .leader
+        .lead(client.clone(), "kube-controller-manager", "controllers")
+        .await?;
     // --no-controllers here leaves the HPA controller alone in the process.
     let ctx = (!args.opts.no_controllers).then(|| manager::start(client, args.opts.config()));
     crate::autoscaler::spawn_controller(&args.server, &args.autoscaler)?;
@@ -125,6 +133,9 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     crate::shutdown_signal().await;
     if let Some(ctx) = &ctx {
         ctx.stop();
+    }
+    if let Some(l) = leading {
+        l.release().await;
     }
     Ok(())
 }

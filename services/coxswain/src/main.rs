@@ -22,6 +22,7 @@ mod controllers;
 mod dns;
 mod duration;
 mod etcd;
+mod leader;
 mod logging;
 mod metrics_server;
 mod nodelifecycle;

@@ -88,6 +88,8 @@ pub struct NodeLifecycleArgs {
     pub server: String,
     #[command(flatten)]
     pub opts: NodeLifecycleOpts,
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderElectOpts,
 }
 
 /// Start the controller in this process against `url` (returns at once).
@@ -105,6 +107,11 @@ pub async fn run(args: NodeLifecycleArgs) -> anyhow::Result<()> {
     let client = coxswain_client::Client::connect(&args.server)
         .await
         .with_context(|| format!("connecting to {}", args.server))?;
+    // With --leader-elect, act only once this replica holds the coxswain-node-lifecycle Lease.
+    let leading = args
+        .leader
+        .lead(client.clone(), "coxswain-node-lifecycle", "node-lifecycle")
+        .await?;
     let handle = coxswain_nodelifecycle::start(client, args.opts.config());
     handle.wait_synced().await;
     println!(
@@ -113,5 +120,8 @@ pub async fn run(args: NodeLifecycleArgs) -> anyhow::Result<()> {
         crate::telemetry::ready_suffix()
     );
     crate::shutdown_signal().await;
+    if let Some(l) = leading {
+        l.release().await;
+    }
     Ok(())
 }

@@ -82,6 +82,8 @@ pub struct SchedulerArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub queue: QueueOpts,
+    #[command(flatten)]
+    pub leader: crate::leader::LeaderElectOpts,
 }
 
 fn load(path: Option<&PathBuf>) -> anyhow::Result<SchedulerConfig> {
@@ -134,12 +136,20 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
     let config = load(args.config.as_ref()).context("--config")?;
     let client = coxswain_client::Client::lazy(&args.server).context("scheduler: client")?;
+    // With --leader-elect, schedule only once this replica holds the kube-scheduler Lease.
+    let leading = args
+        .leader
+        .lead(client.clone(), "kube-scheduler", "scheduler")
+        .await?;
     let handle =
         runner::start(client, config, args.queue.options()).map_err(|e| anyhow::anyhow!(e))?;
     let h = handle.clone();
     let stop = async move {
         let r = shutdown_signal().await;
         h.stop();
+        if let Some(l) = leading {
+            l.release().await;
+        }
         r
     };
     match args.listen {
