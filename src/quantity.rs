@@ -328,9 +328,69 @@ fn scaled(nano: i128, unit: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
-/// |digits| * 10^exp10 * 2^exp2 in nano-units, rounded up to a whole nano-unit (when non-zero),
-/// computed exactly on decimal digit vectors; None above MAX_NANO.
+/// |digits| * 10^exp10 * 2^exp2 in nano-units, rounded up to a whole nano-unit (when non-zero);
+/// None above MAX_NANO. Exact: in `u128` without allocating when the significant digits and
+/// the powers fit (every quantity written in practice), else on decimal digit vectors.
 fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> Option<i128> {
+    match exact_nano_u128(int_digits, frac_digits, exp10, exp2) {
+        Fast::Value(v) => v,
+        Fast::TooWide => exact_nano_digits(int_digits, frac_digits, exp10, exp2),
+    }
+}
+
+enum Fast {
+    Value(Option<i128>),
+    /// The digits or powers do not fit in `u128`: take the digit-vector path.
+    TooWide,
+}
+
+/// [`exact_nano`] in `u128`: the significant digits m (leading and trailing zeros dropped, the
+/// trailing ones into the power of ten), value = m * 2^exp2 * 10^scale nano-units.
+fn exact_nano_u128(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> Fast {
+    let all = || int_digits.bytes().chain(frac_digits.bytes());
+    let total = int_digits.len() + frac_digits.len();
+    let Some(first) = all().position(|d| d != b'0') else {
+        return Fast::Value(Some(0));
+    };
+    let trailing = all().rev().take_while(|&d| d == b'0').count();
+    let significant = total - first - trailing;
+    // 10^38 < 2^128: at most 38 significant digits fit.
+    if significant > 38 {
+        return Fast::TooWide;
+    }
+    let mut m: u128 = 0;
+    for d in all().skip(first).take(significant) {
+        m = m * 10 + u128::from(d - b'0');
+    }
+    let scale = exp10
+        .saturating_sub(frac_digits.len() as i64)
+        .saturating_add(9)
+        .saturating_add(trailing as i64);
+    let Some(n) = 1u128.checked_shl(exp2).and_then(|p| m.checked_mul(p)) else {
+        return Fast::TooWide;
+    };
+    let v = if scale >= 0 {
+        // n >= 1: any power of ten above 10^28 exceeds MAX_NANO (about 9.2e27).
+        if scale > 28 {
+            return Fast::Value(None);
+        }
+        match n.checked_mul(10u128.pow(scale as u32)) {
+            Some(v) => v,
+            None => return Fast::Value(None),
+        }
+    } else {
+        let k = scale.unsigned_abs();
+        if k > 38 {
+            return Fast::TooWide;
+        }
+        let p = 10u128.pow(k as u32);
+        n / p + u128::from(n % p != 0)
+    };
+    Fast::Value(i128::try_from(v).ok().filter(|&v| v <= MAX_NANO))
+}
+
+/// [`exact_nano`] on decimal digit vectors, for what does not fit in `u128`.
+fn exact_nano_digits(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> Option<i128> {
     // Significant digits, most significant first, and the power of ten they are scaled by.
     let mut digits: Vec<u8> = int_digits
         .bytes()
@@ -393,6 +453,56 @@ fn exact_nano(int_digits: &str, frac_digits: &str, exp10: i64, exp2: u32) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The u128 path agrees with the digit-vector one wherever it answers.
+    #[test]
+    fn fast_path_agrees_with_digit_vectors() {
+        let ints = [
+            "",
+            "0",
+            "1",
+            "7",
+            "10",
+            "000120",
+            "999",
+            "1024",
+            "123456789",
+            "9223372036854775807",
+            "9223372036854775808",
+            "92233720368547758070000",
+            "12345678901234567890123456789012345678",
+            "123456789012345678901234567890123456789",
+        ];
+        let fracs = [
+            "",
+            "0",
+            "5",
+            "001",
+            "000000001",
+            "0000000001",
+            "123456789123",
+            "10",
+        ];
+        let exp10s = [-40, -18, -9, -6, -3, 0, 3, 6, 9, 12, 15, 18, 19, 28, 40];
+        let mut checked = 0;
+        for i in ints {
+            for f in fracs {
+                if i.is_empty() && f.is_empty() {
+                    continue;
+                }
+                for e10 in exp10s {
+                    for e2 in [0, 10, 20, 30, 40, 50, 60] {
+                        let slow = exact_nano_digits(i, f, e10, e2);
+                        if let Fast::Value(fast) = exact_nano_u128(i, f, e10, e2) {
+                            assert_eq!(fast, slow, "{i}.{f} e{e10} *2^{e2}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 5000, "{checked}");
+    }
 
     fn canon(s: &str) -> String {
         Quantity::parse(s)

@@ -18,6 +18,7 @@ mod cron;
 mod discovery;
 mod hpa;
 mod names;
+mod path;
 mod pod;
 mod scheduling;
 mod service;
@@ -30,6 +31,7 @@ mod workloads;
 use cron::*;
 use hpa::*;
 use names::*;
+use path::{IntoPath, Path};
 use pod::*;
 use scheduling::*;
 use service::*;
@@ -46,51 +48,66 @@ type Errs = Vec<FieldError>;
 // Message helpers (Kubernetes' field.ErrorList wording)
 // ---------------------------------------------------------------------------------------------
 
-fn required(errs: &mut Errs, path: impl Into<String>, detail: &str) {
+fn required(errs: &mut Errs, path: impl IntoPath, detail: &str) {
     let msg = if detail.is_empty() {
         "Required value".to_string()
     } else {
         format!("Required value: {detail}")
     };
-    errs.push(FieldError::new(path, msg));
+    errs.push(FieldError::new(path.into_path(), msg));
 }
 
-fn invalid(errs: &mut Errs, path: impl Into<String>, value: impl std::fmt::Display, detail: &str) {
+fn invalid(errs: &mut Errs, path: impl IntoPath, value: impl std::fmt::Display, detail: &str) {
     errs.push(FieldError::new(
-        path,
+        path.into_path(),
         format!("Invalid value: {value}: {detail}"),
     ));
 }
 
-fn invalid_str(errs: &mut Errs, path: impl Into<String>, value: &str, detail: &str) {
+fn invalid_str(errs: &mut Errs, path: impl IntoPath, value: &str, detail: &str) {
     invalid(errs, path, format!("{value:?}"), detail);
 }
 
-fn unsupported(errs: &mut Errs, path: impl Into<String>, value: &str, supported: &[&str]) {
+fn unsupported(errs: &mut Errs, path: impl IntoPath, value: &str, supported: &[&str]) {
     let list = supported
         .iter()
         .map(|s| format!("{s:?}"))
         .collect::<Vec<_>>()
         .join(", ");
     errs.push(FieldError::new(
-        path,
+        path.into_path(),
         format!("Unsupported value: {value:?}: supported values: {list}"),
     ));
 }
 
-fn forbidden(errs: &mut Errs, path: impl Into<String>, detail: &str) {
-    errs.push(FieldError::new(path, format!("Forbidden: {detail}")));
+fn forbidden(errs: &mut Errs, path: impl IntoPath, detail: &str) {
+    errs.push(FieldError::new(
+        path.into_path(),
+        format!("Forbidden: {detail}"),
+    ));
 }
 
-fn duplicate(errs: &mut Errs, path: impl Into<String>, value: &str) {
-    errs.push(FieldError::new(path, format!("Duplicate value: {value:?}")));
+fn duplicate(errs: &mut Errs, path: impl IntoPath, value: &str) {
+    errs.push(FieldError::new(
+        path.into_path(),
+        format!("Duplicate value: {value:?}"),
+    ));
 }
 
-fn not_found(errs: &mut Errs, path: impl Into<String>, value: &str) {
-    errs.push(FieldError::new(path, format!("Not found: {value:?}")));
+fn not_found(errs: &mut Errs, path: impl IntoPath, value: &str) {
+    errs.push(FieldError::new(
+        path.into_path(),
+        format!("Not found: {value:?}"),
+    ));
 }
 
-fn one_of(errs: &mut Errs, path: &str, value: &str, supported: &[&str], allow_empty: bool) {
+fn one_of(
+    errs: &mut Errs,
+    path: impl IntoPath + Copy,
+    value: &str,
+    supported: &[&str],
+    allow_empty: bool,
+) {
     if (value.is_empty() && allow_empty) || supported.contains(&value) {
         return;
     }
@@ -101,7 +118,7 @@ fn one_of(errs: &mut Errs, path: &str, value: &str, supported: &[&str], allow_em
     }
 }
 
-fn non_negative(errs: &mut Errs, path: &str, v: i64) {
+fn non_negative(errs: &mut Errs, path: impl IntoPath, v: i64) {
     if v < 0 {
         invalid(errs, path, v, "must be greater than or equal to 0");
     }
@@ -125,14 +142,31 @@ enum NameRule {
     Subdomain,
     Label,
     Dns1035,
+    /// RBAC's names (`system:kube-scheduler`): upstream's `ValidateRBACName`, a path segment.
+    PathSegment,
 }
 
 fn name_rule(kind: Kind) -> NameRule {
     match kind {
         Kind::Namespace => NameRule::Label,
         Kind::Service => NameRule::Dns1035,
+        Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+            NameRule::PathSegment
+        }
         _ => NameRule::Subdomain,
     }
+}
+
+/// Upstream's `path.IsValidPathSegmentName`.
+fn is_path_segment_name(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ['/', '%']
+        .iter()
+        .filter(|c| name.contains(**c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
 }
 
 fn validate_name(errs: &mut Errs, path: &str, name: &str, rule: NameRule) {
@@ -140,6 +174,7 @@ fn validate_name(errs: &mut Errs, path: &str, name: &str, rule: NameRule) {
         NameRule::Subdomain => is_dns1123_subdomain(name),
         NameRule::Label => is_dns1123_label(name),
         NameRule::Dns1035 => is_dns1035_label(name),
+        NameRule::PathSegment => is_path_segment_name(name),
     };
     check(errs, path, name, msgs);
 }
@@ -157,6 +192,7 @@ fn validate_object_meta(errs: &mut Errs, meta: &v1::ObjectMeta, kind: Kind) {
                     NameRule::Subdomain => is_dns1123_subdomain(prefix),
                     NameRule::Label => is_dns1123_label(prefix),
                     NameRule::Dns1035 => is_dns1035_label(prefix),
+                    NameRule::PathSegment => is_path_segment_name(prefix),
                 };
                 check(errs, "metadata.generateName", &meta.generate_name, msgs);
             }

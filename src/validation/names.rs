@@ -145,45 +145,59 @@ pub(super) fn is_valid_port_name(s: &str) -> Vec<String> {
     out
 }
 
-pub(super) fn check(errs: &mut Errs, path: &str, value: &str, msgs: Vec<String>) {
+pub(super) fn check(errs: &mut Errs, path: impl IntoPath + Copy, value: &str, msgs: Vec<String>) {
     for m in msgs {
         invalid_str(errs, path, value, &m);
     }
 }
 
-pub(super) fn validate_labels(errs: &mut Errs, path: &str, labels: &BTreeMap<String, String>) {
+pub(super) fn validate_labels(
+    errs: &mut Errs,
+    path: impl IntoPath + Copy,
+    labels: &BTreeMap<String, String>,
+) {
     for (k, v) in labels {
         check(errs, path, k, is_qualified_name(k));
         check(errs, path, v, is_valid_label_value(v));
     }
 }
 
-pub(super) fn validate_annotations(errs: &mut Errs, path: &str, ann: &BTreeMap<String, String>) {
+pub(super) fn validate_annotations(
+    errs: &mut Errs,
+    path: impl IntoPath + Copy,
+    ann: &BTreeMap<String, String>,
+) {
     let mut total = 0;
     for (k, v) in ann {
-        check(
-            errs,
-            path,
-            &k.to_ascii_lowercase(),
-            is_qualified_name(&k.to_ascii_lowercase()),
-        );
+        // Checked lower-cased, as upstream does; most keys already are.
+        let lower: std::borrow::Cow<'_, str> = if k.bytes().any(|c| c.is_ascii_uppercase()) {
+            k.to_ascii_lowercase().into()
+        } else {
+            k.as_str().into()
+        };
+        let msgs = is_qualified_name(&lower);
+        check(errs, path, &lower, msgs);
         total += k.len() + v.len();
     }
     if total > 256 * 1024 {
         errs.push(FieldError::new(
-            path,
+            path.into_path(),
             format!("Too long: may not be more than {} bytes", 256 * 1024),
         ));
     }
 }
 
-pub(super) fn validate_port_number(errs: &mut Errs, path: &str, port: i32) {
+pub(super) fn validate_port_number(errs: &mut Errs, path: impl IntoPath + Copy, port: i32) {
     if !(1..=65535).contains(&port) {
         invalid(errs, path, port, "must be between 1 and 65535, inclusive");
     }
 }
 
-pub(super) fn validate_int_or_port_name(errs: &mut Errs, path: &str, port: Option<&IntOrString>) {
+pub(super) fn validate_int_or_port_name(
+    errs: &mut Errs,
+    path: impl IntoPath + Copy,
+    port: Option<&IntOrString>,
+) {
     match port {
         None => required(errs, path, ""),
         Some(p) if p.is_string => {
@@ -197,7 +211,11 @@ pub(super) fn validate_int_or_port_name(errs: &mut Errs, path: &str, port: Optio
     }
 }
 
-pub(super) fn validate_quantity(errs: &mut Errs, path: &str, value: &str) -> Option<Quantity> {
+pub(super) fn validate_quantity(
+    errs: &mut Errs,
+    path: impl IntoPath + Copy,
+    value: &str,
+) -> Option<Quantity> {
     match Quantity::parse(value) {
         Ok(q) => Some(q),
         Err(e) => {

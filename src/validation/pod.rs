@@ -16,20 +16,22 @@ pub(super) struct PodCtx<'a> {
 }
 
 pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ctx: &PodCtx) {
+    let root = Path::Root(path);
+    let path = &root;
     // Volumes.
-    let mut volumes: BTreeSet<String> = ctx.extra_volumes.iter().cloned().collect();
+    let mut volumes: BTreeSet<&str> = ctx.extra_volumes.iter().map(String::as_str).collect();
     let mut seen_volumes = BTreeSet::new();
     for (i, v) in spec.volumes.iter().enumerate() {
-        let p = format!("{path}.volumes[{i}]");
+        let p = path.index("volumes", i);
         if v.name.is_empty() {
-            required(e, format!("{p}.name"), "");
+            required(e, p.field("name"), "");
         } else {
-            check(e, &format!("{p}.name"), &v.name, is_dns1123_label(&v.name));
-            if !seen_volumes.insert(v.name.clone()) {
-                duplicate(e, format!("{p}.name"), &v.name);
+            check(e, p.field("name"), &v.name, is_dns1123_label(&v.name));
+            if !seen_volumes.insert(v.name.as_str()) {
+                duplicate(e, p.field("name"), &v.name);
             }
         }
-        volumes.insert(v.name.clone());
+        volumes.insert(v.name.as_str());
         let sources = [
             v.host_path.is_some(),
             v.empty_dir.is_some(),
@@ -41,18 +43,18 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
         .filter(|x| *x)
         .count();
         match sources {
-            0 => required(e, p.clone(), "must specify a volume type"),
+            0 => required(e, p, "must specify a volume type"),
             1 => {}
-            _ => forbidden(e, p.clone(), "may not specify more than 1 volume type"),
+            _ => forbidden(e, p, "may not specify more than 1 volume type"),
         }
         if let Some(hp) = &v.host_path {
             if hp.path.is_empty() {
-                required(e, format!("{p}.hostPath.path"), "");
+                required(e, p.field("hostPath.path"), "");
             }
             if let Some(t) = &hp.r#type {
                 one_of(
                     e,
-                    &format!("{p}.hostPath.type"),
+                    p.field("hostPath.type"),
                     t,
                     &[
                         "",
@@ -71,35 +73,35 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
         if let Some(ed) = &v.empty_dir {
             one_of(
                 e,
-                &format!("{p}.emptyDir.medium"),
+                p.field("emptyDir.medium"),
                 &ed.medium,
                 &["", "Memory", "HugePages"],
                 true,
             );
             if !ed.size_limit.is_empty() {
-                validate_quantity(e, &format!("{p}.emptyDir.sizeLimit"), &ed.size_limit);
+                validate_quantity(e, p.field("emptyDir.sizeLimit"), &ed.size_limit);
             }
         }
         if let Some(c) = &v.persistent_volume_claim {
             if c.claim_name.is_empty() {
-                required(e, format!("{p}.persistentVolumeClaim.claimName"), "");
+                required(e, p.field("persistentVolumeClaim.claimName"), "");
             }
         }
         if let Some(c) = &v.config_map {
             if c.name.is_empty() {
-                required(e, format!("{p}.configMap.name"), "");
+                required(e, p.field("configMap.name"), "");
             }
         }
         if let Some(s) = &v.secret {
             if s.secret_name.is_empty() {
-                required(e, format!("{p}.secret.secretName"), "");
+                required(e, p.field("secret.secretName"), "");
             }
         }
     }
 
     // Containers.
     if spec.containers.is_empty() {
-        required(e, format!("{path}.containers"), "");
+        required(e, path.field("containers"), "");
     }
     let mut names = BTreeSet::new();
     let mut port_names = BTreeSet::new();
@@ -108,7 +110,7 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
         ("containers", &spec.containers),
     ] {
         for (i, c) in list.iter().enumerate() {
-            let p = format!("{path}.{field}[{i}]");
+            let p = path.index(field, i);
             validate_container(
                 e,
                 &p,
@@ -117,8 +119,8 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
                 field == "initContainers",
                 &mut port_names,
             );
-            if !c.name.is_empty() && !names.insert(c.name.clone()) {
-                duplicate(e, format!("{p}.name"), &c.name);
+            if !c.name.is_empty() && !names.insert(c.name.as_str()) {
+                duplicate(e, p.field("name"), &c.name);
             }
         }
     }
@@ -128,24 +130,24 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if ctx.restart_policies.is_empty() {
         one_of(
             e,
-            &format!("{path}.restartPolicy"),
+            path.field("restartPolicy"),
             restart,
             &["Always", "OnFailure", "Never"],
             true,
         );
     } else if restart.is_empty() {
-        required(e, format!("{path}.restartPolicy"), "");
+        required(e, path.field("restartPolicy"), "");
     } else if !ctx.restart_policies.contains(&restart.as_str()) {
         unsupported(
             e,
-            format!("{path}.restartPolicy"),
+            path.field("restartPolicy"),
             restart,
             ctx.restart_policies,
         );
     }
     one_of(
         e,
-        &format!("{path}.dnsPolicy"),
+        path.field("dnsPolicy"),
         &spec.dns_policy,
         &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         true,
@@ -153,38 +155,34 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if spec.dns_policy == "None" && spec.dns_config.is_none() {
         required(
             e,
-            format!("{path}.dnsConfig"),
+            path.field("dnsConfig"),
             "must provide `dnsConfig` when `dnsPolicy` is None",
         );
     }
     if let Some(t) = spec.termination_grace_period_seconds {
-        non_negative(
-            e,
-            &format!("{path}.terminationGracePeriodSeconds"),
-            t.into(),
-        );
+        non_negative(e, path.field("terminationGracePeriodSeconds"), t.into());
     }
     if let Some(a) = spec.active_deadline_seconds {
         if let Some(owner) = ctx.forbid_active_deadline {
             forbidden(
                 e,
-                format!("{path}.activeDeadlineSeconds"),
+                path.field("activeDeadlineSeconds"),
                 &format!("activeDeadlineSeconds in {owner} is not Supported"),
             );
         } else if a < 1 {
             invalid(
                 e,
-                format!("{path}.activeDeadlineSeconds"),
+                path.field("activeDeadlineSeconds"),
                 a,
                 "must be between 1 and 2147483647, inclusive",
             );
         }
     }
-    validate_labels(e, &format!("{path}.nodeSelector"), &spec.node_selector);
+    validate_labels(e, path.field("nodeSelector"), &spec.node_selector);
     if !spec.service_account_name.is_empty() {
         check(
             e,
-            &format!("{path}.serviceAccountName"),
+            path.field("serviceAccountName"),
             &spec.service_account_name,
             is_dns1123_subdomain(&spec.service_account_name),
         );
@@ -192,7 +190,7 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if !spec.node_name.is_empty() {
         check(
             e,
-            &format!("{path}.nodeName"),
+            path.field("nodeName"),
             &spec.node_name,
             is_dns1123_subdomain(&spec.node_name),
         );
@@ -200,7 +198,7 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if !spec.hostname.is_empty() {
         check(
             e,
-            &format!("{path}.hostname"),
+            path.field("hostname"),
             &spec.hostname,
             is_dns1123_label(&spec.hostname),
         );
@@ -208,33 +206,33 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if !spec.subdomain.is_empty() {
         check(
             e,
-            &format!("{path}.subdomain"),
+            path.field("subdomain"),
             &spec.subdomain,
             is_dns1123_label(&spec.subdomain),
         );
     }
     for (i, t) in spec.tolerations.iter().enumerate() {
-        validate_toleration(e, &format!("{path}.tolerations[{i}]"), t);
+        validate_toleration(e, &path.index("tolerations", i), t);
     }
     if let Some(a) = &spec.affinity {
-        validate_affinity(e, &format!("{path}.affinity"), a);
+        validate_affinity(e, &path.field("affinity"), a);
     }
     for (i, c) in spec.topology_spread_constraints.iter().enumerate() {
-        let p = format!("{path}.topologySpreadConstraints[{i}]");
+        let p = path.index("topologySpreadConstraints", i);
         if c.max_skew <= 0 {
             invalid(
                 e,
-                format!("{p}.maxSkew"),
+                p.field("maxSkew"),
                 c.max_skew,
                 "must be greater than zero",
             );
         }
         if c.topology_key.is_empty() {
-            required(e, format!("{p}.topologyKey"), "can not be empty");
+            required(e, p.field("topologyKey"), "can not be empty");
         }
         one_of(
             e,
-            &format!("{p}.whenUnsatisfiable"),
+            p.field("whenUnsatisfiable"),
             &c.when_unsatisfiable,
             &["DoNotSchedule", "ScheduleAnyway"],
             false,
@@ -243,91 +241,85 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
     if let Some(p) = &spec.preemption_policy {
         one_of(
             e,
-            &format!("{path}.preemptionPolicy"),
+            path.field("preemptionPolicy"),
             p,
             &["Never", "PreemptLowerPriority"],
             false,
         );
     }
     for (name, v) in &spec.overhead {
-        validate_quantity(e, &format!("{path}.overhead[{name}]"), v);
+        validate_quantity(e, path.key("overhead", name), v);
     }
 }
 
-pub(super) fn validate_container(
+pub(super) fn validate_container<'a>(
     e: &mut Errs,
-    p: &str,
-    c: &v1::Container,
-    volumes: &BTreeSet<String>,
+    p: &Path<'_>,
+    c: &'a v1::Container,
+    volumes: &BTreeSet<&str>,
     init: bool,
-    port_names: &mut BTreeSet<String>,
+    port_names: &mut BTreeSet<&'a str>,
 ) {
     if c.name.is_empty() {
-        required(e, format!("{p}.name"), "");
+        required(e, p.field("name"), "");
     } else {
-        check(e, &format!("{p}.name"), &c.name, is_dns1123_label(&c.name));
+        check(e, p.field("name"), &c.name, is_dns1123_label(&c.name));
     }
     if c.image.trim().is_empty() {
-        required(e, format!("{p}.image"), "");
+        required(e, p.field("image"), "");
     } else if c.image != c.image.trim() {
         invalid_str(
             e,
-            format!("{p}.image"),
+            p.field("image"),
             &c.image,
             "must not have leading or trailing whitespace",
         );
     }
     one_of(
         e,
-        &format!("{p}.imagePullPolicy"),
+        p.field("imagePullPolicy"),
         &c.image_pull_policy,
         &["Always", "IfNotPresent", "Never"],
         true,
     );
     one_of(
         e,
-        &format!("{p}.terminationMessagePolicy"),
+        p.field("terminationMessagePolicy"),
         &c.termination_message_policy,
         &["File", "FallbackToLogsOnError"],
         true,
     );
     for (i, port) in c.ports.iter().enumerate() {
-        let pp = format!("{p}.ports[{i}]");
+        let pp = p.index("ports", i);
         if !port.name.is_empty() {
             check(
                 e,
-                &format!("{pp}.name"),
+                pp.field("name"),
                 &port.name,
                 is_valid_port_name(&port.name),
             );
-            if !port_names.insert(port.name.clone()) {
-                duplicate(e, format!("{pp}.name"), &port.name);
+            if !port_names.insert(port.name.as_str()) {
+                duplicate(e, pp.field("name"), &port.name);
             }
         }
         if port.container_port == 0 {
-            required(e, format!("{pp}.containerPort"), "");
+            required(e, pp.field("containerPort"), "");
         } else {
-            validate_port_number(e, &format!("{pp}.containerPort"), port.container_port);
+            validate_port_number(e, pp.field("containerPort"), port.container_port);
         }
         if port.host_port != 0 {
-            validate_port_number(e, &format!("{pp}.hostPort"), port.host_port);
+            validate_port_number(e, pp.field("hostPort"), port.host_port);
         }
-        one_of(
-            e,
-            &format!("{pp}.protocol"),
-            &port.protocol,
-            PROTOCOLS,
-            true,
-        );
+        one_of(e, pp.field("protocol"), &port.protocol, PROTOCOLS, true);
     }
     for (i, env) in c.env.iter().enumerate() {
-        let ep = format!("{p}.env[{i}]");
+        let ep = p.index("env", i);
         if env.name.is_empty() {
-            required(e, format!("{ep}.name"), "");
+            required(e, ep.field("name"), "");
         } else if env.name.contains('=') || !env.name.chars().all(|ch| (' '..='~').contains(&ch)) {
             invalid_str(
                 e,
-                format!("{ep}.name"),
+                ep.field("name"),
                 &env.name,
                 "a valid environment variable name must consist only of printable ASCII characters other than '='",
             );
@@ -336,7 +328,7 @@ pub(super) fn validate_container(
             if !env.value.is_empty() {
                 invalid_str(
                     e,
-                    format!("{ep}.valueFrom"),
+                    ep.field("valueFrom"),
                     "",
                     "may not be specified when `value` is not empty",
                 );
@@ -351,57 +343,52 @@ pub(super) fn validate_container(
             .filter(|x| *x)
             .count();
             if n == 0 {
-                invalid_str(e, format!("{ep}.valueFrom"), "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`");
+                invalid_str(e, ep.field("valueFrom"), "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`");
             } else if n > 1 {
                 invalid_str(
                     e,
-                    format!("{ep}.valueFrom"),
+                    ep.field("valueFrom"),
                     "",
                     "may not have more than one field specified at a time",
                 );
             }
             if let Some(f) = &from.field_ref {
                 if f.field_path.is_empty() {
-                    required(e, format!("{ep}.valueFrom.fieldRef.fieldPath"), "");
+                    required(e, ep.field("valueFrom.fieldRef.fieldPath"), "");
                 }
             }
             if let Some(k) = &from.config_map_key_ref {
                 if k.key.is_empty() {
-                    required(e, format!("{ep}.valueFrom.configMapKeyRef.key"), "");
+                    required(e, ep.field("valueFrom.configMapKeyRef.key"), "");
                 }
             }
             if let Some(k) = &from.secret_key_ref {
                 if k.key.is_empty() {
-                    required(e, format!("{ep}.valueFrom.secretKeyRef.key"), "");
+                    required(e, ep.field("valueFrom.secretKeyRef.key"), "");
                 }
             }
         }
     }
     if let Some(r) = &c.resources {
-        validate_resources(e, &format!("{p}.resources"), &r.limits, &r.requests);
+        validate_resources(e, &p.field("resources"), &r.limits, &r.requests);
     }
     let mut mount_paths = BTreeSet::new();
     for (i, m) in c.volume_mounts.iter().enumerate() {
-        let mp = format!("{p}.volumeMounts[{i}]");
+        let mp = p.index("volumeMounts", i);
         if m.name.is_empty() {
-            required(e, format!("{mp}.name"), "");
-        } else if !volumes.contains(&m.name) {
-            not_found(e, format!("{mp}.name"), &m.name);
+            required(e, mp.field("name"), "");
+        } else if !volumes.contains(m.name.as_str()) {
+            not_found(e, mp.field("name"), &m.name);
         }
         if m.mount_path.is_empty() {
-            required(e, format!("{mp}.mountPath"), "");
-        } else if !mount_paths.insert(m.mount_path.clone()) {
-            invalid_str(
-                e,
-                format!("{mp}.mountPath"),
-                &m.mount_path,
-                "must be unique",
-            );
+            required(e, mp.field("mountPath"), "");
+        } else if !mount_paths.insert(m.mount_path.as_str()) {
+            invalid_str(e, mp.field("mountPath"), &m.mount_path, "must be unique");
         }
         if m.sub_path.starts_with('/') || m.sub_path.split('/').any(|s| s == "..") {
             invalid_str(
                 e,
-                format!("{mp}.subPath"),
+                mp.field("subPath"),
                 &m.sub_path,
                 "must be a relative path without '..'",
             );
@@ -416,18 +403,18 @@ pub(super) fn validate_container(
             if init && c.restart_policy.as_deref() != Some("Always") {
                 forbidden(
                     e,
-                    format!("{p}.{name}"),
+                    p.field(name),
                     "may not be set for init containers without restartPolicy=Always",
                 );
                 continue;
             }
-            validate_probe(e, &format!("{p}.{name}"), pr, liveness_like);
+            validate_probe(e, &p.field(name), pr, liveness_like);
         }
     }
     if let Some(l) = &c.lifecycle {
         for (name, h) in [("postStart", &l.post_start), ("preStop", &l.pre_stop)] {
             if let Some(h) = h {
-                validate_lifecycle_handler(e, &format!("{p}.lifecycle.{name}"), h);
+                validate_lifecycle_handler(e, &p.field("lifecycle").field(name), h);
             }
         }
     }
@@ -435,40 +422,40 @@ pub(super) fn validate_container(
         if !init {
             forbidden(
                 e,
-                format!("{p}.restartPolicy"),
+                p.field("restartPolicy"),
                 "may not be set for non-init containers",
             );
         } else if rp != "Always" {
-            unsupported(e, format!("{p}.restartPolicy"), rp, &["Always"]);
+            unsupported(e, p.field("restartPolicy"), rp, &["Always"]);
         }
     }
 }
 
 pub(super) fn validate_resources(
     e: &mut Errs,
-    p: &str,
+    p: &Path<'_>,
     limits: &BTreeMap<String, String>,
     requests: &BTreeMap<String, String>,
 ) {
     let mut parsed_limits = BTreeMap::new();
     for (name, v) in limits {
-        let path = format!("{p}.limits[{name}]");
-        check(e, &path, name, is_qualified_name(name));
-        if let Some(q) = validate_quantity(e, &path, v) {
+        let path = p.key("limits", name);
+        check(e, path, name, is_qualified_name(name));
+        if let Some(q) = validate_quantity(e, path, v) {
             if q.sign() < 0 {
-                invalid_str(e, path.clone(), v, "must be greater than or equal to 0");
+                invalid_str(e, path, v, "must be greater than or equal to 0");
             }
-            parsed_limits.insert(name.clone(), q);
+            parsed_limits.insert(name.as_str(), q);
         }
     }
     for (name, v) in requests {
-        let path = format!("{p}.requests[{name}]");
-        check(e, &path, name, is_qualified_name(name));
-        if let Some(q) = validate_quantity(e, &path, v) {
+        let path = p.key("requests", name);
+        check(e, path, name, is_qualified_name(name));
+        if let Some(q) = validate_quantity(e, path, v) {
             if q.sign() < 0 {
-                invalid_str(e, path.clone(), v, "must be greater than or equal to 0");
+                invalid_str(e, path, v, "must be greater than or equal to 0");
             }
-            if let Some(l) = parsed_limits.get(name) {
+            if let Some(l) = parsed_limits.get(name.as_str()) {
                 if q > *l {
                     invalid_str(
                         e,
@@ -489,7 +476,7 @@ pub(super) fn validate_resources(
 /// extra handlers: grpc for probes, sleep for hooks), and the exec/httpGet/tcpSocket fields.
 pub(super) fn validate_handler(
     e: &mut Errs,
-    p: &str,
+    p: &Path<'_>,
     exec: Option<&v1::ExecAction>,
     http_get: Option<&v1::HttpGetAction>,
     tcp_socket: Option<&v1::TcpSocketAction>,
@@ -505,17 +492,17 @@ pub(super) fn validate_handler(
         _ => forbidden(e, p, "may not specify more than 1 handler type"),
     }
     if exec.is_some_and(|x| x.command.is_empty()) {
-        required(e, format!("{p}.exec.command"), "");
+        required(e, p.field("exec.command"), "");
     }
     if let Some(h) = http_get {
-        validate_http_get(e, &format!("{p}.httpGet"), h);
+        validate_http_get(e, &p.field("httpGet"), h);
     }
     if let Some(t) = tcp_socket {
-        validate_int_or_port_name(e, &format!("{p}.tcpSocket.port"), t.port.as_ref());
+        validate_int_or_port_name(e, p.field("tcpSocket.port"), t.port.as_ref());
     }
 }
 
-pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_like: bool) {
+pub(super) fn validate_probe(e: &mut Errs, p: &Path<'_>, pr: &v1::Probe, liveness_like: bool) {
     validate_handler(
         e,
         p,
@@ -525,7 +512,7 @@ pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_lik
         usize::from(pr.grpc.is_some()),
     );
     if let Some(g) = &pr.grpc {
-        validate_port_number(e, &format!("{p}.grpc.port"), g.port);
+        validate_port_number(e, p.field("grpc.port"), g.port);
     }
     for (name, v) in [
         ("initialDelaySeconds", pr.initial_delay_seconds),
@@ -535,13 +522,13 @@ pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_lik
         ("failureThreshold", pr.failure_threshold),
     ] {
         if let Some(v) = v {
-            non_negative(e, &format!("{p}.{name}"), v.into());
+            non_negative(e, p.field(name), v.into());
         }
     }
     if liveness_like {
         if let Some(s) = pr.success_threshold {
             if s != 1 {
-                invalid(e, format!("{p}.successThreshold"), s, "must be 1");
+                invalid(e, p.field("successThreshold"), s, "must be 1");
             }
         }
     }
@@ -549,7 +536,7 @@ pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_lik
         if t <= 0 {
             invalid(
                 e,
-                format!("{p}.terminationGracePeriodSeconds"),
+                p.field("terminationGracePeriodSeconds"),
                 t,
                 "must be greater than 0",
             );
@@ -557,7 +544,7 @@ pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_lik
         if !liveness_like {
             invalid(
                 e,
-                format!("{p}.terminationGracePeriodSeconds"),
+                p.field("terminationGracePeriodSeconds"),
                 t,
                 "must not be set for readinessProbes",
             );
@@ -565,23 +552,17 @@ pub(super) fn validate_probe(e: &mut Errs, p: &str, pr: &v1::Probe, liveness_lik
     }
 }
 
-pub(super) fn validate_http_get(e: &mut Errs, p: &str, h: &v1::HttpGetAction) {
-    validate_int_or_port_name(e, &format!("{p}.port"), h.port.as_ref());
-    one_of(
-        e,
-        &format!("{p}.scheme"),
-        &h.scheme,
-        &["HTTP", "HTTPS"],
-        true,
-    );
+pub(super) fn validate_http_get(e: &mut Errs, p: &Path<'_>, h: &v1::HttpGetAction) {
+    validate_int_or_port_name(e, p.field("port"), h.port.as_ref());
+    one_of(e, p.field("scheme"), &h.scheme, &["HTTP", "HTTPS"], true);
     for (i, hd) in h.http_headers.iter().enumerate() {
         if hd.name.is_empty() {
-            required(e, format!("{p}.httpHeaders[{i}].name"), "");
+            required(e, p.index("httpHeaders", i).field("name"), "");
         }
     }
 }
 
-pub(super) fn validate_lifecycle_handler(e: &mut Errs, p: &str, h: &v1::LifecycleHandler) {
+pub(super) fn validate_lifecycle_handler(e: &mut Errs, p: &Path<'_>, h: &v1::LifecycleHandler) {
     validate_handler(
         e,
         p,
@@ -594,7 +575,7 @@ pub(super) fn validate_lifecycle_handler(e: &mut Errs, p: &str, h: &v1::Lifecycl
         if s.seconds < 0 {
             invalid(
                 e,
-                format!("{p}.sleep.seconds"),
+                p.field("sleep.seconds"),
                 s.seconds,
                 "must be greater than or equal to 0",
             );

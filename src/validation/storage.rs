@@ -80,7 +80,7 @@ pub(super) fn validate_pvc_spec(e: &mut Errs, p: &str, spec: &v1::PersistentVolu
         );
     }
     if let Some(s) = &spec.selector {
-        validate_label_selector(e, &format!("{p}.selector"), s);
+        validate_label_selector(e, &Path::Root(p).field("selector"), s);
     }
     let requests = spec.resources.as_ref().map(|r| &r.requests);
     match requests.and_then(|r| r.get("storage")) {

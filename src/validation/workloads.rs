@@ -18,7 +18,7 @@ pub(super) fn validate_workload_selector_and_template(
     match selector {
         None => required(e, "spec.selector", ""),
         Some(s) => {
-            validate_label_selector(e, "spec.selector", s);
+            validate_label_selector(e, &Path::Root("spec.selector"), s);
             if selector_is_empty(s) {
                 invalid_str(
                     e,
@@ -379,11 +379,11 @@ pub(super) fn validate_job_spec(e: &mut Errs, path: &str, spec: &v1::JobSpec, is
         ("maxFailedIndexes", spec.max_failed_indexes),
     ] {
         if let Some(v) = v {
-            non_negative(e, &format!("{path}.{name}"), v.into());
+            non_negative(e, format!("{path}.{name}"), v.into());
         }
     }
     if let Some(a) = spec.active_deadline_seconds {
-        non_negative(e, &format!("{path}.activeDeadlineSeconds"), a.into());
+        non_negative(e, format!("{path}.activeDeadlineSeconds"), a.into());
     }
     if let Some(mode) = &spec.completion_mode {
         one_of(
@@ -426,7 +426,7 @@ pub(super) fn validate_job_spec(e: &mut Errs, path: &str, spec: &v1::JobSpec, is
                 }
             }
             Some(s) => {
-                validate_label_selector(e, &format!("{path}.selector"), s);
+                validate_label_selector(e, &Path::Root(path).field("selector"), s);
                 if selector_is_empty(s) {
                     if spec.manual_selector == Some(true) {
                         invalid_str(
@@ -494,7 +494,7 @@ pub(super) fn validate_cronjob_spec(e: &mut Errs, spec: &v1::CronJobSpec) {
         ("failedJobsHistoryLimit", spec.failed_jobs_history_limit),
     ] {
         if let Some(v) = v {
-            non_negative(e, &format!("spec.{name}"), v.into());
+            non_negative(e, format!("spec.{name}"), v.into());
         }
     }
     match spec.job_template.as_ref().and_then(|jt| jt.spec.as_ref()) {
