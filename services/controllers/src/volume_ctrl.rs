@@ -40,6 +40,8 @@ const BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 /// Index of pods by `namespace/claimName`, one entry per claim they use.
 const CLAIM_INDEX: &str = "claim";
+/// Index of unbound claims by storage class name ("" for none).
+const UNBOUND_CLASS_INDEX: &str = "unbound-class";
 
 /// Key prefix of PV keys in the queue (claims are `namespace/name`).
 const PV_KEY: &str = "pv:";
@@ -201,6 +203,13 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
     let claims = {
         let q = queue.clone();
         Informer::<PersistentVolumeClaim>::new(client.clone())
+            .index(UNBOUND_CLASS_INDEX, |c: &PersistentVolumeClaim| {
+                c.spec
+                    .as_ref()
+                    .filter(|s| s.volume_name.is_empty())
+                    .map(|s| vec![s.storage_class_name.clone().unwrap_or_default()])
+                    .unwrap_or_default()
+            })
             .on_event(move |ev: &Event<PersistentVolumeClaim>| match ev {
                 Event::Added(o) | Event::Modified { new: o, .. } => q.add(key_of(o.metadata())),
                 Event::Deleted(o) => {
@@ -218,13 +227,24 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
             .start()
     };
     let volumes = {
-        let q = queue.clone();
+        let (q, claims) = (queue.clone(), claims.clone());
         Informer::<PersistentVolume>::new(client.clone())
             .on_event(move |ev: &Event<PersistentVolume>| {
                 if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
                     q.add(format!("{PV_KEY}{}", o.metadata().name));
-                    if let Some(c) = o.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
-                        q.add(format!("{}/{}", c.namespace, c.name));
+                    let Some(spec) = o.spec.as_ref() else { return };
+                    match &spec.claim_ref {
+                        Some(c) => q.add(format!("{}/{}", c.namespace, c.name)),
+                        // An unclaimed volume may fit a claim left Pending before this volume
+                        // was seen (the claim and volume watches are not ordered with each
+                        // other; upstream finds it at its periodic claim resync): the unbound
+                        // claims of its class are looked at again.
+                        None => {
+                            for c in claims.by_index(UNBOUND_CLASS_INDEX, &spec.storage_class_name)
+                            {
+                                q.add(key_of(c.metadata()));
+                            }
+                        }
                     }
                 }
             })

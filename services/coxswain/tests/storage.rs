@@ -240,3 +240,49 @@ spec:
     );
     assert!(bad.stderr.contains("spec.accessModes"), "{}", bad.stderr);
 }
+
+/// A claim made before any volume fits it stays Pending, and binds as soon as a fitting volume
+/// is made (the controller looks at the unbound claims of a new volume's class again).
+#[test]
+fn a_claim_made_before_its_volume_binds_when_the_volume_comes() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    let dir = c.data_dir.join("late-volume");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    c.apply(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: early
+spec:
+  storageClassName: late
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+",
+    )
+    .success();
+    wait_until("the claim is Pending", T, || {
+        let p = json(&c, &["get", "pvc", "early", "-o", "json"]);
+        (p["status"]["phase"] == "Pending").then_some(())
+    })
+    .expect("pending");
+    c.apply(&format!(
+        "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: late-pv
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: late
+  hostPath: {{path: {dir}}}
+",
+        dir = dir.display()
+    ))
+    .success();
+    let claim = wait_until("the claim binds to the new volume", T, || {
+        let p = json(&c, &["get", "pvc", "early", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("binds");
+    assert_eq!(claim["spec"]["volumeName"], "late-pv");
+}
