@@ -98,7 +98,7 @@ pub struct Client {
 impl Client {
     /// Connect now (fails when the store is not there).
     pub async fn connect(url: &str) -> Result<Client> {
-        let ch = endpoint(url)?
+        let ch = endpoint(url, None)?
             .connect()
             .await
             .map_err(|e| Error::Transport(tonic::Status::unavailable(e.to_string())))?;
@@ -108,7 +108,15 @@ impl Client {
     /// Connect on first use, and reconnect after failures (for components started beside the
     /// store in one process).
     pub fn lazy(url: &str) -> Result<Client> {
-        Ok(Client::from_channel(endpoint(url)?.connect_lazy()))
+        Ok(Client::from_channel(endpoint(url, None)?.connect_lazy()))
+    }
+
+    /// [`Client::lazy`] as one component of this process, with the credentials installed for
+    /// it ([`crate::config::install_as`]; the process-wide ones when it has none).
+    pub fn lazy_as(url: &str, component: &str) -> Result<Client> {
+        Ok(Client::from_channel(
+            endpoint(url, Some(component))?.connect_lazy(),
+        ))
     }
 
     pub fn from_channel(ch: Channel) -> Client {
@@ -309,7 +317,7 @@ impl Client {
     }
 }
 
-fn endpoint(url: &str) -> Result<Endpoint> {
+fn endpoint(url: &str, component: Option<&str>) -> Result<Endpoint> {
     let url = if url.contains("://") {
         url.to_string()
     } else {
@@ -321,7 +329,11 @@ fn endpoint(url: &str) -> Result<Endpoint> {
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
-    crate::config::secure(ep, &url).map_err(|e| Error::Invalid(format!("TLS: {e}")))
+    match component {
+        Some(c) => crate::config::secure_as(ep, &url, c),
+        None => crate::config::secure(ep, &url),
+    }
+    .map_err(|e| Error::Invalid(format!("TLS: {e}")))
 }
 
 fn any_of<R: Resource>(obj: &R) -> prost_types::Any {

@@ -342,16 +342,55 @@ pub fn install_from(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<
     Ok(())
 }
 
+static IDENTITIES: RwLock<BTreeMap<String, Credentials>> = RwLock::new(BTreeMap::new());
+
+/// Credentials for the connections of one component of this process (`coxswain up` runs the
+/// scheduler, controllers, proxy... in one process, each with its own identity, as upstream's
+/// components each have their kubeconfig). Clients made with [`secure_as`] or
+/// [`crate::Client::lazy_as`] under this name use them.
+pub fn install_as(component: &str, creds: Credentials) {
+    if let Ok(mut g) = IDENTITIES.write() {
+        g.insert(component.to_string(), creds);
+    }
+}
+
+/// The credentials of a component: its own when installed, else the process-wide ones.
+pub fn installed_as(component: &str) -> Option<Credentials> {
+    IDENTITIES
+        .read()
+        .ok()
+        .and_then(|g| g.get(component).cloned())
+        .or_else(installed)
+}
+
 /// `endpoint` with TLS (the CA, the client certificate) when the URL is https and credentials
 /// are installed.
 pub fn secure(
     endpoint: tonic::transport::Endpoint,
     url: &str,
 ) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    with_credentials(endpoint, url, installed())
+}
+
+/// [`secure`] with a component's own credentials ([`install_as`]), the process-wide ones when
+/// it has none.
+pub fn secure_as(
+    endpoint: tonic::transport::Endpoint,
+    url: &str,
+    component: &str,
+) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    with_credentials(endpoint, url, installed_as(component))
+}
+
+fn with_credentials(
+    endpoint: tonic::transport::Endpoint,
+    url: &str,
+    creds: Option<Credentials>,
+) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
     if !url.starts_with("https://") {
         return Ok(endpoint);
     }
-    let Some(c) = installed() else {
+    let Some(c) = creds else {
         return Ok(endpoint);
     };
     let mut tls = tonic::transport::ClientTlsConfig::new();

@@ -326,7 +326,7 @@ pub fn spawn_up(
     if configs.is_empty() {
         return Ok(());
     }
-    let client = Client::lazy(url)?;
+    let client = Client::lazy_as(url, "nodes")?;
     let opts = opts.node.clone();
     // Absolute: containers run with their own working directory, and docroots, logs and
     // volumes are handed to them as paths under this root.

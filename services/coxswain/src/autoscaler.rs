@@ -80,7 +80,8 @@ fn start(
     url: &str,
     opts: &AutoscalerOpts,
 ) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
-    let client = coxswain_client::Client::lazy(url).context("autoscaler: client")?;
+    let client = coxswain_client::Client::lazy_as(url, "controller-manager")
+        .context("autoscaler: client")?;
     let metrics = GrpcMetrics::lazy(opts.metrics_api.as_deref().unwrap_or(url))
         .context("autoscaler: metrics client")?;
     Ok(coxswain_autoscaler::controller::start(

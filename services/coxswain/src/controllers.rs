@@ -97,7 +97,8 @@ pub fn spawn(url: &str, opts: &ControllerOpts) -> anyhow::Result<()> {
     if opts.no_controllers {
         return Ok(());
     }
-    let client = coxswain_client::Client::lazy(url).context("controllers: client")?;
+    let client = coxswain_client::Client::lazy_as(url, "controller-manager")
+        .context("controllers: client")?;
     let ctx = manager::start(client, opts.config());
     // On SIGINT/SIGTERM end the informers' watches: the gRPC server's graceful shutdown waits
     // for open streams, and these would never end on their own.

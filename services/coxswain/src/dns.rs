@@ -168,7 +168,7 @@ pub async fn spawn(url: &str, opts: &DnsOpts) -> anyhow::Result<Option<SocketAdd
     if opts.no_dns {
         return Ok(None);
     }
-    let client = Client::lazy(url).context("dns: client")?;
+    let client = Client::lazy_as(url, "dns").context("dns: client")?;
     start(client, opts).await.map(Some)
 }
 

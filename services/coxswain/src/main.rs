@@ -260,6 +260,13 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .await
         .context("opening the store")?;
     tokio::spawn(gc::run(store.clone()));
+    if args.security.auth {
+        // Upstream's default ClusterRoles and bindings, as kube-apiserver's RBAC post-start hook.
+        match coxswain_store::bootstrap::reconcile(&store).await {
+            Ok(n) => tracing::info!(written = n, "reconciled the bootstrap RBAC policy"),
+            Err(e) => tracing::warn!(error = %e, "reconciling the bootstrap RBAC policy"),
+        }
+    }
     coxswain_telemetry::register(coxswain_store::state_metrics::StateMetrics::new(
         store.clone(),
     ));

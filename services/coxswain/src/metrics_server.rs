@@ -85,7 +85,8 @@ pub fn spawn(
     if opts.no_metrics_server {
         return Ok(None);
     }
-    let client = coxswain_client::Client::lazy(url).context("metrics: client")?;
+    let client =
+        coxswain_client::Client::lazy_as(url, "metrics-server").context("metrics: client")?;
     let mut config = opts.config(url)?;
     if config.proxy_metrics.is_empty() {
         config.proxy_metrics.extend(local_proxy);

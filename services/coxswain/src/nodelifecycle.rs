@@ -97,7 +97,8 @@ pub fn spawn(url: &str, opts: &NodeLifecycleOpts) -> anyhow::Result<()> {
     if opts.no_node_lifecycle {
         return Ok(());
     }
-    let client = coxswain_client::Client::lazy(url).context("node lifecycle: client")?;
+    let client = coxswain_client::Client::lazy_as(url, "controller-manager")
+        .context("node lifecycle: client")?;
     coxswain_nodelifecycle::start(client, opts.config());
     Ok(())
 }

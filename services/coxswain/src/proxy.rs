@@ -339,7 +339,7 @@ pub fn spawn_up(url: &str, opts: &ServiceNetOpts, net: &ServiceNet) -> anyhow::R
     if opts.no_proxy {
         return Ok(());
     }
-    let client = coxswain_client::Client::lazy(url)?;
+    let client = coxswain_client::Client::lazy_as(url, "proxy")?;
     tracing::info!(
         service_cluster_ip_range = %net.range,
         load_balancer_pool = ?net.pool,

@@ -103,7 +103,7 @@ pub fn spawn(
         return Ok(None);
     }
     let config = load(opts.scheduler_config.as_ref()).context("--scheduler-config")?;
-    let client = coxswain_client::Client::lazy(url).context("scheduler: client")?;
+    let client = coxswain_client::Client::lazy_as(url, "scheduler").context("scheduler: client")?;
     let handle =
         runner::start(client, config, opts.queue.options()).map_err(|e| anyhow::anyhow!(e))?;
     // On SIGINT/SIGTERM end the scheduler's watches, so the server's graceful shutdown is not

@@ -95,12 +95,47 @@ pub fn install_client_credentials(
     coxswain_client::config::install_from(kubeconfig, context).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The in-process components and the identities upstream gives them: (component, user name,
+/// groups). Each is bound to its upstream ClusterRoles by the bootstrap policy
+/// (`coxswain_store::bootstrap`). The node lifecycle and autoscaler controllers run in
+/// kube-controller-manager upstream, so they share its identity.
+pub const COMPONENT_IDENTITIES: &[(&str, &str, &[&str])] = &[
+    ("scheduler", "system:kube-scheduler", &[]),
+    ("controller-manager", "system:kube-controller-manager", &[]),
+    ("proxy", "system:kube-proxy", &[]),
+    (
+        "dns",
+        "system:serviceaccount:kube-system:coredns",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    ),
+    (
+        "metrics-server",
+        "system:serviceaccount:kube-system:metrics-server",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    ),
+    // The in-process agents share one process and one pod watch, so they cannot be told apart
+    // as the Node authorizer needs: they get upstream's system:node role cluster-wide (its
+    // binding before the Node authorizer existed). A separate `coxswain agent` with a
+    // `system:node:<name>` certificate is held to its own node.
+    ("nodes", "system:coxswain:in-process-nodes", &[]),
+];
+
 /// What the server and its in-process components need.
 pub struct Secured {
     pub tls: ServerTlsConfig,
     pub layer: AuthnLayer,
-    /// The in-process components' credentials (installed process-wide).
+    /// The credentials of in-process clients that have no identity of their own (installed
+    /// process-wide; `system:masters`).
     pub components: Credentials,
+    /// Each in-process component's own credentials ([`COMPONENT_IDENTITIES`]).
+    #[allow(dead_code)]
+    pub identities: Vec<(String, Credentials)>,
     /// The admin's kubeconfig path.
     #[allow(dead_code)]
     pub admin_conf: PathBuf,
@@ -261,6 +296,30 @@ pub fn prepare(
     let ca = read_pair(&dir, "ca")?;
     let server = serving(&ca, listen, service_ips).context("issuing the serving certificate")?;
     write_pair(&dir, "server", &server)?;
+    let issuer = Issuer::new(
+        ca_params()?,
+        KeyPair::from_pem(&ca.key).context("the CA key")?,
+    );
+    let mut identities = Vec::new();
+    for (component, user, groups) in COMPONENT_IDENTITIES {
+        let pair = leaf(
+            &issuer,
+            user,
+            groups,
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )
+        .with_context(|| format!("issuing {component}'s certificate"))?;
+        identities.push((
+            component.to_string(),
+            Credentials {
+                ca_pem: ca.cert.clone(),
+                cert_pem: pair.cert,
+                key_pem: pair.key,
+                token: String::new(),
+            },
+        ));
+    }
     let admin = read_pair(&dir, "admin")?;
     let components = read_pair(&dir, "components")?;
     let tokens = std::fs::read_to_string(dir.join("tokens.csv")).context("reading tokens.csv")?;
@@ -326,6 +385,7 @@ pub fn prepare(
             key_pem: components.key,
             token: String::new(),
         },
+        identities,
         admin_conf,
     })
 }
@@ -368,6 +428,18 @@ mod tests {
         let a = prepare(&opts, &data, listen, bound, &[]).unwrap();
         let b = prepare(&opts, &data, listen, bound, &[]).unwrap();
         assert_eq!(a.components, b.components);
+        // Each component has its own identity, none of them a master.
+        for (component, creds) in &a.identities {
+            let (cn, orgs) = coxswain_store::authn::subject_of(&rustls_pem(&creds.cert_pem))
+                .expect("a certificate");
+            let (_, user, groups) = COMPONENT_IDENTITIES
+                .iter()
+                .find(|(c, _, _)| c == component)
+                .expect("a known component");
+            assert_eq!(cn, *user);
+            assert_eq!(orgs, *groups);
+        }
+        assert_eq!(a.identities.len(), COMPONENT_IDENTITIES.len());
         let conf = Kubeconfig::load(&a.admin_conf).unwrap();
         let r = conf.resolve(None).unwrap();
         assert_eq!(r.server, "https://127.0.0.1:4321");

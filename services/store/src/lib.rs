@@ -13,10 +13,13 @@
 pub mod alloc;
 pub mod authn;
 pub mod backend;
+pub mod bootstrap;
 pub mod cache;
 pub mod encryption;
 pub mod error;
+pub mod escalation;
 pub mod gc;
+pub mod node_authz;
 pub mod rbac;
 pub mod server;
 pub mod state_metrics;

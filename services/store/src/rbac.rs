@@ -19,6 +19,10 @@ pub struct Attributes {
     pub subresource: String,
     pub namespace: String,
     pub name: String,
+    /// A non-resource request's path (`/version`); empty for resource requests.
+    pub path: String,
+    /// A list or watch's field selector (the Node authorizer reads `spec.nodeName=`).
+    pub field_selector: String,
 }
 
 /// The RBAC objects a decision reads.
@@ -36,8 +40,24 @@ fn has(list: &[String], want: &str) -> bool {
     list.iter().any(|x| x == "*" || x == want)
 }
 
-/// Upstream's `RuleAllows` for resource requests.
+/// Upstream's `NonResourceURLMatches`: an exact path, or a prefix ending in `*`.
+fn url_matches(rule: &str, path: &str) -> bool {
+    rule == "*"
+        || rule == path
+        || rule
+            .strip_suffix('*')
+            .is_some_and(|prefix| path.starts_with(prefix))
+}
+
+/// Upstream's `RuleAllows`, for resource and non-resource requests.
 pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
+    if !a.path.is_empty() {
+        return has(&rule.verbs, &a.verb)
+            && rule
+                .non_resource_urls
+                .iter()
+                .any(|u| url_matches(u, &a.path));
+    }
     if !has(&rule.verbs, &a.verb) || !has(&rule.api_groups, &a.api_group) {
         return false;
     }
@@ -97,6 +117,40 @@ impl Snapshot {
         }
     }
 
+    /// Every rule granted to `user` in `namespace` (empty: cluster scope only), upstream's
+    /// `RulesFor`: its ClusterRoleBindings' roles, then its RoleBindings' in the namespace.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Vec<v1::PolicyRule> {
+        let mut out = Vec::new();
+        for b in &self.cluster_role_bindings {
+            if b.subjects.iter().any(|s| applies(user, s, "")) {
+                if let Some(rules) = b.role_ref.as_ref().and_then(|r| self.rules_of("", r)) {
+                    out.extend_from_slice(rules);
+                }
+            }
+        }
+        if !namespace.is_empty() {
+            for b in &self.role_bindings {
+                if meta_ns(&b.metadata) == namespace
+                    && b.subjects.iter().any(|s| applies(user, s, namespace))
+                {
+                    if let Some(rules) = b
+                        .role_ref
+                        .as_ref()
+                        .and_then(|r| self.rules_of(namespace, r))
+                    {
+                        out.extend_from_slice(rules);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The rules a binding's roleRef names, from the binding's namespace (None: no such role).
+    pub fn role_rules(&self, namespace: &str, r: &v1::RoleRef) -> Option<Vec<v1::PolicyRule>> {
+        self.rules_of(namespace, r).map(<[_]>::to_vec)
+    }
+
     /// Whether `user` may do `a`: cluster role bindings first, then the role bindings of the
     /// request's namespace (upstream's `VisitRulesFor` order).
     pub fn allows(&self, user: &UserInfo, a: &Attributes) -> bool {
@@ -139,6 +193,12 @@ fn meta_ns(m: &Option<v1::ObjectMeta>) -> &str {
 /// `… at the cluster scope` without a namespace; the resource is `deployments.apps` outside
 /// the core group).
 pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
+    if !a.path.is_empty() {
+        return format!(
+            "forbidden: User {:?} cannot {} path {:?}",
+            user.name, a.verb, a.path
+        );
+    }
     let gr = match a.api_group.is_empty() {
         true => a.resource.clone(),
         false => format!("{}.{}", a.resource, a.api_group),
@@ -232,6 +292,7 @@ mod tests {
             subresource: sub.into(),
             namespace: ns.into(),
             name: name.into(),
+            ..Default::default()
         }
     }
 
@@ -397,6 +458,34 @@ mod tests {
         let mut dangling = snap.clone();
         dangling.roles.clear();
         assert!(!dangling.allows(&jane, &list_pods_dev));
+    }
+
+    #[test]
+    fn non_resource_urls_match_exactly_or_by_a_star_prefix() {
+        let mut r = rule(&["get"], &[], &[], &[]);
+        r.non_resource_urls = vec!["/version".into(), "/apis/*".into()];
+        let get = |path: &str| Attributes {
+            verb: "get".into(),
+            path: path.into(),
+            ..Default::default()
+        };
+        assert!(rule_allows(&r, &get("/version")));
+        assert!(rule_allows(&r, &get("/apis/apps/v1")));
+        assert!(!rule_allows(&r, &get("/versions")));
+        assert!(!rule_allows(&r, &get("/healthz")));
+        let mut post = get("/version");
+        post.verb = "post".into();
+        assert!(!rule_allows(&r, &post));
+        // A resource rule never grants a path, and a URL rule never a resource.
+        assert!(!rule_allows(
+            &rule(&["*"], &["*"], &["*"], &[]),
+            &get("/version")
+        ));
+        assert!(!rule_allows(&r, &attrs("get", "", "pods", "", "d", "p")));
+        assert_eq!(
+            forbidden_message(&user("x", &[]), &get("/version")),
+            r#"forbidden: User "x" cannot get path "/version""#
+        );
     }
 
     #[test]

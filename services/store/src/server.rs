@@ -52,18 +52,89 @@ impl ObjectStoreService {
         name: &str,
         subresource: &str,
     ) -> Result<(), Status> {
-        let a = crate::rbac::Attributes {
-            verb: verb.to_string(),
-            api_group: kind.group().to_string(),
-            resource: kind.plural().to_string(),
-            subresource: subresource.to_string(),
-            namespace: match kind.namespaced() {
-                true => namespace.to_string(),
-                false => String::new(),
-            },
-            name: name.to_string(),
+        self.authorize_attrs(req, attrs(verb, kind, namespace, name, subresource))
+    }
+
+    /// The user of a request that authorization applies to (None: authentication is off, or
+    /// a member of `system:masters`).
+    fn restricted_user<'a, T>(&self, req: &'a Request<T>) -> Option<&'a crate::authn::UserInfo> {
+        req.extensions()
+            .get::<crate::authn::UserInfo>()
+            .filter(|u| !u.groups.iter().any(|g| g == crate::rbac::MASTERS))
+    }
+
+    /// RBAC's escalation prevention and NodeRestriction for an object a user writes
+    /// ([`crate::escalation`], [`crate::node_authz::check_node_write`]).
+    fn check_write<T>(&self, req: &Request<T>, obj: &Object) -> Result<(), Status> {
+        let Some(user) = self.restricted_user(req) else {
+            return Ok(());
         };
-        self.authorize_attrs(req, a)
+        crate::node_authz::check_node_write(user, obj).map_err(|reason| {
+            let a = attrs("update", obj.kind(), obj.namespace(), obj.name(), "");
+            Status::permission_denied(format!(
+                "{}: {reason}",
+                crate::rbac::forbidden_message(user, &a)
+            ))
+        })?;
+        let snap = || self.rbac.snapshot(&self.store);
+        let checked = match obj {
+            Object::Role(r) => crate::escalation::check_role(
+                &snap(),
+                user,
+                obj_namespace(obj),
+                obj.name(),
+                &r.rules,
+            ),
+            Object::ClusterRole(r) => {
+                crate::escalation::check_role(&snap(), user, "", obj.name(), &r.rules)
+            }
+            Object::RoleBinding(b) => match &b.role_ref {
+                Some(r) => crate::escalation::check_binding(&snap(), user, obj_namespace(obj), r),
+                None => Err("roleRef: Required value".to_string()),
+            },
+            Object::ClusterRoleBinding(b) => match &b.role_ref {
+                Some(r) => crate::escalation::check_binding(&snap(), user, "", r),
+                None => Err("roleRef: Required value".to_string()),
+            },
+            _ => Ok(()),
+        };
+        checked.map_err(|reason| {
+            Status::permission_denied(format!(
+                "{} {:?} is forbidden: {reason}",
+                qualified(obj.kind()),
+                obj.name()
+            ))
+        })
+    }
+
+    /// A merge patch of an RBAC object by a user who is not a master needs `escalate` (roles)
+    /// or `bind` (bindings) on it: the patched result is not known before it is written.
+    fn check_rbac_patch<T>(
+        &self,
+        req: &Request<T>,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), Status> {
+        let verb = match kind {
+            Kind::Role | Kind::ClusterRole => "escalate",
+            Kind::RoleBinding | Kind::ClusterRoleBinding => "bind",
+            _ => return Ok(()),
+        };
+        let Some(user) = self.restricted_user(req) else {
+            return Ok(());
+        };
+        let a = attrs(verb, kind, namespace, name, "");
+        if self.rbac.snapshot(&self.store).allows(user, &a) {
+            return Ok(());
+        }
+        let message = format!(
+            "{} {name:?} is forbidden: patching {} needs the {verb:?} verb on it (apply or \
+             update the whole object instead)",
+            qualified(kind),
+            kind.plural()
+        );
+        Err(Status::permission_denied(message))
     }
 
     fn authorize_attrs<T>(
@@ -76,6 +147,16 @@ impl ObjectStoreService {
         };
         if user.groups.iter().any(|g| g == crate::rbac::MASTERS) {
             return Ok(());
+        }
+        let graph = crate::node_authz::StoreGraph(&self.store);
+        match crate::node_authz::authorize(user, &a, &graph) {
+            crate::node_authz::Decision::Allow => return Ok(()),
+            crate::node_authz::Decision::Deny(reason) => {
+                let message = format!("{}: {reason}", crate::rbac::forbidden_message(user, &a));
+                tracing::debug!(%message, "Node authorizer: denied");
+                return Err(Status::permission_denied(message));
+            }
+            crate::node_authz::Decision::NoOpinion => {}
         }
         if self.rbac.snapshot(&self.store).allows(user, &a) {
             return Ok(());
@@ -118,6 +199,11 @@ impl ObjectStoreService {
                 Err(_) => "create",
             };
             self.authorize(req, verb, o.kind(), ns, o.name(), "")?;
+            let mut o = o.clone();
+            if o.kind().namespaced() && o.namespace().is_empty() {
+                o.meta_mut().namespace = ns.to_string();
+            }
+            self.check_write(req, &o)?;
         }
         Ok(())
     }
@@ -126,6 +212,44 @@ impl ObjectStoreService {
         ObjectStoreServer::new(self)
             .max_decoding_message_size(MAX_REQUEST_BYTES)
             .max_encoding_message_size(256 << 20)
+    }
+}
+
+/// The authorization attributes of a resource request.
+fn attrs(
+    verb: &str,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+    subresource: &str,
+) -> crate::rbac::Attributes {
+    crate::rbac::Attributes {
+        verb: verb.to_string(),
+        api_group: kind.group().to_string(),
+        resource: kind.plural().to_string(),
+        subresource: subresource.to_string(),
+        namespace: match kind.namespaced() {
+            true => namespace.to_string(),
+            false => String::new(),
+        },
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+/// `roles.rbac.authorization.k8s.io`: a kind's resource as upstream's messages name it.
+fn qualified(kind: Kind) -> String {
+    match kind.group() {
+        "" => kind.plural().to_string(),
+        g => format!("{}.{g}", kind.plural()),
+    }
+}
+
+/// A namespaced object's namespace, `default` when unset (as a create defaults it).
+fn obj_namespace(obj: &Object) -> &str {
+    match obj.namespace() {
+        "" => "default",
+        ns => ns,
     }
 }
 
@@ -243,6 +367,7 @@ impl ObjectStore for ObjectStoreService {
                 ns => ns,
             };
             self.authorize(&req, "create", obj.kind(), ns, "", "")?;
+            self.check_write(&req, &obj)?;
             let req = req.into_inner();
             Ok(respond(self.store.create(obj, req.dry_run).await?))
         }
@@ -269,7 +394,9 @@ impl ObjectStore for ObjectStoreService {
         slot(&req).set(resource_of(&req.get_ref().kind));
         async {
             let kind = parse_kind(&req.get_ref().kind)?;
-            self.authorize(&req, "list", kind, &req.get_ref().namespace, "", "")?;
+            let mut a = attrs("list", kind, &req.get_ref().namespace, "", "");
+            a.field_selector = req.get_ref().field_selector.clone();
+            self.authorize_attrs(&req, a)?;
             let req = req.get_ref();
             let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
             let opts = ListOptions {
@@ -298,6 +425,7 @@ impl ObjectStore for ObjectStoreService {
         async {
             let obj = object_of(req.get_ref().object.as_ref())?;
             self.authorize(&req, "update", obj.kind(), obj.namespace(), obj.name(), "")?;
+            self.check_write(&req, &obj)?;
             Ok(respond(self.store.update(obj).await?))
         }
         .await
@@ -312,6 +440,7 @@ impl ObjectStore for ObjectStoreService {
             let obj = object_of(req.get_ref().object.as_ref())?;
             let (k, ns, name) = (obj.kind(), obj.namespace(), obj.name());
             self.authorize(&req, "update", k, ns, name, "status")?;
+            self.check_write(&req, &obj)?;
             Ok(respond(self.store.update_status(obj).await?))
         }
         .await
@@ -328,6 +457,7 @@ impl ObjectStore for ObjectStoreService {
                 _ => "",
             };
             self.authorize(&req, "patch", kind, &r.namespace, &r.name, sub)?;
+            self.check_rbac_patch(&req, kind, &r.namespace, &r.name)?;
             let req = req.into_inner();
             match req.patch_type.as_str() {
                 "" | "merge" | "application/merge-patch+json" => {}
@@ -406,8 +536,17 @@ impl ObjectStore for ObjectStoreService {
 
     async fn version(
         &self,
-        _req: Request<coxswain_api::v1::VersionRequest>,
+        req: Request<coxswain_api::v1::VersionRequest>,
     ) -> Result<Response<coxswain_api::v1::VersionInfo>, Status> {
+        // GET /version: system:public-info-viewer grants it to everyone, authenticated or not.
+        self.authorize_attrs(
+            &req,
+            crate::rbac::Attributes {
+                verb: "get".into(),
+                path: "/version".into(),
+                ..Default::default()
+            },
+        )?;
         Ok(Response::new(coxswain_api::version::info()))
     }
 
@@ -415,6 +554,16 @@ impl ObjectStore for ObjectStoreService {
         &self,
         req: Request<coxswain_api::v1::AccessReviewRequest>,
     ) -> Result<Response<coxswain_api::v1::AccessReviewResponse>, Status> {
+        // A SelfSubjectAccessReview: system:basic-user grants it to every authenticated user.
+        self.authorize_attrs(
+            &req,
+            crate::rbac::Attributes {
+                verb: "create".into(),
+                api_group: "authorization.k8s.io".into(),
+                resource: "selfsubjectaccessreviews".into(),
+                ..Default::default()
+            },
+        )?;
         let r = req.get_ref();
         if r.verb.is_empty() {
             return Err(Status::invalid_argument("verb: Required value"));
@@ -449,7 +598,11 @@ impl ObjectStore for ObjectStoreService {
                 Some(parse_kind(&req.kind)?)
             };
             match kind {
-                Some(k) => self.authorize(req_outer, "watch", k, &req.namespace, "", "")?,
+                Some(k) => {
+                    let mut a = attrs("watch", k, &req.namespace, "", "");
+                    a.field_selector = req.field_selector.clone();
+                    self.authorize_attrs(req_outer, a)?
+                }
                 // A watch of every kind: only for those who may watch everything.
                 None => self.authorize_attrs(
                     req_outer,

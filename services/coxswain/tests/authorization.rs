@@ -1,0 +1,398 @@
+//! Authorization end to end on a real `coxswain`: upstream's bootstrap policy (reconciled at
+//! start), RBAC's escalation prevention, and the Node authorizer with NodeRestriction for an
+//! agent authenticated as its node.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use coxswain_test_support::Coxswain;
+
+const T: Duration = Duration::from_secs(30);
+
+/// grpcurl against `c` with the cluster CA; returns (success, stdout+stderr).
+fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
+    let ca = c.data_dir.join("pki/ca.crt");
+    let out = std::process::Command::new("grpcurl")
+        .args(["-cacert", ca.to_str().expect("utf-8")])
+        .args(extra)
+        .args(["-d", body, &c.grpc, method])
+        .output()
+        .expect("run grpcurl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A kubeconfig for a user with a client certificate for `cn` in `groups`, signed by `c`'s
+/// cluster CA (as an admin issues one with `openssl x509 -req -CA ca.crt -CAkey ca.key`).
+fn user_kubeconfig(c: &Coxswain, dir: &Path, cn: &str, groups: &[&str]) -> String {
+    use coxswain_client::config::{Credentials, Kubeconfig};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = std::fs::read_to_string(c.data_dir.join("pki/ca.key")).expect("ca.key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.distinguished_name
+        .push(DnType::CommonName, "coxswain-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let issuer = Issuer::new(ca, KeyPair::from_pem(&ca_key).expect("CA key"));
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    for g in groups {
+        p.distinguished_name.push(DnType::OrganizationName, *g);
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().expect("key");
+    let cert = p.signed_by(&key, &issuer).expect("sign");
+    let creds = Credentials {
+        ca_pem: std::fs::read_to_string(c.data_dir.join("pki/ca.crt")).expect("ca.crt"),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        token: String::new(),
+    };
+    let path = dir.join(format!("{}.conf", cn.replace(':', "_")));
+    Kubeconfig::single("user", &c.url(), "user", &creds)
+        .save(&path)
+        .expect("save kubeconfig");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn the_bootstrap_policy_grants_version_and_self_reviews_and_is_reconciled_at_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tokens = tmp.path().join("tokens.csv");
+    std::fs::write(&tokens, "tok-bob,bob,u-bob\n").expect("write tokens");
+    let mut c = Coxswain::start_with(
+        &[
+            "store",
+            "--token-auth-file",
+            tokens.to_str().expect("utf-8"),
+        ],
+        &[],
+    )
+    .expect("start coxswain");
+    let bob = ["-H", "authorization: Bearer tok-bob"];
+
+    // Upstream's default roles and bindings are there.
+    let out = c.coxctl(&["get", "clusterroles"]).success().stdout;
+    for role in [
+        "cluster-admin",
+        "system:kube-scheduler",
+        "system:kube-controller-manager",
+        "system:node",
+        "system:node-proxier",
+        "system:controller:deployment-controller",
+    ] {
+        assert!(out.contains(role), "{role} missing: {out}");
+    }
+    // Any authenticated user may read the version (system:public-info-viewer, system:discovery)
+    // and review its own access (system:basic-user), and nothing else.
+    let (ok, out) = grpcurl(&c, &bob, "coxswain.v1.ObjectStore/Version", "{}");
+    assert!(ok && out.contains("gitVersion"), "{out}");
+    let (ok, out) = grpcurl(
+        &c,
+        &bob,
+        "coxswain.v1.ObjectStore/AccessReview",
+        r#"{"verb":"list","resource":"pods","namespace":"default"}"#,
+    );
+    assert!(ok && !out.contains("allowed"), "{out}");
+    let (ok, out) = grpcurl(
+        &c,
+        &bob,
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"pods","namespace":"default"}"#,
+    );
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+
+    // Without the bindings that grant it, /version is forbidden...
+    c.coxctl(&[
+        "delete",
+        "clusterrolebinding",
+        "system:public-info-viewer",
+        "system:discovery",
+    ])
+    .success();
+    let (ok, out) = grpcurl(&c, &bob, "coxswain.v1.ObjectStore/Version", "{}");
+    assert!(!ok && out.contains("cannot get path"), "{out}");
+    // ...and a restart reconciles them back, as kube-apiserver's bootstrap hook does.
+    c.restart().expect("restart");
+    let (ok, out) = grpcurl(&c, &bob, "coxswain.v1.ObjectStore/Version", "{}");
+    assert!(ok && out.contains("gitVersion"), "{out}");
+}
+
+const BINDER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: binder, namespace: default}
+rules:
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, list, create, update, patch]
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-binder, namespace: default}
+subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: Role, name: binder, apiGroup: rbac.authorization.k8s.io}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pod-admin}
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [\"*\"]
+";
+
+fn binding_to(name: &str, kind: &str, role: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {name}, namespace: default}}
+subjects: [{{kind: User, name: mallory, apiGroup: rbac.authorization.k8s.io}}]
+roleRef: {{kind: {kind}, name: {role}, apiGroup: rbac.authorization.k8s.io}}
+"
+    )
+}
+
+#[test]
+fn a_user_may_only_grant_what_it_holds_or_may_bind() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let c = Coxswain::start_with(&["store"], &[]).expect("start coxswain");
+    c.apply(BINDER);
+    let jane = user_kubeconfig(&c, tmp.path(), "jane", &[]);
+    let as_jane = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["--kubeconfig", jane.as_str()];
+        all.extend_from_slice(args);
+        c.coxctl_in(&all, None, stdin)
+    };
+
+    // Binding pod-admin (every verb on pods) would grant more than jane holds.
+    let out = as_jane(&["apply", "-f", "-"], Some(&binding_to("b1", "ClusterRole", "pod-admin")))
+        .failure();
+    assert!(
+        out.stderr.contains("Forbidden")
+            && out.stderr.contains(
+                r#"user "jane" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held"#
+            )
+            && out.stderr.contains(r#"Verbs:["*"]"#),
+        "{}",
+        out.stderr
+    );
+    // A role with no more than what she holds: she may write it and bind it.
+    let reader = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: reader, namespace: default}
+rules:
+- {apiGroups: [\"\"], resources: [pods], verbs: [get]}
+";
+    as_jane(&["apply", "-f", "-"], Some(reader)).success();
+    as_jane(&["apply", "-f", "-"], Some(&binding_to("b2", "Role", "reader"))).success();
+    // A role with more is refused.
+    let deleter = reader.replace("verbs: [get]", "verbs: [get, delete]");
+    let out = as_jane(&["apply", "-f", "-"], Some(&deleter)).failure();
+    assert!(
+        out.stderr
+            .contains("is attempting to grant RBAC permissions not currently held"),
+        "{}",
+        out.stderr
+    );
+    // The bind verb on that one ClusterRole (upstream's way to delegate) lets her bind it.
+    c.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: bind-pod-admin}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [pod-admin]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-bind-pod-admin, namespace: default}
+subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: ClusterRole, name: bind-pod-admin, apiGroup: rbac.authorization.k8s.io}
+",
+    );
+    as_jane(&["apply", "-f", "-"], Some(&binding_to("b1", "ClusterRole", "pod-admin"))).success();
+    // ...and the escalate verb lets her write a role with more than she holds.
+    c.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-escalate, namespace: default}
+subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: ClusterRole, name: escalate-roles, apiGroup: rbac.authorization.k8s.io}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: escalate-roles}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [escalate]}
+",
+    );
+    as_jane(&["apply", "-f", "-"], Some(&deleter)).success();
+    let out = c
+        .coxctl(&["get", "rolebindings", "-n", "default"])
+        .success()
+        .stdout;
+    assert!(out.contains("b1") && out.contains("b2"), "{out}");
+}
+
+/// A `coxswain agent` process for one node, with its own kubeconfig; SIGKILLed on drop.
+struct AgentProc {
+    child: std::process::Child,
+}
+
+impl AgentProc {
+    fn start(kubeconfig: &str, server: &str, node: &str, root: &Path) -> AgentProc {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+            .args(["--kubeconfig", kubeconfig])
+            .args(["agent", "--listen", "127.0.0.1:0", "--node-name", node])
+            .args(["--server", server, "--pod-cidr", "127.231.1.0"])
+            .arg("--root-dir")
+            .arg(root)
+            .args(["--pod-time-scale", "0.1", "--lease-renew-interval", "300ms"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn coxswain agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(T).expect("agent ready line");
+        assert!(line.starts_with("coxswain agent ready"), "{line}");
+        AgentProc { child }
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const NODE_PODS: &str = "apiVersion: v1
+kind: Secret
+metadata: {name: used}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unrelated}
+stringData: {password: other}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: mine}
+spec:
+  nodeName: edge1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: [\"/bin/sh\", \"-c\", \"echo $PASSWORD\"]
+    env:
+    - name: PASSWORD
+      valueFrom: {secretKeyRef: {name: used, key: password}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: theirs}
+spec:
+  nodeName: ghost
+  containers: [{name: c, image: busybox}]
+";
+
+#[test]
+fn an_agent_with_its_node_identity_reaches_only_its_node_lease_pods_and_their_secrets() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let c = Coxswain::start_fast_up(&["--nodes", "0"]).expect("start coxswain");
+    let node = user_kubeconfig(&c, tmp.path(), "system:node:edge1", &["system:nodes"]);
+    let root = tmp.path().join("agent");
+    let _agent = AgentProc::start(&node, &c.url(), "edge1", &root);
+    c.apply(NODE_PODS);
+
+    // The agent registers its Node, renews its Lease and runs its pod with the secret it uses.
+    let deadline = Instant::now() + T;
+    let phase = loop {
+        let out = c.coxctl(&["get", "pod", "mine", "-o", "json"]);
+        let phase = serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| v["status"]["phase"].as_str().map(String::from))
+            .unwrap_or_default();
+        if phase == "Succeeded" || phase == "Failed" || Instant::now() > deadline {
+            break phase;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(phase, "Succeeded");
+    c.coxctl(&["get", "lease", "edge1", "-n", "kube-node-lease"])
+        .success();
+
+    let as_node = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["--kubeconfig", node.as_str()];
+        all.extend_from_slice(args);
+        c.coxctl_in(&all, None, stdin)
+    };
+    as_node(&["get", "node", "edge1"], None).success();
+    as_node(&["get", "pod", "mine"], None).success();
+    as_node(&["get", "secret", "used"], None).success();
+    for (args, reason) in [
+        (vec!["get", "secret", "unrelated"], "no relationship found between node 'edge1' and this object"),
+        (vec!["get", "pod", "theirs"], "node \"edge1\" can only access pods bound to it"),
+        (vec!["get", "pods"], "can only list/watch pods with spec.nodeName=edge1 field selector"),
+        (vec!["get", "nodes"], "can only list/watch its own node"),
+        (vec!["delete", "pod", "theirs"], "can only access pods bound to it"),
+        (vec!["get", "deployments"], "cannot list resource \"deployments\""),
+    ] {
+        let out = as_node(&args, None).failure();
+        assert!(
+            out.stderr.contains("Forbidden") && out.stderr.contains(reason),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // NodeRestriction: another node's Node or Lease may not be written.
+    let other_node = "apiVersion: v1
+kind: Node
+metadata: {name: edge2}
+";
+    let out = as_node(&["apply", "-f", "-"], Some(other_node)).failure();
+    assert!(
+        out.stderr
+            .contains("node \"edge1\" is not allowed to modify node \"edge2\""),
+        "{}",
+        out.stderr
+    );
+    let other_lease = "apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: edge2, namespace: kube-node-lease}
+spec: {holderIdentity: edge2}
+";
+    let out = as_node(&["apply", "-f", "-"], Some(other_lease)).failure();
+    assert!(
+        out.stderr
+            .contains("can only access node lease with the same name as the requesting node"),
+        "{}",
+        out.stderr
+    );
+}
