@@ -154,6 +154,20 @@ impl From<StoreError> for tonic::Status {
     }
 }
 
+/// A status built outside [`StoreError`] (a malformed request, an RBAC refusal, an internal
+/// failure) with the same structured details: an ErrorInfo carrying Kubernetes' StatusReason.
+pub fn status(code: tonic::Code, reason: &str, message: impl Into<String>) -> tonic::Status {
+    use tonic_types::StatusExt;
+    let mut d = tonic_types::ErrorDetails::new();
+    d.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    tonic::Status::with_error_details(code, cap_message(message.into()), d)
+}
+
+/// INVALID_ARGUMENT with reason BadRequest.
+pub fn bad_request(message: impl Into<String>) -> tonic::Status {
+    status(tonic::Code::InvalidArgument, "BadRequest", message)
+}
+
 /// Cut a message to [`MAX_STATUS_MESSAGE`] bytes, saying how much was cut.
 pub fn cap_message(mut m: String) -> String {
     if m.len() > MAX_STATUS_MESSAGE {
@@ -175,6 +189,20 @@ mod tests {
     use super::*;
     use coxswain_api::error::FieldError;
     use tonic_types::StatusExt;
+
+    #[test]
+    fn statuses_built_outside_store_errors_carry_the_reason() {
+        let st = bad_request("kind: Required value");
+        assert_eq!(st.code(), tonic::Code::InvalidArgument);
+        assert_eq!(st.message(), "kind: Required value");
+        let d = st.get_error_details();
+        assert_eq!(d.error_info().expect("ErrorInfo").reason, "BadRequest");
+        let st = status(tonic::Code::PermissionDenied, "Forbidden", "no");
+        assert_eq!(
+            st.get_error_details().error_info().unwrap().reason,
+            "Forbidden"
+        );
+    }
 
     #[test]
     fn statuses_carry_the_reason_and_field_violations() {

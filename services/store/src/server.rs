@@ -14,7 +14,7 @@ use coxswain_telemetry::grpc::ResourceSlot;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::error::cap_message;
+use crate::error::{bad_request, cap_message};
 use crate::store::{
     truncate_for_message, DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions,
 };
@@ -179,7 +179,7 @@ impl ObjectStoreService {
         let parsed =
             tokio::task::spawn_blocking(move || coxswain_api::manifest::parse_manifests(&text))
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?;
+                .map_err(|e| crate::error::status(tonic::Code::Internal, "InternalError", e.to_string()))?;
         let Ok(parsed) = parsed else {
             // Invalid manifests are answered by the store with their field errors.
             return Ok(());
@@ -275,10 +275,10 @@ fn resource_of_any(any: Option<&prost_types::Any>) -> &'static str {
 
 fn parse_kind(name: &str) -> Result<Kind, Status> {
     if name.is_empty() {
-        return Err(Status::invalid_argument("kind: Required value"));
+        return Err(bad_request("kind: Required value"));
     }
     Kind::parse(name).ok_or_else(|| {
-        Status::invalid_argument(format!(
+        bad_request(format!(
             "the server doesn't have a resource type \"{}\"",
             truncate_for_message(name)
         ))
@@ -286,19 +286,19 @@ fn parse_kind(name: &str) -> Result<Kind, Status> {
 }
 
 fn object_of(any: Option<&prost_types::Any>) -> Result<Object, Status> {
-    let any = any.ok_or_else(|| Status::invalid_argument("object: Required value"))?;
-    Object::from_any(any).map_err(|e| Status::invalid_argument(format!("object: {e}")))
+    let any = any.ok_or_else(|| bad_request("object: Required value"))?;
+    Object::from_any(any).map_err(|e| bad_request(format!("object: {e}")))
 }
 
 fn selectors(labels: &str, fields: &str) -> Result<(LabelSelector, FieldSelector), Status> {
     let l = LabelSelector::parse(labels).map_err(|e| {
-        Status::invalid_argument(cap_message(format!(
+        bad_request(cap_message(format!(
             "labelSelector: {}",
             truncate_for_message(&e.to_string())
         )))
     })?;
     let f = FieldSelector::parse(fields).map_err(|e| {
-        Status::invalid_argument(cap_message(format!(
+        bad_request(cap_message(format!(
             "fieldSelector: {}",
             truncate_for_message(&e.to_string())
         )))
@@ -310,7 +310,7 @@ fn parse_rv(rv: &str) -> Result<Option<i64>, Status> {
     match rv {
         "" | "0" => Ok(None),
         s => s.parse::<i64>().map(Some).map_err(|_| {
-            Status::invalid_argument(format!(
+            bad_request(format!(
                 "resourceVersion: Invalid value: {s:?}: must be an integer"
             ))
         }),
@@ -462,7 +462,7 @@ impl ObjectStore for ObjectStoreService {
             match req.patch_type.as_str() {
                 "" | "merge" | "application/merge-patch+json" => {}
                 other => {
-                    return Err(Status::invalid_argument(format!(
+                    return Err(bad_request(format!(
                         "patchType: Unsupported value: {other:?}: supported values: \"merge\""
                     )))
                 }
@@ -474,7 +474,7 @@ impl ObjectStore for ObjectStoreService {
                     true
                 }
                 other => {
-                    return Err(Status::invalid_argument(format!(
+                    return Err(bad_request(format!(
                         "subresource {other:?} is not supported"
                     )))
                 }
@@ -506,7 +506,7 @@ impl ObjectStore for ObjectStoreService {
                 grace_period_seconds: req.grace_period_seconds,
             };
             if req.grace_period_seconds.is_some_and(|g| g < 0) {
-                return Err(Status::invalid_argument(
+                return Err(bad_request(
                     "gracePeriodSeconds: Invalid value: must be >= 0",
                 ));
             }
@@ -566,7 +566,7 @@ impl ObjectStore for ObjectStoreService {
         )?;
         let r = req.get_ref();
         if r.verb.is_empty() {
-            return Err(Status::invalid_argument("verb: Required value"));
+            return Err(bad_request("verb: Required value"));
         }
         let kind = parse_kind(&r.resource)?;
         let allowed = self
