@@ -517,6 +517,17 @@ fn service_defaults(spec: &mut v1::ServiceSpec) {
     if spec.r#type != "ExternalName" {
         spec.internal_traffic_policy
             .get_or_insert_with(|| "Cluster".to_string());
+        // The service REST storage's IP family defaulting on a single-stack IPv4 cluster:
+        // SingleStack, and the family of the cluster IP asked for (IPv4 when none is).
+        spec.ip_family_policy
+            .get_or_insert_with(|| "SingleStack".to_string());
+        if spec.ip_families.is_empty() {
+            let v6 = spec
+                .cluster_ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_ipv6());
+            spec.ip_families = vec![if v6 { "IPv6" } else { "IPv4" }.to_string()];
+        }
     }
 }
 
@@ -859,6 +870,9 @@ mod tests {
         let spec = svc.spec.expect("spec");
         assert_eq!(spec.r#type, "ClusterIP");
         assert_eq!(spec.session_affinity, "None");
+        assert_eq!(spec.ip_family_policy.as_deref(), Some("SingleStack"));
+        assert_eq!(spec.ip_families, vec!["IPv4"]);
+        assert_eq!(spec.internal_traffic_policy.as_deref(), Some("Cluster"));
         assert_eq!(spec.ports[0].protocol, "TCP");
         assert_eq!(spec.ports[0].target_port, Some(IntOrString::int(80)));
         assert_eq!(

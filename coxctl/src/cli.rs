@@ -163,6 +163,9 @@ pub enum CreateWhat {
     /// Create a namespace with the specified name.
     #[command(alias = "ns")]
     Namespace { name: String },
+    /// Create a service account with the specified name.
+    #[command(alias = "sa")]
+    Serviceaccount { name: String },
     /// Create a job with the specified name (from a cron job: --from=cronjob/NAME).
     Job {
         name: String,

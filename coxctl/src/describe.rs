@@ -1196,6 +1196,25 @@ fn describe_service(w: &mut W, o: &Value, rel: &Related) {
             }
         ),
     );
+    let policy = s(o, "spec.ipFamilyPolicy");
+    if !policy.is_empty() {
+        w.line(0, format!("IP Family Policy:\t{policy}"));
+    }
+    let families: Vec<String> = arr(o, "spec.ipFamilies")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default().to_string())
+        .collect();
+    w.line(
+        0,
+        format!(
+            "IP Families:\t{}",
+            if families.is_empty() {
+                "<none>".into()
+            } else {
+                families.join(",")
+            }
+        ),
+    );
     let ip = s(o, "spec.clusterIP");
     w.line(
         0,
@@ -1208,6 +1227,45 @@ fn describe_service(w: &mut W, o: &Value, rel: &Related) {
             }
         ),
     );
+    let ips: Vec<String> = arr(o, "spec.clusterIPs")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default().to_string())
+        .collect();
+    if !ips.is_empty() {
+        w.line(0, format!("IPs:\t{}", ips.join(",")));
+    }
+    let strs = |path: &str| -> Vec<String> {
+        arr(o, path)
+            .iter()
+            .map(|f| f.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let external = strs("spec.externalIPs");
+    if !external.is_empty() {
+        w.line(0, format!("External IPs:\t{}", external.join(",")));
+    }
+    let lb_ip = s(o, "spec.loadBalancerIP");
+    if !lb_ip.is_empty() {
+        w.line(0, format!("Desired LoadBalancer IP:\t{lb_ip}"));
+    }
+    let ext_name = s(o, "spec.externalName");
+    if !ext_name.is_empty() {
+        w.line(0, format!("External Name:\t{ext_name}"));
+    }
+    let ingress: Vec<String> = arr(o, "status.loadBalancer.ingress")
+        .iter()
+        .map(|g| {
+            let ip = s(g, "ip");
+            if ip.is_empty() {
+                s(g, "hostname").into_owned()
+            } else {
+                ip.into_owned()
+            }
+        })
+        .collect();
+    if !ingress.is_empty() {
+        w.line(0, format!("LoadBalancer Ingress:\t{}", ingress.join(", ")));
+    }
     let eps = rel.endpoints.as_ref();
     let ports = arr(o, "spec.ports");
     for p in ports {
@@ -1260,6 +1318,23 @@ fn describe_service(w: &mut W, o: &Value, rel: &Related) {
             }
         ),
     );
+    let etp = s(o, "spec.externalTrafficPolicy");
+    if !etp.is_empty() {
+        w.line(0, format!("External Traffic Policy:\t{etp}"));
+    }
+    let itp = s(o, "spec.internalTrafficPolicy");
+    if !itp.is_empty() {
+        w.line(0, format!("Internal Traffic Policy:\t{itp}"));
+    }
+    let hc = i(o, "spec.healthCheckNodePort");
+    if hc != 0 {
+        w.line(0, format!("HealthCheck NodePort:\t{hc}"));
+    }
+    let ranges = arr(o, "spec.loadBalancerSourceRanges");
+    if !ranges.is_empty() {
+        let r: Vec<&str> = ranges.iter().filter_map(|v| v.as_str()).collect();
+        w.line(0, format!("LoadBalancer Source Ranges:\t{}", r.join(",")));
+    }
 }
 
 fn yaml_block(w: &mut W, label: &str, v: &Value) {

@@ -206,6 +206,29 @@ fn errors_carry_structured_details() {
             .collect();
         assert!(fields.contains(&"spec.containers[0].image"), "{fields:?}");
         assert!(fields.contains(&"spec.restartPolicy"), "{fields:?}");
+
+        // Malformed requests, refused before the store is asked, carry details too.
+        for (kind, message) in [
+            ("", "kind: Required value"),
+            ("gizmo", "the server doesn't have a resource type \"gizmo\""),
+        ] {
+            let st = client
+                .get(coxswain_api::v1::GetRequest {
+                    kind: kind.into(),
+                    namespace: "default".into(),
+                    name: "x".into(),
+                })
+                .await
+                .expect_err("malformed get");
+            assert_eq!(st.code(), tonic::Code::InvalidArgument);
+            assert_eq!(st.message(), message);
+            let d = st.get_error_details();
+            assert_eq!(
+                d.error_info().map(|i| i.reason.as_str()),
+                Some("BadRequest"),
+                "{st:?}"
+            );
+        }
     });
     // coxctl prints the reason the details name.
     let out = c
@@ -273,5 +296,91 @@ available as soon as it is\n    ready).\n\n  revisionHistoryLimit\t<integer>\n";
     assert_eq!(
         err,
         "error: the server doesn't have a resource type \"widgets\"\n"
+    );
+}
+
+/// ServiceAccounts as upstream: a `default` one in every namespace (the serviceaccounts
+/// controller), pods defaulted to it, a pod naming a missing one Forbidden (the ServiceAccount
+/// admission); and `describe svc` with the IP family and traffic policy lines kubectl prints.
+#[test]
+fn service_accounts_and_service_ip_families() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    let wait_sa = |ns: &str| {
+        coxswain_test_support::wait_until(
+            &format!("the default ServiceAccount in {ns}"),
+            std::time::Duration::from_secs(30),
+            || {
+                c.coxctl(&["get", "sa", "default", "-n", ns])
+                    .ok
+                    .then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    wait_sa("default");
+    c.coxctl(&["create", "namespace", "team"]).success();
+    wait_sa("team");
+    // Deleted, it is made again.
+    c.coxctl(&["delete", "sa", "default", "-n", "team"])
+        .success();
+    wait_sa("team");
+
+    c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\nspec:\n  containers:\n  - name: c\n    image: nginx\n")
+        .success();
+    let p = json(
+        &c.coxctl(&["get", "pod", "plain", "-o", "json"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(p["spec"]["serviceAccountName"], "default", "{p}");
+    assert_eq!(p["spec"]["serviceAccount"], "default", "{p}");
+
+    let robot = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: robotic\nspec:\n  serviceAccountName: robot\n  containers:\n  - name: c\n    image: nginx\n";
+    let out = c
+        .coxctl_in(&["create", "-f", "-"], None, Some(robot))
+        .failure();
+    assert_eq!(
+        out.stderr,
+        "Error from server (Forbidden): error when creating \"STDIN\": pods \"robotic\" is forbidden: error looking up service account default/robot: serviceaccount \"robot\" not found\n"
+    );
+    c.coxctl(&["create", "serviceaccount", "robot"]).success();
+    c.coxctl_in(&["create", "-f", "-"], None, Some(robot))
+        .success();
+
+    c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n")
+        .success();
+    let svc = json(
+        &c.coxctl(&["get", "svc", "web", "-o", "json"])
+            .success()
+            .stdout,
+    );
+    assert_eq!(svc["spec"]["ipFamilyPolicy"], "SingleStack", "{svc}");
+    assert_eq!(svc["spec"]["ipFamilies"][0], "IPv4", "{svc}");
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
+    let d = c.coxctl(&["describe", "svc", "web"]).success().stdout;
+    let lines: Vec<&str> = d.lines().collect();
+    let at = |label: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} in\n{d}"))
+    };
+    assert!(at("Type:") < at("IP Family Policy:"), "{d}");
+    assert!(at("IP Family Policy:") < at("IP Families:"), "{d}");
+    assert!(at("IP Families:") < at("IP:"), "{d}");
+    assert!(at("IP:") < at("IPs:"), "{d}");
+    assert!(
+        at("Session Affinity:") < at("Internal Traffic Policy:"),
+        "{d}"
+    );
+    assert!(
+        lines[at("IP Family Policy:")].ends_with(" SingleStack"),
+        "{d}"
+    );
+    assert!(lines[at("IP Families:")].ends_with(" IPv4"), "{d}");
+    assert!(lines[at("IPs:")].ends_with(&format!(" {ip}")), "{d}");
+    assert!(
+        lines[at("Internal Traffic Policy:")].ends_with(" Cluster"),
+        "{d}"
     );
 }

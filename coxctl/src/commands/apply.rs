@@ -249,6 +249,17 @@ pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> 
             println!("namespace/{name} created{suffix}");
             Ok(())
         }
+        Some(CreateWhat::Serviceaccount { name }) => {
+            let mut obj: Object = Kind::ServiceAccount.empty();
+            obj.meta_mut().name = name.clone();
+            obj.meta_mut().namespace = namespace.to_string();
+            let (dry, suffix) = dry_run_flag(&args.dry_run)?;
+            if !dry {
+                client.create(&obj).await?;
+            }
+            println!("serviceaccount/{name} created{suffix}");
+            Ok(())
+        }
         Some(CreateWhat::Job { name, from }) => {
             crate::commands::workloads::create_job_from(client, name, from, namespace).await
         }

@@ -394,6 +394,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
 
     // PersistentVolumes: binding, the local-path provisioner, the default StorageClass.
     crate::volume_ctrl::start(client.clone(), rl, cfg.local_path_dir.clone(), cfg.workers);
+    // A `default` ServiceAccount in every namespace.
+    crate::serviceaccounts_ctrl::start(client.clone(), rl, cfg.workers);
     let recorder = Recorder::new(client.clone(), &cfg.component, "");
     use coxswain_api::Kind;
     let recorders = [

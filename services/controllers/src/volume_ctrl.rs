@@ -29,6 +29,11 @@ use coxswain_client::{
 
 use crate::runtime::{key_of, split_key, Action, Result};
 
+/// The finalizers the StorageObjectInUseProtection admission puts on every claim and volume:
+/// a claim in use by a scheduled pod, and a Bound volume, are not removed until released.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
 /// The provisioner of the default class.
 pub const PROVISIONER: &str = "coxswain.io/local-path";
 /// The default class's name.
@@ -97,6 +102,35 @@ pub fn best_match<'a>(
                 && capacity_of(pv).is_some_and(|c| c >= want)
         })
         .min_by(|a, b| capacity_of(a).cmp(&capacity_of(b)))
+}
+
+/// A PV pre-bound to the claim (its claimRef names the claim, as the scheduler's VolumeBinding
+/// or a user writes it) that is not being deleted: upstream binds it first, whatever the
+/// binding mode.
+pub fn prebound_volume<'a>(
+    pvc: &PersistentVolumeClaim,
+    pvs: impl IntoIterator<Item = &'a PersistentVolume>,
+) -> Option<&'a PersistentVolume> {
+    let m = pvc.metadata();
+    pvs.into_iter().find(|pv| {
+        pv.metadata().deletion_timestamp.is_empty()
+            && pv
+                .spec
+                .as_ref()
+                .and_then(|s| s.claim_ref.as_ref())
+                .is_some_and(|r| {
+                    r.namespace == m.namespace
+                        && r.name == m.name
+                        && (r.uid.is_empty() || r.uid == m.uid)
+                })
+    })
+}
+
+/// upstream's pvc-protection rule: a claim is in use while a pod scheduled to a node (whatever
+/// its phase) names it.
+pub fn claim_in_use<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> bool {
+    pods.into_iter()
+        .any(|p| p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()))
 }
 
 /// The PV the local-path provisioner makes for a claim: `pvc-<uid>`, a directory under `base`
@@ -266,14 +300,21 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
         let q = queue.clone();
         Informer::<Pod>::new(client.clone())
             .index(CLAIM_INDEX, claims_of)
-            .on_event(move |ev: &Event<Pod>| {
-                if let Event::Added(p) | Event::Modified { new: p, .. } = ev {
+            .on_event(move |ev: &Event<Pod>| match ev {
+                Event::Added(p) | Event::Modified { new: p, .. } => {
                     if p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) {
                         for k in claims_of(p) {
                             q.add(k);
                         }
                     }
                 }
+                // A claim being deleted may be released now.
+                Event::Deleted(p) => {
+                    for k in claims_of(p) {
+                        q.add(k);
+                    }
+                }
+                _ => {}
             })
             .start()
     };
@@ -354,7 +395,7 @@ impl VolumeCtx {
             return Ok(Action::Await);
         };
         if !pvc.metadata().deletion_timestamp.is_empty() {
-            return Ok(Action::Await);
+            return self.release_claim(&pvc, key).await;
         }
         let spec = pvc.spec.clone().unwrap_or_default();
         if !spec.volume_name.is_empty() {
@@ -373,6 +414,10 @@ impl VolumeCtx {
             }
             return Ok(Action::Await);
         };
+        if let Some(pv) = prebound_volume(&pvc, self.volumes.list().iter().map(|p| p.as_ref())) {
+            let pv = pv.clone();
+            return self.bind(&pvc, pv).await;
+        }
         let class = self.classes.get("", &class_name);
         let provisions = class.as_ref().is_some_and(|c| c.provisioner == PROVISIONER);
         let wait = class
@@ -390,17 +435,21 @@ impl VolumeCtx {
             return Ok(Action::Await);
         };
         let node = if wait {
-            let scheduled = self
-                .pods
-                .by_index(CLAIM_INDEX, key)
-                .into_iter()
-                .filter(|p| p.metadata().deletion_timestamp.is_empty())
-                .find_map(|p| {
-                    p.spec
-                        .as_ref()
-                        .map(|s| s.node_name.clone())
-                        .filter(|n| !n.is_empty())
-                });
+            // The node the scheduler selected (its VolumeBinding's PreBind), else the node of
+            // a pod that names the claim and was placed without the scheduler.
+            let selected = pvc.metadata().annotations.get(SELECTED_NODE).cloned();
+            let scheduled = selected.or_else(|| {
+                self.pods
+                    .by_index(CLAIM_INDEX, key)
+                    .into_iter()
+                    .filter(|p| p.metadata().deletion_timestamp.is_empty())
+                    .find_map(|p| {
+                        p.spec
+                            .as_ref()
+                            .map(|s| s.node_name.clone())
+                            .filter(|n| !n.is_empty())
+                    })
+            });
             match scheduled {
                 Some(n) => n,
                 None => {
@@ -579,12 +628,60 @@ impl VolumeCtx {
         Ok(())
     }
 
+    /// The pvc-protection controller: a claim being deleted loses its finalizer once no
+    /// scheduled pod names it.
+    async fn release_claim(&self, pvc: &Arc<PersistentVolumeClaim>, key: &str) -> Result<Action> {
+        if !pvc
+            .metadata()
+            .finalizers
+            .iter()
+            .any(|f| f == PVC_PROTECTION)
+        {
+            return Ok(Action::Await);
+        }
+        let pods = self.pods.by_index(CLAIM_INDEX, key);
+        if claim_in_use(pods.iter().map(|p| p.as_ref())) {
+            return Ok(Action::Await);
+        }
+        // The cache may lag: ask the store before letting the claim go.
+        let (ns, _) = split_key(key);
+        let (live, _) = self.client.list::<Pod>(ns, &Default::default()).await?;
+        let name = &pvc.metadata().name;
+        let users = live.iter().filter(|p| {
+            p.spec.as_ref().is_some_and(|s| {
+                s.volumes.iter().any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| &c.claim_name == name)
+                })
+            })
+        });
+        if claim_in_use(users) {
+            return Ok(Action::Await);
+        }
+        let mut c = (**pvc).clone();
+        c.metadata_mut().finalizers.retain(|f| f != PVC_PROTECTION);
+        self.client.update(&c).await?;
+        Ok(Action::Await)
+    }
+
     async fn sync_volume(&self, name: &str) -> Result<Action> {
         let Some(pv) = self.volumes.get("", name) else {
             return Ok(Action::Await);
         };
         if !pv.metadata().deletion_timestamp.is_empty() {
-            return Ok(Action::Await);
+            // The pv-protection controller: a volume being deleted keeps its finalizer while
+            // it is Bound.
+            let bound = pv.status.as_ref().is_some_and(|s| s.phase == "Bound");
+            if !bound {
+                if pv.metadata().finalizers.iter().any(|f| f == PV_PROTECTION) {
+                    let mut v = (*pv).clone();
+                    v.metadata_mut().finalizers.retain(|f| f != PV_PROTECTION);
+                    self.client.update(&v).await?;
+                }
+                return Ok(Action::Await);
+            }
+            // Bound: released below once its claim is gone.
         }
         let spec = pv.spec.clone().unwrap_or_default();
         let Some(r) = spec.claim_ref.as_ref() else {

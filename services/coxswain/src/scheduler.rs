@@ -34,6 +34,10 @@ pub struct QueueOpts {
     #[arg(long, default_value_t = coxswain_scheduler::metrics::DEFAULT_PLUGIN_METRICS_SAMPLE_PERCENT,
           value_parser = clap::value_parser!(u32).range(0..=100))]
     pub plugin_metrics_sample_percent: u32,
+    /// How long binding a pod waits for its PersistentVolumeClaims to be bound
+    /// (VolumeBinding's bindTimeoutSeconds).
+    #[arg(long, default_value = "10m", value_parser = duration::parse)]
+    pub volume_bind_timeout: Duration,
 }
 
 impl QueueOpts {
@@ -45,6 +49,7 @@ impl QueueOpts {
                 unschedulable_timeout: self.pod_max_in_unschedulable,
             },
             plugin_metrics_sample_percent: self.plugin_metrics_sample_percent,
+            volume_bind_timeout: self.volume_bind_timeout,
         }
     }
 }

@@ -286,3 +286,207 @@ spec:
     .expect("binds");
     assert_eq!(claim["spec"]["volumeName"], "late-pv");
 }
+
+/// The PodScheduled=False message of a pending pod, once it says `want`.
+fn unschedulable_message(c: &Coxswain, pod: &str, want: &str) -> String {
+    wait_until(&format!("{pod} unschedulable: {want}"), T, || {
+        let p = json(c, &["get", "pod", pod, "-o", "json"]);
+        p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+            .and_then(|c| c["message"].as_str())
+            .filter(|m| m.contains(want))
+            .map(String::from)
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn claim_pod(name: &str, claim: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: web
+    image: nginx
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {{claimName: {claim}}}
+"
+    )
+}
+
+#[test]
+fn the_scheduler_binds_local_volumes_on_the_pods_node_and_claims_in_use_are_protected() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    let nodes = wait_until("two nodes", T, || {
+        let list = items(&json(&c, &["get", "nodes", "-o", "json"]));
+        (list.len() == 2).then_some(list)
+    })
+    .expect("nodes");
+    let second = nodes[1]["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+
+    // A pod whose claim does not exist waits, with upstream's reason.
+    c.apply(&claim_pod("web", "data")).success();
+    let msg = unschedulable_message(&c, "web", "persistentvolumeclaim \"data\" not found");
+    assert!(msg.starts_with("0/2 nodes are available"), "{msg}");
+
+    // A class that cannot provision, and a local volume on the second node only: the claim
+    // waits for its first consumer, and the scheduler binds the volume on the pod's node.
+    let dir = c.data_dir.join("local-volume");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    c.apply(&format!(
+        "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: local-pv
+spec:
+  capacity: {{storage: 2Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  hostPath: {{path: {dir}}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {{key: kubernetes.io/hostname, operator: In, values: [{second}]}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: data
+spec:
+  storageClassName: local
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+",
+        dir = dir.display()
+    ))
+    .success();
+    let pv = json(&c, &["get", "pv", "local-pv", "-o", "json"]);
+    assert_eq!(
+        pv["metadata"]["finalizers"][0],
+        "kubernetes.io/pv-protection"
+    );
+    let pod = wait_until("web scheduled", T, || {
+        let p = json(&c, &["get", "pod", "web", "-o", "json"]);
+        p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
+        Some(p)
+    })
+    .expect("scheduled");
+    assert_eq!(pod["spec"]["nodeName"], second.as_str(), "{pod}");
+    let claim = wait_until("data Bound", T, || {
+        let p = json(&c, &["get", "pvc", "data", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("bound");
+    assert_eq!(claim["spec"]["volumeName"], "local-pv");
+    assert_eq!(
+        claim["metadata"]["finalizers"][0],
+        "kubernetes.io/pvc-protection"
+    );
+
+    // No volume fits a second claim, and its class cannot provision: unschedulable.
+    c.apply(&format!(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: big
+spec:
+  storageClassName: local
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 10Gi}}}}
+---
+{}",
+        claim_pod("web2", "big")
+    ))
+    .success();
+    let msg = unschedulable_message(
+        &c,
+        "web2",
+        "2 node(s) didn't find available persistent volumes to bind",
+    );
+    assert!(msg.starts_with("0/2 nodes are available"), "{msg}");
+
+    // A claim of an Immediate class that nothing binds leaves its pod unresolvable.
+    c.apply(&format!(
+        "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: slow
+provisioner: example.com/none
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: later
+spec:
+  storageClassName: slow
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+{}",
+        claim_pod("web3", "later")
+    ))
+    .success();
+    unschedulable_message(
+        &c,
+        "web3",
+        "pod has unbound immediate PersistentVolumeClaims",
+    );
+
+    // pvc-protection and pv-protection: deleting the claim and the volume while the pod uses
+    // them leaves both Terminating; the pod's end releases the claim, then the volume.
+    c.coxctl(&["delete", "pv", "local-pv", "--wait=false"])
+        .success();
+    c.coxctl(&["delete", "pvc", "data", "--wait=false"])
+        .success();
+    let claim = json(&c, &["get", "pvc", "data", "-o", "json"]);
+    assert!(
+        claim["metadata"]["deletionTimestamp"].is_string(),
+        "{claim}"
+    );
+    // The controller has seen the deletion once the claim's events went through; the pod
+    // still names the claim, so it stays. Check it after the volume's deletion is seen too.
+    let pv = json(&c, &["get", "pv", "local-pv", "-o", "json"]);
+    assert!(pv["metadata"]["deletionTimestamp"].is_string(), "{pv}");
+    assert_eq!(pv["status"]["phase"], "Bound", "{pv}");
+    // A pod with a claim being deleted is not scheduled.
+    c.apply(&claim_pod("web4", "data")).success();
+    unschedulable_message(
+        &c,
+        "web4",
+        "persistentvolumeclaim \"data\" is being deleted",
+    );
+    assert!(
+        json(&c, &["get", "pvc", "data", "-o", "json"])["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "kubernetes.io/pvc-protection"))
+    );
+    assert!(c.coxctl(&["get", "pv", "local-pv"]).ok);
+    c.coxctl(&["delete", "pod", "web", "web4"]).success();
+    for (kind, name) in [("pvc", "data"), ("pv", "local-pv")] {
+        wait_until(&format!("{kind} {name} gone"), T, || {
+            c.coxctl(&["get", kind, name])
+                .stderr
+                .contains("NotFound")
+                .then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -49,6 +49,11 @@ impl SchedulerCache {
         &self.snapshot
     }
 
+    /// The claims, volumes and classes VolumeBinding reads.
+    pub fn set_volumes(&mut self, v: crate::plugins::volume_binding::Volumes) {
+        self.snapshot.volumes = Some(v);
+    }
+
     pub fn node_count(&self) -> usize {
         self.snapshot.len()
     }

@@ -209,6 +209,8 @@ pub enum ClusterEvent {
     AssignedPodUpdate,
     /// A bound pod was deleted (or finished).
     AssignedPodDelete,
+    /// A PersistentVolumeClaim, PersistentVolume or StorageClass was added or changed.
+    VolumeChange,
 }
 
 impl ClusterEvent {
@@ -221,6 +223,7 @@ impl ClusterEvent {
         ClusterEvent::AssignedPodAdd,
         ClusterEvent::AssignedPodUpdate,
         ClusterEvent::AssignedPodDelete,
+        ClusterEvent::VolumeChange,
     ];
 }
 

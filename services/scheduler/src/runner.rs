@@ -48,6 +48,9 @@ pub struct Options {
     /// Percentage of cycles whose plugin calls are timed
     /// (`scheduler_plugin_execution_duration_seconds`; upstream's 10).
     pub plugin_metrics_sample_percent: u32,
+    /// How long binding a pod waits for its volumes to be bound (VolumeBinding's
+    /// bindTimeoutSeconds; upstream's 600 s).
+    pub volume_bind_timeout: std::time::Duration,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
         Options {
             queue: QueueConfig::default(),
             plugin_metrics_sample_percent: crate::metrics::DEFAULT_PLUGIN_METRICS_SAMPLE_PERCENT,
+            volume_bind_timeout: crate::plugins::volume_binding::DEFAULT_BIND_TIMEOUT,
         }
     }
 }
@@ -86,6 +90,8 @@ enum Msg {
     Node(Event<v1::Node>),
     Pod(Event<v1::Pod>),
     Namespace(Event<v1::Namespace>),
+    /// A claim, volume or class changed.
+    Volume,
     Bound {
         key: String,
         pod: Arc<v1::Pod>,
@@ -129,6 +135,7 @@ pub struct SchedulerHandle {
     pods: coxswain_client::Cache<v1::Pod>,
     nodes: coxswain_client::Cache<v1::Node>,
     namespaces: coxswain_client::Cache<v1::Namespace>,
+    volumes: crate::plugins::volume_binding::InformerVolumes,
     stop: Arc<tokio::sync::Notify>,
 }
 
@@ -149,6 +156,7 @@ impl SchedulerHandle {
         self.pods.stop();
         self.nodes.stop();
         self.namespaces.stop();
+        self.volumes.stop();
         self.stop.notify_one();
     }
 
@@ -172,6 +180,8 @@ struct Loop {
     next_start: usize,
     nodes_synced: bool,
     pods_synced: bool,
+    volumes: crate::plugins::volume_binding::Volumes,
+    volume_bind_timeout: std::time::Duration,
 }
 
 /// Start the scheduler: informers and the loop, on the current tokio runtime.
@@ -210,6 +220,31 @@ pub fn start(
             let _ = t.send(Msg::Namespace(forward(ev)));
         })
         .start();
+    let volume_informers = {
+        let t1 = tx.clone();
+        let t2 = tx.clone();
+        let t3 = tx.clone();
+        crate::plugins::volume_binding::InformerVolumes {
+            claims: Informer::<v1::PersistentVolumeClaim>::new(client.clone())
+                .on_event(move |_| {
+                    let _ = t1.send(Msg::Volume);
+                })
+                .start(),
+            volumes: Informer::<v1::PersistentVolume>::new(client.clone())
+                .on_event(move |_| {
+                    let _ = t2.send(Msg::Volume);
+                })
+                .start(),
+            classes: Informer::<v1::StorageClass>::new(client.clone())
+                .on_event(move |_| {
+                    let _ = t3.send(Msg::Volume);
+                })
+                .start(),
+        }
+    };
+    let volumes = crate::plugins::volume_binding::Volumes(Arc::new(volume_informers.clone()));
+    let mut cache = SchedulerCache::new();
+    cache.set_volumes(volumes.clone());
     let recorders = profiles
         .iter()
         .map(|p| Recorder::new(client.clone(), &p.scheduler_name, ""))
@@ -229,12 +264,14 @@ pub fn start(
             .iter()
             .map(|p| Observer::new(&p.scheduler_name, opts.plugin_metrics_sample_percent))
             .collect(),
-        cache: SchedulerCache::new(),
+        cache,
         queue: SchedulingQueue::new(opts.queue),
         tx: tx.clone(),
         next_start: 0,
         nodes_synced: false,
         pods_synced: false,
+        volumes,
+        volume_bind_timeout: opts.volume_bind_timeout,
     };
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = Arc::clone(&stop);
@@ -254,6 +291,7 @@ pub fn start(
         pods,
         nodes,
         namespaces,
+        volumes: volume_informers,
         stop,
     })
 }
@@ -359,6 +397,7 @@ impl Loop {
                 }
                 Event::Synced => {}
             },
+            Msg::Volume => self.on_events(vec![crate::framework::ClusterEvent::VolumeChange]),
             Msg::Bound {
                 key,
                 pod,
@@ -662,6 +701,19 @@ impl Loop {
         let profile_name = self.profiles[profile].scheduler_name.clone();
         // The binder's plugin series only in a sampled cycle, as the other plugins'.
         let sampled = self.observers[profile].sampled() && binder.is_none();
+        // VolumeBinding's PreBind: what to bind or provision on the chosen node.
+        let uses_volumes = self.profiles[profile]
+            .filters
+            .iter()
+            .any(|p| p.name() == crate::plugins::volume_binding::NAME);
+        let volumes = match self.cache.snapshot().get(&node) {
+            Some(info) if uses_volumes => {
+                crate::plugins::volume_binding::decide(&self.volumes, &qp.pod, &info.node)
+            }
+            _ => Ok(None),
+        };
+        let lister = self.volumes.clone();
+        let bind_timeout = self.volume_bind_timeout;
         tokio::spawn(async move {
             let pod = qp.pod;
             let (ns, name) = (pod_namespace(&pod).to_string(), pod_name(&pod).to_string());
@@ -672,20 +724,36 @@ impl Loop {
                 .unwrap_or_default();
             let issued = std::time::SystemTime::now();
             let started = StdInstant::now();
-            let result = match binder {
-                Some(ext) => ext
-                    .bind(&ns, &name, &uid, &node)
+            let pre_bind = match volumes {
+                Ok(Some(d)) => {
+                    d.apply(
+                        &client,
+                        &lister,
+                        bind_timeout,
+                        std::time::Duration::from_millis(100),
+                    )
                     .await
-                    .map_err(BindError::Failed),
-                None => match client.bind(&ns, &name, &uid, &node).await {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
-                    Err(coxswain_client::Error::Transport(s))
-                        if s.code() == tonic::Code::FailedPrecondition =>
-                    {
-                        Err(BindError::Gone(s.message().to_string()))
-                    }
-                    Err(e) => Err(BindError::Failed(e.to_string())),
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(format!("running PreBind plugin \"VolumeBinding\": {e}")),
+            };
+            let result = match (pre_bind, binder) {
+                (Err(e), _) => Err(BindError::Failed(e)),
+                (Ok(()), binder) => match binder {
+                    Some(ext) => ext
+                        .bind(&ns, &name, &uid, &node)
+                        .await
+                        .map_err(BindError::Failed),
+                    None => match client.bind(&ns, &name, &uid, &node).await {
+                        Ok(()) => Ok(()),
+                        Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
+                        Err(coxswain_client::Error::Transport(s))
+                            if s.code() == tonic::Code::FailedPrecondition =>
+                        {
+                            Err(BindError::Gone(s.message().to_string()))
+                        }
+                        Err(e) => Err(BindError::Failed(e.to_string())),
+                    },
                 },
             };
             crate::metrics::record_bind(

@@ -410,7 +410,7 @@ fn snapshot_assume_and_remove() {
 #[test]
 fn registry_and_profiles() {
     let r = crate::plugins::in_tree_registry();
-    assert_eq!(r.names().count(), 10);
+    assert_eq!(r.names().count(), 11);
     assert!(Profile::new("x", &r, &["Nope"], &[]).is_err());
     assert!(Profile::new("x", &r, &[], &[("NodeAffinity", 0)]).is_err());
     let mut r2 = r.clone();

@@ -414,6 +414,8 @@ pub struct Snapshot {
     /// still counts), so zero means no node holds such a pod (upstream's empty
     /// `HavePodsWithAffinityList`). Add pods through [`Snapshot::add_pod`] only.
     affinity_pods: usize,
+    /// Claims, volumes and classes, for VolumeBinding (None: the plugin skips).
+    pub volumes: Option<crate::plugins::volume_binding::Volumes>,
 }
 
 fn is_terminal(pod: &v1::Pod) -> bool {

@@ -495,10 +495,43 @@ impl Store {
         })
     }
 
+    /// The ServiceAccount admission plugin on a new pod (mirror pods aside): no
+    /// `serviceAccountName` means `default` (and the deprecated `serviceAccount` mirrors it),
+    /// and a named ServiceAccount must exist, else Forbidden with upstream's message. A missing
+    /// `default` is let through: the serviceaccounts controller creates it in every namespace,
+    /// and a bare `coxswain store` (no controllers) still serves pods.
+    fn admit_service_account(&self, obj: &mut Object) -> Result<()> {
+        let Object::Pod(pod) = obj else {
+            return Ok(());
+        };
+        let meta = pod.metadata.clone().unwrap_or_default();
+        if meta.annotations.contains_key("kubernetes.io/config.mirror") {
+            return Ok(());
+        }
+        let spec = pod.spec.get_or_insert_with(Default::default);
+        if spec.service_account_name.is_empty() {
+            spec.service_account_name = "default".into();
+        }
+        spec.service_account = spec.service_account_name.clone();
+        let sa = spec.service_account_name.clone();
+        if sa != "default"
+            && self
+                .get_stored(Kind::ServiceAccount, &meta.namespace, &sa)
+                .is_err()
+        {
+            return Err(StoreError::Forbidden(format!(
+                "pods \"{}\" is forbidden: error looking up service account {}/{sa}: serviceaccount \"{sa}\" not found",
+                meta.name, meta.namespace
+            )));
+        }
+        Ok(())
+    }
+
     /// Create an object. `dry_run`: admit it and return what would be stored.
     pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
         self.admit_new(&mut obj)?;
         self.check_namespace(&obj)?;
+        self.admit_service_account(&mut obj)?;
         let kind = obj.kind();
         let generated = obj.meta().name.is_empty();
         {
@@ -1449,6 +1482,19 @@ fn prepare_for_create(obj: &mut Object) {
             // admission.
             defaults::apply_defaults(obj);
         }
+        // The StorageObjectInUseProtection admission plugin: claims and volumes are protected
+        // from removal while in use (the PV controller removes the finalizers).
+        Object::PersistentVolumeClaim(_) | Object::PersistentVolume(_) => {
+            let f = if matches!(obj, Object::PersistentVolume(_)) {
+                "kubernetes.io/pv-protection"
+            } else {
+                "kubernetes.io/pvc-protection"
+            };
+            let fins = &mut obj.meta_mut().finalizers;
+            if !fins.iter().any(|x| x == f) {
+                fins.push(f.into());
+            }
+        }
         _ => {}
     }
 }
@@ -1467,6 +1513,11 @@ fn keep_admitted_priority(new: &mut Object, old: &Object) {
     }
     if ns.preemption_policy.is_none() {
         ns.preemption_policy = os.preemption_policy.clone();
+    }
+    // So does the ServiceAccount admission's serviceAccountName.
+    if ns.service_account_name.is_empty() && ns.service_account.is_empty() {
+        ns.service_account_name = os.service_account_name.clone();
+        ns.service_account = os.service_account.clone();
     }
 }
 

@@ -13,6 +13,7 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -60,6 +61,9 @@ pub fn in_tree_registry() -> Registry {
     reg(default_preemption::NAME, |a| {
         no_args(default_preemption::DefaultPreemption, a)
     });
+    reg(volume_binding::NAME, |a| {
+        no_args(volume_binding::VolumeBinding, a)
+    });
     r
 }
 
@@ -71,6 +75,7 @@ pub const DEFAULT_FILTERS: &[&str] = &[
     node_affinity::NAME,
     node_ports::NAME,
     node_resources_fit::NAME,
+    volume_binding::NAME,
     pod_topology_spread::NAME,
     inter_pod_affinity::NAME,
 ];
