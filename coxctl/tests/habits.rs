@@ -723,3 +723,59 @@ spec:
     assert!(out.contains("Used By:       <none>\n"), "{out}");
     assert!(!out.contains("Spec:"), "{out}");
 }
+
+/// `edit` on a terminal, as a person runs it: the editor (a script standing in for vi) gets
+/// coxctl's pseudo-terminal as its standard input and output, and the saved change is applied.
+#[test]
+fn edit_runs_the_editor_on_the_terminal() {
+    assert!(
+        std::path::Path::new("/usr/bin/script").is_file(),
+        "util-linux `script` is needed to give coxctl a terminal"
+    );
+    let c = Coxswain::start().expect("start coxswain");
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: slow\n")
+        .success();
+    let dir = tempfile::tempdir().expect("tmp");
+    let seen = dir.path().join("tty.txt");
+    let editor = dir.path().join("ed.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nif test -t 0 && test -t 1; then tty > {seen}; else echo none > {seen}; fi\nsed -i 's/mode: slow/mode: fast/' \"$1\"\n",
+            seen = seen.display()
+        ),
+    )
+    .expect("editor");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&editor)
+        .status()
+        .expect("chmod");
+    let cmdline = format!("{} edit configmap settings", bin("coxctl").display());
+    let out = Command::new("/usr/bin/script")
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .env("COXSWAIN_SERVER", c.url())
+        .env("EDITOR", &editor)
+        .env_remove("KUBE_EDITOR")
+        .env_remove("COXSWAIN_NAMESPACE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("configmap/settings edited"), "{stdout}");
+    let tty = std::fs::read_to_string(&seen).expect("the editor ran");
+    assert!(
+        tty.starts_with("/dev/pts/"),
+        "the editor had no terminal: {tty}"
+    );
+    let cm = c
+        .coxctl(&["get", "configmap", "settings", "-o", "json"])
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&cm.stdout).expect("json");
+    assert_eq!(v["data"]["mode"], "fast");
+}

@@ -63,15 +63,29 @@ fn kill_group(pgid: Option<u32>) {
     }
 }
 
+type Paths = std::sync::Arc<Vec<(String, std::path::PathBuf)>>;
+
+/// Output as the container shows it: host directories named by their container paths (text
+/// only; a path split between two reads is left as it is).
+fn container_view(paths: &Paths, data: Vec<u8>) -> Vec<u8> {
+    if paths.is_empty() {
+        return data;
+    }
+    match String::from_utf8(data) {
+        Ok(s) => crate::runtime::process::unrewrite_paths(&s, paths).into_bytes(),
+        Err(e) => e.into_bytes(),
+    }
+}
+
 /// Forwards one output stream as stdout or stderr answers until it ends.
-async fn forward<R: AsyncRead + Unpin>(mut from: R, stderr: bool, tx: Tx) {
+async fn forward<R: AsyncRead + Unpin>(mut from: R, stderr: bool, tx: Tx, paths: Paths) {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let data = buf[..n].to_vec();
+        let data = container_view(&paths, buf[..n].to_vec());
         let msg = if stderr {
             ExecResponse {
                 stderr: data,
@@ -114,11 +128,12 @@ fn pipe_session(
     let pgid = child.id();
     let mut stdin = child.stdin.take();
     let mut outputs = tokio::task::JoinSet::new();
+    let paths: Paths = std::sync::Arc::new(cmd.output_paths.clone());
     if let Some(out) = child.stdout.take() {
-        outputs.spawn(forward(out, false, tx.clone()));
+        outputs.spawn(forward(out, false, tx.clone(), paths.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        outputs.spawn(forward(err, true, tx.clone()));
+        outputs.spawn(forward(err, true, tx.clone(), paths));
     }
     tokio::spawn(async move {
         let input = async {
@@ -269,10 +284,11 @@ fn tty_session(
             std::future::pending::<()>().await;
         };
         let out = tx.clone();
+        let paths: Paths = std::sync::Arc::new(cmd.output_paths.clone());
         let mut output = tokio::spawn(async move {
             while let Some(data) = out_rx.recv().await {
                 let msg = ExecResponse {
-                    stdout: data,
+                    stdout: container_view(&paths, data),
                     ..Default::default()
                 };
                 if out.send(Ok(msg)).await.is_err() {

@@ -103,6 +103,8 @@ struct Shared<R: Runtime> {
     /// The attempt number each container (init?, name) starts from: 0, or after a stored
     /// status was adopted, the count it had reached.
     first_attempt: std::collections::HashMap<(bool, String), u32>,
+    /// Containers (init?, name) a restarted agent found terminated for good: not run again.
+    done: std::collections::HashSet<(bool, String)>,
 }
 
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
@@ -242,6 +244,7 @@ pub async fn run_pod<R: Runtime>(
         .map(|s| ctx.config.secs(s as i64));
     let has_init = !spec.init_containers.is_empty();
     let mut first_attempt = std::collections::HashMap::new();
+    let mut done = std::collections::HashSet::new();
     let initial = {
         let mut st = pod.status.clone().unwrap_or_default();
         st.host_ip = info.host_ip.clone();
@@ -273,7 +276,13 @@ pub async fn run_pod<R: Runtime>(
                 ..Default::default()
             };
             let olds = if init { &old.0 } else { &old.1 };
-            let (s, next) = crate::status::adopt(fresh, olds.iter().find(|o| o.name == c.name));
+            let prev = olds.iter().find(|o| o.name == c.name);
+            if crate::status::already_done(prev, init, is_sidecar(c), restart_policy(&spec)) {
+                // Terminated for good before the agent restarted: kept as it was, not run.
+                done.insert((init, c.name.clone()));
+                return prev.cloned().unwrap_or(fresh);
+            }
+            let (s, next) = crate::status::adopt(fresh, prev);
             first_attempt.insert((init, c.name.clone()), next);
             s
         };
@@ -309,6 +318,7 @@ pub async fn run_pod<R: Runtime>(
         deadline_exceeded: Default::default(),
         changed: tokio::sync::Notify::new(),
         first_attempt,
+        done,
     });
     sh.update(|_| {});
     let (stop_tx, mut term) = watch::channel(None);
@@ -352,6 +362,9 @@ pub async fn run_pod<R: Runtime>(
 
     // Init containers, one at a time, in order.
     for c in &spec.init_containers {
+        if sh.done.contains(&(true, c.name.clone())) {
+            continue;
+        }
         if is_sidecar(c) {
             // Runs for the pod's life; the next one starts once it has started.
             let (sh2, c2, rx) = (sh.clone(), c.clone(), side_rx.clone());
@@ -414,6 +427,9 @@ pub async fn run_pod<R: Runtime>(
     }
     if has_init {
         for c in &spec.containers {
+            if sh.done.contains(&(false, c.name.clone())) {
+                continue;
+            }
             sh.update_container(false, &c.name, |s| {
                 s.state = waiting("ContainerCreating", "");
             });
@@ -423,6 +439,9 @@ pub async fn run_pod<R: Runtime>(
     // Containers, each in its own task.
     let mut set = JoinSet::new();
     for c in spec.containers.clone() {
+        if sh.done.contains(&(false, c.name.clone())) {
+            continue;
+        }
         let sh = sh.clone();
         let term = term.clone();
         set.spawn(async move { container_loop(sh, c, false, term).await });

@@ -147,6 +147,35 @@ pub fn phase(spec: &PodSpec, status: &PodStatus) -> &'static str {
     "Pending"
 }
 
+/// Whether a container a restarted agent finds terminated in the stored status is done for
+/// good, as kubelet, which never reruns such a container: a completed init container (not a
+/// sidecar), or a container that the restart policy does not restart (Never; OnFailure after
+/// exit 0).
+pub fn already_done(
+    old: Option<&ContainerStatus>,
+    init: bool,
+    sidecar: bool,
+    policy: &str,
+) -> bool {
+    let Some(t) = old
+        .and_then(|o| o.state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+    else {
+        return false;
+    };
+    if sidecar {
+        return false;
+    }
+    if init {
+        return t.exit_code == 0;
+    }
+    match policy {
+        "Never" => true,
+        "OnFailure" => t.exit_code == 0,
+        _ => false,
+    }
+}
+
 pub fn restart_policy(spec: &PodSpec) -> &str {
     if spec.restart_policy.is_empty() {
         "Always"
@@ -281,6 +310,45 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminated_containers_are_done_as_their_policy_says() {
+        let ended = |code: i32| ContainerStatus {
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: code,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let running = ContainerStatus {
+            state: Some(ContainerState {
+                running: Some(ContainerStateRunning::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        for (old, init, sidecar, policy, want) in [
+            (Some(ended(0)), false, false, "Never", true),
+            (Some(ended(1)), false, false, "Never", true),
+            (Some(ended(0)), false, false, "OnFailure", true),
+            (Some(ended(1)), false, false, "OnFailure", false),
+            (Some(ended(0)), false, false, "Always", false),
+            (Some(ended(0)), true, false, "Always", true),
+            (Some(ended(1)), true, false, "Always", false),
+            (Some(ended(0)), true, true, "Always", false),
+            (Some(running.clone()), false, false, "Never", false),
+            (None, false, false, "Never", false),
+        ] {
+            assert_eq!(
+                already_done(old.as_ref(), init, sidecar, policy),
+                want,
+                "{old:?} init={init} sidecar={sidecar} {policy}"
+            );
+        }
+    }
     use coxswain_api::v1::{
         Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     };

@@ -128,8 +128,42 @@ spec:
   - name: c
     image: busybox
     command: ["/bin/sh", "-c", "while true; do sleep 0.2; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: mixed}
+spec:
+  nodeName: edge1
+  restartPolicy: Never
+  containers:
+  - name: once
+    image: busybox
+    command: ["/bin/sh", "-c", "exit 0"]
+  - name: keep
+    image: busybox
+    command: ["/bin/sh", "-c", "while true; do sleep 0.2; done"]
 "#,
     );
+    let once_done = |p: &Value| {
+        p["status"]["containerStatuses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "once"))
+            .filter(|s| s["state"]["terminated"]["exitCode"] == 0)
+            .cloned()
+    };
+    let keep_running = |p: &Value| {
+        p["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|s| s["name"] == "keep" && s["state"]["running"].is_object())
+            })
+    };
+    let once_before = wait_until("mixed: once completed, keep running", T, || {
+        let p = pod(&c, "mixed")?;
+        once_done(&p).filter(|_| keep_running(&p))
+    })
+    .unwrap();
     wait_until("crasher restarted 3 times", T, || {
         pod(&c, "crasher").filter(|p| restarts(p) >= 3)
     })
@@ -166,6 +200,21 @@ spec:
     let last = &container_status(&p)["lastState"]["terminated"];
     assert_eq!(last["reason"], "ContainerStatusUnknown", "{p}");
     assert_eq!(last["exitCode"], 137, "{p}");
+    // A container that had completed under restartPolicy Never is not run again: the new
+    // agent keeps its terminated state as it was, while the pod's other container runs.
+    let p = wait_until("mixed: keep running under the new agent", T, || {
+        pod(&c, "mixed").filter(|p| {
+            keep_running(p)
+                && p["status"]["containerStatuses"]
+                    .as_array()
+                    .is_some_and(|a| {
+                        a.iter()
+                            .any(|s| s["name"] == "keep" && s["restartCount"] == 1)
+                    })
+        })
+    })
+    .unwrap();
+    assert_eq!(once_done(&p), Some(once_before), "{p}");
 }
 
 #[test]
@@ -394,6 +443,32 @@ fn exec_runs_in_the_container_and_propagates_the_exit_code() {
         err,
         "Defaulted container \"main\" out of: main, side\noops\n"
     );
+    // The working directory and the paths it prints are the container's, not the agent's.
+    for (container, want) in [("main", "/tmp\n"), ("side", "/\n")] {
+        let (code, out, err) = coxctl_status(
+            &c,
+            &[
+                "exec", "shell", "-c", container, "--", "/bin/sh", "-c", "pwd",
+            ],
+            "",
+        );
+        assert_eq!((code, out.as_str()), (0, want), "{container}: {err}");
+    }
+    let (_, out, _) = coxctl_status(
+        &c,
+        &[
+            "exec",
+            "shell",
+            "-c",
+            "main",
+            "--",
+            "/bin/sh",
+            "-c",
+            "cd /tmp && ls -d $PWD/mayikt.txt; readlink -f .",
+        ],
+        "",
+    );
+    assert_eq!(out, "/tmp/mayikt.txt\n/tmp\n");
     // Exit codes as kubectl shows them.
     let (code, out, err) = coxctl_status(
         &c,

@@ -116,6 +116,9 @@ pub struct ExecCommand {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// Container paths and the host directories they are: the command's output is shown
+    /// with the container's paths (empty: shown as it is).
+    pub output_paths: Vec<(String, PathBuf)>,
 }
 
 /// Cumulative usage of one container.

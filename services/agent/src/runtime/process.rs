@@ -344,6 +344,11 @@ pub fn unrewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
                     || !s.as_bytes()[end].is_ascii_alphanumeric()
                         && !matches!(s.as_bytes()[end], b'-' | b'_' | b'.');
                 if ok_end {
+                    // The container's root: `ROOT/x` is `/x`, `ROOT` alone is `/`.
+                    if *inner == "/" && s.as_bytes().get(end) == Some(&b'/') {
+                        i = end;
+                        continue 'outer;
+                    }
                     out.push_str(inner);
                     i = end;
                     continue 'outer;
@@ -699,10 +704,23 @@ impl Runtime for ProcessRuntime {
                 }
             ));
         }
+        // What the command prints names the container's paths: its volumes, /tmp, the
+        // image's directories, and its own directory as `/` (the working directory).
+        // The working directory is the container's: workingDir through the container's
+        // paths (its /tmp, a volume, an image directory), else its own directory (`/`).
+        let mapped = c
+            .working_dir
+            .starts_with('/')
+            .then(|| PathBuf::from(self.rewrite(&paths, &c.working_dir)))
+            .filter(|p| p.is_dir() && p.as_os_str() != c.working_dir.as_str());
+        let cwd = mapped.unwrap_or_else(|| workdir(c, &dir));
+        let mut output_paths = paths;
+        output_paths.push(("/".into(), dir.clone()));
         Ok(ExecCommand {
             argv,
             env,
-            cwd: workdir(c, &dir),
+            cwd,
+            output_paths,
         })
     }
 
@@ -802,6 +820,16 @@ mod tests {
                 &map
             ),
             "/data/x and /data/agent/u1/nginx/tmpx"
+        );
+        // The container's own directory is its root.
+        let mut rooted = map.clone();
+        rooted.push(("/".into(), PathBuf::from("/data/agent/u1/nginx")));
+        assert_eq!(
+            unrewrite_paths(
+                "/data/agent/u1/nginx\n/data/agent/u1/nginx/etc/x /data/agent/u1/nginx/tmp/y",
+                &rooted
+            ),
+            "/\n/etc/x /tmp/y"
         );
         // A round trip through rewrite_paths gives the text back.
         let cmd = "test -f /tmp/a.txt && ls /data";
