@@ -1,0 +1,200 @@
+//! Leader election across real processes (issue 18 §3): two `coxswain scheduler --leader-elect`
+//! replicas on one store. One holds the `kube-system/kube-scheduler` Lease and schedules; after a
+//! kill -9 of it the standby takes the Lease within leaseDuration + retryPeriod (plus the
+//! test's polling slack), counts a transition, and schedules.
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use coxswain_api::v1::{Lease, LeaseSpec, Pod};
+use coxswain_test_support::{bin, pki, wait_for, Coxswain};
+
+const LEASE: Duration = Duration::from_secs(3);
+const RETRY: Duration = Duration::from_millis(500);
+/// Polling, process start-up and a busy machine.
+const SLACK: Duration = Duration::from_secs(4);
+
+/// One scheduler replica; its stdout lines arrive with the time they were read.
+struct Candidate {
+    child: Child,
+    identity: String,
+    lines: Receiver<(Instant, String)>,
+}
+
+impl Candidate {
+    fn start(server: &str, log: &Path) -> Candidate {
+        let log_file = std::fs::File::create(log).expect("log file");
+        let mut child = Command::new(bin("coxswain"))
+            .args(["scheduler", "--server", server, "--leader-elect"])
+            .args(["--leader-elect-lease-duration", "3s"])
+            .args(["--leader-elect-renew-deadline", "2s"])
+            .args(["--leader-elect-retry-period", "500ms"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("COXCONFIG", &pki().kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("start coxswain scheduler");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = Candidate {
+            child,
+            identity: String::new(),
+            lines,
+        };
+        let (_, line) = c
+            .next_line("coxswain scheduler candidate ", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("no candidate line: {}", read(log)));
+        c.identity = line
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("identity="))
+            .expect("identity=")
+            .to_string();
+        c
+    }
+
+    /// The next stdout line starting with `prefix`, within `timeout`.
+    fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<(Instant, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((t, l)) if l.starts_with(prefix) => return Some((t, l)),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Candidate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+async fn lease(client: &coxswain_client::Client) -> Option<LeaseSpec> {
+    let l: Lease = client.get("kube-system", "kube-scheduler").await.ok()??;
+    l.spec
+}
+
+fn pod(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: c\n    image: busybox:1.30\n    command: [\"/bin/sh\", \"-c\", \"sleep 30\"]\n"
+    )
+}
+
+async fn wait_scheduled(client: &coxswain_client::Client, name: &str) -> String {
+    wait_for(
+        &format!("pod {name} bound to a node"),
+        Duration::from_secs(30),
+        || async {
+            let p: Pod = client.get("default", name).await.ok()??;
+            let node = p.spec?.node_name;
+            (!node.is_empty()).then_some(node)
+        },
+    )
+    .await
+    .expect("scheduled")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
+    let up = Coxswain::start_fast_up(&["--no-scheduler"]).expect("up");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = Candidate::start(&up.url(), &tmp.path().join("a.log"));
+    let b = Candidate::start(&up.url(), &tmp.path().join("b.log"));
+    let client = coxswain_client::Client::connect(&up.url())
+        .await
+        .expect("client");
+
+    // One of the two holds the Lease, with upstream's fields.
+    let first = wait_for(
+        "a holder of kube-scheduler",
+        Duration::from_secs(30),
+        || async {
+            let s = lease(&client).await?;
+            s.holder_identity.as_ref().filter(|h| !h.is_empty())?;
+            Some(s)
+        },
+    )
+    .await
+    .expect("a leader");
+    let holder = first.holder_identity.clone().unwrap_or_default();
+    assert!(
+        holder == a.identity || holder == b.identity,
+        "{holder} is neither {} nor {}",
+        a.identity,
+        b.identity
+    );
+    assert_eq!(first.lease_duration_seconds, Some(3));
+    let (mut leader, mut standby) = if holder == a.identity { (a, b) } else { (b, a) };
+    assert!(
+        leader
+            .next_line("coxswain scheduler leading ", Duration::from_secs(10))
+            .is_some(),
+        "the holder says it leads"
+    );
+
+    // The leader schedules.
+    up.apply(&pod("before")).success();
+    wait_scheduled(&client, "before").await;
+    // It renews: renewTime moves on while the holder stays.
+    wait_for("a renewal", Duration::from_secs(10), || async {
+        let s = lease(&client).await?;
+        (s.holder_identity == first.holder_identity && s.renew_time != first.renew_time)
+            .then_some(())
+    })
+    .await
+    .expect("renewed");
+
+    // kill -9 the leader: the standby takes the Lease within leaseDuration + retryPeriod.
+    leader.child.kill().expect("kill -9");
+    let _ = leader.child.wait();
+    let killed = Instant::now();
+    let taken = wait_for(
+        "the standby holds kube-scheduler",
+        LEASE + RETRY * 2 + SLACK * 2,
+        || async {
+            let s = lease(&client).await?;
+            (s.holder_identity.as_deref() == Some(standby.identity.as_str())).then_some(s)
+        },
+    )
+    .await
+    .expect("takeover");
+    let took = killed.elapsed();
+    assert!(
+        took <= LEASE + RETRY.mul_f64(1.2) + SLACK,
+        "took {took:?}; logs:\n{}",
+        read(&tmp.path().join("a.log")) + &read(&tmp.path().join("b.log"))
+    );
+    assert_eq!(
+        taken.lease_transitions,
+        Some(first.lease_transitions.unwrap_or(0) + 1),
+        "one transition, no flapping before the kill"
+    );
+    // The standby did not lead before the leader died.
+    let (at, _) = standby
+        .next_line("coxswain scheduler leading ", Duration::from_secs(10))
+        .expect("the standby says it leads");
+    assert!(at > killed, "the standby led while the leader was alive");
+
+    // And now it schedules.
+    up.apply(&pod("after")).success();
+    wait_scheduled(&client, "after").await;
+}
