@@ -11,6 +11,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{Error, Result};
+use crate::trace::outgoing;
 
 /// Label and field selectors for lists and watches (the store's syntax, as kubectl's).
 #[derive(Debug, Clone, Default)]
@@ -136,11 +137,11 @@ impl Client {
     pub async fn get<R: Resource>(&self, namespace: &str, name: &str) -> Result<Option<R>> {
         let r = self
             .raw()
-            .get(GetRequest {
+            .get(outgoing(GetRequest {
                 kind: R::KIND.as_str().into(),
                 namespace: namespace.into(),
                 name: name.into(),
-            })
+            }))
             .await;
         match r {
             Ok(resp) => Ok(Some(typed(resp.into_inner().object)?)),
@@ -157,13 +158,13 @@ impl Client {
     ) -> Result<(Vec<R>, String)> {
         let resp = self
             .raw()
-            .list(ListRequest {
+            .list(outgoing(ListRequest {
                 kind: R::KIND.as_str().into(),
                 namespace: namespace.into(),
                 label_selector: lp.label_selector.clone(),
                 field_selector: lp.field_selector.clone(),
                 ..Default::default()
-            })
+            }))
             .await?
             .into_inner();
         let items = resp
@@ -177,10 +178,10 @@ impl Client {
     pub async fn create<R: Resource>(&self, obj: &R) -> Result<R> {
         let resp = self
             .raw()
-            .create(CreateRequest {
+            .create(outgoing(CreateRequest {
                 object: Some(any_of(obj)),
                 dry_run: false,
-            })
+            }))
             .await?;
         typed(resp.into_inner().object)
     }
@@ -189,10 +190,10 @@ impl Client {
     pub async fn update<R: Resource>(&self, obj: &R) -> Result<R> {
         let resp = self
             .raw()
-            .update(UpdateRequest {
+            .update(outgoing(UpdateRequest {
                 object: Some(any_of(obj)),
                 dry_run: false,
-            })
+            }))
             .await?;
         typed(resp.into_inner().object)
     }
@@ -201,10 +202,10 @@ impl Client {
     pub async fn update_status<R: Resource>(&self, obj: &R) -> Result<R> {
         let resp = self
             .raw()
-            .update_status(UpdateRequest {
+            .update_status(outgoing(UpdateRequest {
                 object: Some(any_of(obj)),
                 dry_run: false,
-            })
+            }))
             .await?;
         typed(resp.into_inner().object)
     }
@@ -238,14 +239,14 @@ impl Client {
     ) -> Result<R> {
         let resp = self
             .raw()
-            .patch(PatchRequest {
+            .patch(outgoing(PatchRequest {
                 kind: R::KIND.as_str().into(),
                 namespace: namespace.into(),
                 name: name.into(),
                 patch_type: "merge".into(),
                 patch: patch.to_string(),
                 subresource: subresource.into(),
-            })
+            }))
             .await?;
         typed(resp.into_inner().object)
     }
@@ -258,7 +259,7 @@ impl Client {
         dp: &DeleteParams,
     ) -> Result<()> {
         self.raw()
-            .delete(DeleteRequest {
+            .delete(outgoing(DeleteRequest {
                 kind: R::KIND.as_str().into(),
                 namespace: namespace.into(),
                 name: name.into(),
@@ -266,7 +267,7 @@ impl Client {
                 resource_version: dp.precondition_resource_version.clone().unwrap_or_default(),
                 uid: dp.precondition_uid.clone().unwrap_or_default(),
                 grace_period_seconds: dp.grace_period_seconds,
-            })
+            }))
             .await?;
         Ok(())
     }
@@ -274,12 +275,12 @@ impl Client {
     /// Bind a pod to a node (the pods/binding subresource).
     pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<()> {
         self.raw()
-            .bind(BindRequest {
+            .bind(outgoing(BindRequest {
                 namespace: namespace.into(),
                 name: name.into(),
                 uid: uid.into(),
                 node_name: node.into(),
-            })
+            }))
             .await?;
         Ok(())
     }
@@ -292,27 +293,47 @@ impl Client {
         lp: &ListParams,
         resource_version: &str,
     ) -> Result<impl Stream<Item = Result<WatchEvent<R>>> + Send + 'static> {
+        let stream = self.watch_traced(namespace, lp, resource_version).await?;
+        Ok(stream.map(|ev| ev.map(|(ev, _)| ev)))
+    }
+
+    /// [`Client::watch`], each event with the request id of the write that made it, if any
+    /// (see [`crate::trace`]).
+    pub async fn watch_traced<R: Resource>(
+        &self,
+        namespace: &str,
+        lp: &ListParams,
+        resource_version: &str,
+    ) -> Result<
+        impl Stream<Item = Result<(WatchEvent<R>, Option<std::sync::Arc<str>>)>> + Send + 'static,
+    > {
         let stream = self
             .raw()
-            .watch(WatchRequest {
+            .watch(outgoing(WatchRequest {
                 kind: R::KIND.as_str().into(),
                 namespace: namespace.into(),
                 label_selector: lp.label_selector.clone(),
                 field_selector: lp.field_selector.clone(),
                 resource_version: resource_version.into(),
                 allow_bookmarks: true,
-            })
+            }))
             .await?
             .into_inner();
         Ok(stream.map(|ev| {
             let ev = ev?;
-            Ok(match ev.r#type.as_str() {
-                "ADDED" => WatchEvent::Added(typed(ev.object)?),
-                "MODIFIED" => WatchEvent::Modified(typed(ev.object)?),
-                "DELETED" => WatchEvent::Deleted(typed(ev.object)?),
-                "BOOKMARK" => WatchEvent::Bookmark(ev.resource_version),
-                other => return Err(Error::Decode(format!("unknown watch event type {other:?}"))),
-            })
+            let id = crate::trace::parse(&ev.request_id);
+            Ok((
+                match ev.r#type.as_str() {
+                    "ADDED" => WatchEvent::Added(typed(ev.object)?),
+                    "MODIFIED" => WatchEvent::Modified(typed(ev.object)?),
+                    "DELETED" => WatchEvent::Deleted(typed(ev.object)?),
+                    "BOOKMARK" => WatchEvent::Bookmark(ev.resource_version),
+                    other => {
+                        return Err(Error::Decode(format!("unknown watch event type {other:?}")))
+                    }
+                },
+                id,
+            ))
         }))
     }
 }

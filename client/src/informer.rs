@@ -446,7 +446,7 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
         cache.replace(items, rv);
         loop {
             let rv = cache.resource_version();
-            let mut stream = match client.watch::<R>(&namespace, &params, &rv).await {
+            let mut stream = match client.watch_traced::<R>(&namespace, &params, &rv).await {
                 Ok(s) => s,
                 Err(Error::Gone(_)) => continue 'list,
                 Err(e) => {
@@ -459,7 +459,9 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
             delay = base;
             while let Some(ev) = stream.next().await {
                 match ev {
-                    Ok(ev) => cache.apply(ev),
+                    // Handlers run with the event's request id current: the keys they queue
+                    // keep it (crate::trace).
+                    Ok((ev, id)) => crate::trace::with_event(id.as_ref(), || cache.apply(ev)),
                     Err(Error::Gone(_)) => continue 'list,
                     Err(e) => {
                         tracing::debug!(kind, error = %e, "informer watch broke; resuming");

@@ -13,6 +13,7 @@ pub mod informer;
 pub mod leaderelection;
 pub mod queue;
 pub mod request_id;
+pub mod trace;
 
 pub use client::{object_key, Client, DeleteParams, ListParams, WatchEvent};
 pub use coxswain_api::{v1, Kind, Object, Resource};

@@ -51,8 +51,14 @@ struct State<K> {
     /// queues only: the metrics).
     added_at: HashMap<K, Instant>,
     started_at: HashMap<K, Instant>,
+    /// The request id of the watch event that last added each key (crate::trace), until the
+    /// key is handed out and taken with [`WorkQueue::take_request_id`].
+    request_ids: HashMap<K, std::sync::Arc<str>>,
     shutdown: bool,
 }
+
+/// At most this many keys of one queue keep a request id.
+const MAX_REQUEST_IDS: usize = 4096;
 
 struct Inner<K> {
     state: Mutex<State<K>>,
@@ -116,6 +122,7 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
                     waiting: HashMap::new(),
                     added_at: HashMap::new(),
                     started_at: HashMap::new(),
+                    request_ids: HashMap::new(),
                     shutdown: false,
                 }),
                 notify: Notify::new(),
@@ -131,8 +138,17 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
 
     /// Queue a key (no-op when it is queued already).
     pub fn add(&self, key: K) {
+        let id = crate::trace::event_id();
         let mut st = self.lock();
-        if st.shutdown || st.dirty.contains(&key) {
+        if st.shutdown {
+            return;
+        }
+        if let Some(id) = id {
+            if st.request_ids.len() < MAX_REQUEST_IDS || st.request_ids.contains_key(&key) {
+                st.request_ids.insert(key.clone(), id);
+            }
+        }
+        if st.dirty.contains(&key) {
             return;
         }
         st.dirty.insert(key.clone());
@@ -250,6 +266,9 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
     pub fn done(&self, key: &K) {
         let mut st = self.lock();
         st.processing.remove(key);
+        if !st.dirty.contains(key) && !st.request_ids.is_empty() {
+            st.request_ids.remove(key);
+        }
         if let Some(m) = &self.inner.metrics {
             if let Some(t) = st.started_at.remove(key) {
                 m.work_duration.record(t.elapsed().as_secs_f64());
@@ -263,6 +282,16 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
             drop(st);
             self.inner.notify.notify_one();
         }
+    }
+
+    /// The request id of the watch event that last queued `key` (handed out by [`Self::next`]),
+    /// taken: the runner reconciles the key with it ([`crate::trace::scope`]).
+    pub fn take_request_id(&self, key: &K) -> Option<std::sync::Arc<str>> {
+        let mut st = self.lock();
+        if st.request_ids.is_empty() {
+            return None;
+        }
+        st.request_ids.remove(key)
     }
 
     /// Keys waiting to be handed out.

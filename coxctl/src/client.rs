@@ -189,6 +189,19 @@ pub fn set_request_id(id: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// A tonic interceptor adding this invocation's `x-request-id` (for the services other than
+/// the ObjectStore: Workloads' scale, set image and rollout verbs).
+pub fn add_request_id(
+    req: tonic::Request<()>,
+) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+    let mut req = req;
+    if let Some(v) = REQUEST_ID.get().and_then(|id| id.parse().ok()) {
+        req.metadata_mut()
+            .insert(coxswain_client::request_id::HEADER, v);
+    }
+    Ok(req)
+}
+
 /// `req` with this invocation's `x-request-id`.
 fn with_request_id<T>(req: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(req);

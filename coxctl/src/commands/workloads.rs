@@ -114,8 +114,15 @@ fn target(resource: &[String], ns: &str) -> Result<WorkloadRef> {
     })
 }
 
-fn workloads(client: &Client) -> WorkloadsClient<tonic::transport::Channel> {
-    WorkloadsClient::new(client.channel())
+/// The Workloads client; every call carries this invocation's `x-request-id`.
+type Intercept = fn(tonic::Request<()>) -> std::result::Result<tonic::Request<()>, tonic::Status>;
+
+fn workloads(
+    client: &Client,
+) -> WorkloadsClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Intercept>,
+> {
+    WorkloadsClient::with_interceptor(client.channel(), crate::client::add_request_id as Intercept)
 }
 
 pub async fn scale(client: &mut Client, a: &ScaleArgs, ns: &str) -> Result<()> {

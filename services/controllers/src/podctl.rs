@@ -53,7 +53,11 @@ pub async fn create_pods<O: Resource>(
         let mut set = JoinSet::new();
         for pod in it.by_ref().take(batch) {
             let client = ctx.client.clone();
-            set.spawn(async move { client.create(&pod).await });
+            // The reconcile's request id (crate::runtime) goes with its spawned writes.
+            let id = coxswain_client::trace::current();
+            set.spawn(coxswain_client::trace::scope(id, async move {
+                client.create(&pod).await
+            }));
         }
         let mut failed = false;
         while let Some(res) = set.join_next().await {
@@ -107,7 +111,8 @@ pub async fn delete_pods<O: Resource>(
     let mut set = JoinSet::new();
     for pod in pods {
         let client = ctx.client.clone();
-        set.spawn(async move {
+        let id = coxswain_client::trace::current();
+        set.spawn(coxswain_client::trace::scope(id, async move {
             let m = pod.metadata();
             let res = client
                 .delete::<Pod>(
@@ -120,7 +125,7 @@ pub async fn delete_pods<O: Resource>(
                 )
                 .await;
             (pod, res)
-        });
+        }));
     }
     let mut first_err = None;
     while let Some(res) = set.join_next().await {

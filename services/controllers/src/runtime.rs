@@ -5,6 +5,10 @@
 //! The runner hands a key to one worker at a time (the queue never gives out a key that is being
 //! processed), requeues with the queue's per-key exponential back-off when reconcile fails, and
 //! honours [`Action::Requeue`] for time-driven work (minReadySeconds, deadlines, back-offs).
+//!
+//! A key queued by a watch event that carried a request id (a `coxctl apply`, or a write made
+//! under one) is reconciled in [`coxswain_client::trace::scope`]: every write of that reconcile
+//! carries the id, and the reconcile is logged once at INFO with it.
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -55,9 +59,24 @@ where
         handles.push(tokio::spawn(async move {
             while let Some(key) = q.next().await {
                 let started = std::time::Instant::now();
-                let res = f(key.clone()).await;
+                let request_id = q.take_request_id(&key);
+                let res = match &request_id {
+                    None => f(key.clone()).await,
+                    Some(id) => coxswain_client::trace::scope(Some(id.clone()), f(key.clone())).await,
+                };
+                let elapsed = started.elapsed();
                 metrics::histogram!("coxswain_controller_reconcile_seconds", "controller" => name)
-                    .record(started.elapsed().as_secs_f64());
+                    .record(elapsed.as_secs_f64());
+                if let Some(id) = &request_id {
+                    tracing::info!(
+                        request_id = %id,
+                        controller = name,
+                        key = %key,
+                        ok = res.is_ok(),
+                        latency_ms = elapsed.as_secs_f64() * 1e3,
+                        "reconcile"
+                    );
+                }
                 match res {
                     Ok(Action::Await) => q.forget(&key),
                     Ok(Action::Requeue(d)) => {

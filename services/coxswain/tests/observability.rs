@@ -459,3 +459,128 @@ fn log_format_json_writes_one_object_per_line() {
     assert_eq!(serving["fields"]["grpc"], c.grpc.as_str(), "{serving}");
     assert_eq!(serving["level"], "INFO");
 }
+
+/// The JSON log lines in `text` whose message is `message` and whose `request_id` is `id`.
+fn lines_of(text: &str, message: &str, id: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == message && l["fields"]["request_id"] == id)
+        .collect()
+}
+
+/// Issue 15 §3: one `coxctl apply` followed through the logs of separate processes. The store
+/// stamps the Deployment's watch event with the apply's x-request-id; the controllers process
+/// reconciles the Deployment with it (its log line) and sends it with the ReplicaSet it creates
+/// (the store's line for that create). A Workloads call (`coxctl scale`) carries the id too,
+/// and so do the writes the Workloads service and then the controllers make for it.
+#[test]
+fn a_request_id_follows_an_apply_from_the_store_to_the_controllers_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = Coxswain::start_fast_up(&[
+        "--log-format",
+        "json",
+        "--runtime",
+        "sim",
+        "--nodes",
+        "1",
+        "--no-controllers",
+    ])
+    .unwrap();
+    let ctrl_log = tmp.path().join("controllers.log");
+    let _controllers = Proc::start(
+        "controllers",
+        &["--server", &up.url(), "--log-format", "json"],
+        &ctrl_log,
+    );
+    let controllers = || std::fs::read_to_string(&ctrl_log).unwrap_or_default();
+    let t = Duration::from_secs(30);
+    up.coxctl_in(
+        &["--request-id", "trace-web-1", "apply", "-f", "-"],
+        None,
+        Some(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+",
+        ),
+    )
+    .success();
+    // The store's line for the Deployment's write.
+    let store_line = |id: &str, resource: &str, verbs: &[&str]| {
+        lines_of(&up.log(), "request", id).into_iter().find(|l| {
+            l["fields"]["resource"] == resource
+                && l["fields"]["code"] == "200"
+                && verbs.iter().any(|v| l["fields"]["verb"] == *v)
+        })
+    };
+    wait_until("the store's line for the apply", t, || {
+        store_line("trace-web-1", "deployments", &["APPLY", "CREATE", "PATCH"])
+    })
+    .unwrap();
+    // The controller's line for the reconcile of that Deployment.
+    let rec = wait_until("the deployment controller's line", t, || {
+        lines_of(&controllers(), "reconcile", "trace-web-1")
+            .into_iter()
+            .find(|l| l["fields"]["controller"] == "deployment")
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", controllers()));
+    assert_eq!(rec["fields"]["key"], "default/web", "{rec}");
+    assert_eq!(rec["level"], "INFO", "{rec}");
+    // The store's line for the ReplicaSet the controller created under it.
+    let rs = wait_until("the store's line for the ReplicaSet create", t, || {
+        store_line("trace-web-1", "replicasets", &["CREATE"])
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", up.log()));
+    assert_eq!(rs["level"], "INFO", "{rs}");
+    // The ReplicaSet controller, reconciling the ReplicaSet created under the id, creates the
+    // pod with it.
+    wait_until("the store's line for the pod create", t, || {
+        store_line("trace-web-1", "pods", &["CREATE"])
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", up.log()));
+
+    // A Workloads call: the Workloads service's line, its write of the Deployment, and the
+    // controller's write of the ReplicaSet's new replica count all carry the id.
+    up.coxctl(&[
+        "--request-id",
+        "trace-scale-2",
+        "scale",
+        "deployment",
+        "web",
+        "--replicas",
+        "2",
+    ])
+    .success();
+    wait_until("the Workloads service's line", t, || {
+        store_line("trace-scale-2", "workloads", &["SCALE"])
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", up.log()));
+    wait_until("the Deployment's write under the scale", t, || {
+        store_line("trace-scale-2", "deployments", &["UPDATE", "PATCH"])
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", up.log()));
+    wait_until("the ReplicaSet's write under the scale", t, || {
+        store_line("trace-scale-2", "replicasets", &["UPDATE", "PATCH"])
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", up.log()));
+    // Writes made without an id (the agent's pod status, the scheduler's binding) carry none:
+    // the ids seen are only the two given.
+    for l in up.log().lines() {
+        let Ok(l) = serde_json::from_str::<serde_json::Value>(l) else {
+            continue;
+        };
+        if l["message"] == "request" {
+            let id = l["fields"]["request_id"].as_str().unwrap_or_default();
+            assert!(
+                id == "trace-web-1" || id == "trace-scale-2" || id.len() == 36,
+                "{l}"
+            );
+        }
+    }
+}

@@ -112,6 +112,8 @@ pub struct Stored {
     owners: Packed,
     /// metadata.deletionTimestamp is set.
     pub deleting: bool,
+    /// The x-request-id of the write that made this revision, if it carried one.
+    pub request_id: Option<Arc<str>>,
 }
 
 impl Stored {
@@ -151,6 +153,7 @@ impl Stored {
                     .filter(|u| !u.is_empty()),
             ),
             deleting: !meta.deletion_timestamp.is_empty(),
+            request_id: None,
         }
     }
 
@@ -274,7 +277,13 @@ pub struct Cache {
     /// The allocators' RangeAllocation records (`/registry/ranges/...`): key → (bytes,
     /// mod_revision). Not objects: no events, no watch.
     ranges: HashMap<String, (Bytes, i64)>,
+    /// Writes in flight that carry a request id: backend key → (the mod_revision the write
+    /// compares against, the id). The change that replaces exactly that revision takes it.
+    pending_ids: HashMap<String, (i64, Arc<str>)>,
 }
+
+/// At most this many request ids wait for their writes (one per write in flight).
+const MAX_PENDING_IDS: usize = 4096;
 
 impl Cache {
     /// A cache holding `kvs` at `revision`, retaining at most `history_limit` events.
@@ -288,6 +297,7 @@ impl Cache {
             uids: HashMap::new(),
             dependents: HashMap::new(),
             ranges: HashMap::new(),
+            pending_ids: HashMap::new(),
         };
         for kv in kvs {
             if kv.key.starts_with(crate::alloc::RANGES_PREFIX) {
@@ -313,6 +323,36 @@ impl Cache {
             }
         }
         c
+    }
+
+    /// A write of backend `key` over its revision `prev` (0: absent) carries request `id`: the
+    /// change that commits it is stamped with the id (see [`Stored::request_id`]).
+    pub fn expect_request_id(&mut self, key: &str, prev: i64, id: &Arc<str>) {
+        if self.pending_ids.len() < MAX_PENDING_IDS || self.pending_ids.contains_key(key) {
+            self.pending_ids.insert(key.to_string(), (prev, id.clone()));
+        }
+    }
+
+    /// The write of `key` carrying `id` is over (committed and applied, or failed).
+    pub fn forget_request_id(&mut self, key: &str, id: &Arc<str>) {
+        if self
+            .pending_ids
+            .get(key)
+            .is_some_and(|(_, i)| Arc::ptr_eq(i, id))
+        {
+            self.pending_ids.remove(key);
+        }
+    }
+
+    /// The id waiting for the change of `key` that replaces revision `prev` (0: a create).
+    fn take_request_id(&mut self, key: &str, prev: i64) -> Option<Arc<str>> {
+        if self.pending_ids.is_empty() {
+            return None;
+        }
+        match self.pending_ids.get(key) {
+            Some((p, _)) if *p == prev => self.pending_ids.remove(key).map(|(_, id)| id),
+            _ => None,
+        }
     }
 
     fn index(&mut self, kind: Kind, mkey: &str, s: &Stored) {
@@ -363,10 +403,11 @@ impl Cache {
         if let Some(p) = &prev {
             self.unindex(kind, mkey, p);
         }
+        let request_id = self.take_request_id(&change.key, prev.as_ref().map_or(0, |p| p.revision));
         let event = match change.value {
             Some(raw) => {
                 let stored = match Stored::build(kind, change.revision, &raw) {
-                    Ok(s) => Arc::new(s),
+                    Ok(s) => Arc::new(Stored { request_id, ..s }),
                     Err(e) => {
                         tracing::error!(key = %change.key, error = %e, "undecodable object in feed");
                         return None;
@@ -404,6 +445,7 @@ impl Cache {
                     uid: prev.uid.clone(),
                     owners: prev.owners.clone(),
                     deleting: prev.deleting,
+                    request_id,
                 };
                 Event {
                     revision: change.revision,

@@ -634,6 +634,7 @@ impl ObjectStore for ObjectStoreService {
                             r#type: typ.as_str().to_string(),
                             resource_version: object.revision.to_string(),
                             object: Some(object.to_any()),
+                            request_id: object.request_id.as_deref().unwrap_or_default().into(),
                         }),
                         Ok(WatchEvent::Bookmark { kind, revision }) => Ok(PbWatchEvent {
                             r#type: "BOOKMARK".to_string(),
@@ -643,6 +644,7 @@ impl ObjectStore for ObjectStoreService {
                                 o.meta_mut().resource_version = revision.to_string();
                                 o.to_any()
                             }),
+                            request_id: String::new(),
                         }),
                         Err(e) => Err(Status::from(e)),
                     };

@@ -195,20 +195,31 @@ impl Store {
         store.publish_gauges();
         let weak = Arc::downgrade(&store.inner);
         tokio::spawn(async move {
+            // The gauges' handles, resolved once (not a registry lookup per change).
+            let objects: std::collections::HashMap<Kind, metrics::Gauge> = Kind::ALL
+                .iter()
+                .map(|k| {
+                    (
+                        *k,
+                        metrics::gauge!("apiserver_storage_objects", "resource" => k.plural()),
+                    )
+                })
+                .collect();
+            let revision = metrics::gauge!("coxswain_store_revision");
             while let Some(batch) = feed.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
                 let rev = {
                     let mut c = inner.cache.write().unwrap_or_else(|p| p.into_inner());
                     for change in batch {
                         if let Some(ev) = c.apply(change) {
-                            let n = c.count(ev.object.kind) as f64;
-                            metrics::gauge!("apiserver_storage_objects", "resource" => ev.object.kind.plural())
-                                .set(n);
+                            if let Some(g) = objects.get(&ev.object.kind) {
+                                g.set(c.count(ev.object.kind) as f64);
+                            }
                         }
                     }
                     c.revision
                 };
-                metrics::gauge!("coxswain_store_revision").set(rev as f64);
+                revision.set(rev as f64);
                 inner.revision.send_replace(rev);
             }
         });
@@ -261,14 +272,32 @@ impl Store {
     }
 
     async fn commit(&self, txn: Txn) -> Result<TxnResult> {
-        let r = self.inner.backend.txn(txn).await?;
-        match r {
-            TxnResult::Committed { revision } => self.caught_up(revision).await,
-            // A lost race: let the cache see the write that won, so a retry reads it rather
-            // than the same stale object again.
-            TxnResult::Conflict { mod_revision, .. } => self.caught_up(mod_revision).await,
+        // A request carrying an x-request-id: the change of each key this txn writes over the
+        // revision it compares against is stamped with the id, for the watchers.
+        let traced = coxswain_telemetry::grpc::current_request_id().map(|id| {
+            let keys: Vec<String> = txn.compares.iter().map(|(k, _)| k.clone()).collect();
+            let mut c = self.inner.cache.write().unwrap_or_else(|p| p.into_inner());
+            for (k, prev) in &txn.compares {
+                c.expect_request_id(k, *prev, &id);
+            }
+            (id, keys)
+        });
+        let r = self.inner.backend.txn(txn).await;
+        if let Ok(r) = &r {
+            match r {
+                TxnResult::Committed { revision } => self.caught_up(*revision).await,
+                // A lost race: let the cache see the write that won, so a retry reads it
+                // rather than the same stale object again.
+                TxnResult::Conflict { mod_revision, .. } => self.caught_up(*mod_revision).await,
+            }
         }
-        Ok(r)
+        if let Some((id, keys)) = traced {
+            let mut c = self.inner.cache.write().unwrap_or_else(|p| p.into_inner());
+            for k in &keys {
+                c.forget_request_id(k, &id);
+            }
+        }
+        Ok(r?)
     }
 
     // === reads ===

@@ -16,6 +16,9 @@
 //!   a `request{request_id=..}` span (so the handler's own log lines carry the id), is logged
 //!   once at INFO when it completes (verb, resource, code, latency, id), and gets the id back
 //!   in its response headers. Requests without an id are not logged: no cost on the hot path.
+//! - While the handler of such a request runs, [`current_request_id`] returns its id: the store
+//!   stamps the watch events of the request's writes with it, so the controllers acting on them
+//!   send it on with their own writes.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -200,6 +203,9 @@ where
             .map(|id| tracing::info_span!("request", request_id = %id.0));
         let inner = {
             let _entered = span.as_ref().map(|s| s.enter());
+            let _current = request_id
+                .as_ref()
+                .map(|id| coxswain_client::trace::serving(&id.0));
             self.inner.call(req)
         };
         Observed {
@@ -215,13 +221,17 @@ where
     }
 }
 
+/// The well-formed `x-request-id` of the gRPC request being handled on this thread, if any:
+/// what the handler's writes are attributed to ([`coxswain_client::trace::serving`]).
+pub fn current_request_id() -> Option<Arc<str>> {
+    coxswain_client::trace::serving_id()
+}
+
 /// The request's well-formed `x-request-id` (None when absent or malformed: ignored).
 fn request_id_of(headers: &http::HeaderMap) -> Option<RequestId> {
     let v = headers.get(coxswain_client::request_id::HEADER)?;
     match v.to_str() {
-        Ok(id) if coxswain_client::request_id::valid(id) => {
-            Some(RequestId(id.to_string(), v.clone()))
-        }
+        Ok(id) if coxswain_client::request_id::valid(id) => Some(RequestId(id.into(), v.clone())),
         _ => {
             tracing::debug!("ignoring a malformed x-request-id");
             None
@@ -230,7 +240,7 @@ fn request_id_of(headers: &http::HeaderMap) -> Option<RequestId> {
 }
 
 /// A request id and its header value (echoed in the response).
-pub struct RequestId(String, http::HeaderValue);
+pub struct RequestId(Arc<str>, http::HeaderValue);
 
 pin_project! {
     pub struct Observed<F> {
@@ -256,6 +266,10 @@ where
         let this = self.project();
         let out = {
             let _entered = this.span.as_ref().map(|s| s.enter());
+            let _current = this
+                .request_id
+                .as_ref()
+                .map(|id| coxswain_client::trace::serving(&id.0));
             std::task::ready!(this.inner.poll(cx))
         };
         let code = match &out {
@@ -271,11 +285,8 @@ where
         let resource = resource.unwrap_or(this.resource);
         let subresource = subresource.unwrap_or(this.subresource);
         let verb: &'static str = this.verb;
-        metrics::counter!("apiserver_request_total", "verb" => verb, "resource" => resource, "subresource" => subresource, "code" => code)
-            .increment(1);
         let elapsed = this.start.elapsed();
-        metrics::histogram!("apiserver_request_duration_seconds", "verb" => verb, "resource" => resource, "subresource" => subresource)
-            .record(elapsed.as_secs_f64());
+        handles::record(verb, resource, subresource, code, elapsed.as_secs_f64());
         let mut out = out;
         if let Some(RequestId(id, value)) = this.request_id.take() {
             tracing::info!(
@@ -293,6 +304,89 @@ where
             }
         }
         Poll::Ready(out)
+    }
+}
+
+/// The request metrics' handles, resolved once per label set and thread: a request then costs
+/// one small hash lookup, a counter increment and a histogram record — no label vector, key
+/// clone or registry lookup (what `metrics::counter!` with runtime labels does every time).
+/// Every label is a `&'static str` from a fixed table, so the set is bounded; the key is the
+/// strings' addresses and lengths.
+mod handles {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    type Key = [(usize, usize); 4];
+
+    fn key(labels: [&'static str; 4]) -> Key {
+        labels.map(|s| (s.as_ptr() as usize, s.len()))
+    }
+
+    /// FxHash (rustc's): the key is a few machine words of our own, not client input.
+    #[derive(Default)]
+    struct Fx(u64);
+
+    impl Hasher for Fx {
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.write_u64(u64::from(*b));
+            }
+        }
+        fn write_u64(&mut self, v: u64) {
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        fn write_usize(&mut self, v: usize) {
+            self.write_u64(v as u64);
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+
+    type Map = HashMap<Key, (metrics::Counter, metrics::Histogram), BuildHasherDefault<Fx>>;
+
+    /// At most this many label sets per thread (the routes × codes are far fewer).
+    const MAX: usize = 4096;
+
+    thread_local! {
+        static HANDLES: RefCell<Map> = RefCell::new(Map::default());
+    }
+
+    fn resolve(
+        verb: &'static str,
+        resource: &'static str,
+        subresource: &'static str,
+        code: &'static str,
+    ) -> (metrics::Counter, metrics::Histogram) {
+        (
+            metrics::counter!("apiserver_request_total", "verb" => verb, "resource" => resource, "subresource" => subresource, "code" => code),
+            metrics::histogram!("apiserver_request_duration_seconds", "verb" => verb, "resource" => resource, "subresource" => subresource),
+        )
+    }
+
+    pub(super) fn record(
+        verb: &'static str,
+        resource: &'static str,
+        subresource: &'static str,
+        code: &'static str,
+        seconds: f64,
+    ) {
+        let k = key([verb, resource, subresource, code]);
+        HANDLES.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some((c, d)) = h.get(&k) {
+                c.increment(1);
+                d.record(seconds);
+                return;
+            }
+            let (c, d) = resolve(verb, resource, subresource, code);
+            c.increment(1);
+            d.record(seconds);
+            if h.len() < MAX {
+                h.insert(k, (c, d));
+            }
+        });
     }
 }
 
