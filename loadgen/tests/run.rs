@@ -10,6 +10,7 @@ use common::*;
 async fn counts_and_percentiles_match_known_delays() {
     let s = server().await;
     // 10% of requests take 100 ms, 90% take 10 ms.
+    let started = std::time::Instant::now();
     let o = loadgen(&[
         &s.url("/mix"),
         "-n",
@@ -21,6 +22,7 @@ async fn counts_and_percentiles_match_known_delays() {
         "--quiet",
     ])
     .await;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
     assert_eq!(j["requests"], 200);
@@ -29,12 +31,20 @@ async fn counts_and_percentiles_match_known_delays() {
     assert_eq!(j["bytes"], 200 * BODY.len() as u64);
     assert_eq!(s.hits.load(Ordering::SeqCst), 200);
     let l = &j["latency_ms"];
-    // The machine is shared: allow generous slack above the known delays, none below.
-    assert!(f(&l["p50"]) >= 10.0 && f(&l["p50"]) < 60.0, "{l}");
+    // Never below the known delays; the median in the fast mode and the 99th percentile in
+    // the slow one; above, no fixed bound (a loaded machine stretches latencies) but none may
+    // exceed the run's own wall-clock time, measured here (a unit slip would).
+    assert!(f(&l["p50"]) >= 10.0 && f(&l["p50"]) < 100.0, "{l}");
     assert!(f(&l["p90"]) >= 10.0, "{l}");
-    assert!(f(&l["p99"]) >= 100.0 && f(&l["p99"]) < 200.0, "{l}");
-    assert!(f(&l["max"]) >= 100.0 && f(&l["max"]) < 300.0, "{l}");
-    assert!(f(&l["p999"]) <= f(&l["max"]));
+    assert!(f(&l["p99"]) >= 100.0, "{l}");
+    assert!(
+        f(&l["max"]) >= 100.0 && f(&l["max"]) < wall_ms,
+        "{l} wall {wall_ms} ms"
+    );
+    assert!(
+        f(&l["p99"]) <= f(&l["p999"]) && f(&l["p999"]) <= f(&l["max"]),
+        "{l}"
+    );
     // Keep-alive: one connection per worker.
     assert_eq!(s.accepts.load(Ordering::SeqCst), 4);
 }
