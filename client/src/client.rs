@@ -99,6 +99,10 @@ pub struct Client {
 impl Client {
     /// Connect now (fails when the store is not there).
     pub async fn connect(url: &str) -> Result<Client> {
+        if let Some(urls) = crate::failover::split(url) {
+            return crate::failover::balanced(&urls, |u| endpoint(u, None))
+                .map(Client::from_channel);
+        }
         let ch = endpoint(url, None)?
             .connect()
             .await
@@ -109,12 +113,20 @@ impl Client {
     /// Connect on first use, and reconnect after failures (for components started beside the
     /// store in one process).
     pub fn lazy(url: &str) -> Result<Client> {
+        if let Some(urls) = crate::failover::split(url) {
+            return crate::failover::balanced(&urls, |u| endpoint(u, None))
+                .map(Client::from_channel);
+        }
         Ok(Client::from_channel(endpoint(url, None)?.connect_lazy()))
     }
 
     /// [`Client::lazy`] as one component of this process, with the credentials installed for
     /// it ([`crate::config::install_as`]; the process-wide ones when it has none).
     pub fn lazy_as(url: &str, component: &str) -> Result<Client> {
+        if let Some(urls) = crate::failover::split(url) {
+            return crate::failover::balanced(&urls, |u| endpoint(u, Some(component)))
+                .map(Client::from_channel);
+        }
         Ok(Client::from_channel(
             endpoint(url, Some(component))?.connect_lazy(),
         ))

@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod failover;
 pub mod informer;
 pub mod leaderelection;
 pub mod queue;
