@@ -63,6 +63,7 @@ pub const FAMILIES: &[Family] = &[
     f("workqueue_work_duration_seconds", Histogram, "How long in seconds processing an item from workqueue takes."),
     f("coxswain_controller_reconcile_seconds", Histogram, "Duration of one reconcile of one object, by controller."),
     f("coxswain_controller_reconcile_errors_total", Counter, "Reconciles that failed and were retried, by controller."),
+    f("leader_election_master_status", Gauge, "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name."),
     f("node_collector_evictions_total", Counter, "Number of Node evictions that happened since current instance of NodeController started."),
     // Agents.
     f("kubelet_pod_start_duration_seconds", Histogram, "Duration in seconds from the kubelet seeing a pod for the first time to the pod starting to run."),
