@@ -286,6 +286,10 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let url = match &secured {
         Some(s) => {
             coxswain_client::config::install(s.components.clone());
+            // Each component with its own identity and upstream's roles, not system:masters.
+            for (component, creds) in &s.identities {
+                coxswain_client::config::install_as(component, creds.clone());
+            }
             format!("https://{grpc_addr}")
         }
         None => format!("http://{grpc_addr}"),

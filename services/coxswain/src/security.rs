@@ -134,7 +134,6 @@ pub struct Secured {
     /// process-wide; `system:masters`).
     pub components: Credentials,
     /// Each in-process component's own credentials ([`COMPONENT_IDENTITIES`]).
-    #[allow(dead_code)]
     pub identities: Vec<(String, Credentials)>,
     /// The admin's kubeconfig path.
     #[allow(dead_code)]
