@@ -85,7 +85,7 @@ impl Bitmap {
     fn scan(&self, from: u32, to: u32) -> Option<u32> {
         let mut i = from;
         while i < to {
-            if i % 8 == 0 && i + 8 <= to && self.bits[(i / 8) as usize] == 0xff {
+            if i.is_multiple_of(8) && i + 8 <= to && self.bits[(i / 8) as usize] == 0xff {
                 i += 8;
                 continue;
             }
