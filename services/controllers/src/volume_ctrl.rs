@@ -301,11 +301,11 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
         Informer::<Pod>::new(client.clone())
             .index(CLAIM_INDEX, claims_of)
             .on_event(move |ev: &Event<Pod>| match ev {
-                Event::Added(p) | Event::Modified { new: p, .. } => {
-                    if p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) {
-                        for k in claims_of(p) {
-                            q.add(k);
-                        }
+                Event::Added(p) | Event::Modified { new: p, .. }
+                    if p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) =>
+                {
+                    for k in claims_of(p) {
+                        q.add(k);
                     }
                 }
                 // A claim being deleted may be released now.
