@@ -106,18 +106,16 @@ pub const COMPONENT_IDENTITIES: &[(&str, &str, &[&str])] = &[
     (
         "dns",
         "system:serviceaccount:kube-system:coredns",
-        &[
-            "system:serviceaccounts",
-            "system:serviceaccounts:kube-system",
-        ],
+        // One O only: rcgen keeps one attribute per type in a subject. Upstream's
+        // ServiceAccounts are also in `system:serviceaccounts`, which nothing here binds.
+        &["system:serviceaccounts:kube-system"],
     ),
     (
         "metrics-server",
         "system:serviceaccount:kube-system:metrics-server",
-        &[
-            "system:serviceaccounts",
-            "system:serviceaccounts:kube-system",
-        ],
+        // One O only: rcgen keeps one attribute per type in a subject. Upstream's
+        // ServiceAccounts are also in `system:serviceaccounts`, which nothing here binds.
+        &["system:serviceaccounts:kube-system"],
     ),
     // The in-process agents share one process and one pod watch, so they cannot be told apart
     // as the Node authorizer needs: they get upstream's system:node role cluster-wide (its
