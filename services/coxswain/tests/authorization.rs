@@ -180,8 +180,11 @@ fn a_user_may_only_grant_what_it_holds_or_may_bind() {
     };
 
     // Binding pod-admin (every verb on pods) would grant more than jane holds.
-    let out = as_jane(&["apply", "-f", "-"], Some(&binding_to("b1", "ClusterRole", "pod-admin")))
-        .failure();
+    let out = as_jane(
+        &["apply", "-f", "-"],
+        Some(&binding_to("b1", "ClusterRole", "pod-admin")),
+    )
+    .failure();
     assert!(
         out.stderr.contains("Forbidden")
             && out.stderr.contains(
@@ -199,7 +202,11 @@ rules:
 - {apiGroups: [\"\"], resources: [pods], verbs: [get]}
 ";
     as_jane(&["apply", "-f", "-"], Some(reader)).success();
-    as_jane(&["apply", "-f", "-"], Some(&binding_to("b2", "Role", "reader"))).success();
+    as_jane(
+        &["apply", "-f", "-"],
+        Some(&binding_to("b2", "Role", "reader")),
+    )
+    .success();
     // A role with more is refused.
     let deleter = reader.replace("verbs: [get]", "verbs: [get, delete]");
     let out = as_jane(&["apply", "-f", "-"], Some(&deleter)).failure();
@@ -224,7 +231,11 @@ subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
 roleRef: {kind: ClusterRole, name: bind-pod-admin, apiGroup: rbac.authorization.k8s.io}
 ",
     );
-    as_jane(&["apply", "-f", "-"], Some(&binding_to("b1", "ClusterRole", "pod-admin"))).success();
+    as_jane(
+        &["apply", "-f", "-"],
+        Some(&binding_to("b1", "ClusterRole", "pod-admin")),
+    )
+    .success();
     // ...and the escalate verb lets her write a role with more than she holds.
     c.apply(
         "apiVersion: rbac.authorization.k8s.io/v1
@@ -357,12 +368,27 @@ fn an_agent_with_its_node_identity_reaches_only_its_node_lease_pods_and_their_se
     as_node(&["get", "pod", "mine"], None).success();
     as_node(&["get", "secret", "used"], None).success();
     for (args, reason) in [
-        (vec!["get", "secret", "unrelated"], "no relationship found between node 'edge1' and this object"),
-        (vec!["get", "pod", "theirs"], "node \"edge1\" can only access pods bound to it"),
-        (vec!["get", "pods"], "can only list/watch pods with spec.nodeName=edge1 field selector"),
+        (
+            vec!["get", "secret", "unrelated"],
+            "no relationship found between node 'edge1' and this object",
+        ),
+        (
+            vec!["get", "pod", "theirs"],
+            "node \"edge1\" can only access pods bound to it",
+        ),
+        (
+            vec!["get", "pods"],
+            "can only list/watch pods with spec.nodeName=edge1 field selector",
+        ),
         (vec!["get", "nodes"], "can only list/watch its own node"),
-        (vec!["delete", "pod", "theirs"], "can only access pods bound to it"),
-        (vec!["get", "deployments"], "cannot list resource \"deployments\""),
+        (
+            vec!["delete", "pod", "theirs"],
+            "can only access pods bound to it",
+        ),
+        (
+            vec!["get", "deployments"],
+            "cannot list resource \"deployments\"",
+        ),
     ] {
         let out = as_node(&args, None).failure();
         assert!(

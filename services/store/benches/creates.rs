@@ -57,7 +57,10 @@ fn pod() -> Object {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mode = args.first().map_or("create", String::as_str).to_string();
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3000);
     let template = pod();

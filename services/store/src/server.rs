@@ -179,7 +179,9 @@ impl ObjectStoreService {
         let parsed =
             tokio::task::spawn_blocking(move || coxswain_api::manifest::parse_manifests(&text))
                 .await
-                .map_err(|e| crate::error::status(tonic::Code::Internal, "InternalError", e.to_string()))?;
+                .map_err(|e| {
+                    crate::error::status(tonic::Code::Internal, "InternalError", e.to_string())
+                })?;
         let Ok(parsed) = parsed else {
             // Invalid manifests are answered by the store with their field errors.
             return Ok(());
