@@ -72,6 +72,18 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
     );
 
     // The volumes: Bound, claimed, pinned to the node of the claim's first pod, a directory.
+    // (The scheduler binds a pod only after its claims are bound, in PreBind: wait for that.)
+    wait_until("three pods bound to nodes", T, || {
+        let pods = items(&json(&c, &["get", "pods", "-o", "json"]));
+        (pods.len() == 3
+            && pods.iter().all(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+            }))
+        .then_some(())
+    })
+    .expect("pods bound");
     let pvs = items(&json(&c, &["get", "pv", "-o", "json"]));
     assert_eq!(pvs.len(), 3);
     for pv in &pvs {
