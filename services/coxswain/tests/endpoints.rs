@@ -489,7 +489,9 @@ fn a_readiness_flip_rewrites_only_the_slice_holding_the_pod() {
     yaml.push_str("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: late\n  labels: {app: web}\n  annotations: {sim.coxswain.io/ready-after: 8s}\nspec:\n  containers: [{name: c, image: nginx}]\n");
     apply(&c, &yaml);
     let late = pod_ip(&c, "default", "late");
-    // Steady state: six endpoints in two slices, only `late` not ready.
+    // Steady state: six endpoints in slices of at most 3 (two, or three when the pods came in
+    // several syncs: as upstream, new endpoints only fill slices that are rewritten anyway),
+    // only `late` not ready.
     let holds_late = |s: &Value| {
         arr(s, "endpoints")
             .iter()
@@ -498,7 +500,9 @@ fn a_readiness_flip_rewrites_only_the_slice_holding_the_pod() {
     let before = wait_until("five ready endpoints and late not ready", T, || {
         let sl = slices(&c, "default", "web");
         let eps = slice_endpoints(&sl);
-        let ok = sl.len() == 2 && eps.len() == 6 && eps.iter().all(|e| e.1 == (e.0 != late));
+        let ok = sl.iter().all(|s| arr(s, "endpoints").len() <= 3)
+            && eps.len() == 6
+            && eps.iter().all(|e| e.1 == (e.0 != late));
         ok.then_some(sl)
     })
     .unwrap_or_else(|e| panic!("{e}: {:#?}", slices(&c, "default", "web")));
