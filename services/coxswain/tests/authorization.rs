@@ -2,9 +2,9 @@
 //! start), RBAC's escalation prevention, and the Node authorizer with NodeRestriction for an
 //! agent authenticated as its node.
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use coxswain_test_support::Coxswain;
+use coxswain_test_support::{wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -343,18 +343,14 @@ fn an_agent_with_its_node_identity_reaches_only_its_node_lease_pods_and_their_se
     c.apply(NODE_PODS);
 
     // The agent registers its Node, renews its Lease and runs its pod with the secret it uses.
-    let deadline = Instant::now() + T;
-    let phase = loop {
+    let phase = wait_until("the node's pod finishes", T, || {
         let out = c.coxctl(&["get", "pod", "mine", "-o", "json"]);
-        let phase = serde_json::from_str::<serde_json::Value>(&out.stdout)
+        serde_json::from_str::<serde_json::Value>(&out.stdout)
             .ok()
             .and_then(|v| v["status"]["phase"].as_str().map(String::from))
-            .unwrap_or_default();
-        if phase == "Succeeded" || phase == "Failed" || Instant::now() > deadline {
-            break phase;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+            .filter(|p| p == "Succeeded" || p == "Failed")
+    })
+    .expect("pod finished");
     assert_eq!(phase, "Succeeded");
     c.coxctl(&["get", "lease", "edge1", "-n", "kube-node-lease"])
         .success();
