@@ -294,6 +294,53 @@ impl Coxswain {
     }
 
     /// The server URL for clients: "https://127.0.0.1:PORT" ("http://" with `--auth=false`).
+    /// A client certificate and key (PEM) for `cn` in `groups`, signed by this cluster's CA in
+    /// `<data-dir>/pki` (as an admin issues one with `openssl x509 -req -CA ca.crt -CAkey ca.key`).
+    pub fn user_cert(&self, cn: &str, groups: &[&str]) -> (String, String) {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = std::fs::read_to_string(self.data_dir.join("pki/ca.key")).expect("ca.key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca.distinguished_name
+            .push(DnType::CommonName, "coxswain-ca");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let issuer = Issuer::new(ca, KeyPair::from_pem(&ca_key).expect("CA key"));
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name.push(DnType::CommonName, cn);
+        for g in groups {
+            p.distinguished_name.push(DnType::OrganizationName, *g);
+        }
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().expect("key");
+        let cert = p.signed_by(&key, &issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A kubeconfig in `dir` for the user `cn` in `groups` with a certificate from
+    /// [`Coxswain::user_cert`] (context and user named `cn`); returns its path.
+    pub fn user_kubeconfig(&self, dir: &Path, cn: &str, groups: &[&str]) -> String {
+        use coxswain_client::config::{Credentials, Kubeconfig};
+        let (cert_pem, key_pem) = self.user_cert(cn, groups);
+        let creds = Credentials {
+            ca_pem: std::fs::read_to_string(self.data_dir.join("pki/ca.crt")).expect("ca.crt"),
+            cert_pem,
+            key_pem,
+            token: String::new(),
+        };
+        let path = dir.join(format!("{}.conf", cn.replace(':', "_")));
+        Kubeconfig::single(cn, &self.url(), cn, &creds)
+            .save(&path)
+            .expect("save kubeconfig");
+        path.to_string_lossy().into_owned()
+    }
+
     pub fn url(&self) -> String {
         match self.auth() {
             true => format!("https://{}", self.grpc),

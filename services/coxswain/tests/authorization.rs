@@ -27,46 +27,6 @@ fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, Str
     )
 }
 
-/// A kubeconfig for a user with a client certificate for `cn` in `groups`, signed by `c`'s
-/// cluster CA (as an admin issues one with `openssl x509 -req -CA ca.crt -CAkey ca.key`).
-fn user_kubeconfig(c: &Coxswain, dir: &Path, cn: &str, groups: &[&str]) -> String {
-    use coxswain_client::config::{Credentials, Kubeconfig};
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = std::fs::read_to_string(c.data_dir.join("pki/ca.key")).expect("ca.key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.distinguished_name
-        .push(DnType::CommonName, "coxswain-ca");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let issuer = Issuer::new(ca, KeyPair::from_pem(&ca_key).expect("CA key"));
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    for g in groups {
-        p.distinguished_name.push(DnType::OrganizationName, *g);
-    }
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().expect("key");
-    let cert = p.signed_by(&key, &issuer).expect("sign");
-    let creds = Credentials {
-        ca_pem: std::fs::read_to_string(c.data_dir.join("pki/ca.crt")).expect("ca.crt"),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        token: String::new(),
-    };
-    let path = dir.join(format!("{}.conf", cn.replace(':', "_")));
-    Kubeconfig::single("user", &c.url(), "user", &creds)
-        .save(&path)
-        .expect("save kubeconfig");
-    path.to_string_lossy().into_owned()
-}
-
 #[test]
 fn the_bootstrap_policy_grants_version_and_self_reviews_and_is_reconciled_at_start() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -172,7 +132,7 @@ fn a_user_may_only_grant_what_it_holds_or_may_bind() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let c = Coxswain::start_with(&["store"], &[]).expect("start coxswain");
     c.apply(BINDER);
-    let jane = user_kubeconfig(&c, tmp.path(), "jane", &[]);
+    let jane = c.user_kubeconfig(tmp.path(), "jane", &[]);
     let as_jane = |args: &[&str], stdin: Option<&str>| {
         let mut all = vec!["--kubeconfig", jane.as_str()];
         all.extend_from_slice(args);
@@ -337,7 +297,7 @@ spec:
 fn an_agent_with_its_node_identity_reaches_only_its_node_lease_pods_and_their_secrets() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let c = Coxswain::start_fast_up(&["--nodes", "0"]).expect("start coxswain");
-    let node = user_kubeconfig(&c, tmp.path(), "system:node:edge1", &["system:nodes"]);
+    let node = c.user_kubeconfig(tmp.path(), "system:node:edge1", &["system:nodes"]);
     let root = tmp.path().join("agent");
     let _agent = AgentProc::start(&node, &c.url(), "edge1", &root);
     c.apply(NODE_PODS);

@@ -378,52 +378,6 @@ roleRef: {kind: ClusterRole, name: ns-lister, apiGroup: rbac.authorization.k8s.i
     assert!(!ok && out.contains("Unauthenticated"), "{out}");
 }
 
-/// A client certificate for `cn` in `groups`, signed by `c`'s cluster CA (as an admin issues
-/// one with `openssl x509 -req -CA ca.crt -CAkey ca.key`).
-fn user_cert(c: &Coxswain, cn: &str, groups: &[&str]) -> (String, String) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let ca_key = std::fs::read_to_string(c.data_dir.join("pki/ca.key")).expect("ca.key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.distinguished_name
-        .push(DnType::CommonName, "coxswain-ca");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let issuer = Issuer::new(ca, KeyPair::from_pem(&ca_key).expect("CA key"));
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    for g in groups {
-        p.distinguished_name.push(DnType::OrganizationName, *g);
-    }
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().expect("key");
-    let cert = p.signed_by(&key, &issuer).expect("sign");
-    (cert.pem(), key.serialize_pem())
-}
-
-/// A kubeconfig for a user with a client certificate; returns its path.
-fn user_kubeconfig(c: &Coxswain, dir: &Path, cn: &str, groups: &[&str]) -> String {
-    use coxswain_client::config::{Credentials, Kubeconfig};
-    let (cert_pem, key_pem) = user_cert(c, cn, groups);
-    let creds = Credentials {
-        ca_pem: std::fs::read_to_string(c.data_dir.join("pki/ca.crt")).expect("ca.crt"),
-        cert_pem,
-        key_pem,
-        token: String::new(),
-    };
-    let path = dir.join(format!("{cn}.conf"));
-    Kubeconfig::single(cn, &c.url(), cn, &creds)
-        .save(&path)
-        .expect("save kubeconfig");
-    path.to_string_lossy().into_owned()
-}
-
 const POD_READER: &str = "apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: pod-reader, namespace: default}
@@ -469,8 +423,8 @@ fn rbac_roles_and_bindings_decide_what_a_user_may_do_with_kubectls_forbidden() {
         &[],
     )
     .expect("start coxswain");
-    let jane = user_kubeconfig(&c, tmp.path(), "jane", &[]);
-    let olga = user_kubeconfig(&c, tmp.path(), "olga", &["ops"]);
+    let jane = c.user_kubeconfig(tmp.path(), "jane", &[]);
+    let olga = c.user_kubeconfig(tmp.path(), "olga", &["ops"]);
     let as_user = |conf: &str, args: &[&str]| {
         let mut all = vec!["--kubeconfig", conf];
         all.extend_from_slice(args);
