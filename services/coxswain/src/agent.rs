@@ -392,12 +392,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         "coxswain agent ready nodes={nodes} grpc={addr}{}",
         crate::telemetry::ready_suffix()
     );
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = crate::reflection::v1()?;
+    let reflection_v1alpha = crate::reflection::v1alpha()?;
     tonic::transport::Server::builder()
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(registry.into_server())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -27,6 +27,7 @@ mod logging;
 mod metrics_server;
 mod nodelifecycle;
 mod proxy;
+mod reflection;
 mod scheduler;
 mod security;
 mod telemetry;
@@ -310,14 +311,8 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     health
         .set_serving::<ObjectStoreServer<ObjectStoreService>>()
         .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection::v1()?;
+    let reflection_v1alpha = reflection::v1alpha()?;
 
     tracing::info!(
         mode,

@@ -105,14 +105,8 @@ pub async fn run(args: MetricsServerArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<MetricsServer<Service>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(coxswain_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection = crate::reflection::v1()?;
+    let reflection_v1alpha = crate::reflection::v1alpha()?;
     println!(
         "coxswain metrics-server ready grpc={local} server={}{}",
         args.server,

@@ -113,6 +113,13 @@ fn grpcurl_apply_get_list_and_errors() {
         err.contains("NotFound") && err.contains("pods \"nope\" not found"),
         "{err}"
     );
+    // The ErrorInfo in the status details decodes through reflection (google.rpc's descriptors
+    // are registered), so grpcurl prints Kubernetes' StatusReason.
+    assert!(
+        err.contains("type.googleapis.com/google.rpc.ErrorInfo")
+            && err.contains(r#""reason":"NotFound""#),
+        "{err}"
+    );
 
     let invalid = std::fs::read_to_string(
         coxswain_test_support::scenarios_dir()
