@@ -2,8 +2,9 @@
 //!
 //! Both protocols (v1 and v1alpha) are served. Besides coxswain's own API and grpc.health.v1,
 //! it carries google.rpc's error details (ErrorInfo, BadRequest, ...): every error status
-//! carries an ErrorInfo in its details, and grpcurl resolves a detail's `type.googleapis.com/google.rpc.ErrorInfo` through reflection to
-//! print it. Without those descriptors grpcurl cannot decode the details.
+//! carries an ErrorInfo in its details, and grpcurl resolves a detail's type URL
+//! (`type.googleapis.com/google.rpc.ErrorInfo`) through reflection to print it. Without those
+//! descriptors grpcurl cannot decode the details.
 
 use tonic_reflection::server::{v1, v1alpha, Builder, Error};
 
