@@ -954,9 +954,8 @@ impl<R: Runtime> NodeAgent<R> {
                 .collect(),
             Err(_) => return,
         };
-        let now = tokio::time::Instant::now();
         let sample_time = now_rfc3339_nanos();
-        self.sample_node(now, &sample_time);
+        self.sample_node(&sample_time);
         let mut samples = match self.last_samples.lock() {
             Ok(s) => s,
             Err(_) => return,
@@ -980,6 +979,10 @@ impl<R: Runtime> NodeAgent<R> {
                 let Some(u) = self.ctx.runtime.usage(&info, c, &id) else {
                     continue;
                 };
+                // The time of this reading, taken right after it: a rate over a window taken
+                // before the loop would be off by however long the thread was descheduled
+                // between the two (a 250m sim pod read as 144m on a loaded machine).
+                let now = tokio::time::Instant::now();
                 seen.insert(id.clone());
                 let nano_cores = match samples.get(&id) {
                     Some((t, prev)) if now > *t => {
@@ -1006,10 +1009,11 @@ impl<R: Runtime> NodeAgent<R> {
     }
 
     /// Samples the node's own usage, when the runtime reports one.
-    fn sample_node(&self, now: tokio::time::Instant, time: &str) {
+    fn sample_node(&self, time: &str) {
         let Some(u) = self.ctx.runtime.node_usage() else {
             return;
         };
+        let now = tokio::time::Instant::now();
         let Ok(mut last) = self.node_usage.lock() else {
             return;
         };
