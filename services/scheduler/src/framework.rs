@@ -22,6 +22,7 @@ use std::sync::Arc;
 use coxswain_api::v1;
 
 use crate::metrics::{Observer, Point};
+use crate::nodeset::NodeSet;
 use crate::snapshot::{pod_name, pod_namespace, NodeInfo, Snapshot};
 
 /// The highest score a plugin may give after normalization.
@@ -266,6 +267,14 @@ pub trait PreFilter {
 /// Does `pod` fit on `node`?
 pub trait Filter {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status;
+
+    /// Exactly the nodes (indices into the snapshot's nodes) this filter passes this cycle,
+    /// when its PreFilter could tell them from an index ([`crate::nodeset`]); None: unknown,
+    /// run [`Filter::filter`] on each node. The framework then skips the nodes outside the set
+    /// and does not run this filter on the nodes inside it. Must agree with `filter`.
+    fn candidates<'a>(&self, _state: &'a CycleState) -> Option<&'a NodeSet> {
+        None
+    }
 }
 
 /// What a PostFilter plugin made of an unschedulable pod.
@@ -746,6 +755,78 @@ pub struct Filtered {
     /// them): filters are pure functions of the cycle state, the pod and the node, so
     /// running the rejecting filter again gives the same status.
     pub(crate) rejections: Vec<(usize, &'static str)>,
+    /// Nodes the loop skipped because a filter's [`Filter::candidates`] left them out: their
+    /// rejecting filter is found only when needed ([`resolve_gated`]).
+    pub(crate) gated: Option<Gated>,
+}
+
+/// The nodes skipped by the filter loop through [`Filter::candidates`]: those among the
+/// evaluated positions `start..start + evaluated` (rotating) that are not in `set`.
+pub struct Gated {
+    set: NodeSet,
+    start: usize,
+    evaluated: usize,
+}
+
+/// Find the filter that rejects each node the loop skipped (the first, in the profile's
+/// order, as if every filter had run on it), add those nodes to `rejections` in evaluation
+/// order and their plugins to `err.unschedulable_plugins`. Idempotent (`gated` is taken).
+pub(crate) fn resolve_gated(
+    profile: &Profile,
+    state: &CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    gated: &mut Option<Gated>,
+    rejections: &mut Vec<(usize, &'static str)>,
+    err: &mut FitError,
+) {
+    let Some(g) = gated.take() else { return };
+    let n = snapshot.len();
+    if n == 0 {
+        return;
+    }
+    let active = active_filters(profile, state);
+    let mut all = Vec::with_capacity(g.evaluated);
+    let mut known = rejections.iter().peekable();
+    for i in 0..g.evaluated {
+        let idx = (g.start + i) % n;
+        if g.set.contains(idx) {
+            // Evaluated in the loop: its rejection (if any) was recorded there, in order.
+            if let Some(&&r) = known.peek() {
+                if r.0 == idx {
+                    all.push(r);
+                    known.next();
+                }
+            }
+            continue;
+        }
+        let ni = &snapshot.nodes[idx];
+        let plugin = active
+            .iter()
+            .find(|(_, f)| !f.filter(state, pod, ni).is_success())
+            .map_or("", |(name, _)| *name);
+        if plugin.is_empty() {
+            // Cannot happen when `candidates` agrees with `filter`; keep the node out anyway.
+            continue;
+        }
+        err.unschedulable_plugins.insert(plugin.to_string());
+        all.push((idx, plugin));
+    }
+    all.extend(known.copied());
+    *rejections = all;
+}
+
+/// The filters that run this cycle (not skipped by their PreFilter), in the profile's order.
+fn active_filters<'p>(
+    profile: &'p Profile,
+    state: &CycleState,
+) -> Vec<(&'static str, &'p dyn Filter)> {
+    profile
+        .filters
+        .iter()
+        .filter(|p| !state.skip_filter.contains(p.name()))
+        .filter_map(|p| Some((p.name(), p.as_filter()?)))
+        .collect()
 }
 
 /// The statuses of rejected nodes, rebuilt by running each node's rejecting filter again
@@ -781,7 +862,26 @@ impl Filtered {
         pod: &v1::Pod,
         snapshot: &Snapshot,
     ) -> Vec<(usize, Status)> {
-        rejected_statuses(profile, &self.state, pod, snapshot, &self.rejections)
+        if self.gated.is_none() {
+            return rejected_statuses(profile, &self.state, pod, snapshot, &self.rejections);
+        }
+        let mut rejections = self.rejections.clone();
+        let mut gated = self.gated.as_ref().map(|g| Gated {
+            set: g.set.clone(),
+            start: g.start,
+            evaluated: g.evaluated,
+        });
+        let mut err = new_fit_error(pod, 0);
+        resolve_gated(
+            profile,
+            &self.state,
+            pod,
+            snapshot,
+            &mut gated,
+            &mut rejections,
+            &mut err,
+        );
+        rejected_statuses(profile, &self.state, pod, snapshot, &rejections)
     }
 
     /// Put the rejected nodes into `fit_error.diagnosis` (by node name).
@@ -792,6 +892,7 @@ impl Filtered {
                 .insert(snapshot.nodes[i].name().to_string(), s);
         }
         self.rejections.clear();
+        self.gated = None;
     }
 }
 
@@ -879,22 +980,37 @@ pub fn find_feasible_observed(
     let mut feasible = Vec::with_capacity(to_find.min(n));
     let mut rejections = Vec::new();
     let mut seen: Vec<&'static str> = Vec::new();
-    let mut evaluated = 0;
     let start = *next_start_node_index % n;
     // The filters that run this cycle, resolved once.
-    let active: Vec<(&'static str, &dyn Filter)> = profile
-        .filters
-        .iter()
-        .filter(|p| !state.skip_filter.contains(p.name()))
-        .filter_map(|p| Some((p.name(), p.as_filter()?)))
-        .collect();
-    for i in 0..n {
+    let all_active = active_filters(profile, &state);
+    // Filters that named exactly the nodes they pass: the nodes outside the intersection are
+    // skipped (rejected, by them or by an earlier filter: found later if needed), and those
+    // filters need not run on the nodes inside.
+    let mut gate: Option<Cow<'_, NodeSet>> = None;
+    let mut active = Vec::with_capacity(all_active.len());
+    for &(name, f) in &all_active {
+        match f.candidates(&state).filter(|c| c.len() == n) {
+            Some(c) => match &mut gate {
+                None => gate = Some(Cow::Borrowed(c)),
+                Some(g) => g.to_mut().intersect(c),
+            },
+            None => active.push((name, f)),
+        }
+    }
+    let mut i = 0;
+    while i < n {
         if feasible.len() >= to_find {
             break;
         }
+        if let Some(g) = &gate {
+            if !g.contains((start + i) % n) {
+                i = g.next_in_rotation(start, i);
+                continue;
+            }
+        }
         let idx = (start + i) % n;
         let ni = &snapshot.nodes[idx];
-        evaluated += 1;
+        i += 1;
         let mut s = Status::success();
         let mut rejecter: Option<&'static str> = None;
         let timed = obs.node_sampled(i);
@@ -932,13 +1048,31 @@ pub fn find_feasible_observed(
             }
         }
     }
+    let evaluated = i;
     *next_start_node_index = (start + evaluated) % n;
+    let mut gated = gate.map(|g| Gated {
+        set: g.into_owned(),
+        start,
+        evaluated,
+    });
+    if feasible.is_empty() {
+        resolve_gated(
+            profile,
+            &state,
+            pod,
+            snapshot,
+            &mut gated,
+            &mut rejections,
+            &mut err,
+        );
+    }
     Ok(Filtered {
         state,
         feasible,
         evaluated,
         fit_error: err,
         rejections,
+        gated,
     })
 }
 

@@ -27,6 +27,7 @@ pub mod explain;
 pub mod extender;
 pub mod framework;
 pub mod metrics;
+pub mod nodeset;
 pub mod plugins;
 pub mod queue;
 pub mod runner;
@@ -41,6 +42,8 @@ pub use framework::{
 };
 pub use snapshot::{HostPort, NodeInfo, Resources, Snapshot};
 
+#[cfg(test)]
+mod gating_tests;
 #[cfg(test)]
 mod property;
 #[cfg(test)]

@@ -29,8 +29,9 @@ use crate::config::SchedulerConfig;
 use crate::explain::{explain, Explanation, Verdict};
 use crate::extender::Extender;
 use crate::framework::{
-    find_feasible_observed, rejected_statuses, run_post_filters_observed, score_nodes_observed,
-    select_host, Filtered, PluginScore, Profile, ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
+    find_feasible_observed, rejected_statuses, resolve_gated, run_post_filters_observed,
+    score_nodes_observed, select_host, Filtered, PluginScore, Profile, ScheduleError, Status,
+    DEFAULT_SCHEDULER_NAME,
 };
 use crate::metrics::Observer;
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
@@ -537,7 +538,8 @@ impl Loop {
             mut state,
             mut feasible,
             fit_error: mut err,
-            rejections,
+            mut rejections,
+            mut gated,
             ..
         } = find_feasible_observed(profile, snapshot, pod, &mut self.next_start, obs)?;
         let exts: Vec<&Extender> = self.extenders[profile_idx]
@@ -593,6 +595,16 @@ impl Loop {
             );
         }
         if feasible.is_empty() {
+            // The extenders may have emptied it: the skipped nodes' filters are needed now.
+            resolve_gated(
+                profile,
+                &state,
+                pod,
+                snapshot,
+                &mut gated,
+                &mut rejections,
+                &mut err,
+            );
             let rejected = rejected_statuses(profile, &state, pod, snapshot, &rejections);
             for (i, s) in rejected {
                 err.diagnosis

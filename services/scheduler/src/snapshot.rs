@@ -416,6 +416,9 @@ pub struct Snapshot {
     affinity_pods: usize,
     /// Claims, volumes and classes, for VolumeBinding (None: the plugin skips).
     pub volumes: Option<crate::plugins::volume_binding::Volumes>,
+    /// Which nodes carry each label (kept by the node methods below; `nodes` must change only
+    /// through them).
+    label_index: crate::nodeset::LabelIndex,
 }
 
 fn is_terminal(pod: &v1::Pod) -> bool {
@@ -434,8 +437,7 @@ impl Snapshot {
     ) -> Snapshot {
         let mut s = Snapshot::default();
         for n in nodes {
-            s.index.insert(node_name(&n).to_string(), s.nodes.len());
-            s.nodes.push(NodeInfo::new(n));
+            s.upsert_node(n);
         }
         for p in pods {
             s.add_pod(p);
@@ -500,22 +502,36 @@ impl Snapshot {
     pub fn upsert_node(&mut self, node: Arc<v1::Node>) -> bool {
         let name = node_name(&node);
         if let Some(&i) = self.index.get(name) {
-            self.nodes[i].set_node(node);
+            let ni = &mut self.nodes[i];
+            self.label_index.remove(i, &ni.label_ids);
+            ni.set_node(node);
+            self.label_index.add(i, &ni.label_ids);
             return false;
         }
-        self.index.insert(name.to_string(), self.nodes.len());
-        self.nodes.push(NodeInfo::new(node));
+        let i = self.nodes.len();
+        self.index.insert(name.to_string(), i);
+        let ni = NodeInfo::new(node);
+        self.label_index.add(i, &ni.label_ids);
+        self.nodes.push(ni);
         true
+    }
+
+    /// Which nodes carry each label.
+    pub fn label_index(&self) -> &crate::nodeset::LabelIndex {
+        &self.label_index
     }
 
     /// Remove a node; returns its NodeInfo (with the pods that were on it).
     pub fn remove_node(&mut self, name: &str) -> Option<NodeInfo> {
         let i = self.index.remove(name)?;
         let ni = self.nodes.swap_remove(i);
+        self.label_index.remove(i, &ni.label_ids);
         self.affinity_pods = self.affinity_pods.saturating_sub(ni.affinity.len());
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_string();
             self.index.insert(moved, i);
+            self.label_index
+                .moved(self.nodes.len(), i, &self.nodes[i].label_ids);
         }
         Some(ni)
     }

@@ -18,6 +18,7 @@ use crate::framework::{
     default_normalize_score, ClusterEvent, CycleState, Filter, NodeScore, Plugin, PreFilter,
     PreScore, Score, ScoreExtensions, Status, MAX_NODE_SCORE,
 };
+use crate::nodeset::NodeSet;
 use crate::snapshot::{node_labels, node_name, pod_spec, NodeInfo, Snapshot};
 
 pub const NAME: &str = "NodeAffinity";
@@ -180,6 +181,57 @@ impl Req {
         }
     }
 
+    /// The nodes this requirement matches, from the snapshot's label index; None for `Gt`/`Lt`
+    /// (they compare parsed values, which the index does not know).
+    fn node_set(&self, snapshot: &Snapshot) -> Option<NodeSet> {
+        let n = snapshot.len();
+        let x = snapshot.label_index();
+        let with_values = || {
+            let mut s = NodeSet::empty(n);
+            if let Some(k) = self.key_id {
+                for &v in &self.value_ids {
+                    s.insert_all(x.with_pair(k, v));
+                }
+            }
+            s
+        };
+        let with_key = || NodeSet::from_indices(n, self.key_id.map_or(&[], |k| x.with_key(k)));
+        Some(match self.op {
+            Op::In => with_values(),
+            Op::NotIn => {
+                let mut s = with_values();
+                s.complement();
+                s
+            }
+            Op::Exists => with_key(),
+            Op::DoesNotExist => {
+                let mut s = with_key();
+                s.complement();
+                s
+            }
+            Op::Gt(_) | Op::Lt(_) => return None,
+            Op::Never => NodeSet::empty(n),
+        })
+    }
+
+    /// The nodes whose name this `matchFields` requirement (`metadata.name`, `In`/`NotIn`, one
+    /// value: checked by [`CompiledTerm`]) matches.
+    fn name_set(&self, snapshot: &Snapshot) -> NodeSet {
+        let n = snapshot.len();
+        let mut s = NodeSet::empty(n);
+        if let Some(i) = self.values.first().and_then(|v| snapshot.index_of(v)) {
+            s.insert(i);
+        }
+        match self.op {
+            Op::In => s,
+            Op::NotIn => {
+                s.complement();
+                s
+            }
+            _ => NodeSet::empty(n),
+        }
+    }
+
     /// Against a node's labels, by interned ids (Gt/Lt parse the value).
     #[inline]
     fn matches_node(&self, node: &NodeInfo) -> bool {
@@ -236,6 +288,30 @@ impl CompiledTerm {
         self.exprs.iter().all(|r| r.matches_node(node))
             && self.fields.iter().all(|r| r.matches(Some(node.name())))
     }
+
+    /// The nodes the term matches, from the label index (None: a `Gt`/`Lt` requirement).
+    fn node_set(&self, snapshot: &Snapshot) -> Option<NodeSet> {
+        if self.never {
+            return Some(NodeSet::empty(snapshot.len()));
+        }
+        let mut s = NodeSet::full(snapshot.len());
+        for r in &self.exprs {
+            s.intersect(&r.node_set(snapshot)?);
+        }
+        for r in &self.fields {
+            s.intersect(&r.name_set(snapshot));
+        }
+        Some(s)
+    }
+}
+
+/// The nodes any of the terms match (None: some term cannot be answered from the index).
+fn terms_set(terms: &[CompiledTerm], snapshot: &Snapshot) -> Option<NodeSet> {
+    let mut s = NodeSet::empty(snapshot.len());
+    for t in terms {
+        s.union(&t.node_set(snapshot)?);
+    }
+    Some(s)
 }
 
 /// The pod's `nodeSelector` and required node affinity, compiled in PreFilter.
@@ -246,11 +322,15 @@ struct Compiled {
     required: Option<Vec<CompiledTerm>>,
     /// The plugin's `addedAffinity` required terms (None: none).
     added: Option<Vec<CompiledTerm>>,
+    /// Exactly the nodes [`Compiled::matches`] passes, from the snapshot's label index (None
+    /// when a `Gt`/`Lt` requirement needs each node's value parsed).
+    set: Option<NodeSet>,
 }
 
 impl Compiled {
     fn new(pod: &v1::Pod, added: Option<&v1::NodeSelector>) -> Compiled {
         Compiled {
+            set: None,
             added: added.map(|r| {
                 r.node_selector_terms
                     .iter()
@@ -269,6 +349,28 @@ impl Compiled {
                     .collect()
             }),
         }
+    }
+
+    /// The nodes of the snapshot that [`Compiled::matches`] passes, from the label index.
+    fn node_set(&self, snapshot: &Snapshot) -> Option<NodeSet> {
+        let n = snapshot.len();
+        let x = snapshot.label_index();
+        let mut s = NodeSet::full(n);
+        match &self.selector {
+            None => return Some(NodeSet::empty(n)),
+            Some(sel) => {
+                for &(k, v) in sel {
+                    s.intersect(&NodeSet::from_indices(n, x.with_pair(k, v)));
+                }
+            }
+        }
+        if let Some(ts) = &self.required {
+            s.intersect(&terms_set(ts, snapshot)?);
+        }
+        if let Some(ts) = &self.added {
+            s.intersect(&terms_set(ts, snapshot)?);
+        }
+        Some(s)
     }
 
     fn matches(&self, node: &NodeInfo) -> bool {
@@ -357,14 +459,16 @@ impl Plugin for NodeAffinity {
 }
 
 impl PreFilter for NodeAffinity {
-    fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, _: &Snapshot) -> Status {
+    fn pre_filter(&self, state: &mut CycleState, pod: &v1::Pod, snapshot: &Snapshot) -> Status {
         if pod_spec(pod).node_selector.is_empty()
             && required(pod).is_none()
             && self.added_required().is_none()
         {
             return Status::skip();
         }
-        state.write(Compiled::new(pod, self.added_required()));
+        let mut c = Compiled::new(pod, self.added_required());
+        c.set = c.node_set(snapshot);
+        state.write(c);
         Status::success()
     }
 }
@@ -386,6 +490,10 @@ impl Filter for NodeAffinity {
         } else {
             Status::unresolvable(ERR_REASON)
         }
+    }
+
+    fn candidates<'a>(&self, state: &'a CycleState) -> Option<&'a NodeSet> {
+        state.read::<Compiled>()?.set.as_ref()
     }
 }
 
