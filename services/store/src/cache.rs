@@ -126,6 +126,13 @@ impl Stored {
         ))
     }
 
+    /// The entry for `obj`, whose encoding `raw` is about to be written, built by the writer
+    /// from the object it already has: the cache then need not decode what was just encoded
+    /// ([`Cache::expect_built`]). Revision and resourceVersion are set when it is applied.
+    pub fn prebuilt(obj: &Object, raw: Bytes) -> Stored {
+        Stored::from_object(obj, 0, raw)
+    }
+
     fn from_object(obj: &Object, revision: i64, bytes: Bytes) -> Stored {
         let meta = obj.meta();
         let kind = obj.kind();
@@ -280,6 +287,10 @@ pub struct Cache {
     /// Writes in flight that carry a request id: backend key → (the mod_revision the write
     /// compares against, the id). The change that replaces exactly that revision takes it.
     pending_ids: HashMap<String, (i64, Arc<str>)>,
+    /// Writes in flight whose entry the writer built from its decoded object
+    /// ([`Stored::prebuilt`]): backend key → the entry, its `bytes` the exact value written.
+    /// The change of that key with exactly those bytes takes it instead of decoding them.
+    pending_built: HashMap<String, Stored>,
 }
 
 /// At most this many request ids wait for their writes (one per write in flight).
@@ -298,6 +309,7 @@ impl Cache {
             dependents: HashMap::new(),
             ranges: HashMap::new(),
             pending_ids: HashMap::new(),
+            pending_built: HashMap::new(),
         };
         for kv in kvs {
             if kv.key.starts_with(crate::alloc::RANGES_PREFIX) {
@@ -341,6 +353,41 @@ impl Cache {
             .is_some_and(|(_, i)| Arc::ptr_eq(i, id))
         {
             self.pending_ids.remove(key);
+        }
+    }
+
+    /// A write of backend `key` with the value `built.bytes` is in flight, and `built` is the
+    /// entry for it ([`Stored::prebuilt`]).
+    pub fn expect_built(&mut self, key: &str, built: Stored) {
+        if self.pending_built.len() < MAX_PENDING_IDS || self.pending_built.contains_key(key) {
+            self.pending_built.insert(key.to_string(), built);
+        }
+    }
+
+    /// The write of `key` with value `raw` is over (committed and applied, or failed).
+    pub fn forget_built(&mut self, key: &str, raw: &Bytes) {
+        if self
+            .pending_built
+            .get(key)
+            .is_some_and(|b| b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len())
+        {
+            self.pending_built.remove(key);
+        }
+    }
+
+    /// The entry built by the writer of this very value of `key`, if one waits (the bytes
+    /// must be equal: a racing writer's entry for another value is not taken).
+    fn take_built(&mut self, key: &str, raw: &Bytes) -> Option<Stored> {
+        if self.pending_built.is_empty() {
+            return None;
+        }
+        let b = self.pending_built.get(key)?;
+        let same =
+            (b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len()) || b.bytes == *raw;
+        if same {
+            self.pending_built.remove(key)
+        } else {
+            None
         }
     }
 
@@ -406,7 +453,15 @@ impl Cache {
         let request_id = self.take_request_id(&change.key, prev.as_ref().map_or(0, |p| p.revision));
         let event = match change.value {
             Some(raw) => {
-                let stored = match Stored::build(kind, change.revision, &raw) {
+                let built = match self.take_built(&change.key, &raw) {
+                    Some(b) => Ok(Stored {
+                        revision: change.revision,
+                        bytes: with_resource_version(&raw, change.revision),
+                        ..b
+                    }),
+                    None => Stored::build(kind, change.revision, &raw),
+                };
+                let stored = match built {
                     Ok(s) => Arc::new(Stored { request_id, ..s }),
                     Err(e) => {
                         tracing::error!(key = %change.key, error = %e, "undecodable object in feed");
@@ -679,5 +734,47 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["x", "z"]);
         assert_eq!(c.range(Kind::Pod, None, None).count(), 4);
+    }
+
+    #[test]
+    fn a_prebuilt_entry_is_taken_only_for_its_exact_bytes() {
+        let mut c = Cache::new(0, vec![], 10);
+        let key = backend_key(Kind::Pod, "default", "a");
+        let obj_of = |raw: &Bytes| Kind::Pod.decode(raw).expect("decodes");
+        // A racing writer's entry (other labels) waits when another value commits: the cache
+        // decodes the committed value and leaves the entry alone.
+        let mine = pod("a", &[("app", "mine")]);
+        let theirs = pod("a", &[("app", "theirs")]);
+        c.expect_built(&key, Stored::prebuilt(&obj_of(&mine), mine.clone()));
+        c.apply(Change {
+            revision: 1,
+            key: key.clone(),
+            value: Some(theirs.clone()),
+        });
+        let s = c.get(Kind::Pod, "default", "a").expect("stored");
+        assert_eq!(s.label("app"), Some("theirs"));
+        assert_eq!(s.decode().meta().resource_version, "1");
+        assert_eq!(c.pending_built.len(), 1);
+        // The entry's own bytes (here an equal copy, not the same buffer) take it.
+        let copy = Bytes::from(mine.to_vec());
+        c.apply(Change {
+            revision: 2,
+            key: key.clone(),
+            value: Some(copy),
+        });
+        let s = c.get(Kind::Pod, "default", "a").expect("stored");
+        assert_eq!(s.label("app"), Some("mine"));
+        assert_eq!(s.uid.as_ref(), "uid-a");
+        assert_eq!(s.field("spec.nodeName").as_deref(), Some("node1"));
+        assert_eq!(s.revision, 2);
+        assert_eq!(s.decode().meta().resource_version, "2");
+        assert_eq!(c.get_by_uid("uid-a").map(|s| s.revision), Some(2));
+        assert!(c.pending_built.is_empty());
+        // Forgetting is by buffer: another writer's entry stays.
+        c.expect_built(&key, Stored::prebuilt(&obj_of(&theirs), theirs.clone()));
+        c.forget_built(&key, &mine);
+        assert_eq!(c.pending_built.len(), 1);
+        c.forget_built(&key, &theirs);
+        assert!(c.pending_built.is_empty());
     }
 }

@@ -259,6 +259,10 @@ impl Store {
         self.inner.cache.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.inner.cache.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The revision of the last change the cache has applied.
     pub fn revision(&self) -> i64 {
         self.cache().revision
@@ -598,11 +602,17 @@ impl Store {
                 return Ok(obj);
             }
             let key = backend_key(kind, obj.namespace(), obj.name());
-            let mut txn = Txn::put_if(key, 0, Bytes::from(obj.encode_to_vec()));
+            let value = Bytes::from(obj.encode_to_vec());
+            // The cache takes the entry built from `obj` rather than decoding `value` again.
+            let built = Stored::prebuilt(&obj, value.clone());
+            self.cache_mut().expect_built(&key, built);
+            let mut txn = Txn::put_if(key.clone(), 0, value.clone());
             if let Some(r) = &ranges {
                 Self::add_range_ops(r, &mut txn, None, Some(&obj));
             }
-            let result = self.commit(txn).await?;
+            let result = self.commit(txn).await;
+            self.cache_mut().forget_built(&key, &value);
+            let result = result?;
             if Self::range_conflict(&result, &mut range_attempts)? {
                 continue;
             }
