@@ -2,26 +2,41 @@
 # loadgen vs wrk, hey (and oha when installed), in the same run, against the same target:
 # coxswain's built-in web server (`coxswain builtin web`, what the nginx image runs) on loopback.
 #
-#   apt-get install -y wrk hey time     # oha: cargo install oha (optional)
-#   bash bench/loadgen.sh    # ROUNDS=5 DUR=5 CONNS=64 CLOSE_CONNS=1000 THREADS=2 RATES="1000 4000 8000"
+#   apt-get install -y wrk hey time     # oha: cargo install oha (optional); perf (optional)
+#   bash bench/loadgen.sh    # ROUNDS=7 DUR=5 CONNS=64 CLOSE_CONNS=1000 THREADS=2 RATES="1000 4000 8000"
 #
 # One command: it first builds what it runs (`cargo build --release -p loadgen -p coxswain
 # --examples`, a no-op when up to date; BUILD=0 skips it, BIN=DIR runs prebuilt binaries).
 #
 # Modes (issue 14 §3): keep-alive with CONNS connections, and no keep-alive with CLOSE_CONNS
-# connections (the seed's `ab -c 1000`). loadgen runs twice per round: its default HTTP/1.1 path
-# and `--engine hyper`. Rounds interleave the tools, the order reversed every other round (so
-# drift on a shared machine hits all of them alike); the table gives each configuration's median
-# req/s and the ratio to wrk's median. Then: loadgen's memory
-# (max RSS) at 1,000 connections, its constant-rate accuracy, and the statistics' cost per request.
+# connections (the seed's `ab -c 1000`).
 #
-# INSTR=1 adds what a loaded machine cannot blur: user-space instructions per request of loadgen
-# and wrk in both modes under callgrind (valgrind), the marginal cost between a short and a long
-# run (loadgen: -n INSTR_N1 / INSTR_N2; wrk, which has no request count: -d3s / -d9s, divided by
-# the requests it reports), so start-up is not counted. About two minutes.
+# Pairs, not medians: on a shared machine both tools swing by ±15% from run to run, and the
+# median of each tool's own runs compares two noisy distributions. Each round therefore runs
+# loadgen and wrk back to back, alternating which goes first (A B | B A | A B ...), so whatever
+# slows the machine in that window slows both; the report gives each pair's ratio and the
+# MEDIAN OF THE RATIOS (the headline figure), next to the medians. The other peers (EXTRA,
+# default `loadgen-hyper hey`, plus oha when installed) run after the pair in each round and are
+# compared with that round's wrk.
+#
+# CPU per request, per run (a loaded machine blurs req/s much more than what a request costs):
+# the tool's user and system time (/usr/bin/time) and the server's (utime + stime from
+# /proc/<server>/stat), each divided by the requests served. With perf and its syscall
+# tracepoints (SYSCALLS=1, the default when they work): one more run each of loadgen and wrk per
+# mode, counting system calls and context switches per request, of the tool and of the server.
+#
+# Then: loadgen's memory (max RSS) at 1,000 connections, its constant-rate accuracy, and the
+# statistics' cost per request.
+#
+# INSTR=1 adds user-space instructions per request of loadgen and wrk in both modes under
+# callgrind (valgrind), the marginal cost between a short and a long run (loadgen: -n INSTR_N1 /
+# INSTR_N2; wrk, which has no request count: -d3s / -d9s, divided by the requests it reports), so
+# start-up is not counted. About two minutes. Under callgrind the run is serialized and slow, so
+# every event-loop turn finds many connections ready: it counts the work per request but not the
+# cost per wake-up that a real run pays every few requests (the CPU columns above include it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 DUR=${DUR:-5}
 CONNS=${CONNS:-64}
 CLOSE_CONNS=${CLOSE_CONNS:-1000}
@@ -47,62 +62,159 @@ trap 'kill $server 2>/dev/null; rm -rf "$root"' EXIT
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 URL="http://127.0.0.1:$port/"
 echo "target: coxswain builtin web at $URL (pid $server); results in $OUT"
+# The server's CPU time so far (utime + stime, clock ticks).
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 
-# tool mode → command; every command prints its own report to $OUT/<tool>-<mode>-<round>.
+# run TOOL MODE ROUND: the tool's report goes to $OUT/<tool>-<mode>-<round>, its user and system
+# seconds and context switches to .time, the server's CPU ticks before and after to .srv. WRAP
+# (an array) is put in front of the command (perf stat for the syscall counts).
+WRAP=()
 run() {
   local tool=$1 mode=$2 round=$3 f="$OUT/$1-$2-$3"
-  local ka=() ; local c=$CONNS
+  local ka=() c=$CONNS cmd=()
   [ "$mode" = close ] && c=$CLOSE_CONNS
   case $tool in
     wrk)
       [ "$mode" = close ] && ka=(-H "Connection: close")
-      wrk -t"$THREADS" -c"$c" -d"${DUR}s" "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+      cmd=(wrk -t"$THREADS" -c"$c" -d"${DUR}s" "${ka[@]}" "$URL") ;;
     hey)
       [ "$mode" = close ] && ka=(-disable-keepalive)
-      hey -z "${DUR}s" -c "$c" -cpus "$THREADS" "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+      cmd=(hey -z "${DUR}s" -c "$c" -cpus "$THREADS" "${ka[@]}" "$URL") ;;
     oha)
       [ "$mode" = close ] && ka=(--disable-keepalive)
-      oha -z "${DUR}s" -c "$c" --no-tui --output-format json "${ka[@]}" "$URL" >"$f" 2>&1 ;;
+      cmd=(oha -z "${DUR}s" -c "$c" --no-tui --output-format json "${ka[@]}" "$URL") ;;
     loadgen|loadgen-hyper)
       [ "$mode" = close ] && ka=(--disable-keepalive)
       [ "$tool" = loadgen-hyper ] && ka+=(--engine hyper)
-      "$BIN/loadgen" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet >"$f" 2>&1 ;;
+      cmd=("$BIN/loadgen" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet) ;;
   esac
+  local s0; s0=$(server_ticks)
+  "${WRAP[@]}" /usr/bin/time -f "%U %S %w %c" -o "$f.time" "${cmd[@]}" >"$f" 2>&1 || true
+  echo "$s0 $(server_ticks)" >"$f.srv"
 }
 
-tools="${TOOLS:-loadgen wrk loadgen-hyper hey}"
-[ $have_oha = 1 ] && tools="$tools oha"
-reversed=$(echo $tools | tr ' ' '\n' | tac | tr '\n' ' ')
+extra="${EXTRA-loadgen-hyper hey}"
+[ $have_oha = 1 ] && extra="$extra oha"
 [ "${SKIP_COMPARE:-0}" = 1 ] && ROUNDS=0
 for mode in keepalive close; do
   for r in $(seq "$ROUNDS"); do
-    order=$tools; [ $((r % 2)) = 0 ] && order=$reversed
-    for t in $order; do run "$t" "$mode" "$r"; done
+    if [ $((r % 2)) = 1 ]; then run loadgen "$mode" "$r"; run wrk "$mode" "$r"
+    else run wrk "$mode" "$r"; run loadgen "$mode" "$r"; fi
+    for t in $extra; do run "$t" "$mode" "$r"; done
   done
 done
 
-[ "$ROUNDS" -gt 0 ] && python3 - "$OUT" "$ROUNDS" "$tools" "$CONNS" "$CLOSE_CONNS" "$THREADS" "$DUR" <<'PY'
+[ "$ROUNDS" -gt 0 ] && python3 - "$OUT" "$ROUNDS" "loadgen wrk $extra" "$CONNS" "$CLOSE_CONNS" "$THREADS" "$DUR" "$(getconf CLK_TCK)" <<'PY'
 import json, re, statistics, sys
 out, rounds, tools = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
-conns, close_conns, threads, dur = sys.argv[4:8]
-def rps(tool, mode, r):
-    text = open(f"{out}/{tool}-{mode}-{r}").read()
-    if tool.startswith("loadgen"):
-        return json.loads(text)["rps"]
-    if tool == "oha":
-        return json.loads(text)["summary"]["requestsPerSec"]
-    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
-    return float(m.group(1)) if m else float("nan")
-print(f"\n| mode ({threads} threads, {dur} s) | tool | req/s per round | median | × wrk | per-round × wrk (min–max) |")
-print("|---|---|---|---|---|---|")
-for mode, c in [("keepalive", conns), ("close", close_conns)]:
-    med = {t: statistics.median([rps(t, mode, r) for r in range(1, rounds + 1)]) for t in tools}
+conns, close_conns, threads = sys.argv[4:7]
+dur, hz = float(sys.argv[7]), float(sys.argv[8])
+nan = float("nan")
+def report(tool, mode, r):
+    """(req/s, requests served) of one run."""
+    try:
+        text = open(f"{out}/{tool}-{mode}-{r}").read()
+        if tool.startswith("loadgen"):
+            j = json.loads(text)
+            return j["rps"], j["requests"]
+        if tool == "oha":
+            j = json.loads(text)["summary"]
+            return j["requestsPerSec"], j["requestsPerSec"] * j["total"]
+        rps = float(re.search(r"Requests/sec:\s*([\d.]+)", text).group(1))
+        m = re.search(r"(\d+) requests in", text)  # wrk
+        return rps, (int(m.group(1)) if m else rps * dur)
+    except Exception:
+        return nan, nan
+def cpu(tool, mode, r):
+    """µs per request: the tool's user and system time, the server's user + system."""
+    try:
+        _, n = report(tool, mode, r)
+        u, s = map(float, open(f"{out}/{tool}-{mode}-{r}.time").read().split()[-4:-2])
+        s0, s1 = map(float, open(f"{out}/{tool}-{mode}-{r}.srv").read().split())
+        return u * 1e6 / n, s * 1e6 / n, (s1 - s0) / hz * 1e6 / n
+    except Exception:
+        return nan, nan, nan
+def med(xs):
+    xs = [x for x in xs if x == x]
+    return statistics.median(xs) if xs else nan
+R = range(1, rounds + 1)
+modes = [("keepalive", f"keep-alive, {conns} conns"), ("close", f"no keep-alive, {close_conns} conns")]
+print(f"\nreq/s, {threads} threads, {dur:g} s per run; loadgen and wrk back to back in every round (AB, BA, AB, ...)")
+print("\n| mode | tool | req/s per round | median | × wrk per round | median of ratios | × wrk of medians |")
+print("|---|---|---|---|---|---|---|")
+for mode, label in modes:
+    wrk = [report("wrk", mode, r)[0] for r in R]
     for t in tools:
-        rounds_s = " / ".join(f"{rps(t, mode, r):,.0f}" for r in range(1, rounds + 1))
-        ratios = [rps(t, mode, r) / rps("wrk", mode, r) for r in range(1, rounds + 1)]
-        label = "keep-alive" if mode == "keepalive" else "no keep-alive"
-        print(f"| {label}, {c} connections | {t} | {rounds_s} | {med[t]:,.0f} | {med[t] / med['wrk']:.2f} | {min(ratios):.2f}–{max(ratios):.2f} |")
+        xs = [report(t, mode, r)[0] for r in R]
+        ratios = [x / w for x, w in zip(xs, wrk)]
+        per = " / ".join(f"{x:,.0f}" for x in xs)
+        rs = " ".join(f"{x:.2f}" for x in ratios)
+        print(f"| {label} | {t} | {per} | {med(xs):,.0f} | {rs} | **{med(ratios):.2f}** | {med(xs) / med(wrk):.2f} |")
+print("\nCPU per request, µs (medians over the rounds): the tool's own user and system time, and the server's")
+print("\n| mode | tool | tool user | tool system | tool total | server | tool + server |")
+print("|---|---|---|---|---|---|---|")
+for mode, label in modes:
+    for t in tools:
+        cs = [cpu(t, mode, r) for r in R]
+        u, s, v = (med([x[i] for x in cs]) for i in range(3))
+        tot = med([x[0] + x[1] for x in cs])
+        both = med([x[0] + x[1] + x[2] for x in cs])
+        print(f"| {label} | {t} | {u:.2f} | {s:.2f} | {tot:.2f} | {v:.1f} | {both:.1f} |")
 PY
+
+# System calls and context switches per request, of loadgen and wrk and of the server under each
+# (perf's syscall tracepoints; one run per tool and mode, the tool's counts include /usr/bin/time's
+# few).
+if [ "${SYSCALLS:-auto}" = auto ]; then
+  SYSCALLS=0
+  command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1 && SYSCALLS=1
+fi
+if [ "$SYSCALLS" = 1 ]; then
+  ev=raw_syscalls:sys_enter
+  for s in read write recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex; do ev="$ev,syscalls:sys_enter_$s"; done
+  ev="$ev,context-switches"
+  for mode in keepalive close; do
+    for tool in loadgen wrk; do
+      f="$OUT/$tool-$mode-sys"
+      perf stat -x, -e "$ev" -p "$server" -o "$f.server-perf" -- sleep "$((DUR + 1))" &
+      sp=$!
+      WRAP=(perf stat -x, -e "$ev" -o "$f.perf" --)
+      run "$tool" "$mode" sys
+      WRAP=()
+      wait "$sp" || true
+    done
+  done
+  python3 - "$OUT" "$CONNS" "$CLOSE_CONNS" <<'PY'
+import json, re, sys
+out, conns, close_conns = sys.argv[1:4]
+def counts(p):
+    d = {}
+    for line in open(p):
+        f = line.strip().split(",")
+        if len(f) > 3 and f[0][:1].isdigit():
+            name = f[2].split(":")[-1].replace("sys_enter_", "").replace("sys_enter", "all")
+            d[name] = d.get(name, 0) + float(f[0])
+    return d
+def requests(tool, mode):
+    text = open(f"{out}/{tool}-{mode}-sys").read()
+    if tool == "loadgen":
+        return json.loads(text)["requests"]
+    return int(re.search(r"(\d+) requests in", text).group(1))
+cols = ["all", "read", "recvfrom", "write", "sendto", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "context-switches"]
+print("\nsystem calls and context switches per request (perf stat, one run each)")
+print("\n| mode | tool | whose | " + " | ".join(cols) + " |")
+print("|---|---|---|" + "---|" * len(cols))
+for mode, label in [("keepalive", f"keep-alive, {conns} conns"), ("close", f"no keep-alive, {close_conns} conns")]:
+    for tool in ["loadgen", "wrk"]:
+        try:
+            n = requests(tool, mode)
+            for whose, suffix in [("tool", "perf"), ("server", "server-perf")]:
+                c = counts(f"{out}/{tool}-{mode}-sys.{suffix}")
+                print(f"| {label} | {tool} | {whose} | " + " | ".join(f"{c.get(k, 0) / n:.2f}" for k in cols) + " |")
+        except Exception as e:
+            print(f"| {label} | {tool} | - | no counts: {e} |")
+PY
+fi
 
 echo
 echo "loadgen memory at 1,000 connections (max RSS, KiB), keep-alive and not:"

@@ -431,6 +431,9 @@ impl Worker {
         let timer = tokio::time::sleep_until(Instant::now() + self.sh.cfg.timeout);
         tokio::pin!(timer);
         let closed = self.sh.cfg.schedule.is_none();
+        // Closed loop with keep-alive: the next request waits for the other responses this
+        // event-loop turn brought (see [`Worker::batch`]).
+        let batch = closed && self.sh.cfg.keepalive;
         loop {
             let from = match self.next().await {
                 Next::Go(from) => from,
@@ -478,7 +481,26 @@ impl Worker {
                     live.error();
                 }
             }
+            if batch {
+                Self::batch().await;
+            }
         }
+    }
+
+    /// Yields until the runtime has polled for I/O again (tokio defers a yielding task's wake-up
+    /// to after that poll), so the responses that arrived together are all read before any
+    /// worker writes its next request: the requests then go out back to back, as wrk's loop
+    /// writes them (it re-arms EPOLLOUT on a response and writes on the next `epoll_wait`).
+    ///
+    /// Measured with keep-alive against the built-in web server (64 connections, 2 threads;
+    /// `perf stat` syscall tracepoints on the tool and on the server; two runs of 6 rounds, each
+    /// round loadgen unbatched, batched and wrk back to back, medians): the server's context
+    /// switches per request 2.69 → 2.51 and 2.36 → 2.19 (under wrk 2.22 and 2.50), loadgen's
+    /// own 0.40 → 0.32 and 0.36 → 0.31 (wrk 0.33 and 0.35), for one more non-blocking
+    /// `epoll_wait` per turn (0.4 → 0.65 per request; wrk 0.65 and 0.72). CPU per request
+    /// moved within the noise of the loaded machine (loadgen 16.1 → 15.8 and 16.7 → 15.5 µs).
+    async fn batch() {
+        tokio::task::yield_now().await;
     }
 
     async fn next(&mut self) -> Next {

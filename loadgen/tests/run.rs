@@ -135,7 +135,6 @@ async fn http2_multiplexes_over_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duration_bounds_a_closed_loop() {
     let s = server().await;
-    let t0 = std::time::Instant::now();
     let o = loadgen(&[
         &s.url("/delay/5"),
         "-z",
@@ -149,17 +148,38 @@ async fn duration_bounds_a_closed_loop() {
     .await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
-    let d = f(&j["duration_s"]);
-    assert!((1.0..1.5).contains(&d), "{d}");
-    assert!(t0.elapsed().as_secs_f64() < 5.0);
+    assert!(f(&j["duration_s"]) >= 1.0, "{j}");
+    assert_eq!(j["errors"], 0, "{j}");
     // 4 workers, ≥ 5 ms each: at most 800 in a second.
     let n = j["requests"].as_u64().unwrap();
-    assert!(n > 20 && n <= 800, "{n}");
+    assert!(n > 0 && n <= 800, "{n}");
+    // The end cuts off what is in flight: requests the server holds for 3 s do not keep a 1 s
+    // run going (the 2 s margin is the condition, not a tight bound a loaded machine breaks).
+    let t0 = std::time::Instant::now();
+    let o = loadgen(&[
+        &s.url("/delay/3000"),
+        "-z",
+        "1s",
+        "-c",
+        "4",
+        "-o",
+        "json",
+        "--quiet",
+    ])
+    .await;
+    let wall = t0.elapsed().as_secs_f64();
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let j = o.json();
+    assert!(wall < 3.0, "the run waited {wall} s for requests in flight: {j}");
+    assert!(f(&j["duration_s"]) >= 1.0, "{j}");
+    assert_eq!(j["requests"], 0, "{j}");
+    assert_eq!(j["cancelled"], 4, "{j}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constant_rate_is_held() {
     let s = server().await;
+    let t0 = std::time::Instant::now();
     let o = loadgen(&[
         &s.url("/delay/2"),
         "--rate",
@@ -173,16 +193,24 @@ async fn constant_rate_is_held() {
         "--quiet",
     ])
     .await;
+    let wall = t0.elapsed().as_secs_f64();
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
     // Request k is due at k/200 s: exactly 400 in 2 s, all sent.
     assert_eq!(j["scheduled"], 400, "{j}");
     assert_eq!(j["requests"], 400, "{j}");
     assert_eq!(j["missed"], 0);
+    // Never faster than asked (nothing goes before its due time), and the rate is the requests
+    // over the run's length, which the test's own clock bounds (a loaded machine only makes the
+    // last response later; the 1% accuracy is bench/loadgen.sh's to measure).
     let rps = f(&j["rps"]);
-    assert!((190.0..=201.0).contains(&rps), "achieved {rps}/s for 200/s");
-    // The server holds each for 2 ms: latencies stay near that when nothing queues.
-    assert!(f(&j["latency_ms"]["p50"]) < 50.0, "{}", j["latency_ms"]);
+    assert!(rps <= 201.0, "achieved {rps}/s for 200/s");
+    assert!(rps >= 400.0 / wall, "{rps}/s over a {wall} s run");
+    // Latency counts from the due time and the server holds each request 2 ms; a generator
+    // that fell behind its schedule (sending in a burst later) would show a median of the
+    // order of the run (~1 s).
+    let l = &j["latency_ms"];
+    assert!(f(&l["p50"]) >= 2.0 && f(&l["p50"]) < 500.0, "{l}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,6 +248,7 @@ async fn open_loop_counts_queueing_from_the_due_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stages_ramp_up_hold_and_down() {
     let s = server().await;
+    let t0 = std::time::Instant::now();
     // 0→100/s over 1 s (50), 100/s for 1 s (100), 100→0 over 1 s (50).
     let o = loadgen(&[
         &s.url("/"),
@@ -234,12 +263,15 @@ async fn stages_ramp_up_hold_and_down() {
         "--quiet",
     ])
     .await;
+    let wall = t0.elapsed().as_secs_f64();
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
     assert_eq!(j["scheduled"], 200, "{j}");
     assert_eq!(j["requests"], 200, "{j}");
+    // 3 s of stages: the run lasts them, longer only by what the test's own clock saw (no fixed
+    // upper bound: a loaded machine delays the last response).
     let d = f(&j["duration_s"]);
-    assert!((2.9..3.6).contains(&d), "{d}");
+    assert!(d >= 2.9 && d <= wall.max(3.0), "{d} s, run {wall} s");
     let tl = j["timeline"].as_array().unwrap();
     assert!(tl.len() >= 5, "{tl:?}");
     // Per interval: 12.5, 37.5, 50, 50, 37.5, 12.5 requests; the middle beats the edges.
