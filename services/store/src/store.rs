@@ -361,10 +361,15 @@ impl Store {
 
     // === writes ===
 
-    fn check_namespace(&self, obj: &Object) -> Result<()> {
+    /// Refuse a create into a namespace that is missing or terminating. Returns the
+    /// namespace's key and revision as seen here, which the create's transaction compares: it
+    /// commits only if the namespace did not change since (through any store replica), so
+    /// every object that lands in a namespace was created before it was marked for deletion,
+    /// and the namespace deleter, having seen the mark, lists it.
+    fn check_namespace(&self, obj: &Object) -> Result<Option<(String, i64)>> {
         let kind = obj.kind();
         if !kind.namespaced() {
-            return Ok(());
+            return Ok(None);
         }
         let ns = obj.namespace();
         let s = self.cache().get(Kind::Namespace, "", ns);
@@ -375,7 +380,7 @@ impl Store {
                 resource_name(kind),
                 obj.name()
             ))),
-            Some(_) => Ok(()),
+            Some(s) => Ok(Some((backend_key(Kind::Namespace, "", ns), s.revision))),
         }
     }
 
@@ -583,7 +588,7 @@ impl Store {
         };
         // A Service is allocated afresh from the bitmaps on every attempt.
         let template = (kind == Kind::Service).then(|| obj.clone());
-        let (mut attempts, mut range_attempts) = (0, 0);
+        let (mut attempts, mut range_attempts, mut ns_attempts) = (0, 0, 0);
         loop {
             let ranges = match &template {
                 Some(t) => {
@@ -601,6 +606,7 @@ impl Store {
             if dry_run {
                 return Ok(obj);
             }
+            let namespace = self.check_namespace(&obj)?;
             let key = backend_key(kind, obj.namespace(), obj.name());
             let value = Bytes::from(obj.encode_to_vec());
             // The cache takes the entry built from `obj` rather than decoding `value` again.
@@ -610,11 +616,27 @@ impl Store {
             if let Some(r) = &ranges {
                 Self::add_range_ops(r, &mut txn, None, Some(&obj));
             }
+            if let Some(ns) = &namespace {
+                txn.compares.push(ns.clone());
+            }
             let result = self.commit(txn).await;
             self.cache_mut().forget_built(&key, &value);
             let result = result?;
             if Self::range_conflict(&result, &mut range_attempts)? {
                 continue;
+            }
+            // The namespace changed (the cache has caught up with it): check it again.
+            if let (TxnResult::Conflict { key, .. }, Some((ns_key, _))) = (&result, &namespace) {
+                if key == ns_key {
+                    ns_attempts += 1;
+                    if ns_attempts > RANGE_ATTEMPTS {
+                        return Err(StoreError::Backend(BackendError::Unavailable(format!(
+                            "namespace {} changed under {RANGE_ATTEMPTS} attempts in a row; retry",
+                            obj.namespace()
+                        ))));
+                    }
+                    continue;
+                }
             }
             match result {
                 TxnResult::Committed { revision } => {
