@@ -5,6 +5,7 @@
 //!
 //! The shape follows kube-rs and client-go: components read from informer caches, write through
 //! the client, and drive reconciles from a work queue fed by informer event handlers.
+pub mod authz;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -10,6 +10,7 @@ use coxswain_api::v1::{
     ContainerStats, ExecRequest, LogChunk, LogsRequest, NodeStats, PodStats, StatsRequest,
     StatsSummary,
 };
+use coxswain_client::authz::Attributes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -125,6 +126,15 @@ impl NodeAgent for Service {
     type LogsStream = LogStream;
 
     async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<LogStream>, Status> {
+        // kubectl logs: `get pods/log`.
+        let r = req.get_ref();
+        let ns = if r.namespace.is_empty() {
+            "default"
+        } else {
+            &r.namespace
+        };
+        let a = Attributes::resource("get", "", "pods", ns, &r.pod).on_subresource("log");
+        coxswain_client::authz::check(&req, &a)?;
         let r = req.into_inner();
         if r.pod.is_empty() {
             return Err(Status::invalid_argument("pod: Required value"));
@@ -232,7 +242,7 @@ impl NodeAgent for Service {
         &self,
         req: Request<tonic::Streaming<ExecRequest>>,
     ) -> Result<Response<Self::ExecStream>, Status> {
-        let mut inbound = req.into_inner();
+        let (_, extensions, mut inbound) = req.into_parts();
         let first = inbound
             .message()
             .await?
@@ -246,18 +256,27 @@ impl NodeAgent for Service {
         if start.command.is_empty() {
             return Err(Status::invalid_argument("start.command: Required value"));
         }
-        let node = self.registry.get(&start.node_name)?;
         let namespace = if start.namespace.is_empty() {
             "default"
         } else {
             start.namespace.as_str()
         };
+        // kubectl exec: `create pods/exec`.
+        let a = Attributes::resource("create", "", "pods", namespace, &start.pod)
+            .on_subresource("exec");
+        coxswain_client::authz::check_extensions(&extensions, &a)?;
+        let node = self.registry.get(&start.node_name)?;
         let cmd = node.exec_command(namespace, &start.pod, &start.container, &start.command)?;
         crate::exec::start(cmd, &start, inbound).map(Response::new)
     }
 
     async fn stats(&self, req: Request<StatsRequest>) -> Result<Response<StatsSummary>, Status> {
-        let r = req.into_inner();
+        // The kubelet's /stats/summary: `get nodes/stats` of each node answered for.
+        let check = |node: &str| {
+            let a = Attributes::resource("get", "", "nodes", "", node).on_subresource("stats");
+            coxswain_client::authz::check(&req, &a)
+        };
+        let r = req.get_ref().clone();
         let nodes: Vec<(String, Arc<dyn NodeApi>)> = if r.node_name.is_empty() {
             self.registry
                 .nodes
@@ -269,6 +288,9 @@ impl NodeAgent for Service {
         } else {
             vec![(r.node_name.clone(), self.registry.get(&r.node_name)?)]
         };
+        for (name, _) in &nodes {
+            check(name)?;
+        }
         let mut out = StatsSummary::default();
         for (name, n) in nodes {
             let mut pods: Vec<PodStats> = n

@@ -54,10 +54,16 @@ pub struct GrpcMetrics {
 impl GrpcMetrics {
     /// Connects on first use (and reconnects), like the store client.
     pub fn lazy(url: &str) -> anyhow::Result<GrpcMetrics> {
+        Self::lazy_as(url, "")
+    }
+
+    /// [`GrpcMetrics::lazy`] with the credentials of one component of this process
+    /// (`coxswain_client::config::install_as`; the process-wide ones when it has none).
+    pub fn lazy_as(url: &str, component: &str) -> anyhow::Result<GrpcMetrics> {
         let ep = tonic::transport::Endpoint::from_shared(url.to_string())?
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30));
-        let ch = coxswain_client::config::secure(ep, url)?.connect_lazy();
+        let ch = coxswain_client::config::secure_as(ep, url, component)?.connect_lazy();
         Ok(GrpcMetrics {
             inner: MetricsGrpc::new(ch).max_decoding_message_size(256 << 20),
         })

@@ -9,6 +9,7 @@ use coxswain_api::v1::{
     TimedReplicas,
 };
 use coxswain_api::Object;
+use coxswain_client::authz::{check, check_extensions, Attributes};
 use tonic::{Request, Response, Status};
 
 use crate::behavior::{Memory, Recommendation, ScaleEvent};
@@ -166,11 +167,19 @@ impl Autoscaler for AutoscalerService {
         &self,
         req: Request<RecommendRequest>,
     ) -> Result<Response<Decision>, Status> {
-        let req = req.into_inner();
+        let (_, extensions, req) = req.into_parts();
         let hpa = self.load(&req).await?;
         let s = req.scenario.clone().unwrap_or_default();
         let meta = hpa.metadata.clone().unwrap_or_default();
         let ns = meta.namespace.clone();
+        // A stored HPA is read (`get`); an inline one is authorized as a server-side dry-run
+        // `create` would be. A live scale is read as the HPA controller reads it.
+        let hpas = "horizontalpodautoscalers";
+        let a = match req.manifest.is_empty() {
+            true => Attributes::resource("get", "autoscaling", hpas, &ns, &meta.name),
+            false => Attributes::resource("create", "autoscaling", hpas, &ns, ""),
+        };
+        check_extensions(&extensions, &a)?;
         let k = key(&ns, &meta.name);
         let now_ms = if s.now.is_empty() {
             self.engine.clock.now_ms()
@@ -196,6 +205,10 @@ impl Autoscaler for AutoscalerService {
         let mut scale = if s.spec_replicas.is_some() && s.selector.is_some() {
             Ok(Scale::default())
         } else {
+            if let Some(k) = coxswain_api::Kind::parse(&target.kind) {
+                let a = Attributes::resource("get", k.group(), k.plural(), &ns, &target.name);
+                check_extensions(&extensions, &a.on_subresource("scale"))?;
+            }
             self.engine.get_scale(&ns, &target).await
         };
         if s.spec_replicas.is_some() || s.status_replicas.is_some() || s.selector.is_some() {
@@ -275,6 +288,20 @@ impl Autoscaler for AutoscalerService {
         &self,
         req: Request<HistoryRequest>,
     ) -> Result<Response<HistoryResponse>, Status> {
+        let r = req.get_ref();
+        let ns = if r.namespace.is_empty() {
+            "default"
+        } else {
+            &r.namespace
+        };
+        let a = Attributes::resource(
+            "get",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            ns,
+            &r.name,
+        );
+        check(&req, &a)?;
         let req = req.into_inner();
         if req.name.is_empty() {
             return Err(Status::invalid_argument("name: Required value"));

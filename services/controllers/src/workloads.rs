@@ -11,6 +11,7 @@ use coxswain_api::v1::{
     RolloutUndoRequest, ScaleRequest, SetImageRequest, StatefulSet, WorkloadRef, WorkloadResponse,
 };
 use coxswain_api::{Kind, Resource};
+use coxswain_client::authz::Attributes;
 use coxswain_client::{Client, ListParams};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -136,6 +137,35 @@ fn parse_ref(r: Option<&WorkloadRef>) -> Result<(Kind, String, String), Status> 
         r.namespace.clone()
     };
     Ok((kind, ns, r.name.clone()))
+}
+
+/// Authorize the caller for what kubectl's own request would be: `verb` on the target's
+/// resource (or its `subresource`), in its namespace, by name. The service's reads and writes
+/// then go out under its own identity.
+fn authorize<T>(
+    req: &Request<T>,
+    target: Option<&WorkloadRef>,
+    verb: &str,
+    subresource: &str,
+) -> Result<(), Status> {
+    let (kind, ns, name) = parse_ref(target)?;
+    let a = Attributes::resource(verb, kind.group(), kind.plural(), &ns, &name)
+        .on_subresource(subresource);
+    coxswain_client::authz::check(req, &a)
+}
+
+/// `rollout history`/`undo` also list the target's revisions: ReplicaSets of a Deployment,
+/// ControllerRevisions of a StatefulSet or DaemonSet, in its namespace.
+fn authorize_history<T>(req: &Request<T>, target: Option<&WorkloadRef>) -> Result<(), Status> {
+    let (kind, ns, _) = parse_ref(target)?;
+    let resource = match kind {
+        Kind::Deployment => Kind::ReplicaSet.plural(),
+        _ => Kind::ControllerRevision.plural(),
+    };
+    coxswain_client::authz::check(
+        req,
+        &Attributes::resource("list", "apps", resource, &ns, ""),
+    )
 }
 
 impl WorkloadsService {
@@ -467,6 +497,13 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<ScaleRequest>,
     ) -> Result<Response<WorkloadResponse>, Status> {
+        // kubectl scale: a merge patch of the scale subresource, or with --current-replicas
+        // a get and an update of it.
+        let verb = match req.get_ref().current_replicas {
+            Some(_) => "update",
+            None => "patch",
+        };
+        authorize(&req, req.get_ref().target.as_ref(), verb, "scale")?;
         let r = req.into_inner();
         if r.replicas < 0 {
             return Err(Status::invalid_argument(
@@ -501,6 +538,7 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<SetImageRequest>,
     ) -> Result<Response<WorkloadResponse>, Status> {
+        authorize(&req, req.get_ref().target.as_ref(), "patch", "")?;
         let r = req.into_inner();
         if r.images.is_empty() {
             return Err(Status::invalid_argument(
@@ -546,6 +584,12 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<RolloutStatusRequest>,
     ) -> Result<Response<Self::RolloutStatusStream>, Status> {
+        // kubectl rollout status: a get, then a watch of the object by name.
+        let target = req.get_ref().target.as_ref();
+        authorize(&req, target, "get", "")?;
+        if !req.get_ref().no_watch {
+            authorize(&req, target, "watch", "")?;
+        }
         let r = req.into_inner();
         let (kind, ns, name) = parse_ref(r.target.as_ref())?;
         if !matches!(kind, Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet) {
@@ -620,6 +664,8 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<RolloutHistoryRequest>,
     ) -> Result<Response<RolloutHistoryResponse>, Status> {
+        authorize(&req, req.get_ref().target.as_ref(), "get", "")?;
+        authorize_history(&req, req.get_ref().target.as_ref())?;
         let r = req.into_inner();
         let (kind, ns, name) = parse_ref(r.target.as_ref())?;
         let w = self.get(kind, &ns, &name).await?;
@@ -653,6 +699,9 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<RolloutUndoRequest>,
     ) -> Result<Response<WorkloadResponse>, Status> {
+        // kubectl rollout undo: reads the revisions, then patches the object.
+        authorize(&req, req.get_ref().target.as_ref(), "patch", "")?;
+        authorize_history(&req, req.get_ref().target.as_ref())?;
         let r = req.into_inner();
         let (kind, ns, name) = parse_ref(r.target.as_ref())?;
         let w = self.get(kind, &ns, &name).await?;
@@ -701,6 +750,7 @@ impl Workloads for WorkloadsService {
     }
 
     async fn pause(&self, req: Request<WorkloadRef>) -> Result<Response<WorkloadResponse>, Status> {
+        authorize(&req, Some(req.get_ref()), "patch", "")?;
         self.set_paused(req.into_inner(), true).await
     }
 
@@ -708,6 +758,7 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<WorkloadRef>,
     ) -> Result<Response<WorkloadResponse>, Status> {
+        authorize(&req, Some(req.get_ref()), "patch", "")?;
         self.set_paused(req.into_inner(), false).await
     }
 
@@ -715,6 +766,7 @@ impl Workloads for WorkloadsService {
         &self,
         req: Request<WorkloadRef>,
     ) -> Result<Response<WorkloadResponse>, Status> {
+        authorize(&req, Some(req.get_ref()), "patch", "")?;
         let r = req.into_inner();
         let now = crate::time::format_rfc3339(crate::podctl::now());
         let message = self

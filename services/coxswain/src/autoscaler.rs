@@ -82,8 +82,11 @@ fn start(
 ) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
     let client = coxswain_client::Client::lazy_as(url, "controller-manager")
         .context("autoscaler: client")?;
-    let metrics = GrpcMetrics::lazy(opts.metrics_api.as_deref().unwrap_or(url))
-        .context("autoscaler: metrics client")?;
+    let metrics = GrpcMetrics::lazy_as(
+        opts.metrics_api.as_deref().unwrap_or(url),
+        "controller-manager",
+    )
+    .context("autoscaler: metrics client")?;
     Ok(coxswain_autoscaler::controller::start(
         client,
         Arc::new(metrics),

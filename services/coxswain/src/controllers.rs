@@ -149,6 +149,6 @@ pub fn workloads_service(
         coxswain_controllers::workloads::WorkloadsService,
     >,
 > {
-    let client = coxswain_client::Client::lazy(url).context("workloads: client")?;
+    let client = coxswain_client::Client::lazy_as(url, "workloads").context("workloads: client")?;
     Ok(coxswain_controllers::workloads::WorkloadsService::new(client).into_server())
 }

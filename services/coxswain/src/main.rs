@@ -402,10 +402,12 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     if let Some(s) = &secured {
         builder = builder.tls_config(s.tls.clone()).context("TLS")?;
     }
+    // One authorizer (Node, RBAC) for the store and every other service on this port.
+    let authz = Arc::new(coxswain_store::authz::StoreAuthorizer::new(store.clone()));
     let authn = secured
         .as_ref()
         .map_or_else(coxswain_store::authn::AuthnLayer::disabled, |s| {
-            s.layer.clone()
+            s.layer.clone().with_authorizer(authz.clone())
         });
     let server = builder
         .layer(authn)
@@ -417,7 +419,11 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ObjectStoreService::new(store).into_server())
+        .add_service(
+            ObjectStoreService::new(store)
+                .with_authorizer(authz)
+                .into_server(),
+        )
         .add_optional_service(scheduler_service)
         .add_optional_service(autoscaler_service)
         .add_optional_service(metrics_service)

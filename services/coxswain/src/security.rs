@@ -8,7 +8,6 @@
 //!   localhost, 127.0.0.1, ::1, the listen address, the `kubernetes` Service's ClusterIP and
 //!   its DNS names (as kubeadm's apiserver certificate);
 //! - `admin.crt`/`admin.key`: `kubernetes-admin`, group `system:masters`;
-//! - `components.crt`/`components.key`: the in-process components' identity;
 //! - `tokens.csv`: the admin's bearer token, in kube-apiserver's token-file format.
 //!
 //! `<data-dir>/admin.conf` (0600) is the admin's kubeconfig; `up` also merges it into
@@ -122,14 +121,22 @@ pub const COMPONENT_IDENTITIES: &[(&str, &str, &[&str])] = &[
     // binding before the Node authorizer existed). A separate `coxswain agent` with a
     // `system:node:<name>` certificate is held to its own node.
     ("nodes", "system:coxswain:in-process-nodes", &[]),
+    // The Workloads service's own reads and writes, after it authorized its caller.
+    ("workloads", "system:coxswain:workloads", &[]),
+    // What an in-process client that names no component is: authenticated, and allowed only
+    // what every authenticated user is (discovery, access reviews).
+    (FALLBACK, "system:coxswain:components", &[]),
 ];
+
+/// The component name of [`Secured::components`].
+const FALLBACK: &str = "components";
 
 /// What the server and its in-process components need.
 pub struct Secured {
     pub tls: ServerTlsConfig,
     pub layer: AuthnLayer,
     /// The credentials of in-process clients that have no identity of their own (installed
-    /// process-wide; `system:masters`).
+    /// process-wide): `system:coxswain:components`, with no role of its own.
     pub components: Credentials,
     /// Each in-process component's own credentials ([`COMPONENT_IDENTITIES`]).
     pub identities: Vec<(String, Credentials)>,
@@ -220,10 +227,13 @@ pub fn generate(dir: &Path) -> anyhow::Result<()> {
         vec![],
         ExtendedKeyUsagePurpose::ClientAuth,
     )?;
+    // Written for tools that copy a PKI directory file by file; `up` no longer reads it (it
+    // issues the fallback identity, with no role, at every start). Until 2026-12 this
+    // certificate was in system:masters.
     let components = leaf(
         &issuer,
-        "system:coxswain-components",
-        &["system:masters"],
+        "system:coxswain:components",
+        &[],
         vec![],
         ExtendedKeyUsagePurpose::ClientAuth,
     )?;
@@ -318,7 +328,11 @@ pub fn prepare(
         ));
     }
     let admin = read_pair(&dir, "admin")?;
-    let components = read_pair(&dir, "components")?;
+    let components = identities
+        .iter()
+        .find(|(c, _)| c == FALLBACK)
+        .map(|(_, creds)| creds.clone())
+        .context("the fallback identity")?;
     let tokens = std::fs::read_to_string(dir.join("tokens.csv")).context("reading tokens.csv")?;
     let admin_token = tokens
         .lines()
@@ -376,12 +390,7 @@ pub fn prepare(
     Ok(Secured {
         tls,
         layer: AuthnLayer::new(auth),
-        components: Credentials {
-            ca_pem: ca.cert,
-            cert_pem: components.cert,
-            key_pem: components.key,
-            token: String::new(),
-        },
+        components,
         identities,
         admin_conf,
     })
@@ -424,7 +433,11 @@ mod tests {
         let data = tmp.path().join("data");
         let a = prepare(&opts, &data, listen, bound, &[]).unwrap();
         let b = prepare(&opts, &data, listen, bound, &[]).unwrap();
-        assert_eq!(a.components, b.components);
+        // The CA is reused; the fallback identity has no group (no role of its own).
+        assert_eq!(a.components.ca_pem, b.components.ca_pem);
+        let (cn, orgs) = coxswain_store::authn::subject_of(&rustls_pem(&a.components.cert_pem))
+            .expect("a certificate");
+        assert_eq!((cn.as_str(), orgs.len()), ("system:coxswain:components", 0));
         // Each component has its own identity, none of them a master.
         for (component, creds) in &a.identities {
             let (cn, orgs) = coxswain_store::authn::subject_of(&rustls_pem(&creds.cert_pem))

@@ -378,3 +378,137 @@ spec: {holderIdentity: edge2}
         out.stderr
     );
 }
+
+const WORKLOADS: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec: {containers: [{name: app, image: nginx}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec: {containers: [{name: app, image: nginx}]}
+";
+
+/// What jane may do from the start: read pods (kubectl logs and exec get the pod first).
+const JANE_READER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: default}
+rules:
+- {apiGroups: [\"\"], resources: [pods], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-pod-reader, namespace: default}
+subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: Role, name: pod-reader, apiGroup: rbac.authorization.k8s.io}
+";
+
+/// What jane is granted in `default` next: each right one of the calls below needs.
+const JANE_ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator, namespace: default}
+rules:
+- {apiGroups: [apps], resources: [deployments/scale], verbs: [patch]}
+- {apiGroups: [apps], resources: [deployments], verbs: [get]}
+- {apiGroups: [apps], resources: [replicasets], verbs: [list]}
+- {apiGroups: [\"\"], resources: [pods/log], verbs: [get]}
+- {apiGroups: [\"\"], resources: [pods/exec], verbs: [create]}
+- {apiGroups: [metrics.k8s.io], resources: [pods], verbs: [list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-operator, namespace: default}
+subjects: [{kind: User, name: jane, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: Role, name: operator, apiGroup: rbac.authorization.k8s.io}
+";
+
+#[test]
+fn every_service_authorizes_its_calls_as_kubernetes_would_see_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let c = Coxswain::start_fast_up(&["--nodes", "1", "--metric-resolution", "1s"])
+        .expect("start coxswain up");
+    c.apply(WORKLOADS);
+    wait_until("pod web Running", T, || {
+        let out = c.coxctl(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]);
+        (out.stdout.trim() == "Running").then_some(())
+    })
+    .expect("web runs");
+    // The metrics pipeline scrapes the agents as metrics-server (nodes/stats), not as a
+    // master: the admin sees the pod's usage once a second scrape gave a rate.
+    wait_until("metrics for pod web", T, || {
+        let out = c.coxctl(&["top", "pods"]);
+        (out.ok && out.stdout.contains("web")).then_some(())
+    })
+    .expect("top pods as the admin");
+
+    c.apply(JANE_READER);
+    let jane = c.user_kubeconfig(tmp.path(), "jane", &[]);
+    let as_jane = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", jane.as_str()];
+        all.extend_from_slice(args);
+        c.coxctl_in(&all, None, None)
+    };
+    // (call, what upstream's Forbidden message names)
+    let calls: [(&[&str], &str); 5] = [
+        (
+            &["scale", "deployment", "app", "--replicas", "2"],
+            r#"cannot patch resource "deployments/scale" in API group "apps" in the namespace "default""#,
+        ),
+        (
+            &["rollout", "history", "deployment/app"],
+            r#"cannot get resource "deployments" in API group "apps""#,
+        ),
+        (
+            &["logs", "web"],
+            r#"cannot get resource "pods/log" in API group "" in the namespace "default""#,
+        ),
+        (
+            &["exec", "web", "--", "true"],
+            r#"cannot create resource "pods/exec" in API group """#,
+        ),
+        (
+            &["top", "pods"],
+            r#"cannot list resource "pods" in API group "metrics.k8s.io""#,
+        ),
+    ];
+    for (args, message) in calls {
+        let out = as_jane(args).failure();
+        assert!(
+            out.stderr.contains("Forbidden") && out.stderr.contains(message),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Nothing was changed by the refused scale.
+    let replicas = c.coxctl(&["get", "deploy", "app", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas.stdout.trim(), "1");
+
+    // With the role each call needs, the same calls succeed; the Workloads service then
+    // reads and writes under its own least-privilege identity.
+    c.apply(JANE_ROLE);
+    let out = as_jane(&["scale", "deployment", "app", "--replicas", "2"]).success();
+    assert!(out.stdout.contains("scaled"), "{}", out.stdout);
+    let replicas = c.coxctl(&["get", "deploy", "app", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas.stdout.trim(), "2");
+    let out = as_jane(&["rollout", "history", "deployment/app"]).success();
+    assert!(out.stdout.contains("REVISION"), "{}", out.stdout);
+    as_jane(&["logs", "web"]).success();
+    as_jane(&["exec", "web", "--", "true"]).success();
+    let out = as_jane(&["top", "pods"]).success();
+    assert!(out.stdout.contains("web"), "{}", out.stdout);
+    // Still nothing beyond the role: other namespaces, other verbs.
+    let out = as_jane(&["top", "pods", "-A"]).failure();
+    assert!(out.stderr.contains("at the cluster scope"), "{}", out.stderr);
+    let out = as_jane(&["rollout", "restart", "deployment/app"]).failure();
+    assert!(
+        out.stderr.contains(r#"cannot patch resource "deployments""#),
+        "{}",
+        out.stderr
+    );
+}

@@ -60,7 +60,8 @@ impl Agents {
             .ok()?
             .connect_timeout(timeout)
             .tcp_nodelay(true);
-        let ep = coxswain_client::config::secure(ep, url).ok()?;
+        // As metrics-server's own identity (its role holds nodes/stats).
+        let ep = coxswain_client::config::secure_as(ep, url, "metrics-server").ok()?;
         let client = NodeAgentClient::new(ep.connect_lazy()).max_decoding_message_size(512 << 20);
         c.insert(url.to_string(), client.clone());
         Some(client)

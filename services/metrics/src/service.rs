@@ -14,6 +14,7 @@ use coxswain_api::v1::{
     NodeMetricsList, ObjectMeta, ObjectReference, Pod, PodMetrics, PodMetricsList,
     PushMetricsRequest, PushMetricsResponse,
 };
+use coxswain_client::authz::{check, Attributes};
 use coxswain_client::Cache;
 use tonic::{Request, Response, Status};
 
@@ -134,12 +135,52 @@ impl Service {
     }
 }
 
+/// The API groups of the resource metrics and of the custom and external metrics APIs.
+const METRICS: &str = "metrics.k8s.io";
+const CUSTOM: &str = "custom.metrics.k8s.io";
+const EXTERNAL: &str = "external.metrics.k8s.io";
+
+/// The resource of an object kind in the custom metrics API (`pods`, `deployments`, as its
+/// URL names it), and whether it is namespaced.
+fn object_resource(kind: &str) -> (String, bool) {
+    match coxswain_api::Kind::parse(kind) {
+        Some(k) => (k.plural().to_string(), k.namespaced()),
+        None => (kind.to_ascii_lowercase(), true),
+    }
+}
+
+/// The request a metric push is authorized as: a `create` of the series it would be read as
+/// (`<resource>/<metric>` in custom.metrics.k8s.io, `<metric>` in external.metrics.k8s.io).
+fn push_attributes(m: &coxswain_api::v1::PushedMetric) -> Attributes {
+    match m.r#type.as_str() {
+        "external" => Attributes::resource(
+            "create",
+            EXTERNAL,
+            &m.metric_name,
+            namespace_or_default(&m.namespace),
+            "",
+        ),
+        _ => {
+            let o = m.described_object.clone().unwrap_or_default();
+            let (resource, namespaced) = object_resource(&o.kind);
+            let ns = match namespaced {
+                true => namespace_or_default(&o.namespace),
+                false => "",
+            };
+            Attributes::resource("create", CUSTOM, &resource, ns, &o.name)
+                .on_subresource(&m.metric_name)
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Metrics for Service {
     async fn get_node_metrics(
         &self,
         req: Request<GetNodeMetricsRequest>,
     ) -> Result<Response<NodeMetrics>, Status> {
+        let a = Attributes::resource("get", METRICS, "nodes", "", &req.get_ref().name);
+        check(&req, &a)?;
         let r = req.into_inner();
         if r.name.is_empty() {
             return Err(Status::invalid_argument("name: Required value"));
@@ -163,6 +204,10 @@ impl Metrics for Service {
         &self,
         req: Request<ListNodeMetricsRequest>,
     ) -> Result<Response<NodeMetricsList>, Status> {
+        check(
+            &req,
+            &Attributes::resource("list", METRICS, "nodes", "", ""),
+        )?;
         let r = req.into_inner();
         let sel = selector(&r.label_selector, "labelSelector")?;
         let now = format_nanos(now_nanos());
@@ -188,6 +233,12 @@ impl Metrics for Service {
         &self,
         req: Request<GetPodMetricsRequest>,
     ) -> Result<Response<PodMetrics>, Status> {
+        let r = req.get_ref();
+        let ns = namespace_or_default(&r.namespace);
+        check(
+            &req,
+            &Attributes::resource("get", METRICS, "pods", ns, &r.name),
+        )?;
         let r = req.into_inner();
         if r.name.is_empty() {
             return Err(Status::invalid_argument("name: Required value"));
@@ -212,6 +263,9 @@ impl Metrics for Service {
         &self,
         req: Request<ListPodMetricsRequest>,
     ) -> Result<Response<PodMetricsList>, Status> {
+        // An empty namespace lists every namespace's pods: a cluster-scope list.
+        let a = Attributes::resource("list", METRICS, "pods", &req.get_ref().namespace, "");
+        check(&req, &a)?;
         let r = req.into_inner();
         let sel = selector(&r.label_selector, "labelSelector")?;
         let now = format_nanos(now_nanos());
@@ -241,6 +295,9 @@ impl Metrics for Service {
         &self,
         req: Request<PushMetricsRequest>,
     ) -> Result<Response<PushMetricsResponse>, Status> {
+        for m in &req.get_ref().metrics {
+            check(&req, &push_attributes(m))?;
+        }
         let r = req.into_inner();
         let n = self
             .state
@@ -256,6 +313,12 @@ impl Metrics for Service {
         &self,
         req: Request<GetPodsMetricRequest>,
     ) -> Result<Response<MetricValueList>, Status> {
+        // GET .../namespaces/<ns>/pods/*/<metric>: resource pods, name "*", the metric as
+        // the subresource (upstream's request info).
+        let r = req.get_ref();
+        let ns = namespace_or_default(&r.namespace);
+        let a = Attributes::resource("get", CUSTOM, "pods", ns, "*").on_subresource(&r.metric_name);
+        check(&req, &a)?;
         let r = req.into_inner();
         if r.metric_name.is_empty() {
             return Err(Status::invalid_argument("metricName: Required value"));
@@ -286,6 +349,16 @@ impl Metrics for Service {
         &self,
         req: Request<GetObjectMetricRequest>,
     ) -> Result<Response<MetricValue>, Status> {
+        let r = req.get_ref();
+        let o = r.described_object.clone().unwrap_or_default();
+        let (resource, namespaced) = object_resource(&o.kind);
+        let ns = match namespaced {
+            true => namespace_or_default(&o.namespace),
+            false => "",
+        };
+        let a = Attributes::resource("get", CUSTOM, &resource, ns, &o.name)
+            .on_subresource(&r.metric_name);
+        check(&req, &a)?;
         let r = req.into_inner();
         if r.metric_name.is_empty() {
             return Err(Status::invalid_argument("metricName: Required value"));
@@ -323,6 +396,13 @@ impl Metrics for Service {
         &self,
         req: Request<GetExternalMetricRequest>,
     ) -> Result<Response<ExternalMetricValueList>, Status> {
+        // GET .../namespaces/<ns>/<metric>: a list of the resource named by the metric.
+        let r = req.get_ref();
+        let ns = namespace_or_default(&r.namespace);
+        check(
+            &req,
+            &Attributes::resource("list", EXTERNAL, &r.metric_name, ns, ""),
+        )?;
         let r = req.into_inner();
         if r.metric_name.is_empty() {
             return Err(Status::invalid_argument("metricName: Required value"));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use coxswain_api::kinds::Object;
 use coxswain_api::v1;
 use coxswain_api::v1::scheduler_server::{Scheduler, SchedulerServer};
+use coxswain_client::authz::{check, Attributes};
 use tonic::{Request, Response, Status};
 
 use crate::explain::Explanation;
@@ -195,14 +196,21 @@ impl Scheduler for SchedulerService {
         &self,
         req: Request<v1::ExplainRequest>,
     ) -> Result<Response<v1::ExplainResponse>, Status> {
-        let r = req.into_inner();
+        // The answer shows how every node fits the pod: the caller may list nodes, and read
+        // the stored pod, or (an inline pod) create pods in its namespace, as a server-side
+        // dry run would need.
+        check(&req, &Attributes::resource("list", "", "nodes", "", ""))?;
+        let r = req.get_ref();
         let pod = if !r.manifest.trim().is_empty() {
             if !r.name.is_empty() {
                 return Err(Status::invalid_argument(
                     "name: give either a stored pod's name or a manifest, not both",
                 ));
             }
-            Arc::new(pod_from_manifest(&r.manifest, &r.namespace)?)
+            let pod = pod_from_manifest(&r.manifest, &r.namespace)?;
+            let ns = pod.metadata.as_ref().map_or("", |m| m.namespace.as_str());
+            check(&req, &Attributes::resource("create", "", "pods", ns, ""))?;
+            Arc::new(pod)
         } else {
             if r.name.is_empty() {
                 return Err(Status::invalid_argument(
@@ -214,6 +222,7 @@ impl Scheduler for SchedulerService {
             } else {
                 r.namespace.as_str()
             };
+            check(&req, &Attributes::resource("get", "", "pods", ns, &r.name))?;
             self.handle.pod(ns, &r.name).ok_or_else(|| {
                 Status::not_found(format!("pods \"{}\" not found in namespace {ns}", r.name))
             })?
@@ -233,8 +242,10 @@ impl Scheduler for SchedulerService {
 
     async fn list_profiles(
         &self,
-        _: Request<v1::ListProfilesRequest>,
+        req: Request<v1::ListProfilesRequest>,
     ) -> Result<Response<v1::ListProfilesResponse>, Status> {
+        // kube-scheduler's configuration is served at /configz.
+        check(&req, &Attributes::path("get", "/configz"))?;
         Ok(Response::new(v1::ListProfilesResponse {
             profiles: self.handle.profiles.iter().map(profile_info).collect(),
         }))

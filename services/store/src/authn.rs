@@ -16,23 +16,8 @@ use std::task::{Context, Poll};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-/// An authenticated (or anonymous) user.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-}
-
-impl UserInfo {
-    pub fn anonymous() -> UserInfo {
-        UserInfo {
-            name: "system:anonymous".into(),
-            uid: String::new(),
-            groups: vec!["system:unauthenticated".into()],
-        }
-    }
-}
+/// An authenticated (or anonymous) user (shared with every service's authorization).
+pub use coxswain_client::authz::UserInfo;
 
 /// Who may come in.
 #[derive(Debug, Clone, Default)]
@@ -246,21 +231,37 @@ fn open_path(path: &str) -> bool {
 }
 
 /// The tower layer authenticating every request but health and reflection; a disabled one
-/// passes everything through (authentication off).
+/// passes everything through (authentication off). With an authorizer, it travels with each
+/// authenticated request beside the user ([`coxswain_client::authz::Authz`]), for every
+/// service's handlers to ask.
 #[derive(Clone)]
 pub struct AuthnLayer {
     auth: Option<Arc<Authenticator>>,
+    authz: Option<coxswain_client::authz::Authz>,
 }
 
 impl AuthnLayer {
     pub fn new(auth: Authenticator) -> AuthnLayer {
         AuthnLayer {
             auth: Some(Arc::new(auth)),
+            authz: None,
         }
     }
 
     pub fn disabled() -> AuthnLayer {
-        AuthnLayer { auth: None }
+        AuthnLayer {
+            auth: None,
+            authz: None,
+        }
+    }
+
+    /// Give every authenticated request this authorizer.
+    pub fn with_authorizer(
+        mut self,
+        authz: Arc<dyn coxswain_client::authz::Authorizer>,
+    ) -> AuthnLayer {
+        self.authz = Some(coxswain_client::authz::Authz(authz));
+        self
     }
 }
 
@@ -270,6 +271,7 @@ impl<S> tower::Layer<S> for AuthnLayer {
         Authn {
             inner,
             auth: self.auth.clone(),
+            authz: self.authz.clone(),
         }
     }
 }
@@ -278,6 +280,7 @@ impl<S> tower::Layer<S> for AuthnLayer {
 pub struct Authn<S> {
     inner: S,
     auth: Option<Arc<Authenticator>>,
+    authz: Option<coxswain_client::authz::Authz>,
 }
 
 type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
@@ -318,6 +321,9 @@ where
         match auth.authenticate(header, cert.as_deref()) {
             Ok(user) => {
                 req.extensions_mut().insert(user);
+                if let Some(authz) = &self.authz {
+                    req.extensions_mut().insert(authz.clone());
+                }
                 Box::pin(self.inner.call(req))
             }
             Err(status) => {

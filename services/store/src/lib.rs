@@ -8,10 +8,12 @@
 //! - [`alloc`]: Service ClusterIP and NodePort allocation.
 //! - [`encryption`]: encryption at rest (`EncryptionConfiguration`), a backend wrapper.
 //! - [`gc`]: the garbage collector (ownerReferences, propagation policies) and namespace deleter.
-//! - [`authn`], [`rbac`]: who is calling (tokens, client certificates) and what they may do.
+//! - [`authn`], [`rbac`]: who is calling (tokens, client certificates) and what they may do;
+//!   [`authz`]: the one authorizer (Node, then RBAC) the server's every service asks.
 //! - [`server`]: the `coxswain.v1.ObjectStore` gRPC service.
 pub mod alloc;
 pub mod authn;
+pub mod authz;
 pub mod backend;
 pub mod bootstrap;
 pub mod cache;

@@ -212,7 +212,8 @@ pub fn pod_references(pod: &v1::Pod, resource: &str) -> Vec<String> {
     out
 }
 
-/// The graph over a store's cache.
+/// The graph by scanning a store's cache: the pods bound to a node are found by looking at
+/// every pod. Used only while the [`NodeIndex`] has not caught up with the store.
 pub struct StoreGraph<'a>(pub &'a crate::Store);
 
 impl StoreGraph<'_> {
@@ -230,6 +231,20 @@ impl StoreGraph<'_> {
     }
 }
 
+/// Whether the claim `namespace/claim` is bound to the volume `volume`.
+fn claim_binds(store: &crate::Store, namespace: &str, claim: &str, volume: &str) -> bool {
+    store
+        .get_stored(Kind::PersistentVolumeClaim, namespace, claim)
+        .ok()
+        .map(|s| s.decode())
+        .is_some_and(|o| match o {
+            Object::PersistentVolumeClaim(c) => {
+                c.spec.as_ref().is_some_and(|s| s.volume_name == volume)
+            }
+            _ => false,
+        })
+}
+
 impl Graph for StoreGraph<'_> {
     fn pod_node(&self, namespace: &str, name: &str) -> Option<String> {
         let s = self.0.get_stored(Kind::Pod, namespace, name).ok()?;
@@ -243,23 +258,279 @@ impl Graph for StoreGraph<'_> {
                 let ns = p.metadata.as_ref().map_or("", |m| m.namespace.as_str());
                 pod_references(p, "persistentvolumeclaims")
                     .iter()
-                    .any(|claim| {
-                        self.0
-                            .get_stored(Kind::PersistentVolumeClaim, ns, claim)
-                            .ok()
-                            .map(|s| s.decode())
-                            .is_some_and(|o| match o {
-                                Object::PersistentVolumeClaim(c) => {
-                                    c.spec.as_ref().is_some_and(|s| s.volume_name == name)
-                                }
-                                _ => false,
-                            })
-                    })
+                    .any(|claim| claim_binds(self.0, ns, claim, name))
             });
         }
         self.pods_on(node, Some(namespace))
             .iter()
             .any(|p| pod_references(p, resource).iter().any(|n| n == name))
+    }
+}
+
+/// The kinds of objects a pod references that the index keeps.
+const REFERENCED: [&str; 3] = ["configmaps", "secrets", "persistentvolumeclaims"];
+
+/// (resource, namespace, name) of a referenced object.
+type RefKey = (&'static str, String, String);
+
+/// What the index knows of one bound pod.
+struct IndexedPod {
+    uid: String,
+    node: String,
+    refs: Vec<RefKey>,
+}
+
+/// Upstream's graph, kept incrementally: per node, the objects its pods reference (with how
+/// many of its pods reference each), fed by a watch of the store from a consistent list.
+/// Answers only when it has applied every change the store has ([`NodeIndex::referenced`]
+/// returns None otherwise, and the caller scans), so a pod bound a moment ago is never denied
+/// its Secrets because the index lags.
+#[derive(Default)]
+pub struct NodeIndex {
+    state: std::sync::RwLock<IndexState>,
+    /// Ends the feeding task when the index is dropped.
+    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Default)]
+struct IndexState {
+    /// The store revision every change up to which is applied (0: not listed yet).
+    revision: i64,
+    /// Bound pods by "namespace/name".
+    pods: std::collections::HashMap<String, IndexedPod>,
+    /// node -> referenced object -> how many of its pods reference it.
+    nodes: std::collections::HashMap<String, std::collections::HashMap<RefKey, usize>>,
+}
+
+impl IndexState {
+    fn remove(&mut self, key: &str) {
+        let Some(old) = self.pods.remove(key) else {
+            return;
+        };
+        if let Some(refs) = self.nodes.get_mut(&old.node) {
+            for r in old.refs {
+                if let std::collections::hash_map::Entry::Occupied(mut e) = refs.entry(r) {
+                    *e.get_mut() -= 1;
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+            }
+            if refs.is_empty() {
+                self.nodes.remove(&old.node);
+            }
+        }
+    }
+
+    /// Apply one pod's current state (None: deleted).
+    fn apply(&mut self, s: &crate::cache::Stored, deleted: bool) {
+        let key = format!("{}/{}", s.namespace(), s.name());
+        let node = match deleted {
+            true => String::new(),
+            false => s.field("spec.nodeName").unwrap_or_default(),
+        };
+        // A pod's volumes, env and pull secrets are immutable: decode only when the pod or
+        // its node changes.
+        if let Some(p) = self.pods.get(&key) {
+            if p.uid == *s.uid && p.node == node {
+                return;
+            }
+        }
+        self.remove(&key);
+        if node.is_empty() {
+            return;
+        }
+        let Object::Pod(pod) = s.decode() else {
+            return;
+        };
+        let ns = s.namespace().to_string();
+        let mut refs: Vec<RefKey> = Vec::new();
+        for r in REFERENCED {
+            for name in pod_references(&pod, r) {
+                let k = (r, ns.clone(), name);
+                if !refs.contains(&k) {
+                    refs.push(k);
+                }
+            }
+        }
+        let counts = self.nodes.entry(node.clone()).or_default();
+        for r in &refs {
+            *counts.entry(r.clone()).or_default() += 1;
+        }
+        self.pods.insert(
+            key,
+            IndexedPod {
+                uid: s.uid.to_string(),
+                node,
+                refs,
+            },
+        );
+    }
+}
+
+impl NodeIndex {
+    /// An index fed from `store` by a task on the current runtime (outside one: an index that
+    /// never catches up, so every question is answered by scanning).
+    pub fn start(store: &crate::Store) -> std::sync::Arc<NodeIndex> {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return Default::default();
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let index = std::sync::Arc::new(NodeIndex {
+            state: Default::default(),
+            _stop: Some(tx),
+        });
+        rt.spawn(feed(store.clone(), std::sync::Arc::downgrade(&index), rx));
+        index
+    }
+
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, IndexState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, IndexState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a pod bound to `node` references the object; None when the index has not
+    /// applied the store's revision `current` yet.
+    pub fn referenced(
+        &self,
+        current: i64,
+        node: &str,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<bool> {
+        let st = self.state();
+        if st.revision == 0 || st.revision < current {
+            return None;
+        }
+        let Some(refs) = st.nodes.get(node) else {
+            return Some(false);
+        };
+        let key: RefKey = match REFERENCED.iter().find(|r| **r == resource) {
+            Some(r) => (r, namespace.to_string(), name.to_string()),
+            None => return Some(false),
+        };
+        Some(refs.contains_key(&key))
+    }
+
+    /// The claims (namespace, name) the pods bound to `node` use; None as for
+    /// [`NodeIndex::referenced`].
+    pub fn claims(&self, current: i64, node: &str) -> Option<Vec<(String, String)>> {
+        let st = self.state();
+        if st.revision == 0 || st.revision < current {
+            return None;
+        }
+        Some(
+            st.nodes
+                .get(node)
+                .into_iter()
+                .flat_map(|refs| refs.keys())
+                .filter(|(r, _, _)| *r == "persistentvolumeclaims")
+                .map(|(_, ns, name)| (ns.clone(), name.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// List the pods, then apply every change after the list; relist when the watch ends (cut
+/// or too old). Every event of every kind advances the applied revision, so the index can
+/// tell when it is current.
+async fn feed(
+    store: crate::Store,
+    index: std::sync::Weak<NodeIndex>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use crate::store::{ListOptions, WatchEvent, WatchOptions};
+    loop {
+        let Ok(list) = store.list(Kind::Pod, &ListOptions::default()) else {
+            return;
+        };
+        {
+            let Some(ix) = index.upgrade() else {
+                return;
+            };
+            let mut st = ix.state_mut();
+            *st = IndexState::default();
+            for s in &list.items {
+                st.apply(s, false);
+            }
+            st.revision = list.revision;
+        }
+        let opts = WatchOptions {
+            resource_version: Some(list.revision),
+            bookmarks: true,
+            ..Default::default()
+        };
+        let Ok(mut rx) = store.watch(opts) else {
+            return;
+        };
+        loop {
+            let ev = tokio::select! {
+                _ = &mut stop => return,
+                ev = rx.recv() => ev,
+            };
+            let Some(ix) = index.upgrade() else {
+                return;
+            };
+            let (revision, pod) = match ev {
+                Some(Ok(WatchEvent::Change { typ, object })) => {
+                    let deleted = matches!(typ, crate::cache::EventType::Deleted);
+                    (
+                        object.revision,
+                        (object.kind == Kind::Pod).then_some((object, deleted)),
+                    )
+                }
+                Some(Ok(WatchEvent::Bookmark { revision, .. })) => (revision, None),
+                // Cut, too old, or closed: relist.
+                Some(Err(_)) | None => break,
+            };
+            let mut st = ix.state_mut();
+            if let Some((object, deleted)) = pod {
+                st.apply(&object, deleted);
+            }
+            st.revision = st.revision.max(revision);
+        }
+        // Not in a hot loop if the watch keeps failing.
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+/// The graph from the [`NodeIndex`] when it is current, else by scanning.
+pub struct IndexedGraph<'a> {
+    pub store: &'a crate::Store,
+    pub index: &'a NodeIndex,
+}
+
+impl Graph for IndexedGraph<'_> {
+    fn pod_node(&self, namespace: &str, name: &str) -> Option<String> {
+        StoreGraph(self.store).pod_node(namespace, name)
+    }
+
+    fn referenced(&self, node: &str, resource: &str, namespace: &str, name: &str) -> bool {
+        let current = self.store.revision();
+        let indexed = match resource {
+            "persistentvolumes" => self.index.claims(current, node).map(|claims| {
+                claims
+                    .iter()
+                    .any(|(ns, claim)| claim_binds(self.store, ns, claim, name))
+            }),
+            _ => self
+                .index
+                .referenced(current, node, resource, namespace, name),
+        };
+        match indexed {
+            Some(answer) => answer,
+            None => {
+                metrics::counter!("coxswain_node_authorizer_index_misses_total").increment(1);
+                StoreGraph(self.store).referenced(node, resource, namespace, name)
+            }
+        }
     }
 }
 
@@ -348,6 +619,102 @@ mod tests {
         assert_eq!(
             authorize(&jane, &a("get", "", "nodes", "", "", "n1"), &Fake),
             Decision::NoOpinion
+        );
+    }
+
+    /// Wait (bounded) until the index answers `want` for `(node, resource, name)` in `d`.
+    async fn index_says(
+        store: &crate::Store,
+        index: &NodeIndex,
+        node: &str,
+        resource: &str,
+        name: &str,
+        want: bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = index.referenced(store.revision(), node, resource, "default", name);
+            if got == Some(want) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "index: {node} {resource} {name}: {got:?}, want {want}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_index_follows_pods_bound_and_deleted_and_answers_only_when_current() {
+        let backend = std::sync::Arc::new(crate::backend::EmbeddedBackend::memory());
+        let store = crate::Store::open(backend, Default::default())
+            .await
+            .expect("store");
+        let index = NodeIndex::start(&store);
+        let pod = |name: &str, node: &str, secret: &str| {
+            let text = format!(
+                "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: default}}
+spec:
+  nodeName: {node}
+  volumes: [{{name: s, secret: {{secretName: {secret}}}}}, {{name: c, persistentVolumeClaim: {{claimName: data}}}}]
+  containers:
+  - name: app
+    image: nginx
+    envFrom: [{{configMapRef: {{name: settings}}}}]
+"
+            );
+            coxswain_api::manifest::parse_manifests(&text)
+                .expect("pod manifest")
+                .remove(0)
+                .object
+        };
+        store.create(pod("a", "n1", "s1"), false).await.expect("a");
+        store.create(pod("b", "n1", "s1"), false).await.expect("b");
+        store.create(pod("c", "n2", "s2"), false).await.expect("c");
+        index_says(&store, &index, "n1", "secrets", "s1", true).await;
+        index_says(&store, &index, "n1", "configmaps", "settings", true).await;
+        index_says(&store, &index, "n1", "persistentvolumeclaims", "data", true).await;
+        index_says(&store, &index, "n1", "secrets", "s2", false).await;
+        index_says(&store, &index, "n2", "secrets", "s2", true).await;
+        index_says(&store, &index, "n3", "secrets", "s1", false).await;
+        assert_eq!(
+            index.claims(store.revision(), "n2"),
+            Some(vec![("default".to_string(), "data".to_string())])
+        );
+        // A revision the index has not applied yet: no answer (the caller scans).
+        assert_eq!(
+            index.referenced(store.revision() + 1, "n1", "secrets", "default", "s1"),
+            None
+        );
+        // Two pods reference s1 on n1: it stays reachable until both are gone.
+        let now = crate::store::DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        store
+            .delete(Kind::Pod, "default", "a", &now)
+            .await
+            .expect("delete a");
+        index_says(&store, &index, "n1", "secrets", "s1", true).await;
+        store
+            .delete(Kind::Pod, "default", "b", &now)
+            .await
+            .expect("delete b");
+        index_says(&store, &index, "n1", "secrets", "s1", false).await;
+        index_says(&store, &index, "n1", "configmaps", "settings", false).await;
+        // The graph over the index gives the scan's answers.
+        let graph = IndexedGraph {
+            store: &store,
+            index: &index,
+        };
+        assert!(graph.referenced("n2", "secrets", "default", "s2"));
+        assert!(!graph.referenced("n1", "secrets", "default", "s2"));
+        assert_eq!(
+            graph.referenced("n2", "secrets", "default", "s2"),
+            StoreGraph(&store).referenced("n2", "secrets", "default", "s2")
         );
     }
 }

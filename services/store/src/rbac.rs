@@ -10,20 +10,9 @@ use coxswain_api::{v1, Kind, Object};
 
 use crate::authn::UserInfo;
 
-/// What a request does to what (upstream's `authorizer.Attributes` for resource requests).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Attributes {
-    pub verb: String,
-    pub api_group: String,
-    pub resource: String,
-    pub subresource: String,
-    pub namespace: String,
-    pub name: String,
-    /// A non-resource request's path (`/version`); empty for resource requests.
-    pub path: String,
-    /// A list or watch's field selector (the Node authorizer reads `spec.nodeName=`).
-    pub field_selector: String,
-}
+/// What a request does to what (upstream's `authorizer.Attributes`), shared with every
+/// service's authorization.
+pub use coxswain_client::authz::Attributes;
 
 /// The RBAC objects a decision reads.
 #[derive(Debug, Clone, Default)]

@@ -14,10 +14,12 @@ use coxswain_telemetry::grpc::ResourceSlot;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::authz::{forbidden, StoreAuthorizer};
 use crate::error::{bad_request, cap_message};
 use crate::store::{
     truncate_for_message, DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions,
 };
+use coxswain_client::authz::Authorizer;
 
 pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
 
@@ -29,15 +31,21 @@ pub const MAX_REQUEST_BYTES: usize = 3 << 20;
 #[derive(Clone)]
 pub struct ObjectStoreService {
     store: Store,
-    rbac: std::sync::Arc<crate::rbac::Cache>,
+    authz: std::sync::Arc<StoreAuthorizer>,
 }
 
 impl ObjectStoreService {
     pub fn new(store: Store) -> Self {
         ObjectStoreService {
+            authz: std::sync::Arc::new(StoreAuthorizer::new(store.clone())),
             store,
-            rbac: Default::default(),
         }
+    }
+
+    /// The same service deciding with `authz` (shared with the server's other services).
+    pub fn with_authorizer(mut self, authz: std::sync::Arc<StoreAuthorizer>) -> Self {
+        self.authz = authz;
+        self
     }
 
     /// RBAC for a call ([`crate::rbac`]): allowed when authentication is off (no user in the
@@ -60,7 +68,7 @@ impl ObjectStoreService {
     fn restricted_user<'a, T>(&self, req: &'a Request<T>) -> Option<&'a crate::authn::UserInfo> {
         req.extensions()
             .get::<crate::authn::UserInfo>()
-            .filter(|u| !u.groups.iter().any(|g| g == crate::rbac::MASTERS))
+            .filter(|u| !crate::authz::is_master(u))
     }
 
     /// RBAC's escalation prevention and NodeRestriction for an object a user writes
@@ -71,12 +79,12 @@ impl ObjectStoreService {
         };
         crate::node_authz::check_node_write(user, obj).map_err(|reason| {
             let a = attrs("update", obj.kind(), obj.namespace(), obj.name(), "");
-            Status::permission_denied(format!(
+            forbidden(format!(
                 "{}: {reason}",
                 crate::rbac::forbidden_message(user, &a)
             ))
         })?;
-        let snap = || self.rbac.snapshot(&self.store);
+        let snap = || self.authz.rbac();
         let checked = match obj {
             Object::Role(r) => crate::escalation::check_role(
                 &snap(),
@@ -99,7 +107,7 @@ impl ObjectStoreService {
             _ => Ok(()),
         };
         checked.map_err(|reason| {
-            Status::permission_denied(format!(
+            forbidden(format!(
                 "{} {:?} is forbidden: {reason}",
                 qualified(obj.kind()),
                 obj.name()
@@ -125,7 +133,7 @@ impl ObjectStoreService {
             return Ok(());
         };
         let a = attrs(verb, kind, namespace, name, "");
-        if self.rbac.snapshot(&self.store).allows(user, &a) {
+        if self.authz.rbac().allows(user, &a) {
             return Ok(());
         }
         let message = format!(
@@ -134,7 +142,7 @@ impl ObjectStoreService {
             qualified(kind),
             kind.plural()
         );
-        Err(Status::permission_denied(message))
+        Err(forbidden(message))
     }
 
     fn authorize_attrs<T>(
@@ -142,28 +150,10 @@ impl ObjectStoreService {
         req: &Request<T>,
         a: crate::rbac::Attributes,
     ) -> Result<(), Status> {
-        let Some(user) = req.extensions().get::<crate::authn::UserInfo>() else {
-            return Ok(());
-        };
-        if user.groups.iter().any(|g| g == crate::rbac::MASTERS) {
-            return Ok(());
+        match req.extensions().get::<crate::authn::UserInfo>() {
+            Some(user) => self.authz.authorize(user, &a),
+            None => Ok(()),
         }
-        let graph = crate::node_authz::StoreGraph(&self.store);
-        match crate::node_authz::authorize(user, &a, &graph) {
-            crate::node_authz::Decision::Allow => return Ok(()),
-            crate::node_authz::Decision::Deny(reason) => {
-                let message = format!("{}: {reason}", crate::rbac::forbidden_message(user, &a));
-                tracing::debug!(%message, "Node authorizer: denied");
-                return Err(Status::permission_denied(message));
-            }
-            crate::node_authz::Decision::NoOpinion => {}
-        }
-        if self.rbac.snapshot(&self.store).allows(user, &a) {
-            return Ok(());
-        }
-        Err(Status::permission_denied(crate::rbac::forbidden_message(
-            user, &a,
-        )))
     }
 
     /// Apply for a user who is not a master: every document authorized first (`create` when
@@ -172,7 +162,7 @@ impl ObjectStoreService {
         let Some(user) = req.extensions().get::<crate::authn::UserInfo>() else {
             return Ok(());
         };
-        if user.groups.iter().any(|g| g == crate::rbac::MASTERS) {
+        if crate::authz::is_master(user) {
             return Ok(());
         }
         let text = req.get_ref().manifest.clone();
