@@ -221,6 +221,18 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(server: &str) -> Result<Client> {
+        // `--server a,b`: several store replicas; the first that takes the connection serves
+        // this invocation (one command is short-lived: no balancing, no re-probing).
+        if let Some(servers) = coxswain_client::failover::split(server) {
+            let mut last = CliError::Connect(format!("--server {server:?}: no server given"));
+            for s in servers {
+                match Box::pin(Self::connect(s)).await {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = e,
+                }
+            }
+            return Err(last);
+        }
         let url = server_url(server);
         let endpoint = Endpoint::from_shared(url.clone())
             .map_err(|e| CliError::Connect(format!("invalid server address {server:?}: {e}")))?

@@ -1,6 +1,7 @@
 //! Faults with a real etcd and real store processes on loopback (issue 18 §4): a store replica
 //! killed with SIGKILL under 8 writing clients loses no acknowledged write, and the clients,
-//! given both replicas in one `--server` list, carry on through the other.
+//! given both replicas in one `--server` list, carry on through the other; coxctl given the
+//! same list is served by the live one.
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -78,6 +79,7 @@ async fn a_killed_store_replica_loses_no_acknowledged_write() {
     )
     .await
     .expect("writes before the kill");
+    let a_url = a.url();
     a.kill9();
     let at_kill = acked.load(Ordering::SeqCst);
 
@@ -108,4 +110,18 @@ async fn a_killed_store_replica_loses_no_acknowledged_write() {
         listed.iter().filter(|n| n.starts_with('w')).count(),
         WRITERS * PER_WRITER
     );
+    // coxctl takes the same list and is served by the replica that is up.
+    let servers = format!("{a_url},{}", b.url());
+    let out = b
+        .coxctl(&[
+            "--server",
+            &servers,
+            "get",
+            "configmap",
+            "w0-0",
+            "-o",
+            "name",
+        ])
+        .success();
+    assert_eq!(out.stdout.trim(), "configmap/w0-0");
 }
