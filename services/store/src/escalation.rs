@@ -226,17 +226,7 @@ pub fn check_binding(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> v1::PolicyRule {
-        let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        v1::PolicyRule {
-            verbs: s(verbs),
-            api_groups: s(groups),
-            resources: s(resources),
-            resource_names: s(names),
-            non_resource_urls: vec![],
-        }
-    }
+    use crate::test_builders::rule;
 
     #[test]
     fn covers_as_upstream() {

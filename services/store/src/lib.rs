@@ -26,6 +26,8 @@ pub mod rbac;
 pub mod server;
 pub mod state_metrics;
 pub mod store;
+#[cfg(test)]
+mod test_builders;
 pub mod util;
 
 pub use error::StoreError;

@@ -537,6 +537,7 @@ impl Graph for IndexedGraph<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_builders::{attrs as a, user};
 
     struct Fake;
     impl Graph for Fake {
@@ -552,24 +553,9 @@ mod tests {
         }
     }
 
-    fn a(verb: &str, group: &str, res: &str, sub: &str, ns: &str, name: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            api_group: group.into(),
-            resource: res.into(),
-            subresource: sub.into(),
-            namespace: ns.into(),
-            name: name.into(),
-            ..Default::default()
-        }
-    }
-
     fn node(name: &str) -> UserInfo {
-        UserInfo {
-            name: format!("system:node:{name}"),
-            uid: String::new(),
-            groups: vec![NODES_GROUP.into(), "system:authenticated".into()],
-        }
+        let name = format!("{NODE_PREFIX}{name}");
+        user(&name, &[NODES_GROUP, "system:authenticated"])
     }
 
     #[test]

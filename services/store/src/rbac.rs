@@ -261,29 +261,7 @@ fn decode(stored: &[Vec<std::sync::Arc<crate::cache::Stored>>]) -> Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> v1::PolicyRule {
-        let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
-        v1::PolicyRule {
-            verbs: s(verbs),
-            api_groups: s(groups),
-            resources: s(resources),
-            resource_names: s(names),
-            non_resource_urls: vec![],
-        }
-    }
-
-    fn attrs(verb: &str, group: &str, res: &str, sub: &str, ns: &str, name: &str) -> Attributes {
-        Attributes {
-            verb: verb.into(),
-            api_group: group.into(),
-            resource: res.into(),
-            subresource: sub.into(),
-            namespace: ns.into(),
-            name: name.into(),
-            ..Default::default()
-        }
-    }
+    use crate::test_builders::{attrs, rule, user};
 
     fn meta(ns: &str, name: &str) -> Option<v1::ObjectMeta> {
         Some(v1::ObjectMeta {
@@ -291,14 +269,6 @@ mod tests {
             namespace: ns.into(),
             ..Default::default()
         })
-    }
-
-    fn user(name: &str, groups: &[&str]) -> UserInfo {
-        UserInfo {
-            name: name.into(),
-            uid: String::new(),
-            groups: groups.iter().map(|s| s.to_string()).collect(),
-        }
     }
 
     fn subject(kind: &str, name: &str, ns: &str) -> v1::Subject {
