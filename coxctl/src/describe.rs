@@ -14,7 +14,9 @@ use crate::resources::parse_targets;
 use crate::table::tabwrite;
 
 mod hpa;
+mod node;
 mod pvc;
+mod small;
 
 /// Objects related to the described one (fetched by `run`; empty in tests as needed).
 #[derive(Debug, Default)]
@@ -27,6 +29,8 @@ pub struct Related {
     pub pods: Vec<Value>,
     /// The Endpoints of a Service.
     pub endpoints: Option<Value>,
+    /// A Node's Lease (or why it could not be read).
+    pub lease: node::LeaseLookup,
 }
 
 struct W {
@@ -372,12 +376,20 @@ fn volumes(w: &mut W, level: usize, vols: &[Value]) {
     }
     w.line(level, "Volumes:");
     for v in vols {
-        w.line(level + 1, format!("{}:", s(v, "name")));
-        let l = level + 2;
+        // kubectl's describeVolumes: names at LEVEL_1 (one more space inside a pod template),
+        // each source's lines at LEVEL_2 whatever the nesting.
+        let indent = if level > 0 { " " } else { "" };
+        w.line(1, format!("{indent}{}:", s(v, "name")));
+        let l = 2;
         if !at(v, "hostPath").is_null() {
             w.line(l, "Type:\tHostPath (bare host directory volume)");
             w.line(l, format!("Path:\t{}", s(v, "hostPath.path")));
-            w.line(l, format!("HostPathType:\t{}", s(v, "hostPath.type")));
+            let ty = if at(v, "hostPath.type").is_null() {
+                "<none>".into()
+            } else {
+                s(v, "hostPath.type")
+            };
+            w.line(l, format!("HostPathType:\t{ty}"));
         } else if !at(v, "emptyDir").is_null() {
             w.line(
                 l,
@@ -733,14 +745,17 @@ fn describe_deployment(w: &mut W, o: &Value, rel: &Related) {
         .replicasets
         .iter()
         .find(|rs| template_without_hash(rs) == tpl);
+    // GetAllReplicaSets' allOldRSs: every other owned ReplicaSet, scaled down or not; both
+    // lines only when there is a ReplicaSet at all (describeDeployment).
     let old: Vec<String> = rel
         .replicasets
         .iter()
-        .filter(|rs| {
-            Some(*rs) != new && (i(rs, "spec.replicas") > 0 || i(rs, "status.replicas") > 0)
-        })
+        .filter(|rs| Some(*rs) != new)
         .map(rs_summary)
         .collect();
+    if old.is_empty() && new.is_none() {
+        return;
+    }
     w.line(
         0,
         format!(
@@ -868,8 +883,18 @@ fn describe_daemonset(w: &mut W, o: &Value, rel: &Related) {
 }
 
 fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
-    header(w, o, true, true);
+    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
+    w.line(0, format!("Namespace:\t{}", s(o, "metadata.namespace")));
+    w.line(
+        0,
+        format!(
+            "CreationTimestamp:\t{}",
+            ts(o, "metadata.creationTimestamp")
+        ),
+    );
     selector_line(w, o);
+    w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
+    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
     w.line(
         0,
         format!(
@@ -890,6 +915,13 @@ fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
             }
         ),
     );
+    if let Some(p) = opt_i(o, "spec.updateStrategy.rollingUpdate.partition") {
+        w.line(1, format!("Partition:\t{p}"));
+        let mu = s(o, "spec.updateStrategy.rollingUpdate.maxUnavailable");
+        if !mu.is_empty() {
+            w.line(1, format!("MaxUnavailable:\t{mu}"));
+        }
+    }
     let (r, p, su, f) = pod_counts(&rel.pods);
     w.line(
         0,
@@ -902,17 +934,32 @@ fn describe_statefulset(w: &mut W, o: &Value, rel: &Related) {
     } else {
         w.line(0, "Volume Claims:");
         for v in vcts {
+            // describeVolumeClaimTemplates.
             w.line(1, format!("Name:\t{}", s(v, "metadata.name")));
             w.line(
                 1,
                 format!("StorageClass:\t{}", s(v, "spec.storageClassName")),
             );
+            w.multiline(1, "Labels", &pairs(v, "metadata.labels"));
+            let ann: Vec<String> = map(v, "metadata.annotations")
+                .into_iter()
+                .map(|(k, x)| format!("{k}={x}"))
+                .collect();
+            w.multiline(1, "Annotations", &ann);
+            let cap = s(v, "spec.resources.requests.storage");
             w.line(
                 1,
-                format!("Capacity:\t{}", s(v, "spec.resources.requests.storage")),
+                format!(
+                    "Capacity:\t{}",
+                    if cap.is_empty() {
+                        "<default>".into()
+                    } else {
+                        cap
+                    }
+                ),
             );
             let modes: Vec<String> = strs(v, "spec.accessModes");
-            w.line(1, format!("Access Modes:\t{}", modes.join(", ")));
+            w.line(1, format!("Access Modes:\t[{}]", modes.join(" ")));
         }
     }
 }
@@ -1096,86 +1143,6 @@ fn describe_cronjob(w: &mut W, o: &Value) {
             }
         ),
     );
-}
-
-fn describe_node(w: &mut W, o: &Value) {
-    w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
-    w.line(0, format!("Roles:\t{}", pcore::node_roles(o)));
-    w.multiline(0, "Labels", &pairs(o, "metadata.labels"));
-    w.multiline(0, "Annotations", &annotations(o, "metadata.annotations"));
-    w.line(
-        0,
-        format!(
-            "CreationTimestamp:\t{}",
-            ts(o, "metadata.creationTimestamp")
-        ),
-    );
-    let taints: Vec<String> = arr(o, "spec.taints").iter().map(taint).collect();
-    w.multiline(0, "Taints", &taints);
-    w.line(0, format!("Unschedulable:\t{}", b(o, "spec.unschedulable")));
-    let conds = arr(o, "status.conditions");
-    if !conds.is_empty() {
-        w.line(0, "Conditions:");
-        w.line(
-            1,
-            "Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage",
-        );
-        w.line(
-            1,
-            "----\t------\t-----------------\t------------------\t------\t-------",
-        );
-        for c in conds {
-            w.line(
-                1,
-                format!(
-                    "{} \t{} \t{} \t{} \t{} \t{}",
-                    s(c, "type"),
-                    s(c, "status"),
-                    ts(c, "lastHeartbeatTime"),
-                    ts(c, "lastTransitionTime"),
-                    s(c, "reason"),
-                    s(c, "message")
-                ),
-            );
-        }
-    }
-    w.line(0, "Addresses:");
-    for a in arr(o, "status.addresses") {
-        w.line(1, format!("{}:\t{}", s(a, "type"), s(a, "address")));
-    }
-    for (label, path) in [
-        ("Capacity", "status.capacity"),
-        ("Allocatable", "status.allocatable"),
-    ] {
-        let m = map(o, path);
-        if !m.is_empty() {
-            w.line(0, format!("{label}:"));
-            for (k, v) in m {
-                w.line(1, format!("{k}:\t{v}"));
-            }
-        }
-    }
-    let info = at(o, "status.nodeInfo");
-    if info.as_object().is_some_and(|m| !m.is_empty()) {
-        w.line(0, "System Info:");
-        for (label, key) in [
-            ("Machine ID", "machineID"),
-            ("System UUID", "systemUUID"),
-            ("Boot ID", "bootID"),
-            ("Kernel Version", "kernelVersion"),
-            ("OS Image", "osImage"),
-            ("Operating System", "operatingSystem"),
-            ("Architecture", "architecture"),
-            ("Container Runtime Version", "containerRuntimeVersion"),
-            ("Kubelet Version", "kubeletVersion"),
-        ] {
-            w.line(1, format!("{label}:\t{}", s(info, key)));
-        }
-    }
-    let cidr = s(o, "spec.podCIDR");
-    if !cidr.is_empty() {
-        w.line(0, format!("PodCIDR:\t{cidr}"));
-    }
 }
 
 fn describe_service(w: &mut W, o: &Value, rel: &Related) {
@@ -1385,7 +1352,11 @@ pub fn describe_object(kind: Kind, o: &Value, rel: &Related, now: i64) -> String
         Kind::StatefulSet => describe_statefulset(&mut w, o, rel),
         Kind::Job => describe_job(&mut w, o, now),
         Kind::CronJob => describe_cronjob(&mut w, o),
-        Kind::Node => describe_node(&mut w, o),
+        Kind::Node => node::describe_node(&mut w, o, &rel.lease, &rel.pods, now),
+        Kind::ConfigMap => small::describe_configmap(&mut w, o),
+        Kind::Secret => small::describe_secret(&mut w, o),
+        Kind::PersistentVolume => small::describe_pv(&mut w, o, now),
+        Kind::Endpoints => small::describe_endpoints(&mut w, o),
         Kind::Service => describe_service(&mut w, o, rel),
         Kind::HorizontalPodAutoscaler => hpa::describe_hpa(&mut w, o),
         Kind::PersistentVolumeClaim => {
@@ -1398,7 +1369,9 @@ pub fn describe_object(kind: Kind, o: &Value, rel: &Related, now: i64) -> String
         }
         _ => describe_generic(&mut w, kind, o),
     }
-    events(&mut w, &rel.events, now);
+    if kind != Kind::Secret {
+        events(&mut w, &rel.events, now);
+    }
     // events() aligned everything already when there were events.
     if w.out.contains('\t') {
         w.finish()
@@ -1467,6 +1440,33 @@ async fn related(client: &mut Client, kind: Kind, obj: &Object) -> Result<Relate
                     })
                     .collect();
                 pods.sort_by_key(|p| s(p, "metadata.name").into_owned());
+                rel.pods = pods;
+            }
+        }
+        Kind::Node => {
+            rel.lease = Some(
+                match client.get(Kind::Lease, "kube-node-lease", obj.name()).await {
+                    Ok(l) => Ok(l.to_json_value()),
+                    Err(CliError::Server { message, .. }) => Err(message),
+                    Err(e) => Err(e.to_string()),
+                },
+            );
+            let fs = format!("spec.nodeName={}", obj.name());
+            if let Ok((items, _)) = client.list(Kind::Pod, "", "", &fs).await {
+                let mut pods: Vec<Value> = items
+                    .iter()
+                    .map(Object::to_json_value)
+                    .filter(|p| {
+                        s(p, "spec.nodeName") == obj.name()
+                            && !matches!(&*s(p, "status.phase"), "Succeeded" | "Failed")
+                    })
+                    .collect();
+                pods.sort_by_key(|p| {
+                    (
+                        s(p, "metadata.namespace").into_owned(),
+                        s(p, "metadata.name").into_owned(),
+                    )
+                });
                 rel.pods = pods;
             }
         }
@@ -1732,9 +1732,13 @@ mod tests {
     }
 
     #[test]
-    fn generic_describe_prints_yaml() {
+    fn configmaps_describe_like_kubectl_and_other_kinds_print_yaml() {
         let cm = json!({"metadata": {"name": "c", "namespace": "default"}, "data": {"k": "v"}});
         let out = describe_object(Kind::ConfigMap, &cm, &Related::default(), NOW);
-        assert!(out.contains("Data:\n  k: v\n"), "{out}");
+        assert!(out.contains("\nData\n====\nk:\n----\nv\n\n"), "{out}");
+        let sa = json!({"metadata": {"name": "s", "namespace": "default"},
+            "imagePullSecrets": [{"name": "reg"}]});
+        let out = describe_object(Kind::ServiceAccount, &sa, &Related::default(), NOW);
+        assert!(out.contains("ImagePullSecrets:\n  - name: reg\n"), "{out}");
     }
 }

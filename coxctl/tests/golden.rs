@@ -3,6 +3,9 @@
 //! kubectl's printers (columns, order, `<none>`/`<unknown>` markers, describe layouts); the store
 //! runs alone, so no controller changes the objects between runs. Ages, timestamps, uids,
 //! resourceVersions are normalised; the Service asks for a fixed cluster IP. `UPDATE_GOLDEN=1` rewrites the files.
+//!
+//! Each file starts with `#>` lines naming the upstream source its layout was checked against
+//! (kept on update, not compared); the rest is coxctl's output byte for byte.
 use std::path::PathBuf;
 
 use coxswain_test_support::Coxswain;
@@ -26,6 +29,22 @@ fn is_age(w: &str) -> bool {
         }
     }
     units > 0 && digits == 0 && units <= 2
+}
+
+/// A UUID inside a word (the Job's controller-uid labels and selector).
+fn uid_in(w: &str) -> Option<&str> {
+    let b = w.as_bytes();
+    (0..b.len().saturating_sub(35)).find_map(|i| {
+        let c = &w[i..i + 36];
+        let ok = c.char_indices().all(|(j, ch)| {
+            if matches!(j, 8 | 13 | 18 | 23) {
+                ch == '-'
+            } else {
+                ch.is_ascii_hexdigit()
+            }
+        });
+        ok.then_some(c)
+    })
 }
 
 /// Replace what changes from run to run, keeping the layout (column widths may shift, so
@@ -54,6 +73,8 @@ fn normalise(text: &str) -> String {
             }
             if is_age(w) {
                 l.push_str("<age>");
+            } else if let Some(u) = uid_in(w) {
+                l.push_str(&w.replace(u, "<uid>"));
             } else {
                 l.push_str(w);
             }
@@ -86,6 +107,20 @@ fn outputs_match_the_golden_files() {
         ("get-sts", vec!["get", "sts", "-n", "mayikt-sit"]),
         ("get-pvc", vec!["get", "pvc", "-n", "mayikt-sit"]),
         ("get-pv", vec!["get", "pv"]),
+        ("get-ds", vec!["get", "ds", "-n", "mayikt-sit"]),
+        ("get-cm", vec!["get", "cm", "-n", "mayikt-sit"]),
+        ("get-secret", vec!["get", "secret", "-n", "mayikt-sit"]),
+        // Several kinds: a table per kind with its own header, names as kind.group/name,
+        // a blank line between kinds (kubectl's HumanReadablePrinter with WithKind).
+        (
+            "get-deploy-svc",
+            vec!["get", "deploy,svc", "-n", "mayikt-sit"],
+        ),
+        ("get-all", vec!["get", "all", "-n", "mayikt-sit"]),
+        (
+            "get-rs-pod-named",
+            vec!["get", "rs/mayikt-rs", "pod/mayikt-pod", "-n", "mayikt-sit"],
+        ),
         (
             "describe-pod",
             vec!["describe", "pod", "mayikt-pod", "-n", "mayikt-sit"],
@@ -100,6 +135,47 @@ fn outputs_match_the_golden_files() {
         ),
         ("describe-node", vec!["describe", "node", "node9"]),
         (
+            "describe-rs",
+            vec!["describe", "rs", "mayikt-rs", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-sts",
+            vec!["describe", "sts", "mayikt-sts", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-ds",
+            vec!["describe", "ds", "mayikt-ds", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-job",
+            vec!["describe", "job", "mayikt-job", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-cronjob",
+            vec!["describe", "cronjob", "mayikt-cron", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-hpa",
+            vec!["describe", "hpa", "mayikt-hpa", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-pvc",
+            vec!["describe", "pvc", "mayikt-pvc", "-n", "mayikt-sit"],
+        ),
+        ("describe-pv", vec!["describe", "pv", "mayikt-pv"]),
+        (
+            "describe-cm",
+            vec!["describe", "cm", "mayikt-cm", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-secret",
+            vec!["describe", "secret", "mayikt-secret", "-n", "mayikt-sit"],
+        ),
+        (
+            "describe-ep",
+            vec!["describe", "ep", "mayikt-ep", "-n", "mayikt-sit"],
+        ),
+        (
             "yaml-pod",
             vec!["get", "pod", "mayikt-pod", "-n", "mayikt-sit", "-o", "yaml"],
         ),
@@ -110,16 +186,45 @@ fn outputs_match_the_golden_files() {
         let out = c.coxctl(&args).success();
         let got = normalise(&out.stdout);
         let path = golden_dir().join(format!("{name}.txt"));
+        let file = std::fs::read_to_string(&path).unwrap_or_default();
+        let (header, want) = split_header(&file);
         if update {
-            std::fs::write(&path, &got).expect("write golden");
+            std::fs::write(&path, format!("{header}{got}")).expect("write golden");
             continue;
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_default();
         if got != want {
             diffs.push(format!("--- {name} (want)\n{want}--- {name} (got)\n{got}"));
         }
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+/// The leading `#>` lines (where the layout was checked upstream) and the rest.
+fn split_header(file: &str) -> (String, String) {
+    let mut header = String::new();
+    let mut rest = file;
+    while rest.starts_with("#>") {
+        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        header.push_str(&rest[..end]);
+        rest = &rest[end..];
+    }
+    (header, rest.to_string())
+}
+
+#[test]
+fn every_golden_names_its_upstream_source() {
+    for e in std::fs::read_dir(golden_dir()).expect("golden dir") {
+        let path = e.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "txt") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            let (header, _) = split_header(&text);
+            assert!(
+                header.contains("kubernetes/"),
+                "{} has no '#>' header naming the upstream source",
+                path.display()
+            );
+        }
+    }
 }
 
 #[test]
@@ -129,6 +234,10 @@ fn normalise_hides_only_what_changes() {
         "NAME  AGE\nweb   <age>\nx     <age>\n"
     );
     assert_eq!(normalise("  uid: 1234-abcd\n"), "  uid: <normalised>\n");
+    assert_eq!(
+        normalise("x=b6b1dc67-6614-4bf8-9bbe-1480b8cfa2bc y\n"),
+        "x=<uid> y\n"
+    );
     // A CPU quantity in millis reads as minutes: normalised too (both sides alike).
     assert_eq!(normalise("cpu 200m 64Mi\n"), "cpu <age> 64Mi\n");
 }
