@@ -77,6 +77,41 @@ fn capacity_of(pv: &PersistentVolume) -> Option<Quantity> {
         .and_then(|q| Quantity::parse(q).ok())
 }
 
+/// upstream's checkVolumeSatisfyClaim, for a volume the claim names (spec.volumeName): not
+/// being deleted, at least the requested size, the claim's class, volume mode and access modes.
+pub fn volume_satisfies_claim(
+    pv: &PersistentVolume,
+    pvc: &PersistentVolumeClaim,
+) -> std::result::Result<(), String> {
+    let spec = pvc.spec.clone().unwrap_or_default();
+    let pv_spec = pv.spec.clone().unwrap_or_default();
+    if !pv.metadata().deletion_timestamp.is_empty() {
+        return Err(format!(
+            "the volume is marked for deletion {:?}",
+            pv.metadata().name
+        ));
+    }
+    let want = storage_of(pvc).map_or(0, |q| q.value());
+    if capacity_of(pv).map_or(0, |q| q.value()) < want {
+        return Err("requested PV is too small".into());
+    }
+    if pv_spec.storage_class_name != spec.storage_class_name.clone().unwrap_or_default() {
+        return Err("storageClassName does not match".into());
+    }
+    let mode = |m: &Option<String>| m.clone().unwrap_or_else(|| "Filesystem".into());
+    if mode(&pv_spec.volume_mode) != mode(&spec.volume_mode) {
+        return Err("incompatible volumeMode".into());
+    }
+    if !spec
+        .access_modes
+        .iter()
+        .all(|m| pv_spec.access_modes.contains(m))
+    {
+        return Err("incompatible accessMode".into());
+    }
+    Ok(())
+}
+
 /// upstream's findBestMatchForClaim: among unclaimed PVs of the claim's class whose access
 /// modes include the claim's, the smallest whose capacity covers the request.
 pub fn best_match<'a>(
@@ -105,15 +140,20 @@ pub fn best_match<'a>(
 }
 
 /// A PV pre-bound to the claim (its claimRef names the claim, as the scheduler's VolumeBinding
-/// or a user writes it) that is not being deleted: upstream binds it first, whatever the
-/// binding mode.
+/// or a user writes it) that is not being deleted and holds the request (upstream's
+/// findMatchingVolume skips a smaller volume before it looks at the claimRef): upstream binds
+/// it first, whatever the binding mode.
 pub fn prebound_volume<'a>(
     pvc: &PersistentVolumeClaim,
     pvs: impl IntoIterator<Item = &'a PersistentVolume>,
 ) -> Option<&'a PersistentVolume> {
     let m = pvc.metadata();
+    let want = storage_of(pvc);
     pvs.into_iter().find(|pv| {
         pv.metadata().deletion_timestamp.is_empty()
+            && want
+                .as_ref()
+                .is_none_or(|w| capacity_of(pv).is_some_and(|c| c >= *w))
             && pv
                 .spec
                 .as_ref()
@@ -559,7 +599,20 @@ impl VolumeCtx {
                 if ours {
                     self.mark_bound(pvc, &pv).await?;
                 } else if pv.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()) {
-                    // Pre-bound by the user (spec.volumeName): complete the PV side.
+                    // Pre-bound by the user (spec.volumeName): complete the PV side, if the
+                    // volume satisfies the claim (else the claim stays Pending, as upstream).
+                    if let Err(why) = volume_satisfies_claim(&pv, pvc) {
+                        self.recorder.warning(
+                            &ObjectRef::from_resource(pvc.as_ref()),
+                            "VolumeMismatch",
+                            format!(
+                                "Cannot bind to requested volume {:?}: {why}",
+                                pv.metadata().name
+                            ),
+                        );
+                        self.set_claim_phase(pvc, "Pending").await?;
+                        return Ok(Action::Await);
+                    }
                     return self.bind(pvc, (*pv).clone()).await;
                 } else {
                     self.set_claim_phase(pvc, "Lost").await?;
@@ -833,6 +886,39 @@ mod tests {
         assert_eq!(
             class.volume_binding_mode.as_deref(),
             Some("WaitForFirstConsumer")
+        );
+    }
+
+    #[test]
+    fn a_volume_smaller_than_the_claim_is_never_bound() {
+        let c = claim(Some("manual"), "1Gi", &["ReadWriteOnce"]);
+        let mut small = volume("small", "manual", "500Mi", &["ReadWriteOnce"]);
+        small.spec.as_mut().unwrap().claim_ref = Some(claim_ref(&c));
+        assert!(prebound_volume(&c, [&small]).is_none());
+        let mut exact = volume("exact", "manual", "1024Mi", &["ReadWriteOnce"]);
+        exact.spec.as_mut().unwrap().claim_ref = Some(claim_ref(&c));
+        assert_eq!(
+            prebound_volume(&c, [&small, &exact]).map(|p| p.metadata().name.as_str()),
+            Some("exact")
+        );
+        assert!(best_match(&c, [&volume("v", "manual", "999Mi", &["ReadWriteOnce"])]).is_none());
+        // Named by the claim: checkVolumeSatisfyClaim's reasons, in its order.
+        let v = |size: &str, class: &str, modes: &[&str]| volume("v", class, size, modes);
+        assert_eq!(
+            volume_satisfies_claim(&v("500Mi", "manual", &["ReadWriteOnce"]), &c),
+            Err("requested PV is too small".to_string())
+        );
+        assert_eq!(
+            volume_satisfies_claim(&v("2Gi", "other", &["ReadWriteOnce"]), &c),
+            Err("storageClassName does not match".to_string())
+        );
+        assert_eq!(
+            volume_satisfies_claim(&v("2Gi", "manual", &["ReadOnlyMany"]), &c),
+            Err("incompatible accessMode".to_string())
+        );
+        assert_eq!(
+            volume_satisfies_claim(&v("2Gi", "manual", &["ReadWriteOnce", "ReadOnlyMany"]), &c),
+            Ok(())
         );
     }
 }

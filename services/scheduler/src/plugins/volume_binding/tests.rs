@@ -1,0 +1,371 @@
+//! The plugin's decisions on fixed claims, volumes and classes.
+use super::lister::meta_of;
+use super::*;
+use crate::plugins::testutil::*;
+use std::sync::Arc;
+
+fn class(name: &str, provisioner: &str, mode: &str) -> Arc<v1::StorageClass> {
+    Arc::new(v1::StorageClass {
+        metadata: Some(v1::ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        }),
+        provisioner: provisioner.into(),
+        volume_binding_mode: Some(mode.into()),
+        ..Default::default()
+    })
+}
+
+fn claim(name: &str, class: &str, size: &str) -> v1::PersistentVolumeClaim {
+    v1::PersistentVolumeClaim {
+        metadata: Some(v1::ObjectMeta {
+            name: name.into(),
+            namespace: "default".into(),
+            uid: format!("uid-{name}"),
+            ..Default::default()
+        }),
+        spec: Some(v1::PersistentVolumeClaimSpec {
+            access_modes: vec!["ReadWriteOnce".into()],
+            storage_class_name: Some(class.into()),
+            resources: Some(v1::VolumeResourceRequirements {
+                requests: [("storage".to_string(), size.to_string())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn bound(mut c: v1::PersistentVolumeClaim, pv: &str) -> v1::PersistentVolumeClaim {
+    c.spec.as_mut().unwrap().volume_name = pv.into();
+    c.metadata
+        .as_mut()
+        .unwrap()
+        .annotations
+        .insert(ANN_BIND_COMPLETED.into(), "yes".into());
+    c
+}
+
+fn volume(name: &str, class: &str, size: &str, on: Option<&str>) -> v1::PersistentVolume {
+    v1::PersistentVolume {
+        metadata: Some(v1::ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        }),
+        spec: Some(v1::PersistentVolumeSpec {
+            capacity: [("storage".to_string(), size.to_string())].into(),
+            access_modes: vec!["ReadWriteOnce".into()],
+            storage_class_name: class.into(),
+            node_affinity: on.map(|n| v1::VolumeNodeAffinity {
+                required: Some(v1::NodeSelector {
+                    node_selector_terms: vec![v1::NodeSelectorTerm {
+                        match_expressions: vec![req("kubernetes.io/hostname", "In", &[n])],
+                        ..Default::default()
+                    }],
+                }),
+            }),
+            ..Default::default()
+        }),
+        status: Some(v1::PersistentVolumeStatus {
+            phase: "Available".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn pod_with(claims: &[&str]) -> v1::Pod {
+    let mut p = pod("p", &[]);
+    spec(&mut p).volumes = claims
+        .iter()
+        .map(|c| v1::Volume {
+            name: c.to_string(),
+            persistent_volume_claim: Some(v1::PersistentVolumeClaimVolumeSource {
+                claim_name: c.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    p
+}
+
+fn host(name: &str) -> v1::Node {
+    node(name, &[("kubernetes.io/hostname", name)])
+}
+
+fn lister(
+    claims: Vec<v1::PersistentVolumeClaim>,
+    volumes: Vec<v1::PersistentVolume>,
+) -> StaticVolumes {
+    StaticVolumes {
+        claims: claims.into_iter().map(Arc::new).collect(),
+        volumes: volumes.into_iter().map(Arc::new).collect(),
+        classes: vec![
+            class("standard", "coxswain.io/local-path", "WaitForFirstConsumer"),
+            class("local", NO_PROVISIONER, "WaitForFirstConsumer"),
+            class("fast", "example.com/fast", "Immediate"),
+        ],
+    }
+}
+
+/// PreFilter then Filter on one node, as the framework runs them.
+fn run(l: StaticVolumes, pod: &v1::Pod, n: v1::Node) -> (Code, Vec<String>) {
+    let mut snap = snapshot(vec![n.clone()], vec![]);
+    snap.volumes = Some(Volumes(Arc::new(l)));
+    let mut state = CycleState::new();
+    let s = VolumeBinding.pre_filter(&mut state, pod, &snap);
+    if !s.is_success() {
+        return (s.code, s.reasons.iter().map(|r| r.to_string()).collect());
+    }
+    let s = VolumeBinding.filter(&state, pod, &info(n, vec![]));
+    (s.code, s.reasons.iter().map(|r| r.to_string()).collect())
+}
+
+#[test]
+fn prefilter_rejections_are_upstreams() {
+    let p = pod_with(&["data"]);
+    let (code, r) = run(lister(vec![], vec![]), &p, host("n1"));
+    assert_eq!(code, Code::UnschedulableAndUnresolvable);
+    assert_eq!(r, vec!["persistentvolumeclaim \"data\" not found"]);
+
+    let mut c = claim("data", "standard", "1Gi");
+    c.metadata.as_mut().unwrap().deletion_timestamp = "2026-01-01T00:00:00Z".into();
+    let (code, r) = run(lister(vec![c], vec![]), &p, host("n1"));
+    assert_eq!(code, Code::UnschedulableAndUnresolvable);
+    assert_eq!(r, vec!["persistentvolumeclaim \"data\" is being deleted"]);
+
+    let (code, r) = run(
+        lister(vec![claim("data", "fast", "1Gi")], vec![]),
+        &p,
+        host("n1"),
+    );
+    assert_eq!(code, Code::UnschedulableAndUnresolvable);
+    assert_eq!(r, vec![ERR_UNBOUND_IMMEDIATE]);
+
+    // No class: immediate too (the PV controller binds it).
+    let (code, r) = run(
+        lister(vec![claim("data", "", "1Gi")], vec![]),
+        &p,
+        host("n1"),
+    );
+    assert_eq!(
+        (code, r),
+        (
+            Code::UnschedulableAndUnresolvable,
+            vec![ERR_UNBOUND_IMMEDIATE.to_string()]
+        )
+    );
+
+    let (code, _) = run(lister(vec![], vec![]), &pod("plain", &[]), host("n1"));
+    assert_eq!(code, Code::Skip);
+}
+
+#[test]
+fn bound_claims_follow_their_volumes_node_affinity() {
+    let p = pod_with(&["data"]);
+    let l = || {
+        lister(
+            vec![bound(claim("data", "standard", "1Gi"), "pv1")],
+            vec![volume("pv1", "standard", "1Gi", Some("n1"))],
+        )
+    };
+    assert_eq!(run(l(), &p, host("n1")).0, Code::Success);
+    assert_eq!(
+        run(l(), &p, host("n2")),
+        (
+            Code::UnschedulableAndUnresolvable,
+            vec![ERR_NODE_CONFLICT.to_string()]
+        )
+    );
+    let l = lister(
+        vec![bound(claim("data", "standard", "1Gi"), "gone")],
+        vec![],
+    );
+    assert_eq!(run(l, &p, host("n1")).1, vec![ERR_PV_NOT_EXIST.to_string()]);
+}
+
+#[test]
+fn delayed_claims_match_a_local_volume_or_provision() {
+    let p = pod_with(&["data"]);
+    // A no-provisioner class: only a matching PV on the node will do.
+    let l = || {
+        lister(
+            vec![claim("data", "local", "1Gi")],
+            vec![
+                volume("small", "local", "500Mi", Some("n1")),
+                volume("big", "local", "10Gi", Some("n1")),
+                volume("fit", "local", "2Gi", Some("n1")),
+                volume("other", "local", "2Gi", Some("n2")),
+            ],
+        )
+    };
+    assert_eq!(run(l(), &p, host("n1")).0, Code::Success);
+    assert_eq!(run(l(), &p, host("n2")).0, Code::Success);
+    assert_eq!(
+        run(l(), &p, host("n3")),
+        (
+            Code::UnschedulableAndUnresolvable,
+            vec![ERR_BIND_CONFLICT.to_string()]
+        )
+    );
+    let l = l();
+    let claims = pod_claims(&p, &l).unwrap().unwrap();
+    let d = find_pod_volumes(&claims, &l, &host("n1")).unwrap();
+    assert_eq!(d.bindings.len(), 1);
+    assert_eq!(meta_of(&d.bindings[0].1.metadata).1, "fit");
+    assert!(d.provisions.is_empty());
+
+    // Too big for every PV of a no-provisioner class.
+    let l = lister(
+        vec![claim("data", "local", "100Gi")],
+        vec![volume("fit", "local", "2Gi", Some("n1"))],
+    );
+    assert_eq!(
+        run(l, &p, host("n1")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+
+    // A provisioning class provisions when nothing matches, on any node.
+    let l = lister(vec![claim("data", "standard", "1Gi")], vec![]);
+    let claims = pod_claims(&p, &l).unwrap().unwrap();
+    let d = find_pod_volumes(&claims, &l, &host("n3")).unwrap();
+    assert_eq!(d.provisions.len(), 1);
+    assert_eq!(d.node, "n3");
+
+    // A claim already given a node fits that node only.
+    let mut c = claim("data", "standard", "1Gi");
+    c.metadata
+        .as_mut()
+        .unwrap()
+        .annotations
+        .insert(ANN_SELECTED_NODE.into(), "n1".into());
+    let l = || lister(vec![c.clone()], vec![]);
+    assert_eq!(run(l(), &p, host("n1")).0, Code::Success);
+    assert_eq!(
+        run(l(), &p, host("n2")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+}
+
+#[test]
+fn two_claims_never_take_the_same_volume() {
+    let p = pod_with(&["a", "b"]);
+    let l = lister(
+        vec![claim("a", "local", "1Gi"), claim("b", "local", "1Gi")],
+        vec![volume("only", "local", "1Gi", Some("n1"))],
+    );
+    assert_eq!(
+        run(l, &p, host("n1")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    let l = lister(
+        vec![claim("a", "local", "1Gi"), claim("b", "local", "1Gi")],
+        vec![
+            volume("one", "local", "1Gi", Some("n1")),
+            volume("two", "local", "1Gi", None),
+        ],
+    );
+    assert_eq!(run(l, &p, host("n1")).0, Code::Success);
+}
+
+#[test]
+fn a_volume_smaller_than_the_request_never_matches() {
+    let p = pod_with(&["data"]);
+    // Pre-bound to the claim (claimRef) but too small: not taken, and a no-provisioner class
+    // has nothing else.
+    let mut small = volume("small", "local", "500Mi", Some("n1"));
+    small.spec.as_mut().unwrap().claim_ref = Some(v1::ObjectReference {
+        namespace: "default".into(),
+        name: "data".into(),
+        ..Default::default()
+    });
+    let l = lister(vec![claim("data", "local", "1Gi")], vec![small.clone()]);
+    assert_eq!(
+        run(l, &p, host("n1")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    // Named by the claim's volumeName, too small: no match either.
+    let mut c = claim("data", "local", "1Gi");
+    c.spec.as_mut().unwrap().volume_name = "plain".into();
+    let l = lister(vec![c], vec![volume("plain", "local", "999Mi", Some("n1"))]);
+    assert_eq!(
+        run(l, &p, host("n1")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    // Exactly the request fits.
+    let l = lister(
+        vec![claim("data", "local", "1Gi")],
+        vec![volume("exact", "local", "1024Mi", Some("n1"))],
+    );
+    assert_eq!(run(l, &p, host("n1")).0, Code::Success);
+}
+
+fn zoned_class(terms: Vec<Vec<(&str, &[&str])>>) -> Arc<v1::StorageClass> {
+    let mut c = (*class("zoned", "coxswain.io/local-path", "WaitForFirstConsumer")).clone();
+    c.allowed_topologies = terms
+        .into_iter()
+        .map(|t| v1::TopologySelectorTerm {
+            match_label_expressions: t
+                .into_iter()
+                .map(|(k, vs)| v1::TopologySelectorLabelRequirement {
+                    key: k.into(),
+                    values: vs.iter().map(|v| v.to_string()).collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Arc::new(c)
+}
+
+#[test]
+fn provisioning_respects_the_class_allowed_topologies() {
+    let p = pod_with(&["data"]);
+    let zone = |name: &str, z: &str| node(name, &[("kubernetes.io/hostname", name), ("zone", z)]);
+    let with = |c: Arc<v1::StorageClass>| {
+        let mut l = lister(vec![claim("data", "zoned", "1Gi")], vec![]);
+        l.classes.push(c);
+        l
+    };
+    let terms = || vec![vec![("zone", &["a", "b"][..])]];
+    assert_eq!(
+        run(with(zoned_class(terms())), &p, zone("n1", "a")).0,
+        Code::Success
+    );
+    assert_eq!(
+        run(with(zoned_class(terms())), &p, zone("n2", "c")),
+        (
+            Code::UnschedulableAndUnresolvable,
+            vec![ERR_BIND_CONFLICT.to_string()]
+        )
+    );
+    // A node without the label does not match; any term may match.
+    assert_eq!(
+        run(with(zoned_class(terms())), &p, host("n3")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    let two = vec![
+        vec![("zone", &["a"][..])],
+        vec![("kubernetes.io/hostname", &["n3"][..])],
+    ];
+    assert_eq!(run(with(zoned_class(two)), &p, host("n3")).0, Code::Success);
+    // Every expression of a term must match; an empty term selects nothing.
+    let both = vec![vec![
+        ("zone", &["a"][..]),
+        ("kubernetes.io/hostname", &["n9"][..]),
+    ]];
+    assert_eq!(
+        run(with(zoned_class(both)), &p, zone("n1", "a")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    assert_eq!(
+        run(with(zoned_class(vec![vec![]])), &p, zone("n1", "a")).1,
+        vec![ERR_BIND_CONFLICT.to_string()]
+    );
+    // A matching static PV is still taken whatever the class's topology.
+    let mut l = with(zoned_class(terms()));
+    l.volumes
+        .push(Arc::new(volume("pv", "zoned", "1Gi", Some("n4"))));
+    assert_eq!(run(l, &p, zone("n4", "z")).0, Code::Success);
+}
