@@ -33,7 +33,7 @@ pub struct StoreAuthorizer {
 impl StoreAuthorizer {
     pub fn new(store: Store) -> StoreAuthorizer {
         StoreAuthorizer {
-            nodes: crate::node_authz::NodeIndex::start(&store),
+            nodes: Default::default(),
             store,
             rbac: Default::default(),
         }

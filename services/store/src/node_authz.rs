@@ -284,12 +284,13 @@ struct IndexedPod {
 /// many of its pods reference each), fed by a watch of the store from a consistent list.
 /// Answers only when it has applied every change the store has ([`NodeIndex::referenced`]
 /// returns None otherwise, and the caller scans), so a pod bound a moment ago is never denied
-/// its Secrets because the index lags.
+/// its Secrets because the index lags. It is fed from the first question on, so a cluster
+/// whose nodes never ask (no agent with a node identity) pays nothing for it.
 #[derive(Default)]
 pub struct NodeIndex {
     state: std::sync::RwLock<IndexState>,
-    /// Ends the feeding task when the index is dropped.
-    _stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Set when the feeding task starts; dropped with the index, it ends the task.
+    stop: std::sync::OnceLock<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -369,19 +370,26 @@ impl IndexState {
 }
 
 impl NodeIndex {
-    /// An index fed from `store` by a task on the current runtime (outside one: an index that
-    /// never catches up, so every question is answered by scanning).
+    /// An index fed from `store` from now on.
     pub fn start(store: &crate::Store) -> std::sync::Arc<NodeIndex> {
+        let index = std::sync::Arc::<NodeIndex>::default();
+        index.feed_from(store);
+        index
+    }
+
+    /// Start feeding the index from `store` by a task on the current runtime, once (outside a
+    /// runtime it never catches up, so every question is answered by scanning).
+    pub fn feed_from(self: &std::sync::Arc<Self>, store: &crate::Store) {
+        if self.stop.get().is_some() {
+            return;
+        }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return Default::default();
+            return;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let index = std::sync::Arc::new(NodeIndex {
-            state: Default::default(),
-            _stop: Some(tx),
-        });
-        rt.spawn(feed(store.clone(), std::sync::Arc::downgrade(&index), rx));
-        index
+        if self.stop.set(tx).is_ok() {
+            rt.spawn(feed(store.clone(), std::sync::Arc::downgrade(self), rx));
+        }
     }
 
     fn state(&self) -> std::sync::RwLockReadGuard<'_, IndexState> {
@@ -504,7 +512,7 @@ async fn feed(
 /// The graph from the [`NodeIndex`] when it is current, else by scanning.
 pub struct IndexedGraph<'a> {
     pub store: &'a crate::Store,
-    pub index: &'a NodeIndex,
+    pub index: &'a std::sync::Arc<NodeIndex>,
 }
 
 impl Graph for IndexedGraph<'_> {
@@ -513,6 +521,7 @@ impl Graph for IndexedGraph<'_> {
     }
 
     fn referenced(&self, node: &str, resource: &str, namespace: &str, name: &str) -> bool {
+        self.index.feed_from(self.store);
         let current = self.store.revision();
         let indexed = match resource {
             "persistentvolumes" => self.index.claims(current, node).map(|claims| {
