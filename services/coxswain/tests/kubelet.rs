@@ -619,3 +619,45 @@ fn exec_it_runs_a_shell_on_a_terminal() {
     assert!(out.contains("command terminated with exit code 5"), "{out}");
     assert_eq!(status.code(), Some(5), "{out}");
 }
+
+/// A container's workingDir is a directory of the container (under its own root, made when
+/// missing, as runc makes the cwd), never the host directory of the same name: the main
+/// process, exec and exec probes all run there.
+#[test]
+fn working_dir_is_resolved_inside_the_container() {
+    let c = cluster(226, &[]);
+    assert!(
+        !std::path::Path::new("/mayikt-app").exists(),
+        "the test needs /mayikt-app to be absent on the host"
+    );
+    c.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: wd}
+spec:
+  nodeName: node1
+  containers:
+  - name: main
+    image: busybox
+    workingDir: /mayikt-app
+    command: ["/bin/sh", "-c", "echo made-here > out.txt; while true; do sleep 1; done"]
+    readinessProbe:
+      exec: {command: ["cat", "out.txt"]}
+      periodSeconds: 1
+"#,
+    );
+    // The probe reads the file relative to the working directory: Ready means it found it.
+    wait_until("wd ready", T, || {
+        pod(&c, "wd").filter(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+    })
+    .unwrap();
+    let (code, out, err) = coxctl_status(&c, &["exec", "wd", "--", "cat", "out.txt"], "");
+    assert_eq!((code, out.as_str()), (0, "made-here\n"), "{err}");
+    let (code, out, err) = coxctl_status(&c, &["exec", "wd", "--", "/bin/sh", "-c", "pwd"], "");
+    assert_eq!((code, out.as_str()), (0, "/mayikt-app\n"), "{err}");
+    assert!(
+        !std::path::Path::new("/mayikt-app").exists(),
+        "nothing was made on the host"
+    );
+}

@@ -233,7 +233,7 @@ impl ProcessRuntime {
             .args(&argv[1..])
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(workdir(c, &dir))
+            .current_dir(workdir(c, &paths, &dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -418,12 +418,28 @@ pub fn kill_leftovers(root: &Path) {
     }
 }
 
-fn workdir(c: &Container, dir: &Path) -> PathBuf {
-    if !c.working_dir.is_empty() && Path::new(&c.working_dir).is_dir() {
-        PathBuf::from(&c.working_dir)
-    } else {
-        dir.to_path_buf()
+/// The container's working directory on the host, resolved inside the container as a runtime
+/// does with its root filesystem: workingDir through the container's own paths (a volume, its
+/// /tmp, an image directory), else under the container's own directory (its `/`); empty is
+/// `/`. Created when missing, as runc creates the cwd.
+fn workdir(c: &Container, paths: &[(String, PathBuf)], dir: &Path) -> PathBuf {
+    let wd = c.working_dir.trim_end_matches('/');
+    if wd.is_empty() {
+        return dir.to_path_buf();
     }
+    let inside = if wd.starts_with('/') {
+        wd.to_string()
+    } else {
+        format!("/{wd}")
+    };
+    let mapped = rewrite_paths(&inside, paths);
+    let out = if mapped != inside {
+        PathBuf::from(mapped)
+    } else {
+        dir.join(inside.trim_start_matches('/'))
+    };
+    let _ = std::fs::create_dir_all(&out);
+    out
 }
 
 fn kill_group(pgid: i32, kill: bool) {
@@ -509,7 +525,11 @@ impl Runtime for ProcessRuntime {
             .args(&argv[1..])
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(workdir(c, &dir))
+            .current_dir(workdir(
+                c,
+                &self.path_map(pod, c, Some(&resolved), &dir),
+                &dir,
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -708,12 +728,7 @@ impl Runtime for ProcessRuntime {
         // image's directories, and its own directory as `/` (the working directory).
         // The working directory is the container's: workingDir through the container's
         // paths (its /tmp, a volume, an image directory), else its own directory (`/`).
-        let mapped = c
-            .working_dir
-            .starts_with('/')
-            .then(|| PathBuf::from(self.rewrite(&paths, &c.working_dir)))
-            .filter(|p| p.is_dir() && p.as_os_str() != c.working_dir.as_str());
-        let cwd = mapped.unwrap_or_else(|| workdir(c, &dir));
+        let cwd = workdir(c, &paths, &dir);
         let mut output_paths = paths;
         output_paths.push(("/".into(), dir.clone()));
         Ok(ExecCommand {
@@ -767,6 +782,36 @@ pub fn group_usage(pgid: i32) -> Option<Usage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn working_dir_is_a_directory_of_the_container() {
+        let root = std::env::temp_dir().join(format!("coxswain-workdir-{}", std::process::id()));
+        let dir = root.join("ctr");
+        let vol = root.join("vol");
+        let paths = vec![
+            ("/data".to_string(), vol.clone()),
+            ("/tmp".to_string(), dir.join("tmp")),
+        ];
+        let c = |wd: &str| Container {
+            working_dir: wd.into(),
+            ..Default::default()
+        };
+        assert_eq!(workdir(&c(""), &paths, &dir), dir);
+        assert_eq!(workdir(&c("/"), &paths, &dir), dir);
+        // Not the host's /tmp or /usr: the container's.
+        assert_eq!(workdir(&c("/tmp"), &paths, &dir), dir.join("tmp"));
+        assert_eq!(
+            workdir(&c("/usr/src/app/"), &paths, &dir),
+            dir.join("usr/src/app")
+        );
+        assert!(
+            dir.join("usr/src/app").is_dir(),
+            "made as runc makes the cwd"
+        );
+        assert_eq!(workdir(&c("/data/sub"), &paths, &dir), vol.join("sub"));
+        assert_eq!(workdir(&c("rel"), &paths, &dir), dir.join("rel"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn rewrites_whole_paths_once() {
