@@ -816,7 +816,14 @@ impl<R: Runtime> NodeAgent<R> {
         let this = self.clone();
         tokio::spawn(async move {
             let mut info = info;
-            crate::volumes::mount_claims(&this.client, &mut info, Duration::from_secs(30)).await;
+            // The gRPC calls before and after the pod's life are boxed, so the task's idle size
+            // is the worker's alone.
+            Box::pin(crate::volumes::mount_claims(
+                &this.client,
+                &mut info,
+                Duration::from_secs(30),
+            ))
+            .await;
             pod::run_pod(this.ctx.clone(), pod, info, instances, latest_rx, term_rx).await;
             // Containers are stopped: remove the pod object (grace 0), then forget it.
             let still_ours = this
@@ -825,7 +832,7 @@ impl<R: Runtime> NodeAgent<R> {
                 .map(|w| w.contains_key(&uid))
                 .unwrap_or(false);
             if still_ours {
-                this.delete_now(&meta.namespace, &meta.name, &uid).await;
+                Box::pin(this.delete_now(&meta.namespace, &meta.name, &uid)).await;
             }
             this.forget(&uid, &format!("{}/{}", meta.namespace, meta.name), ip);
         });
@@ -1322,7 +1329,9 @@ async fn status_writer(
         };
         let mut delay = Duration::from_millis(50);
         loop {
-            match client.update_status(&pod).await {
+            // Boxed: the gRPC call's state is allocated only while a write is in flight, not
+            // kept in every pod's idle writer task (sim pods' memory, issue 17).
+            match Box::pin(client.update_status(&pod)).await {
                 Ok(_) => {
                     if running && !start_recorded {
                         start_recorded = true;

@@ -236,7 +236,16 @@ pub async fn run_pod<R: Runtime>(
     latest: watch::Receiver<Arc<Pod>>,
     mut external: Termination,
 ) -> Ended {
-    let spec = pod.spec.clone().unwrap_or_default();
+    // The spec is borrowed from the pod (kept once, shared), not copied for the pod's life.
+    let pod_ref = Arc::clone(&pod);
+    let no_spec;
+    let spec = match pod_ref.spec.as_ref() {
+        Some(s) => s,
+        None => {
+            no_spec = coxswain_api::v1::PodSpec::default();
+            &no_spec
+        }
+    };
     // Containers stop on deletion, or when activeDeadlineSeconds runs out (the pod then stays,
     // Failed, until it is deleted).
     let deadline = spec
@@ -277,7 +286,7 @@ pub async fn run_pod<R: Runtime>(
             };
             let olds = if init { &old.0 } else { &old.1 };
             let prev = olds.iter().find(|o| o.name == c.name);
-            if crate::status::already_done(prev, init, is_sidecar(c), restart_policy(&spec)) {
+            if crate::status::already_done(prev, init, is_sidecar(c), restart_policy(spec)) {
                 // Terminated for good before the agent restarted: kept as it was, not run.
                 done.insert((init, c.name.clone()));
                 return prev.cloned().unwrap_or(fresh);
@@ -348,8 +357,13 @@ pub async fn run_pod<R: Runtime>(
         });
     }
 
-    // Sidecars stop on termination, or after the containers are done for good.
+    // Sidecars stop on termination, or after the containers are done for good (no task
+    // for a pod without sidecars).
     let (side_tx, side_rx) = watch::channel(None);
+    if spec
+        .init_containers
+        .iter()
+        .any(|c| is_sidecar(c) && !sh.done.contains(&(true, c.name.clone())))
     {
         let mut t = term.clone();
         let side_tx = side_tx.clone();
@@ -398,14 +412,16 @@ pub async fn run_pod<R: Runtime>(
             if is_terminating(&term).is_some() {
                 return finish(&sh, &mut external).await;
             }
-            match run_once(&sh, c, true, attempt, &mut term).await {
+            // Boxed (as the other one-off steps below): the worker's idle future then holds
+            // none of an init container's run (sim pods' memory, issue 17).
+            match Box::pin(run_once(&sh, c, true, attempt, &mut term)).await {
                 RunResult::Exited(exit) if exit.code == 0 => break,
                 RunResult::Stopped => return finish(&sh, &mut external).await,
                 RunResult::Exited(_)
                 | RunResult::Killed
                 | RunResult::Changed
                 | RunResult::Failed => {
-                    if restart_policy(&spec) == "Never" {
+                    if restart_policy(spec) == "Never" {
                         // The pod fails; nothing else runs.
                         sh.update(|_| {});
                         terminated(&mut term).await;
@@ -413,12 +429,12 @@ pub async fn run_pod<R: Runtime>(
                     }
                     attempt += 1;
                     let delay = backoff.next_delay();
-                    if !crash_backoff(&sh, c, true, delay, attempt, &mut term).await {
+                    if !Box::pin(crash_backoff(&sh, c, true, delay, attempt, &mut term)).await {
                         return finish(&sh, &mut external).await;
                     }
                 }
                 RunResult::PullFailed => {
-                    if !pull_backoff(&sh, c, true, &mut backoff, &mut term).await {
+                    if !Box::pin(pull_backoff(&sh, c, true, &mut backoff, &mut term)).await {
                         return finish(&sh, &mut external).await;
                     }
                 }
@@ -816,7 +832,7 @@ async fn run_once<R: Runtime>(
     };
     let image_id = if policy == "Never" && !present {
         // Built-in catalog images count as present; anything else cannot be pulled.
-        match rt.pull(&sh.info, &c.image).await {
+        match Box::pin(rt.pull(&sh.info, &c.image)).await {
             Ok(id) => id,
             Err(_) => {
                 let msg = format!(
@@ -839,7 +855,9 @@ async fn run_once<R: Runtime>(
                 format!("Container image \"{}\" already present on machine", c.image),
             );
         }
-        rt.pull(&sh.info, &c.image).await.unwrap_or_default()
+        Box::pin(rt.pull(&sh.info, &c.image))
+            .await
+            .unwrap_or_default()
     } else {
         sh.event(
             who,
@@ -848,7 +866,7 @@ async fn run_once<R: Runtime>(
             format!("Pulling image \"{}\"", c.image),
         );
         let t0 = Instant::now();
-        match rt.pull(&sh.info, &c.image).await {
+        match Box::pin(rt.pull(&sh.info, &c.image)).await {
             Ok(id) => {
                 if let Ok(mut i) = sh.ctx.images.lock() {
                     i.insert(c.image.clone());
@@ -882,7 +900,7 @@ async fn run_once<R: Runtime>(
     };
 
     // Env from ConfigMaps/Secrets, and configMap/secret volume files.
-    let resolved_c = match prepare(sh, c).await {
+    let resolved_c = match Box::pin(prepare(sh, c)).await {
         Ok(c2) => c2,
         Err((reason, msg)) => {
             if reason == "CreateContainerConfigError" {
@@ -900,7 +918,8 @@ async fn run_once<R: Runtime>(
     let who = Some((c, init));
 
     // Create and start.
-    let started: Started = match rt.start(&sh.info, c, attempt, init && !is_sidecar(c)).await {
+    let start = Box::pin(rt.start(&sh.info, c, attempt, init && !is_sidecar(c)));
+    let started: Started = match start.await {
         Ok(s) => s,
         Err(msg) => {
             sh.event(who, true, "Failed", format!("Error: {msg}"));
@@ -991,7 +1010,7 @@ async fn run_once<R: Runtime>(
                 "Killing",
                 format!("Container {} definition changed, will be restarted", c.name),
             );
-            let e = stop_container(sh, c, &started, sh.grace()).await;
+            let e = Box::pin(stop_container(sh, c, &started, sh.grace())).await;
             record_exit(sh, c, init, &started_at, &container_id, &e, true);
             return RunResult::Changed;
         }
@@ -1005,7 +1024,7 @@ async fn run_once<R: Runtime>(
                 .and_then(|p| p.termination_grace_period_seconds)
                 .map(|g| sh.ctx.config.secs(g as i64))
                 .unwrap_or_else(|| sh.grace());
-            let e = stop_container(sh, c, &started, grace).await;
+            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
             // It will be restarted (unless Never): it must not look Succeeded meanwhile.
             let restarting = restart_policy(sh.spec()) != "Never";
             record_exit(sh, c, init, &started_at, &container_id, &e, restarting);
@@ -1018,7 +1037,7 @@ async fn run_once<R: Runtime>(
                 "Killing",
                 format!("Stopping container {}", c.name),
             );
-            let e = stop_container(sh, c, &started, grace).await;
+            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
             record_exit(sh, c, init, &started_at, &container_id, &e, false);
             return RunResult::Stopped;
         }
