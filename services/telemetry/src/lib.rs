@@ -84,6 +84,7 @@ pub const FAMILIES: &[Family] = &[
     f("coxswain_events_dropped_total", Counter, "Events a component's recorder dropped because its queue was full."),
     f("coxswain_events_filtered_total", Counter, "Events a component's recorder did not write (spam filter or aggregation)."),
     f("coxswain_authentication_failures_total", Counter, "Requests the store refused because their credentials did not authenticate."),
+    f("coxswain_node_authorizer_index_misses_total", Counter, "Node authorizer questions answered by scanning the node's pods because its index had not caught up with the store."),
 ];
 
 /// Buckets of every duration histogram (seconds).
