@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 N=${1:-1000}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 cargo bench -q -p coxswain-store --bench creates --no-run
-BIN=$(ls -t target/release/deps/creates-* | grep -v '\.d$' | head -1)
+# The newest bench binary (no '| head' under pipefail: head exiting first could kill ls).
+BIN=$(ls -t target/release/deps/creates-* | grep -v '\.d$')
+BIN=${BIN%%$'\n'*}
 ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$2" 2>&1 | grep -o 'Collected : [0-9]*' | awk '{print $3}'; }
 printf '| operation | instructions per op |\n|---|---:|\n'
 for mode in validate create; do
