@@ -5,22 +5,7 @@ use serde_json::Value;
 
 use super::{annotations, pairs, W};
 use crate::jv::{arr, s};
-
-/// kubectl's GetAccessModesAsString: RWO,ROX,RWX,RWOP in that order.
-fn access_modes(modes: &[Value]) -> String {
-    let has = |m: &str| modes.iter().any(|x| x.as_str() == Some(m));
-    [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ]
-    .iter()
-    .filter(|(m, _)| has(m))
-    .map(|(_, a)| *a)
-    .collect::<Vec<_>>()
-    .join(",")
-}
+use crate::printers::storage::access_modes;
 
 /// The storage class of a claim: spec.storageClassName, else the beta annotation.
 fn class(o: &Value) -> String {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{annotations, pairs, W};
 use crate::age;
 use crate::jv::{arr, at, b, s};
+use crate::printers::storage::access_modes;
 
 fn head(w: &mut W, o: &Value, namespaced: bool) {
     w.line(0, format!("Name:\t{}", s(o, "metadata.name")));
@@ -71,22 +72,6 @@ pub fn describe_secret(w: &mut W, o: &Value) {
             w.line(0, format!("{k}:\t{} bytes", bytes.len()));
         }
     }
-}
-
-/// kubectl's GetAccessModesAsString.
-fn access_modes(modes: &[Value]) -> String {
-    let has = |m: &str| modes.iter().any(|x| x.as_str() == Some(m));
-    [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ]
-    .iter()
-    .filter(|(m, _)| has(m))
-    .map(|(_, a)| *a)
-    .collect::<Vec<_>>()
-    .join(",")
 }
 
 /// Go's `%v` of a []string: `[a b]`.

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::age;
 use crate::jv::{arr, format_labels, i, len_obj, map, or_none, s};
+use crate::printers::storage::access_modes;
 
 fn name(o: &Value) -> String {
     s(o, "metadata.name").into_owned()
@@ -318,23 +319,6 @@ pub fn namespace(o: &Value, now: i64, _wide: bool) -> Vec<String> {
         phase.into_owned()
     };
     vec![name(o), phase, age_of(o, now)]
-}
-
-fn access_modes(modes: &[Value]) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for m in modes {
-        let short = match m.as_str().unwrap_or("") {
-            "ReadWriteOnce" => "RWO",
-            "ReadOnlyMany" => "ROX",
-            "ReadWriteMany" => "RWX",
-            "ReadWriteOncePod" => "RWOP",
-            _ => continue,
-        };
-        if !out.contains(&short) {
-            out.push(short);
-        }
-    }
-    out.join(",")
 }
 
 pub const PVC: &[&str] = &[

@@ -18,8 +18,9 @@ pub const PV: &[&str] = &[
 ];
 pub const PV_WIDE: &[&str] = &["VOLUMEMODE"];
 
-/// kubectl's GetAccessModesAsString: RWO, ROX, RWX, RWOP in that order.
-fn access_modes(modes: &[Value]) -> String {
+/// kubectl's GetAccessModesAsString: RWO, ROX, RWX, RWOP in that order, whatever the order
+/// (and repeats) of the object's list. The one copy for get and describe.
+pub fn access_modes(modes: &[Value]) -> String {
     let has = |m: &str| modes.iter().any(|v| v.as_str() == Some(m));
     [
         ("ReadWriteOnce", "RWO"),
@@ -153,5 +154,12 @@ mod tests {
                 "false"
             ]
         );
+    }
+
+    #[test]
+    fn access_modes_are_in_kubectls_fixed_order_once_each() {
+        let modes = serde_json::json!(["ReadWriteMany", "ReadWriteOnce", "ReadWriteMany", "Bogus"]);
+        assert_eq!(access_modes(modes.as_array().unwrap()), "RWO,RWX");
+        assert_eq!(access_modes(&[]), "");
     }
 }
