@@ -17,6 +17,7 @@ use coxswain_api::v1::object_store_client::ObjectStoreClient;
 use coxswain_client::config::{Credentials, Kubeconfig};
 use tonic::transport::{Channel, Endpoint};
 
+pub mod component;
 pub mod etcd;
 
 /// The directory holding the workspace's binaries (target/debug), found from the running test

@@ -5,50 +5,14 @@
 //! serves the old objects and writes again, its watch feed resumes from etcd's history, and a
 //! Deployment created after the restart is scheduled, its pods made by the controllers and run
 //! by the agent; the first Deployment, scaled up, gets its new pods too.
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use coxswain_test_support::component::Component;
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{bin, pki, wait_until, Coxswain};
+use coxswain_test_support::{wait_until, Coxswain};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
-
-/// A separately run component (`coxswain scheduler|controllers|agent --server URL ...`), killed
-/// when dropped.
-struct Component(Child);
-
-impl Component {
-    fn start(args: &[&str], log: &Path) -> Component {
-        let log_file = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(bin("coxswain"))
-            .args(args)
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("COXCONFIG", &pki().kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("start a coxswain component");
-        // Drain stdout so the component never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("stdout");
-        std::thread::spawn(
-            move || {
-                for _ in BufReader::new(stdout).lines().map_while(Result::ok) {}
-            },
-        );
-        Component(child)
-    }
-}
-
-impl Drop for Component {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn deployment(name: &str, replicas: u32) -> String {
     format!(

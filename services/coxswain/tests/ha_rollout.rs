@@ -10,16 +10,14 @@
 //! The test rolls `HA_ROLLOUT_REPLICAS` replicas (default 40, so the suite stays fast) with
 //! maxSurge `HA_ROLLOUT_MAX_SURGE` (3) and maxUnavailable `HA_ROLLOUT_MAX_UNAVAILABLE` (2);
 //! `bench/ha-rollout.sh` runs it with the 1,000 at upstream's default 25 % / 25 %.
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::{Lease, Pod};
 use coxswain_client::{Client, ListParams};
+use coxswain_test_support::component::Component;
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{bin, pki, wait_for, Coxswain};
+use coxswain_test_support::{wait_for, Coxswain};
 
 /// leaseDuration, renewDeadline, retryPeriod: short for the suite's small rollout; upstream's
 /// defaults for large ones, whose load on a small machine can hold a renewal past 2 s (the
@@ -54,72 +52,10 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// A `coxswain` process; its stdout lines arrive with the time they were read.
-struct Proc {
-    child: Child,
-    lines: Receiver<(Instant, String)>,
-    log: std::path::PathBuf,
-}
-
-impl Proc {
-    fn start(args: &[&str], log: &Path) -> Proc {
-        let log_file = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(bin("coxswain"))
-            .args(args)
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("COXCONFIG", &pki().kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("start coxswain");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send((Instant::now(), line));
-            }
-        });
-        Proc {
-            child,
-            lines,
-            log: log.to_path_buf(),
-        }
-    }
-
-    /// The next stdout line starting with `prefix`, within `timeout`.
-    fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<(Instant, String)> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((t, l)) if l.starts_with(prefix) => return Some((t, l)),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 /// A controller-manager replica and the identity it campaigns with.
-fn controllers(server: &str, log: &Path, n: usize) -> (Proc, String) {
+fn controllers(server: &str, log: &Path, n: usize) -> (Component, String) {
     let (lease, renew, retry) = lease_timing(n);
-    let mut p = Proc::start(
+    let mut p = Component::start(
         &[
             "controllers",
             "--server",
@@ -226,7 +162,7 @@ async fn the_standby_controller_manager_completes_a_rollout_after_the_leader_is_
     let server = store.url();
     let tmp = tempfile::tempdir().expect("tmp");
     let sim_nodes = (n / 50 + 2).to_string();
-    let _agent = Proc::start(
+    let _agent = Component::start(
         &[
             "agent",
             "--server",
@@ -238,7 +174,7 @@ async fn the_standby_controller_manager_completes_a_rollout_after_the_leader_is_
         ],
         &tmp.path().join("agent.log"),
     );
-    let _scheduler = Proc::start(
+    let _scheduler = Component::start(
         &["scheduler", "--server", &server],
         &tmp.path().join("scheduler.log"),
     );

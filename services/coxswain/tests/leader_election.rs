@@ -2,85 +2,54 @@
 //! replicas on one store. One holds the `kube-system/kube-scheduler` Lease and schedules; after a
 //! kill -9 of it the standby takes the Lease within leaseDuration + retryPeriod (plus the
 //! test's polling slack), counts a transition, and schedules.
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::{Lease, LeaseSpec, Pod};
-use coxswain_test_support::{bin, pki, wait_for, Coxswain};
+use coxswain_test_support::component::Component;
+use coxswain_test_support::{wait_for, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
 /// Polling, process start-up and a busy machine.
 const SLACK: Duration = Duration::from_secs(4);
 
-/// One scheduler replica; its stdout lines arrive with the time they were read.
+/// One scheduler replica and the identity it campaigns with.
 struct Candidate {
-    child: Child,
+    proc: Component,
     identity: String,
-    lines: Receiver<(Instant, String)>,
 }
 
 impl Candidate {
     fn start(server: &str, log: &Path) -> Candidate {
-        let log_file = std::fs::File::create(log).expect("log file");
-        let mut child = Command::new(bin("coxswain"))
-            .args(["scheduler", "--server", server, "--leader-elect"])
-            .args(["--leader-elect-lease-duration", "3s"])
-            .args(["--leader-elect-renew-deadline", "2s"])
-            .args(["--leader-elect-retry-period", "500ms"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .env("COXCONFIG", &pki().kubeconfig)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("start coxswain scheduler");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut c = Candidate {
-            child,
-            identity: String::new(),
-            lines,
-        };
-        let (_, line) = c
+        let mut proc = Component::start(
+            &[
+                "scheduler",
+                "--server",
+                server,
+                "--leader-elect",
+                "--leader-elect-lease-duration",
+                "3s",
+                "--leader-elect-renew-deadline",
+                "2s",
+                "--leader-elect-retry-period",
+                "500ms",
+            ],
+            log,
+        );
+        let (_, line) = proc
             .next_line("coxswain scheduler candidate ", Duration::from_secs(30))
-            .unwrap_or_else(|| panic!("no candidate line: {}", read(log)));
-        c.identity = line
+            .unwrap_or_else(|| panic!("no candidate line: {}", proc.log()));
+        let identity = line
             .split_whitespace()
             .find_map(|p| p.strip_prefix("identity="))
             .expect("identity=")
             .to_string();
-        c
+        Candidate { proc, identity }
     }
 
-    /// The next stdout line starting with `prefix`, within `timeout`.
     fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<(Instant, String)> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((t, l)) if l.starts_with(prefix) => return Some((t, l)),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
-            }
-        }
-    }
-}
-
-impl Drop for Candidate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.next_line(prefix, timeout)
     }
 }
 
@@ -164,8 +133,7 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     .expect("renewed");
 
     // kill -9 the leader: the standby takes the Lease within leaseDuration + retryPeriod.
-    leader.child.kill().expect("kill -9");
-    let _ = leader.child.wait();
+    leader.proc.kill9();
     let killed = Instant::now();
     let taken = wait_for(
         "the standby holds kube-scheduler",

@@ -1,0 +1,78 @@
+//! A separately run coxswain component (`coxswain scheduler|controllers|agent|store ...`) for
+//! the multi-process e2e tests: its stdout lines arrive with the time they were read (so a test
+//! can time a takeover from the line a process printed), its stderr goes to a log file, and it
+//! is killed when dropped.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::{bin, pki};
+
+pub struct Component {
+    child: Child,
+    lines: Receiver<(Instant, String)>,
+    log: PathBuf,
+}
+
+impl Component {
+    /// `coxswain <args> --metrics-listen 127.0.0.1:0` with the test PKI's admin kubeconfig.
+    pub fn start(args: &[&str], log: &Path) -> Component {
+        let log_file = std::fs::File::create(log).expect("log file");
+        let mut child = Command::new(bin("coxswain"))
+            .args(args)
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env("COXCONFIG", &pki().kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start coxswain {args:?}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        // Reads every line, so the component never blocks on a full pipe, also once nobody
+        // listens any more.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        Component {
+            child,
+            lines,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// The next stdout line starting with `prefix` within `timeout`, with the time it was read;
+    /// the lines before it are consumed.
+    pub fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<(Instant, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((t, l)) if l.starts_with(prefix) => return Some((t, l)),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// SIGKILL the process and reap it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process's stderr log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
