@@ -47,7 +47,7 @@ start_coxswain() {
 }
 stop_coxswain() { kill $CX_PID; wait $CX_PID 2>/dev/null || true; }
 
-echo "== machine: $(nproc) cores; etcd $(etcd --version | head -1 | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds"
+echo "== machine: $(nproc) cores; etcd $(etcd --version | sed -n 1p | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
   echo "== round $round: etcd's own puts"
   start_etcd

@@ -30,7 +30,7 @@ start_coxswain() {
   CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
 }
 
-echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'); etcd $(etcd --version | head -1)"
+echo "== machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'); etcd $(etcd --version | sed -n 1p)"
 for round in $(seq "$ROUNDS"); do
   rm -rf "$WORK/etcd"
   etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls http://127.0.0.1:23790 \

@@ -394,9 +394,18 @@ async fn main() -> anyhow::Result<()> {
                 .resource_version
             };
             let total_watches = watches + broad;
+            // The server holds at most --max-streams-per-connection streams on one connection
+            // (1,000, as kube-apiserver's HTTP/2 limit): the watches go 500 to a connection and
+            // the writes keep their own, as separate clients' would. On one shared connection the
+            // writes waited forever behind 1,000 open watches.
+            const WATCHES_PER_CONNECTION: usize = 500;
+            let mut watch_clients = Vec::new();
+            for _ in 0..total_watches.div_ceil(WATCHES_PER_CONNECTION) {
+                watch_clients.push(connect(&server).await?);
+            }
             let opened = Arc::new(AtomicUsize::new(0));
             for w in 0..total_watches {
-                let mut c = client.clone();
+                let mut c = watch_clients[w / WATCHES_PER_CONNECTION].clone();
                 let lat = latencies.clone();
                 let opened = opened.clone();
                 let selector = if w < watches {
