@@ -170,7 +170,10 @@ async fn duration_bounds_a_closed_loop() {
     let wall = t0.elapsed().as_secs_f64();
     assert_eq!(o.code, 0, "{}", o.stderr);
     let j = o.json();
-    assert!(wall < 3.0, "the run waited {wall} s for requests in flight: {j}");
+    assert!(
+        wall < 3.0,
+        "the run waited {wall} s for requests in flight: {j}"
+    );
     assert!(f(&j["duration_s"]) >= 1.0, "{j}");
     assert_eq!(j["requests"], 0, "{j}");
     assert_eq!(j["cancelled"], 4, "{j}");

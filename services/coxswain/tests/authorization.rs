@@ -504,10 +504,15 @@ fn every_service_authorizes_its_calls_as_kubernetes_would_see_them() {
     assert!(out.stdout.contains("web"), "{}", out.stdout);
     // Still nothing beyond the role: other namespaces, other verbs.
     let out = as_jane(&["top", "pods", "-A"]).failure();
-    assert!(out.stderr.contains("at the cluster scope"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("at the cluster scope"),
+        "{}",
+        out.stderr
+    );
     let out = as_jane(&["rollout", "restart", "deployment/app"]).failure();
     assert!(
-        out.stderr.contains(r#"cannot patch resource "deployments""#),
+        out.stderr
+            .contains(r#"cannot patch resource "deployments""#),
         "{}",
         out.stderr
     );

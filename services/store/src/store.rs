@@ -542,7 +542,11 @@ impl Store {
         let Object::Pod(pod) = obj else {
             return Ok(());
         };
-        let meta = pod.metadata.clone().unwrap_or_default();
+        // Borrowed, not cloned: a pod's metadata (labels, annotations, the last applied
+        // configuration) would otherwise be copied on every pod create.
+        let Some(meta) = pod.metadata.as_ref() else {
+            return Ok(());
+        };
         if meta.annotations.contains_key("kubernetes.io/config.mirror") {
             return Ok(());
         }
