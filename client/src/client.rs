@@ -94,6 +94,8 @@ pub fn object_key(namespace: &str, name: &str) -> String {
 #[derive(Clone)]
 pub struct Client {
     inner: ObjectStoreClient<Channel>,
+    /// The leader election's own Lease writes, exempt from the process's lease fence.
+    lease_writer: bool,
 }
 
 impl Client {
@@ -137,7 +139,26 @@ impl Client {
             inner: ObjectStoreClient::new(ch)
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(64 << 20),
+            lease_writer: false,
         }
+    }
+
+    /// This client for a leader election's Lease writes: not gated on the process's lease
+    /// fence ([`crate::leaderelection`]), which every other write of the process is.
+    pub fn lease_writer(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            lease_writer: true,
+        }
+    }
+
+    /// Before a write: refused when this process leads under election and its lease is no
+    /// longer known valid.
+    fn fence(&self, verb: &'static str, kind: &str) -> Result<()> {
+        if self.lease_writer {
+            return Ok(());
+        }
+        crate::leaderelection::check_write(verb, kind)
     }
 
     /// The raw generated client, for RPCs this wrapper does not cover.
@@ -188,6 +209,7 @@ impl Client {
     }
 
     pub async fn create<R: Resource>(&self, obj: &R) -> Result<R> {
+        self.fence("create", R::KIND.as_str())?;
         let resp = self
             .raw()
             .create(outgoing(CreateRequest {
@@ -200,6 +222,7 @@ impl Client {
 
     /// Replace spec and metadata; a non-empty resourceVersion must match (Conflict otherwise).
     pub async fn update<R: Resource>(&self, obj: &R) -> Result<R> {
+        self.fence("update", R::KIND.as_str())?;
         let resp = self
             .raw()
             .update(outgoing(UpdateRequest {
@@ -212,6 +235,7 @@ impl Client {
 
     /// Replace status only.
     pub async fn update_status<R: Resource>(&self, obj: &R) -> Result<R> {
+        self.fence("update", R::KIND.as_str())?;
         let resp = self
             .raw()
             .update_status(outgoing(UpdateRequest {
@@ -249,6 +273,7 @@ impl Client {
         patch: &serde_json::Value,
         subresource: &str,
     ) -> Result<R> {
+        self.fence("patch", R::KIND.as_str())?;
         let resp = self
             .raw()
             .patch(outgoing(PatchRequest {
@@ -270,6 +295,7 @@ impl Client {
         name: &str,
         dp: &DeleteParams,
     ) -> Result<()> {
+        self.fence("delete", R::KIND.as_str())?;
         self.raw()
             .delete(outgoing(DeleteRequest {
                 kind: R::KIND.as_str().into(),
@@ -286,6 +312,7 @@ impl Client {
 
     /// Bind a pod to a node (the pods/binding subresource).
     pub async fn bind(&self, namespace: &str, name: &str, uid: &str, node: &str) -> Result<()> {
+        self.fence("create", "Binding")?;
         self.raw()
             .bind(outgoing(BindRequest {
                 namespace: namespace.into(),

@@ -13,8 +13,19 @@
 //!   returns, and the component stops acting (upstream's OnStoppedLeading, which exits the
 //!   process) before any other candidate may take the Lease.
 //!
+//! - Lease-gated writes: in a process whose component runs under election
+//!   ([`LeaderElector::fence_process`]), every write the [`Client`] sends is checked against the
+//!   process's [`Fence`] first. Each successful acquire or renew opens it until the attempt's
+//!   start + renewDeadline. Past that instant a write is refused locally with UNAVAILABLE. So a
+//!   leader that was frozen (SIGSTOP, a stalled VM) or cut off writes nothing once it resumes,
+//!   even before its renew loop notices the loss. A standby can take the Lease only a
+//!   leaseDuration after the leader's last renewal at the earliest, so a write that passed the
+//!   check has leaseDuration − renewDeadline to reach the store. The Lease writes themselves are
+//!   exempt.
+//!
 //! The decision is the pure [`decide`]; the loops are [`LeaderElector::acquire`] and
 //! [`LeaderElector::hold`].
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use coxswain_api::time::now_rfc3339;
@@ -96,6 +107,73 @@ pub fn default_identity() -> String {
     }
 }
 
+/// Until when a leader may write: opened by each successful acquire or renew, closed for good
+/// when leading is lost.
+#[derive(Debug, Default)]
+pub struct Fence {
+    state: Mutex<FenceState>,
+}
+
+#[derive(Debug, Default)]
+struct FenceState {
+    /// Writes are allowed while now < this.
+    until: Option<Instant>,
+    /// Leading was lost: no write any more.
+    closed: bool,
+}
+
+impl Fence {
+    /// A fence that allows nothing yet.
+    pub fn new() -> Fence {
+        Fence::default()
+    }
+
+    /// Allow writes until `until` (a later renewal moves it on, never back).
+    pub fn extend(&self, until: Instant) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.closed && s.until.is_none_or(|u| until > u) {
+            s.until = Some(until);
+        }
+    }
+
+    /// Refuse every write from now on.
+    pub fn close(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.closed = true;
+        s.until = None;
+    }
+
+    /// May this process write at `now`?
+    pub fn allows(&self, now: Instant) -> bool {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        !s.closed && s.until.is_some_and(|u| now < u)
+    }
+}
+
+/// The fence of this process, once a component in it runs under election.
+static PROCESS_FENCE: OnceLock<Arc<Fence>> = OnceLock::new();
+
+/// Called by the client before each write (the Lease writes excepted): UNAVAILABLE when this
+/// process leads under election and its lease is no longer known valid.
+pub(crate) fn check_write(verb: &'static str, kind: &str) -> crate::Result<()> {
+    let Some(fence) = PROCESS_FENCE.get() else {
+        return Ok(());
+    };
+    if fence.allows(Instant::now()) {
+        tracing::debug!(target: "coxswain_client::writes", verb, kind, "write sent");
+        return Ok(());
+    }
+    tracing::warn!(
+        target: "coxswain_client::writes",
+        verb,
+        kind,
+        "write refused: the leader lease is not known valid (renew deadline passed)"
+    );
+    Err(Error::Transport(tonic::Status::unavailable(
+        "write refused: this process's leader lease is not known valid",
+    )))
+}
+
 /// What a candidate does with the Lease it read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -159,6 +237,8 @@ pub struct LeaderElector {
     cfg: LeaderElectionConfig,
     /// The record last read and when (this process's clock) it was first seen so.
     observed: Option<(LeaseSpec, Instant)>,
+    /// Opened by each successful acquire or renew (see [`LeaderElector::fence_process`]).
+    fence: Arc<Fence>,
 }
 
 /// The outcome of one attempt.
@@ -172,10 +252,24 @@ impl LeaderElector {
     pub fn new(client: Client, cfg: LeaderElectionConfig) -> Result<Self, String> {
         cfg.validate()?;
         Ok(LeaderElector {
-            client,
+            client: client.lease_writer(),
             cfg,
             observed: None,
+            fence: Arc::new(Fence::new()),
         })
+    }
+
+    /// Gate every write of this process on this election (lease-gated writes, see the module
+    /// docs): for a process that runs one component, all of whose writes are the leader's.
+    /// Only the first elector of a process can do so; false for a later one.
+    pub fn fence_process(&mut self) -> bool {
+        let installed = PROCESS_FENCE.get_or_init(|| self.fence.clone());
+        Arc::ptr_eq(installed, &self.fence)
+    }
+
+    /// This election's fence.
+    pub fn fence(&self) -> Arc<Fence> {
+        self.fence.clone()
     }
 
     pub fn config(&self) -> &LeaderElectionConfig {
@@ -187,6 +281,9 @@ impl LeaderElector {
     }
 
     async fn try_acquire_or_renew(&mut self) -> Attempt {
+        // A standby can take the Lease no earlier than leaseDuration after it sees this
+        // attempt's write, which lands after this instant.
+        let started = Instant::now();
         let read = self
             .client
             .get::<Lease>(&self.cfg.namespace, &self.cfg.name)
@@ -232,6 +329,7 @@ impl LeaderElector {
         match result {
             Ok(_) => {
                 self.observed = Some((next, Instant::now()));
+                self.fence.extend(started + self.cfg.renew_deadline);
                 Attempt::Leading
             }
             Err(Error::Conflict(_) | Error::AlreadyExists(_)) => Attempt::Failed,
@@ -289,6 +387,7 @@ impl LeaderElector {
                 break lost;
             }
         };
+        self.fence.close();
         metrics::gauge!("leader_election_master_status", "name" => self.cfg.name.clone()).set(0.0);
         tracing::error!(lease = %self.lease_ref(), reason = %lost, "leaderelection lost");
         lost
@@ -398,6 +497,32 @@ mod tests {
             decide(&cfg("a"), Some(&released), t, t, "t3"),
             Decision::Write(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_fence_allows_writes_only_until_the_renew_deadline_of_the_last_renewal() {
+        let f = Fence::new();
+        let t0 = Instant::now();
+        assert!(!f.allows(t0), "closed before the first acquire");
+        let deadline = Duration::from_secs(10);
+        f.extend(t0 + deadline);
+        assert!(f.allows(t0));
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(f.allows(Instant::now()));
+        // A renewal that started at t0 + 9 s moves it on; an older one never moves it back.
+        f.extend(Instant::now() + deadline);
+        f.extend(t0 + deadline);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(f.allows(Instant::now()), "t0 + 18 s < t0 + 19 s");
+        // Frozen (no renewal) past the deadline: refused, without any loop having run.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(!f.allows(Instant::now()), "at t0 + 19 s");
+        // A renewal that succeeds late reopens it; losing the lease closes it for good.
+        f.extend(Instant::now() + deadline);
+        assert!(f.allows(Instant::now()));
+        f.close();
+        f.extend(Instant::now() + deadline);
+        assert!(!f.allows(Instant::now()), "closed for good");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `--leader-elect` for the separate processes (scheduler, controllers, node-lifecycle,
 //! metrics-server): several replicas run, the one holding the component's Lease acts
-//! (coxswain_client::leaderelection, client-go's semantics). A process that loses its Lease
-//! exits, as upstream components do (OnStoppedLeading is fatal), so it cannot act on; a clean
-//! shutdown releases the Lease so a standby takes over at its next retry.
+//! (coxswain_client::leaderelection, client-go's semantics). Every write of such a process is
+//! gated on its lease: refused once the renew deadline of its last successful renewal passed,
+//! so a leader frozen past it (SIGSTOP) writes nothing when it resumes. A process that loses
+//! its Lease exits, as upstream components do (OnStoppedLeading is fatal), so it cannot act
+//! on; a clean shutdown releases the Lease so a standby takes over at its next retry.
 use std::time::Duration;
 
 use clap::Args;
@@ -76,6 +78,9 @@ impl LeaderElectOpts {
         config.retry_period = self.leader_elect_retry_period;
         let mut elector = LeaderElector::new(client.clone(), config.clone())
             .map_err(|e| anyhow::anyhow!("--leader-elect: {e}"))?;
+        // Every write of this process is the leader's: each is refused once the renew
+        // deadline of the last successful renewal has passed (lease-gated writes).
+        elector.fence_process();
         println!(
             "coxswain {component} candidate identity={} lease={}/{}",
             config.identity, config.namespace, config.name
