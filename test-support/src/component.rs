@@ -14,6 +14,8 @@ pub struct Component {
     child: Child,
     lines: Receiver<(Instant, String)>,
     log: PathBuf,
+    /// The directory of a log [`Component::start_temp`] chose, removed on drop.
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Component {
@@ -42,6 +44,24 @@ impl Component {
             child,
             lines,
             log: log.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    /// Like [`Component::start`], with the stderr log in a temporary directory of its own.
+    pub fn start_temp(args: &[&str]) -> Component {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let mut c = Component::start(args, &tmp.path().join("component.log"));
+        c._tmp = Some(tmp);
+        c
+    }
+
+    /// The component's ready line (the first stdout line starting with `prefix`, e.g.
+    /// `coxswain proxy ready`); panics with its log when none comes within `timeout`.
+    pub fn ready(&mut self, prefix: &str, timeout: Duration) -> String {
+        match self.next_line(prefix, timeout) {
+            Some((_, line)) => line,
+            None => panic!("no {prefix:?} line within {timeout:?}: {}", self.log()),
         }
     }
 
@@ -85,4 +105,12 @@ impl Drop for Component {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The value of `key=VALUE` in a ready line (`coxswain proxy ready metrics=127.0.0.1:9 ...`).
+pub fn field(line: &str, key: &str) -> String {
+    line.split_whitespace()
+        .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+        .to_string()
 }

@@ -3,9 +3,9 @@
 //! real CPU burner), sim pods whose `sim.coxswain.io/cpu` annotation patch changes the reported
 //! usage, pushed pods/object/external metrics expiring with their TTL, and
 //! `coxswain metrics-server` as its own process.
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use coxswain_api::v1::{
     GetExternalMetricRequest, GetObjectMetricRequest, GetPodsMetricRequest, ListNodeMetricsRequest,
     ListPodMetricsRequest, ObjectReference, PushMetricsRequest, PushedMetric,
 };
+use coxswain_test_support::component::{field, Component};
 use coxswain_test_support::{bin, scenarios_dir, wait_for, wait_until, Coxswain};
 use serde_json::Value;
 
@@ -492,45 +493,30 @@ spec: {containers: [{name: app, image: nginx}]}
 }
 
 /// A `coxswain metrics-server` child process, killed on drop.
+/// `coxswain metrics-server` (killed on drop) and its gRPC address.
 struct MetricsServerProcess {
-    child: Child,
+    _component: Component,
     grpc: String,
 }
 
 impl MetricsServerProcess {
     fn start(server: &str, extra: &[&str]) -> MetricsServerProcess {
-        let mut child = Command::new(bin("coxswain"))
-            .args([
-                "metrics-server",
-                "--server",
-                server,
-                "--listen",
-                "127.0.0.1:0",
-                "--metric-resolution",
-                "1s",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn coxswain metrics-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let grpc = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("grpc="))
-            .unwrap_or_else(|| panic!("no ready line: {line:?}"))
-            .to_string();
-        MetricsServerProcess { child, grpc }
-    }
-}
-
-impl Drop for MetricsServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut args = vec![
+            "metrics-server",
+            "--server",
+            server,
+            "--listen",
+            "127.0.0.1:0",
+            "--metric-resolution",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        let mut component = Component::start_temp(&args);
+        let line = component.ready("coxswain metrics-server ready", Duration::from_secs(30));
+        MetricsServerProcess {
+            grpc: field(&line, "grpc"),
+            _component: component,
+        }
     }
 }
 

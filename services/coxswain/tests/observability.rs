@@ -3,69 +3,34 @@
 //! shows the cluster; `promtool check metrics` passes on every endpoint; the shipped rules pass
 //! `promtool check rules` and their unit tests. Nothing here is skipped: without prometheus or
 //! promtool the tests fail.
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use coxswain_test_support::{bin, wait_until, Coxswain};
+use coxswain_test_support::component::{field, Component};
+use coxswain_test_support::{wait_until, Coxswain};
 
 fn docs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/observability")
 }
 
-/// A separate `coxswain <subcommand>` process, killed on drop.
+/// A separate `coxswain <subcommand>` process (killed on drop) and its metrics address.
 struct Proc {
-    child: Child,
+    _component: Component,
     metrics: String,
 }
 
 impl Proc {
     fn start(sub: &str, args: &[&str], log: &Path) -> Proc {
-        let log_file = std::fs::File::create(log).unwrap();
-        let mut child = Command::new(bin("coxswain"))
-            .arg(sub)
-            .args(args)
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let prefix = format!("coxswain {sub} ready");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with(&prefix) {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "coxswain {sub} did not become ready: {}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-        };
-        let metrics = line
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix("metrics="))
-            .unwrap_or_else(|| panic!("no metrics= in {line:?}"))
-            .to_string();
-        Proc { child, metrics }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let all: Vec<&str> = std::iter::once(sub).chain(args.iter().copied()).collect();
+        let mut component = Component::start(&all, log);
+        let line = component.ready(&format!("coxswain {sub} ready"), Duration::from_secs(30));
+        Proc {
+            metrics: field(&line, "metrics"),
+            _component: component,
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use coxswain_test_support::{bin, wait_until, Coxswain};
+use coxswain_test_support::component::Component;
+use coxswain_test_support::{wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -50,30 +51,22 @@ fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
 }
 
 /// A `coxswain agent` process for one sim node, killed (SIGKILL) on drop.
-struct Agent(std::process::Child);
-
-impl Agent {
-    fn start(server: &str, node: &str) -> Agent {
-        let child = std::process::Command::new(bin("coxswain"))
-            .args(["agent", "--server", server, "--node-name", node])
-            .args(["--runtime", "sim", "--listen", "127.0.0.1:0"])
-            .args(["--metrics-listen", "127.0.0.1:0"])
-            .args(["--lease-renew-interval", "200ms"])
-            .args(["--node-status-update-frequency", "500ms"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start coxswain agent");
-        Agent(child)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn agent(server: &str, node: &str) -> Component {
+    Component::start_temp(&[
+        "agent",
+        "--server",
+        server,
+        "--node-name",
+        node,
+        "--runtime",
+        "sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--lease-renew-interval",
+        "200ms",
+        "--node-status-update-frequency",
+        "500ms",
+    ])
 }
 
 #[test]
@@ -96,7 +89,7 @@ fn a_not_ready_node_evicting_its_pods_counts_node_collector_evictions() {
         "100",
     ])
     .unwrap();
-    let agent = Agent::start(&c.url(), "node9");
+    let agent = agent(&c.url(), "node9");
     wait_until("node9 Ready", T, || {
         let out = c.coxctl(&["get", "nodes"]).stdout;
         out.lines()

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use coxswain_test_support::{bin, wait_until, Coxswain};
+use coxswain_test_support::component::{field, Component};
+use coxswain_test_support::{wait_until, Coxswain};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -757,15 +757,6 @@ fn two_clusters_side_by_side() {
     }
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn proxy_runs_as_its_own_process() {
     let c = cluster(&["--no-proxy"]);
@@ -780,34 +771,11 @@ fn proxy_runs_as_its_own_process() {
     );
     let addr = format!("{}:8080", cluster_ip(&c, "apart"));
     assert!(refused(&addr), "no proxy yet");
-    let mut child = Command::new(bin("coxswain"))
-        .args([
-            "proxy",
-            "--server",
-            &c.url(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("coxswain proxy");
-    let mut line = String::new();
-    let mut out = child.stdout.take().expect("stdout");
-    let _proc = Proc(child);
-    let mut byte = [0u8; 1];
-    while !line.ends_with('\n') && line.len() < 512 {
-        if out.read(&mut byte).unwrap_or(0) == 0 {
-            break;
-        }
-        line.push(byte[0] as char);
-    }
-    let metrics_addr = line
-        .split_whitespace()
-        .find_map(|p| p.strip_prefix("metrics="))
-        .unwrap_or_else(|| panic!("ready line: {line:?}"))
-        .to_string();
+    let mut proxy = Component::start_temp(&["proxy", "--server", &c.url()]);
+    let metrics_addr = field(
+        &proxy.ready("coxswain proxy ready", Duration::from_secs(30)),
+        "metrics",
+    );
     assert_eq!(wait_get(&addr, |_| true), "remote");
     let np = node_port(&c, "apart");
     assert_eq!(
@@ -885,22 +853,13 @@ fn load_balancer_pending_until_the_pool_has_an_address() {
         .expect("octet")
         .to_string();
     let pool = format!("127.0.{o}.200/30");
-    let child = Command::new(bin("coxswain"))
-        .args([
-            "proxy",
-            "--server",
-            &c.url(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--load-balancer-ip-range",
-            &pool,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("coxswain proxy");
-    let _proc = Proc(child);
+    let _proxy = Component::start_temp(&[
+        "proxy",
+        "--server",
+        &c.url(),
+        "--load-balancer-ip-range",
+        &pool,
+    ]);
     let usable = [format!("127.0.{o}.201"), format!("127.0.{o}.202")];
     let (given, pending) = wait_until("two of three Services get an address", T, || {
         let ips: Vec<(&str, Option<String>)> = ["lb-a", "lb-b", "lb-c"]
