@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Issue 11 §5: the cost of TLS + authentication on store creates/s, on and off in the same run.
-# usage: bash bench/auth.sh [OPS per client count] ; ROUNDS=3 by default; SKIP_BUILD=1 to reuse
-# target/release. Each round runs the plain store (`--auth=false`), then `store --auth` (TLS, client
-# certificate verified and mapped to a user on every request), on fresh durable data dirs.
+# Issue 11 §5: the cost of TLS, authentication and authorization on store creates/s, every mode
+# in the same run, alternating round by round on fresh durable data dirs:
+#   off   `store --auth=false`: plain gRPC, nobody authenticated or authorized;
+#   tls   `store --auth` dialled as the admin (client certificate, system:masters): TLS and
+#         authentication on every request, authorization short-circuited by system:masters;
+#   rbac  `store --auth` dialled with a client certificate of user "bench" (no group; openssl
+#         signs it with the cluster CA), allowed by a RoleBinding in "default" to a ClusterRole
+#         naming exactly what the bench does: TLS, authentication and the RBAC authorizer (the
+#         bootstrap policy's ClusterRoleBindings scanned, then the namespace's RoleBindings) on
+#         every request. (coxswain's clients send client certificates, not bearer tokens.)
+# usage: bash bench/auth.sh [OPS per client count]   ROUNDS=3 by default; SKIP_BUILD=1 to reuse
+# target/release; MODES="off tls rbac" by default; CLIENTS=1,16,64 by default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPS=${1:-20000}
 ROUNDS=${ROUNDS:-3}
+MODES=${MODES:-off tls rbac}
+CLIENTS=${CLIENTS:-1,16,64}
 BIN=${BIN:-target/release}
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p coxswain -p coxswain-bench
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p coxswain -p coxswain-bench -p coxctl
 WORK=$(mktemp -d)
 trap 'kill $CX_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 CX_PID=
@@ -20,17 +30,62 @@ start_store() { # extra flags
   for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
   ADDR=$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
 }
+# The bench user's RBAC and kubeconfig (a client certificate CN=bench) against the running store.
+bench_user() {
+  printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > "$WORK/v3.ext"  # a v3 certificate (webpki refuses v1)
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/bench.key" 2>/dev/null
+  openssl req -new -key "$WORK/bench.key" -subj /CN=bench -out "$WORK/bench.csr"
+  openssl x509 -req -in "$WORK/bench.csr" -CA "$WORK/cx/pki/ca.crt" -CAkey "$WORK/cx/pki/ca.key" \
+    -CAcreateserial -days 1 -extfile "$WORK/v3.ext" -out "$WORK/bench.crt" 2>/dev/null
+  COXCONFIG="$WORK/config" $BIN/coxctl --server "https://$ADDR" apply -f - > /dev/null <<'YAML'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: bench-writer}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [create, get, list, delete]
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [create, get, list, patch, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bench-writer, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bench-writer}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bench}]
+YAML
+  cat > "$WORK/bench.conf" <<CONF
+apiVersion: v1
+kind: Config
+clusters:
+- name: bench
+  cluster: {server: "https://$ADDR", certificate-authority-data: $(base64 -w0 < "$WORK/cx/pki/ca.crt")}
+users:
+- name: bench
+  user: {client-certificate-data: $(base64 -w0 < "$WORK/bench.crt"), client-key-data: $(base64 -w0 < "$WORK/bench.key")}
+contexts:
+- name: bench
+  context: {cluster: bench, user: bench}
+current-context: bench
+CONF
+}
 echo "== machine: $(nproc) cores"
 for round in $(seq "$ROUNDS"); do
-  for mode in off on; do
-    echo "== round $round: auth $mode ($OPS creates per client count, durable)"
-    if [ $mode = off ]; then
-      start_store --auth=false
-      $BIN/coxswain-bench store --server "http://$ADDR" --ops "$OPS" --clients 1,16,64
-    else
-      start_store --auth --merge-kubeconfig "$WORK/config"
-      COXCONFIG="$WORK/config" $BIN/coxswain-bench store --server "https://$ADDR" --ops "$OPS" --clients 1,16,64
-    fi
+  for mode in $MODES; do
+    echo "== round $round: $mode ($OPS creates per client count, durable)"
+    case $mode in
+      off)
+        start_store --auth=false
+        $BIN/coxswain-bench store --server "http://$ADDR" --ops "$OPS" --clients "$CLIENTS" ;;
+      tls)
+        start_store --auth --merge-kubeconfig "$WORK/config"
+        COXCONFIG="$WORK/config" $BIN/coxswain-bench store --server "https://$ADDR" --ops "$OPS" --clients "$CLIENTS" ;;
+      rbac)
+        start_store --auth --merge-kubeconfig "$WORK/config"
+        bench_user
+        COXCONFIG="$WORK/bench.conf" $BIN/coxswain-bench store --server "https://$ADDR" --ops "$OPS" --clients "$CLIENTS" ;;
+    esac
     kill $CX_PID; wait $CX_PID 2>/dev/null || true
   done
 done

@@ -771,6 +771,7 @@ impl<R: Runtime> NodeAgent<R> {
             labels: meta.labels.clone().into_iter().collect(),
             service_account: spec.service_account_name.clone(),
             volumes: spec.volumes.clone(),
+            security_context: spec.security_context.clone(),
         };
         let (term_tx, term_rx) = watch::channel(None);
         let (latest_tx, latest_rx) = watch::channel(pod.clone());

@@ -916,6 +916,21 @@ async fn run_once<R: Runtime>(
     };
     let c = &resolved_c;
     let who = Some((c, init));
+    // runAsNonRoot, checked as the kubelet checks it before creating the container.
+    if let Err(msg) = crate::runtime::user::verify_run_as_non_root(
+        &sh.info.name,
+        &sh.info.namespace,
+        &sh.info.uid,
+        sh.info.security_context.as_ref(),
+        c,
+        rt.image_uid(),
+    ) {
+        sh.event(who, true, "Failed", format!("Error: {msg}"));
+        sh.update_container(init, &c.name, |s| {
+            s.state = waiting("CreateContainerConfigError", &msg);
+        });
+        return RunResult::PullFailed;
+    }
 
     // Create and start.
     let start = Box::pin(rt.start(&sh.info, c, attempt, init && !is_sidecar(c)));

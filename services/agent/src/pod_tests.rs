@@ -62,6 +62,7 @@ impl Harness {
             labels: Default::default(),
             service_account: String::new(),
             volumes: vec![],
+            security_context: None,
         };
         let (term, rx) = watch::channel(None);
         let pod = Arc::new(pod);

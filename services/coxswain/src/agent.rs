@@ -82,6 +82,13 @@ pub struct NodeOpts {
     /// Do not record Events (for load tests).
     #[arg(long)]
     pub no_events: bool,
+    /// The uid a process-runtime container runs as when its pod names no `runAsUser` and the
+    /// agent is root (an image's own user; 65534 is `nobody`).
+    #[arg(long, default_value_t = 65534)]
+    pub default_run_as_user: u32,
+    /// The gid of such a container when its pod names no `runAsGroup`.
+    #[arg(long, default_value_t = 65534)]
+    pub default_run_as_group: u32,
 }
 
 /// `coxswain up`'s agent flags.
@@ -224,7 +231,10 @@ async fn start_hosts(
             std::fs::create_dir_all(root)
                 .with_context(|| format!("creating {}", root.display()))?;
             coxswain_agent::runtime::process::kill_leftovers(root);
-            let rt = Arc::new(ProcessRuntime::new(root.to_path_buf(), exe, catalog));
+            let rt = ProcessRuntime::new(root.to_path_buf(), exe, catalog)
+                .with_default_user(opts.default_run_as_user, opts.default_run_as_group);
+            rt.prepare_root();
+            let rt = Arc::new(rt);
             let host = Host::start(client, rt, configs, opts.pod_config()).await?;
             for (name, n) in &host.nodes {
                 registry.add(name, n.clone());

@@ -46,6 +46,20 @@ pub enum Workload {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Becomes a container's user (groups, gid, uid; CAP_NET_BIND_SERVICE kept as an ambient
+    /// capability) and execs its command: how a root agent starts a non-root container.
+    RunAs {
+        #[arg(long)]
+        uid: u32,
+        #[arg(long)]
+        gid: u32,
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<u32>,
+        #[arg(long)]
+        no_new_privs: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Runs a user command as a container's process.
     Supervise {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -83,6 +97,30 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
                 "running {}: {err} (build it with cargo build -p loadgen)",
                 exe.display()
             )
+        }
+        Workload::RunAs {
+            uid,
+            gid,
+            groups,
+            no_new_privs,
+            argv,
+        } => {
+            use std::os::unix::process::CommandExt;
+            let ids = coxswain_agent::runtime::user::RunAs {
+                uid,
+                gid,
+                groups,
+                no_new_privs,
+            };
+            coxswain_agent::runtime::user::drop_privileges(&ids)
+                .map_err(|e| anyhow::anyhow!("becoming uid {uid} gid {gid}: {e}"))?;
+            let mut cmd = std::process::Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            if argv[0] == "/proc/self/exe" {
+                cmd.arg0("coxswain");
+            }
+            let err = cmd.exec();
+            anyhow::bail!("exec: \"{}\": {err}", argv[0])
         }
         Workload::Supervise { argv } => {
             let code = builtin::supervise(&argv).await;

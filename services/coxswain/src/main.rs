@@ -301,7 +301,8 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", args.metrics_listen))?;
             let addr = metrics.local_addr()?;
-            tokio::spawn(coxswain_telemetry::serve(metrics, prometheus));
+            let tls = secured.as_ref().and_then(|s| s.metrics_tls.clone());
+            tokio::spawn(coxswain_telemetry::serve_tls(metrics, prometheus, tls));
             addr.to_string()
         }
         None => "off".to_string(),

@@ -51,6 +51,11 @@ pub struct SecurityOpts {
     /// Serve a non-loopback address without TLS and authentication (refused otherwise).
     #[arg(long, env = "COXSWAIN_INSECURE_ALLOW_REMOTE")]
     pub insecure_allow_remote: bool,
+    /// Under `--auth`, serve /metrics over TLS with the serving certificate (scrape with the
+    /// cluster CA: Prometheus' `scheme: https`, `tls_config: {ca_file: <data-dir>/pki/ca.crt}`).
+    /// Off by default: metrics stay plain HTTP on loopback.
+    #[arg(long, env = "COXSWAIN_METRICS_TLS")]
+    pub metrics_tls: bool,
 }
 
 /// Refuse a non-loopback bind in the clear unless explicitly allowed.
@@ -143,6 +148,8 @@ pub struct Secured {
     /// The admin's kubeconfig path.
     #[allow(dead_code)]
     pub admin_conf: PathBuf,
+    /// /metrics' TLS configuration under `--metrics-tls` (the serving certificate).
+    pub metrics_tls: Option<std::sync::Arc<coxswain_telemetry::TlsConfig>>,
 }
 
 struct Pair {
@@ -349,6 +356,13 @@ pub fn prepare(
         auth.load_token_csv(&text)
             .with_context(|| format!("--token-auth-file {}", f.display()))?;
     }
+    let metrics_tls = match opts.metrics_tls {
+        true => Some(
+            coxswain_telemetry::tls_config(&server.cert, &server.key)
+                .map_err(|e| anyhow::anyhow!("--metrics-tls: {e}"))?,
+        ),
+        false => None,
+    };
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&server.cert, &server.key))
         .client_ca_root(Certificate::from_pem(&ca.cert))
@@ -393,6 +407,7 @@ pub fn prepare(
         components,
         identities,
         admin_conf,
+        metrics_tls,
     })
 }
 

@@ -1315,6 +1315,8 @@ spec:
   containers:
   - name: c
     image: busybox
+    # The hostPath is the test's private (root-owned) directory: root writes it, as upstream.
+    securityContext: {{runAsUser: 0}}
     command: ["/bin/sh", "-c", "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 0.1; done"]
     volumeMounts: [{{name: out, mountPath: /out}}]
     lifecycle:

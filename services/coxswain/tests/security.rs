@@ -525,3 +525,297 @@ fn rbac_roles_and_bindings_decide_what_a_user_may_do_with_kubectls_forbidden() {
     c.coxctl(&["delete", "rolebinding", "read-pods"]).success();
     as_user(&jane, &["get", "pods"]).failure();
 }
+
+/// This test process's uid (`id -u`): the agents of the clusters it starts run as it.
+fn own_uid() -> u32 {
+    let out = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("run id -u");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a uid")
+}
+
+fn pod_json(c: &Coxswain, name: &str) -> Option<serde_json::Value> {
+    let out = c.coxctl(&["get", "pod", name, "-o", "json"]);
+    serde_json::from_str(&out.stdout).ok()
+}
+
+/// Waits for the first container of `name` to be waiting with `reason`; returns its message.
+fn wait_waiting(c: &Coxswain, name: &str, reason: &str) -> String {
+    coxswain_test_support::wait_until(
+        &format!("{name} waiting with {reason}"),
+        std::time::Duration::from_secs(60),
+        || {
+            let p = pod_json(c, name)?;
+            let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+            (w["reason"] == reason).then(|| w["message"].as_str().unwrap_or("").to_string())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(c, name)))
+}
+
+/// Waits for `coxctl logs name` to hold `lines` lines; returns them.
+fn wait_log_lines(c: &Coxswain, name: &str, lines: usize) -> Vec<String> {
+    coxswain_test_support::wait_until(
+        &format!("{lines} log lines of {name}"),
+        std::time::Duration::from_secs(60),
+        || {
+            let out = c.coxctl(&["logs", name]);
+            let got: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+            (got.len() >= lines).then_some(got)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(c, name)))
+}
+
+const RUN_AS_PODS: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: who}
+spec:
+  volumes: [{name: scratch, emptyDir: {}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "id -u; id -g; echo t > /tmp/t && echo v > /data/v && cat /tmp/t /data/v; exec sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /data}]
+    readinessProbe:
+      exec: {command: ["/bin/sh", "-c", "test \"$(id -u)\" = \"$EXPECT\""]}
+      periodSeconds: 1
+    env: [{name: EXPECT, value: "UID"}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: as1234}
+spec:
+  securityContext: {runAsUser: 1000, runAsGroup: 2345, fsGroup: 3456}
+  containers:
+  - name: c
+    image: busybox
+    securityContext: {runAsUser: 1234}
+    command: ["/bin/sh", "-c", "id -u; id -g; id -G; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: explicit-root}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    securityContext: {runAsUser: 0}
+    command: ["/bin/sh", "-c", "id -u; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nonroot-but-0}
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - name: c
+    image: busybox
+    securityContext: {runAsUser: 0}
+    command: ["/bin/sh", "-c", "id -u; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web}}
+spec:
+  containers:
+  - name: nginx
+    image: nginx
+    ports: [{containerPort: 80}]
+    readinessProbe:
+      httpGet: {path: /, port: 80}
+      periodSeconds: 1
+"#;
+
+#[test]
+fn containers_run_as_an_unprivileged_user_and_run_as_non_root_is_enforced() {
+    let me = own_uid();
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
+    // As root the agent gives an image the node's default user, nobody; otherwise its own.
+    let expect = if me == 0 { 65534 } else { me };
+    let manifest = RUN_AS_PODS.replace("\"UID\"", &format!("\"{expect}\""));
+    let manifest = if me == 0 {
+        manifest
+    } else {
+        // A non-root agent cannot run as 1234 or 0: keep the pods it can run.
+        manifest
+            .split("\n---\n")
+            .filter(|d| !d.contains("{name: as1234}") && !d.contains("{name: explicit-root}"))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    c.apply(&manifest).success();
+
+    // The process, its exec probe and `exec` all run as the container's user, and its /tmp
+    // and emptyDir are writable by it.
+    let lines = wait_log_lines(&c, "who", 4);
+    assert_eq!(
+        lines[..4],
+        [
+            expect.to_string(),
+            expect.to_string(),
+            "t".into(),
+            "v".into()
+        ],
+        "{lines:?}"
+    );
+    coxswain_test_support::wait_until("who ready", std::time::Duration::from_secs(60), || {
+        (pod_json(&c, "who")?["status"]["containerStatuses"][0]["ready"] == true).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(&c, "who")));
+    let out = c.coxctl(&["exec", "who", "--", "id", "-u"]).success();
+    assert_eq!(out.stdout.trim(), expect.to_string());
+
+    // A non-root user still serves port 80 (as in a container's own network namespace).
+    coxswain_test_support::wait_until("web ready", std::time::Duration::from_secs(60), || {
+        (pod_json(&c, "web")?["status"]["containerStatuses"][0]["ready"] == true).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(&c, "web")));
+
+    // runAsNonRoot with runAsUser 0: the kubelet's refusal, before anything runs.
+    let msg = wait_waiting(&c, "nonroot-but-0", "CreateContainerConfigError");
+    let uid = pod_json(&c, "nonroot-but-0").expect("pod")["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "container's runAsUser breaks non-root policy (pod: \"nonroot-but-0_default({uid})\", container: c)"
+        )
+    );
+    assert_eq!(c.coxctl(&["logs", "nonroot-but-0"]).stdout, "");
+
+    if me == 0 {
+        // The container's runAsUser over the pod's; the pod's group and fsGroup.
+        let lines = wait_log_lines(&c, "as1234", 3);
+        assert_eq!(lines[..3], ["1234", "2345", "2345 3456"], "{lines:?}");
+        // Root only when asked for.
+        let lines = wait_log_lines(&c, "explicit-root", 1);
+        assert_eq!(lines[0], "0");
+    }
+}
+
+#[test]
+fn run_as_non_root_refuses_an_image_that_runs_as_root() {
+    if own_uid() != 0 {
+        // Only a root agent can make root an image's user.
+        return;
+    }
+    let c = Coxswain::start_fast_up(&["--nodes", "1", "--default-run-as-user", "0"])
+        .expect("start coxswain");
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: strict}
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "id -u; exec sleep 3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lax}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "id -u; exec sleep 3600"]
+"#,
+    )
+    .success();
+    let msg = wait_waiting(&c, "strict", "CreateContainerConfigError");
+    assert!(
+        msg.starts_with(
+            "container has runAsNonRoot and image will run as root (pod: \"strict_default("
+        ),
+        "{msg}"
+    );
+    assert_eq!(wait_log_lines(&c, "lax", 1)[0], "0");
+}
+
+/// `curl -s` of `url` with `extra` flags: (exit code, body).
+fn curl(extra: &[&str], url: &str) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn metrics_tls_serves_metrics_over_https_that_prometheus_scrapes_with_the_cluster_ca() {
+    let c = Coxswain::start_with(&["store", "--metrics-tls"], &[]).expect("start coxswain");
+    let ca = c.data_dir.join("pki/ca.crt");
+    let ca = ca.to_str().expect("utf-8");
+    let (code, body) = curl(&["--cacert", ca], &format!("https://{}/metrics", c.metrics));
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains("# HELP coxswain_"), "{body}");
+    // Not in the clear, and not to a client that does not trust the cluster CA.
+    let (code, _) = curl(&[], &format!("http://{}/metrics", c.metrics));
+    assert_ne!(code, 0, "plain HTTP answered");
+    let (code, _) = curl(&[], &format!("https://{}/metrics", c.metrics));
+    assert_ne!(code, 0, "verified without the cluster CA");
+
+    // A real Prometheus scrapes it with tls_config.ca_file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: coxswain\n    scheme: https\n    tls_config: {{ca_file: \"{ca}\"}}\n    static_configs: [{{targets: [\"{}\"]}}]\n",
+            c.metrics
+        ),
+    )
+    .expect("write prometheus.yml");
+    let log = dir.path().join("prometheus.log");
+    let mut prom = std::process::Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("prometheus (Debian's prometheus package; .ci/run installs it)");
+    let query = format!("http://127.0.0.1:{port}/api/v1/query?query=up%7Bjob%3D%22coxswain%22%7D");
+    let mut last = String::new();
+    let r = coxswain_test_support::wait_until(
+        "prometheus scraping /metrics over TLS",
+        std::time::Duration::from_secs(60),
+        || {
+            let (_, body) = curl(&[], &query);
+            last = body;
+            let v: serde_json::Value = serde_json::from_str(&last).ok()?;
+            (v["data"]["result"][0]["value"][1] == "1").then_some(())
+        },
+    );
+    let _ = prom.kill();
+    let _ = prom.wait();
+    r.unwrap_or_else(|e| {
+        panic!(
+            "{e}: last answer {last}; prometheus log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        )
+    });
+}

@@ -17,7 +17,9 @@ mod http_server;
 pub mod process;
 pub mod text;
 
-pub use http_server::serve;
+pub use http_server::{serve, serve_tls, tls_config};
+/// The TLS configuration [`serve_tls`] takes.
+pub type TlsConfig = rustls::ServerConfig;
 pub use text::Type;
 
 /// A family recorded through the `metrics` macros: its name, type and HELP text.

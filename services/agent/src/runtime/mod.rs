@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 pub mod process;
 pub mod sim;
+pub mod user;
 
 /// What the runtime needs to know about a pod.
 #[derive(Clone, Debug)]
@@ -27,6 +28,8 @@ pub struct PodInfo {
     pub service_account: String,
     /// The pod's volumes (emptyDir, hostPath, … as the process runtime maps them).
     pub volumes: Vec<coxswain_api::v1::Volume>,
+    /// The pod's securityContext (who its containers run as).
+    pub security_context: Option<coxswain_api::v1::PodSecurityContext>,
 }
 
 /// A probe or lifecycle-hook action with its port already resolved.
@@ -133,6 +136,12 @@ pub struct Usage {
 pub trait Runtime: Send + Sync + 'static {
     /// Reported as node.status.nodeInfo.containerRuntimeVersion.
     fn version(&self) -> String;
+
+    /// The uid an image's processes run as without a `runAsUser` (checked against
+    /// `runAsNonRoot`); None when the runtime runs no processes.
+    fn image_uid(&self) -> Option<u32> {
+        None
+    }
 
     /// Resolves (pulls) an image; Err carries the runtime's message for ErrImagePull.
     fn pull(

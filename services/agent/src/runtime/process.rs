@@ -8,6 +8,11 @@
 //!   `/usr/share/nginx/html` is `html/`); those in-image paths are rewritten to the container's
 //!   directory in the container's command, args, exec probes and exec hooks, so a postStart
 //!   `echo mayikt > /usr/share/nginx/html/index.html` changes the page the container serves.
+//! - When the agent is root, every process of a container (its command, exec probes and hooks,
+//!   `exec`) runs as the container's user ([`super::user`]): `runAsUser`/`runAsGroup`, else
+//!   the node's default non-root user. Its `/tmp`, the image's directories and a working
+//!   directory made for it are its own; emptyDir and claim directories are 0777 as the
+//!   kubelet and local-path make them; its log files stay the agent's.
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +24,7 @@ use coxswain_api::v1::Container;
 use tokio::process::Command;
 use tokio::sync::watch;
 
+use super::user::{self, RunAs, UserPolicy};
 use super::{
     container_env, expand, Action, ActionKind, ExecCommand, Exit, Outcome, PodInfo, Runtime,
     Started, Usage,
@@ -36,6 +42,7 @@ pub struct ProcessRuntime {
     exe: PathBuf,
     catalog: Catalog,
     procs: Mutex<HashMap<String, Proc>>,
+    users: UserPolicy,
 }
 
 impl ProcessRuntime {
@@ -47,7 +54,46 @@ impl ProcessRuntime {
             exe,
             catalog,
             procs: Mutex::new(HashMap::new()),
+            users: UserPolicy::of_this_process(),
         }
+    }
+
+    /// The uid/gid an image runs as when the pod names none and the agent is root
+    /// (`--default-run-as-user`, `--default-run-as-group`; 65534 by default). When containers
+    /// run as another user, the root directory's ancestors are made reachable (traverse only,
+    /// see [`user::make_reachable`]).
+    pub fn with_default_user(mut self, uid: u32, gid: u32) -> ProcessRuntime {
+        self.users.default_uid = uid;
+        self.users.default_gid = gid;
+        self
+    }
+
+    /// Makes the root directory reachable by the containers' users, when they are others
+    /// than the agent's.
+    pub fn prepare_root(&self) {
+        if !self.users.can_change_user() {
+            return;
+        }
+        let _ = std::fs::create_dir_all(&self.root);
+        for d in user::make_reachable(&self.root) {
+            tracing::info!(dir = %d.display(), "made traversable (g+x,o+x) for containers running as another user");
+        }
+    }
+
+    /// This binary as another process names it (the `run-as` wrapper is started by `setsid`
+    /// for a terminal, where `/proc/self/exe` would be setsid): `/proc/<agent pid>/exe`, which
+    /// still names it after a rebuild replaced the file.
+    fn wrapper_exe(&self) -> PathBuf {
+        if self.exe == Path::new("/proc/self/exe") {
+            PathBuf::from(format!("/proc/{}/exe", std::process::id()))
+        } else {
+            self.exe.clone()
+        }
+    }
+
+    /// The identity container `c` of `pod` runs as.
+    fn run_as(&self, pod: &PodInfo, c: &Container) -> Result<RunAs, String> {
+        self.users.run_as(pod.security_context.as_ref(), c)
     }
 
     fn container_dir(&self, pod_uid: &str, container: &str) -> PathBuf {
@@ -86,8 +132,10 @@ impl ProcessRuntime {
             } else {
                 base.join(&m.sub_path)
             };
-            if v.host_path.is_none() {
+            if v.host_path.is_none() && !target.is_dir() {
                 let _ = std::fs::create_dir_all(&target);
+                // Every container of the pod writes there, whatever its user.
+                user::set_mode(&target, 0o777);
             }
             let mount = m.mount_path.trim_end_matches('/');
             if mount.starts_with('/') && mount.len() > 1 {
@@ -228,6 +276,10 @@ impl ProcessRuntime {
             .iter()
             .map(|a| self.rewrite(&paths, &expand(a, &env)))
             .collect();
+        let ids = match self.run_as(pod, c) {
+            Ok(ids) => ids,
+            Err(e) => return Outcome::Failure(e),
+        };
         let mut command = Command::new(&argv[0]);
         command
             .args(&argv[1..])
@@ -239,6 +291,9 @@ impl ProcessRuntime {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // A probe or hook: the container's uid and gid set directly, without the wrapper's
+        // extra exec (probe timeouts are short); see user::apply_direct for what it lacks.
+        user::apply_direct(&mut command, &ids);
         let child = match command.spawn() {
             Ok(ch) => ch,
             Err(e) => {
@@ -468,6 +523,10 @@ impl Runtime for ProcessRuntime {
         format!("coxswain-process://{}", env!("CARGO_PKG_VERSION"))
     }
 
+    fn image_uid(&self) -> Option<u32> {
+        Some(self.users.image_uid())
+    }
+
     async fn pull(&self, _pod: &PodInfo, image: &str) -> Result<String, String> {
         self.catalog.resolve(image).map(|r| r.image_id)
     }
@@ -480,6 +539,7 @@ impl Runtime for ProcessRuntime {
         _init: bool,
     ) -> Result<Started, String> {
         let resolved = self.catalog.resolve(&c.image)?;
+        let ids = self.run_as(pod, c)?;
         let dir = self.container_dir(&pod.uid, &c.name);
         // A fresh "image filesystem" per start, as a restarted container gets.
         for sub in resolved.paths.values() {
@@ -489,9 +549,15 @@ impl Runtime for ProcessRuntime {
             if let Some(index) = &resolved.index {
                 std::fs::write(d.join("index.html"), index)
                     .map_err(|e| format!("writing {}: {e}", d.display()))?;
+                user::give(&d.join("index.html"), Some(&ids));
             }
+            // The image's files are the image user's.
+            user::give(&d, Some(&ids));
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("tmp"))
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        user::give(&dir.join("tmp"), Some(&ids));
         // Logs of the current and the previous instance are kept, as the kubelet keeps them.
         if attempt >= 2 {
             let _ = std::fs::remove_file(dir.join(format!("{}.log", attempt - 2)));
@@ -517,19 +583,24 @@ impl Runtime for ProcessRuntime {
                 }
             }
         }
+        // As the container's user: the wrapper execs the command once it is.
+        let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
         let mut command = Command::new(&argv[0]);
         if argv[0] == "/proc/self/exe" {
             command.arg0("coxswain");
         }
+        let cwd = workdir(c, &self.path_map(pod, c, Some(&resolved), &dir), &dir);
+        if cwd != dir && cwd.starts_with(&dir) {
+            // A working directory made in the container's own tree is its user's, as runc
+            // makes it.
+            user::give(&cwd, Some(&ids));
+        }
+        user::apply_root_group(&mut command, &ids);
         command
             .args(&argv[1..])
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(workdir(
-                c,
-                &self.path_map(pod, c, Some(&resolved), &dir),
-                &dir,
-            ))
+            .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -724,6 +795,9 @@ impl Runtime for ProcessRuntime {
                 }
             ));
         }
+        // As the container's user (the wrapper execs the command once it is).
+        let ids = self.run_as(pod, c)?;
+        let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
         // What the command prints names the container's paths: its volumes, /tmp, the
         // image's directories, and its own directory as `/` (the working directory).
         // The working directory is the container's: workingDir through the container's
