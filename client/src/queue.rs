@@ -174,10 +174,19 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
             return;
         }
         let at = Instant::now() + delay;
+        // The id of the event (or of the failed reconcile) asking for the delayed add is kept
+        // for the key's next reconcile, whichever add hands it out first: a retried reconcile
+        // still carries the request id of the change it reconciles.
+        let id = crate::trace::event_id();
         {
             let mut st = self.lock();
             if st.shutdown {
                 return;
+            }
+            if let Some(id) = id {
+                if st.request_ids.len() < MAX_REQUEST_IDS || st.request_ids.contains_key(&key) {
+                    st.request_ids.insert(key.clone(), id);
+                }
             }
             match st.waiting.get(&key) {
                 Some(t) if *t <= at => return,
@@ -266,7 +275,7 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
     pub fn done(&self, key: &K) {
         let mut st = self.lock();
         st.processing.remove(key);
-        if !st.dirty.contains(key) && !st.request_ids.is_empty() {
+        if !st.dirty.contains(key) && !st.waiting.contains_key(key) && !st.request_ids.is_empty() {
             st.request_ids.remove(key);
         }
         if let Some(m) = &self.inner.metrics {
@@ -319,6 +328,34 @@ mod tests {
             base: Duration::from_secs(1),
             max: Duration::from_secs(8),
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_limited_retry_keeps_the_request_id_that_queued_it() {
+        let q = q();
+        let id: std::sync::Arc<str> = "trace-1".into();
+        crate::trace::with_event(Some(&id), || q.add("a".into()));
+        let k = q.next().await.unwrap();
+        let taken = q.take_request_id(&k);
+        assert_eq!(taken.as_deref(), Some("trace-1"));
+        // The reconcile failed: the retry is queued under the same id, after the back-off.
+        crate::trace::with_event(taken.as_ref(), || q.add_rate_limited(k.clone()));
+        q.done(&k);
+        assert!(q.is_empty());
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+        assert_eq!(q.take_request_id(&k).as_deref(), Some("trace-1"));
+        // Failed again, and a watch event without an id queued the key meanwhile: the run that
+        // comes first (the event's, at once) carries the id.
+        crate::trace::with_event(Some(&id), || q.add_rate_limited(k.clone()));
+        q.add(k.clone());
+        q.done(&k);
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+        assert_eq!(q.take_request_id(&k).as_deref(), Some("trace-1"));
+        q.done(&k);
+        // A delayed add made outside any event carries none.
+        q.add_after("b".into(), Duration::from_secs(1));
+        assert_eq!(q.next().await.as_deref(), Some("b"));
+        assert_eq!(q.take_request_id(&"b".to_string()), None);
     }
 
     #[tokio::test(start_paused = true)]

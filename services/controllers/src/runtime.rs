@@ -87,7 +87,10 @@ where
                         metrics::counter!("coxswain_controller_reconcile_errors_total", "controller" => name)
                             .increment(1);
                         tracing::debug!(controller = name, key = %key, error = %format!("{e:#}"), "reconcile failed; retrying");
-                        q.add_rate_limited(key.clone());
+                        // The retry carries the id of the change it reconciles.
+                        coxswain_client::trace::with_event(request_id.as_ref(), || {
+                            q.add_rate_limited(key.clone())
+                        });
                     }
                 }
                 q.done(&key);
