@@ -193,23 +193,36 @@ spec:
   persistentVolumeReclaimPolicy: Retain
   storageClassName: manual
   hostPath: {{path: {dir}}}
----
-apiVersion: v1
+",
+        dir = dir.display()
+    );
+    c.apply(&manifest).success();
+    // Both made by hand default to Retain.
+    let pv = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    // The claim comes once the controller has seen both volumes (Available): the volume and
+    // claim watches are not ordered, in Kubernetes either, so a claim made in the same apply
+    // may meet only the first volume and bind it.
+    for name in ["manual-big", "manual-small"] {
+        wait_until("the volume is Available", T, || {
+            let v = json(&c, &["get", "pv", name, "-o", "json"]);
+            (v["status"]["phase"] == "Available").then_some(())
+        })
+        .expect("Available");
+    }
+    c.apply(
+        "apiVersion: v1
 kind: PersistentVolumeClaim
 metadata:
   name: data
 spec:
   storageClassName: manual
   accessModes: [ReadWriteOnce]
-  resources: {{requests: {{storage: 1Gi}}}}
+  resources: {requests: {storage: 1Gi}}
 ",
-        dir = dir.display()
-    );
-    c.apply(&manifest).success();
-    // Both made by hand default to Retain; the smallest that fits is bound at once (no
-    // WaitForFirstConsumer class).
-    let pv = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
-    assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    )
+    .success();
+    // The smallest that fits is bound at once (no WaitForFirstConsumer class).
     let claim = wait_until("the claim binds", T, || {
         let p = json(&c, &["get", "pvc", "data", "-o", "json"]);
         (p["status"]["phase"] == "Bound").then_some(p)
