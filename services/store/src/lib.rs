@@ -20,6 +20,7 @@ pub mod cache;
 pub mod encryption;
 pub mod error;
 pub mod escalation;
+mod fanout;
 pub mod gc;
 pub mod node_authz;
 pub mod rbac;

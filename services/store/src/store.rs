@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::alloc::{Taken, NODE_PORTS_KEY, RANGES_PREFIX, SERVICE_IPS_KEY};
 use crate::backend::{Backend, BackendError, Op, Txn, TxnResult};
-use crate::cache::{backend_key, map_key, Cache, Event, EventType, Stored};
+use crate::cache::{backend_key, map_key, Cache, EventType, Stored};
 use crate::error::{resource_name, Result, StoreError};
 use crate::util::random_suffix;
 use coxswain_api::time::now_rfc3339;
@@ -172,6 +172,8 @@ struct Inner {
     backend: Arc<dyn Backend>,
     cache: RwLock<Cache>,
     revision: watch::Sender<i64>,
+    /// The open watches, which each applied batch is dispatched to.
+    fanout: Arc<crate::fanout::Fanout>,
     config: StoreConfig,
 }
 
@@ -189,6 +191,7 @@ impl Store {
                 backend,
                 cache: RwLock::new(cache),
                 revision: rev_tx,
+                fanout: Arc::new(crate::fanout::Fanout::new(revision)),
                 config,
             }),
         };
@@ -206,19 +209,29 @@ impl Store {
                 })
                 .collect();
             let revision = metrics::gauge!("coxswain_store_revision");
+            let mut events = Vec::new();
             while let Some(batch) = feed.recv().await {
                 let Some(inner) = weak.upgrade() else { break };
                 let rev = {
                     let mut c = inner.cache.write().unwrap_or_else(|p| p.into_inner());
+                    events.clear();
                     for change in batch {
                         if let Some(ev) = c.apply(change) {
                             if let Some(g) = objects.get(&ev.object.kind) {
                                 g.set(c.count(ev.object.kind) as f64);
                             }
+                            events.push(ev);
                         }
                     }
-                    c.revision
+                    let rev = c.revision;
+                    // The watches' registry is taken before the cache is let go: a watch
+                    // registering now has read the history up to this batch or gets it here.
+                    let mut watches = inner.fanout.lock();
+                    drop(c);
+                    watches.dispatch(&events, rev);
+                    rev
                 };
+                events.clear();
                 revision.set(rev as f64);
                 inner.revision.send_replace(rev);
             }
@@ -255,8 +268,20 @@ impl Store {
         self.inner.backend.name()
     }
 
-    fn cache(&self) -> RwLockReadGuard<'_, Cache> {
+    pub(crate) fn cache(&self) -> RwLockReadGuard<'_, Cache> {
         self.inner.cache.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn fanout(&self) -> &Arc<crate::fanout::Fanout> {
+        &self.inner.fanout
+    }
+
+    pub(crate) fn revision_rx(&self) -> watch::Receiver<i64> {
+        self.inner.revision.subscribe()
+    }
+
+    pub(crate) fn config(&self) -> &StoreConfig {
+        &self.inner.config
     }
 
     fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
@@ -1314,118 +1339,6 @@ impl Store {
         tokio::spawn(async move { store.run_watch(opts, start, initial, tx).await });
         Ok(rx)
     }
-
-    async fn run_watch(
-        &self,
-        opts: WatchOptions,
-        start: i64,
-        initial: Vec<WatchEvent>,
-        tx: mpsc::Sender<Result<WatchEvent>>,
-    ) {
-        for e in initial {
-            if tx.send(Ok(e)).await.is_err() {
-                return;
-            }
-        }
-        let mut rev_rx = self.inner.revision.subscribe();
-        // A resourceVersion from the future (a client that saw a store since restarted without
-        // its data, or a made-up one): wait a little for the store to reach it, as
-        // kube-apiserver does, then refuse rather than serve older revisions as newer ones.
-        if start > *rev_rx.borrow() {
-            let wait = self.inner.config.too_large_resource_version_wait;
-            let reached = tokio::time::timeout(wait, rev_rx.wait_for(|r| *r >= start))
-                .await
-                .is_ok_and(|r| r.is_ok());
-            if !reached {
-                let current = *rev_rx.borrow();
-                let _ = tx
-                    .send(Err(StoreError::TooLarge {
-                        requested: start,
-                        current,
-                    }))
-                    .await;
-                return;
-            }
-        }
-        let mut last = start;
-        let bookmark_every = self.inner.config.bookmark_interval;
-        loop {
-            let batch: Result<Vec<WatchEvent>> = {
-                let c = self.cache();
-                let r = match c.events_after(last) {
-                    Err(oldest) => Err(StoreError::TooOld {
-                        requested: last,
-                        oldest,
-                    }),
-                    Ok(events) => Ok(events.filter_map(|e| filter_event(&opts, e)).collect()),
-                };
-                last = c.revision;
-                r
-            };
-            match batch {
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-                Ok(events) => {
-                    for e in events {
-                        if tx.send(Ok(e)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            tokio::select! {
-                changed = rev_rx.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep(bookmark_every), if opts.bookmarks => {
-                    if tx.send(Ok(WatchEvent::Bookmark { kind: opts.kind, revision: last })).await.is_err() {
-                        return;
-                    }
-                }
-                _ = tx.closed() => return,
-            }
-        }
-    }
-}
-
-/// What a watcher with `opts` sees of event `e`: label/field filtering turns a change that
-/// moves an object into (out of) the selection into ADDED (DELETED), as Kubernetes does.
-fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
-    let s = &e.object;
-    if opts.kind.is_some_and(|k| k != s.kind) {
-        return None;
-    }
-    if let Some(ns) = opts
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty() && s.kind.namespaced())
-    {
-        if *s.namespace() != *ns {
-            return None;
-        }
-    }
-    let now = s.matches(&opts.labels, &opts.fields);
-    let before = e
-        .prev
-        .as_ref()
-        .is_some_and(|p| p.matches(&opts.labels, &opts.fields));
-    let typ = match (e.typ, before, now) {
-        (EventType::Deleted, true, _) => EventType::Deleted,
-        (EventType::Deleted, false, _) => return None,
-        (EventType::Added, _, true) => EventType::Added,
-        (EventType::Modified, true, true) => EventType::Modified,
-        (EventType::Modified, false, true) => EventType::Added,
-        (EventType::Modified, true, false) => EventType::Deleted,
-        _ => return None,
-    };
-    Some(WatchEvent::Change {
-        typ,
-        object: s.clone(),
-    })
 }
 
 /// Run CPU-heavy decoding (manifests, patches) on the blocking pool, at most one job per core at

@@ -1,0 +1,537 @@
+//! Watch fan-out: each committed change wakes only the watches that see it.
+//!
+//! The change feed hands every batch it applied to the cache to [`Fanout::dispatch`], which
+//! evaluates each registered watch's filter once per event and queues the matching events on
+//! that watch's channel. Before, every write woke every open watch: with 1,000 selective
+//! watches (a kubelet's pod watch per node), one write woke 1,000 tasks that each took the
+//! cache's read lock to find nothing for them.
+//!
+//! A watch whose queue is full (its client reads slower than the store writes) is dropped from
+//! the registry. Its task then reads the retained history from where it stopped, as a watch
+//! started at that revision would, and registers again, or ends with TooOld once the window
+//! has moved past it: the same outcome as before, when every watch read the history itself.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use coxswain_api::Kind;
+use tokio::sync::mpsc;
+
+use crate::cache::{Event, EventType};
+use crate::error::{Result, StoreError};
+use crate::store::{Store, WatchEvent, WatchOptions};
+
+/// A registered watch, as the dispatcher sees it.
+struct Slot {
+    id: u64,
+    opts: Arc<WatchOptions>,
+    tx: mpsc::Sender<WatchEvent>,
+    /// Set when the slot is dropped for a full queue: every matching event up to this
+    /// revision was queued, the later ones are to be read from the history.
+    resume: Arc<AtomicI64>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    /// Watches of one kind under that kind; watches of every kind under None.
+    by_kind: HashMap<Option<Kind>, Vec<Slot>>,
+}
+
+/// The open watches of one store.
+pub(crate) struct Fanout {
+    registry: Mutex<Registry>,
+    /// Every event up to this revision has been offered to every registered watch.
+    dispatched: AtomicI64,
+}
+
+/// The registry, locked. The change feed takes it while it still holds the cache's write lock
+/// and a watch registers while it holds the cache's read lock, so a batch is dispatched either
+/// to a watch or before that watch read the history up to it: never both, never neither.
+pub(crate) struct Locked<'a> {
+    fanout: &'a Fanout,
+    registry: MutexGuard<'a, Registry>,
+}
+
+/// A watch's place in the registry; leaves it when dropped.
+struct Registration {
+    fanout: Arc<Fanout>,
+    id: u64,
+    kind: Option<Kind>,
+    rx: mpsc::Receiver<WatchEvent>,
+    resume: Arc<AtomicI64>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut r = self.fanout.lock_registry();
+        if let Some(slots) = r.by_kind.get_mut(&self.kind) {
+            if let Some(i) = slots.iter().position(|s| s.id == self.id) {
+                slots.swap_remove(i);
+            }
+        }
+    }
+}
+
+impl Fanout {
+    /// No watches yet; the cache holds everything up to `revision`.
+    pub(crate) fn new(revision: i64) -> Fanout {
+        Fanout {
+            registry: Mutex::default(),
+            dispatched: AtomicI64::new(revision),
+        }
+    }
+
+    fn lock_registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            fanout: self,
+            registry: self.lock_registry(),
+        }
+    }
+
+    /// How many watches are registered (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock_registry().by_kind.values().map(Vec::len).sum()
+    }
+}
+
+impl Locked<'_> {
+    /// Queue the events of one applied batch (everything up to `revision`) for the watches
+    /// that see them. A watch gets all of its events of the batch or, when its queue cannot
+    /// take them all, none: it is dropped and reads them from the history.
+    pub(crate) fn dispatch(&mut self, events: &[Arc<Event>], revision: i64) {
+        let mut kinds: Vec<Option<Kind>> = vec![None];
+        for e in events {
+            if !kinds.contains(&Some(e.object.kind)) {
+                kinds.push(Some(e.object.kind));
+            }
+        }
+        let dispatched = self.fanout.dispatched.load(Ordering::Relaxed);
+        let mut matched = Vec::new();
+        for k in kinds {
+            let Some(slots) = self.registry.by_kind.get_mut(&k) else {
+                continue;
+            };
+            slots.retain(|s| {
+                matched.clear();
+                matched.extend(events.iter().filter_map(|e| filter_event(&s.opts, e)));
+                if matched.is_empty() {
+                    return !s.tx.is_closed();
+                }
+                if s.tx.capacity() < matched.len() {
+                    s.resume.store(dispatched, Ordering::Release);
+                    return false;
+                }
+                matched.drain(..).all(|ev| s.tx.try_send(ev).is_ok())
+            });
+        }
+        self.fanout
+            .dispatched
+            .store(revision.max(dispatched), Ordering::Release);
+    }
+
+    /// Register a watch that has seen every event up to the cache's current revision, which
+    /// the caller holds the read lock of.
+    fn register(
+        &mut self,
+        fanout: &Arc<Fanout>,
+        opts: &Arc<WatchOptions>,
+        buffer: usize,
+    ) -> Registration {
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let id = self.registry.next_id;
+        self.registry.next_id += 1;
+        let resume = Arc::new(AtomicI64::new(0));
+        self.registry
+            .by_kind
+            .entry(opts.kind)
+            .or_default()
+            .push(Slot {
+                id,
+                opts: opts.clone(),
+                tx,
+                resume: resume.clone(),
+            });
+        Registration {
+            fanout: fanout.clone(),
+            id,
+            kind: opts.kind,
+            rx,
+            resume,
+        }
+    }
+}
+
+impl Store {
+    /// Feed one watch from revision `start` on: the history first, then the events the
+    /// dispatcher queues for it; the history again after its queue overflowed.
+    pub(crate) async fn run_watch(
+        &self,
+        opts: WatchOptions,
+        start: i64,
+        initial: Vec<WatchEvent>,
+        tx: mpsc::Sender<Result<WatchEvent>>,
+    ) {
+        for e in initial {
+            if tx.send(Ok(e)).await.is_err() {
+                return;
+            }
+        }
+        let fanout = self.fanout().clone();
+        let mut rev_rx = self.revision_rx();
+        // A resourceVersion from the future (a client that saw a store since restarted without
+        // its data, or a made-up one): wait a little for the store to reach it, as
+        // kube-apiserver does, then refuse rather than serve older revisions as newer ones.
+        if start > *rev_rx.borrow() {
+            let wait = self.config().too_large_resource_version_wait;
+            let reached = tokio::time::timeout(wait, rev_rx.wait_for(|r| *r >= start))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !reached {
+                let current = *rev_rx.borrow();
+                let _ = tx
+                    .send(Err(StoreError::TooLarge {
+                        requested: start,
+                        current,
+                    }))
+                    .await;
+                return;
+            }
+        }
+        drop(rev_rx);
+        let opts = Arc::new(opts);
+        let bookmark_every = self.config().bookmark_interval;
+        let buffer = self.config().watch_buffer;
+        let mut last = start;
+        loop {
+            // From the history: everything after `last`, then registered for what follows.
+            let (batch, mut reg) = {
+                let c = self.cache();
+                let batch: Result<Vec<WatchEvent>> = match c.events_after(last) {
+                    Err(oldest) => Err(StoreError::TooOld {
+                        requested: last,
+                        oldest,
+                    }),
+                    Ok(events) => Ok(events.filter_map(|e| filter_event(&opts, e)).collect()),
+                };
+                last = c.revision;
+                let reg = fanout.lock().register(&fanout, &opts, buffer);
+                (batch, reg)
+            };
+            match batch {
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+                Ok(events) => {
+                    for e in events {
+                        if tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            // From the dispatcher, until the queue overflows.
+            loop {
+                tokio::select! {
+                    ev = reg.rx.recv() => match ev {
+                        Some(e) => {
+                            if let WatchEvent::Change { object, .. } = &e {
+                                last = last.max(object.revision);
+                            }
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => {
+                            last = last.max(reg.resume.load(Ordering::Acquire));
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep(bookmark_every), if opts.bookmarks => {
+                        // Everything up to `upto` that this watch sees is queued: send it
+                        // first, so the bookmark never runs ahead of an event.
+                        let upto = fanout.dispatched.load(Ordering::Acquire);
+                        while let Ok(e) = reg.rx.try_recv() {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        last = last.max(upto);
+                        let bookmark = WatchEvent::Bookmark { kind: opts.kind, revision: last };
+                        if tx.send(Ok(bookmark)).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tx.closed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// What a watcher with `opts` sees of event `e`: label/field filtering turns a change that
+/// moves an object into (out of) the selection into ADDED (DELETED), as Kubernetes does.
+pub(crate) fn filter_event(opts: &WatchOptions, e: &Event) -> Option<WatchEvent> {
+    let s = &e.object;
+    if opts.kind.is_some_and(|k| k != s.kind) {
+        return None;
+    }
+    if let Some(ns) = opts
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty() && s.kind.namespaced())
+    {
+        if *s.namespace() != *ns {
+            return None;
+        }
+    }
+    let now = s.matches(&opts.labels, &opts.fields);
+    let before = e
+        .prev
+        .as_ref()
+        .is_some_and(|p| p.matches(&opts.labels, &opts.fields));
+    let typ = match (e.typ, before, now) {
+        (EventType::Deleted, true, _) => EventType::Deleted,
+        (EventType::Deleted, false, _) => return None,
+        (EventType::Added, _, true) => EventType::Added,
+        (EventType::Modified, true, true) => EventType::Modified,
+        (EventType::Modified, false, true) => EventType::Added,
+        (EventType::Modified, true, false) => EventType::Deleted,
+        _ => return None,
+    };
+    Some(WatchEvent::Change {
+        typ,
+        object: s.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use coxswain_api::selector::LabelSelector;
+    use coxswain_api::Object;
+
+    use super::*;
+    use crate::store::StoreConfig;
+
+    async fn store(config: StoreConfig) -> Store {
+        let backend = Arc::new(crate::backend::EmbeddedBackend::memory());
+        Store::open(backend, config).await.expect("store")
+    }
+
+    fn config_map(name: &str, label: &str) -> Object {
+        let mut cm = Kind::ConfigMap.empty();
+        cm.meta_mut().name = name.into();
+        cm.meta_mut().namespace = "default".into();
+        cm.meta_mut().labels.insert("w".into(), label.into());
+        cm
+    }
+
+    fn watch(store: &Store, selector: &str, from: i64) -> mpsc::Receiver<Result<WatchEvent>> {
+        store
+            .watch(WatchOptions {
+                kind: Some(Kind::ConfigMap),
+                namespace: Some("default".into()),
+                labels: LabelSelector::parse(selector).expect("selector"),
+                resource_version: Some(from),
+                ..Default::default()
+            })
+            .expect("watch")
+    }
+
+    /// The next `n` changes: (type, name, revision). Fails on an error or after 10 s.
+    async fn next(
+        rx: &mut mpsc::Receiver<Result<WatchEvent>>,
+        n: usize,
+    ) -> Vec<(String, String, i64)> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out after {got:?}"))
+                .expect("stream open")
+                .expect("no error");
+            if let WatchEvent::Change { typ, object } = ev {
+                got.push((
+                    typ.as_str().to_string(),
+                    object.name().to_string(),
+                    object.revision,
+                ));
+            }
+        }
+        got
+    }
+
+    /// Wait (bounded) until the store has `n` registered watches.
+    async fn registered(store: &Store, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while store.fanout().len() != n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} watches registered, want {n}",
+                store.fanout().len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_reaches_the_watches_it_matches_with_kubernetes_event_types() {
+        let s = store(StoreConfig::default()).await;
+        let from = s.revision();
+        let mut a = watch(&s, "w=a", from);
+        let mut b = watch(&s, "w=b", from);
+        registered(&s, 2).await;
+        s.create(config_map("one", "a"), false).await.expect("one");
+        s.create(config_map("two", "b"), false).await.expect("two");
+        s.create(config_map("three", "a"), false)
+            .await
+            .expect("three");
+        // "one" moves from a's selection into b's.
+        let mut moved = s.get(Kind::ConfigMap, "default", "one").expect("get");
+        moved.meta_mut().labels.insert("w".into(), "b".into());
+        s.update(moved).await.expect("move");
+        let names = |v: Vec<(String, String, i64)>| -> Vec<(String, String)> {
+            v.into_iter().map(|(t, n, _)| (t, n)).collect()
+        };
+        assert_eq!(
+            names(next(&mut a, 3).await),
+            [("ADDED", "one"), ("ADDED", "three"), ("DELETED", "one")]
+                .map(|(t, n)| (t.to_string(), n.to_string()))
+        );
+        assert_eq!(
+            names(next(&mut b, 2).await),
+            [("ADDED", "two"), ("ADDED", "one")].map(|(t, n)| (t.to_string(), n.to_string()))
+        );
+        // Nothing more for either.
+        assert!(a.try_recv().is_err() && b.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_watch_whose_queue_overflows_catches_up_from_the_history_and_registers_again() {
+        let s = store(StoreConfig {
+            watch_buffer: 2,
+            ..Default::default()
+        })
+        .await;
+        let mut rx = watch(&s, "", s.revision());
+        registered(&s, 1).await;
+        // Not read meanwhile: its queues fill and the dispatcher drops it.
+        for i in 0..20 {
+            s.create(config_map(&format!("c{i}"), "x"), false)
+                .await
+                .expect("create");
+        }
+        let got = next(&mut rx, 20).await;
+        let names: Vec<String> = got.iter().map(|(_, n, _)| n.clone()).collect();
+        assert_eq!(names, (0..20).map(|i| format!("c{i}")).collect::<Vec<_>>());
+        assert!(
+            got.windows(2).all(|w| w[0].2 < w[1].2),
+            "revisions ascend: {got:?}"
+        );
+        // Registered again: later writes arrive, and only one registration is left.
+        registered(&s, 1).await;
+        s.create(config_map("late", "x"), false)
+            .await
+            .expect("late");
+        assert_eq!(next(&mut rx, 1).await[0].1, "late");
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_watch_left_behind_by_the_window_ends_too_old() {
+        let s = store(StoreConfig {
+            watch_buffer: 1,
+            watch_history: 4,
+            ..Default::default()
+        })
+        .await;
+        let mut rx = watch(&s, "", s.revision());
+        registered(&s, 1).await;
+        for i in 0..30 {
+            s.create(config_map(&format!("c{i}"), "x"), false)
+                .await
+                .expect("create");
+        }
+        let mut seen = 0;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+                Ok(Some(Ok(_))) => seen += 1,
+                Ok(Some(Err(StoreError::TooOld { .. }))) => break,
+                other => panic!("after {seen} events: {other:?}"),
+            }
+        }
+        assert!(seen < 30, "{seen} events before TooOld");
+    }
+
+    #[tokio::test]
+    async fn a_closed_watch_leaves_the_registry() {
+        let s = store(StoreConfig::default()).await;
+        let rxs: Vec<_> = (0..3).map(|_| watch(&s, "w=a", s.revision())).collect();
+        registered(&s, 3).await;
+        drop(rxs);
+        registered(&s, 0).await;
+    }
+
+    #[tokio::test]
+    async fn a_bookmark_never_runs_ahead_of_an_event() {
+        let s = store(StoreConfig {
+            bookmark_interval: Duration::from_millis(2),
+            ..Default::default()
+        })
+        .await;
+        let mut rx = s
+            .watch(WatchOptions {
+                kind: Some(Kind::ConfigMap),
+                namespace: Some("default".into()),
+                resource_version: Some(s.revision()),
+                bookmarks: true,
+                ..Default::default()
+            })
+            .expect("watch");
+        registered(&s, 1).await;
+        let writer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in 0..200 {
+                    s.create(config_map(&format!("c{i}"), "x"), false)
+                        .await
+                        .expect("create");
+                    if i % 10 == 0 {
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                    }
+                }
+            })
+        };
+        let (mut changes, mut bookmark) = (0, 0i64);
+        while changes < 200 {
+            let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("in time")
+                .expect("open")
+                .expect("no error");
+            match ev {
+                WatchEvent::Change { object, .. } => {
+                    assert!(
+                        object.revision > bookmark,
+                        "{} after bookmark {bookmark}",
+                        object.revision
+                    );
+                    changes += 1;
+                }
+                WatchEvent::Bookmark { revision, .. } => {
+                    assert!(revision >= bookmark);
+                    bookmark = revision;
+                }
+            }
+        }
+        writer.await.expect("writer");
+    }
+}
