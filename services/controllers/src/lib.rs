@@ -36,5 +36,6 @@ pub mod runtime;
 pub mod serviceaccounts_ctrl;
 pub mod statefulset;
 pub mod statefulset_ctrl;
+pub mod volume;
 pub mod volume_ctrl;
 pub mod workloads;
