@@ -1,10 +1,11 @@
-//! `describe hpa` in kubectl's layout (describeHorizontalPodAutoscalerV2): Metrics as
+//! `describe hpa` in kubectl's layout (kubernetes/kubectl pkg/describe/describe.go @eb83633,
+//! describeHorizontalPodAutoscalerV2, checked field by field): Metrics as
 //! "( current / target )", Min/Max replicas, Behavior, "<Kind> pods: N current / M desired",
 //! Conditions. autoscaling/v1-shaped objects are read as the v2 shape the API server converts
 //! them to.
 use serde_json::{json, Value};
 
-use super::{header, W};
+use super::{header, ts, W};
 use crate::jv::{arr, at, i, opt_i, s};
 
 /// spec.metrics, or the v1 targetCPUUtilizationPercentage (80% when unset) as a metric.
@@ -27,10 +28,17 @@ fn metrics(o: &Value) -> (Vec<Value>, Vec<Value>) {
     (vec![spec], st)
 }
 
+/// The current value kubectl prints: "<unknown>" when the status has no entry of this
+/// section at the metric's index, else the field's value ("<nil>", Go's String of a nil
+/// Quantity, when the entry lacks it).
 fn current(st: Option<&Value>, section: &str, field: &str) -> Option<String> {
     let v = st.map(|x| at(x, section)).filter(|x| !x.is_null())?;
     let c = s(v, &format!("current.{field}"));
-    (!c.is_empty()).then(|| c.into_owned())
+    Some(if c.is_empty() {
+        "<nil>".into()
+    } else {
+        c.into_owned()
+    })
 }
 
 fn resource_line(w: &mut W, head: String, spec: &Value, st: Option<&Value>, section: &str) {
@@ -41,13 +49,13 @@ fn resource_line(w: &mut W, head: String, spec: &Value, st: Option<&Value>, sect
         w.line(1, format!("{head}:\t{c} / {avg}"));
         return;
     }
-    let c = match (
-        current(st, section, "averageUtilization"),
-        current(st, section, "averageValue"),
-    ) {
-        (Some(u), Some(v)) => format!("{u}% ({v})"),
-        (Some(u), None) => format!("{u}%"),
-        _ => "<unknown>".into(),
+    // Only an entry with averageUtilization counts; its averageValue may be "<nil>".
+    let c = match current(st, section, "averageUtilization").filter(|u| u != "<nil>") {
+        Some(u) => format!(
+            "{u}% ({})",
+            current(st, section, "averageValue").unwrap_or_default()
+        ),
+        None => "<unknown>".into(),
     };
     let t = opt_i(src, "target.averageUtilization")
         .map(|t| format!("{t}%"))
@@ -93,7 +101,15 @@ fn direction(w: &mut W, label: &str, r: &Value) {
 }
 
 pub(super) fn describe_hpa(w: &mut W, o: &Value) {
-    header(w, o, true, true);
+    // Name, Namespace, Labels, Annotations, then CreationTimestamp (not the common order).
+    header(w, o, true, false);
+    w.line(
+        0,
+        format!(
+            "CreationTimestamp:\t{}",
+            ts(o, "metadata.creationTimestamp")
+        ),
+    );
     w.line(
         0,
         format!(

@@ -43,22 +43,31 @@ fn strings(v: &Value, path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Each `status.loadBalancer.ingress` entry of a Service as kubectl names it: its IP, or its
+/// hostname when it has no IP (describe's buildIngressString; get's loadBalancerStatusStringer
+/// then leaves out the empty ones).
+pub fn load_balancer_ingress(svc: &Value) -> Vec<String> {
+    arr(svc, "status.loadBalancer.ingress")
+        .iter()
+        .map(|g| {
+            let ip = s(g, "ip");
+            if ip.is_empty() {
+                s(g, "hostname").into_owned()
+            } else {
+                ip.into_owned()
+            }
+        })
+        .collect()
+}
+
 /// Service EXTERNAL-IP, as kubectl's getServiceExternalIP.
 pub fn service_external_ip(svc: &Value) -> String {
     let external = strings(svc, "spec.externalIPs");
     match s(svc, "spec.type").as_ref() {
         "ClusterIP" | "NodePort" | "" => or_none(external.join(",")),
         "LoadBalancer" => {
-            let mut ips: Vec<String> = arr(svc, "status.loadBalancer.ingress")
-                .iter()
-                .map(|g| {
-                    let ip = s(g, "ip");
-                    if ip.is_empty() {
-                        s(g, "hostname").into_owned()
-                    } else {
-                        ip.into_owned()
-                    }
-                })
+            let mut ips: Vec<String> = load_balancer_ingress(svc)
+                .into_iter()
                 .filter(|x| !x.is_empty())
                 .collect();
             ips.extend(external);
