@@ -173,6 +173,15 @@ pub enum CreateWhat {
         #[arg(long)]
         from: String,
     },
+    /// Create a deployment with the specified name.
+    #[command(alias = "deploy")]
+    Deployment(crate::commands::create::DeploymentArgs),
+    /// Create a config map from a local file, directory or literal value.
+    #[command(alias = "cm")]
+    Configmap(crate::commands::create::ConfigMapArgs),
+    /// Create a secret using a specified subcommand.
+    #[command(subcommand)]
+    Secret(crate::commands::create::SecretWhat),
 }
 
 #[derive(Debug, Args)]

@@ -336,9 +336,14 @@ impl Client {
     }
 
     pub async fn create(&mut self, obj: &Object) -> Result<Object> {
+        self.create_with(obj, false).await
+    }
+
+    /// Create an object, or with `dry_run` only have the server admit and validate it.
+    pub async fn create_with(&mut self, obj: &Object, dry_run: bool) -> Result<Object> {
         let req = CreateRequest {
             object: Some(obj.to_any()),
-            dry_run: false,
+            dry_run,
         };
         let resp = self
             .inner

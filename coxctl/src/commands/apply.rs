@@ -263,6 +263,15 @@ pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> 
         Some(CreateWhat::Job { name, from }) => {
             crate::commands::workloads::create_job_from(client, name, from, namespace).await
         }
+        Some(CreateWhat::Deployment(a)) => {
+            crate::commands::create::create_deployment(client, a, namespace).await
+        }
+        Some(CreateWhat::Configmap(a)) => {
+            crate::commands::create::create_configmap(client, a, namespace).await
+        }
+        Some(CreateWhat::Secret(w)) => {
+            crate::commands::create::create_secret(client, w, namespace).await
+        }
         None => {
             if args.files.is_empty() {
                 return Err(other("must specify one of -f and -k"));

@@ -5,6 +5,7 @@ pub mod autoscale;
 pub mod cluster;
 pub mod completion;
 pub mod config;
+pub mod create;
 pub mod delete;
 pub mod edit;
 pub mod exec;

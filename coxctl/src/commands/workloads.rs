@@ -16,10 +16,10 @@ pub struct ScaleArgs {
     #[arg(required = true, num_args = 1..=2)]
     pub resource: Vec<String>,
     /// The new desired number of replicas.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub replicas: i32,
-    /// Precondition: the current replicas must be this.
-    #[arg(long)]
+    /// Precondition: the current replicas must be this (-1: no condition).
+    #[arg(long, allow_negative_numbers = true)]
     pub current_replicas: Option<i32>,
 }
 
@@ -125,12 +125,28 @@ fn workloads(
     WorkloadsClient::with_interceptor(client.channel(), crate::client::add_request_id as Intercept)
 }
 
+/// kubectl scale's client-side checks (ScaleOptions.Validate).
+fn validate_scale(a: &ScaleArgs) -> Result<()> {
+    if a.replicas < 0 {
+        return Err(other(
+            "The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0",
+        ));
+    }
+    if a.current_replicas.is_some_and(|c| c < -1) {
+        return Err(other(
+            "The --current-replicas must specify an integer of -1 or greater",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn scale(client: &mut Client, a: &ScaleArgs, ns: &str) -> Result<()> {
+    validate_scale(a)?;
     let resp = workloads(client)
         .scale(ScaleRequest {
             target: Some(target(&a.resource, ns)?),
             replicas: a.replicas,
-            current_replicas: a.current_replicas,
+            current_replicas: a.current_replicas.filter(|c| *c != -1),
         })
         .await
         .map_err(from_status)?;
