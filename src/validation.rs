@@ -23,6 +23,7 @@ mod pod;
 mod scheduling;
 mod service;
 mod storage;
+mod storage_class;
 #[cfg(test)]
 mod tests;
 mod update;
@@ -311,6 +312,7 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
                     false,
                 );
             }
+            storage_class::validate_allowed_topologies(e, &sc.allowed_topologies);
         }
         Object::ServiceAccount(_)
         | Object::Event(_)
