@@ -369,3 +369,134 @@ fn provisioning_respects_the_class_allowed_topologies() {
         .push(Arc::new(volume("pv", "zoned", "1Gi", Some("n4"))));
     assert_eq!(run(l, &p, zone("n4", "z")).0, Code::Success);
 }
+
+fn names(pv: Option<Arc<v1::PersistentVolume>>) -> Option<String> {
+    pv.map(|p| meta_of(&p.metadata).1.to_string())
+}
+
+fn labelled(mut pv: v1::PersistentVolume, k: &str, v: &str) -> v1::PersistentVolume {
+    pv.metadata
+        .as_mut()
+        .unwrap()
+        .labels
+        .insert(k.into(), v.into());
+    pv
+}
+
+#[test]
+fn the_claim_selector_picks_among_volumes_by_their_labels() {
+    let n = host("n1");
+    let none = std::collections::HashSet::new();
+    let vols: Vec<Arc<v1::PersistentVolume>> = vec![
+        Arc::new(volume("plain", "local", "1Gi", None)),
+        Arc::new(labelled(
+            volume("gold", "local", "5Gi", None),
+            "tier",
+            "gold",
+        )),
+        Arc::new(labelled(
+            volume("silver", "local", "2Gi", None),
+            "tier",
+            "silver",
+        )),
+    ];
+    // No selector: the smallest that fits.
+    let c = claim("data", "local", "1Gi");
+    assert_eq!(
+        names(matching_volume(&c, &vols, &n, &none)).as_deref(),
+        Some("plain")
+    );
+    // matchLabels: only the labelled volume, though larger.
+    let mut c = claim("data", "local", "1Gi");
+    c.spec.as_mut().unwrap().selector = Some(v1::LabelSelector {
+        match_labels: [("tier".to_string(), "gold".to_string())].into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        names(matching_volume(&c, &vols, &n, &none)).as_deref(),
+        Some("gold")
+    );
+    // matchExpressions: In (gold, silver) takes the smaller of the two.
+    c.spec.as_mut().unwrap().selector = Some(v1::LabelSelector {
+        match_expressions: vec![v1::LabelSelectorRequirement {
+            key: "tier".into(),
+            operator: "In".into(),
+            values: vec!["gold".into(), "silver".into()],
+        }],
+        ..Default::default()
+    });
+    assert_eq!(
+        names(matching_volume(&c, &vols, &n, &none)).as_deref(),
+        Some("silver")
+    );
+    // A selector no volume matches: nothing (the claim would be provisioned instead).
+    c.spec.as_mut().unwrap().selector = Some(v1::LabelSelector {
+        match_labels: [("tier".to_string(), "bronze".to_string())].into(),
+        ..Default::default()
+    });
+    assert_eq!(names(matching_volume(&c, &vols, &n, &none)), None);
+}
+
+#[test]
+fn the_volume_mode_must_be_the_claims() {
+    let n = host("n1");
+    let none = std::collections::HashSet::new();
+    let mut block = volume("block", "local", "1Gi", None);
+    block.spec.as_mut().unwrap().volume_mode = Some("Block".into());
+    let mut fs = volume("fs", "local", "2Gi", None);
+    fs.spec.as_mut().unwrap().volume_mode = Some("Filesystem".into());
+    let unset = volume("unset", "local", "3Gi", None);
+    let vols: Vec<Arc<v1::PersistentVolume>> = vec![Arc::new(block), Arc::new(fs), Arc::new(unset)];
+    // A claim without volumeMode is Filesystem: never the Block volume, smallest as usual.
+    let c = claim("data", "local", "1Gi");
+    assert_eq!(
+        names(matching_volume(&c, &vols, &n, &none)).as_deref(),
+        Some("fs")
+    );
+    // A Block claim: only the Block volume.
+    let mut c = claim("data", "local", "1Gi");
+    c.spec.as_mut().unwrap().volume_mode = Some("Block".into());
+    assert_eq!(
+        names(matching_volume(&c, &vols, &n, &none)).as_deref(),
+        Some("block")
+    );
+    // A claim naming a volume of the other mode does not get it.
+    let mut c = claim("data", "local", "1Gi");
+    c.spec.as_mut().unwrap().volume_name = "block".into();
+    assert_eq!(names(matching_volume(&c, &vols, &n, &none)), None);
+}
+
+#[test]
+fn a_volume_prebound_to_the_claim_wins_or_nothing_does() {
+    let none = std::collections::HashSet::new();
+    let to_us = |mut pv: v1::PersistentVolume| {
+        pv.spec.as_mut().unwrap().claim_ref = Some(v1::ObjectReference {
+            namespace: "default".into(),
+            name: "data".into(),
+            ..Default::default()
+        });
+        pv
+    };
+    // Pre-bound, of another class and larger: still the answer (upstream checks only size,
+    // mode, deletion and the node for it).
+    let vols: Vec<Arc<v1::PersistentVolume>> = vec![
+        Arc::new(volume("free", "local", "1Gi", None)),
+        Arc::new(to_us(volume("ours", "other", "9Gi", Some("n1")))),
+    ];
+    let c = claim("data", "local", "1Gi");
+    assert_eq!(
+        names(matching_volume(&c, &vols, &host("n1"), &none)).as_deref(),
+        Some("ours")
+    );
+    // On a node its affinity refuses: no match at all, not the free volume.
+    assert_eq!(names(matching_volume(&c, &vols, &host("n2"), &none)), None);
+    // A volume bound to another claim is never taken.
+    let mut theirs = volume("theirs", "local", "1Gi", None);
+    theirs.spec.as_mut().unwrap().claim_ref = Some(v1::ObjectReference {
+        namespace: "default".into(),
+        name: "other".into(),
+        ..Default::default()
+    });
+    let vols = vec![Arc::new(theirs)];
+    assert_eq!(names(matching_volume(&c, &vols, &host("n1"), &none)), None);
+}
