@@ -4,6 +4,7 @@
 //! ([`claim_in_use`]), the PV the local-path provisioner makes ([`provisioned_pv`]) and the
 //! cluster's default StorageClass ([`default_class`]). The loop is [`crate::volume_ctrl`].
 use coxswain_api::quantity::Quantity;
+use coxswain_api::selector::LabelSelector;
 use coxswain_api::v1::{
     HostPathVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectMeta,
     ObjectReference, PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, Pod,
@@ -86,8 +87,14 @@ pub fn volume_satisfies_claim(
     Ok(())
 }
 
-/// upstream's findBestMatchForClaim: among unclaimed PVs of the claim's class whose access
-/// modes include the claim's, the smallest whose capacity covers the request.
+/// A missing volumeMode is Filesystem (upstream's CheckVolumeModeMismatches).
+fn volume_mode(m: &Option<String>) -> &str {
+    m.as_deref().unwrap_or("Filesystem")
+}
+
+/// upstream's findBestMatchForClaim: among unclaimed PVs of the claim's class and volumeMode
+/// whose access modes include the claim's and whose labels match the claim's selector, the
+/// smallest whose capacity covers the request. A selector that cannot be read matches nothing.
 pub fn best_match<'a>(
     pvc: &PersistentVolumeClaim,
     pvs: impl IntoIterator<Item = &'a PersistentVolume>,
@@ -95,6 +102,10 @@ pub fn best_match<'a>(
     let spec = pvc.spec.as_ref()?;
     let class = spec.storage_class_name.clone().unwrap_or_default();
     let want = storage_of(pvc)?;
+    let selector = match &spec.selector {
+        None => None,
+        Some(s) => Some(LabelSelector::from_proto(Some(s)).ok()?),
+    };
     pvs.into_iter()
         .filter(|pv| {
             let Some(s) = pv.spec.as_ref() else {
@@ -107,6 +118,10 @@ pub fn best_match<'a>(
                     .as_ref()
                     .is_none_or(|st| st.phase == "Available" || st.phase == "Pending");
             free && s.storage_class_name == class
+                && volume_mode(&s.volume_mode) == volume_mode(&spec.volume_mode)
+                && selector
+                    .as_ref()
+                    .is_none_or(|sel| sel.matches(&pv.metadata().labels))
                 && spec.access_modes.iter().all(|m| s.access_modes.contains(m))
                 && capacity_of(pv).is_some_and(|c| c >= want)
         })
@@ -123,8 +138,13 @@ pub fn prebound_volume<'a>(
 ) -> Option<&'a PersistentVolume> {
     let m = pvc.metadata();
     let want = storage_of(pvc);
+    let claim_mode = pvc.spec.as_ref().and_then(|s| s.volume_mode.clone());
     pvs.into_iter().find(|pv| {
         pv.metadata().deletion_timestamp.is_empty()
+            && pv
+                .spec
+                .as_ref()
+                .is_some_and(|s| volume_mode(&s.volume_mode) == volume_mode(&claim_mode))
             && want
                 .as_ref()
                 .is_none_or(|w| capacity_of(pv).is_some_and(|c| c >= *w))
@@ -376,5 +396,50 @@ mod tests {
             volume_satisfies_claim(&v("2Gi", "manual", &["ReadWriteOnce", "ReadOnlyMany"]), &c),
             Ok(())
         );
+    }
+
+    #[test]
+    fn the_claim_selector_and_volume_mode_narrow_the_match() {
+        let label = |mut pv: PersistentVolume, k: &str, v: &str| {
+            pv.metadata
+                .as_mut()
+                .unwrap()
+                .labels
+                .insert(k.into(), v.into());
+            pv
+        };
+        let plain = volume("plain", "manual", "1Gi", &["ReadWriteOnce"]);
+        let gold = label(
+            volume("gold", "manual", "5Gi", &["ReadWriteOnce"]),
+            "tier",
+            "gold",
+        );
+        let mut block = volume("block", "manual", "1Gi", &["ReadWriteOnce"]);
+        block.spec.as_mut().unwrap().volume_mode = Some("Block".into());
+        let name = |p: Option<&PersistentVolume>| p.map(|p| p.metadata().name.clone());
+        let mut c = claim(Some("manual"), "1Gi", &["ReadWriteOnce"]);
+        // A Filesystem claim (unset) never takes the Block volume.
+        assert_eq!(
+            name(best_match(&c, [&block, &gold, &plain])).as_deref(),
+            Some("plain")
+        );
+        c.spec.as_mut().unwrap().selector = Some(coxswain_api::v1::LabelSelector {
+            match_labels: [("tier".to_string(), "gold".to_string())].into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            name(best_match(&c, [&block, &gold, &plain])).as_deref(),
+            Some("gold")
+        );
+        c.spec.as_mut().unwrap().selector = None;
+        c.spec.as_mut().unwrap().volume_mode = Some("Block".into());
+        assert_eq!(
+            name(best_match(&c, [&block, &gold, &plain])).as_deref(),
+            Some("block")
+        );
+        // Pre-bound to the claim but of the other volumeMode: not bound.
+        let mut fs = volume("fs", "manual", "1Gi", &["ReadWriteOnce"]);
+        fs.spec.as_mut().unwrap().claim_ref = Some(claim_ref(&c));
+        assert!(prebound_volume(&c, [&fs]).is_none());
     }
 }

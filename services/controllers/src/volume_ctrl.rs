@@ -283,6 +283,20 @@ impl VolumeCtx {
         } else {
             String::new()
         };
+        // The provisioner cannot honour a selector (sig-storage-lib-external-provisioner's
+        // "claim Selector is not supported"): such a claim waits for a matching volume.
+        if pvc.spec.as_ref().is_some_and(|s| s.selector.is_some()) {
+            self.recorder.warning(
+                &ObjectRef::from_resource(pvc.as_ref()),
+                "ProvisioningFailed",
+                format!(
+                    "failed to provision volume with StorageClass {:?}: claim Selector is not supported",
+                    class.metadata().name
+                ),
+            );
+            self.set_claim_phase(&pvc, "Pending").await?;
+            return Ok(Action::Await);
+        }
         let base = class
             .parameters
             .get("nodePath")

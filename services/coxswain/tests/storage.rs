@@ -515,3 +515,112 @@ spec:
         .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn claim_selectors_choose_the_volume_and_are_never_provisioned() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    wait_until("the default StorageClass", T, || {
+        let out = c.coxctl(&["get", "storageclass"]).stdout;
+        out.contains("standard").then_some(())
+    })
+    .expect("default class");
+    // allowedTopologies is validated with field paths (upstream's validateAllowedTopologies).
+    let bad = c
+        .coxctl_in(
+            &["apply", "-f", "-"],
+            None,
+            Some(
+                "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: zoned
+provisioner: example.com/zoned
+allowedTopologies:
+- matchLabelExpressions:
+  - {key: topology.kubernetes.io/zone, values: []}
+",
+            ),
+        )
+        .failure();
+    assert!(
+        bad.stderr
+            .contains("allowedTopologies[0].matchLabelExpressions[0].values: Required value"),
+        "{}",
+        bad.stderr
+    );
+    let dir = c.data_dir.join("selected");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    c.apply(&format!(
+        "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: pv-plain
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  hostPath: {{path: {dir}}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: pv-gold
+  labels: {{tier: gold}}
+spec:
+  capacity: {{storage: 3Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  hostPath: {{path: {dir}}}
+",
+        dir = dir.display()
+    ))
+    .success();
+    for name in ["pv-plain", "pv-gold"] {
+        wait_until("the volume is Available", T, || {
+            let v = json(&c, &["get", "pv", name, "-o", "json"]);
+            (v["status"]["phase"] == "Available").then_some(())
+        })
+        .expect("Available");
+    }
+    // The smaller plain volume fits too, but the selector asks for gold.
+    c.apply(
+        "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: gold
+spec:
+  accessModes: [ReadWriteOnce]
+  selector: {matchLabels: {tier: gold}}
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: bronze
+spec:
+  accessModes: [ReadWriteOnce]
+  selector: {matchLabels: {tier: bronze}}
+  resources: {requests: {storage: 1Gi}}
+",
+    )
+    .success();
+    c.apply(&claim_pod("uses-gold", "gold")).success();
+    c.apply(&claim_pod("uses-bronze", "bronze")).success();
+    let claim = wait_until("gold Bound", T, || {
+        let p = json(&c, &["get", "pvc", "gold", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("gold binds");
+    assert_eq!(claim["spec"]["volumeName"], "pv-gold", "{claim}");
+    // No volume matches bronze, and the provisioner does not make one for a selector.
+    let d = wait_until("bronze's ProvisioningFailed", T, || {
+        let out = c.coxctl(&["describe", "pvc", "bronze"]).stdout;
+        out.contains("claim Selector is not supported")
+            .then_some(out)
+    })
+    .expect("provisioning refused");
+    assert!(d.contains("Status:        Pending"), "{d}");
+    let pv = json(&c, &["get", "pv", "pv-plain", "-o", "json"]);
+    assert_eq!(pv["status"]["phase"], "Available", "{pv}");
+    assert!(pv["spec"]["claimRef"].is_null(), "{pv}");
+}
