@@ -78,7 +78,13 @@ fn applies(user: &UserInfo, s: &v1::Subject, binding_ns: &str) -> bool {
             } else {
                 &s.namespace
             };
-            user.name == format!("system:serviceaccount:{ns}:{}", s.name)
+            // `system:serviceaccount:<ns>:<name>`, compared without building it: this runs
+            // for every subject of every binding on every request.
+            user.name
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|r| r.strip_prefix(ns))
+                .and_then(|r| r.strip_prefix(':'))
+                == Some(s.name.as_str())
         }
         _ => false,
     }
@@ -401,6 +407,16 @@ mod tests {
         let list_pods_dev = attrs("list", "", "pods", "", "dev", "");
         assert!(snap.allows(&jane, &list_pods_dev));
         assert!(snap.allows(&bot, &list_pods_dev));
+        // The ServiceAccount's whole name, not a prefix of it or of its namespace.
+        for other in [
+            "system:serviceaccount:dev:botx",
+            "system:serviceaccount:dev:bo",
+            "system:serviceaccount:devx:bot",
+            "system:serviceaccount:de:bot",
+            "system:serviceaccount:dev",
+        ] {
+            assert!(!snap.allows(&user(other, &[]), &list_pods_dev), "{other}");
+        }
         assert!(!snap.allows(&jane, &attrs("list", "", "pods", "", "prod", "")));
         assert!(!snap.allows(&jane, &attrs("delete", "", "pods", "", "dev", "p")));
         assert!(!snap.allows(&jane, &attrs("list", "", "pods", "", "", "")));
