@@ -203,6 +203,12 @@ impl Stored {
             .unwrap_or_else(|_| self.kind.empty())
     }
 
+    /// Every label as (key, value).
+    pub fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut it = self.labels.iter();
+        std::iter::from_fn(move || Some((it.next()?, it.next()?)))
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         let mut it = self.labels.iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {

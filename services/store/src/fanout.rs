@@ -35,7 +35,129 @@ struct Slot {
 struct Registry {
     next_id: u64,
     /// Watches of one kind under that kind; watches of every kind under None.
-    by_kind: HashMap<Option<Kind>, Vec<Slot>>,
+    by_kind: HashMap<Option<Kind>, Bucket>,
+}
+
+/// label or field name -> value -> the watches that require it.
+type Index = HashMap<Box<str>, HashMap<Box<str>, Vec<Slot>>>;
+
+/// The watches of one kind, by what narrows the events they can see.
+#[derive(Default)]
+struct Bucket {
+    /// Offered every event.
+    all: Vec<Slot>,
+    /// The watches whose label selector requires `key=value`: offered only an event whose
+    /// object has that label after or before the change.
+    by_label: Index,
+    /// The same for a field selector's `field=value` (a kubelet's `spec.nodeName=NODE`).
+    by_field: Index,
+}
+
+/// Where a watch sits in its bucket.
+#[derive(Clone, PartialEq, Eq)]
+enum Place {
+    All,
+    Label(Box<str>, Box<str>),
+    Field(Box<str>, Box<str>),
+}
+
+impl Place {
+    /// An equality every event the watch sees must satisfy (after or before the change).
+    fn of(opts: &WatchOptions) -> Place {
+        use coxswain_api::selector::Op;
+        let label = opts
+            .labels
+            .requirements
+            .iter()
+            .find(|r| matches!(r.op, Op::Eq | Op::In) && r.values.len() == 1);
+        if let Some(r) = label {
+            return Place::Label(r.key.as_str().into(), r.values[0].as_str().into());
+        }
+        match opts.fields.terms.iter().find(|(_, eq, _)| *eq) {
+            Some((f, _, v)) => Place::Field(f.as_str().into(), v.as_str().into()),
+            None => Place::All,
+        }
+    }
+}
+
+impl Bucket {
+    fn list(&mut self, place: &Place) -> Option<&mut Vec<Slot>> {
+        match place {
+            Place::All => Some(&mut self.all),
+            Place::Label(k, v) => self.by_label.get_mut(k)?.get_mut(v),
+            Place::Field(f, v) => self.by_field.get_mut(f)?.get_mut(v),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let indexed =
+            |m: &Index| -> usize { m.values().flat_map(|v| v.values()).map(Vec::len).sum() };
+        self.all.len() + indexed(&self.by_label) + indexed(&self.by_field)
+    }
+
+    /// Offer the batch to every watch that may see one of its events.
+    fn offer(&mut self, kind: Option<Kind>, events: &[Arc<Event>], dispatched: i64) {
+        let mut matched = Vec::new();
+        offer(&mut self.all, events, dispatched, &mut matched);
+        let objects = || {
+            events
+                .iter()
+                .filter(move |e| kind.is_none_or(|k| k == e.object.kind))
+                .flat_map(|e| std::iter::once(&e.object).chain(e.prev.as_ref()))
+        };
+        if !self.by_label.is_empty() {
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            for s in objects() {
+                for p in s.label_pairs() {
+                    if !pairs.contains(&p) {
+                        pairs.push(p);
+                    }
+                }
+            }
+            for (k, v) in pairs {
+                if let Some(slots) = self.by_label.get_mut(k).and_then(|m| m.get_mut(v)) {
+                    offer(slots, events, dispatched, &mut matched);
+                }
+            }
+        }
+        for (field, values) in self.by_field.iter_mut() {
+            let mut seen: Vec<String> = Vec::new();
+            for s in objects() {
+                let v = s.field(field).unwrap_or_default();
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            for v in seen {
+                if let Some(slots) = values.get_mut(v.as_str()) {
+                    offer(slots, events, dispatched, &mut matched);
+                }
+            }
+        }
+    }
+}
+
+/// Queue the batch's events that each of `slots` sees; drop a slot whose queue cannot take
+/// them all (it reads them from the history) or whose watch has ended.
+fn offer(
+    slots: &mut Vec<Slot>,
+    events: &[Arc<Event>],
+    dispatched: i64,
+    matched: &mut Vec<WatchEvent>,
+) {
+    slots.retain(|s| {
+        matched.clear();
+        matched.extend(events.iter().filter_map(|e| filter_event(&s.opts, e)));
+        if matched.is_empty() {
+            return !s.tx.is_closed();
+        }
+        if s.tx.capacity() < matched.len() {
+            s.resume.store(dispatched, Ordering::Release);
+            return false;
+        }
+        matched.drain(..).all(|ev| s.tx.try_send(ev).is_ok())
+    });
 }
 
 /// The open watches of one store.
@@ -58,6 +180,7 @@ struct Registration {
     fanout: Arc<Fanout>,
     id: u64,
     kind: Option<Kind>,
+    place: Place,
     rx: mpsc::Receiver<WatchEvent>,
     resume: Arc<AtomicI64>,
 }
@@ -65,7 +188,11 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut r = self.fanout.lock_registry();
-        if let Some(slots) = r.by_kind.get_mut(&self.kind) {
+        if let Some(slots) = r
+            .by_kind
+            .get_mut(&self.kind)
+            .and_then(|b| b.list(&self.place))
+        {
             if let Some(i) = slots.iter().position(|s| s.id == self.id) {
                 slots.swap_remove(i);
             }
@@ -96,7 +223,7 @@ impl Fanout {
     /// How many watches are registered (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock_registry().by_kind.values().map(Vec::len).sum()
+        self.lock_registry().by_kind.values().map(Bucket::len).sum()
     }
 }
 
@@ -112,23 +239,10 @@ impl Locked<'_> {
             }
         }
         let dispatched = self.fanout.dispatched.load(Ordering::Relaxed);
-        let mut matched = Vec::new();
         for k in kinds {
-            let Some(slots) = self.registry.by_kind.get_mut(&k) else {
-                continue;
-            };
-            slots.retain(|s| {
-                matched.clear();
-                matched.extend(events.iter().filter_map(|e| filter_event(&s.opts, e)));
-                if matched.is_empty() {
-                    return !s.tx.is_closed();
-                }
-                if s.tx.capacity() < matched.len() {
-                    s.resume.store(dispatched, Ordering::Release);
-                    return false;
-                }
-                matched.drain(..).all(|ev| s.tx.try_send(ev).is_ok())
-            });
+            if let Some(bucket) = self.registry.by_kind.get_mut(&k) {
+                bucket.offer(k, events, dispatched);
+            }
         }
         self.fanout
             .dispatched
@@ -147,20 +261,34 @@ impl Locked<'_> {
         let id = self.registry.next_id;
         self.registry.next_id += 1;
         let resume = Arc::new(AtomicI64::new(0));
-        self.registry
-            .by_kind
-            .entry(opts.kind)
-            .or_default()
-            .push(Slot {
-                id,
-                opts: opts.clone(),
-                tx,
-                resume: resume.clone(),
-            });
+        let place = Place::of(opts);
+        let bucket = self.registry.by_kind.entry(opts.kind).or_default();
+        let slots = match &place {
+            Place::All => &mut bucket.all,
+            Place::Label(k, v) => bucket
+                .by_label
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default(),
+            Place::Field(f, v) => bucket
+                .by_field
+                .entry(f.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default(),
+        };
+        slots.push(Slot {
+            id,
+            opts: opts.clone(),
+            tx,
+            resume: resume.clone(),
+        });
         Registration {
             fanout: fanout.clone(),
             id,
             kind: opts.kind,
+            place,
             rx,
             resume,
         }
@@ -412,6 +540,54 @@ mod tests {
         );
         // Nothing more for either.
         assert!(a.try_recv().is_err() && b.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn watches_indexed_by_a_label_or_field_equality_see_what_their_selectors_match() {
+        let s = store(StoreConfig::default()).await;
+        let from = s.revision();
+        let by_name = |name: &str| {
+            s.watch(WatchOptions {
+                kind: Some(Kind::ConfigMap),
+                namespace: Some("default".into()),
+                fields: coxswain_api::selector::FieldSelector::parse(&format!(
+                    "metadata.name={name}"
+                ))
+                .expect("fields"),
+                resource_version: Some(from),
+                ..Default::default()
+            })
+            .expect("watch")
+        };
+        let mut one = by_name("one");
+        let mut set = watch(&s, "w in (a),x!=y", from);
+        let mut unindexed = watch(&s, "w", from);
+        let mut other = watch(&s, "w=zzz", from);
+        registered(&s, 4).await;
+        s.create(config_map("one", "a"), false).await.expect("one");
+        s.create(config_map("two", "b"), false).await.expect("two");
+        let mut moved = s.get(Kind::ConfigMap, "default", "one").expect("get");
+        moved.meta_mut().labels.insert("w".into(), "b".into());
+        s.update(moved).await.expect("move");
+        let names = |v: Vec<(String, String, i64)>| -> Vec<String> {
+            v.into_iter().map(|(t, n, _)| format!("{t} {n}")).collect()
+        };
+        assert_eq!(
+            names(next(&mut one, 2).await),
+            ["ADDED one", "MODIFIED one"]
+        );
+        assert_eq!(names(next(&mut set, 2).await), ["ADDED one", "DELETED one"]);
+        assert_eq!(
+            names(next(&mut unindexed, 3).await),
+            ["ADDED one", "ADDED two", "MODIFIED one"]
+        );
+        s.create(config_map("three", "zzz"), false)
+            .await
+            .expect("three");
+        assert_eq!(names(next(&mut other, 1).await), ["ADDED three"]);
+        assert!(one.try_recv().is_err() && set.try_recv().is_err());
+        drop((one, set, unindexed, other));
+        registered(&s, 0).await;
     }
 
     #[tokio::test]
