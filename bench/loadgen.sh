@@ -171,7 +171,9 @@ if [ "${SYSCALLS:-auto}" = auto ]; then
 fi
 if [ "$SYSCALLS" = 1 ]; then
   ev=raw_syscalls:sys_enter
-  for s in read write recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex; do ev="$ev,syscalls:sys_enter_$s"; done
+  for s in read write recvfrom sendto epoll_wait epoll_pwait epoll_ctl futex socket connect close setsockopt getsockopt fcntl; do
+    ev="$ev,syscalls:sys_enter_$s"
+  done
   ev="$ev,context-switches"
   for mode in keepalive close; do
     for tool in loadgen wrk; do
@@ -200,7 +202,8 @@ def requests(tool, mode):
     if tool == "loadgen":
         return json.loads(text)["requests"]
     return int(re.search(r"(\d+) requests in", text).group(1))
-cols = ["all", "read", "recvfrom", "write", "sendto", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "context-switches"]
+cols = ["all", "read", "recvfrom", "write", "sendto", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex",
+        "socket", "connect", "close", "setsockopt", "getsockopt", "fcntl", "context-switches"]
 print("\nsystem calls and context switches per request (perf stat, one run each)")
 print("\n| mode | tool | whose | " + " | ".join(cols) + " |")
 print("|---|---|---|" + "---|" * len(cols))

@@ -1,8 +1,9 @@
 //! The engine: worker threads that issue requests and record what happened.
 //!
-//! As wrk: `--threads` OS threads, each with its own single-threaded tokio runtime owning its
-//! share of the connections, so a connection's requests and its statistics never leave one
-//! thread. Each thread has one [`Recorder`] (status codes, errors, bytes), merged into a
+//! As wrk: `--threads` OS threads, each owning its share of the connections, so a
+//! connection's requests and its statistics never leave one thread. The closed loop over the
+//! HTTP/1.1 fast path runs on an epoll loop per thread ([`evloop`], wrk's design); everything
+//! else (the open loop, HTTP/2, `--engine hyper`) on a single-threaded tokio runtime per thread. Each thread has one [`Recorder`] (status codes, errors, bytes), merged into a
 //! [`Summary`] when the run ends; latencies and running counts go to the thread's [`Live`] (one
 //! uncontended lock per response), which the progress line reads and which hands its latencies
 //! to the recorder at the end.
@@ -17,8 +18,8 @@
 //!   correction) — except the timer's own lateness (≤ [`TIMER_SLOP`]) when the worker was idle
 //!   waiting. In-flight requests finish (bounded by the timeout) when the schedule ends.
 //!
-//! HTTP/1.1 goes through [`h1`](crate::h1), a keep-alive loop that writes a request serialized
-//! once and frames responses in place (why it is not hyper: see that module); HTTP/2 (prior
+//! HTTP/1.1 goes through [`h1`](crate::h1), which writes a request serialized once and frames
+//! responses in place (why it is not hyper: see that module); HTTP/2 (prior
 //! knowledge), requests with a user-given Transfer-Encoding, and `--engine hyper` go through
 //! hyper's client connection, which per request allocates what its `Request` needs (the cloned
 //! header map); bodies are shared `Bytes`.
@@ -41,10 +42,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::h1;
 use crate::schedule::Schedule;
 use crate::stats::{self, Counts, ErrorKind, Live, Recorder, Summary};
 use crate::target::Target;
+use crate::{evloop, h1};
 
 /// A wake-up this late after a request's due time is the timer's, not the server's.
 pub const TIMER_SLOP: Duration = Duration::from_millis(2);
@@ -124,13 +125,19 @@ impl Run {
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
             h1::Wire::new(&cfg.method, path, &headers, &cfg.body)
         };
+        // The closed loop over the fast path runs on [`evloop`], without a runtime.
+        let own_loop = wire.is_some() && cfg.schedule.is_none();
         let runtimes = (0..threads)
             .map(|_| {
+                if own_loop {
+                    return Ok(None);
+                }
                 // I/O and timers only: no signal or child-process driver polled on every turn.
                 tokio::runtime::Builder::new_current_thread()
                     .enable_io()
                     .enable_time()
                     .build()
+                    .map(Some)
                     .map_err(|e| format!("starting a worker runtime: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -288,9 +295,12 @@ fn thread_main(
     t: usize,
     workers: usize,
     conns: usize,
-    rt: tokio::runtime::Runtime,
+    rt: Option<tokio::runtime::Runtime>,
     stop: watch::Receiver<bool>,
 ) -> Recorder {
+    let Some(rt) = rt else {
+        return evloop_main(sh, t, workers);
+    };
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let local = tokio::task::LocalSet::new();
     let slots: Vec<H2Slot> = (0..conns.max(1))
@@ -324,13 +334,38 @@ fn thread_main(
     r
 }
 
+/// A worker thread of the closed loop over the fast path ([`evloop`]).
+fn evloop_main(sh: Arc<Shared>, t: usize, workers: usize) -> Recorder {
+    let mut r = Recorder::default();
+    if let Some(wire) = &sh.wire {
+        let ctx = evloop::Ctx {
+            addr: sh.cfg.target.addr,
+            wire,
+            keepalive: sh.cfg.keepalive,
+            timeout: sh.cfg.timeout,
+            connect_timeout: sh.cfg.connect_timeout,
+            end: sh.end.map(Instant::into_std),
+            remaining: sh.cfg.requests.map(|_| &sh.remaining),
+            stop: &sh.stop,
+            live: &sh.live[t],
+        };
+        if let Err(e) = evloop::run(&ctx, workers, &mut r) {
+            r.error(ErrorKind::Other, || format!("the event loop failed: {e}"));
+            sh.live[t].error();
+        }
+    }
+    sh.live[t].drain_latency(&mut r.latency);
+    sh.finished.send_modify(|n| *n += 1);
+    r
+}
+
 type Body = Full<Bytes>;
 /// One HTTP/2 connection shared by a thread's workers; the lock keeps them from all dialing
 /// at once when it is (re)established.
 type H2Slot = Rc<tokio::sync::Mutex<Option<http2::SendRequest<Body>>>>;
 
 /// Why a request failed, kept as the source error until a message is needed.
-enum Failure {
+pub(crate) enum Failure {
     Io(ErrorKind, std::io::Error),
     Hyper(hyper::Error),
     Timeout(ErrorKind),
@@ -338,7 +373,7 @@ enum Failure {
 }
 
 impl Failure {
-    fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             Failure::Io(k, _) | Failure::Timeout(k) => *k,
             Failure::Hyper(e) => classify(e),
@@ -348,7 +383,7 @@ impl Failure {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Failure::Io(_, e) => e.to_string(),
             Failure::Hyper(e) => {
@@ -408,7 +443,7 @@ struct Worker {
     /// The fast path's kept-alive connection.
     fast: Option<h1::Conn>,
     /// The read buffer and head memo of the fast path's last closed connection, for the next.
-    spare: Option<h1::Spare>,
+    spare: Option<h1::Reader>,
     /// The fast path's connect timeout, one timer moved forward per connection (as the request
     /// timer in [`Worker::run`]; `tokio::time::timeout` would register and remove a timer per
     /// connection, a tenth of a request's cost without keep-alive).
@@ -733,7 +768,7 @@ fn connected<E>(r: Result<std::io::Result<TcpStream>, E>) -> Result<TcpStream, F
 /// One request on the fast HTTP/1.1 path, over the kept-alive connection when there is one.
 async fn fast_exchange(
     kept: &mut Option<h1::Conn>,
-    spare: &mut Option<h1::Spare>,
+    spare: &mut Option<h1::Reader>,
     mut timer: Pin<&mut Sleep>,
     cfg: &Config,
     w: &h1::Wire,
@@ -744,7 +779,7 @@ async fn fast_exchange(
             // closed by the server while idle: not this request's failure; it goes on a new one.
             Err(h1::Error::Closed | h1::Error::Io(_)) if c.nothing_received() => {
                 let (s, sent) = dial(cfg, timer, w).await?;
-                c = h1::Conn::new(s, Some(c.into_spare()));
+                c = h1::Conn::new(s, Some(c.into_reader()));
                 let r = c.exchange_after(w, sent).await;
                 r.map(|r| (r, c))
             }
@@ -761,7 +796,7 @@ async fn fast_exchange(
     if cfg.keepalive && r.reusable {
         *kept = Some(c);
     } else {
-        *spare = Some(c.into_spare());
+        *spare = Some(c.into_reader());
     }
     Ok((r.status, r.bytes))
 }

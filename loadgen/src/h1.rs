@@ -1,6 +1,7 @@
 //! The HTTP/1.1 fast path: one request serialized once per run, written as is on every
-//! exchange, and responses framed in place — the loop wrk runs, so the load generator spends
-//! its CPU on the wire and not on itself.
+//! exchange, and responses framed in place by a [`Reader`] that does no I/O of its own, so the
+//! closed loop's event loop ([`evloop`](crate::evloop)) and the open loop's tokio tasks
+//! ([`Conn`]) frame alike — the load generator spends its CPU on the wire and not on itself.
 //!
 //! Why not hyper here: on the 2 cores this project runs on, the client and the server share the
 //! CPU, so every microsecond the client spends per request is taken from the server it measures.
@@ -75,6 +76,11 @@ impl Wire {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// A HEAD request (its responses have no body).
+    pub fn is_head(&self) -> bool {
+        self.head
+    }
 }
 
 /// What one exchange got.
@@ -98,23 +104,42 @@ pub enum Error {
     Invalid(String),
 }
 
-/// One connection, its read buffer and the last response head it parsed.
-pub struct Conn {
-    s: TcpStream,
+/// A response being read, without I/O: the read buffer, the last head parsed, and where the
+/// framing of the current response stands. The caller reads into [`Reader::space`], reports the
+/// bytes with [`Reader::filled`] and asks [`Reader::advance`] whether the response is complete,
+/// so the same framing serves the async [`Conn`] and the event loop of
+/// [`evloop`](crate::evloop), which reads whatever a wake-up brought on any connection.
+///
+/// A reader outlives its connections: without keep-alive every request has a new connection,
+/// and its buffer and memo go on to the next (no allocation, zeroing or parse per request).
+pub struct Reader {
     buf: Box<[u8]>,
-    memo: Memo,
     start: usize,
     end: usize,
+    memo: Memo,
+    st: St,
+    head_request: bool,
+    status: u16,
+    keep: bool,
+    bytes: u64,
     /// Some byte of the current response arrived (a failure before that on a reused
     /// connection is the server having closed it while idle).
     received: bool,
 }
 
-/// What a closed connection leaves to the next one: its read buffer and its [`Memo`] (without
-/// keep-alive every request has a new connection: no allocation, zeroing or parse per request).
-pub struct Spare {
-    buf: Box<[u8]>,
-    memo: Memo,
+/// Where the current response's framing stands.
+#[derive(Clone, Copy)]
+enum St {
+    Head,
+    /// Body bytes still to come.
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkCrlf,
+    /// The trailer section after the last chunk; how many bytes of it were seen.
+    Trailers(usize),
+    ToClose,
 }
 
 /// The last final response head parsed, byte for byte, and what it parsed to. A server answers
@@ -139,47 +164,41 @@ enum Framing {
     ToClose,
 }
 
-impl Conn {
-    /// A connection reading into a previous connection's buffer (see [`Conn::into_spare`]) or a
-    /// new one.
-    pub fn new(s: TcpStream, spare: Option<Spare>) -> Conn {
-        let Spare { buf, memo } = spare.unwrap_or_else(|| Spare {
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
+    }
+}
+
+impl Reader {
+    pub fn new() -> Reader {
+        Reader {
+            // Zeroed by the allocator (calloc): pages a short response never reaches are not
+            // touched, so 1,000 idle readers do not cost 16 MiB of memory.
             buf: vec![0u8; BUF].into_boxed_slice(),
-            memo: Memo::default(),
-        });
-        Conn {
-            s,
-            buf,
-            memo,
             start: 0,
             end: 0,
+            memo: Memo::default(),
+            st: St::Head,
+            head_request: false,
+            status: 0,
+            keep: false,
+            bytes: 0,
             received: false,
         }
     }
 
-    /// Closes the connection, keeping its buffer and memo for the next one.
-    pub fn into_spare(self) -> Spare {
-        Spare {
-            buf: self.buf,
-            memo: self.memo,
-        }
+    /// A new connection: nothing buffered (what the last one left is dropped).
+    pub fn reset(&mut self) {
+        self.start = 0;
+        self.end = 0;
     }
 
-    /// Nothing of the last exchange's response arrived.
-    pub fn nothing_received(&self) -> bool {
-        !self.received
-    }
-
-    /// Sends the request and reads its whole response.
-    pub async fn exchange(&mut self, w: &Wire) -> Result<Response, Error> {
-        self.exchange_after(w, 0).await
-    }
-
-    /// [`Conn::exchange`] when the first `sent` bytes of the request were already written on
-    /// this connection's socket.
-    pub async fn exchange_after(&mut self, w: &Wire, sent: usize) -> Result<Response, Error> {
+    /// Starts reading the response to the request just sent (a HEAD request's responses have
+    /// no body). Bytes left over from the previous response mean the server sent more than it
+    /// framed: an invalid response.
+    pub fn begin(&mut self, head_request: bool) -> Result<(), Error> {
         self.received = false;
-        // Leftover bytes from a previous response mean the server sent more than it framed.
         if self.start != self.end {
             return Err(Error::Invalid(
                 "bytes after the end of the previous response".into(),
@@ -187,34 +206,20 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
-        if sent < w.bytes.len() {
-            self.s
-                .write_all(&w.bytes[sent..])
-                .await
-                .map_err(Error::Io)?;
-        }
-        loop {
-            let (status, framing, keep) = self.head(w.head).await?;
-            if status == 101 {
-                return Err(Error::Invalid(
-                    "101 Switching Protocols is not supported".into(),
-                ));
-            }
-            if (100..200).contains(&status) {
-                continue;
-            }
-            let to_close = matches!(framing, Framing::ToClose);
-            let bytes = self.body(framing).await?;
-            return Ok(Response {
-                status,
-                bytes,
-                reusable: keep && !to_close,
-            });
-        }
+        self.st = St::Head;
+        self.head_request = head_request;
+        self.bytes = 0;
+        Ok(())
     }
 
-    /// Reads more into the buffer; Ok(false) at the end of the stream.
-    async fn fill(&mut self) -> Result<bool, Error> {
+    /// Nothing of the current response arrived.
+    pub fn nothing_received(&self) -> bool {
+        !self.received
+    }
+
+    /// Where the next read goes: the buffer's free end, made room for by moving the unparsed
+    /// bytes to the front, or by growing the buffer up to [`MAX_HEAD`] for a long head.
+    pub fn space(&mut self) -> Result<&mut [u8], Error> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -234,170 +239,240 @@ impl Conn {
                 )));
             }
         }
-        let n = self
-            .s
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(Error::Io)?;
+        Ok(&mut self.buf[self.end..])
+    }
+
+    /// `n` (> 0) bytes were read into [`Reader::space`].
+    pub fn filled(&mut self, n: usize) {
         self.end += n;
-        if n > 0 {
-            self.received = true;
-        }
-        Ok(n > 0)
+        self.received |= n > 0;
     }
 
-    /// Parses a response head: (status, body framing, whether the connection stays open).
-    async fn head(&mut self, head_request: bool) -> Result<(u16, Framing, bool), Error> {
+    /// Frames what was read so far: Some(response) once it is complete (the bytes after it stay
+    /// buffered), None while more is needed.
+    pub fn advance(&mut self) -> Result<Option<Response>, Error> {
         loop {
-            // Nothing to parse yet (as right after the request went out).
-            if self.start == self.end {
-                if !self.fill().await? {
-                    return Err(Error::Closed);
-                }
-                continue;
-            }
-            let avail = &self.buf[self.start..self.end];
-            if let Some((status, framing, keep, head)) = self.memo.parsed {
-                let n = self.memo.head.len();
-                if head == head_request && avail.len() >= n && avail[..n] == self.memo.head[..] {
-                    self.start += n;
-                    return Ok((status, framing, keep));
-                }
-            }
-            // Uninitialized: zeroing 100 headers per response cost more than parsing them.
-            let mut hs = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
-            let mut r = httparse::Response::new(&mut []);
-            let buf = &self.buf[self.start..self.end];
-            match httparse::ParserConfig::default()
-                .parse_response_with_uninit_headers(&mut r, buf, &mut hs)
-            {
-                Ok(httparse::Status::Complete(len)) => {
-                    let status = r.code.unwrap_or(0);
-                    let v11 = r.version == Some(1);
-                    let (framing, keep) = framing(status, v11, head_request, r.headers)?;
-                    if status >= 200 && len <= MEMO_MAX {
-                        self.memo.head.clear();
-                        self.memo.head.extend_from_slice(&buf[..len]);
-                        self.memo.parsed = Some((status, framing, keep, head_request));
+            let avail = self.end - self.start;
+            match self.st {
+                St::Head => {
+                    if avail == 0 {
+                        return Ok(None);
                     }
-                    self.start += len;
-                    return Ok((status, framing, keep));
-                }
-                Ok(httparse::Status::Partial) => {
-                    if self.end - self.start >= MAX_HEAD {
-                        return Err(Error::Invalid(format!(
-                            "response head over {} KiB",
-                            MAX_HEAD / 1024
-                        )));
+                    let Some((status, framing, keep)) = self.head()? else {
+                        return Ok(None);
+                    };
+                    if status == 101 {
+                        return Err(Error::Invalid(
+                            "101 Switching Protocols is not supported".into(),
+                        ));
                     }
+                    // Interim responses are skipped.
+                    if (100..200).contains(&status) {
+                        continue;
+                    }
+                    self.status = status;
+                    self.keep = keep;
+                    self.st = match framing {
+                        Framing::None => return Ok(Some(self.done(keep))),
+                        Framing::Length(n) => {
+                            self.bytes = n;
+                            St::Length(n)
+                        }
+                        Framing::Chunked => St::ChunkSize,
+                        Framing::ToClose => St::ToClose,
+                    };
                 }
-                Err(e) => return Err(Error::Invalid(format!("response head: {e}"))),
-            }
-            if !self.fill().await? {
-                return Err(Error::Closed);
-            }
-        }
-    }
-
-    /// Skips the body, returning its length.
-    async fn body(&mut self, framing: Framing) -> Result<u64, Error> {
-        match framing {
-            Framing::None => Ok(0),
-            Framing::Length(n) => {
-                self.skip(n).await?;
-                Ok(n)
-            }
-            Framing::ToClose => {
-                let mut n = (self.end - self.start) as u64;
-                self.start = self.end;
-                while self.fill().await? {
-                    n += (self.end - self.start) as u64;
-                    self.start = self.end;
+                St::Length(n) => {
+                    let left = self.skip(n);
+                    if left > 0 {
+                        self.st = St::Length(left);
+                        return Ok(None);
+                    }
+                    return Ok(Some(self.done(self.keep)));
                 }
-                Ok(n)
-            }
-            Framing::Chunked => {
-                let mut n = 0u64;
-                loop {
+                St::ChunkSize => {
                     match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
                         Ok(httparse::Status::Complete((used, 0))) => {
                             self.start += used;
-                            self.trailers().await?;
-                            return Ok(n);
+                            self.st = St::Trailers(0);
                         }
                         Ok(httparse::Status::Complete((used, size))) => {
                             self.start += used;
-                            self.skip(size).await?;
-                            self.crlf().await?;
-                            n += size;
-                            continue;
+                            self.bytes += size;
+                            self.st = St::ChunkData(size);
                         }
                         Ok(httparse::Status::Partial) => {
-                            if self.end - self.start >= MAX_HEAD {
+                            if avail >= MAX_HEAD {
                                 return Err(Error::Invalid("chunk size line too long".into()));
                             }
+                            return Ok(None);
                         }
                         Err(_) => return Err(Error::Invalid("invalid chunk size".into())),
                     }
-                    if !self.fill().await? {
-                        return Err(Error::Closed);
+                }
+                St::ChunkData(n) => {
+                    let left = self.skip(n);
+                    if left > 0 {
+                        self.st = St::ChunkData(left);
+                        return Ok(None);
                     }
+                    self.st = St::ChunkCrlf;
+                }
+                St::ChunkCrlf => {
+                    if avail < 2 {
+                        return Ok(None);
+                    }
+                    if &self.buf[self.start..self.start + 2] != b"\r\n" {
+                        return Err(Error::Invalid("chunk data not followed by CRLF".into()));
+                    }
+                    self.start += 2;
+                    self.st = St::ChunkSize;
+                }
+                St::Trailers(seen) => {
+                    let rest = &self.buf[self.start..self.end];
+                    let Some(i) = rest.windows(2).position(|w| w == b"\r\n") else {
+                        if seen + rest.len() > MAX_HEAD {
+                            return Err(Error::Invalid("trailers too long".into()));
+                        }
+                        return Ok(None);
+                    };
+                    self.start += i + 2;
+                    if i == 0 {
+                        return Ok(Some(self.done(self.keep)));
+                    }
+                    if seen + i + 2 > MAX_HEAD {
+                        return Err(Error::Invalid("trailers too long".into()));
+                    }
+                    self.st = St::Trailers(seen + i + 2);
+                }
+                St::ToClose => {
+                    self.bytes += avail as u64;
+                    self.start = self.end;
+                    return Ok(None);
                 }
             }
         }
     }
 
-    /// Skips `n` body bytes.
-    async fn skip(&mut self, mut n: u64) -> Result<(), Error> {
+    /// The connection reached its end: the response is complete if its body was delimited by
+    /// the close, cut short otherwise.
+    pub fn eof(&mut self) -> Result<Response, Error> {
+        match self.st {
+            St::ToClose => Ok(self.done(false)),
+            _ => Err(Error::Closed),
+        }
+    }
+
+    fn done(&mut self, keep: bool) -> Response {
+        let reusable = keep && !matches!(self.st, St::ToClose);
+        self.st = St::Head;
+        Response {
+            status: self.status,
+            bytes: self.bytes,
+            reusable,
+        }
+    }
+
+    /// Skips up to `n` buffered bytes; returns how many are still to come.
+    fn skip(&mut self, n: u64) -> u64 {
+        let have = ((self.end - self.start) as u64).min(n);
+        self.start += have as usize;
+        n - have
+    }
+
+    /// Parses a response head: (status, body framing, whether the connection stays open), or
+    /// None when it is not all here yet.
+    fn head(&mut self) -> Result<Option<(u16, Framing, bool)>, Error> {
+        let head_request = self.head_request;
+        let avail = &self.buf[self.start..self.end];
+        if let Some((status, framing, keep, head)) = self.memo.parsed {
+            let n = self.memo.head.len();
+            if head == head_request && avail.len() >= n && avail[..n] == self.memo.head[..] {
+                self.start += n;
+                return Ok(Some((status, framing, keep)));
+            }
+        }
+        // Uninitialized: zeroing 100 headers per response cost more than parsing them.
+        let mut hs = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+        let mut r = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut r, avail, &mut hs)
+        {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = r.code.unwrap_or(0);
+                let v11 = r.version == Some(1);
+                let (framing, keep) = framing(status, v11, head_request, r.headers)?;
+                if status >= 200 && len <= MEMO_MAX {
+                    self.memo.head.clear();
+                    self.memo.head.extend_from_slice(&avail[..len]);
+                    self.memo.parsed = Some((status, framing, keep, head_request));
+                }
+                self.start += len;
+                Ok(Some((status, framing, keep)))
+            }
+            Ok(httparse::Status::Partial) => {
+                if avail.len() >= MAX_HEAD {
+                    return Err(Error::Invalid(format!(
+                        "response head over {} KiB",
+                        MAX_HEAD / 1024
+                    )));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(Error::Invalid(format!("response head: {e}"))),
+        }
+    }
+}
+
+/// One connection and its [`Reader`], driven by tokio (the open loop's fast path).
+pub struct Conn {
+    s: TcpStream,
+    r: Reader,
+}
+
+impl Conn {
+    /// A connection reading with a previous connection's reader (see [`Conn::into_reader`]) or
+    /// a new one.
+    pub fn new(s: TcpStream, reader: Option<Reader>) -> Conn {
+        let mut r = reader.unwrap_or_default();
+        r.reset();
+        Conn { s, r }
+    }
+
+    /// Closes the connection, keeping its reader for the next one.
+    pub fn into_reader(self) -> Reader {
+        self.r
+    }
+
+    /// Nothing of the last exchange's response arrived.
+    pub fn nothing_received(&self) -> bool {
+        self.r.nothing_received()
+    }
+
+    /// Sends the request and reads its whole response.
+    pub async fn exchange(&mut self, w: &Wire) -> Result<Response, Error> {
+        self.exchange_after(w, 0).await
+    }
+
+    /// [`Conn::exchange`] when the first `sent` bytes of the request were already written on
+    /// this connection's socket.
+    pub async fn exchange_after(&mut self, w: &Wire, sent: usize) -> Result<Response, Error> {
+        self.r.begin(w.head)?;
+        if sent < w.bytes.len() {
+            self.s
+                .write_all(&w.bytes[sent..])
+                .await
+                .map_err(Error::Io)?;
+        }
         loop {
-            let have = ((self.end - self.start) as u64).min(n);
-            self.start += have as usize;
-            n -= have;
+            if let Some(resp) = self.r.advance()? {
+                return Ok(resp);
+            }
+            let n = self.s.read(self.r.space()?).await.map_err(Error::Io)?;
             if n == 0 {
-                return Ok(());
+                return self.r.eof();
             }
-            if !self.fill().await? {
-                return Err(Error::Closed);
-            }
-        }
-    }
-
-    /// The CRLF that ends a chunk's data.
-    async fn crlf(&mut self) -> Result<(), Error> {
-        while self.end - self.start < 2 {
-            if !self.fill().await? {
-                return Err(Error::Closed);
-            }
-        }
-        if &self.buf[self.start..self.start + 2] != b"\r\n" {
-            return Err(Error::Invalid("chunk data not followed by CRLF".into()));
-        }
-        self.start += 2;
-        Ok(())
-    }
-
-    /// The trailer section after the last chunk, up to its empty line.
-    async fn trailers(&mut self) -> Result<(), Error> {
-        let mut seen = 0usize;
-        loop {
-            let rest = &self.buf[self.start..self.end];
-            if let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
-                self.start += i + 2;
-                if i == 0 {
-                    return Ok(());
-                }
-                seen += i + 2;
-                if seen > MAX_HEAD {
-                    return Err(Error::Invalid("trailers too long".into()));
-                }
-                continue;
-            }
-            if seen + rest.len() > MAX_HEAD {
-                return Err(Error::Invalid("trailers too long".into()));
-            }
-            if !self.fill().await? {
-                return Err(Error::Closed);
-            }
+            self.r.filled(n);
         }
     }
 }
@@ -623,7 +698,7 @@ mod tests {
             reusable,
         };
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
-        assert_eq!(c.memo.head, HEAD_A);
+        assert_eq!(c.r.memo.head, HEAD_A);
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 7, true));
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
@@ -632,10 +707,10 @@ mod tests {
         assert_eq!(c.exchange(&head).await.unwrap(), r(200, 0, true));
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
         // The memo goes with the buffer to the next connection.
-        let spare = c.into_spare();
+        let spare = c.into_reader();
         assert_eq!(spare.memo.head, HEAD_A);
         let mut c = serve_as(vec![A, CLOSE], false).await;
-        c.memo = spare.memo;
+        c.r.memo = spare.memo;
         assert_eq!(c.exchange(&get).await.unwrap(), r(200, 5, true));
         assert_eq!(c.exchange(&get).await.unwrap(), r(503, 5, false));
     }

@@ -4,6 +4,7 @@
 //!
 //! - [`engine`]: worker threads issuing requests and recording into per-thread histograms;
 //! - [`h1`]: the HTTP/1.1 fast path (a request serialized once, responses framed in place);
+//! - [`evloop`]: the closed loop over that path, an epoll loop per thread as wrk's;
 //! - [`schedule`]: the open-loop arrival schedules (pure);
 //! - [`stats`], [`report`], [`threshold`]: what was measured, how it is shown, pass/fail;
 //! - [`target`]: URL parsing and Service resolution;
@@ -11,6 +12,7 @@
 //! - [`hpa`], [`plot`]: `loadgen hpa`, the load with the HPA sampled beside it, and its plot.
 pub mod cli;
 pub mod engine;
+pub mod evloop;
 pub mod h1;
 pub mod hpa;
 pub mod plot;

@@ -570,3 +570,56 @@ async fn connects_time_out_on_both_engines() {
     }
     drop(l);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_alive_connection_closed_by_the_server_is_not_a_failure() {
+    // Each connection answers one request (keep-alive, no `Connection: close`), then closes as
+    // soon as the next request on it has arrived, without answering: a server closing an idle
+    // connection as the client reuses it. The request goes again on a new connection.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let a = accepts.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = l.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                for answer in [true, false] {
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if answer {
+                        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(r).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let o = loadgen(&[
+        &format!("http://{addr}/"),
+        "-n",
+        "30",
+        "-c",
+        "3",
+        "-o",
+        "json",
+        "--quiet",
+    ])
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let j = o.json();
+    assert_eq!(j["requests"], 30, "{j}");
+    assert_eq!(j["status"]["200"], 30, "{j}");
+    assert_eq!(j["errors"], 0, "{j}");
+    // One connection per request (a connection's second request never got an answer).
+    assert!(accepts.load(Ordering::SeqCst) >= 30);
+}
