@@ -60,21 +60,45 @@ pub fn load_balancer_ingress(svc: &Value) -> Vec<String> {
         .collect()
 }
 
+/// kubectl's loadBalancerStatusStringer: the ingress names, sorted and without duplicates,
+/// joined by ","; cut to 13 bytes and "..." past 16 unless `wide`.
+fn load_balancer_status(svc: &Value, wide: bool) -> String {
+    const LOAD_BALANCER_WIDTH: usize = 16;
+    let set: std::collections::BTreeSet<String> = load_balancer_ingress(svc)
+        .into_iter()
+        .filter(|x| !x.is_empty())
+        .collect();
+    let r = set.into_iter().collect::<Vec<_>>().join(",");
+    if wide || r.len() <= LOAD_BALANCER_WIDTH {
+        return r;
+    }
+    let mut end = LOAD_BALANCER_WIDTH - 3;
+    while !r.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &r[..end])
+}
+
 /// Service EXTERNAL-IP, as kubectl's getServiceExternalIP.
-pub fn service_external_ip(svc: &Value) -> String {
+pub fn service_external_ip(svc: &Value, wide: bool) -> String {
     let external = strings(svc, "spec.externalIPs");
     match s(svc, "spec.type").as_ref() {
         "ClusterIP" | "NodePort" | "" => or_none(external.join(",")),
         "LoadBalancer" => {
-            let mut ips: Vec<String> = load_balancer_ingress(svc)
-                .into_iter()
-                .filter(|x| !x.is_empty())
-                .collect();
-            ips.extend(external);
-            if ips.is_empty() {
+            let lb = load_balancer_status(svc, wide);
+            if !external.is_empty() {
+                let mut all: Vec<String> = if lb.is_empty() {
+                    vec![]
+                } else {
+                    lb.split(',').map(str::to_string).collect()
+                };
+                all.extend(external);
+                return all.join(",");
+            }
+            if lb.is_empty() {
                 "<pending>".into()
             } else {
-                ips.join(",")
+                lb
             }
         }
         "ExternalName" => s(svc, "spec.externalName").into_owned(),
@@ -109,7 +133,7 @@ pub fn service(o: &Value, now: i64, wide: bool) -> Vec<String> {
             ty.into_owned()
         },
         or_none(cluster_ip),
-        service_external_ip(o),
+        service_external_ip(o, wide),
         service_ports(o),
         age_of(o, now),
     ];
@@ -572,7 +596,21 @@ mod tests {
             ]
         );
         let lb = json!({"spec": {"type": "LoadBalancer"}});
-        assert_eq!(service_external_ip(&lb), "<pending>");
+        assert_eq!(service_external_ip(&lb, false), "<pending>");
+        // Sorted, without duplicates, cut past 16 bytes unless wide; externalIPs after.
+        let lb = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [
+            {"ip": "10.0.0.20"}, {"hostname": "a.example.com"}, {"ip": "10.0.0.20"}]}}});
+        assert_eq!(service_external_ip(&lb, true), "10.0.0.20,a.example.com");
+        assert_eq!(service_external_ip(&lb, false), "10.0.0.20,a.e...");
+        let mut with_ext = lb.clone();
+        with_ext["spec"]["externalIPs"] = json!(["1.2.3.4"]);
+        assert_eq!(
+            service_external_ip(&with_ext, false),
+            "10.0.0.20,a.e...,1.2.3.4"
+        );
+        let short = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {"ingress": [
+            {"ip": "1.1.1.9"}, {"ip": "1.1.1.10"}]}}});
+        assert_eq!(service_external_ip(&short, false), "1.1.1.10,1.1.1.9");
         assert_eq!(service_ports(&lb), "<none>");
     }
 
