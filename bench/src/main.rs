@@ -94,6 +94,10 @@ enum Cmd {
         rate: u64,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Send the writes to this store (default: --server, where the watches are): another
+        /// store replica on the same etcd measures the fan-out across replicas.
+        #[arg(long)]
+        write_server: Option<String>,
     },
     /// Memory per stored pod: RSS of the coxswain process (by pid) before and after creating N
     /// pods.
@@ -379,8 +383,9 @@ async fn main() -> anyhow::Result<()> {
             broad,
             rate,
             seconds,
+            write_server,
         } => {
-            let client = connect(&server).await?;
+            let client = connect(write_server.as_deref().unwrap_or(&server)).await?;
             let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
             let start_rv = {
                 let mut c = client.clone();
@@ -447,6 +452,11 @@ async fn main() -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut inflight = tokio::task::JoinSet::new();
+            // Each write's own latency (create sent -> answered): the part of the delivery
+            // latency spent before the watch fan-out (admission, the durable commit).
+            let acks = Arc::new(std::sync::Mutex::new(Vec::<f64>::with_capacity(
+                (rate * seconds) as usize,
+            )));
             let started = Instant::now();
             for i in 0..total {
                 tick.tick().await;
@@ -460,12 +470,18 @@ async fn main() -> anyhow::Result<()> {
                 cm.meta_mut()
                     .annotations
                     .insert("sent".into(), now_nanos().to_string());
+                let acks = acks.clone();
                 inflight.spawn(async move {
-                    c.create(CreateRequest {
-                        object: Some(cm.to_any()),
-                        dry_run: false,
-                    })
-                    .await
+                    let sent = Instant::now();
+                    let r = c
+                        .create(CreateRequest {
+                            object: Some(cm.to_any()),
+                            dry_run: false,
+                        })
+                        .await;
+                    let ms = sent.elapsed().as_secs_f64() * 1e3;
+                    acks.lock().unwrap_or_else(|p| p.into_inner()).push(ms);
+                    r
                 });
                 while inflight.len() > 512 {
                     inflight.join_next().await;
@@ -489,6 +505,15 @@ async fn main() -> anyhow::Result<()> {
                 percentile(&l, 0.9),
                 percentile(&l, 0.99),
                 l.last().copied().unwrap_or(f64::NAN)
+            );
+            let mut a = acks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            a.sort_by(|x, y| x.total_cmp(y));
+            println!(
+                "write acknowledged (create latency) ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+                percentile(&a, 0.5),
+                percentile(&a, 0.9),
+                percentile(&a, 0.99),
+                a.last().copied().unwrap_or(f64::NAN)
             );
         }
         Cmd::Scheduler {
