@@ -408,7 +408,9 @@ pub fn validate(obj: &Object) -> Vec<FieldError> {
     errs
 }
 
-fn config_key_errors(k: &str) -> Vec<String> {
+/// Upstream's `validation.IsConfigMapKey` (ConfigMap and Secret keys); kubectl checks keys
+/// with it before sending, so coxctl's `create configmap|secret` uses it too.
+pub fn config_key_errors(k: &str) -> Vec<String> {
     let mut out = Vec::new();
     if k.len() > 253 {
         out.push("must be no more than 253 characters".to_string());

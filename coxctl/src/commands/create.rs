@@ -8,6 +8,7 @@ use std::path::Path;
 
 use base64::Engine;
 use clap::Args;
+use coxswain_api::validation::config_key_errors;
 use coxswain_api::{Kind, Object};
 use serde_json::{json, Map, Value};
 
@@ -197,27 +198,6 @@ fn parse_file_source(source: &str) -> Result<(String, String)> {
         return Err(other(format!("file path for key name {k} missing")));
     }
     Ok((k.to_string(), p.to_string()))
-}
-
-/// validation.IsConfigMapKey, the rule kubectl checks keys against before sending.
-pub fn config_key_errors(k: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if k.len() > 253 {
-        out.push("must be no more than 253 characters".to_string());
-    }
-    if k.is_empty()
-        || !k
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    {
-        out.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
-    }
-    if k == "." || k == ".." {
-        out.push(format!("must not be '{k}'"));
-    } else if k.starts_with("..") {
-        out.push("must not start with '..'".to_string());
-    }
-    out
 }
 
 /// The (key, bytes) entries of the file sources, in kubectl's order (a directory's regular
