@@ -4,13 +4,24 @@
 # mod_revision compare → etcd watch → watch cache → answer) against raw puts/s of values the
 # size of the encoded pod straight into etcd, at 1, 16 and 64 clients, on a fresh etcd each time.
 # The embedded store is measured in the same run for reference.
+# Then the watch fan-out across two store replicas on one etcd: WATCHES watches on replica B,
+# writes at WRATE/s for WSECS s through replica A, against watches and writes on one replica
+# (`coxswain-bench watch`, delivery latency from each write's send time to its event).
+# With DEPLOY=N (e.g. 10000): the N-replica Deployment (bench/workloads.sh, NODES simulated
+# nodes) on the embedded store and on etcd, in the same run.
 # Usage: bench/etcd.sh [ops-per-client-count]   (ROUNDS=3 by default)
+#   e.g. ROUNDS=3 bash bench/etcd.sh 20000;  ROUNDS=1 DEPLOY=10000 bash bench/etcd.sh 20000
 # Installs etcd (Debian etcd-server) and protoc (the bench's etcd-client crate needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPS=${1:-20000}
 ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-1,16,64}
+WATCHES=${WATCHES:-1000}
+WRATE=${WRATE:-1000}
+WSECS=${WSECS:-10}
+DEPLOY=${DEPLOY:-0}
+NODES=${NODES:-1000}
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
   $SUDO apt-get update -qq
@@ -18,6 +29,7 @@ if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
 fi
 cargo build --release -q -p coxswain --bin coxswain
 cargo build --release -q -p coxswain-bench --features etcd
+if [ "$DEPLOY" -gt 0 ]; then cargo build --release -q -p coxswain-controllers --example rollout_bench; fi
 BENCH=target/release/coxswain-bench
 WORK=$(mktemp -d)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -46,6 +58,16 @@ start_coxswain() {
   CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
 }
 stop_coxswain() { kill $CX_PID; wait $CX_PID 2>/dev/null || true; }
+# A second store replica (B) on the same etcd as the one start_coxswain started.
+start_replica_b() {
+  rm -rf "$WORK/cxb"; : > "$WORK/cxb.out"
+  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
+    --data-dir "$WORK/cxb" "$@" > "$WORK/cxb.out" 2> "$WORK/cxb.err" &
+  CXB_PID=$!
+  for _ in $(seq 200); do grep -q "coxswain ready" "$WORK/cxb.out" && break; sleep 0.05; done
+  CXB=http://$(grep -o 'grpc=[^ ]*' "$WORK/cxb.out" | cut -d= -f2)
+}
+stop_replica_b() { kill $CXB_PID; wait $CXB_PID 2>/dev/null || true; }
 
 echo "== machine: $(nproc) cores; etcd $(etcd --version | sed -n 1p | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
@@ -65,4 +87,24 @@ for round in $(seq "$ROUNDS"); do
   start_coxswain
   $BENCH store --server "$CX" --clients "$CLIENTS" --ops "$OPS"
   stop_coxswain
+
+  echo "== round $round: watch fan-out, $WATCHES watches on replica B, writes through replica A (one etcd)"
+  start_etcd
+  start_coxswain --etcd-servers "http://127.0.0.1:$EP"
+  start_replica_b --etcd-servers "http://127.0.0.1:$EP"
+  $BENCH watch --server "$CXB" --write-server "$CX" --watches "$WATCHES" --rate "$WRATE" --seconds "$WSECS"
+  echo "== round $round: watch fan-out, watches and writes on one replica (same etcd)"
+  $BENCH watch --server "$CX" --watches "$WATCHES" --rate "$WRATE" --seconds "$WSECS"
+  stop_replica_b
+  stop_coxswain
+  stop_etcd
+
+  if [ "$DEPLOY" -gt 0 ]; then
+    echo "== round $round: $DEPLOY-replica Deployment on the embedded store ($NODES simulated nodes)"
+    NO_BUILD=1 bash bench/workloads.sh "$DEPLOY" "$NODES"
+    echo "== round $round: $DEPLOY-replica Deployment on etcd"
+    start_etcd
+    ETCD_SERVERS="http://127.0.0.1:$EP" NO_BUILD=1 bash bench/workloads.sh "$DEPLOY" "$NODES"
+    stop_etcd
+  fi
 done

@@ -4,7 +4,8 @@
 #   `coxswain agent --sim-nodes NODES` process (in-process `up` is limited to 255 nodes), then
 #   the rollout_bench example: a REPLICAS Deployment from create to every pod Running+Ready, and
 #   a rolling update with its surge/unavailable bounds checked continuously.
-# Usage: [SEPARATE=1] [EVENTS=1] bench/workloads.sh [REPLICAS] [NODES]
+# Usage: [SEPARATE=1] [EVENTS=1] [ETCD_SERVERS=URL] bench/workloads.sh [REPLICAS] [NODES]
+#   ETCD_SERVERS=URL: the store on that etcd (bench/etcd.sh DEPLOY=N starts one) instead of in memory.
 #   SEPARATE=1: store, scheduler, controllers and node lifecycle as separate processes.
 #   EVENTS=1: the simulated kubelets record their events too.
 set -euo pipefail
@@ -18,13 +19,15 @@ if [ -z "${NO_BUILD:-}" ]; then
   cargo build --release -q -p coxswain-controllers --example rollout_bench
 fi
 BIN=target/release
+STORE_FLAGS="--in-memory"
+if [ -n "${ETCD_SERVERS:-}" ]; then STORE_FLAGS="--etcd-servers $ETCD_SERVERS"; fi
 WORK=$(mktemp -d)
 cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 if [ -n "${SEPARATE:-}" ]; then
   # Every service its own process: store, scheduler, controllers, node lifecycle, agent.
-  $BIN/coxswain store --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+  $BIN/coxswain store $STORE_FLAGS --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --data-dir "$WORK/cx" > "$WORK/cx.out" 2> "$WORK/cx.err" &
   for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
   CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
@@ -32,7 +35,7 @@ if [ -n "${SEPARATE:-}" ]; then
   $BIN/coxswain controllers --server "$CX" > "$WORK/ctrl.out" 2> "$WORK/ctrl.err" &
   $BIN/coxswain node-lifecycle --server "$CX" > "$WORK/nlc.out" 2> "$WORK/nlc.err" &
 else
-  $BIN/coxswain up --in-memory --runtime sim --nodes 0 --listen 127.0.0.1:0 \
+  $BIN/coxswain up $STORE_FLAGS --runtime sim --nodes 0 --listen 127.0.0.1:0 \
     --metrics-listen 127.0.0.1:0 --data-dir "$WORK/cx" > "$WORK/cx.out" 2> "$WORK/cx.err" &
   for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
   CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
