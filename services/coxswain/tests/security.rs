@@ -55,8 +55,7 @@ fn secrets_are_encrypted_at_rest_and_keys_rotate_as_upstream() {
     let mut c = Coxswain::start_with(&["store", "--encryption-provider-config", &first], &[])
         .expect("start coxswain");
     c.apply(MANIFEST);
-    let file = c.data_dir.join("coxswain.redb");
-    let on_disk = std::fs::read(&file).expect("read the store file");
+    let on_disk = store_files(&c.data_dir);
     assert!(
         contains(&on_disk, "visible-at-rest-4711"),
         "control: ConfigMaps are not encrypted"
@@ -89,7 +88,7 @@ fn secrets_are_encrypted_at_rest_and_keys_rotate_as_upstream() {
         got.stdout
     );
     c.apply(&MANIFEST.replace("name: db", "name: db2"));
-    let on_disk = std::fs::read(&file).expect("read the store file");
+    let on_disk = store_files(&c.data_dir);
     assert!(
         contains(&on_disk, "k8s:enc:aescbc:v1:key2:"),
         "new writes use the first provider"
@@ -103,6 +102,19 @@ fn secrets_are_encrypted_at_rest_and_keys_rotate_as_upstream() {
         .restart()
         .expect_err("started without the key of the stored data");
     assert!(e.to_string().contains("no matching prefix found"), "{e}");
+}
+
+/// What the store keeps on disk: its redb file and its write-ahead log's segments (a write is in
+/// the log when it is acknowledged, and in redb after the next checkpoint).
+fn store_files(data_dir: &Path) -> Vec<u8> {
+    let mut all = std::fs::read(data_dir.join("coxswain.redb")).expect("read the store file");
+    for segment in std::fs::read_dir(data_dir.join("wal")).expect("the log directory") {
+        // A segment redb holds may be deleted meanwhile: its contents are in redb then.
+        if let Ok(bytes) = std::fs::read(segment.expect("a log entry").path()) {
+            all.extend_from_slice(&bytes);
+        }
+    }
+    all
 }
 
 /// A coxswain on `old`'s data directory with another encryption config.

@@ -15,8 +15,9 @@ use tokio::sync::mpsc;
 
 mod embedded;
 mod etcd;
+mod wal;
 
-pub use embedded::{EmbeddedBackend, EmbeddedOptions};
+pub use embedded::{EmbeddedBackend, EmbeddedOptions, WalOptions};
 pub use etcd::{EtcdBackend, EtcdOptions};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
