@@ -225,6 +225,84 @@ pub fn provisioned_pv(
     }
 }
 
+/// upstream's IsVolumeBoundToClaim: the volume's claimRef names the claim (and its uid, when
+/// the claimRef has one).
+pub fn volume_bound_to_claim(pv: &PersistentVolume, pvc: &PersistentVolumeClaim) -> bool {
+    let m = pvc.metadata();
+    pv.spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.as_ref())
+        .is_some_and(|r| {
+            r.namespace == m.namespace && r.name == m.name && (r.uid.is_empty() || r.uid == m.uid)
+        })
+}
+
+/// What the controller does with a claim that names its volume (`spec.volumeName`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedClaim {
+    /// Write both sides of the binding (claimRef with the uid, the claim's annotations) and
+    /// both statuses.
+    Bind,
+    /// Already bound on both sides: the statuses only.
+    MarkBound,
+    /// Stay Pending, with a Warning event (reason, message) when there is one.
+    Pending(Option<(&'static str, String)>),
+    /// Lost, a terminal phase, with its Warning event (reason, message).
+    Lost(&'static str, &'static str),
+    /// A binding that cannot happen (someone removed the claim's bind-completed annotation).
+    Invalid(String),
+}
+
+/// upstream's syncClaim for a claim with `spec.volumeName`: without the bind-completed
+/// annotation its syncUnboundClaim ("volume is requested": a missing volume is waited for, an
+/// unclaimed one is bound if it satisfies the claim, one claimed by another claim leaves it
+/// Pending), with it syncBoundClaim (a missing volume or one bound to another claim is Lost).
+pub fn named_claim(pvc: &PersistentVolumeClaim, pv: Option<&PersistentVolume>) -> NamedClaim {
+    let m = pvc.metadata();
+    let completed = m.annotations.contains_key(BIND_COMPLETED);
+    let Some(pv) = pv else {
+        return if completed {
+            NamedClaim::Lost(
+                "ClaimLost",
+                "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+            )
+        } else {
+            NamedClaim::Pending(None)
+        };
+    };
+    let r = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+    if completed {
+        return match r {
+            None => NamedClaim::Bind,
+            Some(r) if r.uid == m.uid => NamedClaim::MarkBound,
+            Some(_) => NamedClaim::Lost(
+                "ClaimMisbound",
+                "Two claims are bound to the same volume, this one is bound incorrectly",
+            ),
+        };
+    }
+    let name = &pv.metadata().name;
+    match r {
+        None => match volume_satisfies_claim(pv, pvc) {
+            Ok(()) => NamedClaim::Bind,
+            Err(why) => NamedClaim::Pending(Some((
+                "VolumeMismatch",
+                format!("Cannot bind to requested volume {name:?}: {why}"),
+            ))),
+        },
+        Some(_) if volume_bound_to_claim(pv, pvc) => NamedClaim::Bind,
+        Some(_) if !m.annotations.contains_key(BOUND_BY_CONTROLLER) => NamedClaim::Pending(Some((
+            "FailedBinding",
+            format!("volume {name:?} already bound to a different claim."),
+        ))),
+        Some(r) => NamedClaim::Invalid(format!(
+            "invalid binding of claim {:?} to volume {name:?}: volume already claimed by {:?}",
+            format!("{}/{}", m.namespace, m.name),
+            format!("{}/{}", r.namespace, r.name)
+        )),
+    }
+}
+
 pub(crate) fn claim_ref(pvc: &PersistentVolumeClaim) -> ObjectReference {
     let m = pvc.metadata();
     ObjectReference {
@@ -441,5 +519,84 @@ mod tests {
         let mut fs = volume("fs", "manual", "1Gi", &["ReadWriteOnce"]);
         fs.spec.as_mut().unwrap().claim_ref = Some(claim_ref(&c));
         assert!(prebound_volume(&c, [&fs]).is_none());
+    }
+
+    #[test]
+    fn a_claim_naming_its_volume_follows_upstreams_sync_claim() {
+        let c = claim(Some("manual"), "1Gi", &["ReadWriteOnce"]);
+        let completed = |mut c: PersistentVolumeClaim| {
+            c.metadata_mut()
+                .annotations
+                .insert(BIND_COMPLETED.into(), "yes".into());
+            c
+        };
+        let by_controller = |mut c: PersistentVolumeClaim| {
+            c.metadata_mut()
+                .annotations
+                .insert(BOUND_BY_CONTROLLER.into(), "yes".into());
+            c
+        };
+        let with_ref = |ns: &str, name: &str, uid: &str| {
+            let mut pv = volume("pv", "manual", "2Gi", &["ReadWriteOnce"]);
+            pv.spec.as_mut().unwrap().claim_ref = Some(ObjectReference {
+                namespace: ns.into(),
+                name: name.into(),
+                uid: uid.into(),
+                ..Default::default()
+            });
+            pv
+        };
+        let free = volume("pv", "manual", "2Gi", &["ReadWriteOnce"]);
+        let small = volume("pv", "manual", "500Mi", &["ReadWriteOnce"]);
+        let other_class = volume("pv", "fast", "2Gi", &["ReadWriteOnce"]);
+        let rox = volume("pv", "manual", "2Gi", &["ReadOnlyMany"]);
+        let ours_no_uid = with_ref("default", "www-web-0", "");
+        let ours = with_ref("default", "www-web-0", "u1");
+        let old_uid = with_ref("default", "www-web-0", "u0");
+        let theirs = with_ref("default", "other", "u9");
+        let mismatch = |why: &str| {
+            NamedClaim::Pending(Some((
+                "VolumeMismatch",
+                format!("Cannot bind to requested volume \"pv\": {why}"),
+            )))
+        };
+        let lost = NamedClaim::Lost(
+            "ClaimLost",
+            "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+        );
+        let misbound = NamedClaim::Lost(
+            "ClaimMisbound",
+            "Two claims are bound to the same volume, this one is bound incorrectly",
+        );
+        let cases: Vec<(&str, PersistentVolumeClaim, Option<&PersistentVolume>, NamedClaim)> = vec![
+            // syncUnboundClaim, volume requested:
+            ("missing volume: wait", c.clone(), None, NamedClaim::Pending(None)),
+            ("unclaimed and fits", c.clone(), Some(&free), NamedClaim::Bind),
+            ("too small", c.clone(), Some(&small), mismatch("requested PV is too small")),
+            ("other class", c.clone(), Some(&other_class), mismatch("storageClassName does not match")),
+            ("access modes", c.clone(), Some(&rox), mismatch("incompatible accessMode")),
+            ("pre-bound both sides, no uid", c.clone(), Some(&ours_no_uid), NamedClaim::Bind),
+            ("claimRef with our uid", c.clone(), Some(&ours), NamedClaim::Bind),
+            ("claimRef of an older claim of that name", c.clone(), Some(&old_uid), NamedClaim::Pending(Some((
+                "FailedBinding",
+                "volume \"pv\" already bound to a different claim.".into(),
+            )))),
+            ("another claim's", c.clone(), Some(&theirs), NamedClaim::Pending(Some((
+                "FailedBinding",
+                "volume \"pv\" already bound to a different claim.".into(),
+            )))),
+            ("another claim's, the claim bound by the controller", by_controller(c.clone()), Some(&theirs),
+                NamedClaim::Invalid("invalid binding of claim \"default/www-web-0\" to volume \"pv\": volume already claimed by \"default/other\"".into())),
+            // syncBoundClaim:
+            ("bound, volume gone", completed(c.clone()), None, lost),
+            ("bound, volume came unbound", completed(c.clone()), Some(&free), NamedClaim::Bind),
+            ("bound, even too small: no checks", completed(c.clone()), Some(&small), NamedClaim::Bind),
+            ("bound both sides", completed(c.clone()), Some(&ours), NamedClaim::MarkBound),
+            ("bound, the claimRef without uid", completed(c.clone()), Some(&ours_no_uid), misbound.clone()),
+            ("bound, another claim's", completed(c.clone()), Some(&theirs), misbound),
+        ];
+        for (what, pvc, pv, want) in cases {
+            assert_eq!(named_claim(&pvc, pv), want, "{what}");
+        }
     }
 }

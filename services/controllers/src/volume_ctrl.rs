@@ -9,6 +9,9 @@
 //!   per volume under the provisioner's base directory, pinned to the node by nodeAffinity;
 //! - binding writes PV.spec.claimRef, PVC.spec.volumeName, both statuses (Bound) and the
 //!   claim's capacity and access modes;
+//! - a claim naming its volume (`spec.volumeName`) is bound to it as upstream's syncClaim
+//!   does ([`named_claim`]): a missing volume is waited for, one claimed by another claim
+//!   leaves it Pending; once bound, losing the volume makes it Lost;
 //! - when the claim goes, the PV is Released, then per its reclaimPolicy deleted (with its
 //!   directory) or kept (Retain).
 //!
@@ -31,6 +34,8 @@ use crate::volume::*;
 const CLAIM_INDEX: &str = "claim";
 /// Index of unbound claims by storage class name ("" for none).
 const UNBOUND_CLASS_INDEX: &str = "unbound-class";
+/// Index of claims by the volume they name (spec.volumeName).
+const NAMED_VOLUME_INDEX: &str = "named-volume";
 
 /// Key prefix of PV keys in the queue (claims are `namespace/name`).
 const PV_KEY: &str = "pv:";
@@ -58,6 +63,13 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
                     .as_ref()
                     .filter(|s| s.volume_name.is_empty())
                     .map(|s| vec![s.storage_class_name.clone().unwrap_or_default()])
+                    .unwrap_or_default()
+            })
+            .index(NAMED_VOLUME_INDEX, |c: &PersistentVolumeClaim| {
+                c.spec
+                    .as_ref()
+                    .filter(|s| !s.volume_name.is_empty())
+                    .map(|s| vec![s.volume_name.clone()])
                     .unwrap_or_default()
             })
             .on_event(move |ev: &Event<PersistentVolumeClaim>| match ev {
@@ -89,8 +101,13 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
                         // was seen (the claim and volume watches are not ordered with each
                         // other; upstream finds it at its periodic claim resync): the unbound
                         // claims of its class are looked at again.
+                        // So may a claim that names this volume, made before it.
                         None => {
-                            for c in claims.by_index(UNBOUND_CLASS_INDEX, &spec.storage_class_name)
+                            let named = claims.by_index(NAMED_VOLUME_INDEX, &o.metadata().name);
+                            for c in claims
+                                .by_index(UNBOUND_CLASS_INDEX, &spec.storage_class_name)
+                                .into_iter()
+                                .chain(named)
                             {
                                 q.add(key_of(c.metadata()));
                             }
@@ -373,46 +390,43 @@ impl VolumeCtx {
         Ok(Action::Await)
     }
 
+    /// A claim naming its volume, as upstream's syncClaim ([`named_claim`]).
     async fn sync_bound_claim(&self, pvc: &Arc<PersistentVolumeClaim>) -> Result<Action> {
         let name = pvc
             .spec
             .as_ref()
             .map(|s| s.volume_name.clone())
             .unwrap_or_default();
-        match self.volumes.get("", &name) {
-            Some(pv) => {
-                let ours = pv
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.claim_ref.as_ref())
-                    .is_some_and(|r| r.uid == pvc.metadata().uid);
-                if ours {
-                    self.mark_bound(pvc, &pv).await?;
-                } else if pv.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()) {
-                    // Pre-bound by the user (spec.volumeName): complete the PV side, if the
-                    // volume satisfies the claim (else the claim stays Pending, as upstream).
-                    if let Err(why) = volume_satisfies_claim(&pv, pvc) {
-                        self.recorder.warning(
-                            &ObjectRef::from_resource(pvc.as_ref()),
-                            "VolumeMismatch",
-                            format!(
-                                "Cannot bind to requested volume {:?}: {why}",
-                                pv.metadata().name
-                            ),
-                        );
-                        self.set_claim_phase(pvc, "Pending").await?;
-                        return Ok(Action::Await);
-                    }
-                    return self.bind(pvc, (*pv).clone()).await;
-                } else {
-                    self.set_claim_phase(pvc, "Lost").await?;
+        let mut pv = self.volumes.get("", &name);
+        let mut step = named_claim(pvc, pv.as_deref());
+        if matches!(step, NamedClaim::Lost(..)) {
+            // The cache may lag behind a volume just made or bound: ask the store before
+            // calling the claim lost.
+            pv = self
+                .client
+                .get::<PersistentVolume>("", &name)
+                .await?
+                .map(Arc::new);
+            step = named_claim(pvc, pv.as_deref());
+        }
+        let obj = ObjectRef::from_resource(pvc.as_ref());
+        match (step, pv) {
+            (NamedClaim::Bind, Some(pv)) => return self.bind(pvc, (*pv).clone()).await,
+            (NamedClaim::MarkBound, Some(pv)) => self.mark_bound(pvc, &pv).await?,
+            (NamedClaim::Pending(event), _) => {
+                if let Some((reason, msg)) = event {
+                    self.recorder.warning(&obj, reason, msg);
                 }
+                self.set_claim_phase(pvc, "Pending").await?;
             }
-            None => {
-                if pvc.status.as_ref().is_some_and(|s| s.phase == "Bound") {
-                    self.set_claim_phase(pvc, "Lost").await?;
+            (NamedClaim::Lost(reason, msg), _) => {
+                if pvc.status.as_ref().is_none_or(|s| s.phase != "Lost") {
+                    self.recorder.warning(&obj, reason, msg);
                 }
+                self.set_claim_phase(pvc, "Lost").await?;
             }
+            (NamedClaim::Invalid(e), _) => return Err(anyhow::anyhow!(e)),
+            (NamedClaim::Bind | NamedClaim::MarkBound, None) => {}
         }
         Ok(Action::Await)
     }

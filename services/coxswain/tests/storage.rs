@@ -624,3 +624,128 @@ spec:
     assert_eq!(pv["status"]["phase"], "Available", "{pv}");
     assert!(pv["spec"]["claimRef"].is_null(), "{pv}");
 }
+
+/// A claim naming its volume (spec.volumeName) is bound by the PV controller, not matched by
+/// the scheduler (upstream's GetPodVolumeClaims puts it with the immediate claims): its pod
+/// waits with `pod has unbound immediate PersistentVolumeClaims` until then, and once bound
+/// goes where the volume's node affinity says. A volume pre-bound on both sides (claimRef
+/// without a uid) binds too, and a claim naming a volume not made yet binds when it comes.
+#[test]
+fn a_claim_naming_its_volume_is_bound_by_the_pv_controller_and_its_pod_follows_the_volume() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
+    let nodes = wait_until("two nodes", T, || {
+        let list = items(&json(&c, &["get", "nodes", "-o", "json"]));
+        (list.len() == 2).then_some(list)
+    })
+    .expect("nodes");
+    let second = nodes[1]["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let dir = c.data_dir.join("named");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let pv = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: {name}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: local
+  hostPath: {{path: {dir}}}
+{extra}",
+            dir = dir.display()
+        )
+    };
+    let claim = |name: &str, volume: &str| {
+        format!(
+            "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {name}
+spec:
+  storageClassName: local
+  volumeName: {volume}
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+"
+        )
+    };
+    // A claim naming a volume that does not exist yet: Pending, and its pod waits for the
+    // PV controller (before, the scheduler looked for the volume itself and said it found none).
+    c.apply(&format!(
+        "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+{}---
+{}",
+        claim("ahead", "later-pv"),
+        claim_pod("uses-ahead", "ahead")
+    ))
+    .success();
+    unschedulable_message(
+        &c,
+        "uses-ahead",
+        "pod has unbound immediate PersistentVolumeClaims",
+    );
+    wait_until("ahead Pending", T, || {
+        let p = json(&c, &["get", "pvc", "ahead", "-o", "json"]);
+        (p["status"]["phase"] == "Pending").then_some(())
+    })
+    .expect("Pending");
+    // The volume comes, pinned to the second node: the claim binds, the pod follows it.
+    let on_second = format!(
+        "  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {{key: kubernetes.io/hostname, operator: In, values: [{second}]}}
+"
+    );
+    c.apply(&pv("later-pv", &on_second)).success();
+    let bound = wait_until("ahead Bound", T, || {
+        let p = json(&c, &["get", "pvc", "ahead", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("binds");
+    assert_eq!(bound["spec"]["volumeName"], "later-pv", "{bound}");
+    let pod = wait_until("uses-ahead scheduled", T, || {
+        let p = json(&c, &["get", "pod", "uses-ahead", "-o", "json"]);
+        p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
+        Some(p)
+    })
+    .expect("scheduled");
+    assert_eq!(pod["spec"]["nodeName"], second.as_str(), "{pod}");
+    let v = json(&c, &["get", "pv", "later-pv", "-o", "json"]);
+    assert_eq!(v["spec"]["claimRef"]["name"], "ahead", "{v}");
+    assert_eq!(
+        v["spec"]["claimRef"]["uid"], bound["metadata"]["uid"],
+        "{v}"
+    );
+
+    // Pre-bound on both sides, the volume's claimRef without a uid: bound, not Lost.
+    c.apply(&format!(
+        "{}---
+{}",
+        pv("pair-pv", "  claimRef: {namespace: default, name: pair}\n"),
+        claim("pair", "pair-pv")
+    ))
+    .success();
+    let pair = wait_until("pair Bound", T, || {
+        let p = json(&c, &["get", "pvc", "pair", "-o", "json"]);
+        (p["status"]["phase"] == "Bound").then_some(p)
+    })
+    .expect("pair binds");
+    let v = wait_until("pair-pv's claimRef has the claim's uid", T, || {
+        let v = json(&c, &["get", "pv", "pair-pv", "-o", "json"]);
+        (v["spec"]["claimRef"]["uid"] == pair["metadata"]["uid"]).then_some(v)
+    })
+    .expect("uid");
+    assert_eq!(v["status"]["phase"], "Bound", "{v}");
+}

@@ -1,4 +1,5 @@
-//! A pod's claims as upstream's binder sorts them (bound, delayed, immediate), and the
+//! A pod's claims as upstream's binder sorts them (GetPodVolumeClaims: fully bound, delayed,
+//! immediate — pre-bound claims with them), and the
 //! PreFilter's rejections of missing, deleting and lost claims.
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ pub struct PodClaims {
     pub bound: Vec<Arc<v1::PersistentVolumeClaim>>,
     /// Not bound, WaitForFirstConsumer: bound (or provisioned) for the chosen node.
     pub delayed: Vec<Arc<v1::PersistentVolumeClaim>>,
-    /// Not bound, Immediate (or no class): the PV controller binds them.
+    /// Not bound, Immediate (or no class), or naming their volume: the PV controller binds
+    /// them.
     pub immediate: Vec<Arc<v1::PersistentVolumeClaim>>,
 }
 
@@ -92,7 +94,10 @@ pub fn pod_claims(pod: &v1::Pod, l: &dyn VolumeLister) -> Result<Option<PodClaim
                 }
             }
         };
-        if delay {
+        // A claim naming its volume (pre-bound) waits for the PV controller to bind it, as an
+        // Immediate one: once bound, only its volume's node affinity is checked.
+        let prebound = pvc.spec.as_ref().is_some_and(|s| !s.volume_name.is_empty());
+        if delay && !prebound {
             out.delayed.push(pvc);
         } else {
             out.immediate.push(pvc);

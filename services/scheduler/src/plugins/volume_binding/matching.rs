@@ -55,8 +55,9 @@ fn volume_mode(m: &Option<String>) -> &str {
 ///   claim's class, whose node affinity admits the node and whose access modes include the
 ///   claim's.
 ///
-/// A claim naming its volume (`spec.volumeName`) gets that volume if it passes the same
-/// checks. A selector that cannot be read matches nothing.
+/// A claim naming its volume (`spec.volumeName`) never comes here: the PV controller binds it
+/// ([`super::pod_claims`] puts it with the immediate claims). A selector that cannot be read
+/// matches nothing.
 pub fn matching_volume(
     pvc: &v1::PersistentVolumeClaim,
     volumes: &[Arc<v1::PersistentVolume>],
@@ -104,17 +105,6 @@ pub fn matching_volume(
             && volume_fits_node(pv, node)
             && spec.access_modes.iter().all(|m| s.access_modes.contains(m))
     };
-    if !spec.volume_name.is_empty() {
-        return volumes
-            .iter()
-            .find(|pv| meta_of(&pv.metadata).1 == spec.volume_name)
-            .filter(|pv| {
-                pv.spec.as_ref().is_some_and(|s| {
-                    (s.claim_ref.is_none() || bound_to_us(s)) && base(pv, s) && fits(pv, s)
-                })
-            })
-            .cloned();
-    }
     let mut best: Option<(&Arc<v1::PersistentVolume>, Option<Quantity>)> = None;
     for pv in volumes {
         let Some(s) = pv.spec.as_ref() else {

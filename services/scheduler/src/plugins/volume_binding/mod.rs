@@ -3,8 +3,8 @@
 //! - PreFilter: every claim must exist and not be being deleted (else
 //!   UnschedulableAndUnresolvable `persistentvolumeclaim "X" not found` / `... is being
 //!   deleted`); a claim that is not yet fully bound and whose class binds Immediately (or that
-//!   has no class) leaves the pod `pod has unbound immediate PersistentVolumeClaims` until the
-//!   PV controller binds it;
+//!   has no class, or that names its volume in `spec.volumeName`) leaves the pod `pod has
+//!   unbound immediate PersistentVolumeClaims` until the PV controller binds it;
 //! - Filter: a bound claim's volume must exist and its node affinity must match the node
 //!   (`node(s) had volume node affinity conflict`); a WaitForFirstConsumer claim needs either
 //!   an Available PV of its class that fits (access modes, capacity, node affinity) or a class

@@ -286,14 +286,6 @@ fn a_volume_smaller_than_the_request_never_matches() {
         run(l, &p, host("n1")).1,
         vec![ERR_BIND_CONFLICT.to_string()]
     );
-    // Named by the claim's volumeName, too small: no match either.
-    let mut c = claim("data", "local", "1Gi");
-    c.spec.as_mut().unwrap().volume_name = "plain".into();
-    let l = lister(vec![c], vec![volume("plain", "local", "999Mi", Some("n1"))]);
-    assert_eq!(
-        run(l, &p, host("n1")).1,
-        vec![ERR_BIND_CONFLICT.to_string()]
-    );
     // Exactly the request fits.
     let l = lister(
         vec![claim("data", "local", "1Gi")],
@@ -460,10 +452,6 @@ fn the_volume_mode_must_be_the_claims() {
         names(matching_volume(&c, &vols, &n, &none)).as_deref(),
         Some("block")
     );
-    // A claim naming a volume of the other mode does not get it.
-    let mut c = claim("data", "local", "1Gi");
-    c.spec.as_mut().unwrap().volume_name = "block".into();
-    assert_eq!(names(matching_volume(&c, &vols, &n, &none)), None);
 }
 
 #[test]
@@ -499,4 +487,112 @@ fn a_volume_prebound_to_the_claim_wins_or_nothing_does() {
     });
     let vols = vec![Arc::new(theirs)];
     assert_eq!(names(matching_volume(&c, &vols, &host("n1"), &none)), None);
+}
+
+/// upstream's GetPodVolumeClaims and checkBoundClaims: a claim naming its volume but not yet
+/// bound (no bind-completed annotation) waits for the PV controller, whatever its class; once
+/// bound, only its volume's node affinity counts (not its class, size or mode).
+#[test]
+fn a_claim_naming_its_volume_waits_for_the_pv_controller_then_only_node_affinity_counts() {
+    let named = |class: &str, pv: &str| {
+        let mut c = claim("data", class, "1Gi");
+        c.spec.as_mut().unwrap().volume_name = pv.into();
+        c
+    };
+    // Bound to a volume that shares nothing with the claim but its name.
+    let mut odd = volume("pv1", "other", "100Mi", Some("n1"));
+    odd.spec.as_mut().unwrap().volume_mode = Some("Block".into());
+    let unresolvable = |r: &str| (Code::UnschedulableAndUnresolvable, vec![r.to_string()]);
+    // (what, the claim, the volumes, the node, PreFilter then Filter's answer)
+    type Case<'a> = (
+        &'a str,
+        v1::PersistentVolumeClaim,
+        Vec<v1::PersistentVolume>,
+        &'a str,
+        (Code, Vec<String>),
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "pre-bound, WaitForFirstConsumer class, volume fits",
+            named("local", "pv1"),
+            vec![volume("pv1", "local", "1Gi", Some("n1"))],
+            "n1",
+            unresolvable(ERR_UNBOUND_IMMEDIATE),
+        ),
+        (
+            "pre-bound, provisioning class",
+            named("standard", "pv1"),
+            vec![volume("pv1", "standard", "1Gi", None)],
+            "n1",
+            unresolvable(ERR_UNBOUND_IMMEDIATE),
+        ),
+        (
+            "pre-bound to a missing volume",
+            named("local", "gone"),
+            vec![],
+            "n1",
+            unresolvable(ERR_UNBOUND_IMMEDIATE),
+        ),
+        (
+            "pre-bound, no class",
+            named("", "pv1"),
+            vec![volume("pv1", "", "1Gi", None)],
+            "n1",
+            unresolvable(ERR_UNBOUND_IMMEDIATE),
+        ),
+        (
+            "pre-bound, missing class: an error",
+            named("nope", "pv1"),
+            vec![],
+            "n1",
+            (
+                Code::Error,
+                vec!["storageclass.storage.k8s.io \"nope\" not found".to_string()],
+            ),
+        ),
+        (
+            "bound: the volume's node",
+            bound(claim("data", "local", "1Gi"), "pv1"),
+            vec![odd.clone()],
+            "n1",
+            (Code::Success, vec![]),
+        ),
+        (
+            "bound: another node",
+            bound(claim("data", "local", "1Gi"), "pv1"),
+            vec![odd.clone()],
+            "n2",
+            unresolvable(ERR_NODE_CONFLICT),
+        ),
+        (
+            "bound: a volume without node affinity fits every node",
+            bound(claim("data", "local", "1Gi"), "pv1"),
+            vec![volume("pv1", "local", "1Gi", None)],
+            "n2",
+            (Code::Success, vec![]),
+        ),
+        (
+            "bound to a missing volume",
+            bound(claim("data", "local", "1Gi"), "gone"),
+            vec![],
+            "n1",
+            unresolvable(ERR_PV_NOT_EXIST),
+        ),
+    ];
+    let p = pod_with(&["data"]);
+    for (what, c, vols, n, want) in cases {
+        assert_eq!(run(lister(vec![c], vols), &p, host(n)), want, "{what}");
+    }
+    // Lost (the PV controller saw its volume go): the PreFilter says so.
+    let mut c = bound(claim("data", "local", "1Gi"), "gone");
+    c.status = Some(v1::PersistentVolumeClaimStatus {
+        phase: "Lost".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        run(lister(vec![c], vec![]), &p, host("n1")),
+        unresolvable(
+            "persistentvolumeclaim \"data\" bound to non-existent persistentvolume \"gone\""
+        )
+    );
 }
