@@ -34,12 +34,38 @@ pub struct Cli {
         default_value = "default"
     )]
     pub namespace: String,
+    /// The namespace came from `-n/--namespace` (kubectl's EnforceNamespace: generators such
+    /// as `create deployment` then write it into the object).
+    #[arg(skip)]
+    pub namespace_explicit: bool,
+    /// Neither the flag nor COXSWAIN_NAMESPACE gave the namespace: the context's, if any.
+    #[arg(skip)]
+    pub namespace_defaulted: bool,
     /// The x-request-id every request carries (1 to 64 of A-Z a-z 0-9 . _ : -); the store logs
     /// it with each request. Default: a random UUID per invocation.
     #[arg(long, global = true, env = "COXCTL_REQUEST_ID")]
     pub request_id: Option<String>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parse the command line, noting where the namespace came from (as clientcmd's
+    /// Namespace(): only the flag is explicit; COXSWAIN_NAMESPACE, like in-cluster
+    /// POD_NAMESPACE, and the context's namespace are not).
+    pub fn parse_noting_namespace() -> Cli {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let m = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit());
+        let source = m.value_source("namespace");
+        cli.namespace_explicit = source == Some(ValueSource::CommandLine);
+        cli.namespace_defaulted = !matches!(
+            source,
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]

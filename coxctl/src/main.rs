@@ -12,8 +12,6 @@ mod resources;
 mod table;
 mod zero;
 
-use clap::Parser;
-
 use cli::{Cli, Command};
 use client::{CliError, Client};
 use commands::label::Field;
@@ -22,7 +20,10 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
     if let Command::Config(a) = &cli.command {
         return commands::config::run(a, &cli.kubeconfig, &cli.context);
     }
-    commands::config::resolve(&mut cli.server, &cli.kubeconfig, &cli.context)?;
+    let context_ns = commands::config::resolve(&mut cli.server, &cli.kubeconfig, &cli.context)?;
+    if cli.namespace_defaulted && !context_ns.is_empty() {
+        cli.namespace = context_ns;
+    }
     let ns = cli.namespace.as_str();
     match &cli.command {
         Command::Version(a) => return commands::misc::version(a, &cli.server).await,
@@ -42,7 +43,9 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
     let mut client = Client::connect(&cli.server).await?;
     match &cli.command {
         Command::Apply(a) => commands::apply::apply(&mut client, a, ns).await,
-        Command::Create(a) => commands::apply::create(&mut client, a, ns).await,
+        Command::Create(a) => {
+            commands::apply::create(&mut client, a, ns, cli.namespace_explicit).await
+        }
         Command::Get(a) => commands::get::run(&mut client, a, ns).await,
         Command::Describe(a) => describe::run(&mut client, a, ns).await,
         Command::Delete(a) => commands::delete::run(&mut client, a, ns).await,
@@ -88,7 +91,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_noting_namespace();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

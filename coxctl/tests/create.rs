@@ -4,7 +4,8 @@
 //! create_secret.go; pkg/cmd/scale/scale.go Validate).
 use std::time::Duration;
 
-use coxswain_test_support::{wait_until, Coxswain};
+use coxswain_client::config::Kubeconfig;
+use coxswain_test_support::{bin, pki, wait_until, CmdOutput, Coxswain};
 
 fn json(c: &Coxswain, args: &[&str]) -> serde_json::Value {
     let out = c.coxctl(args).success();
@@ -188,4 +189,101 @@ fn dry_run_yaml_applies_and_configmaps_and_secrets_take_literals_and_files() {
         "{}",
         out.stderr
     );
+}
+
+/// coxctl with `env` set (and COXSWAIN_NAMESPACE only when `env` names it).
+fn coxctl_env(c: &Coxswain, env: &[(&str, &str)], args: &[&str]) -> CmdOutput {
+    let mut cmd = std::process::Command::new(bin("coxctl"));
+    cmd.args(args)
+        .env("COXSWAIN_SERVER", c.url())
+        .env("COXCONFIG", &pki().kubeconfig)
+        .env_remove("COXSWAIN_NAMESPACE")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("run coxctl");
+    CmdOutput {
+        ok: o.status.success(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// kubectl writes the namespace into a generated object only when `-n/--namespace` gave it
+/// (clientcmd's Namespace() is explicit for the flag alone; create_configmap.go: `if
+/// o.EnforceNamespace`); the object is created in the namespace in every case. The context's
+/// namespace is the default namespace, and not explicit; so is COXSWAIN_NAMESPACE.
+#[test]
+fn generated_objects_name_their_namespace_only_when_n_gave_it() {
+    let c = Coxswain::start().expect("start coxswain");
+    c.coxctl(&["create", "namespace", "team"]).success();
+    let cm = |name: &str| {
+        vec![
+            "create".to_string(),
+            "configmap".into(),
+            name.into(),
+            "--from-literal=k=v".into(),
+        ]
+    };
+    let dry = |name: &str| {
+        let mut a = cm(name);
+        a.extend(["--dry-run=client".into(), "-o".into(), "yaml".into()]);
+        a
+    };
+    let args = |v: &[String]| v.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+    let run = |env: &[(&str, &str)], pre: &[&str], v: Vec<String>| {
+        let mut all: Vec<&str> = pre.to_vec();
+        all.extend(v.iter().map(String::as_str));
+        coxctl_env(&c, env, &all).success().stdout
+    };
+    // No -n: no namespace line, before or after the flag.
+    let y = run(&[], &[], dry("a"));
+    assert_eq!(
+        y,
+        "apiVersion: v1\ndata:\n  k: v\nkind: ConfigMap\nmetadata:\n  creationTimestamp: null\n  name: a\n",
+        "{}",
+        args(&dry("a"))
+    );
+    let with_n = "metadata:\n  creationTimestamp: null\n  name: a\n  namespace: team\n";
+    assert!(run(&[], &["-n", "team"], dry("a")).contains(with_n));
+    let mut after = dry("a");
+    after.extend(["--namespace".into(), "team".into()]);
+    assert!(run(&[], &[], after).contains(with_n));
+    // -n default is explicit too.
+    assert!(run(&[], &["-n", "default"], dry("a")).contains("  namespace: default\n"));
+
+    // COXSWAIN_NAMESPACE picks the namespace, not enforced.
+    let env = [("COXSWAIN_NAMESPACE", "team")];
+    assert!(!run(&env, &[], dry("a")).contains("namespace:"));
+    assert_eq!(
+        run(&env, &[], cm("from-env")),
+        "configmap/from-env created\n"
+    );
+    c.coxctl(&["get", "configmap", "from-env", "-n", "team"])
+        .success();
+
+    // The context's namespace: the default namespace, not enforced.
+    let dir = tempfile::tempdir().expect("tmp");
+    let conf = dir.path().join("config");
+    let mut k = Kubeconfig::load(&pki().kubeconfig).expect("kubeconfig");
+    for ctx in &mut k.contexts {
+        ctx.context.namespace = "team".into();
+    }
+    k.save(&conf).expect("save");
+    let conf = conf.display().to_string();
+    let env = [("COXCONFIG", conf.as_str())];
+    assert!(!run(&env, &[], dry("a")).contains("namespace:"));
+    let mut made = cm("from-context");
+    made.extend(["-o".into(), "yaml".into()]);
+    let y = run(&env, &[], made);
+    assert!(y.contains("  namespace: team\n"), "{y}");
+    let listed = run(&env, &[], vec!["get".into(), "configmaps".into()]);
+    assert!(
+        listed.contains("from-context") && listed.contains("from-env"),
+        "{listed}"
+    );
+    // The flag wins over the context.
+    let y = run(&env, &["-n", "default"], dry("a"));
+    assert!(y.contains("  namespace: default\n"), "{y}");
 }

@@ -237,7 +237,17 @@ async fn record_change_cause(
     Ok(())
 }
 
-pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> Result<()> {
+/// `create`; `explicit`: the namespace came from `-n` (kubectl's EnforceNamespace).
+pub async fn create(
+    client: &mut Client,
+    args: &CreateArgs,
+    namespace: &str,
+    explicit: bool,
+) -> Result<()> {
+    let ns = crate::commands::create::Ns {
+        name: namespace,
+        explicit,
+    };
     match &args.what {
         Some(CreateWhat::Namespace { name }) => {
             let mut obj: Object = Kind::Namespace.empty();
@@ -264,14 +274,12 @@ pub async fn create(client: &mut Client, args: &CreateArgs, namespace: &str) -> 
             crate::commands::workloads::create_job_from(client, name, from, namespace).await
         }
         Some(CreateWhat::Deployment(a)) => {
-            crate::commands::create::create_deployment(client, a, namespace).await
+            crate::commands::create::create_deployment(client, a, ns).await
         }
         Some(CreateWhat::Configmap(a)) => {
-            crate::commands::create::create_configmap(client, a, namespace).await
+            crate::commands::create::create_configmap(client, a, ns).await
         }
-        Some(CreateWhat::Secret(w)) => {
-            crate::commands::create::create_secret(client, w, namespace).await
-        }
+        Some(CreateWhat::Secret(w)) => crate::commands::create::create_secret(client, w, ns).await,
         None => {
             if args.files.is_empty() {
                 return Err(other("must specify one of -f and -k"));

@@ -62,12 +62,13 @@ fn load(explicit: &Option<PathBuf>) -> Result<(PathBuf, Kubeconfig), CliError> {
     Ok((p, c))
 }
 
-/// Fill in the server (when not given) and install the credentials of the chosen context.
+/// Fill in the server (when not given) and install the credentials of the chosen context;
+/// the context's namespace ("" when it has none or there is no usable context).
 pub fn resolve(
     server: &mut String,
     kubeconfig: &Option<PathBuf>,
     context: &Option<String>,
-) -> Result<(), CliError> {
+) -> Result<String, CliError> {
     let (_, conf) = load(kubeconfig)?;
     let usable =
         !conf.contexts.is_empty() && (context.is_some() || !conf.current_context.is_empty());
@@ -80,7 +81,7 @@ pub fn resolve(
         if server.is_empty() {
             *server = DEFAULT_SERVER.to_string();
         }
-        return Ok(());
+        return Ok(String::new());
     }
     let r = conf
         .resolve(context.as_deref())
@@ -91,7 +92,7 @@ pub fn resolve(
     } else if server.starts_with("https://") {
         install(r.credentials);
     }
-    Ok(())
+    Ok(r.namespace)
 }
 
 fn redact(conf: &mut Kubeconfig) {

@@ -74,7 +74,7 @@ pub enum SecretWhat {
 }
 
 /// The printing and dry-run flags every generator takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// "none", "client" or "server": only show what would be done.
     #[arg(long, num_args = 0..=1, default_missing_value = "client", default_value = "none")]
@@ -124,9 +124,27 @@ pub fn container_name(image: &str, suffix: impl FnOnce() -> String) -> String {
     }
 }
 
+/// The namespace of a `create` generator, and whether `-n` gave it: kubectl writes it into the
+/// object only then (`if o.EnforceNamespace`), and creates in it either way.
+#[derive(Debug, Clone, Copy)]
+pub struct Ns<'a> {
+    pub name: &'a str,
+    pub explicit: bool,
+}
+
+impl Ns<'_> {
+    /// `metadata` with the namespace when it is enforced.
+    fn meta(&self, mut m: Value) -> Value {
+        if self.explicit {
+            m["namespace"] = json!(self.name);
+        }
+        m
+    }
+}
+
 /// The Deployment `kubectl create deployment` builds (createDeployment), in the JSON shape Go
 /// serialises it to: `creationTimestamp: null`, empty `strategy`, `resources` and `status`.
-pub fn deployment(a: &DeploymentArgs, namespace: &str) -> Result<Value> {
+pub fn deployment(a: &DeploymentArgs, ns: Ns) -> Result<Value> {
     if a.images.is_empty() {
         return Err(other("required flag(s) \"image\" not set"));
     }
@@ -154,8 +172,7 @@ pub fn deployment(a: &DeploymentArgs, namespace: &str) -> Result<Value> {
     Ok(json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"creationTimestamp": null, "labels": labels, "name": a.name,
-            "namespace": namespace},
+        "metadata": ns.meta(json!({"creationTimestamp": null, "labels": labels, "name": a.name})),
         "spec": {
             "replicas": a.replicas,
             "selector": {"matchLabels": labels},
@@ -240,7 +257,7 @@ fn file_entries(sources: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// The ConfigMap `kubectl create configmap` builds: file sources first, then literals; a file
 /// that is not UTF-8 goes to binaryData.
-pub fn configmap(a: &ConfigMapArgs, namespace: &str) -> Result<Value> {
+pub fn configmap(a: &ConfigMapArgs, ns: Ns) -> Result<Value> {
     let mut data: BTreeMap<String, String> = BTreeMap::new();
     let mut binary: BTreeMap<String, String> = BTreeMap::new();
     let mut add = |k: String, v: Vec<u8>| -> Result<()> {
@@ -276,7 +293,7 @@ pub fn configmap(a: &ConfigMapArgs, namespace: &str) -> Result<Value> {
         add(k, v.into_bytes())?;
     }
     let mut o = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"creationTimestamp": null, "name": a.name, "namespace": namespace}});
+        "metadata": ns.meta(json!({"creationTimestamp": null, "name": a.name}))});
     if !data.is_empty() {
         o["data"] = json!(data);
     }
@@ -287,7 +304,7 @@ pub fn configmap(a: &ConfigMapArgs, namespace: &str) -> Result<Value> {
 }
 
 /// The Secret `kubectl create secret generic` builds: literals first, then file sources.
-pub fn secret_generic(a: &SecretGenericArgs, namespace: &str) -> Result<Value> {
+pub fn secret_generic(a: &SecretGenericArgs, ns: Ns) -> Result<Value> {
     let mut data: Map<String, Value> = Map::new();
     let mut add = |k: String, v: Vec<u8>| -> Result<()> {
         let errs = config_key_errors(&k);
@@ -316,7 +333,7 @@ pub fn secret_generic(a: &SecretGenericArgs, namespace: &str) -> Result<Value> {
         add(k, v)?;
     }
     let mut o = json!({"apiVersion": "v1", "kind": "Secret",
-        "metadata": {"creationTimestamp": null, "name": a.name, "namespace": namespace}});
+        "metadata": ns.meta(json!({"creationTimestamp": null, "name": a.name}))});
     if !data.is_empty() {
         o["data"] = Value::Object(data);
     }
@@ -350,6 +367,7 @@ async fn create_and_print(
     client: &mut Client,
     kind: Kind,
     mut obj: Value,
+    ns: Ns<'_>,
     common: &CommonArgs,
     failed: &str,
 ) -> Result<()> {
@@ -374,8 +392,11 @@ async fn create_and_print(
         .unwrap_or_default()
         .to_string();
     if mode != 1 {
+        // Created in the namespace whether or not the object names it.
+        let mut o = typed(kind, &obj)?;
+        o.meta_mut().namespace = ns.name.to_string();
         let created = client
-            .create_with(&typed(kind, &obj)?, mode == 2)
+            .create_with(&o, mode == 2)
             .await
             .map_err(|e| match e {
                 CliError::Server { message, .. } => other(format!("{failed}{message}")),
@@ -392,45 +413,40 @@ async fn create_and_print(
     Ok(())
 }
 
-pub async fn create_deployment(
-    client: &mut Client,
-    a: &DeploymentArgs,
-    namespace: &str,
-) -> Result<()> {
-    let obj = deployment(a, namespace)?;
+pub async fn create_deployment(client: &mut Client, a: &DeploymentArgs, ns: Ns<'_>) -> Result<()> {
+    let obj = deployment(a, ns)?;
     create_and_print(
         client,
         Kind::Deployment,
         obj,
+        ns,
         &a.common,
         "failed to create deployment: ",
     )
     .await
 }
 
-pub async fn create_configmap(
-    client: &mut Client,
-    a: &ConfigMapArgs,
-    namespace: &str,
-) -> Result<()> {
-    let obj = configmap(a, namespace)?;
+pub async fn create_configmap(client: &mut Client, a: &ConfigMapArgs, ns: Ns<'_>) -> Result<()> {
+    let obj = configmap(a, ns)?;
     create_and_print(
         client,
         Kind::ConfigMap,
         obj,
+        ns,
         &a.common,
         "failed to create configmap: ",
     )
     .await
 }
 
-pub async fn create_secret(client: &mut Client, w: &SecretWhat, namespace: &str) -> Result<()> {
+pub async fn create_secret(client: &mut Client, w: &SecretWhat, ns: Ns<'_>) -> Result<()> {
     let SecretWhat::Generic(a) = w;
-    let obj = secret_generic(a, namespace)?;
+    let obj = secret_generic(a, ns)?;
     create_and_print(
         client,
         Kind::Secret,
         obj,
+        ns,
         &a.common,
         "failed to create secret ",
     )
@@ -450,7 +466,50 @@ mod tests {
         let p =
             <P as clap::Parser>::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
                 .map_err(|e| other(e.to_string()))?;
-        deployment(&p.a, "default")
+        deployment(&p.a, DEFAULT_NS)
+    }
+
+    const DEFAULT_NS: Ns = Ns {
+        name: "default",
+        explicit: false,
+    };
+    const NS: Ns = Ns {
+        name: "ns",
+        explicit: true,
+    };
+
+    /// kubectl writes the namespace into a generated object only when `-n` gave it.
+    #[test]
+    fn the_namespace_is_in_the_object_only_when_given() {
+        let d = dep(&["web", "--image=nginx"]).unwrap();
+        assert!(d["metadata"].get("namespace").is_none(), "{d}");
+        let cm = ConfigMapArgs {
+            name: "cfg".into(),
+            literals: vec![],
+            files: vec![],
+            common: CommonArgs {
+                dry_run: "client".into(),
+                output: None,
+            },
+        };
+        assert!(configmap(&cm, DEFAULT_NS).unwrap()["metadata"]
+            .get("namespace")
+            .is_none());
+        assert_eq!(configmap(&cm, NS).unwrap()["metadata"]["namespace"], "ns");
+        let sec = SecretGenericArgs {
+            name: "s".into(),
+            literals: vec![],
+            files: vec![],
+            secret_type: String::new(),
+            common: cm.common.clone(),
+        };
+        assert!(secret_generic(&sec, DEFAULT_NS).unwrap()["metadata"]
+            .get("namespace")
+            .is_none());
+        assert_eq!(
+            secret_generic(&sec, NS).unwrap()["metadata"]["namespace"],
+            "ns"
+        );
     }
 
     #[test]
@@ -571,7 +630,7 @@ mod tests {
                 output: None,
             },
         };
-        let o = configmap(&cm, "ns").unwrap();
+        let o = configmap(&cm, NS).unwrap();
         assert_eq!(
             o["data"],
             json!({"a.conf": "one", "b.conf": "two", "x": "1"})
@@ -583,7 +642,7 @@ mod tests {
             ..cm
         };
         assert_eq!(
-            configmap(&dup, "ns").unwrap_err().to_string(),
+            configmap(&dup, NS).unwrap_err().to_string(),
             "error: cannot add key \"a.conf\", another key by that name already exists in Data for ConfigMap \"cfg\""
         );
         let sec = SecretGenericArgs {
@@ -596,14 +655,14 @@ mod tests {
                 output: None,
             },
         };
-        let o = secret_generic(&sec, "ns").unwrap();
+        let o = secret_generic(&sec, NS).unwrap();
         assert_eq!(o["data"], json!({"pw": "b25l", "user": "YWRtaW4="}));
         typed(Kind::Secret, &o).unwrap();
         let bad = SecretGenericArgs {
             literals: vec!["a b=1".into()],
             ..sec
         };
-        assert!(secret_generic(&bad, "ns")
+        assert!(secret_generic(&bad, NS)
             .unwrap_err()
             .to_string()
             .starts_with("error: \"a b\" is not valid key name for a Secret a valid config key"));
@@ -617,7 +676,7 @@ mod tests {
             },
         };
         assert_eq!(
-            configmap(&missing, "ns").unwrap_err().to_string(),
+            configmap(&missing, NS).unwrap_err().to_string(),
             format!("error: error reading {d}/nope: no such file or directory")
         );
     }
