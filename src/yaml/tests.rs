@@ -314,3 +314,43 @@ fn written_yaml_reads_back_to_the_same_json() {
         vec!["\"3\"", "\"20\"", "a", "b", "c", "d", "e", "f", "k8s", "x9", "x10"]
     );
 }
+
+/// go-yaml v2's stringv (kubernetes-sigs/yaml@742f5e6 goyaml.v2/encode.go): a string that
+/// would resolve to another tag when plain (bool, null, int, float, timestamp, merge) or is a
+/// base-60 float is double-quoted; one the emitter cannot write plain is single-quoted.
+#[test]
+fn strings_that_read_back_as_another_type_are_double_quoted() {
+    let cases = [
+        ("y", "\"y\""),
+        ("N", "\"N\""),
+        ("Off", "\"Off\""),
+        ("~", "\"~\""),
+        ("0x1F", "\"0x1F\""),
+        ("0b101", "\"0b101\""),
+        ("1_000", "\"1_000\""),
+        ("1e3", "\"1e3\""),
+        (".inf", "\".inf\""),
+        ("-.Inf", "\"-.Inf\""),
+        (".NaN", "\".NaN\""),
+        ("2024-01-02", "\"2024-01-02\""),
+        ("1:20", "\"1:20\""),
+        ("-1:20:30.5", "\"-1:20:30.5\""),
+        ("<<", "\"<<\""),
+        // Strings all the same when plain.
+        ("yEs", "yEs"),
+        ("1.25.3", "1.25.3"),
+        ("1:60", "1:60"),
+        ("nginx:1.25", "nginx:1.25"),
+        ("200m", "200m"),
+        ("25%", "25%"),
+        // Not writable plain: single quotes.
+        ("-", "'-'"),
+        ("- x", "'- x'"),
+        ("{\"a\":1}", "'{\"a\":1}'"),
+        ("x ", "'x '"),
+        ("@x", "'@x'"),
+    ];
+    for (s, want) in cases {
+        assert_eq!(to_string(&json!({"k": s})), format!("k: {want}\n"), "{s:?}");
+    }
+}
