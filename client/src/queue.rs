@@ -176,7 +176,9 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
         let at = Instant::now() + delay;
         // The id of the event (or of the failed reconcile) asking for the delayed add is kept
         // for the key's next reconcile, whichever add hands it out first: a retried reconcile
-        // still carries the request id of the change it reconciles.
+        // still carries the request id of the change it reconciles. An id already pending for
+        // the key wins: it came from a change made after this one's reconcile took its own id
+        // (a `coxctl scale` landing while the reconcile it retries was in flight).
         let id = crate::trace::event_id();
         {
             let mut st = self.lock();
@@ -184,8 +186,8 @@ impl<K: Clone + Eq + Hash + Send + Sync + 'static> WorkQueue<K> {
                 return;
             }
             if let Some(id) = id {
-                if st.request_ids.len() < MAX_REQUEST_IDS || st.request_ids.contains_key(&key) {
-                    st.request_ids.insert(key.clone(), id);
+                if st.request_ids.len() < MAX_REQUEST_IDS {
+                    st.request_ids.entry(key.clone()).or_insert(id);
                 }
             }
             match st.waiting.get(&key) {
@@ -351,6 +353,18 @@ mod tests {
         q.done(&k);
         assert_eq!(q.next().await.as_deref(), Some("a"));
         assert_eq!(q.take_request_id(&k).as_deref(), Some("trace-1"));
+        q.done(&k);
+        // A change lands while a reconcile is in flight, and that reconcile fails: the run
+        // after the back-off carries the newer change's id, not the retried one's.
+        let newer: std::sync::Arc<str> = "trace-2".into();
+        crate::trace::with_event(Some(&id), || q.add("a".into()));
+        let k = q.next().await.unwrap();
+        let taken = q.take_request_id(&k);
+        crate::trace::with_event(Some(&newer), || q.add(k.clone()));
+        crate::trace::with_event(taken.as_ref(), || q.add_rate_limited(k.clone()));
+        q.done(&k);
+        assert_eq!(q.next().await.as_deref(), Some("a"));
+        assert_eq!(q.take_request_id(&k).as_deref(), Some("trace-2"));
         q.done(&k);
         // A delayed add made outside any event carries none.
         q.add_after("b".into(), Duration::from_secs(1));

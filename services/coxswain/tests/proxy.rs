@@ -41,15 +41,20 @@ fn node_port(c: &Coxswain, svc: &str) -> u16 {
         .expect("nodePort") as u16
 }
 
+/// The node's InternalIP, once its agent has registered it (`up` serves before every agent
+/// has written its Node).
 fn internal_ip(c: &Coxswain, node: &str) -> String {
-    json(c, &["get", "node", node])["status"]["addresses"]
-        .as_array()
-        .expect("addresses")
-        .iter()
-        .find(|a| a["type"] == "InternalIP")
-        .and_then(|a| a["address"].as_str())
-        .expect("InternalIP")
-        .to_string()
+    wait_until(&format!("node {node}'s InternalIP"), T, || {
+        let out = c.coxctl(&["get", "node", node, "-o", "json"]);
+        let v: Value = serde_json::from_str(&out.stdout).ok().filter(|_| out.ok)?;
+        v["status"]["addresses"]
+            .as_array()?
+            .iter()
+            .find(|a| a["type"] == "InternalIP")
+            .and_then(|a| a["address"].as_str())
+            .map(str::to_string)
+    })
+    .expect("InternalIP")
 }
 
 /// An HTTP server on 127.0.0.1 answering its own name; runs until the test process ends.
