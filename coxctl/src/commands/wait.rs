@@ -14,16 +14,17 @@ use crate::resources::parse_targets;
 /// How often a condition is re-read while waiting.
 const POLL: Duration = Duration::from_millis(100);
 
-/// kubectl's timeout flag: "0s", "30s", "1m"; a negative value means a week.
+/// kubectl's timeout flag, a Go duration as pflag's DurationVar reads it ("0s", "30s", "1m";
+/// a bare number has no unit and is refused); a negative value means a week.
 pub fn parse_timeout(s: &str) -> Result<Duration> {
-    let t = s.trim();
-    if t.starts_with('-') {
-        return Ok(Duration::from_secs(7 * 24 * 3600));
-    }
-    coxswain_api::duration::parse_flag(t).map_err(|e| {
+    let ns = coxswain_api::duration::parse_signed(s).map_err(|e| {
         other(format!(
             "invalid argument \"{s}\" for \"--timeout\" flag: {e}"
         ))
+    })?;
+    Ok(match u64::try_from(ns) {
+        Ok(ns) => Duration::from_nanos(ns),
+        Err(_) => Duration::from_secs(7 * 24 * 3600),
     })
 }
 
@@ -303,6 +304,11 @@ mod tests {
         );
         assert!(parse_timeout("-1s").unwrap() > Duration::from_secs(3600));
         assert_eq!(parse_timeout("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_timeout("0").unwrap(), Duration::ZERO);
+        assert_eq!(
+            parse_timeout("30").unwrap_err().to_string(),
+            "error: invalid argument \"30\" for \"--timeout\" flag: time: missing unit in duration \"30\""
+        );
     }
 
     #[test]
