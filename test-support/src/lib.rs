@@ -566,3 +566,40 @@ pub fn wait_until<T>(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One `coxswain <component> --leader-elect` replica and the identity it campaigns with.
+pub struct LeaderCandidate {
+    pub proc: component::Component,
+    pub identity: String,
+}
+
+/// Start `coxswain <component> --server <server> --leader-elect` with short lease timings
+/// (leaseDuration 3s, renewDeadline 2s, retryPeriod 500ms) and read its identity from its
+/// `coxswain <component> candidate identity=…` line; panics with its log when none comes.
+pub fn leader_candidate(component: &str, server: &str, log: &Path) -> LeaderCandidate {
+    let mut proc = component::Component::start(
+        &[
+            component,
+            "--server",
+            server,
+            "--leader-elect",
+            "--leader-elect-lease-duration",
+            "3s",
+            "--leader-elect-renew-deadline",
+            "2s",
+            "--leader-elect-retry-period",
+            "500ms",
+        ],
+        log,
+    );
+    let prefix = format!("coxswain {component} candidate ");
+    let (_, line) = proc
+        .next_line(&prefix, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no candidate line: {}", proc.log()));
+    let identity = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("identity="))
+        .expect("identity=")
+        .to_string();
+    LeaderCandidate { proc, identity }
+}

@@ -12,13 +12,11 @@
 //! ("write refused"). Everything the process logged after SIGCONT is after its lease expired: no
 //! "write sent" may be in it. Each Deployment has exactly one ReplicaSet and one pod (nothing
 //! made twice), and the new leader keeps acting.
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::{Lease, LeaseSpec, Pod, ReplicaSet};
 use coxswain_client::{Client, ListParams};
-use coxswain_test_support::component::Component;
-use coxswain_test_support::{wait_for, Coxswain};
+use coxswain_test_support::{leader_candidate, wait_for, wait_until, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
@@ -26,38 +24,6 @@ const RETRY: Duration = Duration::from_millis(500);
 const SLACK: Duration = Duration::from_secs(5);
 /// Deployments made while the old leader is frozen.
 const AFTER: usize = 8;
-
-struct Candidate {
-    proc: Component,
-    identity: String,
-}
-
-fn candidate(server: &str, log: &Path) -> Candidate {
-    let mut proc = Component::start(
-        &[
-            "controllers",
-            "--server",
-            server,
-            "--leader-elect",
-            "--leader-elect-lease-duration",
-            "3s",
-            "--leader-elect-renew-deadline",
-            "2s",
-            "--leader-elect-retry-period",
-            "500ms",
-        ],
-        log,
-    );
-    let (_, line) = proc
-        .next_line("coxswain controllers candidate ", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no candidate line: {}", proc.log()));
-    let identity = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("identity="))
-        .expect("identity=")
-        .to_string();
-    Candidate { proc, identity }
-}
 
 fn deployment(name: &str) -> String {
     format!(
@@ -133,8 +99,8 @@ fn a_frozen_leader_writes_nothing_after_its_lease_expired() {
 async fn frozen_leader() {
     let up = Coxswain::start_fast_up(&["--no-controllers", "--runtime", "sim"]).expect("up");
     let tmp = tempfile::tempdir().expect("tmp");
-    let a = candidate(&up.url(), &tmp.path().join("a.log"));
-    let b = candidate(&up.url(), &tmp.path().join("b.log"));
+    let a = leader_candidate("controllers", &up.url(), &tmp.path().join("a.log"));
+    let b = leader_candidate("controllers", &up.url(), &tmp.path().join("b.log"));
     let client = Client::connect(&up.url()).await.expect("client");
 
     let first = wait_for(
@@ -182,11 +148,10 @@ async fn frozen_leader() {
     // Freeze the leader.
     let pid = leader.proc.pid();
     signal(pid, "-STOP");
-    let stop_deadline = Instant::now() + Duration::from_secs(10);
-    while !all_stopped(pid) {
-        assert!(Instant::now() < stop_deadline, "{pid} did not stop");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("every thread stopped", Duration::from_secs(10), || {
+        all_stopped(pid).then_some(())
+    })
+    .expect("SIGSTOP took effect");
     let stopped = Instant::now();
 
     // The standby takes the Lease within leaseDuration + retryPeriod.
@@ -235,18 +200,10 @@ async fn frozen_leader() {
     let before = leader.proc.log().len();
     signal(pid, "-CONT");
     // It stops leading and exits, as upstream's OnStoppedLeading.
-    let exit_deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = leader.proc.try_wait() {
-            break s;
-        }
-        assert!(
-            Instant::now() < exit_deadline,
-            "the old leader did not exit: {}",
-            leader.proc.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_until("the old leader exits", Duration::from_secs(20), || {
+        leader.proc.try_wait()
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", leader.proc.log()));
     let log = leader.proc.log();
     let after = &log[before..];
     assert_eq!(

@@ -6,52 +6,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::{Lease, LeaseSpec, Pod};
-use coxswain_test_support::component::Component;
-use coxswain_test_support::{wait_for, Coxswain};
+use coxswain_test_support::{leader_candidate, wait_for, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
 /// Polling, process start-up and a busy machine.
 const SLACK: Duration = Duration::from_secs(4);
-
-/// One scheduler replica and the identity it campaigns with.
-struct Candidate {
-    proc: Component,
-    identity: String,
-}
-
-impl Candidate {
-    fn start(server: &str, log: &Path) -> Candidate {
-        let mut proc = Component::start(
-            &[
-                "scheduler",
-                "--server",
-                server,
-                "--leader-elect",
-                "--leader-elect-lease-duration",
-                "3s",
-                "--leader-elect-renew-deadline",
-                "2s",
-                "--leader-elect-retry-period",
-                "500ms",
-            ],
-            log,
-        );
-        let (_, line) = proc
-            .next_line("coxswain scheduler candidate ", Duration::from_secs(30))
-            .unwrap_or_else(|| panic!("no candidate line: {}", proc.log()));
-        let identity = line
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix("identity="))
-            .expect("identity=")
-            .to_string();
-        Candidate { proc, identity }
-    }
-
-    fn next_line(&mut self, prefix: &str, timeout: Duration) -> Option<(Instant, String)> {
-        self.proc.next_line(prefix, timeout)
-    }
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
@@ -86,8 +46,8 @@ async fn wait_scheduled(client: &coxswain_client::Client, name: &str) -> String 
 async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     let up = Coxswain::start_fast_up(&["--no-scheduler"]).expect("up");
     let tmp = tempfile::tempdir().expect("tmp");
-    let a = Candidate::start(&up.url(), &tmp.path().join("a.log"));
-    let b = Candidate::start(&up.url(), &tmp.path().join("b.log"));
+    let a = leader_candidate("scheduler", &up.url(), &tmp.path().join("a.log"));
+    let b = leader_candidate("scheduler", &up.url(), &tmp.path().join("b.log"));
     let client = coxswain_client::Client::connect(&up.url())
         .await
         .expect("client");
@@ -115,6 +75,7 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     let (mut leader, mut standby) = if holder == a.identity { (a, b) } else { (b, a) };
     assert!(
         leader
+            .proc
             .next_line("coxswain scheduler leading ", Duration::from_secs(10))
             .is_some(),
         "the holder says it leads"
@@ -158,6 +119,7 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     );
     // The standby did not lead before the leader died.
     let (at, _) = standby
+        .proc
         .next_line("coxswain scheduler leading ", Duration::from_secs(10))
         .expect("the standby says it leads");
     assert!(at > killed, "the standby led while the leader was alive");
