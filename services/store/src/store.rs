@@ -597,7 +597,10 @@ impl Store {
     /// Create an object. `dry_run`: admit it and return what would be stored.
     pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
         self.admit_new(&mut obj)?;
-        self.check_namespace(&obj)?;
+        // The namespace as seen now; the transaction compares its revision, and a retry reads
+        // it again.
+        let mut namespace = self.check_namespace(&obj)?;
+        let mut first = true;
         self.admit_service_account(&mut obj)?;
         let kind = obj.kind();
         let generated = obj.meta().name.is_empty();
@@ -635,7 +638,9 @@ impl Store {
             if dry_run {
                 return Ok(obj);
             }
-            let namespace = self.check_namespace(&obj)?;
+            if !std::mem::take(&mut first) {
+                namespace = self.check_namespace(&obj)?;
+            }
             let key = backend_key(kind, obj.namespace(), obj.name());
             let value = Bytes::from(obj.encode_to_vec());
             // The cache takes the entry built from `obj` rather than decoding `value` again.
