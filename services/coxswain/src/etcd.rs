@@ -32,6 +32,9 @@ pub struct EtcdOpts {
     /// PEM key of --etcd-certfile.
     #[arg(long, env = "COXSWAIN_ETCD_KEYFILE")]
     pub etcd_keyfile: Option<PathBuf>,
+    /// HTTP/2 connections to etcd for requests, used in turn (the watch has one more).
+    #[arg(long, env = "COXSWAIN_ETCD_CONNECTIONS", default_value_t = 1)]
+    pub etcd_connections: usize,
 }
 
 /// The etcd backend when --etcd-servers is given.
@@ -52,6 +55,7 @@ pub async fn open(opts: &EtcdOpts) -> anyhow::Result<Option<Arc<dyn Backend>>> {
         ca_file: opts.etcd_cafile.clone(),
         cert_file: opts.etcd_certfile.clone(),
         key_file: opts.etcd_keyfile.clone(),
+        connections: opts.etcd_connections,
         ..Default::default()
     })
     .await

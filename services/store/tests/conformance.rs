@@ -57,6 +57,8 @@ async fn etcd_backend(prefix: &str) -> (Etcd, EtcdBackend) {
         servers: vec![etcd.url.clone()],
         prefix: prefix.into(),
         compaction_interval: Duration::ZERO,
+        // Requests spread over two connections: the suite holds with them in any order.
+        connections: 2,
         ..Default::default()
     })
     .await
