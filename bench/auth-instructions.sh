@@ -13,6 +13,8 @@ CLIENTS=${2:-16}
 BIN=${BIN:-target/release}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 WORK=$(mktemp -d)
+# bench_user: the bench user's certificate, RBAC and kubeconfig.
+. bench/auth-lib.sh
 trap 'kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 run() { # mode
   local mode=$1 flags scheme=https conf="$WORK/$1.config"
@@ -28,39 +30,7 @@ run() { # mode
   for _ in $(seq 600); do grep -q "coxswain ready" "$WORK/$mode.out" && break; sleep 0.1; done
   local addr; addr=$(grep -o 'grpc=[^ ]*' "$WORK/$mode.out" | cut -d= -f2)
   if [ "$mode" = rbac ]; then
-    COXCONFIG="$WORK/rbac.admin" $BIN/coxctl --server "https://$addr" apply -f - > /dev/null <<'YAML'
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: bench-writer}
-rules:
-- {apiGroups: [""], resources: [pods], verbs: [create, get, list, delete]}
-- {apiGroups: [apps], resources: [replicasets], verbs: [create, get, list, patch, update]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: bench-writer, namespace: default}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bench-writer}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bench}]
-YAML
-    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > "$WORK/v3.ext"  # a v3 certificate (webpki refuses v1)
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/bench.key" 2>/dev/null
-    openssl req -new -key "$WORK/bench.key" -subj /CN=bench -out "$WORK/bench.csr"
-    openssl x509 -req -in "$WORK/bench.csr" -CA "$WORK/$mode.data/pki/ca.crt" \
-      -CAkey "$WORK/$mode.data/pki/ca.key" -CAcreateserial -days 1 -extfile "$WORK/v3.ext" -out "$WORK/bench.crt" 2>/dev/null
-    cat > "$conf" <<CONF
-apiVersion: v1
-kind: Config
-clusters:
-- name: b
-  cluster: {server: "https://$addr", certificate-authority-data: $(base64 -w0 < "$WORK/$mode.data/pki/ca.crt")}
-users:
-- name: b
-  user: {client-certificate-data: $(base64 -w0 < "$WORK/bench.crt"), client-key-data: $(base64 -w0 < "$WORK/bench.key")}
-contexts:
-- name: b
-  context: {cluster: b, user: b}
-current-context: b
-CONF
+    bench_user "$BIN" "$WORK/rbac.admin" "$addr" "$WORK/$mode.data/pki" "$WORK" "$conf"
   fi
   COXCONFIG="$conf" $BIN/coxswain-bench store --server "$scheme://$addr" --ops "$OPS" --clients "$CLIENTS" > "$WORK/$mode.bench"
   kill -INT $pid; wait $pid 2>/dev/null || true

@@ -30,46 +30,8 @@ start_store() { # extra flags
   for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.1; done
   ADDR=$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
 }
-# The bench user's RBAC and kubeconfig (a client certificate CN=bench) against the running store.
-bench_user() {
-  printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > "$WORK/v3.ext"  # a v3 certificate (webpki refuses v1)
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/bench.key" 2>/dev/null
-  openssl req -new -key "$WORK/bench.key" -subj /CN=bench -out "$WORK/bench.csr"
-  openssl x509 -req -in "$WORK/bench.csr" -CA "$WORK/cx/pki/ca.crt" -CAkey "$WORK/cx/pki/ca.key" \
-    -CAcreateserial -days 1 -extfile "$WORK/v3.ext" -out "$WORK/bench.crt" 2>/dev/null
-  COXCONFIG="$WORK/config" $BIN/coxctl --server "https://$ADDR" apply -f - > /dev/null <<'YAML'
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: bench-writer}
-rules:
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [create, get, list, delete]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [create, get, list, patch, update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: bench-writer, namespace: default}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bench-writer}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bench}]
-YAML
-  cat > "$WORK/bench.conf" <<CONF
-apiVersion: v1
-kind: Config
-clusters:
-- name: bench
-  cluster: {server: "https://$ADDR", certificate-authority-data: $(base64 -w0 < "$WORK/cx/pki/ca.crt")}
-users:
-- name: bench
-  user: {client-certificate-data: $(base64 -w0 < "$WORK/bench.crt"), client-key-data: $(base64 -w0 < "$WORK/bench.key")}
-contexts:
-- name: bench
-  context: {cluster: bench, user: bench}
-current-context: bench
-CONF
-}
+# The bench user's RBAC and kubeconfig (bench/auth-lib.sh).
+. bench/auth-lib.sh
 echo "== machine: $(nproc) cores"
 for round in $(seq "$ROUNDS"); do
   for mode in $MODES; do
@@ -83,7 +45,7 @@ for round in $(seq "$ROUNDS"); do
         COXCONFIG="$WORK/config" $BIN/coxswain-bench store --server "https://$ADDR" --ops "$OPS" --clients "$CLIENTS" ;;
       rbac)
         start_store --auth --merge-kubeconfig "$WORK/config"
-        bench_user
+        bench_user "$BIN" "$WORK/config" "$ADDR" "$WORK/cx/pki" "$WORK" "$WORK/bench.conf"
         COXCONFIG="$WORK/bench.conf" $BIN/coxswain-bench store --server "https://$ADDR" --ops "$OPS" --clients "$CLIENTS" ;;
     esac
     kill $CX_PID; wait $CX_PID 2>/dev/null || true

@@ -20,6 +20,7 @@ mod hpa;
 mod names;
 mod path;
 mod pod;
+mod projected;
 mod scheduling;
 mod service;
 mod storage;

@@ -94,6 +94,8 @@ pub fn object_key(namespace: &str, name: &str) -> String {
 #[derive(Clone)]
 pub struct Client {
     inner: ObjectStoreClient<Channel>,
+    /// The connection, for the server's other services (TokenRequest).
+    channel: Channel,
     /// The leader election's own Lease writes, exempt from the process's lease fence.
     lease_writer: bool,
 }
@@ -136,9 +138,10 @@ impl Client {
 
     pub fn from_channel(ch: Channel) -> Client {
         Client {
-            inner: ObjectStoreClient::new(ch)
+            inner: ObjectStoreClient::new(ch.clone())
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(64 << 20),
+            channel: ch,
             lease_writer: false,
         }
     }
@@ -148,6 +151,7 @@ impl Client {
     pub fn lease_writer(&self) -> Client {
         Client {
             inner: self.inner.clone(),
+            channel: self.channel.clone(),
             lease_writer: true,
         }
     }
@@ -159,6 +163,17 @@ impl Client {
             return Ok(());
         }
         crate::leaderelection::check_write(verb, kind)
+    }
+
+    /// TokenRequest: a token of a ServiceAccount (`coxswain.v1.ServiceAccountTokens`).
+    pub async fn create_token(
+        &self,
+        req: coxswain_api::v1::TokenRequest,
+    ) -> Result<coxswain_api::v1::TokenRequestStatus> {
+        let mut c = coxswain_api::v1::service_account_tokens_client::ServiceAccountTokensClient::new(
+            self.channel.clone(),
+        );
+        Ok(c.create_token(outgoing(req)).await?.into_inner())
     }
 
     /// The raw generated client, for RPCs this wrapper does not cover.

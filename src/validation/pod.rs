@@ -38,6 +38,7 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
             v.persistent_volume_claim.is_some(),
             v.config_map.is_some(),
             v.secret.is_some(),
+            v.projected.is_some(),
         ]
         .into_iter()
         .filter(|x| *x)
@@ -96,6 +97,9 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
             if s.secret_name.is_empty() {
                 required(e, p.field("secret.secretName"), "");
             }
+        }
+        if let Some(pr) = &v.projected {
+            projected::validate(e, &p.field("projected"), pr);
         }
     }
 

@@ -567,6 +567,27 @@ pub fn wait_until<T>(
     }
 }
 
+/// grpcurl against `c` with its cluster CA (`<data-dir>/pki/ca.crt`) and `extra` flags (`-H
+/// "authorization: Bearer …"`, `-cert`/`-key`): `method` with the JSON `body`. Returns whether
+/// it succeeded and its stdout and stderr together.
+pub fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
+    let ca = c.data_dir.join("pki/ca.crt");
+    let out = std::process::Command::new("grpcurl")
+        .args(["-cacert", ca.to_str().expect("utf-8")])
+        .args(extra)
+        .args(["-d", body, &c.grpc, method])
+        .output()
+        .expect("run grpcurl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// One `coxswain <component> --leader-elect` replica and the identity it campaigns with.
 pub struct LeaderCandidate {
     pub proc: component::Component,

@@ -229,12 +229,44 @@ impl PodSink for Sink {
     }
 }
 
-/// ConfigMaps and Secrets from the store.
+/// ConfigMaps, Secrets and ServiceAccount tokens from the store.
 struct StoreObjects {
     client: Client,
+    tokens: crate::projected::TokenCache,
 }
 
 impl pod::ObjectSource for StoreObjects {
+    fn token(&self, req: coxswain_api::v1::TokenRequest) -> pod::TokenFuture<'_> {
+        Box::pin(async move {
+            let key = (
+                req.namespace.clone(),
+                req.name.clone(),
+                req.bound_object_ref
+                    .as_ref()
+                    .map(|b| b.uid.clone())
+                    .unwrap_or_default(),
+                req.audiences.join(","),
+                req.expiration_seconds,
+            );
+            self.tokens
+                .get(key, || async {
+                    let now = coxswain_api::time::now_secs();
+                    let status = self
+                        .client
+                        .create_token(req)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let exp = coxswain_api::time::parse_rfc3339(&status.expiration_timestamp)
+                        .unwrap_or(now);
+                    Ok((
+                        status.token,
+                        std::time::Duration::from_secs((exp - now).max(0) as u64),
+                    ))
+                })
+                .await
+        })
+    }
+
     fn data<'a>(
         &'a self,
         kind: &'static str,
@@ -317,6 +349,7 @@ impl<R: Runtime> NodeAgent<R> {
             sink: sink.clone(),
             objects: Some(Arc::new(StoreObjects {
                 client: client.clone(),
+                tokens: Default::default(),
             })),
             images: Mutex::new(Default::default()),
         });

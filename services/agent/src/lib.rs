@@ -10,6 +10,7 @@ pub mod exec;
 pub mod net;
 pub mod node_stats;
 pub mod pod;
+pub mod projected;
 #[cfg(test)]
 mod pod_tests;
 pub mod resource_metrics;

@@ -30,6 +30,9 @@ pub struct Config {
     /// Multiplies every duration taken from a pod spec (probe delays/periods/timeouts, grace
     /// periods, sleep hooks); 1.0 in production, smaller in tests.
     pub time_scale: f64,
+    /// How often a running pod's projected volumes are written again (the kubelet's
+    /// `--sync-frequency`): a ServiceAccount token is renewed past 80 % of its life.
+    pub volume_sync: Duration,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(300),
             backoff_reset: Duration::from_secs(600),
             time_scale: 1.0,
+            volume_sync: Duration::from_secs(60),
         }
     }
 }
@@ -68,7 +72,16 @@ pub type DataFuture<'a> =
 pub trait ObjectSource: Send + Sync + 'static {
     /// `kind` is "ConfigMap" or "Secret"; Ok(None) when it does not exist.
     fn data<'a>(&'a self, kind: &'static str, namespace: &'a str, name: &'a str) -> DataFuture<'a>;
+
+    /// A ServiceAccount token (TokenRequest) for a projected volume.
+    fn token(&self, _req: coxswain_api::v1::TokenRequest) -> TokenFuture<'_> {
+        Box::pin(async { Err("service account tokens are not available".to_string()) })
+    }
 }
+
+/// Boxed future of an [`ObjectSource::token`].
+pub type TokenFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>;
 
 /// Per-node state shared by the workers.
 pub struct NodeCtx<R: Runtime> {
@@ -330,6 +343,7 @@ pub async fn run_pod<R: Runtime>(
         done,
     });
     sh.update(|_| {});
+    refresh_projected(&sh);
     let (stop_tx, mut term) = watch::channel(None);
     {
         let sh = sh.clone();
@@ -1350,6 +1364,48 @@ async fn probe_loop<R: Runtime>(
     }
 }
 
+/// While the pod runs, its projected volumes are written again every `volume_sync` (a
+/// ServiceAccount token is renewed before it expires: [`crate::projected`]).
+fn refresh_projected<R: Runtime>(sh: &Arc<Shared<R>>) {
+    let Some(src) = sh.ctx.objects.clone() else {
+        return;
+    };
+    if !sh.ctx.runtime.materializes_volumes() {
+        return;
+    }
+    let volumes: Vec<_> = sh
+        .spec()
+        .volumes
+        .iter()
+        .filter_map(|v| Some((v.name.clone(), v.projected.clone()?)))
+        .collect();
+    if volumes.is_empty() {
+        return;
+    }
+    let weak = Arc::downgrade(sh);
+    let period = sh.ctx.config.volume_sync.max(Duration::from_millis(10));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let Some(sh) = weak.upgrade() else {
+                return;
+            };
+            for (name, p) in &volumes {
+                match crate::projected::files(src.as_ref(), &sh.pod, p).await {
+                    Ok(files) => {
+                        if let Err(e) = sh.ctx.runtime.write_volume(&sh.info, name, &files) {
+                            tracing::warn!(pod = %sh.info.name, volume = %name, error = %e, "writing a projected volume");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(pod = %sh.info.name, volume = %name, error = %e, "refreshing a projected volume")
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// The container with env values from ConfigMaps/Secrets filled in (envFrom expanded, env
 /// entries winning), after writing the pod's configMap/secret volume files. Err: the waiting
 /// reason and message (CreateContainerConfigError, or ContainerCreating for a missing volume
@@ -1383,6 +1439,33 @@ async fn prepare<R: Runtime>(
     };
     // Volumes first: a missing source keeps the pod in ContainerCreating.
     for v in sh.spec().volumes.clone() {
+        if let Some(p) = &v.projected {
+            if !sh.ctx.runtime.materializes_volumes() {
+                continue;
+            }
+            // A source made just after the pod (a new namespace's kube-root-ca.crt) is waited
+            // for, at most one volume sync period, as the kubelet's volume manager retries.
+            let deadline = tokio::time::Instant::now() + sh.ctx.config.volume_sync;
+            let files = loop {
+                match crate::projected::files(src.as_ref(), &sh.pod, p).await {
+                    Ok(files) => break files,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => {
+                        return Err((
+                            "ContainerCreating",
+                            format!("MountVolume.SetUp failed for volume \"{}\" : {e}", v.name),
+                        ))
+                    }
+                }
+            };
+            sh.ctx
+                .runtime
+                .write_volume(&sh.info, &v.name, &files)
+                .map_err(|e| ("ContainerCreating", e))?;
+            continue;
+        }
         let (kind, name, optional, items) = if let Some(cm) = &v.config_map {
             (
                 "ConfigMap",

@@ -396,6 +396,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     crate::volume_ctrl::start(client.clone(), rl, cfg.local_path_dir.clone(), cfg.workers);
     // A `default` ServiceAccount in every namespace.
     crate::serviceaccounts_ctrl::start(client.clone(), rl, cfg.workers);
+    // A `kube-root-ca.crt` ConfigMap in every namespace (the pods' projected ca.crt).
+    crate::rootca_ctrl::start(client.clone(), rl, cfg.workers);
     let recorder = Recorder::new(client.clone(), &cfg.component, "");
     use coxswain_api::Kind;
     let recorders = [

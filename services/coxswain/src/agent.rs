@@ -76,6 +76,10 @@ pub struct NodeOpts {
     /// grace periods); for tests, e.g. 0.1.
     #[arg(long, default_value_t = 1.0)]
     pub pod_time_scale: f64,
+    /// How often running pods' projected volumes are written again, renewing ServiceAccount
+    /// tokens past 80 % of their life (the kubelet's `--sync-frequency`).
+    #[arg(long, default_value = "1m", value_parser = duration::parse)]
+    pub sync_frequency: Duration,
     /// Image catalog file (YAML/JSON) replacing the built-in one.
     #[arg(long)]
     pub image_catalog: Option<PathBuf>,
@@ -198,6 +202,7 @@ impl NodeOpts {
             backoff_max: self.backoff_max,
             backoff_reset: self.backoff_reset,
             time_scale: self.pod_time_scale,
+            volume_sync: self.sync_frequency,
         }
     }
 

@@ -255,6 +255,8 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         bookmark_interval: args.bookmark_interval,
         default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
+        // Only where the controllers publish kube-root-ca.crt and agents can mount the volume.
+        mount_service_account_tokens: args.security.auth && mode == "up",
         ..Default::default()
     };
     let store = Store::open(backend, config)
@@ -408,8 +410,19 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let authn = secured
         .as_ref()
         .map_or_else(coxswain_store::authn::AuthnLayer::disabled, |s| {
-            s.layer.clone().with_authorizer(authz.clone())
+            let objects: Arc<dyn coxswain_store::satoken::Objects> = Arc::new(store.clone());
+            s.layer
+                .clone()
+                .with_authorizer(authz.clone())
+                .with_service_account_tokens(Arc::new(
+                    coxswain_store::satoken::TokenAuthenticator::new(s.sa_signer.clone(), objects),
+                ))
         });
+    // TokenRequest, with the signing key (served only with authentication on).
+    let token_service = secured.as_ref().map(|s| {
+        coxswain_store::tokens::TokenService::new(store.clone(), s.sa_signer.clone(), authz.clone())
+            .into_server()
+    });
     let server = builder
         .layer(authn)
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
@@ -426,6 +439,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
                 .into_server(),
         )
         .add_optional_service(scheduler_service)
+        .add_optional_service(token_service)
         .add_optional_service(autoscaler_service)
         .add_optional_service(metrics_service)
         .add_service(controllers::workloads_service(&url)?)

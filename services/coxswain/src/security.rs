@@ -8,7 +8,9 @@
 //!   localhost, 127.0.0.1, ::1, the listen address, the `kubernetes` Service's ClusterIP and
 //!   its DNS names (as kubeadm's apiserver certificate);
 //! - `admin.crt`/`admin.key`: `kubernetes-admin`, group `system:masters`;
-//! - `tokens.csv`: the admin's bearer token, in kube-apiserver's token-file format.
+//! - `tokens.csv`: the admin's bearer token, in kube-apiserver's token-file format;
+//! - `sa.key`: the ServiceAccount token signing key (ECDSA P-256, PKCS#8; kubeadm's `sa.key`),
+//!   made on the first start that lacks it.
 //!
 //! `<data-dir>/admin.conf` (0600) is the admin's kubeconfig; `up` also merges it into
 //! `$COXCONFIG` or `~/.coxswain/config` (`--merge-kubeconfig` overrides that path).
@@ -150,6 +152,21 @@ pub struct Secured {
     pub admin_conf: PathBuf,
     /// /metrics' TLS configuration under `--metrics-tls` (the serving certificate).
     pub metrics_tls: Option<std::sync::Arc<coxswain_telemetry::TlsConfig>>,
+    /// Signs and verifies ServiceAccount tokens (`pki/sa.key`).
+    pub sa_signer: std::sync::Arc<coxswain_store::satoken::Signer>,
+}
+
+/// The ServiceAccount signing key of a PKI directory, made if missing.
+fn service_account_signer(dir: &Path) -> anyhow::Result<coxswain_store::satoken::Signer> {
+    let path = dir.join("sa.key");
+    if !path.exists() {
+        let pem = coxswain_store::satoken::generate_key_pem().map_err(anyhow::Error::msg)?;
+        write_private(&path, pem.as_bytes())?;
+    }
+    let pem =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    coxswain_store::satoken::Signer::from_pem(&pem, coxswain_store::satoken::DEFAULT_ISSUER)
+        .map_err(anyhow::Error::msg)
 }
 
 struct Pair {
@@ -401,7 +418,9 @@ pub fn prepare(
             Err(e) => tracing::warn!(error = %e, "could not merge the admin kubeconfig"),
         }
     }
+    let sa_signer = std::sync::Arc::new(service_account_signer(&dir)?);
     Ok(Secured {
+        sa_signer,
         tls,
         layer: AuthnLayer::new(auth),
         components,

@@ -4,28 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use coxswain_test_support::{wait_until, Coxswain};
+use coxswain_test_support::{grpcurl, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(30);
-
-/// grpcurl against `c` with the cluster CA; returns (success, stdout+stderr).
-fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
-    let ca = c.data_dir.join("pki/ca.crt");
-    let out = std::process::Command::new("grpcurl")
-        .args(["-cacert", ca.to_str().expect("utf-8")])
-        .args(extra)
-        .args(["-d", body, &c.grpc, method])
-        .output()
-        .expect("run grpcurl");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 #[test]
 fn the_bootstrap_policy_grants_version_and_self_reviews_and_is_reconciled_at_start() {

@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use coxswain_test_support::Coxswain;
+use coxswain_test_support::{grpcurl, Coxswain};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)
@@ -122,25 +122,6 @@ fn restart_with(mut old: Coxswain, config: &str) -> Coxswain {
     old.set_args(&["store", "--encryption-provider-config", config]);
     old.restart().expect("restart");
     old
-}
-
-/// grpcurl against `c` with the cluster CA; returns (success, stdout+stderr).
-fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
-    let ca = c.data_dir.join("pki/ca.crt");
-    let out = std::process::Command::new("grpcurl")
-        .args(["-cacert", ca.to_str().expect("utf-8")])
-        .args(extra)
-        .args(["-d", body, &c.grpc, method])
-        .output()
-        .expect("run grpcurl");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@
 //! Authenticators, tried in order:
 //! - bearer tokens (`authorization: Bearer <token>`) from a static token file in
 //!   kube-apiserver's `--token-auth-file` CSV format: `token,user,uid,"group1,group2"`;
+//! - ServiceAccount tokens (JWTs the cluster's `sa.key` signed, [`crate::satoken`]), checked
+//!   against the ServiceAccount and pod they name;
 //! - client certificates verified by the TLS layer against the client CA: the subject's
 //!   CommonName is the user and its Organizations the groups. The certificate's subject is read
 //!   with `yasna` (DER); the chain itself was verified by rustls.
@@ -23,6 +25,8 @@ pub use coxswain_client::authz::UserInfo;
 #[derive(Debug, Clone, Default)]
 pub struct Authenticator {
     tokens: HashMap<String, UserInfo>,
+    /// ServiceAccount tokens (None: not accepted).
+    service_accounts: Option<Arc<crate::satoken::TokenAuthenticator>>,
     /// Let unauthenticated requests in as `system:anonymous` (`--anonymous-auth`).
     pub anonymous: bool,
 }
@@ -64,6 +68,7 @@ impl Authenticator {
     pub fn new(anonymous: bool) -> Authenticator {
         Authenticator {
             tokens: HashMap::new(),
+            service_accounts: None,
             anonymous,
         }
     }
@@ -130,6 +135,18 @@ impl Authenticator {
                         .or_else(|| h.strip_prefix("bearer "))
                 })
                 .map(str::trim);
+            if let (Some(t), Some(sa)) = (token, &self.service_accounts) {
+                if crate::satoken::looks_like_jwt(t) {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64);
+                    return sa.authenticate(t, now).map_err(|reason| {
+                        // Upstream answers 401 without the reason; the log has it.
+                        tracing::debug!(%reason, "service account token refused");
+                        tonic::Status::unauthenticated("invalid bearer token")
+                    });
+                }
+            }
             return match token.and_then(|t| self.tokens.get(t)) {
                 Some(u) => Ok(with_authenticated(u.clone())),
                 // A wrong token is not anonymous: upstream answers 401.
@@ -253,6 +270,17 @@ impl AuthnLayer {
             auth: None,
             authz: None,
         }
+    }
+
+    /// Accept ServiceAccount tokens ([`crate::satoken`]).
+    pub fn with_service_account_tokens(
+        mut self,
+        sa: Arc<crate::satoken::TokenAuthenticator>,
+    ) -> AuthnLayer {
+        if let Some(a) = &mut self.auth {
+            Arc::make_mut(a).service_accounts = Some(sa);
+        }
+        self
     }
 
     /// Give every authenticated request this authorizer.

@@ -24,11 +24,14 @@ mod fanout;
 pub mod gc;
 pub mod node_authz;
 pub mod rbac;
+pub mod sa_admission;
+pub mod satoken;
 pub mod server;
 pub mod state_metrics;
 pub mod store;
 #[cfg(test)]
 mod test_builders;
+pub mod tokens;
 pub mod util;
 
 pub use error::StoreError;

@@ -131,6 +131,19 @@ pub fn authorize(user: &UserInfo, a: &Attributes, graph: &dyn Graph) -> Decision
                 _ => no_relationship(node),
             }
         }
+        // TokenRequest for the ServiceAccount of a pod bound to the node (NodeRestriction
+        // then checks the token is bound to that pod: [`crate::tokens`]).
+        ("", "serviceaccounts") => {
+            if verb != "create" || a.name.is_empty() {
+                Decision::Deny("can only create tokens for individual service accounts".into())
+            } else if sub != "token" {
+                Decision::Deny("can only create token subresource of serviceaccount".into())
+            } else if graph.referenced(node, "serviceaccounts", &a.namespace, &a.name) {
+                Decision::Allow
+            } else {
+                no_relationship(node)
+            }
+        }
         ("", "services") if matches!(verb, "get" | "list" | "watch") && sub.is_empty() => {
             Decision::Allow
         }
@@ -184,9 +197,20 @@ pub fn pod_references(pod: &v1::Pod, resource: &str) -> Vec<String> {
             ),
             _ => {}
         }
+        // A projected volume's sources (the kube-api-access volume's kube-root-ca.crt).
+        for s in v.projected.iter().flat_map(|p| &p.sources) {
+            match resource {
+                "configmaps" => out.extend(s.config_map.as_ref().map(|c| c.name.clone())),
+                "secrets" => out.extend(s.secret.as_ref().map(|c| c.name.clone())),
+                _ => {}
+            }
+        }
     }
     if resource == "secrets" {
         out.extend(spec.image_pull_secrets.iter().map(|s| s.name.clone()));
+    }
+    if resource == "serviceaccounts" && !spec.service_account_name.is_empty() {
+        out.push(spec.service_account_name.clone());
     }
     for c in spec.init_containers.iter().chain(&spec.containers) {
         for e in &c.env {
@@ -268,7 +292,12 @@ impl Graph for StoreGraph<'_> {
 }
 
 /// The kinds of objects a pod references that the index keeps.
-const REFERENCED: [&str; 3] = ["configmaps", "secrets", "persistentvolumeclaims"];
+const REFERENCED: [&str; 4] = [
+    "configmaps",
+    "secrets",
+    "persistentvolumeclaims",
+    "serviceaccounts",
+];
 
 /// (resource, namespace, name) of a referenced object.
 type RefKey = (&'static str, String, String);

@@ -285,11 +285,22 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
     )
 }
 
-/// The decoded RBAC objects of a store, re-read only when one of them changed (a create or
-/// update raises a kind's highest revision, a delete lowers its count).
+/// The decoded RBAC objects of a store, re-read only when one of them changed. Per request,
+/// the store's revision is compared with the last one checked; only the changes since then are
+/// looked at (amortised: each write once), and only a change to an RBAC kind (or history no
+/// longer retained) lists the four kinds again (a create or update raises a kind's highest
+/// revision, a delete lowers its count).
 #[derive(Default)]
 pub struct Cache {
-    inner: std::sync::Mutex<(Fingerprint, std::sync::Arc<Snapshot>)>,
+    inner: std::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    print: Fingerprint,
+    snap: std::sync::Arc<Snapshot>,
+    /// The store revision up to which changes are known not to touch the RBAC kinds.
+    checked: i64,
 }
 
 /// Per RBAC kind: how many objects, and the highest revision among them.
@@ -304,18 +315,36 @@ const KINDS: [Kind; 4] = [
 
 impl Cache {
     pub fn snapshot(&self, store: &crate::Store) -> std::sync::Arc<Snapshot> {
+        let Ok(mut g) = self.inner.lock() else {
+            let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
+            return std::sync::Arc::new(decode(&stored));
+        };
+        if !g.print.is_empty() {
+            let cache = store.cache();
+            if cache.revision == g.checked {
+                return g.snap.clone();
+            }
+            let untouched = cache
+                .events_after(g.checked)
+                .is_ok_and(|mut changes| !changes.any(|e| KINDS.contains(&e.object.kind)));
+            if untouched {
+                g.checked = cache.revision;
+                return g.snap.clone();
+            }
+        }
+        // The revision before listing: a change after it is looked at again next time.
+        let revision = store.cache().revision;
         let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
         let print: Fingerprint = stored
             .iter()
             .map(|v| (v.len(), v.iter().map(|s| s.revision).max().unwrap_or(0)))
             .collect();
-        let Ok(mut g) = self.inner.lock() else {
-            return std::sync::Arc::new(decode(&stored));
-        };
-        if g.0 != print || g.0.is_empty() {
-            *g = (print, std::sync::Arc::new(decode(&stored)));
+        if g.print != print || g.print.is_empty() {
+            g.snap = std::sync::Arc::new(decode(&stored));
+            g.print = print;
         }
-        g.1.clone()
+        g.checked = revision;
+        g.snap.clone()
     }
 }
 
@@ -591,5 +620,54 @@ mod tests {
             forbidden_message(&u, &attrs("list", "", "nodes", "", "", "")),
             r#"nodes is forbidden: User "x" cannot list resource "nodes" in API group "" at the cluster scope"#
         );
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_follows_rbac_changes_and_is_kept_across_other_writes() {
+        let backend = std::sync::Arc::new(crate::backend::EmbeddedBackend::memory());
+        let store = crate::Store::open(backend, Default::default())
+            .await
+            .expect("store");
+        let parse = |text: &str| {
+            coxswain_api::manifest::parse_manifests(text)
+                .expect("manifest")
+                .remove(0)
+                .object
+        };
+        let cache = Cache::default();
+        let jane = user("jane", &[]);
+        let get_cm = attrs("get", "", "configmaps", "", "default", "x");
+        let first = cache.snapshot(&store);
+        assert!(!first.allows(&jane, &get_cm));
+        // Writes of other kinds keep the snapshot.
+        for i in 0..3 {
+            let cm = format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: default}}\n"
+            );
+            store.create(parse(&cm), false).await.expect("cm");
+        }
+        let again = cache.snapshot(&store);
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        // A Role and its binding are seen at once.
+        store
+            .create(
+                parse("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: default}\nrules: [{apiGroups: [\"\"], resources: [configmaps], verbs: [get]}]\n"),
+                false,
+            )
+            .await
+            .expect("role");
+        store
+            .create(
+                parse("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects: [{kind: User, name: jane}]\n"),
+                false,
+            )
+            .await
+            .expect("binding");
+        assert!(cache.snapshot(&store).allows(&jane, &get_cm));
+        store
+            .delete(Kind::RoleBinding, "default", "b", &Default::default())
+            .await
+            .expect("delete");
+        assert!(!cache.snapshot(&store).allows(&jane, &get_cm));
     }
 }

@@ -51,6 +51,9 @@ pub struct StoreConfig {
     pub too_large_resource_version_wait: Duration,
     /// Where Services' ClusterIPs come from (`--service-cluster-ip-range`).
     pub service_cluster_ip_range: crate::alloc::ServiceRange,
+    /// The ServiceAccount admission mounts a token volume in pods (TokenRequest is served:
+    /// authentication is on; [`crate::sa_admission`]).
+    pub mount_service_account_tokens: bool,
 }
 
 impl Default for StoreConfig {
@@ -63,6 +66,7 @@ impl Default for StoreConfig {
             default_unreachable_toleration_seconds: 300,
             too_large_resource_version_wait: Duration::from_secs(3),
             service_cluster_ip_range: crate::alloc::ServiceRange::DEFAULT,
+            mount_service_account_tokens: false,
         }
     }
 }
@@ -581,15 +585,27 @@ impl Store {
         }
         spec.service_account = spec.service_account_name.clone();
         let sa = spec.service_account_name.clone();
-        if sa != "default"
-            && self
-                .get_stored(Kind::ServiceAccount, &meta.namespace, &sa)
-                .is_err()
-        {
+        let account = self.get_stored(Kind::ServiceAccount, &meta.namespace, &sa);
+        if sa != "default" && account.is_err() {
             return Err(StoreError::Forbidden(format!(
                 "pods \"{}\" is forbidden: error looking up service account {}/{sa}: serviceaccount \"{sa}\" not found",
                 meta.name, meta.namespace
             )));
+        }
+        // The token volume (crate::sa_admission), unless the pod or its ServiceAccount opts out.
+        if !self.config().mount_service_account_tokens {
+            return Ok(());
+        }
+        let sa_automount = match (spec.automount_service_account_token, account) {
+            (Some(_), _) | (None, Err(_)) => None,
+            (None, Ok(s)) => match s.decode() {
+                Object::ServiceAccount(a) => a.automount_service_account_token,
+                _ => None,
+            },
+        };
+        if crate::sa_admission::should_automount(spec.automount_service_account_token, sa_automount)
+        {
+            crate::sa_admission::mount_service_account_token(spec);
         }
         Ok(())
     }

@@ -201,6 +201,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// The log file of one container attempt, if the runtime keeps logs.
     fn log_path(&self, pod_uid: &str, container: &str, attempt: u32) -> Option<PathBuf>;
 
+    /// Whether volume files are real here (projected volumes, and so ServiceAccount tokens,
+    /// are requested and written only then).
+    fn materializes_volumes(&self) -> bool {
+        false
+    }
+
     /// Writes the files of a configMap/secret volume (key or item path → content).
     fn write_volume(
         &self,

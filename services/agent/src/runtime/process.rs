@@ -746,6 +746,10 @@ impl Runtime for ProcessRuntime {
         crate::node_stats::read()
     }
 
+    fn materializes_volumes(&self) -> bool {
+        true
+    }
+
     fn write_volume(
         &self,
         pod: &PodInfo,

@@ -1,0 +1,178 @@
+//! The root-ca-cert-publisher (upstream's `pkg/controller/certificates/rootcacertpublisher`):
+//! every namespace that is not terminating has a ConfigMap `kube-root-ca.crt` whose `ca.crt` is
+//! the cluster CA, which pods read through their `kube-api-access-*` projected volume. One
+//! deleted or changed is made right again. Without a CA (authentication off) it does nothing.
+use std::sync::Arc;
+
+use coxswain_api::v1::{ConfigMap, Namespace, ObjectMeta};
+use coxswain_api::Resource;
+use coxswain_client::{Cache, Client, Event, Informer, RateLimit, WorkQueue};
+
+use crate::runtime::{Action, Result};
+
+/// The ConfigMap's name.
+pub const NAME: &str = "kube-root-ca.crt";
+/// Upstream's description annotation.
+const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
+/// What to write in a namespace: None (leave it), or the ConfigMap to create (no
+/// resourceVersion) or to update (the existing one's).
+pub fn wanted(ns: Option<&Namespace>, existing: Option<&ConfigMap>, ca: &str) -> Option<ConfigMap> {
+    let ns = ns?;
+    let terminating = !ns.metadata().deletion_timestamp.is_empty()
+        || ns.status.as_ref().is_some_and(|s| s.phase == "Terminating");
+    if terminating {
+        return None;
+    }
+    let data = [("ca.crt".to_string(), ca.to_string())].into();
+    let annotation = (
+        "kubernetes.io/description".to_string(),
+        DESCRIPTION.to_string(),
+    );
+    match existing {
+        Some(cm) if cm.data == data && cm.metadata().annotations.contains_key(&annotation.0) => {
+            None
+        }
+        Some(cm) => {
+            let mut cm = cm.clone();
+            cm.data = data;
+            cm.metadata
+                .get_or_insert_with(Default::default)
+                .annotations
+                .insert(annotation.0, annotation.1);
+            Some(cm)
+        }
+        None => Some(ConfigMap {
+            metadata: Some(ObjectMeta {
+                name: NAME.into(),
+                namespace: ns.metadata().name.clone(),
+                annotations: [annotation].into(),
+                ..Default::default()
+            }),
+            data,
+            ..Default::default()
+        }),
+    }
+}
+
+pub struct RootCaCtx {
+    client: Client,
+    ca: String,
+    namespaces: Cache<Namespace>,
+    configmaps: Cache<ConfigMap>,
+    queue: WorkQueue<String>,
+}
+
+/// Start the publisher with the CA the client trusts (none: not started).
+pub fn start(client: Client, rl: RateLimit, workers: usize) -> Option<Arc<RootCaCtx>> {
+    let ca = coxswain_client::config::installed_as("controller-manager")
+        .map(|c| c.ca_pem)
+        .filter(|c| !c.is_empty())?;
+    let queue = WorkQueue::named(rl, "root_ca_cert_publisher");
+    let namespaces = {
+        let q = queue.clone();
+        Informer::<Namespace>::new(client.clone())
+            .on_event(move |ev: &Event<Namespace>| {
+                if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
+                    q.add(o.metadata().name.clone());
+                }
+            })
+            .start()
+    };
+    let configmaps = {
+        let q = queue.clone();
+        Informer::<ConfigMap>::new(client.clone())
+            .field_selector(&format!("metadata.name={NAME}"))
+            .on_event(move |ev: &Event<ConfigMap>| {
+                if let Event::Modified { new: o, .. } | Event::Deleted(o) = ev {
+                    q.add(o.metadata().namespace.clone());
+                }
+            })
+            .start()
+    };
+    let ctx = Arc::new(RootCaCtx {
+        client,
+        ca,
+        namespaces,
+        configmaps,
+        queue,
+    });
+    let c = ctx.clone();
+    tokio::spawn(async move {
+        c.namespaces.wait_synced().await;
+        c.configmaps.wait_synced().await;
+        for n in c.namespaces.list() {
+            c.queue.add(n.metadata().name.clone());
+        }
+        let c2 = c.clone();
+        crate::runtime::run(
+            "root_ca_cert_publisher",
+            c.queue.clone(),
+            workers,
+            move |k| {
+                let c3 = c2.clone();
+                async move { c3.sync(k).await }
+            },
+        )
+        .await;
+    });
+    Some(ctx)
+}
+
+impl RootCaCtx {
+    pub fn stop(&self) {
+        self.namespaces.stop();
+        self.configmaps.stop();
+        self.queue.shutdown();
+    }
+
+    async fn sync(&self, ns: String) -> Result<Action> {
+        let namespace = self.namespaces.get("", &ns);
+        let existing = self.configmaps.get(&ns, NAME);
+        let Some(cm) = wanted(namespace.as_deref(), existing.as_deref(), &self.ca) else {
+            return Ok(Action::Await);
+        };
+        let r = match existing.is_some() {
+            true => self.client.update(&cm).await.map(|_| ()),
+            false => self.client.create(&cm).await.map(|_| ()),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("already exists") => {}
+            Err(e) if e.to_string().contains("being terminated") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Action::Await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(name: &str, phase: &str) -> Namespace {
+        Namespace {
+            metadata: Some(ObjectMeta {
+                name: name.into(),
+                ..Default::default()
+            }),
+            status: Some(coxswain_api::v1::NamespaceStatus {
+                phase: phase.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_active_namespace_gets_the_ca_and_keeps_it_current() {
+        let cm = wanted(Some(&ns("team", "Active")), None, "CA1").expect("made");
+        assert_eq!(cm.metadata().name, NAME);
+        assert_eq!(cm.data["ca.crt"], "CA1");
+        assert!(wanted(Some(&ns("team", "Active")), Some(&cm), "CA1").is_none());
+        let updated = wanted(Some(&ns("team", "Active")), Some(&cm), "CA2").expect("updated");
+        assert_eq!(updated.data["ca.crt"], "CA2");
+        assert!(wanted(Some(&ns("team", "Terminating")), None, "CA1").is_none());
+        assert!(wanted(None, None, "CA1").is_none());
+    }
+}
