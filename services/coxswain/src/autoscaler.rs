@@ -82,8 +82,10 @@ fn start(
 ) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
     let client = coxswain_client::Client::lazy_as(url, "controller-manager")
         .context("autoscaler: client")?;
+    // Default: the first store of a --server list (where `up` serves the Metrics service).
+    let first_store = url.split(',').next().unwrap_or(url).trim();
     let metrics = GrpcMetrics::lazy_as(
-        opts.metrics_api.as_deref().unwrap_or(url),
+        opts.metrics_api.as_deref().unwrap_or(first_store),
         "controller-manager",
     )
     .context("autoscaler: metrics client")?;

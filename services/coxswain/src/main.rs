@@ -28,6 +28,7 @@ mod metrics_server;
 mod nodelifecycle;
 mod proxy;
 mod reflection;
+mod replicas;
 mod scheduler;
 mod security;
 mod telemetry;
@@ -114,6 +115,8 @@ struct StoreArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     etcd: etcd::EtcdOpts,
+    #[command(flatten)]
+    replicas: replicas::ReplicaOpts,
     /// Keep everything in memory: nothing survives a restart.
     #[arg(long, env = "COXSWAIN_IN_MEMORY")]
     in_memory: bool,
@@ -184,6 +187,7 @@ struct StoreArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    replicas::exit_with_stdin();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -221,6 +225,15 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         ),
     };
 
+    args.replicas.check(&args.etcd)?;
+    if args.replicas.enabled() {
+        anyhow::ensure!(mode == "up", "--replicas is a flag of `coxswain up`");
+        // Those run as N --leader-elect processes each (replicas.rs), none in this one.
+        args.scheduler.no_scheduler = true;
+        args.controllers.no_controllers = true;
+        args.autoscaler.no_autoscaler = true;
+        args.node_lifecycle.no_node_lifecycle = true;
+    }
     let mut backend: Arc<dyn Backend> = match etcd::open(&args.etcd).await? {
         Some(b) => b,
         None => Arc::new(
@@ -359,6 +372,21 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         agent::spawn_up(&url, &args.data_dir, &args.agents, &agents)?;
     }
     proxy::ensure_kubernetes_service(&store, &service_net, grpc_addr).await;
+    let replicas = match mode == "up" && args.replicas.enabled() {
+        true => Some(
+            replicas::Replicas::start(
+                &args.replicas,
+                &url,
+                replicas::StoreLike {
+                    etcd: &args.etcd,
+                    data_dir: &args.data_dir,
+                    auth: secured.is_some(),
+                },
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let dns_addr = match mode {
         "up" => dns::spawn(&url, &args.dns).await?,
         _ => None,
@@ -461,6 +489,9 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
                 Err(_) => tracing::info!("closing the watches still open"),
             }
         }
+    }
+    if let Some(r) = replicas {
+        r.stop(Duration::from_secs(10)).await;
     }
     tracing::info!("coxswain stopped");
     Ok(())

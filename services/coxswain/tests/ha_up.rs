@@ -1,0 +1,237 @@
+//! `coxswain up --etcd-servers URL --replicas 2` (issue 18 §3): one command runs two store
+//! replicas on one etcd and two `--leader-elect` replicas each of the scheduler, the controllers
+//! and the node lifecycle controller. Checked end to end:
+//! - each of the three Leases has a holder, one of that component's two candidates;
+//! - a Deployment made through the second store replica is scheduled onto `up`'s nodes and runs;
+//! - after kill -9 of the leading controller-manager the standby takes the Lease within
+//!   leaseDuration + retryPeriod (plus the test's slack) and scales the Deployment;
+//! - kill -9 of `up` itself ends every replica it started (nothing is left running).
+use std::time::{Duration, Instant};
+
+use coxswain_api::v1::{Lease, LeaseSpec, Pod};
+use coxswain_client::{Client, ListParams};
+use coxswain_test_support::etcd::Etcd;
+use coxswain_test_support::{wait_for, wait_until, Coxswain};
+
+const LEASE: Duration = Duration::from_secs(3);
+const RETRY: Duration = Duration::from_millis(500);
+/// Polling, process start-up and a busy machine.
+const SLACK: Duration = Duration::from_secs(5);
+
+async fn lease(client: &Client, name: &str) -> Option<LeaseSpec> {
+    let l: Lease = client.get("kube-system", name).await.ok()??;
+    l.spec
+        .filter(|s| s.holder_identity.as_deref().is_some_and(|h| !h.is_empty()))
+}
+
+/// The log without its colours (ANSI escape sequences).
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // ESC [ ... final byte in @..~
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of `key=` in a log line.
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The pids of the replicas `up` started, from its log (each child's lines carry `pid=`).
+fn replica_pids(log: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = log
+        .lines()
+        .filter(|l| l.contains("replica="))
+        .filter_map(|l| field(l, "pid")?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// The pid of the replica that printed `candidate identity=<identity>`.
+fn pid_of(log: &str, identity: &str) -> Option<u32> {
+    log.lines()
+        .find(|l| l.contains(" candidate ") && field(l, "identity") == Some(identity))
+        .and_then(|l| field(l, "pid")?.parse().ok())
+}
+
+/// Gone: no /proc entry, or a zombie nobody reaped yet.
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s == "Z" || s == "X"),
+    }
+}
+
+/// Running pods labelled app=web, listed through `client`.
+async fn running(client: &Client) -> Option<usize> {
+    let (pods, _) = client
+        .list::<Pod>("default", &ListParams::labels("app=web"))
+        .await
+        .ok()?;
+    Some(
+        pods.iter()
+            .filter(|p| p.status.as_ref().is_some_and(|s| s.phase == "Running"))
+            .filter(|p| {
+                p.metadata
+                    .as_ref()
+                    .is_none_or(|m| m.deletion_timestamp.is_empty())
+            })
+            .count(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
+    let etcd = Etcd::start().expect("etcd");
+    let mut up = Coxswain::start_fast_up(&[
+        "--etcd-servers",
+        &etcd.url,
+        "--replicas",
+        "2",
+        "--runtime",
+        "sim",
+        "--leader-elect-lease-duration",
+        "3s",
+        "--leader-elect-renew-deadline",
+        "2s",
+        "--leader-elect-retry-period",
+        "500ms",
+    ])
+    .expect("up --replicas 2");
+
+    // Two store replicas: up's own and one more, on the same etcd.
+    let servers: Vec<String> =
+        wait_until("the replicas' server list", Duration::from_secs(30), || {
+            plain(&up.log())
+                .lines()
+                .find_map(|l| field(l, "servers"))
+                .map(|s| s.split(',').map(str::to_string).collect())
+        })
+        .expect("servers");
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert_eq!(servers[0], up.url());
+    let second = servers[1].clone();
+    let b = Client::connect(&second).await.expect("client of replica 2");
+
+    // Each component's Lease is held by one of its two candidates.
+    for (lease_name, component) in [
+        ("kube-scheduler", "scheduler"),
+        ("kube-controller-manager", "controllers"),
+        ("coxswain-node-lifecycle", "node-lifecycle"),
+    ] {
+        let s = wait_for(
+            &format!("a holder of {lease_name}"),
+            Duration::from_secs(60),
+            || lease(&b, lease_name),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+        let holder = s.holder_identity.unwrap_or_default();
+        let log = plain(&up.log());
+        let candidates: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&format!("coxswain {component} candidate ")))
+            .filter_map(|l| field(l, "identity"))
+            .collect();
+        assert_eq!(
+            candidates.len(),
+            2,
+            "two {component} candidates: {candidates:?}"
+        );
+        assert!(
+            candidates.contains(&holder.as_str()),
+            "{holder} not in {candidates:?}"
+        );
+    }
+    let children = replica_pids(&plain(&up.log()));
+    // One more store and two each of three components.
+    assert_eq!(children.len(), 7, "{children:?}\n{}", plain(&up.log()));
+
+    // Made through replica 2, scheduled and run on up's nodes.
+    up.coxctl(&[
+        "--server",
+        &second,
+        "create",
+        "deployment",
+        "web",
+        "--image",
+        "busybox:1.30",
+        "--replicas",
+        "2",
+    ])
+    .success();
+    wait_for("2 web pods running", Duration::from_secs(60), || async {
+        (running(&b).await? == 2).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+
+    // kill -9 the leading controller-manager: the standby takes over and acts.
+    let first = lease(&b, "kube-controller-manager").await.expect("lease");
+    let holder = first.holder_identity.clone().unwrap_or_default();
+    let pid = pid_of(&plain(&up.log()), &holder).expect("the leader's pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed, "kill -9 {pid}");
+    let at = Instant::now();
+    let taken = wait_for(
+        "the standby holds kube-controller-manager",
+        LEASE + RETRY * 2 + SLACK * 2,
+        || async {
+            let s = lease(&b, "kube-controller-manager").await?;
+            (s.holder_identity.as_deref() != Some(holder.as_str())).then_some(s)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    let took = at.elapsed();
+    assert!(took <= LEASE + RETRY.mul_f64(1.2) + SLACK, "took {took:?}");
+    assert_eq!(
+        taken.lease_transitions,
+        Some(first.lease_transitions.unwrap_or(0) + 1)
+    );
+    up.coxctl(&[
+        "--server",
+        &second,
+        "scale",
+        "deployment",
+        "web",
+        "--replicas",
+        "3",
+    ])
+    .success();
+    wait_for("3 web pods running", Duration::from_secs(60), || async {
+        (running(&b).await? == 3).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+
+    // kill -9 of up ends every replica it started.
+    up.kill9();
+    wait_until("every replica gone", Duration::from_secs(20), || {
+        children.iter().all(|p| gone(*p)).then_some(())
+    })
+    .unwrap_or_else(|e| {
+        let left: Vec<&u32> = children.iter().filter(|p| !gone(**p)).collect();
+        panic!("{e}: still running {left:?}")
+    });
+}
