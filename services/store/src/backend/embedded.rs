@@ -31,6 +31,10 @@ const REVISION_KEY: &str = "revision";
 /// Most transactions committed in one durable write.
 const MAX_BATCH: usize = 4096;
 
+/// Commit groups the checkpointer may fall behind by; the writer waits beyond (so memory stays
+/// bounded when redb is slower than the log).
+const CHECKPOINT_BACKLOG: usize = 4096;
+
 #[derive(Debug, Clone)]
 pub struct EmbeddedOptions {
     /// Directory of the redb file; None: in memory only.
@@ -213,7 +217,7 @@ enum Ckpt {
 struct WalPersist {
     wal: Wal,
     db: Arc<Database>,
-    ckpt: std_mpsc::Sender<Ckpt>,
+    ckpt: std_mpsc::SyncSender<Ckpt>,
     /// Set by the checkpointer when redb cannot be written: writes stop.
     failed: Arc<OnceLock<String>>,
 }
@@ -247,7 +251,7 @@ impl WalPersist {
         let wal = Wal::create(&wal_dir, next, opts.segment_bytes)?;
         let db = Arc::new(db);
         let failed = Arc::new(OnceLock::new());
-        let (ckpt, rx) = std_mpsc::channel();
+        let (ckpt, rx) = std_mpsc::sync_channel(CHECKPOINT_BACKLOG);
         let checkpointer = Checkpointer {
             db: db.clone(),
             wal_dir,
