@@ -157,14 +157,28 @@ pub fn list(items: Vec<Value>) -> Value {
     json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})
 }
 
-/// JSON as kubectl prints it (4-space indentation), with a trailing newline.
+/// JSON as kubectl prints it (JSONPrinter: Go's json.MarshalIndent with 4 spaces, map keys
+/// sorted, and encoding/json's HTML-safe escapes `\u003c`, `\u003e`, `\u0026`, `\u2028`,
+/// `\u2029` in strings), with a trailing newline.
 pub fn to_json(v: &Value) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     // Serializing a Value into memory cannot fail.
     let _ = v.serialize(&mut ser);
-    let mut s = String::from_utf8(buf).unwrap_or_default();
+    let text = String::from_utf8(buf).unwrap_or_default();
+    // These characters only ever appear inside strings in JSON text.
+    let mut s = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        match c {
+            '<' => s.push_str("\\u003c"),
+            '>' => s.push_str("\\u003e"),
+            '&' => s.push_str("\\u0026"),
+            '\u{2028}' => s.push_str("\\u2028"),
+            '\u{2029}' => s.push_str("\\u2029"),
+            c => s.push(c),
+        }
+    }
     s.push('\n');
     s
 }
@@ -195,6 +209,11 @@ mod tests {
             r#"{"apiVersion":"v1","items":[{"kind":"Pod"}],"kind":"List","metadata":{"resourceVersion":""}}"#
         );
         assert_eq!(to_json(&json!({"a": 1})), "{\n    \"a\": 1\n}\n");
+        // encoding/json's HTML-safe escapes, as kubectl's -o json prints them.
+        assert_eq!(
+            to_json(&json!({"cmd": "a && b <x> \u{2028}\u{2029}", "z": [], "y": {}})),
+            "{\n    \"cmd\": \"a \\u0026\\u0026 b \\u003cx\\u003e \\u2028\\u2029\",\n    \"y\": {},\n    \"z\": []\n}\n"
+        );
         assert_eq!(to_yaml(&json!({"a": "25%", "b": [1]})), "a: 25%\nb:\n- 1\n");
         // kubectl's quoting: strings that would read back as another type are double-quoted.
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Golden outputs (issue 16 §6): coxctl's tables, `describe` and `-o yaml` for fixed objects,
+//! Golden outputs (issue 16 §6): coxctl's tables, `describe` and `-o yaml|json` for fixed objects,
 //! compared byte for byte with checked-in files under `tests/golden/`. The files follow
 //! kubectl's printers (columns, order, `<none>`/`<unknown>` markers, describe layouts); the store
 //! runs alone, so no controller changes the objects between runs. Ages, timestamps, uids,
@@ -63,6 +63,15 @@ fn normalise(text: &str) -> String {
             if trimmed.starts_with(key) {
                 let indent = &line[..line.len() - trimmed.len()];
                 out.push_str(&format!("{indent}{key} <normalised>\n"));
+                continue 'lines;
+            }
+        }
+        // The same keys in -o json: `"key": "value",`.
+        for key in ["creationTimestamp", "uid", "resourceVersion"] {
+            if trimmed.starts_with(&format!("\"{key}\": ")) {
+                let indent = &line[..line.len() - trimmed.len()];
+                let comma = if line.ends_with(',') { "," } else { "" };
+                out.push_str(&format!("{indent}\"{key}\": <normalised>{comma}\n"));
                 continue 'lines;
             }
         }
@@ -179,6 +188,10 @@ fn outputs_match_the_golden_files() {
             "yaml-pod",
             vec!["get", "pod", "mayikt-pod", "-n", "mayikt-sit", "-o", "yaml"],
         ),
+        (
+            "json-pod",
+            vec!["get", "pod", "mayikt-pod", "-n", "mayikt-sit", "-o", "json"],
+        ),
     ];
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut diffs = Vec::new();
@@ -234,6 +247,10 @@ fn normalise_hides_only_what_changes() {
         "NAME  AGE\nweb   <age>\nx     <age>\n"
     );
     assert_eq!(normalise("  uid: 1234-abcd\n"), "  uid: <normalised>\n");
+    assert_eq!(
+        normalise("    \"resourceVersion\": \"97\",\n    \"uid\": \"x\"\n"),
+        "    \"resourceVersion\": <normalised>,\n    \"uid\": <normalised>\n"
+    );
     assert_eq!(
         normalise("x=b6b1dc67-6614-4bf8-9bbe-1480b8cfa2bc y\n"),
         "x=<uid> y\n"
