@@ -17,7 +17,7 @@ pub(super) fn validate(e: &mut Errs, path: &Path, pr: &v1::ProjectedVolumeSource
         .filter(|x| *x)
         .count();
         if n > 1 {
-            forbidden(e, &p, "may not specify more than 1 volume type per source");
+            forbidden(e, p, "may not specify more than 1 volume type per source");
         }
         let (name, items) = match (&s.secret, &s.config_map) {
             (Some(sec), _) => (Some(("secret", &sec.name)), &sec.items[..]),

@@ -82,7 +82,7 @@ pub fn start(client: Client, rl: RateLimit, workers: usize) -> Option<Arc<RootCa
     let configmaps = {
         let q = queue.clone();
         Informer::<ConfigMap>::new(client.clone())
-            .field_selector(&format!("metadata.name={NAME}"))
+            .field_selector(format!("metadata.name={NAME}"))
             .on_event(move |ev: &Event<ConfigMap>| {
                 if let Event::Modified { new: o, .. } | Event::Deleted(o) = ev {
                     q.add(o.metadata().namespace.clone());
