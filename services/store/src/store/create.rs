@@ -1,0 +1,99 @@
+//! Create: admission, identity (uid, generateName, creationTimestamp, generation), then one
+//! transaction that commits only if the key is absent and the namespace unchanged.
+use super::*;
+
+impl Store {
+    /// Create an object. `dry_run`: admit it and return what would be stored.
+    pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
+        self.admit_new(&mut obj)?;
+        // The namespace as seen now; the transaction compares its revision, and a retry reads
+        // it again.
+        let mut namespace = self.check_namespace(&obj)?;
+        let mut first = true;
+        self.admit_service_account(&mut obj)?;
+        let kind = obj.kind();
+        let generated = obj.meta().name.is_empty();
+        {
+            let m = obj.meta_mut();
+            m.uid = uuid::Uuid::new_v4().to_string();
+            m.creation_timestamp = now_rfc3339();
+            m.resource_version.clear();
+            m.deletion_timestamp.clear();
+            m.deletion_grace_period_seconds = None;
+            m.generation = if kind_has_spec(kind) { 1 } else { 0 };
+        }
+        prepare_for_create(&mut obj);
+        let _allocating = match kind {
+            Kind::Service => Some(self.inner.service_lock.lock().await),
+            _ => None,
+        };
+        // A Service is allocated afresh from the bitmaps on every attempt.
+        let template = (kind == Kind::Service).then(|| obj.clone());
+        let (mut attempts, mut range_attempts, mut ns_attempts) = (0, 0, 0);
+        loop {
+            let ranges = match &template {
+                Some(t) => {
+                    obj = t.clone();
+                    let r = self.service_ranges();
+                    self.allocate_service(&mut obj, None, &r.taken)?;
+                    Some(r)
+                }
+                None => None,
+            };
+            if generated {
+                let base = obj.meta().generate_name.clone();
+                obj.meta_mut().name = format!("{base}{}", random_suffix());
+            }
+            if dry_run {
+                return Ok(obj);
+            }
+            if !std::mem::take(&mut first) {
+                namespace = self.check_namespace(&obj)?;
+            }
+            let key = backend_key(kind, obj.namespace(), obj.name());
+            let value = Bytes::from(obj.encode_to_vec());
+            // The cache takes the entry built from `obj` rather than decoding `value` again.
+            let built = Stored::prebuilt(&obj, value.clone());
+            self.cache_mut().expect_built(&key, built);
+            let mut txn = Txn::put_if(key.clone(), 0, value.clone());
+            if let Some(r) = &ranges {
+                Self::add_range_ops(r, &mut txn, None, Some(&obj));
+            }
+            if let Some(ns) = &namespace {
+                txn.compares.push(ns.clone());
+            }
+            let result = self.commit(txn).await;
+            self.cache_mut().forget_built(&key, &value);
+            let result = result?;
+            if Self::range_conflict(&result, &mut range_attempts)? {
+                continue;
+            }
+            // The namespace changed (the cache has caught up with it): check it again.
+            if let (TxnResult::Conflict { key, .. }, Some((ns_key, _))) = (&result, &namespace) {
+                if key == ns_key {
+                    ns_attempts += 1;
+                    if ns_attempts > RANGE_ATTEMPTS {
+                        return Err(StoreError::Backend(BackendError::Unavailable(format!(
+                            "namespace {} changed under {RANGE_ATTEMPTS} attempts in a row; retry",
+                            obj.namespace()
+                        ))));
+                    }
+                    continue;
+                }
+            }
+            match result {
+                TxnResult::Committed { revision } => {
+                    obj.meta_mut().resource_version = revision.to_string();
+                    return Ok(obj);
+                }
+                TxnResult::Conflict { .. } if generated && attempts < 8 => attempts += 1,
+                TxnResult::Conflict { .. } => {
+                    return Err(StoreError::AlreadyExists {
+                        resource: resource_name(kind),
+                        name: obj.name().to_string(),
+                    })
+                }
+            }
+        }
+    }
+}
