@@ -144,19 +144,23 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         .await
         .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
         let holder = s.holder_identity.unwrap_or_default();
-        let log = plain(&up.log());
-        let candidates: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains(&format!("coxswain {component} candidate ")))
-            .filter_map(|l| field(l, "identity"))
-            .collect();
-        assert_eq!(
-            candidates.len(),
-            2,
-            "two {component} candidates: {candidates:?}"
-        );
+        // Both candidates have said so (the second may start after the first took the Lease).
+        let candidates: Vec<String> = wait_until(
+            &format!("two {component} candidates"),
+            Duration::from_secs(30),
+            || {
+                let c: Vec<String> = plain(&up.log())
+                    .lines()
+                    .filter(|l| l.contains(&format!("coxswain {component} candidate ")))
+                    .filter_map(|l| field(l, "identity").map(str::to_string))
+                    .collect();
+                (c.len() >= 2).then_some(c)
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+        assert_eq!(candidates.len(), 2, "{candidates:?}");
         assert!(
-            candidates.contains(&holder.as_str()),
+            candidates.contains(&holder),
             "{holder} not in {candidates:?}"
         );
     }
