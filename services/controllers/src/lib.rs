@@ -33,6 +33,7 @@ pub mod podctl;
 pub mod replicaset_ctrl;
 pub mod revisions;
 pub mod runtime;
+pub mod clusterrole_aggregation_ctrl;
 pub mod rootca_ctrl;
 pub mod serviceaccounts_ctrl;
 pub mod statefulset;

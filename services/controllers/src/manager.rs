@@ -398,6 +398,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     crate::serviceaccounts_ctrl::start(client.clone(), rl, cfg.workers);
     // A `kube-root-ca.crt` ConfigMap in every namespace (the pods' projected ca.crt).
     crate::rootca_ctrl::start(client.clone(), rl, cfg.workers);
+    // admin, edit and view from the ClusterRoles their aggregationRule selects.
+    crate::clusterrole_aggregation_ctrl::start(client.clone(), rl, cfg.workers);
     let recorder = Recorder::new(client.clone(), &cfg.component, "");
     use coxswain_api::Kind;
     let recorders = [

@@ -498,3 +498,95 @@ fn every_service_authorizes_its_calls_as_kubernetes_would_see_them() {
         out.stderr
     );
 }
+
+/// The rules of a ClusterRole, as `group/resource:verb` strings.
+fn cluster_role_rules(c: &Coxswain, name: &str) -> Option<Vec<String>> {
+    let out = c.coxctl(&["get", "clusterrole", name, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+    let mut got = Vec::new();
+    for r in v["rules"].as_array()? {
+        for g in r["apiGroups"].as_array().into_iter().flatten() {
+            for res in r["resources"].as_array().into_iter().flatten() {
+                for verb in r["verbs"].as_array().into_iter().flatten() {
+                    got.push(format!(
+                        "{}/{}:{}",
+                        g.as_str()?,
+                        res.as_str()?,
+                        verb.as_str()?
+                    ));
+                }
+            }
+        }
+    }
+    Some(got)
+}
+
+const WIDGETS: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: widget-viewer
+  labels: {rbac.authorization.k8s.io/aggregate-to-view: \"true\"}
+rules:
+- {apiGroups: [example.com], resources: [widgets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jane-views}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: jane}]
+";
+
+#[test]
+fn admin_edit_and_view_are_aggregated_from_the_roles_their_labels_select() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let c = Coxswain::start_fast_up(&["--nodes", "0"]).expect("start coxswain");
+    // view holds system:aggregate-to-view's rules, edit view's and its own, admin all three.
+    let has = |role: &str, rule: &str| {
+        cluster_role_rules(&c, role).is_some_and(|r| r.iter().any(|x| x == rule))
+    };
+    wait_until("view, edit and admin aggregated", T, || {
+        (has("view", "/pods:get")
+            && has("edit", "/pods:get")
+            && has("edit", "/secrets:create")
+            && has("admin", "/secrets:create")
+            && has("admin", "rbac.authorization.k8s.io/rolebindings:create"))
+        .then_some(())
+    })
+    .expect("aggregated");
+    assert!(!has("view", "/secrets:get"), "view must not read secrets");
+    assert!(!has("edit", "rbac.authorization.k8s.io/roles:create"));
+
+    // A role labelled aggregate-to-view joins view, and through it edit and admin.
+    c.apply(WIDGETS).success();
+    wait_until("widgets in view, edit and admin", T, || {
+        ["view", "edit", "admin"]
+            .iter()
+            .all(|r| has(r, "example.com/widgets:get"))
+            .then_some(())
+    })
+    .expect("widgets aggregated");
+
+    // A user bound to view in default reads pods there but may not create them.
+    let jane = c.user_kubeconfig(tmp.path(), "jane", &[]);
+    let as_jane = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", jane.as_str()];
+        all.extend_from_slice(args);
+        c.coxctl(&all)
+    };
+    as_jane(&["get", "pods"]).success();
+    let out = as_jane(&["run", "x", "--image", "busybox"]).failure();
+    assert!(out.stderr.contains("Forbidden"), "{}", out.stderr);
+
+    // Unlabelled, it leaves them again.
+    c.coxctl(&[
+        "label",
+        "clusterrole",
+        "widget-viewer",
+        "rbac.authorization.k8s.io/aggregate-to-view-",
+    ])
+    .success();
+    wait_until("widgets gone from admin", T, || {
+        (!has("admin", "example.com/widgets:get") && has("admin", "/pods:get")).then_some(())
+    })
+    .expect("widgets removed");
+}

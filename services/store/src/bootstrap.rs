@@ -106,6 +106,11 @@ mod tests {
             "system:kube-controller-manager",
             "system:controller:deployment-controller",
             "system:controller:horizontal-pod-autoscaler",
+            "admin",
+            "edit",
+            "view",
+            "system:aggregate-to-view",
+            "system:controller:clusterrole-aggregation-controller",
         ] {
             assert!(
                 names.contains(&(Kind::ClusterRole, want.to_string())),
