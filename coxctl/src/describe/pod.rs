@@ -293,6 +293,38 @@ pub(super) fn volumes(w: &mut W, level: usize, vols: &[Value]) {
             w.line(l, "Type:\tSecret (a volume populated by a Secret)");
             w.line(l, format!("SecretName:\t{}", s(v, "secret.secretName")));
             w.line(l, format!("Optional:\t{}", b(v, "secret.optional")));
+        } else if !at(v, "projected").is_null() {
+            // kubectl's printProjectedVolumeSource (a nil *bool prints <nil>).
+            w.line(
+                l,
+                "Type:\tProjected (a volume that contains injected data from multiple sources)",
+            );
+            let opt = |x: &Value| match x.as_bool() {
+                Some(o) => o.to_string(),
+                None => "<nil>".to_string(),
+            };
+            for src in at(v, "projected.sources").as_array().into_iter().flatten() {
+                if !src["secret"].is_null() {
+                    w.line(l, format!("SecretName:\t{}", s(src, "secret.name")));
+                    w.line(
+                        l,
+                        format!("SecretOptionalName:\t{}", opt(&src["secret"]["optional"])),
+                    );
+                } else if !src["downwardAPI"].is_null() {
+                    w.line(l, "DownwardAPI:\ttrue");
+                } else if !src["configMap"].is_null() {
+                    w.line(l, format!("ConfigMapName:\t{}", s(src, "configMap.name")));
+                    w.line(
+                        l,
+                        format!("ConfigMapOptional:\t{}", opt(&src["configMap"]["optional"])),
+                    );
+                } else if !src["serviceAccountToken"].is_null() {
+                    let exp = src["serviceAccountToken"]["expirationSeconds"]
+                        .as_i64()
+                        .unwrap_or(0);
+                    w.line(l, format!("TokenExpirationSeconds:\t{exp}"));
+                }
+            }
         } else {
             w.line(l, "Type:\t<unknown>");
         }
