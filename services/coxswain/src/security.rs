@@ -270,6 +270,10 @@ pub fn generate(dir: &Path) -> anyhow::Result<()> {
         &dir.join("tokens.csv"),
         format!("{token},kubernetes-admin,kubernetes-admin,\"system:masters\"\n").as_bytes(),
     )?;
+    // The ServiceAccount signing key: one per cluster, so every replica sharing this PKI
+    // accepts the tokens of the others.
+    let sa_key = coxswain_store::satoken::generate_key_pem().map_err(anyhow::Error::msg)?;
+    write_private(&dir.join("sa.key"), sa_key.as_bytes())?;
     // The CA last: its presence means the set is complete.
     write_pair(dir, "ca", &ca_pair)?;
     Ok(())
@@ -502,6 +506,7 @@ mod tests {
             "pki/ca.key",
             "pki/admin.key",
             "pki/tokens.csv",
+            "pki/sa.key",
         ] {
             let m = std::fs::metadata(data.join(f))
                 .unwrap()
