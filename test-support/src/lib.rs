@@ -624,3 +624,39 @@ pub fn leader_candidate(component: &str, server: &str, log: &Path) -> LeaderCand
         .to_string();
     LeaderCandidate { proc, identity }
 }
+
+/// A `coxswain agent` process for one sim node (`--runtime sim`, its own gRPC port on
+/// 127.0.0.1, the node's Lease renewed every 200 ms and its status checked every 500 ms)
+/// against `server`; killed (SIGKILL) on drop or by [`component::Component::kill9`].
+pub fn sim_agent(server: &str, node: &str) -> component::Component {
+    component::Component::start_temp(&[
+        "agent",
+        "--server",
+        server,
+        "--node-name",
+        node,
+        "--runtime",
+        "sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--lease-renew-interval",
+        "200ms",
+        "--node-status-update-frequency",
+        "500ms",
+    ])
+}
+
+/// [`Coxswain::start_fast_up`] with a test file's own defaults layered on its usual ones:
+/// `defaults` and `extra` are flags (`--flag value`, or a lone `--switch`); a flag in `extra`
+/// replaces the same flag of `defaults`, and either replaces start_fast_up's.
+pub fn fast_up_with(defaults: &[&str], extra: &[&str]) -> anyhow::Result<Coxswain> {
+    let mut args: Vec<&str> = defaults.to_vec();
+    for flag in extra.iter().filter(|f| f.starts_with("--")) {
+        if let Some(i) = args.iter().position(|a| a == flag) {
+            let valued = args.get(i + 1).is_some_and(|v| !v.starts_with("--"));
+            args.drain(i..i + if valued { 2 } else { 1 });
+        }
+    }
+    args.extend_from_slice(extra);
+    Coxswain::start_fast_up(&args)
+}

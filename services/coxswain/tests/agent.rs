@@ -7,40 +7,25 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use coxswain_test_support::{scenarios_dir, wait_until, Coxswain};
+use coxswain_test_support::{fast_up_with, scenarios_dir, wait_until, Coxswain};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
 
 fn cluster(octet: u8, extra: &[&str]) -> Coxswain {
     let octet = octet.to_string();
-    let mut args = vec![
-        "--in-memory",
-        "--nodes",
-        "2",
+    let defaults = [
         "--pod-network-octet",
         &octet,
-        "--pod-time-scale",
-        "0.1",
         "--backoff-initial",
         "1s",
         "--backoff-max",
         "2s",
-        "--lease-renew-interval",
-        "300ms",
-        "--node-status-update-frequency",
-        "500ms",
         "--metrics-resolution",
         "300ms",
     ];
     // A flag given in `extra` replaces the default.
-    for flag in extra.iter().filter(|f| f.starts_with("--")) {
-        if let Some(i) = args.iter().position(|a| a == flag) {
-            args.drain(i..i + 2);
-        }
-    }
-    args.extend_from_slice(extra);
-    Coxswain::start_with(&["up"], &args).expect("start coxswain up")
+    fast_up_with(&defaults, extra).expect("start coxswain up")
 }
 
 /// A scenario manifest with every Pod bound to `node` and moved to namespace `ns`.

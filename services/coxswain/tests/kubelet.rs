@@ -5,7 +5,7 @@
 //! Each test uses its own pod network octet so parallel clusters never share pod IPs.
 use std::time::Duration;
 
-use coxswain_test_support::{wait_until, Coxswain};
+use coxswain_test_support::{fast_up_with, wait_until, Coxswain};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -14,30 +14,17 @@ fn cluster(octet: u8, extra: &[&str]) -> Coxswain {
     // These tests are about the agent, not authentication: plain gRPC, whatever the default.
     std::env::set_var("COXSWAIN_AUTH", "false");
     let octet = octet.to_string();
-    let mut args = vec![
-        "--in-memory",
+    let defaults = [
         "--nodes",
         "1",
         "--pod-network-octet",
         &octet,
-        "--pod-time-scale",
-        "0.1",
         "--backoff-initial",
         "300ms",
         "--backoff-max",
         "600ms",
-        "--lease-renew-interval",
-        "300ms",
-        "--node-status-update-frequency",
-        "500ms",
     ];
-    for flag in extra.iter().filter(|f| f.starts_with("--")) {
-        if let Some(i) = args.iter().position(|a| a == flag) {
-            args.drain(i..i + 2);
-        }
-    }
-    args.extend_from_slice(extra);
-    Coxswain::start_with(&["up"], &args).expect("start coxswain up")
+    fast_up_with(&defaults, extra).expect("start coxswain up")
 }
 
 fn pod(c: &Coxswain, name: &str) -> Option<Value> {

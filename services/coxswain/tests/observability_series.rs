@@ -7,8 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use coxswain_test_support::component::Component;
-use coxswain_test_support::{wait_until, Coxswain};
+use coxswain_test_support::{sim_agent as agent, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -48,25 +47,6 @@ fn samples(body: &str, series: &str, labels: &[&str]) -> Vec<(String, f64)> {
 
 fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
     samples(body, series, labels).iter().map(|(_, v)| v).sum()
-}
-
-/// A `coxswain agent` process for one sim node, killed (SIGKILL) on drop.
-fn agent(server: &str, node: &str) -> Component {
-    Component::start_temp(&[
-        "agent",
-        "--server",
-        server,
-        "--node-name",
-        node,
-        "--runtime",
-        "sim",
-        "--listen",
-        "127.0.0.1:0",
-        "--lease-renew-interval",
-        "200ms",
-        "--node-status-update-frequency",
-        "500ms",
-    ])
 }
 
 #[test]

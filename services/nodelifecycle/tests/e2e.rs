@@ -15,7 +15,7 @@ use coxswain_api::v1::{
     OwnerReference, Pod, PodSpec, PodStatus, ReplicaSet, Toleration,
 };
 use coxswain_client::{Client, DeleteParams, ListParams, Resource};
-use coxswain_test_support::{bin, wait_for, Coxswain};
+use coxswain_test_support::{bin, sim_agent, wait_for, Coxswain};
 
 const T: Duration = Duration::from_secs(15);
 const LEASE_NS: &str = "kube-node-lease";
@@ -707,49 +707,6 @@ impl Drop for LifecycleProcess {
     }
 }
 
-/// A `coxswain agent` process for one node (sim runtime), killable with SIGKILL.
-struct AgentProcess {
-    child: std::process::Child,
-}
-
-impl AgentProcess {
-    fn start(server: &str, node: &str) -> AgentProcess {
-        let child = std::process::Command::new(bin("coxswain"))
-            .args([
-                "agent",
-                "--server",
-                server,
-                "--node-name",
-                node,
-                "--runtime",
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--lease-renew-interval",
-                "200ms",
-                "--node-status-update-frequency",
-                "500ms",
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start coxswain agent");
-        AgentProcess { child }
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
 fn pods_by_node(pods: &[Pod]) -> HashMap<String, (usize, usize)> {
     // node → (live, being deleted)
     let mut m: HashMap<String, (usize, usize)> = HashMap::new();
@@ -803,7 +760,7 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
         ],
     )?;
     let client = Client::connect(&cx.url()).await?;
-    let mut agent = AgentProcess::start(&cx.url(), "node2");
+    let mut agent = sim_agent(&cx.url(), "node2");
     for n in ["node1", "node2"] {
         wait_for(&format!("{n} Ready"), T, || async {
             let node = client.get::<Node>("", n).await.ok()??;
@@ -871,7 +828,7 @@ async fn s04_a_killed_agent_process_fails_over_and_its_stale_pods_go_when_it_ret
     assert_eq!(pod_ready(&stays), "False");
 
     // The agent comes back: the stale pods are removed, nothing moves back.
-    let _agent = AgentProcess::start(&cx.url(), "node2");
+    let _agent = sim_agent(&cx.url(), "node2");
     wait_for("node2 Ready without taints", T, || async {
         let n = client.get::<Node>("", "node2").await.ok()??;
         (ready_of(&n).0 == "True" && taints(&n).is_empty()).then_some(())
