@@ -137,16 +137,28 @@ fn completion_scripts_load_and_complete_verbs() {
     assert!(verbs.contains(&"explain".to_string()), "{verbs:?}");
     let flags = complete("coxctl get --show-l", 2);
     assert_eq!(flags, vec!["--show-labels"]);
-    for sh in ["zsh", "fish"] {
+    // zsh and fish are not installed here: the scripts are what each shell loads (zsh's
+    // #compdef header, fish's `complete -c`), offering the verbs.
+    for (sh, head, verb) in [
+        (
+            "zsh",
+            "#compdef coxctl\n",
+            "'get:Display one or many resources'",
+        ),
+        (
+            "fish",
+            "",
+            "complete -c coxctl -n \"__fish_coxctl_needs_command\" -f -a \"get\"",
+        ),
+    ] {
         let out = Command::new(bin("coxctl"))
             .args(["completion", sh])
             .output()
             .expect("coxctl");
         assert!(out.status.success(), "{sh}");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("coxctl"),
-            "{sh}"
-        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.starts_with(head), "{sh}: {script}");
+        assert!(script.contains(verb), "{sh}: {script}");
     }
     let out = Command::new(bin("coxctl"))
         .args(["completion", "tcsh"])
