@@ -812,3 +812,58 @@ fn metrics_tls_serves_metrics_over_https_that_prometheus_scrapes_with_the_cluste
         )
     });
 }
+
+#[test]
+fn metrics_tls_on_a_separately_run_component_with_a_given_or_self_signed_certificate() {
+    use coxswain_test_support::component::{field, Component};
+    let c = Coxswain::start_with(&["store"], &[]).expect("start coxswain");
+    let pki = c.data_dir.join("pki");
+    let (cert, key, ca) = (
+        pki.join("server.crt"),
+        pki.join("server.key"),
+        pki.join("ca.crt"),
+    );
+    let url = c.url();
+    // With the cluster's serving certificate: verified with the cluster CA.
+    let mut given = Component::start_temp(&[
+        "scheduler",
+        "--server",
+        &url,
+        "--metrics-tls",
+        "--metrics-tls-cert-file",
+        cert.to_str().expect("utf-8"),
+        "--metrics-tls-key-file",
+        key.to_str().expect("utf-8"),
+    ]);
+    let line = given.ready(
+        "coxswain scheduler ready",
+        std::time::Duration::from_secs(60),
+    );
+    let metrics = field(&line, "metrics");
+    let (code, body) = curl(
+        &["--cacert", ca.to_str().expect("utf-8")],
+        &format!("https://{metrics}/metrics"),
+    );
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains("# HELP "), "{body}");
+    let (code, _) = curl(&[], &format!("http://{metrics}/metrics"));
+    assert_ne!(code, 0, "plain HTTP answered");
+    // Without files: a self-signed certificate, not one the cluster CA verifies.
+    let mut own = Component::start_temp(&["scheduler", "--server", &url, "--metrics-tls"]);
+    let line = own.ready(
+        "coxswain scheduler ready",
+        std::time::Duration::from_secs(60),
+    );
+    let metrics = field(&line, "metrics");
+    let (code, body) = curl(&["--insecure"], &format!("https://{metrics}/metrics"));
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains("# HELP "), "{body}");
+    let (code, _) = curl(
+        &["--cacert", ca.to_str().expect("utf-8")],
+        &format!("https://{metrics}/metrics"),
+    );
+    assert_ne!(
+        code, 0,
+        "a self-signed certificate verified by the cluster CA"
+    );
+}
