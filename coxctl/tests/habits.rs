@@ -166,6 +166,10 @@ fn label_and_annotate_remove_prefixed_keys_with_kubectl_messages() {
         .success()
         .stdout;
     assert_eq!(labels, "{\"tier\":\"web\"}");
+    // The issue's own example: a node's label removed says "unlabeled".
+    c.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    disktype: ssd\n");
+    let out = c.coxctl(&["label", "node", "n1", "disktype-"]).success();
+    assert_eq!(out.stdout, "node/n1 unlabeled\n");
 }
 
 #[test]
