@@ -9,6 +9,9 @@
 # (`coxswain-bench watch`, delivery latency from each write's send time to its event).
 # With DEPLOY=N (e.g. 10000): the N-replica Deployment (bench/workloads.sh, NODES simulated
 # nodes) on the embedded store and on etcd, in the same run.
+# Each run also prints CPU time per operation (etcd's, the store's): at 64 clients on a small
+# machine the ratio follows CPU per write, not pipelining (etcd does a Txn with compares and a
+# watch event per create, about twice its work per plain put).
 # Usage: bench/etcd.sh [ops-per-client-count]   (ROUNDS=3 by default)
 #   e.g. ROUNDS=3 bash bench/etcd.sh 20000;  ROUNDS=1 DEPLOY=10000 bash bench/etcd.sh 20000
 # Installs etcd (Debian etcd-server) and protoc (the bench's etcd-client crate needs it).
@@ -47,6 +50,12 @@ start_etcd() {
   for _ in $(seq 200); do grep -q "ready to serve client requests" "$WORK/etcd.log" && break; sleep 0.05; done
 }
 stop_etcd() { kill $ETCD_PID; wait $ETCD_PID 2>/dev/null || true; }
+# CPU time (user+system, ms) a process has used so far.
+TICK=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$TICK" '{print int(($14+$15)*1000/t)}' "/proc/$1/stat"; }
+# Number of client counts in $CLIENTS: every count writes $OPS keys.
+NCOUNTS=$(echo "$CLIENTS" | tr ',' '\n' | grep -c .)
+per_op() { echo "$(( ($2 - $1) * 1000 / (OPS * NCOUNTS) ))"; }
 
 start_coxswain() {
   rm -rf "$WORK/cx"; : > "$WORK/cx.out"
@@ -73,13 +82,19 @@ echo "== machine: $(nproc) cores; etcd $(etcd --version | sed -n 1p | awk '{prin
 for round in $(seq "$ROUNDS"); do
   echo "== round $round: etcd's own puts"
   start_etcd
+  E0=$(cpu_ms $ETCD_PID)
   $BENCH etcd --endpoint "127.0.0.1:$EP" --clients "$CLIENTS" --ops "$OPS"
+  echo "cpu: etcd $(per_op $E0 $(cpu_ms $ETCD_PID)) us per put"
   stop_etcd
 
   echo "== round $round: creates through coxswain store --etcd-servers"
   start_etcd
   start_coxswain --etcd-servers "http://127.0.0.1:$EP"
+  E0=$(cpu_ms $ETCD_PID); S0=$(cpu_ms $CX_PID)
   $BENCH store --server "$CX" --clients "$CLIENTS" --ops "$OPS"
+  # etcd works for the creates only (gets are served from the watch cache); the store's figure
+  # includes its gets.
+  echo "cpu: etcd $(per_op $E0 $(cpu_ms $ETCD_PID)) us per create; store $(per_op $S0 $(cpu_ms $CX_PID)) us per create+get"
   stop_coxswain
   stop_etcd
 
