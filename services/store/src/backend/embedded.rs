@@ -603,7 +603,7 @@ mod tests {
     /// once it is dropped; redb allows one open per file).
     async fn reopen(dir: &Path, wal: WalOptions) -> EmbeddedBackend {
         let mut last = None;
-        for _ in 0..500 {
+        for _ in 0..2000 {
             match EmbeddedBackend::open_with(opts(dir), wal.clone()) {
                 Ok(b) => return b,
                 Err(e) => last = Some(e),
@@ -772,14 +772,15 @@ mod tests {
         // Read redb's revision from copies of its file (redb allows one open per file).
         let copies = tempfile::tempdir().expect("tempdir");
         let mut rev = 0;
-        for i in 0..1000 {
+        for i in 0..2000 {
             let copy = copies.path().join(format!("{i}.redb"));
             std::fs::copy(dir.path().join("coxswain.redb"), &copy).expect("copy");
             rev = db_revision(&Database::create(&copy).expect("redb")).expect("revision");
             if rev == 1 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::fs::remove_file(&copy).expect("remove the copy");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(rev, 1, "redb caught up with the log");
     }
