@@ -43,7 +43,7 @@ for round in $(seq "$ROUNDS"); do
   $BENCH etcd --endpoint 127.0.0.1:23790 --ops "$OPS"
   kill $ETCD_PID; wait $ETCD_PID 2>/dev/null || true
 
-  echo "== round $round: coxswain creates and gets (embedded redb: fsync before ack)"
+  echo "== round $round: coxswain creates and gets (embedded: write-ahead log fdatasync before ack, redb checkpointed behind)"
   start_coxswain
   $BENCH store --server "$CX" --ops "$OPS"
   kill $CX_PID; wait $CX_PID 2>/dev/null || true
