@@ -3,7 +3,8 @@
 #   sim:     one `coxswain agent --sim-nodes NODES` process against `coxswain store`; PODS pods
 #            bound round-robin at RATE/s; plus a 1-node agent for the baseline RSS.
 #   process: `coxswain up --nodes 1` and built-in web server pods one at a time.
-# Usage: bench/agent.sh [NODES] [PODS] [RATE] [PROCESS_PODS]   (ROUNDS=3, PROFILE=release)
+# Usage: bench/agent.sh [NODES] [PODS] [RATE] [PROCESS_PODS]   (ROUNDS=3, PROFILE=release, IDLE=30,
+#   CLUSTER=0 to skip the whole-cluster step: `coxswain up` + the sim agent, RSS of both per pod)
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
@@ -15,8 +16,7 @@ PPODS=${4:-50}
 ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-release}
 if [ "$PROFILE" = release ]; then
-  cargo build --release -q -p coxswain --bin coxswain
-  cargo build --release -q -p coxswain-bench
+  cargo build --release -q -p coxswain -p coxswain-bench
 fi
 BIN=target/$PROFILE
 WORK=$(mktemp -d)
@@ -54,6 +54,28 @@ for round in $(seq "$ROUNDS"); do
   $BIN/coxswain-bench agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
     --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs "${IDLE:-30}"
   kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
+  if [ "${CLUSTER:-1}" != 0 ]; then
+    # The whole cluster (issue 17 §3): `coxswain up` (store, scheduler, controllers, node
+    # lifecycle) plus the sim agent; RSS of each before and after the pods.
+    echo "== round $round: whole cluster, coxswain up + $NODES sim nodes, $PODS pods at $RATE/s"
+    rm -rf "$WORK/upc"; : > "$WORK/upc.out"
+    $BIN/coxswain up --in-memory --runtime sim --nodes 0 --listen 127.0.0.1:0 \
+      --metrics-listen 127.0.0.1:0 --data-dir "$WORK/upc" > "$WORK/upc.out" 2> "$WORK/upc.err" &
+    CX_PID=$!
+    for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/upc.out" && break; sleep 0.1; done
+    CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/upc.out" | cut -d= -f2)
+    MX=$(grep -o 'metrics=[^ ]*' "$WORK/upc.out" | cut -d= -f2)
+    start_agent "$NODES"
+    sleep 2
+    UP_BEFORE=$(rss $CX_PID)
+    $BIN/coxswain-bench agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
+      --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs 1 | grep -E 'Running|RSS'
+    sleep 2
+    UP_AFTER=$(rss $CX_PID)
+    echo "coxswain up RSS: $UP_BEFORE KiB with $NODES nodes, $UP_AFTER KiB with $PODS pods:" \
+      "$(( (UP_AFTER - UP_BEFORE) * 100 / PODS / 100 )).$(( (UP_AFTER - UP_BEFORE) * 100 / PODS % 100 )) KiB per pod (agent's above)"
+    kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
+  fi
   echo "== round $round: process runtime, $PPODS built-in web server pods"
   rm -rf "$WORK/up"; : > "$WORK/up.out"
   $BIN/coxswain up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \

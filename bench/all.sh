@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=${LOG:-$(mktemp -d /tmp/coxswain-bench.XXXXXX)}
 mkdir -p "$LOG"
-if [ -n "${QUICK:-}" ]; then export ROUNDS=1; fi
+if [ -n "${QUICK:-}" ]; then export ROUNDS=1 RUNS=1 IDLE=2; fi
 q() { if [ -n "${QUICK:-}" ]; then echo "$1"; else echo "$2"; fi; }
 
 # name | peer | command (run from the repository root)

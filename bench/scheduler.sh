@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # The scheduler benchmark (BENCHMARKS.md, "Scheduler"): in-process medians of 3 runs, then end
 # to end with one fresh in-memory `coxswain up` per workload (so no workload sees another's
-# pods). Usage: bash bench/scheduler.sh [NODES] [PODS]
+# pods). Usage: [RUNS=3] bash bench/scheduler.sh [NODES] [PODS]
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 NODES=${1:-5000}
 PODS=${2:-10000}
-cargo build --release -p coxswain -p coxswain-bench
+cargo build --release -q -p coxswain -p coxswain-bench
 BIN=target/release
-echo "== in-process (framework + cache + queue), median of 3"
-$BIN/coxswain-bench scheduler --runs 3 --nodes "$NODES" --pods "$PODS"
-echo "== end to end (store over gRPC, 64 creating clients)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# kube-scheduler's scheduler_perf CI floors on 5,000 nodes (pods/s), the peer of this benchmark.
+floor() { case $1 in basic) echo 270 ;; node-affinity) echo 220 ;; anti-affinity) echo 60 ;; affinity) echo 35 ;; *) echo "" ;; esac; }
+echo "== in-process (framework + cache + queue), median of ${RUNS:-3}"
+$BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" | tee "$tmp/inproc"
+echo "== end to end (store over gRPC, 64 creating clients)"
 for w in basic node-affinity taint anti-affinity affinity preferred; do
   $BIN/coxswain up --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --nodes 0 --no-node-lifecycle --no-controllers >"$tmp/out" 2>/dev/null &
@@ -22,7 +24,17 @@ for w in basic node-affinity taint anti-affinity affinity preferred; do
   for _ in $(seq 100); do grep -q ready "$tmp/out" 2>/dev/null && break; sleep 0.1; done
   url=http://$(grep -o 'grpc=[^ ]*' "$tmp/out" | cut -d= -f2)
   $BIN/coxswain-bench scheduler --mode e2e --server "$url" --workloads "$w" \
-    --nodes "$NODES" --pods "$PODS" | tail -1
+    --nodes "$NODES" --pods "$PODS" | tail -n 1 | tee -a "$tmp/e2e"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+done
+echo "== ratios (peer: kube-scheduler's scheduler_perf floors at 5,000 nodes; e2e ÷ in-process)"
+for w in basic node-affinity taint anti-affinity affinity preferred; do
+  ip=$(awk -v w="$w" '$1 == w {print $5}' "$tmp/inproc")
+  e2e=$(awk -v w="$w" '$1 == w {print $5}' "$tmp/e2e")
+  f=$(floor "$w")
+  awk -v w="$w" -v ip="${ip:-0}" -v e="${e2e:-0}" -v f="$f" 'BEGIN {
+    line = sprintf("ratio %-14s in-process %6d pods/s, e2e %6d pods/s (e2e/in-process %.2f×)", w, ip, e, (ip > 0 ? e / ip : 0));
+    if (f != "") line = line sprintf("; vs kube-scheduler floor %d: in-process %.1f×, e2e %.1f×", f, ip / f, e / f);
+    print line }'
 done

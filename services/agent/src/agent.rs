@@ -144,7 +144,7 @@ struct Worker {
     pod: Arc<Pod>,
     info: PodInfo,
     term: watch::Sender<Option<Duration>>,
-    status: watch::Sender<Option<PodStatus>>,
+    status: watch::Sender<Option<Arc<PodStatus>>>,
     instances: Arc<Mutex<Instances>>,
     sync: Arc<WriterState>,
     /// The latest pod object, for in-place image changes.
@@ -203,16 +203,16 @@ fn digest(st: &PodStatus) -> u64 {
 
 /// Sends pod status to per-pod writers and events to the recorder.
 struct Sink {
-    writers: RwLock<HashMap<String, watch::Sender<Option<PodStatus>>>>,
+    writers: RwLock<HashMap<String, watch::Sender<Option<Arc<PodStatus>>>>>,
     recorder: Option<Recorder>,
 }
 
 impl PodSink for Sink {
-    fn status(&self, pod: &Pod, status: &PodStatus) {
+    fn status(&self, pod: &Pod, status: Arc<PodStatus>) {
         let uid = pod.metadata.as_ref().map(|m| m.uid.as_str()).unwrap_or("");
         if let Ok(w) = self.writers.read() {
             if let Some(tx) = w.get(uid) {
-                tx.send_replace(Some(status.clone()));
+                tx.send_replace(Some(status));
             }
         }
     }
@@ -848,6 +848,8 @@ impl<R: Runtime> NodeAgent<R> {
             sync,
         ));
         let this = self.clone();
+        // The task keeps the pod's namespace and name, not a copy of its metadata.
+        let (namespace, name) = (meta.namespace, meta.name);
         tokio::spawn(async move {
             let mut info = info;
             // The gRPC calls before and after the pod's life are boxed, so the task's idle size
@@ -866,9 +868,9 @@ impl<R: Runtime> NodeAgent<R> {
                 .map(|w| w.contains_key(&uid))
                 .unwrap_or(false);
             if still_ours {
-                Box::pin(this.delete_now(&meta.namespace, &meta.name, &uid)).await;
+                Box::pin(this.delete_now(&namespace, &name, &uid)).await;
             }
-            this.forget(&uid, &format!("{}/{}", meta.namespace, meta.name), ip);
+            this.forget(&uid, &format!("{namespace}/{name}"), ip);
         });
     }
 
@@ -1327,7 +1329,7 @@ async fn status_writer(
     namespace: String,
     name: String,
     uid: String,
-    mut rx: watch::Receiver<Option<PodStatus>>,
+    mut rx: watch::Receiver<Option<Arc<PodStatus>>>,
     sync: Arc<WriterState>,
 ) {
     // kubelet_pod_start_duration_seconds: from this agent first seeing the pod (its worker and
@@ -1335,54 +1337,73 @@ async fn status_writer(
     let seen = std::time::Instant::now();
     let mut start_recorded = false;
     while rx.changed().await.is_ok() {
-        let Some(mut status) = rx.borrow_and_update().clone() else {
+        let Some(status) = rx.borrow_and_update().clone() else {
             continue;
         };
-        let running = status.phase == "Running";
-        if let Ok(f) = sync.foreign.lock() {
-            status
-                .conditions
-                .retain(|c| OWN_CONDITIONS.contains(&c.r#type.as_str()));
-            status.conditions.extend(f.iter().cloned());
-        }
-        if let Ok(mut r) = sync.recent.lock() {
-            r.push_back(digest(&status));
-            if r.len() > 8 {
-                r.pop_front();
+        // Boxed: the write's state (the pod sent, the gRPC call, retries) is allocated only
+        // while a write is in flight, not kept in every pod's idle writer task (sim pods'
+        // memory, issue 17).
+        let write = write_status(&client, &namespace, &name, &uid, &status, &sync, &rx);
+        match Box::pin(write).await {
+            None => return,
+            Some(true) if !start_recorded => {
+                start_recorded = true;
+                metrics::histogram!("kubelet_pod_start_duration_seconds")
+                    .record(seen.elapsed().as_secs_f64());
             }
+            Some(_) => {}
         }
-        let pod = Pod {
-            metadata: Some(ObjectMeta {
-                name: name.clone(),
-                namespace: namespace.clone(),
-                uid: uid.clone(),
-                ..Default::default()
-            }),
-            status: Some(status),
+    }
+}
+
+/// One status write, retried with back-off until it lands or a newer status is waiting.
+/// None: the pod is gone; Some(running): the status written (or given up for a newer one) had
+/// phase Running and was written.
+async fn write_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    status: &PodStatus,
+    sync: &WriterState,
+    rx: &watch::Receiver<Option<Arc<PodStatus>>>,
+) -> Option<bool> {
+    let mut status = status.clone();
+    let running = status.phase == "Running";
+    if let Ok(f) = sync.foreign.lock() {
+        status
+            .conditions
+            .retain(|c| OWN_CONDITIONS.contains(&c.r#type.as_str()));
+        status.conditions.extend(f.iter().cloned());
+    }
+    if let Ok(mut r) = sync.recent.lock() {
+        r.push_back(digest(&status));
+        if r.len() > 8 {
+            r.pop_front();
+        }
+    }
+    let pod = Pod {
+        metadata: Some(ObjectMeta {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            uid: uid.to_string(),
             ..Default::default()
-        };
-        let mut delay = Duration::from_millis(50);
-        loop {
-            // Boxed: the gRPC call's state is allocated only while a write is in flight, not
-            // kept in every pod's idle writer task (sim pods' memory, issue 17).
-            match Box::pin(client.update_status(&pod)).await {
-                Ok(_) => {
-                    if running && !start_recorded {
-                        start_recorded = true;
-                        metrics::histogram!("kubelet_pod_start_duration_seconds")
-                            .record(seen.elapsed().as_secs_f64());
-                    }
-                    break;
+        }),
+        status: Some(status),
+        ..Default::default()
+    };
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match client.update_status(&pod).await {
+            Ok(_) => return Some(running),
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => {
+                tracing::debug!(pod = %name, error = %e, "status update failed");
+                if rx.has_changed().unwrap_or(true) {
+                    return Some(false);
                 }
-                Err(e) if e.is_not_found() => return,
-                Err(e) => {
-                    tracing::debug!(pod = %name, error = %e, "status update failed");
-                    if rx.has_changed().unwrap_or(true) {
-                        break;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -55,8 +55,9 @@ impl Config {
 
 /// Where a pod worker reports.
 pub trait PodSink: Send + Sync + 'static {
-    /// The pod's full status, after every change (the sink may coalesce).
-    fn status(&self, pod: &Pod, status: &PodStatus);
+    /// The pod's full status, after every change (the sink may coalesce). The worker and the
+    /// sink share one copy: the next change copies it only while the sink still holds it.
+    fn status(&self, pod: &Pod, status: Arc<PodStatus>);
     /// An event about the pod (`field_path` like `spec.containers{nginx}`).
     fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String);
 }
@@ -105,7 +106,8 @@ struct Shared<R: Runtime> {
     ctx: Arc<NodeCtx<R>>,
     pod: Arc<Pod>,
     info: PodInfo,
-    status: Mutex<PodStatus>,
+    /// Shared with the sink (one copy per pod; sim pods' memory, issue 17).
+    status: Mutex<Arc<PodStatus>>,
     instances: Arc<Mutex<Instances>>,
     /// The latest version of the pod object (container images may change in place).
     latest: watch::Receiver<Arc<Pod>>,
@@ -165,11 +167,12 @@ impl<R: Runtime> Shared<R> {
 
     fn update(&self, f: impl FnOnce(&mut PodStatus)) {
         let snapshot = {
-            let Ok(mut st) = self.status.lock() else {
+            let Ok(mut guard) = self.status.lock() else {
                 return;
             };
-            f(&mut st);
-            recompute(self.spec(), &mut st);
+            let st = Arc::make_mut(&mut guard);
+            f(st);
+            recompute(self.spec(), st);
             if self
                 .deadline_exceeded
                 .load(std::sync::atomic::Ordering::SeqCst)
@@ -178,10 +181,19 @@ impl<R: Runtime> Shared<R> {
                 st.reason = "DeadlineExceeded".into();
                 st.message = DEADLINE_MESSAGE.into();
             }
-            st.clone()
+            Arc::clone(&guard)
         };
-        self.ctx.sink.status(&self.pod, &snapshot);
+        self.ctx.sink.status(&self.pod, snapshot);
         self.changed.notify_waiters();
+    }
+
+    fn find_container<'a>(st: &'a PodStatus, init: bool, name: &str) -> Option<&'a ContainerStatus> {
+        let list = if init {
+            &st.init_container_statuses
+        } else {
+            &st.container_statuses
+        };
+        list.iter().find(|c| c.name == name)
     }
 
     fn container<'a>(
@@ -238,6 +250,34 @@ async fn terminated(term: &mut Termination) -> Duration {
             return Duration::ZERO;
         }
     }
+}
+
+/// activeDeadlineSeconds: a task that passes the pod's termination request on, or once the
+/// deadline runs out marks the pod DeadlineExceeded and stops its containers (with the pod's
+/// grace period, or the one of a later termination request). Returns what the containers watch.
+fn deadline_task<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    deadline: Duration,
+    mut ext: Termination,
+) -> Termination {
+    let (stop_tx, term) = watch::channel(None);
+    let sh = sh.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            g = terminated(&mut ext) => {
+                stop_tx.send_replace(Some(g));
+            }
+            _ = tokio::time::sleep(deadline) => {
+                sh.deadline_exceeded.store(true, std::sync::atomic::Ordering::SeqCst);
+                sh.event(None, true, "DeadlineExceeded", DEADLINE_MESSAGE.into());
+                stop_tx.send_replace(Some(sh.grace()));
+                sh.update(|_| {});
+                let g = terminated(&mut ext).await;
+                stop_tx.send_replace(Some(g));
+            }
+        }
+    });
+    term
 }
 
 /// Runs a pod until termination is requested and its containers are stopped.
@@ -334,7 +374,7 @@ pub async fn run_pod<R: Runtime>(
         ctx,
         pod,
         info,
-        status: Mutex::new(initial),
+        status: Mutex::new(Arc::new(initial)),
         instances,
         latest,
         deadline_exceeded: Default::default(),
@@ -344,32 +384,12 @@ pub async fn run_pod<R: Runtime>(
     });
     sh.update(|_| {});
     refresh_projected(&sh);
-    let (stop_tx, mut term) = watch::channel(None);
-    {
-        let sh = sh.clone();
-        let mut ext = external.clone();
-        tokio::spawn(async move {
-            let expire = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                g = terminated(&mut ext) => {
-                    stop_tx.send_replace(Some(g));
-                }
-                _ = expire => {
-                    sh.deadline_exceeded.store(true, std::sync::atomic::Ordering::SeqCst);
-                    sh.event(None, true, "DeadlineExceeded", DEADLINE_MESSAGE.into());
-                    stop_tx.send_replace(Some(sh.grace()));
-                    sh.update(|_| {});
-                    let g = terminated(&mut ext).await;
-                    stop_tx.send_replace(Some(g));
-                }
-            }
-        });
-    }
+    // With activeDeadlineSeconds, a task turns its expiry into a termination; without, the
+    // containers stop on the pod's own termination request and no task is spawned.
+    let mut term = match deadline {
+        None => external.clone(),
+        Some(d) => deadline_task(&sh, d, external.clone()),
+    };
 
     // Sidecars stop on termination, or after the containers are done for good (no task
     // for a pod without sidecars).
@@ -395,7 +415,7 @@ pub async fn run_pod<R: Runtime>(
         }
         if is_sidecar(c) {
             // Runs for the pod's life; the next one starts once it has started.
-            let (sh2, c2, rx) = (sh.clone(), c.clone(), side_rx.clone());
+            let (sh2, c2, rx) = (sh.clone(), Box::new(c.clone()), side_rx.clone());
             sidecars.spawn(async move { container_loop(sh2, c2, true, rx).await });
             loop {
                 let notified = sh.changed.notified();
@@ -403,8 +423,8 @@ pub async fn run_pod<R: Runtime>(
                     .status
                     .lock()
                     .ok()
-                    .and_then(|mut st| {
-                        Shared::<R>::container(&mut st, true, &c.name).map(|s| {
+                    .and_then(|st| {
+                        Shared::<R>::find_container(&st, true, &c.name).map(|s| {
                             s.started == Some(true)
                                 && s.state.as_ref().is_some_and(|x| x.running.is_some())
                         })
@@ -466,17 +486,26 @@ pub async fn run_pod<R: Runtime>(
         }
     }
 
-    // Containers, each in its own task.
-    let mut set = JoinSet::new();
-    for c in spec.containers.clone() {
-        if sh.done.contains(&(false, c.name.clone())) {
-            continue;
+    // Containers: a single one runs in this task, several each in their own task.
+    let mut to_run: Vec<Container> = spec
+        .containers
+        .iter()
+        .filter(|c| !sh.done.contains(&(false, c.name.clone())))
+        .cloned()
+        .collect();
+    if to_run.len() == 1 {
+        if let Some(c) = to_run.pop() {
+            container_loop(sh.clone(), Box::new(c), false, term.clone()).await;
         }
-        let sh = sh.clone();
-        let term = term.clone();
-        set.spawn(async move { container_loop(sh, c, false, term).await });
+    } else {
+        let mut set = JoinSet::new();
+        for c in to_run {
+            let sh = sh.clone();
+            let term = term.clone();
+            set.spawn(async move { container_loop(sh, Box::new(c), false, term).await });
+        }
+        while set.join_next().await.is_some() {}
     }
-    while set.join_next().await.is_some() {}
     // Then the sidecars, which would run forever.
     side_tx.send_replace(Some(sh.grace()));
     while sidecars.join_next().await.is_some() {}
@@ -514,7 +543,9 @@ enum RunResult {
 /// One container's life under the restart policy.
 async fn container_loop<R: Runtime>(
     sh: Arc<Shared<R>>,
-    c: Container,
+    // Boxed, as the prepared copy in run_once: a Container is kilobytes inline, and a running
+    // container's task keeps it for its life (sim pods' memory, issue 17).
+    c: Box<Container>,
     init: bool,
     mut term: Termination,
 ) {
@@ -631,8 +662,8 @@ async fn pull_backoff<R: Runtime>(
         .status
         .lock()
         .ok()
-        .and_then(|mut st| {
-            Shared::<R>::container(&mut st, init, &c.name)
+        .and_then(|st| {
+            Shared::<R>::find_container(&st, init, &c.name)
                 .and_then(|s| s.state.clone())
                 .and_then(|s| s.waiting)
         })
@@ -914,6 +945,7 @@ async fn run_once<R: Runtime>(
     };
 
     // Env from ConfigMaps/Secrets, and configMap/secret volume files.
+    // None: the container as it is (no copy kept for its life).
     let resolved_c = match Box::pin(prepare(sh, c)).await {
         Ok(c2) => c2,
         Err((reason, msg)) => {
@@ -928,7 +960,7 @@ async fn run_once<R: Runtime>(
             return RunResult::PullFailed;
         }
     };
-    let c = &resolved_c;
+    let c = resolved_c.as_deref().unwrap_or(c);
     let who = Some((c, init));
     // runAsNonRoot, checked as the kubelet checks it before creating the container.
     if let Err(msg) = crate::runtime::user::verify_run_as_non_root(
@@ -1183,14 +1215,14 @@ async fn supervise<R: Runtime>(
     {
         if let Some(action) = hook_action(sh, c, h) {
             let timeout = sh.grace().max(Duration::from_secs(1));
-            let run = sh.ctx.runtime.run(
+            let run = Box::pin(sh.ctx.runtime.run(
                 &sh.info,
                 c,
                 &started.id,
                 ActionKind::PostStart,
                 &action,
                 timeout,
-            );
+            ));
             let outcome = tokio::select! {
                 o = run => o,
                 e = started.wait() => return StopCause::Exited(e),
@@ -1209,7 +1241,19 @@ async fn supervise<R: Runtime>(
             g = terminated(term) => StopCause::Terminate(g),
         };
     }
-    let probes = probe_all(sh, c, init, started, implicit_ready_delay);
+    // Probes (and a scripted readiness delay) are boxed and set up only for a container that
+    // has any: a plain container's idle state holds none of them (sim pods' memory, issue 17).
+    let has_probes = c.startup_probe.is_some()
+        || c.readiness_probe.is_some()
+        || c.liveness_probe.is_some()
+        || implicit_ready_delay.is_some();
+    let probes = async {
+        if has_probes {
+            Box::pin(probe_all(sh, c, init, started, implicit_ready_delay)).await
+        } else {
+            std::future::pending().await
+        }
+    };
     tokio::select! {
         e = started.wait() => StopCause::Exited(e),
         g = terminated(term) => StopCause::Terminate(g),
@@ -1409,13 +1453,13 @@ fn refresh_projected<R: Runtime>(sh: &Arc<Shared<R>>) {
 /// The container with env values from ConfigMaps/Secrets filled in (envFrom expanded, env
 /// entries winning), after writing the pod's configMap/secret volume files. Err: the waiting
 /// reason and message (CreateContainerConfigError, or ContainerCreating for a missing volume
-/// source).
+/// source). Ok(None): the container needs nothing filled in and is used as it is.
 async fn prepare<R: Runtime>(
     sh: &Arc<Shared<R>>,
     c: &Container,
-) -> Result<Container, (&'static str, String)> {
+) -> Result<Option<Box<Container>>, (&'static str, String)> {
     let Some(src) = sh.ctx.objects.clone() else {
-        return Ok(c.clone());
+        return Ok(None);
     };
     let ns = sh.info.namespace.clone();
     let lower = |k: &str| {
@@ -1510,7 +1554,7 @@ async fn prepare<R: Runtime>(
                 .is_some_and(|f| f.config_map_key_ref.is_some() || f.secret_key_ref.is_some())
         })
     {
-        return Ok(c.clone());
+        return Ok(None);
     }
     let cfg = |e: String| ("CreateContainerConfigError", e);
     let mut env: Vec<coxswain_api::v1::EnvVar> = vec![];
@@ -1581,5 +1625,5 @@ async fn prepare<R: Runtime>(
     let mut c2 = c.clone();
     c2.env = env;
     c2.env_from.clear();
-    Ok(c2)
+    Ok(Some(Box::new(c2)))
 }

@@ -20,8 +20,8 @@ struct Recorded {
 }
 
 impl PodSink for Recorded {
-    fn status(&self, _pod: &Pod, status: &PodStatus) {
-        *self.status.lock().unwrap() = status.clone();
+    fn status(&self, _pod: &Pod, status: Arc<PodStatus>) {
+        *self.status.lock().unwrap() = (*status).clone();
         self.phases.lock().unwrap().push(status.phase.clone());
     }
     fn event(&self, _pod: &Pod, _path: &str, warning: bool, reason: &str, message: String) {
