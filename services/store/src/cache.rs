@@ -290,13 +290,26 @@ pub struct Cache {
     /// The allocators' RangeAllocation records (`/registry/ranges/...`): key → (bytes,
     /// mod_revision). Not objects: no events, no watch.
     ranges: HashMap<String, (Bytes, i64)>,
-    /// Writes in flight that carry a request id: backend key → (the mod_revision the write
-    /// compares against, the id). The change that replaces exactly that revision takes it.
-    pending_ids: HashMap<String, (i64, Arc<str>)>,
-    /// Writes in flight whose entry the writer built from its decoded object
-    /// ([`Stored::prebuilt`]): backend key → the entry, its `bytes` the exact value written.
-    /// The change of that key with exactly those bytes takes it instead of decoding them.
-    pending_built: HashMap<String, Stored>,
+    /// Writes in flight, by backend key: what the change that commits them takes.
+    pending: HashMap<String, Pending>,
+}
+
+/// What a write in flight leaves for the change that commits it.
+#[derive(Default)]
+struct Pending {
+    /// A write carrying a request id: (the mod_revision it compares against, the id). The
+    /// change that replaces exactly that revision takes it.
+    id: Option<(i64, Arc<str>)>,
+    /// The entry the writer built from its decoded object ([`Stored::prebuilt`]), its `bytes`
+    /// the exact value written. The change of that key with exactly those bytes takes it
+    /// instead of decoding them.
+    built: Option<Stored>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.id.is_none() && self.built.is_none()
+    }
 }
 
 /// At most this many request ids wait for their writes (one per write in flight).
@@ -314,8 +327,7 @@ impl Cache {
             uids: HashMap::new(),
             dependents: HashMap::new(),
             ranges: HashMap::new(),
-            pending_ids: HashMap::new(),
-            pending_built: HashMap::new(),
+            pending: HashMap::new(),
         };
         for kv in kvs {
             if kv.key.starts_with(crate::alloc::RANGES_PREFIX) {
@@ -346,66 +358,70 @@ impl Cache {
     /// A write of backend `key` over its revision `prev` (0: absent) carries request `id`: the
     /// change that commits it is stamped with the id (see [`Stored::request_id`]).
     pub fn expect_request_id(&mut self, key: &str, prev: i64, id: &Arc<str>) {
-        if self.pending_ids.len() < MAX_PENDING_IDS || self.pending_ids.contains_key(key) {
-            self.pending_ids.insert(key.to_string(), (prev, id.clone()));
+        if let Some(p) = self.pending_slot(key) {
+            p.id = Some((prev, id.clone()));
         }
+    }
+
+    /// The pending slot of `key`, made if there is room (one per write in flight).
+    fn pending_slot(&mut self, key: &str) -> Option<&mut Pending> {
+        if self.pending.len() >= MAX_PENDING_IDS && !self.pending.contains_key(key) {
+            return None;
+        }
+        Some(self.pending.entry(key.to_string()).or_default())
+    }
+
+    /// Take what `pick` takes from `key`'s slot, dropping the slot once it is empty.
+    fn take_pending<T>(
+        &mut self,
+        key: &str,
+        pick: impl FnOnce(&mut Pending) -> Option<T>,
+    ) -> Option<T> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let p = self.pending.get_mut(key)?;
+        let taken = pick(p);
+        if p.is_empty() {
+            self.pending.remove(key);
+        }
+        taken
     }
 
     /// The write of `key` carrying `id` is over (committed and applied, or failed).
     pub fn forget_request_id(&mut self, key: &str, id: &Arc<str>) {
-        if self
-            .pending_ids
-            .get(key)
-            .is_some_and(|(_, i)| Arc::ptr_eq(i, id))
-        {
-            self.pending_ids.remove(key);
-        }
+        self.take_pending(key, |p| p.id.take_if(|(_, i)| Arc::ptr_eq(i, id)));
     }
 
     /// A write of backend `key` with the value `built.bytes` is in flight, and `built` is the
     /// entry for it ([`Stored::prebuilt`]).
     pub fn expect_built(&mut self, key: &str, built: Stored) {
-        if self.pending_built.len() < MAX_PENDING_IDS || self.pending_built.contains_key(key) {
-            self.pending_built.insert(key.to_string(), built);
+        if let Some(p) = self.pending_slot(key) {
+            p.built = Some(built);
         }
     }
 
     /// The write of `key` with value `raw` is over (committed and applied, or failed).
     pub fn forget_built(&mut self, key: &str, raw: &Bytes) {
-        if self
-            .pending_built
-            .get(key)
-            .is_some_and(|b| b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len())
-        {
-            self.pending_built.remove(key);
-        }
+        self.take_pending(key, |p| {
+            p.built
+                .take_if(|b| b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len())
+        });
     }
 
     /// The entry built by the writer of this very value of `key`, if one waits (the bytes
     /// must be equal: a racing writer's entry for another value is not taken).
     fn take_built(&mut self, key: &str, raw: &Bytes) -> Option<Stored> {
-        if self.pending_built.is_empty() {
-            return None;
-        }
-        let b = self.pending_built.get(key)?;
-        let same =
-            (b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len()) || b.bytes == *raw;
-        if same {
-            self.pending_built.remove(key)
-        } else {
-            None
-        }
+        self.take_pending(key, |p| {
+            p.built.take_if(|b| {
+                (b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len()) || b.bytes == *raw
+            })
+        })
     }
 
     /// The id waiting for the change of `key` that replaces revision `prev` (0: a create).
     fn take_request_id(&mut self, key: &str, prev: i64) -> Option<Arc<str>> {
-        if self.pending_ids.is_empty() {
-            return None;
-        }
-        match self.pending_ids.get(key) {
-            Some((p, _)) if *p == prev => self.pending_ids.remove(key).map(|(_, id)| id),
-            _ => None,
-        }
+        self.take_pending(key, |p| p.id.take_if(|(p, _)| *p == prev).map(|(_, id)| id))
     }
 
     fn index(&mut self, kind: Kind, mkey: &str, s: &Stored) {
@@ -760,7 +776,7 @@ mod tests {
         let s = c.get(Kind::Pod, "default", "a").expect("stored");
         assert_eq!(s.label("app"), Some("theirs"));
         assert_eq!(s.decode().meta().resource_version, "1");
-        assert_eq!(c.pending_built.len(), 1);
+        assert_eq!(c.pending.len(), 1);
         // The entry's own bytes (here an equal copy, not the same buffer) take it.
         let copy = Bytes::from(mine.to_vec());
         c.apply(Change {
@@ -775,12 +791,12 @@ mod tests {
         assert_eq!(s.revision, 2);
         assert_eq!(s.decode().meta().resource_version, "2");
         assert_eq!(c.get_by_uid("uid-a").map(|s| s.revision), Some(2));
-        assert!(c.pending_built.is_empty());
+        assert!(c.pending.is_empty());
         // Forgetting is by buffer: another writer's entry stays.
         c.expect_built(&key, Stored::prebuilt(&obj_of(&theirs), theirs.clone()));
         c.forget_built(&key, &mine);
-        assert_eq!(c.pending_built.len(), 1);
+        assert_eq!(c.pending.len(), 1);
         c.forget_built(&key, &theirs);
-        assert!(c.pending_built.is_empty());
+        assert!(c.pending.is_empty());
     }
 }
