@@ -13,6 +13,7 @@ pub mod v1 {
 pub mod defaults;
 pub mod duration;
 pub mod error;
+pub mod gojson;
 pub mod hpa_convert;
 pub mod intstr;
 pub mod kinds;

@@ -1,6 +1,5 @@
 //! `-o json|yaml|name` output.
 use coxswain_api::Kind;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::client::{other, Result};
@@ -161,26 +160,7 @@ pub fn list(items: Vec<Value>) -> Value {
 /// sorted, and encoding/json's HTML-safe escapes `\u003c`, `\u003e`, `\u0026`, `\u2028`,
 /// `\u2029` in strings), with a trailing newline.
 pub fn to_json(v: &Value) -> String {
-    let mut buf = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    // Serializing a Value into memory cannot fail.
-    let _ = v.serialize(&mut ser);
-    let text = String::from_utf8(buf).unwrap_or_default();
-    // These characters only ever appear inside strings in JSON text.
-    let mut s = String::with_capacity(text.len() + 1);
-    for c in text.chars() {
-        match c {
-            '<' => s.push_str("\\u003c"),
-            '>' => s.push_str("\\u003e"),
-            '&' => s.push_str("\\u0026"),
-            '\u{2028}' => s.push_str("\\u2028"),
-            '\u{2029}' => s.push_str("\\u2029"),
-            c => s.push(c),
-        }
-    }
-    s.push('\n');
-    s
+    coxswain_api::gojson::encode_indent(v, "    ")
 }
 
 /// YAML as kubectl writes it (go-yaml's quoting and styles), with a trailing newline.

@@ -62,7 +62,7 @@ impl Store {
                 None => {
                     let mut o = obj;
                     if !create_only {
-                        let last = serde_json::to_string(&desired).unwrap_or_default();
+                        let last = coxswain_api::gojson::encode(&desired);
                         o.meta_mut().annotations.insert(LAST_APPLIED.into(), last);
                     }
                     self.check_namespace(&o)?;
@@ -91,7 +91,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<(Object, bool)> {
         let kind = obj.kind();
-        let last_applied = serde_json::to_string(desired).unwrap_or_default();
+        let last_applied = coxswain_api::gojson::encode(desired);
         loop {
             let cur = self.get_stored(kind, obj.namespace(), obj.name())?;
             let current = cur.decode();
