@@ -170,9 +170,10 @@ impl Client {
         &self,
         req: coxswain_api::v1::TokenRequest,
     ) -> Result<coxswain_api::v1::TokenRequestStatus> {
-        let mut c = coxswain_api::v1::service_account_tokens_client::ServiceAccountTokensClient::new(
-            self.channel.clone(),
-        );
+        let mut c =
+            coxswain_api::v1::service_account_tokens_client::ServiceAccountTokensClient::new(
+                self.channel.clone(),
+            );
         Ok(c.create_token(outgoing(req)).await?.into_inner())
     }
 

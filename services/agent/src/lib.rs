@@ -10,9 +10,9 @@ pub mod exec;
 pub mod net;
 pub mod node_stats;
 pub mod pod;
-pub mod projected;
 #[cfg(test)]
 mod pod_tests;
+pub mod projected;
 pub mod resource_metrics;
 pub mod runtime;
 pub mod service;

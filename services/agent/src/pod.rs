@@ -187,7 +187,11 @@ impl<R: Runtime> Shared<R> {
         self.changed.notify_waiters();
     }
 
-    fn find_container<'a>(st: &'a PodStatus, init: bool, name: &str) -> Option<&'a ContainerStatus> {
+    fn find_container<'a>(
+        st: &'a PodStatus,
+        init: bool,
+        name: &str,
+    ) -> Option<&'a ContainerStatus> {
         let list = if init {
             &st.init_container_statuses
         } else {

@@ -22,6 +22,7 @@ pub use coxswain_api::time;
 /// The tz database loader CronJob `spec.timeZone` uses (shared with admission).
 pub use coxswain_api::tz;
 
+pub mod clusterrole_aggregation_ctrl;
 pub mod cronjob_ctrl;
 pub mod daemonset;
 pub mod daemonset_ctrl;
@@ -32,9 +33,8 @@ pub mod manager;
 pub mod podctl;
 pub mod replicaset_ctrl;
 pub mod revisions;
-pub mod runtime;
-pub mod clusterrole_aggregation_ctrl;
 pub mod rootca_ctrl;
+pub mod runtime;
 pub mod serviceaccounts_ctrl;
 pub mod statefulset;
 pub mod statefulset_ctrl;
