@@ -36,6 +36,12 @@ impl Error {
     pub fn is_gone(&self) -> bool {
         matches!(self, Error::Gone(_))
     }
+    /// A create refused because its namespace is terminating (upstream's
+    /// `NamespaceTerminatingCause`): the store's Forbidden message is the only carrier the
+    /// client keeps.
+    pub fn is_namespace_terminating(&self) -> bool {
+        self.to_string().contains("because it is being terminated")
+    }
     /// A label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {

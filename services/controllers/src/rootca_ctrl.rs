@@ -19,8 +19,7 @@ const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the k
 /// resourceVersion) or to update (the existing one's).
 pub fn wanted(ns: Option<&Namespace>, existing: Option<&ConfigMap>, ca: &str) -> Option<ConfigMap> {
     let ns = ns?;
-    let terminating = !ns.metadata().deletion_timestamp.is_empty()
-        || ns.status.as_ref().is_some_and(|s| s.phase == "Terminating");
+    let terminating = crate::runtime::namespace_terminating(ns);
     if terminating {
         return None;
     }
@@ -138,8 +137,7 @@ impl RootCaCtx {
         };
         match r {
             Ok(()) => {}
-            Err(e) if e.to_string().contains("already exists") => {}
-            Err(e) if e.to_string().contains("being terminated") => {}
+            Err(e) if e.is_already_exists() || e.is_namespace_terminating() => {}
             Err(e) => return Err(e.into()),
         }
         Ok(Action::Await)

@@ -45,6 +45,13 @@ impl Action {
 pub type Error = anyhow::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A namespace that no longer takes new content: being deleted, or in phase Terminating.
+pub fn namespace_terminating(ns: &coxswain_api::v1::Namespace) -> bool {
+    use coxswain_api::Resource;
+    !ns.metadata().deletion_timestamp.is_empty()
+        || ns.status.as_ref().is_some_and(|s| s.phase == "Terminating")
+}
+
 /// Run `workers` workers over `queue`, calling `reconcile(key)` for every key handed out, until
 /// the queue shuts down. A key is never reconciled twice at once.
 pub async fn run<F, Fut>(name: &'static str, queue: WorkQueue<String>, workers: usize, reconcile: F)

@@ -16,8 +16,7 @@ pub const DEFAULT: &str = "default";
 /// terminating (or gone), or when it has one already.
 pub fn wanted(ns: Option<&Namespace>, existing: Option<&ServiceAccount>) -> Option<ServiceAccount> {
     let ns = ns?;
-    let terminating = !ns.metadata().deletion_timestamp.is_empty()
-        || ns.status.as_ref().is_some_and(|s| s.phase == "Terminating");
+    let terminating = crate::runtime::namespace_terminating(ns);
     if terminating || existing.is_some() {
         return None;
     }
@@ -100,8 +99,7 @@ impl ServiceAccountsCtx {
             match self.client.create(&sa).await {
                 Ok(_) => {}
                 // Made since our cache looked, or the namespace began terminating.
-                Err(e) if e.to_string().contains("already exists") => {}
-                Err(e) if e.to_string().contains("being terminated") => {}
+                Err(e) if e.is_already_exists() || e.is_namespace_terminating() => {}
                 Err(e) => return Err(e.into()),
             }
         }

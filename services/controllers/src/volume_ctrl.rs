@@ -328,7 +328,7 @@ impl VolumeCtx {
             Some(existing) => (*existing).clone(),
             None => match self.client.create(&pv).await {
                 Ok(p) => p,
-                Err(e) if e.to_string().contains("already exists") => pv.clone(),
+                Err(e) if e.is_already_exists() => pv.clone(),
                 Err(e) => return Err(e.into()),
             },
         };
