@@ -18,6 +18,19 @@ fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The name of the second of `up`'s two nodes, once both are registered.
+fn second_node(c: &Coxswain) -> String {
+    let nodes = wait_until("two nodes", T, || {
+        let list = items(&json(c, &["get", "nodes", "-o", "json"]));
+        (list.len() == 2).then_some(list)
+    })
+    .expect("nodes");
+    nodes[1]["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
 #[test]
 fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements() {
     let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
@@ -348,15 +361,7 @@ spec:
 #[test]
 fn the_scheduler_binds_local_volumes_on_the_pods_node_and_claims_in_use_are_protected() {
     let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
-    let nodes = wait_until("two nodes", T, || {
-        let list = items(&json(&c, &["get", "nodes", "-o", "json"]));
-        (list.len() == 2).then_some(list)
-    })
-    .expect("nodes");
-    let second = nodes[1]["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let second = second_node(&c);
 
     // A pod whose claim does not exist waits, with upstream's reason.
     c.apply(&claim_pod("web", "data")).success();
@@ -633,15 +638,7 @@ spec:
 #[test]
 fn a_claim_naming_its_volume_is_bound_by_the_pv_controller_and_its_pod_follows_the_volume() {
     let c = Coxswain::start_fast_up(&[]).expect("start coxswain up");
-    let nodes = wait_until("two nodes", T, || {
-        let list = items(&json(&c, &["get", "nodes", "-o", "json"]));
-        (list.len() == 2).then_some(list)
-    })
-    .expect("nodes");
-    let second = nodes[1]["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let second = second_node(&c);
     let dir = c.data_dir.join("named");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let pv = |name: &str, extra: &str| {
