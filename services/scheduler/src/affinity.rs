@@ -196,6 +196,12 @@ impl DomainCounts {
         self.counts.is_empty()
     }
 
+    /// Every (key, value) entry with its count, ordered (tests compare two ways of counting).
+    #[cfg(test)]
+    pub fn canonical(&self) -> std::collections::BTreeMap<u64, i64> {
+        self.counts.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
     /// Does any of the node's (key, value) labels have a positive count?
     pub fn any_positive(&self, node: &crate::snapshot::NodeInfo) -> bool {
         self.keys.iter().any(|&k| {

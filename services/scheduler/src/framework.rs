@@ -317,6 +317,14 @@ pub struct NodeScore {
 /// Ranks a feasible node.
 pub trait Score {
     fn score(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> i64;
+    /// Scores every node of `nodes` into `out` (same length and order): exactly what
+    /// [`Score::score`] gives each. The framework scores a cycle's feasible nodes through
+    /// this; a plugin overrides it to resolve its cycle state once per cycle, not per node.
+    fn score_all(&self, state: &CycleState, pod: &v1::Pod, nodes: &[&NodeInfo], out: &mut [i64]) {
+        for (o, n) in out.iter_mut().zip(nodes) {
+            *o = self.score(state, pod, n);
+        }
+    }
     fn score_extensions(&self) -> Option<&dyn ScoreExtensions> {
         None
     }
@@ -1179,70 +1187,113 @@ pub fn score_nodes_observed(
     }
     obs.point(Point::PreScore, Code::Success, pre_score_start);
     let score_start = obs.start();
-    let mut scores: Vec<NodeScores> = infos
-        .iter()
-        .map(|ni| NodeScores {
-            node: ni.name_arc(),
-            total: 0,
-            plugins: if breakdown {
-                Vec::with_capacity(profile.scores.len())
-            } else {
-                Vec::new()
-            },
-        })
-        .collect();
-    // The per-plugin score lists are built once (names shared with `scores`) and only their
-    // scores are rewritten per plugin: no name clones per plugin and node.
-    let mut raw: Vec<NodeScore> = scores
-        .iter()
-        .map(|ns| NodeScore {
-            name: Arc::clone(&ns.node),
-            score: 0,
-        })
-        .collect();
-    let mut normalized: Vec<NodeScore> = raw.clone();
+    // Totals and one plugin's raw scores as plain integers; the named lists a normalizing
+    // plugin needs are built once per cycle, and only when such a plugin runs. A plugin whose
+    // PreScore skipped adds 0 to every node and is not visited (unless the breakdown is
+    // asked for).
+    let n = infos.len();
+    let mut totals = vec![0i64; n];
+    let mut raw = vec![0i64; n];
+    let mut normalized: Vec<NodeScore> = Vec::new();
+    let mut plugins: Vec<Vec<PluginScore>> = if breakdown {
+        (0..n)
+            .map(|_| Vec::with_capacity(profile.scores.len()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (p, weight) in &profile.scores {
         let Some(sp) = p.as_score() else { continue };
         let skipped = state.skip_score.contains(p.name());
-        let mut timed = 0;
-        if !skipped {
-            while obs.node_sampled(timed) && timed < raw.len() {
+        if skipped && !breakdown {
+            continue;
+        }
+        let mut ext = None;
+        if skipped {
+            raw.fill(0);
+        } else {
+            let mut timed = 0;
+            while obs.node_sampled(timed) && timed < n {
                 let t = obs.plugin_start();
-                raw[timed].score = sp.score(state, pod, infos[timed]);
+                raw[timed] = sp.score(state, pod, infos[timed]);
                 obs.plugin(p.name(), Point::Score, Code::Success, t);
                 timed += 1;
             }
+            sp.score_all(state, pod, &infos[timed..], &mut raw[timed..]);
+            ext = sp.score_extensions();
         }
-        for (r, ni) in raw.iter_mut().zip(&infos).skip(timed) {
-            r.score = if skipped { 0 } else { sp.score(state, pod, ni) };
-        }
-        let ext = if skipped { None } else { sp.score_extensions() };
-        let norms: &[NodeScore] = match ext {
+        let norms: &[i64] = match ext {
             Some(ext) => {
-                for (n, r) in normalized.iter_mut().zip(&raw) {
-                    n.score = r.score;
+                if normalized.len() != n {
+                    normalized = infos
+                        .iter()
+                        .map(|ni| NodeScore {
+                            name: ni.name_arc(),
+                            score: 0,
+                        })
+                        .collect();
+                }
+                for (ns, r) in normalized.iter_mut().zip(&raw) {
+                    ns.score = *r;
                 }
                 let t = obs.plugin_start();
                 ext.normalize(state, pod, &mut normalized);
                 obs.plugin(p.name(), Point::ScoreExtensionNormalize, Code::Success, t);
-                &normalized
+                // The normalized scores go back into `raw`'s place only after the breakdown
+                // read the raw ones.
+                if breakdown {
+                    for (i, row) in plugins.iter_mut().enumerate() {
+                        let norm = normalized[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
+                        row.push(PluginScore {
+                            plugin: Cow::Borrowed(p.name()),
+                            raw: raw[i],
+                            normalized: norm,
+                            weight: *weight,
+                            weighted: norm * weight,
+                        });
+                    }
+                }
+                for (r, ns) in raw.iter_mut().zip(&normalized) {
+                    *r = ns.score;
+                }
+                &raw
             }
-            None => &raw,
+            None => {
+                if breakdown {
+                    for (i, row) in plugins.iter_mut().enumerate() {
+                        let norm = raw[i].clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
+                        row.push(PluginScore {
+                            plugin: Cow::Borrowed(p.name()),
+                            raw: raw[i],
+                            normalized: norm,
+                            weight: *weight,
+                            weighted: norm * weight,
+                        });
+                    }
+                }
+                &raw
+            }
         };
-        for (i, ns) in scores.iter_mut().enumerate() {
-            let norm = norms[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
-            if breakdown {
-                ns.plugins.push(PluginScore {
-                    plugin: std::borrow::Cow::Borrowed(p.name()),
-                    raw: raw[i].score,
-                    normalized: norm,
-                    weight: *weight,
-                    weighted: norm * weight,
-                });
-            }
-            ns.total += norm * weight;
+        for (t, s) in totals.iter_mut().zip(norms) {
+            *t += s.clamp(&MIN_NODE_SCORE, &MAX_NODE_SCORE) * weight;
         }
     }
+    // The names: moved out of the normalized list when one was built (no second clone).
+    let names: Vec<Arc<str>> = if normalized.len() == n {
+        normalized.into_iter().map(|ns| ns.name).collect()
+    } else {
+        infos.iter().map(|ni| ni.name_arc()).collect()
+    };
+    let mut plugins = plugins.into_iter();
+    let scores = names
+        .into_iter()
+        .zip(totals)
+        .map(|(node, total)| NodeScores {
+            node,
+            total,
+            plugins: plugins.next().unwrap_or_default(),
+        })
+        .collect();
     obs.point(Point::Score, Code::Success, score_start);
     scores
 }

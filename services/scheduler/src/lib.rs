@@ -21,6 +21,7 @@
 //! - [`service`]: the `coxswain.v1.Scheduler` gRPC service (Explain, ListProfiles).
 
 pub mod affinity;
+pub mod affinity_index;
 pub mod cache;
 pub mod config;
 pub mod explain;
@@ -48,3 +49,5 @@ mod gating_tests;
 mod property;
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod score_property;

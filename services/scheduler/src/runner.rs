@@ -809,8 +809,8 @@ impl Loop {
         let key = pod_key(pod);
         let snapshot = if !pod_spec(pod).node_name.is_empty() || self.cache.is_assumed(&key) {
             let mut s = self.cache.snapshot().clone();
-            for ni in s.nodes.iter_mut() {
-                ni.remove_pod(pod_namespace(pod), pod_name(pod));
+            for i in 0..s.nodes.len() {
+                s.remove_pod_at(i, pod_namespace(pod), pod_name(pod));
             }
             owned = s;
             &owned

@@ -254,9 +254,25 @@ fn has_affinity(pod: &v1::Pod) -> bool {
         .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }
 
+/// The per-node integers the resource scores read (NodeResourcesFit, BalancedAllocation),
+/// side by side: copies of fields of [`NodeInfo`]'s `allocatable`, `requested` and
+/// `non_zero_requested`, refreshed whenever those change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HotResources {
+    pub alloc_cpu: i64,
+    pub alloc_memory: i64,
+    pub requested_cpu: i64,
+    pub requested_memory: i64,
+    pub non_zero_cpu: i64,
+    pub non_zero_memory: i64,
+}
+
 /// One node and what is placed on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
+    /// See [`HotResources`]: 48 contiguous bytes, so scoring a node touches one or two cache
+    /// lines of it.
+    hot: HotResources,
     pub node: Arc<v1::Node>,
     name: Arc<str>,
     pub pods: Vec<Arc<v1::Pod>>,
@@ -288,7 +304,8 @@ impl NodeInfo {
             .as_ref()
             .map(|s| Resources::from_list(&s.allocatable))
             .unwrap_or_default();
-        NodeInfo {
+        let mut ni = NodeInfo {
+            hot: HotResources::default(),
             label_ids: crate::affinity::label_ids(node_labels(&node)),
             cordoned: node.spec.as_ref().is_some_and(|s| s.unschedulable),
             tainted: node.spec.as_ref().is_some_and(|s| !s.taints.is_empty()),
@@ -301,7 +318,27 @@ impl NodeInfo {
             allocatable,
             used_ports: Vec::new(),
             affinity: Vec::new(),
-        }
+        };
+        ni.refresh_hot();
+        ni
+    }
+
+    /// Copy the scored amounts into [`HotResources`] (after any change to them).
+    fn refresh_hot(&mut self) {
+        self.hot = HotResources {
+            alloc_cpu: self.allocatable.milli_cpu,
+            alloc_memory: self.allocatable.memory,
+            requested_cpu: self.requested.milli_cpu,
+            requested_memory: self.requested.memory,
+            non_zero_cpu: self.non_zero_requested.milli_cpu,
+            non_zero_memory: self.non_zero_requested.memory,
+        };
+    }
+
+    /// The amounts the resource scores read, in one place.
+    #[inline]
+    pub fn hot(&self) -> &HotResources {
+        &self.hot
     }
 
     pub fn name(&self) -> &str {
@@ -324,6 +361,7 @@ impl NodeInfo {
         self.cordoned = node.spec.as_ref().is_some_and(|s| s.unschedulable);
         self.tainted = node.spec.as_ref().is_some_and(|s| !s.taints.is_empty());
         self.node = node;
+        self.refresh_hot();
     }
 
     /// `spec.unschedulable`.
@@ -364,6 +402,7 @@ impl NodeInfo {
         }
         self.classes.push(crate::affinity::class_of(&pod));
         self.pods.push(pod);
+        self.refresh_hot();
     }
 
     /// Remove the pod `namespace/name`; false when it is not here.
@@ -373,27 +412,38 @@ impl NodeInfo {
 
     /// Remove the pod `namespace/name` and return it; None when it is not here.
     pub fn take_pod(&mut self, namespace: &str, name: &str) -> Option<Arc<v1::Pod>> {
+        self.take_pod_ids(namespace, name).map(|(p, _, _)| p)
+    }
+
+    /// As [`NodeInfo::take_pod`], with the pod's class id and affinity term-set id.
+    fn take_pod_ids(
+        &mut self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<(Arc<v1::Pod>, u32, Option<u32>)> {
         let i = self
             .pods
             .iter()
             .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)?;
         let pod = self.pods.swap_remove(i);
-        self.classes.swap_remove(i);
+        let class = self.classes.swap_remove(i).id;
+        let mut terms = None;
         if has_affinity(&pod) {
             if let Some(j) = self.affinity.iter().position(|(p, _)| Arc::ptr_eq(p, &pod)) {
-                self.affinity.swap_remove(j);
+                terms = Some(self.affinity.swap_remove(j).1.id);
             }
         }
         let spec = pod_spec(&pod);
         self.requested.sub(&Resources::for_pod(spec));
         self.non_zero_requested
             .sub(&Resources::non_zero_for_pod(spec));
+        self.refresh_hot();
         for hp in HostPort::for_pod(spec) {
             if let Some(j) = self.used_ports.iter().position(|u| *u == hp) {
                 self.used_ports.swap_remove(j);
             }
         }
-        Some(pod)
+        Some((pod, class, terms))
     }
 
     /// The pods here with pod affinity or anti-affinity of any kind.
@@ -419,6 +469,9 @@ pub struct Snapshot {
     /// Which nodes carry each label (kept by the node methods below; `nodes` must change only
     /// through them).
     label_index: crate::nodeset::LabelIndex,
+    /// Pods per label class and per affinity term set, by node (kept by the pod and node
+    /// methods below).
+    affinity_index: crate::affinity_index::AffinityIndex,
 }
 
 fn is_terminal(pod: &v1::Pod) -> bool {
@@ -466,11 +519,25 @@ impl Snapshot {
         let Some(&i) = self.index.get(pod_spec(&pod).node_name.as_str()) else {
             return false;
         };
-        if has_affinity(&pod) {
+        let affinity = has_affinity(&pod);
+        if affinity {
             self.affinity_pods += 1;
         }
-        self.nodes[i].add_pod(pod);
+        let ni = &mut self.nodes[i];
+        ni.add_pod(Arc::clone(&pod));
+        let class = ni.classes.last().expect("just added");
+        let terms = if affinity {
+            ni.affinity.last().map(|(_, t)| t)
+        } else {
+            None
+        };
+        self.affinity_index.add(i, &pod, class, terms);
         true
+    }
+
+    /// Pods per label class and per affinity term set, by node index.
+    pub fn affinity_index(&self) -> &crate::affinity_index::AffinityIndex {
+        &self.affinity_index
     }
 
     /// False when no node holds a pod with pod affinity or anti-affinity (see the field).
@@ -480,11 +547,12 @@ impl Snapshot {
 
     /// Remove the pod `namespace/name` from node `i` (an index into `nodes`).
     pub fn remove_pod_at(&mut self, i: usize, namespace: &str, name: &str) -> bool {
-        match self.nodes[i].take_pod(namespace, name) {
-            Some(p) => {
+        match self.nodes[i].take_pod_ids(namespace, name) {
+            Some((p, class, terms)) => {
                 if has_affinity(&p) {
                     self.affinity_pods = self.affinity_pods.saturating_sub(1);
                 }
+                self.affinity_index.remove(i, class, terms);
                 true
             }
             None => false,
@@ -527,11 +595,24 @@ impl Snapshot {
         let ni = self.nodes.swap_remove(i);
         self.label_index.remove(i, &ni.label_ids);
         self.affinity_pods = self.affinity_pods.saturating_sub(ni.affinity.len());
+        for c in &ni.classes {
+            self.affinity_index.remove_class(i, c.id);
+        }
+        for (_, t) in &ni.affinity {
+            self.affinity_index.remove_terms(i, t.id);
+        }
         if i < self.nodes.len() {
             let moved = self.nodes[i].name().to_string();
             self.index.insert(moved, i);
             self.label_index
                 .moved(self.nodes.len(), i, &self.nodes[i].label_ids);
+            let m = &self.nodes[i];
+            self.affinity_index.moved(
+                self.nodes.len(),
+                i,
+                m.classes.iter().map(|c| c.id),
+                m.affinity.iter().map(|(_, t)| t.id),
+            );
         }
         Some(ni)
     }

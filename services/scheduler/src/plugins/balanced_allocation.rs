@@ -82,6 +82,38 @@ impl Score for BalancedAllocation {
             (node.requested.memory + mem, node.allocatable.memory),
         ])
     }
+
+    /// The cycle state read once, and [`balanced_cpu_memory`] per node.
+    fn score_all(&self, state: &CycleState, pod: &v1::Pod, nodes: &[&NodeInfo], out: &mut [i64]) {
+        let (cpu, mem) = match state.read::<PreScoreState>() {
+            Some(s) => (s.0, s.1),
+            None => {
+                let r = Resources::for_pod(pod_spec(pod));
+                (r.milli_cpu, r.memory)
+            }
+        };
+        for (o, n) in out.iter_mut().zip(nodes) {
+            let h = n.hot();
+            *o = balanced_cpu_memory(
+                (h.requested_cpu + cpu, h.alloc_cpu),
+                (h.requested_memory + mem, h.alloc_memory),
+            );
+        }
+    }
+}
+
+/// [`balanced_score`] for exactly two (requested, allocatable) pairs, with the same floating
+/// point operations in the same order (so the same result to the bit).
+#[inline]
+pub fn balanced_cpu_memory(cpu: (i64, i64), mem: (i64, i64)) -> i64 {
+    let std = if cpu.1 != 0 && mem.1 != 0 {
+        let a = (cpu.0 as f64 / cpu.1 as f64).min(1.0);
+        let b = (mem.0 as f64 / mem.1 as f64).min(1.0);
+        ((a - b) / 2.0).abs()
+    } else {
+        0.0
+    };
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
 }
 
 #[cfg(test)]

@@ -26,9 +26,7 @@
 
 use coxswain_api::v1;
 
-use crate::affinity::{
-    class_id_bound, match_mask, terms, terms_id_bound, DomainCounts, Memo, Term,
-};
+use crate::affinity::{terms, DomainCounts, Term, Terms};
 use crate::framework::{
     CycleState, Filter, NodeScore, Plugin, PreFilter, PreScore, Score, ScoreExtensions, Status,
     MAX_NODE_SCORE,
@@ -120,66 +118,8 @@ impl PreFilter for InterPodAffinity {
             // Nothing to count: no own required terms and no existing pod's terms.
             return Status::skip();
         }
-        let mut existing_anti_counts = Counts::default();
-        let mut affinity_counts = Counts::default();
-        let mut anti_counts = Counts::default();
-        // Matching depends only on an existing pod's (namespace, labels) class, or on its
-        // shared term set: each distinct one is matched once per cycle.
-        let mut existing_memo = Memo::new(terms_id_bound());
-        let mut class_memo = Memo::new(class_id_bound());
-        let own = !t.required_affinity.is_empty() || !t.required_anti.is_empty();
-        let memo_ok = t.required_anti.len() < 63;
-        for node in &snapshot.nodes {
-            for (_, et) in &node.affinity {
-                let anti = &et.value.required_anti;
-                if anti.is_empty() {
-                    continue;
-                }
-                let mask = if anti.len() < 64 {
-                    existing_memo.get(et.id, || match_mask(anti, pod, Some(snapshot)))
-                } else {
-                    match_mask(anti, pod, Some(snapshot))
-                };
-                for (i, term) in anti.iter().enumerate() {
-                    if mask & (1 << i.min(63)) != 0 && (i < 63 || term.matches(pod, Some(snapshot)))
-                    {
-                        bump(&mut existing_anti_counts, node, term.topology_key_id, 1);
-                    }
-                }
-            }
-            if !own {
-                continue;
-            }
-            for (existing, class) in node.pods.iter().zip(&node.classes) {
-                let compute = || {
-                    let mut m = match_mask(&t.required_anti, existing, Some(snapshot));
-                    if matches_all(&t.required_affinity, existing, Some(snapshot)) {
-                        m |= 1 << 63;
-                    }
-                    m
-                };
-                let mask = if memo_ok {
-                    class_memo.get(class.id, compute)
-                } else {
-                    compute()
-                };
-                if mask & (1 << 63) != 0 {
-                    for term in &t.required_affinity {
-                        bump(&mut affinity_counts, node, term.topology_key_id, 1);
-                    }
-                }
-                for (i, term) in t.required_anti.iter().enumerate() {
-                    let hit = if memo_ok {
-                        mask & (1 << i) != 0
-                    } else {
-                        term.matches(existing, Some(snapshot))
-                    };
-                    if hit {
-                        bump(&mut anti_counts, node, term.topology_key_id, 1);
-                    }
-                }
-            }
-        }
+        let (affinity_counts, anti_counts, existing_anti_counts) =
+            pre_filter_counts(&t, pod, snapshot);
         if t.required_affinity.is_empty()
             && t.required_anti.is_empty()
             && existing_anti_counts.is_empty()
@@ -195,6 +135,128 @@ impl PreFilter for InterPodAffinity {
             existing_anti_counts,
         });
         Status::success()
+    }
+}
+
+/// PreFilter's counts for `pod` with parsed terms `t`: (existing pods matching all of the
+/// pod's required affinity terms, per term's domain; existing pods matching each required
+/// anti-affinity term, per domain; existing pods' required anti-affinity terms matching the
+/// pod, per domain). From the snapshot's [`AffinityIndex`](crate::affinity_index): each label
+/// class and term set is matched once and adds its per-node pod counts.
+pub(crate) fn pre_filter_counts(
+    t: &Terms,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+) -> (Counts, Counts, Counts) {
+    let mut existing_anti_counts = Counts::default();
+    let mut affinity_counts = Counts::default();
+    let mut anti_counts = Counts::default();
+    let index = snapshot.affinity_index();
+    for e in index.term_sets() {
+        for term in &e.terms.value.required_anti {
+            if term.matches(pod, Some(snapshot)) {
+                for (&n, &c) in &e.nodes {
+                    let node = &snapshot.nodes[n as usize];
+                    bump(
+                        &mut existing_anti_counts,
+                        node,
+                        term.topology_key_id,
+                        c.into(),
+                    );
+                }
+            }
+        }
+    }
+    if !t.required_affinity.is_empty() || !t.required_anti.is_empty() {
+        for e in index.classes() {
+            let existing = &*e.pod;
+            let affinity = matches_all(&t.required_affinity, existing, Some(snapshot));
+            let anti: Vec<&Term> = t
+                .required_anti
+                .iter()
+                .filter(|term| term.matches(existing, Some(snapshot)))
+                .collect();
+            if !affinity && anti.is_empty() {
+                continue;
+            }
+            for (&n, &c) in &e.nodes {
+                let node = &snapshot.nodes[n as usize];
+                if affinity {
+                    for term in &t.required_affinity {
+                        bump(&mut affinity_counts, node, term.topology_key_id, c.into());
+                    }
+                }
+                for term in &anti {
+                    bump(&mut anti_counts, node, term.topology_key_id, c.into());
+                }
+            }
+        }
+    }
+    (affinity_counts, anti_counts, existing_anti_counts)
+}
+
+impl InterPodAffinity {
+    /// PreScore's per-domain scores for `pod` with parsed terms `t`; None when no pod exists
+    /// (Skip). From the snapshot's [`AffinityIndex`](crate::affinity_index), as
+    /// [`pre_filter_counts`]: a class or term set that matches adds `weight × pods` per node.
+    pub(crate) fn pre_score_counts(
+        &self,
+        t: &Terms,
+        pod: &v1::Pod,
+        snapshot: &Snapshot,
+    ) -> Option<DomainCounts> {
+        let index = snapshot.affinity_index();
+        let mut scores = DomainCounts::default();
+        let mut any = false;
+        let has_constraints = !t.preferred_affinity.is_empty() || !t.preferred_anti.is_empty();
+        let add_all = |scores: &mut DomainCounts,
+                       nodes: &crate::affinity::FastMap<u32, u32>,
+                       term: &Term,
+                       w: i64| {
+            for (&n, &c) in nodes {
+                scores.add_for(
+                    &snapshot.nodes[n as usize],
+                    term.topology_key_id,
+                    w * i64::from(c),
+                );
+            }
+        };
+        for e in index.classes().filter(|_| has_constraints) {
+            any = true;
+            let existing = &*e.pod;
+            for term in &t.preferred_affinity {
+                if term.matches(existing, Some(snapshot)) {
+                    add_all(&mut scores, &e.nodes, term, term.weight);
+                }
+            }
+            for term in &t.preferred_anti {
+                if term.matches(existing, Some(snapshot)) {
+                    add_all(&mut scores, &e.nodes, term, -term.weight);
+                }
+            }
+        }
+        for e in index.term_sets() {
+            any = true;
+            let et = &e.terms.value;
+            if self.hard_pod_affinity_weight > 0 {
+                for term in &et.required_affinity {
+                    if term.matches(pod, Some(snapshot)) {
+                        add_all(&mut scores, &e.nodes, term, self.hard_pod_affinity_weight);
+                    }
+                }
+            }
+            for term in &et.preferred_affinity {
+                if term.matches(pod, Some(snapshot)) {
+                    add_all(&mut scores, &e.nodes, term, term.weight);
+                }
+            }
+            for term in &et.preferred_anti {
+                if term.matches(pod, Some(snapshot)) {
+                    add_all(&mut scores, &e.nodes, term, -term.weight);
+                }
+            }
+        }
+        any.then_some(scores)
     }
 }
 
@@ -260,95 +322,9 @@ impl PreScore for InterPodAffinity {
             // No own preferred terms and no existing pod's terms: nothing scores.
             return Status::skip();
         }
-        let mut scores = DomainCounts::default();
-        let mut add = |node: &NodeInfo, term: &Term, by: i64| {
-            scores.add_for(node, term.topology_key_id, by);
-        };
-        let mut any = false;
-        // As in PreFilter: match each distinct label class / term set once per cycle.
-        let mut class_memo = Memo::new(class_id_bound());
-        let mut terms_memo = Memo::new(terms_id_bound());
-        let small = |ts: &[Term]| ts.len() < 32;
-        let own_small = small(&t.preferred_affinity) && small(&t.preferred_anti);
-        for node in &snapshot.nodes {
-            if has_constraints {
-                for (existing, class) in node.pods.iter().zip(&node.classes) {
-                    any = true;
-                    let compute = || {
-                        match_mask(&t.preferred_affinity, existing, Some(snapshot))
-                            | (match_mask(&t.preferred_anti, existing, Some(snapshot)) << 32)
-                    };
-                    if own_small {
-                        let mask = class_memo.get(class.id, compute);
-                        for (i, term) in t.preferred_affinity.iter().enumerate() {
-                            if mask & (1 << i) != 0 {
-                                add(node, term, term.weight);
-                            }
-                        }
-                        for (i, term) in t.preferred_anti.iter().enumerate() {
-                            if mask & (1 << (i + 32)) != 0 {
-                                add(node, term, -term.weight);
-                            }
-                        }
-                    } else {
-                        for term in &t.preferred_affinity {
-                            if term.matches(existing, Some(snapshot)) {
-                                add(node, term, term.weight);
-                            }
-                        }
-                        for term in &t.preferred_anti {
-                            if term.matches(existing, Some(snapshot)) {
-                                add(node, term, -term.weight);
-                            }
-                        }
-                    }
-                }
-            }
-            for (_, et) in &node.affinity {
-                any = true;
-                let e = &et.value;
-                let memo_ok = e.required_affinity.len() < 21
-                    && e.preferred_affinity.len() < 21
-                    && e.preferred_anti.len() < 21;
-                let compute = || {
-                    match_mask(&e.required_affinity, pod, Some(snapshot))
-                        | (match_mask(&e.preferred_affinity, pod, Some(snapshot)) << 21)
-                        | (match_mask(&e.preferred_anti, pod, Some(snapshot)) << 42)
-                };
-                let mask = if memo_ok {
-                    terms_memo.get(et.id, compute)
-                } else {
-                    0
-                };
-                let hit = |i: usize, shift: usize, term: &Term| {
-                    if memo_ok {
-                        mask & (1 << (i + shift)) != 0
-                    } else {
-                        term.matches(pod, Some(snapshot))
-                    }
-                };
-                if self.hard_pod_affinity_weight > 0 {
-                    for (i, term) in e.required_affinity.iter().enumerate() {
-                        if hit(i, 0, term) {
-                            add(node, term, self.hard_pod_affinity_weight);
-                        }
-                    }
-                }
-                for (i, term) in e.preferred_affinity.iter().enumerate() {
-                    if hit(i, 21, term) {
-                        add(node, term, term.weight);
-                    }
-                }
-                for (i, term) in e.preferred_anti.iter().enumerate() {
-                    if hit(i, 42, term) {
-                        add(node, term, -term.weight);
-                    }
-                }
-            }
-        }
-        if !any {
+        let Some(scores) = self.pre_score_counts(&t, pod, snapshot) else {
             return Status::skip();
-        }
+        };
         state.write(PreScoreState(scores));
         Status::success()
     }
@@ -383,6 +359,10 @@ impl ScoreExtensions for InterPodAffinity {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "inter_pod_affinity_walk.rs"]
+mod walk;
 
 #[cfg(test)]
 mod tests {

@@ -318,6 +318,61 @@ impl Score for NodeResourcesFit {
                 &computed
             }
         };
+        self.score_with(s, node)
+    }
+
+    /// The cycle state is read once; the default strategy and resources (`LeastAllocated`
+    /// over cpu and memory) take [`least_allocated_cpu_memory`], the rest [`Self::score_with`].
+    fn score_all(&self, state: &CycleState, pod: &v1::Pod, nodes: &[&NodeInfo], out: &mut [i64]) {
+        let computed;
+        let s = match state.read::<PreScoreState>() {
+            Some(s) => s,
+            None => {
+                computed = self.pre_score_state(pod);
+                &computed
+            }
+        };
+        if let (Strategy::LeastAllocated, [(ResKind::Cpu, wc), (ResKind::Memory, wm)]) =
+            (&self.strategy, s.kinds.as_slice())
+        {
+            let (pod_cpu, pod_mem) = (s.non_zero.milli_cpu, s.non_zero.memory);
+            for (o, n) in out.iter_mut().zip(nodes) {
+                let h = n.hot();
+                *o = least_allocated_cpu_memory(
+                    (h.non_zero_cpu + pod_cpu, h.alloc_cpu, *wc),
+                    (h.non_zero_memory + pod_mem, h.alloc_memory, *wm),
+                );
+            }
+            return;
+        }
+        for (o, n) in out.iter_mut().zip(nodes) {
+            *o = self.score_with(s, n);
+        }
+    }
+}
+
+/// `LeastAllocated` over (requested, allocatable, weight) for cpu and memory: the same
+/// arithmetic as the general loop in [`NodeResourcesFit::score_with`] (a resource with
+/// nothing allocatable is left out of the average).
+#[inline]
+pub fn least_allocated_cpu_memory(cpu: (i64, i64, i64), mem: (i64, i64, i64)) -> i64 {
+    let (mut total, mut weights) = (0, 0);
+    for (req, alloc, w) in [cpu, mem] {
+        if alloc != 0 {
+            total += least_requested_score(req, alloc) * w;
+            weights += w;
+        }
+    }
+    if weights == 0 {
+        0
+    } else {
+        total / weights
+    }
+}
+
+impl NodeResourcesFit {
+    /// One node's score from the cycle's PreScore state (the reference for every strategy).
+    fn score_with(&self, s: &PreScoreState, node: &NodeInfo) -> i64 {
         let (mut total, mut weights) = (0, 0);
         for (kind, w) in &s.kinds {
             let alloc = kind.amount(&node.allocatable);

@@ -116,6 +116,22 @@ impl Score for TaintToleration {
             .filter(|taint| !tols.0.iter().any(|t| tolerates(t, taint)))
             .count() as i64
     }
+    /// The cycle state read once; an untainted node scores 0 without looking further.
+    fn score_all(&self, state: &CycleState, _: &v1::Pod, nodes: &[&NodeInfo], out: &mut [i64]) {
+        let empty = PreScoreState(vec![]);
+        let tols = state.read::<PreScoreState>().unwrap_or(&empty);
+        for (o, node) in out.iter_mut().zip(nodes) {
+            *o = if node.tainted() {
+                taints(node)
+                    .iter()
+                    .filter(|taint| taint.effect == "PreferNoSchedule")
+                    .filter(|taint| !tols.0.iter().any(|t| tolerates(t, taint)))
+                    .count() as i64
+            } else {
+                0
+            };
+        }
+    }
     fn score_extensions(&self) -> Option<&dyn ScoreExtensions> {
         Some(self)
     }
