@@ -30,6 +30,7 @@ pub mod deployment_ctrl;
 pub mod endpoints_ctrl;
 pub mod job_ctrl;
 pub mod manager;
+pub mod ns_publisher;
 pub mod podctl;
 pub mod replicaset_ctrl;
 pub mod revisions;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use coxswain_api::v1::{ConfigMap, Namespace, ObjectMeta};
 use coxswain_api::Resource;
-use coxswain_client::{Cache, Client, Event, Informer, RateLimit, WorkQueue};
+use coxswain_client::{Client, RateLimit};
 
-use crate::runtime::{Action, Result};
+use crate::ns_publisher::{self, Publisher, Spec};
 
 /// The ConfigMap's name.
 pub const NAME: &str = "kube-root-ca.crt";
@@ -54,94 +54,21 @@ pub fn wanted(ns: Option<&Namespace>, existing: Option<&ConfigMap>, ca: &str) ->
     }
 }
 
-pub struct RootCaCtx {
-    client: Client,
-    ca: String,
-    namespaces: Cache<Namespace>,
-    configmaps: Cache<ConfigMap>,
-    queue: WorkQueue<String>,
-}
-
 /// Start the publisher with the CA the client trusts (none: not started).
-pub fn start(client: Client, rl: RateLimit, workers: usize) -> Option<Arc<RootCaCtx>> {
+pub fn start(client: Client, rl: RateLimit, workers: usize) -> Option<Arc<Publisher<ConfigMap>>> {
     let ca = coxswain_client::config::installed_as("controller-manager")
         .map(|c| c.ca_pem)
         .filter(|c| !c.is_empty())?;
-    let queue = WorkQueue::named(rl, "root_ca_cert_publisher");
-    let namespaces = {
-        let q = queue.clone();
-        Informer::<Namespace>::new(client.clone())
-            .on_event(move |ev: &Event<Namespace>| {
-                if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
-                    q.add(o.metadata().name.clone());
-                }
-            })
-            .start()
-    };
-    let configmaps = {
-        let q = queue.clone();
-        Informer::<ConfigMap>::new(client.clone())
-            .field_selector(format!("metadata.name={NAME}"))
-            .on_event(move |ev: &Event<ConfigMap>| {
-                if let Event::Modified { new: o, .. } | Event::Deleted(o) = ev {
-                    q.add(o.metadata().namespace.clone());
-                }
-            })
-            .start()
-    };
-    let ctx = Arc::new(RootCaCtx {
+    Some(ns_publisher::start(
         client,
-        ca,
-        namespaces,
-        configmaps,
-        queue,
-    });
-    let c = ctx.clone();
-    tokio::spawn(async move {
-        c.namespaces.wait_synced().await;
-        c.configmaps.wait_synced().await;
-        for n in c.namespaces.list() {
-            c.queue.add(n.metadata().name.clone());
-        }
-        let c2 = c.clone();
-        crate::runtime::run(
-            "root_ca_cert_publisher",
-            c.queue.clone(),
-            workers,
-            move |k| {
-                let c3 = c2.clone();
-                async move { c3.sync(k).await }
-            },
-        )
-        .await;
-    });
-    Some(ctx)
-}
-
-impl RootCaCtx {
-    pub fn stop(&self) {
-        self.namespaces.stop();
-        self.configmaps.stop();
-        self.queue.shutdown();
-    }
-
-    async fn sync(&self, ns: String) -> Result<Action> {
-        let namespace = self.namespaces.get("", &ns);
-        let existing = self.configmaps.get(&ns, NAME);
-        let Some(cm) = wanted(namespace.as_deref(), existing.as_deref(), &self.ca) else {
-            return Ok(Action::Await);
-        };
-        let r = match existing.is_some() {
-            true => self.client.update(&cm).await.map(|_| ()),
-            false => self.client.create(&cm).await.map(|_| ()),
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.is_already_exists() || e.is_namespace_terminating() => {}
-            Err(e) => return Err(e.into()),
-        }
-        Ok(Action::Await)
-    }
+        rl,
+        workers,
+        Spec {
+            controller: "root_ca_cert_publisher",
+            object: NAME,
+            wanted: Box::new(move |ns, existing| wanted(ns, existing, &ca)),
+        },
+    ))
 }
 
 #[cfg(test)]

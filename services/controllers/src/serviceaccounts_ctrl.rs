@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use coxswain_api::v1::{Namespace, ObjectMeta, ServiceAccount};
 use coxswain_api::Resource;
-use coxswain_client::{Cache, Client, Event, Informer, RateLimit, WorkQueue};
+use coxswain_client::{Client, RateLimit};
 
-use crate::runtime::{Action, Result};
+use crate::ns_publisher::{self, Publisher, Spec};
 
 /// The name of the ServiceAccount every namespace has.
 pub const DEFAULT: &str = "default";
@@ -30,81 +30,18 @@ pub fn wanted(ns: Option<&Namespace>, existing: Option<&ServiceAccount>) -> Opti
     })
 }
 
-pub struct ServiceAccountsCtx {
-    client: Client,
-    namespaces: Cache<Namespace>,
-    accounts: Cache<ServiceAccount>,
-    queue: WorkQueue<String>,
-}
-
-/// Start the informers (namespaces, ServiceAccounts) and the workers; keys are namespaces.
-pub fn start(client: Client, rl: RateLimit, workers: usize) -> Arc<ServiceAccountsCtx> {
-    let queue = WorkQueue::named(rl, "serviceaccount");
-    let namespaces = {
-        let q = queue.clone();
-        Informer::<Namespace>::new(client.clone())
-            .on_event(move |ev: &Event<Namespace>| {
-                if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
-                    q.add(o.metadata().name.clone());
-                }
-            })
-            .start()
-    };
-    let accounts = {
-        let q = queue.clone();
-        Informer::<ServiceAccount>::new(client.clone())
-            .on_event(move |ev: &Event<ServiceAccount>| {
-                if let Event::Deleted(o) = ev {
-                    if o.metadata().name == DEFAULT {
-                        q.add(o.metadata().namespace.clone());
-                    }
-                }
-            })
-            .start()
-    };
-    let ctx = Arc::new(ServiceAccountsCtx {
+/// Start the informers (namespaces, `default` ServiceAccounts) and the workers.
+pub fn start(client: Client, rl: RateLimit, workers: usize) -> Arc<Publisher<ServiceAccount>> {
+    ns_publisher::start(
         client,
-        namespaces,
-        accounts,
-        queue,
-    });
-    let c = ctx.clone();
-    tokio::spawn(async move {
-        c.namespaces.wait_synced().await;
-        c.accounts.wait_synced().await;
-        for n in c.namespaces.list() {
-            c.queue.add(n.metadata().name.clone());
-        }
-        let c2 = c.clone();
-        crate::runtime::run("serviceaccount", c.queue.clone(), workers, move |k| {
-            let c3 = c2.clone();
-            async move { c3.sync(k).await }
-        })
-        .await;
-    });
-    ctx
-}
-
-impl ServiceAccountsCtx {
-    pub fn stop(&self) {
-        self.namespaces.stop();
-        self.accounts.stop();
-        self.queue.shutdown();
-    }
-
-    async fn sync(&self, ns: String) -> Result<Action> {
-        let namespace = self.namespaces.get("", &ns);
-        let existing = self.accounts.get(&ns, DEFAULT);
-        if let Some(sa) = wanted(namespace.as_deref(), existing.as_deref()) {
-            match self.client.create(&sa).await {
-                Ok(_) => {}
-                // Made since our cache looked, or the namespace began terminating.
-                Err(e) if e.is_already_exists() || e.is_namespace_terminating() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Action::Await)
-    }
+        rl,
+        workers,
+        Spec {
+            controller: "serviceaccount",
+            object: DEFAULT,
+            wanted: Box::new(wanted),
+        },
+    )
 }
 
 #[cfg(test)]

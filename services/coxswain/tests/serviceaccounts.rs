@@ -153,3 +153,171 @@ fn a_pod_reads_its_bound_token_and_the_store_authenticates_it_as_its_service_acc
     .expect("refused");
     assert!(out.contains("invalid bearer token"), "{out}");
 }
+
+/// The uid of `kind/name` in namespace `ns`, once it exists.
+fn uid(c: &Coxswain, kind: &str, ns: &str, name: &str) -> Option<String> {
+    let out = c.coxctl(&["get", kind, name, "-n", ns, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+    v["metadata"]["uid"].as_str().map(str::to_string)
+}
+
+#[test]
+fn a_new_namespace_gets_its_default_account_and_root_ca_and_both_come_back_when_deleted() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
+    c.coxctl(&["create", "namespace", "team"]).success();
+    let sa = wait_until("team's default ServiceAccount", T, || {
+        uid(&c, "serviceaccount", "team", "default")
+    })
+    .expect("default made");
+    let cm = wait_until("team's kube-root-ca.crt", T, || {
+        uid(&c, "configmap", "team", "kube-root-ca.crt")
+    })
+    .expect("kube-root-ca.crt made");
+
+    // Deleted, each is made again: a new object, a new uid.
+    c.coxctl(&["delete", "serviceaccount", "default", "-n", "team"])
+        .success();
+    c.coxctl(&["delete", "configmap", "kube-root-ca.crt", "-n", "team"])
+        .success();
+    wait_until("default made again", T, || {
+        uid(&c, "serviceaccount", "team", "default").filter(|u| *u != sa)
+    })
+    .expect("default made again");
+    wait_until("kube-root-ca.crt made again", T, || {
+        uid(&c, "configmap", "team", "kube-root-ca.crt").filter(|u| *u != cm)
+    })
+    .expect("kube-root-ca.crt made again");
+
+    // Edited, the CA bundle is put back.
+    c.coxctl(&[
+        "patch",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "team",
+        "-p",
+        r#"{"data":{"ca.crt":"forged"}}"#,
+    ])
+    .success();
+    wait_until("the CA put back", T, || {
+        let out = c.coxctl(&[
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-n",
+            "team",
+            "-o",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        v["data"]["ca.crt"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("-----BEGIN CERTIFICATE-----"))
+            .then_some(())
+    })
+    .expect("restored");
+}
+
+const NEIGHBOURS: &str = r#"apiVersion: v1
+kind: Pod
+metadata: {name: owner}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo OWN-TOKEN-READABLE; exec sleep 3600"]
+"#;
+
+/// A pod whose command tries to read `target` (a host path, given in the environment so that
+/// no path is rewritten) and to list `dir`.
+fn snooper(target: &str, dir: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: snooper}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - {{name: TARGET, value: "{target}"}}
+    - {{name: DIR, value: "{dir}"}}
+    command: ["/bin/sh", "-c", "if cat \"$TARGET\" >/dev/null 2>&1; then echo NEIGHBOUR-TOKEN-READ; else echo NEIGHBOUR-TOKEN-HIDDEN; fi; if ls \"$DIR/pki\" >/dev/null 2>&1; then echo PKI-LISTED; else echo PKI-HIDDEN; fi; exec sleep 3600"]
+"#
+    )
+}
+
+#[test]
+fn pods_sharing_the_default_uid_cannot_read_each_others_tokens_where_namespaces_allow() {
+    let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
+    c.apply(NEIGHBOURS).success();
+    let owner = wait_until("owner runs", T, || {
+        pod_json(&c, "owner").filter(|p| p["status"]["phase"] == "Running")
+    })
+    .expect("owner");
+    wait_until("owner reads its own token", T, || {
+        c.coxctl(&["logs", "owner"])
+            .stdout
+            .contains("OWN-TOKEN-READABLE")
+            .then_some(())
+    })
+    .expect("own token");
+    let uid = owner["metadata"]["uid"].as_str().expect("uid").to_string();
+    let vol = owner["spec"]["volumes"]
+        .as_array()
+        .and_then(|v| {
+            v.iter()
+                .filter_map(|v| v["name"].as_str())
+                .find(|n| n.starts_with("kube-api-access-"))
+                .map(String::from)
+        })
+        .expect("the projected volume");
+    let data = std::fs::canonicalize(&c.data_dir).expect("data dir");
+    let token = data.join(format!("agent/{uid}/volumes/{vol}/token"));
+    assert!(token.is_file(), "{}", token.display());
+
+    // What the agent detected at start decides what the other pod may see.
+    let isolated = wait_until("the agent's isolation decision", T, || {
+        let log = c.log();
+        if log.contains("containers get a private mount namespace") {
+            Some(true)
+        } else if log.contains("no private mount namespaces for containers") {
+            Some(false)
+        } else if !rustix_is_root() {
+            // A non-root agent runs every container as itself: nothing to isolate from.
+            Some(false)
+        } else {
+            None
+        }
+    })
+    .expect("decision");
+    c.apply(&snooper(&token.to_string_lossy(), &data.to_string_lossy()))
+        .success();
+    let out = wait_until("the snooper's two answers", T, || {
+        let out = c.coxctl(&["logs", "snooper"]).stdout;
+        (out.contains("NEIGHBOUR-TOKEN-") && out.contains("PKI-")).then_some(out)
+    })
+    .expect("snooper log");
+    use std::os::unix::fs::PermissionsExt;
+    let data_mode = std::fs::metadata(&data).expect("data dir").permissions().mode() & 0o777;
+    if isolated {
+        // A private view: the data directory is a tmpfs holding only the pod's own directory.
+        assert!(out.contains("NEIGHBOUR-TOKEN-HIDDEN"), "{out}");
+        assert!(out.contains("PKI-HIDDEN"), "{out}");
+        assert_eq!(data_mode, 0o700);
+    } else {
+        // The documented fallback (docs/security.md): the same uid reads the neighbour's token
+        // by its host path; the data directory is traversable (0711), its files still 0600.
+        assert!(out.contains("NEIGHBOUR-TOKEN-READ"), "{out}");
+        assert!(out.contains("PKI-HIDDEN"), "{out}");
+        assert!(data_mode == 0o711 || !rustix_is_root(), "{data_mode:o}");
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
