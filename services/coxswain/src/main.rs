@@ -491,7 +491,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         }
     }
     if let Some(r) = replicas {
-        r.stop(Duration::from_secs(10)).await;
+        r.stop().await;
     }
     tracing::info!("coxswain stopped");
     Ok(())

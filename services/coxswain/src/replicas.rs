@@ -9,6 +9,12 @@
 //! SIGTERM/SIGINT here is passed on (so leaders release their Leases), and each child exits when
 //! this process is gone however it ended (the children's stdin is a pipe from here; they run
 //! with `COXSWAIN_EXIT_WITH_STDIN` and exit at its end of file).
+//!
+//! A child that exits is restarted, as a supervisor (the kubelet) would: after the kubelet's
+//! crash-loop backoff (`--replica-restart-backoff`, 10 s, doubled per exit up to
+//! `--replica-restart-backoff-max`, 5 min; back to the base once a replica ran 2× the maximum
+//! without exiting), with the same arguments (a store replica on the same address, so the
+//! components' `--server` lists stay right). Nothing is restarted once `up` is stopping.
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,6 +23,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::duration;
 use crate::etcd::EtcdOpts;
@@ -43,6 +52,14 @@ pub struct ReplicaOpts {
     /// The replicas' retryPeriod.
     #[arg(long = "leader-elect-retry-period", default_value = "2s", value_parser = duration::parse)]
     pub retry_period: Duration,
+    /// The delay before restarting a replica that exited (the kubelet's crash-loop backoff:
+    /// doubled at each exit up to --replica-restart-backoff-max).
+    #[arg(long = "replica-restart-backoff", default_value = "10s", value_parser = duration::parse)]
+    pub restart_backoff: Duration,
+    /// The longest restart delay; a replica that ran twice this long without exiting starts
+    /// again from --replica-restart-backoff.
+    #[arg(long = "replica-restart-backoff-max", default_value = "5m", value_parser = duration::parse)]
+    pub restart_backoff_max: Duration,
 }
 
 impl ReplicaOpts {
@@ -62,6 +79,9 @@ impl ReplicaOpts {
     }
 }
 
+/// How long a child may take to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// What `up` needs to start the other store replicas like itself.
 pub struct StoreLike<'a> {
     pub etcd: &'a EtcdOpts,
@@ -69,11 +89,132 @@ pub struct StoreLike<'a> {
     pub auth: bool,
 }
 
-/// The running children; dropping it kills them.
+/// The kubelet's crash-loop backoff (client-go's `flowcontrol.Backoff` as the kubelet uses it
+/// per container): the first exit waits `base`, each later one twice the last delay, at most
+/// `max`; an exit more than 2×`max` after the previous one starts again from `base`.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    last: Option<(Instant, Duration)>,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Backoff {
+        Backoff {
+            base,
+            max: max.max(base),
+            last: None,
+        }
+    }
+
+    /// The delay before the restart that follows an exit at `now`.
+    pub fn next(&mut self, now: Instant) -> Duration {
+        let delay = match self.last {
+            Some((at, prev)) if now.saturating_duration_since(at) <= self.max * 2 => {
+                (prev * 2).min(self.max)
+            }
+            _ => self.base,
+        };
+        self.last = Some((now, delay));
+        delay
+    }
+}
+
+/// The running children, each under its supervising task; dropping it kills them.
 pub struct Replicas {
-    children: Vec<(String, Child)>,
+    tasks: Vec<(String, JoinHandle<()>)>,
+    stopping: watch::Sender<bool>,
     /// Every store replica's URL, this process's first: the components' `--server`.
     pub servers: Vec<String>,
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        let _ = self.stopping.send(true);
+        for (_, t) in &self.tasks {
+            // The task's Child is dropped with it: kill_on_drop.
+            t.abort();
+        }
+    }
+}
+
+/// One child: how to start it again.
+struct Spec {
+    name: String,
+    args: Vec<String>,
+    ready: Option<&'static str>,
+}
+
+/// Keep `child` running: when it exits (and `up` is not stopping) start it again after the
+/// backoff; when `up` stops, pass SIGTERM on and wait up to `grace`, then kill.
+async fn supervise(
+    spec: Spec,
+    child: Child,
+    mut backoff: Backoff,
+    mut stopping: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let name = spec.name.as_str();
+    let mut child = Some(child);
+    let mut restarts = 0u32;
+    loop {
+        if let Some(c) = child.as_mut() {
+            let pid = c.id().unwrap_or(0);
+            // Held while the child runs: tokio's `wait` closes a stdin left in the Child, and
+            // its end of file stops the child.
+            let _stdin = c.stdin.take();
+            let exited = tokio::select! {
+                status = c.wait() => Some(status),
+                _ = stopping.wait_for(|s| *s) => None,
+            };
+            let status = match exited {
+                // Up stopped it (or it ended with up's stop signal): not restarted.
+                Some(_) if *stopping.borrow() => return,
+                Some(status) => status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                None => {
+                    term(c);
+                    if tokio::time::timeout(grace, c.wait()).await.is_err() {
+                        tracing::warn!(replica = %name, pid, "did not stop in time; killed");
+                        let _ = c.kill().await;
+                    }
+                    return;
+                }
+            };
+            let delay = backoff.next(Instant::now());
+            tracing::warn!(replica = %name, pid, %status, restart_in = ?delay, "replica exited");
+            child = None;
+        } else {
+            let delay = backoff.next(Instant::now());
+            tracing::warn!(replica = %name, restart_in = ?delay, "replica did not start");
+        }
+        let delay = backoff.last.map_or(Duration::ZERO, |(_, d)| d);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+        let started = tokio::select! {
+            r = spawn(name, &spec.args, spec.ready) => r,
+            _ = stopping.wait_for(|s| *s) => return,
+        };
+        match started {
+            Ok((c, _)) => {
+                restarts += 1;
+                tracing::info!(replica = %name, pid = c.id().unwrap_or(0), restarts, "replica restarted");
+                child = Some(c);
+            }
+            Err(e) => tracing::warn!(replica = %name, "restarting: {e:#}"),
+        }
+    }
+}
+
+/// SIGTERM to a running child.
+fn term(c: &Child) {
+    if let Some(pid) = c.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
 }
 
 fn exe() -> anyhow::Result<PathBuf> {
@@ -176,10 +317,22 @@ impl Replicas {
         url: &str,
         me: StoreLike<'_>,
     ) -> anyhow::Result<Replicas> {
+        let (stopping, _) = watch::channel(false);
         let mut r = Replicas {
-            children: Vec::new(),
+            tasks: Vec::new(),
+            stopping,
             servers: vec![url.to_string()],
         };
+        // Nothing is restarted once up has been asked to stop (a Ctrl-C reaches the children
+        // too, before up stops them itself).
+        let tx = r.stopping.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = crate::shutdown_signal() => { let _ = tx.send(true); }
+                _ = tx.closed() => {}
+            }
+        });
+        let backoff = Backoff::new(opts.restart_backoff, opts.restart_backoff_max);
         let scheme = if me.auth { "https" } else { "http" };
         for k in 2..=opts.replicas {
             let name = format!("store-{k}");
@@ -201,14 +354,25 @@ impl Replicas {
                 format!("--auth={}", me.auth),
             ];
             args.extend(etcd_args(me.etcd));
-            let (child, line) = spawn(&name, &args, Some("coxswain ready ")).await?;
+            let ready = "coxswain ready ";
+            let (child, line) = spawn(&name, &args, Some(ready)).await?;
             let grpc = line
                 .as_deref()
                 .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("grpc=")))
                 .context("the replica's ready line has no grpc=")?
                 .to_string();
             r.servers.push(format!("{scheme}://{grpc}"));
-            r.children.push((name, child));
+            // Restarted on the same address: the components' --server lists name it.
+            args[2] = grpc;
+            r.supervise(
+                Spec {
+                    name,
+                    args,
+                    ready: Some(ready),
+                },
+                child,
+                &backoff,
+            );
         }
         let servers = r.servers.join(",");
         for component in COMPONENTS {
@@ -240,34 +404,42 @@ impl Replicas {
                     args.push(me.data_dir.join("admin.conf").display().to_string());
                 }
                 let (child, _) = spawn(&name, &args, None).await?;
-                r.children.push((name, child));
+                r.supervise(
+                    Spec {
+                        name,
+                        args,
+                        ready: None,
+                    },
+                    child,
+                    &backoff,
+                );
             }
         }
-        tracing::info!(servers = %servers, processes = r.children.len(), "replicas started");
+        tracing::info!(servers = %servers, processes = r.tasks.len(), "replicas started");
         // For users: the --server list of every store replica.
         println!("coxswain replicas servers={servers}");
         Ok(r)
     }
 
-    /// Pass SIGTERM on to every child and wait (bounded) for them to end: leaders release
-    /// their Leases. Those still running after `grace` are killed.
-    pub async fn stop(mut self, grace: Duration) {
-        for (_, c) in &self.children {
-            if let Some(pid) = c.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-            }
-        }
-        let all = async {
-            for (_, c) in &mut self.children {
-                let _ = c.wait().await;
-            }
-        };
-        if tokio::time::timeout(grace, all).await.is_err() {
-            for (name, c) in &mut self.children {
-                tracing::warn!(replica = %name, "did not stop in time; killed");
-                let _ = c.kill().await;
+    fn supervise(&mut self, spec: Spec, child: Child, backoff: &Backoff) {
+        let name = spec.name.clone();
+        let task = tokio::spawn(supervise(
+            spec,
+            child,
+            backoff.clone(),
+            self.stopping.subscribe(),
+            STOP_GRACE,
+        ));
+        self.tasks.push((name, task));
+    }
+
+    /// Stop restarting, pass SIGTERM on to every child and wait for them to end: leaders
+    /// release their Leases. Those still running after the grace are killed.
+    pub async fn stop(mut self) {
+        let _ = self.stopping.send(true);
+        for (name, t) in std::mem::take(&mut self.tasks) {
+            if let Err(e) = t.await {
+                tracing::warn!(replica = %name, "supervisor: {e}");
             }
         }
     }
@@ -283,4 +455,32 @@ pub fn exit_with_stdin() {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         std::process::exit(0);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets_after_twice_the_cap() {
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(10), s(300));
+        let t0 = Instant::now();
+        let delays: Vec<u64> = (0..8).map(|i| b.next(t0 + s(i)).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 80, 160, 300, 300, 300]);
+        // Exactly 2×max after the last exit still counts as crash looping...
+        assert_eq!(b.next(t0 + s(7 + 600)).as_secs(), 300);
+        // ...more than that starts again from the base.
+        assert_eq!(b.next(t0 + s(7 + 600 + 601)).as_secs(), 10);
+        assert_eq!(b.next(t0 + s(7 + 600 + 602)).as_secs(), 20);
+    }
+
+    #[test]
+    fn backoff_max_below_base_is_the_base() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(200), ms(100));
+        let t0 = Instant::now();
+        assert_eq!(b.next(t0), ms(200));
+        assert_eq!(b.next(t0), ms(200));
+    }
 }

@@ -5,10 +5,12 @@
 //! - a Deployment made through the second store replica is scheduled onto `up`'s nodes and runs;
 //! - after kill -9 of the leading controller-manager the standby takes the Lease within
 //!   leaseDuration + retryPeriod (plus the test's slack) and scales the Deployment;
-//! - kill -9 of `up` itself ends every replica it started (nothing is left running).
+//! - kill -9 of `up` itself ends every replica it started (nothing is left running);
+//! - a store replica killed with -9 is restarted by `up` after its restart backoff, on the same
+//!   address, and serves again (reads what was written through the other replica, takes writes).
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{Lease, LeaseSpec, Pod};
+use coxswain_api::v1::{ConfigMap, Lease, LeaseSpec, ObjectMeta, Pod};
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::etcd::Etcd;
 use coxswain_test_support::{wait_for, wait_until, Coxswain};
@@ -238,4 +240,125 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         let left: Vec<&u32> = children.iter().filter(|p| !gone(**p)).collect();
         panic!("{e}: still running {left:?}")
     });
+}
+
+fn configmap(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: Some(ObjectMeta {
+            name: name.into(),
+            namespace: "default".into(),
+            ..Default::default()
+        }),
+        data: [("k".to_string(), name.to_string())].into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// The `pid=` of the log lines of `replica` that contain `what`.
+fn pids_saying(log: &str, replica: &str, what: &str) -> Vec<u32> {
+    log.lines()
+        .filter(|l| field(l, "replica") == Some(replica) && l.contains(what))
+        .filter_map(|l| field(l, "pid")?.parse().ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_restarts_a_store_replica_killed_with_sigkill() {
+    let etcd = Etcd::start().expect("etcd");
+    let mut up = Coxswain::start_fast_up(&[
+        "--etcd-servers",
+        &etcd.url,
+        "--replicas",
+        "2",
+        "--runtime",
+        "sim",
+        "--replica-restart-backoff",
+        "300ms",
+    ])
+    .expect("up --replicas 2");
+    let servers: Vec<String> =
+        wait_until("the replicas' server list", Duration::from_secs(30), || {
+            plain(&up.log())
+                .lines()
+                .find_map(|l| field(l, "servers"))
+                .map(|s| s.split(',').map(str::to_string).collect())
+        })
+        .expect("servers");
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    let second = servers[1].clone();
+    let a = Client::connect(&up.url())
+        .await
+        .expect("client of replica 1");
+
+    // store-2's pid: the one on its ready line.
+    let old = wait_until("store-2's ready line", Duration::from_secs(30), || {
+        pids_saying(&plain(&up.log()), "store-2", "coxswain ready ")
+            .first()
+            .copied()
+    })
+    .expect("store-2 pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &old.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(killed, "kill -9 {old}: {}", plain(&up.log()));
+
+    // up saw it exit (with the backoff it waits) and started it again under a new pid.
+    let exited = wait_until("store-2's exit logged", Duration::from_secs(30), || {
+        plain(&up.log())
+            .lines()
+            .find(|l| {
+                field(l, "replica") == Some("store-2")
+                    && l.contains("replica exited")
+                    && field(l, "pid") == Some(old.to_string().as_str())
+            })
+            .map(str::to_string)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    assert_eq!(field(&exited, "restart_in"), Some("300ms"), "{exited}");
+    let new = wait_until("store-2 restarted", Duration::from_secs(60), || {
+        pids_saying(&plain(&up.log()), "store-2", "replica restarted")
+            .first()
+            .copied()
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    assert_ne!(new, old);
+    assert!(!gone(new), "the restarted store-2 ({new}) is not running");
+    // The new process printed its ready line (it serves; "replica restarted" follows it).
+    assert!(
+        pids_saying(&plain(&up.log()), "store-2", "coxswain ready ").contains(&new),
+        "{}",
+        plain(&up.log())
+    );
+
+    // On the same address: a write through replica 1 is read through replica 2, and replica 2
+    // takes writes that replica 1 reads.
+    a.create(&configmap("from-one"))
+        .await
+        .expect("create via 1");
+    let b = Client::connect(&second).await.expect("client of replica 2");
+    wait_for(
+        "from-one through the restarted store-2",
+        Duration::from_secs(30),
+        || async { b.get::<ConfigMap>("default", "from-one").await.ok()? },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    b.create(&configmap("from-two"))
+        .await
+        .expect("create via 2");
+    wait_for(
+        "from-two through store 1",
+        Duration::from_secs(30),
+        || async { a.get::<ConfigMap>("default", "from-two").await.ok()? },
+    )
+    .await
+    .expect("from-two");
+
+    // Stopping up stops store-2 for good: it is not restarted.
+    up.kill9();
+    wait_until("store-2 gone", Duration::from_secs(20), || {
+        gone(new).then_some(())
+    })
+    .expect("store-2 ends with up");
 }
