@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(false)
         .build_client(true)
+        // Values as `Bytes`: a put sends the store's encoded object without a copy, and a
+        // watch event's or a range's value is a slice of the received buffer.
+        .bytes(".etcdserverpb.PutRequest.value")
+        .bytes(".mvccpb.KeyValue.value")
         .compile_fds(fds)?;
     Ok(())
 }

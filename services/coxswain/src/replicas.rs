@@ -72,6 +72,9 @@ impl ReplicaOpts {
         if self.replicas == 0 {
             bail!("--replicas: at least 1");
         }
+        if self.restart_backoff.is_zero() {
+            bail!("--replica-restart-backoff: must be more than 0 (a replica that keeps exiting would be restarted in a busy loop)");
+        }
         if self.enabled() && etcd.etcd_servers.iter().all(|s| s.trim().is_empty()) {
             bail!("--replicas {}: needs --etcd-servers (the replicas share etcd; the embedded store is one process's)", self.replicas);
         }

@@ -36,7 +36,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -357,7 +356,7 @@ impl Shared {
                     if let Some(key) = self.keys.store_key(&kv.key) {
                         kvs.push(KeyValue {
                             key,
-                            value: Bytes::from(kv.value),
+                            value: kv.value,
                             mod_revision: kv.mod_revision,
                         });
                     }
@@ -428,7 +427,7 @@ impl Backend for EtcdBackend {
                     request: Some(match op {
                         Op::Put { key, value } => request_op::Request::RequestPut(PutRequest {
                             key: s.keys.etcd_key(key)?,
-                            value: value.to_vec(),
+                            value: value.clone(),
                             ..Default::default()
                         }),
                         Op::Delete { key } => {
@@ -502,6 +501,7 @@ impl Backend for EtcdBackend {
 mod tests {
     use super::feed::resync;
     use super::*;
+    use bytes::Bytes;
 
     fn kv(key: &str, rev: i64) -> KeyValue {
         KeyValue {

@@ -38,7 +38,7 @@ async fn compact_once(s: &Shared, version: i64, revision: i64) -> Result<(i64, i
         success: vec![RequestOp {
             request: Some(request_op::Request::RequestPut(PutRequest {
                 key: COMPACT_REV_KEY.to_vec(),
-                value: revision.to_string().into_bytes(),
+                value: revision.to_string().into(),
                 ..Default::default()
             })),
         }],

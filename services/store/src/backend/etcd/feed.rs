@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::pb::etcdserverpb::{watch_request, WatchCreateRequest, WatchRequest};
@@ -134,7 +133,7 @@ async fn watch_once(
                 batch.push(Change {
                     revision: kv.mod_revision,
                     key,
-                    value: Some(Bytes::from(kv.value)),
+                    value: Some(kv.value),
                 });
             }
         }
