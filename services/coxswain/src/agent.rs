@@ -145,6 +145,8 @@ pub struct AgentArgs {
     pub root_dir: Option<PathBuf>,
     #[command(flatten)]
     pub node: NodeOpts,
+    #[command(flatten)]
+    pub serving: crate::security_agent::AgentServingOpts,
 }
 
 fn parse_labels(s: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -220,6 +222,7 @@ async fn start_hosts(
     configs: Vec<NodeConfig>,
     root: &Path,
     registry: &Registry,
+    private_dir: &Path,
 ) -> anyhow::Result<()> {
     let catalog = opts.catalog()?;
     match opts.runtime {
@@ -237,7 +240,8 @@ async fn start_hosts(
                 .with_context(|| format!("creating {}", root.display()))?;
             coxswain_agent::runtime::process::kill_leftovers(root);
             let rt = ProcessRuntime::new(root.to_path_buf(), exe, catalog)
-                .with_default_user(opts.default_run_as_user, opts.default_run_as_group);
+                .with_default_user(opts.default_run_as_user, opts.default_run_as_group)
+                .with_private_dir(private_dir.to_path_buf());
             rt.prepare_root();
             let rt = Arc::new(rt);
             let host = Host::start(client, rt, configs, opts.pod_config()).await?;
@@ -347,8 +351,10 @@ pub fn spawn_up(
     // volumes are handed to them as paths under this root.
     let root = std::path::absolute(data_dir.join("agent"))?;
     let registry = registry.clone();
+    // A container's private view covers the whole data directory (PKI, database, other pods).
+    let data_dir = std::path::absolute(data_dir)?;
     tokio::spawn(async move {
-        if let Err(e) = start_hosts(client, &opts, configs, &root, &registry).await {
+        if let Err(e) = start_hosts(client, &opts, configs, &root, &registry, &data_dir).await {
             tracing::error!(error = %e, "starting the node agents failed");
         }
     });
@@ -361,7 +367,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let endpoint = format!("http://{addr}");
+    // TLS and the kubelet's authentication when the store has them (`security_agent`).
+    let secure = args.server.starts_with("https://") || args.serving.tls_cert_file.is_some();
+    let endpoint = format!("{}://{addr}", if secure { "https" } else { "http" });
     let mut opts = args.node.clone();
     let configs: Vec<NodeConfig> = match (args.sim_nodes, &args.node_name) {
         (Some(n), _) => {
@@ -392,6 +400,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("--node-name or --sim-nodes is required"),
     };
+    let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+    let serving = crate::security_agent::prepare(&args.serving, &args.server, addr, &names).await?;
     let root = std::path::absolute(args.root_dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "coxswain-agent-{}",
@@ -402,14 +412,22 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     coxswain_telemetry::register(std::sync::Arc::new(registry.clone()));
     let client = Client::lazy(&args.server)?;
     let nodes = configs.len();
-    start_hosts(client, &opts, configs, &root, &registry).await?;
+    start_hosts(client, &opts, configs, &root, &registry, &root).await?;
     println!(
         "coxswain agent ready nodes={nodes} grpc={addr}{}",
         crate::telemetry::ready_suffix()
     );
     let reflection = crate::reflection::v1()?;
     let reflection_v1alpha = crate::reflection::v1alpha()?;
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(s) = &serving {
+        builder = builder.tls_config(s.tls.clone()).context("TLS")?;
+    }
+    builder
+        .layer(serving.map_or_else(
+            coxswain_store::kubelet_auth::KubeletAuthLayer::disabled,
+            |s| s.layer,
+        ))
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

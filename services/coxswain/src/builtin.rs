@@ -57,8 +57,20 @@ pub enum Workload {
         groups: Vec<u32>,
         #[arg(long)]
         no_new_privs: bool,
+        /// First a private mount namespace: this directory covered by a tmpfs, the `--keep`
+        /// directories under it bind-mounted back (`coxswain_agent::runtime::isolation`).
+        #[arg(long)]
+        private_dir: Option<std::path::PathBuf>,
+        #[arg(long)]
+        keep: Vec<std::path::PathBuf>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         argv: Vec<String>,
+    },
+    /// Whether this machine allows the private mount namespace `run-as --private-dir` makes
+    /// (tried over DIR, keeping DIR/keep); exits 1 with the reason when not.
+    NsProbe {
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
     /// Runs a user command as a container's process.
     Supervise {
@@ -103,9 +115,16 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             gid,
             groups,
             no_new_privs,
+            private_dir,
+            keep,
             argv,
         } => {
             use std::os::unix::process::CommandExt;
+            if let Some(dir) = &private_dir {
+                coxswain_agent::runtime::isolation::enter(dir, &keep).map_err(|e| {
+                    anyhow::anyhow!("a private mount namespace over {}: {e}", dir.display())
+                })?;
+            }
             let ids = coxswain_agent::runtime::user::RunAs {
                 uid,
                 gid,
@@ -121,6 +140,9 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             }
             let err = cmd.exec();
             anyhow::bail!("exec: \"{}\": {err}", argv[0])
+        }
+        Workload::NsProbe { dir } => {
+            coxswain_agent::runtime::isolation::probe(&dir).map_err(anyhow::Error::msg)
         }
         Workload::Supervise { argv } => {
             let code = builtin::supervise(&argv).await;

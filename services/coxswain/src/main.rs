@@ -31,6 +31,7 @@ mod reflection;
 mod replicas;
 mod scheduler;
 mod security;
+mod security_agent;
 mod telemetry;
 
 #[derive(Parser)]
@@ -451,6 +452,15 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         coxswain_store::tokens::TokenService::new(store.clone(), s.sa_signer.clone(), authz.clone())
             .into_server()
     });
+    // TokenReview, SubjectAccessReview and the kubelet-serving signer, for separate agents.
+    let review_service = secured.as_ref().and_then(|s| {
+        let authenticator = authn.authenticator()?;
+        let signer: Arc<dyn coxswain_store::reviews::ServingSigner> = s.kubelet_signer.clone();
+        Some(
+            coxswain_store::reviews::ReviewService::new(authenticator, authz.clone(), Some(signer))
+                .into_server(),
+        )
+    });
     let server = builder
         .layer(authn)
         .layer(coxswain_telemetry::grpc::RequestMetricsLayer)
@@ -468,6 +478,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         )
         .add_optional_service(scheduler_service)
         .add_optional_service(token_service)
+        .add_optional_service(review_service)
         .add_optional_service(autoscaler_service)
         .add_optional_service(metrics_service)
         .add_service(controllers::workloads_service(&url)?)

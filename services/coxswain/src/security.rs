@@ -154,6 +154,18 @@ pub struct Secured {
     pub metrics_tls: Option<std::sync::Arc<coxswain_telemetry::TlsConfig>>,
     /// Signs and verifies ServiceAccount tokens (`pki/sa.key`).
     pub sa_signer: std::sync::Arc<coxswain_store::satoken::Signer>,
+    /// The kubelet-serving signer (the cluster CA), for separately run agents.
+    pub kubelet_signer: std::sync::Arc<crate::security_agent::CaSigner>,
+}
+
+/// The kubelet-serving signer of a PKI directory (its CA).
+pub fn ca_signer(dir: &Path) -> anyhow::Result<crate::security_agent::CaSigner> {
+    let ca = read_pair(dir, "ca")?;
+    let issuer = Issuer::new(
+        ca_params()?,
+        KeyPair::from_pem(&ca.key).context("the CA key")?,
+    );
+    Ok(crate::security_agent::CaSigner::new(issuer, ca.cert))
 }
 
 /// The ServiceAccount signing key of a PKI directory, made if missing.
@@ -424,6 +436,7 @@ pub fn prepare(
     }
     let sa_signer = std::sync::Arc::new(service_account_signer(&dir)?);
     Ok(Secured {
+        kubelet_signer: std::sync::Arc::new(ca_signer(&dir)?),
         sa_signer,
         tls,
         layer: AuthnLayer::new(auth),

@@ -837,7 +837,8 @@ fn a_separate_agent_serves_logs_and_finishes_deletions_after_a_restart() {
         serde_json::from_str(&c.coxctl(&["get", "node", "edge1", "-o", "json"]).stdout).unwrap();
     assert_eq!(
         n["metadata"]["annotations"]["coxswain.io/agent-endpoint"],
-        format!("http://{}", agent.grpc)
+        // TLS when the store has it (the agent then authenticates its callers).
+        format!("{}://{}", c.url().split("://").next().unwrap(), agent.grpc)
     );
     apply(
         &c,

@@ -590,3 +590,125 @@ fn admin_edit_and_view_are_aggregated_from_the_roles_their_labels_select() {
     })
     .expect("widgets removed");
 }
+
+const AGENT_POD: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: hello}
+spec:
+  nodeName: edge1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: [\"/bin/sh\", \"-c\", \"echo hello from edge1\"]
+";
+
+/// grpcurl against a separately run agent at `addr`, trusting the cluster CA only.
+fn grpcurl_agent(c: &Coxswain, addr: &str, extra: &[&str], method: &str) -> (bool, String) {
+    let ca = c.data_dir.join("pki/ca.crt");
+    let out = std::process::Command::new("grpcurl")
+        .args(["-cacert", ca.to_str().expect("utf-8")])
+        .args(extra)
+        .args(["-d", r#"{"nodeName":"edge1"}"#, addr, method])
+        .output()
+        .expect("run grpcurl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_separate_agent_authenticates_and_authorizes_its_callers_through_the_store() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let c = Coxswain::start_fast_up(&["--nodes", "0"]).expect("start coxswain");
+    // The agent runs as its node: the store signs its serving certificate and answers its
+    // TokenReviews and SubjectAccessReviews (upstream's node rules).
+    let node = c.user_kubeconfig(tmp.path(), "system:node:edge1", &["system:nodes"]);
+    let _agent = AgentProc::start(&node, &c.url(), "edge1", &tmp.path().join("agent"));
+    let endpoint = wait_until("the node names its https endpoint", T, || {
+        let out = c.coxctl(&["get", "node", "edge1", "-o", "json"]);
+        serde_json::from_str::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|v| {
+                v["metadata"]["annotations"]["coxswain.io/agent-endpoint"]
+                    .as_str()
+                    .map(String::from)
+            })
+    })
+    .expect("endpoint");
+    let addr = endpoint
+        .strip_prefix("https://")
+        .unwrap_or_else(|| panic!("not https: {endpoint}"))
+        .to_string();
+    let stats = "coxswain.v1.NodeAgent/Stats";
+
+    // No credentials: refused (the agent's certificate verifies against the cluster CA).
+    let (ok, out) = grpcurl_agent(&c, &addr, &[], stats);
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+    // A made-up token: the store's TokenReview does not know it.
+    let (ok, out) = grpcurl_agent(&c, &addr, &["-H", "authorization: Bearer nope"], stats);
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+
+    // A ServiceAccount's token, without any RBAC on nodes: authenticated, then Forbidden.
+    let admin = format!(
+        "authorization: Bearer {}",
+        coxswain_test_support::pki().admin.token
+    );
+    let token = wait_until("a token of the default ServiceAccount", T, || {
+        let (ok, out) = grpcurl(
+            &c,
+            &["-H", &admin],
+            "coxswain.v1.ServiceAccountTokens/CreateToken",
+            r#"{"namespace":"default","name":"default"}"#,
+        );
+        ok.then(|| serde_json::from_str::<serde_json::Value>(&out).ok())
+            .flatten()
+            .and_then(|v| v["token"].as_str().map(String::from))
+    })
+    .expect("token");
+    let bearer = format!("authorization: Bearer {token}");
+    let (ok, out) = grpcurl_agent(&c, &addr, &["-H", &bearer], stats);
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+    assert!(
+        out.contains(
+            "Forbidden (user=system:serviceaccount:default:default, verb=get, resource=nodes, \
+             subresource(s)=[stats])"
+        ),
+        "{out}"
+    );
+
+    // The admin, by its token (TokenReview) and by its certificate: allowed.
+    let (ok, out) = grpcurl_agent(&c, &addr, &["-H", &admin], stats);
+    assert!(ok && out.contains("edge1"), "{out}");
+    let (cert, key) = (
+        c.data_dir.join("pki/admin.crt"),
+        c.data_dir.join("pki/admin.key"),
+    );
+    let (ok, out) = grpcurl_agent(
+        &c,
+        &addr,
+        &[
+            "-cert",
+            cert.to_str().unwrap(),
+            "-key",
+            key.to_str().unwrap(),
+        ],
+        stats,
+    );
+    assert!(ok && out.contains("edge1"), "{out}");
+
+    // coxctl logs reaches the agent with the admin's kubeconfig, as before.
+    c.apply(AGENT_POD);
+    let logs = wait_until("the pod's log through the agent", T, || {
+        let out = c.coxctl(&["logs", "hello"]);
+        out.stdout
+            .contains("hello from edge1")
+            .then_some(out.stdout)
+    });
+    assert!(logs.is_ok(), "{}", c.coxctl(&["logs", "hello"]).stderr);
+}

@@ -209,6 +209,39 @@ pub fn subject_of(der: &[u8]) -> Option<(String, Vec<String>)> {
     .and_then(|subject| parse_name(&subject))
 }
 
+/// The DER of the first PEM block of a text.
+pub fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// The subject's CommonName and Organizations of a DER certificate request (PKCS#10), every
+/// Organization kept (the signature is checked elsewhere).
+pub fn csr_subject_of(der: &[u8]) -> Option<(String, Vec<String>)> {
+    yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let subject = r.next().read_sequence(|r| {
+                r.next().read_der()?; // version
+                let subject = r.next().read_der()?;
+                // The key and the attributes are not needed.
+                while r.read_optional(|r| r.read_der())?.is_some() {}
+                Ok(subject)
+            })?;
+            r.next().read_der()?; // signatureAlgorithm
+            r.next().read_der()?; // signature
+            Ok(subject)
+        })
+    })
+    .ok()
+    .and_then(|subject| parse_name(&subject))
+}
+
 fn parse_name(der: &[u8]) -> Option<(String, Vec<String>)> {
     let mut cn = String::new();
     let mut orgs = Vec::new();
@@ -241,7 +274,8 @@ fn parse_name(der: &[u8]) -> Option<(String, Vec<String>)> {
     Some((cn, orgs))
 }
 
-fn open_path(path: &str) -> bool {
+/// Health and reflection: open to everyone, as `/healthz`.
+pub fn open_path(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
         || path.starts_with("/grpc.reflection.v1.ServerReflection/")
         || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
@@ -281,6 +315,11 @@ impl AuthnLayer {
             Arc::make_mut(a).service_accounts = Some(sa);
         }
         self
+    }
+
+    /// The authenticator (None: authentication off), for TokenReview.
+    pub fn authenticator(&self) -> Option<Arc<Authenticator>> {
+        self.auth.clone()
     }
 
     /// Give every authenticated request this authorizer.

@@ -151,6 +151,21 @@ pub fn authorize(user: &UserInfo, a: &Attributes, graph: &dyn Graph) -> Decision
         ("" | "events.k8s.io", "events") if matches!(verb, "create" | "update" | "patch") => {
             Decision::Allow
         }
+        // Upstream's NodeRules: reviews (the kubelet's webhook authentication and
+        // authorization) and its own certificate requests.
+        ("authentication.k8s.io", "tokenreviews") if verb == "create" && sub.is_empty() => {
+            Decision::Allow
+        }
+        ("authorization.k8s.io", "subjectaccessreviews" | "localsubjectaccessreviews")
+            if verb == "create" && sub.is_empty() =>
+        {
+            Decision::Allow
+        }
+        ("certificates.k8s.io", "certificatesigningrequests")
+            if matches!(verb, "create" | "get" | "list" | "watch") && sub.is_empty() =>
+        {
+            Decision::Allow
+        }
         // Anything else: upstream's static node rules do not reach it, RBAC decides (a node
         // has no binding by default, so it is denied).
         _ => Decision::NoOpinion,

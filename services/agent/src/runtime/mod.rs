@@ -10,6 +10,7 @@ use std::time::Duration;
 use coxswain_api::v1::Container;
 use tokio::sync::watch;
 
+pub mod isolation;
 pub mod process;
 pub mod sim;
 pub mod user;

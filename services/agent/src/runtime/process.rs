@@ -43,6 +43,10 @@ pub struct ProcessRuntime {
     catalog: Catalog,
     procs: Mutex<HashMap<String, Proc>>,
     users: UserPolicy,
+    /// The directory a container's private mount namespace covers (`root` unless set).
+    private_dir: Option<PathBuf>,
+    /// Set once at start when the machine allows private mount namespaces.
+    isolation: std::sync::OnceLock<super::isolation::Isolation>,
 }
 
 impl ProcessRuntime {
@@ -55,7 +59,44 @@ impl ProcessRuntime {
             catalog,
             procs: Mutex::new(HashMap::new()),
             users: UserPolicy::of_this_process(),
+            private_dir: None,
+            isolation: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Cover this directory (an ancestor of the root: `coxswain up`'s data directory) with each
+    /// container's private view, instead of the root alone ([`super::isolation`]).
+    pub fn with_private_dir(mut self, dir: PathBuf) -> ProcessRuntime {
+        if self.root.starts_with(&dir) {
+            self.private_dir = Some(dir);
+        }
+        self
+    }
+
+    /// Whether containers get a private mount namespace (detected by [`Self::prepare_root`]).
+    pub fn isolation(&self) -> Option<&super::isolation::Isolation> {
+        self.isolation.get()
+    }
+
+    /// The wrapper's argv with the private view's arguments: the pod's directory and the
+    /// host directories under the covered one that the container mounts.
+    fn isolated(
+        &self,
+        argv: Vec<String>,
+        pod: &PodInfo,
+        paths: &[(String, PathBuf)],
+    ) -> Vec<String> {
+        let Some(iso) = self.isolation.get() else {
+            return argv;
+        };
+        let own = self.root.join(&pod.uid);
+        let mut keep = vec![own.clone()];
+        for (_, p) in paths {
+            if p.starts_with(&iso.cover) && !p.starts_with(&own) && !keep.contains(p) {
+                keep.push(p.clone());
+            }
+        }
+        iso.wrap(argv, &keep)
     }
 
     /// The uid/gid an image runs as when the pod names none and the agent is root
@@ -75,6 +116,22 @@ impl ProcessRuntime {
             return;
         }
         let _ = std::fs::create_dir_all(&self.root);
+        let cover = self
+            .private_dir
+            .clone()
+            .unwrap_or_else(|| self.root.clone());
+        let scratch = self.root.join(".ns-probe");
+        match super::isolation::detect(&self.wrapper_exe(), &scratch) {
+            Ok(()) => {
+                tracing::info!(covered = %cover.display(), "containers get a private mount namespace: other pods' directories are hidden from them");
+                let _ = self.isolation.set(super::isolation::Isolation { cover });
+            }
+            Err(why) => {
+                tracing::warn!(%why, "no private mount namespaces for containers: pods running as the same uid can read each other's files (tokens included) by their host paths");
+            }
+        }
+        // Exec probes and hooks run without the wrapper (their timeouts are short), so outside
+        // the private view: the root stays reachable by its host path either way.
         for d in user::make_reachable(&self.root) {
             tracing::info!(dir = %d.display(), "made traversable (g+x,o+x) for containers running as another user");
         }
@@ -585,6 +642,7 @@ impl Runtime for ProcessRuntime {
         }
         // As the container's user: the wrapper execs the command once it is.
         let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
+        let argv = self.isolated(argv, pod, &self.path_map(pod, c, Some(&resolved), &dir));
         let mut command = Command::new(&argv[0]);
         if argv[0] == "/proc/self/exe" {
             command.arg0("coxswain");
@@ -802,6 +860,7 @@ impl Runtime for ProcessRuntime {
         // As the container's user (the wrapper execs the command once it is).
         let ids = self.run_as(pod, c)?;
         let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
+        let argv = self.isolated(argv, pod, &paths);
         // What the command prints names the container's paths: its volumes, /tmp, the
         // image's directories, and its own directory as `/` (the working directory).
         // The working directory is the container's: workingDir through the container's

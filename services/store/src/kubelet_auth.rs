@@ -1,0 +1,387 @@
+//! A separately run node agent's own port (`coxswain agent --listen`), authenticated and
+//! authorized as the kubelet's (`--client-ca-file`, `--authentication-token-webhook`,
+//! `--authorization-mode=Webhook`; upstream's `pkg/kubelet/server/auth.go`):
+//! - a client certificate the TLS layer verified against the cluster CA names the user (its
+//!   CommonName) and groups (its Organizations);
+//! - a bearer token is sent to the store in a TokenReview ([`crate::reviews`]);
+//! - no credentials: UNAUTHENTICATED, unless anonymous requests are allowed
+//!   (`system:anonymous`);
+//! - every request is then put to the store in a SubjectAccessReview with the kubelet's
+//!   attributes ([`kubelet_attributes`]): resource `nodes`, the node's name, and the subresource
+//!   `stats`, `metrics`, `log` or else `proxy`. A refusal is PERMISSION_DENIED with the
+//!   kubelet's message.
+//!
+//! Answers are cached as upstream's webhook clients cache them (tokens 2 minutes, allowed 5
+//! minutes, denied 30 seconds by default; all flags), in bounded maps. Health and reflection
+//! stay open.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use coxswain_api::v1::reviews_client::ReviewsClient;
+use coxswain_api::v1::{ResourceAttributes, SubjectAccessReviewSpec, TokenReviewSpec};
+use coxswain_client::authz::Attributes;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::transport::Channel;
+
+use crate::authn::UserInfo;
+
+/// The most cached answers of each kind; a full cache is emptied.
+const MAX_CACHED: usize = 10_000;
+
+/// How the agent decides.
+#[derive(Debug, Clone)]
+pub struct KubeletAuthConfig {
+    /// The node name the attributes carry (empty when one agent serves many nodes: only rules
+    /// without resourceNames then match).
+    pub node_name: String,
+    /// Let requests without credentials in as `system:anonymous`.
+    pub anonymous: bool,
+    /// Check bearer tokens with TokenReview (else a bearer token is refused).
+    pub token_webhook: bool,
+    /// Ask the store with SubjectAccessReview (else every authenticated caller is allowed:
+    /// `--authorization-mode=AlwaysAllow`).
+    pub authorize: bool,
+    pub token_ttl: Duration,
+    pub authorized_ttl: Duration,
+    pub unauthorized_ttl: Duration,
+}
+
+/// The kubelet's attributes for a NodeAgent call (upstream's
+/// `nodeAuthorizerAttributesGetter.GetRequestAttributes`): resource `nodes` named after the
+/// node; `/stats/` → `stats`, `/metrics` → `metrics`, `/logs/` → `log`, anything else
+/// (container logs, exec) → `proxy`. The verb is what the kubelet's HTTP method would be: a
+/// read is `get`, exec (a POST) `create`.
+pub fn kubelet_attributes(path: &str, node: &str) -> Attributes {
+    let method = path.rsplit('/').next().unwrap_or_default();
+    let (verb, sub) = match method {
+        "Stats" => ("get", "stats"),
+        "Metrics" => ("get", "metrics"),
+        "NodeLogs" => ("get", "log"),
+        // kubelet's /containerLogs/: a GET under the proxy subresource.
+        "Logs" => ("get", "proxy"),
+        _ => ("create", "proxy"),
+    };
+    Attributes::resource(verb, "", "nodes", "", node).on_subresource(sub)
+}
+
+/// The kubelet's refusal message.
+pub fn forbidden_message(user: &str, a: &Attributes) -> String {
+    format!(
+        "Forbidden (user={user}, verb={}, resource={}, subresource(s)=[{}])",
+        a.verb, a.resource, a.subresource
+    )
+}
+
+type Cached<T> = Mutex<HashMap<String, (Instant, T)>>;
+
+/// The authenticator and authorizer of the agent's port.
+pub struct KubeletAuth {
+    config: KubeletAuthConfig,
+    client: ReviewsClient<Channel>,
+    tokens: Cached<Result<UserInfo, String>>,
+    decisions: Cached<Result<(), String>>,
+}
+
+fn cached<T: Clone>(c: &Cached<T>, key: &str, now: Instant) -> Option<T> {
+    let map = c.lock().ok()?;
+    map.get(key)
+        .filter(|(until, _)| *until > now)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember<T>(c: &Cached<T>, key: String, until: Instant, v: T) {
+    if let Ok(mut map) = c.lock() {
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(key, (until, v));
+    }
+}
+
+impl KubeletAuth {
+    /// `store` is a channel to the store with the agent's own credentials.
+    pub fn new(config: KubeletAuthConfig, store: Channel) -> KubeletAuth {
+        KubeletAuth {
+            config,
+            client: ReviewsClient::new(store),
+            tokens: Default::default(),
+            decisions: Default::default(),
+        }
+    }
+
+    /// The caller: its certificate, else its bearer token (TokenReview), else anonymous.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        peer_cert: Option<&[u8]>,
+    ) -> Result<UserInfo, tonic::Status> {
+        let unauthorized =
+            |why: &str| tonic::Status::unauthenticated(format!("Unauthorized: {why}"));
+        if let Some(h) = authorization {
+            let token = std::str::from_utf8(h)
+                .ok()
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| unauthorized("malformed authorization header"))?;
+            if !self.config.token_webhook {
+                return Err(unauthorized("bearer tokens are not accepted"));
+            }
+            let now = Instant::now();
+            let r = match cached(&self.tokens, token, now) {
+                Some(r) => r,
+                None => {
+                    let spec = TokenReviewSpec {
+                        token: token.to_string(),
+                        audiences: vec![],
+                    };
+                    let status = self
+                        .client
+                        .clone()
+                        .token_review(spec)
+                        .await
+                        .map_err(|s| {
+                            tracing::warn!(error = %s.message(), "TokenReview failed");
+                            unauthorized("the token could not be reviewed")
+                        })?
+                        .into_inner();
+                    let r = match (status.authenticated, status.user) {
+                        (true, Some(u)) => Ok(UserInfo {
+                            name: u.username,
+                            uid: u.uid,
+                            groups: u.groups,
+                        }),
+                        _ => Err(status.error),
+                    };
+                    remember(
+                        &self.tokens,
+                        token.to_string(),
+                        now + self.config.token_ttl,
+                        r.clone(),
+                    );
+                    r
+                }
+            };
+            return r.map_err(|why| {
+                tracing::debug!(%why, "bearer token refused");
+                unauthorized("invalid bearer token")
+            });
+        }
+        if let Some(der) = peer_cert {
+            return match crate::authn::subject_of(der) {
+                Some((cn, mut groups)) if !cn.is_empty() => {
+                    groups.push("system:authenticated".into());
+                    Ok(UserInfo {
+                        name: cn,
+                        uid: String::new(),
+                        groups,
+                    })
+                }
+                _ => Err(unauthorized("client certificate has no subject CommonName")),
+            };
+        }
+        if self.config.anonymous {
+            return Ok(UserInfo::anonymous());
+        }
+        Err(unauthorized(
+            "no credentials (a bearer token or a client certificate) were given",
+        ))
+    }
+
+    /// Whether `user` may make the call at `path` (a SubjectAccessReview).
+    pub async fn authorize(&self, user: &UserInfo, path: &str) -> Result<(), tonic::Status> {
+        if !self.config.authorize {
+            return Ok(());
+        }
+        let a = kubelet_attributes(path, &self.config.node_name);
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            user.name,
+            user.uid,
+            user.groups.join(","),
+            a.verb,
+            a.subresource
+        );
+        let now = Instant::now();
+        let decision = match cached(&self.decisions, &key, now) {
+            Some(d) => d,
+            None => {
+                let spec = SubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        namespace: a.namespace.clone(),
+                        verb: a.verb.clone(),
+                        group: a.api_group.clone(),
+                        version: "v1".into(),
+                        resource: a.resource.clone(),
+                        subresource: a.subresource.clone(),
+                        name: a.name.clone(),
+                    }),
+                    non_resource_attributes: None,
+                    user: user.name.clone(),
+                    groups: user.groups.clone(),
+                    uid: user.uid.clone(),
+                };
+                let status = self
+                    .client
+                    .clone()
+                    .subject_access_review(spec)
+                    .await
+                    .map_err(|s| {
+                        tracing::warn!(error = %s.message(), "SubjectAccessReview failed");
+                        tonic::Status::internal(format!(
+                            "Authorization error (user={}, verb={}, resource={}, subresource(s)=[{}])",
+                            user.name, a.verb, a.resource, a.subresource
+                        ))
+                    })?
+                    .into_inner();
+                let (d, ttl) = match status.allowed {
+                    true => (Ok(()), self.config.authorized_ttl),
+                    false => (Err(status.reason), self.config.unauthorized_ttl),
+                };
+                remember(&self.decisions, key, now + ttl, d.clone());
+                d
+            }
+        };
+        decision.map_err(|reason| {
+            tracing::debug!(%reason, user = %user.name, "agent call denied");
+            crate::authz::forbidden(forbidden_message(&user.name, &a))
+        })
+    }
+}
+
+/// The tower layer of the agent's server.
+#[derive(Clone)]
+pub struct KubeletAuthLayer {
+    auth: Option<Arc<KubeletAuth>>,
+}
+
+impl KubeletAuthLayer {
+    pub fn new(auth: KubeletAuth) -> KubeletAuthLayer {
+        KubeletAuthLayer {
+            auth: Some(Arc::new(auth)),
+        }
+    }
+
+    /// Everyone in (an agent of a store without authentication).
+    pub fn disabled() -> KubeletAuthLayer {
+        KubeletAuthLayer { auth: None }
+    }
+}
+
+impl<S> tower::Layer<S> for KubeletAuthLayer {
+    type Service = KubeletAuthService<S>;
+    fn layer(&self, inner: S) -> KubeletAuthService<S> {
+        KubeletAuthService {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct KubeletAuthService<S> {
+    inner: S,
+    auth: Option<Arc<KubeletAuth>>,
+}
+
+type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> tower::Service<http::Request<B>> for KubeletAuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFut<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The service polled ready is the one that serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(auth) = self.auth.clone() else {
+            return Box::pin(inner.call(req));
+        };
+        if crate::authn::open_path(req.uri().path()) {
+            return Box::pin(inner.call(req));
+        }
+        Box::pin(async move {
+            let cert = req
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.peer_certs())
+                .and_then(|c| c.first().map(|c| c.as_ref().to_vec()));
+            let header = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|h| h.as_bytes().to_vec());
+            let user = match auth.authenticate(header.as_deref(), cert.as_deref()).await {
+                Ok(u) => u,
+                Err(status) => {
+                    metrics::counter!("coxswain_authentication_failures_total").increment(1);
+                    return Ok(status.into_http());
+                }
+            };
+            if let Err(status) = auth.authorize(&user, req.uri().path()).await {
+                return Ok(status.into_http());
+            }
+            inner.call(req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_map_to_the_kubelets_node_subresources() {
+        let a = kubelet_attributes("/coxswain.v1.NodeAgent/Stats", "n1");
+        assert_eq!(
+            (
+                a.verb.as_str(),
+                a.resource.as_str(),
+                a.subresource.as_str(),
+                a.name.as_str()
+            ),
+            ("get", "nodes", "stats", "n1")
+        );
+        let a = kubelet_attributes("/coxswain.v1.NodeAgent/Logs", "n1");
+        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("get", "proxy"));
+        let a = kubelet_attributes("/coxswain.v1.NodeAgent/Exec", "n1");
+        assert_eq!(
+            (a.verb.as_str(), a.subresource.as_str()),
+            ("create", "proxy")
+        );
+        assert_eq!(
+            forbidden_message("bob", &a),
+            "Forbidden (user=bob, verb=create, resource=nodes, subresource(s)=[proxy])"
+        );
+    }
+
+    #[test]
+    fn caches_expire_and_stay_bounded() {
+        let c: Cached<u32> = Default::default();
+        let now = Instant::now();
+        remember(&c, "a".into(), now + Duration::from_secs(1), 1);
+        assert_eq!(cached(&c, "a", now), Some(1));
+        assert_eq!(cached(&c, "a", now + Duration::from_secs(2)), None);
+        for i in 0..MAX_CACHED + 5 {
+            remember(&c, i.to_string(), now + Duration::from_secs(1), 0);
+        }
+        assert!(c.lock().unwrap().len() <= MAX_CACHED);
+    }
+}
