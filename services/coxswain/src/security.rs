@@ -58,6 +58,12 @@ pub struct SecurityOpts {
     /// Off by default: metrics stay plain HTTP on loopback.
     #[arg(long, env = "COXSWAIN_METRICS_TLS")]
     pub metrics_tls: bool,
+    /// More keys whose ServiceAccount tokens are accepted (repeatable, as kube-apiserver's
+    /// flag): a previous `sa.key` (PKCS#8) or its public key (`PUBLIC KEY` PEM), so that the
+    /// signing key can be rotated while the tokens it signed are still out. `pki/sa.key` signs
+    /// and is always accepted.
+    #[arg(long)]
+    pub service_account_key_file: Vec<PathBuf>,
 }
 
 /// Refuse a non-loopback bind in the clear unless explicitly allowed.
@@ -168,8 +174,12 @@ pub fn ca_signer(dir: &Path) -> anyhow::Result<crate::security_agent::CaSigner> 
     Ok(crate::security_agent::CaSigner::new(issuer, ca.cert))
 }
 
-/// The ServiceAccount signing key of a PKI directory, made if missing.
-fn service_account_signer(dir: &Path) -> anyhow::Result<coxswain_store::satoken::Signer> {
+/// The ServiceAccount signing key of a PKI directory, made if missing, also accepting the
+/// tokens of the keys in `more` (`--service-account-key-file`).
+fn service_account_signer(
+    dir: &Path,
+    more: &[PathBuf],
+) -> anyhow::Result<coxswain_store::satoken::Signer> {
     let path = dir.join("sa.key");
     if !path.exists() {
         let pem = coxswain_store::satoken::generate_key_pem().map_err(anyhow::Error::msg)?;
@@ -177,8 +187,16 @@ fn service_account_signer(dir: &Path) -> anyhow::Result<coxswain_store::satoken:
     }
     let pem =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    coxswain_store::satoken::Signer::from_pem(&pem, coxswain_store::satoken::DEFAULT_ISSUER)
-        .map_err(anyhow::Error::msg)
+    let mut signer =
+        coxswain_store::satoken::Signer::from_pem(&pem, coxswain_store::satoken::DEFAULT_ISSUER)
+            .map_err(anyhow::Error::msg)?;
+    for f in more {
+        let pem = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        signer
+            .add_verification_key_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("--service-account-key-file {}: {e}", f.display()))?;
+    }
+    Ok(signer)
 }
 
 struct Pair {
@@ -434,7 +452,10 @@ pub fn prepare(
             Err(e) => tracing::warn!(error = %e, "could not merge the admin kubeconfig"),
         }
     }
-    let sa_signer = std::sync::Arc::new(service_account_signer(&dir)?);
+    let sa_signer = std::sync::Arc::new(service_account_signer(
+        &dir,
+        &opts.service_account_key_file,
+    )?);
     Ok(Secured {
         kubelet_signer: std::sync::Arc::new(ca_signer(&dir)?),
         sa_signer,

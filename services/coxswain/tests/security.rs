@@ -867,3 +867,57 @@ fn metrics_tls_on_a_separately_run_component_with_a_given_or_self_signed_certifi
         "a self-signed certificate verified by the cluster CA"
     );
 }
+
+#[test]
+fn a_rotated_service_account_key_keeps_its_tokens_valid_while_it_is_listed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut c = Coxswain::start_with(&["store"], &[]).expect("start coxswain store");
+    c.apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bot, namespace: default}\n")
+        .success();
+    let admin = format!(
+        "authorization: Bearer {}",
+        coxswain_test_support::pki().admin.token
+    );
+    let (ok, out) = grpcurl(
+        &c,
+        &["-H", &admin],
+        "coxswain.v1.ServiceAccountTokens/CreateToken",
+        r#"{"namespace":"default","name":"bot"}"#,
+    );
+    assert!(ok, "{out}");
+    let token = serde_json::from_str::<serde_json::Value>(&out).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let bearer = format!("authorization: Bearer {token}");
+    let review = |c: &Coxswain| {
+        grpcurl(
+            c,
+            &["-H", &bearer],
+            "coxswain.v1.ObjectStore/AccessReview",
+            r#"{"verb":"get","resource":"configmaps","namespace":"default"}"#,
+        )
+    };
+    let (ok, out) = review(&c);
+    assert!(ok, "{out}");
+
+    // A new signing key; the old one listed with --service-account-key-file: still accepted.
+    let old = tmp.path().join("old-sa.key");
+    std::fs::copy(c.data_dir.join("pki/sa.key"), &old).expect("copy the old key");
+    std::fs::remove_file(c.data_dir.join("pki/sa.key")).expect("remove the old key");
+    let old_arg = old.to_str().expect("utf-8").to_string();
+    c.set_args(&["store", "--service-account-key-file", &old_arg]);
+    c.restart().expect("restart with the old key listed");
+    assert_ne!(
+        std::fs::read(c.data_dir.join("pki/sa.key")).expect("the new key"),
+        std::fs::read(&old).expect("the old key")
+    );
+    let (ok, out) = review(&c);
+    assert!(ok, "{out}");
+
+    // The old key no longer listed: its tokens are refused.
+    c.set_args(&["store"]);
+    c.restart().expect("restart without the old key");
+    let (ok, out) = review(&c);
+    assert!(!ok && out.contains("Unauthenticated"), "{out}");
+}

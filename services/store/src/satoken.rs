@@ -92,10 +92,14 @@ impl Claims {
     }
 }
 
-/// Signs and verifies tokens with one key.
+/// Signs tokens with one key; verifies them with it and the keys of
+/// `--service-account-key-file` (upstream's flag, repeatable: the previous signing keys while
+/// they are rotated out).
 pub struct Signer {
     key: EcdsaKeyPair,
     kid: String,
+    /// More public keys (uncompressed P-256 points) whose tokens verify.
+    verification_keys: Vec<Vec<u8>>,
     rng: SystemRandom,
     pub issuer: String,
     /// The audiences the API server accepts (`--api-audiences`; default: the issuer).
@@ -131,11 +135,43 @@ impl Signer {
         let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref());
         Ok(Signer {
             kid: B64.encode(digest.as_ref()),
+            verification_keys: Vec::new(),
             key,
             rng,
             issuer: issuer.to_string(),
             api_audiences: vec![issuer.to_string()],
         })
+    }
+
+    /// Also accept tokens signed by the key in `pem`: a PKCS#8 P-256 private key (a previous
+    /// `sa.key`) or its P-256 public key (`PUBLIC KEY`, SubjectPublicKeyInfo), as upstream's
+    /// `--service-account-key-file` takes either.
+    pub fn add_verification_key_pem(&mut self, pem: &str) -> Result<(), String> {
+        let der = pem_der(pem).ok_or("not PEM")?;
+        let public = if pem.contains("PUBLIC KEY") {
+            // SubjectPublicKeyInfo of an id-ecPublicKey on prime256v1: a fixed 26-byte header,
+            // then the 65-byte uncompressed point.
+            const HEADER: [u8; 26] = [
+                0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+            ];
+            match der.strip_prefix(&HEADER[..]) {
+                Some(point) if point.len() == 65 && point[0] == 4 => point.to_vec(),
+                _ => return Err("not a P-256 public key (only ES256 keys are supported)".into()),
+            }
+        } else {
+            let key = EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &der,
+                &self.rng,
+            )
+            .map_err(|e| format!("not a P-256 PKCS#8 key: {e}"))?;
+            key.public_key().as_ref().to_vec()
+        };
+        if public != self.key.public_key().as_ref() && !self.verification_keys.contains(&public) {
+            self.verification_keys.push(public);
+        }
+        Ok(())
     }
 
     /// A signed token with these claims.
@@ -164,12 +200,19 @@ impl Signer {
         };
         let sig = B64.decode(s).map_err(|_| "malformed signature")?;
         let signed = &token[..h.len() + 1 + c.len()];
-        signature::UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_FIXED,
-            self.key.public_key().as_ref(),
-        )
-        .verify(signed.as_bytes(), &sig)
-        .map_err(|_| "invalid signature")?;
+        let keys = std::iter::once(self.key.public_key().as_ref())
+            .chain(self.verification_keys.iter().map(Vec::as_slice));
+        let mut valid = false;
+        for key in keys {
+            let k = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key);
+            if k.verify(signed.as_bytes(), &sig).is_ok() {
+                valid = true;
+                break;
+            }
+        }
+        if !valid {
+            return Err("invalid signature".into());
+        }
         let header: serde_json::Value =
             serde_json::from_slice(&B64.decode(h).map_err(|_| "malformed header")?)
                 .map_err(|_| "malformed header")?;
@@ -422,6 +465,41 @@ mod tests {
         assert!(s.verify(&t, now + 660).is_ok());
         assert!(s.verify("a.b", now).is_err());
         assert!(s.verify("eyJ.eyJ.!!", now).is_err());
+    }
+
+    #[test]
+    fn tokens_of_a_previous_key_verify_while_it_is_listed() {
+        let old_pem = generate_key_pem().unwrap();
+        let old = Signer::from_pem(&old_pem, DEFAULT_ISSUER).unwrap();
+        let now = 1_700_000_000;
+        let t = old.sign(&claims(now)).unwrap();
+        let mut new = signer();
+        assert_eq!(new.verify(&t, now).unwrap_err(), "invalid signature");
+        // The old private key, as a second --service-account-key-file: accepted.
+        new.add_verification_key_pem(&old_pem).unwrap();
+        assert_eq!(new.verify(&t, now).unwrap(), claims(now));
+        // New tokens are signed with the new key only.
+        let fresh = new.sign(&claims(now)).unwrap();
+        assert!(old.verify(&fresh, now).is_err());
+        // The old public key alone (SubjectPublicKeyInfo PEM) does as well.
+        let spki = [
+            &[
+                0x30u8, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+                0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+            ][..],
+            old.key.public_key().as_ref(),
+        ]
+        .concat();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        );
+        let mut by_public = signer();
+        by_public.add_verification_key_pem(&pem).unwrap();
+        assert!(by_public.verify(&t, now).is_ok());
+        assert!(by_public.add_verification_key_pem("junk").is_err());
+        let bad = pem.replace("MFkw", "MFow");
+        assert!(by_public.add_verification_key_pem(&bad).is_err());
     }
 
     #[test]
