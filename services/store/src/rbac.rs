@@ -26,6 +26,71 @@ pub struct Snapshot {
     pub cluster_role_bindings: Vec<v1::ClusterRoleBinding>,
     /// Built on first use, from the fields above (which must not change after it).
     index: OnceLock<Index>,
+    /// Decisions already taken on this snapshot ([`Snapshot::allows`]).
+    decisions: Decisions,
+}
+
+/// The decisions of one snapshot, by user and attributes: a repeated request (the same user
+/// creating or reading in the same place) is answered by one hash and one comparison instead
+/// of the bindings' walk. The name is part of the key only for decisions a rule with
+/// `resourceNames` took part in. Bounded: a full cache is emptied.
+#[derive(Default)]
+struct Decisions {
+    map: std::sync::RwLock<HashMap<u64, Vec<Decided>>>,
+}
+
+/// The most decisions kept per snapshot.
+const MAX_DECISIONS: usize = 4096;
+
+struct Decided {
+    user: String,
+    groups: Vec<String>,
+    verb: String,
+    api_group: String,
+    resource: String,
+    subresource: String,
+    namespace: String,
+    path: String,
+    /// Some: the decision held for this name only.
+    name: Option<String>,
+    allowed: bool,
+}
+
+impl Decided {
+    fn matches(&self, user: &UserInfo, a: &Attributes) -> bool {
+        self.user == user.name
+            && self.groups == user.groups
+            && self.verb == a.verb
+            && self.api_group == a.api_group
+            && self.resource == a.resource
+            && self.subresource == a.subresource
+            && self.namespace == a.namespace
+            && self.path == a.path
+            && self.name.as_ref().is_none_or(|n| *n == a.name)
+    }
+}
+
+/// The key of a decision's bucket: everything it may depend on but the name.
+fn decision_hash(user: &UserInfo, a: &Attributes) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    user.name.hash(&mut h);
+    user.groups.hash(&mut h);
+    (&a.verb, &a.api_group, &a.resource, &a.subresource).hash(&mut h);
+    (&a.namespace, &a.path).hash(&mut h);
+    h.finish()
+}
+
+impl Clone for Decisions {
+    fn clone(&self) -> Decisions {
+        Decisions::default()
+    }
+}
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decisions")
+    }
 }
 
 /// Roles by name and bindings by the subjects they name, so that a decision looks up the
@@ -109,6 +174,11 @@ fn url_matches(rule: &str, path: &str) -> bool {
 
 /// Upstream's `RuleAllows`, for resource and non-resource requests.
 pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
+    rule_allows_traced(rule, a, &mut false)
+}
+
+/// [`rule_allows`], setting `by_name` when the answer turned on the rule's `resourceNames`.
+fn rule_allows_traced(rule: &v1::PolicyRule, a: &Attributes, by_name: &mut bool) -> bool {
     if !a.path.is_empty() {
         return has(&rule.verbs, &a.verb)
             && rule
@@ -131,7 +201,11 @@ pub fn rule_allows(rule: &v1::PolicyRule, a: &Attributes) -> bool {
     if !resource {
         return false;
     }
-    rule.resource_names.is_empty() || rule.resource_names.contains(&a.name)
+    if rule.resource_names.is_empty() {
+        return true;
+    }
+    *by_name = true;
+    rule.resource_names.contains(&a.name)
 }
 
 impl Snapshot {
@@ -220,10 +294,52 @@ impl Snapshot {
         if user.groups.iter().any(|g| g == MASTERS) {
             return true;
         }
-        let granted = |ns: &str, r: &Option<v1::RoleRef>| {
+        let hash = decision_hash(user, a);
+        if let Ok(map) = self.decisions.map.read() {
+            if let Some(d) = map
+                .get(&hash)
+                .and_then(|b| b.iter().find(|d| d.matches(user, a)))
+            {
+                return d.allowed;
+            }
+        }
+        let mut by_name = false;
+        let allowed = self.walk(user, a, &mut by_name);
+        if let Ok(mut map) = self.decisions.map.write() {
+            if map.len() >= MAX_DECISIONS {
+                map.clear();
+            }
+            let bucket = map.entry(hash).or_default();
+            if bucket.len() >= 64 {
+                bucket.clear();
+            }
+            bucket.push(Decided {
+                user: user.name.clone(),
+                groups: user.groups.clone(),
+                verb: a.verb.clone(),
+                api_group: a.api_group.clone(),
+                resource: a.resource.clone(),
+                subresource: a.subresource.clone(),
+                namespace: a.namespace.clone(),
+                path: a.path.clone(),
+                name: by_name.then(|| a.name.clone()),
+                allowed,
+            });
+        }
+        allowed
+    }
+
+    /// The bindings' walk of [`Snapshot::allows`]; `by_name` is set when a rule's
+    /// `resourceNames` took part.
+    fn walk(&self, user: &UserInfo, a: &Attributes, by_name: &mut bool) -> bool {
+        let mut granted = |ns: &str, r: &Option<v1::RoleRef>| {
             r.as_ref()
                 .and_then(|r| self.rules_of(ns, r))
-                .is_some_and(|rules| rules.iter().any(|rule| rule_allows(rule, a)))
+                .is_some_and(|rules| {
+                    rules
+                        .iter()
+                        .any(|rule| rule_allows_traced(rule, a, by_name))
+                })
         };
         let ix = self.index();
         if ix
@@ -631,6 +747,53 @@ mod tests {
             forbidden_message(&user("x", &[]), &get("/version")),
             r#"forbidden: User "x" cannot get path "/version""#
         );
+    }
+
+    #[test]
+    fn remembered_decisions_keep_resource_names_apart() {
+        let snap = Snapshot {
+            cluster_roles: vec![
+                v1::ClusterRole {
+                    metadata: meta("", "one-cm"),
+                    rules: vec![rule(&["get"], &[""], &["configmaps"], &["a"])],
+                    ..Default::default()
+                },
+                v1::ClusterRole {
+                    metadata: meta("", "pods"),
+                    rules: vec![rule(&["get"], &[""], &["pods"], &[])],
+                    ..Default::default()
+                },
+            ],
+            cluster_role_bindings: vec![
+                v1::ClusterRoleBinding {
+                    metadata: meta("", "b1"),
+                    subjects: vec![subject("User", "u", "")],
+                    role_ref: role_ref("ClusterRole", "one-cm"),
+                    ..Default::default()
+                },
+                v1::ClusterRoleBinding {
+                    metadata: meta("", "b2"),
+                    subjects: vec![subject("Group", "g", "")],
+                    role_ref: role_ref("ClusterRole", "pods"),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let u = user("u", &["g"]);
+        let cm = |name: &str| attrs("get", "", "configmaps", "", "d", name);
+        // Asked twice each, in both orders: the name decides every time.
+        for _ in 0..2 {
+            assert!(!snap.allows(&u, &cm("b")));
+            assert!(snap.allows(&u, &cm("a")));
+            assert!(!snap.allows(&u, &cm("c")));
+        }
+        // A decision without resourceNames holds for every name; another user is its own.
+        for name in ["x", "y", "x"] {
+            assert!(snap.allows(&u, &attrs("get", "", "pods", "", "d", name)));
+            assert!(!snap.allows(&user("v", &[]), &attrs("get", "", "pods", "", "d", name)));
+            assert!(!snap.allows(&user("u", &[]), &attrs("get", "", "pods", "", "d", name)));
+        }
     }
 
     #[test]
