@@ -100,7 +100,11 @@ for round in $(seq "$ROUNDS"); do
 
   echo "== round $round: creates through coxswain store (embedded redb, for reference)"
   start_coxswain
+  S0=$(cpu_ms $CX_PID)
   $BENCH store --server "$CX" --clients "$CLIENTS" --ops "$OPS"
+  # The same store's CPU on its own backend: the difference to the line above is what the etcd
+  # backend costs the store (its client, the Txn, the watch feed).
+  echo "cpu: store $(per_op $S0 $(cpu_ms $CX_PID)) us per create+get (embedded)"
   stop_coxswain
 
   echo "== round $round: watch fan-out, $WATCHES watches on replica B, writes through replica A (one etcd)"
