@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The scheduler benchmark (BENCHMARKS.md, "Scheduler"): in-process medians of 3 runs, then end
 # to end with one fresh in-memory `coxswain up` per workload (so no workload sees another's
-# pods). Usage: [RUNS=3] bash bench/scheduler.sh [NODES] [PODS]
+# pods), and in-process again with EXISTING (30,000) pods already bound (issue 17: the
+# incremental pod-affinity counts). Usage:
+#   [RUNS=3] [EXISTING=30000] [E2E=1] bash bench/scheduler.sh [NODES] [PODS]
+# E2E=0 skips the end-to-end runs (and the ratio lines).
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
@@ -16,6 +19,10 @@ trap 'rm -rf "$tmp"' EXIT
 floor() { case $1 in basic) echo 270 ;; node-affinity) echo 220 ;; anti-affinity) echo 60 ;; affinity) echo 35 ;; *) echo "" ;; esac; }
 echo "== in-process (framework + cache + queue), median of ${RUNS:-3}"
 $BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" | tee "$tmp/inproc"
+echo "== in-process with ${EXISTING:-30000} existing pods bound first, median of ${RUNS:-3}"
+$BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" \
+  --existing-pods "${EXISTING:-30000}" --workloads basic,anti-affinity,affinity,preferred
+[ "${E2E:-1}" = 0 ] && exit 0
 echo "== end to end (store over gRPC, 64 creating clients)"
 for w in basic node-affinity taint anti-affinity affinity preferred; do
   $BIN/coxswain up --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \

@@ -135,6 +135,10 @@ enum Cmd {
         /// e2e: concurrent pod creators.
         #[arg(long, default_value_t = 64)]
         clients: usize,
+        /// in-process: pods bound before the clock starts (other namespace and labels; a
+        /// tenth with pod anti-affinity), spread round-robin over the nodes.
+        #[arg(long, default_value_t = 0)]
+        existing_pods: usize,
     },
 }
 
@@ -524,6 +528,7 @@ async fn main() -> anyhow::Result<()> {
             workloads,
             runs,
             clients,
+            existing_pods,
         } => {
             println!(
                 "{:>14} {:>8} {:>8} {:>10} {:>12}",
@@ -539,7 +544,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut placed = 0;
                 for _ in 0..runs.max(1) {
                     let (n, secs) = match mode.as_str() {
-                        "in-process" => scheduler::in_process(w, nodes, pods),
+                        "in-process" => scheduler::in_process(w, nodes, pods, existing_pods),
                         "e2e" => scheduler::e2e(&server, w, nodes, pods, clients, true).await?,
                         other => anyhow::bail!("--mode: {other:?}: in-process or e2e"),
                     };

@@ -217,10 +217,39 @@ pub fn pod(workload: &str, ns: &str, i: usize) -> v1::Pod {
     }
 }
 
-/// In-process: (pods placed, seconds). With `BENCH_FRAMEWORK_METRICS=PERCENT` in the
+/// Existing pod `i` of `existing` bound before a run (`--existing-pods`): namespace
+/// `existing`, label `app=existing-<i % 50>`, bound round-robin to the `n` nodes; every tenth
+/// has a required anti-affinity on the hostname against its own app. The workloads' pods
+/// never match these (other namespace and labels), but InterPodAffinity must still account
+/// them: they are the "30,000 existing pods" of issue 17.
+pub fn existing_pod(i: usize, n: usize) -> v1::Pod {
+    let app = format!("existing-{}", i % 50);
+    let mut p = pod("basic", "existing", i);
+    let meta = p.metadata.as_mut().expect("set");
+    meta.name = format!("existing-{i:06}");
+    meta.labels = map(&[("app", &app)]);
+    let spec = p.spec.as_mut().expect("set");
+    spec.node_name = format!("node-{:05}", i % n.max(1));
+    if i.is_multiple_of(10) {
+        spec.affinity = Some(v1::Affinity {
+            pod_anti_affinity: Some(v1::PodAntiAffinity {
+                required_during_scheduling_ignored_during_execution: vec![term(
+                    &[("app", &app)],
+                    HOST,
+                )],
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    p
+}
+
+/// In-process: (pods placed, seconds), with `existing` pods bound before the clock starts
+/// ([`existing_pod`]). With `BENCH_FRAMEWORK_METRICS=PERCENT` in the
 /// environment the cycles record the framework metrics as the scheduler's loop does (a real
 /// Prometheus recorder, plugin calls timed in PERCENT % of the cycles); without it, none.
-pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
+pub fn in_process(workload: &str, n: usize, p: usize, existing: usize) -> (usize, f64) {
     let profile = Profile::default_profile();
     let mut obs = match std::env::var("BENCH_FRAMEWORK_METRICS") {
         Ok(pct) => {
@@ -235,6 +264,9 @@ pub fn in_process(workload: &str, n: usize, p: usize) -> (usize, f64) {
     let mut cache = SchedulerCache::new();
     for node in nodes(workload, n) {
         cache.upsert_node(Arc::new(node));
+    }
+    for i in 0..existing {
+        cache.upsert_pod(Arc::new(existing_pod(i, n)));
     }
     let pods: Vec<Arc<v1::Pod>> = (0..p)
         .map(|i| Arc::new(pod(workload, "bench", i)))
