@@ -7,6 +7,7 @@
 //! - NodeResourcesFit (`LeastAllocated`, `MostAllocated`, weighted) and BalancedAllocation
 //!   equal `leastResourceScorer` / `mostResourceScorer` / `balancedResourceScorer` computed
 //!   from the nodes' `Resources` with vectors and no shortcuts;
+//! - NodeResourcesFit's quick filter (`fits`) agrees with the full `insufficient_resources`;
 //! - the framework's totals (with and without the per-plugin breakdown) equal a reference
 //!   cycle: every plugin's PreScore, raw score per node, normalize over named scores, clamp,
 //!   weight and sum, with a skipped plugin adding 0; and the chosen node is the first highest.
@@ -29,7 +30,7 @@ const ZONE: &str = "topology.kubernetes.io/zone";
 fn random_node(r: &mut StdRng, i: usize) -> v1::Node {
     let name = format!("n{i}");
     let zone = ["a", "b", "c"][r.random_range(0..3)];
-    let mut alloc = vec![("pods".to_string(), "110".to_string())];
+    let mut alloc = vec![("pods".to_string(), r.random_range(1..=12).to_string())];
     // Now and then a node without cpu or memory allocatable (the resource leaves the average).
     if !r.random_bool(0.1) {
         alloc.push(("cpu".into(), format!("{}m", r.random_range(1..=8000))));
@@ -276,6 +277,16 @@ fn fast_scoring_matches_the_reference_formulas() {
                     );
                     assert_eq!(*g, want, "seed {seed} pod {i} {}", ni.name());
                 }
+            }
+            // NodeResourcesFit's quick filter answers as the full check.
+            for ni in &infos {
+                assert_eq!(
+                    crate::plugins::node_resources_fit::fits(&actual, ni),
+                    crate::plugins::node_resources_fit::insufficient_resources(&actual, ni)
+                        .is_empty(),
+                    "seed {seed} pod {i} {}",
+                    ni.name()
+                );
             }
             // The framework's totals and choice against the reference cycle.
             let want = reference_totals(&default, &snap, &p);

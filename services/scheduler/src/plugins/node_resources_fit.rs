@@ -254,6 +254,26 @@ pub fn insufficient_resources(request: &Resources, node: &NodeInfo) -> Vec<Strin
     reasons
 }
 
+/// True when [`insufficient_resources`] would find nothing, decided with integer compares
+/// only for a request without extended resources (the common case); with extended resources,
+/// the full check answers.
+#[inline]
+pub fn fits(request: &Resources, node: &NodeInfo) -> bool {
+    if !request.scalar.is_empty() {
+        return insufficient_resources(request, node).is_empty();
+    }
+    let (alloc, used) = (&node.allocatable, &node.requested);
+    let short = |want: i64, have: i64, taken: i64| want > 0 && want > have - taken;
+    node.pods.len() as i64 + 1 <= alloc.allowed_pods
+        && !short(request.milli_cpu, alloc.milli_cpu, used.milli_cpu)
+        && !short(request.memory, alloc.memory, used.memory)
+        && !short(
+            request.ephemeral_storage,
+            alloc.ephemeral_storage,
+            used.ephemeral_storage,
+        )
+}
+
 impl Filter for NodeResourcesFit {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
         let computed;
@@ -264,6 +284,9 @@ impl Filter for NodeResourcesFit {
                 &computed
             }
         };
+        if fits(req, node) {
+            return Status::success();
+        }
         let reasons = insufficient_resources(req, node);
         if reasons.is_empty() {
             Status::success()
