@@ -264,7 +264,7 @@ pub fn fits(request: &Resources, node: &NodeInfo) -> bool {
     }
     let (alloc, used) = (&node.allocatable, &node.requested);
     let short = |want: i64, have: i64, taken: i64| want > 0 && want > have - taken;
-    node.pods.len() as i64 + 1 <= alloc.allowed_pods
+    (node.pods.len() as i64) < alloc.allowed_pods
         && !short(request.milli_cpu, alloc.milli_cpu, used.milli_cpu)
         && !short(request.memory, alloc.memory, used.memory)
         && !short(
