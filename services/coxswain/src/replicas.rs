@@ -128,13 +128,16 @@ impl Backoff {
 pub struct Replicas {
     tasks: Vec<(String, JoinHandle<()>)>,
     stopping: watch::Sender<bool>,
+    /// Sets `stopping` at up's stop signal.
+    on_signal: JoinHandle<()>,
     /// Every store replica's URL, this process's first: the components' `--server`.
     pub servers: Vec<String>,
 }
 
 impl Drop for Replicas {
     fn drop(&mut self) {
-        let _ = self.stopping.send(true);
+        self.stopping.send_replace(true);
+        self.on_signal.abort();
         for (_, t) in &self.tasks {
             // The task's Child is dropped with it: kill_on_drop.
             t.abort();
@@ -321,20 +324,19 @@ impl Replicas {
         me: StoreLike<'_>,
     ) -> anyhow::Result<Replicas> {
         let (stopping, _) = watch::channel(false);
+        // Nothing is restarted once up has been asked to stop (a Ctrl-C reaches the children
+        // too, before up stops them itself).
+        let tx = stopping.clone();
+        let on_signal = tokio::spawn(async move {
+            crate::shutdown_signal().await;
+            tx.send_replace(true);
+        });
         let mut r = Replicas {
             tasks: Vec::new(),
             stopping,
+            on_signal,
             servers: vec![url.to_string()],
         };
-        // Nothing is restarted once up has been asked to stop (a Ctrl-C reaches the children
-        // too, before up stops them itself).
-        let tx = r.stopping.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = crate::shutdown_signal() => { let _ = tx.send(true); }
-                _ = tx.closed() => {}
-            }
-        });
         let backoff = Backoff::new(opts.restart_backoff, opts.restart_backoff_max);
         let scheme = if me.auth { "https" } else { "http" };
         for k in 2..=opts.replicas {
@@ -439,7 +441,7 @@ impl Replicas {
     /// Stop restarting, pass SIGTERM on to every child and wait for them to end: leaders
     /// release their Leases. Those still running after the grace are killed.
     pub async fn stop(mut self) {
-        let _ = self.stopping.send(true);
+        self.stopping.send_replace(true);
         for (name, t) in std::mem::take(&mut self.tasks) {
             if let Err(e) = t.await {
                 tracing::warn!(replica = %name, "supervisor: {e}");
