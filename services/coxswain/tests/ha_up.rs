@@ -20,6 +20,10 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Polling, process start-up and a busy machine.
 const SLACK: Duration = Duration::from_secs(5);
 
+/// One replicated cluster (etcd and eight processes) at a time: the two tests of this file
+/// do not load the machine for each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn lease(client: &Client, name: &str) -> Option<LeaseSpec> {
     let l: Lease = client.get("kube-system", name).await.ok()??;
     l.spec
@@ -101,6 +105,7 @@ async fn running(client: &Client) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
+    let _serial = SERIAL.lock().await;
     let etcd = Etcd::start().expect("etcd");
     let mut up = Coxswain::start_fast_up(&[
         "--etcd-servers",
@@ -264,6 +269,7 @@ fn pids_saying(log: &str, replica: &str, what: &str) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_restarts_a_store_replica_killed_with_sigkill() {
+    let _serial = SERIAL.lock().await;
     let etcd = Etcd::start().expect("etcd");
     let mut up = Coxswain::start_fast_up(&[
         "--etcd-servers",
