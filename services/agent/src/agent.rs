@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coxswain_api::time::now_rfc3339;
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::pod::{self, Instances, NodeCtx, PodSink};
 use crate::runtime::{PodInfo, Runtime, Usage};
+use crate::writer::{digest, StatusQueue, WriterState, OWN_CONDITIONS};
 
 /// Annotation on the Node naming the agent's gRPC endpoint (NodeAgent service).
 pub const ENDPOINT_ANNOTATION: &str = "coxswain.io/agent-endpoint";
@@ -151,70 +152,16 @@ struct Worker {
     latest: watch::Sender<Arc<Pod>>,
 }
 
-/// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
-const OWN_CONDITIONS: &[&str] = &[
-    "PodReadyToStartContainers",
-    "Initialized",
-    "Ready",
-    "ContainersReady",
-    "PodScheduled",
-];
-
-/// What the status writer shares with the event handler: digests of the statuses it wrote
-/// recently (so our own writes coming back are recognised) and the conditions other components
-/// set on the pod (kept in every write).
-#[derive(Default)]
-struct WriterState {
-    recent: Mutex<std::collections::VecDeque<u64>>,
-    foreign: Mutex<Vec<Condition>>,
-}
-
-fn digest(st: &PodStatus) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    st.phase.hash(&mut h);
-    st.reason.hash(&mut h);
-    let mut conds: Vec<(&str, &str)> = st
-        .conditions
-        .iter()
-        .map(|c| (c.r#type.as_str(), c.status.as_str()))
-        .collect();
-    conds.sort();
-    conds.hash(&mut h);
-    for c in st
-        .container_statuses
-        .iter()
-        .chain(&st.init_container_statuses)
-    {
-        c.name.hash(&mut h);
-        c.ready.hash(&mut h);
-        c.restart_count.hash(&mut h);
-        c.container_id.hash(&mut h);
-        let s = c.state.clone().unwrap_or_default();
-        (
-            s.waiting.map(|w| w.reason),
-            s.running.is_some(),
-            s.terminated.map(|t| t.exit_code),
-        )
-            .hash(&mut h);
-    }
-    h.finish()
-}
-
-/// Sends pod status to per-pod writers and events to the recorder.
+/// Sends pod status to the node's status writer and events to the recorder.
 struct Sink {
-    writers: RwLock<HashMap<String, watch::Sender<Option<Arc<PodStatus>>>>>,
+    writer: Arc<StatusQueue>,
     recorder: Option<Recorder>,
 }
 
 impl PodSink for Sink {
     fn status(&self, pod: &Pod, status: Arc<PodStatus>) {
         let uid = pod.metadata.as_ref().map(|m| m.uid.as_str()).unwrap_or("");
-        if let Ok(w) = self.writers.read() {
-            if let Some(tx) = w.get(uid) {
-                tx.send_replace(Some(status));
-            }
-        }
+        self.writer.set(uid, status);
     }
 
     fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String) {
@@ -340,7 +287,7 @@ impl<R: Runtime> NodeAgent<R> {
             .events
             .then(|| Recorder::new(client.clone(), "kubelet", &config.name));
         let sink = Arc::new(Sink {
-            writers: RwLock::new(HashMap::new()),
+            writer: Default::default(),
             recorder,
         });
         let ctx = Arc::new(NodeCtx {
@@ -707,18 +654,10 @@ impl<R: Runtime> NodeAgent<R> {
                 if w.info.annotations != meta.annotations {
                     w.info.annotations = meta.annotations.clone();
                 }
-                let images = |p: &Pod| -> Vec<(String, String)> {
-                    p.spec
-                        .as_ref()
-                        .map(|s| {
-                            s.containers
-                                .iter()
-                                .map(|c| (c.name.clone(), c.image.clone()))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                if images(&w.latest.borrow()) != images(&pod) {
+                // Every new version goes to the worker (in-place image changes), and replaces
+                // the one it had: the pod is held once, shared with the informer's cache.
+                if !Arc::ptr_eq(&w.pod, &pod) {
+                    w.pod = pod.clone();
                     w.latest.send_replace(pod.clone());
                 }
                 // The stored status changed under us (another component, or an agent that was
@@ -743,8 +682,8 @@ impl<R: Runtime> NodeAgent<R> {
                         rewrite = true;
                     }
                 }
-                if rewrite && w.status.borrow().is_some() {
-                    w.status.send_modify(|_| {});
+                if rewrite {
+                    self.sink.writer.rewrite(&uid);
                 }
                 return;
             }
@@ -808,7 +747,7 @@ impl<R: Runtime> NodeAgent<R> {
         };
         let (term_tx, term_rx) = watch::channel(None);
         let (latest_tx, latest_rx) = watch::channel(pod.clone());
-        let (status_tx, status_rx) = watch::channel(None);
+        let (status_tx, _) = watch::channel(None);
         let instances = Arc::new(Mutex::new(Instances::default()));
         let sync = Arc::new(WriterState::default());
         if let (Some(st), Ok(mut f)) = (pod.status.as_ref(), sync.foreign.lock()) {
@@ -819,9 +758,10 @@ impl<R: Runtime> NodeAgent<R> {
                 .cloned()
                 .collect();
         }
-        if let Ok(mut w) = self.sink.writers.write() {
-            w.insert(uid.clone(), status_tx.clone());
-        }
+        self.sink
+            .writer
+            .add(&uid, &key, status_tx.clone(), sync.clone());
+        self.sink.writer.start(&self.client);
         if let Ok(mut w) = self.workers.lock() {
             w.insert(
                 uid.clone(),
@@ -839,14 +779,6 @@ impl<R: Runtime> NodeAgent<R> {
         if let Ok(mut n) = self.names.lock() {
             n.insert(key, uid.clone());
         }
-        tokio::spawn(status_writer(
-            self.client.clone(),
-            meta.namespace.clone(),
-            meta.name.clone(),
-            uid.clone(),
-            status_rx,
-            sync,
-        ));
         let this = self.clone();
         // The task keeps the pod's namespace and name, not a copy of its metadata.
         let (namespace, name) = (meta.namespace, meta.name);
@@ -935,9 +867,7 @@ impl<R: Runtime> NodeAgent<R> {
         if let Ok(mut w) = self.workers.lock() {
             w.remove(uid);
         }
-        if let Ok(mut w) = self.sink.writers.write() {
-            w.remove(uid);
-        }
+        self.sink.writer.remove(uid);
         if let Ok(mut n) = self.names.lock() {
             if n.get(key).is_some_and(|u| u == uid) {
                 n.remove(key);
@@ -1322,91 +1252,6 @@ fn requests(spec: Option<&coxswain_api::v1::PodSpec>) -> (i64, i64) {
 pub struct LogTarget {
     pub path: PathBuf,
     pub live: Box<dyn Fn() -> bool + Send + Sync>,
-}
-
-async fn status_writer(
-    client: Client,
-    namespace: String,
-    name: String,
-    uid: String,
-    mut rx: watch::Receiver<Option<Arc<PodStatus>>>,
-    sync: Arc<WriterState>,
-) {
-    // kubelet_pod_start_duration_seconds: from this agent first seeing the pod (its worker and
-    // this writer start together) to the first Running status written.
-    let seen = std::time::Instant::now();
-    let mut start_recorded = false;
-    while rx.changed().await.is_ok() {
-        let Some(status) = rx.borrow_and_update().clone() else {
-            continue;
-        };
-        // Boxed: the write's state (the pod sent, the gRPC call, retries) is allocated only
-        // while a write is in flight, not kept in every pod's idle writer task (sim pods'
-        // memory, issue 17).
-        let write = write_status(&client, &namespace, &name, &uid, &status, &sync, &rx);
-        match Box::pin(write).await {
-            None => return,
-            Some(true) if !start_recorded => {
-                start_recorded = true;
-                metrics::histogram!("kubelet_pod_start_duration_seconds")
-                    .record(seen.elapsed().as_secs_f64());
-            }
-            Some(_) => {}
-        }
-    }
-}
-
-/// One status write, retried with back-off until it lands or a newer status is waiting.
-/// None: the pod is gone; Some(running): the status written (or given up for a newer one) had
-/// phase Running and was written.
-async fn write_status(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    uid: &str,
-    status: &PodStatus,
-    sync: &WriterState,
-    rx: &watch::Receiver<Option<Arc<PodStatus>>>,
-) -> Option<bool> {
-    let mut status = status.clone();
-    let running = status.phase == "Running";
-    if let Ok(f) = sync.foreign.lock() {
-        status
-            .conditions
-            .retain(|c| OWN_CONDITIONS.contains(&c.r#type.as_str()));
-        status.conditions.extend(f.iter().cloned());
-    }
-    if let Ok(mut r) = sync.recent.lock() {
-        r.push_back(digest(&status));
-        if r.len() > 8 {
-            r.pop_front();
-        }
-    }
-    let pod = Pod {
-        metadata: Some(ObjectMeta {
-            name: name.to_string(),
-            namespace: namespace.to_string(),
-            uid: uid.to_string(),
-            ..Default::default()
-        }),
-        status: Some(status),
-        ..Default::default()
-    };
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match client.update_status(&pod).await {
-            Ok(_) => return Some(running),
-            Err(e) if e.is_not_found() => return None,
-            Err(e) => {
-                tracing::debug!(pod = %name, error = %e, "status update failed");
-                if rx.has_changed().unwrap_or(true) {
-                    return Some(false);
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
 }
 
 fn arch() -> &'static str {

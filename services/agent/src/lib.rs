@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod service;
 pub mod status;
 pub mod volumes;
+mod writer;

@@ -104,12 +104,13 @@ pub struct Instances {
 
 struct Shared<R: Runtime> {
     ctx: Arc<NodeCtx<R>>,
-    pod: Arc<Pod>,
     info: PodInfo,
     /// Shared with the sink (one copy per pod; sim pods' memory, issue 17).
     status: Mutex<Arc<PodStatus>>,
     instances: Arc<Mutex<Instances>>,
-    /// The latest version of the pod object (container images may change in place).
+    /// The latest version of the pod object (container images may change in place). The
+    /// worker keeps no copy of its own: the agent passes every new version on, so the pod is
+    /// held once, shared with the informer's cache (sim pods' memory, issue 17).
     latest: watch::Receiver<Arc<Pod>>,
     /// Set once activeDeadlineSeconds ran out: the pod is Failed (DeadlineExceeded).
     deadline_exceeded: std::sync::atomic::AtomicBool,
@@ -157,12 +158,9 @@ impl<R: Runtime> Shared<R> {
             .unwrap_or(0)
     }
 
-    fn spec(&self) -> &coxswain_api::v1::PodSpec {
-        static EMPTY: std::sync::OnceLock<coxswain_api::v1::PodSpec> = std::sync::OnceLock::new();
-        self.pod
-            .spec
-            .as_ref()
-            .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
+    /// The pod's latest version.
+    fn pod(&self) -> Arc<Pod> {
+        self.latest.borrow().clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut PodStatus)) {
@@ -172,7 +170,7 @@ impl<R: Runtime> Shared<R> {
             };
             let st = Arc::make_mut(&mut guard);
             f(st);
-            recompute(self.spec(), st);
+            recompute(spec_of(&self.latest.borrow()), st);
             if self
                 .deadline_exceeded
                 .load(std::sync::atomic::Ordering::SeqCst)
@@ -183,7 +181,7 @@ impl<R: Runtime> Shared<R> {
             }
             Arc::clone(&guard)
         };
-        self.ctx.sink.status(&self.pod, snapshot);
+        self.ctx.sink.status(&self.pod(), snapshot);
         self.changed.notify_waiters();
     }
 
@@ -229,14 +227,23 @@ impl<R: Runtime> Shared<R> {
         };
         self.ctx
             .sink
-            .event(&self.pod, &path, warning, reason, message);
+            .event(&self.pod(), &path, warning, reason, message);
     }
 
     fn grace(&self) -> Duration {
-        self.ctx
-            .config
-            .secs(self.spec().termination_grace_period_seconds.unwrap_or(30) as i64)
+        self.ctx.config.secs(
+            spec_of(&self.latest.borrow())
+                .termination_grace_period_seconds
+                .unwrap_or(30) as i64,
+        )
     }
+}
+
+fn spec_of(pod: &Pod) -> &coxswain_api::v1::PodSpec {
+    static EMPTY: std::sync::OnceLock<coxswain_api::v1::PodSpec> = std::sync::OnceLock::new();
+    pod.spec
+        .as_ref()
+        .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
 }
 
 fn is_terminating(term: &Termination) -> Option<Duration> {
@@ -293,16 +300,10 @@ pub async fn run_pod<R: Runtime>(
     latest: watch::Receiver<Arc<Pod>>,
     mut external: Termination,
 ) -> Ended {
-    // The spec is borrowed from the pod (kept once, shared), not copied for the pod's life.
-    let pod_ref = Arc::clone(&pod);
-    let no_spec;
-    let spec = match pod_ref.spec.as_ref() {
-        Some(s) => s,
-        None => {
-            no_spec = coxswain_api::v1::PodSpec::default();
-            &no_spec
-        }
-    };
+    // The spec is borrowed from the pod given, which is let go before the containers run:
+    // from then on the worker reads the latest version (the pod is held once).
+    let pod_ref = pod;
+    let spec = spec_of(&pod_ref);
     // Containers stop on deletion, or when activeDeadlineSeconds runs out (the pod then stays,
     // Failed, until it is deleted).
     let deadline = spec
@@ -312,7 +313,7 @@ pub async fn run_pod<R: Runtime>(
     let mut first_attempt = std::collections::HashMap::new();
     let mut done = std::collections::HashSet::new();
     let initial = {
-        let mut st = pod.status.clone().unwrap_or_default();
+        let mut st = pod_ref.status.clone().unwrap_or_default();
         st.host_ip = info.host_ip.clone();
         st.host_ips = vec![HostIp {
             ip: info.host_ip.clone(),
@@ -376,7 +377,6 @@ pub async fn run_pod<R: Runtime>(
     };
     let sh = Arc::new(Shared {
         ctx,
-        pod,
         info,
         status: Mutex::new(Arc::new(initial)),
         instances,
@@ -491,22 +491,26 @@ pub async fn run_pod<R: Runtime>(
     }
 
     // Containers: a single one runs in this task, several each in their own task.
-    let mut to_run: Vec<Container> = spec
+    let mut to_run: Vec<Box<Container>> = spec
         .containers
         .iter()
         .filter(|c| !sh.done.contains(&(false, c.name.clone())))
-        .cloned()
+        .map(|c| Box::new(c.clone()))
         .collect();
+    drop(pod_ref);
     if to_run.len() == 1 {
-        if let Some(c) = to_run.pop() {
-            container_loop(sh.clone(), Box::new(c), false, term.clone()).await;
+        // The list's buffer is let go too, not kept for the container's life.
+        let c = to_run.pop();
+        drop(to_run);
+        if let Some(c) = c {
+            container_loop(sh.clone(), c, false, term.clone()).await;
         }
     } else {
         let mut set = JoinSet::new();
         for c in to_run {
             let sh = sh.clone();
             let term = term.clone();
-            set.spawn(async move { container_loop(sh, Box::new(c), false, term).await });
+            set.spawn(async move { container_loop(sh, c, false, term).await });
         }
         while set.join_next().await.is_some() {}
     }
@@ -560,7 +564,7 @@ async fn container_loop<R: Runtime>(
     let policy = if init {
         "Always".to_string()
     } else {
-        restart_policy(sh.spec()).to_string()
+        restart_policy(spec_of(&sh.pod())).to_string()
     };
     let mut attempt = sh.first_attempt(init, &c.name);
     let mut c = c;
@@ -624,7 +628,7 @@ async fn crash_backoff<R: Runtime>(
             "back-off {} restarting failed container={} pod={}",
             human(delay),
             c.name,
-            key_of(&sh.pod)
+            key_of(&sh.pod())
         );
         sh.update_container(init, &c.name, |s| {
             if let Some(st) = s.state.take() {
@@ -642,7 +646,7 @@ async fn crash_backoff<R: Runtime>(
             format!(
                 "Back-off restarting failed container {} in pod {}",
                 c.name,
-                key_of(&sh.pod)
+                key_of(&sh.pod())
             ),
         );
     }
@@ -1091,7 +1095,7 @@ async fn run_once<R: Runtime>(
                 .unwrap_or_else(|| sh.grace());
             let e = Box::pin(stop_container(sh, c, &started, grace)).await;
             // It will be restarted (unless Never): it must not look Succeeded meanwhile.
-            let restarting = restart_policy(sh.spec()) != "Never";
+            let restarting = restart_policy(spec_of(&sh.pod())) != "Never";
             record_exit(sh, c, init, &started_at, &container_id, &e, restarting);
             return RunResult::Killed;
         }
@@ -1186,7 +1190,7 @@ async fn stop_container<R: Runtime>(
                     Some((c, false)),
                     true,
                     "FailedPreStopHook",
-                    hook_failure(&key_of(&sh.pod), c, &action, &m),
+                    hook_failure(&key_of(&sh.pod()), c, &action, &m),
                 );
             }
         }
@@ -1233,7 +1237,7 @@ async fn supervise<R: Runtime>(
                 g = terminated(term) => return StopCause::Terminate(g),
             };
             if let Outcome::Failure(m) = outcome {
-                let msg = hook_failure(&key_of(&sh.pod), c, &action, &m);
+                let msg = hook_failure(&key_of(&sh.pod()), c, &action, &m);
                 sh.event(Some((c, false)), true, "FailedPostStartHook", msg);
                 return StopCause::Probe("postStart", "FailedPostStartHook".into());
             }
@@ -1421,8 +1425,7 @@ fn refresh_projected<R: Runtime>(sh: &Arc<Shared<R>>) {
     if !sh.ctx.runtime.materializes_volumes() {
         return;
     }
-    let volumes: Vec<_> = sh
-        .spec()
+    let volumes: Vec<_> = spec_of(&sh.pod())
         .volumes
         .iter()
         .filter_map(|v| Some((v.name.clone(), v.projected.clone()?)))
@@ -1439,7 +1442,7 @@ fn refresh_projected<R: Runtime>(sh: &Arc<Shared<R>>) {
                 return;
             };
             for (name, p) in &volumes {
-                match crate::projected::files(src.as_ref(), &sh.pod, p).await {
+                match crate::projected::files(src.as_ref(), &sh.pod(), p).await {
                     Ok(files) => {
                         if let Err(e) = sh.ctx.runtime.write_volume(&sh.info, name, &files) {
                             tracing::warn!(pod = %sh.info.name, volume = %name, error = %e, "writing a projected volume");
@@ -1486,7 +1489,7 @@ async fn prepare<R: Runtime>(
         }
     };
     // Volumes first: a missing source keeps the pod in ContainerCreating.
-    for v in sh.spec().volumes.clone() {
+    for v in spec_of(&sh.pod()).volumes.clone() {
         if let Some(p) = &v.projected {
             if !sh.ctx.runtime.materializes_volumes() {
                 continue;
@@ -1495,7 +1498,7 @@ async fn prepare<R: Runtime>(
             // for, at most one volume sync period, as the kubelet's volume manager retries.
             let deadline = tokio::time::Instant::now() + sh.ctx.config.volume_sync;
             let files = loop {
-                match crate::projected::files(src.as_ref(), &sh.pod, p).await {
+                match crate::projected::files(src.as_ref(), &sh.pod(), p).await {
                     Ok(files) => break files,
                     Err(_) if tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(Duration::from_millis(100)).await;
