@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The scheduler benchmark (BENCHMARKS.md, "Scheduler"): in-process medians of 3 runs, then end
-# to end with one fresh in-memory `coxswain up` per workload (so no workload sees another's
-# pods), and in-process again with EXISTING (30,000) pods already bound (issue 17: the
-# incremental pod-affinity counts). Usage:
-#   [RUNS=3] [EXISTING=30000] [E2E=1] bash bench/scheduler.sh [NODES] [PODS]
+# The scheduler benchmark (BENCHMARKS.md, "Scheduler"): in-process medians of 3 runs; in-process
+# again with EXISTING pods already bound (default 6 per node: 30,000 at 5,000 nodes; issue 17:
+# the incremental pod-affinity counts); then end to end with one fresh in-memory `coxswain up`
+# per workload (so no workload sees another's pods) and the e2e/in-process ratios. Usage:
+#   [RUNS=3] [EXISTING=6*NODES] [E2E=1] bash bench/scheduler.sh [NODES] [PODS]
 # E2E=0 skips the end-to-end runs (and the ratio lines).
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
@@ -11,6 +11,7 @@ export COXSWAIN_AUTH=false
 cd "$(dirname "$0")/.."
 NODES=${1:-5000}
 PODS=${2:-10000}
+EXISTING=${EXISTING:-$((NODES * 6))}
 cargo build --release -q -p coxswain -p coxswain-bench
 BIN=target/release
 tmp=$(mktemp -d)
@@ -19,9 +20,9 @@ trap 'rm -rf "$tmp"' EXIT
 floor() { case $1 in basic) echo 270 ;; node-affinity) echo 220 ;; anti-affinity) echo 60 ;; affinity) echo 35 ;; *) echo "" ;; esac; }
 echo "== in-process (framework + cache + queue), median of ${RUNS:-3}"
 $BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" | tee "$tmp/inproc"
-echo "== in-process with ${EXISTING:-30000} existing pods bound first, median of ${RUNS:-3}"
+echo "== in-process with $EXISTING existing pods bound first, median of ${RUNS:-3}"
 $BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" \
-  --existing-pods "${EXISTING:-30000}" --workloads basic,anti-affinity,affinity,preferred
+  --existing-pods "$EXISTING" --workloads basic,anti-affinity,affinity,preferred
 [ "${E2E:-1}" = 0 ] && exit 0
 echo "== end to end (store over gRPC, 64 creating clients)"
 for w in basic node-affinity taint anti-affinity affinity preferred; do
