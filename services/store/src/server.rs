@@ -360,8 +360,19 @@ impl ObjectStore for ObjectStoreService {
             };
             self.authorize(&req, "create", obj.kind(), ns, "", "")?;
             self.check_write(&req, &obj)?;
-            let req = req.into_inner();
-            Ok(respond(self.store.create(obj, req.dry_run).await?))
+            let dry_run = req.get_ref().dry_run;
+            drop(req);
+            // The stored encoding answers: the object is not encoded a second time.
+            match self.store.create_encoded(obj, dry_run).await? {
+                (obj, Some(bytes)) => Ok(Response::new(ObjectResponse {
+                    object: Some(prost_types::Any {
+                        type_url: obj.kind().type_url(),
+                        value: bytes.into(),
+                    }),
+                    warnings: vec![],
+                })),
+                (obj, None) => Ok(respond(obj)),
+            }
         }
         .await
     }

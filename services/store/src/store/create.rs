@@ -4,7 +4,17 @@ use super::*;
 
 impl Store {
     /// Create an object. `dry_run`: admit it and return what would be stored.
-    pub async fn create(&self, mut obj: Object, dry_run: bool) -> Result<Object> {
+    pub async fn create(&self, obj: Object, dry_run: bool) -> Result<Object> {
+        Ok(self.create_encoded(obj, dry_run).await?.0)
+    }
+
+    /// [`Store::create`], and, once committed, the object's encoding as stored (resourceVersion
+    /// included: what a get answers with), so the response need not encode it again.
+    pub async fn create_encoded(
+        &self,
+        mut obj: Object,
+        dry_run: bool,
+    ) -> Result<(Object, Option<Bytes>)> {
         self.admit_new(&mut obj)?;
         // The namespace as seen now; the transaction compares its revision, and a retry reads
         // it again.
@@ -45,7 +55,7 @@ impl Store {
                 obj.meta_mut().name = format!("{base}{}", random_suffix());
             }
             if dry_run {
-                return Ok(obj);
+                return Ok((obj, None));
             }
             if !std::mem::take(&mut first) {
                 namespace = self.check_namespace(&obj)?;
@@ -84,7 +94,8 @@ impl Store {
             match result {
                 TxnResult::Committed { revision } => {
                     obj.meta_mut().resource_version = revision.to_string();
-                    return Ok(obj);
+                    let stored = crate::cache::with_resource_version(&value, revision);
+                    return Ok((obj, Some(stored)));
                 }
                 TxnResult::Conflict { .. } if generated && attempts < 8 => attempts += 1,
                 TxnResult::Conflict { .. } => {
