@@ -33,6 +33,7 @@ mod scheduler;
 mod security;
 mod security_agent;
 mod telemetry;
+mod wal;
 
 #[derive(Parser)]
 #[command(
@@ -128,6 +129,8 @@ struct StoreArgs {
     /// Page cache of the embedded store, MiB.
     #[arg(long, env = "COXSWAIN_CACHE_MIB", default_value_t = 16)]
     cache_mib: usize,
+    #[command(flatten)]
+    wal: wal::WalOpts,
     /// Change events kept for watch resumption; a watch from an older resourceVersion gets
     /// OUT_OF_RANGE ("too old") and relists.
     #[arg(long, env = "COXSWAIN_WATCH_HISTORY", default_value_t = 100_000)]
@@ -238,10 +241,13 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     let mut backend: Arc<dyn Backend> = match etcd::open(&args.etcd).await? {
         Some(b) => b,
         None => Arc::new(
-            EmbeddedBackend::open(EmbeddedOptions {
-                data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
-                cache_bytes: args.cache_mib << 20,
-            })
+            EmbeddedBackend::open_with(
+                EmbeddedOptions {
+                    data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
+                    cache_bytes: args.cache_mib << 20,
+                },
+                args.wal.options(),
+            )
             .with_context(|| format!("opening the store in {}", args.data_dir.display()))?,
         ),
     };
