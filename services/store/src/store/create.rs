@@ -45,7 +45,10 @@ impl Store {
                 Some(t) => {
                     obj = t.clone();
                     let r = self.service_ranges();
-                    self.allocate_service(&mut obj, None, &r.taken)?;
+                    if let Err(e) = self.allocate_service(&mut obj, None, &r.taken) {
+                        self.retry_allocation(&r, &mut range_attempts, e).await?;
+                        continue;
+                    }
                     Some(r)
                 }
                 None => None,

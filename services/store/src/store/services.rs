@@ -89,6 +89,48 @@ impl Store {
         }
     }
 
+    /// Whether the allocators' bitmaps in the backend moved past the revisions `ranges` was
+    /// read at; if so, this replica's cache has caught up with them when this returns.
+    ///
+    /// With several store replicas on one etcd, a replica's cached bitmap can lag behind a
+    /// release made through another replica (the watch has not delivered it yet), so a refusal
+    /// from the cached bitmap ("range is full", "already allocated") may be stale. Upstream reads
+    /// the bitmap from etcd on every allocation; we check only when an allocation fails, with a
+    /// compare-only transaction on the cached revisions (no write, no new revision), and the
+    /// caller allocates again when they moved.
+    pub(super) async fn ranges_moved(&self, ranges: &Ranges) -> Result<bool> {
+        let compares = [
+            (SERVICE_IPS_KEY, &ranges.ips),
+            (NODE_PORTS_KEY, &ranges.ports),
+        ]
+        .into_iter()
+        .map(|(key, stored)| (key.to_string(), stored.as_ref().map_or(0, |(_, r)| *r)))
+        .collect();
+        let probe = Txn {
+            compares,
+            ops: Vec::new(),
+        };
+        Ok(matches!(
+            self.commit(probe).await?,
+            TxnResult::Conflict { .. }
+        ))
+    }
+
+    /// An allocation from `ranges` failed with `err`: Ok(()) to allocate again (the bitmaps had
+    /// moved, see [`Store::ranges_moved`]; bounded by `attempts`), else the refusal stands.
+    pub(super) async fn retry_allocation(
+        &self,
+        ranges: &Ranges,
+        attempts: &mut u32,
+        err: StoreError,
+    ) -> Result<()> {
+        if *attempts >= RANGE_ATTEMPTS || !self.ranges_moved(ranges).await? {
+            return Err(err);
+        }
+        *attempts += 1;
+        Ok(())
+    }
+
     /// Give a Service its ClusterIP and NodePorts (kept from `old` on update) from the
     /// bitmaps in `ranges`.
     pub(super) fn allocate_service(

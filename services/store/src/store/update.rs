@@ -116,7 +116,10 @@ impl Store {
                         return Err(Self::invalid(&m, errs));
                     }
                     if let Some(r) = &ranges {
-                        self.allocate_service(&mut m, Some(&old), &r.taken)?;
+                        if let Err(e) = self.allocate_service(&mut m, Some(&old), &r.taken) {
+                            self.retry_allocation(r, &mut range_attempts, e).await?;
+                            continue;
+                        }
                     }
                     if m.spec_bytes() != old.spec_bytes() && kind_has_spec(kind) {
                         m.meta_mut().generation = old.meta().generation + 1;
