@@ -57,13 +57,26 @@ cpu_ms() { awk -v t="$TICK" '{print int(($14+$15)*1000/t)}' "/proc/$1/stat"; }
 NCOUNTS=$(echo "$CLIENTS" | tr ',' '\n' | grep -c .)
 per_op() { echo "$(( ($2 - $1) * 1000 / (OPS * NCOUNTS) ))"; }
 
+# Wait up to 60 s for a store's ready line ($1.out); if it exits or never gets there, say so
+# with the end of its log ($1.err) rather than stopping silently.
+wait_ready() {
+  for _ in $(seq 1200); do
+    grep -q "coxswain ready" "$1.out" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench/etcd.sh: the store ($1) did not become ready; its last log lines:" >&2
+  tail -n 20 "$1.err" >&2
+  exit 1
+}
+
 start_coxswain() {
   rm -rf "$WORK/cx"; : > "$WORK/cx.out"
   # --auth=false: this measures the storage path; bench/auth.sh measures authentication's cost.
   target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
     --data-dir "$WORK/cx" "$@" > "$WORK/cx.out" 2> "$WORK/cx.err" &
   CX_PID=$!
-  for _ in $(seq 200); do grep -q "coxswain ready" "$WORK/cx.out" && break; sleep 0.05; done
+  wait_ready "$WORK/cx" $CX_PID
   CX=http://$(grep -o 'grpc=[^ ]*' "$WORK/cx.out" | cut -d= -f2)
 }
 stop_coxswain() { kill $CX_PID; wait $CX_PID 2>/dev/null || true; }
@@ -73,7 +86,7 @@ start_replica_b() {
   target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
     --data-dir "$WORK/cxb" "$@" > "$WORK/cxb.out" 2> "$WORK/cxb.err" &
   CXB_PID=$!
-  for _ in $(seq 200); do grep -q "coxswain ready" "$WORK/cxb.out" && break; sleep 0.05; done
+  wait_ready "$WORK/cxb" $CXB_PID
   CXB=http://$(grep -o 'grpc=[^ ]*' "$WORK/cxb.out" | cut -d= -f2)
 }
 stop_replica_b() { kill $CXB_PID; wait $CXB_PID 2>/dev/null || true; }
