@@ -571,11 +571,23 @@ pub fn wait_until<T>(
 /// "authorization: Bearer …"`, `-cert`/`-key`): `method` with the JSON `body`. Returns whether
 /// it succeeded and its stdout and stderr together.
 pub fn grpcurl(c: &Coxswain, extra: &[&str], method: &str, body: &str) -> (bool, String) {
+    grpcurl_at(c, &c.grpc, extra, method, body)
+}
+
+/// [`grpcurl`] against another server of `c`'s cluster at `addr` (a separately run agent's
+/// `--listen`, another store replica), trusting the same cluster CA.
+pub fn grpcurl_at(
+    c: &Coxswain,
+    addr: &str,
+    extra: &[&str],
+    method: &str,
+    body: &str,
+) -> (bool, String) {
     let ca = c.data_dir.join("pki/ca.crt");
     let out = std::process::Command::new("grpcurl")
         .args(["-cacert", ca.to_str().expect("utf-8")])
         .args(extra)
-        .args(["-d", body, &c.grpc, method])
+        .args(["-d", body, addr, method])
         .output()
         .expect("run grpcurl");
     (
@@ -659,4 +671,18 @@ pub fn fast_up_with(defaults: &[&str], extra: &[&str]) -> anyhow::Result<Coxswai
     }
     args.extend_from_slice(extra);
     Coxswain::start_fast_up(&args)
+}
+
+/// A ConfigMap `name` in `default` whose one key `k` holds its name (what the replica and fault
+/// tests write and then find again by listing).
+pub fn configmap(name: &str) -> coxswain_api::v1::ConfigMap {
+    coxswain_api::v1::ConfigMap {
+        metadata: Some(coxswain_api::v1::ObjectMeta {
+            name: name.into(),
+            namespace: "default".into(),
+            ..Default::default()
+        }),
+        data: [("k".to_string(), name.to_string())].into_iter().collect(),
+        ..Default::default()
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use coxswain_test_support::{grpcurl, wait_until, Coxswain};
+use coxswain_test_support::{grpcurl, grpcurl_at, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -603,23 +603,9 @@ spec:
     command: [\"/bin/sh\", \"-c\", \"echo hello from edge1\"]
 ";
 
-/// grpcurl against a separately run agent at `addr`, trusting the cluster CA only.
+/// grpcurl against the separately run agent at `addr` for node edge1.
 fn grpcurl_agent(c: &Coxswain, addr: &str, extra: &[&str], method: &str) -> (bool, String) {
-    let ca = c.data_dir.join("pki/ca.crt");
-    let out = std::process::Command::new("grpcurl")
-        .args(["-cacert", ca.to_str().expect("utf-8")])
-        .args(extra)
-        .args(["-d", r#"{"nodeName":"edge1"}"#, addr, method])
-        .output()
-        .expect("run grpcurl");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    grpcurl_at(c, addr, extra, method, r#"{"nodeName":"edge1"}"#)
 }
 
 #[test]

@@ -7,27 +7,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coxswain_api::v1::{ConfigMap, ObjectMeta};
+use coxswain_api::v1::ConfigMap;
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{wait_for, Coxswain};
+use coxswain_test_support::{configmap, wait_for, Coxswain};
 
 const WRITERS: usize = 8;
 const PER_WRITER: usize = 40;
 /// Attempts per create (a create that fails while a replica dies is retried).
 const ATTEMPTS: usize = 200;
-
-fn configmap(name: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: Some(ObjectMeta {
-            name: name.into(),
-            namespace: "default".into(),
-            ..Default::default()
-        }),
-        data: [("k".to_string(), name.to_string())].into_iter().collect(),
-        ..Default::default()
-    }
-}
 
 /// One writer: creates `w<i>-<n>` in order, retrying each until it is acknowledged (or found
 /// to exist: an attempt whose answer was lost landed). Returns what was acknowledged.

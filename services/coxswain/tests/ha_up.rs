@@ -10,10 +10,10 @@
 //!   address, and serves again (reads what was written through the other replica, takes writes).
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{ConfigMap, Lease, LeaseSpec, ObjectMeta, Pod};
+use coxswain_api::v1::{ConfigMap, Lease, LeaseSpec, Pod};
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{wait_for, wait_until, Coxswain};
+use coxswain_test_support::{configmap, wait_for, wait_until, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
@@ -124,14 +124,7 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
     .expect("up --replicas 2");
 
     // Two store replicas: up's own and one more, on the same etcd.
-    let servers: Vec<String> =
-        wait_until("the replicas' server list", Duration::from_secs(30), || {
-            plain(&up.log())
-                .lines()
-                .find_map(|l| field(l, "servers"))
-                .map(|s| s.split(',').map(str::to_string).collect())
-        })
-        .expect("servers");
+    let servers = replica_servers(&up);
     assert_eq!(servers.len(), 2, "{servers:?}");
     assert_eq!(servers[0], up.url());
     let second = servers[1].clone();
@@ -247,16 +240,15 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
     });
 }
 
-fn configmap(name: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: Some(ObjectMeta {
-            name: name.into(),
-            namespace: "default".into(),
-            ..Default::default()
-        }),
-        data: [("k".to_string(), name.to_string())].into_iter().collect(),
-        ..Default::default()
-    }
+/// The `--server` list `up --replicas` logs once its store replicas are ready.
+fn replica_servers(up: &Coxswain) -> Vec<String> {
+    wait_until("the replicas' server list", Duration::from_secs(30), || {
+        plain(&up.log())
+            .lines()
+            .find_map(|l| field(l, "servers"))
+            .map(|s| s.split(',').map(str::to_string).collect())
+    })
+    .expect("servers")
 }
 
 /// The `pid=` of the log lines of `replica` that contain `what`.
@@ -282,14 +274,7 @@ async fn up_restarts_a_store_replica_killed_with_sigkill() {
         "300ms",
     ])
     .expect("up --replicas 2");
-    let servers: Vec<String> =
-        wait_until("the replicas' server list", Duration::from_secs(30), || {
-            plain(&up.log())
-                .lines()
-                .find_map(|l| field(l, "servers"))
-                .map(|s| s.split(',').map(str::to_string).collect())
-        })
-        .expect("servers");
+    let servers = replica_servers(&up);
     assert_eq!(servers.len(), 2, "{servers:?}");
     let second = servers[1].clone();
     let a = Client::connect(&up.url())
