@@ -3,9 +3,12 @@
 # old/new/new/old so the machine's swings hit both; the same coxswain-bench for both.
 # Usage: bash bench/ab-store.sh OLD_COXSWAIN [NEW_COXSWAIN (target/release/coxswain)]
 #        ROUNDS=2 OPS=10000 CLIENTS=1,64
-# Build first: cargo build --release -p coxswain -p coxswain-bench
+# It builds first with the one feature set every bench script uses (the release build is shared:
+# cargo build --release -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl);
+# SKIP_BUILD=1 skips that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 OLD=${1:?usage: bench/ab-store.sh OLD_COXSWAIN [NEW_COXSWAIN]}
 NEW=${2:-target/release/coxswain}
 ROUNDS=${ROUNDS:-2}

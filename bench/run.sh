@@ -14,8 +14,8 @@ if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq etcd-server protobuf-compiler >/dev/null
 fi
-cargo build --release -q -p coxswain --bin coxswain
-cargo build --release -q -p coxswain-bench --features etcd
+# The one feature set every bench script builds with, so the release build is shared.
+cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 BENCH=target/release/coxswain-bench
 WORK=$(mktemp -d)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
