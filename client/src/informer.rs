@@ -42,6 +42,7 @@ impl<R> Event<R> {
 
 type IndexFn<R> = Arc<dyn Fn(&R) -> Vec<String> + Send + Sync>;
 type Handler<R> = Arc<dyn Fn(&Event<R>) + Send + Sync>;
+type TransformFn<R> = Arc<dyn Fn(R) -> R + Send + Sync>;
 
 /// The name of the built-in index over ownerReferences' uids.
 pub const OWNER_INDEX: &str = "owner";
@@ -55,6 +56,7 @@ pub struct Informer<R: Resource> {
     params: ListParams,
     indexes: Vec<(String, IndexFn<R>)>,
     handlers: Vec<Handler<R>>,
+    transform: Option<TransformFn<R>>,
     backoff: (Duration, Duration),
 }
 
@@ -70,6 +72,7 @@ impl<R: Resource + Send + Sync + 'static> Informer<R> {
             params: ListParams::default(),
             indexes: Vec::new(),
             handlers: Vec::new(),
+            transform: None,
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
         };
         i.index(OWNER_INDEX, |o: &R| {
@@ -122,6 +125,16 @@ impl<R: Resource + Send + Sync + 'static> Informer<R> {
         self
     }
 
+    /// Transform every object from list and watch before the cache stores it (client-go's
+    /// `SetTransform`): the cache, the indexes and the handlers see only what `f` returns, so
+    /// an informer can keep less than the store sends (the node agent's pods). `f` must keep
+    /// the metadata's name, namespace and resourceVersion, and whatever the indexes read.
+    /// Deleted objects go through it too. One transform per informer; a second replaces it.
+    pub fn transform(mut self, f: impl Fn(R) -> R + Send + Sync + 'static) -> Self {
+        self.transform = Some(Arc::new(f));
+        self
+    }
+
     /// Retry back-off after transport errors (base, cap).
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
         self.backoff = (base, max);
@@ -137,6 +150,7 @@ impl<R: Resource + Send + Sync + 'static> Informer<R> {
                 state: RwLock::new(State::default()),
                 index_fns: self.indexes,
                 handlers: self.handlers,
+                transform: self.transform,
                 synced,
                 task: Mutex::new(None),
             }),
@@ -179,6 +193,7 @@ struct CacheInner<R> {
     state: RwLock<State<R>>,
     index_fns: Vec<(String, IndexFn<R>)>,
     handlers: Vec<Handler<R>>,
+    transform: Option<TransformFn<R>>,
     synced: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
 }
@@ -291,6 +306,13 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
     /// Apply one change and call the handlers; what the reflector does for each watch event.
     /// Public for tests and fakes (detached informers).
     pub fn apply(&self, ev: WatchEvent<R>) {
+        // Transformed before the cache's lock is taken: the transform may take its own locks.
+        let ev = match ev {
+            WatchEvent::Added(o) => WatchEvent::Added(self.transformed(o)),
+            WatchEvent::Modified(o) => WatchEvent::Modified(self.transformed(o)),
+            WatchEvent::Deleted(o) => WatchEvent::Deleted(self.transformed(o)),
+            b @ WatchEvent::Bookmark(_) => b,
+        };
         let event = {
             let mut st = self.write();
             match ev {
@@ -336,19 +358,35 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
     /// Replace the whole contents with a fresh list, emitting the differences, then Synced.
     pub fn replace(&self, items: Vec<R>, resource_version: String) {
         let mut events = Vec::new();
+        // Objects the cache holds at the same resourceVersion are kept as they are (not
+        // transformed again); the others are transformed before the cache's lock is taken.
+        let mut items: Vec<(String, Option<R>)> = {
+            let st = self.read();
+            items
+                .into_iter()
+                .map(|o| {
+                    let key = key_of(&o);
+                    let unchanged = st.objects.get(&key).is_some_and(|old| {
+                        old.metadata().resource_version == o.metadata().resource_version
+                            && !o.metadata().resource_version.is_empty()
+                    });
+                    (key, (!unchanged).then_some(o))
+                })
+                .collect()
+        };
+        for (_, o) in items.iter_mut() {
+            if let Some(x) = o.take() {
+                *o = Some(self.transformed(x));
+            }
+        }
         {
             let mut st = self.write();
             let mut seen = HashSet::with_capacity(items.len());
-            for o in items {
-                let key = key_of(&o);
-                seen.insert(key.clone());
-                let unchanged = st.objects.get(&key).is_some_and(|old| {
-                    old.metadata().resource_version == o.metadata().resource_version
-                        && !o.metadata().resource_version.is_empty()
-                });
-                if unchanged {
+            for (key, o) in items {
+                seen.insert(key);
+                let Some(o) = o else {
                     continue;
-                }
+                };
                 let new = Arc::new(o);
                 match self.insert(&mut st, new.clone()) {
                     Some(old) => events.push(Event::Modified { old, new }),
@@ -373,6 +411,13 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
         }
         self.inner.synced.send_replace(true);
         self.notify(&Event::Synced);
+    }
+
+    fn transformed(&self, o: R) -> R {
+        match &self.inner.transform {
+            Some(f) => f(o),
+            None => o,
+        }
     }
 
     fn insert(&self, st: &mut State<R>, new: Arc<R>) -> Option<Arc<R>> {
@@ -556,6 +601,61 @@ mod tests {
         got[3..5].sort();
         assert_eq!(got, ["+a", "+b", "synced", "+c", "-b", "synced"]);
         assert_eq!(cache.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn transform_applies_to_list_watch_and_deletes_before_the_cache() {
+        use coxswain_api::v1::PodStatus;
+        let with_status = |name: &str, rv: &str| Pod {
+            status: Some(PodStatus {
+                phase: "Running".into(),
+                ..Default::default()
+            }),
+            ..pod(name, "n1", "rs1", rv)
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let cache = Informer::<Pod>::detached()
+            .index("node", node_of)
+            .transform(move |mut p: Pod| {
+                c.fetch_add(1, Ordering::SeqCst);
+                p.status = None;
+                if let Some(s) = p.spec.as_mut() {
+                    s.node_name = format!("{}-t", s.node_name);
+                }
+                p
+            })
+            .on_event(move |e: &Event<Pod>| {
+                if let Some(o) = e.object() {
+                    s.lock().unwrap().push(o.status.is_none());
+                }
+            })
+            .start();
+        cache.replace(
+            vec![with_status("a", "1"), with_status("b", "2")],
+            "2".into(),
+        );
+        cache.apply(WatchEvent::Modified(with_status("a", "3")));
+        assert!(cache.get("default", "a").unwrap().status.is_none());
+        // Indexes see the transformed object.
+        assert_eq!(cache.count_index("node", "n1-t"), 2);
+        assert_eq!(cache.count_index("node", "n1"), 0);
+        cache.apply(WatchEvent::Deleted(with_status("b", "4")));
+        // A relist transforms only what changed: "a" at resourceVersion 3 is kept as it is.
+        let before = calls.load(Ordering::SeqCst);
+        cache.replace(
+            vec![with_status("a", "3"), with_status("c", "5")],
+            "5".into(),
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), before + 1);
+        assert!(cache.get("default", "c").unwrap().status.is_none());
+        assert_eq!(cache.resource_version(), "5");
+        // Every handler call saw a transformed object (adds, the update, the delete).
+        let got = seen.lock().unwrap().clone();
+        assert_eq!(got.len(), 5);
+        assert!(got.iter().all(|t| *t));
     }
 
     #[tokio::test]
