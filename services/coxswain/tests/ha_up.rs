@@ -10,7 +10,7 @@
 //!   address, and serves again (reads what was written through the other replica, takes writes).
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{ConfigMap, Lease, LeaseSpec, Pod};
+use coxswain_api::v1::{ConfigMap, Deployment, Lease, LeaseSpec, Pod, ReplicaSet};
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::etcd::Etcd;
 use coxswain_test_support::{configmap, wait_for, wait_until, Coxswain};
@@ -103,6 +103,61 @@ async fn running(client: &Client) -> Option<usize> {
     )
 }
 
+/// What each store replica holds of the web Deployment, its ReplicaSets and pods (for a
+/// failure's message: which step stopped, and whether the replicas agree).
+async fn state(servers: &[String]) -> String {
+    let mut out = String::new();
+    for s in servers {
+        let Ok(c) = Client::connect(s).await else {
+            out.push_str(&format!("\n{s}: cannot connect"));
+            continue;
+        };
+        let lp = ListParams::default();
+        let d = c.list::<Deployment>("default", &lp).await;
+        let r = c.list::<ReplicaSet>("default", &lp).await;
+        let p = c
+            .list::<Pod>("default", &ListParams::labels("app=web"))
+            .await;
+        out.push_str(&format!("\n{s}:"));
+        if let Ok((d, rv)) = d {
+            out.push_str(&format!("\n  deployments at {rv}:"));
+            for d in d {
+                let m = d.metadata.unwrap_or_default();
+                let st = d.status.unwrap_or_default();
+                out.push_str(&format!(
+                    " {} rv={} gen={} observed={} replicas={};",
+                    m.name, m.resource_version, m.generation, st.observed_generation, st.replicas
+                ));
+            }
+        }
+        if let Ok((r, rv)) = r {
+            out.push_str(&format!("\n  replicasets at {rv}:"));
+            for r in r {
+                let m = r.metadata.unwrap_or_default();
+                let want = r.spec.and_then(|s| s.replicas).unwrap_or_default();
+                let st = r.status.unwrap_or_default();
+                out.push_str(&format!(
+                    " {} rv={} want={want} have={} ready={};",
+                    m.name, m.resource_version, st.replicas, st.ready_replicas
+                ));
+            }
+        }
+        if let Ok((p, rv)) = p {
+            out.push_str(&format!("\n  pods at {rv}:"));
+            for p in p {
+                let m = p.metadata.unwrap_or_default();
+                let node = p.spec.map(|s| s.node_name).unwrap_or_default();
+                let phase = p.status.map(|s| s.phase).unwrap_or_default();
+                out.push_str(&format!(
+                    " {} rv={} node={node:?} phase={phase:?};",
+                    m.name, m.resource_version
+                ));
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
     let _serial = SERIAL.lock().await;
@@ -181,11 +236,13 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         "2",
     ])
     .success();
-    wait_for("2 web pods running", Duration::from_secs(60), || async {
+    if let Err(e) = wait_for("2 web pods running", Duration::from_secs(60), || async {
         (running(&b).await? == 2).then_some(())
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    {
+        panic!("{e}: {}\n{}", state(&servers).await, plain(&up.log()));
+    }
 
     // kill -9 the leading controller-manager: the standby takes over and acts.
     let first = lease(&b, "kube-controller-manager").await.expect("lease");
@@ -223,11 +280,13 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         "3",
     ])
     .success();
-    wait_for("3 web pods running", Duration::from_secs(60), || async {
+    if let Err(e) = wait_for("3 web pods running", Duration::from_secs(60), || async {
         (running(&b).await? == 3).then_some(())
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
+    {
+        panic!("{e}: {}\n{}", state(&servers).await, plain(&up.log()));
+    }
 
     // kill -9 of up ends every replica it started.
     up.kill9();

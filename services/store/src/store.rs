@@ -29,6 +29,7 @@ mod admission;
 mod apply;
 mod create;
 mod delete;
+mod fresh;
 mod merge;
 mod services;
 mod update;

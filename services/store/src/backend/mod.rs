@@ -112,4 +112,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Apply a transaction. Returns once the result is durable; the change reaches the feed
     /// before this returns.
     fn txn(&self, txn: Txn) -> BoxFuture<'_, Result<TxnResult, BackendError>>;
+
+    /// The backend's current revision, for a backend that other processes write too (several
+    /// store replicas on one etcd): a store whose cache has reached it has seen every write
+    /// acknowledged before this was asked (upstream's `GetCurrentResourceVersion`, KEP-2340).
+    /// None for a backend only this store writes: its cache holds every acknowledged write.
+    fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, BackendError>> {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -24,7 +24,17 @@ impl Store {
             _ => None,
         };
         loop {
-            let cur = self.get_stored(kind, namespace, name)?;
+            let cur = self
+                .get_for_write(
+                    kind,
+                    namespace,
+                    name,
+                    opts.precondition_resource_version
+                        .as_deref()
+                        .unwrap_or_default(),
+                    opts.precondition_uid.as_deref().unwrap_or_default(),
+                )
+                .await?;
             if let Some(uid) = &opts.precondition_uid {
                 if !uid.is_empty() && *uid != *cur.uid {
                     return Err(StoreError::Conflict {

@@ -32,7 +32,7 @@ impl Store {
         F: FnMut(&mut Object) -> Result<Option<()>>,
     {
         loop {
-            let cur = self.get_stored(kind, namespace, name)?;
+            let cur = self.get_for_write(kind, namespace, name, "", "").await?;
             let mut obj = cur.decode();
             if f(&mut obj)?.is_none() {
                 return Ok(obj);
@@ -76,8 +76,10 @@ impl Store {
         loop {
             let ranges =
                 (kind == Kind::Service && mode == UpdateMode::Spec).then(|| self.service_ranges());
-            let cur = self.get_stored(kind, &namespace, &name)?;
             let user_uid = &new.meta().uid;
+            let cur = self
+                .get_for_write(kind, &namespace, &name, &user_rv, user_uid)
+                .await?;
             if !user_uid.is_empty() && **user_uid != *cur.uid {
                 return Err(StoreError::Conflict {
                     resource: resource_name(kind),
@@ -231,7 +233,8 @@ impl Store {
         let want_namespace = ns_for(kind, namespace);
         let mut attempts = 0;
         loop {
-            let cur = self.get_stored(kind, namespace, name)?;
+            let seen = precondition_rv.as_deref().unwrap_or_default();
+            let cur = self.get_for_write(kind, namespace, name, seen, "").await?;
             let (stored, merge, owned_name) = (cur.clone(), patch.clone(), name.to_string());
             let mut patched = off_reactor(move || {
                 let mut json = stored.decode().to_json_value();
@@ -286,7 +289,9 @@ impl Store {
             ));
         }
         loop {
-            let cur = self.get_stored(Kind::Pod, namespace, name)?;
+            let cur = self
+                .get_for_write(Kind::Pod, namespace, name, "", uid)
+                .await?;
             let Object::Pod(mut pod) = cur.decode() else {
                 return Err(StoreError::BadRequest(format!("{name} is not a pod")));
             };
