@@ -11,6 +11,11 @@
 # Runs ROUNDS rounds of DURATION seconds each, alternating coxswain and dnsmasq; prints every
 # round and the medians. Every run is bounded: dnsperf -l DURATION.
 #
+# dnsperf and dnsmasq are Debian's `dnsperf` and `dnsmasq-base`, installed when missing (as root,
+# else with sudo). A figure is never made up: a dnsperf run that completes no query fails the
+# script for coxswain, and for dnsmasq (the reference) the last line says
+# "dnsmasq: skipped (<why>)" instead of a number (not installable, did not start or answer).
+#
 #   cargo build --release -p coxswain && bash bench/dns.sh
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
@@ -27,9 +32,21 @@ BIN=${BIN:-target/release/coxswain}
 # coxctl only sets up the objects: a debug build will do.
 COXCTL=${COXCTL:-$( [ -x target/release/coxctl ] && echo target/release/coxctl || echo target/debug/coxctl )}
 
-for tool in dnsperf dnsmasq; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool: apt-get install -y dnsperf dnsmasq-base" >&2; exit 1; }
-done
+# dnsmasq lives in /usr/sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
+need=()
+command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=$( [ "$(id -u)" -eq 0 ] || echo sudo )
+  echo "installing ${need[*]} (Debian)" >&2
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}"; } >/dev/null 2>&1 ||
+    echo "could not install ${need[*]}" >&2
+fi
+command -v dnsperf >/dev/null 2>&1 || { echo "needs dnsperf: apt-get install -y dnsperf" >&2; exit 1; }
+# Why dnsmasq has no figure, when it has none ("" while it runs).
+MASQ_SKIP=
+command -v dnsmasq >/dev/null 2>&1 || MASQ_SKIP="dnsmasq not installed and apt-get install dnsmasq-base failed"
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -125,33 +142,77 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-MASQ_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dnsmasq --keep-in-foreground --conf-file="$WORK/dnsmasq.conf" --listen-address=127.0.0.1 \
-  --bind-interfaces --port="$MASQ_PORT" --cache-size=0 --user="$(id -un)" --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.err" &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  dig @127.0.0.1 -p "$MASQ_PORT" +short "svc-1.bench.svc.$Z" A | grep -q . && break
-  sleep 0.1
-done
+# A port free for both UDP and TCP (dnsmasq listens on both; a port free for UDP alone can be
+# some other process's TCP listener, and dnsmasq then exits at once).
+MASQ_PORT=$(python3 -c '
+import socket
+for _ in range(100):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+')
+if [ -z "$MASQ_SKIP" ]; then
+  dnsmasq --keep-in-foreground --conf-file="$WORK/dnsmasq.conf" --listen-address=127.0.0.1 \
+    --bind-interfaces --port="$MASQ_PORT" --cache-size=0 --user="$(id -un)" --pid-file="$WORK/dnsmasq.pid" 2>"$WORK/dnsmasq.err" &
+  MASQ_PID=$!
+  PIDS+=("$MASQ_PID")
+  MASQ_SKIP="dnsmasq did not answer on 127.0.0.1:$MASQ_PORT within 10 s"
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$MASQ_PID" 2>/dev/null; then
+      MASQ_SKIP="dnsmasq exited at start: $(tr '\n' ' ' <"$WORK/dnsmasq.err" | cut -c1-200)"
+      break
+    fi
+    if dig @127.0.0.1 -p "$MASQ_PORT" +short +time=1 +tries=1 "svc-1.bench.svc.$Z" A | grep -q .; then
+      MASQ_SKIP=
+      break
+    fi
+    sleep 0.1
+  done
+  [ -z "$MASQ_SKIP" ] || echo "$MASQ_SKIP" >&2
+fi
 
-qps() { # port: one dnsperf run, prints queries/s and the answer breakdown
+qps() { # port: one dnsperf run, prints queries/s and queries lost ("0 ?" when none completed)
   dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries.txt" -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" >"$WORK/perf.txt" 2>&1 || true
   local q lost
   q=$(awk '/Queries per second:/ {print $4}' "$WORK/perf.txt")
   lost=$(awk '/Queries lost:/ {print $3}' "$WORK/perf.txt")
-  echo "$q $lost"
+  echo "${q:-0} ${lost:-?}"
 }
+answered() { python3 -c "import sys; sys.exit(0 if float('$1') > 0 else 1)" 2>/dev/null; }
 
 echo "queries: $(wc -l <"$WORK/queries.txt") names; dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING" >&2
 COX=()
 MASQ=()
 for r in $(seq 1 "$ROUNDS"); do
-  read -r q lost < <(qps "$DNS_PORT"); COX+=("$q"); echo "round $r coxswain dns: $q q/s (lost $lost)"
+  read -r q lost < <(qps "$DNS_PORT")
+  if ! answered "$q"; then
+    echo "round $r: coxswain dns answered no query; dnsperf said:" >&2
+    tail -20 "$WORK/perf.txt" >&2
+    exit 1
+  fi
+  COX+=("$q"); echo "round $r coxswain dns: $q q/s (lost $lost)"
   grep -E "Response codes" "$WORK/perf.txt" || true
-  read -r q lost < <(qps "$MASQ_PORT"); MASQ+=("$q"); echo "round $r dnsmasq:      $q q/s (lost $lost)"
+  [ -z "$MASQ_SKIP" ] || continue
+  read -r q lost < <(qps "$MASQ_PORT")
+  if answered "$q"; then
+    MASQ+=("$q"); echo "round $r dnsmasq:      $q q/s (lost $lost)"
+  else
+    MASQ_SKIP="dnsmasq answered no query in round $r: $(grep -m1 -iE 'error|lost|timed out' "$WORK/perf.txt" | cut -c1-120)"
+    echo "$MASQ_SKIP" >&2
+  fi
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mc=$(median "${COX[@]}")
-mm=$(median "${MASQ[@]}")
-echo "median coxswain dns: $mc q/s; dnsmasq: $mm q/s; ratio $(python3 -c "print(round($mc/$mm, 2))")"
+if [ -z "$MASQ_SKIP" ]; then
+  mm=$(median "${MASQ[@]}")
+  echo "median coxswain dns: $mc q/s; dnsmasq: $mm q/s; ratio $(python3 -c "print(round($mc/$mm, 2))")"
+else
+  echo "median coxswain dns: $mc q/s; dnsmasq: skipped ($MASQ_SKIP)"
+fi
 echo "coxswain dns RSS: $(awk '/VmRSS/ {print $2, $3}' "/proc/${PIDS[1]}/status")"
