@@ -4,7 +4,11 @@
 #            bound round-robin at RATE/s; plus a 1-node agent for the baseline RSS.
 #   process: `coxswain up --nodes 1` and built-in web server pods one at a time.
 # Usage: bench/agent.sh [NODES] [PODS] [RATE] [PROCESS_PODS]   (ROUNDS=3, PROFILE=release, IDLE=30,
-#   CLUSTER=0 to skip the whole-cluster step: `coxswain up` + the sim agent, RSS of both per pod)
+#   CLUSTER=0 to skip the whole-cluster step: `coxswain up` + the sim agent, RSS of both per pod;
+#   PROCESS=0 to skip the process-runtime step; BIN=dir with a `coxswain` to measure instead of
+#   target/$PROFILE's, e.g. a saved "before" binary, coxswain-bench still from target/$PROFILE;
+#   AGENT_WRAP="heaptrack -o /tmp/x" runs the sim agent under a profiler, whose RSS is then
+#   not the agent's alone)
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
@@ -15,10 +19,12 @@ RATE=${3:-1000}
 PPODS=${4:-50}
 ROUNDS=${ROUNDS:-3}
 PROFILE=${PROFILE:-release}
-if [ "$PROFILE" = release ]; then
-  cargo build --release -q -p coxswain -p coxswain-bench
+if [ "$PROFILE" = release ] && [ -z "${NO_BUILD:-}" ]; then
+  # The one release feature set every bench uses, so they share one build.
+  cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 fi
-BIN=target/$PROFILE
+BENCH=${BENCH:-target/$PROFILE/coxswain-bench}
+BIN=${BIN:-target/$PROFILE}
 WORK=$(mktemp -d)
 cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -35,7 +41,7 @@ start_store() {
 
 start_agent() { # nodes
   : > "$WORK/agent.out"
-  $BIN/coxswain agent --sim-nodes "$1" --server "$CX" --listen 127.0.0.1:0 --no-events \
+  ${AGENT_WRAP:-} $BIN/coxswain agent --sim-nodes "$1" --server "$CX" --listen 127.0.0.1:0 --no-events \
     > "$WORK/agent.out" 2> "$WORK/agent.err" &
   AG_PID=$!
   for _ in $(seq 600); do grep -q "coxswain agent ready" "$WORK/agent.out" && break; sleep 0.1; done
@@ -51,7 +57,7 @@ for round in $(seq "$ROUNDS"); do
   kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
   echo "== round $round: $NODES sim nodes, $PODS pods at $RATE/s"
   start_store; start_agent "$NODES"
-  $BIN/coxswain-bench agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
+  $BENCH agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
     --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs "${IDLE:-30}"
   kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
   if [ "${CLUSTER:-1}" != 0 ]; then
@@ -68,7 +74,7 @@ for round in $(seq "$ROUNDS"); do
     start_agent "$NODES"
     sleep 2
     UP_BEFORE=$(rss $CX_PID)
-    $BIN/coxswain-bench agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
+    $BENCH agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
       --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs 1 | grep -E 'Running|RSS'
     sleep 2
     UP_AFTER=$(rss $CX_PID)
@@ -76,6 +82,7 @@ for round in $(seq "$ROUNDS"); do
       "$(( (UP_AFTER - UP_BEFORE) * 100 / PODS / 100 )).$(( (UP_AFTER - UP_BEFORE) * 100 / PODS % 100 )) KiB per pod (agent's above)"
     kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
   fi
+  [ "${PROCESS:-1}" = 0 ] && continue
   echo "== round $round: process runtime, $PPODS built-in web server pods"
   rm -rf "$WORK/up"; : > "$WORK/up.out"
   $BIN/coxswain up --in-memory --nodes 1 --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
@@ -84,6 +91,6 @@ for round in $(seq "$ROUNDS"); do
   for _ in $(seq 100); do grep -q "coxswain ready" "$WORK/up.out" && break; sleep 0.1; done
   UP=http://$(grep -o 'grpc=[^ ]*' "$WORK/up.out" | cut -d= -f2)
   sleep 1
-  $BIN/coxswain-bench agent-process --server "$UP" --node node1 --pods "$PPODS"
+  $BENCH agent-process --server "$UP" --node node1 --pods "$PPODS"
   kill -9 $UP_PID; wait 2>/dev/null || true
 done

@@ -142,8 +142,12 @@ pub struct PodUsage {
 }
 
 struct Worker {
+    /// The latest version of the pod, shared with the informer's cache and the pod's task.
     pod: Arc<Pod>,
-    info: PodInfo,
+    /// What the runtime knows of the pod, shared with the pod's task (which replaces it once
+    /// its claims are mounted). Its annotations are the ones the pod started with; sampling and
+    /// exec read the latest ones from `pod` (`latest_info`).
+    info: Arc<PodInfo>,
     term: watch::Sender<Option<Duration>>,
     status: watch::Sender<Option<Arc<PodStatus>>>,
     instances: Arc<Mutex<Instances>>,
@@ -650,40 +654,16 @@ impl<R: Runtime> NodeAgent<R> {
         let phase = pod.status.as_ref().map(|s| s.phase.as_str()).unwrap_or("");
         if let Ok(mut w) = self.workers.lock() {
             if let Some(w) = w.get_mut(&uid) {
-                // Annotations script the sim runtime's usage: sampling reads the latest ones.
-                if w.info.annotations != meta.annotations {
-                    w.info.annotations = meta.annotations.clone();
-                }
                 // Every new version goes to the worker (in-place image changes), and replaces
                 // the one it had: the pod is held once, shared with the informer's cache.
                 if !Arc::ptr_eq(&w.pod, &pod) {
                     w.pod = pod.clone();
                     w.latest.send_replace(pod.clone());
                 }
-                // The stored status changed under us (another component, or an agent that was
-                // away): keep foreign conditions, and rewrite ours when it is not one we wrote.
-                let stored = pod.status.clone().unwrap_or_default();
-                let foreign: Vec<Condition> = stored
-                    .conditions
-                    .iter()
-                    .filter(|c| !OWN_CONDITIONS.contains(&c.r#type.as_str()))
-                    .cloned()
-                    .collect();
-                let mut rewrite = false;
-                if let Ok(mut f) = w.sync.foreign.lock() {
-                    if *f != foreign {
-                        *f = foreign;
-                        rewrite = true;
-                    }
-                }
-                let d = digest(&stored);
-                if let Ok(r) = w.sync.recent.lock() {
-                    if !r.is_empty() && !r.contains(&d) {
-                        rewrite = true;
-                    }
-                }
-                if rewrite {
-                    self.sink.writer.rewrite(&uid);
+                // A pod whose worker already ran when the informer took it in was checked
+                // and trimmed there (`trim`); one that came in just before has its status.
+                if let Some(stored) = pod.status.as_ref() {
+                    self.check_stored_status(&uid, &w.sync, stored);
                 }
                 return;
             }
@@ -732,7 +712,7 @@ impl<R: Runtime> NodeAgent<R> {
             tracing::warn!(node = %self.config.name, pod = %key, "no free pod IP in the node's range");
             return;
         };
-        let info = PodInfo {
+        let info = Arc::new(PodInfo {
             uid: uid.clone(),
             namespace: meta.namespace.clone(),
             name: meta.name.clone(),
@@ -744,7 +724,7 @@ impl<R: Runtime> NodeAgent<R> {
             service_account: spec.service_account_name.clone(),
             volumes: spec.volumes.clone(),
             security_context: spec.security_context.clone(),
-        };
+        });
         let (term_tx, term_rx) = watch::channel(None);
         let (latest_tx, latest_rx) = watch::channel(pod.clone());
         let (status_tx, _) = watch::channel(None);
@@ -783,15 +763,31 @@ impl<R: Runtime> NodeAgent<R> {
         // The task keeps the pod's namespace and name, not a copy of its metadata.
         let (namespace, name) = (meta.namespace, meta.name);
         tokio::spawn(async move {
-            let mut info = info;
-            // The gRPC calls before and after the pod's life are boxed, so the task's idle size
-            // is the worker's alone.
-            Box::pin(crate::volumes::mount_claims(
-                &this.client,
-                &mut info,
-                Duration::from_secs(30),
-            ))
-            .await;
+            // Claims are mounted on a copy, which then replaces the worker's: the pod's info is
+            // held once. The gRPC calls before and after the pod's life are boxed, so the
+            // task's idle size is the worker's alone.
+            let info = if info
+                .volumes
+                .iter()
+                .any(|v| v.persistent_volume_claim.is_some())
+            {
+                let mut mounted = PodInfo::clone(&info);
+                Box::pin(crate::volumes::mount_claims(
+                    &this.client,
+                    &mut mounted,
+                    Duration::from_secs(30),
+                ))
+                .await;
+                let mounted = Arc::new(mounted);
+                if let Ok(mut w) = this.workers.lock() {
+                    if let Some(w) = w.get_mut(&uid) {
+                        w.info = mounted.clone();
+                    }
+                }
+                mounted
+            } else {
+                info
+            };
             pod::run_pod(this.ctx.clone(), pod, info, instances, latest_rx, term_rx).await;
             // Containers are stopped: remove the pod object (grace 0), then forget it.
             let still_ours = this
@@ -804,6 +800,75 @@ impl<R: Runtime> NodeAgent<R> {
             }
             this.forget(&uid, &format!("{namespace}/{name}"), ip);
         });
+    }
+
+    /// The stored status of a pod with a worker changed under us (another component, or an
+    /// agent that was away): keep its foreign conditions, and rewrite ours when it is not one
+    /// we wrote.
+    fn check_stored_status(&self, uid: &str, sync: &WriterState, stored: &PodStatus) {
+        let foreign: Vec<Condition> = stored
+            .conditions
+            .iter()
+            .filter(|c| !OWN_CONDITIONS.contains(&c.r#type.as_str()))
+            .cloned()
+            .collect();
+        let mut rewrite = false;
+        if let Ok(mut f) = sync.foreign.lock() {
+            if *f != foreign {
+                *f = foreign;
+                rewrite = true;
+            }
+        }
+        let d = digest(stored);
+        if let Ok(r) = sync.recent.lock() {
+            if !r.is_empty() && !r.contains(&d) {
+                rewrite = true;
+            }
+        }
+        if rewrite {
+            self.sink.writer.rewrite(uid);
+        }
+    }
+
+    /// What the pod informer keeps of a pod bound to this node: its transform (client-go's
+    /// `SetTransform`), applied before the cache stores the pod. The cache, the handler and the
+    /// pod's worker share that one object, so what is dropped here is memory per pod (sim pods'
+    /// memory, issue 17).
+    ///
+    /// A pod without a worker keeps everything: admission reads its spec, and the worker's
+    /// start its stored status (the IP, the start time, the restart counts an agent takes over,
+    /// the conditions a rejection keeps). Once the worker runs, the agent reads the stored
+    /// status only to compare it with what it wrote and to keep the foreign conditions: that is
+    /// done here, and the status is dropped (the worker has its own, the one it writes). The
+    /// scheduling fields of the spec (nodeSelector, affinity, tolerations, topology spread,
+    /// priority, schedulerName, preemptionPolicy, overhead) are read by nothing on the node
+    /// after admission, and are dropped too. Metadata is kept whole: annotations and labels
+    /// reach the containers (downward API) and script the sim runtime.
+    pub fn trim(&self, mut pod: Pod) -> Pod {
+        let Some(uid) = pod.metadata.as_ref().map(|m| m.uid.as_str()) else {
+            return pod;
+        };
+        let sync = match self.workers.lock() {
+            Ok(w) => match w.get(uid) {
+                Some(w) => w.sync.clone(),
+                None => return pod,
+            },
+            Err(_) => return pod,
+        };
+        let stored = pod.status.take().unwrap_or_default();
+        self.check_stored_status(uid, &sync, &stored);
+        if let Some(s) = pod.spec.as_mut() {
+            s.node_selector = Default::default();
+            s.affinity = None;
+            s.tolerations = Vec::new();
+            s.topology_spread_constraints = Vec::new();
+            s.scheduler_name = String::new();
+            s.priority_class_name = String::new();
+            s.priority = None;
+            s.preemption_policy = None;
+            s.overhead = Default::default();
+        }
+        pod
     }
 
     /// Kubelet admission: room for one more pod, and for its CPU and memory requests.
@@ -910,13 +975,13 @@ impl<R: Runtime> NodeAgent<R> {
     }
 
     pub fn sample_once(&self) {
-        type Snapshot = (PodInfo, Arc<Pod>, Vec<(String, u32, String)>);
+        type Snapshot = (Arc<PodInfo>, Arc<Pod>, Vec<(String, u32, String)>);
         let workers: Vec<Snapshot> = match self.workers.lock() {
             Ok(w) => w
                 .values()
                 .map(|w| {
                     (
-                        w.info.clone(),
+                        latest_info(&w.info, &w.pod),
                         w.pod.clone(),
                         w.instances
                             .lock()
@@ -1172,7 +1237,7 @@ impl<R: Runtime> NodeAgent<R> {
                 .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
             let status = w.status.borrow().clone().unwrap_or_default();
             (
-                w.info.clone(),
+                latest_info(&w.info, &w.pod),
                 w.pod.spec.clone().unwrap_or_default(),
                 status,
             )
@@ -1246,6 +1311,19 @@ fn requests(spec: Option<&coxswain_api::v1::PodSpec>) -> (i64, i64) {
         .iter()
         .map(of)
         .fold(sum, |a, b| (a.0.max(b.0), a.1.max(b.1)))
+}
+
+/// The pod's runtime record with the pod's latest annotations (they script the sim runtime's
+/// usage: a patch applies from the next sample); a copy only when they changed since the start.
+fn latest_info(info: &Arc<PodInfo>, pod: &Pod) -> Arc<PodInfo> {
+    static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let latest = pod.metadata.as_ref().map_or(&NONE, |m| &m.annotations);
+    if *latest == info.annotations {
+        return info.clone();
+    }
+    let mut i = PodInfo::clone(info);
+    i.annotations = latest.clone();
+    Arc::new(i)
 }
 
 /// A container log file and a check whether more may come.
@@ -1340,7 +1418,20 @@ impl<R: Runtime> Host<R> {
         } else {
             informer = informer.field_selector("spec.nodeName!=");
         }
+        // Each pod is trimmed by the node it is bound to (`NodeAgent::trim`).
+        let nodes = host.clone();
         let cache = informer
+            .transform(move |pod: Pod| {
+                let node = pod
+                    .spec
+                    .as_ref()
+                    .map(|s| s.node_name.as_str())
+                    .unwrap_or("");
+                match nodes.nodes.get(node) {
+                    Some(n) => n.trim(pod),
+                    None => pod,
+                }
+            })
             .on_event(move |ev: &Event<Pod>| {
                 let _ = match ev {
                     Event::Added(p) => tx.send((p.clone(), false)),

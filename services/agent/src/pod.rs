@@ -104,7 +104,8 @@ pub struct Instances {
 
 struct Shared<R: Runtime> {
     ctx: Arc<NodeCtx<R>>,
-    info: PodInfo,
+    /// Shared with the agent's record of the pod (one copy per pod; sim pods' memory).
+    info: Arc<PodInfo>,
     /// Shared with the sink (one copy per pod; sim pods' memory, issue 17).
     status: Mutex<Arc<PodStatus>>,
     instances: Arc<Mutex<Instances>>,
@@ -295,7 +296,7 @@ fn deadline_task<R: Runtime>(
 pub async fn run_pod<R: Runtime>(
     ctx: Arc<NodeCtx<R>>,
     pod: Arc<Pod>,
-    info: PodInfo,
+    info: Arc<PodInfo>,
     instances: Arc<Mutex<Instances>>,
     latest: watch::Receiver<Arc<Pod>>,
     mut external: Termination,

@@ -70,7 +70,7 @@ impl Harness {
         let task = tokio::spawn(run_pod(
             ctx,
             pod,
-            info,
+            Arc::new(info),
             Arc::new(Mutex::new(Instances::default())),
             latest_rx,
             rx,
