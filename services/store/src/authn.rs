@@ -13,7 +13,7 @@
 //!
 //! The user is put in the request's extensions ([`UserInfo`]) for authorization.
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 use std::task::{Context, Poll};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -281,6 +281,68 @@ pub fn open_path(path: &str) -> bool {
         || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
 }
 
+/// A connection's verified client certificates (the chain, the peer's first), as the TLS layer
+/// hands them to every request of the connection: one `Arc` per connection.
+type PeerCerts = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
+
+/// The users of client certificates, by connection: rustls verified the chain once, at the
+/// handshake, and the subject cannot change on that connection, so it is parsed once per
+/// connection instead of once per request (the DER walk and its allocations were most of
+/// authentication's cost per call).
+///
+/// Keyed by the address of the connection's certificate list. An entry holds a [`Weak`] to it:
+/// the allocation (not the certificates) outlives the connection while the entry exists, so
+/// the address cannot name another connection's list. Bounded: a full map first drops the
+/// entries of closed connections, then everything.
+#[derive(Default)]
+struct PeerUsers {
+    map: RwLock<HashMap<usize, (WeakCerts, UserInfo)>>,
+}
+
+type WeakCerts = Weak<Vec<tonic::transport::CertificateDer<'static>>>;
+
+/// The most connections whose user is remembered.
+const MAX_PEERS: usize = 4096;
+
+impl PeerUsers {
+    fn get(&self, certs: &PeerCerts) -> Option<UserInfo> {
+        let map = self.map.read().ok()?;
+        let (weak, user) = map.get(&(Arc::as_ptr(certs) as usize))?;
+        // The same allocation (kept by the Weak), so the same connection's list.
+        (Weak::as_ptr(weak) == Arc::as_ptr(certs)).then(|| user.clone())
+    }
+
+    fn remember(&self, certs: &PeerCerts, user: &UserInfo) {
+        let Ok(mut map) = self.map.write() else {
+            return;
+        };
+        if map.len() >= MAX_PEERS {
+            map.retain(|_, (weak, _)| weak.strong_count() > 0);
+            if map.len() >= MAX_PEERS {
+                map.clear();
+            }
+        }
+        map.insert(
+            Arc::as_ptr(certs) as usize,
+            (Arc::downgrade(certs), user.clone()),
+        );
+    }
+
+    /// The user of the request's connection's certificate (authenticated once per connection).
+    fn authenticate(
+        &self,
+        auth: &Authenticator,
+        certs: &PeerCerts,
+    ) -> Result<UserInfo, tonic::Status> {
+        if let Some(u) = self.get(certs) {
+            return Ok(u);
+        }
+        let user = auth.authenticate(None, certs.first().map(|c| c.as_ref()))?;
+        self.remember(certs, &user);
+        Ok(user)
+    }
+}
+
 /// The tower layer authenticating every request but health and reflection; a disabled one
 /// passes everything through (authentication off). With an authorizer, it travels with each
 /// authenticated request beside the user ([`coxswain_client::authz::Authz`]), for every
@@ -289,6 +351,7 @@ pub fn open_path(path: &str) -> bool {
 pub struct AuthnLayer {
     auth: Option<Arc<Authenticator>>,
     authz: Option<coxswain_client::authz::Authz>,
+    peers: Arc<PeerUsers>,
 }
 
 impl AuthnLayer {
@@ -296,6 +359,7 @@ impl AuthnLayer {
         AuthnLayer {
             auth: Some(Arc::new(auth)),
             authz: None,
+            peers: Default::default(),
         }
     }
 
@@ -303,6 +367,7 @@ impl AuthnLayer {
         AuthnLayer {
             auth: None,
             authz: None,
+            peers: Default::default(),
         }
     }
 
@@ -339,6 +404,7 @@ impl<S> tower::Layer<S> for AuthnLayer {
             inner,
             auth: self.auth.clone(),
             authz: self.authz.clone(),
+            peers: self.peers.clone(),
         }
     }
 }
@@ -348,6 +414,7 @@ pub struct Authn<S> {
     inner: S,
     auth: Option<Arc<Authenticator>>,
     authz: Option<coxswain_client::authz::Authz>,
+    peers: Arc<PeerUsers>,
 }
 
 type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
@@ -376,16 +443,24 @@ where
         if open_path(req.uri().path()) {
             return Box::pin(self.inner.call(req));
         }
-        let cert = req
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|i| i.peer_certs())
-            .and_then(|c| c.first().map(|c| c.as_ref().to_vec()));
         let header = req
             .headers()
             .get(http::header::AUTHORIZATION)
             .map(|h| h.as_bytes());
-        match auth.authenticate(header, cert.as_deref()) {
+        // A bearer token wins over the certificate, as in [`Authenticator::authenticate`].
+        let certs = match header {
+            Some(_) => None,
+            None => req
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|i| i.peer_certs())
+                .filter(|c| !c.is_empty()),
+        };
+        let authenticated = match &certs {
+            Some(certs) => self.peers.authenticate(&auth, certs),
+            None => auth.authenticate(header, None),
+        };
+        match authenticated {
             Ok(user) => {
                 req.extensions_mut().insert(user);
                 if let Some(authz) = &self.authz {
@@ -472,5 +547,57 @@ mod cert_tests {
         let u = a.authenticate(None, Some(cert.der())).unwrap();
         assert_eq!(u.groups, ["system:masters", "system:authenticated"]);
         assert!(subject_of(b"not a certificate").is_none());
+    }
+
+    fn cert(cn: &str) -> PeerCerts {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        Arc::new(vec![params.self_signed(&key).unwrap().der().clone()])
+    }
+
+    #[test]
+    fn a_connections_certificate_is_parsed_once_and_never_names_another_connection() {
+        let a = Authenticator::new(false);
+        let peers = PeerUsers::default();
+        let alice = cert("alice");
+        assert!(peers.get(&alice).is_none());
+        assert_eq!(peers.authenticate(&a, &alice).unwrap().name, "alice");
+        // Remembered for this connection's list...
+        assert_eq!(peers.get(&alice).unwrap().name, "alice");
+        // ...and for no other list, even with the same contents.
+        let bob = cert("bob");
+        assert!(peers.get(&bob).is_none());
+        assert_eq!(peers.authenticate(&a, &bob).unwrap().name, "bob");
+        let alice_again = Arc::new(alice.as_ref().clone());
+        assert!(peers.get(&alice_again).is_none());
+        // A closed connection's entry keeps its allocation, so no new list takes its address.
+        let addr = Arc::as_ptr(&alice) as usize;
+        drop(alice);
+        for _ in 0..64 {
+            let c = cert("mallory");
+            assert_ne!(Arc::as_ptr(&c) as usize, addr);
+            assert_eq!(peers.authenticate(&a, &c).unwrap().name, "mallory");
+        }
+        // A certificate without a CommonName is refused and not remembered.
+        let nobody = cert("");
+        assert!(peers.authenticate(&a, &nobody).is_err());
+        assert!(peers.get(&nobody).is_none());
+    }
+
+    #[test]
+    fn the_remembered_connections_are_bounded() {
+        let a = Authenticator::new(false);
+        let peers = PeerUsers::default();
+        let c = cert("u");
+        let lists: Vec<PeerCerts> = (0..MAX_PEERS + 10)
+            .map(|_| Arc::new(c.as_ref().clone()))
+            .collect();
+        for l in &lists {
+            peers.authenticate(&a, l).unwrap();
+        }
+        assert!(peers.map.read().unwrap().len() <= MAX_PEERS);
     }
 }

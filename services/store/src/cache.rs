@@ -275,9 +275,38 @@ pub struct Event {
     pub prev: Option<Arc<Stored>>,
 }
 
+/// Per kind, the revision of the last change applied to an object of that kind (0: none since
+/// the cache was built), readable without the cache's lock ([`Cache::kind_revisions`]). A
+/// change is recorded here before the revision that holds it is published, so whoever has
+/// seen a write acknowledged reads a revision at least as high: the RBAC authorizer keys its
+/// decoded roles and bindings on it instead of looking at the cache at every request.
+#[derive(Debug)]
+pub struct KindRevisions(Box<[std::sync::atomic::AtomicI64]>);
+
+impl KindRevisions {
+    fn new() -> KindRevisions {
+        KindRevisions(
+            Kind::ALL
+                .iter()
+                .map(|_| std::sync::atomic::AtomicI64::new(0))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, kind: Kind) -> i64 {
+        self.0[kind as usize].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self, kind: Kind, revision: i64) {
+        self.0[kind as usize].fetch_max(revision, std::sync::atomic::Ordering::Release);
+    }
+}
+
 pub struct Cache {
     /// The revision of the last change applied.
     pub revision: i64,
+    /// Per kind, the last change's revision (shared, read without this cache's lock).
+    kind_revisions: Arc<KindRevisions>,
     /// Events with revision <= compacted are no longer retained.
     pub compacted: i64,
     objects: HashMap<Kind, BTreeMap<String, Arc<Stored>>>,
@@ -320,6 +349,7 @@ impl Cache {
     pub fn new(revision: i64, kvs: Vec<KeyValue>, history_limit: usize) -> Cache {
         let mut c = Cache {
             revision,
+            kind_revisions: Arc::new(KindRevisions::new()),
             compacted: revision,
             objects: HashMap::new(),
             history: VecDeque::new(),
@@ -454,6 +484,11 @@ impl Cache {
         }
     }
 
+    /// Per kind, the revision of the last change applied ([`KindRevisions`]).
+    pub fn kind_revisions(&self) -> Arc<KindRevisions> {
+        self.kind_revisions.clone()
+    }
+
     /// Apply one committed change from the backend's feed.
     pub fn apply(&mut self, change: Change) -> Option<Arc<Event>> {
         self.revision = self.revision.max(change.revision);
@@ -532,6 +567,7 @@ impl Cache {
                 }
             }
         };
+        self.kind_revisions.set(kind, change.revision);
         let event = Arc::new(event);
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {

@@ -36,7 +36,53 @@ pub struct Snapshot {
 /// `resourceNames` took part in. Bounded: a full cache is emptied.
 #[derive(Default)]
 struct Decisions {
-    map: std::sync::RwLock<HashMap<u64, Vec<Decided>>>,
+    map: std::sync::RwLock<HashMap<u64, Vec<Decided>, BuildFx>>,
+}
+
+/// A multiply-rotate hash (rustc's FxHash) for the decisions' keys: they are hashed at every
+/// request, SipHash cost more than the rest of a remembered decision, and a bucket is
+/// matched field by field, so a collision costs a walk, never a wrong answer (buckets are
+/// bounded).
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+type BuildFx = std::hash::BuildHasherDefault<Fx>;
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last));
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The most decisions kept per snapshot.
@@ -73,7 +119,7 @@ impl Decided {
 /// The key of a decision's bucket: everything it may depend on but the name.
 fn decision_hash(user: &UserInfo, a: &Attributes) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = Fx::default();
     user.name.hash(&mut h);
     user.groups.hash(&mut h);
     (&a.verb, &a.api_group, &a.resource, &a.subresource).hash(&mut h);
@@ -401,34 +447,23 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
     )
 }
 
-/// The decoded RBAC objects of a store, re-read only when one of them changed. Per request,
-/// the store's revision is compared with the last one checked; only the changes since then are
-/// looked at (amortised: each write once), and only a change to an RBAC kind (or history no
-/// longer retained) lists the four kinds again (a create or update raises a kind's highest
-/// revision, a delete lowers its count).
+/// The decoded RBAC objects of a store, re-read only when one of them changed.
 ///
-/// Before any of that, a lock-free-for-readers fast path: the store's published revision (the
-/// one every acknowledged write waits for) against the revision last checked. With no write
-/// since, as under a load of reads, a decision takes neither the mutex nor the cache's lock.
+/// Per request: the revisions of the last change to each of the four kinds, which the store's
+/// cache records before it publishes a write ([`crate::cache::KindRevisions`]), against those
+/// the snapshot was read at. They only grow, so their highest is a generation: equal, the
+/// snapshot holds every RBAC write acknowledged so far, and a decision takes no lock of the
+/// store (before, every write of any kind sent the next decision through a mutex and the
+/// store cache's lock to look at what had changed). A new generation lists the four kinds
+/// again, once, under a mutex.
 #[derive(Default)]
 pub struct Cache {
-    inner: std::sync::Mutex<State>,
-    /// (revision checked, the snapshot then).
-    fast: std::sync::RwLock<(i64, std::sync::Arc<Snapshot>)>,
-    /// The store's published revision.
-    published: std::sync::OnceLock<tokio::sync::watch::Receiver<i64>>,
+    inner: std::sync::Mutex<()>,
+    /// (generation read before listing, the snapshot then); None before the first listing.
+    fast: std::sync::RwLock<Option<(i64, std::sync::Arc<Snapshot>)>>,
+    /// The store cache's per-kind revisions.
+    revisions: std::sync::OnceLock<std::sync::Arc<crate::cache::KindRevisions>>,
 }
-
-#[derive(Default)]
-struct State {
-    print: Fingerprint,
-    snap: std::sync::Arc<Snapshot>,
-    /// The store revision up to which changes are known not to touch the RBAC kinds.
-    checked: i64,
-}
-
-/// Per RBAC kind: how many objects, and the highest revision among them.
-type Fingerprint = Vec<(usize, i64)>;
 
 const KINDS: [Kind; 4] = [
     Kind::Role,
@@ -439,56 +474,35 @@ const KINDS: [Kind; 4] = [
 
 impl Cache {
     pub fn snapshot(&self, store: &crate::Store) -> std::sync::Arc<Snapshot> {
-        let published = *self.published.get_or_init(|| store.revision_rx()).borrow();
+        let revisions = self
+            .revisions
+            .get_or_init(|| store.cache().kind_revisions());
+        let generation = || KINDS.iter().map(|k| revisions.get(*k)).max().unwrap_or(0);
+        let now = generation();
         if let Ok(f) = self.fast.read() {
-            // Every acknowledged write is at or below `published`: all were looked at.
-            if f.0 >= published && f.0 > 0 {
-                return f.1.clone();
+            if let Some((g, snap)) = &*f {
+                if *g == now {
+                    return snap.clone();
+                }
             }
         }
-        self.refresh(store)
-    }
-
-    fn refresh(&self, store: &crate::Store) -> std::sync::Arc<Snapshot> {
-        let Ok(mut g) = self.inner.lock() else {
-            let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
-            return std::sync::Arc::new(decode(&stored));
-        };
-        if !g.print.is_empty() {
-            let cache = store.cache();
-            if cache.revision == g.checked {
-                return g.snap.clone();
-            }
-            let untouched = cache
-                .events_after(g.checked)
-                .is_ok_and(|mut changes| !changes.any(|e| KINDS.contains(&e.object.kind)));
-            if untouched {
-                g.checked = cache.revision;
-                self.publish(g.checked, &g.snap);
-                return g.snap.clone();
+        let _one = self.inner.lock();
+        // Another request may have listed meanwhile.
+        let now = generation();
+        if let Ok(f) = self.fast.read() {
+            if let Some((g, snap)) = &*f {
+                if *g == now {
+                    return snap.clone();
+                }
             }
         }
-        // The revision before listing: a change after it is looked at again next time.
-        let revision = store.cache().revision;
+        // Read before listing: a change after it raises it again, and is listed next time.
         let stored: Vec<_> = KINDS.iter().map(|k| store.cached(*k)).collect();
-        let print: Fingerprint = stored
-            .iter()
-            .map(|v| (v.len(), v.iter().map(|s| s.revision).max().unwrap_or(0)))
-            .collect();
-        if g.print != print || g.print.is_empty() {
-            g.snap = std::sync::Arc::new(decode(&stored));
-            g.print = print;
-        }
-        g.checked = revision;
-        self.publish(g.checked, &g.snap);
-        g.snap.clone()
-    }
-
-    /// Record for the fast path what was checked (called under the mutex, so in order).
-    fn publish(&self, checked: i64, snap: &std::sync::Arc<Snapshot>) {
+        let snap = std::sync::Arc::new(decode(&stored));
         if let Ok(mut f) = self.fast.write() {
-            *f = (checked, snap.clone());
+            *f = Some((now, snap.clone()));
         }
+        snap
     }
 }
 
