@@ -21,6 +21,12 @@ pub fn die_with_parent(kill: bool) {
         rustix::process::Signal::USR1
     };
     let _ = rustix::process::set_parent_process_death_signal(Some(sig));
+    // The first process of a PID namespace (a container's, where the runtime gives it one)
+    // has no parent inside it: its parent, the `run-as` wrapper, is outside and kills it
+    // when it dies.
+    if rustix::process::getpid().as_raw_nonzero().get() == 1 {
+        return;
+    }
     if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
         std::process::exit(137);
     }

@@ -63,6 +63,21 @@ pub enum Workload {
         private_dir: Option<std::path::PathBuf>,
         #[arg(long)]
         keep: Vec<std::path::PathBuf>,
+        /// Then a PID namespace: the command runs as its first process (pid 1), under a
+        /// `/proc` of its own; this process stays outside as its parent.
+        #[arg(long)]
+        pid_namespace: bool,
+        /// Internal: the first process of the new PID namespace mounts its `/proc`.
+        #[arg(long, hide = true)]
+        mount_proc: bool,
+        /// Instead of new namespaces, join those of the running container whose first process
+        /// is PID (an exec probe, a hook, `exec`); the command runs as this process's child.
+        #[arg(long, conflicts_with_all = ["private_dir", "pid_namespace"])]
+        join: Option<i32>,
+        /// An exec probe's or hook's timeout, counted from the command's start: the command
+        /// runs as this process's child, killed with its process group then.
+        #[arg(long)]
+        timeout_millis: Option<u64>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         argv: Vec<String>,
     },
@@ -71,6 +86,9 @@ pub enum Workload {
     NsProbe {
         #[arg(long)]
         dir: std::path::PathBuf,
+        /// Internal: the probe's first process of a PID namespace.
+        #[arg(long, hide = true)]
+        pid_child: bool,
     },
     /// Runs a user command as a container's process.
     Supervise {
@@ -117,22 +135,77 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             no_new_privs,
             private_dir,
             keep,
+            pid_namespace,
+            mount_proc,
+            join,
+            timeout_millis,
             argv,
         } => {
+            let timeout = timeout_millis.map(std::time::Duration::from_millis);
+            use coxswain_agent::runtime::isolation;
             use std::os::unix::process::CommandExt;
-            if let Some(dir) = &private_dir {
-                coxswain_agent::runtime::isolation::enter(dir, &keep).map_err(|e| {
-                    anyhow::anyhow!("a private mount namespace over {}: {e}", dir.display())
-                })?;
-            }
             let ids = coxswain_agent::runtime::user::RunAs {
                 uid,
                 gid,
                 groups,
                 no_new_privs,
             };
+            if let Some(pid) = join {
+                isolation::join(pid).map_err(|e| {
+                    anyhow::anyhow!("joining the namespaces of the container's pid {pid}: {e}")
+                })?;
+                coxswain_agent::runtime::user::drop_privileges(&ids)
+                    .map_err(|e| anyhow::anyhow!("becoming uid {uid} gid {gid}: {e}"))?;
+                // Only a child enters the PID namespace joined.
+                let parent = isolation::Parent::start();
+                let child = isolation::spawn_joined(
+                    tokio::process::Command::new(&argv[0]).args(&argv[1..]),
+                )
+                .map_err(|e| anyhow::anyhow!("exec: \"{}\": {e}", argv[0]))?;
+                std::process::exit(parent.wait(child, timeout).await);
+            }
+            if let Some(dir) = &private_dir {
+                isolation::enter(dir, &keep).map_err(|e| {
+                    anyhow::anyhow!("a private mount namespace over {}: {e}", dir.display())
+                })?;
+            }
+            if pid_namespace {
+                isolation::unshare_pid().map_err(|e| anyhow::anyhow!("a PID namespace: {e}"))?;
+                // The namespace's first process is this binary again, which mounts the
+                // namespace's /proc, becomes the container's user and execs the command.
+                let mut first = tokio::process::Command::new("/proc/self/exe");
+                first
+                    .arg0("coxswain")
+                    .args(["builtin", "run-as", "--mount-proc"]);
+                first.args(["--uid", &uid.to_string(), "--gid", &gid.to_string()]);
+                if !ids.groups.is_empty() {
+                    let g: Vec<String> = ids.groups.iter().map(u32::to_string).collect();
+                    first.args(["--groups", &g.join(",")]);
+                }
+                if no_new_privs {
+                    first.arg("--no-new-privs");
+                }
+                let parent = isolation::Parent::start();
+                let child = first
+                    .arg("--")
+                    .args(&argv)
+                    .spawn()
+                    .map_err(|e| anyhow::anyhow!("the PID namespace's first process: {e}"))?;
+                std::process::exit(parent.wait(child, timeout).await);
+            }
+            if mount_proc {
+                isolation::mount_proc().map_err(|e| anyhow::anyhow!("mounting /proc: {e}"))?;
+            }
             coxswain_agent::runtime::user::drop_privileges(&ids)
                 .map_err(|e| anyhow::anyhow!("becoming uid {uid} gid {gid}: {e}"))?;
+            if timeout.is_some() {
+                let parent = isolation::Parent::start();
+                let child = tokio::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .spawn()
+                    .map_err(|e| anyhow::anyhow!("exec: \"{}\": {e}", argv[0]))?;
+                std::process::exit(parent.wait(child, timeout).await);
+            }
             let mut cmd = std::process::Command::new(&argv[0]);
             cmd.args(&argv[1..]);
             if argv[0] == "/proc/self/exe" {
@@ -141,9 +214,12 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             let err = cmd.exec();
             anyhow::bail!("exec: \"{}\": {err}", argv[0])
         }
-        Workload::NsProbe { dir } => {
-            coxswain_agent::runtime::isolation::probe(&dir).map_err(anyhow::Error::msg)
-        }
+        Workload::NsProbe { dir, pid_child } => match pid_child {
+            true => {
+                coxswain_agent::runtime::isolation::probe_pid_child().map_err(anyhow::Error::msg)
+            }
+            false => coxswain_agent::runtime::isolation::probe(&dir).map_err(anyhow::Error::msg),
+        },
         Workload::Supervise { argv } => {
             let code = builtin::supervise(&argv).await;
             std::process::exit(code);

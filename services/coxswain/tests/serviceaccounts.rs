@@ -226,6 +226,12 @@ spec:
   - name: c
     image: busybox
     command: ["/bin/sh", "-c", "test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo OWN-TOKEN-READABLE; exec sleep 3600"]
+    lifecycle:
+      postStart:
+        exec: {command: ["/bin/sh", "-c", "id -u > /tmp/hooked"]}
+    readinessProbe:
+      exec: {command: ["/bin/sh", "-c", "test -s /tmp/hooked && test -s /var/run/secrets/kubernetes.io/serviceaccount/token"]}
+      periodSeconds: 1
 "#;
 
 /// A pod whose command tries to read `target` (a host path, given in the environment so that
@@ -242,7 +248,7 @@ spec:
     env:
     - {{name: TARGET, value: "{target}"}}
     - {{name: DIR, value: "{dir}"}}
-    command: ["/bin/sh", "-c", "if cat \"$TARGET\" >/dev/null 2>&1; then echo NEIGHBOUR-TOKEN-READ; else echo NEIGHBOUR-TOKEN-HIDDEN; fi; if ls \"$DIR/pki\" >/dev/null 2>&1; then echo PKI-LISTED; else echo PKI-HIDDEN; fi; exec sleep 3600"]
+    command: ["/bin/sh", "-c", "if cat \"$TARGET\" >/dev/null 2>&1; then echo NEIGHBOUR-TOKEN-READ; else echo NEIGHBOUR-TOKEN-HIDDEN; fi; if ls \"$DIR/pki\" >/dev/null 2>&1; then echo PKI-LISTED; else echo PKI-HIDDEN; fi; echo PIDS=$(ls /proc | grep -c '^[0-9]'); echo PID1=$(tr '\\0' ' ' < /proc/1/cmdline); exec sleep 3600"]
 "#
     )
 }
@@ -293,20 +299,60 @@ fn pods_sharing_the_default_uid_cannot_read_each_others_tokens_where_namespaces_
     .expect("decision");
     c.apply(&snooper(&token.to_string_lossy(), &data.to_string_lossy()))
         .success();
-    let out = wait_until("the snooper's two answers", T, || {
+    let out = wait_until("the snooper's answers", T, || {
         let out = c.coxctl(&["logs", "snooper"]).stdout;
-        (out.contains("NEIGHBOUR-TOKEN-") && out.contains("PKI-")).then_some(out)
+        (out.contains("NEIGHBOUR-TOKEN-") && out.contains("PKI-") && out.contains("PID1="))
+            .then_some(out)
     })
     .expect("snooper log");
+    // Where PID namespaces are allowed too, the snooper sees its own processes only: its pid 1
+    // is its own supervisor, and `exec` joins that view.
+    if isolated && !c.log().contains("no PID namespaces for containers") {
+        let pids: usize = out
+            .lines()
+            .find_map(|l| l.strip_prefix("PIDS="))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("PIDS=");
+        assert!(pids <= 10, "{out}");
+        assert!(out.contains("PID1=coxswain builtin supervise"), "{out}");
+        let seen = c
+            .coxctl(&[
+                "exec",
+                "snooper",
+                "--",
+                "sh",
+                "-c",
+                "tr '\\0' ' ' < /proc/1/cmdline",
+            ])
+            .success()
+            .stdout;
+        assert!(seen.starts_with("coxswain builtin supervise"), "{seen}");
+    }
     use std::os::unix::fs::PermissionsExt;
     let data_mode = std::fs::metadata(&data)
         .expect("data dir")
         .permissions()
         .mode()
         & 0o777;
-    // The data directory stays traversable (0711) either way: exec probes and hooks run
-    // without the private view. Its files are 0600 and pki/ 0700.
-    assert!(data_mode == 0o711 || !rustix_is_root(), "{data_mode:o}");
+    // The owner's postStart hook and exec readiness probe ran as its user, in its view: the
+    // hook wrote the container's /tmp, the probe read it and the token at its mount path.
+    wait_until("owner ready", T, || {
+        (pod_json(&c, "owner")?["status"]["containerStatuses"][0]["ready"] == true).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(&c, "owner")));
+    let hooked = std::fs::read_to_string(data.join(format!("agent/{uid}/c/tmp/hooked")))
+        .expect("the hook's file");
+    let expect_uid = if rustix_is_root() { "65534" } else { "" };
+    assert!(hooked.trim() == expect_uid || !rustix_is_root(), "{hooked}");
+    // With the private view every process of a container (command, probes, hooks, exec) gets
+    // it, so the data directory stays 0700 on the host; without it, the containers' uid
+    // reaches its pods' directories by their host paths: traversable (0711). Its files are
+    // 0600 and pki/ 0700 either way.
+    match (isolated, rustix_is_root()) {
+        (true, _) => assert_eq!(data_mode, 0o700, "{data_mode:o}"),
+        (false, true) => assert_eq!(data_mode, 0o711, "{data_mode:o}"),
+        (false, false) => assert_eq!(data_mode, 0o700, "{data_mode:o}"),
+    }
     assert!(out.contains("PKI-HIDDEN"), "{out}");
     if isolated {
         // A private view: the data directory is a tmpfs holding only the pod's own directory.

@@ -35,6 +35,8 @@ use crate::net;
 struct Proc {
     pgid: i32,
     pod_uid: String,
+    container: String,
+    attempt: u32,
 }
 
 pub struct ProcessRuntime {
@@ -89,6 +91,44 @@ impl ProcessRuntime {
         let Some(iso) = self.isolation.get() else {
             return argv;
         };
+        self.view(iso, argv, pod, paths)
+    }
+
+    /// The wrapper's argv for a command run beside container `c` (an exec probe, a hook,
+    /// `exec`): in the namespaces of its running instance when it has a PID namespace of its
+    /// own, else a private view made as the container's.
+    fn beside(
+        &self,
+        argv: Vec<String>,
+        pod: &PodInfo,
+        c: &Container,
+        paths: &[(String, PathBuf)],
+    ) -> Vec<String> {
+        let Some(iso) = self.isolation.get() else {
+            return argv;
+        };
+        if iso.pid {
+            let wrapper = self.procs.lock().ok().and_then(|procs| {
+                procs
+                    .values()
+                    .filter(|p| p.pod_uid == pod.uid && p.container == c.name)
+                    .max_by_key(|p| p.attempt)
+                    .map(|p| p.pgid)
+            });
+            if let Some(init) = wrapper.and_then(super::isolation::first_child) {
+                return iso.wrap_join(argv, init);
+            }
+        }
+        self.view(iso, argv, pod, paths)
+    }
+
+    fn view(
+        &self,
+        iso: &super::isolation::Isolation,
+        argv: Vec<String>,
+        pod: &PodInfo,
+        paths: &[(String, PathBuf)],
+    ) -> Vec<String> {
         let own = self.root.join(&pod.uid);
         let mut keep = vec![own.clone()];
         for (_, p) in paths {
@@ -122,17 +162,27 @@ impl ProcessRuntime {
             .unwrap_or_else(|| self.root.clone());
         let scratch = self.root.join(".ns-probe");
         match super::isolation::detect(&self.wrapper_exe(), &scratch) {
-            Ok(()) => {
-                tracing::info!(covered = %cover.display(), "containers get a private mount namespace: other pods' directories are hidden from them");
-                let _ = self.isolation.set(super::isolation::Isolation { cover });
+            Ok(allowed) => {
+                tracing::info!(covered = %cover.display(), pid_namespace = allowed.pid, "containers get a private mount namespace: other pods' directories are hidden from them");
+                let _ = self.isolation.set(super::isolation::Isolation {
+                    cover,
+                    pid: allowed.pid,
+                });
             }
             Err(why) => {
                 tracing::warn!(%why, "no private mount namespaces for containers: pods running as the same uid can read each other's files (tokens included) by their host paths");
             }
         }
-        // Exec probes and hooks run without the wrapper (their timeouts are short), so outside
-        // the private view: the root stays reachable by its host path either way.
-        for d in user::make_reachable(&self.root) {
+        // Every process of a container that runs as another user (its command, exec probes and
+        // hooks, `exec`) goes through the wrapper. With a private view the covered directory
+        // is a tmpfs in each of them, holding the pod's own directories: on the host it stays
+        // private (0700), and only its ancestors must let them through. Without one, they
+        // reach their directories by the host path: the root's ancestors up to it.
+        let reach = match self.isolation.get() {
+            Some(iso) => iso.cover.parent().map(Path::to_path_buf),
+            None => Some(self.root.clone()),
+        };
+        for d in reach.iter().flat_map(|r| user::make_reachable(r)) {
             tracing::info!(dir = %d.display(), "made traversable (g+x,o+x) for containers running as another user");
         }
     }
@@ -337,35 +387,69 @@ impl ProcessRuntime {
             Ok(ids) => ids,
             Err(e) => return Outcome::Failure(e),
         };
+        let cwd = workdir(c, &paths, &dir);
+        let not_found = || {
+            Outcome::Failure(format!(
+                "exec: \"{first}\": stat {first}: no such file or directory"
+            ))
+        };
+        // A probe or hook runs as the container does: through the `run-as` wrapper (the
+        // container's user, groups and capabilities, and its private mount namespace), which
+        // execs the command in place, so the process group it leads is the command's and a
+        // timeout kills both. The wrapper reports a missing program only on its stderr: it is
+        // looked up first, as for `exec`.
+        let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
+        let wrapped = argv.len() > cmd.len();
+        if wrapped && !resolvable(&argv[argv.len() - cmd.len()], &cwd) {
+            return not_found();
+        }
+        let argv = self.beside(argv, pod, c, &paths);
+        // The wrapper times the command from its start; the agent's own deadline, later by
+        // the wrapper's start-up, is the backstop.
+        let (argv, deadline) = match wrapped {
+            true => (
+                super::isolation::wrap_timeout(argv, timeout),
+                timeout + WRAPPER_START_ALLOWANCE,
+            ),
+            false => (argv, timeout),
+        };
         let mut command = Command::new(&argv[0]);
+        if argv[0] == "/proc/self/exe" {
+            command.arg0("coxswain");
+        }
+        user::apply_root_group(&mut command, &ids);
         command
             .args(&argv[1..])
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(workdir(c, &paths, &dir))
+            .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // A probe or hook: the container's uid and gid set directly, without the wrapper's
-        // extra exec (probe timeouts are short); see user::apply_direct for what it lacks.
-        user::apply_direct(&mut command, &ids);
         let child = match command.spawn() {
             Ok(ch) => ch,
-            Err(e) => {
-                return Outcome::Failure(format!(
-                    "exec: \"{first}\": stat {first}: {}",
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        "no such file or directory".to_string()
-                    } else {
-                        e.to_string()
-                    }
-                ))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(),
+            Err(e) => return Outcome::Failure(format!("exec: \"{first}\": stat {first}: {e}")),
         };
         let pid = child.id();
-        match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        let timed_out = || {
+            Outcome::Failure(format!(
+                "command '{}' timed out after {}s",
+                cmd.join(" "),
+                timeout.as_secs_f64()
+            ))
+        };
+        match tokio::time::timeout(deadline, child.wait_with_output()).await {
+            Ok(Ok(out))
+                if wrapped
+                    && String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .any(|l| l == super::isolation::TIMED_OUT) =>
+            {
+                timed_out()
+            }
             Ok(Ok(out)) => {
                 if out.status.success() {
                     Outcome::Success
@@ -390,15 +474,16 @@ impl ProcessRuntime {
                 if let Some(pid) = pid {
                     kill_group(pid as i32, true);
                 }
-                Outcome::Failure(format!(
-                    "command '{}' timed out after {}s",
-                    cmd.join(" "),
-                    timeout.as_secs_f64()
-                ))
+                timed_out()
             }
         }
     }
 }
+
+/// How much later than an exec probe's or hook's timeout the agent kills a wrapped command
+/// itself: the `run-as` wrapper times the command from its start, this covers the wrapper's
+/// own start (an exec of this binary, and namespaces to join or make).
+const WRAPPER_START_ALLOWANCE: Duration = Duration::from_secs(5);
 
 /// Replaces in-image path prefixes by host directories in one pass. A prefix matches only as a
 /// whole path: at the start of the text or after a space, quote, `=`, `:`, `<`, `>` or `(`, and
@@ -692,6 +777,8 @@ impl Runtime for ProcessRuntime {
             Proc {
                 pgid: pid,
                 pod_uid: pod.uid.clone(),
+                container: c.name.clone(),
+                attempt,
             },
         );
         let (tx, rx) = watch::channel(None);
@@ -860,7 +947,7 @@ impl Runtime for ProcessRuntime {
         // As the container's user (the wrapper execs the command once it is).
         let ids = self.run_as(pod, c)?;
         let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
-        let argv = self.isolated(argv, pod, &paths);
+        let argv = self.beside(argv, pod, c, &paths);
         // What the command prints names the container's paths: its volumes, /tmp, the
         // image's directories, and its own directory as `/` (the working directory).
         // The working directory is the container's: workingDir through the container's

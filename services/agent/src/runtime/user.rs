@@ -219,18 +219,6 @@ pub fn apply_root_group(cmd: &mut Command, ids: &RunAs) {
     }
 }
 
-/// For exec probes and hooks, whose timeouts are short: the container's uid and gid set by
-/// the standard library in the child (no supplementary groups, no capability), without the
-/// `run-as` wrapper's extra exec. What it lacks against [`wrap`]: `fsGroup` and
-/// `supplementalGroups`, and `no_new_privs`.
-pub fn apply_direct(cmd: &mut Command, ids: &RunAs) {
-    if needs_drop(ids) {
-        cmd.uid(ids.uid).gid(ids.gid);
-    } else {
-        apply_root_group(cmd, ids);
-    }
-}
-
 /// In the `run-as` wrapper, before it execs the container's command: supplementary groups,
 /// gid, then uid of this thread (the one that execs: the new program gets its credentials).
 /// Only `CAP_NET_BIND_SERVICE` is kept, as an ambient capability, so that a non-root container
