@@ -7,15 +7,20 @@
 //! Deployment's ("new"). ReplicaSets are ordered oldest first by creationTimestamp, then name.
 //!
 //! Changes are returned as `(replica set name, new spec.replicas)` pairs; the caller writes them.
+//!
+//! The Deployment's status and its conditions are in [`status`], the pod-template hash and
+//! revision numbers in [`history`]; both are re-exported here.
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use coxswain_api::v1::{
-    Condition, Deployment, DeploymentStatus, IntOrString, Pod, PodTemplateSpec, ReplicaSet,
-};
-use coxswain_api::Object;
+use coxswain_api::v1::{Deployment, IntOrString, Pod, ReplicaSet};
 
-use crate::time::{format_rfc3339, parse_rfc3339};
+use crate::time::parse_rfc3339;
+
+mod history;
+mod status;
+pub use history::*;
+pub use status::*;
 
 /// The revision a ReplicaSet represents (a decimal number).
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -30,9 +35,6 @@ pub const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 pub const DEFAULT_FENCEPOST: &str = "25%";
 /// progressDeadlineSeconds when unset.
 pub const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
-
-/// Kubernetes' safe-encode alphabet (no vowels, no confusable characters).
-const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// Resolve maxSurge (percentages round UP) and maxUnavailable (round DOWN) against `desired`.
 /// Unset values are 25%. If both come out 0, maxUnavailable becomes 1 so a rollout can progress.
@@ -365,62 +367,6 @@ pub fn proportional_scale(
     changed(&target)
 }
 
-/// A stable hash of a pod template, as the `pod-template-hash` label and the ReplicaSet name
-/// suffix: FNV-1a (32 bit) over the protobuf encoding of the template (map fields are encoded in
-/// key order, so equal templates hash equally), plus the collision count as 8 little-endian bytes
-/// when set; the decimal digits are then rendered with Kubernetes' safe-encode alphabet (at most
-/// 10 characters). Kubernetes hashes a different rendering, so values differ from upstream.
-pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let pod = Pod {
-        metadata: template.metadata.clone(),
-        spec: template.spec.clone(),
-        ..Default::default()
-    };
-    let mut bytes = Object::Pod(pod).encode_to_vec();
-    if let Some(c) = collision_count {
-        bytes.extend_from_slice(&(c as u32).to_le_bytes());
-        bytes.extend_from_slice(&[0; 4]);
-    }
-    let mut h: u32 = 0x811c_9dc5;
-    for b in bytes {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h.to_string()
-        .bytes()
-        .map(|b| SAFE_ALPHABET[usize::from(b) % SAFE_ALPHABET.len()] as char)
-        .collect()
-}
-
-/// The revision recorded on a ReplicaSet (its [`REVISION_ANNOTATION`]), if any.
-pub fn revision(rs: &ReplicaSet) -> Option<i64> {
-    rs.metadata
-        .as_ref()?
-        .annotations
-        .get(REVISION_ANNOTATION)?
-        .parse()
-        .ok()
-}
-
-/// The highest revision among `rss` (0 if none).
-pub fn max_revision(rss: &[ReplicaSet]) -> i64 {
-    rss.iter().filter_map(revision).max().unwrap_or(0)
-}
-
-/// The revision the new ReplicaSet gets: one more than the highest of the OLD ReplicaSets (a
-/// rollback to an old ReplicaSet thus makes it the newest revision again).
-pub fn next_revision(old: &[ReplicaSet]) -> i64 {
-    max_revision(old) + 1
-}
-
-/// The second-highest revision (the target of `rollout undo` without `--to-revision`), 0 if none.
-pub fn previous_revision(rss: &[ReplicaSet]) -> i64 {
-    let mut revs: Vec<i64> = rss.iter().filter_map(revision).collect();
-    revs.sort_unstable();
-    revs.dedup();
-    revs.iter().rev().nth(1).copied().unwrap_or(0)
-}
-
 /// The next step of a Recreate rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecreateStep {
@@ -475,221 +421,23 @@ pub fn recreate_step(
     }
 }
 
-/// The Deployment's status from its ReplicaSets' statuses (conditions are kept from `d`).
-pub fn deployment_status(
-    d: &Deployment,
-    new_rs: Option<&ReplicaSet>,
-    all: &[ReplicaSet],
-) -> DeploymentStatus {
-    let sum = |f: fn(&coxswain_api::v1::ReplicaSetStatus) -> i32| -> i32 {
-        all.iter().filter_map(|rs| rs.status.as_ref()).map(f).sum()
-    };
-    let available = sum(|s| s.available_replicas);
-    let prev = d.status.clone().unwrap_or_default();
-    DeploymentStatus {
-        observed_generation: d.metadata.as_ref().map_or(0, |m| m.generation),
-        replicas: sum(|s| s.replicas),
-        updated_replicas: new_rs
-            .and_then(|rs| rs.status.as_ref())
-            .map_or(0, |s| s.replicas),
-        ready_replicas: sum(|s| s.ready_replicas),
-        available_replicas: available,
-        // Kubernetes: spec.replicas summed over the ReplicaSets minus the available pods.
-        unavailable_replicas: (all.iter().map(rs_replicas).sum::<i32>() - available).max(0),
-        conditions: prev.conditions,
-        collision_count: prev.collision_count,
-    }
-}
-
-/// The rollout made progress between two statuses: more updated/ready/available pods or fewer
-/// old pods. The caller records `now` as the last progress time when this holds.
-pub fn is_progressing(old: &DeploymentStatus, new: &DeploymentStatus) -> bool {
-    let old_old = old.replicas - old.updated_replicas;
-    let new_old = new.replicas - new.updated_replicas;
-    new.updated_replicas > old.updated_replicas
-        || new_old < old_old
-        || new.ready_replicas > old.ready_replicas
-        || new.available_replicas > old.available_replicas
-}
-
-/// Inputs to [`deployment_conditions`].
-#[derive(Debug, Clone, Copy)]
-pub struct ConditionInput<'a> {
-    pub deployment: &'a Deployment,
-    /// The new ReplicaSet's name, if it exists.
-    pub new_rs: Option<&'a str>,
-    /// The new ReplicaSet was created in this sync.
-    pub new_rs_created: bool,
-    /// The status before this sync (its conditions are the current ones).
-    pub old_status: &'a DeploymentStatus,
-    /// The status computed now ([`deployment_status`]).
-    pub new_status: &'a DeploymentStatus,
-    /// Now, in seconds.
-    pub now: i64,
-    /// When the rollout last progressed; when `None` the Progressing condition's lastUpdateTime
-    /// (refreshed on every ReplicaSetUpdated) is used, then its lastTransitionTime.
-    pub last_progress: Option<i64>,
-}
-
-fn cond(t: &str, status: &str, reason: &str, message: String) -> Condition {
-    Condition {
-        r#type: t.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message,
-        ..Default::default()
-    }
-}
-
-/// Put `c` into `conds` as Kubernetes' `SetDeploymentCondition`: an existing condition with the
-/// same status and reason is left alone (unless `touch`, which refreshes its lastUpdateTime and
-/// message); otherwise lastUpdateTime is `now` and lastTransitionTime is kept when the status did
-/// not change.
-pub fn set_condition(conds: &mut Vec<Condition>, mut c: Condition, now: i64, touch: bool) {
-    let now_s = format_rfc3339(now);
-    match conds.iter_mut().find(|x| x.r#type == c.r#type) {
-        Some(old) => {
-            if old.status == c.status && old.reason == c.reason && !touch {
-                return;
-            }
-            c.last_transition_time =
-                if old.status == c.status && !old.last_transition_time.is_empty() {
-                    old.last_transition_time.clone()
-                } else {
-                    now_s.clone()
-                };
-            c.last_update_time = now_s;
-            *old = c;
-        }
-        None => {
-            c.last_transition_time = now_s.clone();
-            c.last_update_time = now_s;
-            conds.push(c);
-        }
-    }
-}
-
-/// The Deployment's conditions after a sync (Kubernetes' `syncRolloutStatus`): Available
-/// (MinimumReplicasAvailable / MinimumReplicasUnavailable) and Progressing (NewReplicaSetCreated,
-/// FoundNewReplicaSet, ReplicaSetUpdated, NewReplicaSetAvailable, ProgressDeadlineExceeded;
-/// Unknown/DeploymentPaused while paused).
-pub fn deployment_conditions(input: &ConditionInput<'_>) -> Vec<Condition> {
-    let d = input.deployment;
-    let desired = desired_replicas(d);
-    let mut conds = input.old_status.conditions.clone();
-    let now = input.now;
-
-    let available = if input.new_status.available_replicas >= min_available(d) {
-        cond(
-            "Available",
-            "True",
-            "MinimumReplicasAvailable",
-            "Deployment has minimum availability.".into(),
-        )
-    } else {
-        cond(
-            "Available",
-            "False",
-            "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.".into(),
-        )
-    };
-    set_condition(&mut conds, available, now, false);
-
-    let existing = conds.iter().find(|c| c.r#type == "Progressing").cloned();
-    let rs = input.new_rs.unwrap_or("");
-    let spec = d.spec.as_ref();
-    let deadline = spec
-        .and_then(|s| s.progress_deadline_seconds)
-        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
-    let ns = input.new_status;
-    let generation = d.metadata.as_ref().map_or(0, |m| m.generation);
-    let complete = ns.updated_replicas == desired
-        && ns.replicas == desired
-        && ns.available_replicas == desired
-        && ns.observed_generation >= generation;
-
-    let progressing = if spec.is_some_and(|s| s.paused) {
-        Some(cond(
-            "Progressing",
-            "Unknown",
-            "DeploymentPaused",
-            "Deployment is paused".into(),
-        ))
-    } else if complete && input.new_rs.is_some() {
-        Some(cond(
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-            format!("ReplicaSet {rs:?} has successfully progressed."),
-        ))
-    } else if input.new_rs_created {
-        Some(cond(
-            "Progressing",
-            "True",
-            "NewReplicaSetCreated",
-            format!("Created new replica set {rs:?}"),
-        ))
-    } else if input.new_rs.is_some()
-        && existing
-            .as_ref()
-            .is_none_or(|c| c.reason == "DeploymentPaused")
-    {
-        Some(cond(
-            "Progressing",
-            "True",
-            "FoundNewReplicaSet",
-            format!("Found new replica set {rs:?}"),
-        ))
-    } else if is_progressing(input.old_status, ns) {
-        Some(cond(
-            "Progressing",
-            "True",
-            "ReplicaSetUpdated",
-            format!("ReplicaSet {rs:?} is progressing."),
-        ))
-    } else {
-        let timed_out = existing.as_ref().is_some_and(|c| match c.reason.as_str() {
-            "NewReplicaSetAvailable" | "DeploymentPaused" => false,
-            "ProgressDeadlineExceeded" => true,
-            _ => input
-                .last_progress
-                .or_else(|| parse_rfc3339(&c.last_update_time))
-                .or_else(|| parse_rfc3339(&c.last_transition_time))
-                .is_some_and(|from| from + i64::from(deadline) < now),
-        });
-        timed_out.then(|| {
-            cond(
-                "Progressing",
-                "False",
-                "ProgressDeadlineExceeded",
-                format!("ReplicaSet {rs:?} has timed out progressing."),
-            )
-        })
-    };
-    if let Some(p) = progressing {
-        let touch = p.reason == "ReplicaSetUpdated";
-        set_condition(&mut conds, p, now, touch);
-    }
-    conds
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::format_rfc3339;
     use coxswain_api::v1::{
-        Container, DeploymentSpec, DeploymentStrategy, ObjectMeta, PodSpec, ReplicaSetSpec,
+        DeploymentSpec, DeploymentStatus, DeploymentStrategy, ObjectMeta, ReplicaSetSpec,
         ReplicaSetStatus, RollingUpdateDeployment,
     };
 
-    fn ios(s: &str) -> IntOrString {
+    pub(super) fn ios(s: &str) -> IntOrString {
         match s.parse::<i32>() {
             Ok(v) => IntOrString::int(v),
             Err(_) => IntOrString::string(s),
         }
     }
 
-    fn deploy(replicas: i32, surge: &str, unavail: &str) -> Deployment {
+    pub(super) fn deploy(replicas: i32, surge: &str, unavail: &str) -> Deployment {
         Deployment {
             metadata: Some(ObjectMeta {
                 name: "d".into(),
@@ -711,7 +459,7 @@ mod tests {
         }
     }
 
-    fn rs(name: &str, created: i64, replicas: i32, available: i32) -> ReplicaSet {
+    pub(super) fn rs(name: &str, created: i64, replicas: i32, available: i32) -> ReplicaSet {
         ReplicaSet {
             metadata: Some(ObjectMeta {
                 name: name.into(),
@@ -732,7 +480,7 @@ mod tests {
         }
     }
 
-    fn annotated(mut r: ReplicaSet, key: &str, v: &str) -> ReplicaSet {
+    pub(super) fn annotated(mut r: ReplicaSet, key: &str, v: &str) -> ReplicaSet {
         r.metadata
             .as_mut()
             .unwrap()
@@ -892,46 +640,6 @@ mod tests {
     }
 
     #[test]
-    fn hash_is_stable_and_safe() {
-        let t = |image: &str| PodTemplateSpec {
-            metadata: Some(ObjectMeta {
-                labels: BTreeMap::from([("app".into(), "nginx".into())]),
-                ..Default::default()
-            }),
-            spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "nginx".into(),
-                    image: image.into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-        };
-        let a = pod_template_hash(&t("nginx:1.17.9"), None);
-        assert_eq!(a, pod_template_hash(&t("nginx:1.17.9"), None));
-        assert_ne!(a, pod_template_hash(&t("nginx:1.17.8"), None));
-        assert_ne!(a, pod_template_hash(&t("nginx:1.17.9"), Some(1)));
-        assert!(!a.is_empty() && a.len() <= 10);
-        assert!(a.bytes().all(|b| SAFE_ALPHABET.contains(&b)), "{a}");
-    }
-
-    #[test]
-    fn revisions() {
-        let rss = vec![
-            annotated(rs("a", 0, 0, 0), REVISION_ANNOTATION, "1"),
-            annotated(rs("b", 1, 0, 0), REVISION_ANNOTATION, "3"),
-            annotated(rs("c", 2, 0, 0), REVISION_ANNOTATION, "x"),
-            rs("d", 3, 0, 0),
-        ];
-        assert_eq!(revision(&rss[1]), Some(3));
-        assert_eq!(revision(&rss[2]), None);
-        assert_eq!(max_revision(&rss), 3);
-        assert_eq!(next_revision(&rss), 4);
-        assert_eq!(next_revision(&[]), 1);
-        assert_eq!(previous_revision(&rss), 1);
-    }
-
-    #[test]
     fn recreate() {
         let mut d = deploy(3, "1", "1");
         d.spec.as_mut().unwrap().strategy.as_mut().unwrap().r#type = "Recreate".into();
@@ -978,137 +686,5 @@ mod tests {
         for (old, running, new, want) in cases {
             assert_eq!(recreate_step(&d, &old, running, new.as_ref()), want);
         }
-    }
-
-    #[test]
-    fn status_sums() {
-        let d = deploy(3, "25%", "25%");
-        let new = rs("new", 1, 1, 0);
-        let all = vec![rs("old", 0, 3, 3), new.clone()];
-        let st = deployment_status(&d, Some(&new), &all);
-        assert_eq!(
-            (
-                st.replicas,
-                st.updated_replicas,
-                st.available_replicas,
-                st.unavailable_replicas
-            ),
-            (4, 1, 3, 1)
-        );
-    }
-
-    fn reasons(c: &[Condition]) -> Vec<(String, String, String)> {
-        c.iter()
-            .map(|c| (c.r#type.clone(), c.status.clone(), c.reason.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn conditions() {
-        let d = deploy(3, "25%", "25%");
-        let st = |replicas, updated, available| DeploymentStatus {
-            observed_generation: 1,
-            replicas,
-            updated_replicas: updated,
-            ready_replicas: available,
-            available_replicas: available,
-            ..Default::default()
-        };
-        let t = |s: &str, st: &str, r: &str| (s.to_string(), st.to_string(), r.to_string());
-
-        // creation of the new ReplicaSet
-        let empty = DeploymentStatus::default();
-        let s0 = st(0, 0, 0);
-        let c = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: true,
-            old_status: &empty,
-            new_status: &s0,
-            now: 100,
-            last_progress: None,
-        });
-        assert_eq!(
-            reasons(&c),
-            vec![
-                t("Available", "False", "MinimumReplicasUnavailable"),
-                t("Progressing", "True", "NewReplicaSetCreated"),
-            ]
-        );
-        assert_eq!(c[1].message, "Created new replica set \"d-abc\"");
-
-        // progress
-        let mut prev = s0.clone();
-        prev.conditions = c.clone();
-        let s1 = st(2, 2, 1);
-        let c2 = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: false,
-            old_status: &prev,
-            new_status: &s1,
-            now: 110,
-            last_progress: Some(100),
-        });
-        assert_eq!(c2[1].reason, "ReplicaSetUpdated");
-        assert_eq!(c2[1].last_transition_time, format_rfc3339(100));
-        assert_eq!(c2[1].last_update_time, format_rfc3339(110));
-
-        // stuck past the deadline
-        let mut prev2 = s1.clone();
-        prev2.conditions = c2.clone();
-        let c3 = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: false,
-            old_status: &prev2,
-            new_status: &s1,
-            now: 800,
-            last_progress: Some(110),
-        });
-        assert_eq!(c3[1].reason, "ProgressDeadlineExceeded");
-        assert_eq!(c3[1].status, "False");
-        // not yet past it
-        let c3b = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: false,
-            old_status: &prev2,
-            new_status: &s1,
-            now: 700,
-            last_progress: Some(110),
-        });
-        assert_eq!(c3b[1].reason, "ReplicaSetUpdated");
-
-        // complete
-        let s3 = st(3, 3, 3);
-        let c4 = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: false,
-            old_status: &prev2,
-            new_status: &s3,
-            now: 120,
-            last_progress: None,
-        });
-        assert_eq!(
-            reasons(&c4),
-            vec![
-                t("Available", "True", "MinimumReplicasAvailable"),
-                t("Progressing", "True", "NewReplicaSetAvailable"),
-            ]
-        );
-
-        // found an existing new ReplicaSet without a Progressing condition
-        let c5 = deployment_conditions(&ConditionInput {
-            deployment: &d,
-            new_rs: Some("d-abc"),
-            new_rs_created: false,
-            old_status: &s1,
-            new_status: &s1,
-            now: 120,
-            last_progress: None,
-        });
-        assert_eq!(c5[1].reason, "FoundNewReplicaSet");
     }
 }
