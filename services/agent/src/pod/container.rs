@@ -1,0 +1,628 @@
+//! One container's life under the restart policy: pull, prepare, start, supervise (postStart,
+//! probes, exit, termination, an image changed in place), stop (preStop, SIGTERM, SIGKILL), and
+//! the crash and image-pull back-offs between runs.
+use super::probe::{hook_action, hook_failure, probe_all};
+use super::sources::prepare;
+use super::*;
+/// One container's life under the restart policy.
+pub(super) async fn container_loop<R: Runtime>(
+    sh: Arc<Shared<R>>,
+    // Boxed, as the prepared copy in run_once: a Container is kilobytes inline, and a running
+    // container's task keeps it for its life (sim pods' memory, issue 17).
+    c: Box<Container>,
+    init: bool,
+    mut term: Termination,
+) {
+    let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
+    let mut pull_backoff_state =
+        Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
+    // Sidecars (restartable init containers) always restart.
+    let policy = if init {
+        "Always".to_string()
+    } else {
+        restart_policy(spec_of(&sh.pod())).to_string()
+    };
+    let mut attempt = sh.first_attempt(init, &c.name);
+    let mut c = c;
+    loop {
+        if is_terminating(&term).is_some() {
+            return;
+        }
+        // The image may have been changed in place.
+        if let Some(latest) = latest_container(&sh, &c.name).filter(|_| !init) {
+            c.image = latest.image;
+        }
+        let started = Instant::now();
+        let result = run_once(&sh, &c, init, attempt, &mut term).await;
+        let exit_code = match result {
+            RunResult::Stopped => return,
+            RunResult::Changed => {
+                attempt += 1;
+                continue;
+            }
+            RunResult::PullFailed => {
+                if !pull_backoff(&sh, &c, init, &mut pull_backoff_state, &mut term).await {
+                    return;
+                }
+                continue;
+            }
+            RunResult::Exited(e) => Some(e.code),
+            // Killed by the agent: restarted unless the policy is Never (kubelet).
+            RunResult::Killed => None,
+            RunResult::Failed => Some(128),
+        };
+        let restart = match policy.as_str() {
+            "Never" => false,
+            "OnFailure" => exit_code != Some(0),
+            _ => true,
+        };
+        if !restart {
+            return;
+        }
+        if started.elapsed() >= sh.ctx.config.backoff_reset {
+            backoff.reset();
+        }
+        attempt += 1;
+        let delay = backoff.next_delay();
+        if !crash_backoff(&sh, &c, init, delay, attempt, &mut term).await {
+            return;
+        }
+    }
+}
+
+/// Waits out a crash back-off (CrashLoopBackOff). Returns false on termination.
+pub(super) async fn crash_backoff<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    delay: Duration,
+    _attempt: u32,
+    term: &mut Termination,
+) -> bool {
+    if delay > Duration::ZERO {
+        let msg = format!(
+            "back-off {} restarting failed container={} pod={}",
+            human(delay),
+            c.name,
+            key_of(&sh.pod())
+        );
+        sh.update_container(init, &c.name, |s| {
+            if let Some(st) = s.state.take() {
+                if st.terminated.is_some() {
+                    s.last_state = Some(st);
+                }
+            }
+            s.state = waiting("CrashLoopBackOff", &msg);
+            s.ready = false;
+        });
+        sh.event(
+            Some((c, init)),
+            true,
+            "BackOff",
+            format!(
+                "Back-off restarting failed container {} in pod {}",
+                c.name,
+                key_of(&sh.pod())
+            ),
+        );
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = terminated(term) => false,
+    }
+}
+
+/// Waits out an image pull back-off (ImagePullBackOff). Returns false on termination.
+pub(super) async fn pull_backoff<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    backoff: &mut Backoff,
+    term: &mut Termination,
+) -> bool {
+    let delay = backoff.next_from_base();
+    // Errors other than pull errors keep their reason while waiting for the retry.
+    let never = sh
+        .status
+        .lock()
+        .ok()
+        .and_then(|st| {
+            Shared::<R>::find_container(&st, init, &c.name)
+                .and_then(|s| s.state.clone())
+                .and_then(|s| s.waiting)
+        })
+        .is_some_and(|w| {
+            matches!(
+                w.reason.as_str(),
+                "ErrImageNeverPull" | "CreateContainerConfigError" | "ContainerCreating"
+            )
+        });
+    if never {
+        return tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = terminated(term) => false,
+        };
+    }
+    // ErrImagePull stays visible until the next sync (about a second), then ImagePullBackOff.
+    let first = delay.min(Duration::from_secs(1)) / 2;
+    tokio::select! {
+        _ = tokio::time::sleep(first) => {}
+        _ = terminated(term) => return false,
+    }
+    let delay = delay - first;
+    let msg = format!("Back-off pulling image \"{}\"", c.image);
+    sh.update_container(init, &c.name, |s| {
+        s.state = waiting("ImagePullBackOff", &msg);
+    });
+    sh.event(Some((c, init)), false, "BackOff", msg);
+    sh.event(
+        Some((c, init)),
+        true,
+        "Failed",
+        "Error: ImagePullBackOff".into(),
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => true,
+        _ = terminated(term) => false,
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    let (m, r) = (s / 60, s % 60);
+    if m > 0 {
+        format!("{m}m{r}s")
+    } else if s > 0 {
+        format!("{s}s")
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn latest_container<R: Runtime>(sh: &Shared<R>, name: &str) -> Option<Container> {
+    sh.latest
+        .borrow()
+        .spec
+        .as_ref()?
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+}
+
+/// Resolves when the pod's spec gives this container another image.
+async fn definition_changed<R: Runtime>(sh: &Shared<R>, c: &Container) {
+    let mut rx = sh.latest.clone();
+    loop {
+        let changed = {
+            let pod = rx.borrow_and_update();
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.containers.iter().find(|x| x.name == c.name))
+                .is_some_and(|x| x.image != c.image)
+        };
+        if changed {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Why a running container is being stopped.
+enum StopCause {
+    Changed,
+    Exited(Exit),
+    Probe(&'static str, String),
+    Terminate(Duration),
+}
+
+/// Pulls, starts and supervises one container instance until it ends.
+pub(super) async fn run_once<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    attempt: u32,
+    term: &mut Termination,
+) -> RunResult {
+    let rt = sh.ctx.runtime.clone();
+    let who = Some((c, init));
+    // Pull.
+    let present = sh
+        .ctx
+        .images
+        .lock()
+        .map(|i| i.contains(&c.image))
+        .unwrap_or(false);
+    let policy = if c.image_pull_policy.is_empty() {
+        "IfNotPresent"
+    } else {
+        c.image_pull_policy.as_str()
+    };
+    let image_id = if policy == "Never" && !present {
+        // Built-in catalog images count as present; anything else cannot be pulled.
+        match Box::pin(rt.pull(&sh.info, &c.image)).await {
+            Ok(id) => id,
+            Err(_) => {
+                let msg = format!(
+                    "Container image \"{}\" is not present with pull policy of Never",
+                    c.image
+                );
+                sh.event(who, true, "ErrImageNeverPull", msg.clone());
+                sh.update_container(init, &c.name, |s| {
+                    s.state = waiting("ErrImageNeverPull", &msg);
+                });
+                return RunResult::PullFailed;
+            }
+        }
+    } else if present && policy != "Always" {
+        if attempt == 0 {
+            sh.event(
+                who,
+                false,
+                "Pulled",
+                format!("Container image \"{}\" already present on machine", c.image),
+            );
+        }
+        Box::pin(rt.pull(&sh.info, &c.image))
+            .await
+            .unwrap_or_default()
+    } else {
+        sh.event(
+            who,
+            false,
+            "Pulling",
+            format!("Pulling image \"{}\"", c.image),
+        );
+        let t0 = Instant::now();
+        match Box::pin(rt.pull(&sh.info, &c.image)).await {
+            Ok(id) => {
+                if let Ok(mut i) = sh.ctx.images.lock() {
+                    i.insert(c.image.clone());
+                }
+                let took = t0.elapsed();
+                sh.event(
+                    who,
+                    false,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image \"{}\" in {:?} ({:?} including waiting)",
+                        c.image, took, took
+                    ),
+                );
+                id
+            }
+            Err(msg) => {
+                sh.event(
+                    who,
+                    true,
+                    "Failed",
+                    format!("Failed to pull image \"{}\": {msg}", c.image),
+                );
+                sh.event(who, true, "Failed", "Error: ErrImagePull".into());
+                sh.update_container(init, &c.name, |s| {
+                    s.state = waiting("ErrImagePull", &msg);
+                });
+                return RunResult::PullFailed;
+            }
+        }
+    };
+
+    // Env from ConfigMaps/Secrets, and configMap/secret volume files.
+    // None: the container as it is (no copy kept for its life).
+    let resolved_c = match Box::pin(prepare(sh, c)).await {
+        Ok(c2) => c2,
+        Err((reason, msg)) => {
+            if reason == "CreateContainerConfigError" {
+                sh.event(who, true, "Failed", format!("Error: {msg}"));
+            } else {
+                sh.event(None, true, "FailedMount", msg.clone());
+            }
+            sh.update_container(init, &c.name, |s| {
+                s.state = waiting(reason, &msg);
+            });
+            return RunResult::PullFailed;
+        }
+    };
+    let c = resolved_c.as_deref().unwrap_or(c);
+    let who = Some((c, init));
+    // runAsNonRoot, checked as the kubelet checks it before creating the container.
+    if let Err(msg) = crate::runtime::user::verify_run_as_non_root(
+        &sh.info.name,
+        &sh.info.namespace,
+        &sh.info.uid,
+        sh.info.security_context.as_ref(),
+        c,
+        rt.image_uid(),
+    ) {
+        sh.event(who, true, "Failed", format!("Error: {msg}"));
+        sh.update_container(init, &c.name, |s| {
+            s.state = waiting("CreateContainerConfigError", &msg);
+        });
+        return RunResult::PullFailed;
+    }
+
+    // Create and start.
+    let start = Box::pin(rt.start(&sh.info, c, attempt, init && !is_sidecar(c)));
+    let started: Started = match start.await {
+        Ok(s) => s,
+        Err(msg) => {
+            sh.event(who, true, "Failed", format!("Error: {msg}"));
+            let now = now_rfc3339();
+            sh.update_container(init, &c.name, |s| {
+                if let Some(st) = s.state.take() {
+                    if st.terminated.is_some() {
+                        s.last_state = Some(st);
+                    }
+                }
+                s.state = Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: 128,
+                        reason: "StartError".into(),
+                        message: msg.clone(),
+                        started_at: now.clone(),
+                        finished_at: now.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+                s.restart_count = attempt as i32;
+            });
+            return RunResult::Failed;
+        }
+    };
+    if let Ok(mut i) = sh.instances.lock() {
+        i.current.retain(|(n, _, _)| n != &c.name);
+        i.current
+            .push((c.name.clone(), attempt, started.id.clone()));
+    }
+    sh.event(
+        who,
+        false,
+        "Created",
+        format!("Created container: {}", c.name),
+    );
+    sh.event(
+        who,
+        false,
+        "Started",
+        format!("Started container {}", c.name),
+    );
+    let started_at = now_rfc3339();
+    let container_id = format!("coxswain://{}", started.id);
+    // Sidecars get probes and hooks like containers; plain init containers do not.
+    let plain_init = init && !is_sidecar(c);
+    let has_startup = !plain_init && c.startup_probe.is_some();
+    let has_readiness = !plain_init && c.readiness_probe.is_some();
+    let implicit_ready_delay = if plain_init || has_readiness {
+        None
+    } else {
+        rt.readiness_delay(&sh.info, c)
+    };
+    {
+        let started_at = started_at.clone();
+        let container_id = container_id.clone();
+        let image = c.image.clone();
+        sh.update_container(init, &c.name, move |s| {
+            if let Some(st) = s.state.take() {
+                if st.terminated.is_some() {
+                    s.last_state = Some(st);
+                }
+            }
+            s.state = Some(ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: started_at.clone(),
+                }),
+                ..Default::default()
+            });
+            s.restart_count = attempt as i32;
+            s.image = image.clone();
+            s.container_id = container_id;
+            s.image_id = image_id;
+            s.started = Some(!has_startup);
+            s.ready =
+                !plain_init && !has_startup && !has_readiness && implicit_ready_delay.is_none();
+        });
+    }
+
+    let cause = supervise(sh, c, init, &started, term, implicit_ready_delay).await;
+    let exit = match cause {
+        StopCause::Exited(e) => e,
+        StopCause::Changed => {
+            sh.event(
+                who,
+                false,
+                "Killing",
+                format!("Container {} definition changed, will be restarted", c.name),
+            );
+            let e = Box::pin(stop_container(sh, c, &started, sh.grace())).await;
+            record_exit(sh, c, init, &started_at, &container_id, &e, true);
+            return RunResult::Changed;
+        }
+        StopCause::Probe(which, message) => {
+            sh.event(who, false, "Killing", message);
+            let probe = match which {
+                "startup" => c.startup_probe.as_ref(),
+                _ => c.liveness_probe.as_ref(),
+            };
+            let grace = probe
+                .and_then(|p| p.termination_grace_period_seconds)
+                .map(|g| sh.ctx.config.secs(g as i64))
+                .unwrap_or_else(|| sh.grace());
+            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
+            // It will be restarted (unless Never): it must not look Succeeded meanwhile.
+            let restarting = restart_policy(spec_of(&sh.pod())) != "Never";
+            record_exit(sh, c, init, &started_at, &container_id, &e, restarting);
+            return RunResult::Killed;
+        }
+        StopCause::Terminate(grace) => {
+            sh.event(
+                who,
+                false,
+                "Killing",
+                format!("Stopping container {}", c.name),
+            );
+            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
+            record_exit(sh, c, init, &started_at, &container_id, &e, false);
+            return RunResult::Stopped;
+        }
+    };
+    record_exit(sh, c, init, &started_at, &container_id, &exit, false);
+    RunResult::Exited(exit)
+}
+
+fn record_exit<R: Runtime>(
+    sh: &Shared<R>,
+    c: &Container,
+    init: bool,
+    started_at: &str,
+    container_id: &str,
+    exit: &Exit,
+    restarting: bool,
+) {
+    let reason = exit.reason.clone().unwrap_or_else(|| {
+        if exit.code == 0 {
+            "Completed".into()
+        } else {
+            "Error".into()
+        }
+    });
+    let finished = now_rfc3339();
+    sh.update_container(init, &c.name, |s| {
+        let terminated = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: exit.code,
+                signal: exit.signal,
+                reason,
+                started_at: started_at.into(),
+                finished_at: finished,
+                container_id: container_id.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        if restarting {
+            s.last_state = terminated;
+            s.state = waiting("ContainerCreating", "");
+        } else {
+            s.state = terminated;
+        }
+        s.ready = false;
+        s.started = Some(false);
+    });
+}
+
+/// preStop (bounded by the grace period), SIGTERM, then SIGKILL when the grace period is over.
+async fn stop_container<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    started: &Started,
+    grace: Duration,
+) -> Exit {
+    let deadline = Instant::now() + grace;
+    if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+        if let Some(action) = hook_action(sh, c, h) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let run = sh.ctx.runtime.run(
+                &sh.info,
+                c,
+                &started.id,
+                ActionKind::PreStop,
+                &action,
+                remaining,
+            );
+            let outcome = tokio::select! {
+                o = run => Some(o),
+                _ = tokio::time::sleep(remaining) => None,
+                e = started.wait() => { return e; }
+            };
+            let failure = match outcome {
+                Some(Outcome::Failure(m)) => Some(m),
+                None => Some(format!("PreStopHook timed out after {}", human(grace))),
+                Some(Outcome::Success) => None,
+            };
+            if let Some(m) = failure {
+                sh.event(
+                    Some((c, false)),
+                    true,
+                    "FailedPreStopHook",
+                    hook_failure(&key_of(&sh.pod()), c, &action, &m),
+                );
+            }
+        }
+    }
+    sh.ctx.runtime.signal(&started.id, false);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    tokio::select! {
+        e = started.wait() => e,
+        _ = tokio::time::sleep(remaining) => {
+            sh.ctx.runtime.signal(&started.id, true);
+            started.wait().await
+        }
+    }
+}
+
+/// Watches a running container: postStart, probes, its exit and pod termination.
+async fn supervise<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    started: &Started,
+    term: &mut Termination,
+    implicit_ready_delay: Option<Duration>,
+) -> StopCause {
+    let plain_init = init && !is_sidecar(c);
+    // postStart runs right after start; the container is killed if it fails.
+    if let Some(h) = (!plain_init)
+        .then(|| c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
+        .flatten()
+    {
+        if let Some(action) = hook_action(sh, c, h) {
+            let timeout = sh.grace().max(Duration::from_secs(1));
+            let run = Box::pin(sh.ctx.runtime.run(
+                &sh.info,
+                c,
+                &started.id,
+                ActionKind::PostStart,
+                &action,
+                timeout,
+            ));
+            let outcome = tokio::select! {
+                o = run => o,
+                e = started.wait() => return StopCause::Exited(e),
+                g = terminated(term) => return StopCause::Terminate(g),
+            };
+            if let Outcome::Failure(m) = outcome {
+                let msg = hook_failure(&key_of(&sh.pod()), c, &action, &m);
+                sh.event(Some((c, false)), true, "FailedPostStartHook", msg);
+                return StopCause::Probe("postStart", "FailedPostStartHook".into());
+            }
+        }
+    }
+    if plain_init {
+        return tokio::select! {
+            e = started.wait() => StopCause::Exited(e),
+            g = terminated(term) => StopCause::Terminate(g),
+        };
+    }
+    // Probes (and a scripted readiness delay) are boxed and set up only for a container that
+    // has any: a plain container's idle state holds none of them (sim pods' memory, issue 17).
+    let has_probes = c.startup_probe.is_some()
+        || c.readiness_probe.is_some()
+        || c.liveness_probe.is_some()
+        || implicit_ready_delay.is_some();
+    let probes = async {
+        if has_probes {
+            Box::pin(probe_all(sh, c, init, started, implicit_ready_delay)).await
+        } else {
+            std::future::pending().await
+        }
+    };
+    tokio::select! {
+        e = started.wait() => StopCause::Exited(e),
+        g = terminated(term) => StopCause::Terminate(g),
+        (which, msg) = probes => StopCause::Probe(which, msg),
+        _ = definition_changed(sh, c) => StopCause::Changed,
+    }
+}
