@@ -13,14 +13,15 @@
 //!
 //! Image references resolve through the same catalog as the process runtime, so
 //! `nginx:no-such-tag` gives ErrImagePull here too.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coxswain_api::quantity::Quantity;
 use coxswain_api::v1::Container;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started, Usage};
@@ -42,6 +43,76 @@ struct SimContainer {
 pub struct SimRuntime {
     catalog: Catalog,
     containers: Mutex<HashMap<String, SimContainer>>,
+    timers: Arc<Timers>,
+}
+
+/// A container's exit sender and the exit code it is to send.
+type ScriptedExit = (watch::Sender<Option<Exit>>, i32);
+
+/// The containers' scripted exits (`run-duration`, `init-duration`): one timer task per runtime
+/// instead of a task per container, so a sim pod has no task of its own for its script (sim
+/// pods' memory, issue 17). Each exit is sent at its due time, as a sleep would.
+#[derive(Default)]
+struct Timers {
+    /// (due, sequence) → the container's exit sender and its exit code.
+    due: Mutex<BTreeMap<(Instant, u64), ScriptedExit>>,
+    seq: AtomicU64,
+    wake: Notify,
+    started: AtomicBool,
+}
+
+impl Timers {
+    /// The container exits with `code` at `at` (unless it was stopped before).
+    fn add(self: &Arc<Self>, at: Instant, tx: watch::Sender<Option<Exit>>, code: i32) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut d) = self.due.lock() {
+            d.insert((at, seq), (tx, code));
+        }
+        if !self.started.swap(true, Ordering::SeqCst) {
+            tokio::spawn(self.clone().run());
+        }
+        self.wake.notify_one();
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            let next = {
+                let Ok(mut d) = self.due.lock() else {
+                    return;
+                };
+                let now = Instant::now();
+                while let Some(entry) = d.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let (tx, code) = entry.remove();
+                    tx.send_if_modified(|e| {
+                        if e.is_none() {
+                            *e = Some(Exit {
+                                code,
+                                signal: 0,
+                                reason: None,
+                            });
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+                d.first_key_value().map(|((at, _), _)| *at)
+            };
+            // A timer added meanwhile has stored a permit: notified() returns at once.
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = self.wake.notified() => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
 }
 
 /// A sim annotation for a container: the container-specific key wins over the pod-wide one.
@@ -61,6 +132,7 @@ impl SimRuntime {
         SimRuntime {
             catalog,
             containers: Mutex::new(HashMap::new()),
+            timers: Default::default(),
         }
     }
 
@@ -117,22 +189,7 @@ impl Runtime for SimRuntime {
                 .unwrap_or(0)
         };
         if let Some(run) = run {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(run).await;
-                tx.send_if_modified(|e| {
-                    if e.is_none() {
-                        *e = Some(Exit {
-                            code,
-                            signal: 0,
-                            reason: None,
-                        });
-                        true
-                    } else {
-                        false
-                    }
-                });
-            });
+            self.timers.add(Instant::now() + run, tx.clone(), code);
         }
         self.containers.lock().map_err(|e| e.to_string())?.insert(
             id.clone(),
