@@ -120,6 +120,12 @@ fn http_get(ip: &str, port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body))
 }
 
+/// GET once the server answers: Running means the process started, not that it listens yet
+/// (as in Kubernetes, where only a readiness probe says that).
+fn http_get_answered(ip: &str, port: u16, path: &str) -> (u16, String) {
+    wait_until("the server answered", T, || http_get(ip, port, path)).expect("answered")
+}
+
 fn events_of(c: &Coxswain, ns: &str, name: &str) -> String {
     c.coxctl(&["describe", "pod", name, "-n", ns]).stdout
 }
@@ -252,7 +258,7 @@ fn init_containers_run_in_order_then_the_web_server_answers() {
         .coxctl(&["get", "pods", "-n", "mayikt-sit", "-o", "wide"])
         .stdout;
     assert!(wide.contains(&ip) && wide.contains("node1"), "{wide}");
-    let (code, body) = http_get(&ip, 80, "/").expect("GET /");
+    let (code, body) = http_get_answered(&ip, 80, "/");
     assert_eq!(code, 200);
     assert!(body.contains("Welcome to nginx!"), "{body}");
     assert_eq!(http_get(&ip, 80, "/mayikt").unwrap().0, 404);
@@ -269,7 +275,7 @@ fn post_start_writes_the_page_and_pre_stop_runs_on_deletion() {
     wait_status(&c, "mayikt-sit", "mayikt-nginx-pod", "Running");
     let p = pod(&c, "mayikt-sit", "mayikt-nginx-pod").unwrap();
     let ip = s(&p, "status.podIP").as_str().unwrap().to_string();
-    let (code, body) = http_get(&ip, 80, "/").unwrap();
+    let (code, body) = http_get_answered(&ip, 80, "/");
     assert_eq!((code, body.trim()), (200, "mayikt"));
 
     // A tcpSocket postStart on a closed port fails: FailedPostStartHook, killed, restarted.
@@ -891,7 +897,7 @@ spec:
     wait_status(&c, "default", "later", "Running");
     let p = pod(&c, "default", "later").unwrap();
     let ip = s(&p, "status.podIP").as_str().unwrap().to_string();
-    assert_eq!(http_get(&ip, 80, "/").unwrap().0, 200);
+    assert_eq!(http_get_answered(&ip, 80, "/").0, 200);
 }
 
 #[test]
@@ -1001,7 +1007,7 @@ spec:
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(http_get(&ip, 8080, "/").unwrap().0, 200);
+    assert_eq!(http_get_answered(&ip, 8080, "/").0, 200);
     wait_until("SSD OK logged", T, || {
         c.coxctl(&["logs", "ssd-monitor", "-n", "mayikt-sit"])
             .stdout
@@ -1344,7 +1350,6 @@ fn a_relative_data_dir_still_serves_the_nginx_page() {
         (s(&p, "status.phase") == "Running" && !ip.is_empty()).then_some(ip)
     })
     .expect("running");
-    let (code, body) =
-        wait_until("GET / answered", T, || http_get(&ip, 80, "/")).expect("answered");
+    let (code, body) = http_get_answered(&ip, 80, "/");
     assert_eq!(code, 200, "{body}");
 }

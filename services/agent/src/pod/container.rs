@@ -400,7 +400,19 @@ pub(super) async fn run_once<R: Runtime>(
     } else {
         rt.readiness_delay(&sh.info, c)
     };
-    {
+    // postStart runs right after the start and before the container is reported Running: as the
+    // kubelet, whose pod sync (and so the status it publishes) waits for the hook, a container
+    // whose postStart has not completed is still ContainerCreating and not ready.
+    let has_post_start =
+        !plain_init && c.lifecycle.as_ref().is_some_and(|l| l.post_start.is_some());
+    let hook_stop = if has_post_start {
+        // This instance counts as a restart even if its hook fails and it never runs.
+        sh.update_container(init, &c.name, move |s| s.restart_count = attempt as i32);
+        Box::pin(post_start(sh, c, &started, term)).await
+    } else {
+        None
+    };
+    if hook_stop.is_none() {
         let started_at = started_at.clone();
         let container_id = container_id.clone();
         let image = c.image.clone();
@@ -426,7 +438,10 @@ pub(super) async fn run_once<R: Runtime>(
         });
     }
 
-    let cause = supervise(sh, c, init, &started, term, implicit_ready_delay).await;
+    let cause = match hook_stop {
+        Some(cause) => cause,
+        None => supervise(sh, c, init, &started, term, implicit_ready_delay).await,
+    };
     let exit = match cause {
         StopCause::Exited(e) => e,
         StopCause::Changed => {
@@ -563,7 +578,40 @@ async fn stop_container<R: Runtime>(
     }
 }
 
-/// Watches a running container: postStart, probes, its exit and pod termination.
+/// The container's postStart hook, run right after its start: None when it succeeded (or has
+/// no runnable action), else why the container stops — it exited or the pod is terminating
+/// meanwhile, or the hook failed and the container is killed (FailedPostStartHook).
+async fn post_start<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    started: &Started,
+    term: &mut Termination,
+) -> Option<StopCause> {
+    let h = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())?;
+    let action = hook_action(sh, c, h)?;
+    let timeout = sh.grace().max(Duration::from_secs(1));
+    let run = Box::pin(sh.ctx.runtime.run(
+        &sh.info,
+        c,
+        &started.id,
+        ActionKind::PostStart,
+        &action,
+        timeout,
+    ));
+    let outcome = tokio::select! {
+        o = run => o,
+        e = started.wait() => return Some(StopCause::Exited(e)),
+        g = terminated(term) => return Some(StopCause::Terminate(g)),
+    };
+    if let Outcome::Failure(m) = outcome {
+        let msg = hook_failure(&key_of(&sh.pod()), c, &action, &m);
+        sh.event(Some((c, false)), true, "FailedPostStartHook", msg);
+        return Some(StopCause::Probe("postStart", "FailedPostStartHook".into()));
+    }
+    None
+}
+
+/// Watches a running container (its postStart done): probes, its exit and pod termination.
 async fn supervise<R: Runtime>(
     sh: &Arc<Shared<R>>,
     c: &Container,
@@ -573,33 +621,6 @@ async fn supervise<R: Runtime>(
     implicit_ready_delay: Option<Duration>,
 ) -> StopCause {
     let plain_init = init && !is_sidecar(c);
-    // postStart runs right after start; the container is killed if it fails.
-    if let Some(h) = (!plain_init)
-        .then(|| c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()))
-        .flatten()
-    {
-        if let Some(action) = hook_action(sh, c, h) {
-            let timeout = sh.grace().max(Duration::from_secs(1));
-            let run = Box::pin(sh.ctx.runtime.run(
-                &sh.info,
-                c,
-                &started.id,
-                ActionKind::PostStart,
-                &action,
-                timeout,
-            ));
-            let outcome = tokio::select! {
-                o = run => o,
-                e = started.wait() => return StopCause::Exited(e),
-                g = terminated(term) => return StopCause::Terminate(g),
-            };
-            if let Outcome::Failure(m) = outcome {
-                let msg = hook_failure(&key_of(&sh.pod()), c, &action, &m);
-                sh.event(Some((c, false)), true, "FailedPostStartHook", msg);
-                return StopCause::Probe("postStart", "FailedPostStartHook".into());
-            }
-        }
-    }
     if plain_init {
         return tokio::select! {
             e = started.wait() => StopCause::Exited(e),
