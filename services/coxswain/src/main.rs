@@ -143,6 +143,11 @@ struct StoreArgs {
     /// Interval of BOOKMARK events on watches that allow them (e.g. 10s, 500ms).
     #[arg(long, env = "COXSWAIN_BOOKMARK_INTERVAL", default_value = "10s", value_parser = duration::parse)]
     bookmark_interval: Duration,
+    /// How long the namespace deleter waits after it saw a namespace terminating before it
+    /// deletes the content (upstream's namespace controller: 5 s), so creates admitted through
+    /// any store replica before the mark have landed and are deleted too.
+    #[arg(long, env = "COXSWAIN_NAMESPACE_DELETION_GRACE", default_value = "5s", value_parser = duration::parse)]
+    namespace_deletion_grace: Duration,
     #[command(flatten)]
     controllers: controllers::ControllerOpts,
     #[command(flatten)]
@@ -278,6 +283,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         service_cluster_ip_range: service_net.range,
         watch_history: args.watch_history,
         bookmark_interval: args.bookmark_interval,
+        namespace_deletion_grace: args.namespace_deletion_grace,
         default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
         // Only where the controllers publish kube-root-ca.crt and agents can mount the volume.

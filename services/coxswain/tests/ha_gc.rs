@@ -5,9 +5,11 @@
 //!   uids are absent from the replica's cache; the cache is a prefix of etcd's history and a
 //!   uid never comes back, so an owner seen absent stays absent;
 //! - finalizers and ownerReferences are removed by compare-and-swap updates;
-//! - a create compares its namespace's revision in the same etcd transaction, so nothing lands
-//!   in a namespace after it was marked for deletion, and the deleter (which saw the mark) lists
-//!   everything that did land before removing the `kubernetes` finalizer.
+//! - a create is refused once its replica has seen the namespace terminating (upstream's
+//!   NamespaceLifecycle admission), and the deleter waits `--namespace-deletion-grace` (5 s,
+//!   upstream's namespace controller) after it saw the mark before it lists, so every create
+//!   admitted before the mark, through either replica, has landed and is deleted before the
+//!   `kubernetes` finalizer is removed.
 //!
 //! Here two replicas collect owners deleted through the other (background, foreground,
 //! orphan), and a namespace is deleted through one while eight writers create in it through

@@ -10,11 +10,18 @@
 //! - An owner marked with `foregroundDeletion` has its dependents deleted in the foreground and
 //!   loses the finalizer once none are left.
 //! - A terminating namespace has everything in it deleted, then loses its `kubernetes`
-//!   finalizer.
-use std::collections::{HashSet, VecDeque};
+//!   finalizer. As upstream's namespace controller (`namespaceDeletionGracePeriod`), the
+//!   deleter first waits [`crate::StoreConfig::namespace_deletion_grace`] after it saw the
+//!   namespace terminating: by then every store replica's admission has seen the mark and
+//!   refuses new content, and every create admitted before it has landed, so the listing that
+//!   decides the namespace is empty misses nothing (a create does not compare the namespace
+//!   in its transaction, as upstream's does not).
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use coxswain_api::{Kind, Object};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::cache::{EventType, Stored};
 use crate::error::StoreError;
@@ -52,8 +59,63 @@ impl Queue {
     }
 }
 
+/// Terminating namespaces, held back until the grace has passed since this collector first
+/// saw each terminating.
+struct Terminating {
+    grace: std::time::Duration,
+    /// By the namespace's uid (a namespace created again under the same name waits again).
+    seen: HashMap<String, Instant>,
+    /// Namespaces with a wake-up pending on `later`.
+    scheduled: HashSet<String>,
+    later: mpsc::UnboundedSender<Item>,
+}
+
+impl Terminating {
+    /// Whether the namespace's item may be processed now; if not, it comes back through
+    /// `later` once the grace has passed.
+    fn due(&mut self, store: &Store, name: &str) -> bool {
+        let ns = match store.get_stored(Kind::Namespace, "", name) {
+            Ok(ns) if ns.deleting => ns,
+            _ => return true,
+        };
+        if self.seen.len() >= 1024 {
+            // Namespaces that are gone: forget them.
+            self.seen.retain(|uid, _| store.get_by_uid(uid).is_some());
+        }
+        let now = Instant::now();
+        let at = *self.seen.entry(ns.uid.to_string()).or_insert(now) + self.grace;
+        if now >= at {
+            return true;
+        }
+        if self.scheduled.insert(name.to_string()) {
+            let later = self.later.clone();
+            let item = Item::Namespace(name.to_string());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let _ = later.send(item);
+            });
+        }
+        false
+    }
+
+    /// An item back from `later`.
+    fn returned(&mut self, queue: &mut Queue, item: Item) {
+        if let Item::Namespace(name) = &item {
+            self.scheduled.remove(name);
+        }
+        queue.push(item);
+    }
+}
+
 /// Run the garbage collector until the store is dropped.
 pub async fn run(store: Store) {
+    let (later, mut returned) = mpsc::unbounded_channel();
+    let mut terminating = Terminating {
+        grace: store.config().namespace_deletion_grace,
+        seen: HashMap::new(),
+        scheduled: HashSet::new(),
+        later,
+    };
     loop {
         let mut queue = Queue::default();
         let from = store.revision();
@@ -76,8 +138,18 @@ pub async fn run(store: Store) {
                     Err(_) => break,
                 }
             }
+            while let Ok(item) = returned.try_recv() {
+                terminating.returned(&mut queue, item);
+            }
             if queue.items.is_empty() {
-                match rx.recv().await {
+                let ev = tokio::select! {
+                    ev = rx.recv() => ev,
+                    Some(item) = returned.recv() => {
+                        terminating.returned(&mut queue, item);
+                        continue;
+                    }
+                };
+                match ev {
                     Some(Ok(ev)) => enqueue_for_event(&store, &mut queue, &ev),
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "garbage collector fell behind the watch window; resyncing");
@@ -90,6 +162,11 @@ pub async fn run(store: Store) {
             let mut set = JoinSet::new();
             while set.len() < PARALLEL {
                 let Some(item) = queue.pop() else { break };
+                if let Item::Namespace(name) = &item {
+                    if !terminating.due(&store, name) {
+                        continue;
+                    }
+                }
                 // The common case (a controller's new object whose owners all live) is decided
                 // here, without a task: spawning moves the whole `process` state machine.
                 if settled(&store, &item) {

@@ -38,7 +38,6 @@ mod watches;
 use admission::*;
 use delete::*;
 pub use merge::{merge_patch, three_way_merge};
-use services::*;
 use update::*;
 
 /// Namespaces that exist from the start, as in Kubernetes.
@@ -74,6 +73,11 @@ pub struct StoreConfig {
     /// The ServiceAccount admission mounts a token volume in pods (TokenRequest is served:
     /// authentication is on; [`crate::sa_admission`]).
     pub mount_service_account_tokens: bool,
+    /// How long the namespace deleter waits after it saw a namespace terminating before it
+    /// lists and deletes the content (upstream's namespace controller waits 5 s,
+    /// `namespaceDeletionGracePeriod`): every replica's admission sees the mark meanwhile,
+    /// and creates admitted before it land, so none is left behind.
+    pub namespace_deletion_grace: Duration,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +89,7 @@ impl Default for StoreConfig {
             default_not_ready_toleration_seconds: 300,
             default_unreachable_toleration_seconds: 300,
             too_large_resource_version_wait: Duration::from_secs(3),
+            namespace_deletion_grace: Duration::from_secs(5),
             service_cluster_ip_range: crate::alloc::ServiceRange::DEFAULT,
             mount_service_account_tokens: false,
         }
@@ -180,6 +185,9 @@ struct Inner {
     backend: Arc<dyn Backend>,
     cache: RwLock<Cache>,
     revision: watch::Sender<i64>,
+    /// The same revision for writes waiting on their own change to be applied: only those
+    /// whose revision is reached are woken (`revision` wakes every receiver on every batch).
+    applied: crate::backend::revisions::Revisions,
     /// The open watches, which each applied batch is dispatched to.
     fanout: Arc<crate::fanout::Fanout>,
     config: StoreConfig,
@@ -199,6 +207,7 @@ impl Store {
                 backend,
                 cache: RwLock::new(cache),
                 revision: rev_tx,
+                applied: crate::backend::revisions::Revisions::new(revision),
                 fanout: Arc::new(crate::fanout::Fanout::new(revision)),
                 config,
             }),
@@ -242,6 +251,7 @@ impl Store {
                 events.clear();
                 revision.set(rev as f64);
                 inner.revision.send_replace(rev);
+                inner.applied.advance(rev);
             }
         });
         for ns in SYSTEM_NAMESPACES {
@@ -303,9 +313,7 @@ impl Store {
 
     /// Wait until the cache has applied `revision`.
     async fn caught_up(&self, revision: i64) {
-        let mut rx = self.inner.revision.subscribe();
-        // The sender lives as long as the store; wait_for only fails if it is dropped.
-        let _ = rx.wait_for(|r| *r >= revision).await;
+        self.inner.applied.wait_for(revision).await;
     }
 
     async fn commit(&self, txn: Txn) -> Result<TxnResult> {

@@ -36,10 +36,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use super::revisions::Revisions;
 use super::{Backend, BackendError, BoxFuture, KeyValue, Op, Snapshot, Started, Txn, TxnResult};
 
 mod compact;
@@ -128,8 +129,9 @@ struct Shared {
     watch: WatchClient<Channel>,
     keys: KeyMap,
     opts: EtcdOptions,
-    /// The last revision delivered to the feed.
-    fed: watch::Sender<i64>,
+    /// The last revision delivered to the feed; a Txn waits here for its own (only the
+    /// Txns whose revision arrived are woken).
+    fed: Revisions,
 }
 
 /// The store's keys ↔ etcd's keys.
@@ -193,14 +195,13 @@ impl EtcdBackend {
             );
         }
         let watch = WatchClient::new(channel(&opts)?).max_decoding_message_size(MAX_MESSAGE);
-        let (fed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             kv,
             next_kv: AtomicUsize::new(0),
             watch,
             keys,
             opts,
-            fed,
+            fed: Revisions::new(0),
         });
         // One cheap read proves the endpoints, TLS and credentials.
         let (start, end) = shared.keys.range();
@@ -388,7 +389,7 @@ impl Backend for EtcdBackend {
                 .iter()
                 .map(|kv| (kv.key.clone(), kv.mod_revision))
                 .collect();
-            self.shared.fed.send_replace(revision);
+            self.shared.fed.advance(revision);
             let (tx, rx) = mpsc::unbounded_channel();
             let task = tokio::spawn(feed::follow(self.shared.clone(), known, revision, tx));
             self.tasks
@@ -499,14 +500,13 @@ impl Backend for EtcdBackend {
             });
             if !changed {
                 return Ok(TxnResult::Committed {
-                    revision: *s.fed.borrow(),
+                    revision: s.fed.get(),
                 });
             }
             let revision = resp.header.map_or(0, |h| h.revision);
             // The change reaches the feed before the transaction is acknowledged.
             if self.started.load(Ordering::SeqCst) {
-                let mut fed = s.fed.subscribe();
-                let _ = fed.wait_for(|r| *r >= revision).await;
+                s.fed.wait_for(revision).await;
             }
             Ok(TxnResult::Committed { revision })
         })

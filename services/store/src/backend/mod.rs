@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 mod embedded;
 mod etcd;
+pub(crate) mod revisions;
 mod wal;
 
 pub use embedded::{EmbeddedBackend, EmbeddedOptions, WalOptions};

@@ -3,15 +3,14 @@
 use super::*;
 
 impl Store {
-    /// Refuse a create into a namespace that is missing or terminating. Returns the
-    /// namespace's key and revision as seen here, which the create's transaction compares: it
-    /// commits only if the namespace did not change since (through any store replica), so
-    /// every object that lands in a namespace was created before it was marked for deletion,
-    /// and the namespace deleter, having seen the mark, lists it.
-    pub(super) fn check_namespace(&self, obj: &Object) -> Result<Option<(String, i64)>> {
+    /// Refuse a create into a namespace that is missing or terminating (upstream's
+    /// NamespaceLifecycle admission, from this replica's cache). A create admitted just before
+    /// the mark, here or through another replica, lands within the namespace deleter's grace
+    /// (`StoreConfig::namespace_deletion_grace`), before it lists what to delete.
+    pub(super) fn check_namespace(&self, obj: &Object) -> Result<()> {
         let kind = obj.kind();
         if !kind.namespaced() {
-            return Ok(None);
+            return Ok(());
         }
         let ns = obj.namespace();
         let s = self.cache().get(Kind::Namespace, "", ns);
@@ -22,7 +21,7 @@ impl Store {
                 resource_name(kind),
                 obj.name()
             ))),
-            Some(s) => Ok(Some((backend_key(Kind::Namespace, "", ns), s.revision))),
+            Some(_) => Ok(()),
         }
     }
 

@@ -1,5 +1,8 @@
 //! Create: admission, identity (uid, generateName, creationTimestamp, generation), then one
-//! transaction that commits only if the key is absent and the namespace unchanged.
+//! transaction that commits only if the key is absent: one compare and a put, as upstream's
+//! create. The namespace is checked by admission (it exists and is not terminating), as
+//! upstream's NamespaceLifecycle; a namespace marked meanwhile, here or through another replica,
+//! is safe through the namespace deleter's grace (`gc`), as upstream's namespace controller.
 use super::*;
 
 impl Store {
@@ -16,10 +19,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<(Object, Option<Bytes>)> {
         self.admit_new(&mut obj)?;
-        // The namespace as seen now; the transaction compares its revision, and a retry reads
-        // it again.
-        let mut namespace = self.check_namespace(&obj)?;
-        let mut first = true;
+        self.check_namespace(&obj)?;
         self.admit_service_account(&mut obj)?;
         let kind = obj.kind();
         let generated = obj.meta().name.is_empty();
@@ -39,7 +39,7 @@ impl Store {
         };
         // A Service is allocated afresh from the bitmaps on every attempt.
         let template = (kind == Kind::Service).then(|| obj.clone());
-        let (mut attempts, mut range_attempts, mut ns_attempts) = (0, 0, 0);
+        let (mut attempts, mut range_attempts) = (0, 0);
         loop {
             let ranges = match &template {
                 Some(t) => {
@@ -60,9 +60,6 @@ impl Store {
             if dry_run {
                 return Ok((obj, None));
             }
-            if !std::mem::take(&mut first) {
-                namespace = self.check_namespace(&obj)?;
-            }
             let key = backend_key(kind, obj.namespace(), obj.name());
             let value = Bytes::from(obj.encode_to_vec());
             // The cache takes the entry built from `obj` rather than decoding `value` again.
@@ -72,27 +69,11 @@ impl Store {
             if let Some(r) = &ranges {
                 Self::add_range_ops(r, &mut txn, None, Some(&obj));
             }
-            if let Some(ns) = &namespace {
-                txn.compares.push(ns.clone());
-            }
             let result = self.commit(txn).await;
             self.cache_mut().forget_built(&key, &value);
             let result = result?;
             if Self::range_conflict(&result, &mut range_attempts)? {
                 continue;
-            }
-            // The namespace changed (the cache has caught up with it): check it again.
-            if let (TxnResult::Conflict { key, .. }, Some((ns_key, _))) = (&result, &namespace) {
-                if key == ns_key {
-                    ns_attempts += 1;
-                    if ns_attempts > RANGE_ATTEMPTS {
-                        return Err(StoreError::Backend(BackendError::Unavailable(format!(
-                            "namespace {} changed under {RANGE_ATTEMPTS} attempts in a row; retry",
-                            obj.namespace()
-                        ))));
-                    }
-                    continue;
-                }
             }
             match result {
                 TxnResult::Committed { revision } => {

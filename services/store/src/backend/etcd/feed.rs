@@ -48,7 +48,7 @@ pub(super) async fn follow(
                     if !changes.is_empty() && tx.send(changes).is_err() {
                         return;
                     }
-                    s.fed.send_replace(revision);
+                    s.fed.advance(revision);
                     continue;
                 }
                 Err(e) => tracing::warn!(error = %e, "relisting etcd after a compaction"),
@@ -140,7 +140,7 @@ async fn watch_once(
         if !batch.is_empty() && tx.send(batch).is_err() {
             return WatchEnd::Closed;
         }
-        s.fed.send_replace(*revision);
+        s.fed.advance(*revision);
     }
 }
 
