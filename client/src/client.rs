@@ -340,6 +340,33 @@ impl Client {
         Ok(())
     }
 
+    /// Bind many pods at once (`ObjectStore/BindBatch`): each binding's own outcome, in order, as
+    /// [`Client::bind`] would have answered it alone. The outer error is the call's (the store
+    /// unreachable, or UNIMPLEMENTED by a store without BindBatch).
+    pub async fn bind_batch(&self, bindings: Vec<BindRequest>) -> Result<Vec<Result<()>>> {
+        self.fence("create", "Binding")?;
+        let n = bindings.len();
+        let results = self
+            .raw()
+            .bind_batch(outgoing(coxswain_api::v1::BindBatchRequest { bindings }))
+            .await?
+            .into_inner()
+            .results;
+        if results.len() != n {
+            return Err(Error::Decode(format!(
+                "BindBatch answered {} results for {n} bindings",
+                results.len()
+            )));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| match tonic::Code::from(r.code) {
+                tonic::Code::Ok => Ok(()),
+                code => Err(Error::from(tonic::Status::new(code, r.message))),
+            })
+            .collect())
+    }
+
     /// Watch changes after `resource_version` ("" or "0": every current object as Added first).
     /// The stream ends when the server closes it; `Error::Gone` means relist.
     pub async fn watch<R: Resource>(

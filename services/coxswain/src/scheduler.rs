@@ -38,6 +38,14 @@ pub struct QueueOpts {
     /// (VolumeBinding's bindTimeoutSeconds).
     #[arg(long, default_value = "10m", value_parser = duration::parse)]
     pub volume_bind_timeout: Duration,
+    /// The most pod bindings the scheduler sends to the store in one BindBatch call (1: one
+    /// Bind per pod).
+    #[arg(long, default_value_t = coxswain_scheduler::binder::DEFAULT_BATCH_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=coxswain_store::server::MAX_BINDINGS as u64))]
+    pub bind_batch_size: usize,
+    /// The longest a binding waits for others to join its batch.
+    #[arg(long, default_value = "1ms", value_parser = duration::parse)]
+    pub bind_batch_linger: Duration,
 }
 
 impl QueueOpts {
@@ -50,6 +58,10 @@ impl QueueOpts {
             },
             plugin_metrics_sample_percent: self.plugin_metrics_sample_percent,
             volume_bind_timeout: self.volume_bind_timeout,
+            bind_batch: coxswain_scheduler::binder::BatchOptions {
+                size: self.bind_batch_size,
+                linger: self.bind_batch_linger,
+            },
         }
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod affinity;
 pub mod affinity_index;
+pub mod binder;
 pub mod cache;
 pub mod config;
 pub mod explain;

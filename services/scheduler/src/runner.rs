@@ -7,7 +7,8 @@
 //! 2. pop the best pod and run one cycle with its profile (`spec.schedulerName`), in-tree
 //!    filters, extenders' Filter, scores, extenders' Prioritize;
 //! 3. on success *assume* the pod on the node (the next cycle sees it at once) and bind
-//!    asynchronously (the store's Bind, or the binding extender); the outcome comes back as
+//!    asynchronously (the store's BindBatch, gathered by [`crate::binder`], or the binding
+//!    extender); the outcome comes back as
 //!    an event: success records `Scheduled`, failure forgets the assumed pod and retries with
 //!    back-off;
 //! 4. on failure record `FailedScheduling`, set the PodScheduled=False condition (reason
@@ -24,6 +25,7 @@ use coxswain_client::{Client, Event, Informer, ObjectRef, Recorder};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::binder::{Batcher, Binding};
 use crate::cache::SchedulerCache;
 use crate::config::SchedulerConfig;
 use crate::explain::{explain, Explanation, Verdict};
@@ -52,6 +54,8 @@ pub struct Options {
     /// How long binding a pod waits for its volumes to be bound (VolumeBinding's
     /// bindTimeoutSeconds; upstream's 600 s).
     pub volume_bind_timeout: std::time::Duration,
+    /// How the DefaultBinder's bindings are batched ([`crate::binder`]).
+    pub bind_batch: crate::binder::BatchOptions,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             queue: QueueConfig::default(),
             plugin_metrics_sample_percent: crate::metrics::DEFAULT_PLUGIN_METRICS_SAMPLE_PERCENT,
             volume_bind_timeout: crate::plugins::volume_binding::DEFAULT_BIND_TIMEOUT,
+            bind_batch: crate::binder::BatchOptions::default(),
         }
     }
 }
@@ -169,6 +174,7 @@ impl SchedulerHandle {
 
 struct Loop {
     client: Client,
+    batcher: Batcher,
     profiles: Arc<Vec<Profile>>,
     extenders: Vec<Vec<Extender>>,
     recorders: Vec<Recorder>,
@@ -183,6 +189,8 @@ struct Loop {
     pods_synced: bool,
     volumes: crate::plugins::volume_binding::Volumes,
     volume_bind_timeout: std::time::Duration,
+    /// The pod informer's cache: a failed binding requeues the latest version from it.
+    pods: coxswain_client::Cache<v1::Pod>,
 }
 
 /// Start the scheduler: informers and the loop, on the current tokio runtime.
@@ -256,6 +264,7 @@ pub fn start(
         .map(|(i, p)| (p.scheduler_name.clone(), i))
         .collect();
     let l = Loop {
+        batcher: Batcher::start(client.clone(), opts.bind_batch),
         client,
         profiles: Arc::clone(&profiles),
         extenders,
@@ -273,6 +282,7 @@ pub fn start(
         pods_synced: false,
         volumes,
         volume_bind_timeout: opts.volume_bind_timeout,
+        pods: pods.clone(),
     };
     let stop = Arc::new(tokio::sync::Notify::new());
     let stopped = Arc::clone(&stop);
@@ -454,7 +464,22 @@ impl Loop {
                         let msg = format!("Binding rejected: {msg}");
                         self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
                         self.set_condition(&pod, "SchedulerError", &msg);
-                        self.queue.add_failed_binding(pod, attempts, Instant::now());
+                        // As upstream's handleSchedulingFailure: requeue the informer's latest
+                        // version of the pod, not the one that was decided, and only while it
+                        // is there and unbound. A pod bound meanwhile by someone else (whose
+                        // binding here therefore conflicted) or deleted is not requeued.
+                        match self.pods.get(pod_namespace(&pod), pod_name(&pod)) {
+                            Some(latest) if pod_spec(&latest).node_name.is_empty() => {
+                                self.queue
+                                    .add_failed_binding(latest, attempts, Instant::now());
+                            }
+                            Some(latest) => tracing::debug!(
+                                pod = %key,
+                                node = pod_spec(&latest).node_name,
+                                "the pod has been assigned to a node; not requeued"
+                            ),
+                            None => tracing::debug!(pod = %key, "the pod is gone; not requeued"),
+                        }
                     }
                 }
             }
@@ -709,6 +734,7 @@ impl Loop {
             .find(|e| e.config.bind && e.config.is_interested(&qp.pod))
             .cloned();
         let client = self.client.clone();
+        let batcher = self.batcher.clone();
         let tx = self.tx.clone();
         let profile_name = self.profiles[profile].scheduler_name.clone();
         // The binder's plugin series only in a sampled cycle, as the other plugins'.
@@ -756,7 +782,15 @@ impl Loop {
                         .bind(&ns, &name, &uid, &node)
                         .await
                         .map_err(BindError::Failed),
-                    None => match client.bind(&ns, &name, &uid, &node).await {
+                    None => match batcher
+                        .bind(Binding {
+                            namespace: ns,
+                            name,
+                            uid,
+                            node: node.clone(),
+                        })
+                        .await
+                    {
                         Ok(()) => Ok(()),
                         Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
                         Err(coxswain_client::Error::Transport(s))

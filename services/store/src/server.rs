@@ -5,9 +5,9 @@ use std::pin::Pin;
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::v1::object_store_server::ObjectStore;
 use coxswain_api::v1::{
-    ApplyRequest, ApplyResponse, ApplyResult, BindRequest, CreateRequest, DeleteRequest,
-    GetRequest, ListRequest, ListResponse, ObjectResponse, PatchRequest, UpdateRequest,
-    WatchEvent as PbWatchEvent, WatchRequest,
+    ApplyRequest, ApplyResponse, ApplyResult, BindBatchRequest, BindBatchResponse, BindRequest,
+    CreateRequest, DeleteRequest, GetRequest, ListRequest, ListResponse, ObjectResponse,
+    PatchRequest, UpdateRequest, WatchEvent as PbWatchEvent, WatchRequest,
 };
 use coxswain_api::{Kind, Object};
 use coxswain_telemetry::grpc::ResourceSlot;
@@ -22,6 +22,9 @@ use crate::store::{
 use coxswain_client::authz::Authorizer;
 
 pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
+
+mod bind_batch;
+pub use bind_batch::MAX_BINDINGS;
 
 /// The largest request accepted: Kubernetes' 3 MiB request body (an object itself is limited to
 /// 1.5 MiB by admission).
@@ -535,6 +538,14 @@ impl ObjectStore for ObjectStoreService {
             ))
         }
         .await
+    }
+
+    async fn bind_batch(
+        &self,
+        req: Request<BindBatchRequest>,
+    ) -> Result<Response<BindBatchResponse>, Status> {
+        slot(&req).set("pods");
+        self.bind_batch_inner(req).await
     }
 
     async fn version(

@@ -67,6 +67,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/coxswain.v1.ObjectStore/Delete", "DELETE", "unknown"),
     ("/coxswain.v1.ObjectStore/Watch", "WATCH", "unknown"),
     ("/coxswain.v1.ObjectStore/Bind", "CREATE", "pods/binding"),
+    (
+        "/coxswain.v1.ObjectStore/BindBatch",
+        "CREATE",
+        "pods/binding",
+    ),
     ("/coxswain.v1.Workloads/Scale", "SCALE", "workloads"),
     ("/coxswain.v1.Workloads/SetImage", "SETIMAGE", "workloads"),
     (

@@ -57,6 +57,7 @@ pub const FAMILIES: &[Family] = &[
     f("scheduler_preemption_attempts_total", Counter, "Total preemption attempts in the cluster till now"),
     f("coxswain_scheduler_binds_total", Counter, "Binding requests the scheduler made, by result."),
     f("coxswain_scheduler_extender_errors_total", Counter, "Scheduler extender calls that failed, by whether the extender is ignorable."),
+    f("coxswain_scheduler_bind_batch_size", Histogram, "Bindings the scheduler sent in one store request (BindBatch; 1 = a plain Bind)."),
     // Controllers.
     f("workqueue_depth", Gauge, "Current depth of workqueue."),
     f("workqueue_adds_total", Counter, "Total number of adds handled by workqueue."),
@@ -220,6 +221,12 @@ pub fn install(component: &'static str) -> Result<Telemetry, String> {
         .and_then(|b| {
             b.set_buckets_for_metric(
                 Matcher::Full("coxswain_storage_commit_batch_size".into()),
+                BATCH_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("coxswain_scheduler_bind_batch_size".into()),
                 BATCH_BUCKETS,
             )
         })
