@@ -672,6 +672,21 @@ mod tests {
         registered(&s, 0).await;
     }
 
+    /// A watch of the default namespace's ConfigMaps from now, with bookmarks, registered.
+    async fn bookmarked_configmaps(s: &Store) -> mpsc::Receiver<Result<WatchEvent>> {
+        let rx = s
+            .watch(WatchOptions {
+                kind: Some(Kind::ConfigMap),
+                namespace: Some("default".into()),
+                resource_version: Some(s.revision()),
+                bookmarks: true,
+                ..Default::default()
+            })
+            .expect("watch");
+        registered(s, 1).await;
+        rx
+    }
+
     /// Overflows and bookmarks together lose nothing: a queue of 2, a slow reader and a
     /// bookmark due every millisecond; every event arrives once, in order, none at or below a
     /// bookmark. (The race fixed beside it — a bookmark due just as an over-sized batch drops
@@ -685,16 +700,7 @@ mod tests {
             ..Default::default()
         })
         .await;
-        let mut rx = s
-            .watch(WatchOptions {
-                kind: Some(Kind::ConfigMap),
-                namespace: Some("default".into()),
-                resource_version: Some(s.revision()),
-                bookmarks: true,
-                ..Default::default()
-            })
-            .expect("watch");
-        registered(&s, 1).await;
+        let mut rx = bookmarked_configmaps(&s).await;
         const N: usize = 400;
         let writer = {
             let s = s.clone();
@@ -740,16 +746,7 @@ mod tests {
             ..Default::default()
         })
         .await;
-        let mut rx = s
-            .watch(WatchOptions {
-                kind: Some(Kind::ConfigMap),
-                namespace: Some("default".into()),
-                resource_version: Some(s.revision()),
-                bookmarks: true,
-                ..Default::default()
-            })
-            .expect("watch");
-        registered(&s, 1).await;
+        let mut rx = bookmarked_configmaps(&s).await;
         let writer = {
             let s = s.clone();
             tokio::spawn(async move {
