@@ -310,7 +310,9 @@ fn prometheus_scrapes_every_process_and_sees_the_workload() {
     );
     prom.wait(
         "creates of pods counted by resource",
-        "apiserver_request_total{verb=\"CREATE\",resource=\"pods\",code=\"200\"}",
+        // subresource="": the pods themselves, not their bindings (one BindBatch request
+        // carries several).
+        "apiserver_request_total{verb=\"CREATE\",resource=\"pods\",subresource=\"\",code=\"200\"}",
         |r| r.first().is_some_and(|(_, v)| *v >= 3.0),
     );
     // The Deployment's replicas, from the store's cache.
