@@ -8,6 +8,7 @@
 #   ETCD_SERVERS=URL: the store on that etcd (bench/etcd.sh DEPLOY=N starts one) instead of in memory.
 #   SEPARATE=1: store, scheduler, controllers and node lifecycle as separate processes.
 #   EVENTS=1: the simulated kubelets record their events too.
+#   BIN=DIR: the `coxswain` (and examples/rollout_bench) of DIR instead of target/release, for an A/B.
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
@@ -18,7 +19,7 @@ if [ -z "${NO_BUILD:-}" ]; then
   cargo build --release -q -p coxswain --bin coxswain
   cargo build --release -q -p coxswain-controllers --example rollout_bench
 fi
-BIN=target/release
+BIN=${BIN:-target/release}
 STORE_FLAGS="--in-memory"
 if [ -n "${ETCD_SERVERS:-}" ]; then STORE_FLAGS="--etcd-servers $ETCD_SERVERS"; fi
 WORK=$(mktemp -d)
