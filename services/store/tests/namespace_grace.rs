@@ -12,6 +12,9 @@ use coxswain_store::backend::{Backend, EmbeddedBackend, Txn, TxnResult};
 use coxswain_store::cache::backend_key;
 use coxswain_store::store::{DeleteOptions, ListOptions};
 use coxswain_store::{gc, Store, StoreConfig};
+use coxswain_test_support::wait_for;
+
+const T: Duration = Duration::from_secs(20);
 
 fn meta(ns: &str, name: &str) -> Option<v1::ObjectMeta> {
     Some(v1::ObjectMeta {
@@ -19,14 +22,6 @@ fn meta(ns: &str, name: &str) -> Option<v1::ObjectMeta> {
         namespace: ns.into(),
         ..Default::default()
     })
-}
-
-async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,14 +62,16 @@ async fn content_landing_after_the_mark_is_deleted_within_the_grace() {
         .await
         .expect("the late create commits");
     assert!(matches!(r, TxnResult::Committed { .. }), "{r:?}");
-    eventually("the late configmap in the cache", || {
-        s.get(Kind::ConfigMap, "doomed", "late").is_ok()
+    wait_for("the late configmap in the cache", T, || async {
+        s.get(Kind::ConfigMap, "doomed", "late").ok().map(|_| ())
     })
-    .await;
-    eventually("namespace gone", || {
-        s.get(Kind::Namespace, "", "doomed").is_err()
+    .await
+    .unwrap();
+    wait_for("namespace gone", T, || async {
+        s.get(Kind::Namespace, "", "doomed").is_err().then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     assert!(
         marked_at.elapsed() >= grace,
         "the namespace went after {:?}, before the grace of {grace:?}",

@@ -98,11 +98,19 @@ mod tests {
     use coxswain_api::v1::BindRequest;
     use coxswain_api::Object;
 
+    /// A store with the default namespace's `default` ServiceAccount (pods name it).
     async fn store() -> crate::Store {
         let backend = std::sync::Arc::new(crate::backend::EmbeddedBackend::memory());
-        crate::Store::open(backend, Default::default())
+        let s = crate::Store::open(backend, Default::default())
             .await
-            .expect("store")
+            .expect("store");
+        s.create(
+            parse("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: default}\n"),
+            false,
+        )
+        .await
+        .expect("sa");
+        s
     }
 
     fn parse(text: &str) -> Object {
@@ -140,12 +148,6 @@ mod tests {
     #[tokio::test]
     async fn one_failing_binding_fails_nothing_else() {
         let s = store().await;
-        s.create(
-            parse("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: default}\n"),
-            false,
-        )
-        .await
-        .expect("sa");
         let a = pod(&s, "a").await;
         let b = pod(&s, "b").await;
         let c = pod(&s, "c").await;
@@ -198,12 +200,6 @@ mod tests {
     #[tokio::test]
     async fn each_binding_is_authorized_on_its_own_and_the_size_is_bounded() {
         let s = store().await;
-        s.create(
-            parse("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default, namespace: default}\n"),
-            false,
-        )
-        .await
-        .expect("sa");
         let a = pod(&s, "a").await;
         let b = pod(&s, "b").await;
         s.create(
