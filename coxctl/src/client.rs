@@ -297,6 +297,7 @@ impl Client {
                 field_selector: field_selector.into(),
                 limit: 500,
                 r#continue: cont.clone(),
+                ..Default::default()
             };
             let resp = self
                 .inner

@@ -412,7 +412,12 @@ impl ObjectStore for ObjectStoreService {
                 limit: req.limit.max(0) as usize,
                 continue_token: Some(req.r#continue.clone()),
             };
-            let l = self.store.list(kind, &opts)?;
+            let freshness = crate::store::ListFreshness::parse(
+                &req.resource_version,
+                &req.resource_version_match,
+                &req.r#continue,
+            )?;
+            let l = self.store.list_fresh(kind, &opts, freshness).await?;
             Ok(Response::new(ListResponse {
                 items: l.items.iter().map(|s| s.to_any()).collect(),
                 resource_version: l.revision.to_string(),

@@ -37,6 +37,7 @@ mod watches;
 
 use admission::*;
 use delete::*;
+pub use fresh::ListFreshness;
 pub use merge::{merge_patch, three_way_merge};
 use update::*;
 
@@ -366,13 +367,7 @@ impl Store {
     }
 
     pub fn list(&self, kind: Kind, opts: &ListOptions) -> Result<ListResult> {
-        opts.fields
-            .check_supported(kind)
-            .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-        let after = match &opts.continue_token {
-            Some(t) if !t.is_empty() => Some(decode_continue(t)?),
-            _ => None,
-        };
+        let after = check_list_options(kind, opts)?;
         let c = self.cache();
         let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
         let mut items = Vec::new();
@@ -398,6 +393,18 @@ impl Store {
             continue_token,
             remaining,
         })
+    }
+}
+
+/// The field selector is one `kind` supports and the continue token decodes (to the key the
+/// page starts after).
+fn check_list_options(kind: Kind, opts: &ListOptions) -> Result<Option<String>> {
+    opts.fields
+        .check_supported(kind)
+        .map_err(|e| StoreError::BadRequest(e.to_string()))?;
+    match &opts.continue_token {
+        Some(t) if !t.is_empty() => Ok(Some(decode_continue(t)?)),
+        _ => Ok(None),
     }
 }
 

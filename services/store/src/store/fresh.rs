@@ -15,7 +15,73 @@
 //! cache (KEP-2340), bounded by `too_large_resource_version_wait` as its
 //! `waitUntilFreshAndBlock` — then reads the object again. A write whose object is found and
 //! current pays nothing; neither does a backend only this store writes.
+//!
+//! Lists follow kube-apiserver's rules for `resourceVersion` ([`ListFreshness`]), so an
+//! informer relisting through a lagging replica never moves back in time: a list "not older
+//! than N" waits until the cache has applied N (then "Too large resource version", as the
+//! watch cache's `waitUntilFreshAndBlock`), and a list with no resourceVersion is a consistent
+//! read — the cache first reaches the backend's current revision (ConsistentListFromCache,
+//! 1.31). A backend only this store writes is always current: its consistent lists wait for
+//! nothing and ask the backend nothing.
 use super::*;
+
+/// How fresh a list must be: its `resourceVersion` and `resourceVersionMatch`, read as
+/// kube-apiserver reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFreshness {
+    /// `resourceVersion` "": the most recent state (a consistent read).
+    Consistent,
+    /// "0": whatever state the cache holds, at once.
+    Any,
+    /// N (`resourceVersionMatch` "" or `NotOlderThan`): a state at revision N or later.
+    NotOlderThan(i64),
+}
+
+impl ListFreshness {
+    /// From a request's fields, with upstream's validation (`ValidateListOptions`, and the
+    /// etcd store's "specifying resource version is not allowed when using continue").
+    /// `Exact` is refused: the cache keeps no past states to serve one from.
+    pub fn parse(resource_version: &str, matching: &str, continue_token: &str) -> Result<Self> {
+        let bad = |m: String| Err(StoreError::BadRequest(m));
+        match matching {
+            "" | "NotOlderThan" => {}
+            "Exact" => {
+                return bad(
+                    "resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\", \"\" (lists are served from the store's watch cache, which keeps no past states)".into(),
+                )
+            }
+            other => {
+                return bad(format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                ))
+            }
+        }
+        if !matching.is_empty() {
+            if resource_version.is_empty() {
+                return bad("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into());
+            }
+            if !continue_token.is_empty() {
+                return bad("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided".into());
+            }
+        }
+        let freshness = match resource_version {
+            "" => ListFreshness::Consistent,
+            "0" => ListFreshness::Any,
+            s => match s.parse::<i64>() {
+                Ok(n) if n > 0 => ListFreshness::NotOlderThan(n),
+                _ => {
+                    return bad(format!(
+                        "resourceVersion: Invalid value: {s:?}: must be a non-negative integer"
+                    ))
+                }
+            },
+        };
+        if !continue_token.is_empty() && matches!(freshness, ListFreshness::NotOlderThan(_)) {
+            return bad("specifying resource version is not allowed when using continue".into());
+        }
+        Ok(freshness)
+    }
+}
 
 impl Store {
     /// The stored object a write (update, patch, bind, delete) of `kind` `namespace`/`name`
@@ -43,6 +109,46 @@ impl Store {
             return self.get_stored(kind, namespace, name);
         }
         cached.ok_or_else(|| StoreError::not_found(kind, name))
+    }
+
+    /// A list of `kind` at least as fresh as `freshness` asks: after waiting, when it must,
+    /// for the cache to reach the revision asked for (NotOlderThan; "Too large resource
+    /// version" after `too_large_resource_version_wait`) or the backend's current revision
+    /// (Consistent; UNAVAILABLE after that wait, and the client retries, maybe through another
+    /// replica — upstream reads etcd instead).
+    pub async fn list_fresh(
+        &self,
+        kind: Kind,
+        opts: &ListOptions,
+        freshness: ListFreshness,
+    ) -> Result<ListResult> {
+        // A request that cannot be served fails before it waits.
+        check_list_options(kind, opts)?;
+        match freshness {
+            ListFreshness::Any => {}
+            ListFreshness::Consistent => {
+                self.catch_up_with_backend().await?;
+            }
+            ListFreshness::NotOlderThan(rv) => self.wait_until_fresh(rv).await?,
+        }
+        self.list(kind, opts)
+    }
+
+    /// Wait until the cache has applied `revision`: "Too large resource version" (the client
+    /// lists again with no resourceVersion) when it has not within
+    /// `too_large_resource_version_wait`, as the watch cache's `waitUntilFreshAndBlock`.
+    pub(super) async fn wait_until_fresh(&self, revision: i64) -> Result<()> {
+        if self.inner.applied.get() >= revision {
+            return Ok(());
+        }
+        let wait = self.inner.config.too_large_resource_version_wait;
+        match tokio::time::timeout(wait, self.caught_up(revision)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::TooLarge {
+                requested: revision,
+                current: self.revision(),
+            }),
+        }
     }
 
     /// Wait until the cache has applied the backend's current revision. False (at once) for a
@@ -303,5 +409,178 @@ mod tests {
             "{e:?}"
         );
         assert!(start.elapsed() >= Duration::from_millis(300));
+    }
+
+    fn pod_names(l: &ListResult) -> Vec<String> {
+        l.items.iter().map(|s| s.name().to_string()).collect()
+    }
+
+    /// An informer that saw revision N through another replica relists "not older than N"
+    /// through this lagging one: the list waits for the cache and holds what the informer saw;
+    /// "0" is the cache as it is, older.
+    #[tokio::test]
+    async fn a_list_not_older_than_a_revision_waits_for_it() {
+        let r = Replicas::new(Duration::from_secs(10)).await;
+        let created = r.elsewhere(&pod("web-5", "u5")).await;
+        let opts = ListOptions::default();
+        let any = r
+            .store
+            .list_fresh(Kind::Pod, &opts, ListFreshness::Any)
+            .await
+            .expect("any");
+        assert!(any.revision < created && any.items.is_empty());
+        r.release_after(Duration::from_millis(100));
+        let l = r
+            .store
+            .list_fresh(Kind::Pod, &opts, ListFreshness::NotOlderThan(created))
+            .await
+            .expect("not older than");
+        assert!(l.revision >= created, "{} < {created}", l.revision);
+        assert_eq!(pod_names(&l), ["web-5"]);
+        // Reached: no wait at all.
+        let start = std::time::Instant::now();
+        r.store
+            .list_fresh(Kind::Pod, &opts, ListFreshness::NotOlderThan(created))
+            .await
+            .expect("reached");
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+
+    /// A revision the cache does not reach in time: "Too large resource version" after the
+    /// wait (the informer lists again with no resourceVersion), never the older state.
+    #[tokio::test]
+    async fn a_list_not_older_than_a_revision_never_reached_is_too_large() {
+        let r = Replicas::new(Duration::from_millis(300)).await;
+        let created = r.elsewhere(&pod("web-6", "u6")).await;
+        let start = std::time::Instant::now();
+        let e = r
+            .store
+            .list_fresh(
+                Kind::Pod,
+                &ListOptions::default(),
+                ListFreshness::NotOlderThan(created),
+            )
+            .await
+            .err()
+            .expect("too large");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        let StoreError::TooLarge { requested, current } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(requested, created);
+        assert!(current < created);
+        assert_eq!(
+            e.to_string(),
+            format!("Too large resource version: {created}, current: {current}")
+        );
+        assert_eq!(e.code(), tonic::Code::OutOfRange);
+        // A consistent list cannot be served either: UNAVAILABLE, not the older state.
+        let e = r
+            .store
+            .list_fresh(
+                Kind::Pod,
+                &ListOptions::default(),
+                ListFreshness::Consistent,
+            )
+            .await
+            .err()
+            .expect("unavailable");
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    }
+
+    /// A list with no resourceVersion through a lagging replica holds every write acknowledged
+    /// before it was asked, wherever it was made (a consistent read).
+    #[tokio::test]
+    async fn a_consistent_list_sees_writes_made_through_another_replica() {
+        let r = Replicas::new(Duration::from_secs(10)).await;
+        let mut created = 0;
+        for i in 0..3 {
+            created = r
+                .elsewhere(&pod(&format!("web-c{i}"), &format!("c{i}")))
+                .await;
+        }
+        r.release_after(Duration::from_millis(100));
+        let l = r
+            .store
+            .list_fresh(
+                Kind::Pod,
+                &ListOptions::default(),
+                ListFreshness::Consistent,
+            )
+            .await
+            .expect("consistent");
+        assert!(l.revision >= created);
+        assert_eq!(pod_names(&l), ["web-c0", "web-c1", "web-c2"]);
+        // A bad continue token fails before any wait.
+        let bad = ListOptions {
+            continue_token: Some("%%".into()),
+            ..Default::default()
+        };
+        r.held.store(true, Ordering::SeqCst);
+        r.elsewhere(&pod("web-c3", "c3")).await;
+        let start = std::time::Instant::now();
+        let e = r
+            .store
+            .list_fresh(Kind::Pod, &bad, ListFreshness::Consistent)
+            .await
+            .err()
+            .expect("bad token");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    /// A store that alone writes its backend (the embedded one) is always current: a
+    /// consistent list waits for nothing, and a NotOlderThan it has reached neither.
+    #[tokio::test]
+    async fn the_embedded_store_serves_consistent_lists_at_once() {
+        let store = Store::open(Arc::new(EmbeddedBackend::memory()), StoreConfig::default())
+            .await
+            .expect("store");
+        let created = store
+            .create(config_map("one", "1"), false)
+            .await
+            .expect("create");
+        let rv: i64 = created.meta().resource_version.parse().expect("rv");
+        for f in [
+            ListFreshness::Consistent,
+            ListFreshness::Any,
+            ListFreshness::NotOlderThan(rv),
+        ] {
+            let l = tokio::time::timeout(
+                Duration::from_millis(500),
+                store.list_fresh(Kind::ConfigMap, &ListOptions::default(), f),
+            )
+            .await
+            .expect("at once")
+            .expect("list");
+            assert_eq!(l.items.len(), 1, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn list_freshness_follows_upstreams_list_options() {
+        use ListFreshness::*;
+        let ok = |rv, m, c| ListFreshness::parse(rv, m, c).expect("valid");
+        assert_eq!(ok("", "", ""), Consistent);
+        assert_eq!(ok("", "", "tok"), Consistent);
+        assert_eq!(ok("0", "", ""), Any);
+        assert_eq!(ok("0", "", "tok"), Any);
+        assert_eq!(ok("0", "NotOlderThan", ""), Any);
+        assert_eq!(ok("42", "", ""), NotOlderThan(42));
+        assert_eq!(ok("42", "NotOlderThan", ""), NotOlderThan(42));
+        let err = |rv, m, c| match ListFreshness::parse(rv, m, c) {
+            Err(e @ StoreError::BadRequest(_)) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert!(err("", "NotOlderThan", "").contains("forbidden unless resourceVersion"));
+        assert!(err("5", "NotOlderThan", "tok").contains("forbidden when continue"));
+        assert!(err("5", "", "tok").contains("not allowed when using continue"));
+        assert!(
+            err("5", "Exact", "").starts_with("resourceVersionMatch: Unsupported value: \"Exact\"")
+        );
+        assert!(err("5", "Newest", "")
+            .starts_with("resourceVersionMatch: Unsupported value: \"Newest\""));
+        assert!(err("x", "", "").starts_with("resourceVersion: Invalid value: \"x\""));
+        assert!(err("-3", "", "").starts_with("resourceVersion: Invalid value"));
     }
 }
