@@ -199,11 +199,26 @@ impl Client {
         }
     }
 
-    /// List objects ("" namespace: all); returns the items and the list's resourceVersion.
+    /// List objects ("" namespace: all); returns the items and the list's resourceVersion. A
+    /// consistent read: the list holds every write acknowledged before it was asked, through
+    /// whichever store replica.
     pub async fn list<R: Resource>(
         &self,
         namespace: &str,
         lp: &ListParams,
+    ) -> Result<(Vec<R>, String)> {
+        self.list_at(namespace, lp, "").await
+    }
+
+    /// [`Client::list`] at a resourceVersion, as Kubernetes' ListOptions: "" the most recent
+    /// state, "0" any (the store's cache as it is, at once), N not older than N (an error for
+    /// which [`Error::is_too_large_resource_version`] holds when the store has not reached N
+    /// within its wait).
+    pub async fn list_at<R: Resource>(
+        &self,
+        namespace: &str,
+        lp: &ListParams,
+        resource_version: &str,
     ) -> Result<(Vec<R>, String)> {
         let resp = self
             .raw()
@@ -212,6 +227,7 @@ impl Client {
                 namespace: namespace.into(),
                 label_selector: lp.label_selector.clone(),
                 field_selector: lp.field_selector.clone(),
+                resource_version: resource_version.into(),
                 ..Default::default()
             }))
             .await?

@@ -36,6 +36,11 @@ impl Error {
     pub fn is_gone(&self) -> bool {
         matches!(self, Error::Gone(_))
     }
+    /// The store has not reached the resourceVersion asked for (upstream's
+    /// `isTooLargeResourceVersionError`, which also reads the message): list again with none.
+    pub fn is_too_large_resource_version(&self) -> bool {
+        matches!(self, Error::Gone(m) if m.contains("Too large resource version"))
+    }
     /// A create refused because its namespace is terminating (upstream's
     /// `NamespaceTerminatingCause`): the store's Forbidden message is the only carrier the
     /// client keeps.

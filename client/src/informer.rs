@@ -5,6 +5,12 @@
 //! differences and `Synced`), Watch from the list's resourceVersion, and back to List when the
 //! store says the version is too old (`Gone`). Transport failures retry with capped back-off and
 //! resume the watch from the last version seen, so no event is lost or replayed.
+//!
+//! A relist never moves the cache back in time, though the store replica it reaches may trail
+//! the one that fed the cache: as client-go's reflector, it lists "not older than" the last
+//! resourceVersion the cache synced to (the store waits for its own cache to reach it), and
+//! when the store answers Expired or "Too large resource version" it lists again at once with
+//! no resourceVersion, a consistent read (see [`relist_resource_version`]).
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -478,9 +484,27 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
 ) {
     let mut delay = base;
     let kind = R::KIND.as_str();
+    // The last synced resourceVersion could not be listed at (client-go's
+    // isLastSyncResourceVersionUnavailable): the next list is a consistent read.
+    let mut unavailable = false;
     'list: loop {
-        let (items, rv) = match client.list::<R>(&namespace, &params).await {
+        let asked = relist_resource_version(&cache.resource_version(), unavailable).to_string();
+        let (items, rv) = match client.list_at::<R>(&namespace, &params, &asked).await {
+            // A store that ignored the resourceVersion (one older than this client): its list
+            // would take the cache back in time.
+            Ok((_, rv)) if older_than_asked(&asked, &rv) => {
+                tracing::warn!(kind, asked, got = %rv, "the store listed older than asked; listing its most recent state");
+                unavailable = true;
+                continue;
+            }
             Ok(x) => x,
+            // Expired, or Too large resource version (the store did not reach it in time):
+            // at once with no resourceVersion, as client-go.
+            Err(e) if e.is_gone() && !asked.is_empty() => {
+                tracing::debug!(kind, asked, error = %e, "informer list at the last synced resourceVersion failed; listing the most recent state");
+                unavailable = true;
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(kind, error = %e, "informer list failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -488,6 +512,7 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
                 continue;
             }
         };
+        unavailable = false;
         cache.replace(items, rv);
         loop {
             let rv = cache.resource_version();
@@ -520,10 +545,50 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
     }
 }
 
+/// The resourceVersion a (re)list asks for, as client-go's `relistResourceVersion`: "0" (any
+/// state, at once) for the first list, when the cache holds nothing to go back from; then the
+/// last resourceVersion the cache synced to (a list not older than what it holds); "" (the
+/// most recent state) once a list at that version failed as Expired or Too large.
+fn relist_resource_version(last_synced: &str, unavailable: bool) -> &str {
+    if unavailable {
+        ""
+    } else if last_synced.is_empty() {
+        "0"
+    } else {
+        last_synced
+    }
+}
+
+/// A list answered at `got` for a list asked not older than `asked`, older than that. A
+/// consistent read ("") or any state ("0") is never refused: the first is the store's truth
+/// (even one restored older), the second only seeds an empty cache.
+fn older_than_asked(asked: &str, got: &str) -> bool {
+    match (asked.parse::<i64>(), got.parse::<i64>()) {
+        (Ok(a), Ok(g)) => a > 0 && g < a,
+        (Ok(a), Err(_)) => a > 0,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use coxswain_api::v1::{ObjectMeta, OwnerReference, Pod, PodSpec};
+
+    #[test]
+    fn relists_ask_not_older_than_the_cache_then_the_most_recent_state() {
+        assert_eq!(relist_resource_version("", false), "0");
+        assert_eq!(relist_resource_version("41", false), "41");
+        assert_eq!(relist_resource_version("41", true), "");
+        assert_eq!(relist_resource_version("", true), "");
+        // A list older than asked is refused; the same, newer, or unchecked ones are not.
+        assert!(older_than_asked("41", "40"));
+        assert!(older_than_asked("41", ""));
+        assert!(!older_than_asked("41", "41"));
+        assert!(!older_than_asked("41", "57"));
+        assert!(!older_than_asked("", "3"));
+        assert!(!older_than_asked("0", "3"));
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn pod(name: &str, node: &str, owner: &str, rv: &str) -> Pod {

@@ -148,6 +148,12 @@ struct StoreArgs {
     /// any store replica before the mark have landed and are deleted too.
     #[arg(long, env = "COXSWAIN_NAMESPACE_DELETION_GRACE", default_value = "5s", value_parser = duration::parse)]
     namespace_deletion_grace: Duration,
+    /// How long a watch or list from a resourceVersion this store has not reached waits for
+    /// it before it fails with "Too large resource version" (kube-apiserver: 3 s); also how
+    /// long a consistent list or a write waits for this store's cache to reach etcd's current
+    /// revision before UNAVAILABLE.
+    #[arg(long, env = "COXSWAIN_TOO_LARGE_RESOURCE_VERSION_WAIT", default_value = "3s", value_parser = duration::parse)]
+    too_large_resource_version_wait: Duration,
     #[command(flatten)]
     controllers: controllers::ControllerOpts,
     #[command(flatten)]
@@ -284,6 +290,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         watch_history: args.watch_history,
         bookmark_interval: args.bookmark_interval,
         namespace_deletion_grace: args.namespace_deletion_grace,
+        too_large_resource_version_wait: args.too_large_resource_version_wait,
         default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
         // Only where the controllers publish kube-root-ca.crt and agents can mount the volume.
