@@ -13,23 +13,128 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Asks the kernel to send `SIGKILL` (or `SIGUSR1` for the supervisor) when the parent exits;
-/// exits at once when the parent is already gone.
+/// exits at once when the parent is already gone ([`ParentDeath`] without a named parent).
 pub fn die_with_parent(kill: bool) {
-    let sig = if kill {
-        rustix::process::Signal::KILL
-    } else {
-        rustix::process::Signal::USR1
-    };
-    let _ = rustix::process::set_parent_process_death_signal(Some(sig));
-    // The first process of a PID namespace (a container's, where the runtime gives it one)
-    // has no parent inside it: its parent, the `run-as` wrapper, is outside and kills it
-    // when it dies.
-    if rustix::process::getpid().as_raw_nonzero().get() == 1 {
-        return;
+    ParentDeath::new(None).arm(kill);
+}
+
+/// A process that must not outlive its parent: the `run-as` wrapper (whose parent is the agent),
+/// the first process of a container's PID namespace (whose parent is the wrapper), a built-in
+/// workload.
+///
+/// The kernel's parent-death signal (`PR_SET_PDEATHSIG`) is only sent for a parent that dies
+/// after it was set, and a change of credentials (the wrapper becoming the container's user)
+/// clears it. So [`ParentDeath::arm`] sets it and then checks that the parent is still the one
+/// expected: a parent that died before was replaced by a reaper, and the process exits. Arm
+/// again after every change of credentials.
+///
+/// The first process of a PID namespace has no parent in it (`getppid` is 0): it reads its real
+/// parent in the host's `/proc`, through `/proc/self` opened by [`ParentDeath::new`] before it
+/// mounts the namespace's own `/proc`. Its death signal is kept across the exec of the
+/// container's program (which is neither set-user-ID nor given file capabilities: its ambient
+/// capability does not count), so a program that never sets one itself still dies with the
+/// wrapper, and the kernel then kills the rest of the namespace.
+pub struct ParentDeath {
+    /// The parent's pid (in this process's namespace; for the first process of a namespace, in
+    /// the numbering of the host's `/proc`).
+    expected: Option<i32>,
+    /// The host's `/proc/self` of the first process of a PID namespace.
+    host_proc: Option<std::os::fd::OwnedFd>,
+}
+
+/// Where a process that must die with its parent learns whether it is still its parent's.
+#[derive(Debug, PartialEq, Eq)]
+enum Parent {
+    Alive,
+    Gone,
+    /// The first process of a namespace with no parent named: it cannot tell, and relies on
+    /// the death signal its first process had set (kept across exec).
+    Unknown,
+}
+
+impl ParentDeath {
+    /// Before the process changes its view of `/proc`. `expected`: the parent's pid, as the
+    /// parent gave it (the agent its own, the wrapper its own as its `/proc` names it); without
+    /// one, a parent that is pid 1 (the usual reaper) counts as gone.
+    pub fn new(expected: Option<i32>) -> ParentDeath {
+        use rustix::fs::{Mode, OFlags};
+        let host_proc = match (expected, rustix::process::getppid()) {
+            (Some(_), None) => rustix::fs::open(
+                "/proc/self",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok(),
+            _ => None,
+        };
+        ParentDeath {
+            expected,
+            host_proc,
+        }
     }
-    if rustix::process::getppid().is_none_or(|p| p.as_raw_nonzero().get() == 1) {
-        std::process::exit(137);
+
+    /// Sets this process's parent-death signal, `SIGKILL` (else `SIGUSR1`, for a process that
+    /// handles it), then exits 137 (as if killed) when the parent is gone already, or cannot be
+    /// checked although it was named.
+    pub fn arm(&self, kill: bool) {
+        let sig = if kill {
+            rustix::process::Signal::KILL
+        } else {
+            rustix::process::Signal::USR1
+        };
+        let _ = rustix::process::set_parent_process_death_signal(Some(sig));
+        match self.parent() {
+            Ok(Parent::Alive | Parent::Unknown) => {}
+            Ok(Parent::Gone) => std::process::exit(137),
+            Err(e) => {
+                eprintln!("coxswain: cannot tell whether the parent is alive: {e}");
+                std::process::exit(137)
+            }
+        }
     }
+
+    fn parent(&self) -> std::io::Result<Parent> {
+        let ppid = match rustix::process::getppid() {
+            Some(p) => p.as_raw_nonzero().get(),
+            None => match &self.host_proc {
+                Some(fd) => host_ppid(fd)?,
+                None if self.expected.is_some() => {
+                    return Err(std::io::Error::other(
+                        "the first process of a PID namespace without the host's /proc",
+                    ))
+                }
+                None => return Ok(Parent::Unknown),
+            },
+        };
+        let alive = match self.expected {
+            Some(p) => ppid == p,
+            None => ppid != 1,
+        };
+        Ok(if alive { Parent::Alive } else { Parent::Gone })
+    }
+}
+
+/// The parent pid in `/proc/<pid>/stat` (field 4) through the directory `proc_pid`.
+fn host_ppid(proc_pid: &std::os::fd::OwnedFd) -> std::io::Result<i32> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read as _;
+    let fd = rustix::fs::openat(
+        proc_pid,
+        "stat",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut stat = String::new();
+    std::fs::File::from(fd).read_to_string(&mut stat)?;
+    parse_stat_ppid(&stat)
+        .ok_or_else(|| std::io::Error::other(format!("no parent pid in {stat:?}")))
+}
+
+/// Field 4 of a `/proc/<pid>/stat` line: after the command name in parentheses (which may hold
+/// any character, parentheses and spaces included), the state, then the parent's pid.
+fn parse_stat_ppid(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 async fn term_signal() {
@@ -350,7 +455,14 @@ pub async fn idle() {
 /// Runs `argv` as the container's process, dies with the agent (killing the whole process
 /// group), and exits with the child's status (128+signal when it was killed).
 pub async fn supervise(argv: &[String]) -> i32 {
-    die_with_parent(false);
+    // The handler first: as the first process of a PID namespace the supervisor ignores a
+    // signal it has no handler for, the parent-death signal included. Until it is armed here,
+    // the SIGKILL its first process set (kept across exec) stands in.
+    let mut usr1 =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    // SIGTERM reaches the child through the process group; the supervisor outlives it.
+    let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    die_with_parent(usr1.is_none());
     let Some(first) = argv.first() else {
         eprintln!("supervise: no command");
         return 127;
@@ -362,10 +474,6 @@ pub async fn supervise(argv: &[String]) -> i32 {
             return 127;
         }
     };
-    let mut usr1 =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
-    // SIGTERM reaches the child through the process group; the supervisor outlives it.
-    let _term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let parent_died = async {
         match usr1.as_mut() {
             Some(s) => {
@@ -393,6 +501,23 @@ pub async fn supervise(argv: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parent_pid_is_read_after_the_command_name() {
+        assert_eq!(parse_stat_ppid("371 (sleep) S 12 371 1 0"), Some(12));
+        // A command name may hold spaces and parentheses.
+        assert_eq!(parse_stat_ppid("5 (a) b (c) R 4 5 5"), Some(4));
+        assert_eq!(parse_stat_ppid("5 (x"), None);
+        assert_eq!(parse_stat_ppid("5 (x) S"), None);
+    }
+
+    #[test]
+    fn a_living_parent_is_alive_and_this_process_is_not_its_own_parent() {
+        let me = ParentDeath::new(Some(std::os::unix::process::parent_id() as i32));
+        assert_eq!(me.parent().expect("parent"), Parent::Alive);
+        let other = ParentDeath::new(Some(std::process::id() as i32));
+        assert_eq!(other.parent().expect("parent"), Parent::Gone);
+    }
 
     async fn start(
         dir: &Path,

@@ -70,6 +70,10 @@ pub enum Workload {
         /// Internal: the first process of the new PID namespace mounts its `/proc`.
         #[arg(long, hide = true)]
         mount_proc: bool,
+        /// The pid of the process starting this one (the agent gives its own): this process
+        /// dies with it, and exits at once when it is gone already.
+        #[arg(long)]
+        parent_pid: Option<i32>,
         /// Instead of new namespaces, join those of the running container whose first process
         /// is PID (an exec probe, a hook, `exec`); the command runs as this process's child.
         #[arg(long, conflicts_with_all = ["private_dir", "pid_namespace"])]
@@ -137,6 +141,7 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             keep,
             pid_namespace,
             mount_proc,
+            parent_pid,
             join,
             timeout_millis,
             argv,
@@ -144,6 +149,13 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             let timeout = timeout_millis.map(std::time::Duration::from_millis);
             use coxswain_agent::runtime::isolation;
             use std::os::unix::process::CommandExt;
+            // Before anything else (the first process of a PID namespace opens the host's
+            // /proc/self here, before it mounts its own): die with the parent, and not start
+            // at all when it died already. Armed again after each change of user, which
+            // clears the signal.
+            let guard = builtin::ParentDeath::new(parent_pid);
+            let die_with_parent = || guard.arm(true);
+            die_with_parent();
             let ids = coxswain_agent::runtime::user::RunAs {
                 uid,
                 gid,
@@ -156,6 +168,7 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
                 })?;
                 coxswain_agent::runtime::user::drop_privileges(&ids)
                     .map_err(|e| anyhow::anyhow!("becoming uid {uid} gid {gid}: {e}"))?;
+                die_with_parent();
                 // Only a child enters the PID namespace joined.
                 let parent = isolation::Parent::start();
                 let child = isolation::spawn_joined(
@@ -185,6 +198,13 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
                 if no_new_privs {
                     first.arg("--no-new-privs");
                 }
+                // It checks its parent in this /proc's numbering (the host's, or the agent's
+                // namespace's), which may not be this process's own.
+                let me = std::fs::read_link("/proc/self")
+                    .ok()
+                    .and_then(|p| p.to_str()?.parse::<i32>().ok())
+                    .unwrap_or(std::process::id() as i32);
+                first.args(["--parent-pid", &me.to_string()]);
                 let parent = isolation::Parent::start();
                 let child = first
                     .arg("--")
@@ -198,6 +218,7 @@ pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
             }
             coxswain_agent::runtime::user::drop_privileges(&ids)
                 .map_err(|e| anyhow::anyhow!("becoming uid {uid} gid {gid}: {e}"))?;
+            die_with_parent();
             if timeout.is_some() {
                 let parent = isolation::Parent::start();
                 let child = tokio::process::Command::new(&argv[0])

@@ -196,10 +196,11 @@ pub fn enter(cover: &Path, keep: &[PathBuf]) -> std::io::Result<()> {
 }
 
 /// The wrapper as the parent of a container's first process in its PID namespace (or of a
-/// command in a joined one): it dies with the agent, and the namespace with it (its first
-/// process gets SIGKILL when the wrapper dies, and the kernel then kills the rest); it
-/// outlives the signals the agent sends the container's process group (SIGTERM reaches the
-/// container itself, whose exit decides); and it exits as its child did.
+/// command in a joined one). It dies with the agent and the namespace with it: both have armed
+/// their parent-death signal ([`crate::builtin::ParentDeath`], the first process with the
+/// wrapper's pid), so the first process gets SIGKILL when the wrapper dies and the kernel then
+/// kills the rest. It outlives the signals the agent sends the container's process group
+/// (SIGTERM reaches the container itself, whose exit decides); and it exits as its child did.
 pub struct Parent {
     _signals: Vec<tokio::signal::unix::Signal>,
 }
@@ -208,8 +209,6 @@ impl Parent {
     /// Before the child is made (in the runtime's context).
     pub fn start() -> Parent {
         use tokio::signal::unix::{signal, SignalKind};
-        let _ =
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
         let _signals = [
             SignalKind::terminate(),
             SignalKind::interrupt(),

@@ -195,6 +195,9 @@ pub fn wrap(exe: &Path, ids: &RunAs, argv: Vec<String>) -> Vec<String> {
         exe.to_string_lossy().into_owned(),
         "builtin".into(),
         "run-as".into(),
+        // The wrapper dies with the agent, and starts nothing when the agent is gone already.
+        "--parent-pid".into(),
+        std::process::id().to_string(),
         "--uid".into(),
         ids.uid.to_string(),
         "--gid".into(),
