@@ -283,7 +283,7 @@ pub fn open_path(path: &str) -> bool {
 
 /// A connection's verified client certificates (the chain, the peer's first), as the TLS layer
 /// hands them to every request of the connection: one `Arc` per connection.
-type PeerCerts = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
+pub type PeerCerts = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
 
 /// The users of client certificates, by connection: rustls verified the chain once, at the
 /// handshake, and the subject cannot change on that connection, so it is parsed once per
@@ -398,34 +398,109 @@ impl AuthnLayer {
 }
 
 impl<S> tower::Layer<S> for AuthnLayer {
-    type Service = Authn<S>;
-    fn layer(&self, inner: S) -> Authn<S> {
-        Authn {
-            inner,
-            auth: self.auth.clone(),
-            authz: self.authz.clone(),
-            peers: self.peers.clone(),
-        }
+    type Service = Gated<S, StoreGate>;
+    fn layer(&self, inner: S) -> Gated<S, StoreGate> {
+        let gate = self.auth.clone().map(|auth| {
+            Arc::new(StoreGate {
+                auth,
+                authz: self.authz.clone(),
+                peers: self.peers.clone(),
+            })
+        });
+        Gated { inner, gate }
     }
 }
 
-#[derive(Clone)]
-pub struct Authn<S> {
-    inner: S,
-    auth: Option<Arc<Authenticator>>,
+/// The store's [`Gate`]: the [`Authenticator`], at once (client certificates' users remembered
+/// per connection); the user, and the authorizer when there is one, go with the request.
+pub struct StoreGate {
+    auth: Arc<Authenticator>,
     authz: Option<coxswain_client::authz::Authz>,
     peers: Arc<PeerUsers>,
 }
 
+impl Gate for StoreGate {
+    type Admitted = UserInfo;
+    type Future = std::future::Ready<Result<UserInfo, tonic::Status>>;
+
+    fn admit(self: Arc<Self>, c: Presented<'_>) -> Self::Future {
+        let user = match c.certs {
+            Some(certs) => self.peers.authenticate(&self.auth, certs),
+            None => self.auth.authenticate(c.authorization, None),
+        };
+        if user.is_err() {
+            metrics::counter!("coxswain_authentication_failures_total").increment(1);
+        }
+        std::future::ready(user)
+    }
+
+    fn admitted<B>(&self, user: UserInfo, req: &mut http::Request<B>) {
+        req.extensions_mut().insert(user);
+        if let Some(authz) = &self.authz {
+            req.extensions_mut().insert(authz.clone());
+        }
+    }
+}
+
+/// What a [`Gate`] is shown of a request.
+pub struct Presented<'a> {
+    /// The `authorization` header.
+    pub authorization: Option<&'a [u8]>,
+    /// The client certificates the TLS layer verified, only when there is no `authorization`
+    /// header: a bearer token wins over the certificate, as in
+    /// [`Authenticator::authenticate`].
+    pub certs: Option<&'a PeerCerts>,
+    /// The request's path (`/package.Service/Method`).
+    pub path: &'a str,
+}
+
+/// One server's authentication (and authorization) of every request but health and
+/// reflection ([`open_path`]), for [`Gated`]: the store's ([`StoreGate`]) and a node agent's
+/// ([`crate::kubelet_auth::KubeletAuth`]).
+pub trait Gate: Send + Sync + 'static {
+    /// What an admitted request is given ([`Gate::admitted`]).
+    type Admitted: Send + 'static;
+    type Future: std::future::Future<Output = Result<Self::Admitted, tonic::Status>>
+        + Send
+        + 'static;
+    /// Whether the request may go on: Err is the answer it gets instead.
+    fn admit(self: Arc<Self>, request: Presented<'_>) -> Self::Future;
+    /// Puts what the request was given in its extensions.
+    fn admitted<B>(&self, admitted: Self::Admitted, req: &mut http::Request<B>);
+}
+
+/// The tower service in front of a server's services, deciding through its [`Gate`] (none:
+/// authentication off, everything passes).
+pub struct Gated<S, G> {
+    inner: S,
+    gate: Option<Arc<G>>,
+}
+
+impl<S: Clone, G> Clone for Gated<S, G> {
+    fn clone(&self) -> Self {
+        Gated {
+            inner: self.inner.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+}
+
+impl<S, G> Gated<S, G> {
+    pub fn new(inner: S, gate: Option<Arc<G>>) -> Gated<S, G> {
+        Gated { inner, gate }
+    }
+}
+
 type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
 
-impl<S, B> tower::Service<http::Request<B>> for Authn<S>
+impl<S, G, B> tower::Service<http::Request<B>> for Gated<S, G>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    G: Gate,
     B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -437,18 +512,20 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let Some(auth) = self.auth.clone() else {
-            return Box::pin(self.inner.call(req));
+        // The service polled ready is the one that serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(gate) = self.gate.clone() else {
+            return Box::pin(inner.call(req));
         };
         if open_path(req.uri().path()) {
-            return Box::pin(self.inner.call(req));
+            return Box::pin(inner.call(req));
         }
-        let header = req
+        let authorization = req
             .headers()
             .get(http::header::AUTHORIZATION)
             .map(|h| h.as_bytes());
-        // A bearer token wins over the certificate, as in [`Authenticator::authenticate`].
-        let certs = match header {
+        let certs = match authorization {
             Some(_) => None,
             None => req
                 .extensions()
@@ -456,24 +533,20 @@ where
                 .and_then(|i| i.peer_certs())
                 .filter(|c| !c.is_empty()),
         };
-        let authenticated = match &certs {
-            Some(certs) => self.peers.authenticate(&auth, certs),
-            None => auth.authenticate(header, None),
-        };
-        match authenticated {
-            Ok(user) => {
-                req.extensions_mut().insert(user);
-                if let Some(authz) = &self.authz {
-                    req.extensions_mut().insert(authz.clone());
+        let admit = gate.clone().admit(Presented {
+            authorization,
+            certs: certs.as_ref(),
+            path: req.uri().path(),
+        });
+        Box::pin(async move {
+            match admit.await {
+                Ok(admitted) => {
+                    gate.admitted(admitted, &mut req);
+                    inner.call(req).await
                 }
-                Box::pin(self.inner.call(req))
+                Err(status) => Ok(status.into_http()),
             }
-            Err(status) => {
-                metrics::counter!("coxswain_authentication_failures_total").increment(1);
-                let resp = status.into_http();
-                Box::pin(async move { Ok(resp) })
-            }
-        }
+        })
     }
 }
 

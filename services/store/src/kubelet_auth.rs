@@ -16,16 +16,14 @@
 //! stay open.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::reviews_client::ReviewsClient;
 use coxswain_api::v1::{ResourceAttributes, SubjectAccessReviewSpec, TokenReviewSpec};
 use coxswain_client::authz::Attributes;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::Channel;
 
-use crate::authn::UserInfo;
+use crate::authn::{Gate, Gated, Presented, UserInfo};
 
 /// The most cached answers of each kind; a full cache is emptied.
 const MAX_CACHED: usize = 10_000;
@@ -274,73 +272,36 @@ impl KubeletAuthLayer {
 }
 
 impl<S> tower::Layer<S> for KubeletAuthLayer {
-    type Service = KubeletAuthService<S>;
-    fn layer(&self, inner: S) -> KubeletAuthService<S> {
-        KubeletAuthService {
-            inner,
-            auth: self.auth.clone(),
-        }
+    type Service = Gated<S, KubeletAuth>;
+    fn layer(&self, inner: S) -> Gated<S, KubeletAuth> {
+        Gated::new(inner, self.auth.clone())
     }
 }
 
-#[derive(Clone)]
-pub struct KubeletAuthService<S> {
-    inner: S,
-    auth: Option<Arc<KubeletAuth>>,
-}
+type BoxFut<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-type BoxFut<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+/// The kubelet's authentication, then its authorization of the call; nothing goes with an
+/// admitted request.
+impl Gate for KubeletAuth {
+    type Admitted = ();
+    type Future = BoxFut<Result<(), tonic::Status>>;
 
-impl<S, B> tower::Service<http::Request<B>> for KubeletAuthService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = S::Error;
-    type Future = BoxFut<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        // The service polled ready is the one that serves this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(auth) = self.auth.clone() else {
-            return Box::pin(inner.call(req));
-        };
-        if crate::authn::open_path(req.uri().path()) {
-            return Box::pin(inner.call(req));
-        }
+    fn admit(self: Arc<Self>, c: Presented<'_>) -> Self::Future {
+        let authorization = c.authorization.map(<[u8]>::to_vec);
+        let cert = c.certs.and_then(|c| c.first().map(|c| c.as_ref().to_vec()));
+        let path = c.path.to_string();
         Box::pin(async move {
-            let cert = req
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|i| i.peer_certs())
-                .and_then(|c| c.first().map(|c| c.as_ref().to_vec()));
-            let header = req
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map(|h| h.as_bytes().to_vec());
-            let user = match auth.authenticate(header.as_deref(), cert.as_deref()).await {
-                Ok(u) => u,
-                Err(status) => {
-                    metrics::counter!("coxswain_authentication_failures_total").increment(1);
-                    return Ok(status.into_http());
-                }
-            };
-            if let Err(status) = auth.authorize(&user, req.uri().path()).await {
-                return Ok(status.into_http());
-            }
-            inner.call(req).await
+            let user = self
+                .authenticate(authorization.as_deref(), cert.as_deref())
+                .await
+                .inspect_err(|_| {
+                    metrics::counter!("coxswain_authentication_failures_total").increment(1)
+                })?;
+            self.authorize(&user, &path).await
         })
     }
+
+    fn admitted<B>(&self, _: (), _: &mut http::Request<B>) {}
 }
 
 #[cfg(test)]
