@@ -128,13 +128,7 @@ impl Authenticator {
         peer_cert: Option<&[u8]>,
     ) -> Result<UserInfo, tonic::Status> {
         if let Some(h) = authorization {
-            let token = std::str::from_utf8(h)
-                .ok()
-                .and_then(|h| {
-                    h.strip_prefix("Bearer ")
-                        .or_else(|| h.strip_prefix("bearer "))
-                })
-                .map(str::trim);
+            let token = bearer_token(h);
             if let (Some(t), Some(sa)) = (token, &self.service_accounts) {
                 if crate::satoken::looks_like_jwt(t) {
                     let now = std::time::SystemTime::now()
@@ -272,6 +266,16 @@ fn parse_name(der: &[u8]) -> Option<(String, Vec<String>)> {
     })
     .ok()?;
     Some((cn, orgs))
+}
+
+/// The token of an `authorization: Bearer <token>` header (trimmed; the scheme in either case
+/// kube-apiserver accepts).
+pub fn bearer_token(header: &[u8]) -> Option<&str> {
+    let h = std::str::from_utf8(header).ok()?;
+    let t = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))?;
+    Some(t.trim())
 }
 
 /// Health and reflection: open to everyone, as `/healthz`.

@@ -118,13 +118,7 @@ impl KubeletAuth {
         let unauthorized =
             |why: &str| tonic::Status::unauthenticated(format!("Unauthorized: {why}"));
         if let Some(h) = authorization {
-            let token = std::str::from_utf8(h)
-                .ok()
-                .and_then(|h| {
-                    h.strip_prefix("Bearer ")
-                        .or_else(|| h.strip_prefix("bearer "))
-                })
-                .map(str::trim)
+            let token = crate::authn::bearer_token(h)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| unauthorized("malformed authorization header"))?;
             if !self.config.token_webhook {
