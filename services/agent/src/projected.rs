@@ -31,13 +31,40 @@ struct Cached {
 /// The kubelet token manager's cache.
 #[derive(Default)]
 pub struct TokenCache {
-    tokens: Mutex<HashMap<Key, Cached>>,
+    tokens: Mutex<Tokens>,
 }
+
+#[derive(Default)]
+struct Tokens {
+    map: HashMap<Key, Cached>,
+    /// The size at which the next insertion first drops the tokens past their lifetime (those
+    /// of pods gone): twice what was left by the last sweep, so a sweep's cost is paid for by
+    /// the insertions before it (O(1) amortized per token requested) and the map holds at most
+    /// about twice the tokens still alive.
+    sweep_at: usize,
+    /// Entries looked at by sweeps, all told (for the tests of the amortized cost).
+    swept: usize,
+}
+
+/// The fewest entries the map holds before its first sweep.
+const MIN_SWEEP: usize = 64;
 
 /// `requiresRefresh`: past 80 % of the lifetime, or older than 24 hours.
 fn requires_refresh(c: &Cached, now: Instant) -> bool {
     let age = now.saturating_duration_since(c.issued);
     age > c.ttl.mul_f64(0.8) || age > Duration::from_secs(24 * 3600)
+}
+
+impl Tokens {
+    fn insert(&mut self, key: Key, c: Cached, now: Instant) {
+        if self.map.len() >= self.sweep_at.max(MIN_SWEEP) {
+            self.swept += self.map.len();
+            self.map
+                .retain(|_, c| now.saturating_duration_since(c.issued) < c.ttl);
+            self.sweep_at = 2 * self.map.len();
+        }
+        self.map.insert(key, c);
+    }
 }
 
 impl TokenCache {
@@ -48,23 +75,24 @@ impl TokenCache {
         Fut: std::future::Future<Output = Result<(String, Duration), String>>,
     {
         let now = Instant::now();
-        if let Some(c) = self.tokens.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(c) = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|m| m.map.get(&key).cloned())
+        {
             if !requires_refresh(&c, now) {
                 return Ok(c.token);
             }
         }
         let (token, ttl) = fetch().await?;
         if let Ok(mut m) = self.tokens.lock() {
-            // Tokens of pods gone (or of a lifetime long past) are dropped.
-            m.retain(|_, c| now.saturating_duration_since(c.issued) < c.ttl);
-            m.insert(
-                key,
-                Cached {
-                    token: token.clone(),
-                    issued: now,
-                    ttl,
-                },
-            );
+            let cached = Cached {
+                token: token.clone(),
+                issued: now,
+                ttl,
+            };
+            m.insert(key, cached, now);
         }
         Ok(token)
     }
@@ -239,6 +267,69 @@ mod tests {
         let failing = || async { Err::<(String, Duration), _>("down".to_string()) };
         let third: Key = ("ns".into(), "x".into(), "u".into(), String::new(), 1);
         assert!(cache.get(third, failing).await.is_err());
+    }
+
+    fn key(i: usize) -> Key {
+        (
+            "ns".into(),
+            "sa".into(),
+            format!("pod-{i}"),
+            String::new(),
+            600,
+        )
+    }
+
+    async fn fetch_for(ttl: Duration) -> Result<(String, Duration), String> {
+        Ok(("t".to_string(), ttl))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_past_their_lifetime_are_dropped_once_the_cache_has_doubled() {
+        let cache = TokenCache::default();
+        let short = Duration::from_secs(10);
+        for i in 0..MIN_SWEEP {
+            cache.get(key(i), || fetch_for(short)).await.unwrap();
+        }
+        assert_eq!(cache.tokens.lock().unwrap().map.len(), MIN_SWEEP);
+        // The pods are gone and their tokens' lifetimes over.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let long = Duration::from_secs(3600);
+        cache.get(key(MIN_SWEEP), || fetch_for(long)).await.unwrap();
+        {
+            let t = cache.tokens.lock().unwrap();
+            assert_eq!(t.map.len(), 1, "the expired ones went at the threshold");
+            assert_eq!(t.swept, MIN_SWEEP);
+        }
+        // Live tokens stay, and are served from the cache.
+        let mut fetched = false;
+        let token = cache
+            .get(key(MIN_SWEEP), || {
+                fetched = true;
+                fetch_for(long)
+            })
+            .await
+            .unwrap();
+        assert_eq!(token, "t");
+        assert!(!fetched);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requesting_n_tokens_costs_o_n_in_all() {
+        let cache = TokenCache::default();
+        let n = 20_000;
+        for i in 0..n {
+            // Every other token outlives the run, the rest expire soon after their request.
+            let ttl = Duration::from_secs(if i % 2 == 0 { 3600 } else { 1 });
+            cache.get(key(i), || fetch_for(ttl)).await.unwrap();
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        let t = cache.tokens.lock().unwrap();
+        // Each sweep looks at no more than twice the entries inserted since the last one (a
+        // sweep per request, as before, would be n²/2 = 2·10⁸ here).
+        assert!(t.swept <= 4 * n, "swept {} entries for {n} tokens", t.swept);
+        // Bounded by about twice the live tokens.
+        assert!(t.map.len() <= 2 * (n / 2) + MIN_SWEEP, "{}", t.map.len());
+        assert!(t.map.len() >= n / 2);
     }
 
     #[test]
