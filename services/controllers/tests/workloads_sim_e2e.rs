@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coxswain_api::v1::{CronJob, DaemonSet, Job, PersistentVolumeClaim, Pod, StatefulSet};
+use coxswain_api::v1::{
+    ControllerRevision, CronJob, DaemonSet, Job, PersistentVolumeClaim, Pod, StatefulSet,
+};
 use coxswain_api::Resource;
 use coxswain_client::{Client, DeleteParams, ListParams};
 use coxswain_test_support::{scenarios_dir, wait_for, Coxswain};
@@ -252,11 +254,16 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
     // Creation order violations and deletion order seen by a continuous watcher.
     let violations = Arc::new(AtomicUsize::new(0));
     let deleted_order: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Every change of the set's status the watcher sees, for the failure message of the last
+    // assertion (a flake once saw currentRevision != updateRevision after `rollout status`).
+    let status_log: Arc<Mutex<Vec<String>>> = Arc::default();
     let watcher = {
         let c = c.clone();
         let v = violations.clone();
         let order = deleted_order.clone();
+        let status_log = status_log.clone();
         tokio::spawn(async move {
+            let mut last_status = String::new();
             let mut seen: BTreeSet<String> = BTreeSet::new();
             let mut prev: BTreeMap<String, (String, bool)> = BTreeMap::new();
             // Entries are "<poll> term|gone <name>": two changes seen by the same poll are
@@ -304,6 +311,25 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
                     }
                 }
                 prev = now;
+                if let Ok(Some(set)) = c.get::<StatefulSet>("default", "stateful-nginx").await {
+                    let st = set.status.clone().unwrap_or_default();
+                    let line = format!(
+                        "uid={} gen={} observed={} replicas={} ready={} current={}:{} updated={}:{}",
+                        set.metadata().uid,
+                        set.metadata().generation,
+                        st.observed_generation,
+                        st.replicas,
+                        st.ready_replicas,
+                        st.current_revision,
+                        st.current_replicas,
+                        st.update_revision,
+                        st.updated_replicas
+                    );
+                    if line != last_status {
+                        status_log.lock().unwrap().push(format!("{poll} {line}"));
+                        last_status = line;
+                    }
+                }
                 poll += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -503,7 +529,39 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
         .unwrap()
         .unwrap();
     let st = sts.status.unwrap();
-    assert_eq!(st.current_revision, st.update_revision);
+    if st.current_revision != st.update_revision {
+        let revisions: Vec<String> = c
+            .list::<ControllerRevision>("default", &ListParams::default())
+            .await
+            .unwrap()
+            .0
+            .iter()
+            .map(|r| {
+                let owners: Vec<&str> = r
+                    .metadata()
+                    .owner_references
+                    .iter()
+                    .map(|o| o.uid.as_str())
+                    .collect();
+                format!(
+                    "{} revision={} owners={owners:?}",
+                    r.metadata().name,
+                    r.revision
+                )
+            })
+            .collect();
+        let pod_revisions: Vec<String> = pods(&c, "default", "app=ss-nginx")
+            .await
+            .iter()
+            .map(|p| format!("{} {:?}", p.metadata().name, p.metadata().labels))
+            .collect();
+        panic!(
+            "currentRevision {} != updateRevision {} after the rollout\nstatus seen: {:#?}\nrevisions: {revisions:#?}\npods: {pod_revisions:#?}",
+            st.current_revision,
+            st.update_revision,
+            status_log.lock().unwrap()
+        );
+    }
     watcher.abort();
     assert_eq!(
         violations.load(Ordering::SeqCst),
