@@ -18,7 +18,8 @@ ROUNDS=${ROUNDS:-3}
 MODES=${MODES:-off tls rbac}
 CLIENTS=${CLIENTS:-1,16,64}
 BIN=${BIN:-target/release}
-[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p coxswain -p coxswain-bench -p coxctl
+# The one feature set of every bench script (bench/all.sh builds it once; another set rebuilds).
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 WORK=$(mktemp -d)
 trap 'kill $CX_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 CX_PID=

@@ -45,7 +45,11 @@ RATES=${RATES:-"1000 4000 8000"}
 BIN=${BIN:-target/release}
 OUT=${OUT:-$(mktemp -d)}; mkdir -p "$OUT"
 if [ "${BUILD:-1}" = 1 ] && [ "$BIN" = target/release ]; then
-  cargo build --release -p loadgen -p coxswain --examples
+  # The one feature set of every bench script (bench/all.sh builds it once), then loadgen and
+  # the examples: `--examples` alone builds no binary, so loadgen was never (re)built here.
+  cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
+  cargo build --release -q -p loadgen --bin loadgen
+  cargo build --release -q -p coxswain --examples
 fi
 
 for t in wrk hey python3 /usr/bin/time; do

@@ -16,8 +16,8 @@ PODS=${3:-10000}
 ROUNDS=${ROUNDS:-3}
 SCRAPES=${SCRAPES:-5}
 if [ -z "${SKIP_BUILD:-}" ]; then
-  cargo build --release -q -p coxswain --bin coxswain
-  cargo build --release -q -p coxswain-bench
+  # The one feature set of every bench script (bench/all.sh builds it once; another set rebuilds).
+  cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 fi
 BIN=${BIN:-target/release}
 WORK=$(mktemp -d)

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 NODES=${1:-5000}
 PODS=${2:-10000}
 EXISTING=${EXISTING:-$((NODES * 6))}
-cargo build --release -q -p coxswain -p coxswain-bench
+# The one feature set of every bench script (bench/all.sh builds it once; another set rebuilds).
+cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
 BIN=target/release
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

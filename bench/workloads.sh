@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 REPLICAS=${1:-10000}
 NODES=${2:-1000}
 if [ -z "${NO_BUILD:-}" ]; then
-  cargo build --release -q -p coxswain --bin coxswain
+  # The one feature set of every bench script (bench/all.sh builds it once; another set rebuilds).
+  cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
   cargo build --release -q -p coxswain-controllers --example rollout_bench
 fi
 BIN=${BIN:-target/release}
