@@ -14,6 +14,12 @@
 # watch event per create, about twice its work per plain put).
 # Usage: bench/etcd.sh [ops-per-client-count]   (ROUNDS=3 by default)
 #   e.g. ROUNDS=3 bash bench/etcd.sh 20000;  ROUNDS=1 DEPLOY=10000 bash bench/etcd.sh 20000
+# PIN=1 (needs 2+ cores, taskset): etcd on core 0 and everything else (the store replicas, the
+#   bench clients) on core 1, in the peer run and in ours alike, so etcd has the same one core
+#   in both, as on a host of its own, and the store does not take etcd's CPU. Without it the
+#   store and etcd share every core and the ratio also measures that contention. The
+#   Deployment runs (DEPLOY) are not pinned.
+# BIN=DIR: the coxswain and coxswain-bench of another build (an A/B); NO_BUILD=1: no build.
 # Installs etcd (Debian etcd-server) and protoc (the bench's etcd-client crate needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,15 +31,27 @@ WRATE=${WRATE:-1000}
 WSECS=${WSECS:-10}
 DEPLOY=${DEPLOY:-0}
 NODES=${NODES:-1000}
+PIN=${PIN:-0}
+BIN=${BIN:-target/release}
+# Command prefixes: etcd's, and the store's and the bench client's.
+ON_ETCD=""; ON_REST=""
+if [ "$PIN" = 1 ]; then
+  if [ "$(nproc)" -lt 2 ] || ! command -v taskset >/dev/null; then
+    echo "bench/etcd.sh: PIN=1 needs 2 cores and taskset" >&2; exit 1
+  fi
+  ON_ETCD="taskset -c 0"; ON_REST="taskset -c 1"
+fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if ! command -v etcd >/dev/null || ! command -v protoc >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq etcd-server protobuf-compiler >/dev/null
 fi
 # The one feature set every bench script builds with, so the release build is shared.
-cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
-if [ "$DEPLOY" -gt 0 ]; then cargo build --release -q -p coxswain-controllers --example rollout_bench; fi
-BENCH=target/release/coxswain-bench
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  cargo build --release -q -p coxswain -p coxswain-bench --features coxswain-bench/etcd -p coxctl
+  if [ "$DEPLOY" -gt 0 ]; then cargo build --release -q -p coxswain-controllers --example rollout_bench; fi
+fi
+BENCH="$ON_REST $BIN/coxswain-bench"
 WORK=$(mktemp -d)
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -42,7 +60,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_etcd() {
   rm -rf "$WORK/etcd"
   EP=$(free_port); PP=$(free_port)
-  etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$EP" \
+  $ON_ETCD etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$EP" \
     --advertise-client-urls "http://127.0.0.1:$EP" --listen-peer-urls "http://127.0.0.1:$PP" \
     --initial-advertise-peer-urls "http://127.0.0.1:$PP" --initial-cluster "bench=http://127.0.0.1:$PP" \
     --quota-backend-bytes 8589934592 > "$WORK/etcd.log" 2>&1 &
@@ -73,7 +91,7 @@ wait_ready() {
 start_coxswain() {
   rm -rf "$WORK/cx"; : > "$WORK/cx.out"
   # --auth=false: this measures the storage path; bench/auth.sh measures authentication's cost.
-  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
+  $ON_REST "$BIN/coxswain" store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
     --data-dir "$WORK/cx" "$@" > "$WORK/cx.out" 2> "$WORK/cx.err" &
   CX_PID=$!
   wait_ready "$WORK/cx" $CX_PID
@@ -83,7 +101,7 @@ stop_coxswain() { kill $CX_PID; wait $CX_PID 2>/dev/null || true; }
 # A second store replica (B) on the same etcd as the one start_coxswain started.
 start_replica_b() {
   rm -rf "$WORK/cxb"; : > "$WORK/cxb.out"
-  target/release/coxswain store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
+  $ON_REST "$BIN/coxswain" store --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --auth=false \
     --data-dir "$WORK/cxb" "$@" > "$WORK/cxb.out" 2> "$WORK/cxb.err" &
   CXB_PID=$!
   wait_ready "$WORK/cxb" $CXB_PID
@@ -91,7 +109,7 @@ start_replica_b() {
 }
 stop_replica_b() { kill $CXB_PID; wait $CXB_PID 2>/dev/null || true; }
 
-echo "== machine: $(nproc) cores; etcd $(etcd --version | sed -n 1p | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds"
+echo "== machine: $(nproc) cores; etcd $(etcd --version | sed -n 1p | awk '{print $3}'); $OPS ops per client count, $ROUNDS rounds; PIN=$PIN$([ "$PIN" = 1 ] && echo ' (etcd on core 0, stores and bench clients on core 1)')"
 for round in $(seq "$ROUNDS"); do
   echo "== round $round: etcd's own puts"
   start_etcd
