@@ -13,7 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Asks the kernel to send `SIGKILL` (or `SIGUSR1` for the supervisor) when the parent exits;
-/// exits at once when the parent is already gone ([`ParentDeath`] without a named parent).
+/// exits at once when the parent is already gone ([`ParentDeath`] without a named parent: a
+/// parent that is pid 1 counts as gone, unless a death signal was set already by the `run-as`
+/// wrapper that exec'd this process after checking its parent by pid, which may be pid 1).
 pub fn die_with_parent(kill: bool) {
     ParentDeath::new(None).arm(kill);
 }
@@ -82,7 +84,16 @@ impl ParentDeath {
         } else {
             rustix::process::Signal::USR1
         };
+        // A signal set already, kept across exec, was set by the wrapper that exec'd this
+        // process once it had checked its parent by pid: it has stood since, and is only
+        // replaced here. (Without a pid, pid 1 as the parent would be taken for a reaper,
+        // though it may be the agent itself, a container's entrypoint.)
+        let inherited = self.expected.is_none()
+            && rustix::process::parent_process_death_signal().is_ok_and(|s| s.is_some());
         let _ = rustix::process::set_parent_process_death_signal(Some(sig));
+        if inherited {
+            return;
+        }
         match self.parent() {
             Ok(Parent::Alive | Parent::Unknown) => {}
             Ok(Parent::Gone) => std::process::exit(137),

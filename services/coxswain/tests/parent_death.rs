@@ -238,3 +238,53 @@ fn a_wrapper_whose_agent_died_before_it_started_runs_nothing() {
         assert_none_left(&marker, &format!("orphan-{round}"));
     }
 }
+
+#[test]
+fn a_root_agent_that_is_pid_1_keeps_the_builtins_it_wraps() {
+    // The agent as a container's entrypoint, pid 1 of its PID namespace (here a shell under
+    // `unshare`): a builtin the wrapper execs has pid 1 as its parent and must not take that
+    // for a dead agent.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    if !is_root() || Command::new("unshare").arg("--help").output().is_err() {
+        eprintln!("skipped: needs root and util-linux unshare");
+        return;
+    }
+    let (marker, _) = dirs(tmp.path(), "agent-is-pid-1");
+    let script = "\"$0\" builtin run-as --parent-pid 1 --uid 65534 --gid 65534 -- \
+                  \"$0\" builtin print --message still-here --interval-millis 20; echo exited $?";
+    let mut agent = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "/bin/sh", "-c", script])
+        .arg(bin("coxswain"))
+        .current_dir(&marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run unshare");
+    let out = agent.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + GONE_WITHIN;
+    let mut lines = vec![];
+    while lines.iter().filter(|l| *l == "still-here").count() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => lines.push(l),
+            Err(_) => break,
+        }
+    }
+    agent.kill().expect("kill the agent");
+    let _ = agent.wait();
+    assert_none_left(&marker, "agent-is-pid-1");
+    assert!(
+        lines.iter().filter(|l| *l == "still-here").count() >= 3,
+        "the builtin did not keep running: {lines:?}"
+    );
+}
