@@ -176,8 +176,9 @@ fn a_containers_namespace_dies_with_its_wrapper_whenever_the_wrapper_dies() {
     if !pid_namespaces(tmp.path()) {
         return;
     }
-    let exe = bin("coxswain");
-    let exe = exe.to_str().expect("utf-8 path");
+    // As the agent names it: the wrapper's own binary, which the container's user may run
+    // whatever the directories above it allow.
+    let exe = "/proc/self/exe";
     let cases: [(&str, Vec<&str>, &str); 3] = [
         // A plain program as the namespace's pid 1: it never asks for a death signal itself.
         ("plain", vec!["sleep", "3600"], "sleep"),
@@ -251,7 +252,7 @@ fn a_root_agent_that_is_pid_1_keeps_the_builtins_it_wraps() {
     }
     let (marker, _) = dirs(tmp.path(), "agent-is-pid-1");
     let script = "\"$0\" builtin run-as --parent-pid 1 --uid 65534 --gid 65534 -- \
-                  \"$0\" builtin print --message still-here --interval-millis 20; echo exited $?";
+                  /proc/self/exe builtin print --message still-here --interval-millis 20; echo exited $?";
     let mut agent = Command::new("unshare")
         .args(["--pid", "--fork", "--kill-child", "/bin/sh", "-c", script])
         .arg(bin("coxswain"))
