@@ -5,9 +5,9 @@
 //!
 //! The lag is made deterministic by a TCP relay between replica b and etcd that, once b is
 //! up, holds every byte from etcd for [`LAG`]: b's watch, and so its cache, trails etcd by at
-//! least that. The
-//! informer reaches the replicas through a second relay whose target the test switches from a
-//! to b, so which replica serves each request is the test's choice, not the balancer's.
+//! least that. The informer reaches the replicas through a second relay whose target the test
+//! switches from a to b, so which replica serves each request is the test's choice, not the
+//! balancer's.
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -236,5 +236,33 @@ async fn an_informer_relisting_through_a_lagging_replica_does_not_go_back_in_tim
         ),
         OBJECTS
     );
+    // The relist that landed was a consistent read at b: its cache first caught up with
+    // etcd's revision (that read is held as long as the watch, so b does not fall back to
+    // reading etcd here; the store's unit tests and conformance cover the fallback).
+    let metrics = scrape(&b.metrics).await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("apiserver_watch_cache_consistent_read_total{")
+                && l.contains("resource=\"configmaps\"")
+                && l.contains("success=\"true\"")
+        ),
+        "no consistent list at b:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("consistent_read"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     cache.stop();
+}
+
+/// The Prometheus text a store serves at `addr`/metrics.
+async fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("connect to metrics");
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("response");
+    body
 }

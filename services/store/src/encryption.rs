@@ -24,7 +24,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, BoxFuture, Op, Started, Txn, TxnResult};
+use crate::backend::{Backend, BackendError, BoxFuture, Op, Snapshot, Started, Txn, TxnResult};
 
 /// Every encrypted value starts with this (upstream refuses to read it through `identity`).
 const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
@@ -501,6 +501,27 @@ impl Backend for EncryptedBackend {
                 }
             }
             self.inner.txn(txn).await
+        })
+    }
+
+    fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, BackendError>> {
+        self.inner.current_revision()
+    }
+
+    fn list_prefix(&self, prefix: &str) -> BoxFuture<'_, Result<Option<Snapshot>, BackendError>> {
+        let prefix = prefix.to_string();
+        Box::pin(async move {
+            let Some(mut snapshot) = self.inner.list_prefix(&prefix).await? else {
+                return Ok(None);
+            };
+            for kv in &mut snapshot.kvs {
+                kv.value = Bytes::from(
+                    self.config
+                        .decrypt(&kv.key, &kv.value)
+                        .map_err(transform_err)?,
+                );
+            }
+            Ok(Some(snapshot))
         })
     }
 }

@@ -368,31 +368,35 @@ impl Store {
 
     pub fn list(&self, kind: Kind, opts: &ListOptions) -> Result<ListResult> {
         let after = check_list_options(kind, opts)?;
-        let c = self.cache();
-        let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
-        let mut items = Vec::new();
-        let mut remaining = 0i64;
-        let mut last_key = None;
-        for s in c.range(kind, ns, after.as_deref()) {
-            if !s.matches(&opts.labels, &opts.fields) {
-                continue;
-            }
-            if opts.limit > 0 && items.len() >= opts.limit {
-                remaining += 1;
-                continue;
-            }
-            last_key = Some(map_key(kind, s.namespace(), s.name()));
-            items.push(s.clone());
+        Ok(list_in(&self.cache(), kind, opts, after))
+    }
+}
+
+/// One page of `kind` from `c`, after the key `after` (the options checked).
+fn list_in(c: &Cache, kind: Kind, opts: &ListOptions, after: Option<String>) -> ListResult {
+    let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
+    let mut items = Vec::new();
+    let mut remaining = 0i64;
+    let mut last_key = None;
+    for s in c.range(kind, ns, after.as_deref()) {
+        if !s.matches(&opts.labels, &opts.fields) {
+            continue;
         }
-        let continue_token = (remaining > 0)
-            .then(|| last_key.map(|k| encode_continue(&k)))
-            .flatten();
-        Ok(ListResult {
-            items,
-            revision: c.revision,
-            continue_token,
-            remaining,
-        })
+        if opts.limit > 0 && items.len() >= opts.limit {
+            remaining += 1;
+            continue;
+        }
+        last_key = Some(map_key(kind, s.namespace(), s.name()));
+        items.push(s.clone());
+    }
+    let continue_token = (remaining > 0)
+        .then(|| last_key.map(|k| encode_continue(&k)))
+        .flatten();
+    ListResult {
+        items,
+        revision: c.revision,
+        continue_token,
+        remaining,
     }
 }
 

@@ -46,6 +46,7 @@ pub const FAMILIES: &[Family] = &[
     f("apiserver_registered_watchers", Gauge, "Number of currently registered watchers for a given resource (all: a watch of every kind)."),
     f("apiserver_watch_events_total", Counter, "Number of events sent in watch clients."),
     f("coxswain_store_revision", Gauge, "The store's current revision (the resourceVersion of its latest write)."),
+    f("apiserver_watch_cache_consistent_read_total", Counter, "Counter for consistent reads from cache (lists with no resourceVersion on a store sharing etcd); fallback=true: read from etcd, the cache had not caught up."),
     f("coxswain_storage_commit_duration_seconds", Histogram, "Time of one durable group commit of the embedded backend (the write and its fsync)."),
     f("coxswain_storage_commit_batch_size", Histogram, "Transactions written by one durable group commit (one fsync) of the embedded backend."),
     // Scheduler.

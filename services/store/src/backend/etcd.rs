@@ -176,6 +176,22 @@ impl KeyMap {
         }
         (start, end)
     }
+
+    /// The key range [start, end) of the store keys starting with `prefix` (which ends in
+    /// '/', so its last byte can be raised).
+    fn range_of(&self, prefix: &str) -> Result<(Vec<u8>, Vec<u8>), BackendError> {
+        let start = self.etcd_key(prefix)?;
+        let mut end = start.clone();
+        match end.last_mut() {
+            Some(last) if *last == b'/' => *last += 1,
+            _ => {
+                return Err(BackendError::Io(format!(
+                    "list prefix {prefix:?} must end with /"
+                )))
+            }
+        }
+        Ok((start, end))
+    }
 }
 
 fn unavailable(what: &str, s: tonic::Status) -> BackendError {
@@ -325,6 +341,15 @@ impl Shared {
     /// Everything under the prefix at one revision, page by page.
     async fn list(&self) -> Result<(i64, Vec<KeyValue>), BackendError> {
         let (start, end) = self.keys.range();
+        self.list_range(start, end).await
+    }
+
+    /// Every key in [start, end) at one revision (etcd's current one), page by page.
+    async fn list_range(
+        &self,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    ) -> Result<(i64, Vec<KeyValue>), BackendError> {
         // A compaction between two pages invalidates the revision: start over (bounded).
         let mut attempts = 0;
         'again: loop {
@@ -397,6 +422,15 @@ impl Backend for EtcdBackend {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(task);
             Ok((Snapshot { revision, kvs }, rx))
+        })
+    }
+
+    fn list_prefix(&self, prefix: &str) -> BoxFuture<'_, Result<Option<Snapshot>, BackendError>> {
+        let range = self.shared.keys.range_of(prefix);
+        Box::pin(async move {
+            let (start, end) = range?;
+            let (revision, kvs) = self.shared.list_range(start, end).await?;
+            Ok(Some(Snapshot { revision, kvs }))
         })
     }
 

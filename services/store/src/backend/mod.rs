@@ -121,4 +121,12 @@ pub trait Backend: Send + Sync + 'static {
     fn current_revision(&self) -> BoxFuture<'_, Result<Option<i64>, BackendError>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Every key starting with `prefix` (which ends in '/'), read from the backend itself at
+    /// its current revision: a consistent list for a store whose cache cannot catch up
+    /// (upstream's fallback from the watch cache to etcd). None for a backend only this store
+    /// writes, whose cache is always current.
+    fn list_prefix(&self, _prefix: &str) -> BoxFuture<'_, Result<Option<Snapshot>, BackendError>> {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -114,8 +114,8 @@ impl Store {
     /// A list of `kind` at least as fresh as `freshness` asks: after waiting, when it must,
     /// for the cache to reach the revision asked for (NotOlderThan; "Too large resource
     /// version" after `too_large_resource_version_wait`) or the backend's current revision
-    /// (Consistent; UNAVAILABLE after that wait, and the client retries, maybe through another
-    /// replica — upstream reads etcd instead).
+    /// (Consistent). A consistent list whose cache does not get there within that wait is
+    /// read from the backend itself, as kube-apiserver falls back to etcd.
     pub async fn list_fresh(
         &self,
         kind: Kind,
@@ -123,15 +123,52 @@ impl Store {
         freshness: ListFreshness,
     ) -> Result<ListResult> {
         // A request that cannot be served fails before it waits.
-        check_list_options(kind, opts)?;
+        let after = check_list_options(kind, opts)?;
         match freshness {
             ListFreshness::Any => {}
             ListFreshness::Consistent => {
-                self.catch_up_with_backend().await?;
+                if let Some(revision) = self.inner.backend.current_revision().await? {
+                    let fallback = self.wait_until_fresh(revision).await.is_err();
+                    let r = match fallback {
+                        true => self.list_from_backend(kind, opts, after).await,
+                        false => Ok(list_in(&self.cache(), kind, opts, after)),
+                    };
+                    metrics::counter!(
+                        "apiserver_watch_cache_consistent_read_total",
+                        "resource" => kind.plural(),
+                        "success" => if r.is_ok() { "true" } else { "false" },
+                        "fallback" => if fallback { "true" } else { "false" },
+                    )
+                    .increment(1);
+                    return r;
+                }
             }
             ListFreshness::NotOlderThan(rv) => self.wait_until_fresh(rv).await?,
         }
-        self.list(kind, opts)
+        Ok(list_in(&self.cache(), kind, opts, after))
+    }
+
+    /// A consistent list of `kind` read from the backend, not the cache (upstream's fallback
+    /// of a consistent list to etcd when the watch cache has not caught up): every object of
+    /// the kind is read and decoded, so only a cache that is stuck pays for it.
+    async fn list_from_backend(
+        &self,
+        kind: Kind,
+        opts: &ListOptions,
+        after: Option<String>,
+    ) -> Result<ListResult> {
+        let prefix = format!("/registry/{}/", kind.plural());
+        let Some(snapshot) = self.inner.backend.list_prefix(&prefix).await? else {
+            return Ok(list_in(&self.cache(), kind, opts, after));
+        };
+        tracing::warn!(
+            kind = kind.as_str(),
+            cache = self.revision(),
+            backend = snapshot.revision,
+            "this store's cache has not caught up with the backend; a consistent list is read from it"
+        );
+        let objects = off_reactor(move || Cache::new(snapshot.revision, snapshot.kvs, 1)).await?;
+        Ok(list_in(&objects, kind, opts, after))
     }
 
     /// Wait until the cache has applied `revision`: "Too large resource version" (the client
@@ -177,7 +214,8 @@ mod tests {
     //! Two replicas on one backend, as the store sees them: this store, and writes made
     //! straight to the backend (another replica's) whose changes reach this store's feed only
     //! when the test lets them.
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -185,17 +223,24 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::backend::{BoxFuture, Change, EmbeddedBackend, Started};
+    use crate::backend::{BoxFuture, Change, EmbeddedBackend, KeyValue, Snapshot, Started};
 
     /// An embedded backend whose feed to the store is held back while `held` is set, and which
-    /// says it is shared (reports its current revision) as etcd does.
+    /// says it is shared (reports its current revision, lists what it holds) as etcd does.
     struct Lagging {
         inner: EmbeddedBackend,
         held: Arc<AtomicBool>,
         /// Changes held back, in order.
         queue: Arc<Mutex<Vec<Vec<Change>>>>,
         released: Arc<tokio::sync::Notify>,
+        /// What the backend holds (its revision, and key → value and mod_revision), kept from
+        /// its own feed before anything is held back.
+        truth: Arc<Mutex<Truth>>,
+        /// Consistent lists read from the backend.
+        listed: Arc<AtomicUsize>,
     }
+
+    type Truth = (i64, BTreeMap<String, (Bytes, i64)>);
 
     impl Backend for Lagging {
         fn name(&self) -> &'static str {
@@ -205,14 +250,26 @@ mod tests {
         fn start(&self) -> BoxFuture<'_, std::result::Result<Started, BackendError>> {
             Box::pin(async move {
                 let (snapshot, mut feed) = self.inner.start().await?;
+                {
+                    let mut t = self.truth.lock().unwrap();
+                    t.0 = snapshot.revision;
+                    for kv in &snapshot.kvs {
+                        t.1.insert(kv.key.clone(), (kv.value.clone(), kv.mod_revision));
+                    }
+                }
                 let (tx, rx) = mpsc::unbounded_channel();
-                let (held, queue, released) =
-                    (self.held.clone(), self.queue.clone(), self.released.clone());
+                let (held, queue, released, truth) = (
+                    self.held.clone(),
+                    self.queue.clone(),
+                    self.released.clone(),
+                    self.truth.clone(),
+                );
                 tokio::spawn(async move {
                     loop {
                         tokio::select! {
                             batch = feed.recv() => {
                                 let Some(batch) = batch else { return };
+                                record(&truth, &batch);
                                 queue.lock().unwrap().push(batch);
                             }
                             _ = released.notified() => {}
@@ -246,12 +303,48 @@ mod tests {
                 }
             })
         }
+
+        fn list_prefix(
+            &self,
+            prefix: &str,
+        ) -> BoxFuture<'_, std::result::Result<Option<Snapshot>, BackendError>> {
+            let t = self.truth.lock().unwrap();
+            let kvs =
+                t.1.range(prefix.to_string()..)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, (v, rev))| KeyValue {
+                        key: k.clone(),
+                        value: v.clone(),
+                        mod_revision: *rev,
+                    })
+                    .collect();
+            let snapshot = Snapshot { revision: t.0, kvs };
+            self.listed.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { Ok(Some(snapshot)) })
+        }
+    }
+
+    /// The backend's own view of a batch it committed.
+    fn record(truth: &Mutex<Truth>, batch: &[Change]) {
+        let mut t = truth.lock().unwrap();
+        for c in batch {
+            t.0 = t.0.max(c.revision);
+            match &c.value {
+                Some(v) => {
+                    t.1.insert(c.key.clone(), (v.clone(), c.revision));
+                }
+                None => {
+                    t.1.remove(&c.key);
+                }
+            }
+        }
     }
 
     struct Replicas {
         store: Store,
         held: Arc<AtomicBool>,
         released: Arc<tokio::sync::Notify>,
+        listed: Arc<AtomicUsize>,
     }
 
     impl Replicas {
@@ -260,11 +353,14 @@ mod tests {
         async fn new(wait: Duration) -> Replicas {
             let held = Arc::new(AtomicBool::new(false));
             let released = Arc::new(tokio::sync::Notify::new());
+            let listed = Arc::new(AtomicUsize::new(0));
             let backend = Arc::new(Lagging {
                 inner: EmbeddedBackend::memory(),
                 held: held.clone(),
                 queue: Arc::default(),
                 released: released.clone(),
+                truth: Arc::default(),
+                listed: listed.clone(),
             });
             let config = StoreConfig {
                 too_large_resource_version_wait: wait,
@@ -275,6 +371,7 @@ mod tests {
                 store,
                 held,
                 released,
+                listed,
             }
         }
 
@@ -449,7 +546,7 @@ mod tests {
     /// A revision the cache does not reach in time: "Too large resource version" after the
     /// wait (the informer lists again with no resourceVersion), never the older state.
     #[tokio::test]
-    async fn a_list_not_older_than_a_revision_never_reached_is_too_large() {
+    async fn a_revision_never_reached_is_too_large_and_a_consistent_list_reads_the_backend() {
         let r = Replicas::new(Duration::from_millis(300)).await;
         let created = r.elsewhere(&pod("web-6", "u6")).await;
         let start = std::time::Instant::now();
@@ -474,8 +571,10 @@ mod tests {
             format!("Too large resource version: {created}, current: {current}")
         );
         assert_eq!(e.code(), tonic::Code::OutOfRange);
-        // A consistent list cannot be served either: UNAVAILABLE, not the older state.
-        let e = r
+        // A consistent list is read from the backend instead, never the older cache: it
+        // holds the pod, at the backend's revision.
+        assert_eq!(r.listed.load(Ordering::SeqCst), 0);
+        let l = r
             .store
             .list_fresh(
                 Kind::Pod,
@@ -483,9 +582,36 @@ mod tests {
                 ListFreshness::Consistent,
             )
             .await
-            .err()
-            .expect("unavailable");
-        assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+            .expect("read from the backend");
+        assert_eq!(pod_names(&l), ["web-6"]);
+        assert!(l.revision >= created);
+        assert_eq!(r.listed.load(Ordering::SeqCst), 1);
+        assert!(r.store.revision() < created, "the cache is still behind");
+        // Paged and filtered as from the cache.
+        r.elsewhere(&pod("web-7", "u7")).await;
+        let page = ListOptions {
+            limit: 1,
+            ..Default::default()
+        };
+        let first = r
+            .store
+            .list_fresh(Kind::Pod, &page, ListFreshness::Consistent)
+            .await
+            .expect("first page");
+        assert_eq!(pod_names(&first), ["web-6"]);
+        assert_eq!(first.remaining, 1);
+        let next = ListOptions {
+            limit: 1,
+            continue_token: first.continue_token.clone(),
+            ..Default::default()
+        };
+        let second = r
+            .store
+            .list_fresh(Kind::Pod, &next, ListFreshness::Consistent)
+            .await
+            .expect("second page");
+        assert_eq!(pod_names(&second), ["web-7"]);
+        assert!(second.continue_token.is_none());
     }
 
     /// A list with no resourceVersion through a lagging replica holds every write acknowledged
@@ -511,6 +637,8 @@ mod tests {
             .expect("consistent");
         assert!(l.revision >= created);
         assert_eq!(pod_names(&l), ["web-c0", "web-c1", "web-c2"]);
+        // From the cache, which caught up: the backend was not listed.
+        assert_eq!(r.listed.load(Ordering::SeqCst), 0);
         // A bad continue token fails before any wait.
         let bad = ListOptions {
             continue_token: Some("%%".into()),
