@@ -3,7 +3,7 @@
 //!
 //! A [`Host`] runs one or many nodes in one process (`coxswain up --nodes N`,
 //! `coxswain agent --sim-nodes 1000`) over one shared pod informer.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use coxswain_api::v1::{
     Condition, DaemonEndpoint, Lease, LeaseSpec, Node, NodeAddress, NodeDaemonEndpoints, NodeSpec,
     NodeStatus, NodeSystemInfo, ObjectMeta, OwnerReference, Pod, PodStatus, Taint,
 };
-use coxswain_client::{Client, DeleteParams, Event, Informer, ObjectRef, Recorder};
+use coxswain_client::{Cache, Client, DeleteParams, Event, Informer, ObjectRef, Recorder};
 use tokio::sync::{mpsc, watch};
 
 use crate::pod::{self, Instances, NodeCtx, PodSink};
@@ -156,6 +156,11 @@ pub struct NodeAgent<R: Runtime> {
     ctx: Arc<NodeCtx<R>>,
     sink: Arc<Sink>,
     workers: Mutex<HashMap<String, Worker>>,
+    /// Pods (by UID) whose object this agent removed, or is removing, until the informer sees
+    /// them go: as the kubelet's pod workers remember a terminated pod until its config source
+    /// drops it, a later update of the pod (its final status coming back) is not taken for a
+    /// pod to delete again.
+    removed: Mutex<HashSet<String>>,
     /// ns/name → uid
     names: Mutex<HashMap<String, String>>,
     ips: Mutex<[bool; 256]>,
@@ -164,6 +169,9 @@ pub struct NodeAgent<R: Runtime> {
     last_samples: Mutex<HashMap<String, (tokio::time::Instant, Usage)>>,
     /// The node's own last sample (runtimes whose nodes are real machines).
     node_usage: Mutex<Option<(tokio::time::Instant, NodeUsage)>>,
+    /// The host's Node informer: the node status check reads the node from it, as the
+    /// kubelet's from its node lister, instead of a GET every status_update_frequency.
+    node_cache: std::sync::OnceLock<Cache<Node>>,
 }
 
 impl<R: Runtime> NodeAgent<R> {
@@ -200,12 +208,14 @@ impl<R: Runtime> NodeAgent<R> {
             ctx,
             sink,
             workers: Mutex::new(HashMap::new()),
+            removed: Mutex::new(HashSet::new()),
             names: Mutex::new(HashMap::new()),
             ips: Mutex::new(ips),
             usage: Mutex::new(HashMap::new()),
             node_uid: Mutex::new(String::new()),
             last_samples: Mutex::new(HashMap::new()),
             node_usage: Mutex::new(None),
+            node_cache: std::sync::OnceLock::new(),
         })
     }
 
@@ -246,7 +256,12 @@ impl<R: Runtime> NodeAgent<R> {
         if deleted {
             let w = self.workers.lock().ok().and_then(|mut w| w.remove(&uid));
             if let Some(w) = w {
+                // Gone from the store: nothing more is written for it.
+                self.sink.writer.deleted(&uid);
                 w.term.send_replace(Some(Duration::ZERO));
+            }
+            if let Ok(mut r) = self.removed.lock() {
+                r.remove(&uid);
             }
             return;
         }
@@ -269,13 +284,19 @@ impl<R: Runtime> NodeAgent<R> {
                     }
                 })
                 .unwrap_or(false);
-            if !has_worker {
-                // Nothing runs here (an agent restart, or a pod that never started): finish
-                // the deletion.
+            // Nothing runs here (an agent restart, or a pod that never started): finish the
+            // deletion, once (not again for an update that comes back before its removal).
+            let first = !has_worker && self.removed.lock().is_ok_and(|mut r| r.insert(uid.clone()));
+            if first {
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.ctx.runtime.remove_pod(&uid);
-                    this.delete_now(&meta.namespace, &meta.name, &uid).await;
+                    if !this.delete_now(&meta.namespace, &meta.name, &uid).await {
+                        // Not removed: a later update of the pod tries again.
+                        if let Ok(mut r) = this.removed.lock() {
+                            r.remove(&uid);
+                        }
+                    }
                 });
             }
             return;
@@ -418,16 +439,17 @@ impl<R: Runtime> NodeAgent<R> {
                 info
             };
             pod::run_pod(this.ctx.clone(), pod, info, instances, latest_rx, term_rx).await;
-            // Containers are stopped: remove the pod object (grace 0), then forget it.
+            // Containers are stopped. As the kubelet's status manager: the final status is
+            // written first, then the pod object is removed (grace 0), then the pod forgotten.
+            // A pod the informer saw deleted meanwhile is neither written nor deleted again.
+            this.sink.writer.flushed(&uid).await;
             let still_ours = this
                 .workers
                 .lock()
                 .map(|w| w.contains_key(&uid))
                 .unwrap_or(false);
-            if still_ours {
-                Box::pin(this.delete_now(&namespace, &name, &uid)).await;
-            }
-            this.forget(&uid, &format!("{namespace}/{name}"), ip);
+            let removed = still_ours && Box::pin(this.delete_now(&namespace, &name, &uid)).await;
+            this.forget(&uid, &format!("{namespace}/{name}"), ip, removed);
         });
     }
 
@@ -557,9 +579,17 @@ impl<R: Runtime> NodeAgent<R> {
         None
     }
 
-    fn forget(&self, uid: &str, key: &str, ip: Ipv4Addr) {
+    /// Drops a pod whose worker ended; `removed`: this agent removed its object, so it is
+    /// remembered until the informer sees it go (unless that was seen already).
+    fn forget(&self, uid: &str, key: &str, ip: Ipv4Addr, removed: bool) {
         if let Ok(mut w) = self.workers.lock() {
-            w.remove(uid);
+            // Under the workers' lock: the informer's deletion removes the worker under it, so
+            // a worker still here means the deletion is yet to come, and will clear the mark.
+            if w.remove(uid).is_some() && removed {
+                if let Ok(mut r) = self.removed.lock() {
+                    r.insert(uid.to_string());
+                }
+            }
         }
         self.sink.writer.remove(uid);
         if let Ok(mut n) = self.names.lock() {
@@ -573,7 +603,9 @@ impl<R: Runtime> NodeAgent<R> {
         self.release_ip(ip);
     }
 
-    async fn delete_now(&self, namespace: &str, name: &str, uid: &str) {
+    /// Removes the pod object (grace 0, its UID as precondition); false when that failed
+    /// (the pod may still be there).
+    async fn delete_now(&self, namespace: &str, name: &str, uid: &str) -> bool {
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
             precondition_uid: Some(uid.to_string()),
@@ -581,14 +613,15 @@ impl<R: Runtime> NodeAgent<R> {
         };
         for attempt in 0..5u32 {
             match self.client.delete::<Pod>(namespace, name, &dp).await {
-                Ok(()) => return,
-                Err(e) if e.is_not_found() || e.is_conflict() => return,
+                Ok(()) => return true,
+                Err(e) if e.is_not_found() || e.is_conflict() => return true,
                 Err(e) => {
                     tracing::warn!(pod = %name, error = %e, "deleting the pod failed");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
             }
         }
+        false
     }
 
     pub fn pod_count(&self) -> usize {
@@ -680,7 +713,17 @@ impl<R: Runtime> Host<R> {
             });
         }
         while set.join_next().await.is_some() {}
+        // The nodes' own Node objects, watched (the kubelet's node lister): one node's by its
+        // name (all a node's credentials may list), several nodes' all.
+        let mut node_informer = Informer::<Node>::new(client.clone());
+        if nodes.len() == 1 {
+            if let Some(name) = nodes.keys().next() {
+                node_informer = node_informer.field_selector(format!("metadata.name={name}"));
+            }
+        }
+        let node_cache = node_informer.start();
         for n in nodes.values() {
+            let _ = n.node_cache.set(node_cache.clone());
             tokio::spawn(n.clone().heartbeat());
             tokio::spawn(n.clone().sample_usage());
         }

@@ -3,6 +3,10 @@
 //! pod's latest status, so the statuses made while a write is in flight coalesce into one. A
 //! failed write is retried with back-off (50 ms doubling to 5 s), at once when a newer status
 //! waits; a pod retrying holds no write slot while it waits, so other pods are not starved.
+//!
+//! As the kubelet's status manager, a pod's final status is written before the agent removes
+//! the pod object (`flushed`, then the delete), and nothing more is written for a pod the agent
+//! knows is deleted (`deleted`: the informer saw it go, or a write found its UID gone).
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +14,7 @@ use std::time::Duration;
 
 use coxswain_api::v1::{Condition, ObjectMeta, Pod, PodStatus};
 use coxswain_client::Client;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinSet;
 
 /// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
@@ -87,6 +91,18 @@ struct Slot {
     /// When the agent first saw the pod, until its first Running status is written
     /// (kubelet_pod_start_duration_seconds).
     seen: Option<std::time::Instant>,
+    /// Told once no write of the pod waits or is in flight (`flushed`).
+    flushed: Option<oneshot::Sender<()>>,
+}
+
+impl Slot {
+    /// Nothing of the pod waits or is in flight.
+    fn idle(&mut self) {
+        self.busy = false;
+        if let Some(f) = self.flushed.take() {
+            let _ = f.send(());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -145,6 +161,7 @@ impl StatusQueue {
                     gone: false,
                     retry: FIRST_RETRY,
                     seen: Some(std::time::Instant::now()),
+                    flushed: None,
                 },
             );
         }
@@ -153,6 +170,41 @@ impl StatusQueue {
     pub(crate) fn remove(&self, uid: &str) {
         if let Ok(mut i) = self.inner.lock() {
             i.slots.remove(uid);
+        }
+    }
+
+    /// The pod is gone from the store (the informer saw it deleted): its pending status is
+    /// dropped and nothing more is written (the kubelet's status manager drops the status of a
+    /// deleted pod).
+    pub(crate) fn deleted(&self, uid: &str) {
+        if let Ok(mut i) = self.inner.lock() {
+            if let Some(s) = i.slots.get_mut(uid) {
+                s.gone = true;
+                s.dirty = false;
+                if let Some(f) = s.flushed.take() {
+                    let _ = f.send(());
+                }
+            }
+        }
+    }
+
+    /// Resolves once the pod's latest status has been written (or its write was tried and
+    /// failed, or the pod is gone): the kubelet's status manager removes a terminated pod's
+    /// object only after writing its final status, so the delete never races its own write.
+    pub(crate) fn flushed(&self, uid: &str) -> impl std::future::Future<Output = ()> {
+        let rx = self.inner.lock().ok().and_then(|mut i| {
+            let s = i.slots.get_mut(uid)?;
+            if !s.busy || s.gone {
+                return None;
+            }
+            let (tx, rx) = oneshot::channel();
+            s.flushed = Some(tx);
+            Some(rx)
+        });
+        async move {
+            if let Some(rx) = rx {
+                let _ = rx.await;
+            }
         }
     }
 
@@ -210,7 +262,7 @@ impl StatusQueue {
                         status,
                     });
                 }
-                _ => s.busy = false,
+                _ => s.idle(),
             }
         }
         None
@@ -229,7 +281,7 @@ impl StatusQueue {
         match outcome {
             Outcome::Gone => {
                 s.gone = true;
-                s.busy = false;
+                s.idle();
                 return;
             }
             Outcome::Written(running) => {
@@ -247,10 +299,15 @@ impl StatusQueue {
                     s.retry = (s.retry * 2).min(MAX_RETRY);
                 }
                 s.dirty = true;
+                // The write was tried: a pod waiting for it to be removed does not wait for
+                // the retries (the removal, not the status, is what its deletion needs).
+                if let Some(f) = s.flushed.take() {
+                    let _ = f.send(());
+                }
             }
         }
         if !s.dirty {
-            s.busy = false;
+            s.idle();
             return;
         }
         match delay {

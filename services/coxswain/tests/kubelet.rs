@@ -1,6 +1,6 @@
 //! What a node agent keeps and shows as a kubelet does, end to end on the real binaries: restart
 //! counts that survive an agent restart, probe messages in the container's paths, `coxctl logs
-//! --timestamps/--since`, and `coxctl exec`.
+//! --timestamps/--since`, `coxctl exec`, and the requests it sends on deletions and heartbeats.
 //!
 //! Each test uses its own pod network octet so parallel clusters never share pod IPs.
 use std::time::Duration;
@@ -647,4 +647,97 @@ spec:
         !std::path::Path::new("/mayikt-app").exists(),
         "nothing was made on the host"
     );
+}
+
+/// The store's `apiserver_request_total` series as (series, count).
+fn request_counts(c: &Coxswain) -> Vec<(String, f64)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&c.metrics).expect("metrics");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        c.metrics
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn count(counts: &[(String, f64)], verb: &str, resource: &str, sub: &str, code: &str) -> f64 {
+    let want = format!(
+        "apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",subresource=\"{sub}\",code=\"{code}\"}}"
+    );
+    counts
+        .iter()
+        .filter(|(k, _)| *k == want)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// The requests a node agent sends as a kubelet does: a deleted pod's final status is written
+/// before the agent removes the pod (the status manager's order), so no status write finds the
+/// pod gone and no pod is removed twice (404s for every deletion before, as the status write
+/// raced the removal and the final status came back after the pod was forgotten); and the node
+/// status check reads the node from the agent's informer (the node lister), not with a GET.
+#[test]
+fn deletions_and_heartbeats_send_no_request_that_finds_nothing() {
+    let c = cluster(
+        218,
+        &[
+            "--nodes",
+            "4",
+            "--runtime",
+            "sim",
+            "--lease-renew-interval",
+            "200ms",
+            "--node-status-update-frequency",
+            "200ms",
+        ],
+    );
+    let mut yaml = String::new();
+    for i in 0..40 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: d{i}}}\nspec:\n  nodeName: node{}\n  containers: [{{name: c, image: busybox}}]\n",
+            i % 4 + 1
+        ));
+    }
+    c.apply(&yaml);
+    wait_until("40 pods Running", T, || {
+        let out = c.coxctl(&["get", "pods", "--no-headers"]).stdout;
+        (out.lines().filter(|l| l.contains(" Running ")).count() == 40).then_some(())
+    })
+    .unwrap();
+    let before = request_counts(&c);
+    c.coxctl(&["delete", "pods", "--all"]).success();
+    wait_until("every pod gone", T, || {
+        c.coxctl(&["get", "pods", "--no-headers"])
+            .stdout
+            .trim()
+            .is_empty()
+            .then_some(())
+    })
+    .unwrap();
+    // Several rounds of heartbeats (4 nodes every 200 ms) after the deletions.
+    let leases = count(&before, "UPDATE", "leases", "", "200");
+    wait_until("20 more lease renewals", T, || {
+        (count(&request_counts(&c), "UPDATE", "leases", "", "200") >= leases + 20.0).then_some(())
+    })
+    .unwrap();
+    let after = request_counts(&c);
+    let grew = |verb: &str, resource: &str, sub: &str, code: &str| {
+        count(&after, verb, resource, sub, code) - count(&before, verb, resource, sub, code)
+    };
+    assert_eq!(grew("UPDATE", "pods", "status", "404"), 0.0, "{after:?}");
+    assert_eq!(grew("DELETE", "pods", "", "404"), 0.0, "{after:?}");
+    assert_eq!(grew("GET", "nodes", "", "200"), 0.0, "{after:?}");
+    // Each pod: the graceful delete, then the agent's own removal after its final status.
+    assert_eq!(grew("DELETE", "pods", "", "200"), 80.0, "{after:?}");
+    assert!(grew("UPDATE", "pods", "status", "200") >= 40.0, "{after:?}");
 }

@@ -213,8 +213,10 @@ impl<R: Runtime> NodeAgent<R> {
         }
     }
 
-    /// Heartbeats: the Lease every lease_renew_interval; the node status when it changed (or
-    /// the node lifecycle controller changed it) and at least every status_report_frequency.
+    /// Heartbeats: the Lease every lease_renew_interval (an Update, no read: the Node is read
+    /// only while its UID is unknown, for the Lease's owner reference); the node status when it
+    /// changed (or the node lifecycle controller changed it) and at least every
+    /// status_report_frequency, checked against the node the informer has.
     pub async fn heartbeat(self: Arc<Self>) {
         let mut node_uid = self.node_uid.lock().map(|u| u.clone()).unwrap_or_default();
         // Nodes started together spread their heartbeats over the interval (by name).
@@ -249,7 +251,18 @@ impl<R: Runtime> NodeAgent<R> {
                     }
                 }
                 _ = status_tick.tick() => {
-                    let current = match self.client.get::<Node>("", &self.config.name).await {
+                    // The node as the informer has it (the kubelet reads its node lister first);
+                    // from the store when the informer has not synced or does not have it.
+                    let cached = self
+                        .node_cache
+                        .get()
+                        .filter(|c| c.is_synced())
+                        .and_then(|c| c.get("", &self.config.name));
+                    let fetched = match cached {
+                        Some(n) => Ok(Some(Node::clone(&n))),
+                        None => self.client.get::<Node>("", &self.config.name).await,
+                    };
+                    let current = match fetched {
                         Ok(Some(n)) => n,
                         Ok(None) => {
                             // Deleted: register again, as the kubelet does.
