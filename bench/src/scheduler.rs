@@ -311,7 +311,25 @@ pub async fn e2e(
 ) -> anyhow::Result<(usize, f64)> {
     let client = Client::connect(server).await.context("connecting")?;
     if create_nodes {
-        let ns = nodes(workload, n);
+        // Nodes already there with the workload's labels and taints are left alone, so a run
+        // against a cluster set up by an earlier one (`--pods 0`) writes nothing before the
+        // clock starts; the others are created, or updated to this workload's spec.
+        let (have, _) = client.list::<v1::Node>("", &ListParams::default()).await?;
+        let have: std::collections::HashMap<String, v1::Node> = have
+            .into_iter()
+            .filter_map(|nd| Some((nd.metadata.as_ref()?.name.clone(), nd)))
+            .collect();
+        let ns: Vec<v1::Node> = nodes(workload, n)
+            .into_iter()
+            .filter(|nd| {
+                let m = nd.metadata.as_ref().expect("set");
+                !have.get(&m.name).is_some_and(|h| {
+                    h.metadata.as_ref().is_some_and(|hm| hm.labels == m.labels)
+                        && h.spec.as_ref().map(|s| &s.taints) == nd.spec.as_ref().map(|s| &s.taints)
+                })
+            })
+            .collect();
+        let n = ns.len();
         let chunks: Vec<Vec<v1::Node>> = ns
             .chunks(n.div_ceil(16).max(1))
             .map(|c| c.to_vec())
