@@ -9,9 +9,10 @@
 # (`coxswain-bench watch`, delivery latency from each write's send time to its event).
 # With DEPLOY=N (e.g. 10000): the N-replica Deployment (bench/workloads.sh, NODES simulated
 # nodes) on the embedded store and on etcd, in the same run.
-# Each run also prints CPU time per operation (etcd's, the store's): at 64 clients on a small
-# machine the ratio follows CPU per write, not pipelining (etcd does a Txn with compares and a
-# watch event per create, about twice its work per plain put).
+# Each run also prints CPU time per operation (etcd's, the store's), averaged over the client
+# counts. etcd's per-op CPU falls as its rate rises (it batches raft entries and fsyncs), so a
+# create and a put compare only at the same rate: there a create costs etcd ~15-25 us more
+# (its compare and the watch event; BENCHMARKS.md, 2026-12-07 09:30).
 # Usage: bench/etcd.sh [ops-per-client-count]   (ROUNDS=3 by default)
 #   e.g. ROUNDS=3 bash bench/etcd.sh 20000;  ROUNDS=1 DEPLOY=10000 bash bench/etcd.sh 20000
 # PIN=1 (needs 2+ cores, taskset): etcd on core 0 and everything else (the store replicas, the
