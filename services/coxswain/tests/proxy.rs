@@ -620,10 +620,14 @@ fn external_traffic_policy_local_and_load_balancer() {
 
 /// An address in `node`'s pod range (a pod there would have it).
 fn pod_address_on(c: &Coxswain, node: &str) -> String {
-    let cidr = json(c, &["get", "node", node])["spec"]["podCIDR"]
-        .as_str()
-        .expect("podCIDR")
-        .to_string();
+    // Once the node is registered and has its range (`up` serves before every agent has
+    // written its Node, and the range is allocated after).
+    let cidr = wait_until(&format!("node {node}'s podCIDR"), T, || {
+        let out = c.coxctl(&["get", "node", node, "-o", "json"]);
+        let v: Value = serde_json::from_str(&out.stdout).ok().filter(|_| out.ok)?;
+        v["spec"]["podCIDR"].as_str().map(str::to_string)
+    })
+    .expect("podCIDR");
     let net: std::net::Ipv4Addr = cidr
         .split('/')
         .next()
