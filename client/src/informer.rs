@@ -10,7 +10,8 @@
 //! the one that fed the cache: as client-go's reflector, it lists "not older than" the last
 //! resourceVersion the cache synced to (the store waits for its own cache to reach it), and
 //! when the store answers Expired or "Too large resource version" it lists again at once with
-//! no resourceVersion, a consistent read (see [`relist_resource_version`]).
+//! no resourceVersion, a consistent read, as its first list is (see
+//! [`relist_resource_version`]).
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -545,23 +546,23 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
     }
 }
 
-/// The resourceVersion a (re)list asks for, as client-go's `relistResourceVersion`: "0" (any
-/// state, at once) for the first list, when the cache holds nothing to go back from; then the
-/// last resourceVersion the cache synced to (a list not older than what it holds); "" (the
-/// most recent state) once a list at that version failed as Expired or Too large.
+/// The resourceVersion a (re)list asks for, as client-go's reflector: the last resourceVersion
+/// the cache synced to (a list not older than what it holds, `relistResourceVersion`), and ""
+/// (the most recent state, a consistent read) for the first list and once a list at that
+/// version failed as Expired or Too large. The first list is consistent as client-go's
+/// WatchList initial sync is (`rewatchResourceVersion`, KEP-3157), not "0" (any state) as its
+/// older list-then-watch: a component that starts or takes over leadership through a lagging
+/// replica does not act on a state older than what others have already written.
 fn relist_resource_version(last_synced: &str, unavailable: bool) -> &str {
     if unavailable {
         ""
-    } else if last_synced.is_empty() {
-        "0"
     } else {
         last_synced
     }
 }
 
 /// A list answered at `got` for a list asked not older than `asked`, older than that. A
-/// consistent read ("") or any state ("0") is never refused: the first is the store's truth
-/// (even one restored older), the second only seeds an empty cache.
+/// consistent read ("") is never refused: it is the store's truth (even one restored older).
 fn older_than_asked(asked: &str, got: &str) -> bool {
     match (asked.parse::<i64>(), got.parse::<i64>()) {
         (Ok(a), Ok(g)) => a > 0 && g < a,
@@ -577,7 +578,7 @@ mod tests {
 
     #[test]
     fn relists_ask_not_older_than_the_cache_then_the_most_recent_state() {
-        assert_eq!(relist_resource_version("", false), "0");
+        assert_eq!(relist_resource_version("", false), "");
         assert_eq!(relist_resource_version("41", false), "41");
         assert_eq!(relist_resource_version("41", true), "");
         assert_eq!(relist_resource_version("", true), "");
