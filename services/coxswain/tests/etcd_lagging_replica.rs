@@ -29,7 +29,7 @@ const OBJECTS: usize = 20;
 
 /// A TCP relay to a switchable target; bytes coming back from the target are held for
 /// `hold` (milliseconds, switchable too: a chunk read after a switch is held the new time,
-/// and chunks stay in order).
+/// and chunks stay in order), on every connection or only on the `only`-th accepted (1-based).
 struct Relay {
     addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
@@ -38,15 +38,25 @@ struct Relay {
 
 impl Relay {
     async fn start(target: SocketAddr) -> Relay {
+        Self::start_holding(target, None).await
+    }
+
+    async fn start_holding(target: SocketAddr, only: Option<usize>) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let addr = listener.local_addr().expect("relay address");
         let target = Arc::new(Mutex::new(target));
         let hold = Arc::new(AtomicU64::new(0));
         let (t, h) = (target.clone(), hold.clone());
         tokio::spawn(async move {
+            let mut accepted = 0;
             while let Ok((inbound, _)) = listener.accept().await {
+                accepted += 1;
                 let to = *t.lock().unwrap();
-                tokio::spawn(relay(inbound, to, h.clone()));
+                let hold = match only {
+                    Some(n) if n != accepted => Arc::new(AtomicU64::new(0)),
+                    _ => h.clone(),
+                };
+                tokio::spawn(relay(inbound, to, hold));
             }
         });
         Relay { addr, target, hold }
@@ -265,4 +275,86 @@ async fn scrape(addr: &str) -> String {
     let mut body = String::new();
     s.read_to_string(&mut body).await.expect("response");
     body
+}
+
+/// A store whose watch on etcd is stuck while etcd answers its reads (only its watch's
+/// connection is held: its second to etcd, after the KV client it reads and writes with):
+/// a list with no resourceVersion is read from etcd itself, as kube-apiserver falls back from
+/// its watch cache, and holds what was written through the other store; "0" is the stale
+/// cache, a resourceVersion it has not reached is "Too large".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistent_list_through_a_replica_whose_watch_is_stuck_is_read_from_etcd() {
+    let etcd = Etcd::start().expect("start etcd");
+    let a = Coxswain::start_with(&["store"], &["--etcd-servers", &etcd.url]).expect("store a");
+    let etcd_relay = Relay::start_holding(socket(&etcd.url), Some(2)).await;
+    let via_relay = format!("http://{}", etcd_relay.addr);
+    let b = tokio::task::spawn_blocking(move || {
+        Coxswain::start_with(
+            &["store"],
+            &[
+                "--etcd-servers",
+                &via_relay,
+                "--too-large-resource-version-wait",
+                TOO_LARGE_WAIT,
+            ],
+        )
+    })
+    .await
+    .expect("start b")
+    .expect("store b");
+    etcd_relay.hold(Duration::from_secs(60));
+
+    let writer = Client::connect(&a.url()).await.expect("client of a");
+    let mut last = 0;
+    for i in 0..5 {
+        let c = writer
+            .create(&configmap(&format!("stuck-{i}")))
+            .await
+            .expect("create");
+        last = c.metadata().resource_version.parse().expect("rv");
+    }
+    let stuck = |items: &[ConfigMap]| {
+        items
+            .iter()
+            .filter(|c| c.metadata().name.starts_with("stuck-"))
+            .count()
+    };
+    let reader = Client::connect(&b.url()).await.expect("client of b");
+    let (cached, _) = reader
+        .list_at::<ConfigMap>("default", &ListParams::default(), "0")
+        .await
+        .expect("any list through b");
+    assert_eq!(stuck(&cached), 0, "b's watch was expected to be held");
+    let e = reader
+        .list_at::<ConfigMap>("default", &ListParams::default(), &last.to_string())
+        .await
+        .expect_err("b has not reached it");
+    assert!(e.is_too_large_resource_version(), "{e}");
+
+    let start = std::time::Instant::now();
+    let (items, rv) = reader
+        .list::<ConfigMap>("default", &ListParams::default())
+        .await
+        .expect("consistent list through b");
+    assert_eq!(stuck(&items), 5);
+    assert!(rv.parse::<i64>().expect("rv") >= last, "{rv} < {last}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "it waited for b's cache first"
+    );
+    let metrics = scrape(&b.metrics).await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("apiserver_watch_cache_consistent_read_total{")
+                && l.contains("resource=\"configmaps\"")
+                && l.contains("fallback=\"true\"")
+                && l.contains("success=\"true\"")
+        ),
+        "no consistent list fell back to etcd:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("consistent_read"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
