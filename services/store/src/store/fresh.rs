@@ -21,8 +21,9 @@
 //! than N" waits until the cache has applied N (then "Too large resource version", as the
 //! watch cache's `waitUntilFreshAndBlock`), and a list with no resourceVersion is a consistent
 //! read — the cache first reaches the backend's current revision (ConsistentListFromCache,
-//! 1.31). A backend only this store writes is always current: its consistent lists wait for
-//! nothing and ask the backend nothing.
+//! 1.31), and a cache that does not get there within the same wait has the list read from the
+//! backend itself, as kube-apiserver falls back to etcd. A backend only this store writes is
+//! always current: its consistent lists wait for nothing and ask the backend nothing.
 use super::*;
 
 /// How fresh a list must be: its `resourceVersion` and `resourceVersionMatch`, read as
