@@ -44,7 +44,8 @@ pub struct AgentServingOpts {
     #[arg(long = "anonymous-auth", default_value_t = false, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub anonymous_auth: bool,
-    /// Check bearer tokens with a TokenReview to the store (else bearer tokens are refused).
+    /// Check bearer tokens with a TokenReview to the store (else a bearer token is not looked
+    /// at: no credentials, as upstream's kubelet without a token authenticator).
     #[arg(long, default_value_t = true, num_args = 0..=1,
           default_missing_value = "true", action = clap::ArgAction::Set)]
     pub authentication_token_webhook: bool,

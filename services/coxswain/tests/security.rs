@@ -184,6 +184,44 @@ async fn with_auth_calls_need_a_token_or_a_client_certificate_and_health_stays_o
     );
     assert!(!ok && out.contains("PermissionDenied"), "{out}");
     assert!(out.contains("alice"), "{out}");
+    // A client certificate and a bearer token together: the certificate's user, as
+    // kube-apiserver's union tries x509 before tokens and takes the first that authenticates.
+    // A master's certificate with a wrong token is let in...
+    let cert_args = |cn: &str, groups: &[&str]| {
+        let (cert, key) = c.user_cert(cn, groups);
+        let cert_path = tmp.path().join(format!("{cn}.crt"));
+        let key_path = tmp.path().join(format!("{cn}.key"));
+        std::fs::write(&cert_path, cert).expect("write cert");
+        std::fs::write(&key_path, key).expect("write key");
+        vec![
+            "-cert".to_string(),
+            cert_path.to_string_lossy().into_owned(),
+            "-key".to_string(),
+            key_path.to_string_lossy().into_owned(),
+        ]
+    };
+    let mut args = cert_args("master-with-a-bad-token", &["system:masters"]);
+    args.extend(["-H".to_string(), bad.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = grpcurl(
+        &c,
+        &args,
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(ok && out.contains("kube-system"), "{out}");
+    // ...and a certificate of a user with no rights stays that user beside the admin's token.
+    let mut args = cert_args("carol", &[]);
+    args.extend(["-H".to_string(), h.clone()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = grpcurl(
+        &c,
+        &args,
+        "coxswain.v1.ObjectStore/List",
+        r#"{"kind":"namespaces"}"#,
+    );
+    assert!(!ok && out.contains("PermissionDenied"), "{out}");
+    assert!(out.contains("carol"), "{out}");
     // Plain text is not served at all.
     let (ok, out) = {
         let o = std::process::Command::new("grpcurl")

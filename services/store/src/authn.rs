@@ -2,14 +2,20 @@
 //! groups), let in as `system:anonymous` when anonymous requests are allowed, or answered
 //! UNAUTHENTICATED. Health (`grpc.health.v1`) and reflection stay open, as `/healthz` does.
 //!
-//! Authenticators, tried in order:
+//! Authenticators, tried in kube-apiserver's order (`pkg/kubeapiserver/authenticator/config.go`:
+//! x509, then bearer tokens, in a `union` where the first that authenticates wins):
+//! - client certificates verified by the TLS layer against the client CA: the subject's
+//!   CommonName is the user and its Organizations the groups (upstream's
+//!   `CommonNameUserConversion`; a certificate without a CommonName authenticates no one and the
+//!   other credentials are tried). The certificate's subject is read with `yasna` (DER); the
+//!   chain itself was verified by rustls. A request with a valid certificate is its user, whatever
+//!   its `authorization` header says;
 //! - bearer tokens (`authorization: Bearer <token>`) from a static token file in
 //!   kube-apiserver's `--token-auth-file` CSV format: `token,user,uid,"group1,group2"`;
 //! - ServiceAccount tokens (JWTs the cluster's `sa.key` signed, [`crate::satoken`]), checked
 //!   against the ServiceAccount and pod they name;
-//! - client certificates verified by the TLS layer against the client CA: the subject's
-//!   CommonName is the user and its Organizations the groups. The certificate's subject is read
-//!   with `yasna` (DER); the chain itself was verified by rustls.
+//! - anonymous (`--anonymous-auth`), only when nothing above was presented: a wrong token is
+//!   UNAUTHENTICATED, never anonymous (upstream's `union.NewFailOnError(chain, anonymous)`).
 //!
 //! The user is put in the request's extensions ([`UserInfo`]) for authorization.
 use std::collections::HashMap;
@@ -120,16 +126,26 @@ impl Authenticator {
         Ok(())
     }
 
-    /// The user of a request with these headers and this peer certificate (the first of the
-    /// chain). Err: the status to answer with.
+    /// The user of a request with this `authorization` header and this peer certificate (the
+    /// first of the chain): the certificate's if it names one ([`cert_user`]), else the bearer
+    /// token's, else anonymous when allowed. Err: the status to answer with.
     pub fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         peer_cert: Option<&[u8]>,
     ) -> Result<UserInfo, tonic::Status> {
-        if let Some(h) = authorization {
-            let token = bearer_token(h);
-            if let (Some(t), Some(sa)) = (token, &self.service_accounts) {
+        match peer_cert.and_then(cert_user) {
+            Some(u) => Ok(u),
+            None => self.token_or_anonymous(authorization),
+        }
+    }
+
+    /// The rest of [`Authenticator::authenticate`], once no certificate named a user: the bearer
+    /// token's user (a wrong token is UNAUTHENTICATED), else anonymous when allowed. A header
+    /// that is not `Bearer <token>` carries no token, as upstream's `bearertoken` reads it.
+    fn token_or_anonymous(&self, authorization: Option<&[u8]>) -> Result<UserInfo, tonic::Status> {
+        if let Some(t) = authorization.and_then(bearer_token) {
+            if let Some(sa) = &self.service_accounts {
                 if crate::satoken::looks_like_jwt(t) {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -141,31 +157,37 @@ impl Authenticator {
                     });
                 }
             }
-            return match token.and_then(|t| self.tokens.get(t)) {
+            return match self.tokens.get(t) {
                 Some(u) => Ok(with_authenticated(u.clone())),
                 // A wrong token is not anonymous: upstream answers 401.
                 None => Err(tonic::Status::unauthenticated("invalid bearer token")),
             };
         }
-        if let Some(der) = peer_cert {
-            return match subject_of(der) {
-                Some((cn, orgs)) if !cn.is_empty() => Ok(with_authenticated(UserInfo {
-                    name: cn,
-                    uid: String::new(),
-                    groups: orgs,
-                })),
-                _ => Err(tonic::Status::unauthenticated(
-                    "client certificate has no subject CommonName",
-                )),
-            };
-        }
         if self.anonymous {
             return Ok(UserInfo::anonymous());
         }
-        Err(tonic::Status::unauthenticated(
-            "Unauthorized: no credentials (a bearer token or a client certificate) were given",
-        ))
+        Err(tonic::Status::unauthenticated(NO_CREDENTIALS))
     }
+}
+
+/// The answer to a request that presented nothing that names a user, anonymous requests not
+/// being allowed.
+pub const NO_CREDENTIALS: &str = "Unauthorized: no credentials (a bearer token, or a client \
+     certificate with a subject CommonName) were given";
+
+/// The user a client certificate the TLS layer verified names (upstream's
+/// `CommonNameUserConversion`): its subject's CommonName, in its Organizations and
+/// `system:authenticated`. None when it has no CommonName (or cannot be read): it then
+/// authenticates no one, and the request's other credentials are tried.
+pub fn cert_user(der: &[u8]) -> Option<UserInfo> {
+    let (cn, orgs) = subject_of(der)?;
+    (!cn.is_empty()).then(|| {
+        with_authenticated(UserInfo {
+            name: cn,
+            uid: String::new(),
+            groups: orgs,
+        })
+    })
 }
 
 fn with_authenticated(mut u: UserInfo) -> UserInfo {
@@ -269,7 +291,10 @@ fn parse_name(der: &[u8]) -> Option<(String, Vec<String>)> {
 }
 
 /// The token of an `authorization: Bearer <token>` header (trimmed; the scheme in either case
-/// kube-apiserver accepts).
+/// kube-apiserver accepts). None for any other header: upstream's `bearertoken` then
+/// authenticates no one. An empty token is Some(""), refused as a wrong one (upstream lets it
+/// fall through to anonymous; here TokenReview reviews its token through
+/// [`Authenticator::authenticate`], and an empty token must not come back as anonymous).
 pub fn bearer_token(header: &[u8]) -> Option<&str> {
     let h = std::str::from_utf8(header).ok()?;
     let t = h
@@ -298,9 +323,11 @@ pub type PeerCerts = Arc<Vec<tonic::transport::CertificateDer<'static>>>;
 /// the allocation (not the certificates) outlives the connection while the entry exists, so
 /// the address cannot name another connection's list. Bounded: a full map first drops the
 /// entries of closed connections, then everything.
+///
+/// A certificate that names no one (no CommonName) is remembered as such (None).
 #[derive(Default)]
 struct PeerUsers {
-    map: RwLock<HashMap<usize, (WeakCerts, UserInfo)>>,
+    map: RwLock<HashMap<usize, (WeakCerts, Option<UserInfo>)>>,
 }
 
 type WeakCerts = Weak<Vec<tonic::transport::CertificateDer<'static>>>;
@@ -309,14 +336,16 @@ type WeakCerts = Weak<Vec<tonic::transport::CertificateDer<'static>>>;
 const MAX_PEERS: usize = 4096;
 
 impl PeerUsers {
-    fn get(&self, certs: &PeerCerts) -> Option<UserInfo> {
+    /// The remembered user of this connection's certificate: Some(None) when it names no one,
+    /// None when nothing is remembered.
+    fn get(&self, certs: &PeerCerts) -> Option<Option<UserInfo>> {
         let map = self.map.read().ok()?;
         let (weak, user) = map.get(&(Arc::as_ptr(certs) as usize))?;
         // The same allocation (kept by the Weak), so the same connection's list.
         (Weak::as_ptr(weak) == Arc::as_ptr(certs)).then(|| user.clone())
     }
 
-    fn remember(&self, certs: &PeerCerts, user: &UserInfo) {
+    fn remember(&self, certs: &PeerCerts, user: &Option<UserInfo>) {
         let Ok(mut map) = self.map.write() else {
             return;
         };
@@ -332,18 +361,15 @@ impl PeerUsers {
         );
     }
 
-    /// The user of the request's connection's certificate (authenticated once per connection).
-    fn authenticate(
-        &self,
-        auth: &Authenticator,
-        certs: &PeerCerts,
-    ) -> Result<UserInfo, tonic::Status> {
+    /// The user the request's connection's certificate names ([`cert_user`]; read once per
+    /// connection). None: it names no one.
+    fn user(&self, certs: &PeerCerts) -> Option<UserInfo> {
         if let Some(u) = self.get(certs) {
-            return Ok(u);
+            return u;
         }
-        let user = auth.authenticate(None, certs.first().map(|c| c.as_ref()))?;
+        let user = certs.first().and_then(|c| cert_user(c.as_ref()));
         self.remember(certs, &user);
-        Ok(user)
+        user
     }
 }
 
@@ -427,10 +453,11 @@ impl Gate for StoreGate {
     type Admitted = UserInfo;
     type Future = std::future::Ready<Result<UserInfo, tonic::Status>>;
 
+    /// [`Authenticator::authenticate`], with the certificate's user read once per connection.
     fn admit(self: Arc<Self>, c: Presented<'_>) -> Self::Future {
-        let user = match c.certs {
-            Some(certs) => self.peers.authenticate(&self.auth, certs),
-            None => self.auth.authenticate(c.authorization, None),
+        let user = match c.certs.and_then(|certs| self.peers.user(certs)) {
+            Some(u) => Ok(u),
+            None => self.auth.token_or_anonymous(c.authorization),
         };
         if user.is_err() {
             metrics::counter!("coxswain_authentication_failures_total").increment(1);
@@ -450,9 +477,9 @@ impl Gate for StoreGate {
 pub struct Presented<'a> {
     /// The `authorization` header.
     pub authorization: Option<&'a [u8]>,
-    /// The client certificates the TLS layer verified, only when there is no `authorization`
-    /// header: a bearer token wins over the certificate, as in
-    /// [`Authenticator::authenticate`].
+    /// The client certificates the TLS layer verified (none: not TLS, or no certificate). A
+    /// certificate that names a user wins over the `authorization` header, as x509 comes before
+    /// bearer tokens in kube-apiserver's authenticator union ([`Authenticator::authenticate`]).
     pub certs: Option<&'a PeerCerts>,
     /// The request's path (`/package.Service/Method`).
     pub path: &'a str,
@@ -529,14 +556,11 @@ where
             .headers()
             .get(http::header::AUTHORIZATION)
             .map(|h| h.as_bytes());
-        let certs = match authorization {
-            Some(_) => None,
-            None => req
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(|i| i.peer_certs())
-                .filter(|c| !c.is_empty()),
-        };
+        let certs = req
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(|i| i.peer_certs())
+            .filter(|c| !c.is_empty());
         let admit = gate.clone().admit(Presented {
             authorization,
             certs: certs.as_ref(),
@@ -637,17 +661,16 @@ mod cert_tests {
 
     #[test]
     fn a_connections_certificate_is_parsed_once_and_never_names_another_connection() {
-        let a = Authenticator::new(false);
         let peers = PeerUsers::default();
         let alice = cert("alice");
         assert!(peers.get(&alice).is_none());
-        assert_eq!(peers.authenticate(&a, &alice).unwrap().name, "alice");
+        assert_eq!(peers.user(&alice).unwrap().name, "alice");
         // Remembered for this connection's list...
-        assert_eq!(peers.get(&alice).unwrap().name, "alice");
+        assert_eq!(peers.get(&alice).unwrap().unwrap().name, "alice");
         // ...and for no other list, even with the same contents.
         let bob = cert("bob");
         assert!(peers.get(&bob).is_none());
-        assert_eq!(peers.authenticate(&a, &bob).unwrap().name, "bob");
+        assert_eq!(peers.user(&bob).unwrap().name, "bob");
         let alice_again = Arc::new(alice.as_ref().clone());
         assert!(peers.get(&alice_again).is_none());
         // A closed connection's entry keeps its allocation, so no new list takes its address.
@@ -656,25 +679,107 @@ mod cert_tests {
         for _ in 0..64 {
             let c = cert("mallory");
             assert_ne!(Arc::as_ptr(&c) as usize, addr);
-            assert_eq!(peers.authenticate(&a, &c).unwrap().name, "mallory");
+            assert_eq!(peers.user(&c).unwrap().name, "mallory");
         }
-        // A certificate without a CommonName is refused and not remembered.
+        // A certificate without a CommonName names no one, and is remembered as such.
         let nobody = cert("");
-        assert!(peers.authenticate(&a, &nobody).is_err());
-        assert!(peers.get(&nobody).is_none());
+        assert!(peers.user(&nobody).is_none());
+        assert_eq!(peers.get(&nobody), Some(None));
     }
 
     #[test]
     fn the_remembered_connections_are_bounded() {
-        let a = Authenticator::new(false);
         let peers = PeerUsers::default();
         let c = cert("u");
         let lists: Vec<PeerCerts> = (0..MAX_PEERS + 10)
             .map(|_| Arc::new(c.as_ref().clone()))
             .collect();
         for l in &lists {
-            peers.authenticate(&a, l).unwrap();
+            peers.user(l).unwrap();
         }
         assert!(peers.map.read().unwrap().len() <= MAX_PEERS);
+    }
+
+    /// kube-apiserver's union tries x509 before bearer tokens and takes the first that
+    /// authenticates: a certificate that names a user wins over any `authorization` header, a
+    /// wrong token included; one without a CommonName authenticates no one, and the token (or
+    /// anonymous) decides.
+    #[test]
+    fn a_certificate_wins_over_the_bearer_token_as_x509_comes_first_upstream() {
+        let mut a = Authenticator::new(false);
+        a.load_token_csv("good,bob,u2,\"dev\"\n").unwrap();
+        let alice = cert("alice");
+        let alice = Some(alice[0].as_ref());
+        for header in [
+            &b"Bearer wrong"[..],
+            b"Bearer good",
+            b"Bearer ",
+            b"Basic YWxpY2U6cHc=",
+        ] {
+            let u = a.authenticate(Some(header), alice).unwrap();
+            assert_eq!(u.name, "alice", "{}", String::from_utf8_lossy(header));
+            assert_eq!(u.groups, ["system:authenticated"]);
+        }
+        // Through the store's gate too, with the user remembered for the connection.
+        let gate = Arc::new(StoreGate {
+            auth: Arc::new(a.clone()),
+            authz: None,
+            peers: Default::default(),
+        });
+        let certs = cert("alice");
+        for _ in 0..2 {
+            let u = gate
+                .clone()
+                .admit(Presented {
+                    authorization: Some(b"Bearer wrong"),
+                    certs: Some(&certs),
+                    path: "/coxswain.v1.ObjectStore/Get",
+                })
+                .into_inner()
+                .unwrap();
+            assert_eq!(u.name, "alice");
+        }
+        // No CommonName: the token decides, a wrong one is refused.
+        let nobody = cert("");
+        let nobody_der = Some(nobody[0].as_ref());
+        assert_eq!(
+            a.authenticate(Some(b"Bearer good"), nobody_der)
+                .unwrap()
+                .name,
+            "bob"
+        );
+        let e = a
+            .authenticate(Some(b"Bearer wrong"), nobody_der)
+            .unwrap_err();
+        assert_eq!(e.message(), "invalid bearer token");
+        let e = gate
+            .clone()
+            .admit(Presented {
+                authorization: Some(b"Bearer wrong"),
+                certs: Some(&nobody),
+                path: "/coxswain.v1.ObjectStore/Get",
+            })
+            .into_inner()
+            .unwrap_err();
+        assert_eq!(e.message(), "invalid bearer token");
+        // ...and without a token it is as if no certificate had been given.
+        let e = a.authenticate(None, nobody_der).unwrap_err();
+        assert_eq!(e.message(), NO_CREDENTIALS);
+        a.anonymous = true;
+        assert_eq!(
+            a.authenticate(None, nobody_der).unwrap().name,
+            "system:anonymous"
+        );
+        // A header that is not a bearer token carries none (upstream's bearertoken), but a
+        // wrong or empty bearer token is never anonymous.
+        assert_eq!(
+            a.authenticate(Some(b"Basic YWxpY2U6cHc="), None)
+                .unwrap()
+                .name,
+            "system:anonymous"
+        );
+        for header in [&b"Bearer wrong"[..], b"Bearer ", b"Bearer   "] {
+            assert!(a.authenticate(Some(header), None).is_err());
+        }
     }
 }

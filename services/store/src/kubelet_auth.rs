@@ -2,10 +2,15 @@
 //! authorized as the kubelet's (`--client-ca-file`, `--authentication-token-webhook`,
 //! `--authorization-mode=Webhook`; upstream's `pkg/kubelet/server/auth.go`):
 //! - a client certificate the TLS layer verified against the cluster CA names the user (its
-//!   CommonName) and groups (its Organizations);
-//! - a bearer token is sent to the store in a TokenReview ([`crate::reviews`]);
-//! - no credentials: UNAUTHENTICATED, unless anonymous requests are allowed
-//!   (`system:anonymous`);
+//!   CommonName) and groups (its Organizations), whatever the `authorization` header says;
+//! - else a bearer token is sent to the store in a TokenReview ([`crate::reviews`]); a refused
+//!   one is UNAUTHENTICATED;
+//! - else (no certificate naming a user, no bearer token, or tokens not accepted):
+//!   UNAUTHENTICATED, unless anonymous requests are allowed (`system:anonymous`).
+//!
+//! That is upstream's `DelegatingAuthenticatorConfig`: a union of x509 then the token webhook,
+//! the first that authenticates winning, then anonymous only when none of them failed (the
+//! store's [`crate::authn::Authenticator`] has the same order).
 //! - every request is then put to the store in a SubjectAccessReview with the kubelet's
 //!   attributes ([`kubelet_attributes`]): resource `nodes`, the node's name, and the subresource
 //!   `stats`, `metrics`, `log` or else `proxy`. A refusal is PERMISSION_DENIED with the
@@ -109,20 +114,26 @@ impl KubeletAuth {
         }
     }
 
-    /// The caller: its certificate, else its bearer token (TokenReview), else anonymous.
+    /// The caller: the user its certificate names, else its bearer token's (TokenReview, when
+    /// `token_webhook`), else anonymous when allowed.
     pub async fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         peer_cert: Option<&[u8]>,
     ) -> Result<UserInfo, tonic::Status> {
+        if let Some(u) = peer_cert.and_then(crate::authn::cert_user) {
+            return Ok(u);
+        }
         let unauthorized =
             |why: &str| tonic::Status::unauthenticated(format!("Unauthorized: {why}"));
-        if let Some(h) = authorization {
-            let token = crate::authn::bearer_token(h)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| unauthorized("malformed authorization header"))?;
-            if !self.config.token_webhook {
-                return Err(unauthorized("bearer tokens are not accepted"));
+        // Without the token webhook there is no token authenticator: a bearer token is not
+        // looked at, as upstream's kubelet without --authentication-token-webhook.
+        let token = authorization
+            .and_then(crate::authn::bearer_token)
+            .filter(|_| self.config.token_webhook);
+        if let Some(token) = token {
+            if token.is_empty() {
+                return Err(unauthorized("invalid bearer token"));
             }
             let now = Instant::now();
             let r = match cached(&self.tokens, token, now) {
@@ -164,25 +175,10 @@ impl KubeletAuth {
                 unauthorized("invalid bearer token")
             });
         }
-        if let Some(der) = peer_cert {
-            return match crate::authn::subject_of(der) {
-                Some((cn, mut groups)) if !cn.is_empty() => {
-                    groups.push("system:authenticated".into());
-                    Ok(UserInfo {
-                        name: cn,
-                        uid: String::new(),
-                        groups,
-                    })
-                }
-                _ => Err(unauthorized("client certificate has no subject CommonName")),
-            };
-        }
         if self.config.anonymous {
             return Ok(UserInfo::anonymous());
         }
-        Err(unauthorized(
-            "no credentials (a bearer token or a client certificate) were given",
-        ))
+        Err(tonic::Status::unauthenticated(crate::authn::NO_CREDENTIALS))
     }
 
     /// Whether `user` may make the call at `path` (a SubjectAccessReview).
@@ -325,6 +321,71 @@ mod tests {
             forbidden_message("bob", &a),
             "Forbidden (user=bob, verb=create, resource=nodes, subresource(s)=[proxy])"
         );
+    }
+
+    fn cert(cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    /// An agent whose store cannot be reached: any TokenReview fails.
+    fn agent(token_webhook: bool, anonymous: bool) -> KubeletAuth {
+        let store = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        KubeletAuth::new(
+            KubeletAuthConfig {
+                node_name: "n1".into(),
+                anonymous,
+                token_webhook,
+                authorize: false,
+                token_ttl: Duration::from_secs(120),
+                authorized_ttl: Duration::from_secs(300),
+                unauthorized_ttl: Duration::from_secs(30),
+            },
+            store,
+        )
+    }
+
+    /// As the store's authenticator and upstream's kubelet (x509 before the token webhook, the
+    /// first that authenticates winning): a certificate naming a user wins over any bearer
+    /// token, which is then not even reviewed.
+    #[tokio::test]
+    async fn a_certificate_wins_over_the_bearer_token_as_upstreams_kubelet() {
+        let a = agent(true, false);
+        let alice = cert("alice");
+        for header in [&b"Bearer wrong"[..], b"Bearer ", b"Basic YWxpY2U6cHc="] {
+            let u = a.authenticate(Some(header), Some(&alice)).await.unwrap();
+            assert_eq!(u.name, "alice");
+            assert_eq!(u.groups, ["system:authenticated"]);
+        }
+        // A certificate without a CommonName names no one: the token is reviewed (and the
+        // unreachable store refuses it); without a token, no credentials.
+        let nobody = cert("");
+        let e = a
+            .authenticate(Some(b"Bearer t"), Some(&nobody))
+            .await
+            .unwrap_err();
+        assert_eq!(e.message(), "Unauthorized: the token could not be reviewed");
+        let e = a.authenticate(None, Some(&nobody)).await.unwrap_err();
+        assert_eq!(e.message(), crate::authn::NO_CREDENTIALS);
+        // Anonymous only when nothing was presented that names a user or fails: a header that
+        // is not a bearer token carries none, and without the token webhook a bearer token is
+        // not looked at (upstream's kubelet has no token authenticator then).
+        let a = agent(true, true);
+        let u = a.authenticate(Some(b"Basic eDp5"), None).await.unwrap();
+        assert_eq!(u.name, "system:anonymous");
+        assert!(a.authenticate(Some(b"Bearer t"), None).await.is_err());
+        let e = a.authenticate(Some(b"Bearer "), None).await.unwrap_err();
+        assert_eq!(e.message(), "Unauthorized: invalid bearer token");
+        let a = agent(false, true);
+        let u = a.authenticate(Some(b"Bearer t"), None).await.unwrap();
+        assert_eq!(u.name, "system:anonymous");
+        let a = agent(false, false);
+        let e = a.authenticate(Some(b"Bearer t"), None).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
     }
 
     #[test]
