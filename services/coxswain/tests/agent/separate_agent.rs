@@ -1,0 +1,182 @@
+//! `coxswain agent` as its own process: logs and deletions across a restart, many sim nodes
+//! in one process.
+use coxswain_test_support::wait_until;
+use serde_json::Value;
+
+use crate::common::*;
+
+/// A `coxswain agent` process; SIGKILLed on drop.
+struct AgentProc {
+    child: std::process::Child,
+    grpc: String,
+}
+
+impl AgentProc {
+    fn start(server: &str, node: &str, root: &std::path::Path) -> AgentProc {
+        let root = root.to_string_lossy().to_string();
+        Self::start_args(&[
+            "--node-name",
+            node,
+            "--server",
+            server,
+            "--pod-cidr",
+            "127.209.1.0",
+            "--root-dir",
+            &root,
+            "--pod-time-scale",
+            "0.1",
+            "--lease-renew-interval",
+            "300ms",
+        ])
+    }
+
+    fn start_args(args: &[&str]) -> AgentProc {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+            .args(["agent", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn coxswain agent");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(T).expect("agent ready line");
+        assert!(line.starts_with("coxswain agent ready"), "{line}");
+        let grpc = line
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("grpc="))
+            .unwrap()
+            .to_string();
+        AgentProc { child, grpc }
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_separate_agent_serves_logs_and_finishes_deletions_after_a_restart() {
+    let c = cluster(209, &["--nodes", "0"]);
+    let root = tempfile::tempdir().unwrap();
+    let agent = AgentProc::start(&c.url(), "edge1", root.path());
+    wait_until("edge1 Ready", T, || {
+        c.coxctl(&["get", "node", "edge1"])
+            .stdout
+            .contains(" Ready ")
+            .then_some(())
+    })
+    .unwrap();
+    let n: Value =
+        serde_json::from_str(&c.coxctl(&["get", "node", "edge1", "-o", "json"]).stdout).unwrap();
+    assert_eq!(
+        n["metadata"]["annotations"]["coxswain.io/agent-endpoint"],
+        // TLS when the store has it (the agent then authenticates its callers).
+        format!("{}://{}", c.url().split("://").next().unwrap(), agent.grpc)
+    );
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  nodeName: edge1
+  terminationGracePeriodSeconds: 600
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "trap '' TERM; echo started; while true; do sleep 0.2; done"]
+"#,
+    );
+    wait_status(&c, "default", "stubborn", "Running");
+    let p = pod(&c, "default", "stubborn").unwrap();
+    assert!(s(&p, "status.podIP")
+        .as_str()
+        .unwrap()
+        .starts_with("127.209.1."));
+    wait_until("log", T, || {
+        let out = c.coxctl(&["logs", "stubborn"]);
+        (out.stdout == "started\n").then_some(())
+    })
+    .unwrap();
+    // Deleting: the container ignores SIGTERM and the grace period is long: Terminating.
+    c.coxctl(&["delete", "pod", "stubborn", "--wait=false"])
+        .success();
+    wait_status(&c, "default", "stubborn", "Terminating");
+    // The agent dies mid-deletion; a new one finishes it, and runs a pod bound meanwhile.
+    drop(agent);
+    apply(
+        &c,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: later}
+spec:
+  nodeName: edge1
+  containers: [{name: web, image: nginx}]
+"#,
+    );
+    let _agent = AgentProc::start(&c.url(), "edge1", root.path());
+    wait_until("stubborn removed", T, || {
+        pod(&c, "default", "stubborn").is_none().then_some(())
+    })
+    .unwrap();
+    wait_status(&c, "default", "later", "Running");
+    let p = pod(&c, "default", "later").unwrap();
+    let ip = s(&p, "status.podIP").as_str().unwrap().to_string();
+    assert_eq!(http_get_answered(&ip, 80, "/").0, 200);
+}
+
+#[test]
+fn one_agent_process_hosts_many_sim_nodes() {
+    let c = cluster(210, &["--nodes", "0"]);
+    let url = c.url();
+    let _agent = AgentProc::start_args(&[
+        "--sim-nodes",
+        "50",
+        "--server",
+        &url,
+        "--sim-node-prefix",
+        "kwok",
+        "--no-events",
+    ]);
+    wait_until("50 Ready sim nodes", T, || {
+        let out = c.coxctl(&["get", "nodes", "--no-headers"]).stdout;
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 50).then_some(())
+    })
+    .unwrap();
+    let mut yaml = String::new();
+    for i in 0..200 {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, annotations: {{sim.coxswain.io/run-duration: 1s}}}}\nspec:\n  nodeName: kwok-{}\n  restartPolicy: Never\n  containers: [{{name: c, image: busybox}}]\n",
+            i % 50 + 1
+        ));
+    }
+    apply(&c, &yaml);
+    wait_until("200 pods Succeeded", T, || {
+        let out = c.coxctl(&["get", "pods", "--no-headers"]).stdout;
+        (out.lines().filter(|l| l.contains("Completed")).count() == 200).then_some(())
+    })
+    .unwrap();
+    let wide = c
+        .coxctl(&["get", "pods", "-o", "wide", "--no-headers"])
+        .stdout;
+    assert!(
+        wide.lines()
+            .any(|l| l.starts_with("p49 ") && l.contains("kwok-50")),
+        "{wide}"
+    );
+}
