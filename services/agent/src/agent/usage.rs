@@ -82,7 +82,7 @@ impl<R: Runtime> NodeAgent<R> {
         let mut out = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for (info, pod, instances) in workers {
-            let spec = pod.spec.clone().unwrap_or_default();
+            let containers = pod.spec.as_ref().map_or(&[][..], |s| &s.containers[..]);
             let mut pu = PodUsage {
                 namespace: info.namespace.clone(),
                 name: info.name.clone(),
@@ -92,7 +92,7 @@ impl<R: Runtime> NodeAgent<R> {
                 containers: vec![],
             };
             for (name, _attempt, id) in instances {
-                let Some(c) = spec.containers.iter().find(|c| c.name == name) else {
+                let Some(c) = containers.iter().find(|c| c.name == name) else {
                     continue;
                 };
                 let Some(u) = self.ctx.runtime.usage(&info, c, &id) else {
