@@ -16,7 +16,7 @@
 //!
 //! Pods naming a scheduler this process does not serve, pods with a nodeName and pods being
 //! deleted are never touched.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
@@ -25,10 +25,10 @@ use coxswain_client::{Client, Event, Informer, ObjectRef, Recorder};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::binder::{Batcher, Binding};
+use crate::binder::Batcher;
 use crate::cache::SchedulerCache;
 use crate::config::SchedulerConfig;
-use crate::explain::{explain, Explanation, Verdict};
+use crate::explain::Explanation;
 use crate::extender::Extender;
 use crate::framework::{
     find_feasible_observed, rejected_statuses, resolve_gated, run_post_filters_observed,
@@ -37,7 +37,13 @@ use crate::framework::{
 };
 use crate::metrics::Observer;
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
-use crate::snapshot::{pod_name, pod_namespace, pod_spec, Snapshot};
+use crate::snapshot::pod_spec;
+
+mod binding;
+mod live_explain;
+
+use binding::BindError;
+use live_explain::PendingExplain;
 
 /// The reason of the Warning event a pod gets when an extender's failure is skipped (an
 /// ignorable extender's Filter, or any extender's Prioritize) and the cycle goes on.
@@ -124,13 +130,6 @@ fn forward<R>(ev: &Event<R>) -> Event<R> {
         Event::Deleted(o) => Event::Deleted(Arc::clone(o)),
         Event::Synced => Event::Synced,
     }
-}
-
-#[derive(Debug)]
-enum BindError {
-    /// The pod is gone or bound already: nothing to retry.
-    Gone(String),
-    Failed(String),
 }
 
 /// A handle on a running scheduler: its profiles, Explain, and the pod cache.
@@ -307,45 +306,6 @@ pub fn start(
     })
 }
 
-fn condition_patch(pod: &v1::Pod, reason: &str, message: &str) -> Option<serde_json::Value> {
-    let conds = pod
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    if let Some(c) = conds.iter().find(|c| c.r#type == "PodScheduled") {
-        if c.status == "False" && c.reason == reason && c.message == message {
-            return None;
-        }
-    }
-    let now = coxswain_api::time::now_rfc3339();
-    let mut out: Vec<serde_json::Value> = Vec::new();
-    let mut replaced = false;
-    for c in &conds {
-        if c.r#type == "PodScheduled" {
-            let since = if c.status == "False" && !c.last_transition_time.is_empty() {
-                c.last_transition_time.clone()
-            } else {
-                now.clone()
-            };
-            out.push(serde_json::json!({
-                "type": "PodScheduled", "status": "False", "reason": reason,
-                "message": message, "lastTransitionTime": since,
-            }));
-            replaced = true;
-        } else {
-            out.push(serde_json::to_value(c).unwrap_or_default());
-        }
-    }
-    if !replaced {
-        out.push(serde_json::json!({
-            "type": "PodScheduled", "status": "False", "reason": reason,
-            "message": message, "lastTransitionTime": now,
-        }));
-    }
-    Some(serde_json::json!({ "status": { "conditions": out } }))
-}
-
 impl Loop {
     fn responsible(&self, pod: &v1::Pod) -> bool {
         self.by_name.contains_key(scheduler_name(pod))
@@ -421,84 +381,6 @@ impl Loop {
             Msg::Explain { pod, reply } => return Some(PendingExplain { pod, reply }),
         }
         None
-    }
-
-    fn bound(
-        &mut self,
-        key: String,
-        pod: Arc<v1::Pod>,
-        (node, issued): (String, std::time::SystemTime),
-        attempts: u32,
-        profile: usize,
-        result: Result<(), BindError>,
-    ) {
-        let obj = ObjectRef::from(&*pod);
-        match result {
-            Ok(()) => {
-                metrics::counter!("coxswain_scheduler_binds_total", "result" => "ok").increment(1);
-                // Stamped with the moment the binding was issued, not when this loop got the
-                // answer: the node may already have acted on the bound pod (Pulling, ...), and
-                // describe orders events by time.
-                self.recorders[profile].normal_at(
-                    &obj,
-                    "Scheduled",
-                    format!(
-                        "Successfully assigned {}/{} to {node}",
-                        pod_namespace(&pod),
-                        pod_name(&pod)
-                    ),
-                    issued,
-                );
-            }
-            Err(e) => {
-                metrics::counter!("coxswain_scheduler_binds_total", "result" => "error")
-                    .increment(1);
-                self.cache.forget(&key);
-                self.on_events(vec![crate::framework::ClusterEvent::AssignedPodDelete]);
-                match e {
-                    BindError::Gone(msg) => {
-                        tracing::debug!(pod = %key, %msg, "binding found the pod gone or bound");
-                    }
-                    BindError::Failed(msg) => {
-                        tracing::warn!(pod = %key, node, %msg, "binding failed");
-                        let msg = format!("Binding rejected: {msg}");
-                        self.recorders[profile].warning(&obj, "FailedScheduling", msg.clone());
-                        self.set_condition(&pod, "SchedulerError", &msg);
-                        // As upstream's handleSchedulingFailure: requeue the informer's latest
-                        // version of the pod, not the one that was decided, and only while it
-                        // is there and unbound. A pod bound meanwhile by someone else (whose
-                        // binding here therefore conflicted) or deleted is not requeued.
-                        match self.pods.get(pod_namespace(&pod), pod_name(&pod)) {
-                            Some(latest) if pod_spec(&latest).node_name.is_empty() => {
-                                self.queue
-                                    .add_failed_binding(latest, attempts, Instant::now());
-                            }
-                            Some(latest) => tracing::debug!(
-                                pod = %key,
-                                node = pod_spec(&latest).node_name,
-                                "the pod has been assigned to a node; not requeued"
-                            ),
-                            None => tracing::debug!(pod = %key, "the pod is gone; not requeued"),
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn set_condition(&self, pod: &v1::Pod, reason: &str, message: &str) {
-        let Some(patch) = condition_patch(pod, reason, message) else {
-            return;
-        };
-        let client = self.client.clone();
-        let (ns, name) = (pod_namespace(pod).to_string(), pod_name(pod).to_string());
-        tokio::spawn(async move {
-            if let Err(e) = client.patch_status::<v1::Pod>(&ns, &name, &patch).await {
-                if !e.is_not_found() {
-                    tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "setting PodScheduled=False");
-                }
-            }
-        });
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
@@ -727,258 +609,4 @@ impl Loop {
             }
         }
     }
-
-    fn spawn_bind(&self, qp: QueuedPod, profile: usize, node: String) {
-        let binder = self.extenders[profile]
-            .iter()
-            .find(|e| e.config.bind && e.config.is_interested(&qp.pod))
-            .cloned();
-        let client = self.client.clone();
-        let batcher = self.batcher.clone();
-        let tx = self.tx.clone();
-        let profile_name = self.profiles[profile].scheduler_name.clone();
-        // The binder's plugin series only in a sampled cycle, as the other plugins'.
-        let sampled = self.observers[profile].sampled() && binder.is_none();
-        // VolumeBinding's PreBind: what to bind or provision on the chosen node.
-        let uses_volumes = self.profiles[profile]
-            .filters
-            .iter()
-            .any(|p| p.name() == crate::plugins::volume_binding::NAME);
-        let volumes = match self.cache.snapshot().get(&node) {
-            Some(info) if uses_volumes => {
-                crate::plugins::volume_binding::decide(&self.volumes, &qp.pod, &info.node)
-            }
-            _ => Ok(None),
-        };
-        let lister = self.volumes.clone();
-        let bind_timeout = self.volume_bind_timeout;
-        tokio::spawn(async move {
-            let pod = qp.pod;
-            let (ns, name) = (pod_namespace(&pod).to_string(), pod_name(&pod).to_string());
-            let uid = pod
-                .metadata
-                .as_ref()
-                .map(|m| m.uid.clone())
-                .unwrap_or_default();
-            let issued = std::time::SystemTime::now();
-            let started = StdInstant::now();
-            let pre_bind = match volumes {
-                Ok(Some(d)) => {
-                    d.apply(
-                        &client,
-                        &lister,
-                        bind_timeout,
-                        std::time::Duration::from_millis(100),
-                    )
-                    .await
-                }
-                Ok(None) => Ok(()),
-                Err(e) => Err(format!("running PreBind plugin \"VolumeBinding\": {e}")),
-            };
-            let result = match (pre_bind, binder) {
-                (Err(e), _) => Err(BindError::Failed(e)),
-                (Ok(()), binder) => match binder {
-                    Some(ext) => ext
-                        .bind(&ns, &name, &uid, &node)
-                        .await
-                        .map_err(BindError::Failed),
-                    None => match batcher
-                        .bind(Binding {
-                            namespace: ns,
-                            name,
-                            uid,
-                            node: node.clone(),
-                        })
-                        .await
-                    {
-                        Ok(()) => Ok(()),
-                        Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
-                        Err(coxswain_client::Error::Transport(s))
-                            if s.code() == tonic::Code::FailedPrecondition =>
-                        {
-                            Err(BindError::Gone(s.message().to_string()))
-                        }
-                        Err(e) => Err(BindError::Failed(e.to_string())),
-                    },
-                },
-            };
-            crate::metrics::record_bind(
-                &profile_name,
-                sampled.then_some("DefaultBinder"),
-                result.is_ok(),
-                started.elapsed().as_secs_f64(),
-            );
-            let _ = tx.send(Msg::Bound {
-                key: qp.key,
-                pod,
-                node,
-                issued,
-                attempts: qp.attempts,
-                profile,
-                result,
-            });
-        });
-    }
-
-    async fn explain(&mut self, req: PendingExplain) {
-        let r = self.explain_inner(&req.pod).await;
-        let _ = req.reply.send(r);
-    }
-
-    async fn explain_inner(&mut self, pod: &v1::Pod) -> Result<Explanation, String> {
-        let name = scheduler_name(pod);
-        let Some(&idx) = self.by_name.get(name) else {
-            return Err(format!(
-                "this scheduler has no profile {name:?} (it serves {})",
-                self.profiles
-                    .iter()
-                    .map(|p| p.scheduler_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        };
-        let profile = &self.profiles[idx];
-        // A pod already placed is explained as if it were not there yet.
-        let owned: Snapshot;
-        let key = pod_key(pod);
-        let snapshot = if !pod_spec(pod).node_name.is_empty() || self.cache.is_assumed(&key) {
-            let mut s = self.cache.snapshot().clone();
-            for i in 0..s.nodes.len() {
-                s.remove_pod_at(i, pod_namespace(pod), pod_name(pod));
-            }
-            owned = s;
-            &owned
-        } else {
-            self.cache.snapshot()
-        };
-        let mut unbound = pod.clone();
-        if let Some(s) = unbound.spec.as_mut() {
-            s.node_name.clear();
-        }
-        let mut e = explain(profile, snapshot, &unbound);
-        let exts: Vec<&Extender> = self.extenders[idx]
-            .iter()
-            .filter(|x| x.config.is_interested(pod))
-            .collect();
-        if exts.is_empty() {
-            return Ok(e);
-        }
-        let feasible_infos = |e: &Explanation| {
-            e.nodes
-                .iter()
-                .filter(|n| n.feasible)
-                .filter_map(|n| snapshot.get(&n.node))
-                .collect::<Vec<_>>()
-        };
-        for ext in exts.iter().filter(|x| x.config.filter) {
-            let infos = feasible_infos(&e);
-            if infos.is_empty() {
-                break;
-            }
-            let verdicts: BTreeMap<String, Verdict> = match ext.filter(&unbound, &infos).await {
-                Ok(r) => infos
-                    .iter()
-                    .map(|ni| {
-                        let n = ni.name().to_string();
-                        let v = if let Some(reason) = r.failed.get(&n) {
-                            ("Unschedulable", reason.clone())
-                        } else if let Some(reason) = r.unresolvable.get(&n) {
-                            ("UnschedulableAndUnresolvable", reason.clone())
-                        } else if r.feasible.contains(&n) {
-                            ("Success", String::new())
-                        } else {
-                            ("Unschedulable", "not returned by the extender".to_string())
-                        };
-                        (
-                            n,
-                            Verdict {
-                                plugin: ext.name(),
-                                code: v.0.into(),
-                                reason: v.1,
-                            },
-                        )
-                    })
-                    .collect(),
-                Err(msg) => infos
-                    .iter()
-                    .map(|ni| {
-                        (
-                            ni.name().to_string(),
-                            Verdict {
-                                plugin: ext.name(),
-                                code: if ext.config.ignorable {
-                                    "Skip"
-                                } else {
-                                    "Error"
-                                }
-                                .into(),
-                                reason: if ext.config.ignorable {
-                                    format!("ignorable, skipped: {msg}")
-                                } else {
-                                    msg.clone()
-                                },
-                            },
-                        )
-                    })
-                    .collect(),
-            };
-            for n in e.nodes.iter_mut() {
-                if let Some(v) = verdicts.get(&n.node) {
-                    if !matches!(v.code.as_str(), "Success" | "Skip") {
-                        n.feasible = false;
-                        n.scores.clear();
-                        n.total = 0;
-                        n.rank = 0;
-                    }
-                    n.filters.push(v.clone());
-                }
-            }
-        }
-        let infos = feasible_infos(&e);
-        for ext in exts.iter().filter(|x| x.config.prioritize) {
-            if infos.is_empty() {
-                break;
-            }
-            if let Ok(m) = ext.prioritize(&unbound, &infos).await {
-                for n in e.nodes.iter_mut().filter(|n| n.feasible) {
-                    let raw = m.get(&n.node).copied().unwrap_or(0);
-                    let (normalized, weighted) = ext.weigh(raw);
-                    n.total += weighted;
-                    n.scores.push(PluginScore {
-                        plugin: ext.name().into(),
-                        raw,
-                        normalized,
-                        weight: ext.config.weight,
-                        weighted,
-                    });
-                }
-            }
-        }
-        // Re-rank (stable: ties keep node order).
-        let mut order: Vec<usize> = (0..e.nodes.len())
-            .filter(|&i| e.nodes[i].feasible)
-            .collect();
-        order.sort_by(|a, b| e.nodes[*b].total.cmp(&e.nodes[*a].total));
-        e.ranking.clear();
-        for n in e.nodes.iter_mut() {
-            n.rank = 0;
-        }
-        for (r, &i) in order.iter().enumerate() {
-            e.nodes[i].rank = r + 1;
-            e.ranking.push(e.nodes[i].node.clone());
-        }
-        e.chosen = e.ranking.first().cloned();
-        if e.chosen.is_none() && e.message.is_empty() {
-            e.message = format!(
-                "0/{} nodes are available: no node passed the extenders' filters.",
-                snapshot.len()
-            );
-        }
-        Ok(e)
-    }
-}
-
-struct PendingExplain {
-    pod: Arc<v1::Pod>,
-    reply: oneshot::Sender<Result<Explanation, String>>,
 }

@@ -1,0 +1,274 @@
+//! The cycle's second half (steps 4–6 of [`super`]'s docs): PreScore, Score, normalize and
+//! weigh over the feasible nodes, select the host, and the whole cycle
+//! ([`schedule_one_at`], [`schedule_one_observed`]).
+use super::*;
+
+/// PreScore, Score, normalize and weigh over the feasible nodes (indices into
+/// `snapshot.nodes`), with each plugin's contribution per node.
+pub fn score_nodes(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+) -> Vec<NodeScores> {
+    score_nodes_with(profile, state, pod, snapshot, feasible, true)
+}
+
+/// As [`score_nodes`]; with `breakdown` false only the totals are kept (`plugins` stays
+/// empty), which is all a scheduling cycle needs to select a host: no per-node allocation.
+pub fn score_nodes_with(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+    breakdown: bool,
+) -> Vec<NodeScores> {
+    score_nodes_observed(
+        profile,
+        state,
+        pod,
+        snapshot,
+        feasible,
+        breakdown,
+        &mut Observer::off(),
+    )
+}
+
+/// As [`score_nodes_with`], recording the PreScore and Score extension points and, when
+/// sampled, each PreScore, Score and normalize call.
+pub fn score_nodes_observed(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+    breakdown: bool,
+    obs: &mut Observer,
+) -> Vec<NodeScores> {
+    let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+    let pre_score_start = obs.start();
+    for (p, _) in &profile.scores {
+        if let Some(ps) = p.as_pre_score() {
+            let t = obs.plugin_start();
+            let s = ps.pre_score(state, pod, snapshot, &infos);
+            obs.plugin(p.name(), Point::PreScore, s.code, t);
+            if s.is_skip() {
+                state.skip_score.insert(p.name());
+            }
+        }
+    }
+    obs.point(Point::PreScore, Code::Success, pre_score_start);
+    let score_start = obs.start();
+    // Totals and one plugin's raw scores as plain integers; the named lists a normalizing
+    // plugin needs are built once per cycle, and only when such a plugin runs. A plugin whose
+    // PreScore skipped adds 0 to every node and is not visited (unless the breakdown is
+    // asked for).
+    let n = infos.len();
+    let mut totals = vec![0i64; n];
+    let mut raw = vec![0i64; n];
+    let mut normalized: Vec<NodeScore> = Vec::new();
+    let mut plugins: Vec<Vec<PluginScore>> = if breakdown {
+        (0..n)
+            .map(|_| Vec::with_capacity(profile.scores.len()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for (p, weight) in &profile.scores {
+        let Some(sp) = p.as_score() else { continue };
+        let skipped = state.skip_score.contains(p.name());
+        if skipped && !breakdown {
+            continue;
+        }
+        let mut ext = None;
+        if skipped {
+            raw.fill(0);
+        } else {
+            let mut timed = 0;
+            while obs.node_sampled(timed) && timed < n {
+                let t = obs.plugin_start();
+                raw[timed] = sp.score(state, pod, infos[timed]);
+                obs.plugin(p.name(), Point::Score, Code::Success, t);
+                timed += 1;
+            }
+            sp.score_all(state, pod, &infos[timed..], &mut raw[timed..]);
+            ext = sp.score_extensions();
+        }
+        let norms: &[i64] = match ext {
+            Some(ext) => {
+                if normalized.len() != n {
+                    normalized = infos
+                        .iter()
+                        .map(|ni| NodeScore {
+                            name: ni.name_arc(),
+                            score: 0,
+                        })
+                        .collect();
+                }
+                for (ns, r) in normalized.iter_mut().zip(&raw) {
+                    ns.score = *r;
+                }
+                let t = obs.plugin_start();
+                ext.normalize(state, pod, &mut normalized);
+                obs.plugin(p.name(), Point::ScoreExtensionNormalize, Code::Success, t);
+                // The normalized scores go back into `raw`'s place only after the breakdown
+                // read the raw ones.
+                if breakdown {
+                    for (i, row) in plugins.iter_mut().enumerate() {
+                        let norm = normalized[i].score.clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
+                        row.push(PluginScore {
+                            plugin: Cow::Borrowed(p.name()),
+                            raw: raw[i],
+                            normalized: norm,
+                            weight: *weight,
+                            weighted: norm * weight,
+                        });
+                    }
+                }
+                for (r, ns) in raw.iter_mut().zip(&normalized) {
+                    *r = ns.score;
+                }
+                &raw
+            }
+            None => {
+                if breakdown {
+                    for (i, row) in plugins.iter_mut().enumerate() {
+                        let norm = raw[i].clamp(MIN_NODE_SCORE, MAX_NODE_SCORE);
+                        row.push(PluginScore {
+                            plugin: Cow::Borrowed(p.name()),
+                            raw: raw[i],
+                            normalized: norm,
+                            weight: *weight,
+                            weighted: norm * weight,
+                        });
+                    }
+                }
+                &raw
+            }
+        };
+        for (t, s) in totals.iter_mut().zip(norms) {
+            *t += s.clamp(&MIN_NODE_SCORE, &MAX_NODE_SCORE) * weight;
+        }
+    }
+    // The names: moved out of the normalized list when one was built (no second clone).
+    let names: Vec<Arc<str>> = if normalized.len() == n {
+        normalized.into_iter().map(|ns| ns.name).collect()
+    } else {
+        infos.iter().map(|ni| ni.name_arc()).collect()
+    };
+    let mut plugins = plugins.into_iter();
+    let scores = names
+        .into_iter()
+        .zip(totals)
+        .map(|(node, total)| NodeScores {
+            node,
+            total,
+            plugins: plugins.next().unwrap_or_default(),
+        })
+        .collect();
+    obs.point(Point::Score, Code::Success, score_start);
+    scores
+}
+
+/// The highest total; the first in evaluation order on ties.
+pub fn select_host(scores: &[NodeScores]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if s.total > scores[best].total {
+            best = i;
+        }
+    }
+    best
+}
+
+/// One scheduling cycle whose filtering starts at `*next_start_node_index`, which is advanced
+/// past the nodes evaluated (kube-scheduler's `nextStartNodeIndex`, so successive cycles over
+/// large clusters spread their evaluation).
+pub fn schedule_one_at(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+) -> Result<ScheduleResult, ScheduleError> {
+    schedule_one_at_with(profile, snapshot, pod, next_start_node_index, true)
+}
+
+/// As [`schedule_one_at`]; with `breakdown` false the result carries only what binding needs
+/// (the node; `feasible` empty, `scores` with totals only), as the scheduler's loop runs it.
+pub fn schedule_one_at_with(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+    breakdown: bool,
+) -> Result<ScheduleResult, ScheduleError> {
+    schedule_one_observed(
+        profile,
+        snapshot,
+        pod,
+        next_start_node_index,
+        breakdown,
+        &mut Observer::off(),
+    )
+}
+
+/// As [`schedule_one_at_with`], recording the framework metrics into `obs` (a new cycle:
+/// [`Observer::begin_cycle`] is called here).
+pub fn schedule_one_observed(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    pod: &v1::Pod,
+    next_start_node_index: &mut usize,
+    breakdown: bool,
+    obs: &mut Observer,
+) -> Result<ScheduleResult, ScheduleError> {
+    obs.begin_cycle();
+    let mut f = find_feasible_observed(profile, snapshot, pod, next_start_node_index, obs)?;
+    if f.feasible.is_empty() {
+        f.diagnose(profile, pod, snapshot);
+        let mut err = f.fit_error;
+        run_post_filters_observed(profile, &f.state, pod, snapshot, &mut err, obs);
+        return Err(ScheduleError::Unschedulable(Box::new(err)));
+    }
+    let rejected = if breakdown {
+        f.rejected(profile, pod, snapshot)
+    } else {
+        vec![]
+    };
+    let Filtered {
+        mut state,
+        feasible,
+        evaluated,
+        ..
+    } = f;
+    let feasible_names: Vec<Arc<str>> = if breakdown {
+        feasible
+            .iter()
+            .map(|&i| snapshot.nodes[i].name_arc())
+            .collect()
+    } else {
+        vec![]
+    };
+    if feasible.len() == 1 {
+        return Ok(ScheduleResult {
+            node: snapshot.nodes[feasible[0]].name().to_string(),
+            feasible: feasible_names,
+            evaluated,
+            rejected,
+            scores: vec![],
+        });
+    }
+    let scores = score_nodes_observed(
+        profile, &mut state, pod, snapshot, &feasible, breakdown, obs,
+    );
+    let best = select_host(&scores);
+    Ok(ScheduleResult {
+        node: scores[best].node.to_string(),
+        feasible: feasible_names,
+        evaluated,
+        rejected,
+        scores,
+    })
+}
