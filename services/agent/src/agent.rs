@@ -670,6 +670,29 @@ fn latest_info(info: &Arc<PodInfo>, pod: &Pod) -> Arc<PodInfo> {
     Arc::new(i)
 }
 
+/// What a node's status check reads of its Node: the name and UID, and of the status the
+/// conditions, capacity and addresses (a status write replaces the status only, so the rest of
+/// the object is not needed to send it back).
+fn status_check_view(node: Node) -> Node {
+    let meta = node.metadata.unwrap_or_default();
+    let status = node.status.unwrap_or_default();
+    Node {
+        metadata: Some(ObjectMeta {
+            name: meta.name,
+            uid: meta.uid,
+            resource_version: meta.resource_version,
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            conditions: status.conditions,
+            capacity: status.capacity,
+            addresses: status.addresses,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Several nodes in one process over one pod informer.
 pub struct Host<R: Runtime> {
     pub nodes: HashMap<String, Arc<NodeAgent<R>>>,
@@ -721,7 +744,10 @@ impl<R: Runtime> Host<R> {
                 node_informer = node_informer.field_selector(format!("metadata.name={name}"));
             }
         }
-        let node_cache = node_informer.start();
+        // What the status check reads of a node (its conditions, capacity and addresses), and
+        // its name and UID: the rest is written, never read, so not kept (a sim host caches
+        // every node).
+        let node_cache = node_informer.transform(status_check_view).start();
         for n in nodes.values() {
             let _ = n.node_cache.set(node_cache.clone());
             tokio::spawn(n.clone().heartbeat());
