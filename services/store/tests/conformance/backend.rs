@@ -26,10 +26,14 @@ async fn redb_restart_keeps_data_and_revision() {
     };
     // The writer thread of the first backend exits once its store is dropped; redb allows one
     // open per file, so wait for it to close.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let b: Arc<dyn Backend> = loop {
         match EmbeddedBackend::open(opts.clone()) {
             Ok(b) => break Arc::new(b),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("the first store's backend never closed: {e}"),
         }
     };
     let s = Store::open(b, StoreConfig::default())
