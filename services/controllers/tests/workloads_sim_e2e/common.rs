@@ -1,0 +1,52 @@
+//! Helpers every test of this binary shares: `up` with the sim runtime and three nodes, pod
+//! state and listing.
+use std::time::Duration;
+
+use coxswain_api::v1::Pod;
+use coxswain_api::Resource;
+use coxswain_client::{Client, ListParams};
+use coxswain_test_support::Coxswain;
+
+pub const T: Duration = Duration::from_secs(40);
+
+pub fn up(extra: &[&str]) -> Coxswain {
+    for b in ["coxswain", "coxctl"] {
+        assert!(
+            coxswain_test_support::bin(b).exists(),
+            "{b} is not built: run `cargo build -p coxswain -p coxctl` first"
+        );
+    }
+    let mut args = vec!["--in-memory", "--runtime", "sim", "--nodes", "3"];
+    args.extend_from_slice(extra);
+    Coxswain::start_with(&["up"], &args).expect("coxswain up")
+}
+
+pub fn phase(p: &Pod) -> &str {
+    p.status.as_ref().map_or("", |s| s.phase.as_str())
+}
+
+pub fn ready(p: &Pod) -> bool {
+    p.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.r#type == "Ready" && c.status == "True")
+    })
+}
+
+pub fn deleting(p: &Pod) -> bool {
+    !p.metadata().deletion_timestamp.is_empty()
+}
+
+pub fn node_of(p: &Pod) -> String {
+    p.spec
+        .as_ref()
+        .map(|s| s.node_name.clone())
+        .unwrap_or_default()
+}
+
+pub async fn pods(c: &Client, ns: &str, sel: &str) -> Vec<Pod> {
+    c.list::<Pod>(ns, &ListParams::labels(sel))
+        .await
+        .map(|x| x.0)
+        .unwrap_or_default()
+}
