@@ -611,13 +611,13 @@ impl Cache {
             .unwrap_or_default()
     }
 
-    /// Objects of a kind in key order, optionally in one namespace, starting after `after`
-    /// (a map key).
+    /// Objects of a kind in key order, optionally in one namespace, from the map key `start`
+    /// on (inclusive; a continue token's start is the last key of the page before, then "\0").
     pub fn range<'a>(
         &'a self,
         kind: Kind,
         namespace: Option<&'a str>,
-        after: Option<&'a str>,
+        start: Option<&'a str>,
     ) -> Box<dyn Iterator<Item = &'a Arc<Stored>> + 'a> {
         use std::ops::Bound;
         let Some(m) = self.objects.get(&kind) else {
@@ -627,8 +627,10 @@ impl Cache {
             Some(ns) if kind.namespaced() => Some(format!("{ns}/")),
             _ => None,
         };
-        let start = match (after, &prefix) {
-            (Some(a), _) => Bound::Excluded(a.to_string()),
+        // A start before the namespace's keys starts at its first.
+        let start = match (start, &prefix) {
+            (Some(s), Some(p)) if s < p.as_str() => Bound::Included(p.clone()),
+            (Some(s), _) => Bound::Included(s.to_string()),
             (None, Some(p)) => Bound::Included(p.clone()),
             (None, None) => Bound::Unbounded,
         };

@@ -24,7 +24,9 @@ use rand::RngCore;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, BoxFuture, Op, Snapshot, Started, Txn, TxnResult};
+use crate::backend::{
+    Backend, BackendError, BoxFuture, Op, RangePage, Snapshot, Started, Txn, TxnResult,
+};
 
 /// Every encrypted value starts with this (upstream refuses to read it through `identity`).
 const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
@@ -522,6 +524,33 @@ impl Backend for EncryptedBackend {
                 );
             }
             Ok(Some(snapshot))
+        })
+    }
+
+    fn range_at(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Option<RangePage>, BackendError>> {
+        let (prefix, start) = (prefix.to_string(), start.to_string());
+        Box::pin(async move {
+            let Some(mut page) = self
+                .inner
+                .range_at(&prefix, &start, revision, limit)
+                .await?
+            else {
+                return Ok(None);
+            };
+            for kv in &mut page.kvs {
+                kv.value = Bytes::from(
+                    self.config
+                        .decrypt(&kv.key, &kv.value)
+                        .map_err(transform_err)?,
+                );
+            }
+            Ok(Some(page))
         })
     }
 }

@@ -39,6 +39,14 @@ pub enum StoreError {
     /// Like TooOld, the client relists.
     #[error("Too large resource version: {requested}, current: {current}")]
     TooLarge { requested: i64, current: i64 },
+    /// A list at a revision no longer held (HTTP 410 Expired, as kube-apiserver's list): with,
+    /// for a paged list, the token that continues it at the most recent revision instead
+    /// (upstream's `ListMeta.Continue` of the Status), in the ErrorInfo's "continue".
+    #[error("{message}")]
+    Expired {
+        message: String,
+        continue_token: Option<String>,
+    },
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -61,7 +69,9 @@ impl StoreError {
             | StoreError::InvalidManifest(_)
             | StoreError::BadRequest(_) => tonic::Code::InvalidArgument,
             StoreError::Forbidden(_) => tonic::Code::FailedPrecondition,
-            StoreError::TooOld { .. } | StoreError::TooLarge { .. } => tonic::Code::OutOfRange,
+            StoreError::TooOld { .. }
+            | StoreError::TooLarge { .. }
+            | StoreError::Expired { .. } => tonic::Code::OutOfRange,
             StoreError::Backend(BackendError::Io(_)) => tonic::Code::Internal,
             StoreError::Backend(_) => tonic::Code::Unavailable,
         }
@@ -97,7 +107,7 @@ impl StoreError {
             StoreError::Invalid { .. } | StoreError::InvalidManifest(_) => "Invalid",
             StoreError::BadRequest(_) => "BadRequest",
             StoreError::Forbidden(_) => "Forbidden",
-            StoreError::TooOld { .. } => "Expired",
+            StoreError::TooOld { .. } | StoreError::Expired { .. } => "Expired",
             StoreError::TooLarge { .. } => "Timeout",
             StoreError::Backend(BackendError::Io(_)) => "InternalError",
             StoreError::Backend(_) => "ServiceUnavailable",
@@ -128,6 +138,12 @@ impl StoreError {
                 }
             }
             StoreError::InvalidManifest(coxswain_api::Error::Invalid(errs)) => violations = errs,
+            StoreError::Expired {
+                continue_token: Some(t),
+                ..
+            } => {
+                meta.insert("continue".to_string(), t.clone());
+            }
             _ => {}
         }
         let mut d = tonic_types::ErrorDetails::new();

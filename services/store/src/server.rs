@@ -416,6 +416,7 @@ impl ObjectStore for ObjectStoreService {
                 &req.resource_version,
                 &req.resource_version_match,
                 &req.r#continue,
+                i64::from(req.limit),
             )?;
             let l = self.store.list_fresh(kind, &opts, freshness).await?;
             Ok(Response::new(ListResponse {

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::alloc::{Taken, NODE_PORTS_KEY, RANGES_PREFIX, SERVICE_IPS_KEY};
 use crate::backend::{Backend, BackendError, Op, Txn, TxnResult};
-use crate::cache::{backend_key, map_key, Cache, EventType, Stored};
+use crate::cache::{backend_key, Cache, EventType, Stored};
 use crate::error::{resource_name, Result, StoreError};
 use crate::util::random_suffix;
 use coxswain_api::time::now_rfc3339;
@@ -31,6 +31,7 @@ mod create;
 mod delete;
 mod fresh;
 mod merge;
+mod paging;
 mod services;
 mod update;
 mod watches;
@@ -39,6 +40,7 @@ use admission::*;
 use delete::*;
 pub use fresh::ListFreshness;
 pub use merge::{merge_patch, three_way_merge};
+use paging::{check_list_options, decode_continue, list_in};
 use update::*;
 
 /// Namespaces that exist from the start, as in Kubernetes.
@@ -366,49 +368,11 @@ impl Store {
         self.cache().dependents_of(uid)
     }
 
+    /// A page of `kind` from the cache as it is (a continue token's revision is not kept to:
+    /// [`Store::list_fresh`] serves the API's lists).
     pub fn list(&self, kind: Kind, opts: &ListOptions) -> Result<ListResult> {
-        let after = check_list_options(kind, opts)?;
-        Ok(list_in(&self.cache(), kind, opts, after))
-    }
-}
-
-/// One page of `kind` from `c`, after the key `after` (the options checked).
-fn list_in(c: &Cache, kind: Kind, opts: &ListOptions, after: Option<String>) -> ListResult {
-    let ns = opts.namespace.as_deref().filter(|n| !n.is_empty());
-    let mut items = Vec::new();
-    let mut remaining = 0i64;
-    let mut last_key = None;
-    for s in c.range(kind, ns, after.as_deref()) {
-        if !s.matches(&opts.labels, &opts.fields) {
-            continue;
-        }
-        if opts.limit > 0 && items.len() >= opts.limit {
-            remaining += 1;
-            continue;
-        }
-        last_key = Some(map_key(kind, s.namespace(), s.name()));
-        items.push(s.clone());
-    }
-    let continue_token = (remaining > 0)
-        .then(|| last_key.map(|k| encode_continue(&k)))
-        .flatten();
-    ListResult {
-        items,
-        revision: c.revision,
-        continue_token,
-        remaining,
-    }
-}
-
-/// The field selector is one `kind` supports and the continue token decodes (to the key the
-/// page starts after).
-fn check_list_options(kind: Kind, opts: &ListOptions) -> Result<Option<String>> {
-    opts.fields
-        .check_supported(kind)
-        .map_err(|e| StoreError::BadRequest(e.to_string()))?;
-    match &opts.continue_token {
-        Some(t) if !t.is_empty() => Ok(Some(decode_continue(t)?)),
-        _ => Ok(None),
+        let start = check_list_options(kind, opts)?;
+        Ok(list_in(&self.cache(), kind, opts, start))
     }
 }
 
@@ -479,16 +443,4 @@ fn kind_has_spec(kind: Kind) -> bool {
             | Kind::Event
             | Kind::ControllerRevision
     )
-}
-
-fn encode_continue(key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-fn decode_continue(token: &str) -> Result<String> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| StoreError::BadRequest(format!("continue token {token:?} is not valid")))
 }

@@ -41,7 +41,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::revisions::Revisions;
-use super::{Backend, BackendError, BoxFuture, KeyValue, Op, Snapshot, Started, Txn, TxnResult};
+use super::{
+    Backend, BackendError, BoxFuture, KeyValue, Op, RangePage, Snapshot, Started, Txn, TxnResult,
+};
 
 mod compact;
 mod feed;
@@ -431,6 +433,55 @@ impl Backend for EtcdBackend {
             let (start, end) = range?;
             let (revision, kvs) = self.shared.list_range(start, end).await?;
             Ok(Some(Snapshot { revision, kvs }))
+        })
+    }
+
+    fn range_at(
+        &self,
+        prefix: &str,
+        start: &str,
+        revision: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Option<RangePage>, BackendError>> {
+        let keys = &self.shared.keys;
+        let range = keys.range_of(prefix).and_then(|(from, end)| {
+            // The start is under the prefix, never before it.
+            let start = keys.etcd_key(start)?.max(from);
+            Ok((start, end))
+        });
+        Box::pin(async move {
+            let (key, range_end) = range?;
+            let r = self
+                .shared
+                .range(RangeRequest {
+                    key,
+                    range_end,
+                    limit: limit as i64,
+                    revision,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|s| match s.code() {
+                    tonic::Code::OutOfRange if s.message().contains("compacted") => {
+                        BackendError::Compacted(revision)
+                    }
+                    tonic::Code::OutOfRange if s.message().contains("future") => {
+                        BackendError::FutureRevision(revision)
+                    }
+                    _ => unavailable("Range", s),
+                })?;
+            let kvs = r
+                .kvs
+                .into_iter()
+                .filter_map(|kv| {
+                    Some(KeyValue {
+                        key: self.shared.keys.store_key(&kv.key)?,
+                        value: kv.value,
+                        mod_revision: kv.mod_revision,
+                    })
+                })
+                .collect();
+            Ok(Some(RangePage { kvs, more: r.more }))
         })
     }
 

@@ -96,6 +96,20 @@ pub enum BackendError {
     /// The backend cannot be reached now (etcd down or unreachable); the request may be retried.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A read at a revision the backend has compacted away (etcd's ErrCompacted).
+    #[error("storage: revision {0} has been compacted")]
+    Compacted(i64),
+    /// A read at a revision the backend has not reached (etcd's ErrFutureRev).
+    #[error("storage: revision {0} is a future revision")]
+    FutureRevision(i64),
+}
+
+/// Keys read at a past revision ([`Backend::range_at`]).
+#[derive(Debug, Clone, Default)]
+pub struct RangePage {
+    pub kvs: Vec<KeyValue>,
+    /// More keys follow in the range (the read stopped at its limit).
+    pub more: bool,
 }
 
 /// What `Backend::start` yields: the contents, and the feed of later changes.
@@ -127,6 +141,22 @@ pub trait Backend: Send + Sync + 'static {
     /// (upstream's fallback from the watch cache to etcd). None for a backend only this store
     /// writes, whose cache is always current.
     fn list_prefix(&self, _prefix: &str) -> BoxFuture<'_, Result<Option<Snapshot>, BackendError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// At most `limit` keys starting with `prefix` (which ends in '/'), from `start` on (a key
+    /// under `prefix`, inclusive), as they were at `revision`: etcd's Range at a revision, for
+    /// a page of a list pinned to its first page's revision that the store's cache no longer
+    /// holds. [`BackendError::Compacted`] below the backend's history,
+    /// [`BackendError::FutureRevision`] above its revision. None for a backend only this store
+    /// writes: it keeps no past states, the store's watch history is all there is.
+    fn range_at(
+        &self,
+        _prefix: &str,
+        _start: &str,
+        _revision: i64,
+        _limit: usize,
+    ) -> BoxFuture<'_, Result<Option<RangePage>, BackendError>> {
         Box::pin(async { Ok(None) })
     }
 }

@@ -26,8 +26,8 @@
 //! always current: its consistent lists wait for nothing and ask the backend nothing.
 use super::*;
 
-/// How fresh a list must be: its `resourceVersion` and `resourceVersionMatch`, read as
-/// kube-apiserver reads them.
+/// How fresh a list must be: its `resourceVersion` and `resourceVersionMatch` (and a continue
+/// token's revision), read as kube-apiserver reads them (`ListReadConsistency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFreshness {
     /// `resourceVersion` "": the most recent state (a consistent read).
@@ -36,21 +36,24 @@ pub enum ListFreshness {
     Any,
     /// N (`resourceVersionMatch` "" or `NotOlderThan`): a state at revision N or later.
     NotOlderThan(i64),
+    /// Exactly the state at revision N: `Exact`, a paged list with N and no match (upstream's
+    /// legacy exact case), and every page after the first (the continue token's revision).
+    Exact(i64),
 }
 
 impl ListFreshness {
     /// From a request's fields, with upstream's validation (`ValidateListOptions`, and the
-    /// etcd store's "specifying resource version is not allowed when using continue").
-    /// `Exact` is refused: the cache keeps no past states to serve one from.
-    pub fn parse(resource_version: &str, matching: &str, continue_token: &str) -> Result<Self> {
+    /// etcd store's "specifying resource version is not allowed when using continue"). A
+    /// continue token is read at its revision (-1: the most recent).
+    pub fn parse(
+        resource_version: &str,
+        matching: &str,
+        continue_token: &str,
+        limit: i64,
+    ) -> Result<Self> {
         let bad = |m: String| Err(StoreError::BadRequest(m));
         match matching {
-            "" | "NotOlderThan" => {}
-            "Exact" => {
-                return bad(
-                    "resourceVersionMatch: Unsupported value: \"Exact\": supported values: \"NotOlderThan\", \"\" (lists are served from the store's watch cache, which keeps no past states)".into(),
-                )
-            }
+            "" | "NotOlderThan" | "Exact" => {}
             other => {
                 return bad(format!(
                     "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
@@ -63,6 +66,9 @@ impl ListFreshness {
             }
             if !continue_token.is_empty() {
                 return bad("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided".into());
+            }
+            if matching == "Exact" && resource_version == "0" {
+                return bad("resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into());
             }
         }
         let freshness = match resource_version {
@@ -77,10 +83,25 @@ impl ListFreshness {
                 }
             },
         };
-        if !continue_token.is_empty() && matches!(freshness, ListFreshness::NotOlderThan(_)) {
-            return bad("specifying resource version is not allowed when using continue".into());
+        if !continue_token.is_empty() {
+            if matches!(freshness, ListFreshness::NotOlderThan(_)) {
+                return bad(
+                    "specifying resource version is not allowed when using continue".into(),
+                );
+            }
+            let (_, revision) = super::decode_continue(continue_token)?;
+            return Ok(match revision {
+                r if r > 0 => ListFreshness::Exact(r),
+                _ => ListFreshness::Consistent,
+            });
         }
-        Ok(freshness)
+        Ok(match freshness {
+            ListFreshness::NotOlderThan(n) if matching == "Exact" => ListFreshness::Exact(n),
+            ListFreshness::NotOlderThan(n) if matching.is_empty() && limit > 0 => {
+                ListFreshness::Exact(n)
+            }
+            f => f,
+        })
     }
 }
 
@@ -116,7 +137,8 @@ impl Store {
     /// for the cache to reach the revision asked for (NotOlderThan; "Too large resource
     /// version" after `too_large_resource_version_wait`) or the backend's current revision
     /// (Consistent). A consistent list whose cache does not get there within that wait is
-    /// read from the backend itself, as kube-apiserver falls back to etcd.
+    /// read from the backend itself, as kube-apiserver falls back to etcd. An Exact list (and
+    /// every page after a paged list's first) is read at its revision (paging.rs).
     pub async fn list_fresh(
         &self,
         kind: Kind,
@@ -127,6 +149,13 @@ impl Store {
         let after = check_list_options(kind, opts)?;
         match freshness {
             ListFreshness::Any => {}
+            ListFreshness::Exact(revision) => {
+                let paging = opts
+                    .continue_token
+                    .as_deref()
+                    .is_some_and(|t| !t.is_empty());
+                return self.list_exact(kind, opts, after, revision, paging).await;
+            }
             ListFreshness::Consistent => {
                 if let Some(revision) = self.inner.backend.current_revision().await? {
                     let fallback = self.wait_until_fresh(revision).await.is_err();
@@ -689,27 +718,42 @@ mod tests {
     #[test]
     fn list_freshness_follows_upstreams_list_options() {
         use ListFreshness::*;
-        let ok = |rv, m, c| ListFreshness::parse(rv, m, c).expect("valid");
-        assert_eq!(ok("", "", ""), Consistent);
-        assert_eq!(ok("", "", "tok"), Consistent);
-        assert_eq!(ok("0", "", ""), Any);
-        assert_eq!(ok("0", "", "tok"), Any);
-        assert_eq!(ok("0", "NotOlderThan", ""), Any);
-        assert_eq!(ok("42", "", ""), NotOlderThan(42));
-        assert_eq!(ok("42", "NotOlderThan", ""), NotOlderThan(42));
-        let err = |rv, m, c| match ListFreshness::parse(rv, m, c) {
+        let tok = super::super::paging::encode_continue("default/a\0", 17);
+        let latest = super::super::paging::encode_continue("default/a\0", -1);
+        let ok = |rv, m, c, limit| ListFreshness::parse(rv, m, c, limit).expect("valid");
+        assert_eq!(ok("", "", "", 0), Consistent);
+        assert_eq!(ok("", "", "", 10), Consistent);
+        assert_eq!(ok("0", "", "", 0), Any);
+        assert_eq!(ok("0", "", "", 10), Any);
+        assert_eq!(ok("0", "NotOlderThan", "", 0), Any);
+        assert_eq!(ok("42", "", "", 0), NotOlderThan(42));
+        assert_eq!(ok("42", "NotOlderThan", "", 0), NotOlderThan(42));
+        assert_eq!(ok("42", "NotOlderThan", "", 10), NotOlderThan(42));
+        assert_eq!(ok("42", "Exact", "", 0), Exact(42));
+        assert_eq!(ok("42", "Exact", "", 10), Exact(42));
+        // Upstream's legacy exact match: a paged list at N with no match.
+        assert_eq!(ok("42", "", "", 10), Exact(42));
+        // Later pages: at the token's revision; -1 (an Expired answer's) the most recent.
+        assert_eq!(ok("", "", &tok, 10), Exact(17));
+        assert_eq!(ok("0", "", &tok, 10), Exact(17));
+        assert_eq!(ok("", "", &latest, 10), Consistent);
+        let err = |rv, m, c| match ListFreshness::parse(rv, m, c, 0) {
             Err(e @ StoreError::BadRequest(_)) => e.to_string(),
             other => panic!("{other:?}"),
         };
         assert!(err("", "NotOlderThan", "").contains("forbidden unless resourceVersion"));
-        assert!(err("5", "NotOlderThan", "tok").contains("forbidden when continue"));
-        assert!(err("5", "", "tok").contains("not allowed when using continue"));
-        assert!(
-            err("5", "Exact", "").starts_with("resourceVersionMatch: Unsupported value: \"Exact\"")
+        assert!(err("", "Exact", "").contains("forbidden unless resourceVersion"));
+        assert!(err("5", "NotOlderThan", &tok).contains("forbidden when continue"));
+        assert!(err("5", "Exact", &tok).contains("forbidden when continue"));
+        assert!(err("5", "", &tok).contains("not allowed when using continue"));
+        assert_eq!(
+            err("0", "Exact", ""),
+            "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""
         );
         assert!(err("5", "Newest", "")
             .starts_with("resourceVersionMatch: Unsupported value: \"Newest\""));
         assert!(err("x", "", "").starts_with("resourceVersion: Invalid value: \"x\""));
         assert!(err("-3", "", "").starts_with("resourceVersion: Invalid value"));
+        assert!(err("", "", "tok").contains("continue key is not valid"));
     }
 }

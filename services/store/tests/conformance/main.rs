@@ -34,4 +34,5 @@ mod backend;
 mod common;
 mod deletion;
 mod objects;
+mod paging;
 mod watch;
