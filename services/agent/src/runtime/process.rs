@@ -375,6 +375,33 @@ impl ProcessRuntime {
     }
 }
 
+/// A process of a container (its command, an exec probe or hook): `argv` as [`user::wrap`] and
+/// the private view made it, with the container's root group when it keeps root's uid
+/// ([`user::apply_root_group`]), exactly `env`, in `cwd`, no stdin, its output piped, leading its
+/// own process group (killed as one: the container's leftovers, a timed-out probe's children).
+fn container_process(
+    argv: &[String],
+    ids: &RunAs,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Command {
+    let mut command = Command::new(&argv[0]);
+    if argv[0] == "/proc/self/exe" {
+        command.arg0("coxswain");
+    }
+    user::apply_root_group(&mut command, ids);
+    command
+        .args(&argv[1..])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command
+}
+
 impl Drop for ProcessRuntime {
     fn drop(&mut self) {
         if let Ok(procs) = self.procs.lock() {
@@ -453,26 +480,13 @@ impl Runtime for ProcessRuntime {
         // As the container's user: the wrapper execs the command once it is.
         let argv = user::wrap(&self.wrapper_exe(), &ids, argv);
         let argv = self.isolated(argv, pod, &self.path_map(pod, c, Some(&resolved), &dir));
-        let mut command = Command::new(&argv[0]);
-        if argv[0] == "/proc/self/exe" {
-            command.arg0("coxswain");
-        }
         let cwd = workdir(c, &self.path_map(pod, c, Some(&resolved), &dir), &dir);
         if cwd != dir && cwd.starts_with(&dir) {
             // A working directory made in the container's own tree is its user's, as runc
             // makes it.
             user::give(&cwd, Some(&ids));
         }
-        user::apply_root_group(&mut command, &ids);
-        command
-            .args(&argv[1..])
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        let mut command = container_process(&argv, &ids, &env, &cwd);
         let mut child = command.spawn().map_err(|e| {
             format!(
                 "failed to create containerd task: failed to create shim task: OCI runtime create \

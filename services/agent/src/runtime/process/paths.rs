@@ -1,6 +1,7 @@
 //! The container's paths on the host: in-image paths rewritten to the container's directories in
 //! its command (and back in what it prints), its working directory, and whether a program
 //! resolves.
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use coxswain_api::v1::Container;
@@ -9,64 +10,59 @@ use coxswain_api::v1::Container;
 /// whole path: at the start of the text or after a space, quote, `=`, `:`, `<`, `>` or `(`, and
 /// followed by `/`, the end, or a non-path character.
 pub fn rewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
-    let mut map: Vec<&(String, PathBuf)> = map.iter().collect();
-    map.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
     let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    'outer: while i < s.len() {
-        let at_boundary = i == 0
+    let at_boundary = |i: usize| {
+        (i == 0
             || matches!(
                 b[i - 1],
                 b' ' | b'"' | b'\'' | b'=' | b':' | b'<' | b'>' | b'(' | b'\t' | b';' | b'|' | b'&'
-            );
-        if at_boundary && b[i] == b'/' {
-            for (from, to) in &map {
-                if s[i..].starts_with(from.as_str()) {
-                    let end = i + from.len();
-                    let ok_end = end == s.len()
-                        || !(b[end].is_ascii_alphanumeric()
-                            || matches!(b[end], b'-' | b'_' | b'.'));
-                    if ok_end {
-                        out.push_str(&to.to_string_lossy());
-                        i = end;
-                        continue 'outer;
-                    }
-                }
-            }
-        }
-        let ch = s[i..].chars().next().unwrap_or(' ');
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
+            ))
+            && b[i] == b'/'
+    };
+    let pairs = map
+        .iter()
+        .map(|(k, v)| (Cow::Borrowed(k.as_str()), v.to_string_lossy()))
+        .collect();
+    replace_whole_paths(s, pairs, at_boundary)
 }
 
 /// The inverse of [`rewrite_paths`] for what a container prints: host directories back to the
 /// in-container paths they stand for (the longest host path first), so a probe's message names
 /// `/tmp/mayikt.txt`, not the agent's directory.
 pub fn unrewrite_paths(s: &str, map: &[(String, PathBuf)]) -> String {
-    let mut map: Vec<(String, &str)> = map
+    let pairs = map
         .iter()
-        .map(|(k, v)| (v.to_string_lossy().to_string(), k.as_str()))
+        .map(|(k, v)| (v.to_string_lossy(), Cow::Borrowed(k.as_str())))
         .collect();
-    map.sort_by_key(|(host, _)| std::cmp::Reverse(host.len()));
+    replace_whole_paths(s, pairs, |_| true)
+}
+
+/// Both directions of the path mapping in one pass over `s`, the longest `from` first: a `from`
+/// that starts where `starts` allows and ends a whole path (at the end of the text, or before a
+/// character no path name continues with: not alphanumeric, `-`, `_` or `.`) is replaced by its
+/// `to`. A `to` of `/` before a `/` is dropped: the container's root, `ROOT/x` is `/x`.
+fn replace_whole_paths(
+    s: &str,
+    mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)>,
+    starts: impl Fn(usize) -> bool,
+) -> String {
+    pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     'outer: while i < s.len() {
-        for (host, inner) in &map {
-            if !host.is_empty() && s[i..].starts_with(host.as_str()) {
-                let end = i + host.len();
-                let ok_end = end == s.len()
-                    || !s.as_bytes()[end].is_ascii_alphanumeric()
-                        && !matches!(s.as_bytes()[end], b'-' | b'_' | b'.');
-                if ok_end {
-                    // The container's root: `ROOT/x` is `/x`, `ROOT` alone is `/`.
-                    if *inner == "/" && s.as_bytes().get(end) == Some(&b'/') {
-                        i = end;
-                        continue 'outer;
+        if starts(i) {
+            for (from, to) in &pairs {
+                if from.is_empty() || !s[i..].starts_with(from.as_ref()) {
+                    continue;
+                }
+                let end = i + from.len();
+                let whole = end == s.len()
+                    || !(b[end].is_ascii_alphanumeric() || matches!(b[end], b'-' | b'_' | b'.'));
+                if whole {
+                    if to != "/" || b.get(end) != Some(&b'/') {
+                        out.push_str(to);
                     }
-                    out.push_str(inner);
                     i = end;
                     continue 'outer;
                 }
@@ -187,6 +183,9 @@ mod tests {
             rewrite_paths("touch /tmp; x=/tmp/a", &map),
             "touch /tmp/x/c/tmp; x=/tmp/x/c/tmp/a"
         );
+        // A hostPath volume of the host's root: its paths are the host's, not `//etc`.
+        let host_root = vec![("/host".to_string(), PathBuf::from("/"))];
+        assert_eq!(rewrite_paths("ls /host/etc /host", &host_root), "ls /etc /");
     }
 
     #[test]

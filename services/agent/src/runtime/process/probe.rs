@@ -1,14 +1,12 @@
 //! Exec probes and hooks of the process runtime: the command runs as the container does,
 //! through the `run-as` wrapper, timed from its start.
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use coxswain_api::v1::Container;
-use tokio::process::Command;
 
 use super::paths::{resolvable, unrewrite_paths, workdir};
-use super::{kill_group, ProcessRuntime};
+use super::{container_process, kill_group, ProcessRuntime};
 use crate::runtime::user;
 use crate::runtime::{container_env, expand, Outcome, PodInfo};
 
@@ -61,21 +59,8 @@ impl ProcessRuntime {
             ),
             false => (argv, timeout),
         };
-        let mut command = Command::new(&argv[0]);
-        if argv[0] == "/proc/self/exe" {
-            command.arg0("coxswain");
-        }
-        user::apply_root_group(&mut command, &ids);
-        command
-            .args(&argv[1..])
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+        let mut command = container_process(&argv, &ids, &env, &cwd);
+        command.kill_on_drop(true);
         let child = match command.spawn() {
             Ok(ch) => ch,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return not_found(),
