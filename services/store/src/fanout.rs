@@ -311,27 +311,14 @@ impl Store {
             }
         }
         let fanout = self.fanout().clone();
-        let mut rev_rx = self.revision_rx();
         // A resourceVersion from the future (a client that saw a store since restarted without
-        // its data, or a made-up one): wait a little for the store to reach it, as
-        // kube-apiserver does, then refuse rather than serve older revisions as newer ones.
-        if start > *rev_rx.borrow() {
-            let wait = self.config().too_large_resource_version_wait;
-            let reached = tokio::time::timeout(wait, rev_rx.wait_for(|r| *r >= start))
-                .await
-                .is_ok_and(|r| r.is_ok());
-            if !reached {
-                let current = *rev_rx.borrow();
-                let _ = tx
-                    .send(Err(StoreError::TooLarge {
-                        requested: start,
-                        current,
-                    }))
-                    .await;
-                return;
-            }
+        // its data, a replica behind the one the client saw, or a made-up one): wait a little
+        // for the store to reach it, as kube-apiserver does, then refuse ("Too large resource
+        // version") rather than serve older revisions as newer ones. The same wait as a list's.
+        if let Err(e) = self.wait_until_fresh(start).await {
+            let _ = tx.send(Err(e)).await;
+            return;
         }
-        drop(rev_rx);
         let opts = Arc::new(opts);
         let bookmark_every = self.config().bookmark_interval;
         let buffer = self.config().watch_buffer;

@@ -16,7 +16,7 @@ use base64::Engine;
 use bytes::Bytes;
 use coxswain_api::selector::{FieldSelector, LabelSelector};
 use coxswain_api::{defaults, manifest, validation, Kind, Object};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::alloc::{Taken, NODE_PORTS_KEY, RANGES_PREFIX, SERVICE_IPS_KEY};
 use crate::backend::{Backend, BackendError, Op, Txn, TxnResult};
@@ -187,9 +187,9 @@ struct Inner {
     service_lock: tokio::sync::Mutex<()>,
     backend: Arc<dyn Backend>,
     cache: RwLock<Cache>,
-    revision: watch::Sender<i64>,
-    /// The same revision for writes waiting on their own change to be applied: only those
-    /// whose revision is reached are woken (`revision` wakes every receiver on every batch).
+    /// The revision the cache has applied, for whoever waits for one (a write for its own
+    /// change, a list or watch for a revision it was asked for): only those whose revision is
+    /// reached are woken.
     applied: crate::backend::revisions::Revisions,
     /// The open watches, which each applied batch is dispatched to.
     fanout: Arc<crate::fanout::Fanout>,
@@ -203,13 +203,11 @@ impl Store {
         let (snapshot, mut feed) = backend.start().await?;
         let revision = snapshot.revision;
         let cache = Cache::new(revision, snapshot.kvs, config.watch_history);
-        let (rev_tx, _) = watch::channel(revision);
         let store = Store {
             inner: Arc::new(Inner {
                 service_lock: tokio::sync::Mutex::new(()),
                 backend,
                 cache: RwLock::new(cache),
-                revision: rev_tx,
                 applied: crate::backend::revisions::Revisions::new(revision),
                 fanout: Arc::new(crate::fanout::Fanout::new(revision)),
                 config,
@@ -253,7 +251,6 @@ impl Store {
                 };
                 events.clear();
                 revision.set(rev as f64);
-                inner.revision.send_replace(rev);
                 inner.applied.advance(rev);
             }
         });
@@ -295,10 +292,6 @@ impl Store {
 
     pub(crate) fn fanout(&self) -> &Arc<crate::fanout::Fanout> {
         &self.inner.fanout
-    }
-
-    pub(crate) fn revision_rx(&self) -> watch::Receiver<i64> {
-        self.inner.revision.subscribe()
     }
 
     pub(crate) fn config(&self) -> &StoreConfig {

@@ -204,7 +204,7 @@ impl Store {
     /// Wait until the cache has applied `revision`: "Too large resource version" (the client
     /// lists again with no resourceVersion) when it has not within
     /// `too_large_resource_version_wait`, as the watch cache's `waitUntilFreshAndBlock`.
-    pub(super) async fn wait_until_fresh(&self, revision: i64) -> Result<()> {
+    pub(crate) async fn wait_until_fresh(&self, revision: i64) -> Result<()> {
         if self.inner.applied.get() >= revision {
             return Ok(());
         }
