@@ -194,20 +194,21 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
         "same claim reused"
     );
 
+    // How many pods the watcher saw disappear since the log was last cleared.
+    let gone_count = || {
+        deleted_order
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.contains(" gone "))
+            .count()
+    };
     // Scale down to 1: -2 goes before -1; claims stay.
     deleted_order.lock().unwrap().clear();
     cx.coxctl(&["scale", "statefulset", "stateful-nginx", "--replicas=1"])
         .success();
     wait_for("one pod", T, || async {
-        (pods(&c, "default", "app=ss-nginx").await.len() == 1
-            && deleted_order
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|e| e.contains(" gone "))
-                .count()
-                >= 2)
-            .then_some(())
+        (pods(&c, "default", "app=ss-nginx").await.len() == 1 && gone_count() >= 2).then_some(())
     })
     .await
     .unwrap();
@@ -255,13 +256,7 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
     wait_for("all updated", T, || async {
         let ps = pods(&c, "default", "app=ss-nginx").await;
         (ps.len() == 3
-            && deleted_order
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|e| e.contains(" gone "))
-                .count()
-                >= 3
+            && gone_count() >= 3
             && ps.iter().all(|p| {
                 ready(p) && p.spec.as_ref().unwrap().containers[0].image == "nginx:1.17.9"
             }))
