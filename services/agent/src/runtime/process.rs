@@ -37,7 +37,7 @@ mod paths;
 mod probe;
 
 use group::kill_group;
-pub use group::{group_usage, kill_leftovers};
+pub use group::{exit_code, group_usage, kill_leftovers};
 use paths::{resolvable, workdir, workdir_in_image};
 pub use paths::{rewrite_paths, unrewrite_paths};
 
@@ -533,7 +533,7 @@ impl Runtime for ProcessRuntime {
         tokio::spawn(async move {
             let exit = match child.wait().await {
                 Ok(st) => Exit {
-                    code: st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+                    code: exit_code(st),
                     signal: st.signal().unwrap_or(0),
                     reason: None,
                 },

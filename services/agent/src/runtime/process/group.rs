@@ -35,6 +35,15 @@ pub fn kill_leftovers(root: &Path) {
     }
 }
 
+/// A process's exit code as a shell reports it (and the kubelet shows a container's): its own
+/// code, else 128 + the signal that ended it.
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
 pub(super) fn kill_group(pgid: i32, kill: bool) {
     if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
         let sig = if kill {

@@ -1,12 +1,11 @@
 //! Exec probes and hooks of the process runtime: the command runs as the container does,
 //! through the `run-as` wrapper, timed from its start.
-use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use coxswain_api::v1::Container;
 
 use super::paths::{resolvable, unrewrite_paths, workdir};
-use super::{container_process, kill_group, ProcessRuntime};
+use super::{container_process, exit_code, kill_group, ProcessRuntime};
 use crate::runtime::user;
 use crate::runtime::{container_env, expand, Outcome, PodInfo};
 
@@ -91,10 +90,7 @@ impl ProcessRuntime {
                     text.push_str(&String::from_utf8_lossy(&out.stderr));
                     // The container's paths, as the program inside it would print them.
                     let text = unrewrite_paths(text.trim(), &paths);
-                    let code = out
-                        .status
-                        .code()
-                        .unwrap_or(128 + out.status.signal().unwrap_or(0));
+                    let code = exit_code(out.status);
                     if text.is_empty() {
                         Outcome::Failure(format!("command '{}' exited with {code}", cmd.join(" ")))
                     } else {
