@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub mod component;
 pub mod etcd;
+pub mod metrics;
 
 /// The directory holding the workspace's binaries (target/debug), found from the running test
 /// executable (target/debug/deps/test-xxxx). `COXSWAIN_BIN_DIR` overrides it.

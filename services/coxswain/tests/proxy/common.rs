@@ -189,10 +189,5 @@ pub fn refused(addr: &str) -> bool {
 }
 
 pub fn metrics(c: &Coxswain) -> String {
-    let mut s = TcpStream::connect(&c.metrics).expect("metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
+    coxswain_test_support::metrics::scrape(&c.metrics).expect("metrics")
 }

@@ -113,15 +113,11 @@ fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
 
     // Requests, not only connections: 5 keep-alive requests on one connection count 5.
     let counter = |name: &str| -> f64 {
-        metrics(&c)
-            .lines()
-            .filter(|l| {
-                l.starts_with(&format!("{name}{{"))
-                    && l.contains("service=\"web\"")
-                    && l.contains("namespace=\"default\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        coxswain_test_support::metrics::sum(
+            &metrics(&c),
+            name,
+            &["service=\"web\"", "namespace=\"default\""],
+        )
     };
     let (conns0, reqs0) = (
         counter("coxswain_proxy_connections_total"),

@@ -1,7 +1,5 @@
 //! Where the proxy runs: two clusters side by side on one machine, and `coxswain proxy` as its
 //! own process against a remote store.
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use coxswain_test_support::component::{field, Component};
@@ -60,11 +58,7 @@ fn proxy_runs_as_its_own_process() {
         wait_get(&format!("{}:{np}", internal_ip(&c, "node2")), |_| true),
         "remote"
     );
-    let mut s = TcpStream::connect(&metrics_addr).expect("metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .expect("write");
-    let mut m = String::new();
-    s.read_to_string(&mut m).expect("read");
+    let m = coxswain_test_support::metrics::scrape(&metrics_addr).expect("metrics");
     assert!(
         m.lines()
             .any(|l| l.starts_with("coxswain_proxy_connections_total{")

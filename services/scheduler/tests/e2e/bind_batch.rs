@@ -1,46 +1,9 @@
 //! BindBatch: a batch with one conflicting binding binds the others.
-use std::time::Duration;
-
 use coxswain_client::Client;
+use coxswain_test_support::metrics::{scrape, sum};
 use coxswain_test_support::{wait_for, Coxswain};
 
 use crate::common::*;
-
-/// One scrape of the cluster's /metrics.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    if write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .is_err()
-    {
-        return String::new();
-    }
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).to_string();
-    text.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
-/// The sum of the samples of `series` whose line has every one of `labels`.
-fn metric(body: &str, series: &str, labels: &[&str]) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(series)
-                .is_some_and(|rest| rest.starts_with(['{', ' ']))
-        })
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 /// Issue 17 §2: the scheduler sends its bindings to the store in batches (BindBatch). In a
 /// batch where one binding conflicts (its pod was bound by someone else while the binding
@@ -62,7 +25,7 @@ async fn a_batch_with_one_conflicting_binding_binds_the_others() {
         .join("---\n");
     create(&c, ns, &pods);
     let attempts = |b: &str| {
-        metric(
+        sum(
             b,
             "scheduler_schedule_attempts_total",
             &["result=\"scheduled\""],
@@ -70,7 +33,7 @@ async fn a_batch_with_one_conflicting_binding_binds_the_others() {
     };
     // All three are decided (assumed), and their bindings wait in one batch.
     wait_for("three pods decided", T, || async {
-        (attempts(&scrape(&c.metrics)) >= 3.0).then_some(())
+        (attempts(&scrape(&c.metrics).unwrap_or_default()) >= 3.0).then_some(())
     })
     .await
     .expect("decided");
@@ -96,18 +59,18 @@ async fn a_batch_with_one_conflicting_binding_binds_the_others() {
         ev.message
     );
     let body = wait_for("the batch's outcome in the metrics", T, || async {
-        let b = scrape(&c.metrics);
-        (metric(&b, "coxswain_scheduler_binds_total", &["result=\"error\""]) >= 1.0).then_some(b)
+        let b = scrape(&c.metrics).unwrap_or_default();
+        (sum(&b, "coxswain_scheduler_binds_total", &["result=\"error\""]) >= 1.0).then_some(b)
     })
     .await
     .expect("metrics");
     assert_eq!(
-        metric(&body, "coxswain_scheduler_binds_total", &["result=\"ok\""]),
+        sum(&body, "coxswain_scheduler_binds_total", &["result=\"ok\""]),
         2.0,
         "{body}"
     );
     assert_eq!(
-        metric(
+        sum(
             &body,
             "coxswain_scheduler_binds_total",
             &["result=\"error\""]
@@ -116,19 +79,19 @@ async fn a_batch_with_one_conflicting_binding_binds_the_others() {
     );
     // One batch of three.
     assert_eq!(
-        metric(&body, "coxswain_scheduler_bind_batch_size_sum", &[]),
+        sum(&body, "coxswain_scheduler_bind_batch_size_sum", &[]),
         3.0,
         "{body}"
     );
     assert_eq!(
-        metric(&body, "coxswain_scheduler_bind_batch_size_count", &[]),
+        sum(&body, "coxswain_scheduler_bind_batch_size_count", &[]),
         1.0
     );
     // b is bound, so it was not requeued: a later pod is the only further attempt (with the
     // test's 100 ms back-off, a requeued b would have been tried again by then).
     create_pod(&c, ns, "d");
     wait_bound(&client, ns, "d").await;
-    assert_eq!(attempts(&scrape(&c.metrics)), 4.0);
+    assert_eq!(attempts(&scrape(&c.metrics).expect("metrics")), 4.0);
     assert!(!events(&client, ns, "b")
         .await
         .iter()
