@@ -5,7 +5,7 @@ use std::time::Duration;
 use coxswain_api::v1::Pod;
 use coxswain_api::Resource;
 use coxswain_client::{Client, ListParams};
-use coxswain_test_support::Coxswain;
+use coxswain_test_support::{wait_for, Coxswain};
 
 pub const T: Duration = Duration::from_secs(40);
 
@@ -49,4 +49,13 @@ pub async fn pods(c: &Client, ns: &str, sel: &str) -> Vec<Pod> {
         .await
         .map(|x| x.0)
         .unwrap_or_default()
+}
+
+/// Waits until no pod of `ns` matches the label selector `sel`; `what` names the wait.
+pub async fn wait_pods_gone(c: &Client, ns: &str, sel: &str, what: &str) {
+    wait_for(what, T, || async {
+        pods(c, ns, sel).await.is_empty().then_some(())
+    })
+    .await
+    .unwrap();
 }

@@ -123,14 +123,7 @@ async fn daemonset_runs_one_pod_per_eligible_node() {
     .unwrap();
     cx.coxctl(&["label", "node", "node1", "disk=hdd", "--overwrite"])
         .success();
-    wait_for("ssd-monitor gone", T, || async {
-        pods(&c, "default", "app=ssd-monitor")
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await
-    .unwrap();
+    wait_pods_gone(&c, "default", "app=ssd-monitor", "ssd-monitor gone").await;
 
     // Cordon node2, delete its exporter pod: it comes back on node2.
     cx.coxctl(&["cordon", "node2"]).success();
@@ -180,14 +173,7 @@ async fn daemonset_runs_one_pod_per_eligible_node() {
     // Deleting the DaemonSet deletes its pods.
     cx.coxctl(&["delete", "ds", "node-exporter-daemonset"])
         .success();
-    wait_for("exporter pods gone", T, || async {
-        pods(&c, "default", "app=prometheus")
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await
-    .unwrap();
+    wait_pods_gone(&c, "default", "app=prometheus", "exporter pods gone").await;
     watcher.abort();
     assert!(
         !twice.load(Ordering::SeqCst),

@@ -114,14 +114,7 @@ async fn statefulset_is_ordered_and_keeps_identity_and_claims() {
     .success();
     cx.coxctl(&["delete", "statefulset", "stateful-nginx"])
         .success();
-    wait_for("first set's pods gone", T, || async {
-        pods(&c, "default", "app=ss-nginx")
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await
-    .unwrap();
+    wait_pods_gone(&c, "default", "app=ss-nginx", "first set's pods gone").await;
     let manifest = std::fs::read_to_string(format!("{d}/53-statefulset-nginx-storage.yaml"))
         .unwrap()
         .replace(
