@@ -274,6 +274,15 @@ pub trait PreFilter {
 pub trait Filter {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status;
 
+    /// Whether [`Filter::filter`] returns Success on this node: the cycle's fast path, which
+    /// builds no [`Status`] for the nodes that pass (the framework calls `filter` for the
+    /// status of a node this rejects). Must agree with `filter(..).is_success()`, which is the
+    /// default; a plugin overrides it where the verdict is cheaper than the status
+    /// (`property.rs` checks each override against `filter`).
+    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+        self.filter(state, pod, node).is_success()
+    }
+
     /// Exactly the nodes (indices into the snapshot's nodes) this filter passes this cycle,
     /// when its PreFilter could tell them from an index ([`crate::nodeset`]); None: unknown,
     /// run [`Filter::filter`] on each node. The framework then skips the nodes outside the set

@@ -260,3 +260,75 @@ fn every_bound_pod_passed_every_filter_in_the_snapshot_it_was_bound_in() {
         "placed {placed} rejected {rejected}"
     );
 }
+
+/// Every filter's fast path (`Filter::passes`, which the cycle calls on the nodes it does not
+/// time) agrees with its status (`filter(..).is_success()`) on every node, for random pods in
+/// random clusters filling up as pods are assumed; each plugin that overrides it both passes and
+/// rejects some nodes.
+#[test]
+fn every_filter_s_fast_verdict_agrees_with_its_status() {
+    let profile = Profile::default_profile();
+    let mut verdicts: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
+    for seed in 0..40u64 {
+        let mut r = StdRng::seed_from_u64(1000 + seed);
+        let nodes: Vec<v1::Node> = (0..r.random_range(1..=12))
+            .map(|i| random_node(&mut r, i))
+            .collect();
+        let mut snap = Snapshot::new(nodes.into_iter().map(Arc::new), std::iter::empty());
+        let mut next = 0;
+        for i in 0..r.random_range(10..=60) {
+            let mut p = random_pod(&mut r, i);
+            if r.random_bool(0.1) {
+                let n = r.random_range(0..snap.nodes.len() + 1);
+                spec(&mut p).node_name = format!("n{n}");
+            }
+            let mut state = CycleState::new();
+            for pl in &profile.filters {
+                if let Some(pf) = pl.as_pre_filter() {
+                    if pf.pre_filter(&mut state, &p, &snap).is_skip() {
+                        state.skip_filter.insert(pl.name());
+                    }
+                }
+            }
+            for pl in &profile.filters {
+                let Some(f) = pl.as_filter() else { continue };
+                if state.skip_filter.contains(pl.name()) {
+                    continue;
+                }
+                for ni in &snap.nodes {
+                    let fast = f.passes(&state, &p, ni);
+                    let status = f.filter(&state, &p, ni);
+                    assert_eq!(
+                        fast,
+                        status.is_success(),
+                        "seed {seed} pod {i} {} on {}: {status:?}",
+                        pl.name(),
+                        ni.name()
+                    );
+                    let v = verdicts.entry(pl.name()).or_default();
+                    if fast {
+                        v.0 += 1;
+                    } else {
+                        v.1 += 1;
+                    }
+                }
+            }
+            if let Ok(res) = schedule_one_at(&profile, &snap, &p, &mut next) {
+                snap.assume(&p, &res.node);
+            }
+        }
+    }
+    for name in [
+        crate::plugins::node_unschedulable::NAME,
+        crate::plugins::node_name::NAME,
+        crate::plugins::taint_toleration::NAME,
+        crate::plugins::node_ports::NAME,
+        crate::plugins::node_resources_fit::NAME,
+    ] {
+        let (pass, reject) = verdicts.get(name).copied().unwrap_or_default();
+        assert!(
+            pass > 0 && reject > 0,
+            "{name}: {pass} passed, {reject} rejected"
+        );
+    }
+}

@@ -438,16 +438,22 @@ pub fn find_feasible_observed(
         i += 1;
         let mut s = Status::success();
         let mut rejecter: Option<&'static str> = None;
-        let timed = obs.node_sampled(i);
-        for (name, f) in &active {
-            let t = if timed { obs.plugin_start() } else { None };
-            let r = f.filter(&state, pod, ni);
-            obs.plugin(name, Point::Filter, r.code, t);
-            if !r.is_success() {
-                s = r.with_plugin(*name);
-                rejecter = Some(name);
-                break;
+        if obs.node_sampled(i) {
+            for (name, f) in &active {
+                let t = obs.plugin_start();
+                let r = f.filter(&state, pod, ni);
+                obs.plugin(name, Point::Filter, r.code, t);
+                if !r.is_success() {
+                    s = r.with_plugin(*name);
+                    rejecter = Some(name);
+                    break;
+                }
             }
+        } else if let Some((name, f)) = active.iter().find(|(_, f)| !f.passes(&state, pod, ni)) {
+            // The fast path: a verdict per filter, and the status only from the one that
+            // rejected (the same filter on the same state: the same status).
+            s = f.filter(&state, pod, ni).with_plugin(*name);
+            rejecter = Some(name);
         }
         match s.code {
             Code::Success => feasible.push(idx),

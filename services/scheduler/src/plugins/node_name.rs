@@ -22,13 +22,17 @@ impl Plugin for NodeName {
 }
 
 impl Filter for NodeName {
-    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        let want = &pod_spec(pod).node_name;
-        if want.is_empty() || want == node.name() {
+    fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        if self.passes(state, pod, node) {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON)
         }
+    }
+
+    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+        let want = &pod_spec(pod).node_name;
+        want.is_empty() || want == node.name()
     }
 }
 

@@ -40,6 +40,14 @@ impl PreFilter for NodePorts {
 
 impl Filter for NodePorts {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        if self.passes(state, pod, node) {
+            Status::success()
+        } else {
+            Status::unschedulable(ERR_REASON)
+        }
+    }
+
+    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
         let computed;
         let wanted = match state.read::<PreFilterState>() {
             Some(s) => &s.0,
@@ -48,14 +56,9 @@ impl Filter for NodePorts {
                 &computed
             }
         };
-        let conflict = wanted
+        !wanted
             .iter()
-            .any(|w| node.used_ports.iter().any(|u| u.conflicts(w)));
-        if conflict {
-            Status::unschedulable(ERR_REASON)
-        } else {
-            Status::success()
-        }
+            .any(|w| node.used_ports.iter().any(|u| u.conflicts(w)))
     }
 }
 

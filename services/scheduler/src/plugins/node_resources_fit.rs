@@ -294,6 +294,18 @@ impl Filter for NodeResourcesFit {
             Status::new(crate::framework::Code::Unschedulable, reasons)
         }
     }
+
+    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+        let computed;
+        let req = match state.read::<PreFilterState>() {
+            Some(s) => &s.0,
+            None => {
+                computed = Resources::for_pod(pod_spec(pod));
+                &computed
+            }
+        };
+        fits(req, node) || insufficient_resources(req, node).is_empty()
+    }
 }
 
 impl PreScore for NodeResourcesFit {

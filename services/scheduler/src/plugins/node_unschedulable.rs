@@ -28,26 +28,34 @@ impl Plugin for NodeUnschedulable {
     }
 }
 
+/// Whether `pod` may go to `node`: the node is not cordoned, or the pod tolerates the
+/// unschedulable taint.
+fn admits(pod: &v1::Pod, node: &NodeInfo) -> bool {
+    if !node.cordoned() {
+        return true;
+    }
+    let taint = v1::Taint {
+        key: TAINT_KEY.into(),
+        effect: "NoSchedule".into(),
+        ..Default::default()
+    };
+    pod_spec(pod)
+        .tolerations
+        .iter()
+        .any(|t| tolerates(t, &taint))
+}
+
 impl Filter for NodeUnschedulable {
     fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        let cordoned = node.cordoned();
-        if !cordoned {
-            return Status::success();
-        }
-        let taint = v1::Taint {
-            key: TAINT_KEY.into(),
-            effect: "NoSchedule".into(),
-            ..Default::default()
-        };
-        if pod_spec(pod)
-            .tolerations
-            .iter()
-            .any(|t| tolerates(t, &taint))
-        {
+        if admits(pod, node) {
             Status::success()
         } else {
             Status::unresolvable(ERR_REASON)
         }
+    }
+
+    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+        admits(pod, node)
     }
 }
 

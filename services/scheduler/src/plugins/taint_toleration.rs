@@ -82,6 +82,15 @@ impl Filter for TaintToleration {
             )),
         }
     }
+
+    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+        first_untolerated(
+            taints(node),
+            &pod_spec(pod).tolerations,
+            &["NoSchedule", "NoExecute"],
+        )
+        .is_none()
+    }
 }
 
 /// The pod's tolerations that can match PreferNoSchedule taints.
