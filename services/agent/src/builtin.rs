@@ -494,13 +494,7 @@ pub async fn supervise(argv: &[String]) -> i32 {
         }
     };
     tokio::select! {
-        st = child.wait() => {
-            use std::os::unix::process::ExitStatusExt;
-            match st {
-                Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-                Err(_) => 128,
-            }
-        }
+        st = child.wait() => st.map_or(128, crate::runtime::process::exit_code),
         _ = parent_died => {
             let me = rustix::process::getpid();
             let _ = rustix::process::kill_process_group(me, rustix::process::Signal::KILL);

@@ -3,9 +3,10 @@
 //! group; stdin, stdout and stderr are streamed over the bidirectional `NodeAgent/Exec` call,
 //! and the last answer carries the exit code. With `tty`, the command runs on a pseudo-terminal
 //! (its controlling terminal, through util-linux `setsid --ctty`), resized as the client's is.
+//! The command is the container's user as its other processes are: `argv` changes to it (the
+//! run-as wrapper), and a container that keeps root's uid gets its group (`runAsGroup`) here.
 //! A client that goes away kills the command's process group.
 use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,7 +18,8 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::runtime::ExecCommand;
+use crate::runtime::process::{exit_code, kill_group};
+use crate::runtime::{user, ExecCommand};
 
 pub type ExecStream = Pin<Box<dyn Stream<Item = Result<ExecResponse, Status>> + Send>>;
 
@@ -51,15 +53,13 @@ fn spawn_error(argv0: &str, e: std::io::Error) -> Status {
 }
 
 fn code_of(st: std::io::Result<std::process::ExitStatus>) -> i32 {
-    match st {
-        Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-        Err(_) => 128,
-    }
+    st.map_or(128, exit_code)
 }
 
-fn kill_group(pgid: Option<u32>) {
-    if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+/// Kills the command's process group (its leader's pid), if it started.
+fn kill(pgid: Option<u32>) {
+    if let Some(pgid) = pgid {
+        kill_group(pgid as i32, true);
     }
 }
 
@@ -124,6 +124,7 @@ fn pipe_session(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    user::apply_root_group(&mut command, &cmd.ids);
     let mut child = command.spawn().map_err(|e| spawn_error(&cmd.argv[0], e))?;
     let pgid = child.id();
     let mut stdin = child.stdin.take();
@@ -155,11 +156,11 @@ fn pipe_session(
             st = child.wait() => code_of(st),
             _ = input => unreachable!(),
             _ = tx.closed() => {
-                kill_group(pgid);
+                kill(pgid);
                 return;
             }
         };
-        kill_group(pgid);
+        kill(pgid);
         let _ = tokio::time::timeout(DRAIN, async {
             while outputs.join_next().await.is_some() {}
         })
@@ -235,6 +236,7 @@ fn tty_session(
         .stdout(Stdio::from(t_out))
         .stderr(Stdio::from(t_err))
         .kill_on_drop(true);
+    user::apply_root_group(&mut command, &cmd.ids);
     let mut child = command.spawn().map_err(|e| spawn_error(&cmd.argv[0], e))?;
     // Only the child holds the terminal now: its output ends when the command's does.
     drop(command);
@@ -300,11 +302,11 @@ fn tty_session(
             st = child.wait() => code_of(st),
             _ = input => unreachable!(),
             _ = tx.closed() => {
-                kill_group(pgid);
+                kill(pgid);
                 return;
             }
         };
-        kill_group(pgid);
+        kill(pgid);
         let _ = tokio::time::timeout(DRAIN, &mut output).await;
         let _ = tx
             .send(Ok(ExecResponse {

@@ -228,7 +228,6 @@ impl Parent {
     /// child still running then is killed with this process's group, [`TIMED_OUT`] on stderr
     /// first.
     pub async fn wait(self, mut child: tokio::process::Child, timeout: Option<Duration>) -> i32 {
-        use std::os::unix::process::ExitStatusExt;
         let pid = child.id().unwrap_or(0);
         // Awaited through the runtime's SIGCHLD handling, no thread of its blocking pool:
         // after unshare(CLONE_NEWPID) or a join this process may make no new thread (EINVAL).
@@ -250,10 +249,7 @@ impl Parent {
             },
             None => waited.await,
         };
-        match done {
-            Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-            Err(_) => 128,
-        }
+        done.map_or(128, super::process::exit_code)
     }
 }
 

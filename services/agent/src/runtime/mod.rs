@@ -123,6 +123,10 @@ pub struct ExecCommand {
     /// Container paths and the host directories they are: the command's output is shown
     /// with the container's paths (empty: shown as it is).
     pub output_paths: Vec<(String, PathBuf)>,
+    /// Who the container's processes are: `argv` changes to that user already (the run-as
+    /// wrapper); a container that keeps root's uid gets its group at the spawn
+    /// ([`user::apply_root_group`]), as its command does.
+    pub ids: user::RunAs,
 }
 
 /// Cumulative usage of one container.

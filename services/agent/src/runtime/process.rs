@@ -36,8 +36,7 @@ mod group;
 mod paths;
 mod probe;
 
-use group::kill_group;
-pub use group::{exit_code, group_usage, kill_leftovers};
+pub use group::{exit_code, group_usage, kill_group, kill_leftovers};
 use paths::{resolvable, workdir, workdir_in_image};
 pub use paths::{rewrite_paths, unrewrite_paths};
 
@@ -699,6 +698,7 @@ impl Runtime for ProcessRuntime {
             env,
             cwd,
             output_paths,
+            ids,
         })
     }
 

@@ -215,3 +215,82 @@ spec:
     );
     assert_eq!(wait_log_lines(&c, "lax", 1)[0], "0");
 }
+
+/// `runAsUser: 0` with a `runAsGroup`: root's uid with the container's group in every process
+/// of the container, as runc gives them: its command, its exec probe, and `exec`, both with
+/// pipes and on a terminal.
+#[test]
+fn a_root_container_keeps_its_group_in_probes_and_exec() {
+    if own_uid() != 0 {
+        // Only a root agent can give root another group.
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/script").is_file() {
+        panic!("util-linux `script` is needed to give coxctl a terminal");
+    }
+    let c = Coxswain::start_fast_up(&["--nodes", "1"]).expect("start coxswain");
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: rootgrp}
+spec:
+  securityContext: {runAsGroup: 2345}
+  containers:
+  - name: c
+    image: busybox
+    securityContext: {runAsUser: 0}
+    command: ["/bin/sh", "-c", "id -u; id -g; exec sleep 3600"]
+    readinessProbe:
+      exec: {command: ["/bin/sh", "-c", "test \"$(id -u):$(id -g)\" = 0:2345"]}
+      periodSeconds: 1
+"#,
+    )
+    .success();
+    assert_eq!(wait_log_lines(&c, "rootgrp", 2)[..2], ["0", "2345"]);
+    coxswain_test_support::wait_until("rootgrp ready", std::time::Duration::from_secs(60), || {
+        (pod_json(&c, "rootgrp")?["status"]["containerStatuses"][0]["ready"] == true).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {:?}", pod_json(&c, "rootgrp")));
+
+    let ids = r#"echo "ids=$(id -u):$(id -g) tty=$(test -t 0 && echo yes)""#;
+    let out = c
+        .coxctl(&["exec", "rootgrp", "--", "/bin/sh", "-c", ids])
+        .success();
+    assert_eq!(out.stdout, "ids=0:2345 tty=\n");
+
+    // On a terminal: `script` runs coxctl on a pseudo-terminal.
+    let cmdline = format!(
+        "{} exec -it rootgrp -- /bin/sh -c '{ids}'",
+        coxswain_test_support::bin("coxctl").to_string_lossy()
+    );
+    let mut child = std::process::Command::new("/usr/bin/script")
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .env("COXSWAIN_SERVER", c.url())
+        .env("COXCONFIG", &coxswain_test_support::pki().kubeconfig)
+        .env_remove("COXSWAIN_NAMESPACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    // Input stays open until the command is done (its end is the session's).
+    let input = child.stdin.take();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("exec -it did not end");
+        })
+        .expect("script");
+    drop(input);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ids=0:2345 tty=yes"), "{text}");
+    assert!(out.status.success(), "{text}");
+}

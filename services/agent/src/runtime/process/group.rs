@@ -44,7 +44,8 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-pub(super) fn kill_group(pgid: i32, kill: bool) {
+/// Signals process group `pgid`: SIGKILL, else SIGTERM.
+pub fn kill_group(pgid: i32, kill: bool) {
     if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
         let sig = if kill {
             rustix::process::Signal::KILL
