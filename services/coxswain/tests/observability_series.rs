@@ -3,51 +3,12 @@
 //! (`node_collector_evictions_total`), an agent starting a pod and probing it
 //! (`kubelet_pod_start_duration_seconds`, `prober_probe_total`), and an HPA's object state
 //! (`kube_horizontalpodautoscaler_*`). Each waits on the condition, never on a sleep.
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
+use coxswain_test_support::metrics::{samples, scrape, sum};
 use coxswain_test_support::{sim_agent as agent, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(60);
-
-/// The text of one scrape of `addr`'s /metrics.
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to /metrics");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
-}
-
-/// The samples of `series` (a family name, or a name with a `{` and the first labels) whose
-/// line contains every one of `labels`, as (line, value).
-fn samples(body: &str, series: &str, labels: &[&str]) -> Vec<(String, f64)> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(series)
-                .is_some_and(|rest| rest.starts_with(['{', ' ']) || series.ends_with('{'))
-        })
-        .filter(|l| labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| {
-            let v = l.rsplit_once(' ')?.1.parse().ok()?;
-            Some((l.to_string(), v))
-        })
-        .collect()
-}
-
-fn sum(body: &str, series: &str, labels: &[&str]) -> f64 {
-    samples(body, series, labels).iter().map(|(_, v)| v).sum()
-}
 
 #[test]
 fn a_not_ready_node_evicting_its_pods_counts_node_collector_evictions() {
@@ -93,7 +54,11 @@ spec:
     })
     .unwrap();
     assert_eq!(
-        sum(&scrape(&c.metrics), "node_collector_evictions_total", &[]),
+        sum(
+            &scrape(&c.metrics).unwrap(),
+            "node_collector_evictions_total",
+            &[]
+        ),
         0.0,
         "no eviction while every node is Ready"
     );
@@ -109,9 +74,13 @@ spec:
     })
     .unwrap();
     let line = wait_until("an eviction counted", T, || {
-        samples(&scrape(&c.metrics), "node_collector_evictions_total", &[])
-            .into_iter()
-            .find(|(_, v)| *v >= 1.0)
+        samples(
+            &scrape(&c.metrics).unwrap(),
+            "node_collector_evictions_total",
+            &[],
+        )
+        .into_iter()
+        .find(|(_, v)| *v >= 1.0)
     })
     .unwrap();
     assert!(line.0.contains("zone=\"\""), "{line:?}");
@@ -122,7 +91,7 @@ spec:
     })
     .unwrap();
     // One node went NotReady once: one eviction, not one per monitor pass.
-    let body = scrape(&c.metrics);
+    let body = scrape(&c.metrics).unwrap();
     assert_eq!(
         sum(&body, "node_collector_evictions_total", &[]),
         1.0,
@@ -133,7 +102,7 @@ spec:
 #[test]
 fn an_agent_records_pod_start_latency_and_probe_results() {
     let c = Coxswain::start_fast_up(&["--nodes", "1", "--runtime", "sim"]).unwrap();
-    let before = scrape(&c.metrics);
+    let before = scrape(&c.metrics).unwrap();
     assert_eq!(
         sum(&before, "kubelet_pod_start_duration_seconds_count", &[]),
         0.0
@@ -162,7 +131,7 @@ spec:
     })
     .unwrap();
     let body = wait_until("a successful liveness probe counted", T, || {
-        let b = scrape(&c.metrics);
+        let b = scrape(&c.metrics).unwrap();
         (sum(
             &b,
             "prober_probe_total",
@@ -254,7 +223,7 @@ spec:
     .success();
     let hpa = "horizontalpodautoscaler=\"busy\"";
     let body = wait_until("the spec series", T, || {
-        let b = scrape(&c.metrics);
+        let b = scrape(&c.metrics).unwrap();
         (!samples(&b, "kube_horizontalpodautoscaler_spec_max_replicas", &[hpa]).is_empty())
             .then_some(b)
     })
@@ -284,7 +253,7 @@ spec:
     );
     // The controller's verdict shows up as the status series: desired 3, then 3 current.
     let body = wait_until("desired and current replicas 3", T, || {
-        let b = scrape(&c.metrics);
+        let b = scrape(&c.metrics).unwrap();
         let get = |f: &str| samples(&b, f, &[hpa]).first().map(|s| s.1);
         (get("kube_horizontalpodautoscaler_status_desired_replicas") == Some(3.0)
             && get("kube_horizontalpodautoscaler_status_current_replicas") == Some(3.0))
@@ -342,7 +311,7 @@ spec:
     )
     .success();
     let body = wait_until("a scheduled pod and a preemption attempt", T, || {
-        let b = scrape(&c.metrics);
+        let b = scrape(&c.metrics).unwrap();
         (sum(
             &b,
             "scheduler_schedule_attempts_total",
