@@ -3,7 +3,10 @@
 # creates/s of typical pods through the store (gRPC → admission → etcd Txn with a
 # mod_revision compare → etcd watch → watch cache → answer) against raw puts/s of values the
 # size of the encoded pod straight into etcd, at 1, 16 and 64 clients, on a fresh etcd each time.
-# The embedded store is measured in the same run for reference.
+# The embedded store is measured in the same run for reference. TXN=1 (the default) also runs
+# the store's exact etcd operation for a create straight from the bench client (a Txn: compare
+# mod_revision = 0, put; on one connection with a prefix watch open, as the store's), the ceiling
+# of what creates through the store can reach on this etcd (BENCHMARKS.md, 2026-12-07 12:18).
 # Then the watch fan-out across two store replicas on one etcd: WATCHES watches on replica B,
 # writes at WRATE/s for WSECS s through replica A, against watches and writes on one replica
 # (`coxswain-bench watch`, delivery latency from each write's send time to its event).
@@ -33,6 +36,7 @@ WSECS=${WSECS:-10}
 DEPLOY=${DEPLOY:-0}
 NODES=${NODES:-1000}
 PIN=${PIN:-0}
+TXN=${TXN:-1}
 BIN=${BIN:-target/release}
 # Command prefixes: etcd's, and the store's and the bench client's.
 ON_ETCD=""; ON_REST=""
@@ -118,6 +122,15 @@ for round in $(seq "$ROUNDS"); do
   $BENCH etcd --endpoint "127.0.0.1:$EP" --clients "$CLIENTS" --ops "$OPS"
   echo "cpu: etcd $(per_op $E0 $(cpu_ms $ETCD_PID)) us per put"
   stop_etcd
+
+  if [ "$TXN" = 1 ]; then
+    echo "== round $round: etcd's own compare-and-create Txns (the store's create, from the bench client)"
+    start_etcd
+    E0=$(cpu_ms $ETCD_PID)
+    $BENCH etcd --endpoint "127.0.0.1:$EP" --clients "$CLIENTS" --ops "$OPS" --txn --connections 1 --watch
+    echo "cpu: etcd $(per_op $E0 $(cpu_ms $ETCD_PID)) us per create Txn"
+    stop_etcd
+  fi
 
   echo "== round $round: creates through coxswain store --etcd-servers"
   start_etcd

@@ -79,6 +79,17 @@ enum Cmd {
         clients: Vec<usize>,
         #[arg(long, default_value_t = 20_000)]
         ops: usize,
+        /// Each op is the store's create instead of a put: a Txn comparing the key's
+        /// mod_revision with 0, then the put (etcd's compare-and-create, as kube-apiserver's).
+        #[arg(long)]
+        txn: bool,
+        /// HTTP/2 connections to etcd (0: one per client, at most 8). The store uses 1.
+        #[arg(long, default_value_t = 0)]
+        connections: usize,
+        /// Also keep a watch of the whole prefix open on a connection of its own and read its
+        /// events, as a store replica's watch cache does.
+        #[arg(long)]
+        watch: bool,
     },
     /// Watch delivery latency: W open watches, writes at R/s for D seconds; each write carries
     /// its send time and matches one watch's label selector (as a kubelet's pod watch matches
@@ -349,16 +360,49 @@ async fn main() -> anyhow::Result<()> {
             endpoint,
             clients,
             ops,
+            txn,
+            connections,
+            watch,
         } => {
+            use etcd_client::{Compare, CompareOp, Txn, TxnOp};
             let value = stored_pod_bytes();
             println!(
-                "payload: {} bytes (a typical pod as coxswain stores it)",
-                value.len()
+                "payload: {} bytes (a typical pod as coxswain stores it); each op {}{}",
+                value.len(),
+                if txn {
+                    "a Txn: compare mod_revision = 0, put"
+                } else {
+                    "a put"
+                },
+                if watch {
+                    "; a watch of the prefix open"
+                } else {
+                    ""
+                }
             );
-            println!("{:>8} {:>12}", "clients", "puts/s");
+            let _watching = if watch {
+                let mut w = etcd_client::Client::connect([endpoint.as_str()], None).await?;
+                let opts = etcd_client::WatchOptions::new().with_prefix();
+                let mut stream = w.watch("/registry/", Some(opts)).await?;
+                Some((
+                    w,
+                    tokio::spawn(async move { while let Ok(Some(_)) = stream.message().await {} }),
+                ))
+            } else {
+                None
+            };
+            println!(
+                "{:>8} {:>12}",
+                "clients",
+                if txn { "creates/s" } else { "puts/s" }
+            );
             for (round, c) in clients.into_iter().enumerate() {
                 let mut pool = Vec::new();
-                for _ in 0..c.clamp(1, 8) {
+                let conns = match connections {
+                    0 => c.clamp(1, 8),
+                    n => n,
+                };
+                for _ in 0..conns {
                     pool.push(etcd_client::Client::connect([endpoint.as_str()], None).await?);
                 }
                 let pool = Arc::new(pool);
@@ -367,13 +411,16 @@ async fn main() -> anyhow::Result<()> {
                     let mut client = pool[i % pool.len()].clone();
                     let v = v.clone();
                     async move {
-                        client
-                            .put(
-                                format!("/registry/pods/default/bench-{round}-{i}"),
-                                v.as_slice(),
-                                None,
-                            )
-                            .await?;
+                        let key = format!("/registry/pods/default/bench-{round}-{i}");
+                        if txn {
+                            let t = Txn::new()
+                                .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, 0)])
+                                .and_then([TxnOp::put(key.as_str(), v.as_slice(), None)]);
+                            let r = client.txn(t).await?;
+                            anyhow::ensure!(r.succeeded(), "the create of {key} found the key");
+                        } else {
+                            client.put(key, v.as_slice(), None).await?;
+                        }
                         Ok(())
                     }
                 })
