@@ -32,8 +32,8 @@ use crate::explain::Explanation;
 use crate::extender::Extender;
 use crate::framework::{
     find_feasible_observed, rejected_statuses, resolve_gated, run_post_filters_observed,
-    score_nodes_observed, select_host, Filtered, PluginScore, Profile, ScheduleError, Status,
-    DEFAULT_SCHEDULER_NAME,
+    score_nodes_observed, score_totals_observed, select_best, select_host, Filtered, PluginScore,
+    Profile, ScheduleError, Status, DEFAULT_SCHEDULER_NAME,
 };
 use crate::metrics::Observer;
 use crate::queue::{pod_key, QueueConfig, QueuedPod, SchedulingQueue};
@@ -526,6 +526,12 @@ impl Loop {
             return Ok(snapshot.nodes[feasible[0]].name().to_string());
         }
         let obs = &mut self.observers[profile_idx];
+        if prioritizers.is_empty() {
+            let totals = score_totals_observed(profile, &mut state, pod, snapshot, &feasible, obs);
+            return Ok(snapshot.nodes[feasible[select_best(&totals)]]
+                .name()
+                .to_string());
+        }
         let mut scores =
             score_nodes_observed(profile, &mut state, pod, snapshot, &feasible, false, obs);
         for ext in prioritizers {

@@ -308,6 +308,18 @@ fn fast_scoring_matches_the_reference_formulas() {
                 let first = want.iter().position(|t| t == best).unwrap();
                 assert_eq!(select_host(&got), first);
             }
+            // The loop's path: the totals alone, and the same choice.
+            let totals = crate::framework::score_totals_observed(
+                &default,
+                &mut CycleState::new(),
+                &p,
+                &snap,
+                &all,
+                &mut crate::metrics::Observer::off(),
+            );
+            assert_eq!(totals, want, "seed {seed} pod {i} totals only");
+            let first = want.iter().position(|t| t == want.iter().max().unwrap());
+            assert_eq!(Some(crate::framework::select_best(&totals)), first);
             checked_nodes += infos.len();
         }
     }

@@ -48,11 +48,58 @@ pub fn score_nodes_observed(
     obs: &mut Observer,
 ) -> Vec<NodeScores> {
     let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+    let (totals, plugins, normalized) =
+        score_infos(profile, state, pod, snapshot, &infos, breakdown, obs);
+    let n = infos.len();
+    // The names: moved out of the normalized list when one was built (no second clone).
+    let names: Vec<Arc<str>> = if normalized.len() == n {
+        normalized.into_iter().map(|ns| ns.name).collect()
+    } else {
+        infos.iter().map(|ni| ni.name_arc()).collect()
+    };
+    let mut plugins = plugins.into_iter();
+    names
+        .into_iter()
+        .zip(totals)
+        .map(|(node, total)| NodeScores {
+            node,
+            total,
+            plugins: plugins.next().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Only the totals of [`score_nodes_observed`] (no breakdown), in `feasible`'s order: what a
+/// cycle selecting a host needs ([`select_best`]), without a named score per node.
+pub fn score_totals_observed(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    feasible: &[usize],
+    obs: &mut Observer,
+) -> Vec<i64> {
+    let infos: Vec<&NodeInfo> = feasible.iter().map(|&i| &snapshot.nodes[i]).collect();
+    score_infos(profile, state, pod, snapshot, &infos, false, obs).0
+}
+
+/// The scoring itself: the totals, the breakdown per node (empty unless `breakdown`), and the
+/// last normalizing plugin's named list (empty when no plugin normalized).
+#[allow(clippy::type_complexity)]
+fn score_infos(
+    profile: &Profile,
+    state: &mut CycleState,
+    pod: &v1::Pod,
+    snapshot: &Snapshot,
+    infos: &[&NodeInfo],
+    breakdown: bool,
+    obs: &mut Observer,
+) -> (Vec<i64>, Vec<Vec<PluginScore>>, Vec<NodeScore>) {
     let pre_score_start = obs.start();
     for (p, _) in &profile.scores {
         if let Some(ps) = p.as_pre_score() {
             let t = obs.plugin_start();
-            let s = ps.pre_score(state, pod, snapshot, &infos);
+            let s = ps.pre_score(state, pod, snapshot, infos);
             obs.plugin(p.name(), Point::PreScore, s.code, t);
             if s.is_skip() {
                 state.skip_score.insert(p.name());
@@ -152,35 +199,29 @@ pub fn score_nodes_observed(
             *t += s.clamp(&MIN_NODE_SCORE, &MAX_NODE_SCORE) * weight;
         }
     }
-    // The names: moved out of the normalized list when one was built (no second clone).
-    let names: Vec<Arc<str>> = if normalized.len() == n {
-        normalized.into_iter().map(|ns| ns.name).collect()
-    } else {
-        infos.iter().map(|ni| ni.name_arc()).collect()
-    };
-    let mut plugins = plugins.into_iter();
-    let scores = names
-        .into_iter()
-        .zip(totals)
-        .map(|(node, total)| NodeScores {
-            node,
-            total,
-            plugins: plugins.next().unwrap_or_default(),
-        })
-        .collect();
     obs.point(Point::Score, Code::Success, score_start);
-    scores
+    (totals, plugins, normalized)
 }
 
 /// The highest total; the first in evaluation order on ties.
 pub fn select_host(scores: &[NodeScores]) -> usize {
-    let mut best = 0;
-    for (i, s) in scores.iter().enumerate() {
-        if s.total > scores[best].total {
-            best = i;
+    first_max(scores.iter().map(|s| s.total))
+}
+
+/// [`select_host`] over the totals alone ([`score_totals_observed`]).
+pub fn select_best(totals: &[i64]) -> usize {
+    first_max(totals.iter().copied())
+}
+
+/// The index of the first of the highest values (0 when there are none).
+fn first_max(totals: impl Iterator<Item = i64>) -> usize {
+    let mut best = (0, i64::MIN);
+    for (i, t) in totals.enumerate() {
+        if i == 0 || t > best.1 {
+            best = (i, t);
         }
     }
-    best
+    best.0
 }
 
 /// One scheduling cycle whose filtering starts at `*next_start_node_index`, which is advanced
@@ -196,7 +237,8 @@ pub fn schedule_one_at(
 }
 
 /// As [`schedule_one_at`]; with `breakdown` false the result carries only what binding needs
-/// (the node; `feasible` empty, `scores` with totals only), as the scheduler's loop runs it.
+/// (the node; `feasible` and `scores` empty: the host is selected on the totals alone), as the
+/// scheduler's loop runs it.
 pub fn schedule_one_at_with(
     profile: &Profile,
     snapshot: &Snapshot,
@@ -260,9 +302,19 @@ pub fn schedule_one_observed(
             scores: vec![],
         });
     }
-    let scores = score_nodes_observed(
-        profile, &mut state, pod, snapshot, &feasible, breakdown, obs,
-    );
+    if !breakdown {
+        let totals = score_totals_observed(profile, &mut state, pod, snapshot, &feasible, obs);
+        return Ok(ScheduleResult {
+            node: snapshot.nodes[feasible[select_best(&totals)]]
+                .name()
+                .to_string(),
+            feasible: feasible_names,
+            evaluated,
+            rejected,
+            scores: vec![],
+        });
+    }
+    let scores = score_nodes_observed(profile, &mut state, pod, snapshot, &feasible, true, obs);
     let best = select_host(&scores);
     Ok(ScheduleResult {
         node: scores[best].node.to_string(),
