@@ -40,6 +40,8 @@ pub enum Output {
   loadgen svc/nginx -n mayikt-sit --via node-port --stages 30s:50,2m:500,1m:0 -o json")]
 pub struct RunArgs {
     /// http://HOST[:PORT]/PATH, or svc/NAME (a Service, resolved through the store).
+    // The text is clap's help too, so it stays plain rather than escaped for rustdoc.
+    #[allow(rustdoc::broken_intra_doc_links)]
     pub target: String,
     /// A number: how many requests (as hey's -n). Anything else: the Service's namespace
     /// (as kubectl's -n). --requests and --namespace say it unambiguously.

@@ -18,7 +18,7 @@
 //!   correction) — except the timer's own lateness (≤ [`TIMER_SLOP`]) when the worker was idle
 //!   waiting. In-flight requests finish (bounded by the timeout) when the schedule ends.
 //!
-//! HTTP/1.1 goes through [`h1`](crate::h1), which writes a request serialized once and frames
+//! HTTP/1.1 goes through [`h1`], which writes a request serialized once and frames
 //! responses in place (why it is not hyper: see that module); HTTP/2 (prior
 //! knowledge), requests with a user-given Transfer-Encoding, and `--engine hyper` go through
 //! hyper's client connection, which per request allocates what its `Request` needs (the cloned

@@ -32,7 +32,7 @@ fn fonts() -> R<()> {
     }
 }
 
-/// [`svg`] or [`png`].
+/// [`svg()`] or [`png()`].
 pub type Plot = fn(&Path, &str, &[Sample], i32, i32) -> R<()>;
 
 pub fn svg(path: &Path, title: &str, samples: &[Sample], min: i32, max: i32) -> R<()> {
