@@ -15,7 +15,9 @@ use coxswain_api::v1::{
     NodeStatus, NodeSystemInfo, ObjectMeta, OwnerReference, Pod, PodStatus, Taint,
 };
 use coxswain_client::{Cache, Client, DeleteParams, Event, Informer, ObjectRef, Recorder};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+use crate::cell;
 
 use crate::pod::{self, Instances, NodeCtx, PodSink};
 use crate::runtime::{PodInfo, Runtime, Usage};
@@ -117,12 +119,12 @@ struct Worker {
     /// its claims are mounted). Its annotations are the ones the pod started with; sampling and
     /// exec read the latest ones from `pod` (`latest_info`).
     info: Arc<PodInfo>,
-    term: watch::Sender<Option<Duration>>,
-    status: watch::Sender<Option<Arc<PodStatus>>>,
+    term: cell::Sender<Option<Duration>>,
+    status: cell::Sender<Option<Arc<PodStatus>>>,
     instances: Arc<Mutex<Instances>>,
     sync: Arc<WriterState>,
     /// The latest pod object, for in-place image changes.
-    latest: watch::Sender<Arc<Pod>>,
+    latest: cell::Sender<Arc<Pod>>,
 }
 
 /// Sends pod status to the node's status writer and events to the recorder.
@@ -375,9 +377,9 @@ impl<R: Runtime> NodeAgent<R> {
             volumes: spec.volumes.clone(),
             security_context: spec.security_context.clone(),
         });
-        let (term_tx, term_rx) = watch::channel(None);
-        let (latest_tx, latest_rx) = watch::channel(pod.clone());
-        let (status_tx, _) = watch::channel(None);
+        let (term_tx, term_rx) = cell::channel(None);
+        let (latest_tx, latest_rx) = cell::channel(pod.clone());
+        let (status_tx, _) = cell::channel(None);
         let instances = Arc::new(Mutex::new(Instances::default()));
         let sync = Arc::new(WriterState::default());
         if let (Some(st), Ok(mut f)) = (pod.status.as_ref(), sync.foreign.lock()) {
@@ -496,6 +498,7 @@ impl<R: Runtime> NodeAgent<R> {
     /// after admission, and are dropped too. Metadata is kept whole: annotations and labels
     /// reach the containers (downward API) and script the sim runtime.
     pub fn trim(&self, mut pod: Pod) -> Pod {
+        shrink(&mut pod);
         let Some(uid) = pod.metadata.as_ref().map(|m| m.uid.as_str()) else {
             return pod;
         };
@@ -668,6 +671,28 @@ fn latest_info(info: &Arc<PodInfo>, pod: &Pod) -> Arc<PodInfo> {
     let mut i = PodInfo::clone(info);
     i.annotations = latest.clone();
     Arc::new(i)
+}
+
+/// A decoded pod's lists hold their length and no more: the decoder grows a list as it pushes,
+/// and a list of one Container (480 bytes) kept room for four, 1,440 bytes unused in every
+/// cached pod (sim pods' memory, issue 17). Only the capacity changes.
+fn shrink(pod: &mut Pod) {
+    if let Some(s) = pod.spec.as_mut() {
+        s.containers.shrink_to_fit();
+        s.init_containers.shrink_to_fit();
+        s.volumes.shrink_to_fit();
+        s.readiness_gates.shrink_to_fit();
+        for c in s.containers.iter_mut().chain(s.init_containers.iter_mut()) {
+            c.ports.shrink_to_fit();
+            c.env.shrink_to_fit();
+            c.volume_mounts.shrink_to_fit();
+        }
+    }
+    if let Some(st) = pod.status.as_mut() {
+        st.conditions.shrink_to_fit();
+        st.container_statuses.shrink_to_fit();
+        st.init_container_statuses.shrink_to_fit();
+    }
 }
 
 /// What a node's status check reads of its Node: the name and UID, and of the status the

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod builtin;
 pub mod catalog;
+pub mod cell;
 pub mod crilog;
 pub mod duration;
 pub mod exec;

@@ -12,10 +12,10 @@ use coxswain_api::v1::{
     ContainerStateWaiting, ContainerStatus, HostIp, IntOrString, LifecycleHandler, Pod, PodIp,
     PodStatus, Probe,
 };
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::cell;
 use crate::runtime::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started};
 use crate::status::{recompute, restart_policy, Backoff};
 
@@ -119,7 +119,7 @@ struct Shared<R: Runtime> {
     /// The latest version of the pod object (container images may change in place). The
     /// worker keeps no copy of its own: the agent passes every new version on, so the pod is
     /// held once, shared with the informer's cache (sim pods' memory, issue 17).
-    latest: watch::Receiver<Arc<Pod>>,
+    latest: cell::Receiver<Arc<Pod>>,
     /// Set once activeDeadlineSeconds ran out: the pod is Failed (DeadlineExceeded).
     deadline_exceeded: std::sync::atomic::AtomicBool,
     /// Notified after every status change.
@@ -134,7 +134,7 @@ struct Shared<R: Runtime> {
 const DEADLINE_MESSAGE: &str = "Pod was active on the node longer than the specified deadline";
 
 /// Asks a worker to stop its pod: `Some(grace)`.
-pub type Termination = watch::Receiver<Option<Duration>>;
+pub type Termination = cell::Receiver<Option<Duration>>;
 
 /// How a worker ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -279,7 +279,7 @@ fn deadline_task<R: Runtime>(
     deadline: Duration,
     mut ext: Termination,
 ) -> Termination {
-    let (stop_tx, term) = watch::channel(None);
+    let (stop_tx, term) = cell::channel(None);
     let sh = sh.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -305,7 +305,7 @@ pub async fn run_pod<R: Runtime>(
     pod: Arc<Pod>,
     info: Arc<PodInfo>,
     instances: Arc<Mutex<Instances>>,
-    latest: watch::Receiver<Arc<Pod>>,
+    latest: cell::Receiver<Arc<Pod>>,
     mut external: Termination,
 ) -> Ended {
     // The spec is borrowed from the pod given, which is let go before the containers run:
@@ -358,7 +358,10 @@ pub async fn run_pod<R: Runtime>(
                 return prev.cloned().unwrap_or(fresh);
             }
             let (s, next) = crate::status::adopt(fresh, prev);
-            first_attempt.insert((init, c.name.clone()), next);
+            // 0 unless adopted (`Shared::first_attempt`): no entry for a pod that starts fresh.
+            if next != 0 {
+                first_attempt.insert((init, c.name.clone()), next);
+            }
             s
         };
         st.init_container_statuses = spec
@@ -403,29 +406,30 @@ pub async fn run_pod<R: Runtime>(
         Some(d) => deadline_task(&sh, d, external.clone()),
     };
 
-    // Sidecars stop on termination, or after the containers are done for good (no task
-    // for a pod without sidecars).
-    let (side_tx, side_rx) = watch::channel(None);
-    if spec
+    // Sidecars stop on termination, or after the containers are done for good. A pod without
+    // sidecars has neither their channel, nor their set, nor this task (sim pods' memory).
+    let mut side = spec
         .init_containers
         .iter()
         .any(|c| is_sidecar(c) && !sh.done.contains(&(true, c.name.clone())))
-    {
-        let mut t = term.clone();
-        let side_tx = side_tx.clone();
-        tokio::spawn(async move {
-            let g = terminated(&mut t).await;
-            side_tx.send_replace(Some(g));
+        .then(|| {
+            let (side_tx, side_rx) = cell::channel(None);
+            let mut t = term.clone();
+            let tx = side_tx.clone();
+            tokio::spawn(async move {
+                let g = terminated(&mut t).await;
+                tx.send_replace(Some(g));
+            });
+            (side_tx, side_rx, JoinSet::new())
         });
-    }
-    let mut sidecars = JoinSet::new();
 
     // Init containers, one at a time, in order.
     for c in &spec.init_containers {
         if sh.done.contains(&(true, c.name.clone())) {
             continue;
         }
-        if is_sidecar(c) {
+        // A sidecar not done for good made `side`.
+        if let (true, Some((_, side_rx, sidecars))) = (is_sidecar(c), side.as_mut()) {
             // Runs for the pod's life; the next one starts once it has started.
             let (sh2, c2, rx) = (sh.clone(), Box::new(c.clone()), side_rx.clone());
             sidecars.spawn(async move { container_loop(sh2, c2, true, rx).await });
@@ -523,8 +527,10 @@ pub async fn run_pod<R: Runtime>(
         while set.join_next().await.is_some() {}
     }
     // Then the sidecars, which would run forever.
-    side_tx.send_replace(Some(sh.grace()));
-    while sidecars.join_next().await.is_some() {}
+    if let Some((side_tx, _, mut sidecars)) = side {
+        side_tx.send_replace(Some(sh.grace()));
+        while sidecars.join_next().await.is_some() {}
+    }
     // Every container is done for good (a terminal phase) or was stopped (deletion, deadline).
     finish(&sh, &mut external).await
 }

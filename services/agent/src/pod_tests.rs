@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use coxswain_api::v1::{ContainerStatus, Pod, PodStatus};
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::catalog::Catalog;
+use crate::cell;
 use crate::pod::{run_pod, Config, Ended, Instances, NodeCtx, PodSink};
 use crate::runtime::sim::SimRuntime;
 use crate::runtime::PodInfo;
@@ -34,8 +34,8 @@ impl PodSink for Recorded {
 
 struct Harness {
     sink: Arc<Recorded>,
-    term: watch::Sender<Option<Duration>>,
-    latest: watch::Sender<Arc<Pod>>,
+    term: cell::Sender<Option<Duration>>,
+    latest: cell::Sender<Arc<Pod>>,
     task: tokio::task::JoinHandle<Ended>,
 }
 
@@ -64,9 +64,9 @@ impl Harness {
             volumes: vec![],
             security_context: None,
         };
-        let (term, rx) = watch::channel(None);
+        let (term, rx) = cell::channel(None);
         let pod = Arc::new(pod);
-        let (latest, latest_rx) = watch::channel(pod.clone());
+        let (latest, latest_rx) = cell::channel(pod.clone());
         let task = tokio::spawn(run_pod(
             ctx,
             pod,

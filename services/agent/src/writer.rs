@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use coxswain_api::v1::{Condition, ObjectMeta, Pod, PodStatus};
 use coxswain_client::Client;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, Notify};
+
+use crate::cell;
 use tokio::task::JoinSet;
 
 /// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
@@ -76,7 +78,7 @@ pub(crate) fn digest(st: &PodStatus) -> u64 {
 /// One pod's place in the queue.
 struct Slot {
     /// The pod's latest status (also read by admission and the log follower).
-    tx: watch::Sender<Option<Arc<PodStatus>>>,
+    tx: cell::Sender<Option<Arc<PodStatus>>>,
     sync: Arc<WriterState>,
     /// "namespace/name".
     key: Box<str>,
@@ -146,7 +148,7 @@ impl StatusQueue {
         &self,
         uid: &str,
         key: &str,
-        tx: watch::Sender<Option<Arc<PodStatus>>>,
+        tx: cell::Sender<Option<Arc<PodStatus>>>,
         sync: Arc<WriterState>,
     ) {
         if let Ok(mut i) = self.inner.lock() {

@@ -374,6 +374,8 @@ pub(super) async fn run_once<R: Runtime>(
     };
     if let Ok(mut i) = sh.instances.lock() {
         i.current.retain(|(n, _, _)| n != &c.name);
+        // Room for what runs, not the four a first push makes (sim pods' memory).
+        i.current.reserve_exact(1);
         i.current
             .push((c.name.clone(), attempt, started.id.clone()));
     }
