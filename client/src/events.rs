@@ -191,11 +191,9 @@ impl Correlator {
             self.buckets.clear();
         }
         let o = &r.object.0;
-        let object = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
-            o.kind, o.namespace, o.name, o.uid, o.api_version
-        );
-        let aggregate_key = format!("{object}\u{0}{}\u{0}{}", r.type_, r.reason);
+        // The keys are joined by hand: `format!` costs several times more, once per event.
+        let object = join(&[&o.kind, &o.namespace, &o.name, &o.uid, &o.api_version]);
+        let aggregate_key = join(&[&object, r.type_, &r.reason]);
         let agg = self
             .aggregates
             .entry(aggregate_key.clone())
@@ -210,7 +208,7 @@ impl Correlator {
         agg.last = now;
         let (key, message) = if agg.messages.len() < AGGREGATE_MAX_EVENTS {
             (
-                format!("{aggregate_key}\u{0}{}\u{0}{}", o.field_path, r.message),
+                join(&[&aggregate_key, &o.field_path, &r.message]),
                 r.message.clone(),
             )
         } else {
@@ -270,6 +268,18 @@ impl Correlator {
     }
 }
 
+/// `parts` joined by NUL (which no part holds): a cache key.
+fn join(parts: &[&str]) -> String {
+    let mut k = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push('\u{0}');
+        }
+        k.push_str(p);
+    }
+    k
+}
+
 /// Where the recorder's writes go: the store in production, a recorder of calls in tests.
 trait Sink: Clone + Send + Sync + 'static {
     fn create(&self, event: Event) -> impl std::future::Future<Output = ()> + Send;
@@ -283,8 +293,22 @@ trait Sink: Clone + Send + Sync + 'static {
 }
 
 impl Sink for Client {
+    /// As [`Client::create`] (the same lease fence, request id and request), without decoding
+    /// the stored Event the store answers with: the recorder does not read it.
     async fn create(&self, event: Event) {
-        if let Err(e) = Client::create(self, &event).await {
+        if let Err(e) = crate::leaderelection::check_write("create", Event::KIND.as_str()) {
+            tracing::debug!(error = %e, "event create failed");
+            return;
+        }
+        let req = crate::trace::outgoing(coxswain_api::v1::CreateRequest {
+            object: Some(prost_types::Any {
+                type_url: Event::KIND.type_url(),
+                value: prost::Message::encode_to_vec(&event),
+            }),
+            dry_run: false,
+        });
+        if let Err(s) = self.raw().create(req).await {
+            let e: crate::Error = s.into();
             tracing::debug!(error = %e, "event create failed");
         }
     }
@@ -390,6 +414,8 @@ impl<S: Sink> Writer<S> {
 
 async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Receiver<Record>) {
     let mut correlator = Correlator::default();
+    // The last second formatted: events come many to a second.
+    let mut stamp: (u64, String) = (u64::MAX, String::new());
     let (mut writer, mut done_rx) = Writer::new(sink);
     loop {
         let r = tokio::select! {
@@ -409,7 +435,13 @@ async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Re
                 .unwrap_or_default();
         let nanos = since_epoch.as_nanos();
         let write = correlator.correlate(&r, Instant::now(), nanos);
-        let now = format_rfc3339(since_epoch.as_secs() as i64);
+        if stamp.0 != since_epoch.as_secs() {
+            stamp = (
+                since_epoch.as_secs(),
+                format_rfc3339(since_epoch.as_secs() as i64),
+            );
+        }
+        let now = stamp.1.clone();
         let (key, op) = match write {
             Write::Skip => {
                 metrics::counter!("coxswain_events_filtered_total").increment(1);
