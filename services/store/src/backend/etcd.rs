@@ -481,7 +481,11 @@ impl Backend for EtcdBackend {
                     })
                 })
                 .collect();
-            Ok(Some(RangePage { kvs, more: r.more }))
+            Ok(Some(RangePage {
+                kvs,
+                more: r.more,
+                count: r.count,
+            }))
         })
     }
 

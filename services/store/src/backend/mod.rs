@@ -110,6 +110,9 @@ pub struct RangePage {
     pub kvs: Vec<KeyValue>,
     /// More keys follow in the range (the read stopped at its limit).
     pub more: bool,
+    /// Keys in the whole range from the start at that revision, beyond the limit too (etcd's
+    /// RangeResponse.count).
+    pub count: i64,
 }
 
 /// What `Backend::start` yields: the contents, and the feed of later changes.

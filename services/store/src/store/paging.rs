@@ -245,9 +245,11 @@ impl Store {
         }
     }
 
-    /// One page of `kind` read from the backend at `revision`: every key of the kind (of the
-    /// namespace) from `start` on, decoded on the blocking pool and paged as from the cache.
-    /// None for a backend that keeps no past states.
+    /// One page of `kind` read from the backend at `revision`, decoded on the blocking pool and
+    /// paged as from the cache. A page with no selector reads `limit` + 1 keys and takes
+    /// remainingItemCount from the backend's count of the rest (as upstream); a filtered one
+    /// reads every key of the kind (of the namespace) from `start` on, so its count is exact
+    /// too. None for a backend that keeps no past states.
     async fn list_at_from_backend(
         &self,
         kind: Kind,
@@ -265,6 +267,22 @@ impl Store {
             None => prefix.clone(),
         };
         let mut kvs = Vec::new();
+        if opts.limit > 0 && opts.labels.is_everything() && opts.fields.is_empty() {
+            let Some(page) = self
+                .inner
+                .backend
+                .range_at(&prefix, &from, revision, opts.limit + 1)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let objects = off_reactor(move || Cache::new(revision, page.kvs, 1)).await?;
+            let mut l = list_in(&objects, kind, opts, start);
+            if l.continue_token.is_some() {
+                l.remaining = page.count - l.items.len() as i64;
+            }
+            return Ok(Some(l));
+        }
         loop {
             let Some(page) = self
                 .inner

@@ -317,3 +317,20 @@ async fn etcd_encrypted_a_page_past_the_cache_history_is_decrypted() {
         .expect("etcdctl get");
     assert!(raw.starts_with("k8s:enc:aescbc:v1:k1:"), "{raw}");
 }
+
+/// The same past the cache's history with no selector: each page read from etcd is `limit` + 1
+/// keys, and remainingItemCount comes from etcd's count of the rest at the revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_an_unfiltered_page_past_the_cache_history_is_read_from_etcd() {
+    let h = open_etcd(2).await;
+    let s = &h.store;
+    let (first, second) = changes_after_the_first_page(s, "").await;
+    assert_eq!(items(&second), ["c4=1", "c5=1", "c6=1", "c7=1"]);
+    assert_eq!(second.revision, first.revision);
+    assert_eq!(second.remaining, 2);
+    let token = second.continue_token.clone().expect("a third page");
+    let third = list(s, "", "", &token, 4, "").await.expect("third page");
+    assert_eq!(items(&third), ["c8=1", "c9=1"]);
+    assert!(third.continue_token.is_none());
+    assert_eq!(third.revision, first.revision);
+}
