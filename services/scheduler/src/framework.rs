@@ -274,13 +274,14 @@ pub trait PreFilter {
 pub trait Filter {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status;
 
-    /// Whether [`Filter::filter`] returns Success on this node: the cycle's fast path, which
-    /// builds no [`Status`] for the nodes that pass (the framework calls `filter` for the
-    /// status of a node this rejects). Must agree with `filter(..).is_success()`, which is the
-    /// default; a plugin overrides it where the verdict is cheaper than the status
-    /// (`property.rs` checks each override against `filter`).
-    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
-        self.filter(state, pod, node).is_success()
+    /// The cycle's fast path: None when this filter passes the node, else the status
+    /// [`Filter::filter`] returns for it, so no [`Status`] is built for a node that passes.
+    /// Must agree with `filter` (None exactly when it returns Success, else its status); the
+    /// default runs `filter`. A plugin overrides it where a passing node is cheaper to tell
+    /// than to answer with a status (`property.rs` checks each plugin against `filter`).
+    fn rejection(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
+        let s = self.filter(state, pod, node);
+        (!s.is_success()).then_some(s)
     }
 
     /// Exactly the nodes (indices into the snapshot's nodes) this filter passes this cycle,

@@ -278,6 +278,9 @@ pub struct NodeInfo {
     pub pods: Vec<Arc<v1::Pod>>,
     /// Each pod's label class (parallel to `pods`).
     pub classes: Vec<crate::affinity::Class>,
+    /// Each pod's [`Resources::for_pod`] and [`Resources::non_zero_for_pod`] (parallel to
+    /// `pods`): computed once when the pod is added, subtracted as they are when it goes.
+    pod_requests: Vec<(Resources, Resources)>,
     /// Sum of the pods' requests ([`Resources::for_pod`]).
     pub requested: Resources,
     /// Sum of the pods' non-zero requests ([`Resources::non_zero_for_pod`]), for scoring.
@@ -313,6 +316,7 @@ impl NodeInfo {
             node,
             pods: Vec::new(),
             classes: Vec::new(),
+            pod_requests: Vec::new(),
             requested: Resources::default(),
             non_zero_requested: Resources::default(),
             allocatable,
@@ -392,9 +396,10 @@ impl NodeInfo {
     /// Account a pod to this node.
     pub fn add_pod(&mut self, pod: Arc<v1::Pod>) {
         let spec = pod_spec(&pod);
-        self.requested.add(&Resources::for_pod(spec));
-        self.non_zero_requested
-            .add(&Resources::non_zero_for_pod(spec));
+        let (requested, non_zero) = (Resources::for_pod(spec), Resources::non_zero_for_pod(spec));
+        self.requested.add(&requested);
+        self.non_zero_requested.add(&non_zero);
+        self.pod_requests.push((requested, non_zero));
         self.used_ports.extend(HostPort::for_pod(spec));
         if has_affinity(&pod) {
             self.affinity
@@ -427,6 +432,7 @@ impl NodeInfo {
             .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)?;
         let pod = self.pods.swap_remove(i);
         let class = self.classes.swap_remove(i).id;
+        let (requested, non_zero) = self.pod_requests.swap_remove(i);
         let mut terms = None;
         if has_affinity(&pod) {
             if let Some(j) = self.affinity.iter().position(|(p, _)| Arc::ptr_eq(p, &pod)) {
@@ -434,9 +440,8 @@ impl NodeInfo {
             }
         }
         let spec = pod_spec(&pod);
-        self.requested.sub(&Resources::for_pod(spec));
-        self.non_zero_requested
-            .sub(&Resources::non_zero_for_pod(spec));
+        self.requested.sub(&requested);
+        self.non_zero_requested.sub(&non_zero);
         self.refresh_hot();
         for hp in HostPort::for_pod(spec) {
             if let Some(j) = self.used_ports.iter().position(|u| *u == hp) {

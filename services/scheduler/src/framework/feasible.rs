@@ -449,10 +449,12 @@ pub fn find_feasible_observed(
                     break;
                 }
             }
-        } else if let Some((name, f)) = active.iter().find(|(_, f)| !f.passes(&state, pod, ni)) {
-            // The fast path: a verdict per filter, and the status only from the one that
-            // rejected (the same filter on the same state: the same status).
-            s = f.filter(&state, pod, ni).with_plugin(*name);
+        } else if let Some((name, r)) = active
+            .iter()
+            .find_map(|&(name, f)| f.rejection(&state, pod, ni).map(|r| (name, r)))
+        {
+            // The fast path: no status for the filters that pass the node.
+            s = r.with_plugin(name);
             rejecter = Some(name);
         }
         match s.code {

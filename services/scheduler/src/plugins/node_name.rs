@@ -23,16 +23,13 @@ impl Plugin for NodeName {
 
 impl Filter for NodeName {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        if self.passes(state, pod, node) {
-            Status::success()
-        } else {
-            Status::unresolvable(ERR_REASON)
-        }
+        self.rejection(state, pod, node)
+            .unwrap_or_else(Status::success)
     }
 
-    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+    fn rejection(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
         let want = &pod_spec(pod).node_name;
-        want.is_empty() || want == node.name()
+        (!want.is_empty() && want != node.name()).then(|| Status::unresolvable(ERR_REASON))
     }
 }
 

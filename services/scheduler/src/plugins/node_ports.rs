@@ -40,14 +40,11 @@ impl PreFilter for NodePorts {
 
 impl Filter for NodePorts {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        if self.passes(state, pod, node) {
-            Status::success()
-        } else {
-            Status::unschedulable(ERR_REASON)
-        }
+        self.rejection(state, pod, node)
+            .unwrap_or_else(Status::success)
     }
 
-    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+    fn rejection(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
         let computed;
         let wanted = match state.read::<PreFilterState>() {
             Some(s) => &s.0,
@@ -56,9 +53,10 @@ impl Filter for NodePorts {
                 &computed
             }
         };
-        !wanted
+        wanted
             .iter()
             .any(|w| node.used_ports.iter().any(|u| u.conflicts(w)))
+            .then(|| Status::unschedulable(ERR_REASON))
     }
 }
 

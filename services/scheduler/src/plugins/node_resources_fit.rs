@@ -276,6 +276,11 @@ pub fn fits(request: &Resources, node: &NodeInfo) -> bool {
 
 impl Filter for NodeResourcesFit {
     fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        self.rejection(state, pod, node)
+            .unwrap_or_else(Status::success)
+    }
+
+    fn rejection(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
         let computed;
         let req = match state.read::<PreFilterState>() {
             Some(s) => &s.0,
@@ -285,26 +290,10 @@ impl Filter for NodeResourcesFit {
             }
         };
         if fits(req, node) {
-            return Status::success();
+            return None;
         }
         let reasons = insufficient_resources(req, node);
-        if reasons.is_empty() {
-            Status::success()
-        } else {
-            Status::new(crate::framework::Code::Unschedulable, reasons)
-        }
-    }
-
-    fn passes(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
-        let computed;
-        let req = match state.read::<PreFilterState>() {
-            Some(s) => &s.0,
-            None => {
-                computed = Resources::for_pod(pod_spec(pod));
-                &computed
-            }
-        };
-        fits(req, node) || insufficient_resources(req, node).is_empty()
+        (!reasons.is_empty()).then(|| Status::new(crate::framework::Code::Unschedulable, reasons))
     }
 }
 
@@ -316,7 +305,9 @@ impl PreScore for NodeResourcesFit {
         _: &Snapshot,
         _: &[&NodeInfo],
     ) -> Status {
-        state.write(self.pre_score_state(pod));
+        // The requests PreFilter computed for this pod this cycle, when it ran.
+        let actual = state.read::<PreFilterState>().map(|s| s.0.clone());
+        state.write(self.pre_score_state(pod, actual));
         Status::success()
     }
 }
@@ -330,10 +321,11 @@ pub fn least_requested_score(requested: i64, capacity: i64) -> i64 {
 }
 
 impl NodeResourcesFit {
-    fn pre_score_state(&self, pod: &v1::Pod) -> PreScoreState {
+    /// `actual`: the pod's [`Resources::for_pod`], when already computed.
+    fn pre_score_state(&self, pod: &v1::Pod, actual: Option<Resources>) -> PreScoreState {
         PreScoreState {
             non_zero: Resources::non_zero_for_pod(pod_spec(pod)),
-            actual: Resources::for_pod(pod_spec(pod)),
+            actual: actual.unwrap_or_else(|| Resources::for_pod(pod_spec(pod))),
             kinds: self
                 .resources
                 .iter()
@@ -349,7 +341,7 @@ impl Score for NodeResourcesFit {
         let s = match state.read::<PreScoreState>() {
             Some(s) => s,
             None => {
-                computed = self.pre_score_state(pod);
+                computed = self.pre_score_state(pod, None);
                 &computed
             }
         };
@@ -363,7 +355,7 @@ impl Score for NodeResourcesFit {
         let s = match state.read::<PreScoreState>() {
             Some(s) => s,
             None => {
-                computed = self.pre_score_state(pod);
+                computed = self.pre_score_state(pod, None);
                 &computed
             }
         };

@@ -46,16 +46,13 @@ fn admits(pod: &v1::Pod, node: &NodeInfo) -> bool {
 }
 
 impl Filter for NodeUnschedulable {
-    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        if admits(pod, node) {
-            Status::success()
-        } else {
-            Status::unresolvable(ERR_REASON)
-        }
+    fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        self.rejection(state, pod, node)
+            .unwrap_or_else(Status::success)
     }
 
-    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
-        admits(pod, node)
+    fn rejection(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
+        (!admits(pod, node)).then(|| Status::unresolvable(ERR_REASON))
     }
 }
 

@@ -69,27 +69,23 @@ impl Plugin for TaintToleration {
 }
 
 impl Filter for TaintToleration {
-    fn filter(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
-        match first_untolerated(
-            taints(node),
-            &pod_spec(pod).tolerations,
-            &["NoSchedule", "NoExecute"],
-        ) {
-            None => Status::success(),
-            Some(t) => Status::unresolvable(format!(
-                "node(s) had untolerated taint {{{}: {}}}",
-                t.key, t.value
-            )),
-        }
+    fn filter(&self, state: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Status {
+        self.rejection(state, pod, node)
+            .unwrap_or_else(Status::success)
     }
 
-    fn passes(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> bool {
+    fn rejection(&self, _: &CycleState, pod: &v1::Pod, node: &NodeInfo) -> Option<Status> {
         first_untolerated(
             taints(node),
             &pod_spec(pod).tolerations,
             &["NoSchedule", "NoExecute"],
         )
-        .is_none()
+        .map(|t| {
+            Status::unresolvable(format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                t.key, t.value
+            ))
+        })
     }
 }
 
