@@ -431,9 +431,19 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
         let key = key_of(&*new);
         let old = st.objects.insert(key.clone(), new.clone());
         for (name, f) in &self.inner.index_fns {
-            let idx = st.indexes.entry(name.clone()).or_default();
             let before = old.as_ref().map(|o| f(o)).unwrap_or_default();
             let after = f(&new);
+            // The key is already under every value of `before`: an update that changes none of
+            // them (most do: a status write, a bind) leaves the index as it is.
+            if old.is_some() && before == after {
+                continue;
+            }
+            if !st.indexes.contains_key(name) {
+                st.indexes.insert(name.clone(), HashMap::new());
+            }
+            let Some(idx) = st.indexes.get_mut(name) else {
+                continue;
+            };
             for v in &before {
                 if !after.contains(v) {
                     if let Some(set) = idx.get_mut(v) {
@@ -445,7 +455,9 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
                 }
             }
             for v in after {
-                idx.entry(v).or_default().insert(key.clone());
+                if !before.contains(&v) {
+                    idx.entry(v).or_default().insert(key.clone());
+                }
             }
         }
         old
@@ -635,6 +647,51 @@ mod tests {
         assert!(cache.by_owner("rs2").is_empty());
         assert_eq!(cache.list_namespace("default").len(), 1);
         assert_eq!(cache.resource_version(), "4");
+    }
+
+    #[tokio::test]
+    async fn multi_valued_indexes_keep_unchanged_values_and_move_changed_ones() {
+        let labels = |p: &Pod| -> Vec<String> {
+            let m = p.metadata();
+            m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        };
+        let with = |rv: &str, l: &[(&str, &str)]| {
+            let mut p = pod("a", "n1", "rs1", rv);
+            if let Some(m) = p.metadata.as_mut() {
+                m.labels = l
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            }
+            p
+        };
+        let cache = Informer::<Pod>::detached().index("label", labels).start();
+        cache.apply(WatchEvent::Added(with(
+            "1",
+            &[("app", "x"), ("tier", "web")],
+        )));
+        // An update that changes no indexed value (a status write) keeps every entry.
+        cache.apply(WatchEvent::Modified(with(
+            "2",
+            &[("app", "x"), ("tier", "web")],
+        )));
+        assert_eq!(cache.count_index("label", "app=x"), 1);
+        assert_eq!(cache.count_index("label", "tier=web"), 1);
+        assert_eq!(cache.by_owner("rs1").len(), 1);
+        // One value changes, one stays, one is new.
+        cache.apply(WatchEvent::Modified(with(
+            "3",
+            &[("app", "x"), ("tier", "db"), ("v", "2")],
+        )));
+        assert_eq!(cache.count_index("label", "app=x"), 1);
+        assert_eq!(cache.count_index("label", "tier=web"), 0);
+        assert_eq!(cache.count_index("label", "tier=db"), 1);
+        assert_eq!(cache.count_index("label", "v=2"), 1);
+        cache.apply(WatchEvent::Deleted(with("4", &[])));
+        for v in ["app=x", "tier=db", "v=2"] {
+            assert_eq!(cache.count_index("label", v), 0, "{v}");
+        }
+        assert!(cache.by_owner("rs1").is_empty());
     }
 
     #[tokio::test]

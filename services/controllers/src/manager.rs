@@ -107,6 +107,8 @@ pub struct Ctx {
     pub job_failures: crate::job_ctrl::FailureClock,
     /// The Endpoints and EndpointSlice controllers.
     pub svc: Arc<crate::endpoints_ctrl::SvcCtx>,
+    /// The PersistentVolume controller (its claims cache is [`Ctx::pvcs`]).
+    pub volume: Arc<crate::volume_ctrl::VolumeCtx>,
 }
 
 impl Ctx {
@@ -129,6 +131,7 @@ impl Ctx {
         self.jobs.stop();
         self.cronjobs.stop();
         self.svc.stop();
+        self.volume.stop();
         for q in [
             &self.q.rs,
             &self.q.deploy,
@@ -297,6 +300,9 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     };
     // Services, Endpoints and EndpointSlices: the pod handler routes to their queues too.
     let svc_parts = crate::endpoints_ctrl::Parts::start(&client, rl);
+    // PersistentVolumes: the pod handler routes to their queue too (claims of scheduled pods).
+    let volume_parts = crate::volume_ctrl::Parts::start(&client, rl);
+    let (claim_index, claims_of) = crate::volume_ctrl::Parts::pod_index();
     let pods: Cache<Pod> = {
         let q = q.clone();
         let exp = exp.clone();
@@ -317,7 +323,9 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
                 crate::endpoints_ctrl::LABEL_INDEX,
                 crate::endpoints_ctrl::label_pairs,
             )
+            .index(claim_index, claims_of)
             .on_event(svc_parts.pod_handler())
+            .on_event(volume_parts.pod_handler())
             .on_event(move |ev: &Event<Pod>| match ev {
                 Event::Added(p) => {
                     enqueue_owner(&q, &exp, p, true, false);
@@ -365,8 +373,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     };
     let revisions: Cache<ControllerRevision> =
         Informer::<ControllerRevision>::new(client.clone()).start();
-    let pvcs: Cache<PersistentVolumeClaim> =
-        Informer::<PersistentVolumeClaim>::new(client.clone()).start();
+    // One claim informer for the StatefulSet and PersistentVolume controllers.
+    let pvcs: Cache<PersistentVolumeClaim> = volume_parts.claims().clone();
     let jobs: Cache<Job> = {
         let q = q.clone();
         Informer::<Job>::new(client.clone())
@@ -393,7 +401,13 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
     };
 
     // PersistentVolumes: binding, the local-path provisioner, the default StorageClass.
-    crate::volume_ctrl::start(client.clone(), rl, cfg.local_path_dir.clone(), cfg.workers);
+    let volume = crate::volume_ctrl::start(
+        client.clone(),
+        volume_parts,
+        pods.clone(),
+        cfg.local_path_dir.clone(),
+        cfg.workers,
+    );
     // A `default` ServiceAccount in every namespace.
     crate::serviceaccounts_ctrl::start(client.clone(), rl, cfg.workers);
     // A `kube-root-ca.crt` ConfigMap in every namespace (the pods' projected ca.crt).
@@ -439,6 +453,7 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         exp,
         job_failures: Default::default(),
         svc,
+        volume,
     });
 
     let workers = ctx.cfg.workers;

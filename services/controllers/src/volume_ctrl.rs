@@ -52,105 +52,151 @@ pub struct VolumeCtx {
     base: PathBuf,
 }
 
-/// Start the informers, make the default class, and run the workers.
-pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Arc<VolumeCtx> {
-    let queue = WorkQueue::named(rl, "persistentvolume");
-    let claims = {
-        let q = queue.clone();
-        Informer::<PersistentVolumeClaim>::new(client.clone())
-            .index(UNBOUND_CLASS_INDEX, |c: &PersistentVolumeClaim| {
-                c.spec
-                    .as_ref()
-                    .filter(|s| s.volume_name.is_empty())
-                    .map(|s| vec![s.storage_class_name.clone().unwrap_or_default()])
-                    .unwrap_or_default()
-            })
-            .index(NAMED_VOLUME_INDEX, |c: &PersistentVolumeClaim| {
-                c.spec
-                    .as_ref()
-                    .filter(|s| !s.volume_name.is_empty())
-                    .map(|s| vec![s.volume_name.clone()])
-                    .unwrap_or_default()
-            })
-            .on_event(move |ev: &Event<PersistentVolumeClaim>| match ev {
-                Event::Added(o) | Event::Modified { new: o, .. } => q.add(key_of(o.metadata())),
-                Event::Deleted(o) => {
-                    let v = o
-                        .spec
+/// The claim, volume and class informers and the queue, started before the controller manager's
+/// shared pod informer: that one informer (one per kind, as upstream's shared informer factory)
+/// carries this controller's [`CLAIM_INDEX`] and [`Parts::pod_handler`], so a pod event is
+/// decoded once per process, not once per controller that looks at pods.
+pub struct Parts {
+    claims: Cache<PersistentVolumeClaim>,
+    volumes: Cache<PersistentVolume>,
+    classes: Cache<StorageClass>,
+    queue: WorkQueue<String>,
+}
+
+impl Parts {
+    pub fn start(client: &Client, rl: RateLimit) -> Parts {
+        let queue = WorkQueue::named(rl, "persistentvolume");
+        let claims = {
+            let q = queue.clone();
+            Informer::<PersistentVolumeClaim>::new(client.clone())
+                .index(UNBOUND_CLASS_INDEX, |c: &PersistentVolumeClaim| {
+                    c.spec
                         .as_ref()
-                        .map(|s| s.volume_name.clone())
-                        .unwrap_or_default();
-                    if !v.is_empty() {
-                        q.add(format!("{PV_KEY}{v}"));
+                        .filter(|s| s.volume_name.is_empty())
+                        .map(|s| vec![s.storage_class_name.clone().unwrap_or_default()])
+                        .unwrap_or_default()
+                })
+                .index(NAMED_VOLUME_INDEX, |c: &PersistentVolumeClaim| {
+                    c.spec
+                        .as_ref()
+                        .filter(|s| !s.volume_name.is_empty())
+                        .map(|s| vec![s.volume_name.clone()])
+                        .unwrap_or_default()
+                })
+                .on_event(move |ev: &Event<PersistentVolumeClaim>| match ev {
+                    Event::Added(o) | Event::Modified { new: o, .. } => q.add(key_of(o.metadata())),
+                    Event::Deleted(o) => {
+                        let v = o
+                            .spec
+                            .as_ref()
+                            .map(|s| s.volume_name.clone())
+                            .unwrap_or_default();
+                        if !v.is_empty() {
+                            q.add(format!("{PV_KEY}{v}"));
+                        }
                     }
-                }
-                _ => {}
-            })
-            .start()
-    };
-    let volumes = {
-        let (q, claims) = (queue.clone(), claims.clone());
-        Informer::<PersistentVolume>::new(client.clone())
-            .on_event(move |ev: &Event<PersistentVolume>| {
-                if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
-                    q.add(format!("{PV_KEY}{}", o.metadata().name));
-                    let Some(spec) = o.spec.as_ref() else { return };
-                    match &spec.claim_ref {
-                        Some(c) => q.add(format!("{}/{}", c.namespace, c.name)),
-                        // An unclaimed volume may fit a claim left Pending before this volume
-                        // was seen (the claim and volume watches are not ordered with each
-                        // other; upstream finds it at its periodic claim resync): the unbound
-                        // claims of its class are looked at again.
-                        // So may a claim that names this volume, made before it.
-                        None => {
-                            let named = claims.by_index(NAMED_VOLUME_INDEX, &o.metadata().name);
-                            for c in claims
-                                .by_index(UNBOUND_CLASS_INDEX, &spec.storage_class_name)
-                                .into_iter()
-                                .chain(named)
-                            {
-                                q.add(key_of(c.metadata()));
+                    _ => {}
+                })
+                .start()
+        };
+        let volumes = {
+            let (q, claims) = (queue.clone(), claims.clone());
+            Informer::<PersistentVolume>::new(client.clone())
+                .on_event(move |ev: &Event<PersistentVolume>| {
+                    if let Event::Added(o) | Event::Modified { new: o, .. } = ev {
+                        q.add(format!("{PV_KEY}{}", o.metadata().name));
+                        let Some(spec) = o.spec.as_ref() else { return };
+                        match &spec.claim_ref {
+                            Some(c) => q.add(format!("{}/{}", c.namespace, c.name)),
+                            // An unclaimed volume may fit a claim left Pending before this volume
+                            // was seen (the claim and volume watches are not ordered with each
+                            // other; upstream finds it at its periodic claim resync): the unbound
+                            // claims of its class are looked at again.
+                            // So may a claim that names this volume, made before it.
+                            None => {
+                                let named = claims.by_index(NAMED_VOLUME_INDEX, &o.metadata().name);
+                                for c in claims
+                                    .by_index(UNBOUND_CLASS_INDEX, &spec.storage_class_name)
+                                    .into_iter()
+                                    .chain(named)
+                                {
+                                    q.add(key_of(c.metadata()));
+                                }
                             }
                         }
                     }
-                }
-            })
-            .start()
-    };
-    let classes = {
-        let (q, claims) = (queue.clone(), claims.clone());
-        Informer::<StorageClass>::new(client.clone())
-            .on_event(move |ev: &Event<StorageClass>| {
-                if let Event::Added(_) | Event::Modified { .. } = ev {
-                    for c in claims.list() {
-                        q.add(key_of(c.metadata()));
+                })
+                .start()
+        };
+        let classes = {
+            let (q, claims) = (queue.clone(), claims.clone());
+            Informer::<StorageClass>::new(client.clone())
+                .on_event(move |ev: &Event<StorageClass>| {
+                    if let Event::Added(_) | Event::Modified { .. } = ev {
+                        for c in claims.list() {
+                            q.add(key_of(c.metadata()));
+                        }
                     }
+                })
+                .start()
+        };
+        Parts {
+            claims,
+            volumes,
+            classes,
+            queue,
+        }
+    }
+
+    /// The claims cache (the controller manager shares it rather than watching claims twice).
+    pub fn claims(&self) -> &Cache<PersistentVolumeClaim> {
+        &self.claims
+    }
+
+    /// The index the shared pod cache must carry for this controller: a pod's claims,
+    /// `namespace/claimName`.
+    pub fn pod_index() -> (&'static str, fn(&Pod) -> Vec<String>) {
+        (CLAIM_INDEX, claims_of)
+    }
+
+    /// The shared pod informer's handler: a scheduled pod's claims (a WaitForFirstConsumer
+    /// claim is provisioned on its node), and a deleted pod's (a claim being deleted may be
+    /// released now).
+    pub fn pod_handler(&self) -> impl Fn(&Event<Pod>) + Send + Sync + 'static {
+        let q = self.queue.clone();
+        move |ev: &Event<Pod>| match ev {
+            Event::Added(p) | Event::Modified { new: p, .. }
+                if p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) =>
+            {
+                for k in claims_of(p) {
+                    q.add(k);
                 }
-            })
-            .start()
-    };
-    let pods = {
-        let q = queue.clone();
-        Informer::<Pod>::new(client.clone())
-            .index(CLAIM_INDEX, claims_of)
-            .on_event(move |ev: &Event<Pod>| match ev {
-                Event::Added(p) | Event::Modified { new: p, .. }
-                    if p.spec.as_ref().is_some_and(|s| !s.node_name.is_empty()) =>
-                {
-                    for k in claims_of(p) {
-                        q.add(k);
-                    }
+            }
+            Event::Deleted(p) => {
+                for k in claims_of(p) {
+                    q.add(k);
                 }
-                // A claim being deleted may be released now.
-                Event::Deleted(p) => {
-                    for k in claims_of(p) {
-                        q.add(k);
-                    }
-                }
-                _ => {}
-            })
-            .start()
-    };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Make the default class and run the workers, over `parts` and the shared pod cache `pods`
+/// (built with [`Parts::pod_index`] and [`Parts::pod_handler`]).
+pub fn start(
+    client: Client,
+    parts: Parts,
+    pods: Cache<Pod>,
+    base: PathBuf,
+    workers: usize,
+) -> Arc<VolumeCtx> {
+    let Parts {
+        claims,
+        volumes,
+        classes,
+        queue,
+    } = parts;
     let ctx = Arc::new(VolumeCtx {
         recorder: Recorder::new(client.clone(), "persistentvolume-controller", ""),
         client,
@@ -189,11 +235,11 @@ pub fn start(client: Client, rl: RateLimit, base: PathBuf, workers: usize) -> Ar
 }
 
 impl VolumeCtx {
+    /// Stop its informers and queue (the shared pod cache is the controller manager's).
     pub fn stop(&self) {
         self.claims.stop();
         self.volumes.stop();
         self.classes.stop();
-        self.pods.stop();
         self.queue.shutdown();
     }
 
