@@ -8,7 +8,12 @@
 #   PROCESS=0 to skip the process-runtime step; BIN=dir with a `coxswain` to measure instead of
 #   target/$PROFILE's, e.g. a saved "before" binary, coxswain-bench still from target/$PROFILE;
 #   AGENT_WRAP="heaptrack -o /tmp/x" runs the sim agent under a profiler, whose RSS is then
-#   not the agent's alone)
+#   not the agent's alone; HEAP=FILE runs it under valgrind's massif with mimalloc's entry points
+#   redirected to libc's (bench/massif-mimalloc.c: otherwise massif sees no Rust allocation) and
+#   writes a detailed snapshot of the live heap to FILE.nodes once the nodes are Ready and to
+#   FILE.pods once the pods run (read with ms_print; slow: use few nodes and pods, e.g.
+#   `HEAP=/tmp/h ROUNDS=1 CLUSTER=0 PROCESS=0 IDLE=2 bash bench/agent.sh 10 500 100 5`; live bytes
+#   per pod = (pods − nodes snapshot) / pods, RSS figures are valgrind's then))
 set -euo pipefail
 # Plain gRPC, as these figures were first measured (bench/auth.sh measures TLS + authentication).
 export COXSWAIN_AUTH=false
@@ -26,6 +31,23 @@ fi
 BENCH=${BENCH:-target/$PROFILE/coxswain-bench}
 BIN=${BIN:-target/$PROFILE}
 WORK=$(mktemp -d)
+if [ -n "${HEAP:-}" ]; then
+  cc -O1 -shared -fPIC -o "$WORK/massif-mimalloc.so" bench/massif-mimalloc.c
+  # The replaced functions and Rust's allocator shims are allocation functions: a site is
+  # named by its caller.
+  AGENT_WRAP="env LD_PRELOAD=$WORK/massif-mimalloc.so valgrind --tool=massif --vgdb=yes \
+    --massif-out-file=$WORK/massif.out --threshold=0.02 --depth=40 \
+    --alloc-fn=mi_malloc_aligned --alloc-fn=mi_zalloc_aligned --alloc-fn=mi_realloc_aligned \
+    --alloc-fn=aligned --alloc-fn=__rust_alloc --alloc-fn=__rust_realloc \
+    --alloc-fn=__rust_alloc_zeroed"
+fi
+# A detailed snapshot of the massif-run agent's live heap (HEAP=FILE): FILE.$1.
+heap_snapshot() {
+  [ -z "${HEAP:-}" ] && return
+  vgdb --pid="$AG_PID" detailed_snapshot "$HEAP.$1" > /dev/null 2>&1
+  HEAP_B[$1]=$(awk -F= '/^mem_heap_B=/ {b=$2} END {print b}' "$HEAP.$1")
+}
+declare -A HEAP_B
 cleanup() { kill -9 $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
@@ -57,8 +79,19 @@ for round in $(seq "$ROUNDS"); do
   kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
   echo "== round $round: $NODES sim nodes, $PODS pods at $RATE/s"
   start_store; start_agent "$NODES"
+  if [ -n "${HEAP:-}" ]; then
+    # Nodes first (their snapshot), then the pods (theirs).
+    $BENCH agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
+      --nodes "$NODES" --pods 0 --rate "$RATE" --idle-secs 1 > /dev/null
+    heap_snapshot nodes
+  fi
   $BENCH agent-sim --server "$CX" --metrics "$MX" --agent-pid "$AG_PID" \
     --nodes "$NODES" --pods "$PODS" --rate "$RATE" --idle-secs "${IDLE:-30}"
+  heap_snapshot pods
+  if [ -n "${HEAP:-}" ]; then
+    echo "agent live heap (massif): ${HEAP_B[nodes]} B with $NODES nodes, ${HEAP_B[pods]} B with" \
+      "$PODS pods: $(( (HEAP_B[pods] - HEAP_B[nodes]) / PODS )) B per pod ($HEAP.nodes, $HEAP.pods)"
+  fi
   kill -9 $AG_PID $CX_PID; wait 2>/dev/null || true
   if [ "${CLUSTER:-1}" != 0 ]; then
     # The whole cluster (issue 17 §3): `coxswain up` (store, scheduler, controllers, node
