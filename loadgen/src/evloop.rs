@@ -239,7 +239,7 @@ impl Loop<'_, '_> {
             Some(socket2::Protocol::TCP),
         ) {
             Ok(s) => s,
-            Err(e) => return self.fail(i, connect_err(e)),
+            Err(e) => return self.fail(i, Failure::connect(e)),
         };
         let wire = ctx.wire.as_bytes();
         if wire.len() > NODELAY_ABOVE {
@@ -248,7 +248,7 @@ impl Loop<'_, '_> {
         match sock.connect(&addr.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return self.fail(i, connect_err(e)),
+            Err(e) => return self.fail(i, Failure::connect(e)),
         }
         let mut s = TcpStream::from_std(sock.into());
         let phase = match s.write(wire) {
@@ -260,14 +260,14 @@ impl Loop<'_, '_> {
                 Phase::Connecting
             }
             // A write can only fail here because the connection was not made (refused...).
-            Err(e) => return self.fail(i, connect_err(e)),
+            Err(e) => return self.fail(i, Failure::connect(e)),
         };
         if let Err(e) =
             self.poll
                 .registry()
                 .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
         {
-            return self.fail(i, connect_err(e));
+            return self.fail(i, Failure::connect(e));
         }
         c.sock = Some(s);
         c.phase = phase;
@@ -289,7 +289,7 @@ impl Loop<'_, '_> {
                 let Some(s) = &c.sock else { return };
                 match s.take_error() {
                     Ok(None) => {}
-                    Ok(Some(e)) | Err(e) => return self.fail(i, connect_err(e)),
+                    Ok(Some(e)) | Err(e) => return self.fail(i, Failure::connect(e)),
                 }
                 c.phase = Phase::Writing(0);
                 self.write(i);
@@ -454,15 +454,6 @@ impl Loop<'_, '_> {
         self.ready.clear();
         self.active = 0;
     }
-}
-
-fn connect_err(e: io::Error) -> Failure {
-    let kind = if e.kind() == io::ErrorKind::ConnectionRefused {
-        ErrorKind::ConnectRefused
-    } else {
-        ErrorKind::Connect
-    };
-    Failure::Io(kind, e)
 }
 
 /// `t + d`, or far in the future when that does not fit.

@@ -31,25 +31,17 @@ async fn dial(
 ) -> Result<(TcpStream, usize), Failure> {
     use std::io::Write;
     let addr = cfg.target.addr;
-    let connect_err = |e: std::io::Error| {
-        let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-            ErrorKind::ConnectRefused
-        } else {
-            ErrorKind::Connect
-        };
-        Failure::Io(kind, e)
-    };
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM.nonblocking(),
         Some(socket2::Protocol::TCP),
     )
-    .map_err(connect_err)?;
+    .map_err(Failure::connect)?;
     let _ = sock.set_tcp_nodelay(true);
     match sock.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(connect_err(e)),
+        Err(e) => return Err(Failure::connect(e)),
     }
     let std: std::net::TcpStream = sock.into();
     let sent = match (&std).write(w.as_bytes()) {
@@ -57,9 +49,9 @@ async fn dial(
         // Still connecting.
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
         // A write can only fail here because the connection was not made (refused...).
-        Err(e) => return Err(connect_err(e)),
+        Err(e) => return Err(Failure::connect(e)),
     };
-    let s = TcpStream::from_std(std).map_err(connect_err)?;
+    let s = TcpStream::from_std(std).map_err(Failure::connect)?;
     if let Some(n) = sent {
         return Ok((s, n));
     }
@@ -69,9 +61,9 @@ async fn dial(
         r = s.writable() => r,
         _ = timer => return Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
     };
-    r.map_err(connect_err)?;
-    if let Some(e) = s.take_error().map_err(connect_err)? {
-        return Err(connect_err(e));
+    r.map_err(Failure::connect)?;
+    if let Some(e) = s.take_error().map_err(Failure::connect)? {
+        return Err(Failure::connect(e));
     }
     Ok((s, 0))
 }

@@ -12,6 +12,16 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
+    /// A failure to connect: refused, or any other connect error.
+    pub(crate) fn connect(e: std::io::Error) -> Failure {
+        let kind = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            ErrorKind::ConnectRefused
+        } else {
+            ErrorKind::Connect
+        };
+        Failure::Io(kind, e)
+    }
+
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             Failure::Io(k, _) | Failure::Timeout(k) => *k,
