@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use coxswain_api::v1::Container;
 use tokio::process::Command;
-use tokio::sync::watch;
 
 use super::user::{self, RunAs, UserPolicy};
 use super::{
@@ -519,7 +518,7 @@ impl Runtime for ProcessRuntime {
                 attempt,
             },
         );
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = crate::cell::channel(None);
         let serves = matches!(resolved.workload, Workload::Web | Workload::CpuBurner)
             && c.command.is_empty();
         let first_port = c
@@ -550,7 +549,7 @@ impl Runtime for ProcessRuntime {
                 while pumps.join_next().await.is_some() {}
             })
             .await;
-            let _ = tx.send(Some(exit));
+            tx.send_replace(Some(exit));
         });
         if serves {
             // "Started" for a built-in server means listening, as nginx is within milliseconds.

@@ -21,11 +21,12 @@ use std::time::Duration;
 
 use coxswain_api::quantity::Quantity;
 use coxswain_api::v1::Container;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started, Usage};
 use crate::catalog::Catalog;
+use crate::cell;
 use crate::duration::parse_duration;
 
 pub const PREFIX: &str = "sim.coxswain.io/";
@@ -33,7 +34,7 @@ pub const PREFIX: &str = "sim.coxswain.io/";
 struct SimContainer {
     pod_uid: String,
     started: Instant,
-    tx: watch::Sender<Option<Exit>>,
+    tx: cell::Sender<Option<Exit>>,
     /// The cumulative CPU counter (core-nanoseconds) and when it was last advanced: each
     /// interval counts at the `cpu` annotation's value at its end, so a patched annotation
     /// changes the rate from then on and the counter never jumps or goes back.
@@ -47,7 +48,7 @@ pub struct SimRuntime {
 }
 
 /// A container's exit sender and the exit code it is to send.
-type ScriptedExit = (watch::Sender<Option<Exit>>, i32);
+type ScriptedExit = (cell::Sender<Option<Exit>>, i32);
 
 /// The containers' scripted exits (`run-duration`, `init-duration`): one timer task per runtime
 /// instead of a task per container, so a sim pod has no task of its own for its script (sim
@@ -63,7 +64,7 @@ struct Timers {
 
 impl Timers {
     /// The container exits with `code` at `at` (unless it was stopped before).
-    fn add(self: &Arc<Self>, at: Instant, tx: watch::Sender<Option<Exit>>, code: i32) {
+    fn add(self: &Arc<Self>, at: Instant, tx: cell::Sender<Option<Exit>>, code: i32) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut d) = self.due.lock() {
             d.insert((at, seq), (tx, code));
@@ -171,7 +172,7 @@ impl Runtime for SimRuntime {
         is_init: bool,
     ) -> Result<Started, String> {
         let id = format!("{}-{}-{attempt}", pod.uid, c.name);
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = cell::channel(None);
         let run = if is_init {
             Some(duration_of(pod, &c.name, "init-duration").unwrap_or_default())
         } else {
