@@ -144,6 +144,18 @@ impl<T> Receiver<T> {
         Ok(self.shared.version.load(Ordering::SeqCst) != self.seen)
     }
 
+    /// A wake-up for the next send or the close, registered now (tokio's `notify_waiters`
+    /// reaches a `Notified` from its creation): made before the value is checked, it cannot
+    /// miss a change. Nothing is marked seen.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.notify.notified()
+    }
+
+    /// Whether every sender is gone.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
     /// Waits for a value this receiver has not seen (and marks it seen); `Closed` when every
     /// sender is gone and nothing new was sent. Cancel safe.
     pub async fn changed(&mut self) -> Result<(), Closed> {
@@ -211,6 +223,25 @@ mod tests {
         assert_eq!(rx.changed().await, Ok(()));
         assert_eq!(*rx.borrow(), 8);
         assert_eq!(rx.changed().await, Err(Closed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_up_made_before_a_send_or_the_close_is_not_missed() {
+        let (tx, rx) = channel(0u32);
+        let woken = rx.notified();
+        tx.send_replace(1);
+        // Made before the send, never polled before it: still woken.
+        tokio::time::timeout(Duration::from_secs(1), woken)
+            .await
+            .expect("woken by the send");
+        assert!(!rx.is_closed());
+        let woken = rx.notified();
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(1), woken)
+            .await
+            .expect("woken by the close");
+        assert!(rx.is_closed());
+        assert_eq!(*rx.borrow(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -308,6 +308,61 @@ pub async fn run_pod<R: Runtime>(
     latest: cell::Receiver<Arc<Pod>>,
     mut external: Termination,
 ) -> Ended {
+    // The pod's start (its status, init containers, sidecars) is boxed and let go once done:
+    // while the containers run, the worker's future holds none of it (sim pods' memory).
+    let start = start_pod(ctx, pod, info, instances, latest, &mut external);
+    let (sh, term, side, mut to_run) = match Box::pin(start).await {
+        Ok(started) => started,
+        Err(ended) => return ended,
+    };
+    // Containers: a single one runs in this task, several each in their own task.
+    if to_run.len() == 1 {
+        // The list's buffer is let go too, not kept for the container's life.
+        let c = to_run.pop();
+        drop(to_run);
+        if let Some(c) = c {
+            container_loop(sh.clone(), c, false, term.clone()).await;
+        }
+    } else {
+        let mut set = JoinSet::new();
+        for c in to_run {
+            let sh = sh.clone();
+            let term = term.clone();
+            set.spawn(async move { container_loop(sh, c, false, term).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+    // Then the sidecars, which would run forever.
+    if let Some((side_tx, mut sidecars)) = side {
+        side_tx.send_replace(Some(sh.grace()));
+        while sidecars.join_next().await.is_some() {}
+    }
+    // Every container is done for good (a terminal phase) or was stopped (deletion, deadline).
+    finish(&sh, &mut external).await
+}
+
+/// The sidecars' stop request and their tasks.
+type Sidecars = (cell::Sender<Option<Duration>>, JoinSet<()>);
+
+/// A pod's start, up to its containers: its first status, the activeDeadlineSeconds task, the
+/// sidecars and init containers. Ok: the worker's state, what the containers watch, the
+/// sidecars and the containers to run; Err: how the worker ended meanwhile (terminated).
+async fn start_pod<R: Runtime>(
+    ctx: Arc<NodeCtx<R>>,
+    pod: Arc<Pod>,
+    info: Arc<PodInfo>,
+    instances: Arc<Mutex<Instances>>,
+    latest: cell::Receiver<Arc<Pod>>,
+    external: &mut Termination,
+) -> Result<
+    (
+        Arc<Shared<R>>,
+        Termination,
+        Option<Sidecars>,
+        Vec<Box<Container>>,
+    ),
+    Ended,
+> {
     // The spec is borrowed from the pod given, which is let go before the containers run:
     // from then on the worker reads the latest version (the pod is held once).
     let pod_ref = pod;
@@ -451,7 +506,7 @@ pub async fn run_pod<R: Runtime>(
                 }
                 tokio::select! {
                     _ = notified => {}
-                    _ = terminated(&mut term) => return finish(&sh, &mut external).await,
+                    _ = terminated(&mut term) => return Err(finish(&sh, external).await),
                 }
             }
             continue;
@@ -460,13 +515,13 @@ pub async fn run_pod<R: Runtime>(
         let mut attempt = sh.first_attempt(true, &c.name);
         loop {
             if is_terminating(&term).is_some() {
-                return finish(&sh, &mut external).await;
+                return Err(finish(&sh, external).await);
             }
             // Boxed (as the other one-off steps below): the worker's idle future then holds
             // none of an init container's run (sim pods' memory, issue 17).
             match Box::pin(run_once(&sh, c, true, attempt, &mut term)).await {
                 RunResult::Exited(exit) if exit.code == 0 => break,
-                RunResult::Stopped => return finish(&sh, &mut external).await,
+                RunResult::Stopped => return Err(finish(&sh, external).await),
                 RunResult::Exited(_)
                 | RunResult::Killed
                 | RunResult::Changed
@@ -475,17 +530,17 @@ pub async fn run_pod<R: Runtime>(
                         // The pod fails; nothing else runs.
                         sh.update(|_| {});
                         terminated(&mut term).await;
-                        return finish(&sh, &mut external).await;
+                        return Err(finish(&sh, external).await);
                     }
                     attempt += 1;
                     let delay = backoff.next_delay();
                     if !Box::pin(crash_backoff(&sh, c, true, delay, attempt, &mut term)).await {
-                        return finish(&sh, &mut external).await;
+                        return Err(finish(&sh, external).await);
                     }
                 }
                 RunResult::PullFailed => {
                     if !Box::pin(pull_backoff(&sh, c, true, &mut backoff, &mut term)).await {
-                        return finish(&sh, &mut external).await;
+                        return Err(finish(&sh, external).await);
                     }
                 }
             }
@@ -502,37 +557,14 @@ pub async fn run_pod<R: Runtime>(
         }
     }
 
-    // Containers: a single one runs in this task, several each in their own task.
-    let mut to_run: Vec<Box<Container>> = spec
+    let to_run: Vec<Box<Container>> = spec
         .containers
         .iter()
         .filter(|c| !sh.done.contains(&(false, c.name.clone())))
         .map(|c| Box::new(c.clone()))
         .collect();
     drop(pod_ref);
-    if to_run.len() == 1 {
-        // The list's buffer is let go too, not kept for the container's life.
-        let c = to_run.pop();
-        drop(to_run);
-        if let Some(c) = c {
-            container_loop(sh.clone(), c, false, term.clone()).await;
-        }
-    } else {
-        let mut set = JoinSet::new();
-        for c in to_run {
-            let sh = sh.clone();
-            let term = term.clone();
-            set.spawn(async move { container_loop(sh, c, false, term).await });
-        }
-        while set.join_next().await.is_some() {}
-    }
-    // Then the sidecars, which would run forever.
-    if let Some((side_tx, _, mut sidecars)) = side {
-        side_tx.send_replace(Some(sh.grace()));
-        while sidecars.join_next().await.is_some() {}
-    }
-    // Every container is done for good (a terminal phase) or was stopped (deletion, deadline).
-    finish(&sh, &mut external).await
+    Ok((sh, term, side.map(|(tx, _, set)| (tx, set)), to_run))
 }
 
 /// Waits for the pod's deletion (at once when it is being deleted), then forgets its containers.

@@ -481,6 +481,17 @@ async fn an_image_changed_in_place_restarts_the_container_whatever_the_policy() 
     let h = Harness::start(pod(json!({}), spec.clone()));
     at(1.0).await;
     assert_eq!(h.state("c"), "running");
+    // A new version with the same image (a label, a status write) wakes the running
+    // container's supervision, which goes back to waiting: nothing restarts.
+    for i in 0..3 {
+        let same: Pod =
+            serde_json::from_value(pod(json!({"touch": i.to_string()}), spec.clone())).unwrap();
+        h.latest.send_replace(Arc::new(same));
+        at(0.5).await;
+    }
+    assert_eq!(h.state("c"), "running");
+    assert_eq!(h.container("c").restart_count, 0);
+    assert!(h.events("Killing").is_empty());
     let mut newer = spec.clone();
     newer["containers"][0]["image"] = json!("nginx:1.19");
     let p: Pod = serde_json::from_value(pod(json!({}), newer)).unwrap();
@@ -525,4 +536,46 @@ async fn sidecars_start_before_the_next_init_container_and_stop_after_the_contai
         h.state("proxy")
     );
     assert_eq!(h.status().phase, "Succeeded");
+}
+
+/// A running pod's worker is one future for the pod's life: what it holds across its waits is
+/// memory per pod (sim pods' memory, issue 17). The start (status, init containers, pulls,
+/// hooks) and the stops are boxed and let go, so a running plain container's worker holds its
+/// loop, its running instance and one small wait; it was 1,584 bytes (debug) before that.
+#[tokio::test]
+async fn a_pod_worker_future_stays_small() {
+    let pod: Pod = serde_json::from_value(pod(json!({}), json!({"containers": []}))).unwrap();
+    let pod = Arc::new(pod);
+    let ctx = Arc::new(NodeCtx {
+        runtime: Arc::new(SimRuntime::new(Catalog::default())),
+        config: Config::default(),
+        sink: Arc::new(Recorded::default()) as Arc<dyn PodSink>,
+        objects: None,
+        images: Mutex::new(Default::default()),
+    });
+    let info = PodInfo {
+        uid: "uid-1".into(),
+        namespace: "default".into(),
+        name: "p".into(),
+        node_name: "node1".into(),
+        ip: Ipv4Addr::new(127, 1, 1, 2),
+        host_ip: "127.1.1.1".into(),
+        annotations: Default::default(),
+        labels: Default::default(),
+        service_account: String::new(),
+        volumes: vec![],
+        security_context: None,
+    };
+    let (_term, rx) = cell::channel(None);
+    let (_latest, latest_rx) = cell::channel(pod.clone());
+    let worker = run_pod(
+        ctx,
+        pod,
+        Arc::new(info),
+        Arc::new(Mutex::new(Instances::default())),
+        latest_rx,
+        rx,
+    );
+    let size = std::mem::size_of_val(&worker);
+    assert!(size <= 1024, "the pod worker's future is {size} bytes");
 }

@@ -16,11 +16,14 @@ pub(super) async fn container_loop<R: Runtime>(
     let mut backoff = Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
     let mut pull_backoff_state =
         Backoff::new(sh.ctx.config.backoff_base, sh.ctx.config.backoff_max);
-    // Sidecars (restartable init containers) always restart.
-    let policy = if init {
-        "Always".to_string()
+    // Sidecars (restartable init containers) always restart. The policy is read once, as two
+    // flags (the future keeps no copy of the string).
+    let (never, on_failure) = if init {
+        (false, false)
     } else {
-        restart_policy(spec_of(&sh.pod())).to_string()
+        let pod = sh.pod();
+        let policy = restart_policy(spec_of(&pod));
+        (policy == "Never", policy == "OnFailure")
     };
     let mut attempt = sh.first_attempt(init, &c.name);
     let mut c = c;
@@ -41,7 +44,9 @@ pub(super) async fn container_loop<R: Runtime>(
                 continue;
             }
             RunResult::PullFailed => {
-                if !pull_backoff(&sh, &c, init, &mut pull_backoff_state, &mut term).await {
+                // The back-offs are boxed: a running container's future holds neither.
+                let wait = pull_backoff(&sh, &c, init, &mut pull_backoff_state, &mut term);
+                if !Box::pin(wait).await {
                     return;
                 }
                 continue;
@@ -51,10 +56,12 @@ pub(super) async fn container_loop<R: Runtime>(
             RunResult::Killed => None,
             RunResult::Failed => Some(128),
         };
-        let restart = match policy.as_str() {
-            "Never" => false,
-            "OnFailure" => exit_code != Some(0),
-            _ => true,
+        let restart = if never {
+            false
+        } else if on_failure {
+            exit_code != Some(0)
+        } else {
+            true
         };
         if !restart {
             return;
@@ -64,7 +71,7 @@ pub(super) async fn container_loop<R: Runtime>(
         }
         attempt += 1;
         let delay = backoff.next_delay();
-        if !crash_backoff(&sh, &c, init, delay, attempt, &mut term).await {
+        if !Box::pin(crash_backoff(&sh, &c, init, delay, attempt, &mut term)).await {
             return;
         }
     }
@@ -218,7 +225,18 @@ enum StopCause {
     Terminate(Duration),
 }
 
-/// Pulls, starts and supervises one container instance until it ends.
+/// A started container instance: what its supervision and its stop need.
+struct Running {
+    /// The container as prepared (env from ConfigMaps/Secrets filled in), if it needed that.
+    prepared: Option<Box<Container>>,
+    started: Started,
+    started_at: String,
+}
+
+/// Pulls, starts and supervises one container instance until it ends. The start and the stop
+/// are boxed and let go once done: while the container runs, the future holds what runs
+/// (`Running`) and the supervision, none of the start's or the stop's locals (sim pods'
+/// memory, issue 17).
 pub(super) async fn run_once<R: Runtime>(
     sh: &Arc<Shared<R>>,
     c: &Container,
@@ -226,6 +244,48 @@ pub(super) async fn run_once<R: Runtime>(
     attempt: u32,
     term: &mut Termination,
 ) -> RunResult {
+    let (run, hook_stop, implicit_ready_delay) =
+        match Box::pin(start_once(sh, c, init, attempt, term)).await {
+            Ok(started) => started,
+            Err(result) => return result,
+        };
+    let cause = match hook_stop {
+        Some(cause) => cause,
+        None => {
+            let c = run.prepared.as_deref().unwrap_or(c);
+            let plain = (!init || is_sidecar(c))
+                && c.startup_probe.is_none()
+                && c.readiness_probe.is_none()
+                && c.liveness_probe.is_none()
+                && implicit_ready_delay.is_none();
+            if plain {
+                supervise_plain(sh, c, &run.started, term).await
+            } else {
+                Box::pin(supervise(
+                    sh,
+                    c,
+                    init,
+                    &run.started,
+                    term,
+                    implicit_ready_delay,
+                ))
+                .await
+            }
+        }
+    };
+    Box::pin(stop_once(sh, c, init, &run, cause)).await
+}
+
+/// Pulls, prepares and starts one container instance, and runs its postStart hook: the
+/// instance, why it stops already (its hook failed, or it exited or the pod is terminating
+/// meanwhile) and the scripted readiness delay; Err: how the attempt ended (recorded).
+async fn start_once<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    attempt: u32,
+    term: &mut Termination,
+) -> Result<(Running, Option<StopCause>, Option<Duration>), RunResult> {
     let rt = sh.ctx.runtime.clone();
     let who = Some((c, init));
     // Pull.
@@ -253,7 +313,7 @@ pub(super) async fn run_once<R: Runtime>(
                 sh.update_container(init, &c.name, |s| {
                     s.state = waiting("ErrImageNeverPull", &msg);
                 });
-                return RunResult::PullFailed;
+                return Err(RunResult::PullFailed);
             }
         }
     } else if present && policy != "Always" {
@@ -304,7 +364,7 @@ pub(super) async fn run_once<R: Runtime>(
                 sh.update_container(init, &c.name, |s| {
                     s.state = waiting("ErrImagePull", &msg);
                 });
-                return RunResult::PullFailed;
+                return Err(RunResult::PullFailed);
             }
         }
     };
@@ -322,7 +382,7 @@ pub(super) async fn run_once<R: Runtime>(
             sh.update_container(init, &c.name, |s| {
                 s.state = waiting(reason, &msg);
             });
-            return RunResult::PullFailed;
+            return Err(RunResult::PullFailed);
         }
     };
     let c = resolved_c.as_deref().unwrap_or(c);
@@ -340,7 +400,7 @@ pub(super) async fn run_once<R: Runtime>(
         sh.update_container(init, &c.name, |s| {
             s.state = waiting("CreateContainerConfigError", &msg);
         });
-        return RunResult::PullFailed;
+        return Err(RunResult::PullFailed);
     }
 
     // Create and start.
@@ -369,7 +429,7 @@ pub(super) async fn run_once<R: Runtime>(
                 });
                 s.restart_count = attempt as i32;
             });
-            return RunResult::Failed;
+            return Err(RunResult::Failed);
         }
     };
     if let Ok(mut i) = sh.instances.lock() {
@@ -439,11 +499,27 @@ pub(super) async fn run_once<R: Runtime>(
                 !plain_init && !has_startup && !has_readiness && implicit_ready_delay.is_none();
         });
     }
-
-    let cause = match hook_stop {
-        Some(cause) => cause,
-        None => supervise(sh, c, init, &started, term, implicit_ready_delay).await,
+    let run = Running {
+        prepared: resolved_c,
+        started,
+        started_at,
     };
+    Ok((run, hook_stop, implicit_ready_delay))
+}
+
+/// Stops a started instance for `cause` (preStop, SIGTERM, SIGKILL as needed), records how it
+/// ended and says what that means for the container's loop.
+async fn stop_once<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: &Container,
+    init: bool,
+    run: &Running,
+    cause: StopCause,
+) -> RunResult {
+    let c = run.prepared.as_deref().unwrap_or(c);
+    let who = Some((c, init));
+    let (started, started_at) = (&run.started, &run.started_at);
+    let container_id = format!("coxswain://{}", started.id);
     let exit = match cause {
         StopCause::Exited(e) => e,
         StopCause::Changed => {
@@ -453,8 +529,8 @@ pub(super) async fn run_once<R: Runtime>(
                 "Killing",
                 format!("Container {} definition changed, will be restarted", c.name),
             );
-            let e = Box::pin(stop_container(sh, c, &started, sh.grace())).await;
-            record_exit(sh, c, init, &started_at, &container_id, &e, true);
+            let e = stop_container(sh, c, started, sh.grace()).await;
+            record_exit(sh, c, init, started_at, &container_id, &e, true);
             return RunResult::Changed;
         }
         StopCause::Probe(which, message) => {
@@ -467,10 +543,10 @@ pub(super) async fn run_once<R: Runtime>(
                 .and_then(|p| p.termination_grace_period_seconds)
                 .map(|g| sh.ctx.config.secs(g as i64))
                 .unwrap_or_else(|| sh.grace());
-            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
+            let e = stop_container(sh, c, started, grace).await;
             // It will be restarted (unless Never): it must not look Succeeded meanwhile.
             let restarting = restart_policy(spec_of(&sh.pod())) != "Never";
-            record_exit(sh, c, init, &started_at, &container_id, &e, restarting);
+            record_exit(sh, c, init, started_at, &container_id, &e, restarting);
             return RunResult::Killed;
         }
         StopCause::Terminate(grace) => {
@@ -480,12 +556,12 @@ pub(super) async fn run_once<R: Runtime>(
                 "Killing",
                 format!("Stopping container {}", c.name),
             );
-            let e = Box::pin(stop_container(sh, c, &started, grace)).await;
-            record_exit(sh, c, init, &started_at, &container_id, &e, false);
+            let e = stop_container(sh, c, started, grace).await;
+            record_exit(sh, c, init, started_at, &container_id, &e, false);
             return RunResult::Stopped;
         }
     };
-    record_exit(sh, c, init, &started_at, &container_id, &exit, false);
+    record_exit(sh, c, init, started_at, &container_id, &exit, false);
     RunResult::Exited(exit)
 }
 
@@ -611,6 +687,56 @@ async fn post_start<R: Runtime>(
         return Some(StopCause::Probe("postStart", "FailedPostStartHook".into()));
     }
     None
+}
+
+/// Watches a running container without probes (its postStart done): as [`supervise`]'s
+/// select of its exit, the pod's termination and a new image, in one small future (what a
+/// running plain container's worker holds for its life; sim pods' memory, issue 17). The three
+/// cells' wake-ups are made before their values are read, so no change is missed.
+async fn supervise_plain<R: Runtime>(
+    sh: &Shared<R>,
+    c: &Container,
+    started: &Started,
+    term: &mut Termination,
+) -> StopCause {
+    let latest = &sh.latest;
+    let exit = &started.exit;
+    loop {
+        let (exited, terminating, changed) = (exit.notified(), term.notified(), latest.notified());
+        // As `Started::wait`: the exit, or 137/SIGKILL once its sender is gone without one.
+        if let Some(e) = exit.borrow().clone() {
+            return StopCause::Exited(e);
+        }
+        if exit.is_closed() {
+            return StopCause::Exited(Exit {
+                code: 137,
+                signal: 9,
+                reason: None,
+            });
+        }
+        // As `terminated`: the grace period, or at once when the agent dropped the pod.
+        if let Some(g) = *term.borrow() {
+            return StopCause::Terminate(g);
+        }
+        if term.is_closed() {
+            return StopCause::Terminate(Duration::ZERO);
+        }
+        // As `definition_changed` (a gone sender: never).
+        let image_changed = latest
+            .borrow()
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers.iter().find(|x| x.name == c.name))
+            .is_some_and(|x| x.image != c.image);
+        if image_changed {
+            return StopCause::Changed;
+        }
+        tokio::select! {
+            _ = exited => {}
+            _ = terminating => {}
+            _ = changed => {}
+        }
+    }
 }
 
 /// Watches a running container (its postStart done): probes, its exit and pod termination.
