@@ -48,16 +48,17 @@ heap_snapshot() {
   HEAP_B[$1]=$(awk -F= '/^mem_heap_B=/ {b=$2} END {print b}' "$HEAP.$1")
   HEAP_IO[$1]=$(heap_in_flight "$HEAP.$1")
 }
-# Bytes of a detailed snapshot's leaves under h2/tonic/hyper frames: the gRPC transfer buffers
-# in flight when the snapshot is taken, which vary run to run with timing (±400 B per pod at
-# 500 pods), so the per-pod figure is also printed without them.
+# Bytes of a detailed snapshot's leaves under a frame of h2, hyper or tonic's codec (the function
+# itself, not a generic parameter: the informer's decoded pods sit under a closure generic over
+# tonic's Streaming): the gRPC transfer buffers at the snapshot's moment, which vary run to run
+# with timing (up to ±300 B per pod at 500 pods), so the per-pod figure is also printed without them.
 heap_in_flight() {
   awk '/^heap_tree=detailed/ {on = 1; h = 0; delete st; next}
     on && /^ *n[0-9]+: [0-9]+ / {
       ind = match($0, /n/) - 1; line = substr($0, ind + 1); split(line, f, " ")
       st[ind] = line
       if (substr(f[1], 2) + 0 == 0) {
-        for (i = 0; i <= ind; i++) if ((i in st) && st[i] ~ /h2::|tonic::codec|hyper::proto/) { h += f[2]; break }
+        for (i = 0; i <= ind; i++) if ((i in st) && st[i] ~ /^n[0-9]+: [0-9]+ (0x[0-9A-F]+: )?(h2::|hyper::|tonic::codec::)/) { h += f[2]; break }
       }
       next
     }
