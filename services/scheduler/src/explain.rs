@@ -148,6 +148,7 @@ pub fn explain(profile: &Profile, snapshot: &Snapshot, pod: &v1::Pod) -> Explana
     }
     let mut message = String::new();
     let mut ranking = Vec::new();
+    let mut chosen = None;
     if let Some((name, _, msg)) = &pre_reject {
         fit.pre_filter_msg = msg.clone();
         fit.unschedulable_plugins.insert(name.clone());
@@ -164,21 +165,30 @@ pub fn explain(profile: &Profile, snapshot: &Snapshot, pod: &v1::Pod) -> Explana
             nodes[i].total = scores[k].total;
         }
         let mut order: Vec<usize> = feasible_idx.clone();
-        // Stable: ties keep evaluation order, as the cycle's selection does.
+        // Stable: ties keep evaluation order in the ranking.
         order.sort_by(|a, b| nodes[*b].total.cmp(&nodes[*a].total));
         for (r, &i) in order.iter().enumerate() {
             nodes[i].rank = r + 1;
             ranking.push(nodes[i].node.clone());
         }
+        chosen = pick_among_top(&order, |i| nodes[i].total).map(|i| nodes[i].node.clone());
     }
     Explanation {
         pod: fit.pod.clone(),
         scheduler_name: profile.scheduler_name.clone(),
-        chosen: ranking.first().cloned(),
+        chosen,
         nodes,
         ranking,
         message,
     }
+}
+
+/// Of `order` (node indexes, highest total first), the one the cycle would pick: one of those
+/// tied for the highest total, at random, as [`select_best`](crate::framework::select_best)
+/// (kube-scheduler's `selectHost`). None when `order` is empty.
+pub(crate) fn pick_among_top(order: &[usize], total: impl Fn(usize) -> i64) -> Option<usize> {
+    let totals: Vec<i64> = order.iter().map(|&i| total(i)).collect();
+    order.get(crate::framework::select_best(&totals)).copied()
 }
 
 #[cfg(test)]

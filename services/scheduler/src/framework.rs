@@ -11,8 +11,8 @@
 //! 4. One feasible node: it is chosen without scoring (as upstream).
 //! 5. PreScore, then Score per plugin per node, `normalize` (when the plugin has
 //!    [`ScoreExtensions`]) into `0..=MAX_NODE_SCORE`, times the plugin's weight, summed.
-//! 6. The highest total wins. Kubernetes breaks ties at random (reservoir sampling); here the
-//!    first tied node in evaluation order wins, so results are deterministic.
+//! 6. The highest total wins; ties are broken uniformly at random, as kube-scheduler's
+//!    `selectHost` (reservoir sampling over the nodes with the highest total).
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};

@@ -203,25 +203,33 @@ fn score_infos(
     (totals, plugins, normalized)
 }
 
-/// The highest total; the first in evaluation order on ties.
+/// The highest total; ties broken uniformly at random, as kube-scheduler's `selectHost`.
 pub fn select_host(scores: &[NodeScores]) -> usize {
-    first_max(scores.iter().map(|s| s.total))
+    any_max(scores.iter().map(|s| s.total), &mut rand::rng())
 }
 
 /// [`select_host`] over the totals alone ([`score_totals_observed`]).
 pub fn select_best(totals: &[i64]) -> usize {
-    first_max(totals.iter().copied())
+    any_max(totals.iter().copied(), &mut rand::rng())
 }
 
-/// The index of the first of the highest values (0 when there are none).
-fn first_max(totals: impl Iterator<Item = i64>) -> usize {
-    let mut best = (0, i64::MIN);
+/// The index of one of the highest values, each of them equally likely (0 when there are none):
+/// kube-scheduler's `selectHost` keeps a count of the nodes with the highest score seen so far
+/// and takes the n-th of them with probability 1/n (reservoir sampling), so equal nodes share
+/// the pods instead of the first in evaluation order taking every tie.
+pub(crate) fn any_max(totals: impl Iterator<Item = i64>, rng: &mut impl rand::Rng) -> usize {
+    let (mut best, mut best_total, mut ties) = (0, i64::MIN, 0u32);
     for (i, t) in totals.enumerate() {
-        if i == 0 || t > best.1 {
-            best = (i, t);
+        if i == 0 || t > best_total {
+            (best, best_total, ties) = (i, t, 1);
+        } else if t == best_total {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best = i;
+            }
         }
     }
-    best.0
+    best
 }
 
 /// One scheduling cycle whose filtering starts at `*next_start_node_index`, which is advanced
@@ -323,4 +331,37 @@ pub fn schedule_one_observed(
         rejected,
         scores,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::any_max;
+
+    #[test]
+    fn a_single_highest_total_always_wins() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..100 {
+            assert_eq!(any_max([3, 9, 2, 8].into_iter(), &mut rng), 1);
+        }
+        assert_eq!(any_max(std::iter::empty(), &mut rng), 0);
+        assert_eq!(any_max([i64::MIN].into_iter(), &mut rng), 0);
+    }
+
+    #[test]
+    fn ties_are_shared_evenly_as_kube_schedulers_select_host() {
+        // Three nodes tie for the highest total: each is picked about a third of the time, never
+        // a lower one (upstream's reservoir sampling over the highest scores).
+        let mut rng = StdRng::seed_from_u64(42);
+        let mut picks = [0u32; 5];
+        for _ in 0..30_000 {
+            picks[any_max([5, 7, 1, 7, 7].into_iter(), &mut rng)] += 1;
+        }
+        assert_eq!((picks[0], picks[2]), (0, 0), "{picks:?}");
+        for i in [1, 3, 4] {
+            assert!((9_000..11_000).contains(&picks[i]), "{picks:?}");
+        }
+    }
 }

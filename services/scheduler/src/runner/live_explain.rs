@@ -154,7 +154,7 @@ impl Loop {
                 }
             }
         }
-        // Re-rank (stable: ties keep node order).
+        // Re-rank (stable: ties keep node order in the ranking; the pick among them is random).
         let mut order: Vec<usize> = (0..e.nodes.len())
             .filter(|&i| e.nodes[i].feasible)
             .collect();
@@ -167,7 +167,8 @@ impl Loop {
             e.nodes[i].rank = r + 1;
             e.ranking.push(e.nodes[i].node.clone());
         }
-        e.chosen = e.ranking.first().cloned();
+        e.chosen = crate::explain::pick_among_top(&order, |i| e.nodes[i].total)
+            .map(|i| e.nodes[i].node.clone());
         if e.chosen.is_none() && e.message.is_empty() {
             e.message = format!(
                 "0/{} nodes are available: no node passed the extenders' filters.",
