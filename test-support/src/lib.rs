@@ -20,6 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 pub mod component;
 pub mod etcd;
 pub mod metrics;
+pub mod objects;
 
 /// The directory holding the workspace's binaries (target/debug), found from the running test
 /// executable (target/debug/deps/test-xxxx). `COXSWAIN_BIN_DIR` overrides it.
@@ -446,6 +447,25 @@ impl Coxswain {
         self.coxctl_in(args, None, None)
     }
 
+    /// `coxctl ARGS -o json`, which must succeed, as JSON.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        parse_json(&self.coxctl(&a).success().stdout)
+    }
+
+    /// `coxctl ARGS -o json` as JSON; None when it failed or printed something else.
+    pub fn try_json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = self.coxctl(&a);
+        if !out.ok {
+            return None;
+        }
+        serde_json::from_str(&out.stdout).ok()
+    }
+
     /// `coxctl apply -f -` with `yaml` on stdin; it must succeed.
     pub fn apply(&self, yaml: &str) -> CmdOutput {
         self.coxctl_in(&["apply", "-f", "-"], None, Some(yaml))
@@ -501,6 +521,12 @@ impl Drop for Coxswain {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `text` as JSON; panics with the text when it is not.
+#[track_caller]
+pub fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use coxswain_api::v1::{Condition, Event as KEvent, Pod, PodStatus, ReplicaSet};
 use coxswain_api::Resource;
 use coxswain_client::{Client, ListParams};
+pub use coxswain_test_support::objects::{deleting, phase, ready};
 use coxswain_test_support::Coxswain;
 
 pub const NS: &str = "mayikt-sit";
@@ -37,22 +38,6 @@ pub fn up() -> Coxswain {
 
 pub fn now() -> String {
     coxswain_api::time::now_rfc3339()
-}
-
-pub fn phase(p: &Pod) -> &str {
-    p.status.as_ref().map_or("", |s| s.phase.as_str())
-}
-
-pub fn ready(p: &Pod) -> bool {
-    p.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.r#type == "Ready" && c.status == "True")
-    })
-}
-
-pub fn deleting(p: &Pod) -> bool {
-    !p.metadata().deletion_timestamp.is_empty()
 }
 
 /// What the fake kubelet does with a new pod.

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use coxswain_api::v1::Pod;
-use coxswain_api::Resource;
 use coxswain_client::{Client, ListParams};
+pub use coxswain_test_support::objects::{deleting, phase, ready};
 use coxswain_test_support::{wait_for, Coxswain};
 
 pub const T: Duration = Duration::from_secs(40);
@@ -19,22 +19,6 @@ pub fn up(extra: &[&str]) -> Coxswain {
     let mut args = vec!["--in-memory", "--runtime", "sim", "--nodes", "3"];
     args.extend_from_slice(extra);
     Coxswain::start_with(&["up"], &args).expect("coxswain up")
-}
-
-pub fn phase(p: &Pod) -> &str {
-    p.status.as_ref().map_or("", |s| s.phase.as_str())
-}
-
-pub fn ready(p: &Pod) -> bool {
-    p.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.r#type == "Ready" && c.status == "True")
-    })
-}
-
-pub fn deleting(p: &Pod) -> bool {
-    !p.metadata().deletion_timestamp.is_empty()
 }
 
 pub fn node_of(p: &Pod) -> String {
