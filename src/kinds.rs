@@ -81,8 +81,16 @@ macro_rules! kinds {
             pub fn other_api_versions(self) -> &'static [&'static str] {
                 match self { $(Kind::$kind => &[$($also),*]),* }
             }
+            /// The type URL of a packed object of this kind (`google.protobuf.Any`).
+            pub fn type_url_str(self) -> &'static str {
+                match self {
+                    $(Kind::$kind => concat!("type.googleapis.com/coxswain.v1.", stringify!($kind))),*
+                }
+            }
+            /// [`Kind::type_url_str`] owned (a copy, no formatting: it is on every packed
+            /// object's path).
             pub fn type_url(self) -> String {
-                format!("{TYPE_URL_PREFIX}{}", self.as_str())
+                self.type_url_str().to_owned()
             }
             /// Decode an object of this kind from its protobuf encoding.
             pub fn decode(self, bytes: &[u8]) -> Result<Object, prost::DecodeError> {
@@ -376,6 +384,18 @@ mod tests {
         assert_eq!(Kind::EndpointSlice.group(), "discovery.k8s.io");
         assert_eq!(Kind::parse("cj"), Some(Kind::CronJob));
         assert_eq!(Kind::parse("nope"), None);
+    }
+
+    #[test]
+    fn every_type_url_is_the_prefix_and_the_kind_and_names_its_kind() {
+        for &kind in Kind::ALL {
+            assert_eq!(
+                kind.type_url_str(),
+                format!("{TYPE_URL_PREFIX}{}", kind.as_str())
+            );
+            assert_eq!(kind.type_url(), kind.type_url_str());
+            assert_eq!(kind_of_type_url(kind.type_url_str()).unwrap(), kind);
+        }
     }
 
     #[test]
