@@ -10,6 +10,7 @@ use coxswain_api::v1::{
     PodStatus, Toleration,
 };
 use coxswain_client::{Client, DeleteParams, ListParams, Resource};
+pub use coxswain_test_support::objects::deleting;
 use coxswain_test_support::{bin, wait_for, Coxswain};
 
 pub const T: Duration = Duration::from_secs(15);
@@ -234,10 +235,6 @@ pub fn ready_of(n: &Node) -> (String, String) {
         .and_then(|s| s.conditions.iter().find(|c| c.r#type == "Ready"))
         .map(|c| (c.status.clone(), c.reason.clone()))
         .unwrap_or_default()
-}
-
-pub fn deleting(p: &Pod) -> bool {
-    !p.metadata().deletion_timestamp.is_empty()
 }
 
 pub fn pod_ready(p: &Pod) -> String {
