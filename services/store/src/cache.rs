@@ -2,250 +2,19 @@
 //! the garbage collector need, the retained window of change events, and indexes by uid and
 //! owner. It has one writer, the task that applies the backend's change feed; everything else
 //! reads it.
+mod pending;
+mod stored;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coxswain_api::selector::{supported_fields, FieldSelector, LabelSelector};
-use coxswain_api::v1::ObjectMeta;
-use coxswain_api::{Kind, Object};
-use prost::Message;
+use coxswain_api::Kind;
 
 use crate::backend::{Change, KeyValue};
-
-/// The backend key of an object: "/registry/pods/default/web-1", "/registry/nodes/node1".
-pub fn backend_key(kind: Kind, namespace: &str, name: &str) -> String {
-    format!(
-        "/registry/{}/{}",
-        kind.plural(),
-        map_key(kind, namespace, name)
-    )
-}
-
-/// The key of an object within its kind: "namespace/name", or "name" when cluster-scoped.
-pub fn map_key(kind: Kind, namespace: &str, name: &str) -> String {
-    if kind.namespaced() {
-        format!("{namespace}/{name}")
-    } else {
-        name.to_string()
-    }
-}
-
-fn parse_backend_key(key: &str) -> Option<(Kind, &str)> {
-    let rest = key.strip_prefix("/registry/")?;
-    let (plural, mkey) = rest.split_once('/')?;
-    let kind = Kind::ALL.iter().copied().find(|k| k.plural() == plural)?;
-    Some((kind, mkey))
-}
-
-/// Protobuf bytes that, appended to an encoded object, set its metadata.resourceVersion: a
-/// message field that occurs twice is merged, and a scalar's last occurrence wins. Every kind
-/// message has metadata at field 3.
-fn resource_version_suffix(revision: i64) -> Vec<u8> {
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct MetaOnly {
-        #[prost(message, optional, tag = "3")]
-        metadata: Option<ObjectMeta>,
-    }
-    MetaOnly {
-        metadata: Some(ObjectMeta {
-            resource_version: revision.to_string(),
-            ..Default::default()
-        }),
-    }
-    .encode_to_vec()
-}
-
-/// Append the resourceVersion to encoded object bytes.
-pub fn with_resource_version(raw: &[u8], revision: i64) -> Bytes {
-    let suffix = resource_version_suffix(revision);
-    let mut v = Vec::with_capacity(raw.len() + suffix.len());
-    v.extend_from_slice(raw);
-    v.extend_from_slice(&suffix);
-    Bytes::from(v)
-}
-
-/// Strings packed into one allocation, separated by NUL, which no label, name, uid or field
-/// value contains. Keeps the per-object overhead of the cache to a few allocations.
-#[derive(Debug, Clone, Default)]
-pub struct Packed(Box<str>);
-
-impl Packed {
-    fn new<'a>(parts: impl IntoIterator<Item = &'a str>) -> Packed {
-        let mut s = String::new();
-        for (i, p) in parts.into_iter().enumerate() {
-            if i > 0 {
-                s.push('\0');
-            }
-            s.push_str(p);
-        }
-        Packed(s.into_boxed_str())
-    }
-
-    /// The parts; none for an empty pack (so packs must not hold a single empty part).
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        let empty = self.0.is_empty();
-        self.0.split('\0').filter(move |_| !empty)
-    }
-
-    fn get(&self, i: usize) -> Option<&str> {
-        self.0.split('\0').nth(i)
-    }
-}
-
-/// One object as the cache holds it.
-#[derive(Debug)]
-pub struct Stored {
-    pub kind: Kind,
-    /// The key within its kind, "namespace/name" or "name" (see [`map_key`]).
-    key: Box<str>,
-    /// The revision of the object's last write (its resourceVersion).
-    pub revision: i64,
-    /// The full protobuf encoding, resourceVersion included.
-    pub bytes: Bytes,
-    /// Labels as key, value, key, value, …
-    labels: Packed,
-    /// Values of the kind's selectable fields beyond metadata.*, in `supported_fields` order.
-    fields: Packed,
-    pub uid: Box<str>,
-    /// uids of the owners in metadata.ownerReferences.
-    owners: Packed,
-    /// metadata.deletionTimestamp is set.
-    pub deleting: bool,
-    /// The x-request-id of the write that made this revision, if it carried one.
-    pub request_id: Option<Arc<str>>,
-}
-
-impl Stored {
-    fn build(kind: Kind, revision: i64, raw: &[u8]) -> Result<Stored, prost::DecodeError> {
-        let obj = kind.decode(raw)?;
-        Ok(Stored::from_object(
-            &obj,
-            revision,
-            with_resource_version(raw, revision),
-        ))
-    }
-
-    /// The entry for `obj`, whose encoding `raw` is about to be written, built by the writer
-    /// from the object it already has: the cache then need not decode what was just encoded
-    /// ([`Cache::expect_built`]). Revision and resourceVersion are set when it is applied.
-    pub fn prebuilt(obj: &Object, raw: Bytes) -> Stored {
-        Stored::from_object(obj, 0, raw)
-    }
-
-    fn from_object(obj: &Object, revision: i64, bytes: Bytes) -> Stored {
-        let meta = obj.meta();
-        let kind = obj.kind();
-        let values: Vec<String> = supported_fields(kind)
-            .iter()
-            .filter(|f| !f.starts_with("metadata."))
-            .map(|f| coxswain_api::selector::field_value(obj, f).unwrap_or_default())
-            .collect();
-        Stored {
-            kind,
-            key: map_key(kind, &meta.namespace, &meta.name).into_boxed_str(),
-            revision,
-            bytes,
-            labels: Packed::new(
-                meta.labels
-                    .iter()
-                    .flat_map(|(k, v)| [k.as_str(), v.as_str()]),
-            ),
-            fields: Packed::new(values.iter().map(String::as_str)),
-            uid: meta.uid.as_str().into(),
-            owners: Packed::new(
-                meta.owner_references
-                    .iter()
-                    .map(|r| r.uid.as_str())
-                    .filter(|u| !u.is_empty()),
-            ),
-            deleting: !meta.deletion_timestamp.is_empty(),
-            request_id: None,
-        }
-    }
-
-    /// The key within its kind: "namespace/name", or "name" when cluster-scoped.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    pub fn namespace(&self) -> &str {
-        if self.kind.namespaced() {
-            self.key.split_once('/').map_or("", |(ns, _)| ns)
-        } else {
-            ""
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        if self.kind.namespaced() {
-            self.key.split_once('/').map_or(&self.key, |(_, n)| n)
-        } else {
-            &self.key
-        }
-    }
-
-    /// uids of the owners in metadata.ownerReferences.
-    pub fn owners(&self) -> impl Iterator<Item = &str> {
-        self.owners.iter()
-    }
-
-    pub fn has_owners(&self) -> bool {
-        self.owners.iter().next().is_some()
-    }
-
-    /// The object, decoded.
-    pub fn decode(&self) -> Object {
-        // The bytes were produced from a decodable object; a failure here is a bug, and the
-        // empty object of the kind is the least harmful answer.
-        self.kind
-            .decode(&self.bytes)
-            .unwrap_or_else(|_| self.kind.empty())
-    }
-
-    /// Every label as (key, value).
-    pub fn label_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        let mut it = self.labels.iter();
-        std::iter::from_fn(move || Some((it.next()?, it.next()?)))
-    }
-
-    pub fn label(&self, key: &str) -> Option<&str> {
-        let mut it = self.labels.iter();
-        while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if k == key {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    pub fn field(&self, field: &str) -> Option<String> {
-        match field {
-            "metadata.name" => return Some(self.name().to_string()),
-            "metadata.namespace" => return Some(self.namespace().to_string()),
-            _ => {}
-        }
-        supported_fields(self.kind)
-            .iter()
-            .filter(|f| !f.starts_with("metadata."))
-            .position(|f| *f == field)
-            .and_then(|i| self.fields.get(i))
-            .map(str::to_string)
-    }
-
-    pub fn matches(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-        (labels.is_everything() || labels.matches_with(&|k| self.label(k)))
-            && (fields.is_empty() || fields.matches_with(&|f| self.field(f)))
-    }
-
-    /// The object as a google.protobuf.Any, without decoding it.
-    pub fn to_any(&self) -> prost_types::Any {
-        prost_types::Any {
-            type_url: self.kind.type_url(),
-            value: self.bytes.to_vec(),
-        }
-    }
-}
+use pending::Pending;
+use stored::parse_backend_key;
+pub use stored::{backend_key, map_key, with_resource_version, Packed, Stored};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -323,27 +92,6 @@ pub struct Cache {
     pending: HashMap<String, Pending>,
 }
 
-/// What a write in flight leaves for the change that commits it.
-#[derive(Default)]
-struct Pending {
-    /// A write carrying a request id: (the mod_revision it compares against, the id). The
-    /// change that replaces exactly that revision takes it.
-    id: Option<(i64, Arc<str>)>,
-    /// The entry the writer built from its decoded object ([`Stored::prebuilt`]), its `bytes`
-    /// the exact value written. The change of that key with exactly those bytes takes it
-    /// instead of decoding them.
-    built: Option<Stored>,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.id.is_none() && self.built.is_none()
-    }
-}
-
-/// At most this many request ids wait for their writes (one per write in flight).
-const MAX_PENDING_IDS: usize = 4096;
-
 impl Cache {
     /// A cache holding `kvs` at `revision`, retaining at most `history_limit` events.
     pub fn new(revision: i64, kvs: Vec<KeyValue>, history_limit: usize) -> Cache {
@@ -383,75 +131,6 @@ impl Cache {
             }
         }
         c
-    }
-
-    /// A write of backend `key` over its revision `prev` (0: absent) carries request `id`: the
-    /// change that commits it is stamped with the id (see [`Stored::request_id`]).
-    pub fn expect_request_id(&mut self, key: &str, prev: i64, id: &Arc<str>) {
-        if let Some(p) = self.pending_slot(key) {
-            p.id = Some((prev, id.clone()));
-        }
-    }
-
-    /// The pending slot of `key`, made if there is room (one per write in flight).
-    fn pending_slot(&mut self, key: &str) -> Option<&mut Pending> {
-        if self.pending.len() >= MAX_PENDING_IDS && !self.pending.contains_key(key) {
-            return None;
-        }
-        Some(self.pending.entry(key.to_string()).or_default())
-    }
-
-    /// Take what `pick` takes from `key`'s slot, dropping the slot once it is empty.
-    fn take_pending<T>(
-        &mut self,
-        key: &str,
-        pick: impl FnOnce(&mut Pending) -> Option<T>,
-    ) -> Option<T> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        let p = self.pending.get_mut(key)?;
-        let taken = pick(p);
-        if p.is_empty() {
-            self.pending.remove(key);
-        }
-        taken
-    }
-
-    /// The write of `key` carrying `id` is over (committed and applied, or failed).
-    pub fn forget_request_id(&mut self, key: &str, id: &Arc<str>) {
-        self.take_pending(key, |p| p.id.take_if(|(_, i)| Arc::ptr_eq(i, id)));
-    }
-
-    /// A write of backend `key` with the value `built.bytes` is in flight, and `built` is the
-    /// entry for it ([`Stored::prebuilt`]).
-    pub fn expect_built(&mut self, key: &str, built: Stored) {
-        if let Some(p) = self.pending_slot(key) {
-            p.built = Some(built);
-        }
-    }
-
-    /// The write of `key` with value `raw` is over (committed and applied, or failed).
-    pub fn forget_built(&mut self, key: &str, raw: &Bytes) {
-        self.take_pending(key, |p| {
-            p.built
-                .take_if(|b| b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len())
-        });
-    }
-
-    /// The entry built by the writer of this very value of `key`, if one waits (the bytes
-    /// must be equal: a racing writer's entry for another value is not taken).
-    fn take_built(&mut self, key: &str, raw: &Bytes) -> Option<Stored> {
-        self.take_pending(key, |p| {
-            p.built.take_if(|b| {
-                (b.bytes.as_ptr() == raw.as_ptr() && b.bytes.len() == raw.len()) || b.bytes == *raw
-            })
-        })
-    }
-
-    /// The id waiting for the change of `key` that replaces revision `prev` (0: a create).
-    fn take_request_id(&mut self, key: &str, prev: i64) -> Option<Arc<str>> {
-        self.take_pending(key, |p| p.id.take_if(|(p, _)| *p == prev).map(|(_, id)| id))
     }
 
     fn index(&mut self, kind: Kind, mkey: &str, s: &Stored) {
@@ -662,6 +341,8 @@ impl Cache {
 mod tests {
     use super::*;
     use coxswain_api::v1;
+    use coxswain_api::v1::ObjectMeta;
+    use prost::Message;
 
     fn pod(name: &str, labels: &[(&str, &str)]) -> Bytes {
         let p = v1::Pod {
@@ -683,17 +364,6 @@ mod tests {
         };
         Bytes::from(p.encode_to_vec())
     }
-
-    #[test]
-    fn appended_resource_version_wins_and_keeps_the_rest() {
-        let raw = pod("a", &[("app", "x")]);
-        let twice = with_resource_version(&with_resource_version(&raw, 5), 9);
-        let obj = Kind::Pod.decode(&twice).expect("decodes");
-        assert_eq!(obj.meta().resource_version, "9");
-        assert_eq!(obj.meta().name, "a");
-        assert_eq!(obj.meta().labels.get("app").map(String::as_str), Some("x"));
-    }
-
     #[test]
     fn history_window_and_too_old() {
         let mut c = Cache::new(0, vec![], 2);
