@@ -5,11 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use coxswain_test_support::{bin, scenarios_dir, wait_until, Coxswain};
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
+use coxswain_test_support::{bin, parse_json, scenarios_dir, wait_until, Coxswain};
 
 /// (kind, namespace, name) of every document in a manifest file.
 fn objects_of(path: &std::path::Path) -> Vec<(String, String, String)> {
@@ -83,7 +79,7 @@ fn every_scenario_manifest_applies_and_reads_back() {
             let got = c
                 .coxctl(&["get", kind, obj, "-n", ns, "-o", "json"])
                 .success();
-            let v = json(&got.stdout);
+            let v = parse_json(&got.stdout);
             assert_eq!(v["kind"], kind.as_str(), "{name}");
             assert_eq!(v["metadata"]["name"], obj.as_str(), "{name}");
             assert!(
@@ -185,8 +181,8 @@ fn invalid_manifests_are_rejected_naming_the_field_and_nothing_is_stored() {
         .success()
         .stdout;
     assert_eq!(
-        json(&before)["items"],
-        json(&after)["items"],
+        parse_json(&before)["items"],
+        parse_json(&after)["items"],
         "nothing was stored"
     );
     // A valid file right afterwards works normally.
@@ -231,7 +227,7 @@ fn create_twice_fails_with_already_exists_and_changes_nothing() {
         "{}",
         first.stdout
     );
-    let rv = json(
+    let rv = parse_json(
         &c.coxctl(&["get", "rs", "mayikt-rp", "-n", "mayikt-sit", "-o", "json"])
             .success()
             .stdout,
@@ -249,7 +245,7 @@ fn create_twice_fails_with_already_exists_and_changes_nothing() {
         "{}",
         again.stderr
     );
-    let rv2 = json(
+    let rv2 = parse_json(
         &c.coxctl(&["get", "rs", "mayikt-rp", "-n", "mayikt-sit", "-o", "json"])
             .success()
             .stdout,
@@ -302,7 +298,7 @@ fn get_selectors_output_formats_label_and_describe() {
         .success()
         .stdout;
     assert_eq!(fs.trim(), "pod/a");
-    let list = json(&c.coxctl(&["get", "po", "-o", "json"]).success().stdout);
+    let list = parse_json(&c.coxctl(&["get", "po", "-o", "json"]).success().stdout);
     assert_eq!(list["kind"], "List");
     assert_eq!(list["apiVersion"], "v1");
     assert_eq!(list["items"].as_array().map(|a| a.len()), Some(2));
@@ -320,11 +316,11 @@ fn get_selectors_output_formats_label_and_describe() {
     c.coxctl(&["label", "po", "a", "tier=back", "--overwrite"])
         .success();
     c.coxctl(&["annotate", "po", "a", "note=hi"]).success();
-    let v = json(&c.coxctl(&["get", "po", "a", "-o", "json"]).success().stdout);
+    let v = parse_json(&c.coxctl(&["get", "po", "a", "-o", "json"]).success().stdout);
     assert_eq!(v["metadata"]["labels"]["tier"], "back");
     assert_eq!(v["metadata"]["annotations"]["note"], "hi");
     c.coxctl(&["label", "po", "a", "tier-"]).success();
-    let v = json(&c.coxctl(&["get", "po", "a", "-o", "json"]).success().stdout);
+    let v = parse_json(&c.coxctl(&["get", "po", "a", "-o", "json"]).success().stdout);
     assert!(v["metadata"]["labels"].get("tier").is_none());
 
     // Events are objects; describe shows those of the object.
@@ -368,7 +364,7 @@ fn delete_cascade_orphan_keeps_dependents_and_background_removes_them() {
         None,
     )
     .success();
-    let rs = json(
+    let rs = parse_json(
         &c.coxctl(&["get", "rs", "mayikt-rp", "-n", "mayikt-sit", "-o", "json"])
             .success()
             .stdout,
@@ -402,7 +398,7 @@ fn delete_cascade_orphan_keeps_dependents_and_background_removes_them() {
         (!c.coxctl(&["get", "rs", "mayikt-rp", "-n", "mayikt-sit"]).ok).then_some(())
     })
     .expect("rs deleted");
-    let p = json(
+    let p = parse_json(
         &c.coxctl(&[
             "get",
             "pod",
@@ -427,7 +423,7 @@ fn delete_cascade_orphan_keeps_dependents_and_background_removes_them() {
         None,
     )
     .success();
-    let rs = json(
+    let rs = parse_json(
         &c.coxctl(&["get", "rs", "mayikt-rp", "-n", "mayikt-sit", "-o", "json"])
             .success()
             .stdout,

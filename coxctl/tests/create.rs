@@ -7,11 +7,6 @@ use std::time::Duration;
 use coxswain_client::config::Kubeconfig;
 use coxswain_test_support::{bin, pki, wait_until, CmdOutput, Coxswain};
 
-fn json(c: &Coxswain, args: &[&str]) -> serde_json::Value {
-    let out = c.coxctl(args).success();
-    serde_json::from_str(&out.stdout).expect("json output")
-}
-
 #[test]
 fn create_deployment_builds_what_kubectl_builds_and_it_runs() {
     let c = Coxswain::start_fast_up(&[]).expect("start coxswain");
@@ -26,7 +21,7 @@ fn create_deployment_builds_what_kubectl_builds_and_it_runs() {
         ])
         .success();
     assert_eq!(out.stdout, "deployment.apps/web created\n");
-    let d = json(&c, &["get", "deployment", "web", "-o", "json"]);
+    let d = c.json(&["get", "deployment", "web"]);
     assert_eq!(d["metadata"]["labels"], serde_json::json!({"app": "web"}));
     assert_eq!(
         d["spec"]["selector"],
@@ -54,7 +49,7 @@ fn create_deployment_builds_what_kubectl_builds_and_it_runs() {
         ])
         .success();
     assert_eq!(out.stdout, "deployment.apps/web condition met\n");
-    let pods = json(&c, &["get", "pods", "-l", "app=web", "-o", "json"]);
+    let pods = c.json(&["get", "pods", "-l", "app=web"]);
     assert_eq!(pods["items"].as_array().map(Vec::len), Some(2));
 
     // Again: the server's AlreadyExists, with kubectl's prefix.
@@ -96,7 +91,7 @@ fn create_deployment_builds_what_kubectl_builds_and_it_runs() {
         .success();
     assert_eq!(out.stdout, "deployment.apps/web scaled\n");
     wait_until("web scaled to 1", Duration::from_secs(30), || {
-        let d = json(&c, &["get", "deployment", "web", "-o", "json"]);
+        let d = c.json(&["get", "deployment", "web"]);
         (d["status"]["replicas"] == 1).then_some(())
     })
     .expect("scaled down");
@@ -151,7 +146,7 @@ fn dry_run_yaml_applies_and_configmaps_and_secrets_take_literals_and_files() {
         ])
         .success();
     assert_eq!(out.stdout, "configmap/cfg created\n");
-    let cm = json(&c, &["get", "configmap", "cfg", "-o", "json"]);
+    let cm = c.json(&["get", "configmap", "cfg"]);
     assert_eq!(
         cm["data"],
         serde_json::json!({"app.properties": "color=blue\n", "level": "debug", "mode": "fast"})
@@ -174,7 +169,7 @@ fn dry_run_yaml_applies_and_configmaps_and_secrets_take_literals_and_files() {
         ])
         .success();
     assert_eq!(out.stdout, "secret/creds created\n");
-    let s = json(&c, &["get", "secret", "creds", "-o", "json"]);
+    let s = c.json(&["get", "secret", "creds"]);
     assert_eq!(
         s["data"],
         serde_json::json!({"pw": "ZmFzdA==", "user": "YWRtaW4="})

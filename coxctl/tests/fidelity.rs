@@ -4,12 +4,8 @@
 use std::process::Command;
 
 use coxswain_api::v1::{ApplyRequest, VersionRequest};
-use coxswain_test_support::{bin, Coxswain};
+use coxswain_test_support::{bin, parse_json, Coxswain};
 use tonic_types::StatusExt;
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
 
 #[test]
 fn version_prints_the_client_and_the_server() {
@@ -20,7 +16,7 @@ fn version_prints_the_client_and_the_server() {
         out.stdout,
         format!("Client Version: {gv}\nServer Version: {gv}\n")
     );
-    let v = json(&c.coxctl(&["version", "-o", "json"]).success().stdout);
+    let v = parse_json(&c.coxctl(&["version", "-o", "json"]).success().stdout);
     for side in ["clientVersion", "serverVersion"] {
         assert_eq!(v[side]["gitVersion"], gv.as_str(), "{v}");
         assert_eq!(v[side]["major"], "0", "{v}");
@@ -339,7 +335,7 @@ fn service_accounts_and_service_ip_families() {
 
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: plain\nspec:\n  containers:\n  - name: c\n    image: nginx\n")
         .success();
-    let p = json(
+    let p = parse_json(
         &c.coxctl(&["get", "pod", "plain", "-o", "json"])
             .success()
             .stdout,
@@ -361,7 +357,7 @@ fn service_accounts_and_service_ip_families() {
 
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n")
         .success();
-    let svc = json(
+    let svc = parse_json(
         &c.coxctl(&["get", "svc", "web", "-o", "json"])
             .success()
             .stdout,
