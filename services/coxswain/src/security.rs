@@ -471,6 +471,7 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coxswain_store::authn::{pem_der, subject_of};
 
     #[test]
     fn a_non_loopback_bind_in_the_clear_is_refused() {
@@ -507,13 +508,12 @@ mod tests {
         let b = prepare(&opts, &data, listen, bound, &[]).unwrap();
         // The CA is reused; the fallback identity has no group (no role of its own).
         assert_eq!(a.components.ca_pem, b.components.ca_pem);
-        let (cn, orgs) = coxswain_store::authn::subject_of(&rustls_pem(&a.components.cert_pem))
-            .expect("a certificate");
+        let (cn, orgs) =
+            subject_of(&pem_der(&a.components.cert_pem).unwrap()).expect("a certificate");
         assert_eq!((cn.as_str(), orgs.len()), ("system:coxswain:components", 0));
         // Each component has its own identity, none of them a master.
         for (component, creds) in &a.identities {
-            let (cn, orgs) = coxswain_store::authn::subject_of(&rustls_pem(&creds.cert_pem))
-                .expect("a certificate");
+            let (cn, orgs) = subject_of(&pem_der(&creds.cert_pem).unwrap()).expect("a certificate");
             let (_, user, groups) = COMPONENT_IDENTITIES
                 .iter()
                 .find(|(c, _, _)| c == component)
@@ -526,8 +526,7 @@ mod tests {
         let r = conf.resolve(None).unwrap();
         assert_eq!(r.server, "https://127.0.0.1:4321");
         assert_eq!(r.credentials.token.len(), 64);
-        let (cn, orgs) =
-            coxswain_store::authn::subject_of(&rustls_pem(&r.credentials.cert_pem)).unwrap();
+        let (cn, orgs) = subject_of(&pem_der(&r.credentials.cert_pem).unwrap()).unwrap();
         assert_eq!(
             (cn.as_str(), orgs),
             ("kubernetes-admin", vec!["system:masters".to_string()])
@@ -549,19 +548,5 @@ mod tests {
                 & 0o777;
             assert_eq!(m, 0o600, "{f}");
         }
-    }
-
-    /// The DER of the first PEM block.
-    fn rustls_pem(pem: &str) -> Vec<u8> {
-        use base64::Engine;
-        let body: String = pem
-            .lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("-----END"))
-            .collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap()
     }
 }
