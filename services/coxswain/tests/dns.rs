@@ -56,18 +56,8 @@ fn apply(c: &Coxswain, yaml: &str) {
     c.apply(yaml);
 }
 
-fn json(c: &Coxswain, args: &[&str]) -> Option<Value> {
-    let mut a = args.to_vec();
-    a.extend(["-o", "json"]);
-    let out = c.coxctl(&a);
-    if !out.ok {
-        return None;
-    }
-    serde_json::from_str(&out.stdout).ok()
-}
-
 fn cluster_ip(c: &Coxswain, ns: &str, svc: &str) -> String {
-    json(c, &["get", "svc", svc, "-n", ns]).expect("service")["spec"]["clusterIP"]
+    c.try_json(&["get", "svc", svc, "-n", ns]).expect("service")["spec"]["clusterIP"]
         .as_str()
         .expect("clusterIP")
         .to_string()
@@ -76,7 +66,7 @@ fn cluster_ip(c: &Coxswain, ns: &str, svc: &str) -> String {
 /// The DNS listener `up` published as the kube-dns Service: 127.0.0.1:<targetPort>.
 fn kube_dns(c: &Coxswain) -> SocketAddr {
     wait_until("the kube-dns Service", T, || {
-        let svc = json(c, &["get", "svc", "kube-dns", "-n", "kube-system"])?;
+        let svc = c.try_json(&["get", "svc", "kube-dns", "-n", "kube-system"])?;
         let ports = svc["spec"]["ports"].as_array()?.clone();
         let names: Vec<&str> = ports.iter().filter_map(|p| p["name"].as_str()).collect();
         assert_eq!(names, ["dns", "dns-tcp"], "{svc}");
@@ -410,10 +400,7 @@ fn dns_runs_as_its_own_process_against_a_remote_store() {
     );
     // It publishes itself as kube-dns, pointing at its own listener.
     let ep = wait_until("kube-dns Endpoints", T, || {
-        json(
-            &store,
-            &["get", "endpoints", "kube-dns", "-n", "kube-system"],
-        )
+        store.try_json(&["get", "endpoints", "kube-dns", "-n", "kube-system"])
     })
     .unwrap();
     assert_eq!(ep["subsets"][0]["addresses"][0]["ip"], "127.0.0.1", "{ep}");
@@ -467,7 +454,7 @@ fn s51_s52_statefulset_pods_resolve_by_name() {
         .expect("manifest 52");
     apply(&c, &yaml);
     let pod_ip = |name: &str| -> Option<String> {
-        let p = json(&c, &["get", "pod", name])?;
+        let p = c.try_json(&["get", "pod", name])?;
         let ready = p["status"]["conditions"]
             .as_array()?
             .iter()
@@ -497,10 +484,10 @@ fn s51_s52_statefulset_pods_resolve_by_name() {
         set(&[&ip1])
     );
     // S52: delete the pod; its replacement (same name) resolves, to its own IP.
-    let uid = json(&c, &["get", "pod", "stateful-nginx-1"]).unwrap()["metadata"]["uid"].clone();
+    let uid = c.try_json(&["get", "pod", "stateful-nginx-1"]).unwrap()["metadata"]["uid"].clone();
     c.coxctl(&["delete", "pod", "stateful-nginx-1"]).success();
     let new_ip = wait_until("the replacement pod", T, || {
-        let p = json(&c, &["get", "pod", "stateful-nginx-1"])?;
+        let p = c.try_json(&["get", "pod", "stateful-nginx-1"])?;
         (p["metadata"]["uid"] != uid).then_some(())?;
         pod_ip("stateful-nginx-1")
     })
@@ -582,7 +569,7 @@ fn is_empty_list(v: &Value) -> bool {
 /// The ready condition of `svc`'s slice endpoint with address `ip`.
 fn slice_ready(c: &Coxswain, svc: &str, ip: &str) -> Option<bool> {
     let label = format!("kubernetes.io/service-name={svc}");
-    let list = json(c, &["get", "endpointslices", "-l", &label])?;
+    let list = c.try_json(&["get", "endpointslices", "-l", &label])?;
     list["items"].as_array()?.iter().find_map(|s| {
         s["endpoints"].as_array()?.iter().find_map(|e| {
             (e["addresses"][0] == ip).then(|| e["conditions"]["ready"].as_bool().unwrap_or(true))
@@ -600,7 +587,7 @@ fn publish_not_ready_addresses_are_served_by_the_proxy_and_dns() {
     let server = kube_dns(&c);
     apply(&c, NOT_READY);
     let ip = wait_until("nr running with an IP, not ready", T, || {
-        let p = json(&c, &["get", "pod", "nr"])?;
+        let p = c.try_json(&["get", "pod", "nr"])?;
         let ip = p["status"]["podIP"].as_str().filter(|s| !s.is_empty())?;
         let ready = p["status"]["conditions"]
             .as_array()?
@@ -610,7 +597,7 @@ fn publish_not_ready_addresses_are_served_by_the_proxy_and_dns() {
     })
     .unwrap();
     let published = wait_until("pub's Endpoints list nr as an address", T, || {
-        let e = json(&c, &["get", "endpoints", "pub"])?;
+        let e = c.try_json(&["get", "endpoints", "pub"])?;
         let ss = &e["subsets"][0];
         (ss["addresses"][0]["ip"] == ip.as_str() && is_empty_list(&ss["notReadyAddresses"]))
             .then_some(e)
@@ -618,7 +605,7 @@ fn publish_not_ready_addresses_are_served_by_the_proxy_and_dns() {
     .unwrap();
     assert_eq!(published["subsets"][0]["ports"][0]["port"], 80);
     wait_until("hidden's Endpoints list nr as not ready", T, || {
-        let e = json(&c, &["get", "endpoints", "hidden"])?;
+        let e = c.try_json(&["get", "endpoints", "hidden"])?;
         let ss = &e["subsets"][0];
         (ss["notReadyAddresses"][0]["ip"] == ip.as_str() && is_empty_list(&ss["addresses"]))
             .then_some(())
@@ -657,7 +644,7 @@ fn publish_not_ready_addresses_are_served_by_the_proxy_and_dns() {
     let (st, out) = status(server, &["hidden-hl.default.svc.cluster.local", "A"]);
     assert_eq!(st, "NXDOMAIN", "{out}");
     // Still not ready at the end: what was served was a not-ready pod.
-    let p = json(&c, &["get", "pod", "nr"]).expect("pod");
+    let p = c.try_json(&["get", "pod", "nr"]).expect("pod");
     assert!(
         p["status"]["conditions"].as_array().is_some_and(|cs| cs
             .iter()

@@ -10,11 +10,6 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
-fn json(c: &Coxswain, args: &[&str]) -> Value {
-    let out = c.coxctl(args).success();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout))
-}
-
 fn etcd_mod_revision(etcd: &Etcd, key: &str) -> Option<String> {
     let out = etcd.ctl(&["get", key, "-w", "json"]).expect("etcdctl get");
     let v: Value = serde_json::from_str(&out).expect("etcdctl json");
@@ -29,7 +24,7 @@ fn store_on_etcd_keeps_kubernetes_keys_across_restarts_and_replicas() {
     let mut c =
         Coxswain::start_with(&["store"], &["--etcd-servers", &etcd.url]).expect("start store");
     c.apply(CM);
-    let rv = json(&c, &["get", "cm", "on-etcd", "-o", "json"])["metadata"]["resourceVersion"]
+    let rv = c.json(&["get", "cm", "on-etcd"])["metadata"]["resourceVersion"]
         .as_str()
         .expect("resourceVersion")
         .to_string();
@@ -40,7 +35,7 @@ fn store_on_etcd_keeps_kubernetes_keys_across_restarts_and_replicas() {
 
     // The data is etcd's: a restarted store serves it unchanged, and so does a second store.
     c.restart().expect("restart store");
-    let again = json(&c, &["get", "cm", "on-etcd", "-o", "json"]);
+    let again = c.json(&["get", "cm", "on-etcd"]);
     assert_eq!(
         again["metadata"]["resourceVersion"],
         Value::from(rv.clone())
@@ -50,7 +45,7 @@ fn store_on_etcd_keeps_kubernetes_keys_across_restarts_and_replicas() {
         &["--etcd-servers", &etcd.url],
     )
     .expect("start a second store");
-    let seen = json(&other, &["get", "cm", "on-etcd", "-o", "json"]);
+    let seen = other.json(&["get", "cm", "on-etcd"]);
     assert_eq!(seen["metadata"]["resourceVersion"], Value::from(rv));
     assert_eq!(seen["data"]["k"], "v");
 }
@@ -77,7 +72,7 @@ fn up_on_etcd_runs_a_deployment() {
     let c = Coxswain::start_fast_up(&["--etcd-servers", &etcd.url]).expect("start up on etcd");
     c.apply(DEPLOY);
     wait_until("3 available replicas", T, || {
-        let d = json(&c, &["get", "deploy", "web", "-o", "json"]);
+        let d = c.json(&["get", "deploy", "web"]);
         (d["status"]["availableReplicas"].as_i64() == Some(3)).then_some(())
     })
     .expect("deployment available");

@@ -4,6 +4,7 @@
 //! gone; `coxctl autoscale`, `get hpa`, `describe hpa`, `autoscale explain`; bad input.
 use std::time::Duration;
 
+use coxswain_test_support::objects::nginx_deployment;
 use coxswain_test_support::{bin, scenarios_dir, wait_until, Coxswain};
 use serde_json::Value;
 
@@ -31,13 +32,6 @@ fn cluster() -> Coxswain {
         ],
     )
     .expect("start coxswain up")
-}
-
-fn json(c: &Coxswain, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend_from_slice(&["-o", "json"]);
-    let out = c.coxctl(&a).success();
-    serde_json::from_str(&out.stdout).expect("json")
 }
 
 fn num(v: &Value, path: &[&str]) -> i64 {
@@ -78,8 +72,8 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
     // 110m of 200m is 55% against 2%: the controller wants far more than 10 and stops at 10.
     let mut max_seen = 0;
     wait_until("scale-out to maxReplicas", T, || {
-        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
-        let h = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+        let d = c.json(&["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        let h = c.json(&["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
         let replicas = num(&d, &["spec", "replicas"]);
         max_seen = max_seen
             .max(replicas)
@@ -120,7 +114,7 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
 
     // -o json|yaml at the version asked for: autoscaling/v2 by default; autoscaling/v1 keeps
     // its two cpu fields and carries the rest in upstream's round-trip annotations.
-    let v2 = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+    let v2 = c.json(&["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
     assert_eq!(v2["apiVersion"], "autoscaling/v2");
     assert_eq!(
         v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
@@ -129,16 +123,13 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
     assert!(v2["metadata"]["annotations"]
         .get("autoscaling.alpha.kubernetes.io/conditions")
         .is_none());
-    let v1 = json(
-        &c,
-        &[
-            "get",
-            "hpa.v1.autoscaling",
-            "mayikt-hpa",
-            "-n",
-            "mayikt-sit",
-        ],
-    );
+    let v1 = c.json(&[
+        "get",
+        "hpa.v1.autoscaling",
+        "mayikt-hpa",
+        "-n",
+        "mayikt-sit",
+    ]);
     assert_eq!(v1["apiVersion"], "autoscaling/v1");
     assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 2);
     assert!(v1["spec"].get("metrics").is_none(), "{v1}");
@@ -193,7 +184,7 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
     .success();
     let mut min_seen = i64::MAX;
     wait_until("scale-in to minReplicas", T, || {
-        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        let d = c.json(&["get", "deploy", "nginx", "-n", "mayikt-sit"]);
         let replicas = num(&d, &["spec", "replicas"]);
         min_seen = min_seen.min(replicas);
         (replicas == 1).then_some(())
@@ -202,8 +193,8 @@ fn s49_scales_out_to_at_most_max_and_back_to_exactly_min() {
     assert_eq!(min_seen, 1, "went below minReplicas");
     // It stays at exactly 1: the controller keeps deciding 1 (TooFewReplicas or within range).
     wait_until("steady at minReplicas", T, || {
-        let h = json(&c, &["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
-        let d = json(&c, &["get", "deploy", "nginx", "-n", "mayikt-sit"]);
+        let h = c.json(&["get", "hpa", "mayikt-hpa", "-n", "mayikt-sit"]);
+        let d = c.json(&["get", "deploy", "nginx", "-n", "mayikt-sit"]);
         assert_eq!(num(&d, &["spec", "replicas"]), 1, "left minReplicas");
         let conds = h["status"]["conditions"]
             .as_array()
@@ -355,7 +346,7 @@ fn autoscale_command_and_bad_input() {
         ),
     ] {
         wait_until("FailedGetScale", T, || {
-            let h = json(&c, &["get", "hpa", name]);
+            let h = c.json(&["get", "hpa", name]);
             let conds = h["status"]["conditions"]
                 .as_array()
                 .cloned()
@@ -389,12 +380,12 @@ fn autoscale_command_and_bad_input() {
         "{}",
         out.stderr
     );
-    let old = json(&c, &["get", "hpa", "old"]);
+    let old = c.json(&["get", "hpa", "old"]);
     assert_eq!(
         old["spec"]["metrics"][0]["resource"]["target"],
         serde_json::json!({"type": "Utilization", "averageUtilization": 40})
     );
-    let old = json(&c, &["get", "hpa.v2beta1.autoscaling", "old"]);
+    let old = c.json(&["get", "hpa.v2beta1.autoscaling", "old"]);
     assert_eq!(
         old["spec"]["metrics"][0]["resource"]["targetAverageUtilization"],
         40
@@ -408,7 +399,7 @@ fn autoscale_command_and_bad_input() {
     )
     .success();
     wait_until("AmbiguousSelector", T, || {
-        let h = json(&c, &["get", "hpa", "nginx-2"]);
+        let h = c.json(&["get", "hpa", "nginx-2"]);
         let conds = h["status"]["conditions"].as_array().cloned().unwrap_or_default();
         conds
             .iter()
@@ -422,24 +413,8 @@ fn autoscale_command_and_bad_input() {
     .expect("ambiguous");
 }
 
-const WEB: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        ports:
-        - containerPort: 80
----
+/// The Service and the HorizontalPodAutoscaler beside one nginx pod of Deployment web.
+const WEB: &str = "---
 apiVersion: v1
 kind: Service
 metadata:
@@ -484,7 +459,7 @@ fn get_ok(addr: &std::net::SocketAddr) -> bool {
 /// The `requests-per-second` Object metric of Service default/web as the HPA last read it
 /// (status.currentMetrics), in thousandths.
 fn service_rps(c: &Coxswain) -> Option<i64> {
-    let h = json(c, &["get", "hpa", "web"]);
+    let h = c.json(&["get", "hpa", "web"]);
     let m = h["status"]["currentMetrics"]
         .as_array()?
         .iter()
@@ -513,8 +488,8 @@ fn service_request_rate_as_an_object_metric_scales_out_and_in() {
         "2s",
     ])
     .expect("start coxswain up");
-    c.apply(WEB);
-    let ip = json(&c, &["get", "svc", "web"])["spec"]["clusterIP"]
+    c.apply(&(nginx_deployment("web", 1) + WEB));
+    let ip = c.json(&["get", "svc", "web"])["spec"]["clusterIP"]
         .as_str()
         .expect("clusterIP")
         .to_string();
@@ -573,8 +548,8 @@ fn service_request_rate_as_an_object_metric_scales_out_and_in() {
     assert!(rps < 200_000, "{rps}m requests per second");
     let mut max_seen = 0;
     wait_until("scale-out to maxReplicas on the request rate", T, || {
-        let d = json(&c, &["get", "deploy", "web"]);
-        let h = json(&c, &["get", "hpa", "web"]);
+        let d = c.json(&["get", "deploy", "web"]);
+        let h = c.json(&["get", "hpa", "web"]);
         max_seen = max_seen
             .max(num(&d, &["spec", "replicas"]))
             .max(num(&h, &["status", "desiredReplicas"]));
@@ -623,7 +598,7 @@ fn service_request_rate_as_an_object_metric_scales_out_and_in() {
     .expect("rate 0");
     let mut min_seen = i64::MAX;
     wait_until("scale-in to minReplicas", T, || {
-        let d = json(&c, &["get", "deploy", "web"]);
+        let d = c.json(&["get", "deploy", "web"]);
         let replicas = num(&d, &["spec", "replicas"]);
         min_seen = min_seen.min(replicas);
         (replicas == 1).then_some(())

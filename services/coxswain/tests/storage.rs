@@ -9,11 +9,6 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
-fn json(c: &Coxswain, args: &[&str]) -> Value {
-    let out = c.coxctl(args).success();
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", out.stdout))
-}
-
 fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
@@ -21,7 +16,7 @@ fn items(v: &Value) -> Vec<Value> {
 /// The name of the second of `up`'s two nodes, once both are registered.
 fn second_node(c: &Coxswain) -> String {
     let nodes = wait_until("two nodes", T, || {
-        let list = items(&json(c, &["get", "nodes", "-o", "json"]));
+        let list = items(&c.json(&["get", "nodes"]));
         (list.len() == 2).then_some(list)
     })
     .expect("nodes");
@@ -50,7 +45,7 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
 
     // Every claim is Bound to its own provisioned volume.
     let claims = wait_until("three Bound claims", T, || {
-        let list = items(&json(&c, &["get", "pvc", "-o", "json"]));
+        let list = items(&c.json(&["get", "pvc"]));
         (list.len() == 3 && list.iter().all(|p| p["status"]["phase"] == "Bound")).then_some(list)
     })
     .expect("claims bind");
@@ -87,7 +82,7 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
     // The volumes: Bound, claimed, pinned to the node of the claim's first pod, a directory.
     // (The scheduler binds a pod only after its claims are bound, in PreBind: wait for that.)
     wait_until("three pods bound to nodes", T, || {
-        let pods = items(&json(&c, &["get", "pods", "-o", "json"]));
+        let pods = items(&c.json(&["get", "pods"]));
         (pods.len() == 3
             && pods.iter().all(|p| {
                 p["spec"]["nodeName"]
@@ -97,14 +92,14 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
         .then_some(())
     })
     .expect("pods bound");
-    let pvs = items(&json(&c, &["get", "pv", "-o", "json"]));
+    let pvs = items(&c.json(&["get", "pv"]));
     assert_eq!(pvs.len(), 3);
     for pv in &pvs {
         assert_eq!(pv["status"]["phase"], "Bound", "{pv}");
         assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Delete");
         let claim = pv["spec"]["claimRef"]["name"].as_str().expect("claimRef");
         let pod = claim.trim_start_matches("www-");
-        let node = json(&c, &["get", "pod", pod, "-o", "json"])["spec"]["nodeName"].clone();
+        let node = c.json(&["get", "pod", pod])["spec"]["nodeName"].clone();
         assert_eq!(
             pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
                 ["values"][0],
@@ -124,8 +119,8 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
     );
 
     // A replacement pod mounts the same claim.
-    let claim1 = json(&c, &["get", "pvc", "www-stateful-nginx-1", "-o", "json"]);
-    let old_pod = json(&c, &["get", "pod", "stateful-nginx-1", "-o", "json"]);
+    let claim1 = c.json(&["get", "pvc", "www-stateful-nginx-1"]);
+    let old_pod = c.json(&["get", "pod", "stateful-nginx-1"]);
     c.coxctl(&["delete", "pod", "stateful-nginx-1"]).success();
     let new_pod = wait_until("a replacement stateful-nginx-1", T, || {
         let out = c.coxctl(&["get", "pod", "stateful-nginx-1", "-o", "json"]);
@@ -143,7 +138,7 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
             .any(|v| v["persistentVolumeClaim"]["claimName"] == "www-stateful-nginx-1"),
         "{new_pod}"
     );
-    let again = json(&c, &["get", "pvc", "www-stateful-nginx-1", "-o", "json"]);
+    let again = c.json(&["get", "pvc", "www-stateful-nginx-1"]);
     assert_eq!(again["metadata"]["uid"], claim1["metadata"]["uid"]);
     assert_eq!(again["spec"]["volumeName"], claim1["spec"]["volumeName"]);
 
@@ -157,13 +152,13 @@ fn statefulset_claims_bind_when_their_pods_are_scheduled_and_follow_replacements
             .then_some(())
     })
     .expect("scaled down");
-    assert_eq!(items(&json(&c, &["get", "pvc", "-o", "json"])).len(), 3);
-    let claim2 = json(&c, &["get", "pvc", "www-stateful-nginx-2", "-o", "json"]);
+    assert_eq!(items(&c.json(&["get", "pvc"])).len(), 3);
+    let claim2 = c.json(&["get", "pvc", "www-stateful-nginx-2"]);
     let pv2 = claim2["spec"]["volumeName"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    let pv2_obj = json(&c, &["get", "pv", &pv2, "-o", "json"]);
+    let pv2_obj = c.json(&["get", "pv", &pv2]);
     let dir2 = pv2_obj["spec"]["hostPath"]["path"]
         .as_str()
         .unwrap_or("")
@@ -211,14 +206,14 @@ spec:
     );
     c.apply(&manifest).success();
     // Both made by hand default to Retain.
-    let pv = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+    let pv = c.json(&["get", "pv", "manual-big"]);
     assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Retain");
     // The claim comes once the controller has seen both volumes (Available): the volume and
     // claim watches are not ordered, in Kubernetes either, so a claim made in the same apply
     // may meet only the first volume and bind it.
     for name in ["manual-big", "manual-small"] {
         wait_until("the volume is Available", T, || {
-            let v = json(&c, &["get", "pv", name, "-o", "json"]);
+            let v = c.json(&["get", "pv", name]);
             (v["status"]["phase"] == "Available").then_some(())
         })
         .expect("Available");
@@ -237,28 +232,28 @@ spec:
     .success();
     // The smallest that fits is bound at once (no WaitForFirstConsumer class).
     let claim = wait_until("the claim binds", T, || {
-        let p = json(&c, &["get", "pvc", "data", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "data"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("binds");
     assert_eq!(claim["spec"]["volumeName"], "manual-small");
     assert_eq!(claim["status"]["capacity"]["storage"], "2Gi");
     wait_until("the volume is Bound", T, || {
-        let v = json(&c, &["get", "pv", "manual-small", "-o", "json"]);
+        let v = c.json(&["get", "pv", "manual-small"]);
         (v["status"]["phase"] == "Bound").then_some(())
     })
     .expect("pv bound");
     // The other volume is synced on its own (its status may still be Pending a moment after
     // the claim bound): it ends Available, not Bound.
     wait_until("the other volume is Available", T, || {
-        let v = json(&c, &["get", "pv", "manual-big", "-o", "json"]);
+        let v = c.json(&["get", "pv", "manual-big"]);
         (v["status"]["phase"] == "Available").then_some(())
     })
     .expect("manual-big Available");
     // Retain: the claim goes, the volume stays, Released.
     c.coxctl(&["delete", "pvc", "data"]).success();
     wait_until("the Retain volume is Released", T, || {
-        let v = json(&c, &["get", "pv", "manual-small", "-o", "json"]);
+        let v = c.json(&["get", "pv", "manual-small"]);
         (v["status"]["phase"] == "Released").then_some(())
     })
     .expect("released");
@@ -299,7 +294,7 @@ spec:
     )
     .success();
     wait_until("the claim is Pending", T, || {
-        let p = json(&c, &["get", "pvc", "early", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "early"]);
         (p["status"]["phase"] == "Pending").then_some(())
     })
     .expect("pending");
@@ -318,7 +313,7 @@ spec:
     ))
     .success();
     let claim = wait_until("the claim binds to the new volume", T, || {
-        let p = json(&c, &["get", "pvc", "early", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "early"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("binds");
@@ -328,7 +323,7 @@ spec:
 /// The PodScheduled=False message of a pending pod, once it says `want`.
 fn unschedulable_message(c: &Coxswain, pod: &str, want: &str) -> String {
     wait_until(&format!("{pod} unschedulable: {want}"), T, || {
-        let p = json(c, &["get", "pod", pod, "-o", "json"]);
+        let p = c.json(&["get", "pod", pod]);
         p["status"]["conditions"]
             .as_array()?
             .iter()
@@ -407,20 +402,20 @@ spec:
         dir = dir.display()
     ))
     .success();
-    let pv = json(&c, &["get", "pv", "local-pv", "-o", "json"]);
+    let pv = c.json(&["get", "pv", "local-pv"]);
     assert_eq!(
         pv["metadata"]["finalizers"][0],
         "kubernetes.io/pv-protection"
     );
     let pod = wait_until("web scheduled", T, || {
-        let p = json(&c, &["get", "pod", "web", "-o", "json"]);
+        let p = c.json(&["get", "pod", "web"]);
         p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
         Some(p)
     })
     .expect("scheduled");
     assert_eq!(pod["spec"]["nodeName"], second.as_str(), "{pod}");
     let claim = wait_until("data Bound", T, || {
-        let p = json(&c, &["get", "pvc", "data", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "data"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("bound");
@@ -486,14 +481,14 @@ spec:
         .success();
     c.coxctl(&["delete", "pvc", "data", "--wait=false"])
         .success();
-    let claim = json(&c, &["get", "pvc", "data", "-o", "json"]);
+    let claim = c.json(&["get", "pvc", "data"]);
     assert!(
         claim["metadata"]["deletionTimestamp"].is_string(),
         "{claim}"
     );
     // The controller has seen the deletion once the claim's events went through; the pod
     // still names the claim, so it stays. Check it after the volume's deletion is seen too.
-    let pv = json(&c, &["get", "pv", "local-pv", "-o", "json"]);
+    let pv = c.json(&["get", "pv", "local-pv"]);
     assert!(pv["metadata"]["deletionTimestamp"].is_string(), "{pv}");
     assert_eq!(pv["status"]["phase"], "Bound", "{pv}");
     // A pod with a claim being deleted is not scheduled.
@@ -503,11 +498,9 @@ spec:
         "web4",
         "persistentvolumeclaim \"data\" is being deleted",
     );
-    assert!(
-        json(&c, &["get", "pvc", "data", "-o", "json"])["metadata"]["finalizers"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x == "kubernetes.io/pvc-protection"))
-    );
+    assert!(c.json(&["get", "pvc", "data"])["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x == "kubernetes.io/pvc-protection")));
     assert!(c.coxctl(&["get", "pv", "local-pv"]).ok);
     c.coxctl(&["delete", "pod", "web", "web4"]).success();
     for (kind, name) in [("pvc", "data"), ("pv", "local-pv")] {
@@ -582,7 +575,7 @@ spec:
     .success();
     for name in ["pv-plain", "pv-gold"] {
         wait_until("the volume is Available", T, || {
-            let v = json(&c, &["get", "pv", name, "-o", "json"]);
+            let v = c.json(&["get", "pv", name]);
             (v["status"]["phase"] == "Available").then_some(())
         })
         .expect("Available");
@@ -612,7 +605,7 @@ spec:
     c.apply(&claim_pod("uses-gold", "gold")).success();
     c.apply(&claim_pod("uses-bronze", "bronze")).success();
     let claim = wait_until("gold Bound", T, || {
-        let p = json(&c, &["get", "pvc", "gold", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "gold"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("gold binds");
@@ -625,7 +618,7 @@ spec:
     })
     .expect("provisioning refused");
     assert!(d.contains("Status:        Pending"), "{d}");
-    let pv = json(&c, &["get", "pv", "pv-plain", "-o", "json"]);
+    let pv = c.json(&["get", "pv", "pv-plain"]);
     assert_eq!(pv["status"]["phase"], "Available", "{pv}");
     assert!(pv["spec"]["claimRef"].is_null(), "{pv}");
 }
@@ -692,7 +685,7 @@ volumeBindingMode: WaitForFirstConsumer
         "pod has unbound immediate PersistentVolumeClaims",
     );
     wait_until("ahead Pending", T, || {
-        let p = json(&c, &["get", "pvc", "ahead", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "ahead"]);
         (p["status"]["phase"] == "Pending").then_some(())
     })
     .expect("Pending");
@@ -707,19 +700,19 @@ volumeBindingMode: WaitForFirstConsumer
     );
     c.apply(&pv("later-pv", &on_second)).success();
     let bound = wait_until("ahead Bound", T, || {
-        let p = json(&c, &["get", "pvc", "ahead", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "ahead"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("binds");
     assert_eq!(bound["spec"]["volumeName"], "later-pv", "{bound}");
     let pod = wait_until("uses-ahead scheduled", T, || {
-        let p = json(&c, &["get", "pod", "uses-ahead", "-o", "json"]);
+        let p = c.json(&["get", "pod", "uses-ahead"]);
         p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
         Some(p)
     })
     .expect("scheduled");
     assert_eq!(pod["spec"]["nodeName"], second.as_str(), "{pod}");
-    let v = json(&c, &["get", "pv", "later-pv", "-o", "json"]);
+    let v = c.json(&["get", "pv", "later-pv"]);
     assert_eq!(v["spec"]["claimRef"]["name"], "ahead", "{v}");
     assert_eq!(
         v["spec"]["claimRef"]["uid"], bound["metadata"]["uid"],
@@ -735,12 +728,12 @@ volumeBindingMode: WaitForFirstConsumer
     ))
     .success();
     let pair = wait_until("pair Bound", T, || {
-        let p = json(&c, &["get", "pvc", "pair", "-o", "json"]);
+        let p = c.json(&["get", "pvc", "pair"]);
         (p["status"]["phase"] == "Bound").then_some(p)
     })
     .expect("pair binds");
     let v = wait_until("pair-pv's claimRef has the claim's uid", T, || {
-        let v = json(&c, &["get", "pv", "pair-pv", "-o", "json"]);
+        let v = c.json(&["get", "pv", "pair-pv"]);
         (v["spec"]["claimRef"]["uid"] == pair["metadata"]["uid"]).then_some(v)
     })
     .expect("uid");

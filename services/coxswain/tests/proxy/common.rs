@@ -18,21 +18,15 @@ pub fn apply(c: &Coxswain, yaml: &str) {
     c.apply(yaml);
 }
 
-pub fn json(c: &Coxswain, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.extend(["-o", "json"]);
-    serde_json::from_str(&c.coxctl(&a).success().stdout).expect("json")
-}
-
 pub fn cluster_ip(c: &Coxswain, svc: &str) -> String {
-    json(c, &["get", "svc", svc])["spec"]["clusterIP"]
+    c.json(&["get", "svc", svc])["spec"]["clusterIP"]
         .as_str()
         .expect("clusterIP")
         .to_string()
 }
 
 pub fn node_port(c: &Coxswain, svc: &str) -> u16 {
-    json(c, &["get", "svc", svc])["spec"]["ports"][0]["nodePort"]
+    c.json(&["get", "svc", svc])["spec"]["ports"][0]["nodePort"]
         .as_u64()
         .expect("nodePort") as u16
 }

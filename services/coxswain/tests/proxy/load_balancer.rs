@@ -21,7 +21,7 @@ fn external_ip_column(c: &Coxswain, svc: &str) -> String {
 }
 
 fn ingress_ip(c: &Coxswain, svc: &str) -> Option<String> {
-    json(c, &["get", "svc", svc])["status"]["loadBalancer"]["ingress"][0]["ip"]
+    c.json(&["get", "svc", svc])["status"]["loadBalancer"]["ingress"][0]["ip"]
         .as_str()
         .map(String::from)
 }

@@ -6,28 +6,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use coxswain_test_support::objects::nginx_deployment;
 use coxswain_test_support::{wait_until, Coxswain};
 
 use crate::common::*;
 
-const NGINX: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        ports:
-        - containerPort: 80
----
+/// A NodePort Service beside two nginx pods of Deployment web.
+const NODE_PORT: &str = "---
 apiVersion: v1
 kind: Service
 metadata:
@@ -42,7 +27,7 @@ spec:
 
 /// Ready, not terminating web pods: name → pod IP.
 fn ready_pods(c: &Coxswain) -> BTreeMap<String, String> {
-    json(c, &["get", "pods", "-l", "app=web"])["items"]
+    c.json(&["get", "pods", "-l", "app=web"])["items"]
         .as_array()
         .expect("items")
         .iter()
@@ -79,7 +64,7 @@ fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
     .expect("API through the proxy");
     assert!(ns.contains("Active"), "{ns}");
 
-    apply(&c, NGINX);
+    apply(&c, &(nginx_deployment("web", 2) + NODE_PORT));
     let ip = cluster_ip(&c, "web");
     assert!(
         ip.starts_with("127.255."),
@@ -167,7 +152,7 @@ fn cluster_ip_and_node_port_reach_nginx_and_the_api() {
 #[test]
 fn s47_cluster_ip_stays_while_pod_ips_change() {
     let c = cluster(&[]);
-    apply(&c, NGINX);
+    apply(&c, &(nginx_deployment("web", 2) + NODE_PORT));
     let ip = cluster_ip(&c, "web");
     let addr = format!("{ip}:80");
     wait_get(&addr, |b| b.contains("Welcome to nginx!"));
@@ -204,7 +189,7 @@ fn s47_cluster_ip_stays_while_pod_ips_change() {
     assert_eq!(cluster_ip(&c, "web"), ip, "the ClusterIP stays");
     // The Endpoints name the new pods and traffic reaches them.
     wait_until("Endpoints with the new pods", T, || {
-        let eps = json(&c, &["get", "ep", "web"]);
+        let eps = c.json(&["get", "ep", "web"]);
         let ips: BTreeSet<String> = eps["subsets"]
             .as_array()
             .into_iter()

@@ -115,7 +115,7 @@ fn session_affinity_client_ip() {
             &eps,
         ),
     );
-    let svc = json(&c, &["get", "svc", "sticky"]);
+    let svc = c.json(&["get", "svc", "sticky"]);
     assert_eq!(
         svc["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"], 10800,
         "defaulted: {svc}"

@@ -33,7 +33,7 @@ fn external_traffic_policy_local_and_load_balancer() {
     );
     // The LoadBalancer ingress IP from up's loopback pool carries traffic.
     let lb = wait_until("ingress IP", T, || {
-        json(&c, &["get", "svc", "local"])["status"]["loadBalancer"]["ingress"][0]["ip"]
+        c.json(&["get", "svc", "local"])["status"]["loadBalancer"]["ingress"][0]["ip"]
             .as_str()
             .map(String::from)
     })
