@@ -165,6 +165,9 @@ impl SchedulerCache {
                 None => vec![],
             };
         }
+        if let Some(ev) = self.replace_same_spec(&key, &pod) {
+            return ev;
+        }
         let old = self.unaccount(&key);
         let ev = match &old {
             Some(o) if !o.assumed => {
@@ -178,6 +181,36 @@ impl SchedulerCache {
         };
         self.account(key, pod, false);
         ev
+    }
+
+    /// [`SchedulerCache::upsert_pod`] of a pod already accounted to the same node with the
+    /// same labels and spec (the informer's copy of a pod this scheduler assumed; a status
+    /// update): the new version takes the old one's place as unaccounting and accounting it
+    /// would leave the node, without deriving its requests, ports, class and terms again.
+    /// None when that does not apply.
+    fn replace_same_spec(&mut self, key: &str, pod: &Arc<v1::Pod>) -> Option<Vec<ClusterEvent>> {
+        let st = self.pods.get_mut(key)?;
+        if st.node != pod_spec(pod).node_name
+            || pod_labels(&st.pod) != pod_labels(pod)
+            || pod_spec(&st.pod) != pod_spec(pod)
+        {
+            return None;
+        }
+        let i = self.snapshot.index_of(&st.node)?;
+        if !self
+            .snapshot
+            .replace_pod_at(i, pod_namespace(pod), pod_name(pod), Arc::clone(pod))
+        {
+            return None;
+        }
+        let was_assumed = std::mem::replace(&mut st.assumed, false);
+        st.pod = Arc::clone(pod);
+        // As the general path: a confirmed assumed pod is an add, same labels no update.
+        Some(if was_assumed {
+            vec![ClusterEvent::AssignedPodAdd]
+        } else {
+            vec![]
+        })
     }
 
     /// A pod was deleted.
@@ -263,6 +296,95 @@ mod tests {
             [ClusterEvent::AssignedPodDelete]
         );
         assert!(c.snapshot().get("n2").unwrap().pods.is_empty());
+    }
+
+    /// What a node holds, in order: each pod (name, which version), its class, the host
+    /// ports, the affinity pods, the sums.
+    fn held(ni: &crate::snapshot::NodeInfo) -> String {
+        let pods: Vec<_> = ni
+            .pods
+            .iter()
+            .map(|p| (pod_name(p).to_string(), Arc::as_ptr(p), p.metadata.clone()))
+            .collect();
+        let classes: Vec<_> = ni.classes.iter().map(|c| c.id).collect();
+        let affinity: Vec<_> = ni
+            .affinity
+            .iter()
+            .map(|(p, t)| (Arc::as_ptr(p), t.id))
+            .collect();
+        format!(
+            "{pods:?} {classes:?} {:?} {affinity:?} {:?} {:?}",
+            ni.used_ports, ni.requested, ni.non_zero_requested
+        )
+    }
+
+    /// Confirming an assumed pod (and a status update of a bound one) leaves the node exactly
+    /// as removing the old version and adding the new one would (upstream's updatePod): the
+    /// same pod order, classes, ports, affinity list and sums.
+    #[test]
+    fn confirming_a_pod_orders_the_node_as_remove_then_add() {
+        let with = |name: &str, port: i32, anti: bool| {
+            let mut p = pod(name, &[("app", name)]);
+            spec(&mut p).containers = vec![container(&[("cpu", "100m"), ("memory", "1Gi")])];
+            if port > 0 {
+                spec(&mut p).containers[0].ports = vec![v1::ContainerPort {
+                    host_port: port,
+                    container_port: port,
+                    protocol: "TCP".into(),
+                    ..Default::default()
+                }];
+            }
+            if anti {
+                affinity(&mut p).pod_anti_affinity = Some(v1::PodAntiAffinity {
+                    required_during_scheduling_ignored_during_execution: vec![pod_term(
+                        &[("app", name)],
+                        "kubernetes.io/hostname",
+                    )],
+                    ..Default::default()
+                });
+            }
+            p
+        };
+        let mut c = SchedulerCache::new();
+        c.upsert_node(Arc::new(node("n1", &[])));
+        for (name, port, anti) in [("a", 80, true), ("b", 0, false), ("c", 81, true)] {
+            c.upsert_pod(Arc::new(on(with(name, port, anti), "n1")));
+        }
+        // x is assumed, then y: x is not the node's last pod when it is confirmed.
+        let x = with("x", 8080, true);
+        c.assume(&x, "n1");
+        c.assume(&with("y", 0, true), "n1");
+        let confirm = |c: &mut SchedulerCache, new: v1::Pod, events: &[ClusterEvent]| {
+            let new = Arc::new(new);
+            let mut reference = c.snapshot().clone();
+            let i = reference.index_of("n1").unwrap();
+            assert!(reference.remove_pod_at(i, "default", pod_name(&new)));
+            assert!(reference.add_pod(Arc::clone(&new)));
+            assert_eq!(c.upsert_pod(Arc::clone(&new)), events);
+            assert_eq!(
+                held(c.snapshot().get("n1").unwrap()),
+                held(reference.get("n1").unwrap())
+            );
+        };
+        let mut bound = on(x.clone(), "n1");
+        bound.metadata.as_mut().unwrap().resource_version = "7".into();
+        confirm(&mut c, bound.clone(), &[ClusterEvent::AssignedPodAdd]);
+        assert!(!c.is_assumed("default/x"));
+        // A status update of a bound pod in the middle of the list.
+        let mut b = on(with("b", 0, false), "n1");
+        b.status = Some(v1::PodStatus {
+            phase: "Running".into(),
+            ..Default::default()
+        });
+        confirm(&mut c, b, &[]);
+        // And of one with ports and affinity.
+        bound.status = Some(v1::PodStatus {
+            phase: "Running".into(),
+            ..Default::default()
+        });
+        confirm(&mut c, bound, &[]);
+        assert_eq!(c.snapshot().get("n1").unwrap().pods.len(), 5);
+        assert_eq!(c.snapshot().get("n1").unwrap().requested.milli_cpu, 500);
     }
 
     #[test]

@@ -451,6 +451,47 @@ impl NodeInfo {
         Some((pod, class, terms))
     }
 
+    /// Put `pod`, a newer version of the pod `namespace/name` with the same labels and spec,
+    /// in its place: the vectors move exactly as [`NodeInfo::take_pod`] then
+    /// [`NodeInfo::add_pod`] move them (upstream's updatePod = removePod + addPod: the node's
+    /// last pod takes the old one's slot and the new version goes last), without computing
+    /// again what the node derives from the pod (requests, ports, label class, affinity
+    /// terms), which the same labels and spec leave as they are. The old version, or None
+    /// when the pod is not here.
+    fn replace_pod(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        pod: Arc<v1::Pod>,
+    ) -> Option<Arc<v1::Pod>> {
+        let i = self
+            .pods
+            .iter()
+            .position(|p| pod_namespace(p) == namespace && pod_name(p) == name)?;
+        let last = self.pods.len() - 1;
+        self.pods.swap(i, last);
+        self.classes.swap(i, last);
+        self.pod_requests.swap(i, last);
+        let old = std::mem::replace(&mut self.pods[last], Arc::clone(&pod));
+        if has_affinity(&old) {
+            if let Some(j) = self.affinity.iter().position(|(p, _)| Arc::ptr_eq(p, &old)) {
+                let last = self.affinity.len() - 1;
+                self.affinity.swap(j, last);
+                self.affinity[last].0 = pod;
+            }
+        }
+        let ports = HostPort::for_pod(pod_spec(&old));
+        if !ports.is_empty() {
+            for hp in &ports {
+                if let Some(j) = self.used_ports.iter().position(|u| u == hp) {
+                    self.used_ports.swap_remove(j);
+                }
+            }
+            self.used_ports.extend(ports);
+        }
+        Some(old)
+    }
+
     /// The pods here with pod affinity or anti-affinity of any kind.
     pub fn pods_with_affinity(&self) -> impl Iterator<Item = &Arc<v1::Pod>> {
         self.affinity.iter().map(|(p, _)| p)
@@ -562,6 +603,21 @@ impl Snapshot {
             }
             None => false,
         }
+    }
+
+    /// Replace the pod `namespace/name` on node `i` by `pod`, a newer version of it with the
+    /// same namespace, labels and spec (the informer's copy confirming an assumed pod, a
+    /// status update): the node's pods end in the order [`Snapshot::remove_pod_at`] then
+    /// [`Snapshot::add_pod`] leave them, and the label classes and affinity counts do not
+    /// change. False when the pod is not on node `i`.
+    pub fn replace_pod_at(
+        &mut self,
+        i: usize,
+        namespace: &str,
+        name: &str,
+        pod: Arc<v1::Pod>,
+    ) -> bool {
+        self.nodes[i].replace_pod(namespace, name, pod).is_some()
     }
 
     /// The scheduler's "assume": account `pod` to `node` as if bound there.
