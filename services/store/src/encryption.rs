@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::backend::{
-    Backend, BackendError, BoxFuture, Op, RangePage, Snapshot, Started, Txn, TxnResult,
+    Backend, BackendError, BoxFuture, KeyValue, Op, RangePage, Snapshot, Started, Txn, TxnResult,
 };
 
 /// Every encrypted value starts with this (upstream refuses to read it through `identity`).
@@ -448,6 +448,18 @@ impl EncryptedBackend {
             config: Arc::new(config),
         }
     }
+
+    /// Every value of `kvs` as plain text, decrypted in place.
+    fn decrypt_all(&self, kvs: &mut [KeyValue]) -> Result<(), BackendError> {
+        for kv in kvs {
+            kv.value = Bytes::from(
+                self.config
+                    .decrypt(&kv.key, &kv.value)
+                    .map_err(transform_err)?,
+            );
+        }
+        Ok(())
+    }
 }
 
 fn transform_err(e: EncryptionError) -> BackendError {
@@ -462,13 +474,7 @@ impl Backend for EncryptedBackend {
     fn start(&self) -> BoxFuture<'_, Result<Started, BackendError>> {
         Box::pin(async move {
             let (mut snapshot, mut feed) = self.inner.start().await?;
-            for kv in &mut snapshot.kvs {
-                kv.value = Bytes::from(
-                    self.config
-                        .decrypt(&kv.key, &kv.value)
-                        .map_err(transform_err)?,
-                );
-            }
+            self.decrypt_all(&mut snapshot.kvs)?;
             let (tx, rx) = mpsc::unbounded_channel();
             let config = self.config.clone();
             tokio::spawn(async move {
@@ -516,13 +522,7 @@ impl Backend for EncryptedBackend {
             let Some(mut snapshot) = self.inner.list_prefix(&prefix).await? else {
                 return Ok(None);
             };
-            for kv in &mut snapshot.kvs {
-                kv.value = Bytes::from(
-                    self.config
-                        .decrypt(&kv.key, &kv.value)
-                        .map_err(transform_err)?,
-                );
-            }
+            self.decrypt_all(&mut snapshot.kvs)?;
             Ok(Some(snapshot))
         })
     }
@@ -543,13 +543,7 @@ impl Backend for EncryptedBackend {
             else {
                 return Ok(None);
             };
-            for kv in &mut page.kvs {
-                kv.value = Bytes::from(
-                    self.config
-                        .decrypt(&kv.key, &kv.value)
-                        .map_err(transform_err)?,
-                );
-            }
+            self.decrypt_all(&mut page.kvs)?;
             Ok(Some(page))
         })
     }
