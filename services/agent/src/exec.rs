@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::runtime::process::{exit_code, kill_group};
+use crate::runtime::process::{container_process, exit_code, kill_group};
 use crate::runtime::{user, ExecCommand};
 
 pub type ExecStream = Pin<Box<dyn Stream<Item = Result<ExecResponse, Status>> + Send>>;
@@ -109,22 +109,12 @@ fn pipe_session(
     mut inbound: tonic::Streaming<ExecRequest>,
     tx: Tx,
 ) -> Result<(), Status> {
-    let mut command = Command::new(&cmd.argv[0]);
-    command
-        .args(&cmd.argv[1..])
-        .env_clear()
-        .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(&cmd.cwd)
-        .stdin(if with_stdin {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    user::apply_root_group(&mut command, &cmd.ids);
+    // The container's process as its command and probes get it, with stdin when asked for.
+    let mut command = container_process(&cmd.argv, &cmd.ids, &cmd.env, &cmd.cwd);
+    if with_stdin {
+        command.stdin(Stdio::piped());
+    }
+    command.kill_on_drop(true);
     let mut child = command.spawn().map_err(|e| spawn_error(&cmd.argv[0], e))?;
     let pgid = child.id();
     let mut stdin = child.stdin.take();

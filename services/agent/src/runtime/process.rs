@@ -376,8 +376,9 @@ impl ProcessRuntime {
 /// A process of a container (its command, an exec probe or hook): `argv` as [`user::wrap`] and
 /// the private view made it, with the container's root group when it keeps root's uid
 /// ([`user::apply_root_group`]), exactly `env`, in `cwd`, no stdin, its output piped, leading its
-/// own process group (killed as one: the container's leftovers, a timed-out probe's children).
-fn container_process(
+/// own process group (killed as one: the container's leftovers, a timed-out probe's children);
+/// `exec` sessions without a terminal too (`crate::exec`).
+pub(crate) fn container_process(
     argv: &[String],
     ids: &RunAs,
     env: &[(String, String)],
