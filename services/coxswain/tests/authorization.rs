@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use coxswain_test_support::component::Component;
 use coxswain_test_support::{grpcurl, grpcurl_at, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(30);
@@ -200,46 +201,30 @@ rules:
     assert!(out.contains("b1") && out.contains("b2"), "{out}");
 }
 
-/// A `coxswain agent` process for one node, with its own kubeconfig; SIGKILLed on drop.
-struct AgentProc {
-    child: std::process::Child,
-}
-
-impl AgentProc {
-    fn start(kubeconfig: &str, server: &str, node: &str, root: &Path) -> AgentProc {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
-            .args(["--kubeconfig", kubeconfig])
-            .args(["agent", "--listen", "127.0.0.1:0", "--node-name", node])
-            .args(["--server", server, "--pod-cidr", "127.231.1.0"])
-            .arg("--root-dir")
-            .arg(root)
-            .args(["--pod-time-scale", "0.1", "--lease-renew-interval", "300ms"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn coxswain agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(T).expect("agent ready line");
-        assert!(line.starts_with("coxswain agent ready"), "{line}");
-        AgentProc { child }
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `coxswain agent` process for one node, with its own kubeconfig, ready; SIGKILLed on drop.
+fn start_agent(kubeconfig: &str, server: &str, node: &str, root: &Path) -> Component {
+    let root = root.to_string_lossy();
+    let mut agent = Component::start_temp(&[
+        "--kubeconfig",
+        kubeconfig,
+        "agent",
+        "--listen",
+        "127.0.0.1:0",
+        "--node-name",
+        node,
+        "--server",
+        server,
+        "--pod-cidr",
+        "127.231.1.0",
+        "--root-dir",
+        &root,
+        "--pod-time-scale",
+        "0.1",
+        "--lease-renew-interval",
+        "300ms",
+    ]);
+    agent.ready("coxswain agent ready", T);
+    agent
 }
 
 const NODE_PODS: &str = "apiVersion: v1
@@ -280,7 +265,7 @@ fn an_agent_with_its_node_identity_reaches_only_its_node_lease_pods_and_their_se
     let c = Coxswain::start_fast_up(&["--nodes", "0"]).expect("start coxswain");
     let node = c.user_kubeconfig(tmp.path(), "system:node:edge1", &["system:nodes"]);
     let root = tmp.path().join("agent");
-    let _agent = AgentProc::start(&node, &c.url(), "edge1", &root);
+    let _agent = start_agent(&node, &c.url(), "edge1", &root);
     c.apply(NODE_PODS);
 
     // The agent registers its Node, renews its Lease and runs its pod with the secret it uses.
@@ -615,7 +600,7 @@ fn a_separate_agent_authenticates_and_authorizes_its_callers_through_the_store()
     // The agent runs as its node: the store signs its serving certificate and answers its
     // TokenReviews and SubjectAccessReviews (upstream's node rules).
     let node = c.user_kubeconfig(tmp.path(), "system:node:edge1", &["system:nodes"]);
-    let _agent = AgentProc::start(&node, &c.url(), "edge1", &tmp.path().join("agent"));
+    let _agent = start_agent(&node, &c.url(), "edge1", &tmp.path().join("agent"));
     let endpoint = wait_until("the node names its https endpoint", T, || {
         let out = c.coxctl(&["get", "node", "edge1", "-o", "json"]);
         serde_json::from_str::<serde_json::Value>(&out.stdout)

@@ -5,6 +5,7 @@
 //! Each test uses its own pod network octet so parallel clusters never share pod IPs.
 use std::time::Duration;
 
+use coxswain_test_support::component::Component;
 use coxswain_test_support::{fast_up_with, wait_until, Coxswain};
 use serde_json::Value;
 
@@ -47,53 +48,39 @@ fn running(p: &Value) -> bool {
     container_status(p)["state"]["running"].is_object()
 }
 
-/// A `coxswain agent` process; SIGKILLed on drop.
-struct AgentProc {
-    child: std::process::Child,
-}
-
-impl AgentProc {
-    fn start(server: &str, node: &str, cidr: &str, root: &std::path::Path) -> AgentProc {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
-            .args(["agent", "--listen", "127.0.0.1:0", "--node-name", node])
-            .args(["--server", server, "--pod-cidr", cidr])
-            .arg("--root-dir")
-            .arg(root)
-            .args(["--pod-time-scale", "0.1", "--lease-renew-interval", "300ms"])
-            .args(["--backoff-initial", "300ms", "--backoff-max", "600ms"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn coxswain agent");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(T).expect("agent ready line");
-        assert!(line.starts_with("coxswain agent ready"), "{line}");
-        AgentProc { child }
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `coxswain agent` process for `node`, ready; SIGKILLed on drop.
+fn start_agent(server: &str, node: &str, cidr: &str, root: &std::path::Path) -> Component {
+    let root = root.to_string_lossy();
+    let mut agent = Component::start_temp(&[
+        "agent",
+        "--listen",
+        "127.0.0.1:0",
+        "--node-name",
+        node,
+        "--server",
+        server,
+        "--pod-cidr",
+        cidr,
+        "--root-dir",
+        &root,
+        "--pod-time-scale",
+        "0.1",
+        "--lease-renew-interval",
+        "300ms",
+        "--backoff-initial",
+        "300ms",
+        "--backoff-max",
+        "600ms",
+    ]);
+    agent.ready("coxswain agent ready", T);
+    agent
 }
 
 #[test]
 fn restart_counts_survive_an_agent_restart() {
     let c = cluster(221, &["--nodes", "0"]);
     let root = tempfile::tempdir().unwrap();
-    let agent = AgentProc::start(&c.url(), "edge1", "127.221.1.0", root.path());
+    let agent = start_agent(&c.url(), "edge1", "127.221.1.0", root.path());
     c.apply(
         r#"
 apiVersion: v1
@@ -160,7 +147,7 @@ spec:
     let before = restarts(&pod(&c, "crasher").unwrap());
     assert_eq!(restarts(&pod(&c, "steady").unwrap()), 0);
 
-    let _agent = AgentProc::start(&c.url(), "edge1", "127.221.1.0", root.path());
+    let _agent = start_agent(&c.url(), "edge1", "127.221.1.0", root.path());
     // The new agent takes over: counts go on from the stored ones, never backwards.
     let mut seen = vec![];
     let p = wait_until("crasher restarted after the agent restart", T, || {

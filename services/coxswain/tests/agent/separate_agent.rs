@@ -1,13 +1,14 @@
 //! `coxswain agent` as its own process: logs and deletions across a restart, many sim nodes
 //! in one process.
+use coxswain_test_support::component::{field, Component};
 use coxswain_test_support::wait_until;
 use serde_json::Value;
 
 use crate::common::*;
 
-/// A `coxswain agent` process; SIGKILLed on drop.
+/// A `coxswain agent` process, ready; SIGKILLed on drop.
 struct AgentProc {
-    child: std::process::Child,
+    _process: Component,
     grpc: String,
 }
 
@@ -31,39 +32,14 @@ impl AgentProc {
     }
 
     fn start_args(args: &[&str]) -> AgentProc {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(coxswain_test_support::bin("coxswain"))
-            .args(["agent", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn coxswain agent");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(T).expect("agent ready line");
-        assert!(line.starts_with("coxswain agent ready"), "{line}");
-        let grpc = line
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix("grpc="))
-            .unwrap()
-            .to_string();
-        AgentProc { child, grpc }
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut all = vec!["agent", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut process = Component::start_temp(&all);
+        let line = process.ready("coxswain agent ready", T);
+        AgentProc {
+            _process: process,
+            grpc: field(&line, "grpc"),
+        }
     }
 }
 
