@@ -262,11 +262,18 @@ impl Loop<'_, '_> {
             // A write can only fail here because the connection was not made (refused...).
             Err(e) => return self.fail(i, Failure::connect(e)),
         };
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
-        {
+        // Without keep-alive, a connection whose request went out whole has nothing left to
+        // write: it waits for readability only. Registered for writability too, the socket
+        // (writable at once) would bring one more event per connection, and the loop one more
+        // `epoll_wait` per turn that does not sleep (about half of them: 0.42-0.54 -> 0.27 per
+        // request against the built-in web server, 1,000 connections). A kept-alive connection
+        // writes again later, so it keeps both.
+        let interest = if phase == Phase::Reading && !ctx.keepalive {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        };
+        if let Err(e) = self.poll.registry().register(&mut s, Token(i), interest) {
             return self.fail(i, Failure::connect(e));
         }
         c.sock = Some(s);
