@@ -16,8 +16,8 @@
 # loadgen and wrk back to back, alternating which goes first (A B | B A | A B ...), so whatever
 # slows the machine in that window slows both; the report gives each pair's ratio and the
 # MEDIAN OF THE RATIOS (the headline figure), next to the medians. The other peers (EXTRA,
-# default `loadgen-hyper hey`, plus oha when installed) run after the pair in each round and are
-# compared with that round's wrk.
+# default `loadgen-hyper hey`, plus oha when installed, and BASE=PATH's loadgen binary as
+# `loadgen-base`) run after the pair in each round and are compared with that round's wrk.
 #
 # CPU per request, per run (a loaded machine blurs req/s much more than what a request costs):
 # the tool's user and system time (/usr/bin/time) and the server's (utime + stime from
@@ -87,10 +87,12 @@ run() {
     oha)
       [ "$mode" = close ] && ka=(--disable-keepalive)
       cmd=(oha -z "${DUR}s" -c "$c" --no-tui --output-format json "${ka[@]}" "$URL") ;;
-    loadgen|loadgen-hyper)
+    loadgen|loadgen-hyper|loadgen-base)
+      local lg=$BIN/loadgen
       [ "$mode" = close ] && ka=(--disable-keepalive)
       [ "$tool" = loadgen-hyper ] && ka+=(--engine hyper)
-      cmd=("$BIN/loadgen" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet) ;;
+      [ "$tool" = loadgen-base ] && lg=$BASE
+      cmd=("$lg" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet) ;;
   esac
   local s0; s0=$(server_ticks)
   "${WRAP[@]}" /usr/bin/time -f "%U %S %w %c" -o "$f.time" "${cmd[@]}" >"$f" 2>&1 || true
@@ -99,6 +101,9 @@ run() {
 
 extra="${EXTRA-loadgen-hyper hey}"
 [ $have_oha = 1 ] && extra="$extra oha"
+# BASE=PATH: another loadgen binary (a "before" build) as one more peer, "loadgen-base", run
+# right after the pair in each round: before and after compared with the same rounds' wrk.
+[ -n "${BASE:-}" ] && extra="loadgen-base $extra"
 [ "${SKIP_COMPARE:-0}" = 1 ] && ROUNDS=0
 for mode in keepalive close; do
   for r in $(seq "$ROUNDS"); do
