@@ -107,6 +107,42 @@ impl Drop for Component {
     }
 }
 
+/// A ready `coxswain [GLOBAL] agent` for `node` against `server` (its own port 0, pod range
+/// `cidr`, root `root`, pod durations ×0.1, Lease renewed every 300ms, then `extra`), and its
+/// ready line.
+pub fn start_agent(
+    global: &[&str],
+    server: &str,
+    node: &str,
+    cidr: &str,
+    root: &Path,
+    extra: &[&str],
+) -> (Component, String) {
+    let root = root.to_string_lossy();
+    let mut args = global.to_vec();
+    args.extend([
+        "agent",
+        "--listen",
+        "127.0.0.1:0",
+        "--node-name",
+        node,
+        "--server",
+        server,
+        "--pod-cidr",
+        cidr,
+        "--root-dir",
+        &root,
+        "--pod-time-scale",
+        "0.1",
+        "--lease-renew-interval",
+        "300ms",
+    ]);
+    args.extend_from_slice(extra);
+    let mut agent = Component::start_temp(&args);
+    let line = agent.ready("coxswain agent ready", Duration::from_secs(30));
+    (agent, line)
+}
+
 /// The value of `key=VALUE` in a ready line (`coxswain proxy ready metrics=127.0.0.1:9 ...`).
 pub fn field(line: &str, key: &str) -> String {
     line.split_whitespace()

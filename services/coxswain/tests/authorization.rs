@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use coxswain_test_support::component::Component;
+use coxswain_test_support::component::{self, Component};
 use coxswain_test_support::{grpcurl, grpcurl_at, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(30);
@@ -203,28 +203,8 @@ rules:
 
 /// A `coxswain agent` process for one node, with its own kubeconfig, ready; SIGKILLed on drop.
 fn start_agent(kubeconfig: &str, server: &str, node: &str, root: &Path) -> Component {
-    let root = root.to_string_lossy();
-    let mut agent = Component::start_temp(&[
-        "--kubeconfig",
-        kubeconfig,
-        "agent",
-        "--listen",
-        "127.0.0.1:0",
-        "--node-name",
-        node,
-        "--server",
-        server,
-        "--pod-cidr",
-        "127.231.1.0",
-        "--root-dir",
-        &root,
-        "--pod-time-scale",
-        "0.1",
-        "--lease-renew-interval",
-        "300ms",
-    ]);
-    agent.ready("coxswain agent ready", T);
-    agent
+    let global = ["--kubeconfig", kubeconfig];
+    component::start_agent(&global, server, node, "127.231.1.0", root, &[]).0
 }
 
 const NODE_PODS: &str = "apiVersion: v1

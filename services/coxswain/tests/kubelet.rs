@@ -5,7 +5,7 @@
 //! Each test uses its own pod network octet so parallel clusters never share pod IPs.
 use std::time::Duration;
 
-use coxswain_test_support::component::Component;
+use coxswain_test_support::component::{self, Component};
 use coxswain_test_support::{fast_up_with, wait_until, Coxswain};
 use serde_json::Value;
 
@@ -50,30 +50,8 @@ fn running(p: &Value) -> bool {
 
 /// A `coxswain agent` process for `node`, ready; SIGKILLed on drop.
 fn start_agent(server: &str, node: &str, cidr: &str, root: &std::path::Path) -> Component {
-    let root = root.to_string_lossy();
-    let mut agent = Component::start_temp(&[
-        "agent",
-        "--listen",
-        "127.0.0.1:0",
-        "--node-name",
-        node,
-        "--server",
-        server,
-        "--pod-cidr",
-        cidr,
-        "--root-dir",
-        &root,
-        "--pod-time-scale",
-        "0.1",
-        "--lease-renew-interval",
-        "300ms",
-        "--backoff-initial",
-        "300ms",
-        "--backoff-max",
-        "600ms",
-    ]);
-    agent.ready("coxswain agent ready", T);
-    agent
+    let extra = ["--backoff-initial", "300ms", "--backoff-max", "600ms"];
+    component::start_agent(&[], server, node, cidr, root, &extra).0
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `coxswain agent` as its own process: logs and deletions across a restart, many sim nodes
 //! in one process.
-use coxswain_test_support::component::{field, Component};
+use coxswain_test_support::component::{field, start_agent, Component};
 use coxswain_test_support::wait_until;
 use serde_json::Value;
 
@@ -14,21 +14,11 @@ struct AgentProc {
 
 impl AgentProc {
     fn start(server: &str, node: &str, root: &std::path::Path) -> AgentProc {
-        let root = root.to_string_lossy().to_string();
-        Self::start_args(&[
-            "--node-name",
-            node,
-            "--server",
-            server,
-            "--pod-cidr",
-            "127.209.1.0",
-            "--root-dir",
-            &root,
-            "--pod-time-scale",
-            "0.1",
-            "--lease-renew-interval",
-            "300ms",
-        ])
+        let (process, line) = start_agent(&[], server, node, "127.209.1.0", root, &[]);
+        AgentProc {
+            _process: process,
+            grpc: field(&line, "grpc"),
+        }
     }
 
     fn start_args(args: &[&str]) -> AgentProc {
