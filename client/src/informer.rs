@@ -13,6 +13,7 @@
 //! no resourceVersion, a consistent read, as its first list is (see
 //! [`relist_resource_version`]).
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -47,8 +48,8 @@ impl<R> Event<R> {
     }
 }
 
-type IndexFn<R> = Arc<dyn Fn(&R) -> Vec<String> + Send + Sync>;
-type Handler<R> = Arc<dyn Fn(&Event<R>) + Send + Sync>;
+pub(crate) type IndexFn<R> = Arc<dyn Fn(&R) -> Vec<String> + Send + Sync>;
+pub(crate) type Handler<R> = Arc<dyn Fn(&Event<R>) + Send + Sync>;
 type TransformFn<R> = Arc<dyn Fn(R) -> R + Send + Sync>;
 
 /// The name of the built-in index over ownerReferences' uids.
@@ -65,11 +66,26 @@ pub struct Informer<R: Resource> {
     handlers: Vec<Handler<R>>,
     transform: Option<TransformFn<R>>,
     backoff: (Duration, Duration),
+    /// Built by [`crate::SharedInformers::informer`]: `start` joins that factory's informer
+    /// of the kind instead of starting one of its own.
+    shared: Option<crate::SharedInformers>,
 }
+
+/// The reflector's retry back-off after transport errors (base, cap) unless set.
+pub(crate) const DEFAULT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(5));
 
 impl<R: Resource + Send + Sync + 'static> Informer<R> {
     pub fn new(client: Client) -> Self {
         Self::with_client(Some(client))
+    }
+
+    /// A builder that joins `shared`'s one informer of the kind on [`Informer::start`].
+    pub(crate) fn shared(client: Client, shared: crate::SharedInformers) -> Self {
+        Informer {
+            shared: Some(shared),
+            ..Self::new(client)
+        }
     }
 
     fn with_client(client: Option<Client>) -> Self {
@@ -80,7 +96,8 @@ impl<R: Resource + Send + Sync + 'static> Informer<R> {
             indexes: Vec::new(),
             handlers: Vec::new(),
             transform: None,
-            backoff: (Duration::from_millis(100), Duration::from_secs(5)),
+            backoff: DEFAULT_BACKOFF,
+            shared: None,
         };
         i.index(OWNER_INDEX, |o: &R| {
             o.metadata()
@@ -150,32 +167,26 @@ impl<R: Resource + Send + Sync + 'static> Informer<R> {
 
     /// Start the reflector on the current tokio runtime; the cache fills in the background
     /// (see [`Cache::wait_synced`]). A detached informer starts nothing.
+    ///
+    /// A builder from [`crate::SharedInformers::informer`] starts no reflector of its own: it
+    /// adds its indexes and handlers to the factory's one informer of the kind and returns
+    /// that informer's cache (see [`crate::shared`]). One that asks for a namespace, a
+    /// selector or a transform cannot share it and gets an informer of its own.
     pub fn start(self) -> Cache<R> {
-        let (synced, _) = watch::channel(false);
-        let cache = Cache {
-            inner: Arc::new(CacheInner {
-                state: RwLock::new(State::default()),
-                index_fns: self.indexes,
-                handlers: self.handlers,
-                transform: self.transform,
-                synced,
-                task: Mutex::new(None),
-            }),
-        };
-        if let Some(client) = self.client {
-            let c = cache.clone();
-            let task = tokio::spawn(reflect(
-                client,
-                self.namespace,
-                self.params,
-                c,
-                self.backoff,
-            ));
-            if let Ok(mut t) = cache.inner.task.lock() {
-                *t = Some(task.abort_handle());
+        let shareable = self.namespace.is_empty()
+            && self.params.label_selector.is_empty()
+            && self.params.field_selector.is_empty()
+            && self.transform.is_none();
+        match self.shared {
+            Some(shared) if shareable => shared.join(self.indexes, self.handlers),
+            _ => {
+                let cache = Cache::new(self.indexes, self.handlers, self.transform);
+                if let Some(client) = self.client {
+                    cache.run(client, self.namespace, self.params, self.backoff);
+                }
+                cache
             }
         }
-        cache
     }
 }
 
@@ -198,22 +209,39 @@ impl<R> Default for State<R> {
 
 struct CacheInner<R> {
     state: RwLock<State<R>>,
-    index_fns: Vec<(String, IndexFn<R>)>,
-    handlers: Vec<Handler<R>>,
+    /// Lock order: `state`, then `index_fns`.
+    index_fns: RwLock<Vec<(String, IndexFn<R>)>>,
+    /// Each with the id of the registration that added it (0: the builder's own). Held for
+    /// reading while a change is applied and delivered, so a handler added meanwhile (a
+    /// shared informer's) sees every change once: in its replay or as an event, never both.
+    /// Lock order: `handlers`, then `state`.
+    handlers: RwLock<Vec<(u64, Handler<R>)>>,
     transform: Option<TransformFn<R>>,
     synced: watch::Sender<bool>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Registrations of a shared informer not stopped yet; the last one's stop ends the watch.
+    live: AtomicUsize,
+    next_registration: AtomicU64,
 }
 
 /// A read handle on an informer's cache. Cheap to clone.
 pub struct Cache<R> {
     inner: Arc<CacheInner<R>>,
+    /// The handle of one component's registration on a shared informer: its `stop` removes
+    /// that component's handlers (and ends the watch once no registration is left).
+    registration: Option<Arc<Registration>>,
+}
+
+pub(crate) struct Registration {
+    id: u64,
+    stopped: AtomicBool,
 }
 
 impl<R> Clone for Cache<R> {
     fn clone(&self) -> Self {
         Cache {
             inner: self.inner.clone(),
+            registration: self.registration.clone(),
         }
     }
 }
@@ -224,6 +252,135 @@ fn key_of<R: Resource>(o: &R) -> String {
 }
 
 impl<R: Resource + Send + Sync + 'static> Cache<R> {
+    fn new(
+        index_fns: Vec<(String, IndexFn<R>)>,
+        handlers: Vec<Handler<R>>,
+        transform: Option<TransformFn<R>>,
+    ) -> Self {
+        let (synced, _) = watch::channel(false);
+        Cache {
+            inner: Arc::new(CacheInner {
+                state: RwLock::new(State::default()),
+                index_fns: RwLock::new(index_fns),
+                handlers: RwLock::new(handlers.into_iter().map(|h| (0, h)).collect()),
+                transform,
+                synced,
+                task: Mutex::new(None),
+                live: AtomicUsize::new(0),
+                next_registration: AtomicU64::new(1),
+            }),
+            registration: None,
+        }
+    }
+
+    /// The cache of a shared informer: the built-in indexes, no handlers yet.
+    pub(crate) fn new_shared() -> Self {
+        let builder = Informer::<R>::with_client(None);
+        Cache::new(builder.indexes, Vec::new(), None)
+    }
+
+    /// Start the reflector feeding this cache (once; later calls do nothing).
+    pub(crate) fn run(
+        &self,
+        client: Client,
+        namespace: String,
+        params: ListParams,
+        backoff: (Duration, Duration),
+    ) {
+        let mut t = self.inner.task.lock().unwrap_or_else(|e| e.into_inner());
+        if t.is_none() {
+            let task = tokio::spawn(reflect(client, namespace, params, self.clone(), backoff));
+            *t = Some(task.abort_handle());
+        }
+    }
+
+    /// One component joins this (shared) informer: indexes of a name the cache does not have
+    /// yet are built over what it holds (a name it has is kept: registrants that name the
+    /// same index must mean the same function), and the handlers get what the cache holds
+    /// as Added, then Synced if it is (client-go's AddEventHandler on a running informer),
+    /// before any later change. Returns the component's handle.
+    pub(crate) fn register(
+        &self,
+        indexes: Vec<(String, IndexFn<R>)>,
+        handlers: Vec<Handler<R>>,
+    ) -> Cache<R> {
+        let mut hs = self.handlers_mut();
+        let held = {
+            let mut st = self.write();
+            let mut fns = self.index_fns_mut();
+            for (name, f) in indexes {
+                if fns.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                let mut idx: HashMap<String, HashSet<String>> = HashMap::new();
+                for (key, o) in &st.objects {
+                    for v in f(o) {
+                        idx.entry(v).or_default().insert(key.clone());
+                    }
+                }
+                st.indexes.insert(name.clone(), idx);
+                fns.push((name, f));
+            }
+            st.objects.values().cloned().collect::<Vec<_>>()
+        };
+        let synced = self.is_synced();
+        let id = self.inner.next_registration.fetch_add(1, Ordering::Relaxed);
+        for h in handlers {
+            for o in &held {
+                h(&Event::Added(o.clone()));
+            }
+            if synced {
+                h(&Event::Synced);
+            }
+            hs.push((id, h));
+        }
+        self.inner.live.fetch_add(1, Ordering::SeqCst);
+        Cache {
+            inner: self.inner.clone(),
+            registration: Some(Arc::new(Registration {
+                id,
+                stopped: AtomicBool::new(false),
+            })),
+        }
+    }
+
+    /// End the watch whatever registrations are left (the factory's stop).
+    pub(crate) fn stop_all(&self) {
+        if let Ok(mut t) = self.inner.task.lock() {
+            if let Some(t) = t.take() {
+                t.abort();
+            }
+        }
+    }
+
+    fn handlers(&self) -> std::sync::RwLockReadGuard<'_, Vec<(u64, Handler<R>)>> {
+        self.inner
+            .handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn handlers_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<(u64, Handler<R>)>> {
+        self.inner
+            .handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn index_fns(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, IndexFn<R>)>> {
+        self.inner
+            .index_fns
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn index_fns_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<(String, IndexFn<R>)>> {
+        self.inner
+            .index_fns
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State<R>> {
         self.inner.state.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -301,12 +458,22 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
         let _ = rx.wait_for(|s| *s).await;
     }
 
-    /// Stop the reflector (the cache keeps its contents).
+    /// Stop the reflector (the cache keeps its contents). On a shared informer, remove this
+    /// component's handlers; the watch ends when the last component stops (or the factory).
     pub fn stop(&self) {
-        if let Ok(mut t) = self.inner.task.lock() {
-            if let Some(t) = t.take() {
-                t.abort();
-            }
+        let Some(reg) = &self.registration else {
+            return self.stop_all();
+        };
+        if reg.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.inner
+            .handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != reg.id);
+        if self.inner.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.stop_all();
         }
     }
 
@@ -320,6 +487,7 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
             WatchEvent::Deleted(o) => WatchEvent::Deleted(self.transformed(o)),
             b @ WatchEvent::Bookmark(_) => b,
         };
+        let handlers = self.handlers();
         let event = {
             let mut st = self.write();
             match ev {
@@ -358,7 +526,7 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
             }
         };
         if let Some(e) = event {
-            self.notify(&e);
+            notify(&handlers, &e);
         }
     }
 
@@ -386,6 +554,7 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
                 *o = Some(self.transformed(x));
             }
         }
+        let handlers = self.handlers();
         {
             let mut st = self.write();
             let mut seen = HashSet::with_capacity(items.len());
@@ -414,10 +583,10 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
             st.resource_version = resource_version;
         }
         for e in &events {
-            self.notify(e);
+            notify(&handlers, e);
         }
         self.inner.synced.send_replace(true);
-        self.notify(&Event::Synced);
+        notify(&handlers, &Event::Synced);
     }
 
     fn transformed(&self, o: R) -> R {
@@ -430,7 +599,8 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
     fn insert(&self, st: &mut State<R>, new: Arc<R>) -> Option<Arc<R>> {
         let key = key_of(&*new);
         let old = st.objects.insert(key.clone(), new.clone());
-        for (name, f) in &self.inner.index_fns {
+        let fns = self.index_fns();
+        for (name, f) in fns.iter() {
             let before = old.as_ref().map(|o| f(o)).unwrap_or_default();
             let after = f(&new);
             // The key is already under every value of `before`: an update that changes none of
@@ -465,7 +635,8 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
 
     fn remove(&self, st: &mut State<R>, key: &str) -> Option<Arc<R>> {
         let old = st.objects.remove(key)?;
-        for (name, f) in &self.inner.index_fns {
+        let fns = self.index_fns();
+        for (name, f) in fns.iter() {
             if let Some(idx) = st.indexes.get_mut(name) {
                 for v in f(&old) {
                     if let Some(set) = idx.get_mut(&v) {
@@ -479,11 +650,11 @@ impl<R: Resource + Send + Sync + 'static> Cache<R> {
         }
         Some(old)
     }
+}
 
-    fn notify(&self, e: &Event<R>) {
-        for h in &self.inner.handlers {
-            h(e);
-        }
+fn notify<R>(handlers: &[(u64, Handler<R>)], e: &Event<R>) {
+    for (_, h) in handlers {
+        h(e);
     }
 }
 
@@ -584,218 +755,4 @@ fn older_than_asked(asked: &str, got: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use coxswain_api::v1::{ObjectMeta, OwnerReference, Pod, PodSpec};
-
-    #[test]
-    fn relists_ask_not_older_than_the_cache_then_the_most_recent_state() {
-        assert_eq!(relist_resource_version("", false), "");
-        assert_eq!(relist_resource_version("41", false), "41");
-        assert_eq!(relist_resource_version("41", true), "");
-        assert_eq!(relist_resource_version("", true), "");
-        // A list older than asked is refused; the same, newer, or unchecked ones are not.
-        assert!(older_than_asked("41", "40"));
-        assert!(older_than_asked("41", ""));
-        assert!(!older_than_asked("41", "41"));
-        assert!(!older_than_asked("41", "57"));
-        assert!(!older_than_asked("", "3"));
-        assert!(!older_than_asked("0", "3"));
-    }
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn pod(name: &str, node: &str, owner: &str, rv: &str) -> Pod {
-        Pod {
-            metadata: Some(ObjectMeta {
-                name: name.into(),
-                namespace: "default".into(),
-                resource_version: rv.into(),
-                owner_references: vec![OwnerReference {
-                    uid: owner.into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            spec: Some(PodSpec {
-                node_name: node.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn node_of(p: &Pod) -> Vec<String> {
-        vec![p
-            .spec
-            .as_ref()
-            .map(|s| s.node_name.clone())
-            .unwrap_or_default()]
-    }
-
-    #[tokio::test]
-    async fn indexes_follow_updates_and_deletes() {
-        let cache = Informer::<Pod>::detached().index("node", node_of).start();
-        cache.apply(WatchEvent::Added(pod("a", "n1", "rs1", "1")));
-        cache.apply(WatchEvent::Added(pod("b", "n1", "rs2", "2")));
-        assert_eq!(cache.by_index("node", "n1").len(), 2);
-        assert_eq!(cache.by_owner("rs1").len(), 1);
-        cache.apply(WatchEvent::Modified(pod("a", "n2", "rs1", "3")));
-        assert_eq!(cache.by_index("node", "n1").len(), 1);
-        assert_eq!(cache.by_index("node", "n2").len(), 1);
-        cache.apply(WatchEvent::Deleted(pod("b", "n1", "rs2", "4")));
-        assert_eq!(cache.count_index("node", "n1"), 0);
-        assert!(cache.by_owner("rs2").is_empty());
-        assert_eq!(cache.list_namespace("default").len(), 1);
-        assert_eq!(cache.resource_version(), "4");
-    }
-
-    #[tokio::test]
-    async fn multi_valued_indexes_keep_unchanged_values_and_move_changed_ones() {
-        let labels = |p: &Pod| -> Vec<String> {
-            let m = p.metadata();
-            m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()
-        };
-        let with = |rv: &str, l: &[(&str, &str)]| {
-            let mut p = pod("a", "n1", "rs1", rv);
-            if let Some(m) = p.metadata.as_mut() {
-                m.labels = l
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-            }
-            p
-        };
-        let cache = Informer::<Pod>::detached().index("label", labels).start();
-        cache.apply(WatchEvent::Added(with(
-            "1",
-            &[("app", "x"), ("tier", "web")],
-        )));
-        // An update that changes no indexed value (a status write) keeps every entry.
-        cache.apply(WatchEvent::Modified(with(
-            "2",
-            &[("app", "x"), ("tier", "web")],
-        )));
-        assert_eq!(cache.count_index("label", "app=x"), 1);
-        assert_eq!(cache.count_index("label", "tier=web"), 1);
-        assert_eq!(cache.by_owner("rs1").len(), 1);
-        // One value changes, one stays, one is new.
-        cache.apply(WatchEvent::Modified(with(
-            "3",
-            &[("app", "x"), ("tier", "db"), ("v", "2")],
-        )));
-        assert_eq!(cache.count_index("label", "app=x"), 1);
-        assert_eq!(cache.count_index("label", "tier=web"), 0);
-        assert_eq!(cache.count_index("label", "tier=db"), 1);
-        assert_eq!(cache.count_index("label", "v=2"), 1);
-        cache.apply(WatchEvent::Deleted(with("4", &[])));
-        for v in ["app=x", "tier=db", "v=2"] {
-            assert_eq!(cache.count_index("label", v), 0, "{v}");
-        }
-        assert!(cache.by_owner("rs1").is_empty());
-    }
-
-    #[tokio::test]
-    async fn relist_emits_only_the_differences_then_synced() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        let cache = Informer::<Pod>::detached()
-            .on_event(move |e: &Event<Pod>| {
-                let tag = match e {
-                    Event::Added(p) => format!("+{}", p.metadata().name),
-                    Event::Modified { new, .. } => format!("~{}", new.metadata().name),
-                    Event::Deleted(p) => format!("-{}", p.metadata().name),
-                    Event::Synced => "synced".into(),
-                };
-                s.lock().unwrap().push(tag);
-            })
-            .start();
-        assert!(!cache.is_synced());
-        cache.replace(
-            vec![pod("a", "", "", "1"), pod("b", "", "", "2")],
-            "2".into(),
-        );
-        assert!(cache.is_synced());
-        cache.replace(
-            vec![pod("a", "", "", "1"), pod("c", "", "", "5")],
-            "5".into(),
-        );
-        let mut got = seen.lock().unwrap().clone();
-        got[..2].sort();
-        got[3..5].sort();
-        assert_eq!(got, ["+a", "+b", "synced", "+c", "-b", "synced"]);
-        assert_eq!(cache.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn transform_applies_to_list_watch_and_deletes_before_the_cache() {
-        use coxswain_api::v1::PodStatus;
-        let with_status = |name: &str, rv: &str| Pod {
-            status: Some(PodStatus {
-                phase: "Running".into(),
-                ..Default::default()
-            }),
-            ..pod(name, "n1", "rs1", rv)
-        };
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = calls.clone();
-        let cache = Informer::<Pod>::detached()
-            .index("node", node_of)
-            .transform(move |mut p: Pod| {
-                c.fetch_add(1, Ordering::SeqCst);
-                p.status = None;
-                if let Some(s) = p.spec.as_mut() {
-                    s.node_name = format!("{}-t", s.node_name);
-                }
-                p
-            })
-            .on_event(move |e: &Event<Pod>| {
-                if let Some(o) = e.object() {
-                    s.lock().unwrap().push(o.status.is_none());
-                }
-            })
-            .start();
-        cache.replace(
-            vec![with_status("a", "1"), with_status("b", "2")],
-            "2".into(),
-        );
-        cache.apply(WatchEvent::Modified(with_status("a", "3")));
-        assert!(cache.get("default", "a").unwrap().status.is_none());
-        // Indexes see the transformed object.
-        assert_eq!(cache.count_index("node", "n1-t"), 2);
-        assert_eq!(cache.count_index("node", "n1"), 0);
-        cache.apply(WatchEvent::Deleted(with_status("b", "4")));
-        // A relist transforms only what changed: "a" at resourceVersion 3 is kept as it is.
-        let before = calls.load(Ordering::SeqCst);
-        cache.replace(
-            vec![with_status("a", "3"), with_status("c", "5")],
-            "5".into(),
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), before + 1);
-        assert!(cache.get("default", "c").unwrap().status.is_none());
-        assert_eq!(cache.resource_version(), "5");
-        // Every handler call saw a transformed object (adds, the update, the delete).
-        let got = seen.lock().unwrap().clone();
-        assert_eq!(got.len(), 5);
-        assert!(got.iter().all(|t| *t));
-    }
-
-    #[tokio::test]
-    async fn handlers_run_after_the_cache_changed() {
-        let hits = Arc::new(AtomicUsize::new(0));
-        let cache_slot: Arc<Mutex<Option<Cache<Pod>>>> = Arc::new(Mutex::new(None));
-        let (h, slot) = (hits.clone(), cache_slot.clone());
-        let cache = Informer::<Pod>::detached()
-            .on_event(move |e: &Event<Pod>| {
-                if let (Event::Added(p), Some(c)) = (e, slot.lock().unwrap().as_ref()) {
-                    assert!(c.get("default", &p.metadata().name).is_some());
-                    h.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-            .start();
-        *cache_slot.lock().unwrap() = Some(cache.clone());
-        cache.apply(WatchEvent::Added(pod("a", "", "", "1")));
-        assert_eq!(hits.load(Ordering::SeqCst), 1);
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ pub mod informer;
 pub mod leaderelection;
 pub mod queue;
 pub mod request_id;
+pub mod shared;
 pub mod trace;
 
 pub use client::{object_key, Client, DeleteParams, ListParams, WatchEvent};
@@ -23,3 +24,4 @@ pub use error::{Error, Result};
 pub use events::{ObjectRef, Recorder};
 pub use informer::{Cache, Event, Informer};
 pub use queue::{RateLimit, WorkQueue};
+pub use shared::SharedInformers;

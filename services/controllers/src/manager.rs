@@ -15,7 +15,9 @@ use coxswain_api::v1::{
     ReplicaSet, StatefulSet,
 };
 use coxswain_api::Resource;
-use coxswain_client::{Cache, Client, Event, Informer, RateLimit, Recorder, WorkQueue};
+use coxswain_client::{
+    Cache, Client, Event, Informer, RateLimit, Recorder, SharedInformers, WorkQueue,
+};
 
 use crate::runtime::{controller_of, key_of, Expectations};
 
@@ -239,7 +241,11 @@ pub fn selector_matches(
 }
 
 /// Build the informers and queues, spawn every controller, and return the shared context.
-pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
+///
+/// The pod informer joins `informers` (in `coxswain up` the process's one pod informer,
+/// shared with the scheduler and the node lifecycle controller): the caller starts the
+/// factory once every component has registered.
+pub fn start(client: Client, cfg: Config, informers: &SharedInformers) -> Arc<Ctx> {
     let rl = RateLimit {
         base: cfg.retry_base,
         max: cfg.retry_max,
@@ -309,7 +315,8 @@ pub fn start(client: Client, cfg: Config) -> Arc<Ctx> {
         let rs = rs.clone();
         let sts = sts.clone();
         let ds = ds.clone();
-        Informer::<Pod>::new(client.clone())
+        informers
+            .informer::<Pod>()
             .index(NODE_INDEX, |p: &Pod| {
                 p.spec
                     .as_ref()

@@ -92,14 +92,19 @@ pub struct ControllersArgs {
     pub leader: crate::leader::LeaderElectOpts,
 }
 
-/// Start the controllers in this process against `url` (returns at once).
-pub fn spawn(url: &str, opts: &ControllerOpts) -> anyhow::Result<()> {
+/// Start the controllers in this process against `url` (returns at once); their pod informer
+/// joins `informers`, which the caller starts.
+pub fn spawn(
+    url: &str,
+    opts: &ControllerOpts,
+    informers: &coxswain_client::SharedInformers,
+) -> anyhow::Result<()> {
     if opts.no_controllers {
         return Ok(());
     }
     let client = coxswain_client::Client::lazy_as(url, "controller-manager")
         .context("controllers: client")?;
-    let ctx = manager::start(client, opts.config());
+    let ctx = manager::start(client, opts.config(), informers);
     // On SIGINT/SIGTERM end the informers' watches: the gRPC server's graceful shutdown waits
     // for open streams, and these would never end on their own.
     tokio::spawn(async move {
@@ -121,7 +126,10 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
         .lead(client.clone(), "kube-controller-manager", "controllers")
         .await?;
     // --no-controllers here leaves the HPA controller alone in the process.
-    let ctx = (!args.opts.no_controllers).then(|| manager::start(client, args.opts.config()));
+    let informers = coxswain_client::SharedInformers::new(client.clone());
+    let ctx =
+        (!args.opts.no_controllers).then(|| manager::start(client, args.opts.config(), &informers));
+    informers.start();
     crate::autoscaler::spawn_controller(&args.server, &args.autoscaler)?;
     if let Some(ctx) = &ctx {
         ctx.wait_synced().await;
@@ -135,6 +143,7 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     if let Some(ctx) = &ctx {
         ctx.stop();
     }
+    informers.stop();
     if let Some(l) = leading {
         l.release().await;
     }

@@ -363,8 +363,16 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         data_dir = %args.data_dir.display(),
         "coxswain is serving"
     );
+    // One informer per kind for the in-process components that share them (client-go's
+    // SharedInformerFactory): one pod watch and one decode per pod event for the scheduler, the
+    // controllers and the node lifecycle controller. It lists and watches as the
+    // controller-manager (allowed to list and watch every kind), and starts once all registered.
+    let informers = coxswain_client::SharedInformers::new(
+        coxswain_client::Client::lazy_as(&url, "controller-manager")
+            .context("shared informers: client")?,
+    );
     let scheduler_service = match mode {
-        "up" => scheduler::spawn(&url, &args.scheduler)?,
+        "up" => scheduler::spawn(&url, &args.scheduler, &informers)?,
         _ => None,
     };
     let agents = coxswain_agent::service::Registry::default();
@@ -390,9 +398,17 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
         args.controllers
             .local_path_dir
             .get_or_insert_with(|| args.data_dir.join("local-path"));
-        controllers::spawn(&url, &args.controllers)?;
+        controllers::spawn(&url, &args.controllers, &informers)?;
         autoscaler_service = autoscaler::spawn(&url, &args.autoscaler)?;
-        nodelifecycle::spawn(&url, &args.node_lifecycle)?;
+        nodelifecycle::spawn(&url, &args.node_lifecycle, &informers)?;
+        informers.start();
+        // On SIGINT/SIGTERM end the shared watches: the gRPC server's graceful shutdown waits
+        // for open streams.
+        let i = informers.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            i.stop();
+        });
         proxy::spawn_up(&url, &args.service_net, &service_net)?;
         agent::spawn_up(&url, &args.data_dir, &args.agents, &agents)?;
     }

@@ -92,14 +92,19 @@ pub struct NodeLifecycleArgs {
     pub leader: crate::leader::LeaderElectOpts,
 }
 
-/// Start the controller in this process against `url` (returns at once).
-pub fn spawn(url: &str, opts: &NodeLifecycleOpts) -> anyhow::Result<()> {
+/// Start the controller in this process against `url` (returns at once); its pod informer
+/// joins `informers`, which the caller starts.
+pub fn spawn(
+    url: &str,
+    opts: &NodeLifecycleOpts,
+    informers: &coxswain_client::SharedInformers,
+) -> anyhow::Result<()> {
     if opts.no_node_lifecycle {
         return Ok(());
     }
     let client = coxswain_client::Client::lazy_as(url, "controller-manager")
         .context("node lifecycle: client")?;
-    coxswain_nodelifecycle::start(client, opts.config());
+    coxswain_nodelifecycle::start(client, opts.config(), informers);
     Ok(())
 }
 
@@ -113,7 +118,9 @@ pub async fn run(args: NodeLifecycleArgs) -> anyhow::Result<()> {
         .leader
         .lead(client.clone(), "coxswain-node-lifecycle", "node-lifecycle")
         .await?;
-    let handle = coxswain_nodelifecycle::start(client, args.opts.config());
+    let informers = coxswain_client::SharedInformers::new(client.clone());
+    let handle = coxswain_nodelifecycle::start(client, args.opts.config(), &informers);
+    informers.start();
     handle.wait_synced().await;
     println!(
         "coxswain node-lifecycle ready server={}{}",

@@ -111,18 +111,20 @@ fn load(path: Option<&PathBuf>) -> anyhow::Result<SchedulerConfig> {
 }
 
 /// Start the scheduler in this process against `url`; returns its service for the main
-/// server (None with `--no-scheduler`).
+/// server (None with `--no-scheduler`). Its pod informer joins `informers`, which the caller
+/// starts.
 pub fn spawn(
     url: &str,
     opts: &SchedulerOpts,
+    informers: &coxswain_client::SharedInformers,
 ) -> anyhow::Result<Option<SchedulerServer<SchedulerService>>> {
     if opts.no_scheduler {
         return Ok(None);
     }
     let config = load(opts.scheduler_config.as_ref()).context("--scheduler-config")?;
     let client = coxswain_client::Client::lazy_as(url, "scheduler").context("scheduler: client")?;
-    let handle =
-        runner::start(client, config, opts.queue.options()).map_err(|e| anyhow::anyhow!(e))?;
+    let handle = runner::start_shared(client, informers, config, opts.queue.options())
+        .map_err(|e| anyhow::anyhow!(e))?;
     // On SIGINT/SIGTERM end the scheduler's watches, so the server's graceful shutdown is not
     // held open by them.
     let h = handle.clone();

@@ -16,7 +16,7 @@ use coxswain_api::v1::{Condition, Lease, Node, Pod};
 use coxswain_api::Resource;
 use coxswain_client::{
     object_key, Cache, Client, DeleteParams, Event, Informer, ObjectRef, RateLimit, Recorder,
-    WorkQueue,
+    SharedInformers, WorkQueue,
 };
 use tokio::time::Instant;
 
@@ -95,8 +95,10 @@ fn node_taints(n: &Node) -> &[coxswain_api::v1::Taint] {
     n.spec.as_ref().map_or(&[], |s| &s.taints)
 }
 
-/// Start the informers, the monitor and the eviction worker (returns at once).
-pub fn start(client: Client, config: Config) -> Handle {
+/// Start the informers, the monitor and the eviction worker (returns at once). The pod
+/// informer joins `informers` (in `coxswain up` the process's one pod informer): the caller
+/// starts the factory once every component has registered.
+pub fn start(client: Client, config: Config, informers: &SharedInformers) -> Handle {
     let evict_queue: WorkQueue<String> = WorkQueue::named(config.retry, "node_lifecycle_eviction");
     let node_queue: WorkQueue<String> = WorkQueue::named(config.retry, "node_lifecycle_controller");
 
@@ -116,7 +118,8 @@ pub fn start(client: Client, config: Config) -> Handle {
         .namespace(LEASE_NAMESPACE)
         .start();
     let eq = evict_queue.clone();
-    let pods = Informer::<Pod>::new(client.clone())
+    let pods = informers
+        .informer::<Pod>()
         .index(NODE_INDEX, |p: &Pod| {
             let n = pod_node(p);
             if n.is_empty() {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use coxswain_api::v1;
-use coxswain_client::{Client, Event, Informer, ObjectRef, Recorder};
+use coxswain_client::{Client, Event, Informer, ObjectRef, Recorder, SharedInformers};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -198,6 +198,21 @@ pub fn start(
     config: SchedulerConfig,
     opts: Options,
 ) -> Result<SchedulerHandle, String> {
+    let informers = SharedInformers::new(client.clone());
+    let handle = start_shared(client, &informers, config, opts)?;
+    informers.start();
+    Ok(handle)
+}
+
+/// [`start`] with the pod informer joining `informers` (in `coxswain up` the process's one pod
+/// informer, shared with the controllers and the node lifecycle controller); the caller starts
+/// the factory once every component has registered.
+pub fn start_shared(
+    client: Client,
+    informers: &SharedInformers,
+    config: SchedulerConfig,
+    opts: Options,
+) -> Result<SchedulerHandle, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut extenders = Vec::new();
     for p in &config.profiles {
@@ -217,7 +232,8 @@ pub fn start(
         })
         .start();
     let t = tx.clone();
-    let pods = Informer::<v1::Pod>::new(client.clone())
+    let pods = informers
+        .informer::<v1::Pod>()
         .on_event(move |ev| {
             let _ = t.send(Msg::Pod(forward(ev)));
         })
