@@ -689,8 +689,11 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
                 unavailable = true;
                 continue;
             }
+            // Warnings, as client-go's reflector ("failed to list", "watch ... ended with"): a
+            // component that cannot reach or authenticate to its store says so at the default
+            // level instead of never syncing in silence. The back-off spaces them.
             Err(e) => {
-                tracing::debug!(kind, error = %e, "informer list failed; retrying");
+                tracing::warn!(kind, error = %e, retry_in = ?delay, "informer list failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(max);
                 continue;
@@ -704,7 +707,7 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
                 Ok(s) => s,
                 Err(Error::Gone(_)) => continue 'list,
                 Err(e) => {
-                    tracing::debug!(kind, error = %e, "informer watch failed; retrying");
+                    tracing::warn!(kind, error = %e, retry_in = ?delay, "informer watch failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(max);
                     continue;
@@ -718,7 +721,7 @@ async fn reflect<R: Resource + Send + Sync + 'static>(
                     Ok((ev, id)) => crate::trace::with_event(id.as_ref(), || cache.apply(ev)),
                     Err(Error::Gone(_)) => continue 'list,
                     Err(e) => {
-                        tracing::debug!(kind, error = %e, "informer watch broke; resuming");
+                        tracing::warn!(kind, error = %e, retry_in = ?delay, "informer watch broke; resuming");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(max);
                         break;
