@@ -1,18 +1,21 @@
 //! The ReplicaSet controller (Kubernetes' `ReplicaSetController.syncReplicaSet`): adopt matching
 //! orphan pods and release owned pods that no longer match, create/delete toward spec.replicas
-//! (slow start, deletion ranking, at most 500 per sync, expectations), write status.
+//! (slow start, deletion ranking, at most 500 per sync, expectations), write status. Scaling
+//! down ranks the pods as upstream's `getPodsToDelete`, with the co-location counts over the
+//! pods of every ReplicaSet sharing this one's controller ([`related_pods`]).
 use std::sync::Arc;
 use std::time::Duration;
 
 use coxswain_api::selector::LabelSelector;
-use coxswain_api::v1::Pod;
+use coxswain_api::v1::{Pod, ReplicaSet};
 use coxswain_api::Resource;
+use coxswain_client::Cache;
 
 use crate::manager::{exp_key, Ctx, ORPHAN_INDEX};
 use crate::podctl::{adopt, create_pods, delete_pods, now, pod_from_template, release};
 use crate::replicaset::{
-    is_pod_active, is_pod_ready, pods_to_delete, ready_since, replica_diff, replica_set_status,
-    ReplicaDiff,
+    active_pods_on_node, is_pod_active, is_pod_ready, now_nanos, ready_since, replica_diff,
+    replica_set_pods_to_delete, replica_set_status, ReplicaDiff,
 };
 use crate::runtime::{controller_of, controller_ref, split_key, Action, Result};
 
@@ -76,6 +79,39 @@ pub async fn can_adopt<O: Resource>(ctx: &Arc<Ctx>, owner: &O) -> Result<bool> {
         .is_some_and(|o| o.metadata().uid == m.uid && o.metadata().deletion_timestamp.is_empty()))
 }
 
+/// Upstream's `getIndirectlyRelatedPods`: the pods (from the cache, active or not) matching the
+/// selector of any ReplicaSet with the same controller as `rs` (for a Deployment: all its
+/// ReplicaSets, old and new), each once. A ReplicaSet without a controller has none, as
+/// upstream (its pods then all rank 0 for co-location). A related ReplicaSet whose selector does
+/// not parse contributes no pods (upstream fails the sync; validation rejects such selectors).
+pub fn related_pods(rss: &Cache<ReplicaSet>, pods: &Cache<Pod>, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
+    let Some(cref) = controller_of(rs.metadata()) else {
+        return Vec::new();
+    };
+    let ns = &rs.metadata().namespace;
+    let selectors: Vec<LabelSelector> = rss
+        .by_owner(&cref.uid)
+        .into_iter()
+        .filter(|r| {
+            r.metadata().namespace == *ns
+                && controller_of(r.metadata()).is_some_and(|c| c.uid == cref.uid)
+        })
+        .filter_map(|r| {
+            LabelSelector::from_proto(r.spec.as_ref().and_then(|s| s.selector.as_ref())).ok()
+        })
+        .collect();
+    if selectors.is_empty() {
+        return Vec::new();
+    }
+    pods.list_namespace(ns)
+        .into_iter()
+        .filter(|p| {
+            let labels = &p.metadata().labels;
+            selectors.iter().any(|s| s.matches(labels))
+        })
+        .collect()
+}
+
 pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
     let (ns, name) = split_key(&key);
     let ek = exp_key("ReplicaSet", ns, name);
@@ -110,10 +146,13 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
                 err = create_pods(&ctx, rs.as_ref(), &ek, new).await.1;
             }
             ReplicaDiff::Delete(n) => {
-                let victims: Vec<Arc<Pod>> = pods_to_delete(&active, n)
-                    .into_iter()
-                    .map(|i| active[i].clone())
-                    .collect();
+                let related = related_pods(&ctx.rs, &ctx.pods, rs.as_ref());
+                let on_node = active_pods_on_node(&related);
+                let victims: Vec<Arc<Pod>> =
+                    replica_set_pods_to_delete(&active, &on_node, Some(now_nanos()), n)
+                        .into_iter()
+                        .map(|i| active[i].clone())
+                        .collect();
                 err = delete_pods(&ctx, rs.as_ref(), &ek, victims).await;
             }
         }
@@ -149,4 +188,106 @@ pub async fn reconcile(ctx: Arc<Ctx>, key: String) -> Result<Action> {
         return Ok(Action::Requeue(Duration::from_secs(wait as u64)));
     }
     Ok(Action::Await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replicaset::rank_for_deletion;
+    use crate::replicaset::tests::pod;
+    use coxswain_api::v1::{LabelSelector as Selector, ObjectMeta, OwnerReference, ReplicaSetSpec};
+    use coxswain_client::{Informer, WatchEvent};
+
+    fn owner(uid: &str) -> OwnerReference {
+        OwnerReference {
+            uid: uid.into(),
+            controller: Some(true),
+            ..Default::default()
+        }
+    }
+
+    fn replica_set(name: &str, uid: &str, controller: Option<&str>, hash: &str) -> ReplicaSet {
+        ReplicaSet {
+            metadata: Some(ObjectMeta {
+                name: name.into(),
+                namespace: "default".into(),
+                uid: uid.into(),
+                owner_references: controller.map(owner).into_iter().collect(),
+                ..Default::default()
+            }),
+            spec: Some(ReplicaSetSpec {
+                selector: Some(Selector {
+                    match_labels: [("app".to_string(), "web".to_string())]
+                        .into_iter()
+                        .chain(Some(("hash".to_string(), hash.to_string())))
+                        .collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A Running, Ready pod of `hash` on `node`, controlled by `rs_uid`.
+    fn rs_pod(name: &str, node: &str, hash: &str, rs_uid: &str) -> Pod {
+        let mut p = pod(name, "Running", node, Some(1_000), 0, 1_000);
+        let m = p.metadata.as_mut().unwrap();
+        m.namespace = "default".into();
+        m.uid = format!("uid-{name}");
+        m.labels = [("app", "web"), ("hash", hash)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        m.owner_references = vec![owner(rs_uid)];
+        p
+    }
+
+    /// Upstream's rule 5 counts the pods of every ReplicaSet of the same Deployment: the new
+    /// ReplicaSet's pod on the node crowded with the old ReplicaSet's pods goes first, though
+    /// within the new ReplicaSet alone both nodes hold one pod.
+    #[tokio::test]
+    async fn co_location_counts_the_related_replica_sets_pods() {
+        let rss: Cache<ReplicaSet> = Informer::detached().start();
+        let pods: Cache<Pod> = Informer::detached().start();
+        let new = replica_set("web-new", "rs-new", Some("deploy-1"), "new");
+        let old = replica_set("web-old", "rs-old", Some("deploy-1"), "old");
+        let other = replica_set("other", "rs-other", Some("deploy-2"), "other");
+        for r in [&new, &old, &other] {
+            rss.apply(WatchEvent::Added(r.clone()));
+        }
+        let mut gone = rs_pod("old-3", "n2", "old", "rs-old");
+        gone.status.as_mut().unwrap().phase = "Succeeded".into();
+        for p in [
+            rs_pod("new-a", "n1", "new", "rs-new"),
+            rs_pod("new-b", "n2", "new", "rs-new"),
+            rs_pod("old-1", "n1", "old", "rs-old"),
+            rs_pod("old-2", "n1", "old", "rs-old"),
+            gone,
+            // Another Deployment's pods on n2 are not related.
+            rs_pod("other-1", "n2", "other", "rs-other"),
+            rs_pod("other-2", "n2", "other", "rs-other"),
+            rs_pod("other-3", "n2", "other", "rs-other"),
+        ] {
+            pods.apply(WatchEvent::Added(p));
+        }
+        let related = related_pods(&rss, &pods, &new);
+        let mut names: Vec<&str> = related.iter().map(|p| p.metadata().name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["new-a", "new-b", "old-1", "old-2", "old-3"]);
+        let on_node = active_pods_on_node(&related);
+        assert_eq!((on_node.get("n1"), on_node.get("n2")), (Some(&3), Some(&1)));
+
+        let mine: Vec<Arc<Pod>> = pods.by_owner("rs-new");
+        let first = rank_for_deletion(&mine, &on_node, None)[0];
+        assert_eq!(
+            mine[first].metadata().name,
+            "new-a",
+            "n1 holds 3 related pods"
+        );
+
+        // A ReplicaSet without a controller has no related pods (upstream: all rank 0).
+        let lone = replica_set("lone", "rs-lone", None, "new");
+        assert!(related_pods(&rss, &pods, &lone).is_empty());
+    }
 }
