@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 use crate::cell;
 
 use crate::pod::{self, Instances, NodeCtx, PodSink};
-use crate::runtime::{PodInfo, Runtime, Usage};
+use crate::runtime::{MetaMap, PodInfo, Runtime, Usage};
+use crate::status::PackedStatus;
 use crate::writer::{digest, StatusQueue, WriterState, OWN_CONDITIONS};
 
 mod access;
@@ -116,11 +117,10 @@ struct Worker {
     /// The latest version of the pod, shared with the informer's cache and the pod's task.
     pod: Arc<Pod>,
     /// What the runtime knows of the pod, shared with the pod's task (which replaces it once
-    /// its claims are mounted). Its annotations are the ones the pod started with; sampling and
-    /// exec read the latest ones from `pod` (`latest_info`).
+    /// its claims are mounted). Its labels and annotations are read from `latest`'s pod.
     info: Arc<PodInfo>,
     term: cell::Sender<Option<Duration>>,
-    status: cell::Sender<Option<Arc<PodStatus>>>,
+    status: cell::Sender<Option<PackedStatus>>,
     instances: Arc<Mutex<Instances>>,
     sync: Arc<WriterState>,
     /// The latest pod object, for in-place image changes.
@@ -134,7 +134,7 @@ struct Sink {
 }
 
 impl PodSink for Sink {
-    fn status(&self, pod: &Pod, status: Arc<PodStatus>) {
+    fn status(&self, pod: &Pod, status: PackedStatus) {
         let uid = pod.metadata.as_ref().map(|m| m.uid.as_str()).unwrap_or("");
         self.writer.set(uid, status);
     }
@@ -364,6 +364,7 @@ impl<R: Runtime> NodeAgent<R> {
             tracing::warn!(node = %self.config.name, pod = %key, "no free pod IP in the node's range");
             return;
         };
+        let (latest_tx, latest_rx) = cell::channel(pod.clone());
         let info = Arc::new(PodInfo {
             uid: uid.clone(),
             namespace: meta.namespace.clone(),
@@ -371,14 +372,13 @@ impl<R: Runtime> NodeAgent<R> {
             node_name: self.config.name.clone(),
             ip,
             host_ip: self.config.internal_ip().to_string(),
-            annotations: meta.annotations.clone().into_iter().collect(),
-            labels: meta.labels.clone().into_iter().collect(),
+            annotations: MetaMap::annotations(latest_rx.clone()),
+            labels: MetaMap::labels(latest_rx.clone()),
             service_account: spec.service_account_name.clone(),
             volumes: spec.volumes.clone(),
             security_context: spec.security_context.clone(),
         });
         let (term_tx, term_rx) = cell::channel(None);
-        let (latest_tx, latest_rx) = cell::channel(pod.clone());
         let (status_tx, _) = cell::channel(None);
         let instances = Arc::new(Mutex::new(Instances::default()));
         let sync = Arc::new(WriterState::default());
@@ -541,7 +541,7 @@ impl<R: Runtime> NodeAgent<R> {
                     .status
                     .borrow()
                     .as_ref()
-                    .map(|s| s.phase.clone())
+                    .map(PackedStatus::phase)
                     .unwrap_or_default();
                 phase != "Succeeded" && phase != "Failed"
             })
@@ -658,19 +658,6 @@ fn requests(spec: Option<&coxswain_api::v1::PodSpec>) -> (i64, i64) {
         .iter()
         .map(of)
         .fold(sum, |a, b| (a.0.max(b.0), a.1.max(b.1)))
-}
-
-/// The pod's runtime record with the pod's latest annotations (they script the sim runtime's
-/// usage: a patch applies from the next sample); a copy only when they changed since the start.
-fn latest_info(info: &Arc<PodInfo>, pod: &Pod) -> Arc<PodInfo> {
-    static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    let latest = pod.metadata.as_ref().map_or(&NONE, |m| &m.annotations);
-    if *latest == info.annotations {
-        return info.clone();
-    }
-    let mut i = PodInfo::clone(info);
-    i.annotations = latest.clone();
-    Arc::new(i)
 }
 
 /// A decoded pod's lists hold their length and no more: the decoder grows a list as it pushes,

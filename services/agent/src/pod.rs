@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::cell;
 use crate::runtime::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started};
-use crate::status::{recompute, restart_policy, Backoff};
+use crate::status::{recompute, restart_policy, Backoff, PackedStatus};
 
 mod container;
 mod probe;
@@ -63,8 +63,8 @@ impl Config {
 /// Where a pod worker reports.
 pub trait PodSink: Send + Sync + 'static {
     /// The pod's full status, after every change (the sink may coalesce). The worker and the
-    /// sink share one copy: the next change copies it only while the sink still holds it.
-    fn status(&self, pod: &Pod, status: Arc<PodStatus>);
+    /// sink share one copy, encoded (`PackedStatus`).
+    fn status(&self, pod: &Pod, status: PackedStatus);
     /// An event about the pod (`field_path` like `spec.containers{nginx}`).
     fn event(&self, pod: &Pod, field_path: &str, warning: bool, reason: &str, message: String);
 }
@@ -113,8 +113,8 @@ struct Shared<R: Runtime> {
     ctx: Arc<NodeCtx<R>>,
     /// Shared with the agent's record of the pod (one copy per pod; sim pods' memory).
     info: Arc<PodInfo>,
-    /// Shared with the sink (one copy per pod; sim pods' memory, issue 17).
-    status: Mutex<Arc<PodStatus>>,
+    /// Shared with the sink (one copy per pod, encoded; sim pods' memory, issue 17).
+    status: Mutex<PackedStatus>,
     instances: Arc<Mutex<Instances>>,
     /// The latest version of the pod object (container images may change in place). The
     /// worker keeps no copy of its own: the agent passes every new version on, so the pod is
@@ -176,9 +176,9 @@ impl<R: Runtime> Shared<R> {
             let Ok(mut guard) = self.status.lock() else {
                 return;
             };
-            let st = Arc::make_mut(&mut guard);
-            f(st);
-            recompute(spec_of(&self.latest.borrow()), st);
+            let mut st = guard.unpack();
+            f(&mut st);
+            recompute(spec_of(&self.latest.borrow()), &mut st);
             if self
                 .deadline_exceeded
                 .load(std::sync::atomic::Ordering::SeqCst)
@@ -187,7 +187,8 @@ impl<R: Runtime> Shared<R> {
                 st.reason = "DeadlineExceeded".into();
                 st.message = DEADLINE_MESSAGE.into();
             }
-            Arc::clone(&guard)
+            *guard = PackedStatus::pack(&st);
+            guard.clone()
         };
         self.ctx.sink.status(&self.pod(), snapshot);
         self.changed.notify_waiters();
@@ -444,7 +445,7 @@ async fn start_pod<R: Runtime>(
     let sh = Arc::new(Shared {
         ctx,
         info,
-        status: Mutex::new(Arc::new(initial)),
+        status: Mutex::new(PackedStatus::pack(&initial)),
         instances,
         latest,
         deadline_exceeded: Default::default(),
@@ -494,6 +495,7 @@ async fn start_pod<R: Runtime>(
                     .status
                     .lock()
                     .ok()
+                    .map(|st| st.unpack())
                     .and_then(|st| {
                         Shared::<R>::find_container(&st, true, &c.name).map(|s| {
                             s.started == Some(true)

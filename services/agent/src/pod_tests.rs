@@ -10,7 +10,8 @@ use crate::catalog::Catalog;
 use crate::cell;
 use crate::pod::{run_pod, Config, Ended, Instances, NodeCtx, PodSink};
 use crate::runtime::sim::SimRuntime;
-use crate::runtime::PodInfo;
+use crate::runtime::{MetaMap, PodInfo};
+use crate::status::PackedStatus;
 
 #[derive(Default)]
 struct Recorded {
@@ -20,8 +21,9 @@ struct Recorded {
 }
 
 impl PodSink for Recorded {
-    fn status(&self, _pod: &Pod, status: Arc<PodStatus>) {
-        *self.status.lock().unwrap() = (*status).clone();
+    fn status(&self, _pod: &Pod, status: PackedStatus) {
+        let status = status.unpack();
+        *self.status.lock().unwrap() = status.clone();
         self.phases.lock().unwrap().push(status.phase.clone());
     }
     fn event(&self, _pod: &Pod, _path: &str, warning: bool, reason: &str, message: String) {
@@ -51,6 +53,8 @@ impl Harness {
             images: Mutex::new(Default::default()),
         });
         let m = pod.metadata.clone().unwrap_or_default();
+        let pod = Arc::new(pod);
+        let (latest, latest_rx) = cell::channel(pod.clone());
         let info = PodInfo {
             uid: "uid-1".into(),
             namespace: m.namespace.clone(),
@@ -58,15 +62,13 @@ impl Harness {
             node_name: "node1".into(),
             ip: Ipv4Addr::new(127, 1, 1, 2),
             host_ip: "127.1.1.1".into(),
-            annotations: m.annotations.clone().into_iter().collect(),
-            labels: Default::default(),
+            annotations: MetaMap::annotations(latest_rx.clone()),
+            labels: MetaMap::labels(latest_rx.clone()),
             service_account: String::new(),
             volumes: vec![],
             security_context: None,
         };
         let (term, rx) = cell::channel(None);
-        let pod = Arc::new(pod);
-        let (latest, latest_rx) = cell::channel(pod.clone());
         let task = tokio::spawn(run_pod(
             ctx,
             pod,

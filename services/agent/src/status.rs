@@ -1,9 +1,42 @@
 //! Pure pod-status computations, as the kubelet does them: the phase from container states
 //! (`getPhase`), the pod conditions, and the restart back-off.
+use std::sync::Arc;
 use std::time::Duration;
 
 use coxswain_api::time::now_rfc3339;
 use coxswain_api::v1::{Condition, ContainerStatus, PodSpec, PodStatus};
+use prost::Message;
+
+/// A pod's status as its protobuf encoding, shared by the pod's worker, the status writer and
+/// the readers of the pod's latest status. A running pod's status is a few hundred bytes
+/// encoded and ~2 KB decoded (five conditions of eight strings each are 1,000 bytes inline):
+/// it is decoded when read or changed and kept encoded (sim pods' memory, issue 17).
+#[derive(Clone, Debug)]
+pub struct PackedStatus(Arc<[u8]>);
+
+impl PackedStatus {
+    pub fn pack(status: &PodStatus) -> PackedStatus {
+        PackedStatus(status.encode_to_vec().into())
+    }
+
+    /// The status (it was encoded here, so it decodes).
+    pub fn unpack(&self) -> PodStatus {
+        PodStatus::decode(&*self.0).unwrap_or_default()
+    }
+
+    /// The phase, without decoding the rest: prost writes the fields in their order, and the
+    /// phase is field 1 (absent when empty).
+    pub fn phase(&self) -> String {
+        match *self.0 {
+            [] => String::new(),
+            // Field 1, length-delimited; a phase is shorter than 128 bytes (one-byte length).
+            [0x0A, len, ref rest @ ..] if len < 0x80 && rest.len() >= len as usize => {
+                String::from_utf8_lossy(&rest[..len as usize]).into_owned()
+            }
+            _ => self.unpack().phase,
+        }
+    }
+}
 
 /// Whether an init container is done: exited 0, or — a sidecar (restartPolicy Always) — started
 /// (or stopped after the containers).
@@ -310,6 +343,38 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packed_status_unpacks_to_itself_and_reads_its_phase() {
+        let mut st = PodStatus {
+            phase: "Running".into(),
+            host_ip: "127.0.0.1".into(),
+            container_statuses: vec![ContainerStatus {
+                name: "c".into(),
+                ready: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        recompute(&PodSpec::default(), &mut st);
+        st.phase = "Running".into();
+        let packed = PackedStatus::pack(&st);
+        assert_eq!(packed.unpack(), st);
+        assert_eq!(packed.phase(), "Running");
+        // No phase: field 1 is absent, the phase is empty.
+        let none = PodStatus {
+            host_ip: "127.0.0.1".into(),
+            ..Default::default()
+        };
+        assert_eq!(PackedStatus::pack(&none).phase(), "");
+        assert_eq!(PackedStatus::pack(&PodStatus::default()).phase(), "");
+        // A phase of 128 bytes or more (a two-byte length) is read by decoding.
+        let long = PodStatus {
+            phase: "x".repeat(200),
+            ..Default::default()
+        };
+        assert_eq!(PackedStatus::pack(&long).phase(), "x".repeat(200));
+    }
 
     #[test]
     fn terminated_containers_are_done_as_their_policy_says() {

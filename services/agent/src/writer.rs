@@ -17,6 +17,7 @@ use coxswain_client::Client;
 use tokio::sync::{oneshot, Notify};
 
 use crate::cell;
+use crate::status::PackedStatus;
 use tokio::task::JoinSet;
 
 /// The conditions the agent owns; others (DisruptionTarget, readiness gates) are kept.
@@ -78,7 +79,7 @@ pub(crate) fn digest(st: &PodStatus) -> u64 {
 /// One pod's place in the queue.
 struct Slot {
     /// The pod's latest status (also read by admission and the log follower).
-    tx: cell::Sender<Option<Arc<PodStatus>>>,
+    tx: cell::Sender<Option<PackedStatus>>,
     sync: Arc<WriterState>,
     /// "namespace/name".
     key: Box<str>,
@@ -124,7 +125,7 @@ pub(crate) struct StatusQueue {
 struct Job {
     uid: String,
     key: Box<str>,
-    status: Arc<PodStatus>,
+    status: PackedStatus,
     sync: Arc<WriterState>,
 }
 
@@ -148,7 +149,7 @@ impl StatusQueue {
         &self,
         uid: &str,
         key: &str,
-        tx: cell::Sender<Option<Arc<PodStatus>>>,
+        tx: cell::Sender<Option<PackedStatus>>,
         sync: Arc<WriterState>,
     ) {
         if let Ok(mut i) = self.inner.lock() {
@@ -211,7 +212,7 @@ impl StatusQueue {
     }
 
     /// The pod's new status: kept, and written.
-    pub(crate) fn set(&self, uid: &str, status: Arc<PodStatus>) {
+    pub(crate) fn set(&self, uid: &str, status: PackedStatus) {
         self.mark(uid, Some(status));
     }
 
@@ -220,7 +221,7 @@ impl StatusQueue {
         self.mark(uid, None);
     }
 
-    fn mark(&self, uid: &str, status: Option<Arc<PodStatus>>) {
+    fn mark(&self, uid: &str, status: Option<PackedStatus>) {
         let Ok(mut i) = self.inner.lock() else {
             return;
         };
@@ -359,7 +360,7 @@ impl StatusQueue {
 
 /// One status write (the pod's own conditions and the foreign ones it carries).
 async fn write(client: &Client, job: &Job) -> Outcome {
-    let mut status = PodStatus::clone(&job.status);
+    let mut status = job.status.unpack();
     let running = status.phase == "Running";
     if let Ok(f) = job.sync.foreign.lock() {
         status

@@ -62,7 +62,12 @@ impl<R: Runtime> NodeAgent<R> {
                 "container {container} is not valid for pod {pod}"
             )));
         };
-        let status = w.status.borrow().clone().unwrap_or_default();
+        let status = w
+            .status
+            .borrow()
+            .as_ref()
+            .map(PackedStatus::unpack)
+            .unwrap_or_default();
         let cs = status
             .container_statuses
             .iter()
@@ -118,7 +123,11 @@ impl<R: Runtime> NodeAgent<R> {
                 if term.has_changed().is_err() {
                     return false;
                 }
-                let st = status_rx.borrow().clone().unwrap_or_default();
+                let st = status_rx
+                    .borrow()
+                    .as_ref()
+                    .map(PackedStatus::unpack)
+                    .unwrap_or_default();
                 st.container_statuses
                     .iter()
                     .chain(st.init_container_statuses.iter())
@@ -154,9 +163,14 @@ impl<R: Runtime> NodeAgent<R> {
             let w = w
                 .get(&uid)
                 .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
-            let status = w.status.borrow().clone().unwrap_or_default();
+            let status = w
+                .status
+                .borrow()
+                .as_ref()
+                .map(PackedStatus::unpack)
+                .unwrap_or_default();
             (
-                latest_info(&w.info, &w.pod),
+                w.info.clone(),
                 w.pod.spec.clone().unwrap_or_default(),
                 status,
             )

@@ -62,7 +62,7 @@ impl<R: Runtime> NodeAgent<R> {
                 .values()
                 .map(|w| {
                     (
-                        latest_info(&w.info, &w.pod),
+                        w.info.clone(),
                         w.pod.clone(),
                         w.instances
                             .lock()

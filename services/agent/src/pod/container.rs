@@ -7,8 +7,6 @@ use super::*;
 /// One container's life under the restart policy.
 pub(super) async fn container_loop<R: Runtime>(
     sh: Arc<Shared<R>>,
-    // Boxed, as the prepared copy in run_once: a Container is kilobytes inline, and a running
-    // container's task keeps it for its life (sim pods' memory, issue 17).
     c: Box<Container>,
     init: bool,
     mut term: Termination,
@@ -26,21 +24,40 @@ pub(super) async fn container_loop<R: Runtime>(
         (policy == "Never", policy == "OnFailure")
     };
     let mut attempt = sh.first_attempt(init, &c.name);
-    let mut c = c;
+    // A container is taken from the pod's latest version for each attempt (it may have been
+    // given another image in place; nothing else of it may change), and the loop keeps only
+    // its name: a running container's future holds no copy of it (a Container is ~500 bytes
+    // inline plus its strings: sim pods' memory, issue 17). A sidecar keeps the copy it
+    // started with, as before (an init container's new image applies from the pod's next
+    // start).
+    let name: Box<str> = c.name.as_str().into();
+    let mut sidecar = init.then_some(c);
     loop {
         if is_terminating(&term).is_some() {
             return;
         }
-        // The image may have been changed in place.
-        if let Some(latest) = latest_container(&sh, &c.name).filter(|_| !init) {
-            c.image = latest.image;
-        }
+        let c = match sidecar.take() {
+            Some(c) => c,
+            None => match latest_container(&sh, &name) {
+                Some(c) => Box::new(c),
+                // Validation keeps a pod's containers (only their images change).
+                None => return,
+            },
+        };
         let started = Instant::now();
-        let result = run_once(&sh, &c, init, attempt, &mut term).await;
+        let (result, c) = run_attempt(&sh, c, init, attempt, &mut term).await;
+        let c = match c {
+            Some(c) => c,
+            None => match latest_container(&sh, &name) {
+                Some(c) => Box::new(c),
+                None => return,
+            },
+        };
         let exit_code = match result {
             RunResult::Stopped => return,
             RunResult::Changed => {
                 attempt += 1;
+                sidecar = init.then_some(c);
                 continue;
             }
             RunResult::PullFailed => {
@@ -49,6 +66,7 @@ pub(super) async fn container_loop<R: Runtime>(
                 if !Box::pin(wait).await {
                     return;
                 }
+                sidecar = init.then_some(c);
                 continue;
             }
             RunResult::Exited(e) => Some(e.code),
@@ -74,6 +92,7 @@ pub(super) async fn container_loop<R: Runtime>(
         if !Box::pin(crash_backoff(&sh, &c, init, delay, attempt, &mut term)).await {
             return;
         }
+        sidecar = init.then_some(c);
     }
 }
 
@@ -133,6 +152,7 @@ pub(super) async fn pull_backoff<R: Runtime>(
         .status
         .lock()
         .ok()
+        .map(|st| st.unpack())
         .and_then(|st| {
             Shared::<R>::find_container(&st, init, &c.name)
                 .and_then(|s| s.state.clone())
@@ -252,18 +272,13 @@ pub(super) async fn run_once<R: Runtime>(
     let cause = match hook_stop {
         Some(cause) => cause,
         None => {
-            let c = run.prepared.as_deref().unwrap_or(c);
-            let plain = (!init || is_sidecar(c))
-                && c.startup_probe.is_none()
-                && c.readiness_probe.is_none()
-                && c.liveness_probe.is_none()
-                && implicit_ready_delay.is_none();
-            if plain {
-                supervise_plain(sh, c, &run.started, term).await
+            let rc = run.prepared.as_deref().unwrap_or(c);
+            if is_plain(rc, init, implicit_ready_delay) {
+                supervise_plain(sh, &rc.name, &rc.image, &run.started, term).await
             } else {
                 Box::pin(supervise(
                     sh,
-                    c,
+                    rc,
                     init,
                     &run.started,
                     term,
@@ -274,6 +289,70 @@ pub(super) async fn run_once<R: Runtime>(
         }
     };
     Box::pin(stop_once(sh, c, init, &run, cause)).await
+}
+
+/// A container supervised by `supervise_plain`: no probes and no scripted readiness delay
+/// (an init container only as a sidecar).
+fn is_plain(c: &Container, init: bool, implicit_ready_delay: Option<Duration>) -> bool {
+    (!init || is_sidecar(c))
+        && c.startup_probe.is_none()
+        && c.readiness_probe.is_none()
+        && c.liveness_probe.is_none()
+        && implicit_ready_delay.is_none()
+}
+
+/// `run_once` for a container the caller hands over: while a plain container (no probes, no
+/// postStart hook that failed, not an init container) runs, its copy is let go and only its
+/// name and image are kept; it is taken again from the pod's latest version, with the image
+/// that ran, to be stopped (nothing else of a pod's container may change). Returns the copy
+/// when it was kept.
+async fn run_attempt<R: Runtime>(
+    sh: &Arc<Shared<R>>,
+    c: Box<Container>,
+    init: bool,
+    attempt: u32,
+    term: &mut Termination,
+) -> (RunResult, Option<Box<Container>>) {
+    let plain = !init
+        && c.startup_probe.is_none()
+        && c.readiness_probe.is_none()
+        && c.liveness_probe.is_none();
+    if !plain {
+        // Boxed: a probed container's supervision is (this future stays a plain one's size).
+        let result = Box::pin(run_once(sh, &c, init, attempt, term)).await;
+        return (result, Some(c));
+    }
+    let (run, hook_stop, implicit_ready_delay) =
+        match Box::pin(start_once(sh, &c, init, attempt, term)).await {
+            Ok(started) => started,
+            Err(result) => return (result, Some(c)),
+        };
+    let cause = match hook_stop {
+        Some(cause) => cause,
+        None if implicit_ready_delay.is_some() => {
+            let rc = run.prepared.as_deref().unwrap_or(&c);
+            let supervised = supervise(sh, rc, init, &run.started, term, implicit_ready_delay);
+            Box::pin(supervised).await
+        }
+        None => {
+            // The box is let go here, not at the end of the function.
+            let (name, image) = {
+                let c = *{ c };
+                (c.name, c.image)
+            };
+            let cause = supervise_plain(sh, &name, &image, &run.started, term).await;
+            // Boxed: the stop's future is, and this one holds no Container inline.
+            let mut c = Box::new(latest_container(sh, &name).unwrap_or_else(|| Container {
+                name,
+                ..Default::default()
+            }));
+            c.image = image;
+            let result = Box::pin(stop_once(sh, &c, init, &run, cause)).await;
+            return (result, None);
+        }
+    };
+    let result = Box::pin(stop_once(sh, &c, init, &run, cause)).await;
+    (result, Some(c))
 }
 
 /// Pulls, prepares and starts one container instance, and runs its postStart hook: the
@@ -695,7 +774,8 @@ async fn post_start<R: Runtime>(
 /// cells' wake-ups are made before their values are read, so no change is missed.
 async fn supervise_plain<R: Runtime>(
     sh: &Shared<R>,
-    c: &Container,
+    name: &str,
+    image: &str,
     started: &Started,
     term: &mut Termination,
 ) -> StopCause {
@@ -726,8 +806,8 @@ async fn supervise_plain<R: Runtime>(
             .borrow()
             .spec
             .as_ref()
-            .and_then(|s| s.containers.iter().find(|x| x.name == c.name))
-            .is_some_and(|x| x.image != c.image);
+            .and_then(|s| s.containers.iter().find(|x| x.name == name))
+            .is_some_and(|x| x.image != image);
         if image_changed {
             return StopCause::Changed;
         }

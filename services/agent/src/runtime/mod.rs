@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use coxswain_api::v1::Container;
+use coxswain_api::v1::{Container, Pod};
 
 use crate::cell;
 
@@ -25,13 +26,78 @@ pub struct PodInfo {
     pub node_name: String,
     pub ip: Ipv4Addr,
     pub host_ip: String,
-    pub annotations: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
+    /// The pod's annotations and labels, as its latest version has them (read from the pod
+    /// object the worker holds, not copied: sim pods' memory, issue 17).
+    pub annotations: MetaMap,
+    pub labels: MetaMap,
     pub service_account: String,
     /// The pod's volumes (emptyDir, hostPath, … as the process runtime maps them).
     pub volumes: Vec<coxswain_api::v1::Volume>,
     /// The pod's securityContext (who its containers run as).
     pub security_context: Option<coxswain_api::v1::PodSecurityContext>,
+}
+
+/// A pod's labels or annotations, read from the pod's latest version (the cell the agent
+/// sends every new version to): the kubelet reads them from its current pod too (downward-API
+/// env at a container's start, the sim runtime's scripting annotations).
+#[derive(Clone)]
+pub struct MetaMap {
+    pod: cell::Receiver<Arc<Pod>>,
+    annotations: bool,
+}
+
+impl MetaMap {
+    /// The labels of the pod `pod` holds.
+    pub fn labels(pod: cell::Receiver<Arc<Pod>>) -> Self {
+        MetaMap {
+            pod,
+            annotations: false,
+        }
+    }
+
+    /// The annotations of the pod `pod` holds.
+    pub fn annotations(pod: cell::Receiver<Arc<Pod>>) -> Self {
+        MetaMap {
+            pod,
+            annotations: true,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&BTreeMap<String, String>) -> T) -> T {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
+        let pod = self.pod.borrow();
+        let map = pod.metadata.as_ref().map_or(&NONE, |m| {
+            if self.annotations {
+                &m.annotations
+            } else {
+                &m.labels
+            }
+        });
+        f(map)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.with(|m| m.get(key).cloned())
+    }
+
+    /// A copy of the whole map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.with(BTreeMap::clone)
+    }
+}
+
+impl Default for MetaMap {
+    /// An empty map.
+    fn default() -> Self {
+        MetaMap::labels(cell::channel(Arc::new(Pod::default())).1)
+    }
+}
+
+impl std::fmt::Debug for MetaMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with(|m| m.fmt(f))
+    }
 }
 
 /// A probe or lifecycle-hook action with its port already resolved.
@@ -286,12 +352,12 @@ pub fn container_env(pod: &PodInfo, c: &Container) -> Vec<(String, String)> {
                         .strip_prefix("metadata.labels['")
                         .and_then(|r| r.strip_suffix("']"))
                     {
-                        pod.labels.get(k).cloned().unwrap_or_default()
+                        pod.labels.get(k).unwrap_or_default()
                     } else if let Some(k) = p
                         .strip_prefix("metadata.annotations['")
                         .and_then(|r| r.strip_suffix("']"))
                     {
-                        pod.annotations.get(k).cloned().unwrap_or_default()
+                        pod.annotations.get(k).unwrap_or_default()
                     } else {
                         String::new()
                     }

@@ -117,15 +117,14 @@ impl Timers {
 }
 
 /// A sim annotation for a container: the container-specific key wins over the pod-wide one.
-pub fn annotation<'a>(pod: &'a PodInfo, container: &str, key: &str) -> Option<&'a str> {
+pub fn annotation(pod: &PodInfo, container: &str, key: &str) -> Option<String> {
     pod.annotations
         .get(&format!("{PREFIX}{container}.{key}"))
         .or_else(|| pod.annotations.get(&format!("{PREFIX}{key}")))
-        .map(String::as_str)
 }
 
 fn duration_of(pod: &PodInfo, container: &str, key: &str) -> Option<Duration> {
-    annotation(pod, container, key).and_then(|v| parse_duration(v).ok())
+    annotation(pod, container, key).and_then(|v| parse_duration(&v).ok())
 }
 
 impl SimRuntime {
@@ -275,11 +274,11 @@ impl Runtime for SimRuntime {
 
     fn usage(&self, pod: &PodInfo, c: &Container, id: &str) -> Option<Usage> {
         let milli = annotation(pod, &c.name, "cpu")
-            .and_then(|v| Quantity::parse(v).ok())
+            .and_then(|v| Quantity::parse(&v).ok())
             .map(|q| q.milli_value().max(0) as u64)
             .unwrap_or(0);
         let memory = annotation(pod, &c.name, "memory")
-            .and_then(|v| Quantity::parse(v).ok())
+            .and_then(|v| Quantity::parse(&v).ok())
             .map(|q| q.value().max(0) as u64)
             .unwrap_or(0);
         let mut containers = self.containers.lock().ok()?;
