@@ -642,6 +642,38 @@ pub fn grpcurl_at(
     )
 }
 
+/// The spec of Lease `kube-system/NAME` (a leader-elected component's), once it exists.
+pub async fn lease_spec(
+    client: &coxswain_client::Client,
+    name: &str,
+) -> Option<coxswain_api::v1::LeaseSpec> {
+    let l: coxswain_api::v1::Lease = client.get("kube-system", name).await.ok()??;
+    l.spec
+}
+
+/// Waits until Lease `kube-system/NAME` has a holder (`holder` None) or is held by `holder`;
+/// its spec then.
+pub async fn wait_lease_holder(
+    client: &coxswain_client::Client,
+    name: &str,
+    holder: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<coxswain_api::v1::LeaseSpec> {
+    let what = match holder {
+        Some(h) => format!("{h} holding {name}"),
+        None => format!("a holder of {name}"),
+    };
+    wait_for(&what, timeout, || async {
+        let s = lease_spec(client, name).await?;
+        let held = match s.holder_identity.as_deref() {
+            None | Some("") => false,
+            Some(h) => holder.is_none_or(|want| want == h),
+        };
+        held.then_some(s)
+    })
+    .await
+}
+
 /// One `coxswain <component> --leader-elect` replica and the identity it campaigns with.
 pub struct LeaderCandidate {
     pub proc: component::Component,

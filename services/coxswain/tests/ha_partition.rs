@@ -14,9 +14,9 @@
 //! made twice), and the new leader keeps acting.
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{Lease, LeaseSpec, Pod, ReplicaSet};
+use coxswain_api::v1::{Pod, ReplicaSet};
 use coxswain_client::{Client, ListParams};
-use coxswain_test_support::{leader_candidate, wait_for, wait_until, Coxswain};
+use coxswain_test_support::{leader_candidate, wait_for, wait_lease_holder, wait_until, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
@@ -29,14 +29,6 @@ fn deployment(name: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: c\n        image: busybox:1.30\n        resources: {{requests: {{cpu: 1m, memory: 1Mi}}}}\n"
     )
-}
-
-async fn lease(client: &Client) -> Option<LeaseSpec> {
-    let l: Lease = client
-        .get("kube-system", "kube-controller-manager")
-        .await
-        .ok()??;
-    l.spec
 }
 
 /// The pods and ReplicaSets labelled app=`name` (not terminating pods only).
@@ -103,14 +95,11 @@ async fn frozen_leader() {
     let b = leader_candidate("controllers", &up.url(), &tmp.path().join("b.log"));
     let client = Client::connect(&up.url()).await.expect("client");
 
-    let first = wait_for(
-        "a holder of kube-controller-manager",
+    let first = wait_lease_holder(
+        &client,
+        "kube-controller-manager",
+        None,
         Duration::from_secs(30),
-        || async {
-            let s = lease(&client).await?;
-            s.holder_identity.as_ref().filter(|h| !h.is_empty())?;
-            Some(s)
-        },
     )
     .await
     .expect("a leader");
@@ -155,13 +144,12 @@ async fn frozen_leader() {
     let stopped = Instant::now();
 
     // The standby takes the Lease within leaseDuration + retryPeriod.
-    let taken = wait_for(
-        "the standby holds kube-controller-manager",
+    let standby_id = Some(standby.identity.as_str());
+    let taken = wait_lease_holder(
+        &client,
+        "kube-controller-manager",
+        standby_id,
         LEASE + RETRY * 2 + SLACK * 2,
-        || async {
-            let s = lease(&client).await?;
-            (s.holder_identity.as_deref() == Some(standby.identity.as_str())).then_some(s)
-        },
     )
     .await
     .expect("takeover");

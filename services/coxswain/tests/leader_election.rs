@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{Lease, LeaseSpec, Pod};
-use coxswain_test_support::{leader_candidate, wait_for, Coxswain};
+use coxswain_api::v1::Pod;
+use coxswain_test_support::{leader_candidate, lease_spec, wait_for, wait_lease_holder, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
@@ -15,11 +15,6 @@ const SLACK: Duration = Duration::from_secs(4);
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
-}
-
-async fn lease(client: &coxswain_client::Client) -> Option<LeaseSpec> {
-    let l: Lease = client.get("kube-system", "kube-scheduler").await.ok()??;
-    l.spec
 }
 
 fn pod(name: &str) -> String {
@@ -53,17 +48,9 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
         .expect("client");
 
     // One of the two holds the Lease, with upstream's fields.
-    let first = wait_for(
-        "a holder of kube-scheduler",
-        Duration::from_secs(30),
-        || async {
-            let s = lease(&client).await?;
-            s.holder_identity.as_ref().filter(|h| !h.is_empty())?;
-            Some(s)
-        },
-    )
-    .await
-    .expect("a leader");
+    let first = wait_lease_holder(&client, "kube-scheduler", None, Duration::from_secs(30))
+        .await
+        .expect("a leader");
     let holder = first.holder_identity.clone().unwrap_or_default();
     assert!(
         holder == a.identity || holder == b.identity,
@@ -86,7 +73,7 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     wait_scheduled(&client, "before").await;
     // It renews: renewTime moves on while the holder stays.
     wait_for("a renewal", Duration::from_secs(10), || async {
-        let s = lease(&client).await?;
+        let s = lease_spec(&client, "kube-scheduler").await?;
         (s.holder_identity == first.holder_identity && s.renew_time != first.renew_time)
             .then_some(())
     })
@@ -96,13 +83,12 @@ async fn a_standby_scheduler_takes_over_after_the_leader_is_killed() {
     // kill -9 the leader: the standby takes the Lease within leaseDuration + retryPeriod.
     leader.proc.kill9();
     let killed = Instant::now();
-    let taken = wait_for(
-        "the standby holds kube-scheduler",
+    let standby_id = Some(standby.identity.as_str());
+    let taken = wait_lease_holder(
+        &client,
+        "kube-scheduler",
+        standby_id,
         LEASE + RETRY * 2 + SLACK * 2,
-        || async {
-            let s = lease(&client).await?;
-            (s.holder_identity.as_deref() == Some(standby.identity.as_str())).then_some(s)
-        },
     )
     .await
     .expect("takeover");
