@@ -71,14 +71,7 @@ async fn dial(
 fn connected<E>(r: Result<std::io::Result<TcpStream>, E>) -> Result<TcpStream, Failure> {
     match r {
         Err(_) => Err(Failure::Timeout(ErrorKind::ConnectTimeout)),
-        Ok(Err(e)) => Err(Failure::Io(
-            if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                ErrorKind::ConnectRefused
-            } else {
-                ErrorKind::Connect
-            },
-            e,
-        )),
+        Ok(Err(e)) => Err(Failure::connect(e)),
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
