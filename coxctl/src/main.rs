@@ -9,6 +9,7 @@ mod jv;
 mod output;
 mod printers;
 mod resources;
+mod sigpipe;
 mod table;
 mod zero;
 
@@ -91,6 +92,7 @@ async fn run(mut cli: Cli) -> Result<(), CliError> {
 }
 
 fn main() {
+    sigpipe::install();
     let cli = Cli::parse_noting_namespace();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -535,3 +535,51 @@ fn delete_f_names_objects_from_the_file_even_when_the_store_holds_more() {
         .success();
     assert_eq!(left.stdout.trim(), "", "{}", left.stdout);
 }
+
+/// kubectl (Go) is killed by SIGPIPE, silently, when its stdout is a closed pipe
+/// (`kubectl get pods | head -1`: status 141 in the shell); coxctl ends with that status and
+/// says nothing, where it panicked (101), printed "Broken pipe" or kept a watch writing into
+/// nothing. Each command here writes through a different path: a `print!`
+/// (explain), a checked write (completion), the table and YAML printers and a watch (get).
+#[test]
+fn a_closed_stdout_ends_coxctl_as_sigpipe_without_a_word() {
+    let c = Coxswain::start().expect("start coxswain");
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: piped\ndata:\n  k: v\n");
+    let cases: [&[&str]; 5] = [
+        &["explain", "pods", "--recursive"],
+        &["completion", "bash"],
+        &["get", "configmaps"],
+        &["get", "configmaps", "-o", "yaml"],
+        &["get", "configmaps", "-w"],
+    ];
+    for args in cases {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut child = Command::new(bin("coxctl"))
+            .args(args)
+            .env("COXSWAIN_SERVER", c.url())
+            .env("COXCONFIG", &coxswain_test_support::pki().kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn coxctl");
+        let status = wait_until("coxctl to end", Duration::from_secs(30), || {
+            child.try_wait().ok().flatten()
+        });
+        let Ok(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("coxctl {args:?} still running 30 s after its stdout closed");
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+            .expect("read stderr");
+        assert_eq!(
+            status.code(),
+            Some(128 + 13), // a shell's status for death by SIGPIPE (13 on Linux)
+            "coxctl {args:?} ended with {status} (stderr: {err:?})"
+        );
+        assert_eq!(err, "", "coxctl {args:?} said nothing");
+    }
+}

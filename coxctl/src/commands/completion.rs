@@ -34,9 +34,10 @@ pub fn script(shell: &str) -> Result<Vec<u8>> {
 pub fn run(a: &CompletionArgs) -> Result<()> {
     use std::io::Write;
     let out = script(&a.shell)?;
-    std::io::stdout()
-        .write_all(&out)
-        .map_err(|e| other(format!("writing the script: {e}")))
+    std::io::stdout().write_all(&out).map_err(|e| {
+        crate::sigpipe::exit_if_broken(&e);
+        other(format!("writing the script: {e}"))
+    })
 }
 
 #[cfg(test)]

@@ -132,11 +132,11 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
                 let mut rows = printers::table(*kind, vals, now, &opts, args.no_headers);
                 add_label_columns(&mut rows, vals, &args.label_columns, &opts, args.no_headers);
                 if !first {
-                    writeln!(stdout).ok();
+                    crate::sigpipe::ok(writeln!(stdout));
                 }
                 first = false;
                 widths = table::widths(&rows);
-                write!(stdout, "{}", table::render(&rows)).ok();
+                crate::sigpipe::ok(write!(stdout, "{}", table::render(&rows)));
                 header_printed = true;
             }
         }
@@ -150,7 +150,7 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
             }
             if rows.len() > usize::from(!args.no_headers) {
                 widths = table::widths(&rows);
-                write!(stdout, "{}", table::render(&rows)).ok();
+                crate::sigpipe::ok(write!(stdout, "{}", table::render(&rows)));
                 header_printed = true;
             }
         }
@@ -171,24 +171,23 @@ pub async fn run(client: &mut Client, args: &GetArgs, namespace: &str) -> Result
                         Format::JsonPath(t) => t.render(&doc).map_err(other)?,
                         _ => output::to_yaml(&doc),
                     };
-                    write!(stdout, "{text}").ok();
+                    crate::sigpipe::ok(write!(stdout, "{text}"));
                 }
             }
         }
         Format::Name => {
             for (kind, vals) in &groups {
                 for v in vals {
-                    writeln!(
+                    crate::sigpipe::ok(writeln!(
                         stdout,
                         "{}",
                         output::name_line(*kind, &crate::jv::s(v, "metadata.name"))
-                    )
-                    .ok();
+                    ));
                 }
             }
         }
     }
-    stdout.flush().ok();
+    crate::sigpipe::ok(stdout.flush());
     drop(stdout);
 
     if total == 0
@@ -314,32 +313,32 @@ async fn watch(
                     };
                     if !header_printed && !args.no_headers {
                         widths = table::widths(&[h.clone(), row.clone()]);
-                        writeln!(out, "{}", table::line(&h, &widths)).ok();
+                        crate::sigpipe::ok(writeln!(out, "{}", table::line(&h, &widths)));
                     }
                     header_printed = true;
                     if widths.is_empty() {
                         widths = table::widths(std::slice::from_ref(&row));
                     }
-                    writeln!(out, "{}", table::line(&row, &widths)).ok();
+                    crate::sigpipe::ok(writeln!(out, "{}", table::line(&row, &widths)));
                 }
                 Format::Json => {
-                    write!(out, "{}", output::to_json(&v)).ok();
+                    crate::sigpipe::ok(write!(out, "{}", output::to_json(&v)));
                 }
                 Format::JsonPath(t) => {
-                    write!(out, "{}", t.render(&v).unwrap_or_default()).ok();
+                    crate::sigpipe::ok(write!(out, "{}", t.render(&v).unwrap_or_default()));
                 }
                 Format::Yaml => {
                     if !first_yaml {
-                        writeln!(out, "---").ok();
+                        crate::sigpipe::ok(writeln!(out, "---"));
                     }
                     first_yaml = false;
-                    write!(out, "{}", output::to_yaml(&v)).ok();
+                    crate::sigpipe::ok(write!(out, "{}", output::to_yaml(&v)));
                 }
                 Format::Name => {
-                    writeln!(out, "{}", output::name_line(kind, obj.name())).ok();
+                    crate::sigpipe::ok(writeln!(out, "{}", output::name_line(kind, obj.name())));
                 }
             }
-            out.flush().ok();
+            crate::sigpipe::ok(out.flush());
         }
     }
 }

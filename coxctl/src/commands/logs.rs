@@ -287,7 +287,10 @@ async fn pod_logs(
         };
         out.write_all(&data)
             .and_then(|_| out.flush())
-            .map_err(|e| other(format!("writing the log: {e}")))?;
+            .map_err(|e| {
+                crate::sigpipe::exit_if_broken(&e);
+                other(format!("writing the log: {e}"))
+            })?;
     }
     if prefix && !pending.is_empty() {
         let _ = out.write_all(label.as_bytes());
