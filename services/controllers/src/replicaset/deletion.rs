@@ -284,11 +284,16 @@ pub fn rank_for_deletion<P: Borrow<Pod>>(
     on_node: &HashMap<&str, usize>,
     now_nanos: Option<i64>,
 ) -> Vec<usize> {
-    let keys: Vec<DeletionKey> = pods
-        .iter()
-        .map(|p| deletion_key(p.borrow(), on_node, now_nanos))
-        .collect();
-    let mut idx: Vec<usize> = (0..pods.len()).collect();
+    sorted(
+        pods.iter()
+            .map(|p| deletion_key(p.borrow(), on_node, now_nanos))
+            .collect(),
+    )
+}
+
+/// The pods' indices in the order of their keys.
+fn sorted(keys: Vec<DeletionKey>) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..keys.len()).collect();
     merge_sort(&mut idx, &|i, j| less(&keys[i], &keys[j]));
     idx
 }
@@ -309,10 +314,22 @@ pub fn replica_set_pods_to_delete<P: Borrow<Pod>>(
     idx
 }
 
-/// [`replica_set_pods_to_delete`] without co-location ranks and without a `now` (times compared
-/// exactly, not by logarithmic rank), for callers that have no related pods.
+/// The `n` pods a Job removes first: upstream's `controller.ActivePods` order (the Job
+/// controller's `activePodsForRemoval` sorts with it), which is rules 1–3 and 6–8 above with
+/// exact times: no pod-deletion-cost (rule 4), no co-location rank (rule 5), no logarithmic
+/// ranks.
 pub fn pods_to_delete<P: Borrow<Pod>>(pods: &[P], n: usize) -> Vec<usize> {
-    replica_set_pods_to_delete(pods, &HashMap::new(), None, n)
+    let none = HashMap::new();
+    let mut idx = sorted(
+        pods.iter()
+            .map(|p| DeletionKey {
+                cost: 0,
+                ..deletion_key(p.borrow(), &none, None)
+            })
+            .collect(),
+    );
+    idx.truncate(n);
+    idx
 }
 
 /// Now as Unix nanoseconds (the `Now` of a deletion ranking).
@@ -537,6 +554,28 @@ mod tests {
             rpod("y", "n2", Some(1), 0, 1),
         ];
         assert_eq!(rank_for_deletion(&pods, &on_node, Some(NOW_NS)), [1, 0]);
+    }
+
+    #[test]
+    fn a_job_removes_pods_in_active_pods_order_without_deletion_cost() {
+        // Both Ready: ActivePods (a Job) takes the more recently ready pod first; a ReplicaSet
+        // (ActivePodsWithRanks) takes the one with the lower pod-deletion-cost first (rule 4
+        // before rule 6), here the pod ready longer.
+        let pods = [
+            with_cost(rpod("old", "n", Some(5000), 0, 9000), "-100"),
+            rpod("new", "n", Some(4000), 0, 9000),
+        ];
+        assert_eq!(pods_to_delete(&pods, 1), vec![1]);
+        assert_eq!(
+            replica_set_pods_to_delete(&pods, &HashMap::new(), None, 1),
+            vec![0]
+        );
+        // Not ready before ready, in both.
+        let pods = [
+            rpod("ready", "n", Some(100), 0, 9000),
+            rpod("not-ready", "n", None, 0, 9000),
+        ];
+        assert_eq!(pods_to_delete(&pods, 1), vec![1]);
     }
 
     #[test]
