@@ -319,6 +319,17 @@ fn respond(obj: Object) -> Response<ObjectResponse> {
     })
 }
 
+/// The answer of a write from the object's stored encoding: it is not encoded a second time.
+fn respond_encoded(kind: Kind, bytes: bytes::Bytes) -> Response<ObjectResponse> {
+    Response::new(ObjectResponse {
+        object: Some(prost_types::Any {
+            type_url: kind.type_url(),
+            value: bytes.into(),
+        }),
+        warnings: vec![],
+    })
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<PbWatchEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -367,13 +378,7 @@ impl ObjectStore for ObjectStoreService {
             drop(req);
             // The stored encoding answers: the object is not encoded a second time.
             match self.store.create_encoded(obj, dry_run).await? {
-                (obj, Some(bytes)) => Ok(Response::new(ObjectResponse {
-                    object: Some(prost_types::Any {
-                        type_url: obj.kind().type_url(),
-                        value: bytes.into(),
-                    }),
-                    warnings: vec![],
-                })),
+                (obj, Some(bytes)) => Ok(respond_encoded(obj.kind(), bytes)),
                 (obj, None) => Ok(respond(obj)),
             }
         }
@@ -438,7 +443,9 @@ impl ObjectStore for ObjectStoreService {
             let obj = object_of(req.get_ref().object.as_ref())?;
             self.authorize(&req, "update", obj.kind(), obj.namespace(), obj.name(), "")?;
             self.check_write(&req, &obj)?;
-            Ok(respond(self.store.update(obj).await?))
+            drop(req);
+            let (obj, bytes) = self.store.update_encoded(obj, false).await?;
+            Ok(respond_encoded(obj.kind(), bytes))
         }
         .await
     }
@@ -453,7 +460,9 @@ impl ObjectStore for ObjectStoreService {
             let (k, ns, name) = (obj.kind(), obj.namespace(), obj.name());
             self.authorize(&req, "update", k, ns, name, "status")?;
             self.check_write(&req, &obj)?;
-            Ok(respond(self.store.update_status(obj).await?))
+            drop(req);
+            let (obj, bytes) = self.store.update_encoded(obj, true).await?;
+            Ok(respond_encoded(obj.kind(), bytes))
         }
         .await
     }
@@ -522,11 +531,14 @@ impl ObjectStore for ObjectStoreService {
                     "gracePeriodSeconds: Invalid value: must be >= 0",
                 ));
             }
-            Ok(respond(
-                self.store
-                    .delete(kind, &req.namespace, &req.name, &opts)
-                    .await?,
-            ))
+            match self
+                .store
+                .delete_encoded(kind, &req.namespace, &req.name, &opts)
+                .await?
+            {
+                (obj, Some(bytes)) => Ok(respond_encoded(obj.kind(), bytes)),
+                (obj, None) => Ok(respond(obj)),
+            }
         }
         .await
     }

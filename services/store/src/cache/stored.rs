@@ -62,7 +62,7 @@ pub fn with_resource_version(raw: &[u8], revision: i64) -> Bytes {
 
 /// Strings packed into one allocation, separated by NUL, which no label, name, uid or field
 /// value contains. Keeps the per-object overhead of the cache to a few allocations.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packed(Box<str>);
 
 impl Packed {

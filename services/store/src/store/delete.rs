@@ -12,6 +12,18 @@ impl Store {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<Object> {
+        Ok(self.delete_encoded(kind, namespace, name, opts).await?.0)
+    }
+
+    /// [`Store::delete`], and the object's stored encoding when it stays, marked (a graceful
+    /// deletion, finalizers), so the response need not encode it again.
+    pub async fn delete_encoded(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<(Object, Option<Bytes>)> {
         let namespace = ns_for(kind, namespace);
         if kind == Kind::Namespace && SYSTEM_NAMESPACES.contains(&name) && name != "kube-node-lease"
         {
@@ -108,25 +120,36 @@ impl Store {
                 }
             }
             let key = backend_key(kind, namespace, name);
+            let mut value = None;
             let txn = if ready_to_delete(&obj) {
                 // A Service frees its ClusterIP and NodePorts in the same transaction.
-                let mut txn = Txn::delete_if(key, cur.revision);
+                let mut txn = Txn::delete_if(key.clone(), cur.revision);
                 if kind == Kind::Service {
                     Self::add_range_ops(&self.service_ranges(), &mut txn, Some(&before), None);
                 }
                 txn
             } else if obj == before {
-                // Already being deleted the same way.
+                // Already being deleted the same way: the stored bytes answer.
                 let mut o = obj;
                 o.meta_mut().resource_version = cur.revision.to_string();
-                return Ok(o);
+                return Ok((o, Some(cur.bytes.clone())));
             } else {
-                Txn::put_if(key, cur.revision, Bytes::from(obj.encode_to_vec()))
+                let v = Bytes::from(obj.encode_to_vec());
+                // The cache takes the entry built from `obj` rather than decoding `v` again.
+                self.cache_mut()
+                    .expect_built(&key, Stored::prebuilt(&obj, v.clone()));
+                value = Some(v.clone());
+                Txn::put_if(key.clone(), cur.revision, v)
             };
-            match self.commit(txn).await? {
+            let result = self.commit(txn).await;
+            if let Some(v) = &value {
+                self.cache_mut().forget_built(&key, v);
+            }
+            match result? {
                 TxnResult::Committed { revision } => {
                     obj.meta_mut().resource_version = revision.to_string();
-                    return Ok(obj);
+                    let stored = value.map(|v| crate::cache::with_resource_version(&v, revision));
+                    return Ok((obj, stored));
                 }
                 TxnResult::Conflict { .. } => continue,
             }

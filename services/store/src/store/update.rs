@@ -18,6 +18,20 @@ impl Store {
         self.write(obj, UpdateMode::Status, false).await
     }
 
+    /// [`Store::update`] (`status`: [`Store::update_status`]), and the object's encoding as
+    /// stored (resourceVersion included: what a get answers with), so the response need not
+    /// encode it again.
+    pub async fn update_encoded(&self, obj: Object, status: bool) -> Result<(Object, Bytes)> {
+        let mode = if status {
+            UpdateMode::Status
+        } else {
+            UpdateMode::Spec
+        };
+        let (obj, bytes) = self.write_encoded(obj, mode, false).await?;
+        let bytes = bytes.unwrap_or_else(|| Bytes::from(obj.encode_to_vec()));
+        Ok((obj, bytes))
+    }
+
     /// Update by re-reading and applying `f` until the write does not conflict (a
     /// "guaranteed update"). `f` returns None to leave the object as it is.
     pub async fn update_with<F>(
@@ -55,6 +69,17 @@ impl Store {
         mode: UpdateMode,
         dry_run: bool,
     ) -> Result<Object> {
+        Ok(self.write_encoded(new, mode, dry_run).await?.0)
+    }
+
+    /// [`Store::write`], and the object's stored encoding when there is one (None for a dry
+    /// run and for a write that removed the object).
+    async fn write_encoded(
+        &self,
+        new: Object,
+        mode: UpdateMode,
+        dry_run: bool,
+    ) -> Result<(Object, Option<Bytes>)> {
         let kind = new.kind();
         let namespace = ns_for(kind, new.namespace()).to_string();
         let name = new.name().to_string();
@@ -149,31 +174,44 @@ impl Store {
             };
             next.meta_mut().resource_version.clear();
             if next == old {
+                // Nothing to write: the stored object (and its stored bytes) answer.
                 let mut same = old;
                 same.meta_mut().resource_version = cur.revision.to_string();
-                return Ok(same);
+                return Ok((same, Some(cur.bytes.clone())));
             }
             if dry_run {
-                return Ok(next);
+                return Ok((next, None));
             }
             let key = backend_key(kind, &namespace, &name);
             let finished = ready_to_delete(&next);
-            let mut txn = if finished {
-                Txn::delete_if(key, cur.revision)
-            } else {
-                Txn::put_if(key, cur.revision, Bytes::from(next.encode_to_vec()))
+            let value = (!finished).then(|| Bytes::from(next.encode_to_vec()));
+            let mut txn = match &value {
+                None => Txn::delete_if(key.clone(), cur.revision),
+                Some(v) => {
+                    // As a create: the cache takes the entry built from `next` rather than
+                    // decoding `v` again (a status write's second decode of the pod).
+                    let built = Stored::prebuilt(&next, v.clone());
+                    self.cache_mut().expect_built(&key, built);
+                    Txn::put_if(key.clone(), cur.revision, v.clone())
+                }
             };
             if let Some(r) = &ranges {
                 Self::add_range_ops(r, &mut txn, Some(&old), (!finished).then_some(&next));
             }
-            let result = self.commit(txn).await?;
+            let result = self.commit(txn).await;
+            if let Some(v) = &value {
+                self.cache_mut().forget_built(&key, v);
+            }
+            let result = result?;
             if Self::range_conflict(&result, &mut range_attempts)? {
                 continue;
             }
             match result {
                 TxnResult::Committed { revision } => {
                     next.meta_mut().resource_version = revision.to_string();
-                    return Ok(next);
+                    let stored = value
+                        .map(|v| crate::cache::with_resource_version(&v, revision));
+                    return Ok((next, stored));
                 }
                 TxnResult::Conflict { .. } if user_rv.is_empty() => continue,
                 TxnResult::Conflict { mod_revision, .. } => {
