@@ -193,6 +193,23 @@ pub async fn serve_web(addr: IpAddr, ports: &[u16], kind: WebKind) -> anyhow::Re
     serve_web_until(addr, ports, kind, |_| {}, term_signal()).await
 }
 
+/// nginx's listen backlog on Linux (`NGX_LISTEN_BACKLOG`, the `listen ... backlog=` default).
+/// tokio's `TcpListener::bind` listens with 128: a burst of new connections (a load test
+/// without keep-alive, a proxy's reconnects) overflowed its accept queue, and every dropped
+/// SYN cost its client a one-second retransmit that nginx would not have caused.
+const LISTEN_BACKLOG: u32 = 511;
+
+/// A listening socket as nginx opens one: SO_REUSEADDR, backlog [`LISTEN_BACKLOG`].
+fn listen(sa: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match sa {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(sa)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// [`serve_web`]'s server: `ready` gets the bound addresses; `shutdown` starts the graceful exit.
 async fn serve_web_until(
     addr: IpAddr,
@@ -204,9 +221,7 @@ async fn serve_web_until(
     let (mut listeners, mut bound) = (vec![], vec![]);
     for p in ports {
         let sa = SocketAddr::new(addr, *p);
-        let l = TcpListener::bind(sa)
-            .await
-            .with_context(|| format!("bind() to {sa} failed"))?;
+        let l = listen(sa).with_context(|| format!("bind() to {sa} failed"))?;
         println!("{} coxswain builtin web: listening on {sa}", now_log());
         bound.push(l.local_addr()?);
         listeners.push(l);
@@ -556,6 +571,26 @@ mod tests {
         let mut out = vec![];
         let _ = s.read_to_end(&mut out).await;
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A burst of connections beyond tokio's default backlog (128) completes its handshakes
+    /// while nothing accepts: the accept queue holds them, as nginx's 511 does.
+    #[tokio::test]
+    async fn the_listener_queues_a_burst_of_connections_as_nginx() {
+        let l = listen(SocketAddr::from(([127, 0, 0, 1], 0))).expect("listen");
+        let addr = l.local_addr().expect("addr");
+        let burst = 400;
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..burst {
+            connects.spawn(TcpStream::connect(addr));
+        }
+        // With a full accept queue the kernel drops every SYN (and its retries) until something
+        // accepts, which nothing here does: a backlog too small never completes the burst.
+        let all = tokio::time::timeout(Duration::from_secs(10), connects.join_all())
+            .await
+            .expect("every connection completes at once");
+        assert_eq!(all.iter().filter(|c| c.is_ok()).count(), burst);
+        drop(l);
     }
 
     #[tokio::test]
