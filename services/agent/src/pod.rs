@@ -19,11 +19,13 @@ use crate::cell;
 use crate::runtime::{Action, ActionKind, Exit, Outcome, PodInfo, Runtime, Started};
 use crate::status::{recompute, restart_policy, Backoff, PackedStatus};
 
+mod backoff;
 mod container;
 mod probe;
 mod sources;
 
-use container::{container_loop, crash_backoff, pull_backoff, run_once};
+use backoff::{crash_backoff, pull_backoff};
+use container::{container_loop, run_once};
 use sources::refresh_projected;
 
 /// Timing of the state machine (flags of the agent).
