@@ -131,6 +131,26 @@ struct Worker {
     latest: cell::Sender<Arc<Pod>>,
 }
 
+impl Worker {
+    /// The pod's status as its task last published it (empty before the first).
+    fn status(&self) -> PodStatus {
+        self.status
+            .borrow()
+            .as_ref()
+            .map(PackedStatus::unpack)
+            .unwrap_or_default()
+    }
+
+    /// Its phase alone, read without decoding the rest.
+    fn phase(&self) -> String {
+        self.status
+            .borrow()
+            .as_ref()
+            .map(PackedStatus::phase)
+            .unwrap_or_default()
+    }
+}
+
 /// Sends pod status to the node's status writer and events to the recorder.
 struct Sink {
     writer: Arc<StatusQueue>,

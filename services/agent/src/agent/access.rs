@@ -62,12 +62,7 @@ impl<R: Runtime> NodeAgent<R> {
                 "container {container} is not valid for pod {pod}"
             )));
         };
-        let status = w
-            .status
-            .borrow()
-            .as_ref()
-            .map(PackedStatus::unpack)
-            .unwrap_or_default();
+        let status = w.status();
         let cs = status
             .container_statuses
             .iter()
@@ -163,12 +158,7 @@ impl<R: Runtime> NodeAgent<R> {
             let w = w
                 .get(&uid)
                 .ok_or_else(|| tonic::Status::not_found(format!("pods \"{pod}\" not found")))?;
-            let status = w
-                .status
-                .borrow()
-                .as_ref()
-                .map(PackedStatus::unpack)
-                .unwrap_or_default();
+            let status = w.status();
             (
                 w.info.clone(),
                 w.pod.spec.clone().unwrap_or_default(),

@@ -14,12 +14,7 @@ impl<R: Runtime> NodeAgent<R> {
         let active: Vec<Arc<Pod>> = workers
             .values()
             .filter(|w| {
-                let phase = w
-                    .status
-                    .borrow()
-                    .as_ref()
-                    .map(PackedStatus::phase)
-                    .unwrap_or_default();
+                let phase = w.phase();
                 phase != "Succeeded" && phase != "Failed"
             })
             .map(|w| w.pod.clone())
