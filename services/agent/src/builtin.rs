@@ -5,12 +5,17 @@
 //! leaves servers holding pod addresses.
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod filecache;
+use filecache::FileCache;
+pub use filecache::FileCacheConfig;
 
 /// Asks the kernel to send `SIGKILL` (or `SIGUSR1` for the supervisor) when the parent exits;
 /// exits at once when the parent is already gone ([`ParentDeath`] without a named parent: a
@@ -171,9 +176,20 @@ fn now_log() -> String {
 /// What the web server answers.
 #[derive(Clone)]
 pub enum WebKind {
-    /// Files of a docroot: `/` is index.html; missing files are 404.
-    Static(PathBuf),
+    /// Files of a docroot: `/` is index.html; missing files are 404. Served from memory as
+    /// nginx's `open_file_cache` does (`filecache`), looked at again once per `cache.valid`.
+    Static {
+        root: PathBuf,
+        cache: FileCacheConfig,
+    },
     /// Burns `millis` of CPU per request and answers "OK!".
+    CpuBurner(u64),
+}
+
+/// What a running server answers: [`WebKind`] with the docroot's cache.
+#[derive(Clone)]
+enum Site {
+    Static(Arc<FileCache>),
     CpuBurner(u64),
 }
 
@@ -226,6 +242,10 @@ async fn serve_web_until(
         bound.push(l.local_addr()?);
         listeners.push(l);
     }
+    let kind = match kind {
+        WebKind::Static { root, cache } => Site::Static(Arc::new(FileCache::new(root, cache))),
+        WebKind::CpuBurner(ms) => Site::CpuBurner(ms),
+    };
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     // Every connection task holds a clone of `alive`; `drained` ends once all are dropped.
     let (alive, mut drained) = tokio::sync::mpsc::channel::<()>(1);
@@ -278,19 +298,11 @@ async fn serve_web_until(
     Ok(())
 }
 
-const NOT_FOUND: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+/// A body up to this size is copied behind the head and sent with it in one write; a larger
+/// one is written after it.
+const BODY_IN_HEAD: usize = 64 * 1024;
 
-fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    if path.split('/').any(|seg| seg == "..") {
-        return None;
-    }
-    let mut p = root.join(path.trim_start_matches('/'));
-    if path.ends_with('/') || p.is_dir() {
-        p = p.join("index.html");
-    }
-    p.is_file().then_some(p)
-}
+const NOT_FOUND: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 /// Serves one connection: HTTP/1.1 keep-alive (as nginx), several requests in turn, until the
 /// client closes, asks `Connection: close`, speaks HTTP/1.0 without keep-alive, or sends a head
@@ -300,7 +312,7 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
 async fn handle(
     mut s: TcpStream,
     peer: SocketAddr,
-    kind: &WebKind,
+    kind: &Site,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let _ = s.set_nodelay(true);
@@ -387,30 +399,56 @@ async fn handle(
                 connection.contains("keep-alive")
             };
         let agent = header("user-agent").unwrap_or_else(|| "-".into());
-        let (code, reason, body) = match kind {
-            WebKind::Static(root) => match file_for(root, &path) {
-                Some(f) => match tokio::fs::read(&f).await {
-                    Ok(b) => (200, "OK", b),
-                    Err(_) => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
-                },
-                None => (404, "Not Found", NOT_FOUND.as_bytes().to_vec()),
-            },
-            WebKind::CpuBurner(ms) => {
+        let file = match kind {
+            Site::Static(cache) => cache.get(&path).await,
+            Site::CpuBurner(ms) => {
                 let ms = *ms;
                 let _ = tokio::task::spawn_blocking(move || burn(Duration::from_millis(ms))).await;
-                (200, "OK", b"OK!".to_vec())
+                None
             }
         };
-        let mut resp = format!(
-            "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-            body.len(),
-            if keep_alive { "keep-alive" } else { "close" }
-        )
-        .into_bytes();
-        if method != "HEAD" {
-            resp.extend_from_slice(&body);
+        let (code, reason, body): (u16, &str, &[u8]) = match (kind, &file) {
+            (Site::CpuBurner(_), _) => (200, "OK", b"OK!"),
+            (Site::Static(_), None) => (404, "Not Found", NOT_FOUND.as_bytes()),
+            (Site::Static(_), Some(f))
+                if (method == "GET" || method == "HEAD")
+                    && filecache::not_modified(
+                        f,
+                        header("if-modified-since").as_deref(),
+                        header("if-none-match").as_deref(),
+                    ) =>
+            {
+                (304, "Not Modified", b"")
+            }
+            (Site::Static(_), Some(f)) => (200, "OK", &f.body),
+        };
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let mut resp = Vec::with_capacity(256 + body.len().min(BODY_IN_HEAD));
+        // Content-Length, as nginx, except on a 304 (which has no body).
+        let _ = match code {
+            304 => write!(resp, "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\n"),
+            _ => write!(
+                resp,
+                "HTTP/1.1 {code} {reason}\r\nServer: coxswain\r\nContent-Type: text/html\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+        };
+        if let (Some(f), 200 | 304) = (&file, code) {
+            let _ = write!(
+                resp,
+                "Last-Modified: {}\r\nETag: {}\r\n",
+                f.last_modified, f.etag
+            );
         }
-        s.write_all(&resp).await?;
+        let _ = write!(resp, "Connection: {connection}\r\n\r\n");
+        let body = if method == "HEAD" { &b""[..] } else { body };
+        if body.len() <= BODY_IN_HEAD {
+            resp.extend_from_slice(body);
+            s.write_all(&resp).await?;
+        } else {
+            s.write_all(&resp).await?;
+            s.write_all(body).await?;
+        }
         served += 1;
         // The access log, as nginx writes it. A closed stdout must not kill the connection
         // (println! panics on a broken pipe), so a failed write is ignored.
@@ -521,6 +559,7 @@ pub async fn supervise(argv: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn the_parent_pid_is_read_after_the_command_name() {
@@ -554,7 +593,10 @@ mod tests {
             serve_web_until(
                 IpAddr::from([127, 0, 0, 1]),
                 &[0],
-                WebKind::Static(root),
+                WebKind::Static {
+                    root,
+                    cache: FileCacheConfig::default(),
+                },
                 move |a| {
                     let _ = addr_tx.send(a[0]);
                 },
@@ -591,6 +633,111 @@ mod tests {
             .expect("every connection completes at once");
         assert_eq!(all.iter().filter(|c| c.is_ok()).count(), burst);
         drop(l);
+    }
+
+    /// Reads one response whose head has a Content-Length (or none: no body) off a kept-alive
+    /// connection: (head, body).
+    async fn read_response(s: &mut TcpStream, head_only: bool) -> (String, String) {
+        let mut buf = vec![];
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..i + 4]).into_owned();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map_or(0, |v| v.trim().parse().expect("length"));
+                let want = if head_only { 0 } else { len };
+                while buf.len() < i + 4 + want {
+                    let n = s.read(&mut chunk).await.expect("read");
+                    assert!(n > 0, "closed mid-body");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&buf[i + 4..]).into_owned();
+                return (head, body);
+            }
+            let n = s.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "closed before a response: {buf:?}");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+    }
+
+    /// GET, HEAD, 404 and conditional requests on one kept-alive connection, as nginx answers
+    /// them: Content-Type and Content-Length, Last-Modified and ETag of the file, 304 when the
+    /// client's copy is current.
+    #[tokio::test]
+    async fn files_are_served_with_nginx_s_headers_on_a_kept_alive_connection() {
+        let dir = std::env::temp_dir().join(format!("coxswain-web-h-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let (addr, stop, server) = start(&dir).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let mut ask = async |req: &str, head_only: bool| {
+            s.write_all(req.as_bytes()).await.expect("write");
+            read_response(&mut s, head_only).await
+        };
+        let (head, body) = ask("GET / HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(header_of(&head, "Content-Type"), Some("text/html"));
+        assert_eq!(header_of(&head, "Content-Length"), Some("5"));
+        assert_eq!(header_of(&head, "Connection"), Some("keep-alive"));
+        assert_eq!(body, "hello");
+        let modified = header_of(&head, "Last-Modified")
+            .expect("Last-Modified")
+            .to_string();
+        let etag = header_of(&head, "ETag").expect("ETag").to_string();
+        assert!(modified.ends_with(" GMT"), "{modified}");
+        assert!(etag.starts_with('"') && etag.ends_with("-5\""), "{etag}");
+        // HEAD: the same head, no body.
+        let (head, body) = ask("HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n", true).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(header_of(&head, "Content-Length"), Some("5"));
+        assert_eq!(body, "");
+        // The client's copy is current: 304, no body.
+        let (head, body) = ask(
+            &format!("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n"),
+            false,
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{head}");
+        assert_eq!(header_of(&head, "ETag"), Some(etag.as_str()));
+        assert_eq!(body, "");
+        let (head, _) = ask(
+            &format!("GET / HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: {modified}\r\n\r\n"),
+            false,
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 304 "), "{head}");
+        let (head, body) = ask(
+            "GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\n\r\n",
+            false,
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(body, "hello");
+        // Missing: nginx's 404 page; a file created later is served at once (404s are not
+        // cached).
+        let (head, body) = ask("GET /later.html HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+        assert_eq!(header_of(&head, "Last-Modified"), None);
+        assert!(body.contains("404 Not Found"), "{body}");
+        std::fs::write(dir.join("later.html"), "later").expect("write");
+        let (head, body) = ask(
+            "GET /later.html?v=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            false,
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(header_of(&head, "Connection"), Some("close"));
+        assert_eq!(body, "later");
+        assert_eq!(read_all(&mut s).await, "", "closed after Connection: close");
+        stop.send(()).expect("stop");
+        server.await.expect("join").expect("serve");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

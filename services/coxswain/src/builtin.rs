@@ -2,9 +2,12 @@
 //! the supervisor wrapping user commands. Not meant to be run by hand.
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use coxswain_agent::builtin::{self, WebKind};
+use coxswain_agent::builtin::{self, FileCacheConfig, WebKind};
+
+use crate::duration;
 
 #[derive(Args, Clone, Debug)]
 pub struct BuiltinArgs {
@@ -22,6 +25,17 @@ pub enum Workload {
         ports: Vec<u16>,
         #[arg(long)]
         root: PathBuf,
+        /// How long a file is served from memory before it is looked at again (nginx's
+        /// open_file_cache_valid; a file changed more recently is looked at sooner).
+        #[arg(long, default_value = "60s", value_parser = duration::parse)]
+        open_file_cache_valid: Duration,
+        /// How many URL paths' files are kept in memory (nginx's open_file_cache max=).
+        #[arg(long, default_value_t = FileCacheConfig::default().max_entries)]
+        open_file_cache_max: usize,
+        /// How many bytes of file contents are kept in all; a file over a sixteenth of it is
+        /// read on every request.
+        #[arg(long, default_value_t = FileCacheConfig::default().max_bytes)]
+        open_file_cache_max_bytes: usize,
     },
     /// An HTTP server burning CPU per request (hpa-example).
     CpuBurner {
@@ -103,8 +117,20 @@ pub enum Workload {
 
 pub async fn run(args: BuiltinArgs) -> anyhow::Result<()> {
     match args.workload {
-        Workload::Web { addr, ports, root } => {
-            builtin::serve_web(addr, &ports, WebKind::Static(root)).await
+        Workload::Web {
+            addr,
+            ports,
+            root,
+            open_file_cache_valid,
+            open_file_cache_max,
+            open_file_cache_max_bytes,
+        } => {
+            let cache = FileCacheConfig {
+                valid: open_file_cache_valid,
+                max_entries: open_file_cache_max,
+                max_bytes: open_file_cache_max_bytes,
+            };
+            builtin::serve_web(addr, &ports, WebKind::Static { root, cache }).await
         }
         Workload::CpuBurner {
             addr,
