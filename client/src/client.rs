@@ -107,10 +107,9 @@ impl Client {
             return crate::failover::balanced(&urls, |u| endpoint(u, None))
                 .map(Client::from_channel);
         }
-        let ch = endpoint(url, None)?
-            .connect()
+        let ch = crate::scheme::connect(&endpoint(url, None)?)
             .await
-            .map_err(|e| Error::Transport(tonic::Status::unavailable(e.to_string())))?;
+            .map_err(|e| Error::connect(&e))?;
         Ok(Client::from_channel(ch))
     }
 
@@ -121,7 +120,9 @@ impl Client {
             return crate::failover::balanced(&urls, |u| endpoint(u, None))
                 .map(Client::from_channel);
         }
-        Ok(Client::from_channel(endpoint(url, None)?.connect_lazy()))
+        Ok(Client::from_channel(crate::scheme::connect_lazy(
+            &endpoint(url, None)?,
+        )))
     }
 
     /// [`Client::lazy`] as one component of this process, with the credentials installed for
@@ -131,9 +132,9 @@ impl Client {
             return crate::failover::balanced(&urls, |u| endpoint(u, Some(component)))
                 .map(Client::from_channel);
         }
-        Ok(Client::from_channel(
-            endpoint(url, Some(component))?.connect_lazy(),
-        ))
+        Ok(Client::from_channel(crate::scheme::connect_lazy(
+            &endpoint(url, Some(component))?,
+        )))
     }
 
     pub fn from_channel(ch: Channel) -> Client {

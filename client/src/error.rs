@@ -61,8 +61,30 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A failed connect: the server's wrong scheme when that is why ([`crate::scheme`]),
+    /// otherwise the transport error with its causes.
+    pub fn connect(e: &tonic::transport::Error) -> Self {
+        let m = crate::scheme::find(e).unwrap_or_else(|| {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(c) = src {
+                m = format!("{m}: {c}");
+                src = c.source();
+            }
+            m
+        });
+        Error::Transport(tonic::Status::unavailable(m))
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(s: tonic::Status) -> Self {
+        // A connection refused for its scheme ("the server at H:P speaks TLS: use https://"),
+        // rather than the bare "transport error" the status says.
+        if let Some(m) = crate::scheme::find(&s) {
+            return Error::Transport(tonic::Status::new(s.code(), m));
+        }
         let m = s.message().to_string();
         match s.code() {
             Code::NotFound => Error::NotFound(m),

@@ -15,6 +15,7 @@ pub mod informer;
 pub mod leaderelection;
 pub mod queue;
 pub mod request_id;
+pub mod scheme;
 pub mod shared;
 pub mod trace;
 

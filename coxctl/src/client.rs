@@ -239,8 +239,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5));
         let endpoint = coxswain_client::config::secure(endpoint, &url)
             .map_err(|e| CliError::Connect(format!("{url}: TLS: {e}")))?;
-        let channel = endpoint
-            .connect()
+        let channel = coxswain_client::scheme::connect(&endpoint)
             .await
             .map_err(|e| CliError::Connect(format!("{url}: {}", error_chain(&e))))?;
         let inner =

@@ -1,6 +1,6 @@
 //! Security, end to end on a real `coxswain`: the data directory's permissions and encryption
-//! at rest, authentication (certificates, tokens, anonymous), RBAC, containers' users, and
-//! /metrics over TLS.
+//! at rest, authentication (certificates, tokens, anonymous), RBAC, containers' users,
+//! /metrics over TLS, and a client's wrong URL scheme.
 
 mod at_rest;
 mod authn;
@@ -8,3 +8,4 @@ mod common;
 mod metrics_tls;
 mod rbac;
 mod run_as;
+mod scheme;
