@@ -2,13 +2,15 @@
 //!
 //! `http://` against a TLS listener (the default `coxswain up`) otherwise fails as an HTTP/2
 //! protocol error: the client sends the HTTP/2 preface in plain text, the TLS server answers
-//! with a TLS alert record, which the client reads as a malformed frame. `https://` against a
-//! plain listener fails inside the TLS handshake ("corrupt message"): the server answers the
-//! ClientHello with its HTTP/2 SETTINGS frame. Both are plain to see in the first bytes the
-//! server sends, so every connection made here ([`connect`], [`connect_lazy`]; the
-//! [`crate::Client`] constructors and coxctl) looks at them once, below TLS, and fails with
-//! [`WrongScheme`] ("the server at H:P speaks TLS: use https://H:P") when they are the other
-//! protocol's. Nothing is guessed from the port; bytes of neither kind pass through untouched.
+//! with a TLS alert record, which the client reads as a malformed frame (and reports to the
+//! request only as "transport error" / "broken pipe"). `https://` against a plain listener
+//! fails inside the TLS handshake ("corrupt message"): the server answers the ClientHello with
+//! its HTTP/2 SETTINGS frame. Both are plain to see in the first bytes the server sends, so
+//! every connection made here ([`connect`], [`connect_lazy`]; the [`crate::Client`]
+//! constructors and coxctl) looks at them (for `http://` before the connection is handed to
+//! the HTTP/2 client, for `https://` below TLS) and fails with [`WrongScheme`] ("the server at
+//! H:P speaks TLS: use https://H:P") when they are the other protocol's. Nothing is guessed
+//! from the port; bytes of neither kind pass through untouched.
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
