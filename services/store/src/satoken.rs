@@ -25,7 +25,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use crate::authn::UserInfo;
+use crate::authn::{pem_der, UserInfo};
 
 /// kubeadm's `--service-account-issuer` (and so the API audience).
 pub const DEFAULT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -113,16 +113,6 @@ impl std::fmt::Debug for Signer {
             .field("issuer", &self.issuer)
             .finish()
     }
-}
-
-/// The DER inside a PEM block.
-fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
 impl Signer {

@@ -45,15 +45,16 @@ pub fn subject_of(der: &[u8]) -> Option<(String, Vec<String>)> {
     .and_then(|subject| parse_name(&subject))
 }
 
-/// The DER of the first PEM block of a text.
+/// The DER of the first PEM block of a text (lines trimmed: CRLF and indented PEM read too);
+/// None without one.
 pub fn pem_der(pem: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    let body: String = pem
+    let mut lines = pem
         .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN"));
+    lines.next()?;
+    let body: String = lines.take_while(|l| !l.starts_with("-----END")).collect();
     base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
@@ -133,5 +134,19 @@ mod tests {
         let u = a.authenticate(None, Some(cert.der())).unwrap();
         assert_eq!(u.groups, ["system:masters", "system:authenticated"]);
         assert!(subject_of(b"not a certificate").is_none());
+    }
+
+    /// The first block's DER, whatever the line ends, indentation or text around it.
+    #[test]
+    fn pem_der_reads_the_first_block() {
+        let want = Some(vec![1u8, 2, 3, 4, 5, 6]);
+        for pem in [
+            "-----BEGIN X-----\nAQIDBAUG\n-----END X-----\n",
+            "-----BEGIN X-----\r\nAQID\r\nBAUG\r\n-----END X-----\r\n",
+            "key:\n  -----BEGIN X-----\n  AQIDBAUG\n  -----END X-----\n-----BEGIN Y-----\nAA==\n",
+        ] {
+            assert_eq!(pem_der(pem), want, "{pem:?}");
+        }
+        assert_eq!(pem_der("no PEM here"), None);
     }
 }
