@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use coxswain_api::v1::{Container, Event as KEvent, Node, ObjectMeta, Pod, PodSpec};
 use coxswain_client::{Client, DeleteParams, Event, Informer, ObjectRef, Recorder, Resource};
+use coxswain_test_support::objects::node_index;
 use coxswain_test_support::{wait_for, Coxswain};
 
 const T: Duration = Duration::from_secs(10);
@@ -40,14 +41,6 @@ fn node(name: &str) -> Node {
     }
 }
 
-fn node_of(p: &Pod) -> Vec<String> {
-    vec![p
-        .spec
-        .as_ref()
-        .map(|s| s.node_name.clone())
-        .unwrap_or_default()]
-}
-
 #[tokio::test]
 async fn informer_follows_the_store_and_indexes_by_node() -> anyhow::Result<()> {
     let cx = Coxswain::start()?;
@@ -56,7 +49,7 @@ async fn informer_follows_the_store_and_indexes_by_node() -> anyhow::Result<()> 
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let l = log.clone();
     let pods = Informer::<Pod>::new(client.clone())
-        .index("node", node_of)
+        .index("node", node_index)
         .on_event(move |e: &Event<Pod>| {
             let s = match e {
                 Event::Added(p) => format!("+{}", p.metadata().name),

@@ -1,5 +1,5 @@
-//! Objects as tests read and write them: a pod's phase, readiness and deletion, and the nginx
-//! Deployment several tests run.
+//! Objects as tests read and write them: a pod's phase, readiness, deletion and node index, and
+//! the nginx Deployment several tests run.
 use coxswain_api::v1::Pod;
 use coxswain_api::Resource;
 
@@ -15,6 +15,17 @@ pub fn ready(p: &Pod) -> bool {
             .iter()
             .any(|c| c.r#type == "Ready" && c.status == "True")
     })
+}
+
+/// The pod's node as an informer index value (`Informer::index("node", node_index)`): none
+/// while it is unscheduled, as the controllers' and the node lifecycle's node indexes.
+pub fn node_index(p: &Pod) -> Vec<String> {
+    p.spec
+        .as_ref()
+        .map(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
+        .into_iter()
+        .collect()
 }
 
 /// The pod is being deleted (it has a deletionTimestamp).
