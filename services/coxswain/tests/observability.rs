@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use coxswain_test_support::component::{field, Component};
+use coxswain_test_support::objects::nginx_deployment;
 use coxswain_test_support::{wait_until, Coxswain};
 
 fn docs() -> PathBuf {
@@ -464,18 +465,7 @@ fn a_request_id_follows_an_apply_from_the_store_to_the_controllers_writes() {
     up.coxctl_in(
         &["--request-id", "trace-web-1", "apply", "-f", "-"],
         None,
-        Some(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: c, image: nginx}]}
-",
-        ),
+        Some(&nginx_deployment("web", 1)),
     )
     .success();
     // The store's line for the Deployment's write.

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use coxswain_test_support::metrics::{samples, scrape, sum};
+use coxswain_test_support::objects::nginx_deployment;
 use coxswain_test_support::{sim_agent as agent, wait_until, Coxswain};
 
 const T: Duration = Duration::from_secs(60);
@@ -407,18 +408,7 @@ fn a_coxctl_request_id_is_in_the_stores_log_line_for_its_write() {
     c.coxctl_in(
         &["--request-id", "apply-web-42", "apply", "-f", "-"],
         None,
-        Some(
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: c, image: nginx}]}
-",
-        ),
+        Some(&nginx_deployment("web", 1)),
     )
     .success();
     let line = wait_until("the store's line for the apply", T, || {
