@@ -651,6 +651,16 @@ pub async fn lease_spec(
     l.spec
 }
 
+/// The spec of Lease `kube-system/NAME` once it exists and has a holder.
+pub async fn held_lease(
+    client: &coxswain_client::Client,
+    name: &str,
+) -> Option<coxswain_api::v1::LeaseSpec> {
+    lease_spec(client, name)
+        .await
+        .filter(|s| s.holder_identity.as_deref().is_some_and(|h| !h.is_empty()))
+}
+
 /// Waits until Lease `kube-system/NAME` has a holder (`holder` None) or is held by `holder`;
 /// its spec then.
 pub async fn wait_lease_holder(
@@ -664,12 +674,9 @@ pub async fn wait_lease_holder(
         None => format!("a holder of {name}"),
     };
     wait_for(&what, timeout, || async {
-        let s = lease_spec(client, name).await?;
-        let held = match s.holder_identity.as_deref() {
-            None | Some("") => false,
-            Some(h) => holder.is_none_or(|want| want == h),
-        };
-        held.then_some(s)
+        let s = held_lease(client, name).await?;
+        let h = s.holder_identity.as_deref().unwrap_or_default();
+        holder.is_none_or(|want| want == h).then_some(s)
     })
     .await
 }

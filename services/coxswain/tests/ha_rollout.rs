@@ -13,11 +13,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{Lease, Pod};
+use coxswain_api::v1::Pod;
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::component::Component;
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{wait_for, Coxswain};
+use coxswain_test_support::{held_lease, lease_spec, wait_for, Coxswain};
 
 /// leaseDuration, renewDeadline, retryPeriod: short for the suite's small rollout; upstream's
 /// defaults for large ones, whose load on a small machine can hold a renewal past 2 s (the
@@ -143,11 +143,9 @@ async fn pods(client: &Client) -> Option<Vec<Pod>> {
 }
 
 async fn holder(client: &Client) -> Option<String> {
-    let l: Lease = client
-        .get("kube-system", "kube-controller-manager")
-        .await
-        .ok()??;
-    l.spec?.holder_identity.filter(|h| !h.is_empty())
+    held_lease(client, "kube-controller-manager")
+        .await?
+        .holder_identity
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,12 +273,10 @@ async fn the_standby_controller_manager_completes_a_rollout_after_the_leader_is_
         taken <= lease + retry + SLACK,
         "the standby took the Lease {taken:?} after the kill"
     );
-    let l: Lease = client
-        .get("kube-system", "kube-controller-manager")
+    let l = lease_spec(&client, "kube-controller-manager")
         .await
-        .expect("get lease")
         .expect("lease");
-    assert_eq!(l.spec.and_then(|s| s.lease_transitions), Some(1));
+    assert_eq!(l.lease_transitions, Some(1));
     eprintln!(
         "rollout of {n}: standby leading {taken:?} after the kill; at most {} pods, at least {} Ready",
         worst.0, worst.1

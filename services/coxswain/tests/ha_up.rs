@@ -10,10 +10,10 @@
 //!   address, and serves again (reads what was written through the other replica, takes writes).
 use std::time::{Duration, Instant};
 
-use coxswain_api::v1::{ConfigMap, Deployment, Lease, LeaseSpec, Pod, ReplicaSet};
+use coxswain_api::v1::{ConfigMap, Deployment, Pod, ReplicaSet};
 use coxswain_client::{Client, ListParams};
 use coxswain_test_support::etcd::Etcd;
-use coxswain_test_support::{configmap, wait_for, wait_until, Coxswain};
+use coxswain_test_support::{configmap, held_lease, wait_for, wait_until, Coxswain};
 
 const LEASE: Duration = Duration::from_secs(3);
 const RETRY: Duration = Duration::from_millis(500);
@@ -23,12 +23,6 @@ const SLACK: Duration = Duration::from_secs(5);
 /// One replicated cluster (etcd and eight processes) at a time: the two tests of this file
 /// do not load the machine for each other.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn lease(client: &Client, name: &str) -> Option<LeaseSpec> {
-    let l: Lease = client.get("kube-system", name).await.ok()??;
-    l.spec
-        .filter(|s| s.holder_identity.as_deref().is_some_and(|h| !h.is_empty()))
-}
 
 /// The log without its colours (ANSI escape sequences).
 fn plain(log: &str) -> String {
@@ -194,7 +188,7 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         let s = wait_for(
             &format!("a holder of {lease_name}"),
             Duration::from_secs(60),
-            || lease(&b, lease_name),
+            || held_lease(&b, lease_name),
         )
         .await
         .unwrap_or_else(|e| panic!("{e}: {}", plain(&up.log())));
@@ -245,7 +239,9 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
     }
 
     // kill -9 the leading controller-manager: the standby takes over and acts.
-    let first = lease(&b, "kube-controller-manager").await.expect("lease");
+    let first = held_lease(&b, "kube-controller-manager")
+        .await
+        .expect("lease");
     let holder = first.holder_identity.clone().unwrap_or_default();
     let pid = pid_of(&plain(&up.log()), &holder).expect("the leader's pid");
     let killed = std::process::Command::new("kill")
@@ -258,7 +254,7 @@ async fn up_with_replicas_runs_two_stores_and_two_of_each_leader() {
         "the standby holds kube-controller-manager",
         LEASE + RETRY * 2 + SLACK * 2,
         || async {
-            let s = lease(&b, "kube-controller-manager").await?;
+            let s = held_lease(&b, "kube-controller-manager").await?;
             (s.holder_identity.as_deref() != Some(holder.as_str())).then_some(s)
         },
     )
