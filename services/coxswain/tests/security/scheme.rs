@@ -2,24 +2,23 @@
 //! TLS listener of a default `coxswain up`, `https://` against a plain store.
 use coxswain_test_support::Coxswain;
 
+/// `coxctl --server URL get nodes` against `c`: its stderr when it fails, None when it works.
+fn get_nodes(c: &Coxswain, url: &str) -> Option<String> {
+    let out = c.coxctl(&["--server", url, "get", "nodes"]);
+    (!out.ok).then_some(out.stderr)
+}
+
 #[test]
 fn a_client_given_the_wrong_scheme_is_told_the_right_one() {
     let up = Coxswain::start_fast_up(&[]).expect("start coxswain up");
     assert!(up.url().starts_with("https://"), "{}", up.url());
     let addr = up.grpc.clone();
+    let tls = format!("the server at {addr} speaks TLS: use https://{addr}");
 
     // coxctl, over http:// to the TLS listener: its one call would fail as an HTTP/2 protocol
     // error ("transport error") without the check.
-    let out = up
-        .coxctl(&["--server", &format!("http://{addr}"), "get", "nodes"])
-        .failure();
-    assert!(
-        out.stderr.contains(&format!(
-            "the server at {addr} speaks TLS: use https://{addr}"
-        )),
-        "{}",
-        out.stderr
-    );
+    let err = get_nodes(&up, &format!("http://{addr}")).expect("http:// to TLS fails");
+    assert!(err.contains(&tls), "{err}");
     // A component, through the same client library.
     let out = std::process::Command::new(coxswain_test_support::bin("coxswain"))
         .args(["dns", "--server", &format!("http://{addr}")])
@@ -34,32 +33,20 @@ fn a_client_given_the_wrong_scheme_is_told_the_right_one() {
         .output()
         .expect("run coxswain dns");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains(&format!(
-            "the server at {addr} speaks TLS: use https://{addr}"
-        )),
-        "{err}"
-    );
+    assert!(!out.status.success() && err.contains(&tls), "{err}");
     // The right scheme works.
-    up.coxctl(&["--server", &format!("https://{addr}"), "get", "nodes"])
-        .success();
+    assert_eq!(get_nodes(&up, &format!("https://{addr}")), None);
 
     // The reverse: https:// to a plain store.
     let plain = Coxswain::start_with(&["store"], &["--auth=false", "--in-memory"])
         .expect("start a plain store");
     let addr = plain.grpc.clone();
-    let out = plain
-        .coxctl(&["--server", &format!("https://{addr}"), "get", "nodes"])
-        .failure();
+    let err = get_nodes(&plain, &format!("https://{addr}")).expect("https:// to plain fails");
     assert!(
-        out.stderr.contains(&format!(
+        err.contains(&format!(
             "the server at {addr} speaks plain HTTP/2, not TLS: use http://{addr}"
         )),
-        "{}",
-        out.stderr
+        "{err}"
     );
-    plain
-        .coxctl(&["--server", &format!("http://{addr}"), "get", "nodes"])
-        .success();
+    assert_eq!(get_nodes(&plain, &format!("http://{addr}")), None);
 }
