@@ -9,8 +9,9 @@
 //! every connection made here ([`connect`], [`connect_lazy`]; the [`crate::Client`]
 //! constructors and coxctl) looks at them (for `http://` before the connection is handed to
 //! the HTTP/2 client, for `https://` below TLS) and fails with [`WrongScheme`] ("the server at
-//! H:P speaks TLS: use https://H:P") when they are the other protocol's. Nothing is guessed
-//! from the port; bytes of neither kind pass through untouched.
+//! H:P speaks TLS: use https://H:P") when they are the other protocol's, or (for `http://`)
+//! an HTTP/1 response: not a gRPC server at all (a /metrics listener). Nothing is guessed from
+//! the port; bytes of no such kind pass through untouched.
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -21,25 +22,40 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-/// The server speaks the other protocol than the URL's scheme asks for.
+/// The server speaks another protocol than the URL's scheme asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrongScheme {
     /// `host:port` as the URL names it.
     pub authority: String,
-    /// The server speaks TLS (the URL said `http://`); false: plain HTTP/2 (it said `https://`).
-    pub server_tls: bool,
+    /// What the server speaks.
+    pub server: Speaks,
+}
+
+/// What a server answered in, other than what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    /// TLS, to `http://`.
+    Tls,
+    /// Plain HTTP/2, to `https://`.
+    PlainHttp2,
+    /// HTTP/1 (e.g. a /metrics listener), to `http://`: not a gRPC server at all.
+    Http1,
 }
 
 impl std::fmt::Display for WrongScheme {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let a = &self.authority;
-        if self.server_tls {
-            write!(f, "the server at {a} speaks TLS: use https://{a}")
-        } else {
-            write!(
+        match self.server {
+            Speaks::Tls => write!(f, "the server at {a} speaks TLS: use https://{a}"),
+            Speaks::PlainHttp2 => write!(
                 f,
                 "the server at {a} speaks plain HTTP/2, not TLS: use http://{a}"
-            )
+            ),
+            Speaks::Http1 => write!(
+                f,
+                "the server at {a} answers in HTTP/1, not gRPC: is it the store's gRPC \
+                 address (its --listen, not e.g. --metrics-listen)?"
+            ),
         }
     }
 }
@@ -102,25 +118,30 @@ impl<T> Checked<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Checked<T> {
-    /// Plain HTTP/2: send the preface, read the server's first bytes (at least two, or to EOF)
-    /// and fail with [`WrongScheme`] when they begin a TLS record.
+    /// Plain HTTP/2: send the preface, read the server's first bytes (at least five, or to
+    /// EOF) and fail with [`WrongScheme`] when they begin a TLS record or an HTTP/1 response
+    /// (an HTTP/1 server reads the preface as a request: `PRI * HTTP/2.0`).
     pub async fn plain(mut io: T, authority: impl Into<String>) -> io::Result<Self> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let authority = authority.into();
         io.write_all(PREFACE).await?;
         let mut first = Vec::with_capacity(64);
-        while first.len() < 2 {
+        while first.len() < 5 {
             if io.read_buf(&mut first).await? == 0 {
                 break;
             }
         }
-        if is_tls_record(&first) {
+        let server = if is_tls_record(&first) {
+            Some(Speaks::Tls)
+        } else if first.starts_with(b"HTTP/1.") {
+            Some(Speaks::Http1)
+        } else {
+            None
+        };
+        if let Some(server) = server {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                WrongScheme {
-                    authority,
-                    server_tls: true,
-                },
+                WrongScheme { authority, server },
             ));
         }
         Ok(Checked {
@@ -168,7 +189,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Checked<T> {
                 io::ErrorKind::InvalidData,
                 WrongScheme {
                     authority: this.authority.clone(),
-                    server_tls: false,
+                    server: Speaks::PlainHttp2,
                 },
             )));
         }
@@ -334,6 +355,25 @@ mod tests {
         assert_eq!(
             find(&e).as_deref(),
             Some("the server at 127.0.0.1:50051 speaks TLS: use https://127.0.0.1:50051")
+        );
+    }
+
+    #[tokio::test]
+    async fn http_to_an_http1_server_fails_the_connect_saying_it_is_not_grpc() {
+        let (mut server, client) = tokio::io::duplex(256);
+        server
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let Err(e) = Checked::plain(client, "127.0.0.1:9464").await else {
+            panic!("an HTTP/1 answer passed as HTTP/2");
+        };
+        assert_eq!(
+            find(&e).as_deref(),
+            Some(
+                "the server at 127.0.0.1:9464 answers in HTTP/1, not gRPC: is it the store's \
+                 gRPC address (its --listen, not e.g. --metrics-listen)?"
+            )
         );
     }
 

@@ -36,6 +36,13 @@ fn a_client_given_the_wrong_scheme_is_told_the_right_one() {
     assert!(!out.status.success() && err.contains(&tls), "{err}");
     // The right scheme works.
     assert_eq!(get_nodes(&up, &format!("https://{addr}")), None);
+    // The metrics listener is no gRPC server: said so, not "operation was canceled".
+    let m = up.metrics.clone();
+    let err = get_nodes(&up, &format!("http://{m}")).expect("http:// to /metrics fails");
+    assert!(
+        err.contains(&format!("the server at {m} answers in HTTP/1, not gRPC")),
+        "{err}"
+    );
 
     // The reverse: https:// to a plain store.
     let plain = Coxswain::start_with(&["store"], &["--auth=false", "--in-memory"])
