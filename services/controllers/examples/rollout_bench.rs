@@ -7,6 +7,10 @@
 //! with the cluster it measures) is its watch's decoding, not a scan of every pod every 5 ms.
 //!
 //! Usage: `cargo run --release -p coxswain-controllers --example rollout_bench -- URL REPLICAS NODES`
+//!
+//! `CPU_PIDS="up=1234 agent=1235"` (bench/workloads.sh sets it): also print the CPU (user +
+//! system, all threads, from `/proc/PID/stat`) each named process spent from the create to all
+//! Running and in the rollout, one `cpu` line per phase.
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,6 +105,56 @@ impl Counts {
 
 const NEW_IMAGE: &str = "nginx:1.17.8";
 
+/// The processes named in `CPU_PIDS` ("name=pid name=pid"), whose CPU each phase reports.
+fn cpu_pids() -> anyhow::Result<Vec<(String, u32)>> {
+    let v = std::env::var("CPU_PIDS").unwrap_or_default();
+    v.split_whitespace()
+        .map(|kv| {
+            let (k, p) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("CPU_PIDS: {kv:?} is not name=pid"))?;
+            Ok((k.to_string(), p.parse()?))
+        })
+        .collect()
+}
+
+/// utime + stime of a process (every thread), in seconds, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command (which may hold spaces) closed by the last ')'; utime and stime
+    // are fields 14 and 15 of the line, 12 and 13 after the ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat: no ')'"))?
+        .1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(f.get(i)
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/stat: short"))?
+            .parse::<f64>()?)
+    };
+    // USER_HZ: 100 on every Linux ABI the workspace builds for.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// Every named process's CPU now.
+fn cpu_now(pids: &[(String, u32)]) -> anyhow::Result<Vec<f64>> {
+    pids.iter().map(|(_, p)| cpu_seconds(*p)).collect()
+}
+
+/// "cpu PHASE: up 6.12s agent 2.03s": the CPU each process spent from `before` to `after`.
+fn print_cpu(phase: &str, pids: &[(String, u32)], before: &[f64], after: &[f64]) {
+    if pids.is_empty() {
+        return;
+    }
+    let parts: Vec<String> = pids
+        .iter()
+        .zip(after.iter().zip(before))
+        .map(|((name, _), (a, b))| format!("{name} {:.2}s", a - b))
+        .collect();
+    println!("cpu {phase}: {}", parts.join(" "));
+}
+
 async fn wait<F: Fn() -> bool>(what: &str, limit: Duration, f: F) -> anyhow::Result<Duration> {
     let t = Instant::now();
     while !f() {
@@ -121,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "http://127.0.0.1:50051".into());
     let replicas: i32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let nodes: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1_000);
+    let pids = cpu_pids()?;
     let client = Client::connect(&url).await?;
 
     // Every node registered.
@@ -186,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
     let surge = (replicas + 3) / 4; // 25% rounded up
     let unavailable = replicas / 4; // 25% rounded down
 
+    let cpu_before = cpu_now(&pids)?;
     let start = Instant::now();
     client.create(&d).await?;
     let r = replicas as usize;
@@ -202,6 +258,12 @@ async fn main() -> anyhow::Result<()> {
         "deployment {replicas} replicas on {nodes} nodes: all pods created {:.2}s, all Running+Ready {:.2}s after create",
         created.as_secs_f64(),
         running.as_secs_f64()
+    );
+    print_cpu(
+        "create to all Running",
+        &pids,
+        &cpu_before,
+        &cpu_now(&pids)?,
     );
 
     // Rolling update with the bounds checked at every event.
@@ -236,6 +298,7 @@ async fn main() -> anyhow::Result<()> {
         .min_ready
         .store(counts.get(&counts.ready), Ordering::SeqCst);
     counts.watching.store(true, Ordering::SeqCst);
+    let cpu_before = cpu_now(&pids)?;
     let start = Instant::now();
     client
         .patch::<Deployment>("default", "bench", &patch)
@@ -246,6 +309,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let took = start.elapsed();
     counts.watching.store(false, Ordering::SeqCst);
+    let cpu_after = cpu_now(&pids)?;
     let (ma, mr) = (
         counts.max_active.load(Ordering::SeqCst),
         counts.min_ready.load(Ordering::SeqCst),
@@ -257,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
         replicas + surge,
         replicas - unavailable
     );
+    print_cpu("rollout", &pids, &cpu_before, &cpu_after);
     if ma > (replicas + surge) as usize || mr < (replicas - unavailable) as usize {
         anyhow::bail!("rollout bounds violated");
     }
