@@ -3,8 +3,9 @@
 # again with EXISTING pods already bound (default 6 per node: 30,000 at 5,000 nodes; issue 17:
 # the incremental pod-affinity counts); then end to end with one fresh in-memory `coxswain up`
 # per workload (so no workload sees another's pods) and the e2e/in-process ratios. Usage:
-#   [RUNS=3] [EXISTING=6*NODES] [E2E=1] [FULL_UP=0] [NO_BUILD=0] bash bench/scheduler.sh [NODES] [PODS]
-# E2E=0 skips the end-to-end runs (and the ratio lines).
+#   [RUNS=3] [EXISTING=6*NODES] [E2E=1] [INPROC=1] [FULL_UP=0] [NO_BUILD=0] bash bench/scheduler.sh [NODES] [PODS]
+# E2E=0 skips the end-to-end runs (and the ratio lines); INPROC=0 the in-process runs (only the
+# end-to-end lines then, for an A/B of two builds: BIN=dir).
 #
 # End to end, `coxswain up` runs what scheduler_perf runs: the store and the scheduler (no
 # controllers, node lifecycle, DNS, HPA, metrics pipeline or proxy: each of those with a pod
@@ -29,16 +30,20 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # kube-scheduler's scheduler_perf CI floors on 5,000 nodes (pods/s), the peer of this benchmark.
 floor() { case $1 in basic) echo 270 ;; node-affinity) echo 220 ;; anti-affinity) echo 60 ;; affinity) echo 35 ;; *) echo "" ;; esac; }
-echo "== in-process (framework + cache + queue), median of ${RUNS:-3}"
-$BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" | tee "$tmp/inproc"
-echo "== in-process with $EXISTING existing pods bound first, median of ${RUNS:-3}"
-$BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" \
-  --existing-pods "$EXISTING" --workloads basic,anti-affinity,affinity,preferred
+touch "$tmp/inproc"
+if [ "${INPROC:-1}" != 0 ]; then
+  echo "== in-process (framework + cache + queue), median of ${RUNS:-3}"
+  $BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" | tee "$tmp/inproc"
+  echo "== in-process with $EXISTING existing pods bound first, median of ${RUNS:-3}"
+  $BIN/coxswain-bench scheduler --runs "${RUNS:-3}" --nodes "$NODES" --pods "$PODS" \
+    --existing-pods "$EXISTING" --workloads basic,anti-affinity,affinity,preferred
+fi
 [ "${E2E:-1}" = 0 ] && exit 0
 echo "== end to end (store over gRPC, 64 creating clients; up ${LEAN[*]:-with DNS, HPA, metrics, proxy})"
 # CPU seconds (user + system) a process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-for w in basic node-affinity taint anti-affinity affinity preferred; do
+WORKLOADS=${WORKLOADS:-basic node-affinity taint anti-affinity affinity preferred}
+for w in $WORKLOADS; do
   $BIN/coxswain up --in-memory --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --nodes 0 --no-node-lifecycle --no-controllers "${LEAN[@]}" >"$tmp/out" 2>/dev/null &
   pid=$!

@@ -352,6 +352,7 @@ impl Client {
                 name: name.into(),
                 uid: uid.into(),
                 node_name: node.into(),
+                event: None,
             }))
             .await?;
         Ok(())
@@ -359,8 +360,13 @@ impl Client {
 
     /// Bind many pods at once (`ObjectStore/BindBatch`): each binding's own outcome, in order, as
     /// [`Client::bind`] would have answered it alone. The outer error is the call's (the store
-    /// unreachable, or UNIMPLEMENTED by a store without BindBatch).
-    pub async fn bind_batch(&self, bindings: Vec<BindRequest>) -> Result<Vec<Result<()>>> {
+    /// unreachable, or UNIMPLEMENTED by a store without BindBatch). A bound binding's value is
+    /// the outcome of the Event it carried (`BindRequest.event`): None when it carried none, or
+    /// when the store does not know the field and so wrote none.
+    pub async fn bind_batch(
+        &self,
+        bindings: Vec<BindRequest>,
+    ) -> Result<Vec<Result<Option<Result<()>>>>> {
         self.fence("create", "Binding")?;
         let n = bindings.len();
         let results = self
@@ -378,7 +384,10 @@ impl Client {
         Ok(results
             .into_iter()
             .map(|r| match tonic::Code::from(r.code) {
-                tonic::Code::Ok => Ok(()),
+                tonic::Code::Ok => Ok(r.event.map(|e| match tonic::Code::from(e.code) {
+                    tonic::Code::Ok => Ok(()),
+                    code => Err(Error::from(tonic::Status::new(code, e.message))),
+                })),
                 code => Err(Error::from(tonic::Status::new(code, r.message))),
             })
             .collect())

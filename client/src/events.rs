@@ -13,6 +13,12 @@
 //!
 //! Recording never blocks the caller: events go through a bounded channel to a background task
 //! and are dropped (and counted) when it is full.
+//!
+//! An event about an operation not yet done can be decided ahead ([`Recorder::prepare_normal_at`]):
+//! the correlator decides now, and a new Event can then ride in the operation's own request (the
+//! scheduler's `Scheduled` Event in its BindBatch). Once the operation is done the decision stands
+//! (a repeat's patch, or a create that did not ride, is written as any other); if it failed, the
+//! correlator forgets the event, as if it had never been recorded.
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +75,162 @@ struct Record {
 /// Records events for one component. Cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+/// What the recorder's background task is sent.
+enum Msg {
+    /// An event to correlate and write.
+    Record(Record),
+    /// A write already decided: a prepared event's, once its operation was done.
+    Write(EventKey, Op),
+}
+
+/// The correlator and what builds an Event, shared by the recorder's task and the callers that
+/// prepare an event ahead.
+struct Shared {
+    component: String,
+    host: String,
+    state: std::sync::Mutex<State>,
+}
+
+struct State {
+    correlator: Correlator,
+    /// The last second formatted: events come many to a second.
+    stamp: (u64, String),
+}
+
+impl Shared {
+    fn new(component: &str, host: &str) -> Shared {
+        Shared {
+            component: component.to_string(),
+            host: host.to_string(),
+            state: std::sync::Mutex::new(State {
+                correlator: Correlator::default(),
+                stamp: (u64::MAX, String::new()),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Correlate `r` and build the write it comes to (None: the spam filter skips it). With
+    /// `undo`, what correlating changed is kept there, to be taken back.
+    fn decide(&self, r: Record, undo: Option<&mut Undo>) -> Option<(EventKey, Op)> {
+        let since_epoch =
+            r.at.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+        let (write, now) = {
+            let mut st = self.state();
+            let write =
+                st.correlator
+                    .correlate_with(&r, Instant::now(), since_epoch.as_nanos(), undo);
+            if st.stamp.0 != since_epoch.as_secs() {
+                st.stamp = (
+                    since_epoch.as_secs(),
+                    format_rfc3339(since_epoch.as_secs() as i64),
+                );
+            }
+            (write, st.stamp.1.clone())
+        };
+        match write {
+            Write::Skip => None,
+            Write::Patch {
+                name,
+                namespace,
+                count,
+            } => Some((
+                (namespace, name),
+                Op::Patch {
+                    count,
+                    last_timestamp: now,
+                },
+            )),
+            Write::Create {
+                name,
+                namespace,
+                message,
+            } => {
+                let event = Event {
+                    metadata: Some(ObjectMeta {
+                        name: name.clone(),
+                        namespace: namespace.clone(),
+                        ..Default::default()
+                    }),
+                    involved_object: Some(r.object.0),
+                    reason: r.reason,
+                    message,
+                    source: Some(EventSource {
+                        component: self.component.clone(),
+                        host: self.host.clone(),
+                    }),
+                    first_timestamp: now.clone(),
+                    last_timestamp: now,
+                    count: 1,
+                    r#type: r.type_.into(),
+                    reporting_component: self.component.clone(),
+                    reporting_instance: self.host.clone(),
+                    ..Default::default()
+                };
+                Some(((namespace, name), Op::Create(Box::new(event))))
+            }
+        }
+    }
+}
+
+/// An event decided ahead of the operation it reports ([`Recorder::prepare_normal_at`]). Then
+/// exactly one of [`Prepared::done`] (the operation happened) and [`Prepared::cancel`] (it did
+/// not); dropped without either, it is cancelled.
+pub struct Prepared {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+    /// None: the spam filter skips it.
+    write: Option<(EventKey, Op)>,
+    /// Until done or cancelled.
+    undo: Option<Undo>,
+}
+
+impl Prepared {
+    /// The new Event to create along with the operation, when the correlator decided on one
+    /// (None for a repeat of an Event already written, whose patch follows `done`, and for a
+    /// filtered one).
+    pub fn event(&self) -> Option<&Event> {
+        match &self.write {
+            Some((_, Op::Create(e))) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The operation happened. `carried`: the outcome of the Event's create when it rode in the
+    /// operation's request (the store's answer for it); None when it did not ride (or the store
+    /// did not know how to take it), so the recorder writes it now, as any other.
+    pub fn done(mut self, carried: Option<Result<(), crate::Error>>) {
+        self.undo = None;
+        match (self.write.take(), carried) {
+            (None, _) => metrics::counter!("coxswain_events_filtered_total").increment(1),
+            (Some((key, op)), None) => {
+                if self.tx.try_send(Msg::Write(key, op)).is_err() {
+                    metrics::counter!("coxswain_events_dropped_total").increment(1);
+                }
+            }
+            (Some(_), Some(Ok(()))) => {}
+            (Some(_), Some(Err(e))) => tracing::debug!(error = %e, "event create failed"),
+        }
+    }
+
+    /// The operation did not happen: nothing is written and the correlator forgets the event.
+    pub fn cancel(self) {}
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some(u) = self.undo.take() {
+            self.shared.state().correlator.undo(u);
+        }
+    }
 }
 
 const QUEUE: usize = 8192;
@@ -80,9 +241,41 @@ impl Recorder {
     /// `component` as in `source.component` ("default-scheduler", "kubelet", …); `host` the
     /// node for node-local components, else "".
     pub fn new(client: Client, component: &str, host: &str) -> Recorder {
+        Recorder::with_sink(client, component, host)
+    }
+
+    fn with_sink<S: Sink>(sink: S, component: &str, host: &str) -> Recorder {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(client, component.to_string(), host.to_string(), rx));
-        Recorder { tx }
+        let shared = Arc::new(Shared::new(component, host));
+        tokio::spawn(run(sink, Arc::clone(&shared), rx));
+        Recorder { tx, shared }
+    }
+
+    /// [`Recorder::normal_at`] for an operation about to be issued: the correlator decides now
+    /// (so that a new Event can ride in the operation's request: [`Prepared::event`]), and the
+    /// caller says afterwards whether the operation happened.
+    pub fn prepare_normal_at(
+        &self,
+        object: &ObjectRef,
+        reason: &str,
+        message: impl Into<String>,
+        at: std::time::SystemTime,
+    ) -> Prepared {
+        let r = Record {
+            object: object.clone(),
+            type_: "Normal",
+            reason: reason.to_string(),
+            message: message.into(),
+            at,
+        };
+        let mut undo = Undo::default();
+        let write = self.shared.decide(r, Some(&mut undo));
+        Prepared {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+            write,
+            undo: Some(undo),
+        }
     }
 
     pub fn normal(&self, object: &ObjectRef, reason: &str, message: impl Into<String>) {
@@ -125,7 +318,7 @@ impl Recorder {
             message,
             at,
         };
-        if self.tx.try_send(r).is_err() {
+        if self.tx.try_send(Msg::Record(r)).is_err() {
             metrics::counter!("coxswain_events_dropped_total").increment(1);
         }
     }
@@ -179,8 +372,60 @@ enum Write {
     Skip,
 }
 
+/// What one correlation changed, to take it back ([`Correlator::undo`]).
+#[derive(Default)]
+struct Undo {
+    aggregate: Option<String>,
+    /// The message it added to the aggregate's set, and the one it removed from it.
+    added: Option<String>,
+    removed: Option<String>,
+    /// The de-duplication key, and whether it was new (else its count was bumped).
+    seen: Option<(String, bool)>,
+    /// The spam bucket it took a token from.
+    token: Option<String>,
+}
+
 impl Correlator {
+    #[cfg(test)]
     fn correlate(&mut self, r: &Record, now: Instant, nanos: u128) -> Write {
+        self.correlate_with(r, now, nanos, None)
+    }
+
+    /// Take back a correlation, as if the event had never been recorded (the aggregate's last
+    /// time excepted). Entries forgotten since (the maps are bounded) are left alone.
+    fn undo(&mut self, u: Undo) {
+        if let Some(agg) = u.aggregate.and_then(|k| self.aggregates.get_mut(&k)) {
+            // Re-insert first: the message removed may be the one added.
+            if let Some(m) = u.removed {
+                agg.messages.insert(m);
+            }
+            if let Some(m) = u.added {
+                agg.messages.remove(&m);
+            }
+        }
+        match u.seen {
+            Some((k, true)) => {
+                self.seen.remove(&k);
+            }
+            Some((k, false)) => {
+                if let Some(s) = self.seen.get_mut(&k) {
+                    s.count -= 1;
+                }
+            }
+            None => {}
+        }
+        if let Some(b) = u.token.and_then(|k| self.buckets.get_mut(&k)) {
+            b.tokens = (b.tokens + 1.0).min(SPAM_BURST);
+        }
+    }
+
+    fn correlate_with(
+        &mut self,
+        r: &Record,
+        now: Instant,
+        nanos: u128,
+        mut undo: Option<&mut Undo>,
+    ) -> Write {
         if self.seen.len() >= REMEMBERED {
             self.seen.clear();
         }
@@ -204,8 +449,12 @@ impl Correlator {
         if now.saturating_duration_since(agg.last) > AGGREGATE_WINDOW {
             agg.messages.clear();
         }
-        agg.messages.insert(r.message.clone());
+        let added = agg.messages.insert(r.message.clone());
         agg.last = now;
+        if let Some(u) = undo.as_deref_mut() {
+            u.aggregate = Some(aggregate_key.clone());
+            u.added = added.then(|| r.message.clone());
+        }
         let (key, message) = if agg.messages.len() < AGGREGATE_MAX_EVENTS {
             (
                 join(&[&aggregate_key, &o.field_path, &r.message]),
@@ -215,12 +464,18 @@ impl Correlator {
             // Keep the set from growing; every further similar event is the aggregate.
             if let Some(m) = agg.messages.iter().next().cloned() {
                 agg.messages.remove(&m);
+                if let Some(u) = undo.as_deref_mut() {
+                    u.removed = Some(m);
+                }
             }
             (
                 aggregate_key,
                 format!("(combined from similar events): {}", r.message),
             )
         };
+        if let Some(u) = undo.as_deref_mut() {
+            u.seen = Some((key.clone(), !self.seen.contains_key(&key)));
+        }
         let write = match self.seen.get_mut(&key) {
             Some(s) => {
                 s.count += 1;
@@ -253,6 +508,9 @@ impl Correlator {
             }
         };
         // The spam filter, per source (this recorder) and object, on every write.
+        if let Some(u) = undo.as_deref_mut() {
+            u.token = Some(object.clone());
+        }
         let b = self.buckets.entry(object).or_insert(Bucket {
             tokens: SPAM_BURST,
             last: now,
@@ -261,6 +519,9 @@ impl Correlator {
         b.tokens = (b.tokens + elapsed * SPAM_REFILL_PER_SEC).min(SPAM_BURST);
         b.last = now;
         if b.tokens < 1.0 {
+            if let Some(u) = undo {
+                u.token = None;
+            }
             return Write::Skip;
         }
         b.tokens -= 1.0;
@@ -412,80 +673,30 @@ impl<S: Sink> Writer<S> {
     }
 }
 
-async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Receiver<Record>) {
-    let mut correlator = Correlator::default();
-    // The last second formatted: events come many to a second.
-    let mut stamp: (u64, String) = (u64::MAX, String::new());
+async fn run<S: Sink>(sink: S, shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
     let (mut writer, mut done_rx) = Writer::new(sink);
     loop {
-        let r = tokio::select! {
+        let msg = tokio::select! {
             // Finished writes first, so a waiting write starts as soon as its turn comes.
             biased;
             Some(key) = done_rx.recv() => {
                 writer.finished(key).await;
                 continue;
             }
-            r = rx.recv() => match r {
-                Some(r) => r,
+            m = rx.recv() => match m {
+                Some(m) => m,
                 None => break,
             },
         };
-        let since_epoch =
-            r.at.duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-        let nanos = since_epoch.as_nanos();
-        let write = correlator.correlate(&r, Instant::now(), nanos);
-        if stamp.0 != since_epoch.as_secs() {
-            stamp = (
-                since_epoch.as_secs(),
-                format_rfc3339(since_epoch.as_secs() as i64),
-            );
-        }
-        let now = stamp.1.clone();
-        let (key, op) = match write {
-            Write::Skip => {
-                metrics::counter!("coxswain_events_filtered_total").increment(1);
-                continue;
-            }
-            Write::Patch {
-                name,
-                namespace,
-                count,
-            } => (
-                (namespace, name),
-                Op::Patch {
-                    count,
-                    last_timestamp: now,
-                },
-            ),
-            Write::Create {
-                name,
-                namespace,
-                message,
-            } => {
-                let event = Event {
-                    metadata: Some(ObjectMeta {
-                        name: name.clone(),
-                        namespace: namespace.clone(),
-                        ..Default::default()
-                    }),
-                    involved_object: Some(r.object.0),
-                    reason: r.reason,
-                    message,
-                    source: Some(EventSource {
-                        component: component.clone(),
-                        host: host.clone(),
-                    }),
-                    first_timestamp: now.clone(),
-                    last_timestamp: now,
-                    count: 1,
-                    r#type: r.type_.into(),
-                    reporting_component: component.clone(),
-                    reporting_instance: host.clone(),
-                    ..Default::default()
-                };
-                ((namespace, name), Op::Create(Box::new(event)))
-            }
+        let (key, op) = match msg {
+            Msg::Write(key, op) => (key, op),
+            Msg::Record(r) => match shared.decide(r, None) {
+                Some(w) => w,
+                None => {
+                    metrics::counter!("coxswain_events_filtered_total").increment(1);
+                    continue;
+                }
+            },
         };
         writer.submit(key, op).await;
     }
@@ -499,185 +710,4 @@ async fn run<S: Sink>(sink: S, component: String, host: String, mut rx: mpsc::Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(name: &str, reason: &str, message: &str) -> Record {
-        Record {
-            object: ObjectRef(ObjectReference {
-                kind: "ReplicaSet".into(),
-                namespace: "default".into(),
-                name: name.into(),
-                uid: format!("uid-{name}"),
-                api_version: "apps/v1".into(),
-                ..Default::default()
-            }),
-            type_: "Normal",
-            reason: reason.into(),
-            message: message.into(),
-            at: std::time::SystemTime::now(),
-        }
-    }
-
-    fn creates_and_patches(ws: &[Write]) -> (usize, usize, usize) {
-        ws.iter().fold((0, 0, 0), |(c, p, s), w| match w {
-            Write::Create { .. } => (c + 1, p, s),
-            Write::Patch { .. } => (c, p + 1, s),
-            Write::Skip => (c, p, s + 1),
-        })
-    }
-
-    /// Applies writes after a random delay each, as a store under concurrent load may, and
-    /// keeps what it applied in the order it applied it.
-    #[derive(Clone)]
-    struct Jittery {
-        applied: Arc<std::sync::Mutex<Vec<(String, i32, bool)>>>,
-        rng: Arc<std::sync::Mutex<rand::rngs::StdRng>>,
-    }
-
-    impl Jittery {
-        fn new(seed: u64) -> Jittery {
-            use rand::SeedableRng;
-            Jittery {
-                applied: Default::default(),
-                rng: Arc::new(std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(
-                    seed,
-                ))),
-            }
-        }
-
-        async fn delay(&self) {
-            use rand::Rng;
-            let ms = self.rng.lock().unwrap().random_range(0..20);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-    }
-
-    impl Sink for Jittery {
-        async fn create(&self, event: Event) {
-            self.delay().await;
-            let name = event.metadata.unwrap().name;
-            self.applied.lock().unwrap().push((name, event.count, true));
-        }
-
-        async fn patch(&self, _: String, name: String, count: i32, _: String) {
-            self.delay().await;
-            self.applied.lock().unwrap().push((name, count, false));
-        }
-    }
-
-    /// The regression test for writes racing: with writes that take random times, every Event's
-    /// create lands first, its counts only grow, and the last count is the number recorded.
-    #[tokio::test(start_paused = true)]
-    async fn writes_of_one_event_apply_in_order_and_the_latest_count_wins() {
-        for seed in 0..20 {
-            let sink = Jittery::new(seed);
-            let (tx, rx) = mpsc::channel(QUEUE);
-            let task = tokio::spawn(run(sink.clone(), "c".into(), String::new(), rx));
-            // 25 repeats (the spam filter's burst) on each of four objects, interleaved.
-            for _ in 0..25 {
-                for o in ["a", "b", "c", "d"] {
-                    tx.send(rec(o, "BackOff", "Back-off restarting failed container"))
-                        .await
-                        .unwrap();
-                }
-            }
-            drop(tx);
-            task.await.unwrap();
-            let applied = sink.applied.lock().unwrap().clone();
-            let mut last: HashMap<String, i32> = HashMap::new();
-            for (name, count, create) in applied {
-                match last.get(&name) {
-                    None => assert!(create, "seed {seed}: {name} patched before its create"),
-                    Some(&prev) => assert!(
-                        !create && count > prev,
-                        "seed {seed}: {name} went from {prev} to {count}"
-                    ),
-                }
-                last.insert(name, count);
-            }
-            assert_eq!(last.len(), 4);
-            assert!(last.values().all(|&c| c == 25), "seed {seed}: {last:?}");
-        }
-    }
-
-    #[test]
-    fn repeats_fold_into_one_event_with_a_count() {
-        let mut c = Correlator::default();
-        let t = Instant::now();
-        let a = c.correlate(&rec("rs", "BackOff", "same"), t, 1);
-        let b = c.correlate(&rec("rs", "BackOff", "same"), t, 2);
-        let Write::Create { name, .. } = a else {
-            panic!("{a:?}")
-        };
-        assert_eq!(
-            b,
-            Write::Patch {
-                name,
-                namespace: "default".into(),
-                count: 2
-            }
-        );
-    }
-
-    #[test]
-    fn the_tenth_distinct_message_starts_one_combined_event() {
-        let mut c = Correlator::default();
-        let t = Instant::now();
-        let ws: Vec<Write> = (0..12)
-            .map(|i| {
-                c.correlate(
-                    &rec("rs", "SuccessfulCreate", &format!("Created pod: p{i}")),
-                    t,
-                    i,
-                )
-            })
-            .collect();
-        assert_eq!(creates_and_patches(&ws), (10, 2, 0));
-        match &ws[9] {
-            Write::Create { message, .. } => {
-                assert_eq!(message, "(combined from similar events): Created pod: p9")
-            }
-            w => panic!("{w:?}"),
-        }
-        assert!(matches!(ws[11], Write::Patch { count: 3, .. }));
-    }
-
-    #[test]
-    fn one_object_gets_a_burst_of_25_writes_then_one_per_five_minutes() {
-        let mut c = Correlator::default();
-        let t = Instant::now();
-        let ws: Vec<Write> = (0..1000)
-            .map(|i| {
-                c.correlate(
-                    &rec("rs", "SuccessfulCreate", &format!("Created pod: p{i}")),
-                    t,
-                    i,
-                )
-            })
-            .collect();
-        assert_eq!(creates_and_patches(&ws), (10, 15, 975));
-        // Other objects have their own budget.
-        assert!(matches!(
-            c.correlate(&rec("other", "SuccessfulCreate", "x"), t, 5000),
-            Write::Create { .. }
-        ));
-        let later = t + Duration::from_secs(300);
-        assert!(matches!(
-            c.correlate(
-                &rec("rs", "SuccessfulCreate", "Created pod: late"),
-                later,
-                6000
-            ),
-            Write::Patch { .. }
-        ));
-        assert_eq!(
-            c.correlate(
-                &rec("rs", "SuccessfulCreate", "Created pod: later"),
-                later,
-                6001
-            ),
-            Write::Skip
-        );
-    }
-}
+mod tests;

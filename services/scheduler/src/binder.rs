@@ -11,7 +11,11 @@
 //!   it, a bound one records `Scheduled`;
 //! - a failure of the whole call (the store unreachable) is every binding's failure;
 //! - a store without `BindBatch` (UNIMPLEMENTED) gets single `Bind`s from then on, and so does
-//!   every binding when the batch size is 1.
+//!   every binding when the batch size is 1;
+//! - a binding may carry the pod's `Scheduled` Event when the recorder's correlator decided to
+//!   create a new one: in a `BindBatch` the store creates it once the binding succeeded, and
+//!   the answer says so ([`Carried`]); sent as a single `Bind` it is not carried, and the
+//!   recorder writes it as any other Event.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +54,14 @@ pub struct Binding {
     pub name: String,
     pub uid: String,
     pub node: String,
+    /// The Event to create once it is bound (the `Scheduled` Event), if any.
+    pub event: Option<Box<coxswain_api::v1::Event>>,
 }
+
+/// A bound binding's Event: the outcome of its create when it rode in the `BindBatch`; None
+/// when the binding carried none, or it was not carried (a single `Bind`, or a store without
+/// the field).
+pub type Carried = Option<Result<(), Error>>;
 
 /// Where bindings go: the store in production, a fake in tests.
 pub trait Sink: Clone + Send + Sync + 'static {
@@ -60,7 +71,7 @@ pub trait Sink: Clone + Send + Sync + 'static {
     fn bind_batch(
         &self,
         bs: Vec<Binding>,
-    ) -> impl std::future::Future<Output = Result<Vec<Result<(), Error>>, Error>> + Send;
+    ) -> impl std::future::Future<Output = Result<Vec<Result<Carried, Error>>, Error>> + Send;
 }
 
 impl Sink for Client {
@@ -68,7 +79,7 @@ impl Sink for Client {
         Client::bind(self, &b.namespace, &b.name, &b.uid, &b.node).await
     }
 
-    async fn bind_batch(&self, bs: Vec<Binding>) -> Result<Vec<Result<(), Error>>, Error> {
+    async fn bind_batch(&self, bs: Vec<Binding>) -> Result<Vec<Result<Carried, Error>>, Error> {
         let reqs = bs
             .into_iter()
             .map(|b| coxswain_api::v1::BindRequest {
@@ -76,13 +87,14 @@ impl Sink for Client {
                 name: b.name,
                 uid: b.uid,
                 node_name: b.node,
+                event: b.event.map(|e| coxswain_api::Object::Event(*e).to_any()),
             })
             .collect();
         Client::bind_batch(self, reqs).await
     }
 }
 
-type Pending = (Binding, oneshot::Sender<Result<(), Error>>);
+type Pending = (Binding, oneshot::Sender<Result<Carried, Error>>);
 
 /// The handle the binding cycles send their bindings through. Cheap to clone.
 #[derive(Clone)]
@@ -99,7 +111,7 @@ impl Batcher {
     }
 
     /// Bind one pod: resolves once its batch is answered.
-    pub async fn bind(&self, b: Binding) -> Result<(), Error> {
+    pub async fn bind(&self, b: Binding) -> Result<Carried, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx.send((b, reply)).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -175,7 +187,7 @@ async fn send<S: Sink>(sink: S, batch: Vec<Pending>, batches: Arc<AtomicBool>) {
     for (b, reply) in batch {
         let sink = sink.clone();
         tokio::spawn(async move {
-            let _ = reply.send(sink.bind(b).await);
+            let _ = reply.send(sink.bind(b).await.map(|()| None));
         });
     }
 }
@@ -220,7 +232,7 @@ mod tests {
             self.answer(&b)
         }
 
-        async fn bind_batch(&self, bs: Vec<Binding>) -> Result<Vec<Result<(), Error>>, Error> {
+        async fn bind_batch(&self, bs: Vec<Binding>) -> Result<Vec<Result<Carried, Error>>, Error> {
             if self.unimplemented {
                 return Err(Error::Transport(tonic::Status::unimplemented("no")));
             }
@@ -229,7 +241,10 @@ mod tests {
                 .unwrap()
                 .push(bs.iter().map(|b| b.name.clone()).collect());
             tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok(bs.iter().map(|b| self.answer(b)).collect())
+            Ok(bs
+                .iter()
+                .map(|b| self.answer(b).map(|()| b.event.as_ref().map(|_| Ok(()))))
+                .collect())
         }
     }
 
@@ -239,10 +254,11 @@ mod tests {
             name: format!("p{i}"),
             uid: String::new(),
             node: "n".into(),
+            event: None,
         }
     }
 
-    async fn bind_all(b: &Batcher, n: usize) -> Vec<Result<(), Error>> {
+    async fn bind_all(b: &Batcher, n: usize) -> Vec<Result<Carried, Error>> {
         let tasks: Vec<_> = (0..n)
             .map(|i| {
                 let b = b.clone();

@@ -42,7 +42,7 @@ use crate::snapshot::pod_spec;
 mod binding;
 mod live_explain;
 
-use binding::BindError;
+use binding::{BindError, Recorded};
 use live_explain::PendingExplain;
 
 /// The reason of the Warning event a pod gets when an extender's failure is skipped (an
@@ -112,7 +112,7 @@ enum Msg {
         issued: std::time::SystemTime,
         attempts: u32,
         profile: usize,
-        result: Result<(), BindError>,
+        result: Result<Recorded, BindError>,
     },
     Explain {
         pod: Arc<v1::Pod>,

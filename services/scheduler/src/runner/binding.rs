@@ -14,6 +14,15 @@ use crate::binder::Binding;
 use crate::queue::QueuedPod;
 use crate::snapshot::{pod_name, pod_namespace, pod_spec};
 
+/// Whether a bound pod's `Scheduled` Event was recorded by its binding cycle (the DefaultBinder
+/// decides it before the binding, so that a new Event rides in the BindBatch), or is still to
+/// be recorded when the outcome reaches the loop (a binding extender's).
+#[derive(Debug)]
+pub(super) enum Recorded {
+    Yes,
+    No,
+}
+
 #[derive(Debug)]
 pub(super) enum BindError {
     /// The pod is gone or bound already: nothing to retry.
@@ -68,11 +77,14 @@ impl Loop {
         (node, issued): (String, std::time::SystemTime),
         attempts: u32,
         profile: usize,
-        result: Result<(), BindError>,
+        result: Result<Recorded, BindError>,
     ) {
         let obj = ObjectRef::from(&*pod);
         match result {
-            Ok(()) => {
+            Ok(Recorded::Yes) => {
+                metrics::counter!("coxswain_scheduler_binds_total", "result" => "ok").increment(1);
+            }
+            Ok(Recorded::No) => {
                 metrics::counter!("coxswain_scheduler_binds_total", "result" => "ok").increment(1);
                 // Stamped with the moment the binding was issued, not when this loop got the
                 // answer: the node may already have acted on the bound pod (Pulling, ...), and
@@ -146,6 +158,7 @@ impl Loop {
             .cloned();
         let client = self.client.clone();
         let batcher = self.batcher.clone();
+        let recorder = self.recorders[profile].clone();
         let tx = self.tx.clone();
         let profile_name = self.profiles[profile].scheduler_name.clone();
         // The binder's plugin series only in a sampled cycle, as the other plugins'.
@@ -192,25 +205,40 @@ impl Loop {
                     Some(ext) => ext
                         .bind(&ns, &name, &uid, &node)
                         .await
+                        .map(|()| Recorded::No)
                         .map_err(BindError::Failed),
-                    None => match batcher
-                        .bind(Binding {
+                    None => {
+                        // The Scheduled Event, decided now: a new one rides in the binding
+                        // (written by the store only if the pod is bound), a repeat is patched
+                        // after it. A failed binding records nothing (`prepared` is dropped).
+                        let message = format!("Successfully assigned {ns}/{name} to {node}");
+                        let prepared = recorder.prepare_normal_at(
+                            &ObjectRef::from(&*pod),
+                            "Scheduled",
+                            message,
+                            issued,
+                        );
+                        let binding = Binding {
                             namespace: ns,
                             name,
                             uid,
                             node: node.clone(),
-                        })
-                        .await
-                    {
-                        Ok(()) => Ok(()),
-                        Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
-                        Err(coxswain_client::Error::Transport(s))
-                            if s.code() == tonic::Code::FailedPrecondition =>
-                        {
-                            Err(BindError::Gone(s.message().to_string()))
+                            event: prepared.event().map(|e| Box::new(e.clone())),
+                        };
+                        match batcher.bind(binding).await {
+                            Ok(carried) => {
+                                prepared.done(carried);
+                                Ok(Recorded::Yes)
+                            }
+                            Err(e) if e.is_not_found() => Err(BindError::Gone(e.to_string())),
+                            Err(coxswain_client::Error::Transport(s))
+                                if s.code() == tonic::Code::FailedPrecondition =>
+                            {
+                                Err(BindError::Gone(s.message().to_string()))
+                            }
+                            Err(e) => Err(BindError::Failed(e.to_string())),
                         }
-                        Err(e) => Err(BindError::Failed(e.to_string())),
-                    },
+                    }
                 },
             };
             crate::metrics::record_bind(

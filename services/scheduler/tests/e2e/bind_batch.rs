@@ -1,4 +1,5 @@
-//! BindBatch: a batch with one conflicting binding binds the others.
+//! BindBatch: a batch with one conflicting binding binds the others; the bound pods'
+//! `Scheduled` Events ride in the batch.
 use coxswain_client::Client;
 use coxswain_test_support::metrics::{scrape, sum};
 use coxswain_test_support::{wait_for, Coxswain};
@@ -90,12 +91,62 @@ async fn a_batch_with_one_conflicting_binding_binds_the_others() {
     // b is bound, so it was not requeued: a later pod is the only further attempt (with the
     // test's 100 ms back-off, a requeued b would have been tried again by then).
     create_pod(&c, ns, "d");
-    wait_bound(&client, ns, "d").await;
+    let dn = wait_bound(&client, ns, "d").await;
     assert_eq!(attempts(&scrape(&c.metrics).expect("metrics")), 4.0);
+    // Each bound pod has its Scheduled Event exactly once, as the recorder writes it; a and c's
+    // rode in the batch, d's (a batch of one is a single Bind) was a Create of its own; b's
+    // failed binding wrote none.
+    for (name, node) in [("a", &a), ("c", &cn), ("d", &dn)] {
+        let p = pod(&client, ns, name).await;
+        wait_event(&client, ns, name, "Scheduled").await;
+        let evs: Vec<_> = events(&client, ns, name)
+            .await
+            .into_iter()
+            .filter(|e| e.reason == "Scheduled")
+            .collect();
+        assert_eq!(evs.len(), 1, "{name}: {evs:?}");
+        let e = &evs[0];
+        assert_eq!(
+            e.message,
+            format!("Successfully assigned {ns}/{name} to {node}")
+        );
+        assert_eq!((e.r#type.as_str(), e.count), ("Normal", 1), "{e:?}");
+        assert_eq!(
+            e.source.as_ref().map(|s| s.component.as_str()),
+            Some("default-scheduler")
+        );
+        assert_eq!(e.reporting_component, "default-scheduler");
+        let o = e.involved_object.clone().unwrap_or_default();
+        let m = p.metadata.clone().unwrap_or_default();
+        assert_eq!(
+            (
+                o.kind.as_str(),
+                o.namespace.as_str(),
+                o.name.as_str(),
+                o.uid.as_str()
+            ),
+            ("Pod", ns, name, m.uid.as_str())
+        );
+        let em = e.metadata.clone().unwrap_or_default();
+        assert!(em.name.starts_with(&format!("{name}.")), "{em:?}");
+        assert_eq!(em.namespace, ns);
+        assert!(!e.first_timestamp.is_empty() && e.first_timestamp == e.last_timestamp);
+    }
     assert!(!events(&client, ns, "b")
         .await
         .iter()
         .any(|e| e.reason == "Scheduled"));
+    // Events written by Create calls: b's FailedScheduling and d's Scheduled only.
+    let body = scrape(&c.metrics).expect("metrics");
+    assert_eq!(
+        sum(
+            &body,
+            "apiserver_request_total",
+            &["verb=\"CREATE\"", "resource=\"events\""]
+        ),
+        2.0,
+        "{body}"
+    );
 }
 
 fn create_pod(c: &Coxswain, ns: &str, name: &str) {

@@ -7,16 +7,31 @@
 //! failing binding fails nothing else. The bindings' writes are issued together, so the
 //! backend's writer commits them in one write group (the embedded backend group-commits every
 //! transaction waiting when it starts a group; etcd batches concurrent txns likewise).
+//!
+//! A binding may carry the Event its binder would create once it is bound (the scheduler's
+//! `Scheduled` Event): it is created only when that binding succeeded, after it, as upstream's
+//! scheduler writes it after the binding's response — the Events of a batch are issued together
+//! too, so they commit in one further write group. It is decoded, authorized (`create events`
+//! in its namespace, the caller's own right) and validated exactly as a `Create` of it, and it
+//! must be about the bound pod. A caller without that right gets its bindings done and each
+//! Event refused in its result (PERMISSION_DENIED): with Kubernetes a scheduler that may bind
+//! but not write events binds and only its events fail, since they are separate requests.
+//! An Event's problem is its result's `event`, never the binding's outcome.
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use coxswain_api::v1::{BindBatchRequest, BindBatchResponse, BindResult};
-use coxswain_api::Kind;
+use coxswain_api::v1::{
+    BindBatchRequest, BindBatchResponse, BindEventResult, BindRequest, BindResult,
+};
+use coxswain_api::{Kind, Object};
 use tonic::{Request, Response, Status};
 
 use super::ObjectStoreService;
 use crate::error::bad_request;
+
+/// A binding's Event once decoded and admitted, or why not.
+type Admitted = Result<Object, Status>;
 
 /// The most bindings one BindBatch takes (INVALID_ARGUMENT beyond).
 pub const MAX_BINDINGS: usize = 1000;
@@ -32,38 +47,114 @@ impl ObjectStoreService {
                 "bindings: Too many: {n}: must have at most {MAX_BINDINGS} items"
             )));
         }
-        let allowed: Vec<Result<(), Status>> = req
+        // Every decision about the caller before anything is written: each binding's right, and
+        // each carried Event decoded and admitted as a Create of it would be.
+        let checked: Vec<(Result<(), Status>, Option<Admitted>)> = req
             .get_ref()
             .bindings
             .iter()
-            .map(|b| self.authorize(&req, "create", Kind::Pod, &b.namespace, &b.name, "binding"))
+            .enumerate()
+            .map(|(i, b)| {
+                let bind =
+                    self.authorize(&req, "create", Kind::Pod, &b.namespace, &b.name, "binding");
+                let event = b
+                    .event
+                    .as_ref()
+                    .map(|any| self.admit_event(&req, i, b, any));
+                (bind, event)
+            })
             .collect();
         let bindings = req.into_inner().bindings;
         let store = &self.store;
-        let results = join_all(bindings.iter().zip(allowed).map(|(b, allowed)| async move {
-            allowed?;
-            let obj = store
-                .bind(&b.namespace, &b.name, &b.uid, &b.node_name)
-                .await?;
-            Ok::<_, Status>(obj.meta().resource_version.clone())
-        }))
+        let results = join_all(bindings.iter().zip(checked).enumerate().map(
+            |(i, (b, (allowed, event)))| async move {
+                allowed?;
+                let obj = store
+                    .bind(&b.namespace, &b.name, &b.uid, &b.node_name)
+                    .await?;
+                let resource_version = obj.meta().resource_version.clone();
+                drop(obj);
+                // Bound: now its Event, if it carried one.
+                let event = match event {
+                    None => None,
+                    Some(Err(s)) => Some(s),
+                    Some(Ok(ev)) => Some(match store.create(ev, false).await {
+                        Ok(_) => Status::ok(""),
+                        Err(e) => {
+                            let s = Status::from(e);
+                            Status::new(s.code(), format!("bindings[{i}].event: {}", s.message()))
+                        }
+                    }),
+                };
+                Ok::<_, Status>((resource_version, event))
+            },
+        ))
         .await;
         let results = results
             .into_iter()
             .map(|r| match r {
-                Ok(resource_version) => BindResult {
+                Ok((resource_version, event)) => BindResult {
                     code: tonic::Code::Ok as i32,
                     message: String::new(),
                     resource_version,
+                    event: event.map(|s| BindEventResult {
+                        code: s.code() as i32,
+                        message: s.message().to_string(),
+                    }),
                 },
                 Err(s) => BindResult {
                     code: s.code() as i32,
                     message: s.message().to_string(),
                     resource_version: String::new(),
+                    event: None,
                 },
             })
             .collect();
         Ok(Response::new(BindBatchResponse { results }))
+    }
+
+    /// Binding `i`'s Event, as the `Create` handler takes an object: decoded, authorized
+    /// (`create events` in its namespace) and checked as any write of the caller; and about the
+    /// pod it rides with, in that pod's namespace.
+    fn admit_event(
+        &self,
+        req: &Request<BindBatchRequest>,
+        i: usize,
+        b: &BindRequest,
+        any: &prost_types::Any,
+    ) -> Result<Object, Status> {
+        let obj =
+            Object::from_any(any).map_err(|e| bad_request(format!("bindings[{i}].event: {e}")))?;
+        let Object::Event(ev) = &obj else {
+            return Err(bad_request(format!(
+                "bindings[{i}].event: Invalid value: {:?}: must be an Event",
+                obj.kind().as_str()
+            )));
+        };
+        let o = ev.involved_object.clone().unwrap_or_default();
+        let uid_differs = !b.uid.is_empty() && !o.uid.is_empty() && o.uid != b.uid;
+        if o.kind != "Pod" || o.namespace != b.namespace || o.name != b.name || uid_differs {
+            return Err(bad_request(format!(
+                "bindings[{i}].event.involvedObject: Invalid value: \"{}/{}/{}\": must be the \
+                 bound pod {}/{}{}",
+                o.kind,
+                o.namespace,
+                o.name,
+                b.namespace,
+                b.name,
+                if uid_differs { " (another uid)" } else { "" }
+            )));
+        }
+        if obj.namespace() != b.namespace {
+            return Err(bad_request(format!(
+                "bindings[{i}].event.metadata.namespace: Invalid value: {:?}: does not match \
+                 involvedObject.namespace",
+                obj.namespace()
+            )));
+        }
+        self.authorize(req, "create", Kind::Event, &b.namespace, "", "")?;
+        self.check_write(req, &obj)?;
+        Ok(obj)
     }
 }
 
@@ -95,8 +186,6 @@ async fn join_all<F: Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coxswain_api::v1::BindRequest;
-    use coxswain_api::Object;
 
     /// A store with the default namespace's `default` ServiceAccount (pods name it).
     async fn store() -> crate::Store {
@@ -135,6 +224,7 @@ mod tests {
             name: name.into(),
             uid: uid.into(),
             node_name: node.into(),
+            event: None,
         }
     }
 
@@ -245,5 +335,173 @@ mod tests {
             .expect_err("too many");
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().starts_with("bindings: Too many: 1001"), "{e}");
+    }
+
+    /// The Scheduled Event the scheduler sends with a binding.
+    fn scheduled(name: &str, uid: &str, node: &str) -> prost_types::Any {
+        Object::Event(coxswain_api::v1::Event {
+            metadata: Some(coxswain_api::v1::ObjectMeta {
+                name: format!("{name}.1"),
+                namespace: "default".into(),
+                ..Default::default()
+            }),
+            involved_object: Some(coxswain_api::v1::ObjectReference {
+                kind: "Pod".into(),
+                namespace: "default".into(),
+                name: name.into(),
+                uid: uid.into(),
+                api_version: "v1".into(),
+                ..Default::default()
+            }),
+            reason: "Scheduled".into(),
+            message: format!("Successfully assigned default/{name} to {node}"),
+            r#type: "Normal".into(),
+            count: 1,
+            ..Default::default()
+        })
+        .to_any()
+    }
+
+    fn with_event(mut b: BindRequest, event: prost_types::Any) -> BindRequest {
+        b.event = Some(event);
+        b
+    }
+
+    fn event_names(s: &crate::Store) -> Vec<String> {
+        let l = s
+            .list(Kind::Event, &Default::default())
+            .expect("list events");
+        let mut names: Vec<String> = l.items.iter().map(|o| o.name().to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_bound_binding_creates_its_event_and_a_failed_one_writes_none() {
+        let s = store().await;
+        let a = pod(&s, "a").await;
+        let b = pod(&s, "b").await;
+        let c = pod(&s, "c").await;
+        let d = pod(&s, "d").await;
+        s.bind("default", "b", &b, "n0").await.expect("bind b");
+        let svc = ObjectStoreService::new(s.clone());
+        let mut not_an_event = scheduled("d", &d, "n1");
+        not_an_event.type_url = Kind::ConfigMap.type_url();
+        let req = BindBatchRequest {
+            bindings: vec![
+                with_event(binding("a", &a, "n1"), scheduled("a", &a, "n1")),
+                // Conflicts: bound already, so its Event is not written.
+                with_event(binding("b", &b, "n1"), scheduled("b", &b, "n1")),
+                // Bound; its Event is about another pod: refused, the binding stands.
+                with_event(binding("c", &c, "n1"), scheduled("a", &a, "n1")),
+                with_event(binding("d", &d, "n1"), not_an_event),
+            ],
+        };
+        let r = svc
+            .bind_batch_inner(Request::new(req))
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        let codes: Vec<tonic::Code> = r.iter().map(|r| tonic::Code::from(r.code)).collect();
+        use tonic::Code::*;
+        assert_eq!(codes, [Ok, Aborted, Ok, Ok], "{r:?}");
+        let ev = |i: usize| {
+            r[i].event
+                .as_ref()
+                .map(|e| (tonic::Code::from(e.code), e.message.clone()))
+        };
+        assert_eq!(ev(0), Some((Ok, String::new())));
+        assert_eq!(ev(1), None, "a failed binding answers no Event outcome");
+        let (code, msg) = ev(2).expect("c's event outcome");
+        assert_eq!(code, InvalidArgument);
+        assert!(
+            msg.starts_with("bindings[2].event.involvedObject: Invalid value: \"Pod/default/a\""),
+            "{msg}"
+        );
+        let (code, msg) = ev(3).expect("d's event outcome");
+        assert_eq!(code, InvalidArgument);
+        assert!(msg.starts_with("bindings[3].event"), "{msg}");
+        assert_eq!(node_of(&s, "c"), "n1");
+        assert_eq!(node_of(&s, "d"), "n1");
+        // Exactly a's Event, as sent.
+        assert_eq!(event_names(&s), ["a.1"]);
+        let Object::Event(e) = s.get(Kind::Event, "default", "a.1").expect("a.1") else {
+            unreachable!()
+        };
+        assert_eq!(e.reason, "Scheduled");
+        assert_eq!(e.message, "Successfully assigned default/a to n1");
+        assert_eq!(e.involved_object.unwrap_or_default().uid, a);
+        // The same Event again (a's binding retried): the binding conflicts, nothing is written.
+        let again = BindBatchRequest {
+            bindings: vec![with_event(binding("a", &a, "n1"), scheduled("a", &a, "n1"))],
+        };
+        let r = svc
+            .bind_batch_inner(Request::new(again))
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        assert_eq!(tonic::Code::from(r[0].code), Aborted);
+        assert_eq!(event_names(&s), ["a.1"]);
+    }
+
+    #[tokio::test]
+    async fn an_event_is_authorized_as_its_create_and_refusing_it_keeps_the_binding() {
+        let s = store().await;
+        let a = pod(&s, "a").await;
+        let b = pod(&s, "b").await;
+        for doc in [
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: binder, namespace: default}\nrules: [{apiGroups: [\"\"], resources: [pods/binding], verbs: [create]}]\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: jane, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: binder}\nsubjects: [{kind: User, name: jane}]\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: recorder, namespace: default}\nrules: [{apiGroups: [\"\"], resources: [events], verbs: [create]}]\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: joe, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: binder}\nsubjects: [{kind: User, name: joe}]\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: joe-events, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: recorder}\nsubjects: [{kind: User, name: joe}]\n",
+        ] {
+            s.create(parse(doc), false).await.expect("rbac");
+        }
+        let svc = ObjectStoreService::new(s.clone());
+        let call = |user: &str, name: &str, uid: &str| {
+            let mut req = Request::new(BindBatchRequest {
+                bindings: vec![with_event(
+                    binding(name, uid, "n1"),
+                    scheduled(name, uid, "n1"),
+                )],
+            });
+            req.extensions_mut()
+                .insert(crate::test_builders::user(user, &[]));
+            req
+        };
+        // jane may bind but not create events: bound, the Event refused in the result.
+        let r = svc
+            .bind_batch_inner(call("jane", "a", &a))
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        assert_eq!(tonic::Code::from(r[0].code), tonic::Code::Ok, "{r:?}");
+        let e = r[0].event.as_ref().expect("event outcome");
+        assert_eq!(
+            tonic::Code::from(e.code),
+            tonic::Code::PermissionDenied,
+            "{e:?}"
+        );
+        assert!(e.message.contains("events"), "{e:?}");
+        assert_eq!(node_of(&s, "a"), "n1");
+        assert!(event_names(&s).is_empty());
+        // joe may do both.
+        let r = svc
+            .bind_batch_inner(call("joe", "b", &b))
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        assert_eq!(tonic::Code::from(r[0].code), tonic::Code::Ok, "{r:?}");
+        assert_eq!(
+            r[0].event.as_ref().map(|e| tonic::Code::from(e.code)),
+            Some(tonic::Code::Ok),
+            "{r:?}"
+        );
+        assert_eq!(event_names(&s), ["b.1"]);
     }
 }
