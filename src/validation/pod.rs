@@ -241,6 +241,11 @@ pub(super) fn validate_pod_spec(e: &mut Errs, path: &str, spec: &v1::PodSpec, ct
             &["DoNotSchedule", "ScheduleAnyway"],
             false,
         );
+        // ValidatePodSpec's validateTopologySpreadConstraints: ValidateLabelSelector, invalid
+        // label values included (AllowInvalidTopologySpreadConstraintLabelSelector is false).
+        if let Some(s) = &c.label_selector {
+            validate_label_selector(e, &p.field("labelSelector"), s);
+        }
     }
     if let Some(p) = &spec.preemption_policy {
         one_of(

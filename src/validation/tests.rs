@@ -656,3 +656,83 @@ fn required_node_affinity_values_must_be_label_values() {
         errors(&pod(preferred))
     );
 }
+
+/// ValidateLabelSelector / ValidateLabelSelectorRequirement (metav1validation): each bad
+/// selector is rejected with the field path, wherever a selector is (here a Deployment's
+/// spec.selector, a pod's affinity term and topology spread constraint).
+#[test]
+fn label_selector_rules() {
+    const NAME_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    const VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    let long = "a".repeat(64);
+    let cases: Vec<(String, String)> = vec![
+        (
+            "matchExpressions:\n    - key: app\n      operator: In\n      values: []".into(),
+            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'".into(),
+        ),
+        (
+            "matchExpressions:\n    - key: app\n      operator: NotIn".into(),
+            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'".into(),
+        ),
+        (
+            "matchExpressions:\n    - key: app\n      operator: Exists\n      values: [a]".into(),
+            "spec.selector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'".into(),
+        ),
+        (
+            "matchExpressions:\n    - key: app\n      operator: DoesNotExist\n      values: [a]".into(),
+            "spec.selector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'".into(),
+        ),
+        (
+            "matchExpressions:\n    - key: app\n      operator: Gt\n      values: ['1']".into(),
+            "spec.selector.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator".into(),
+        ),
+        (
+            "matchExpressions:\n    - key: -app\n      operator: Exists".into(),
+            format!("spec.selector.matchExpressions[0].key: Invalid value: \"-app\": {NAME_MSG}"),
+        ),
+        (
+            format!("matchExpressions:\n    - key: {long}\n      operator: Exists"),
+            format!("spec.selector.matchExpressions[0].key: Invalid value: \"{long}\": name part must be no more than 63 characters"),
+        ),
+        (
+            "matchExpressions:\n    - key: app\n      operator: In\n      values: [a, -b]".into(),
+            format!("spec.selector.matchExpressions[0].values[1]: Invalid value: \"-b\": {VALUE_MSG}"),
+        ),
+        (
+            format!("matchExpressions:\n    - key: app\n      operator: NotIn\n      values: [{long}]"),
+            format!("spec.selector.matchExpressions[0].values[0]: Invalid value: \"{long}\": must be no more than 63 characters"),
+        ),
+        (
+            "matchLabels:\n      'x/y/z': a".into(),
+            "spec.selector.matchLabels: Invalid value: \"x/y/z\": a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')".into(),
+        ),
+        (
+            "matchLabels:\n      app: a_".into(),
+            format!("spec.selector.matchLabels: Invalid value: \"a_\": {VALUE_MSG}"),
+        ),
+    ];
+    for (selector, want) in &cases {
+        let text = DEPLOY.replace(
+            "  selector:\n    matchLabels:\n      app: a\n",
+            &format!("  selector:\n    {selector}\n"),
+        );
+        let e = errors(&text);
+        assert!(has(&e, want), "{selector}: want {want}\n got {e:?}");
+    }
+    // The empty value and a prefixed key are valid.
+    let ok = DEPLOY.replace(
+        "  selector:\n    matchLabels:\n      app: a\n",
+        "  selector:\n    matchLabels:\n      app: a\n    matchExpressions:\n    - key: example.com/tier\n      operator: NotIn\n      values: ['']\n",
+    );
+    assert_eq!(errors(&ok), Vec::<String>::new());
+
+    // The same rules in a pod's affinity term and topology spread constraint.
+    let term = "        labelSelector:\n          matchExpressions:\n          - key: app\n            operator: In\n";
+    let e = pod(&format!("  containers:\n  - name: a\n    image: x\n  affinity:\n    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - topologyKey: zone\n{term}  topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: zone\n    whenUnsatisfiable: DoNotSchedule\n    labelSelector:\n      matchLabels:\n        app: -x\n"));
+    let want = "spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'";
+    assert!(has(&e, want), "{e:?}");
+    let want = format!(
+        "spec.topologySpreadConstraints[0].labelSelector.matchLabels: Invalid value: \"-x\": {VALUE_MSG}"
+    );
+    assert!(has(&e, &want), "{e:?}");
+}
