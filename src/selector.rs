@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::kinds::{Kind, Object};
 use crate::v1;
+use crate::validation::{is_qualified_name, is_valid_label_value};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,67 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// A requirement checked as labels.NewRequirement checks it (LabelSelectorAsSelector and
+    /// labels.Parse build theirs through it): the key a qualified name; In/NotIn with at least
+    /// one value; =, == and != with exactly one; Exists/DoesNotExist with none; Gt/Lt with one
+    /// integer; every value a label value (≤ 63 characters, may be empty). The key and value
+    /// rules are validation's (`is_qualified_name`, `is_valid_label_value`).
+    pub fn new(key: String, op: Op, values: Vec<String>) -> Result<Self, String> {
+        let mut errs = Vec::new();
+        let key_errs = is_qualified_name(&key);
+        if !key_errs.is_empty() {
+            errs.push(format!(
+                "key: Invalid value: {key:?}: {}",
+                key_errs.join("; ")
+            ));
+        }
+        let go_list = || {
+            let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+            format!("[]string{{{}}}", quoted.join(", "))
+        };
+        let count = match op {
+            Op::In | Op::NotIn if values.is_empty() => {
+                Some("for 'in', 'notin' operators, values set can't be empty")
+            }
+            Op::Eq | Op::NotEq if values.len() != 1 => {
+                Some("exact-match compatibility requires one single value")
+            }
+            Op::Exists | Op::DoesNotExist if !values.is_empty() => {
+                Some("values set must be empty for exists and does not exist")
+            }
+            Op::Gt | Op::Lt if values.len() != 1 => {
+                Some("for 'Gt', 'Lt' operators, exactly one value is required")
+            }
+            _ => None,
+        };
+        if let Some(m) = count {
+            errs.push(format!("values: Invalid value: {}: {m}", go_list()));
+        }
+        if matches!(op, Op::Gt | Op::Lt) {
+            for (i, v) in values.iter().enumerate() {
+                if v.parse::<i64>().is_err() {
+                    errs.push(format!(
+                        "values[{i}]: Invalid value: {v:?}: for 'Gt', 'Lt' operators, the value must be an integer"
+                    ));
+                }
+            }
+        }
+        for (i, v) in values.iter().enumerate() {
+            let value_errs = is_valid_label_value(v);
+            if !value_errs.is_empty() {
+                errs.push(format!(
+                    "values[{i}][{key}]: Invalid value: {v:?}: {}",
+                    value_errs.join("; ")
+                ));
+            }
+        }
+        match errs.len() {
+            0 => Ok(Requirement { key, op, values }),
+            1 => Err(errs.remove(0)),
+            _ => Err(format!("[{}]", errs.join(", "))),
+        }
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.matches_with(&|k| labels.get(k).map(String::as_str))
     }
@@ -92,11 +154,9 @@ impl LabelSelector {
         };
         let mut requirements = Vec::new();
         for (k, v) in &sel.match_labels {
-            requirements.push(Requirement {
-                key: k.clone(),
-                op: Op::Eq,
-                values: vec![v.clone()],
-            });
+            requirements.push(
+                Requirement::new(k.clone(), Op::Eq, vec![v.clone()]).map_err(Error::Selector)?,
+            );
         }
         for e in &sel.match_expressions {
             let op = match e.operator.as_str() {
@@ -104,13 +164,15 @@ impl LabelSelector {
                 "NotIn" => Op::NotIn,
                 "Exists" => Op::Exists,
                 "DoesNotExist" => Op::DoesNotExist,
-                other => return Err(Error::Selector(format!("operator {other:?} is not valid"))),
+                other => {
+                    return Err(Error::Selector(format!(
+                        "{other:?} is not a valid label selector operator"
+                    )))
+                }
             };
-            requirements.push(Requirement {
-                key: e.key.clone(),
-                op,
-                values: e.values.clone(),
-            });
+            requirements.push(
+                Requirement::new(e.key.clone(), op, e.values.clone()).map_err(Error::Selector)?,
+            );
         }
         Ok(LabelSelector {
             requirements,
@@ -131,7 +193,10 @@ impl LabelSelector {
             return Ok(LabelSelector::everything());
         }
         loop {
-            requirements.push(p.requirement()?);
+            let r = p.requirement()?;
+            requirements.push(Requirement::new(r.key, r.op, r.values).map_err(|e| {
+                Error::Selector(format!("{s:?}: unable to parse requirement: {e}"))
+            })?);
             p.skip_ws();
             if p.eof() {
                 break;
@@ -504,6 +569,122 @@ mod tests {
         assert!(LabelSelector::parse("a ~ b").is_err());
         assert!(LabelSelector::parse("=b").is_err());
         assert!(LabelSelector::parse("a>b").is_err());
+    }
+
+    /// labels.NewRequirement's rules, through LabelSelectorAsSelector (from_proto) and
+    /// labels.Parse (kubectl's -l).
+    #[test]
+    fn requirements_are_checked_as_upstream() {
+        let expr = |key: &str, op: &str, values: &[&str]| v1::LabelSelector {
+            match_expressions: vec![v1::LabelSelectorRequirement {
+                key: key.into(),
+                operator: op.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            }],
+            ..Default::default()
+        };
+        let long = "a".repeat(64);
+        let cases: Vec<(v1::LabelSelector, String)> = vec![
+            (
+                expr("app", "In", &[]),
+                "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty".into(),
+            ),
+            (
+                expr("app", "NotIn", &[]),
+                "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty".into(),
+            ),
+            (
+                expr("app", "Exists", &["a"]),
+                "values: Invalid value: []string{\"a\"}: values set must be empty for exists and does not exist".into(),
+            ),
+            (
+                expr("app", "DoesNotExist", &["a", "b"]),
+                "values: Invalid value: []string{\"a\", \"b\"}: values set must be empty for exists and does not exist".into(),
+            ),
+            (
+                expr("app", "Gt", &["1"]),
+                "\"Gt\" is not a valid label selector operator".into(),
+            ),
+            (
+                expr("-app", "Exists", &[]),
+                "key: Invalid value: \"-app\": name part must consist of alphanumeric characters".into(),
+            ),
+            (
+                expr(&long, "Exists", &[]),
+                format!("key: Invalid value: \"{long}\": name part must be no more than 63 characters"),
+            ),
+            (
+                expr("app", "In", &["a", "b c"]),
+                "values[1][app]: Invalid value: \"b c\": a valid label must be an empty string".into(),
+            ),
+            (
+                expr("app", "NotIn", &[&long]),
+                format!("values[0][app]: Invalid value: \"{long}\": must be no more than 63 characters"),
+            ),
+            (
+                v1::LabelSelector {
+                    match_labels: [("x/y/z".to_string(), "a".to_string())].into(),
+                    ..Default::default()
+                },
+                "key: Invalid value: \"x/y/z\": a qualified name must consist".into(),
+            ),
+            (
+                v1::LabelSelector {
+                    match_labels: [("app".to_string(), "-a".to_string())].into(),
+                    ..Default::default()
+                },
+                "values[0][app]: Invalid value: \"-a\": a valid label must be".into(),
+            ),
+            (
+                expr("-k", "In", &[]),
+                "[key: Invalid value: \"-k\": name part must consist".into(),
+            ),
+        ];
+        for (sel, want) in &cases {
+            let e = LabelSelector::from_proto(Some(sel)).expect_err(want);
+            let got = e.to_string();
+            assert!(
+                got.starts_with(&format!("invalid selector {want}")),
+                "{sel:?}: want {want}\n got {got}"
+            );
+        }
+        let ok = v1::LabelSelector {
+            match_labels: [("example.com/app".to_string(), String::new())].into(),
+            match_expressions: expr("tier", "NotIn", &["", "a.b_c-1"]).match_expressions,
+        };
+        let s = LabelSelector::from_proto(Some(&ok)).expect("valid");
+        assert!(s.matches(&labels(&[("example.com/app", "")])));
+
+        // kubectl's -l: the same rules after the syntax.
+        for (text, want) in [
+            (
+                "app=-x",
+                "values[0][app]: Invalid value: \"-x\": a valid label must be",
+            ),
+            ("app in (a,-b)", "values[1][app]: Invalid value: \"-b\""),
+            ("-app", "key: Invalid value: \"-app\""),
+            (
+                "a/b/c=x",
+                "key: Invalid value: \"a/b/c\": a qualified name must consist",
+            ),
+            (&format!("{long}=x"), "key: Invalid value:"),
+        ] {
+            let got = LabelSelector::parse(text).expect_err(text).to_string();
+            assert!(
+                got.starts_with(&format!(
+                    "invalid selector {text:?}: unable to parse requirement: {want}"
+                )),
+                "{text}: want {want}\n got {got}"
+            );
+        }
+        for text in [
+            "app=",
+            "example.com/app in (a,b),!x",
+            "app notin ()",
+            "a.b_c-d",
+        ] {
+            LabelSelector::parse(text).expect(text);
+        }
     }
 
     #[test]
