@@ -370,8 +370,9 @@ mod tests {
         let cache = FileCache::new(dir.clone(), FileCacheConfig::default());
         assert_eq!(text(&cache.get("/").await.expect("/")), "<html>");
         std::fs::write(dir.join("index.html"), "<html>whole</html>").expect("write");
-        // Its age when read is well under a second: looked at again after as long.
-        tokio::time::advance(Duration::from_secs(1)).await;
+        // Its age when read was well under the period (60 s): looked at again after as long,
+        // here half the period later.
+        tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(
             text(&cache.get("/").await.expect("/")),
             "<html>whole</html>"
