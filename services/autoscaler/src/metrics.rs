@@ -63,7 +63,10 @@ impl GrpcMetrics {
         let ep = tonic::transport::Endpoint::from_shared(url.to_string())?
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(30));
-        let ch = coxswain_client::config::secure_as(ep, url, component)?.connect_lazy();
+        // Through the client library's connector: a wrong scheme fails naming the right one.
+        let ch = coxswain_client::scheme::connect_lazy(&coxswain_client::config::secure_as(
+            ep, url, component,
+        )?);
         Ok(GrpcMetrics {
             inner: MetricsGrpc::new(ch).max_decoding_message_size(256 << 20),
         })
@@ -71,7 +74,9 @@ impl GrpcMetrics {
 }
 
 fn unavailable(s: &tonic::Status) -> String {
-    if s.code() == Code::Unimplemented {
+    if let Some(m) = coxswain_client::scheme::find(s) {
+        m
+    } else if s.code() == Code::Unimplemented {
         "the server could not find the requested resource".into()
     } else {
         s.message().to_string()
@@ -229,5 +234,32 @@ impl MetricsClient for FakeMetrics {
             .get(m)
             .cloned()
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// `http://` to a TLS server (which answers HTTP/2's preface with a TLS alert) fails naming
+    /// `https://`, as every client of the store does.
+    #[tokio::test]
+    async fn a_wrong_scheme_is_named() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 64];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]).await;
+            }
+        });
+        let m = GrpcMetrics::lazy(&format!("http://{addr}")).unwrap();
+        let err = m.pod_metrics("default", "").await.unwrap_err();
+        assert!(
+            err.contains(&format!("the server at {addr} speaks TLS: use https://{addr}")),
+            "{err}"
+        );
     }
 }

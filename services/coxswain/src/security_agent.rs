@@ -84,7 +84,8 @@ fn store_channel(server: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("--server {url:?}"))?
         .connect_timeout(Duration::from_secs(5));
     let ep = coxswain_client::config::secure(ep, &url).context("TLS to the store")?;
-    Ok(ep.connect_lazy())
+    // Through the client library's connector: a wrong scheme fails naming the right one.
+    Ok(coxswain_client::scheme::connect_lazy(&ep))
 }
 
 /// The subject alternative names of the agent's serving certificate.
@@ -134,18 +135,24 @@ async fn request_serving(
             .await
         {
             Ok(r) => return Ok((r.into_inner().certificate_pem, key.serialize_pem())),
-            Err(s)
-                if s.code() == tonic::Code::Unavailable
-                    && tokio::time::Instant::now() + backoff < deadline =>
-            {
-                tracing::info!(error = %s.message(), "the store is not reachable yet; asking again for the serving certificate");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            Err(s) => {
+                // A wrong scheme ("the server at H:P speaks plain HTTP/2, not TLS: use
+                // http://H:P") is no reason to ask again.
+                let wrong_scheme = coxswain_client::scheme::find(&s);
+                if wrong_scheme.is_none()
+                    && s.code() == tonic::Code::Unavailable
+                    && tokio::time::Instant::now() + backoff < deadline
+                {
+                    tracing::info!(error = %s.message(), "the store is not reachable yet; asking again for the serving certificate");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+                bail!(
+                    "the store did not sign this agent's serving certificate: {}",
+                    wrong_scheme.unwrap_or_else(|| s.message().to_string())
+                )
             }
-            Err(s) => bail!(
-                "the store did not sign this agent's serving certificate: {}",
-                s.message()
-            ),
         }
     }
 }

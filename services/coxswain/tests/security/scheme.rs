@@ -56,4 +56,29 @@ fn a_client_given_the_wrong_scheme_is_told_the_right_one() {
         "{err}"
     );
     assert_eq!(get_nodes(&plain, &format!("http://{addr}")), None);
+    // The agent's serving-certificate request (its own channel to the store) says so too, at
+    // once rather than asking again until --serving-certificate-timeout.
+    let out = std::process::Command::new(coxswain_test_support::bin("coxswain"))
+        .args(["agent", "--server", &format!("https://{addr}")])
+        .args([
+            "--node-name",
+            "n1",
+            "--runtime",
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--serving-certificate-timeout", "60s"])
+        .env("COXCONFIG", &coxswain_test_support::pki().kubeconfig)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run coxswain agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains(&format!(
+                "the store did not sign this agent's serving certificate: the server at {addr} speaks plain HTTP/2, not TLS: use http://{addr}"
+            )),
+        "{err}"
+    );
 }
