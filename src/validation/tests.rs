@@ -726,6 +726,51 @@ fn label_selector_rules() {
     );
     assert_eq!(errors(&ok), Vec::<String>::new());
 
+    // Every kind with a selector checks it at its own path.
+    let bad = "    matchExpressions:\n    - {key: tier, operator: In}\n";
+    let tmpl = "  template:\n    metadata:\n      labels: {app: a}\n    spec:\n      containers:\n      - name: c\n        image: x\n";
+    let job_tmpl = tmpl.replace("    spec:\n", "    spec:\n      restartPolicy: Never\n");
+    for (head, body, path) in [
+        (
+            "apps/v1\nkind: ReplicaSet",
+            tmpl.to_string(),
+            "spec.selector",
+        ),
+        (
+            "apps/v1\nkind: DaemonSet",
+            tmpl.to_string(),
+            "spec.selector",
+        ),
+        (
+            "apps/v1\nkind: StatefulSet",
+            tmpl.to_string(),
+            "spec.selector",
+        ),
+        ("batch/v1\nkind: Job", job_tmpl.clone(), "spec.selector"),
+    ] {
+        let text = format!("apiVersion: {head}\nmetadata:\n  name: w\nspec:\n  manualSelector: true\n  selector:\n    matchLabels: {{app: a}}\n{bad}{body}")
+            .replace("  manualSelector: true\n", if head.ends_with("Job") { "  manualSelector: true\n" } else { "" });
+        let want = format!("{path}.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'");
+        let e = errors(&text);
+        assert!(has(&e, &want), "{head}: {e:?}");
+    }
+    let indent = |t: &str, n: usize| -> String {
+        t.lines()
+            .map(|l| format!("{}{l}\n", " ".repeat(n)))
+            .collect()
+    };
+    let cron = format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: cj\nspec:\n  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      manualSelector: true\n      selector:\n        matchLabels: {{app: a}}\n{}{}",
+        indent(bad, 4),
+        indent(&job_tmpl, 4)
+    );
+    // A CronJob's jobTemplate may carry no selector at all (ValidateJobTemplateSpec).
+    let e = errors(&cron);
+    let want = "spec.jobTemplate.spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"a\"},\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\"}]}: `selector` will be auto-generated";
+    assert!(has(&e, want), "{e:?}");
+    let want = "spec.jobTemplate.spec.manualSelector: Unsupported value: true: supported values: \"nil\", \"false\"";
+    assert!(has(&e, want), "{e:?}");
+
     // The same rules in a pod's affinity term and topology spread constraint.
     let term = "        labelSelector:\n          matchExpressions:\n          - key: app\n            operator: In\n";
     let e = pod(&format!("  containers:\n  - name: a\n    image: x\n  affinity:\n    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - topologyKey: zone\n{term}  topologySpreadConstraints:\n  - maxSkew: 1\n    topologyKey: zone\n    whenUnsatisfiable: DoNotSchedule\n    labelSelector:\n      matchLabels:\n        app: -x\n"));

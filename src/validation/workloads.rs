@@ -498,7 +498,25 @@ pub(super) fn validate_cronjob_spec(e: &mut Errs, spec: &v1::CronJobSpec) {
         }
     }
     match spec.job_template.as_ref().and_then(|jt| jt.spec.as_ref()) {
-        Some(js) => validate_job_spec(e, "spec.jobTemplate.spec", js, false),
+        Some(js) => {
+            validate_job_spec(e, "spec.jobTemplate.spec", js, false);
+            // ValidateJobTemplateSpec: the Job's selector is generated when it is created.
+            if let Some(s) = &js.selector {
+                let value = serde_json::to_string(s).unwrap_or_default();
+                invalid(
+                    e,
+                    "spec.jobTemplate.spec.selector",
+                    value,
+                    "`selector` will be auto-generated",
+                );
+            }
+            if js.manual_selector == Some(true) {
+                e.push(FieldError::new(
+                    "spec.jobTemplate.spec.manualSelector".to_string(),
+                    "Unsupported value: true: supported values: \"nil\", \"false\"".to_string(),
+                ));
+            }
+        }
         None => required(e, "spec.jobTemplate.spec", ""),
     }
 }
