@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::authz::{forbidden, StoreAuthorizer};
 use crate::error::{bad_request, cap_message};
 use crate::store::{
-    truncate_for_message, DeleteOptions, ListOptions, Propagation, Store, WatchEvent, WatchOptions,
+    truncate_for_message, DeleteOptions, ListOptions, Propagation, Store, WatchOptions,
 };
 use coxswain_client::authz::Authorizer;
 
@@ -25,6 +25,9 @@ pub use coxswain_api::v1::object_store_server::ObjectStoreServer;
 
 mod bind_batch;
 pub use bind_batch::MAX_BINDINGS;
+mod watch;
+pub use watch::StoreServer;
+use watch::WatchEvents;
 
 /// The largest request accepted: Kubernetes' 3 MiB request body (an object itself is limited to
 /// 1.5 MiB by admission).
@@ -203,10 +206,10 @@ impl ObjectStoreService {
         Ok(())
     }
 
-    pub fn into_server(self) -> ObjectStoreServer<Self> {
-        ObjectStoreServer::new(self)
-            .max_decoding_message_size(MAX_REQUEST_BYTES)
-            .max_encoding_message_size(256 << 20)
+    /// The service to serve: the generated server, with Watch encoded from the cache's
+    /// bytes ([`StoreServer`]).
+    pub fn into_server(self) -> StoreServer {
+        StoreServer::new(self)
     }
 }
 
@@ -612,111 +615,58 @@ impl ObjectStore for ObjectStoreService {
 
     type WatchStream = WatchStream;
 
+    /// The generated service's Watch; [`StoreServer`] serves the method itself with
+    /// [`watch::WatchCodec`] (the same events and wire bytes, encoded from the cache's bytes).
     async fn watch(
         &self,
         req: Request<WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let resource = match req.get_ref().kind.as_str() {
+        use tokio_stream::StreamExt;
+        let events = self.open_watch(&req)?;
+        Ok(Response::new(Box::pin(events.map(|r| r.map(watch::to_pb)))))
+    }
+}
+
+impl ObjectStoreService {
+    /// Authorize and start a client's watch: its events as the store queues them.
+    fn open_watch(&self, req_outer: &Request<WatchRequest>) -> Result<WatchEvents, Status> {
+        let resource = match req_outer.get_ref().kind.as_str() {
             "" => "all",
             k => resource_of(k),
         };
-        slot(&req).set(resource);
-        async {
-            let req_outer = &req;
-            let req = req.get_ref();
-            let kind = if req.kind.is_empty() {
-                None
-            } else {
-                Some(parse_kind(&req.kind)?)
-            };
-            match kind {
-                Some(k) => {
-                    let mut a = attrs("watch", k, &req.namespace, "", "");
-                    a.field_selector = req.field_selector.clone();
-                    self.authorize_attrs(req_outer, a)?
-                }
-                // A watch of every kind: only for those who may watch everything.
-                None => self.authorize_attrs(
-                    req_outer,
-                    crate::rbac::Attributes {
-                        verb: "watch".into(),
-                        api_group: "*".into(),
-                        resource: "*".into(),
-                        ..Default::default()
-                    },
-                )?,
+        slot(req_outer).set(resource);
+        let req = req_outer.get_ref();
+        let kind = if req.kind.is_empty() {
+            None
+        } else {
+            Some(parse_kind(&req.kind)?)
+        };
+        match kind {
+            Some(k) => {
+                let mut a = attrs("watch", k, &req.namespace, "", "");
+                a.field_selector = req.field_selector.clone();
+                self.authorize_attrs(req_outer, a)?
             }
-            let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
-            let opts = WatchOptions {
-                kind,
-                namespace: Some(req.namespace.clone()),
-                labels,
-                fields,
-                resource_version: parse_rv(&req.resource_version)?,
-                bookmarks: req.allow_bookmarks,
-            };
-            let mut rx = self.store.watch(opts)?;
-            let stream = async_stream(move |tx| async move {
-                let _open = OpenWatch::new(resource);
-                let sent =
-                    metrics::counter!("apiserver_watch_events_total", "resource" => resource);
-                while let Some(ev) = rx.recv().await {
-                    let out = match ev {
-                        Ok(WatchEvent::Change { typ, object }) => Ok(PbWatchEvent {
-                            r#type: typ.as_str().to_string(),
-                            resource_version: object.revision.to_string(),
-                            object: Some(object.to_any()),
-                            request_id: object.request_id.as_deref().unwrap_or_default().into(),
-                        }),
-                        Ok(WatchEvent::Bookmark { kind, revision }) => Ok(PbWatchEvent {
-                            r#type: "BOOKMARK".to_string(),
-                            resource_version: revision.to_string(),
-                            object: kind.map(|k| {
-                                let mut o = k.empty();
-                                o.meta_mut().resource_version = revision.to_string();
-                                o.to_any()
-                            }),
-                            request_id: String::new(),
-                        }),
-                        Err(e) => Err(Status::from(e)),
-                    };
-                    let end = out.is_err();
-                    if tx.send(out).await.is_err() || end {
-                        return;
-                    }
-                    sent.increment(1);
-                }
-            });
-            Ok(Response::new(stream))
+            // A watch of every kind: only for those who may watch everything.
+            None => self.authorize_attrs(
+                req_outer,
+                crate::rbac::Attributes {
+                    verb: "watch".into(),
+                    api_group: "*".into(),
+                    resource: "*".into(),
+                    ..Default::default()
+                },
+            )?,
         }
-        .await
+        let (labels, fields) = selectors(&req.label_selector, &req.field_selector)?;
+        let opts = WatchOptions {
+            kind,
+            namespace: Some(req.namespace.clone()),
+            labels,
+            fields,
+            resource_version: parse_rv(&req.resource_version)?,
+            bookmarks: req.allow_bookmarks,
+        };
+        Ok(WatchEvents::new(self.store.watch(opts)?, resource))
     }
-}
-
-/// Counts a client watch in `apiserver_registered_watchers{resource}` while it lives.
-struct OpenWatch(metrics::Gauge);
-
-impl OpenWatch {
-    fn new(resource: &'static str) -> OpenWatch {
-        let g = metrics::gauge!("apiserver_registered_watchers", "resource" => resource);
-        g.increment(1.0);
-        OpenWatch(g)
-    }
-}
-
-impl Drop for OpenWatch {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
-    }
-}
-
-/// A stream fed by a producer task through a bounded channel (tonic's streaming pattern).
-fn async_stream<F, Fut>(producer: F) -> WatchStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<PbWatchEvent, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(producer(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
