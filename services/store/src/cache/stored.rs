@@ -238,6 +238,15 @@ impl Stored {
     }
 
     /// The object as a google.protobuf.Any, without decoding it.
+    /// True when `raw` is this object's stored encoding (its bytes without the resourceVersion
+    /// [`with_resource_version`] appended): writing `raw` again would change nothing.
+    pub fn holds(&self, raw: &[u8]) -> bool {
+        let suffix = resource_version_suffix(self.revision);
+        self.bytes.len() == raw.len() + suffix.len()
+            && self.bytes.starts_with(raw)
+            && self.bytes.ends_with(&suffix)
+    }
+
     pub fn to_any(&self) -> prost_types::Any {
         prost_types::Any {
             type_url: self.kind.type_url(),
@@ -272,5 +281,23 @@ mod tests {
         assert_eq!(obj.meta().resource_version, "9");
         assert_eq!(obj.meta().name, "a");
         assert_eq!(obj.meta().labels.get("app").map(String::as_str), Some("x"));
+    }
+    #[test]
+    fn holds_only_its_own_encoding() {
+        let raw = pod("a");
+        let s = Stored::build(Kind::Pod, 42, &raw).expect("builds");
+        assert!(s.holds(&raw));
+        // A changed object, one byte more or less, the bytes with a resourceVersion.
+        assert!(!s.holds(&pod("b")));
+        assert!(!s.holds(&raw[..raw.len() - 1]));
+        assert!(!s.holds(&with_resource_version(&raw, 42)));
+        let mut longer = raw.to_vec();
+        longer.push(0);
+        assert!(!s.holds(&longer));
+        // The same object re-encoded after a decode (what a write compares) is held.
+        let again = Kind::Pod.decode(&s.bytes).expect("decodes");
+        let mut again = again;
+        again.meta_mut().resource_version.clear();
+        assert!(s.holds(&again.encode_to_vec()));
     }
 }

@@ -70,7 +70,6 @@ impl Store {
             }
             let mut obj = cur.decode();
             obj.meta_mut().resource_version.clear();
-            let before = obj.clone();
             let finalizer = match opts.propagation {
                 Propagation::Orphan => Some(FINALIZER_ORPHAN),
                 Propagation::Foreground => Some(FINALIZER_FOREGROUND),
@@ -124,17 +123,20 @@ impl Store {
             let txn = if ready_to_delete(&obj) {
                 // A Service frees its ClusterIP and NodePorts in the same transaction.
                 let mut txn = Txn::delete_if(key.clone(), cur.revision);
+                // Marking changed only metadata: `obj`'s addresses are the stored Service's.
                 if kind == Kind::Service {
-                    Self::add_range_ops(&self.service_ranges(), &mut txn, Some(&before), None);
+                    Self::add_range_ops(&self.service_ranges(), &mut txn, Some(&obj), None);
                 }
                 txn
-            } else if obj == before {
-                // Already being deleted the same way: the stored bytes answer.
-                let mut o = obj;
-                o.meta_mut().resource_version = cur.revision.to_string();
-                return Ok((o, Some(cur.bytes.clone())));
             } else {
                 let v = Bytes::from(obj.encode_to_vec());
+                if cur.holds(&v) {
+                    // Already being deleted the same way (the same bytes): the stored bytes
+                    // answer.
+                    let mut o = obj;
+                    o.meta_mut().resource_version = cur.revision.to_string();
+                    return Ok((o, Some(cur.bytes.clone())));
+                }
                 // The cache takes the entry built from `obj` rather than decoding `v` again.
                 self.cache_mut()
                     .expect_built(&key, Stored::prebuilt(&obj, v.clone()));

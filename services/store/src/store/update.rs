@@ -128,7 +128,9 @@ impl Store {
             }
             let mut old = cur.decode();
             old.meta_mut().resource_version.clear();
-            let mut next = match mode {
+            // `old` stays only where the write needs it after (a Service's address ranges): a
+            // status write takes the decoded object itself, not a copy of it.
+            let (mut next, old) = match mode {
                 UpdateMode::Spec => {
                     let mut m = new.clone();
                     m.meta_mut().namespace = namespace.clone();
@@ -151,31 +153,36 @@ impl Store {
                     if m.spec_bytes() != old.spec_bytes() && kind_has_spec(kind) {
                         m.meta_mut().generation = old.meta().generation + 1;
                     }
-                    m
+                    (m, Some(old))
                 }
                 UpdateMode::Status => {
                     if !kind.has_status() {
                         return Err(StoreError::BadRequest(format!("{kind} has no status")));
                     }
-                    let mut m = old.clone();
-                    m.copy_status_from(&new);
                     // A pod's QoS class is the API server's (set at create): a status write that
                     // leaves it out does not clear it.
-                    if let (Object::Pod(p), Object::Pod(o)) = (&mut m, &old) {
-                        let kept = o.status.as_ref().map(|s| s.qos_class.clone());
-                        if let (Some(st), Some(q)) = (p.status.as_mut(), kept) {
+                    let kept = match &old {
+                        Object::Pod(o) => o.status.as_ref().map(|s| s.qos_class.clone()),
+                        _ => None,
+                    };
+                    let mut m = old;
+                    m.copy_status_from(&new);
+                    if let (Object::Pod(p), Some(q)) = (&mut m, kept) {
+                        if let Some(st) = p.status.as_mut() {
                             if st.qos_class.is_empty() {
                                 st.qos_class = q;
                             }
                         }
                     }
-                    m
+                    (m, None)
                 }
             };
             next.meta_mut().resource_version.clear();
-            if next == old {
-                // Nothing to write: the stored object (and its stored bytes) answer.
-                let mut same = old;
+            let encoded = Bytes::from(next.encode_to_vec());
+            if cur.holds(&encoded) {
+                // Nothing to write (the same bytes, as kube-apiserver's GuaranteedUpdate
+                // compares): the stored object and its stored bytes answer.
+                let mut same = next;
                 same.meta_mut().resource_version = cur.revision.to_string();
                 return Ok((same, Some(cur.bytes.clone())));
             }
@@ -184,7 +191,7 @@ impl Store {
             }
             let key = backend_key(kind, &namespace, &name);
             let finished = ready_to_delete(&next);
-            let value = (!finished).then(|| Bytes::from(next.encode_to_vec()));
+            let value = (!finished).then_some(encoded);
             let mut txn = match &value {
                 None => Txn::delete_if(key.clone(), cur.revision),
                 Some(v) => {
@@ -196,7 +203,7 @@ impl Store {
                 }
             };
             if let Some(r) = &ranges {
-                Self::add_range_ops(r, &mut txn, Some(&old), (!finished).then_some(&next));
+                Self::add_range_ops(r, &mut txn, old.as_ref(), (!finished).then_some(&next));
             }
             let result = self.commit(txn).await;
             if let Some(v) = &value {
