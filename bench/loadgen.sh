@@ -28,6 +28,12 @@
 # Then: loadgen's memory (max RSS) at 1,000 connections, its constant-rate accuracy, and the
 # statistics' cost per request.
 #
+# SCHED=batch adds two peers per round, loadgen and wrk each run as SCHED_BATCH (`chrt -b 0`):
+# "loadgen-batch" and "wrk-batch", and their own median ratio. On these 2 cores a client woken
+# by each response preempts the server it measures in the middle of its turn (SCHED_BATCH
+# tasks never preempt on wake-up); the default rows, both tools under the normal policy, stay
+# the headline that bench/all.sh reads.
+#
 # INSTR=1 adds user-space instructions per request of loadgen and wrk in both modes under
 # callgrind (valgrind), the marginal cost between a short and a long run (loadgen: -n INSTR_N1 /
 # INSTR_N2; wrk, which has no request count: -d3s / -d9s, divided by the requests it reports), so
@@ -75,8 +81,10 @@ server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 WRAP=()
 run() {
   local tool=$1 mode=$2 round=$3 f="$OUT/$1-$2-$3"
-  local ka=() c=$CONNS cmd=()
+  local ka=() c=$CONNS cmd=() wrap=("${WRAP[@]}")
   [ "$mode" = close ] && c=$CLOSE_CONNS
+  # loadgen-batch, wrk-batch: the tool as SCHED_BATCH (SCHED=batch).
+  case $tool in *-batch) tool=${tool%-batch}; wrap+=(chrt -b 0) ;; esac
   case $tool in
     wrk)
       [ "$mode" = close ] && ka=(-H "Connection: close")
@@ -95,7 +103,7 @@ run() {
       cmd=("$lg" "$URL" -z "${DUR}s" -c "$c" --threads "$THREADS" "${ka[@]}" -o json --quiet) ;;
   esac
   local s0; s0=$(server_ticks)
-  "${WRAP[@]}" /usr/bin/time -f "%U %S %w %c" -o "$f.time" "${cmd[@]}" >"$f" 2>&1 || true
+  "${wrap[@]}" /usr/bin/time -f "%U %S %w %c" -o "$f.time" "${cmd[@]}" >"$f" 2>&1 || true
   echo "$s0 $(server_ticks)" >"$f.srv"
 }
 
@@ -104,6 +112,10 @@ extra="${EXTRA-loadgen-hyper hey}"
 # BASE=PATH: another loadgen binary (a "before" build) as one more peer, "loadgen-base", run
 # right after the pair in each round: before and after compared with the same rounds' wrk.
 [ -n "${BASE:-}" ] && extra="loadgen-base $extra"
+if [ "${SCHED:-}" = batch ]; then
+  command -v chrt >/dev/null || { echo "SCHED=batch needs chrt (util-linux)"; exit 1; }
+  extra="loadgen-batch wrk-batch $extra"
+fi
 [ "${SKIP_COMPARE:-0}" = 1 ] && ROUNDS=0
 for mode in keepalive close; do
   for r in $(seq "$ROUNDS"); do
@@ -159,6 +171,13 @@ for mode, label in modes:
         per = " / ".join(f"{x:,.0f}" for x in xs)
         rs = " ".join(f"{x:.2f}" for x in ratios)
         print(f"| {label} | {t} | {per} | {med(xs):,.0f} | {rs} | **{med(ratios):.2f}** | {med(xs) / med(wrk):.2f} |")
+if "wrk-batch" in tools:
+    print("\nBoth as SCHED_BATCH (chrt -b 0), loadgen-batch × wrk-batch in the same rounds:")
+    for mode, label in modes:
+        lb = [report("loadgen-batch", mode, r)[0] for r in R]
+        wb = [report("wrk-batch", mode, r)[0] for r in R]
+        rs = [x / w for x, w in zip(lb, wb)]
+        print(f"  {label}: " + " ".join(f"{x:.2f}" for x in rs) + f", median of ratios **{med(rs):.2f}**")
 print("\nCPU per request, µs (medians over the rounds): the tool's own user and system time, and the server's")
 print("\n| mode | tool | tool user | tool system | tool total | server | tool + server |")
 print("|---|---|---|---|---|---|---|")
