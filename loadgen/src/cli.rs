@@ -37,7 +37,15 @@ pub enum Output {
 #[command(after_help = "Examples:
   loadgen http://127.0.0.1:8080/ -c 64 -z 10s
   loadgen http://127.0.0.1:8080/ --rate 500 -z 30s --threshold 'p99<200ms' --threshold 'errors<1%'
-  loadgen svc/nginx -n mayikt-sit --via node-port --stages 30s:50,2m:500,1m:0 -o json")]
+  loadgen svc/nginx -n mayikt-sit --via node-port --stages 30s:50,2m:500,1m:0 -o json
+
+On a small machine shared with the server under test, run a closed loop as SCHED_BATCH:
+  chrt -b 0 loadgen http://127.0.0.1:8080/ -c 64 -z 10s
+Woken by each response, a client under the normal policy preempts the server in the middle of
+its work. On 2 cores against coxswain's built-in web server (keep-alive, 64 connections) the
+server then spent 6.2-7.8 us of CPU per request instead of about 5.5, and loadgen made
+0.71-0.96x wrk's requests per second; with both tools as SCHED_BATCH, 1.13x (BENCHMARKS.md,
+loadgen).")]
 pub struct RunArgs {
     /// http://HOST[:PORT]/PATH, or svc/NAME (a Service, resolved through the store).
     // The text is clap's help too, so it stays plain rather than escaped for rustdoc.
