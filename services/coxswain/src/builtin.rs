@@ -26,8 +26,10 @@ pub enum Workload {
         #[arg(long)]
         root: PathBuf,
         /// How long a file is served from memory before it is looked at again (nginx's
-        /// open_file_cache_valid; a file changed more recently is looked at sooner).
-        #[arg(long, default_value = "60s", value_parser = duration::parse)]
+        /// open_file_cache_valid; a file changed more recently is looked at sooner). 0, the
+        /// default: looked at (one stat) on every request, as the official nginx image, which
+        /// configures no open_file_cache; read again only when it changed.
+        #[arg(long, default_value = "0s", value_parser = duration::parse)]
         open_file_cache_valid: Duration,
         /// How many URL paths' files are kept in memory (nginx's open_file_cache max=).
         #[arg(long, default_value_t = FileCacheConfig::default().max_entries)]

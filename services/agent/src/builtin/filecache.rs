@@ -1,15 +1,21 @@
-//! The built-in web server's cache of static files, as nginx's `open_file_cache`: the first
-//! request for a URL path reads its file (on tokio's blocking pool, never on the reactor) and
-//! keeps its bytes with its metadata (device, inode, size, mtime: the `Last-Modified` and `ETag`
-//! nginx sends); later requests are answered from memory without a system call. The file is
-//! looked at again (a `stat`; read again only when one of those changed, or when the URL path
-//! now resolves to another file) at most once per `valid` period, nginx's
-//! `open_file_cache_valid` (60 s by default; `coxswain builtin web --open-file-cache-valid`).
+//! The built-in web server's cache of static files. The official nginx image configures no
+//! `open_file_cache`: its worker opens and stats the file on every request, so a page rewritten
+//! in place (`kubectl exec … -- sh -c 'echo pod1 > /usr/share/nginx/html/index.html'`, seed 002)
+//! is served at once. That is the default here too (`valid` = 0): every request looks at the
+//! file with one `stat` of its known path, inline as nginx's event loop does (a stat of a file
+//! whose dentry and inode are cached is a few microseconds, cheaper than a hand-off to the
+//! blocking pool); only when the file changed (device, inode, size or mtime: what nginx's cache
+//! compares, and the `Last-Modified` and `ETag` nginx sends) or is not known yet is it read
+//! again, on tokio's blocking pool, never on the reactor. So a kept-alive request costs one
+//! `stat` instead of an open, a read and two stats.
 //!
-//! A file changed less than `valid` ago is looked at again once it is twice as old as it was
-//! when read (a page read 10 ms after its write is looked at again 10 ms later, then after
-//! 20 ms, ...): a docroot being written (a sidecar's `echo > index.html`, an updated ConfigMap
-//! volume) is not served half-written for a whole period.
+//! With `valid` > 0 (`coxswain builtin web --open-file-cache-valid`) it is nginx's
+//! `open_file_cache` with `open_file_cache_valid`: a file read or checked is served from memory
+//! without a system call until `valid` has passed. A file changed less than `valid` ago is
+//! looked at again once it is twice as old as it was when read (a page read 10 ms after its
+//! write is looked at again 10 ms later, then after 20 ms, ...): a docroot being written (a
+//! sidecar's `echo > index.html`, an updated ConfigMap volume) is not served half-written for a
+//! whole period.
 //!
 //! Missing files are not cached (nginx's `open_file_cache_errors off`): a 404 looks at the
 //! filesystem each time, so a file created later is served at once.
@@ -29,7 +35,8 @@ use tokio::time::Instant;
 /// The cache's period and caps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileCacheConfig {
-    /// How long a file read or checked is served without looking at it again.
+    /// How long a file read or checked is served without looking at it again (0: it is
+    /// looked at on every request, as nginx without `open_file_cache`).
     pub valid: Duration,
     /// How many URL paths are kept.
     pub max_entries: usize,
@@ -40,7 +47,7 @@ pub struct FileCacheConfig {
 impl Default for FileCacheConfig {
     fn default() -> Self {
         FileCacheConfig {
-            valid: Duration::from_secs(60),
+            valid: Duration::ZERO,
             max_entries: 1000,
             max_bytes: 32 << 20,
         }
@@ -86,7 +93,15 @@ struct Entry {
     fresh_until: Instant,
     /// The cache's use counter when last served (the least recent is dropped first).
     used: u64,
+    /// Read at least [`SETTLE`] after its mtime: a later write cannot share that mtime, so an
+    /// unchanged (inode, size, mtime) means unchanged bytes. A file read sooner is read again
+    /// at each look until it is settled (a same-size rewrite within the filesystem's timestamp
+    /// granularity, a few milliseconds, would otherwise go unseen).
+    settled: bool,
 }
+
+/// How long after its last change a file read is known to have all of that change.
+const SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Inner {
@@ -132,7 +147,18 @@ impl FileCache {
                     e.used = uses;
                     return Some(e.file.clone());
                 }
-                Some(e) => Some((e.path.clone(), e.id, e.file.clone())),
+                // nginx without open_file_cache: one stat of the known file, inline.
+                Some(e)
+                    if self.config.valid.is_zero()
+                        && e.settled
+                        && std::fs::metadata(&e.path)
+                            .is_ok_and(|m| m.is_file() && FileId::of(&m) == e.id) =>
+                {
+                    e.used = uses;
+                    return Some(e.file.clone());
+                }
+                Some(e) if e.settled => Some((e.path.clone(), e.id, e.file.clone())),
+                Some(_) => None,
                 None => None,
             }
         };
@@ -173,6 +199,7 @@ impl FileCache {
                     id,
                     fresh_until,
                     used: uses,
+                    settled: age(id) >= SETTLE,
                 },
             );
         }
@@ -202,15 +229,19 @@ fn remove(inner: &mut Inner, key: &str) {
 /// changed less than `valid` ago, as long as its age (so it is looked at again at twice its
 /// age).
 fn fresh_for(valid: Duration, id: FileId) -> Duration {
+    valid.min(age(id))
+}
+
+/// How long ago the file last changed (0 for an mtime in the future).
+fn age(id: FileId) -> Duration {
     let mtime = SystemTime::UNIX_EPOCH
         + Duration::new(
             id.mtime.0.max(0) as u64,
             id.mtime.1.clamp(0, 999_999_999) as u32,
         );
-    let age = SystemTime::now()
+    SystemTime::now()
         .duration_since(mtime)
-        .unwrap_or(Duration::ZERO);
-    valid.min(age)
+        .unwrap_or(Duration::ZERO)
 }
 
 /// The file a URL path names under `root`: `/` and directories are their index.html; `..` is
@@ -331,7 +362,11 @@ mod tests {
     async fn a_changed_file_is_served_once_the_period_has_passed() {
         let dir = docroot("period");
         write_old(&dir.join("index.html"), "first", 2);
-        let cache = FileCache::new(dir.clone(), FileCacheConfig::default());
+        let config = FileCacheConfig {
+            valid: Duration::from_secs(60),
+            ..FileCacheConfig::default()
+        };
+        let cache = FileCache::new(dir.clone(), config);
         assert_eq!(text(&cache.get("/").await.expect("/")), "first");
         // The same file under another version: kept from memory until the period ends.
         write_old(&dir.join("index.html"), "second", 1);
@@ -355,6 +390,40 @@ mod tests {
         assert!(cache.get("/new.html").await.is_none());
         write_old(&dir.join("new.html"), "new", 1);
         assert_eq!(text(&cache.get("/new.html").await.expect("new")), "new");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The default, as the official nginx image (no open_file_cache): a page rewritten in place
+    /// is served at once, without waiting for any period; unchanged bytes are not read again.
+    #[tokio::test]
+    async fn by_default_a_rewritten_page_is_served_at_once() {
+        let dir = docroot("default");
+        let page = dir.join("index.html");
+        write_old(&page, "nginx", 2);
+        let cache = FileCache::new(dir.clone(), FileCacheConfig::default());
+        let f = cache.get("/").await.expect("/");
+        assert_eq!(text(&f), "nginx");
+        assert!(
+            Arc::ptr_eq(&f, &cache.get("/").await.expect("/")),
+            "unchanged: kept"
+        );
+        // `echo pod1 > index.html`: the same inode, another size and mtime.
+        std::fs::write(&page, "pod1\n").expect("rewrite");
+        assert_eq!(text(&cache.get("/").await.expect("/")), "pod1\n");
+        // A rewrite of the same size whose mtime the filesystem's granularity left unchanged:
+        // the file was read within SETTLE of its change, so it is read again, not trusted.
+        let mtime = std::fs::metadata(&page)
+            .expect("stat")
+            .modified()
+            .expect("mtime");
+        std::fs::write(&page, "pod2\n").expect("rewrite");
+        std::fs::File::options()
+            .write(true)
+            .open(&page)
+            .expect("open")
+            .set_modified(mtime)
+            .expect("mtime");
+        assert_eq!(text(&cache.get("/").await.expect("/")), "pod2\n");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
