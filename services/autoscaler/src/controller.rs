@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use coxswain_api::v1::{HorizontalPodAutoscaler, Pod};
-use coxswain_client::{Cache, Client, Event, Informer, ObjectRef, Recorder, WorkQueue};
+use coxswain_client::{
+    Cache, Client, Event, Informer, ObjectRef, Recorder, SharedInformers, WorkQueue,
+};
 
 use crate::decide::{decide, fail_rescale, record_rescale};
 use crate::engine::{key, Config, Engine};
@@ -36,8 +38,28 @@ impl Controller {
 
 /// Start the informers and workers (returns at once).
 pub fn start(client: Client, metrics: Arc<dyn MetricsClient>, config: Config) -> Controller {
-    let pods =
-        coxswain_metrics::select::with_label_index(Informer::<Pod>::new(client.clone())).start();
+    let pods = Informer::<Pod>::new(client.clone());
+    start_with(client, pods, metrics, config)
+}
+
+/// [`start`] with the pods read from `informers`' pod informer (in `coxswain up` and
+/// `coxswain controllers` the process's one pod watch), which the caller starts.
+pub fn start_shared(
+    client: Client,
+    informers: &SharedInformers,
+    metrics: Arc<dyn MetricsClient>,
+    config: Config,
+) -> Controller {
+    start_with(client, informers.informer::<Pod>(), metrics, config)
+}
+
+fn start_with(
+    client: Client,
+    pods: Informer<Pod>,
+    metrics: Arc<dyn MetricsClient>,
+    config: Config,
+) -> Controller {
+    let pods = coxswain_metrics::select::with_label_index(pods).start();
     let engine = Arc::new(Engine::new(client.clone(), metrics, pods, config.clone()));
     let queue: WorkQueue<String> = WorkQueue::named(Default::default(), "horizontalpodautoscaler");
     let q = queue.clone();

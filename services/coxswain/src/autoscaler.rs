@@ -79,6 +79,7 @@ impl AutoscalerOpts {
 fn start(
     url: &str,
     opts: &AutoscalerOpts,
+    informers: &coxswain_client::SharedInformers,
 ) -> anyhow::Result<coxswain_autoscaler::controller::Controller> {
     let client = coxswain_client::Client::lazy_as(url, "controller-manager")
         .context("autoscaler: client")?;
@@ -89,23 +90,26 @@ fn start(
         "controller-manager",
     )
     .context("autoscaler: metrics client")?;
-    Ok(coxswain_autoscaler::controller::start(
+    Ok(coxswain_autoscaler::controller::start_shared(
         client,
+        informers,
         Arc::new(metrics),
         opts.config(),
     ))
 }
 
 /// Start the controller in this process against `url` (returns at once) and give the
-/// Autoscaler service over its engine, for the main gRPC server.
+/// Autoscaler service over its engine, for the main gRPC server. Its pod informer joins
+/// `informers` (the process's one pod watch), which the caller starts.
 pub fn spawn(
     url: &str,
     opts: &AutoscalerOpts,
+    informers: &coxswain_client::SharedInformers,
 ) -> anyhow::Result<Option<AutoscalerServer<AutoscalerService>>> {
     if opts.no_autoscaler {
         return Ok(None);
     }
-    let ctl = start(url, opts)?;
+    let ctl = start(url, opts, informers)?;
     let server = AutoscalerService::new(ctl.engine.clone()).into_server();
     tokio::spawn(async move {
         crate::shutdown_signal().await;
@@ -114,7 +118,12 @@ pub fn spawn(
     Ok(Some(server))
 }
 
-/// In `coxswain controllers`: start beside the workload controllers; stops on SIGINT/SIGTERM.
-pub fn spawn_controller(url: &str, opts: &AutoscalerOpts) -> anyhow::Result<()> {
-    spawn(url, opts).map(drop)
+/// In `coxswain controllers`: start beside the workload controllers, sharing their pod
+/// informer; stops on SIGINT/SIGTERM.
+pub fn spawn_controller(
+    url: &str,
+    opts: &AutoscalerOpts,
+    informers: &coxswain_client::SharedInformers,
+) -> anyhow::Result<()> {
+    spawn(url, opts, informers).map(drop)
 }

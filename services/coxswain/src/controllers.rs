@@ -129,8 +129,8 @@ pub async fn run(args: ControllersArgs) -> anyhow::Result<()> {
     let informers = coxswain_client::SharedInformers::new(client.clone());
     let ctx =
         (!args.opts.no_controllers).then(|| manager::start(client, args.opts.config(), &informers));
+    crate::autoscaler::spawn_controller(&args.server, &args.autoscaler, &informers)?;
     informers.start();
-    crate::autoscaler::spawn_controller(&args.server, &args.autoscaler)?;
     if let Some(ctx) = &ctx {
         ctx.wait_synced().await;
     }

@@ -365,8 +365,9 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
     );
     // One informer per kind for the in-process components that share them (client-go's
     // SharedInformerFactory): one pod watch and one decode per pod event for the scheduler, the
-    // controllers and the node lifecycle controller. It lists and watches as the
-    // controller-manager (allowed to list and watch every kind), and starts once all registered.
+    // controllers, the HPA controller, the metrics server and the node lifecycle controller. It
+    // lists and watches as the controller-manager (allowed to list and watch every kind), and
+    // starts once all registered.
     let informers = coxswain_client::SharedInformers::new(
         coxswain_client::Client::lazy_as(&url, "controller-manager")
             .context("shared informers: client")?,
@@ -385,6 +386,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
             // The in-process proxy's request counters: each Service's requests-per-second.
             (!args.service_net.no_proxy && metrics_addr != "off")
                 .then(|| format!("http://{metrics_addr}/metrics")),
+            &informers,
         )?,
         _ => None,
     };
@@ -399,7 +401,7 @@ async fn serve(mut args: StoreArgs, mode: &str) -> anyhow::Result<()> {
             .local_path_dir
             .get_or_insert_with(|| args.data_dir.join("local-path"));
         controllers::spawn(&url, &args.controllers, &informers)?;
-        autoscaler_service = autoscaler::spawn(&url, &args.autoscaler)?;
+        autoscaler_service = autoscaler::spawn(&url, &args.autoscaler, &informers)?;
         nodelifecycle::spawn(&url, &args.node_lifecycle, &informers)?;
         informers.start();
         // On SIGINT/SIGTERM end the shared watches: the gRPC server's graceful shutdown waits

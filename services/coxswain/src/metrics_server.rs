@@ -76,11 +76,12 @@ pub struct MetricsServerArgs {
 
 /// Start the pipeline in this process against `url`; None with --no-metrics-server.
 /// `local_proxy`: the in-process proxy's /metrics URL, scraped unless --proxy-metrics-url names
-/// others.
+/// others. Its pod informer joins `informers`, which the caller starts.
 pub fn spawn(
     url: &str,
     opts: &MetricsOpts,
     local_proxy: Option<String>,
+    informers: &coxswain_client::SharedInformers,
 ) -> anyhow::Result<Option<MetricsServer<Service>>> {
     if opts.no_metrics_server {
         return Ok(None);
@@ -91,7 +92,7 @@ pub fn spawn(
     if config.proxy_metrics.is_empty() {
         config.proxy_metrics.extend(local_proxy);
     }
-    let handle = coxswain_metrics::start(client, config);
+    let handle = coxswain_metrics::start_shared(client, informers, config);
     Ok(Some(handle.server()))
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use coxswain_api::v1::metrics_server::MetricsServer;
 use coxswain_api::v1::{Node, Pod};
-use coxswain_client::{Cache, Client, Informer};
+use coxswain_client::{Cache, Client, Informer, SharedInformers};
 
 pub mod pushed;
 pub mod requests;
@@ -99,8 +99,23 @@ impl Handle {
 
 /// Start the informers and the scrape loop (returns at once).
 pub fn start(client: Client, config: Config) -> Handle {
-    let nodes = Informer::<Node>::new(client.clone()).start();
-    let pods = select::with_label_index(Informer::<Pod>::new(client)).start();
+    let nodes = Informer::<Node>::new(client.clone());
+    start_with(nodes, Informer::<Pod>::new(client), config)
+}
+
+/// [`start`] with the pods read from `informers`' pod informer (in `coxswain up` the process's
+/// one pod watch), which the caller starts.
+pub fn start_shared(client: Client, informers: &SharedInformers, config: Config) -> Handle {
+    start_with(
+        Informer::<Node>::new(client),
+        informers.informer::<Pod>(),
+        config,
+    )
+}
+
+fn start_with(nodes: Informer<Node>, pods: Informer<Pod>, config: Config) -> Handle {
+    let nodes = nodes.start();
+    let pods = select::with_label_index(pods).start();
     let state = Arc::new(State {
         storage: RwLock::new(storage::Storage::default()),
         pushed: Mutex::new(pushed::Pushed::new(config.max_pushed_series)),
