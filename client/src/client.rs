@@ -361,8 +361,9 @@ impl Client {
     /// Bind many pods at once (`ObjectStore/BindBatch`): each binding's own outcome, in order, as
     /// [`Client::bind`] would have answered it alone. The outer error is the call's (the store
     /// unreachable, or UNIMPLEMENTED by a store without BindBatch). A bound binding's value is
-    /// the outcome of the Event it carried (`BindRequest.event`): None when it carried none, or
-    /// when the store does not know the field and so wrote none.
+    /// the store's admission of the Event it carried (`BindRequest.event`; an admitted one is
+    /// created after the answer): None when it carried none, or when the store does not know the
+    /// field and so wrote none.
     pub async fn bind_batch(
         &self,
         bindings: Vec<BindRequest>,

@@ -136,48 +136,54 @@ impl Shared {
             }
             (write, st.stamp.1.clone())
         };
-        match write {
-            Write::Skip => None,
+        let (namespace, name, message, count, first) = match write {
+            Write::Skip => return None,
             Write::Patch {
                 name,
                 namespace,
+                message,
                 count,
-            } => Some((
-                (namespace, name),
-                Op::Patch {
-                    count,
-                    last_timestamp: now,
-                },
-            )),
+                first_secs,
+            } => (
+                namespace,
+                name,
+                message,
+                count,
+                Some(format_rfc3339(first_secs as i64)),
+            ),
             Write::Create {
                 name,
                 namespace,
                 message,
-            } => {
-                let event = Event {
-                    metadata: Some(ObjectMeta {
-                        name: name.clone(),
-                        namespace: namespace.clone(),
-                        ..Default::default()
-                    }),
-                    involved_object: Some(r.object.0),
-                    reason: r.reason,
-                    message,
-                    source: Some(EventSource {
-                        component: self.component.clone(),
-                        host: self.host.clone(),
-                    }),
-                    first_timestamp: now.clone(),
-                    last_timestamp: now,
-                    count: 1,
-                    r#type: r.type_.into(),
-                    reporting_component: self.component.clone(),
-                    reporting_instance: self.host.clone(),
-                    ..Default::default()
-                };
-                Some(((namespace, name), Op::Create(Box::new(event))))
-            }
-        }
+            } => (namespace, name, message, 1, None),
+        };
+        let event = Event {
+            metadata: Some(ObjectMeta {
+                name: name.clone(),
+                namespace: namespace.clone(),
+                ..Default::default()
+            }),
+            involved_object: Some(r.object.0),
+            reason: r.reason,
+            message,
+            source: Some(EventSource {
+                component: self.component.clone(),
+                host: self.host.clone(),
+            }),
+            first_timestamp: first.unwrap_or_else(|| now.clone()),
+            last_timestamp: now,
+            count,
+            r#type: r.type_.into(),
+            reporting_component: self.component.clone(),
+            reporting_instance: self.host.clone(),
+            ..Default::default()
+        };
+        let op = if count == 1 {
+            Op::Create(Box::new(event))
+        } else {
+            Op::Patch(Box::new(event))
+        };
+        Some(((namespace, name), op))
     }
 }
 
@@ -204,9 +210,11 @@ impl Prepared {
         }
     }
 
-    /// The operation happened. `carried`: the outcome of the Event's create when it rode in the
-    /// operation's request (the store's answer for it); None when it did not ride (or the store
-    /// did not know how to take it), so the recorder writes it now, as any other.
+    /// The operation happened. `carried`: the store's answer for the Event when it rode in the
+    /// operation's request — its admission (decoded, authorized, validated; the store creates it
+    /// after answering, and a later repeat whose patch finds it missing creates it whole); None
+    /// when it did not ride (or the store did not know how to take it), so the recorder writes
+    /// it now, as any other.
     pub fn done(mut self, carried: Option<Result<(), crate::Error>>) {
         self.undo = None;
         match (self.write.take(), carried) {
@@ -329,6 +337,8 @@ struct Seen {
     namespace: String,
     name: String,
     count: i32,
+    /// The first occurrence's second since the epoch (its firstTimestamp).
+    first_secs: u64,
 }
 
 /// Distinct messages are aggregated from the 10th within this window (client-go's defaults).
@@ -364,10 +374,13 @@ enum Write {
         namespace: String,
         message: String,
     },
+    /// A repeat: the Event's new count (with what a create of it needs, should it be gone).
     Patch {
         name: String,
         namespace: String,
+        message: String,
         count: i32,
+        first_secs: u64,
     },
     Skip,
 }
@@ -482,7 +495,9 @@ impl Correlator {
                 Write::Patch {
                     name: s.name.clone(),
                     namespace: s.namespace.clone(),
+                    message,
                     count: s.count,
+                    first_secs: s.first_secs,
                 }
             }
             None => {
@@ -498,6 +513,7 @@ impl Correlator {
                         namespace: namespace.clone(),
                         name: name.clone(),
                         count: 1,
+                        first_secs: (nanos / 1_000_000_000) as u64,
                     },
                 );
                 Write::Create {
@@ -544,13 +560,9 @@ fn join(parts: &[&str]) -> String {
 /// Where the recorder's writes go: the store in production, a recorder of calls in tests.
 trait Sink: Clone + Send + Sync + 'static {
     fn create(&self, event: Event) -> impl std::future::Future<Output = ()> + Send;
-    fn patch(
-        &self,
-        namespace: String,
-        name: String,
-        count: i32,
-        last_timestamp: String,
-    ) -> impl std::future::Future<Output = ()> + Send;
+    /// A repeat: `count` and `lastTimestamp` of the stored Event; if it is gone (NotFound), the
+    /// whole `event` is created instead, as client-go's recordToSink does.
+    fn patch(&self, event: Event) -> impl std::future::Future<Output = ()> + Send;
 }
 
 impl Sink for Client {
@@ -574,10 +586,15 @@ impl Sink for Client {
         }
     }
 
-    async fn patch(&self, namespace: String, name: String, count: i32, last_timestamp: String) {
-        let patch = serde_json::json!({"count": count, "lastTimestamp": last_timestamp});
-        if let Err(e) = Client::patch::<Event>(self, &namespace, &name, &patch).await {
-            tracing::debug!(error = %e, "event update failed");
+    async fn patch(&self, event: Event) {
+        let patch =
+            serde_json::json!({"count": event.count, "lastTimestamp": event.last_timestamp});
+        let meta = event.metadata.as_ref().cloned().unwrap_or_default();
+        match Client::patch::<Event>(self, &meta.namespace, &meta.name, &patch).await {
+            Ok(_) => {}
+            // Gone (deleted, expired, or its create not committed yet): create it whole.
+            Err(crate::Error::NotFound(_)) => Sink::create(self, event).await,
+            Err(e) => tracing::debug!(error = %e, "event update failed"),
         }
     }
 }
@@ -585,7 +602,8 @@ impl Sink for Client {
 /// One write of one Event.
 enum Op {
     Create(Box<Event>),
-    Patch { count: i32, last_timestamp: String },
+    /// A repeat: the Event with its new count and lastTimestamp.
+    Patch(Box<Event>),
 }
 
 type EventKey = (String, String);
@@ -619,17 +637,7 @@ impl<S: Sink> Writer<S> {
                 *waiting = match (waiting.take(), op) {
                     // Only if a create is still waiting (never in practice: names are unique
                     // per create): it takes the newer count.
-                    (
-                        Some(Op::Create(mut event)),
-                        Op::Patch {
-                            count,
-                            last_timestamp,
-                        },
-                    ) => {
-                        event.count = count;
-                        event.last_timestamp = last_timestamp;
-                        Some(Op::Create(event))
-                    }
+                    (Some(Op::Create(_)), Op::Patch(event)) => Some(Op::Create(event)),
                     (_, op) => Some(op),
                 }
             }
@@ -659,13 +667,7 @@ impl<S: Sink> Writer<S> {
         tokio::spawn(async move {
             match op {
                 Op::Create(event) => sink.create(*event).await,
-                Op::Patch {
-                    count,
-                    last_timestamp,
-                } => {
-                    sink.patch(key.0.clone(), key.1.clone(), count, last_timestamp)
-                        .await
-                }
+                Op::Patch(event) => sink.patch(*event).await,
             }
             drop(permit);
             let _ = done.send(key);

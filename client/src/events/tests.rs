@@ -59,9 +59,13 @@ impl Sink for Jittery {
         self.applied.lock().unwrap().push((name, event.count, true));
     }
 
-    async fn patch(&self, _: String, name: String, count: i32, _: String) {
+    async fn patch(&self, event: Event) {
         self.delay().await;
-        self.applied.lock().unwrap().push((name, count, false));
+        let name = event.metadata.unwrap().name;
+        self.applied
+            .lock()
+            .unwrap()
+            .push((name, event.count, false));
     }
 }
 
@@ -118,7 +122,9 @@ fn repeats_fold_into_one_event_with_a_count() {
         Write::Patch {
             name,
             namespace: "default".into(),
-            count: 2
+            message: "same".into(),
+            count: 2,
+            first_secs: 0,
         }
     );
 }
@@ -292,4 +298,32 @@ fn undo_takes_back_an_aggregation_step() {
         c.correlate(&rec("rs", "R", "m0"), t, 10),
         Write::Patch { count: 2, .. }
     ));
+}
+
+/// A repeat's write carries the whole Event (the first one's firstTimestamp, the new count), so
+/// that the sink can create it if its patch finds it gone, as client-go's recordToSink does.
+#[test]
+fn a_repeat_carries_the_whole_event_to_create_if_gone() {
+    let shared = Shared::new("c", "h");
+    let first = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+    let mut r = rec("p", "Scheduled", "assigned");
+    r.at = first;
+    let Some((_, Op::Create(created))) = shared.decide(r, None) else {
+        panic!("first: not a create")
+    };
+    let mut r = rec("p", "Scheduled", "assigned");
+    r.at = first + Duration::from_secs(60);
+    let Some((key, Op::Patch(repeat))) = shared.decide(r, None) else {
+        panic!("repeat: not a patch")
+    };
+    let name = created.metadata.as_ref().unwrap().name.clone();
+    assert_eq!(key, ("default".to_string(), name.clone()));
+    assert_eq!(repeat.metadata.as_ref().unwrap().name, name);
+    assert_eq!(repeat.count, 2);
+    assert_eq!(repeat.first_timestamp, created.first_timestamp);
+    assert_eq!(repeat.first_timestamp, "1970-01-01T00:16:40Z");
+    assert_eq!(repeat.last_timestamp, "1970-01-01T00:17:40Z");
+    assert_eq!(repeat.message, "assigned");
+    assert_eq!(repeat.reason, "Scheduled");
+    assert_eq!(repeat.involved_object, created.involved_object);
 }

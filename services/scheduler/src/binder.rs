@@ -13,9 +13,10 @@
 //! - a store without `BindBatch` (UNIMPLEMENTED) gets single `Bind`s from then on, and so does
 //!   every binding when the batch size is 1;
 //! - a binding may carry the pod's `Scheduled` Event when the recorder's correlator decided to
-//!   create a new one: in a `BindBatch` the store creates it once the binding succeeded, and
-//!   the answer says so ([`Carried`]); sent as a single `Bind` it is not carried, and the
-//!   recorder writes it as any other Event.
+//!   create a new one: in a `BindBatch` the store admits it with the binding and creates it
+//!   once the binding succeeded, after answering; the answer carries the admission
+//!   ([`Carried`]); sent as a single `Bind` it is not carried, and the recorder writes it as any
+//!   other Event.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,7 +59,8 @@ pub struct Binding {
     pub event: Option<Box<coxswain_api::v1::Event>>,
 }
 
-/// A bound binding's Event: the outcome of its create when it rode in the `BindBatch`; None
+/// A bound binding's Event: the store's admission of it when it rode in the `BindBatch` (the
+/// store creates an admitted one after answering); None
 /// when the binding carried none, or it was not carried (a single `Bind`, or a store without
 /// the field).
 pub type Carried = Option<Result<(), Error>>;

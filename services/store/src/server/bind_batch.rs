@@ -9,14 +9,21 @@
 //! transaction waiting when it starts a group; etcd batches concurrent txns likewise).
 //!
 //! A binding may carry the Event its binder would create once it is bound (the scheduler's
-//! `Scheduled` Event): it is created only when that binding succeeded, after it, as upstream's
-//! scheduler writes it after the binding's response — the Events of a batch are issued together
-//! too, so they commit in one further write group. It is decoded, authorized (`create events`
-//! in its namespace, the caller's own right) and validated exactly as a `Create` of it, and it
-//! must be about the bound pod. A caller without that right gets its bindings done and each
-//! Event refused in its result (PERMISSION_DENIED): with Kubernetes a scheduler that may bind
-//! but not write events binds and only its events fail, since they are separate requests.
-//! An Event's problem is its result's `event`, never the binding's outcome.
+//! `Scheduled` Event). It is decoded, authorized (`create events` in its namespace, the caller's
+//! own right) and validated exactly as a `Create` of it, and it must be about the bound pod: all
+//! decided before anything is written, and that admission is its result's `event`. A caller
+//! without that right gets its bindings done and each Event refused (PERMISSION_DENIED): with
+//! Kubernetes a scheduler that may bind but not write events binds and only its events fail,
+//! since they are separate requests. An Event's problem is never the binding's outcome.
+//!
+//! The admitted Events of the bindings that succeeded are created after the bindings committed
+//! and off the response path, as upstream's scheduler has its recorder write the Event after the
+//! binding's response: the answer waits for the bindings' commit only, and one task per request
+//! issues that request's Events together, so they commit in one further write group. A create
+//! that fails then (the store shutting down, the name taken) is logged at WARN naming the pod; the
+//! caller's recorder, as upstream's, creates the Event itself if a later repeat's patch finds it
+//! missing. What waits there is bounded by what was bound: at most one Event per successful
+//! binding (≤ [`MAX_BINDINGS`] per request), and a pod is bound once.
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -64,42 +71,40 @@ impl ObjectStoreService {
                 (bind, event)
             })
             .collect();
+        let (allowed, events): (Vec<_>, Vec<_>) = checked.into_iter().unzip();
         let bindings = req.into_inner().bindings;
         let store = &self.store;
-        let results = join_all(bindings.iter().zip(checked).enumerate().map(
-            |(i, (b, (allowed, event)))| async move {
-                allowed?;
-                let obj = store
-                    .bind(&b.namespace, &b.name, &b.uid, &b.node_name)
-                    .await?;
-                let resource_version = obj.meta().resource_version.clone();
-                drop(obj);
-                // Bound: now its Event, if it carried one.
-                let event = match event {
-                    None => None,
-                    Some(Err(s)) => Some(s),
-                    Some(Ok(ev)) => Some(match store.create(ev, false).await {
-                        Ok(_) => Status::ok(""),
-                        Err(e) => {
-                            let s = Status::from(e);
-                            Status::new(s.code(), format!("bindings[{i}].event: {}", s.message()))
-                        }
-                    }),
-                };
-                Ok::<_, Status>((resource_version, event))
-            },
-        ))
+        let bound = join_all(bindings.iter().zip(allowed).map(|(b, allowed)| async move {
+            allowed?;
+            let obj = store
+                .bind(&b.namespace, &b.name, &b.uid, &b.node_name)
+                .await?;
+            Ok::<_, Status>(obj.meta().resource_version.clone())
+        }))
         .await;
-        let results = results
+        // Committed: answer now; the Events of the bound pods follow.
+        let mut to_create = Vec::new();
+        let results = bound
             .into_iter()
-            .map(|r| match r {
-                Ok((resource_version, event)) => BindResult {
+            .zip(events)
+            .zip(&bindings)
+            .map(|((r, event), b)| match r {
+                Ok(resource_version) => BindResult {
                     code: tonic::Code::Ok as i32,
                     message: String::new(),
                     resource_version,
-                    event: event.map(|s| BindEventResult {
-                        code: s.code() as i32,
-                        message: s.message().to_string(),
+                    event: event.map(|admitted| match admitted {
+                        Ok(ev) => {
+                            to_create.push((format!("{}/{}", b.namespace, b.name), ev));
+                            BindEventResult {
+                                code: tonic::Code::Ok as i32,
+                                message: String::new(),
+                            }
+                        }
+                        Err(s) => BindEventResult {
+                            code: s.code() as i32,
+                            message: s.message().to_string(),
+                        },
                     }),
                 },
                 Err(s) => BindResult {
@@ -110,6 +115,9 @@ impl ObjectStoreService {
                 },
             })
             .collect();
+        if !to_create.is_empty() {
+            tokio::spawn(create_events(self.store.clone(), to_create));
+        }
         Ok(Response::new(BindBatchResponse { results }))
     }
 
@@ -156,6 +164,36 @@ impl ObjectStoreService {
         self.check_write(req, &obj)?;
         Ok(obj)
     }
+}
+
+/// Create the admitted Events of bound pods (`(pod, event)`), together so that they commit in
+/// one write group, under the request's id (the writes are attributed to it as the request's
+/// own). A failure is logged: the binding stands and the caller was answered already.
+fn create_events(
+    store: crate::Store,
+    events: Vec<(String, Object)>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let id = coxswain_client::trace::serving_id();
+    let creates = async move {
+        let store = &store;
+        join_all(events.into_iter().map(|(pod, ev)| async move {
+            if let Err(e) = store.create(ev, false).await {
+                let s = Status::from(e);
+                tracing::warn!(
+                    pod = %pod,
+                    code = ?s.code(),
+                    reason = %s.message(),
+                    "BindBatch: the Event admitted with the pod's binding was not created"
+                );
+            }
+        }))
+        .await;
+    };
+    let mut creates = Box::pin(creates);
+    std::future::poll_fn(move |cx| {
+        let _serving = id.as_ref().map(coxswain_client::trace::serving);
+        creates.as_mut().poll(cx)
+    })
 }
 
 /// Run the futures concurrently in this task (the request's task-locals, such as its
@@ -367,6 +405,22 @@ mod tests {
         b
     }
 
+    /// Until the store holds exactly the Events named `want` (they are created after the
+    /// answer, by a task of their own), at most 5 s of the test's paused-or-not clock.
+    async fn wait_events(s: &crate::Store, want: &[&str]) {
+        let until = async {
+            while event_names(s) != want {
+                tokio::task::yield_now().await;
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(5), until)
+            .await
+            .is_err()
+        {
+            panic!("events {:?}, want {want:?}", event_names(s));
+        }
+    }
+
     fn event_names(s: &crate::Store) -> Vec<String> {
         let l = s
             .list(Kind::Event, &Default::default())
@@ -424,8 +478,10 @@ mod tests {
         assert!(msg.starts_with("bindings[3].event"), "{msg}");
         assert_eq!(node_of(&s, "c"), "n1");
         assert_eq!(node_of(&s, "d"), "n1");
-        // Exactly a's Event, as sent.
-        assert_eq!(event_names(&s), ["a.1"]);
+        // Answered before the Event is written (its task has not run yet on this runtime's one
+        // thread); then exactly a's Event, as sent.
+        assert!(event_names(&s).is_empty(), "{:?}", event_names(&s));
+        wait_events(&s, &["a.1"]).await;
         let Object::Event(e) = s.get(Kind::Event, "default", "a.1").expect("a.1") else {
             unreachable!()
         };
@@ -444,6 +500,44 @@ mod tests {
             .results;
         assert_eq!(tonic::Code::from(r[0].code), Aborted);
         assert_eq!(event_names(&s), ["a.1"]);
+    }
+
+    #[tokio::test]
+    async fn an_admitted_event_whose_create_fails_later_leaves_the_binding_and_the_answer() {
+        let s = store().await;
+        let a = pod(&s, "a").await;
+        let b = pod(&s, "b").await;
+        // a's Event name is taken already: its create fails after the answer (logged).
+        let Object::Event(mut taken) = Object::from_any(&scheduled("a", &a, "n0")).expect("ev")
+        else {
+            unreachable!()
+        };
+        taken.message = "taken".into();
+        s.create(Object::Event(taken), false).await.expect("taken");
+        let svc = ObjectStoreService::new(s.clone());
+        let req = BindBatchRequest {
+            bindings: vec![
+                with_event(binding("a", &a, "n1"), scheduled("a", &a, "n1")),
+                with_event(binding("b", &b, "n1"), scheduled("b", &b, "n1")),
+            ],
+        };
+        let r = svc
+            .bind_batch_inner(Request::new(req))
+            .await
+            .expect("batch")
+            .into_inner()
+            .results;
+        for r in &r {
+            assert_eq!(tonic::Code::from(r.code), tonic::Code::Ok, "{r:?}");
+            let e = r.event.as_ref().expect("admission");
+            assert_eq!(tonic::Code::from(e.code), tonic::Code::Ok, "{e:?}");
+        }
+        wait_events(&s, &["a.1", "b.1"]).await;
+        let Object::Event(e) = s.get(Kind::Event, "default", "a.1").expect("a.1") else {
+            unreachable!()
+        };
+        assert_eq!(e.message, "taken");
+        assert_eq!(node_of(&s, "a"), "n1");
     }
 
     #[tokio::test]
@@ -502,6 +596,6 @@ mod tests {
             Some(tonic::Code::Ok),
             "{r:?}"
         );
-        assert_eq!(event_names(&s), ["b.1"]);
+        wait_events(&s, &["b.1"]).await;
     }
 }
