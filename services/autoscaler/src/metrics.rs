@@ -252,13 +252,17 @@ mod tests {
             while let Ok((mut s, _)) = listener.accept().await {
                 let mut buf = [0u8; 64];
                 let _ = s.read(&mut buf).await;
-                let _ = s.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]).await;
+                let _ = s
+                    .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])
+                    .await;
             }
         });
         let m = GrpcMetrics::lazy(&format!("http://{addr}")).unwrap();
         let err = m.pod_metrics("default", "").await.unwrap_err();
         assert!(
-            err.contains(&format!("the server at {addr} speaks TLS: use https://{addr}")),
+            err.contains(&format!(
+                "the server at {addr} speaks TLS: use https://{addr}"
+            )),
             "{err}"
         );
     }
