@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use coxswain_api::v1::{ObjectMeta, Pod, PodSpec};
 use coxswain_api::Resource;
+use coxswain_test_support::objects::node_index as node_of;
 
 use super::*;
 use crate::client::WatchEvent;
@@ -22,15 +23,6 @@ fn pod(name: &str, node: &str, rv: &str) -> Pod {
         }),
         ..Default::default()
     }
-}
-
-fn node_of(p: &Pod) -> Vec<String> {
-    p.spec
-        .as_ref()
-        .map(|s| s.node_name.clone())
-        .filter(|n| !n.is_empty())
-        .into_iter()
-        .collect()
 }
 
 /// A client that is never dialled (lazy): the factory below is never started.

@@ -83,7 +83,8 @@ pub async fn can_adopt<O: Resource>(ctx: &Arc<Ctx>, owner: &O) -> Result<bool> {
 /// selector of any ReplicaSet with the same controller as `rs` (for a Deployment: all its
 /// ReplicaSets, old and new), each once. A ReplicaSet without a controller has none, as
 /// upstream (its pods then all rank 0 for co-location). A related ReplicaSet whose selector does
-/// not parse contributes no pods (upstream fails the sync; validation rejects such selectors).
+/// not parse contributes no pods, as upstream (it "does not match any pods"; validation rejects
+/// such selectors anyway).
 pub fn related_pods(rss: &Cache<ReplicaSet>, pods: &Cache<Pod>, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
     let Some(cref) = controller_of(rs.metadata()) else {
         return Vec::new();
